@@ -1,0 +1,51 @@
+/**
+ * What the rest of the agent sees of the cluster: a way to propose commands and a status. The
+ * single-node LocalCluster and the Raft cluster both implement it.
+ *
+ * @module
+ */
+import type { ApplyResult, Command } from "../store/mod.ts";
+
+/** A committed and applied proposal. */
+export interface Proposed {
+  index: number;
+  result: ApplyResult;
+}
+
+export type Role = "leader" | "follower" | "candidate" | "learner" | "standalone";
+
+export interface MemberStatus {
+  id: number;
+  name: string;
+  address: string;
+  role: "voter" | "learner";
+  state: Role;
+  lastContactMs: number | null;
+  status: "alive" | "down";
+}
+
+export interface ClusterStatus {
+  leader: string | null;
+  leaderAddress: string | null;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  role: Role;
+  node: string;
+  /** Milliseconds since the leader was last heard from (0 on the leader). */
+  lastContactMs: number;
+}
+
+export interface Cluster {
+  /** Commits `command` through consensus, applies it locally, resolves with its index. */
+  propose(command: Command): Promise<Proposed>;
+  status(): ClusterStatus;
+  members(): MemberStatus[];
+  /** Resolves once the local replica has applied everything committed when it was called. */
+  readBarrier(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export class NoLeaderError extends Error {
+  override name = "NoLeaderError";
+}

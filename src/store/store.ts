@@ -1,0 +1,495 @@
+/**
+ * The replicated state machine: SQLite tables for nodes, instances and KV, changed only by
+ * apply(index, command). apply() is deterministic (no clock, no randomness: what it needs comes
+ * inside the command) and idempotent (an entry at or below the applied index is skipped; an
+ * identical re-registration changes nothing and bumps no index). The applied index is written in
+ * the same transaction as the change, so a crash never applies an entry twice or loses one.
+ *
+ * After each commit, subscribers get a Change {index, tables, services, keys}: the DNS zone,
+ * the proxy's route table and blocking API queries rebuild from it.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { pack, unpack } from "msgpackr";
+import type {
+  ApplyResult,
+  Change,
+  CheckStatus,
+  Command,
+  Instance,
+  InstanceSpec,
+  KvEntry,
+  NodeInfo,
+  NodeStatus,
+  Table,
+} from "./types.ts";
+import { CommandError, validateCommand } from "./validate.ts";
+
+const SCHEMA_VERSION = 1;
+const SNAPSHOT_FORMAT = "berth-store-snapshot";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS nodes (
+  name TEXT PRIMARY KEY, data TEXT NOT NULL,
+  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS instances (
+  id TEXT PRIMARY KEY, service TEXT NOT NULL, node TEXT NOT NULL, data TEXT NOT NULL,
+  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS instances_service ON instances(service);
+CREATE INDEX IF NOT EXISTS instances_node ON instances(node);
+CREATE TABLE IF NOT EXISTS service_index (service TEXT PRIMARY KEY, idx INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY, value BLOB NOT NULL, flags INTEGER NOT NULL,
+  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, lock_index INTEGER NOT NULL) STRICT;
+`;
+
+type Row = Record<string, unknown>;
+
+/** Instance fields stored as JSON, in a fixed order so equal specs give equal text. */
+function canonicalInstance(s: InstanceSpec): string {
+  const sortedMeta = Object.fromEntries(Object.entries(s.meta).sort(([a], [b]) => a < b ? -1 : 1));
+  return JSON.stringify({
+    id: s.id,
+    service: s.service,
+    node: s.node,
+    address: s.address,
+    port: s.port,
+    tags: s.tags,
+    meta: sortedMeta,
+    weight: s.weight,
+    status: s.status,
+    output: s.output,
+    containerId: s.containerId,
+    httpHosts: s.httpHosts,
+    httpPath: s.httpPath,
+    tcpPort: s.tcpPort,
+    check: s.check,
+  });
+}
+
+interface NodeData {
+  address: string;
+  status: NodeStatus;
+  meta: Record<string, string>;
+}
+
+class ChangeBuilder {
+  tables = new Set<Table>();
+  services = new Set<string>();
+  keys = new Set<string>();
+}
+
+export interface StoreOptions {
+  /** SQLite `synchronous` level; FULL (the default) fsyncs every commit. */
+  synchronous?: "FULL" | "NORMAL" | "OFF";
+}
+
+export class Store {
+  readonly #db: DatabaseSync;
+  readonly #subscribers = new Set<(c: Change) => void>();
+  readonly #stmts: Record<string, StatementSync> = {};
+  #applied = 0;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#applied = this.#metaGet("applied");
+  }
+
+  /** Opens (creating if needed) the store at `path`; `:memory:` for tests. */
+  static open(path: string, options: StoreOptions = {}): Store {
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec(`PRAGMA synchronous=${options.synchronous ?? "FULL"}`);
+    db.exec("PRAGMA busy_timeout=5000");
+    db.exec(SCHEMA);
+    const version = db.prepare("SELECT value FROM meta WHERE key='schema'").get() as
+      | Row
+      | undefined;
+    if (version === undefined) {
+      db.prepare("INSERT INTO meta VALUES ('schema', ?)").run(SCHEMA_VERSION);
+    } else if (version.value !== SCHEMA_VERSION) {
+      db.close();
+      throw new Error(
+        `store at ${path} has schema ${version.value}, this berth reads ${SCHEMA_VERSION}`,
+      );
+    }
+    return new Store(db);
+  }
+
+  close(): void {
+    this.#subscribers.clear();
+    this.#db.close();
+  }
+
+  #stmt(sql: string): StatementSync {
+    return this.#stmts[sql] ??= this.#db.prepare(sql);
+  }
+
+  #metaGet(key: string): number {
+    const row = this.#stmt("SELECT value FROM meta WHERE key=?").get(key) as Row | undefined;
+    return row === undefined ? 0 : Number(row.value);
+  }
+
+  #metaSet(key: string, value: number): void {
+    this.#stmt("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
+      .run(key, value);
+  }
+
+  /** Highest log index applied. */
+  appliedIndex(): number {
+    return this.#applied;
+  }
+
+  /** Index of the last change to a table (what `X-Consul-Index` reports for list reads). */
+  tableIndex(table: Table): number {
+    return this.#metaGet(`index.${table}`);
+  }
+
+  /** Index of the last change to a service's instances, including deregistrations. */
+  serviceIndex(service: string): number {
+    const row = this.#stmt("SELECT idx FROM service_index WHERE service=?").get(service) as
+      | Row
+      | undefined;
+    return row === undefined ? 0 : Number(row.idx);
+  }
+
+  /** Calls `fn` after every committed apply that reached a new index. Returns an unsubscribe. */
+  subscribe(fn: (c: Change) => void): () => void {
+    this.#subscribers.add(fn);
+    return () => this.#subscribers.delete(fn);
+  }
+
+  /**
+   * Applies one log entry. Entries at or below the applied index are skipped (already applied
+   * before a restart). A command that fails validation changes nothing but still advances the
+   * applied index, identically on every replica.
+   */
+  apply(index: number, command: unknown): ApplyResult {
+    return this.applyMany([{ index, command }])[0] ?? { ok: true };
+  }
+
+  /** Applies consecutive entries in one transaction (one fsync), then notifies subscribers once. */
+  applyMany(entries: readonly { index: number; command: unknown }[]): ApplyResult[] {
+    const results: ApplyResult[] = [];
+    const change = new ChangeBuilder();
+    const db = this.#db;
+    const before = this.#applied;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const { index, command } of entries) {
+        if (index <= this.#applied) {
+          results.push({ ok: true });
+          continue;
+        }
+        if (index !== this.#applied + 1 && this.#applied !== 0) {
+          throw new Error(`apply: index ${index} after ${this.#applied} leaves a gap`);
+        }
+        let result: ApplyResult;
+        try {
+          const cmd = validateCommand(command);
+          result = this.#applyOne(index, cmd, change);
+        } catch (e) {
+          if (!(e instanceof CommandError)) throw e;
+          result = { ok: false, error: e.message };
+        }
+        results.push(result);
+        this.#applied = index;
+      }
+      for (const t of change.tables) this.#metaSet(`index.${t}`, this.#applied);
+      for (const s of change.services) {
+        this.#stmt(
+          "INSERT INTO service_index VALUES (?, ?) ON CONFLICT(service) DO UPDATE SET idx=excluded.idx",
+        ).run(s, this.#applied);
+      }
+      this.#metaSet("applied", this.#applied);
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      this.#applied = before;
+      throw e;
+    }
+    if (this.#applied > before) {
+      this.#emit({ index: this.#applied, ...change });
+    }
+    return results;
+  }
+
+  #emit(c: Change): void {
+    for (const fn of this.#subscribers) {
+      try {
+        fn(c);
+      } catch (e) {
+        console.error(`store: change subscriber failed: ${e}`);
+      }
+    }
+  }
+
+  #applyOne(index: number, cmd: Command, ch: ChangeBuilder): ApplyResult {
+    switch (cmd.type) {
+      case "noop":
+        return { ok: true };
+      case "batch": {
+        let ok = true;
+        for (const c of cmd.commands) ok = this.#applyOne(index, c, ch).ok && ok;
+        return { ok };
+      }
+      case "node.register": {
+        const old = this.node(cmd.name);
+        const data: NodeData = {
+          address: cmd.address,
+          status: old?.status ?? "alive",
+          meta: cmd.meta,
+        };
+        return this.#putNode(index, cmd.name, data, old, ch);
+      }
+      case "node.status": {
+        const old = this.node(cmd.name);
+        if (old === undefined) return { ok: false, error: `no node ${cmd.name}` };
+        const data: NodeData = { address: old.address, status: cmd.status, meta: old.meta };
+        const r = this.#putNode(index, cmd.name, data, old, ch);
+        if (old.status !== cmd.status) {
+          for (const i of this.instancesOfNode(cmd.name)) ch.services.add(i.service);
+          ch.tables.add("instances");
+        }
+        return r;
+      }
+      case "register": {
+        const spec = cmd.instance;
+        const old = this.instance(spec.id);
+        const text = canonicalInstance(spec);
+        if (old !== undefined && canonicalInstance(old) === text) return { ok: true };
+        this.#stmt(
+          `INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET
+           service=excluded.service, node=excluded.node, data=excluded.data,
+           modify_index=excluded.modify_index`,
+        ).run(spec.id, spec.service, spec.node, text, old?.createIndex ?? index, index);
+        ch.tables.add("instances");
+        ch.services.add(spec.service);
+        if (old !== undefined) ch.services.add(old.service);
+        return { ok: true };
+      }
+      case "deregister": {
+        const old = this.instance(cmd.id);
+        if (old === undefined) return { ok: true };
+        this.#stmt("DELETE FROM instances WHERE id=?").run(cmd.id);
+        ch.tables.add("instances");
+        ch.services.add(old.service);
+        return { ok: true };
+      }
+      case "check": {
+        const old = this.instance(cmd.id);
+        if (old === undefined) return { ok: false, error: `no instance ${cmd.id}` };
+        if (old.status === cmd.status && old.output === cmd.output) return { ok: true };
+        const spec: InstanceSpec = { ...old, status: cmd.status, output: cmd.output };
+        this.#stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?")
+          .run(canonicalInstance(spec), index, cmd.id);
+        ch.tables.add("instances");
+        ch.services.add(old.service);
+        return { ok: true };
+      }
+      case "kv.put": {
+        const old = this.kvGet(cmd.key);
+        if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
+        this.#stmt(
+          `INSERT INTO kv VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(key) DO UPDATE SET
+           value=excluded.value, flags=excluded.flags, modify_index=excluded.modify_index`,
+        ).run(cmd.key, cmd.value, cmd.flags, old?.createIndex ?? index, index);
+        ch.tables.add("kv");
+        ch.keys.add(cmd.key);
+        return { ok: true };
+      }
+      case "kv.delete": {
+        if (cmd.recurse) {
+          const keys = this.kvList(cmd.key).map((e) => e.key);
+          if (keys.length === 0) return { ok: true };
+          this.#stmt("DELETE FROM kv WHERE substr(key, 1, ?) = ?").run(cmd.key.length, cmd.key);
+          for (const k of keys) ch.keys.add(k);
+          ch.tables.add("kv");
+          return { ok: true };
+        }
+        const old = this.kvGet(cmd.key);
+        if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
+        if (old === undefined) return { ok: true };
+        this.#stmt("DELETE FROM kv WHERE key=?").run(cmd.key);
+        ch.tables.add("kv");
+        ch.keys.add(cmd.key);
+        return { ok: true };
+      }
+    }
+  }
+
+  #putNode(
+    index: number,
+    name: string,
+    data: NodeData,
+    old: NodeInfo | undefined,
+    ch: ChangeBuilder,
+  ): ApplyResult {
+    const text = JSON.stringify(data);
+    if (old !== undefined) {
+      const oldText = JSON.stringify({ address: old.address, status: old.status, meta: old.meta });
+      if (oldText === text) return { ok: true };
+    }
+    this.#stmt(
+      `INSERT INTO nodes VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET
+       data=excluded.data, modify_index=excluded.modify_index`,
+    ).run(name, text, old?.createIndex ?? index, index);
+    ch.tables.add("nodes");
+    return { ok: true };
+  }
+
+  // ---- reads ----
+
+  #instanceFrom(row: Row): Instance {
+    const spec = JSON.parse(String(row.data)) as InstanceSpec;
+    return {
+      ...spec,
+      createIndex: Number(row.create_index),
+      modifyIndex: Number(row.modify_index),
+    };
+  }
+
+  #nodeFrom(row: Row): NodeInfo {
+    const d = JSON.parse(String(row.data)) as NodeData;
+    return {
+      name: String(row.name),
+      address: d.address,
+      status: d.status,
+      meta: d.meta,
+      createIndex: Number(row.create_index),
+      modifyIndex: Number(row.modify_index),
+    };
+  }
+
+  instance(id: string): Instance | undefined {
+    const row = this.#stmt("SELECT * FROM instances WHERE id=?").get(id) as Row | undefined;
+    return row === undefined ? undefined : this.#instanceFrom(row);
+  }
+
+  /** All instances, or those of one service, ordered by id. */
+  instances(service?: string): Instance[] {
+    const rows = service === undefined
+      ? this.#stmt("SELECT * FROM instances ORDER BY id").all()
+      : this.#stmt("SELECT * FROM instances WHERE service=? ORDER BY id").all(service);
+    return (rows as Row[]).map((r) => this.#instanceFrom(r));
+  }
+
+  instancesOfNode(node: string): Instance[] {
+    const rows = this.#stmt("SELECT * FROM instances WHERE node=? ORDER BY id").all(node);
+    return (rows as Row[]).map((r) => this.#instanceFrom(r));
+  }
+
+  /** Service names with the union of their instances' tags. */
+  services(): Map<string, string[]> {
+    const out = new Map<string, Set<string>>();
+    for (const i of this.instances()) {
+      const tags = out.get(i.service) ?? new Set<string>();
+      for (const t of i.tags) tags.add(t);
+      out.set(i.service, tags);
+    }
+    return new Map([...out].map(([k, v]) => [k, [...v].sort()]));
+  }
+
+  node(name: string): NodeInfo | undefined {
+    const row = this.#stmt("SELECT * FROM nodes WHERE name=?").get(name) as Row | undefined;
+    return row === undefined ? undefined : this.#nodeFrom(row);
+  }
+
+  nodes(): NodeInfo[] {
+    return (this.#stmt("SELECT * FROM nodes ORDER BY name").all() as Row[]).map((r) =>
+      this.#nodeFrom(r)
+    );
+  }
+
+  kvGet(key: string): KvEntry | undefined {
+    const row = this.#stmt("SELECT * FROM kv WHERE key=?").get(key) as Row | undefined;
+    return row === undefined ? undefined : kvFrom(row);
+  }
+
+  /** Entries whose key starts with `prefix`, in key order. */
+  kvList(prefix: string): KvEntry[] {
+    const rows = this.#stmt("SELECT * FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key")
+      .all(prefix.length, prefix) as Row[];
+    return rows.map(kvFrom);
+  }
+
+  // ---- snapshots ----
+
+  /** The whole state as one msgpack blob, consistent at appliedIndex(). */
+  snapshot(): Uint8Array {
+    const all = (sql: string) => this.#db.prepare(sql).all();
+    return pack({
+      format: SNAPSHOT_FORMAT,
+      schema: SCHEMA_VERSION,
+      meta: all("SELECT * FROM meta WHERE key != 'schema'"),
+      nodes: all("SELECT * FROM nodes"),
+      instances: all("SELECT * FROM instances"),
+      service_index: all("SELECT * FROM service_index"),
+      kv: all("SELECT * FROM kv"),
+    });
+  }
+
+  /** Replaces the whole state with a snapshot's, atomically; subscribers see every table change. */
+  restore(bytes: Uint8Array): void {
+    let snap: Record<string, unknown> | undefined;
+    try {
+      snap = unpack(bytes) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`restore: not a berth store snapshot (${(e as Error).message})`);
+    }
+    if (snap?.format !== SNAPSHOT_FORMAT || snap.schema !== SCHEMA_VERSION) {
+      throw new Error("restore: not a berth store snapshot of this schema version");
+    }
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const t of ["nodes", "instances", "service_index", "kv"]) db.exec(`DELETE FROM ${t}`);
+      db.exec("DELETE FROM meta WHERE key != 'schema'");
+      const insert = (table: string, rows: unknown) => {
+        for (const r of rows as Row[]) {
+          const cols = Object.keys(r);
+          db.prepare(
+            `INSERT INTO ${table} (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`,
+          ).run(...(Object.values(r) as (string | number | Uint8Array)[]));
+        }
+      };
+      insert("meta", snap.meta);
+      insert("nodes", snap.nodes);
+      insert("instances", snap.instances);
+      insert("service_index", snap.service_index);
+      insert("kv", snap.kv);
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw e;
+    }
+    this.#applied = this.#metaGet("applied");
+    const services = new Set(this.instances().map((i) => i.service));
+    this.#emit({
+      index: this.#applied,
+      tables: new Set<Table>(["nodes", "instances", "kv"]),
+      services,
+      keys: new Set(),
+    });
+  }
+}
+
+function kvFrom(row: Row): KvEntry {
+  return {
+    key: String(row.key),
+    value: row.value as Uint8Array,
+    flags: Number(row.flags),
+    createIndex: Number(row.create_index),
+    modifyIndex: Number(row.modify_index),
+    lockIndex: Number(row.lock_index),
+  };
+}
+
+/** Whether DNS and the proxy should send traffic to an instance. */
+export function isServed(i: Instance, nodeStatus: (name: string) => NodeStatus | undefined) {
+  return i.status === "passing" && nodeStatus(i.node) !== "down";
+}
+
+export type { CheckStatus };

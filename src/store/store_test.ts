@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { type Change, type InstanceSpec, Store } from "./mod.ts";
+
+function spec(over: Partial<InstanceSpec> = {}): InstanceSpec {
+  return {
+    id: "n1:web-1:80",
+    service: "web",
+    node: "n1",
+    address: "127.0.0.1",
+    port: 32768,
+    tags: ["v1"],
+    meta: { b: "2", a: "1" },
+    weight: 1,
+    status: "passing",
+    output: "",
+    containerId: "abc",
+    httpHosts: [],
+    httpPath: null,
+    tcpPort: null,
+    check: null,
+    ...over,
+  };
+}
+
+const enc = new TextEncoder();
+
+Deno.test("Store.apply() registers an instance and reports the change", () => {
+  const s = Store.open(":memory:");
+  const changes: Change[] = [];
+  s.subscribe((c) => changes.push(c));
+  assert.deepEqual(s.apply(1, { type: "register", instance: spec() }), { ok: true });
+  assert.equal(s.appliedIndex(), 1);
+  const got = s.instance("n1:web-1:80");
+  assert.equal(got?.port, 32768);
+  assert.equal(got?.createIndex, 1);
+  assert.equal(changes.length, 1);
+  assert.deepEqual([...changes[0]!.services], ["web"]);
+  assert.equal(s.serviceIndex("web"), 1);
+  assert.deepEqual(s.services(), new Map([["web", ["v1"]]]));
+});
+
+Deno.test("Store.apply() re-registering an identical instance bumps no index", () => {
+  const s = Store.open(":memory:");
+  s.apply(1, { type: "register", instance: spec() });
+  // Same fields, meta keys in another order: still identical.
+  s.apply(2, { type: "register", instance: spec({ meta: { a: "1", b: "2" } }) });
+  const got = s.instance("n1:web-1:80")!;
+  assert.equal(got.modifyIndex, 1);
+  assert.equal(s.serviceIndex("web"), 1);
+  assert.equal(s.tableIndex("instances"), 1);
+  assert.equal(s.appliedIndex(), 2);
+  s.apply(3, { type: "register", instance: spec({ port: 1 }) });
+  assert.equal(s.instance("n1:web-1:80")!.modifyIndex, 3);
+  assert.equal(s.instance("n1:web-1:80")!.createIndex, 1);
+});
+
+Deno.test("Store.apply() skips entries at or below the applied index", () => {
+  const s = Store.open(":memory:");
+  s.apply(1, { type: "kv.put", key: "a", value: enc.encode("1"), flags: 0 });
+  s.apply(1, { type: "kv.put", key: "a", value: enc.encode("2"), flags: 0 });
+  assert.equal(new TextDecoder().decode(s.kvGet("a")!.value), "1");
+  assert.throws(() => s.apply(5, { type: "noop" }), /gap/);
+  assert.equal(s.appliedIndex(), 1);
+});
+
+Deno.test("Store.apply() rejects a malformed command without changing state", () => {
+  const s = Store.open(":memory:");
+  const bad: unknown[] = [
+    null,
+    { type: "nope" },
+    { type: "register", instance: { ...spec(), port: 70000 } },
+    { type: "register", instance: { ...spec(), tags: "a,b" } },
+    { type: "kv.put", key: "", value: enc.encode("x"), flags: 0 },
+    { type: "kv.put", key: "k", value: "not bytes", flags: 0 },
+    { type: "check", id: "x", status: "green" },
+    { type: "batch", commands: [{ type: "batch", commands: [] }] },
+  ];
+  bad.forEach((cmd, i) => {
+    const r = s.apply(i + 1, cmd);
+    assert.equal(r.ok, false, JSON.stringify(cmd));
+    assert.match(r.error ?? "", /expected/);
+  });
+  assert.equal(s.appliedIndex(), bad.length);
+  assert.equal(s.instances().length, 0);
+  assert.equal(s.kvList("").length, 0);
+});
+
+Deno.test("Store.apply() kv cas succeeds only at the current modify index", () => {
+  const s = Store.open(":memory:");
+  assert.equal(
+    s.apply(1, { type: "kv.put", key: "k", value: enc.encode("a"), flags: 0, cas: 0 }).ok,
+    true,
+  );
+  assert.equal(
+    s.apply(2, { type: "kv.put", key: "k", value: enc.encode("b"), flags: 0, cas: 0 }).ok,
+    false,
+  );
+  assert.equal(
+    s.apply(3, { type: "kv.put", key: "k", value: enc.encode("c"), flags: 7, cas: 1 }).ok,
+    true,
+  );
+  const e = s.kvGet("k")!;
+  assert.deepEqual([new TextDecoder().decode(e.value), e.flags, e.createIndex, e.modifyIndex], [
+    "c",
+    7,
+    1,
+    3,
+  ]);
+  assert.equal(s.apply(4, { type: "kv.delete", key: "k", cas: 1 }).ok, false);
+  assert.equal(s.apply(5, { type: "kv.delete", key: "k", cas: 3 }).ok, true);
+  assert.equal(s.kvGet("k"), undefined);
+});
+
+Deno.test("Store.apply() kv recursive delete removes only the prefix", () => {
+  const s = Store.open(":memory:");
+  for (const [i, k] of ["a/1", "a/2", "ab", "b"].entries()) {
+    s.apply(i + 1, { type: "kv.put", key: k, value: enc.encode(k), flags: 0 });
+  }
+  s.apply(5, { type: "kv.delete", key: "a/", recurse: true });
+  assert.deepEqual(s.kvList("").map((e) => e.key), ["ab", "b"]);
+  assert.equal(s.tableIndex("kv"), 5);
+});
+
+Deno.test("Store.apply() node down marks its services changed; check updates status", () => {
+  const s = Store.open(":memory:");
+  const changes: Change[] = [];
+  s.subscribe((c) => changes.push(c));
+  s.apply(1, { type: "node.register", name: "n1", address: "127.0.0.1", meta: {} });
+  s.apply(2, { type: "register", instance: spec() });
+  s.apply(3, { type: "node.status", name: "n1", status: "down" });
+  assert.equal(s.node("n1")?.status, "down");
+  assert.deepEqual([...changes[2]!.services], ["web"]);
+  s.apply(4, { type: "check", id: "n1:web-1:80", status: "critical", output: "killed" });
+  assert.equal(s.instance("n1:web-1:80")?.status, "critical");
+  s.apply(5, { type: "deregister", id: "n1:web-1:80" });
+  assert.equal(s.instances().length, 0);
+  assert.equal(s.serviceIndex("web"), 5);
+});
+
+Deno.test("Store persists across reopen and restores from a snapshot", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/store.db`;
+  const s = Store.open(path);
+  s.apply(1, { type: "register", instance: spec() });
+  s.apply(2, { type: "kv.put", key: "k", value: enc.encode("v"), flags: 3 });
+  const snap = s.snapshot();
+  s.close();
+  const again = Store.open(path);
+  assert.equal(again.appliedIndex(), 2);
+  assert.equal(again.instance("n1:web-1:80")?.service, "web");
+  again.apply(3, { type: "deregister", id: "n1:web-1:80" });
+  again.restore(snap);
+  assert.equal(again.appliedIndex(), 2);
+  assert.equal(again.instances().length, 1);
+  assert.equal(again.kvGet("k")?.flags, 3);
+  assert.throws(() => again.restore(new Uint8Array([1, 2, 3])), /snapshot/);
+  assert.equal(again.instances().length, 1);
+  again.close();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("Store.applyMany() applies a batch in one transaction and one change", () => {
+  const s = Store.open(":memory:");
+  const changes: Change[] = [];
+  s.subscribe((c) => changes.push(c));
+  s.applyMany([
+    { index: 1, command: { type: "register", instance: spec() } },
+    {
+      index: 2,
+      command: { type: "register", instance: spec({ id: "n1:web-2:80", service: "api" }) },
+    },
+  ]);
+  assert.equal(changes.length, 1);
+  assert.equal(changes[0]!.index, 2);
+  assert.deepEqual([...changes[0]!.services].sort(), ["api", "web"]);
+});

@@ -1,0 +1,105 @@
+/**
+ * Plain data types of the replicated state: nodes, service instances, KV entries, and the
+ * commands that change them. Everything here is msgpack-serializable (it travels in Raft
+ * entries) and JSON-friendly (it is what the API shows).
+ *
+ * @module
+ */
+
+/** Health of one instance. Only `passing` instances are served by DNS and the proxy. */
+export type CheckStatus = "passing" | "warning" | "critical";
+export const CHECK_STATUSES: readonly CheckStatus[] = ["passing", "warning", "critical"];
+
+/** Liveness of a member as seen by the leader. */
+export type NodeStatus = "alive" | "down";
+
+/** An active health check run by the node that owns the instance. */
+export interface CheckDefinition {
+  /** HTTP path (`/health`) probed with GET; 2xx passes, 429 warns, anything else fails. */
+  http?: string;
+  /** When true, a TCP connect to the instance's address and port. */
+  tcp?: boolean;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+/** One registered endpoint of a service: a container port on a node, or a manual registration. */
+export interface Instance {
+  /** `<node>:<container-name>:<port>[:udp]` for Docker instances; any unique string otherwise. */
+  id: string;
+  service: string;
+  node: string;
+  address: string;
+  port: number;
+  tags: string[];
+  meta: Record<string, string>;
+  weight: number;
+  status: CheckStatus;
+  /** Output of the last check, or why the instance is not served. */
+  output: string;
+  /** Container id for Docker-sourced instances, `null` for API registrations. */
+  containerId: string | null;
+  /** Host headers the HTTP proxy routes to this instance's service. */
+  httpHosts: string[];
+  /** Path prefix routed to this service (with the hosts, or alone on any host). */
+  httpPath: string | null;
+  /** TCP port every proxy member listens on for this service. */
+  tcpPort: number | null;
+  check: CheckDefinition | null;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** The fields a proposer supplies for an instance; indexes are assigned by apply(). */
+export type InstanceSpec = Omit<Instance, "createIndex" | "modifyIndex">;
+
+export interface NodeInfo {
+  name: string;
+  address: string;
+  status: NodeStatus;
+  meta: Record<string, string>;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+export interface KvEntry {
+  key: string;
+  value: Uint8Array;
+  flags: number;
+  createIndex: number;
+  modifyIndex: number;
+  lockIndex: number;
+}
+
+/** The commands the replicated log carries. Proposers stamp `at` (ms since epoch). */
+export type Command =
+  | { type: "node.register"; name: string; address: string; meta: Record<string, string> }
+  | { type: "node.status"; name: string; status: NodeStatus }
+  | { type: "register"; instance: InstanceSpec }
+  | { type: "deregister"; id: string }
+  | { type: "check"; id: string; status: CheckStatus; output: string }
+  | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
+  | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
+  | { type: "batch"; commands: Command[] }
+  | { type: "noop" };
+
+/** What apply() reports back to the proposer. `ok` is false for a failed CAS. */
+export interface ApplyResult {
+  ok: boolean;
+  /** Set when the command was rejected as invalid (state unchanged). */
+  error?: string;
+}
+
+/** The tables whose contents a change touched, for change-feed subscribers. */
+export type Table = "nodes" | "instances" | "kv";
+
+export interface Change {
+  /** The applied index after the change. */
+  index: number;
+  /** Tables that changed at this index (empty when the entry changed nothing). */
+  tables: Set<Table>;
+  /** Service names whose instances changed. */
+  services: Set<string>;
+  /** KV keys that changed. */
+  keys: Set<string>;
+}
