@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the single berth binary with `deno compile`. deno compile downloads its runtime (denort)
+# unless DENORT_BIN points at one already on disk. Targets: x86_64 and aarch64 Linux
+# (TARGETS="x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu"; default: this machine's).
+# The binary gets the same permission flags the tests pass to `deno run` (see PERMISSIONS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PERMISSIONS=(--allow-all)
+mkdir -p dist
+targets=${TARGETS:-}
+if [ -z "$targets" ]; then
+  deno compile "${PERMISSIONS[@]}" --output dist/berth src/main.ts
+else
+  for t in $targets; do
+    deno compile "${PERMISSIONS[@]}" --target "$t" --output "dist/berth-$t" src/main.ts
+  done
+fi
+ls -l dist/

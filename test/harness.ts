@@ -1,0 +1,337 @@
+/**
+ * End-to-end test harness: real `berth agent` processes (the same entry point and permission
+ * flags as the compiled binary), a real Docker engine through its CLI, DNS over real sockets.
+ *
+ * @module
+ */
+import dnsPacket from "dns-packet";
+import { createSocket } from "node:dgram";
+import { connect } from "node:net";
+import { Buffer } from "node:buffer";
+import { request as httpRequest } from "node:http";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+/** The permission flags scripts/compile.sh gives the binary. */
+export const PERMISSIONS = ["--allow-all"];
+export const TEST_IMAGE = "berth-test:latest";
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const l = Deno.listen({ hostname: host, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  // UDP too, for DNS ports.
+  const u = Deno.listenDatagram({ hostname: host, port, transport: "udp" });
+  u.close();
+  return port;
+}
+
+export function uniq(prefix: string): string {
+  return `${prefix}${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+}
+
+export interface AgentProc {
+  node: string;
+  dataDir: string;
+  httpUrl: string;
+  dnsPort: number;
+  proxyPort: number;
+  bindPort: number;
+  logPath: string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+  log(): string;
+}
+
+export interface StartAgentOptions {
+  node?: string;
+  dataDir?: string;
+  args?: string[];
+  /** Reuse ports (for a restart of the same agent). */
+  ports?: { http: number; dns: number; proxy: number; bind: number };
+}
+
+export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentProc> {
+  const node = opts.node ?? uniq("n-");
+  const dataDir = opts.dataDir ?? Deno.makeTempDirSync({ prefix: "berth-e2e-" });
+  const ports = opts.ports ??
+    {
+      http: await freePort(),
+      dns: await freePort(),
+      proxy: await freePort(),
+      bind: await freePort(),
+    };
+  const logPath = `${dataDir}/agent.log`;
+  const logFile = Deno.openSync(logPath, { append: true, create: true });
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...PERMISSIONS,
+      `${ROOT}src/main.ts`,
+      "agent",
+      "--bootstrap",
+      "--node",
+      node,
+      "--data-dir",
+      dataDir,
+      "--http",
+      `127.0.0.1:${ports.http}`,
+      "--dns",
+      `127.0.0.1:${ports.dns}`,
+      "--proxy-http",
+      `127.0.0.1:${ports.proxy}`,
+      "--bind",
+      `127.0.0.1:${ports.bind}`,
+      "--reconcile-interval",
+      "5s",
+      ...(opts.args ?? []),
+    ],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+  const child = cmd.spawn();
+  const pump = child.stderr.pipeTo(logFile.writable).catch(() => {});
+  const httpUrl = `http://127.0.0.1:${ports.http}`;
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const p: AgentProc = {
+    node,
+    dataDir,
+    httpUrl,
+    dnsPort: ports.dns,
+    proxyPort: ports.proxy,
+    bindPort: ports.bind,
+    logPath,
+    log: () => Deno.readTextFileSync(logPath),
+    stop: async () => {
+      if (!exited) child.kill("SIGTERM");
+      await status;
+      await pump;
+    },
+    kill: async () => {
+      if (!exited) child.kill("SIGKILL");
+      await status;
+      await pump;
+    },
+  };
+  try {
+    await waitFor("agent API", async () => {
+      if (exited) throw new Error(`agent exited early:\n${p.log()}`);
+      const r = await fetch(`${httpUrl}/v1/status/leader`);
+      await r.body?.cancel();
+      return r.ok;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+  } catch (e) {
+    await p.kill();
+    throw e;
+  }
+  (p as AgentProc & { ports: unknown }).ports = ports;
+  return p;
+}
+
+export function portsOf(a: AgentProc): { http: number; dns: number; proxy: number; bind: number } {
+  return (a as AgentProc & { ports: { http: number; dns: number; proxy: number; bind: number } })
+    .ports;
+}
+
+// ---- DNS ----
+
+export interface DnsAnswer {
+  rcode: string;
+  flags: number;
+  answers: dnsPacket.Answer[];
+  additionals: dnsPacket.Answer[];
+  authorities: dnsPacket.Answer[];
+}
+
+let nextId = 1;
+
+/** One DNS query over UDP (default) or TCP to 127.0.0.1:port. */
+export function dnsQuery(
+  port: number,
+  name: string,
+  type: dnsPacket.RecordType = "A",
+  opts: { tcp?: boolean; timeoutMs?: number; host?: string } = {},
+): Promise<DnsAnswer> {
+  const id = (nextId++ % 65535) + 1;
+  const q = dnsPacket.encode({
+    type: "query",
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type, name, class: "IN" }],
+  });
+  const host = opts.host ?? "127.0.0.1";
+  const timeoutMs = opts.timeoutMs ?? 2000;
+  const decode = (buf: Buffer): DnsAnswer => {
+    const r = dnsPacket.decode(buf);
+    return {
+      rcode: r.rcode ?? "NOERROR",
+      flags: r.flags ?? 0,
+      answers: r.answers ?? [],
+      additionals: r.additionals ?? [],
+      authorities: r.authorities ?? [],
+    };
+  };
+  return new Promise((resolve, reject) => {
+    if (opts.tcp) {
+      const sock = connect(port, host);
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`DNS TCP timeout for ${name}`));
+      }, timeoutMs);
+      let buf = Buffer.alloc(0);
+      sock.on("connect", () => sock.write(dnsPacket.streamEncode(dnsPacket.decode(q))));
+      sock.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(decode(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+        }
+      });
+      sock.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      return;
+    }
+    const sock = createSocket("udp4");
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error(`DNS UDP timeout for ${name}`));
+    }, timeoutMs);
+    sock.on("message", (msg: Buffer) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(decode(msg));
+    });
+    sock.send(q, port, host);
+  });
+}
+
+/** The A records' addresses of a name (empty on NXDOMAIN). */
+export async function lookupA(port: number, name: string): Promise<string[]> {
+  const r = await dnsQuery(port, name, "A");
+  return r.answers.filter((a) => a.type === "A").map((a) => String(a.data)).sort();
+}
+
+/** SRV answers as `address:port` via the additional section. */
+export async function lookupSrv(
+  port: number,
+  name: string,
+): Promise<{ port: number; target: string }[]> {
+  const r = await dnsQuery(port, name, "SRV");
+  return r.answers.filter((a) => a.type === "SRV").map((a) => {
+    const d = a.data as { port: number; target: string };
+    return { port: d.port, target: d.target };
+  });
+}
+
+// ---- Docker ----
+
+export async function docker(...args: string[]): Promise<string> {
+  const out = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+  return text;
+}
+
+/** Fails with a clear message when no Docker engine answers (CI starts one). */
+export async function requireDocker(): Promise<void> {
+  try {
+    await docker("image", "inspect", TEST_IMAGE);
+  } catch (e) {
+    throw new Error(
+      `end-to-end tests need a Docker engine and the ${TEST_IMAGE} image: run ` +
+        `scripts/docker-up.sh and scripts/test-image.sh (${(e as Error).message})`,
+    );
+  }
+}
+
+/** Runs a test container serving `body` over HTTP on container port 80. Returns its name. */
+export async function runWeb(
+  opts: {
+    name?: string;
+    body: string;
+    env?: Record<string, string>;
+    labels?: Record<string, string>;
+    args?: string[];
+  },
+): Promise<string> {
+  const name = opts.name ?? uniq("berth-e2e-");
+  const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+  const labels = Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ["-l", `${k}=${v}`]);
+  await docker(
+    "run",
+    "-d",
+    "--name",
+    name,
+    "-l",
+    "berth-e2e=1",
+    "-p",
+    "127.0.0.1::80",
+    ...env,
+    ...labels,
+    ...(opts.args ?? []),
+    TEST_IMAGE,
+    "sh",
+    "-c",
+    `mkdir -p /www && echo '${opts.body}' > /www/index.html && exec httpd -f -p 80 -h /www`,
+  );
+  return name;
+}
+
+export async function removeContainers(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await docker("rm", "-f", ...names).catch(() => {});
+}
+
+/** GET through the proxy with a Host header (node:http: fetch may not send a custom Host). */
+export function proxyGet(
+  port: number,
+  host: string,
+  path = "/",
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: "127.0.0.1", port, path, headers: { host }, agent: false, timeout: 5000 },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => body += d);
+        res.on(
+          "end",
+          () => resolve({ status: res.statusCode ?? 0, body: body.trim(), headers: res.headers }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("proxy request timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
