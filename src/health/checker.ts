@@ -1,0 +1,350 @@
+/**
+ * HealthChecker: runs the active checks of this node's instances and proposes a `check` command
+ * when an instance's status (or the reason shown) really changes.
+ *
+ * It follows the store: on start and after every change to the instances table it rescans this
+ * node's instances (coalesced to one rescan per turn of the event loop). Each instance with a
+ * runnable check gets one timer: the first run starts after a random delay of up to
+ * START_JITTER_MS_MAX (capped by the interval), each next run `intervalMs` after the previous one
+ * finished, so runs of one check never overlap. A changed address, port or definition restarts the
+ * check (fresh streak, new jitter); a removed instance or check stops it and aborts a run in flight.
+ * At most `concurrencyMax` runs are in flight; due checks beyond that wait in a FIFO.
+ *
+ * A failed proposal (no leader, cluster closing) is logged once per distinct reason and retried on
+ * the next run: the result is judged against the store again, which still holds the old status.
+ *
+ * @module
+ */
+import type { Proposed } from "../cluster/types.ts";
+import type { Command, Instance, Store } from "../store/mod.ts";
+import {
+  FAILURES_BEFORE_CRITICAL_DEFAULT,
+  judge,
+  NEW_STREAK,
+  type Streak,
+  STREAK_MAX,
+  SUCCESSES_BEFORE_PASSING_DEFAULT,
+} from "./hysteresis.ts";
+import {
+  describeTarget,
+  type HttpGet,
+  probe,
+  type ProbeResult,
+  type ProbeTarget,
+  REAL_TIMERS,
+  targetOf,
+  type TcpConnect,
+  type Timers,
+} from "./probe.ts";
+
+/** Most check runs in flight at once. */
+export const CONCURRENCY_MAX_DEFAULT = 32;
+/** Most checks one node runs; instances beyond this (in id order) are not checked. */
+export const CHECKS_MAX = 4096;
+/** Upper bound of the random delay before a check's first run. */
+export const START_JITTER_MS_MAX = 1000;
+
+export interface HealthOptions {
+  store: Store;
+  /** Commits a command through the cluster (`Cluster.propose`). */
+  propose: (cmd: Command) => Promise<Proposed>;
+  /** Only instances with `instance.node === node` are checked. */
+  node: string;
+  /** Where one-line notices go (default: console.error). */
+  log?: (line: string) => void;
+  /** Most runs in flight at once (default CONCURRENCY_MAX_DEFAULT = 32). */
+  concurrencyMax?: number;
+  /** Consecutive passes before a failing instance turns passing (default 1). */
+  successesBeforePassing?: number;
+  /** Consecutive failures before a passing instance turns warning/critical (default 2). */
+  failuresBeforeCritical?: number;
+  /** Timer functions (default: the global setTimeout/clearTimeout). */
+  timers?: Timers;
+  /** Random numbers in [0, 1) for the start jitter (default Math.random). */
+  random?: () => number;
+  /** HTTP GET used by http checks (default: node:http, no keep-alive, body unread). */
+  httpGet?: HttpGet;
+  /** TCP connect used by tcp checks (default: node:net). */
+  tcpConnect?: TcpConnect;
+}
+
+/** What the checker is doing for one instance, for status pages and tests. */
+export interface CheckInfo {
+  id: string;
+  /** `HTTP GET /health` or `TCP connect 10.0.0.5:80`. */
+  check: string;
+  intervalMs: number;
+  timeoutMs: number;
+  successes: number;
+  failures: number;
+  /** A run is in flight (or waiting for a concurrency slot). */
+  running: boolean;
+}
+
+interface Entry {
+  id: string;
+  /** Address, port and definition; a different key restarts the check. */
+  key: string;
+  target: ProbeTarget;
+  intervalMs: number;
+  timeoutMs: number;
+  streak: Streak;
+  timer: unknown;
+  queued: boolean;
+  run: AbortController | null;
+  stopped: boolean;
+  /** Last proposal problem logged, so a persistent one is logged once. */
+  lastProblem: string | null;
+}
+
+function clampInt(v: number | undefined, def: number, min: number, max: number, what: string) {
+  const n = v ?? def;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new RangeError(`health: ${what} must be an integer in ${min}..${max}, got ${n}`);
+  }
+  return n;
+}
+
+export class HealthChecker {
+  readonly #store: Store;
+  readonly #propose: (cmd: Command) => Promise<Proposed>;
+  readonly #node: string;
+  readonly #log: (line: string) => void;
+  readonly #concurrencyMax: number;
+  readonly #thresholds: { successesBeforePassing: number; failuresBeforeCritical: number };
+  readonly #timers: Timers;
+  readonly #random: () => number;
+  readonly #httpGet: HttpGet | undefined;
+  readonly #tcpConnect: TcpConnect | undefined;
+
+  readonly #entries = new Map<string, Entry>();
+  readonly #queue: Entry[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  #running = 0;
+  #unsubscribe: (() => void) | null = null;
+  #syncScheduled = false;
+  #started = false;
+  #closed = false;
+  #overLimitLogged = false;
+  readonly #skippedLogged = new Set<string>();
+
+  constructor(o: HealthOptions) {
+    this.#store = o.store;
+    this.#propose = o.propose;
+    this.#node = o.node;
+    this.#log = o.log ?? ((line) => console.error(line));
+    this.#concurrencyMax = clampInt(
+      o.concurrencyMax,
+      CONCURRENCY_MAX_DEFAULT,
+      1,
+      CHECKS_MAX,
+      "concurrencyMax",
+    );
+    this.#thresholds = {
+      successesBeforePassing: clampInt(
+        o.successesBeforePassing,
+        SUCCESSES_BEFORE_PASSING_DEFAULT,
+        1,
+        STREAK_MAX,
+        "successesBeforePassing",
+      ),
+      failuresBeforeCritical: clampInt(
+        o.failuresBeforeCritical,
+        FAILURES_BEFORE_CRITICAL_DEFAULT,
+        1,
+        STREAK_MAX,
+        "failuresBeforeCritical",
+      ),
+    };
+    this.#timers = o.timers ?? REAL_TIMERS;
+    this.#random = o.random ?? Math.random;
+    this.#httpGet = o.httpGet;
+    this.#tcpConnect = o.tcpConnect;
+  }
+
+  /** Scans the store and follows its changes from now on. Calling it again does nothing. */
+  start(): void {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#unsubscribe = this.#store.subscribe((c) => {
+      if (c.tables.has("instances")) this.#scheduleSync();
+    });
+    this.#sync();
+  }
+
+  /** Stops every timer, aborts runs in flight and waits for them to settle. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    for (const e of this.#entries.values()) this.#stop(e);
+    this.#entries.clear();
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** The checks this node runs now, in id order. */
+  checks(): CheckInfo[] {
+    return [...this.#entries.values()].sort((a, b) => a.id < b.id ? -1 : 1).map((e) => ({
+      id: e.id,
+      check: describeTarget(e.target),
+      intervalMs: e.intervalMs,
+      timeoutMs: e.timeoutMs,
+      successes: e.streak.successes,
+      failures: e.streak.failures,
+      running: e.run !== null || e.queued,
+    }));
+  }
+
+  #scheduleSync(): void {
+    if (this.#syncScheduled || this.#closed) return;
+    this.#syncScheduled = true;
+    queueMicrotask(() => {
+      this.#syncScheduled = false;
+      this.#sync();
+    });
+  }
+
+  /** Brings the set of timers in line with this node's instances in the store. */
+  #sync(): void {
+    if (this.#closed) return;
+    let wanted: Instance[];
+    try {
+      wanted = this.#store.instancesOfNode(this.#node).filter((i) => i.check !== null);
+    } catch (e) {
+      this.#log(`health: cannot read instances: ${(e as Error).message}`);
+      return;
+    }
+    if (wanted.length > CHECKS_MAX) {
+      if (!this.#overLimitLogged) {
+        this.#log(
+          `health: ${wanted.length} instances have checks; only the first ${CHECKS_MAX} are checked`,
+        );
+        this.#overLimitLogged = true;
+      }
+      wanted = wanted.slice(0, CHECKS_MAX);
+    }
+    const seen = new Set<string>();
+    for (const inst of wanted) {
+      const check = inst.check!;
+      const target = targetOf(inst, check);
+      if (target === null) {
+        if (!this.#skippedLogged.has(inst.id)) {
+          this.#log(`health: ${inst.id}: check has neither http nor tcp; nothing to run`);
+          this.#skippedLogged.add(inst.id);
+        }
+        continue;
+      }
+      seen.add(inst.id);
+      const key = JSON.stringify([target, check.intervalMs, check.timeoutMs]);
+      const old = this.#entries.get(inst.id);
+      if (old !== undefined && old.key === key) continue;
+      if (old !== undefined) this.#stop(old);
+      const entry: Entry = {
+        id: inst.id,
+        key,
+        target,
+        intervalMs: check.intervalMs,
+        timeoutMs: check.timeoutMs,
+        streak: NEW_STREAK,
+        timer: null,
+        queued: false,
+        run: null,
+        stopped: false,
+        lastProblem: null,
+      };
+      this.#entries.set(inst.id, entry);
+      const jitterMs = Math.floor(this.#random() * Math.min(entry.intervalMs, START_JITTER_MS_MAX));
+      this.#arm(entry, jitterMs);
+    }
+    for (const [id, e] of this.#entries) {
+      if (seen.has(id)) continue;
+      this.#stop(e);
+      this.#entries.delete(id);
+    }
+    for (const id of this.#skippedLogged) if (!seen.has(id)) this.#skippedLogged.delete(id);
+  }
+
+  #arm(e: Entry, delayMs: number): void {
+    e.timer = this.#timers.setTimeout(() => {
+      e.timer = null;
+      if (e.stopped) return;
+      if (this.#running < this.#concurrencyMax) this.#run(e);
+      else {
+        e.queued = true;
+        this.#queue.push(e);
+      }
+    }, delayMs);
+  }
+
+  #stop(e: Entry): void {
+    e.stopped = true;
+    if (e.timer !== null) this.#timers.clearTimeout(e.timer);
+    e.timer = null;
+    if (e.queued) {
+      const i = this.#queue.indexOf(e);
+      if (i >= 0) this.#queue.splice(i, 1);
+      e.queued = false;
+    }
+    e.run?.abort();
+  }
+
+  #run(e: Entry): void {
+    this.#running++;
+    const ac = new AbortController();
+    e.run = ac;
+    const p = this.#runOnce(e, ac.signal)
+      .catch((err) => this.#log(`health: ${e.id}: check run failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.#running--;
+        this.#inFlight.delete(p);
+        e.run = null;
+        if (!e.stopped && !this.#closed) this.#arm(e, e.intervalMs);
+        this.#drain();
+      });
+    this.#inFlight.add(p);
+  }
+
+  #drain(): void {
+    while (this.#running < this.#concurrencyMax && !this.#closed) {
+      const next = this.#queue.shift();
+      if (next === undefined) return;
+      next.queued = false;
+      if (!next.stopped) this.#run(next);
+    }
+  }
+
+  async #runOnce(e: Entry, signal: AbortSignal): Promise<void> {
+    const result = await probe(e.target, {
+      timeoutMs: e.timeoutMs,
+      signal,
+      timers: this.#timers,
+      ...(this.#httpGet ? { httpGet: this.#httpGet } : {}),
+      ...(this.#tcpConnect ? { tcpConnect: this.#tcpConnect } : {}),
+    });
+    if (e.stopped || this.#closed) return;
+    const stored = this.#store.instance(e.id);
+    if (stored === undefined) return; // deregistered; the next sync stops the entry
+    const { streak, propose } = judge(e.streak, result, stored, this.#thresholds);
+    e.streak = streak;
+    if (propose !== null) await this.#record(e, propose);
+  }
+
+  async #record(e: Entry, r: ProbeResult): Promise<void> {
+    let problem: string | null = null;
+    try {
+      const p = await this.#propose({
+        type: "check",
+        id: e.id,
+        status: r.status,
+        output: r.output,
+      });
+      if (!p.result.ok) problem = `rejected: ${p.result.error ?? "not applied"}`;
+    } catch (err) {
+      problem = `${(err as Error).message}; retrying on the next run`;
+    }
+    if (problem !== null && problem !== e.lastProblem) {
+      this.#log(`health: ${e.id}: cannot record ${r.status} (${r.output}): ${problem}`);
+    }
+    e.lastProblem = problem;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * One run of one check: an HTTP GET or a TCP connect against an instance, bounded by a timeout,
+ * turned into a status and a short output line. The output is the same text for the same kind of
+ * outcome (no timings, no response body), so the checker can compare it with the stored output
+ * and propose only on a real change.
+ *
+ * The default HTTP client is `node:http`, not `fetch`: Deno's fetch refuses the browsers' "bad
+ * ports" (5060, 6000, 6667, 10080, …), which are ordinary service ports on a Docker host.
+ * Redirects are not followed (a 3xx is critical), keep-alive is off (one connection per run, as
+ * Consul does), and the response body is never read: the socket is destroyed once the status line
+ * and headers have arrived.
+ *
+ * @module
+ */
+import http from "node:http";
+import net from "node:net";
+import type { CheckDefinition, CheckStatus } from "../store/mod.ts";
+
+/** Longest output line proposed; longer lines are cut with an ellipsis. */
+export const OUTPUT_CHARS_MAX = 200;
+/** Largest response header block accepted from a checked service. */
+export const HEADER_BYTES_MAX = 16 * 1024;
+/** Longest reason phrase kept from a response status line. */
+const REASON_CHARS_MAX = 40;
+
+/** Where a check goes: the instance's address and port plus what to do there. */
+export type ProbeTarget =
+  | { kind: "http"; address: string; port: number; path: string }
+  | { kind: "tcp"; address: string; port: number };
+
+export interface ProbeResult {
+  status: CheckStatus;
+  output: string;
+}
+
+/** Sends GET `path` to `address:port`; resolves with the status line once headers arrive. */
+export type HttpGet = (
+  target: { address: string; port: number; path: string },
+  signal: AbortSignal,
+) => Promise<{ statusCode: number; statusText: string }>;
+
+/** Opens a TCP connection to `address:port` and closes it at once; rejects on failure. */
+export type TcpConnect = (address: string, port: number, signal: AbortSignal) => Promise<void>;
+
+export interface ProbeOptions {
+  timeoutMs: number;
+  /** Aborts the run (the checker stopping or the definition changing). */
+  signal?: AbortSignal;
+  httpGet?: HttpGet;
+  tcpConnect?: TcpConnect;
+  timers?: Timers;
+}
+
+/** The timer functions the health code uses; injectable so tests can drive time. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const REAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as number),
+};
+
+/**
+ * The target a check definition describes for an instance, or null when the definition names
+ * neither an HTTP path nor TCP (nothing to run). HTTP wins when both are set.
+ */
+export function targetOf(
+  instance: { address: string; port: number },
+  check: CheckDefinition,
+): ProbeTarget | null {
+  const { address, port } = instance;
+  if (check.http !== undefined && check.http !== "") {
+    const path = check.http.startsWith("/") ? check.http : `/${check.http}`;
+    return { kind: "http", address, port, path };
+  }
+  if (check.tcp === true) return { kind: "tcp", address, port };
+  return null;
+}
+
+/** `10.0.0.5:80`, `[fd00::5]:80`. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** The fixed start of a target's output line: `HTTP GET /health` or `TCP connect 10.0.0.5:80`. */
+export function describeTarget(t: ProbeTarget): string {
+  return t.kind === "http" ? `HTTP GET ${t.path}` : `TCP connect ${hostPort(t.address, t.port)}`;
+}
+
+/** Runs one probe. Never rejects: every failure becomes a critical result with a reason. */
+export async function probe(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
+  const timers = options.timers ?? REAL_TIMERS;
+  const ac = new AbortController();
+  let timedOut = false;
+  const onAbort = () => ac.abort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) ac.abort();
+  const timer = timers.setTimeout(() => {
+    timedOut = true;
+    ac.abort();
+  }, options.timeoutMs);
+  const what = describeTarget(target);
+  try {
+    if (target.kind === "http") {
+      const get = options.httpGet ?? nodeHttpGet;
+      const { statusCode, statusText } = await get(target, ac.signal);
+      const reason = (statusText || http.STATUS_CODES[statusCode] || "").slice(0, REASON_CHARS_MAX);
+      return {
+        status: httpStatus(statusCode),
+        output: clip(`${what}: ${statusCode}${reason === "" ? "" : ` ${reason}`}`),
+      };
+    }
+    await (options.tcpConnect ?? nodeTcpConnect)(target.address, target.port, ac.signal);
+    return { status: "passing", output: clip(`${what}: success`) };
+  } catch (e) {
+    const why = timedOut
+      ? `timed out after ${options.timeoutMs}ms`
+      : ac.signal.aborted
+      ? "stopped"
+      : describeError(e);
+    return { status: "critical", output: clip(`${what}: ${why}`) };
+  } finally {
+    timers.clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Consul's mapping: 2xx passes, 429 Too Many Requests warns, anything else fails. */
+export function httpStatus(code: number): CheckStatus {
+  if (code >= 200 && code <= 299) return "passing";
+  if (code === 429) return "warning";
+  return "critical";
+}
+
+const ERROR_CODES: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  EPIPE: "connection reset",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EADDRNOTAVAIL: "address not available",
+  ETIMEDOUT: "timed out",
+  ENOTFOUND: "cannot resolve host",
+  EAI_AGAIN: "cannot resolve host",
+  HPE_INVALID_CONSTANT: "not an HTTP response",
+  HPE_HEADER_OVERFLOW: `response headers over ${HEADER_BYTES_MAX} bytes`,
+};
+
+/** A short, stable reason for a failed probe: `connection refused`, not a stack trace. */
+export function describeError(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && code in ERROR_CODES) return ERROR_CODES[code]!;
+  const name = (e as { name?: unknown } | null)?.name;
+  if (name === "ConnectionRefused") return "connection refused";
+  if (name === "ConnectionReset") return "connection reset";
+  const message = e instanceof Error ? e.message : String(e);
+  return message.split("\n")[0]!.replace(/\s+\(os error \d+\)$/, "").toLowerCase() || "failed";
+}
+
+function clip(s: string): string {
+  return s.length <= OUTPUT_CHARS_MAX ? s : `${s.slice(0, OUTPUT_CHARS_MAX - 1)}…`;
+}
+
+/** The default HttpGet: one `node:http` request without keep-alive; the body is never read. */
+export const nodeHttpGet: HttpGet = (target, signal) =>
+  new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.address,
+      port: target.port,
+      path: target.path,
+      method: "GET",
+      agent: false,
+      maxHeaderSize: HEADER_BYTES_MAX,
+      headers: { "user-agent": "berth-health-check", accept: "*/*", connection: "close" },
+    });
+    const onAbort = () => req.destroy(new Error("aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal.removeEventListener("abort", onAbort);
+    req.on("response", (res) => {
+      done();
+      resolve({ statusCode: res.statusCode ?? 0, statusText: res.statusMessage ?? "" });
+      res.destroy();
+      req.destroy();
+    });
+    req.on("error", (e) => {
+      done();
+      reject(e);
+    });
+    if (signal.aborted) onAbort();
+    req.end();
+  });
+
+/** The default TcpConnect: a `node:net` connection closed as soon as it is established. */
+export const nodeTcpConnect: TcpConnect = (address, port, signal) =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address, port });
+    const onAbort = () => socket.destroy(new Error("aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("connect", () => {
+      signal.removeEventListener("abort", onAbort);
+      socket.destroy();
+      resolve();
+    });
+    socket.once("error", (e) => {
+      signal.removeEventListener("abort", onAbort);
+      socket.destroy();
+      reject(e);
+    });
+    if (signal.aborted) onAbort();
+  });
