@@ -1,0 +1,95 @@
+/**
+ * Test helpers for the health folder: a loopback HTTP server whose answers a test scripts, a
+ * bounded poll, and an instance spec builder. Not exported from mod.ts.
+ *
+ * @module
+ */
+import http from "node:http";
+import net from "node:net";
+import type { CheckDefinition, InstanceSpec } from "../store/mod.ts";
+
+/** How long a test waits for a condition before failing with its description. */
+export const WAIT_MS_MAX = 10_000;
+const POLL_MS = 10;
+
+/** Polls `cond` until it holds; throws naming `what` after WAIT_MS_MAX. */
+export async function waitFor(what: string, cond: () => boolean): Promise<void> {
+  for (let waited = 0; !cond(); waited += POLL_MS) {
+    if (waited >= WAIT_MS_MAX) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+export interface TestServer {
+  port: number;
+  /** Paths requested, in arrival order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/** A node:http server on 127.0.0.1:0; `answer` gives the status code, or "hang" to never reply. */
+export async function httpServer(
+  answer: (path: string, n: number) => number | "hang",
+): Promise<TestServer> {
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req.url ?? "");
+    const code = answer(req.url ?? "", requests.length);
+    if (code === "hang") return;
+    res.writeHead(code, { "content-type": "text/plain" });
+    res.end("x".repeat(100_000));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A TCP server on 127.0.0.1:0 that closes each connection it accepts. */
+export async function tcpServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const s = await tcpServer();
+  await s.close();
+  return s.port;
+}
+
+/** An instance of `node` at 127.0.0.1:`port` with `check`, registered critical like Docker's. */
+export function instance(
+  id: string,
+  node: string,
+  port: number,
+  check: CheckDefinition | null,
+): InstanceSpec {
+  return {
+    id,
+    service: "web",
+    node,
+    address: "127.0.0.1",
+    port,
+    tags: [],
+    meta: {},
+    weight: 1,
+    status: "critical",
+    output: "awaiting first check",
+    containerId: null,
+    httpHosts: [],
+    httpPath: null,
+    tcpPort: null,
+    check,
+  };
+}
