@@ -224,10 +224,12 @@ export class HealthChecker {
       wanted = wanted.slice(0, CHECKS_MAX);
     }
     const seen = new Set<string>();
+    const skipped = new Set<string>();
     for (const inst of wanted) {
       const check = inst.check!;
       const target = targetOf(inst, check);
       if (target === null) {
+        skipped.add(inst.id);
         if (!this.#skippedLogged.has(inst.id)) {
           this.#log(`health: ${inst.id}: check has neither http nor tcp; nothing to run`);
           this.#skippedLogged.add(inst.id);
@@ -261,7 +263,7 @@ export class HealthChecker {
       this.#stop(e);
       this.#entries.delete(id);
     }
-    for (const id of this.#skippedLogged) if (!seen.has(id)) this.#skippedLogged.delete(id);
+    for (const id of this.#skippedLogged) if (!skipped.has(id)) this.#skippedLogged.delete(id);
   }
 
   #arm(e: Entry, delayMs: number): void {

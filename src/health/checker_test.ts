@@ -1,0 +1,348 @@
+import assert from "node:assert/strict";
+import { LocalCluster } from "../cluster/mod.ts";
+import type { Proposed } from "../cluster/types.ts";
+import { type Command, type InstanceSpec, Store } from "../store/mod.ts";
+import { HealthChecker, type HealthOptions } from "./checker.ts";
+import type { Timers } from "./probe.ts";
+import { closedPort, httpServer, instance, tcpServer, waitFor } from "./_testing.ts";
+
+const NODE = "n1";
+const HTTP = (path: string) => ({ http: path, intervalMs: 100, timeoutMs: 2000 });
+
+/** A store with a LocalCluster, a propose that records every check command, and a log. */
+function setup(opts: Partial<HealthOptions> = {}, onCheck: (cmd: Command) => void = () => {}) {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: NODE, address: "127.0.0.1" });
+  const proposals: { id: string; status: string; output: string }[] = [];
+  const logs: string[] = [];
+  const propose = (cmd: Command): Promise<Proposed> => {
+    if (cmd.type === "check") {
+      onCheck(cmd);
+      proposals.push({ id: cmd.id, status: cmd.status, output: cmd.output });
+    }
+    return cluster.propose(cmd);
+  };
+  const checker = new HealthChecker({
+    store,
+    propose,
+    node: NODE,
+    log: (l) => logs.push(l),
+    ...opts,
+  });
+  const register = (spec: InstanceSpec) => cluster.propose({ type: "register", instance: spec });
+  const status = (id: string) => store.instance(id)?.status;
+  const close = async () => {
+    await checker.close();
+    await cluster.close();
+    store.close();
+  };
+  return { store, cluster, checker, proposals, logs, register, status, close };
+}
+
+Deno.test("HealthChecker proposes passing → critical → passing only on transitions", async () => {
+  let code = 200;
+  const served: number[] = [];
+  const server = await httpServer(() => {
+    served.push(code);
+    return code;
+  });
+  // 500s served when each check command was proposed
+  const failsSeen: number[] = [];
+  const t = setup({}, () => failsSeen.push(served.filter((c) => c === 500).length));
+  try {
+    await t.register(instance("web-1", NODE, server.port, HTTP("/health")));
+    t.checker.start();
+    await waitFor("passing", () => t.status("web-1") === "passing");
+    await waitFor("a few more passing runs", () => served.length >= 4);
+    code = 500;
+    await waitFor("critical", () => t.status("web-1") === "critical");
+    const runs = served.length;
+    await waitFor("a few more failing runs", () => served.length >= runs + 3);
+    code = 200;
+    await waitFor("passing again", () => t.status("web-1") === "passing");
+    const runs2 = served.length;
+    await waitFor("a few more passing runs", () => served.length >= runs2 + 3);
+    assert.deepEqual(t.proposals, [
+      { id: "web-1", status: "passing", output: "HTTP GET /health: 200 OK" },
+      { id: "web-1", status: "critical", output: "HTTP GET /health: 500 Internal Server Error" },
+      { id: "web-1", status: "passing", output: "HTTP GET /health: 200 OK" },
+    ]);
+    // failuresBeforeCritical defaults to 2: two 500s were served before the flip.
+    assert.equal(failsSeen[1], 2);
+    assert.deepEqual(t.logs, []);
+  } finally {
+    await t.close();
+    await server.close();
+  }
+});
+
+Deno.test("HealthChecker does not flip a passing instance on a single failure", async () => {
+  const server = await httpServer((_p, n) => n === 3 ? 500 : 200);
+  const t = setup();
+  try {
+    await t.register(instance("web-1", NODE, server.port, HTTP("/health")));
+    t.checker.start();
+    await waitFor("six runs", () => server.requests.length >= 6);
+    assert.deepEqual(t.proposals, [
+      { id: "web-1", status: "passing", output: "HTTP GET /health: 200 OK" },
+    ]);
+    assert.equal(t.status("web-1"), "passing");
+  } finally {
+    await t.close();
+    await server.close();
+  }
+});
+
+Deno.test("HealthChecker runs TCP checks against a listening and a closed port", async () => {
+  const open = await tcpServer();
+  const closed = await closedPort();
+  const t = setup();
+  const tcp = { tcp: true, intervalMs: 100, timeoutMs: 2000 };
+  try {
+    await t.register(instance("up", NODE, open.port, tcp));
+    await t.register(instance("down", NODE, closed, tcp));
+    t.checker.start();
+    await waitFor("both judged", () => t.proposals.length >= 2);
+    await waitFor("up passing", () => t.status("up") === "passing");
+    assert.equal(
+      t.store.instance("up")?.output,
+      `TCP connect 127.0.0.1:${open.port}: success`,
+    );
+    assert.equal(t.status("down"), "critical");
+    assert.equal(
+      t.store.instance("down")?.output,
+      `TCP connect 127.0.0.1:${closed}: connection refused`,
+    );
+  } finally {
+    await t.close();
+    await open.close();
+  }
+});
+
+Deno.test("HealthChecker marks an instance critical when its check times out", async () => {
+  const server = await httpServer(() => "hang");
+  const t = setup();
+  try {
+    await t.register({
+      ...instance("slow", NODE, server.port, { http: "/slow", intervalMs: 100, timeoutMs: 150 }),
+      status: "passing",
+      output: "",
+    });
+    t.checker.start();
+    await waitFor("critical", () => t.status("slow") === "critical");
+    assert.deepEqual(t.proposals, [
+      { id: "slow", status: "critical", output: "HTTP GET /slow: timed out after 150ms" },
+    ]);
+  } finally {
+    await t.close();
+    await server.close();
+  }
+});
+
+Deno.test("HealthChecker never runs the check of another node's instance", async () => {
+  const mine = await httpServer(() => 200);
+  const theirs = await httpServer(() => 200);
+  const t = setup();
+  try {
+    await t.register(instance("other", "n2", theirs.port, HTTP("/health")));
+    await t.register(instance("mine", NODE, mine.port, HTTP("/health")));
+    t.checker.start();
+    await waitFor("three runs of mine", () => mine.requests.length >= 3);
+    assert.equal(theirs.requests.length, 0);
+    assert.deepEqual(t.checker.checks().map((c) => c.id), ["mine"]);
+    assert.equal(t.status("other"), "critical");
+    assert.ok(t.proposals.every((p) => p.id === "mine"));
+  } finally {
+    await t.close();
+    await mine.close();
+    await theirs.close();
+  }
+});
+
+Deno.test("HealthChecker stops the timer of a removed instance", async () => {
+  const a = await httpServer(() => 200);
+  const b = await httpServer(() => 200);
+  const active = new Set<unknown>();
+  const timers: Timers = {
+    setTimeout: (fn, ms) => {
+      const h = setTimeout(() => {
+        active.delete(h);
+        fn();
+      }, ms);
+      active.add(h);
+      return h;
+    },
+    clearTimeout: (h) => {
+      active.delete(h);
+      clearTimeout(h as number);
+    },
+  };
+  const t = setup({ timers });
+  try {
+    await t.register(instance("a", NODE, a.port, HTTP("/a")));
+    await t.register(instance("b", NODE, b.port, HTTP("/b")));
+    t.checker.start();
+    await waitFor("both checked twice", () => a.requests.length >= 2 && b.requests.length >= 2);
+    await t.cluster.propose({ type: "deregister", id: "a" });
+    await waitFor("a dropped", () => t.checker.checks().every((c) => c.id !== "a"));
+    const bNow = b.requests.length;
+    await waitFor("b checked again", () => b.requests.length >= bNow + 1);
+    const aAfter = a.requests.length;
+    await waitFor("b checked three more times", () => b.requests.length >= bNow + 4);
+    assert.equal(a.requests.length, aAfter);
+    assert.deepEqual(t.checker.checks().map((c) => c.id), ["b"]);
+    await t.checker.close();
+    assert.equal(active.size, 0);
+  } finally {
+    await t.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("HealthChecker restarts the check when its definition changes", async () => {
+  const server = await httpServer(() => 200);
+  const t = setup();
+  const count = (p: string) => server.requests.filter((r) => r === p).length;
+  try {
+    const spec = instance("web-1", NODE, server.port, HTTP("/a"));
+    await t.register(spec);
+    t.checker.start();
+    await waitFor("two runs of /a", () => count("/a") >= 2);
+    await waitFor("passing", () => t.status("web-1") === "passing");
+    const now = t.store.instance("web-1")!;
+    await t.register({ ...spec, status: now.status, output: now.output, check: HTTP("/b") });
+    await waitFor(
+      "output names /b",
+      () => t.store.instance("web-1")?.output === "HTTP GET /b: 200 OK",
+    );
+    const aAfter = count("/a");
+    const bNow = count("/b");
+    await waitFor("three more runs of /b", () => count("/b") >= bNow + 3);
+    assert.equal(count("/a"), aAfter);
+    assert.deepEqual(t.checker.checks().map((c) => c.check), ["HTTP GET /b"]);
+    assert.deepEqual(t.proposals.map((p) => p.output), [
+      "HTTP GET /a: 200 OK",
+      "HTTP GET /b: 200 OK",
+    ]);
+  } finally {
+    await t.close();
+    await server.close();
+  }
+});
+
+Deno.test("HealthChecker keeps at most concurrencyMax runs in flight", async () => {
+  let inFlight = 0;
+  let inFlightMax = 0;
+  let calls = 0;
+  const httpGet = () => {
+    calls++;
+    inFlight++;
+    inFlightMax = Math.max(inFlightMax, inFlight);
+    return new Promise<{ statusCode: number; statusText: string }>((resolve) =>
+      setTimeout(() => {
+        inFlight--;
+        resolve({ statusCode: 200, statusText: "OK" });
+      }, 20)
+    );
+  };
+  const t = setup({ httpGet, concurrencyMax: 2 });
+  try {
+    for (let i = 0; i < 6; i++) {
+      await t.register(instance(`w${i}`, NODE, 8000 + i, HTTP("/health")));
+    }
+    t.checker.start();
+    await waitFor("eighteen runs", () => calls >= 18);
+    assert.equal(inFlightMax, 2);
+    await waitFor("all passing", () => t.store.instances().every((i) => i.status === "passing"));
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("HealthChecker logs a failed proposal once and retries it on the next run", async () => {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: NODE, address: "127.0.0.1" });
+  let attempts = 0;
+  const logs: string[] = [];
+  const propose = (cmd: Command) => {
+    if (cmd.type === "check" && ++attempts <= 3) return Promise.reject(new Error("no leader"));
+    return cluster.propose(cmd);
+  };
+  const httpGet = () => Promise.resolve({ statusCode: 200, statusText: "OK" });
+  const checker = new HealthChecker({
+    store,
+    propose,
+    node: NODE,
+    log: (l) => logs.push(l),
+    httpGet,
+  });
+  try {
+    await cluster.propose({
+      type: "register",
+      instance: instance("web-1", NODE, 8000, HTTP("/health")),
+    });
+    checker.start();
+    await waitFor("passing", () => store.instance("web-1")?.status === "passing");
+    assert.equal(attempts, 4);
+    assert.deepEqual(logs, [
+      "health: web-1: cannot record passing (HTTP GET /health: 200 OK): no leader; " +
+      "retrying on the next run",
+    ]);
+  } finally {
+    await checker.close();
+    await cluster.close();
+    store.close();
+  }
+});
+
+Deno.test("HealthChecker starts each check after a jitter below the interval", async () => {
+  const delays: number[] = [];
+  const timers: Timers = {
+    setTimeout: (_fn, ms) => {
+      delays.push(ms);
+      return delays.length;
+    },
+    clearTimeout: () => {},
+  };
+  const t = setup({ timers, random: () => 0.5 });
+  try {
+    await t.register(instance("fast", NODE, 8000, HTTP("/h")));
+    await t.register(
+      instance("slow", NODE, 8001, { http: "/h", intervalMs: 60_000, timeoutMs: 1000 }),
+    );
+    t.checker.start();
+    // ids in order: "fast" (interval 100 ms → 50), "slow" (jitter capped at 1000 ms → 500)
+    assert.deepEqual(delays, [50, 500]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("HealthChecker skips a check with neither http nor tcp and says so once", async () => {
+  const t = setup();
+  try {
+    await t.register(instance("none", NODE, 8000, { intervalMs: 100, timeoutMs: 100 }));
+    t.checker.start();
+    await t.cluster.propose({ type: "kv.put", key: "k", value: new Uint8Array(), flags: 0 });
+    await t.register({ ...instance("none", NODE, 8000, { intervalMs: 200, timeoutMs: 100 }) });
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(t.checker.checks(), []);
+    assert.deepEqual(t.logs, ["health: none: check has neither http nor tcp; nothing to run"]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("new HealthChecker() rejects out-of-range options with one line", () => {
+  const store = Store.open(":memory:");
+  try {
+    const propose = () => Promise.reject(new Error("unused"));
+    assert.throws(
+      () => new HealthChecker({ store, propose, node: NODE, concurrencyMax: 0 }),
+      /health: concurrencyMax must be an integer in 1\.\.4096, got 0/,
+    );
+  } finally {
+    store.close();
+  }
+});
