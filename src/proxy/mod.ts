@@ -1,12 +1,50 @@
 /**
- * The HTTP load balancer (work in progress: route table and balancers).
+ * The HTTP load balancer. Every agent proxies for the whole cluster from its local replica: the
+ * route table is rebuilt from the store's change feed and swapped atomically (no reloads), so a
+ * request is routed by the table it arrived on and a removed instance drains.
+ *
+ * - Routes by Host (`berth.http.host`, case and port ignored), path prefix (`berth.http.path`,
+ *   longest wins, on any host when no host is given) and `SERVICE.<edge-domain>`.
+ * - Balancing per service by instance meta `berth.lb`: `round_robin` (default, smooth weighted
+ *   as in nginx), `least_conn`, `p2c`; `berth.weight` weights, 0 takes an instance out.
+ * - Pooled keep-alive upstream connections; `X-Forwarded-For` (appended), `-Proto`, `-Host`;
+ *   hop-by-hop headers stripped; WebSocket and other `Upgrade` requests tunnelled.
+ * - Retries another instance after a connection failure (and after a reset when no body was
+ *   sent and the method is idempotent); instances failing 3 times in a row are ejected for a
+ *   while (local only). Plain-text answers say why: 404 no route, 503 no healthy instance,
+ *   502 bad gateway, 504 gateway timeout, 413 body too large.
+ *
+ * Options (ProxyOptions; every limit has a default): `store`, `listen`, `edgeDomain`,
+ * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs` 10000,
+ * `requestTimeoutMs` 300000, `keepAliveTimeoutMs` 5000, `connectionsMax` 10000,
+ * `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs` 1 h, `socketsMax` 256 per
+ * instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax` 3, `ejectMs` 10000 (doubling
+ * up to `ejectMsMax` 120000), `drainMs` 30000, `log`, `now`, `random`.
+ *
+ * @example
+ * ```ts
+ * const proxy = new HttpProxy({ store, listen: { host: "0.0.0.0", port: 80 }, edgeDomain: "edge.example.com." });
+ * await proxy.start();
+ * // curl -H 'Host: web.edge.example.com' http://127.0.0.1/   → an instance of service "web"
+ * await proxy.close();
+ * ```
  *
  * @module
  */
-export { Balancer, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
+export {
+  Balancer,
+  LB_META_KEY,
+  LB_POLICIES,
+  type LbPolicy,
+  parseLbPolicy,
+  type Target,
+} from "./balancer.ts";
 export {
   buildRouteTable,
+  normalizeHost,
   RouteTable,
   type RouteTableOptions,
   type ServiceRoute,
 } from "./routes.ts";
+export { HttpProxy, type ProxyOptions } from "./http_proxy.ts";
+export { type UpstreamPoolOptions } from "./upstream_pool.ts";

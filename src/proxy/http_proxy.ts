@@ -1,0 +1,552 @@
+/**
+ * The HTTP load balancer: a `node:http` server that routes each request by the current route
+ * table and streams it to a target over a pooled keep-alive connection.
+ *
+ * @module
+ */
+import http from "node:http";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import type { HostPort } from "../config.ts";
+import { formatHostPort } from "../config.ts";
+import type { Change, Store } from "../store/mod.ts";
+import type { Target } from "./balancer.ts";
+import { buildRouteTable, RouteTable, type ServiceRoute } from "./routes.ts";
+import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
+
+export const RETRIES_MAX = 2;
+export const CONNECT_TIMEOUT_MS = 5_000;
+export const RESPONSE_TIMEOUT_MS = 60_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 300_000;
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+export const CONNECTIONS_MAX = 10_000;
+export const HEADER_BYTES_MAX = 16 * 1024;
+export const BODY_BYTES_MAX = 1024 * 1024 * 1024;
+export const TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
+
+export interface ProxyOptions extends UpstreamPoolOptions {
+  /** The local replica; routes are rebuilt from its change feed. */
+  store: Store;
+  /** Listen address; port 0 picks a free port (see `address`). */
+  listen: HostPort;
+  /** Each service also answers on `SERVICE.<edgeDomain>` (trailing dot optional). */
+  edgeDomain: string | null;
+  /** Other instances tried after a connection failure. Default 2. */
+  retriesMax?: number;
+  /** Connecting to a target. Default 5000. */
+  connectTimeoutMs?: number;
+  /** From sending a request to the target's response headers (then 504). Default 60000. */
+  responseTimeoutMs?: number;
+  /** A client must send its request headers within this. Default 10000. */
+  headersTimeoutMs?: number;
+  /** A client must send its whole request (body included) within this. Default 300000. */
+  requestTimeoutMs?: number;
+  /** Idle client keep-alive connections close after this. Default 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Client connections open at once; more are closed at once. Default 10000. */
+  connectionsMax?: number;
+  /** Request header bytes. Default 16 KiB. */
+  headerBytesMax?: number;
+  /** Request body bytes (413 above it). Default 1 GiB. */
+  bodyBytesMax?: number;
+  /** An upgraded (WebSocket) tunnel with no traffic either way closes after this. Default 1 h. */
+  tunnelIdleTimeoutMs?: number;
+  /** Random source for p2c. Default Math.random. */
+  random?: () => number;
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection, never forwarded.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+]);
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+type Headers = http.OutgoingHttpHeaders;
+
+/** Copies `src` without hop-by-hop headers, nor those the Connection header names. */
+function endToEnd(src: http.IncomingHttpHeaders): Headers {
+  const out: Headers = {};
+  const conn = src.connection;
+  const named = conn !== undefined && conn !== "close" && conn !== "keep-alive"
+    ? new Set(conn.toLowerCase().split(",").map((s) => s.trim()))
+    : null;
+  for (const k in src) {
+    if (HOP_BY_HOP.has(k) || (named !== null && named.has(k))) continue;
+    out[k] = src[k];
+  }
+  return out;
+}
+
+function addForwarded(h: Headers, req: http.IncomingMessage): void {
+  const ip = req.socket.remoteAddress ?? "";
+  const prior = req.headers["x-forwarded-for"];
+  h["x-forwarded-for"] = prior ? `${prior}, ${ip}` : ip;
+  h["x-forwarded-proto"] = "http";
+  if (req.headers.host !== undefined) h["x-forwarded-host"] = req.headers.host;
+}
+
+/** Whether the request carries a body (RFC 9112 §6.3). */
+function hasBody(req: http.IncomingMessage): boolean {
+  const cl = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (cl !== undefined && cl !== "0");
+}
+
+function sendPlain(res: http.ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = text + "\n";
+  res.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function rawPlain(socket: Duplex, status: number, text: string): void {
+  const body = text + "\n";
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n` +
+      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}
+
+function errorText(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  return err.code ?? err.message ?? String(e);
+}
+
+class TimeoutError extends Error {
+  constructor(readonly code: "ECONNECTTIMEOUT" | "ERESPONSETIMEOUT") {
+    super(code);
+  }
+}
+
+/** One client request while it is being forwarded, across retries. */
+interface Exchange {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  route: ServiceRoute;
+  headers: Headers;
+  withBody: boolean;
+  tried: Target[];
+  attempts: number;
+  /** The body began streaming to a target: no retry is possible any more. */
+  bodyStarted: boolean;
+  current: http.ClientRequest | null;
+}
+
+/**
+ * HTTP load balancer over the store's routes. `start()` listens; `close()` stops listening and
+ * ends every connection, pool and timer.
+ */
+export class HttpProxy {
+  readonly #opts: ProxyOptions;
+  readonly #store: Store;
+  readonly #pool: UpstreamPool;
+  readonly #server: http.Server;
+  readonly #retriesMax: number;
+  readonly #connectTimeoutMs: number;
+  readonly #responseTimeoutMs: number;
+  readonly #connectionsMax: number;
+  readonly #bodyBytesMax: number;
+  readonly #tunnelIdleTimeoutMs: number;
+  readonly #log: (line: string) => void;
+  readonly #clientTunnels = new Set<Duplex>();
+  #table: RouteTable = RouteTable.empty();
+  #unsubscribe: (() => void) | null = null;
+  #connections = 0;
+  #address: HostPort | null = null;
+  #lastConflicts = "";
+
+  constructor(opts: ProxyOptions) {
+    this.#opts = opts;
+    this.#store = opts.store;
+    this.#pool = new UpstreamPool(opts);
+    this.#retriesMax = opts.retriesMax ?? RETRIES_MAX;
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    this.#responseTimeoutMs = opts.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
+    this.#connectionsMax = opts.connectionsMax ?? CONNECTIONS_MAX;
+    this.#bodyBytesMax = opts.bodyBytesMax ?? BODY_BYTES_MAX;
+    this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? TUNNEL_IDLE_TIMEOUT_MS;
+    this.#log = opts.log ?? console.error;
+    this.#server = http.createServer({ maxHeaderSize: opts.headerBytesMax ?? HEADER_BYTES_MAX });
+    this.#server.headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+    this.#server.requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.#server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS;
+    this.#server.on("request", this.#onRequest);
+    this.#server.on("upgrade", this.#onUpgrade);
+    this.#server.on("connection", this.#onConnection);
+    this.#server.on("clientError", (_e: Error, socket: Duplex) => {
+      if (socket.writable) rawPlain(socket, 400, "bad request");
+      else socket.destroy();
+    });
+  }
+
+  /** The bound address (the real port when `listen.port` was 0). Throws before start(). */
+  get address(): HostPort {
+    if (this.#address === null) throw new Error("HttpProxy: not started");
+    return this.#address;
+  }
+
+  /** The route table in use (a new object after each relevant store change). */
+  get table(): RouteTable {
+    return this.#table;
+  }
+
+  /** Builds the routes, follows the change feed and listens. */
+  async start(): Promise<void> {
+    this.#rebuild();
+    this.#unsubscribe = this.#store.subscribe(this.#onChange);
+    const { host, port } = this.#opts.listen;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once("error", reject);
+        this.#server.listen(port, host, () => {
+          this.#server.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      this.#unsubscribe();
+      this.#unsubscribe = null;
+      this.#pool.close();
+      throw new Error(
+        `proxy: cannot listen on ${formatHostPort(this.#opts.listen)}: ${errorText(e)} ` +
+          `(pick another address with --proxy-http, or off)`,
+      );
+    }
+    this.#server.on("error", (e) => this.#log(`proxy: server error: ${errorText(e)}`));
+    const a = this.#server.address() as net.AddressInfo;
+    this.#address = { host: a.address, port: a.port };
+  }
+
+  /** Stops listening, closes every client connection, tunnel and upstream pool. */
+  async close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    for (const s of this.#clientTunnels) s.destroy();
+    this.#clientTunnels.clear();
+    this.#pool.close();
+    if (!this.#server.listening) return;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  #onChange = (c: Change): void => {
+    if (c.tables.has("instances") || c.tables.has("nodes")) this.#rebuild();
+  };
+
+  #rebuild(): void {
+    let table: RouteTable;
+    try {
+      table = buildRouteTable(this.#store.instances(), this.#store.nodes(), {
+        edgeDomain: this.#opts.edgeDomain,
+        previous: this.#table,
+        load: this.#pool.load,
+        random: this.#opts.random,
+      });
+    } catch (e) {
+      this.#log(`proxy: keeping the old routes, rebuilding failed: ${errorText(e)}`);
+      return;
+    }
+    // Invariant: one reference assignment; requests under way keep the table they matched on.
+    this.#table = table;
+    const live = new Set<string>();
+    for (const r of table.services.values()) for (const t of r.targets) live.add(t.key);
+    this.#pool.retain(live);
+    const conflicts = table.conflicts.join("\n");
+    if (conflicts !== "" && conflicts !== this.#lastConflicts) {
+      for (const line of table.conflicts) this.#log(`proxy: ${line}`);
+    }
+    this.#lastConflicts = conflicts;
+  }
+
+  #onConnection = (socket: net.Socket): void => {
+    if (this.#connections >= this.#connectionsMax) {
+      socket.destroy();
+      return;
+    }
+    this.#connections++;
+    socket.once("close", () => this.#connections--);
+  };
+
+  #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const url = req.url ?? "/";
+    const route = this.#table.match(req.headers.host, url);
+    if (route === null) {
+      req.resume();
+      return sendPlain(res, 404, `no route for ${req.headers.host ?? "(no host)"}${url}`);
+    }
+    if (route.targets.length === 0) {
+      req.resume();
+      return sendPlain(res, 503, `no healthy instance of service ${route.service}`);
+    }
+    const cl = req.headers["content-length"];
+    if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
+      req.resume();
+      res.shouldKeepAlive = false;
+      return sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
+    }
+    const headers = endToEnd(req.headers);
+    addForwarded(headers, req);
+    const withBody = hasBody(req);
+    if (withBody && cl === undefined) this.#limitChunkedBody(req, res);
+    const x: Exchange = {
+      req,
+      res,
+      route,
+      headers,
+      withBody,
+      tried: [],
+      attempts: 0,
+      bodyStarted: false,
+      current: null,
+    };
+    const abandon = () => {
+      if (!res.writableFinished) x.current?.destroy();
+    };
+    res.once("close", abandon);
+    req.on("error", abandon);
+    this.#attempt(x, null);
+  };
+
+  #limitChunkedBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let bytes = 0;
+    req.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > this.#bodyBytesMax) {
+        res.shouldKeepAlive = false;
+        sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
+        req.destroy();
+      }
+    });
+  }
+
+  /** Picks an untried target (healthy ones first) or null. */
+  #pick(route: ServiceRoute, tried: readonly Target[]): Target | null {
+    const isTried = (t: Target) => tried.includes(t);
+    return route.balancer.pick((t) => isTried(t) || this.#pool.isEjected(t)) ??
+      route.balancer.pick(isTried);
+  }
+
+  #attempt(x: Exchange, lastError: string | null): void {
+    const target = x.tried.length === 0 && x.route.targets.length === 1 &&
+        !this.#pool.isEjected(x.route.targets[0]!)
+      ? x.route.targets[0]!
+      : this.#pick(x.route, x.tried);
+    if (target === null) {
+      x.req.resume();
+      return sendPlain(
+        x.res,
+        502,
+        `bad gateway: service ${x.route.service}: ${lastError ?? "no instance to try"}`,
+      );
+    }
+    x.tried.push(target);
+    x.attempts++;
+    const up = this.#pool.get(target);
+    up.active++;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      up.active--;
+    };
+    let connected = false;
+    let responded = false;
+    const upReq = http.request({
+      agent: up.agent,
+      host: target.address,
+      port: target.port,
+      method: x.req.method,
+      path: x.req.url,
+      headers: x.headers,
+    });
+    x.current = upReq;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const waitResponse = () => {
+      connected = true;
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(
+        () => upReq.destroy(new TimeoutError("ERESPONSETIMEOUT")),
+        this.#responseTimeoutMs,
+      );
+      if (x.withBody) {
+        x.bodyStarted = true;
+        x.req.pipe(upReq);
+      }
+    };
+    upReq.once("socket", (socket: net.Socket) => {
+      if (socket.connecting) {
+        timer = setTimeout(
+          () => upReq.destroy(new TimeoutError("ECONNECTTIMEOUT")),
+          this.#connectTimeoutMs,
+        );
+        socket.once("connect", waitResponse);
+      } else waitResponse();
+    });
+    if (!x.withBody) upReq.end();
+
+    upReq.once("response", (upRes: http.IncomingMessage) => {
+      responded = true;
+      if (timer !== null) clearTimeout(timer);
+      this.#pool.succeeded(up);
+      const res = x.res;
+      if (res.destroyed || res.headersSent) {
+        upRes.resume();
+        upReq.destroy();
+        return finish();
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.headers));
+      upRes.pipe(res);
+      upRes.once("end", finish);
+      upRes.on("error", () => res.destroy());
+    });
+    upReq.once("close", finish);
+    let failed = false;
+    upReq.on("error", (e: Error) => {
+      if (timer !== null) clearTimeout(timer);
+      finish();
+      if (failed) return;
+      failed = true;
+      if (responded) {
+        x.res.destroy();
+        return;
+      }
+      if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+      const why = e instanceof TimeoutError
+        ? (e.code === "ECONNECTTIMEOUT" ? "connect timeout" : "response timeout")
+        : errorText(e);
+      this.#pool.failed(up, why);
+      if (e instanceof TimeoutError && e.code === "ERESPONSETIMEOUT") {
+        x.req.resume();
+        return sendPlain(
+          x.res,
+          504,
+          `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
+            `response within ${this.#responseTimeoutMs} ms`,
+        );
+      }
+      // Safe to retry: the target never got the request (no connection), or it got no body
+      // and either the method is idempotent or a pooled connection had gone stale.
+      const retryable = !connected ||
+        (!x.bodyStarted && (IDEMPOTENT.has(x.req.method ?? "") || upReq.reusedSocket));
+      if (retryable && x.attempts <= this.#retriesMax) {
+        return this.#attempt(x, `instance ${target.id}: ${why}`);
+      }
+      x.req.resume();
+      sendPlain(
+        x.res,
+        502,
+        `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`,
+      );
+    });
+  }
+
+  #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on("error", () => socket.destroy());
+    const url = req.url ?? "/";
+    const route = this.#table.match(req.headers.host, url);
+    if (route === null) {
+      return rawPlain(socket, 404, `no route for ${req.headers.host ?? "(no host)"}${url}`);
+    }
+    if (route.targets.length === 0) {
+      return rawPlain(socket, 503, `no healthy instance of service ${route.service}`);
+    }
+    // The request head as the target will see it: the client's headers (Connection and Upgrade
+    // kept, since they ask for the upgrade) plus X-Forwarded-*.
+    let text = `${req.method} ${url} HTTP/1.1\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
+      text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    }
+    const fwd: Headers = {};
+    addForwarded(fwd, req);
+    for (const k in fwd) text += `${k}: ${fwd[k]}\r\n`;
+    text += "\r\n";
+    this.#clientTunnels.add(socket);
+    socket.once("close", () => this.#clientTunnels.delete(socket));
+    this.#tunnel(socket, route, text, head, [], null);
+  };
+
+  #tunnel(
+    client: Duplex,
+    route: ServiceRoute,
+    requestHead: string,
+    head: Buffer,
+    tried: Target[],
+    lastError: string | null,
+  ): void {
+    if (client.destroyed) return;
+    const target = this.#pick(route, tried);
+    if (target === null) {
+      return rawPlain(
+        client,
+        502,
+        `bad gateway: service ${route.service}: ${lastError ?? "no instance to try"}`,
+      );
+    }
+    tried.push(target);
+    const up = this.#pool.get(target);
+    const upstream = net.connect({ host: target.address, port: target.port });
+    up.tunnels.add(upstream);
+    up.active++;
+    let connected = false;
+    const timer = setTimeout(
+      () => upstream.destroy(new Error("connect timeout")),
+      this.#connectTimeoutMs,
+    );
+    const onClientGone = () => upstream.destroy();
+    client.once("close", onClientGone);
+    upstream.once("connect", () => {
+      connected = true;
+      clearTimeout(timer);
+      this.#pool.succeeded(up);
+      upstream.setNoDelay(true);
+      upstream.write(requestHead);
+      if (head.length > 0) upstream.write(head);
+      upstream.setTimeout(this.#tunnelIdleTimeoutMs, () => upstream.destroy());
+      (client as net.Socket).setTimeout?.(this.#tunnelIdleTimeoutMs, () => client.destroy());
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.once("close", () => {
+      clearTimeout(timer);
+      up.tunnels.delete(upstream);
+      up.active--;
+      client.off("close", onClientGone);
+      if (connected) client.destroy();
+    });
+    upstream.on("error", (e: Error) => {
+      if (connected) return;
+      const why = errorText(e);
+      this.#pool.failed(up, why);
+      if (tried.length <= this.#retriesMax) {
+        this.#tunnel(client, route, requestHead, head, tried, `instance ${target.id}: ${why}`);
+      } else {
+        rawPlain(
+          client,
+          502,
+          `bad gateway: service ${route.service}: instance ${target.id}: ${why}`,
+        );
+      }
+    });
+  }
+}

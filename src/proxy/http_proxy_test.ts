@@ -1,0 +1,276 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { HttpProxy, type ProxyOptions } from "./mod.ts";
+import { type Backend, deadPort, request, spec, startBackend, TestStore } from "./test_util.ts";
+
+async function withProxy(
+  ts: TestStore,
+  over: Partial<ProxyOptions>,
+  fn: (port: number, proxy: HttpProxy) => Promise<void>,
+): Promise<void> {
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+    ...over,
+  });
+  await proxy.start();
+  try {
+    await fn(proxy.address.port, proxy);
+  } finally {
+    await proxy.close();
+    ts.store.close();
+  }
+}
+
+async function closeAll(bs: Backend[]): Promise<void> {
+  await Promise.all(bs.map((b) => b.close()));
+}
+
+Deno.test("HttpProxy forwards round robin with X-Forwarded-* headers", async () => {
+  const a = await startBackend("a");
+  const b = await startBackend("b");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  ts.register(spec({ id: "web-b", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const bodies: string[] = [];
+      for (let i = 0; i < 4; i++) bodies.push((await request(port, `/p${i}`)).body);
+      assert.deepEqual(bodies, ["a /p0", "b /p1", "a /p2", "b /p3"]);
+      const r = await request(port, "/x", {
+        host: "WEB.test:8080",
+        headers: {
+          "x-forwarded-for": "10.1.2.3",
+          "connection": "keep-alive, x-secret",
+          "x-secret": "1",
+        },
+      });
+      assert.equal(r.status, 200);
+      const seen = [...a.seen, ...b.seen].find((h) => h["x-forwarded-host"] === "WEB.test:8080")!;
+      assert.equal(seen["x-forwarded-for"], "10.1.2.3, 127.0.0.1");
+      assert.equal(seen["x-forwarded-proto"], "http");
+      assert.equal(seen["x-forwarded-host"], "WEB.test:8080");
+      assert.equal(seen.host, "WEB.test:8080");
+      assert.equal(seen["x-secret"], undefined, "headers named by Connection are hop-by-hop");
+    });
+  } finally {
+    await closeAll([a, b]);
+  }
+});
+
+Deno.test("HttpProxy answers 404 without a route and 503 without a passing instance", async () => {
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: 1, status: "critical" }));
+  await withProxy(ts, { edgeDomain: "edge.test." }, async (port) => {
+    const none = await request(port, "/", { host: "nothing.test" });
+    assert.equal(none.status, 404);
+    assert.match(none.body, /no route for nothing\.test\//);
+    for (const host of ["web.test", "web.edge.test"]) {
+      const r = await request(port, "/", { host });
+      assert.equal(r.status, 503);
+      assert.equal(r.body, "no healthy instance of service web\n");
+      assert.match(String(r.headers["content-type"]), /^text\/plain/);
+    }
+  });
+});
+
+Deno.test("HttpProxy answers 502 naming the service when the only instance is down", async () => {
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: await deadPort() }));
+  await withProxy(ts, {}, async (port) => {
+    const r = await request(port, "/");
+    assert.equal(r.status, 502);
+    assert.match(r.body, /bad gateway: service web: instance web-a: ECONNREFUSED/);
+  });
+});
+
+Deno.test("HttpProxy retries another instance when one refuses connections, then ejects it", async () => {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  ts.register(spec({ id: "web-b", port: await deadPort() }));
+  const logs: string[] = [];
+  try {
+    await withProxy(ts, { log: (l) => logs.push(l), failuresMax: 2 }, async (port) => {
+      for (let i = 0; i < 6; i++) {
+        const post = i % 2 === 1;
+        const r = await request(port, "/", {
+          method: post ? "POST" : "GET",
+          body: post ? "x" : undefined,
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.body, "a /");
+      }
+      assert.equal(logs.filter((l) => /instance web-b .* ejected/.test(l)).length, 1);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy streams request bodies to the instance", async () => {
+  const a = await startBackend("a", (req, res) => {
+    let n = 0;
+    req.on("data", (d: Uint8Array) => n += d.length);
+    req.on("end", () => res.end(`got ${n}`));
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, { bodyBytesMax: 100_000 }, async (port) => {
+      const r = await request(port, "/upload", { method: "POST", body: "z".repeat(70_000) });
+      assert.equal(r.body, "got 70000");
+      const big = await request(port, "/upload", { method: "POST", body: "z".repeat(100_001) });
+      assert.equal(big.status, 413);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy answers 504 when the instance sends no response in time", async () => {
+  const a = await startBackend("a", () => {/* never answers */});
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, { responseTimeoutMs: 50 }, async (port) => {
+      const r = await request(port, "/");
+      assert.equal(r.status, 504);
+      assert.match(r.body, /gateway timeout: service web: instance web-a/);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy reuses pooled upstream connections", async () => {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      for (let i = 0; i < 10; i++) assert.equal((await request(port, "/")).status, 200);
+      assert.equal(a.connections, 1);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy finishes an in-flight request after its instance is deregistered", async () => {
+  let release = () => {};
+  const started = Promise.withResolvers<void>();
+  const slow = await startBackend("slow", (req, res) => {
+    req.resume();
+    started.resolve();
+    release = () => res.end("slow done");
+  });
+  const fast = await startBackend("fast");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-slow", port: slow.port }));
+  try {
+    await withProxy(ts, {}, async (port, proxy) => {
+      const before = proxy.table;
+      const inFlight = request(port, "/");
+      await started.promise;
+      ts.deregister("web-slow");
+      ts.register(spec({ id: "web-fast", port: fast.port }));
+      assert.notEqual(proxy.table, before);
+      assert.equal((await request(port, "/")).body, "fast /");
+      release();
+      const r = await inFlight;
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "slow done");
+      assert.equal((await request(port, "/")).body, "fast /");
+    });
+  } finally {
+    await closeAll([slow, fast]);
+  }
+});
+
+Deno.test("HttpProxy follows check status changes from the change feed", async () => {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      assert.equal((await request(port, "/")).status, 200);
+      ts.check("web-a", "critical");
+      assert.equal((await request(port, "/")).status, 503);
+      ts.check("web-a", "passing");
+      assert.equal((await request(port, "/")).status, 200);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy tunnels Upgrade requests both ways", async () => {
+  const seen = Promise.withResolvers<Record<string, string | string[] | undefined>>();
+  // The backend accepts the upgrade and echoes bytes back upper-cased.
+  const a = await startBackend("a", undefined, (req, socket, head) => {
+    seen.resolve(req.headers);
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    );
+    if (head.length > 0) socket.write(head.toString().toUpperCase());
+    socket.on("data", (d: Buffer) => socket.write(d.toString().toUpperCase()));
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const text = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(port, "127.0.0.1", () => {
+          c.write(
+            "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello ",
+          );
+        });
+        let got = "";
+        let sent = false;
+        c.on("data", (d) => {
+          got += d;
+          if (!sent && got.includes("\r\n\r\n")) {
+            sent = true;
+            c.write("world");
+          }
+          if (got.includes("HELLO") && got.includes("WORLD")) {
+            c.destroy();
+            resolve(got);
+          }
+        });
+        c.on("error", reject);
+      });
+      assert.match(text, /^HTTP\/1\.1 101 /);
+      const h = await seen.promise;
+      assert.equal(h["x-forwarded-host"], "web.test");
+      assert.equal(h["x-forwarded-for"], "127.0.0.1");
+      assert.equal(h.upgrade, "echo");
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy answers an Upgrade request for an unknown host with 404", async () => {
+  const ts = new TestStore();
+  await withProxy(ts, {}, async (port) => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(port, "127.0.0.1", () => {
+        c.write(
+          "GET /ws HTTP/1.1\r\nHost: nope.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        );
+      });
+      let got = "";
+      c.on("data", (d) => got += d);
+      c.on("end", () => {
+        c.destroy();
+        resolve(got);
+      });
+      c.on("error", reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 404 [^]*no route for nope\.test\/ws/);
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * Helpers for the proxy's socket tests: tiny backends, a client and a store with instances.
+ *
+ * @module
+ */
+import http from "node:http";
+import type net from "node:net";
+import { type InstanceSpec, Store } from "../store/mod.ts";
+
+export interface Backend {
+  name: string;
+  port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Request headers seen, in order. */
+  seen: http.IncomingHttpHeaders[];
+  close(): Promise<void>;
+}
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** A node:http server on 127.0.0.1 answering `NAME URL` (or via `handler`). */
+export async function startBackend(
+  name: string,
+  handler?: Handler,
+  onUpgrade?: (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void,
+): Promise<Backend> {
+  const sockets = new Set<net.Socket>();
+  const b: Backend = {
+    name,
+    port: 0,
+    connections: 0,
+    seen: [],
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+  const server = http.createServer((req, res) => {
+    b.seen.push(req.headers);
+    if (handler) return handler(req, res);
+    req.resume();
+    req.on("end", () => res.end(`${name} ${req.url}`));
+  });
+  if (onUpgrade) {
+    server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      sockets.add(socket);
+      socket.on("error", () => socket.destroy());
+      onUpgrade(req, socket, head);
+    });
+  }
+  server.on("connection", (s: net.Socket) => {
+    b.connections++;
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  b.port = (server.address() as net.AddressInfo).port;
+  return b;
+}
+
+/** A port nothing listens on (bound then released). */
+export async function deadPort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request on a fresh connection. */
+export function request(
+  port: number,
+  path: string,
+  opts: { host?: string; method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      path,
+      method: opts.method ?? "GET",
+      agent: false,
+      headers: { host: opts.host ?? "web.test", ...opts.headers },
+    }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => body += d);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+export function spec(over: Partial<InstanceSpec> & { id: string; port: number }): InstanceSpec {
+  return {
+    service: "web",
+    node: "n1",
+    address: "127.0.0.1",
+    tags: [],
+    meta: {},
+    weight: 1,
+    status: "passing",
+    output: "",
+    containerId: null,
+    httpHosts: ["web.test"],
+    httpPath: null,
+    tcpPort: null,
+    check: null,
+    ...over,
+  };
+}
+
+/** An in-memory store that applies commands at consecutive indexes. */
+export class TestStore {
+  readonly store = Store.open(":memory:");
+  #index = 0;
+
+  register(s: InstanceSpec): void {
+    this.#apply({ type: "register", instance: s });
+  }
+
+  deregister(id: string): void {
+    this.#apply({ type: "deregister", id });
+  }
+
+  check(id: string, status: "passing" | "critical"): void {
+    this.#apply({ type: "check", id, status, output: "" });
+  }
+
+  #apply(cmd: unknown): void {
+    const r = this.store.apply(++this.#index, cmd);
+    if (!r.ok) throw new Error(`apply failed: ${r.error}`);
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * Per-target proxy state that outlives route tables: a keep-alive `http.Agent` (the connection
+ * pool), the in-flight count (for least_conn / p2c), passive health and draining.
+ *
+ * Passive health: `failuresMax` consecutive failures (connect error, reset, timeout) eject a
+ * target for `ejectMs`, doubling on each re-ejection up to `ejectMsMax`; any response resets it.
+ * An ejected target gets one trial request once the period ends. This state is local: it is
+ * never written to the store.
+ *
+ * Draining: when a table swap drops a target, its pool keeps serving requests already under way
+ * for `drainMs`, then its agent and tunnels are destroyed.
+ *
+ * @module
+ */
+import http from "node:http";
+import type { Socket } from "node:net";
+import type { Target } from "./balancer.ts";
+
+export const UPSTREAM_SOCKETS_MAX = 256;
+export const UPSTREAM_FREE_SOCKETS_MAX = 64;
+export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+export const FAILURES_MAX = 3;
+export const EJECT_MS = 10_000;
+export const EJECT_MS_MAX = 120_000;
+export const DRAIN_MS = 30_000;
+
+export interface UpstreamPoolOptions {
+  /** Open connections per target (requests beyond it queue in the agent). Default 256. */
+  socketsMax?: number;
+  /** Idle keep-alive connections kept per target. Default 64. */
+  freeSocketsMax?: number;
+  /** Idle keep-alive connections close after this (below common upstream 5 s). Default 4000. */
+  idleTimeoutMs?: number;
+  /** Consecutive failures that eject a target. Default 3. */
+  failuresMax?: number;
+  /** First ejection period; doubles per re-ejection. Default 10000. */
+  ejectMs?: number;
+  /** Longest ejection period. Default 120000. */
+  ejectMsMax?: number;
+  /** How long a removed target's connections may finish. Default 30000. */
+  drainMs?: number;
+  /** Clock in ms. Default Date.now. */
+  now?: () => number;
+  /** Where ejections are reported. Default console.error. */
+  log?: (line: string) => void;
+}
+
+/** One target's pool and health. */
+export class Upstream {
+  readonly target: Target;
+  readonly agent: http.Agent;
+  /** Requests and tunnels in flight. */
+  active = 0;
+  /** Consecutive failures since the last success. */
+  failures = 0;
+  /** Ejections since the last success (backoff exponent). */
+  ejections = 0;
+  /** Ejected while now < ejectedUntil. */
+  ejectedUntil = 0;
+  readonly tunnels = new Set<Socket>();
+  drainTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(target: Target, agent: http.Agent) {
+    this.target = target;
+    this.agent = agent;
+  }
+
+  destroy(): void {
+    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    this.agent.destroy();
+    for (const s of this.tunnels) s.destroy();
+    this.tunnels.clear();
+  }
+}
+
+export class UpstreamPool {
+  readonly #upstreams = new Map<string, Upstream>();
+  readonly #socketsMax: number;
+  readonly #freeSocketsMax: number;
+  readonly #idleTimeoutMs: number;
+  readonly #failuresMax: number;
+  readonly #ejectMs: number;
+  readonly #ejectMsMax: number;
+  readonly #drainMs: number;
+  readonly #now: () => number;
+  readonly #log: (line: string) => void;
+  /** Targets ejected now or recently; lets `isEjected` skip the clock when none is. */
+  #ejectedCount = 0;
+
+  constructor(opts: UpstreamPoolOptions = {}) {
+    this.#socketsMax = opts.socketsMax ?? UPSTREAM_SOCKETS_MAX;
+    this.#freeSocketsMax = opts.freeSocketsMax ?? UPSTREAM_FREE_SOCKETS_MAX;
+    this.#idleTimeoutMs = opts.idleTimeoutMs ?? UPSTREAM_IDLE_TIMEOUT_MS;
+    this.#failuresMax = opts.failuresMax ?? FAILURES_MAX;
+    this.#ejectMs = opts.ejectMs ?? EJECT_MS;
+    this.#ejectMsMax = opts.ejectMsMax ?? EJECT_MS_MAX;
+    this.#drainMs = opts.drainMs ?? DRAIN_MS;
+    this.#now = opts.now ?? Date.now;
+    this.#log = opts.log ?? console.error;
+  }
+
+  /** The target's upstream, created on first use. */
+  get(t: Target): Upstream {
+    let u = this.#upstreams.get(t.key);
+    if (u === undefined) {
+      const agent = new http.Agent({
+        keepAlive: true,
+        maxSockets: this.#socketsMax,
+        maxFreeSockets: this.#freeSocketsMax,
+        timeout: this.#idleTimeoutMs,
+      });
+      u = new Upstream(t, agent);
+      this.#upstreams.set(t.key, u);
+    }
+    return u;
+  }
+
+  /** In-flight requests to a target (0 when it has no pool yet). */
+  load = (key: string): number => this.#upstreams.get(key)?.active ?? 0;
+
+  /** Whether passive health currently excludes the target. */
+  isEjected = (t: Target): boolean => {
+    if (this.#ejectedCount === 0) return false;
+    const u = this.#upstreams.get(t.key);
+    return u !== undefined && u.ejectedUntil > this.#now();
+  };
+
+  /** Records a failed exchange; ejects after `failuresMax` in a row. */
+  failed(u: Upstream, why: string): void {
+    u.failures++;
+    if (u.failures < this.#failuresMax) return;
+    const ms = Math.min(this.#ejectMsMax, this.#ejectMs * 2 ** Math.min(u.ejections, 20));
+    if (u.ejections === 0) this.#ejectedCount++;
+    u.ejections++;
+    u.ejectedUntil = this.#now() + ms;
+    // One more failure after the period re-ejects at once, with a longer period.
+    u.failures = this.#failuresMax - 1;
+    const t = u.target;
+    this.#log(
+      `proxy: instance ${t.id} (${t.address}:${t.port}) ejected for ${ms} ms after ` +
+        `${this.#failuresMax} failures in a row (last: ${why})`,
+    );
+  }
+
+  /** Records a response: the target is healthy again. */
+  succeeded(u: Upstream): void {
+    if (u.ejections > 0) {
+      this.#ejectedCount--;
+      u.ejections = 0;
+      u.ejectedUntil = 0;
+    }
+    u.failures = 0;
+  }
+
+  /**
+   * Keeps the upstreams whose keys are in `live`; the others drain for `drainMs` and are then
+   * destroyed. A key that comes back before that is kept, with its pool.
+   */
+  retain(live: ReadonlySet<string>): void {
+    for (const [key, u] of this.#upstreams) {
+      if (live.has(key)) {
+        if (u.drainTimer !== null) {
+          clearTimeout(u.drainTimer);
+          u.drainTimer = null;
+        }
+      } else if (u.drainTimer === null) {
+        u.drainTimer = setTimeout(() => {
+          u.drainTimer = null;
+          this.#remove(key, u);
+        }, this.#drainMs);
+      }
+    }
+  }
+
+  #remove(key: string, u: Upstream): void {
+    if (u.ejections > 0) this.#ejectedCount--;
+    u.destroy();
+    if (this.#upstreams.get(key) === u) this.#upstreams.delete(key);
+  }
+
+  /** Number of upstream pools, draining ones included. */
+  get size(): number {
+    return this.#upstreams.size;
+  }
+
+  /** Whether a target's pool exists and is draining. */
+  isDraining(key: string): boolean {
+    return this.#upstreams.get(key)?.drainTimer != null;
+  }
+
+  /** Destroys every pool and tunnel now. */
+  close(): void {
+    for (const [key, u] of this.#upstreams) this.#remove(key, u);
+    this.#upstreams.clear();
+    this.#ejectedCount = 0;
+  }
+}
