@@ -1,0 +1,51 @@
+/**
+ * # docker — registrations from the local Docker engine
+ *
+ * Turns this node's running containers into service instances and keeps the store equal to
+ * them: on start, on container events (debounced 25 ms), on reconnect and every
+ * `reconcileIntervalMs`, it computes the complete desired set (a pure function of the
+ * containers' inspect data, see desired.ts) and proposes the difference as one batch. It only
+ * touches this node's Docker rows (`containerId` set), never API registrations or other nodes.
+ *
+ * Labels and env (SPEC "Docker labels"): Registrator's `SERVICE_NAME`, `SERVICE_TAGS`,
+ * `SERVICE_ID`, `SERVICE_IGNORE`, `SERVICE_<port>_NAME|TAGS|IGNORE`, `SERVICE_CHECK_HTTP|TCP|
+ * INTERVAL|TIMEOUT` (labels win over env; other `SERVICE_<KEY>` values become meta), and
+ * `berth.enable`, `berth.service`, `berth.tags`, `berth.port`, `berth.http.host`,
+ * `berth.http.path`, `berth.tcp.port`, `berth.check.http|tcp|interval|timeout`, `berth.weight`.
+ * A bad value is logged once per container and label; the default is used.
+ *
+ * Health: Docker's HEALTHCHECK decides (healthy or none → passing; starting, unhealthy, paused,
+ * restarting → critical). A `kill` event marks the instances critical at once. Instances with an
+ * active check start critical "awaiting first check" and keep the health checker's status after
+ * that (see reconcile.ts).
+ *
+ * Options (WatcherOptions): `store`, `propose`, `node`, `advertise`, `internal`, `dockerUrl`
+ * (`unix:///var/run/docker.sock` or `http://host:port`), `edgeDomain`, `reconcileIntervalMs`,
+ * `log`.
+ *
+ * @example
+ * ```ts
+ * const watcher = new DockerWatcher({
+ *   store, propose: (c) => cluster.propose(c), node: "h1", advertise: "10.0.0.5",
+ *   internal: false, dockerUrl: "unix:///var/run/docker.sock", edgeDomain: null,
+ *   reconcileIntervalMs: 30_000,
+ * });
+ * await watcher.start(); // docker run -d -p 80 -e SERVICE_NAME=web nginx → web.service.berth
+ * await watcher.close();
+ * ```
+ *
+ * @module
+ */
+export type { ContainerInfo } from "./container.ts";
+export {
+  AWAITING_CHECK_OUTPUT,
+  containerInstances,
+  type Desired,
+  desiredInstances,
+  type DesiredOptions,
+  STOPPING_OUTPUT,
+} from "./desired.ts";
+export { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
+export type { Problem } from "./labels.ts";
+export { type Plan, planReconcile, toBatches } from "./reconcile.ts";
+export { DockerWatcher, type WatcherOptions } from "./watcher.ts";

@@ -1,0 +1,337 @@
+/**
+ * DockerWatcher: keeps this node's registrations equal to what its running containers ask for
+ * (ARCHITECTURE principle 1, "Reconcile, don't react"). It reconciles on start, on relevant
+ * container events (debounced by EVENT_DEBOUNCE_MS), on reconnecting to the engine and every
+ * `reconcileIntervalMs`; reconciles run one at a time. A `kill` event takes the container's
+ * instances out of service at once, before the reconcile that follows.
+ *
+ * While the engine is unreachable it logs once, keeps the store as it is (nothing is
+ * deregistered) and retries with exponential backoff up to BACKOFF_MAX_MS.
+ *
+ * @module
+ */
+import type { Command, Store } from "../store/mod.ts";
+import type { Proposed } from "../cluster/types.ts";
+import { desiredInstances, STOPPING_OUTPUT } from "./desired.ts";
+import { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
+import { LogOnce } from "./log_once.ts";
+import { planReconcile, toBatches } from "./reconcile.ts";
+
+/** Delay that gathers a burst of events into one reconcile. */
+export const EVENT_DEBOUNCE_MS = 25;
+/** First retry delay after the engine could not be reached; doubles up to BACKOFF_MAX_MS. */
+export const BACKOFF_MIN_MS = 250;
+export const BACKOFF_MAX_MS = 10_000;
+/** Retry delay after a proposal failed (no leader, cluster closing). */
+export const PROPOSE_RETRY_MS = 1_000;
+/** How long a container that got a stop signal is held out of service while still running. */
+export const STOPPING_HOLD_MS = 10 * 60_000;
+/** Most containers remembered as being stopped. */
+export const STOPPING_MAX = 4096;
+
+/** Events after which the desired set may differ. */
+const RELEVANT_ACTIONS = new Set([
+  "start",
+  "restart",
+  "die",
+  "stop",
+  "kill",
+  "destroy",
+  "health_status",
+  "pause",
+  "unpause",
+  "rename",
+  "update",
+  "oom",
+]);
+/** Signals (numbers and names, as engines report them) that stop a container. */
+const STOP_SIGNALS = new Set([
+  "2",
+  "3",
+  "6",
+  "9",
+  "15",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGABRT",
+  "SIGKILL",
+  "SIGTERM",
+  "INT",
+  "QUIT",
+  "ABRT",
+  "KILL",
+  "TERM",
+]);
+
+export interface WatcherOptions {
+  /** Read for this node's current instances (`store.instancesOfNode(node)`). */
+  store: Store;
+  /** Commits a command through the cluster. */
+  propose: (cmd: Command) => Promise<Proposed>;
+  /** This node's name; instance ids start with it. */
+  node: string;
+  /** IP registered for ports published on 0.0.0.0 / :: and for host networking. */
+  advertise: string;
+  /** Register container IP + container port instead of published host ports. */
+  internal: boolean;
+  /** `unix:///var/run/docker.sock`, `http://host:port` or `tcp://host:port`. */
+  dockerUrl: string;
+  /** When set, `NAME.<edgeDomain>` is each TCP instance's default HTTP host. */
+  edgeDomain: string | null;
+  /** Period of the full reconcile that runs even without events. */
+  reconcileIntervalMs: number;
+  /** Where log lines go (default: console.error). */
+  log?: (line: string) => void;
+  /** The engine; default: dockerode at `dockerUrl`. For tests. */
+  engine?: Engine;
+  /** Clock (ms); default Date.now. */
+  now?: () => number;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+export class DockerWatcher {
+  readonly #o: WatcherOptions;
+  readonly #engine: Engine;
+  readonly #log: (line: string) => void;
+  readonly #once: LogOnce;
+  readonly #now: () => number;
+  /** Container id → when it got a stop signal. */
+  readonly #stopping = new Map<string, number>();
+  #connected: boolean | null = null;
+  #closed = false;
+  #started = false;
+  #backoffMs = BACKOFF_MIN_MS;
+  #closeEvents: (() => void) | null = null;
+  #connectTimer: Timer | null = null;
+  #debounceTimer: Timer | null = null;
+  #interval: ReturnType<typeof setInterval> | null = null;
+  #inflight: Promise<void> | null = null;
+  #queued: Promise<void> | null = null;
+  #connecting: Promise<void> | null = null;
+  #eventsOpenedAt = 0;
+
+  /** Throws only for a malformed `dockerUrl` (config validates it first). */
+  constructor(o: WatcherOptions) {
+    this.#o = o;
+    this.#engine = o.engine ?? dockerEngine(o.dockerUrl);
+    this.#log = o.log ?? ((line) => console.error(line));
+    this.#once = new LogOnce(this.#log);
+    this.#now = o.now ?? Date.now;
+  }
+
+  /**
+   * Connects to the engine, opens the event stream and runs the first reconcile. Never throws:
+   * an unreachable engine is logged once and retried in the background.
+   */
+  async start(): Promise<void> {
+    if (this.#started || this.#closed) return;
+    this.#started = true;
+    this.#interval = setInterval(() => void this.reconcileNow(), this.#o.reconcileIntervalMs);
+    await this.#connect();
+  }
+
+  /**
+   * Runs a full reconcile and resolves when it is done. A call during a running reconcile
+   * schedules exactly one more (shared by every caller meanwhile).
+   */
+  reconcileNow(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#queued !== null) return this.#queued;
+    const run = (): Promise<void> => {
+      const p = this.#reconcileOnce().finally(() => {
+        if (this.#inflight === p) this.#inflight = null;
+      });
+      this.#inflight = p;
+      return p;
+    };
+    if (this.#inflight === null) return run();
+    const q = this.#inflight.then(() => {
+      this.#queued = null;
+      return this.#closed ? undefined : run();
+    });
+    this.#queued = q;
+    return q;
+  }
+
+  /** Stops timers and the event stream; waits for a running reconcile. Leaves the store as is. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of [this.#connectTimer, this.#debounceTimer]) if (t !== null) clearTimeout(t);
+    if (this.#interval !== null) clearInterval(this.#interval);
+    this.#connectTimer = this.#debounceTimer = this.#interval = null;
+    this.#closeEvents?.();
+    this.#closeEvents = null;
+    await this.#connecting?.catch(() => {});
+    await this.#queued?.catch(() => {});
+    await this.#inflight?.catch(() => {});
+  }
+
+  // ---- connection ----
+
+  #connect(): Promise<void> {
+    this.#connecting ??= this.#connectOnce().finally(() => this.#connecting = null);
+    return this.#connecting;
+  }
+
+  async #connectOnce(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const close = await this.#engine.events(
+        (e) => this.#onEvent(e),
+        (err) => this.#onEventsEnd(err),
+      );
+      if (this.#closed) {
+        close();
+        return;
+      }
+      this.#closeEvents = close;
+      this.#eventsOpenedAt = this.#now();
+    } catch (e) {
+      this.#unreachable(e);
+      return;
+    }
+    // Opened before listing, so no event between the list and the stream is missed.
+    await this.reconcileNow();
+  }
+
+  #onEventsEnd(err: Error | null): void {
+    this.#closeEvents = null;
+    if (this.#closed) return;
+    // A stream that lived a while ended normally (engine restart, proxy timeout): reconnect
+    // promptly; one that keeps ending at once backs off.
+    if (this.#now() - this.#eventsOpenedAt >= BACKOFF_MAX_MS) this.#backoffMs = BACKOFF_MIN_MS;
+    this.#once.log(
+      `events-ended:${err?.message ?? ""}`,
+      `docker: event stream ended${err ? ` (${err.message})` : ""}; reconnecting`,
+    );
+    this.#scheduleConnect();
+  }
+
+  #unreachable(e: unknown): void {
+    if (this.#closed) return;
+    if (this.#connected !== false) {
+      this.#log(`docker: cannot reach ${this.#o.dockerUrl}: ${errorText(e)}; retrying`);
+    }
+    this.#connected = false;
+    this.#closeEvents?.();
+    this.#closeEvents = null;
+    this.#scheduleConnect();
+  }
+
+  #scheduleConnect(): void {
+    if (this.#closed || this.#connectTimer !== null) return;
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS);
+    this.#connectTimer = setTimeout(() => {
+      this.#connectTimer = null;
+      void this.#connect();
+    }, delay);
+  }
+
+  #reachable(): void {
+    if (this.#connected !== true) {
+      this.#log(`docker: connected to ${this.#o.dockerUrl}`);
+      this.#once.forgetPrefix("events-ended:");
+    }
+    this.#connected = true;
+    this.#backoffMs = BACKOFF_MIN_MS;
+  }
+
+  // ---- events ----
+
+  #onEvent(e: DockerEvent): void {
+    if (this.#closed || !RELEVANT_ACTIONS.has(e.action)) return;
+    if (e.action === "kill" && STOP_SIGNALS.has(e.attributes.signal ?? "15")) {
+      this.#markStopping(e.id);
+    } else if (["start", "restart", "unpause", "die", "destroy"].includes(e.action)) {
+      this.#stopping.delete(e.id);
+    }
+    if (this.#debounceTimer === null) {
+      this.#debounceTimer = setTimeout(() => {
+        this.#debounceTimer = null;
+        void this.reconcileNow();
+      }, EVENT_DEBOUNCE_MS);
+    }
+  }
+
+  /** Takes a container's instances out of service now (SPEC: the proxy drops it on `kill`). */
+  #markStopping(containerId: string): void {
+    if (this.#stopping.size >= STOPPING_MAX && !this.#stopping.has(containerId)) {
+      const oldest = this.#stopping.keys().next().value;
+      if (oldest !== undefined) this.#stopping.delete(oldest);
+    }
+    this.#stopping.set(containerId, this.#now());
+    const commands: Command[] = this.#o.store.instancesOfNode(this.#o.node)
+      .filter((i) =>
+        i.containerId === containerId &&
+        !(i.status === "critical" && i.output === STOPPING_OUTPUT)
+      )
+      .map((i) => ({ type: "check", id: i.id, status: "critical", output: STOPPING_OUTPUT }));
+    if (commands.length === 0) return;
+    void this.#proposeAll(commands);
+  }
+
+  // ---- reconcile ----
+
+  async #reconcileOnce(): Promise<void> {
+    let containers;
+    try {
+      containers = await this.#engine.list();
+    } catch (e) {
+      this.#unreachable(e);
+      return;
+    }
+    if (this.#closed) return;
+    this.#reachable();
+
+    const running = new Set(containers.map((c) => c.Id));
+    const now = this.#now();
+    for (const [id, at] of this.#stopping) {
+      if (!running.has(id) || now - at > STOPPING_HOLD_MS) this.#stopping.delete(id);
+    }
+
+    const desired = desiredInstances(containers, {
+      node: this.#o.node,
+      advertise: this.#o.advertise,
+      internal: this.#o.internal,
+      edgeDomain: this.#o.edgeDomain,
+      stopping: new Set(this.#stopping.keys()),
+    });
+    const plan = planReconcile(desired.instances, this.#o.store, { node: this.#o.node });
+    for (const p of [...desired.problems, ...plan.problems]) {
+      this.#once.log(
+        `problem:${p.containerId}:${p.label}:${p.message}`,
+        `docker: container ${p.container}: ${p.message}`,
+      );
+    }
+    if (plan.commands.length > 0) await this.#proposeAll(plan.commands);
+  }
+
+  async #proposeAll(commands: Command[]): Promise<void> {
+    for (const batch of toBatches(commands)) {
+      if (this.#closed) return;
+      try {
+        const r = await this.#o.propose(batch);
+        this.#once.forget("propose-failed");
+        if (!r.result.ok) {
+          this.#once.log(
+            `rejected:${r.result.error ?? ""}`,
+            `docker: the cluster rejected part of a registration batch` +
+              `${r.result.error ? `: ${r.result.error}` : ""}`,
+          );
+        }
+      } catch (e) {
+        if (this.#closed) return;
+        this.#once.log("propose-failed", `docker: cannot propose: ${errorText(e)}; retrying`);
+        setTimeout(() => void this.reconcileNow(), PROPOSE_RETRY_MS);
+        return;
+      }
+    }
+  }
+}
+
+function errorText(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n")[0]!.slice(0, 300);
+}
