@@ -10,6 +10,10 @@
  * check (fresh streak, new jitter); a removed instance or check stops it and aborts a run in flight.
  * At most `concurrencyMax` runs are in flight; due checks beyond that wait in a FIFO.
  *
+ * A Docker-sourced row whose output the Docker watcher wrote (container paused, being stopped,
+ * HEALTHCHECK unhealthy, …) is left alone until the watcher sets it back to "awaiting first
+ * check" (ownership.ts), so the two writers never flap.
+ *
  * A failed proposal (no leader, cluster closing) is logged once per distinct reason and retried on
  * the next run: the result is judged against the store again, which still holds the old status.
  *
@@ -25,6 +29,7 @@ import {
   STREAK_MAX,
   SUCCESSES_BEFORE_PASSING_DEFAULT,
 } from "./hysteresis.ts";
+import { checkerOwns } from "./ownership.ts";
 import {
   describeTarget,
   type HttpGet,
@@ -326,6 +331,7 @@ export class HealthChecker {
     if (e.stopped || this.#closed) return;
     const stored = this.#store.instance(e.id);
     if (stored === undefined) return; // deregistered; the next sync stops the entry
+    if (!checkerOwns(stored)) return; // the Docker watcher's verdict holds (see ownership.ts)
     const { streak, propose } = judge(e.streak, result, stored, this.#thresholds);
     e.streak = streak;
     if (propose !== null) await this.#record(e, propose);

@@ -231,6 +231,27 @@ Deno.test("HealthChecker restarts the check when its definition changes", async 
   }
 });
 
+Deno.test("HealthChecker leaves a Docker row alone while the watcher's verdict holds", async () => {
+  const server = await httpServer(() => 200);
+  const t = setup();
+  try {
+    const spec = { ...instance("c:web:80", NODE, server.port, HTTP("/h")), containerId: "c1" };
+    await t.register({ ...spec, output: "container being stopped" });
+    t.checker.start();
+    await waitFor("three runs", () => server.requests.length >= 3);
+    assert.deepEqual(t.proposals, []);
+    assert.equal(t.store.instance("c:web:80")?.output, "container being stopped");
+    await t.register(spec); // the watcher lifts the hold: critical "awaiting first check"
+    await waitFor("passing", () => t.status("c:web:80") === "passing");
+    assert.deepEqual(t.proposals, [
+      { id: "c:web:80", status: "passing", output: "HTTP GET /h: 200 OK" },
+    ]);
+  } finally {
+    await t.close();
+    await server.close();
+  }
+});
+
 Deno.test("HealthChecker keeps at most concurrencyMax runs in flight", async () => {
   let inFlight = 0;
   let inFlightMax = 0;

@@ -3,8 +3,9 @@
  * `failures_before_critical`, as a pure function of the result streak and the stored status.
  *
  * - A result equal to the stored status and output changes nothing (no proposal).
- * - The first result after a check starts (or its definition changes) applies at once, so an
- *   instance registered critical "awaiting first check" is served after its first success.
+ * - The first result after a check starts (or its definition changes), and any result while the
+ *   stored output is AWAITING_CHECK_OUTPUT, applies at once: an instance registered critical
+ *   "awaiting first check" is served after its first success.
  * - A result with the stored status but another output (say 500 → 503 while critical) applies
  *   at once: the status does not flip, only the reason shown.
  * - A flip to passing needs `successesBeforePassing` consecutive passing results.
@@ -15,6 +16,7 @@
  * @module
  */
 import type { CheckStatus } from "../store/mod.ts";
+import { AWAITING_CHECK_OUTPUT } from "./ownership.ts";
 import type { ProbeResult } from "./probe.ts";
 
 /** Consecutive passing results needed to flip an instance to passing. */
@@ -57,7 +59,7 @@ export function judge(
   };
   let applies: boolean;
   if (result.status === stored.status) applies = result.output !== stored.output;
-  else if (streak.first) applies = true;
+  else if (streak.first || stored.output === AWAITING_CHECK_OUTPUT) applies = true;
   else if (passed) applies = next.successes >= thresholds.successesBeforePassing;
   else if (stored.status === "passing") {
     applies = next.failures >= thresholds.failuresBeforeCritical;

@@ -16,6 +16,8 @@
  *   after a check starts applies at once (an instance registered critical "awaiting first check"
  *   turns passing on its first success); later, 1 success turns a failing instance passing and 2
  *   consecutive failures turn a passing one critical (or warning). See hysteresis.ts.
+ * - Docker rows: while the Docker watcher's verdict holds (output like `container being stopped`
+ *   or `docker health: unhealthy`), the checker proposes nothing for that row. See ownership.ts.
  *
  * Options (HealthOptions): `store`, `propose`, `node`, `log`, `concurrencyMax` (32),
  * `successesBeforePassing` (1), `failuresBeforeCritical` (2), and for tests `timers`, `random`,
@@ -39,6 +41,7 @@ export {
   type HealthOptions,
   START_JITTER_MS_MAX,
 } from "./checker.ts";
+export { AWAITING_CHECK_OUTPUT, checkerOwns } from "./ownership.ts";
 export {
   FAILURES_BEFORE_CRITICAL_DEFAULT,
   judge,
