@@ -415,6 +415,13 @@ export class Store {
     return rows.map(kvFrom);
   }
 
+  /** Keys starting with `prefix`, in key order, without loading values. */
+  kvKeys(prefix: string): string[] {
+    const rows = this.#stmt("SELECT key FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key")
+      .all(prefix.length, prefix) as Row[];
+    return rows.map((r) => String(r.key));
+  }
+
   // ---- snapshots ----
 
   /** The whole state as one msgpack blob, consistent at appliedIndex(). */

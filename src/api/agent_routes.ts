@@ -1,0 +1,190 @@
+/**
+ * `/v1/agent/*` and `/v1/status/*`: this agent, its members, and service registration through
+ * the agent (instances owned by this node, `containerId` null).
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import type { MemberStatus } from "../cluster/mod.ts";
+import { parseHostPort } from "../config.ts";
+import { CommandError, validateInstance } from "../store/mod.ts";
+import { agentService, nodeId } from "./consul_shapes.ts";
+import { decodePath, type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
+import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
+import { serviceFromConsul } from "./service_definition.ts";
+
+/** Serf's member status codes, which Consul's /v1/agent/members reports. */
+const SERF_ALIVE = 1;
+const SERF_FAILED = 4;
+
+function splitAddress(address: string): { host: string; port: number } {
+  try {
+    return parseHostPort(address, 8300);
+  } catch {
+    return { host: address, port: 8300 };
+  }
+}
+
+export function agentMember(m: MemberStatus, dc: string) {
+  const { host, port } = splitAddress(m.address);
+  return {
+    Name: m.name,
+    Addr: host,
+    Port: port,
+    Tags: {
+      dc,
+      role: "node",
+      raft_role: m.role,
+      raft_state: m.state,
+      id: String(m.id),
+    },
+    Status: m.status === "alive" ? SERF_ALIVE : SERF_FAILED,
+    ProtocolMin: 1,
+    ProtocolMax: 5,
+    ProtocolCur: 2,
+    DelegateMin: 2,
+    DelegateMax: 5,
+    DelegateCur: 4,
+  };
+}
+
+/** Hides anything that looks like a secret before showing the config. */
+function redact(config: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(config).map((
+      [k, v],
+    ) => [k, /token|secret|password/i.test(k) && v ? "<redacted>" : v]),
+  );
+}
+
+/** Answers 501 naming the command when the cluster offers no such operation. */
+export function notSupported(what: string): HttpError {
+  return new HttpError(501, `${what} is not supported by this cluster`);
+}
+
+export function agentRoutes(app: Hono, d: Deps): void {
+  const { store, cluster } = d;
+  const plain = (c: Context) => setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
+
+  app.get("/v1/status/leader", (c) => {
+    plain(c);
+    return c.json(cluster.status().leaderAddress ?? "");
+  });
+
+  app.get("/v1/status/peers", (c) => {
+    plain(c);
+    return c.json(cluster.members().filter((m) => m.role === "voter").map((m) => m.address));
+  });
+
+  app.get("/v1/agent/self", (c) => {
+    plain(c);
+    const self = cluster.members().find((m) => m.name === d.node);
+    const s = cluster.status();
+    return c.json({
+      Config: {
+        Datacenter: d.datacenter,
+        PrimaryDatacenter: d.datacenter,
+        NodeName: d.node,
+        NodeID: nodeId(d.node),
+        Revision: "",
+        Server: true,
+        Version: d.version,
+        AdvertiseAddr: d.advertise,
+      },
+      DebugConfig: redact(d.config),
+      Coord: null,
+      Member: self ? agentMember(self, d.datacenter) : agentMember({
+        id: 0,
+        name: d.node,
+        address: d.advertise,
+        role: "learner",
+        state: s.role,
+        lastContactMs: s.lastContactMs,
+        status: "alive",
+      }, d.datacenter),
+      Meta: store.node(d.node)?.meta ?? {},
+      Stats: {
+        raft: {
+          state: s.role,
+          term: String(s.term),
+          commit_index: String(s.commitIndex),
+          applied_index: String(s.appliedIndex),
+          leader: s.leader ?? "",
+        },
+      },
+    });
+  });
+
+  app.get("/v1/agent/members", (c) => {
+    plain(c);
+    return c.json(cluster.members().map((m) => agentMember(m, d.datacenter)));
+  });
+
+  app.get("/v1/agent/services", async (c) => {
+    await prepareRead(c, d, {
+      index: () => store.tableIndex("instances"),
+      affects: (ch) => ch.tables.has("instances"),
+    });
+    const mine = store.instancesOfNode(d.node);
+    return c.json(Object.fromEntries(mine.map((i) => [i.id, agentService(i, d.datacenter)])));
+  });
+
+  app.put("/v1/agent/service/register", async (c) => {
+    const what = "agent service register";
+    const body = await readJsonObject(c.req.raw, what);
+    const spec = serviceFromConsul(body, {
+      what,
+      node: d.node,
+      defaultAddress: d.advertise,
+      serviceKey: "Name",
+      checks: true,
+    });
+    const old = store.instance(spec.id);
+    if (old !== undefined && old.node !== d.node) {
+      throw badRequest(
+        `${what}: ID "${spec.id}" is registered by node ${old.node}; pick another ID`,
+      );
+    }
+    // Re-registering with the same check keeps the health already observed (no flap).
+    if (old !== undefined && JSON.stringify(old.check) === JSON.stringify(spec.check)) {
+      spec.status = old.status;
+      spec.output = old.output;
+    }
+    let instance;
+    try {
+      instance = validateInstance(spec, "service");
+    } catch (e) {
+      if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
+      throw e;
+    }
+    await proposeChecked(d, { type: "register", instance });
+    return c.body(null, 200);
+  });
+
+  app.put("/v1/agent/service/deregister/:id", async (c) => {
+    const id = decodePath(c.req.param("id"), "service id");
+    const old = store.instance(id);
+    if (old === undefined) throw new HttpError(404, `Unknown service ID "${id}"`);
+    if (old.node !== d.node) {
+      throw badRequest(
+        `service "${id}" belongs to node ${old.node}; deregister it there or with ` +
+          "PUT /v1/catalog/deregister",
+      );
+    }
+    await proposeChecked(d, { type: "deregister", id });
+    return c.body(null, 200);
+  });
+
+  app.put("/v1/agent/join/:addr", async (c) => {
+    const addr = decodePath(c.req.param("addr"), "join address");
+    if (d.admin.join === undefined) throw notSupported("join");
+    await d.admin.join(addr);
+    return c.body(null, 200);
+  });
+
+  app.put("/v1/agent/leave", async (c) => {
+    if (d.admin.leave === undefined) throw notSupported("leave");
+    await d.admin.leave();
+    return c.body(null, 200);
+  });
+}

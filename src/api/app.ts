@@ -1,0 +1,127 @@
+/**
+ * The Hono app: token check on writes, the route modules, and the one error handler that turns
+ * what a client did wrong into a status and one plain line.
+ *
+ * @module
+ */
+import { timingSafeEqual } from "node:crypto";
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { Cluster } from "../cluster/mod.ts";
+import { NoLeaderError } from "../cluster/mod.ts";
+import type { Store } from "../store/mod.ts";
+import { CommandError } from "../store/mod.ts";
+import { agentRoutes } from "./agent_routes.ts";
+import { berthRoutes } from "./berth_routes.ts";
+import { Blocker } from "./blocker.ts";
+import { catalogRoutes } from "./catalog.ts";
+import type { ClusterAdmin, Deps } from "./deps.ts";
+import { HttpError } from "./http_error.ts";
+import { kvRoutes } from "./kv.ts";
+import { renderMetrics } from "./metrics.ts";
+import { UI_HTML } from "./ui.ts";
+
+export interface ApiOptions {
+  store: Store;
+  cluster: Cluster;
+  /** This agent's node name: agent registrations belong to it. */
+  node: string;
+  /** Address registered for agent services that give none. */
+  advertise: string;
+  /** Reported as Consul's datacenter (default "dc1"). */
+  datacenter?: string;
+  version: string;
+  /** When set, writes (PUT/DELETE/POST) and snapshots need it; 403 otherwise. */
+  token: string | null;
+  /** Shown (secrets redacted) in /v1/agent/self as DebugConfig. */
+  config?: Record<string, unknown>;
+  /** Consensus operations behind join/leave/raft/snapshot restore; missing ones answer 501. */
+  admin?: Partial<ClusterAdmin>;
+  /** More Prometheus text appended to /metrics. */
+  extraMetrics?: () => string;
+  /** Most blocking queries waiting at once (default BLOCKED_READS_MAX); more get 429. */
+  blockedReadsMax?: number;
+  /** Ends every blocking query at once when aborted (shutdown). */
+  signal?: AbortSignal;
+  /** Randomness for blocking-query jitter, in [0, 1) (default Math.random). */
+  random?: () => number;
+}
+
+function presentedToken(c: Context): string | undefined {
+  const header = c.req.header("X-Consul-Token");
+  if (header !== undefined && header !== "") return header;
+  const auth = c.req.header("Authorization");
+  const m = auth === undefined ? null : /^Bearer\s+(.+)$/i.exec(auth);
+  return m?.[1]?.trim();
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  return x.byteLength === y.byteLength && timingSafeEqual(x, y);
+}
+
+function needsToken(c: Context): boolean {
+  const m = c.req.method;
+  return (m !== "GET" && m !== "HEAD") || c.req.path === "/v1/snapshot";
+}
+
+/** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
+export function createApp(opts: ApiOptions): Hono {
+  const d: Deps = {
+    store: opts.store,
+    cluster: opts.cluster,
+    admin: opts.admin ?? {},
+    node: opts.node,
+    advertise: opts.advertise,
+    datacenter: opts.datacenter ?? "dc1",
+    version: opts.version,
+    config: opts.config ?? {},
+    blocker: new Blocker(opts.store, { waitersMax: opts.blockedReadsMax, signal: opts.signal }),
+    random: opts.random ?? Math.random,
+    startedAtMs: performance.timeOrigin,
+    extraMetrics: opts.extraMetrics,
+  };
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    if (opts.token !== null && needsToken(c)) {
+      const got = presentedToken(c);
+      if (got === undefined || !sameToken(got, opts.token)) {
+        throw new HttpError(
+          403,
+          got === undefined
+            ? "Permission denied: this request needs the agent token " +
+              "(X-Consul-Token header or Authorization: Bearer)"
+            : "Permission denied: wrong token",
+        );
+      }
+    }
+    await next();
+  });
+
+  catalogRoutes(app, d);
+  kvRoutes(app, d);
+  agentRoutes(app, d);
+  berthRoutes(app, d);
+
+  app.get("/metrics", (c) =>
+    c.text(renderMetrics(d, Date.now()), 200, {
+      "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+    }));
+  app.get("/ui", (c) => c.html(UI_HTML));
+  app.get("/ui/", (c) => c.html(UI_HTML));
+  app.get("/", (c) => c.redirect("/ui"));
+
+  app.notFound((c) => c.text(`no route for ${c.req.method} ${c.req.path}\n`, 404));
+  app.onError((e, c) => {
+    if (e instanceof HttpError) return c.text(`${e.message}\n`, e.status);
+    if (e instanceof CommandError) return c.text(`${e.message}\n`, 400);
+    if (e instanceof NoLeaderError) {
+      return c.text(`no cluster leader: ${e.message}; retry shortly\n`, 503);
+    }
+    console.error(`api: ${c.req.method} ${c.req.path} failed: ${(e as Error).stack ?? e}`);
+    return c.text(`internal error: ${(e as Error).message}\n`, 500);
+  });
+  return app;
+}

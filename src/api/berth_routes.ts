@@ -1,0 +1,75 @@
+/**
+ * Native routes for what Consul has no equivalent of: `/v1/berth/status`, `/v1/berth/instances`
+ * (our Instance shape), `/v1/berth/members`, `/v1/berth/raft/*` and `/v1/snapshot`.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { decodePath, type Deps, prepareRead, setReadHeaders } from "./deps.ts";
+import { notSupported } from "./agent_routes.ts";
+import { readBody } from "./http_error.ts";
+
+/** Largest snapshot accepted by PUT /v1/snapshot. */
+export const SNAPSHOT_BYTES_MAX = 256 * 1024 * 1024;
+
+export function berthRoutes(app: Hono, d: Deps): void {
+  const { store, cluster } = d;
+
+  app.get("/v1/berth/status", (c) => {
+    setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
+    return c.json(cluster.status());
+  });
+
+  app.get("/v1/berth/members", (c) => {
+    setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
+    return c.json(cluster.members());
+  });
+
+  app.get("/v1/berth/raft/peers", (c) => {
+    setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
+    return c.json(cluster.members());
+  });
+
+  app.get("/v1/berth/instances", async (c) => {
+    const service = c.req.query("service");
+    await prepareRead(
+      c,
+      d,
+      service === undefined
+        ? {
+          index: () => store.tableIndex("instances"),
+          affects: (ch) => ch.tables.has("instances"),
+        }
+        : { index: () => store.serviceIndex(service), affects: (ch) => ch.services.has(service) },
+    );
+    return c.json(store.instances(service));
+  });
+
+  app.post("/v1/berth/raft/transfer-leader", async (c) => {
+    if (d.admin.transferLeader === undefined) throw notSupported("raft transfer-leader");
+    await d.admin.transferLeader(c.req.query("to") ?? null);
+    return c.json(true);
+  });
+
+  app.delete("/v1/berth/raft/peers/:node", async (c) => {
+    const node = decodePath(c.req.param("node"), "node");
+    if (d.admin.removePeer === undefined) throw notSupported("raft remove-peer");
+    await d.admin.removePeer(node);
+    return c.json(true);
+  });
+
+  app.get("/v1/snapshot", async (c) => {
+    await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
+    const bytes = store.snapshot();
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+      "Content-Type": "application/octet-stream",
+    });
+  });
+
+  app.put("/v1/snapshot", async (c) => {
+    if (d.admin.restore === undefined) throw notSupported("snapshot restore");
+    const bytes = await readBody(c.req.raw, SNAPSHOT_BYTES_MAX);
+    await d.admin.restore(bytes);
+    return c.json(true);
+  });
+}

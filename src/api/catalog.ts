@@ -1,0 +1,182 @@
+/**
+ * `/v1/catalog/*` and `/v1/health/service/:name`: Consul's read shapes over the store, with
+ * blocking queries, and the catalog write routes (external registrations).
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import type { Command, Instance, InstanceSpec } from "../store/mod.ts";
+import { CommandError, isServed, validateInstance } from "../store/mod.ts";
+import {
+  agentService,
+  catalogNode,
+  catalogServiceEntry,
+  healthEntry,
+  nodeLookup,
+} from "./consul_shapes.ts";
+import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { badRequest, readJsonObject } from "./http_error.ts";
+import { flag } from "./query.ts";
+import { field, optionalField, serviceFromConsul } from "./service_definition.ts";
+
+function withTags(instances: Instance[], tags: string[]): Instance[] {
+  return tags.length === 0
+    ? instances
+    : instances.filter((i) => tags.every((t) => i.tags.includes(t)));
+}
+
+export function catalogRoutes(app: Hono, d: Deps): void {
+  const { store } = d;
+
+  app.get("/v1/catalog/services", async (c) => {
+    await prepareRead(c, d, {
+      index: () => store.tableIndex("instances"),
+      affects: (ch) => ch.tables.has("instances"),
+    });
+    return c.json(Object.fromEntries(store.services()));
+  });
+
+  app.get("/v1/catalog/service/:name", async (c) => {
+    const name = c.req.param("name");
+    await prepareRead(c, d, {
+      index: () => store.serviceIndex(name),
+      affects: (ch) => ch.services.has(name),
+    });
+    const node = nodeLookup(store.nodes());
+    const list = withTags(store.instances(name), c.req.queries("tag") ?? []);
+    return c.json(list.map((i) => catalogServiceEntry(i, node(i.node, i.address), d.datacenter)));
+  });
+
+  app.get("/v1/health/service/:name", async (c) => {
+    const name = c.req.param("name");
+    await prepareRead(c, d, {
+      index: () => store.serviceIndex(name),
+      affects: (ch) => ch.services.has(name),
+    });
+    const nodes = store.nodes();
+    const node = nodeLookup(nodes);
+    let list = withTags(store.instances(name), c.req.queries("tag") ?? []);
+    if (flag((n) => c.req.query(n), "passing")) {
+      const status = new Map(nodes.map((n) => [n.name, n.status]));
+      list = list.filter((i) => isServed(i, (n) => status.get(n)));
+    }
+    return c.json(list.map((i) => healthEntry(i, node(i.node, i.address), d.datacenter)));
+  });
+
+  app.get("/v1/catalog/nodes", async (c) => {
+    await prepareRead(c, d, {
+      index: () => store.tableIndex("nodes"),
+      affects: (ch) => ch.tables.has("nodes"),
+    });
+    return c.json(store.nodes().map((n) => catalogNode(n, d.datacenter)));
+  });
+
+  app.get("/v1/catalog/node/:node", async (c) => {
+    const name = c.req.param("node");
+    await prepareRead(c, d, {
+      index: () => Math.max(store.tableIndex("nodes"), store.tableIndex("instances")),
+      affects: (ch) => ch.tables.has("nodes") || ch.tables.has("instances"),
+    });
+    const instances = store.instancesOfNode(name);
+    const known = store.node(name);
+    if (known === undefined && instances.length === 0) return c.json(null);
+    const n = nodeLookup(known ? [known] : [])(name, instances[0]?.address ?? "");
+    return c.json({
+      Node: catalogNode(n, d.datacenter),
+      Services: Object.fromEntries(instances.map((i) => [i.id, agentService(i)])),
+    });
+  });
+
+  app.put("/v1/catalog/register", async (c) => {
+    const body = await readJsonObject(c.req.raw, "catalog register");
+    const commands = catalogRegister(body);
+    await proposeChecked(d, commands.length === 1 ? commands[0]! : { type: "batch", commands });
+    return c.json(true);
+  });
+
+  app.put("/v1/catalog/deregister", async (c) => {
+    const body = await readJsonObject(c.req.raw, "catalog deregister");
+    const node = field(body, "Node", "string", "catalog deregister");
+    const serviceId = optionalField(body, "ServiceID", "string", "catalog deregister");
+    const checkId = optionalField(body, "CheckID", "string", "catalog deregister");
+    let ids: string[];
+    if (serviceId !== undefined) {
+      const i = store.instance(serviceId);
+      ids = i !== undefined && i.node === node ? [serviceId] : [];
+    } else if (checkId !== undefined) {
+      throw badRequest(
+        "catalog deregister: CheckID alone is not supported (checks belong to services); " +
+          "give ServiceID",
+      );
+    } else {
+      ids = store.instancesOfNode(node).map((i) => i.id);
+    }
+    if (ids.length > 0) {
+      const commands: Command[] = ids.map((id) => ({ type: "deregister", id }));
+      await proposeChecked(d, commands.length === 1 ? commands[0]! : { type: "batch", commands });
+    }
+    return c.json(true);
+  });
+}
+
+/** Consul's catalog registration body → node.register (+ register) commands. */
+function catalogRegister(body: Record<string, unknown>): Command[] {
+  const what = "catalog register";
+  const node = field(body, "Node", "string", what);
+  const address = field(body, "Address", "string", what);
+  const nodeMeta = optionalField(body, "NodeMeta", "stringMap", what) ?? {};
+  const skipNode = optionalField(body, "SkipNodeUpdate", "boolean", what) ?? false;
+  const commands: Command[] = [];
+  if (!skipNode) {
+    commands.push({
+      type: "node.register",
+      name: node,
+      address,
+      meta: nodeMeta,
+    });
+  }
+  const service = optionalField(body, "Service", "object", what);
+  const check = optionalField(body, "Check", "object", what);
+  const checks = [
+    ...(check === undefined ? [] : [check]),
+    ...(optionalField(body, "Checks", "array", what) ?? []),
+  ];
+  if (service === undefined) {
+    if (checks.length > 0) {
+      throw badRequest(`${what}: node-level checks are not supported; give Service with the check`);
+    }
+    return commands;
+  }
+  const spec: InstanceSpec = serviceFromConsul(service, {
+    what: `${what}: Service`,
+    node,
+    defaultAddress: address,
+    serviceKey: "Service",
+  });
+  const order = ["passing", "warning", "critical"];
+  for (const [n, raw] of checks.entries()) {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw badRequest(`${what}: Checks[${n}] must be an object`);
+    }
+    const c = raw as Record<string, unknown>;
+    const sid = optionalField(c, "ServiceID", "string", `${what}: Check`);
+    if (sid !== undefined && sid !== spec.id) {
+      throw badRequest(`${what}: Check.ServiceID "${sid}" is not Service.ID "${spec.id}"`);
+    }
+    const status = optionalField(c, "Status", "string", `${what}: Check`) ?? "critical";
+    if (!order.includes(status)) {
+      throw badRequest(`${what}: Check.Status must be passing|warning|critical, got "${status}"`);
+    }
+    if (order.indexOf(status) > order.indexOf(spec.status)) {
+      spec.status = status as InstanceSpec["status"];
+      spec.output = optionalField(c, "Output", "string", `${what}: Check`) ?? "";
+    }
+  }
+  try {
+    commands.push({ type: "register", instance: validateInstance(spec, "Service") });
+  } catch (e) {
+    if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
+    throw e;
+  }
+  return commands;
+}

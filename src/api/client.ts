@@ -1,0 +1,223 @@
+/**
+ * A small typed client of a berth agent's HTTP API, used by the `berth` command line. Failures
+ * are one of two errors: ApiUnreachableError (nothing answered) or ApiHttpError (the agent
+ * answered with an error status and a one-line reason).
+ *
+ * @module
+ */
+import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
+import type { Instance } from "../store/mod.ts";
+
+/** How long one request may take before the client gives up. */
+export const CLIENT_TIMEOUT_MS = 30_000;
+/** The agent's address when none is configured. */
+export const DEFAULT_HTTP_ADDR = "http://127.0.0.1:8500";
+
+export class ApiUnreachableError extends Error {
+  override name = "ApiUnreachableError";
+  readonly baseUrl: string;
+  readonly reason: string;
+
+  constructor(baseUrl: string, reason: string) {
+    super(`cannot reach the agent at ${baseUrl} (${reason})`);
+    this.baseUrl = baseUrl;
+    this.reason = reason;
+  }
+}
+
+export class ApiHttpError extends Error {
+  override name = "ApiHttpError";
+  readonly status: number;
+  readonly path: string;
+
+  constructor(status: number, path: string, text: string) {
+    super(text === "" ? `HTTP ${status}` : text);
+    this.status = status;
+    this.path = path;
+  }
+}
+
+export interface ApiClientOptions {
+  token?: string | null;
+  /** Per-request limit (default CLIENT_TIMEOUT_MS). */
+  timeoutMs?: number;
+}
+
+/** A KV entry with its value decoded to bytes. */
+export interface KvItem {
+  key: string;
+  value: Uint8Array;
+  flags: number;
+  createIndex: number;
+  modifyIndex: number;
+  lockIndex: number;
+}
+
+interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: Uint8Array | string;
+  /** Statuses answered with `null` instead of an error (404 for a missing key). */
+  allow?: number[];
+}
+
+function reasonOf(e: unknown): string {
+  const text = String((e as Error)?.message ?? e);
+  if (/refused/i.test(text)) return "connection refused";
+  if (/timed? ?out|TimeoutError/i.test(text) || (e as Error)?.name === "TimeoutError") {
+    return "timed out";
+  }
+  if (/dns error|failed to lookup|Name or service not known/i.test(text)) {
+    return "unknown host";
+  }
+  return text.split("\n")[0]!.slice(0, 200);
+}
+
+/** `a/b c` → `a/b%20c`: each segment encoded, slashes kept. */
+export function encodeKey(key: string): string {
+  return key.split("/").map(encodeURIComponent).join("/");
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #token: string | null;
+  readonly #timeoutMs: number;
+
+  constructor(baseUrl: string, opts: ApiClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.#token = opts.token ?? null;
+    this.#timeoutMs = opts.timeoutMs ?? CLIENT_TIMEOUT_MS;
+  }
+
+  /** One request; the response on success (or on an allowed status), else a thrown error. */
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response | null> {
+    const url = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v === undefined || v === false) continue;
+      url.searchParams.set(k, v === true ? "" : String(v));
+    }
+    const headers: Record<string, string> = {};
+    if (this.#token !== null) headers["X-Consul-Token"] = this.#token;
+    let r: Response;
+    try {
+      r = await fetch(url, {
+        method,
+        headers,
+        body: opts.body as BodyInit | undefined,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (e) {
+      throw new ApiUnreachableError(this.baseUrl, reasonOf(e));
+    }
+    if (r.ok) return r;
+    const text = (await r.text()).trim().split("\n")[0] ?? "";
+    if (opts.allow?.includes(r.status)) return null;
+    throw new ApiHttpError(r.status, path, text);
+  }
+
+  async #json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T | null> {
+    const r = await this.request(method, path, opts);
+    return r === null ? null : await r.json() as T;
+  }
+
+  async status(): Promise<ClusterStatus> {
+    return (await this.#json<ClusterStatus>("GET", "/v1/berth/status"))!;
+  }
+
+  async members(): Promise<MemberStatus[]> {
+    return (await this.#json<MemberStatus[]>("GET", "/v1/berth/members"))!;
+  }
+
+  async raftPeers(): Promise<MemberStatus[]> {
+    return (await this.#json<MemberStatus[]>("GET", "/v1/berth/raft/peers"))!;
+  }
+
+  /** Service names with their tags. */
+  async services(): Promise<Record<string, string[]>> {
+    return (await this.#json<Record<string, string[]>>("GET", "/v1/catalog/services"))!;
+  }
+
+  /** Every instance, or those of one service. */
+  async instances(service?: string): Promise<Instance[]> {
+    return (await this.#json<Instance[]>("GET", "/v1/berth/instances", {
+      query: { service },
+    }))!;
+  }
+
+  /** The entry at `key` (or every entry under it with `recurse`); empty when none. */
+  async kvGet(key: string, opts: { recurse?: boolean } = {}): Promise<KvItem[]> {
+    type Raw = {
+      Key: string;
+      Value: string | null;
+      Flags: number;
+      CreateIndex: number;
+      ModifyIndex: number;
+      LockIndex: number;
+    };
+    const list = await this.#json<Raw[]>("GET", `/v1/kv/${encodeKey(key)}`, {
+      query: { recurse: opts.recurse },
+      allow: [404],
+    });
+    return (list ?? []).map((e) => ({
+      key: e.Key,
+      value: e.Value === null
+        ? new Uint8Array(0)
+        : Uint8Array.from(atob(e.Value), (ch) => ch.charCodeAt(0)),
+      flags: e.Flags,
+      createIndex: e.CreateIndex,
+      modifyIndex: e.ModifyIndex,
+      lockIndex: e.LockIndex,
+    }));
+  }
+
+  /** Keys under `prefix`, folded at `separator` when given. */
+  async kvKeys(prefix: string, separator?: string): Promise<string[]> {
+    return await this.#json<string[]>("GET", `/v1/kv/${encodeKey(prefix)}`, {
+      query: { keys: true, separator },
+      allow: [404],
+    }) ?? [];
+  }
+
+  /** Stores a value; false when `cas` did not match. */
+  async kvPut(
+    key: string,
+    value: Uint8Array | string,
+    opts: { cas?: number; flags?: number } = {},
+  ): Promise<boolean> {
+    return (await this.#json<boolean>("PUT", `/v1/kv/${encodeKey(key)}`, {
+      query: { cas: opts.cas, flags: opts.flags },
+      body: value,
+    }))!;
+  }
+
+  /** Deletes a key (or a prefix with `recurse`); false when `cas` did not match. */
+  async kvDelete(key: string, opts: { cas?: number; recurse?: boolean } = {}): Promise<boolean> {
+    return (await this.#json<boolean>("DELETE", `/v1/kv/${encodeKey(key)}`, {
+      query: { cas: opts.cas, recurse: opts.recurse },
+    }))!;
+  }
+
+  async join(address: string): Promise<void> {
+    await this.request("PUT", `/v1/agent/join/${encodeURIComponent(address)}`);
+  }
+
+  async leave(): Promise<void> {
+    await this.request("PUT", "/v1/agent/leave");
+  }
+
+  async transferLeader(to?: string): Promise<void> {
+    await this.request("POST", "/v1/berth/raft/transfer-leader", { query: { to } });
+  }
+
+  async removePeer(node: string): Promise<void> {
+    await this.request("DELETE", `/v1/berth/raft/peers/${encodeURIComponent(node)}`);
+  }
+
+  async snapshotSave(): Promise<Uint8Array> {
+    const r = (await this.request("GET", "/v1/snapshot"))!;
+    return new Uint8Array(await r.arrayBuffer());
+  }
+
+  async snapshotRestore(bytes: Uint8Array): Promise<void> {
+    await this.request("PUT", "/v1/snapshot", { body: bytes });
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * What every route module gets: the options the app was built with, the blocking-query
+ * registry, and the helpers that make a read Consul-shaped (consistency, blocking, index
+ * headers) and a write go through consensus.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import type { Cluster, Proposed } from "../cluster/mod.ts";
+import { NoLeaderError } from "../cluster/mod.ts";
+import type { Change, Command, Store } from "../store/mod.ts";
+import { validateCommand } from "../store/mod.ts";
+import type { Blocker } from "./blocker.ts";
+import { badRequest, HttpError } from "./http_error.ts";
+import { blockingParams, consistencyParam } from "./query.ts";
+
+/** Longest a default or `?consistent` read waits for the read barrier. */
+export const READ_BARRIER_TIMEOUT_MS = 10_000;
+
+/** Consensus operations beyond propose; a missing one answers 501. */
+export interface ClusterAdmin {
+  /** Joins the cluster that the member at `address` (host:port) belongs to. */
+  join(address: string): Promise<void>;
+  /** Leaves the cluster gracefully (hands off leadership first). */
+  leave(): Promise<void>;
+  /** Hands leadership to `node`, or to the most up-to-date voter when null. */
+  transferLeader(node: string | null): Promise<void>;
+  /** Removes a member that is gone for good. */
+  removePeer(node: string): Promise<void>;
+  /** Replaces the replicated state with a snapshot taken by GET /v1/snapshot. */
+  restore(snapshot: Uint8Array): Promise<void>;
+}
+
+export interface Deps {
+  store: Store;
+  cluster: Cluster;
+  admin: Partial<ClusterAdmin>;
+  node: string;
+  advertise: string;
+  datacenter: string;
+  version: string;
+  config: Record<string, unknown>;
+  blocker: Blocker;
+  random: () => number;
+  startedAtMs: number;
+  extraMetrics: (() => string) | undefined;
+}
+
+/** What a read reports as X-Consul-Index and which changes can move it. */
+export interface ReadSpec {
+  index: () => number;
+  affects: (c: Change) => boolean;
+}
+
+type Query = (name: string) => string | undefined;
+
+function queryOf(c: Context): Query {
+  return (name) => c.req.query(name);
+}
+
+async function barrier(cluster: Cluster): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError(503, "read barrier timed out; retry, or read with ?stale")),
+      READ_BARRIER_TIMEOUT_MS,
+    );
+  });
+  try {
+    await Promise.race([cluster.readBarrier(), timeout]);
+  } catch (e) {
+    if (e instanceof NoLeaderError) {
+      throw new HttpError(503, `no cluster leader (${e.message}); retry, or read with ?stale`);
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs the read protocol: parse `?index`/`?wait`/`?stale`/`?consistent` (400 when bad), await
+ * the read barrier unless stale, block while the index has not passed `?index`, then set the
+ * X-Consul-* headers. The caller builds its answer right after, in the same turn, so the data
+ * matches the index reported.
+ */
+export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<void> {
+  const q = queryOf(c);
+  const consistency = consistencyParam(q);
+  const { index, waitMs } = blockingParams(q);
+  if (consistency !== "stale") await barrier(d.cluster);
+  const reported = () => Math.max(1, spec.index());
+  if (index > 0 && reported() <= index) {
+    // Consul adds up to wait/16 of jitter so that many watchers do not wake together.
+    const jitterMs = Math.floor(d.random() * waitMs / 16);
+    await d.blocker.wait(spec.affects, () => reported() > index, {
+      waitMs: waitMs + jitterMs,
+      signal: c.req.raw.signal,
+    });
+  }
+  setReadHeaders(c, d, reported());
+}
+
+export function setReadHeaders(c: Context, d: Deps, index: number): void {
+  const s = d.cluster.status();
+  c.header("X-Consul-Index", String(index));
+  c.header("X-Consul-KnownLeader", s.leader === null ? "false" : "true");
+  c.header("X-Consul-LastContact", String(Math.max(0, Math.round(s.lastContactMs))));
+}
+
+/** Validates and proposes a command; the apply-time rejection of a command answers 400. */
+export async function proposeChecked(d: Deps, command: Command): Promise<Proposed> {
+  const checked = validateCommand(command);
+  const p = await d.cluster.propose(checked);
+  if (p.result.error !== undefined) throw badRequest(p.result.error);
+  return p;
+}
+
+/** Decodes a path segment; 400 when its percent-encoding is malformed. */
+export function decodePath(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`${what}: malformed percent-encoding in ${JSON.stringify(raw.slice(0, 80))}`);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Errors a client can cause, carried to the one error handler as a status and one plain line.
+ *
+ * @module
+ */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** Largest JSON body accepted on a write (a service definition, a catalog registration). */
+export const JSON_BODY_BYTES_MAX = 1024 * 1024;
+
+/** An error with the HTTP status it answers with; `message` is the one-line body. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  readonly status: ContentfulStatusCode;
+
+  constructor(status: ContentfulStatusCode, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function badRequest(message: string): HttpError {
+  return new HttpError(400, message);
+}
+
+/**
+ * Reads a request body, refusing (413) more than `bytesMax` bytes, whatever Content-Length
+ * claims. The whole body is never buffered beyond the limit.
+ */
+export async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > bytesMax) {
+    throw new HttpError(
+      413,
+      `request body of ${declared} bytes is over the ${bytesMax}-byte limit`,
+    );
+  }
+  if (req.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > bytesMax) {
+        throw new HttpError(413, `request body is over the ${bytesMax}-byte limit`);
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** Reads and parses a JSON object body; 400 naming the problem when it is not one. */
+export async function readJsonObject(
+  req: Request,
+  what: string,
+): Promise<Record<string, unknown>> {
+  const bytes = await readBody(req, JSON_BODY_BYTES_MAX);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw badRequest(`${what}: invalid JSON body (${(e as Error).message})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw badRequest(`${what}: body must be a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}

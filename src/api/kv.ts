@@ -1,0 +1,130 @@
+/**
+ * `/v1/kv/:key`: Consul's KV API. GET answers `[{LockIndex, Key, Flags, Value, CreateIndex,
+ * ModifyIndex}]` (Value base64, null when empty), 404 when nothing matches; `?recurse`, `?keys`
+ * (with `?separator`), `?raw`. PUT stores the raw body (`?flags`, `?cas`) and DELETE removes
+ * (`?recurse`, `?cas`); both answer `true` or `false`.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import type { Change } from "../store/mod.ts";
+import { NAME_BYTES_MAX, VALUE_BYTES_MAX } from "../store/mod.ts";
+import { kvEntry } from "./consul_shapes.ts";
+import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { badRequest, readBody } from "./http_error.ts";
+import { flag, uintParam } from "./query.ts";
+
+/** Largest `?flags` (Consul's are uint64; ours must stay exact in a JS number). */
+export const KV_FLAGS_MAX = Number.MAX_SAFE_INTEGER;
+
+const UNSUPPORTED = ["acquire", "release", "session"];
+
+function keyOf(c: Context): string {
+  const path = c.req.path;
+  const raw = path.startsWith("/v1/kv/") ? path.slice("/v1/kv/".length) : "";
+  const key = decodePath(raw, "kv key");
+  if (key.length > NAME_BYTES_MAX) {
+    throw badRequest(`kv key is ${key.length} characters, over the ${NAME_BYTES_MAX} limit`);
+  }
+  return key;
+}
+
+/** Whether a change may touch keys under `prefix` (a restore reports no keys: assume yes). */
+function touches(ch: Change, test: (key: string) => boolean): boolean {
+  if (!ch.tables.has("kv")) return false;
+  if (ch.keys.size === 0) return true;
+  for (const k of ch.keys) if (test(k)) return true;
+  return false;
+}
+
+/** Keys under `prefix` cut after the first `separator` past it, without duplicates. */
+export function foldKeys(keys: string[], prefix: string, separator: string): string[] {
+  if (separator === "") return keys;
+  const out: string[] = [];
+  for (const k of keys) {
+    const at = k.indexOf(separator, prefix.length);
+    const folded = at < 0 ? k : k.slice(0, at + separator.length);
+    if (out[out.length - 1] !== folded) out.push(folded);
+  }
+  return out;
+}
+
+export function kvRoutes(app: Hono, d: Deps): void {
+  const { store } = d;
+  const q = (c: Context) => (name: string) => c.req.query(name);
+
+  const get = async (c: Context) => {
+    const key = keyOf(c);
+    const recurse = flag(q(c), "recurse");
+    const keys = c.req.query("keys") !== undefined;
+    const list = recurse || keys;
+    await prepareRead(
+      c,
+      d,
+      list
+        ? {
+          index: () => store.tableIndex("kv"),
+          affects: (ch) => touches(ch, (k) => k.startsWith(key)),
+        }
+        : {
+          index: () => store.kvGet(key)?.modifyIndex ?? store.tableIndex("kv"),
+          affects: (ch) => touches(ch, (k) => k === key),
+        },
+    );
+    // The root always exists: listing it never answers 404.
+    const missing = (n: number) => n === 0 && !(list && key === "");
+    if (keys) {
+      const found = foldKeys(store.kvKeys(key), key, c.req.query("separator") ?? "");
+      return missing(found.length) ? c.body(null, 404) : c.json(found);
+    }
+    const entries = recurse ? store.kvList(key) : [store.kvGet(key)].filter((e) => e !== undefined);
+    if (missing(entries.length)) return c.body(null, 404);
+    if (flag(q(c), "raw")) {
+      const value = entries[0]?.value ?? new Uint8Array(0);
+      return c.body(value as Uint8Array<ArrayBuffer>, 200, {
+        "Content-Type": "application/octet-stream",
+      });
+    }
+    return c.json(entries.map(kvEntry));
+  };
+  app.get("/v1/kv", get);
+  app.get("/v1/kv/*", get);
+
+  app.put("/v1/kv/*", async (c) => {
+    const key = keyOf(c);
+    if (key === "") throw badRequest("missing key name: PUT /v1/kv/KEY");
+    for (const p of UNSUPPORTED) {
+      if (c.req.query(p) !== undefined) {
+        throw badRequest(`?${p} is not supported (berth has no sessions)`);
+      }
+    }
+    const flags = uintParam(q(c), "flags", KV_FLAGS_MAX) ?? 0;
+    const cas = uintParam(q(c), "cas");
+    const value = await readBody(c.req.raw, VALUE_BYTES_MAX);
+    const p = await proposeChecked(d, {
+      type: "kv.put",
+      key,
+      value,
+      flags,
+      ...(cas === undefined ? {} : { cas }),
+    });
+    return c.json(p.result.ok);
+  });
+
+  const del = async (c: Context) => {
+    const key = keyOf(c);
+    const recurse = flag(q(c), "recurse");
+    const cas = uintParam(q(c), "cas");
+    if (key === "" && !recurse) throw badRequest("missing key name: DELETE /v1/kv/KEY");
+    if (recurse && cas !== undefined) throw badRequest("?cas and ?recurse cannot be combined");
+    const p = await proposeChecked(d, {
+      type: "kv.delete",
+      key,
+      ...(recurse ? { recurse: true } : {}),
+      ...(cas === undefined ? {} : { cas }),
+    });
+    return c.json(p.result.ok);
+  };
+  app.delete("/v1/kv", del);
+  app.delete("/v1/kv/*", del);
+}

@@ -1,0 +1,48 @@
+/**
+ * berth's HTTP API: a Consul-compatible `/v1` subset (catalog, health, KV, agent, status) so
+ * consul-template, Prometheus `consul_sd_configs` and Consul client libraries work against it,
+ * plus native `/v1/berth/*` routes, `/v1/snapshot`, `/metrics` (Prometheus) and `/ui`.
+ *
+ * Reads come from the local store. Every read answers `X-Consul-Index`, `X-Consul-KnownLeader`
+ * and `X-Consul-LastContact`; `?index=N&wait=30s` blocks until the index passes N (wait default
+ * 5m, at most 10m, plus up to wait/16 jitter). `?stale` reads the local replica at once; the
+ * default and `?consistent` wait for the cluster's read barrier first. Writes go only through
+ * `cluster.propose()`; when `token` is set they need `X-Consul-Token` or
+ * `Authorization: Bearer`. Bad input answers 400 (413 for bodies over the limit) with one line.
+ *
+ * Options (ApiOptions): `store`, `cluster`, `node`, `advertise`, `version`, `token`;
+ * optional `datacenter` ("dc1"), `config` (shown redacted in /v1/agent/self), `admin`
+ * (join/leave/raft/restore operations; missing ones answer 501), `extraMetrics`,
+ * `blockedReadsMax` (4096), `signal`, `random`.
+ *
+ * @example
+ * ```ts
+ * const api = new ApiServer({ store, cluster, node: "n1", advertise: "10.0.0.5",
+ *   version: VERSION, token: null, listen: { host: "127.0.0.1", port: 8500 } });
+ * await api.start();
+ * // curl -s 127.0.0.1:8500/v1/health/service/web?passing
+ * // curl -s -X PUT --data-binary 'on' 127.0.0.1:8500/v1/kv/feature/x   → true
+ * // curl -s '127.0.0.1:8500/v1/kv/feature/x?index=12&wait=30s'         (blocks for a change)
+ * await api.close();
+ * ```
+ *
+ * @module
+ */
+export { type ApiOptions, createApp } from "./app.ts";
+export { ApiServer } from "./server.ts";
+export { BLOCKED_READS_MAX } from "./blocker.ts";
+export type { ClusterAdmin } from "./deps.ts";
+export { READ_BARRIER_TIMEOUT_MS } from "./deps.ts";
+export { JSON_BODY_BYTES_MAX } from "./http_error.ts";
+export { WAIT_DEFAULT_MS, WAIT_MAX_MS } from "./query.ts";
+export { SNAPSHOT_BYTES_MAX } from "./berth_routes.ts";
+export {
+  ApiClient,
+  type ApiClientOptions,
+  ApiHttpError,
+  ApiUnreachableError,
+  CLIENT_TIMEOUT_MS,
+  DEFAULT_HTTP_ADDR,
+  encodeKey,
+  type KvItem,
+} from "./client.ts";

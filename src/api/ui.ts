@@ -1,0 +1,94 @@
+/**
+ * `/ui`: one self-contained HTML page (no external assets) that lists services, instances and
+ * members from the JSON API and refreshes every few seconds.
+ *
+ * @module
+ */
+
+export const UI_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>berth</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d2330; background: #f7f8fa; }
+  h1 { font-size: 1.3rem; margin: 0 0 .2rem; }
+  h2 { font-size: 1.05rem; margin: 1.5rem 0 .4rem; }
+  #status { color: #5b6475; }
+  table { border-collapse: collapse; width: 100%; background: #fff; }
+  th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e3e6ec; }
+  th { background: #eef0f4; font-weight: 600; }
+  .passing, .alive { color: #1a7f37; } .warning { color: #9a6700; }
+  .critical, .down { color: #cf222e; }
+  #error { color: #cf222e; }
+  input { padding: .25rem .4rem; margin-left: .5rem; }
+</style>
+</head>
+<body>
+<h1>berth</h1>
+<div id="status">loading…</div>
+<div id="error"></div>
+<h2>Services</h2>
+<table id="services"><thead><tr><th>service</th><th>instances</th><th>passing</th><th>tags</th></tr></thead><tbody></tbody></table>
+<h2>Instances <input id="filter" placeholder="filter"></h2>
+<table id="instances"><thead><tr><th>id</th><th>service</th><th>address</th><th>node</th><th>status</th><th>output</th></tr></thead><tbody></tbody></table>
+<h2>Members</h2>
+<table id="members"><thead><tr><th>name</th><th>address</th><th>role</th><th>state</th><th>last contact</th><th>status</th></tr></thead><tbody></tbody></table>
+<script>
+"use strict";
+const REFRESH_MS = 3000;
+function fill(id, rows) {
+  const body = document.querySelector("#" + id + " tbody");
+  body.replaceChildren(...rows.map((cells) => {
+    const tr = document.createElement("tr");
+    for (const cell of cells) {
+      const td = document.createElement("td");
+      const [text, cls] = Array.isArray(cell) ? cell : [cell, ""];
+      td.textContent = String(text);
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+async function get(path) {
+  const r = await fetch(path + (path.includes("?") ? "&" : "?") + "stale");
+  if (!r.ok) throw new Error(path + ": " + r.status + " " + (await r.text()));
+  return r.json();
+}
+async function refresh() {
+  try {
+    const [status, instances, members] = await Promise.all([
+      get("/v1/berth/status"), get("/v1/berth/instances"), get("/v1/berth/members"),
+    ]);
+    document.getElementById("status").textContent = "node " + status.node + " · " + status.role +
+      " · leader " + (status.leader ?? "none") + " · term " + status.term + " · applied " +
+      status.appliedIndex;
+    const services = new Map();
+    for (const i of instances) {
+      const s = services.get(i.service) ?? { n: 0, passing: 0, tags: new Set() };
+      s.n++; if (i.status === "passing") s.passing++;
+      for (const t of i.tags) s.tags.add(t);
+      services.set(i.service, s);
+    }
+    fill("services", [...services].sort().map(([name, s]) =>
+      [name, s.n, [s.passing, s.passing === s.n ? "passing" : "critical"], [...s.tags].join(", ")]));
+    const f = document.getElementById("filter").value.toLowerCase();
+    fill("instances", instances
+      .filter((i) => !f || (i.id + " " + i.service + " " + i.node).toLowerCase().includes(f))
+      .map((i) => [i.id, i.service, i.address + ":" + i.port, i.node, [i.status, i.status], i.output]));
+    fill("members", members.map((m) => [m.name, m.address, m.role, m.state,
+      m.lastContactMs === null ? "-" : m.lastContactMs + " ms", [m.status, m.status]]));
+    document.getElementById("error").textContent = "";
+  } catch (e) {
+    document.getElementById("error").textContent = String(e.message ?? e);
+  }
+}
+refresh();
+setInterval(refresh, REFRESH_MS);
+document.getElementById("filter").addEventListener("input", refresh);
+</script>
+</body>
+</html>
+`;
