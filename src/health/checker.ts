@@ -46,6 +46,8 @@ import {
 export const CONCURRENCY_MAX_DEFAULT = 32;
 /** Most checks one node runs; instances beyond this (in id order) are not checked. */
 export const CHECKS_MAX = 4096;
+/** Longest wait for the cluster to commit a proposed status change (retried on the next run). */
+export const PROPOSE_WAIT_MS_MAX = 10_000;
 /** Upper bound of the random delay before a check's first run. */
 export const START_JITTER_MS_MAX = 1000;
 
@@ -334,18 +336,17 @@ export class HealthChecker {
     if (!checkerOwns(stored)) return; // the Docker watcher's verdict holds (see ownership.ts)
     const { streak, propose } = judge(e.streak, result, stored, this.#thresholds);
     e.streak = streak;
-    if (propose !== null) await this.#record(e, propose);
+    if (propose !== null) await this.#record(e, propose, signal);
   }
 
-  async #record(e: Entry, r: ProbeResult): Promise<void> {
+  async #record(e: Entry, r: ProbeResult, signal: AbortSignal): Promise<void> {
     let problem: string | null = null;
     try {
-      const p = await this.#propose({
-        type: "check",
-        id: e.id,
-        status: r.status,
-        output: r.output,
-      });
+      const p = await this.#bounded(
+        this.#propose({ type: "check", id: e.id, status: r.status, output: r.output }),
+        signal,
+      );
+      if (p === null) return; // stopped while waiting: the result no longer matters
       if (!p.result.ok) problem = `rejected: ${p.result.error ?? "not applied"}`;
     } catch (err) {
       problem = `${(err as Error).message}; retrying on the next run`;
@@ -354,5 +355,37 @@ export class HealthChecker {
       this.#log(`health: ${e.id}: cannot record ${r.status} (${r.output}): ${problem}`);
     }
     e.lastProblem = problem;
+  }
+
+  /**
+   * Waits for a proposal at most PROPOSE_WAIT_MS_MAX and no longer than the run lives (null when
+   * `signal` aborts first), so a cluster that never answers cannot wedge a check or close().
+   * A late answer is dropped: the next run judges against the store again.
+   */
+  #bounded(p: Promise<Proposed>, signal: AbortSignal): Promise<Proposed | null> {
+    p.catch(() => {}); // a rejection after we stopped waiting is not an unhandled one
+    return new Promise((resolve, reject) => {
+      const finish = () => {
+        this.#timers.clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const onAbort = () => {
+        finish();
+        resolve(null);
+      };
+      const timer = this.#timers.setTimeout(() => {
+        finish();
+        reject(new Error(`no answer within ${PROPOSE_WAIT_MS_MAX}ms`));
+      }, PROPOSE_WAIT_MS_MAX);
+      signal.addEventListener("abort", onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      p.then((v) => {
+        finish();
+        resolve(v);
+      }, (err) => {
+        finish();
+        reject(err);
+      });
+    });
   }
 }

@@ -317,6 +317,34 @@ Deno.test("HealthChecker logs a failed proposal once and retries it on the next 
   }
 });
 
+Deno.test("HealthChecker.close() does not wait for a proposal the cluster never answers", async () => {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: NODE, address: "127.0.0.1" });
+  let asked = 0;
+  const propose = (cmd: Command): Promise<Proposed> => {
+    if (cmd.type !== "check") return cluster.propose(cmd);
+    asked++;
+    return new Promise(() => {}); // a cluster without a leader that never gives up
+  };
+  const httpGet = () => Promise.resolve({ statusCode: 200, statusText: "OK" });
+  const checker = new HealthChecker({ store, propose, node: NODE, httpGet, log: () => {} });
+  try {
+    await cluster.propose({
+      type: "register",
+      instance: instance("web-1", NODE, 8000, HTTP("/health")),
+    });
+    checker.start();
+    await waitFor("a proposal", () => asked === 1);
+    await checker.close();
+    assert.deepEqual(checker.checks(), []);
+    assert.equal(store.instance("web-1")?.status, "critical");
+  } finally {
+    await checker.close();
+    await cluster.close();
+    store.close();
+  }
+});
+
 Deno.test("HealthChecker starts each check after a jitter below the interval", async () => {
   const delays: number[] = [];
   const timers: Timers = {

@@ -39,6 +39,7 @@ export {
   CONCURRENCY_MAX_DEFAULT,
   HealthChecker,
   type HealthOptions,
+  PROPOSE_WAIT_MS_MAX,
   START_JITTER_MS_MAX,
 } from "./checker.ts";
 export { AWAITING_CHECK_OUTPUT, checkerOwns } from "./ownership.ts";
