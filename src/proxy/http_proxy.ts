@@ -5,12 +5,14 @@
  * @module
  */
 import http from "node:http";
-import net from "node:net";
+import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
 import { formatHostPort } from "../config.ts";
 import type { Change, Store } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
+import { relay } from "./relay.ts";
+import { TcpProxy } from "./tcp_proxy.ts";
 import { buildRouteTable, RouteTable, type ServiceRoute } from "./routes.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 
@@ -54,6 +56,11 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   tunnelIdleTimeoutMs?: number;
   /** Random source for p2c. Default Math.random. */
   random?: () => number;
+  /**
+   * Address the TCP route listeners (`berth.tcp.port`) bind; null turns TCP routes off.
+   * Default: the host of `listen`.
+   */
+  tcpHost?: string | null;
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection, never forwarded.
@@ -166,11 +173,14 @@ export class HttpProxy {
   readonly #tunnelIdleTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #clientTunnels = new Set<Duplex>();
+  readonly #tcp: TcpProxy | null;
   #table: RouteTable = RouteTable.empty();
   #unsubscribe: (() => void) | null = null;
   #connections = 0;
   #address: HostPort | null = null;
   #lastConflicts = "";
+  /** The latest TCP listener update; updates run one after another, in table order. */
+  #tcpUpdating: Promise<void> = Promise.resolve();
 
   constructor(opts: ProxyOptions) {
     this.#opts = opts;
@@ -183,6 +193,15 @@ export class HttpProxy {
     this.#bodyBytesMax = opts.bodyBytesMax ?? BODY_BYTES_MAX;
     this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? TUNNEL_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
+    const tcpHost = opts.tcpHost === undefined ? opts.listen.host : opts.tcpHost;
+    this.#tcp = tcpHost === null ? null : new TcpProxy(this.#pool, {
+      host: tcpHost,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      retriesMax: this.#retriesMax,
+      idleTimeoutMs: this.#tunnelIdleTimeoutMs,
+      connectionsMax: this.#connectionsMax,
+      log: this.#log,
+    });
     this.#server = http.createServer({ maxHeaderSize: opts.headerBytesMax ?? HEADER_BYTES_MAX });
     this.#server.headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
     this.#server.requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
@@ -202,14 +221,25 @@ export class HttpProxy {
     return this.#address;
   }
 
+  /** Resolves when TCP listeners match the current table (for tests and orderly start). */
+  settled(): Promise<void> {
+    return this.#tcpUpdating;
+  }
+
   /** The route table in use (a new object after each relevant store change). */
   get table(): RouteTable {
     return this.#table;
   }
 
-  /** Builds the routes, follows the change feed and listens. */
+  /** Ports with a TCP route listener. */
+  get tcpPorts(): number[] {
+    return this.#tcp?.ports ?? [];
+  }
+
+  /** Builds the routes, follows the change feed and listens (HTTP and TCP routes). */
   async start(): Promise<void> {
     this.#rebuild();
+    await this.#tcpUpdating;
     this.#unsubscribe = this.#store.subscribe(this.#onChange);
     const { host, port } = this.#opts.listen;
     try {
@@ -223,6 +253,7 @@ export class HttpProxy {
     } catch (e) {
       this.#unsubscribe();
       this.#unsubscribe = null;
+      await this.#tcp?.close();
       this.#pool.close();
       throw new Error(
         `proxy: cannot listen on ${formatHostPort(this.#opts.listen)}: ${errorText(e)} ` +
@@ -240,6 +271,8 @@ export class HttpProxy {
     this.#unsubscribe = null;
     for (const s of this.#clientTunnels) s.destroy();
     this.#clientTunnels.clear();
+    await this.#tcpUpdating;
+    await this.#tcp?.close();
     this.#pool.close();
     if (!this.#server.listening) return;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -269,6 +302,8 @@ export class HttpProxy {
     const live = new Set<string>();
     for (const r of table.services.values()) for (const t of r.targets) live.add(t.key);
     this.#pool.retain(live);
+    const tcp = this.#tcp;
+    if (tcp !== null) this.#tcpUpdating = this.#tcpUpdating.then(() => tcp.update(table));
     const conflicts = table.conflicts.join("\n");
     if (conflicts !== "" && conflicts !== this.#lastConflicts) {
       for (const line of table.conflicts) this.#log(`proxy: ${line}`);
@@ -337,18 +372,11 @@ export class HttpProxy {
     });
   }
 
-  /** Picks an untried target (healthy ones first) or null. */
-  #pick(route: ServiceRoute, tried: readonly Target[]): Target | null {
-    const isTried = (t: Target) => tried.includes(t);
-    return route.balancer.pick((t) => isTried(t) || this.#pool.isEjected(t)) ??
-      route.balancer.pick(isTried);
-  }
-
   #attempt(x: Exchange, lastError: string | null): void {
     const target = x.tried.length === 0 && x.route.targets.length === 1 &&
         !this.#pool.isEjected(x.route.targets[0]!)
       ? x.route.targets[0]!
-      : this.#pick(x.route, x.tried);
+      : this.#pool.pick(x.route, x.tried);
     if (target === null) {
       x.req.resume();
       return sendPlain(
@@ -483,70 +511,13 @@ export class HttpProxy {
     text += "\r\n";
     this.#clientTunnels.add(socket);
     socket.once("close", () => this.#clientTunnels.delete(socket));
-    this.#tunnel(socket, route, text, head, [], null);
+    relay(socket, route, {
+      pool: this.#pool,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      retriesMax: this.#retriesMax,
+      idleTimeoutMs: this.#tunnelIdleTimeoutMs,
+      preamble: [text, head],
+      onFail: (why) => rawPlain(socket, 502, `bad gateway: service ${route.service}: ${why}`),
+    });
   };
-
-  #tunnel(
-    client: Duplex,
-    route: ServiceRoute,
-    requestHead: string,
-    head: Buffer,
-    tried: Target[],
-    lastError: string | null,
-  ): void {
-    if (client.destroyed) return;
-    const target = this.#pick(route, tried);
-    if (target === null) {
-      return rawPlain(
-        client,
-        502,
-        `bad gateway: service ${route.service}: ${lastError ?? "no instance to try"}`,
-      );
-    }
-    tried.push(target);
-    const up = this.#pool.get(target);
-    const upstream = net.connect({ host: target.address, port: target.port });
-    up.tunnels.add(upstream);
-    up.active++;
-    let connected = false;
-    const timer = setTimeout(
-      () => upstream.destroy(new Error("connect timeout")),
-      this.#connectTimeoutMs,
-    );
-    const onClientGone = () => upstream.destroy();
-    client.once("close", onClientGone);
-    upstream.once("connect", () => {
-      connected = true;
-      clearTimeout(timer);
-      this.#pool.succeeded(up);
-      upstream.setNoDelay(true);
-      upstream.write(requestHead);
-      if (head.length > 0) upstream.write(head);
-      upstream.setTimeout(this.#tunnelIdleTimeoutMs, () => upstream.destroy());
-      (client as net.Socket).setTimeout?.(this.#tunnelIdleTimeoutMs, () => client.destroy());
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.once("close", () => {
-      clearTimeout(timer);
-      up.tunnels.delete(upstream);
-      up.active--;
-      client.off("close", onClientGone);
-      if (connected) client.destroy();
-    });
-    upstream.on("error", (e: Error) => {
-      if (connected) return;
-      const why = errorText(e);
-      this.#pool.failed(up, why);
-      if (tried.length <= this.#retriesMax) {
-        this.#tunnel(client, route, requestHead, head, tried, `instance ${target.id}: ${why}`);
-      } else {
-        rawPlain(
-          client,
-          502,
-          `bad gateway: service ${route.service}: instance ${target.id}: ${why}`,
-        );
-      }
-    });
-  }
 }

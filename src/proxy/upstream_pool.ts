@@ -15,6 +15,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import type { Target } from "./balancer.ts";
+import type { ServiceRoute } from "./routes.ts";
 
 export const UPSTREAM_SOCKETS_MAX = 256;
 export const UPSTREAM_FREE_SOCKETS_MAX = 64;
@@ -125,6 +126,13 @@ export class UpstreamPool {
     const u = this.#upstreams.get(t.key);
     return u !== undefined && u.ejectedUntil > this.#now();
   };
+
+  /** The route's next target not in `tried`, preferring ones not ejected; null if none. */
+  pick(route: ServiceRoute, tried: readonly Target[]): Target | null {
+    const isTried = (t: Target) => tried.includes(t);
+    return route.balancer.pick((t) => isTried(t) || this.isEjected(t)) ??
+      route.balancer.pick(isTried);
+  }
 
   /** Records a failed exchange; ejects after `failuresMax` in a row. */
   failed(u: Upstream, why: string): void {

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import type { Target } from "./balancer.ts";
+import { UpstreamPool } from "./upstream_pool.ts";
+
+const target: Target = { id: "web-a", address: "127.0.0.1", port: 1, weight: 1, key: "k" };
+
+Deno.test("UpstreamPool.failed() ejects after failuresMax in a row, with doubling backoff", () => {
+  let now = 1_000;
+  const logs: string[] = [];
+  const pool = new UpstreamPool({
+    failuresMax: 3,
+    ejectMs: 100,
+    ejectMsMax: 300,
+    now: () => now,
+    log: (l) => logs.push(l),
+  });
+  try {
+    const up = pool.get(target);
+    pool.failed(up, "ECONNREFUSED");
+    pool.failed(up, "ECONNREFUSED");
+    assert.equal(pool.isEjected(target), false);
+    pool.failed(up, "ECONNREFUSED");
+    assert.equal(pool.isEjected(target), true);
+    assert.match(logs[0]!, /instance web-a \(127\.0\.0\.1:1\) ejected for 100 ms .*ECONNREFUSED/);
+    now += 100;
+    assert.equal(pool.isEjected(target), false, "the period ended: one trial request");
+    pool.failed(up, "ECONNRESET");
+    assert.equal(pool.isEjected(target), true, "a failed trial re-ejects at once");
+    assert.match(logs[1]!, /ejected for 200 ms/);
+    now += 200;
+    pool.failed(up, "ECONNRESET");
+    assert.match(logs[2]!, /ejected for 300 ms/, "capped at ejectMsMax");
+    pool.succeeded(up);
+    now += 1;
+    assert.equal(pool.isEjected(target), false);
+    pool.failed(up, "ECONNRESET");
+    assert.equal(pool.isEjected(target), false, "a success resets the count");
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("UpstreamPool.retain() drains removed targets, then destroys their pools", async () => {
+  const pool = new UpstreamPool({ drainMs: 20 });
+  try {
+    const up = pool.get(target);
+    pool.retain(new Set(["k"]));
+    assert.equal(pool.isDraining("k"), false);
+    pool.retain(new Set());
+    assert.equal(pool.isDraining("k"), true);
+    assert.equal(pool.get(target), up, "a draining pool still serves requests under way");
+    pool.retain(new Set(["k"]));
+    assert.equal(pool.isDraining("k"), false, "coming back cancels the drain");
+    pool.retain(new Set());
+    while (pool.size > 0) await new Promise((r) => setTimeout(r, 5));
+    assert.notEqual(pool.get(target), up, "a new pool after the drain");
+  } finally {
+    pool.close();
+  }
+});
