@@ -1,0 +1,210 @@
+/**
+ * Test helpers for src/dns: instance and node fixtures, a store filled through apply(), and a
+ * small UDP/TCP client built on dns-packet. Not imported outside the folder's tests.
+ *
+ * @module
+ */
+// Untyped on purpose: @types/dns-packet pulls in an @types/node without node:sqlite.
+import * as packetJs from "dns-packet";
+import { Buffer } from "node:buffer";
+import { createSocket } from "node:dgram";
+import { createConnection } from "node:net";
+import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
+import { Store } from "../store/mod.ts";
+import type { HostPort } from "../config.ts";
+
+/** The parts of a decoded message the tests read (dns-packet's shape). */
+export interface Rec {
+  name: string;
+  type: string;
+  class?: string;
+  ttl?: number;
+  // deno-lint-ignore no-explicit-any
+  data?: any;
+  udpPayloadSize?: number;
+  extendedRcode?: number;
+}
+export interface DecodedPacket {
+  id: number;
+  flags: number;
+  flag_aa: boolean;
+  flag_tc: boolean;
+  flag_rd: boolean;
+  flag_ra: boolean;
+  rcode: string;
+  questions: { name: string; type: string; class: string }[];
+  answers: Rec[];
+  authorities: Rec[];
+  additionals: Rec[];
+}
+interface Packet {
+  type: "query";
+  id: number;
+  flags: number;
+  questions: { name: string; type: string; class: string }[];
+  additionals?: Rec[];
+}
+const packet = packetJs as unknown as {
+  encode(p: Packet): Uint8Array;
+  decode(b: Uint8Array): DecodedPacket;
+  RECURSION_DESIRED: number;
+};
+
+/** Client-side wait before a test query gives up (a failure, not a timing assertion). */
+export const CLIENT_TIMEOUT_MS = 3000;
+
+export function instance(over: Partial<Instance> & { id: string; service: string }): Instance {
+  return {
+    node: "n1",
+    address: "10.0.0.1",
+    port: 80,
+    tags: [],
+    meta: {},
+    weight: 1,
+    status: "passing",
+    output: "",
+    containerId: null,
+    httpHosts: [],
+    httpPath: null,
+    tcpPort: null,
+    check: null,
+    createIndex: 1,
+    modifyIndex: 1,
+    ...over,
+  };
+}
+
+export function node(over: Partial<NodeInfo> & { name: string }): NodeInfo {
+  return {
+    address: "192.168.1.1",
+    status: "alive",
+    meta: {},
+    createIndex: 1,
+    modifyIndex: 1,
+    ...over,
+  };
+}
+
+/** An in-memory store with nodes and instances applied through the log. */
+export function filledStore(
+  nodes: { name: string; address: string; meta?: Record<string, string> }[],
+  instances: (Partial<InstanceSpec> & { id: string; service: string })[],
+): { store: Store; apply: (command: unknown) => void } {
+  const store = Store.open(":memory:");
+  let index = 0;
+  const apply = (command: unknown) => {
+    const r = store.apply(++index, command);
+    if (!r.ok) throw new Error(`apply failed: ${r.error}`);
+  };
+  for (const n of nodes) {
+    apply({ type: "node.register", name: n.name, address: n.address, meta: n.meta ?? {} });
+  }
+  for (const i of instances) {
+    apply({
+      type: "register",
+      instance: { node: "n1", address: "10.0.0.1", port: 80, ...i },
+    });
+  }
+  return { store, apply };
+}
+
+export function query(
+  name: string,
+  type: string,
+  opts: { id?: number; udpPayloadSize?: number; rd?: boolean } = {},
+): Uint8Array {
+  const p: Packet = {
+    type: "query",
+    id: opts.id ?? 4242,
+    flags: opts.rd === false ? 0 : packet.RECURSION_DESIRED,
+    questions: [{ name, type, class: "IN" }],
+  };
+  if (opts.udpPayloadSize !== undefined) {
+    p.additionals = [{ type: "OPT", name: ".", udpPayloadSize: opts.udpPayloadSize }];
+  }
+  return new Uint8Array(packet.encode(p));
+}
+
+export function decode(bytes: Uint8Array): DecodedPacket {
+  return packet.decode(Buffer.from(bytes));
+}
+
+/** Sends one datagram and waits for one reply; rejects after CLIENT_TIMEOUT_MS. */
+export function udpExchange(to: HostPort, message: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket("udp4");
+    const timer = setTimeout(() => {
+      s.close();
+      reject(new Error("no UDP answer"));
+    }, CLIENT_TIMEOUT_MS);
+    s.on("message", (msg) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(new Uint8Array(msg));
+    });
+    s.send(message, to.port, to.host);
+  });
+}
+
+/** Opens a TCP connection, writes `raw`, and collects `count` framed replies. */
+export function tcpExchange(to: HostPort, raw: Uint8Array, count: number): Promise<Uint8Array[]> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host: to.host, port: to.port });
+    const out: Uint8Array[] = [];
+    let buf = new Uint8Array(0);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`only ${out.length} of ${count} TCP answers`));
+    }, CLIENT_TIMEOUT_MS);
+    s.on("data", (chunk: Uint8Array) => {
+      const next = new Uint8Array(buf.length + chunk.length);
+      next.set(buf);
+      next.set(chunk, buf.length);
+      buf = next;
+      while (buf.length >= 2 && buf.length >= 2 + ((buf[0]! << 8) | buf[1]!)) {
+        const len = (buf[0]! << 8) | buf[1]!;
+        out.push(buf.slice(2, 2 + len));
+        buf = buf.slice(2 + len);
+      }
+      if (out.length >= count) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(out);
+      }
+    });
+    s.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      if (out.length < count) reject(new Error(`connection closed after ${out.length} answers`));
+    });
+    s.write(raw);
+  });
+}
+
+/** Frames DNS messages for TCP (2-byte length prefix). */
+export function frame(...messages: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(messages.reduce((n, m) => n + 2 + m.length, 0));
+  let off = 0;
+  for (const m of messages) {
+    out[off] = m.length >> 8;
+    out[off + 1] = m.length & 0xff;
+    out.set(m, off + 2);
+    off += 2 + m.length;
+  }
+  return out;
+}
+
+/** A deterministic [0, 1) source (mulberry32). */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

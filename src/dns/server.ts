@@ -1,0 +1,310 @@
+/**
+ * DnsServer: the sockets around the request path. UDP and TCP (RFC 7766: 2-byte length framing,
+ * several queries per connection, answers possibly out of order, idle timeout) on one address.
+ * The zone view is rebuilt from the store's change feed, at most once per turn of the event
+ * loop; answering reads only memory. Nothing a client sends can throw out of a handler.
+ *
+ * @module
+ */
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { createServer, isIPv6, type Server, type Socket } from "node:net";
+import type { HostPort } from "../config.ts";
+import type { Store } from "../store/mod.ts";
+import { Forwarder, type ForwarderOptions } from "./forwarder.ts";
+import {
+  type EncodedReply,
+  encodeReply,
+  errorResponse,
+  fitResponse,
+  responseLimit,
+  writeResponse,
+} from "./reply.ts";
+import { type Reply, resolve } from "./resolve.ts";
+import { HEADER_BYTES, parseQuery, type Query, RCODE } from "./wire.ts";
+import { Zone } from "./zone.ts";
+
+/** Most open TCP connections; more are closed at once. */
+export const TCP_CONNECTIONS_MAX = 256;
+/** A TCP connection with no query for this long is closed. */
+export const TCP_IDLE_TIMEOUT_MS = 10_000;
+/** Largest query accepted over TCP; a bigger length prefix closes the connection. */
+export const TCP_QUERY_BYTES_MAX = 4096;
+/** Most forwarded queries awaiting answers per TCP connection; reading pauses beyond. */
+export const TCP_PIPELINE_MAX = 64;
+/** Unsent response bytes after which a TCP client that does not read is dropped. */
+export const TCP_WRITE_BYTES_MAX = 1024 * 1024;
+/** Attempts to find a port free for both UDP and TCP when listening on port 0. */
+export const BIND_ATTEMPTS_MAX = 8;
+
+export interface DnsOptions {
+  /** The replica to answer from (read API and subscribe()). */
+  store: Store;
+  /** UDP and TCP listen address; port 0 picks a free port (the same one for both). */
+  listen: HostPort;
+  /** Lower case with trailing dot, e.g. `berth.`. */
+  domain: string;
+  /** Names under it answer A/AAAA of the alive proxy members, TTL 0, rotated; null: none. */
+  edgeDomain: string | null;
+  /** TTL (seconds) of service, node and addr answers. */
+  ttl: number;
+  /** Upstream resolvers for other names; empty: REFUSED. */
+  recursors: HostPort[];
+  /** [0, 1) randomness for answer shuffling and upstream ids (default Math.random). */
+  random?: () => number;
+  /** Forwarder tuning: timeoutMs, entriesMax, bytesMax, inflightMax, now. */
+  forward?: ForwarderOptions;
+}
+
+export class DnsServer {
+  readonly #opts: DnsOptions;
+  readonly #random: () => number;
+  readonly #forwarder: Forwarder | null;
+  readonly #connections = new Set<Socket>();
+  readonly #encoded = new WeakMap<Reply, EncodedReply>();
+  #zone: Zone;
+  #rebuildQueued = false;
+  #unsubscribe: (() => void) | null = null;
+  #udp: UdpSocket | null = null;
+  #tcp: Server | null = null;
+  #address: { udp: HostPort; tcp: HostPort } | null = null;
+
+  constructor(opts: DnsOptions) {
+    this.#opts = opts;
+    this.#random = opts.random ?? Math.random;
+    this.#forwarder = opts.recursors.length === 0
+      ? null
+      : new Forwarder(opts.recursors, { random: this.#random, ...opts.forward });
+    this.#zone = this.#build();
+  }
+
+  /** The bound addresses; throws before start(). */
+  get address(): { udp: HostPort; tcp: HostPort } {
+    if (this.#address === null) throw new Error("dns: address read before start()");
+    return this.#address;
+  }
+
+  /** The zone view currently answering (for tests and the API). */
+  get zone(): Zone {
+    return this.#zone;
+  }
+
+  /** Subscribes to the store and binds UDP and TCP. Rejects with one line on a bind error. */
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#opts.store.subscribe((c) => {
+      if (c.tables.has("instances") || c.tables.has("nodes")) this.#scheduleRebuild();
+    });
+    this.#zone = this.#build();
+    const { host, port } = this.#opts.listen;
+    for (let attempt = 1;; attempt++) {
+      const udp = await bindUdp(host, port);
+      const udpPort = udp.address().port;
+      try {
+        this.#tcp = await listenTcp(host, udpPort, (s) => this.#onConnection(s));
+      } catch (e) {
+        udp.close();
+        if (port === 0 && attempt < BIND_ATTEMPTS_MAX) continue;
+        this.#unsubscribe?.();
+        throw new Error(`dns: cannot listen on TCP ${host}:${udpPort}: ${describe(e)}`);
+      }
+      this.#udp = udp;
+      udp.on("message", (msg, rinfo) => this.#onDatagram(udp, msg, rinfo.port, rinfo.address));
+      udp.on("error", (e) => console.error(`dns: UDP socket error: ${describe(e)}`));
+      this.#address = { udp: { host, port: udpPort }, tcp: { host, port: udpPort } };
+      return;
+    }
+  }
+
+  /** Stops listening, drops open connections and in-flight forwards. */
+  async close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#forwarder?.close();
+    for (const c of this.#connections) c.destroy();
+    this.#connections.clear();
+    const udp = this.#udp;
+    const tcp = this.#tcp;
+    this.#udp = null;
+    this.#tcp = null;
+    await Promise.all([
+      udp === null ? undefined : new Promise<void>((r) => udp.close(() => r())),
+      tcp === null ? undefined : new Promise<void>((r) => tcp.close(() => r())),
+    ]);
+  }
+
+  /**
+   * Answers one message: the response bytes, a promise of them (forwarded), or null to drop.
+   * Exposed for benchmarks and tests; never throws.
+   */
+  answer(bytes: Uint8Array, tcp: boolean): Uint8Array | Promise<Uint8Array | null> | null {
+    let q: ReturnType<typeof parseQuery>;
+    try {
+      q = parseQuery(bytes);
+    } catch {
+      return null;
+    }
+    if (q === null) return null;
+    const recursion = this.#forwarder !== null;
+    if (!("name" in q)) return errorResponse(q, q.rcode, { recursion });
+    try {
+      if (q.edns !== null && q.edns.version > 0) {
+        return errorResponse(q, RCODE.BADVERS, { recursion });
+      }
+      const limitBytes = responseLimit(q, tcp);
+      const zone = this.#zone;
+      const key = `${q.type} ${q.name}`;
+      let encoded = q.class === 1 ? zone.answers.get(key) : undefined;
+      if (encoded === undefined) {
+        const reply = resolve(zone, q, q.class);
+        if (reply !== null) {
+          encoded = this.#encoded.get(reply) ?? encodeReply(reply);
+          if (reply.rcode === RCODE.NOERROR && q.class === 1) zone.remember(key, encoded);
+          else this.#encoded.set(reply, encoded);
+        }
+      }
+      if (encoded !== undefined) {
+        return writeResponse(q, encoded, { limitBytes, recursion, random: this.#random });
+      }
+      if (this.#forwarder === null) return errorResponse(q, RCODE.REFUSED, { recursion });
+      return this.#forward(this.#forwarder, q, limitBytes);
+    } catch (e) {
+      console.error(`dns: failed to answer ${q.name}: ${describe(e)}`);
+      return errorResponse(q, RCODE.SERVFAIL, { recursion });
+    }
+  }
+
+  async #forward(f: Forwarder, q: Query, limitBytes: number): Promise<Uint8Array | null> {
+    try {
+      const r = await f.forward(q);
+      if (r === null) return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
+      return fitResponse(q, r, limitBytes);
+    } catch (e) {
+      console.error(`dns: forwarding ${q.name} failed: ${describe(e)}`);
+      return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
+    }
+  }
+
+  #build(): Zone {
+    const { store, domain, edgeDomain, ttl } = this.#opts;
+    return new Zone(
+      { instances: store.instances(), nodes: store.nodes(), version: store.appliedIndex() },
+      { domain, edgeDomain, ttl },
+    );
+  }
+
+  #scheduleRebuild(): void {
+    if (this.#rebuildQueued) return;
+    this.#rebuildQueued = true;
+    queueMicrotask(() => {
+      this.#rebuildQueued = false;
+      if (this.#unsubscribe === null) return;
+      try {
+        this.#zone = this.#build();
+      } catch (e) {
+        console.error(
+          `dns: zone rebuild failed, still answering from index ${this.#zone.version}: ${
+            describe(e)
+          }`,
+        );
+      }
+    });
+  }
+
+  #onDatagram(udp: UdpSocket, msg: Uint8Array, port: number, address: string): void {
+    const send = (out: Uint8Array | null) => {
+      if (out === null || this.#udp !== udp) return;
+      udp.send(out, port, address, (e) => {
+        if (e) console.error(`dns: UDP send to ${address}:${port} failed: ${describe(e)}`);
+      });
+    };
+    const r = this.answer(msg, false);
+    if (r instanceof Promise) r.then(send);
+    else send(r);
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.#connections.size >= TCP_CONNECTIONS_MAX) {
+      socket.destroy();
+      return;
+    }
+    this.#connections.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(TCP_IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => this.#connections.delete(socket));
+    let buffered: Uint8Array = new Uint8Array(0);
+    let waiting = 0;
+    const send = (out: Uint8Array | null) => {
+      if (out === null || socket.destroyed) return;
+      if (socket.writableLength > TCP_WRITE_BYTES_MAX) {
+        socket.destroy();
+        return;
+      }
+      const framed = new Uint8Array(2 + out.length);
+      framed[0] = out.length >>> 8;
+      framed[1] = out.length & 0xff;
+      framed.set(out, 2);
+      socket.write(framed);
+    };
+    socket.on("data", (chunk: Uint8Array) => {
+      buffered = buffered.length === 0 ? chunk : join(buffered, chunk);
+      while (buffered.length >= 2) {
+        const len = (buffered[0]! << 8) | buffered[1]!;
+        if (len < HEADER_BYTES || len > TCP_QUERY_BYTES_MAX) {
+          socket.destroy();
+          return;
+        }
+        if (buffered.length < 2 + len) break;
+        const msg = buffered.subarray(2, 2 + len);
+        buffered = buffered.subarray(2 + len);
+        const r = this.answer(msg, true);
+        if (!(r instanceof Promise)) {
+          send(r);
+          continue;
+        }
+        if (++waiting >= TCP_PIPELINE_MAX) socket.pause();
+        r.then((out) => {
+          if (waiting-- === TCP_PIPELINE_MAX) socket.resume();
+          send(out);
+        });
+      }
+    });
+  }
+}
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function bindUdp(host: string, port: number): Promise<UdpSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket(isIPv6(host) ? "udp6" : "udp4");
+    const fail = (e: Error) => {
+      socket.close();
+      reject(new Error(`dns: cannot listen on UDP ${host}:${port}: ${describe(e)}`));
+    };
+    socket.once("error", fail);
+    socket.bind(port, host, () => {
+      socket.off("error", fail);
+      resolve(socket);
+    });
+  });
+}
+
+function listenTcp(host: string, port: number, onConnection: (s: Socket) => void) {
+  return new Promise<Server>((resolve, reject) => {
+    const server = createServer({ pauseOnConnect: false }, onConnection);
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      server.on("error", (e) => console.error(`dns: TCP server error: ${describe(e)}`));
+      resolve(server);
+    });
+  });
+}
