@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Command, Instance, InstanceSpec } from "../store/mod.ts";
+import type { CheckDefinition, Command, Instance, InstanceSpec } from "../store/mod.ts";
 import { BATCH_COMMANDS_MAX, CommandError, validateCommand } from "../store/mod.ts";
 import {
   AWAITING_CHECK_OUTPUT,
@@ -41,8 +41,15 @@ function watcherOutput(output: string): boolean {
     [PAUSED_OUTPUT, RESTARTING_OUTPUT, STOPPING_OUTPUT, AWAITING_CHECK_OUTPUT].includes(output);
 }
 
+/** Key-order independent text of a check (the store may reorder fields). */
+function checkText(c: CheckDefinition | null): string {
+  return c === null
+    ? "null"
+    : JSON.stringify([c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs]);
+}
+
 function sameCheck(a: Instance, b: InstanceSpec): boolean {
-  return JSON.stringify(a.check) === JSON.stringify(b.check);
+  return checkText(a.check) === checkText(b.check);
 }
 
 /** The spec to register: `d`, with the health checker's status kept per the module rule. */
@@ -71,7 +78,7 @@ function comparable(i: InstanceSpec): string {
     i.httpHosts,
     i.httpPath,
     i.tcpPort,
-    i.check,
+    checkText(i.check),
   ]);
 }
 
