@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { fixture, instanceSpec, put } from "./_testing.ts";
+
+Deno.test("PUT /v1/agent/service/register registers on this node with Consul's fields", async () => {
+  const f = fixture();
+  const r = await f.app.request(
+    "/v1/agent/service/register",
+    put({
+      Name: "api",
+      ID: "api-1",
+      Tags: ["v2"],
+      Port: 9000,
+      Meta: { team: "x" },
+      Weights: { Passing: 5, Warning: 1 },
+      Check: { HTTP: "http://localhost:9000/health", Interval: "5s", Timeout: "1s" },
+    }),
+  );
+  assert.equal(r.status, 200, await r.text());
+  const i = f.store.instance("api-1")!;
+  assert.equal(i.service, "api");
+  assert.equal(i.node, "n1");
+  assert.equal(i.address, "10.0.0.1");
+  assert.equal(i.port, 9000);
+  assert.deepEqual(i.tags, ["v2"]);
+  assert.deepEqual(i.meta, { team: "x" });
+  assert.equal(i.weight, 5);
+  assert.equal(i.containerId, null);
+  assert.deepEqual(i.check, { http: "/health", intervalMs: 5000, timeoutMs: 1000 });
+  assert.equal(i.status, "critical");
+
+  // Re-registering with the same check keeps the status the checker has seen.
+  await f.cluster.propose({ type: "check", id: "api-1", status: "passing", output: "ok" });
+  await f.app.request(
+    "/v1/agent/service/register",
+    put({
+      name: "api",
+      id: "api-1",
+      tags: ["v2"],
+      port: 9000,
+      meta: { team: "x" },
+      weights: { passing: 5 },
+      check: { http: "http://localhost:9000/health", interval: "5s", timeout: "1s" },
+    }),
+  );
+  assert.equal(f.store.instance("api-1")!.status, "passing");
+
+  const services = await (await f.app.request("/v1/agent/services")).json();
+  assert.deepEqual(Object.keys(services), ["api-1"]);
+  assert.equal(services["api-1"].Service, "api");
+  f.close();
+});
+
+Deno.test("PUT /v1/agent/service/register with only a Name uses it as the ID, TCP check", async () => {
+  const f = fixture();
+  const r = await f.app.request(
+    "/v1/agent/service/register",
+    put({ Name: "cache", Address: "10.9.9.9", Port: 11211, Check: { TCP: "10.9.9.9:11211" } }),
+  );
+  assert.equal(r.status, 200);
+  const i = f.store.instance("cache")!;
+  assert.equal(i.address, "10.9.9.9");
+  assert.deepEqual(i.check, { tcp: true, intervalMs: 10_000, timeoutMs: 10_000 });
+  f.close();
+});
+
+Deno.test("PUT /v1/agent/service/deregister/:id removes this node's instance; 404 when unknown", async () => {
+  const f = fixture();
+  await f.cluster.propose({ type: "register", instance: instanceSpec({ id: "mine" }) });
+  await f.cluster.propose({
+    type: "register",
+    instance: instanceSpec({ id: "theirs", node: "n2" }),
+  });
+  const ok = await f.app.request("/v1/agent/service/deregister/mine", { method: "PUT" });
+  assert.equal(ok.status, 200);
+  assert.equal(f.store.instance("mine"), undefined);
+  const other = await f.app.request("/v1/agent/service/deregister/theirs", { method: "PUT" });
+  assert.equal(other.status, 400);
+  assert.match(await other.text(), /belongs to node n2/);
+  assert.notEqual(f.store.instance("theirs"), undefined);
+  const none = await f.app.request("/v1/agent/service/deregister/ghost", { method: "PUT" });
+  assert.equal(none.status, 404);
+  f.close();
+});

@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { NoLeaderError } from "../cluster/mod.ts";
+import { fixture, instanceSpec, put } from "./_testing.ts";
+
+Deno.test("createApp() token: writes need X-Consul-Token or Bearer, reads do not", async () => {
+  const f = fixture({ token: "s3cret" });
+  const none = await f.app.request("/v1/kv/k", put("v"));
+  assert.equal(none.status, 403);
+  assert.match(await none.text(), /needs the agent token/);
+  const wrong = await f.app.request("/v1/kv/k", put("v", { "X-Consul-Token": "nope" }));
+  assert.equal(wrong.status, 403);
+  assert.equal(f.store.kvGet("k"), undefined);
+  const ok = await f.app.request("/v1/kv/k", put("v", { "X-Consul-Token": "s3cret" }));
+  assert.equal(ok.status, 200);
+  const bearer = await f.app.request("/v1/kv/k", {
+    method: "DELETE",
+    headers: { Authorization: "Bearer s3cret" },
+  });
+  assert.equal(await bearer.json(), true);
+  assert.equal((await f.app.request("/v1/kv/?keys")).status, 200);
+  assert.equal((await f.app.request("/v1/snapshot")).status, 403);
+  f.close();
+});
+
+Deno.test("createApp() unknown routes answer 404 with one line", async () => {
+  const f = fixture();
+  const r = await f.app.request("/v1/nope");
+  assert.equal(r.status, 404);
+  assert.equal(await r.text(), "no route for GET /v1/nope\n");
+  f.close();
+});
+
+Deno.test("createApp() reads wait for the read barrier unless ?stale", async () => {
+  const f = fixture();
+  let barriers = 0;
+  f.cluster.readBarrier = () => {
+    barriers++;
+    return Promise.reject(new NoLeaderError("election in progress"));
+  };
+  const r = await f.app.request("/v1/catalog/services");
+  assert.equal(r.status, 503);
+  assert.match(await r.text(), /no cluster leader.*\?stale/);
+  assert.equal((await f.app.request("/v1/catalog/services?consistent")).status, 503);
+  const stale = await f.app.request("/v1/catalog/services?stale");
+  assert.equal(stale.status, 200);
+  assert.equal(barriers, 2);
+  f.close();
+});
+
+Deno.test("createApp() a write without a leader answers 503", async () => {
+  const f = fixture();
+  f.cluster.propose = () => Promise.reject(new NoLeaderError("no leader elected"));
+  const r = await f.app.request("/v1/kv/k", put("v"));
+  assert.equal(r.status, 503);
+  assert.match(await r.text(), /no cluster leader: no leader elected/);
+  f.close();
+});
+
+Deno.test("GET /v1/status/leader and /v1/status/peers answer Consul's strings", async () => {
+  const f = fixture();
+  const r = await f.app.request("/v1/status/leader");
+  assert.equal(await r.text(), '"127.0.0.1:8300"');
+  assert.deepEqual(await (await f.app.request("/v1/status/peers")).json(), ["127.0.0.1:8300"]);
+  f.close();
+});
+
+Deno.test("GET /v1/agent/self and /v1/agent/members describe this node", async () => {
+  const f = fixture({ config: { node: "n1", token: "s3cret", dataDir: "/d" } });
+  const self = await (await f.app.request("/v1/agent/self")).json();
+  assert.equal(self.Config.NodeName, "n1");
+  assert.equal(self.Config.Datacenter, "dc1");
+  assert.equal(self.Config.Version, "0.0.0-test");
+  assert.equal(self.Member.Name, "n1");
+  assert.equal(self.Member.Addr, "127.0.0.1");
+  assert.equal(self.Member.Port, 8300);
+  assert.equal(self.Member.Status, 1);
+  assert.equal(self.DebugConfig.token, "<redacted>");
+  assert.equal(self.DebugConfig.dataDir, "/d");
+  const members = await (await f.app.request("/v1/agent/members")).json();
+  assert.equal(members.length, 1);
+  assert.equal(members[0].Name, "n1");
+  assert.equal(members[0].Tags.raft_role, "voter");
+  f.close();
+});
+
+Deno.test("GET /v1/berth/status, /v1/berth/instances and /v1/berth/members", async () => {
+  const f = fixture();
+  await f.cluster.propose({ type: "register", instance: instanceSpec() });
+  await f.cluster.propose({ type: "register", instance: instanceSpec({ id: "d", service: "db" }) });
+  const s = await (await f.app.request("/v1/berth/status")).json();
+  assert.equal(s.leader, "n1");
+  assert.equal(s.appliedIndex, 2);
+  const all = await (await f.app.request("/v1/berth/instances")).json();
+  assert.deepEqual(all.map((i: { id: string }) => i.id), ["d", "n1:web-1:80"]);
+  const web = await (await f.app.request("/v1/berth/instances?service=web")).json();
+  assert.equal(web.length, 1);
+  assert.equal(web[0].containerId, "abc");
+  assert.equal(web[0].createIndex, 1);
+  const m = await (await f.app.request("/v1/berth/members")).json();
+  assert.equal(m[0].name, "n1");
+  f.close();
+});
+
+Deno.test("GET /metrics reports the store in Prometheus text plus extraMetrics", async () => {
+  const f = fixture({ extraMetrics: () => "berth_dns_queries_total 7" });
+  await f.cluster.propose({ type: "register", instance: instanceSpec() });
+  await f.cluster.propose({
+    type: "register",
+    instance: instanceSpec({ id: "x", status: "critical" }),
+  });
+  await f.app.request("/v1/kv/a", put("1"));
+  const r = await f.app.request("/metrics");
+  assert.match(r.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  const text = await r.text();
+  assert.match(text, /^berth_applied_index 3$/m);
+  assert.match(text, /^berth_instances\{status="passing"\} 1$/m);
+  assert.match(text, /^berth_instances\{status="critical"\} 1$/m);
+  assert.match(text, /^berth_services 1$/m);
+  assert.match(text, /^berth_kv_keys 1$/m);
+  assert.match(text, /^# TYPE berth_uptime_seconds gauge$/m);
+  assert.match(text, /^berth_dns_queries_total 7$/m);
+  f.close();
+});
+
+Deno.test("GET /ui is a self-contained page that reads the JSON API", async () => {
+  const f = fixture();
+  const r = await f.app.request("/ui");
+  assert.equal(r.status, 200);
+  const html = await r.text();
+  assert.match(html, /<title>berth<\/title>/);
+  assert.match(html, /\/v1\/berth\/instances/);
+  assert.doesNotMatch(html, /(src|href)="https?:/);
+  f.close();
+});
+
+Deno.test("raft and join routes answer 501 without an admin; use it when given", async () => {
+  const f = fixture();
+  const r = await f.app.request("/v1/agent/join/10.0.0.2:8300", { method: "PUT" });
+  assert.equal(r.status, 501);
+  assert.match(await r.text(), /join is not supported/);
+  f.close();
+  const joined: string[] = [];
+  const g = fixture({ admin: { join: (a) => Promise.resolve(void joined.push(a)) } });
+  const ok = await g.app.request("/v1/agent/join/10.0.0.2%3A8300", { method: "PUT" });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(joined, ["10.0.0.2:8300"]);
+  g.close();
+});
+
+Deno.test("GET /v1/snapshot answers the store snapshot", async () => {
+  const f = fixture();
+  await f.app.request("/v1/kv/a", put("1"));
+  const r = await f.app.request("/v1/snapshot");
+  assert.equal(r.status, 200);
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  assert.deepEqual(bytes, new Uint8Array(f.store.snapshot()));
+  f.close();
+});

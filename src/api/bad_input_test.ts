@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { NAME_BYTES_MAX } from "../store/mod.ts";
+import { fixture } from "./_testing.ts";
+
+interface Case {
+  name: string;
+  method?: string;
+  path: string;
+  body?: string;
+  status?: number;
+  message: RegExp;
+}
+
+const CASES: Case[] = [
+  {
+    name: "invalid JSON",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: "{",
+    message: /invalid JSON body/,
+  },
+  {
+    name: "JSON not an object",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: "[1]",
+    message: /body must be a JSON object/,
+  },
+  {
+    name: "missing Name",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: "{}",
+    message: /missing Name/,
+  },
+  {
+    name: "Port of the wrong type",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Port":"80"}',
+    message: /Port must be a number, got string/,
+  },
+  {
+    name: "Port out of range",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Port":70000}',
+    message: /service\.port: expected an integer in \[0, 65535\]/,
+  },
+  {
+    name: "Tags not strings",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Tags":[1]}',
+    message: /Tags must be a list of strings/,
+  },
+  {
+    name: "Meta values not strings",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Meta":{"x":1}}',
+    message: /Meta must be an object of string values/,
+  },
+  {
+    name: "TTL check",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Check":{"TTL":"10s"}}',
+    message: /TTL checks are not supported/,
+  },
+  {
+    name: "bad check interval",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Check":{"TCP":"x:1","Interval":"soon"}}',
+    message: /Interval "soon" is not a duration/,
+  },
+  {
+    name: "two checks",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Checks":[{"TCP":"x:1"},{"TCP":"x:2"}]}',
+    message: /at most one check/,
+  },
+  {
+    name: "catalog register without Node",
+    method: "PUT",
+    path: "/v1/catalog/register",
+    body: '{"Address":"1.2.3.4"}',
+    message: /missing Node/,
+  },
+  {
+    name: "catalog register bad Check.Status",
+    method: "PUT",
+    path: "/v1/catalog/register",
+    body: '{"Node":"x","Address":"1.2.3.4","Service":{"Service":"s"},"Check":{"Status":"green"}}',
+    message: /Check\.Status must be passing\|warning\|critical/,
+  },
+  {
+    name: "catalog deregister without Node",
+    method: "PUT",
+    path: "/v1/catalog/deregister",
+    body: "{}",
+    message: /missing Node/,
+  },
+  { name: "bad ?index", path: "/v1/catalog/services?index=abc", message: /bad \?index=abc/ },
+  { name: "negative ?index", path: "/v1/kv/k?index=-1", message: /bad \?index=-1/ },
+  {
+    name: "bad ?wait",
+    path: "/v1/health/service/web?index=1&wait=forever",
+    message: /bad \?wait=forever/,
+  },
+  {
+    name: "?stale with ?consistent",
+    path: "/v1/catalog/nodes?stale&consistent",
+    message: /cannot be combined/,
+  },
+  { name: "bad ?cas", method: "PUT", path: "/v1/kv/k?cas=x", body: "v", message: /bad \?cas=x/ },
+  {
+    name: "bad ?flags",
+    method: "PUT",
+    path: "/v1/kv/k?flags=1.5",
+    body: "v",
+    message: /bad \?flags=1\.5/,
+  },
+  {
+    name: "key too long",
+    method: "PUT",
+    path: `/v1/kv/${"k".repeat(NAME_BYTES_MAX + 1)}`,
+    body: "v",
+    message: /over the 512 limit/,
+  },
+  {
+    name: "PUT without a key",
+    method: "PUT",
+    path: "/v1/kv/",
+    body: "v",
+    message: /missing key name/,
+  },
+  { name: "DELETE without a key", method: "DELETE", path: "/v1/kv/", message: /missing key name/ },
+  {
+    name: "?cas with ?recurse",
+    method: "DELETE",
+    path: "/v1/kv/a?cas=1&recurse",
+    message: /cannot be combined/,
+  },
+  {
+    name: "sessions",
+    method: "PUT",
+    path: "/v1/kv/k?acquire=abc",
+    body: "v",
+    message: /\?acquire is not supported/,
+  },
+  {
+    name: "malformed percent-encoding",
+    method: "PUT",
+    path: "/v1/kv/%E0%A4%A",
+    body: "v",
+    message: /malformed percent-encoding/,
+  },
+  {
+    name: "JSON body too large",
+    method: "PUT",
+    path: "/v1/catalog/register",
+    body: " ".repeat(1024 * 1024 + 1),
+    status: 413,
+    message: /over the 1048576-byte limit/,
+  },
+];
+
+Deno.test("createApp() answers bad input with 400 and one line naming it, state unchanged", async (t) => {
+  for (const c of CASES) {
+    await t.step(c.name, async () => {
+      const f = fixture();
+      const before = f.store.appliedIndex();
+      const r = await f.app.request(c.path, { method: c.method ?? "GET", body: c.body });
+      const text = await r.text();
+      assert.equal(r.status, c.status ?? 400, text);
+      assert.match(text, c.message);
+      assert.equal(text.trimEnd().split("\n").length, 1, text);
+      assert.equal(f.store.appliedIndex(), before);
+      f.close();
+    });
+  }
+});
