@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { LocalCluster } from "../cluster/mod.ts";
+import { Store } from "../store/mod.ts";
+import type { ContainerInfo } from "./container.ts";
+import { STOPPING_OUTPUT } from "./desired.ts";
+import type { DockerEvent, Engine } from "./engine.ts";
+import { DockerWatcher } from "./watcher.ts";
+
+function container(name: string, hostPort: string): ContainerInfo {
+  return {
+    Id: `id-${name}`,
+    Name: `/${name}`,
+    Config: { Image: "berth-test", Labels: {}, Env: [`SERVICE_NAME=${name}`] },
+    State: { Status: "running", Running: true },
+    HostConfig: { NetworkMode: "bridge" },
+    NetworkSettings: { Ports: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: hostPort }] } },
+  };
+}
+
+/** An engine whose containers, reachability and event stream the test controls. */
+class FakeEngine implements Engine {
+  containers: ContainerInfo[] = [];
+  up = true;
+  lists = 0;
+  streams = 0;
+  onEvent: ((e: DockerEvent) => void) | null = null;
+  onEnd: ((err: Error | null) => void) | null = null;
+
+  list(): Promise<ContainerInfo[]> {
+    this.lists++;
+    if (!this.up) return Promise.reject(new Error("connect ENOENT /fake.sock"));
+    return Promise.resolve(structuredClone(this.containers));
+  }
+
+  events(onEvent: (e: DockerEvent) => void, onEnd: (err: Error | null) => void) {
+    this.streams++;
+    if (!this.up) return Promise.reject(new Error("connect ENOENT /fake.sock"));
+    this.onEvent = onEvent;
+    this.onEnd = onEnd;
+    return Promise.resolve(() => {
+      this.onEvent = this.onEnd = null;
+    });
+  }
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function setup() {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "h1", address: "127.0.0.1:8300" });
+  const engine = new FakeEngine();
+  const lines: string[] = [];
+  const watcher = new DockerWatcher({
+    store,
+    propose: (c) => cluster.propose(c),
+    node: "h1",
+    advertise: "10.0.0.5",
+    internal: false,
+    dockerUrl: "unix:///fake.sock",
+    edgeDomain: null,
+    reconcileIntervalMs: 60_000,
+    log: (l) => lines.push(l),
+    engine,
+  });
+  const done = async () => {
+    await watcher.close();
+    await cluster.close();
+    store.close();
+  };
+  return { store, engine, lines, watcher, done };
+}
+
+Deno.test("DockerWatcher.start() registers running containers and follows events", async () => {
+  const w = setup();
+  try {
+    w.engine.containers = [container("web", "4000")];
+    await w.watcher.start();
+    assert.deepEqual(w.store.instances().map((i) => [i.id, i.address, i.port]), [
+      ["h1:web:80", "127.0.0.1", 4000],
+    ]);
+    assert.deepEqual(w.lines, ["docker: connected to unix:///fake.sock"]);
+    w.engine.containers.push(container("api", "4001"));
+    w.engine.onEvent!({ action: "start", id: "id-api", attributes: {} });
+    await until("api registered", () => w.store.instance("h1:api:80") !== undefined);
+    w.engine.containers = [container("api", "4001")];
+    w.engine.onEvent!({ action: "die", id: "id-web", attributes: {} });
+    await until("web deregistered", () => w.store.instance("h1:web:80") === undefined);
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher kill event marks the container's instances critical at once", async () => {
+  const w = setup();
+  try {
+    w.engine.containers = [container("web", "4000")];
+    await w.watcher.start();
+    w.engine.onEvent!({ action: "kill", id: "id-web", attributes: { signal: "15" } });
+    // The check is proposed synchronously with the event; LocalCluster applies it next microtask.
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.equal(w.store.instance("h1:web:80")!.output, STOPPING_OUTPUT);
+    // The container is still running: the following reconcile must not put it back in service.
+    await w.watcher.reconcileNow();
+    assert.equal(w.store.instance("h1:web:80")!.status, "critical");
+    // A non-stopping signal (reload) does not take it out of service.
+    w.engine.onEvent!({ action: "start", id: "id-web", attributes: {} });
+    await w.watcher.reconcileNow();
+    assert.equal(w.store.instance("h1:web:80")!.status, "passing");
+    w.engine.onEvent!({ action: "kill", id: "id-web", attributes: { signal: "1" } });
+    await w.watcher.reconcileNow();
+    assert.equal(w.store.instance("h1:web:80")!.status, "passing");
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher keeps registrations while the engine is down, logs once, reconnects", async () => {
+  const w = setup();
+  try {
+    w.engine.containers = [container("web", "4000")];
+    await w.watcher.start();
+    w.engine.up = false;
+    w.engine.onEnd!(new Error("socket hang up"));
+    const streams = w.engine.streams;
+    await until("two reconnect attempts", () => w.engine.streams >= streams + 2);
+    await w.watcher.reconcileNow();
+    await w.watcher.reconcileNow();
+    assert.deepEqual(w.store.instances().map((i) => i.id), ["h1:web:80"]);
+    const unreachable = w.lines.filter((l) => l.startsWith("docker: cannot reach"));
+    assert.equal(unreachable.length, 1, w.lines.join("\n"));
+    assert.match(unreachable[0]!, /unix:\/\/\/fake.sock: connect ENOENT.*retrying/);
+    w.engine.containers = [container("api", "4001")];
+    w.engine.up = true;
+    await until("reconnected", () => w.store.instance("h1:api:80") !== undefined);
+    assert.equal(w.store.instance("h1:web:80"), undefined);
+    assert.equal(w.lines.filter((l) => l.startsWith("docker: connected")).length, 2);
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher.start() does not throw when the engine is down from the start", async () => {
+  const w = setup();
+  try {
+    w.engine.up = false;
+    await w.watcher.start();
+    assert.equal(w.lines.length, 1);
+    assert.match(w.lines[0]!, /^docker: cannot reach unix:\/\/\/fake.sock/);
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher.reconcileNow() runs one at a time and coalesces requests", async () => {
+  const w = setup();
+  try {
+    w.engine.containers = [container("web", "4000")];
+    await w.watcher.start();
+    const before = w.engine.lists;
+    await Promise.all([
+      w.watcher.reconcileNow(),
+      w.watcher.reconcileNow(),
+      w.watcher.reconcileNow(),
+      w.watcher.reconcileNow(),
+    ]);
+    assert.equal(w.engine.lists - before, 2);
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher logs a bad label once per container", async () => {
+  const w = setup();
+  try {
+    const c = container("web", "4000");
+    c.Config!.Labels = { "berth.weight": "-1" };
+    w.engine.containers = [c];
+    await w.watcher.start();
+    await w.watcher.reconcileNow();
+    await w.watcher.reconcileNow();
+    const bad = w.lines.filter((l) => l.includes("berth.weight"));
+    assert.deepEqual(bad, [
+      'docker: container web: berth.weight="-1": expected an integer in [0, 65535]; using the default',
+    ]);
+    assert.equal(w.store.instance("h1:web:80")!.weight, 1);
+  } finally {
+    await w.done();
+  }
+});
