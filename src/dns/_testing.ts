@@ -4,8 +4,9 @@
  *
  * @module
  */
-// Untyped on purpose: @types/dns-packet pulls in an @types/node without node:sqlite.
-import * as packetJs from "dns-packet";
+// @ts-types="./_dns_packet.d.ts"
+import * as packet from "dns-packet";
+import type { DecodedPacket, Packet } from "./_dns_packet.d.ts";
 import { Buffer } from "node:buffer";
 import { createSocket } from "node:dgram";
 import { createConnection } from "node:net";
@@ -13,42 +14,7 @@ import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import type { HostPort } from "../config.ts";
 
-/** The parts of a decoded message the tests read (dns-packet's shape). */
-export interface Rec {
-  name: string;
-  type: string;
-  class?: string;
-  ttl?: number;
-  // deno-lint-ignore no-explicit-any
-  data?: any;
-  udpPayloadSize?: number;
-  extendedRcode?: number;
-}
-export interface DecodedPacket {
-  id: number;
-  flags: number;
-  flag_aa: boolean;
-  flag_tc: boolean;
-  flag_rd: boolean;
-  flag_ra: boolean;
-  rcode: string;
-  questions: { name: string; type: string; class: string }[];
-  answers: Rec[];
-  authorities: Rec[];
-  additionals: Rec[];
-}
-interface Packet {
-  type: "query";
-  id: number;
-  flags: number;
-  questions: { name: string; type: string; class: string }[];
-  additionals?: Rec[];
-}
-const packet = packetJs as unknown as {
-  encode(p: Packet): Uint8Array;
-  decode(b: Uint8Array): DecodedPacket;
-  RECURSION_DESIRED: number;
-};
+export type { DecodedPacket, Rec } from "./_dns_packet.d.ts";
 
 /** Client-side wait before a test query gives up (a failure, not a timing assertion). */
 export const CLIENT_TIMEOUT_MS = 3000;
@@ -143,6 +109,17 @@ export function udpExchange(to: HostPort, message: Uint8Array): Promise<Uint8Arr
       resolve(new Uint8Array(msg));
     });
     s.send(message, to.port, to.host);
+  });
+}
+
+/** Sends one datagram expecting no reply. */
+export function udpSend(to: HostPort, message: Uint8Array): Promise<void> {
+  return new Promise((resolve) => {
+    const s = createSocket("udp4");
+    s.send(message, to.port, to.host, () => {
+      s.close();
+      resolve();
+    });
   });
 }
 

@@ -64,7 +64,10 @@ export class Forwarder {
     if (pending === undefined) {
       if (this.#inflight.size >= this.#inflightMax) return null;
       pending = this.#ask(q).then((r) => {
-        if (r !== null) this.#cache.put(key, r);
+        if (r === null) return null;
+        r[2] = r[2]! & ~FLAG.AA; // relayed, not authoritative here
+        r[3] = r[3]! | FLAG.RA;
+        this.#cache.put(key, r);
         return r;
       }).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
