@@ -65,6 +65,8 @@ export class RaftLog {
 
   /** Whether entry `i` exists with term `term`. */
   matchTerm(i: number, term: number): boolean {
+    // Outside [firstIndex - 1, lastIndex] nothing matches (term() would answer 0 there).
+    if (i > this.lastIndex() || i < this.firstIndex() - 1) return false;
     try {
       return this.term(i) === term;
     } catch (e) {

@@ -241,6 +241,30 @@ export class Raft {
     return true;
   }
 
+  /** An append without entries at the peer's next-1, bypassing flow control. */
+  sendEmptyAppend(to: NodeId, pr: Progress): void {
+    if (pr.next - 1 < this.raftLog.firstIndex() - 1) {
+      // The entry before next is compacted: restart probing (which sends a snapshot).
+      pr.becomeProbe();
+      this.sendAppend(to);
+      return;
+    }
+    let term: number;
+    try {
+      term = this.raftLog.term(pr.next - 1);
+    } catch (e) {
+      if (!(e instanceof CompactedError || e instanceof UnavailableError)) throw e;
+      return;
+    }
+    this.send(makeMessage({
+      type: "MsgApp",
+      to,
+      index: pr.next - 1,
+      logTerm: term,
+      commit: this.raftLog.committed,
+    }));
+  }
+
   #maybeSendSnapshot(to: NodeId, pr: Progress): boolean {
     if (!pr.recentActive) return false;
     let snapshot: Snapshot;
@@ -597,8 +621,10 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE);
       return false;
     }
+    // Unlike etcd we accept a snapshot whose membership lacks us: a node removed and re-added
+    // after the leader's latest snapshot would otherwise never catch up. It simply is not
+    // promotable until it applies the later entry that re-adds it.
     const cs = s.metadata.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false;
     if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term)) {
       // Raft §7: our log already has the snapshot's last entry; keep the suffix, fast-forward.
       this.raftLog.commitTo(s.metadata.index);
@@ -845,7 +871,15 @@ function stepLeader(r: Raft, m: Message): void {
     case "MsgHeartbeatResp": {
       pr.recentActive = true;
       pr.probeSent = false;
-      if (pr.match < r.raftLog.lastIndex()) r.sendAppend(m.from);
+      if (pr.match < r.raftLog.lastIndex()) {
+        if (pr.state === "replicate" && pr.inflights.full()) {
+          // Every append filling the window may have been lost. An empty append at next-1
+          // acts as a probe: an ack frees the window, a rejection falls back to probing.
+          r.sendEmptyAppend(m.from, pr);
+        } else {
+          r.sendAppend(m.from);
+        }
+      }
       if (r.readOnly.option !== "safe" || m.context === undefined || m.context.byteLength === 0) {
         return;
       }

@@ -10,7 +10,7 @@ import { Raft } from "../raft.ts";
 import { MemoryStorage } from "../storage.ts";
 import type { Entry, Message, MessageType, NodeId } from "../types.ts";
 import { makeMessage, ProposalDroppedError } from "../types.ts";
-import { Rng } from "./rand.ts";
+import { Rng } from "../sim/prng.ts";
 
 /** Options for {@link newTestRaft}. */
 export type TestRaftOptions = Partial<Omit<Config, "id" | "storage">>;

@@ -1,5 +1,5 @@
 /**
- * Deterministic pseudo-random numbers for tests, the simulator and the benchmark
+ * Deterministic pseudo-random numbers for the simulator, tests and the benchmark
  * (mulberry32: 32-bit state, full period, good enough for fault injection).
  *
  * @module
