@@ -26,6 +26,7 @@ export const CONNECTIONS_MAX = 10_000;
 export const HEADER_BYTES_MAX = 16 * 1024;
 export const BODY_BYTES_MAX = 1024 * 1024 * 1024;
 export const TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
+export const STREAM_IDLE_TIMEOUT_MS = 60_000;
 
 export interface ProxyOptions extends UpstreamPoolOptions {
   /** The local replica; routes are rebuilt from its change feed. */
@@ -40,6 +41,8 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   connectTimeoutMs?: number;
   /** From sending a request to the target's response headers (then 504). Default 60000. */
   responseTimeoutMs?: number;
+  /** A response body that stalls this long (after its headers) is cut off. Default 60000. */
+  streamIdleTimeoutMs?: number;
   /** A client must send its request headers within this. Default 10000. */
   headersTimeoutMs?: number;
   /** A client must send its whole request (body included) within this. Default 300000. */
@@ -171,6 +174,7 @@ export class HttpProxy {
   readonly #connectionsMax: number;
   readonly #bodyBytesMax: number;
   readonly #tunnelIdleTimeoutMs: number;
+  readonly #streamIdleTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #clientTunnels = new Set<Duplex>();
   readonly #tcp: TcpProxy | null;
@@ -192,6 +196,7 @@ export class HttpProxy {
     this.#connectionsMax = opts.connectionsMax ?? CONNECTIONS_MAX;
     this.#bodyBytesMax = opts.bodyBytesMax ?? BODY_BYTES_MAX;
     this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? TUNNEL_IDLE_TIMEOUT_MS;
+    this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
     const tcpHost = opts.tcpHost === undefined ? opts.listen.host : opts.tcpHost;
     this.#tcp = tcpHost === null ? null : new TcpProxy(this.#pool, {
@@ -441,6 +446,7 @@ export class HttpProxy {
         return finish();
       }
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.headers));
+      upReq.setTimeout(this.#streamIdleTimeoutMs, () => upReq.destroy());
       upRes.pipe(res);
       upRes.once("end", finish);
       upRes.on("error", () => res.destroy());

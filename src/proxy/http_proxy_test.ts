@@ -274,3 +274,56 @@ Deno.test("HttpProxy answers an Upgrade request for an unknown host with 404", a
     assert.match(text, /^HTTP\/1\.1 404 [^]*no route for nope\.test\/ws/);
   });
 });
+
+Deno.test("HttpProxy cuts off a response body that stalls", async () => {
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-length": "100" });
+    res.write("part");
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await withProxy(ts, { streamIdleTimeoutMs: 50 }, async (port) => {
+      const hang = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("still hanging"), 5_000);
+      });
+      const outcome = await Promise.race([
+        request(port, "/").then((r) => `complete ${r.body}`, (e) => `cut off: ${e.message}`),
+        hang,
+      ]);
+      assert.match(outcome, /^cut off/);
+    });
+  } finally {
+    clearTimeout(timer);
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy closes connections over connectionsMax", async () => {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, { connectionsMax: 1 }, async (port) => {
+      const held = net.connect(port, "127.0.0.1");
+      await new Promise((resolve) => held.once("connect", resolve));
+      // The proxy counts the held connection once it accepts it; a request after it is refused.
+      let refused = false;
+      for (let i = 0; i < 50 && !refused; i++) {
+        refused = await request(port, "/").then(() => false, () => true);
+      }
+      held.destroy();
+      assert.equal(refused, true);
+      // With the held connection gone, requests go through again.
+      let ok = false;
+      for (let i = 0; i < 50 && !ok; i++) {
+        ok = await request(port, "/").then((r) => r.status === 200, () => false);
+      }
+      assert.equal(ok, true);
+    });
+  } finally {
+    await a.close();
+  }
+});
