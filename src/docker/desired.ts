@@ -32,8 +32,8 @@ import { TAGS_MAX } from "../store/validate.ts";
 import { type ContainerInfo, containerName, type PortBinding } from "./container.ts";
 import { ContainerSettings, isIgnoreValue, type Problem, splitList } from "./labels.ts";
 
-/** Output of an instance whose active check has not reported yet. */
-export const AWAITING_CHECK_OUTPUT = "awaiting first check";
+import { AWAITING_CHECK_OUTPUT } from "../store/mod.ts";
+export { AWAITING_CHECK_OUTPUT };
 /** Output of an instance whose container got a stop signal (`kill` event). */
 export const STOPPING_OUTPUT = "container being stopped";
 /** Prefix of outputs that come from Docker's own HEALTHCHECK state. */

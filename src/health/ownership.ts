@@ -13,12 +13,8 @@
  */
 import type { Instance } from "../store/mod.ts";
 
-/**
- * Output of an instance whose active check has not reported yet; the same text the Docker
- * watcher registers (src/docker/desired.ts AWAITING_CHECK_OUTPUT). A result against it applies
- * at once, as a first result does.
- */
-export const AWAITING_CHECK_OUTPUT = "awaiting first check";
+import { AWAITING_CHECK_OUTPUT } from "../store/mod.ts";
+export { AWAITING_CHECK_OUTPUT };
 
 /** Starts of the outputs the checker writes (see probe.ts describeTarget). */
 const CHECKER_PREFIXES = ["HTTP GET ", "TCP connect "] as const;

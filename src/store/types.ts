@@ -10,6 +10,12 @@
 export type CheckStatus = "passing" | "warning" | "critical";
 export const CHECK_STATUSES: readonly CheckStatus[] = ["passing", "warning", "critical"];
 
+/**
+ * Output of an instance whose active check has not reported yet. The Docker watcher registers
+ * such instances critical with it; the health checker's first result replaces it at once.
+ */
+export const AWAITING_CHECK_OUTPUT = "awaiting first check";
+
 /** Liveness of a member as seen by the leader. */
 export type NodeStatus = "alive" | "down";
 
