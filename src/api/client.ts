@@ -61,7 +61,9 @@ interface RequestOptions {
 }
 
 function reasonOf(e: unknown): string {
-  const text = String((e as Error)?.message ?? e);
+  // Deno's fetch says "fetch failed"; the cause carries the connect error.
+  const cause = (e as { cause?: unknown })?.cause;
+  const text = `${(e as Error)?.message ?? e}${cause === undefined ? "" : `: ${cause}`}`;
   if (/refused/i.test(text)) return "connection refused";
   if (/timed? ?out|TimeoutError/i.test(text) || (e as Error)?.name === "TimeoutError") {
     return "timed out";
@@ -69,7 +71,8 @@ function reasonOf(e: unknown): string {
   if (/dns error|failed to lookup|Name or service not known/i.test(text)) {
     return "unknown host";
   }
-  return text.split("\n")[0]!.slice(0, 200);
+  return (cause === undefined ? text : String((cause as Error).message ?? cause))
+    .split("\n")[0]!.slice(0, 200);
 }
 
 /** `a/b c` → `a/b%20c`: each segment encoded, slashes kept. */

@@ -93,10 +93,10 @@ export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<
   if (index > 0 && reported() <= index) {
     // Consul adds up to wait/16 of jitter so that many watchers do not wake together.
     const jitterMs = Math.floor(d.random() * waitMs / 16);
-    await d.blocker.wait(spec.affects, () => reported() > index, {
-      waitMs: waitMs + jitterMs,
-      signal: c.req.raw.signal,
-    });
+    // Not tied to request.signal: in Deno 2.9 merely reading it makes Deno.serve print a
+    // legacy-abort warning. A vanished client's wait ends with its ?wait (at most 10m plus
+    // jitter); BLOCKED_READS_MAX bounds how many there can be.
+    await d.blocker.wait(spec.affects, () => reported() > index, { waitMs: waitMs + jitterMs });
   }
   setReadHeaders(c, d, reported());
 }

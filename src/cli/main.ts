@@ -1,0 +1,210 @@
+/**
+ * `berth` entry: dispatches argv to `agent` (the injected runAgent) or to a client command,
+ * turns usage mistakes into one line and exit code 2, and an unreachable or refusing agent into
+ * one line and exit code 1.
+ *
+ * @module
+ */
+import { ApiClient, ApiHttpError, ApiUnreachableError, DEFAULT_HTTP_ADDR } from "../api/mod.ts";
+import { agentHelp } from "../config.ts";
+import { type FlagSpec, GLOBAL_FLAGS, parseArgs, UsageError } from "./args.ts";
+import { COMMANDS, type CommandSpec } from "./commands.ts";
+
+export interface CliIo {
+  /** Writes exactly what it is given (values may be binary). */
+  stdout: (chunk: string | Uint8Array) => void;
+  /** Writes exactly what it is given. */
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  /** Runs `berth agent` with the arguments after `agent`; returns the exit code. */
+  runAgent?: (argv: string[]) => Promise<number>;
+}
+
+/** Exit code of a usage mistake (unknown command or flag, wrong arguments). */
+export const EXIT_USAGE = 2;
+/** Exit code of a failed command (agent unreachable, error answer, missing key). */
+export const EXIT_FAILURE = 1;
+
+const GROUPS = ["kv", "raft", "snapshot"];
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, chunk: string | Uint8Array) {
+  let bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+  while (bytes.byteLength > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/** Standard streams and the process environment. */
+export function processIo(runAgent?: (argv: string[]) => Promise<number>): CliIo {
+  return {
+    stdout: (c) => writeAll(Deno.stdout, c),
+    stderr: (t) => writeAll(Deno.stderr, t),
+    env: Deno.env.toObject(),
+    runAgent,
+  };
+}
+
+function flagLines(flags: readonly FlagSpec[]): string[] {
+  return flags.map((f) => {
+    const arg = f.kind === "bool" ? "" : f.kind === "uint" ? " N" : " VALUE";
+    return `  --${(f.name + arg).padEnd(18)} ${f.help}`;
+  });
+}
+
+export function topHelp(): string {
+  const lines = [
+    "Usage: berth COMMAND [flags]",
+    "",
+    "Commands:",
+    `  ${"agent".padEnd(22)} run the agent (berth agent --help for its flags)`,
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
+    "",
+    "Client flags (every command but agent and version):",
+    ...flagLines(GLOBAL_FLAGS),
+    "",
+    "Run berth COMMAND --help for a command's usage.",
+  ];
+  return lines.join("\n") + "\n";
+}
+
+function groupHelp(group: string): string {
+  const subs = COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+  return [
+    `Usage: berth ${group} SUBCOMMAND [flags]`,
+    "",
+    ...subs.map((c) => `  ${c.usage.padEnd(48)} ${c.summary}`),
+    "",
+  ].join("\n");
+}
+
+function commandHelp(c: CommandSpec): string {
+  const flags = c.remote
+    ? [...c.flags, ...GLOBAL_FLAGS]
+    : [...c.flags, ...GLOBAL_FLAGS.filter((f) => f.name === "json" || f.name === "help")];
+  return [`Usage: ${c.usage}`, "", c.summary, "", "Flags:", ...flagLines(flags), ""].join("\n");
+}
+
+/** `127.0.0.1:8500` → `http://127.0.0.1:8500`; UsageError when it is no http(s) URL. */
+export function normalizeHttpAddr(addr: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(addr) ? addr : `http://${addr}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new UsageError(`--http-addr ${addr}: expected an address like http://127.0.0.1:8500`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--http-addr ${addr}: expected an http:// or https:// address`);
+  }
+  return `${url.protocol}//${url.host}`;
+}
+
+/** Runs `berth ARGV…`; resolves with the process exit code. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const usage = (text: string) => {
+    io.stderr(`${text}\n`);
+    return EXIT_USAGE;
+  };
+  const first = argv[0];
+  if (first === undefined) {
+    io.stderr(topHelp());
+    return EXIT_USAGE;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    io.stdout(topHelp());
+    return 0;
+  }
+  if (first === "--version") return main(["version", ...argv.slice(1)], io);
+  if (first === "agent") {
+    const rest = argv.slice(1);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.stdout(agentHelp() + "\n");
+      return 0;
+    }
+    if (io.runAgent === undefined) {
+      io.stderr("berth agent: the agent is not available in this entry point\n");
+      return EXIT_FAILURE;
+    }
+    return await io.runAgent(rest);
+  }
+
+  let name = first;
+  let rest = argv.slice(1);
+  if (GROUPS.includes(first)) {
+    const sub = argv[1];
+    if (sub === "--help" || sub === "-h") {
+      io.stdout(groupHelp(first));
+      return 0;
+    }
+    if (sub === undefined || sub.startsWith("-")) {
+      io.stderr(groupHelp(first));
+      return EXIT_USAGE;
+    }
+    name = `${first} ${sub}`;
+    rest = argv.slice(2);
+    if (!COMMANDS.some((c) => c.name === name)) {
+      return usage(`berth ${first}: unknown subcommand "${sub}" (see berth ${first} --help)`);
+    }
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (cmd === undefined) {
+    return usage(`berth: unknown command "${first.slice(0, 60)}" (see berth --help)`);
+  }
+
+  const specs = cmd.remote
+    ? [...cmd.flags, ...GLOBAL_FLAGS]
+    : [...cmd.flags, ...GLOBAL_FLAGS.filter((f) => f.name === "json" || f.name === "help")];
+  let baseUrl: string;
+  let parsed;
+  try {
+    parsed = parseArgs(rest, specs);
+    if (parsed.flags.get("help") === true) {
+      io.stdout(commandHelp(cmd));
+      return 0;
+    }
+    const [min, max] = cmd.args;
+    const n = parsed.args.length;
+    if (n < min || n > max) {
+      throw new UsageError(
+        `expected ${
+          min === max ? min : max === Infinity ? `at least ${min}` : `${min} to ${max}`
+        } ` +
+          `argument${max === 1 ? "" : "s"}, got ${n}: ${cmd.usage}`,
+      );
+    }
+    const addr = (parsed.flags.get("http-addr") as string | undefined) ??
+      (io.env.BERTH_HTTP_ADDR || DEFAULT_HTTP_ADDR);
+    baseUrl = normalizeHttpAddr(addr);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      return usage(`berth ${name}: ${e.message} (see berth ${name} --help)`);
+    }
+    throw e;
+  }
+  const token = (parsed.flags.get("token") as string | undefined) ?? (io.env.BERTH_TOKEN || null);
+  const client = new ApiClient(baseUrl, { token });
+  try {
+    return await cmd.run({
+      client,
+      parsed,
+      json: parsed.flags.get("json") === true,
+      out: io.stdout,
+      err: (line) => io.stderr(`${line}\n`),
+      name,
+    });
+  } catch (e) {
+    if (e instanceof ApiUnreachableError) {
+      io.stderr(`berth: ${e.message}; is \`berth agent\` running?\n`);
+      return EXIT_FAILURE;
+    }
+    if (e instanceof ApiHttpError) {
+      if (cmd.optional && (e.status === 404 || e.status === 501)) {
+        io.stderr(
+          `berth ${name}: not supported by the agent at ${baseUrl} (${e.status}: ${e.message})\n`,
+        );
+      } else {
+        io.stderr(`berth ${name}: the agent answered ${e.status}: ${e.message}\n`);
+      }
+      return EXIT_FAILURE;
+    }
+    throw e;
+  }
+}

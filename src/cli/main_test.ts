@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import { ApiServer } from "../api/mod.ts";
+import { LocalCluster } from "../cluster/mod.ts";
+import { Store } from "../store/mod.ts";
+import { VERSION } from "../version.ts";
+import { type CliIo, main } from "./mod.ts";
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+function io(env: Record<string, string> = {}, runAgent?: CliIo["runAgent"]) {
+  const out: Uint8Array[] = [];
+  const err: string[] = [];
+  const enc = new TextEncoder();
+  const cio: CliIo = {
+    stdout: (c) => out.push(typeof c === "string" ? enc.encode(c) : c),
+    stderr: (t) => err.push(t),
+    env,
+    runAgent,
+  };
+  const text = () => new TextDecoder().decode(new Uint8Array(out.flatMap((c) => [...c])));
+  return { cio, text, err: () => err.join("") };
+}
+
+async function run(argv: string[], env: Record<string, string> = {}): Promise<Run> {
+  const x = io(env);
+  const code = await main(argv, x.cio);
+  return { code, out: x.text(), err: x.err() };
+}
+
+async function withAgent(
+  fn: (env: Record<string, string>, store: Store) => Promise<void>,
+  opts: { token?: string } = {},
+): Promise<void> {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  const api = new ApiServer({
+    store,
+    cluster,
+    node: "n1",
+    advertise: "127.0.0.1",
+    version: VERSION,
+    token: opts.token ?? null,
+    listen: { host: "127.0.0.1", port: 0 },
+  });
+  await api.start();
+  try {
+    await fn({ BERTH_HTTP_ADDR: `http://127.0.0.1:${api.address.port}` }, store);
+  } finally {
+    await api.close();
+    store.close();
+  }
+}
+
+Deno.test("main() kv put/get/list/delete round trip against a running agent", async () => {
+  await withAgent(async (env, store) => {
+    let r = await run(["kv", "put", "app/db", "postgres://x"], env);
+    assert.deepEqual([r.code, r.out, r.err], [0, "Success! Data written to: app/db\n", ""]);
+    r = await run(["kv", "get", "app/db"], env);
+    assert.deepEqual([r.code, r.out], [0, "postgres://x\n"]);
+    await run(["kv", "put", "app/x/y", "1"], env);
+    r = await run(["kv", "list", "app/", "--separator", "/"], env);
+    assert.equal(r.out, "app/db\napp/x/\n");
+    r = await run(["kv", "get", "app/", "--recurse"], env);
+    assert.equal(r.out, "app/db:postgres://x\napp/x/y:1\n");
+    r = await run(["kv", "get", "app/db", "--json"], env);
+    const [e] = JSON.parse(r.out);
+    assert.equal(e.value, "postgres://x");
+    r = await run(["kv", "put", "app/db", "new", `--cas=${e.modifyIndex + 50}`], env);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /not written: "app\/db" is not at index \d+ \(--cas\)/);
+    r = await run(["kv", "put", "--cas", String(e.modifyIndex), "app/db", "--", "-5"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(new TextDecoder().decode(store.kvGet("app/db")!.value), "-5");
+    r = await run(["kv", "delete", "app/", "--recurse"], env);
+    assert.deepEqual([r.code, r.out], [0, "Success! Deleted keys with prefix: app/\n"]);
+    r = await run(["kv", "get", "app/db"], env);
+    assert.deepEqual([r.code, r.err], [1, 'berth kv get: no key "app/db"\n']);
+  });
+});
+
+Deno.test("main() services and service NAME print aligned tables", async () => {
+  await withAgent(async (env, store) => {
+    store.apply(1, {
+      type: "register",
+      instance: {
+        id: "n1:web-1:80",
+        service: "web",
+        node: "n1",
+        address: "10.0.0.1",
+        port: 32768,
+        tags: ["v1"],
+        meta: {},
+        weight: 1,
+        status: "passing",
+        output: "",
+        containerId: null,
+        httpHosts: [],
+        httpPath: null,
+        tcpPort: null,
+        check: null,
+      },
+    });
+    let r = await run(["services"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(
+      r.out,
+      "Service  Instances  Passing  Tags\n" +
+        "web      1          1        v1\n",
+    );
+    r = await run(["service", "web"], env);
+    assert.equal(
+      r.out,
+      "ID           Address         Node  Status   Tags  Output\n" +
+        "n1:web-1:80  10.0.0.1:32768  n1    passing  v1\n",
+    );
+    r = await run(["service", "web", "--json"], env);
+    assert.equal(JSON.parse(r.out)[0].port, 32768);
+    r = await run(["service", "nope"], env);
+    assert.deepEqual([r.code, r.err], [1, 'berth service: no instances of service "nope"\n']);
+  });
+});
+
+Deno.test("main() status and members show the cluster", async () => {
+  await withAgent(async (env) => {
+    let r = await run(["status"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^Node: +n1$/m);
+    assert.match(r.out, /^Leader: +n1$/m);
+    assert.match(r.out, /^Applied index: +0$/m);
+    r = await run(["members"], env);
+    assert.equal(
+      r.out,
+      "Node  Address         Role   State   Last contact  Status\n" +
+        "n1    127.0.0.1:8300  voter  leader  0ms           alive\n",
+    );
+    r = await run(["status", "--json", "--http-addr", env.BERTH_HTTP_ADDR!.slice(7)], {});
+    assert.equal(JSON.parse(r.out).role, "standalone");
+  });
+});
+
+Deno.test("main() writes send the token; a wrong one is refused with one line", async () => {
+  await withAgent(async (env) => {
+    let r = await run(["kv", "put", "k", "v"], env);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^berth kv put: the agent answered 403: Permission denied/);
+    assert.equal(r.err.trimEnd().split("\n").length, 1);
+    r = await run(["kv", "put", "k", "v", "--token", "t0k"], env);
+    assert.equal(r.code, 0, r.err);
+    r = await run(["kv", "delete", "k"], { ...env, BERTH_TOKEN: "t0k" });
+    assert.equal(r.code, 0, r.err);
+  }, { token: "t0k" });
+});
+
+Deno.test("main() admin commands say clearly when the agent lacks the route", async () => {
+  await withAgent(async (env) => {
+    const r = await run(["raft", "transfer-leader"], env);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /^berth raft transfer-leader: not supported by the agent at http:\/\/127\.0\.0\.1:\d+ \(501: raft transfer-leader is not supported by this cluster\)\n$/,
+    );
+    const j = await run(["join", "10.0.0.2:8300"], env);
+    assert.match(j.err, /^berth join: not supported by the agent/);
+    const peers = await run(["raft", "peers"], env);
+    assert.equal(peers.code, 0, peers.err);
+    assert.match(peers.out, /^n1 +127\.0\.0\.1:8300 +voter/m);
+  });
+});
+
+Deno.test("main() snapshot save writes the agent's snapshot to a file", async () => {
+  await withAgent(async (env, store) => {
+    const file = await Deno.makeTempFile();
+    try {
+      const r = await run(["snapshot", "save", file], env);
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(await Deno.readFile(file), new Uint8Array(store.snapshot()));
+      const back = await run(["snapshot", "restore", file], env);
+      assert.equal(back.code, 1);
+      assert.match(back.err, /not supported by the agent .*501/);
+      const missing = await run(["snapshot", "restore", `${file}.missing`], env);
+      assert.equal(missing.code, 1);
+      assert.match(missing.err, /cannot read .*\.missing/);
+    } finally {
+      await Deno.remove(file);
+    }
+  });
+});
+
+Deno.test("main() version prints berth, Deno and SQLite versions without an agent", async () => {
+  const r = await run(["version"]);
+  assert.equal(r.code, 0);
+  assert.match(
+    r.out,
+    new RegExp(
+      `^berth ${
+        VERSION.replaceAll(".", "\\.")
+      }\ndeno \\d+\\.\\d+\\.\\d+\nsqlite 3\\.\\d+\\.\\d+\n$`,
+    ),
+  );
+});
+
+Deno.test("main() usage mistakes print one line and exit 2", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["frobnicate"], /^berth: unknown command "frobnicate" \(see berth --help\)$/],
+    [["services", "--nope"], /^berth services: unknown flag --nope \(see berth services --help\)$/],
+    [["kv", "get"], /^berth kv get: expected 1 argument, got 0: berth kv get KEY/],
+    [["kv", "put", "k"], /^berth kv put: expected 2 arguments, got 1/],
+    [["kv", "zap"], /^berth kv: unknown subcommand "zap" \(see berth kv --help\)$/],
+    [
+      ["kv", "put", "k", "v", "--cas", "x"],
+      /^berth kv put: --cas x: expected a non-negative integer/,
+    ],
+    [["kv", "get", "k", "--cas", "1"], /^berth kv get: unknown flag --cas/],
+    [["status", "--http-addr", "ftp://x"], /expected an http:\/\/ or https:\/\/ address/],
+    [["version", "--token", "x"], /^berth version: unknown flag --token/],
+  ];
+  for (const [argv, want] of cases) {
+    await t.step(argv.join(" "), async () => {
+      const r = await run(argv);
+      assert.equal(r.code, 2);
+      assert.equal(r.out, "");
+      assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+      assert.match(r.err.trimEnd(), want);
+    });
+  }
+});
+
+Deno.test("main() help: berth --help lists commands, each command has --help", async () => {
+  const top = await run(["--help"]);
+  assert.equal(top.code, 0);
+  for (const c of ["agent", "services", "kv put", "raft peers", "snapshot save", "version"]) {
+    assert.match(top.out, new RegExp(`^  ${c} `, "m"));
+  }
+  const kv = await run(["kv", "put", "--help"]);
+  assert.equal(kv.code, 0);
+  assert.match(kv.out, /^Usage: berth kv put KEY VALUE/);
+  assert.match(kv.out, /--cas N/);
+  const group = await run(["kv", "--help"]);
+  assert.match(group.out, /berth kv delete KEY/);
+  const agent = await run(["agent", "--help"]);
+  assert.equal(agent.code, 0);
+  assert.match(agent.out, /^Usage: berth agent \[flags\]/);
+  assert.match(agent.out, /--data-dir/);
+});
+
+Deno.test("main() agent delegates to runAgent with the arguments after agent", async () => {
+  const x = io({}, (argv) => {
+    assert.deepEqual(argv, ["--dev", "--node", "a"]);
+    return Promise.resolve(7);
+  });
+  assert.equal(await main(["agent", "--dev", "--node", "a"], x.cio), 7);
+  const none = io();
+  assert.equal(await main(["agent"], none.cio), 1);
+  assert.match(none.err(), /not available/);
+});
+
+Deno.test("main() names the unreachable agent in one line", async () => {
+  // A port that was free a moment ago: nothing listens there.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const r = await run(["services"], { BERTH_HTTP_ADDR: `127.0.0.1:${port}` });
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.err,
+    `berth: cannot reach the agent at http://127.0.0.1:${port} (connection refused); ` +
+      "is `berth agent` running?\n",
+  );
+});
