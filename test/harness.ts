@@ -4,7 +4,9 @@
  *
  * @module
  */
-import dnsPacket from "dns-packet";
+// @ts-types="./dns_packet.d.ts"
+import * as dnsPacket from "dns-packet";
+import type { Rec } from "./dns_packet.d.ts";
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
 import { Buffer } from "node:buffer";
@@ -161,9 +163,9 @@ export function portsOf(a: AgentProc): { http: number; dns: number; proxy: numbe
 export interface DnsAnswer {
   rcode: string;
   flags: number;
-  answers: dnsPacket.Answer[];
-  additionals: dnsPacket.Answer[];
-  authorities: dnsPacket.Answer[];
+  answers: Rec[];
+  additionals: Rec[];
+  authorities: Rec[];
 }
 
 let nextId = 1;
@@ -172,7 +174,7 @@ let nextId = 1;
 export function dnsQuery(
   port: number,
   name: string,
-  type: dnsPacket.RecordType = "A",
+  type = "A",
   opts: { tcp?: boolean; timeoutMs?: number; host?: string } = {},
 ): Promise<DnsAnswer> {
   const id = (nextId++ % 65535) + 1;
@@ -202,7 +204,11 @@ export function dnsQuery(
         reject(new Error(`DNS TCP timeout for ${name}`));
       }, timeoutMs);
       let buf = Buffer.alloc(0);
-      sock.on("connect", () => sock.write(dnsPacket.streamEncode(dnsPacket.decode(q))));
+      sock.on("connect", () => {
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(q.length);
+        sock.write(Buffer.concat([len, q]));
+      });
       sock.on("data", (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
         if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-// @ts-types="./_dns_packet.d.ts"
+// @ts-types="../../test/dns_packet.d.ts"
 import * as packet from "dns-packet";
-import type { DecodedPacket, Packet } from "./_dns_packet.d.ts";
+import type { DecodedPacket, Packet } from "../../test/dns_packet.d.ts";
 import { Buffer } from "node:buffer";
 import { createSocket } from "node:dgram";
 import { createConnection } from "node:net";
@@ -14,7 +14,7 @@ import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import type { HostPort } from "../config.ts";
 
-export type { DecodedPacket, Rec } from "./_dns_packet.d.ts";
+export type { DecodedPacket, Rec } from "../../test/dns_packet.d.ts";
 
 /** Client-side wait before a test query gives up (a failure, not a timing assertion). */
 export const CLIENT_TIMEOUT_MS = 3000;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-// @ts-types="./_dns_packet.d.ts"
+// @ts-types="../../test/dns_packet.d.ts"
 import * as packet from "dns-packet";
 import { decode } from "./_testing.ts";
 import { RESPONSE_CACHE_TTL_MAX_S, ResponseCache } from "./response_cache.ts";
