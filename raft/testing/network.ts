@@ -112,7 +112,7 @@ export class Network {
   }
 
   /** Shorthand: proposes `data` at `id`. */
-  propose(id: NodeId, data = new Uint8Array([1])): void {
+  propose(id: NodeId, data: Uint8Array = new Uint8Array([1])): void {
     this.send(makeMessage({
       type: "MsgProp",
       from: id,
