@@ -9,7 +9,7 @@ import type { MemberStatus } from "../cluster/mod.ts";
 import { parseHostPort } from "../config.ts";
 import { CommandError, validateInstance } from "../store/mod.ts";
 import { agentService, nodeId } from "./consul_shapes.ts";
-import { decodePath, type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
+import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 import { serviceFromConsul } from "./service_definition.ts";
 
@@ -162,7 +162,7 @@ export function agentRoutes(app: Hono, d: Deps): void {
   });
 
   app.put("/v1/agent/service/deregister/:id", async (c) => {
-    const id = decodePath(c.req.param("id"), "service id");
+    const id = c.req.param("id");
     const old = store.instance(id);
     if (old === undefined) throw new HttpError(404, `Unknown service ID "${id}"`);
     if (old.node !== d.node) {
@@ -176,7 +176,7 @@ export function agentRoutes(app: Hono, d: Deps): void {
   });
 
   app.put("/v1/agent/join/:addr", async (c) => {
-    const addr = decodePath(c.req.param("addr"), "join address");
+    const addr = c.req.param("addr");
     if (d.admin.join === undefined) throw notSupported("join");
     await d.admin.join(addr);
     return c.body(null, 200);

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Hono } from "hono";
-import { decodePath, type Deps, prepareRead, setReadHeaders } from "./deps.ts";
+import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
 import { readBody } from "./http_error.ts";
 
@@ -52,7 +52,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
   });
 
   app.delete("/v1/berth/raft/peers/:node", async (c) => {
-    const node = decodePath(c.req.param("node"), "node");
+    const node = c.req.param("node");
     if (d.admin.removePeer === undefined) throw notSupported("raft remove-peer");
     await d.admin.removePeer(node);
     return c.json(true);
