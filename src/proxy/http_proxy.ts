@@ -78,6 +78,8 @@ const HOP_BY_HOP = new Set([
   "transfer-encoding",
   "upgrade",
   "http2-settings",
+  // The proxy's own server already answered `Expect: 100-continue`.
+  "expect",
 ]);
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -402,14 +404,22 @@ export class HttpProxy {
     };
     let connected = false;
     let responded = false;
-    const upReq = http.request({
-      agent: up.agent,
-      host: target.address,
-      port: target.port,
-      method: x.req.method,
-      path: x.req.url,
-      headers: x.headers,
-    });
+    let upReq: http.ClientRequest;
+    try {
+      upReq = http.request({
+        agent: up.agent,
+        host: target.address,
+        port: target.port,
+        method: x.req.method,
+        path: x.req.url,
+        headers: x.headers,
+      });
+    } catch (e) {
+      // Node's client is stricter than its server parser about some header values.
+      finish();
+      x.req.resume();
+      return sendPlain(x.res, 400, `bad request: ${(e as Error).message}`);
+    }
     x.current = upReq;
     let timer: ReturnType<typeof setTimeout> | null = null;
     const waitResponse = () => {
@@ -445,7 +455,19 @@ export class HttpProxy {
         upReq.destroy();
         return finish();
       }
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.headers));
+      try {
+        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.headers));
+      } catch (e) {
+        upRes.resume();
+        upReq.destroy();
+        finish();
+        return sendPlain(
+          res,
+          502,
+          `bad gateway: service ${x.route.service}: instance ${target.id} sent an invalid ` +
+            `response (${(e as Error).message})`,
+        );
+      }
       upReq.setTimeout(this.#streamIdleTimeoutMs, () => upReq.destroy());
       upRes.pipe(res);
       upRes.once("end", finish);
