@@ -21,9 +21,12 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   const l = Deno.listen({ hostname: host, port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
-  // UDP too, for DNS ports.
-  const u = Deno.listenDatagram({ hostname: host, port, transport: "udp" });
-  u.close();
+  // The same port must be free for UDP too (DNS listens on both).
+  await new Promise<void>((resolve, reject) => {
+    const u = createSocket("udp4");
+    u.once("error", reject);
+    u.bind(port, host, () => u.close(() => resolve()));
+  });
   return port;
 }
 
