@@ -43,6 +43,7 @@ Deno.test("createApp() reads wait for the read barrier unless ?stale", async () 
   assert.equal((await f.app.request("/v1/catalog/services?consistent")).status, 503);
   const stale = await f.app.request("/v1/catalog/services?stale");
   assert.equal(stale.status, 200);
+  assert.equal(stale.headers.get("X-Consul-Effective-Consistency"), "stale");
   assert.equal(barriers, 2);
   f.close();
 });
@@ -130,6 +131,9 @@ Deno.test("GET /ui is a self-contained page that reads the JSON API", async () =
   assert.match(html, /<title>berth<\/title>/);
   assert.match(html, /\/v1\/berth\/instances/);
   assert.doesNotMatch(html, /(src|href)="https?:/);
+  const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1];
+  assert.notEqual(script, undefined);
+  new Function(script!); // throws SyntaxError if the page's script does not parse
   f.close();
 });
 

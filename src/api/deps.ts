@@ -99,6 +99,7 @@ export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<
     await d.blocker.wait(spec.affects, () => reported() > index, { waitMs: waitMs + jitterMs });
   }
   setReadHeaders(c, d, reported());
+  c.header("X-Consul-Effective-Consistency", consistency === "default" ? "leader" : consistency);
 }
 
 export function setReadHeaders(c: Context, d: Deps, index: number): void {
