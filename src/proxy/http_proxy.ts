@@ -404,6 +404,7 @@ export class HttpProxy {
     };
     let connected = false;
     let responded = false;
+    let failed = false;
     let upReq: http.ClientRequest;
     try {
       upReq = http.request({
@@ -422,17 +423,24 @@ export class HttpProxy {
     }
     x.current = upReq;
     let timer: ReturnType<typeof setTimeout> | null = null;
+    // The response timeout runs from when the whole request has been sent (a slow upload is
+    // bounded by requestTimeoutMs instead).
     const waitResponse = () => {
-      connected = true;
-      if (timer !== null) clearTimeout(timer);
+      if (responded || failed) return;
       timer = setTimeout(
         () => upReq.destroy(new TimeoutError("ERESPONSETIMEOUT")),
         this.#responseTimeoutMs,
       );
-      if (x.withBody) {
-        x.bodyStarted = true;
-        x.req.pipe(upReq);
-      }
+    };
+    const onConnect = () => {
+      connected = true;
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      if (!x.withBody) return waitResponse();
+      x.bodyStarted = true;
+      if (x.req.complete) waitResponse();
+      else x.req.once("end", waitResponse);
+      x.req.pipe(upReq);
     };
     upReq.once("socket", (socket: net.Socket) => {
       if (socket.connecting) {
@@ -440,8 +448,8 @@ export class HttpProxy {
           () => upReq.destroy(new TimeoutError("ECONNECTTIMEOUT")),
           this.#connectTimeoutMs,
         );
-        socket.once("connect", waitResponse);
-      } else waitResponse();
+        socket.once("connect", onConnect);
+      } else onConnect();
     });
     if (!x.withBody) upReq.end();
 
@@ -474,7 +482,6 @@ export class HttpProxy {
       upRes.on("error", () => res.destroy());
     });
     upReq.once("close", finish);
-    let failed = false;
     upReq.on("error", (e: Error) => {
       if (timer !== null) clearTimeout(timer);
       finish();

@@ -139,6 +139,8 @@ Deno.test("HttpProxy answers 504 when the instance sends no response in time", a
       const r = await request(port, "/");
       assert.equal(r.status, 504);
       assert.match(r.body, /gateway timeout: service web: instance web-a/);
+      const post = await request(port, "/", { method: "POST", body: "payload" });
+      assert.equal(post.status, 504);
     });
   } finally {
     await a.close();
