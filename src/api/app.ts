@@ -113,7 +113,18 @@ export function createApp(opts: ApiOptions): Hono {
   app.get("/ui/", (c) => c.html(UI_HTML));
   app.get("/", (c) => c.redirect("/ui"));
 
-  app.notFound((c) => c.text(`no route for ${c.req.method} ${c.req.path}\n`, 404));
+  const allowed = methodsByPath(app);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length > 0) {
+      c.header("Allow", methods.join(", "));
+      return c.text(
+        `method ${c.req.method} not allowed on ${c.req.path} (use ${methods.join(" or ")})\n`,
+        405,
+      );
+    }
+    return c.text(`no route for ${c.req.method} ${c.req.path}\n`, 404);
+  });
   app.onError((e, c) => {
     if (e instanceof HttpError) return c.text(`${e.message}\n`, e.status);
     if (e instanceof CommandError) return c.text(`${e.message}\n`, 400);
@@ -124,4 +135,19 @@ export function createApp(opts: ApiOptions): Hono {
     return c.text(`internal error: ${(e as Error).message}\n`, 500);
   });
   return app;
+}
+
+/** For a 405: the methods some route serves at a path. */
+function methodsByPath(app: Hono): (path: string) => string[] {
+  const routes = app.routes
+    .filter((r) => r.method !== "ALL" && r.path !== "/*")
+    .map((r) => ({
+      method: r.method,
+      re: new RegExp(
+        "^" + r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/\*$/, "(/.*)?")
+          .replace(/:[^/]+/g, "[^/]+") +
+          "$",
+      ),
+    }));
+  return (path) => [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
 }
