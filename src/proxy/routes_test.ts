@@ -1,27 +1,10 @@
 import assert from "node:assert/strict";
 import type { Instance, NodeInfo } from "../store/mod.ts";
 import { buildRouteTable, normalizeHost, normalizePrefix } from "./routes.ts";
+import { spec } from "./test_util.ts";
 
 function inst(over: Partial<Instance> & { id: string }): Instance {
-  return {
-    service: "web",
-    node: "n1",
-    address: "127.0.0.1",
-    port: 8000,
-    tags: [],
-    meta: {},
-    weight: 1,
-    status: "passing",
-    output: "",
-    containerId: null,
-    httpHosts: [],
-    httpPath: null,
-    tcpPort: null,
-    check: null,
-    createIndex: 1,
-    modifyIndex: 1,
-    ...over,
-  };
+  return { ...spec({ port: 8000, httpHosts: [], ...over }), createIndex: 1, modifyIndex: 1 };
 }
 
 function node(name: string, status: "alive" | "down"): NodeInfo {
