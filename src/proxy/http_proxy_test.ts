@@ -256,24 +256,34 @@ Deno.test("HttpProxy tunnels Upgrade requests both ways", async () => {
   }
 });
 
-Deno.test("HttpProxy answers an Upgrade request for an unknown host with 404", async () => {
-  const ts = new TestStore();
-  await withProxy(ts, {}, async (port) => {
-    const text = await new Promise<string>((resolve, reject) => {
-      const c = net.connect(port, "127.0.0.1", () => {
-        c.write(
-          "GET /ws HTTP/1.1\r\nHost: nope.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
-        );
-      });
-      let got = "";
-      c.on("data", (d) => got += d);
-      c.on("end", () => {
-        c.destroy();
-        resolve(got);
-      });
-      c.on("error", reject);
+/** Sends an Upgrade request and returns everything the proxy sends until it closes. */
+function upgradeReply(port: number, host: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect(port, "127.0.0.1", () => {
+      c.write(`GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`);
     });
-    assert.match(text, /^HTTP\/1\.1 404 [^]*no route for nope\.test\/ws/);
+    let got = "";
+    c.on("data", (d) => got += d);
+    c.on("end", () => {
+      c.destroy();
+      resolve(got);
+    });
+    c.on("error", reject);
+  });
+}
+
+Deno.test("HttpProxy answers an Upgrade request with 404 or 502 when it cannot tunnel", async () => {
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: await deadPort() }));
+  await withProxy(ts, {}, async (port) => {
+    assert.match(
+      await upgradeReply(port, "nope.test"),
+      /^HTTP\/1\.1 404 [^]*no route for nope\.test\/ws/,
+    );
+    assert.match(
+      await upgradeReply(port, "web.test"),
+      /^HTTP\/1\.1 502 [^]*bad gateway: service web: instance web-a: ECONNREFUSED/,
+    );
   });
 });
 
