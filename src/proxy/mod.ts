@@ -13,17 +13,25 @@
  *   sent and the method is idempotent); instances failing 3 times in a row are ejected for a
  *   while (local only). Plain-text answers say why: 404 no route, 503 no healthy instance,
  *   502 bad gateway, 504 gateway timeout, 413 body too large.
+ * - TCP routes: for each `berth.tcp.port=N` the proxy listens on N (on `tcpHost`, default the
+ *   host of `listen`) and relays connections to the service's instances; listeners open and
+ *   close with the routes.
  *
  * Options (ProxyOptions; every limit has a default): `store`, `listen`, `edgeDomain`,
- * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs` 10000,
- * `requestTimeoutMs` 300000, `keepAliveTimeoutMs` 5000, `connectionsMax` 10000,
- * `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs` 1 h, `socketsMax` 256 per
- * instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax` 3, `ejectMs` 10000 (doubling
- * up to `ejectMsMax` 120000), `drainMs` 30000, `log`, `now`, `random`.
+ * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs`
+ * 10000, `requestTimeoutMs` 300000, `streamIdleTimeoutMs` 60000, `keepAliveTimeoutMs` 5000,
+ * `connectionsMax` 10000, `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs`
+ * 1 h, `socketsMax` 256 per instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax`
+ * 3, `ejectMs` 10000 (doubling up to `ejectMsMax` 120000), `drainMs` 30000, `tcpHost` (null: no
+ * TCP routes), `log`, `now`, `random`.
  *
  * @example
  * ```ts
- * const proxy = new HttpProxy({ store, listen: { host: "0.0.0.0", port: 80 }, edgeDomain: "edge.example.com." });
+ * const proxy = new HttpProxy({
+ *   store,
+ *   listen: { host: "0.0.0.0", port: 80 },
+ *   edgeDomain: "edge.example.com.",
+ * });
  * await proxy.start();
  * // curl -H 'Host: web.edge.example.com' http://127.0.0.1/   → an instance of service "web"
  * await proxy.close();
