@@ -81,3 +81,25 @@ Deno.test("PUT /v1/agent/service/deregister/:id removes this node's instance; 40
   assert.equal(none.status, 404);
   f.close();
 });
+
+Deno.test("PUT /v1/agent/service/register takes proxy routes from berth.* Meta", async () => {
+  const f = fixture();
+  const r = await f.app.request(
+    "/v1/agent/service/register",
+    put({
+      Name: "web",
+      Port: 8080,
+      Meta: {
+        "berth.http.host": "Web.Example, www.example",
+        "berth.http.path": "/app",
+        "berth.tcp.port": "7000",
+      },
+    }),
+  );
+  assert.equal(r.status, 200, await r.text());
+  const i = f.store.instance("web")!;
+  assert.deepEqual(i.httpHosts, ["web.example", "www.example"]);
+  assert.equal(i.httpPath, "/app");
+  assert.equal(i.tcpPort, 7000);
+  f.close();
+});

@@ -13,6 +13,27 @@ interface Case {
 
 const CASES: Case[] = [
   {
+    name: "Meta berth.http.host not a host name",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Meta":{"berth.http.host":"a b"}}',
+    message: /berth\.http\.host "a b" is not a host name/,
+  },
+  {
+    name: "Meta berth.http.path without a slash",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Meta":{"berth.http.path":"api"}}',
+    message: /berth\.http\.path must start with \//,
+  },
+  {
+    name: "Meta berth.tcp.port out of range",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Meta":{"berth.tcp.port":"70000"}}',
+    message: /berth\.tcp\.port must be a port/,
+  },
+  {
     name: "invalid JSON",
     method: "PUT",
     path: "/v1/agent/service/register",

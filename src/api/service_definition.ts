@@ -6,7 +6,12 @@
  * @module
  */
 import { parseDuration } from "../config.ts";
-import type { CheckDefinition, CheckStatus, InstanceSpec } from "../store/mod.ts";
+import {
+  AWAITING_CHECK_OUTPUT,
+  type CheckDefinition,
+  type CheckStatus,
+  type InstanceSpec,
+} from "../store/mod.ts";
 import { badRequest } from "./http_error.ts";
 
 /** Consul's default check timeout. */
@@ -140,6 +145,41 @@ function checkFromConsul(
   return { check, status };
 }
 
+/**
+ * Routing for API registrations comes from Meta, with the Docker label names:
+ * `berth.http.host` (comma-separated), `berth.http.path` (/prefix), `berth.tcp.port` (1..65535).
+ */
+function routesFromMeta(spec: InstanceSpec, what: string): void {
+  const hosts = spec.meta["berth.http.host"];
+  if (hosts !== undefined) {
+    spec.httpHosts = hosts.split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== "");
+    for (const h of spec.httpHosts) {
+      if (!/^[a-z0-9*]([a-z0-9.-]*[a-z0-9])?$/.test(h)) {
+        throw badRequest(`${what}: Meta berth.http.host "${h.slice(0, 80)}" is not a host name`);
+      }
+    }
+  }
+  const path = spec.meta["berth.http.path"];
+  if (path !== undefined) {
+    if (!path.startsWith("/")) {
+      throw badRequest(
+        `${what}: Meta berth.http.path must start with /, got "${path.slice(0, 80)}"`,
+      );
+    }
+    spec.httpPath = path;
+  }
+  const tcp = spec.meta["berth.tcp.port"];
+  if (tcp !== undefined) {
+    const n = Number(tcp);
+    if (!/^\d+$/.test(tcp) || n < 1 || n > 65535) {
+      throw badRequest(
+        `${what}: Meta berth.tcp.port must be a port in 1..65535, got "${tcp.slice(0, 20)}"`,
+      );
+    }
+    spec.tcpPort = n;
+  }
+}
+
 export interface ServiceFromConsulOptions {
   /** Prefix of error messages: `agent service register`. */
   what: string;
@@ -180,6 +220,7 @@ export function serviceFromConsul(
     tcpPort: null,
     check: null,
   };
+  routesFromMeta(spec, what);
   if (opts.checks) {
     const one = optionalField(o, "Check", "object", what);
     const many = optionalField(o, "Checks", "array", what) ?? [];
@@ -193,7 +234,7 @@ export function serviceFromConsul(
       const { check, status } = checkFromConsul(first as Record<string, unknown>, `${what}: Check`);
       spec.check = check;
       spec.status = status;
-      spec.output = status === "passing" ? "" : "waiting for the first check";
+      spec.output = status === "passing" ? "" : AWAITING_CHECK_OUTPUT;
     }
   }
   return spec;
