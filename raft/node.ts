@@ -178,6 +178,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.#pending !== undefined) return false;
     const r = this.raft;
+    r.flushAppends();
     const soft = r.softState();
     if (soft.lead !== this.#prevSoft.lead || soft.raftState !== this.#prevSoft.raftState) {
       return true;
@@ -198,6 +199,7 @@ export class RawNode {
   ready(): Ready {
     invariant(this.#pending === undefined, "ready() called again before advance()");
     const r = this.raft;
+    r.flushAppends();
     const rd: Ready = {
       readStates: r.readStates,
       entries: [...r.raftLog.unstableEntries()],

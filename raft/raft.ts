@@ -91,6 +91,8 @@ export class Raft {
   randomizedElectionTimeout = 0;
   readonly disableProposalForwarding: boolean;
   readonly random: (n: number) => number;
+  /** Proposals were appended but not yet sent to followers (flushed by flushAppends). */
+  appendsPending = false;
   /** ReadIndex requests that arrived before the leader committed an entry of its term. */
   pendingReadIndexMessages: Message[] = [];
   tickFn: (r: Raft) => void = tickElection;
@@ -162,8 +164,19 @@ export class Raft {
     this.randomizedElectionTimeout = this.electionTimeout + n;
   }
 
+  /** Sends the appends deferred by proposals (see stepLeader's MsgProp). */
+  flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    if (this.state !== "leader") return;
+    this.trk.visit((id) => {
+      if (id !== this.id) this.maybeSendAppend(id, false);
+    });
+  }
+
   /** Drains outgoing messages (tests; RawNode drains via ready()). */
   readMessages(): Message[] {
+    this.flushAppends();
     const m = this.msgs;
     this.msgs = [];
     return m;
@@ -807,7 +820,9 @@ function stepLeader(r: Raft, m: Message): void {
         throw new ProposalDroppedError("too many uncommitted bytes (maxUncommittedEntriesSize)");
       }
       r.pendingConfIndex = pendingConf;
-      r.bcastAppend();
+      // Batching: appends go out when the application next collects messages, so every
+      // proposal stepped in between travels in one MsgApp per follower.
+      r.appendsPending = true;
       return;
     }
     case "MsgReadIndex": {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
-import { decodeConfChange } from "../confchange.ts";
+import { bootstrapEntries, decodeConfChange } from "../confchange.ts";
 import { RawNode } from "../node.ts";
 import { MemoryStorage } from "../storage.ts";
 import type { ConfState, Entry, Message, NodeId, ReadState } from "../types.ts";
@@ -44,20 +44,41 @@ export class RawCluster {
     return c;
   }
 
+  /**
+   * Creates members `ids` the production way: each persists `bootstrapEntries` (the membership
+   * lives in the log, so nodes added later learn it by replication).
+   */
+  static bootstrap(ids: NodeId[], opts: ClusterOptions = {}): RawCluster {
+    const c = new RawCluster(opts);
+    const { entries, hardState } = bootstrapEntries({ voters: ids, learners: [] });
+    for (const id of ids) {
+      const m = c.add(id, { voters: [], learners: [] });
+      m.storage.append(entries);
+      m.storage.setHardState(hardState);
+      m.raw = c.#newRaw(id, m.storage);
+    }
+    c.stabilize();
+    return c;
+  }
+
+  #newRaw(id: NodeId, storage: MemoryStorage): RawNode {
+    return new RawNode({
+      electionTick: 10,
+      heartbeatTick: 1,
+      ...this.opts,
+      id,
+      storage,
+      random: (n) => this.#rng.int(n),
+    });
+  }
+
   /** Adds a node whose storage starts with membership `cs` (empty for a joining node). */
   add(id: NodeId, cs: ConfState): Member {
     const storage = new MemoryStorage({ confState: cs });
     const m: Member = {
       id,
       storage,
-      raw: new RawNode({
-        electionTick: 10,
-        heartbeatTick: 1,
-        ...this.opts,
-        id,
-        storage,
-        random: (n) => this.#rng.int(n),
-      }),
+      raw: this.#newRaw(id, storage),
       applied: [],
       readStates: [],
       confState: cs,
