@@ -137,6 +137,7 @@ export class RawNode {
   step(m: Message): void {
     if (LOCAL.has(m.type)) throw new Error(`raft: cannot step local message ${m.type}`);
     if (RESPONSES.has(m.type) && !this.raft.trk.progress.has(m.from)) return;
+    if (m.type === "MsgProp" && m.entries.length === 0) return;
     try {
       this.raft.step(m);
     } catch (e) {

@@ -126,6 +126,9 @@ export function validateMessage(x: unknown): Message {
   }
   const ctx = optionalBytes(x.context, "context");
   if (ctx !== undefined) m.context = ctx;
+  if (m.type === "MsgProp" && m.entries.length === 0) {
+    fail("entries", "must not be empty for MsgProp", m.entries);
+  }
   if (m.type === "MsgSnap" && m.snapshot === undefined) {
     fail("snapshot", "is required for MsgSnap", undefined);
   }
