@@ -15,6 +15,7 @@
 import {
   freePort,
   lookupA,
+  proxyGet,
   removeContainers,
   requireDocker,
   runWeb,
@@ -196,10 +197,8 @@ http {
       if (!rps) throw new Error(`wrk output not understood:\n${out}`);
       return { rps: Number(rps[1]), bad: Number(non2xx?.[1] ?? 0) };
     };
-    const check = await fetch(`http://127.0.0.1:${agent.proxyPort}/`, {
-      headers: { host: "bench.test" },
-    }).then(async (r) => ({ s: r.status, t: await r.text() }));
-    if (check.s !== 200) throw new Error(`berth proxy answers ${check.s}: ${check.t}`);
+    const check = await proxyGet(agent.proxyPort, "bench.test");
+    if (check.status !== 200) throw new Error(`berth proxy answers ${check.status}: ${check.body}`);
     const b1 = await wrk(agent.proxyPort);
     const n1 = await wrk(nginxPort);
     const b2 = await wrk(agent.proxyPort);
