@@ -26,7 +26,10 @@
  * A leader that removes itself keeps replicating until the removal is applied, then steps
  * down; the entry is committed by then, so a majority of the new configuration has it and
  * elects the next leader. Learners receive the log but their votes never count toward any
- * quorum and they never campaign; `addNode` promotes a learner (its progress is kept).
+ * quorum and they never campaign; `addNode` promotes a learner (its progress is kept). As in
+ * etcd, a node that believes it is a learner still answers vote requests: it may have been
+ * promoted without having applied that yet, and refusing could block elections; a candidate
+ * counts only the voters of its own configuration, so a learner's grant never decides one.
  *
  * @module
  */
