@@ -71,7 +71,8 @@ Deno.test("Progress keeps match < next under any sequence of updates", () => {
             pr.maybeUpdate(o.n);
             break;
           case "decr":
-            pr.maybeDecrTo(o.rej, o.hint);
+            // As stepLeader does: a rejection in replicate state falls back to probing.
+            if (pr.maybeDecrTo(o.rej, o.hint) && pr.state === "replicate") pr.becomeProbe();
             break;
           case "probe":
             pr.becomeProbe();
