@@ -4,7 +4,13 @@
  * @module
  */
 export * from "./types.ts";
-export { isServed, Store, type StoreOptions } from "./store.ts";
+export {
+  type ApplyEntry,
+  isServed,
+  REQUEST_WINDOW_ENTRIES,
+  Store,
+  type StoreOptions,
+} from "./store.ts";
 export {
   BATCH_COMMANDS_MAX,
   CommandError,

@@ -20,6 +20,7 @@ import type {
   Instance,
   InstanceSpec,
   KvEntry,
+  Member,
   NodeInfo,
   NodeStatus,
   Table,
@@ -28,6 +29,25 @@ import { CommandError, validateCommand } from "./validate.ts";
 
 const SCHEMA_VERSION = 1;
 const SNAPSHOT_FORMAT = "berth-store-snapshot";
+const SNAPSHOT_TABLES = [
+  "nodes",
+  "instances",
+  "service_index",
+  "kv",
+  "members",
+  "cluster",
+  "requests",
+] as const;
+/** How many log entries a request id is remembered for (retries come within seconds). */
+export const REQUEST_WINDOW_ENTRIES = 100_000;
+const REQUEST_PRUNE_EVERY = 1024;
+
+/** One log entry for applyMany(). `requestId` makes a retried proposal apply once. */
+export interface ApplyEntry {
+  index: number;
+  command: unknown;
+  requestId?: string;
+}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
@@ -40,6 +60,12 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE INDEX IF NOT EXISTS instances_service ON instances(service);
 CREATE INDEX IF NOT EXISTS instances_node ON instances(node);
 CREATE TABLE IF NOT EXISTS service_index (service TEXT PRIMARY KEY, idx INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS members (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
 CREATE TABLE IF NOT EXISTS kv (
   key TEXT PRIMARY KEY, value BLOB NOT NULL, flags INTEGER NOT NULL,
   create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, lock_index INTEGER NOT NULL) STRICT;
@@ -166,19 +192,19 @@ export class Store {
    * before a restart). A command that fails validation changes nothing but still advances the
    * applied index, identically on every replica.
    */
-  apply(index: number, command: unknown): ApplyResult {
-    return this.applyMany([{ index, command }])[0] ?? { ok: true };
+  apply(index: number, command: unknown, requestId?: string): ApplyResult {
+    return this.applyMany([{ index, command, requestId }])[0] ?? { ok: true };
   }
 
   /** Applies consecutive entries in one transaction (one fsync), then notifies subscribers once. */
-  applyMany(entries: readonly { index: number; command: unknown }[]): ApplyResult[] {
+  applyMany(entries: readonly ApplyEntry[]): ApplyResult[] {
     const results: ApplyResult[] = [];
     const change = new ChangeBuilder();
     const db = this.#db;
     const before = this.#applied;
     db.exec("BEGIN IMMEDIATE");
     try {
-      for (const { index, command } of entries) {
+      for (const { index, command, requestId } of entries) {
         if (index <= this.#applied) {
           results.push({ ok: true });
           continue;
@@ -186,13 +212,20 @@ export class Store {
         if (index !== this.#applied + 1 && this.#applied !== 0) {
           throw new Error(`apply: index ${index} after ${this.#applied} leaves a gap`);
         }
+        const seen = requestId === undefined ? undefined : this.#requestResult(requestId);
         let result: ApplyResult;
-        try {
-          const cmd = validateCommand(command);
-          result = this.#applyOne(index, cmd, change);
-        } catch (e) {
-          if (!(e instanceof CommandError)) throw e;
-          result = { ok: false, error: e.message };
+        if (seen !== undefined) {
+          // A retried proposal that is already in the log: applied once, same answer.
+          result = seen;
+        } else {
+          try {
+            const cmd = validateCommand(command);
+            result = this.#applyOne(index, cmd, change);
+          } catch (e) {
+            if (!(e instanceof CommandError)) throw e;
+            result = { ok: false, error: e.message };
+          }
+          if (requestId !== undefined) this.#rememberRequest(requestId, index, result);
         }
         results.push(result);
         this.#applied = index;
@@ -216,6 +249,20 @@ export class Store {
     return results;
   }
 
+  #requestResult(id: string): ApplyResult | undefined {
+    const row = this.#stmt("SELECT result FROM requests WHERE id=?").get(id) as Row | undefined;
+    return row === undefined ? undefined : JSON.parse(String(row.result)) as ApplyResult;
+  }
+
+  #rememberRequest(id: string, index: number, result: ApplyResult): void {
+    this.#stmt("INSERT OR REPLACE INTO requests VALUES (?, ?, ?)")
+      .run(id, index, JSON.stringify(result));
+    // Deterministic pruning: every REQUEST_PRUNE_EVERY indexes, forget ids older than the window.
+    if (index % REQUEST_PRUNE_EVERY === 0) {
+      this.#stmt("DELETE FROM requests WHERE idx <= ?").run(index - REQUEST_WINDOW_ENTRIES);
+    }
+  }
+
   #emit(c: Change): void {
     for (const fn of this.#subscribers) {
       try {
@@ -234,6 +281,23 @@ export class Store {
         let ok = true;
         for (const c of cmd.commands) ok = this.#applyOne(index, c, ch).ok && ok;
         return { ok };
+      }
+      case "conf": {
+        this.#stmt(
+          "INSERT INTO cluster VALUES ('conf', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+        ).run(JSON.stringify({ voters: cmd.voters, learners: cmd.learners }));
+        if (cmd.upsert !== undefined) {
+          const m = cmd.upsert;
+          this.#stmt(
+            `INSERT INTO members VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET
+             name=excluded.name, address=excluded.address`,
+          ).run(m.id, m.name, m.address);
+          const max = this.#metaGet("member_id_max");
+          if (m.id > max) this.#metaSet("member_id_max", m.id);
+        }
+        if (cmd.remove !== undefined) this.#stmt("DELETE FROM members WHERE id=?").run(cmd.remove);
+        ch.tables.add("members");
+        return { ok: true };
       }
       case "node.register": {
         const old = this.node(cmd.name);
@@ -422,6 +486,39 @@ export class Store {
     return rows.map((r) => String(r.key));
   }
 
+  /** The Raft membership as of the applied index (empty before the first conf change). */
+  confState(): { voters: number[]; learners: number[] } {
+    const row = this.#stmt("SELECT value FROM cluster WHERE key='conf'").get() as Row | undefined;
+    return row === undefined
+      ? { voters: [], learners: [] }
+      : JSON.parse(String(row.value)) as { voters: number[]; learners: number[] };
+  }
+
+  /** Members with their role, by id. Members added without a name are listed as `node-<id>`. */
+  members(): Member[] {
+    const cs = this.confState();
+    const rows = this.#stmt("SELECT * FROM members").all() as Row[];
+    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+    const out: Member[] = [];
+    for (const [ids, role] of [[cs.voters, "voter"], [cs.learners, "learner"]] as const) {
+      for (const id of ids) {
+        const r = byId.get(id);
+        out.push({
+          id,
+          name: r === undefined ? `node-${id}` : String(r.name),
+          address: r === undefined ? "" : String(r.address),
+          role,
+        });
+      }
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** Highest member id ever assigned; new members get a higher one (ids are never reused). */
+  memberIdMax(): number {
+    return this.#metaGet("member_id_max");
+  }
+
   // ---- snapshots ----
 
   /** The whole state as one msgpack blob, consistent at appliedIndex(). */
@@ -435,6 +532,9 @@ export class Store {
       instances: all("SELECT * FROM instances"),
       service_index: all("SELECT * FROM service_index"),
       kv: all("SELECT * FROM kv"),
+      members: all("SELECT * FROM members"),
+      cluster: all("SELECT * FROM cluster"),
+      requests: all("SELECT * FROM requests"),
     });
   }
 
@@ -452,7 +552,7 @@ export class Store {
     const db = this.#db;
     db.exec("BEGIN IMMEDIATE");
     try {
-      for (const t of ["nodes", "instances", "service_index", "kv"]) db.exec(`DELETE FROM ${t}`);
+      for (const t of SNAPSHOT_TABLES) db.exec(`DELETE FROM ${t}`);
       db.exec("DELETE FROM meta WHERE key != 'schema'");
       const insert = (table: string, rows: unknown) => {
         for (const r of rows as Row[]) {
@@ -463,10 +563,7 @@ export class Store {
         }
       };
       insert("meta", snap.meta);
-      insert("nodes", snap.nodes);
-      insert("instances", snap.instances);
-      insert("service_index", snap.service_index);
-      insert("kv", snap.kv);
+      for (const t of SNAPSHOT_TABLES) insert(t, snap[t] ?? []);
       db.exec("COMMIT");
     } catch (e) {
       db.exec("ROLLBACK");
@@ -476,7 +573,7 @@ export class Store {
     const services = new Set(this.instances().map((i) => i.service));
     this.#emit({
       index: this.#applied,
-      tables: new Set<Table>(["nodes", "instances", "kv"]),
+      tables: new Set<Table>(["nodes", "instances", "kv", "members"]),
       services,
       keys: new Set(),
     });

@@ -174,3 +174,51 @@ Deno.test("Store.applyMany() applies a batch in one transaction and one change",
   assert.equal(changes[0]!.index, 2);
   assert.deepEqual([...changes[0]!.services].sort(), ["api", "web"]);
 });
+
+Deno.test("Store.apply() applies a retried request id once and answers the same", () => {
+  const s = Store.open(":memory:");
+  const put = (cas: number) => ({
+    type: "kv.put",
+    key: "k",
+    value: enc.encode("v"),
+    flags: 0,
+    cas,
+  });
+  assert.deepEqual(s.apply(1, put(0), "req-1"), { ok: true });
+  // The same proposal retried (it landed twice in the log): not applied again, same result.
+  assert.deepEqual(s.apply(2, put(0), "req-1"), { ok: true });
+  assert.equal(s.kvGet("k")!.modifyIndex, 1);
+  // A different request with the same command is a new write (its CAS fails).
+  assert.deepEqual(s.apply(3, put(0), "req-2"), { ok: false });
+});
+
+Deno.test("Store.apply() conf records membership; member ids only grow", () => {
+  const s = Store.open(":memory:");
+  s.apply(1, {
+    type: "conf",
+    voters: [1],
+    learners: [],
+    upsert: { id: 1, name: "a", address: "127.0.0.1:8300" },
+  });
+  s.apply(2, {
+    type: "conf",
+    voters: [1],
+    learners: [2],
+    upsert: { id: 2, name: "b", address: "127.0.0.2:8300" },
+  });
+  assert.deepEqual(s.confState(), { voters: [1], learners: [2] });
+  assert.deepEqual(s.members().map((m) => [m.id, m.name, m.role]), [[1, "a", "voter"], [
+    2,
+    "b",
+    "learner",
+  ]]);
+  s.apply(3, { type: "conf", voters: [1], learners: [], remove: 2 });
+  assert.deepEqual(s.members().map((m) => m.name), ["a"]);
+  assert.equal(s.memberIdMax(), 2);
+  const bad = s.apply(4, { type: "conf", voters: [0], learners: [] });
+  assert.match(bad.error ?? "", /voters\[0\]/);
+  const copy = Store.open(":memory:");
+  copy.restore(s.snapshot());
+  assert.deepEqual(copy.members(), s.members());
+  assert.equal(copy.memberIdMax(), 2);
+});

@@ -68,6 +68,18 @@ export interface NodeInfo {
   modifyIndex: number;
 }
 
+/** A Raft member as the replicated state knows it. */
+export interface MemberInfo {
+  id: number;
+  name: string;
+  /** Cluster (Raft RPC) address, `ip:port`. */
+  address: string;
+}
+
+export interface Member extends MemberInfo {
+  role: "voter" | "learner";
+}
+
 export interface KvEntry {
   key: string;
   value: Uint8Array;
@@ -87,6 +99,15 @@ export type Command =
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
   | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
   | { type: "batch"; commands: Command[] }
+  | {
+    type: "conf";
+    voters: number[];
+    learners: number[];
+    /** The member a change added (its name and cluster address come from the join). */
+    upsert?: MemberInfo;
+    /** The member a change removed. */
+    remove?: number;
+  }
   | { type: "noop" };
 
 /** What apply() reports back to the proposer. `ok` is false for a failed CAS. */
@@ -97,7 +118,7 @@ export interface ApplyResult {
 }
 
 /** The tables whose contents a change touched, for change-feed subscribers. */
-export type Table = "nodes" | "instances" | "kv";
+export type Table = "nodes" | "instances" | "kv" | "members";
 
 export interface Change {
   /** The applied index after the change. */

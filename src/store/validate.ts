@@ -170,6 +170,29 @@ export function validateCommand(x: unknown, path = "command"): Command {
         ...(cas === undefined ? {} : { cas }),
       };
     }
+    case "conf": {
+      const ids = (x: unknown, p: string) => {
+        if (!Array.isArray(x)) fail(p, "a list of member ids", x);
+        return x.map((v, i) => int(v, `${p}[${i}]`, 1, Number.MAX_SAFE_INTEGER));
+      };
+      const out: Command = {
+        type: "conf",
+        voters: ids(o.voters, `${path}.voters`),
+        learners: ids(o.learners, `${path}.learners`),
+      };
+      if (o.upsert !== undefined && o.upsert !== null) {
+        const m = obj(o.upsert, `${path}.upsert`);
+        out.upsert = {
+          id: int(m.id, `${path}.upsert.id`, 1, Number.MAX_SAFE_INTEGER),
+          name: str(m.name, `${path}.upsert.name`),
+          address: str(m.address, `${path}.upsert.address`),
+        };
+      }
+      if (o.remove !== undefined && o.remove !== null) {
+        out.remove = int(o.remove, `${path}.remove`, 1, Number.MAX_SAFE_INTEGER);
+      }
+      return out;
+    }
     case "batch": {
       if (!Array.isArray(o.commands)) fail(`${path}.commands`, "a list", o.commands);
       if (o.commands.length > BATCH_COMMANDS_MAX) {
