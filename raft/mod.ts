@@ -62,6 +62,8 @@ export type { Storage } from "./storage.ts";
 export { validateMessage } from "./validate.ts";
 export { applyChange, bootstrapEntries, decodeConfChange, encodeConfChange } from "./confchange.ts";
 export {
+  isEmptyHardState,
+  isEmptySnapshot,
   LOCAL_MESSAGE_TYPES,
   NETWORK_MESSAGE_TYPES,
   NONE,

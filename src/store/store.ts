@@ -38,6 +38,8 @@ const SNAPSHOT_TABLES = [
   "cluster",
   "requests",
 ] as const;
+/** Tables a `restore` command replaces; membership and request ids stay as they are. */
+const RESTORED_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
 /** How many log entries a request id is remembered for (retries come within seconds). */
 export const REQUEST_WINDOW_ENTRIES = 100_000;
 const REQUEST_PRUNE_EVERY = 1024;
@@ -282,6 +284,8 @@ export class Store {
         for (const c of cmd.commands) ok = this.#applyOne(index, c, ch).ok && ok;
         return { ok };
       }
+      case "restore":
+        return this.#restoreData(index, cmd.snapshot, ch);
       case "conf": {
         this.#stmt(
           "INSERT INTO cluster VALUES ('conf', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -381,6 +385,48 @@ export class Store {
         ch.keys.add(cmd.key);
         return { ok: true };
       }
+    }
+  }
+
+  /** The `restore` command: a saved snapshot's data tables, stamped with this index. */
+  #restoreData(index: number, bytes: Uint8Array, ch: ChangeBuilder): ApplyResult {
+    let snap: Record<string, unknown>;
+    try {
+      snap = decodeSnapshot(bytes);
+    } catch (e) {
+      return { ok: false, error: (e as Error).message };
+    }
+    const before = [...this.services().keys()];
+    // A savepoint: rows that do not fit the schema undo the restore alone, the same on every
+    // replica, instead of failing the whole apply.
+    this.#db.exec("SAVEPOINT restore");
+    try {
+      for (const t of RESTORED_TABLES) this.#db.exec(`DELETE FROM ${t}`);
+      for (const t of RESTORED_TABLES) this.#insertRows(t, snap[t] ?? []);
+      this.#db.exec(`UPDATE service_index SET idx = ${index}`);
+      this.#db.exec("RELEASE restore");
+    } catch (e) {
+      this.#db.exec("ROLLBACK TO restore");
+      this.#db.exec("RELEASE restore");
+      return { ok: false, error: `restore: ${(e as Error).message}` };
+    }
+    for (const s of before) ch.services.add(s);
+    for (const s of this.services().keys()) ch.services.add(s);
+    for (const k of this.kvKeys("")) ch.keys.add(k);
+    for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
+    return { ok: true };
+  }
+
+  #insertRows(table: string, rows: unknown): void {
+    if (!Array.isArray(rows)) throw new Error(`restore: table ${table} is not a list of rows`);
+    for (const r of rows as Row[]) {
+      const cols = Object.keys(r);
+      if (!cols.every((c) => /^[a-z_]+$/.test(c))) {
+        throw new Error(`restore: bad column in ${table}`);
+      }
+      this.#db.prepare(
+        `INSERT INTO ${table} (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`,
+      ).run(...(Object.values(r) as (string | number | Uint8Array)[]));
     }
   }
 
@@ -540,30 +586,14 @@ export class Store {
 
   /** Replaces the whole state with a snapshot's, atomically; subscribers see every table change. */
   restore(bytes: Uint8Array): void {
-    let snap: Record<string, unknown> | undefined;
-    try {
-      snap = unpack(bytes) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`restore: not a berth store snapshot (${(e as Error).message})`);
-    }
-    if (snap?.format !== SNAPSHOT_FORMAT || snap.schema !== SCHEMA_VERSION) {
-      throw new Error("restore: not a berth store snapshot of this schema version");
-    }
+    const snap = decodeSnapshot(bytes);
     const db = this.#db;
     db.exec("BEGIN IMMEDIATE");
     try {
       for (const t of SNAPSHOT_TABLES) db.exec(`DELETE FROM ${t}`);
       db.exec("DELETE FROM meta WHERE key != 'schema'");
-      const insert = (table: string, rows: unknown) => {
-        for (const r of rows as Row[]) {
-          const cols = Object.keys(r);
-          db.prepare(
-            `INSERT INTO ${table} (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`,
-          ).run(...(Object.values(r) as (string | number | Uint8Array)[]));
-        }
-      };
-      insert("meta", snap.meta);
-      for (const t of SNAPSHOT_TABLES) insert(t, snap[t] ?? []);
+      this.#insertRows("meta", snap.meta);
+      for (const t of SNAPSHOT_TABLES) this.#insertRows(t, snap[t] ?? []);
       db.exec("COMMIT");
     } catch (e) {
       db.exec("ROLLBACK");
@@ -578,6 +608,19 @@ export class Store {
       keys: new Set(),
     });
   }
+}
+
+function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
+  let snap: Record<string, unknown> | undefined;
+  try {
+    snap = unpack(bytes) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`restore: not a berth store snapshot (${(e as Error).message})`);
+  }
+  if (snap?.format !== SNAPSHOT_FORMAT || snap.schema !== SCHEMA_VERSION) {
+    throw new Error("restore: not a berth store snapshot of this schema version");
+  }
+  return snap;
 }
 
 function kvFrom(row: Row): KvEntry {

@@ -222,3 +222,26 @@ Deno.test("Store.apply() conf records membership; member ids only grow", () => {
   assert.deepEqual(copy.members(), s.members());
   assert.equal(copy.memberIdMax(), 2);
 });
+
+Deno.test("Store.apply() restore replaces data tables and keeps membership; bad data changes nothing", () => {
+  const s = Store.open(":memory:");
+  s.apply(1, { type: "kv.put", key: "old", value: enc.encode("1"), flags: 0 });
+  const saved = s.snapshot();
+  s.apply(2, {
+    type: "conf",
+    voters: [1],
+    learners: [],
+    upsert: { id: 1, name: "a", address: "x:1" },
+  });
+  s.apply(3, { type: "kv.put", key: "new", value: enc.encode("2"), flags: 0 });
+  s.apply(4, { type: "register", instance: spec() });
+  assert.deepEqual(s.apply(5, { type: "restore", snapshot: saved }), { ok: true });
+  assert.deepEqual(s.kvList("").map((e) => e.key), ["old"]);
+  assert.equal(s.instances().length, 0);
+  assert.equal(s.serviceIndex("web"), 5); // deregistered by the restore: blocking reads wake
+  assert.deepEqual(s.members().map((m) => m.name), ["a"]);
+  const r = s.apply(6, { type: "restore", snapshot: new Uint8Array([0xc1]) });
+  assert.equal(r.ok, false);
+  assert.deepEqual(s.kvList("").map((e) => e.key), ["old"]);
+  assert.equal(s.appliedIndex(), 6);
+});

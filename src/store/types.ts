@@ -99,6 +99,8 @@ export type Command =
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
   | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
   | { type: "batch"; commands: Command[] }
+  /** Replaces services, nodes and KV with a snapshot's (membership is kept). */
+  | { type: "restore"; snapshot: Uint8Array }
   | {
     type: "conf";
     voters: number[];

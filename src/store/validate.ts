@@ -17,6 +17,8 @@ import {
 export const NAME_BYTES_MAX = 512;
 /** Largest KV value accepted (Consul's default limit). */
 export const VALUE_BYTES_MAX = 512 * 1024;
+/** Largest snapshot a restore command carries. */
+export const RESTORE_BYTES_MAX = 4 * 1024 * 1024;
 /** Most commands in one batch. */
 export const BATCH_COMMANDS_MAX = 4096;
 /** Most tags or meta pairs on one instance. */
@@ -169,6 +171,13 @@ export function validateCommand(x: unknown, path = "command"): Command {
         ...(o.recurse === true ? { recurse: true } : {}),
         ...(cas === undefined ? {} : { cas }),
       };
+    }
+    case "restore": {
+      if (!(o.snapshot instanceof Uint8Array)) fail(`${path}.snapshot`, "bytes", o.snapshot);
+      if (o.snapshot.byteLength > RESTORE_BYTES_MAX) {
+        fail(`${path}.snapshot`, `at most ${RESTORE_BYTES_MAX} bytes`, "bytes");
+      }
+      return { type: "restore", snapshot: o.snapshot };
     }
     case "conf": {
       const ids = (x: unknown, p: string) => {
