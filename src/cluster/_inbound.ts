@@ -1,0 +1,233 @@
+/**
+ * One connection a peer dialed to this node's listener: handshake, then one-way messages in and
+ * requests in / responses out. Private to src/cluster/.
+ *
+ * @module
+ */
+import type { Socket } from "node:net";
+import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
+import { type Frame, parseFrame } from "./_wire.ts";
+import {
+  errorText,
+  foreignCluster,
+  HANDSHAKE_TIMEOUT_MS,
+  type Hello,
+  INBOUND_REQUESTS_MAX,
+  PROTOCOL_VERSION,
+  type Settings,
+  WRITE_BUFFER_BYTES_MAX,
+} from "./_transport_shared.ts";
+
+export class InboundConnection {
+  /** "ip:port" of the remote socket, for log lines. */
+  readonly remote: string;
+  readonly #socket: Socket;
+  readonly #s: Settings;
+  readonly #reader: FrameReader;
+  #from: Hello | null = null;
+  /** Set once this side decided to close; no frame is handled after it. */
+  #done = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #inflight = 0;
+  #out: Uint8Array[] = [];
+  #flushScheduled = false;
+  #droppedLogged = false;
+  readonly #closed: Promise<void>;
+
+  constructor(socket: Socket, settings: Settings, onClosed: (c: InboundConnection) => void) {
+    this.#socket = socket;
+    this.#s = settings;
+    this.#reader = new FrameReader(settings.frameBytesMax);
+    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    socket.setNoDelay(true);
+    this.#timer = setTimeout(
+      () => this.#fail(`no hello within ${HANDSHAKE_TIMEOUT_MS} ms`),
+      HANDSHAKE_TIMEOUT_MS,
+    );
+    let error: string | null = null;
+    socket.on("error", (e) => error = errorText(e));
+    socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
+    this.#closed = new Promise((resolve) => {
+      socket.on("close", () => {
+        clearTimeout(this.#timer);
+        if (!this.#done) {
+          const { have, want } = this.#reader.partial();
+          if (have > 0) {
+            this.#s.log(
+              `cluster: connection from ${this.remote} closed mid-frame ` +
+                `(${have} bytes of a ${want > 0 ? `${want}-byte ` : ""}frame)`,
+            );
+          } else if (error !== null) {
+            this.#s.log(`cluster: connection from ${this.remote} failed: ${error}`);
+          }
+        }
+        this.#done = true;
+        onClosed(this);
+        resolve();
+      });
+    });
+  }
+
+  /** The peer's identity once its hello was accepted. */
+  hello(): Hello | null {
+    return this.#done ? null : this.#from;
+  }
+
+  close(): Promise<void> {
+    this.#done = true;
+    this.#socket.destroy();
+    return this.#closed;
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#done) return;
+    const bad = this.#reader.push(chunk, (body) => this.#onFrame(body));
+    if (bad !== null) this.#fail(bad);
+  }
+
+  /** Handles one frame; false stops reading (the connection is closing). */
+  #onFrame(body: Uint8Array): boolean {
+    if (this.#done) return false;
+    let frame: Frame | string;
+    try {
+      frame = parseFrame(decodeBody(body));
+    } catch (e) {
+      frame = `malformed frame (${errorText(e)})`;
+    }
+    if (typeof frame === "string") return this.#fail(frame);
+    if (frame.k === "hello") return this.#onHello(frame.v, frame);
+    const from = this.#from;
+    if (from === null) return this.#fail(`expected a hello first, got a ${frame.k} frame`);
+    switch (frame.k) {
+      case "msg":
+        this.#onMsg(from, frame.b);
+        return true;
+      case "req":
+        this.#onReq(from, frame.id, frame.b);
+        return true;
+      default:
+        return this.#fail(`unexpected ${frame.k} frame from a dialing peer`);
+    }
+  }
+
+  /** First hello, or a later one after the peer's identity changed (it joined a cluster). */
+  #onHello(version: number, hello: Hello): boolean {
+    if (version !== PROTOCOL_VERSION) {
+      return this.#reject(`protocol version ${version}, this node speaks ${PROTOCOL_VERSION}`);
+    }
+    const self = this.#s.self();
+    const foreign = foreignCluster(self.clusterId, hello.clusterId);
+    if (foreign !== null) return this.#reject(foreign);
+    this.#from = { clusterId: hello.clusterId, nodeId: hello.nodeId, address: hello.address };
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#write({
+      k: "welcome",
+      clusterId: self.clusterId,
+      nodeId: self.nodeId,
+      address: self.address,
+    });
+    return true;
+  }
+
+  #onMsg(from: Hello, body: unknown): void {
+    const ours = this.#s.self().clusterId;
+    if (from.clusterId === "" || (ours !== "" && ours !== from.clusterId)) {
+      if (!this.#droppedLogged) {
+        this.#droppedLogged = true;
+        this.#s.log(
+          `cluster: dropping messages from ${from.address} (${this.remote}): ` +
+            (from.clusterId === ""
+              ? "it has not joined a cluster"
+              : `foreign cluster ${from.clusterId}`),
+        );
+      }
+      return;
+    }
+    try {
+      this.#s.onMessage(from, body);
+    } catch (e) {
+      this.#s.log(
+        `cluster: message handler failed on a message from ${from.address}: ${errorText(e)}`,
+      );
+    }
+  }
+
+  #onReq(from: Hello, id: number, body: unknown): void {
+    if (this.#inflight >= INBOUND_REQUESTS_MAX) {
+      this.#respond(id, undefined, `busy: ${INBOUND_REQUESTS_MAX} requests in flight`);
+      return;
+    }
+    this.#inflight++;
+    let handled: Promise<unknown>;
+    try {
+      handled = Promise.resolve(this.#s.onRequest(from, body));
+    } catch (e) {
+      handled = Promise.reject(e);
+    }
+    handled.then(
+      (result) => this.#respond(id, result, undefined),
+      (e) => this.#respond(id, undefined, errorText(e)),
+    ).finally(() => this.#inflight--);
+  }
+
+  #respond(id: number, result: unknown, err: string | undefined): void {
+    if (this.#done) return;
+    let body: Uint8Array;
+    try {
+      body = encodeBody(err === undefined ? { k: "res", id, b: result } : { k: "res", id, err });
+      if (body.byteLength > this.#s.frameBytesMax) {
+        throw new Error(
+          `${body.byteLength} bytes exceed the frame limit of ${this.#s.frameBytesMax} bytes`,
+        );
+      }
+    } catch (e) {
+      body = encodeBody({ k: "res", id, err: `response could not be sent: ${errorText(e)}` });
+    }
+    this.#push(body);
+  }
+
+  #write(frame: Frame): void {
+    this.#push(encodeBody(frame));
+  }
+
+  #push(body: Uint8Array): void {
+    this.#out.push(body);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** One socket write per tick for everything answered in it. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const out = this.#out;
+    this.#out = [];
+    if (out.length === 0 || this.#done) return;
+    this.#socket.write(joinFrames(out));
+    if (this.#socket.writableLength > WRITE_BUFFER_BYTES_MAX) {
+      this.#fail(`peer is not reading its responses (${this.#socket.writableLength} bytes queued)`);
+    }
+  }
+
+  /** Tells the dialer why, then closes once the reply is out (or the handshake timer fires). */
+  #reject(reason: string): boolean {
+    this.#s.log(`cluster: rejected connection from ${this.remote}: ${reason}`);
+    this.#done = true;
+    this.#from = null;
+    this.#socket.end(joinFrames([encodeBody({ k: "reject", reason })]));
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    }
+    return false;
+  }
+
+  /** Closes the connection with one log line; always false (stop reading). */
+  #fail(reason: string): false {
+    if (this.#done) return false;
+    this.#done = true;
+    this.#s.log(`cluster: closed connection from ${this.remote}: ${reason}`);
+    this.#socket.destroy();
+    return false;
+  }
+}

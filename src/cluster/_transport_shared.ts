@@ -1,0 +1,80 @@
+/**
+ * What the transport's inbound and outbound connections share: identity, errors, limits and the
+ * resolved options. Private to src/cluster/; transport.ts re-exports the public parts.
+ *
+ * @module
+ */
+
+/** Version of the wire protocol in the hello frame; a listener rejects any other. */
+export const PROTOCOL_VERSION = 1;
+/** Default largest frame body accepted or sent. */
+export const FRAME_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
+/** Default frames queued per peer while (re)connecting or writing. */
+export const SEND_QUEUE_MAX_DEFAULT = 4096;
+/** Default time to connect and be welcomed by a peer. */
+export const CONNECT_TIMEOUT_MS_DEFAULT = 3000;
+/** Default time a request waits for its response. */
+export const REQUEST_TIMEOUT_MS_DEFAULT = 5000;
+/** Default reconnect backoff bounds (doubling per failure, with jitter). */
+export const BACKOFF_MS_MIN_DEFAULT = 50;
+export const BACKOFF_MS_MAX_DEFAULT = 2000;
+/** Requests awaiting a response per peer; more are rejected at once. */
+export const PENDING_REQUESTS_MAX = 1024;
+/** Requests being handled at once per inbound connection; more get a "busy" error. */
+export const INBOUND_REQUESTS_MAX = 1024;
+/** Inbound connections open at once; more are closed at once. */
+export const INBOUND_CONNECTIONS_MAX = 1024;
+/** Distinct peer addresses this transport dials; sends to more are dropped. */
+export const PEERS_MAX = 1024;
+/** An inbound connection that sends no hello for this long is closed. */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+/** Bytes of queued frames joined into one socket write (a single larger frame goes alone). */
+export const BATCH_BYTES_MAX = 1024 * 1024;
+/** Response bytes buffered unread on an inbound socket before it is closed. */
+export const WRITE_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Who is at the other end (or this end) of a connection. */
+export interface Hello {
+  /** "" before the node has joined a cluster. */
+  clusterId: string;
+  /** 0 before the node has joined a cluster. */
+  nodeId: number;
+  /** "ip:port" of the sender's cluster listener. */
+  address: string;
+}
+
+/** The connection failed: cannot connect, connection lost, timed out, or transport closed. */
+export class TransportError extends Error {
+  override name = "TransportError";
+}
+
+/** The remote request handler threw or rejected; `message` is its message. */
+export class RemoteError extends Error {
+  override name = "RemoteError";
+}
+
+/** Options with defaults filled in, as connections see them. */
+export interface Settings {
+  self: () => Hello;
+  onMessage: (from: Hello, body: unknown) => void;
+  onRequest: (from: Hello, body: unknown) => Promise<unknown>;
+  frameBytesMax: number;
+  sendQueueMax: number;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  backoffMsMin: number;
+  backoffMsMax: number;
+  log: (line: string) => void;
+}
+
+/** The reason two identities cannot talk, or null: both in a cluster and not the same one. */
+export function foreignCluster(ours: string, theirs: string): string | null {
+  if (ours === "" || theirs === "" || ours === theirs) return null;
+  return `foreign cluster ${theirs} (this node belongs to ${ours})`;
+}
+
+/** Message of any thrown value, on one line. */
+export function errorText(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.replace(/\s+/g, " ");
+}

@@ -1,0 +1,286 @@
+/**
+ * # Transport — TCP between berth agents
+ *
+ * Carries Raft messages (one-way, best effort, FIFO per peer) and cluster RPCs (request/response)
+ * between the agents' `--bind` listeners. Every frame is a 4-byte big-endian length and a msgpack
+ * body (msgpackr, plain maps; Uint8Array values arrive as Uint8Array).
+ *
+ * Per peer address there is ONE dialed connection, opened on the first `send()`/`request()`,
+ * re-dialed with jittered exponential backoff after a failure; frames wait in a bounded queue
+ * while it (re)connects and are coalesced into one socket write per tick. The dialer opens with
+ * `{k:"hello", v, clusterId, nodeId, address}`; the listener answers `{k:"welcome", …}` or
+ * `{k:"reject", reason}` (other protocol version, or both sides in different clusters) and
+ * closes. Then `{k:"msg", b}` flows one way and `{k:"req", id, b}` / `{k:"res", id, b?, err?}`
+ * pair up on the same socket. A node whose clusterId is "" (not joined yet) may make requests
+ * (e.g. "join"); its messages are not sent, and a listener drops any that arrive. When `self()`
+ * changes (the node joined), the next write re-announces it with a fresh hello on the same
+ * connection. Messages are delivered when the sender is in a cluster and this node is in the same
+ * one or in none yet.
+ *
+ * Anything malformed from the network (not msgpack, unknown kind, oversized length, no hello
+ * first, bad hello fields, a truncated frame) closes that one connection with one log line naming
+ * the remote address; nothing throws out of the transport.
+ *
+ * Options (TransportOptions): `listen` (port 0: any free port, see `address`), `self`,
+ * `onMessage`, `onRequest`, and limits with defaults: `frameBytesMax` (8 MiB), `sendQueueMax`
+ * (4096 frames per peer), `connectTimeoutMs` (3000), `requestTimeoutMs` (5000), `backoffMsMin` /
+ * `backoffMsMax` (50 / 2000), `log` (console.error).
+ *
+ * @example
+ * ```ts
+ * const t = new Transport({
+ *   listen: { host: "127.0.0.1", port: 8300 },
+ *   self: () => ({ clusterId: "c1", nodeId: 1, address: "127.0.0.1:8300" }),
+ *   onMessage: (from, body) => raft.step(body),
+ *   onRequest: async (from, body) => handleRpc(body),
+ * });
+ * await t.start();
+ * if (!t.send("127.0.0.2:8300", msg)) raft.reportUnreachable(2);
+ * const answer = await t.request("127.0.0.2:8300", { rpc: "join" }, { timeoutMs: 2000 });
+ * await t.close();
+ * ```
+ *
+ * @module
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import type { HostPort } from "../config.ts";
+import { formatHostPort, parseHostPort } from "../config.ts";
+import { InboundConnection } from "./_inbound.ts";
+import { OutboundPeer } from "./_outbound.ts";
+import {
+  BACKOFF_MS_MAX_DEFAULT,
+  BACKOFF_MS_MIN_DEFAULT,
+  CONNECT_TIMEOUT_MS_DEFAULT,
+  errorText,
+  FRAME_BYTES_MAX_DEFAULT,
+  type Hello,
+  INBOUND_CONNECTIONS_MAX,
+  PEERS_MAX,
+  REQUEST_TIMEOUT_MS_DEFAULT,
+  SEND_QUEUE_MAX_DEFAULT,
+  type Settings,
+  TransportError,
+} from "./_transport_shared.ts";
+
+export {
+  BACKOFF_MS_MAX_DEFAULT,
+  BACKOFF_MS_MIN_DEFAULT,
+  BATCH_BYTES_MAX,
+  CONNECT_TIMEOUT_MS_DEFAULT,
+  FRAME_BYTES_MAX_DEFAULT,
+  HANDSHAKE_TIMEOUT_MS,
+  type Hello,
+  INBOUND_CONNECTIONS_MAX,
+  INBOUND_REQUESTS_MAX,
+  PEERS_MAX,
+  PENDING_REQUESTS_MAX,
+  PROTOCOL_VERSION,
+  RemoteError,
+  REQUEST_TIMEOUT_MS_DEFAULT,
+  SEND_QUEUE_MAX_DEFAULT,
+  TransportError,
+  WRITE_BUFFER_BYTES_MAX,
+} from "./_transport_shared.ts";
+
+/** Distinct bad peer addresses logged; later ones are dropped silently. */
+const BAD_ADDRESSES_LOGGED_MAX = 64;
+
+export interface TransportOptions {
+  /** Address to listen on; port 0 picks a free port (read it from `address`). */
+  listen: HostPort;
+  /** This node's current identity (clusterId "" and nodeId 0 before it has joined). */
+  self: () => Hello;
+  /** Called for each one-way message from a peer whose hello matched our cluster id. */
+  onMessage: (from: Hello, body: unknown) => void;
+  /**
+   * Called for each request; the returned value (or thrown Error's message) is sent back.
+   * Requests are allowed from peers with clusterId "" (joining nodes); the handler decides.
+   */
+  onRequest: (from: Hello, body: unknown) => Promise<unknown>;
+  /** Largest frame body sent or accepted (default 8 MiB); a bigger one closes the connection. */
+  frameBytesMax?: number;
+  /** Frames queued per peer (default 4096); when full, send() returns false. */
+  sendQueueMax?: number;
+  /** Time to connect to a peer and get its welcome (default 3000). */
+  connectTimeoutMs?: number;
+  /** Default time a request waits for its response (default 5000). */
+  requestTimeoutMs?: number;
+  /** Reconnect backoff, doubling per failure with jitter (default 50 .. 2000). */
+  backoffMsMin?: number;
+  backoffMsMax?: number;
+  /** Where one-line diagnostics go (default console.error). */
+  log?: (line: string) => void;
+}
+
+export class Transport {
+  readonly #s: Settings;
+  readonly #listen: HostPort;
+  #address: HostPort;
+  #server: Server | null = null;
+  #closed = false;
+  readonly #peers = new Map<string, OutboundPeer>();
+  readonly #inbound = new Set<InboundConnection>();
+  readonly #badAddresses = new Set<string>();
+
+  constructor(o: TransportOptions) {
+    this.#listen = o.listen;
+    this.#address = o.listen;
+    this.#s = {
+      self: o.self,
+      onMessage: o.onMessage,
+      onRequest: o.onRequest,
+      frameBytesMax: positive(o.frameBytesMax, FRAME_BYTES_MAX_DEFAULT),
+      sendQueueMax: positive(o.sendQueueMax, SEND_QUEUE_MAX_DEFAULT),
+      connectTimeoutMs: positive(o.connectTimeoutMs, CONNECT_TIMEOUT_MS_DEFAULT),
+      requestTimeoutMs: positive(o.requestTimeoutMs, REQUEST_TIMEOUT_MS_DEFAULT),
+      backoffMsMin: positive(o.backoffMsMin, BACKOFF_MS_MIN_DEFAULT),
+      backoffMsMax: positive(o.backoffMsMax, BACKOFF_MS_MAX_DEFAULT),
+      log: o.log ?? ((line) => console.error(line)),
+    };
+  }
+
+  /** The listening address (the real port once started with port 0). */
+  get address(): HostPort {
+    return this.#address;
+  }
+
+  /** Listens on `listen`; rejects with one line when the address cannot be bound. */
+  async start(): Promise<void> {
+    if (this.#closed) throw new TransportError("transport closed");
+    if (this.#server !== null) return;
+    const server = createServer((socket) => this.#accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      const fail = (e: Error) => {
+        reject(
+          new TransportError(
+            `cluster: cannot listen on ${formatHostPort(this.#listen)}: ${errorText(e)}`,
+          ),
+        );
+      };
+      server.once("error", fail);
+      server.listen({ host: this.#listen.host, port: this.#listen.port }, () => {
+        server.off("error", fail);
+        resolve();
+      });
+    });
+    server.on("error", (e) => this.#s.log(`cluster: listener error: ${errorText(e)}`));
+    this.#server = server;
+    const a = server.address();
+    if (a !== null && typeof a === "object") {
+      this.#address = { host: this.#listen.host, port: a.port };
+    }
+  }
+
+  /**
+   * One-way, best effort, ordered per peer (FIFO). Returns false when the frame was dropped
+   * (queue full, bad address, too large, transport closed, or this node has not joined a
+   * cluster) so the caller can report the peer unreachable to raft.
+   */
+  send(toAddress: string, body: unknown): boolean {
+    const peer = this.#peer(toAddress);
+    return peer === null ? false : peer.send(body);
+  }
+
+  /**
+   * Request/response over the same per-peer connection. Rejects with a TransportError on
+   * timeout (default requestTimeoutMs), connection failure or loss, and with a RemoteError
+   * carrying the remote message when the peer's handler failed.
+   */
+  request(toAddress: string, body: unknown, opts: { timeoutMs?: number } = {}): Promise<unknown> {
+    const peer = this.#peer(toAddress);
+    if (peer === null) {
+      return Promise.reject(
+        new TransportError(
+          this.#closed
+            ? "transport closed"
+            : `cannot send to "${toAddress}": bad or too many peers`,
+        ),
+      );
+    }
+    return peer.request(body, positive(opts.timeoutMs, this.#s.requestTimeoutMs));
+  }
+
+  /**
+   * Peers with a live connection right now: addresses we dialed and were welcomed at, plus the
+   * announced addresses of peers whose connections to us passed the handshake.
+   */
+  connected(): string[] {
+    const out = new Set<string>();
+    for (const p of this.#peers.values()) if (p.isOpen()) out.add(p.address);
+    for (const c of this.#inbound) {
+      const h = c.hello();
+      if (h !== null && h.address !== "") out.add(h.address);
+    }
+    return [...out];
+  }
+
+  /** Stops listening, fails pending requests, closes every connection; resolves once closed. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const server = this.#server;
+    this.#server = null;
+    const serverClosed = server === null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all([
+      serverClosed,
+      ...[...new Set(this.#peers.values())].map((p) => p.close()),
+      ...[...this.#inbound].map((c) => c.close()),
+    ]);
+    this.#peers.clear();
+  }
+
+  #peer(toAddress: string): OutboundPeer | null {
+    if (this.#closed) return null;
+    const known = this.#peers.get(toAddress);
+    if (known !== undefined) return known;
+    let hp: HostPort;
+    try {
+      hp = parseHostPort(toAddress);
+    } catch (e) {
+      this.#logBadAddress(toAddress, `cluster: cannot send to "${toAddress}": ${errorText(e)}`);
+      return null;
+    }
+    const address = formatHostPort(hp);
+    const existing = this.#peers.get(address);
+    if (existing !== undefined) return existing;
+    if (this.#peers.size >= PEERS_MAX) {
+      this.#logBadAddress(
+        toAddress,
+        `cluster: cannot send to ${address}: already talking to ${PEERS_MAX} peers`,
+      );
+      return null;
+    }
+    const peer = new OutboundPeer(hp.host, hp.port, address, this.#s);
+    this.#peers.set(address, peer);
+    if (toAddress !== address) this.#peers.set(toAddress, peer);
+    return peer;
+  }
+
+  #logBadAddress(address: string, line: string): void {
+    if (this.#badAddresses.has(address)) return;
+    if (this.#badAddresses.size >= BAD_ADDRESSES_LOGGED_MAX) return;
+    this.#badAddresses.add(address);
+    this.#s.log(line);
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#closed || this.#inbound.size >= INBOUND_CONNECTIONS_MAX) {
+      if (!this.#closed) {
+        this.#s.log(
+          `cluster: closed connection from ${socket.remoteAddress}:${socket.remotePort}: ` +
+            `${INBOUND_CONNECTIONS_MAX} connections already open`,
+        );
+      }
+      socket.on("error", () => {});
+      socket.destroy();
+      return;
+    }
+    this.#inbound.add(new InboundConnection(socket, this.#s, (c) => this.#inbound.delete(c)));
+  }
+}
+
+function positive(v: number | undefined, def: number): number {
+  return v !== undefined && Number.isFinite(v) && v > 0 ? v : def;
+}
