@@ -9,7 +9,7 @@
  * @module
  */
 import { ApiServer } from "./api/mod.ts";
-import { type Cluster, LocalCluster } from "./cluster/mod.ts";
+import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, formatHostPort, loadConfig } from "./config.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
@@ -20,34 +20,56 @@ import { VERSION } from "./version.ts";
 
 export interface AgentOptions {
   log?: (line: string) => void;
+  /** Called when the agent should stop by itself (after `berth leave`). */
+  onExit?: () => void;
 }
+
+/** Pause between attempts to register this node while the cluster has no leader. */
+const REGISTER_RETRY_MS = 1000;
 
 export class Agent {
   readonly config: Config;
   readonly store: Store;
-  readonly cluster: Cluster;
+  readonly cluster: RaftCluster;
   readonly #log: (line: string) => void;
+  readonly #onExit: () => void;
   #stops: (() => Promise<void> | void)[] = [];
+  #stopped = false;
 
-  private constructor(config: Config, store: Store, cluster: Cluster, log: (s: string) => void) {
+  private constructor(config: Config, store: Store, cluster: RaftCluster, opts: AgentOptions) {
     this.config = config;
     this.store = store;
     this.cluster = cluster;
-    this.#log = log;
+    this.#log = opts.log ?? ((line: string) => console.error(line));
+    this.#onExit = opts.onExit ?? (() => {});
   }
 
   /** Starts every part; on a failure, stops what had started and rethrows. */
   static async start(config: Config, opts: AgentOptions = {}): Promise<Agent> {
-    const log = opts.log ?? ((line: string) => console.error(line));
     Deno.mkdirSync(config.dataDir, { recursive: true });
     const store = Store.open(`${config.dataDir}/store.db`);
-    const cluster = new LocalCluster(store, {
-      node: config.node,
-      address: formatHostPort(config.bind),
-    });
-    const agent = new Agent(config, store, cluster, log);
+    let cluster: RaftCluster;
+    try {
+      cluster = new RaftCluster({
+        store,
+        raftPath: `${config.dataDir}/raft.db`,
+        node: config.node,
+        bind: config.bind,
+        advertise: config.advertise,
+        bootstrap: config.bootstrap,
+        join: config.join,
+        voters: config.voters,
+        nodeTimeoutMs: config.nodeTimeoutMs,
+        log: opts.log,
+      });
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    const agent = new Agent(config, store, cluster, opts);
     agent.#stops.push(() => store.close(), () => cluster.close());
     try {
+      await cluster.start();
       await agent.#startParts();
     } catch (e) {
       await agent.stop();
@@ -61,16 +83,7 @@ export class Agent {
     const propose = cluster.propose.bind(cluster);
     const log = this.#log;
 
-    await propose({
-      type: "node.register",
-      name: config.node,
-      address: config.advertise,
-      meta: {
-        proxy: config.proxyHttp === null ? "false" : "true",
-        "berth-version": VERSION,
-      },
-    });
-    await propose({ type: "node.status", name: config.node, status: "alive" });
+    this.#registerSelf();
 
     const dns = new DnsServer({
       store,
@@ -102,6 +115,16 @@ export class Agent {
       token: config.token,
       listen: config.http,
       config: publicConfig(config),
+      admin: {
+        join: (address) => cluster.join([address]),
+        leave: () => this.#leave(),
+        transferLeader: (node) => cluster.transferLeader(node),
+        removePeer: (node) => cluster.removePeer(node),
+        restore: async (snapshot) => {
+          const p = await cluster.propose({ type: "restore", snapshot });
+          if (!p.result.ok) throw new Error(p.result.error ?? "restore failed");
+        },
+      },
     });
     await api.start();
     this.#stops.push(() => api.close());
@@ -134,8 +157,60 @@ export class Agent {
     );
   }
 
+  /**
+   * Registers this node (address, whether it runs the proxy) once the cluster can commit, and
+   * marks it alive; retried in the background while there is no leader (a joining member).
+   */
+  #registerSelf(): void {
+    const { config, cluster } = this;
+    const attempt = async () => {
+      while (!this.#stopped) {
+        try {
+          await cluster.propose({
+            type: "batch",
+            commands: [
+              {
+                type: "node.register",
+                name: config.node,
+                address: config.advertise,
+                meta: {
+                  proxy: config.proxyHttp === null ? "false" : "true",
+                  "berth-version": VERSION,
+                },
+              },
+              { type: "node.status", name: config.node, status: "alive" },
+            ],
+          });
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, REGISTER_RETRY_MS));
+        }
+      }
+    };
+    attempt();
+  }
+
+  /**
+   * `berth leave`: deregisters this node's instances, marks the node down, leaves the Raft
+   * cluster (handing off leadership first), then stops the agent.
+   */
+  async #leave(): Promise<void> {
+    const own = this.store.instancesOfNode(this.config.node);
+    await this.cluster.propose({
+      type: "batch",
+      commands: [
+        ...own.map((i) => ({ type: "deregister" as const, id: i.id })),
+        { type: "node.status", name: this.config.node, status: "down" },
+      ],
+    });
+    await this.cluster.leave();
+    this.#log(`berth: ${this.config.node} left the cluster; stopping`);
+    setTimeout(() => this.#onExit(), 100);
+  }
+
   /** Stops every part in reverse start order. Safe to call twice. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     const stops = this.#stops.reverse();
     this.#stops = [];
     for (const stop of stops) {
@@ -168,14 +243,14 @@ export async function runAgent(argv: string[]): Promise<number> {
     }
     throw e;
   }
+  const { promise, resolve } = Promise.withResolvers<string>();
   let agent: Agent;
   try {
-    agent = await Agent.start(config);
+    agent = await Agent.start(config, { onExit: () => resolve("left the cluster") });
   } catch (e) {
     console.error(`berth agent: cannot start: ${(e as Error).message}`);
     return 1;
   }
-  const { promise, resolve } = Promise.withResolvers<string>();
   const onSignal = (name: string) => () => resolve(name);
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGINT", onSignal("SIGINT")],

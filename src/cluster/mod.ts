@@ -1,8 +1,11 @@
 /**
- * Running consensus for real. For now a single-node LocalCluster; the Raft cluster sits behind
- * the same Cluster interface.
+ * Running consensus for real: the Raft cluster (raft_cluster.ts) on a durable SQLite log
+ * (raft_storage.ts) and a TCP transport (transport.ts). LocalCluster commits on one node without
+ * Raft, behind the same Cluster interface (tests of the parts above it use it).
  *
  * @module
  */
 export * from "./types.ts";
 export { GROUP_COMMIT_MAX, LocalCluster } from "./local.ts";
+export { RaftCluster, type RaftClusterOptions } from "./raft_cluster.ts";
+export { type Identity, SqliteRaftStorage } from "./raft_storage.ts";

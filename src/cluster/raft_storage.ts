@@ -1,0 +1,202 @@
+/**
+ * The durable Raft log: entries, hard state and the latest snapshot in SQLite (`raft.db`, WAL,
+ * synchronous=FULL), mirrored in memory for raft's reads. One ready() batch (entries, hard state,
+ * snapshot) is written in one transaction, so it is on disk, synced, before any message that
+ * depends on it is sent. Memory stays bounded because the agent compacts the log at a threshold.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { pack, unpack } from "msgpackr";
+import {
+  type ConfState,
+  type Entry,
+  type HardState,
+  isEmptyHardState,
+  isEmptySnapshot,
+  MemoryStorage,
+  type Snapshot,
+  type Storage,
+} from "../../raft/mod.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,
+  type TEXT NOT NULL, data BLOB NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+`;
+
+type Row = Record<string, unknown>;
+
+/** What one ready() asks to persist. */
+export interface PersistBatch {
+  entries: readonly Entry[];
+  hardState?: HardState;
+  snapshot?: Snapshot;
+}
+
+/** Who this member is: kept beside the log, never replicated. */
+export interface Identity {
+  clusterId: string;
+  id: number;
+  /** Random token sent with the join request, so a retried join gets the same id back. */
+  nonce: string;
+}
+
+export class SqliteRaftStorage implements Storage {
+  readonly #db: DatabaseSync;
+  readonly #mem = new MemoryStorage();
+  readonly #stmts = new Map<string, StatementSync>();
+  readonly #confState: () => ConfState;
+
+  private constructor(db: DatabaseSync, confState: () => ConfState) {
+    this.#db = db;
+    this.#confState = confState;
+  }
+
+  /**
+   * Opens `path` (`:memory:` in tests) and loads the persisted log into memory. `confState`
+   * reports the membership as of the state machine's applied index (the store keeps it in the
+   * same transaction as that index), which is what raft restarts with.
+   */
+  static open(path: string, opts: { confState: () => ConfState }): SqliteRaftStorage {
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA synchronous=FULL");
+    db.exec(SCHEMA);
+    const s = new SqliteRaftStorage(db, opts.confState);
+    s.#load();
+    return s;
+  }
+
+  identity(): Identity | undefined {
+    return this.#getState("identity") as Identity | undefined;
+  }
+
+  setIdentity(identity: Identity): void {
+    this.#setState("identity", identity);
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #getState(key: string): unknown {
+    const row = this.#stmt("SELECT value FROM state WHERE key=?").get(key) as Row | undefined;
+    return row === undefined ? undefined : unpack(row.value as Uint8Array);
+  }
+
+  #setState(key: string, value: unknown): void {
+    this.#stmt(
+      "INSERT INTO state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+    )
+      .run(key, pack(value));
+  }
+
+  #load(): void {
+    const snap = this.#getState("snapshot") as Snapshot | undefined;
+    if (snap !== undefined && !isEmptySnapshot(snap)) this.#mem.applySnapshot(snap);
+    const hs = this.#getState("hardState") as HardState | undefined;
+    if (hs !== undefined) this.#mem.setHardState(hs);
+    const first = this.#mem.firstIndex();
+    const rows = this.#stmt("SELECT * FROM entries WHERE idx >= ? ORDER BY idx").all(
+      first,
+    ) as Row[];
+    this.#mem.append(rows.map((r) => ({
+      index: Number(r.idx),
+      term: Number(r.term),
+      type: r.type as Entry["type"],
+      data: r.data as Uint8Array,
+    })));
+  }
+
+  /** Whether nothing was ever persisted (a brand-new member). */
+  isEmpty(): boolean {
+    return this.lastIndex() === 0 && isEmptyHardState(this.#mem.hardState());
+  }
+
+  /** Persists one ready() batch atomically: snapshot, then entries, then hard state. */
+  persist(batch: PersistBatch): void {
+    const { entries, hardState, snapshot } = batch;
+    if (entries.length === 0 && hardState === undefined && isEmptySnapshot(snapshot)) return;
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
+        this.#setState("snapshot", snapshot);
+        this.#stmt("DELETE FROM entries WHERE idx <= ?").run(snapshot.metadata.index);
+      }
+      if (entries.length > 0) {
+        // A conflicting suffix is replaced: drop everything from the first new index on.
+        this.#stmt("DELETE FROM entries WHERE idx >= ?").run(entries[0]!.index);
+        const ins = this.#stmt("INSERT INTO entries VALUES (?, ?, ?, ?)");
+        for (const e of entries) ins.run(e.index, e.term, e.type, e.data);
+      }
+      if (hardState !== undefined) this.#setState("hardState", hardState);
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) this.#mem.applySnapshot(snapshot);
+    this.#mem.append(entries);
+    if (hardState !== undefined) this.#mem.setHardState(hardState);
+  }
+
+  /**
+   * Records a snapshot of the application's state at applied index `index` and discards the log
+   * up to `index - keepEntries` (a trailing window lets slow followers catch up from the log).
+   */
+  snapshotAndCompact(index: number, confState: ConfState, data: Uint8Array, keepEntries: number) {
+    const snap = this.#mem.createSnapshot(index, confState, data);
+    const compactTo = index - keepEntries;
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#setState("snapshot", snap);
+      if (compactTo > this.#mem.firstIndex() - 1) {
+        this.#stmt("DELETE FROM entries WHERE idx <= ?").run(compactTo);
+      }
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+    if (compactTo > this.#mem.firstIndex() - 1) this.#mem.compact(compactTo);
+  }
+
+  /** The persisted hard state. */
+  hardState(): HardState {
+    return this.#mem.hardState();
+  }
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return { hardState: this.#mem.hardState(), confState: this.#confState() };
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.#mem.entries(lo, hi, maxBytes);
+  }
+
+  term(i: number): number {
+    return this.#mem.term(i);
+  }
+
+  lastIndex(): number {
+    return this.#mem.lastIndex();
+  }
+
+  firstIndex(): number {
+    return this.#mem.firstIndex();
+  }
+
+  snapshot(): Snapshot {
+    return this.#mem.snapshot();
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
