@@ -13,6 +13,7 @@ import {
   HANDSHAKE_TIMEOUT_MS,
   type Hello,
   INBOUND_REQUESTS_MAX,
+  KEEPALIVE_DELAY_MS,
   PROTOCOL_VERSION,
   type Settings,
   WRITE_BUFFER_BYTES_MAX,
@@ -40,6 +41,7 @@ export class InboundConnection {
     this.#reader = new FrameReader(settings.frameBytesMax);
     this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     this.#timer = setTimeout(
       () => this.#fail(`no hello within ${HANDSHAKE_TIMEOUT_MS} ms`),
       HANDSHAKE_TIMEOUT_MS,
@@ -113,11 +115,14 @@ export class InboundConnection {
   /** First hello, or a later one after the peer's identity changed (it joined a cluster). */
   #onHello(version: number, hello: Hello): boolean {
     if (version !== PROTOCOL_VERSION) {
-      return this.#reject(`protocol version ${version}, this node speaks ${PROTOCOL_VERSION}`);
+      return this.#reject(
+        `protocol version ${version}, this node speaks ${PROTOCOL_VERSION}`,
+        hello.address,
+      );
     }
     const self = this.#s.self();
     const foreign = foreignCluster(self.clusterId, hello.clusterId);
-    if (foreign !== null) return this.#reject(foreign);
+    if (foreign !== null) return this.#reject(foreign, hello.address);
     this.#from = { clusterId: hello.clusterId, nodeId: hello.nodeId, address: hello.address };
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -211,8 +216,13 @@ export class InboundConnection {
   }
 
   /** Tells the dialer why, then closes once the reply is out (or the handshake timer fires). */
-  #reject(reason: string): boolean {
-    this.#s.log(`cluster: rejected connection from ${this.remote}: ${reason}`);
+  #reject(reason: string, peerAddress: string): boolean {
+    // A misconfigured peer retries every few seconds: one line per peer and reason a minute.
+    const host = this.remote.slice(0, this.remote.lastIndexOf(":"));
+    this.#s.logLimited(
+      `reject ${host} ${peerAddress} ${reason}`,
+      `cluster: rejected connection from ${this.remote}: ${reason}`,
+    );
     this.#done = true;
     this.#from = null;
     this.#socket.end(joinFrames([encodeBody({ k: "reject", reason })]));

@@ -12,11 +12,13 @@ import {
   errorText,
   foreignCluster,
   type Hello,
+  KEEPALIVE_DELAY_MS,
   PENDING_REQUESTS_MAX,
   PROTOCOL_VERSION,
   RemoteError,
   type Settings,
   TransportError,
+  WRITE_STALL_TIMEOUT_MS,
 } from "./_transport_shared.ts";
 
 /** A frame waiting to be written; `reqId` 0 for a one-way message. */
@@ -167,6 +169,7 @@ export class OutboundPeer {
     const socket = connect({ host: this.#host, port: this.#port });
     this.#socket = socket;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     this.#timer = setTimeout(
       () => this.#drop(`no welcome within ${this.#s.connectTimeoutMs} ms`, false),
       this.#s.connectTimeoutMs,
@@ -207,14 +210,20 @@ export class OutboundPeer {
       case "welcome": {
         const foreign = foreignCluster(this.#s.self().clusterId, frame.clusterId);
         if (foreign !== null) {
-          this.#s.log(`cluster: refused connection to ${this.address}: ${foreign}`);
+          this.#s.logLimited(
+            `refuse ${this.address} ${foreign}`,
+            `cluster: refused connection to ${this.address}: ${foreign}`,
+          );
           return this.#drop(foreign, false, true);
         }
         if (this.#state === "connecting") this.#onOpen();
         return true;
       }
       case "reject":
-        this.#s.log(`cluster: connection to ${this.address} rejected: ${frame.reason}`);
+        this.#s.logLimited(
+          `rejected ${this.address} ${frame.reason}`,
+          `cluster: connection to ${this.address} rejected: ${frame.reason}`,
+        );
         return this.#drop(`rejected: ${frame.reason}`, false, true);
       case "res":
         if (this.#state === "open") {
@@ -354,8 +363,15 @@ export class OutboundPeer {
       return;
     }
     this.#waitingDrain = true;
+    // Invariant: #timer is unused while open (connect and backoff timers are cleared).
+    this.#timer = setTimeout(
+      () => this.#drop(`peer accepted no data for ${WRITE_STALL_TIMEOUT_MS} ms`, true),
+      WRITE_STALL_TIMEOUT_MS,
+    );
     socket.once("drain", () => {
       if (socket !== this.#socket) return;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
       this.#waitingDrain = false;
       this.#flush();
     });

@@ -32,6 +32,14 @@ export const HANDSHAKE_TIMEOUT_MS = 5000;
 export const BATCH_BYTES_MAX = 1024 * 1024;
 /** Response bytes buffered unread on an inbound socket before it is closed. */
 export const WRITE_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
+/** A dialed connection whose peer accepts no bytes for this long is closed and re-dialed. */
+export const WRITE_STALL_TIMEOUT_MS = 15_000;
+/** Idle time before TCP keepalive probes start (finds peers that vanished without a FIN). */
+export const KEEPALIVE_DELAY_MS = 15_000;
+/** A repeated diagnostic (same peer, same reason) is logged at most once per this long. */
+export const LOG_REPEAT_MS = 60_000;
+/** Distinct repeated diagnostics remembered for LOG_REPEAT_MS. */
+const LOG_KEYS_MAX = 256;
 
 /** Who is at the other end (or this end) of a connection. */
 export interface Hello {
@@ -65,6 +73,27 @@ export interface Settings {
   backoffMsMin: number;
   backoffMsMax: number;
   log: (line: string) => void;
+  /** Logs `line` unless a line with the same `key` was logged within LOG_REPEAT_MS. */
+  logLimited: (key: string, line: string) => void;
+}
+
+/** A `logLimited` for `log`, remembering at most LOG_KEYS_MAX keys. */
+export function limitedLog(
+  log: (line: string) => void,
+  now: () => number = Date.now,
+): (key: string, line: string) => void {
+  const last = new Map<string, number>();
+  return (key, line) => {
+    const t = now();
+    const at = last.get(key);
+    if (at !== undefined && t - at < LOG_REPEAT_MS) return;
+    if (last.size >= LOG_KEYS_MAX) {
+      for (const [k, v] of last) if (t - v >= LOG_REPEAT_MS) last.delete(k);
+      if (last.size >= LOG_KEYS_MAX) last.clear();
+    }
+    last.set(key, t);
+    log(line);
+  };
 }
 
 /** The reason two identities cannot talk, or null: both in a cluster and not the same one. */

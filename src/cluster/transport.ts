@@ -55,6 +55,7 @@ import {
   FRAME_BYTES_MAX_DEFAULT,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
+  limitedLog,
   PEERS_MAX,
   REQUEST_TIMEOUT_MS_DEFAULT,
   SEND_QUEUE_MAX_DEFAULT,
@@ -72,6 +73,8 @@ export {
   type Hello,
   INBOUND_CONNECTIONS_MAX,
   INBOUND_REQUESTS_MAX,
+  KEEPALIVE_DELAY_MS,
+  LOG_REPEAT_MS,
   PEERS_MAX,
   PENDING_REQUESTS_MAX,
   PROTOCOL_VERSION,
@@ -80,6 +83,7 @@ export {
   SEND_QUEUE_MAX_DEFAULT,
   TransportError,
   WRITE_BUFFER_BYTES_MAX,
+  WRITE_STALL_TIMEOUT_MS,
 } from "./_transport_shared.ts";
 
 /** Distinct bad peer addresses logged; later ones are dropped silently. */
@@ -125,6 +129,7 @@ export class Transport {
   constructor(o: TransportOptions) {
     this.#listen = o.listen;
     this.#address = o.listen;
+    const log = o.log ?? ((line: string) => console.error(line));
     this.#s = {
       self: o.self,
       onMessage: o.onMessage,
@@ -135,7 +140,8 @@ export class Transport {
       requestTimeoutMs: positive(o.requestTimeoutMs, REQUEST_TIMEOUT_MS_DEFAULT),
       backoffMsMin: positive(o.backoffMsMin, BACKOFF_MS_MIN_DEFAULT),
       backoffMsMax: positive(o.backoffMsMax, BACKOFF_MS_MAX_DEFAULT),
-      log: o.log ?? ((line) => console.error(line)),
+      log,
+      logLimited: limitedLog(log),
     };
   }
 

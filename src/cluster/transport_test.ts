@@ -172,6 +172,20 @@ Deno.test("Transport.request() returns the handler's value and rejects with its 
   await b.t.close();
 });
 
+Deno.test("Transport.request() carries frames larger than one write batch both ways", async () => {
+  const a = await node("c1", 1);
+  const b = await node("c1", 2);
+  const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251);
+  const small = Array.from({ length: 50 }, (_, i) => a.t.request(b.addr, { op: "echo", i }));
+  const got = await a.t.request(b.addr, { op: "echo", big }) as { echo: { big: Uint8Array } };
+  assert.deepEqual(got.echo.big, big);
+  for (const [i, r] of (await Promise.all(small)).entries()) {
+    assert.equal((r as { echo: { i: number } }).echo.i, i);
+  }
+  await a.t.close();
+  await b.t.close();
+});
+
 Deno.test("Transport.request() to a dead address rejects within the timeout", async () => {
   const a = await node("c1", 1);
   const dead = `127.0.0.1:${await deadPort()}`;

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
+
+Deno.test("FrameReader.push() yields the same bodies however the stream is split", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { maxLength: 20 }),
+      fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 50 }),
+      (bodies, cuts) => {
+        const stream = joinFrames(bodies);
+        const reader = new FrameReader(300);
+        const got: Uint8Array[] = [];
+        let at = 0;
+        for (let i = 0; at < stream.byteLength; i++) {
+          const n = cuts[i % cuts.length]!;
+          const err = reader.push(stream.subarray(at, at + n), (b) => {
+            got.push(b.slice());
+            return true;
+          });
+          assert.equal(err, null);
+          at += n;
+        }
+        assert.deepEqual(got, bodies);
+        assert.deepEqual(reader.partial(), { have: 0, want: 0 });
+      },
+    ),
+  );
+});
+
+Deno.test("FrameReader.push() rejects empty and oversized frames and stops on request", () => {
+  assert.equal(new FrameReader(10).push(new Uint8Array([0, 0, 0, 0]), () => true), "empty frame");
+  assert.equal(
+    new FrameReader(10).push(new Uint8Array([0, 0, 0, 11]), () => true),
+    "frame of 11 bytes exceeds the limit of 10 bytes",
+  );
+  const split = new FrameReader(10);
+  assert.equal(split.push(new Uint8Array([0, 0]), () => true), null);
+  assert.match(split.push(new Uint8Array([1, 0]), () => true)!, /256 bytes exceeds/);
+  let seen = 0;
+  const stop = new FrameReader(10);
+  stop.push(joinFrames([new Uint8Array([1]), new Uint8Array([2])]), () => {
+    seen++;
+    return false;
+  });
+  assert.equal(seen, 1);
+});
+
+Deno.test("decodeBody() returns plain Uint8Arrays that do not alias the frame", () => {
+  const frame = joinFrames([encodeBody({ k: "msg", b: new Uint8Array([1, 2, 3]) })]);
+  const got = decodeBody(frame.subarray(4)) as { b: Uint8Array };
+  assert.equal(Object.getPrototypeOf(got.b), Uint8Array.prototype);
+  assert.deepEqual(got.b, new Uint8Array([1, 2, 3]));
+  frame.fill(0);
+  assert.deepEqual(got.b, new Uint8Array([1, 2, 3]));
+  assert.throws(() => decodeBody(new Uint8Array([1, 2])), /end of buffer/);
+});
