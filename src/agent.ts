@@ -60,6 +60,8 @@ export class Agent {
         join: config.join,
         voters: config.voters,
         nodeTimeoutMs: config.nodeTimeoutMs,
+        snapshotEntries: config.snapshotEntries,
+        snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
         log: opts.log,
       });
     } catch (e) {

@@ -34,6 +34,7 @@ export interface Config {
   reconcileIntervalMs: number;
   dnsTtl: number;
   token: string | null;
+  snapshotEntries: number;
 }
 
 export class ConfigError extends Error {
@@ -140,6 +141,13 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     help: "full Docker reconcile period (events reconcile at once)",
   },
   { name: "dns-ttl", kind: "int", def: "0", range: [0, 86400], help: "TTL of service answers" },
+  {
+    name: "snapshot-entries",
+    kind: "int",
+    def: "8192",
+    range: [16, 10_000_000],
+    help: "applied log entries after which the store is snapshotted and the log compacted",
+  },
   { name: "token", kind: "string", def: "", help: "API token required on writes (none: open)" },
 ];
 
@@ -384,6 +392,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return ms;
     }, "expected a duration of at least 1s"),
     dnsTtl: int("dns-ttl"),
+    snapshotEntries: int("snapshot-entries"),
     token: token === "" ? null : token,
   };
 }

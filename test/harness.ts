@@ -55,6 +55,10 @@ export async function waitFor<T>(
 
 export interface AgentProc {
   node: string;
+  /** Loopback address every listener of this agent binds (127.0.0.x). */
+  host: string;
+  /** Cluster (Raft RPC) address, host:port. */
+  clusterAddr: string;
   dataDir: string;
   httpUrl: string;
   dnsPort: number;
@@ -70,20 +74,28 @@ export interface StartAgentOptions {
   node?: string;
   dataDir?: string;
   args?: string[];
+  /** Loopback address to bind everything on (default 127.0.0.1). */
+  host?: string;
+  /** Start a new cluster (default true); false with `join` or to join later. */
+  bootstrap?: boolean;
+  /** Cluster addresses to join through. */
+  join?: string[];
+  /** Docker watcher on (default true). */
+  docker?: boolean;
   /** Reuse ports (for a restart of the same agent). */
   ports?: { http: number; dns: number; proxy: number; bind: number };
 }
 
 export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentProc> {
   const node = opts.node ?? uniq("n-");
+  const host = opts.host ?? "127.0.0.1";
   const dataDir = opts.dataDir ?? Deno.makeTempDirSync({ prefix: "berth-e2e-" });
-  const ports = opts.ports ??
-    {
-      http: await freePort(),
-      dns: await freePort(),
-      proxy: await freePort(),
-      bind: await freePort(),
-    };
+  const ports = opts.ports ?? {
+    http: await freePort(host),
+    dns: await freePort(host),
+    proxy: await freePort(host),
+    bind: await freePort(host),
+  };
   const logPath = `${dataDir}/agent.log`;
   const logFile = Deno.openSync(logPath, { append: true, create: true });
   const cmd = new Deno.Command(Deno.execPath(), {
@@ -92,19 +104,21 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
       ...PERMISSIONS,
       `${ROOT}src/main.ts`,
       "agent",
-      "--bootstrap",
+      ...(opts.bootstrap ?? true ? ["--bootstrap"] : []),
+      ...(opts.join ? ["--join", opts.join.join(",")] : []),
+      ...(opts.docker ?? true ? [] : ["--docker", "off"]),
       "--node",
       node,
       "--data-dir",
       dataDir,
       "--http",
-      `127.0.0.1:${ports.http}`,
+      `${host}:${ports.http}`,
       "--dns",
-      `127.0.0.1:${ports.dns}`,
+      `${host}:${ports.dns}`,
       "--proxy-http",
-      `127.0.0.1:${ports.proxy}`,
+      `${host}:${ports.proxy}`,
       "--bind",
-      `127.0.0.1:${ports.bind}`,
+      `${host}:${ports.bind}`,
       "--reconcile-interval",
       "5s",
       ...(opts.args ?? []),
@@ -115,7 +129,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
   });
   const child = cmd.spawn();
   const pump = child.stderr.pipeTo(logFile.writable).catch(() => {});
-  const httpUrl = `http://127.0.0.1:${ports.http}`;
+  const httpUrl = `http://${host}:${ports.http}`;
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -123,6 +137,8 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
   });
   const p: AgentProc = {
     node,
+    host,
+    clusterAddr: `${host}:${ports.bind}`,
     dataDir,
     httpUrl,
     dnsPort: ports.dns,
@@ -140,6 +156,10 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
       await status;
       await pump;
     },
+    // @ts-ignore: extra member used by signalAgent()
+    signal: (s: Deno.Signal) => {
+      if (!exited) child.kill(s);
+    },
   };
   try {
     await waitFor("agent API", async () => {
@@ -154,6 +174,11 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
   }
   (p as AgentProc & { ports: unknown }).ports = ports;
   return p;
+}
+
+/** Sends a signal (SIGSTOP/SIGCONT to freeze and thaw) to an agent's process. */
+export function signalAgent(a: AgentProc, signal: Deno.Signal): void {
+  (a as AgentProc & { signal(s: Deno.Signal): void }).signal(signal);
 }
 
 export function portsOf(a: AgentProc): { http: number; dns: number; proxy: number; bind: number } {
@@ -241,8 +266,8 @@ export function dnsQuery(
 }
 
 /** The A records' addresses of a name (empty on NXDOMAIN). */
-export async function lookupA(port: number, name: string): Promise<string[]> {
-  const r = await dnsQuery(port, name, "A");
+export async function lookupA(port: number, name: string, host?: string): Promise<string[]> {
+  const r = await dnsQuery(port, name, "A", { host });
   return r.answers.filter((a) => a.type === "A").map((a) => String(a.data)).sort();
 }
 
@@ -250,8 +275,9 @@ export async function lookupA(port: number, name: string): Promise<string[]> {
 export async function lookupSrv(
   port: number,
   name: string,
+  host?: string,
 ): Promise<{ port: number; target: string }[]> {
-  const r = await dnsQuery(port, name, "SRV");
+  const r = await dnsQuery(port, name, "SRV", { host });
   return r.answers.filter((a) => a.type === "SRV").map((a) => {
     const d = a.data as { port: number; target: string };
     return { port: d.port, target: d.target };
@@ -324,10 +350,11 @@ export function proxyGet(
   port: number,
   host: string,
   path = "/",
+  address = "127.0.0.1",
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: "127.0.0.1", port, path, headers: { host }, agent: false, timeout: 5000 },
+      { host: address, port, path, headers: { host }, agent: false, timeout: 5000 },
       (res) => {
         let body = "";
         res.setEncoding("utf8");
@@ -343,4 +370,103 @@ export function proxyGet(
     req.on("error", reject);
     req.end();
   });
+}
+
+// ---- clusters ----
+
+export interface ClusterOptions {
+  /** Extra flags for every agent (e.g. --voters 3). */
+  args?: string[];
+  /** Which members run the Docker watcher (by position); default none. */
+  docker?: number[];
+}
+
+/**
+ * Starts `n` agents on 127.0.0.1 … 127.0.0.n: the first bootstraps, the others join through it.
+ * Resolves once every member is listed by the first one.
+ */
+export async function startCluster(n: number, opts: ClusterOptions = {}): Promise<AgentProc[]> {
+  const agents: AgentProc[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const host = `127.0.0.${i + 1}`;
+      agents.push(
+        await startAgent({
+          node: uniq(`m${i + 1}-`),
+          host,
+          bootstrap: i === 0,
+          join: i === 0 ? undefined : [agents[0]!.clusterAddr],
+          docker: opts.docker?.includes(i) ?? false,
+          args: opts.args,
+        }),
+      );
+    }
+    await waitFor("every member to join", async () => {
+      const m = await apiJson(agents[0]!, "/v1/berth/members?stale");
+      return Array.isArray(m) && m.length === n;
+    }, { timeoutMs: 30_000 });
+    return agents;
+  } catch (e) {
+    await Promise.all(agents.map((a) => a.kill()));
+    throw e;
+  }
+}
+
+export async function stopAll(agents: AgentProc[]): Promise<void> {
+  await Promise.all(agents.map((a) => a.stop().catch(() => {})));
+}
+
+/** GET a JSON API path on an agent. */
+export async function apiJson(a: AgentProc, path: string): Promise<unknown> {
+  const r = await fetch(`${a.httpUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/** PUT a KV value through an agent; resolves to the API's `true`/`false`. */
+export async function kvPut(
+  a: AgentProc,
+  key: string,
+  value: string,
+  opts: { cas?: number; timeoutMs?: number } = {},
+): Promise<boolean> {
+  const q = opts.cas === undefined ? "" : `?cas=${opts.cas}`;
+  const r = await fetch(`${a.httpUrl}/v1/kv/${key}${q}`, {
+    method: "PUT",
+    body: value,
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`PUT ${key}: ${r.status} ${text}`);
+  return text.trim() === "true";
+}
+
+/** GET a KV value; null when absent. `mode` picks the consistency (default: the API's). */
+export async function kvGet(
+  a: AgentProc,
+  key: string,
+  opts: { mode?: "stale" | "consistent"; timeoutMs?: number } = {},
+): Promise<{ value: string; index: number } | null> {
+  const q = opts.mode ? `?${opts.mode}` : "";
+  const r = await fetch(`${a.httpUrl}/v1/kv/${key}${q}`, {
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+  });
+  if (r.status === 404) {
+    await r.body?.cancel();
+    return null;
+  }
+  const text = await r.text();
+  if (!r.ok) throw new Error(`GET ${key}: ${r.status} ${text}`);
+  const [e] = JSON.parse(text) as { Value: string | null; ModifyIndex: number }[];
+  const value = e?.Value == null ? "" : new TextDecoder().decode(
+    Uint8Array.from(atob(e.Value), (c) => c.charCodeAt(0)),
+  );
+  return { value, index: e!.ModifyIndex };
+}
+
+/** The leader's node name as one agent sees it (null when none). */
+export async function leaderOf(a: AgentProc): Promise<string | null> {
+  const s = await apiJson(a, "/v1/berth/status") as { leader: string | null };
+  return s.leader;
 }
