@@ -75,12 +75,15 @@ export class OutboundPeer {
 
   send(body: unknown): boolean {
     if (this.#state === "closed" || this.#s.self().clusterId === "") return false;
+    if (this.#queue.length >= this.#s.sendQueueMax) return false;
     const frame = this.#encode({ k: "msg", b: body });
     if (typeof frame === "string") {
-      this.#s.log(`cluster: dropped a message to ${this.address}: ${frame}`);
+      this.#s.logLimited(
+        `drop ${this.address} ${frame}`,
+        `cluster: dropped a message to ${this.address}: ${frame}`,
+      );
       return false;
     }
-    if (this.#queue.length >= this.#s.sendQueueMax) return false;
     this.#queue.push({ body: frame, reqId: 0 });
     this.#kick();
     return true;

@@ -3,6 +3,7 @@ import { connect, createServer, type Socket } from "node:net";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import {
   type Hello,
+  INBOUND_REQUESTS_MAX,
   PROTOCOL_VERSION,
   RemoteError,
   Transport,
@@ -345,6 +346,23 @@ Deno.test("Transport closes a connection that sends malformed frames and keeps s
     });
   }
   await a.t.close();
+  await b.t.close();
+});
+
+Deno.test("Transport answers busy beyond INBOUND_REQUESTS_MAX requests in flight", async () => {
+  const b = await node("c1", 2);
+  const raw = new Raw(b.t.address.port);
+  raw.frame(hello("c1"));
+  for (let id = 1; id <= INBOUND_REQUESTS_MAX + 1; id++) {
+    raw.frame({ k: "req", id, b: { op: "hang" } });
+  }
+  await waitFor("welcome and one response", () => raw.frames.length === 2);
+  assert.deepEqual(raw.frames[1], {
+    k: "res",
+    id: INBOUND_REQUESTS_MAX + 1,
+    err: `busy: ${INBOUND_REQUESTS_MAX} requests in flight`,
+  });
+  await raw.close();
   await b.t.close();
 });
 
