@@ -21,6 +21,15 @@
  * first, bad hello fields, a truncated frame) closes that one connection with one log line naming
  * the remote address; nothing throws out of the transport.
  *
+ * `send()` returns false when it dropped the frame (the peer's queue is full, e.g. because the
+ * peer is down; bad address; frame too large; closed), so raft can mark the peer unreachable.
+ * `request()` rejects with a TransportError (cannot connect, connection lost, timeout, queue
+ * full, closed) or a RemoteError carrying the remote handler's message. Limits, each a named
+ * export: PENDING_REQUESTS_MAX per peer, INBOUND_REQUESTS_MAX per inbound connection (then
+ * "busy"), INBOUND_CONNECTIONS_MAX, PEERS_MAX, HANDSHAKE_TIMEOUT_MS for a silent inbound
+ * connection, WRITE_STALL_TIMEOUT_MS for a peer that stops reading, BATCH_BYTES_MAX per write.
+ * A diagnostic that repeats (a misconfigured peer retrying) is logged once per LOG_REPEAT_MS.
+ *
  * Options (TransportOptions): `listen` (port 0: any free port, see `address`), `self`,
  * `onMessage`, `onRequest`, and limits with defaults: `frameBytesMax` (8 MiB), `sendQueueMax`
  * (4096 frames per peer), `connectTimeoutMs` (3000), `requestTimeoutMs` (5000), `backoffMsMin` /
