@@ -1,0 +1,123 @@
+/**
+ * `deno task chaos`: the Jepsen-style workload of test/jepsen.ts for as long as you like: a fresh
+ * berth cluster on 127.0.0.1…127.0.0.N, clients doing get/put/cas while a nemesis kills the
+ * leader or freezes members, then healing, a linearizability check of the whole history and a
+ * comparison of every member's `?stale` reads.
+ *
+ * Flags:
+ *   --seconds N        workload duration (default 120, 1…86400)
+ *   --members 3|5      cluster size; all members are voters (default 3)
+ *   --clients N        concurrent clients, bound round-robin to members (default 5, 1…64)
+ *   --seed N           nemesis schedule and client choices (default random; printed)
+ *   --check-seconds N  checker budget (default 120)
+ *
+ * Exit status: 0 linearizable and converged, 1 anomaly (not linearizable, members disagree or do
+ * not converge), 2 bad flags, 3 the checker ran out of time (inconclusive).
+ *
+ * @example
+ * ```sh
+ * deno task chaos --seconds 300 --members 5 --clients 10 --seed 7
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { startCluster } from "../test/harness.ts";
+import { formatCounts, runJepsen, staleReadsAgree, stopMembers } from "../test/jepsen.ts";
+import { checkOperations, kvModel } from "../test/linearizability.ts";
+
+const SECONDS_MAX = 86_400;
+const CLIENTS_MAX = 64;
+const SEED_MAX = 2 ** 31 - 1;
+
+function intFlag(
+  values: Record<string, string | undefined>,
+  name: string,
+  def: number,
+  range: [number, number],
+): number {
+  const raw = values[name];
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < range[0] || n > range[1]) {
+    throw new Error(`--${name} ${raw}: expected an integer from ${range[0]} to ${range[1]}`);
+  }
+  return n;
+}
+
+function parseFlags(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: "string" },
+      members: { type: "string" },
+      clients: { type: "string" },
+      seed: { type: "string" },
+      "check-seconds": { type: "string" },
+    },
+    strict: true,
+  });
+  const members = intFlag(values, "members", 3, [3, 5]);
+  if (members !== 3 && members !== 5) throw new Error(`--members ${members}: expected 3 or 5`);
+  return {
+    seconds: intFlag(values, "seconds", 120, [1, SECONDS_MAX]),
+    members,
+    clients: intFlag(values, "clients", 5, [1, CLIENTS_MAX]),
+    seed: intFlag(values, "seed", Math.floor(Math.random() * SEED_MAX), [0, SEED_MAX]),
+    checkSeconds: intFlag(values, "check-seconds", 120, [1, SECONDS_MAX]),
+  };
+}
+
+let flags: ReturnType<typeof parseFlags>;
+try {
+  flags = parseFlags(Deno.args);
+} catch (e) {
+  console.error(`chaos: ${(e as Error).message}`);
+  Deno.exit(2);
+}
+
+console.log(
+  `chaos: ${flags.members} members, ${flags.clients} clients, ${flags.seconds}s, ` +
+    `seed ${flags.seed} (re-run the schedule with --seed ${flags.seed})`,
+);
+const args = ["--voters", String(flags.members)];
+const members = await startCluster(flags.members, { args });
+let code = 0;
+try {
+  const run = await runJepsen(members, {
+    durationMs: flags.seconds * 1000,
+    clients: flags.clients,
+    seed: flags.seed,
+    args,
+    log: (line) => console.log(line),
+  });
+  console.log(`ops: ${formatCounts(run.counts)}; history ${run.history.length} ops`);
+  const t0 = performance.now();
+  const result = checkOperations(kvModel, run.history, { timeoutMs: flags.checkSeconds * 1000 });
+  const checkMs = (performance.now() - t0).toFixed(0);
+  if (result.ok === true) {
+    console.log(`linearizable: yes (checked in ${checkMs} ms)`);
+  } else if (result.ok === "unknown") {
+    console.log(`linearizable: unknown (checker budget of ${flags.checkSeconds}s spent)`);
+    code = 3;
+  } else {
+    console.log(`linearizable: NO\n${result.explanation}`);
+    code = 1;
+  }
+  const agree = staleReadsAgree(run);
+  console.log(
+    `converged: ${run.converged ? "yes" : "NO"}; stale reads agree: ${agree ? "yes" : "NO"}`,
+  );
+  if (!agree) console.log(JSON.stringify(Object.fromEntries(run.staleReads)));
+  if (!run.converged || !agree) code = 1;
+  if (code === 1) {
+    console.log(`member logs: ${members.map((a) => a.logPath).join(" ")}`);
+  }
+} catch (e) {
+  console.error(`chaos: ${(e as Error).message}`);
+  code = 1;
+} finally {
+  await stopMembers(members);
+}
+if (code === 0) { for (const a of members) Deno.removeSync(a.dataDir, { recursive: true }); }
+Deno.exit(code);
