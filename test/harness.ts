@@ -128,7 +128,13 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
     env: { NO_COLOR: "1" },
   });
   const child = cmd.spawn();
-  const pump = child.stderr.pipeTo(logFile.writable).catch(() => {});
+  // Written chunk by chunk (a pipeTo into the file's writable held lines back until exit).
+  const pump = (async () => {
+    try {
+      for await (const chunk of child.stderr) logFile.writeSync(chunk);
+    } catch { /* the process is gone */ }
+    logFile.close();
+  })();
   const httpUrl = `http://${host}:${ports.http}`;
   let exited = false;
   const status = child.status.then((s) => {

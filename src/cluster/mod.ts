@@ -9,3 +9,12 @@ export * from "./types.ts";
 export { GROUP_COMMIT_MAX, LocalCluster } from "./local.ts";
 export { RaftCluster, type RaftClusterOptions } from "./raft_cluster.ts";
 export { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
+export {
+  FRAME_BYTES_MAX_DEFAULT,
+  type Hello,
+  PROTOCOL_VERSION,
+  RemoteError,
+  Transport,
+  TransportError,
+  type TransportOptions,
+} from "./transport.ts";

@@ -50,6 +50,8 @@ export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
 /** Longest a proposal waits for a leader and for its entry to apply. */
 export const PROPOSAL_TIMEOUT_MS = 10_000;
+/** Longest `berth join` keeps asking (retrying while the cluster elects a leader). */
+export const JOIN_TIMEOUT_MS = 15_000;
 /** Longest a read barrier (ReadIndex) waits. */
 export const READ_TIMEOUT_MS = 5_000;
 /** Applied entries past the last snapshot that trigger a new snapshot. */
@@ -263,11 +265,13 @@ export class RaftCluster implements Cluster {
       );
     }
     if (this.#joining !== undefined) return this.#joining;
-    this.#joining = this.#joinLoop(addresses, 1).finally(() => this.#joining = undefined);
+    const until = this.#o.now() + JOIN_TIMEOUT_MS;
+    this.#joining = this.#joinLoop(addresses, until).finally(() => this.#joining = undefined);
     return this.#joining;
   }
 
-  async #joinLoop(addresses: string[], attemptsMax = Infinity): Promise<void> {
+  /** Asks each address in turn until one adds this node, or `until` (ms) passes. */
+  async #joinLoop(addresses: string[], until = Infinity): Promise<void> {
     if (this.#store.appliedIndex() > 0) {
       throw new Error(
         `cluster: cannot join: the store already holds state (index ${this.#store.appliedIndex()}) ` +
@@ -277,7 +281,7 @@ export class RaftCluster implements Cluster {
     const nonce = crypto.randomUUID();
     let backoff = 200;
     let logged = false;
-    for (let attempt = 1; !this.#closed && attempt <= attemptsMax * addresses.length; attempt++) {
+    for (let attempt = 1; !this.#closed; attempt++) {
       const addr = addresses[(attempt - 1) % addresses.length]!;
       try {
         const ans = await this.#transport.request(
@@ -306,7 +310,7 @@ export class RaftCluster implements Cluster {
         return;
       } catch (e) {
         const msg = (e as Error).message;
-        if (attempt >= attemptsMax * addresses.length) {
+        if (this.#o.now() + backoff >= until) {
           throw new Error(`cannot join through ${addresses.join(", ")}: ${msg}`);
         }
         if (!logged) {
