@@ -300,3 +300,65 @@ Deno.test({
     }
   },
 });
+
+async function iptables(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("iptables", { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`iptables ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}
+
+/** iptables rules that drop every cluster packet to or from member `cut` (its API stays up). */
+function partitionRules(cut: AgentProc, others: AgentProc[]): string[][] {
+  const [, cutPort] = cut.clusterAddr.split(":");
+  const rules = [["INPUT", "-p", "tcp", "-d", cut.host, "--dport", cutPort!, "-j", "DROP"]];
+  for (const o of others) {
+    const [host, port] = o.clusterAddr.split(":");
+    rules.push(["INPUT", "-p", "tcp", "-s", cut.host, "-d", host!, "--dport", port!, "-j", "DROP"]);
+  }
+  return rules;
+}
+
+Deno.test({
+  name:
+    "e2e cluster: a leader cut off from the cluster cannot commit while the majority can; after healing every replica converges",
+  ...e2e,
+  async fn() {
+    const agents = await startCluster(3);
+    const applied: string[][] = [];
+    try {
+      await waitFor(
+        "three voters",
+        async () => (await members(agents[0]!)).every((m) => m.role === "voter"),
+      );
+      assert.equal(await kvPut(agents[0]!, "cut/before", "1"), true);
+      const leader = await leaderAgent(agents, agents[0]!);
+      const others = agents.filter((a) => a !== leader);
+      for (const r of partitionRules(leader, others)) {
+        await iptables("-I", ...r);
+        applied.push(r);
+      }
+      // The cut-off leader accepts the request but can never commit it.
+      await assert.rejects(kvPut(leader, "cut/isolated", "x", { timeoutMs: 3000 }));
+      await waitFor("the majority elects a new leader", async () => {
+        const l = await leaderOf(others[0]!);
+        return l !== null && l !== leader.node;
+      }, { timeoutMs: 15_000 });
+      for (let i = 0; i < 5; i++) {
+        assert.equal(await kvPut(others[i % 2]!, `cut/majority${i}`, `${i}`), true);
+      }
+      for (const o of others) assert.equal(await kvGet(o, "cut/isolated", { mode: "stale" }), null);
+      assert.equal(await kvGet(leader, "cut/majority4", { mode: "stale" }), null);
+      for (const r of applied.splice(0)) await iptables("-D", ...r);
+      await waitFor("convergence after healing", async () => {
+        const dumps = await Promise.all(agents.map(kvDump));
+        return new Set(dumps).size === 1 && dumps[0]!.includes("cut/majority4");
+      }, { timeoutMs: 20_000 });
+      assert.equal((await kvGet(leader, "cut/majority4", { mode: "consistent" }))?.value, "4");
+    } finally {
+      for (const r of applied) await iptables("-D", ...r).catch(() => {});
+      await stopAll(agents);
+    }
+  },
+});

@@ -169,7 +169,11 @@ export class OutboundPeer {
     this.#helloSent = null;
     this.#waitingDrain = false;
     this.#reader = new FrameReader(this.#s.frameBytesMax);
-    const socket = connect({ host: this.#host, port: this.#port });
+    const socket = connect({
+      host: this.#host,
+      port: this.#port,
+      ...(this.#s.localAddress === undefined ? {} : { localAddress: this.#s.localAddress }),
+    });
     this.#socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);

@@ -73,6 +73,8 @@ export interface Settings {
   backoffMsMin: number;
   backoffMsMax: number;
   log: (line: string) => void;
+  /** Source address of dialed connections (the listen host), or undefined to let the OS pick. */
+  localAddress: string | undefined;
   /** Logs `line` unless a line with the same `key` was logged within LOG_REPEAT_MS. */
   logLimited: (key: string, line: string) => void;
 }

@@ -150,6 +150,11 @@ export class Transport {
       backoffMsMin: positive(o.backoffMsMin, BACKOFF_MS_MIN_DEFAULT),
       backoffMsMax: positive(o.backoffMsMax, BACKOFF_MS_MAX_DEFAULT),
       log,
+      // Dial from the address this member listens on, so a host's cluster traffic always
+      // carries its own address (firewalls and fault tests can then cut one member off).
+      localAddress: o.listen.host === "0.0.0.0" || o.listen.host === "::"
+        ? undefined
+        : o.listen.host,
       logLimited: limitedLog(log),
     };
   }
