@@ -362,3 +362,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "e2e cluster: a member silent past --node-timeout has its instances taken out of DNS until it is back",
+  ...e2e,
+  async fn() {
+    const agents = await startCluster(3, { args: ["--node-timeout", "2s"] });
+    try {
+      await waitFor(
+        "three voters",
+        async () => (await members(agents[0]!)).every((m) => m.role === "voter"),
+      );
+      const leader = await leaderAgent(agents, agents[0]!);
+      const quiet = agents.find((a) => a !== leader)!;
+      const watcher = agents.find((a) => a !== leader && a !== quiet)!;
+      const reg = await fetch(`${quiet.httpUrl}/v1/agent/service/register`, {
+        method: "PUT",
+        body: JSON.stringify({ Name: "onquiet", Address: "127.0.0.66", Port: 80 }),
+      });
+      assert.equal(reg.status, 200, await reg.text());
+      await waitFor(
+        "served",
+        async () =>
+          (await lookupA(watcher.dnsPort, "onquiet.service.berth", watcher.host)).length === 1,
+      );
+      signalAgent(quiet, "SIGSTOP");
+      try {
+        await waitFor(
+          "out of DNS while silent",
+          async () =>
+            (await lookupA(watcher.dnsPort, "onquiet.service.berth", watcher.host)).length === 0,
+        );
+        const health = await apiJson(watcher, "/v1/health/service/onquiet?stale") as {
+          Checks: { CheckID: string; Status: string }[];
+        }[];
+        assert.equal(health[0]?.Checks.find((c) => c.CheckID === "serfHealth")?.Status, "critical");
+      } finally {
+        signalAgent(quiet, "SIGCONT");
+      }
+      await waitFor(
+        "back in DNS",
+        async () =>
+          (await lookupA(watcher.dnsPort, "onquiet.service.berth", watcher.host)).length === 1,
+      );
+    } finally {
+      await stopAll(agents);
+    }
+  },
+});
