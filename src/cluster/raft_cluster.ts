@@ -867,7 +867,15 @@ export class RaftCluster implements Cluster {
       >;
     }
     // One join at a time on the leader: ids are handed out in order, one conf change pending.
-    const run = this.#joinChain.then(() => this.#joinAsLeader(r));
+    return this.#oneAtATime(() => this.#joinAsLeader(r));
+  }
+
+  /**
+   * Runs membership work on the leader one piece at a time (raft accepts one pending conf change;
+   * join ids are handed out in order).
+   */
+  #oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#joinChain.then(fn);
     this.#joinChain = run.catch(() => {});
     return run;
   }
@@ -946,12 +954,23 @@ export class RaftCluster implements Cluster {
     if (cs.voters.length === 1 && cs.voters[0] === id) {
       throw new Error("cannot remove the last voter");
     }
-    const run = this.#joinChain.then(() =>
-      this.#proposeConfChange({ type: "removeNode", nodeId: id })
-    );
-    this.#joinChain = run.catch(() => {});
-    await run;
+    const name = this.#store.members().find((m) => m.id === id)?.name;
+    await this.#oneAtATime(() => this.#proposeConfChange({ type: "removeNode", nodeId: id }));
     this.#o.log(`cluster: removed member id ${id}`);
+    if (name === undefined || id === this.#identity?.id) return;
+    // A removed member's registrations go with it: nobody is left to deregister them.
+    await this.propose({
+      type: "batch",
+      commands: [
+        ...this.#store.instancesOfNode(name).map((i) => ({
+          type: "deregister" as const,
+          id: i.id,
+        })),
+        ...(this.#store.node(name)
+          ? [{ type: "node.status" as const, name, status: "down" as const }]
+          : []),
+      ],
+    });
   }
 
   async #transferAsLeader(to: number): Promise<void> {
@@ -1030,11 +1049,7 @@ export class RaftCluster implements Cluster {
     });
     if (ready === undefined) return;
     this.#promoting = true;
-    const run = this.#joinChain.then(() =>
-      this.#proposeConfChange({ type: "addNode", nodeId: ready })
-    );
-    this.#joinChain = run.catch(() => {});
-    run.then(
+    this.#oneAtATime(() => this.#proposeConfChange({ type: "addNode", nodeId: ready })).then(
       () => this.#o.log(`cluster: promoted ${this.#memberName(ready)} (id ${ready}) to voter`),
       (e) => this.#o.log(`cluster: promoting id ${ready} failed: ${(e as Error).message}`),
     ).finally(() => this.#promoting = false);
