@@ -387,6 +387,12 @@ Deno.test({
         async () =>
           (await lookupA(watcher.dnsPort, "onquiet.service.berth", watcher.host)).length === 1,
       );
+      await waitFor(
+        "the quiet member's node registered",
+        async () =>
+          (await apiJson(watcher, "/v1/catalog/nodes?stale") as { Node: string }[])
+            .some((n) => n.Node === quiet.node),
+      );
       signalAgent(quiet, "SIGSTOP");
       try {
         await waitFor(

@@ -15,6 +15,7 @@
  * - Nemesis: every `nemesisIntervalMs` (±25 %, from the seed) one fault, never two at once:
  *   kill -9 the current leader and restart it (same node, data and ports) after `killDownMs`,
  *   or SIGSTOP a random member for `freezeMs` then SIGCONT.
+ * - Start: waits until every member is a voter following one leader (`waitForVoters()`).
  * - Healing: after `durationMs` every member is thawed and restarted, the run waits until all
  *   members report the same leader and applied index, records one linearizable read of every
  *   key through every member, and collects every member's `?stale` read of every key.
@@ -456,6 +457,7 @@ export async function runJepsen(
   const endAt = live.t0 + (opts.durationMs ?? 20_000);
   const history: KvOperation[] = [];
   const counts = emptyCounts();
+  await waitForVoters(members);
   note(live, `seed ${seed}: ${clients} clients, ${keys.length} keys, ${members.length} members`);
 
   const nemesisDone = nemesis(live, nemesisRandom, {
@@ -500,6 +502,48 @@ export async function runJepsen(
     );
   }
   return { seed, history, counts, events: live.events, staleReads, converged };
+}
+
+/**
+ * Waits until every member is a voter and follows one leader. `startCluster()` resolves once the
+ * first member lists everyone, while the others may still be learners (or not have heard the
+ * join answer yet): killing the only voter then would stall the cluster for good.
+ */
+export async function waitForVoters(
+  members: AgentProc[],
+  opts: { timeoutMs?: number } = {},
+): Promise<void> {
+  const deadline = performance.now() + (opts.timeoutMs ?? HEAL_TIMEOUT_MS_DEFAULT);
+  let last = "";
+  while (performance.now() < deadline) {
+    const statuses = await Promise.all(members.map(statusOf));
+    const leader = statuses[0]?.leader ?? null;
+    const slot = members.findIndex((m) => m.node === leader);
+    const list = slot < 0 ? null : await membersOf(members[slot]!);
+    last = JSON.stringify({ statuses, members: list });
+    if (
+      leader !== null && statuses.every((s) => s !== null && s.leader === leader) &&
+      list !== null && list.length === members.length &&
+      list.every((m) => m.role === "voter" && m.status === "alive")
+    ) return;
+    await sleep(CONVERGE_POLL_MS);
+  }
+  throw new Error(`members did not all become voters following one leader: ${last}`);
+}
+
+async function membersOf(a: AgentProc): Promise<{ role: string; status: string }[] | null> {
+  try {
+    const r = await fetch(`${a.httpUrl}/v1/berth/members`, {
+      signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+    });
+    if (!r.ok) {
+      await r.body?.cancel();
+      return null;
+    }
+    return await r.json();
+  } catch {
+    return null;
+  }
 }
 
 /** Whether every member's stale read of every key is the same (and answered). */

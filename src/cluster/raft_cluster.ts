@@ -1062,16 +1062,28 @@ export class RaftCluster implements Cluster {
     for (const m of this.#store.members()) {
       const silent = m.id === self ? 0 : now - (this.#heard.get(m.id) ?? this.#leaderSince);
       const node = this.#store.node(m.name);
-      if (node === undefined) continue;
       const want = silent > this.#o.nodeTimeoutMs ? "down" : "alive";
-      if (node.status === want || this.#liveness.has(m.name)) continue;
+      if ((node?.status ?? "alive") === want || this.#liveness.has(m.name)) continue;
       this.#liveness.add(m.name);
       this.#o.log(
         want === "down"
           ? `cluster: no contact with ${m.name} for ${silent} ms; marking its instances critical`
           : `cluster: ${m.name} is back`,
       );
-      this.propose({ type: "node.status", name: m.name, status: want })
+      // A member that went silent before registering its node gets a node record here, so
+      // that registrations made on its behalf still leave DNS and the proxy.
+      const register: Command[] = node === undefined
+        ? [{
+          type: "node.register",
+          name: m.name,
+          address: m.address.replace(/:\d+$/, ""),
+          meta: {},
+        }]
+        : [];
+      this.propose({
+        type: "batch",
+        commands: [...register, { type: "node.status", name: m.name, status: want }],
+      })
         .catch((e) => this.#o.log(`cluster: liveness update for ${m.name} failed: ${e.message}`))
         .finally(() => this.#liveness.delete(m.name));
     }
