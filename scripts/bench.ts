@@ -32,6 +32,7 @@ import {
   uniq,
   waitFor,
 } from "../test/harness.ts";
+import { waitForVoters } from "../test/jepsen.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -410,6 +411,7 @@ async function benchKv(): Promise<void> {
   let etcd: EtcdCluster | undefined;
   try {
     agents = await startCluster(3, { args: ["--proxy-http", "off"] });
+    await waitForVoters(agents);
     etcd = await startEtcdCluster(dir, 3);
     const berthUrls = agents.map((a) => a.httpUrl);
     const etcdUrls = etcd.clientUrls;
@@ -487,6 +489,7 @@ async function benchFailover(): Promise<void> {
   const agents = await startCluster(3, { args: ["--proxy-http", "off"] });
   const times: number[] = [];
   try {
+    await waitForVoters(agents);
     for (let round = 0; round < FAILOVER_ROUNDS; round++) {
       const leader = await waitFor("a leader", async () => {
         const name = await leaderOf(agents[0]!);

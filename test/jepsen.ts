@@ -445,6 +445,7 @@ export async function runJepsen(
   const prefix = opts.prefix ?? "jepsen/";
   const keys = Array.from({ length: opts.keys ?? KEYS_DEFAULT }, (_, i) => `${prefix}k${i}`);
   const timeoutMs = opts.clientTimeoutMs ?? CLIENT_TIMEOUT_MS_DEFAULT;
+  await waitForVoters(members);
   const live: Live = {
     members,
     down: new Set(),
@@ -457,7 +458,6 @@ export async function runJepsen(
   const endAt = live.t0 + (opts.durationMs ?? 20_000);
   const history: KvOperation[] = [];
   const counts = emptyCounts();
-  await waitForVoters(members);
   note(live, `seed ${seed}: ${clients} clients, ${keys.length} keys, ${members.length} members`);
 
   const nemesisDone = nemesis(live, nemesisRandom, {
