@@ -143,7 +143,6 @@ export class RaftCluster implements Cluster {
   readonly #store: Store;
   readonly #storage: SqliteRaftStorage;
   readonly #transport: Transport;
-  readonly #address: string;
   #identity: Identity | undefined;
   #node: RawNode | undefined;
   #ticker: ReturnType<typeof setInterval> | undefined;
@@ -168,6 +167,7 @@ export class RaftCluster implements Cluster {
   #joining: Promise<void> | undefined;
   #liveness = new Set<string>();
   #promoting = false;
+  #started = false;
 
   constructor(opts: RaftClusterOptions) {
     this.#o = {
@@ -180,7 +180,6 @@ export class RaftCluster implements Cluster {
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as ResolvedOptions;
     this.#store = opts.store;
-    this.#address = formatHostPort({ host: opts.advertise, port: opts.bind.port });
     this.#storage = SqliteRaftStorage.open(opts.raftPath, {
       confState: () => this.#store.confState(),
     });
@@ -202,14 +201,20 @@ export class RaftCluster implements Cluster {
     this.#refreshAddresses();
   }
 
-  /** The address other members use for this node. */
+  /** The address other members use for this node (the bound port once started). */
   get address(): string {
     return this.#address;
+  }
+
+  get #address(): string {
+    const port = this.#started ? this.#transport.address.port : this.#o.bind.port;
+    return formatHostPort({ host: this.#o.advertise, port });
   }
 
   /** Starts the transport and, when this node is (or becomes) a member, the raft node. */
   async start(): Promise<void> {
     await this.#transport.start();
+    this.#started = true;
     if (this.#identity !== undefined) {
       this.#startNode(this.#identity);
     } else if (this.#o.bootstrap) {

@@ -99,7 +99,19 @@ export class SqliteRaftStorage implements Storage {
 
   #load(): void {
     const snap = this.#getState("snapshot") as Snapshot | undefined;
-    if (snap !== undefined && !isEmptySnapshot(snap)) this.#mem.applySnapshot(snap);
+    const compact = this.#getState("compact") as { index: number; term: number } | undefined;
+    const hasSnap = snap !== undefined && !isEmptySnapshot(snap);
+    // The log may reach back before the snapshot (a trailing window kept for slow followers):
+    // then rebuild it from the compaction point and record the snapshot on top.
+    const windowed = hasSnap && compact !== undefined && compact.index < snap.metadata.index;
+    if (windowed && compact.index > 0) {
+      this.#mem.applySnapshot({
+        metadata: { index: compact.index, term: compact.term, confState: snap.metadata.confState },
+        data: new Uint8Array(0),
+      });
+    } else if (hasSnap) {
+      this.#mem.applySnapshot(snap);
+    }
     const hs = this.#getState("hardState") as HardState | undefined;
     if (hs !== undefined) this.#mem.setHardState(hs);
     const first = this.#mem.firstIndex();
@@ -112,6 +124,7 @@ export class SqliteRaftStorage implements Storage {
       type: r.type as Entry["type"],
       data: r.data as Uint8Array,
     })));
+    if (windowed) this.#mem.createSnapshot(snap.metadata.index, snap.metadata.confState, snap.data);
   }
 
   /** Whether nothing was ever persisted (a brand-new member). */
@@ -127,6 +140,7 @@ export class SqliteRaftStorage implements Storage {
     try {
       if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
         this.#setState("snapshot", snapshot);
+        this.#setState("compact", { index: snapshot.metadata.index, term: snapshot.metadata.term });
         this.#stmt("DELETE FROM entries WHERE idx <= ?").run(snapshot.metadata.index);
       }
       if (entries.length > 0) {
@@ -157,6 +171,7 @@ export class SqliteRaftStorage implements Storage {
     try {
       this.#setState("snapshot", snap);
       if (compactTo > this.#mem.firstIndex() - 1) {
+        this.#setState("compact", { index: compactTo, term: this.#mem.term(compactTo) });
         this.#stmt("DELETE FROM entries WHERE idx <= ?").run(compactTo);
       }
       this.#db.exec("COMMIT");

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import type { Entry } from "../../raft/mod.ts";
+import { SqliteRaftStorage } from "./raft_storage.ts";
+
+const cs = () => ({ voters: [1], learners: [] });
+const ent = (index: number, term: number, text = `e${index}`): Entry => ({
+  index,
+  term,
+  type: "normal",
+  data: new TextEncoder().encode(text),
+});
+
+function tmp(): string {
+  return `${Deno.makeTempDirSync({ prefix: "berth-raftlog-" })}/raft.db`;
+}
+
+Deno.test("SqliteRaftStorage.persist() survives a reopen: entries, hard state, identity", () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  assert.equal(s.isEmpty(), true);
+  s.persist({
+    entries: [ent(1, 1), ent(2, 1), ent(3, 2)],
+    hardState: { term: 2, vote: 1, commit: 2 },
+  });
+  s.setIdentity({ clusterId: "c", id: 1, nonce: "n" });
+  s.close();
+  const again = SqliteRaftStorage.open(path, { confState: cs });
+  assert.equal(again.isEmpty(), false);
+  assert.deepEqual(again.initialState(), {
+    hardState: { term: 2, vote: 1, commit: 2 },
+    confState: { voters: [1], learners: [] },
+  });
+  assert.equal(again.lastIndex(), 3);
+  assert.equal(again.term(3), 2);
+  assert.deepEqual(again.entries(1, 4, 1 << 20).map((e) => new TextDecoder().decode(e.data)), [
+    "e1",
+    "e2",
+    "e3",
+  ]);
+  assert.deepEqual(again.identity(), { clusterId: "c", id: 1, nonce: "n" });
+  again.close();
+});
+
+Deno.test("SqliteRaftStorage.persist() replaces a conflicting suffix, on disk too", () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  s.persist({ entries: [ent(1, 1), ent(2, 1), ent(3, 1)] });
+  s.persist({ entries: [ent(2, 2, "new2")] });
+  assert.equal(s.lastIndex(), 2);
+  s.close();
+  const again = SqliteRaftStorage.open(path, { confState: cs });
+  assert.equal(again.lastIndex(), 2);
+  assert.equal(again.term(2), 2);
+  assert.equal(new TextDecoder().decode(again.entries(2, 3, 100)[0]!.data), "new2");
+  again.close();
+});
+
+Deno.test("SqliteRaftStorage.snapshotAndCompact() keeps a trailing window and survives a reopen", () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  s.persist({ entries: Array.from({ length: 20 }, (_, i) => ent(i + 1, 1)) });
+  s.snapshotAndCompact(15, cs(), new Uint8Array([7]), 5);
+  assert.equal(s.firstIndex(), 11);
+  assert.equal(s.snapshot().metadata.index, 15);
+  s.close();
+  const again = SqliteRaftStorage.open(path, { confState: cs });
+  assert.equal(again.firstIndex(), 11);
+  assert.equal(again.lastIndex(), 20);
+  assert.deepEqual(again.snapshot().data, new Uint8Array([7]));
+  assert.throws(() => again.entries(5, 8, 100), /compacted/);
+  // A snapshot from the leader replaces the whole log.
+  again.persist({
+    entries: [],
+    snapshot: { metadata: { index: 40, term: 3, confState: cs() }, data: new Uint8Array([9]) },
+  });
+  assert.equal(again.firstIndex(), 41);
+  assert.equal(again.lastIndex(), 40);
+  again.close();
+});
