@@ -1,0 +1,178 @@
+import assert from "node:assert/strict";
+import { Store } from "../store/mod.ts";
+import { RaftCluster } from "./raft_cluster.ts";
+import { Transport } from "./transport.ts";
+
+const enc = new TextEncoder();
+
+interface Member {
+  store: Store;
+  cluster: RaftCluster;
+  logs: string[];
+}
+
+async function member(name: string, host: string, opts: { bootstrap?: boolean; join?: string[] }) {
+  const store = Store.open(":memory:");
+  const logs: string[] = [];
+  const cluster = new RaftCluster({
+    store,
+    raftPath: ":memory:",
+    node: name,
+    bind: { host, port: 0 },
+    advertise: host,
+    bootstrap: opts.bootstrap ?? false,
+    join: opts.join ?? [],
+    voters: 3,
+    nodeTimeoutMs: 10_000,
+    tickMs: 20,
+    log: (l) => logs.push(l),
+  });
+  await cluster.start();
+  return { store, cluster, logs } satisfies Member;
+}
+
+async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function threeMembers(): Promise<Member[]> {
+  const m1 = await member("a", "127.0.0.1", { bootstrap: true });
+  const m2 = await member("b", "127.0.0.2", { join: [m1.cluster.address] });
+  const m3 = await member("c", "127.0.0.3", { join: [m1.cluster.address] });
+  const all = [m1, m2, m3];
+  await until("three voters", () => all.every((m) => m.store.confState().voters.length === 3));
+  return all;
+}
+
+async function closeAll(ms: Member[]): Promise<void> {
+  for (const m of ms) {
+    await m.cluster.close();
+    m.store.close();
+  }
+}
+
+Deno.test("RaftCluster: members join as learners, are promoted, and replicate a follower's proposal", async () => {
+  const ms = await threeMembers();
+  try {
+    const follower = ms.find((m) => m.cluster.status().role === "follower")!;
+    const p = await follower.cluster.propose({
+      type: "kv.put",
+      key: "k",
+      value: enc.encode("v"),
+      flags: 0,
+    });
+    assert.equal(p.result.ok, true);
+    // The proposer has applied it before answering (read-your-writes on any member).
+    assert.equal(follower.store.kvGet("k")?.modifyIndex, p.index);
+    await until("replicated everywhere", () => ms.every((m) => m.store.kvGet("k") !== undefined));
+    assert.deepEqual(ms[0]!.store.members().map((m) => m.name).sort(), ["a", "b", "c"]);
+    const idx = await ms[2]!.cluster.readBarrier();
+    assert.ok(idx >= p.index);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster: malformed raft frames are dropped with a log line and the member keeps working", async () => {
+  const ms = await threeMembers();
+  const target = ms[1]!;
+  const id = target.cluster.identity()!;
+  const rogue = new Transport({
+    listen: { host: "127.0.0.9", port: 0 },
+    self: () => ({ clusterId: id.clusterId, nodeId: 99, address: "127.0.0.9:1" }),
+    onMessage: () => {},
+    onRequest: () => Promise.resolve(null),
+    log: () => {},
+  });
+  await rogue.start();
+  try {
+    const bad: unknown[] = [
+      { t: "raft", m: { type: "MsgApp", from: "x" } },
+      { t: "raft", m: null },
+      { t: "raft", m: { type: "MsgHeartbeat", from: 99, to: id.id, term: -1 } },
+      { t: "snapChunk", key: "k", data: "not bytes" },
+      { t: "nonsense" },
+      42,
+    ];
+    for (const b of bad) assert.equal(rogue.send(target.cluster.address, b), true);
+    await until(
+      "the drop logged",
+      () => target.logs.some((l) => l.includes("dropped a malformed raft message")),
+    );
+    // Requests it cannot act on are refused, not crashed on.
+    await assert.rejects(
+      rogue.request(target.cluster.address, { t: "remove", id: "x" }),
+      /malformed/,
+    );
+    await assert.rejects(rogue.request(target.cluster.address, { t: "what" }), /unknown request/);
+    const p = await target.cluster.propose({
+      type: "kv.put",
+      key: "after",
+      value: enc.encode("1"),
+      flags: 0,
+    });
+    assert.equal(p.result.ok, true);
+  } finally {
+    await rogue.close();
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster: a proposal retried with the same request id is applied once", async () => {
+  const ms = await threeMembers();
+  const probe = new Transport({
+    listen: { host: "127.0.0.10", port: 0 },
+    self: () => ({
+      clusterId: ms[0]!.cluster.identity()!.clusterId,
+      nodeId: 98,
+      address: "127.0.0.10:1",
+    }),
+    onMessage: () => {},
+    onRequest: () => Promise.resolve(null),
+    log: () => {},
+  });
+  await probe.start();
+  try {
+    await until("a leader", () => ms.some((m) => m.cluster.status().role === "leader"));
+    const leader = ms.find((m) => m.cluster.status().role === "leader")!;
+    const cmd = { type: "kv.put", key: "once", value: enc.encode("1"), flags: 0, cas: 0 };
+    const first = await probe.request(leader.cluster.address, {
+      t: "propose",
+      id: "req-42",
+      cmd,
+    }) as {
+      index: number;
+      result: { ok: boolean };
+    };
+    const retry = await probe.request(leader.cluster.address, {
+      t: "propose",
+      id: "req-42",
+      cmd,
+    }) as {
+      index: number;
+      result: { ok: boolean };
+    };
+    // Applied once: the retry reports the first outcome (a second CAS at 0 would have failed).
+    assert.equal(first.result.ok, true);
+    assert.equal(retry.result.ok, true);
+    assert.equal(leader.store.kvGet("once")?.modifyIndex, first.index);
+  } finally {
+    await probe.close();
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster: a member that is not in a cluster refuses proposals with NoLeaderError", async () => {
+  const m = await member("lonely", "127.0.0.1", {});
+  try {
+    await assert.rejects(m.cluster.propose({ type: "noop" }), { name: "NoLeaderError" });
+    assert.equal(m.cluster.status().role, "standalone");
+  } finally {
+    await m.cluster.close();
+    m.store.close();
+  }
+});
