@@ -329,6 +329,13 @@ export class RaftCluster implements Cluster {
   }
 
   #startNode(identity: Identity): void {
+    // A crash between persisting a received snapshot and installing it in the store: the log
+    // now starts after the snapshot, so the store must catch up from it before raft runs.
+    const snap = this.#storage.snapshot();
+    if (!isEmptySnapshot(snap) && snap.metadata.index > this.#store.appliedIndex()) {
+      this.#store.restore(snap.data);
+      this.#o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
+    }
     const node = new RawNode({
       id: identity.id,
       storage: this.#storage,
