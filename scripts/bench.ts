@@ -340,6 +340,7 @@ async function startEtcdCluster(dir: string, n: number): Promise<EtcdCluster> {
     });
   }
   const initial = members.map((m) => `${m.name}=${m.peer}`).join(",");
+  const token = uniq("bench-");
   const procs = members.map((m) => {
     const log = Deno.openSync(`${dir}/${m.name}.log`, { create: true, append: true });
     const child = new Deno.Command("etcd", {
@@ -361,7 +362,7 @@ async function startEtcdCluster(dir: string, n: number): Promise<EtcdCluster> {
         "--initial-cluster-state",
         "new",
         "--initial-cluster-token",
-        uniq("bench-"),
+        token,
         "--logger",
         "zap",
         "--log-level",
@@ -409,6 +410,7 @@ async function benchKv(): Promise<void> {
   const valueB64 = base64(value);
   let agents: AgentProc[] = [];
   let etcd: EtcdCluster | undefined;
+  let done = false;
   try {
     agents = await startCluster(3, { args: ["--proxy-http", "off"] });
     await waitForVoters(agents);
@@ -457,11 +459,13 @@ async function benchKv(): Promise<void> {
           `p50 ${(b.p50Ms / e.p50Ms).toFixed(2)}, p99 ${(b.p99Ms / e.p99Ms).toFixed(2)}`,
       );
     }
+    done = true;
   } finally {
     await etcd?.stop();
     await stopAll(agents);
     for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
-    Deno.removeSync(dir, { recursive: true });
+    // Kept on failure: the etcd logs are in it.
+    if (done) Deno.removeSync(dir, { recursive: true });
   }
 }
 
