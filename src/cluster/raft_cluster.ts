@@ -130,6 +130,35 @@ function deadlineError(what: string): Error {
   return new Error(`${what} timed out; it may or may not have taken effect`);
 }
 
+/**
+ * A promise settled through `w`, or rejected with `timeout()` after `ms` (when `forget` first
+ * unregisters `w` from wherever it was waiting).
+ */
+function withDeadline<T>(
+  ms: number,
+  timeout: () => Error,
+  forget: () => void,
+): { promise: Promise<T>; w: Waiter<T> } {
+  let w: Waiter<T> | undefined;
+  const promise = new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      forget();
+      reject(timeout());
+    }, Math.max(1, ms));
+    w = {
+      resolve: (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    };
+  });
+  return { promise, w: w! };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -760,34 +789,24 @@ export class RaftCluster implements Cluster {
         new Error(`proposal of ${data.byteLength} bytes is over ${PROPOSAL_BYTES_MAX}`),
       );
     }
-    return new Promise<Proposed>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#proposals.delete(id);
-        reject(deadlineError("proposal"));
-      }, Math.max(1, deadline - this.#o.now()));
-      const w: Waiter<Proposed> = {
-        resolve: (p) => {
-          clearTimeout(timer);
-          resolve(p);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      try {
-        node.propose(data);
-      } catch (e) {
-        w.reject(
-          e instanceof ProposalDroppedError
-            ? new Error(`not the leader or busy: ${e.message}`)
-            : e as Error,
-        );
-        return;
-      }
-      this.#proposals.set(id, w);
-      this.#schedule();
-    });
+    const { promise, w } = withDeadline<Proposed>(
+      deadline - this.#o.now(),
+      () => deadlineError("proposal"),
+      () => this.#proposals.delete(id),
+    );
+    try {
+      node.propose(data);
+    } catch (e) {
+      w.reject(
+        e instanceof ProposalDroppedError
+          ? new Error(`not the leader or busy: ${e.message}`)
+          : e as Error,
+      );
+      return promise;
+    }
+    this.#proposals.set(id, w);
+    this.#schedule();
+    return promise;
   }
 
   #awaitLeader(deadline: number): Promise<number> {
@@ -795,44 +814,24 @@ export class RaftCluster implements Cluster {
       return Promise.reject(new NoLeaderError(`${this.#o.node} is not a member of a cluster yet`));
     }
     if (this.#leader !== 0) return Promise.resolve(this.#leader);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#leaderWaiters = this.#leaderWaiters.filter((x) => x !== w);
-        reject(new NoLeaderError("no leader elected"));
-      }, Math.max(1, deadline - this.#o.now()));
-      const w: Waiter<void> = {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve(this.#leader);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.#leaderWaiters.push(w);
-    });
+    const { promise, w } = withDeadline<void>(
+      deadline - this.#o.now(),
+      () => new NoLeaderError("no leader elected"),
+      () => this.#leaderWaiters = this.#leaderWaiters.filter((x) => x !== w),
+    );
+    this.#leaderWaiters.push(w);
+    return promise.then(() => this.#leader);
   }
 
   #awaitApplied(index: number, deadline: number): Promise<number> {
     if (this.#store.appliedIndex() >= index) return Promise.resolve(this.#store.appliedIndex());
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#applyWaiters = this.#applyWaiters.filter((x) => x.w !== w);
-        reject(deadlineError(`waiting for index ${index} to apply`));
-      }, Math.max(1, deadline - this.#o.now()));
-      const w: Waiter<number> = {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.#applyWaiters.push({ index, w });
-    });
+    const { promise, w } = withDeadline<number>(
+      deadline - this.#o.now(),
+      () => deadlineError(`waiting for index ${index} to apply`),
+      () => this.#applyWaiters = this.#applyWaiters.filter((x) => x.w !== w),
+    );
+    this.#applyWaiters.push({ index, w });
+    return promise;
   }
 
   /** ReadIndex (Raft §6.4): resolves once this replica has applied everything committed. */
@@ -842,24 +841,15 @@ export class RaftCluster implements Cluster {
     await this.#awaitLeader(deadline);
     const ctx = crypto.getRandomValues(new Uint8Array(16));
     const key = hex(ctx);
-    const index = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#reads.delete(key);
-        reject(new NoLeaderError("read index timed out (no quorum?)"));
-      }, READ_TIMEOUT_MS);
-      this.#reads.set(key, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      node!.readIndex(ctx);
-      this.#schedule();
-    });
+    const { promise, w } = withDeadline<number>(
+      deadline - this.#o.now(),
+      () => new NoLeaderError("read index timed out (no quorum?)"),
+      () => this.#reads.delete(key),
+    );
+    this.#reads.set(key, w);
+    node!.readIndex(ctx);
+    this.#schedule();
+    const index = await promise;
     return await this.#awaitApplied(index, deadline);
   }
 
