@@ -378,6 +378,14 @@ export class RaftCluster implements Cluster {
     });
     this.#node = node;
     const cs = this.#store.confState();
+    if (
+      cs.voters.length > 0 && !cs.voters.includes(identity.id) && !cs.learners.includes(identity.id)
+    ) {
+      this.#o.log(
+        `cluster: this member (id ${identity.id}) was removed from cluster ${identity.clusterId}; ` +
+          `to join again, start with an empty --data-dir and --join`,
+      );
+    }
     // A lone voter need not wait an election timeout.
     const voters = cs.voters.length > 0 ? cs.voters : this.#storageVoters();
     if (voters.length === 1 && voters[0] === identity.id) node.campaign();
