@@ -10,6 +10,8 @@
  *   --clients N        concurrent clients, bound round-robin to members (default 5, 1…64)
  *   --seed N           nemesis schedule and client choices (default random; printed)
  *   --check-seconds N  checker budget (default 120)
+ *   --reads MODE       default | consistent | stale: the clients' read consistency (stale is not
+ *                      linearizable: a way to see the checker catch an anomaly)
  *
  * Exit status: 0 linearizable and converged, 1 anomaly (not linearizable, members disagree or do
  * not converge), 2 bad flags, 3 the checker ran out of time (inconclusive).
@@ -54,12 +56,18 @@ function parseFlags(args: string[]) {
       clients: { type: "string" },
       seed: { type: "string" },
       "check-seconds": { type: "string" },
+      reads: { type: "string" },
     },
     strict: true,
   });
   const members = intFlag(values, "members", 3, [3, 5]);
   if (members !== 3 && members !== 5) throw new Error(`--members ${members}: expected 3 or 5`);
+  const reads = values.reads ?? "default";
+  if (reads !== "default" && reads !== "consistent" && reads !== "stale") {
+    throw new Error(`--reads ${reads}: expected default, consistent or stale`);
+  }
   return {
+    reads: reads as "default" | "consistent" | "stale",
     seconds: intFlag(values, "seconds", 120, [1, SECONDS_MAX]),
     members,
     clients: intFlag(values, "clients", 5, [1, CLIENTS_MAX]),
@@ -78,6 +86,7 @@ try {
 
 console.log(
   `chaos: ${flags.members} members, ${flags.clients} clients, ${flags.seconds}s, ` +
+    `${flags.reads} reads, ` +
     `seed ${flags.seed} (re-run the schedule with --seed ${flags.seed})`,
 );
 const args = ["--voters", String(flags.members)];
@@ -88,6 +97,7 @@ try {
     durationMs: flags.seconds * 1000,
     clients: flags.clients,
     seed: flags.seed,
+    reads: flags.reads,
     args,
     log: (line) => console.log(line),
   });

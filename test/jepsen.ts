@@ -85,6 +85,11 @@ export interface JepsenOptions {
   args?: string[];
   /** Key prefix (default `jepsen/`). */
   prefix?: string;
+  /**
+   * Consistency of the clients' reads (default `"default"`: ReadIndex). `"stale"` reads the
+   * local replica, which is not linearizable: use it to see the checker catch stale reads.
+   */
+  reads?: "default" | "consistent" | "stale";
   /** Progress lines (nemesis events, healing); default silent. */
   log?: (line: string) => void;
 }
@@ -318,6 +323,7 @@ async function client(
     endAt: number;
     keys: string[];
     timeoutMs: number;
+    readQuery: string;
     random: () => number;
     history: KvOperation[];
     counts: OpCounts;
@@ -333,7 +339,7 @@ async function client(
     if (dice < 0.7) {
       // get (alone, or as the first half of a cas)
       const call = performance.now();
-      const read = await kvRead(a, key, o.timeoutMs);
+      const read = await kvRead(a, key, o.timeoutMs, o.readQuery);
       const ret = performance.now();
       if (read.kind !== "ok") {
         o.counts.failed++;
@@ -445,6 +451,7 @@ export async function runJepsen(
   const prefix = opts.prefix ?? "jepsen/";
   const keys = Array.from({ length: opts.keys ?? KEYS_DEFAULT }, (_, i) => `${prefix}k${i}`);
   const timeoutMs = opts.clientTimeoutMs ?? CLIENT_TIMEOUT_MS_DEFAULT;
+  const readQuery = opts.reads === undefined || opts.reads === "default" ? "" : `?${opts.reads}`;
   await waitForVoters(members);
   const live: Live = {
     members,
@@ -469,7 +476,7 @@ export async function runJepsen(
   await Promise.all([
     nemesisDone,
     ...clientRandoms.map((random, id) =>
-      client(id, live, { endAt, keys, timeoutMs, random, history, counts })
+      client(id, live, { endAt, keys, timeoutMs, readQuery, random, history, counts })
     ),
   ]);
   note(live, `workload done: ${formatCounts(counts)}`);
