@@ -12,7 +12,8 @@
  *     unique value, recorded as `cas { expect: value read, value }` → `{ ok: true|false }`.
  *   A write that times out or fails with anything but a 4xx has an unknown outcome
  *   (`{ unknown: true }`); a 4xx surely changed nothing and is not recorded.
- * - Nemesis: every `nemesisIntervalMs` (±25 %, from the seed) one fault, never two at once:
+ * - Nemesis: a fault starts every `nemesisIntervalMs` (±25 %, from the seed; later if the previous
+ *   one is still going: never two at once):
  *   kill -9 the current leader and restart it (same node, data and ports) after `killDownMs`,
  *   or SIGSTOP a random member for `freezeMs` then SIGCONT.
  * - Start: waits until every member is a voter following one leader (`waitForVoters()`).
@@ -298,12 +299,15 @@ async function nemesis(
   random: () => number,
   o: { endAt: number; intervalMs: number; killDownMs: number; freezeMs: number },
 ): Promise<void> {
+  // Faults start every intervalMs (±25 %) from the start, or as soon as the previous one ends.
+  let startAt = performance.now();
   for (;;) {
-    const waitMs = o.intervalMs * (0.75 + 0.5 * random());
+    startAt += o.intervalMs * (0.75 + 0.5 * random());
     const kill = random() < 0.5;
     const faultMs = kill ? o.killDownMs : o.freezeMs;
-    if (performance.now() + waitMs + faultMs > o.endAt) return;
-    await sleep(waitMs);
+    const at = Math.max(startAt, performance.now());
+    if (at + faultMs > o.endAt) return;
+    await sleep(at - performance.now());
     if (kill) await killLeader(live, random, o.killDownMs);
     else await freeze(live, random, o.freezeMs);
   }
