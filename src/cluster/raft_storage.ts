@@ -68,6 +68,29 @@ export class SqliteRaftStorage implements Storage {
     return s;
   }
 
+  /**
+   * Writes a new cluster's first entries, hard state and this member's identity in one
+   * transaction, so a crash leaves either a bootstrapped member or an empty one.
+   */
+  bootstrap(entries: Entry[], hardState: HardState, identity: Identity): void {
+    if (!this.isEmpty() || this.identity() !== undefined) {
+      throw new Error("raft log: cannot bootstrap over an existing log");
+    }
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const ins = this.#stmt("INSERT INTO entries VALUES (?, ?, ?, ?)");
+      for (const e of entries) ins.run(e.index, e.term, e.type, e.data);
+      this.#setState("hardState", hardState);
+      this.#setState("identity", identity);
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+    this.#mem.append(entries);
+    this.#mem.setHardState(hardState);
+  }
+
   identity(): Identity | undefined {
     return this.#getState("identity") as Identity | undefined;
   }
@@ -141,7 +164,8 @@ export class SqliteRaftStorage implements Storage {
       if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
         this.#setState("snapshot", snapshot);
         this.#setState("compact", { index: snapshot.metadata.index, term: snapshot.metadata.term });
-        this.#stmt("DELETE FROM entries WHERE idx <= ?").run(snapshot.metadata.index);
+        // A snapshot from the leader replaces the whole log: entries after it may conflict.
+        this.#stmt("DELETE FROM entries").run();
       }
       if (entries.length > 0) {
         // A conflicting suffix is replaced: drop everything from the first new index on.

@@ -77,3 +77,40 @@ Deno.test("SqliteRaftStorage.snapshotAndCompact() keeps a trailing window and su
   assert.equal(again.lastIndex(), 40);
   again.close();
 });
+
+Deno.test("SqliteRaftStorage.persist() of a leader's snapshot drops conflicting entries after it, on disk too", () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  s.persist({ entries: Array.from({ length: 10 }, (_, i) => ent(i + 1, 1)) });
+  s.persist({
+    entries: [],
+    snapshot: { metadata: { index: 5, term: 3, confState: cs() }, data: new Uint8Array([1]) },
+  });
+  assert.equal(s.lastIndex(), 5);
+  s.close();
+  const again = SqliteRaftStorage.open(path, { confState: cs });
+  assert.equal(again.firstIndex(), 6);
+  assert.equal(again.lastIndex(), 5);
+  assert.equal(again.term(5), 3);
+  again.close();
+});
+
+Deno.test("SqliteRaftStorage.bootstrap() writes entries, hard state and identity together, once", () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  s.bootstrap([ent(1, 1)], { term: 1, vote: 0, commit: 1 }, { clusterId: "c", id: 1, nonce: "n" });
+  assert.throws(
+    () =>
+      s.bootstrap([ent(1, 1)], { term: 1, vote: 0, commit: 1 }, {
+        clusterId: "d",
+        id: 1,
+        nonce: "m",
+      }),
+    /existing log/,
+  );
+  s.close();
+  const again = SqliteRaftStorage.open(path, { confState: cs });
+  assert.equal(again.identity()?.clusterId, "c");
+  assert.equal(again.lastIndex(), 1);
+  again.close();
+});

@@ -6,6 +6,7 @@
 export * from "./types.ts";
 export {
   type ApplyEntry,
+  decodeSnapshot as checkSnapshot,
   isServed,
   REQUEST_WINDOW_ENTRIES,
   Store,
@@ -16,6 +17,7 @@ export {
   CommandError,
   instanceId,
   NAME_BYTES_MAX,
+  RESTORE_BYTES_MAX,
   validateCommand,
   validateInstance,
   VALUE_BYTES_MAX,

@@ -25,7 +25,7 @@ import type {
   NodeStatus,
   Table,
 } from "./types.ts";
-import { CommandError, validateCommand } from "./validate.ts";
+import { CommandError, validateCommand, validateInstance } from "./validate.ts";
 
 const SCHEMA_VERSION = 1;
 const SNAPSHOT_FORMAT = "berth-store-snapshot";
@@ -63,7 +63,7 @@ CREATE INDEX IF NOT EXISTS instances_service ON instances(service);
 CREATE INDEX IF NOT EXISTS instances_node ON instances(node);
 CREATE TABLE IF NOT EXISTS service_index (service TEXT PRIMARY KEY, idx INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS members (
-  id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL) STRICT;
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL, nonce TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
@@ -293,9 +293,9 @@ export class Store {
         if (cmd.upsert !== undefined) {
           const m = cmd.upsert;
           this.#stmt(
-            `INSERT INTO members VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET
-             name=excluded.name, address=excluded.address`,
-          ).run(m.id, m.name, m.address);
+            `INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET
+             name=excluded.name, address=excluded.address, nonce=excluded.nonce`,
+          ).run(m.id, m.name, m.address, m.nonce ?? "");
           const max = this.#metaGet("member_id_max");
           if (m.id > max) this.#metaSet("member_id_max", m.id);
         }
@@ -396,7 +396,10 @@ export class Store {
     } catch (e) {
       return { ok: false, error: (e as Error).message };
     }
-    const before = [...this.services().keys()];
+    const before = new Set(
+      this.#db.prepare("SELECT DISTINCT service FROM instances").all()
+        .map((r) => String((r as Row).service)),
+    );
     // A savepoint: rows that do not fit the schema undo the restore alone, the same on every
     // replica, instead of failing the whole apply.
     this.#db.exec("SAVEPOINT restore");
@@ -553,6 +556,7 @@ export class Store {
           id,
           name: r === undefined ? `node-${id}` : String(r.name),
           address: r === undefined ? "" : String(r.address),
+          nonce: r === undefined ? "" : String(r.nonce),
           role,
         });
       }
@@ -610,7 +614,38 @@ export class Store {
   }
 }
 
-function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
+type ColumnKind = "text" | "int" | "bytes" | "json";
+/** Every snapshot table's columns, to check a snapshot row by row before it touches a table. */
+const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
+  meta: { key: "text", value: "int" },
+  nodes: { name: "text", data: "json", create_index: "int", modify_index: "int" },
+  instances: {
+    id: "text",
+    service: "text",
+    node: "text",
+    data: "json",
+    create_index: "int",
+    modify_index: "int",
+  },
+  service_index: { service: "text", idx: "int" },
+  kv: {
+    key: "text",
+    value: "bytes",
+    flags: "int",
+    create_index: "int",
+    modify_index: "int",
+    lock_index: "int",
+  },
+  members: { id: "int", name: "text", address: "text", nonce: "text" },
+  cluster: { key: "text", value: "json" },
+  requests: { id: "text", idx: "int", result: "json" },
+};
+
+/**
+ * Decodes a snapshot and checks every row against the schema (instances through
+ * validateInstance), so a damaged or hand-made file is refused whole with one message.
+ */
+export function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
   let snap: Record<string, unknown> | undefined;
   try {
     snap = unpack(bytes) as Record<string, unknown>;
@@ -619,6 +654,52 @@ function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
   }
   if (snap?.format !== SNAPSHOT_FORMAT || snap.schema !== SCHEMA_VERSION) {
     throw new Error("restore: not a berth store snapshot of this schema version");
+  }
+  for (const [table, columns] of Object.entries(SNAPSHOT_COLUMNS)) {
+    const rows = snap[table] ?? [];
+    if (!Array.isArray(rows)) throw new Error(`restore: table ${table} is not a list of rows`);
+    rows.forEach((row: unknown, n: number) => {
+      const where = `restore: ${table} row ${n}`;
+      if (typeof row !== "object" || row === null) throw new Error(`${where} is not an object`);
+      const r = row as Row;
+      for (const [col, kind] of Object.entries(columns)) {
+        const v = r[col];
+        const ok = kind === "text"
+          ? typeof v === "string"
+          : kind === "int"
+          ? typeof v === "number" && Number.isSafeInteger(v)
+          : kind === "bytes"
+          ? v instanceof Uint8Array
+          : typeof v === "string";
+        if (!ok) throw new Error(`${where}: column ${col} is not ${kind}`);
+      }
+      for (const col of Object.keys(r)) {
+        if (!(col in columns)) throw new Error(`${where}: unknown column ${col}`);
+      }
+      try {
+        if (table === "instances") {
+          const spec = validateInstance(JSON.parse(String(r.data)), `${where} data`);
+          if (spec.id !== r.id || spec.service !== r.service || spec.node !== r.node) {
+            throw new Error("id, service or node differ from the row's columns");
+          }
+        } else if (table === "nodes") {
+          const d = JSON.parse(String(r.data)) as NodeData;
+          if (typeof d?.address !== "string" || (d.status !== "alive" && d.status !== "down")) {
+            throw new Error("address or status missing");
+          }
+          validateCommand({
+            type: "node.register",
+            name: r.name,
+            address: d.address,
+            meta: d.meta,
+          });
+        } else if (columns.value === "json" || columns.result === "json") {
+          JSON.parse(String(r.value ?? r.result));
+        }
+      } catch (e) {
+        throw new Error(`${where}: ${(e as Error).message}`);
+      }
+    });
   }
   return snap;
 }

@@ -245,3 +245,31 @@ Deno.test("Store.apply() restore replaces data tables and keeps membership; bad 
   assert.deepEqual(s.kvList("").map((e) => e.key), ["old"]);
   assert.equal(s.appliedIndex(), 6);
 });
+
+Deno.test("Store restore refuses a snapshot with a damaged row, changing nothing", async (t) => {
+  const s = Store.open(":memory:");
+  s.apply(1, { type: "register", instance: spec() });
+  s.apply(2, { type: "kv.put", key: "k", value: enc.encode("v"), flags: 0 });
+  const { pack, unpack } = await import("msgpackr");
+  const good = unpack(s.snapshot()) as Record<string, Record<string, unknown>[]>;
+  const cases: [string, (x: Record<string, Record<string, unknown>[]>) => void][] = [
+    ["instance data not JSON", (x) => x.instances![0]!.data = "not json"],
+    ["instance data an empty object", (x) => x.instances![0]!.data = "{}"],
+    ["instance id differs from its column", (x) => x.instances![0]!.id = "other"],
+    ["kv value not bytes", (x) => x.kv![0]!.value = "text"],
+    ["unknown column", (x) => x.kv![0]!.extra = 1],
+    ["table not a list", (x) => (x as Record<string, unknown>).nodes = 5],
+  ];
+  let index = 3;
+  for (const [name, damage] of cases) {
+    await t.step(name, () => {
+      const bad = structuredClone(good);
+      damage(bad);
+      const r = s.apply(index++, { type: "restore", snapshot: pack(bad) });
+      assert.equal(r.ok, false);
+      assert.match(r.error ?? "", /restore: /);
+      assert.equal(s.instances().length, 1);
+      assert.equal(s.kvGet("k")?.flags, 0);
+    });
+  }
+});

@@ -74,6 +74,8 @@ export interface MemberInfo {
   name: string;
   /** Cluster (Raft RPC) address, `ip:port`. */
   address: string;
+  /** The joiner's random token: a retried join (same token) gets the same id back. */
+  nonce?: string;
 }
 
 export interface Member extends MemberInfo {

@@ -17,8 +17,8 @@ import {
 export const NAME_BYTES_MAX = 512;
 /** Largest KV value accepted (Consul's default limit). */
 export const VALUE_BYTES_MAX = 512 * 1024;
-/** Largest snapshot a restore command carries. */
-export const RESTORE_BYTES_MAX = 4 * 1024 * 1024;
+/** Largest snapshot a restore command carries (under the cluster's proposal limit). */
+export const RESTORE_BYTES_MAX = 3 * 1024 * 1024;
 /** Most commands in one batch. */
 export const BATCH_COMMANDS_MAX = 4096;
 /** Most tags or meta pairs on one instance. */
@@ -195,6 +195,7 @@ export function validateCommand(x: unknown, path = "command"): Command {
           id: int(m.id, `${path}.upsert.id`, 1, Number.MAX_SAFE_INTEGER),
           name: str(m.name, `${path}.upsert.name`),
           address: str(m.address, `${path}.upsert.address`),
+          ...(m.nonce === undefined ? {} : { nonce: str(m.nonce, `${path}.upsert.nonce`) }),
         };
       }
       if (o.remove !== undefined && o.remove !== null) {
