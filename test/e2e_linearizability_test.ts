@@ -23,9 +23,11 @@ Deno.test({
   async fn() {
     const members = await startCluster(3);
     const seed = Math.floor(Math.random() * 2 ** 31);
+    let passed = false;
     try {
       const run = await runJepsen(members, { durationMs: 20_000, clients: 5, keys: 3, seed });
-      const context = `seed ${seed}\n${run.events.join("\n")}\n${formatCounts(run.counts)}`;
+      const context = `seed ${seed}\n${run.events.join("\n")}\n${formatCounts(run.counts)}\n` +
+        `member logs: ${members.map((a) => a.logPath).join(" ")}`;
       console.log(context);
       const result = checkOperations(kvModel, run.history, { timeoutMs: CHECK_TIMEOUT_MS });
       assert.deepEqual(
@@ -45,8 +47,11 @@ Deno.test({
           JSON.stringify(Object.fromEntries(run.staleReads))
         }\n${context}`,
       );
+      passed = true;
     } finally {
       await stopMembers(members);
+      // Kept on failure: the member logs are in them.
+      if (passed) { for (const a of members) Deno.removeSync(a.dataDir, { recursive: true }); }
     }
   },
 });
