@@ -15,13 +15,14 @@ import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { HealthChecker } from "./health/mod.ts";
 import { HttpProxy } from "./proxy/mod.ts";
-import { Store } from "./store/mod.ts";
+import { checkSnapshot, RESTORE_BYTES_MAX, Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
 
 export interface AgentOptions {
   log?: (line: string) => void;
-  /** Called when the agent should stop by itself (after `berth leave`). */
-  onExit?: () => void;
+  /** Called when the agent should stop by itself: after `berth leave` (code 0) or when its
+   * cluster member had to stop (code 1; a supervisor restarts it). */
+  onExit?: (code: number) => void;
 }
 
 /** Pause between attempts to register this node while the cluster has no leader. */
@@ -32,7 +33,9 @@ export class Agent {
   readonly store: Store;
   readonly cluster: RaftCluster;
   readonly #log: (line: string) => void;
-  readonly #onExit: () => void;
+  readonly #onExit: (code: number) => void;
+  /** The parts that write (Docker watcher, health checker), stopped first on leave. */
+  #writers: (() => Promise<void>)[] = [];
   #stops: (() => Promise<void> | void)[] = [];
   #stopped = false;
 
@@ -60,6 +63,7 @@ export class Agent {
         join: config.join,
         voters: config.voters,
         nodeTimeoutMs: config.nodeTimeoutMs,
+        onFatal: () => opts.onExit?.(1),
         snapshotEntries: config.snapshotEntries,
         snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
         log: opts.log,
@@ -123,6 +127,12 @@ export class Agent {
         transferLeader: (node) => cluster.transferLeader(node),
         removePeer: (node) => cluster.removePeer(node),
         restore: async (snapshot) => {
+          if (snapshot.byteLength > RESTORE_BYTES_MAX) {
+            throw new Error(
+              `snapshot of ${snapshot.byteLength} bytes is over the ${RESTORE_BYTES_MAX}-byte restore limit`,
+            );
+          }
+          checkSnapshot(snapshot);
           const p = await cluster.propose({ type: "restore", snapshot });
           if (!p.result.ok) throw new Error(p.result.error ?? "restore failed");
         },
@@ -134,6 +144,7 @@ export class Agent {
     const health = new HealthChecker({ store, propose, node: config.node, log });
     health.start();
     this.#stops.push(() => health.close());
+    this.#writers.push(() => health.close());
 
     if (config.docker !== null) {
       const watcher = new DockerWatcher({
@@ -149,6 +160,7 @@ export class Agent {
       });
       await watcher.start();
       this.#stops.push(() => watcher.close());
+      this.#writers.push(() => watcher.close());
     }
 
     log(
@@ -197,6 +209,8 @@ export class Agent {
    * cluster (handing off leadership first), then stops the agent.
    */
   async #leave(): Promise<void> {
+    // Nothing may register anew while this node leaves.
+    for (const stop of this.#writers.splice(0)) await stop();
     const own = this.store.instancesOfNode(this.config.node);
     await this.cluster.propose({
       type: "batch",
@@ -207,7 +221,7 @@ export class Agent {
     });
     await this.cluster.leave();
     this.#log(`berth: ${this.config.node} left the cluster; stopping`);
-    setTimeout(() => this.#onExit(), 100);
+    setTimeout(() => this.#onExit(0), 100);
   }
 
   /** Stops every part in reverse start order. Safe to call twice. */
@@ -246,9 +260,15 @@ export async function runAgent(argv: string[]): Promise<number> {
     throw e;
   }
   const { promise, resolve } = Promise.withResolvers<string>();
+  let exitCode = 0;
   let agent: Agent;
   try {
-    agent = await Agent.start(config, { onExit: () => resolve("left the cluster") });
+    agent = await Agent.start(config, {
+      onExit: (code) => {
+        exitCode = code;
+        resolve(code === 0 ? "left the cluster" : "cluster member stopped");
+      },
+    });
   } catch (e) {
     console.error(`berth agent: cannot start: ${(e as Error).message}`);
     return 1;
@@ -263,5 +283,5 @@ export async function runAgent(argv: string[]): Promise<number> {
   console.error(`berth: ${signal}, stopping`);
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
   await agent.stop();
-  return 0;
+  return exitCode;
 }

@@ -407,9 +407,18 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
         }),
       );
     }
-    await waitFor("every member to join", async () => {
-      const m = await apiJson(agents[0]!, "/v1/berth/members?stale");
-      return Array.isArray(m) && m.length === n;
+    // Settled: everyone listed, every member knows it joined, and the voters are promoted
+    // (a leader killed before then could leave too few voters to elect another).
+    const flag = opts.args?.indexOf("--voters") ?? -1;
+    const voters = Math.min(n, flag >= 0 ? Number(opts.args![flag + 1]) : 3);
+    await waitFor("every member to join and the voters to be promoted", async () => {
+      const m = await apiJson(agents[0]!, "/v1/berth/members?stale") as { role: string }[];
+      if (m.length !== n || m.filter((x) => x.role === "voter").length !== voters) return false;
+      for (const a of agents) {
+        const st = await apiJson(a, "/v1/berth/status") as { role: string; leader: string | null };
+        if (st.role === "standalone" || st.leader === null) return false;
+      }
+      return true;
     }, { timeoutMs: 30_000 });
     return agents;
   } catch (e) {

@@ -32,7 +32,13 @@ import {
   validateMessage,
 } from "../../raft/mod.ts";
 import { formatHostPort, type HostPort } from "../config.ts";
-import type { ApplyEntry, Command, Member, Store } from "../store/mod.ts";
+import {
+  type ApplyEntry,
+  checkSnapshot,
+  type Command,
+  type Member,
+  type Store,
+} from "../store/mod.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import { type Hello, Transport } from "./transport.ts";
 import {
@@ -50,6 +56,8 @@ export const ELECTION_TICKS = 10;
 export const HEARTBEAT_TICKS = 1;
 /** Longest a proposal waits for a leader and for its entry to apply. */
 export const PROPOSAL_TIMEOUT_MS = 10_000;
+/** Longest member name accepted in a join (the same rule as --node). */
+const JOIN_NAME_MAX = 63;
 /** Longest `berth join` keeps asking (retrying while the cluster elects a leader). */
 export const JOIN_TIMEOUT_MS = 15_000;
 /** Longest a read barrier (ReadIndex) waits. */
@@ -89,6 +97,8 @@ export interface RaftClusterOptions {
   snapshotEntries?: number;
   snapshotKeepEntries?: number;
   log?: (line: string) => void;
+  /** Called once if this member must stop (a broken invariant or a failed disk write). */
+  onFatal?: (e: Error) => void;
   /** Random integer in [0, n) for raft's election jitter. */
   random?: (n: number) => number;
   now?: () => number;
@@ -186,12 +196,13 @@ export class RaftCluster implements Cluster {
   #leaderSince = 0;
   readonly #proposals = new Map<string, Waiter<Proposed>>();
   readonly #reads = new Map<string, Waiter<number>>();
-  /** Waiters for the applied index to reach a value, sorted by index on insert. */
+  /** Waiters for the applied index to reach a value. */
   #applyWaiters: { index: number; w: Waiter<number> }[] = [];
   #leaderWaiters: Waiter<void>[] = [];
   /** Read states whose index is not applied yet. */
   #pendingReads: { index: number; key: string }[] = [];
-  readonly #snapChunks = new Map<string, { from: number; parts: Uint8Array[]; bytes: number }>();
+  /** The snapshot being received (one at a time). */
+  #snapTransfer: { key: string; from: number; parts: Uint8Array[]; bytes: number } | undefined;
   #joinChain: Promise<unknown> = Promise.resolve();
   #joining: Promise<void> | undefined;
   #liveness = new Set<string>();
@@ -203,11 +214,12 @@ export class RaftCluster implements Cluster {
       tickMs: TICK_MS_DEFAULT,
       snapshotEntries: SNAPSHOT_ENTRIES_DEFAULT,
       snapshotKeepEntries: SNAPSHOT_KEEP_ENTRIES_DEFAULT,
-      log: (line) => console.error(line),
-      random: (n) => Math.floor(Math.random() * n),
+      log: (line: string) => console.error(line),
+      random: (n: number) => Math.floor(Math.random() * n),
       now: () => Date.now(),
+      onFatal: () => {},
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-    } as ResolvedOptions;
+    } as unknown as ResolvedOptions;
     this.#store = opts.store;
     this.#storage = SqliteRaftStorage.open(opts.raftPath, {
       confState: () => this.#store.confState(),
@@ -281,8 +293,7 @@ export class RaftCluster implements Cluster {
     const ctx: JoinContext = { name: this.#o.node, address: this.#address, nonce: identity.nonce };
     const cc: ConfChange = { type: "addNode", nodeId: 1, context: pack(ctx) };
     const entry: Entry = { term: 1, index: 1, type: "confChange", data: encodeConfChange(cc) };
-    this.#storage.persist({ entries: [entry], hardState: { term: 1, vote: 0, commit: 1 } });
-    this.#storage.setIdentity(identity);
+    this.#storage.bootstrap([entry], { term: 1, vote: 0, commit: 1 }, identity);
     this.#identity = identity;
     this.#o.log(`cluster: bootstrapped cluster ${identity.clusterId} with ${this.#o.node} as id 1`);
     this.#startNode(identity);
@@ -306,7 +317,7 @@ export class RaftCluster implements Cluster {
 
   /** Asks each address in turn until one adds this node, or `until` (ms) passes. */
   async #joinLoop(addresses: string[], until = Infinity): Promise<void> {
-    if (this.#store.appliedIndex() > 0) {
+    if (this.#store.appliedIndex() > 0 || !this.#storage.isEmpty()) {
       throw new Error(
         `cluster: cannot join: the store already holds state (index ${this.#store.appliedIndex()}) ` +
           `from outside a cluster; use an empty --data-dir`,
@@ -444,6 +455,7 @@ export class RaftCluster implements Cluster {
     this.#closed = true;
     clearInterval(this.#ticker);
     this.#failAll(new Error(`cluster stopped: ${e.message}`));
+    this.#o.onFatal(e);
   }
 
   #process(): void {
@@ -493,6 +505,13 @@ export class RaftCluster implements Cluster {
         for (const w of this.#leaderWaiters.splice(0)) w.resolve();
       }
     }
+    if (was === "leader" && this.#role !== "leader") {
+      // Entries proposed here may be overwritten by the next leader: let propose() retry them
+      // there at once (same request id, applied once) instead of waiting out the deadline.
+      const lost = new Error("not the leader any more");
+      for (const w of this.#proposals.values()) w.reject(lost);
+      this.#proposals.clear();
+    }
     if (this.#role === "leader" && was !== "leader") {
       this.#leaderSince = this.#o.now();
       // Every member gets a full node timeout of grace from a new leader.
@@ -516,9 +535,14 @@ export class RaftCluster implements Cluster {
           p = undefined;
         }
         // A malformed entry is applied as an invalid command: rejected the same way everywhere.
+        // Membership changes only come from conf-change entries, never from a proposal.
+        const c = p?.c as { type?: unknown; commands?: { type?: unknown }[] } | undefined;
+        const smuggled = c?.type === "conf" ||
+          (c?.type === "batch" && Array.isArray(c.commands) &&
+            c.commands.some((x) => x?.type === "conf"));
         batch.push({
           index: e.index,
-          command: p?.c ?? null,
+          command: smuggled ? null : p?.c ?? null,
           requestId: typeof p?.r === "string" ? p.r : undefined,
         });
       }
@@ -554,10 +578,16 @@ export class RaftCluster implements Cluster {
       try {
         const ctx = unpack(cc.context) as JoinContext;
         if (typeof ctx?.name === "string" && typeof ctx.address === "string") {
-          cmd.upsert = { id: cc.nodeId, name: ctx.name, address: ctx.address };
+          cmd.upsert = {
+            id: cc.nodeId,
+            name: ctx.name,
+            address: ctx.address,
+            ...(typeof ctx.nonce === "string" ? { nonce: ctx.nonce } : {}),
+          };
           this.#addresses.set(cc.nodeId, ctx.address);
         }
       } catch { /* a context we cannot read: membership still changes, name stays unknown */ }
+      if (cmd.upsert !== undefined && cmd.upsert.name.length > JOIN_NAME_MAX) delete cmd.upsert;
     }
     return cmd;
   }
@@ -576,7 +606,7 @@ export class RaftCluster implements Cluster {
       }
       this.#pendingReads = still;
     }
-    if (this.#applyWaiters.length > 0 && this.#applyWaiters[0]!.index <= applied) {
+    if (this.#applyWaiters.length > 0) {
       const ready = this.#applyWaiters.filter((x) => x.index <= applied);
       this.#applyWaiters = this.#applyWaiters.filter((x) => x.index > applied);
       for (const x of ready) x.w.resolve(applied);
@@ -621,15 +651,24 @@ export class RaftCluster implements Cluster {
     const key = crypto.randomUUID();
     const data = snap.data;
     let ok = true;
-    for (let off = 0; ok && off < data.byteLength; off += SNAPSHOT_CHUNK_BYTES) {
+    let seq = 0;
+    for (let off = 0; ok && off < data.byteLength; off += SNAPSHOT_CHUNK_BYTES, seq++) {
       ok = this.#transport.send(addr, {
         t: "snapChunk",
         key,
+        seq,
         data: data.subarray(off, Math.min(off + SNAPSHOT_CHUNK_BYTES, data.byteLength)),
       });
     }
     const head: Message = { ...m, snapshot: { metadata: snap.metadata, data: new Uint8Array(0) } };
-    ok = ok && this.#transport.send(addr, { t: "raft", m: head, snap: key });
+    ok = ok &&
+      this.#transport.send(addr, {
+        t: "raft",
+        m: head,
+        snap: key,
+        snapChunks: seq,
+        snapBytes: data.byteLength,
+      });
     node.reportSnapshot(m.to, ok ? "finish" : "failure");
     if (!ok) node.reportUnreachable(m.to);
     else {
@@ -650,26 +689,7 @@ export class RaftCluster implements Cluster {
       if (!this.#addresses.has(from.nodeId)) this.#addresses.set(from.nodeId, from.address);
     }
     if (b.t === "snapChunk") {
-      const key = String(b.key);
-      if (!(b.data instanceof Uint8Array)) return;
-      let c = this.#snapChunks.get(key);
-      if (c === undefined) {
-        // One snapshot in flight per sender: a newer one replaces an unfinished older one.
-        for (const [k, v] of this.#snapChunks) {
-          if (v.from === from.nodeId) this.#snapChunks.delete(k);
-        }
-        c = { from: from.nodeId, parts: [], bytes: 0 };
-        this.#snapChunks.set(key, c);
-      }
-      c.bytes += b.data.byteLength;
-      if (c.bytes > SNAPSHOT_BYTES_MAX) {
-        this.#snapChunks.delete(key);
-        this.#o.log(
-          `cluster: dropped a snapshot from ${from.address}: over ${SNAPSHOT_BYTES_MAX} bytes`,
-        );
-        return;
-      }
-      c.parts.push(b.data);
+      this.#onSnapshotChunk(from, b);
       return;
     }
     if (b.t !== "raft") return;
@@ -689,16 +709,8 @@ export class RaftCluster implements Cluster {
       return;
     }
     if (m.type === "MsgSnap") {
-      const key = typeof b.snap === "string" ? b.snap : "";
-      const c = this.#snapChunks.get(key);
-      this.#snapChunks.delete(key);
-      if (c === undefined || m.snapshot === undefined) return;
-      const data = new Uint8Array(c.bytes);
-      let off = 0;
-      for (const p of c.parts) {
-        data.set(p, off);
-        off += p.byteLength;
-      }
+      const data = this.#takeSnapshot(from, b);
+      if (data === undefined || m.snapshot === undefined) return;
       m = { ...m, snapshot: { metadata: m.snapshot.metadata, data } };
     }
     if (m.from === this.#leader) this.#heard.set(0, this.#o.now());
@@ -711,6 +723,64 @@ export class RaftCluster implements Cluster {
     this.#schedule();
   }
 
+  /**
+   * One chunk of a snapshot from the leader. Chunks must come in order (seq 0, 1, …); a gap, a
+   * sender that is not the leader, or more than SNAPSHOT_BYTES_MAX drops the transfer, and raft
+   * sends the snapshot again. One transfer at a time; an unfinished one is replaced.
+   */
+  #onSnapshotChunk(from: Hello, b: Record<string, unknown>): void {
+    if (!(b.data instanceof Uint8Array) || typeof b.key !== "string" || typeof b.seq !== "number") {
+      return;
+    }
+    if (from.nodeId !== this.#leader && this.#leader !== 0) return;
+    let t = this.#snapTransfer;
+    if (t === undefined || t.key !== b.key) {
+      if (b.seq !== 0) return;
+      t = { key: b.key, from: from.nodeId, parts: [], bytes: 0 };
+      this.#snapTransfer = t;
+    }
+    if (b.seq !== t.parts.length || t.from !== from.nodeId) {
+      this.#snapTransfer = undefined;
+      this.#o.log(`cluster: dropped a snapshot transfer from ${from.address}: chunk out of order`);
+      return;
+    }
+    t.bytes += b.data.byteLength;
+    if (t.bytes > SNAPSHOT_BYTES_MAX) {
+      this.#snapTransfer = undefined;
+      this.#o.log(
+        `cluster: dropped a snapshot from ${from.address}: over ${SNAPSHOT_BYTES_MAX} bytes`,
+      );
+      return;
+    }
+    t.parts.push(b.data);
+  }
+
+  /** The reassembled snapshot a MsgSnap announces, checked whole, or undefined (dropped). */
+  #takeSnapshot(from: Hello, b: Record<string, unknown>): Uint8Array | undefined {
+    const t = this.#snapTransfer;
+    this.#snapTransfer = undefined;
+    if (
+      t === undefined || t.key !== b.snap || t.from !== from.nodeId ||
+      t.parts.length !== b.snapChunks || t.bytes !== b.snapBytes
+    ) {
+      this.#o.log(`cluster: dropped an incomplete snapshot from ${from.address}`);
+      return undefined;
+    }
+    const data = new Uint8Array(t.bytes);
+    let off = 0;
+    for (const p of t.parts) {
+      data.set(p, off);
+      off += p.byteLength;
+    }
+    try {
+      checkSnapshot(data);
+    } catch (e) {
+      this.#o.log(`cluster: dropped a snapshot from ${from.address}: ${(e as Error).message}`);
+      return undefined;
+    }
+    return data;
+  }
+
   async #onRequest(from: Hello, body: unknown): Promise<unknown> {
     if (this.#closed) throw new Error("member is shutting down");
     const r = body as Request;
@@ -720,12 +790,19 @@ export class RaftCluster implements Cluster {
       throw new Error("foreign cluster");
     }
     switch (r?.t) {
-      case "propose":
+      case "propose": {
         if (typeof r.id !== "string") throw new Error("malformed propose request");
+        const cs = this.#store.confState();
+        if (!cs.voters.includes(from.nodeId) && !cs.learners.includes(from.nodeId)) {
+          throw new Error("proposals are taken from members only");
+        }
         return await this.#proposeAsLeader(r.id, r.cmd);
+      }
       case "join":
         if (
-          typeof r.name !== "string" || typeof r.address !== "string" || typeof r.nonce !== "string"
+          typeof r.name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(r.name) ||
+          typeof r.address !== "string" || !/^[0-9a-fA-F.:[\]]{3,64}:\d{1,5}$/.test(r.address) ||
+          typeof r.nonce !== "string" || r.nonce.length > 64
         ) {
           throw new Error("malformed join request");
         }
@@ -800,7 +877,9 @@ export class RaftCluster implements Cluster {
     const { promise, w } = withDeadline<Proposed>(
       deadline - this.#o.now(),
       () => deadlineError("proposal"),
-      () => this.#proposals.delete(id),
+      () => {
+        if (this.#proposals.get(id) === w) this.#proposals.delete(id);
+      },
     );
     try {
       node.propose(data);
@@ -812,6 +891,9 @@ export class RaftCluster implements Cluster {
       );
       return promise;
     }
+    // A retry of the same request id on this leader: the earlier caller gets "superseded" and
+    // retries too; both end with the one entry's result.
+    this.#proposals.get(id)?.reject(new Error("superseded by a retry"));
     this.#proposals.set(id, w);
     this.#schedule();
     return promise;
@@ -891,31 +973,38 @@ export class RaftCluster implements Cluster {
   }
 
   async #joinAsLeader(r: Extract<Request, { t: "join" }>): Promise<JoinAnswer> {
-    const existing = this.#store.members().find((m) => m.name === r.name);
+    // Everything committed before this leader's term is applied first (ReadIndex), so the
+    // member table and the highest id ever handed out are complete: no id is given twice.
+    await this.readBarrier();
     const answer = (id: number): JoinAnswer => ({
       clusterId: this.#identity!.clusterId,
       id,
       members: this.#store.members().map(({ id, name, address }) => ({ id, name, address })),
     });
+    const existing = this.#store.members().find((m) => m.name === r.name);
     if (existing !== undefined) {
-      const nonce = this.#nonces.get(existing.id);
-      if (nonce === r.nonce) return answer(existing.id);
+      // The same joiner retrying (its token matches): the same id again.
+      if (existing.nonce === r.nonce) return answer(existing.id);
       throw new Error(
         `a member named ${r.name} already exists (id ${existing.id}); remove it first with ` +
           `berth raft remove-peer ${r.name}`,
       );
     }
-    const id = this.#store.memberIdMax() + 1;
+    const id = Math.max(this.#store.memberIdMax(), this.#lastIdHandedOut) + 1;
+    this.#lastIdHandedOut = id;
     const ctx: JoinContext = { name: r.name, address: r.address, nonce: r.nonce };
     await this.#proposeConfChange({ type: "addLearner", nodeId: id, context: pack(ctx) });
-    this.#nonces.set(id, r.nonce);
+    const added = this.#store.members().find((m) => m.id === id);
+    if (added?.nonce !== r.nonce) {
+      throw new Error(`member id ${id} went to another join; retry`);
+    }
     this.#addresses.set(id, r.address);
     this.#o.log(`cluster: added ${r.name} (${r.address}) as learner id ${id}`);
     return answer(id);
   }
 
-  /** Join nonces seen by this leader (a retried join gets its id back). */
-  readonly #nonces = new Map<number, string>();
+  /** Highest member id this leader proposed (ids are never reused, even if a proposal failed). */
+  #lastIdHandedOut = 0;
 
   /** Proposes a conf change on the leader and waits until it is applied here. */
   async #proposeConfChange(cc: ConfChange): Promise<void> {
@@ -1054,7 +1143,8 @@ export class RaftCluster implements Cluster {
     const ready = cs.learners.find((id) => {
       const pr = st.progress?.get(id);
       const heard = this.#heard.get(id) ?? 0;
-      return pr !== undefined && pr.match + PROMOTE_LAG_ENTRIES >= last &&
+      return pr !== undefined && pr.recentActive && pr.match > 0 &&
+        pr.match + PROMOTE_LAG_ENTRIES >= last &&
         now - heard < ELECTION_TICKS * this.#o.tickMs;
     });
     if (ready === undefined) return;
@@ -1127,7 +1217,7 @@ export class RaftCluster implements Cluster {
       term: hs.term,
       commitIndex: hs.commit,
       appliedIndex: this.#store.appliedIndex(),
-      role: this.#node === undefined ? "standalone" : this.#role,
+      role: this.#node === undefined ? "standalone" : this.#currentRole(),
       node: this.#o.node,
       lastContactMs: this.#role === "leader"
         ? 0
@@ -1152,12 +1242,19 @@ export class RaftCluster implements Cluster {
         name: m.name,
         address: m.address,
         role: m.role,
-        state: m.id === self ? this.#role : state,
+        state: m.id === self ? this.#currentRole() : state,
         lastContactMs: heard === undefined ? null : now - heard,
         status: node?.status ?? "alive",
         ...(st?.progress?.get(m.id) ? { match: st.progress.get(m.id)!.match } : {}),
       };
     });
+  }
+
+  /** This member's role now: learner/follower follows the membership, not the last soft state. */
+  #currentRole(): Role {
+    if (this.#role === "leader" || this.#role === "candidate") return this.#role;
+    const self = this.#identity?.id ?? 0;
+    return this.#store.confState().learners.includes(self) ? "learner" : "follower";
   }
 
   #failAll(e: Error): void {

@@ -99,6 +99,11 @@ Deno.test("RaftCluster: malformed raft frames are dropped with a log line and th
       42,
     ];
     for (const b of bad) assert.equal(rogue.send(target.cluster.address, b), true);
+    // A non-member may not propose, even with the right cluster id.
+    await assert.rejects(
+      rogue.request(target.cluster.address, { t: "propose", id: "r", cmd: { type: "noop" } }),
+      /members only|not the leader/,
+    );
     await until(
       "the drop logged",
       () => target.logs.some((l) => l.includes("dropped a malformed raft message")),
@@ -124,11 +129,14 @@ Deno.test("RaftCluster: malformed raft frames are dropped with a log line and th
 
 Deno.test("RaftCluster: a proposal retried with the same request id is applied once", async () => {
   const ms = await threeMembers();
+  await until("a leader", () => ms.some((m) => m.cluster.status().role === "leader"));
+  // The probe speaks as a follower forwarding a proposal (members only may propose).
+  const follower = ms.find((m) => m.cluster.status().role !== "leader")!;
   const probe = new Transport({
     listen: { host: "127.0.0.10", port: 0 },
     self: () => ({
       clusterId: ms[0]!.cluster.identity()!.clusterId,
-      nodeId: 98,
+      nodeId: follower.cluster.identity()!.id,
       address: "127.0.0.10:1",
     }),
     onMessage: () => {},
