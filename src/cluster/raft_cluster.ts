@@ -469,6 +469,7 @@ export class RaftCluster implements Cluster {
         entries: rd.entries,
         hardState: rd.hardState,
         snapshot: rd.snapshot,
+        sync: rd.mustSync,
       });
       // 2. Send.
       for (const m of rd.messages) this.#send(m);
@@ -1101,7 +1102,10 @@ export class RaftCluster implements Cluster {
     if (name === null) {
       const st = this.#node.status();
       const self = this.#identity!.id;
-      const candidates = this.#store.confState().voters.filter((v) => v !== self);
+      // Only voters the leader hears from: a transfer to a dead member would just time out.
+      const candidates = this.#store.confState().voters.filter((v) =>
+        v !== self && st.progress?.get(v)?.recentActive !== false
+      );
       if (candidates.length === 0) throw new Error("no other voter to transfer leadership to");
       to = candidates.sort((a, b) =>
         (st.progress?.get(b)?.match ?? 0) - (st.progress?.get(a)?.match ?? 0)

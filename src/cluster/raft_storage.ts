@@ -32,6 +32,11 @@ export interface PersistBatch {
   entries: readonly Entry[];
   hardState?: HardState;
   snapshot?: Snapshot;
+  /**
+   * Whether the write must reach the disk before returning (default true). Raft says false
+   * when only the commit index moved: a commit index lost in a crash is learned again.
+   */
+  sync?: boolean;
 }
 
 /** Who this member is: kept beside the log, never replicated. */
@@ -159,6 +164,19 @@ export class SqliteRaftStorage implements Storage {
   persist(batch: PersistBatch): void {
     const { entries, hardState, snapshot } = batch;
     if (entries.length === 0 && hardState === undefined && isEmptySnapshot(snapshot)) return;
+    const sync = batch.sync ?? true;
+    if (!sync) this.#db.exec("PRAGMA synchronous=NORMAL");
+    try {
+      this.#write(entries, hardState, snapshot);
+    } finally {
+      if (!sync) this.#db.exec("PRAGMA synchronous=FULL");
+    }
+    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) this.#mem.applySnapshot(snapshot);
+    this.#mem.append(entries);
+    if (hardState !== undefined) this.#mem.setHardState(hardState);
+  }
+
+  #write(entries: readonly Entry[], hardState?: HardState, snapshot?: Snapshot): void {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
@@ -179,9 +197,6 @@ export class SqliteRaftStorage implements Storage {
       this.#db.exec("ROLLBACK");
       throw e;
     }
-    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) this.#mem.applySnapshot(snapshot);
-    this.#mem.append(entries);
-    if (hardState !== undefined) this.#mem.setHardState(hardState);
   }
 
   /**
