@@ -52,6 +52,8 @@ export class OutboundPeer {
   /** Connect timeout while connecting; backoff delay while in backoff. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   #queue: Queued[] = [];
+  /** Bytes of the frames in #queue (bounded by sendQueueBytesMax as well as by count). */
+  #queueBytes = 0;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #failures = 0;
@@ -84,6 +86,8 @@ export class OutboundPeer {
       );
       return false;
     }
+    if (this.#queueBytes + frame.byteLength > this.#s.sendQueueBytesMax) return false;
+    this.#queueBytes += frame.byteLength;
     this.#queue.push({ body: frame, reqId: 0 });
     this.#kick();
     return true;
@@ -114,6 +118,7 @@ export class OutboundPeer {
         timeoutMs,
       );
       this.#pending.set(id, { resolve, reject, timer });
+      this.#queueBytes += frame.byteLength;
       this.#queue.push({ body: frame, reqId: id });
       this.#kick();
     });
@@ -124,6 +129,7 @@ export class OutboundPeer {
     this.#state = "closed";
     clearTimeout(this.#timer);
     this.#queue = [];
+    this.#queueBytes = 0;
     this.#failPending(new TransportError("transport closed"));
     this.#socket?.destroy();
     return this.#socketClosed;
@@ -289,6 +295,7 @@ export class OutboundPeer {
     );
     // Requests already failed; one-way messages wait for the next connection.
     this.#queue = this.#queue.filter((q) => q.reqId === 0);
+    this.#queueBytes = this.#queue.reduce((n, q) => n + q.body.byteLength, 0);
     this.#failures++;
     if (!this.#downLogged && !this.#reasonLogged) {
       this.#s.log(
@@ -357,6 +364,7 @@ export class OutboundPeer {
     for (const q of this.#queue) {
       if (bytes > 0 && bytes + q.body.byteLength > BATCH_BYTES_MAX) break;
       taken++;
+      this.#queueBytes -= q.body.byteLength;
       if (q.reqId !== 0 && !this.#pending.has(q.reqId)) continue;
       bodies.push(q.body);
       bytes += q.body.byteLength;

@@ -11,6 +11,8 @@ export const PROTOCOL_VERSION = 1;
 export const FRAME_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
 /** Default frames queued per peer while (re)connecting or writing. */
 export const SEND_QUEUE_MAX_DEFAULT = 4096;
+/** Default bytes queued per peer (snapshot chunks are 1 MiB each). */
+export const SEND_QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 /** Default time to connect and be welcomed by a peer. */
 export const CONNECT_TIMEOUT_MS_DEFAULT = 3000;
 /** Default time a request waits for its response. */
@@ -68,6 +70,7 @@ export interface Settings {
   onRequest: (from: Hello, body: unknown) => Promise<unknown>;
   frameBytesMax: number;
   sendQueueMax: number;
+  sendQueueBytesMax: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
   backoffMsMin: number;

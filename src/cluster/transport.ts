@@ -67,6 +67,7 @@ import {
   limitedLog,
   PEERS_MAX,
   REQUEST_TIMEOUT_MS_DEFAULT,
+  SEND_QUEUE_BYTES_MAX_DEFAULT,
   SEND_QUEUE_MAX_DEFAULT,
   type Settings,
   TransportError,
@@ -89,6 +90,7 @@ export {
   PROTOCOL_VERSION,
   RemoteError,
   REQUEST_TIMEOUT_MS_DEFAULT,
+  SEND_QUEUE_BYTES_MAX_DEFAULT,
   SEND_QUEUE_MAX_DEFAULT,
   TransportError,
   WRITE_BUFFER_BYTES_MAX,
@@ -114,6 +116,8 @@ export interface TransportOptions {
   frameBytesMax?: number;
   /** Frames queued per peer (default 4096); when full, send() returns false. */
   sendQueueMax?: number;
+  /** Bytes queued per peer (default 64 MiB); past it, send() returns false. */
+  sendQueueBytesMax?: number;
   /** Time to connect to a peer and get its welcome (default 3000). */
   connectTimeoutMs?: number;
   /** Default time a request waits for its response (default 5000). */
@@ -145,6 +149,7 @@ export class Transport {
       onRequest: o.onRequest,
       frameBytesMax: positive(o.frameBytesMax, FRAME_BYTES_MAX_DEFAULT),
       sendQueueMax: positive(o.sendQueueMax, SEND_QUEUE_MAX_DEFAULT),
+      sendQueueBytesMax: positive(o.sendQueueBytesMax, SEND_QUEUE_BYTES_MAX_DEFAULT),
       connectTimeoutMs: positive(o.connectTimeoutMs, CONNECT_TIMEOUT_MS_DEFAULT),
       requestTimeoutMs: positive(o.requestTimeoutMs, REQUEST_TIMEOUT_MS_DEFAULT),
       backoffMsMin: positive(o.backoffMsMin, BACKOFF_MS_MIN_DEFAULT),

@@ -376,6 +376,15 @@ Deno.test("Transport.send() returns false once the queue to a down peer is full"
   await a.t.close();
 });
 
+Deno.test("Transport.send() returns false once the bytes queued to a down peer pass the cap", async () => {
+  const a = await node("c1", 1, { sendQueueBytesMax: 4096 });
+  const dead = `127.0.0.1:${await deadPort()}`;
+  assert.equal(a.t.send(dead, new Uint8Array(3000)), true);
+  assert.equal(a.t.send(dead, new Uint8Array(3000)), false);
+  assert.equal(a.t.send(dead, new Uint8Array(10)), true);
+  await a.t.close();
+});
+
 Deno.test("Transport.send() drops frames over frameBytesMax and bad addresses", async () => {
   const a = await node("c1", 1, { frameBytesMax: 100 });
   const b = await node("c1", 2);
