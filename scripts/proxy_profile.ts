@@ -6,7 +6,7 @@
  *
  * Usage: deno run -A scripts/proxy_profile.ts [--rounds N] [--seconds S] [--prof]
  *                                             [--only nginx,berth,bare] [--extra FILE.ts]
- *   --prof  runs the berth proxy under `--cpu-prof` (profile written to ./proxy-prof/).
+ *   --prof  runs the proxies under `--cpu-prof` (profiles written to ./proxy-prof/KIND/).
  *   --extra also measures `deno run -A FILE.ts PORT BACKEND_PORT` (an experiment), as "extra".
  *
  * @module
@@ -180,9 +180,7 @@ http {
     for (const kind of ["berth", "bare", "extra"]) {
       if (!only.includes(kind)) continue;
       const port = await freePort();
-      const profArgs = prof && kind === "berth"
-        ? ["--cpu-prof", `--cpu-prof-dir=${ROOT}proxy-prof`]
-        : [];
+      const profArgs = prof ? ["--cpu-prof", `--cpu-prof-dir=${ROOT}proxy-prof/${kind}`] : [];
       children.push(
         new Deno.Command(Deno.execPath(), {
           args: [

@@ -82,22 +82,121 @@ const HOP_BY_HOP = new Set([
   "expect",
 ]);
 
+/** Longer than any hop-by-hop or X-Forwarded-* name: such headers skip the name checks. */
+const HOP_BY_HOP_NAME_MAX = 20;
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 type Headers = http.OutgoingHttpHeaders;
 
-/** Copies `src` without hop-by-hop headers, nor those the Connection header names. */
-function endToEnd(src: http.IncomingHttpHeaders): Headers {
-  const out: Headers = {};
-  const conn = src.connection;
-  const named = conn !== undefined && conn !== "close" && conn !== "keep-alive"
-    ? new Set(conn.toLowerCase().split(",").map((s) => s.trim()))
-    : null;
-  for (const k in src) {
-    if (HOP_BY_HOP.has(k) || (named !== null && named.has(k))) continue;
-    out[k] = src[k];
+/**
+ * Names listed by a Connection header value other than the hop-by-hop set itself, lower-case
+ * (RFC 9110 §7.6.1); null when it names none (`keep-alive`, `close`, the common case).
+ */
+function connectionNamed(value: string): Set<string> | null {
+  let named: Set<string> | null = null;
+  for (const part of value.split(",")) {
+    const name = part.trim().toLowerCase();
+    if (name === "" || name === "close" || name === "keep-alive") continue;
+    (named ??= new Set()).add(name);
   }
-  return out;
+  return named;
+}
+
+/** Drops the headers a Connection header named from a flat [name, value, …] list. */
+function dropNamed(out: string[], named: ReadonlySet<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < out.length; i += 2) {
+    if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  }
+  return kept;
+}
+
+/**
+ * A response's headers as a flat [name, value, …] list for `writeHead`, without hop-by-hop
+ * headers nor those its Connection header names. Raw names and repeats are kept as sent.
+ */
+function responseHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  let connection: string | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.length < HOP_BY_HOP_NAME_MAX ? name.toLowerCase() : "";
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === "connection") connection = raw[i + 1]!;
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  const named = connection === null ? null : connectionNamed(connection);
+  return named === null ? out : dropNamed(out, named);
+}
+
+/** What the proxy needs from a request's headers, read in one pass over `rawHeaders`. */
+interface RequestHead {
+  /** The first Host header (as the route was matched), or undefined. */
+  host: string | undefined;
+  contentLength: string | undefined;
+  chunked: boolean;
+  /** End-to-end headers for the target, X-Forwarded-* included, as [name, value, …]. */
+  headers: string[];
+}
+
+/**
+ * Reads a request's raw headers: keeps the end-to-end ones (dropping hop-by-hop headers, those
+ * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host), and appends
+ * `X-Forwarded-For` (the client's list plus its address), `-Proto` and `-Host`.
+ */
+function readRequestHead(req: http.IncomingMessage): RequestHead {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  let host: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
+  let connection: string | null = null;
+  let forwardedFor: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    // Every header the proxy looks at has a short name; longer ones pass through unread.
+    if (name.length >= HOP_BY_HOP_NAME_MAX) {
+      out.push(name, value);
+      continue;
+    }
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case "host":
+        if (host !== undefined) continue;
+        host = value;
+        break;
+      case "content-length":
+        if (contentLength !== undefined) continue;
+        contentLength = value;
+        break;
+      case "transfer-encoding":
+        chunked = true;
+        continue;
+      case "connection":
+        connection = connection === null ? value : `${connection}, ${value}`;
+        continue;
+      case "x-forwarded-for":
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case "x-forwarded-proto":
+      case "x-forwarded-host":
+        continue;
+      default:
+        if (HOP_BY_HOP.has(lower)) continue;
+    }
+    out.push(name, value);
+  }
+  const named = connection === null ? null : connectionNamed(connection);
+  const headers = named === null ? out : dropNamed(out, named);
+  const ip = req.socket.remoteAddress ?? "";
+  headers.push("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${ip}` : ip);
+  headers.push("x-forwarded-proto", "http");
+  if (host !== undefined) headers.push("x-forwarded-host", host);
+  return { host, contentLength, chunked, headers };
 }
 
 function addForwarded(h: Headers, req: http.IncomingMessage): void {
@@ -106,12 +205,6 @@ function addForwarded(h: Headers, req: http.IncomingMessage): void {
   h["x-forwarded-for"] = prior ? `${prior}, ${ip}` : ip;
   h["x-forwarded-proto"] = "http";
   if (req.headers.host !== undefined) h["x-forwarded-host"] = req.headers.host;
-}
-
-/** Whether the request carries a body (RFC 9112 §6.3). */
-function hasBody(req: http.IncomingMessage): boolean {
-  const cl = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (cl !== undefined && cl !== "0");
 }
 
 function sendPlain(res: http.ServerResponse, status: number, text: string): void {
@@ -152,7 +245,8 @@ interface Exchange {
   req: http.IncomingMessage;
   res: http.ServerResponse;
   route: ServiceRoute;
-  headers: Headers;
+  /** End-to-end request headers for the target, [name, value, …]. */
+  headers: string[];
   withBody: boolean;
   tried: Target[];
   attempts: number;
@@ -329,30 +423,30 @@ export class HttpProxy {
 
   #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = req.url ?? "/";
-    const route = this.#table.match(req.headers.host, url);
+    const head = readRequestHead(req);
+    const route = this.#table.match(head.host, url);
     if (route === null) {
       req.resume();
-      return sendPlain(res, 404, `no route for ${req.headers.host ?? "(no host)"}${url}`);
+      return sendPlain(res, 404, `no route for ${head.host ?? "(no host)"}${url}`);
     }
     if (route.targets.length === 0) {
       req.resume();
       return sendPlain(res, 503, `no healthy instance of service ${route.service}`);
     }
-    const cl = req.headers["content-length"];
+    const cl = head.contentLength;
     if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
       req.resume();
       res.shouldKeepAlive = false;
       return sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
     }
-    const headers = endToEnd(req.headers);
-    addForwarded(headers, req);
-    const withBody = hasBody(req);
+    // Whether the request carries a body (RFC 9112 §6.3).
+    const withBody = head.chunked || (cl !== undefined && cl !== "0");
     if (withBody && cl === undefined) this.#limitChunkedBody(req, res);
     const x: Exchange = {
       req,
       res,
       route,
-      headers,
+      headers: head.headers,
       withBody,
       tried: [],
       attempts: 0,
@@ -464,7 +558,11 @@ export class HttpProxy {
         return finish();
       }
       try {
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, endToEnd(upRes.headers));
+        res.writeHead(
+          upRes.statusCode ?? 502,
+          upRes.statusMessage,
+          responseHeaders(upRes.rawHeaders),
+        );
       } catch (e) {
         upRes.resume();
         upReq.destroy();

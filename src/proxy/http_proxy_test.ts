@@ -339,3 +339,54 @@ Deno.test("HttpProxy closes connections over connectionsMax", async () => {
     await a.close();
   }
 });
+
+Deno.test("HttpProxy passes end-to-end headers both ways and strips hop-by-hop ones", async () => {
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    res.writeHead(200, [
+      "Set-Cookie",
+      "a=1",
+      "Set-Cookie",
+      "b=2",
+      "Connection",
+      "x-private",
+      "X-Private",
+      "hidden",
+      "Keep-Alive",
+      "timeout=99",
+      "X-Kept",
+      "yes",
+    ]);
+    res.end("ok");
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/h", {
+        headers: {
+          "x-forwarded-proto": "https",
+          "x-forwarded-host": "spoofed.test",
+          "te": "trailers",
+          "proxy-authorization": "secret",
+          "x-long-header-name-passes-through": "1",
+        },
+      });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.headers["set-cookie"], ["a=1", "b=2"]);
+      assert.equal(r.headers["x-kept"], "yes");
+      assert.equal(r.headers["x-private"], undefined, "named by the response's Connection");
+      assert.notEqual(r.headers["keep-alive"], "timeout=99", "hop-by-hop");
+      const seen = a.seen[0]!;
+      assert.equal(seen["x-forwarded-proto"], "http");
+      assert.equal(seen["x-forwarded-host"], "web.test");
+      assert.equal(seen["x-forwarded-for"], "127.0.0.1");
+      assert.equal(seen.te, undefined);
+      assert.equal(seen["proxy-authorization"], undefined);
+      assert.equal(seen["x-long-header-name-passes-through"], "1");
+      assert.equal(seen.host, "web.test");
+    });
+  } finally {
+    await a.close();
+  }
+});
