@@ -11,6 +11,7 @@ import type { HostPort } from "../config.ts";
 import { formatHostPort } from "../config.ts";
 import type { Change, Store } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
+import { CoarseClock, type Deadline, tickFor } from "./coarse_clock.ts";
 import { relay } from "./relay.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { buildRouteTable, RouteTable, type ServiceRoute } from "./routes.ts";
@@ -273,6 +274,8 @@ export class HttpProxy {
   readonly #streamIdleTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #clientTunnels = new Set<Duplex>();
+  /** Response and stream-idle deadlines of requests in flight (no timer per request). */
+  readonly #clock: CoarseClock;
   readonly #tcp: TcpProxy | null;
   #table: RouteTable = RouteTable.empty();
   #unsubscribe: (() => void) | null = null;
@@ -294,6 +297,10 @@ export class HttpProxy {
     this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? TUNNEL_IDLE_TIMEOUT_MS;
     this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
+    this.#clock = new CoarseClock(
+      tickFor(Math.min(this.#responseTimeoutMs, this.#streamIdleTimeoutMs)),
+      { now: opts.now },
+    );
     const tcpHost = opts.tcpHost === undefined ? opts.listen.host : opts.tcpHost;
     this.#tcp = tcpHost === null ? null : new TcpProxy(this.#pool, {
       host: tcpHost,
@@ -372,6 +379,7 @@ export class HttpProxy {
     this.#unsubscribe = null;
     for (const s of this.#clientTunnels) s.destroy();
     this.#clientTunnels.clear();
+    this.#clock.close();
     await this.#tcpUpdating;
     await this.#tcp?.close();
     this.#pool.close();
@@ -490,12 +498,7 @@ export class HttpProxy {
     x.attempts++;
     const up = this.#pool.get(target);
     up.active++;
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      up.active--;
-    };
+    const clock = this.#clock;
     let connected = false;
     let responded = false;
     let failed = false;
@@ -511,25 +514,38 @@ export class HttpProxy {
       });
     } catch (e) {
       // Node's client is stricter than its server parser about some header values.
-      finish();
+      up.active--;
       x.req.resume();
       return sendPlain(x.res, 400, `bad request: ${(e as Error).message}`);
     }
     x.current = upReq;
-    let timer: ReturnType<typeof setTimeout> | null = null;
+    // Until the response: the response timeout (504); then the stream idle timeout, moved on
+    // with every body chunk.
+    const deadline: Deadline = {
+      expiresAt: 0,
+      expire: () => {
+        upReq.destroy(responded ? undefined : new TimeoutError("ERESPONSETIMEOUT"));
+      },
+    };
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      up.active--;
+      clock.disarm(deadline);
+    };
+    let connectTimer: ReturnType<typeof setTimeout> | null = null;
     // The response timeout runs from when the whole request has been sent (a slow upload is
     // bounded by requestTimeoutMs instead).
     const waitResponse = () => {
       if (responded || failed) return;
-      timer = setTimeout(
-        () => upReq.destroy(new TimeoutError("ERESPONSETIMEOUT")),
-        this.#responseTimeoutMs,
-      );
+      deadline.expiresAt = clock.after(this.#responseTimeoutMs);
+      clock.arm(deadline);
     };
     const onConnect = () => {
       connected = true;
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
+      if (connectTimer !== null) clearTimeout(connectTimer);
+      connectTimer = null;
       if (!x.withBody) return waitResponse();
       x.bodyStarted = true;
       if (x.req.complete) waitResponse();
@@ -538,7 +554,7 @@ export class HttpProxy {
     };
     upReq.once("socket", (socket: net.Socket) => {
       if (socket.connecting) {
-        timer = setTimeout(
+        connectTimer = setTimeout(
           () => upReq.destroy(new TimeoutError("ECONNECTTIMEOUT")),
           this.#connectTimeoutMs,
         );
@@ -549,7 +565,6 @@ export class HttpProxy {
 
     upReq.once("response", (upRes: http.IncomingMessage) => {
       responded = true;
-      if (timer !== null) clearTimeout(timer);
       this.#pool.succeeded(up);
       const res = x.res;
       if (res.destroyed || res.headersSent) {
@@ -574,14 +589,27 @@ export class HttpProxy {
             `response (${(e as Error).message})`,
         );
       }
-      upReq.setTimeout(this.#streamIdleTimeoutMs, () => upReq.destroy());
-      upRes.pipe(res);
-      upRes.once("end", finish);
+      const idleMs = this.#streamIdleTimeoutMs;
+      deadline.expiresAt = clock.after(idleMs);
+      clock.arm(deadline);
+      // pipe() by hand: fewer listeners per request, and each chunk moves the idle deadline.
+      const resume = () => upRes.resume();
+      upRes.on("data", (chunk: Buffer) => {
+        deadline.expiresAt = clock.after(idleMs);
+        if (!res.write(chunk)) {
+          upRes.pause();
+          res.once("drain", resume);
+        }
+      });
+      upRes.once("end", () => {
+        finish();
+        res.end();
+      });
       upRes.on("error", () => res.destroy());
     });
     upReq.once("close", finish);
     upReq.on("error", (e: Error) => {
-      if (timer !== null) clearTimeout(timer);
+      if (connectTimer !== null) clearTimeout(connectTimer);
       finish();
       if (failed) return;
       failed = true;

@@ -390,3 +390,32 @@ Deno.test("HttpProxy passes end-to-end headers both ways and strips hop-by-hop o
     await a.close();
   }
 });
+
+Deno.test("HttpProxy keeps a response that streams slowly but steadily", async () => {
+  const chunks = 8;
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-length": String(chunks) });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write("x");
+      if (++sent === chunks) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 100);
+    res.once("close", () => clearInterval(timer));
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    // 8 chunks 100 ms apart outlast one 500 ms idle period: each chunk must move the deadline.
+    await withProxy(ts, { streamIdleTimeoutMs: 500 }, async (port) => {
+      const r = await request(port, "/");
+      assert.equal(r.status, 200);
+      assert.equal(r.body, "x".repeat(chunks));
+    });
+  } finally {
+    await a.close();
+  }
+});

@@ -23,7 +23,9 @@
  * `connectionsMax` 10000, `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs`
  * 1 h, `socketsMax` 256 per instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax`
  * 3, `ejectMs` 10000 (doubling up to `ejectMsMax` 120000), `drainMs` 30000, `tcpHost` (null: no
- * TCP routes), `log`, `now`, `random`.
+ * TCP routes), `log`, `now`, `random`. The response and stream-idle timeouts share one coarse
+ * tick (a tenth of the shorter, at most 1 s) instead of a timer per request: they fire up to two
+ * ticks late, never early.
  *
  * @example
  * ```ts
