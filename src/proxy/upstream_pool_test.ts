@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import http from "node:http";
 import type { Target } from "./balancer.ts";
+import { startBackend } from "./test_util.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 
 const target: Target = { id: "web-a", address: "127.0.0.1", port: 1, weight: 1, key: "k" };
@@ -56,5 +58,42 @@ Deno.test("UpstreamPool.retain() drains removed targets, then destroys their poo
     assert.notEqual(pool.get(target), up, "a new pool after the drain");
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("UpstreamPool.sweepIdle() closes pooled connections idle for idleTimeoutMs", async () => {
+  const backend = await startBackend("a");
+  let now = 1_000;
+  const pool = new UpstreamPool({ idleTimeoutMs: 800, now: () => now });
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "live" });
+    const get = () =>
+      new Promise<void>((resolve, reject) => {
+        http.request({ host: "127.0.0.1", port: backend.port, agent: up.agent }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+        }).on("error", reject).end();
+      });
+    const freeCount = () => Object.values(up.agent.freeSockets).flat().length;
+    await get();
+    while (freeCount() === 0) await new Promise((r) => setTimeout(r, 1));
+    const settle = () => new Promise((r) => setTimeout(r, 20));
+    now += 600;
+    pool.sweepIdle();
+    await settle();
+    assert.equal(freeCount(), 1, "idle 600 ms of 800: kept");
+    await get();
+    while (freeCount() === 0) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(backend.connections, 1, "the pooled connection was reused");
+    now += 650;
+    pool.sweepIdle();
+    await settle();
+    assert.equal(freeCount(), 1, "reuse restarted its idle time");
+    now += 150;
+    pool.sweepIdle();
+    while (freeCount() > 0) await new Promise((r) => setTimeout(r, 1));
+  } finally {
+    pool.close();
+    await backend.close();
   }
 });
