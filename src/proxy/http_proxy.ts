@@ -6,6 +6,7 @@
  */
 import http from "node:http";
 import type net from "node:net";
+import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
 import { formatHostPort } from "../config.ts";
@@ -15,7 +16,14 @@ import { CoarseClock, type Deadline, tickFor } from "./coarse_clock.ts";
 import { relay } from "./relay.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { buildRouteTable, RouteTable, type ServiceRoute } from "./routes.ts";
-import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
+import {
+  type Lease,
+  type Upstream,
+  type UpstreamConn,
+  UpstreamPool,
+  type UpstreamPoolOptions,
+} from "./upstream_pool.ts";
+import { type ResponseHead, ResponseParser } from "./response_parser.ts";
 
 export const RETRIES_MAX = 2;
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -248,12 +256,15 @@ interface Exchange {
   route: ServiceRoute;
   /** End-to-end request headers for the target, [name, value, …]. */
   headers: string[];
+  /** The client's Host header, if it sent one. */
+  host: string | undefined;
+  contentLength: string | undefined;
   withBody: boolean;
   tried: Target[];
   attempts: number;
   /** The body began streaming to a target: no retry is possible any more. */
   bodyStarted: boolean;
-  current: http.ClientRequest | null;
+  current: Attempt | null;
 }
 
 /**
@@ -301,6 +312,13 @@ export class HttpProxy {
       tickFor(Math.min(this.#responseTimeoutMs, this.#streamIdleTimeoutMs)),
       { now: opts.now },
     );
+    Object.assign(this.#attemptContext, {
+      pool: this.#pool,
+      clock: this.#clock,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      responseTimeoutMs: this.#responseTimeoutMs,
+      streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
+    });
     const tcpHost = opts.tcpHost === undefined ? opts.listen.host : opts.tcpHost;
     this.#tcp = tcpHost === null ? null : new TcpProxy(this.#pool, {
       host: tcpHost,
@@ -449,21 +467,25 @@ export class HttpProxy {
     }
     // Whether the request carries a body (RFC 9112 §6.3).
     const withBody = head.chunked || (cl !== undefined && cl !== "0");
-    if (withBody && cl === undefined) this.#limitChunkedBody(req, res);
+    if (withBody) {
+      // The body waits until a connection can take it (a retry must still have all of it).
+      req.pause();
+      if (cl === undefined) this.#limitChunkedBody(req, res);
+    }
     const x: Exchange = {
       req,
       res,
       route,
       headers: head.headers,
+      host: head.host,
+      contentLength: cl,
       withBody,
       tried: [],
       attempts: 0,
       bodyStarted: false,
       current: null,
     };
-    const abandon = () => {
-      if (!res.writableFinished) x.current?.destroy();
-    };
+    const abandon = () => x.current?.abort();
     res.once("close", abandon);
     req.on("error", abandon);
     this.#attempt(x, null);
@@ -496,155 +518,38 @@ export class HttpProxy {
     }
     x.tried.push(target);
     x.attempts++;
-    const up = this.#pool.get(target);
-    up.active++;
-    const clock = this.#clock;
-    let connected = false;
-    let responded = false;
-    let failed = false;
-    let upReq: http.ClientRequest;
-    try {
-      upReq = http.request({
-        agent: up.agent,
-        host: target.address,
-        port: target.port,
-        method: x.req.method,
-        path: x.req.url,
-        headers: x.headers,
-      });
-    } catch (e) {
-      // Node's client is stricter than its server parser about some header values.
-      up.active--;
-      x.req.resume();
-      return sendPlain(x.res, 400, `bad request: ${(e as Error).message}`);
-    }
-    x.current = upReq;
-    // Until the response: the response timeout (504); then the stream idle timeout, moved on
-    // with every body chunk.
-    const deadline: Deadline = {
-      expiresAt: 0,
-      expire: () => {
-        upReq.destroy(responded ? undefined : new TimeoutError("ERESPONSETIMEOUT"));
-      },
-    };
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      up.active--;
-      clock.disarm(deadline);
-    };
-    let connectTimer: ReturnType<typeof setTimeout> | null = null;
-    // The response timeout runs from when the whole request has been sent (a slow upload is
-    // bounded by requestTimeoutMs instead).
-    const waitResponse = () => {
-      if (responded || failed) return;
-      deadline.expiresAt = clock.after(this.#responseTimeoutMs);
-      clock.arm(deadline);
-    };
-    const onConnect = () => {
-      connected = true;
-      if (connectTimer !== null) clearTimeout(connectTimer);
-      connectTimer = null;
-      if (!x.withBody) return waitResponse();
-      x.bodyStarted = true;
-      if (x.req.complete) waitResponse();
-      else x.req.once("end", waitResponse);
-      x.req.pipe(upReq);
-    };
-    upReq.once("socket", (socket: net.Socket) => {
-      if (socket.connecting) {
-        connectTimer = setTimeout(
-          () => upReq.destroy(new TimeoutError("ECONNECTTIMEOUT")),
-          this.#connectTimeoutMs,
-        );
-        socket.once("connect", onConnect);
-      } else onConnect();
-    });
-    if (!x.withBody) upReq.end();
+    const attempt = new Attempt(this.#attemptContext, x, target);
+    x.current = attempt;
+    attempt.start();
+  }
 
-    upReq.once("response", (upRes: http.IncomingMessage) => {
-      responded = true;
-      this.#pool.succeeded(up);
-      const res = x.res;
-      if (res.destroyed || res.headersSent) {
-        upRes.resume();
-        upReq.destroy();
-        return finish();
-      }
-      try {
-        res.writeHead(
-          upRes.statusCode ?? 502,
-          upRes.statusMessage,
-          responseHeaders(upRes.rawHeaders),
-        );
-      } catch (e) {
-        upRes.resume();
-        upReq.destroy();
-        finish();
-        return sendPlain(
-          res,
-          502,
-          `bad gateway: service ${x.route.service}: instance ${target.id} sent an invalid ` +
-            `response (${(e as Error).message})`,
-        );
-      }
-      const idleMs = this.#streamIdleTimeoutMs;
-      deadline.expiresAt = clock.after(idleMs);
-      clock.arm(deadline);
-      // pipe() by hand: fewer listeners per request, and each chunk moves the idle deadline.
-      const resume = () => upRes.resume();
-      upRes.on("data", (chunk: Buffer) => {
-        deadline.expiresAt = clock.after(idleMs);
-        if (!res.write(chunk)) {
-          upRes.pause();
-          res.once("drain", resume);
-        }
-      });
-      upRes.once("end", () => {
-        finish();
-        res.end();
-      });
-      upRes.on("error", () => res.destroy());
-    });
-    upReq.once("close", finish);
-    upReq.on("error", (e: Error) => {
-      if (connectTimer !== null) clearTimeout(connectTimer);
-      finish();
-      if (failed) return;
-      failed = true;
-      if (responded) {
-        x.res.destroy();
-        return;
-      }
-      if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
-      const why = e instanceof TimeoutError
-        ? (e.code === "ECONNECTTIMEOUT" ? "connect timeout" : "response timeout")
-        : errorText(e);
-      this.#pool.failed(up, why);
-      if (e instanceof TimeoutError && e.code === "ERESPONSETIMEOUT") {
-        x.req.resume();
-        return sendPlain(
-          x.res,
-          504,
-          `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
-            `response within ${this.#responseTimeoutMs} ms`,
-        );
-      }
-      // Safe to retry: the target never got the request (no connection), or it got no body
-      // and either the method is idempotent or a pooled connection had gone stale.
-      const retryable = !connected ||
-        (!x.bodyStarted && (IDEMPOTENT.has(x.req.method ?? "") || upReq.reusedSocket));
-      if (retryable && x.attempts <= this.#retriesMax) {
-        return this.#attempt(x, `instance ${target.id}: ${why}`);
-      }
+  /** What an `Attempt` needs from the proxy; built once. */
+  readonly #attemptContext: AttemptContext = {
+    pool: null as unknown as UpstreamPool,
+    clock: null as unknown as CoarseClock,
+    connectTimeoutMs: 0,
+    responseTimeoutMs: 0,
+    streamIdleTimeoutMs: 0,
+    failed: (x, target, why, outcome) => this.#attemptFailed(x, target, why, outcome),
+  };
+
+  /** An attempt failed before any of the response reached the client: retry or answer. */
+  #attemptFailed(x: Exchange, target: Target, why: string, outcome: Failure): void {
+    if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+    if (outcome === "response timeout") {
       x.req.resume();
-      sendPlain(
+      return sendPlain(
         x.res,
-        502,
-        `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`,
+        504,
+        `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
+          `response within ${this.#responseTimeoutMs} ms`,
       );
-    });
+    }
+    if (outcome === "retryable" && x.attempts <= this.#retriesMax) {
+      return this.#attempt(x, `instance ${target.id}: ${why}`);
+    }
+    x.req.resume();
+    sendPlain(x.res, 502, `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`);
   }
 
   #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -681,4 +586,277 @@ export class HttpProxy {
       onFail: (why) => rawPlain(socket, 502, `bad gateway: service ${route.service}: ${why}`),
     });
   };
+}
+
+/** How an attempt failed before its response began. */
+type Failure = "retryable" | "final" | "response timeout";
+
+interface AttemptContext {
+  pool: UpstreamPool;
+  clock: CoarseClock;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+  /** The attempt failed before any of its response reached the client. */
+  failed(x: Exchange, target: Target, why: string, outcome: Failure): void;
+}
+
+const CRLF = Buffer.from("\r\n");
+const LAST_CHUNK = Buffer.from("0\r\n\r\n");
+
+/**
+ * One try at forwarding a request to one target over a leased pooled connection: writes the
+ * request (the body chunked when the client's was), parses the response and streams it to the
+ * client. Timeouts: connect (a timer, new connections only), response and stream idle (the
+ * shared coarse clock).
+ */
+class Attempt implements Lease, Deadline {
+  readonly #ctx: AttemptContext;
+  readonly #x: Exchange;
+  readonly #target: Target;
+  readonly #up: Upstream;
+  readonly #parser: ResponseParser;
+  #conn: UpstreamConn | null = null;
+  #withdraw: (() => void) | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #connected = false;
+  /** The whole request was written. */
+  #sent = false;
+  /** The response head arrived. */
+  #responded = false;
+  /** The attempt is over (response complete, failed or abandoned). */
+  #done = false;
+  /** A body piece held back so that a response that arrived whole goes out in one write. */
+  #held: Buffer | null = null;
+  /** Deadline (coarse clock): the response until it begins, then the body's idle time. */
+  expiresAt = 0;
+
+  constructor(ctx: AttemptContext, x: Exchange, target: Target) {
+    this.#ctx = ctx;
+    this.#x = x;
+    this.#target = target;
+    this.#up = ctx.pool.get(target);
+    this.#parser = new ResponseParser({
+      onHead: (h) => {
+        if (!this.#done) this.#onHead(h);
+      },
+      onBody: (chunk) => {
+        if (this.#done) return;
+        if (this.#held !== null && !this.#x.res.destroyed) this.#x.res.write(this.#held);
+        this.#held = chunk;
+      },
+      onEnd: (reusable) => {
+        if (!this.#done) this.#onEnd(reusable);
+      },
+    });
+    this.#parser.reset(x.req.method === "HEAD");
+  }
+
+  start(): void {
+    this.#up.active++;
+    this.#withdraw = this.#ctx.pool.acquire(this.#up, this);
+  }
+
+  /** The client went away: drop the connection unless the exchange is complete. */
+  abort(): void {
+    if (this.#done) return;
+    this.#withdraw?.();
+    const conn = this.#conn;
+    this.#finish();
+    conn?.socket.destroy();
+  }
+
+  // ---- Lease ----
+
+  attach(conn: UpstreamConn): void {
+    this.#conn = conn;
+    this.#withdraw = null;
+    if (conn.socket.connecting) {
+      this.#connectTimer = setTimeout(
+        () => conn.socket.destroy(new TimeoutError("ECONNECTTIMEOUT")),
+        this.#ctx.connectTimeoutMs,
+      );
+    }
+  }
+
+  onConnect(): void {
+    this.#connected = true;
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+    if (this.#done) return;
+    this.#writeRequest();
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#done) return;
+    const res = this.#x.res;
+    try {
+      this.#parser.feed(chunk);
+    } catch (e) {
+      return this.#broken(`sent an invalid response (${(e as Error).message})`);
+    }
+    if (this.#done || this.#held === null) return;
+    const held = this.#held;
+    this.#held = null;
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+    if (!res.write(held)) {
+      const socket = this.#conn!.socket;
+      socket.pause();
+      res.once("drain", () => socket.resume());
+    }
+  }
+
+  onDrain(): void {
+    this.#x.req.resume();
+  }
+
+  onClose(error: Error | null): void {
+    if (this.#done) return;
+    if (this.#responded) {
+      try {
+        this.#parser.close(); // a body read until close ends here
+        return;
+      } catch {
+        return this.#broken("closed the connection mid-response");
+      }
+    }
+    this.#fail(error);
+  }
+
+  // ---- Deadline ----
+
+  expire(): void {
+    const socket = this.#conn?.socket;
+    if (this.#responded) socket?.destroy();
+    else socket?.destroy(new TimeoutError("ERESPONSETIMEOUT"));
+  }
+
+  // ----
+
+  #writeRequest(): void {
+    const x = this.#x;
+    const socket = this.#conn!.socket;
+    const h = x.headers;
+    let head = `${x.req.method} ${x.req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i + 1 < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    if (x.host === undefined) head += `host: ${this.#target.address}:${this.#target.port}\r\n`;
+    const chunked = x.withBody && x.contentLength === undefined;
+    if (chunked) head += "transfer-encoding: chunked\r\n";
+    socket.write(head + "\r\n", "latin1");
+    if (!x.withBody) return this.#requestSent();
+    x.bodyStarted = true;
+    const req = x.req;
+    const onData = (chunk: Buffer) => {
+      if (this.#done) return;
+      const ok = chunked
+        ? socket.write(
+          Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]),
+        )
+        : socket.write(chunk);
+      if (!ok) req.pause();
+    };
+    const onEnd = () => {
+      req.off("data", onData);
+      if (this.#done) return;
+      if (chunked) socket.write(LAST_CHUNK);
+      this.#requestSent();
+    };
+    if (req.complete && req.readableEnded) return onEnd();
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.resume(); // paused by #onRequest until a connection could take the body
+  }
+
+  /** The response timeout runs from when the whole request has been written. */
+  #requestSent(): void {
+    this.#sent = true;
+    if (this.#responded || this.#done) return;
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.responseTimeoutMs);
+    this.#ctx.clock.arm(this);
+  }
+
+  #onHead(h: ResponseHead): void {
+    this.#responded = true;
+    this.#ctx.pool.succeeded(this.#up);
+    const res = this.#x.res;
+    if (res.destroyed || res.headersSent) return this.abort();
+    try {
+      res.writeHead(h.status, h.reason, responseHeaders(h.headers));
+    } catch (e) {
+      return this.#broken(`sent an invalid response (${(e as Error).message})`);
+    }
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+    this.#ctx.clock.arm(this);
+  }
+
+  #onEnd(reusable: boolean): void {
+    const conn = this.#conn!;
+    const held = this.#held;
+    this.#held = null;
+    // Reusable only once the instance has the whole request (an early answer leaves it unread).
+    const reuse = reusable && this.#sent;
+    this.#finish();
+    this.#ctx.pool.release(this.#up, conn, reuse);
+    const res = this.#x.res;
+    if (!res.destroyed) {
+      if (held !== null) res.end(held);
+      else res.end();
+    }
+  }
+
+  /** The instance misbehaved after the attempt reached it: 502, or cut the client off. */
+  #broken(why: string): void {
+    const conn = this.#conn;
+    const responded = this.#responded;
+    this.#finish();
+    conn?.socket.destroy();
+    const x = this.#x;
+    if (responded && x.res.headersSent) {
+      x.res.destroy();
+      return;
+    }
+    this.#ctx.pool.failed(this.#up, why);
+    x.req.resume();
+    sendPlain(
+      x.res,
+      502,
+      `bad gateway: service ${x.route.service}: instance ${this.#target.id} ${why}`,
+    );
+  }
+
+  /** The connection failed before a response: classify for retry. */
+  #fail(error: Error | null): void {
+    const x = this.#x;
+    const reused = (this.#conn?.uses ?? 0) > 0;
+    this.#finish();
+    if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+    const timeout = error instanceof TimeoutError ? error.code : null;
+    const why = timeout === "ECONNECTTIMEOUT"
+      ? "connect timeout"
+      : timeout === "ERESPONSETIMEOUT"
+      ? "response timeout"
+      : error !== null
+      ? errorText(error)
+      : "ECONNRESET";
+    this.#ctx.pool.failed(this.#up, why);
+    if (timeout === "ERESPONSETIMEOUT") {
+      return this.#ctx.failed(x, this.#target, why, "response timeout");
+    }
+    // Safe to retry: the target never got the request (no connection), or it got no body
+    // and either the method is idempotent or a pooled connection had gone stale.
+    const retryable = !this.#connected ||
+      (!x.bodyStarted && (IDEMPOTENT.has(x.req.method ?? "") || reused));
+    this.#ctx.failed(x, this.#target, why, retryable ? "retryable" : "final");
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    // A body the instance will not read (it answered early or failed): let it drain.
+    if (this.#x.bodyStarted && !this.#sent) this.#x.req.resume();
+    this.#up.active--;
+    this.#ctx.clock.disarm(this);
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+  }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import http from "node:http";
 import net from "node:net";
 import { HttpProxy, type ProxyOptions } from "./mod.ts";
 import { type Backend, deadPort, request, spec, startBackend, TestStore } from "./test_util.ts";
@@ -417,5 +418,140 @@ Deno.test("HttpProxy keeps a response that streams slowly but steadily", async (
     });
   } finally {
     await a.close();
+  }
+});
+
+/** A raw TCP backend that answers each request head with `reply(head)`, then maybe closes. */
+async function rawBackend(
+  reply: (head: string) => { wire: string; close?: boolean },
+): Promise<{ port: number; heads: string[]; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const b = { port: 0, heads: [] as string[], connections: 0, close: async () => {} };
+  const server = net.createServer((s) => {
+    b.connections++;
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => {});
+    let buf = "";
+    s.on("data", (d) => {
+      buf += d.toString("latin1");
+      let end: number;
+      while ((end = buf.indexOf("\r\n\r\n")) >= 0) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        b.heads.push(head);
+        const r = reply(head);
+        s.write(r.wire);
+        if (r.close) s.end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  b.port = (server.address() as net.AddressInfo).port;
+  b.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return b;
+}
+
+Deno.test("HttpProxy relays chunked bodies both ways and answers HEAD without a body", async () => {
+  const a = await startBackend("a", (req, res) => {
+    const parts: string[] = [];
+    req.setEncoding("utf8");
+    req.on("data", (d: string) => parts.push(d));
+    req.on("end", () => {
+      res.write(`te=${req.headers["transfer-encoding"]} `);
+      res.write(`got ${parts.join("")}`);
+      res.end();
+    });
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = http.request({
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          agent: false,
+          headers: { host: "web.test", "transfer-encoding": "chunked" },
+        }, (res) => {
+          assert.equal(res.headers["transfer-encoding"], "chunked");
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => text += d);
+          res.on("end", () => resolve(text));
+        });
+        req.on("error", reject);
+        req.write("part one, ");
+        setTimeout(() => req.end("part two"), 20);
+      });
+      assert.equal(body, "te=chunked got part one, part two");
+      const head = await request(port, "/", { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.body, "");
+      assert.equal((await request(port, "/after-head")).body, "te=undefined got ");
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy retries on a fresh connection when the instance closed a pooled one", async () => {
+  // Answers as keep-alive, then closes the connection a moment later, so the proxy's pooled
+  // connection is sometimes dead (or dying) when the next request takes it.
+  const b = await rawBackend(() => ({
+    wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    close: true,
+  }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      for (let i = 0; i < 20; i++) {
+        const r = await request(port, `/${i}`);
+        assert.equal(r.status, 200);
+        assert.equal(r.body, "ok");
+      }
+      assert.equal(b.connections >= 20, true, "every request needed a new connection");
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy answers 502 when the instance sends an invalid response", async () => {
+  const b = await rawBackend(() => ({ wire: "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n" }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/");
+      assert.equal(r.status, 502);
+      assert.match(r.body, /bad gateway: service web: instance web-a sent an invalid response/);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy writes the request head the instance expects", async () => {
+  const b = await rawBackend(() => ({ wire: "HTTP/1.1 204 No Content\r\n\r\n" }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/p?q=1", { headers: { "x-b": "é" } });
+      assert.equal(r.status, 204);
+      const head = b.heads[0]!;
+      assert.match(head, /^GET \/p\?q=1 HTTP\/1\.1\r\n/);
+      assert.match(head, /\r\nhost: web\.test\r\n/i);
+      assert.match(head, /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/);
+      assert.doesNotMatch(head, /\r\nconnection:/i);
+    });
+  } finally {
+    await b.close();
   }
 });

@@ -1,6 +1,12 @@
 /**
- * Per-target proxy state that outlives route tables: a keep-alive `http.Agent` (the connection
- * pool), the in-flight count (for least_conn / p2c), passive health and draining.
+ * Per-target proxy state that outlives route tables: the keep-alive connection pool, the
+ * in-flight count (for least_conn / p2c), passive health and draining.
+ *
+ * Pool: at most `socketsMax` connections per target (requests beyond it wait, first come first
+ * served), at most `freeSocketsMax` of them idle. A connection is leased to one request at a
+ * time; its listeners are installed once and forward to the current `Lease`, so a pooled request
+ * adds and removes none. An idle connection that the instance closes or sends bytes on is
+ * dropped.
  *
  * Passive health: `failuresMax` consecutive failures (connect error, reset, timeout) eject a
  * target for `ejectMs`, doubling on each re-ejection up to `ejectMsMax`; any response resets it.
@@ -8,15 +14,16 @@
  * never written to the store.
  *
  * Idle keep-alive connections close after `idleTimeoutMs` (never later; up to an eighth of it
- * sooner), found by one sweep over the free sockets every eighth of it. Node's `Agent` `timeout`
- * option would do it with two socket timer changes per request, which showed in profiles.
+ * sooner), found by one sweep over the free connections every eighth of it (no timer per
+ * request).
  *
  * Draining: when a table swap drops a target, its pool keeps serving requests already under way
  * for `drainMs`, then its agent and tunnels are destroyed.
  *
  * @module
  */
-import http from "node:http";
+import type { Buffer } from "node:buffer";
+import net from "node:net";
 import type { Socket } from "node:net";
 import type { Target } from "./balancer.ts";
 import type { ServiceRoute } from "./routes.ts";
@@ -31,9 +38,32 @@ export const DRAIN_MS = 30_000;
 /** Idle sweeps per `idleTimeoutMs`. */
 const IDLE_SWEEPS = 8;
 
-/** When a pooled socket last became free (ms, `now`). */
-const idleSince = Symbol("idleSince");
-type PooledSocket = Socket & { [idleSince]?: number };
+/** What a leased connection's events go to. */
+export interface Lease {
+  /** The pool lends `conn` to this lease (before any other call). */
+  attach(conn: UpstreamConn): void;
+  /** The connection is established (at once for a pooled one). */
+  onConnect(): void;
+  onData(chunk: Buffer): void;
+  onDrain(): void;
+  /** The connection closed while leased; `error` is what failed it, if anything. */
+  onClose(error: Error | null): void;
+}
+
+/** One connection to a target. */
+export class UpstreamConn {
+  readonly socket: Socket;
+  lease: Lease | null = null;
+  /** Requests it carried before the current one (0: a new connection). */
+  uses = 0;
+  /** When it last became idle (ms, `now`). */
+  idleSince = 0;
+  error: Error | null = null;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+}
 
 export interface UpstreamPoolOptions {
   /** Open connections per target (requests beyond it queue in the agent). Default 256. */
@@ -59,7 +89,12 @@ export interface UpstreamPoolOptions {
 /** One target's pool and health. */
 export class Upstream {
   readonly target: Target;
-  readonly agent: http.Agent;
+  /** Every open connection: connecting, leased or idle. */
+  readonly conns = new Set<UpstreamConn>();
+  /** Idle connections, most recently used last. */
+  readonly idle: UpstreamConn[] = [];
+  /** Requests waiting for a connection (at `socketsMax`), first come first served. */
+  readonly waiting: ((conn: UpstreamConn) => void)[] = [];
   /** Requests and tunnels in flight. */
   active = 0;
   /** Consecutive failures since the last success. */
@@ -71,19 +106,21 @@ export class Upstream {
   readonly tunnels = new Set<Socket>();
   drainTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(target: Target, agent: http.Agent) {
+  constructor(target: Target) {
     this.target = target;
-    this.agent = agent;
   }
 
   destroy(): void {
     if (this.drainTimer !== null) clearTimeout(this.drainTimer);
     this.drainTimer = null;
-    this.agent.destroy();
+    this.waiting.length = 0;
+    for (const c of this.conns) c.socket.destroy();
     for (const s of this.tunnels) s.destroy();
     this.tunnels.clear();
   }
 }
+
+const noop = () => {};
 
 export class UpstreamPool {
   readonly #upstreams = new Map<string, Upstream>();
@@ -116,13 +153,7 @@ export class UpstreamPool {
   get(t: Target): Upstream {
     let u = this.#upstreams.get(t.key);
     if (u === undefined) {
-      const agent = new http.Agent({
-        keepAlive: true,
-        maxSockets: this.#socketsMax,
-        maxFreeSockets: this.#freeSocketsMax,
-      });
-      agent.on("free", this.#onFree);
-      u = new Upstream(t, agent);
+      u = new Upstream(t);
       this.#upstreams.set(t.key, u);
       this.#idleSweep ??= setInterval(
         this.sweepIdle,
@@ -132,9 +163,87 @@ export class UpstreamPool {
     return u;
   }
 
-  #onFree = (socket: PooledSocket): void => {
-    socket[idleSince] = this.#now();
-  };
+  /**
+   * Leases a connection to `lease`: an idle one, else a new one (still connecting) while under
+   * `socketsMax`, else the first one released. Returns a function that withdraws a request
+   * still waiting (a no-op once it got a connection).
+   */
+  acquire(u: Upstream, lease: Lease): () => void {
+    const idle = u.idle.pop();
+    if (idle !== undefined) {
+      this.#lend(idle, lease);
+      return noop;
+    }
+    if (u.conns.size < this.#socketsMax) {
+      this.#lend(this.#open(u), lease);
+      return noop;
+    }
+    const waiter = (c: UpstreamConn) => this.#lend(c, lease);
+    u.waiting.push(waiter);
+    return () => {
+      const i = u.waiting.indexOf(waiter);
+      if (i >= 0) u.waiting.splice(i, 1);
+    };
+  }
+
+  /**
+   * Ends a lease. A `reusable` connection goes to the next waiting request or the idle list;
+   * any other is closed.
+   */
+  release(u: Upstream, conn: UpstreamConn, reusable: boolean): void {
+    conn.lease = null;
+    conn.uses++;
+    if (!reusable || conn.socket.destroyed || !u.conns.has(conn)) {
+      conn.socket.destroy();
+      return;
+    }
+    const next = u.waiting.shift();
+    if (next !== undefined) return next(conn);
+    if (u.idle.length >= this.#freeSocketsMax) {
+      conn.socket.destroy();
+      return;
+    }
+    conn.idleSince = this.#now();
+    u.idle.push(conn);
+  }
+
+  #lend(conn: UpstreamConn, lease: Lease): void {
+    conn.lease = lease;
+    lease.attach(conn);
+    if (!conn.socket.connecting) lease.onConnect();
+  }
+
+  #open(u: Upstream): UpstreamConn {
+    const t = u.target;
+    const socket = net.connect({ host: t.address, port: t.port, noDelay: true });
+    const conn = new UpstreamConn(socket);
+    u.conns.add(conn);
+    socket.on("connect", () => conn.lease?.onConnect());
+    socket.on("data", (d: Buffer) => {
+      if (conn.lease !== null) conn.lease.onData(d);
+      else socket.destroy(); // bytes on an idle connection: not trusted for another request
+    });
+    socket.on("drain", () => conn.lease?.onDrain());
+    socket.on("error", (e: Error) => conn.error ??= e);
+    socket.on("end", () => {
+      if (conn.lease === null) socket.destroy(); // the instance closed an idle connection
+    });
+    socket.on("close", () => {
+      u.conns.delete(conn);
+      const i = u.idle.indexOf(conn);
+      if (i >= 0) u.idle.splice(i, 1);
+      const lease = conn.lease;
+      conn.lease = null;
+      lease?.onClose(conn.error);
+      // A slot opened: the next waiting request gets a new connection.
+      if (
+        u.waiting.length > 0 && u.conns.size < this.#socketsMax && this.#upstreams.get(t.key) === u
+      ) {
+        u.waiting.shift()!(this.#open(u));
+      }
+    });
+    return conn;
+  }
 
   /**
    * Closes pooled connections idle for `idleTimeoutMs` (less the sweep period, so never
@@ -144,12 +253,7 @@ export class UpstreamPool {
     const before = this.#now() - this.#idleTimeoutMs +
       Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS);
     for (const u of this.#upstreams.values()) {
-      const free = u.agent.freeSockets as Record<string, PooledSocket[] | undefined>;
-      for (const name in free) {
-        for (const s of free[name] ?? []) {
-          if ((s[idleSince] ?? 0) <= before) s.destroy();
-        }
-      }
+      for (const c of u.idle) if (c.idleSince <= before) c.socket.destroy();
     }
   };
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import http from "node:http";
 import type { Target } from "./balancer.ts";
 import { startBackend } from "./test_util.ts";
-import { UpstreamPool } from "./upstream_pool.ts";
+import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
+import { ResponseParser } from "./response_parser.ts";
 
 const target: Target = { id: "web-a", address: "127.0.0.1", port: 1, weight: 1, key: "k" };
 
@@ -61,37 +61,82 @@ Deno.test("UpstreamPool.retain() drains removed targets, then destroys their poo
   }
 });
 
+/** One GET over a connection leased from `pool`; resolves once the response is complete. */
+function get(pool: UpstreamPool, up: Upstream): Promise<UpstreamConn> {
+  return new Promise((resolve, reject) => {
+    let conn: UpstreamConn | null = null;
+    const parser = new ResponseParser({
+      onHead: () => {},
+      onBody: () => {},
+      onEnd: (reusable) => {
+        pool.release(up, conn!, reusable);
+        resolve(conn!);
+      },
+    });
+    parser.reset(false);
+    pool.acquire(up, {
+      attach: (c) => conn = c,
+      onConnect: () => conn!.socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      onData: (d) => parser.feed(d),
+      onDrain: () => {},
+      onClose: (e) => reject(e ?? new Error("closed")),
+    });
+  });
+}
+
+Deno.test("UpstreamPool.acquire() reuses a released connection; the instance closing it drops it", async () => {
+  const backend = await startBackend("a");
+  const pool = new UpstreamPool();
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "live" });
+    const first = await get(pool, up);
+    assert.equal(up.idle.length, 1);
+    assert.equal(await get(pool, up), first);
+    assert.equal(backend.connections, 1);
+    await backend.close();
+    while (up.conns.size > 0) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(up.idle.length, 0, "an idle connection the instance closed left the pool");
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() queues requests beyond socketsMax until one is released", async () => {
+  const backend = await startBackend("a");
+  const pool = new UpstreamPool({ socketsMax: 1 });
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "live" });
+    const all = await Promise.all([get(pool, up), get(pool, up), get(pool, up)]);
+    assert.equal(new Set(all).size, 1, "one connection carried all three");
+    assert.equal(backend.connections, 1);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
 Deno.test("UpstreamPool.sweepIdle() closes pooled connections idle for idleTimeoutMs", async () => {
   const backend = await startBackend("a");
   let now = 1_000;
   const pool = new UpstreamPool({ idleTimeoutMs: 800, now: () => now });
   try {
     const up = pool.get({ ...target, port: backend.port, key: "live" });
-    const get = () =>
-      new Promise<void>((resolve, reject) => {
-        http.request({ host: "127.0.0.1", port: backend.port, agent: up.agent }, (res) => {
-          res.resume();
-          res.on("end", resolve);
-        }).on("error", reject).end();
-      });
-    const freeCount = () => Object.values(up.agent.freeSockets).flat().length;
-    await get();
-    while (freeCount() === 0) await new Promise((r) => setTimeout(r, 1));
     const settle = () => new Promise((r) => setTimeout(r, 20));
+    await get(pool, up);
     now += 600;
     pool.sweepIdle();
     await settle();
-    assert.equal(freeCount(), 1, "idle 600 ms of 800: kept");
-    await get();
-    while (freeCount() === 0) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(up.idle.length, 1, "idle 600 ms of 800: kept");
+    await get(pool, up);
     assert.equal(backend.connections, 1, "the pooled connection was reused");
     now += 650;
     pool.sweepIdle();
     await settle();
-    assert.equal(freeCount(), 1, "reuse restarted its idle time");
+    assert.equal(up.idle.length, 1, "reuse restarted its idle time");
     now += 150;
     pool.sweepIdle();
-    while (freeCount() > 0) await new Promise((r) => setTimeout(r, 1));
+    while (up.idle.length > 0) await new Promise((r) => setTimeout(r, 1));
   } finally {
     pool.close();
     await backend.close();
