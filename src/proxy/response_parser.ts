@@ -270,9 +270,12 @@ export class ResponseParser {
         }
         case 17: { // transfer-encoding
           if (name.toLowerCase() !== "transfer-encoding") break;
-          const codings = value.toLowerCase().split(",");
-          chunked = codings[codings.length - 1]!.trim() === "chunked";
-          if (!chunked) close = true; // framed by the end of the connection
+          // Only plain chunked framing is relayed: the proxy strips Transfer-Encoding (a
+          // hop-by-hop header), so any other coding would reach the client undeclared.
+          if (chunked || value.toLowerCase() !== "chunked") {
+            throw new ResponseParseError(`unsupported transfer-encoding "${value.slice(0, 40)}"`);
+          }
+          chunked = true;
           break;
         }
       }
@@ -291,8 +294,10 @@ export class ResponseParser {
       return;
     }
     if (chunked) {
-      // Transfer-Encoding overrides Content-Length; the pair is suspect, so close after.
-      if (length !== null) this.#reusable = false;
+      // RFC 9112 §6.3: a message with both is suspect (request smuggling); refuse it.
+      if (length !== null) {
+        throw new ResponseParseError("both transfer-encoding and content-length");
+      }
       this.#state = State.ChunkLine;
     } else if (length !== null) {
       if (length === 0) {

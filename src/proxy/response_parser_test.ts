@@ -120,11 +120,15 @@ const CASES: {
     reusable: true,
   },
   {
-    name: "transfer-encoding beats content-length, and the connection is not reused",
+    name: "transfer-encoding with content-length is refused",
     wire: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n" +
       "2\r\nok\r\n0\r\n\r\n",
-    body: "ok",
-    reusable: false,
+    error: /both transfer-encoding and content-length/,
+  },
+  {
+    name: "a transfer coding other than chunked is refused",
+    wire: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    error: /unsupported transfer-encoding/,
   },
   {
     name: "bytes after the response make the connection unusable",
