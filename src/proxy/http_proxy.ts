@@ -1,17 +1,25 @@
 /**
- * The HTTP load balancer: a `node:http` server that routes each request by the current route
- * table and streams it to a target over a pooled keep-alive connection.
+ * The HTTP load balancer: a `node:net` server whose connections (`ClientConn`) parse requests
+ * with llhttp; each request is routed by the current route table and streamed to a target over
+ * a pooled keep-alive connection (`Attempt`).
  *
  * @module
  */
 import http from "node:http";
-import type net from "node:net";
+import net from "node:net";
 import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
 import { formatHostPort } from "../config.ts";
 import type { Change, Store } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
+import {
+  ClientConn,
+  type ClientRequest,
+  type Reply,
+  type RequestBody,
+  type ResponseSink,
+} from "./client_conn.ts";
 import { CoarseClock, type Deadline, tickFor } from "./coarse_clock.ts";
 import { relay } from "./relay.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
@@ -96,8 +104,6 @@ const HOP_BY_HOP_NAME_MAX = 20;
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-type Headers = http.OutgoingHttpHeaders;
-
 /**
  * Names listed by a Connection header value other than the hop-by-hop set itself, lower-case
  * (RFC 9110 §7.6.1); null when it names none (`keep-alive`, `close`, the common case).
@@ -156,7 +162,7 @@ interface RequestHead {
  * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host), and appends
  * `X-Forwarded-For` (the client's list plus its address), `-Proto` and `-Host`.
  */
-function readRequestHead(req: http.IncomingMessage): RequestHead {
+function readRequestHead(req: ClientRequest): RequestHead {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;
@@ -201,31 +207,25 @@ function readRequestHead(req: http.IncomingMessage): RequestHead {
   }
   const named = connection === null ? null : connectionNamed(connection);
   const headers = named === null ? out : dropNamed(out, named);
-  const ip = req.socket.remoteAddress ?? "";
+  const ip = req.remoteAddress;
   headers.push("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${ip}` : ip);
   headers.push("x-forwarded-proto", "http");
   if (host !== undefined) headers.push("x-forwarded-host", host);
   return { host, contentLength, chunked, headers };
 }
 
-function addForwarded(h: Headers, req: http.IncomingMessage): void {
-  const ip = req.socket.remoteAddress ?? "";
-  const prior = req.headers["x-forwarded-for"];
-  h["x-forwarded-for"] = prior ? `${prior}, ${ip}` : ip;
-  h["x-forwarded-proto"] = "http";
-  if (req.headers.host !== undefined) h["x-forwarded-host"] = req.headers.host;
-}
-
-function sendPlain(res: http.ServerResponse, status: number, text: string): void {
+function sendPlain(res: ResponseSink, status: number, text: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = text + "\n";
-  res.writeHead(status, {
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-  });
+  const body = Buffer.from(text + "\n");
+  res.writeHead(status, "", [
+    "content-type",
+    "text/plain; charset=utf-8",
+    "content-length",
+    String(body.length),
+  ]);
   res.end(body);
 }
 
@@ -251,8 +251,8 @@ class TimeoutError extends Error {
 
 /** One client request while it is being forwarded, across retries. */
 interface Exchange {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
+  req: ClientRequest;
+  res: ResponseSink;
   route: ServiceRoute;
   /** End-to-end request headers for the target, [name, value, …]. */
   headers: string[];
@@ -275,7 +275,12 @@ export class HttpProxy {
   readonly #opts: ProxyOptions;
   readonly #store: Store;
   readonly #pool: UpstreamPool;
-  readonly #server: http.Server;
+  readonly #server: net.Server;
+  readonly #headerBytesMax: number;
+  readonly #headersTimeoutMs: number;
+  readonly #requestTimeoutMs: number;
+  readonly #keepAliveTimeoutMs: number;
+  readonly #clients = new Set<ClientConn>();
   readonly #retriesMax: number;
   readonly #connectTimeoutMs: number;
   readonly #responseTimeoutMs: number;
@@ -290,7 +295,6 @@ export class HttpProxy {
   readonly #tcp: TcpProxy | null;
   #table: RouteTable = RouteTable.empty();
   #unsubscribe: (() => void) | null = null;
-  #connections = 0;
   #address: HostPort | null = null;
   #lastConflicts = "";
   /** The latest TCP listener update; updates run one after another, in table order. */
@@ -308,8 +312,20 @@ export class HttpProxy {
     this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? TUNNEL_IDLE_TIMEOUT_MS;
     this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
+    this.#headerBytesMax = opts.headerBytesMax ?? HEADER_BYTES_MAX;
+    this.#headersTimeoutMs = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+    this.#requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.#keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS;
     this.#clock = new CoarseClock(
-      tickFor(Math.min(this.#responseTimeoutMs, this.#streamIdleTimeoutMs)),
+      tickFor(
+        Math.min(
+          this.#responseTimeoutMs,
+          this.#streamIdleTimeoutMs,
+          this.#headersTimeoutMs,
+          this.#requestTimeoutMs,
+          this.#keepAliveTimeoutMs,
+        ),
+      ),
       { now: opts.now },
     );
     Object.assign(this.#attemptContext, {
@@ -328,17 +344,7 @@ export class HttpProxy {
       connectionsMax: this.#connectionsMax,
       log: this.#log,
     });
-    this.#server = http.createServer({ maxHeaderSize: opts.headerBytesMax ?? HEADER_BYTES_MAX });
-    this.#server.headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
-    this.#server.requestTimeout = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    this.#server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS;
-    this.#server.on("request", this.#onRequest);
-    this.#server.on("upgrade", this.#onUpgrade);
-    this.#server.on("connection", this.#onConnection);
-    this.#server.on("clientError", (_e: Error, socket: Duplex) => {
-      if (socket.writable) rawPlain(socket, 400, "bad request");
-      else socket.destroy();
-    });
+    this.#server = net.createServer(this.#onConnection);
   }
 
   /** The bound address (the real port when `listen.port` was 0). Throws before start(). */
@@ -397,14 +403,14 @@ export class HttpProxy {
     this.#unsubscribe = null;
     for (const s of this.#clientTunnels) s.destroy();
     this.#clientTunnels.clear();
+    for (const c of this.#clients) c.destroy();
+    this.#clients.clear();
     this.#clock.close();
     await this.#tcpUpdating;
     await this.#tcp?.close();
     this.#pool.close();
     if (!this.#server.listening) return;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    await closed;
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
   #onChange = (c: Change): void => {
@@ -439,38 +445,49 @@ export class HttpProxy {
   }
 
   #onConnection = (socket: net.Socket): void => {
-    if (this.#connections >= this.#connectionsMax) {
+    if (this.#clients.size >= this.#connectionsMax) {
       socket.destroy();
       return;
     }
-    this.#connections++;
-    socket.once("close", () => this.#connections--);
+    socket.setNoDelay(true);
+    const conn = new ClientConn(socket, {
+      clock: this.#clock,
+      headerBytesMax: this.#headerBytesMax,
+      headersTimeoutMs: this.#headersTimeoutMs,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      keepAliveTimeoutMs: this.#keepAliveTimeoutMs,
+      onRequest: this.#onRequest,
+      onUpgrade: this.#onUpgrade,
+    });
+    this.#clients.add(conn);
+    socket.once("close", () => this.#clients.delete(conn));
   };
 
-  #onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const url = req.url ?? "/";
+  #onRequest = (req: ClientRequest, res: Reply): void => {
+    const url = req.url;
     const head = readRequestHead(req);
     const route = this.#table.match(head.host, url);
     if (route === null) {
-      req.resume();
+      req.body?.resume();
       return sendPlain(res, 404, `no route for ${head.host ?? "(no host)"}${url}`);
     }
     if (route.targets.length === 0) {
-      req.resume();
+      req.body?.resume();
       return sendPlain(res, 503, `no healthy instance of service ${route.service}`);
     }
     const cl = head.contentLength;
     if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
-      req.resume();
+      req.body?.resume();
       res.shouldKeepAlive = false;
       return sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
     }
     // Whether the request carries a body (RFC 9112 §6.3).
-    const withBody = head.chunked || (cl !== undefined && cl !== "0");
-    if (withBody) {
+    const body = req.body;
+    const withBody = body !== null;
+    if (body !== null) {
       // The body waits until a connection can take it (a retry must still have all of it).
-      req.pause();
-      if (cl === undefined) this.#limitChunkedBody(req, res);
+      body.pause();
+      if (cl === undefined) this.#limitChunkedBody(body, res);
     }
     const x: Exchange = {
       req,
@@ -485,13 +502,11 @@ export class HttpProxy {
       bodyStarted: false,
       current: null,
     };
-    const abandon = () => x.current?.abort();
-    res.once("close", abandon);
-    req.on("error", abandon);
+    res.onAbort = () => x.current?.abort();
     this.#attempt(x, null);
   };
 
-  #limitChunkedBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+  #limitChunkedBody(req: RequestBody, res: ResponseSink): void {
     let bytes = 0;
     req.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
@@ -509,7 +524,7 @@ export class HttpProxy {
       ? x.route.targets[0]!
       : this.#pool.pick(x.route, x.tried);
     if (target === null) {
-      x.req.resume();
+      x.req.body?.resume();
       return sendPlain(
         x.res,
         502,
@@ -537,7 +552,7 @@ export class HttpProxy {
   #attemptFailed(x: Exchange, target: Target, why: string, outcome: Failure): void {
     if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
     if (outcome === "response timeout") {
-      x.req.resume();
+      x.req.body?.resume();
       return sendPlain(
         x.res,
         504,
@@ -548,32 +563,40 @@ export class HttpProxy {
     if (outcome === "retryable" && x.attempts <= this.#retriesMax) {
       return this.#attempt(x, `instance ${target.id}: ${why}`);
     }
-    x.req.resume();
+    x.req.body?.resume();
     sendPlain(x.res, 502, `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`);
   }
 
-  #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+  #onUpgrade = (req: ClientRequest, socket: net.Socket, head: Buffer): void => {
     socket.on("error", () => socket.destroy());
-    const url = req.url ?? "/";
-    const route = this.#table.match(req.headers.host, url);
+    const url = req.url;
+    // The request head as the target will see it: the client's headers (Connection and Upgrade
+    // kept, since they ask for the upgrade) plus X-Forwarded-*.
+    let text = `${req.method} ${url} HTTP/1.1\r\n`;
+    let host: string | undefined;
+    let forwardedFor: string | undefined;
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      if (name === "host") host ??= value;
+      if (name === "x-forwarded-for") {
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      }
+      if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
+      text += `${raw[i]}: ${value}\r\n`;
+    }
+    const route = this.#table.match(host, url);
     if (route === null) {
-      return rawPlain(socket, 404, `no route for ${req.headers.host ?? "(no host)"}${url}`);
+      return rawPlain(socket, 404, `no route for ${host ?? "(no host)"}${url}`);
     }
     if (route.targets.length === 0) {
       return rawPlain(socket, 503, `no healthy instance of service ${route.service}`);
     }
-    // The request head as the target will see it: the client's headers (Connection and Upgrade
-    // kept, since they ask for the upgrade) plus X-Forwarded-*.
-    let text = `${req.method} ${url} HTTP/1.1\r\n`;
-    const raw = req.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
-      text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    }
-    const fwd: Headers = {};
-    addForwarded(fwd, req);
-    for (const k in fwd) text += `${k}: ${fwd[k]}\r\n`;
+    const ip = req.remoteAddress;
+    text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${ip}` : ip}\r\n`;
+    text += "x-forwarded-proto: http\r\n";
+    if (host !== undefined) text += `x-forwarded-host: ${host}\r\n`;
     text += "\r\n";
     this.#clientTunnels.add(socket);
     socket.once("close", () => this.#clientTunnels.delete(socket));
@@ -582,7 +605,7 @@ export class HttpProxy {
       connectTimeoutMs: this.#connectTimeoutMs,
       retriesMax: this.#retriesMax,
       idleTimeoutMs: this.#tunnelIdleTimeoutMs,
-      preamble: [text, head],
+      preamble: [Buffer.from(text, "latin1"), head],
       onFail: (why) => rawPlain(socket, 502, `bad gateway: service ${route.service}: ${why}`),
     });
   };
@@ -707,7 +730,7 @@ class Attempt implements Lease, Deadline {
   }
 
   onDrain(): void {
-    this.#x.req.resume();
+    this.#x.req.body?.resume();
   }
 
   onClose(error: Error | null): void {
@@ -745,7 +768,7 @@ class Attempt implements Lease, Deadline {
     socket.write(head + "\r\n", "latin1");
     if (!x.withBody) return this.#requestSent();
     x.bodyStarted = true;
-    const req = x.req;
+    const req = x.req.body!;
     const onData = (chunk: Buffer) => {
       if (this.#done) return;
       const ok = chunked
@@ -816,7 +839,7 @@ class Attempt implements Lease, Deadline {
       return;
     }
     this.#ctx.pool.failed(this.#up, why);
-    x.req.resume();
+    x.req.body?.resume();
     sendPlain(
       x.res,
       502,
@@ -845,7 +868,7 @@ class Attempt implements Lease, Deadline {
     // Safe to retry: the target never got the request (no connection), or it got no body
     // and either the method is idempotent or a pooled connection had gone stale.
     const retryable = !this.#connected ||
-      (!x.bodyStarted && (IDEMPOTENT.has(x.req.method ?? "") || reused));
+      (!x.bodyStarted && (IDEMPOTENT.has(x.req.method) || reused));
     this.#ctx.failed(x, this.#target, why, retryable ? "retryable" : "final");
   }
 
@@ -853,7 +876,7 @@ class Attempt implements Lease, Deadline {
     if (this.#done) return;
     this.#done = true;
     // A body the instance will not read (it answered early or failed): let it drain.
-    if (this.#x.bodyStarted && !this.#sent) this.#x.req.resume();
+    if (this.#x.bodyStarted && !this.#sent) this.#x.req.body?.resume();
     this.#up.active--;
     this.#ctx.clock.disarm(this);
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);

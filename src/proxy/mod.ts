@@ -7,11 +7,14 @@
  *   longest wins, on any host when no host is given) and `SERVICE.<edge-domain>`.
  * - Balancing per service by instance meta `berth.lb`: `round_robin` (default, smooth weighted
  *   as in nginx), `least_conn`, `p2c`; `berth.weight` weights, 0 takes an instance out.
- * - Pooled keep-alive upstream connections, spoken to by the proxy's own HTTP/1.1 client
- *   (`ResponseParser`, strict: a malformed response is a 502, never a desynchronised
- *   connection), about half the CPU of `http.request`; `X-Forwarded-For` (appended), `-Proto`,
- *   `-Host`;
- *   hop-by-hop headers stripped; WebSocket and other `Upgrade` requests tunnelled.
+ * - HTTP/1.1 and 1.0 clients with keep-alive and pipelining, parsed by llhttp (the parser of
+ *   `node:http`, driven directly: `ClientConn`), 400/431/408/417 for bad, oversized, slow or
+ *   unmet-expectation requests; pooled keep-alive upstream connections spoken to by the proxy's
+ *   own strict client (`ResponseParser`: a malformed response is a 502, never a desynchronised
+ *   connection). Neither side uses `node:http`'s server or `http.request`: together they cost
+ *   about as much CPU as the proxying itself.
+ * - `X-Forwarded-For` (appended), `-Proto`, `-Host`; hop-by-hop headers stripped; WebSocket
+ *   and other `Upgrade` requests tunnelled.
  * - Retries another instance after a connection failure (and after a reset when no body was
  *   sent and the method is idempotent); instances failing 3 times in a row are ejected for a
  *   while (local only). Plain-text answers say why: 404 no route, 503 no healthy instance,
@@ -26,9 +29,9 @@
  * `connectionsMax` 10000, `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs`
  * 1 h, `socketsMax` 256 per instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax`
  * 3, `ejectMs` 10000 (doubling up to `ejectMsMax` 120000), `drainMs` 30000, `tcpHost` (null: no
- * TCP routes), `log`, `now`, `random`. The response and stream-idle timeouts share one coarse
- * tick (a tenth of the shorter, at most 1 s) instead of a timer per request: they fire up to two
- * ticks late, never early.
+ * TCP routes), `log`, `now`, `random`. The client (headers, request, keep-alive), response and
+ * stream-idle timeouts share one coarse tick (a tenth of the shortest, at most 1 s) instead of a
+ * timer per request: they fire up to two ticks late, never early.
  *
  * @example
  * ```ts

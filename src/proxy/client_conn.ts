@@ -1,0 +1,428 @@
+/**
+ * One client connection of the HTTP proxy, served without `node:http`'s server: llhttp (see
+ * `_llhttp.ts`) parses requests, `Reply` writes responses, and the connection's timeouts live on
+ * the proxy's shared coarse clock. In a profile of the proxy at full load, `node:http`'s
+ * `IncomingMessage`/`ServerResponse` machinery and its per-request socket timers cost about as
+ * much as the proxying itself.
+ *
+ * Behaviour, as `node:http`'s server had it:
+ * - keep-alive (HTTP/1.1 unless `Connection: close`; HTTP/1.0 with `Connection: keep-alive`);
+ *   pipelined requests answered in order (at most `PIPELINE_MAX` parsed ahead, then reading
+ *   pauses);
+ * - `Expect: 100-continue` answered `100 Continue` (other expectations: 417);
+ * - request bodies (length or chunked) streamed with backpressure;
+ * - responses framed by their Content-Length, else chunked (HTTP/1.1) or by closing (HTTP/1.0);
+ *   a `Date` header added when the instance sent none;
+ * - parse errors: 400 (431 for a head over `headerBytesMax`), then close;
+ * - timeouts: the head within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
+ *   (408 and close), an idle keep-alive connection closes after `keepAliveTimeoutMs`;
+ * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { STATUS_CODES } from "node:http";
+import type net from "node:net";
+import { Readable } from "node:stream";
+import { createRequestParser, type ParsedHead, type RequestParser } from "./_llhttp.ts";
+import type { CoarseClock, Deadline } from "./coarse_clock.ts";
+
+/** Requests parsed ahead of the one being answered before the connection stops reading. */
+export const PIPELINE_MAX = 16;
+
+/** A request read from a client connection. */
+export interface ClientRequest {
+  readonly method: string;
+  /** The request target as sent (path and query). */
+  readonly url: string;
+  /** [name, value, …] as received. */
+  readonly rawHeaders: string[];
+  readonly remoteAddress: string;
+  /** The body while it streams in; null when the request has none. */
+  readonly body: RequestBody | null;
+}
+
+/** A request body: a byte stream that ends with the request; `complete` once all arrived. */
+export class RequestBody extends Readable {
+  complete = false;
+  readonly #socket: net.Socket;
+
+  constructor(socket: net.Socket) {
+    super();
+    this.#socket = socket;
+  }
+
+  override _read(): void {
+    this.#socket.resume();
+  }
+}
+
+/** What the proxy writes a response to (the subset of `ServerResponse` it uses). */
+export interface ResponseSink {
+  readonly destroyed: boolean;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  /** Close the connection after this response. */
+  shouldKeepAlive: boolean;
+  writeHead(status: number, reason: string, headers: readonly string[]): void;
+  write(chunk: Uint8Array): boolean;
+  end(chunk?: Uint8Array): void;
+  destroy(): void;
+  once(event: "drain", fn: () => void): void;
+}
+
+export interface ClientConnOptions {
+  clock: CoarseClock;
+  headerBytesMax: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** Answers a request; `reply.onAbort` is called if the client goes away first. */
+  onRequest(req: ClientRequest, reply: Reply): void;
+  /** Takes over the connection after an Upgrade request head. */
+  onUpgrade(req: ClientRequest, socket: net.Socket, head: Buffer): void;
+}
+
+/** RFC 9110 §5.6.7 date, recomputed at most once a second. */
+let dateText = "";
+let dateSecond = -1;
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+const CRLF = Buffer.from("\r\n");
+const LAST_CHUNK = Buffer.from("0\r\n\r\n");
+
+const enum Phase {
+  /** Waiting for the first bytes of a request head (keep-alive timeout). */
+  Idle,
+  /** Reading a head (headers timeout) or a body (request timeout). */
+  Reading,
+  /** A request is being answered; the proxy's own timeouts apply. */
+  Answering,
+}
+
+interface Pending {
+  req: ClientRequest;
+  keepAlive: boolean;
+  http10: boolean;
+  head: boolean;
+}
+
+/** One client connection. */
+export class ClientConn implements Deadline {
+  readonly socket: net.Socket;
+  readonly #opts: ClientConnOptions;
+  readonly #parser: RequestParser;
+  /** Parsed requests not answered yet, oldest first; the first is being answered. */
+  readonly #queue: Pending[] = [];
+  #current: Reply | null = null;
+  /** The request whose body is being parsed. */
+  #reading: ClientRequest | null = null;
+  #upgrade: ClientRequest | null = null;
+  #closing = false;
+  #phase = Phase.Idle;
+  expiresAt = 0;
+
+  constructor(socket: net.Socket, opts: ClientConnOptions) {
+    this.socket = socket;
+    this.#opts = opts;
+    this.#parser = createRequestParser(opts.headerBytesMax, {
+      onHead: (h) => this.#onHead(h),
+      onBody: (chunk) => {
+        const body = this.#reading?.body;
+        if (body && !body.push(chunk)) socket.pause();
+      },
+      onComplete: () => this.#onComplete(),
+    });
+    socket.on("data", this.#onData);
+    socket.on("error", () => socket.destroy());
+    socket.once("close", this.#onClose);
+    this.#setPhase(Phase.Reading, opts.headersTimeoutMs);
+  }
+
+  /** Closes the connection now. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Deadline: a timeout of the current phase passed. */
+  expire(): void {
+    if (this.#phase === Phase.Reading && this.#current === null) {
+      this.#answerAndClose(408, "request timeout");
+    } else this.socket.destroy();
+  }
+
+  #setPhase(phase: Phase, timeoutMs: number): void {
+    this.#phase = phase;
+    const clock = this.#opts.clock;
+    if (phase === Phase.Answering) clock.disarm(this);
+    else {
+      this.expiresAt = clock.after(timeoutMs);
+      clock.arm(this);
+    }
+  }
+
+  #onData = (d: Buffer): void => {
+    if (this.#closing) return;
+    if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
+    const r = this.#parser.execute(d);
+    if (typeof r !== "number") {
+      if (r.code === "HPE_HEADER_OVERFLOW") {
+        this.#answerAndClose(431, "request header fields too large");
+      } else this.#answerAndClose(400, "bad request");
+      return;
+    }
+    const up = this.#upgrade;
+    if (up !== null) {
+      this.#upgrade = null;
+      this.#detach();
+      this.#opts.onUpgrade(up, this.socket, d.subarray(r));
+    }
+  };
+
+  #onHead(h: ParsedHead): void {
+    const socket = this.socket;
+    let body: RequestBody | null = null;
+    let expect: string | null = null;
+    let framed = false;
+    const raw = h.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === 14 || name.length === 17) {
+        const lower = name.toLowerCase();
+        if (
+          lower === "transfer-encoding" || (lower === "content-length" && raw[i + 1] !== "0")
+        ) framed = true;
+      } else if (name.length === 6 && name.toLowerCase() === "expect") expect = raw[i + 1]!;
+    }
+    if (framed) body = new RequestBody(socket);
+    const req: ClientRequest = {
+      method: h.method,
+      url: h.url,
+      rawHeaders: raw,
+      remoteAddress: socket.remoteAddress ?? "",
+      body,
+    };
+    if (h.upgrade) {
+      // CONNECT is not proxied; an upgrade behind pipelined requests is not either.
+      if (h.method === "CONNECT" || this.#queue.length > 0) {
+        this.#closing = true;
+        socket.destroy();
+        return;
+      }
+      this.#upgrade = req;
+      return;
+    }
+    this.#reading = req;
+    const p: Pending = {
+      req,
+      keepAlive: h.shouldKeepAlive,
+      http10: h.versionMinor === 0,
+      head: h.method === "HEAD",
+    };
+    if (expect !== null) {
+      if (expect.toLowerCase() !== "100-continue") {
+        this.#queue.push(p);
+        if (this.#current === null) this.#answerAndClose(417, "expectation failed");
+        return;
+      }
+      if (!p.http10 && this.#queue.length === 0) socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    this.#queue.push(p);
+    if (this.#queue.length > PIPELINE_MAX) socket.pause();
+    if (this.#current === null) this.#next();
+    else if (body !== null) this.#setPhase(Phase.Reading, this.#opts.requestTimeoutMs);
+  }
+
+  #onComplete(): void {
+    const req = this.#reading;
+    this.#reading = null;
+    if (req?.body) {
+      req.body.complete = true;
+      req.body.push(null);
+    }
+    if (this.#current !== null) this.#setPhase(Phase.Answering, 0);
+  }
+
+  #next(): void {
+    const p = this.#queue[0];
+    if (p === undefined) {
+      this.#setPhase(Phase.Idle, this.#opts.keepAliveTimeoutMs);
+      return;
+    }
+    const reply = new Reply(this, p.keepAlive, p.http10, p.head);
+    this.#current = reply;
+    // The request timeout covers a body still arriving; the proxy's own timeouts the rest.
+    if (p.req === this.#reading) this.#setPhase(Phase.Reading, this.#opts.requestTimeoutMs);
+    else this.#setPhase(Phase.Answering, 0);
+    this.#opts.onRequest(p.req, reply);
+  }
+
+  /** `reply` ended: close, or go on with the next request. */
+  replied(reply: Reply): void {
+    if (reply !== this.#current) return;
+    this.#current = null;
+    const p = this.#queue.shift()!;
+    // A body the proxy did not read (an early answer): drain it so the next request parses.
+    if (p.req.body !== null && !p.req.body.complete) p.req.body.resume();
+    if (!reply.shouldKeepAlive) {
+      this.#closing = true;
+      this.#opts.clock.disarm(this);
+      this.socket.end();
+      return;
+    }
+    if (this.socket.isPaused() && this.#queue.length <= PIPELINE_MAX) this.socket.resume();
+    this.#next();
+  }
+
+  /** Answers a protocol error with a short plain response and closes. */
+  #answerAndClose(status: number, text: string): void {
+    this.#closing = true;
+    this.#opts.clock.disarm(this);
+    const body = `${text}\n`;
+    this.socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+        `content-type: text/plain; charset=utf-8\r\ncontent-length: ${
+          Buffer.byteLength(body)
+        }\r\n` +
+        `connection: close\r\n\r\n${body}`,
+    );
+  }
+
+  #detach(): void {
+    this.#closing = true;
+    this.#opts.clock.disarm(this);
+    this.socket.off("data", this.#onData);
+    this.socket.off("close", this.#onClose);
+    this.#parser.free();
+  }
+
+  #onClose = (): void => {
+    this.#opts.clock.disarm(this);
+    const current = this.#current;
+    this.#current = null;
+    for (const p of this.#queue) p.req.body?.destroy();
+    this.#queue.length = 0;
+    this.#parser.free();
+    current?.aborted();
+  };
+}
+
+/** The response to one request on a `ClientConn`. */
+export class Reply implements ResponseSink {
+  readonly #conn: ClientConn;
+  readonly #http10: boolean;
+  readonly #noBodyRequest: boolean;
+  /** The head, written with the first body bytes (one write for a small response). */
+  #head: string | null = null;
+  #chunked = false;
+  #noBody = false;
+  headersSent = false;
+  writableEnded = false;
+  shouldKeepAlive: boolean;
+  /** Called if the connection closes before the response ended. */
+  onAbort: (() => void) | null = null;
+
+  constructor(conn: ClientConn, keepAlive: boolean, http10: boolean, head: boolean) {
+    this.#conn = conn;
+    this.shouldKeepAlive = keepAlive;
+    this.#http10 = http10;
+    this.#noBodyRequest = head;
+  }
+
+  get destroyed(): boolean {
+    return this.#conn.socket.destroyed;
+  }
+
+  writeHead(status: number, reason: string, headers: readonly string[]): void {
+    if (this.headersSent) throw new Error("headers already sent");
+    let text = `HTTP/1.1 ${status} ${reason || (STATUS_CODES[status] ?? "")}\r\n`;
+    let length = false;
+    let date = false;
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i]!;
+      const value = headers[i + 1]!;
+      if (/[\r\n]/.test(value) || /[\s:]/.test(name) || name === "") {
+        throw new Error(`invalid header ${JSON.stringify(name.slice(0, 40))}`);
+      }
+      if (name.length === 14 && name.toLowerCase() === "content-length") length = true;
+      else if (name.length === 4 && name.toLowerCase() === "date") date = true;
+      text += `${name}: ${value}\r\n`;
+    }
+    if (!date) text += `date: ${httpDate()}\r\n`;
+    this.#noBody = this.#noBodyRequest || status === 204 || status === 304 || status < 200;
+    if (!this.#noBody && !length) {
+      if (this.#http10) this.shouldKeepAlive = false; // framed by closing
+      else {
+        this.#chunked = true;
+        text += "transfer-encoding: chunked\r\n";
+      }
+    }
+    if (!this.shouldKeepAlive) text += "connection: close\r\n";
+    else if (this.#http10) text += "connection: keep-alive\r\n";
+    this.#head = text + "\r\n";
+    this.headersSent = true;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    const socket = this.#conn.socket;
+    if (this.writableEnded || socket.destroyed) return true;
+    if (this.#noBody || chunk.length === 0) {
+      this.#flushHead();
+      return true;
+    }
+    socket.cork();
+    this.#flushHead();
+    let ok: boolean;
+    if (this.#chunked) {
+      socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+      socket.write(chunk);
+      ok = socket.write(CRLF);
+    } else ok = socket.write(chunk);
+    socket.uncork();
+    return ok;
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (this.writableEnded) return;
+    const socket = this.#conn.socket;
+    if (!socket.destroyed) {
+      socket.cork();
+      if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+      else this.#flushHead();
+      if (this.#chunked && !this.#noBody) socket.write(LAST_CHUNK);
+      socket.uncork();
+    }
+    this.writableEnded = true;
+    this.#conn.replied(this);
+  }
+
+  destroy(): void {
+    this.#conn.socket.destroy();
+  }
+
+  once(event: "drain", fn: () => void): void {
+    this.#conn.socket.once(event, fn);
+  }
+
+  /** The connection closed first. */
+  aborted(): void {
+    if (this.writableEnded) return;
+    const fn = this.onAbort;
+    this.onAbort = null;
+    fn?.();
+  }
+
+  #flushHead(): void {
+    if (this.#head === null) return;
+    this.#conn.socket.write(this.#head, "latin1");
+    this.#head = null;
+  }
+}

@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { HttpProxy, type ProxyOptions } from "./mod.ts";
+import { spec, startBackend, TestStore } from "./test_util.ts";
+
+/**
+ * Writes `wire` to the proxy on one connection; resolves with everything received once
+ * `done(text)` holds, or when the proxy closes the connection (`closed` true).
+ */
+function exchange(
+  port: number,
+  wire: string,
+  done: (text: string) => boolean = () => false,
+): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, "127.0.0.1", () => c.write(wire, "latin1"));
+    let text = "";
+    c.on("data", (d) => {
+      text += d.toString("latin1");
+      if (done(text)) {
+        c.destroy();
+        resolve({ text, closed: false });
+      }
+    });
+    c.on("end", () => {
+      c.destroy();
+      resolve({ text, closed: true });
+    });
+    c.on("error", reject);
+  });
+}
+
+async function withWeb(
+  over: Partial<ProxyOptions>,
+  fn: (port: number) => Promise<void>,
+): Promise<void> {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+    ...over,
+  });
+  await proxy.start();
+  try {
+    await fn(proxy.address.port);
+  } finally {
+    await proxy.close();
+    ts.store.close();
+    await a.close();
+  }
+}
+
+const count = (text: string, s: string) => text.split(s).length - 1;
+
+Deno.test("ClientConn answers pipelined requests in order on one keep-alive connection", async () => {
+  await withWeb({}, async (port) => {
+    const wire = [1, 2, 3].map((i) => `GET /r${i} HTTP/1.1\r\nHost: web.test\r\n\r\n`).join("");
+    const { text } = await exchange(port, wire, (t) => count(t, "a /r") === 3);
+    assert.equal(count(text, "HTTP/1.1 200 OK"), 3);
+    assert.ok(text.indexOf("a /r1") < text.indexOf("a /r2"));
+    assert.ok(text.indexOf("a /r2") < text.indexOf("a /r3"));
+    assert.match(text, /\r\ndate: /i);
+  });
+});
+
+Deno.test("ClientConn closes after Connection: close and frames HTTP/1.0 answers", async () => {
+  await withWeb({}, async (port) => {
+    const close = await exchange(
+      port,
+      "GET /c HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(close.closed, true);
+    assert.match(close.text, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*a \/c$/i);
+    const old = await exchange(port, "GET /o HTTP/1.0\r\nHost: web.test\r\n\r\n");
+    assert.equal(old.closed, true, "HTTP/1.0 without keep-alive closes");
+    assert.match(old.text, /a \/o$/);
+    const kept = await exchange(
+      port,
+      "GET /k HTTP/1.0\r\nHost: web.test\r\nConnection: keep-alive\r\n\r\n",
+      (t) => t.endsWith("a /k"),
+    );
+    assert.equal(kept.closed, false);
+    assert.match(kept.text, /\r\nconnection: keep-alive\r\n/i);
+  });
+});
+
+Deno.test("ClientConn answers 400 to a malformed request and 431 to an oversized head", async () => {
+  await withWeb({ headerBytesMax: 1024 }, async (port) => {
+    const bad = await exchange(port, "GET / HTTP/1.1\r\nHost: web.test\r\nBad Header\r\n\r\n");
+    assert.equal(bad.closed, true);
+    assert.match(bad.text, /^HTTP\/1\.1 400 /);
+    const smuggle = await exchange(
+      port,
+      "POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 3\r\n" +
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert.match(smuggle.text, /^HTTP\/1\.1 400 /);
+    const big = await exchange(
+      port,
+      `GET / HTTP/1.1\r\nHost: web.test\r\nX-Big: ${"b".repeat(2000)}\r\n\r\n`,
+    );
+    assert.equal(big.closed, true);
+    assert.match(big.text, /^HTTP\/1\.1 431 /);
+  });
+});
+
+Deno.test("ClientConn answers Expect: 100-continue before the body", async () => {
+  await withWeb({}, async (port) => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(port, "127.0.0.1", () => {
+        c.write(
+          "POST /up HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        );
+      });
+      let got = "";
+      c.on("data", (d) => {
+        got += d;
+        if (got.startsWith("HTTP/1.1 100 Continue\r\n\r\n") && !got.includes("200")) {
+          c.write("body");
+        }
+        if (got.endsWith("a /up")) {
+          c.destroy();
+          resolve(got);
+        }
+      });
+      c.on("error", reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+  });
+});
+
+Deno.test("ClientConn closes idle keep-alive connections and answers 408 to a stalled head", async () => {
+  await withWeb({ keepAliveTimeoutMs: 50, headersTimeoutMs: 50 }, async (port) => {
+    const idle = await exchange(port, "GET /i HTTP/1.1\r\nHost: web.test\r\n\r\n");
+    assert.equal(idle.closed, true, "closed by the proxy after the keep-alive timeout");
+    assert.match(idle.text, /a \/i$/);
+    const stalled = await exchange(port, "GET /s HTTP/1.1\r\nHost: web");
+    assert.equal(stalled.closed, true);
+    assert.match(stalled.text, /^HTTP\/1\.1 408 /);
+  });
+});
