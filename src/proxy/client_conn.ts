@@ -171,6 +171,15 @@ export class ClientConn implements Deadline {
 
   #onData = (d: Buffer): void => {
     if (this.#closing) return;
+    try {
+      this.#read(d);
+    } catch {
+      // A bug must cost this connection, never the agent.
+      this.socket.destroy();
+    }
+  };
+
+  #read(d: Buffer): void {
     if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
     const r = this.#parser.execute(d);
     if (typeof r !== "number") {
@@ -185,7 +194,7 @@ export class ClientConn implements Deadline {
       this.#detach();
       this.#opts.onUpgrade(up, this.socket, d.subarray(r));
     }
-  };
+  }
 
   #onHead(h: ParsedHead): void {
     const socket = this.socket;
@@ -286,6 +295,11 @@ export class ClientConn implements Deadline {
   #answerAndClose(status: number, text: string): void {
     this.#closing = true;
     this.#opts.clock.disarm(this);
+    if (this.#current !== null) {
+      // A response is under way: it cannot be interleaved with another.
+      this.socket.destroy();
+      return;
+    }
     const body = `${text}\n`;
     this.socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
@@ -301,6 +315,8 @@ export class ClientConn implements Deadline {
     this.#opts.clock.disarm(this);
     this.socket.off("data", this.#onData);
     this.socket.off("close", this.#onClose);
+    // Bytes after the head wait, buffered, for whoever takes the connection over.
+    this.socket.pause();
     this.#parser.free();
   }
 

@@ -220,8 +220,16 @@ export class UpstreamPool {
     u.conns.add(conn);
     socket.on("connect", () => conn.lease?.onConnect());
     socket.on("data", (d: Buffer) => {
-      if (conn.lease !== null) conn.lease.onData(d);
-      else socket.destroy(); // bytes on an idle connection: not trusted for another request
+      if (conn.lease === null) {
+        socket.destroy(); // bytes on an idle connection: not trusted for another request
+        return;
+      }
+      try {
+        conn.lease.onData(d);
+      } catch (e) {
+        // A bug must cost this exchange, never the agent.
+        socket.destroy(e as Error);
+      }
     });
     socket.on("drain", () => conn.lease?.onDrain());
     socket.on("error", (e: Error) => conn.error ??= e);
