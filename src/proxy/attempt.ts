@@ -1,0 +1,288 @@
+/**
+ * One try at forwarding a request to one target (`Attempt`): over a connection leased from the
+ * upstream pool it writes the request (the body chunked when the client's was), parses the
+ * response with `ResponseParser` and streams it to the client. Failures before the response
+ * begins go back to the proxy, which retries or answers.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { Target } from "./balancer.ts";
+import type { CoarseClock, Deadline } from "./coarse_clock.ts";
+import { errorText, type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.ts";
+import { responseHeaders } from "./headers.ts";
+import { type ResponseHead, ResponseParser } from "./response_parser.ts";
+import type { Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
+
+/** How an attempt failed before its response began. */
+export type Failure = "retryable" | "final" | "response timeout";
+
+export interface AttemptContext {
+  pool: UpstreamPool;
+  clock: CoarseClock;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+  /** The attempt failed before any of its response reached the client. */
+  failed(x: Exchange, target: Target, why: string, outcome: Failure): void;
+}
+
+const CRLF = Buffer.from("\r\n");
+const LAST_CHUNK = Buffer.from("0\r\n\r\n");
+
+/**
+ * One try at forwarding a request to one target over a leased pooled connection: writes the
+ * request (the body chunked when the client's was), parses the response and streams it to the
+ * client. Timeouts: connect (a timer, new connections only), response and stream idle (the
+ * shared coarse clock).
+ */
+export class Attempt implements Lease, Deadline {
+  readonly #ctx: AttemptContext;
+  readonly #x: Exchange;
+  readonly #target: Target;
+  readonly #up: Upstream;
+  readonly #parser: ResponseParser;
+  #conn: UpstreamConn | null = null;
+  #withdraw: (() => void) | null = null;
+  #connectTimer: ReturnType<typeof setTimeout> | null = null;
+  #connected = false;
+  /** The whole request was written. */
+  #sent = false;
+  /** The response head arrived. */
+  #responded = false;
+  /** The attempt is over (response complete, failed or abandoned). */
+  #done = false;
+  /** A body piece held back so that a response that arrived whole goes out in one write. */
+  #held: Buffer | null = null;
+  /** Deadline (coarse clock): the response until it begins, then the body's idle time. */
+  expiresAt = 0;
+
+  constructor(ctx: AttemptContext, x: Exchange, target: Target) {
+    this.#ctx = ctx;
+    this.#x = x;
+    this.#target = target;
+    this.#up = ctx.pool.get(target);
+    this.#parser = new ResponseParser({
+      onHead: (h) => {
+        if (!this.#done) this.#onHead(h);
+      },
+      onBody: (chunk) => {
+        if (this.#done) return;
+        if (this.#held !== null && !this.#x.res.destroyed) this.#x.res.write(this.#held);
+        this.#held = chunk;
+      },
+      onEnd: (reusable) => {
+        if (!this.#done) this.#onEnd(reusable);
+      },
+    });
+    this.#parser.reset(x.req.method === "HEAD");
+  }
+
+  start(): void {
+    this.#up.active++;
+    this.#withdraw = this.#ctx.pool.acquire(this.#up, this);
+  }
+
+  /** The client went away: drop the connection unless the exchange is complete. */
+  abort(): void {
+    if (this.#done) return;
+    this.#withdraw?.();
+    const conn = this.#conn;
+    this.#finish();
+    conn?.socket.destroy();
+  }
+
+  // ---- Lease ----
+
+  attach(conn: UpstreamConn): void {
+    this.#conn = conn;
+    this.#withdraw = null;
+    if (conn.socket.connecting) {
+      this.#connectTimer = setTimeout(
+        () => conn.socket.destroy(new TimeoutError("ECONNECTTIMEOUT")),
+        this.#ctx.connectTimeoutMs,
+      );
+    }
+  }
+
+  onConnect(): void {
+    this.#connected = true;
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+    if (this.#done) return;
+    this.#writeRequest();
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#done) return;
+    const res = this.#x.res;
+    try {
+      this.#parser.feed(chunk);
+    } catch (e) {
+      return this.#broken(`sent an invalid response (${(e as Error).message})`);
+    }
+    if (this.#done || this.#held === null) return;
+    const held = this.#held;
+    this.#held = null;
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+    if (!res.write(held)) {
+      const socket = this.#conn!.socket;
+      socket.pause();
+      res.once("drain", () => socket.resume());
+    }
+  }
+
+  onDrain(): void {
+    this.#x.req.body?.resume();
+  }
+
+  onClose(error: Error | null): void {
+    if (this.#done) return;
+    if (this.#responded) {
+      try {
+        this.#parser.close(); // a body read until close ends here
+        return;
+      } catch {
+        return this.#broken("closed the connection mid-response");
+      }
+    }
+    this.#fail(error);
+  }
+
+  // ---- Deadline ----
+
+  expire(): void {
+    const socket = this.#conn?.socket;
+    if (this.#responded) socket?.destroy();
+    else socket?.destroy(new TimeoutError("ERESPONSETIMEOUT"));
+  }
+
+  // ----
+
+  #writeRequest(): void {
+    const x = this.#x;
+    const socket = this.#conn!.socket;
+    const h = x.headers;
+    let head = `${x.req.method} ${x.req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i + 1 < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    if (x.host === undefined) head += `host: ${this.#target.address}:${this.#target.port}\r\n`;
+    const chunked = x.withBody && x.contentLength === undefined;
+    if (chunked) head += "transfer-encoding: chunked\r\n";
+    socket.write(head + "\r\n", "latin1");
+    if (!x.withBody) return this.#requestSent();
+    x.bodyStarted = true;
+    const req = x.req.body!;
+    const onData = (chunk: Buffer) => {
+      if (this.#done) return;
+      const ok = chunked
+        ? socket.write(
+          Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]),
+        )
+        : socket.write(chunk);
+      if (!ok) req.pause();
+    };
+    const onEnd = () => {
+      req.off("data", onData);
+      if (this.#done) return;
+      if (chunked) socket.write(LAST_CHUNK);
+      this.#requestSent();
+    };
+    if (req.complete && req.readableEnded) return onEnd();
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.resume(); // paused by #onRequest until a connection could take the body
+  }
+
+  /** The response timeout runs from when the whole request has been written. */
+  #requestSent(): void {
+    this.#sent = true;
+    if (this.#responded || this.#done) return;
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.responseTimeoutMs);
+    this.#ctx.clock.arm(this);
+  }
+
+  #onHead(h: ResponseHead): void {
+    this.#responded = true;
+    this.#ctx.pool.succeeded(this.#up);
+    const res = this.#x.res;
+    if (res.destroyed || res.headersSent) return this.abort();
+    try {
+      res.writeHead(h.status, h.reason, responseHeaders(h.headers));
+    } catch (e) {
+      return this.#broken(`sent an invalid response (${(e as Error).message})`);
+    }
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+    this.#ctx.clock.arm(this);
+  }
+
+  #onEnd(reusable: boolean): void {
+    const conn = this.#conn!;
+    const held = this.#held;
+    this.#held = null;
+    // Reusable only once the instance has the whole request (an early answer leaves it unread).
+    const reuse = reusable && this.#sent;
+    this.#finish();
+    this.#ctx.pool.release(this.#up, conn, reuse);
+    const res = this.#x.res;
+    if (!res.destroyed) {
+      if (held !== null) res.end(held);
+      else res.end();
+    }
+  }
+
+  /** The instance misbehaved after the attempt reached it: 502, or cut the client off. */
+  #broken(why: string): void {
+    const conn = this.#conn;
+    const responded = this.#responded;
+    this.#finish();
+    conn?.socket.destroy();
+    const x = this.#x;
+    if (responded && x.res.headersSent) {
+      x.res.destroy();
+      return;
+    }
+    this.#ctx.pool.failed(this.#up, why);
+    x.req.body?.resume();
+    sendPlain(
+      x.res,
+      502,
+      `bad gateway: service ${x.route.service}: instance ${this.#target.id} ${why}`,
+    );
+  }
+
+  /** The connection failed before a response: classify for retry. */
+  #fail(error: Error | null): void {
+    const x = this.#x;
+    const reused = (this.#conn?.uses ?? 0) > 0;
+    this.#finish();
+    if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+    const timeout = error instanceof TimeoutError ? error.code : null;
+    const why = timeout === "ECONNECTTIMEOUT"
+      ? "connect timeout"
+      : timeout === "ERESPONSETIMEOUT"
+      ? "response timeout"
+      : error !== null
+      ? errorText(error)
+      : "ECONNRESET";
+    this.#ctx.pool.failed(this.#up, why);
+    if (timeout === "ERESPONSETIMEOUT") {
+      return this.#ctx.failed(x, this.#target, why, "response timeout");
+    }
+    // Safe to retry: the target never got the request (no connection), or it got no body
+    // and either the method is idempotent or a pooled connection had gone stale.
+    const retryable = !this.#connected ||
+      (!x.bodyStarted && (IDEMPOTENT.has(x.req.method) || reused));
+    this.#ctx.failed(x, this.#target, why, retryable ? "retryable" : "final");
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    // A body the instance will not read (it answered early or failed): let it drain.
+    if (this.#x.bodyStarted && !this.#sent) this.#x.req.body?.resume();
+    this.#up.active--;
+    this.#ctx.clock.disarm(this);
+    if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Header rewriting for the HTTP proxy: requests keep their end-to-end headers and gain
+ * `X-Forwarded-For/-Proto/-Host`; responses lose hop-by-hop headers. Headers stay flat raw
+ * [name, value, …] lists (no objects per request), read in one pass.
+ *
+ * @module
+ */
+import type { ClientRequest } from "./client_conn.ts";
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection, never forwarded.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+  // The proxy's own server already answered `Expect: 100-continue`.
+  "expect",
+]);
+
+/** Longer than any hop-by-hop or X-Forwarded-* name: such headers skip the name checks. */
+const HOP_BY_HOP_NAME_MAX = 20;
+
+/**
+ * Names listed by a Connection header value other than the hop-by-hop set itself, lower-case
+ * (RFC 9110 §7.6.1); null when it names none (`keep-alive`, `close`, the common case).
+ */
+function connectionNamed(value: string): Set<string> | null {
+  let named: Set<string> | null = null;
+  for (const part of value.split(",")) {
+    const name = part.trim().toLowerCase();
+    if (name === "" || name === "close" || name === "keep-alive") continue;
+    (named ??= new Set()).add(name);
+  }
+  return named;
+}
+
+/** Drops the headers a Connection header named from a flat [name, value, …] list. */
+function dropNamed(out: string[], named: ReadonlySet<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < out.length; i += 2) {
+    if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  }
+  return kept;
+}
+
+/**
+ * A response's headers as a flat [name, value, …] list for `writeHead`, without hop-by-hop
+ * headers nor those its Connection header names. Raw names and repeats are kept as sent.
+ */
+export function responseHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  let connection: string | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.length < HOP_BY_HOP_NAME_MAX ? name.toLowerCase() : "";
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === "connection") connection = raw[i + 1]!;
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  const named = connection === null ? null : connectionNamed(connection);
+  return named === null ? out : dropNamed(out, named);
+}
+
+/** What the proxy needs from a request's headers, read in one pass over `rawHeaders`. */
+export interface RequestHead {
+  /** The first Host header (as the route was matched), or undefined. */
+  host: string | undefined;
+  contentLength: string | undefined;
+  chunked: boolean;
+  /** End-to-end headers for the target, X-Forwarded-* included, as [name, value, …]. */
+  headers: string[];
+}
+
+/**
+ * Reads a request's raw headers: keeps the end-to-end ones (dropping hop-by-hop headers, those
+ * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host), and appends
+ * `X-Forwarded-For` (the client's list plus its address), `-Proto` and `-Host`.
+ */
+export function readRequestHead(req: ClientRequest): RequestHead {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  let host: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
+  let connection: string | null = null;
+  let forwardedFor: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    // Every header the proxy looks at has a short name; longer ones pass through unread.
+    if (name.length >= HOP_BY_HOP_NAME_MAX) {
+      out.push(name, value);
+      continue;
+    }
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case "host":
+        if (host !== undefined) continue;
+        host = value;
+        break;
+      case "content-length":
+        if (contentLength !== undefined) continue;
+        contentLength = value;
+        break;
+      case "transfer-encoding":
+        chunked = true;
+        continue;
+      case "connection":
+        connection = connection === null ? value : `${connection}, ${value}`;
+        continue;
+      case "x-forwarded-for":
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case "x-forwarded-proto":
+      case "x-forwarded-host":
+        continue;
+      default:
+        if (HOP_BY_HOP.has(lower)) continue;
+    }
+    out.push(name, value);
+  }
+  const named = connection === null ? null : connectionNamed(connection);
+  const headers = named === null ? out : dropNamed(out, named);
+  const ip = req.remoteAddress;
+  headers.push("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${ip}` : ip);
+  headers.push("x-forwarded-proto", "http");
+  if (host !== undefined) headers.push("x-forwarded-host", host);
+  return { host, contentLength, chunked, headers };
+}
