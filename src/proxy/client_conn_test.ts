@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import http from "node:http";
 import net from "node:net";
 import { HttpProxy, type ProxyOptions } from "./mod.ts";
 import { spec, startBackend, TestStore } from "./test_util.ts";
@@ -141,5 +143,118 @@ Deno.test("ClientConn closes idle keep-alive connections and answers 408 to a st
     const stalled = await exchange(port, "GET /s HTTP/1.1\r\nHost: web");
     assert.equal(stalled.closed, true);
     assert.match(stalled.text, /^HTTP\/1\.1 408 /);
+  });
+});
+
+Deno.test("HttpProxy relays a large response to a slow reader and a large upload intact", async () => {
+  const big = 4 * 1024 * 1024;
+  const a = await startBackend("a", (req, res) => {
+    let n = 0;
+    req.on("data", (d: Uint8Array) => n += d.length);
+    req.on("end", () => {
+      if (req.method === "POST") return res.end(`got ${n}`);
+      res.writeHead(200, { "content-length": String(big) });
+      res.end(Buffer.alloc(big, 120));
+    });
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+  });
+  await proxy.start();
+  try {
+    const port = proxy.address.port;
+    const got = await new Promise<number>((resolve, reject) => {
+      const c = net.connect(port, "127.0.0.1", () => {
+        c.write("GET /big HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n");
+      });
+      let bytes = 0;
+      let headBytes = -1;
+      // Read slowly: pause after each chunk so the proxy meets backpressure.
+      c.on("data", (d) => {
+        if (headBytes < 0) headBytes = bytes + d.indexOf("\r\n\r\n") + 4;
+        bytes += d.length;
+        c.pause();
+        setTimeout(() => c.resume(), 1);
+      });
+      c.on("end", () => resolve(bytes - headBytes));
+      c.on("error", reject);
+    });
+    assert.equal(got, big);
+    const upload = await new Promise<string>((resolve, reject) => {
+      const req = http.request({
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        agent: false,
+        headers: { host: "web.test" },
+      }, (res) => {
+        let text = "";
+        res.on("data", (d) => text += d);
+        res.on("end", () => resolve(text));
+      });
+      req.on("error", reject);
+      for (let i = 0; i < 64; i++) req.write(Buffer.alloc(64 * 1024, 121));
+      req.end();
+    });
+    assert.equal(upload, `got ${64 * 64 * 1024}`);
+  } finally {
+    await proxy.close();
+    ts.store.close();
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy drops the instance connection when the client leaves mid-response", async () => {
+  const closed = Promise.withResolvers<void>();
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-length": "100" });
+    res.write("part");
+    res.once("close", () => closed.resolve());
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+  });
+  await proxy.start();
+  try {
+    const port = proxy.address.port;
+    await new Promise<void>((resolve, reject) => {
+      const c = net.connect(port, "127.0.0.1", () => {
+        c.write("GET / HTTP/1.1\r\nHost: web.test\r\n\r\n");
+      });
+      c.on("data", (d) => {
+        if (d.toString().includes("part")) {
+          c.destroy();
+          resolve();
+        }
+      });
+      c.on("error", reject);
+    });
+    await closed.promise; // the backend saw its connection close: it was not pooled
+  } finally {
+    await proxy.close();
+    ts.store.close();
+    await a.close();
+  }
+});
+
+Deno.test("ClientConn streams pipelined request bodies to their own requests", async () => {
+  await withWeb({}, async (port) => {
+    const wire = "POST /p1 HTTP/1.1\r\nHost: web.test\r\nContent-Length: 3\r\n\r\nabc" +
+      "POST /p2 HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n" +
+      "GET /p3 HTTP/1.1\r\nHost: web.test\r\n\r\n";
+    const { text } = await exchange(port, wire, (t) => t.includes("a /p3"));
+    assert.equal(count(text, "HTTP/1.1 200 OK"), 3);
+    assert.ok(text.indexOf("a /p1") < text.indexOf("a /p2"));
   });
 });
