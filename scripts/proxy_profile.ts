@@ -6,7 +6,7 @@
  *
  * Usage: deno run -A scripts/proxy_profile.ts [--rounds N] [--seconds S] [--prof]
  *                                             [--only nginx,berth,bare] [--extra FILE.ts]
- *   --prof  runs the proxies under `--cpu-prof` (profiles written to ./proxy-prof/KIND/).
+ *   --prof  runs the proxies under `--cpu-prof` (profiles in a temp dir, printed at the end).
  *   --extra also measures `deno run -A FILE.ts PORT BACKEND_PORT` (an experiment), as "extra".
  *
  * @module
@@ -180,7 +180,7 @@ http {
     for (const kind of ["berth", "bare", "extra"]) {
       if (!only.includes(kind)) continue;
       const port = await freePort();
-      const profArgs = prof ? ["--cpu-prof", `--cpu-prof-dir=${ROOT}proxy-prof/${kind}`] : [];
+      const profArgs = prof ? ["--cpu-prof", `--cpu-prof-dir=${dir}-prof/${kind}`] : [];
       children.push(
         new Deno.Command(Deno.execPath(), {
           args: [
@@ -218,13 +218,15 @@ http {
       }
       console.log(`round ${r + 1}: ${line.join(", ")}`);
     }
+    if (prof) console.log(`CPU profiles (written when the proxies exit): ${dir}-prof/`);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const ngx = sums.nginx ? mean(sums.nginx) : NaN;
     console.log(
-      only.map((k) =>
-        `${k} ${mean(sums[k]!).toFixed(0)} req/s (${(mean(sums[k]!) / ngx).toFixed(2)}× nginx)`
-      )
-        .join(", "),
+      only.map((k) => {
+        const rps = mean(sums[k]!);
+        const ratio = Number.isNaN(ngx) ? "" : ` (${(rps / ngx).toFixed(2)}× nginx)`;
+        return `${k} ${rps.toFixed(0)} req/s${ratio}`;
+      }).join(", "),
     );
   } finally {
     for (const c of children) {
