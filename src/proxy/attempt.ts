@@ -166,8 +166,10 @@ export class Attempt implements Lease, Deadline {
     let head = `${x.req.method} ${x.req.url} HTTP/1.1\r\n`;
     for (let i = 0; i + 1 < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     if (x.host === undefined) head += `host: ${this.#target.address}:${this.#target.port}\r\n`;
+    // The framing is the proxy's own, never a header copied from the client.
     const chunked = x.withBody && x.contentLength === undefined;
     if (chunked) head += "transfer-encoding: chunked\r\n";
+    else if (x.contentLength !== undefined) head += `content-length: ${x.contentLength}\r\n`;
     socket.write(head + "\r\n", "latin1");
     if (!x.withBody) return this.#requestSent();
     x.bodyStarted = true;

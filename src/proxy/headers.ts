@@ -40,11 +40,18 @@ function connectionNamed(value: string): Set<string> | null {
   return named;
 }
 
+/**
+ * Headers a Connection header can never remove: the message's framing and its Host (naming
+ * them would otherwise let a client desynchronise the proxy and the instance).
+ */
+const NEVER_NAMED = new Set(["content-length", "transfer-encoding", "host"]);
+
 /** Drops the headers a Connection header named from a flat [name, value, …] list. */
 function dropNamed(out: string[], named: ReadonlySet<string>): string[] {
   const kept: string[] = [];
   for (let i = 0; i + 1 < out.length; i += 2) {
-    if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+    const lower = out[i]!.toLowerCase();
+    if (!named.has(lower) || NEVER_NAMED.has(lower)) kept.push(out[i]!, out[i + 1]!);
   }
   return kept;
 }
@@ -75,7 +82,10 @@ export interface RequestHead {
   host: string | undefined;
   contentLength: string | undefined;
   chunked: boolean;
-  /** End-to-end headers for the target, X-Forwarded-* included, as [name, value, …]. */
+  /**
+   * End-to-end headers for the target, X-Forwarded-* included, as [name, value, …]; never
+   * Content-Length nor Transfer-Encoding (the proxy writes the framing itself).
+   */
   headers: string[];
 }
 
@@ -107,9 +117,8 @@ export function readRequestHead(req: ClientRequest): RequestHead {
         host = value;
         break;
       case "content-length":
-        if (contentLength !== undefined) continue;
-        contentLength = value;
-        break;
+        contentLength ??= value;
+        continue;
       case "transfer-encoding":
         chunked = true;
         continue;

@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { HttpProxy, type ProxyOptions } from "./mod.ts";
-import { type Backend, deadPort, request, spec, startBackend, TestStore } from "./test_util.ts";
+import {
+  type Backend,
+  deadPort,
+  rawBackend,
+  rawClient,
+  request,
+  spec,
+  startBackend,
+  TestStore,
+} from "./test_util.ts";
 
 async function withProxy(
   ts: TestStore,
@@ -421,40 +430,6 @@ Deno.test("HttpProxy keeps a response that streams slowly but steadily", async (
   }
 });
 
-/** A raw TCP backend that answers each request head with `reply(head)`, then maybe closes. */
-async function rawBackend(
-  reply: (head: string) => { wire: string; close?: boolean },
-): Promise<{ port: number; heads: string[]; connections: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const b = { port: 0, heads: [] as string[], connections: 0, close: async () => {} };
-  const server = net.createServer((s) => {
-    b.connections++;
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    let buf = "";
-    s.on("data", (d) => {
-      buf += d.toString("latin1");
-      let end: number;
-      while ((end = buf.indexOf("\r\n\r\n")) >= 0) {
-        const head = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        b.heads.push(head);
-        const r = reply(head);
-        s.write(r.wire);
-        if (r.close) s.end();
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  b.port = (server.address() as net.AddressInfo).port;
-  b.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  return b;
-}
-
 Deno.test("HttpProxy relays chunked bodies both ways and answers HEAD without a body", async () => {
   const a = await startBackend("a", (req, res) => {
     const parts: string[] = [];
@@ -550,6 +525,39 @@ Deno.test("HttpProxy writes the request head the instance expects", async () => 
       assert.match(head, /\r\nhost: web\.test\r\n/i);
       assert.match(head, /\r\nx-forwarded-for: 127\.0\.0\.1\r\n/);
       assert.doesNotMatch(head, /\r\nconnection:/i);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy keeps the framing and Host whatever Connection names", async () => {
+  const b = await rawBackend(() => ({ wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const smuggled = "GET /admin HTTP/1.1\r\nHost: web.test\r\n\r\n";
+      const r = await rawClient(
+        port,
+        "POST /public HTTP/1.1\r\nHost: web.test\r\nConnection: content-length, host\r\n" +
+          `Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+        { until: (got) => got.endsWith("ok") },
+      );
+      assert.match(r.received, /^HTTP\/1\.1 200 /);
+      const head = b.heads[0]!;
+      assert.match(head, /^POST \/public HTTP\/1\.1\r\n/);
+      assert.match(head, new RegExp(`\\r\\ncontent-length: ${smuggled.length}(\\r\\n|$)`, "i"));
+      assert.match(head, /\r\nhost: web\.test(\r\n|$)/i);
+      const te = await rawClient(
+        port,
+        "POST /te HTTP/1.1\r\nHost: web.test\r\nConnection: transfer-encoding\r\n" +
+          "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        { until: (got) => got.endsWith("ok") },
+      );
+      assert.match(te.received, /^HTTP\/1\.1 200 /);
+      const teHead = b.heads.find((h) => h.startsWith("POST /te "))!;
+      assert.match(teHead, /\r\ntransfer-encoding: chunked(\r\n|$)/i);
     });
   } finally {
     await b.close();

@@ -4,7 +4,8 @@
  * @module
  */
 import http from "node:http";
-import type net from "node:net";
+import net from "node:net";
+import type { Buffer } from "node:buffer";
 import { type InstanceSpec, Store } from "../store/mod.ts";
 
 export interface Backend {
@@ -142,4 +143,75 @@ export class TestStore {
     const r = this.store.apply(++this.#index, cmd);
     if (!r.ok) throw new Error(`apply failed: ${r.error}`);
   }
+}
+
+/** A raw TCP backend that answers each request head with `reply(head)`, then maybe closes. */
+export async function rawBackend(
+  reply: (head: string) => { wire: string; close?: boolean },
+): Promise<{ port: number; heads: string[]; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const b = { port: 0, heads: [] as string[], connections: 0, close: async () => {} };
+  const server = net.createServer((s) => {
+    b.connections++;
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => {});
+    let buf = "";
+    s.on("data", (d) => {
+      buf += d.toString("latin1");
+      let end: number;
+      while ((end = buf.indexOf("\r\n\r\n")) >= 0) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        b.heads.push(head);
+        const r = reply(head);
+        s.write(r.wire);
+        if (r.close) s.end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  b.port = (server.address() as net.AddressInfo).port;
+  b.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return b;
+}
+
+/** Longest a raw client waits for its answer before giving up (a test failure, not a hang). */
+export const RAW_CLIENT_WAIT_MS = 5_000;
+
+/**
+ * Writes `wire` on a fresh connection (then half-closes it when `end`), and resolves with all
+ * bytes received once `until(received)` holds or the proxy closes the connection.
+ */
+export function rawClient(
+  port: number,
+  wire: string | Buffer,
+  opts: { until?: (received: string) => boolean; end?: boolean } = {},
+): Promise<{ received: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    let received = "";
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ received, closed });
+    };
+    const timer = setTimeout(() => finish(false), RAW_CLIENT_WAIT_MS);
+    s.on("error", () => {});
+    s.on("data", (d: Buffer) => {
+      received += d.toString("latin1");
+      if (opts.until?.(received)) finish(false);
+    });
+    s.on("close", () => finish(true));
+    s.on("connect", () => {
+      s.write(wire);
+      if (opts.end) s.end();
+    });
+  });
 }
