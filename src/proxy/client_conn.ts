@@ -16,7 +16,9 @@
  * - parse errors: 400 (431 for a head over `headerBytesMax`), then close;
  * - timeouts: the head within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
  *   (408 and close), an idle keep-alive connection closes after `keepAliveTimeoutMs`;
- * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`.
+ * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`;
+ * - a client that half-closes after its requests still gets their responses, then the
+ *   connection closes (the server must be created with `allowHalfOpen: true`).
  *
  * @module
  */
@@ -127,6 +129,8 @@ export class ClientConn implements Deadline {
   #reading: ClientRequest | null = null;
   #upgrade: ClientRequest | null = null;
   #closing = false;
+  /** The client half-closed: answer what it sent, then close. */
+  #readEnded = false;
   #phase = Phase.Idle;
   expiresAt = 0;
 
@@ -144,6 +148,7 @@ export class ClientConn implements Deadline {
     socket.on("data", this.#onData);
     socket.on("error", () => socket.destroy());
     socket.once("close", this.#onClose);
+    socket.once("end", this.#onEnd);
     this.#setPhase(Phase.Reading, opts.headersTimeoutMs);
   }
 
@@ -281,7 +286,7 @@ export class ClientConn implements Deadline {
     const p = this.#queue.shift()!;
     // A body the proxy did not read (an early answer): drain it so the next request parses.
     if (p.req.body !== null && !p.req.body.complete) p.req.body.resume();
-    if (!reply.shouldKeepAlive) {
+    if (!reply.shouldKeepAlive || (this.#readEnded && this.#queue.length === 0)) {
       this.#closing = true;
       this.#opts.clock.disarm(this);
       this.socket.end();
@@ -315,10 +320,28 @@ export class ClientConn implements Deadline {
     this.#opts.clock.disarm(this);
     this.socket.off("data", this.#onData);
     this.socket.off("close", this.#onClose);
+    this.socket.off("end", this.#onEnd);
     // Bytes after the head wait, buffered, for whoever takes the connection over.
     this.socket.pause();
     this.#parser.free();
   }
+
+  /** The client half-closed: finish the requests it sent, then close; a cut-off one: close. */
+  #onEnd = (): void => {
+    this.#readEnded = true;
+    if (this.#closing) return;
+    if (this.#reading !== null) {
+      // The body of a request stopped short: it can never be complete.
+      this.#closing = true;
+      this.socket.destroy();
+      return;
+    }
+    if (this.#current === null && this.#queue.length === 0) {
+      this.#closing = true;
+      this.#opts.clock.disarm(this);
+      this.socket.end();
+    }
+  };
 
   #onClose = (): void => {
     this.#opts.clock.disarm(this);

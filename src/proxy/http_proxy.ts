@@ -165,7 +165,8 @@ export class HttpProxy {
       connectionsMax: this.#connectionsMax,
       log: this.#log,
     });
-    this.#server = net.createServer(this.#onConnection);
+    // Half-open: a client that shuts down its sending side still gets its responses.
+    this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
   }
 
   /** The bound address (the real port when `listen.port` was 0). Throws before start(). */

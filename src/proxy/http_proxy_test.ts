@@ -563,3 +563,31 @@ Deno.test("HttpProxy keeps the framing and Host whatever Connection names", asyn
     await b.close();
   }
 });
+
+Deno.test("HttpProxy answers a client that half-closes after its requests, then closes", async () => {
+  const b = await rawBackend(() => ({ wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const one = await rawClient(
+        port,
+        "POST /order HTTP/1.1\r\nHost: web.test\r\nContent-Length: 2\r\n\r\nhi",
+        { end: true },
+      );
+      assert.equal(one.closed, true);
+      assert.match(one.received, /^HTTP\/1\.1 200 [^]*\r\n\r\nok$/);
+      const two = await rawClient(
+        port,
+        "GET /a HTTP/1.1\r\nHost: web.test\r\n\r\nGET /b HTTP/1.0\r\nHost: web.test\r\n\r\n",
+        { end: true },
+      );
+      assert.equal(two.closed, true);
+      assert.equal(two.received.match(/HTTP\/1\.1 200 /g)?.length, 2);
+      const idle = await rawClient(port, "", { end: true });
+      assert.deepEqual(idle, { received: "", closed: true });
+    });
+  } finally {
+    await b.close();
+  }
+});
