@@ -14,13 +14,7 @@ import { formatHostPort } from "../config.ts";
 import type { Change, Store } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
 import { Attempt, type AttemptContext, type Failure } from "./attempt.ts";
-import {
-  ClientConn,
-  type ClientRequest,
-  type Reply,
-  type RequestBody,
-  type ResponseSink,
-} from "./client_conn.ts";
+import { ClientConn, type ClientRequest, type Reply, type RequestBody } from "./client_conn.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { errorText, type Exchange, sendPlain } from "./exchange.ts";
 import { readRequestHead } from "./headers.ts";
@@ -306,11 +300,8 @@ export class HttpProxy {
     // Whether the request carries a body (RFC 9112 §6.3).
     const body = req.body;
     const withBody = body !== null;
-    if (body !== null) {
-      // The body waits until a connection can take it (a retry must still have all of it).
-      body.pause();
-      if (cl === undefined) this.#limitChunkedBody(body, res);
-    }
+    // The body waits until a connection can take it (a retry must still have all of it).
+    body?.pause();
     const x: Exchange = {
       req,
       res,
@@ -325,19 +316,25 @@ export class HttpProxy {
       current: null,
     };
     res.onAbort = () => x.current?.abort();
+    if (body !== null && cl === undefined) this.#limitChunkedBody(body, x);
     this.#attempt(x, null);
   };
 
-  #limitChunkedBody(req: RequestBody, res: ResponseSink): void {
+  /** A chunked body over `bodyBytesMax`: 413, and the attempt under way is dropped. */
+  #limitChunkedBody(req: RequestBody, x: Exchange): void {
     let bytes = 0;
-    req.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > this.#bodyBytesMax) {
-        res.shouldKeepAlive = false;
-        sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
-        req.destroy();
-      }
-    });
+      if (bytes <= this.#bodyBytesMax) return;
+      req.off("data", onData);
+      const res = x.res;
+      res.shouldKeepAlive = false;
+      // The instance got part of the body and waits for the rest: its connection must go.
+      x.current?.abort();
+      sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
+      req.destroy();
+    };
+    req.on("data", onData);
   }
 
   #attempt(x: Exchange, lastError: string | null): void {

@@ -591,3 +591,43 @@ Deno.test("HttpProxy answers a client that half-closes after its requests, then 
     await b.close();
   }
 });
+
+Deno.test("HttpProxy drops the instance's connection when a chunked body goes over bodyBytesMax", async () => {
+  // An instance that reads the body and waits for the rest of it, never answering.
+  let upstreamClosed!: () => void;
+  const closed = new Promise<void>((resolve) => upstreamClosed = resolve);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.resume();
+    s.once("close", upstreamClosed);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: (server.address() as net.AddressInfo).port }));
+  try {
+    await withProxy(ts, { bodyBytesMax: 1000 }, async (port) => {
+      const chunk = `400\r\n${"x".repeat(1024)}\r\n`;
+      const s = net.connect(port, "127.0.0.1");
+      s.on("error", () => {});
+      let received = "";
+      s.on("data", (d: Buffer) => received += d.toString("latin1"));
+      s.write("POST /up HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n");
+      await new Promise<void>((resolve) => server.once("connection", () => resolve()));
+      s.write(chunk + chunk);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const gone = await Promise.race([
+        closed.then(() => true),
+        new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 5_000)),
+      ]);
+      clearTimeout(timer);
+      s.destroy();
+      assert.equal(gone, true, "the instance's connection was closed");
+      assert.match(received, /^HTTP\/1\.1 413 /);
+    });
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
