@@ -45,7 +45,8 @@ export class Attempt implements Lease, Deadline {
   #conn: UpstreamConn | null = null;
   #withdraw: (() => void) | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
-  #connected = false;
+  /** Request bytes were handed to a writable connection (the instance may have them). */
+  #wrote = false;
   /** The whole request was written. */
   #sent = false;
   /** The response head arrived. */
@@ -106,7 +107,6 @@ export class Attempt implements Lease, Deadline {
   }
 
   onConnect(): void {
-    this.#connected = true;
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
     if (this.#done) return;
@@ -170,6 +170,7 @@ export class Attempt implements Lease, Deadline {
     const chunked = x.withBody && x.contentLength === undefined;
     if (chunked) head += "transfer-encoding: chunked\r\n";
     else if (x.contentLength !== undefined) head += `content-length: ${x.contentLength}\r\n`;
+    this.#wrote = socket.writable;
     socket.write(head + "\r\n", "latin1");
     if (!x.withBody) return this.#requestSent();
     x.bodyStarted = true;
@@ -255,7 +256,6 @@ export class Attempt implements Lease, Deadline {
   /** The connection failed before a response: classify for retry. */
   #fail(error: Error | null): void {
     const x = this.#x;
-    const reused = (this.#conn?.uses ?? 0) > 0;
     this.#finish();
     if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
     const timeout = error instanceof TimeoutError ? error.code : null;
@@ -270,10 +270,10 @@ export class Attempt implements Lease, Deadline {
     if (timeout === "ERESPONSETIMEOUT") {
       return this.#ctx.failed(x, this.#target, why, "response timeout");
     }
-    // Safe to retry: the target never got the request (no connection), or it got no body
-    // and either the method is idempotent or a pooled connection had gone stale.
-    const retryable = !this.#connected ||
-      (!x.bodyStarted && (IDEMPOTENT.has(x.req.method) || reused));
+    // Safe to retry: no byte of the request reached a connection, or the method is idempotent
+    // (RFC 9110 §9.2.2) and no body was consumed. A non-idempotent request the instance may
+    // have received is never replayed (RFC 9112 §9.3.1): 502.
+    const retryable = !this.#wrote || (!x.bodyStarted && IDEMPOTENT.has(x.req.method));
     this.#ctx.failed(x, this.#target, why, retryable ? "retryable" : "final");
   }
 

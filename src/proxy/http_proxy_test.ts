@@ -631,3 +631,31 @@ Deno.test("HttpProxy drops the instance's connection when a chunked body goes ov
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
+
+Deno.test("HttpProxy never replays a non-idempotent request the instance may have received", async () => {
+  // Instances that answer GETs keep-alive, and close the connection on reading a POST.
+  const reply = (head: string) =>
+    head.startsWith("POST")
+      ? { wire: "", close: true }
+      : { wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" };
+  const a = await rawBackend(reply);
+  const b = await rawBackend(reply);
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  ts.register(spec({ id: "web-b", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      // Warm both pools so the POST goes out on a reused connection.
+      for (let i = 0; i < 50 && (a.connections === 0 || b.connections === 0); i++) {
+        assert.equal((await request(port, "/warm")).status, 200);
+      }
+      const posted = () => [...a.heads, ...b.heads].filter((h) => h.startsWith("POST")).length;
+      const r = await request(port, "/charge", { method: "POST", body: "" });
+      assert.equal(r.status, 502);
+      assert.equal(posted(), 1);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
