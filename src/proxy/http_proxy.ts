@@ -18,7 +18,7 @@ import { ClientConn, type ClientRequest, type Reply, type RequestBody } from "./
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { errorText, type Exchange, sendPlain } from "./exchange.ts";
 import { readRequestHead } from "./headers.ts";
-import { relay } from "./relay.ts";
+import { endClient, relay } from "./relay.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { buildRouteTable, RouteTable } from "./routes.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
@@ -75,7 +75,8 @@ export interface ProxyOptions extends UpstreamPoolOptions {
 
 function rawPlain(socket: Duplex, status: number, text: string): void {
   const body = text + "\n";
-  socket.end(
+  endClient(
+    socket,
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n` +
       `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `connection: close\r\n\r\n${body}`,
@@ -424,7 +425,8 @@ export class HttpProxy {
       connectTimeoutMs: this.#connectTimeoutMs,
       retriesMax: this.#retriesMax,
       idleTimeoutMs: this.#tunnelIdleTimeoutMs,
-      preamble: [Buffer.from(text, "latin1"), head],
+      preamble: [Buffer.from(text, "latin1")],
+      upgrade: { held: head },
       onFail: (why) => rawPlain(socket, 502, `bad gateway: service ${route.service}: ${why}`),
     });
   };

@@ -659,3 +659,28 @@ Deno.test("HttpProxy never replays a non-idempotent request the instance may hav
     await b.close();
   }
 });
+
+Deno.test("HttpProxy forwards a refused upgrade as a plain response and closes, no tunnel", async () => {
+  const b = await rawBackend(() => ({
+    wire: "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nno",
+  }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await rawClient(
+        port,
+        "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+          "GET /internal HTTP/1.1\r\nHost: other.internal\r\n\r\n",
+      );
+      assert.equal(r.closed, true);
+      assert.match(r.received, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      assert.match(r.received, /\r\nconnection: close\r\n/);
+      assert.doesNotMatch(r.received, /keep-alive/i);
+      assert.match(r.received, /\r\n\r\nno$/);
+      assert.deepEqual(b.heads.map((h) => h.split("\r\n")[0]), ["GET /ws HTTP/1.1"]);
+    });
+  } finally {
+    await b.close();
+  }
+});

@@ -2,13 +2,18 @@
  * Byte relays between a client socket and an instance: TCP routes and upgraded HTTP
  * connections (WebSocket). Connects to an instance of the route (another one after a connect
  * failure, up to `retriesMax`), writes the preamble, then pipes both ways until either side
- * closes or the relay idles out.
+ * closes or the relay idles out. An upgrade relay (`upgrade`) pipes only after the instance
+ * answers `101 Switching Protocols`; any other answer goes to the client as a plain response
+ * and the client connection closes (no raw tunnel to the instance without a switch).
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { Target } from "./balancer.ts";
+import { responseHeaders } from "./headers.ts";
+import { RESPONSE_HEAD_BYTES_MAX, ResponseParser } from "./response_parser.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 
@@ -20,11 +25,30 @@ export interface RelayOptions {
   idleTimeoutMs: number;
   /** Written to the instance before the client's bytes (the upgrade request head). */
   preamble?: (string | Uint8Array)[];
+  /**
+   * An upgrade (the preamble is its request head): relay only after a 101 answer; `held` (the
+   * client's bytes after its request head) goes to the instance once it switched.
+   */
+  upgrade?: { held: Uint8Array };
   /** No instance could be reached; `why` names the last failure. The client is still open. */
   onFail: (why: string) => void;
 }
 
 /** Relays `client` to an instance of `route`. */
+/** How long a client connection the relay ended may take to close its side too. */
+export const LINGER_MS = 5_000;
+
+/**
+ * Ends a client connection after what was written: its further bytes are read and dropped
+ * (so its close is seen), and it is destroyed after `LINGER_MS` at the latest.
+ */
+export function endClient(client: Duplex, last?: string): void {
+  if (last === undefined) client.end();
+  else client.end(last);
+  client.resume();
+  if (client instanceof net.Socket) client.setTimeout(LINGER_MS, () => client.destroy());
+}
+
 export function relay(client: Duplex, route: ServiceRoute, opts: RelayOptions): void {
   attempt(client, route, opts, [], null);
 }
@@ -66,15 +90,23 @@ function attempt(
       client.setNoDelay(true);
       client.setTimeout(opts.idleTimeoutMs, () => client.destroy());
     }
-    upstream.pipe(client);
-    client.pipe(upstream);
+    if (opts.upgrade === undefined) return pipeBoth(client, upstream);
+    answer = awaitSwitch(client, upstream, opts.upgrade.held, (why) => {
+      answer = null;
+      upstream.destroy();
+      opts.onFail(`instance ${target.id} ${why}`);
+    });
   });
+  /** While an upgrade's answer is awaited, or a refusal is being forwarded. */
+  let answer: { refused: boolean } | null = null;
   upstream.once("close", () => {
     clearTimeout(timer);
     up.tunnels.delete(upstream);
     up.active--;
     client.off("close", onClientGone);
-    if (connected) client.destroy();
+    if (!connected || answer?.refused) return; // the refusal ends the client itself
+    if (answer !== null) opts.onFail(`instance ${target.id} closed before answering the upgrade`);
+    else client.destroy();
   });
   upstream.on("error", (e: Error & { code?: string }) => {
     if (connected) return;
@@ -83,4 +115,83 @@ function attempt(
     if (tried.length <= opts.retriesMax) attempt(client, route, opts, tried, why);
     else opts.onFail(why);
   });
+}
+
+function pipeBoth(client: Duplex, upstream: net.Socket): void {
+  upstream.pipe(client);
+  client.pipe(upstream);
+}
+
+/**
+ * Reads the instance's answer to an upgrade request: 101 starts the relay both ways (the held
+ * client bytes first); any other final answer goes to the client as a plain response (hop-by-hop
+ * headers dropped, `connection: close`) and then the client connection ends.
+ */
+function awaitSwitch(
+  client: Duplex,
+  upstream: net.Socket,
+  held: Uint8Array,
+  fail: (why: string) => void,
+): { refused: boolean } {
+  const state = { refused: false };
+  let buf: Buffer = Buffer.alloc(0);
+  const parser = new ResponseParser({
+    onHead: (h) => {
+      let text = `HTTP/1.1 ${h.status} ${h.reason}\r\n`;
+      const headers = responseHeaders(h.headers);
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+      }
+      client.write(text + "connection: close\r\n\r\n", "latin1");
+    },
+    onBody: (chunk) => client.write(chunk),
+    onEnd: () => {
+      endClient(client);
+      upstream.destroy();
+    },
+  });
+  parser.reset(false);
+  const onData = (d: Buffer) => {
+    if (state.refused) {
+      try {
+        parser.feed(d);
+      } catch {
+        client.destroy();
+        upstream.destroy();
+      }
+      return;
+    }
+    buf = Buffer.concat([buf, d]);
+    const lineEnd = buf.indexOf("\r\n");
+    const headEnd = buf.indexOf("\r\n\r\n");
+    if (lineEnd < 0 || headEnd < 0) {
+      if (buf.length > RESPONSE_HEAD_BYTES_MAX) fail("sent an oversized response head");
+      return;
+    }
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, lineEnd).toString("latin1"));
+    if (status === null) return fail("sent an invalid response to the upgrade request");
+    if (status[1] === "101") {
+      upstream.off("data", onData);
+      upstream.pause();
+      client.write(buf);
+      if (held.length > 0) upstream.write(held);
+      pipeBoth(client, upstream);
+      upstream.resume();
+      return;
+    }
+    // Refused (or an interim answer first): a plain response, then the client closes.
+    state.refused = true;
+    upstream.once("close", () => {
+      try {
+        parser.close();
+      } catch {
+        client.destroy();
+      }
+    });
+    const all = buf;
+    buf = Buffer.alloc(0);
+    onData(all);
+  };
+  upstream.on("data", onData);
+  return state;
 }
