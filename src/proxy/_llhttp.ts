@@ -4,14 +4,14 @@
  * `IncomingMessage` / `ServerResponse` and their timers, but with the same strict parsing
  * (request smuggling defences, header size limit, chunked bodies).
  *
- * `node:_http_common` is an internal Node module; Deno 2.9 provides it. If a Deno upgrade
- * drops it, `createRequestParser` throws at start and the proxy says so.
+ * `node:_http_common` is an internal Node module; Deno 2.9 provides it. It is loaded (and
+ * checked on a fixed request) by `loadRequestParser()`, which `HttpProxy.start()` awaits: if a
+ * Deno upgrade drops or changes it, starting the HTTP proxy fails with one line, and everything
+ * else (`--proxy-http off`, other commands) still works.
  *
  * @module
  */
-import type { Buffer } from "node:buffer";
-// @ts-expect-error: Node's internal module has no type declarations in Deno
-import { HTTPParser, methods } from "node:_http_common";
+import { Buffer } from "node:buffer";
 
 /** What the parser reports about a request head. */
 export interface ParsedHead {
@@ -45,21 +45,77 @@ interface RawParser {
   [key: number]: unknown;
 }
 
-const METHODS = methods as readonly string[];
+interface ParserClass {
+  new (): RawParser;
+  REQUEST: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+}
+
+/** The loaded module (see `loadRequestParser`). */
+let llhttp: { P: ParserClass; methods: readonly string[] } | null = null;
+let loading: Promise<void> | null = null;
+
+/** Kept in a variable so that no module graph needs the internal module statically. */
+const HTTP_COMMON = "node:_http_common";
+
+/**
+ * Loads llhttp from `node:_http_common` once and checks it parses a fixed request; throws one
+ * line naming the problem otherwise.
+ */
+export function loadRequestParser(): Promise<void> {
+  loading ??= (async () => {
+    try {
+      const m = await import(HTTP_COMMON);
+      if (typeof m.HTTPParser !== "function" || !Array.isArray(m.methods)) {
+        throw new Error("no HTTPParser export");
+      }
+      llhttp = { P: m.HTTPParser as ParserClass, methods: m.methods as string[] };
+      selfTest();
+    } catch (e) {
+      llhttp = null;
+      loading = null;
+      throw new Error(
+        `proxy: this Deno lacks a usable node:_http_common HTTPParser ` +
+          `(${(e as Error).message ?? String(e)}); use --proxy-http off`,
+      );
+    }
+  })();
+  return loading;
+}
+
+/** Parses a fixed request with a body; throws when llhttp does not behave as expected. */
+function selfTest(): void {
+  let head: ParsedHead | null = null;
+  let body = "";
+  let complete = false;
+  const p = createRequestParser(1024, {
+    onHead: (h) => head = h,
+    onBody: (chunk) => body += chunk.toString("latin1"),
+    onComplete: () => complete = true,
+  });
+  try {
+    const wire = "POST /self-test HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+    const r = p.execute(Buffer.from(wire, "latin1"));
+    const h = head as ParsedHead | null;
+    const ok = r === wire.length && h !== null && h.method === "POST" &&
+      h.url === "/self-test" && h.rawHeaders[0] === "Host" && h.rawHeaders[1] === "a" &&
+      h.shouldKeepAlive && body === "hi" && complete;
+    if (!ok) throw new Error("self-test parse gave unexpected results");
+  } finally {
+    p.free();
+  }
+}
 
 /** A strict request parser (no lenient flags) with a `headerBytesMax` head limit. */
 export function createRequestParser(
   headerBytesMax: number,
   cb: RequestParserCallbacks,
 ): RequestParser {
-  const P = HTTPParser as {
-    new (): RawParser;
-    REQUEST: number;
-    kOnHeaders: number;
-    kOnHeadersComplete: number;
-    kOnBody: number;
-    kOnMessageComplete: number;
-  };
+  if (llhttp === null) throw new Error("proxy: loadRequestParser() was not awaited");
+  const { P, methods } = llhttp;
   const p = new P();
   p.initialize(P.REQUEST, {}, headerBytesMax, 0);
   // Heads with many fields arrive in parts (as in Node's binding): collected here.
@@ -89,7 +145,7 @@ export function createRequestParser(
     cb.onHead({
       versionMinor: minor,
       rawHeaders: rawHeaders ?? [],
-      method: METHODS[method] ?? "GET",
+      method: methods[method] ?? "GET",
       url,
       upgrade,
       shouldKeepAlive,

@@ -16,6 +16,7 @@ import type { Target } from "./balancer.ts";
 import { Attempt, type AttemptContext, type Failure } from "./attempt.ts";
 import { ClientConn, type ClientRequest, type Reply, type RequestBody } from "./client_conn.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
+import { loadRequestParser } from "./_llhttp.ts";
 import { errorText, type Exchange, sendPlain } from "./exchange.ts";
 import { readRequestHead } from "./headers.ts";
 import { endClient, relay } from "./relay.ts";
@@ -187,6 +188,7 @@ export class HttpProxy {
 
   /** Builds the routes, follows the change feed and listens (HTTP and TCP routes). */
   async start(): Promise<void> {
+    await loadRequestParser();
     this.#rebuild();
     await this.#tcpUpdating;
     this.#unsubscribe = this.#store.subscribe(this.#onChange);
