@@ -13,7 +13,8 @@
  * - request bodies (length or chunked) streamed with backpressure;
  * - responses framed by their Content-Length, else chunked (HTTP/1.1) or by closing (HTTP/1.0);
  *   a `Date` header added when the instance sent none;
- * - parse errors: 400 (431 for a head over `headerBytesMax`), then close;
+ * - parse errors: 400 (431 for a head over `headerBytesMax`), then close; so does an HTTP/1.1
+ *   request without a Host header, or any with more than one;
  * - timeouts: the head within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
  *   (408 and close), an idle keep-alive connection closes after `keepAliveTimeoutMs`;
  * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`;
@@ -202,10 +203,12 @@ export class ClientConn implements Deadline {
   }
 
   #onHead(h: ParsedHead): void {
+    if (this.#closing) return; // answered already (a 400 to an earlier head in this read)
     const socket = this.socket;
     let body: RequestBody | null = null;
     let expect: string | null = null;
     let framed = false;
+    let hosts = 0;
     const raw = h.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
@@ -215,6 +218,15 @@ export class ClientConn implements Deadline {
           lower === "transfer-encoding" || (lower === "content-length" && raw[i + 1] !== "0")
         ) framed = true;
       } else if (name.length === 6 && name.toLowerCase() === "expect") expect = raw[i + 1]!;
+      else if (name.length === 4 && name.toLowerCase() === "host") hosts++;
+    }
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+    if (hosts > 1 || (hosts === 0 && h.versionMinor !== 0)) {
+      this.#answerAndClose(
+        400,
+        hosts > 1 ? "bad request: more than one Host" : "bad request: no Host",
+      );
+      return;
     }
     if (framed) body = new RequestBody(socket);
     const req: ClientRequest = {

@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import net from "node:net";
 import { HttpProxy, type ProxyOptions } from "./mod.ts";
-import { spec, startBackend, TestStore } from "./test_util.ts";
+import { rawBackend, rawClient, spec, startBackend, TestStore } from "./test_util.ts";
 
 /**
  * Writes `wire` to the proxy on one connection; resolves with everything received once
@@ -257,4 +257,39 @@ Deno.test("ClientConn streams pipelined request bodies to their own requests", a
     assert.equal(count(text, "HTTP/1.1 200 OK"), 3);
     assert.ok(text.indexOf("a /p1") < text.indexOf("a /p2"));
   });
+});
+
+Deno.test("ClientConn answers 400 to an HTTP/1.1 request without Host or with two", async () => {
+  const b = await rawBackend(() => ({ wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+  });
+  await proxy.start();
+  try {
+    const port = proxy.address.port;
+    const none = await rawClient(port, "GET / HTTP/1.1\r\n\r\n");
+    assert.match(none.received, /^HTTP\/1\.1 400 [^]*\r\n\r\nbad request: no Host\n$/);
+    assert.equal(none.closed, true);
+    const two = await rawClient(
+      port,
+      "GET / HTTP/1.1\r\nHost: web.test\r\nHost: other.test\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+    );
+    assert.match(two.received, /^HTTP\/1\.1 400 [^]*\r\n\r\nbad request: more than one Host\n$/);
+    const old = await rawClient(port, "GET /old HTTP/1.0\r\n\r\n");
+    assert.match(old.received, /^HTTP\/1\.1 404 /, "HTTP/1.0 without Host: routed (no route)");
+    const ok = await rawClient(port, "GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n", {
+      until: (got) => got.endsWith("ok"),
+    });
+    assert.match(ok.received, /^HTTP\/1\.1 200 /);
+    assert.deepEqual(b.heads.map((h) => h.split("\r\n")[0]), ["GET /one HTTP/1.1"]);
+  } finally {
+    await proxy.close();
+    ts.store.close();
+    await b.close();
+  }
 });
