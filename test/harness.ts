@@ -17,17 +17,31 @@ const ROOT = new URL("../", import.meta.url).pathname;
 export const PERMISSIONS = ["--allow-all"];
 export const TEST_IMAGE = "berth-test:latest";
 
+/**
+ * Ports for agents are picked below the kernel's ephemeral range (32768+), where outgoing
+ * connections (cluster members dial from their own address) and port-0 listeners take theirs,
+ * so a port found free here is not taken again before the agent binds it.
+ */
+const PORT_RANGE = [20_000, 32_000] as const;
+
 export async function freePort(host = "127.0.0.1"): Promise<number> {
-  const l = Deno.listen({ hostname: host, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  // The same port must be free for UDP too (DNS listens on both).
-  await new Promise<void>((resolve, reject) => {
-    const u = createSocket("udp4");
-    u.once("error", reject);
-    u.bind(port, host, () => u.close(() => resolve()));
-  });
-  return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORT_RANGE[0] + Math.floor(Math.random() * (PORT_RANGE[1] - PORT_RANGE[0]));
+    try {
+      const l = Deno.listen({ hostname: host, port });
+      l.close();
+      // The same port must be free for UDP too (DNS listens on both).
+      await new Promise<void>((resolve, reject) => {
+        const u = createSocket("udp4");
+        u.once("error", reject);
+        u.bind(port, host, () => u.close(() => resolve()));
+      });
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
+  throw new Error(`no free port on ${host} in ${PORT_RANGE.join("-")}`);
 }
 
 export function uniq(prefix: string): string {
@@ -86,7 +100,22 @@ export interface StartAgentOptions {
   ports?: { http: number; dns: number; proxy: number; bind: number };
 }
 
+/**
+ * Starts an agent; when its ports were picked here and one was taken meanwhile ("address in
+ * use"), starts again on fresh ports (a few times).
+ */
 export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentProc> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startAgentOnce(opts);
+    } catch (e) {
+      const taken = /address in use|EADDRINUSE/i.test((e as Error).message);
+      if (!taken || opts.ports !== undefined || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
   const node = opts.node ?? uniq("n-");
   const host = opts.host ?? "127.0.0.1";
   const dataDir = opts.dataDir ?? Deno.makeTempDirSync({ prefix: "berth-e2e-" });
