@@ -34,6 +34,8 @@ import {
 } from "../test/harness.ts";
 import { waitForVoters } from "../test/jepsen.ts";
 
+import { nginxBenchConfig } from "./_nginx.ts";
+
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -159,28 +161,7 @@ async function benchHttp(): Promise<void> {
   const dir = Deno.makeTempDirSync({ prefix: "berth-bench-http-" });
   const backendPort = await freePort();
   const nginxPort = await freePort();
-  const conf = `
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }
-  server { listen 127.0.0.1:${backendPort}; location / { return 200 "hello from the backend\\n"; } }
-  server {
-    listen 127.0.0.1:${nginxPort};
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-  }
-}`;
+  const conf = nginxBenchConfig({ dir, host: "127.0.0.1", backendPort, proxyPort: nginxPort });
   Deno.writeTextFileSync(`${dir}/nginx.conf`, conf);
   const nginx = spawn("nginx", ["-c", `${dir}/nginx.conf`, "-g", "daemon off;"]);
   const agent = await startAgent({ args: ["--docker", "off"] });

@@ -12,6 +12,7 @@
  * @module
  */
 import http from "node:http";
+import { nginxBenchConfig } from "./_nginx.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const HOST = "127.0.0.1";
@@ -144,28 +145,7 @@ async function main(): Promise<void> {
   const nginxPort = await freePort();
   Deno.writeTextFileSync(
     `${dir}/nginx.conf`,
-    `
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir};
-  uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  upstream backend { server ${HOST}:${backendPort}; keepalive 64; }
-  server { listen ${HOST}:${backendPort}; location / { return 200 "hello from the backend\\n"; } }
-  server {
-    listen ${HOST}:${nginxPort};
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-  }
-}`,
+    nginxBenchConfig({ dir, host: HOST, backendPort, proxyPort: nginxPort }),
   );
   const children: Deno.ChildProcess[] = [];
   const nginx = new Deno.Command("nginx", {
