@@ -5,30 +5,10 @@
  */
 import type { Hono } from "hono";
 import { LocalCluster } from "../cluster/mod.ts";
-import type { InstanceSpec } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import { type ApiOptions, createApp } from "./app.ts";
 
-export function instanceSpec(over: Partial<InstanceSpec> = {}): InstanceSpec {
-  return {
-    id: "n1:web-1:80",
-    service: "web",
-    node: "n1",
-    address: "10.0.0.1",
-    port: 32768,
-    tags: ["v1"],
-    meta: { version: "1" },
-    weight: 1,
-    status: "passing",
-    output: "",
-    containerId: "abc",
-    httpHosts: [],
-    httpPath: null,
-    tcpPort: null,
-    check: null,
-    ...over,
-  };
-}
+export { instanceSpec } from "../../test/fixtures.ts";
 
 export interface Fixture {
   store: Store;

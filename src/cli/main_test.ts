@@ -3,6 +3,7 @@ import { ApiServer } from "../api/mod.ts";
 import { LocalCluster } from "../cluster/mod.ts";
 import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
+import { instanceSpec } from "../../test/fixtures.ts";
 import { type CliIo, main } from "./mod.ts";
 
 interface Run {
@@ -86,23 +87,7 @@ Deno.test("main() services and service NAME print aligned tables", async () => {
   await withAgent(async (env, store) => {
     store.apply(1, {
       type: "register",
-      instance: {
-        id: "n1:web-1:80",
-        service: "web",
-        node: "n1",
-        address: "10.0.0.1",
-        port: 32768,
-        tags: ["v1"],
-        meta: {},
-        weight: 1,
-        status: "passing",
-        output: "",
-        containerId: null,
-        httpHosts: [],
-        httpPath: null,
-        tcpPort: null,
-        check: null,
-      },
+      instance: instanceSpec({ meta: {}, containerId: null }),
     });
     let r = await run(["services"], env);
     assert.equal(r.code, 0, r.err);

@@ -13,6 +13,7 @@ import { createConnection } from "node:net";
 import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import type { HostPort } from "../config.ts";
+import { instanceSpec } from "../../test/fixtures.ts";
 
 export type { DecodedPacket, Rec } from "../../test/dns_packet.d.ts";
 
@@ -21,19 +22,7 @@ export const CLIENT_TIMEOUT_MS = 3000;
 
 export function instance(over: Partial<Instance> & { id: string; service: string }): Instance {
   return {
-    node: "n1",
-    address: "10.0.0.1",
-    port: 80,
-    tags: [],
-    meta: {},
-    weight: 1,
-    status: "passing",
-    output: "",
-    containerId: null,
-    httpHosts: [],
-    httpPath: null,
-    tcpPort: null,
-    check: null,
+    ...instanceSpec({ port: 80, tags: [], meta: {}, containerId: null }),
     createIndex: 1,
     modifyIndex: 1,
     ...over,

@@ -1,25 +1,9 @@
 import assert from "node:assert/strict";
 import { type Change, type InstanceSpec, Store } from "./mod.ts";
+import { instanceSpec } from "../../test/fixtures.ts";
 
 function spec(over: Partial<InstanceSpec> = {}): InstanceSpec {
-  return {
-    id: "n1:web-1:80",
-    service: "web",
-    node: "n1",
-    address: "127.0.0.1",
-    port: 32768,
-    tags: ["v1"],
-    meta: { b: "2", a: "1" },
-    weight: 1,
-    status: "passing",
-    output: "",
-    containerId: "abc",
-    httpHosts: [],
-    httpPath: null,
-    tcpPort: null,
-    check: null,
-    ...over,
-  };
+  return instanceSpec({ address: "127.0.0.1", meta: { b: "2", a: "1" }, ...over });
 }
 
 const enc = new TextEncoder();
