@@ -211,21 +211,26 @@ function note(live: Live, what: string): void {
   live.log(line);
 }
 
-async function statusOf(
-  a: AgentProc,
-): Promise<{ leader: string | null; appliedIndex: number; commitIndex: number } | null> {
+/** GET a JSON route on a member; null when it does not answer in time or answers an error. */
+async function jsonOrNull<T>(a: AgentProc, path: string): Promise<T | null> {
   try {
-    const r = await fetch(`${a.httpUrl}/v1/berth/status`, {
+    const r = await fetch(`${a.httpUrl}${path}`, {
       signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
     });
     if (!r.ok) {
       await r.body?.cancel();
       return null;
     }
-    return await r.json();
+    return await r.json() as T;
   } catch {
     return null;
   }
+}
+
+function statusOf(
+  a: AgentProc,
+): Promise<{ leader: string | null; appliedIndex: number; commitIndex: number } | null> {
+  return jsonOrNull(a, "/v1/berth/status");
 }
 
 async function currentLeaderSlot(live: Live, random: () => number): Promise<number | null> {
@@ -542,19 +547,8 @@ export async function waitForVoters(
   throw new Error(`members did not all become voters following one leader: ${last}`);
 }
 
-async function membersOf(a: AgentProc): Promise<{ role: string; status: string }[] | null> {
-  try {
-    const r = await fetch(`${a.httpUrl}/v1/berth/members`, {
-      signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
-    });
-    if (!r.ok) {
-      await r.body?.cancel();
-      return null;
-    }
-    return await r.json();
-  } catch {
-    return null;
-  }
+function membersOf(a: AgentProc): Promise<{ role: string; status: string }[] | null> {
+  return jsonOrNull(a, "/v1/berth/members");
 }
 
 /** Whether every member's stale read of every key is the same (and answered). */
