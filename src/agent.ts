@@ -10,10 +10,11 @@
  */
 import { ApiServer } from "./api/mod.ts";
 import { RaftCluster } from "./cluster/mod.ts";
-import { agentHelp, type Config, ConfigError, formatHostPort, loadConfig } from "./config.ts";
+import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { HealthChecker } from "./health/mod.ts";
+import { formatHostPort } from "./lib/host_port.ts";
 import { HttpProxy } from "./proxy/mod.ts";
 import { checkSnapshot, RESTORE_BYTES_MAX, Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";

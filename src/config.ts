@@ -7,11 +7,8 @@
  * @module
  */
 
-/** A parsed `host:port`. */
-export interface HostPort {
-  host: string;
-  port: number;
-}
+import { parseDuration } from "./lib/duration.ts";
+import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
 
 export interface Config {
   dev: boolean;
@@ -150,63 +147,6 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   },
   { name: "token", kind: "string", def: "", help: "API token required on writes (none: open)" },
 ];
-
-/** Parses `5s`, `250ms`, `1m30s`, `2h` into milliseconds. */
-export function parseDuration(s: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
-  let total = 0;
-  let pos = 0;
-  if (s.length === 0) throw new Error("empty duration");
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (m === null) throw new Error(`not a duration like 5s, 250ms or 1m`);
-    const n = Number(m[1]);
-    total += n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"]);
-    pos = re.lastIndex;
-  }
-  return Math.round(total);
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-export function isIp(s: string): boolean {
-  if (IPV4.test(s)) return true;
-  return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s) && s.split("::").length <= 2;
-}
-
-/** Parses `host:port` (`[v6]:port`); `defaultPort` when the port is left out. */
-export function parseHostPort(s: string, defaultPort?: number): HostPort {
-  let host: string;
-  let portText: string | undefined;
-  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(s);
-  if (v6) {
-    host = v6[1]!;
-    portText = v6[2];
-  } else {
-    const i = s.lastIndexOf(":");
-    if (i < 0) host = s;
-    else {
-      host = s.slice(0, i);
-      portText = s.slice(i + 1);
-    }
-  }
-  if (!isIp(host) && host !== "localhost") throw new Error(`"${host}" is not an IP address`);
-  if (host === "localhost") host = "127.0.0.1";
-  if (portText === undefined) {
-    if (defaultPort === undefined) throw new Error("missing :port");
-    return { host, port: defaultPort };
-  }
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
-    throw new Error(`port "${portText}" is not in 1..65535`);
-  }
-  return { host, port };
-}
-
-export function formatHostPort(a: HostPort): string {
-  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
 
 function normalizeDomain(s: string): string {
   const d = s.toLowerCase().replace(/\.?$/, ".");

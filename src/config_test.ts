@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { agentHelp, ConfigError, loadConfig, parseDuration, parseHostPort } from "./config.ts";
+import { agentHelp, ConfigError, loadConfig } from "./config.ts";
 
 const base = { env: {}, hostname: "host-a" };
 
@@ -87,18 +87,6 @@ Deno.test("loadConfig() rejects a bad --config file", () => {
       }),
     /cannot read/,
   );
-});
-
-Deno.test("parseDuration() and parseHostPort() parse the documented forms", () => {
-  assert.equal(parseDuration("250ms"), 250);
-  assert.equal(parseDuration("1m30s"), 90_000);
-  assert.equal(parseDuration("1.5s"), 1500);
-  assert.throws(() => parseDuration("5 s"));
-  assert.throws(() => parseDuration(""));
-  assert.deepEqual(parseHostPort("[::1]:53"), { host: "::1", port: 53 });
-  assert.deepEqual(parseHostPort("127.0.0.2", 53), { host: "127.0.0.2", port: 53 });
-  assert.throws(() => parseHostPort("127.0.0.1:0"));
-  assert.throws(() => parseHostPort("256.0.0.1:1"));
 });
 
 Deno.test("agentHelp() lists every flag with its default", () => {

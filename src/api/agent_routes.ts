@@ -6,7 +6,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { MemberStatus } from "../cluster/mod.ts";
-import { parseHostPort } from "../config.ts";
+import { parseHostPort } from "../lib/host_port.ts";
 import { CommandError, validateInstance } from "../store/mod.ts";
 import { agentService, nodeId } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";

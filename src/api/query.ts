@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseDuration } from "../config.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { badRequest } from "./http_error.ts";
 
 /** `?wait` when a blocking query leaves it out (Consul's default). */

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { HostPort } from "../config.ts";
-import { formatHostPort } from "../config.ts";
+import type { HostPort } from "../lib/host_port.ts";
+import { formatHostPort } from "../lib/host_port.ts";
 import { type ApiOptions, createApp } from "./app.ts";
 
 export class ApiServer {

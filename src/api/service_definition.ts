@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseDuration } from "../config.ts";
+import { parseDuration } from "../lib/duration.ts";
 import {
   AWAITING_CHECK_OUTPUT,
   type CheckDefinition,

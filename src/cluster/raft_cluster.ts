@@ -32,7 +32,7 @@ import {
   type Ready,
   validateMessage,
 } from "../../raft/mod.ts";
-import { formatHostPort, type HostPort } from "../config.ts";
+import { formatHostPort, type HostPort } from "../lib/host_port.ts";
 import {
   type ApplyEntry,
   checkSnapshot,

@@ -52,8 +52,8 @@
  * @module
  */
 import { createServer, type Server, type Socket } from "node:net";
-import type { HostPort } from "../config.ts";
-import { formatHostPort, parseHostPort } from "../config.ts";
+import type { HostPort } from "../lib/host_port.ts";
+import { formatHostPort, parseHostPort } from "../lib/host_port.ts";
 import { InboundConnection } from "./_inbound.ts";
 import { OutboundPeer } from "./_outbound.ts";
 import {

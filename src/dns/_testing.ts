@@ -12,7 +12,7 @@ import { createSocket } from "node:dgram";
 import { createConnection } from "node:net";
 import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
-import type { HostPort } from "../config.ts";
+import type { HostPort } from "../lib/host_port.ts";
 import { instanceSpec } from "../../test/fixtures.ts";
 
 export type { DecodedPacket, Rec } from "../../test/dns_packet.d.ts";

@@ -9,7 +9,7 @@
  */
 import { createSocket } from "node:dgram";
 import { createConnection, isIPv6 } from "node:net";
-import type { HostPort } from "../config.ts";
+import type { HostPort } from "../lib/host_port.ts";
 import { ResponseCache, type ResponseCacheOptions } from "./response_cache.ts";
 import { FLAG, HEADER_BYTES, type Query, RCODE, writeU16 } from "./wire.ts";
 

@@ -8,7 +8,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIPv6, type Server, type Socket } from "node:net";
-import type { HostPort } from "../config.ts";
+import type { HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { Forwarder, type ForwarderOptions } from "./forwarder.ts";
 import {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseDuration } from "../config.ts";
+import { parseDuration } from "../lib/duration.ts";
 import type { ContainerInfo } from "./container.ts";
 
 /** A label or env value the watcher could not use; the watcher logs it once per container. */
