@@ -51,7 +51,8 @@ export {
   TCP_QUERY_BYTES_MAX,
   TCP_WRITE_BYTES_MAX,
 } from "./server.ts";
-export { ANSWER_CACHE_ENTRIES_MAX, Zone, type ZoneOptions } from "./zone.ts";
+export { ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
+export { Zone, type ZoneOptions } from "./zone.ts";
 export {
   type Handler,
   hexToIp,

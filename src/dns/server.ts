@@ -10,6 +10,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIPv6, type Server, type Socket } from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
+import { AnswerCache } from "./answer_cache.ts";
 import { Forwarder, type ForwarderOptions } from "./forwarder.ts";
 import {
   type EncodedReply,
@@ -61,6 +62,7 @@ export class DnsServer {
   readonly #forwarder: Forwarder | null;
   readonly #connections = new Set<Socket>();
   readonly #encoded = new WeakMap<Reply, EncodedReply>();
+  readonly #answers = new AnswerCache();
   #zone: Zone;
   #rebuildQueued = false;
   #unsubscribe: (() => void) | null = null;
@@ -81,11 +83,6 @@ export class DnsServer {
   get address(): { udp: HostPort; tcp: HostPort } {
     if (this.#address === null) throw new Error("dns: address read before start()");
     return this.#address;
-  }
-
-  /** The zone view currently answering (for tests and the API). */
-  get zone(): Zone {
-    return this.#zone;
   }
 
   /** Subscribes to the store and binds UDP and TCP. Rejects with one line on a bind error. */
@@ -154,12 +151,12 @@ export class DnsServer {
       const limitBytes = responseLimit(q, tcp);
       const zone = this.#zone;
       const key = `${q.type} ${q.name}`;
-      let encoded = q.class === 1 ? zone.answers.get(key) : undefined;
+      let encoded = q.class === 1 ? this.#answers.get(zone, key) : undefined;
       if (encoded === undefined) {
         const reply = resolve(zone, q, q.class);
         if (reply !== null) {
           encoded = this.#encoded.get(reply) ?? encodeReply(reply);
-          if (reply.rcode === RCODE.NOERROR && q.class === 1) zone.remember(key, encoded);
+          if (reply.rcode === RCODE.NOERROR && q.class === 1) this.#answers.set(zone, key, encoded);
           else this.#encoded.set(reply, encoded);
         }
       }

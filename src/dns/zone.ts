@@ -2,13 +2,12 @@
  * The zone view: an immutable snapshot of what DNS can answer, built from the store's instances
  * and nodes. Only served instances (`isServed`: passing, node not down) enter it. Names are keyed
  * lower case, so lookups are case-insensitive. A new Zone replaces the old one on every relevant
- * change; answers encoded for a zone are cached on it and die with it.
+ * change; the server caches answers per zone version (answer_cache.ts).
  *
  * @module
  */
 import { isServed } from "../store/mod.ts";
 import type { Instance, NodeInfo, NodeStatus } from "../store/mod.ts";
-import type { EncodedReply } from "./reply.ts";
 
 /** What the zone is built with (DnsOptions' naming part). */
 export interface ZoneOptions {
@@ -29,9 +28,6 @@ export interface ZoneInstance {
   tags: ReadonlySet<string>;
 }
 
-/** Most encoded answers cached per zone version; later names are encoded per query. */
-export const ANSWER_CACHE_ENTRIES_MAX = 10_000;
-
 export class Zone {
   readonly domain: string;
   readonly edgeDomain: string | null;
@@ -51,8 +47,6 @@ export class Zone {
   readonly nodeSuffix: string;
   readonly addrSuffix: string;
   readonly edgeSuffix: string | null;
-  /** Encoded replies by `type name`, for this version only. */
-  readonly answers = new Map<string, EncodedReply>();
 
   constructor(
     data: { instances: readonly Instance[]; nodes: readonly NodeInfo[]; version: number },
@@ -97,10 +91,5 @@ export class Zone {
   instances(service: string, tag: string | null): readonly ZoneInstance[] {
     const all = this.services.get(service) ?? [];
     return tag === null ? all : all.filter((i) => i.tags.has(tag));
-  }
-
-  /** Caches an encoded reply unless the cache is full (it empties with the next zone). */
-  remember(key: string, reply: EncodedReply): void {
-    if (this.answers.size < ANSWER_CACHE_ENTRIES_MAX) this.answers.set(key, reply);
   }
 }

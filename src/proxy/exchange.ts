@@ -8,7 +8,6 @@ import { Buffer } from "node:buffer";
 import type { Target } from "./balancer.ts";
 import type { ClientRequest, ResponseSink } from "./client_conn.ts";
 import type { ServiceRoute } from "./routes.ts";
-import type { Attempt } from "./attempt.ts";
 
 /** Methods a request may be retried with after the target got it (RFC 9110 §9.2.2). */
 export const IDEMPOTENT: ReadonlySet<string> = new Set([
@@ -64,5 +63,6 @@ export interface Exchange {
   attempts: number;
   /** The body began streaming to a target: no retry is possible any more. */
   bodyStarted: boolean;
-  current: Attempt | null;
+  /** The try in flight (an `Attempt`), which the proxy aborts when the client goes away. */
+  current: { abort(): void } | null;
 }
