@@ -860,7 +860,10 @@ function stepLeader(r: Raft, m: Message): void {
         return;
       }
       const oldPaused = pr.isPaused();
-      if (!pr.maybeUpdate(m.index)) return;
+      // An ack of exactly `match` still ends probing: the peer's log matches ours up to there
+      // (e.g. a caught-up peer probed after reportUnreachable answers the empty probe so).
+      const probeAnswered = pr.state === "probe" && m.index === pr.match;
+      if (!pr.maybeUpdate(m.index) && !probeAnswered) return;
       if (pr.state === "probe") {
         pr.becomeReplicate();
       } else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) {
@@ -886,7 +889,10 @@ function stepLeader(r: Raft, m: Message): void {
     case "MsgHeartbeatResp": {
       pr.recentActive = true;
       pr.probeSent = false;
-      if (pr.match < r.raftLog.lastIndex()) {
+      // A peer in probe state gets an append even when caught up: its answer is what moves it
+      // back to replicate (after reportUnreachable it would otherwise stay in probe until the
+      // next proposal). A snapshot-state peer is paused, so nothing is sent to it.
+      if (pr.match < r.raftLog.lastIndex() || pr.state === "probe") {
         if (pr.state === "replicate" && pr.inflights.full()) {
           // Every append filling the window may have been lost. An empty append at next-1
           // acts as a probe: an ack frees the window, a rejection falls back to probing.

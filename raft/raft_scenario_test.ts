@@ -356,3 +356,59 @@ Deno.test("many proposals are batched into one append per follower", () => {
   eq(c.appliedData(2), ["b0", "b1", "b2"]);
   // Reference: §5.3 (etcd batching)
 });
+
+Deno.test("a follower reported unreachable returns to replicate on the next heartbeat response", async (t) => {
+  // reportUnreachable drops a follower to probe state. The leader's only regular contact with
+  // a caught-up follower is the heartbeat, so its response must restart replication; otherwise
+  // the follower stays in probe (one message per round trip) until the next proposal.
+  const cases: {
+    name: string;
+    /** Brings follower 2 into the state under test; returns nothing. */
+    setup: (nw: Network) => void;
+    /** Whether the heartbeat round must carry a MsgApp to 2. */
+    wantApp: boolean;
+  }[] = [
+    {
+      name: "caught up, then reported unreachable",
+      setup: (nw) => nw.send(makeMessage({ type: "MsgUnreachable", from: 2, to: 1 })),
+      wantApp: true,
+    },
+    {
+      name: "reported unreachable, then its probe was lost",
+      setup: (nw) => {
+        nw.send(makeMessage({ type: "MsgUnreachable", from: 2, to: 1 }));
+        nw.drop(1, 2, 2);
+        nw.propose(1, bytes("lost"));
+        nw.recover();
+      },
+      wantApp: true,
+    },
+    {
+      name: "caught up in replicate state",
+      setup: () => {},
+      wantApp: false,
+    },
+  ];
+  for (const tc of cases) {
+    await t.step(tc.name, () => {
+      const nw = Network.create([undefined, undefined, undefined]);
+      nw.hup(1);
+      nw.propose(1, bytes("w"));
+      const lead = nw.raft(1);
+      const pr = lead.trk.progress.get(2)!;
+      eq(pr.state, "replicate");
+      tc.setup(nw);
+      const sent: string[] = [];
+      nw.msgHook = (m) => {
+        if (m.from === 1 && m.to === 2) sent.push(m.type);
+        return true;
+      };
+      nw.send(makeMessage({ type: "MsgBeat", from: 1, to: 1 }));
+      eq(sent.includes("MsgApp"), tc.wantApp);
+      eq(pr.state, "replicate");
+      eq(pr.match, lead.raftLog.lastIndex());
+      eq(nw.raft(2).raftLog.committed, lead.raftLog.committed);
+    });
+  }
+  // Reference: §5.3 (the leader retries AppendEntries until the follower's log matches)
+});
