@@ -105,6 +105,7 @@ export class DockerWatcher {
   #closeEvents: (() => void) | null = null;
   #connectTimer: Timer | null = null;
   #debounceTimer: Timer | null = null;
+  #retryTimer: Timer | null = null;
   #interval: ReturnType<typeof setInterval> | null = null;
   #inflight: Promise<void> | null = null;
   #queued: Promise<void> | null = null;
@@ -157,9 +158,15 @@ export class DockerWatcher {
   /** Stops timers and the event stream; waits for a running reconcile. Leaves the store as is. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const t of [this.#connectTimer, this.#debounceTimer]) if (t !== null) clearTimeout(t);
+    for (const t of [this.#connectTimer, this.#debounceTimer, this.#retryTimer]) {
+      if (t !== null) clearTimeout(t);
+    }
     if (this.#interval !== null) clearInterval(this.#interval);
-    this.#connectTimer = this.#debounceTimer = this.#interval = null;
+    this.#connectTimer =
+      this.#debounceTimer =
+      this.#retryTimer =
+      this.#interval =
+        null;
     this.#closeEvents?.();
     this.#closeEvents = null;
     await this.#connecting?.catch(() => {});
@@ -315,19 +322,30 @@ export class DockerWatcher {
         const r = await this.#o.propose(batch);
         this.#once.forget("propose-failed");
         if (!r.result.ok) {
+          // A batch applies whole or not at all; the error names the sub-command that failed.
           this.#once.log(
             `rejected:${r.result.error ?? ""}`,
-            `docker: the cluster rejected part of a registration batch` +
-              `${r.result.error ? `: ${r.result.error}` : ""}`,
+            `docker: the cluster rejected a registration batch (nothing applied): ` +
+              `${r.result.error ?? "no reason given"}; reconciling again`,
           );
+          this.#retryLater();
         }
       } catch (e) {
         if (this.#closed) return;
         this.#once.log("propose-failed", `docker: cannot propose: ${errorText(e)}; retrying`);
-        setTimeout(() => void this.reconcileNow(), PROPOSE_RETRY_MS);
+        this.#retryLater();
         return;
       }
     }
+  }
+
+  /** One reconcile PROPOSE_RETRY_MS from now (several requests meanwhile share it). */
+  #retryLater(): void {
+    if (this.#closed || this.#retryTimer !== null) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      void this.reconcileNow();
+    }, PROPOSE_RETRY_MS);
   }
 }
 

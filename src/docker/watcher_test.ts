@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LocalCluster } from "../cluster/mod.ts";
-import { Store } from "../store/mod.ts";
+import { type Command, Store } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 import { STOPPING_OUTPUT } from "./desired.ts";
 import type { DockerEvent, Engine } from "./engine.ts";
@@ -51,14 +51,20 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
   }
 }
 
-function setup() {
+/** `beforePropose` runs before each proposal reaches the cluster (another writer racing). */
+function setup(
+  options: { beforePropose?: (c: Command, cluster: LocalCluster) => Promise<void> } = {},
+) {
   const store = Store.open(":memory:");
   const cluster = new LocalCluster(store, { node: "h1", address: "127.0.0.1:8300" });
   const engine = new FakeEngine();
   const lines: string[] = [];
   const watcher = new DockerWatcher({
     store,
-    propose: (c) => cluster.propose(c),
+    propose: async (c) => {
+      await options.beforePropose?.(c, cluster);
+      return cluster.propose(c);
+    },
     node: "h1",
     advertise: "10.0.0.5",
     internal: false,
@@ -190,6 +196,34 @@ Deno.test("DockerWatcher logs a bad label once per container", async () => {
       'docker: container web: berth.weight="-1": expected an integer in [0, 65535]; using the default',
     ]);
     assert.equal(w.store.instance("h1:web:80")!.weight, 1);
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher logs why the cluster rejected a batch and reconciles again", async () => {
+  let raced = false;
+  const w = setup({
+    // The API deregisters the instance between the watcher's plan and its proposal.
+    beforePropose: async (c, cluster) => {
+      if (raced || c.type !== "batch" || c.commands[0]?.type !== "check") return;
+      raced = true;
+      await cluster.propose({ type: "deregister", id: "h1:web:80" });
+    },
+  });
+  try {
+    const c = container("web", "4000");
+    w.engine.containers = [c];
+    await w.watcher.start();
+    c.State = { Status: "paused", Running: true, Paused: true };
+    await w.watcher.reconcileNow();
+    assert.equal(raced, true);
+    const rejected = w.lines.filter((l) => l.includes("rejected"));
+    assert.deepEqual(rejected, [
+      "docker: the cluster rejected a registration batch (nothing applied): " +
+      "batch command 0 (check): no instance h1:web:80; reconciling again",
+    ]);
+    await until("registered again", () => w.store.instance("h1:web:80")?.status === "critical");
   } finally {
     await w.done();
   }

@@ -279,11 +279,8 @@ export class Store {
     switch (cmd.type) {
       case "noop":
         return { ok: true };
-      case "batch": {
-        let ok = true;
-        for (const c of cmd.commands) ok = this.#applyOne(index, c, ch).ok && ok;
-        return { ok };
-      }
+      case "batch":
+        return this.#applyBatch(index, cmd.commands, ch);
       case "restore":
         return this.#restoreData(index, cmd.snapshot, ch);
       case "conf": {
@@ -386,6 +383,43 @@ export class Store {
         return { ok: true };
       }
     }
+  }
+
+  /**
+   * A `batch` applies whole or not at all: the first sub-command that fails (invalid target, failed
+   * CAS) rolls the others back inside a savepoint, the same on every replica, and the result names
+   * it by position.
+   */
+  #applyBatch(index: number, commands: readonly Command[], ch: ChangeBuilder): ApplyResult {
+    const inner = new ChangeBuilder();
+    this.#db.exec("SAVEPOINT batch");
+    let failed: ApplyResult | undefined;
+    try {
+      for (const [n, c] of commands.entries()) {
+        const r = this.#applyOne(index, c, inner);
+        if (!r.ok) {
+          failed = {
+            ok: false,
+            error: `batch command ${n} (${c.type}): ${r.error ?? "compare-and-set failed"}`,
+          };
+          break;
+        }
+      }
+    } catch (e) {
+      this.#db.exec("ROLLBACK TO batch");
+      this.#db.exec("RELEASE batch");
+      throw e;
+    }
+    if (failed !== undefined) {
+      this.#db.exec("ROLLBACK TO batch");
+      this.#db.exec("RELEASE batch");
+      return failed;
+    }
+    this.#db.exec("RELEASE batch");
+    for (const t of inner.tables) ch.tables.add(t);
+    for (const s of inner.services) ch.services.add(s);
+    for (const k of inner.keys) ch.keys.add(k);
+    return { ok: true };
   }
 
   /** The `restore` command: a saved snapshot's data tables, stamped with this index. */

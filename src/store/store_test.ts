@@ -159,6 +159,61 @@ Deno.test("Store.applyMany() applies a batch in one transaction and one change",
   assert.deepEqual([...changes[0]!.services].sort(), ["api", "web"]);
 });
 
+Deno.test("Store.apply() batch with a failing sub-command changes nothing and names it", () => {
+  const s = Store.open(":memory:");
+  const changes: Change[] = [];
+  s.apply(1, { type: "kv.put", key: "k", value: enc.encode("a"), flags: 0 });
+  s.subscribe((c) => changes.push(c));
+  const r = s.apply(2, {
+    type: "batch",
+    commands: [
+      { type: "register", instance: spec() },
+      { type: "kv.put", key: "k", value: enc.encode("b"), flags: 0 },
+      { type: "check", id: "n1:missing:80", status: "critical", output: "x" },
+      { type: "register", instance: spec({ id: "n1:web-2:80" }) },
+    ],
+  });
+  assert.deepEqual(r, { ok: false, error: "batch command 2 (check): no instance n1:missing:80" });
+  assert.equal(s.instances().length, 0);
+  assert.equal(new TextDecoder().decode(s.kvGet("k")!.value), "a");
+  assert.equal(s.kvGet("k")!.modifyIndex, 1);
+  assert.equal(s.tableIndex("instances"), 0);
+  assert.equal(s.serviceIndex("web"), 0);
+  // The entry is still applied (rejected identically on every replica), changing nothing.
+  assert.equal(s.appliedIndex(), 2);
+  assert.deepEqual(changes.map((c) => [...c.tables]), [[]]);
+});
+
+Deno.test("Store.apply() batch reports a failed CAS by position", () => {
+  const s = Store.open(":memory:");
+  const r = s.apply(1, {
+    type: "batch",
+    commands: [
+      { type: "kv.put", key: "a", value: enc.encode("1"), flags: 0 },
+      { type: "kv.put", key: "b", value: enc.encode("1"), flags: 0, cas: 7 },
+    ],
+  });
+  assert.equal(r.ok, false);
+  assert.match(r.error ?? "", /^batch command 1 \(kv\.put\): /);
+  assert.equal(s.kvGet("a"), undefined);
+});
+
+Deno.test("Store.apply() batch whose sub-commands all succeed applies them all", () => {
+  const s = Store.open(":memory:");
+  const changes: Change[] = [];
+  s.subscribe((c) => changes.push(c));
+  const r = s.apply(1, {
+    type: "batch",
+    commands: [
+      { type: "register", instance: spec() },
+      { type: "check", id: "n1:web-1:80", status: "critical", output: "down" },
+    ],
+  });
+  assert.deepEqual(r, { ok: true });
+  assert.equal(s.instance("n1:web-1:80")?.status, "critical");
+  assert.deepEqual([...changes[0]!.services], ["web"]);
+});
+
 Deno.test("Store.apply() applies a retried request id once and answers the same", () => {
   const s = Store.open(":memory:");
   const put = (cas: number) => ({

@@ -100,6 +100,10 @@ export type Command =
   | { type: "check"; id: string; status: CheckStatus; output: string }
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
   | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
+  /**
+   * Applied whole or not at all: when a sub-command fails, the state is left unchanged and the
+   * result's error names the sub-command (`batch command <n> (<type>): <why>`).
+   */
   | { type: "batch"; commands: Command[] }
   /** Replaces services, nodes and KV with a snapshot's (membership is kept). */
   | { type: "restore"; snapshot: Uint8Array }
