@@ -3,7 +3,7 @@
  * a pure function from inspect data to plain InstanceSpec values (Traefik's "providers produce
  * data"). No I/O, no clock; the same containers always give the same instances.
  *
- * Rules (SPEC "Docker labels"):
+ * Rules (README, the label table):
  * - one instance per published port (address: the binding's HostIp, or `advertise` when it is
  *   0.0.0.0, :: or empty; port: the host port); with host networking, one per exposed port at
  *   `advertise`; with `internal`, one per exposed port at the container IP and container port.
@@ -11,10 +11,10 @@
  * - ignored: `berth.enable=false`, `SERVICE_IGNORE`, per port `SERVICE_<port>_IGNORE`; containers
  *   with no usable port. `berth.port=N` (or `N/udp`) keeps only that container port.
  * - service name: `SERVICE_<port>_NAME`, else the base name (`berth.service`, `SERVICE_NAME`,
- *   compose service, swarm service, image base name) with `-<port>` appended when the container
- *   has several ports.
+ *   compose service, swarm service, image base name) with `-<port>` appended when several ports
+ *   remain after `berth.port` and the per-port ignores.
  * - id: `<node>:<container-name>:<port>[:udp]`; with `SERVICE_ID`, `<node>:<SERVICE_ID>` for a
- *   single-port container and `<node>:<SERVICE_ID>:<port>[:udp]` otherwise (ids always start
+ *   container with one remaining port and `<node>:<SERVICE_ID>:<port>[:udp]` otherwise (ids always start
  *   with the node, which owns them).
  * - UDP ports get the `:udp` id suffix and the tag `udp`; HTTP routing and active checks apply to
  *   TCP ports only.
@@ -121,8 +121,9 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   if (s.bool("berth.enable", s.label("berth.enable")) === false) return none();
   if (isIgnoreValue(s.service("SERVICE_IGNORE"))) return none();
 
-  let entries = portEntries(c, options, s);
-  entries = selectPort(entries, s);
+  // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
+  const entries = selectPort(portEntries(c, options, s), s)
+    .filter((e) => !isIgnoreValue(s.service(`SERVICE_${e.port}_IGNORE`)));
   const multi = entries.length > 1;
   const health = dockerStatus(c, options);
   const base = baseName(c, s, name);
@@ -131,7 +132,6 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
 
   const instances: InstanceSpec[] = [];
   for (const e of entries) {
-    if (isIgnoreValue(s.service(`SERVICE_${e.port}_IGNORE`))) continue;
     const perPort = validName(s, `SERVICE_${e.port}_NAME`, s.service(`SERVICE_${e.port}_NAME`));
     const service = perPort ?? (multi ? `${base}-${e.port}` : base);
     const tags = splitList(

@@ -233,10 +233,21 @@ Deno.test("containerInstances() ignore rules skip the container or one port", ()
     }),
     OPTS,
   );
-  assert.deepEqual(r.instances.map((i) => [i.id, i.service]), [["h1:web-1:80", "nginx-80"]]);
+  assert.deepEqual(r.instances.map((i) => [i.id, i.service]), [["h1:web-1:80", "nginx"]]);
   const bad = containerInstances(container({ labels: { "berth.enable": "maybe" } }), OPTS);
   assert.equal(bad.instances.length, 1);
   assert.equal(bad.problems[0]?.label, "berth.enable");
+});
+
+Deno.test("containerInstances() names a port without -<port> when ignores leave only it", () => {
+  const ports = {
+    "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "1001" }],
+    "81/tcp": [{ HostIp: "0.0.0.0", HostPort: "1002" }],
+  };
+  const i = one(container({ env: ["SERVICE_NAME=mpi", "SERVICE_81_IGNORE=1"], ports }));
+  assert.deepEqual([i.id, i.service, i.port], ["h1:web-1:80", "mpi", 1001]);
+  const withId = one(container({ env: ["SERVICE_ID=m1", "SERVICE_80_IGNORE=1"], ports }));
+  assert.deepEqual([withId.id, withId.service], ["h1:m1", "nginx"]);
 });
 
 Deno.test("containerInstances() tags: berth.tags, then SERVICE_<port>_TAGS, then SERVICE_TAGS", () => {

@@ -7,7 +7,7 @@
  * containers' inspect data, see desired.ts) and proposes the difference as one batch. It only
  * touches this node's Docker rows (`containerId` set), never API registrations or other nodes.
  *
- * Labels and env (SPEC "Docker labels"): Registrator's `SERVICE_NAME`, `SERVICE_TAGS`,
+ * Labels and env (README, the label table): Registrator's `SERVICE_NAME`, `SERVICE_TAGS`,
  * `SERVICE_ID`, `SERVICE_IGNORE`, `SERVICE_<port>_NAME|TAGS|IGNORE`, `SERVICE_CHECK_HTTP|TCP|
  * INTERVAL|TIMEOUT` (labels win over env; other `SERVICE_<KEY>` values become meta), and
  * `berth.enable`, `berth.service`, `berth.tags`, `berth.port`, `berth.http.host`,

@@ -262,7 +262,7 @@ export class DockerWatcher {
     }
   }
 
-  /** Takes a container's instances out of service now (SPEC: the proxy drops it on `kill`). */
+  /** Takes a container's instances out of service now (README: the proxy drops it at the `kill` event). */
   #markStopping(containerId: string): void {
     if (this.#stopping.size >= STOPPING_MAX && !this.#stopping.has(containerId)) {
       const oldest = this.#stopping.keys().next().value;
