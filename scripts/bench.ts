@@ -30,8 +30,8 @@ import {
   startCluster,
   stopAll,
   uniq,
-  waitFor,
 } from "../test/harness.ts";
+import { waitFor } from "../test/wait.ts";
 import { waitForVoters } from "../test/jepsen.ts";
 
 import { nginxBenchConfig } from "./_nginx.ts";
@@ -109,13 +109,14 @@ async function benchDns(): Promise<void> {
       "--cache-size=1000",
       "--user=root",
     ]);
-    await new Promise((r) => setTimeout(r, 500));
-    if ((await lookupA(agent.dnsPort, "bench.service.berth")).length !== 1) {
-      throw new Error("berth does not answer bench.service.berth");
-    }
-    if ((await lookupA(dnsmasqPort, "bench.service.berth")).length !== 1) {
-      throw new Error("dnsmasq does not answer bench.service.berth");
-    }
+    await waitFor(
+      "berth to answer bench.service.berth",
+      async () => (await lookupA(agent.dnsPort, "bench.service.berth")).length === 1,
+    );
+    await waitFor(
+      "dnsmasq to answer bench.service.berth",
+      async () => (await lookupA(dnsmasqPort, "bench.service.berth")).length === 1,
+    );
     const perf = async (port: number) => {
       const out = await run("dnsperf", [
         "-s",

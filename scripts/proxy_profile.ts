@@ -12,6 +12,7 @@
  * @module
  */
 import http from "node:http";
+import { waitFor } from "../test/wait.ts";
 import { nginxBenchConfig } from "./_nginx.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -30,16 +31,10 @@ function freePort(): number {
 }
 
 async function waitListening(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const c = await Deno.connect({ hostname: HOST, port });
-      c.close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`nothing listens on ${port}`);
+  await waitFor(`a listener on ${port}`, async () => {
+    (await Deno.connect({ hostname: HOST, port })).close();
+    return true;
+  }, { timeoutMs: 10_000, intervalMs: 50 });
 }
 
 // ---- child modes: `serve berth|bare PORT BACKEND_PORT` ----

@@ -21,8 +21,8 @@ import {
   startCluster,
   stopAll,
   uniq,
-  waitFor,
 } from "./harness.ts";
+import { waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -15,8 +15,8 @@ import {
   runWeb,
   startAgent,
   uniq,
-  waitFor,
 } from "./harness.ts";
+import { sleep, waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
 
@@ -137,7 +137,7 @@ Deno.test({
       // Served from the persisted store at once, then reconciled: still the same two.
       const again = await instances(agent, svc);
       assert.deepEqual(again.map((i) => i.ServiceID).sort(), before.map((i) => i.ServiceID).sort());
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const settled = await instances(agent, svc);
       assert.deepEqual(
         settled.map((i) => i.ServiceID).sort(),
@@ -231,7 +231,7 @@ Deno.test({
         assert.deepEqual(await lookupA(agent.dnsPort, `${bad}.service.berth`), []);
         const r = await proxyGet(agent.proxyPort, `${bad}.test`);
         assert.equal(r.status, 503, r.body);
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
       }
       const passing = await (await fetch(`${agent.httpUrl}/v1/health/service/${bad}?passing`))
         .json();

@@ -11,6 +11,7 @@ import { createSocket } from "node:dgram";
 import { connect } from "node:net";
 import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
+import { waitFor } from "./wait.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The permission flags scripts/compile.sh gives the binary. */
@@ -46,25 +47,6 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
 
 export function uniq(prefix: string): string {
   return `${prefix}${crypto.randomUUID().slice(0, 8)}`;
-}
-
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  opts: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
 }
 
 export interface AgentProc {

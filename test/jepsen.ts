@@ -40,6 +40,7 @@
  */
 import { type AgentProc, leaderOf, portsOf, signalAgent, startAgent, stopAll } from "./harness.ts";
 import type { KvInput, KvOutput, Operation } from "./linearizability.ts";
+import { sleep } from "./wait.ts";
 
 export type KvOperation = Operation<KvInput, KvOutput>;
 
@@ -132,8 +133,6 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The KV client

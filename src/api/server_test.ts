@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LocalCluster } from "../cluster/mod.ts";
 import { Store } from "../store/mod.ts";
 import { ApiServer } from "./mod.ts";
+import { waitFor } from "../../test/wait.ts";
 
 function server(store: Store, port = 0) {
   return new ApiServer({
@@ -25,11 +26,10 @@ Deno.test("ApiServer.start() listens on an ephemeral port; close() ends blocked 
   assert.equal(await leader.json(), "127.0.0.1:8300");
   const blocked = fetch(`${base}/v1/catalog/services?index=1&wait=10m`);
   // Let the request reach the server before closing it.
-  for (let i = 0; i < 100; i++) {
+  await waitFor("the read to block", async () => {
     const m = await (await fetch(`${base}/metrics`)).text();
-    if (/^berth_api_blocked_reads 1$/m.test(m)) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return /^berth_api_blocked_reads 1$/m.test(m);
+  });
   const closing = api.close();
   const r = await blocked;
   assert.equal(r.status, 200);

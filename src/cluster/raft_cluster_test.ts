@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Store } from "../store/mod.ts";
 import { RaftCluster } from "./raft_cluster.ts";
 import { Transport } from "./transport.ts";
+import { waitFor as until } from "../../test/wait.ts";
 
 const enc = new TextEncoder();
 
@@ -29,14 +30,6 @@ async function member(name: string, host: string, opts: { bootstrap?: boolean; j
   });
   await cluster.start();
   return { store, cluster, logs } satisfies Member;
-}
-
-async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function threeMembers(): Promise<Member[]> {

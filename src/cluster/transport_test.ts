@@ -10,15 +10,7 @@ import {
   TransportError,
   type TransportOptions,
 } from "./transport.ts";
-
-/** Bounded polling: 1000 × 10 ms at most, then the test fails naming what it waited for. */
-async function waitFor(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+import { waitFor } from "../../test/wait.ts";
 
 interface Node {
   t: Transport;

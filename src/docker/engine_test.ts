@@ -7,10 +7,10 @@ import { LocalCluster } from "../cluster/mod.ts";
 import { type Instance, Store } from "../store/mod.ts";
 import { STOPPING_OUTPUT } from "./desired.ts";
 import { DockerWatcher } from "./watcher.ts";
+import { waitFor as until } from "../../test/wait.ts";
 
 const SOCKET = "/var/run/docker.sock";
 const IMAGE = "berth-test:latest";
-const WAIT_MS = 10_000;
 
 async function docker(...args: string[]): Promise<string> {
   const out = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" }).output();
@@ -35,18 +35,6 @@ async function requireEngine(): Promise<void> {
   } catch {
     const out = await new Deno.Command("bash", { args: ["scripts/test-image.sh"] }).output();
     if (!out.success) throw new Error(`cannot build ${IMAGE}: run scripts/test-image.sh`);
-  }
-}
-
-async function until<T>(what: string, f: () => T | undefined, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

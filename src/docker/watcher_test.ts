@@ -5,6 +5,7 @@ import type { ContainerInfo } from "./container.ts";
 import { STOPPING_OUTPUT } from "./desired.ts";
 import type { DockerEvent, Engine } from "./engine.ts";
 import { DockerWatcher } from "./watcher.ts";
+import { waitFor as until } from "../../test/wait.ts";
 
 function container(name: string, hostPort: string): ContainerInfo {
   return {
@@ -40,14 +41,6 @@ class FakeEngine implements Engine {
     return Promise.resolve(() => {
       this.onEvent = this.onEnd = null;
     });
-  }
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

@@ -8,18 +8,6 @@ import http from "node:http";
 import net from "node:net";
 import type { CheckDefinition, InstanceSpec } from "../store/mod.ts";
 
-/** How long a test waits for a condition before failing with its description. */
-export const WAIT_MS_MAX = 10_000;
-const POLL_MS = 10;
-
-/** Polls `cond` until it holds; throws naming `what` after WAIT_MS_MAX. */
-export async function waitFor(what: string, cond: () => boolean): Promise<void> {
-  for (let waited = 0; !cond(); waited += POLL_MS) {
-    if (waited >= WAIT_MS_MAX) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
 export interface TestServer {
   port: number;
   /** Paths requested, in arrival order. */

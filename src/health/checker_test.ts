@@ -4,7 +4,8 @@ import type { Proposed } from "../cluster/types.ts";
 import { type Command, type InstanceSpec, Store } from "../store/mod.ts";
 import { HealthChecker, type HealthOptions } from "./checker.ts";
 import type { Timers } from "./probe.ts";
-import { closedPort, httpServer, instance, tcpServer, waitFor } from "./_testing.ts";
+import { closedPort, httpServer, instance, tcpServer } from "./_testing.ts";
+import { waitFor } from "../../test/wait.ts";
 
 const NODE = "n1";
 const HTTP = (path: string) => ({ http: path, intervalMs: 100, timeoutMs: 2000 });
