@@ -35,6 +35,7 @@ import { waitFor } from "../test/wait.ts";
 import { waitForVoters } from "../test/jepsen.ts";
 
 import { nginxBenchConfig } from "./_nginx.ts";
+import { errorText } from "../src/lib/error_text.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -382,7 +383,7 @@ async function startEtcdCluster(dir: string, n: number): Promise<EtcdCluster> {
     }
   } catch (e) {
     await stop();
-    throw new Error(`${(e as Error).message}; logs in ${dir}/e*.log`);
+    throw new Error(`${errorText(e)}; logs in ${dir}/e*.log`);
   }
   return { clientUrls: members.map((m) => m.client), stop };
 }
@@ -561,7 +562,7 @@ for (const name of chosen) {
   try {
     await all[name]!();
   } catch (e) {
-    console.error(`bench ${name}: ${(e as Error).message}`);
+    console.error(`bench ${name}: ${errorText(e)}`);
     Deno.exitCode = 1;
   }
 }

@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { startCluster } from "../test/harness.ts";
 import { formatCounts, runJepsen, staleReadsAgree, stopMembers } from "../test/jepsen.ts";
 import { checkOperations, kvModel } from "../test/linearizability.ts";
+import { errorText } from "../src/lib/error_text.ts";
 
 const SECONDS_MAX = 86_400;
 const CLIENTS_MAX = 64;
@@ -80,7 +81,7 @@ let flags: ReturnType<typeof parseFlags>;
 try {
   flags = parseFlags(Deno.args);
 } catch (e) {
-  console.error(`chaos: ${(e as Error).message}`);
+  console.error(`chaos: ${errorText(e)}`);
   Deno.exit(2);
 }
 
@@ -124,7 +125,7 @@ try {
     console.log(`member logs: ${members.map((a) => a.logPath).join(" ")}`);
   }
 } catch (e) {
-  console.error(`chaos: ${(e as Error).message}`);
+  console.error(`chaos: ${errorText(e)}`);
   code = 1;
 } finally {
   await stopMembers(members);

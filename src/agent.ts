@@ -18,6 +18,7 @@ import { formatHostPort } from "./lib/host_port.ts";
 import { HttpProxy } from "./proxy/mod.ts";
 import { checkSnapshot, RESTORE_BYTES_MAX, Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
+import { errorText } from "./lib/error_text.ts";
 
 export interface AgentOptions {
   log?: (line: string) => void;
@@ -237,7 +238,7 @@ export class Agent {
       try {
         await stop();
       } catch (e) {
-        this.#log(`berth: error while stopping: ${(e as Error).message}`);
+        this.#log(`berth: error while stopping: ${errorText(e)}`);
       }
     }
   }
@@ -274,7 +275,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    console.error(`berth agent: cannot start: ${(e as Error).message}`);
+    console.error(`berth agent: cannot start: ${errorText(e)}`);
     return 1;
   }
   const onSignal = (name: string) => () => resolve(name);

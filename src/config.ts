@@ -9,6 +9,7 @@
 
 import { parseDuration } from "./lib/duration.ts";
 import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
+import { errorText } from "./lib/error_text.ts";
 
 export interface Config {
   dev: boolean;
@@ -205,7 +206,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     try {
       text = (opts.readFile ?? Deno.readTextFileSync)(configPath);
     } catch (e) {
-      throw new ConfigError(`--config ${configPath}: cannot read (${(e as Error).message})`);
+      throw new ConfigError(`--config ${configPath}: cannot read (${errorText(e)})`);
     }
     try {
       const parsed = JSON.parse(text);
@@ -214,7 +215,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       }
       file = parsed;
     } catch (e) {
-      throw new ConfigError(`--config ${configPath}: not a JSON object (${(e as Error).message})`);
+      throw new ConfigError(`--config ${configPath}: not a JSON object (${errorText(e)})`);
     }
     for (const k of Object.keys(file)) {
       if (!AGENT_FLAGS.some((f) => f.name === k && f.name !== "config")) {
@@ -249,7 +250,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return parse(r.value);
     } catch (e) {
       throw new ConfigError(
-        `${r.from}: "${r.value}" is invalid: ${want} (${(e as Error).message})`,
+        `${r.from}: "${r.value}" is invalid: ${want} (${errorText(e)})`,
       );
     }
   };
@@ -296,7 +297,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
         return formatHostPort(parseHostPort(s, 8300));
       } catch (e) {
         throw new ConfigError(
-          `--join: "${s}" is invalid: expected IP[:PORT] (${(e as Error).message})`,
+          `--join: "${s}" is invalid: expected IP[:PORT] (${errorText(e)})`,
         );
       }
     }),

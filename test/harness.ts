@@ -12,6 +12,7 @@ import { connect } from "node:net";
 import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
 import { waitFor } from "./wait.ts";
+import { errorText } from "../src/lib/error_text.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The permission flags scripts/compile.sh gives the binary. */
@@ -91,7 +92,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentPro
     try {
       return await startAgentOnce(opts);
     } catch (e) {
-      const taken = /address in use|EADDRINUSE/i.test((e as Error).message);
+      const taken = /address in use|EADDRINUSE/i.test(errorText(e));
       if (!taken || opts.ports !== undefined || attempt >= 3) throw e;
     }
   }
@@ -319,7 +320,7 @@ export async function requireDocker(): Promise<void> {
   } catch (e) {
     throw new Error(
       `end-to-end tests need a Docker engine and the ${TEST_IMAGE} image: run ` +
-        `scripts/docker-up.sh and scripts/test-image.sh (${(e as Error).message})`,
+        `scripts/docker-up.sh and scripts/test-image.sh (${errorText(e)})`,
     );
   }
 }

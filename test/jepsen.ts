@@ -41,6 +41,7 @@
 import { type AgentProc, leaderOf, portsOf, signalAgent, startAgent, stopAll } from "./harness.ts";
 import type { KvInput, KvOutput, Operation } from "./linearizability.ts";
 import { sleep } from "./wait.ts";
+import { errorText } from "../src/lib/error_text.ts";
 
 export type KvOperation = Operation<KvInput, KvOutput>;
 
@@ -264,7 +265,7 @@ async function restart(live: Live, slot: number): Promise<void> {
       note(live, `restarted ${old.node}`);
       return;
     } catch (e) {
-      const first = (e as Error).message.split("\n")[0];
+      const first = errorText(e);
       note(live, `restart of ${old.node} failed (attempt ${attempt}): ${first}`);
       if (attempt >= RESTART_ATTEMPTS_MAX) throw e;
     }

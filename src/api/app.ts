@@ -20,6 +20,7 @@ import { HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export interface ApiOptions {
   store: Store;
@@ -132,7 +133,7 @@ export function createApp(opts: ApiOptions): Hono {
       return c.text(`no cluster leader: ${e.message}; retry shortly\n`, 503);
     }
     console.error(`api: ${c.req.method} ${c.req.path} failed: ${(e as Error).stack ?? e}`);
-    return c.text(`internal error: ${(e as Error).message}\n`, 500);
+    return c.text(`internal error: ${errorText(e)}\n`, 500);
   });
   return app;
 }

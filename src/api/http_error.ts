@@ -4,6 +4,7 @@
  * @module
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { errorText } from "../lib/error_text.ts";
 
 /** Largest JSON body accepted on a write (a service definition, a catalog registration). */
 export const JSON_BODY_BYTES_MAX = 1024 * 1024;
@@ -71,7 +72,7 @@ export async function readJsonObject(
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (e) {
-    throw badRequest(`${what}: invalid JSON body (${(e as Error).message})`);
+    throw badRequest(`${what}: invalid JSON body (${errorText(e)})`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw badRequest(`${what}: body must be a JSON object`);

@@ -6,6 +6,7 @@
  */
 import { CHECK_STATUSES } from "../store/mod.ts";
 import type { Deps } from "./deps.ts";
+import { errorText } from "../lib/error_text.ts";
 
 function metric(name: string, type: "gauge" | "counter", help: string, lines: string[]): string {
   return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${lines.join("\n")}\n`;
@@ -58,7 +59,7 @@ export function renderMetrics(d: Deps, nowMs: number): string {
       extra = d.extraMetrics();
       if (extra !== "" && !extra.endsWith("\n")) extra += "\n";
     } catch (e) {
-      extra = `# extraMetrics failed: ${(e as Error).message.replaceAll("\n", " ")}\n`;
+      extra = `# extraMetrics failed: ${errorText(e)}\n`;
     }
   }
   return parts.join("") + extra;

@@ -7,6 +7,7 @@
 import type { HostPort } from "../lib/host_port.ts";
 import { formatHostPort } from "../lib/host_port.ts";
 import { type ApiOptions, createApp } from "./app.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export class ApiServer {
   readonly #opts: ApiOptions & { listen: HostPort };
@@ -40,7 +41,7 @@ export class ApiServer {
         onListen: () => {},
       }, app.fetch);
     } catch (e) {
-      const why = e instanceof Deno.errors.AddrInUse ? "address in use" : (e as Error).message;
+      const why = e instanceof Deno.errors.AddrInUse ? "address in use" : errorText(e);
       return Promise.reject(
         new Error(`api: cannot listen on ${formatHostPort(listen)} (${why})`),
       );

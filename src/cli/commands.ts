@@ -10,6 +10,7 @@ import type { MemberStatus } from "../cluster/mod.ts";
 import { VERSION } from "../version.ts";
 import type { FlagSpec, Parsed } from "./args.ts";
 import { formatTable } from "./table.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export interface CommandContext {
   client: ApiClient;
@@ -366,7 +367,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       try {
         await Deno.writeFile(file, bytes);
       } catch (e) {
-        ctx.err(`berth snapshot save: cannot write ${file} (${(e as Error).message})`);
+        ctx.err(`berth snapshot save: cannot write ${file} (${errorText(e)})`);
         return 1;
       }
       if (ctx.json) return json(ctx, { file, bytes: bytes.byteLength });
@@ -388,7 +389,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       try {
         bytes = await Deno.readFile(file);
       } catch (e) {
-        ctx.err(`berth snapshot restore: cannot read ${file} (${(e as Error).message})`);
+        ctx.err(`berth snapshot restore: cannot read ${file} (${errorText(e)})`);
         return 1;
       }
       await ctx.client.snapshotRestore(bytes);

@@ -8,7 +8,6 @@ import type { Socket } from "node:net";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { type Frame, parseFrame } from "./_wire.ts";
 import {
-  errorText,
   foreignCluster,
   HANDSHAKE_TIMEOUT_MS,
   type Hello,
@@ -18,6 +17,7 @@ import {
   type Settings,
   WRITE_BUFFER_BYTES_MAX,
 } from "./_transport_shared.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export class InboundConnection {
   /** "ip:port" of the remote socket, for log lines. */

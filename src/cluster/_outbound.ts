@@ -9,7 +9,6 @@ import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { type Frame, parseFrame } from "./_wire.ts";
 import {
   BATCH_BYTES_MAX,
-  errorText,
   foreignCluster,
   type Hello,
   KEEPALIVE_DELAY_MS,
@@ -20,6 +19,7 @@ import {
   TransportError,
   WRITE_STALL_TIMEOUT_MS,
 } from "./_transport_shared.ts";
+import { errorText } from "../lib/error_text.ts";
 
 /** A frame waiting to be written; `reqId` 0 for a one-way message. */
 interface Queued {

@@ -106,9 +106,3 @@ export function foreignCluster(ours: string, theirs: string): string | null {
   if (ours === "" || theirs === "" || ours === theirs) return null;
   return `foreign cluster ${theirs} (this node belongs to ${ours})`;
 }
-
-/** Message of any thrown value, on one line. */
-export function errorText(e: unknown): string {
-  const s = e instanceof Error ? e.message : String(e);
-  return s.replace(/\s+/g, " ");
-}

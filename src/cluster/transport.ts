@@ -60,7 +60,6 @@ import {
   BACKOFF_MS_MAX_DEFAULT,
   BACKOFF_MS_MIN_DEFAULT,
   CONNECT_TIMEOUT_MS_DEFAULT,
-  errorText,
   FRAME_BYTES_MAX_DEFAULT,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
@@ -72,6 +71,7 @@ import {
   type Settings,
   TransportError,
 } from "./_transport_shared.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export {
   BACKOFF_MS_MAX_DEFAULT,

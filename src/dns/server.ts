@@ -23,6 +23,7 @@ import {
 import { type Reply, resolve } from "./resolve.ts";
 import { HEADER_BYTES, parseQuery, type Query, RCODE } from "./wire.ts";
 import { Zone } from "./zone.ts";
+import { errorText } from "../lib/error_text.ts";
 
 /** Most open TCP connections; more are closed at once. */
 export const TCP_CONNECTIONS_MAX = 256;
@@ -101,13 +102,13 @@ export class DnsServer {
         udp.close();
         if (port === 0 && attempt < BIND_ATTEMPTS_MAX) continue;
         this.#unsubscribe?.();
-        throw new Error(`dns: cannot listen on TCP ${host}:${udpPort}: ${describe(e)}`);
+        throw new Error(`dns: cannot listen on TCP ${host}:${udpPort}: ${errorText(e)}`);
       }
       this.#udp = udp;
       // No setRecvBufferSize(): under Deno 2.9's node:dgram it cut an echo server from ~19k to
       // ~330 queries/s here (dnsperf, loopback). The system default buffer is kept.
       udp.on("message", (msg, rinfo) => this.#onDatagram(udp, msg, rinfo.port, rinfo.address));
-      udp.on("error", (e) => console.error(`dns: UDP socket error: ${describe(e)}`));
+      udp.on("error", (e) => console.error(`dns: UDP socket error: ${errorText(e)}`));
       this.#address = { udp: { host, port: udpPort }, tcp: { host, port: udpPort } };
       return;
     }
@@ -166,7 +167,7 @@ export class DnsServer {
       if (this.#forwarder === null) return errorResponse(q, RCODE.REFUSED, { recursion });
       return this.#forward(this.#forwarder, q, limitBytes);
     } catch (e) {
-      console.error(`dns: failed to answer ${q.name}: ${describe(e)}`);
+      console.error(`dns: failed to answer ${q.name}: ${errorText(e)}`);
       return errorResponse(q, RCODE.SERVFAIL, { recursion });
     }
   }
@@ -177,7 +178,7 @@ export class DnsServer {
       if (r === null) return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
       return fitResponse(q, r, limitBytes);
     } catch (e) {
-      console.error(`dns: forwarding ${q.name} failed: ${describe(e)}`);
+      console.error(`dns: forwarding ${q.name} failed: ${errorText(e)}`);
       return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
     }
   }
@@ -201,7 +202,7 @@ export class DnsServer {
       } catch (e) {
         console.error(
           `dns: zone rebuild failed, still answering from index ${this.#zone.version}: ${
-            describe(e)
+            errorText(e)
           }`,
         );
       }
@@ -212,7 +213,7 @@ export class DnsServer {
     const send = (out: Uint8Array | null) => {
       if (out === null || this.#udp !== udp) return;
       udp.send(out, port, address, (e) => {
-        if (e) console.error(`dns: UDP send to ${address}:${port} failed: ${describe(e)}`);
+        if (e) console.error(`dns: UDP send to ${address}:${port} failed: ${errorText(e)}`);
       });
     };
     const r = this.answer(msg, false);
@@ -277,16 +278,12 @@ function join(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 function bindUdp(host: string, port: number): Promise<UdpSocket> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIPv6(host) ? "udp6" : "udp4");
     const fail = (e: Error) => {
       socket.close();
-      reject(new Error(`dns: cannot listen on UDP ${host}:${port}: ${describe(e)}`));
+      reject(new Error(`dns: cannot listen on UDP ${host}:${port}: ${errorText(e)}`));
     };
     socket.once("error", fail);
     socket.bind(port, host, () => {
@@ -302,7 +299,7 @@ function listenTcp(host: string, port: number, onConnection: (s: Socket) => void
     server.once("error", reject);
     server.listen({ host, port }, () => {
       server.off("error", reject);
-      server.on("error", (e) => console.error(`dns: TCP server error: ${describe(e)}`));
+      server.on("error", (e) => console.error(`dns: TCP server error: ${errorText(e)}`));
       resolve(server);
     });
   });

@@ -16,6 +16,7 @@ import { desiredInstances, STOPPING_OUTPUT } from "./desired.ts";
 import { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 import { LogOnce } from "./log_once.ts";
 import { planReconcile, toBatches } from "./reconcile.ts";
+import { errorText } from "../lib/error_text.ts";
 
 /** Delay that gathers a burst of events into one reconcile. */
 export const EVENT_DEBOUNCE_MS = 25;
@@ -347,9 +348,4 @@ export class DockerWatcher {
       void this.reconcileNow();
     }, PROPOSE_RETRY_MS);
   }
-}
-
-function errorText(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split("\n")[0]!.slice(0, 300);
 }

@@ -12,6 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { errorText } from "../lib/error_text.ts";
 
 /** What the parser reports about a request head. */
 export interface ParsedHead {
@@ -79,7 +80,7 @@ export function loadRequestParser(): Promise<void> {
       loading = null;
       throw new Error(
         `proxy: this Deno lacks a usable node:_http_common HTTPParser ` +
-          `(${(e as Error).message ?? String(e)}); use --proxy-http off`,
+          `(${errorText(e)}); use --proxy-http off`,
       );
     }
   })();

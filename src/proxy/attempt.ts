@@ -9,10 +9,11 @@
 import { Buffer } from "node:buffer";
 import type { Target } from "./balancer.ts";
 import type { CoarseClock, Deadline } from "./coarse_clock.ts";
-import { errorText, type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.ts";
+import { type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.ts";
 import { responseHeaders } from "./headers.ts";
 import { type ResponseHead, ResponseParser } from "./response_parser.ts";
 import type { Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
+import { errorText } from "../lib/error_text.ts";
 
 /** How an attempt failed before its response began. */
 export type Failure = "retryable" | "final" | "response timeout";
@@ -119,7 +120,7 @@ export class Attempt implements Lease, Deadline {
     try {
       this.#parser.feed(chunk);
     } catch (e) {
-      return this.#broken(`sent an invalid response (${(e as Error).message})`);
+      return this.#broken(`sent an invalid response (${errorText(e)})`);
     }
     if (this.#done || this.#held === null) return;
     const held = this.#held;
@@ -212,7 +213,7 @@ export class Attempt implements Lease, Deadline {
     try {
       res.writeHead(h.status, h.reason, responseHeaders(h.headers));
     } catch (e) {
-      return this.#broken(`sent an invalid response (${(e as Error).message})`);
+      return this.#broken(`sent an invalid response (${errorText(e)})`);
     }
     this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
     this.#ctx.clock.arm(this);
@@ -264,7 +265,7 @@ export class Attempt implements Lease, Deadline {
       : timeout === "ERESPONSETIMEOUT"
       ? "response timeout"
       : error !== null
-      ? errorText(error)
+      ? errorText(error, { preferCode: true })
       : "ECONNRESET";
     this.#ctx.pool.failed(this.#up, why);
     if (timeout === "ERESPONSETIMEOUT") {

@@ -35,12 +35,6 @@ export function sendPlain(res: ResponseSink, status: number, text: string): void
   res.end(body);
 }
 
-/** A failure as a short word (an error code when there is one). */
-export function errorText(e: unknown): string {
-  const err = e as { code?: string; message?: string };
-  return err.code ?? err.message ?? String(e);
-}
-
 /** A timeout the proxy imposed, told apart from socket errors. */
 export class TimeoutError extends Error {
   constructor(readonly code: "ECONNECTTIMEOUT" | "ERESPONSETIMEOUT") {

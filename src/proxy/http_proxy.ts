@@ -17,12 +17,13 @@ import { Attempt, type AttemptContext, type Failure } from "./attempt.ts";
 import { ClientConn, type ClientRequest, type Reply, type RequestBody } from "./client_conn.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { loadRequestParser } from "./_llhttp.ts";
-import { errorText, type Exchange, sendPlain } from "./exchange.ts";
+import { type Exchange, sendPlain } from "./exchange.ts";
 import { readRequestHead } from "./headers.ts";
 import { endClient, relay } from "./relay.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import { buildRouteTable, RouteTable } from "./routes.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export const RETRIES_MAX = 2;
 export const CONNECT_TIMEOUT_MS = 5_000;

@@ -16,6 +16,7 @@ import { responseHeaders } from "./headers.ts";
 import { RESPONSE_HEAD_BYTES_MAX, ResponseParser } from "./response_parser.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export interface RelayOptions {
   pool: UpstreamPool;
@@ -110,8 +111,9 @@ function attempt(
   });
   upstream.on("error", (e: Error & { code?: string }) => {
     if (connected) return;
-    const why = `instance ${target.id}: ${e.code ?? e.message}`;
-    pool.failed(up, e.code ?? e.message);
+    const reason = errorText(e, { preferCode: true });
+    const why = `instance ${target.id}: ${reason}`;
+    pool.failed(up, reason);
     if (tried.length <= opts.retriesMax) attempt(client, route, opts, tried, why);
     else opts.onFail(why);
   });

@@ -13,6 +13,7 @@ import net from "node:net";
 import { relay } from "./relay.ts";
 import type { RouteTable, ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
+import { errorText } from "../lib/error_text.ts";
 
 export const TCP_CONNECTIONS_MAX = 10_000;
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
@@ -84,16 +85,18 @@ export class TcpProxy {
     this.#listeners.set(port, l);
     server.on("connection", (c: net.Socket) => this.#onConnection(l, c));
     return new Promise<void>((resolve) => {
-      server.once("error", (e: Error & { code?: string }) => {
+      server.once("error", (e: Error) => {
         l.failed = true;
         this.#opts.log(
           `proxy: cannot listen on TCP ${this.#opts.host}:${port} for service ` +
-            `${l.route.service}: ${e.code ?? e.message} (free the port or change berth.tcp.port)`,
+            `${l.route.service}: ${
+              errorText(e, { preferCode: true })
+            } (free the port or change berth.tcp.port)`,
         );
         resolve();
       });
       server.listen(port, this.#opts.host, () => {
-        server.on("error", (e: Error) => this.#opts.log(`proxy: TCP ${port}: ${e.message}`));
+        server.on("error", (e) => this.#opts.log(`proxy: TCP ${port}: ${errorText(e)}`));
         resolve();
       });
     });

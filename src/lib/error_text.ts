@@ -1,0 +1,31 @@
+/**
+ * The one way berth turns a thrown value into text for a log line or an error message. A leaf
+ * module: imports nothing from berth.
+ *
+ * @module
+ */
+
+/** Longest text errorText() returns; a longer message is cut with `…`. */
+export const ERROR_TEXT_CHARS_MAX = 300;
+
+export interface ErrorTextOptions {
+  /**
+   * Give the error's `code` (`ECONNREFUSED`) instead of its message when it has one: a short,
+   * stable word for reasons that are compared or counted. Default false.
+   */
+  preferCode?: boolean;
+}
+
+/**
+ * The message of any thrown value (an Error's `message`, anything else as String()), on one line
+ * (runs of white space fold to one space), at most ERROR_TEXT_CHARS_MAX characters.
+ */
+export function errorText(e: unknown, opts: ErrorTextOptions = {}): string {
+  if (opts.preferCode) {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === "string" && code !== "") return code;
+  }
+  const raw = e instanceof Error ? e.message : String(e);
+  const text = raw.replace(/\s+/g, " ").trim() || (e instanceof Error ? e.name : "error");
+  return text.length <= ERROR_TEXT_CHARS_MAX ? text : `${text.slice(0, ERROR_TEXT_CHARS_MAX - 1)}…`;
+}
