@@ -42,6 +42,7 @@ import { type AgentProc, leaderOf, portsOf, signalAgent, startAgent, stopAll } f
 import type { KvInput, KvOutput, Operation } from "./linearizability.ts";
 import { sleep } from "./wait.ts";
 import { errorText } from "../src/lib/error_text.ts";
+import { seededRandom } from "../raft/sim/prng.ts";
 
 export type KvOperation = Operation<KvInput, KvOutput>;
 
@@ -121,18 +122,6 @@ export interface JepsenRun {
   staleReads: Map<string, (string | null | undefined)[]>;
   /** Whether every member reported the same leader and applied index before the deadline. */
   converged: boolean;
-}
-
-/** Mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import {
   normalizeHistory,
   type Operation,
 } from "./linearizability.ts";
+import { seededRandom } from "../raft/sim/prng.ts";
 
 type KvOp = Operation<KvInput, KvOutput>;
 
@@ -265,18 +266,6 @@ Deno.test("checkOperations() works with a model without partition or describe", 
 // ---------------------------------------------------------------------------------------------
 // Randomized: histories of a simulated linearizable register
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface SimOptions {
   clients: number;
   opsPerClient: number;
@@ -290,7 +279,7 @@ interface SimOptions {
  * between its call and its return (or, if it timed out, at some later instant or never).
  */
 function simulate(seed: number, opts: SimOptions): KvOp[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const store = new Map<string, string | null>();
   const keys = Array.from({ length: opts.keys }, (_, i) => `k${i}`);
@@ -393,7 +382,7 @@ Deno.test("checkOperations() rejects random histories with a read of a never-wri
     const history = simulate(seed, { clients: 4, opsPerClient: 15, keys: 2, unknownRate: 0.1 });
     const reads = history.filter((op) => op.input.op === "get" && "value" in op.output);
     assert.ok(reads.length > 0, `seed ${seed}: the simulation produced a completed read`);
-    const victim = reads[Math.floor(prng(seed)() * reads.length)]!;
+    const victim = reads[Math.floor(seededRandom(seed)() * reads.length)]!;
     const mutated = history.map((op) => op === victim ? { ...op, output: { value: "never" } } : op);
     const result = checkOperations(kvModel, mutated);
     assert.equal(result.ok, false, `seed ${seed}`);

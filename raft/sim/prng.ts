@@ -42,3 +42,9 @@ export class Rng {
     return xs[this.int(xs.length)] as T;
   }
 }
+
+/** A seeded [0, 1) source in Math.random's shape, for options that take `random: () => number`. */
+export function seededRandom(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.float();
+}

@@ -4,13 +4,13 @@ import {
   filledStore,
   frame,
   query,
-  seeded,
   tcpExchange,
   udpExchange,
   udpSend,
 } from "./_testing.ts";
 import { type DnsOptions, DnsServer } from "./server.ts";
 import type { Store } from "../store/mod.ts";
+import { seededRandom } from "../../raft/sim/prng.ts";
 
 const LOOPBACK = { host: "127.0.0.1", port: 0 };
 
@@ -22,7 +22,7 @@ function server(store: Store, over: Partial<DnsOptions> = {}): DnsServer {
     edgeDomain: "edge.example.",
     ttl: 0,
     recursors: [],
-    random: seeded(1),
+    random: seededRandom(1),
     ...over,
   });
 }
@@ -213,7 +213,7 @@ Deno.test("DnsServer.answer() FORMERRs or drops malformed packets, never throws"
   const badvers = decode(ask(s, v1)!);
   assert.equal(badvers.additionals[0]?.extendedRcode, 1);
   // Random bytes: never a throw; any reply echoes the id.
-  const random = seeded(42);
+  const random = seededRandom(42);
   for (let i = 0; i < 2000; i++) {
     const junk = Uint8Array.from({ length: Math.floor(random() * 80) }, () => random() * 256);
     if (i % 2 === 0 && junk.length >= 12) junk.set(good.subarray(2, 12), 2); // plausible header
