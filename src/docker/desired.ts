@@ -27,12 +27,20 @@
  * @module
  */
 import type { CheckDefinition, CheckStatus, InstanceSpec } from "../store/mod.ts";
-import { instanceId, NAME_BYTES_MAX } from "../store/mod.ts";
-import { TAGS_MAX } from "../store/validate.ts";
+import {
+  AWAITING_CHECK_OUTPUT,
+  CommandError,
+  instanceId,
+  LB_META_KEY,
+  type LbPolicy,
+  NAME_BYTES_MAX,
+  rules,
+  SERVICE_NAME_CHARS_MAX,
+} from "../store/mod.ts";
+import { intOrText } from "../lib/text.ts";
 import { type ContainerInfo, containerName, type PortBinding } from "./container.ts";
-import { ContainerSettings, isIgnoreValue, type Problem, splitList } from "./labels.ts";
+import { attributes, ContainerSettings, decodeLabel, LABELS, type Problem } from "./labels.ts";
 
-import { AWAITING_CHECK_OUTPUT } from "../store/mod.ts";
 export { AWAITING_CHECK_OUTPUT };
 /** Output of an instance whose container got a stop signal (`kill` event). */
 export const STOPPING_OUTPUT = "container being stopped";
@@ -41,20 +49,10 @@ export const DOCKER_HEALTH_PREFIX = "docker health: ";
 export const PAUSED_OUTPUT = "container paused";
 export const RESTARTING_OUTPUT = "container restarting";
 
-export const CHECK_INTERVAL_DEFAULT_MS = 10_000;
-export const CHECK_TIMEOUT_DEFAULT_MS = 2_000;
 /** Longest piece of a failing HEALTHCHECK's output copied into the instance output. */
 export const HEALTH_OUTPUT_CHARS_MAX = 200;
 /** Most ports registered for one container. */
 export const PORTS_PER_CONTAINER_MAX = 256;
-/** Longest service name (one DNS label). */
-export const SERVICE_NAME_CHARS_MAX = 63;
-
-const SERVICE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
-const SERVICE_ID_RE = /^[A-Za-z0-9_.-]+$/;
-const HOST_RE = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
-/** SERVICE_* keys with a meaning; the others become instance meta (Registrator's attributes). */
-const REGISTRATOR_KEYS = new Set(["NAME", "TAGS", "ID", "IGNORE"]);
 
 export interface DesiredOptions {
   /** This node's name; every id starts with it. */
@@ -118,27 +116,24 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const s = new ContainerSettings(name, c.Id, c);
   const none = (): Desired => ({ instances: [], problems: s.problems });
 
-  if (s.bool("berth.enable", s.label("berth.enable")) === false) return none();
-  if (isIgnoreValue(s.service("SERVICE_IGNORE"))) return none();
+  if (!decodeLabel(s, LABELS.enable) || decodeLabel(s, LABELS.ignore)) return none();
 
   // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
   const entries = selectPort(portEntries(c, options, s), s)
-    .filter((e) => !isIgnoreValue(s.service(`SERVICE_${e.port}_IGNORE`)));
+    .filter((e) => !decodeLabel(s, LABELS.portIgnore, e.port));
   const multi = entries.length > 1;
   const health = dockerStatus(c, options);
   const base = baseName(c, s, name);
   const common = commonFields(s);
-  const serviceId = serviceIdOf(s);
+  const serviceId = decodeLabel(s, LABELS.serviceId);
 
   const instances: InstanceSpec[] = [];
   for (const e of entries) {
-    const perPort = validName(s, `SERVICE_${e.port}_NAME`, s.service(`SERVICE_${e.port}_NAME`));
-    const service = perPort ?? (multi ? `${base}-${e.port}` : base);
-    const tags = splitList(
-      s.label("berth.tags") ?? s.service(`SERVICE_${e.port}_TAGS`) ?? s.service("SERVICE_TAGS"),
-    ).filter((t) => t.length <= NAME_BYTES_MAX);
+    const service = decodeLabel(s, LABELS.portService, e.port) ??
+      (multi ? `${base}-${e.port}` : base);
+    const tags = [...decodeLabel(s, LABELS.tags, e.port)];
     if (e.udp && !tags.includes("udp")) tags.push("udp");
-    const id = serviceId === undefined
+    const id = serviceId === null
       ? instanceId(options.node, name, e.port, e.udp)
       : multi
       ? instanceId(options.node, serviceId, e.port, e.udp)
@@ -159,8 +154,8 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       node: options.node,
       address: e.address,
       port: e.registered,
-      tags: tags.slice(0, TAGS_MAX),
-      meta: metaOf(s, c, e),
+      tags,
+      meta: metaOf(s, c, e, common.lb),
       weight: common.weight,
       status,
       output,
@@ -174,12 +169,20 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   return { instances, problems: s.problems };
 }
 
+/** A port number from the engine's data; null when the store's rule refuses it. */
+function enginePort(text: string): number | null {
+  try {
+    return rules.listenPort(intOrText(text), "port");
+  } catch (e) {
+    if (e instanceof CommandError) return null;
+    throw e;
+  }
+}
+
 function parsePortKey(key: string): { port: number; udp: boolean } | null {
   const m = /^(\d{1,5})\/(tcp|udp)$/.exec(key);
-  if (m === null) return null;
-  const port = Number(m[1]);
-  if (port < 1 || port > 65535) return null;
-  return { port, udp: m[2] === "udp" };
+  const port = m === null ? null : enginePort(m[1]!);
+  return port === null ? null : { port, udp: m![2] === "udp" };
 }
 
 function isWildcard(ip: string | undefined): boolean {
@@ -234,8 +237,8 @@ function portEntries(c: ContainerInfo, o: DesiredOptions, s: ContainerSettings):
       const p = parsePortKey(key);
       const b = firstBinding(bindings ?? []);
       if (p === null || b === undefined) continue;
-      const hostPort = Number(b.HostPort);
-      if (hostPort < 1 || hostPort > 65535) continue;
+      const hostPort = enginePort(b.HostPort ?? "");
+      if (hostPort === null) continue;
       const address = isWildcard(b.HostIp) ? o.advertise : b.HostIp!;
       out.push({ ...p, address, registered: hostPort });
     }
@@ -245,26 +248,17 @@ function portEntries(c: ContainerInfo, o: DesiredOptions, s: ContainerSettings):
 }
 
 function selectPort(entries: PortEntry[], s: ContainerSettings): PortEntry[] {
-  const v = s.label("berth.port");
-  if (v === undefined || v.trim() === "") return entries;
-  const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(v.trim());
-  const port = m === null ? NaN : Number(m[1]);
-  if (m === null || port < 1 || port > 65535) {
-    s.problem(
-      "berth.port",
-      `berth.port=${JSON.stringify(v)}: expected a port like 8080 or 53/udp; using every port`,
-    );
-    return entries;
-  }
-  const proto = m[2];
+  const choice = decodeLabel(s, LABELS.port);
+  if (choice === null) return entries;
   const kept = entries.filter((e) =>
-    e.port === port && (proto === undefined || e.udp === (proto === "udp"))
+    e.port === choice.port && (choice.proto === null || e.udp === (choice.proto === "udp"))
   );
   if (kept.length === 0) {
     const have = entries.map((e) => `${e.port}/${e.udp ? "udp" : "tcp"}`).join(", ") || "none";
+    const want = `${choice.port}${choice.proto === null ? "" : `/${choice.proto}`}`;
     s.problem(
       "berth.port",
-      `berth.port=${v}: the container has no such port (has ${have}); using every port`,
+      `berth.port=${want}: the container has no such port (has ${have}); ${LABELS.port.onBad}`,
     );
     return entries;
   }
@@ -291,20 +285,6 @@ function dockerStatus(
   return { status: "passing", output: "" };
 }
 
-function validName(s: ContainerSettings, key: string, v: string | undefined): string | undefined {
-  if (v === undefined || v.trim() === "") return undefined;
-  const t = v.trim();
-  if (t.length > SERVICE_NAME_CHARS_MAX || !SERVICE_NAME_RE.test(t)) {
-    s.problem(
-      key,
-      `${key}=${JSON.stringify(v)}: a service name is 1-${SERVICE_NAME_CHARS_MAX} letters, ` +
-        "digits, - or _; using the default name",
-    );
-    return undefined;
-  }
-  return t;
-}
-
 /** Image reference → its base name: registry, path, tag and digest removed. */
 export function imageBaseName(image: string): string {
   const noDigest = image.split("@")[0] ?? "";
@@ -312,34 +292,23 @@ export function imageBaseName(image: string): string {
   return last.split(":")[0] ?? "";
 }
 
+/** Any name → a service name: lower case, runs of other characters → `-`. */
 function sanitize(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "")
     .slice(0, SERVICE_NAME_CHARS_MAX);
 }
 
+/** The service name before any `-<port>`: the label, else compose, swarm, image, container. */
 function baseName(c: ContainerInfo, s: ContainerSettings, container: string): string {
-  const labelled = validName(s, "berth.service", s.label("berth.service")) ??
-    validName(s, "SERVICE_NAME", s.service("SERVICE_NAME")) ??
-    validName(s, "com.docker.compose.service", s.label("com.docker.compose.service")) ??
-    validName(s, "com.docker.swarm.service.name", s.label("com.docker.swarm.service.name"));
-  if (labelled !== undefined) return labelled;
+  const labelled = decodeLabel(s, LABELS.service);
+  if (labelled !== null) return labelled;
+  for (const key of ["com.docker.compose.service", "com.docker.swarm.service.name"]) {
+    const v = sanitize(s.label(key) ?? "");
+    if (v !== "") return v;
+  }
   const image = c.Config?.Image ?? "";
   const fromImage = image.startsWith("sha256:") ? "" : sanitize(imageBaseName(image));
   return fromImage || sanitize(container) || "container";
-}
-
-function serviceIdOf(s: ContainerSettings): string | undefined {
-  const v = s.service("SERVICE_ID")?.trim();
-  if (v === undefined || v === "") return undefined;
-  if (!SERVICE_ID_RE.test(v) || v.length > SERVICE_NAME_CHARS_MAX * 2) {
-    s.problem(
-      "SERVICE_ID",
-      `SERVICE_ID=${JSON.stringify(v)}: expected letters, digits, '.', '-' or '_'; ` +
-        "using <container-name>:<port>",
-    );
-    return undefined;
-  }
-  return v;
 }
 
 interface Common {
@@ -347,103 +316,45 @@ interface Common {
   httpHosts: string[] | null;
   httpPath: string | null;
   tcpPort: number | null;
+  lb: LbPolicy | null;
   check: CheckDefinition | null;
 }
 
 function commonFields(s: ContainerSettings): Common {
-  const weight = s.int("berth.weight", s.label("berth.weight"), 0, 65535) ?? 1;
-  const tcpPort = s.int("berth.tcp.port", s.label("berth.tcp.port"), 1, 65535) ?? null;
-
-  let httpHosts: string[] | null = null;
-  const hostsRaw = s.label("berth.http.host");
-  if (hostsRaw !== undefined) {
-    const hosts = splitList(hostsRaw.toLowerCase());
-    const bad = hosts.filter((h) => h.length > 253 || !HOST_RE.test(h));
-    if (bad.length > 0) {
-      s.problem(
-        "berth.http.host",
-        `berth.http.host: ${bad.map((h) => JSON.stringify(h)).join(", ")} ` +
-          "is not a host name; ignored",
-      );
-    }
-    httpHosts = hosts.filter((h) => !bad.includes(h)).slice(0, TAGS_MAX);
-  }
-
-  let httpPath: string | null = null;
-  const pathRaw = s.label("berth.http.path")?.trim();
-  if (pathRaw !== undefined && pathRaw !== "") {
-    if (pathRaw.startsWith("/") && !/\s/.test(pathRaw)) httpPath = pathRaw;
-    else {
-      s.problem(
-        "berth.http.path",
-        `berth.http.path=${JSON.stringify(pathRaw)}: expected a path starting with /; ignored`,
-      );
-    }
-  }
-
-  return { weight, httpHosts, httpPath, tcpPort, check: checkOf(s) };
+  return {
+    weight: decodeLabel(s, LABELS.weight),
+    httpHosts: decodeLabel(s, LABELS.httpHosts),
+    httpPath: decodeLabel(s, LABELS.httpPath),
+    tcpPort: decodeLabel(s, LABELS.tcpPort),
+    lb: decodeLabel(s, LABELS.lb),
+    check: checkOf(s),
+  };
 }
 
 function checkOf(s: ContainerSettings): CheckDefinition | null {
-  const httpKey = s.label("berth.check.http") !== undefined
-    ? "berth.check.http"
-    : "SERVICE_CHECK_HTTP";
-  const httpRaw = (s.label("berth.check.http") ?? s.service("SERVICE_CHECK_HTTP"))?.trim();
-  let http: string | undefined;
-  if (httpRaw !== undefined && httpRaw !== "") {
-    if (httpRaw.startsWith("/") && !/\s/.test(httpRaw)) http = httpRaw;
-    else {
-      s.problem(
-        httpKey,
-        `${httpKey}=${JSON.stringify(httpRaw)}: expected a path starting with /; no HTTP check`,
-      );
-    }
-  }
-  const tcpKey = s.label("berth.check.tcp") !== undefined ? "berth.check.tcp" : "SERVICE_CHECK_TCP";
-  const tcp = s.bool(tcpKey, s.label("berth.check.tcp") ?? s.service("SERVICE_CHECK_TCP"));
-  if (http === undefined && tcp !== true) return null;
-  const ivKey = s.label("berth.check.interval") !== undefined
-    ? "berth.check.interval"
-    : "SERVICE_CHECK_INTERVAL";
-  const toKey = s.label("berth.check.timeout") !== undefined
-    ? "berth.check.timeout"
-    : "SERVICE_CHECK_TIMEOUT";
-  const intervalMs = s.duration(
-    ivKey,
-    s.label("berth.check.interval") ?? s.service("SERVICE_CHECK_INTERVAL"),
-    100,
-    86_400_000,
-  ) ?? CHECK_INTERVAL_DEFAULT_MS;
-  const timeoutMs = s.duration(
-    toKey,
-    s.label("berth.check.timeout") ?? s.service("SERVICE_CHECK_TIMEOUT"),
-    10,
-    3_600_000,
-  ) ?? CHECK_TIMEOUT_DEFAULT_MS;
-  const check: CheckDefinition = { intervalMs, timeoutMs };
-  if (http !== undefined) check.http = http;
-  if (tcp === true) check.tcp = true;
+  const http = decodeLabel(s, LABELS.checkHttp);
+  const tcp = decodeLabel(s, LABELS.checkTcp);
+  if (http === null && !tcp) return null;
+  const check: CheckDefinition = {
+    intervalMs: decodeLabel(s, LABELS.checkInterval),
+    timeoutMs: decodeLabel(s, LABELS.checkTimeout),
+  };
+  if (http !== null) check.http = http;
+  if (tcp) check.tcp = true;
   return check;
 }
 
-function metaOf(s: ContainerSettings, c: ContainerInfo, e: PortEntry): Record<string, string> {
-  const meta: Record<string, string> = {
+function metaOf(
+  s: ContainerSettings,
+  c: ContainerInfo,
+  e: PortEntry,
+  lb: LbPolicy | null,
+): Record<string, string> {
+  return {
+    ...attributes(s, e.port),
     container: containerName(c),
     image: (c.Config?.Image ?? "").slice(0, NAME_BYTES_MAX),
     "container-port": `${e.port}/${e.udp ? "udp" : "tcp"}`,
+    ...(lb === null ? {} : { [LB_META_KEY]: lb }),
   };
-  // Registrator's attributes: SERVICE_<KEY>=v → meta key, SERVICE_<port>_<KEY> overrides.
-  const perPort = `SERVICE_${e.port}_`;
-  const keys = s.serviceKeys();
-  const put = (k: string, full: string) => {
-    if (REGISTRATOR_KEYS.has(k) || k.startsWith("CHECK_") || /^\d/.test(k) || k === "") return;
-    if (Object.keys(meta).length >= TAGS_MAX) return;
-    const v = s.service(full);
-    if (v !== undefined && k.length <= NAME_BYTES_MAX && v.length <= NAME_BYTES_MAX) {
-      meta[k.toLowerCase()] = v;
-    }
-  };
-  for (const full of keys) put(full.slice("SERVICE_".length), full);
-  for (const full of keys) if (full.startsWith(perPort)) put(full.slice(perPort.length), full);
-  return meta;
 }

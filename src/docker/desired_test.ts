@@ -127,6 +127,9 @@ Deno.test("containerInstances() names the service by label, env, compose, swarm,
       },
     }, "db"],
     ["swarm service", { labels: { "com.docker.swarm.service.name": "s" } }, "s"],
+    ["compose name made a service name", {
+      labels: { "com.docker.compose.service": "My.App" },
+    }, "my-app"],
     ["image base name", { image: "registry.local:5000/team/My.App:3@sha256:ff" }, "my-app"],
   ];
   for (const [what, f, want] of cases) {
@@ -301,10 +304,12 @@ Deno.test("containerInstances() reads routing labels and weight", () => {
         "berth.http.path": "/api",
         "berth.tcp.port": "5432",
         "berth.weight": "5",
+        "berth.lb": "least-conn",
       },
     }),
     { ...OPTS, edgeDomain: "edge.test" },
   );
+  assert.equal(i.meta["berth.lb"], "least_conn");
   assert.deepEqual(i.httpHosts, ["a.example.com", "b.example.com"]);
   assert.equal(i.httpPath, "/api");
   assert.equal(i.tcpPort, 5432);
@@ -341,6 +346,11 @@ Deno.test("containerInstances() bad label values are problems and fall back to d
     ],
     [{ "berth.check.http": "health" }, "berth.check.http", (i) => assert.equal(i.check, null)],
     [{ "berth.check.tcp": "sure" }, "berth.check.tcp", (i) => assert.equal(i.check, null)],
+    [{ "berth.lb": "fastest" }, "berth.lb", (i) => assert.equal(i.meta["berth.lb"], undefined)],
+    [{ SERVICE_ID: "a:b" }, "SERVICE_ID", (i) => assert.equal(i.id, "h1:web-1:80")],
+    [{ SERVICE_80_NAME: "a.b" }, "SERVICE_80_NAME", (i) => assert.equal(i.service, "nginx")],
+    [{ "berth.tags": "x".repeat(600) }, "berth.tags", (i) => assert.deepEqual(i.tags, [])],
+    [{ "berth.enable": "maybe" }, "berth.enable", (i) => assert.equal(i.service, "nginx")],
   ];
   for (const [labels, label, verify] of cases) {
     await t.step(`${JSON.stringify(labels)}`, () => {

@@ -1,11 +1,22 @@
 /**
- * Reading a container's configuration from its labels and environment: Registrator's
- * `SERVICE_*` conventions (from labels or env, labels win) and berth's `berth.*` labels. Values
- * are parsed here; a bad value becomes a Problem naming the label, never an exception.
+ * Reading a container's configuration from its labels and environment through one table (as
+ * Traefik's `label.Decode` does from a schema): LABELS holds every label berth reads, each with
+ * its keys, an example value, the line that documents it, its default, what a bad value leads to
+ * and its parser. The README's label table lists the same rows (labels_test.ts checks it).
+ *
+ * Keys: `berth.*` are read from labels; Registrator's `SERVICE_*` from labels, then env (labels
+ * win). The first key of an entry that is present and non-empty is used; `<port>` stands for the
+ * container port. Parsers only read the text; what values are allowed are the store's rules
+ * (`rules` in src/store/validate.ts), so a label can never carry what apply() would refuse.
+ *
+ * A bad value never throws: it becomes a Problem naming the label, the value and the reason, and
+ * the entry's default is used.
  *
  * @module
  */
 import { parseDuration } from "../lib/duration.ts";
+import { intOrText, parseBool, splitList } from "../lib/text.ts";
+import { CommandError, type LbPolicy, rules } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 
 /** A label or env value the watcher could not use; the watcher logs it once per container. */
@@ -21,6 +32,8 @@ export interface Problem {
 export const LABEL_BYTES_MAX = 4096;
 /** Most env entries read from one container. */
 export const ENV_ENTRIES_MAX = 4096;
+/** Most characters of a bad value quoted in a Problem. */
+const SHOWN_CHARS_MAX = 80;
 
 /** Where a container's settings come from: labels first, then env for `SERVICE_*` keys. */
 export class ContainerSettings {
@@ -50,17 +63,19 @@ export class ContainerSettings {
     });
   }
 
-  /** A `berth.*` or other label; undefined when absent or too long. */
+  /** A label (any name); undefined when absent or too long. */
   label(key: string): string | undefined {
     return this.#bounded(key, this.#labels[key]);
   }
 
-  /** A Registrator key from labels, else env. */
-  service(key: string): string | undefined {
-    return this.label(key) ?? this.#bounded(key, this.#env.get(key));
+  /** A `SERVICE_*` key from labels, else env; any other key from labels only. */
+  get(key: string): string | undefined {
+    const v = this.label(key);
+    if (v !== undefined || !key.startsWith("SERVICE_")) return v;
+    return this.#bounded(key, this.#env.get(key));
   }
 
-  /** Every Registrator key (`SERVICE_*`) present in labels or env, labels winning. */
+  /** Every Registrator key (`SERVICE_*`) present in labels or env, sorted. */
   serviceKeys(): string[] {
     const keys = new Set<string>();
     for (const k of this.#env.keys()) if (k.startsWith("SERVICE_")) keys.add(k);
@@ -71,67 +86,273 @@ export class ContainerSettings {
   #bounded(key: string, v: string | undefined): string | undefined {
     if (v === undefined) return undefined;
     if (v.length > LABEL_BYTES_MAX) {
-      this.problem(key, `longer than ${LABEL_BYTES_MAX} characters, ignored`);
+      this.problem(key, `${key}: longer than ${LABEL_BYTES_MAX} characters; ignored`);
       return undefined;
     }
     return v;
   }
+}
 
-  /** An integer in [min, max]; a bad value is a Problem and gives undefined. */
-  int(key: string, v: string | undefined, min: number, max: number): number | undefined {
-    if (v === undefined || v.trim() === "") return undefined;
-    const t = v.trim();
-    const n = /^-?\d+$/.test(t) ? Number(t) : NaN;
-    if (!Number.isInteger(n) || n < min || n > max) {
-      this.problem(
-        key,
-        `${key}=${JSON.stringify(v)}: expected an integer in [${min}, ${max}]; using the default`,
-      );
-      return undefined;
-    }
-    return n;
-  }
+/** One label of the table. */
+export interface LabelSpec<T> {
+  /** Keys in precedence order; the README lists them in this order. */
+  keys: readonly string[];
+  /** Value shown after the first key in the README (`berth.weight=N`). */
+  example: string;
+  /** The README's meaning column. */
+  doc: string;
+  /** Value when every key is absent, empty or bad. */
+  default: T;
+  /** The end of a bad value's log line: what is used instead. */
+  onBad: string;
+  /** Reads a value (trimmed, non-empty); throws CommandError, whose `want` is logged. */
+  parse(value: string, key: string): T;
+}
 
-  /** A duration like `5s`, `250ms`, `1m30s`, in [minMs, maxMs]. */
-  duration(key: string, v: string | undefined, minMs: number, maxMs: number): number | undefined {
-    if (v === undefined || v.trim() === "") return undefined;
+/** `berth.port`: a container port, optionally with its protocol. */
+export interface PortChoice {
+  port: number;
+  proto: "tcp" | "udp" | null;
+}
+
+function bool(value: string): boolean {
+  const b = parseBool(value);
+  if (b === null) throw new CommandError(value, "true or false");
+  return b;
+}
+
+/** Registrator's ignore flag: any value but false/0/no/off ignores. */
+function ignoreFlag(value: string): boolean {
+  return parseBool(value) !== false;
+}
+
+function duration(rule: (ms: number, key: string) => number) {
+  return (value: string, key: string): number => {
     let ms: number;
     try {
-      ms = parseDuration(v.trim());
+      ms = parseDuration(value);
     } catch {
-      ms = NaN;
+      throw new CommandError(value, "a duration like 5s or 500ms");
     }
-    if (!(ms >= minMs && ms <= maxMs)) {
-      this.problem(
-        key,
-        `${key}=${JSON.stringify(v)}: expected a duration like 5s or 500ms, ` +
-          `between ${minMs}ms and ${maxMs}ms; using the default`,
-      );
-      return undefined;
-    }
-    return ms;
-  }
-
-  /** true/false (also 1/0, yes/no, on/off); anything else is a Problem. */
-  bool(key: string, v: string | undefined): boolean | undefined {
-    if (v === undefined || v.trim() === "") return undefined;
-    const t = v.trim().toLowerCase();
-    if (["true", "1", "yes", "on"].includes(t)) return true;
-    if (["false", "0", "no", "off"].includes(t)) return false;
-    this.problem(key, `${key}=${JSON.stringify(v)}: expected true or false; using the default`);
-    return undefined;
-  }
+    return rule(ms, key);
+  };
 }
 
-/** Comma-separated list, trimmed, empty items dropped, duplicates removed. */
-export function splitList(v: string | undefined): string[] {
-  if (v === undefined) return [];
-  return [...new Set(v.split(",").map((s) => s.trim()).filter((s) => s.length > 0))];
+function portChoice(value: string, key: string): PortChoice {
+  const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(value);
+  if (m === null) throw new CommandError(value, "a port like 8080 or 53/udp");
+  return {
+    port: rules.listenPort(Number(m[1]), key),
+    proto: (m[2] ?? null) as PortChoice["proto"],
+  };
 }
 
-/** Registrator's ignore flag: any value but false/0/no/off (or empty) ignores. */
-export function isIgnoreValue(v: string | undefined): boolean {
-  if (v === undefined) return false;
-  const t = v.trim().toLowerCase();
-  return t !== "" && !["false", "0", "no", "off"].includes(t);
+export const CHECK_INTERVAL_DEFAULT_MS = 10_000;
+export const CHECK_TIMEOUT_DEFAULT_MS = 2_000;
+
+function label<T>(spec: LabelSpec<T>): LabelSpec<T> {
+  return spec;
+}
+
+/** Every label berth reads. Order is the README's. */
+export const LABELS = {
+  enable: label<boolean>({
+    keys: ["berth.enable"],
+    example: "false",
+    doc: "`false` ignores the container",
+    default: true,
+    onBad: "registering it",
+    parse: bool,
+  }),
+  ignore: label<boolean>({
+    keys: ["SERVICE_IGNORE"],
+    example: "1",
+    doc: "ignores the container (any value but `false`, `0`, `no`, `off`)",
+    default: false,
+    onBad: "registering it",
+    parse: ignoreFlag,
+  }),
+  portIgnore: label<boolean>({
+    keys: ["SERVICE_<port>_IGNORE"],
+    example: "1",
+    doc: "ignores one container port",
+    default: false,
+    onBad: "registering it",
+    parse: ignoreFlag,
+  }),
+  service: label<string | null>({
+    keys: ["berth.service", "SERVICE_NAME"],
+    example: "NAME",
+    doc: "service name (default: compose/swarm service, then image base name; `-<port>` " +
+      "added when several ports remain after ignores, unless named per port)",
+    default: null,
+    onBad: "using the default name",
+    parse: (v, key) => rules.serviceName(v, key),
+  }),
+  portService: label<string | null>({
+    keys: ["SERVICE_<port>_NAME"],
+    example: "NAME",
+    doc: "service name of one container port",
+    default: null,
+    onBad: "using the container's service name",
+    parse: (v, key) => rules.serviceName(v, key),
+  }),
+  serviceId: label<string | null>({
+    keys: ["SERVICE_ID"],
+    example: "ID",
+    doc: "instance id `<node>:ID` (`<node>:ID:<port>` when several ports remain) " +
+      "instead of `<node>:<container>:<port>`",
+    default: null,
+    onBad: "using <container-name>:<port>",
+    parse: (v, key) => rules.idPart(v, key),
+  }),
+  tags: label<string[]>({
+    keys: ["berth.tags", "SERVICE_<port>_TAGS", "SERVICE_TAGS"],
+    example: "a,b",
+    doc: "tags (the first of these present)",
+    default: [],
+    onBad: "no tags",
+    parse: (v, key) => rules.tags(splitList(v), key),
+  }),
+  port: label<PortChoice | null>({
+    keys: ["berth.port"],
+    example: "N",
+    doc: "the one container port to register when it has several (`N/udp` for UDP)",
+    default: null,
+    onBad: "using every port",
+    parse: portChoice,
+  }),
+  httpHosts: label<string[] | null>({
+    keys: ["berth.http.host"],
+    example: "h1,h2",
+    doc: "Host headers routed to the service (default `NAME.<edge-domain>`)",
+    default: null,
+    onBad: "using the default hosts",
+    parse: (v, key) => rules.httpHosts(splitList(v), key),
+  }),
+  httpPath: label<string | null>({
+    keys: ["berth.http.path"],
+    example: "/prefix",
+    doc: "path prefix routed to the service (longest prefix wins)",
+    default: null,
+    onBad: "no path route",
+    parse: (v, key) => rules.urlPath(v, key),
+  }),
+  tcpPort: label<number | null>({
+    keys: ["berth.tcp.port"],
+    example: "N",
+    doc: "every proxy member listens on TCP port N for the service",
+    default: null,
+    onBad: "no TCP route",
+    parse: (v, key) => rules.listenPort(intOrText(v), key),
+  }),
+  checkHttp: label<string | null>({
+    keys: ["berth.check.http", "SERVICE_CHECK_HTTP"],
+    example: "/path",
+    doc: "HTTP check: 2xx passes, 429 warns",
+    default: null,
+    onBad: "no HTTP check",
+    parse: (v, key) => rules.urlPath(v, key),
+  }),
+  checkTcp: label<boolean>({
+    keys: ["berth.check.tcp", "SERVICE_CHECK_TCP"],
+    example: "true",
+    doc: "TCP connect check",
+    default: false,
+    onBad: "no TCP check",
+    parse: bool,
+  }),
+  checkInterval: label<number>({
+    keys: ["berth.check.interval", "SERVICE_CHECK_INTERVAL"],
+    example: "5s",
+    doc: "time between checks (default 10s)",
+    default: CHECK_INTERVAL_DEFAULT_MS,
+    onBad: "using 10s",
+    parse: duration((ms, key) => rules.checkIntervalMs(ms, key)),
+  }),
+  checkTimeout: label<number>({
+    keys: ["berth.check.timeout", "SERVICE_CHECK_TIMEOUT"],
+    example: "2s",
+    doc: "check timeout (default 2s)",
+    default: CHECK_TIMEOUT_DEFAULT_MS,
+    onBad: "using 2s",
+    parse: duration((ms, key) => rules.checkTimeoutMs(ms, key)),
+  }),
+  weight: label<number>({
+    keys: ["berth.weight"],
+    example: "N",
+    doc: "balancing weight and SRV weight (default 1; 0 keeps it out of the proxy)",
+    default: 1,
+    onBad: "using 1",
+    parse: (v, key) => rules.weight(intOrText(v), key),
+  }),
+  lb: label<LbPolicy | null>({
+    keys: ["berth.lb"],
+    example: "least_conn",
+    doc: "balancing policy of the service: `round_robin` (default), `least_conn` or `p2c`",
+    default: null,
+    onBad: "using round_robin",
+    parse: (v, key) => rules.lbPolicy(v, key),
+  }),
+  /** Read by key pattern (attributes()), not by decodeLabel(). */
+  attributes: label<Record<string, string>>({
+    keys: ["SERVICE_<port>_<KEY>", "SERVICE_<KEY>"],
+    example: "v",
+    doc: "any other key: instance meta `<key>: v` (key lower-cased; per port wins)",
+    default: {},
+    onBad: "attributes ignored",
+    parse: () => ({}),
+  }),
+};
+
+/** Every entry, in the README's order. */
+export const LABEL_SPECS: readonly LabelSpec<unknown>[] = Object.values(LABELS);
+
+/** The value of one table entry for a container (`port` fills `<port>` keys). Never throws. */
+export function decodeLabel<T>(s: ContainerSettings, spec: LabelSpec<T>, port?: number): T {
+  for (const k of spec.keys) {
+    if (k.includes("<port>") && port === undefined) continue;
+    const key = k.replace("<port>", String(port));
+    const raw = s.get(key);
+    const value = raw?.trim() ?? "";
+    if (value === "") continue;
+    try {
+      return spec.parse(value, key);
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      const shown = value.length > SHOWN_CHARS_MAX ? `${value.slice(0, SHOWN_CHARS_MAX)}…` : value;
+      s.problem(key, `${key}=${JSON.stringify(shown)}: expected ${e.want}; ${spec.onBad}`);
+      return spec.default;
+    }
+  }
+  return spec.default;
+}
+
+/** Keys the table gives a meaning, and Registrator's check settings: not attributes. */
+const RESERVED = new Set(
+  LABEL_SPECS.flatMap((e) => e.keys).filter((k) => k.startsWith("SERVICE_") && !k.includes("<")),
+);
+
+/**
+ * Registrator's attributes: `SERVICE_<KEY>=v` → meta `<key>: v`, `SERVICE_<port>_<KEY>`
+ * overriding for that port. A set the meta rule refuses is one Problem and none are used.
+ */
+export function attributes(s: ContainerSettings, port: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  const perPort = `SERVICE_${port}_`;
+  const keys = s.serviceKeys();
+  const put = (full: string, k: string) => {
+    if (k === "" || /^\d/.test(k) || k.startsWith("CHECK_") || RESERVED.has(`SERVICE_${k}`)) return;
+    const v = s.get(full);
+    if (v !== undefined) out[k.toLowerCase()] = v;
+  };
+  for (const full of keys) put(full, full.slice("SERVICE_".length));
+  for (const full of keys) if (full.startsWith(perPort)) put(full, full.slice(perPort.length));
+  try {
+    return rules.meta(out, "SERVICE_* attributes");
+  } catch (e) {
+    if (!(e instanceof CommandError)) throw e;
+    s.problem("SERVICE_*", `${e.message}; ${LABELS.attributes.onBad}`);
+    return {};
+  }
 }

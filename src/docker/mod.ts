@@ -7,12 +7,10 @@
  * containers' inspect data, see desired.ts) and proposes the difference as one batch. It only
  * touches this node's Docker rows (`containerId` set), never API registrations or other nodes.
  *
- * Labels and env (README, the label table): Registrator's `SERVICE_NAME`, `SERVICE_TAGS`,
- * `SERVICE_ID`, `SERVICE_IGNORE`, `SERVICE_<port>_NAME|TAGS|IGNORE`, `SERVICE_CHECK_HTTP|TCP|
- * INTERVAL|TIMEOUT` (labels win over env; other `SERVICE_<KEY>` values become meta), and
- * `berth.enable`, `berth.service`, `berth.tags`, `berth.port`, `berth.http.host`,
- * `berth.http.path`, `berth.tcp.port`, `berth.check.http|tcp|interval|timeout`, `berth.weight`.
- * A bad value is logged once per container and label; the default is used.
+ * Labels and env: one table, LABELS in labels.ts (key, parser, doc, default and fallback per
+ * label; the README's label table lists the same rows). Registrator's `SERVICE_*` names work as
+ * labels or env (labels win); `berth.*` are labels. A bad value is logged once per container and
+ * label, and the label's default is used. What a value may be is the store's rules.
  *
  * Health: Docker's HEALTHCHECK decides (healthy or none → passing; starting, unhealthy, paused,
  * restarting → critical). A `kill` event marks the instances critical at once. Instances with an
@@ -46,6 +44,6 @@ export {
   STOPPING_OUTPUT,
 } from "./desired.ts";
 export { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
-export type { Problem } from "./labels.ts";
+export { LABEL_SPECS, LABELS, type LabelSpec, type Problem } from "./labels.ts";
 export { type Plan, planReconcile, toBatches } from "./reconcile.ts";
 export { DockerWatcher, type WatcherOptions } from "./watcher.ts";

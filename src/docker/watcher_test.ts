@@ -186,7 +186,7 @@ Deno.test("DockerWatcher logs a bad label once per container", async () => {
     await w.watcher.reconcileNow();
     const bad = w.lines.filter((l) => l.includes("berth.weight"));
     assert.deepEqual(bad, [
-      'docker: container web: berth.weight="-1": expected an integer in [0, 65535]; using the default',
+      'docker: container web: berth.weight="-1": expected an integer in [0, 65535]; using 1',
     ]);
     assert.equal(w.store.instance("h1:web:80")!.weight, 1);
   } finally {

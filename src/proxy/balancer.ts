@@ -22,30 +22,9 @@ export interface Target {
   readonly key: string;
 }
 
-export type LbPolicy = "round_robin" | "least_conn" | "p2c";
-
-export const LB_POLICIES: readonly LbPolicy[] = ["round_robin", "least_conn", "p2c"];
-
-/** Instance meta key selecting a service's policy. */
-export const LB_META_KEY = "berth.lb";
-
-const POLICY_ALIASES: Record<string, LbPolicy> = {
-  round_robin: "round_robin",
-  "round-robin": "round_robin",
-  roundrobin: "round_robin",
-  rr: "round_robin",
-  least_conn: "least_conn",
-  "least-conn": "least_conn",
-  leastconn: "least_conn",
-  p2c: "p2c",
-  "power-of-two": "p2c",
-  power_of_two: "p2c",
-};
-
-/** Parses a `berth.lb` meta value; `null` for an unknown one. */
-export function parseLbPolicy(s: string): LbPolicy | null {
-  return POLICY_ALIASES[s.trim().toLowerCase()] ?? null;
-}
+import type { LbPolicy } from "../store/mod.ts";
+// The policy list and its parser live with the store's rules (validated on every registration).
+export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "../store/mod.ts";
 
 export interface BalancerOptions {
   /** In-flight requests to a target, by target key (least_conn, p2c). Default: always 0. */

@@ -1,7 +1,12 @@
 /**
- * Shape checks for commands arriving from outside the process (API bodies, Raft entries decoded
- * from the network). A bad command is rejected with one message naming the field; it never
- * reaches the tables.
+ * The one place where the rules for commands live: shapes (a string, a list) and the values a
+ * field accepts (service names, ports, weights, tags, meta, HTTP hosts and paths, TCP ports,
+ * check timing, balancing policy). apply() runs validateCommand on every replica, so nothing
+ * outside these rules reaches the tables, whoever proposed it.
+ *
+ * The field rules are exported as `rules` for the Docker watcher and the API, which call them to
+ * give an early error in their own words (a label, a body field); they never restate a rule.
+ * A rule takes the value and the path to name in its error, and returns the clean value.
  *
  * @module
  */
@@ -21,16 +26,64 @@ export const VALUE_BYTES_MAX = 512 * 1024;
 export const RESTORE_BYTES_MAX = 3 * 1024 * 1024;
 /** Most commands in one batch. */
 export const BATCH_COMMANDS_MAX = 4096;
-/** Most tags or meta pairs on one instance. */
+/** Most tags, meta pairs or HTTP hosts on one instance. */
 export const TAGS_MAX = 64;
+/** Longest service name: one DNS label. */
+export const SERVICE_NAME_CHARS_MAX = 63;
+/** Longest HTTP host name. */
+export const HOST_CHARS_MAX = 253;
+/** Longest id part (`SERVICE_ID`) put between the node and the port of an instance id. */
+export const ID_PART_CHARS_MAX = 126;
+/** Bounds of an active check's interval and timeout. */
+export const CHECK_INTERVAL_MIN_MS = 100;
+export const CHECK_INTERVAL_MAX_MS = 86_400_000;
+export const CHECK_TIMEOUT_MIN_MS = 10;
+export const CHECK_TIMEOUT_MAX_MS = 3_600_000;
 
+/** Balancing policies of the proxy; the first is the default. */
+export const LB_POLICIES = ["round_robin", "least_conn", "p2c"] as const;
+export type LbPolicy = typeof LB_POLICIES[number];
+/** Instance meta key selecting a service's policy (the `berth.lb` label or API Meta). */
+export const LB_META_KEY = "berth.lb";
+/** Other spellings accepted for a policy. */
+const LB_ALIASES: Record<string, LbPolicy> = {
+  "round-robin": "round_robin",
+  roundrobin: "round_robin",
+  rr: "round_robin",
+  "least-conn": "least_conn",
+  leastconn: "least_conn",
+  "power-of-two": "p2c",
+  power_of_two: "p2c",
+};
+
+/** A policy name or alias (any case) → the policy; `null` for an unknown one. */
+export function parseLbPolicy(s: string): LbPolicy | null {
+  const t = s.trim().toLowerCase();
+  return (LB_POLICIES as readonly string[]).includes(t) ? t as LbPolicy : LB_ALIASES[t] ?? null;
+}
+
+const SERVICE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
+const ID_PART_RE = /^[A-Za-z0-9_.-]+$/;
+const HOST_RE = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
+// deno-lint-ignore no-control-regex
+const URL_PATH_RE = /^\/[^\s\x00-\x1f\x7f]*$/;
+
+/**
+ * A command or field that breaks a rule. `want` is what the rule accepts ("an integer in
+ * [0, 65535]"), for callers that word their own line around it.
+ */
 export class CommandError extends Error {
   override name = "CommandError";
+  readonly want: string;
+  constructor(message: string, want = "") {
+    super(message);
+    this.want = want;
+  }
 }
 
 function fail(path: string, want: string, got: unknown): never {
   const shown = typeof got === "string" ? JSON.stringify(got.slice(0, 40)) : typeof got;
-  throw new CommandError(`${path}: expected ${want}, got ${shown}`);
+  throw new CommandError(`${path}: expected ${want}, got ${shown}`, want);
 }
 
 function obj(x: unknown, path: string): Record<string, unknown> {
@@ -67,11 +120,6 @@ function strMap(x: unknown, path: string): Record<string, string> {
   return out;
 }
 
-function status(x: unknown, path: string): CheckStatus {
-  if (!CHECK_STATUSES.includes(x as CheckStatus)) fail(path, CHECK_STATUSES.join("|"), x);
-  return x as CheckStatus;
-}
-
 function bytes(x: unknown, path: string): Uint8Array {
   if (!(x instanceof Uint8Array)) fail(path, "bytes", x);
   if (x.byteLength > VALUE_BYTES_MAX) fail(path, `at most ${VALUE_BYTES_MAX} bytes`, "bytes");
@@ -82,14 +130,106 @@ function optInt(x: unknown, path: string, min: number, max: number): number | un
   return x === undefined || x === null ? undefined : int(x, path, min, max);
 }
 
+/** `90000` → `90s`, `3600000` → `1h`: bounds as people write them. */
+function formatMs(ms: number): string {
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/** Whole milliseconds in [min, max]. */
+function durationMs(x: unknown, path: string, min: number, max: number): number {
+  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
+    fail(
+      path,
+      `a duration from ${formatMs(min)} to ${formatMs(max)}`,
+      typeof x === "number" ? `${x}ms` : x,
+    );
+  }
+  return x;
+}
+
+/** The rule of each instance field, for validateInstance and for callers' early errors. */
+export const rules = {
+  /** 1-63 letters, digits, `-` or `_`, not starting with `-` (one DNS label). */
+  serviceName(x: unknown, path: string): string {
+    const v = str(x, path);
+    if (v.length > SERVICE_NAME_CHARS_MAX || !SERVICE_NAME_RE.test(v)) {
+      fail(path, `a service name of 1-${SERVICE_NAME_CHARS_MAX} letters, digits, - or _`, v);
+    }
+    return v;
+  },
+  /** What `SERVICE_ID` puts in an instance id: letters, digits, `.`, `-`, `_`. */
+  idPart(x: unknown, path: string): string {
+    const v = str(x, path);
+    if (v.length > ID_PART_CHARS_MAX || !ID_PART_RE.test(v)) {
+      fail(path, `at most ${ID_PART_CHARS_MAX} letters, digits, '.', '-' or '_'`, v);
+    }
+    return v;
+  },
+  /** An instance's port; 0 for a registration without one. */
+  port(x: unknown, path: string): number {
+    return int(x, path, 0, 65535);
+  },
+  /** A port something listens on or is chosen by: 1..65535. */
+  listenPort(x: unknown, path: string): number {
+    return int(x, path, 1, 65535);
+  },
+  /** Balancing and SRV weight; 0 keeps the instance out of the proxy. */
+  weight(x: unknown, path: string): number {
+    return int(x, path, 0, 65535);
+  },
+  tags(x: unknown, path: string): string[] {
+    return strList(x, path);
+  },
+  /** String pairs; `berth.lb` must name a policy and is stored by its canonical name. */
+  meta(x: unknown, path: string): Record<string, string> {
+    const m = strMap(x, path);
+    if (m[LB_META_KEY] !== undefined) {
+      m[LB_META_KEY] = rules.lbPolicy(m[LB_META_KEY], `${path}.${LB_META_KEY}`);
+    }
+    return m;
+  },
+  lbPolicy(x: unknown, path: string): LbPolicy {
+    const p = typeof x === "string" ? parseLbPolicy(x) : null;
+    if (p === null) fail(path, LB_POLICIES.join("|"), x);
+    return p;
+  },
+  /** Host names (lower-cased), `*.` allowed in front. */
+  httpHosts(x: unknown, path: string): string[] {
+    return strList(x, path).map((h, i) => {
+      const v = h.toLowerCase();
+      if (v.length > HOST_CHARS_MAX || !HOST_RE.test(v)) fail(`${path}[${i}]`, "a host name", h);
+      return v;
+    });
+  },
+  /** An HTTP path: starts with `/`, no spaces or control characters. */
+  urlPath(x: unknown, path: string): string {
+    const v = str(x, path);
+    if (!URL_PATH_RE.test(v)) fail(path, "a path starting with /", v);
+    return v;
+  },
+  checkIntervalMs(x: unknown, path: string): number {
+    return durationMs(x, path, CHECK_INTERVAL_MIN_MS, CHECK_INTERVAL_MAX_MS);
+  },
+  checkTimeoutMs(x: unknown, path: string): number {
+    return durationMs(x, path, CHECK_TIMEOUT_MIN_MS, CHECK_TIMEOUT_MAX_MS);
+  },
+  status(x: unknown, path: string): CheckStatus {
+    if (!CHECK_STATUSES.includes(x as CheckStatus)) fail(path, CHECK_STATUSES.join("|"), x);
+    return x as CheckStatus;
+  },
+};
+
 function check(x: unknown, path: string): CheckDefinition | null {
   if (x === null || x === undefined) return null;
   const o = obj(x, path);
   const out: CheckDefinition = {
-    intervalMs: int(o.intervalMs, `${path}.intervalMs`, 100, 86_400_000),
-    timeoutMs: int(o.timeoutMs, `${path}.timeoutMs`, 10, 3_600_000),
+    intervalMs: rules.checkIntervalMs(o.intervalMs, `${path}.intervalMs`),
+    timeoutMs: rules.checkTimeoutMs(o.timeoutMs, `${path}.timeoutMs`),
   };
-  if (o.http !== undefined && o.http !== null) out.http = str(o.http, `${path}.http`);
+  if (o.http !== undefined && o.http !== null) out.http = rules.urlPath(o.http, `${path}.http`);
   if (o.tcp !== undefined && o.tcp !== null) {
     if (typeof o.tcp !== "boolean") fail(`${path}.tcp`, "a boolean", o.tcp);
     out.tcp = o.tcp;
@@ -100,26 +240,22 @@ function check(x: unknown, path: string): CheckDefinition | null {
 /** Checks an instance spec field by field; returns a clean copy. */
 export function validateInstance(x: unknown, path = "instance"): InstanceSpec {
   const o = obj(x, path);
-  const hosts = o.httpHosts === undefined ? [] : strList(o.httpHosts, `${path}.httpHosts`);
+  const opt = (v: unknown) => v === undefined || v === null;
   return {
     id: str(o.id, `${path}.id`),
-    service: str(o.service, `${path}.service`),
+    service: rules.serviceName(o.service, `${path}.service`),
     node: str(o.node, `${path}.node`),
     address: str(o.address, `${path}.address`),
-    port: int(o.port, `${path}.port`, 0, 65535),
-    tags: o.tags === undefined ? [] : strList(o.tags, `${path}.tags`),
-    meta: o.meta === undefined ? {} : strMap(o.meta, `${path}.meta`),
-    weight: o.weight === undefined ? 1 : int(o.weight, `${path}.weight`, 0, 65535),
-    status: o.status === undefined ? "passing" : status(o.status, `${path}.status`),
+    port: rules.port(o.port, `${path}.port`),
+    tags: o.tags === undefined ? [] : rules.tags(o.tags, `${path}.tags`),
+    meta: o.meta === undefined ? {} : rules.meta(o.meta, `${path}.meta`),
+    weight: o.weight === undefined ? 1 : rules.weight(o.weight, `${path}.weight`),
+    status: o.status === undefined ? "passing" : rules.status(o.status, `${path}.status`),
     output: o.output === undefined ? "" : str(o.output, `${path}.output`, { empty: true }),
-    containerId: o.containerId === undefined || o.containerId === null
-      ? null
-      : str(o.containerId, `${path}.containerId`),
-    httpHosts: hosts.map((h) => h.toLowerCase()),
-    httpPath: o.httpPath === undefined || o.httpPath === null
-      ? null
-      : str(o.httpPath, `${path}.httpPath`),
-    tcpPort: optInt(o.tcpPort, `${path}.tcpPort`, 1, 65535) ?? null,
+    containerId: opt(o.containerId) ? null : str(o.containerId, `${path}.containerId`),
+    httpHosts: o.httpHosts === undefined ? [] : rules.httpHosts(o.httpHosts, `${path}.httpHosts`),
+    httpPath: opt(o.httpPath) ? null : rules.urlPath(o.httpPath, `${path}.httpPath`),
+    tcpPort: opt(o.tcpPort) ? null : rules.listenPort(o.tcpPort, `${path}.tcpPort`),
     check: check(o.check, `${path}.check`),
   };
 }
@@ -150,7 +286,7 @@ export function validateCommand(x: unknown, path = "command"): Command {
       return {
         type: "check",
         id: str(o.id, `${path}.id`),
-        status: status(o.status, `${path}.status`),
+        status: rules.status(o.status, `${path}.status`),
         output: o.output === undefined ? "" : str(o.output, `${path}.output`, { empty: true }),
       };
     case "kv.put": {

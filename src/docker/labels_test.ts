@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import type { ContainerInfo } from "./container.ts";
+import {
+  attributes,
+  ContainerSettings,
+  decodeLabel,
+  LABEL_BYTES_MAX,
+  LABEL_SPECS,
+  LABELS,
+  type LabelSpec,
+} from "./labels.ts";
+
+function settings(labels: Record<string, string>, env: string[] = []): ContainerSettings {
+  const c: ContainerInfo = { Id: "c1", Name: "/web-1", Config: { Labels: labels, Env: env } };
+  return new ContainerSettings("web-1", "c1", c);
+}
+
+/** The README's label table as [label cell, meaning cell] rows. */
+async function readmeLabelRows(): Promise<string[][]> {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const lines = readme.split("\n");
+  const start = lines.findIndex((l) => l.startsWith("Labels (Registrator's"));
+  assert.ok(start >= 0, "README has no label table");
+  const rows: string[][] = [];
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim() === "" && rows.length === 0) continue;
+    if (!line.startsWith("|")) break;
+    rows.push(line.split("|").slice(1, -1).map((c) => c.trim()));
+  }
+  return rows.slice(2); // header and separator
+}
+
+Deno.test("LABELS and the README's label table list the same labels, in order, same text", async () => {
+  const want = LABEL_SPECS.map((e) => [
+    e.keys.map((k, i) => i === 0 ? `\`${k}=${e.example}\`` : `\`${k}\``).join(", "),
+    e.doc,
+  ]);
+  assert.deepEqual(await readmeLabelRows(), want);
+});
+
+/** A bad value for each label (by first key); every entry that can be bad has one. */
+const BAD: Record<string, string[]> = {
+  "berth.enable": ["maybe"],
+  "berth.service": ["has space", "-lead", "x".repeat(64), "a.b"],
+  "SERVICE_<port>_NAME": ["web/1"],
+  "SERVICE_ID": ["a b", "a:b"],
+  "berth.tags": [Array.from({ length: 65 }, (_, i) => `t${i}`).join(","), "x".repeat(513)],
+  "berth.port": ["abc", "0", "70000", "80/sctp"],
+  "berth.http.host": ["bad host", "a..b", "-x.com"],
+  "berth.http.path": ["api", "/a b"],
+  "berth.tcp.port": ["0", "99999", "5432x"],
+  "berth.check.http": ["health", "/a\tb"],
+  "berth.check.tcp": ["sure"],
+  "berth.check.interval": ["often", "50ms", "2d"],
+  "berth.check.timeout": ["5", "1ms", "2h"],
+  "berth.weight": ["-1", "heavy", "65536", "1.5"],
+  "berth.lb": ["fastest"],
+};
+/** Entries that accept any value. */
+const ANY_VALUE = new Set(["SERVICE_IGNORE", "SERVICE_<port>_IGNORE", "SERVICE_<port>_<KEY>"]);
+
+Deno.test("decodeLabel() bad values of every label: one problem naming label and value, the default", async (t) => {
+  for (const spec of LABEL_SPECS) {
+    const first = spec.keys[0]!;
+    if (ANY_VALUE.has(first)) continue;
+    const bad = BAD[first];
+    assert.ok(bad !== undefined, `no bad-value case for ${first}`);
+    for (const value of bad) {
+      await t.step(`${first}=${JSON.stringify(value).slice(0, 40)}`, () => {
+        const key = first.replace("<port>", "80");
+        const s = settings({ [key]: value });
+        const got = decodeLabel(s, spec as LabelSpec<unknown>, 80);
+        assert.deepEqual(got, spec.default);
+        assert.equal(s.problems.length, 1, JSON.stringify(s.problems));
+        const p = s.problems[0]!;
+        assert.equal(p.label, key);
+        assert.equal(p.container, "web-1");
+        const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+        assert.ok(p.message.startsWith(`${key}=${JSON.stringify(shown)}`), p.message);
+        assert.match(p.message, /: expected .+; /);
+        assert.ok(p.message.endsWith(`; ${spec.onBad}`), p.message);
+      });
+    }
+  }
+});
+
+Deno.test("decodeLabel() good values: parsed, first present key wins, labels before env", () => {
+  const s = settings(
+    { "berth.check.interval": "1m30s", SERVICE_TAGS: "l", "berth.http.host": "A.test, b.test" },
+    ["SERVICE_TAGS=e", "SERVICE_80_TAGS=p", "SERVICE_CHECK_INTERVAL=5s", "SERVICE_NAME=api"],
+  );
+  assert.equal(decodeLabel(s, LABELS.checkInterval), 90_000);
+  assert.deepEqual(decodeLabel(s, LABELS.tags, 80), ["p"]);
+  assert.deepEqual(decodeLabel(s, LABELS.tags, 81), ["l"]);
+  assert.deepEqual(decodeLabel(s, LABELS.tags), ["l"]);
+  assert.deepEqual(decodeLabel(s, LABELS.httpHosts), ["a.test", "b.test"]);
+  assert.equal(decodeLabel(s, LABELS.service), "api");
+  assert.equal(decodeLabel(s, LABELS.lb), null);
+  assert.equal(decodeLabel(settings({ "berth.lb": "Least-Conn" }), LABELS.lb), "least_conn");
+  assert.deepEqual(decodeLabel(settings({ "berth.port": "53/udp" }), LABELS.port), {
+    port: 53,
+    proto: "udp",
+  });
+  assert.deepEqual(s.problems, []);
+});
+
+Deno.test("decodeLabel() empty values count as absent; berth.* keys are not read from env", () => {
+  const s = settings({ "berth.weight": " " }, ["berth.weight=5", "SERVICE_IGNORE="]);
+  assert.equal(decodeLabel(s, LABELS.weight), 1);
+  assert.equal(decodeLabel(s, LABELS.ignore), false);
+  assert.deepEqual(s.problems, []);
+});
+
+Deno.test("ContainerSettings.get() refuses a value longer than LABEL_BYTES_MAX with a problem", () => {
+  const s = settings({ "berth.service": "a".repeat(LABEL_BYTES_MAX + 1) });
+  assert.equal(decodeLabel(s, LABELS.service), null);
+  assert.equal(s.problems.length, 1);
+  assert.equal(s.problems[0]!.label, "berth.service");
+});
+
+Deno.test("attributes() maps other SERVICE_* keys to meta; a set the meta rule refuses is one problem", () => {
+  const s = settings({ SERVICE_80_REGION: "us" }, [
+    "SERVICE_REGION=eu",
+    "SERVICE_OWNER=ops",
+    "SERVICE_NAME=web",
+    "SERVICE_81_NAME=x",
+    "SERVICE_CHECK_TTL=5s",
+  ]);
+  assert.deepEqual(attributes(s, 80), { region: "us", owner: "ops" });
+  assert.deepEqual(attributes(s, 81), { region: "eu", owner: "ops" });
+  const many = settings({}, Array.from({ length: 65 }, (_, i) => `SERVICE_K${i}=v`));
+  assert.deepEqual(attributes(many, 80), {});
+  assert.equal(many.problems.length, 1);
+  assert.match(many.problems[0]!.message, /expected at most 64 entries, .*; attributes ignored$/);
+  const lb = settings({ "SERVICE_berth.lb": "fastest" });
+  assert.deepEqual(attributes(lb, 80), {});
+  assert.match(lb.problems[0]!.message, /berth\.lb: expected round_robin\|least_conn\|p2c/);
+});

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { instanceSpec } from "../../test/fixtures.ts";
+import { CommandError, rules, validateInstance } from "./validate.ts";
+
+type Rule = (x: unknown, path: string) => unknown;
+
+/** Each rule: values it accepts (with the clean value) and values it refuses. */
+const CASES: [string, Rule, [unknown, unknown][], unknown[]][] = [
+  ["serviceName", rules.serviceName, [["web", "web"], ["Web_2-a", "Web_2-a"]], [
+    "",
+    "-web",
+    "a.b",
+    "a b",
+    "x".repeat(64),
+    7,
+  ]],
+  ["idPart", rules.idPart, [["api-1.a_b", "api-1.a_b"]], ["a:b", "a b", "", "x".repeat(127)]],
+  ["port", rules.port, [[0, 0], [65535, 65535]], [-1, 65536, 1.5, "80"]],
+  ["listenPort", rules.listenPort, [[1, 1], [65535, 65535]], [0, 65536, NaN]],
+  ["weight", rules.weight, [[0, 0], [65535, 65535]], [-1, 65536, "1"]],
+  ["tags", rules.tags, [[["a", "b"], ["a", "b"]]], [
+    "a,b",
+    [""],
+    ["x".repeat(513)],
+    Array(65).fill("t"),
+  ]],
+  ["meta", rules.meta, [
+    [{ a: "" }, { a: "" }],
+    [{ "berth.lb": "Least-Conn" }, { "berth.lb": "least_conn" }],
+  ], [{ a: 1 }, { "": "x" }, { "berth.lb": "fastest" }, []]],
+  ["lbPolicy", rules.lbPolicy, [["rr", "round_robin"], ["p2c", "p2c"]], ["fast", 1]],
+  ["httpHosts", rules.httpHosts, [
+    [["A.Example.com", "*.x.test", "web_1.local"], ["a.example.com", "*.x.test", "web_1.local"]],
+  ], [["bad host"], ["a..b"], ["-a.b"], ["a.b-"], [`${"a".repeat(250)}.com`], "a.com"]],
+  ["urlPath", rules.urlPath, [["/", "/"], ["/api/v1?x=1", "/api/v1?x=1"]], [
+    "api",
+    "/a b",
+    "/a\u0000",
+    "",
+  ]],
+  ["checkIntervalMs", rules.checkIntervalMs, [[100, 100], [86_400_000, 86_400_000]], [
+    99,
+    86_400_001,
+    1.5,
+    "5s",
+  ]],
+  ["checkTimeoutMs", rules.checkTimeoutMs, [[10, 10], [3_600_000, 3_600_000]], [9, 3_600_001]],
+  ["status", rules.status, [["warning", "warning"]], ["green", null]],
+];
+
+Deno.test("rules accept good values (clean) and refuse bad ones naming the path", async (t) => {
+  for (const [name, rule, good, bad] of CASES) {
+    await t.step(name, () => {
+      for (const [x, clean] of good) assert.deepEqual(rule(x, "f"), clean, JSON.stringify(x));
+      for (const x of bad) {
+        assert.throws(
+          () => rule(x, "f"),
+          (e: unknown) => e instanceof CommandError && e.message.startsWith("f") && e.want !== "",
+          `${name} accepted ${JSON.stringify(x)}`,
+        );
+      }
+    });
+  }
+});
+
+Deno.test("rules.checkIntervalMs() words its bounds as durations", () => {
+  assert.throws(() => rules.checkIntervalMs(50, "i"), {
+    message: 'i: expected a duration from 100ms to 24h, got "50ms"',
+  });
+});
+
+Deno.test("validateInstance() applies the field rules to every field", async (t) => {
+  const bad: [string, Record<string, unknown>][] = [
+    ["service", { service: "a.b" }],
+    ["port", { port: 70000 }],
+    ["weight", { weight: -1 }],
+    ["httpHosts", { httpHosts: ["bad host"] }],
+    ["httpPath", { httpPath: "api" }],
+    ["tcpPort", { tcpPort: 0 }],
+    ["meta", { meta: { "berth.lb": "fastest" } }],
+    ["check.intervalMs", { check: { intervalMs: 10, timeoutMs: 1000 } }],
+    ["check.http", { check: { intervalMs: 1000, timeoutMs: 1000, http: "health" } }],
+  ];
+  for (const [field, over] of bad) {
+    await t.step(field, () => {
+      assert.throws(() => validateInstance(instanceSpec(over as never)), {
+        name: "CommandError",
+        message: new RegExp(`^instance\\.${field.replace(".", "\\.")}`),
+      });
+    });
+  }
+  const ok = validateInstance(
+    instanceSpec({ httpHosts: ["Web.Test"], meta: { "berth.lb": "leastconn" } }),
+  );
+  assert.deepEqual(ok.httpHosts, ["web.test"]);
+  assert.equal(ok.meta["berth.lb"], "least_conn");
+});
