@@ -538,10 +538,12 @@ export class Raft {
         // A stale leader (e.g. after a partition) would otherwise never learn our term; with
         // CheckQuorum/PreVote we do not bump terms on its vote requests, so answer here.
         this.send(makeMessage({ type: "MsgAppResp", to: m.from }));
-      } else if (m.type === "MsgPreVote") {
-        // Tell a pre-candidate with a stale term that it lost, so it does not stay stuck.
+      } else if (m.type === "MsgVote" || m.type === "MsgPreVote") {
+        // Raft §5.1, Figure 2: reject, telling the (pre-)candidate our term. It cannot rely on
+        // hearing it otherwise: when configurations differ (one applied a change the other has
+        // not) we may campaign toward voters that exclude it, and it would never catch up.
         this.send(
-          makeMessage({ type: "MsgPreVoteResp", to: m.from, term: this.term, reject: true }),
+          makeMessage({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true }),
         );
       }
       // Raft §5.1: otherwise ignore messages from stale terms.

@@ -61,6 +61,35 @@ Deno.test("§5.1 a server rejects a request with a stale term", () => {
   // Reference: §5.1
 });
 
+Deno.test("§5.1 a server rejects a RequestVote with a stale term and replies with its term", async (t) => {
+  // Figure 2: the reply carries currentTerm "for candidate to update itself". Without it a
+  // candidate whose term fell behind stays behind whenever the higher-term server never sends
+  // it anything (e.g. its older configuration does not list the candidate as a voter).
+  for (const st of ["follower", "candidate", "leader"] as const) {
+    for (const type of ["MsgVote", "MsgPreVote"] as const) {
+      await t.step(`${st} answering a stale ${type}`, () => {
+        const r = newTestRaft(1, 10, 1, newTestStorage([1, 2, 3]));
+        becomeState(r, st, 5);
+        r.readMessages();
+        r.step(makeMessage({ type, from: 2, to: 1, term: 3, index: 9, logTerm: 3 }));
+        eq(r.term, 5);
+        eq(r.state, st);
+        const msgs = r.readMessages();
+        eq(msgs.map((m) => [m.type, m.to, m.term, m.reject]), [
+          [type === "MsgVote" ? "MsgVoteResp" : "MsgPreVoteResp", 2, 5, true],
+        ]);
+        // The stale candidate adopts the term and returns to follower.
+        const c = newTestRaft(2, 10, 1, newTestStorage([1, 2, 3]));
+        becomeState(c, "candidate", 3);
+        c.step(msgs[0]!);
+        eq(c.term, 5);
+        eq(c.state, "follower");
+      });
+    }
+  }
+  // Reference: §5.1, Figure 2 (RequestVote RPC)
+});
+
 Deno.test("§5.2 servers start up as followers", () => {
   const r = newTestRaft(1, 10, 1, newTestStorage([1, 2, 3]));
   eq(r.state, "follower");

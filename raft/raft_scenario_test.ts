@@ -412,3 +412,44 @@ Deno.test("a follower reported unreachable returns to replicate on the next hear
   }
   // Reference: §5.3 (the leader retries AppendEntries until the follower's log matches)
 });
+
+Deno.test("a lagging voter with an older configuration and a higher term still elects the up-to-date voter", () => {
+  // Voters {2, 3}, learner 1. Node 2 acknowledges the promotion of 1 but never learns that it
+  // committed; 3 then removes itself (1 and 3 commit that) and leaves. Node 2 still sees
+  // voters {2, 3}: it campaigns only toward the departed 3, raising its term, and never sends
+  // anything to 1. Node 1 sees voters {1, 2} and needs 2's vote, but asks at a lower term.
+  const c = RawCluster.create([2, 3], {}, [1]);
+  c.elect(3);
+  const promotion = c.get(3).raw.raft.raftLog.lastIndex() + 1;
+  let acked = false;
+  c.filter = (m) => {
+    if (m.from === 2 && m.to === 3 && m.type === "MsgAppResp" && m.index >= promotion) {
+      acked = true;
+    }
+    return !(acked && m.from === 3 && m.to === 2);
+  };
+  c.get(3).raw.proposeConfChange({ type: "addNode", nodeId: 1 });
+  c.stabilize();
+  c.get(3).raw.proposeConfChange({ type: "removeNode", nodeId: 3 });
+  c.stabilize();
+  eq(c.get(1).confState, { voters: [1, 2], learners: [] });
+  eq(c.get(2).confState, { voters: [2, 3], learners: [1] });
+  c.members.delete(3);
+  c.heal();
+  // Node 2 campaigned alone for a while (node 1 was down).
+  for (let i = 0; i < 200; i++) {
+    c.get(2).raw.tick();
+    c.stabilize();
+  }
+  ok(c.get(2).raw.raft.term > c.get(1).raw.raft.term + 5);
+  // Both race to campaign; node 1 wins a round once it asks at a term above node 2's.
+  for (let i = 0; i < 100 * 10 && c.leader() === undefined; i++) c.tick();
+  const lead = c.leader();
+  ok(lead !== undefined, "no leader elected");
+  eq(lead.id, 1);
+  lead.raw.propose(bytes("after"));
+  c.stabilize();
+  eq(c.appliedData(2), ["after"]);
+  eq(c.get(2).confState, { voters: [1, 2], learners: [] });
+  // Reference: §5.1, Figure 2 (RequestVote replies carry the term), thesis §4.2
+});

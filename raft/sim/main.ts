@@ -3,6 +3,7 @@
  *
  *     deno task sim                      # 200 seeds, mixing 3 and 5 nodes
  *     deno task sim --seeds 1000 --steps 3000
+ *     deno task sim --seeds 5000 --nodes 3   # 3-node clusters only (sim_test.ts runs 400)
  *     deno task sim --seed 17            # replay one seed exactly
  *     deno task sim --seed 17 --trace    # with a per-step trace
  *
