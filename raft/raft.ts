@@ -6,6 +6,9 @@
  * Sections cited are from the Raft paper (§5–§8) and Ongaro's thesis (§3.10 transfer, §4 membership,
  * §6.2 CheckQuorum, §6.4 ReadIndex, §9.6 PreVote).
  *
+ * Longer than our usual ~500 lines on purpose, like etcd's raft.go: the role step functions
+ * and the state they drive are read together; the pure parts live in their own modules.
+ *
  * @module
  */
 import { type Config, resolveConfig } from "./config.ts";
@@ -27,7 +30,6 @@ import type {
   Message,
   MessageType,
   NodeId,
-  ReadOnlyOption,
   ReadState,
   Snapshot,
   SoftState,
@@ -482,7 +484,7 @@ export class Raft {
       voteType = "MsgVote";
       term = this.term;
     }
-    if (this.poll(this.id, voteRespType(voteType), true) === "won") {
+    if (this.poll(this.id, true) === "won") {
       // Single voter: won immediately.
       if (t === "preElection") this.campaign("election");
       else this.becomeLeader();
@@ -502,7 +504,8 @@ export class Raft {
     }
   }
 
-  poll(id: NodeId, _t: MessageType, granted: boolean): "pending" | "lost" | "won" {
+  /** Records `id`'s vote and returns the election outcome so far. */
+  poll(id: NodeId, granted: boolean): "pending" | "lost" | "won" {
     this.trk.recordVote(id, granted);
     return this.trk.tallyVotes().result;
   }
@@ -732,16 +735,6 @@ export class Raft {
     this.pendingReadIndexMessages = [];
     for (const m of msgs) this.sendReadIndexResponse(m);
   }
-
-  /** The read-only mode. */
-  readOnlyOption(): ReadOnlyOption {
-    return this.readOnly.option;
-  }
-
-  /** Decodes a conf change entry's data (for convenience of callers holding a Raft). */
-  static decodeConfChange(e: Entry): ConfChange {
-    return decodeConfChange(e.data);
-  }
 }
 
 // ---- ticks -------------------------------------------------------------------------------
@@ -964,7 +957,7 @@ function stepCandidate(r: Raft, m: Message): void {
       r.handleSnapshot(m);
       return;
     case myVoteResp: {
-      const res = r.poll(m.from, m.type, !m.reject);
+      const res = r.poll(m.from, !m.reject);
       if (res === "won") {
         if (r.state === "preCandidate") {
           r.campaign("election");

@@ -26,14 +26,6 @@ export class ProgressTracker {
     };
   }
 
-  /** Whether `cs` is the membership tracked here. */
-  matches(cs: ConfState): boolean {
-    const mine = this.confState();
-    const sortNum = (a: number[]) => [...a].sort((x, y) => x - y).join(",");
-    return sortNum(cs.voters) === mine.voters.join(",") &&
-      sortNum(cs.learners) === mine.learners.join(",");
-  }
-
   /**
    * Makes `cs` the membership. New members get a fresh Progress probing from `lastIndex + 1`
    * and marked recently active (so CheckQuorum does not count them as lost before they could
