@@ -36,6 +36,7 @@ import { waitForVoters } from "../test/jepsen.ts";
 
 import { nginxBenchConfig } from "./_nginx.ts";
 import { errorText } from "../src/lib/error_text.ts";
+import { parseFlags } from "../src/lib/flags.ts";
 
 const SECONDS = Number(Deno.env.get("BENCH_SECONDS") ?? "10");
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -546,7 +547,14 @@ const all: Record<string, () => Promise<void>> = {
   kv: benchKv,
   failover: benchFailover,
 };
-const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(all);
+let parts: string[];
+try {
+  parts = parseFlags(Deno.args, []).positionals;
+} catch (e) {
+  console.error(`bench: ${errorText(e)} (arguments are parts: ${Object.keys(all).join(", ")})`);
+  Deno.exit(2);
+}
+const chosen = parts.length > 0 ? parts : Object.keys(all);
 for (const name of chosen) {
   if (!(name in all)) {
     console.error(`bench: unknown part "${name}" (one of ${Object.keys(all).join(", ")})`);

@@ -23,63 +23,53 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { startCluster } from "../test/harness.ts";
 import { formatCounts, runJepsen, staleReadsAgree, stopMembers } from "../test/jepsen.ts";
 import { checkOperations, kvModel } from "../test/linearizability.ts";
 import { errorText } from "../src/lib/error_text.ts";
+import { parseFlags, parseIntIn } from "../src/lib/flags.ts";
 
 const SECONDS_MAX = 86_400;
 const CLIENTS_MAX = 64;
 const SEED_MAX = 2 ** 31 - 1;
 
-function intFlag(
-  values: Record<string, string | undefined>,
-  name: string,
-  def: number,
-  range: [number, number],
-): number {
-  const raw = values[name];
-  if (raw === undefined) return def;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < range[0] || n > range[1]) {
-    throw new Error(`--${name} ${raw}: expected an integer from ${range[0]} to ${range[1]}`);
-  }
-  return n;
-}
+const FLAGS = ["seconds", "members", "clients", "seed", "check-seconds", "reads"].map((name) => ({
+  name,
+  kind: "string",
+}));
 
-function parseFlags(args: string[]) {
-  const { values } = parseArgs({
-    args,
-    options: {
-      seconds: { type: "string" },
-      members: { type: "string" },
-      clients: { type: "string" },
-      seed: { type: "string" },
-      "check-seconds": { type: "string" },
-      reads: { type: "string" },
-    },
-    strict: true,
-  });
-  const members = intFlag(values, "members", 3, [3, 5]);
+function chaosFlags(argv: string[]) {
+  const { values } = parseFlags(argv, FLAGS, { positionals: false });
+  const int = (name: string, def: number, range: [number, number]): number => {
+    const raw = values.get(name);
+    if (raw === undefined) return def;
+    try {
+      return parseIntIn(raw, range);
+    } catch (e) {
+      throw new Error(
+        `--${name} ${raw}: ${errorText(e)}; expected an integer in ${range.join("..")}`,
+      );
+    }
+  };
+  const members = int("members", 3, [3, 5]);
   if (members !== 3 && members !== 5) throw new Error(`--members ${members}: expected 3 or 5`);
-  const reads = values.reads ?? "default";
+  const reads = values.get("reads") ?? "default";
   if (reads !== "default" && reads !== "consistent" && reads !== "stale") {
     throw new Error(`--reads ${reads}: expected default, consistent or stale`);
   }
   return {
     reads: reads as "default" | "consistent" | "stale",
-    seconds: intFlag(values, "seconds", 120, [1, SECONDS_MAX]),
+    seconds: int("seconds", 120, [1, SECONDS_MAX]),
     members,
-    clients: intFlag(values, "clients", 5, [1, CLIENTS_MAX]),
-    seed: intFlag(values, "seed", Math.floor(Math.random() * SEED_MAX), [0, SEED_MAX]),
-    checkSeconds: intFlag(values, "check-seconds", 120, [1, SECONDS_MAX]),
+    clients: int("clients", 5, [1, CLIENTS_MAX]),
+    seed: int("seed", Math.floor(Math.random() * SEED_MAX), [0, SEED_MAX]),
+    checkSeconds: int("check-seconds", 120, [1, SECONDS_MAX]),
   };
 }
 
-let flags: ReturnType<typeof parseFlags>;
+let flags: ReturnType<typeof chaosFlags>;
 try {
-  flags = parseFlags(Deno.args);
+  flags = chaosFlags(Deno.args);
 } catch (e) {
   console.error(`chaos: ${errorText(e)}`);
   Deno.exit(2);

@@ -12,16 +12,21 @@
  * @module
  */
 import http from "node:http";
+import { errorText } from "../src/lib/error_text.ts";
+import { parseBool, parseFlags, parseIntIn } from "../src/lib/flags.ts";
 import { waitFor } from "../test/wait.ts";
 import { nginxBenchConfig } from "./_nginx.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const HOST = "127.0.0.1";
 
-function flag(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(name);
-  return i >= 0 && Deno.args[i + 1] !== undefined ? Deno.args[i + 1]! : fallback;
-}
+const FLAGS = [
+  { name: "rounds", kind: "string" },
+  { name: "seconds", kind: "string" },
+  { name: "prof", kind: "bool" },
+  { name: "only", kind: "string" },
+  { name: "extra", kind: "string" },
+];
 
 function freePort(): number {
   const l = Deno.listen({ hostname: HOST, port: 0 });
@@ -129,12 +134,30 @@ async function wrk(port: number, seconds: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const rounds = Number(flag("--rounds", "3"));
-  const seconds = Number(flag("--seconds", "5"));
-  const extra = flag("--extra", "");
-  const only = flag("--only", "nginx,berth,bare").split(",");
+  let values: Map<string, string>;
+  try {
+    values = parseFlags(Deno.args, FLAGS, { positionals: false }).values;
+  } catch (e) {
+    console.error(`proxy_profile: ${errorText(e)}`);
+    Deno.exit(2);
+  }
+  const int = (name: string, def: number): number => {
+    const raw = values.get(name);
+    try {
+      return raw === undefined ? def : parseIntIn(raw, [1, 3600]);
+    } catch (e) {
+      console.error(
+        `proxy_profile: --${name} ${raw}: ${errorText(e)}; expected an integer in 1..3600`,
+      );
+      Deno.exit(2);
+    }
+  };
+  const rounds = int("rounds", 3);
+  const seconds = int("seconds", 5);
+  const extra = values.get("extra") ?? "";
+  const only = (values.get("only") ?? "nginx,berth,bare").split(",");
   if (extra !== "") only.push("extra");
-  const prof = Deno.args.includes("--prof");
+  const prof = values.get("prof") !== undefined && parseBool(values.get("prof")!);
   const dir = Deno.makeTempDirSync({ prefix: "berth-proxy-profile-" });
   const backendPort = await freePort();
   const nginxPort = await freePort();

@@ -2,14 +2,19 @@
  * The agent's one typed, validated configuration. Sources, strongest first: command-line flags,
  * `BERTH_<FLAG>` environment variables (`--data-dir` → `BERTH_DATA_DIR`), the `--config` JSON
  * file (keys are flag names: `{"data-dir": "/srv/berth"}`), then embedded defaults (some differ
- * under `--dev`). A bad value stops with one line naming the input and what is expected.
+ * under `--dev`). A bad value stops with one line naming the input, what is wrong and what is
+ * expected: `--dns-ttl abc: not an integer; expected an integer in 0..86400` (env:
+ * `BERTH_DNS_TTL=abc: …`, file: `berth.json dns-ttl "abc": …`). An unknown `BERTH_` variable
+ * gets a warning naming the closest known one.
  *
  * @module
  */
 
-import { parseDuration } from "./lib/duration.ts";
-import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
+import { DURATION_EXPECTED, parseDuration } from "./lib/duration.ts";
 import { errorText } from "./lib/error_text.ts";
+import { type FlagSpec, parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
+import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
+import { checkNodeName, NODE_NAME_EXPECTED } from "./lib/node_name.ts";
 
 export interface Config {
   dev: boolean;
@@ -39,43 +44,82 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-type Kind = "bool" | "string" | "addr" | "addrs" | "ip" | "domain" | "duration" | "int" | "off";
-
-interface FlagSpec {
-  name: string;
-  kind: Kind;
+interface AgentFlag extends FlagSpec {
+  /** `bool` takes no value when bare; the others name the value in help: `--bind ADDR`. */
+  kind:
+    | "bool"
+    | "NAME"
+    | "DIR"
+    | "FILE"
+    | "ADDR"
+    | "ADDRS"
+    | "IP"
+    | "DOMAIN"
+    | "URL"
+    | "D"
+    | "N"
+    | "T";
+  /** Embedded default ("" for none). */
   def: string;
   /** Default under --dev, when it differs. */
   devDef?: string;
+  /** How help shows a default that is not a plain value (the hostname, the host of --bind). */
+  defaultText?: string;
   help: string;
-  /** Allowed range for `int`. */
+  /** What a valid value looks like, for messages: `expected …`. */
+  expect: string;
+  /** Allowed range of an integer flag. */
   range?: [number, number];
 }
 
+const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
+
 /** Every agent flag, in the order `berth agent --help` lists them. */
-export const AGENT_FLAGS: readonly FlagSpec[] = [
-  { name: "config", kind: "string", def: "", help: "JSON file of flag values (flags win)" },
+export const AGENT_FLAGS: readonly AgentFlag[] = [
+  {
+    name: "config",
+    kind: "FILE",
+    def: "",
+    help: "JSON file of flag values (flags and env win)",
+    expect: "expected a file path",
+  },
   {
     name: "dev",
     kind: "bool",
     def: "false",
     help: "single-node cluster, data in ./data, everything on 127.0.0.1",
+    expect: "expected true or false",
   },
-  { name: "node", kind: "string", def: "<hostname>", help: "unique member name" },
+  {
+    name: "node",
+    kind: "NAME",
+    def: "",
+    defaultText: "the hostname",
+    help: "unique member name",
+    expect: NODE_NAME_EXPECTED,
+  },
   {
     name: "data-dir",
-    kind: "string",
+    kind: "DIR",
     def: "/var/lib/berth",
     devDef: "./data",
     help: "directory for the SQLite files",
+    expect: "expected a directory path",
   },
-  { name: "bind", kind: "addr", def: "127.0.0.1:8300", help: "cluster (Raft RPC) listen address" },
+  {
+    name: "bind",
+    kind: "ADDR",
+    def: "127.0.0.1:8300",
+    help: "cluster (Raft RPC) listen address",
+    expect: ADDR_EXPECTED("127.0.0.1:8300"),
+  },
   {
     name: "advertise",
-    kind: "ip",
+    kind: "IP",
     def: "",
-    help: "address other members use; also registered for ports published on 0.0.0.0 " +
-      "(default: host of --bind)",
+    defaultText: "the host of --bind, or 127.0.0.1 when that is 0.0.0.0 or ::",
+    help: "address other members use; also registered for ports published on 0.0.0.0",
+    expect: "expected an IP address like 10.0.0.5",
   },
   {
     name: "bootstrap",
@@ -83,274 +127,391 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     def: "false",
     devDef: "true",
     help: "start a new cluster with this node as its first voter",
+    expect: "expected true or false",
   },
-  { name: "join", kind: "string", def: "", help: "members to join through, comma-separated" },
-  { name: "http", kind: "addr", def: "127.0.0.1:8500", help: "admin API and dashboard" },
-  { name: "dns", kind: "addr", def: "127.0.0.1:8600", help: "DNS listen address, UDP and TCP" },
-  { name: "domain", kind: "domain", def: "berth.", help: "DNS domain (consul. for Consul names)" },
+  {
+    name: "join",
+    kind: "ADDRS",
+    def: "",
+    help: "members to join through, comma-separated IP[:PORT]",
+    expect: "expected IP[:PORT],… like 10.0.0.5,10.0.0.6:8300",
+  },
+  {
+    name: "http",
+    kind: "ADDR",
+    def: "127.0.0.1:8500",
+    help: "admin API and dashboard",
+    expect: ADDR_EXPECTED("127.0.0.1:8500"),
+  },
+  {
+    name: "dns",
+    kind: "ADDR",
+    def: "127.0.0.1:8600",
+    help: "DNS listen address, UDP and TCP",
+    expect: ADDR_EXPECTED("127.0.0.1:8600"),
+  },
+  {
+    name: "domain",
+    kind: "DOMAIN",
+    def: "berth.",
+    help: "DNS domain (consul. for Consul names)",
+    expect: "expected a domain name like berth. or example.com",
+  },
   {
     name: "recursor",
-    kind: "addrs",
+    kind: "ADDRS",
     def: "",
-    help: "upstream resolvers for other names, comma-separated host[:port]",
+    help: "upstream resolvers for other names, comma-separated IP[:PORT]",
+    expect: "expected IP[:PORT],… like 1.1.1.1,9.9.9.9:53",
   },
   {
     name: "edge-domain",
-    kind: "domain",
+    kind: "DOMAIN",
     def: "",
     help: "names under it resolve to the healthy proxy members, TTL 0",
+    expect: "expected a domain name like edge.example.com",
   },
   {
     name: "proxy-http",
-    kind: "off",
+    kind: "ADDR",
     def: "0.0.0.0:80",
     devDef: "127.0.0.1:8080",
     help: "HTTP load balancer listen address, or off",
+    expect: "expected IP:PORT like 0.0.0.0:80, or off",
   },
   {
     name: "docker",
-    kind: "string",
+    kind: "URL",
     def: "unix:///var/run/docker.sock",
     help: "Docker engine URL (unix:// or http://), or off",
+    expect: "expected unix:///path/docker.sock, http://HOST:PORT or off",
   },
   {
     name: "internal",
     kind: "bool",
     def: "false",
     help: "register container IP and port instead of published host ports",
+    expect: "expected true or false",
   },
   {
     name: "voters",
-    kind: "int",
+    kind: "N",
     def: "3",
     range: [1, 7],
     help: "voting members the cluster grows to; later members stay learners",
+    expect: "expected an integer in 1..7",
   },
   {
     name: "node-timeout",
-    kind: "duration",
+    kind: "D",
     def: "10s",
     help: "silence after which a member's instances are marked critical",
+    expect: DURATION_EXPECTED,
   },
   {
     name: "reconcile-interval",
-    kind: "duration",
+    kind: "D",
     def: "30s",
-    help: "full Docker reconcile period (events reconcile at once)",
+    help: "full Docker reconcile period (events reconcile at once), at least 1s",
+    expect: `${DURATION_EXPECTED}, at least 1s`,
   },
-  { name: "dns-ttl", kind: "int", def: "0", range: [0, 86400], help: "TTL of service answers" },
+  {
+    name: "dns-ttl",
+    kind: "N",
+    def: "0",
+    range: [0, 86400],
+    help: "TTL of service answers, seconds",
+    expect: "expected an integer in 0..86400",
+  },
   {
     name: "snapshot-entries",
-    kind: "int",
+    kind: "N",
     def: "8192",
     range: [16, 10_000_000],
     help: "applied log entries after which the store is snapshotted and the log compacted",
+    expect: "expected an integer in 16..10000000",
   },
-  { name: "token", kind: "string", def: "", help: "API token required on writes (none: open)" },
+  {
+    name: "token",
+    kind: "T",
+    def: "",
+    defaultText: "none: writes are open",
+    help: "API token required on writes",
+    expect: "expected a token",
+  },
 ];
 
-function normalizeDomain(s: string): string {
-  const d = s.toLowerCase().replace(/\.?$/, ".");
-  if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+$/.test(d)) {
-    throw new Error("not a domain name like berth. or example.com.");
-  }
-  return d;
+/** `BERTH_` variables that are not agent flags: the client commands' and the test scripts'. */
+const OTHER_ENV_VARS: readonly string[] = ["BERTH_HTTP_ADDR", "BERTH_TEST_IMAGE"];
+
+function spec(name: string): AgentFlag {
+  const s = AGENT_FLAGS.find((f) => f.name === name);
+  if (s === undefined) throw new Error(`no agent flag --${name}`); // a bug in this file
+  return s;
 }
 
+/** `--data-dir` → `BERTH_DATA_DIR`. */
 function envName(flag: string): string {
   return `BERTH_${flag.toUpperCase().replaceAll("-", "_")}`;
 }
 
 export interface LoadOptions {
+  /** Environment (default: the process's). */
   env?: Record<string, string | undefined>;
+  /** Reads the --config file (default: Deno.readTextFileSync). */
   readFile?: (path: string) => string;
+  /** The default of --node (default: Deno.hostname()). */
   hostname?: string;
+  /** Called once per line worth a warning, such as an unknown BERTH_ variable (default: stderr). */
+  warn?: (line: string) => void;
+}
+
+/** Where a raw value came from, shown in front of every message about it. */
+interface Raw {
+  value: string;
+  /** `--dns-ttl abc`, `BERTH_DNS_TTL=abc`, `berth.json dns-ttl "abc"`. */
+  label: string;
+}
+
+/** A value as a message shows it: bare when it is one printable word, else quoted. */
+function shown(v: string): string {
+  const clipped = v.length > 80 ? `${v.slice(0, 79)}…` : v;
+  return /^[!#-~]+$/.test(clipped) ? clipped : JSON.stringify(clipped);
+}
+
+/** Builds the Config from argv, env, the config file and defaults. Throws ConfigError. */
+export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Config {
+  const env = opts.env ?? Deno.env.toObject();
+  let flags: Map<string, string>;
+  try {
+    flags = parseFlags(argv, AGENT_FLAGS, { positionals: false }).values;
+  } catch (e) {
+    throw new ConfigError(`${errorText(e)} (see berth agent --help)`);
+  }
+  const warn = opts.warn ?? ((line: string) => console.error(`berth agent: ${line}`));
+  for (const line of unknownEnvWarnings(env)) warn(line);
+  const configPath = flags.get("config") ?? (env[envName("config")] || undefined);
+  const file = configPath === undefined ? {} : readConfigFile(configPath, opts.readFile);
+
+  const raw = (name: string): Raw | undefined => {
+    const f = flags.get(name);
+    if (f !== undefined) return { value: f, label: `--${name} ${shown(f)}` };
+    const e = env[envName(name)];
+    if (e !== undefined && e !== "") return { value: e, label: `${envName(name)}=${shown(e)}` };
+    if (Object.hasOwn(file, name)) {
+      const v = file[name];
+      const value = Array.isArray(v) ? v.join(",") : String(v);
+      return { value, label: `${configPath} ${name} ${JSON.stringify(v)}` };
+    }
+    return undefined;
+  };
+  const check = <T>(r: Raw, name: string, parse: (v: string) => T): T => {
+    try {
+      return parse(r.value);
+    } catch (e) {
+      throw new ConfigError(`${r.label}: ${errorText(e)}; ${spec(name).expect}`);
+    }
+  };
+  const dev = check(raw("dev") ?? { value: "false", label: "" }, "dev", parseBool);
+  /** The value of a flag from the strongest source, or its default; parsed by `parse`. */
+  const get = <T>(name: string, parse: (v: string) => T): T => {
+    const s = spec(name);
+    const def = dev && s.devDef !== undefined ? s.devDef : s.def;
+    return check(
+      raw(name) ?? { value: def, label: `default of --${name} ${shown(def)}` },
+      name,
+      parse,
+    );
+  };
+  const int = (name: string) => get(name, (v) => parseIntIn(v, spec(name).range!));
+  const optional = <T>(parse: (v: string) => T) => (v: string): T | null =>
+    v === "" ? null : parse(v);
+  const addrList = (defaultPort: number) => (v: string): HostPort[] =>
+    v.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) =>
+      parseHostPort(s, defaultPort)
+    );
+
+  const bind = get("bind", (v) => parseHostPort(v));
+  const wildcard = bind.host === "0.0.0.0" || bind.host === "::";
+  const advertise = get(
+    "advertise",
+    optional((v) => {
+      if (!isIp(v)) throw new Error("not an IP address");
+      return v;
+    }),
+  ) ?? (wildcard ? "127.0.0.1" : bind.host);
+  const nodeRaw = raw("node");
+  const node = nodeRaw === undefined
+    ? defaultNodeName(opts.hostname ?? Deno.hostname())
+    : check(nodeRaw, "node", (v) => (checkNodeName(v), v));
+
+  return {
+    dev,
+    node,
+    dataDir: get("data-dir", (v) => {
+      if (v === "") throw new Error("empty");
+      return v;
+    }),
+    bind,
+    advertise,
+    bootstrap: get("bootstrap", parseBool),
+    join: get("join", addrList(8300)).map(formatHostPort),
+    http: get("http", (v) => parseHostPort(v)),
+    dns: get("dns", (v) => parseHostPort(v)),
+    domain: get("domain", normalizeDomain),
+    recursor: get("recursor", addrList(53)),
+    edgeDomain: get("edge-domain", optional(normalizeDomain)),
+    proxyHttp: get("proxy-http", (v) => v === "off" ? null : parseHostPort(v)),
+    docker: get("docker", (v) => {
+      if (v === "off") return null;
+      if (!/^(unix|https?|tcp):\/\//.test(v)) throw new Error("unknown scheme");
+      if (!/^(unix:\/\/\/.+|(https?|tcp):\/\/[^/]+\/?)$/.test(v)) throw new Error("malformed URL");
+      return v;
+    }),
+    internal: get("internal", parseBool),
+    voters: int("voters"),
+    nodeTimeoutMs: get("node-timeout", parseDuration),
+    reconcileIntervalMs: get("reconcile-interval", (v) => {
+      const ms = parseDuration(v);
+      if (ms < 1000) throw new Error("below 1s");
+      return ms;
+    }),
+    dnsTtl: int("dns-ttl"),
+    snapshotEntries: int("snapshot-entries"),
+    token: get("token", optional((v) => v)),
+  };
+}
+
+/** The hostname as the default member name, checked like --node. */
+function defaultNodeName(hostname: string): string {
+  try {
+    checkNodeName(hostname);
+  } catch (e) {
+    throw new ConfigError(
+      `--node not given, and the hostname ${shown(hostname)} is no member name: ${
+        errorText(e)
+      }; ${NODE_NAME_EXPECTED} (set --node)`,
+    );
+  }
+  return hostname;
+}
+
+function readConfigFile(
+  path: string,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (e) {
+    throw new ConfigError(`--config ${shown(path)}: cannot read: ${errorText(e)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`--config ${shown(path)}: not JSON: ${errorText(e)}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`--config ${shown(path)}: not a JSON object; expected {"flag": value}`);
+  }
+  const file = parsed as Record<string, unknown>;
+  for (const [k, v] of Object.entries(file)) {
+    if (!AGENT_FLAGS.some((f) => f.name === k && f.name !== "config")) {
+      const near = closest(k, AGENT_FLAGS.map((f) => f.name));
+      throw new ConfigError(
+        `${path} ${JSON.stringify(k)}: unknown key; expected a flag name` +
+          (near === null ? "" : ` (did you mean "${near}"?)`),
+      );
+    }
+    const scalar = ["string", "number", "boolean"].includes(typeof v);
+    const list = Array.isArray(v) && v.every((x) => typeof x === "string");
+    if (!scalar && !list) {
+      throw new ConfigError(
+        `${path} ${k} ${JSON.stringify(v).slice(0, 80)}: not a string, number, boolean or ` +
+          `list of strings; ${spec(k).expect}`,
+      );
+    }
+  }
+  return file;
 }
 
 /**
- * Splits agent argv into raw flag values. Accepts `--flag value`, `--flag=value` and bare
- * booleans (`--dev`). Throws ConfigError on unknown flags or missing values.
+ * One warning per `BERTH_` variable that is neither an agent flag's nor another known one, with
+ * the closest known name: `BERTH_DNSTTL=3` is otherwise ignored without a word.
  */
-export function parseFlags(argv: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith("--")) {
-      throw new ConfigError(`unexpected argument "${arg}" (flags start with --)`);
-    }
-    const eq = arg.indexOf("=");
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const spec = AGENT_FLAGS.find((f) => f.name === name);
-    if (spec === undefined) {
-      throw new ConfigError(`unknown flag --${name} (see berth agent --help)`);
-    }
-    if (eq >= 0) out.set(name, arg.slice(eq + 1));
-    else if (spec.kind === "bool") out.set(name, "true");
-    else {
-      const v = argv[++i];
-      if (v === undefined) throw new ConfigError(`--${name} needs a value`);
-      out.set(name, v);
-    }
+export function unknownEnvWarnings(env: Record<string, string | undefined>): string[] {
+  const known = [...AGENT_FLAGS.map((f) => envName(f.name)), ...OTHER_ENV_VARS];
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("BERTH_") || known.includes(name)) continue;
+    const near = closest(name, known);
+    out.push(
+      `ignoring ${name}: not a berth setting` +
+        (near === null ? " (see berth agent --help)" : ` (did you mean ${near}?)`),
+    );
   }
   return out;
 }
 
-/** Builds the Config from argv, env, the config file and defaults. */
-export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Config {
-  const env = opts.env ?? Deno.env.toObject();
-  const flags = parseFlags(argv);
-  const configPath = flags.get("config") ?? env[envName("config")];
-  let file: Record<string, unknown> = {};
-  if (configPath) {
-    let text: string;
-    try {
-      text = (opts.readFile ?? Deno.readTextFileSync)(configPath);
-    } catch (e) {
-      throw new ConfigError(`--config ${configPath}: cannot read (${errorText(e)})`);
-    }
-    try {
-      const parsed = JSON.parse(text);
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-        throw new Error("top level is not an object");
-      }
-      file = parsed;
-    } catch (e) {
-      throw new ConfigError(`--config ${configPath}: not a JSON object (${errorText(e)})`);
-    }
-    for (const k of Object.keys(file)) {
-      if (!AGENT_FLAGS.some((f) => f.name === k && f.name !== "config")) {
-        throw new ConfigError(`--config ${configPath}: unknown key "${k}" (keys are flag names)`);
-      }
-    }
+/** The candidate nearest to `s` by edit distance, if it is near enough to be a likely typo. */
+function closest(s: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(s.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
   }
-
-  const raw = (name: string): { value: string; from: string } | undefined => {
-    const f = flags.get(name);
-    if (f !== undefined) return { value: f, from: `--${name}` };
-    const e = env[envName(name)];
-    if (e !== undefined && e !== "") return { value: e, from: envName(name) };
-    if (name in file) {
-      const v = file[name];
-      const value = Array.isArray(v) ? v.join(",") : String(v);
-      return { value, from: `"${name}" in ${configPath}` };
-    }
-    return undefined;
-  };
-
-  const dev = parseBool(raw("dev") ?? { value: "false", from: "default" });
-  const get = (name: string): { value: string; from: string } => {
-    const r = raw(name);
-    if (r !== undefined) return r;
-    const spec = AGENT_FLAGS.find((f) => f.name === name)!;
-    return { value: dev && spec.devDef !== undefined ? spec.devDef : spec.def, from: "default" };
-  };
-  const check = <T>(name: string, parse: (v: string) => T, want: string): T => {
-    const r = get(name);
-    try {
-      return parse(r.value);
-    } catch (e) {
-      throw new ConfigError(
-        `${r.from}: "${r.value}" is invalid: ${want} (${errorText(e)})`,
-      );
-    }
-  };
-  const int = (name: string) => {
-    const spec = AGENT_FLAGS.find((f) => f.name === name)!;
-    const [lo, hi] = spec.range!;
-    return check(name, (v) => {
-      const n = Number(v);
-      if (!/^\d+$/.test(v) || n < lo || n > hi) throw new Error(`out of range`);
-      return n;
-    }, `expected an integer in ${lo}..${hi}`);
-  };
-
-  const bind = check("bind", (v) => parseHostPort(v), "expected IP:PORT like 127.0.0.1:8300");
-  const advertiseRaw = get("advertise").value;
-  const advertise = advertiseRaw === ""
-    ? (bind.host === "0.0.0.0" || bind.host === "::" ? "127.0.0.1" : bind.host)
-    : check("advertise", (v) => {
-      if (!isIp(v)) throw new Error("not an IP");
-      return v;
-    }, "expected an IP address");
-  const nodeName = get("node").value === "<hostname>"
-    ? (opts.hostname ?? Deno.hostname())
-    : check("node", (v) => {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(v)) throw new Error("bad characters");
-      return v;
-    }, "expected letters, digits, '.', '_' or '-' (at most 63)");
-  const edge = get("edge-domain").value;
-  const docker = get("docker").value;
-  const token = get("token").value;
-
-  return {
-    dev,
-    node: nodeName,
-    dataDir: check("data-dir", (v) => {
-      if (v === "") throw new Error("empty");
-      return v;
-    }, "expected a directory path"),
-    bind,
-    advertise,
-    bootstrap: check("bootstrap", (v) => parseBool({ value: v, from: "" }), "expected true|false"),
-    join: get("join").value.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
-      try {
-        return formatHostPort(parseHostPort(s, 8300));
-      } catch (e) {
-        throw new ConfigError(
-          `--join: "${s}" is invalid: expected IP[:PORT] (${errorText(e)})`,
-        );
-      }
-    }),
-    http: check("http", (v) => parseHostPort(v), "expected IP:PORT like 127.0.0.1:8500"),
-    dns: check("dns", (v) => parseHostPort(v), "expected IP:PORT like 127.0.0.1:8600"),
-    domain: check("domain", normalizeDomain, "expected a domain name"),
-    recursor: check(
-      "recursor",
-      (v) =>
-        v.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => parseHostPort(s, 53)),
-      "expected IP[:PORT],…",
-    ),
-    edgeDomain: edge === ""
-      ? null
-      : check("edge-domain", normalizeDomain, "expected a domain name"),
-    proxyHttp: check(
-      "proxy-http",
-      (v) => v === "off" ? null : parseHostPort(v),
-      "expected IP:PORT or off",
-    ),
-    docker: docker === "off" ? null : check("docker", (v) => {
-      if (!/^(unix:\/\/\/.+|https?:\/\/[^/]+\/?|tcp:\/\/[^/]+\/?)$/.test(v)) {
-        throw new Error("scheme");
-      }
-      return v;
-    }, "expected unix:///path/docker.sock, http://host:port or off"),
-    internal: check("internal", (v) => parseBool({ value: v, from: "" }), "expected true|false"),
-    voters: int("voters"),
-    nodeTimeoutMs: check("node-timeout", parseDuration, "expected a duration like 10s"),
-    reconcileIntervalMs: check("reconcile-interval", (v) => {
-      const ms = parseDuration(v);
-      if (ms < 1000) throw new Error("below 1s");
-      return ms;
-    }, "expected a duration of at least 1s"),
-    dnsTtl: int("dns-ttl"),
-    snapshotEntries: int("snapshot-entries"),
-    token: token === "" ? null : token,
-  };
+  return bestDistance <= Math.max(2, Math.floor(s.length / 4)) ? best : null;
 }
 
-function parseBool(r: { value: string; from: string }): boolean {
-  if (["true", "1", "yes"].includes(r.value)) return true;
-  if (["false", "0", "no"].includes(r.value)) return false;
-  throw new ConfigError(`${r.from}: "${r.value}" is invalid: expected true|false`);
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        prev[j]! + 1,
+        row[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** Lower case with a trailing dot; throws saying what is wrong with the name. */
+function normalizeDomain(s: string): string {
+  const d = s.toLowerCase().replace(/\.?$/, ".");
+  if (d === ".") throw new Error("empty");
+  if (d.length > 254) throw new Error(`${d.length - 1} characters, more than 253`);
+  for (const label of d.slice(0, -1).split(".")) {
+    if (label === "") throw new Error("an empty label (two dots in a row)");
+    if (label.length > 63) throw new Error(`a label of ${label.length} characters, more than 63`);
+    const bad = /[^a-z0-9-]/.exec(label);
+    if (bad !== null) throw new Error(`has ${JSON.stringify(bad[0])}`);
+    if (label.startsWith("-") || label.endsWith("-")) {
+      throw new Error(`the label "${label}" starts or ends with '-'`);
+    }
+  }
+  return d;
 }
 
 /** `berth agent --help` text: every flag with its default. */
 export function agentHelp(): string {
-  const lines = ["Usage: berth agent [flags]", "", "Flags (env BERTH_<FLAG>; flags win):"];
+  const lines = [
+    "Usage: berth agent [flags]",
+    "",
+    "Flags (or env BERTH_<FLAG>, or keys of the --config file; flags win, then env):",
+  ];
   for (const f of AGENT_FLAGS) {
-    const def = f.def === "" ? "none" : f.def;
+    const left = f.kind === "bool" ? `--${f.name}` : `--${f.name} ${f.kind}`;
+    const range = f.range === undefined ? "" : `${f.range[0]}..${f.range[1]}, `;
+    const def = f.defaultText ?? (f.def === "" ? "none" : f.def);
     const dev = f.devDef !== undefined ? `; ${f.devDef} with --dev` : "";
-    lines.push(`  --${f.name.padEnd(20)} ${f.help} (default ${def}${dev})`);
+    lines.push(`  ${left.padEnd(26)} ${f.help} (${range}default ${def}${dev})`);
   }
   return lines.join("\n");
 }

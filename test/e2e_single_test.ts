@@ -262,6 +262,9 @@ Deno.test({
     assert.equal(out.code, 2);
     const err = new TextDecoder().decode(out.stderr).trim();
     assert.equal(err.split("\n").length, 1, err);
-    assert.match(err, /--dns: "127.0.0.1:99999" is invalid/);
+    assert.match(
+      err,
+      /^berth agent: --dns 127\.0\.0\.1:99999: port "99999" is not in 1\.\.65535; expected IP:PORT/,
+    );
   },
 });

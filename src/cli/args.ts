@@ -1,10 +1,12 @@
 /**
- * Command-line flags: `--name value`, `--name=value`, bare `--name` for booleans, `-h` for
- * help, `--` to end flags (so a value may start with a dash). Unknown flags and bad values are
- * UsageErrors: one line, exit code 2.
+ * Client command flags: argv is split by the one flag parser (src/lib/flags.ts: `--name value`,
+ * `--name=value`, bare `--name` for booleans, `-h` for help, `--` to end flags), then typed here.
+ * Unknown flags and bad values are UsageErrors: one line, exit code 2.
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
+import { FlagError, parseBool, type ParsedFlags, parseFlags, parseIntIn } from "../lib/flags.ts";
 
 export type FlagKind = "bool" | "string" | "uint";
 
@@ -38,54 +40,35 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
 /** Largest integer flag value accepted. */
 const UINT_MAX = Number.MAX_SAFE_INTEGER;
 
+/** Splits argv (src/lib/flags.ts) and types each value by its flag's kind; throws UsageError. */
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): Parsed {
+  let split: ParsedFlags;
+  try {
+    split = parseFlags(argv, specs);
+  } catch (e) {
+    if (e instanceof FlagError) throw new UsageError(e.message);
+    throw e;
+  }
   const flags = new Map<string, string | boolean | number>();
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") {
-      args.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a === "-h") {
-      flags.set("help", true);
-      continue;
-    }
-    if (!a.startsWith("--")) {
-      if (a.startsWith("-") && a.length > 1 && !/^-\d/.test(a)) {
-        throw new UsageError(`unknown flag ${a} (flags start with --)`);
+  for (const [name, value] of split.values) {
+    const spec = specs.find((s) => s.name === name)!;
+    try {
+      switch (spec.kind) {
+        case "bool":
+          flags.set(name, parseBool(value));
+          break;
+        case "uint":
+          flags.set(name, parseIntIn(value, [0, UINT_MAX]));
+          break;
+        case "string":
+          flags.set(name, value);
       }
-      args.push(a);
-      continue;
-    }
-    const eq = a.indexOf("=");
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    const spec = specs.find((s) => s.name === name);
-    if (spec === undefined) throw new UsageError(`unknown flag --${name}`);
-    let value: string;
-    if (eq >= 0) value = a.slice(eq + 1);
-    else if (spec.kind === "bool") value = "true";
-    else {
-      const next = argv[++i];
-      if (next === undefined) throw new UsageError(`--${name} needs a value`);
-      value = next;
-    }
-    switch (spec.kind) {
-      case "bool":
-        if (value !== "true" && value !== "false") {
-          throw new UsageError(`--${name}=${value}: expected true or false`);
-        }
-        flags.set(name, value === "true");
-        break;
-      case "uint":
-        if (!/^\d{1,16}$/.test(value) || Number(value) > UINT_MAX) {
-          throw new UsageError(`--${name} ${value}: expected a non-negative integer`);
-        }
-        flags.set(name, Number(value));
-        break;
-      case "string":
-        flags.set(name, value);
+    } catch (e) {
+      const expected = spec.kind === "bool" ? "true or false" : "a non-negative integer";
+      throw new UsageError(
+        `--${name} ${value.slice(0, 60)}: ${errorText(e)}; expected ${expected}`,
+      );
     }
   }
-  return { flags, args };
+  return { flags, args: split.positionals };
 }

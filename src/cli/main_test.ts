@@ -197,7 +197,7 @@ Deno.test("main() usage mistakes print one line and exit 2", async (t) => {
     [["kv", "zap"], /^berth kv: unknown subcommand "zap" \(see berth kv --help\)$/],
     [
       ["kv", "put", "k", "v", "--cas", "x"],
-      /^berth kv put: --cas x: expected a non-negative integer/,
+      /^berth kv put: --cas x: not an integer; expected a non-negative integer \(see berth kv put --help\)$/,
     ],
     [["kv", "get", "k", "--cas", "1"], /^berth kv get: unknown flag --cas/],
     [["status", "--http-addr", "ftp://x"], /expected an http:\/\/ or https:\/\/ address/],

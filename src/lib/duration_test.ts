@@ -15,8 +15,21 @@ Deno.test("parseDuration() adds up units into milliseconds", async (t) => {
   }
 });
 
-Deno.test("parseDuration() rejects text that is not a duration", async (t) => {
-  for (const text of ["", "5", "5 s", "s", "-1s", "1d", "10sx", "abc"]) {
-    await t.step(JSON.stringify(text), () => assert.throws(() => parseDuration(text)));
+Deno.test("parseDuration() says what is wrong with text that is not a duration", async (t) => {
+  const cases: [string, RegExp][] = [
+    ["", /^empty$/],
+    ["10", /^no unit$/],
+    ["1m30", /^no unit$/],
+    ["1d", /^unknown unit "d"$/],
+    ["10sx", /^unknown unit "sx"$/],
+    ["5 s", /^not a duration$/],
+    ["s", /^not a duration$/],
+    ["-1s", /^not a duration$/],
+    ["abc", /^not a duration$/],
+  ];
+  for (const [text, why] of cases) {
+    await t.step(JSON.stringify(text), () => {
+      assert.throws(() => parseDuration(text), (e: Error) => why.test(e.message));
+    });
   }
 });
