@@ -8,7 +8,6 @@ import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { Cluster } from "../cluster/mod.ts";
-import { NoLeaderError } from "../cluster/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { CommandError } from "../store/mod.ts";
 import { agentRoutes } from "./agent_routes.ts";
@@ -16,7 +15,7 @@ import { berthRoutes } from "./berth_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
 import type { ClusterAdmin, Deps } from "./deps.ts";
-import { HttpError } from "./http_error.ts";
+import { clusterHttpError, HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
@@ -129,9 +128,8 @@ export function createApp(opts: ApiOptions): Hono {
   app.onError((e, c) => {
     if (e instanceof HttpError) return c.text(`${e.message}\n`, e.status);
     if (e instanceof CommandError) return c.text(`${e.message}\n`, 400);
-    if (e instanceof NoLeaderError) {
-      return c.text(`no cluster leader: ${e.message}; retry shortly\n`, 503);
-    }
+    const ce = clusterHttpError(e);
+    if (ce !== undefined) return c.text(`${ce.message}\n`, ce.status);
     console.error(`api: ${c.req.method} ${c.req.path} failed: ${(e as Error).stack ?? e}`);
     return c.text(`internal error: ${errorText(e)}\n`, 500);
   });

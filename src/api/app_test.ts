@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { NoLeaderError } from "../cluster/mod.ts";
+import {
+  BusyError,
+  ClosedError,
+  type ClusterError,
+  NoLeaderError,
+  NotLeaderError,
+  RejectedError,
+  TimeoutError,
+  UnknownMemberError,
+} from "../cluster/mod.ts";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 
 Deno.test("createApp() token: writes need X-Consul-Token or Bearer, reads do not", async () => {
@@ -167,4 +176,23 @@ Deno.test("GET /v1/snapshot answers the store snapshot", async () => {
   const bytes = new Uint8Array(await r.arrayBuffer());
   assert.deepEqual(bytes, new Uint8Array(f.store.snapshot()));
   f.close();
+});
+
+Deno.test("createApp() maps each named cluster error to its HTTP status, one line, no stack", async () => {
+  const cases: [ClusterError, number, RegExp][] = [
+    [new NoLeaderError("no leader elected"), 503, /^no cluster leader: no leader elected; retry/],
+    [new NotLeaderError("not the leader"), 503, /^no cluster leader: not the leader/],
+    [new BusyError("too many proposals in flight"), 503, /^too many proposals in flight; retry/],
+    [new ClosedError("cluster is closed"), 503, /^cluster is closed/],
+    [new TimeoutError("proposal timed out"), 504, /^proposal timed out\n$/],
+    [new RejectedError("proposal of 5 bytes is over 4"), 400, /^proposal of 5 bytes is over 4\n$/],
+    [UnknownMemberError.of("n9", ["n1"]), 400, /^no member named n9; members: n1\n$/],
+  ];
+  for (const [e, status, re] of cases) {
+    const f = fixture({ admin: { removePeer: () => Promise.reject(e) } });
+    const r = await f.app.request("/v1/berth/raft/peers/n9", { method: "DELETE" });
+    assert.equal(r.status, status, e.name);
+    assert.match(await r.text(), re);
+    f.close();
+  }
 });

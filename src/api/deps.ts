@@ -7,11 +7,10 @@
  */
 import type { Context } from "hono";
 import type { Cluster, Proposed } from "../cluster/mod.ts";
-import { NoLeaderError } from "../cluster/mod.ts";
 import type { Change, Command, Store } from "../store/mod.ts";
 import { validateCommand } from "../store/mod.ts";
 import type { Blocker } from "./blocker.ts";
-import { badRequest, HttpError } from "./http_error.ts";
+import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
 
 /** Longest a default or `?consistent` read waits for the read barrier. */
@@ -69,10 +68,7 @@ async function barrier(cluster: Cluster): Promise<void> {
   try {
     await Promise.race([cluster.readBarrier(), timeout]);
   } catch (e) {
-    if (e instanceof NoLeaderError) {
-      throw new HttpError(503, `no cluster leader (${e.message}); retry, or read with ?stale`);
-    }
-    throw e;
+    throw clusterHttpError(e, "retry, or read with ?stale") ?? e;
   } finally {
     clearTimeout(timer);
   }

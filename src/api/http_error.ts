@@ -5,6 +5,7 @@
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { errorText } from "../lib/error_text.ts";
+import { ClusterError, type ClusterErrorCode } from "../cluster/mod.ts";
 
 /** Largest JSON body accepted on a write (a service definition, a catalog registration). */
 export const JSON_BODY_BYTES_MAX = 1024 * 1024;
@@ -22,6 +23,36 @@ export class HttpError extends Error {
 
 export function badRequest(message: string): HttpError {
   return new HttpError(400, message);
+}
+
+/** The one table from the cluster's named errors (src/cluster/errors.ts) to HTTP statuses. */
+const CLUSTER_STATUS: Record<ClusterErrorCode, ContentfulStatusCode> = {
+  no_leader: 503,
+  not_leader: 503,
+  busy: 503,
+  closed: 503,
+  timeout: 504,
+  rejected: 400,
+  unknown_member: 400,
+};
+
+/**
+ * The answer to a cluster error, or undefined for any other error. `hint` ends the line of the
+ * retryable ones (what the client can do meanwhile).
+ */
+export function clusterHttpError(e: unknown, hint = "retry shortly"): HttpError | undefined {
+  if (!(e instanceof ClusterError)) return undefined;
+  const status = CLUSTER_STATUS[e.code];
+  switch (e.code) {
+    case "no_leader":
+    case "not_leader":
+      return new HttpError(status, `no cluster leader: ${e.message}; ${hint}`);
+    case "busy":
+    case "closed":
+      return new HttpError(status, `${e.message}; ${hint}`);
+    default:
+      return new HttpError(status, e.message);
+  }
 }
 
 /**

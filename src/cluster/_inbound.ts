@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { type Frame, parseFrame } from "./_wire.ts";
 import {
+  errorCode,
   foreignCluster,
   HANDSHAKE_TIMEOUT_MS,
   type Hello,
@@ -172,15 +173,19 @@ export class InboundConnection {
     }
     handled.then(
       (result) => this.#respond(id, result, undefined),
-      (e) => this.#respond(id, undefined, errorText(e)),
+      (e) => this.#respond(id, undefined, errorText(e), errorCode(e)),
     ).finally(() => this.#inflight--);
   }
 
-  #respond(id: number, result: unknown, err: string | undefined): void {
+  #respond(id: number, result: unknown, err: string | undefined, code?: string): void {
     if (this.#done) return;
     let body: Uint8Array;
     try {
-      body = encodeBody(err === undefined ? { k: "res", id, b: result } : { k: "res", id, err });
+      body = encodeBody(
+        err === undefined
+          ? { k: "res", id, b: result }
+          : { k: "res", id, err, ...(code === undefined ? {} : { code }) },
+      );
       if (body.byteLength > this.#s.frameBytesMax) {
         throw new Error(
           `${body.byteLength} bytes exceed the frame limit of ${this.#s.frameBytesMax} bytes`,

@@ -113,7 +113,10 @@ export class OutboundPeer {
         () =>
           this.#settle(
             id,
-            new TransportError(`request to ${this.address} timed out after ${timeoutMs} ms`),
+            new TransportError(
+              `request to ${this.address} timed out after ${timeoutMs} ms`,
+              "timeout",
+            ),
           ),
         timeoutMs,
       );
@@ -242,7 +245,7 @@ export class OutboundPeer {
         if (this.#state === "open") {
           this.#settle(
             frame.id,
-            frame.err === undefined ? undefined : new RemoteError(frame.err),
+            frame.err === undefined ? undefined : new RemoteError(frame.err, frame.code),
             frame.b,
           );
           return true;
@@ -291,6 +294,7 @@ export class OutboundPeer {
         wasOpen
           ? `connection to ${this.address} lost: ${reason}`
           : `cannot connect to ${this.address}: ${reason}`,
+        wasOpen ? "lost" : "unsent",
       ),
     );
     // Requests already failed; one-way messages wait for the next connection.

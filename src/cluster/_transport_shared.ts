@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ERROR_CODE_BYTES_MAX } from "./_wire.ts";
 
 /** Version of the wire protocol in the hello frame; a listener rejects any other. */
 export const PROTOCOL_VERSION = 1;
@@ -53,14 +54,41 @@ export interface Hello {
   address: string;
 }
 
-/** The connection failed: cannot connect, connection lost, timed out, or transport closed. */
+/**
+ * The connection failed: cannot connect, connection lost, timed out, or transport closed.
+ * `code` says whether a request could have reached the peer: `unsent` (it never left: closed,
+ * queue full, cannot connect), `lost` (the connection broke after it was sent), `timeout`.
+ */
 export class TransportError extends Error {
   override name = "TransportError";
+  readonly code: "unsent" | "lost" | "timeout";
+
+  constructor(message: string, code: "unsent" | "lost" | "timeout" = "unsent") {
+    super(message);
+    this.code = code;
+  }
 }
 
-/** The remote request handler threw or rejected; `message` is its message. */
+/**
+ * The remote request handler threw or rejected; `message` is its message and `code` the
+ * thrown error's `code` when it had one (see `errorCode`).
+ */
 export class RemoteError extends Error {
   override name = "RemoteError";
+  readonly code: string | undefined;
+
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The `code` of a thrown value when it is a short lower-case word (sent with the error). */
+export function errorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.length <= ERROR_CODE_BYTES_MAX && /^[a-z_]+$/.test(code)
+    ? code
+    : undefined;
 }
 
 /** Options with defaults filled in, as connections see them. */

@@ -8,6 +8,8 @@
 export const HANDSHAKE_TEXT_BYTES_MAX = 256;
 /** Longest remote error message passed on to a request's caller. */
 export const ERROR_TEXT_BYTES_MAX = 4096;
+/** Longest remote error code passed on (longer ones are dropped, the message stays). */
+export const ERROR_CODE_BYTES_MAX = 32;
 
 export interface HelloFrame {
   k: "hello";
@@ -40,6 +42,8 @@ export interface ResFrame {
   id: number;
   b?: unknown;
   err?: string;
+  /** The error's code (errors.ts), when it has one. */
+  code?: string;
 }
 export type Frame = HelloFrame | WelcomeFrame | RejectFrame | MsgFrame | ReqFrame | ResFrame;
 
@@ -60,9 +64,15 @@ export function parseFrame(v: unknown): Frame | string {
       if (f.err !== undefined && typeof f.err !== "string") {
         return "res frame with a non-string err";
       }
-      return f.err === undefined
-        ? { k: "res", id: f.id, b: f.b }
-        : { k: "res", id: f.id, err: f.err.slice(0, ERROR_TEXT_BYTES_MAX) };
+      if (f.err === undefined) return { k: "res", id: f.id, b: f.b };
+      return {
+        k: "res",
+        id: f.id,
+        err: f.err.slice(0, ERROR_TEXT_BYTES_MAX),
+        ...(typeof f.code === "string" && f.code.length <= ERROR_CODE_BYTES_MAX
+          ? { code: f.code }
+          : {}),
+      };
     case "hello": {
       if (typeof f.v !== "number" || !Number.isInteger(f.v)) return "hello without a version";
       const bad = badIdentity(f);

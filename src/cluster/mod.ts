@@ -6,6 +6,7 @@
  * @module
  */
 export * from "./types.ts";
+export * from "./errors.ts";
 export { GROUP_COMMIT_MAX, LocalCluster } from "./local.ts";
 export { RaftCluster, type RaftClusterOptions } from "./raft_cluster.ts";
 export { type Identity, SqliteRaftStorage } from "./raft_storage.ts";

@@ -1,52 +1,9 @@
 import assert from "node:assert/strict";
-import { Store } from "../store/mod.ts";
-import { RaftCluster } from "./raft_cluster.ts";
+import { closeAll, member, threeMembers } from "./_testing.ts";
 import { Transport } from "./transport.ts";
 import { waitFor as until } from "../../test/wait.ts";
 
 const enc = new TextEncoder();
-
-interface Member {
-  store: Store;
-  cluster: RaftCluster;
-  logs: string[];
-}
-
-async function member(name: string, host: string, opts: { bootstrap?: boolean; join?: string[] }) {
-  const store = Store.open(":memory:");
-  const logs: string[] = [];
-  const cluster = new RaftCluster({
-    store,
-    raftPath: ":memory:",
-    node: name,
-    bind: { host, port: 0 },
-    advertise: host,
-    bootstrap: opts.bootstrap ?? false,
-    join: opts.join ?? [],
-    voters: 3,
-    nodeTimeoutMs: 10_000,
-    tickMs: 20,
-    log: (l) => logs.push(l),
-  });
-  await cluster.start();
-  return { store, cluster, logs } satisfies Member;
-}
-
-async function threeMembers(): Promise<Member[]> {
-  const m1 = await member("a", "127.0.0.1", { bootstrap: true });
-  const m2 = await member("b", "127.0.0.2", { join: [m1.cluster.address] });
-  const m3 = await member("c", "127.0.0.3", { join: [m1.cluster.address] });
-  const all = [m1, m2, m3];
-  await until("three voters", () => all.every((m) => m.store.confState().voters.length === 3));
-  return all;
-}
-
-async function closeAll(ms: Member[]): Promise<void> {
-  for (const m of ms) {
-    await m.cluster.close();
-    m.store.close();
-  }
-}
 
 Deno.test("RaftCluster: members join as learners, are promoted, and replicate a follower's proposal", async () => {
   const ms = await threeMembers();

@@ -24,7 +24,9 @@
  * `send()` returns false when it dropped the frame (the peer's queue is full, e.g. because the
  * peer is down; bad address; frame too large; closed), so raft can mark the peer unreachable.
  * `request()` rejects with a TransportError (cannot connect, connection lost, timeout, queue
- * full, closed) or a RemoteError carrying the remote handler's message. Limits, each a named
+ * full, closed; its `code` says whether the request may have arrived) or a RemoteError carrying
+ * the remote handler's message and, when the thrown error had a short lower-case `code`
+ * (src/cluster/errors.ts), that code. Limits, each a named
  * export: PENDING_REQUESTS_MAX per peer, INBOUND_REQUESTS_MAX per inbound connection (then
  * "busy"), INBOUND_CONNECTIONS_MAX, PEERS_MAX, HANDSHAKE_TIMEOUT_MS for a silent inbound
  * connection, WRITE_STALL_TIMEOUT_MS for a peer that stops reading, BATCH_BYTES_MAX per write.

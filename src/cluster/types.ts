@@ -45,7 +45,3 @@ export interface Cluster {
   readBarrier(): Promise<number>;
   close(): Promise<void>;
 }
-
-export class NoLeaderError extends Error {
-  override name = "NoLeaderError";
-}

@@ -1,0 +1,457 @@
+/**
+ * The cluster runtime: drives a `raft/` RawNode for real. A ticker calls `tick()`; every turn of
+ * the event loop that changed something runs the ready loop in raft's order:
+ *
+ *   persist (snapshot, entries, hard state: one synced SQLite transaction)
+ *   → send (messages; a snapshot goes to the shipping unit)
+ *   → apply (committed entries into the store: one transaction that also writes the index)
+ *   → advance,
+ *
+ * then settles whatever waits on that state: read states whose index is applied, and the
+ * conditions of `until()` (a leader known, an index applied, a membership change visible).
+ *
+ * The other units (proposals, join, membership, snapshot shipping, liveness, status) read the
+ * state kept here and hook into the loop through `hooks`; nothing here imports them.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import {
+  decodeConfChange,
+  isEmptySnapshot,
+  type Message,
+  ProposalDroppedError,
+  RawNode,
+  type Ready,
+} from "../../raft/mod.ts";
+import { formatHostPort, type HostPort } from "../lib/host_port.ts";
+import type { Store } from "../store/mod.ts";
+import { type AppliedProposal, applyCommitted } from "./_apply.ts";
+import { ClosedError, deadlineError, errorFromCode, NoLeaderError } from "./errors.ts";
+import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
+import { RemoteError, type Transport } from "./transport.ts";
+import type { Role } from "./types.ts";
+import { type Deferred, deferred, Waiters } from "./_waiters.ts";
+
+/** Milliseconds per raft tick. Election timeout is ELECTION_TICKS ticks (randomized up to 2×). */
+export const TICK_MS_DEFAULT = 100;
+export const ELECTION_TICKS = 10;
+export const HEARTBEAT_TICKS = 1;
+/** Longest a read barrier (ReadIndex) waits. */
+export const READ_TIMEOUT_MS = 5_000;
+/** Applied entries past the last snapshot that trigger a new snapshot. */
+export const SNAPSHOT_ENTRIES_DEFAULT = 8192;
+/** Entries kept behind a snapshot so slightly slow followers catch up from the log. */
+export const SNAPSHOT_KEEP_ENTRIES_DEFAULT = 2048;
+/** Raft proposal bytes not yet committed beyond which proposals are refused. */
+export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
+
+/** What RaftCluster is built from (see raft_cluster.ts for the meaning of each). */
+export interface CoreOptions {
+  store: Store;
+  raftPath: string;
+  node: string;
+  bind: HostPort;
+  advertise: string;
+  bootstrap: boolean;
+  join: string[];
+  voters: number;
+  nodeTimeoutMs: number;
+  tickMs: number;
+  snapshotEntries: number;
+  snapshotKeepEntries: number;
+  log: (line: string) => void;
+  onFatal: (e: Error) => void;
+  random: (n: number) => number;
+  now: () => number;
+}
+
+/** How the other units hook into the loop. */
+export interface CoreHooks {
+  /** Entries with a request id were applied (resolves the proposers' futures). */
+  applied(done: AppliedProposal[]): void;
+  /** This member stopped being the leader: its proposals in flight may be overwritten. */
+  leadershipLost(): void;
+  /** Each tick while this member leads (liveness, promotion). */
+  leaderTick(): void;
+  /** Ships a MsgSnap with its data to `addr`. */
+  sendSnapshot(addr: string, m: Message): void;
+  /** The loop stopped (closed or fatal): fail whatever still waits with `e`. */
+  stopped(e: Error): void;
+}
+
+function hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export class ClusterCore {
+  readonly o: CoreOptions;
+  readonly store: Store;
+  readonly storage: SqliteRaftStorage;
+  readonly transport: Transport;
+  readonly waiters = new Waiters();
+  hooks: CoreHooks = {
+    applied: () => {},
+    leadershipLost: () => {},
+    leaderTick: () => {},
+    sendSnapshot: () => {},
+    stopped: () => {},
+  };
+  identity: Identity | undefined;
+  node: RawNode | undefined;
+  closed = false;
+  started = false;
+  leader = 0;
+  role: Role = "follower";
+  /** id → cluster address, from the store's members, join answers and hellos. */
+  readonly addresses = new Map<number, string>();
+  /** id → last time a message came from it (liveness, on the leader). */
+  readonly heard = new Map<number, number>();
+  /** Last time a message came from the leader (undefined: never). */
+  leaderContact: number | undefined;
+  /** When this member last became leader (every member's contact counts from there). */
+  leaderSince = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #scheduled = false;
+  readonly #reads = new Map<string, Deferred<number>>();
+  /** Read states whose index is not applied yet. */
+  #pendingReads: { index: number; key: string }[] = [];
+
+  constructor(o: CoreOptions, storage: SqliteRaftStorage, transport: Transport) {
+    this.o = o;
+    this.store = o.store;
+    this.storage = storage;
+    this.transport = transport;
+    this.identity = storage.identity();
+    this.store.subscribe((c) => {
+      if (c.tables.has("members")) this.refreshAddresses();
+    });
+    this.refreshAddresses();
+  }
+
+  /** This member's id, 0 before it is in a cluster. */
+  get self(): number {
+    return this.identity?.id ?? 0;
+  }
+
+  /** The address other members use for this node (the bound port once started). */
+  get address(): string {
+    const port = this.started ? this.transport.address.port : this.o.bind.port;
+    return formatHostPort({ host: this.o.advertise, port });
+  }
+
+  /** The current raft term (0 before the node runs). */
+  term(): number {
+    return this.node?.raft.term ?? this.storage.hardState().term;
+  }
+
+  startNode(identity: Identity): void {
+    // A crash between persisting a received snapshot and installing it in the store: the log
+    // now starts after the snapshot, so the store must catch up from it before raft runs.
+    const snap = this.storage.snapshot();
+    if (!isEmptySnapshot(snap) && snap.metadata.index > this.store.appliedIndex()) {
+      this.store.restore(snap.data);
+      this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
+    }
+    const node = new RawNode({
+      id: identity.id,
+      storage: this.storage,
+      electionTick: ELECTION_TICKS,
+      heartbeatTick: HEARTBEAT_TICKS,
+      random: this.o.random,
+      preVote: true,
+      checkQuorum: true,
+      maxUncommittedEntriesSize: UNCOMMITTED_BYTES_MAX,
+      applied: this.store.appliedIndex(),
+    });
+    this.node = node;
+    const cs = this.store.confState();
+    if (
+      cs.voters.length > 0 && !cs.voters.includes(identity.id) && !cs.learners.includes(identity.id)
+    ) {
+      this.o.log(
+        `cluster: this member (id ${identity.id}) was removed from cluster ${identity.clusterId}; ` +
+          `to join again, start with an empty --data-dir and --join`,
+      );
+    }
+    // A lone voter need not wait an election timeout.
+    const voters = cs.voters.length > 0 ? cs.voters : this.#storageVoters();
+    if (voters.length === 1 && voters[0] === identity.id) node.campaign();
+    this.#ticker = setInterval(() => this.#tick(), this.o.tickMs);
+    this.schedule();
+  }
+
+  /** Voters named by the unapplied bootstrap entries (a fresh bootstrap before first apply). */
+  #storageVoters(): number[] {
+    try {
+      const last = this.storage.lastIndex();
+      const ents = last >= 1
+        ? this.storage.entries(this.storage.firstIndex(), last + 1, 1 << 20)
+        : [];
+      const out: number[] = [];
+      for (const e of ents) {
+        if (e.type !== "confChange") continue;
+        const cc = decodeConfChange(e.data);
+        if (cc.type === "addNode") out.push(cc.nodeId);
+      }
+      return out;
+    } catch {
+      return [];
+    }
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  #tick(): void {
+    const node = this.node;
+    if (node === undefined || this.closed) return;
+    node.tick();
+    if (this.role === "leader") this.hooks.leaderTick();
+    this.schedule();
+  }
+
+  /** Runs the ready loop soon (once per turn of the event loop however often it is asked). */
+  schedule(): void {
+    if (this.#scheduled || this.closed) return;
+    this.#scheduled = true;
+    // setImmediate, not a microtask: it runs after every request and frame that this turn of
+    // the event loop read, so they all go into one ready (one fsync) — group commit.
+    setImmediate(() => {
+      this.#scheduled = false;
+      try {
+        this.#process();
+      } catch (e) {
+        this.fatal(e as Error);
+      }
+    });
+  }
+
+  /** A broken invariant or a failed disk write: stop this member rather than diverge. */
+  fatal(e: Error): void {
+    this.o.log(`cluster: fatal: ${e.stack ?? e.message}; this member stops taking part`);
+    this.stop(new ClosedError(`cluster stopped: ${e.message}`));
+    this.o.onFatal(e);
+  }
+
+  /** Stops the ticker and the loop; everything waiting fails with `e`. */
+  stop(e: Error): void {
+    this.closed = true;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    for (const d of this.#reads.values()) d.reject(e);
+    this.#reads.clear();
+    this.waiters.failAll(e);
+    this.hooks.stopped(e);
+  }
+
+  /** Resolves after `ms`, or sooner when the loop stops (a retry's backoff). */
+  pause(ms: number): Promise<void> {
+    return this.waiters.until(() => this.closed, ms, () => new Error("pause over")).catch(() => {});
+  }
+
+  #process(): void {
+    const node = this.node;
+    if (node === undefined) return;
+    while (node.hasReady()) {
+      const rd = node.ready();
+      if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
+      // 1. Persist: snapshot, entries and hard state in one synced transaction.
+      this.storage.persist({
+        entries: rd.entries,
+        hardState: rd.hardState,
+        snapshot: rd.snapshot,
+        sync: rd.mustSync,
+      });
+      // 2. Send.
+      for (const m of rd.messages) this.#send(m);
+      // 3. Apply.
+      if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
+        this.store.restore(rd.snapshot.data);
+        this.o.log(`cluster: installed snapshot at index ${rd.snapshot.metadata.index}`);
+      }
+      this.#apply(node, rd);
+      for (const rs of rd.readStates) {
+        this.#pendingReads.push({ index: rs.index, key: hex(rs.requestCtx) });
+      }
+      // 4. Advance.
+      node.advance();
+    }
+    this.#afterApply();
+  }
+
+  #onSoftState(lead: number, state: string): void {
+    const was = this.role;
+    const isLearner = this.store.confState().learners.includes(this.self);
+    this.role = state === "leader"
+      ? "leader"
+      : state === "candidate" || state === "preCandidate"
+      ? "candidate"
+      : isLearner
+      ? "learner"
+      : "follower";
+    if (lead !== this.leader) {
+      this.leader = lead;
+      if (lead !== 0) this.o.log(`cluster: leader is ${this.memberName(lead)} (id ${lead})`);
+    }
+    if (was === "leader" && this.role !== "leader") this.hooks.leadershipLost();
+    if (this.role === "leader" && was !== "leader") {
+      this.leaderSince = this.o.now();
+      // Every member gets a full node timeout of grace from a new leader.
+      for (const id of this.addresses.keys()) this.heard.set(id, this.leaderSince);
+    }
+  }
+
+  #apply(node: RawNode, rd: Ready): void {
+    if (rd.committedEntries.length === 0) return;
+    const done = applyCommitted(this, node, rd.committedEntries);
+    if (done.length > 0) this.hooks.applied(done);
+  }
+
+  #afterApply(): void {
+    const applied = this.store.appliedIndex();
+    // Reads whose index is applied can be served now.
+    if (this.#pendingReads.length > 0) {
+      const still: { index: number; key: string }[] = [];
+      for (const r of this.#pendingReads) {
+        if (r.index <= applied) {
+          const d = this.#reads.get(r.key);
+          this.#reads.delete(r.key);
+          d?.resolve(r.index);
+        } else still.push(r);
+      }
+      this.#pendingReads = still;
+    }
+    this.#maybeSnapshot(applied);
+    this.waiters.check();
+  }
+
+  #maybeSnapshot(applied: number): void {
+    const snapIndex = this.storage.snapshot().metadata.index;
+    if (applied - snapIndex < this.o.snapshotEntries) return;
+    if (applied > this.storage.lastIndex()) return;
+    const data = this.store.snapshot();
+    this.storage.snapshotAndCompact(
+      applied,
+      this.store.confState(),
+      data,
+      this.o.snapshotKeepEntries,
+    );
+  }
+
+  #send(m: Message): void {
+    const node = this.node!;
+    const addr = this.addresses.get(m.to);
+    if (addr === undefined) {
+      node.reportUnreachable(m.to);
+      if (m.type === "MsgSnap") node.reportSnapshot(m.to, "failure");
+      return;
+    }
+    if (m.type === "MsgSnap" && m.snapshot !== undefined) {
+      this.hooks.sendSnapshot(addr, m);
+      return;
+    }
+    if (!this.transport.send(addr, { t: "raft", m })) node.reportUnreachable(m.to);
+  }
+
+  /** Steps a validated message from another member into raft. */
+  step(m: Message): void {
+    if (m.from === this.leader) this.leaderContact = this.o.now();
+    try {
+      this.node!.step(m);
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) return;
+      throw e;
+    }
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- futures
+
+  /**
+   * Resolves once `holds()` is true (checked now and after every ready batch), or rejects with
+   * `timeout()` at `deadline` (ms, on `o.now()`'s clock).
+   */
+  until(holds: () => boolean, deadline: number, timeout: () => Error): Promise<void> {
+    return this.waiters.until(holds, deadline - this.o.now(), timeout);
+  }
+
+  /** The leader's id once one is known. */
+  async awaitLeader(deadline: number): Promise<number> {
+    if (this.node === undefined) {
+      throw new NoLeaderError(`${this.o.node} is not a member of a cluster yet`);
+    }
+    await this.until(
+      () => this.leader !== 0,
+      deadline,
+      () => new NoLeaderError("no leader elected"),
+    );
+    return this.leader;
+  }
+
+  /** The applied index once it has reached `index`. */
+  async awaitApplied(index: number, deadline: number): Promise<number> {
+    await this.until(
+      () => this.store.appliedIndex() >= index,
+      deadline,
+      () => deadlineError(`waiting for index ${index} to apply`),
+    );
+    return this.store.appliedIndex();
+  }
+
+  /** ReadIndex (Raft §6.4): the commit index the leader confirmed, once applied here. */
+  async readIndex(deadline: number): Promise<number> {
+    const ctx = crypto.getRandomValues(new Uint8Array(16));
+    const key = hex(ctx);
+    const d = deferred<number>(
+      deadline - this.o.now(),
+      () => new NoLeaderError("read index timed out (no quorum?)"),
+      () => this.#reads.delete(key),
+    );
+    this.#reads.set(key, d);
+    this.node!.readIndex(ctx);
+    this.schedule();
+    const index = await d.promise;
+    return await this.awaitApplied(index, deadline);
+  }
+
+  // ---------------------------------------------------------------- talking to members
+
+  /** A request to another member; a coded remote error comes back as the named error. */
+  async request(addr: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    try {
+      return await this.transport.request(addr, body, { timeoutMs: Math.max(1, timeoutMs) });
+    } catch (e) {
+      if (e instanceof RemoteError && e.code !== undefined) {
+        throw errorFromCode(e.code, e.message) ?? e;
+      }
+      throw e;
+    }
+  }
+
+  /** Asks the leader (this member is not it); NoLeaderError when none is known. */
+  forward(body: unknown, timeoutMs: number, what: string): Promise<unknown> {
+    const addr = this.addresses.get(this.leader);
+    if (this.leader === 0 || addr === undefined) {
+      return Promise.reject(new NoLeaderError(`no leader to ${what}`));
+    }
+    return this.request(addr, body, timeoutMs);
+  }
+
+  // ---------------------------------------------------------------- members
+
+  refreshAddresses(): void {
+    for (const m of this.store.members()) {
+      if (m.address !== "") this.addresses.set(m.id, m.address);
+    }
+  }
+
+  memberName(id: number): string {
+    return this.store.members().find((m) => m.id === id)?.name ?? `id ${id}`;
+  }
+
+  /** This member's role now: learner/follower follows the membership, not the last soft state. */
+  currentRole(): Role {
+    if (this.role === "leader" || this.role === "candidate") return this.role;
+    return this.store.confState().learners.includes(this.self) ? "learner" : "follower";
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * How a node comes into a cluster, from both sides.
+ *
+ * The joiner: `--bootstrap` starts a cluster whose first entry adds this node as id 1; `--join`
+ * (or `berth join`) asks any member to add it, retried with backoff until one answers. The answer
+ * carries the cluster id, the new member id and the members' addresses; the node then starts raft
+ * and catches up as a learner.
+ *
+ * The leader: a join asked of a follower is forwarded to the leader; the leader hands out the next
+ * member id (ids are never reused) and proposes the new member as a learner, one join at a time.
+ * The same joiner retrying (same nonce) gets the same id back.
+ *
+ * @module
+ */
+import { type ConfChange, encodeConfChange, type Entry } from "../../raft/mod.ts";
+import { encodeJoinContext, type JoinContext } from "./_apply.ts";
+import type { ClusterCore } from "./_core.ts";
+import { RejectedError } from "./errors.ts";
+import type { Membership } from "./_membership.ts";
+import { PROPOSAL_TIMEOUT_MS } from "./_proposals.ts";
+import { isJoinAnswer, type JoinAnswer, type JoinRequest, type Request } from "./_requests.ts";
+import type { Identity } from "./raft_storage.ts";
+
+/** Longest `berth join` keeps asking (retrying while the cluster elects a leader). */
+export const JOIN_TIMEOUT_MS = 15_000;
+/** Backoff between join attempts: doubles from the first to the last. */
+export const JOIN_BACKOFF_MS_MIN = 200;
+export const JOIN_BACKOFF_MS_MAX = 2000;
+
+export class Join {
+  readonly #c: ClusterCore;
+  readonly #membership: Membership;
+  readonly #readBarrier: () => Promise<number>;
+  #joining: Promise<void> | undefined;
+  /** Highest member id this leader proposed (ids are never reused, even if a proposal failed). */
+  #lastIdHandedOut = 0;
+
+  constructor(core: ClusterCore, membership: Membership, readBarrier: () => Promise<number>) {
+    this.#c = core;
+    this.#membership = membership;
+    this.#readBarrier = readBarrier;
+  }
+
+  // ---------------------------------------------------------------- the joiner
+
+  /** Starts a new cluster with this node as its only voter (id 1). */
+  bootstrap(): void {
+    const c = this.#c;
+    if (c.store.appliedIndex() > 0) {
+      throw new Error(
+        `cluster: cannot bootstrap: the store already holds state (index ` +
+          `${c.store.appliedIndex()}) but no cluster identity; use an empty --data-dir`,
+      );
+    }
+    const identity: Identity = {
+      clusterId: crypto.randomUUID(),
+      id: 1,
+      nonce: crypto.randomUUID(),
+    };
+    const ctx: JoinContext = { name: c.o.node, address: c.address, nonce: identity.nonce };
+    const cc: ConfChange = { type: "addNode", nodeId: 1, context: encodeJoinContext(ctx) };
+    const entry: Entry = { term: 1, index: 1, type: "confChange", data: encodeConfChange(cc) };
+    c.storage.bootstrap([entry], { term: 1, vote: 0, commit: 1 }, identity);
+    c.identity = identity;
+    c.o.log(`cluster: bootstrapped cluster ${identity.clusterId} with ${c.o.node} as id 1`);
+    c.startNode(identity);
+  }
+
+  /** `--join`: keeps asking in the background until a member adds this node or it closes. */
+  joinInBackground(addresses: string[]): void {
+    this.#joining = this.#joinLoop(addresses);
+    this.#joining.catch((e) => this.#c.o.log(`cluster: ${(e as Error).message}`));
+  }
+
+  /** `berth join`: asks the members at `addresses` to add this node, for JOIN_TIMEOUT_MS. */
+  join(addresses: string[]): Promise<void> {
+    const c = this.#c;
+    if (c.identity !== undefined) {
+      return Promise.reject(
+        new RejectedError(
+          `already a member of cluster ${c.identity.clusterId} (id ${c.identity.id}); ` +
+            `to join another cluster, start with an empty --data-dir`,
+        ),
+      );
+    }
+    if (this.#joining !== undefined) return this.#joining;
+    const until = c.o.now() + JOIN_TIMEOUT_MS;
+    this.#joining = this.#joinLoop(addresses, until).finally(() => this.#joining = undefined);
+    return this.#joining;
+  }
+
+  /** Asks each address in turn until one adds this node, or `until` (ms) passes. */
+  async #joinLoop(addresses: string[], until = Infinity): Promise<void> {
+    const c = this.#c;
+    if (c.store.appliedIndex() > 0 || !c.storage.isEmpty()) {
+      throw new RejectedError(
+        `cannot join: the store already holds state (index ${c.store.appliedIndex()}) ` +
+          `from outside a cluster; use an empty --data-dir`,
+      );
+    }
+    const nonce = crypto.randomUUID();
+    let backoff = JOIN_BACKOFF_MS_MIN;
+    let logged = false;
+    for (let attempt = 1; !c.closed; attempt++) {
+      const addr = addresses[(attempt - 1) % addresses.length]!;
+      try {
+        const ans = await c.request(
+          addr,
+          { t: "join", name: c.o.node, address: c.address, nonce } satisfies Request,
+          PROPOSAL_TIMEOUT_MS + 2000,
+        );
+        if (!isJoinAnswer(ans)) throw new Error("malformed join answer");
+        if (c.identity !== undefined) return;
+        for (const m of ans.members) c.addresses.set(m.id, m.address);
+        const identity: Identity = { clusterId: ans.clusterId, id: ans.id, nonce };
+        c.storage.setIdentity(identity);
+        c.identity = identity;
+        c.o.log(`cluster: joined cluster ${ans.clusterId} through ${addr} as id ${ans.id}`);
+        c.startNode(identity);
+        return;
+      } catch (e) {
+        const msg = (e as Error).message;
+        // A refusal that cannot change (name taken, malformed) ends at once.
+        if (e instanceof RejectedError) {
+          throw new RejectedError(`cannot join through ${addr}: ${msg}`);
+        }
+        if (c.o.now() + backoff >= until) {
+          throw new Error(`cannot join through ${addresses.join(", ")}: ${msg}`);
+        }
+        if (!logged) {
+          c.o.log(`cluster: join through ${addr} failed (${msg}); retrying`);
+          logged = true;
+        }
+        await c.pause(backoff);
+        backoff = Math.min(backoff * 2, JOIN_BACKOFF_MS_MAX);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- the leader's side
+
+  /** A join request: forwarded to the leader, or handled here when this member leads. */
+  handle(r: JoinRequest): Promise<JoinAnswer> {
+    const c = this.#c;
+    if (c.node === undefined) {
+      return Promise.reject(new Error("this member is not in a cluster"));
+    }
+    if (c.role !== "leader") {
+      return c.forward(r, PROPOSAL_TIMEOUT_MS, "add the member; retry") as Promise<JoinAnswer>;
+    }
+    // One join at a time on the leader: ids are handed out in order, one conf change pending.
+    return this.#membership.oneAtATime(() => this.#joinAsLeader(r));
+  }
+
+  async #joinAsLeader(r: JoinRequest): Promise<JoinAnswer> {
+    const c = this.#c;
+    // Everything committed before this leader's term is applied first (ReadIndex), so the
+    // member table and the highest id ever handed out are complete: no id is given twice.
+    await this.#readBarrier();
+    const answer = (id: number): JoinAnswer => ({
+      clusterId: c.identity!.clusterId,
+      id,
+      members: c.store.members().map(({ id, name, address }) => ({ id, name, address })),
+    });
+    const existing = c.store.members().find((m) => m.name === r.name);
+    if (existing !== undefined) {
+      // The same joiner retrying (its token matches): the same id again.
+      if (existing.nonce === r.nonce) return answer(existing.id);
+      throw new RejectedError(
+        `a member named ${r.name} already exists (id ${existing.id}); remove it first with ` +
+          `berth raft remove-peer ${r.name}`,
+      );
+    }
+    const id = Math.max(c.store.memberIdMax(), this.#lastIdHandedOut) + 1;
+    this.#lastIdHandedOut = id;
+    const ctx: JoinContext = { name: r.name, address: r.address, nonce: r.nonce };
+    await this.#membership.proposeConfChange({
+      type: "addLearner",
+      nodeId: id,
+      context: encodeJoinContext(ctx),
+    });
+    const added = c.store.members().find((m) => m.id === id);
+    if (added?.nonce !== r.nonce) {
+      throw new Error(`member id ${id} went to another join; retry`);
+    }
+    c.addresses.set(id, r.address);
+    c.o.log(`cluster: added ${r.name} (${r.address}) as learner id ${id}`);
+    return answer(id);
+  }
+}

@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { instanceSpec } from "../../test/fixtures.ts";
+import { UnknownMemberError } from "./errors.ts";
+import { closeAll, leaderOf, threeMembers, until } from "./_testing.ts";
+
+Deno.test("RaftCluster.transferLeader() hands leadership to the named voter, from any member", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const others = ms.filter((m) => m !== leader);
+    // Asked on a follower: forwarded to the leader.
+    await others[0]!.cluster.transferLeader(others[1]!.name);
+    await until(
+      "everyone sees the new leader",
+      () => ms.every((m) => m.cluster.status().leader === others[1]!.name),
+    );
+    assert.equal(others[1]!.cluster.status().role, "leader");
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.transferLeader(null) picks another voter", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    await leader.cluster.transferLeader(null);
+    assert.notEqual(leader.cluster.status().leader, leader.name);
+    assert.notEqual(leader.cluster.status().leader, null);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.removePeer() removes a member everywhere and deregisters its instances", async () => {
+  const ms = await threeMembers();
+  try {
+    const [a, b, c] = ms as [typeof ms[0], typeof ms[0], typeof ms[0]];
+    await c.cluster.propose({
+      type: "batch",
+      commands: [
+        { type: "node.register", name: "c", address: "127.0.0.3", meta: {} },
+        { type: "register", instance: instanceSpec({ id: "c:web:80", node: "c" }) },
+      ],
+    });
+    await until("c's instance on a", () => a.store.instancesOfNode("c").length === 1);
+    // Asked on a member that may be a follower: forwarded to the leader.
+    await b.cluster.removePeer("c");
+    await until(
+      "c gone from the membership of a and b",
+      () => [a, b].every((m) => !m.store.members().some((x) => x.name === "c")),
+    );
+    assert.deepEqual(a.store.confState().voters.length, 2);
+    await until("c's instances deregistered", () => a.store.instancesOfNode("c").length === 0);
+    assert.equal(a.store.node("c")?.status, "down");
+    // Asked again: nothing to do.
+    await assert.rejects(b.cluster.removePeer("c"), UnknownMemberError);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.leave() on the leader hands leadership off, then removes the member", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const rest = ms.filter((m) => m !== leader);
+    await leader.cluster.leave();
+    await until(
+      "the others no longer list the leaver",
+      () => rest.every((m) => !m.store.members().some((x) => x.name === leader.name)),
+    );
+    const next = await leaderOf(rest);
+    assert.notEqual(next, leader);
+    assert.deepEqual(next.store.confState().voters.length, 2);
+    // The cluster still commits without it.
+    const p = await rest[0]!.cluster.propose({ type: "noop" });
+    assert.ok(p.index > 0);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.leave() on a follower removes only that member", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader)!;
+    await follower.cluster.leave();
+    await until(
+      "the leader no longer lists the leaver",
+      () => !leader.store.members().some((x) => x.name === follower.name),
+    );
+    assert.equal(leader.cluster.status().role, "leader");
+    assert.equal(leader.store.confState().voters.length, 2);
+  } finally {
+    await closeAll(ms);
+  }
+});

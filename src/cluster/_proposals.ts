@@ -1,0 +1,187 @@
+/**
+ * Proposals and reads: `propose()` from any member (forwarded to the leader), the leader's side
+ * of a forwarded proposal, and `readBarrier()` (ReadIndex).
+ *
+ * Every proposal carries a request id; the store applies a retried id once, so a proposal is
+ * retried with the same id when the leader changes or cannot be reached, and both attempts end
+ * with the one entry's result. The proposer resolves once its own replica has applied the entry
+ * (a client reads its own write from any member). Each call is a future: the entry's apply
+ * resolves it (`applied()`), the loop's state changes wake a retry, a deadline ends it.
+ *
+ * A proposal that can never succeed (too large, unencodable, malformed) fails at once with a
+ * RejectedError, wherever it is found out (here or on the leader).
+ *
+ * @module
+ */
+import { ProposalDroppedError } from "../../raft/mod.ts";
+import type { Command } from "../store/mod.ts";
+import { type AppliedProposal, encodeProposal } from "./_apply.ts";
+import { type ClusterCore, READ_TIMEOUT_MS } from "./_core.ts";
+import {
+  BusyError,
+  ClosedError,
+  deadlineError,
+  NoLeaderError,
+  NotLeaderError,
+  RejectedError,
+} from "./errors.ts";
+import type { Request } from "./_requests.ts";
+import { TransportError } from "./transport.ts";
+import type { Proposed } from "./types.ts";
+import { type Deferred, deferred } from "./_waiters.ts";
+
+/** Longest a proposal waits for a leader and for its entry to apply. */
+export const PROPOSAL_TIMEOUT_MS = 10_000;
+/** Most proposals waiting for their entry at once; more are refused. */
+export const PENDING_PROPOSALS_MAX = 65_536;
+/** Largest proposal (one encoded command). */
+export const PROPOSAL_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Pause before retrying a proposal the leader could not take (unreachable, busy), unless the
+ * leader or term changes first.
+ */
+export const RETRY_BACKOFF_MS = 50;
+
+/** The entry payload for `command`; a RejectedError when it can never be proposed. */
+export function encodeChecked(id: string, command: Command): Uint8Array {
+  let data: Uint8Array;
+  try {
+    data = encodeProposal({ r: id, c: command });
+  } catch (e) {
+    throw new RejectedError(`command cannot be encoded: ${(e as Error).message}`);
+  }
+  if (data.byteLength > PROPOSAL_BYTES_MAX) {
+    throw new RejectedError(`proposal of ${data.byteLength} bytes is over ${PROPOSAL_BYTES_MAX}`);
+  }
+  return data;
+}
+
+export class Proposals {
+  readonly #c: ClusterCore;
+  /** Request id → the future of the proposal this leader appended for it. */
+  readonly #pending = new Map<string, Deferred<Proposed>>();
+
+  constructor(core: ClusterCore) {
+    this.#c = core;
+  }
+
+  /** Commits `command`, applies it here, resolves with its index and result. */
+  async propose(command: Command): Promise<Proposed> {
+    const c = this.#c;
+    const id = crypto.randomUUID();
+    const data = encodeChecked(id, command);
+    const deadline = c.o.now() + PROPOSAL_TIMEOUT_MS;
+    let lastError: Error | undefined;
+    while (!c.closed && c.o.now() < deadline) {
+      const leader = await c.awaitLeader(deadline);
+      const term = c.term();
+      try {
+        if (leader === c.self) return await this.#proposeLocal(id, data, deadline);
+        const res = await c.forward(
+          { t: "propose", id, cmd: command } satisfies Request,
+          deadline - c.o.now(),
+          "forward the proposal to",
+        ) as Proposed;
+        if (typeof res?.index !== "number") throw new Error("malformed propose answer");
+        // Read-your-writes on this member: resolve once the local replica has it too.
+        await c.awaitApplied(res.index, deadline);
+        return res;
+      } catch (e) {
+        if (e instanceof RejectedError) throw e;
+        lastError = e as Error;
+        // Same request id on the next try (applied once): wait until the leader or term
+        // changes; for a leader that could not take it now, at most a short backoff.
+        const changed = () => c.closed || c.leader !== leader || c.term() !== term;
+        const until = e instanceof NotLeaderError
+          ? deadline
+          : Math.min(deadline, c.o.now() + RETRY_BACKOFF_MS);
+        await c.until(changed, until, () => new Error("no change")).catch(() => {});
+      }
+    }
+    if (c.closed) throw new ClosedError("cluster is closed");
+    throw unreachable(lastError)
+      ? new NoLeaderError(lastError!.message)
+      : deadlineError("proposal");
+  }
+
+  /** On the leader: a proposal forwarded by another member. */
+  proposeAsLeader(id: string, command: Command): Promise<Proposed> {
+    if (this.#c.role !== "leader") return Promise.reject(new NotLeaderError("not the leader"));
+    let data: Uint8Array;
+    try {
+      data = encodeChecked(id, command);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#proposeLocal(id, data, this.#c.o.now() + PROPOSAL_TIMEOUT_MS);
+  }
+
+  #proposeLocal(id: string, data: Uint8Array, deadline: number): Promise<Proposed> {
+    const c = this.#c;
+    if (this.#pending.size >= PENDING_PROPOSALS_MAX) {
+      return Promise.reject(new BusyError("too many proposals in flight; retry later"));
+    }
+    const d: Deferred<Proposed> = deferred(
+      deadline - c.o.now(),
+      () => deadlineError("proposal"),
+      () => {
+        if (this.#pending.get(id) === d) this.#pending.delete(id);
+      },
+    );
+    try {
+      c.node!.propose(data);
+    } catch (e) {
+      d.reject(
+        e instanceof ProposalDroppedError
+          ? new BusyError(`not the leader or busy: ${e.message}`)
+          : e as Error,
+      );
+      return d.promise;
+    }
+    // A retry of the same request id on this leader: the earlier caller gets "superseded" and
+    // retries too; both end with the one entry's result.
+    this.#pending.get(id)?.reject(new BusyError("superseded by a retry"));
+    this.#pending.set(id, d);
+    c.schedule();
+    return d.promise;
+  }
+
+  /** The loop applied entries with request ids: settle their proposers. */
+  applied(done: AppliedProposal[]): void {
+    for (const a of done) {
+      const d = this.#pending.get(a.requestId);
+      if (d === undefined) continue;
+      this.#pending.delete(a.requestId);
+      d.resolve({ index: a.index, result: a.result });
+    }
+  }
+
+  /**
+   * Leadership lost: entries proposed here may be overwritten by the next leader, so their
+   * proposers retry there at once (same request id, applied once) instead of waiting it out.
+   */
+  leadershipLost(): void {
+    this.failAll(new NotLeaderError("not the leader any more"));
+  }
+
+  failAll(e: Error): void {
+    for (const d of this.#pending.values()) d.reject(e);
+    this.#pending.clear();
+  }
+
+  /** ReadIndex (Raft §6.4): resolves once this replica has applied everything committed. */
+  async readBarrier(): Promise<number> {
+    const deadline = this.#c.o.now() + READ_TIMEOUT_MS;
+    await this.#c.awaitLeader(deadline);
+    return await this.#c.readIndex(deadline);
+  }
+}
+
+/**
+ * Whether the last failure means no leader could take the proposal: then it did not take
+ * effect, and the caller hears "no leader" rather than "may or may not have taken effect".
+ */
+function unreachable(e: Error | undefined): boolean {
+  return e instanceof NotLeaderError || e instanceof NoLeaderError ||
+    (e instanceof TransportError && e.code !== "timeout");
+}

@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { PROPOSAL_BYTES_MAX } from "./_proposals.ts";
+import { RejectedError } from "./errors.ts";
+import { RemoteError, Transport } from "./transport.ts";
+import { closeAll, leaderOf, threeMembers, until } from "./_testing.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("RaftCluster.propose() of an oversized command fails at once with RejectedError, on leader and follower", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader)!;
+    const big = {
+      type: "kv.put" as const,
+      key: "big",
+      value: new Uint8Array(PROPOSAL_BYTES_MAX + 1),
+      flags: 0,
+    };
+    for (const m of [leader, follower]) {
+      await assert.rejects(m.cluster.propose(big), (e: Error) => {
+        // Not retried until the deadline and reported as "may or may not have taken effect".
+        assert.ok(e instanceof RejectedError, `${e.name}: ${e.message}`);
+        assert.match(e.message, /over 4194304/);
+        return true;
+      });
+    }
+    assert.equal(leader.store.kvGet("big"), undefined);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.propose() on a follower retries on the new leader after a transfer", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const [f1, f2] = ms.filter((m) => m !== leader) as [typeof leader, typeof leader];
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) {
+      writes.push(
+        f1.cluster.propose({ type: "kv.put", key: `k${i}`, value: enc.encode("v"), flags: 0 }),
+      );
+    }
+    await leader.cluster.transferLeader(f2.name);
+    for (let i = 20; i < 40; i++) {
+      writes.push(
+        f1.cluster.propose({ type: "kv.put", key: `k${i}`, value: enc.encode("v"), flags: 0 }),
+      );
+    }
+    await Promise.all(writes);
+    for (let i = 0; i < 40; i++) assert.ok(f1.store.kvGet(`k${i}`) !== undefined, `k${i}`);
+    await until("all on the new leader", () => f2.store.kvGet("k39") !== undefined);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.readBarrier() on a follower covers a write committed through the leader", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader)!;
+    const p = await leader.cluster.propose({
+      type: "kv.put",
+      key: "rb",
+      value: enc.encode("1"),
+      flags: 0,
+    });
+    const idx = await follower.cluster.readBarrier();
+    assert.ok(idx >= p.index);
+    assert.ok(follower.store.kvGet("rb") !== undefined);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster: the leader refuses a forwarded oversized proposal with the rejected code", async () => {
+  const ms = await threeMembers();
+  const leader = await leaderOf(ms);
+  const follower = ms.find((m) => m !== leader)!;
+  // Speaks as the follower forwarding a proposal that skipped its own size check.
+  const probe = new Transport({
+    listen: { host: "127.0.0.10", port: 0 },
+    self: () => ({
+      clusterId: leader.cluster.identity()!.clusterId,
+      nodeId: follower.cluster.identity()!.id,
+      address: "127.0.0.10:1",
+    }),
+    onMessage: () => {},
+    onRequest: () => Promise.resolve(null),
+    log: () => {},
+  });
+  await probe.start();
+  try {
+    const cmd = { type: "kv.put", key: "big", value: new Uint8Array(PROPOSAL_BYTES_MAX), flags: 0 };
+    const e = await probe.request(leader.cluster.address, { t: "propose", id: "r", cmd }).catch(
+      (e) => e,
+    );
+    assert.ok(e instanceof RemoteError);
+    assert.equal(e.code, "rejected");
+    assert.match(e.message, /over 4194304/);
+  } finally {
+    await probe.close();
+    await closeAll(ms);
+  }
+});

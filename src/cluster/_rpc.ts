@@ -1,0 +1,107 @@
+/**
+ * What arrives from other members, dispatched to the unit that handles it: one-way messages
+ * (raft messages, snapshot chunks) and requests (propose, join, remove, transfer). Everything is
+ * checked here first; a malformed raft message is dropped with a log line, a malformed request
+ * refused with a RejectedError, and a request from another cluster or from a non-member refused.
+ *
+ * @module
+ */
+import { type Message, validateMessage } from "../../raft/mod.ts";
+import type { ClusterCore } from "./_core.ts";
+import { BusyError, ClosedError, RejectedError } from "./errors.ts";
+import type { Join } from "./_join.ts";
+import type { Membership } from "./_membership.ts";
+import type { Proposals } from "./_proposals.ts";
+import { parseRequest } from "./_requests.ts";
+import type { SnapshotShipping } from "./_snapshot_shipping.ts";
+import type { Hello } from "./transport.ts";
+
+export interface Units {
+  proposals: Proposals;
+  join: Join;
+  membership: Membership;
+  shipping: SnapshotShipping;
+}
+
+export class Rpc {
+  readonly #c: ClusterCore;
+  readonly #u: Units;
+
+  constructor(core: ClusterCore, units: Units) {
+    this.#c = core;
+    this.#u = units;
+  }
+
+  /** A one-way message from another member. */
+  onMessage(from: Hello, body: unknown): void {
+    const c = this.#c;
+    if (c.node === undefined || c.closed) return;
+    if (typeof body !== "object" || body === null) return;
+    const b = body as Record<string, unknown>;
+    if (from.nodeId > 0) {
+      c.heard.set(from.nodeId, c.o.now());
+      if (!c.addresses.has(from.nodeId)) c.addresses.set(from.nodeId, from.address);
+    }
+    if (b.t === "snapChunk") {
+      this.#u.shipping.onChunk(from, b);
+      return;
+    }
+    if (b.t !== "raft") return;
+    let m: Message;
+    try {
+      m = validateMessage(b.m);
+    } catch (e) {
+      c.o.log(
+        `cluster: dropped a malformed raft message from ${from.address}: ${(e as Error).message}`,
+      );
+      return;
+    }
+    if (m.from !== from.nodeId || m.to !== c.self) {
+      c.o.log(
+        `cluster: dropped a raft message from ${from.address} with from/to ${m.from}/${m.to}`,
+      );
+      return;
+    }
+    if (m.type === "MsgSnap") {
+      const data = this.#u.shipping.take(from, b);
+      if (data === undefined || m.snapshot === undefined) return;
+      m = { ...m, snapshot: { metadata: m.snapshot.metadata, data } };
+    }
+    c.step(m);
+  }
+
+  /** A request from another member (or a joining node); its answer or a coded error. */
+  async onRequest(from: Hello, body: unknown): Promise<unknown> {
+    const c = this.#c;
+    if (c.closed) throw new ClosedError("member is shutting down");
+    const cluster = c.identity?.clusterId;
+    const isJoin = (body as { t?: unknown } | null)?.t === "join";
+    if (from.clusterId === "" && !isJoin) throw new RejectedError("join the cluster first");
+    if (cluster !== undefined && from.clusterId !== "" && from.clusterId !== cluster) {
+      throw new RejectedError("foreign cluster");
+    }
+    const r = parseRequest(body);
+    switch (r.t) {
+      case "propose": {
+        const cs = c.store.confState();
+        if (!cs.voters.includes(from.nodeId) && !cs.learners.includes(from.nodeId)) {
+          // Ids are never reused: a known id is a removed member; a higher one may be a member
+          // whose joining this member has not applied yet.
+          if (from.nodeId > 0 && from.nodeId <= c.store.memberIdMax()) {
+            throw new RejectedError("proposals are taken from members only (removed)");
+          }
+          throw new BusyError("proposals are taken from members only");
+        }
+        return await this.#u.proposals.proposeAsLeader(r.id, r.cmd);
+      }
+      case "join":
+        return await this.#u.join.handle(r);
+      case "remove":
+        await this.#u.membership.remove(r.id);
+        return { ok: true };
+      case "transfer":
+        await this.#u.membership.transfer(r.to);
+        return { ok: true };
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { closeAll, leaderOf, member, threeMembers } from "./_testing.ts";
+
+Deno.test("RaftCluster.status() of a member outside any cluster is standalone with no leader", async () => {
+  const m = await member("lonely", "127.0.0.1");
+  try {
+    const s = m.cluster.status();
+    assert.equal(s.role, "standalone");
+    assert.equal(s.leader, null);
+    assert.equal(s.leaderAddress, null);
+    assert.deepEqual(m.cluster.members(), []);
+  } finally {
+    await closeAll([m]);
+  }
+});
+
+Deno.test("RaftCluster.members() lists every member with role, state and this member's contact", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const list = leader.cluster.members();
+    assert.deepEqual(list.map((m) => m.name).sort(), ["a", "b", "c"]);
+    for (const m of list) {
+      assert.equal(m.role, "voter");
+      assert.equal(m.state, m.name === leader.name ? "leader" : "follower");
+      assert.equal(m.status, "alive");
+      assert.notEqual(m.lastContactMs, null);
+    }
+    const s = leader.cluster.status();
+    assert.equal(s.leader, leader.name);
+    assert.equal(s.leaderAddress, leader.cluster.address);
+    assert.equal(s.lastContactMs, 0);
+  } finally {
+    await closeAll(ms);
+  }
+});

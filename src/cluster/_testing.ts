@@ -1,0 +1,77 @@
+/**
+ * Test helpers: Raft clusters built in process, one member per loopback address (127.0.0.x), each
+ * with an in-memory store and raft log. Not imported by production code.
+ *
+ * @module
+ */
+import { Store } from "../store/mod.ts";
+import { RaftCluster, type RaftClusterOptions } from "./raft_cluster.ts";
+import { waitFor as until } from "../../test/wait.ts";
+
+export { until };
+
+export interface TestMember {
+  name: string;
+  store: Store;
+  cluster: RaftCluster;
+  logs: string[];
+}
+
+export type MemberOptions = Partial<
+  Pick<
+    RaftClusterOptions,
+    "bootstrap" | "join" | "voters" | "nodeTimeoutMs" | "snapshotEntries" | "snapshotKeepEntries"
+  >
+>;
+
+/** Starts a member called `name` listening on `host` (port chosen by the OS). */
+export async function member(
+  name: string,
+  host: string,
+  opts: MemberOptions = {},
+): Promise<TestMember> {
+  const store = Store.open(":memory:");
+  const logs: string[] = [];
+  const cluster = new RaftCluster({
+    store,
+    raftPath: ":memory:",
+    node: name,
+    bind: { host, port: 0 },
+    advertise: host,
+    bootstrap: opts.bootstrap ?? false,
+    join: opts.join ?? [],
+    voters: opts.voters ?? 3,
+    nodeTimeoutMs: opts.nodeTimeoutMs ?? 10_000,
+    tickMs: 20,
+    ...(opts.snapshotEntries === undefined ? {} : { snapshotEntries: opts.snapshotEntries }),
+    ...(opts.snapshotKeepEntries === undefined
+      ? {}
+      : { snapshotKeepEntries: opts.snapshotKeepEntries }),
+    log: (l) => logs.push(l),
+  });
+  await cluster.start();
+  return { name, store, cluster, logs };
+}
+
+/** Three members a, b, c on 127.0.0.1–3, all voters. */
+export async function threeMembers(opts: MemberOptions = {}): Promise<TestMember[]> {
+  const m1 = await member("a", "127.0.0.1", { ...opts, bootstrap: true });
+  const m2 = await member("b", "127.0.0.2", { ...opts, join: [m1.cluster.address] });
+  const m3 = await member("c", "127.0.0.3", { ...opts, join: [m1.cluster.address] });
+  const all = [m1, m2, m3];
+  await until("three voters", () => all.every((m) => m.store.confState().voters.length === 3));
+  return all;
+}
+
+/** The member that leads, once all agree on one. */
+export async function leaderOf(ms: TestMember[]): Promise<TestMember> {
+  await until("a leader", () => ms.some((m) => m.cluster.status().role === "leader"));
+  return ms.find((m) => m.cluster.status().role === "leader")!;
+}
+
+export async function closeAll(ms: TestMember[]): Promise<void> {
+  for (const m of ms) {
+    await m.cluster.close();
+    m.store.close();
+  }
+}
