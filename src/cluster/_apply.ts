@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import { pack, unpack } from "msgpackr";
 import {
   type ConfChange,
@@ -83,7 +84,7 @@ function applyConfChange(ctx: ApplyContext, node: RawNode, e: Entry): Command {
     cc = decodeConfChange(e.data);
     cs = node.applyConfChange(cc);
   } catch (err) {
-    ctx.o.log(`cluster: conf change at ${e.index} not applied: ${(err as Error).message}`);
+    ctx.o.log(`cluster: conf change at ${e.index} not applied: ${errorText(err)}`);
     const cur = node.status().config;
     return { type: "conf", voters: cur.voters, learners: cur.learners };
   }

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import { setImmediate } from "node:timers";
 import {
   decodeConfChange,

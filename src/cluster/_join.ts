@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import { type ConfChange, encodeConfChange, type Entry } from "../../raft/mod.ts";
 import { encodeJoinContext, type JoinContext } from "./_apply.ts";
 import type { ClusterCore } from "./_core.ts";
@@ -69,7 +70,7 @@ export class Join {
   /** `--join`: keeps asking in the background until a member adds this node or it closes. */
   joinInBackground(addresses: string[]): void {
     this.#joining = this.#joinLoop(addresses);
-    this.#joining.catch((e) => this.#c.o.log(`cluster: ${(e as Error).message}`));
+    this.#joining.catch((e) => this.#c.o.log(`cluster: ${errorText(e)}`));
   }
 
   /** `berth join`: asks the members at `addresses` to add this node, for JOIN_TIMEOUT_MS. */
@@ -119,7 +120,7 @@ export class Join {
         c.startNode(identity);
         return;
       } catch (e) {
-        const msg = (e as Error).message;
+        const msg = errorText(e);
         // A refusal that cannot change (name taken, malformed) ends at once.
         if (e instanceof RejectedError) {
           throw new RejectedError(`cannot join through ${addr}: ${msg}`);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import type { Command } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
 import type { Proposed } from "./types.ts";
@@ -50,7 +51,7 @@ export class Liveness {
         type: "batch",
         commands: [...register, { type: "node.status", name: m.name, status: want }],
       })
-        .catch((e) => c.o.log(`cluster: liveness update for ${m.name} failed: ${e.message}`))
+        .catch((e) => c.o.log(`cluster: liveness update for ${m.name} failed: ${errorText(e)}`))
         .finally(() => this.#inFlight.delete(m.name));
     }
   }

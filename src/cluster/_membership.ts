@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import { type ConfChange, type ConfState, ProposalDroppedError } from "../../raft/mod.ts";
 import { type ClusterCore, ELECTION_TICKS } from "./_core.ts";
 import {
@@ -206,7 +207,7 @@ export class Membership {
     this.#promoting = true;
     this.oneAtATime(() => this.proposeConfChange({ type: "addNode", nodeId: ready })).then(
       () => c.o.log(`cluster: promoted ${c.memberName(ready)} (id ${ready}) to voter`),
-      (e) => c.o.log(`cluster: promoting id ${ready} failed: ${(e as Error).message}`),
+      (e) => c.o.log(`cluster: promoting id ${ready} failed: ${errorText(e)}`),
     ).finally(() => this.#promoting = false);
   }
 }

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import { ProposalDroppedError } from "../../raft/mod.ts";
 import type { Command } from "../store/mod.ts";
 import { type AppliedProposal, encodeProposal } from "./_apply.ts";
@@ -48,7 +49,7 @@ export function encodeChecked(id: string, command: Command): Uint8Array {
   try {
     data = encodeProposal({ r: id, c: command });
   } catch (e) {
-    throw new RejectedError(`command cannot be encoded: ${(e as Error).message}`);
+    throw new RejectedError(`command cannot be encoded: ${errorText(e)}`);
   }
   if (data.byteLength > PROPOSAL_BYTES_MAX) {
     throw new RejectedError(`proposal of ${data.byteLength} bytes is over ${PROPOSAL_BYTES_MAX}`);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import { type Message, validateMessage } from "../../raft/mod.ts";
 import type { ClusterCore } from "./_core.ts";
 import { BusyError, ClosedError, RejectedError } from "./errors.ts";
@@ -52,7 +53,7 @@ export class Rpc {
       m = validateMessage(b.m);
     } catch (e) {
       c.o.log(
-        `cluster: dropped a malformed raft message from ${from.address}: ${(e as Error).message}`,
+        `cluster: dropped a malformed raft message from ${from.address}: ${errorText(e)}`,
       );
       return;
     }

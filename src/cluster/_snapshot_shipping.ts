@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import type { Message } from "../../raft/mod.ts";
 import { checkSnapshot } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
@@ -119,7 +120,7 @@ export class SnapshotShipping {
     try {
       checkSnapshot(data);
     } catch (e) {
-      c.o.log(`cluster: dropped a snapshot from ${from.address}: ${(e as Error).message}`);
+      c.o.log(`cluster: dropped a snapshot from ${from.address}: ${errorText(e)}`);
       return undefined;
     }
     return data;
