@@ -93,11 +93,13 @@ Deno.test("PUT /v1/agent/service/register takes proxy routes from berth.* Meta",
         "berth.http.host": "Web.Example, www.example",
         "berth.http.path": "/app",
         "berth.tcp.port": "7000",
+        "berth.lb": "Least-Conn",
       },
     }),
   );
   assert.equal(r.status, 200, await r.text());
   const i = f.store.instance("web")!;
+  assert.equal(i.meta["berth.lb"], "least_conn");
   assert.deepEqual(i.httpHosts, ["web.example", "www.example"]);
   assert.equal(i.httpPath, "/app");
   assert.equal(i.tcpPort, 7000);

@@ -5,8 +5,8 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { Command, Instance, InstanceSpec } from "../store/mod.ts";
-import { CommandError, isServed, validateInstance } from "../store/mod.ts";
+import type { CheckStatus, Command, Instance, InstanceSpec } from "../store/mod.ts";
+import { CHECK_STATUSES, CommandError, isServed, rules, validateInstance } from "../store/mod.ts";
 import {
   agentService,
   catalogNode,
@@ -153,7 +153,6 @@ function catalogRegister(body: Record<string, unknown>): Command[] {
     defaultAddress: address,
     serviceKey: "Service",
   });
-  const order = ["passing", "warning", "critical"];
   for (const [n, raw] of checks.entries()) {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       throw badRequest(`${what}: Checks[${n}] must be an object`);
@@ -163,12 +162,17 @@ function catalogRegister(body: Record<string, unknown>): Command[] {
     if (sid !== undefined && sid !== spec.id) {
       throw badRequest(`${what}: Check.ServiceID "${sid}" is not Service.ID "${spec.id}"`);
     }
-    const status = optionalField(c, "Status", "string", `${what}: Check`) ?? "critical";
-    if (!order.includes(status)) {
-      throw badRequest(`${what}: Check.Status must be passing|warning|critical, got "${status}"`);
+    const given = optionalField(c, "Status", "string", `${what}: Check`) ?? "critical";
+    let status: CheckStatus;
+    try {
+      status = rules.status(given, "Check.Status");
+    } catch (e) {
+      if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
+      throw e;
     }
-    if (order.indexOf(status) > order.indexOf(spec.status)) {
-      spec.status = status as InstanceSpec["status"];
+    // CHECK_STATUSES runs from best to worst: the worst check decides.
+    if (CHECK_STATUSES.indexOf(status) > CHECK_STATUSES.indexOf(spec.status)) {
+      spec.status = status;
       spec.output = optionalField(c, "Output", "string", `${what}: Check`) ?? "";
     }
   }

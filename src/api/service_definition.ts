@@ -1,16 +1,23 @@
 /**
- * Consul service definitions (agent and catalog registration bodies) → our InstanceSpec. Field
- * names match case-insensitively, as Go's JSON decoding does for Consul. Anything we cannot
- * honour (TTL or script checks, several checks) is refused with one line, never dropped.
+ * Consul service definitions (agent and catalog registration bodies) → our InstanceSpec, through
+ * one field table each for the service, its check and the `berth.*` Meta keys: every field's
+ * name, type, documentation and how it fills the spec in one entry. Field names match
+ * case-insensitively, as Go's JSON decoding does for Consul. What a value may be is the store's
+ * rules (src/store/validate.ts); they are called here only to answer 400 naming the field.
+ * Anything we cannot honour (TTL or script checks, several checks) is refused with one line,
+ * never dropped.
  *
  * @module
  */
 import { parseDuration } from "../lib/duration.ts";
+import { intOrText, splitList } from "../lib/text.ts";
 import {
   AWAITING_CHECK_OUTPUT,
   type CheckDefinition,
   type CheckStatus,
+  CommandError,
   type InstanceSpec,
+  rules,
 } from "../store/mod.ts";
 import { badRequest } from "./http_error.ts";
 
@@ -92,15 +99,118 @@ export function field<K extends keyof Kinds>(
   return v;
 }
 
-function duration(o: Record<string, unknown>, name: string, what: string, def: number): number {
-  const v = optionalField(o, name, "string", what);
-  if (v === undefined || v === "") return def;
+/** Runs a store rule; its CommandError becomes a 400 prefixed with `what`. */
+function ruled<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** One field of a body: Consul's name, its JSON type, and how it fills `target`. */
+export interface FieldSpec<T, K extends keyof Kinds = keyof Kinds> {
+  name: string;
+  kind: K;
+  doc: string;
+  /** Called when the field is present; `what` prefixes errors. */
+  set(target: T, value: Kinds[K], what: string): void;
+}
+
+function fieldSpec<T, K extends keyof Kinds>(s: FieldSpec<T, K>): FieldSpec<T> {
+  return s as unknown as FieldSpec<T>;
+}
+
+/** Reads every field of `table` present in `o` into `target`. */
+function decodeFields<T>(
+  o: Record<string, unknown>,
+  table: readonly FieldSpec<T>[],
+  target: T,
+  what: string,
+): void {
+  for (const f of table) {
+    const v = optionalField(o, f.name, f.kind, what);
+    if (v !== undefined) f.set(target, v, what);
+  }
+}
+
+function durationMs(v: string, name: string, what: string): number | undefined {
+  if (v === "") return undefined;
   try {
     return parseDuration(v);
   } catch {
     throw badRequest(`${what}: ${name} "${v.slice(0, 40)}" is not a duration like 10s or 500ms`);
   }
 }
+
+/** A check being read: the definition and its initial status. */
+interface CheckDraft {
+  check: CheckDefinition;
+  status: CheckStatus;
+  kinds: number;
+}
+
+/** The fields of a Consul check definition that berth runs. */
+export const CHECK_FIELDS: readonly FieldSpec<CheckDraft>[] = [
+  fieldSpec({
+    name: "HTTP",
+    kind: "string",
+    doc: "URL or /path probed with GET on the instance's own address and port",
+    set: (d: CheckDraft, v: string, what: string) => {
+      let path = v;
+      if (!v.startsWith("/")) {
+        try {
+          const u = new URL(v);
+          path = u.pathname + u.search;
+        } catch {
+          throw badRequest(`${what}: HTTP "${v.slice(0, 80)}" is not a URL or a /path`);
+        }
+      }
+      d.check.http = ruled(what, () => rules.urlPath(path, "HTTP"));
+      d.kinds++;
+    },
+  }),
+  fieldSpec({
+    name: "TCP",
+    kind: "string",
+    doc: "any host:port; berth connects to the instance's own address and port",
+    set: (d: CheckDraft) => {
+      d.check.tcp = true;
+      d.kinds++;
+    },
+  }),
+  fieldSpec({
+    name: "Interval",
+    kind: "string",
+    doc: `time between checks (default ${CHECK_INTERVAL_DEFAULT_MS / 1000}s)`,
+    set: (d: CheckDraft, v: string, what: string) => {
+      const ms = durationMs(v, "Interval", what);
+      if (ms !== undefined) {
+        d.check.intervalMs = ruled(what, () => rules.checkIntervalMs(ms, "Interval"));
+      }
+    },
+  }),
+  fieldSpec({
+    name: "Timeout",
+    kind: "string",
+    doc: `check timeout (default ${CHECK_TIMEOUT_DEFAULT_MS / 1000}s)`,
+    set: (d: CheckDraft, v: string, what: string) => {
+      const ms = durationMs(v, "Timeout", what);
+      if (ms !== undefined) {
+        d.check.timeoutMs = ruled(what, () => rules.checkTimeoutMs(ms, "Timeout"));
+      }
+    },
+  }),
+  fieldSpec({
+    name: "Status",
+    kind: "string",
+    doc: "status until the first result (default critical)",
+    set: (d: CheckDraft, v: string, what: string) => {
+      d.status = ruled(what, () => rules.status(v, "Status"));
+    },
+  }),
+];
 
 const UNSUPPORTED_CHECKS = ["TTL", "Args", "ScriptArgs", "GRPC", "DockerContainerID", "H2PING"];
 
@@ -114,72 +224,103 @@ function checkFromConsul(
       throw badRequest(`${what}: ${k} checks are not supported; use HTTP or TCP`);
     }
   }
-  const http = optionalField(o, "HTTP", "string", what);
-  const tcp = optionalField(o, "TCP", "string", what);
-  if (http === undefined && tcp === undefined) {
-    throw badRequest(`${what}: give HTTP or TCP (the only check kinds supported)`);
-  }
-  const check: CheckDefinition = {
-    intervalMs: duration(o, "Interval", what, CHECK_INTERVAL_DEFAULT_MS),
-    timeoutMs: duration(o, "Timeout", what, CHECK_TIMEOUT_DEFAULT_MS),
+  const d: CheckDraft = {
+    check: { intervalMs: CHECK_INTERVAL_DEFAULT_MS, timeoutMs: CHECK_TIMEOUT_DEFAULT_MS },
+    status: "critical",
+    kinds: 0,
   };
-  if (http !== undefined) {
-    // berth probes the path on the instance's own address and port.
-    let path = http;
-    if (!http.startsWith("/")) {
-      try {
-        const u = new URL(http);
-        path = u.pathname + u.search;
-      } catch {
-        throw badRequest(`${what}: HTTP "${http.slice(0, 80)}" is not a URL or a /path`);
-      }
-    }
-    check.http = path;
-  } else {
-    check.tcp = true;
-  }
-  const status = optionalField(o, "Status", "string", what) ?? "critical";
-  if (status !== "passing" && status !== "warning" && status !== "critical") {
-    throw badRequest(`${what}: Status must be passing|warning|critical, got "${status}"`);
-  }
-  return { check, status };
+  decodeFields(o, CHECK_FIELDS, d, what);
+  if (d.kinds === 0) throw badRequest(`${what}: give HTTP or TCP (the only check kinds supported)`);
+  if (d.check.http !== undefined) delete d.check.tcp;
+  return { check: d.check, status: d.status };
 }
 
 /**
- * Routing for API registrations comes from Meta, with the Docker label names:
- * `berth.http.host` (comma-separated), `berth.http.path` (/prefix), `berth.tcp.port` (1..65535).
+ * Routing for API registrations, from Meta with the Docker label names. The values stay in Meta
+ * as given; `berth.lb` needs no entry (the meta rule checks it and the proxy reads it there).
  */
-function routesFromMeta(spec: InstanceSpec, what: string): void {
-  const hosts = spec.meta["berth.http.host"];
-  if (hosts !== undefined) {
-    spec.httpHosts = hosts.split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== "");
-    for (const h of spec.httpHosts) {
-      if (!/^[a-z0-9*]([a-z0-9.-]*[a-z0-9])?$/.test(h)) {
-        throw badRequest(`${what}: Meta berth.http.host "${h.slice(0, 80)}" is not a host name`);
-      }
-    }
-  }
-  const path = spec.meta["berth.http.path"];
-  if (path !== undefined) {
-    if (!path.startsWith("/")) {
-      throw badRequest(
-        `${what}: Meta berth.http.path must start with /, got "${path.slice(0, 80)}"`,
-      );
-    }
-    spec.httpPath = path;
-  }
-  const tcp = spec.meta["berth.tcp.port"];
-  if (tcp !== undefined) {
-    const n = Number(tcp);
-    if (!/^\d+$/.test(tcp) || n < 1 || n > 65535) {
-      throw badRequest(
-        `${what}: Meta berth.tcp.port must be a port in 1..65535, got "${tcp.slice(0, 20)}"`,
-      );
-    }
-    spec.tcpPort = n;
-  }
-}
+export const META_FIELDS: readonly FieldSpec<InstanceSpec, "string">[] = [
+  {
+    name: "berth.http.host",
+    kind: "string",
+    doc: "comma-separated Host headers routed to the service",
+    set: (spec, v, what) => {
+      spec.httpHosts = ruled(what, () => rules.httpHosts(splitList(v), 'Meta["berth.http.host"]'));
+    },
+  },
+  {
+    name: "berth.http.path",
+    kind: "string",
+    doc: "path prefix routed to the service",
+    set: (spec, v, what) => {
+      spec.httpPath = ruled(what, () => rules.urlPath(v, 'Meta["berth.http.path"]'));
+    },
+  },
+  {
+    name: "berth.tcp.port",
+    kind: "string",
+    doc: "every proxy member listens on this TCP port for the service",
+    set: (spec, v, what) => {
+      spec.tcpPort = ruled(what, () => rules.listenPort(intOrText(v), 'Meta["berth.tcp.port"]'));
+    },
+  },
+];
 
+/** The fields of a Consul service definition besides its name and checks. */
+export const SERVICE_FIELDS: readonly FieldSpec<InstanceSpec>[] = [
+  fieldSpec({
+    name: "ID",
+    kind: "string",
+    doc: "instance id (default: the service name)",
+    set: (spec: InstanceSpec, v: string) => {
+      if (v !== "") spec.id = v;
+    },
+  }),
+  fieldSpec({
+    name: "Address",
+    kind: "string",
+    doc: "address (default: the node's)",
+    set: (spec: InstanceSpec, v: string) => {
+      if (v !== "") spec.address = v;
+    },
+  }),
+  fieldSpec({
+    name: "Port",
+    kind: "number",
+    doc: "port (default 0)",
+    set: (spec: InstanceSpec, v: number, what: string) => {
+      spec.port = ruled(what, () => rules.port(v, "Port"));
+    },
+  }),
+  fieldSpec({
+    name: "Tags",
+    kind: "strings",
+    doc: "tags",
+    set: (spec: InstanceSpec, v: string[], what: string) => {
+      spec.tags = ruled(what, () => rules.tags(v, "Tags"));
+    },
+  }),
+  fieldSpec({
+    name: "Meta",
+    kind: "stringMap",
+    doc: "meta; the berth.* keys of META_FIELDS also route the service",
+    set: (spec: InstanceSpec, v: Record<string, string>, what: string) => {
+      spec.meta = ruled(what, () => rules.meta({ ...v }, "Meta"));
+      decodeFields(v, META_FIELDS, spec, what);
+    },
+  }),
+  fieldSpec({
+    name: "Weights",
+    kind: "object",
+    doc: "Passing is the weight (default 1); Warning is ignored",
+    set: (spec: InstanceSpec, v: Record<string, unknown>, what: string) => {
+      const passing = optionalField(v, "Passing", "number", `${what}: Weights`);
+      if (passing !== undefined) {
+        spec.weight = ruled(what, () => rules.weight(passing, "Weights.Passing"));
+      }
+    },
+  }),
+];
 export interface ServiceFromConsulOptions {
   /** Prefix of error messages: `agent service register`. */
   what: string;
@@ -199,19 +340,15 @@ export function serviceFromConsul(
 ): InstanceSpec {
   const { what } = opts;
   const name = field(o, opts.serviceKey, "string", what);
-  const weights = optionalField(o, "Weights", "object", what);
-  const passingWeight = weights === undefined
-    ? 1
-    : optionalField(weights, "Passing", "number", `${what}: Weights`) ?? 1;
   const spec: InstanceSpec = {
-    id: optionalField(o, "ID", "string", what) || name,
-    service: name,
+    id: name,
+    service: ruled(what, () => rules.serviceName(name, opts.serviceKey)),
     node: opts.node,
-    address: optionalField(o, "Address", "string", what) || opts.defaultAddress,
-    port: optionalField(o, "Port", "number", what) ?? 0,
-    tags: optionalField(o, "Tags", "strings", what) ?? [],
-    meta: optionalField(o, "Meta", "stringMap", what) ?? {},
-    weight: passingWeight,
+    address: opts.defaultAddress,
+    port: 0,
+    tags: [],
+    meta: {},
+    weight: 1,
     status: "passing",
     output: "",
     containerId: null,
@@ -220,7 +357,7 @@ export function serviceFromConsul(
     tcpPort: null,
     check: null,
   };
-  routesFromMeta(spec, what);
+  decodeFields(o, SERVICE_FIELDS, spec, what);
   if (opts.checks) {
     const one = optionalField(o, "Check", "object", what);
     const many = optionalField(o, "Checks", "array", what) ?? [];
