@@ -147,6 +147,14 @@ export class Attempt implements Lease, Deadline {
         return this.#broken("closed the connection mid-response");
       }
     }
+    if (this.#parser.started) {
+      // Bytes of a response arrived but never a whole head: a malformed response, not a reset.
+      try {
+        this.#parser.close();
+      } catch (e) {
+        return this.#broken(`sent an invalid response (${(e as Error).message})`);
+      }
+    }
     this.#fail(error);
   }
 

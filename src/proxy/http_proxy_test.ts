@@ -512,6 +512,44 @@ Deno.test("HttpProxy answers 502 when the instance sends an invalid response", a
   }
 });
 
+Deno.test("HttpProxy relays a response whose lines end with a bare LF (busybox CGI)", async () => {
+  const b = await rawBackend(() => ({
+    wire: "HTTP/1.0 200 OK\nContent-Type: text/plain\n\nhello from cgi\n",
+    close: true,
+  }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port, proxy) => {
+      for (let i = 0; i < 3; i++) {
+        const r = await request(port, "/cgi-bin/x");
+        assert.equal(r.status, 200, r.body);
+        assert.equal(r.body, "hello from cgi\n");
+      }
+      // Not ejected: the instance is still a target.
+      assert.equal(proxy.table.services.get("web")?.targets.length, 1);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy answers 502 with the parse error, not ECONNRESET, for a head cut off by close", async () => {
+  const b = await rawBackend(() => ({ wire: "HTTP/1.1 200 OK\r\nX-Half: y", close: true }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/");
+      assert.equal(r.status, 502);
+      assert.match(r.body, /instance web-a sent an invalid response \(connection closed inside/);
+      assert.doesNotMatch(r.body, /ECONNRESET/);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("HttpProxy writes the request head the instance expects", async () => {
   const b = await rawBackend(() => ({ wire: "HTTP/1.1 204 No Content\r\n\r\n" }));
   const ts = new TestStore();

@@ -6,9 +6,11 @@
  * The proxy writes its own requests over pooled connections, so this replaces Node's client
  * (`http.request` with an `Agent`), which cost about twice the CPU per proxied request here.
  *
- * Strict where a lenient reading could desynchronise a pooled connection: bare LF line ends,
- * folded header lines, conflicting or malformed lengths and oversized heads or chunk lines are
- * errors (the caller answers 502 and closes the connection).
+ * Lines may end with a bare LF instead of CRLF (busybox CGI and some embedded servers send
+ * that; RFC 9112 §2.2 lets a recipient accept it). Strict where a lenient reading could
+ * desynchronise a pooled connection: folded header lines, a bare CR, conflicting or malformed
+ * lengths and oversized heads or chunk lines are errors (the caller answers 502 and closes the
+ * connection).
  *
  * @module
  */
@@ -43,8 +45,22 @@ export interface ResponseParserCallbacks {
 /** A malformed response. */
 export class ResponseParseError extends Error {}
 
-const CRLF = Buffer.from("\r\n");
-const CRLF2 = Buffer.from("\r\n\r\n");
+const LF = 10;
+const CR = 13;
+
+/**
+ * Finds the empty line that ends a head (or trailer section) starting at `from`: returns the end
+ * of the head's text (before the line end of its last line) and where the bytes after the empty
+ * line begin, or null when it has not arrived yet. Line ends are CRLF or a bare LF.
+ */
+function findHeadEnd(buf: Buffer, from: number): { end: number; next: number } | null {
+  for (let lf = buf.indexOf(LF, from); lf >= 0; lf = buf.indexOf(LF, lf + 1)) {
+    const end = lf > from && buf[lf - 1] === CR ? lf - 1 : lf;
+    if (buf[lf + 1] === LF) return { end, next: lf + 2 };
+    if (buf[lf + 1] === CR && buf[lf + 2] === LF) return { end, next: lf + 3 };
+  }
+  return null;
+}
 
 const enum State {
   Head,
@@ -107,19 +123,19 @@ export class ResponseParser {
     while (at < buf.length && !this.done) {
       switch (this.#state) {
         case State.Head: {
-          const end = buf.indexOf(CRLF2, at);
-          if (end < 0) {
+          const found = findHeadEnd(buf, at);
+          if (found === null) {
             if (buf.length - at > RESPONSE_HEAD_BYTES_MAX) {
               throw new ResponseParseError(`response head over ${RESPONSE_HEAD_BYTES_MAX} bytes`);
             }
             this.#pending = buf.subarray(at);
             return;
           }
-          if (end - at > RESPONSE_HEAD_BYTES_MAX) {
+          if (found.end - at > RESPONSE_HEAD_BYTES_MAX) {
             throw new ResponseParseError(`response head over ${RESPONSE_HEAD_BYTES_MAX} bytes`);
           }
-          const head = buf.toString("latin1", at, end);
-          at = end + 4;
+          const head = buf.toString("latin1", at, found.end);
+          at = found.next;
           this.#onHead(head);
           break;
         }
@@ -133,16 +149,16 @@ export class ResponseParser {
           break;
         }
         case State.ChunkLine: {
-          const end = buf.indexOf(CRLF, at);
-          if (end < 0 || end - at > CHUNK_LINE_BYTES_MAX) {
+          const lf = buf.indexOf(LF, at);
+          if (lf < 0 || lf - at > CHUNK_LINE_BYTES_MAX) {
             if (buf.length - at > CHUNK_LINE_BYTES_MAX) {
               throw new ResponseParseError("chunk size line too long");
             }
             this.#pending = buf.subarray(at);
             return;
           }
-          const line = buf.toString("latin1", at, end);
-          at = end + 2;
+          const line = buf.toString("latin1", at, lf > at && buf[lf - 1] === CR ? lf - 1 : lf);
+          at = lf + 1;
           const semi = line.indexOf(";");
           const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
           if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
@@ -165,33 +181,31 @@ export class ResponseParser {
           break;
         }
         case State.ChunkDataEnd: {
-          if (buf.length - at < 2) {
+          if (buf[at] === LF) at += 1;
+          else if (buf.length - at < 2) {
             this.#pending = buf.subarray(at);
             return;
-          }
-          if (buf[at] !== 13 || buf[at + 1] !== 10) {
-            throw new ResponseParseError("chunk data not followed by CRLF");
-          }
-          at += 2;
+          } else if (buf[at] === CR && buf[at + 1] === LF) at += 2;
+          else throw new ResponseParseError("chunk data not followed by CRLF");
           this.#state = State.ChunkLine;
           break;
         }
         case State.Trailers: {
           // Trailer fields are dropped (as Node's pipe did); an empty line ends them.
-          if (buf.length - at >= 2 && buf[at] === 13 && buf[at + 1] === 10) {
-            at += 2;
+          if (buf[at] === LF || (buf[at] === CR && buf[at + 1] === LF)) {
+            at += buf[at] === LF ? 1 : 2;
             this.#finish();
             break;
           }
-          const end = buf.indexOf(CRLF2, at);
-          if (end < 0) {
+          const found = findHeadEnd(buf, at);
+          if (found === null) {
             if (buf.length - at > RESPONSE_HEAD_BYTES_MAX) {
               throw new ResponseParseError("trailer section too long");
             }
             this.#pending = buf.subarray(at);
             return;
           }
-          at = end + 4;
+          at = found.next;
           this.#finish();
           break;
         }
@@ -218,13 +232,20 @@ export class ResponseParser {
     }
     if (this.#state !== State.Done) {
       throw new ResponseParseError(
-        this.#state === State.Head ? "connection closed before a response" : "response cut short",
+        this.#state !== State.Head
+          ? "response cut short"
+          : this.#pending !== null
+          ? `connection closed inside the response head (${this.#pending.length} bytes ` +
+            "without the empty line that ends it)"
+          : this.#interim > 0
+          ? "connection closed after an interim (1xx) response"
+          : "connection closed before a response",
       );
     }
   }
 
   #onHead(text: string): void {
-    const lines = text.split("\r\n");
+    const lines = text.split(/\r?\n/);
     const statusLine = lines[0]!;
     const m = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/.exec(statusLine);
     if (m === null) {
