@@ -2,7 +2,7 @@
  * The composition root: builds every part of a berth agent from one Config and starts and stops
  * them in order. The only module that knows all parts.
  *
- * Start order (each part only needs those before it): store → cluster → this node's record →
+ * Start order (each part only needs those before it): data directory lock → store → cluster → this node's record →
  * DNS, proxy, API (readers of the store) → health checker and Docker watcher (writers).
  * Stop order is the reverse, so no writer proposes into a closed cluster.
  *
@@ -11,6 +11,7 @@
 import { ApiServer } from "./api/mod.ts";
 import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
+import { openDataDir } from "./data_dir.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { HealthChecker } from "./health/mod.ts";
@@ -51,11 +52,17 @@ export class Agent {
 
   /** Starts every part; on a failure, stops what had started and rethrows. */
   static async start(config: Config, opts: AgentOptions = {}): Promise<Agent> {
-    Deno.mkdirSync(config.dataDir, { recursive: true });
+    const dataDir = openDataDir(config.dataDir, config.node);
     // The Raft log (raft.db, synchronous=FULL) is what makes writes durable; the store only
     // needs to be consistent: after a crash it is at an earlier applied index (kept in the same
     // transaction as the data) and raft replays the rest. So no fsync per apply.
-    const store = Store.open(`${config.dataDir}/store.db`, { synchronous: "NORMAL" });
+    let store: Store;
+    try {
+      store = Store.open(`${config.dataDir}/store.db`, { synchronous: "NORMAL" });
+    } catch (e) {
+      dataDir.release();
+      throw e;
+    }
     let cluster: RaftCluster;
     try {
       cluster = new RaftCluster({
@@ -75,10 +82,11 @@ export class Agent {
       });
     } catch (e) {
       store.close();
+      dataDir.release();
       throw e;
     }
     const agent = new Agent(config, store, cluster, opts);
-    agent.#stops.push(() => store.close(), () => cluster.close());
+    agent.#stops.push(() => dataDir.release(), () => store.close(), () => cluster.close());
     try {
       await cluster.start();
       await agent.#startParts();

@@ -1,0 +1,109 @@
+/**
+ * The agent's data directory: one agent at a time, always under the same node name.
+ *
+ * - `berth.lock` holds an exclusive advisory lock (flock) for the agent's whole life, with the
+ *   holder's PID inside for the message a second agent prints. The kernel drops the lock when
+ *   its process dies, so a crashed agent's lock never blocks a restart.
+ * - `node` records the node name the directory was first started with; starting it with another
+ *   `--node` is refused (the cluster would know the node under both names).
+ *
+ * @module
+ */
+
+export const LOCK_FILE = "berth.lock";
+export const NODE_FILE = "node";
+/** Longest `node` file read back (a node name is far shorter). */
+const NODE_FILE_BYTES_MAX = 4096;
+
+export class DataDirError extends Error {
+  override name = "DataDirError";
+}
+
+/** A locked data directory; `release()` unlocks it (the agent's last step on stop). */
+export interface DataDirLock {
+  readonly path: string;
+  release(): void;
+}
+
+/**
+ * Creates `path` if needed, locks it for this process and checks that it belongs to `node`.
+ * Throws DataDirError with one line naming the fix when another agent holds it or it was made
+ * for another node name.
+ */
+export function openDataDir(path: string, node: string): DataDirLock {
+  try {
+    Deno.mkdirSync(path, { recursive: true });
+  } catch (e) {
+    throw new DataDirError(`cannot create --data-dir ${path}: ${(e as Error).message}`);
+  }
+  const lockPath = `${path}/${LOCK_FILE}`;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(lockPath, { read: true, write: true, create: true });
+  } catch (e) {
+    throw new DataDirError(`cannot open ${lockPath}: ${(e as Error).message}`);
+  }
+  if (!file.tryLockSync(true)) {
+    const holder = readHolder(file);
+    file.close();
+    throw new DataDirError(
+      `--data-dir ${path} is in use by another berth agent${
+        holder === null ? "" : ` (pid ${holder})`
+      }; give each agent on a host its own --data-dir`,
+    );
+  }
+  try {
+    file.truncateSync(0);
+    file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
+    checkNodeName(path, node);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  let released = false;
+  return {
+    path,
+    release() {
+      if (released) return;
+      released = true;
+      file.close(); // closing the file drops the lock
+    },
+  };
+}
+
+function readHolder(file: Deno.FsFile): number | null {
+  try {
+    const buf = new Uint8Array(32);
+    file.seekSync(0, Deno.SeekMode.Start);
+    const n = file.readSync(buf) ?? 0;
+    const text = new TextDecoder().decode(buf.subarray(0, n)).trim();
+    return /^\d+$/.test(text) ? Number(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+function checkNodeName(path: string, node: string): void {
+  const nodePath = `${path}/${NODE_FILE}`;
+  let recorded: string;
+  try {
+    const bytes = Deno.readFileSync(nodePath);
+    recorded = new TextDecoder().decode(bytes.subarray(0, NODE_FILE_BYTES_MAX)).trim();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new DataDirError(`cannot read ${nodePath}: ${(e as Error).message}`);
+    }
+    Deno.writeTextFileSync(nodePath, `${node}\n`);
+    return;
+  }
+  if (recorded === "") {
+    Deno.writeTextFileSync(nodePath, `${node}\n`); // a first start cut off mid-write
+    return;
+  }
+  if (recorded !== node) {
+    throw new DataDirError(
+      `--data-dir ${path} belongs to node "${recorded}", not "${node}": start it with ` +
+        `--node ${recorded}, or give node "${node}" an empty --data-dir`,
+    );
+  }
+}

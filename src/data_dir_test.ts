@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { DataDirError, LOCK_FILE, NODE_FILE, openDataDir } from "./data_dir.ts";
+
+function tempDir(): string {
+  return Deno.makeTempDirSync({ prefix: "berth-datadir-" });
+}
+
+Deno.test("openDataDir() refuses a directory another holder has locked, naming its pid", () => {
+  const dir = tempDir();
+  const first = openDataDir(dir, "n1");
+  try {
+    assert.throws(
+      () => openDataDir(dir, "n2"),
+      (e: Error) => {
+        assert.ok(e instanceof DataDirError);
+        assert.match(e.message, new RegExp(`in use by another berth agent \\(pid ${Deno.pid}\\)`));
+        assert.match(e.message, /its own --data-dir/);
+        return true;
+      },
+    );
+    assert.equal(Deno.readTextFileSync(`${dir}/${LOCK_FILE}`).trim(), String(Deno.pid));
+  } finally {
+    first.release();
+  }
+  // Released: the next agent gets it.
+  openDataDir(dir, "n1").release();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("openDataDir() takes over the lock of a process that died holding it", async () => {
+  const dir = tempDir();
+  // Another process takes the lock, says so, and is killed without releasing it.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const f = Deno.openSync(${JSON.stringify(`${dir}/${LOCK_FILE}`)}, ` +
+      `{ read: true, write: true, create: true }); f.lockSync(true); ` +
+      `f.writeSync(new TextEncoder().encode(Deno.pid + "\\n")); console.log("locked"); ` +
+      `setTimeout(() => {}, 60000);`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  assert.match(new TextDecoder().decode(value), /locked/);
+  assert.throws(() => openDataDir(dir, "n1"), /in use by another berth agent \(pid \d+\)/);
+  child.kill("SIGKILL");
+  await child.status;
+  reader.releaseLock();
+  await child.stdout.cancel();
+  const lock = openDataDir(dir, "n1");
+  assert.equal(Deno.readTextFileSync(`${dir}/${LOCK_FILE}`).trim(), String(Deno.pid));
+  lock.release();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("openDataDir() refuses another node name than the directory was made for", () => {
+  const dir = tempDir();
+  openDataDir(dir, "cfgnode").release();
+  assert.equal(Deno.readTextFileSync(`${dir}/${NODE_FILE}`).trim(), "cfgnode");
+  assert.throws(
+    () => openDataDir(dir, "flagnode"),
+    (e: Error) => {
+      assert.ok(e instanceof DataDirError);
+      assert.match(e.message, /belongs to node "cfgnode", not "flagnode"/);
+      assert.match(e.message, /--node cfgnode/);
+      return true;
+    },
+  );
+  // The refusal released the lock: the right name still starts.
+  openDataDir(dir, "cfgnode").release();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("openDataDir() records the name again when the node file is empty", () => {
+  const dir = tempDir();
+  Deno.writeTextFileSync(`${dir}/${NODE_FILE}`, "");
+  openDataDir(dir, "n1").release();
+  assert.equal(Deno.readTextFileSync(`${dir}/${NODE_FILE}`).trim(), "n1");
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("openDataDir() names the directory it cannot create", () => {
+  const dir = tempDir();
+  Deno.writeTextFileSync(`${dir}/file`, "x");
+  assert.throws(() => openDataDir(`${dir}/file/sub`, "n1"), /cannot create --data-dir .*file\/sub/);
+  Deno.removeSync(dir, { recursive: true });
+});
