@@ -2,8 +2,10 @@
  * The composition root: builds every part of a berth agent from one Config and starts and stops
  * them in order. The only module that knows all parts.
  *
- * Start order (each part only needs those before it): data directory lock → store → cluster → this node's record →
- * DNS, proxy, API (readers of the store) → health checker and Docker watcher (writers).
+ * Start order (each part only needs those before it): data directory lock → store → cluster →
+ * this node's record → DNS, API, proxy (readers of the store; the proxy last, so the TCP route
+ * listeners it opens from stored routes come after every listener of the agent's own) → health
+ * checker and Docker watcher (writers).
  * Stop order is the reverse, so no writer proposes into a closed cluster.
  *
  * @module
@@ -115,16 +117,6 @@ export class Agent {
     await dns.start();
     this.#stops.push(() => dns.close());
 
-    if (config.proxyHttp !== null) {
-      const proxy = new HttpProxy({
-        store,
-        listen: config.proxyHttp,
-        edgeDomain: config.edgeDomain,
-      });
-      await proxy.start();
-      this.#stops.push(() => proxy.close());
-    }
-
     const api = new ApiServer({
       store,
       cluster,
@@ -134,6 +126,7 @@ export class Agent {
       token: config.token,
       listen: config.http,
       config: publicConfig(config),
+      routes: () => proxy?.report() ?? null,
       admin: {
         join: (address) => cluster.join([address]),
         leave: () => this.#leave(),
@@ -153,6 +146,26 @@ export class Agent {
     });
     await api.start();
     this.#stops.push(() => api.close());
+
+    // Last of the listeners: a stored TCP route (berth.tcp.port) must never take the port of
+    // one of the agent's own; one that names such a port is refused and shown failed.
+    let proxy: HttpProxy | null = null;
+    if (config.proxyHttp !== null) {
+      const started = new HttpProxy({
+        store,
+        listen: config.proxyHttp,
+        edgeDomain: config.edgeDomain,
+        reserved: [
+          { what: "api", ...api.address },
+          { what: "dns", ...config.dns },
+          { what: "proxy", ...config.proxyHttp },
+          { what: "cluster", ...cluster.bound },
+        ],
+      });
+      await started.start();
+      this.#stops.push(() => started.close());
+      proxy = started;
+    }
 
     const health = new HealthChecker({ store, propose, node: config.node, log });
     health.start();

@@ -14,7 +14,7 @@ import { agentRoutes } from "./agent_routes.ts";
 import { berthRoutes } from "./berth_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
-import type { ClusterAdmin, Deps } from "./deps.ts";
+import type { ClusterAdmin, Deps, RoutesView } from "./deps.ts";
 import { clusterHttpError, HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -37,6 +37,8 @@ export interface ApiOptions {
   config?: Record<string, unknown>;
   /** Consensus operations behind join/leave/raft/snapshot restore; missing ones answer 501. */
   admin?: Partial<ClusterAdmin>;
+  /** The proxy's routes and TCP listener states for /v1/berth/routes; null: the proxy is off. */
+  routes?: () => RoutesView | null;
   /** More Prometheus text appended to /metrics. */
   extraMetrics?: () => string;
   /** Most blocking queries waiting at once (default BLOCKED_READS_MAX); more get 429. */
@@ -81,6 +83,7 @@ export function createApp(opts: ApiOptions): Hono {
     random: opts.random ?? Math.random,
     startedAtMs: performance.timeOrigin,
     extraMetrics: opts.extraMetrics,
+    routes: opts.routes ?? (() => null),
   };
   const app = new Hono();
 

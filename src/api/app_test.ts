@@ -154,6 +154,39 @@ Deno.test("GET /ui is a self-contained page that reads the JSON API", async () =
   f.close();
 });
 
+Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as failed", async () => {
+  const report = {
+    listen: "127.0.0.1:8080",
+    http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1 }],
+    tcp: [{
+      port: 8500,
+      service: "consul",
+      state: "failed" as const,
+      error: "port 8500 is the agent's own api listener (127.0.0.1:8500)",
+    }],
+    conflicts: [],
+  };
+  const f = fixture({ routes: () => report });
+  const r = await f.app.request("/v1/berth/routes");
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), report);
+  f.close();
+  const off = fixture();
+  const o = await off.app.request("/v1/berth/routes");
+  assert.equal(o.status, 200);
+  assert.deepEqual(await o.json(), { listen: null, http: [], tcp: [], conflicts: [] });
+  off.close();
+});
+
+Deno.test("GET /ui shows the routes, failed TCP routes marked", async () => {
+  const f = fixture();
+  const html = await (await f.app.request("/ui")).text();
+  assert.match(html, /get\("\/v1\/berth\/routes"\)/);
+  assert.match(html, /<table id="routes">/);
+  assert.match(html, /\.failed \{ color/);
+  f.close();
+});
+
 Deno.test("raft and join routes answer 501 without an admin; use it when given", async () => {
   const f = fixture();
   const r = await f.app.request("/v1/agent/join/10.0.0.2:8300", { method: "PUT" });

@@ -1,6 +1,7 @@
 /**
  * Native routes for what Consul has no equivalent of: `/v1/berth/status`, `/v1/berth/instances`
- * (our Instance shape), `/v1/berth/members`, `/v1/berth/raft/*` and `/v1/snapshot`.
+ * (our Instance shape), `/v1/berth/members`, `/v1/berth/routes` (the proxy's routes, TCP
+ * listeners failed or not), `/v1/berth/raft/*` and `/v1/snapshot`.
  *
  * @module
  */
@@ -23,6 +24,12 @@ export function berthRoutes(app: Hono, d: Deps): void {
   app.get("/v1/berth/members", (c) => {
     setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
     return c.json(cluster.members());
+  });
+
+  app.get("/v1/berth/routes", (c) => {
+    setReadHeaders(c, d, Math.max(1, store.tableIndex("instances")));
+    // The proxy off (--proxy-http off): no listener, no routes.
+    return c.json(d.routes() ?? { listen: null, http: [], tcp: [], conflicts: [] });
   });
 
   app.get("/v1/berth/raft/peers", (c) => {

@@ -30,6 +30,23 @@ export interface ClusterAdmin {
   restore(snapshot: Uint8Array): Promise<void>;
 }
 
+/**
+ * The proxy's routes as /v1/berth/routes lists them (the agent passes the proxy's report): HTTP
+ * routes, TCP routes with their listener state (`failed` with the reason), clashes.
+ */
+export interface RoutesView {
+  /** The proxy's HTTP address; null when the proxy is off. */
+  listen: string | null;
+  http: { host: string | null; prefix: string; service: string; targets: number }[];
+  tcp: {
+    port: number;
+    service: string;
+    state: "listening" | "binding" | "failed";
+    error: string | null;
+  }[];
+  conflicts: string[];
+}
+
 export interface Deps {
   store: Store;
   cluster: Cluster;
@@ -43,6 +60,7 @@ export interface Deps {
   random: () => number;
   startedAtMs: number;
   extraMetrics: (() => string) | undefined;
+  routes: () => RoutesView | null;
 }
 
 /** What a read reports as X-Consul-Index and which changes can move it. */

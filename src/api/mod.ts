@@ -12,8 +12,8 @@
  *
  * Options (ApiOptions): `store`, `cluster`, `node`, `advertise`, `version`, `token`;
  * optional `datacenter` ("dc1"), `config` (shown redacted in /v1/agent/self), `admin`
- * (join/leave/raft/restore operations; missing ones answer 501), `extraMetrics`,
- * `blockedReadsMax` (4096), `signal`, `random`.
+ * (join/leave/raft/restore operations; missing ones answer 501), `routes` (the proxy's report
+ * for /v1/berth/routes), `extraMetrics`, `blockedReadsMax` (4096), `signal`, `random`.
  *
  * @example
  * ```ts
@@ -31,7 +31,7 @@
 export { type ApiOptions, createApp } from "./app.ts";
 export { ApiServer } from "./server.ts";
 export { BLOCKED_READS_MAX } from "./blocker.ts";
-export type { ClusterAdmin } from "./deps.ts";
+export type { ClusterAdmin, RoutesView } from "./deps.ts";
 export { READ_BARRIER_TIMEOUT_MS } from "./deps.ts";
 export { JSON_BODY_BYTES_MAX } from "./http_error.ts";
 export { WAIT_DEFAULT_MS, WAIT_MAX_MS } from "./query.ts";

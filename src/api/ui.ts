@@ -1,5 +1,6 @@
 /**
- * `/ui`: one self-contained HTML page (no external assets) that lists services, instances and
+ * `/ui`: one self-contained HTML page (no external assets) that lists services, instances,
+ * proxy routes (a TCP route whose port could not be taken shows as failed, with the reason) and
  * members from the JSON API and refreshes every few seconds.
  *
  * @module
@@ -20,7 +21,7 @@ export const UI_HTML = `<!doctype html>
   th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e3e6ec; }
   th { background: #eef0f4; font-weight: 600; }
   .passing, .alive { color: #1a7f37; } .warning { color: #9a6700; }
-  .critical, .down { color: #cf222e; }
+  .critical, .down, .failed { color: #cf222e; }
   #error { color: #cf222e; }
   input { padding: .25rem .4rem; margin-left: .5rem; }
 </style>
@@ -33,6 +34,8 @@ export const UI_HTML = `<!doctype html>
 <table id="services"><thead><tr><th>service</th><th>instances</th><th>passing</th><th>tags</th></tr></thead><tbody></tbody></table>
 <h2>Instances <input id="filter" placeholder="filter"></h2>
 <table id="instances"><thead><tr><th>id</th><th>service</th><th>address</th><th>node</th><th>status</th><th>output</th></tr></thead><tbody></tbody></table>
+<h2>Routes <span id="proxy"></span></h2>
+<table id="routes"><thead><tr><th>route</th><th>service</th><th>state</th><th>detail</th></tr></thead><tbody></tbody></table>
 <h2>Members</h2>
 <table id="members"><thead><tr><th>name</th><th>address</th><th>role</th><th>state</th><th>last contact</th><th>status</th></tr></thead><tbody></tbody></table>
 <script>
@@ -59,8 +62,9 @@ async function get(path) {
 }
 async function refresh() {
   try {
-    const [status, instances, members] = await Promise.all([
+    const [status, instances, members, routes] = await Promise.all([
       get("/v1/berth/status"), get("/v1/berth/instances"), get("/v1/berth/members"),
+      get("/v1/berth/routes"),
     ]);
     document.getElementById("status").textContent = "node " + status.node + " · " + status.role +
       " · leader " + (status.leader ?? "none") + " · term " + status.term + " · applied " +
@@ -78,6 +82,14 @@ async function refresh() {
     fill("instances", instances
       .filter((i) => !f || (i.id + " " + i.service + " " + i.node).toLowerCase().includes(f))
       .map((i) => [i.id, i.service, i.address + ":" + i.port, i.node, [i.status, i.status], i.output]));
+    document.getElementById("proxy").textContent = routes.listen === null
+      ? "(proxy off)" : "(proxy " + routes.listen + ")";
+    fill("routes", [
+      ...routes.tcp.map((r) => ["tcp :" + r.port, r.service, [r.state, r.state], r.error ?? ""]),
+      ...routes.http.map((r) => [(r.host ?? "*") + r.prefix, r.service,
+        [r.targets > 0 ? "serving" : "no instance", r.targets > 0 ? "passing" : "critical"],
+        r.targets + " target" + (r.targets === 1 ? "" : "s")]),
+    ]);
     fill("members", members.map((m) => [m.name, m.address, m.role, m.state,
       m.lastContactMs === null ? "-" : m.lastContactMs + " ms", [m.status, m.status]]));
     document.getElementById("error").textContent = "";

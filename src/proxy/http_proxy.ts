@@ -20,8 +20,8 @@ import { loadRequestParser } from "./_llhttp.ts";
 import { type Exchange, sendPlain } from "./exchange.ts";
 import { readRequestHead } from "./headers.ts";
 import { endClient, relay } from "./relay.ts";
-import { TcpProxy } from "./tcp_proxy.ts";
-import { buildRouteTable, RouteTable } from "./routes.ts";
+import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.ts";
+import { buildRouteTable, type HttpRouteInfo, RouteTable } from "./routes.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -73,6 +73,16 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    * Default: the host of `listen`.
    */
   tcpHost?: string | null;
+  /** The agent's own listeners: a TCP route on one of their ports is refused, not bound. */
+  reserved?: readonly ReservedListener[];
+}
+
+/** What the routes API lists: the proxy's address, HTTP and TCP routes, clashes. */
+export interface RoutesReport {
+  listen: string;
+  http: HttpRouteInfo[];
+  tcp: TcpRouteInfo[];
+  conflicts: string[];
 }
 
 function rawPlain(socket: Duplex, status: number, text: string): void {
@@ -161,6 +171,7 @@ export class HttpProxy {
       idleTimeoutMs: this.#tunnelIdleTimeoutMs,
       connectionsMax: this.#connectionsMax,
       log: this.#log,
+      reserved: opts.reserved,
     });
     // Half-open: a client that shuts down its sending side still gets its responses.
     this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
@@ -187,12 +198,22 @@ export class HttpProxy {
     return this.#tcp?.ports ?? [];
   }
 
-  /** Builds the routes, follows the change feed and listens (HTTP and TCP routes). */
+  /** The routes in use and each TCP route's listener state (for the routes API and /ui). */
+  report(): RoutesReport {
+    return {
+      listen: formatHostPort(this.#address ?? this.#opts.listen),
+      http: this.#table.httpRoutes(),
+      tcp: this.#tcp?.report() ?? [],
+      conflicts: [...this.#table.conflicts],
+    };
+  }
+
+  /**
+   * Listens, then builds the routes, follows the change feed and opens the TCP route
+   * listeners: the proxy's own port is bound before any route can claim it.
+   */
   async start(): Promise<void> {
     await loadRequestParser();
-    this.#rebuild();
-    await this.#tcpUpdating;
-    this.#unsubscribe = this.#store.subscribe(this.#onChange);
     const { host, port } = this.#opts.listen;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -203,10 +224,8 @@ export class HttpProxy {
         });
       });
     } catch (e) {
-      this.#unsubscribe();
-      this.#unsubscribe = null;
-      await this.#tcp?.close();
       this.#pool.close();
+      this.#clock.close();
       throw new Error(
         `proxy: cannot listen on ${formatHostPort(this.#opts.listen)}: ${errorText(e)} ` +
           `(pick another address with --proxy-http, or off)`,
@@ -215,6 +234,9 @@ export class HttpProxy {
     this.#server.on("error", (e) => this.#log(`proxy: server error: ${errorText(e)}`));
     const a = this.#server.address() as net.AddressInfo;
     this.#address = { host: a.address, port: a.port };
+    this.#rebuild();
+    this.#unsubscribe = this.#store.subscribe(this.#onChange);
+    await this.#tcpUpdating;
   }
 
   /** Stops listening, closes every client connection, tunnel and upstream pool. */

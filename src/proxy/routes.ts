@@ -48,12 +48,31 @@ export interface RouteTableOptions {
   random?: () => number;
 }
 
+/** A TCP route port left to another service (two services claimed it). */
+export interface TcpClash {
+  readonly port: number;
+  readonly service: string;
+  /** The service that keeps the port. */
+  readonly keptBy: string;
+}
+
+/** One HTTP route as listed by the routes API: host (null: any host) and path prefix. */
+export interface HttpRouteInfo {
+  host: string | null;
+  prefix: string;
+  service: string;
+  /** Served targets of the service. */
+  targets: number;
+}
+
 /** Immutable routes; `match()` is the per-request lookup. */
 export class RouteTable {
   /** Every service that has at least one route or TCP port, by name. */
   readonly services: ReadonlyMap<string, ServiceRoute>;
   /** TCP listener port → service. */
   readonly tcp: ReadonlyMap<number, ServiceRoute>;
+  /** TCP ports claimed by more than one service: the services that did not get them. */
+  readonly tcpClashes: readonly TcpClash[];
   /** Human-readable notes on ignored or clashing routes (for logs). */
   readonly conflicts: readonly string[];
   readonly #byHost: ReadonlyMap<string, readonly PathRoute[]>;
@@ -62,12 +81,14 @@ export class RouteTable {
   constructor(parts: {
     services: Map<string, ServiceRoute>;
     tcp: Map<number, ServiceRoute>;
+    tcpClashes?: TcpClash[];
     conflicts: string[];
     byHost: Map<string, PathRoute[]>;
     anyHost: PathRoute[];
   }) {
     this.services = parts.services;
     this.tcp = parts.tcp;
+    this.tcpClashes = parts.tcpClashes ?? [];
     this.conflicts = parts.conflicts;
     this.#byHost = parts.byHost;
     this.#anyHost = parts.anyHost;
@@ -82,6 +103,22 @@ export class RouteTable {
       byHost: new Map(),
       anyHost: [],
     });
+  }
+
+  /** Every HTTP route, host routes by host then any-host ones, each longest prefix first. */
+  httpRoutes(): HttpRouteInfo[] {
+    const info = (host: string | null, r: PathRoute): HttpRouteInfo => ({
+      host,
+      prefix: r.prefix,
+      service: r.route.service,
+      targets: r.route.targets.length,
+    });
+    const out: HttpRouteInfo[] = [];
+    for (const host of [...this.#byHost.keys()].sort()) {
+      for (const r of this.#byHost.get(host)!) out.push(info(host, r));
+    }
+    for (const r of this.#anyHost) out.push(info(null, r));
+    return out;
   }
 
   /** The service for a request's Host header and URL (path with query), or null (404). */
@@ -153,6 +190,7 @@ export function buildRouteTable(
   const conflicts: string[] = [];
   const services = new Map<string, ServiceRoute>();
   const tcp = new Map<number, ServiceRoute>();
+  const tcpClashes: TcpClash[] = [];
   // host ("" = any host) → prefix → candidates
   const claims = new Map<string, Map<string, PathRoute[]>>();
   const claim = (host: string, prefix: string, pr: PathRoute) => {
@@ -211,6 +249,9 @@ export function buildRouteTable(
         const other = tcp.get(i.tcpPort);
         if (other === undefined) tcp.set(i.tcpPort, route);
         else if (other !== route) {
+          if (!tcpClashes.some((c) => c.port === i.tcpPort && c.service === service)) {
+            tcpClashes.push({ port: i.tcpPort, service, keptBy: other.service });
+          }
           conflicts.push(
             `TCP port ${i.tcpPort}: claimed by services ${other.service} and ${service}; ` +
               `${other.service} keeps it`,
@@ -248,5 +289,5 @@ export function buildRouteTable(
     if (host === "") anyHost = routes;
     else byHost.set(host, routes);
   }
-  return new RouteTable({ services, tcp, conflicts, byHost, anyHost });
+  return new RouteTable({ services, tcp, tcpClashes, conflicts, byHost, anyHost });
 }

@@ -4,14 +4,16 @@
  * `berth.lb`), trying another instance when one refuses. Listeners open and close as route
  * tables change; a closed listener's open connections keep going until the instance drains.
  *
- * A port that cannot be bound (already in use) is reported once and left alone until its route
- * disappears and comes back.
+ * A port that cannot be bound (already in use), or that is one of the agent's own listeners
+ * (`reserved`: API, DNS, proxy, cluster), is refused: logged once, listed as failed by
+ * `report()`, and left alone until its route disappears and comes back. The agent never stops
+ * for a route.
  *
  * @module
  */
 import net from "node:net";
 import { relay } from "./relay.ts";
-import type { RouteTable, ServiceRoute } from "./routes.ts";
+import type { RouteTable, ServiceRoute, TcpClash } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -28,12 +30,40 @@ export interface TcpProxyOptions {
   /** Client connections across all TCP listeners. Default 10000. */
   connectionsMax?: number;
   log: (line: string) => void;
+  /** Addresses the agent listens on itself; a route port that clashes with one is refused. */
+  reserved?: readonly ReservedListener[];
+}
+
+/** One of the agent's own listeners, which no TCP route may take. */
+export interface ReservedListener {
+  /** What listens there, for the refusal: "api", "dns", "proxy", "cluster". */
+  what: string;
+  host: string;
+  port: number;
+}
+
+/** A TCP route as reported by the routes API. */
+export interface TcpRouteInfo {
+  port: number;
+  service: string;
+  /** `failed`: not listening; `error` says why. */
+  state: "listening" | "binding" | "failed";
+  error: string | null;
 }
 
 interface Listener {
-  server: net.Server;
+  server: net.Server | null;
   route: ServiceRoute;
-  failed: boolean;
+  state: TcpRouteInfo["state"];
+  error: string | null;
+}
+
+const WILDCARDS = new Set(["0.0.0.0", "::", "", "[::]"]);
+
+/** Whether binding `host:port` would clash with a listener on `r` (same port, overlapping host). */
+function clashes(host: string, port: number, r: ReservedListener): boolean {
+  return r.port === port &&
+    (r.host === host || WILDCARDS.has(r.host) || WILDCARDS.has(host));
 }
 
 /** The TCP side of the proxy; HttpProxy feeds it every new route table. */
@@ -44,6 +74,7 @@ export class TcpProxy {
   readonly #connectionsMax: number;
   readonly #listeners = new Map<number, Listener>();
   readonly #clients = new Set<net.Socket>();
+  #clashes: readonly TcpClash[] = [];
   #closed = false;
 
   constructor(pool: UpstreamPool, opts: TcpProxyOptions) {
@@ -55,16 +86,37 @@ export class TcpProxy {
 
   /** Ports with a listener (bound or being bound). */
   get ports(): number[] {
-    return [...this.#listeners].filter(([, l]) => !l.failed).map(([p]) => p).sort((a, b) => a - b);
+    return [...this.#listeners].filter(([, l]) => l.state !== "failed").map(([p]) => p)
+      .sort((a, b) => a - b);
+  }
+
+  /** Every TCP route with its listener's state, by port; clashing services are failed. */
+  report(): TcpRouteInfo[] {
+    const out: TcpRouteInfo[] = [...this.#listeners].map(([port, l]) => ({
+      port,
+      service: l.route.service,
+      state: l.state,
+      error: l.error,
+    }));
+    for (const c of this.#clashes) {
+      out.push({
+        port: c.port,
+        service: c.service,
+        state: "failed",
+        error: `port ${c.port} is taken by service ${c.keptBy}`,
+      });
+    }
+    return out.sort((a, b) => a.port - b.port || (a.service < b.service ? -1 : 1));
   }
 
   /** Opens, retargets and closes listeners to match `table.tcp`. Resolves once bound. */
   async update(table: RouteTable): Promise<void> {
     if (this.#closed) return;
+    this.#clashes = table.tcpClashes;
     for (const [port, l] of this.#listeners) {
       if (!table.tcp.has(port)) {
         this.#listeners.delete(port);
-        if (!l.failed) l.server.close();
+        l.server?.close();
       }
     }
     const binding: Promise<void>[] = [];
@@ -80,22 +132,36 @@ export class TcpProxy {
   }
 
   #listen(port: number, route: ServiceRoute): Promise<void> {
+    const { host } = this.#opts;
+    const own = this.#opts.reserved?.find((r) => clashes(host, port, r));
+    if (own !== undefined) {
+      const error = `port ${port} is the agent's own ${own.what} listener ` +
+        `(${own.host}:${own.port})`;
+      this.#listeners.set(port, { server: null, route, state: "failed", error });
+      this.#opts.log(
+        `proxy: refused TCP route ${host}:${port} of service ${route.service}: ${error} ` +
+          `(change berth.tcp.port)`,
+      );
+      return Promise.resolve();
+    }
     const server = net.createServer();
-    const l: Listener = { server, route, failed: false };
+    const l: Listener = { server, route, state: "binding", error: null };
     this.#listeners.set(port, l);
     server.on("connection", (c: net.Socket) => this.#onConnection(l, c));
     return new Promise<void>((resolve) => {
       server.once("error", (e: Error) => {
-        l.failed = true;
+        const why = errorText(e, { preferCode: true });
+        l.state = "failed";
+        l.server = null;
+        l.error = `cannot listen on ${host}:${port}: ${why}`;
         this.#opts.log(
-          `proxy: cannot listen on TCP ${this.#opts.host}:${port} for service ` +
-            `${l.route.service}: ${
-              errorText(e, { preferCode: true })
-            } (free the port or change berth.tcp.port)`,
+          `proxy: cannot listen on TCP ${host}:${port} for service ` +
+            `${l.route.service}: ${why} (free the port or change berth.tcp.port)`,
         );
         resolve();
       });
-      server.listen(port, this.#opts.host, () => {
+      server.listen(port, host, () => {
+        if (l.state === "binding") l.state = "listening";
         server.on("error", (e) => this.#opts.log(`proxy: TCP ${port}: ${errorText(e)}`));
         resolve();
       });
@@ -122,9 +188,8 @@ export class TcpProxy {
   /** Closes every listener and relay. */
   async close(): Promise<void> {
     this.#closed = true;
-    const closing = [...this.#listeners.values()].filter((l) => !l.failed).map((l) =>
-      new Promise<void>((resolve) => l.server.close(() => resolve()))
-    );
+    const closing = [...this.#listeners.values()].map((l) => l.server).filter((s) => s !== null)
+      .map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     this.#listeners.clear();
     for (const c of this.#clients) c.destroy();
     this.#clients.clear();

@@ -109,3 +109,97 @@ Deno.test("HttpProxy reports a TCP route port it cannot bind and keeps serving H
     await new Promise<void>((resolve) => busy.close(() => resolve()));
   }
 });
+
+Deno.test("HttpProxy binds its own HTTP port before a TCP route that claims the same port", async () => {
+  const port = await deadPort();
+  const ts = new TestStore();
+  ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort: port, httpHosts: [] }));
+  const logs: string[] = [];
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port },
+    edgeDomain: null,
+    log: (l) => logs.push(l),
+  });
+  try {
+    await proxy.start(); // before: the route took the port and this threw "cannot listen"
+    assert.equal(proxy.address.port, port);
+    assert.deepEqual(proxy.report().tcp, [{
+      port,
+      service: "db",
+      state: "failed",
+      error: `cannot listen on 127.0.0.1:${port}: EADDRINUSE`,
+    }]);
+    assert.match(logs.join("\n"), /cannot listen on TCP .* for service db: EADDRINUSE/);
+  } finally {
+    await proxy.close();
+    ts.store.close();
+  }
+});
+
+Deno.test("HttpProxy refuses a TCP route on one of the agent's own listeners and reports it failed", async () => {
+  const apiPort = await deadPort();
+  const ts = new TestStore();
+  ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort: apiPort, httpHosts: [] }));
+  const logs: string[] = [];
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: (l) => logs.push(l),
+    reserved: [{ what: "api", host: "0.0.0.0", port: apiPort }],
+  });
+  try {
+    await proxy.start();
+    assert.deepEqual(proxy.tcpPorts, []);
+    // Not bound: the port is still free for the agent's API.
+    const l = net.createServer();
+    await new Promise<void>((resolve) => l.listen(apiPort, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => l.close(() => resolve()));
+    const [route] = proxy.report().tcp;
+    assert.equal(route?.state, "failed");
+    assert.equal(
+      route?.error,
+      `port ${apiPort} is the agent's own api listener (0.0.0.0:${apiPort})`,
+    );
+    assert.equal(logs.length, 1);
+    assert.match(
+      logs[0]!,
+      /refused TCP route 127\.0\.0\.1:\d+ of service db: .*change berth\.tcp\.port/,
+    );
+  } finally {
+    await proxy.close();
+    ts.store.close();
+  }
+});
+
+Deno.test("HttpProxy.report() lists a TCP port two services claim as failed for the one that lost it", async () => {
+  const e = await startEcho("a");
+  const tcpPort = await deadPort();
+  const ts = new TestStore();
+  ts.register(spec({ id: "a-1", service: "alpha", port: e.port, tcpPort, httpHosts: [] }));
+  ts.register(spec({ id: "b-1", service: "beta", port: e.port, tcpPort, httpHosts: [] }));
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+  });
+  try {
+    await proxy.start();
+    assert.deepEqual(proxy.report().tcp, [
+      { port: tcpPort, service: "alpha", state: "listening", error: null },
+      {
+        port: tcpPort,
+        service: "beta",
+        state: "failed",
+        error: `port ${tcpPort} is taken by service alpha`,
+      },
+    ]);
+    assert.equal(await exchange(tcpPort, "hi"), "a:hi");
+  } finally {
+    await proxy.close();
+    ts.store.close();
+    await e.close();
+  }
+});
