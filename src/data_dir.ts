@@ -10,6 +10,8 @@
  * @module
  */
 
+import { errorText } from "./lib/error_text.ts";
+
 export const LOCK_FILE = "berth.lock";
 export const NODE_FILE = "node";
 /** Longest `node` file read back (a node name is far shorter). */
@@ -34,14 +36,14 @@ export function openDataDir(path: string, node: string): DataDirLock {
   try {
     Deno.mkdirSync(path, { recursive: true });
   } catch (e) {
-    throw new DataDirError(`cannot create --data-dir ${path}: ${(e as Error).message}`);
+    throw new DataDirError(`cannot create --data-dir ${path}: ${errorText(e)}`);
   }
   const lockPath = `${path}/${LOCK_FILE}`;
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(lockPath, { read: true, write: true, create: true });
   } catch (e) {
-    throw new DataDirError(`cannot open ${lockPath}: ${(e as Error).message}`);
+    throw new DataDirError(`cannot open ${lockPath}: ${errorText(e)}`);
   }
   if (!file.tryLockSync(true)) {
     const holder = readHolder(file);
@@ -91,7 +93,7 @@ function checkNodeName(path: string, node: string): void {
     recorded = new TextDecoder().decode(bytes.subarray(0, NODE_FILE_BYTES_MAX)).trim();
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) {
-      throw new DataDirError(`cannot read ${nodePath}: ${(e as Error).message}`);
+      throw new DataDirError(`cannot read ${nodePath}: ${errorText(e)}`);
     }
     Deno.writeTextFileSync(nodePath, `${node}\n`);
     return;

@@ -3,15 +3,8 @@
  * node name, and a stored TCP route can never keep the agent from starting. No Docker needed.
  */
 import assert from "node:assert/strict";
-import {
-  type AgentProc,
-  freePort,
-  PERMISSIONS,
-  portsOf,
-  startAgent,
-  uniq,
-  waitFor,
-} from "./harness.ts";
+import { type AgentProc, freePort, PERMISSIONS, portsOf, startAgent, uniq } from "./harness.ts";
+import { waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;

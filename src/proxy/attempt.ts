@@ -152,7 +152,7 @@ export class Attempt implements Lease, Deadline {
       try {
         this.#parser.close();
       } catch (e) {
-        return this.#broken(`sent an invalid response (${(e as Error).message})`);
+        return this.#broken(`sent an invalid response (${errorText(e)})`);
       }
     }
     this.#fail(error);
