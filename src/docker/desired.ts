@@ -39,7 +39,14 @@ import {
 } from "../store/mod.ts";
 import { intOrText } from "../lib/text.ts";
 import { type ContainerInfo, containerName, type PortBinding } from "./container.ts";
-import { attributes, ContainerSettings, decodeLabel, LABELS, type Problem } from "./labels.ts";
+import {
+  attributes,
+  ContainerSettings,
+  decodeLabel,
+  LABELS,
+  type Problem,
+  reportUnknownLabels,
+} from "./labels.ts";
 
 export { AWAITING_CHECK_OUTPUT };
 /** Output of an instance whose container got a stop signal (`kill` event). */
@@ -117,6 +124,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const none = (): Desired => ({ instances: [], problems: s.problems });
 
   if (!decodeLabel(s, LABELS.enable) || decodeLabel(s, LABELS.ignore)) return none();
+  reportUnknownLabels(s);
 
   // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
   const entries = selectPort(portEntries(c, options, s), s)

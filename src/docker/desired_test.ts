@@ -365,6 +365,12 @@ Deno.test("containerInstances() bad label values are problems and fall back to d
   }
 });
 
+Deno.test("containerInstances() reports an unknown berth.* label and registers anyway", () => {
+  const r = containerInstances(container({ labels: { "berth.weigth": "5" } }), OPTS);
+  assert.equal(r.instances[0]?.weight, 1);
+  assert.deepEqual(r.problems.map((p) => p.label), ["berth.weigth"]);
+});
+
 Deno.test("containerInstances() active checks from berth.check.* or SERVICE_CHECK_*", () => {
   const i = one(container({
     labels: { "berth.check.http": "/health", "berth.check.interval": "5s" },

@@ -75,6 +75,11 @@ export class ContainerSettings {
     return this.#bounded(key, this.#env.get(key));
   }
 
+  /** Every label name, sorted. */
+  labelKeys(): string[] {
+    return Object.keys(this.#labels).sort();
+  }
+
   /** Every Registrator key (`SERVICE_*`) present in labels or env, sorted. */
   serviceKeys(): string[] {
     const keys = new Set<string>();
@@ -326,6 +331,19 @@ export function decodeLabel<T>(s: ContainerSettings, spec: LabelSpec<T>, port?: 
     }
   }
   return spec.default;
+}
+
+const BERTH_KEYS = new Set(
+  LABEL_SPECS.flatMap((e) => e.keys).filter((k) => k.startsWith("berth.")),
+);
+
+/** A `berth.*` label the table does not know (a typo, or a label of another version): a Problem. */
+export function reportUnknownLabels(s: ContainerSettings): void {
+  for (const key of s.labelKeys()) {
+    if (key.startsWith("berth.") && !BERTH_KEYS.has(key)) {
+      s.problem(key, `${key}: not a berth label (see the README's label table); ignored`);
+    }
+  }
 }
 
 /** Keys the table gives a meaning, and Registrator's check settings: not attributes. */

@@ -8,6 +8,7 @@ import {
   LABEL_SPECS,
   LABELS,
   type LabelSpec,
+  reportUnknownLabels,
 } from "./labels.ts";
 
 function settings(labels: Record<string, string>, env: string[] = []): ContainerSettings {
@@ -135,4 +136,17 @@ Deno.test("attributes() maps other SERVICE_* keys to meta; a set the meta rule r
   const lb = settings({ "SERVICE_berth.lb": "fastest" });
   assert.deepEqual(attributes(lb, 80), {});
   assert.match(lb.problems[0]!.message, /berth\.lb: expected round_robin\|least_conn\|p2c/);
+});
+
+Deno.test("reportUnknownLabels() names each berth.* label the table does not know", () => {
+  const s = settings({
+    "berth.weigth": "5",
+    "berth.weight": "5",
+    "com.example.x": "1",
+    SERVICE_X: "1",
+  });
+  reportUnknownLabels(s);
+  assert.deepEqual(s.problems.map((p) => [p.label, p.message]), [
+    ["berth.weigth", "berth.weigth: not a berth label (see the README's label table); ignored"],
+  ]);
 });
