@@ -5,7 +5,7 @@
  *   dns     dnsperf: berth's DNS vs dnsmasq answering the same name from a hosts file
  *   http    wrk: berth's HTTP proxy vs nginx proxying to the same nginx backend
  *   docker  time from `docker run` returning to the name answering in berth's DNS (20 runs)
- *   raft    raft/ in-process commit throughput (see raft/bench/main.ts)
+ *   raft    raft/ in-process commit throughput (see scripts/raft_bench.ts)
  *   kv      KV writes/s, p50, p99: a 3-member berth cluster vs a 3-member etcd cluster on
  *           127.0.0.1-3, 256-byte values, 1/16/128 clients, writes round-robin over all members
  *   failover  kill -9 the leader of a 3-member cluster: time to the first write through a
@@ -250,7 +250,7 @@ async function benchDocker(): Promise<void> {
 }
 
 async function benchRaft(): Promise<void> {
-  console.log(await run(Deno.execPath(), ["run", "--allow-all", `${ROOT}raft/bench/main.ts`]));
+  console.log(await run(Deno.execPath(), ["run", "--allow-all", `${ROOT}scripts/raft_bench.ts`]));
 }
 
 // ---- kv: berth vs etcd writes ----

@@ -48,6 +48,12 @@ export interface RunResult {
   trace: string[];
 }
 
+/** Node count for a seed: explicit, or alternating 3/5 so replays need no extra flag. */
+export function nodesFor(seed: number, explicit: number | undefined): 3 | 5 {
+  if (explicit === 3 || explicit === 5) return explicit;
+  return seed % 2 === 1 ? 5 : 3;
+}
+
 /** Runs one seed; deterministic in `opts`. */
 export function runSeed(opts: RunOptions): RunResult {
   const rng = new Rng(opts.seed);

@@ -1,6 +1,5 @@
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { type RunOptions, runSeed } from "./cluster.ts";
-import { nodesFor } from "./main.ts";
+import { nodesFor, type RunOptions, runSeed } from "./cluster.ts";
 
 /** Runs `seeds` with `opts` and returns one line per seed that violated an invariant. */
 function sweep(seeds: number[], opts: (seed: number) => RunOptions): string[] {

@@ -1,5 +1,5 @@
 /**
- * Deterministic simulation of raft clusters.
+ * Deterministic simulation of raft clusters (raft/sim/), from the command line.
  *
  *     deno task sim                      # 200 seeds, mixing 3 and 5 nodes
  *     deno task sim --seeds 1000 --steps 3000
@@ -13,46 +13,59 @@
  *
  * @module
  */
-import { runSeed } from "./cluster.ts";
+import { HEAL_STEPS_MAX, nodesFor, runSeed } from "../raft/sim/cluster.ts";
+import { errorText } from "../src/lib/error_text.ts";
+import { parseBool, parseFlags, parseIntIn } from "../src/lib/flags.ts";
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith("--")) throw new Error(`--${name} needs a value`);
-  return v;
-}
+const FLAGS = [
+  ...["seeds", "seed", "nodes", "steps", "heal"].map((name) => ({ name, kind: "string" })),
+  { name: "trace", kind: "bool" },
+];
+/** Limits of the integer flags. */
+const RANGES: Record<string, [number, number]> = {
+  seeds: [1, 10_000_000],
+  seed: [0, 2 ** 32 - 1],
+  nodes: [3, 5],
+  steps: [1, 1_000_000],
+  heal: [0, HEAL_STEPS_MAX],
+};
 
-function intFlag(args: string[], name: string, def: number): number {
-  const v = flag(args, name);
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new Error(`--${name} must be a non-negative integer, got ${v}`);
-  }
-  return n;
-}
-
-/** Node count for a seed: explicit, or alternating 3/5 so replays need no extra flag. */
-export function nodesFor(seed: number, explicit: number | undefined): 3 | 5 {
-  if (explicit === 3 || explicit === 5) return explicit;
-  return seed % 2 === 1 ? 5 : 3;
+function simFlags(args: string[]) {
+  const { values } = parseFlags(args, FLAGS, { positionals: false });
+  const int = (name: string): number | undefined => {
+    const raw = values.get(name);
+    if (raw === undefined) return undefined;
+    const range = RANGES[name]!;
+    try {
+      return parseIntIn(raw, range);
+    } catch (e) {
+      throw new Error(
+        `--${name} ${raw}: ${errorText(e)}; expected an integer in ${range.join("..")}`,
+      );
+    }
+  };
+  const nodes = int("nodes");
+  if (nodes === 4) throw new Error("--nodes 4: expected 3 or 5");
+  return {
+    nodes: nodes as 3 | 5 | undefined,
+    steps: int("steps") ?? 2000,
+    heal: int("heal") ?? 600,
+    trace: values.has("trace") && parseBool(values.get("trace")!),
+    one: int("seed"),
+    seeds: int("seeds") ?? 200,
+  };
 }
 
 function main(args: string[]): number {
-  const nodesArg = flag(args, "nodes");
-  const nodes = nodesArg === undefined ? undefined : Number(nodesArg);
-  if (nodes !== undefined && nodes !== 3 && nodes !== 5) {
-    console.error(`--nodes must be 3 or 5, got ${nodesArg}`);
+  let flags: ReturnType<typeof simFlags>;
+  try {
+    flags = simFlags(args);
+  } catch (e) {
+    console.error(`sim: ${errorText(e)}`);
     return 2;
   }
-  const steps = intFlag(args, "steps", 2000);
-  const heal = intFlag(args, "heal", 600);
-  const trace = args.includes("--trace");
-  const one = flag(args, "seed");
-  const seeds = one === undefined
-    ? Array.from({ length: intFlag(args, "seeds", 200) }, (_, i) => i + 1)
-    : [intFlag(args, "seed", 0)];
+  const { nodes, steps, heal, trace, one } = flags;
+  const seeds = one === undefined ? Array.from({ length: flags.seeds }, (_, i) => i + 1) : [one];
   const t0 = performance.now();
   let failed = 0;
   let acked = 0, reads = 0;

@@ -4,14 +4,14 @@
  * A client keeps 1, 16 or 256 proposals of 256 bytes in flight at the leader; a proposal
  * counts once the leader applied it.
  *
- *     deno run --allow-all raft/bench/main.ts [--seconds 2]
+ *     deno task bench:raft [--seconds 2]
  *
  * @module
  */
-import { RawNode } from "../node.ts";
-import { MemoryStorage } from "../storage.ts";
-import type { Message } from "../types.ts";
-import { Rng } from "../sim/prng.ts";
+import { MemoryStorage, type Message, RawNode } from "../raft/mod.ts";
+import { Rng } from "../raft/sim/prng.ts";
+import { errorText } from "../src/lib/error_text.ts";
+import { parseFlags, parseIntIn } from "../src/lib/flags.ts";
 
 const PAYLOAD_BYTES = 256;
 const COMPACT_EVERY = 10_000;
@@ -93,10 +93,20 @@ function run(inflight: number, seconds: number): { committed: number; secs: numb
   return { committed, secs: (performance.now() - t0) / 1000 };
 }
 
-function main(args: string[]): void {
-  const i = args.indexOf("--seconds");
-  const seconds = i >= 0 ? Number(args[i + 1]) : 2;
-  if (!(seconds > 0)) throw new Error("--seconds must be a positive number");
+function main(args: string[]): number {
+  let seconds: number;
+  try {
+    const raw = parseFlags(args, [{ name: "seconds", kind: "string" }], { positionals: false })
+      .values.get("seconds");
+    try {
+      seconds = raw === undefined ? 2 : parseIntIn(raw, [1, 3600]);
+    } catch (e) {
+      throw new Error(`--seconds ${raw}: ${errorText(e)}; expected an integer in 1..3600`);
+    }
+  } catch (e) {
+    console.error(`bench:raft: ${errorText(e)}`);
+    return 2;
+  }
   run(16, 0.3); // Warm up the JIT.
   console.log("raft bench: 3 nodes in one process, in-memory storage, 256-byte proposals");
   console.log("in flight | committed | seconds | proposals/s");
@@ -110,6 +120,7 @@ function main(args: string[]): void {
         }`,
     );
   }
+  return 0;
 }
 
-if (import.meta.main) main(Deno.args);
+if (import.meta.main) Deno.exit(main(Deno.args));
