@@ -10,6 +10,9 @@
  *
  * @module
  */
+import type { LbPolicy } from "../store/mod.ts";
+// The policy list and its parser live with the store's rules (validated on every registration).
+export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "../store/mod.ts";
 
 /** One upstream endpoint in a route table. Weight is ≥ 1 (weight-0 instances are left out). */
 export interface Target {
@@ -21,10 +24,6 @@ export interface Target {
   /** `id|address|port`: identifies the connection pool and passive-health state. */
   readonly key: string;
 }
-
-import type { LbPolicy } from "../store/mod.ts";
-// The policy list and its parser live with the store's rules (validated on every registration).
-export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "../store/mod.ts";
 
 export interface BalancerOptions {
   /** In-flight requests to a target, by target key (least_conn, p2c). Default: always 0. */
