@@ -14,6 +14,7 @@
 import http from "node:http";
 import { errorText } from "../src/lib/error_text.ts";
 import { parseBool, parseFlags, parseIntIn } from "../src/lib/flags.ts";
+import { instanceSpec } from "../test/fixtures.ts";
 import { waitFor } from "../test/wait.ts";
 import { nginxBenchConfig } from "./_nginx.ts";
 
@@ -50,23 +51,13 @@ async function serveBerth(port: number, backend: number): Promise<void> {
   const store = Store.open(":memory:");
   const r = store.apply(1, {
     type: "register",
-    instance: {
+    instance: instanceSpec({
       service: "bench",
       id: "bench-1",
-      node: "n1",
       address: HOST,
       port: backend,
-      tags: [],
-      meta: {},
-      weight: 1,
-      status: "passing",
-      output: "",
-      containerId: null,
       httpHosts: ["bench.test"],
-      httpPath: null,
-      tcpPort: null,
-      check: null,
-    },
+    }),
   });
   if (!r.ok) throw new Error(r.error);
   const proxy = new HttpProxy({ store, listen: { host: HOST, port }, edgeDomain: null });

@@ -7,6 +7,7 @@
  */
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
 import type { Instance } from "../store/mod.ts";
+import type { KvEntry } from "../store/mod.ts";
 
 /** How long one request may take before the client gives up. */
 export const CLIENT_TIMEOUT_MS = 30_000;
@@ -43,15 +44,8 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
-/** A KV entry with its value decoded to bytes. */
-export interface KvItem {
-  key: string;
-  value: Uint8Array;
-  flags: number;
-  createIndex: number;
-  modifyIndex: number;
-  lockIndex: number;
-}
+/** A KV entry with its value decoded to bytes: the store's entry, as the API returns it. */
+export type KvItem = KvEntry;
 
 interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;

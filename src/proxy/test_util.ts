@@ -7,6 +7,7 @@ import http from "node:http";
 import net from "node:net";
 import type { Buffer } from "node:buffer";
 import { type InstanceSpec, Store } from "../store/mod.ts";
+import { instanceSpec } from "../../test/fixtures.ts";
 
 export interface Backend {
   name: string;
@@ -103,23 +104,16 @@ export function request(
   });
 }
 
+/** The shared instance fixture as the proxy tests want it: on loopback, routed as web.test. */
 export function spec(over: Partial<InstanceSpec> & { id: string; port: number }): InstanceSpec {
-  return {
-    service: "web",
-    node: "n1",
+  return instanceSpec({
     address: "127.0.0.1",
     tags: [],
     meta: {},
-    weight: 1,
-    status: "passing",
-    output: "",
     containerId: null,
     httpHosts: ["web.test"],
-    httpPath: null,
-    tcpPort: null,
-    check: null,
     ...over,
-  };
+  });
 }
 
 /** An in-memory store that applies commands at consecutive indexes. */
