@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { errorText } from "../lib/error_text.ts";
 import { setImmediate } from "node:timers";
 import {
   decodeConfChange,
