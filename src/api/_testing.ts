@@ -4,7 +4,7 @@
  * @module
  */
 import type { Hono } from "hono";
-import { LocalCluster } from "../cluster/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { type ApiOptions, createApp } from "./app.ts";
 

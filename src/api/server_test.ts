@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalCluster } from "../cluster/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { ApiServer } from "./mod.ts";
 import { waitFor } from "../../test/wait.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ApiServer } from "../api/mod.ts";
-import { LocalCluster } from "../cluster/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { instanceSpec } from "../../test/fixtures.ts";

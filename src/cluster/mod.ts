@@ -1,13 +1,12 @@
 /**
  * Running consensus for real: the Raft cluster (raft_cluster.ts) on a durable SQLite log
- * (raft_storage.ts) and a TCP transport (transport.ts). LocalCluster commits on one node without
- * Raft, behind the same Cluster interface (tests of the parts above it use it).
+ * (raft_storage.ts) and a TCP transport (transport.ts). Tests of the parts above it use
+ * LocalCluster (testing.ts, not exported here), which commits on one node without Raft.
  *
  * @module
  */
 export * from "./types.ts";
 export * from "./errors.ts";
-export { GROUP_COMMIT_MAX, LocalCluster } from "./local.ts";
 export { RaftCluster, type RaftClusterOptions } from "./raft_cluster.ts";
 export { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
 export {

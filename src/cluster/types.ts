@@ -1,6 +1,6 @@
 /**
  * What the rest of the agent sees of the cluster: a way to propose commands and a status. The
- * single-node LocalCluster and the Raft cluster both implement it.
+ * Raft cluster implements it, and so does the single-node LocalCluster of tests (testing.ts).
  *
  * @module
  */

@@ -3,7 +3,7 @@
  * scripts/test-image.sh). Fails, not skips, when the engine is unreachable.
  */
 import assert from "node:assert/strict";
-import { LocalCluster } from "../cluster/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
 import { type Instance, Store } from "../store/mod.ts";
 import { STOPPING_OUTPUT } from "./desired.ts";
 import { DockerWatcher } from "./watcher.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalCluster } from "../cluster/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
 import { type Command, Store } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 import { STOPPING_OUTPUT } from "./desired.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalCluster } from "../cluster/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
 import type { Proposed } from "../cluster/types.ts";
 import { type Command, type InstanceSpec, Store } from "../store/mod.ts";
 import { HealthChecker, type HealthOptions } from "./checker.ts";

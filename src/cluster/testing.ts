@@ -1,7 +1,8 @@
 /**
- * A single-node cluster: proposals commit by being applied to the local store, in order. Many
- * proposals that arrive in the same turn of the event loop go in one SQLite transaction (group
- * commit, one fsync). The Raft cluster replaces the inside of propose(), not its signature.
+ * For tests of the parts above the cluster (Docker watcher, health checker, API, CLI): a
+ * single-node `Cluster` without Raft. Proposals commit by being applied to the local store, in
+ * order; many that arrive in the same turn of the event loop go in one SQLite transaction. Not
+ * exported from mod.ts: the agent runs RaftCluster, a single node included.
  *
  * @module
  */

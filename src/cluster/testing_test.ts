@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Store } from "../store/mod.ts";
-import { LocalCluster } from "./mod.ts";
+import { LocalCluster } from "./testing.ts";
 
 Deno.test("LocalCluster.propose() applies in order and resolves with consecutive indexes", async () => {
   const store = Store.open(":memory:");
