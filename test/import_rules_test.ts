@@ -5,7 +5,8 @@ import {
   type ImportGraph,
   importGraph,
   raftLeaks,
-} from "../scripts/import_cycles.ts";
+  testCodeIn,
+} from "../scripts/import_rules.ts";
 
 const graph = (edges: Record<string, string[]>): ImportGraph =>
   new Map(Object.entries(edges).map(([k, v]) => [k, new Set(v)]));
@@ -56,10 +57,29 @@ Deno.test("raftLeaks() names raft/ modules that import the rest of the project",
   assert.deepEqual(raftLeaks(g), ["raft/a.ts → src/x.ts"]);
 });
 
-Deno.test("the project's modules import each other without cycles; raft/ imports only raft/", async () => {
+Deno.test("testCodeIn() names test modules the entry reaches, with the path", () => {
+  const g = graph({
+    "src/main.ts": ["src/a.ts"],
+    "src/a.ts": ["src/cluster/testing.ts", "src/b.ts"],
+    "src/b.ts": ["test/wait.ts"],
+    "src/cluster/testing.ts": [],
+    "src/a_test.ts": ["src/a.ts"],
+  });
+  assert.deepEqual(testCodeIn(g, "src/main.ts"), [
+    "src/main.ts → src/a.ts → src/b.ts → test/wait.ts",
+    "src/main.ts → src/a.ts → src/cluster/testing.ts",
+  ]);
+  assert.deepEqual(
+    testCodeIn(graph({ "src/main.ts": ["src/x.ts"], "src/x.ts": [] }), "src/main.ts"),
+    [],
+  );
+});
+
+Deno.test("the project's modules import each other without cycles; raft/ imports only raft/; the agent no test code", async () => {
   const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
   const g = await importGraph(root);
   assert.ok(g.has("src/main.ts") && g.has("raft/mod.ts") && g.has("test/harness.ts"));
   assert.deepEqual(findCycles(g), []);
   assert.deepEqual(raftLeaks(g), []);
+  assert.deepEqual(testCodeIn(g, "src/main.ts"), []);
 });

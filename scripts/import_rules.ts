@@ -1,10 +1,15 @@
 /**
- * Fails on any import cycle among the project's modules, and on `raft/` importing anything of
- * the project outside `raft/` (the consensus library stays pure). The graph comes from
- * `deno info --json` over every tracked `.ts` file in src/, raft/, test/ and scripts/, type-only
- * imports included. Run as `deno task cycles`; test/import_cycles_test.ts runs it with the tests.
+ * The project's import rules, checked on the graph `deno info --json` gives for every `.ts` file
+ * in src/, raft/, test/ and scripts/ (type-only imports included):
  *
- * Usage: deno run -A scripts/import_cycles.ts
+ * - no import cycles;
+ * - `raft/` imports nothing of the project outside `raft/` (the consensus library stays pure);
+ * - the agent (everything `src/main.ts` reaches) imports no test code: no `*_test.ts`, no
+ *   `testing.ts` or `_testing.ts`, nothing under test/.
+ *
+ * Run as `deno task imports`; test/import_rules_test.ts runs it with the tests.
+ *
+ * Usage: deno run -A scripts/import_rules.ts
  *
  * @module
  */
@@ -142,13 +147,41 @@ export function raftLeaks(graph: ImportGraph): string[] {
   return out.sort();
 }
 
+/** Test modules that `entry` reaches, each with the path that reaches it. */
+export function testCodeIn(graph: ImportGraph, entry: string): string[] {
+  const isTest = (m: string) =>
+    m.startsWith("test/") || /(^|\/)(_?testing|[^/]*_test)\.ts$/.test(m);
+  const parent = new Map<string, string | null>([[entry, null]]);
+  const queue = [entry];
+  const out: string[] = [];
+  while (queue.length > 0) {
+    const v = queue.shift()!;
+    if (isTest(v)) {
+      const path = [v];
+      for (let u = parent.get(v); u != null; u = parent.get(u)) path.unshift(u);
+      out.push(path.join(" → "));
+      continue;
+    }
+    for (const w of [...(graph.get(v) ?? [])].sort()) {
+      if (parent.has(w)) continue;
+      parent.set(w, v);
+      queue.push(w);
+    }
+  }
+  return out.sort();
+}
+
 if (import.meta.main) {
   const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
   const graph = await importGraph(root);
   const cycles = findCycles(graph);
   const leaks = raftLeaks(graph);
+  const tests = testCodeIn(graph, "src/main.ts");
   for (const c of cycles) console.error(`import cycle: ${c.join(" → ")}`);
   for (const l of leaks) console.error(`raft/ imports outside raft/: ${l}`);
-  if (cycles.length > 0 || leaks.length > 0) Deno.exit(1);
-  console.log(`no import cycles among ${graph.size} modules; raft/ imports only raft/`);
+  for (const t of tests) console.error(`the agent imports test code: ${t}`);
+  if (cycles.length > 0 || leaks.length > 0 || tests.length > 0) Deno.exit(1);
+  console.log(
+    `${graph.size} modules: no import cycles, raft/ imports only raft/, the agent no test code`,
+  );
 }
