@@ -75,7 +75,7 @@ interface AgentFlag extends FlagSpec {
 const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
 
 /** Every agent flag, in the order `berth agent --help` lists them. */
-export const AGENT_FLAGS: readonly AgentFlag[] = [
+const AGENT_FLAGS: readonly AgentFlag[] = [
   {
     name: "config",
     kind: "FILE",
@@ -440,7 +440,7 @@ function readConfigFile(
  * One warning per `BERTH_` variable that is neither an agent flag's nor another known one, with
  * the closest known name: `BERTH_DNSTTL=3` is otherwise ignored without a word.
  */
-export function unknownEnvWarnings(env: Record<string, string | undefined>): string[] {
+function unknownEnvWarnings(env: Record<string, string | undefined>): string[] {
   const known = [...AGENT_FLAGS.map((f) => envName(f.name)), ...OTHER_ENV_VARS];
   const out: string[] = [];
   for (const name of Object.keys(env).sort()) {

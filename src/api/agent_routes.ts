@@ -25,7 +25,7 @@ function splitAddress(address: string): { host: string; port: number } {
   }
 }
 
-export function agentMember(m: MemberStatus, dc: string) {
+function agentMember(m: MemberStatus, dc: string) {
   const { host, port } = splitAddress(m.address);
   return {
     Name: m.name,

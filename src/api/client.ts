@@ -70,7 +70,7 @@ function reasonOf(e: unknown): string {
 }
 
 /** `a/b c` → `a/b%20c`: each segment encoded, slashes kept. */
-export function encodeKey(key: string): string {
+function encodeKey(key: string): string {
   return key.split("/").map(encodeURIComponent).join("/");
 }
 

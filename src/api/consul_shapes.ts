@@ -99,7 +99,7 @@ export function agentService(i: Instance, dc?: string) {
 }
 
 /** Node liveness as Consul's `serfHealth` check. */
-export function nodeCheck(n: NodeView) {
+function nodeCheck(n: NodeView) {
   const alive = n.status !== "down";
   return {
     Node: n.name,
@@ -119,7 +119,7 @@ export function nodeCheck(n: NodeView) {
 }
 
 /** The instance's own health as a service check. */
-export function serviceCheck(i: Instance) {
+function serviceCheck(i: Instance) {
   const type = i.check?.http !== undefined ? "http" : i.check?.tcp ? "tcp" : "";
   return {
     Node: i.node,

@@ -43,6 +43,5 @@ export {
   ApiUnreachableError,
   CLIENT_TIMEOUT_MS,
   DEFAULT_HTTP_ADDR,
-  encodeKey,
   type KvItem,
 } from "./client.ts";

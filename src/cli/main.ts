@@ -49,7 +49,7 @@ function flagLines(flags: readonly FlagSpec[]): string[] {
   });
 }
 
-export function topHelp(): string {
+function topHelp(): string {
   const lines = [
     "Usage: berth COMMAND [flags]",
     "",
@@ -83,7 +83,7 @@ function commandHelp(c: CommandSpec): string {
 }
 
 /** `127.0.0.1:8500` → `http://127.0.0.1:8500`; UsageError when it is no http(s) URL. */
-export function normalizeHttpAddr(addr: string): string {
+function normalizeHttpAddr(addr: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(addr) ? addr : `http://${addr}`;
   let url: URL;
   try {

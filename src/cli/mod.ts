@@ -28,14 +28,6 @@
  *
  * @module
  */
-export {
-  type CliIo,
-  EXIT_FAILURE,
-  EXIT_USAGE,
-  main,
-  normalizeHttpAddr,
-  processIo,
-  topHelp,
-} from "./main.ts";
+export { type CliIo, EXIT_FAILURE, EXIT_USAGE, main, processIo } from "./main.ts";
 export { COMMANDS } from "./commands.ts";
 export { formatTable } from "./table.ts";

@@ -176,7 +176,7 @@ function readQuestionName(b: Uint8Array, off: number): string | null {
 }
 
 /** Offset just past the (possibly compressed) name at `off`, or -1 when it overruns. */
-export function skipName(b: Uint8Array, off: number): number {
+function skipName(b: Uint8Array, off: number): number {
   for (let labels = 0; labels < NAME_BYTES_MAX; labels++) {
     if (off >= b.length) return -1;
     const len = b[off]!;
@@ -224,7 +224,7 @@ export function questionEndOf(b: Uint8Array): number {
   return off;
 }
 
-export function readU32(b: Uint8Array, off: number): number {
+function readU32(b: Uint8Array, off: number): number {
   return ((b[off]! << 24) >>> 0) + ((b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!);
 }
 
@@ -268,7 +268,7 @@ export type Rr =
   };
 
 /** Wire form of a name (no compression). Labels longer than 63 bytes are cut. */
-export function encodeName(name: string): Uint8Array {
+function encodeName(name: string): Uint8Array {
   const labels = name.split(".").filter((l) => l !== "");
   const parts = labels.map((l) => new TextEncoder().encode(l).subarray(0, LABEL_BYTES_MAX));
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 1));

@@ -203,7 +203,7 @@ function firstBinding(bindings: readonly PortBinding[]): PortBinding | undefined
 }
 
 /** The container's IP on its own network (or its first network with an address). */
-export function containerIp(c: ContainerInfo): string | undefined {
+function containerIp(c: ContainerInfo): string | undefined {
   const ns = c.NetworkSettings;
   if (ns?.IPAddress) return ns.IPAddress;
   const networks = ns?.Networks ?? {};

@@ -47,7 +47,7 @@ export interface Engine {
 }
 
 /** dockerode options for an engine URL: unix:///path, http://host:port, tcp://host:port. */
-export function dockerOptions(url: string): DockerOptions {
+function dockerOptions(url: string): DockerOptions {
   if (url.startsWith("unix://")) {
     const socketPath = url.slice("unix://".length);
     if (socketPath.startsWith("/")) return { socketPath };
@@ -64,7 +64,7 @@ export function dockerOptions(url: string): DockerOptions {
 }
 
 /** Normalises one event value; null for non-container or malformed events. */
-export function parseEvent(v: unknown): DockerEvent | null {
+function parseEvent(v: unknown): DockerEvent | null {
   if (typeof v !== "object" || v === null) return null;
   const o = v as Record<string, unknown>;
   const type = o.Type ?? "container";

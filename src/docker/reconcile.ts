@@ -53,7 +53,7 @@ function sameCheck(a: Instance, b: InstanceSpec): boolean {
 }
 
 /** The spec to register: `d`, with the health checker's status kept per the module rule. */
-export function withKeptStatus(d: InstanceSpec, current: Instance | undefined): InstanceSpec {
+function withKeptStatus(d: InstanceSpec, current: Instance | undefined): InstanceSpec {
   const dockerFine = d.status === "critical" && d.output === AWAITING_CHECK_OUTPUT;
   if (
     d.check === null || !dockerFine || current === undefined ||

@@ -164,7 +164,7 @@ function clip(s: string): string {
 }
 
 /** The default HttpGet: one `node:http` request without keep-alive; the body is never read. */
-export const nodeHttpGet: HttpGet = (target, signal) =>
+const nodeHttpGet: HttpGet = (target, signal) =>
   new Promise((resolve, reject) => {
     const req = http.request({
       host: target.address,
@@ -193,7 +193,7 @@ export const nodeHttpGet: HttpGet = (target, signal) =>
   });
 
 /** The default TcpConnect: a `node:net` connection closed as soon as it is established. */
-export const nodeTcpConnect: TcpConnect = (address, port, signal) =>
+const nodeTcpConnect: TcpConnect = (address, port, signal) =>
   new Promise((resolve, reject) => {
     const socket = net.connect({ host: address, port });
     const onAbort = () => socket.destroy(new Error("aborted"));
