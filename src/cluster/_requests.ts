@@ -7,6 +7,7 @@
  */
 import type { Command } from "../store/mod.ts";
 import { RejectedError } from "./errors.ts";
+import { isNodeName } from "../lib/node_name.ts";
 
 export type Request =
   | { t: "propose"; id: string; cmd: Command }
@@ -23,8 +24,6 @@ export interface JoinAnswer {
   members: { id: number; name: string; address: string }[];
 }
 
-/** Member names: the same rule as --node. */
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** Cluster addresses as members advertise them: `ip:port` or `[v6]:port`. */
 const ADDRESS_RE = /^[0-9a-fA-F.:[\]]{3,64}:\d{1,5}$/;
 /** Longest join nonce and proposal request id. */
@@ -46,7 +45,7 @@ export function parseRequest(body: unknown): Request {
     }
     case "join":
       if (
-        typeof r.name !== "string" || !NAME_RE.test(r.name) ||
+        typeof r.name !== "string" || !isNodeName(r.name) ||
         typeof r.address !== "string" || !ADDRESS_RE.test(r.address) ||
         typeof r.nonce !== "string" || r.nonce.length > TOKEN_MAX
       ) {

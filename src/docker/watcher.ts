@@ -1,7 +1,8 @@
 /**
  * DockerWatcher: keeps this node's registrations equal to what its running containers ask for
- * (ARCHITECTURE principle 1, "Reconcile, don't react"). It reconciles on start, on relevant
- * container events (debounced by EVENT_DEBOUNCE_MS), on reconnecting to the engine and every
+ * (reconcile, don't react: every trigger runs the same full reconcile, reconcile.ts, instead of
+ * patching the store from the event). It reconciles on start, on relevant container events
+ * (debounced by EVENT_DEBOUNCE_MS), on reconnecting to the engine and every
  * `reconcileIntervalMs`; reconciles run one at a time. A `kill` event takes the container's
  * instances out of service at once, before the reconcile that follows.
  *
