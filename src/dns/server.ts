@@ -2,7 +2,8 @@
  * DnsServer: the sockets around the request path. UDP and TCP (RFC 7766: 2-byte length framing,
  * several queries per connection, answers possibly out of order, idle timeout) on one address.
  * The zone view is rebuilt from the store's change feed, at most once per turn of the event
- * loop; answering reads only memory. Nothing a client sends can throw out of a handler.
+ * loop; answering reads only memory, and encoded answers are kept per zone version
+ * (answer_cache.ts). Nothing a client sends can throw out of a handler.
  *
  * @module
  */

@@ -91,7 +91,11 @@ export interface KvEntry {
   lockIndex: number;
 }
 
-/** The commands the replicated log carries. Proposers stamp `at` (ms since epoch). */
+/**
+ * The commands the replicated log carries. Applying one reads no clock and no local state beyond
+ * the store, so every member reaches the same state: time-dependent facts (a node is down, a
+ * check failed) are decided by the proposer and carried in the command.
+ */
 export type Command =
   | { type: "node.register"; name: string; address: string; meta: Record<string, string> }
   | { type: "node.status"; name: string; status: NodeStatus }
@@ -118,7 +122,7 @@ export type Command =
   }
   | { type: "noop" };
 
-/** What apply() reports back to the proposer. `ok` is false for a failed CAS. */
+/** What apply() reports back to the proposer: `ok` false for a failed CAS or an invalid command. */
 export interface ApplyResult {
   ok: boolean;
   /** Set when the command was rejected as invalid (state unchanged). */
