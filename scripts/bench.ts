@@ -31,7 +31,7 @@ import {
   stopAll,
   uniq,
 } from "../test/harness.ts";
-import { waitFor } from "../test/wait.ts";
+import { sleep, waitFor } from "../test/wait.ts";
 import { waitForVoters } from "../test/jepsen.ts";
 
 import { nginxBenchConfig } from "./_nginx.ts";
@@ -176,7 +176,7 @@ async function benchHttp(): Promise<void> {
       Port: backendPort,
       Meta: { "berth.http.host": "bench.test" },
     });
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const wrk = async (port: number) => {
       const out = await run("wrk", [
         "-t",
@@ -229,11 +229,11 @@ async function benchDocker(): Promise<void> {
       const name = await runWeb({ body: "x", env: { SERVICE_NAME: svc } });
       const t0 = performance.now();
       names.push(name);
-      const deadline = t0 + 10_000;
-      while ((await lookupA(agent.dnsPort, `${svc}.service.berth`)).length === 0) {
-        if (performance.now() > deadline) throw new Error(`${svc} never answered`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
+      await waitFor(
+        `${svc}.service.berth to answer`,
+        async () => (await lookupA(agent.dnsPort, `${svc}.service.berth`)).length > 0,
+        { timeoutMs: 10_000, intervalMs: 2 },
+      );
       times.push(performance.now() - t0);
     }
     const warmup = times.shift()!;

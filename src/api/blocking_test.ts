@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 import { Blocker } from "./blocker.ts";
 import { Store } from "../store/mod.ts";
+import { sleep } from "../../test/wait.ts";
 
 Deno.test("blocking GET /v1/kv/:key?index returns when the key changes", async () => {
   const f = fixture();
@@ -15,7 +16,7 @@ Deno.test("blocking GET /v1/kv/:key?index returns when the key changes", async (
   });
   // An unrelated key does not wake the watcher.
   await f.app.request("/v1/kv/other", put("x"));
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   assert.equal(answered, false);
   await f.app.request("/v1/kv/k", put("2"));
   const r = await pending;

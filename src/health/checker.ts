@@ -41,6 +41,7 @@ import {
   type TcpConnect,
   type Timers,
 } from "./probe.ts";
+import { errorText } from "../lib/error_text.ts";
 
 /** Most check runs in flight at once. */
 export const CONCURRENCY_MAX_DEFAULT = 32;
@@ -218,7 +219,7 @@ export class HealthChecker {
     try {
       wanted = this.#store.instancesOfNode(this.#node).filter((i) => i.check !== null);
     } catch (e) {
-      this.#log(`health: cannot read instances: ${(e as Error).message}`);
+      this.#log(`health: cannot read instances: ${errorText(e)}`);
       return;
     }
     if (wanted.length > CHECKS_MAX) {

@@ -3,6 +3,7 @@ import type { Target } from "./balancer.ts";
 import { startBackend } from "./test_util.ts";
 import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { ResponseParser } from "./response_parser.ts";
+import { sleep, waitFor } from "../../test/wait.ts";
 
 const target: Target = { id: "web-a", address: "127.0.0.1", port: 1, weight: 1, key: "k" };
 
@@ -54,7 +55,7 @@ Deno.test("UpstreamPool.retain() drains removed targets, then destroys their poo
     pool.retain(new Set(["k"]));
     assert.equal(pool.isDraining("k"), false, "coming back cancels the drain");
     pool.retain(new Set());
-    while (pool.size > 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor("the drained pool to close", () => pool.size === 0);
     assert.notEqual(pool.get(target), up, "a new pool after the drain");
   } finally {
     pool.close();
@@ -94,7 +95,7 @@ Deno.test("UpstreamPool.acquire() reuses a released connection; the instance clo
     assert.equal(await get(pool, up), first);
     assert.equal(backend.connections, 1);
     await backend.close();
-    while (up.conns.size > 0) await new Promise((r) => setTimeout(r, 1));
+    await waitFor("the closed connection to leave the pool", () => up.conns.size === 0);
     assert.equal(up.idle.length, 0, "an idle connection the instance closed left the pool");
   } finally {
     pool.close();
@@ -122,7 +123,7 @@ Deno.test("UpstreamPool.sweepIdle() closes pooled connections idle for idleTimeo
   const pool = new UpstreamPool({ idleTimeoutMs: 800, now: () => now });
   try {
     const up = pool.get({ ...target, port: backend.port, key: "live" });
-    const settle = () => new Promise((r) => setTimeout(r, 20));
+    const settle = () => sleep(20);
     await get(pool, up);
     now += 600;
     pool.sweepIdle();
@@ -136,7 +137,7 @@ Deno.test("UpstreamPool.sweepIdle() closes pooled connections idle for idleTimeo
     assert.equal(up.idle.length, 1, "reuse restarted its idle time");
     now += 150;
     pool.sweepIdle();
-    while (up.idle.length > 0) await new Promise((r) => setTimeout(r, 1));
+    await waitFor("the idle connection to be swept", () => up.idle.length === 0);
   } finally {
     pool.close();
     await backend.close();

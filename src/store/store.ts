@@ -26,6 +26,7 @@ import type {
   Table,
 } from "./types.ts";
 import { CommandError, validateCommand, validateInstance } from "./validate.ts";
+import { errorText } from "../lib/error_text.ts";
 
 const SCHEMA_VERSION = 1;
 const SNAPSHOT_FORMAT = "berth-store-snapshot";
@@ -428,7 +429,7 @@ export class Store {
     try {
       snap = decodeSnapshot(bytes);
     } catch (e) {
-      return { ok: false, error: (e as Error).message };
+      return { ok: false, error: errorText(e) };
     }
     const before = new Set(
       this.#db.prepare("SELECT DISTINCT service FROM instances").all()
@@ -445,7 +446,7 @@ export class Store {
     } catch (e) {
       this.#db.exec("ROLLBACK TO restore");
       this.#db.exec("RELEASE restore");
-      return { ok: false, error: `restore: ${(e as Error).message}` };
+      return { ok: false, error: `restore: ${errorText(e)}` };
     }
     for (const s of before) ch.services.add(s);
     for (const s of this.services().keys()) ch.services.add(s);
@@ -684,7 +685,7 @@ export function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
   try {
     snap = unpack(bytes) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`restore: not a berth store snapshot (${(e as Error).message})`);
+    throw new Error(`restore: not a berth store snapshot (${errorText(e)})`);
   }
   if (snap?.format !== SNAPSHOT_FORMAT || snap.schema !== SCHEMA_VERSION) {
     throw new Error("restore: not a berth store snapshot of this schema version");
@@ -731,7 +732,7 @@ export function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
           JSON.parse(String(r.value ?? r.result));
         }
       } catch (e) {
-        throw new Error(`${where}: ${(e as Error).message}`);
+        throw new Error(`${where}: ${errorText(e)}`);
       }
     });
   }
