@@ -130,7 +130,7 @@ export class Membership {
     }
     if (to === c.self) return;
     if (!c.store.confState().voters.includes(to)) {
-      throw new RejectedError(`member id ${to} is not a voter`);
+      throw new RejectedError(`${c.memberName(to)} is not a voter; only voters can lead`);
     }
     c.node!.transferLeader(to);
     c.schedule();
@@ -183,7 +183,7 @@ export class Membership {
   #memberId(name: string): number {
     const members = this.#c.store.members();
     const m = members.find((x) => x.name === name);
-    if (m === undefined) throw new UnknownMemberError(`no member named ${name}`);
+    if (m === undefined) throw UnknownMemberError.of(name, members.map((x) => x.name));
     return m.id;
   }
 

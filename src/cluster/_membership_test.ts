@@ -32,6 +32,26 @@ Deno.test("RaftCluster.transferLeader(null) picks another voter", async () => {
   }
 });
 
+Deno.test("RaftCluster.transferLeader() and removePeer() of an unknown member name the members", async () => {
+  const ms = await threeMembers();
+  try {
+    for (
+      const call of [
+        () => ms[1]!.cluster.transferLeader("n9"),
+        () => ms[1]!.cluster.removePeer("n9"),
+      ]
+    ) {
+      await assert.rejects(call(), (e: Error) => {
+        assert.ok(e instanceof UnknownMemberError);
+        assert.equal(e.message, "no member named n9; members: a, b, c");
+        return true;
+      });
+    }
+  } finally {
+    await closeAll(ms);
+  }
+});
+
 Deno.test("RaftCluster.removePeer() removes a member everywhere and deregisters its instances", async () => {
   const ms = await threeMembers();
   try {
