@@ -113,6 +113,8 @@ export class ClusterCore {
   leaderSince = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #scheduled = false;
+  /** The leader last named in the log. */
+  #leaderLogged = 0;
   readonly #reads = new Map<string, Deferred<number>>();
   /** Read states whose index is not applied yet. */
   #pendingReads: { index: number; key: string }[] = [];
@@ -289,10 +291,8 @@ export class ClusterCore {
       : isLearner
       ? "learner"
       : "follower";
-    if (lead !== this.leader) {
-      this.leader = lead;
-      if (lead !== 0) this.o.log(`cluster: leader is ${this.memberName(lead)} (id ${lead})`);
-    }
+    this.leader = lead;
+    this.#logLeader();
     if (was === "leader" && this.role !== "leader") this.hooks.leadershipLost();
     if (this.role === "leader" && was !== "leader") {
       this.leaderSince = this.o.now();
@@ -307,7 +307,20 @@ export class ClusterCore {
     if (done.length > 0) this.hooks.applied(done);
   }
 
+  /**
+   * Logs a new leader by name. A leader not yet in this member's table (a fresh bootstrap, a
+   * joiner catching up) is logged once the table has it, after a later apply.
+   */
+  #logLeader(): void {
+    if (this.leader === 0 || this.leader === this.#leaderLogged) return;
+    const name = this.store.members().find((m) => m.id === this.leader)?.name;
+    if (name === undefined) return;
+    this.#leaderLogged = this.leader;
+    this.o.log(`cluster: leader is ${name} (id ${this.leader})`);
+  }
+
   #afterApply(): void {
+    this.#logLeader();
     const applied = this.store.appliedIndex();
     // Reads whose index is applied can be served now.
     if (this.#pendingReads.length > 0) {
