@@ -285,14 +285,15 @@ export async function runAgent(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const { promise, resolve } = Promise.withResolvers<string>();
+  // A signal's name, or null when the agent stops by itself (it has logged why).
+  const { promise, resolve } = Promise.withResolvers<string | null>();
   let exitCode = 0;
   let agent: Agent;
   try {
     agent = await Agent.start(config, {
       onExit: (code) => {
         exitCode = code;
-        resolve(code === 0 ? "left the cluster" : "cluster member stopped");
+        resolve(null);
       },
     });
   } catch (e) {
@@ -306,7 +307,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   const signal = await promise;
-  console.error(`berth: ${signal}, stopping`);
+  if (signal !== null) console.error(`berth: ${signal}, stopping`);
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
   await agent.stop();
   return exitCode;

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { freePort } from "../test/harness.ts";
+import { waitFor as until } from "../test/wait.ts";
+import { runAgent } from "./agent.ts";
+import { closeAll, member } from "./cluster/_testing.ts";
+
+/** `berth agent` flags for an agent on `host` with fresh ports, no Docker, no proxy. */
+async function agentArgs(node: string, host: string, dataDir: string, extra: string[] = []) {
+  const http = await freePort(host);
+  const args = [
+    "--node",
+    node,
+    "--data-dir",
+    dataDir,
+    "--bind",
+    `${host}:${await freePort(host)}`,
+    "--http",
+    `${host}:${http}`,
+    "--dns",
+    `${host}:${await freePort(host)}`,
+    "--proxy-http",
+    "off",
+    "--docker",
+    "off",
+    ...extra,
+  ];
+  return { args, httpUrl: `http://${host}:${http}` };
+}
+
+/** Runs `fn` with console.error collected into `lines` (runAgent logs there). */
+async function capturingStderr<T>(lines: string[], fn: () => Promise<T>): Promise<T> {
+  const orig = console.error;
+  console.error = (...a: unknown[]) => void lines.push(a.map(String).join(" "));
+  try {
+    return await fn();
+  } finally {
+    console.error = orig;
+  }
+}
+
+Deno.test("runAgent() after berth leave says it left once and returns 0", async () => {
+  const a = await member("a", "127.0.0.1", { bootstrap: true });
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  const lines: string[] = [];
+  try {
+    const { args, httpUrl } = await agentArgs("b", "127.0.0.2", dataDir, [
+      "--join",
+      a.cluster.address,
+    ]);
+    const code = await capturingStderr(lines, async () => {
+      const run = runAgent(args);
+      await until("b is a member", () => a.store.members().some((m) => m.name === "b"));
+      const r = await until("leave accepted", async () => {
+        const r = await fetch(`${httpUrl}/v1/agent/leave`, { method: "PUT" });
+        await r.body?.cancel();
+        return r.status === 200 ? r : undefined;
+      });
+      assert.equal(r.status, 200);
+      return await run;
+    });
+    assert.equal(code, 0);
+    assert.equal(
+      lines.filter((l) => /left the cluster/.test(l)).length,
+      1,
+      lines.join("\n"),
+    );
+    assert.ok(!a.store.members().some((m) => m.name === "b"));
+  } finally {
+    await closeAll([a]);
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
