@@ -8,6 +8,7 @@
  */
 import { errorText } from "../lib/error_text.ts";
 import type { Command } from "../store/mod.ts";
+import { parseHostPort } from "../lib/host_port.ts";
 import type { ClusterCore } from "./_core.ts";
 import type { Proposed } from "./types.ts";
 
@@ -43,7 +44,7 @@ export class Liveness {
         ? [{
           type: "node.register",
           name: m.name,
-          address: m.address.replace(/:\d+$/, ""),
+          address: hostOf(m.address),
           meta: {},
         }]
         : [];
@@ -54,5 +55,14 @@ export class Liveness {
         .catch((e) => c.o.log(`cluster: liveness update for ${m.name} failed: ${errorText(e)}`))
         .finally(() => this.#inFlight.delete(m.name));
     }
+  }
+}
+
+/** The host of a member's cluster address (`[::1]:8300` → `::1`), or the address as it is. */
+function hostOf(address: string): string {
+  try {
+    return parseHostPort(address).host;
+  } catch {
+    return address;
   }
 }
