@@ -120,7 +120,8 @@ export function setReadHeaders(c: Context, d: Deps, index: number): void {
   const s = d.cluster.status();
   c.header("X-Consul-Index", String(index));
   c.header("X-Consul-KnownLeader", s.leader === null ? "false" : "true");
-  c.header("X-Consul-LastContact", String(Math.max(0, Math.round(s.lastContactMs))));
+  // Never heard from a leader: 0, with X-Consul-KnownLeader false.
+  c.header("X-Consul-LastContact", String(Math.max(0, Math.round(s.lastContactMs ?? 0))));
 }
 
 /** Validates and proposes a command; the apply-time rejection of a command answers 400. */

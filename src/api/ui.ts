@@ -91,7 +91,7 @@ async function refresh() {
         r.targets + " target" + (r.targets === 1 ? "" : "s")]),
     ]);
     fill("members", members.map((m) => [m.name, m.address, m.role, m.state,
-      m.lastContactMs === null ? "-" : m.lastContactMs + " ms", [m.status, m.status]]));
+      m.lastContactMs === null ? "never" : m.lastContactMs + " ms", [m.status, m.status]]));
     document.getElementById("error").textContent = "";
   } catch (e) {
     document.getElementById("error").textContent = String(e.message ?? e);

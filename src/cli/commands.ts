@@ -44,8 +44,9 @@ function json(ctx: CommandContext, value: unknown): number {
   return 0;
 }
 
+/** A contact age: `12ms`, `3.4s`, or `never` (null). */
 function ago(ms: number | null): string {
-  return ms === null ? "-" : ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
+  return ms === null ? "never" : ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 function membersTable(members: MemberStatus[]): string {

@@ -34,10 +34,11 @@ async function run(argv: string[], env: Record<string, string> = {}): Promise<Ru
 
 async function withAgent(
   fn: (env: Record<string, string>, store: Store) => Promise<void>,
-  opts: { token?: string } = {},
+  opts: { token?: string; cluster?: (c: LocalCluster) => void } = {},
 ): Promise<void> {
   const store = Store.open(":memory:");
   const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  opts.cluster?.(cluster);
   const api = new ApiServer({
     store,
     cluster,
@@ -124,6 +125,20 @@ Deno.test("main() status and members show the cluster", async () => {
     );
     r = await run(["status", "--json", "--http-addr", env.BERTH_HTTP_ADDR!.slice(7)], {});
     assert.equal(JSON.parse(r.out).role, "standalone");
+  });
+});
+
+Deno.test("main() status of a member that never heard a leader shows last contact never", async () => {
+  await withAgent(async (env) => {
+    const r = await run(["status"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^Last contact: +never$/m);
+    assert.match(r.out, /^Leader: +\(none\)$/m);
+  }, {
+    cluster: (c) => {
+      const status = c.status.bind(c);
+      c.status = () => ({ ...status(), leader: null, leaderAddress: null, lastContactMs: null });
+    },
   });
 });
 

@@ -20,7 +20,11 @@ export function clusterStatus(c: ClusterCore): ClusterStatus {
     appliedIndex: c.store.appliedIndex(),
     role: c.node === undefined ? "standalone" : c.currentRole(),
     node: c.o.node,
-    lastContactMs: c.role === "leader" ? 0 : Math.max(0, c.o.now() - (c.leaderContact ?? 0)),
+    lastContactMs: c.role === "leader"
+      ? 0
+      : c.leaderContact === undefined
+      ? null
+      : Math.max(0, c.o.now() - c.leaderContact),
   };
 }
 

@@ -8,6 +8,8 @@ Deno.test("RaftCluster.status() of a member outside any cluster is standalone wi
     assert.equal(s.role, "standalone");
     assert.equal(s.leader, null);
     assert.equal(s.leaderAddress, null);
+    // Never heard from a leader: null (was the time since 1970).
+    assert.equal(s.lastContactMs, null);
     assert.deepEqual(m.cluster.members(), []);
   } finally {
     await closeAll([m]);

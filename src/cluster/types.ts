@@ -32,8 +32,8 @@ export interface ClusterStatus {
   appliedIndex: number;
   role: Role;
   node: string;
-  /** Milliseconds since the leader was last heard from (0 on the leader). */
-  lastContactMs: number;
+  /** Milliseconds since the leader was last heard from (0 on the leader, null: never). */
+  lastContactMs: number | null;
 }
 
 export interface Cluster {
