@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../test/harness.ts";
 import { waitFor as until } from "../test/wait.ts";
 import { runAgent } from "./agent.ts";
-import { closeAll, member } from "./cluster/_testing.ts";
+import { closeAll, member } from "../test/clusters.ts";
 
 /** `berth agent` flags for an agent on `host` with fresh ports, no Docker, no proxy. */
 async function agentArgs(node: string, host: string, dataDir: string, extra: string[] = []) {

@@ -101,6 +101,7 @@ export function agentRoutes(app: Hono, d: Deps): void {
         state: s.role,
         lastContactMs: s.lastContactMs,
         status: "alive",
+        contactFrom: "local",
       }, d.datacenter),
       Meta: store.node(d.node)?.meta ?? {},
       Stats: {

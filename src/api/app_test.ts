@@ -9,6 +9,7 @@ import {
   TimeoutError,
   UnknownMemberError,
 } from "../cluster/mod.ts";
+import { closeAll, leaderOf, threeMembers } from "../../test/clusters.ts";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 
 Deno.test("createApp() token: writes need X-Consul-Token or Bearer, reads do not", async () => {
@@ -227,5 +228,37 @@ Deno.test("createApp() maps each named cluster error to its HTTP status, one lin
     assert.equal(r.status, status, e.name);
     assert.match(await r.text(), re);
     f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/members on a follower shows the leader's last contact with every member", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader)!;
+    const f = fixture({ store: follower.store, cluster: follower.cluster, node: follower.name });
+    try {
+      for (const path of ["/v1/berth/members", "/v1/berth/raft/peers"]) {
+        const rows = await (await f.app.request(path)).json() as {
+          name: string;
+          lastContactMs: number | null;
+          contactFrom: string;
+        }[];
+        assert.equal(rows.length, 3);
+        for (const r of rows) {
+          assert.notEqual(r.lastContactMs, null, `${path} ${r.name}`);
+          assert.equal(r.contactFrom, "leader");
+        }
+      }
+      // ?stale: this member's own view.
+      const stale = await (await f.app.request("/v1/berth/members?stale")).json() as {
+        contactFrom: string;
+      }[];
+      assert.ok(stale.every((r) => r.contactFrom === "local"));
+    } finally {
+      f.close();
+    }
+  } finally {
+    await closeAll(ms);
   }
 });

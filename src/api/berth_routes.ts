@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
 import { readBody } from "./http_error.ts";
@@ -21,20 +21,21 @@ export function berthRoutes(app: Hono, d: Deps): void {
     return c.json(cluster.status());
   });
 
-  app.get("/v1/berth/members", (c) => {
+  // The leader's view (it hears from every member); `?stale`: this member's own.
+  const members = async (c: Context) => {
+    const list = c.req.query("stale") === undefined
+      ? await cluster.membersFromLeader()
+      : cluster.members();
     setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
-    return c.json(cluster.members());
-  });
+    return c.json(list);
+  };
+  app.get("/v1/berth/members", members);
+  app.get("/v1/berth/raft/peers", members);
 
   app.get("/v1/berth/routes", (c) => {
     setReadHeaders(c, d, Math.max(1, store.tableIndex("instances")));
     // The proxy off (--proxy-http off): no listener, no routes.
     return c.json(d.routes() ?? { listen: null, http: [], tcp: [], conflicts: [] });
-  });
-
-  app.get("/v1/berth/raft/peers", (c) => {
-    setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
-    return c.json(cluster.members());
   });
 
   app.get("/v1/berth/instances", async (c) => {

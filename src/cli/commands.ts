@@ -49,9 +49,11 @@ function ago(ms: number | null): string {
   return ms === null ? "never" : ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** Members as a table; the contact column says `(local)` when no leader gave its view. */
 function membersTable(members: MemberStatus[]): string {
+  const local = members.some((m) => m.contactFrom === "local");
   return formatTable(
-    ["Node", "Address", "Role", "State", "Last contact", "Status"],
+    ["Node", "Address", "Role", "State", local ? "Last contact (local)" : "Last contact", "Status"],
     members.map((m) => [m.name, m.address, m.role, m.state, ago(m.lastContactMs), m.status]),
   );
 }

@@ -142,6 +142,31 @@ Deno.test("main() status of a member that never heard a leader shows last contac
   });
 });
 
+Deno.test("main() members marks the contact column local when no leader gave its view", async () => {
+  await withAgent(async (env) => {
+    const r = await run(["members"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(
+      r.out,
+      "Node  Address         Role   State     Last contact (local)  Status\n" +
+        "n1    127.0.0.1:8300  voter  follower  never                 alive\n",
+    );
+  }, {
+    cluster: (c) => {
+      const own = c.members.bind(c);
+      c.membersFromLeader = () =>
+        Promise.resolve(
+          own().map((m) => ({
+            ...m,
+            state: "follower" as const,
+            lastContactMs: null,
+            contactFrom: "local" as const,
+          })),
+        );
+    },
+  });
+});
+
 Deno.test("main() writes send the token; a wrong one is refused with one line", async () => {
   await withAgent(async (env) => {
     let r = await run(["kv", "put", "k", "v"], env);

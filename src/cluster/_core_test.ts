@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeAll, member, threeMembers, until } from "./_testing.ts";
+import { closeAll, member, threeMembers, until } from "../../test/clusters.ts";
 
 Deno.test("ClusterCore logs each new leader once, by name, also right after a bootstrap", async () => {
   const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 1 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeAll, leaderOf, member, threeMembers, until } from "./_testing.ts";
+import { closeAll, leaderOf, member, threeMembers, until } from "../../test/clusters.ts";
 
 Deno.test("Liveness: the leader marks a silent member's node down and registers it if missing", async () => {
   const ms = await threeMembers({ nodeTimeoutMs: 300 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { instanceSpec } from "../../test/fixtures.ts";
 import { UnknownMemberError } from "./errors.ts";
-import { closeAll, leaderOf, threeMembers, until } from "./_testing.ts";
+import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
 
 Deno.test("RaftCluster.transferLeader() hands leadership to the named voter, from any member", async () => {
   const ms = await threeMembers();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { PROPOSAL_BYTES_MAX } from "./_proposals.ts";
 import { RejectedError } from "./errors.ts";
 import { RemoteError, Transport } from "./transport.ts";
-import { closeAll, leaderOf, threeMembers, until } from "./_testing.ts";
+import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
 
 const enc = new TextEncoder();
 

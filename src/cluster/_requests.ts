@@ -13,7 +13,8 @@ export type Request =
   | { t: "propose"; id: string; cmd: Command }
   | { t: "join"; name: string; address: string; nonce: string }
   | { t: "remove"; id: number }
-  | { t: "transfer"; to: number };
+  | { t: "transfer"; to: number }
+  | { t: "members" };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;
 
@@ -58,6 +59,8 @@ export function parseRequest(body: unknown): Request {
     case "transfer":
       if (!Number.isSafeInteger(r.to)) throw new RejectedError("malformed transfer request");
       return { t: "transfer", to: r.to as number };
+    case "members":
+      return { t: "members" };
     default:
       throw new RejectedError("unknown request");
   }

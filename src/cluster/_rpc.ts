@@ -9,12 +9,13 @@
 import { errorText } from "../lib/error_text.ts";
 import { type Message, validateMessage } from "../../raft/mod.ts";
 import type { ClusterCore } from "./_core.ts";
-import { BusyError, ClosedError, RejectedError } from "./errors.ts";
+import { BusyError, ClosedError, NotLeaderError, RejectedError } from "./errors.ts";
 import type { Join } from "./_join.ts";
 import type { Membership } from "./_membership.ts";
 import type { Proposals } from "./_proposals.ts";
 import { parseRequest } from "./_requests.ts";
 import type { SnapshotShipping } from "./_snapshot_shipping.ts";
+import { memberStatuses } from "./_status.ts";
 import type { Hello } from "./transport.ts";
 
 export interface Units {
@@ -103,6 +104,9 @@ export class Rpc {
       case "transfer":
         await this.#u.membership.transfer(r.to);
         return { ok: true };
+      case "members":
+        if (c.role !== "leader") throw new NotLeaderError("not the leader");
+        return memberStatuses(c);
     }
   }
 }

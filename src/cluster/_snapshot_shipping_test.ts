@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeAll, member, type TestMember, until } from "./_testing.ts";
+import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { Transport } from "./transport.ts";
 
 const enc = new TextEncoder();

@@ -6,6 +6,7 @@
  */
 import type { Member } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
+import type { Request } from "./_requests.ts";
 import type { ClusterStatus, MemberStatus, Role } from "./types.ts";
 
 /** This member's view of the cluster. */
@@ -28,6 +29,9 @@ export function clusterStatus(c: ClusterCore): ClusterStatus {
   };
 }
 
+/** Longest a follower waits for the leader's view of the members before showing its own. */
+export const MEMBERS_TIMEOUT_MS = 2000;
+
 /** Every member with its role, state, last contact (as this member knows it) and node status. */
 export function memberStatuses(c: ClusterCore): MemberStatus[] {
   const st = c.node?.status();
@@ -49,7 +53,33 @@ export function memberStatuses(c: ClusterCore): MemberStatus[] {
       state: m.id === self ? c.currentRole() : state,
       lastContactMs: heard === undefined ? null : now - heard,
       status: node?.status ?? "alive",
+      contactFrom: c.role === "leader" ? "leader" : "local",
       ...(st?.progress?.get(m.id) ? { match: st.progress.get(m.id)!.match } : {}),
     };
   });
+}
+
+/**
+ * The members as the leader knows them: last contact is the leader's, who hears from everyone.
+ * Asked of the leader over the transport; this member's own view (marked `local`) when there is
+ * no leader or it does not answer within MEMBERS_TIMEOUT_MS.
+ */
+export async function membersFromLeader(c: ClusterCore): Promise<MemberStatus[]> {
+  if (c.role === "leader" || c.node === undefined || c.leader === 0) return memberStatuses(c);
+  try {
+    const got = await c.forward({ t: "members" } satisfies Request, MEMBERS_TIMEOUT_MS, "ask");
+    if (isMemberList(got)) return got.map((m) => ({ ...m, contactFrom: "leader" as const }));
+    c.o.log("cluster: the leader answered the members question with a malformed list");
+  } catch { /* no leader reachable: this member's own view, marked local */ }
+  return memberStatuses(c);
+}
+
+function isMemberList(v: unknown): v is MemberStatus[] {
+  return Array.isArray(v) &&
+    v.every((m) =>
+      typeof m?.id === "number" && typeof m.name === "string" && typeof m.address === "string" &&
+      (m.role === "voter" || m.role === "learner") && typeof m.state === "string" &&
+      (m.lastContactMs === null || typeof m.lastContactMs === "number") &&
+      (m.status === "alive" || m.status === "down")
+    );
 }

@@ -42,7 +42,7 @@ import { Proposals } from "./_proposals.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import { Rpc } from "./_rpc.ts";
 import { SnapshotShipping } from "./_snapshot_shipping.ts";
-import { clusterStatus, memberStatuses } from "./_status.ts";
+import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
 import { type Hello, Transport } from "./transport.ts";
 import type { Cluster, ClusterStatus, MemberStatus, Proposed } from "./types.ts";
 
@@ -200,6 +200,10 @@ export class RaftCluster implements Cluster {
 
   members(): MemberStatus[] {
     return memberStatuses(this.#core);
+  }
+
+  membersFromLeader(): Promise<MemberStatus[]> {
+    return membersFromLeader(this.#core);
   }
 
   /** Stops the loop (everything waiting fails with ClosedError), the transport and the log. */

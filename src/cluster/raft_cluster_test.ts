@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { closeAll, member, threeMembers } from "./_testing.ts";
+import { closeAll, member, threeMembers } from "../../test/clusters.ts";
 import { Transport } from "./transport.ts";
 import { waitFor as until } from "../../test/wait.ts";
 

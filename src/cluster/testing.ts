@@ -82,7 +82,12 @@ export class LocalCluster implements Cluster {
       state: "leader",
       lastContactMs: 0,
       status: "alive",
+      contactFrom: "leader",
     }];
+  }
+
+  membersFromLeader(): Promise<MemberStatus[]> {
+    return Promise.resolve(this.members());
   }
 
   readBarrier(): Promise<number> {

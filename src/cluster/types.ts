@@ -22,6 +22,11 @@ export interface MemberStatus {
   state: Role;
   lastContactMs: number | null;
   status: "alive" | "down";
+  /**
+   * Whose view `lastContactMs` is: the leader's (it hears from every member), or this member's
+   * own when no leader could be asked (a follower hears from the leader only).
+   */
+  contactFrom: "leader" | "local";
 }
 
 export interface ClusterStatus {
@@ -40,7 +45,10 @@ export interface Cluster {
   /** Commits `command` through consensus, applies it locally, resolves with its index. */
   propose(command: Command): Promise<Proposed>;
   status(): ClusterStatus;
+  /** The members as this member knows them (contact: its own view). */
   members(): MemberStatus[];
+  /** The members as the leader knows them; this member's own view when no leader answers. */
+  membersFromLeader(): Promise<MemberStatus[]>;
   /** Resolves once the local replica has applied everything committed when it was called. */
   readBarrier(): Promise<number>;
   close(): Promise<void>;

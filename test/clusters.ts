@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { Store } from "../store/mod.ts";
-import { RaftCluster, type RaftClusterOptions } from "./raft_cluster.ts";
-import { waitFor as until } from "../../test/wait.ts";
+import { Store } from "../src/store/mod.ts";
+import { RaftCluster, type RaftClusterOptions } from "../src/cluster/mod.ts";
+import { waitFor as until } from "./wait.ts";
 
 export { until };
 
