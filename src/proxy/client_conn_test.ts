@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import net from "node:net";
-import { HttpProxy, type ProxyOptions } from "./mod.ts";
-import { rawBackend, rawClient, spec, startBackend, TestStore } from "./test_util.ts";
+import type { ProxyOptions } from "./mod.ts";
+import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./test_util.ts";
 
 /**
  * Writes `wire` to the proxy on one connection; resolves with everything received once
@@ -39,19 +39,9 @@ async function withWeb(
   const a = await startBackend("a");
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: a.port }));
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-    ...over,
-  });
-  await proxy.start();
   try {
-    await fn(proxy.address.port);
+    await withProxy(ts, over, fn);
   } finally {
-    await proxy.close();
-    ts.store.close();
     await a.close();
   }
 }
@@ -159,52 +149,44 @@ Deno.test("HttpProxy relays a large response to a slow reader and a large upload
   });
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: a.port }));
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-  });
-  await proxy.start();
   try {
-    const port = proxy.address.port;
-    const got = await new Promise<number>((resolve, reject) => {
-      const c = net.connect(port, "127.0.0.1", () => {
-        c.write("GET /big HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n");
+    await withProxy(ts, {}, async (port) => {
+      const got = await new Promise<number>((resolve, reject) => {
+        const c = net.connect(port, "127.0.0.1", () => {
+          c.write("GET /big HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n");
+        });
+        let bytes = 0;
+        let headBytes = -1;
+        // Read slowly: pause after each chunk so the proxy meets backpressure.
+        c.on("data", (d) => {
+          if (headBytes < 0) headBytes = bytes + d.indexOf("\r\n\r\n") + 4;
+          bytes += d.length;
+          c.pause();
+          setTimeout(() => c.resume(), 1);
+        });
+        c.on("end", () => resolve(bytes - headBytes));
+        c.on("error", reject);
       });
-      let bytes = 0;
-      let headBytes = -1;
-      // Read slowly: pause after each chunk so the proxy meets backpressure.
-      c.on("data", (d) => {
-        if (headBytes < 0) headBytes = bytes + d.indexOf("\r\n\r\n") + 4;
-        bytes += d.length;
-        c.pause();
-        setTimeout(() => c.resume(), 1);
+      assert.equal(got, big);
+      const upload = await new Promise<string>((resolve, reject) => {
+        const req = http.request({
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          agent: false,
+          headers: { host: "web.test" },
+        }, (res) => {
+          let text = "";
+          res.on("data", (d) => text += d);
+          res.on("end", () => resolve(text));
+        });
+        req.on("error", reject);
+        for (let i = 0; i < 64; i++) req.write(Buffer.alloc(64 * 1024, 121));
+        req.end();
       });
-      c.on("end", () => resolve(bytes - headBytes));
-      c.on("error", reject);
+      assert.equal(upload, `got ${64 * 64 * 1024}`);
     });
-    assert.equal(got, big);
-    const upload = await new Promise<string>((resolve, reject) => {
-      const req = http.request({
-        host: "127.0.0.1",
-        port,
-        method: "POST",
-        agent: false,
-        headers: { host: "web.test" },
-      }, (res) => {
-        let text = "";
-        res.on("data", (d) => text += d);
-        res.on("end", () => resolve(text));
-      });
-      req.on("error", reject);
-      for (let i = 0; i < 64; i++) req.write(Buffer.alloc(64 * 1024, 121));
-      req.end();
-    });
-    assert.equal(upload, `got ${64 * 64 * 1024}`);
   } finally {
-    await proxy.close();
-    ts.store.close();
     await a.close();
   }
 });
@@ -219,31 +201,23 @@ Deno.test("HttpProxy drops the instance connection when the client leaves mid-re
   });
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: a.port }));
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-  });
-  await proxy.start();
   try {
-    const port = proxy.address.port;
-    await new Promise<void>((resolve, reject) => {
-      const c = net.connect(port, "127.0.0.1", () => {
-        c.write("GET / HTTP/1.1\r\nHost: web.test\r\n\r\n");
+    await withProxy(ts, {}, async (port) => {
+      await new Promise<void>((resolve, reject) => {
+        const c = net.connect(port, "127.0.0.1", () => {
+          c.write("GET / HTTP/1.1\r\nHost: web.test\r\n\r\n");
+        });
+        c.on("data", (d) => {
+          if (d.toString().includes("part")) {
+            c.destroy();
+            resolve();
+          }
+        });
+        c.on("error", reject);
       });
-      c.on("data", (d) => {
-        if (d.toString().includes("part")) {
-          c.destroy();
-          resolve();
-        }
-      });
-      c.on("error", reject);
+      await closed.promise; // the backend saw its connection close: it was not pooled
     });
-    await closed.promise; // the backend saw its connection close: it was not pooled
   } finally {
-    await proxy.close();
-    ts.store.close();
     await a.close();
   }
 });
@@ -263,33 +237,25 @@ Deno.test("ClientConn answers 400 to an HTTP/1.1 request without Host or with tw
   const b = await rawBackend(() => ({ wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" }));
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: b.port }));
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-  });
-  await proxy.start();
   try {
-    const port = proxy.address.port;
-    const none = await rawClient(port, "GET / HTTP/1.1\r\n\r\n");
-    assert.match(none.received, /^HTTP\/1\.1 400 [^]*\r\n\r\nbad request: no Host\n$/);
-    assert.equal(none.closed, true);
-    const two = await rawClient(
-      port,
-      "GET / HTTP/1.1\r\nHost: web.test\r\nHost: other.test\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-    );
-    assert.match(two.received, /^HTTP\/1\.1 400 [^]*\r\n\r\nbad request: more than one Host\n$/);
-    const old = await rawClient(port, "GET /old HTTP/1.0\r\n\r\n");
-    assert.match(old.received, /^HTTP\/1\.1 404 /, "HTTP/1.0 without Host: routed (no route)");
-    const ok = await rawClient(port, "GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n", {
-      until: (got) => got.endsWith("ok"),
+    await withProxy(ts, {}, async (port) => {
+      const none = await rawClient(port, "GET / HTTP/1.1\r\n\r\n");
+      assert.match(none.received, /^HTTP\/1\.1 400 [^]*\r\n\r\nbad request: no Host\n$/);
+      assert.equal(none.closed, true);
+      const two = await rawClient(
+        port,
+        "GET / HTTP/1.1\r\nHost: web.test\r\nHost: other.test\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+      );
+      assert.match(two.received, /^HTTP\/1\.1 400 [^]*\r\n\r\nbad request: more than one Host\n$/);
+      const old = await rawClient(port, "GET /old HTTP/1.0\r\n\r\n");
+      assert.match(old.received, /^HTTP\/1\.1 404 /, "HTTP/1.0 without Host: routed (no route)");
+      const ok = await rawClient(port, "GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n", {
+        until: (got) => got.endsWith("ok"),
+      });
+      assert.match(ok.received, /^HTTP\/1\.1 200 /);
+      assert.deepEqual(b.heads.map((h) => h.split("\r\n")[0]), ["GET /one HTTP/1.1"]);
     });
-    assert.match(ok.received, /^HTTP\/1\.1 200 /);
-    assert.deepEqual(b.heads.map((h) => h.split("\r\n")[0]), ["GET /one HTTP/1.1"]);
   } finally {
-    await proxy.close();
-    ts.store.close();
     await b.close();
   }
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
-import { HttpProxy, type ProxyOptions } from "./mod.ts";
 import {
   type Backend,
   deadPort,
@@ -11,28 +10,8 @@ import {
   spec,
   startBackend,
   TestStore,
+  withProxy,
 } from "./test_util.ts";
-
-async function withProxy(
-  ts: TestStore,
-  over: Partial<ProxyOptions>,
-  fn: (port: number, proxy: HttpProxy) => Promise<void>,
-): Promise<void> {
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-    ...over,
-  });
-  await proxy.start();
-  try {
-    await fn(proxy.address.port, proxy);
-  } finally {
-    await proxy.close();
-    ts.store.close();
-  }
-}
 
 async function closeAll(bs: Backend[]): Promise<void> {
   await Promise.all(bs.map((b) => b.close()));

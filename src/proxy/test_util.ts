@@ -8,6 +8,7 @@ import net from "node:net";
 import type { Buffer } from "node:buffer";
 import { type InstanceSpec, Store } from "../store/mod.ts";
 import { instanceSpec } from "../../test/fixtures.ts";
+import { HttpProxy, type ProxyOptions } from "./http_proxy.ts";
 
 export interface Backend {
   name: string;
@@ -208,4 +209,26 @@ export function rawClient(
       if (opts.end) s.end();
     });
   });
+}
+
+/** Runs `fn` against an HttpProxy over `ts` on a free loopback port; closes both after. */
+export async function withProxy(
+  ts: TestStore,
+  over: Partial<ProxyOptions>,
+  fn: (port: number, proxy: HttpProxy) => Promise<void>,
+): Promise<void> {
+  const proxy = new HttpProxy({
+    store: ts.store,
+    listen: { host: "127.0.0.1", port: 0 },
+    edgeDomain: null,
+    log: () => {},
+    ...over,
+  });
+  await proxy.start();
+  try {
+    await fn(proxy.address.port, proxy);
+  } finally {
+    await proxy.close();
+    ts.store.close();
+  }
 }
