@@ -4,13 +4,12 @@ import { RawNode } from "./node.ts";
 import { MemoryStorage } from "./storage.ts";
 import { bytes } from "./testing/helpers.ts";
 import { resolveConfig } from "./config.ts";
+import { Rng } from "./sim/prng.ts";
 
+/** RawNode's `random` option from the one seeded PRNG. */
 function rng(seed = 1): (n: number) => number {
-  let s = seed;
-  return (n) => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return s % n;
-  };
+  const r = new Rng(seed);
+  return (n) => r.int(n);
 }
 
 Deno.test("RawNode: a single-voter node elects itself and commits through ready/advance", () => {
