@@ -11,6 +11,7 @@
  */
 
 import { DURATION_EXPECTED, parseDuration } from "./lib/duration.ts";
+import { closest } from "./lib/closest.ts";
 import { errorText } from "./lib/error_text.ts";
 import { type FlagSpec, parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
 import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
@@ -452,34 +453,6 @@ function unknownEnvWarnings(env: Record<string, string | undefined>): string[] {
     );
   }
   return out;
-}
-
-/** The candidate nearest to `s` by edit distance, if it is near enough to be a likely typo. */
-function closest(s: string, candidates: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(s.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [c, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(s.length / 4)) ? best : null;
-}
-
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        prev[j]! + 1,
-        row[j - 1]! + 1,
-        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 /** Lower case with a trailing dot; throws saying what is wrong with the name. */
