@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import http from "node:http";
 import net from "node:net";
 import type { ProxyOptions } from "./mod.ts";
-import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./test_util.ts";
+import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 
 /**
  * Writes `wire` to the proxy on one connection; resolves with everything received once

@@ -11,7 +11,7 @@ import {
   startBackend,
   TestStore,
   withProxy,
-} from "./test_util.ts";
+} from "./_testing.ts";
 
 async function closeAll(bs: Backend[]): Promise<void> {
   await Promise.all(bs.map((b) => b.close()));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Instance, NodeInfo } from "../store/mod.ts";
 import { buildRouteTable, normalizeHost, normalizePrefix } from "./routes.ts";
-import { spec } from "./test_util.ts";
+import { spec } from "./_testing.ts";
 
 function inst(over: Partial<Instance> & { id: string }): Instance {
   return { ...spec({ port: 8000, httpHosts: [], ...over }), createIndex: 1, modifyIndex: 1 };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { HttpProxy } from "./mod.ts";
-import { deadPort, spec, TestStore } from "./test_util.ts";
+import { deadPort, spec, TestStore } from "./_testing.ts";
 
 interface EchoServer {
   port: number;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Target } from "./balancer.ts";
-import { startBackend } from "./test_util.ts";
+import { startBackend } from "./_testing.ts";
 import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { ResponseParser } from "./response_parser.ts";
 import { sleep, waitFor } from "../../test/wait.ts";
