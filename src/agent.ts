@@ -2,8 +2,9 @@
  * The composition root: builds every part of a berth agent from one Config and starts and stops
  * them in order. The only module that knows all parts.
  *
- * Start order (each part only needs those before it): data directory lock → store → cluster →
- * this node's record → DNS, API, proxy (readers of the store; the proxy last, so the TCP route
+ * Start order (each part only needs those before it): data directory lock → store → cluster
+ * (which registers this node's catalog record with the member: at bootstrap, on joining, updated
+ * on a restart) → DNS, API, proxy (readers of the store; the proxy last, so the TCP route
  * listeners it opens from stored routes come after every listener of the agent's own) → health
  * checker and Docker watcher (writers).
  * Stop order is the reverse, so no writer proposes into a closed cluster.
@@ -29,9 +30,6 @@ export interface AgentOptions {
    * cluster member had to stop (code 1; a supervisor restarts it). */
   onExit?: (code: number) => void;
 }
-
-/** Pause between attempts to register this node while the cluster has no leader. */
-const REGISTER_RETRY_MS = 1000;
 
 export class Agent {
   readonly config: Config;
@@ -78,6 +76,11 @@ export class Agent {
         voters: config.voters,
         nodeTimeoutMs: config.nodeTimeoutMs,
         onFatal: () => opts.onExit?.(1),
+        // This node's catalog record: registered with the member (before it is listed).
+        nodeMeta: {
+          proxy: config.proxyHttp === null ? "false" : "true",
+          "berth-version": VERSION,
+        },
         snapshotEntries: config.snapshotEntries,
         snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
         log: opts.log,
@@ -103,8 +106,6 @@ export class Agent {
     const { config, store, cluster } = this;
     const propose = cluster.propose.bind(cluster);
     const log = this.#log;
-
-    this.#registerSelf();
 
     const dns = new DnsServer({
       store,
@@ -195,39 +196,6 @@ export class Agent {
           config.proxyHttp ? formatHostPort(config.proxyHttp) : "off"
         }, docker ${config.docker ?? "off"}, data ${config.dataDir}`,
     );
-  }
-
-  /**
-   * Registers this node (address, whether it runs the proxy) once the cluster can commit, and
-   * marks it alive; retried in the background while there is no leader (a joining member).
-   */
-  #registerSelf(): void {
-    const { config, cluster } = this;
-    const attempt = async () => {
-      while (!this.#stopped) {
-        try {
-          await cluster.propose({
-            type: "batch",
-            commands: [
-              {
-                type: "node.register",
-                name: config.node,
-                address: config.advertise,
-                meta: {
-                  proxy: config.proxyHttp === null ? "false" : "true",
-                  "berth-version": VERSION,
-                },
-              },
-              { type: "node.status", name: config.node, status: "alive" },
-            ],
-          });
-          return;
-        } catch {
-          await new Promise((r) => setTimeout(r, REGISTER_RETRY_MS));
-        }
-      }
-    };
-    attempt();
   }
 
   /**

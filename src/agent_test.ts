@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { freePort } from "../test/harness.ts";
 import { waitFor as until } from "../test/wait.ts";
-import { runAgent } from "./agent.ts";
+import { Agent, runAgent } from "./agent.ts";
+import { loadConfig } from "./config.ts";
 import { closeAll, member } from "../test/clusters.ts";
 
 /** `berth agent` flags for an agent on `host` with fresh ports, no Docker, no proxy. */
@@ -66,6 +67,34 @@ Deno.test("runAgent() after berth leave says it left once and returns 0", async 
     );
     assert.ok(!a.store.members().some((m) => m.name === "b"));
   } finally {
+    await closeAll([a]);
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("Agent joining a cluster has its catalog node before any member lists it", async () => {
+  const a = await member("a", "127.0.0.1", { bootstrap: true });
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  // Every change a's replica applies: a member b without a node b is what clients must not see.
+  const seen: string[] = [];
+  const unsubscribe = a.store.subscribe(() => {
+    if (a.store.members().some((m) => m.name === "b")) {
+      seen.push(a.store.node("b") === undefined ? "member without node" : "member with node");
+    }
+  });
+  let agent: Agent | undefined;
+  try {
+    const { args } = await agentArgs("b", "127.0.0.2", dataDir, ["--join", a.cluster.address]);
+    agent = await Agent.start(loadConfig(args, { env: {} }), { log: () => {} });
+    await until("b is a member", () => a.store.members().some((m) => m.name === "b"));
+    assert.deepEqual(seen.filter((x) => x === "member without node"), []);
+    const node = a.store.node("b")!;
+    assert.equal(node.address, "127.0.0.2");
+    assert.equal(node.status, "alive");
+    assert.equal(node.meta.proxy, "false");
+  } finally {
+    unsubscribe();
+    await agent?.stop();
     await closeAll([a]);
     Deno.removeSync(dataDir, { recursive: true });
   }

@@ -20,7 +20,13 @@ export interface TestMember {
 export type MemberOptions = Partial<
   Pick<
     RaftClusterOptions,
-    "bootstrap" | "join" | "voters" | "nodeTimeoutMs" | "snapshotEntries" | "snapshotKeepEntries"
+    | "bootstrap"
+    | "join"
+    | "voters"
+    | "nodeTimeoutMs"
+    | "snapshotEntries"
+    | "snapshotKeepEntries"
+    | "nodeMeta"
   >
 >;
 
@@ -47,6 +53,7 @@ export async function member(
     ...(opts.snapshotKeepEntries === undefined
       ? {}
       : { snapshotKeepEntries: opts.snapshotKeepEntries }),
+    ...(opts.nodeMeta === undefined ? {} : { nodeMeta: opts.nodeMeta }),
     log: (l) => logs.push(l),
   });
   await cluster.start();

@@ -64,6 +64,7 @@ export interface CoreOptions {
   onFatal: (e: Error) => void;
   random: (n: number) => number;
   now: () => number;
+  nodeMeta?: Record<string, string>;
 }
 
 /** How the other units hook into the loop. */

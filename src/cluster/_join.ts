@@ -14,12 +14,20 @@
  */
 import { errorText } from "../lib/error_text.ts";
 import { type ConfChange, encodeConfChange, type Entry } from "../../raft/mod.ts";
-import { encodeJoinContext, type JoinContext } from "./_apply.ts";
+import type { Command } from "../store/mod.ts";
+import { encodeJoinContext, encodeProposal, type JoinContext } from "./_apply.ts";
 import type { ClusterCore } from "./_core.ts";
-import { RejectedError } from "./errors.ts";
+import { ClosedError, RejectedError } from "./errors.ts";
 import type { Membership } from "./_membership.ts";
-import { PROPOSAL_TIMEOUT_MS } from "./_proposals.ts";
-import { isJoinAnswer, type JoinAnswer, type JoinRequest, type Request } from "./_requests.ts";
+import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
+import {
+  isJoinAnswer,
+  type JoinAnswer,
+  type JoinRequest,
+  nodeCommands,
+  type NodeRecord,
+  type Request,
+} from "./_requests.ts";
 import type { Identity } from "./raft_storage.ts";
 
 /** Longest `berth join` keeps asking (retrying while the cluster elects a leader). */
@@ -31,15 +39,21 @@ export const JOIN_BACKOFF_MS_MAX = 2000;
 export class Join {
   readonly #c: ClusterCore;
   readonly #membership: Membership;
-  readonly #readBarrier: () => Promise<number>;
+  readonly #proposals: Proposals;
   #joining: Promise<void> | undefined;
   /** Highest member id this leader proposed (ids are never reused, even if a proposal failed). */
   #lastIdHandedOut = 0;
 
-  constructor(core: ClusterCore, membership: Membership, readBarrier: () => Promise<number>) {
+  constructor(core: ClusterCore, membership: Membership, proposals: Proposals) {
     this.#c = core;
     this.#membership = membership;
-    this.#readBarrier = readBarrier;
+    this.#proposals = proposals;
+  }
+
+  /** This node's catalog record, when the cluster registers it (`nodeMeta` given). */
+  #nodeRecord(): NodeRecord | undefined {
+    const meta = this.#c.o.nodeMeta;
+    return meta === undefined ? undefined : { address: this.#c.o.advertise, meta };
   }
 
   // ---------------------------------------------------------------- the joiner
@@ -60,8 +74,17 @@ export class Join {
     };
     const ctx: JoinContext = { name: c.o.node, address: c.address, nonce: identity.nonce };
     const cc: ConfChange = { type: "addNode", nodeId: 1, context: encodeJoinContext(ctx) };
-    const entry: Entry = { term: 1, index: 1, type: "confChange", data: encodeConfChange(cc) };
-    c.storage.bootstrap([entry], { term: 1, vote: 0, commit: 1 }, identity);
+    const entries: Entry[] = [
+      { term: 1, index: 1, type: "confChange", data: encodeConfChange(cc) },
+    ];
+    // The node's catalog record comes right after: applied in the same batch as the member.
+    const node = this.#nodeRecord();
+    if (node !== undefined) {
+      const c2: Command = { type: "batch", commands: nodeCommands(c.o.node, node) };
+      const data = encodeProposal({ r: crypto.randomUUID(), c: c2 });
+      entries.push({ term: 1, index: 2, type: "normal", data });
+    }
+    c.storage.bootstrap(entries, { term: 1, vote: 0, commit: entries.length }, identity);
     c.identity = identity;
     c.o.log(`cluster: bootstrapped cluster ${identity.clusterId} with ${c.o.node} as id 1`);
     c.startNode(identity);
@@ -100,6 +123,7 @@ export class Join {
       );
     }
     const nonce = crypto.randomUUID();
+    const node = this.#nodeRecord();
     let backoff = JOIN_BACKOFF_MS_MIN;
     let logged = false;
     for (let attempt = 1; !c.closed; attempt++) {
@@ -107,7 +131,13 @@ export class Join {
       try {
         const ans = await c.request(
           addr,
-          { t: "join", name: c.o.node, address: c.address, nonce } satisfies Request,
+          {
+            t: "join",
+            name: c.o.node,
+            address: c.address,
+            nonce,
+            ...(node === undefined ? {} : { node }),
+          } satisfies Request,
           PROPOSAL_TIMEOUT_MS + 2000,
         );
         if (!isJoinAnswer(ans)) throw new Error("malformed join answer");
@@ -138,6 +168,36 @@ export class Join {
     }
   }
 
+  /**
+   * On a restart: brings this node's catalog record up to date (its meta, such as the version,
+   * may have changed) and marks it alive. Each attempt waits for a leader up to the proposal
+   * timeout; attempts go on until one commits, is refused, or the member stops.
+   */
+  refreshNode(): void {
+    const c = this.#c;
+    const node = this.#nodeRecord();
+    if (node === undefined) return;
+    const have = c.store.node(c.o.node);
+    if (
+      have?.status === "alive" && have.address === node.address &&
+      JSON.stringify(have.meta) === JSON.stringify(node.meta)
+    ) return;
+    const commands = nodeCommands(c.o.node, node);
+    (async () => {
+      while (!c.closed) {
+        try {
+          await this.#proposals.propose({ type: "batch", commands });
+          return;
+        } catch (e) {
+          if (e instanceof RejectedError || e instanceof ClosedError) {
+            if (!c.closed) c.o.log(`cluster: cannot update node ${c.o.node}: ${errorText(e)}`);
+            return;
+          }
+        }
+      }
+    })();
+  }
+
   // ---------------------------------------------------------------- the leader's side
 
   /** A join request: forwarded to the leader, or handled here when this member leads. */
@@ -157,7 +217,7 @@ export class Join {
     const c = this.#c;
     // Everything committed before this leader's term is applied first (ReadIndex), so the
     // member table and the highest id ever handed out are complete: no id is given twice.
-    await this.#readBarrier();
+    await this.#proposals.readBarrier();
     const answer = (id: number): JoinAnswer => ({
       clusterId: c.identity!.clusterId,
       id,
@@ -174,6 +234,17 @@ export class Join {
     }
     const id = Math.max(c.store.memberIdMax(), this.#lastIdHandedOut) + 1;
     this.#lastIdHandedOut = id;
+    if (r.node !== undefined) {
+      // The node's catalog record is committed before the member is added, so no member lists
+      // it (or takes its registrations) while the catalog lacks its node.
+      const p = await this.#proposals.propose({
+        type: "batch",
+        commands: nodeCommands(r.name, r.node),
+      });
+      if (!p.result.ok) {
+        throw new RejectedError(`cannot register node ${r.name}: ${p.result.error}`);
+      }
+    }
     const ctx: JoinContext = { name: r.name, address: r.address, nonce: r.nonce };
     await this.#membership.proposeConfChange({
       type: "addLearner",

@@ -5,18 +5,27 @@
  *
  * @module
  */
-import type { Command } from "../store/mod.ts";
-import { RejectedError } from "./errors.ts";
+import { isIp } from "../lib/host_port.ts";
+import { errorText } from "../lib/error_text.ts";
 import { isNodeName } from "../lib/node_name.ts";
+import { type Command, validateCommand } from "../store/mod.ts";
+import { RejectedError } from "./errors.ts";
 
 export type Request =
   | { t: "propose"; id: string; cmd: Command }
-  | { t: "join"; name: string; address: string; nonce: string }
+  | { t: "join"; name: string; address: string; nonce: string; node?: NodeRecord }
   | { t: "remove"; id: number }
   | { t: "transfer"; to: number }
   | { t: "members" };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;
+
+/** The joiner's catalog node: registered by the leader before the member is added. */
+export interface NodeRecord {
+  /** The node's IP address (`--advertise`). */
+  address: string;
+  meta: Record<string, string>;
+}
 
 /** The leader's answer to a join: the new member's id and who else is there. */
 export interface JoinAnswer {
@@ -52,7 +61,13 @@ export function parseRequest(body: unknown): Request {
       ) {
         throw new RejectedError("malformed join request");
       }
-      return { t: "join", name: r.name, address: r.address, nonce: r.nonce };
+      return {
+        t: "join",
+        name: r.name,
+        address: r.address,
+        nonce: r.nonce,
+        ...(r.node === undefined ? {} : { node: parseNodeRecord(r.name, r.node) }),
+      };
     case "remove":
       if (!Number.isSafeInteger(r.id)) throw new RejectedError("malformed remove request");
       return { t: "remove", id: r.id as number };
@@ -64,6 +79,29 @@ export function parseRequest(body: unknown): Request {
     default:
       throw new RejectedError("unknown request");
   }
+}
+
+/** A joiner's node record, checked as the `node.register` command it becomes. */
+function parseNodeRecord(name: string, v: unknown): NodeRecord {
+  const n = v as { address?: unknown; meta?: unknown } | null;
+  if (typeof n?.address !== "string" || !isIp(n.address)) {
+    throw new RejectedError("malformed join request: node.address is not an IP address");
+  }
+  try {
+    const cmd = validateCommand({ type: "node.register", name, address: n.address, meta: n.meta });
+    if (cmd.type !== "node.register") throw new Error("not a node.register");
+    return { address: cmd.address, meta: cmd.meta };
+  } catch (e) {
+    throw new RejectedError(`malformed join request: ${errorText(e)}`);
+  }
+}
+
+/** The commands that register `name`'s node and mark it alive. */
+export function nodeCommands(name: string, node: NodeRecord): Command[] {
+  return [
+    { type: "node.register", name, address: node.address, meta: node.meta },
+    { type: "node.status", name, status: "alive" },
+  ];
 }
 
 /** Whether a join answer has the expected shape. */

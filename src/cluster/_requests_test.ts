@@ -16,6 +16,22 @@ Deno.test("parseRequest() accepts each well-formed request", () => {
     parseRequest({ t: "join", name: "n1", address: "[::1]:8300", nonce: "x" }).t,
     "join",
   );
+  assert.deepEqual(
+    parseRequest({
+      t: "join",
+      name: "n1",
+      address: "127.0.0.1:8300",
+      nonce: "x",
+      node: { address: "10.0.0.1", meta: { proxy: "true" } },
+    }),
+    {
+      t: "join",
+      name: "n1",
+      address: "127.0.0.1:8300",
+      nonce: "x",
+      node: { address: "10.0.0.1", meta: { proxy: "true" } },
+    },
+  );
   assert.deepEqual(parseRequest({ t: "remove", id: 3 }), { t: "remove", id: 3 });
   assert.deepEqual(parseRequest({ t: "transfer", to: 2 }), { t: "transfer", to: 2 });
 });
@@ -32,6 +48,21 @@ Deno.test("parseRequest() refuses malformed requests with a RejectedError naming
     [{ t: "join", name: "-bad", address: "127.0.0.1:1", nonce: "x" }, /malformed join/],
     [{ t: "join", name: "ok", address: "example.com:1", nonce: "x" }, /malformed join/],
     [{ t: "join", name: "ok", address: "127.0.0.1:1", nonce: "x".repeat(65) }, /malformed join/],
+    [{ t: "join", name: "ok", address: "127.0.0.1:1", nonce: "x", node: null }, /node.address/],
+    [
+      { t: "join", name: "ok", address: "127.0.0.1:1", nonce: "x", node: { address: "[::1]" } },
+      /node.address/,
+    ],
+    [
+      {
+        t: "join",
+        name: "ok",
+        address: "127.0.0.1:1",
+        nonce: "x",
+        node: { address: "::1", meta: 5 },
+      },
+      /malformed join request: .*meta/,
+    ],
     [{ t: "remove", id: "x" }, /malformed remove/],
     [{ t: "remove", id: 1.5 }, /malformed remove/],
     [{ t: "transfer" }, /malformed transfer/],

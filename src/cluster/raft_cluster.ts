@@ -72,6 +72,13 @@ export interface RaftClusterOptions {
   /** Random integer in [0, n) for raft's election jitter. */
   random?: (n: number) => number;
   now?: () => number;
+  /**
+   * When given, the cluster registers this node in the catalog (address `advertise`, this meta)
+   * as part of bootstrapping and joining: the leader commits the node record before the conf
+   * change that adds the member, so no member lists it while the catalog lacks its node. On a
+   * restart the record is brought up to date.
+   */
+  nodeMeta?: Record<string, string>;
 }
 
 export class RaftCluster implements Cluster {
@@ -110,7 +117,7 @@ export class RaftCluster implements Cluster {
     const core = new ClusterCore(o, storage, transport);
     const proposals = new Proposals(core);
     const membership = new Membership(core, proposals);
-    const join = new Join(core, membership, () => proposals.readBarrier());
+    const join = new Join(core, membership, proposals);
     const shipping = new SnapshotShipping(core);
     const liveness = new Liveness(core, (cmd) => proposals.propose(cmd));
     this.#rpc = new Rpc(core, { proposals, join, membership, shipping });
@@ -147,6 +154,7 @@ export class RaftCluster implements Cluster {
     c.started = true;
     if (c.identity !== undefined) {
       c.startNode(c.identity);
+      this.#join.refreshNode();
     } else if (c.o.bootstrap) {
       this.#join.bootstrap();
     } else if (c.o.join.length > 0) {
