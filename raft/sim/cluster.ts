@@ -6,7 +6,7 @@
  * @module
  */
 import { RaftInvariantError } from "../types.ts";
-import type { Message } from "../types.ts";
+import type { ConfState, Message } from "../types.ts";
 import { Checkers } from "./checkers.ts";
 import { chooseFaultRates, FaultInjector } from "./faults.ts";
 import { SimNetwork } from "./network.ts";
@@ -121,6 +121,7 @@ export function runSeed(opts: RunOptions): RunResult {
         n.takeReady();
       }
     }
+    observeMembership();
     checkers.checkStep(nodes);
     if (opts.trace) {
       const s = nodes.map((n) =>
@@ -134,14 +135,25 @@ export function runSeed(opts: RunOptions): RunResult {
     }
   };
 
-  // Nodes not in the membership seen by the most advanced applier are taken out of service.
+  // The membership at the highest index any node has applied. Applied prefixes are identical
+  // (checked), so it only moves forward; a node restarted from an old snapshot re-applies
+  // older memberships and must not be taken as the current one.
+  let latest: { index: number; confState: ConfState } = {
+    index: 0,
+    confState: { voters: ids, learners: [] },
+  };
+  const observeMembership = () => {
+    for (const n of nodes) {
+      if (n.up && n.appliedIndex > latest.index) {
+        latest = { index: n.appliedIndex, confState: n.confState };
+      }
+    }
+  };
+
+  // Nodes not in the latest applied membership are taken out of service.
   const decommission = () => {
-    const best = nodes.filter((n) => n.up).reduce<SimNode | undefined>(
-      (a, n) => (a === undefined || n.appliedIndex > a.appliedIndex ? n : a),
-      undefined,
-    );
-    if (best === undefined) return;
-    const members = new Set([...best.confState.voters, ...best.confState.learners]);
+    const cs = latest.confState;
+    const members = new Set([...cs.voters, ...cs.learners]);
     for (const n of nodes) {
       if (!members.has(n.id) && !n.decommissioned) {
         n.crash(now);

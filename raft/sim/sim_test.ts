@@ -42,11 +42,13 @@ Deno.test("sim: 400 long 3-node seeds (2000 steps, 600 healing) keep every invar
 });
 
 Deno.test("sim: seeds that once failed replay without violation", async (t) => {
-  // Both stalled forever after healing: one voter had applied a membership change the other
-  // had not, the stale one held the higher term and campaigned only toward a removed node, and
-  // the stale-term RequestVote of the up-to-date voter was dropped instead of answered (fixed
-  // in Raft.step; raft_scenario_test.ts replays the situation deterministically, since these
-  // seeds now take other paths).
+  // 1014 and 625 stalled forever after healing: one voter had applied a membership change the
+  // other had not, the stale one held the higher term and campaigned only toward a removed
+  // node, and the stale-term RequestVote of the up-to-date voter was dropped instead of
+  // answered (fixed in Raft.step; raft_scenario_test.ts replays the situation
+  // deterministically, since these seeds now take other paths).
+  // 6925 was the harness: it took the membership from the node that had applied most so far,
+  // and nodes re-applying their log after a restart took turns decommissioning each other.
   const cases: (RunOptions & { was: string })[] = [
     {
       seed: 1014,
@@ -61,6 +63,13 @@ Deno.test("sim: seeds that once failed replay without violation", async (t) => {
       steps: 2000,
       healSteps: 600,
       was: "member 1 applied up to 167 < acknowledged 201 after healing",
+    },
+    {
+      seed: 6925,
+      nodes: 3,
+      steps: 2000,
+      healSteps: 600,
+      was: "member 3 applied up to 34 < acknowledged 815 after healing",
     },
   ];
   for (const c of cases) {
