@@ -1,5 +1,6 @@
 /**
- * Shared test data: one instance spec with every field filled, overridden per test.
+ * Shared test data: one instance spec with every field filled, overridden per test: a Docker
+ * instance (running, no check); `apiInstanceSpec` is one registered through the API.
  *
  * @module
  */
@@ -15,13 +16,18 @@ export function instanceSpec(over: Partial<InstanceSpec> = {}): InstanceSpec {
     tags: ["v1"],
     meta: { version: "1" },
     weight: 1,
-    status: "passing",
-    output: "",
     containerId: "abc",
     httpHosts: [],
     httpPath: null,
     tcpPort: null,
     check: null,
+    docker: { state: "running", detail: "" },
+    checkResult: null,
     ...over,
   };
+}
+
+/** An instance registered through the API (no container, no Docker verdict), overridden. */
+export function apiInstanceSpec(over: Partial<InstanceSpec> = {}): InstanceSpec {
+  return instanceSpec({ containerId: null, docker: null, ...over });
 }

@@ -146,11 +146,8 @@ export function agentRoutes(app: Hono, d: Deps): void {
         `${what}: ID "${spec.id}" is registered by node ${old.node}; pick another ID`,
       );
     }
-    // Re-registering with the same check keeps the health already observed (no flap).
-    if (old !== undefined && JSON.stringify(old.check) === JSON.stringify(spec.check)) {
-      spec.status = old.status;
-      spec.output = old.output;
-    }
+    // Re-registering with the same check keeps the check result already observed: the store
+    // does that (a register keeps it while the check is unchanged).
     let instance;
     try {
       instance = validateInstance(spec, "service");

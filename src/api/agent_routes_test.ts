@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { instanceHealth } from "../store/mod.ts";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 
 Deno.test("PUT /v1/agent/service/register registers on this node with Consul's fields", async () => {
@@ -26,9 +27,10 @@ Deno.test("PUT /v1/agent/service/register registers on this node with Consul's f
   assert.equal(i.weight, 5);
   assert.equal(i.containerId, null);
   assert.deepEqual(i.check, { http: "/health", intervalMs: 5000, timeoutMs: 1000 });
-  assert.equal(i.status, "critical");
+  assert.equal(i.checkResult, null);
+  assert.equal(instanceHealth(i, "alive").output, "awaiting first check");
 
-  // Re-registering with the same check keeps the status the checker has seen.
+  // Re-registering with the same check keeps the result the checker has seen.
   await f.cluster.propose({ type: "check", id: "api-1", status: "passing", output: "ok" });
   await f.app.request(
     "/v1/agent/service/register",
@@ -42,7 +44,7 @@ Deno.test("PUT /v1/agent/service/register registers on this node with Consul's f
       check: { http: "http://localhost:9000/health", interval: "5s", timeout: "1s" },
     }),
   );
-  assert.equal(f.store.instance("api-1")!.status, "passing");
+  assert.deepEqual(f.store.instance("api-1")!.checkResult, { status: "passing", output: "ok" });
 
   const services = await (await f.app.request("/v1/agent/services")).json();
   assert.deepEqual(Object.keys(services), ["api-1"]);

@@ -125,7 +125,7 @@ Deno.test("GET /metrics reports the store in Prometheus text plus extraMetrics",
   await f.cluster.propose({ type: "register", instance: instanceSpec() });
   await f.cluster.propose({
     type: "register",
-    instance: instanceSpec({ id: "x", status: "critical" }),
+    instance: instanceSpec({ id: "x", docker: { state: "paused", detail: "" } }),
   });
   await f.app.request("/v1/kv/a", put("1"));
   const r = await f.app.request("/metrics");

@@ -1,7 +1,8 @@
 /**
  * Native routes for what Consul has no equivalent of: `/v1/berth/status`, `/v1/berth/instances`
- * (our Instance shape), `/v1/berth/members`, `/v1/berth/routes` (the proxy's routes, TCP
- * listeners failed or not), `/v1/berth/raft/*` and `/v1/snapshot`.
+ * (our Instance shape with its derived health, instance_view.ts), `/v1/berth/members`,
+ * `/v1/berth/routes` (the proxy's routes, TCP listeners failed or not), `/v1/berth/raft/*` and
+ * `/v1/snapshot`.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import type { Context, Hono } from "hono";
 import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
 import { readBody } from "./http_error.ts";
+import { instanceView } from "./instance_view.ts";
 
 /** Largest snapshot accepted by PUT /v1/snapshot. */
 export const SNAPSHOT_BYTES_MAX = 256 * 1024 * 1024;
@@ -50,7 +52,8 @@ export function berthRoutes(app: Hono, d: Deps): void {
         }
         : { index: () => store.serviceIndex(service), affects: (ch) => ch.services.has(service) },
     );
-    return c.json(store.instances(service));
+    const nodeStatus = new Map(store.nodes().map((n) => [n.name, n.status]));
+    return c.json(store.instances(service).map((i) => instanceView(i, nodeStatus.get(i.node))));
   });
 
   app.post("/v1/berth/raft/transfer-leader", async (c) => {

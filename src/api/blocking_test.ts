@@ -31,10 +31,10 @@ Deno.test("blocking GET /v1/health/service/:name?index returns on a status chang
   const f = fixture();
   const p = await f.cluster.propose({ type: "register", instance: instanceSpec() });
   const pending = f.app.request(`/v1/health/service/web?index=${p.index}&wait=5m`);
-  await f.cluster.propose({ type: "check", id: "n1:web-1:80", status: "critical", output: "down" });
+  await f.cluster.propose({ type: "docker", id: "n1:web-1:80", state: "paused", detail: "" });
   const r = await pending;
   const [e] = await r.json();
-  assert.equal(e.Checks[1].Status, "critical");
+  assert.deepEqual(e.Checks[2], { ...e.Checks[2], Status: "critical", Output: "container paused" });
   assert.equal(r.headers.get("X-Consul-Index"), String(p.index + 1));
   f.close();
 });

@@ -6,7 +6,13 @@
  */
 import type { Hono } from "hono";
 import type { CheckStatus, Command, Instance, InstanceSpec } from "../store/mod.ts";
-import { CHECK_STATUSES, CommandError, isServed, rules, validateInstance } from "../store/mod.ts";
+import {
+  CHECK_STATUSES,
+  CommandError,
+  instanceHealth,
+  rules,
+  validateInstance,
+} from "../store/mod.ts";
 import {
   agentService,
   catalogNode,
@@ -58,7 +64,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     let list = withTags(store.instances(name), c.req.queries("tag") ?? []);
     if (flag((n) => c.req.query(n), "passing")) {
       const status = new Map(nodes.map((n) => [n.name, n.status]));
-      list = list.filter((i) => isServed(i, (n) => status.get(n)));
+      list = list.filter((i) => instanceHealth(i, status.get(i.node)).served);
     }
     return c.json(list.map((i) => healthEntry(i, node(i.node, i.address), d.datacenter)));
   });
@@ -153,6 +159,8 @@ function catalogRegister(body: Record<string, unknown>): Command[] {
     defaultAddress: address,
     serviceKey: "Service",
   });
+  // The checks a catalog registration reports are the instance's check source: the worst one.
+  let reported: { status: CheckStatus; output: string } | null = null;
   for (const [n, raw] of checks.entries()) {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       throw badRequest(`${what}: Checks[${n}] must be an object`);
@@ -171,11 +179,13 @@ function catalogRegister(body: Record<string, unknown>): Command[] {
       throw e;
     }
     // CHECK_STATUSES runs from best to worst: the worst check decides.
-    if (CHECK_STATUSES.indexOf(status) > CHECK_STATUSES.indexOf(spec.status)) {
-      spec.status = status;
-      spec.output = optionalField(c, "Output", "string", `${what}: Check`) ?? "";
+    if (
+      reported === null || CHECK_STATUSES.indexOf(status) > CHECK_STATUSES.indexOf(reported.status)
+    ) {
+      reported = { status, output: optionalField(c, "Output", "string", `${what}: Check`) ?? "" };
     }
   }
+  spec.checkResult = reported;
   try {
     commands.push({ type: "register", instance: validateInstance(spec, "Service") });
   } catch (e) {

@@ -69,7 +69,11 @@ Deno.test("GET /v1/health/service/:name has Node, Service and Checks; ?passing f
   await f.cluster.propose({ type: "register", instance: instanceSpec({ id: "ok" }) });
   await f.cluster.propose({
     type: "register",
-    instance: instanceSpec({ id: "sick", status: "critical", output: "HTTP 500" }),
+    instance: instanceSpec({
+      id: "sick",
+      check: { http: "/", intervalMs: 1000, timeoutMs: 100 },
+      checkResult: { status: "critical", output: "HTTP 500" },
+    }),
   });
   await f.cluster.propose({ type: "register", instance: instanceSpec({ id: "far", node: "n2" }) });
   await f.cluster.propose({ type: "node.status", name: "n2", status: "down" });
@@ -85,12 +89,17 @@ Deno.test("GET /v1/health/service/:name has Node, Service and Checks; ?passing f
   assert.deepEqual(sick.Service.Weights, { Passing: 1, Warning: 1 });
   assert.deepEqual(
     sick.Checks.map((c: { CheckID: string; Status: string }) => [c.CheckID, c.Status]),
-    [["serfHealth", "passing"], ["service:sick", "critical"]],
+    [["serfHealth", "passing"], ["service:sick", "critical"], ["service:sick:docker", "passing"]],
   );
   assert.equal(sick.Checks[1].Output, "HTTP 500");
+  assert.equal(sick.Checks[1].Type, "http");
   assert.equal(sick.Checks[1].ServiceName, "web");
+  assert.equal(sick.Checks[2].Type, "docker");
   const far = all.find((e: { Service: { ID: string } }) => e.Service.ID === "far");
-  assert.equal(far.Checks[0].Status, "critical");
+  assert.deepEqual(
+    far.Checks.map((c: { CheckID: string; Status: string }) => [c.CheckID, c.Status]),
+    [["serfHealth", "critical"], ["service:far", "passing"], ["service:far:docker", "passing"]],
+  );
 
   const passing = await (await f.app.request("/v1/health/service/web?passing")).json();
   assert.deepEqual(passing.map((e: { Service: { ID: string } }) => e.Service.ID), ["ok"]);
@@ -162,7 +171,7 @@ Deno.test("PUT /v1/catalog/register registers a node and its service; deregister
   assert.equal(i?.node, "ext");
   assert.equal(i?.address, "192.0.2.10");
   assert.equal(i?.port, 6379);
-  assert.equal(i?.status, "passing");
+  assert.deepEqual(i?.checkResult, { status: "passing", output: "" });
   assert.equal(i?.containerId, null);
   assert.deepEqual(f.store.node("ext")?.meta, { external: "true" });
 

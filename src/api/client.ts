@@ -6,8 +6,8 @@
  * @module
  */
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
-import type { Instance } from "../store/mod.ts";
 import type { KvEntry } from "../store/mod.ts";
+import type { InstanceView } from "./instance_view.ts";
 
 /** How long one request may take before the client gives up. */
 export const CLIENT_TIMEOUT_MS = 30_000;
@@ -134,8 +134,8 @@ export class ApiClient {
   }
 
   /** Every instance, or those of one service. */
-  async instances(service?: string): Promise<Instance[]> {
-    return (await this.#json<Instance[]>("GET", "/v1/berth/instances", {
+  async instances(service?: string): Promise<InstanceView[]> {
+    return (await this.#json<InstanceView[]>("GET", "/v1/berth/instances", {
       query: { service },
     }))!;
   }

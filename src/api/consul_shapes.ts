@@ -5,7 +5,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Instance, KvEntry, NodeInfo } from "../store/mod.ts";
+import type { Health, Instance, KvEntry, NodeInfo } from "../store/mod.ts";
+import { instanceHealth } from "../store/mod.ts";
 
 /** What the shapes need of a node; instances on a node the store does not know get a stand-in. */
 export type NodeView = Pick<
@@ -98,14 +99,14 @@ export function agentService(i: Instance, dc?: string) {
   };
 }
 
-/** Node liveness as Consul's `serfHealth` check. */
-function nodeCheck(n: NodeView) {
-  const alive = n.status !== "down";
+/** Node liveness (the node's part of `h`) as Consul's `serfHealth` check. */
+function nodeCheck(n: NodeView, h: Pick<Health, "node">) {
+  const alive = h.node.status === "passing";
   return {
     Node: n.name,
     CheckID: "serfHealth",
     Name: "Serf Health Status",
-    Status: alive ? "passing" : "critical",
+    Status: h.node.status,
     Notes: "",
     Output: alive ? "Agent alive and reachable" : "Agent not live or unreachable",
     ServiceID: "",
@@ -118,32 +119,59 @@ function nodeCheck(n: NodeView) {
   };
 }
 
-/** The instance's own health as a service check. */
-function serviceCheck(i: Instance) {
-  const type = i.check?.http !== undefined ? "http" : i.check?.tcp ? "tcp" : "";
+function sourceCheck(i: Instance, v: { status: string; output: string }, o: {
+  id: string;
+  name: string;
+  type: string;
+}) {
   return {
     Node: i.node,
-    CheckID: `service:${i.id}`,
-    Name: `Service '${i.service}' check`,
-    Status: i.status,
+    CheckID: o.id,
+    Name: o.name,
+    Status: v.status,
     Notes: "",
-    Output: i.output,
+    Output: v.output,
     ServiceID: i.id,
     ServiceName: i.service,
     ServiceTags: i.tags,
-    Type: type,
+    Type: o.type,
     Definition: {},
     CreateIndex: i.createIndex,
     ModifyIndex: i.modifyIndex,
   };
 }
 
+/**
+ * The instance's checks after `serfHealth`, one per health source: `service:<id>` for its check
+ * (passing with no output when it has none), and `service:<id>:docker` for a Docker instance's
+ * container state. The worst Status among them and serfHealth is the instance's status.
+ */
+function serviceChecks(i: Instance, h: Health) {
+  const type = i.check?.http !== undefined ? "http" : i.check?.tcp ? "tcp" : "";
+  const checks = [
+    sourceCheck(i, h.check ?? { status: "passing", output: "" }, {
+      id: `service:${i.id}`,
+      name: `Service '${i.service}' check`,
+      type,
+    }),
+  ];
+  if (h.docker !== null) {
+    checks.push(sourceCheck(i, h.docker, {
+      id: `service:${i.id}:docker`,
+      name: `Service '${i.service}' container`,
+      type: "docker",
+    }));
+  }
+  return checks;
+}
+
 /** One entry of `/v1/health/service/:name`. */
 export function healthEntry(i: Instance, n: NodeView, dc: string) {
+  const h = instanceHealth(i, n.status);
   return {
     Node: catalogNode(n, dc),
     Service: agentService(i),
-    Checks: [nodeCheck(n), serviceCheck(i)],
+    Checks: [nodeCheck(n, h), ...serviceChecks(i, h)],
   };
 }
 

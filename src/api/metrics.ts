@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CHECK_STATUSES } from "../store/mod.ts";
+import { CHECK_STATUSES, instanceHealth } from "../store/mod.ts";
 import type { Deps } from "./deps.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -16,7 +16,11 @@ export function renderMetrics(d: Deps, nowMs: number): string {
   const { store, cluster } = d;
   const s = cluster.status();
   const byStatus = new Map<string, number>(CHECK_STATUSES.map((k) => [k, 0]));
-  for (const i of store.instances()) byStatus.set(i.status, (byStatus.get(i.status) ?? 0) + 1);
+  const nodeStatus = new Map(store.nodes().map((n) => [n.name, n.status]));
+  for (const i of store.instances()) {
+    const { status } = instanceHealth(i, nodeStatus.get(i.node));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
   const parts = [
     metric("berth_applied_index", "gauge", "Highest Raft log index applied to the store.", [
       `berth_applied_index ${store.appliedIndex()}`,

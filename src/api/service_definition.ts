@@ -349,13 +349,13 @@ export function serviceFromConsul(
     tags: [],
     meta: {},
     weight: 1,
-    status: "passing",
-    output: "",
     containerId: null,
     httpHosts: [],
     httpPath: null,
     tcpPort: null,
     check: null,
+    docker: null,
+    checkResult: null,
   };
   decodeFields(o, SERVICE_FIELDS, spec, what);
   if (opts.checks) {
@@ -370,8 +370,11 @@ export function serviceFromConsul(
       }
       const { check, status } = checkFromConsul(first as Record<string, unknown>, `${what}: Check`);
       spec.check = check;
-      spec.status = status;
-      spec.output = status === "passing" ? "" : AWAITING_CHECK_OUTPUT;
+      // A given Status passing or warning is the check's first result; critical (Consul's
+      // default) is the same as no result yet: critical, awaiting the first run.
+      spec.checkResult = status === "critical"
+        ? null
+        : { status, output: status === "passing" ? "" : AWAITING_CHECK_OUTPUT };
     }
   }
   return spec;

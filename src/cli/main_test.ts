@@ -3,7 +3,7 @@ import { ApiServer } from "../api/mod.ts";
 import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
-import { instanceSpec } from "../../test/fixtures.ts";
+import { apiInstanceSpec } from "../../test/fixtures.ts";
 import { type CliIo, main } from "./mod.ts";
 
 interface Run {
@@ -88,7 +88,7 @@ Deno.test("main() services and service NAME print aligned tables", async () => {
   await withAgent(async (env, store) => {
     store.apply(1, {
       type: "register",
-      instance: instanceSpec({ meta: {}, containerId: null }),
+      instance: apiInstanceSpec({ meta: {} }),
     });
     let r = await run(["services"], env);
     assert.equal(r.code, 0, r.err);
@@ -107,6 +107,37 @@ Deno.test("main() services and service NAME print aligned tables", async () => {
     assert.equal(JSON.parse(r.out)[0].port, 32768);
     r = await run(["service", "nope"], env);
     assert.deepEqual([r.code, r.err], [1, 'berth service: no instances of service "nope"\n']);
+  });
+});
+
+Deno.test("main() services and service NAME show a down node's instances as not passing", async () => {
+  await withAgent(async (env, store) => {
+    store.apply(1, { type: "node.register", name: "n2", address: "10.0.0.2", meta: {} });
+    store.apply(2, { type: "register", instance: apiInstanceSpec({ meta: {} }) });
+    store.apply(3, {
+      type: "register",
+      instance: apiInstanceSpec({ id: "n2:web-1:80", node: "n2", address: "10.0.0.2", meta: {} }),
+    });
+    store.apply(4, { type: "node.status", name: "n2", status: "down" });
+    let r = await run(["services"], env);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(
+      r.out,
+      "Service  Instances  Passing  Tags\n" +
+        "web      2          1        v1\n",
+    );
+    r = await run(["service", "web"], env);
+    assert.equal(
+      r.out,
+      "ID           Address         Node  Status    Tags  Output\n" +
+        "n1:web-1:80  10.0.0.1:32768  n1    passing   v1\n" +
+        "n2:web-1:80  10.0.0.2:32768  n2    critical  v1    node n2 is down\n",
+    );
+    r = await run(["service", "web", "--json"], env);
+    assert.deepEqual(
+      JSON.parse(r.out).map((i: { status: string; output: string }) => [i.status, i.output]),
+      [["passing", ""], ["critical", "node n2 is down"]],
+    );
   });
 });
 

@@ -13,7 +13,7 @@ import { createConnection } from "node:net";
 import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import type { HostPort } from "../lib/host_port.ts";
-import { instanceSpec } from "../../test/fixtures.ts";
+import { apiInstanceSpec } from "../../test/fixtures.ts";
 
 export type { DecodedPacket, Rec } from "../../test/dns_packet.d.ts";
 
@@ -22,7 +22,7 @@ export const CLIENT_TIMEOUT_MS = 3000;
 
 export function instance(over: Partial<Instance> & { id: string; service: string }): Instance {
   return {
-    ...instanceSpec({ port: 80, tags: [], meta: {}, containerId: null }),
+    ...apiInstanceSpec({ port: 80, tags: [], meta: {} }),
     createIndex: 1,
     modifyIndex: 1,
     ...over,

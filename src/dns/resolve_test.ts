@@ -21,12 +21,22 @@ const instances = [
     tags: ["v2"],
   }),
   instance({ id: "web3", service: "web", address: "fd00::2", port: 8003, node: "n3" }),
-  instance({ id: "web4", service: "web", address: "10.0.0.4", status: "critical" }),
-  instance({ id: "web5", service: "web", address: "10.0.0.5", status: "warning" }),
+  instance({
+    id: "web4",
+    service: "web",
+    address: "10.0.0.4",
+    checkResult: { status: "critical", output: "" },
+  }),
+  instance({
+    id: "web5",
+    service: "web",
+    address: "10.0.0.5",
+    checkResult: { status: "warning", output: "" },
+  }),
   instance({ id: "web6", service: "web", address: "10.0.0.6", node: "down1" }),
   instance({ id: "db1", service: "DB", address: "10.0.1.1", port: 5432 }),
   instance({ id: "db2", service: "DB", address: "10.0.1.1", port: 5433 }),
-  instance({ id: "sick", service: "sick", status: "critical" }),
+  instance({ id: "sick", service: "sick", checkResult: { status: "critical", output: "" } }),
 ];
 const zone = new Zone({ instances, nodes, version: 7 }, {
   domain: "berth.",

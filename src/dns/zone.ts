@@ -1,12 +1,12 @@
 /**
  * The zone view: an immutable snapshot of what DNS can answer, built from the store's instances
- * and nodes. Only served instances (`isServed`: passing, node not down) enter it. Names are keyed
- * lower case, so lookups are case-insensitive. A new Zone replaces the old one on every relevant
- * change; the server caches answers per zone version (answer_cache.ts).
+ * and nodes. Only served instances (`instanceHealth(…).served`, node liveness included) enter it.
+ * Names are keyed lower case, so lookups are case-insensitive. A new Zone replaces the old one on
+ * every relevant change; the server caches answers per zone version (answer_cache.ts).
  *
  * @module
  */
-import { isServed } from "../store/mod.ts";
+import { instanceHealth } from "../store/mod.ts";
 import type { Instance, NodeInfo, NodeStatus } from "../store/mod.ts";
 
 /** What the zone is built with (DnsOptions' naming part). */
@@ -69,7 +69,7 @@ export class Zone {
     this.nodes = nodes;
     const services = new Map<string, ZoneInstance[]>();
     for (const i of data.instances) {
-      if (!isServed(i, (name) => status.get(name))) continue;
+      if (!instanceHealth(i, status.get(i.node)).served) continue;
       const key = i.service.toLowerCase();
       let list = services.get(key);
       if (list === undefined) services.set(key, list = []);

@@ -18,17 +18,16 @@
  *   with the node, which owns them).
  * - UDP ports get the `:udp` id suffix and the tag `udp`; HTTP routing and active checks apply to
  *   TCP ports only.
- * - status from Docker: paused, restarting, health `starting` or `unhealthy` → critical with the
- *   reason as output; healthy or no HEALTHCHECK → passing. A container being stopped (`stopping`)
- *   → critical. An instance with an active check (`berth.check.*`, `SERVICE_CHECK_*`) that Docker
- *   finds fine starts critical with output AWAITING_CHECK_OUTPUT (see reconcile.ts for how the
- *   health checker's later results are kept).
+ * - Docker verdict (`instance.docker`, this watcher's health source): `stopping` for a container
+ *   that got a stop signal, else `paused`, `restarting`, the HEALTHCHECK state (`starting`,
+ *   `unhealthy` with its last output, `healthy`), or `running` without a HEALTHCHECK. The check
+ *   result is not the watcher's: specs carry none, and the store keeps the health checker's
+ *   across re-registrations (src/store/health.ts derives the instance's health).
  *
  * @module
  */
-import type { CheckDefinition, CheckStatus, InstanceSpec } from "../store/mod.ts";
+import type { CheckDefinition, DockerVerdict, InstanceSpec } from "../store/mod.ts";
 import {
-  AWAITING_CHECK_OUTPUT,
   CommandError,
   instanceId,
   LB_META_KEY,
@@ -48,15 +47,7 @@ import {
   reportUnknownLabels,
 } from "./labels.ts";
 
-export { AWAITING_CHECK_OUTPUT };
-/** Output of an instance whose container got a stop signal (`kill` event). */
-export const STOPPING_OUTPUT = "container being stopped";
-/** Prefix of outputs that come from Docker's own HEALTHCHECK state. */
-export const DOCKER_HEALTH_PREFIX = "docker health: ";
-export const PAUSED_OUTPUT = "container paused";
-export const RESTARTING_OUTPUT = "container restarting";
-
-/** Longest piece of a failing HEALTHCHECK's output copied into the instance output. */
+/** Longest piece of a failing HEALTHCHECK's output kept in the Docker verdict. */
 export const HEALTH_OUTPUT_CHARS_MAX = 200;
 /** Most ports registered for one container. */
 export const PORTS_PER_CONTAINER_MAX = 256;
@@ -130,7 +121,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const entries = selectPort(portEntries(c, options, s), s)
     .filter((e) => !decodeLabel(s, LABELS.portIgnore, e.port));
   const multi = entries.length > 1;
-  const health = dockerStatus(c, options);
+  const docker = dockerVerdict(c, options);
   const base = baseName(c, s, name);
   const common = commonFields(s);
   const serviceId = decodeLabel(s, LABELS.serviceId);
@@ -147,12 +138,6 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       ? instanceId(options.node, serviceId, e.port, e.udp)
       : `${options.node}:${serviceId}`;
     const check = e.udp ? null : common.check;
-    let status: CheckStatus = health.status;
-    let output = health.output;
-    if (check !== null && status === "passing") {
-      status = "critical";
-      output = AWAITING_CHECK_OUTPUT;
-    }
     const edgeHost = options.edgeDomain
       ? `${service}.${options.edgeDomain.replace(/\.$/, "")}`.toLowerCase()
       : null;
@@ -165,13 +150,13 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       tags,
       meta: metaOf(s, c, e, common.lb),
       weight: common.weight,
-      status,
-      output,
       containerId: c.Id,
       httpHosts: e.udp ? [] : common.httpHosts ?? (edgeHost === null ? [] : [edgeHost]),
       httpPath: e.udp ? null : common.httpPath,
       tcpPort: e.udp ? null : common.tcpPort,
       check,
+      docker,
+      checkResult: null,
     });
   }
   return { instances, problems: s.problems };
@@ -273,24 +258,22 @@ function selectPort(entries: PortEntry[], s: ContainerSettings): PortEntry[] {
   return kept;
 }
 
-function dockerStatus(
-  c: ContainerInfo,
-  o: DesiredOptions,
-): { status: CheckStatus; output: string } {
+function dockerVerdict(c: ContainerInfo, o: DesiredOptions): DockerVerdict {
   const st = c.State ?? {};
-  if (o.stopping?.has(c.Id)) return { status: "critical", output: STOPPING_OUTPUT };
-  if (st.Paused || st.Status === "paused") return { status: "critical", output: PAUSED_OUTPUT };
-  if (st.Restarting || st.Status === "restarting") {
-    return { status: "critical", output: RESTARTING_OUTPUT };
-  }
+  const verdict = (state: DockerVerdict["state"], detail = ""): DockerVerdict => ({
+    state,
+    detail,
+  });
+  if (o.stopping?.has(c.Id)) return verdict("stopping");
+  if (st.Paused || st.Status === "paused") return verdict("paused");
+  if (st.Restarting || st.Status === "restarting") return verdict("restarting");
   const h = st.Health?.Status;
-  if (h === "starting") return { status: "critical", output: `${DOCKER_HEALTH_PREFIX}starting` };
+  if (h === "starting") return verdict("starting");
   if (h === "unhealthy") {
     const last = st.Health?.Log?.at(-1)?.Output?.trim() ?? "";
-    const detail = last === "" ? "" : ` (${last.slice(0, HEALTH_OUTPUT_CHARS_MAX)})`;
-    return { status: "critical", output: `${DOCKER_HEALTH_PREFIX}unhealthy${detail}` };
+    return verdict("unhealthy", last.slice(0, HEALTH_OUTPUT_CHARS_MAX));
   }
-  return { status: "passing", output: "" };
+  return verdict(h === "healthy" ? "healthy" : "running");
 }
 
 /** Image reference → its base name: registry, path, tag and digest removed. */

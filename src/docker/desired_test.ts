@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import type { ContainerInfo } from "./container.ts";
 import {
-  AWAITING_CHECK_OUTPUT,
   containerInstances,
   desiredInstances,
   type DesiredOptions,
   imageBaseName,
-  STOPPING_OUTPUT,
 } from "./desired.ts";
 
 const OPTS: DesiredOptions = { node: "h1", advertise: "10.0.0.5", internal: false };
@@ -77,7 +75,8 @@ Deno.test("containerInstances() registers a published port at the advertise addr
   assert.equal(i.node, "h1");
   assert.equal(i.address, "10.0.0.5");
   assert.equal(i.port, 32768);
-  assert.equal(i.status, "passing");
+  assert.deepEqual(i.docker, { state: "running", detail: "" });
+  assert.equal(i.checkResult, null);
   assert.equal(i.containerId, "c0ffeeweb-1");
   assert.deepEqual(i.tags, []);
   assert.equal(i.weight, 1);
@@ -191,7 +190,7 @@ Deno.test("containerInstances() UDP ports get :udp ids and the udp tag, no HTTP 
   assert.deepEqual(udp!.tags, ["a", "udp"]);
   assert.deepEqual(udp!.httpHosts, []);
   assert.equal(udp!.check, null);
-  assert.equal(udp!.status, "passing");
+  assert.deepEqual(udp!.docker, { state: "running", detail: "" });
 });
 
 Deno.test("containerInstances() host networking registers exposed ports at advertise", () => {
@@ -377,43 +376,42 @@ Deno.test("containerInstances() active checks from berth.check.* or SERVICE_CHEC
     env: ["SERVICE_CHECK_TIMEOUT=1s"],
   }));
   assert.deepEqual(i.check, { http: "/health", intervalMs: 5000, timeoutMs: 1000 });
-  assert.equal(i.status, "critical");
-  assert.equal(i.output, AWAITING_CHECK_OUTPUT);
+  // The watcher writes the Docker verdict only; the check result is the checker's.
+  assert.deepEqual(i.docker, { state: "running", detail: "" });
+  assert.equal(i.checkResult, null);
   const tcp = one(container({ env: ["SERVICE_CHECK_TCP=true", "SERVICE_CHECK_INTERVAL=15s"] }));
   assert.deepEqual(tcp.check, { tcp: true, intervalMs: 15000, timeoutMs: 2000 });
   const http = one(container({ env: ["SERVICE_CHECK_HTTP=/ping"] }));
   assert.deepEqual(http.check, { http: "/ping", intervalMs: 10000, timeoutMs: 2000 });
 });
 
-Deno.test("containerInstances() status follows Docker health, pause and stop", async (t) => {
-  const cases: [Fixture, string, string][] = [
-    [{}, "passing", ""],
-    [{ health: "healthy" }, "passing", ""],
-    [{ health: "starting" }, "critical", "docker health: starting"],
-    [{ health: "unhealthy" }, "critical", "docker health: unhealthy"],
-    [{ paused: true }, "critical", "container paused"],
+Deno.test("containerInstances() Docker verdict follows Docker health, pause and stop", async (t) => {
+  const cases: [Fixture, string][] = [
+    [{}, "running"],
+    [{ health: "healthy" }, "healthy"],
+    [{ health: "starting" }, "starting"],
+    [{ health: "unhealthy" }, "unhealthy"],
+    [{ paused: true }, "paused"],
   ];
-  for (const [f, status, output] of cases) {
+  for (const [f, state] of cases) {
     await t.step(JSON.stringify(f), () => {
-      const i = one(container(f));
-      assert.equal(i.status, status);
-      assert.equal(i.output, output);
+      assert.deepEqual(one(container(f)).docker, { state, detail: "" });
     });
   }
-  await t.step("unhealthy carries the last check output", () => {
+  await t.step("unhealthy carries the last check output, trimmed", () => {
     const c = container({ health: "unhealthy" });
     c.State!.Health!.Log = [{ ExitCode: 1, Output: "connection refused\n" }];
-    assert.equal(one(c).output, "docker health: unhealthy (connection refused)");
+    assert.deepEqual(one(c).docker, { state: "unhealthy", detail: "connection refused" });
   });
   await t.step("stopping overrides everything", () => {
     const c = container({ health: "healthy" });
     const i = one(c, { ...OPTS, stopping: new Set([c.Id]) });
-    assert.equal(i.status, "critical");
-    assert.equal(i.output, STOPPING_OUTPUT);
+    assert.deepEqual(i.docker, { state: "stopping", detail: "" });
   });
-  await t.step("Docker's verdict beats awaiting a check", () => {
+  await t.step("an active check does not change the Docker verdict", () => {
     const i = one(container({ health: "starting", labels: { "berth.check.tcp": "true" } }));
-    assert.equal(i.output, "docker health: starting");
+    assert.deepEqual(i.docker, { state: "starting", detail: "" });
+    assert.equal(i.checkResult, null);
   });
 });
 

@@ -4,10 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { LocalCluster } from "../cluster/testing.ts";
-import { type Instance, Store } from "../store/mod.ts";
-import { STOPPING_OUTPUT } from "./desired.ts";
+import { type Health, type Instance, instanceHealth, Store } from "../store/mod.ts";
 import { DockerWatcher } from "./watcher.ts";
 import { waitFor as until } from "../../test/wait.ts";
+
+/** The instance's health as every view derives it (its node is this live one). */
+function health(i: Instance): Health {
+  return instanceHealth(i, "alive");
+}
 
 const SOCKET = "/var/run/docker.sock";
 const IMAGE = "berth-test:latest";
@@ -90,7 +94,7 @@ Deno.test("DockerWatcher registers a published port, then kill → critical → 
     assert.equal(i.service, "x");
     assert.equal(i.address, "127.0.0.1");
     assert.equal(i.port, hostPort);
-    assert.equal(i.status, "passing");
+    assert.equal(health(i).status, "passing");
     const res = await fetch(`http://127.0.0.1:${i.port}/`);
     assert.match(await res.text(), /berth-test/);
 
@@ -99,9 +103,9 @@ Deno.test("DockerWatcher registers a published port, then kill → critical → 
     await docker("kill", "-s", "TERM", name);
     await until("critical on kill", () => {
       const r = find(store, id);
-      return r?.output === STOPPING_OUTPUT ? r : undefined;
+      return r?.docker?.state === "stopping" ? r : undefined;
     });
-    assert.equal(find(store, id)!.status, "critical");
+    assert.equal(health(find(store, id)!).status, "critical");
     await docker("kill", name);
     await until("deregistration after kill", () => find(store, id) ? undefined : true);
   });
@@ -159,22 +163,22 @@ Deno.test("DockerWatcher keeps an unhealthy container critical and a healthy one
     const seen = new Set<string>();
     const unsubscribe = store.subscribe(() => {
       const r = find(store, badId);
-      if (r !== undefined) seen.add(r.status);
+      if (r !== undefined) seen.add(health(r).status);
     });
     const first = await until("unhealthy registration", () => find(store, badId));
-    seen.add(first.status);
-    assert.equal(first.status, "critical");
-    assert.match(first.output, /^docker health: (starting|unhealthy)/);
+    seen.add(health(first).status);
+    assert.equal(health(first).status, "critical");
+    assert.match(health(first).output, /^docker health: (starting|unhealthy)/);
     await until("healthy registration", () => find(store, goodId));
     await until("healthy → passing", () => {
       const r = find(store, goodId);
-      return r?.status === "passing" ? r : undefined;
+      return r !== undefined && health(r).status === "passing" ? r : undefined;
     });
     await until("unhealthy reported", () => {
       const r = find(store, badId);
-      return r?.output.startsWith("docker health: unhealthy") ? r : undefined;
+      return r?.docker?.state === "unhealthy" ? r : undefined;
     });
-    assert.equal(find(store, badId)!.status, "critical");
+    assert.equal(health(find(store, badId)!).status, "critical");
     unsubscribe();
     assert.deepEqual([...seen], ["critical"]);
   });

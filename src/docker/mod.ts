@@ -36,12 +36,10 @@
  */
 export type { ContainerInfo } from "./container.ts";
 export {
-  AWAITING_CHECK_OUTPUT,
   containerInstances,
   type Desired,
   desiredInstances,
   type DesiredOptions,
-  STOPPING_OUTPUT,
 } from "./desired.ts";
 export { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 export { LABEL_SPECS, LABELS, type LabelSpec, type Problem } from "./labels.ts";

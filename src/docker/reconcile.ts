@@ -5,24 +5,20 @@
  * Ownership: only this node's Docker rows (node = this node, containerId ≠ null) are changed or
  * removed. A desired id already held by an API registration or by another node is skipped.
  *
- * Status rule for instances with an active check (`instance.check` set; src/health runs it):
- * Docker's verdict wins when it is not healthy (paused, restarting, HEALTHCHECK starting or
- * unhealthy, being stopped). Otherwise the watcher keeps the status and output already in the
- * store (the health checker's last result) as long as the row belongs to the same container and
- * has the same check; a new row, a new container or a changed check starts at critical
- * AWAITING_CHECK_OUTPUT, as does a row whose output is one the watcher itself wrote.
+ * Health: the watcher owns one source, the Docker verdict. A row whose registration differs gets
+ * a `register` (the store keeps the health checker's result while the container and the check
+ * stay the same); a row that differs only in its Docker verdict gets a `docker` command. The
+ * check result is never compared nor written here.
  *
  * @module
  */
-import type { CheckDefinition, Command, Instance, InstanceSpec } from "../store/mod.ts";
-import { BATCH_COMMANDS_MAX, CommandError, validateCommand } from "../store/mod.ts";
+import type { Command, Instance, InstanceSpec } from "../store/mod.ts";
 import {
-  AWAITING_CHECK_OUTPUT,
-  DOCKER_HEALTH_PREFIX,
-  PAUSED_OUTPUT,
-  RESTARTING_OUTPUT,
-  STOPPING_OUTPUT,
-} from "./desired.ts";
+  BATCH_COMMANDS_MAX,
+  checkDefinitionKey,
+  CommandError,
+  validateCommand,
+} from "../store/mod.ts";
 import type { Problem } from "./labels.ts";
 
 /** The store reads reconcile needs (a Store satisfies it). */
@@ -36,35 +32,11 @@ export interface Plan {
   problems: Problem[];
 }
 
-function watcherOutput(output: string): boolean {
-  return output.startsWith(DOCKER_HEALTH_PREFIX) ||
-    [PAUSED_OUTPUT, RESTARTING_OUTPUT, STOPPING_OUTPUT, AWAITING_CHECK_OUTPUT].includes(output);
+function dockerText(i: InstanceSpec): string {
+  return JSON.stringify([i.docker?.state ?? null, i.docker?.detail ?? null]);
 }
 
-/** Key-order independent text of a check (the store may reorder fields). */
-function checkText(c: CheckDefinition | null): string {
-  return c === null
-    ? "null"
-    : JSON.stringify([c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs]);
-}
-
-function sameCheck(a: Instance, b: InstanceSpec): boolean {
-  return checkText(a.check) === checkText(b.check);
-}
-
-/** The spec to register: `d`, with the health checker's status kept per the module rule. */
-function withKeptStatus(d: InstanceSpec, current: Instance | undefined): InstanceSpec {
-  const dockerFine = d.status === "critical" && d.output === AWAITING_CHECK_OUTPUT;
-  if (
-    d.check === null || !dockerFine || current === undefined ||
-    current.containerId !== d.containerId || !sameCheck(current, d) ||
-    watcherOutput(current.output)
-  ) {
-    return d;
-  }
-  return { ...d, status: current.status, output: current.output };
-}
-
+/** The registration's fields, health sources left out. */
 function comparable(i: InstanceSpec): string {
   return JSON.stringify([
     i.service,
@@ -78,7 +50,7 @@ function comparable(i: InstanceSpec): string {
     i.httpHosts,
     i.httpPath,
     i.tcpPort,
-    checkText(i.check),
+    checkDefinitionKey(i.check),
   ]);
 }
 
@@ -106,12 +78,11 @@ export function planReconcile(
       });
       continue;
     }
-    const spec = withKeptStatus(d, current);
     let command: Command;
-    if (current === undefined || comparable(current) !== comparable(spec)) {
-      command = { type: "register", instance: spec };
-    } else if (current.status !== spec.status || current.output !== spec.output) {
-      command = { type: "check", id: spec.id, status: spec.status, output: spec.output };
+    if (current === undefined || comparable(current) !== comparable(d)) {
+      command = { type: "register", instance: d };
+    } else if (d.docker !== null && dockerText(current) !== dockerText(d)) {
+      command = { type: "docker", id: d.id, state: d.docker.state, detail: d.docker.detail };
     } else continue;
     try {
       commands.push(validateCommand(command));

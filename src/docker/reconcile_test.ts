@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import type { Command, InstanceSpec } from "../store/mod.ts";
-import { Store } from "../store/mod.ts";
-import { AWAITING_CHECK_OUTPUT } from "./desired.ts";
+import { instanceHealth, Store } from "../store/mod.ts";
 import { planReconcile, toBatches } from "./reconcile.ts";
 
 function spec(id: string, over: Partial<InstanceSpec> = {}): InstanceSpec {
@@ -14,13 +13,13 @@ function spec(id: string, over: Partial<InstanceSpec> = {}): InstanceSpec {
     tags: [],
     meta: { container: "web-1" },
     weight: 1,
-    status: "passing",
-    output: "",
     containerId: "c1",
     httpHosts: [],
     httpPath: null,
     tcpPort: null,
     check: null,
+    docker: { state: "running", detail: "" },
+    checkResult: null,
     ...over,
   };
 }
@@ -64,8 +63,8 @@ Deno.test("planReconcile() deregisters own Docker rows that are no longer desire
 Deno.test("planReconcile() never touches other nodes' rows or API registrations", () => {
   const w = world();
   w.apply({ type: "register", instance: spec("h2:web-1:80", { node: "h2" }) });
-  w.apply({ type: "register", instance: spec("h1-manual", { containerId: null }) });
-  w.apply({ type: "register", instance: spec("h1:api:80", { containerId: null }) });
+  w.apply({ type: "register", instance: spec("h1-manual", { containerId: null, docker: null }) });
+  w.apply({ type: "register", instance: spec("h1:api:80", { containerId: null, docker: null }) });
   const plan = w.sync([spec("h1:api:80")]);
   assert.deepEqual(plan.commands, []);
   assert.equal(plan.problems.length, 1);
@@ -74,42 +73,45 @@ Deno.test("planReconcile() never touches other nodes' rows or API registrations"
   assert.equal(w.store.instance("h1:api:80")!.containerId, null);
 });
 
-Deno.test("planReconcile() sends a check command when only the status changes", () => {
+Deno.test("planReconcile() sends a docker command when only the Docker verdict changes", () => {
   const w = world();
   w.sync([spec("h1:web-1:80")]);
-  const plan = w.sync([spec("h1:web-1:80", { status: "critical", output: "container paused" })]);
+  const paused = { state: "paused", detail: "" } as const;
+  const plan = w.sync([spec("h1:web-1:80", { docker: paused })]);
   assert.deepEqual(plan.commands, [{
-    type: "check",
+    type: "docker",
     id: "h1:web-1:80",
-    status: "critical",
-    output: "container paused",
+    state: "paused",
+    detail: "",
   }]);
-  const moved = w.sync([
-    spec("h1:web-1:80", { status: "critical", output: "container paused", port: 1 }),
-  ]);
+  assert.deepEqual(w.sync([spec("h1:web-1:80", { docker: paused })]).commands, []);
+  const moved = w.sync([spec("h1:web-1:80", { docker: paused, port: 1 })]);
   assert.equal(moved.commands[0]!.type, "register");
 });
 
-Deno.test("planReconcile() keeps the health checker's status for instances with a check", () => {
+Deno.test("planReconcile() writes the Docker verdict only, never the checker's result", () => {
   const w = world();
+  const id = "h1:web-1:80";
   const check = { http: "/health", intervalMs: 5000, timeoutMs: 1000 };
-  const desired = spec("h1:web-1:80", { check, status: "critical", output: AWAITING_CHECK_OUTPUT });
+  const desired = spec(id, { check });
+  const health = () => instanceHealth(w.store.instance(id)!, "alive");
   w.sync([desired]);
-  assert.equal(w.store.instance("h1:web-1:80")!.output, AWAITING_CHECK_OUTPUT);
+  assert.equal(health().output, "awaiting first check");
   // The health checker reports passing; the watcher must not undo it.
-  w.apply({ type: "check", id: "h1:web-1:80", status: "passing", output: "HTTP 200" });
+  w.apply({ type: "check", id, status: "passing", output: "HTTP 200" });
   assert.deepEqual(w.sync([desired]).commands, []);
-  assert.equal(w.store.instance("h1:web-1:80")!.status, "passing");
-  // Docker's own verdict still wins.
-  w.sync([{ ...desired, output: "docker health: unhealthy" }]);
-  assert.equal(w.store.instance("h1:web-1:80")!.output, "docker health: unhealthy");
-  // Back to fine in Docker's eyes: the watcher's own output is not kept.
-  w.sync([desired]);
-  assert.equal(w.store.instance("h1:web-1:80")!.output, AWAITING_CHECK_OUTPUT);
+  assert.equal(health().status, "passing");
+  // Docker's own verdict is a source of its own; the check result stays as the checker left it.
+  w.sync([{ ...desired, docker: { state: "unhealthy", detail: "" } }]);
+  assert.equal(health().output, "docker health: unhealthy");
+  assert.deepEqual(w.store.instance(id)!.checkResult, { status: "passing", output: "HTTP 200" });
+  // Back to fine in Docker's eyes: served again on the checker's standing result.
+  assert.deepEqual(w.sync([desired]).commands.map((c) => c.type), ["docker"]);
+  assert.equal(health().status, "passing");
   // A recreated container (new id) starts over.
-  w.apply({ type: "check", id: "h1:web-1:80", status: "passing", output: "HTTP 200" });
   w.sync([{ ...desired, containerId: "c9" }]);
-  assert.equal(w.store.instance("h1:web-1:80")!.output, AWAITING_CHECK_OUTPUT);
+  assert.equal(w.store.instance(id)!.checkResult, null);
+  assert.equal(health().output, "awaiting first check");
 });
 
 Deno.test("planReconcile() reports an invalid spec instead of proposing it", () => {

@@ -13,7 +13,7 @@
  */
 import type { Command, Store } from "../store/mod.ts";
 import type { Proposed } from "../cluster/types.ts";
-import { desiredInstances, STOPPING_OUTPUT } from "./desired.ts";
+import { desiredInstances } from "./desired.ts";
 import { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 import { LogOnce } from "./log_once.ts";
 import { planReconcile, toBatches } from "./reconcile.ts";
@@ -272,11 +272,8 @@ export class DockerWatcher {
     }
     this.#stopping.set(containerId, this.#now());
     const commands: Command[] = this.#o.store.instancesOfNode(this.#o.node)
-      .filter((i) =>
-        i.containerId === containerId &&
-        !(i.status === "critical" && i.output === STOPPING_OUTPUT)
-      )
-      .map((i) => ({ type: "check", id: i.id, status: "critical", output: STOPPING_OUTPUT }));
+      .filter((i) => i.containerId === containerId && i.docker?.state !== "stopping")
+      .map((i) => ({ type: "docker", id: i.id, state: "stopping", detail: "" }));
     if (commands.length === 0) return;
     void this.#proposeAll(commands);
   }

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { LocalCluster } from "../cluster/testing.ts";
-import { type Command, Store } from "../store/mod.ts";
+import { type Command, instanceHealth, Store } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
-import { STOPPING_OUTPUT } from "./desired.ts";
 import type { DockerEvent, Engine } from "./engine.ts";
 import { DockerWatcher } from "./watcher.ts";
 import { waitFor as until } from "../../test/wait.ts";
@@ -52,9 +51,12 @@ function setup(
   const cluster = new LocalCluster(store, { node: "h1", address: "127.0.0.1:8300" });
   const engine = new FakeEngine();
   const lines: string[] = [];
+  /** Every command the watcher proposed, batches flattened. */
+  const proposed: Command[] = [];
   const watcher = new DockerWatcher({
     store,
     propose: async (c) => {
+      proposed.push(...(c.type === "batch" ? c.commands : [c]));
       await options.beforePropose?.(c, cluster);
       return cluster.propose(c);
     },
@@ -72,7 +74,7 @@ function setup(
     await cluster.close();
     store.close();
   };
-  return { store, engine, lines, watcher, done };
+  return { store, engine, lines, watcher, done, proposed };
 }
 
 Deno.test("DockerWatcher.start() registers running containers and follows events", async () => {
@@ -101,20 +103,30 @@ Deno.test("DockerWatcher kill event marks the container's instances critical at 
     w.engine.containers = [container("web", "4000")];
     await w.watcher.start();
     w.engine.onEvent!({ action: "kill", id: "id-web", attributes: { signal: "15" } });
-    // The check is proposed synchronously with the event; LocalCluster applies it next microtask.
+    const status = () => instanceHealth(w.store.instance("h1:web:80")!, "alive").status;
+    // The verdict is proposed synchronously with the event; LocalCluster applies it next
+    // microtask.
     await Promise.resolve();
     await Promise.resolve();
-    assert.equal(w.store.instance("h1:web:80")!.output, STOPPING_OUTPUT);
+    assert.deepEqual(w.store.instance("h1:web:80")!.docker, { state: "stopping", detail: "" });
+    assert.deepEqual(w.proposed.at(-1), {
+      type: "docker",
+      id: "h1:web:80",
+      state: "stopping",
+      detail: "",
+    });
     // The container is still running: the following reconcile must not put it back in service.
     await w.watcher.reconcileNow();
-    assert.equal(w.store.instance("h1:web:80")!.status, "critical");
+    assert.equal(status(), "critical");
     // A non-stopping signal (reload) does not take it out of service.
     w.engine.onEvent!({ action: "start", id: "id-web", attributes: {} });
     await w.watcher.reconcileNow();
-    assert.equal(w.store.instance("h1:web:80")!.status, "passing");
+    assert.equal(status(), "passing");
     w.engine.onEvent!({ action: "kill", id: "id-web", attributes: { signal: "1" } });
     await w.watcher.reconcileNow();
-    assert.equal(w.store.instance("h1:web:80")!.status, "passing");
+    assert.equal(status(), "passing");
+    // The watcher owns the Docker verdict only: it never writes a check result.
+    assert.deepEqual(w.proposed.filter((c) => c.type === "check"), []);
   } finally {
     await w.done();
   }
@@ -199,7 +211,7 @@ Deno.test("DockerWatcher logs why the cluster rejected a batch and reconciles ag
   const w = setup({
     // The API deregisters the instance between the watcher's plan and its proposal.
     beforePropose: async (c, cluster) => {
-      if (raced || c.type !== "batch" || c.commands[0]?.type !== "check") return;
+      if (raced || c.type !== "batch" || c.commands[0]?.type !== "docker") return;
       raced = true;
       await cluster.propose({ type: "deregister", id: "h1:web:80" });
     },
@@ -214,9 +226,12 @@ Deno.test("DockerWatcher logs why the cluster rejected a batch and reconciles ag
     const rejected = w.lines.filter((l) => l.includes("rejected"));
     assert.deepEqual(rejected, [
       "docker: the cluster rejected a registration batch (nothing applied): " +
-      "batch command 0 (check): no instance h1:web:80; reconciling again",
+      "batch command 0 (docker): no instance h1:web:80; reconciling again",
     ]);
-    await until("registered again", () => w.store.instance("h1:web:80")?.status === "critical");
+    await until(
+      "registered again",
+      () => w.store.instance("h1:web:80")?.docker?.state === "paused",
+    );
   } finally {
     await w.done();
   }

@@ -56,7 +56,7 @@ export async function closedPort(): Promise<number> {
   return s.port;
 }
 
-/** An instance of `node` at 127.0.0.1:`port` with `check`, registered critical like Docker's. */
+/** An API instance of `node` at 127.0.0.1:`port` with `check` and no result yet. */
 export function instance(
   id: string,
   node: string,
@@ -72,12 +72,12 @@ export function instance(
     tags: [],
     meta: {},
     weight: 1,
-    status: "critical",
-    output: "awaiting first check",
     containerId: null,
     httpHosts: [],
     httpPath: null,
     tcpPort: null,
     check,
+    docker: null,
+    checkResult: null,
   };
 }

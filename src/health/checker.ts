@@ -10,9 +10,8 @@
  * check (fresh streak, new jitter); a removed instance or check stops it and aborts a run in flight.
  * At most `concurrencyMax` runs are in flight; due checks beyond that wait in a FIFO.
  *
- * A Docker-sourced row whose output the Docker watcher wrote (container paused, being stopped,
- * HEALTHCHECK unhealthy, …) is left alone until the watcher sets it back to "awaiting first
- * check" (ownership.ts), so the two writers never flap.
+ * The checker writes one health source only, the instance's check result; the Docker verdict
+ * and node liveness are other writers' fields, combined with it by the store's instanceHealth.
  *
  * A failed proposal (no leader, cluster closing) is logged once per distinct reason and retried on
  * the next run: the result is judged against the store again, which still holds the old status.
@@ -29,7 +28,6 @@ import {
   STREAK_MAX,
   SUCCESSES_BEFORE_PASSING_DEFAULT,
 } from "./hysteresis.ts";
-import { checkerOwns } from "./ownership.ts";
 import {
   describeTarget,
   type HttpGet,
@@ -334,8 +332,7 @@ export class HealthChecker {
     if (e.stopped || this.#closed) return;
     const stored = this.#store.instance(e.id);
     if (stored === undefined) return; // deregistered; the next sync stops the entry
-    if (!checkerOwns(stored)) return; // the Docker watcher's verdict holds (see ownership.ts)
-    const { streak, propose } = judge(e.streak, result, stored, this.#thresholds);
+    const { streak, propose } = judge(e.streak, result, stored.checkResult, this.#thresholds);
     e.streak = streak;
     if (propose !== null) await this.#record(e, propose, signal);
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LocalCluster } from "../cluster/testing.ts";
 import type { Proposed } from "../cluster/types.ts";
-import { type Command, type InstanceSpec, Store } from "../store/mod.ts";
+import { type Command, instanceHealth, type InstanceSpec, Store } from "../store/mod.ts";
 import { HealthChecker, type HealthOptions } from "./checker.ts";
 import type { Timers } from "./probe.ts";
 import { closedPort, httpServer, instance, tcpServer } from "./_testing.ts";
@@ -31,13 +31,18 @@ function setup(opts: Partial<HealthOptions> = {}, onCheck: (cmd: Command) => voi
     ...opts,
   });
   const register = (spec: InstanceSpec) => cluster.propose({ type: "register", instance: spec });
-  const status = (id: string) => store.instance(id)?.status;
+  /** The instance's health as every view derives it (its node is live). */
+  const health = (id: string) => {
+    const i = store.instance(id);
+    return i === undefined ? undefined : instanceHealth(i, "alive");
+  };
+  const status = (id: string) => health(id)?.status;
   const close = async () => {
     await checker.close();
     await cluster.close();
     store.close();
   };
-  return { store, cluster, checker, proposals, logs, register, status, close };
+  return { store, cluster, checker, proposals, logs, register, health, status, close };
 }
 
 Deno.test("HealthChecker proposes passing → critical → passing only on transitions", async () => {
@@ -106,12 +111,12 @@ Deno.test("HealthChecker runs TCP checks against a listening and a closed port",
     await waitFor("both judged", () => t.proposals.length >= 2);
     await waitFor("up passing", () => t.status("up") === "passing");
     assert.equal(
-      t.store.instance("up")?.output,
+      t.health("up")?.output,
       `TCP connect 127.0.0.1:${open.port}: success`,
     );
     assert.equal(t.status("down"), "critical");
     assert.equal(
-      t.store.instance("down")?.output,
+      t.health("down")?.output,
       `TCP connect 127.0.0.1:${closed}: connection refused`,
     );
   } finally {
@@ -126,8 +131,7 @@ Deno.test("HealthChecker marks an instance critical when its check times out", a
   try {
     await t.register({
       ...instance("slow", NODE, server.port, { http: "/slow", intervalMs: 100, timeoutMs: 150 }),
-      status: "passing",
-      output: "",
+      checkResult: { status: "passing", output: "" },
     });
     t.checker.start();
     await waitFor("critical", () => t.status("slow") === "critical");
@@ -211,12 +215,8 @@ Deno.test("HealthChecker restarts the check when its definition changes", async 
     t.checker.start();
     await waitFor("two runs of /a", () => count("/a") >= 2);
     await waitFor("passing", () => t.status("web-1") === "passing");
-    const now = t.store.instance("web-1")!;
-    await t.register({ ...spec, status: now.status, output: now.output, check: HTTP("/b") });
-    await waitFor(
-      "output names /b",
-      () => t.store.instance("web-1")?.output === "HTTP GET /b: 200 OK",
-    );
+    await t.register({ ...spec, check: HTTP("/b") });
+    await waitFor("output names /b", () => t.health("web-1")?.output === "HTTP GET /b: 200 OK");
     const aAfter = count("/a");
     const bNow = count("/b");
     await waitFor("three more runs of /b", () => count("/b") >= bNow + 3);
@@ -232,18 +232,29 @@ Deno.test("HealthChecker restarts the check when its definition changes", async 
   }
 });
 
-Deno.test("HealthChecker leaves a Docker row alone while the watcher's verdict holds", async () => {
+Deno.test("HealthChecker records its result on a Docker row whatever the Docker verdict", async () => {
   const server = await httpServer(() => 200);
   const t = setup();
   try {
-    const spec = { ...instance("c:web:80", NODE, server.port, HTTP("/h")), containerId: "c1" };
-    await t.register({ ...spec, output: "container being stopped" });
+    const spec: InstanceSpec = {
+      ...instance("c:web:80", NODE, server.port, HTTP("/h")),
+      containerId: "c1",
+      docker: { state: "stopping", detail: "" },
+    };
+    await t.register(spec);
     t.checker.start();
+    await waitFor("check result", () => t.store.instance("c:web:80")?.checkResult !== null);
+    assert.deepEqual(t.store.instance("c:web:80")?.docker, { state: "stopping", detail: "" });
+    assert.deepEqual(t.health("c:web:80")?.check, {
+      status: "passing",
+      output: "HTTP GET /h: 200 OK",
+    });
+    assert.equal(t.health("c:web:80")?.output, "container being stopped");
+    assert.equal(t.status("c:web:80"), "critical");
+    // The watcher's own command lifts its verdict; the check's result already stands.
+    await t.cluster.propose({ type: "docker", id: "c:web:80", state: "running", detail: "" });
+    assert.equal(t.status("c:web:80"), "passing");
     await waitFor("three runs", () => server.requests.length >= 3);
-    assert.deepEqual(t.proposals, []);
-    assert.equal(t.store.instance("c:web:80")?.output, "container being stopped");
-    await t.register(spec); // the watcher lifts the hold: critical "awaiting first check"
-    await waitFor("passing", () => t.status("c:web:80") === "passing");
     assert.deepEqual(t.proposals, [
       { id: "c:web:80", status: "passing", output: "HTTP GET /h: 200 OK" },
     ]);
@@ -276,7 +287,10 @@ Deno.test("HealthChecker keeps at most concurrencyMax runs in flight", async () 
     t.checker.start();
     await waitFor("eighteen runs", () => calls >= 18);
     assert.equal(inFlightMax, 2);
-    await waitFor("all passing", () => t.store.instances().every((i) => i.status === "passing"));
+    await waitFor(
+      "all passing",
+      () => t.store.instances().every((i) => instanceHealth(i, "alive").served),
+    );
   } finally {
     await t.close();
   }
@@ -305,7 +319,7 @@ Deno.test("HealthChecker logs a failed proposal once and retries it on the next 
       instance: instance("web-1", NODE, 8000, HTTP("/health")),
     });
     checker.start();
-    await waitFor("passing", () => store.instance("web-1")?.status === "passing");
+    await waitFor("passing", () => store.instance("web-1")?.checkResult?.status === "passing");
     assert.equal(attempts, 4);
     assert.deepEqual(logs, [
       "health: web-1: cannot record passing (HTTP GET /health: 200 OK): no leader; " +
@@ -338,7 +352,7 @@ Deno.test("HealthChecker.close() does not wait for a proposal the cluster never 
     await waitFor("a proposal", () => asked === 1);
     await checker.close();
     assert.deepEqual(checker.checks(), []);
-    assert.equal(store.instance("web-1")?.status, "critical");
+    assert.equal(store.instance("web-1")?.checkResult, null);
   } finally {
     await checker.close();
     await cluster.close();

@@ -1,11 +1,12 @@
 /**
- * When a check result becomes the instance's status: Consul's `success_before_passing` and
- * `failures_before_critical`, as a pure function of the result streak and the stored status.
+ * When a check result becomes the instance's stored check result: Consul's
+ * `success_before_passing` and `failures_before_critical`, as a pure function of the result
+ * streak and the stored result.
  *
  * - A result equal to the stored status and output changes nothing (no proposal).
  * - The first result after a check starts (or its definition changes), and any result while the
- *   stored output is AWAITING_CHECK_OUTPUT, applies at once: an instance registered critical
- *   "awaiting first check" is served after its first success.
+ *   store holds none (a new container: "awaiting first check"), applies at once: such an
+ *   instance is served after its first success.
  * - A result with the stored status but another output (say 500 → 503 while critical) applies
  *   at once: the status does not flip, only the reason shown.
  * - A flip to passing needs `successesBeforePassing` consecutive passing results.
@@ -15,8 +16,7 @@
  *
  * @module
  */
-import type { CheckStatus } from "../store/mod.ts";
-import { AWAITING_CHECK_OUTPUT } from "./ownership.ts";
+import type { CheckResult } from "../store/mod.ts";
 import type { ProbeResult } from "./probe.ts";
 
 /** Consecutive passing results needed to flip an instance to passing. */
@@ -48,7 +48,7 @@ export const NEW_STREAK: Streak = { successes: 0, failures: 0, first: true };
 export function judge(
   streak: Streak,
   result: ProbeResult,
-  stored: { status: CheckStatus; output: string },
+  stored: CheckResult | null,
   thresholds: Thresholds,
 ): { streak: Streak; propose: ProbeResult | null } {
   const passed = result.status === "passing";
@@ -58,8 +58,9 @@ export function judge(
     first: false,
   };
   let applies: boolean;
-  if (result.status === stored.status) applies = result.output !== stored.output;
-  else if (streak.first || stored.output === AWAITING_CHECK_OUTPUT) applies = true;
+  if (stored === null) applies = true;
+  else if (result.status === stored.status) applies = result.output !== stored.output;
+  else if (streak.first) applies = true;
   else if (passed) applies = next.successes >= thresholds.successesBeforePassing;
   else if (stored.status === "passing") {
     applies = next.failures >= thresholds.failuresBeforeCritical;

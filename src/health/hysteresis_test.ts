@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
-import type { CheckStatus } from "../store/mod.ts";
+import type { CheckResult, CheckStatus } from "../store/mod.ts";
 import { judge, NEW_STREAK, type Streak } from "./hysteresis.ts";
 
 const T = { successesBeforePassing: 1, failuresBeforeCritical: 2 };
 const OK = { status: "passing" as const, output: "HTTP GET /h: 200 OK" };
 const BAD = { status: "critical" as const, output: "HTTP GET /h: 500 Internal Server Error" };
 const BUSY = { status: "warning" as const, output: "HTTP GET /h: 429 Too Many Requests" };
-const AWAITING = { status: "critical" as const, output: "awaiting first check" };
+/** The store holds no result yet (a new instance or container): "awaiting first check". */
+const AWAITING = null;
 
 function streak(successes: number, failures: number): Streak {
   return { successes, failures, first: false };
@@ -17,7 +18,7 @@ Deno.test("judge() applies the first result at once and later flips only past th
     name: string;
     streak: Streak;
     result: { status: CheckStatus; output: string };
-    stored: { status: CheckStatus; output: string };
+    stored: CheckResult | null;
     thresholds?: typeof T;
     propose: boolean;
   }[] = [
@@ -31,6 +32,13 @@ Deno.test("judge() applies the first result at once and later flips only past th
     {
       name: "first failure replaces awaiting",
       streak: NEW_STREAK,
+      result: BAD,
+      stored: AWAITING,
+      propose: true,
+    },
+    {
+      name: "no stored result mid-streak (a new container): the result applies at once",
+      streak: streak(0, 1),
       result: BAD,
       stored: AWAITING,
       propose: true,

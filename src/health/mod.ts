@@ -4,7 +4,9 @@
  * The HealthChecker follows the store for instances whose `node` is this node and that carry a
  * `check` (from `berth.check.*` / `SERVICE_CHECK_*` labels or an API registration), runs each
  * check on its own interval and proposes `{type: "check", id, status, output}` only when the
- * stored status or output should change:
+ * stored check result should change. The check result is one of an instance's three health
+ * sources (with the Docker verdict and node liveness, which others write); the store's
+ * `instanceHealth` derives from them whether the instance is served.
  *
  * - `http: "/path"`: `GET http://address:port/path`; 2xx passing, 429 warning, anything else
  *   (3xx included: redirects are not followed) critical. Output `HTTP GET /health: 200 OK`.
@@ -13,11 +15,11 @@
  * - Every run is bounded by the check's `timeoutMs` (`…: timed out after 2000ms`); the response
  *   body is never read; at most `concurrencyMax` runs are in flight.
  * - Hysteresis (Consul's `success_before_passing` / `failures_before_critical`): the first result
- *   after a check starts applies at once (an instance registered critical "awaiting first check"
- *   turns passing on its first success); later, 1 success turns a failing instance passing and 2
- *   consecutive failures turn a passing one critical (or warning). See hysteresis.ts.
- * - Docker rows: while the Docker watcher's verdict holds (output like `container being stopped`
- *   or `docker health: unhealthy`), the checker proposes nothing for that row. See ownership.ts.
+ *   after a check starts, or while the store holds no result ("awaiting first check"), applies
+ *   at once; later, 1 success turns a failing result passing and 2 consecutive failures turn a
+ *   passing one critical (or warning). See hysteresis.ts.
+ * - Checks keep running whatever the Docker verdict says (a paused container fails its check;
+ *   each source records its own view).
  *
  * Options (HealthOptions): `store`, `propose`, `node`, `log`, `concurrencyMax` (32),
  * `successesBeforePassing` (1), `failuresBeforeCritical` (2), and for tests `timers`, `random`,
@@ -42,7 +44,6 @@ export {
   PROPOSE_WAIT_MS_MAX,
   START_JITTER_MS_MAX,
 } from "./checker.ts";
-export { AWAITING_CHECK_OUTPUT, checkerOwns } from "./ownership.ts";
 export {
   FAILURES_BEFORE_CRITICAL_DEFAULT,
   judge,

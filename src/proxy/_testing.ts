@@ -112,6 +112,7 @@ export function spec(over: Partial<InstanceSpec> & { id: string; port: number })
     tags: [],
     meta: {},
     containerId: null,
+    docker: null,
     httpHosts: ["web.test"],
     ...over,
   });

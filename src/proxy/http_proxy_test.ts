@@ -51,7 +51,7 @@ Deno.test("HttpProxy forwards round robin with X-Forwarded-* headers", async () 
 
 Deno.test("HttpProxy answers 404 without a route and 503 without a passing instance", async () => {
   const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: 1, status: "critical" }));
+  ts.register(spec({ id: "web-a", port: 1, checkResult: { status: "critical", output: "" } }));
   await withProxy(ts, { edgeDomain: "edge.test." }, async (port) => {
     const none = await request(port, "/", { host: "nothing.test" });
     assert.equal(none.status, 404);

@@ -13,13 +13,14 @@
  * When two services claim the same host and prefix, the explicit route beats the edge default,
  * then the first service name in sort order wins (and the clash is listed in `conflicts`).
  *
- * A service's targets are its served instances (`isServed`: passing, node not down) with weight
- * above 0. A route whose service has none still matches, and the proxy answers 503.
+ * A service's targets are its served instances (`instanceHealth(…).served`, node liveness
+ * included) with weight above 0. A route whose service has none still matches, and the proxy
+ * answers 503.
  *
  * @module
  */
 import type { Instance, NodeInfo, NodeStatus } from "../store/mod.ts";
-import { isServed } from "../store/mod.ts";
+import { instanceHealth } from "../store/mod.ts";
 import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
 
 /** One service as the proxy sees it. */
@@ -215,7 +216,7 @@ export function buildRouteTable(
       } else policy = p;
     }
     const targets: Target[] = list
-      .filter((i) => i.weight > 0 && isServed(i, status))
+      .filter((i) => i.weight > 0 && instanceHealth(i, status(i.node)).served)
       .map((i) => ({
         id: i.id,
         address: i.address,

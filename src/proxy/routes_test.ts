@@ -83,8 +83,8 @@ Deno.test("buildRouteTable() adds SERVICE.<edgeDomain>, explicit routes win over
 
 Deno.test("buildRouteTable() keeps a route with no served instance (503) and skips down nodes", () => {
   const t = buildRouteTable([
-    inst({ id: "a", httpHosts: ["web"], status: "critical" }),
-    inst({ id: "b", httpHosts: ["web"], status: "warning" }),
+    inst({ id: "a", httpHosts: ["web"], checkResult: { status: "critical", output: "" } }),
+    inst({ id: "b", httpHosts: ["web"], checkResult: { status: "warning", output: "" } }),
     inst({ id: "c", httpHosts: ["web"], node: "n2" }),
     inst({ id: "d", httpHosts: ["web"], node: "n3" }),
     inst({ id: "e", httpHosts: ["web"], weight: 0 }),
@@ -93,7 +93,9 @@ Deno.test("buildRouteTable() keeps a route with no served instance (503) and ski
   assert.ok(r !== null);
   assert.deepEqual(r.targets.map((x) => x.id), ["d"]);
 
-  const none = buildRouteTable([inst({ id: "a", httpHosts: ["web"], status: "critical" })], []);
+  const none = buildRouteTable([
+    inst({ id: "a", httpHosts: ["web"], checkResult: { status: "critical", output: "" } }),
+  ], []);
   assert.deepEqual(none.match("web", "/")?.targets, []);
   assert.equal(none.match("web", "/")?.balancer.pick(), null);
 });

@@ -7,11 +7,20 @@ export * from "./types.ts";
 export {
   type ApplyEntry,
   decodeSnapshot as checkSnapshot,
-  isServed,
   REQUEST_WINDOW_ENTRIES,
   Store,
   type StoreOptions,
 } from "./store.ts";
+export {
+  AWAITING_CHECK_OUTPUT,
+  checkDefinitionKey,
+  DOCKER_HEALTH_PREFIX,
+  hasCheckSource,
+  type Health,
+  type HealthSources,
+  instanceHealth,
+  type Verdict,
+} from "./health.ts";
 export {
   BATCH_COMMANDS_MAX,
   CHECK_INTERVAL_MAX_MS,

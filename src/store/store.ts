@@ -15,7 +15,6 @@ import { pack, unpack } from "msgpackr";
 import type {
   ApplyResult,
   Change,
-  CheckStatus,
   Command,
   Instance,
   InstanceSpec,
@@ -27,8 +26,12 @@ import type {
 } from "./types.ts";
 import { CommandError, validateCommand, validateInstance } from "./validate.ts";
 import { errorText } from "../lib/error_text.ts";
+import { checkDefinitionKey, hasCheckSource } from "./health.ts";
+import { migrateInstanceRows } from "./migrate.ts";
 
-const SCHEMA_VERSION = 1;
+/** 2: instance health kept per source (`docker`, `checkResult`); 1 is read through migrate.ts. */
+const SCHEMA_VERSION = 2;
+const SCHEMA_VERSIONS_READ = [1, 2];
 const SNAPSHOT_FORMAT = "berth-store-snapshot";
 const SNAPSHOT_TABLES = [
   "nodes",
@@ -88,14 +91,31 @@ function canonicalInstance(s: InstanceSpec): string {
     tags: s.tags,
     meta: sortedMeta,
     weight: s.weight,
-    status: s.status,
-    output: s.output,
     containerId: s.containerId,
     httpHosts: s.httpHosts,
     httpPath: s.httpPath,
     tcpPort: s.tcpPort,
     check: s.check,
+    docker: s.docker === null ? null : { state: s.docker.state, detail: s.docker.detail },
+    checkResult: s.checkResult === null
+      ? null
+      : { status: s.checkResult.status, output: s.checkResult.output },
   });
+}
+
+/**
+ * The check result a `register` stores: the one already stored while the check it came from
+ * still runs unchanged (same container, same definition), so a re-registration never resets what
+ * the health checker found; otherwise the registrant's (none for a Docker instance).
+ */
+function registeredCheckResult(spec: InstanceSpec, old: Instance | undefined): InstanceSpec {
+  if (
+    old === undefined || spec.check === null || old.containerId !== spec.containerId ||
+    checkDefinitionKey(old.check) !== checkDefinitionKey(spec.check)
+  ) {
+    return spec;
+  }
+  return { ...spec, checkResult: old.checkResult };
 }
 
 interface NodeData {
@@ -138,11 +158,15 @@ export class Store {
       | undefined;
     if (version === undefined) {
       db.prepare("INSERT INTO meta VALUES ('schema', ?)").run(SCHEMA_VERSION);
-    } else if (version.value !== SCHEMA_VERSION) {
+    } else if (!SCHEMA_VERSIONS_READ.includes(Number(version.value))) {
       db.close();
       throw new Error(
-        `store at ${path} has schema ${version.value}, this berth reads ${SCHEMA_VERSION}`,
+        `store at ${path} has schema ${version.value}, this berth reads ${
+          SCHEMA_VERSIONS_READ.join(" and ")
+        }`,
       );
+    } else if (version.value !== SCHEMA_VERSION) {
+      migrateStore(db);
     }
     return new Store(db);
   }
@@ -322,8 +346,8 @@ export class Store {
         return r;
       }
       case "register": {
-        const spec = cmd.instance;
-        const old = this.instance(spec.id);
+        const old = this.instance(cmd.instance.id);
+        const spec = registeredCheckResult(cmd.instance, old);
         const text = canonicalInstance(spec);
         if (old !== undefined && canonicalInstance(old) === text) return { ok: true };
         this.#stmt(
@@ -347,13 +371,20 @@ export class Store {
       case "check": {
         const old = this.instance(cmd.id);
         if (old === undefined) return { ok: false, error: `no instance ${cmd.id}` };
-        if (old.status === cmd.status && old.output === cmd.output) return { ok: true };
-        const spec: InstanceSpec = { ...old, status: cmd.status, output: cmd.output };
-        this.#stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?")
-          .run(canonicalInstance(spec), index, cmd.id);
-        ch.tables.add("instances");
-        ch.services.add(old.service);
-        return { ok: true };
+        if (!hasCheckSource(old)) {
+          return { ok: false, error: `instance ${cmd.id} is a Docker instance without a check` };
+        }
+        const checkResult = { status: cmd.status, output: cmd.output };
+        return this.#putHealth(index, old, { ...old, checkResult }, ch);
+      }
+      case "docker": {
+        const old = this.instance(cmd.id);
+        if (old === undefined) return { ok: false, error: `no instance ${cmd.id}` };
+        if (old.containerId === null) {
+          return { ok: false, error: `instance ${cmd.id} has no container` };
+        }
+        const docker = { state: cmd.state, detail: cmd.detail };
+        return this.#putHealth(index, old, { ...old, docker }, ch);
       }
       case "kv.put": {
         const old = this.kvGet(cmd.key);
@@ -420,6 +451,16 @@ export class Store {
     for (const t of inner.tables) ch.tables.add(t);
     for (const s of inner.services) ch.services.add(s);
     for (const k of inner.keys) ch.keys.add(k);
+    return { ok: true };
+  }
+
+  /** Stores an instance whose health source changed; nothing when it did not. */
+  #putHealth(index: number, old: Instance, spec: InstanceSpec, ch: ChangeBuilder): ApplyResult {
+    const text = canonicalInstance(spec);
+    if (text === canonicalInstance(old)) return { ok: true };
+    this.#stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?").run(text, index, old.id);
+    ch.tables.add("instances");
+    ch.services.add(old.service);
     return { ok: true };
   }
 
@@ -687,9 +728,10 @@ export function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
   } catch (e) {
     throw new Error(`restore: not a berth store snapshot (${errorText(e)})`);
   }
-  if (snap?.format !== SNAPSHOT_FORMAT || snap.schema !== SCHEMA_VERSION) {
+  if (snap?.format !== SNAPSHOT_FORMAT || !SCHEMA_VERSIONS_READ.includes(Number(snap.schema))) {
     throw new Error("restore: not a berth store snapshot of this schema version");
   }
+  if (snap.schema !== SCHEMA_VERSION) migrateInstanceRows(snap.instances);
   for (const [table, columns] of Object.entries(SNAPSHOT_COLUMNS)) {
     const rows = snap[table] ?? [];
     if (!Array.isArray(rows)) throw new Error(`restore: table ${table} is not a list of rows`);
@@ -750,9 +792,18 @@ function kvFrom(row: Row): KvEntry {
   };
 }
 
-/** Whether DNS and the proxy should send traffic to an instance. */
-export function isServed(i: Instance, nodeStatus: (name: string) => NodeStatus | undefined) {
-  return i.status === "passing" && nodeStatus(i.node) !== "down";
+/** Brings a schema-1 store file to this schema in one transaction (migrate.ts). */
+function migrateStore(db: DatabaseSync): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const rows = db.prepare("SELECT id, data FROM instances").all() as Row[];
+    migrateInstanceRows(rows);
+    const update = db.prepare("UPDATE instances SET data=? WHERE id=?");
+    for (const r of rows) update.run(String(r.data), String(r.id));
+    db.prepare("UPDATE meta SET value=? WHERE key='schema'").run(SCHEMA_VERSION);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
 }
-
-export type { CheckStatus };

@@ -6,15 +6,46 @@
  * @module
  */
 
-/** Health of one instance. Only `passing` instances are served by DNS and the proxy. */
+/** Health of one instance, or of one of its sources. Only `passing` instances are served. */
 export type CheckStatus = "passing" | "warning" | "critical";
 export const CHECK_STATUSES: readonly CheckStatus[] = ["passing", "warning", "critical"];
 
 /**
- * Output of an instance whose active check has not reported yet. The Docker watcher registers
- * such instances critical with it; the health checker's first result replaces it at once.
+ * What the Docker engine says about an instance's container: `running` (no HEALTHCHECK),
+ * HEALTHCHECK `healthy` / `starting` / `unhealthy`, `paused`, `restarting`, or `stopping` (it got
+ * a stop signal and still runs). Only `running` and `healthy` pass (see health.ts).
  */
-export const AWAITING_CHECK_OUTPUT = "awaiting first check";
+export type DockerState =
+  | "running"
+  | "healthy"
+  | "starting"
+  | "unhealthy"
+  | "paused"
+  | "restarting"
+  | "stopping";
+export const DOCKER_STATES: readonly DockerState[] = [
+  "running",
+  "healthy",
+  "starting",
+  "unhealthy",
+  "paused",
+  "restarting",
+  "stopping",
+];
+
+/** The Docker watcher's verdict on a Docker instance (the only writer of it). */
+export interface DockerVerdict {
+  state: DockerState;
+  /** The last HEALTHCHECK output when `unhealthy` (trimmed, bounded); empty otherwise. */
+  detail: string;
+}
+
+/** The last result of an instance's check: the health checker's, or the registrant's. */
+export interface CheckResult {
+  status: CheckStatus;
+  /** What the check saw: `HTTP GET /health: 200 OK`. */
+  output: string;
+}
 
 /** Liveness of a member as seen by the leader. */
 export type NodeStatus = "alive" | "down";
@@ -40,9 +71,6 @@ export interface Instance {
   tags: string[];
   meta: Record<string, string>;
   weight: number;
-  status: CheckStatus;
-  /** Output of the last check, or why the instance is not served. */
-  output: string;
   /** Container id for Docker-sourced instances, `null` for API registrations. */
   containerId: string | null;
   /** Host headers the HTTP proxy routes to this instance's service. */
@@ -52,6 +80,18 @@ export interface Instance {
   /** TCP port every proxy member listens on for this service. */
   tcpPort: number | null;
   check: CheckDefinition | null;
+  /**
+   * Health source 1 of 3, written by the Docker watcher only (`docker` command): set exactly
+   * when `containerId` is.
+   */
+  docker: DockerVerdict | null;
+  /**
+   * Health source 2 of 3, written by the health checker (`check` command) or, for API
+   * registrations, by the registrant. `null`: no result yet (critical "awaiting first check" when
+   * `check` is set; no check source otherwise). A Docker instance without `check` has none.
+   * Source 3, node liveness, is the node's `status`. health.ts derives the instance's health.
+   */
+  checkResult: CheckResult | null;
   createIndex: number;
   modifyIndex: number;
 }
@@ -98,10 +138,14 @@ export interface KvEntry {
  */
 export type Command =
   | { type: "node.register"; name: string; address: string; meta: Record<string, string> }
+  /** Node liveness, proposed by the leader (or a node about itself). */
   | { type: "node.status"; name: string; status: NodeStatus }
   | { type: "register"; instance: InstanceSpec }
   | { type: "deregister"; id: string }
+  /** Sets an instance's check result (the health checker; API registrations' reporters). */
   | { type: "check"; id: string; status: CheckStatus; output: string }
+  /** Sets a Docker instance's Docker verdict (the Docker watcher). */
+  | { type: "docker"; id: string; state: DockerState; detail: string }
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
   | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
   /**

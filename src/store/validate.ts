@@ -13,10 +13,15 @@
 import {
   CHECK_STATUSES,
   type CheckDefinition,
+  type CheckResult,
   type CheckStatus,
   type Command,
+  DOCKER_STATES,
+  type DockerState,
+  type DockerVerdict,
   type InstanceSpec,
 } from "./types.ts";
+import { isLegacyInstance, legacyInstance } from "./migrate.ts";
 
 /** Longest key, service name, node name or instance id accepted. */
 export const NAME_BYTES_MAX = 512;
@@ -220,7 +225,30 @@ export const rules = {
     if (!CHECK_STATUSES.includes(x as CheckStatus)) fail(path, CHECK_STATUSES.join("|"), x);
     return x as CheckStatus;
   },
+  /** A container's state as the Docker watcher reports it. */
+  dockerState(x: unknown, path: string): DockerState {
+    if (!DOCKER_STATES.includes(x as DockerState)) fail(path, DOCKER_STATES.join("|"), x);
+    return x as DockerState;
+  },
 };
+
+function dockerVerdict(x: unknown, path: string): DockerVerdict | null {
+  if (x === null || x === undefined) return null;
+  const o = obj(x, path);
+  return {
+    state: rules.dockerState(o.state, `${path}.state`),
+    detail: o.detail === undefined ? "" : str(o.detail, `${path}.detail`, { empty: true }),
+  };
+}
+
+function checkResult(x: unknown, path: string): CheckResult | null {
+  if (x === null || x === undefined) return null;
+  const o = obj(x, path);
+  return {
+    status: rules.status(o.status, `${path}.status`),
+    output: o.output === undefined ? "" : str(o.output, `${path}.output`, { empty: true }),
+  };
+}
 
 function check(x: unknown, path: string): CheckDefinition | null {
   if (x === null || x === undefined) return null;
@@ -237,11 +265,17 @@ function check(x: unknown, path: string): CheckDefinition | null {
   return out;
 }
 
-/** Checks an instance spec field by field; returns a clean copy. */
+/**
+ * Checks an instance spec field by field; returns a clean copy. The health sources must fit the
+ * kind of instance: a Docker verdict exactly when there is a container, a check result only when
+ * there is a check source (an active check, or an API registration). A spec in the old shape
+ * (status/output) is read through migrate.ts first.
+ */
 export function validateInstance(x: unknown, path = "instance"): InstanceSpec {
-  const o = obj(x, path);
+  let o = obj(x, path);
+  if (isLegacyInstance(o)) o = legacyInstance(o);
   const opt = (v: unknown) => v === undefined || v === null;
-  return {
+  const spec: InstanceSpec = {
     id: str(o.id, `${path}.id`),
     service: rules.serviceName(o.service, `${path}.service`),
     node: str(o.node, `${path}.node`),
@@ -250,14 +284,27 @@ export function validateInstance(x: unknown, path = "instance"): InstanceSpec {
     tags: o.tags === undefined ? [] : rules.tags(o.tags, `${path}.tags`),
     meta: o.meta === undefined ? {} : rules.meta(o.meta, `${path}.meta`),
     weight: o.weight === undefined ? 1 : rules.weight(o.weight, `${path}.weight`),
-    status: o.status === undefined ? "passing" : rules.status(o.status, `${path}.status`),
-    output: o.output === undefined ? "" : str(o.output, `${path}.output`, { empty: true }),
     containerId: opt(o.containerId) ? null : str(o.containerId, `${path}.containerId`),
     httpHosts: o.httpHosts === undefined ? [] : rules.httpHosts(o.httpHosts, `${path}.httpHosts`),
     httpPath: opt(o.httpPath) ? null : rules.urlPath(o.httpPath, `${path}.httpPath`),
     tcpPort: opt(o.tcpPort) ? null : rules.listenPort(o.tcpPort, `${path}.tcpPort`),
     check: check(o.check, `${path}.check`),
+    docker: dockerVerdict(o.docker, `${path}.docker`),
+    checkResult: checkResult(o.checkResult, `${path}.checkResult`),
   };
+  if ((spec.containerId === null) !== (spec.docker === null)) {
+    throw new CommandError(
+      spec.containerId === null
+        ? `${path}.docker: an instance without containerId has no Docker verdict; give null`
+        : `${path}.docker: a Docker instance (containerId set) needs its Docker verdict`,
+    );
+  }
+  if (spec.checkResult !== null && spec.containerId !== null && spec.check === null) {
+    throw new CommandError(
+      `${path}.checkResult: a Docker instance without a check has no check result; give null`,
+    );
+  }
+  return spec;
 }
 
 /** Checks any command; throws CommandError naming the first bad field. */
@@ -288,6 +335,13 @@ export function validateCommand(x: unknown, path = "command"): Command {
         id: str(o.id, `${path}.id`),
         status: rules.status(o.status, `${path}.status`),
         output: o.output === undefined ? "" : str(o.output, `${path}.output`, { empty: true }),
+      };
+    case "docker":
+      return {
+        type: "docker",
+        id: str(o.id, `${path}.id`),
+        state: rules.dockerState(o.state, `${path}.state`),
+        detail: o.detail === undefined ? "" : str(o.detail, `${path}.detail`, { empty: true }),
       };
     case "kv.put": {
       const cas = optInt(o.cas, `${path}.cas`, 0, Number.MAX_SAFE_INTEGER);

@@ -1,0 +1,114 @@
+/**
+ * An instance's health, derived in one place from its three sources (Caddy's
+ * `Upstream.Healthy()`: each source keeps its own state, one function decides):
+ *
+ * | source | field | written by | passes when |
+ * |---|---|---|---|
+ * | node liveness | the node's `status` | the leader (`node.status`) | the node is not `down` |
+ * | Docker verdict | `instance.docker` | the Docker watcher (`docker`) | `running` or `healthy` |
+ * | check | `instance.checkResult` | the checker / API registrant (`check`) | the result passes |
+ *
+ * A source an instance does not have (no container, no check) is left out. The instance's status
+ * is the worst of its sources (critical > warning > passing), as Consul aggregates a service's
+ * checks; its output is the first non-empty output among the sources with that status, in the
+ * order node, Docker, check. It is served (DNS, proxy, `?passing`) exactly when it passes.
+ *
+ * Every view that shows or uses health calls `instanceHealth`: the DNS zone, the proxy's route
+ * table, the API's health entries, `?passing`, `/v1/berth/instances` (which the CLI and the
+ * dashboard show) and the metrics.
+ *
+ * @module
+ */
+import type { CheckDefinition, CheckStatus, Instance, NodeStatus } from "./types.ts";
+
+/** Output shown while an instance's active check has not reported yet. */
+export const AWAITING_CHECK_OUTPUT = "awaiting first check";
+/** Start of the outputs derived from a container's HEALTHCHECK state. */
+export const DOCKER_HEALTH_PREFIX = "docker health: ";
+
+/** One source's (or the whole instance's) status and the reason shown for it. */
+export interface Verdict {
+  status: CheckStatus;
+  output: string;
+}
+
+/** The derived health of one instance, with each source's part. */
+export interface Health extends Verdict {
+  /** Whether DNS and the proxy send traffic to the instance: `status === "passing"`. */
+  served: boolean;
+  node: Verdict;
+  /** `null` for an instance without a container. */
+  docker: Verdict | null;
+  /** `null` for an instance without a check source. */
+  check: Verdict | null;
+}
+
+/** The fields of an instance that health depends on (besides its node's status). */
+export type HealthSources = Pick<
+  Instance,
+  "node" | "docker" | "check" | "checkResult" | "containerId"
+>;
+
+const RANK: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 };
+
+function nodeVerdict(name: string, status: NodeStatus | undefined): Verdict {
+  // A node the store does not know (an external registration's) counts as alive.
+  return status === "down"
+    ? { status: "critical", output: `node ${name} is down` }
+    : { status: "passing", output: "" };
+}
+
+function dockerVerdict(i: HealthSources): Verdict | null {
+  const d = i.docker;
+  if (d === null) return null;
+  switch (d.state) {
+    case "running":
+    case "healthy":
+      return { status: "passing", output: "" };
+    case "starting":
+      return { status: "critical", output: `${DOCKER_HEALTH_PREFIX}starting` };
+    case "unhealthy":
+      return {
+        status: "critical",
+        output: `${DOCKER_HEALTH_PREFIX}unhealthy${d.detail === "" ? "" : ` (${d.detail})`}`,
+      };
+    case "paused":
+      return { status: "critical", output: "container paused" };
+    case "restarting":
+      return { status: "critical", output: "container restarting" };
+    case "stopping":
+      return { status: "critical", output: "container being stopped" };
+  }
+}
+
+/**
+ * Key-order independent text of a check definition: equal texts run the same check (JSON from
+ * the store or the network may order fields differently).
+ */
+export function checkDefinitionKey(c: CheckDefinition | null): string {
+  return c === null
+    ? "null"
+    : JSON.stringify([c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs]);
+}
+
+/** Whether an instance has a check source: an active check, or an API registration's reports. */
+export function hasCheckSource(i: Pick<Instance, "check" | "containerId">): boolean {
+  return i.check !== null || i.containerId === null;
+}
+
+function checkVerdict(i: HealthSources): Verdict | null {
+  if (i.checkResult !== null) return { status: i.checkResult.status, output: i.checkResult.output };
+  return i.check === null ? null : { status: "critical", output: AWAITING_CHECK_OUTPUT };
+}
+
+/** Derives an instance's health from its sources and its node's liveness (module doc). */
+export function instanceHealth(i: HealthSources, nodeStatus: NodeStatus | undefined): Health {
+  const node = nodeVerdict(i.node, nodeStatus);
+  const docker = dockerVerdict(i);
+  const check = checkVerdict(i);
+  const sources = [node, docker, check].filter((v): v is Verdict => v !== null);
+  let status: CheckStatus = "passing";
+  for (const v of sources) if (RANK[v.status] > RANK[status]) status = v.status;
+  const output = sources.find((v) => v.status === status && v.output !== "")?.output ?? "";
+  return { status, output, served: status === "passing", node, docker, check };
+}
