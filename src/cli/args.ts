@@ -14,6 +14,8 @@ export interface FlagSpec {
   name: string;
   kind: FlagKind;
   help: string;
+  /** How help names a string flag's value (default VALUE): `--http-addr URL`. */
+  value?: string;
 }
 
 export class UsageError extends Error {
@@ -30,9 +32,10 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   {
     name: "http-addr",
     kind: "string",
+    value: "URL",
     help: "agent API address (env BERTH_HTTP_ADDR, default http://127.0.0.1:8500)",
   },
-  { name: "token", kind: "string", help: "API token for writes (env BERTH_TOKEN)" },
+  { name: "token", kind: "string", value: "TOKEN", help: "API token for writes (env BERTH_TOKEN)" },
   { name: "json", kind: "bool", help: "machine-readable JSON output" },
   { name: "help", kind: "bool", help: "show this help" },
 ];

@@ -71,7 +71,12 @@ const KV_FLAGS = {
   cas: { name: "cas", kind: "uint", help: "write/delete only if the key's ModifyIndex is this" },
   recurse: { name: "recurse", kind: "bool", help: "every key under KEY as a prefix" },
   flags: { name: "flags", kind: "uint", help: "opaque integer stored with the value" },
-  separator: { name: "separator", kind: "string", help: "fold keys at this separator (e.g. /)" },
+  separator: {
+    name: "separator",
+    kind: "string",
+    value: "SEP",
+    help: "fold keys at this separator (e.g. /)",
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 export const COMMANDS: readonly CommandSpec[] = [

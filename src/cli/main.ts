@@ -44,7 +44,7 @@ export function processIo(runAgent?: (argv: string[]) => Promise<number>): CliIo
 
 function flagLines(flags: readonly FlagSpec[]): string[] {
   return flags.map((f) => {
-    const arg = f.kind === "bool" ? "" : f.kind === "uint" ? " N" : " VALUE";
+    const arg = f.kind === "bool" ? "" : f.kind === "uint" ? " N" : ` ${f.value ?? "VALUE"}`;
     return `  --${(f.name + arg).padEnd(18)} ${f.help}`;
   });
 }
@@ -57,7 +57,7 @@ function topHelp(): string {
     `  ${"agent".padEnd(22)} run the agent (berth agent --help for its flags)`,
     ...COMMANDS.map((c) => `  ${c.name.padEnd(22)} ${c.summary}`),
     "",
-    "Client flags (every command but agent and version):",
+    "Client flags (every command but agent; version takes only --json and --help):",
     ...flagLines(GLOBAL_FLAGS),
     "",
     "Run berth COMMAND --help for a command's usage.",

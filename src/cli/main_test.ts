@@ -295,6 +295,8 @@ Deno.test("main() help: berth --help lists commands, each command has --help", a
   assert.equal(kv.code, 0);
   assert.match(kv.out, /^Usage: berth kv put KEY VALUE/);
   assert.match(kv.out, /--cas N/);
+  assert.match(kv.out, /^ {2}--http-addr URL +agent API address/m);
+  assert.match(kv.out, /^ {2}--token TOKEN +API token/m);
   const group = await run(["kv", "--help"]);
   assert.match(group.out, /berth kv delete KEY/);
   const agent = await run(["agent", "--help"]);
