@@ -15,6 +15,7 @@ import http from "node:http";
 import { errorText } from "../src/lib/error_text.ts";
 import { parseBool, parseFlags, parseIntIn } from "../src/lib/flags.ts";
 import { instanceSpec } from "../test/fixtures.ts";
+import { unusedPort } from "../test/ports.ts";
 import { waitFor } from "../test/wait.ts";
 import { nginxBenchConfig } from "./_nginx.ts";
 
@@ -28,13 +29,6 @@ const FLAGS = [
   { name: "only", kind: "string" },
   { name: "extra", kind: "string" },
 ];
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: HOST, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function waitListening(port: number): Promise<void> {
   await waitFor(`a listener on ${port}`, async () => {
@@ -150,8 +144,8 @@ async function main(): Promise<void> {
   if (extra !== "") only.push("extra");
   const prof = values.get("prof") !== undefined && parseBool(values.get("prof")!);
   const dir = Deno.makeTempDirSync({ prefix: "berth-proxy-profile-" });
-  const backendPort = await freePort();
-  const nginxPort = await freePort();
+  const backendPort = await unusedPort(HOST);
+  const nginxPort = await unusedPort(HOST);
   Deno.writeTextFileSync(
     `${dir}/nginx.conf`,
     nginxBenchConfig({ dir, host: HOST, backendPort, proxyPort: nginxPort }),
@@ -168,7 +162,7 @@ async function main(): Promise<void> {
   try {
     for (const kind of ["berth", "bare", "extra"]) {
       if (!only.includes(kind)) continue;
-      const port = await freePort();
+      const port = await unusedPort(HOST);
       const profArgs = prof ? ["--cpu-prof", `--cpu-prof-dir=${dir}-prof/${kind}`] : [];
       children.push(
         new Deno.Command(Deno.execPath(), {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import {
   type Hello,
@@ -11,6 +11,7 @@ import {
   type TransportOptions,
 } from "./transport.ts";
 import { waitFor } from "../../test/wait.ts";
+import { unusedPort } from "../../test/ports.ts";
 
 interface Node {
   t: Transport;
@@ -51,15 +52,6 @@ async function node(
   n.addr = `${n.t.address.host}:${n.t.address.port}`;
   n.id.address = n.addr;
   return n;
-}
-
-/** A free port: listen on 0, note the port, close. */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen({ host: "127.0.0.1", port: 0 }, () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A raw client speaking (or mangling) the wire protocol. */
@@ -181,7 +173,7 @@ Deno.test("Transport.request() carries frames larger than one write batch both w
 
 Deno.test("Transport.request() to a dead address rejects within the timeout", async () => {
   const a = await node("c1", 1);
-  const dead = `127.0.0.1:${await deadPort()}`;
+  const dead = `127.0.0.1:${await unusedPort()}`;
   await assert.rejects(
     a.t.request(dead, { op: "echo" }, { timeoutMs: 2000 }),
     (e: Error) => e instanceof TransportError && /cannot connect|timed out/.test(e.message),
@@ -360,7 +352,7 @@ Deno.test("Transport answers busy beyond INBOUND_REQUESTS_MAX requests in flight
 
 Deno.test("Transport.send() returns false once the queue to a down peer is full", async () => {
   const a = await node("c1", 1, { sendQueueMax: 8 });
-  const dead = `127.0.0.1:${await deadPort()}`;
+  const dead = `127.0.0.1:${await unusedPort()}`;
   for (let i = 0; i < 8; i++) assert.equal(a.t.send(dead, i), true);
   assert.equal(a.t.send(dead, 8), false);
   await assert.rejects(a.t.request(dead, {}), /queue .* is full/);
@@ -370,7 +362,7 @@ Deno.test("Transport.send() returns false once the queue to a down peer is full"
 
 Deno.test("Transport.send() returns false once the bytes queued to a down peer pass the cap", async () => {
   const a = await node("c1", 1, { sendQueueBytesMax: 4096 });
-  const dead = `127.0.0.1:${await deadPort()}`;
+  const dead = `127.0.0.1:${await unusedPort()}`;
   assert.equal(a.t.send(dead, new Uint8Array(3000)), true);
   assert.equal(a.t.send(dead, new Uint8Array(3000)), false);
   assert.equal(a.t.send(dead, new Uint8Array(10)), true);

@@ -49,13 +49,6 @@ export async function tcpServer(): Promise<{ port: number; close(): Promise<void
   };
 }
 
-/** A loopback port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const s = await tcpServer();
-  await s.close();
-  return s.port;
-}
-
 /** An API instance of `node` at 127.0.0.1:`port` with `check` and no result yet. */
 export function instance(
   id: string,

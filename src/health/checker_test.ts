@@ -4,8 +4,9 @@ import type { Proposed } from "../cluster/types.ts";
 import { type Command, instanceHealth, type InstanceSpec, Store } from "../store/mod.ts";
 import { HealthChecker, type HealthOptions } from "./checker.ts";
 import type { Timers } from "./probe.ts";
-import { closedPort, httpServer, instance, tcpServer } from "./_testing.ts";
+import { httpServer, instance, tcpServer } from "./_testing.ts";
 import { waitFor } from "../../test/wait.ts";
+import { unusedPort } from "../../test/ports.ts";
 
 const NODE = "n1";
 const HTTP = (path: string) => ({ http: path, intervalMs: 100, timeoutMs: 2000 });
@@ -101,7 +102,7 @@ Deno.test("HealthChecker does not flip a passing instance on a single failure", 
 
 Deno.test("HealthChecker runs TCP checks against a listening and a closed port", async () => {
   const open = await tcpServer();
-  const closed = await closedPort();
+  const closed = await unusedPort();
   const t = setup();
   const tcp = { tcp: true, intervalMs: 100, timeoutMs: 2000 };
   try {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { closedPort, httpServer, tcpServer } from "./_testing.ts";
+import { httpServer, tcpServer } from "./_testing.ts";
 import { describeError, httpStatus, probe, targetOf } from "./probe.ts";
+import { unusedPort } from "../../test/ports.ts";
 
 Deno.test("httpStatus() passes 2xx, warns on 429 and fails the rest", () => {
   assert.deepEqual(
@@ -67,7 +68,7 @@ Deno.test("probe() turns a hung HTTP answer into critical after timeoutMs", asyn
 });
 
 Deno.test("probe() reports a refused HTTP connection", async () => {
-  const port = await closedPort();
+  const port = await unusedPort();
   const t = { kind: "http" as const, address: "127.0.0.1", port, path: "/" };
   assert.deepEqual(await probe(t, { timeoutMs: 5000 }), {
     status: "critical",
@@ -77,7 +78,7 @@ Deno.test("probe() reports a refused HTTP connection", async () => {
 
 Deno.test("probe() connects over TCP to a listening port and reports a closed one", async () => {
   const server = await tcpServer();
-  const closed = await closedPort();
+  const closed = await unusedPort();
   try {
     assert.deepEqual(
       await probe({ kind: "tcp", address: "127.0.0.1", port: server.port }, { timeoutMs: 5000 }),

@@ -5,7 +5,7 @@
  *
  * Accepted forms: `--name value`, `--name=value`, a bare `--name` for a `bool` flag, `-h` for
  * `--help` (when `help` is a flag), `--` to end the flags (what follows is positional, so a value
- * may start with a dash). Values parsers throw an Error whose message says what is wrong with the
+ * may start with a dash). Value parsers throw an Error whose message says what is wrong with the
  * value (`not an integer`), never what was expected: the caller knows that and adds it, as in
  * `--dns-ttl abc: not an integer; expected an integer in 0..86400`.
  *

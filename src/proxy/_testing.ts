@@ -64,15 +64,6 @@ export async function startBackend(
   return b;
 }
 
-/** A port nothing listens on (bound then released). */
-export async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 export interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;

@@ -3,7 +3,6 @@ import http from "node:http";
 import net from "node:net";
 import {
   type Backend,
-  deadPort,
   rawBackend,
   rawClient,
   request,
@@ -12,6 +11,7 @@ import {
   TestStore,
   withProxy,
 } from "./_testing.ts";
+import { unusedPort } from "../../test/ports.ts";
 
 async function closeAll(bs: Backend[]): Promise<void> {
   await Promise.all(bs.map((b) => b.close()));
@@ -67,7 +67,7 @@ Deno.test("HttpProxy answers 404 without a route and 503 without a passing insta
 
 Deno.test("HttpProxy answers 502 naming the service when the only instance is down", async () => {
   const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: await deadPort() }));
+  ts.register(spec({ id: "web-a", port: await unusedPort() }));
   await withProxy(ts, {}, async (port) => {
     const r = await request(port, "/");
     assert.equal(r.status, 502);
@@ -79,7 +79,7 @@ Deno.test("HttpProxy retries another instance when one refuses connections, then
   const a = await startBackend("a");
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: a.port }));
-  ts.register(spec({ id: "web-b", port: await deadPort() }));
+  ts.register(spec({ id: "web-b", port: await unusedPort() }));
   const logs: string[] = [];
   try {
     await withProxy(ts, { log: (l) => logs.push(l), failuresMax: 2 }, async (port) => {
@@ -263,7 +263,7 @@ function upgradeReply(port: number, host: string): Promise<string> {
 
 Deno.test("HttpProxy answers an Upgrade request with 404 or 502 when it cannot tunnel", async () => {
   const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: await deadPort() }));
+  ts.register(spec({ id: "web-a", port: await unusedPort() }));
   await withProxy(ts, {}, async (port) => {
     assert.match(
       await upgradeReply(port, "nope.test"),

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { HttpProxy } from "./mod.ts";
-import { deadPort, spec, TestStore } from "./_testing.ts";
+import { spec, TestStore } from "./_testing.ts";
+import { unusedPort } from "../../test/ports.ts";
 
 interface EchoServer {
   port: number;
@@ -52,11 +53,13 @@ function exchange(port: number, msg: string): Promise<string> {
 Deno.test("HttpProxy opens a TCP route listener and relays round robin, skipping a dead instance", async () => {
   const a = await startEcho("a");
   const b = await startEcho("b");
-  const tcpPort = await deadPort();
+  const tcpPort = await unusedPort();
   const ts = new TestStore();
   ts.register(spec({ id: "db-a", service: "db", port: a.port, tcpPort, httpHosts: [] }));
   ts.register(spec({ id: "db-b", service: "db", port: b.port, tcpPort, httpHosts: [] }));
-  ts.register(spec({ id: "db-c", service: "db", port: await deadPort(), tcpPort, httpHosts: [] }));
+  ts.register(
+    spec({ id: "db-c", service: "db", port: await unusedPort(), tcpPort, httpHosts: [] }),
+  );
   const proxy = new HttpProxy({
     store: ts.store,
     listen: { host: "127.0.0.1", port: 0 },
@@ -111,7 +114,7 @@ Deno.test("HttpProxy reports a TCP route port it cannot bind and keeps serving H
 });
 
 Deno.test("HttpProxy binds its own HTTP port before a TCP route that claims the same port", async () => {
-  const port = await deadPort();
+  const port = await unusedPort();
   const ts = new TestStore();
   ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort: port, httpHosts: [] }));
   const logs: string[] = [];
@@ -138,7 +141,7 @@ Deno.test("HttpProxy binds its own HTTP port before a TCP route that claims the 
 });
 
 Deno.test("HttpProxy refuses a TCP route on one of the agent's own listeners and reports it failed", async () => {
-  const apiPort = await deadPort();
+  const apiPort = await unusedPort();
   const ts = new TestStore();
   ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort: apiPort, httpHosts: [] }));
   const logs: string[] = [];
@@ -175,7 +178,7 @@ Deno.test("HttpProxy refuses a TCP route on one of the agent's own listeners and
 
 Deno.test("HttpProxy.report() lists a TCP port two services claim as failed for the one that lost it", async () => {
   const e = await startEcho("a");
-  const tcpPort = await deadPort();
+  const tcpPort = await unusedPort();
   const ts = new TestStore();
   ts.register(spec({ id: "a-1", service: "alpha", port: e.port, tcpPort, httpHosts: [] }));
   ts.register(spec({ id: "b-1", service: "beta", port: e.port, tcpPort, httpHosts: [] }));
