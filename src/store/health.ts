@@ -24,7 +24,7 @@ import type { CheckDefinition, CheckStatus, Instance, NodeStatus } from "./types
 /** Output shown while an instance's active check has not reported yet. */
 export const AWAITING_CHECK_OUTPUT = "awaiting first check";
 /** Start of the outputs derived from a container's HEALTHCHECK state. */
-export const DOCKER_HEALTH_PREFIX = "docker health: ";
+const DOCKER_HEALTH_PREFIX = "docker health: ";
 
 /** One source's (or the whole instance's) status and the reason shown for it. */
 export interface Verdict {

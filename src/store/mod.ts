@@ -1,5 +1,6 @@
 /**
- * The replicated store: types, command validation and the SQLite state machine.
+ * The replicated store: types, command validation, the SQLite state machine, and how an
+ * instance's health is derived from its sources (health.ts).
  *
  * @module
  */
@@ -14,8 +15,6 @@ export {
 export {
   AWAITING_CHECK_OUTPUT,
   checkDefinitionKey,
-  DOCKER_HEALTH_PREFIX,
-  hasCheckSource,
   type Health,
   type HealthSources,
   instanceHealth,
