@@ -291,8 +291,15 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
   }
   const warn = opts.warn ?? ((line: string) => console.error(`berth agent: ${line}`));
   for (const line of unknownEnvWarnings(env)) warn(line);
-  const configPath = flags.get("config") ?? (env[envName("config")] || undefined);
-  const file = configPath === undefined ? {} : readConfigFile(configPath, opts.readFile);
+  const configFlag = flags.get("config");
+  const configPath = configFlag ?? (env[envName("config")] || undefined);
+  const file = configPath === undefined ? {} : readConfigFile(
+    configPath,
+    configFlag !== undefined
+      ? `--config ${shown(configPath)}`
+      : `BERTH_CONFIG=${shown(configPath)}`,
+    opts.readFile,
+  );
 
   const raw = (name: string): Raw | undefined => {
     const f = flags.get(name);
@@ -397,24 +404,26 @@ function defaultNodeName(hostname: string): string {
   return hostname;
 }
 
+/** The --config file's flag values; `label` names where its path came from, for messages. */
 function readConfigFile(
   path: string,
+  label: string,
   readFile: (path: string) => string = Deno.readTextFileSync,
 ): Record<string, unknown> {
   let text: string;
   try {
     text = readFile(path);
   } catch (e) {
-    throw new ConfigError(`--config ${shown(path)}: cannot read: ${errorText(e)}`);
+    throw new ConfigError(`${label}: cannot read: ${errorText(e)}`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`--config ${shown(path)}: not JSON: ${errorText(e)}`);
+    throw new ConfigError(`${label}: not JSON: ${errorText(e)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`--config ${shown(path)}: not a JSON object; expected {"flag": value}`);
+    throw new ConfigError(`${label}: not a JSON object; expected {"flag": value}`);
   }
   const file = parsed as Record<string, unknown>;
   for (const [k, v] of Object.entries(file)) {

@@ -199,6 +199,10 @@ Deno.test("loadConfig() rejects a bad --config file", () => {
       }),
     "--config f.json: cannot read: No such file",
   );
+  assertConfigError(
+    () => loadConfig([], { env: { BERTH_CONFIG: "e.json" }, readFile: read("{") }),
+    "BERTH_CONFIG=e.json: not JSON: ",
+  );
 });
 
 Deno.test("loadConfig() reads numbers, booleans and lists from the config file", () => {
