@@ -1,6 +1,6 @@
 /**
- * Test helpers for the health folder: a loopback HTTP server whose answers a test scripts, a
- * bounded poll, and an instance spec builder. Not exported from mod.ts.
+ * Test helpers for the health folder: a loopback HTTP server whose answers a test scripts, a TCP
+ * server, and an instance spec builder (polling: test/wait.ts). Not exported from mod.ts.
  *
  * @module
  */
