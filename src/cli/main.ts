@@ -24,6 +24,17 @@ export interface CliIo {
 export const EXIT_USAGE = 2;
 /** Exit code of a failed command (agent unreachable, error answer, missing key). */
 export const EXIT_FAILURE = 1;
+/**
+ * Exit code when the reader of stdout went away (`berth status | head -1`): what a process
+ * killed by SIGPIPE reports (128 + 13), so `set -o pipefail` scripts see the same as with other
+ * tools; nothing is printed.
+ */
+export const EXIT_STDOUT_CLOSED = 141;
+
+/** stdout's reader closed the pipe; main() ends quietly with EXIT_STDOUT_CLOSED. */
+export class StdoutClosedError extends Error {
+  override name = "StdoutClosedError";
+}
 
 const GROUPS = ["kv", "raft", "snapshot"];
 
@@ -32,11 +43,27 @@ function writeAll(file: { writeSync(p: Uint8Array): number }, chunk: string | Ui
   while (bytes.byteLength > 0) bytes = bytes.subarray(file.writeSync(bytes));
 }
 
-/** Standard streams and the process environment. */
+/**
+ * Standard streams and the process environment. A closed stdout throws StdoutClosedError (main()
+ * ends quietly); a closed stderr swallows the write (there is nowhere left to report).
+ */
 export function processIo(runAgent?: (argv: string[]) => Promise<number>): CliIo {
   return {
-    stdout: (c) => writeAll(Deno.stdout, c),
-    stderr: (t) => writeAll(Deno.stderr, t),
+    stdout: (c) => {
+      try {
+        writeAll(Deno.stdout, c);
+      } catch (e) {
+        if (e instanceof Deno.errors.BrokenPipe) throw new StdoutClosedError("stdout closed");
+        throw e;
+      }
+    },
+    stderr: (t) => {
+      try {
+        writeAll(Deno.stderr, t);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+      }
+    },
     env: Deno.env.toObject(),
     runAgent,
   };
@@ -97,8 +124,20 @@ function normalizeHttpAddr(addr: string): string {
   return `${url.protocol}//${url.host}`;
 }
 
-/** Runs `berth ARGV…`; resolves with the process exit code. */
+/**
+ * Runs `berth ARGV…`; resolves with the process exit code (EXIT_STDOUT_CLOSED, quietly, when
+ * stdout's reader went away).
+ */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (e) {
+    if (e instanceof StdoutClosedError) return EXIT_STDOUT_CLOSED;
+    throw e;
+  }
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
   const usage = (text: string) => {
     io.stderr(`${text}\n`);
     return EXIT_USAGE;
@@ -112,7 +151,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stdout(topHelp());
     return 0;
   }
-  if (first === "--version") return main(["version", ...argv.slice(1)], io);
+  if (first === "--version") return run(["version", ...argv.slice(1)], io);
   if (first === "agent") {
     const rest = argv.slice(1);
     if (rest.includes("--help") || rest.includes("-h")) {

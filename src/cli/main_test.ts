@@ -4,7 +4,7 @@ import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { apiInstanceSpec } from "../../test/fixtures.ts";
-import { type CliIo, main } from "./mod.ts";
+import { type CliIo, EXIT_STDOUT_CLOSED, main } from "./mod.ts";
 
 interface Run {
   code: number;
@@ -328,4 +328,47 @@ Deno.test("main() names the unreachable agent in one line", async () => {
     `berth: cannot reach the agent at http://127.0.0.1:${port} (connection refused); ` +
       "is `berth agent` running?\n",
   );
+});
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * Runs the real `berth ARGV` with stdout piped into a reader that reads `readChunks` chunks and
+ * then closes its end (like `head`); resolves with the exit code and stderr.
+ */
+async function runIntoClosingReader(
+  argv: string[],
+  env: Record<string, string>,
+  readChunks: number,
+): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...argv],
+    env: { ...env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  for (let i = 0; i < readChunks; i++) await reader.read();
+  await reader.cancel(); // closes the pipe's read end
+  const stderr = new TextDecoder().decode(
+    new Uint8Array(await new Response(child.stderr).arrayBuffer()),
+  );
+  const { code } = await child.status;
+  return { code, stderr };
+}
+
+Deno.test("main() ends quietly with EXIT_STDOUT_CLOSED when stdout's reader closes early", async () => {
+  await withAgent(async (env) => {
+    for (const argv of [["status"], ["members"], ["--help"]]) {
+      // The reader is gone before the command writes anything: every write hits a closed pipe.
+      const r = await runIntoClosingReader(argv, env, 0);
+      assert.equal(r.stderr, "", `berth ${argv.join(" ")}`);
+      assert.equal(r.code, EXIT_STDOUT_CLOSED, `berth ${argv.join(" ")}`);
+    }
+    // Like `berth status | head -1`: the first line read, then the pipe closed.
+    const r = await runIntoClosingReader(["status"], env, 1);
+    assert.equal(r.stderr, "");
+    assert.ok(r.code === 0 || r.code === EXIT_STDOUT_CLOSED, `exit ${r.code}`);
+  });
 });

@@ -11,7 +11,8 @@
  *
  * Exit codes: 0 success, 1 the command failed (agent unreachable, error answer, missing key,
  * CAS mismatch), 2 a usage mistake (unknown command or flag, wrong arguments); each failure is
- * one line on stderr.
+ * one line on stderr. A reader that closes stdout early (`berth members | head -1`) ends the
+ * command quietly with 141, as SIGPIPE would.
  *
  * @example
  * ```sh
@@ -28,6 +29,13 @@
  *
  * @module
  */
-export { type CliIo, EXIT_FAILURE, EXIT_USAGE, main, processIo } from "./main.ts";
+export {
+  type CliIo,
+  EXIT_FAILURE,
+  EXIT_STDOUT_CLOSED,
+  EXIT_USAGE,
+  main,
+  processIo,
+} from "./main.ts";
 export { COMMANDS } from "./commands.ts";
 export { formatTable } from "./table.ts";
