@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { ApiServer } from "./api/mod.ts";
-import { RaftCluster } from "./cluster/mod.ts";
+import { ApiServer, type ClusterAdmin } from "./api/mod.ts";
+import { RaftCluster, RejectedError } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir } from "./data_dir.ts";
 import { DnsServer } from "./dns/mod.ts";
@@ -128,22 +128,7 @@ export class Agent {
       listen: config.http,
       config: publicConfig(config),
       routes: () => proxy?.report() ?? null,
-      admin: {
-        join: (address) => cluster.join([address]),
-        leave: () => this.#leave(),
-        transferLeader: (node) => cluster.transferLeader(node),
-        removePeer: (node) => cluster.removePeer(node),
-        restore: async (snapshot) => {
-          if (snapshot.byteLength > RESTORE_BYTES_MAX) {
-            throw new Error(
-              `snapshot of ${snapshot.byteLength} bytes is over the ${RESTORE_BYTES_MAX}-byte restore limit`,
-            );
-          }
-          checkSnapshot(snapshot);
-          const p = await cluster.propose({ type: "restore", snapshot });
-          if (!p.result.ok) throw new Error(p.result.error ?? "restore failed");
-        },
-      },
+      admin: clusterAdmin(cluster, () => this.#leave()),
     });
     await api.start();
     this.#stops.push(() => api.close());
@@ -231,6 +216,35 @@ export class Agent {
       }
     }
   }
+}
+
+/**
+ * The consensus operations behind the admin API (join, leave, raft, snapshot restore). `leave`
+ * is the agent's own (it stops the writers first).
+ */
+export function clusterAdmin(cluster: RaftCluster, leave: () => Promise<void>): ClusterAdmin {
+  return {
+    join: (address) => cluster.join([address]),
+    leave,
+    transferLeader: (node) => cluster.transferLeader(node),
+    removePeer: (node) => cluster.removePeer(node),
+    // A snapshot that cannot be restored is the client's mistake (RejectedError: 400), never a
+    // 500: over the limit, not a berth snapshot, or refused when applied.
+    restore: async (snapshot) => {
+      if (snapshot.byteLength > RESTORE_BYTES_MAX) {
+        throw new RejectedError(
+          `snapshot of ${snapshot.byteLength} bytes is over the ${RESTORE_BYTES_MAX}-byte restore limit`,
+        );
+      }
+      try {
+        checkSnapshot(snapshot);
+      } catch (e) {
+        throw new RejectedError(errorText(e));
+      }
+      const p = await cluster.propose({ type: "restore", snapshot });
+      if (!p.result.ok) throw new RejectedError(p.result.error ?? "restore failed");
+    },
+  };
 }
 
 function publicConfig(c: Config): Record<string, unknown> {
