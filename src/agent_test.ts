@@ -99,3 +99,38 @@ Deno.test("Agent joining a cluster has its catalog node before any member lists 
     Deno.removeSync(dataDir, { recursive: true });
   }
 });
+
+Deno.test("runAgent() of a member removed while it was down exits 1 with the removal message", async () => {
+  // a keeps one voter: b stays a learner, which never campaigns (nothing but a hello tells it).
+  const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 1 });
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  const lines: string[] = [];
+  try {
+    const { args } = await agentArgs("b", "127.0.0.2", dataDir, ["--join", a.cluster.address]);
+    const first = await Agent.start(loadConfig(args, { env: {} }), { log: () => {} });
+    await until("b caught up", () => first.store.members().length === 2);
+    await first.stop();
+    await a.cluster.removePeer("b");
+    const restart = await agentArgs("b", "127.0.0.2", dataDir);
+    // Bounded: a removed member that keeps running would never return.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const code = await capturingStderr(lines, () =>
+      Promise.race([
+        runAgent(restart.args),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("b kept running after its removal")), 30_000);
+        }),
+      ]).finally(() => clearTimeout(timer)));
+    assert.equal(code, 1);
+    assert.ok(
+      lines.some((l) =>
+        /this member \(id 2\) was removed from cluster \S+; to join again, start with an empty --data-dir and --join/
+          .test(l)
+      ),
+      lines.join("\n"),
+    );
+  } finally {
+    await closeAll([a]);
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * Test helpers: Raft clusters built in process, one member per loopback address (127.0.0.x), each
- * with an in-memory store and raft log. Not imported by production code.
+ * with an in-memory store and raft log (or files in `dataDir`, to restart it with its data). Not
+ * imported by production code.
  *
  * @module
  */
@@ -15,20 +16,27 @@ export interface TestMember {
   store: Store;
   cluster: RaftCluster;
   logs: string[];
+  /** What `onFatal` was called with (a broken invariant, or this member learned it was removed). */
+  fatal: Error[];
 }
 
-export type MemberOptions = Partial<
-  Pick<
-    RaftClusterOptions,
-    | "bootstrap"
-    | "join"
-    | "voters"
-    | "nodeTimeoutMs"
-    | "snapshotEntries"
-    | "snapshotKeepEntries"
-    | "nodeMeta"
+export type MemberOptions =
+  & Partial<
+    Pick<
+      RaftClusterOptions,
+      | "bootstrap"
+      | "join"
+      | "voters"
+      | "nodeTimeoutMs"
+      | "snapshotEntries"
+      | "snapshotKeepEntries"
+      | "nodeMeta"
+    >
   >
->;
+  & {
+    /** Keep the store and raft log in this directory (store.db, raft.db) instead of memory. */
+    dataDir?: string;
+  };
 
 /** Starts a member called `name` listening on `host` (port chosen by the OS). */
 export async function member(
@@ -36,11 +44,12 @@ export async function member(
   host: string,
   opts: MemberOptions = {},
 ): Promise<TestMember> {
-  const store = Store.open(":memory:");
+  const store = Store.open(opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/store.db`);
   const logs: string[] = [];
+  const fatal: Error[] = [];
   const cluster = new RaftCluster({
     store,
-    raftPath: ":memory:",
+    raftPath: opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/raft.db`,
     node: name,
     bind: { host, port: 0 },
     advertise: host,
@@ -55,9 +64,16 @@ export async function member(
       : { snapshotKeepEntries: opts.snapshotKeepEntries }),
     ...(opts.nodeMeta === undefined ? {} : { nodeMeta: opts.nodeMeta }),
     log: (l) => logs.push(l),
+    onFatal: (e) => fatal.push(e),
   });
-  await cluster.start();
-  return { name, store, cluster, logs };
+  try {
+    await cluster.start();
+  } catch (e) {
+    await cluster.close();
+    store.close();
+    throw e;
+  }
+  return { name, store, cluster, logs, fatal };
 }
 
 /** Three members a, b, c on 127.0.0.1–3, all voters. */

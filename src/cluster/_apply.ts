@@ -48,6 +48,8 @@ export interface ApplyContext {
   readonly self: number;
   /** Member addresses, updated from the conf changes' contexts. */
   readonly addresses: Map<number, string>;
+  /** A conf change removed this member. */
+  selfRemoved(): void;
 }
 
 /** Applies `entries` (committed, in order) to the store; returns those with request ids. */
@@ -91,9 +93,7 @@ function applyConfChange(ctx: ApplyContext, node: RawNode, e: Entry): Command {
   const cmd: Command = { type: "conf", voters: [...cs.voters], learners: [...cs.learners] };
   if (cc.type === "removeNode") {
     cmd.remove = cc.nodeId;
-    if (cc.nodeId === ctx.self) {
-      ctx.o.log(`cluster: this member (id ${cc.nodeId}) was removed from the cluster`);
-    }
+    if (cc.nodeId === ctx.self) ctx.selfRemoved();
   } else if (cc.context !== undefined) {
     try {
       const jc = unpack(cc.context) as JoinContext;

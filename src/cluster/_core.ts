@@ -27,9 +27,9 @@ import {
 import { formatHostPort, type HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { type AppliedProposal, applyCommitted } from "./_apply.ts";
-import { ClosedError, deadlineError, errorFromCode, NoLeaderError } from "./errors.ts";
+import { ClosedError, deadlineError, NoLeaderError, RejectedError } from "./errors.ts";
 import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
-import { RemoteError, type Transport } from "./transport.ts";
+import type { Transport } from "./transport.ts";
 import type { Role } from "./types.ts";
 import { type Deferred, deferred, Waiters } from "./_waiters.ts";
 
@@ -114,6 +114,10 @@ export class ClusterCore {
   leaderSince = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #scheduled = false;
+  #selfRemoved = false;
+  #removedLogged = false;
+  /** Set by `leave()`: this member's removal is expected, not a reason to fail. */
+  leaving = false;
   /** The leader last named in the log. */
   #leaderLogged = 0;
   readonly #reads = new Map<string, Deferred<number>>();
@@ -156,6 +160,8 @@ export class ClusterCore {
       this.store.restore(snap.data);
       this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
     }
+    const cs = this.store.confState();
+    if (isRemoved(cs, identity.id)) throw new RejectedError(removedMessage(identity));
     const node = new RawNode({
       id: identity.id,
       storage: this.storage,
@@ -168,15 +174,6 @@ export class ClusterCore {
       applied: this.store.appliedIndex(),
     });
     this.node = node;
-    const cs = this.store.confState();
-    if (
-      cs.voters.length > 0 && !cs.voters.includes(identity.id) && !cs.learners.includes(identity.id)
-    ) {
-      this.o.log(
-        `cluster: this member (id ${identity.id}) was removed from cluster ${identity.clusterId}; ` +
-          `to join again, start with an empty --data-dir and --join`,
-      );
-    }
     // A lone voter need not wait an election timeout.
     const voters = cs.voters.length > 0 ? cs.voters : this.#storageVoters();
     if (voters.length === 1 && voters[0] === identity.id) node.campaign();
@@ -280,6 +277,41 @@ export class ClusterCore {
       node.advance();
     }
     this.#afterApply();
+    if (this.#selfRemoved) this.removed();
+  }
+
+  /**
+   * After a restart: says hello to every member this replica knows, so that one that removed
+   * this member while it was away says so (see Rpc) even if this member never sends raft
+   * messages (a learner does not campaign).
+   */
+  announce(): void {
+    for (const [id, addr] of this.addresses) {
+      if (id !== this.self) this.transport.send(addr, { t: "hello" });
+    }
+  }
+
+  /** Apply found this member's own removal (acted on after the ready loop). */
+  selfRemoved(): void {
+    this.#selfRemoved = true;
+  }
+
+  /**
+   * This member was removed (its own log says so, or a member told it): it must not serve stale
+   * data. Stops, logs why once, and exits through `onFatal` — except while it leaves on purpose.
+   */
+  removed(): void {
+    this.#selfRemoved = false;
+    if (this.closed || this.identity === undefined || this.#removedLogged) return;
+    if (this.leaving) {
+      this.#removedLogged = true;
+      this.o.log(`cluster: this member (id ${this.self}) was removed from the cluster`);
+      return;
+    }
+    const msg = removedMessage(this.identity);
+    this.o.log(`cluster: ${msg}`);
+    this.stop(new ClosedError(msg));
+    this.o.onFatal(new RejectedError(msg));
   }
 
   #onSoftState(lead: number, state: string): void {
@@ -428,29 +460,6 @@ export class ClusterCore {
     return await this.awaitApplied(index, deadline);
   }
 
-  // ---------------------------------------------------------------- talking to members
-
-  /** A request to another member; a coded remote error comes back as the named error. */
-  async request(addr: string, body: unknown, timeoutMs: number): Promise<unknown> {
-    try {
-      return await this.transport.request(addr, body, { timeoutMs: Math.max(1, timeoutMs) });
-    } catch (e) {
-      if (e instanceof RemoteError && e.code !== undefined) {
-        throw errorFromCode(e.code, e.message) ?? e;
-      }
-      throw e;
-    }
-  }
-
-  /** Asks the leader (this member is not it); NoLeaderError when none is known. */
-  forward(body: unknown, timeoutMs: number, what: string): Promise<unknown> {
-    const addr = this.addresses.get(this.leader);
-    if (this.leader === 0 || addr === undefined) {
-      return Promise.reject(new NoLeaderError(`no leader to ${what}`));
-    }
-    return this.request(addr, body, timeoutMs);
-  }
-
   // ---------------------------------------------------------------- members
 
   refreshAddresses(): void {
@@ -468,4 +477,17 @@ export class ClusterCore {
     if (this.role === "leader" || this.role === "candidate") return this.role;
     return this.store.confState().learners.includes(this.self) ? "learner" : "follower";
   }
+}
+
+/**
+ * Whether member `id` was removed, by the membership `cs` this replica applied: it is not in it
+ * although the cluster has members (ids are never reused, so this is not a member yet to come).
+ */
+export function isRemoved(cs: { voters: number[]; learners: number[] }, id: number): boolean {
+  return cs.voters.length > 0 && !cs.voters.includes(id) && !cs.learners.includes(id);
+}
+
+function removedMessage(identity: Identity): string {
+  return `this member (id ${identity.id}) was removed from cluster ${identity.clusterId}; ` +
+    `to join again, start with an empty --data-dir and --join`;
 }

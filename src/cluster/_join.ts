@@ -21,12 +21,14 @@ import { ClosedError, RejectedError } from "./errors.ts";
 import type { Membership } from "./_membership.ts";
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
 import {
+  forward,
   isJoinAnswer,
   type JoinAnswer,
   type JoinRequest,
   nodeCommands,
   type NodeRecord,
   type Request,
+  request,
 } from "./_requests.ts";
 import type { Identity } from "./raft_storage.ts";
 
@@ -129,7 +131,8 @@ export class Join {
     for (let attempt = 1; !c.closed; attempt++) {
       const addr = addresses[(attempt - 1) % addresses.length]!;
       try {
-        const ans = await c.request(
+        const ans = await request(
+          c,
           addr,
           {
             t: "join",
@@ -207,7 +210,7 @@ export class Join {
       return Promise.reject(new Error("this member is not in a cluster"));
     }
     if (c.role !== "leader") {
-      return c.forward(r, PROPOSAL_TIMEOUT_MS, "add the member; retry") as Promise<JoinAnswer>;
+      return forward(c, r, PROPOSAL_TIMEOUT_MS, "add the member; retry") as Promise<JoinAnswer>;
     }
     // One join at a time on the leader: ids are handed out in order, one conf change pending.
     return this.#membership.oneAtATime(() => this.#joinAsLeader(r));

@@ -22,7 +22,7 @@ import {
   UnknownMemberError,
 } from "./errors.ts";
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
-import type { Request } from "./_requests.ts";
+import { forward, type Request } from "./_requests.ts";
 
 /** A learner within this many entries of the leader's log counts as caught up. */
 export const PROMOTE_LAG_ENTRIES = 64;
@@ -86,7 +86,8 @@ export class Membership {
   async remove(id: number): Promise<void> {
     const c = this.#c;
     if (c.role !== "leader") {
-      await c.forward(
+      await forward(
+        c,
         { t: "remove", id } satisfies Request,
         PROPOSAL_TIMEOUT_MS,
         "remove the member",
@@ -99,8 +100,11 @@ export class Membership {
       throw new RejectedError("cannot remove the last voter");
     }
     const name = c.store.members().find((m) => m.id === id)?.name;
+    const addr = c.addresses.get(id);
     await this.oneAtATime(() => this.proposeConfChange({ type: "removeNode", nodeId: id }));
-    c.o.log(`cluster: removed member id ${id}`);
+    c.o.log(`cluster: removed ${name ?? "member"} (id ${id})`);
+    // Tell it (best effort): a removed member that still runs stops instead of serving stale data.
+    if (addr !== undefined && id !== c.self) c.transport.send(addr, { t: "removed", id });
     if (name === undefined || id === c.self) return;
     // A removed member's registrations go with it: nobody is left to deregister them.
     await this.#proposals.propose({
@@ -121,7 +125,8 @@ export class Membership {
   async transfer(to: number): Promise<void> {
     const c = this.#c;
     if (c.role !== "leader") {
-      await c.forward(
+      await forward(
+        c,
         { t: "transfer", to } satisfies Request,
         PROPOSAL_TIMEOUT_MS,
         "transfer from",
@@ -176,8 +181,14 @@ export class Membership {
       throw new RejectedError("not a member of a cluster");
     }
     const cs = c.store.confState();
-    if (c.role === "leader" && cs.voters.length > 1) await this.transferLeader(null);
-    await this.remove(c.self);
+    c.leaving = true;
+    try {
+      if (c.role === "leader" && cs.voters.length > 1) await this.transferLeader(null);
+      await this.remove(c.self);
+    } catch (e) {
+      c.leaving = false;
+      throw e;
+    }
   }
 
   #memberId(name: string): number {

@@ -26,7 +26,7 @@ import {
   NotLeaderError,
   RejectedError,
 } from "./errors.ts";
-import type { Request } from "./_requests.ts";
+import { forward, type Request } from "./_requests.ts";
 import { TransportError } from "./transport.ts";
 import type { Proposed } from "./types.ts";
 import { type Deferred, deferred } from "./_waiters.ts";
@@ -78,7 +78,8 @@ export class Proposals {
       const term = c.term();
       try {
         if (leader === c.self) return await this.#proposeLocal(id, data, deadline);
-        const res = await c.forward(
+        const res = await forward(
+          c,
           { t: "propose", id, cmd: command } satisfies Request,
           deadline - c.o.now(),
           "forward the proposal to",

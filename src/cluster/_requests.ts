@@ -9,7 +9,9 @@ import { isIp } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
 import { isNodeName } from "../lib/node_name.ts";
 import { type Command, validateCommand } from "../store/mod.ts";
-import { RejectedError } from "./errors.ts";
+import type { ClusterCore } from "./_core.ts";
+import { errorFromCode, NoLeaderError, RejectedError } from "./errors.ts";
+import { RemoteError } from "./transport.ts";
 
 export type Request =
   | { t: "propose"; id: string; cmd: Command }
@@ -108,4 +110,35 @@ export function nodeCommands(name: string, node: NodeRecord): Command[] {
 export function isJoinAnswer(v: unknown): v is JoinAnswer {
   const a = v as JoinAnswer | null;
   return typeof a?.clusterId === "string" && typeof a.id === "number" && Array.isArray(a.members);
+}
+
+/** A request to the member at `addr`; a coded remote error comes back as the named error. */
+export async function request(
+  c: ClusterCore,
+  addr: string,
+  body: Request,
+  timeoutMs: number,
+): Promise<unknown> {
+  try {
+    return await c.transport.request(addr, body, { timeoutMs: Math.max(1, timeoutMs) });
+  } catch (e) {
+    if (e instanceof RemoteError && e.code !== undefined) {
+      throw errorFromCode(e.code, e.message) ?? e;
+    }
+    throw e;
+  }
+}
+
+/** Asks the leader (this member is not it); NoLeaderError when none is known. */
+export function forward(
+  c: ClusterCore,
+  body: Request,
+  timeoutMs: number,
+  what: string,
+): Promise<unknown> {
+  const addr = c.addresses.get(c.leader);
+  if (c.leader === 0 || addr === undefined) {
+    return Promise.reject(new NoLeaderError(`no leader to ${what}`));
+  }
+  return request(c, addr, body, timeoutMs);
 }

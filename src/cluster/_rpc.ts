@@ -8,7 +8,7 @@
  */
 import { errorText } from "../lib/error_text.ts";
 import { type Message, validateMessage } from "../../raft/mod.ts";
-import type { ClusterCore } from "./_core.ts";
+import { type ClusterCore, isRemoved } from "./_core.ts";
 import { BusyError, ClosedError, NotLeaderError, RejectedError } from "./errors.ts";
 import type { Join } from "./_join.ts";
 import type { Membership } from "./_membership.ts";
@@ -17,6 +17,11 @@ import { parseRequest } from "./_requests.ts";
 import type { SnapshotShipping } from "./_snapshot_shipping.ts";
 import { memberStatuses } from "./_status.ts";
 import type { Hello } from "./transport.ts";
+
+/** Least time between two "you were removed" notices to the same member. */
+export const REMOVED_NOTICE_MS = 1000;
+/** Removed members remembered for rate-limiting notices. */
+const NOTICED_MAX = 1024;
 
 export interface Units {
   proposals: Proposals;
@@ -28,6 +33,8 @@ export interface Units {
 export class Rpc {
   readonly #c: ClusterCore;
   readonly #u: Units;
+  /** Removed member id → when it was last told so. */
+  readonly #noticed = new Map<number, number>();
 
   constructor(core: ClusterCore, units: Units) {
     this.#c = core;
@@ -40,7 +47,22 @@ export class Rpc {
     if (c.node === undefined || c.closed) return;
     if (typeof body !== "object" || body === null) return;
     const b = body as Record<string, unknown>;
-    if (from.nodeId > 0) {
+    if (from.nodeId > 0 && from.clusterId === c.identity?.clusterId) {
+      const cs = c.store.confState();
+      if (b.t === "removed") {
+        // A member tells this one it was removed; only a member of this replica's own
+        // membership is listened to.
+        if (
+          b.id === c.self && !isRemoved(cs, from.nodeId) && from.nodeId <= c.store.memberIdMax()
+        ) {
+          c.removed();
+        }
+        return;
+      }
+      if (from.nodeId <= c.store.memberIdMax() && isRemoved(cs, from.nodeId)) {
+        this.#noticeRemoved(from);
+        return;
+      }
       c.heard.set(from.nodeId, c.o.now());
       if (!c.addresses.has(from.nodeId)) c.addresses.set(from.nodeId, from.address);
     }
@@ -70,6 +92,19 @@ export class Rpc {
       m = { ...m, snapshot: { metadata: m.snapshot.metadata, data } };
     }
     c.step(m);
+  }
+
+  /**
+   * Tells a removed member that sends raft messages (restarted with its old data) that it was
+   * removed, at most once per REMOVED_NOTICE_MS: it stops instead of serving stale data.
+   */
+  #noticeRemoved(from: Hello): void {
+    const now = this.#c.o.now();
+    const last = this.#noticed.get(from.nodeId);
+    if (last !== undefined && now - last < REMOVED_NOTICE_MS) return;
+    if (this.#noticed.size >= NOTICED_MAX) this.#noticed.clear();
+    this.#noticed.set(from.nodeId, now);
+    this.#c.transport.send(from.address, { t: "removed", id: from.nodeId });
   }
 
   /** A request from another member (or a joining node); its answer or a coded error. */

@@ -154,6 +154,7 @@ export class RaftCluster implements Cluster {
     c.started = true;
     if (c.identity !== undefined) {
       c.startNode(c.identity);
+      c.announce();
       this.#join.refreshNode();
     } else if (c.o.bootstrap) {
       this.#join.bootstrap();
