@@ -207,7 +207,7 @@ export function rawClient(
 export async function withProxy(
   ts: TestStore,
   over: Partial<ProxyOptions>,
-  fn: (port: number, proxy: HttpProxy) => Promise<void>,
+  fn: (port: number, proxy: HttpProxy) => void | Promise<void>,
 ): Promise<void> {
   const proxy = new HttpProxy({
     store: ts.store,
@@ -216,8 +216,8 @@ export async function withProxy(
     log: () => {},
     ...over,
   });
-  await proxy.start();
   try {
+    await proxy.start();
     await fn(proxy.address.port, proxy);
   } finally {
     await proxy.close();

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { HttpProxy } from "./mod.ts";
-import { spec, TestStore } from "./_testing.ts";
+import { spec, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 interface EchoServer {
@@ -60,27 +59,20 @@ Deno.test("HttpProxy opens a TCP route listener and relays round robin, skipping
   ts.register(
     spec({ id: "db-c", service: "db", port: await unusedPort(), tcpPort, httpHosts: [] }),
   );
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-  });
   try {
-    await proxy.start();
-    assert.deepEqual(proxy.tcpPorts, [tcpPort]);
-    const replies: string[] = [];
-    for (let i = 0; i < 6; i++) replies.push(await exchange(tcpPort, "hi"));
-    assert.deepEqual(replies.sort(), ["a:hi", "a:hi", "a:hi", "b:hi", "b:hi", "b:hi"]);
+    await withProxy(ts, {}, async (_port, proxy) => {
+      assert.deepEqual(proxy.tcpPorts, [tcpPort]);
+      const replies: string[] = [];
+      for (let i = 0; i < 6; i++) replies.push(await exchange(tcpPort, "hi"));
+      assert.deepEqual(replies.sort(), ["a:hi", "a:hi", "a:hi", "b:hi", "b:hi", "b:hi"]);
 
-    // Removing the route closes the listener.
-    for (const id of ["db-a", "db-b", "db-c"]) ts.deregister(id);
-    await proxy.settled();
-    assert.deepEqual(proxy.tcpPorts, []);
-    await assert.rejects(exchange(tcpPort, "hi"), /ECONNREFUSED/);
+      // Removing the route closes the listener.
+      for (const id of ["db-a", "db-b", "db-c"]) ts.deregister(id);
+      await proxy.settled();
+      assert.deepEqual(proxy.tcpPorts, []);
+      await assert.rejects(exchange(tcpPort, "hi"), /ECONNREFUSED/);
+    });
   } finally {
-    await proxy.close();
-    ts.store.close();
     await Promise.all([a.close(), b.close()]);
   }
 });
@@ -92,23 +84,16 @@ Deno.test("HttpProxy reports a TCP route port it cannot bind and keeps serving H
   const ts = new TestStore();
   ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort, httpHosts: [] }));
   const logs: string[] = [];
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: (l) => logs.push(l),
-  });
   try {
-    await proxy.start();
-    assert.deepEqual(proxy.tcpPorts, []);
-    assert.equal(logs.length, 1);
-    assert.match(
-      logs[0]!,
-      new RegExp(`cannot listen on TCP 127\\.0\\.0\\.1:${tcpPort} for service db`),
-    );
+    await withProxy(ts, { log: (l) => logs.push(l) }, (_port, proxy) => {
+      assert.deepEqual(proxy.tcpPorts, []);
+      assert.equal(logs.length, 1);
+      assert.match(
+        logs[0]!,
+        new RegExp(`cannot listen on TCP 127\\.0\\.0\\.1:${tcpPort} for service db`),
+      );
+    });
   } finally {
-    await proxy.close();
-    ts.store.close();
     await new Promise<void>((resolve) => busy.close(() => resolve()));
   }
 });
@@ -118,26 +103,21 @@ Deno.test("HttpProxy binds its own HTTP port before a TCP route that claims the 
   const ts = new TestStore();
   ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort: port, httpHosts: [] }));
   const logs: string[] = [];
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port },
-    edgeDomain: null,
-    log: (l) => logs.push(l),
-  });
-  try {
-    await proxy.start(); // before: the route took the port and this threw "cannot listen"
-    assert.equal(proxy.address.port, port);
-    assert.deepEqual(proxy.report().tcp, [{
-      port,
-      service: "db",
-      state: "failed",
-      error: `cannot listen on 127.0.0.1:${port}: EADDRINUSE`,
-    }]);
-    assert.match(logs.join("\n"), /cannot listen on TCP .* for service db: EADDRINUSE/);
-  } finally {
-    await proxy.close();
-    ts.store.close();
-  }
+  await withProxy(
+    ts,
+    { listen: { host: "127.0.0.1", port }, log: (l) => logs.push(l) },
+    // Before the fix, start() threw "cannot listen" here: the route had taken the port.
+    (_port, proxy) => {
+      assert.equal(proxy.address.port, port);
+      assert.deepEqual(proxy.report().tcp, [{
+        port,
+        service: "db",
+        state: "failed",
+        error: `cannot listen on 127.0.0.1:${port}: EADDRINUSE`,
+      }]);
+      assert.match(logs.join("\n"), /cannot listen on TCP .* for service db: EADDRINUSE/);
+    },
+  );
 });
 
 Deno.test("HttpProxy refuses a TCP route on one of the agent's own listeners and reports it failed", async () => {
@@ -145,15 +125,10 @@ Deno.test("HttpProxy refuses a TCP route on one of the agent's own listeners and
   const ts = new TestStore();
   ts.register(spec({ id: "db-a", service: "db", port: 1, tcpPort: apiPort, httpHosts: [] }));
   const logs: string[] = [];
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
+  await withProxy(ts, {
     log: (l) => logs.push(l),
     reserved: [{ what: "api", host: "0.0.0.0", port: apiPort }],
-  });
-  try {
-    await proxy.start();
+  }, async (_port, proxy) => {
     assert.deepEqual(proxy.tcpPorts, []);
     // Not bound: the port is still free for the agent's API.
     const l = net.createServer();
@@ -170,10 +145,7 @@ Deno.test("HttpProxy refuses a TCP route on one of the agent's own listeners and
       logs[0]!,
       /refused TCP route 127\.0\.0\.1:\d+ of service db: .*change berth\.tcp\.port/,
     );
-  } finally {
-    await proxy.close();
-    ts.store.close();
-  }
+  });
 });
 
 Deno.test("HttpProxy.report() lists a TCP port two services claim as failed for the one that lost it", async () => {
@@ -182,27 +154,20 @@ Deno.test("HttpProxy.report() lists a TCP port two services claim as failed for 
   const ts = new TestStore();
   ts.register(spec({ id: "a-1", service: "alpha", port: e.port, tcpPort, httpHosts: [] }));
   ts.register(spec({ id: "b-1", service: "beta", port: e.port, tcpPort, httpHosts: [] }));
-  const proxy = new HttpProxy({
-    store: ts.store,
-    listen: { host: "127.0.0.1", port: 0 },
-    edgeDomain: null,
-    log: () => {},
-  });
   try {
-    await proxy.start();
-    assert.deepEqual(proxy.report().tcp, [
-      { port: tcpPort, service: "alpha", state: "listening", error: null },
-      {
-        port: tcpPort,
-        service: "beta",
-        state: "failed",
-        error: `port ${tcpPort} is taken by service alpha`,
-      },
-    ]);
-    assert.equal(await exchange(tcpPort, "hi"), "a:hi");
+    await withProxy(ts, {}, async (_port, proxy) => {
+      assert.deepEqual(proxy.report().tcp, [
+        { port: tcpPort, service: "alpha", state: "listening", error: null },
+        {
+          port: tcpPort,
+          service: "beta",
+          state: "failed",
+          error: `port ${tcpPort} is taken by service alpha`,
+        },
+      ]);
+      assert.equal(await exchange(tcpPort, "hi"), "a:hi");
+    });
   } finally {
-    await proxy.close();
-    ts.store.close();
     await e.close();
   }
 });
