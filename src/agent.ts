@@ -12,7 +12,7 @@
  * @module
  */
 import { ApiServer, type ClusterAdmin } from "./api/mod.ts";
-import { RaftCluster, RejectedError } from "./cluster/mod.ts";
+import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir } from "./data_dir.ts";
 import { DnsServer } from "./dns/mod.ts";
@@ -20,7 +20,7 @@ import { DockerWatcher } from "./docker/mod.ts";
 import { HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { HttpProxy } from "./proxy/mod.ts";
-import { checkSnapshot, RESTORE_BYTES_MAX, Store } from "./store/mod.ts";
+import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./lib/error_text.ts";
 
@@ -219,7 +219,7 @@ export class Agent {
 }
 
 /**
- * The consensus operations behind the admin API (join, leave, raft, snapshot restore). `leave`
+ * The consensus operations behind the admin API (join, leave, raft). `leave`
  * is the agent's own (it stops the writers first).
  */
 export function clusterAdmin(cluster: RaftCluster, leave: () => Promise<void>): ClusterAdmin {
@@ -228,22 +228,6 @@ export function clusterAdmin(cluster: RaftCluster, leave: () => Promise<void>): 
     leave,
     transferLeader: (node) => cluster.transferLeader(node),
     removePeer: (node) => cluster.removePeer(node),
-    // A snapshot that cannot be restored is the client's mistake (RejectedError: 400), never a
-    // 500: over the limit, not a berth snapshot, or refused when applied.
-    restore: async (snapshot) => {
-      if (snapshot.byteLength > RESTORE_BYTES_MAX) {
-        throw new RejectedError(
-          `snapshot of ${snapshot.byteLength} bytes is over the ${RESTORE_BYTES_MAX}-byte restore limit`,
-        );
-      }
-      try {
-        checkSnapshot(snapshot);
-      } catch (e) {
-        throw new RejectedError(errorText(e));
-      }
-      const p = await cluster.propose({ type: "restore", snapshot });
-      if (!p.result.ok) throw new RejectedError(p.result.error ?? "restore failed");
-    },
   };
 }
 

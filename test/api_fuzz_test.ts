@@ -218,7 +218,7 @@ Deno.test("PUT /v1/snapshot answers 400 naming the problem for a snapshot it can
       const [body, message] of [
         ["", /not a berth store snapshot/],
         ["{", /not a berth store snapshot/],
-        [" ".repeat(4 * 1024 * 1024), /over the \d+-byte restore limit/],
+        [" ".repeat(4 * 1024 * 1024), /not a berth store snapshot/],
       ] as const
     ) {
       const r = await app.request("/v1/snapshot", { method: "PUT", body });

@@ -62,6 +62,8 @@ export interface AgentProc {
   proxyPort: number;
   bindPort: number;
   logPath: string;
+  /** The agent's process id (for /proc/PID/status). */
+  pid: number;
   stop(): Promise<void>;
   kill(): Promise<void>;
   log(): string;
@@ -163,6 +165,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     proxyPort: ports.proxy,
     bindPort: ports.bind,
     logPath,
+    pid: child.pid,
     log: () => Deno.readTextFileSync(logPath),
     stop: async () => {
       if (!exited) child.kill("SIGTERM");
@@ -192,6 +195,13 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
   }
   (p as AgentProc & { ports: unknown }).ports = ports;
   return p;
+}
+
+/** An agent's peak resident memory so far, in MiB (VmHWM in /proc/PID/status). */
+export function peakRssMiB(a: AgentProc): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${a.pid}/status`));
+  if (m === null) throw new Error(`no VmHWM for agent ${a.node} (pid ${a.pid})`);
+  return Number(m[1]) / 1024;
 }
 
 /** Sends a signal (SIGSTOP/SIGCONT to freeze and thaw) to an agent's process. */

@@ -35,7 +35,7 @@ export interface ApiOptions {
   token: string | null;
   /** Shown (secrets redacted) in /v1/agent/self as DebugConfig. */
   config?: Record<string, unknown>;
-  /** Consensus operations behind join/leave/raft/snapshot restore; missing ones answer 501. */
+  /** Consensus operations behind join/leave/raft; missing ones answer 501. */
   admin?: Partial<ClusterAdmin>;
   /** The proxy's routes and TCP listener states for /v1/berth/routes; null: the proxy is off. */
   routes?: () => RoutesView | null;

@@ -10,6 +10,7 @@ import {
   UnknownMemberError,
 } from "../cluster/mod.ts";
 import { closeAll, leaderOf, threeMembers } from "../../test/clusters.ts";
+import { LEGACY_SNAPSHOT_BYTES_MAX, SnapshotDecoder } from "../store/mod.ts";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 
 Deno.test("createApp() token: writes need X-Consul-Token or Bearer, reads do not", async () => {
@@ -202,13 +203,55 @@ Deno.test("raft and join routes answer 501 without an admin; use it when given",
   g.close();
 });
 
-Deno.test("GET /v1/snapshot answers the store snapshot", async () => {
+Deno.test("GET /v1/snapshot streams a user snapshot that PUT /v1/snapshot restores", async () => {
   const f = fixture();
   await f.app.request("/v1/kv/a", put("1"));
   const r = await f.app.request("/v1/snapshot");
   assert.equal(r.status, 200);
   const bytes = new Uint8Array(await r.arrayBuffer());
-  assert.deepEqual(bytes, new Uint8Array(f.store.snapshot()));
+  const frames = new SnapshotDecoder().push(bytes);
+  assert.deepEqual(frames.flatMap((x) => "t" in x ? [x.t] : []), ["kv"]);
+  await f.app.request("/v1/kv/a", put("2"));
+  await f.app.request("/v1/kv/b", put("3"));
+  const back = await f.app.request("/v1/snapshot", { method: "PUT", body: bytes });
+  assert.equal(back.status, 200, await back.clone().text());
+  assert.deepEqual(f.store.kvKeys(""), ["a"]);
+  assert.equal(new TextDecoder().decode(f.store.kvGet("a")!.value), "1");
+  f.close();
+});
+
+Deno.test("PUT /v1/snapshot takes a snapshot of the old one-blob format (schema 1), and refuses one over its limit", async () => {
+  const f = fixture();
+  const old = Deno.readFileSync(
+    new URL("../store/testdata/schema1_snapshot.msgpack", import.meta.url),
+  );
+  const r = await f.app.request("/v1/snapshot", { method: "PUT", body: old.slice() });
+  assert.equal(r.status, 200, await r.clone().text());
+  assert.ok(f.store.instances().length > 0);
+  assert.ok(f.store.instances().every((i) => "docker" in i && "checkResult" in i));
+  const big = new Uint8Array(LEGACY_SNAPSHOT_BYTES_MAX + 1);
+  big[0] = 0x85;
+  const over = await f.app.request("/v1/snapshot", { method: "PUT", body: big });
+  assert.equal(over.status, 400);
+  assert.match(await over.text(), /old format is over its \d+-byte limit/);
+  f.close();
+});
+
+Deno.test("PUT /v1/snapshot refuses a damaged or truncated file with 400, changing nothing", async () => {
+  const f = fixture();
+  await f.app.request("/v1/kv/a", put("1"));
+  const good = new Uint8Array(await (await f.app.request("/v1/snapshot")).arrayBuffer());
+  const cases: [string, Uint8Array, RegExp][] = [
+    ["junk", new TextEncoder().encode("hello"), /not a berth store snapshot/],
+    ["truncated", good.subarray(0, good.byteLength - 2), /truncated/],
+    ["empty", new Uint8Array(0), /empty, not a berth store snapshot/],
+  ];
+  for (const [name, body, err] of cases) {
+    const r = await f.app.request("/v1/snapshot", { method: "PUT", body: body.slice() });
+    assert.equal(r.status, 400, name);
+    assert.match(await r.text(), err);
+    assert.deepEqual(f.store.kvKeys(""), ["a"], name);
+  }
   f.close();
 });
 

@@ -9,11 +9,8 @@
 import type { Context, Hono } from "hono";
 import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
-import { readBody } from "./http_error.ts";
 import { instanceView } from "./instance_view.ts";
-
-/** Largest snapshot accepted by PUT /v1/snapshot. */
-export const SNAPSHOT_BYTES_MAX = 256 * 1024 * 1024;
+import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
 
 export function berthRoutes(app: Hono, d: Deps): void {
   const { store, cluster } = d;
@@ -71,16 +68,14 @@ export function berthRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/snapshot", async (c) => {
     await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
-    const bytes = store.snapshot();
-    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
+    return c.body(userSnapshotStream(store), 200, {
       "Content-Type": "application/octet-stream",
     });
   });
 
   app.put("/v1/snapshot", async (c) => {
-    if (d.admin.restore === undefined) throw notSupported("snapshot restore");
-    const bytes = await readBody(c.req.raw, SNAPSHOT_BYTES_MAX);
-    await d.admin.restore(bytes);
+    const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (k) => k.close() });
+    await restoreFromStream(body, (cmd) => cluster.propose(cmd));
     return c.json(true);
   });
 }

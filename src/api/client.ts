@@ -11,6 +11,8 @@ import type { InstanceView } from "./instance_view.ts";
 
 /** How long one request may take before the client gives up. */
 export const CLIENT_TIMEOUT_MS = 30_000;
+/** How long a snapshot save or restore may stream. */
+export const SNAPSHOT_TIMEOUT_MS = 30 * 60_000;
 /** The agent's address when none is configured. */
 export const DEFAULT_HTTP_ADDR = "http://127.0.0.1:8500";
 
@@ -49,7 +51,9 @@ export type KvItem = KvEntry;
 
 interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
-  body?: Uint8Array | string;
+  body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Overrides the client's per-request limit (a snapshot stream takes longer). */
+  timeoutMs?: number;
   /** Statuses answered with `null` instead of an error (404 for a missing key). */
   allow?: number[];
 }
@@ -100,7 +104,7 @@ export class ApiClient {
         method,
         headers,
         body: opts.body as BodyInit | undefined,
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs),
       });
     } catch (e) {
       throw new ApiUnreachableError(this.baseUrl, reasonOf(e));
@@ -209,12 +213,39 @@ export class ApiClient {
     await this.request("DELETE", `/v1/berth/raft/peers/${encodeURIComponent(node)}`);
   }
 
-  async snapshotSave(): Promise<Uint8Array> {
-    const r = (await this.request("GET", "/v1/snapshot"))!;
-    return new Uint8Array(await r.arrayBuffer());
+  /**
+   * Streams the agent's user snapshot into the file at `path` (written beside it, then renamed,
+   * so a failed save leaves no partial file); resolves with its size.
+   */
+  async snapshotSave(path: string): Promise<number> {
+    const r = (await this.request("GET", "/v1/snapshot", { timeoutMs: SNAPSHOT_TIMEOUT_MS }))!;
+    const tmp = `${path}.partial`;
+    let bytes = 0;
+    try {
+      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      const counted = r.body!.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(piece, k) {
+            bytes += piece.byteLength;
+            k.enqueue(piece);
+          },
+        }),
+      );
+      await counted.pipeTo(file.writable);
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+    return bytes;
   }
 
-  async snapshotRestore(bytes: Uint8Array): Promise<void> {
-    await this.request("PUT", "/v1/snapshot", { body: bytes });
+  /** Streams the snapshot file at `path` to the agent, which replicates it in chunks. */
+  async snapshotRestore(path: string): Promise<void> {
+    const file = await Deno.open(path, { read: true });
+    await this.request("PUT", "/v1/snapshot", {
+      body: file.readable,
+      timeoutMs: SNAPSHOT_TIMEOUT_MS,
+    });
   }
 }

@@ -26,8 +26,6 @@ export interface ClusterAdmin {
   transferLeader(node: string | null): Promise<void>;
   /** Removes a member that is gone for good. */
   removePeer(node: string): Promise<void>;
-  /** Replaces the replicated state with a snapshot taken by GET /v1/snapshot. */
-  restore(snapshot: Uint8Array): Promise<void>;
 }
 
 /**

@@ -12,7 +12,7 @@
  *
  * Options (ApiOptions): `store`, `cluster`, `node`, `advertise`, `version`, `token`;
  * optional `datacenter` ("dc1"), `config` (shown redacted in /v1/agent/self), `admin`
- * (join/leave/raft/restore operations; missing ones answer 501), `routes` (the proxy's report
+ * (join/leave/raft operations; missing ones answer 501), `routes` (the proxy's report
  * for /v1/berth/routes), `extraMetrics`, `blockedReadsMax` (4096), `signal`, `random`.
  *
  * @example
@@ -35,7 +35,6 @@ export type { ClusterAdmin, RoutesView } from "./deps.ts";
 export { READ_BARRIER_TIMEOUT_MS } from "./deps.ts";
 export { JSON_BODY_BYTES_MAX } from "./http_error.ts";
 export { WAIT_DEFAULT_MS, WAIT_MAX_MS } from "./query.ts";
-export { SNAPSHOT_BYTES_MAX } from "./berth_routes.ts";
 export {
   ApiClient,
   type ApiClientOptions,

@@ -5,7 +5,7 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import type { ApiClient } from "../api/mod.ts";
+import { type ApiClient, ApiHttpError, ApiUnreachableError } from "../api/mod.ts";
 import type { MemberStatus } from "../cluster/mod.ts";
 import { VERSION } from "../version.ts";
 import type { FlagSpec, Parsed } from "./args.ts";
@@ -371,15 +371,16 @@ export const COMMANDS: readonly CommandSpec[] = [
     optional: true,
     async run(ctx) {
       const file = ctx.parsed.args[0]!;
-      const bytes = await ctx.client.snapshotSave();
+      let bytes: number;
       try {
-        await Deno.writeFile(file, bytes);
+        bytes = await ctx.client.snapshotSave(file);
       } catch (e) {
+        if (e instanceof ApiUnreachableError || e instanceof ApiHttpError) throw e;
         ctx.err(`berth snapshot save: cannot write ${file} (${errorText(e)})`);
         return 1;
       }
-      if (ctx.json) return json(ctx, { file, bytes: bytes.byteLength });
-      ctx.out(`Saved snapshot of ${bytes.byteLength} bytes to ${file}\n`);
+      if (ctx.json) return json(ctx, { file, bytes });
+      ctx.out(`Saved snapshot of ${bytes} bytes to ${file}\n`);
       return 0;
     },
   },
@@ -393,14 +394,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     optional: true,
     async run(ctx) {
       const file = ctx.parsed.args[0]!;
-      let bytes: Uint8Array;
       try {
-        bytes = await Deno.readFile(file);
+        const st = await Deno.stat(file);
+        if (!st.isFile) throw new Error("not a file");
       } catch (e) {
         ctx.err(`berth snapshot restore: cannot read ${file} (${errorText(e)})`);
         return 1;
       }
-      await ctx.client.snapshotRestore(bytes);
+      await ctx.client.snapshotRestore(file);
       if (ctx.json) return json(ctx, { file, restored: true });
       ctx.out(`Restored snapshot from ${file}\n`);
       return 0;

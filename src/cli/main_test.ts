@@ -227,21 +227,34 @@ Deno.test("main() admin commands say clearly when the agent lacks the route", as
   });
 });
 
-Deno.test("main() snapshot save writes the agent's snapshot to a file", async () => {
+Deno.test("main() snapshot save then restore round-trips the agent's state through a file", async () => {
   await withAgent(async (env, store) => {
-    const file = await Deno.makeTempFile();
+    const dir = await Deno.makeTempDir();
+    const file = `${dir}/backup.snap`;
     try {
+      assert.equal((await run(["kv", "put", "app/db", "one"], env)).code, 0);
       const r = await run(["snapshot", "save", file], env);
       assert.equal(r.code, 0, r.err);
-      assert.deepEqual(await Deno.readFile(file), new Uint8Array(store.snapshot()));
+      const size = (await Deno.stat(file)).size;
+      assert.equal(r.out, `Saved snapshot of ${size} bytes to ${file}\n`);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["backup.snap"]);
+      assert.equal((await run(["kv", "put", "app/db", "two"], env)).code, 0);
+      assert.equal((await run(["kv", "put", "app/new", "x"], env)).code, 0);
       const back = await run(["snapshot", "restore", file], env);
-      assert.equal(back.code, 1);
-      assert.match(back.err, /not supported by the agent .*501/);
+      assert.equal(back.code, 0, back.err);
+      assert.equal(back.out, `Restored snapshot from ${file}\n`);
+      assert.deepEqual(store.kvKeys(""), ["app/db"]);
+      assert.equal(new TextDecoder().decode(store.kvGet("app/db")!.value), "one");
       const missing = await run(["snapshot", "restore", `${file}.missing`], env);
       assert.equal(missing.code, 1);
       assert.match(missing.err, /cannot read .*\.missing/);
+      await Deno.writeTextFile(`${dir}/junk`, "not a snapshot at all");
+      const junk = await run(["snapshot", "restore", `${dir}/junk`], env);
+      assert.equal(junk.code, 1);
+      assert.match(junk.err, /not a berth store snapshot/);
+      assert.deepEqual(store.kvKeys(""), ["app/db"]);
     } finally {
-      await Deno.remove(file);
+      await Deno.remove(dir, { recursive: true });
     }
   });
 });

@@ -3,7 +3,7 @@
  * the event loop that changed something runs the ready loop in raft's order:
  *
  *   persist (snapshot, entries, hard state: one synced SQLite transaction)
- *   → send (messages; a snapshot goes to the shipping unit)
+ *   → send (messages; a snapshot goes to the shipping unit, which streams its file)
  *   → apply (committed entries into the store: one transaction that also writes the index)
  *   → advance,
  *
@@ -18,11 +18,13 @@
 import { setImmediate } from "node:timers";
 import {
   decodeConfChange,
+  type Entry,
   isEmptySnapshot,
   type Message,
   ProposalDroppedError,
   RawNode,
   type Ready,
+  type Snapshot,
 } from "../../raft/mod.ts";
 import { formatHostPort, type HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
@@ -70,13 +72,19 @@ export interface CoreOptions {
 /** How the other units hook into the loop. */
 export interface CoreHooks {
   /** Entries with a request id were applied (resolves the proposers' futures). */
-  applied(done: AppliedProposal[]): void;
+  proposalsApplied(done: AppliedProposal[]): void;
   /** This member stopped being the leader: its proposals in flight may be overwritten. */
   leadershipLost(): void;
   /** Each tick while this member leads (liveness, promotion). */
   leaderTick(): void;
-  /** Ships a MsgSnap with its data to `addr`. */
+  /** Ships a MsgSnap (its data names a snapshot file) to `addr`. */
   sendSnapshot(addr: string, m: Message): void;
+  /** Installs a persisted snapshot into the store (the ready loop, and recovery at start). */
+  installSnapshot(snap: Snapshot): void;
+  /** Committed entries were applied, up to index `applied` (when to take a snapshot). */
+  applied(entries: readonly Entry[], applied: number): void;
+  /** Each tick, on every member. */
+  tick(): void;
   /** The loop stopped (closed or fatal): fail whatever still waits with `e`. */
   stopped(e: Error): void;
 }
@@ -92,10 +100,13 @@ export class ClusterCore {
   readonly transport: Transport;
   readonly waiters = new Waiters();
   hooks: CoreHooks = {
-    applied: () => {},
+    proposalsApplied: () => {},
     leadershipLost: () => {},
     leaderTick: () => {},
     sendSnapshot: () => {},
+    installSnapshot: () => {},
+    applied: () => {},
+    tick: () => {},
     stopped: () => {},
   };
   identity: Identity | undefined;
@@ -157,7 +168,7 @@ export class ClusterCore {
     // now starts after the snapshot, so the store must catch up from it before raft runs.
     const snap = this.storage.snapshot();
     if (!isEmptySnapshot(snap) && snap.metadata.index > this.store.appliedIndex()) {
-      this.store.restore(snap.data);
+      this.hooks.installSnapshot(snap);
       this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
     }
     const cs = this.store.confState();
@@ -206,6 +217,7 @@ export class ClusterCore {
     const node = this.node;
     if (node === undefined || this.closed) return;
     node.tick();
+    this.hooks.tick();
     if (this.role === "leader") this.hooks.leaderTick();
     this.schedule();
   }
@@ -266,7 +278,7 @@ export class ClusterCore {
       for (const m of rd.messages) this.#send(m);
       // 3. Apply.
       if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
-        this.store.restore(rd.snapshot.data);
+        this.hooks.installSnapshot(rd.snapshot);
         this.o.log(`cluster: installed snapshot at index ${rd.snapshot.metadata.index}`);
       }
       this.#apply(node, rd);
@@ -337,7 +349,8 @@ export class ClusterCore {
   #apply(node: RawNode, rd: Ready): void {
     if (rd.committedEntries.length === 0) return;
     const done = applyCommitted(this, node, rd.committedEntries);
-    if (done.length > 0) this.hooks.applied(done);
+    this.hooks.applied(rd.committedEntries, this.store.appliedIndex());
+    if (done.length > 0) this.hooks.proposalsApplied(done);
   }
 
   /**
@@ -367,21 +380,7 @@ export class ClusterCore {
       }
       this.#pendingReads = still;
     }
-    this.#maybeSnapshot(applied);
     this.waiters.check();
-  }
-
-  #maybeSnapshot(applied: number): void {
-    const snapIndex = this.storage.snapshot().metadata.index;
-    if (applied - snapIndex < this.o.snapshotEntries) return;
-    if (applied > this.storage.lastIndex()) return;
-    const data = this.store.snapshot();
-    this.storage.snapshotAndCompact(
-      applied,
-      this.store.confState(),
-      data,
-      this.o.snapshotKeepEntries,
-    );
   }
 
   #send(m: Message): void {

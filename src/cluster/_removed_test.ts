@@ -44,7 +44,8 @@ Deno.test("A removed member restarted with data that records its removal refuses
     await a.cluster.removePeer("c");
     // c's store as it would be had c applied its own removal.
     const s = Store.open(`${dir}/store.db`);
-    s.restore(a.store.snapshot());
+    await a.store.writeSnapshotFile(`${dir}/a.snap`, "raft");
+    s.installSnapshotFile(`${dir}/a.snap`);
     s.close();
     await assert.rejects(member("c", "127.0.0.3", { dataDir: dir }), (e: Error) => {
       assert.match(e.message, REMOVED);

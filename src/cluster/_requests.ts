@@ -18,7 +18,9 @@ export type Request =
   | { t: "join"; name: string; address: string; nonce: string; node?: NodeRecord }
   | { t: "remove"; id: number }
   | { t: "transfer"; to: number }
-  | { t: "members" };
+  | { t: "members" }
+  /** One chunk of a snapshot from the leader, checked by the receiver (snapshot_stream.ts). */
+  | { t: "snap.chunk"; body: unknown };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;
 
@@ -78,6 +80,8 @@ export function parseRequest(body: unknown): Request {
       return { t: "transfer", to: r.to as number };
     case "members":
       return { t: "members" };
+    case "snap.chunk":
+      return { t: "snap.chunk", body: r };
     default:
       throw new RejectedError("unknown request");
   }

@@ -1,6 +1,6 @@
 /**
  * What arrives from other members, dispatched to the unit that handles it: one-way messages
- * (raft messages, snapshot chunks) and requests (propose, join, remove, transfer). Everything is
+ * (raft messages) and requests (propose, join, remove, transfer, snapshot chunks). Everything is
  * checked here first; a malformed raft message is dropped with a log line, a malformed request
  * refused with a RejectedError, and a request from another cluster or from a non-member refused.
  *
@@ -66,10 +66,6 @@ export class Rpc {
       c.heard.set(from.nodeId, c.o.now());
       if (!c.addresses.has(from.nodeId)) c.addresses.set(from.nodeId, from.address);
     }
-    if (b.t === "snapChunk") {
-      this.#u.shipping.onChunk(from, b);
-      return;
-    }
     if (b.t !== "raft") return;
     let m: Message;
     try {
@@ -87,7 +83,7 @@ export class Rpc {
       return;
     }
     if (m.type === "MsgSnap") {
-      const data = this.#u.shipping.take(from, b);
+      const data = this.#u.shipping.take(from, b.snap, m);
       if (data === undefined || m.snapshot === undefined) return;
       m = { ...m, snapshot: { metadata: m.snapshot.metadata, data } };
     }
@@ -142,6 +138,8 @@ export class Rpc {
       case "members":
         if (c.role !== "leader") throw new NotLeaderError("not the leader");
         return memberStatuses(c);
+      case "snap.chunk":
+        return await this.#u.shipping.onChunk(from, r.body);
     }
   }
 }

@@ -1,128 +1,184 @@
 /**
- * Snapshots sent to a member that is too far behind to catch up from the log.
+ * Raft snapshots for real: taken, sent to and received from lagging members, and installed, as
+ * files in `<data-dir>/snapshots` (snapshot_files.ts), never whole in memory. Sizes follow
+ * src/store/snapshot_limits.ts.
  *
- * Sending: the snapshot travels as numbered chunks of at most SNAPSHOT_CHUNK_BYTES (`snapChunk`
- * messages), then the MsgSnap without its data but with the transfer's key, chunk count and byte
- * count; raft hears "finish" when everything was queued, "failure" (and the peer unreachable)
- * when the transport dropped a frame.
+ * Taking: when LogBudget says one is due (entries or log bytes since the last), the store writes
+ * a "raft" snapshot file through its own read connection while applies go on; the log then
+ * records a SnapshotRef to it and compacts behind it, keeping a trailing window bounded by
+ * entries and bytes. One snapshot is written at a time.
  *
- * Receiving: chunks must come in order from the leader, one transfer at a time (an unfinished one
- * is replaced by a new key); a gap or more than SNAPSHOT_BYTES_MAX drops it, and raft sends the
- * snapshot again. The MsgSnap takes the reassembled bytes, checked whole (`checkSnapshot`) before
- * raft sees them.
+ * Sending (leader → lagging member): the file streams as `snap.chunk` requests with at most
+ * SNAPSHOT_WINDOW_CHUNKS unacknowledged (snapshot_stream.ts); once the receiver has checked the
+ * whole file (size and SHA-256), the MsgSnap follows with the transfer's key and raft hears
+ * "finish"; any failure reports "failure" and raft tries again later. One transfer per member.
+ *
+ * Receiving: chunks only from the leader; the checked file becomes `<index>-<term>.snap` when its
+ * MsgSnap arrives, and raft sees a ref to it. Installing (after the ready loop persisted the
+ * snapshot) replaces the store's tables from the file in one transaction.
  *
  * @module
  */
+import { type Entry, isEmptySnapshot, type Message, type Snapshot } from "../../raft/mod.ts";
 import { errorText } from "../lib/error_text.ts";
-import type { Message } from "../../raft/mod.ts";
-import { checkSnapshot } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
+import { NotLeaderError } from "./errors.ts";
+import { LogBudget } from "./log_budget.ts";
+import { decodeRef, encodeRef, SnapshotFiles, type SnapshotRef } from "./snapshot_files.ts";
+import {
+  sendSnapshotFile,
+  SNAPSHOT_CHUNK_TIMEOUT_MS,
+  SnapshotReceiver,
+} from "./snapshot_stream.ts";
 import type { Hello } from "./transport.ts";
-
-/** Snapshot bytes per transport frame when sending a snapshot to a lagging member. */
-export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
-/** Largest snapshot a member accepts (bounds memory while reassembling chunks). */
-export const SNAPSHOT_BYTES_MAX = 1024 * 1024 * 1024;
-
-/** A `snapChunk` message body as it arrives (unchecked). */
-type Body = Record<string, unknown>;
 
 export class SnapshotShipping {
   readonly #c: ClusterCore;
-  /** The snapshot being received (one at a time). */
-  #incoming: { key: string; from: number; parts: Uint8Array[]; bytes: number } | undefined;
+  readonly #files: SnapshotFiles;
+  readonly #receiver: SnapshotReceiver;
+  readonly #budget = new LogBudget();
+  /** Members a snapshot is being sent to. */
+  readonly #sending = new Set<number>();
+  #writing = false;
 
-  constructor(core: ClusterCore) {
+  /** `dir`: where snapshot files live (`<data-dir>/snapshots`). */
+  constructor(core: ClusterCore, dir: string) {
     this.#c = core;
+    this.#files = new SnapshotFiles(dir);
+    this.#receiver = new SnapshotReceiver({ dir, now: core.o.now, log: core.o.log });
   }
 
-  /** Sends MsgSnap `m` (with its data) to `addr` as chunks, then the head. */
+  /**
+   * Installs a persisted snapshot into the store: one raft handed over, or (at start) one a
+   * crash left persisted but not installed.
+   */
+  install(snap: Snapshot): void {
+    const ref = decodeRef(snap.data);
+    this.#c.store.installSnapshotFile(this.#files.path(ref));
+    this.#budget.snapshotted(snap.metadata.index, snap.metadata.index);
+    this.#prune();
+  }
+
+  /** Counts applied entries toward the next snapshot. */
+  applied(entries: readonly Entry[]): void {
+    for (const e of entries) this.#budget.noteApplied(e.index, e.data.byteLength);
+  }
+
+  /** Starts writing a snapshot when one is due and none is being written. */
+  maybeSnapshot(applied: number): void {
+    const c = this.#c;
+    if (this.#writing || c.closed) return;
+    const snapIndex = c.storage.snapshot().metadata.index;
+    if (!this.#budget.due(applied, snapIndex, c.o.snapshotEntries)) return;
+    if (applied > c.storage.lastIndex() || applied <= snapIndex) return;
+    this.#writing = true;
+    this.#write().catch((e) => {
+      if (!c.closed) c.o.log(`cluster: snapshot not taken: ${errorText(e)}`);
+    }).finally(() => this.#writing = false);
+  }
+
+  async #write(): Promise<void> {
+    const c = this.#c;
+    const tmp = this.#files.tempPath("writing");
+    try {
+      const info = await c.store.writeSnapshotFile(tmp, "raft");
+      const current = c.storage.snapshot().metadata.index;
+      // Meanwhile a newer snapshot may have been installed, or the member closed.
+      if (c.closed || info.index <= current || info.index > c.storage.lastIndex()) return;
+      const term = c.storage.term(info.index);
+      const ref = this.#files.keep(tmp, info.index, term, info.bytes, info.sha256);
+      const keep = this.#budget.keepEntries(info.index, c.o.snapshotKeepEntries);
+      c.storage.snapshotAndCompact(info.index, info.confState, encodeRef(ref), keep);
+      this.#budget.snapshotted(info.index, info.index - keep);
+      this.#prune();
+    } finally {
+      this.#files.remove(tmp);
+    }
+  }
+
+  /** Keeps the log's snapshot file and any newer one (received, not yet persisted). */
+  #prune(): void {
+    const snap = this.#c.storage.snapshot();
+    if (!isEmptySnapshot(snap)) this.#files.prune(snap.metadata.index);
+  }
+
+  /** Streams MsgSnap `m`'s file to the member at `addr`, then sends the MsgSnap. */
   send(addr: string, m: Message): void {
     const c = this.#c;
-    const node = c.node!;
+    const to = m.to;
+    if (this.#sending.has(to)) return; // raft hears about the transfer under way when it ends
     const snap = m.snapshot!;
-    const key = crypto.randomUUID();
-    const data = snap.data;
-    let ok = true;
-    let seq = 0;
-    for (let off = 0; ok && off < data.byteLength; off += SNAPSHOT_CHUNK_BYTES, seq++) {
-      ok = c.transport.send(addr, {
-        t: "snapChunk",
-        key,
-        seq,
-        data: data.subarray(off, Math.min(off + SNAPSHOT_CHUNK_BYTES, data.byteLength)),
-      });
-    }
-    const head: Message = { ...m, snapshot: { metadata: snap.metadata, data: new Uint8Array(0) } };
-    ok = ok &&
-      c.transport.send(addr, {
-        t: "raft",
-        m: head,
-        snap: key,
-        snapChunks: seq,
-        snapBytes: data.byteLength,
-      });
-    node.reportSnapshot(m.to, ok ? "finish" : "failure");
-    if (!ok) node.reportUnreachable(m.to);
-    else {
-      c.o.log(
-        `cluster: sent snapshot at index ${snap.metadata.index} (${data.byteLength} bytes) ` +
-          `to ${c.memberName(m.to)}`,
-      );
-    }
-  }
-
-  /** One chunk of a snapshot from the leader (see the module comment for the rules). */
-  onChunk(from: Hello, b: Body): void {
-    const c = this.#c;
-    if (!(b.data instanceof Uint8Array) || typeof b.key !== "string" || typeof b.seq !== "number") {
-      return;
-    }
-    if (from.nodeId !== c.leader && c.leader !== 0) return;
-    let t = this.#incoming;
-    if (t === undefined || t.key !== b.key) {
-      if (b.seq !== 0) return;
-      t = { key: b.key, from: from.nodeId, parts: [], bytes: 0 };
-      this.#incoming = t;
-    }
-    if (b.seq !== t.parts.length || t.from !== from.nodeId) {
-      this.#incoming = undefined;
-      c.o.log(`cluster: dropped a snapshot transfer from ${from.address}: chunk out of order`);
-      return;
-    }
-    t.bytes += b.data.byteLength;
-    if (t.bytes > SNAPSHOT_BYTES_MAX) {
-      this.#incoming = undefined;
-      c.o.log(`cluster: dropped a snapshot from ${from.address}: over ${SNAPSHOT_BYTES_MAX} bytes`);
-      return;
-    }
-    t.parts.push(b.data);
-  }
-
-  /** The reassembled snapshot a MsgSnap (`b`) announces, checked whole, or undefined (dropped). */
-  take(from: Hello, b: Body): Uint8Array | undefined {
-    const c = this.#c;
-    const t = this.#incoming;
-    this.#incoming = undefined;
-    if (
-      t === undefined || t.key !== b.snap || t.from !== from.nodeId ||
-      t.parts.length !== b.snapChunks || t.bytes !== b.snapBytes
-    ) {
-      c.o.log(`cluster: dropped an incomplete snapshot from ${from.address}`);
-      return undefined;
-    }
-    const data = new Uint8Array(t.bytes);
-    let off = 0;
-    for (const p of t.parts) {
-      data.set(p, off);
-      off += p.byteLength;
-    }
+    let ref: SnapshotRef;
     try {
-      checkSnapshot(data);
+      ref = decodeRef(snap.data);
     } catch (e) {
-      c.o.log(`cluster: dropped a snapshot from ${from.address}: ${errorText(e)}`);
+      c.o.log(`cluster: cannot send a snapshot to ${c.memberName(to)}: ${errorText(e)}`);
+      this.#report(to, false);
+      return;
+    }
+    this.#sending.add(to);
+    const key = crypto.randomUUID();
+    sendSnapshotFile(this.#files.path(ref), {
+      key,
+      bytes: ref.bytes,
+      sha256: ref.sha256,
+      request: (body) => c.transport.request(addr, body, { timeoutMs: SNAPSHOT_CHUNK_TIMEOUT_MS }),
+    }).then(() => {
+      const head: Message = {
+        ...m,
+        snapshot: { metadata: snap.metadata, data: new Uint8Array(0) },
+      };
+      const ok = c.transport.send(addr, { t: "raft", m: head, snap: key });
+      if (ok) {
+        c.o.log(
+          `cluster: sent snapshot at index ${snap.metadata.index} (${ref.bytes} bytes) ` +
+            `to ${c.memberName(to)}`,
+        );
+      }
+      this.#report(to, ok);
+    }, (e) => {
+      if (!c.closed) c.o.log(`cluster: snapshot to ${c.memberName(to)} failed: ${errorText(e)}`);
+      this.#report(to, false);
+    }).finally(() => this.#sending.delete(to));
+  }
+
+  #report(to: number, ok: boolean): void {
+    const c = this.#c;
+    if (c.node === undefined || c.closed) return;
+    c.node.reportSnapshot(to, ok ? "finish" : "failure");
+    if (!ok) c.node.reportUnreachable(to);
+    c.schedule();
+  }
+
+  /** A `snap.chunk` request: only from the leader (or while no leader is known). */
+  onChunk(from: Hello, body: unknown): Promise<unknown> {
+    const c = this.#c;
+    if (c.leader !== 0 && from.nodeId !== c.leader) {
+      return Promise.reject(new NotLeaderError(`member ${from.nodeId} is not the leader`));
+    }
+    return this.#receiver.onChunk(from.nodeId, body);
+  }
+
+  /**
+   * What a MsgSnap's data becomes here: a ref to the file of transfer `key` from `from`,
+   * complete and checked, renamed to its final name. Undefined (and logged) when there is none.
+   */
+  take(from: Hello, key: unknown, m: Message): Uint8Array | undefined {
+    const got = typeof key === "string" ? this.#receiver.take(key, from.nodeId) : undefined;
+    if (got === undefined || m.snapshot === undefined) {
+      this.#c.o.log(`cluster: dropped an incomplete snapshot from ${from.address}`);
       return undefined;
     }
-    return data;
+    const { index, term } = m.snapshot.metadata;
+    return encodeRef(this.#files.keep(got.path, index, term, got.bytes, got.sha256));
+  }
+
+  /** On every tick: gives up a transfer that went quiet. */
+  tick(): void {
+    this.#receiver.sweep();
+  }
+
+  close(): void {
+    this.#receiver.close();
   }
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { Transport } from "./transport.ts";
+import { SNAPSHOT_CHUNK_BYTES } from "../store/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -32,7 +33,7 @@ Deno.test("SnapshotShipping: a member joining after the log was compacted gets a
   }
 });
 
-Deno.test("SnapshotShipping: chunks from a non-leader are ignored and a MsgSnap without its chunks is dropped with a log line", async () => {
+Deno.test("SnapshotShipping: chunks from a non-leader are refused and a MsgSnap without its transfer is dropped with a log line", async () => {
   const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 1 });
   const id = a.cluster.identity()!;
   await until("a leads", () => a.cluster.status().role === "leader");
@@ -45,8 +46,17 @@ Deno.test("SnapshotShipping: chunks from a non-leader are ignored and a MsgSnap 
   });
   await rogue.start();
   try {
-    // The sender is not the leader: chunks from it are ignored; a MsgSnap from it is dropped.
-    rogue.send(a.cluster.address, { t: "snapChunk", key: "k", seq: 1, data: new Uint8Array(4) });
+    // The sender is not the leader: its chunks are refused; a MsgSnap naming no finished
+    // transfer is dropped.
+    const chunk = {
+      t: "snap.chunk",
+      key: "k",
+      seq: 0,
+      bytes: 4,
+      sha256: "0".repeat(64),
+      data: new Uint8Array(4),
+    };
+    await assert.rejects(rogue.request(a.cluster.address, chunk), /is not the leader/);
     const head = {
       type: "MsgSnap",
       from: 99,
@@ -63,7 +73,7 @@ Deno.test("SnapshotShipping: chunks from a non-leader are ignored and a MsgSnap 
         data: new Uint8Array(0),
       },
     };
-    rogue.send(a.cluster.address, { t: "raft", m: head, snap: "k", snapChunks: 1, snapBytes: 4 });
+    rogue.send(a.cluster.address, { t: "raft", m: head, snap: "k" });
     await until(
       "the drop logged",
       () => a.logs.some((l) => l.includes("dropped an incomplete snapshot from 127.0.0.9:1")),
@@ -74,5 +84,31 @@ Deno.test("SnapshotShipping: chunks from a non-leader are ignored and a MsgSnap 
   } finally {
     await rogue.close();
     await closeAll([a]);
+  }
+});
+
+Deno.test("SnapshotShipping: a snapshot of many chunks streams to a new member and installs whole", async () => {
+  const opts = { snapshotEntries: 8, snapshotKeepEntries: 2, voters: 1 };
+  const a = await member("a", "127.0.0.1", { ...opts, bootstrap: true });
+  const ms: TestMember[] = [a];
+  try {
+    // 24 values of 400 KB: snapshots of several chunks each.
+    const value = (i: number) => new Uint8Array(400_000).fill(i);
+    for (let i = 0; i < 24; i++) {
+      await a.cluster.propose({ type: "kv.put", key: `big${i}`, value: value(i), flags: 0 });
+    }
+    await until("a snapshot past the first entries", () => a.store.appliedIndex() > 20);
+    const b = await member("b", "127.0.0.2", { ...opts, join: [a.cluster.address] });
+    ms.push(b);
+    await until("b has every value", () => b.store.kvGet("big23") !== undefined, {
+      timeoutMs: 20_000,
+    });
+    const sent = a.logs.map((l) => /sent snapshot at index \d+ \((\d+) bytes\) to b/.exec(l))
+      .find((m) => m !== null);
+    assert.ok(sent, a.logs.join("\n"));
+    assert.ok(Number(sent[1]) > 2 * SNAPSHOT_CHUNK_BYTES, `a snapshot of ${sent[1]} bytes`);
+    for (let i = 0; i < 24; i++) assert.deepEqual(b.store.kvGet(`big${i}`)?.value, value(i));
+  } finally {
+    await closeAll(ms);
   }
 });

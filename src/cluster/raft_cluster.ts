@@ -66,6 +66,8 @@ export interface RaftClusterOptions {
   snapshotEntries?: number;
   /** Entries kept behind a snapshot (SNAPSHOT_KEEP_ENTRIES_DEFAULT). */
   snapshotKeepEntries?: number;
+  /** Where snapshot files live (default: `snapshots` beside raftPath; a temp dir for :memory:). */
+  snapshotDir?: string;
   log?: (line: string) => void;
   /** Called once if this member must stop (a broken invariant or a failed disk write). */
   onFatal?: (e: Error) => void;
@@ -87,6 +89,9 @@ export class RaftCluster implements Cluster {
   readonly #membership: Membership;
   readonly #join: Join;
   readonly #rpc: Rpc;
+  readonly #shipping: SnapshotShipping;
+  /** A snapshot directory made for a `:memory:` log, removed on close. */
+  readonly #tempDir: string | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(opts: RaftClusterOptions) {
@@ -118,23 +123,35 @@ export class RaftCluster implements Cluster {
     const proposals = new Proposals(core);
     const membership = new Membership(core, proposals);
     const join = new Join(core, membership, proposals);
-    const shipping = new SnapshotShipping(core);
+    let dir = opts.snapshotDir;
+    if (dir === undefined && opts.raftPath === ":memory:") {
+      dir = this.#tempDir = Deno.makeTempDirSync({ prefix: "berth-snapshots-" });
+    }
+    dir ??= `${opts.raftPath.replace(/\/?[^/]*$/, "") || "."}/snapshots`;
+    const shipping = new SnapshotShipping(core, dir);
     const liveness = new Liveness(core, (cmd) => proposals.propose(cmd));
     this.#rpc = new Rpc(core, { proposals, join, membership, shipping });
     core.hooks = {
-      applied: (done) => proposals.applied(done),
+      proposalsApplied: (done) => proposals.applied(done),
       leadershipLost: () => proposals.leadershipLost(),
       leaderTick: () => {
         liveness.check();
         membership.maybePromote();
       },
       sendSnapshot: (addr, m) => shipping.send(addr, m),
+      installSnapshot: (snap) => shipping.install(snap),
+      applied: (entries, applied) => {
+        shipping.applied(entries);
+        shipping.maybeSnapshot(applied);
+      },
+      tick: () => shipping.tick(),
       stopped: (e) => proposals.failAll(e),
     };
     this.#core = core;
     this.#proposals = proposals;
     this.#membership = membership;
     this.#join = join;
+    this.#shipping = shipping;
   }
 
   /** The address other members use for this node (the bound port once started). */
@@ -221,7 +238,9 @@ export class RaftCluster implements Cluster {
       const c = this.#core;
       if (!c.closed) c.stop(new ClosedError("cluster is closed"));
       await c.transport.close();
+      this.#shipping.close();
       c.storage.close();
+      if (this.#tempDir !== undefined) await Deno.remove(this.#tempDir, { recursive: true });
     })();
     return this.#closing;
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { unpack } from "msgpackr";
-import { instanceHealth, type InstanceSpec, Store } from "./mod.ts";
+import { pack, unpack } from "msgpackr";
+import { instanceHealth, type InstanceSpec, legacySnapshotStream, Store } from "./mod.ts";
 import { isLegacyInstance, legacyInstance } from "./migrate.ts";
 
 /**
@@ -83,9 +83,20 @@ function assertMigrated(s: Store): void {
   assert.deepEqual(got, EXPECTED);
 }
 
-Deno.test("Store.restore() reads a schema-1 snapshot, health split into its sources", () => {
+/** Restores a stream through the restore commands, one chunk. */
+function restoreStream(s: Store, bytes: Uint8Array): void {
+  let i = s.appliedIndex() + 1;
+  s.apply(i++, { type: "restore.begin", id: "r" });
+  assert.deepEqual(s.apply(i++, { type: "restore.chunk", id: "r", seq: 0, data: bytes }), {
+    ok: true,
+  });
+  const r = s.apply(i, { type: "restore.commit", id: "r", chunks: 1, bytes: bytes.byteLength });
+  assert.deepEqual(r, { ok: true });
+}
+
+Deno.test("legacySnapshotStream() turns a schema-1 snapshot into one the restore commands apply, health split into its sources", () => {
   const s = Store.open(":memory:");
-  s.restore(SCHEMA1_SNAPSHOT);
+  restoreStream(s, legacySnapshotStream(SCHEMA1_SNAPSHOT));
   assertMigrated(s);
   // Migrated rows are ordinary rows: the sources' commands apply to them.
   assert.deepEqual(
@@ -101,11 +112,12 @@ Deno.test("Store.restore() reads a schema-1 snapshot, health split into its sour
   s.close();
 });
 
-Deno.test("Store.apply() restore command reads a schema-1 snapshot", () => {
-  const s = Store.open(":memory:");
-  assert.deepEqual(s.apply(1, { type: "restore", snapshot: SCHEMA1_SNAPSHOT }), { ok: true });
-  assertMigrated(s);
-  s.close();
+Deno.test("legacySnapshotStream() refuses what is not an old-format snapshot", () => {
+  assert.throws(() => legacySnapshotStream(new Uint8Array([0x81, 0xc1])), /not a berth store/);
+  assert.throws(
+    () => legacySnapshotStream(pack({ format: "berth-store-snapshot", schema: 9 })),
+    /schema this berth reads/,
+  );
 });
 
 Deno.test("Store.open() migrates a schema-1 store file in place", () => {

@@ -7,11 +7,19 @@
 export * from "./types.ts";
 export {
   type ApplyEntry,
-  decodeSnapshot as checkSnapshot,
   REQUEST_WINDOW_ENTRIES,
+  type SnapshotFileInfo,
   Store,
   type StoreOptions,
 } from "./store.ts";
+export * from "./snapshot_limits.ts";
+export { SnapshotDecoder, type SnapshotHeader, type SnapshotKind } from "./snapshot_format.ts";
+export type { SnapshotSource } from "./snapshot_io.ts";
+export {
+  isLegacySnapshot,
+  LEGACY_SNAPSHOT_BYTES_MAX,
+  legacySnapshotStream,
+} from "./snapshot_legacy.ts";
 export {
   AWAITING_CHECK_OUTPUT,
   checkDefinitionKey,
@@ -33,7 +41,6 @@ export {
   type LbPolicy,
   NAME_BYTES_MAX,
   parseLbPolicy,
-  RESTORE_BYTES_MAX,
   rules,
   SERVICE_NAME_CHARS_MAX,
   TAGS_MAX,

@@ -11,7 +11,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { pack, unpack } from "msgpackr";
+import { createHash } from "node:crypto";
 import type {
   ApplyResult,
   Change,
@@ -24,26 +24,26 @@ import type {
   NodeStatus,
   Table,
 } from "./types.ts";
-import { CommandError, validateCommand, validateInstance } from "./validate.ts";
+import { CommandError, validateCommand } from "./validate.ts";
 import { errorText } from "../lib/error_text.ts";
 import { checkDefinitionKey, hasCheckSource } from "./health.ts";
 import { migrateInstanceRows } from "./migrate.ts";
 
 /** 2: instance health kept per source (`docker`, `checkResult`); 1 is read through migrate.ts. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = SNAPSHOT_SCHEMA;
 const SCHEMA_VERSIONS_READ = [1, 2];
-const SNAPSHOT_FORMAT = "berth-store-snapshot";
-const SNAPSHOT_TABLES = [
-  "nodes",
-  "instances",
-  "service_index",
-  "kv",
-  "members",
-  "cluster",
-  "requests",
-] as const;
-/** Tables a `restore` command replaces; membership and request ids stay as they are. */
-const RESTORED_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
+import { SNAPSHOT_BYTES_MAX } from "./snapshot_limits.ts";
+import {
+  type DecoderState,
+  RAFT_TABLES,
+  SNAPSHOT_SCHEMA,
+  SnapshotDecoder,
+  type SnapshotKind,
+  STAGING_PREFIX,
+  USER_TABLES,
+} from "./snapshot_format.ts";
+import { insertFrame, SnapshotSource } from "./snapshot_io.ts";
+
 /** How many log entries a request id is remembered for (retries come within seconds). */
 export const REQUEST_WINDOW_ENTRIES = 100_000;
 const REQUEST_PRUNE_EVERY = 1024;
@@ -55,27 +55,60 @@ export interface ApplyEntry {
   requestId?: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS nodes (
-  name TEXT PRIMARY KEY, data TEXT NOT NULL,
-  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS instances (
-  id TEXT PRIMARY KEY, service TEXT NOT NULL, node TEXT NOT NULL, data TEXT NOT NULL,
-  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL) STRICT;
+/** Columns of the tables a restore replaces; the restore_* staging tables have the same. */
+const USER_TABLE_COLUMNS: Record<typeof USER_TABLES[number], string> = {
+  nodes: `name TEXT PRIMARY KEY, data TEXT NOT NULL,
+  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL`,
+  instances: `id TEXT PRIMARY KEY, service TEXT NOT NULL, node TEXT NOT NULL, data TEXT NOT NULL,
+  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL`,
+  service_index: `service TEXT PRIMARY KEY, idx INTEGER NOT NULL`,
+  kv: `key TEXT PRIMARY KEY, value BLOB NOT NULL, flags INTEGER NOT NULL,
+  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, lock_index INTEGER NOT NULL`,
+};
+const USER_INDEXES = `
 CREATE INDEX IF NOT EXISTS instances_service ON instances(service);
 CREATE INDEX IF NOT EXISTS instances_node ON instances(node);
-CREATE TABLE IF NOT EXISTS service_index (service TEXT PRIMARY KEY, idx INTEGER NOT NULL) STRICT;
+`;
+
+function createTable(name: string, columns: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (\n  ${columns}) STRICT;\n`;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS members (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL, nonce TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
-CREATE TABLE IF NOT EXISTS kv (
-  key TEXT PRIMARY KEY, value BLOB NOT NULL, flags INTEGER NOT NULL,
-  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, lock_index INTEGER NOT NULL) STRICT;
-`;
+CREATE TABLE IF NOT EXISTS restore_staging (seq INTEGER PRIMARY KEY, data BLOB NOT NULL) STRICT;
+${
+  Object.entries(USER_TABLE_COLUMNS).map(([t, cols]) =>
+    createTable(t, cols) + createTable(STAGING_PREFIX + t, cols)
+  ).join("")
+}${USER_INDEXES}`;
+
+/** A snapshot file written by Store.writeSnapshotFile(). */
+export interface SnapshotFileInfo {
+  /** Applied index the snapshot is consistent at. */
+  index: number;
+  confState: { voters: number[]; learners: number[] };
+  bytes: number;
+  /** SHA-256 of the file, hex. */
+  sha256: string;
+}
+
+/**
+ * The restore under way (restore.begin … restore.commit), kept in the `cluster` table: its rows
+ * so far are in the restore_* tables, the bytes of an unfinished frame in restore_staging.
+ */
+interface Staging {
+  id: string;
+  /** The chunk expected next. */
+  next: number;
+  decoder: DecoderState;
+}
 
 type Row = Record<string, unknown>;
 
@@ -137,12 +170,14 @@ export interface StoreOptions {
 
 export class Store {
   readonly #db: DatabaseSync;
+  readonly #path: string;
   readonly #subscribers = new Set<(c: Change) => void>();
   readonly #stmts: Record<string, StatementSync> = {};
   #applied = 0;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, path: string) {
     this.#db = db;
+    this.#path = path;
     this.#applied = this.#metaGet("applied");
   }
 
@@ -168,7 +203,7 @@ export class Store {
     } else if (version.value !== SCHEMA_VERSION) {
       migrateStore(db);
     }
-    return new Store(db);
+    return new Store(db, path);
   }
 
   close(): void {
@@ -306,8 +341,17 @@ export class Store {
         return { ok: true };
       case "batch":
         return this.#applyBatch(index, cmd.commands, ch);
-      case "restore":
-        return this.#restoreData(index, cmd.snapshot, ch);
+      case "restore.begin":
+        this.#dropStaging();
+        this.#setStaging({ id: cmd.id, next: 0, decoder: new SnapshotDecoder().state });
+        return { ok: true };
+      case "restore.chunk":
+        return this.#restoreChunk(cmd.id, cmd.seq, cmd.data);
+      case "restore.commit":
+        return this.#restoreCommit(index, cmd, ch);
+      case "restore.abort":
+        if (this.#staging()?.id === cmd.id) this.#dropStaging();
+        return { ok: true };
       case "conf": {
         this.#stmt(
           "INSERT INTO cluster VALUES ('conf', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -464,49 +508,119 @@ export class Store {
     return { ok: true };
   }
 
-  /** The `restore` command: a saved snapshot's data tables, stamped with this index. */
-  #restoreData(index: number, bytes: Uint8Array, ch: ChangeBuilder): ApplyResult {
-    let snap: Record<string, unknown>;
+  #staging(): Staging | undefined {
+    const row = this.#stmt("SELECT value FROM cluster WHERE key='restore'").get() as
+      | Row
+      | undefined;
+    return row === undefined ? undefined : JSON.parse(String(row.value)) as Staging;
+  }
+
+  #setStaging(st: Staging): void {
+    this.#stmt(
+      "INSERT INTO cluster VALUES ('restore', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+    ).run(JSON.stringify(st));
+  }
+
+  #dropStaging(): void {
+    this.#stmt("DELETE FROM restore_staging").run();
+    for (const t of USER_TABLES) this.#db.exec(`DELETE FROM ${STAGING_PREFIX}${t}`);
+    this.#stmt("DELETE FROM cluster WHERE key='restore'").run();
+  }
+
+  /**
+   * One chunk of a restore, in order: its complete frames are checked and their rows staged in
+   * the restore_* tables (so the commit only swaps tables); an unfinished frame's bytes wait in
+   * restore_staging for the next chunk. A chunk that does not check out ends the restore.
+   */
+  #restoreChunk(id: string, seq: number, data: Uint8Array): ApplyResult {
+    const st = this.#staging();
+    if (st?.id !== id) {
+      return { ok: false, error: `restore: restore ${id} is not under way (replaced or aborted)` };
+    }
+    if (seq !== st.next) {
+      return { ok: false, error: `restore: chunk ${seq} arrived, chunk ${st.next} expected` };
+    }
+    const db = this.#db;
+    const tail = this.#stmt("SELECT data FROM restore_staging WHERE seq=0").get() as
+      | Row
+      | undefined;
+    const dec = new SnapshotDecoder(st.decoder, tail?.data as Uint8Array | undefined);
+    db.exec("SAVEPOINT chunk");
     try {
-      snap = decodeSnapshot(bytes);
+      for (const f of dec.push(data)) {
+        insertFrame(db, f, { only: USER_TABLES, prefix: STAGING_PREFIX });
+      }
+      this.#stmt("DELETE FROM restore_staging").run();
+      if (dec.remainder.byteLength > 0) {
+        this.#stmt("INSERT INTO restore_staging VALUES (0, ?)").run(dec.remainder);
+      }
+      db.exec("RELEASE chunk");
     } catch (e) {
+      db.exec("ROLLBACK TO chunk");
+      db.exec("RELEASE chunk");
+      this.#dropStaging();
+      return { ok: false, error: prefixed(errorText(e)) };
+    }
+    this.#setStaging({ id, next: seq + 1, decoder: dec.state });
+    return { ok: true };
+  }
+
+  /**
+   * Swaps the staged user tables in, in this one apply: every chunk must be there (count and
+   * bytes as the client announced) and the snapshot's end seen; otherwise nothing changes. The
+   * staging area is emptied either way.
+   */
+  #restoreCommit(
+    index: number,
+    cmd: { id: string; chunks: number; bytes: number },
+    ch: ChangeBuilder,
+  ): ApplyResult {
+    const st = this.#staging();
+    if (st?.id !== cmd.id) {
+      return {
+        ok: false,
+        error: `restore: restore ${cmd.id} is not under way (replaced or aborted)`,
+      };
+    }
+    const tail = this.#stmt("SELECT data FROM restore_staging WHERE seq=0").get() as
+      | Row
+      | undefined;
+    try {
+      if (st.next !== cmd.chunks || st.decoder.bytes !== cmd.bytes) {
+        throw new Error(
+          `restore: ${st.next} chunks (${st.decoder.bytes} bytes) arrived of ${cmd.chunks} ` +
+            `(${cmd.bytes} bytes); nothing restored`,
+        );
+      }
+      new SnapshotDecoder(st.decoder, tail?.data as Uint8Array | undefined).finish();
+    } catch (e) {
+      this.#dropStaging();
       return { ok: false, error: errorText(e) };
     }
-    const before = new Set(
-      this.#db.prepare("SELECT DISTINCT service FROM instances").all()
-        .map((r) => String((r as Row).service)),
-    );
-    // A savepoint: rows that do not fit the schema undo the restore alone, the same on every
-    // replica, instead of failing the whole apply.
-    this.#db.exec("SAVEPOINT restore");
-    try {
-      for (const t of RESTORED_TABLES) this.#db.exec(`DELETE FROM ${t}`);
-      for (const t of RESTORED_TABLES) this.#insertRows(t, snap[t] ?? []);
-      this.#db.exec(`UPDATE service_index SET idx = ${index}`);
-      this.#db.exec("RELEASE restore");
-    } catch (e) {
-      this.#db.exec("ROLLBACK TO restore");
-      this.#db.exec("RELEASE restore");
-      return { ok: false, error: `restore: ${errorText(e)}` };
+    const before = this.#distinctServices();
+    // The staged tables become the live ones by renaming (no copy of the data), so the apply
+    // that swaps a large store in stays short; fresh staging tables take their place.
+    const db = this.#db;
+    for (const [t, cols] of Object.entries(USER_TABLE_COLUMNS)) {
+      db.exec(`DROP TABLE ${t}`);
+      db.exec(`ALTER TABLE ${STAGING_PREFIX}${t} RENAME TO ${t}`);
+      db.exec(createTable(STAGING_PREFIX + t, cols));
     }
+    db.exec(USER_INDEXES);
+    this.#stmt("UPDATE service_index SET idx = ?").run(index);
+    this.#dropStaging();
     for (const s of before) ch.services.add(s);
-    for (const s of this.services().keys()) ch.services.add(s);
-    for (const k of this.kvKeys("")) ch.keys.add(k);
+    for (const s of this.#distinctServices()) ch.services.add(s);
     for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
     return { ok: true };
   }
 
-  #insertRows(table: string, rows: unknown): void {
-    if (!Array.isArray(rows)) throw new Error(`restore: table ${table} is not a list of rows`);
-    for (const r of rows as Row[]) {
-      const cols = Object.keys(r);
-      if (!cols.every((c) => /^[a-z_]+$/.test(c))) {
-        throw new Error(`restore: bad column in ${table}`);
-      }
-      this.#db.prepare(
-        `INSERT INTO ${table} (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`,
-      ).run(...(Object.values(r) as (string | number | Uint8Array)[]));
-    }
+  #distinctServices(): Set<string> {
+    return new Set(
+      (this.#stmt("SELECT DISTINCT service FROM instances").all() as Row[]).map((r) =>
+        String(r.service)
+      ),
+    );
   }
 
   #putNode(
@@ -647,40 +761,70 @@ export class Store {
 
   // ---- snapshots ----
 
-  /** The whole state as one msgpack blob, consistent at appliedIndex(). */
-  snapshot(): Uint8Array {
-    const all = (sql: string) => this.#db.prepare(sql).all();
-    return pack({
-      format: SNAPSHOT_FORMAT,
-      schema: SCHEMA_VERSION,
-      meta: all("SELECT * FROM meta WHERE key != 'schema'"),
-      nodes: all("SELECT * FROM nodes"),
-      instances: all("SELECT * FROM instances"),
-      service_index: all("SELECT * FROM service_index"),
-      kv: all("SELECT * FROM kv"),
-      members: all("SELECT * FROM members"),
-      cluster: all("SELECT * FROM cluster"),
-      requests: all("SELECT * FROM requests"),
-    });
+  /**
+   * A consistent snapshot stream of the store at its applied index: "raft" carries what a
+   * replica needs (request ids included), "user" only nodes, services and KV. On a file-backed
+   * store it reads through its own connection, so applies go on while it is read.
+   */
+  snapshotSource(kind: SnapshotKind): SnapshotSource {
+    if (this.#path === ":memory:" || this.#path === "") {
+      return new SnapshotSource(this.#db, kind, false);
+    }
+    return new SnapshotSource(new DatabaseSync(this.#path, { readOnly: true }), kind, true);
   }
 
-  /** Replaces the whole state with a snapshot's, atomically; subscribers see every table change. */
-  restore(bytes: Uint8Array): void {
-    const snap = decodeSnapshot(bytes);
+  /** Writes a snapshot stream to `path` (synced), piece by piece. */
+  async writeSnapshotFile(path: string, kind: SnapshotKind): Promise<SnapshotFileInfo> {
+    const src = this.snapshotSource(kind);
+    const hash = createHash("sha256");
+    let bytes = 0;
+    try {
+      using file = await Deno.open(path, { write: true, create: true, truncate: true });
+      for (let piece = src.next(); piece !== null; piece = src.next()) {
+        hash.update(piece);
+        bytes += piece.byteLength;
+        if (bytes > SNAPSHOT_BYTES_MAX) {
+          throw new Error(`snapshot: the store is over ${SNAPSHOT_BYTES_MAX} bytes`);
+        }
+        await writeAll(file, piece);
+      }
+      await file.sync();
+    } finally {
+      src.close();
+    }
+    return { index: src.index, confState: src.confState, bytes, sha256: hash.digest("hex") };
+  }
+
+  /**
+   * Replaces the whole state with a "raft" snapshot file's, atomically (one transaction; a row
+   * that does not fit or a truncated file changes nothing). Subscribers then see every table
+   * change, and every service present before or after.
+   */
+  installSnapshotFile(path: string): void {
     const db = this.#db;
+    const before = this.#distinctServices();
+    const dec = new SnapshotDecoder();
     db.exec("BEGIN IMMEDIATE");
     try {
-      for (const t of SNAPSHOT_TABLES) db.exec(`DELETE FROM ${t}`);
+      for (const t of RAFT_TABLES) db.exec(`DELETE FROM ${t}`);
       db.exec("DELETE FROM meta WHERE key != 'schema'");
-      this.#insertRows("meta", snap.meta);
-      for (const t of SNAPSHOT_TABLES) this.#insertRows(t, snap[t] ?? []);
+      dec.readFile(path, (f) => {
+        if (dec.header?.kind !== "raft") {
+          throw new Error("snapshot: a user snapshot cannot be installed as a Raft snapshot");
+        }
+        insertFrame(db, f);
+      });
+      if (dec.header?.kind !== "raft") {
+        throw new Error("snapshot: a user snapshot cannot be installed as a Raft snapshot");
+      }
       db.exec("COMMIT");
     } catch (e) {
       db.exec("ROLLBACK");
       throw e;
     }
     this.#applied = this.#metaGet("applied");
-    const services = new Set(this.instances().map((i) => i.service));
+    const services = this.#distinctServices();
+    for (const s of before) services.add(s);
     this.#emit({
       index: this.#applied,
       tables: new Set<Table>(["nodes", "instances", "kv", "members"]),
@@ -690,95 +834,12 @@ export class Store {
   }
 }
 
-type ColumnKind = "text" | "int" | "bytes" | "json";
-/** Every snapshot table's columns, to check a snapshot row by row before it touches a table. */
-const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
-  meta: { key: "text", value: "int" },
-  nodes: { name: "text", data: "json", create_index: "int", modify_index: "int" },
-  instances: {
-    id: "text",
-    service: "text",
-    node: "text",
-    data: "json",
-    create_index: "int",
-    modify_index: "int",
-  },
-  service_index: { service: "text", idx: "int" },
-  kv: {
-    key: "text",
-    value: "bytes",
-    flags: "int",
-    create_index: "int",
-    modify_index: "int",
-    lock_index: "int",
-  },
-  members: { id: "int", name: "text", address: "text", nonce: "text" },
-  cluster: { key: "text", value: "json" },
-  requests: { id: "text", idx: "int", result: "json" },
-};
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.byteLength;) off += await file.write(data.subarray(off));
+}
 
-/**
- * Decodes a snapshot and checks every row against the schema (instances through
- * validateInstance), so a damaged or hand-made file is refused whole with one message.
- */
-export function decodeSnapshot(bytes: Uint8Array): Record<string, unknown> {
-  let snap: Record<string, unknown> | undefined;
-  try {
-    snap = unpack(bytes) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`restore: not a berth store snapshot (${errorText(e)})`);
-  }
-  if (snap?.format !== SNAPSHOT_FORMAT || !SCHEMA_VERSIONS_READ.includes(Number(snap.schema))) {
-    throw new Error("restore: not a berth store snapshot of this schema version");
-  }
-  if (snap.schema !== SCHEMA_VERSION) migrateInstanceRows(snap.instances);
-  for (const [table, columns] of Object.entries(SNAPSHOT_COLUMNS)) {
-    const rows = snap[table] ?? [];
-    if (!Array.isArray(rows)) throw new Error(`restore: table ${table} is not a list of rows`);
-    rows.forEach((row: unknown, n: number) => {
-      const where = `restore: ${table} row ${n}`;
-      if (typeof row !== "object" || row === null) throw new Error(`${where} is not an object`);
-      const r = row as Row;
-      for (const [col, kind] of Object.entries(columns)) {
-        const v = r[col];
-        const ok = kind === "text"
-          ? typeof v === "string"
-          : kind === "int"
-          ? typeof v === "number" && Number.isSafeInteger(v)
-          : kind === "bytes"
-          ? v instanceof Uint8Array
-          : typeof v === "string";
-        if (!ok) throw new Error(`${where}: column ${col} is not ${kind}`);
-      }
-      for (const col of Object.keys(r)) {
-        if (!(col in columns)) throw new Error(`${where}: unknown column ${col}`);
-      }
-      try {
-        if (table === "instances") {
-          const spec = validateInstance(JSON.parse(String(r.data)), `${where} data`);
-          if (spec.id !== r.id || spec.service !== r.service || spec.node !== r.node) {
-            throw new Error("id, service or node differ from the row's columns");
-          }
-        } else if (table === "nodes") {
-          const d = JSON.parse(String(r.data)) as NodeData;
-          if (typeof d?.address !== "string" || (d.status !== "alive" && d.status !== "down")) {
-            throw new Error("address or status missing");
-          }
-          validateCommand({
-            type: "node.register",
-            name: r.name,
-            address: d.address,
-            meta: d.meta,
-          });
-        } else if (columns.value === "json" || columns.result === "json") {
-          JSON.parse(String(r.value ?? r.result));
-        }
-      } catch (e) {
-        throw new Error(`${where}: ${errorText(e)}`);
-      }
-    });
-  }
-  return snap;
+function prefixed(msg: string): string {
+  return msg.startsWith("restore: ") ? msg : `restore: ${msg}`;
 }
 
 function kvFrom(row: Row): KvEntry {

@@ -121,24 +121,17 @@ Deno.test("Store.apply() node down marks its services changed; docker updates th
   assert.equal(s.serviceIndex("web"), 5);
 });
 
-Deno.test("Store persists across reopen and restores from a snapshot", () => {
+Deno.test("Store persists across reopen", () => {
   const dir = Deno.makeTempDirSync();
   const path = `${dir}/store.db`;
   const s = Store.open(path);
   s.apply(1, { type: "register", instance: spec() });
   s.apply(2, { type: "kv.put", key: "k", value: enc.encode("v"), flags: 3 });
-  const snap = s.snapshot();
   s.close();
   const again = Store.open(path);
   assert.equal(again.appliedIndex(), 2);
   assert.equal(again.instance("n1:web-1:80")?.service, "web");
-  again.apply(3, { type: "deregister", id: "n1:web-1:80" });
-  again.restore(snap);
-  assert.equal(again.appliedIndex(), 2);
-  assert.equal(again.instances().length, 1);
   assert.equal(again.kvGet("k")?.flags, 3);
-  assert.throws(() => again.restore(new Uint8Array([1, 2, 3])), /snapshot/);
-  assert.equal(again.instances().length, 1);
   again.close();
   Deno.removeSync(dir, { recursive: true });
 });
@@ -256,61 +249,6 @@ Deno.test("Store.apply() conf records membership; member ids only grow", () => {
   assert.equal(s.memberIdMax(), 2);
   const bad = s.apply(4, { type: "conf", voters: [0], learners: [] });
   assert.match(bad.error ?? "", /voters\[0\]/);
-  const copy = Store.open(":memory:");
-  copy.restore(s.snapshot());
-  assert.deepEqual(copy.members(), s.members());
-  assert.equal(copy.memberIdMax(), 2);
-});
-
-Deno.test("Store.apply() restore replaces data tables and keeps membership; bad data changes nothing", () => {
-  const s = Store.open(":memory:");
-  s.apply(1, { type: "kv.put", key: "old", value: enc.encode("1"), flags: 0 });
-  const saved = s.snapshot();
-  s.apply(2, {
-    type: "conf",
-    voters: [1],
-    learners: [],
-    upsert: { id: 1, name: "a", address: "x:1" },
-  });
-  s.apply(3, { type: "kv.put", key: "new", value: enc.encode("2"), flags: 0 });
-  s.apply(4, { type: "register", instance: spec() });
-  assert.deepEqual(s.apply(5, { type: "restore", snapshot: saved }), { ok: true });
-  assert.deepEqual(s.kvList("").map((e) => e.key), ["old"]);
-  assert.equal(s.instances().length, 0);
-  assert.equal(s.serviceIndex("web"), 5); // deregistered by the restore: blocking reads wake
-  assert.deepEqual(s.members().map((m) => m.name), ["a"]);
-  const r = s.apply(6, { type: "restore", snapshot: new Uint8Array([0xc1]) });
-  assert.equal(r.ok, false);
-  assert.deepEqual(s.kvList("").map((e) => e.key), ["old"]);
-  assert.equal(s.appliedIndex(), 6);
-});
-
-Deno.test("Store restore refuses a snapshot with a damaged row, changing nothing", async (t) => {
-  const s = Store.open(":memory:");
-  s.apply(1, { type: "register", instance: spec() });
-  s.apply(2, { type: "kv.put", key: "k", value: enc.encode("v"), flags: 0 });
-  const { pack, unpack } = await import("msgpackr");
-  const good = unpack(s.snapshot()) as Record<string, Record<string, unknown>[]>;
-  const cases: [string, (x: Record<string, Record<string, unknown>[]>) => void][] = [
-    ["instance data not JSON", (x) => x.instances![0]!.data = "not json"],
-    ["instance data an empty object", (x) => x.instances![0]!.data = "{}"],
-    ["instance id differs from its column", (x) => x.instances![0]!.id = "other"],
-    ["kv value not bytes", (x) => x.kv![0]!.value = "text"],
-    ["unknown column", (x) => x.kv![0]!.extra = 1],
-    ["table not a list", (x) => (x as Record<string, unknown>).nodes = 5],
-  ];
-  let index = 3;
-  for (const [name, damage] of cases) {
-    await t.step(name, () => {
-      const bad = structuredClone(good);
-      damage(bad);
-      const r = s.apply(index++, { type: "restore", snapshot: pack(bad) });
-      assert.equal(r.ok, false);
-      assert.match(r.error ?? "", /restore: /);
-      assert.equal(s.instances().length, 1);
-      assert.equal(s.kvGet("k")?.flags, 0);
-    });
-  }
 });
 
 Deno.test("Store.apply() check sets the check result only, and only where there is a check", () => {

@@ -153,8 +153,16 @@ export type Command =
    * result's error names the sub-command (`batch command <n> (<type>): <why>`).
    */
   | { type: "batch"; commands: Command[] }
-  /** Replaces services, nodes and KV with a snapshot's (membership is kept). */
-  | { type: "restore"; snapshot: Uint8Array }
+  /**
+   * A restore of a user snapshot, replicated in bounded pieces: begin empties the staging area,
+   * each chunk (SNAPSHOT_CHUNK_BYTES at most, seq 0, 1, …) is checked and its rows staged,
+   * commit (with the chunk count and bytes) replaces services, nodes and KV with the staged ones
+   * in one apply (membership is kept) or changes nothing; abort empties the staging area.
+   */
+  | { type: "restore.begin"; id: string }
+  | { type: "restore.chunk"; id: string; seq: number; data: Uint8Array }
+  | { type: "restore.commit"; id: string; chunks: number; bytes: number }
+  | { type: "restore.abort"; id: string }
   | {
     type: "conf";
     voters: number[];

@@ -22,13 +22,12 @@ import {
   type InstanceSpec,
 } from "./types.ts";
 import { isLegacyInstance, legacyInstance } from "./migrate.ts";
+import { SNAPSHOT_CHUNK_BYTES } from "./snapshot_limits.ts";
 
 /** Longest key, service name, node name or instance id accepted. */
 export const NAME_BYTES_MAX = 512;
 /** Largest KV value accepted (Consul's default limit). */
 export const VALUE_BYTES_MAX = 512 * 1024;
-/** Largest snapshot a restore command carries (under the cluster's proposal limit). */
-export const RESTORE_BYTES_MAX = 3 * 1024 * 1024;
 /** Most commands in one batch. */
 export const BATCH_COMMANDS_MAX = 4096;
 /** Most tags, meta pairs or HTTP hosts on one instance. */
@@ -123,6 +122,13 @@ function strMap(x: unknown, path: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of keys) out[str(k, `${path} key`)] = str(o[k], `${path}.${k}`, { empty: true });
   return out;
+}
+
+/** A restore's id: chosen by the member that streams it in. */
+function restoreId(x: unknown, path: string): string {
+  const id = str(x, path);
+  if (id.length > 64) fail(path, "at most 64 characters", id);
+  return id;
 }
 
 function bytes(x: unknown, path: string): Uint8Array {
@@ -362,12 +368,29 @@ export function validateCommand(x: unknown, path = "command"): Command {
         ...(cas === undefined ? {} : { cas }),
       };
     }
-    case "restore": {
-      if (!(o.snapshot instanceof Uint8Array)) fail(`${path}.snapshot`, "bytes", o.snapshot);
-      if (o.snapshot.byteLength > RESTORE_BYTES_MAX) {
-        fail(`${path}.snapshot`, `at most ${RESTORE_BYTES_MAX} bytes`, "bytes");
+    case "restore.begin":
+    case "restore.abort":
+      return { type: o.type, id: restoreId(o.id, `${path}.id`) };
+    case "restore.chunk": {
+      const data = o.data;
+      if (!(data instanceof Uint8Array)) fail(`${path}.data`, "bytes", data);
+      if (data.byteLength > SNAPSHOT_CHUNK_BYTES) {
+        fail(`${path}.data`, `at most ${SNAPSHOT_CHUNK_BYTES} bytes`, "bytes");
       }
-      return { type: "restore", snapshot: o.snapshot };
+      return {
+        type: "restore.chunk",
+        id: restoreId(o.id, `${path}.id`),
+        seq: int(o.seq, `${path}.seq`, 0, Number.MAX_SAFE_INTEGER),
+        data,
+      };
+    }
+    case "restore.commit": {
+      return {
+        type: "restore.commit",
+        id: restoreId(o.id, `${path}.id`),
+        chunks: int(o.chunks, `${path}.chunks`, 0, Number.MAX_SAFE_INTEGER),
+        bytes: int(o.bytes, `${path}.bytes`, 0, Number.MAX_SAFE_INTEGER),
+      };
     }
     case "conf": {
       const ids = (x: unknown, p: string) => {

@@ -1,0 +1,203 @@
+/**
+ * `berth snapshot save` and `restore` as streams, so neither the agent nor the client holds a
+ * whole snapshot (sizes: src/store/snapshot_limits.ts).
+ *
+ * Save: the store's "user" snapshot (services, nodes, KV; no membership, no request ids) read
+ * piece by piece inside one read transaction, pulled by the HTTP response.
+ *
+ * Restore: the request body is cut into SNAPSHOT_CHUNK_BYTES chunks, each checked as it comes
+ * (SnapshotDecoder, so a bad file fails before most of it is replicated) and proposed as
+ * `restore.chunk` after a `restore.begin`, SNAPSHOT_WINDOW_CHUNKS proposals in flight at most
+ * (they reach the log in order; one that did not, e.g. across a leader change, is refused and
+ * the restore fails, changing nothing); every replica checks each
+ * chunk's rows and stages them. `restore.commit` then carries the chunk count and size, and the
+ * store swaps the staged tables in within that one apply on every replica, or changes nothing.
+ * A failure on the way proposes `restore.abort`. A file of the old one-blob format (up to 3 MiB,
+ * what that format could restore) is re-encoded as a stream first (store/snapshot_legacy.ts).
+ *
+ * @module
+ */
+import { errorText } from "../lib/error_text.ts";
+import type { Proposed } from "../cluster/mod.ts";
+import {
+  type Command,
+  isLegacySnapshot,
+  LEGACY_SNAPSHOT_BYTES_MAX,
+  legacySnapshotStream,
+  SNAPSHOT_BYTES_MAX,
+  SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_WINDOW_CHUNKS,
+  SnapshotDecoder,
+  type Store,
+} from "../store/mod.ts";
+import { badRequest, HttpError } from "./http_error.ts";
+
+/** The store's user snapshot as a response body stream (one piece per pull). */
+export function userSnapshotStream(store: Store): ReadableStream<Uint8Array> {
+  const src = store.snapshotSource("user");
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      try {
+        const piece = src.next();
+        if (piece === null) controller.close();
+        else controller.enqueue(piece);
+      } catch (e) {
+        src.close();
+        controller.error(e);
+      }
+    },
+    cancel() {
+      src.close();
+    },
+  }, { highWaterMark: 1 });
+}
+
+/** What a restore reports. */
+export interface RestoreResult {
+  index: number;
+  bytes: number;
+  chunks: number;
+}
+
+/**
+ * Replicates the snapshot read from `body` through `propose` (see the module comment). A file
+ * that is not a valid snapshot rejects with a 400 HttpError; a bigger one than
+ * SNAPSHOT_BYTES_MAX with 413.
+ */
+export async function restoreFromStream(
+  input: ReadableStream<Uint8Array>,
+  propose: (c: Command) => Promise<Proposed>,
+): Promise<RestoreResult> {
+  const body = await upgradeLegacy(input);
+  const id = crypto.randomUUID();
+  const decoder = new SnapshotDecoder();
+  const must = async (c: Command) => {
+    const p = await propose(c);
+    if (!p.result.ok) throw badRequest(p.result.error ?? `${c.type} failed`);
+    return p;
+  };
+  await must({ type: "restore.begin", id });
+  // Chunk proposals in flight (at most SNAPSHOT_WINDOW_CHUNKS); the first failure ends the restore.
+  const inflight = new Set<Promise<unknown>>();
+  let failure: unknown;
+  let seq = 0;
+  let bytes = 0;
+  const buf = new Uint8Array(SNAPSHOT_CHUNK_BYTES);
+  let fill = 0;
+  const flush = async () => {
+    if (fill === 0) return;
+    const data = buf.slice(0, fill);
+    fill = 0;
+    try {
+      decoder.push(data);
+    } catch (e) {
+      throw badRequest(errorText(e));
+    }
+    const p: Promise<unknown> = must({ type: "restore.chunk", id, seq, data })
+      .catch((e) => failure ??= e).finally(() => inflight.delete(p));
+    inflight.add(p);
+    seq++;
+    while (inflight.size >= SNAPSHOT_WINDOW_CHUNKS && failure === undefined) {
+      await Promise.race(inflight);
+    }
+    if (failure !== undefined) throw failure;
+  };
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      if (bytes > SNAPSHOT_BYTES_MAX) {
+        throw new HttpError(413, `snapshot is over the ${SNAPSHOT_BYTES_MAX}-byte limit`);
+      }
+      for (let off = 0; off < value.byteLength;) {
+        const n = Math.min(value.byteLength - off, buf.byteLength - fill);
+        buf.set(value.subarray(off, off + n), fill);
+        fill += n;
+        off += n;
+        if (fill === buf.byteLength) await flush();
+      }
+    }
+    await flush();
+    await Promise.all(inflight);
+    if (failure !== undefined) throw failure;
+    try {
+      decoder.finish();
+    } catch (e) {
+      throw badRequest(errorText(e));
+    }
+    const p = await must({
+      type: "restore.commit",
+      id,
+      chunks: seq,
+      bytes,
+    });
+    return { index: p.index, bytes, chunks: seq };
+  } catch (e) {
+    await Promise.all(inflight);
+    await reader.cancel().catch(() => {});
+    await propose({ type: "restore.abort", id }).catch(() => {});
+    throw e;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * The body itself, or, when it holds a snapshot of the old one-blob format (at most
+ * LEGACY_SNAPSHOT_BYTES_MAX), that snapshot re-encoded as a stream.
+ */
+async function upgradeLegacy(
+  body: ReadableStream<Uint8Array>,
+): Promise<ReadableStream<Uint8Array>> {
+  const reader = body.getReader();
+  const first = await reader.read();
+  if (first.done || !isLegacySnapshot(first.value)) {
+    // Not the old format: the same bytes, first piece included, go on as they came.
+    let head: Uint8Array | undefined = first.done ? undefined : first.value;
+    return new ReadableStream<Uint8Array>({
+      async pull(k) {
+        if (head !== undefined) {
+          k.enqueue(head);
+          head = undefined;
+          return;
+        }
+        const r = await reader.read();
+        if (r.done) k.close();
+        else k.enqueue(r.value);
+      },
+      cancel: (why) => reader.cancel(why),
+    }, { highWaterMark: 0 });
+  }
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (let r: ReadableStreamReadResult<Uint8Array> = first; !r.done; r = await reader.read()) {
+    size += r.value.byteLength;
+    if (size > LEGACY_SNAPSHOT_BYTES_MAX) {
+      await reader.cancel().catch(() => {});
+      throw badRequest(
+        `restore: a snapshot of the old format is over its ${LEGACY_SNAPSHOT_BYTES_MAX}-byte limit`,
+      );
+    }
+    parts.push(r.value);
+  }
+  const whole = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    whole.set(p, off);
+    off += p.byteLength;
+  }
+  let converted: Uint8Array;
+  try {
+    converted = legacySnapshotStream(whole);
+  } catch (e) {
+    throw badRequest(errorText(e));
+  }
+  return new ReadableStream<Uint8Array>({
+    start(k) {
+      k.enqueue(converted);
+      k.close();
+    },
+  });
+}
