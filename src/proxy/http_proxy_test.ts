@@ -49,6 +49,21 @@ Deno.test("HttpProxy forwards round robin with X-Forwarded-* headers", async () 
   }
 });
 
+Deno.test("HttpProxy passes a berth.http.path prefix through to the instance, not stripped", async () => {
+  const a = await startBackend("api");
+  const ts = new TestStore();
+  ts.register(spec({ id: "api-a", service: "api", port: a.port, httpHosts: [], httpPath: "/api" }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      assert.equal((await request(port, "/api")).body, "api /api");
+      assert.equal((await request(port, "/api/v1/x?q=1")).body, "api /api/v1/x?q=1");
+      assert.equal((await request(port, "/apix")).status, 404);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
 Deno.test("HttpProxy answers 404 without a route and 503 without a passing instance", async () => {
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: 1, checkResult: { status: "critical", output: "" } }));
