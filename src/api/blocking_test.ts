@@ -83,3 +83,33 @@ Deno.test("Blocker.wait() refuses with 429 beyond its bound", async () => {
   assert.equal(b.size, 0);
   store.close();
 });
+
+Deno.test("blocking GET /v1/health/service/:name?index wakes when an installed snapshot drops the service", async () => {
+  const dir = await Deno.makeTempDir();
+  const f = fixture();
+  try {
+    // The leader's state a few entries later: "web" deregistered, "api" registered.
+    const leader = Store.open(":memory:");
+    leader.apply(1, { type: "register", instance: instanceSpec() });
+    leader.apply(2, { type: "deregister", id: "n1:web-1:80" });
+    leader.apply(3, {
+      type: "register",
+      instance: instanceSpec({ id: "n1:api:80", service: "api" }),
+    });
+    await leader.writeSnapshotFile(`${dir}/snap`, "raft");
+    const p = await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    const pending = f.app.request(`/v1/health/service/web?index=${p.index}&wait=10m`);
+    await sleep(20);
+    f.store.installSnapshotFile(`${dir}/snap`);
+    // Before the fix the install announced only the services it brought: this slept 10 minutes.
+    const r = await Promise.race([pending, sleep(5000).then(() => null)]);
+    assert.ok(r !== null, "the blocked read did not wake");
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), []);
+    assert.equal(r.headers.get("X-Consul-Index"), "2");
+  } finally {
+    f.abort.abort();
+    f.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
