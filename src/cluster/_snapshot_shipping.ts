@@ -20,7 +20,9 @@
  * @module
  */
 import { type Entry, isEmptySnapshot, type Message, type Snapshot } from "../../raft/mod.ts";
+import { createHash } from "node:crypto";
 import { errorText } from "../lib/error_text.ts";
+import { legacySnapshotFrames } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
 import { NotLeaderError } from "./errors.ts";
 import { LogBudget } from "./log_budget.ts";
@@ -181,4 +183,36 @@ export class SnapshotShipping {
   close(): void {
     this.#receiver.close();
   }
+}
+
+/**
+ * A Raft log written before snapshots were files holds the snapshot itself (one msgpack map):
+ * it is written to a file in `dir` and the log's snapshot becomes a ref to it. Undefined when the
+ * snapshot is a ref already.
+ */
+export function upgradeLegacySnapshot(dir: string, snap: Snapshot): Uint8Array | undefined {
+  try {
+    decodeRef(snap.data);
+    return undefined;
+  } catch { /* not a ref: the old format, rewritten below */ }
+  const files = new SnapshotFiles(dir);
+  const tmp = files.tempPath("upgrading");
+  const hash = createHash("sha256");
+  let bytes = 0;
+  try {
+    using file = Deno.openSync(tmp, { write: true, createNew: true });
+    for (const frame of legacySnapshotFrames(snap.data, "raft")) {
+      hash.update(frame);
+      bytes += frame.byteLength;
+      for (let off = 0; off < frame.byteLength;) off += file.writeSync(frame.subarray(off));
+    }
+    file.syncSync();
+  } catch (e) {
+    files.remove(tmp);
+    throw new Error(
+      `raft log: the snapshot at index ${snap.metadata.index} cannot be read (${errorText(e)})`,
+    );
+  }
+  const { index, term } = snap.metadata;
+  return encodeRef(files.keep(tmp, index, term, bytes, hash.digest("hex")));
 }

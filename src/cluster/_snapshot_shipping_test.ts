@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { Transport } from "./transport.ts";
-import { SNAPSHOT_CHUNK_BYTES } from "../store/mod.ts";
+import { SNAPSHOT_CHUNK_BYTES, Store } from "../store/mod.ts";
+import { upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
+import { decodeRef } from "./snapshot_files.ts";
 
 const enc = new TextEncoder();
 
@@ -110,5 +112,51 @@ Deno.test("SnapshotShipping: a snapshot of many chunks streams to a new member a
     for (let i = 0; i < 24; i++) assert.deepEqual(b.store.kvGet(`big${i}`)?.value, value(i));
   } finally {
     await closeAll(ms);
+  }
+});
+
+Deno.test("upgradeLegacySnapshot() writes a Raft log's old-format snapshot to a file the store installs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { pack } = await import("msgpackr");
+    const legacy = pack({
+      format: "berth-store-snapshot",
+      schema: 2,
+      meta: [{ key: "applied", value: 7 }, { key: "index.kv", value: 6 }],
+      nodes: [],
+      instances: [],
+      service_index: [],
+      kv: [{
+        key: "k",
+        value: enc.encode("v"),
+        flags: 0,
+        create_index: 6,
+        modify_index: 6,
+        lock_index: 0,
+      }],
+      members: [{ id: 1, name: "a", address: "127.0.0.1:1", nonce: "" }],
+      cluster: [{ key: "conf", value: JSON.stringify({ voters: [1], learners: [] }) }],
+      requests: [{ id: "req-6", idx: 6, result: JSON.stringify({ ok: true }) }],
+    });
+    const metadata = { index: 7, term: 2, confState: { voters: [1], learners: [] } };
+    const ref = upgradeLegacySnapshot(dir, { metadata, data: legacy });
+    assert.ok(ref !== undefined);
+    assert.equal(upgradeLegacySnapshot(dir, { metadata, data: ref }), undefined, "a ref stays");
+    const { file } = decodeRef(ref);
+    assert.equal(file, "7-2.snap");
+    const store = Store.open(":memory:");
+    store.installSnapshotFile(`${dir}/${file}`);
+    assert.equal(store.appliedIndex(), 7);
+    assert.equal(new TextDecoder().decode(store.kvGet("k")!.value), "v");
+    assert.deepEqual(store.members().map((m) => m.name), ["a"]);
+    // The request-id table came along: the retried request is applied once.
+    assert.deepEqual(store.apply(8, { type: "kv.delete", key: "k" }, "req-6"), { ok: true });
+    assert.ok(store.kvGet("k") !== undefined);
+    assert.throws(
+      () => upgradeLegacySnapshot(dir, { metadata, data: new Uint8Array([1, 2, 3]) }),
+      /raft log: the snapshot at index 7 cannot be read/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

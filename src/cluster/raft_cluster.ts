@@ -41,7 +41,7 @@ import { Membership } from "./_membership.ts";
 import { Proposals } from "./_proposals.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import { Rpc } from "./_rpc.ts";
-import { SnapshotShipping } from "./_snapshot_shipping.ts";
+import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
 import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
 import { type Hello, Transport } from "./transport.ts";
 import type { Cluster, ClusterStatus, MemberStatus, Proposed } from "./types.ts";
@@ -105,8 +105,15 @@ export class RaftCluster implements Cluster {
       now: opts.now ?? (() => Date.now()),
       onFatal: opts.onFatal ?? (() => {}),
     };
+    let dir = opts.snapshotDir;
+    if (dir === undefined && opts.raftPath === ":memory:") {
+      dir = this.#tempDir = Deno.makeTempDirSync({ prefix: "berth-snapshots-" });
+    }
+    dir ??= `${opts.raftPath.replace(/\/?[^/]*$/, "") || "."}/snapshots`;
+    const snapshotDir = dir;
     const storage = SqliteRaftStorage.open(opts.raftPath, {
       confState: () => o.store.confState(),
+      upgradeSnapshot: (snap) => upgradeLegacySnapshot(snapshotDir, snap),
     });
     const transport = new Transport({
       listen: opts.bind,
@@ -123,12 +130,7 @@ export class RaftCluster implements Cluster {
     const proposals = new Proposals(core);
     const membership = new Membership(core, proposals);
     const join = new Join(core, membership, proposals);
-    let dir = opts.snapshotDir;
-    if (dir === undefined && opts.raftPath === ":memory:") {
-      dir = this.#tempDir = Deno.makeTempDirSync({ prefix: "berth-snapshots-" });
-    }
-    dir ??= `${opts.raftPath.replace(/\/?[^/]*$/, "") || "."}/snapshots`;
-    const shipping = new SnapshotShipping(core, dir);
+    const shipping = new SnapshotShipping(core, snapshotDir);
     const liveness = new Liveness(core, (cmd) => proposals.propose(cmd));
     this.#rpc = new Rpc(core, { proposals, join, membership, shipping });
     core.hooks = {

@@ -63,13 +63,23 @@ export class SqliteRaftStorage implements Storage {
    * reports the membership as of the state machine's applied index (the store keeps it in the
    * same transaction as that index), which is what raft restarts with.
    */
-  static open(path: string, opts: { confState: () => ConfState }): SqliteRaftStorage {
+  static open(
+    path: string,
+    opts: {
+      confState: () => ConfState;
+      /**
+       * Sees the persisted snapshot at open; data it returns replaces the snapshot's (persisted
+       * before use), e.g. a snapshot of an older format rewritten.
+       */
+      upgradeSnapshot?: (s: Snapshot) => Uint8Array | undefined;
+    },
+  ): SqliteRaftStorage {
     const db = new DatabaseSync(path);
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=FULL");
     db.exec(SCHEMA);
     const s = new SqliteRaftStorage(db, opts.confState);
-    s.#load();
+    s.#load(opts.upgradeSnapshot);
     return s;
   }
 
@@ -125,8 +135,13 @@ export class SqliteRaftStorage implements Storage {
       .run(key, pack(value));
   }
 
-  #load(): void {
-    const snap = this.#getState("snapshot") as Snapshot | undefined;
+  #load(upgrade?: (s: Snapshot) => Uint8Array | undefined): void {
+    const stored = this.#getState("snapshot") as Snapshot | undefined;
+    const upgraded = stored !== undefined && !isEmptySnapshot(stored)
+      ? upgrade?.(stored)
+      : undefined;
+    const snap = upgraded === undefined ? stored : { metadata: stored!.metadata, data: upgraded };
+    if (upgraded !== undefined) this.#setState("snapshot", snap);
     const compact = this.#getState("compact") as { index: number; term: number } | undefined;
     const hasSnap = snap !== undefined && !isEmptySnapshot(snap);
     // The log may reach back before the snapshot (a trailing window kept for slow followers):

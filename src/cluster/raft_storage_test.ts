@@ -114,3 +114,27 @@ Deno.test("SqliteRaftStorage.bootstrap() writes entries, hard state and identity
   assert.equal(again.lastIndex(), 1);
   again.close();
 });
+
+Deno.test("SqliteRaftStorage.open() upgradeSnapshot rewrites the persisted snapshot's data, window kept", () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  s.persist({ entries: Array.from({ length: 20 }, (_, i) => ent(i + 1, 1)) });
+  s.snapshotAndCompact(15, cs(), new Uint8Array([7]), 5);
+  s.close();
+  const seen: number[] = [];
+  const up = SqliteRaftStorage.open(path, {
+    confState: cs,
+    upgradeSnapshot: (snap) => {
+      seen.push(snap.metadata.index);
+      return snap.data[0] === 7 ? new Uint8Array([8]) : undefined;
+    },
+  });
+  assert.deepEqual(seen, [15]);
+  assert.deepEqual(up.snapshot().data, new Uint8Array([8]));
+  assert.equal(up.firstIndex(), 11);
+  up.close();
+  // Persisted: the next open sees the new data, and the hook leaves it alone.
+  const again = SqliteRaftStorage.open(path, { confState: cs, upgradeSnapshot: () => undefined });
+  assert.deepEqual(again.snapshot().data, new Uint8Array([8]));
+  again.close();
+});

@@ -18,6 +18,7 @@ export type { SnapshotSource } from "./snapshot_io.ts";
 export {
   isLegacySnapshot,
   LEGACY_SNAPSHOT_BYTES_MAX,
+  legacySnapshotFrames,
   legacySnapshotStream,
 } from "./snapshot_legacy.ts";
 export {

@@ -106,7 +106,7 @@ function* pieces(db: DatabaseSync, kind: SnapshotKind, index: number): Generator
 }
 
 /** Roughly a row's encoded size (to cut frames near SNAPSHOT_CHUNK_BYTES). */
-function rowBytes(r: Row): number {
+export function rowBytes(r: Row): number {
   let n = 0;
   for (const v of Object.values(r)) {
     n += 8 + (typeof v === "string" ? v.length * 3 : v instanceof Uint8Array ? v.byteLength : 0);
