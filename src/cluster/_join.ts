@@ -17,7 +17,7 @@ import { type ConfChange, encodeConfChange, type Entry } from "../../raft/mod.ts
 import type { Command } from "../store/mod.ts";
 import { encodeJoinContext, encodeProposal, type JoinContext } from "./_apply.ts";
 import type { ClusterCore } from "./_core.ts";
-import { ClosedError, RejectedError } from "./errors.ts";
+import { ClosedError, RejectedError, TimeoutError } from "./errors.ts";
 import type { Membership } from "./_membership.ts";
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
 import {
@@ -159,7 +159,7 @@ export class Join {
           throw new RejectedError(`cannot join through ${addr}: ${msg}`);
         }
         if (c.o.now() + backoff >= until) {
-          throw new Error(`cannot join through ${addresses.join(", ")}: ${msg}`);
+          throw new TimeoutError(`cannot join through ${addresses.join(", ")}: ${msg}`);
         }
         if (!logged) {
           c.o.log(`cluster: join through ${addr} failed (${msg}); retrying`);
@@ -207,7 +207,7 @@ export class Join {
   handle(r: JoinRequest): Promise<JoinAnswer> {
     const c = this.#c;
     if (c.node === undefined) {
-      return Promise.reject(new Error("this member is not in a cluster"));
+      return Promise.reject(new RejectedError("this member is not in a cluster"));
     }
     if (c.role !== "leader") {
       return forward(c, r, PROPOSAL_TIMEOUT_MS, "add the member; retry") as Promise<JoinAnswer>;

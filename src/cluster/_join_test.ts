@@ -61,3 +61,21 @@ Deno.test("RaftCluster.join() refuses at once a name another member has", async 
     await closeAll([a, twin]);
   }
 });
+
+Deno.test("RaftCluster.join() through a node that is not in a cluster is refused at once", async () => {
+  const lone = await member("x", "127.0.0.1");
+  const y = await member("y", "127.0.0.2");
+  try {
+    await assert.rejects(y.cluster.join([lone.cluster.address]), (e: Error) => {
+      // Not retried for JOIN_TIMEOUT_MS: asking again cannot help.
+      assert.ok(e instanceof RejectedError, `${e.name}: ${e.message}`);
+      assert.match(
+        e.message,
+        /^cannot join through 127\.0\.0\.1:\d+: this member is not in a cluster$/,
+      );
+      return true;
+    });
+  } finally {
+    await closeAll([lone, y]);
+  }
+});
