@@ -126,6 +126,8 @@ export class ClusterCore {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #scheduled = false;
   #selfRemoved = false;
+  /** The applied membership, cached: checked for every message that arrives. */
+  #members = { voters: new Set<number>(), learners: new Set<number>(), idMax: 0 };
   #removedLogged = false;
   /** Set by `leave()`: this member's removal is expected, not a reason to fail. */
   leaving = false;
@@ -142,9 +144,9 @@ export class ClusterCore {
     this.transport = transport;
     this.identity = storage.identity();
     this.store.subscribe((c) => {
-      if (c.tables.has("members")) this.refreshAddresses();
+      if (c.tables.has("members")) this.#refreshMembers();
     });
-    this.refreshAddresses();
+    this.#refreshMembers();
   }
 
   /** This member's id, 0 before it is in a cluster. */
@@ -171,8 +173,7 @@ export class ClusterCore {
       this.hooks.installSnapshot(snap);
       this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
     }
-    const cs = this.store.confState();
-    if (isRemoved(cs, identity.id)) throw new RejectedError(removedMessage(identity));
+    if (this.wasRemoved(identity.id)) throw new RejectedError(removedMessage(identity));
     const node = new RawNode({
       id: identity.id,
       storage: this.storage,
@@ -186,6 +187,7 @@ export class ClusterCore {
     });
     this.node = node;
     // A lone voter need not wait an election timeout.
+    const cs = this.store.confState();
     const voters = cs.voters.length > 0 ? cs.voters : this.#storageVoters();
     if (voters.length === 1 && voters[0] === identity.id) node.campaign();
     this.#ticker = setInterval(() => this.#tick(), this.o.tickMs);
@@ -461,10 +463,30 @@ export class ClusterCore {
 
   // ---------------------------------------------------------------- members
 
-  refreshAddresses(): void {
+  /** Re-reads the applied membership (on every change of it: conf changes, snapshot installs). */
+  #refreshMembers(): void {
+    const cs = this.store.confState();
+    this.#members = {
+      voters: new Set(cs.voters),
+      learners: new Set(cs.learners),
+      idMax: this.store.memberIdMax(),
+    };
     for (const m of this.store.members()) {
       if (m.address !== "") this.addresses.set(m.id, m.address);
     }
+  }
+
+  /** Whether `id` is a voter or learner in this replica's applied membership. */
+  isMember(id: number): boolean {
+    return this.#members.voters.has(id) || this.#members.learners.has(id);
+  }
+
+  /**
+   * Whether member `id` was removed, by the membership this replica applied: it was handed out
+   * (ids are never reused, so it is not a member still to come) and is no longer a member.
+   */
+  wasRemoved(id: number): boolean {
+    return id > 0 && id <= this.#members.idMax && !this.isMember(id);
   }
 
   memberName(id: number): string {
@@ -476,14 +498,6 @@ export class ClusterCore {
     if (this.role === "leader" || this.role === "candidate") return this.role;
     return this.store.confState().learners.includes(this.self) ? "learner" : "follower";
   }
-}
-
-/**
- * Whether member `id` was removed, by the membership `cs` this replica applied: it is not in it
- * although the cluster has members (ids are never reused, so this is not a member yet to come).
- */
-export function isRemoved(cs: { voters: number[]; learners: number[] }, id: number): boolean {
-  return cs.voters.length > 0 && !cs.voters.includes(id) && !cs.learners.includes(id);
 }
 
 function removedMessage(identity: Identity): string {

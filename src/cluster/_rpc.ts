@@ -8,7 +8,7 @@
  */
 import { errorText } from "../lib/error_text.ts";
 import { type Message, validateMessage } from "../../raft/mod.ts";
-import { type ClusterCore, isRemoved } from "./_core.ts";
+import type { ClusterCore } from "./_core.ts";
 import { BusyError, ClosedError, NotLeaderError, RejectedError } from "./errors.ts";
 import type { Join } from "./_join.ts";
 import type { Membership } from "./_membership.ts";
@@ -48,18 +48,13 @@ export class Rpc {
     if (typeof body !== "object" || body === null) return;
     const b = body as Record<string, unknown>;
     if (from.nodeId > 0 && from.clusterId === c.identity?.clusterId) {
-      const cs = c.store.confState();
       if (b.t === "removed") {
         // A member tells this one it was removed; only a member of this replica's own
         // membership is listened to.
-        if (
-          b.id === c.self && !isRemoved(cs, from.nodeId) && from.nodeId <= c.store.memberIdMax()
-        ) {
-          c.removed();
-        }
+        if (b.id === c.self && c.isMember(from.nodeId)) c.removed();
         return;
       }
-      if (from.nodeId <= c.store.memberIdMax() && isRemoved(cs, from.nodeId)) {
+      if (c.wasRemoved(from.nodeId)) {
         this.#noticeRemoved(from);
         return;
       }
@@ -116,11 +111,10 @@ export class Rpc {
     const r = parseRequest(body);
     switch (r.t) {
       case "propose": {
-        const cs = c.store.confState();
-        if (!cs.voters.includes(from.nodeId) && !cs.learners.includes(from.nodeId)) {
-          // Ids are never reused: a known id is a removed member; a higher one may be a member
+        if (!c.isMember(from.nodeId)) {
+          // A removed member is refused for good; an id not handed out yet here may be a member
           // whose joining this member has not applied yet.
-          if (from.nodeId > 0 && from.nodeId <= c.store.memberIdMax()) {
+          if (c.wasRemoved(from.nodeId)) {
             throw new RejectedError("proposals are taken from members only (removed)");
           }
           throw new BusyError("proposals are taken from members only");
