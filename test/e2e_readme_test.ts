@@ -104,8 +104,9 @@ Deno.test({
     assert.ok(agents.length >= 3, "README's cluster block starts three agents");
     for (const a of agents) {
       assert.equal(a.background, true, `an agent line ends with & so the paste goes on: ${a.text}`);
-      for (const flag of ["http", "dns", "bind"]) {
-        const addr = flagValue(a.argv, flag) ?? FLAG_DEFAULTS[flag]!;
+      for (const flag of ["http", "dns", "bind", "proxy-http"]) {
+        const addr = flagValue(a.argv, flag) ?? FLAG_DEFAULTS[flag];
+        if (addr === undefined || addr === "off") continue;
         assert.ok(addressFree(addr), `${addr} (--${flag}) is in use; this test needs it`);
       }
     }
