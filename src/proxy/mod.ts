@@ -21,7 +21,9 @@
  *   502 bad gateway, 504 gateway timeout, 413 body too large.
  * - TCP routes: for each `berth.tcp.port=N` the proxy listens on N (on `tcpHost`, default the
  *   host of `listen`) and relays connections to the service's instances; listeners open and
- *   close with the routes.
+ *   close with the routes. The proxy binds its own port first; a route port that is one of
+ *   `reserved` (the agent's own listeners), is claimed by another service or cannot be bound is
+ *   refused with one log line and listed as failed by `report()` (for `/v1/berth/routes`).
  *
  * Options (ProxyOptions; every limit has a default): `store`, `listen`, `edgeDomain`,
  * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs`
@@ -29,7 +31,7 @@
  * `connectionsMax` 10000, `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs`
  * 1 h, `socketsMax` 256 per instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax`
  * 3, `ejectMs` 10000 (doubling up to `ejectMsMax` 120000), `drainMs` 30000, `tcpHost` (null: no
- * TCP routes), `log`, `now`, `random`. The client (headers, request, keep-alive), response and
+ * TCP routes), `reserved`, `log`, `now`, `random`. The client (headers, request, keep-alive), response and
  * stream-idle timeouts share one coarse tick (a tenth of the shortest, at most 1 s) instead of a
  * timer per request: they fire up to two ticks late, never early.
  *
@@ -62,5 +64,6 @@ export {
   type RouteTableOptions,
   type ServiceRoute,
 } from "./routes.ts";
-export { HttpProxy, type ProxyOptions } from "./http_proxy.ts";
+export { HttpProxy, type ProxyOptions, type RoutesReport } from "./http_proxy.ts";
+export { type ReservedListener, type TcpRouteInfo } from "./tcp_proxy.ts";
 export { type UpstreamPoolOptions } from "./upstream_pool.ts";
