@@ -25,24 +25,21 @@ import type {
   Table,
 } from "./types.ts";
 import { CommandError, validateCommand } from "./validate.ts";
-import { errorText } from "../lib/error_text.ts";
 import { checkDefinitionKey, hasCheckSource } from "./health.ts";
 import { migrateInstanceRows } from "./migrate.ts";
-
-/** 2: instance health kept per source (`docker`, `checkResult`); 1 is read through migrate.ts. */
-const SCHEMA_VERSION = SNAPSHOT_SCHEMA;
-const SCHEMA_VERSIONS_READ = [1, 2];
 import { SNAPSHOT_BYTES_MAX } from "./snapshot_limits.ts";
 import {
-  type DecoderState,
   RAFT_TABLES,
   SNAPSHOT_SCHEMA,
   SnapshotDecoder,
   type SnapshotKind,
-  STAGING_PREFIX,
-  USER_TABLES,
 } from "./snapshot_format.ts";
 import { insertFrame, SnapshotSource } from "./snapshot_io.ts";
+import { RestoreStaging, USER_SCHEMA } from "./restore_staging.ts";
+
+/** 2: instance health kept per source (`docker`, `checkResult`); 1 is read through migrate.ts. */
+const SCHEMA_VERSION = SNAPSHOT_SCHEMA;
+const SCHEMA_VERSIONS_READ = [1, 2];
 
 /** How many log entries a request id is remembered for (retries come within seconds). */
 export const REQUEST_WINDOW_ENTRIES = 100_000;
@@ -55,25 +52,6 @@ export interface ApplyEntry {
   requestId?: string;
 }
 
-/** Columns of the tables a restore replaces; the restore_* staging tables have the same. */
-const USER_TABLE_COLUMNS: Record<typeof USER_TABLES[number], string> = {
-  nodes: `name TEXT PRIMARY KEY, data TEXT NOT NULL,
-  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL`,
-  instances: `id TEXT PRIMARY KEY, service TEXT NOT NULL, node TEXT NOT NULL, data TEXT NOT NULL,
-  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL`,
-  service_index: `service TEXT PRIMARY KEY, idx INTEGER NOT NULL`,
-  kv: `key TEXT PRIMARY KEY, value BLOB NOT NULL, flags INTEGER NOT NULL,
-  create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL, lock_index INTEGER NOT NULL`,
-};
-const USER_INDEXES = `
-CREATE INDEX IF NOT EXISTS instances_service ON instances(service);
-CREATE INDEX IF NOT EXISTS instances_node ON instances(node);
-`;
-
-function createTable(name: string, columns: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${name} (\n  ${columns}) STRICT;\n`;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS members (
@@ -82,12 +60,7 @@ CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) S
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
-CREATE TABLE IF NOT EXISTS restore_staging (seq INTEGER PRIMARY KEY, data BLOB NOT NULL) STRICT;
-${
-  Object.entries(USER_TABLE_COLUMNS).map(([t, cols]) =>
-    createTable(t, cols) + createTable(STAGING_PREFIX + t, cols)
-  ).join("")
-}${USER_INDEXES}`;
+${USER_SCHEMA}`;
 
 /** A snapshot file written by Store.writeSnapshotFile(). */
 export interface SnapshotFileInfo {
@@ -97,17 +70,6 @@ export interface SnapshotFileInfo {
   bytes: number;
   /** SHA-256 of the file, hex. */
   sha256: string;
-}
-
-/**
- * The restore under way (restore.begin … restore.commit), kept in the `cluster` table: its rows
- * so far are in the restore_* tables, the bytes of an unfinished frame in restore_staging.
- */
-interface Staging {
-  id: string;
-  /** The chunk expected next. */
-  next: number;
-  decoder: DecoderState;
 }
 
 type Row = Record<string, unknown>;
@@ -173,11 +135,13 @@ export class Store {
   readonly #path: string;
   readonly #subscribers = new Set<(c: Change) => void>();
   readonly #stmts: Record<string, StatementSync> = {};
+  readonly #restore: RestoreStaging;
   #applied = 0;
 
   private constructor(db: DatabaseSync, path: string) {
     this.#db = db;
     this.#path = path;
+    this.#restore = new RestoreStaging(db, (sql) => this.#stmt(sql));
     this.#applied = this.#metaGet("applied");
   }
 
@@ -342,16 +306,20 @@ export class Store {
       case "batch":
         return this.#applyBatch(index, cmd.commands, ch);
       case "restore.begin":
-        this.#dropStaging();
-        this.#setStaging({ id: cmd.id, next: 0, decoder: new SnapshotDecoder().state });
-        return { ok: true };
+        return this.#restore.begin(cmd.id);
       case "restore.chunk":
-        return this.#restoreChunk(cmd.id, cmd.seq, cmd.data);
-      case "restore.commit":
-        return this.#restoreCommit(index, cmd, ch);
+        return this.#restore.chunk(cmd.id, cmd.seq, cmd.data);
+      case "restore.commit": {
+        const before = this.#distinctServices();
+        const r = this.#restore.commit(index, cmd);
+        if (!r.ok) return r;
+        for (const s of before) ch.services.add(s);
+        for (const s of this.#distinctServices()) ch.services.add(s);
+        for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
+        return r;
+      }
       case "restore.abort":
-        if (this.#staging()?.id === cmd.id) this.#dropStaging();
-        return { ok: true };
+        return this.#restore.abort(cmd.id);
       case "conf": {
         this.#stmt(
           "INSERT INTO cluster VALUES ('conf', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -505,113 +473,6 @@ export class Store {
     this.#stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?").run(text, index, old.id);
     ch.tables.add("instances");
     ch.services.add(old.service);
-    return { ok: true };
-  }
-
-  #staging(): Staging | undefined {
-    const row = this.#stmt("SELECT value FROM cluster WHERE key='restore'").get() as
-      | Row
-      | undefined;
-    return row === undefined ? undefined : JSON.parse(String(row.value)) as Staging;
-  }
-
-  #setStaging(st: Staging): void {
-    this.#stmt(
-      "INSERT INTO cluster VALUES ('restore', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-    ).run(JSON.stringify(st));
-  }
-
-  #dropStaging(): void {
-    this.#stmt("DELETE FROM restore_staging").run();
-    for (const t of USER_TABLES) this.#db.exec(`DELETE FROM ${STAGING_PREFIX}${t}`);
-    this.#stmt("DELETE FROM cluster WHERE key='restore'").run();
-  }
-
-  /**
-   * One chunk of a restore, in order: its complete frames are checked and their rows staged in
-   * the restore_* tables (so the commit only swaps tables); an unfinished frame's bytes wait in
-   * restore_staging for the next chunk. A chunk that does not check out ends the restore.
-   */
-  #restoreChunk(id: string, seq: number, data: Uint8Array): ApplyResult {
-    const st = this.#staging();
-    if (st?.id !== id) {
-      return { ok: false, error: `restore: restore ${id} is not under way (replaced or aborted)` };
-    }
-    if (seq !== st.next) {
-      return { ok: false, error: `restore: chunk ${seq} arrived, chunk ${st.next} expected` };
-    }
-    const db = this.#db;
-    const tail = this.#stmt("SELECT data FROM restore_staging WHERE seq=0").get() as
-      | Row
-      | undefined;
-    const dec = new SnapshotDecoder(st.decoder, tail?.data as Uint8Array | undefined);
-    db.exec("SAVEPOINT chunk");
-    try {
-      for (const f of dec.push(data)) {
-        insertFrame(db, f, { only: USER_TABLES, prefix: STAGING_PREFIX });
-      }
-      this.#stmt("DELETE FROM restore_staging").run();
-      if (dec.remainder.byteLength > 0) {
-        this.#stmt("INSERT INTO restore_staging VALUES (0, ?)").run(dec.remainder);
-      }
-      db.exec("RELEASE chunk");
-    } catch (e) {
-      db.exec("ROLLBACK TO chunk");
-      db.exec("RELEASE chunk");
-      this.#dropStaging();
-      return { ok: false, error: prefixed(errorText(e)) };
-    }
-    this.#setStaging({ id, next: seq + 1, decoder: dec.state });
-    return { ok: true };
-  }
-
-  /**
-   * Swaps the staged user tables in, in this one apply: every chunk must be there (count and
-   * bytes as the client announced) and the snapshot's end seen; otherwise nothing changes. The
-   * staging area is emptied either way.
-   */
-  #restoreCommit(
-    index: number,
-    cmd: { id: string; chunks: number; bytes: number },
-    ch: ChangeBuilder,
-  ): ApplyResult {
-    const st = this.#staging();
-    if (st?.id !== cmd.id) {
-      return {
-        ok: false,
-        error: `restore: restore ${cmd.id} is not under way (replaced or aborted)`,
-      };
-    }
-    const tail = this.#stmt("SELECT data FROM restore_staging WHERE seq=0").get() as
-      | Row
-      | undefined;
-    try {
-      if (st.next !== cmd.chunks || st.decoder.bytes !== cmd.bytes) {
-        throw new Error(
-          `restore: ${st.next} chunks (${st.decoder.bytes} bytes) arrived of ${cmd.chunks} ` +
-            `(${cmd.bytes} bytes); nothing restored`,
-        );
-      }
-      new SnapshotDecoder(st.decoder, tail?.data as Uint8Array | undefined).finish();
-    } catch (e) {
-      this.#dropStaging();
-      return { ok: false, error: errorText(e) };
-    }
-    const before = this.#distinctServices();
-    // The staged tables become the live ones by renaming (no copy of the data), so the apply
-    // that swaps a large store in stays short; fresh staging tables take their place.
-    const db = this.#db;
-    for (const [t, cols] of Object.entries(USER_TABLE_COLUMNS)) {
-      db.exec(`DROP TABLE ${t}`);
-      db.exec(`ALTER TABLE ${STAGING_PREFIX}${t} RENAME TO ${t}`);
-      db.exec(createTable(STAGING_PREFIX + t, cols));
-    }
-    db.exec(USER_INDEXES);
-    this.#stmt("UPDATE service_index SET idx = ?").run(index);
-    this.#dropStaging();
-    for (const s of before) ch.services.add(s);
-    for (const s of this.#distinctServices()) ch.services.add(s);
-    for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
     return { ok: true };
   }
 
@@ -836,10 +697,6 @@ export class Store {
 
 async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.byteLength;) off += await file.write(data.subarray(off));
-}
-
-function prefixed(msg: string): string {
-  return msg.startsWith("restore: ") ? msg : `restore: ${msg}`;
 }
 
 function kvFrom(row: Row): KvEntry {
