@@ -29,6 +29,7 @@ import {
 import { formatHostPort, type HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { type AppliedProposal, applyCommitted } from "./_apply.ts";
+import { MemberView } from "./_member_view.ts";
 import { ClosedError, deadlineError, NoLeaderError, RejectedError } from "./errors.ts";
 import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import type { Transport } from "./transport.ts";
@@ -115,8 +116,10 @@ export class ClusterCore {
   started = false;
   leader = 0;
   role: Role = "follower";
+  /** The applied membership, in memory. */
+  readonly members: MemberView;
   /** id → cluster address, from the store's members, join answers and hellos. */
-  readonly addresses = new Map<number, string>();
+  readonly addresses: Map<number, string>;
   /** id → last time a message came from it (liveness, on the leader). */
   readonly heard = new Map<number, number>();
   /** Last time a message came from the leader (undefined: never). */
@@ -126,8 +129,6 @@ export class ClusterCore {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #scheduled = false;
   #selfRemoved = false;
-  /** The applied membership, cached: checked for every message that arrives. */
-  #members = { voters: new Set<number>(), learners: new Set<number>(), idMax: 0 };
   #removedLogged = false;
   /** Set by `leave()`: this member's removal is expected, not a reason to fail. */
   leaving = false;
@@ -143,10 +144,8 @@ export class ClusterCore {
     this.storage = storage;
     this.transport = transport;
     this.identity = storage.identity();
-    this.store.subscribe((c) => {
-      if (c.tables.has("members")) this.#refreshMembers();
-    });
-    this.#refreshMembers();
+    this.members = new MemberView(o.store);
+    this.addresses = this.members.addresses;
   }
 
   /** This member's id, 0 before it is in a cluster. */
@@ -173,7 +172,7 @@ export class ClusterCore {
       this.hooks.installSnapshot(snap);
       this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
     }
-    if (this.wasRemoved(identity.id)) throw new RejectedError(removedMessage(identity));
+    if (this.members.wasRemoved(identity.id)) throw new RejectedError(removedMessage(identity));
     const node = new RawNode({
       id: identity.id,
       storage: this.storage,
@@ -330,7 +329,7 @@ export class ClusterCore {
 
   #onSoftState(lead: number, state: string): void {
     const was = this.role;
-    const isLearner = this.store.confState().learners.includes(this.self);
+    const isLearner = this.members.isLearner(this.self);
     this.role = state === "leader"
       ? "leader"
       : state === "candidate" || state === "preCandidate"
@@ -463,40 +462,14 @@ export class ClusterCore {
 
   // ---------------------------------------------------------------- members
 
-  /** Re-reads the applied membership (on every change of it: conf changes, snapshot installs). */
-  #refreshMembers(): void {
-    const cs = this.store.confState();
-    this.#members = {
-      voters: new Set(cs.voters),
-      learners: new Set(cs.learners),
-      idMax: this.store.memberIdMax(),
-    };
-    for (const m of this.store.members()) {
-      if (m.address !== "") this.addresses.set(m.id, m.address);
-    }
-  }
-
-  /** Whether `id` is a voter or learner in this replica's applied membership. */
-  isMember(id: number): boolean {
-    return this.#members.voters.has(id) || this.#members.learners.has(id);
-  }
-
-  /**
-   * Whether member `id` was removed, by the membership this replica applied: it was handed out
-   * (ids are never reused, so it is not a member still to come) and is no longer a member.
-   */
-  wasRemoved(id: number): boolean {
-    return id > 0 && id <= this.#members.idMax && !this.isMember(id);
-  }
-
   memberName(id: number): string {
-    return this.store.members().find((m) => m.id === id)?.name ?? `id ${id}`;
+    return this.members.name(id);
   }
 
   /** This member's role now: learner/follower follows the membership, not the last soft state. */
   currentRole(): Role {
     if (this.role === "leader" || this.role === "candidate") return this.role;
-    return this.store.confState().learners.includes(this.self) ? "learner" : "follower";
+    return this.members.isLearner(this.self) ? "learner" : "follower";
   }
 }
 

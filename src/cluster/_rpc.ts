@@ -51,10 +51,10 @@ export class Rpc {
       if (b.t === "removed") {
         // A member tells this one it was removed; only a member of this replica's own
         // membership is listened to.
-        if (b.id === c.self && c.isMember(from.nodeId)) c.removed();
+        if (b.id === c.self && c.members.isMember(from.nodeId)) c.removed();
         return;
       }
-      if (c.wasRemoved(from.nodeId)) {
+      if (c.members.wasRemoved(from.nodeId)) {
         this.#noticeRemoved(from);
         return;
       }
@@ -111,10 +111,10 @@ export class Rpc {
     const r = parseRequest(body);
     switch (r.t) {
       case "propose": {
-        if (!c.isMember(from.nodeId)) {
+        if (!c.members.isMember(from.nodeId)) {
           // A removed member is refused for good; an id not handed out yet here may be a member
           // whose joining this member has not applied yet.
-          if (c.wasRemoved(from.nodeId)) {
+          if (c.members.wasRemoved(from.nodeId)) {
             throw new RejectedError("proposals are taken from members only (removed)");
           }
           throw new BusyError("proposals are taken from members only");

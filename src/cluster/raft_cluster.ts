@@ -8,6 +8,7 @@
  * | _core.ts               | the ready loop (persist → send → apply → advance), role, leader, |
  * |                        | futures on that state (_waiters.ts)                             |
  * | _apply.ts              | committed entries → store commands (proposals, conf changes)    |
+ * | _member_view.ts        | the applied membership in memory (removed ids, addresses)       |
  * | _proposals.ts          | propose() from any member (forwarding, retries), readBarrier()  |
  * | _join.ts               | bootstrap, joining, the leader handing out member ids           |
  * | _membership.ts         | remove, leave, leadership transfer, promotion of learners       |
