@@ -5,14 +5,14 @@
  * Save: the store's "user" snapshot (services, nodes, KV; no membership, no request ids) read
  * piece by piece inside one read transaction, pulled by the HTTP response.
  *
- * Restore: the request body is cut into SNAPSHOT_CHUNK_BYTES chunks, each checked as it comes
- * (SnapshotDecoder, so a bad file fails before most of it is replicated) and proposed as
+ * Restore: the request body is cut into SNAPSHOT_CHUNK_BYTES chunks, proposed as
  * `restore.chunk` after a `restore.begin`, SNAPSHOT_WINDOW_CHUNKS proposals in flight at most
  * (they reach the log in order; one that did not, e.g. across a leader change, is refused and
- * the restore fails, changing nothing); every replica checks each
- * chunk's rows and stages them. `restore.commit` then carries the chunk count and size, and the
- * store swaps the staged tables in within that one apply on every replica, or changes nothing.
- * A failure on the way proposes `restore.abort`. A file of the old one-blob format (up to 3 MiB,
+ * the restore fails, changing nothing). Every replica checks each chunk's rows as it applies it
+ * and stages them (store/restore_staging.ts), so a bad file fails at its first bad chunk, with
+ * 400. `restore.commit` then carries the chunk count and size, and the store swaps the staged
+ * tables in within that one apply on every replica, or changes nothing. A failure on the way
+ * proposes `restore.abort`. A file of the old one-blob format (up to 3 MiB,
  * what that format could restore) is re-encoded as a stream first (store/snapshot_legacy.ts).
  *
  * @module
@@ -27,7 +27,6 @@ import {
   SNAPSHOT_BYTES_MAX,
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_WINDOW_CHUNKS,
-  SnapshotDecoder,
   type Store,
 } from "../store/mod.ts";
 import { badRequest, HttpError } from "./http_error.ts";
@@ -70,7 +69,6 @@ export async function restoreFromStream(
 ): Promise<RestoreResult> {
   const body = await upgradeLegacy(input);
   const id = crypto.randomUUID();
-  const decoder = new SnapshotDecoder();
   const must = async (c: Command) => {
     const p = await propose(c);
     if (!p.result.ok) throw badRequest(p.result.error ?? `${c.type} failed`);
@@ -88,11 +86,6 @@ export async function restoreFromStream(
     if (fill === 0) return;
     const data = buf.slice(0, fill);
     fill = 0;
-    try {
-      decoder.push(data);
-    } catch (e) {
-      throw badRequest(errorText(e));
-    }
     const p: Promise<unknown> = must({ type: "restore.chunk", id, seq, data })
       .catch((e) => failure ??= e).finally(() => inflight.delete(p));
     inflight.add(p);
@@ -122,11 +115,6 @@ export async function restoreFromStream(
     await flush();
     await Promise.all(inflight);
     if (failure !== undefined) throw failure;
-    try {
-      decoder.finish();
-    } catch (e) {
-      throw badRequest(errorText(e));
-    }
     const p = await must({
       type: "restore.commit",
       id,
