@@ -34,6 +34,9 @@ import {
 } from "./snapshot_stream.ts";
 import type { Hello } from "./transport.ts";
 
+/** Wait after a snapshot that could not be written before the next try. */
+export const SNAPSHOT_RETRY_MS = 10_000;
+
 export class SnapshotShipping {
   readonly #c: ClusterCore;
   readonly #files: SnapshotFiles;
@@ -42,6 +45,8 @@ export class SnapshotShipping {
   /** Members a snapshot is being sent to. */
   readonly #sending = new Set<number>();
   #writing = false;
+  /** No snapshot is tried before this time (ms) after one failed (e.g. a full disk). */
+  #retryAt = 0;
 
   /** `dir`: where snapshot files live (`<data-dir>/snapshots`). */
   constructor(core: ClusterCore, dir: string) {
@@ -69,13 +74,17 @@ export class SnapshotShipping {
   /** Starts writing a snapshot when one is due and none is being written. */
   maybeSnapshot(applied: number): void {
     const c = this.#c;
-    if (this.#writing || c.closed) return;
+    if (this.#writing || c.closed || c.o.now() < this.#retryAt) return;
     const snapIndex = c.storage.snapshot().metadata.index;
     if (!this.#budget.due(applied, snapIndex, c.o.snapshotEntries)) return;
     if (applied > c.storage.lastIndex() || applied <= snapIndex) return;
     this.#writing = true;
     this.#write().catch((e) => {
-      if (!c.closed) c.o.log(`cluster: snapshot not taken: ${errorText(e)}`);
+      if (c.closed) return;
+      this.#retryAt = c.o.now() + SNAPSHOT_RETRY_MS;
+      c.o.log(
+        `cluster: snapshot not taken: ${errorText(e)}; next try in ${SNAPSHOT_RETRY_MS / 1000} s`,
+      );
     }).finally(() => this.#writing = false);
   }
 

@@ -160,3 +160,31 @@ Deno.test("upgradeLegacySnapshot() writes a Raft log's old-format snapshot to a 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SnapshotShipping: a snapshot that cannot be written is logged once and tried again only after SNAPSHOT_RETRY_MS", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-snapfail-" });
+  const a = await member("a", "127.0.0.1", {
+    dataDir: dir,
+    bootstrap: true,
+    voters: 1,
+    snapshotEntries: 4,
+    snapshotKeepEntries: 2,
+  });
+  try {
+    await until("a leads", () => a.cluster.status().role === "leader");
+    // The snapshot directory is gone: every write of a snapshot file fails.
+    await Deno.remove(`${dir}/snapshots`, { recursive: true });
+    for (let i = 0; i < 40; i++) {
+      await a.cluster.propose({ type: "kv.put", key: `k${i}`, value: enc.encode("v"), flags: 0 });
+    }
+    await until("the failure logged", () => a.logs.some((l) => l.includes("snapshot not taken")));
+    const failures = a.logs.filter((l) => l.includes("snapshot not taken"));
+    assert.equal(failures.length, 1, failures.join("\n"));
+    assert.match(failures[0]!, /next try in 10 s/);
+    // Writes go on meanwhile.
+    assert.equal(a.store.kvKeys("").length, 40);
+  } finally {
+    await closeAll([a]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
