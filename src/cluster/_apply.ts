@@ -48,16 +48,15 @@ export interface ApplyContext {
   readonly self: number;
   /** Member addresses, updated from the conf changes' contexts. */
   readonly addresses: Map<number, string>;
+  /** The raft node the conf changes are applied to. */
+  readonly node: RawNode | undefined;
   /** A conf change removed this member. */
   selfRemoved(): void;
 }
 
 /** Applies `entries` (committed, in order) to the store; returns those with request ids. */
-export function applyCommitted(
-  ctx: ApplyContext,
-  node: RawNode,
-  entries: readonly Entry[],
-): AppliedProposal[] {
+export function applyCommitted(ctx: ApplyContext, entries: readonly Entry[]): AppliedProposal[] {
+  const node = ctx.node!;
   const batch: ApplyEntry[] = [];
   for (const e of entries) {
     if (e.type === "confChange") {

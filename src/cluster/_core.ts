@@ -259,7 +259,8 @@ export class ClusterCore {
 
   /** Resolves after `ms`, or sooner when the loop stops (a retry's backoff). */
   pause(ms: number): Promise<void> {
-    return this.waiters.until(() => this.closed, ms, () => new Error("pause over")).catch(() => {});
+    return this.waiters.until(() => this.closed, { ms, timeout: () => new Error("pause over") })
+      .catch(() => {});
   }
 
   #process(): void {
@@ -282,7 +283,7 @@ export class ClusterCore {
         this.hooks.installSnapshot(rd.snapshot);
         this.o.log(`cluster: installed snapshot at index ${rd.snapshot.metadata.index}`);
       }
-      this.#apply(node, rd);
+      this.#apply(rd);
       for (const rs of rd.readStates) {
         this.#pendingReads.push({ index: rs.index, key: hex(rs.requestCtx) });
       }
@@ -347,9 +348,9 @@ export class ClusterCore {
     }
   }
 
-  #apply(node: RawNode, rd: Ready): void {
+  #apply(rd: Ready): void {
     if (rd.committedEntries.length === 0) return;
-    const done = applyCommitted(this, node, rd.committedEntries);
+    const done = applyCommitted(this, rd.committedEntries);
     this.hooks.applied(rd.committedEntries, this.store.appliedIndex());
     if (done.length > 0) this.hooks.proposalsApplied(done);
   }
@@ -417,8 +418,11 @@ export class ClusterCore {
    * Resolves once `holds()` is true (checked now and after every ready batch), or rejects with
    * `timeout()` at `deadline` (ms, on `o.now()`'s clock).
    */
-  until(holds: () => boolean, deadline: number, timeout: () => Error): Promise<void> {
-    return this.waiters.until(holds, deadline - this.o.now(), timeout);
+  until(
+    holds: () => boolean,
+    { deadline, timeout }: { deadline: number; timeout: () => Error },
+  ): Promise<void> {
+    return this.waiters.until(holds, { ms: deadline - this.o.now(), timeout });
   }
 
   /** The leader's id once one is known. */
@@ -426,21 +430,19 @@ export class ClusterCore {
     if (this.node === undefined) {
       throw new NoLeaderError(`${this.o.node} is not a member of a cluster yet`);
     }
-    await this.until(
-      () => this.leader !== 0,
+    await this.until(() => this.leader !== 0, {
       deadline,
-      () => new NoLeaderError("no leader elected"),
-    );
+      timeout: () => new NoLeaderError("no leader elected"),
+    });
     return this.leader;
   }
 
   /** The applied index once it has reached `index`. */
   async awaitApplied(index: number, deadline: number): Promise<number> {
-    await this.until(
-      () => this.store.appliedIndex() >= index,
+    await this.until(() => this.store.appliedIndex() >= index, {
       deadline,
-      () => deadlineError(`waiting for index ${index} to apply`),
-    );
+      timeout: () => deadlineError(`waiting for index ${index} to apply`),
+    });
     return this.store.appliedIndex();
   }
 
@@ -448,11 +450,10 @@ export class ClusterCore {
   async readIndex(deadline: number): Promise<number> {
     const ctx = crypto.getRandomValues(new Uint8Array(16));
     const key = hex(ctx);
-    const d = deferred<number>(
-      deadline - this.o.now(),
-      () => new NoLeaderError("read index timed out (no quorum?)"),
-      () => this.#reads.delete(key),
-    );
+    const d = deferred<number>(deadline - this.o.now(), {
+      timeout: () => new NoLeaderError("read index timed out (no quorum?)"),
+      forget: () => this.#reads.delete(key),
+    });
     this.#reads.set(key, d);
     this.node!.readIndex(ctx);
     this.schedule();

@@ -27,7 +27,6 @@ import {
   type JoinRequest,
   nodeCommands,
   type NodeRecord,
-  type Request,
   request,
 } from "./_requests.ts";
 import type { Identity } from "./raft_storage.ts";
@@ -131,18 +130,17 @@ export class Join {
     for (let attempt = 1; !c.closed; attempt++) {
       const addr = addresses[(attempt - 1) % addresses.length]!;
       try {
-        const ans = await request(
-          c,
+        const ans = await request(c, {
           addr,
-          {
+          body: {
             t: "join",
             name: c.o.node,
             address: c.address,
             nonce,
             ...(node === undefined ? {} : { node }),
-          } satisfies Request,
-          PROPOSAL_TIMEOUT_MS + 2000,
-        );
+          },
+          timeoutMs: PROPOSAL_TIMEOUT_MS + 2000,
+        });
         if (!isJoinAnswer(ans)) throw new Error("malformed join answer");
         if (c.identity !== undefined) return;
         for (const m of ans.members) c.addresses.set(m.id, m.address);
@@ -210,7 +208,11 @@ export class Join {
       return Promise.reject(new RejectedError("this member is not in a cluster"));
     }
     if (c.role !== "leader") {
-      return forward(c, r, PROPOSAL_TIMEOUT_MS, "add the member; retry") as Promise<JoinAnswer>;
+      return forward(c, {
+        body: r,
+        timeoutMs: PROPOSAL_TIMEOUT_MS,
+        what: "add the member; retry",
+      }) as Promise<JoinAnswer>;
     }
     // One join at a time on the leader: ids are handed out in order, one conf change pending.
     return this.#membership.oneAtATime(() => this.#joinAsLeader(r));

@@ -22,7 +22,7 @@ import {
   UnknownMemberError,
 } from "./errors.ts";
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
-import { forward, type Request } from "./_requests.ts";
+import { forward } from "./_requests.ts";
 
 /** A learner within this many entries of the leader's log counts as caught up. */
 export const PROMOTE_LAG_ENTRIES = 64;
@@ -66,7 +66,7 @@ export class Membership {
         const settled = () =>
           c.store.appliedIndex() >= node.raft.pendingConfIndex && node.raft.leadTransferee === 0;
         if (settled()) throw new BusyError(`membership change refused: ${e.message}`);
-        await c.until(() => c.role !== "leader" || settled(), deadline, timeout);
+        await c.until(() => c.role !== "leader" || settled(), { deadline, timeout });
       }
     }
     c.schedule();
@@ -79,19 +79,18 @@ export class Membership {
         ? inLearners
         : !inVoters && !inLearners;
     };
-    await c.until(() => want(c.store.confState()), deadline, timeout);
+    await c.until(() => want(c.store.confState()), { deadline, timeout });
   }
 
   /** Removes member `id` (on the leader, or forwarded to it). */
   async remove(id: number): Promise<void> {
     const c = this.#c;
     if (c.role !== "leader") {
-      await forward(
-        c,
-        { t: "remove", id } satisfies Request,
-        PROPOSAL_TIMEOUT_MS,
-        "remove the member",
-      );
+      await forward(c, {
+        body: { t: "remove", id },
+        timeoutMs: PROPOSAL_TIMEOUT_MS,
+        what: "remove the member",
+      });
       return;
     }
     const cs = c.store.confState();
@@ -125,12 +124,11 @@ export class Membership {
   async transfer(to: number): Promise<void> {
     const c = this.#c;
     if (c.role !== "leader") {
-      await forward(
-        c,
-        { t: "transfer", to } satisfies Request,
-        PROPOSAL_TIMEOUT_MS,
-        "transfer from",
-      );
+      await forward(c, {
+        body: { t: "transfer", to },
+        timeoutMs: PROPOSAL_TIMEOUT_MS,
+        what: "transfer from",
+      });
       return;
     }
     if (to === c.self) return;
@@ -139,11 +137,10 @@ export class Membership {
     }
     c.node!.transferLeader(to);
     c.schedule();
-    await c.until(
-      () => c.leader === to,
-      c.o.now() + ELECTION_TICKS * c.o.tickMs * 3,
-      () => new TimeoutError("leadership transfer timed out"),
-    );
+    await c.until(() => c.leader === to, {
+      deadline: c.o.now() + ELECTION_TICKS * c.o.tickMs * 3,
+      timeout: () => new TimeoutError("leadership transfer timed out"),
+    });
   }
 
   /** Leadership to `name`, or to the voter with the longest log when null. */

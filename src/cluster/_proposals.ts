@@ -26,7 +26,7 @@ import {
   NotLeaderError,
   RejectedError,
 } from "./errors.ts";
-import { forward, type Request } from "./_requests.ts";
+import { forward } from "./_requests.ts";
 import { TransportError } from "./transport.ts";
 import type { Proposed } from "./types.ts";
 import { type Deferred, deferred } from "./_waiters.ts";
@@ -78,12 +78,11 @@ export class Proposals {
       const term = c.term();
       try {
         if (leader === c.self) return await this.#proposeLocal(id, data, deadline);
-        const res = await forward(
-          c,
-          { t: "propose", id, cmd: command } satisfies Request,
-          deadline - c.o.now(),
-          "forward the proposal to",
-        ) as Proposed;
+        const res = await forward(c, {
+          body: { t: "propose", id, cmd: command },
+          timeoutMs: deadline - c.o.now(),
+          what: "forward the proposal to",
+        }) as Proposed;
         if (typeof res?.index !== "number") throw new Error("malformed propose answer");
         // Read-your-writes on this member: resolve once the local replica has it too.
         await c.awaitApplied(res.index, deadline);
@@ -97,7 +96,8 @@ export class Proposals {
         const until = e instanceof NotLeaderError
           ? deadline
           : Math.min(deadline, c.o.now() + RETRY_BACKOFF_MS);
-        await c.until(changed, until, () => new Error("no change")).catch(() => {});
+        await c.until(changed, { deadline: until, timeout: () => new Error("no change") })
+          .catch(() => {});
       }
     }
     if (c.closed) throw new ClosedError("cluster is closed");
@@ -123,13 +123,12 @@ export class Proposals {
     if (this.#pending.size >= PENDING_PROPOSALS_MAX) {
       return Promise.reject(new BusyError("too many proposals in flight; retry later"));
     }
-    const d: Deferred<Proposed> = deferred(
-      deadline - c.o.now(),
-      () => deadlineError("proposal"),
-      () => {
+    const d: Deferred<Proposed> = deferred(deadline - c.o.now(), {
+      timeout: () => deadlineError("proposal"),
+      forget: () => {
         if (this.#pending.get(id) === d) this.#pending.delete(id);
       },
-    );
+    });
     try {
       c.node!.propose(data);
     } catch (e) {

@@ -116,12 +116,17 @@ export function isJoinAnswer(v: unknown): v is JoinAnswer {
   return typeof a?.clusterId === "string" && typeof a.id === "number" && Array.isArray(a.members);
 }
 
-/** A request to the member at `addr`; a coded remote error comes back as the named error. */
+/** Sends `body` to the member at `addr` and waits up to `timeoutMs` for the answer. */
+export interface MemberRequest {
+  addr: string;
+  body: Request;
+  timeoutMs: number;
+}
+
+/** A request to another member; a coded remote error comes back as the named error. */
 export async function request(
   c: ClusterCore,
-  addr: string,
-  body: Request,
-  timeoutMs: number,
+  { addr, body, timeoutMs }: MemberRequest,
 ): Promise<unknown> {
   try {
     return await c.transport.request(addr, body, { timeoutMs: Math.max(1, timeoutMs) });
@@ -133,16 +138,17 @@ export async function request(
   }
 }
 
-/** Asks the leader (this member is not it); NoLeaderError when none is known. */
+/**
+ * Asks the leader (this member is not it); NoLeaderError "no leader to `what`" when none is
+ * known.
+ */
 export function forward(
   c: ClusterCore,
-  body: Request,
-  timeoutMs: number,
-  what: string,
+  { body, timeoutMs, what }: Omit<MemberRequest, "addr"> & { what: string },
 ): Promise<unknown> {
   const addr = c.addresses.get(c.leader);
   if (c.leader === 0 || addr === undefined) {
     return Promise.reject(new NoLeaderError(`no leader to ${what}`));
   }
-  return request(c, addr, body, timeoutMs);
+  return request(c, { addr, body, timeoutMs });
 }

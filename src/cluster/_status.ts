@@ -6,7 +6,7 @@
  */
 import type { Member } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
-import { forward, type Request } from "./_requests.ts";
+import { forward } from "./_requests.ts";
 import type { ClusterStatus, MemberStatus, Role } from "./types.ts";
 
 /** This member's view of the cluster. */
@@ -67,7 +67,11 @@ export function memberStatuses(c: ClusterCore): MemberStatus[] {
 export async function membersFromLeader(c: ClusterCore): Promise<MemberStatus[]> {
   if (c.role === "leader" || c.node === undefined || c.leader === 0) return memberStatuses(c);
   try {
-    const got = await forward(c, { t: "members" } satisfies Request, MEMBERS_TIMEOUT_MS, "ask");
+    const got = await forward(c, {
+      body: { t: "members" },
+      timeoutMs: MEMBERS_TIMEOUT_MS,
+      what: "ask",
+    });
     if (isMemberList(got)) return got.map((m) => ({ ...m, contactFrom: "leader" as const }));
     c.o.log("cluster: the leader answered the members question with a malformed list");
   } catch { /* no leader reachable: this member's own view, marked local */ }

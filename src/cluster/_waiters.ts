@@ -17,14 +17,19 @@ export interface Deferred<T> {
   reject: (e: Error) => void;
 }
 
-/**
- * A future that rejects with `timeout()` after `ms` (calling `forget` first, so whoever holds it
- * can drop it), unless resolved or rejected before.
- */
-export function deferred<T>(ms: number, timeout: () => Error, forget: () => void): Deferred<T> {
+/** What a deferred does at its deadline. */
+export interface DeadlineOptions {
+  /** The error it rejects with. */
+  timeout: () => Error;
+  /** Called first, so whoever holds the future can drop it. */
+  forget?: () => void;
+}
+
+/** A future that rejects with `timeout()` after `ms`, unless resolved or rejected before. */
+export function deferred<T>(ms: number, { timeout, forget }: DeadlineOptions): Deferred<T> {
   const { promise, resolve, reject } = Promise.withResolvers<T>();
   const timer = setTimeout(() => {
-    forget();
+    forget?.();
     reject(timeout());
   }, Math.max(1, ms));
   return {
@@ -59,11 +64,17 @@ export class Waiters {
    * Resolves once `holds()` is true: at once if it is now, else at the first `check()` that
    * finds it true. Rejects with `timeout()` after `ms`, or with the `failAll()` error.
    */
-  until(holds: () => boolean, ms: number, timeout: () => Error): Promise<void> {
+  until(
+    holds: () => boolean,
+    { ms, timeout }: { ms: number; timeout: () => Error },
+  ): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     if (holds()) return Promise.resolve();
-    const d: Deferred<void> = deferred(ms, timeout, () => {
-      this.#waiting = this.#waiting.filter((c) => c.d !== d);
+    const d: Deferred<void> = deferred(ms, {
+      timeout,
+      forget: () => {
+        this.#waiting = this.#waiting.filter((c) => c.d !== d);
+      },
     });
     this.#waiting.push({ holds, d });
     return d.promise;
