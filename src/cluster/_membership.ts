@@ -101,7 +101,7 @@ export class Membership {
     const name = c.store.members().find((m) => m.id === id)?.name;
     const addr = c.addresses.get(id);
     await this.oneAtATime(() => this.proposeConfChange({ type: "removeNode", nodeId: id }));
-    c.o.log(`cluster: removed ${name ?? "member"} (id ${id})`);
+    c.o.log(`cluster: removed ${name ?? `member id ${id}`}`);
     // Tell it (best effort): a removed member that still runs stops instead of serving stale data.
     if (addr !== undefined && id !== c.self) c.transport.send(addr, { t: "removed", id });
     if (name === undefined || id === c.self) return;
@@ -215,7 +215,7 @@ export class Membership {
     this.#promoting = true;
     this.oneAtATime(() => this.proposeConfChange({ type: "addNode", nodeId: ready })).then(
       () => c.o.log(`cluster: promoted ${c.memberName(ready)} (id ${ready}) to voter`),
-      (e) => c.o.log(`cluster: promoting id ${ready} failed: ${errorText(e)}`),
+      (e) => c.o.log(`cluster: promoting ${c.memberName(ready)} failed: ${errorText(e)}`),
     ).finally(() => this.#promoting = false);
   }
 }
