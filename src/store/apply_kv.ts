@@ -1,0 +1,42 @@
+/**
+ * `kv.put` and `kv.delete`: a key's createIndex stays from its first write, modifyIndex is the
+ * entry's index; `cas` (the modifyIndex expected, 0 for "absent") fails the command with no error
+ * text when the key moved, as Consul answers `false`.
+ *
+ * @module
+ */
+import type { ApplyStep } from "./apply_step.ts";
+import { kvGet, kvList } from "./queries.ts";
+import type { ApplyResult, Command } from "./types.ts";
+
+type KvCommand = Extract<Command, { type: "kv.put" | "kv.delete" }>;
+
+export function applyKv(step: ApplyStep, cmd: KvCommand): ApplyResult {
+  const { sql, index, change } = step;
+  if (cmd.type === "kv.put") {
+    const old = kvGet(sql, cmd.key);
+    if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
+    sql.stmt(
+      `INSERT INTO kv VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(key) DO UPDATE SET
+       value=excluded.value, flags=excluded.flags, modify_index=excluded.modify_index`,
+    ).run(cmd.key, cmd.value, cmd.flags, old?.createIndex ?? index, index);
+    change.tables.add("kv");
+    change.keys.add(cmd.key);
+    return { ok: true };
+  }
+  if (cmd.recurse) {
+    const keys = kvList(sql, cmd.key).map((e) => e.key);
+    if (keys.length === 0) return { ok: true };
+    sql.stmt("DELETE FROM kv WHERE substr(key, 1, ?) = ?").run(cmd.key.length, cmd.key);
+    for (const k of keys) change.keys.add(k);
+    change.tables.add("kv");
+    return { ok: true };
+  }
+  const old = kvGet(sql, cmd.key);
+  if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
+  if (old === undefined) return { ok: true };
+  sql.stmt("DELETE FROM kv WHERE key=?").run(cmd.key);
+  change.tables.add("kv");
+  change.keys.add(cmd.key);
+  return { ok: true };
+}

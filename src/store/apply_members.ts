@@ -1,0 +1,30 @@
+/**
+ * `conf`: the Raft membership after a configuration change, applied at the change's index so
+ * every replica (and every snapshot) holds the same members. A member's id is never reused:
+ * `member_id_max` only grows.
+ *
+ * @module
+ */
+import type { ApplyStep } from "./apply_step.ts";
+import type { ApplyResult, Command } from "./types.ts";
+
+export function applyConf(
+  step: ApplyStep,
+  cmd: Extract<Command, { type: "conf" }>,
+): ApplyResult {
+  const { sql } = step;
+  sql.stmt(
+    "INSERT INTO cluster VALUES ('conf', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+  ).run(JSON.stringify({ voters: cmd.voters, learners: cmd.learners }));
+  if (cmd.upsert !== undefined) {
+    const m = cmd.upsert;
+    sql.stmt(
+      `INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET
+       name=excluded.name, address=excluded.address, nonce=excluded.nonce`,
+    ).run(m.id, m.name, m.address, m.nonce ?? "");
+    if (m.id > sql.metaGet("member_id_max")) sql.metaSet("member_id_max", m.id);
+  }
+  if (cmd.remove !== undefined) sql.stmt("DELETE FROM members WHERE id=?").run(cmd.remove);
+  step.change.tables.add("members");
+  return { ok: true };
+}

@@ -1,0 +1,171 @@
+/**
+ * Reads of the store's tables, each a function of the `StoreDb` (the `Store` methods of the same
+ * names call these; so do the apply functions, to find what a command changes).
+ *
+ * @module
+ */
+import type { Row, StoreDb } from "./db.ts";
+import type {
+  Instance,
+  InstanceSpec,
+  KvEntry,
+  Member,
+  NodeInfo,
+  NodeStatus,
+  Table,
+} from "./types.ts";
+
+/** A node row's `data` column. */
+export interface NodeData {
+  address: string;
+  status: NodeStatus;
+  meta: Record<string, string>;
+}
+
+/** The Raft membership as the `cluster` table keeps it. */
+export interface ConfState {
+  voters: number[];
+  learners: number[];
+}
+
+function instanceFrom(row: Row): Instance {
+  const spec = JSON.parse(String(row.data)) as InstanceSpec;
+  return {
+    ...spec,
+    createIndex: Number(row.create_index),
+    modifyIndex: Number(row.modify_index),
+  };
+}
+
+function nodeFrom(row: Row): NodeInfo {
+  const d = JSON.parse(String(row.data)) as NodeData;
+  return {
+    name: String(row.name),
+    address: d.address,
+    status: d.status,
+    meta: d.meta,
+    createIndex: Number(row.create_index),
+    modifyIndex: Number(row.modify_index),
+  };
+}
+
+function kvFrom(row: Row): KvEntry {
+  return {
+    key: String(row.key),
+    value: row.value as Uint8Array,
+    flags: Number(row.flags),
+    createIndex: Number(row.create_index),
+    modifyIndex: Number(row.modify_index),
+    lockIndex: Number(row.lock_index),
+  };
+}
+
+/** Index of the last change to a table. */
+export function tableIndex(sql: StoreDb, table: Table): number {
+  return sql.metaGet(`index.${table}`);
+}
+
+/** Index of the last change to a service's instances, including deregistrations. */
+export function serviceIndex(sql: StoreDb, service: string): number {
+  const row = sql.stmt("SELECT idx FROM service_index WHERE service=?").get(service) as
+    | Row
+    | undefined;
+  return row === undefined ? 0 : Number(row.idx);
+}
+
+export function instance(sql: StoreDb, id: string): Instance | undefined {
+  const row = sql.stmt("SELECT * FROM instances WHERE id=?").get(id) as Row | undefined;
+  return row === undefined ? undefined : instanceFrom(row);
+}
+
+/** All instances, or those of one service, ordered by id. */
+export function instances(sql: StoreDb, service?: string): Instance[] {
+  const rows = service === undefined
+    ? sql.stmt("SELECT * FROM instances ORDER BY id").all()
+    : sql.stmt("SELECT * FROM instances WHERE service=? ORDER BY id").all(service);
+  return (rows as Row[]).map(instanceFrom);
+}
+
+export function instancesOfNode(sql: StoreDb, node: string): Instance[] {
+  const rows = sql.stmt("SELECT * FROM instances WHERE node=? ORDER BY id").all(node);
+  return (rows as Row[]).map(instanceFrom);
+}
+
+/** Names of the services with at least one instance. */
+export function distinctServices(sql: StoreDb): Set<string> {
+  const rows = sql.stmt("SELECT DISTINCT service FROM instances").all() as Row[];
+  return new Set(rows.map((r) => String(r.service)));
+}
+
+/** Service names with the union of their instances' tags, sorted. */
+export function services(sql: StoreDb): Map<string, string[]> {
+  const out = new Map<string, Set<string>>();
+  for (const i of instances(sql)) {
+    const tags = out.get(i.service) ?? new Set<string>();
+    for (const t of i.tags) tags.add(t);
+    out.set(i.service, tags);
+  }
+  return new Map([...out].map(([k, v]) => [k, [...v].sort()]));
+}
+
+export function node(sql: StoreDb, name: string): NodeInfo | undefined {
+  const row = sql.stmt("SELECT * FROM nodes WHERE name=?").get(name) as Row | undefined;
+  return row === undefined ? undefined : nodeFrom(row);
+}
+
+export function nodes(sql: StoreDb): NodeInfo[] {
+  return (sql.stmt("SELECT * FROM nodes ORDER BY name").all() as Row[]).map(nodeFrom);
+}
+
+export function kvGet(sql: StoreDb, key: string): KvEntry | undefined {
+  const row = sql.stmt("SELECT * FROM kv WHERE key=?").get(key) as Row | undefined;
+  return row === undefined ? undefined : kvFrom(row);
+}
+
+/** Entries whose key starts with `prefix`, in key order. */
+export function kvList(sql: StoreDb, prefix: string): KvEntry[] {
+  const rows = sql.stmt("SELECT * FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key")
+    .all(prefix.length, prefix) as Row[];
+  return rows.map(kvFrom);
+}
+
+/** Keys starting with `prefix`, in key order, without loading values. */
+export function kvKeys(sql: StoreDb, prefix: string): string[] {
+  const rows = sql.stmt("SELECT key FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key")
+    .all(prefix.length, prefix) as Row[];
+  return rows.map((r) => String(r.key));
+}
+
+/** The Raft membership as of the applied index (empty before the first conf change). */
+export function confState(sql: StoreDb): ConfState {
+  const row = sql.stmt("SELECT value FROM cluster WHERE key='conf'").get() as Row | undefined;
+  return row === undefined
+    ? { voters: [], learners: [] }
+    : JSON.parse(String(row.value)) as ConfState;
+}
+
+/** Members with their role, by id. Members added without a name are listed as `node-<id>`. */
+export function members(sql: StoreDb): Member[] {
+  const cs = confState(sql);
+  const rows = sql.stmt("SELECT * FROM members").all() as Row[];
+  const byId = new Map(rows.map((r) => [Number(r.id), r]));
+  const out: Member[] = [];
+  for (const [ids, role] of [[cs.voters, "voter"], [cs.learners, "learner"]] as const) {
+    for (const id of ids) {
+      const r = byId.get(id);
+      out.push({
+        id,
+        name: r === undefined ? `node-${id}` : String(r.name),
+        address: r === undefined ? "" : String(r.address),
+        nonce: r === undefined ? "" : String(r.nonce),
+        role,
+      });
+    }
+  }
+  return out.sort((a, b) => a.id - b.id);
+}
+
+/** Highest member id ever assigned; new members get a higher one (ids are never reused). */
+export function memberIdMax(sql: StoreDb): number {
+  return sql.metaGet("member_id_max");
+}

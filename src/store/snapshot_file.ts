@@ -1,0 +1,76 @@
+/**
+ * Snapshot files of the store: written piece by piece from a `SnapshotSource` (what the Raft
+ * runtime ships to a lagging member and `berth snapshot save` hands out), and a "raft" snapshot
+ * file installed in place of the whole state in one transaction.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import { createHash } from "node:crypto";
+import { SNAPSHOT_BYTES_MAX } from "./snapshot_limits.ts";
+import { RAFT_TABLES, SnapshotDecoder } from "./snapshot_format.ts";
+import { insertFrame, type SnapshotSource } from "./snapshot_io.ts";
+
+/** A snapshot file written by Store.writeSnapshotFile(). */
+export interface SnapshotFileInfo {
+  /** Applied index the snapshot is consistent at. */
+  index: number;
+  confState: { voters: number[]; learners: number[] };
+  bytes: number;
+  /** SHA-256 of the file, hex. */
+  sha256: string;
+}
+
+/** Writes `src` to `path` (synced) and closes `src`; over SNAPSHOT_BYTES_MAX fails. */
+export async function writeSnapshotFile(
+  src: SnapshotSource,
+  path: string,
+): Promise<SnapshotFileInfo> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  try {
+    using file = await Deno.open(path, { write: true, create: true, truncate: true });
+    for (let piece = src.next(); piece !== null; piece = src.next()) {
+      hash.update(piece);
+      bytes += piece.byteLength;
+      if (bytes > SNAPSHOT_BYTES_MAX) {
+        throw new Error(`snapshot: the store is over ${SNAPSHOT_BYTES_MAX} bytes`);
+      }
+      await writeAll(file, piece);
+    }
+    await file.sync();
+  } finally {
+    src.close();
+  }
+  return { index: src.index, confState: src.confState, bytes, sha256: hash.digest("hex") };
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.byteLength;) off += await file.write(data.subarray(off));
+}
+
+/**
+ * Replaces every Raft table of `db` (and its meta counters) with a "raft" snapshot file's, in
+ * one transaction: a row that does not fit, a truncated file or a user snapshot changes nothing.
+ */
+export function installSnapshotFile(db: DatabaseSync, path: string): void {
+  const dec = new SnapshotDecoder();
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (const t of RAFT_TABLES) db.exec(`DELETE FROM ${t}`);
+    db.exec("DELETE FROM meta WHERE key != 'schema'");
+    dec.readFile(path, (f) => {
+      if (dec.header?.kind !== "raft") {
+        throw new Error("snapshot: a user snapshot cannot be installed as a Raft snapshot");
+      }
+      insertFrame(db, f);
+    });
+    if (dec.header?.kind !== "raft") {
+      throw new Error("snapshot: a user snapshot cannot be installed as a Raft snapshot");
+    }
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw e;
+  }
+}
