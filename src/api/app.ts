@@ -14,7 +14,7 @@ import { agentRoutes } from "./agent_routes.ts";
 import { berthRoutes } from "./berth_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
-import type { ClusterAdmin, Deps, RoutesView } from "./deps.ts";
+import { type ClusterAdmin, consulHeaders, type Deps, type RoutesView } from "./deps.ts";
 import { clusterHttpError, HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
 import { renderMetrics } from "./metrics.ts";
@@ -86,6 +86,17 @@ export function createApp(opts: ApiOptions): Hono {
     routes: opts.routes ?? (() => null),
   };
   const app = new Hono();
+
+  // Every /v1/ answer carries X-Consul-Index, -KnownLeader and -LastContact, errors, 404s and
+  // unknown routes included: Consul clients read X-Consul-Index on every response. Reads set
+  // them with their own index; anything else reports the applied index.
+  app.use("/v1/*", async (c, next) => {
+    await next();
+    if (c.res.headers.has("X-Consul-Index")) return;
+    for (const [k, v] of Object.entries(consulHeaders(d, Math.max(1, d.store.appliedIndex())))) {
+      c.res.headers.set(k, v);
+    }
+  });
 
   app.use("*", async (c, next) => {
     if (opts.token !== null && needsToken(c)) {

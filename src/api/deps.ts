@@ -114,12 +114,19 @@ export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<
   c.header("X-Consul-Effective-Consistency", consistency === "default" ? "leader" : consistency);
 }
 
-export function setReadHeaders(c: Context, d: Deps, index: number): void {
+/** Consul's index and leader headers for an answer at `index`. */
+export function consulHeaders(d: Pick<Deps, "cluster">, index: number): Record<string, string> {
   const s = d.cluster.status();
-  c.header("X-Consul-Index", String(index));
-  c.header("X-Consul-KnownLeader", s.leader === null ? "false" : "true");
-  // Never heard from a leader: 0, with X-Consul-KnownLeader false.
-  c.header("X-Consul-LastContact", String(Math.max(0, Math.round(s.lastContactMs ?? 0))));
+  return {
+    "X-Consul-Index": String(index),
+    "X-Consul-KnownLeader": s.leader === null ? "false" : "true",
+    // Never heard from a leader: 0, with X-Consul-KnownLeader false.
+    "X-Consul-LastContact": String(Math.max(0, Math.round(s.lastContactMs ?? 0))),
+  };
+}
+
+export function setReadHeaders(c: Context, d: Deps, index: number): void {
+  for (const [k, v] of Object.entries(consulHeaders(d, index))) c.header(k, v);
 }
 
 /** Validates and proposes a command; the apply-time rejection of a command answers 400. */
