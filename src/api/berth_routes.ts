@@ -49,7 +49,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
         }
         : { index: () => store.serviceIndex(service), affects: (ch) => ch.services.has(service) },
     );
-    const nodeStatus = new Map(store.nodes().map((n) => [n.name, n.status]));
+    const nodeStatus = new Map(store.nodes().map((n) => [n.name, n]));
     return c.json(store.instances(service).map((i) => instanceView(i, nodeStatus.get(i.node))));
   });
 

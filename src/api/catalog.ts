@@ -63,7 +63,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const node = nodeLookup(nodes);
     let list = withTags(store.instances(name), c.req.queries("tag") ?? []);
     if (flag((n) => c.req.query(n), "passing")) {
-      const status = new Map(nodes.map((n) => [n.name, n.status]));
+      const status = new Map(nodes.map((n) => [n.name, n]));
       list = list.filter((i) => instanceHealth(i, status.get(i.node)).served);
     }
     return c.json(list.map((i) => healthEntry(i, node(i.node, i.address), d.datacenter)));

@@ -5,13 +5,13 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Health, Instance, KvEntry, NodeInfo } from "../store/mod.ts";
-import { instanceHealth } from "../store/mod.ts";
+import type { CheckView, Instance, KvEntry, NodeInfo, RegisteredCheck } from "../store/mod.ts";
+import { instanceChecks, nodeLevelChecks } from "../store/mod.ts";
 
 /** What the shapes need of a node; instances on a node the store does not know get a stand-in. */
 export type NodeView = Pick<
   NodeInfo,
-  "name" | "address" | "status" | "meta" | "createIndex" | "modifyIndex"
+  "name" | "address" | "status" | "meta" | "checks" | "createIndex" | "modifyIndex"
 >;
 
 /** A stable UUID-shaped node ID derived from the node name (Consul nodes carry a UUID). */
@@ -99,79 +99,59 @@ export function agentService(i: Instance, dc?: string) {
   };
 }
 
-/** Node liveness (the node's part of `h`) as Consul's `serfHealth` check. */
-function nodeCheck(n: NodeView, h: Pick<Health, "node">) {
-  const alive = h.node.status === "passing";
+/** One check in Consul's shape (health entries, `/v1/health/checks`, `/v1/agent/checks`). */
+export function consulCheck(c: CheckView) {
+  const r = c.registered;
   return {
-    Node: n.name,
-    CheckID: "serfHealth",
-    Name: "Serf Health Status",
-    Status: h.node.status,
-    Notes: "",
-    Output: alive ? "Agent alive and reachable" : "Agent not live or unreachable",
-    ServiceID: "",
-    ServiceName: "",
-    ServiceTags: [] as string[],
-    Type: "",
-    Definition: {},
-    CreateIndex: n.createIndex,
-    ModifyIndex: n.modifyIndex,
+    Node: c.node,
+    CheckID: c.id,
+    Name: c.name,
+    Status: c.status,
+    Notes: c.notes,
+    Output: c.output,
+    ServiceID: c.serviceId,
+    ServiceName: c.serviceName,
+    ServiceTags: c.serviceTags,
+    Type: c.type,
+    Interval: r !== null && r.intervalMs > 0 ? goDuration(r.intervalMs) : "",
+    Timeout: r !== null && r.timeoutMs > 0 ? goDuration(r.timeoutMs) : "",
+    Definition: r === null ? {} : checkDefinition(r),
+    CreateIndex: c.createIndex,
+    ModifyIndex: c.modifyIndex,
   };
 }
 
-function sourceCheck(i: Instance, v: { status: string; output: string }, o: {
-  id: string;
-  name: string;
-  type: string;
-}) {
+/** A duration as Go prints it: `10s`, `1m30s`, `500ms`. */
+export function goDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor(ms % 3_600_000 / 60_000);
+  const s = ms % 60_000 / 1000;
+  return `${h > 0 ? `${h}h` : ""}${h > 0 || m > 0 ? `${m}m` : ""}${s}s`;
+}
+
+function checkDefinition(r: RegisteredCheck) {
   return {
-    Node: i.node,
-    CheckID: o.id,
-    Name: o.name,
-    Status: v.status,
-    Notes: "",
-    Output: v.output,
-    ServiceID: i.id,
-    ServiceName: i.service,
-    ServiceTags: i.tags,
-    Type: o.type,
-    Definition: {},
-    CreateIndex: i.createIndex,
-    ModifyIndex: i.modifyIndex,
+    ...(r.kind === "http" ? { HTTP: r.target } : {}),
+    ...(r.kind === "tcp" ? { TCP: r.target } : {}),
+    ...(r.intervalMs > 0 ? { Interval: goDuration(r.intervalMs) } : {}),
+    ...(r.timeoutMs > 0 ? { Timeout: goDuration(r.timeoutMs) } : {}),
+    ...(r.ttlMs > 0 ? { TTL: goDuration(r.ttlMs) } : {}),
+    ...(r.deregisterCriticalAfterMs > 0
+      ? { DeregisterCriticalServiceAfter: goDuration(r.deregisterCriticalAfterMs) }
+      : {}),
   };
 }
 
 /**
- * The instance's checks after `serfHealth`, one per health source: `service:<id>` for its check
- * (passing with no output when it has none), and `service:<id>:docker` for a Docker instance's
- * container state. The worst Status among them and serfHealth is the instance's status.
+ * One entry of `/v1/health/service/:name`: the node's checks (liveness, node-level) and the
+ * instance's (checks.ts); the worst Status among them is the instance's status.
  */
-function serviceChecks(i: Instance, h: Health) {
-  const type = i.check?.http !== undefined ? "http" : i.check?.tcp ? "tcp" : "";
-  const checks = [
-    sourceCheck(i, h.check ?? { status: "passing", output: "" }, {
-      id: `service:${i.id}`,
-      name: `Service '${i.service}' check`,
-      type,
-    }),
-  ];
-  if (h.docker !== null) {
-    checks.push(sourceCheck(i, h.docker, {
-      id: `service:${i.id}:docker`,
-      name: `Service '${i.service}' container`,
-      type: "docker",
-    }));
-  }
-  return checks;
-}
-
-/** One entry of `/v1/health/service/:name`. */
 export function healthEntry(i: Instance, n: NodeView, dc: string) {
-  const h = instanceHealth(i, n.status);
   return {
     Node: catalogNode(n, dc),
     Service: agentService(i),
-    Checks: [nodeCheck(n, h), ...serviceChecks(i, h)],
+    Checks: [...nodeLevelChecks(n), ...instanceChecks(i, n.status)].map(consulCheck),
   };
 }
 

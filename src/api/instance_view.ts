@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CheckStatus, Instance, NodeStatus } from "../store/mod.ts";
+import type { CheckStatus, Instance, NodeHealthSource } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 
 export interface InstanceView extends Instance {
@@ -15,7 +15,7 @@ export interface InstanceView extends Instance {
   output: string;
 }
 
-export function instanceView(i: Instance, nodeStatus: NodeStatus | undefined): InstanceView {
+export function instanceView(i: Instance, nodeStatus: NodeHealthSource): InstanceView {
   const h = instanceHealth(i, nodeStatus);
   return { ...i, status: h.status, output: h.output };
 }

@@ -16,7 +16,7 @@ export function renderMetrics(d: Deps, nowMs: number): string {
   const { store, cluster } = d;
   const s = cluster.status();
   const byStatus = new Map<string, number>(CHECK_STATUSES.map((k) => [k, 0]));
-  const nodeStatus = new Map(store.nodes().map((n) => [n.name, n.status]));
+  const nodeStatus = new Map(store.nodes().map((n) => [n.name, n]));
   for (const i of store.instances()) {
     const { status } = instanceHealth(i, nodeStatus.get(i.node));
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);

@@ -7,7 +7,7 @@
  * @module
  */
 import { instanceHealth } from "../store/mod.ts";
-import type { Instance, NodeInfo, NodeStatus } from "../store/mod.ts";
+import type { Instance, NodeInfo } from "../store/mod.ts";
 
 /** What the zone is built with (DnsOptions' naming part). */
 export interface ZoneOptions {
@@ -61,15 +61,16 @@ export class Zone {
     this.addrSuffix = `.addr.${this.domain}`;
     this.edgeSuffix = this.edgeDomain === null ? null : `.${this.edgeDomain}`;
     const nodes = new Map<string, NodeInfo>();
-    const status = new Map<string, NodeStatus>();
+    // Node-level checks count towards every instance of the node (instanceHealth).
+    const byName = new Map<string, NodeInfo>();
     for (const n of data.nodes) {
       nodes.set(n.name.toLowerCase(), n);
-      status.set(n.name, n.status);
+      byName.set(n.name, n);
     }
     this.nodes = nodes;
     const services = new Map<string, ZoneInstance[]>();
     for (const i of data.instances) {
-      if (!instanceHealth(i, status.get(i.node)).served) continue;
+      if (!instanceHealth(i, byName.get(i.node)).served) continue;
       const key = i.service.toLowerCase();
       let list = services.get(key);
       if (list === undefined) services.set(key, list = []);

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Instance, NodeInfo, NodeStatus } from "../store/mod.ts";
+import type { Instance, NodeInfo } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
 
@@ -176,8 +176,9 @@ export function buildRouteTable(
   nodes: readonly NodeInfo[],
   opts: RouteTableOptions = {},
 ): RouteTable {
-  const nodeStatus = new Map<string, NodeStatus>(nodes.map((n) => [n.name, n.status]));
-  const status = (name: string) => nodeStatus.get(name);
+  // The node, not only its status: node-level checks count towards its instances' health.
+  const byName = new Map<string, NodeInfo>(nodes.map((n) => [n.name, n]));
+  const status = (name: string) => byName.get(name);
   const edge = opts.edgeDomain ? opts.edgeDomain.toLowerCase().replace(/\.$/, "") : null;
 
   // Group by service, in id order (store.instances() is ordered by id; sort anyway).

@@ -1,6 +1,6 @@
 /**
  * One validated command applied inside the store's transaction: `applyCommand` sends it to its
- * family (apply_catalog.ts: nodes and instances; apply_kv.ts; apply_members.ts: Raft membership;
+ * family (apply_catalog.ts: nodes and instances; apply_checks.ts: registered checks; apply_kv.ts; apply_members.ts: Raft membership;
  * restore_staging.ts: `restore.*`) and applies a `batch` whole or not at all. What it changes is
  * noted in the step's `ChangeSet`. Deterministic: everything it needs is in the command and the
  * entry's index.
@@ -12,6 +12,7 @@ import { ChangeSet } from "./change_feed.ts";
 import type { ApplyResult, Command } from "./types.ts";
 import { applyCatalog } from "./apply_catalog.ts";
 import { applyKv } from "./apply_kv.ts";
+import { applyCheck } from "./apply_checks.ts";
 import { applyConf } from "./apply_members.ts";
 import { distinctServices } from "./queries.ts";
 
@@ -30,6 +31,10 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
     case "check":
     case "docker":
       return applyCatalog(step, cmd);
+    case "check.register":
+    case "check.update":
+    case "check.deregister":
+      return applyCheck(step, cmd);
     case "kv.put":
     case "kv.delete":
       return applyKv(step, cmd);

@@ -3,13 +3,14 @@
  * `deregister`, and the two health sources `check` and `docker`, each of which writes only its
  * own field, see health.ts). A write that changes nothing (same fields, meta in any order) bumps
  * no index and announces nothing. A node's status change announces every service on the node,
- * since their health derives from it.
+ * since their health derives from it. Registered checks (`check.*`) are apply_checks.ts'.
  *
  * @module
  */
 import type { ApplyStep } from "./apply_step.ts";
 import { checkDefinitionKey, hasCheckSource } from "./health.ts";
-import { instance, instancesOfNode, node, type NodeData } from "./queries.ts";
+import { instance, instancesOfNode, node, type NodeData, nodeData } from "./queries.ts";
+import { keptCheckResults } from "./checks.ts";
 import type { ApplyResult, Command, Instance, InstanceSpec, NodeInfo } from "./types.ts";
 
 type CatalogCommand = Extract<
@@ -22,17 +23,18 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
   switch (cmd.type) {
     case "node.register": {
       const old = node(sql, cmd.name);
-      const data: NodeData = {
+      const data = nodeData({
         address: cmd.address,
         status: old?.status ?? "alive",
         meta: cmd.meta,
-      };
+        checks: old?.checks,
+      });
       return putNode(step, { name: cmd.name, data, old });
     }
     case "node.status": {
       const old = node(sql, cmd.name);
       if (old === undefined) return { ok: false, error: `no node ${cmd.name}` };
-      const data: NodeData = { address: old.address, status: cmd.status, meta: old.meta };
+      const data = nodeData({ ...old, status: cmd.status });
       const r = putNode(step, { name: cmd.name, data, old });
       if (old.status !== cmd.status) {
         for (const i of instancesOfNode(sql, cmd.name)) change.services.add(i.service);
@@ -85,7 +87,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
 }
 
 /** Instance fields stored as JSON, in a fixed order so equal specs give equal text. */
-function canonicalInstance(s: InstanceSpec): string {
+export function canonicalInstance(s: InstanceSpec): string {
   const sortedMeta = Object.fromEntries(Object.entries(s.meta).sort(([a], [b]) => a < b ? -1 : 1));
   return JSON.stringify({
     id: s.id,
@@ -105,6 +107,8 @@ function canonicalInstance(s: InstanceSpec): string {
     checkResult: s.checkResult === null
       ? null
       : { status: s.checkResult.status, output: s.checkResult.output },
+    // Only when there are some: instances without registered checks keep their old text.
+    ...(s.checks === undefined || s.checks.length === 0 ? {} : { checks: s.checks }),
   });
 }
 
@@ -113,7 +117,9 @@ function canonicalInstance(s: InstanceSpec): string {
  * still runs unchanged (same container, same definition), so a re-registration never resets what
  * the health checker found; otherwise the registrant's (none for a Docker instance).
  */
-function registeredCheckResult(spec: InstanceSpec, old: Instance | undefined): InstanceSpec {
+function registeredCheckResult(given: InstanceSpec, old: Instance | undefined): InstanceSpec {
+  const checks = keptCheckResults(given.checks, old);
+  const spec = checks === undefined ? given : { ...given, checks };
   if (
     old === undefined || spec.check === null || old.containerId !== spec.containerId ||
     checkDefinitionKey(old.check) !== checkDefinitionKey(spec.check)
@@ -124,7 +130,7 @@ function registeredCheckResult(spec: InstanceSpec, old: Instance | undefined): I
 }
 
 /** Stores an instance whose health source changed; nothing when it did not. */
-function putHealth(step: ApplyStep, old: Instance, spec: InstanceSpec): ApplyResult {
+export function putHealth(step: ApplyStep, old: Instance, spec: InstanceSpec): ApplyResult {
   const text = canonicalInstance(spec);
   if (text === canonicalInstance(old)) return { ok: true };
   step.sql.stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?")
@@ -135,15 +141,12 @@ function putHealth(step: ApplyStep, old: Instance, spec: InstanceSpec): ApplyRes
 }
 
 /** Stores a node's data; nothing when it is what `old` holds. */
-function putNode(
+export function putNode(
   step: ApplyStep,
   { name, data, old }: { name: string; data: NodeData; old: NodeInfo | undefined },
 ): ApplyResult {
   const text = JSON.stringify(data);
-  if (old !== undefined) {
-    const oldText = JSON.stringify({ address: old.address, status: old.status, meta: old.meta });
-    if (oldText === text) return { ok: true };
-  }
+  if (old !== undefined && JSON.stringify(nodeData(old)) === text) return { ok: true };
   step.sql.stmt(
     `INSERT INTO nodes VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET
      data=excluded.data, modify_index=excluded.modify_index`,

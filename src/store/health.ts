@@ -7,8 +7,11 @@
  * | node liveness | the node's `status` | the leader (`node.status`) | the node is not `down` |
  * | Docker verdict | `instance.docker` | the Docker watcher (`docker`) | `running` or `healthy` |
  * | check | `instance.checkResult` | the checker / API registrant (`check`) | the result passes |
+ * | | and `instance.checks` | their owner (`check.update`) | every one passes |
  *
- * A source an instance does not have (no container, no check) is left out. The instance's status
+ * The node source also takes the node's node-level registered checks (`NodeInfo.checks`), as
+ * Consul fails every service of a node whose node check fails; the check source the instance's
+ * registered checks (checks.ts lists them one by one). A source an instance does not have (no container, no check) is left out. The instance's status
  * is the worst of its sources (critical > warning > passing), as Consul aggregates a service's
  * checks; its output is the first non-empty output among the sources with that status, in the
  * order node, Docker, check. It is served (DNS, proxy, `?passing`) exactly when it passes.
@@ -19,7 +22,14 @@
  *
  * @module
  */
-import type { CheckDefinition, CheckStatus, Instance, NodeStatus } from "./types.ts";
+import type {
+  CheckDefinition,
+  CheckStatus,
+  Instance,
+  NodeInfo,
+  NodeStatus,
+  RegisteredCheck,
+} from "./types.ts";
 
 /** Output shown while an instance's active check has not reported yet. */
 export const AWAITING_CHECK_OUTPUT = "awaiting first check";
@@ -46,16 +56,34 @@ export interface Health extends Verdict {
 /** The fields of an instance that health depends on (besides its node's status). */
 export type HealthSources = Pick<
   Instance,
-  "node" | "docker" | "check" | "checkResult" | "containerId"
+  "node" | "docker" | "check" | "checkResult" | "containerId" | "checks"
 >;
+
+/** The node's part: its liveness, or a node with its node-level checks. */
+export type NodeHealthSource = NodeStatus | Pick<NodeInfo, "status" | "checks"> | undefined;
 
 const RANK: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 };
 
-function nodeVerdict(name: string, status: NodeStatus | undefined): Verdict {
+/** The worst of some verdicts; its output the first non-empty one with that status. */
+function worst(verdicts: readonly Verdict[]): Verdict {
+  let status: CheckStatus = "passing";
+  for (const v of verdicts) if (RANK[v.status] > RANK[status]) status = v.status;
+  const output = verdicts.find((v) => v.status === status && v.output !== "")?.output ?? "";
+  return { status, output };
+}
+
+function registeredVerdicts(checks: readonly RegisteredCheck[] | undefined): Verdict[] {
+  return (checks ?? []).map((c) => ({
+    status: c.status,
+    output: c.output === "" && c.status !== "passing" ? `check ${c.id} is ${c.status}` : c.output,
+  }));
+}
+
+function nodeVerdict(name: string, node: NodeHealthSource): Verdict {
+  const status = typeof node === "object" ? node.status : node;
   // A node the store does not know (an external registration's) counts as alive.
-  return status === "down"
-    ? { status: "critical", output: `node ${name} is down` }
-    : { status: "passing", output: "" };
+  if (status === "down") return { status: "critical", output: `node ${name} is down` };
+  return worst(typeof node === "object" ? registeredVerdicts(node.checks) : []);
 }
 
 function dockerVerdict(i: HealthSources): Verdict | null {
@@ -96,19 +124,27 @@ export function hasCheckSource(i: Pick<Instance, "check" | "containerId">): bool
   return i.check !== null || i.containerId === null;
 }
 
-function checkVerdict(i: HealthSources): Verdict | null {
+/** The verdict of an instance's own check (`check` / `checkResult`); null: it has none. */
+export function ownCheckVerdict(i: Pick<Instance, "check" | "checkResult">): Verdict | null {
   if (i.checkResult !== null) return { status: i.checkResult.status, output: i.checkResult.output };
   return i.check === null ? null : { status: "critical", output: AWAITING_CHECK_OUTPUT };
 }
 
-/** Derives an instance's health from its sources and its node's liveness (module doc). */
-export function instanceHealth(i: HealthSources, nodeStatus: NodeStatus | undefined): Health {
-  const node = nodeVerdict(i.node, nodeStatus);
+/** The check source: the worst of the instance's own check and its registered checks. */
+function checkVerdict(i: HealthSources): Verdict | null {
+  const own = ownCheckVerdict(i);
+  const parts = [...(own === null ? [] : [own]), ...registeredVerdicts(i.checks)];
+  return parts.length === 0 ? null : worst(parts);
+}
+
+/**
+ * Derives an instance's health from its sources and its node (module doc): give the node
+ * (`NodeInfo`) so its node-level checks count, or only its liveness status.
+ */
+export function instanceHealth(i: HealthSources, node: NodeHealthSource): Health {
+  const nodeV = nodeVerdict(i.node, node);
   const docker = dockerVerdict(i);
   const check = checkVerdict(i);
-  const sources = [node, docker, check].filter((v): v is Verdict => v !== null);
-  let status: CheckStatus = "passing";
-  for (const v of sources) if (RANK[v.status] > RANK[status]) status = v.status;
-  const output = sources.find((v) => v.status === status && v.output !== "")?.output ?? "";
-  return { status, output, served: status === "passing", node, docker, check };
+  const v = worst([nodeV, docker, check].filter((v): v is Verdict => v !== null));
+  return { ...v, served: v.status === "passing", node: nodeV, docker, check };
 }

@@ -12,6 +12,7 @@ import type {
   Member,
   NodeInfo,
   NodeStatus,
+  RegisteredCheck,
   Table,
 } from "./types.ts";
 
@@ -20,6 +21,18 @@ export interface NodeData {
   address: string;
   status: NodeStatus;
   meta: Record<string, string>;
+  /** Node-level checks; left out when there are none. */
+  checks?: RegisteredCheck[];
+}
+
+/** A node's stored data, registered checks left out when there are none. */
+export function nodeData(n: Pick<NodeInfo, "address" | "status" | "meta" | "checks">): NodeData {
+  return {
+    address: n.address,
+    status: n.status,
+    meta: n.meta,
+    ...(n.checks === undefined || n.checks.length === 0 ? {} : { checks: n.checks }),
+  };
 }
 
 /** The Raft membership as the `cluster` table keeps it. */
@@ -44,6 +57,7 @@ function nodeFrom(row: Row): NodeInfo {
     address: d.address,
     status: d.status,
     meta: d.meta,
+    ...(d.checks === undefined ? {} : { checks: d.checks }),
     createIndex: Number(row.create_index),
     modifyIndex: Number(row.modify_index),
   };

@@ -18,7 +18,7 @@
  */
 import { errorText } from "../lib/error_text.ts";
 import { pack, unpack } from "msgpackr";
-import { validateCommand, validateInstance } from "./validate.ts";
+import { rules, validateCommand, validateInstance } from "./validate.ts";
 import { SNAPSHOT_BYTES_MAX, SNAPSHOT_FRAME_BYTES_MAX } from "./snapshot_limits.ts";
 
 export const SNAPSHOT_MAGIC = new TextEncoder().encode("BERTHSN2");
@@ -299,6 +299,8 @@ export function checkRow(tableName: string, row: unknown, n: number): void {
         throw new Error("address or status missing");
       }
       validateCommand({ type: "node.register", name: r.name, address: d.address, meta: d.meta });
+      const checks = (d as { checks?: unknown }).checks;
+      if (checks !== undefined) rules.registeredChecks(checks, "checks");
     } else if (columns.value === "json" || columns.result === "json") {
       JSON.parse(String(r.value ?? r.result));
     }

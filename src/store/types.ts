@@ -60,6 +60,40 @@ export interface CheckDefinition {
   timeoutMs: number;
 }
 
+/**
+ * How a registered check gets its results: `ttl` the registrant reports them
+ * (`/v1/agent/check/pass|warn|fail|update`) and the owner turns the check critical when none
+ * came for `ttlMs`; `http` / `tcp` the owner's health checker probes `target` as given;
+ * `reported` results come with the registration (catalog registrations of external services).
+ */
+export type CheckKind = "ttl" | "http" | "tcp" | "reported";
+export const CHECK_KINDS: readonly CheckKind[] = ["ttl", "http", "tcp", "reported"];
+
+/**
+ * A check registered through the Consul API (`/v1/agent/check/register`, a service definition's
+ * Check/Checks, a catalog registration), with its last result. Bound to a service instance (it
+ * is in `Instance.checks`) or to a node (in `NodeInfo.checks`). The node it is on owns it: that
+ * node's agent runs it, takes its reports and decides when its TTL ran out (checks.ts).
+ */
+export interface RegisteredCheck {
+  /** Consul's CheckID, unique among the checks of its node. */
+  id: string;
+  name: string;
+  notes: string;
+  kind: CheckKind;
+  /** `http`: the URL requested, as given; `tcp`: the `host:port` connected to; "" otherwise. */
+  target: string;
+  /** `ttl`: how long a reported result holds; 0 for other kinds. */
+  ttlMs: number;
+  /** `http` / `tcp`: time between runs and the timeout of one run; 0 for other kinds. */
+  intervalMs: number;
+  timeoutMs: number;
+  /** A service whose check stays critical this long is deregistered by its owner; 0: never. */
+  deregisterCriticalAfterMs: number;
+  status: CheckStatus;
+  output: string;
+}
+
 /** One registered endpoint of a service: a container port on a node, or a manual registration. */
 export interface Instance {
   /** `<node>:<container-name>:<port>[:udp]` for Docker instances; any unique string otherwise. */
@@ -92,6 +126,11 @@ export interface Instance {
    * Source 3, node liveness, is the node's `status`. health.ts derives the instance's health.
    */
   checkResult: CheckResult | null;
+  /**
+   * Checks registered through the Consul API for this instance, in registration order
+   * (absent: none). Each one is a further part of the check source: health.ts takes the worst.
+   */
+  checks?: RegisteredCheck[];
   createIndex: number;
   modifyIndex: number;
 }
@@ -104,6 +143,8 @@ export interface NodeInfo {
   address: string;
   status: NodeStatus;
   meta: Record<string, string>;
+  /** Node-level checks (no ServiceID); absent: none. Part of the node source in health.ts. */
+  checks?: RegisteredCheck[];
   createIndex: number;
   modifyIndex: number;
 }
@@ -144,6 +185,14 @@ export type Command =
   | { type: "deregister"; id: string }
   /** Sets an instance's check result (the health checker; API registrations' reporters). */
   | { type: "check"; id: string; status: CheckStatus; output: string }
+  /**
+   * Registers (or replaces) check `check.id` on `node`: bound to the instance `serviceId` of
+   * that node, or node-level when null. A check of that id elsewhere on the node is removed.
+   */
+  | { type: "check.register"; node: string; serviceId: string | null; check: RegisteredCheck }
+  /** Sets the result of a registered check (its owner: a TTL report or expiry, a probe). */
+  | { type: "check.update"; node: string; id: string; status: CheckStatus; output: string }
+  | { type: "check.deregister"; node: string; id: string }
   /** Sets a Docker instance's Docker verdict (the Docker watcher). */
   | { type: "docker"; id: string; state: DockerState; detail: string }
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }

@@ -11,6 +11,7 @@
  * @module
  */
 import {
+  CHECK_KINDS,
   CHECK_STATUSES,
   type CheckDefinition,
   type CheckResult,
@@ -20,6 +21,7 @@ import {
   type DockerState,
   type DockerVerdict,
   type InstanceSpec,
+  type RegisteredCheck,
 } from "./types.ts";
 import { isLegacyInstance, legacyInstance } from "./migrate.ts";
 import { SNAPSHOT_CHUNK_BYTES } from "./snapshot_limits.ts";
@@ -43,6 +45,13 @@ export const CHECK_INTERVAL_MIN_MS = 100;
 export const CHECK_INTERVAL_MAX_MS = 86_400_000;
 export const CHECK_TIMEOUT_MIN_MS = 10;
 export const CHECK_TIMEOUT_MAX_MS = 3_600_000;
+
+/** Longest a TTL check's result holds, and DeregisterCriticalServiceAfter. */
+export const CHECK_TTL_MAX_MS = 86_400_000;
+/** Most registered checks on one instance or one node. */
+export const CHECKS_PER_TARGET_MAX = 64;
+/** Longest check output or notes kept. */
+export const CHECK_OUTPUT_CHARS_MAX = 4096;
 
 /** Balancing policies of the proxy; the first is the default. */
 export const LB_POLICIES = ["round_robin", "least_conn", "p2c"] as const;
@@ -236,6 +245,94 @@ export const rules = {
     if (!DOCKER_STATES.includes(x as DockerState)) fail(path, DOCKER_STATES.join("|"), x);
     return x as DockerState;
   },
+  /** A check's output or notes: any text up to CHECK_OUTPUT_CHARS_MAX characters. */
+  checkOutput(x: unknown, path: string): string {
+    if (typeof x !== "string") fail(path, "a string", x);
+    if (x.length > CHECK_OUTPUT_CHARS_MAX) {
+      fail(path, `at most ${CHECK_OUTPUT_CHARS_MAX} characters`, x);
+    }
+    return x;
+  },
+  /** An HTTP check's URL: absolute http:// or https:// with a host. */
+  checkUrl(x: unknown, path: string): string {
+    const v = str(x, path);
+    let u: URL | null = null;
+    try {
+      u = new URL(v);
+    } catch {
+      // reported below
+    }
+    if (u === null || (u.protocol !== "http:" && u.protocol !== "https:") || u.hostname === "") {
+      fail(path, "an http:// or https:// URL", v);
+    }
+    return v;
+  },
+  /** A TCP check's `host:port` (IPv6 in brackets). */
+  checkHostPort(x: unknown, path: string): string {
+    const v = str(x, path);
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d{1,5})$/.exec(v);
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      fail(path, "host:port with a port in [1, 65535]", v);
+    }
+    return v;
+  },
+  /** How long a TTL check's result holds, or DeregisterCriticalServiceAfter. */
+  ttlMs(x: unknown, path: string): number {
+    return durationMs(x, path, 1000, CHECK_TTL_MAX_MS);
+  },
+  /** A registered check, whole: the fields its kind needs, zeros for the others. */
+  registeredCheck(x: unknown, path: string): RegisteredCheck {
+    const o = obj(x, path);
+    if (!CHECK_KINDS.includes(o.kind as RegisteredCheck["kind"])) {
+      fail(`${path}.kind`, CHECK_KINDS.join("|"), o.kind);
+    }
+    const kind = o.kind as RegisteredCheck["kind"];
+    const zero = (v: unknown, p: string) => {
+      if (v !== 0 && v !== undefined) fail(p, `0 for a ${kind} check`, String(v));
+      return 0;
+    };
+    const probed = kind === "http" || kind === "tcp";
+    return {
+      id: str(o.id, `${path}.id`),
+      name: str(o.name, `${path}.name`),
+      notes: o.notes === undefined ? "" : rules.checkOutput(o.notes, `${path}.notes`),
+      kind,
+      target: kind === "http"
+        ? rules.checkUrl(o.target, `${path}.target`)
+        : kind === "tcp"
+        ? rules.checkHostPort(o.target, `${path}.target`)
+        : (o.target === undefined || o.target === "" ? "" : fail(`${path}.target`, '""', o.target)),
+      ttlMs: kind === "ttl"
+        ? rules.ttlMs(o.ttlMs, `${path}.ttlMs`)
+        : zero(o.ttlMs, `${path}.ttlMs`),
+      intervalMs: probed
+        ? rules.checkIntervalMs(o.intervalMs, `${path}.intervalMs`)
+        : zero(o.intervalMs, `${path}.intervalMs`),
+      timeoutMs: probed
+        ? rules.checkTimeoutMs(o.timeoutMs, `${path}.timeoutMs`)
+        : zero(o.timeoutMs, `${path}.timeoutMs`),
+      deregisterCriticalAfterMs: o.deregisterCriticalAfterMs === undefined ||
+          o.deregisterCriticalAfterMs === 0
+        ? 0
+        : rules.ttlMs(o.deregisterCriticalAfterMs, `${path}.deregisterCriticalAfterMs`),
+      status: rules.status(o.status, `${path}.status`),
+      output: o.output === undefined ? "" : rules.checkOutput(o.output, `${path}.output`),
+    };
+  },
+  /** A list of registered checks with distinct ids. */
+  registeredChecks(x: unknown, path: string): RegisteredCheck[] {
+    if (!Array.isArray(x)) fail(path, "a list of checks", x);
+    if (x.length > CHECKS_PER_TARGET_MAX) {
+      fail(path, `at most ${CHECKS_PER_TARGET_MAX} checks`, "list");
+    }
+    const out = x.map((c, i) => rules.registeredCheck(c, `${path}[${i}]`));
+    const ids = new Set<string>();
+    for (const c of out) {
+      if (ids.has(c.id)) fail(path, "distinct check ids", c.id);
+      ids.add(c.id);
+    }
+    return out;
+  },
 };
 
 function dockerVerdict(x: unknown, path: string): DockerVerdict | null {
@@ -298,6 +395,10 @@ export function validateInstance(x: unknown, path = "instance"): InstanceSpec {
     docker: dockerVerdict(o.docker, `${path}.docker`),
     checkResult: checkResult(o.checkResult, `${path}.checkResult`),
   };
+  if (o.checks !== undefined && o.checks !== null) {
+    const checks = rules.registeredChecks(o.checks, `${path}.checks`);
+    if (checks.length > 0) spec.checks = checks;
+  }
   if ((spec.containerId === null) !== (spec.docker === null)) {
     throw new CommandError(
       spec.containerId === null
@@ -341,6 +442,29 @@ export function validateCommand(x: unknown, path = "command"): Command {
         id: str(o.id, `${path}.id`),
         status: rules.status(o.status, `${path}.status`),
         output: o.output === undefined ? "" : str(o.output, `${path}.output`, { empty: true }),
+      };
+    case "check.register":
+      return {
+        type: "check.register",
+        node: str(o.node, `${path}.node`),
+        serviceId: o.serviceId === undefined || o.serviceId === null
+          ? null
+          : str(o.serviceId, `${path}.serviceId`),
+        check: rules.registeredCheck(o.check, `${path}.check`),
+      };
+    case "check.update":
+      return {
+        type: "check.update",
+        node: str(o.node, `${path}.node`),
+        id: str(o.id, `${path}.id`),
+        status: rules.status(o.status, `${path}.status`),
+        output: o.output === undefined ? "" : rules.checkOutput(o.output, `${path}.output`),
+      };
+    case "check.deregister":
+      return {
+        type: "check.deregister",
+        node: str(o.node, `${path}.node`),
+        id: str(o.id, `${path}.id`),
       };
     case "docker":
       return {
