@@ -111,8 +111,10 @@ export class Agent {
       store,
       listen: config.dns,
       domain: config.domain,
+      datacenter: config.datacenter,
       edgeDomain: config.edgeDomain,
       ttl: config.dnsTtl,
+      serviceTtl: config.dnsServiceTtl,
       recursors: config.recursor,
     });
     await dns.start();
@@ -124,6 +126,7 @@ export class Agent {
       node: config.node,
       advertise: config.advertise,
       version: VERSION,
+      datacenter: config.datacenter,
       token: config.token,
       listen: config.http,
       config: publicConfig(config),
@@ -232,7 +235,11 @@ export function clusterAdmin(cluster: RaftCluster, leave: () => Promise<void>): 
 }
 
 function publicConfig(c: Config): Record<string, unknown> {
-  return { ...c, token: c.token === null ? null : "<redacted>" };
+  return {
+    ...c,
+    dnsServiceTtl: Object.fromEntries(c.dnsServiceTtl), // a Map would show as {}
+    token: c.token === null ? null : "<redacted>",
+  };
 }
 
 /** `berth agent`: runs until SIGINT or SIGTERM. Returns the process exit code. */

@@ -16,6 +16,7 @@ import { errorText } from "./lib/error_text.ts";
 import { type FlagSpec, parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
 import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
 import { checkNodeName, NODE_NAME_EXPECTED } from "./lib/node_name.ts";
+import { parseDatacenter, parseServiceTtls } from "./lib/dns_flags.ts";
 
 export interface Config {
   dev: boolean;
@@ -28,6 +29,7 @@ export interface Config {
   http: HostPort;
   dns: HostPort;
   domain: string;
+  datacenter: string;
   recursor: HostPort[];
   edgeDomain: string | null;
   proxyHttp: HostPort | null;
@@ -37,6 +39,8 @@ export interface Config {
   nodeTimeoutMs: number;
   reconcileIntervalMs: number;
   dnsTtl: number;
+  /** Lower-cased service name (or `*`) → TTL seconds of its DNS answers. */
+  dnsServiceTtl: Map<string, number>;
   token: string | null;
   snapshotEntries: number;
 }
@@ -59,7 +63,8 @@ interface AgentFlag extends FlagSpec {
     | "URL"
     | "D"
     | "N"
-    | "T";
+    | "T"
+    | "NAME=D";
   /** Embedded default ("" for none). */
   def: string;
   /** Default under --dev, when it differs. */
@@ -159,6 +164,13 @@ const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected a domain name like berth. or example.com",
   },
   {
+    name: "datacenter",
+    kind: "NAME",
+    def: "dc1",
+    help: "datacenter name, as in NAME.service.DC.DOMAIN and the API",
+    expect: "expected 1 to 63 lower-case letters, digits, - or _, like dc1",
+  },
+  {
     name: "recursor",
     kind: "ADDRS",
     def: "",
@@ -223,6 +235,15 @@ const AGENT_FLAGS: readonly AgentFlag[] = [
     range: [0, 86400],
     help: "TTL of service answers, seconds",
     expect: "expected an integer in 0..86400",
+  },
+  {
+    name: "dns-service-ttl",
+    kind: "NAME=D",
+    def: "",
+    repeatable: true,
+    defaultText: "--dns-ttl",
+    help: "TTL of one service's answers (* for every other), repeatable or comma-separated",
+    expect: "expected NAME=DURATION,… like web=30s,*=5s, whole seconds up to 86400s",
   },
   {
     name: "snapshot-entries",
@@ -367,6 +388,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     http: get("http", (v) => parseHostPort(v)),
     dns: get("dns", (v) => parseHostPort(v)),
     domain: get("domain", normalizeDomain),
+    datacenter: get("datacenter", parseDatacenter),
     recursor: get("recursor", addrList(53)),
     edgeDomain: get("edge-domain", optional(normalizeDomain)),
     proxyHttp: get("proxy-http", (v) => v === "off" ? null : parseHostPort(v)),
@@ -385,6 +407,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return ms;
     }),
     dnsTtl: int("dns-ttl"),
+    dnsServiceTtl: get("dns-service-ttl", parseServiceTtls),
     snapshotEntries: int("snapshot-entries"),
     token: get("token", optional((v) => v)),
   };

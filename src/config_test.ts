@@ -69,6 +69,11 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["dns-ttl", "-1", "not an integer; expected an integer in 0..86400"],
   ["dns-ttl", "86401", "out of range; expected an integer in 0..86400"],
   ["snapshot-entries", "8", "out of range; expected an integer in 16..10000000"],
+  ["datacenter", "DC1", `has "D"; expected 1 to 63 lower-case letters, digits, - or _`],
+  ["datacenter", "node", `"node" is a label of berth's DNS names; expected 1 to 63`],
+  ["dns-service-ttl", "web", `"web" has no '=' between a service name and a TTL; expected NAME=`],
+  ["dns-service-ttl", "web=1500ms", "web=1500ms: not whole seconds; expected NAME=DURATION,…"],
+  ["dns-service-ttl", "a b=1s", `"a b" is neither * nor a service name`],
 ];
 
 /** Flags that take no value when bare: a bad value is given as `--dev=maybe`. */
@@ -226,4 +231,19 @@ Deno.test("agentHelp() lists every flag once with one default and the ranges", (
   for (const line of help.split("\n")) {
     assert.ok((line.match(/default/g) ?? []).length <= 1, line);
   }
+});
+
+Deno.test("loadConfig() --datacenter defaults to dc1; --dns-service-ttl repeats, env and file lists", () => {
+  const c = loadConfig(["--dns-service-ttl", "web=30s", "--dns-service-ttl=*=5s,DB=1m"], base);
+  assert.equal(c.datacenter, "dc1");
+  assert.deepEqual([...c.dnsServiceTtl], [["web", 30], ["*", 5], ["db", 60]]);
+  assert.deepEqual([...loadConfig([], base).dnsServiceTtl], []);
+  const env = loadConfig([], { ...base, env: { BERTH_DNS_SERVICE_TTL: "api=2s,*=1s" } });
+  assert.deepEqual([...env.dnsServiceTtl], [["api", 2], ["*", 1]]);
+  const file = loadConfig(["--config", "f.json"], {
+    ...base,
+    readFile: () => JSON.stringify({ "dns-service-ttl": ["web=3s", "*=4s"], datacenter: "eu-1" }),
+  });
+  assert.deepEqual([...file.dnsServiceTtl], [["web", 3], ["*", 4]]);
+  assert.equal(file.datacenter, "eu-1");
 });

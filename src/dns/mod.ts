@@ -8,16 +8,17 @@
  *
  * | name                                   | answers                                            |
  * |----------------------------------------|----------------------------------------------------|
- * | `NAME.service.DOMAIN`                  | A/AAAA of passing instances, shuffled; SRV          |
- * | `TAG.NAME.service.DOMAIN`              | same, filtered by tag                              |
- * | `_NAME._tcp.service.DOMAIN`            | RFC 2782 SRV (no tag filter)                       |
- * | `_NAME._TAG.service.DOMAIN`            | RFC 2782 SRV filtered by TAG                       |
- * | `NODE.node.DOMAIN`                     | A/AAAA of the member                               |
- * | `HEX.addr.DOMAIN`                      | the address in hex (SRV targets: `0a000005.addr.`) |
+ * | `NAME.service.[DC.]DOMAIN`             | A/AAAA of passing instances, shuffled; SRV          |
+ * | `TAG.NAME.service.[DC.]DOMAIN`         | same, filtered by tag (`B.A.NAME`: both tags)      |
+ * | `_NAME._tcp.service.[DC.]DOMAIN`       | RFC 2782 SRV (no tag filter)                       |
+ * | `_NAME._TAG.service.[DC.]DOMAIN`       | RFC 2782 SRV filtered by TAG                       |
+ * | `NODE.node.[DC.]DOMAIN`                | A/AAAA of the member, node meta as TXT             |
+ * | `HEX.addr.[DC.]DOMAIN`                 | the address in hex (SRV targets: `0a000005.addr.`) |
+ * | `…in-addr.arpa`, `…ip6.arpa` PTR       | the node, else the services, at that address       |
  * | `DOMAIN`                               | SOA, NS                                            |
  * | anything under the edge domain         | A/AAAA of alive proxy members, TTL 0, rotated      |
- * | other names in DOMAIN                  | NXDOMAIN + SOA (minimum = NEGATIVE_TTL_S)          |
- * | names outside                          | forwarded to recursors (cached), else REFUSED      |
+ * | other names in DOMAIN, another DC      | NXDOMAIN + SOA (minimum = NEGATIVE_TTL_S)          |
+ * | names outside, unknown addresses       | forwarded to recursors (cached), else REFUSED      |
  *
  * SRV targets are `<hex address>.addr.DOMAIN` with the address in the additional section, so
  * instances on one node with different addresses stay distinct (Consul's scheme). UDP answers
@@ -26,7 +27,8 @@
  * is unreadable), other opcodes NOTIMP; all zone answers are authoritative (AA).
  *
  * Options (DnsOptions): `store`, `listen` (port 0: any free port, same for UDP and TCP),
- * `domain`, `edgeDomain`, `ttl`, `recursors`, optional `random` and `forward` tuning.
+ * `domain`, `edgeDomain`, `ttl`, `recursors`, optional `datacenter` (`dc1`), `serviceTtl` (per
+ * service, `*` for the rest), `random` and `forward` tuning.
  *
  * @example
  * ```ts
@@ -52,7 +54,7 @@ export {
   TCP_WRITE_BYTES_MAX,
 } from "./server.ts";
 export { ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
-export { Zone, type ZoneOptions } from "./zone.ts";
+export { type ReverseNames, Zone, type ZoneOptions } from "./zone.ts";
 export {
   type Handler,
   hexToIp,
@@ -61,6 +63,7 @@ export {
   NEGATIVE_TTL_S,
   type Reply,
   resolve,
+  reverseKey,
   ZONE_CHAIN,
 } from "./resolve.ts";
 export {
@@ -74,4 +77,4 @@ export {
   RESPONSE_CACHE_ENTRIES_MAX,
   RESPONSE_CACHE_TTL_MAX_S,
 } from "./response_cache.ts";
-export { EDNS_UDP_BYTES_MAX, UDP_PLAIN_BYTES_MAX } from "./wire.ts";
+export { EDNS_UDP_BYTES_MAX, TXT_STRING_BYTES_MAX, UDP_PLAIN_BYTES_MAX } from "./wire.ts";

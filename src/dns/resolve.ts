@@ -1,23 +1,33 @@
 /**
  * The authoritative half of the request path, as CoreDNS arranges it: an ordered chain of
  * handlers, each of which answers a name or passes it on. `ZONE_CHAIN` is the order, in one place;
- * a name no handler claims (outside the domain and the edge domain) goes to the forwarder.
+ * a name no handler claims (outside the domain and the edge domain, or an address berth does not
+ * know) goes to the forwarder. `[DC.]` is the configured datacenter, optional as in Consul; any
+ * other datacenter is NXDOMAIN.
  *
- *   apex      DOMAIN                       SOA, NS (alive nodes, with glue)
- *   service   [TAG.]NAME.service.DOMAIN    A/AAAA (deduplicated, shuffled), SRV (+ addresses)
- *             _NAME._tcp.service.DOMAIN    RFC 2782 SRV, no tag filter
- *             _NAME._TAG.service.DOMAIN    RFC 2782 SRV filtered by TAG
- *   node      NODE.node.DOMAIN             A/AAAA of the member
- *   addr      HEX.addr.DOMAIN              the address spelled in hex (SRV targets)
- *   edge      [*.]EDGE-DOMAIN              A/AAAA of alive proxy members, TTL 0, rotated
- *   authority anything else in DOMAIN      NXDOMAIN + SOA (minimum = NEGATIVE_TTL_S)
+ *   reverse   D.C.B.A.in-addr.arpa, …ip6.arpa  PTR: NODE.node.DC.DOMAIN of nodes with that
+ *                                              address, else NAME.service.DC.DOMAIN of
+ *                                              instances there (Consul's order); else forwarded
+ *   apex      DOMAIN                           SOA, NS (alive nodes, with glue)
+ *   service   [TAG.]…NAME.service.[DC.]DOMAIN  A/AAAA (deduplicated, shuffled), SRV (+ addresses);
+ *                                              several tags: instances having all of them
+ *             _NAME._tcp.service.[DC.]DOMAIN   RFC 2782 SRV, no tag filter
+ *             _NAME._TAG.service.[DC.]DOMAIN   RFC 2782 SRV filtered by TAG
+ *   node      NODE.node.[DC.]DOMAIN            A/AAAA of the member, node meta as TXT
+ *                                              (`key=value`) in additionals; TXT: in answers
+ *   addr      HEX.addr.[DC.]DOMAIN             the address spelled in hex (SRV targets)
+ *   edge      [*.]EDGE-DOMAIN                  A/AAAA of alive proxy members, TTL 0, rotated
+ *   authority anything else in DOMAIN          NXDOMAIN + SOA (minimum = NEGATIVE_TTL_S)
  *
+ * Service answers carry the service's TTL (`Zone.serviceTtl`), the others the zone's.
  * Pure: a Zone and a question in, a Reply (plain records) out.
  *
  * @module
  */
-import { CLASS_ANY, CLASS_IN, ipBytes, RCODE, type Rr, TYPE } from "./wire.ts";
-import type { Zone, ZoneInstance } from "./zone.ts";
+import { CLASS_ANY, CLASS_IN, ipBytes, RCODE, type Rr, txtStrings, TYPE } from "./wire.ts";
+import { ipToHex, type Zone, type ZoneInstance } from "./zone.ts";
+
+export { ipToHex };
 
 /** SOA minimum and TTL: how long resolvers may cache NXDOMAIN/NODATA (RFC 2308 §5). */
 export const NEGATIVE_TTL_S = 0;
@@ -52,6 +62,7 @@ export type Handler = (q: Lookup, zone: Zone) => Reply | null;
 
 /** The chain, in order. The forwarder follows it (see server.ts). */
 export const ZONE_CHAIN: readonly { name: string; handler: Handler }[] = [
+  { name: "reverse", handler: reverse },
   { name: "apex", handler: apex },
   { name: "service", handler: service },
   { name: "node", handler: node },
@@ -98,48 +109,102 @@ function apex(q: Lookup, zone: Zone): Reply | null {
   return answers.length === 0 ? nodata(zone, origin) : ok(answers, [], additionals, "fixed");
 }
 
+/** The part of `name` before one of `suffixes` (tried in order), or null. */
+function under(name: string, suffixes: readonly string[]): string | null {
+  for (const s of suffixes) if (name.endsWith(s)) return name.slice(0, -s.length);
+  return null;
+}
+
 function service(q: Lookup, zone: Zone): Reply | null {
-  if (!q.name.endsWith(zone.serviceSuffix)) return null;
-  const labels = q.name.slice(0, -zone.serviceSuffix.length).split(".");
+  const rel = under(q.name, zone.serviceSuffixes);
+  if (rel === null) return null;
+  const labels = rel.split(".");
   let name: string;
-  let tag: string | null = null;
+  let tags: string[] = [];
   const [l0, l1] = labels as [string, string | undefined];
   if (labels.length === 1) {
     // `_x.service.DOMAIN` is an empty non-terminal above `_NAME._x.service.DOMAIN`.
     if (l0.startsWith("_")) return nodata(zone, zone.domain);
     name = l0;
-  } else if (labels.length === 2 && l1 !== undefined) {
-    if (l0.startsWith("_") && l1.startsWith("_")) {
-      name = l0.slice(1);
-      tag = l1 === "_tcp" ? null : l1.slice(1); // Consul's rule: _tcp means any instance
-    } else {
-      tag = l0;
-      name = l1;
-    }
+  } else if (labels.length === 2 && l0.startsWith("_") && l1?.startsWith("_")) {
+    name = l0.slice(1);
+    if (l1 !== "_tcp") tags = [l1.slice(1)]; // Consul's rule: _tcp means any instance
   } else {
-    return nxdomain(zone, zone.domain);
+    name = labels[labels.length - 1]!;
+    tags = labels.slice(0, -1);
   }
-  const instances = zone.instances(name, tag);
+  const instances = zone.instances(name, tags);
   if (instances.length === 0) return nxdomain(zone, zone.domain);
-  if (q.type === TYPE.SRV) return srv(q.name, instances, zone);
-  const answers = addressRecords(q.name, instances.map((i) => i.address), zone.ttl, q.type);
+  const ttl = zone.serviceTtl(name);
+  if (q.type === TYPE.SRV) return srv(q.name, instances, { zone, ttl });
+  const answers = addressRecords(q.name, instances.map((i) => i.address), ttl, q.type);
   return answers.length === 0 ? nodata(zone, zone.domain) : ok(answers, [], [], "shuffle");
 }
 
 function node(q: Lookup, zone: Zone): Reply | null {
-  if (!q.name.endsWith(zone.nodeSuffix)) return null;
-  const n = zone.nodes.get(q.name.slice(0, -zone.nodeSuffix.length));
+  const rel = under(q.name, zone.nodeSuffixes);
+  if (rel === null) return null;
+  const n = zone.nodes.get(rel);
   if (n === undefined) return nxdomain(zone, zone.domain);
-  const answers = addressRecords(q.name, [n.address], zone.ttl, q.type);
-  return answers.length === 0 ? nodata(zone, zone.domain) : ok(answers, [], [], "fixed");
+  // Consul's node lookup: addresses, and the node's meta as TXT (answers for TXT and ANY).
+  const addresses = addressRecords(q.name, [n.address], zone.ttl, q.type);
+  const meta = q.type === TYPE.TXT || q.type === TYPE.ANY || addresses.length > 0
+    ? metaRecords(q.name, n.meta, zone.ttl)
+    : [];
+  if (q.type === TYPE.TXT || q.type === TYPE.ANY) addresses.push(...meta);
+  if (addresses.length === 0) return nodata(zone, zone.domain);
+  return q.type === TYPE.TXT || q.type === TYPE.ANY
+    ? ok(addresses, [], [], "fixed")
+    : ok(addresses, [], meta, "fixed");
 }
 
 function addr(q: Lookup, zone: Zone): Reply | null {
-  if (!q.name.endsWith(zone.addrSuffix)) return null;
-  const ip = hexToIp(q.name.slice(0, -zone.addrSuffix.length));
+  const rel = under(q.name, zone.addrSuffixes);
+  if (rel === null) return null;
+  const ip = hexToIp(rel);
   if (ip === null) return nxdomain(zone, zone.domain);
   const answers = addressRecords(q.name, [ip], zone.ttl, q.type);
   return answers.length === 0 ? nodata(zone, zone.domain) : ok(answers, [], [], "fixed");
+}
+
+/**
+ * PTR for addresses in the zone (Consul's handlePtr: the nodes with that address, else the
+ * services with an instance there); null for other reverse names and other types, so the
+ * forwarder answers what berth does not know.
+ */
+function reverse(q: Lookup, zone: Zone): Reply | null {
+  if (q.type !== TYPE.PTR && q.type !== TYPE.ANY) return null;
+  const key = reverseKey(q.name);
+  if (key === null) return null;
+  const r = zone.reverse.get(key);
+  if (r === undefined) return null;
+  const dc = `${zone.datacenter}.${zone.domain}`;
+  const targets = r.nodes.length > 0
+    ? r.nodes.map((n) => `${n}.node.${dc}`)
+    : r.services.map((s) => `${s}.service.${dc}`);
+  const answers: Rr[] = targets.map((data) => ({ name: q.name, type: "PTR", ttl: zone.ttl, data }));
+  return ok(answers, [], [], "fixed");
+}
+
+/** `4.3.2.1.in-addr.arpa.` → `01020304`; 32 nibbles under `ip6.arpa.` → 32 hex digits; or null. */
+export function reverseKey(name: string): string | null {
+  if (name.endsWith(".in-addr.arpa.")) {
+    const labels = name.slice(0, -".in-addr.arpa.".length).split(".");
+    if (labels.length !== 4) return null;
+    let out = "";
+    for (let i = 3; i >= 0; i--) {
+      const l = labels[i]!;
+      if (!/^(0|[1-9]\d{0,2})$/.test(l) || Number(l) > 255) return null;
+      out += Number(l).toString(16).padStart(2, "0");
+    }
+    return out;
+  }
+  if (name.endsWith(".ip6.arpa.")) {
+    const rel = name.slice(0, -".ip6.arpa.".length);
+    if (!/^([0-9a-f]\.){31}[0-9a-f]$/.test(rel)) return null;
+    return rel.split(".").reverse().join("");
+  }
+  return null;
 }
 
 function edge(q: Lookup, zone: Zone): Reply | null {
@@ -150,11 +215,17 @@ function edge(q: Lookup, zone: Zone): Reply | null {
   return answers.length === 0 ? nodata(zone, origin) : ok(answers, [], [], "rotate");
 }
 
+/** The folders of the name space, below the domain: they exist with no records of their own. */
+const FOLDERS = ["service", "node", "addr"];
+
 function authority(q: Lookup, zone: Zone): Reply | null {
   if (!q.name.endsWith(`.${zone.domain}`)) return null;
   const rel = q.name.slice(0, -zone.domain.length - 1);
-  // The folders of the name space exist (empty non-terminals): NODATA, not NXDOMAIN (RFC 8020).
-  if (rel === "service" || rel === "node" || rel === "addr") return nodata(zone, zone.domain);
+  // Empty non-terminals (`service`, `dc1`, `service.dc1`): NODATA, not NXDOMAIN (RFC 8020).
+  const dc = zone.datacenter;
+  if (rel === dc || FOLDERS.some((f) => rel === f || rel === `${f}.${dc}`)) {
+    return nodata(zone, zone.domain);
+  }
   return nxdomain(zone, zone.domain);
 }
 
@@ -222,7 +293,30 @@ function addressRecords(name: string, addresses: readonly string[], ttl: number,
   return out;
 }
 
-function srv(name: string, instances: readonly ZoneInstance[], zone: Zone): Reply {
+/** Node meta as Consul gives it: `key=value` (RFC 1464), the bare value for `rfc1035-` keys. */
+function metaRecords(name: string, meta: Readonly<Record<string, string>>, ttl: number): Rr[] {
+  return Object.keys(meta).sort().map((key) => {
+    const value = meta[key]!;
+    const text = key.toLowerCase().startsWith("rfc1035-") ? value : rfc1464(key, value);
+    return { name, type: "TXT", ttl, data: txtStrings(text) };
+  });
+}
+
+/** RFC 1464 §2: a backquote quotes `=`, backquotes and a key's leading and trailing spaces. */
+function rfc1464(key: string, value: string): string {
+  let k = key.replaceAll("`", "``").replaceAll("=", "`=");
+  k = k.replace(/^ +/, (sp) => "` ".repeat(sp.length)).replace(
+    / +$/,
+    (sp) => "` ".repeat(sp.length),
+  );
+  return `${k}=${value.replaceAll("`", "``")}`;
+}
+
+function srv(
+  name: string,
+  instances: readonly ZoneInstance[],
+  { zone, ttl }: { zone: Zone; ttl: number },
+): Reply {
   const answers: Rr[] = [];
   const additionals: Rr[] = [];
   const seen = new Set<string>();
@@ -237,11 +331,11 @@ function srv(name: string, instances: readonly ZoneInstance[], zone: Zone): Repl
     answers.push({
       name,
       type: "SRV",
-      ttl: zone.ttl,
+      ttl,
       data: { priority: SRV_PRIORITY, weight: i.weight, port: i.port, target },
     });
     if (hex !== null && first) {
-      additionals.push(...addressRecords(target, [i.address], zone.ttl, TYPE.ANY));
+      additionals.push(...addressRecords(target, [i.address], ttl, TYPE.ANY));
     }
   }
   return ok(answers, [], additionals, "shuffle");
@@ -249,15 +343,6 @@ function srv(name: string, instances: readonly ZoneInstance[], zone: Zone): Repl
 
 function fqdn(host: string): string {
   return host.endsWith(".") ? host.toLowerCase() : `${host.toLowerCase()}.`;
-}
-
-/** `10.0.0.1` → `0a000001`; IPv6 → 32 hex digits (Consul's `.addr.` form). */
-export function ipToHex(ip: string): string | null {
-  const bytes = ipBytes(ip);
-  if (bytes === null) return null;
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
 }
 
 /** Inverse of ipToHex; null when the label is not 8 or 32 hex digits. */

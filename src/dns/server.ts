@@ -46,10 +46,14 @@ export interface DnsOptions {
   listen: HostPort;
   /** Lower case with trailing dot, e.g. `berth.`. */
   domain: string;
+  /** Lower case: names may be qualified with it, `web.service.dc1.berth` (default `dc1`). */
+  datacenter?: string;
   /** Names under it answer A/AAAA of the alive proxy members, TTL 0, rotated; null: none. */
   edgeDomain: string | null;
   /** TTL (seconds) of service, node and addr answers. */
   ttl: number;
+  /** Service TTLs (seconds) by lower-cased service name, `*` for every other service. */
+  serviceTtl?: ReadonlyMap<string, number>;
   /** Upstream resolvers for other names; empty: REFUSED. */
   recursors: HostPort[];
   /** [0, 1) randomness for answer shuffling and upstream ids (default Math.random). */
@@ -185,10 +189,10 @@ export class DnsServer {
   }
 
   #build(): Zone {
-    const { store, domain, edgeDomain, ttl } = this.#opts;
+    const { store, domain, datacenter, edgeDomain, ttl, serviceTtl } = this.#opts;
     return new Zone(
       { instances: store.instances(), nodes: store.nodes(), version: store.appliedIndex() },
-      { domain, edgeDomain, ttl },
+      { domain, datacenter, edgeDomain, ttl, serviceTtl },
     );
   }
 

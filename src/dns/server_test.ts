@@ -353,3 +353,91 @@ Deno.test("DnsServer answers SERVFAIL when no recursor answers", async () => {
     store.close();
   }
 });
+
+Deno.test("DnsServer.answer() encodes PTR and TXT answers a resolver can read", () => {
+  const { store } = filledStore(
+    [{ name: "n1", address: "192.168.1.1", meta: { rack: "r1", "rfc1035-x": "hello world" } }],
+    [{ id: "web1", service: "web", address: "10.0.0.1", port: 8001, tags: ["v1", "blue"] }],
+  );
+  const s = server(store, { datacenter: "eu-1" });
+  const ptr = decode(ask(s, query("1.1.168.192.In-Addr.Arpa", "PTR"))!);
+  assert.equal(ptr.rcode, "NOERROR");
+  assert.ok(ptr.flag_aa);
+  assert.deepEqual(ptr.answers.map((a) => [a.name, a.type, a.data]), [
+    ["1.1.168.192.In-Addr.Arpa", "PTR", "n1.node.eu-1.berth"],
+  ]);
+  const svc = decode(ask(s, query("1.0.0.10.in-addr.arpa", "PTR"))!);
+  assert.deepEqual(svc.answers.map((a) => a.data), ["web.service.eu-1.berth"]);
+  const a = decode(ask(s, query("n1.node.eu-1.berth", "A"))!);
+  assert.deepEqual(a.answers.map((r) => r.data), ["192.168.1.1"]);
+  assert.deepEqual(
+    a.additionals.map((r) => [r.name, r.type, r.data.map(String)]),
+    [["n1.node.eu-1.berth", "TXT", ["rack=r1"]], ["n1.node.eu-1.berth", "TXT", ["hello world"]]],
+  );
+  const txt = decode(ask(s, query("N1.node.berth", "TXT"))!);
+  assert.deepEqual(txt.answers.map((r) => [r.name, r.data.map(String)]), [
+    ["N1.node.berth", ["rack=r1"]],
+    ["N1.node.berth", ["hello world"]],
+  ]);
+  const tags = decode(ask(s, query("blue.v1.web.service.eu-1.berth", "A"))!);
+  assert.deepEqual(tags.answers.map((r) => r.data), ["10.0.0.1"]);
+  store.close();
+});
+
+Deno.test("DnsServer.answer() gives the right rcode for bad and foreign names, never throws", () => {
+  const { store } = basic();
+  const s = server(store, { serviceTtl: new Map([["web", 60]]) });
+  const rcode = (name: string, type: string) => decode(ask(s, query(name, type))!).rcode;
+  // Unknown addresses and malformed reverse names are not berth's: REFUSED without recursors.
+  for (
+    const name of [
+      "8.8.8.8.in-addr.arpa",
+      "999.1.168.192.in-addr.arpa",
+      "1.168.192.in-addr.arpa",
+      "z.z.ip6.arpa",
+      "in-addr.arpa",
+    ]
+  ) {
+    assert.equal(rcode(name, "PTR"), "REFUSED", name);
+  }
+  assert.equal(rcode("web.service.dc2.berth", "A"), "NXDOMAIN");
+  assert.equal(rcode("n1.node.dc9.berth", "TXT"), "NXDOMAIN");
+  assert.equal(rcode("a.b.c.d.e.f.web.service.dc1.berth", "A"), "NXDOMAIN");
+  assert.equal(rcode("_web._tcp._x.service.berth", "SRV"), "NXDOMAIN");
+  assert.equal(rcode("dc1.berth", "TXT"), "NOERROR");
+  assert.equal(rcode("web.service.dc1.berth", "PTR"), "NOERROR");
+  const web = decode(ask(s, query("web.service.dc1.berth", "A"))!);
+  assert.deepEqual(web.answers.map((r) => r.ttl), [60, 60]);
+  store.close();
+});
+
+Deno.test("DnsServer answers PTR and TXT from the newest zone (cache keyed by zone version)", async () => {
+  const { store, apply } = basic();
+  const s = server(store);
+  await s.start();
+  try {
+    const ptr = () => decode(ask(s, query("3.0.0.10.in-addr.arpa", "PTR"))!);
+    const txt = () => decode(ask(s, query("n1.node.berth", "TXT"))!);
+    assert.equal(ptr().rcode, "REFUSED");
+    assert.deepEqual(txt().answers.map((r) => r.data.map(String)), [["proxy=true"]]);
+    apply({
+      type: "register",
+      instance: { id: "api3", service: "api", node: "n1", address: "10.0.0.3", port: 1 },
+    });
+    apply({
+      type: "node.register",
+      name: "n1",
+      address: "192.168.1.1",
+      meta: { proxy: "true", zone: "a" },
+    });
+    await Promise.resolve();
+    assert.deepEqual(ptr().answers.map((r) => r.data), ["api.service.dc1.berth"]);
+    assert.deepEqual(txt().answers.map((r) => r.data.map(String)), [["proxy=true"], ["zone=a"]]);
+    apply({ type: "deregister", id: "api3" });
+    await Promise.resolve();
+    assert.equal(ptr().rcode, "REFUSED");
+  } finally {
+    await s.close();
+    store.close();
+  }
+});

@@ -14,6 +14,8 @@ export const TYPE = {
   NS: 2,
   CNAME: 5,
   SOA: 6,
+  PTR: 12,
+  TXT: 16,
   AAAA: 28,
   SRV: 33,
   OPT: 41,
@@ -245,7 +247,9 @@ export function writeU32(b: Uint8Array, off: number, v: number): void {
 /** A record berth answers with; `name` and name-valued data are presentation form. */
 export type Rr =
   | { name: string; type: "A" | "AAAA"; ttl: number; data: string }
-  | { name: string; type: "NS" | "CNAME"; ttl: number; data: string }
+  | { name: string; type: "NS" | "CNAME" | "PTR"; ttl: number; data: string }
+  /** Each string at most TXT_STRING_BYTES_MAX bytes (txtStrings() splits longer text). */
+  | { name: string; type: "TXT"; ttl: number; data: readonly string[] }
   | {
     name: string;
     type: "SRV";
@@ -266,6 +270,24 @@ export type Rr =
       minimum: number;
     };
   };
+
+/** Longest character-string in a TXT record (RFC 1035 §3.3: one length byte). */
+export const TXT_STRING_BYTES_MAX = 255;
+
+/** Splits text into TXT character-strings of at most TXT_STRING_BYTES_MAX UTF-8 bytes each. */
+export function txtStrings(text: string): string[] {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= TXT_STRING_BYTES_MAX) return [text];
+  const out: string[] = [];
+  const decoder = new TextDecoder();
+  for (let i = 0; i < bytes.length;) {
+    let end = Math.min(i + TXT_STRING_BYTES_MAX, bytes.length);
+    while (end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--; // keep characters whole
+    out.push(decoder.decode(bytes.subarray(i, end)));
+    i = end;
+  }
+  return out;
+}
 
 /** Wire form of a name (no compression). Labels longer than 63 bytes are cut. */
 function encodeName(name: string): Uint8Array {
@@ -323,8 +345,23 @@ export function encodeRr(rr: Rr, ownerPointer: boolean): Uint8Array {
     }
     case "NS":
     case "CNAME":
+    case "PTR":
       rdata = encodeName(rr.data);
       break;
+    case "TXT": {
+      const strings = rr.data.map((t) => new TextEncoder().encode(t));
+      rdata = new Uint8Array(strings.reduce((n, t) => n + 1 + t.length, 0));
+      let o = 0;
+      for (const t of strings) {
+        if (t.length > TXT_STRING_BYTES_MAX) {
+          throw new Error(`TXT record for ${rr.name}: a string of ${t.length} bytes`);
+        }
+        rdata[o++] = t.length;
+        rdata.set(t, o);
+        o += t.length;
+      }
+      break;
+    }
     case "SRV": {
       const target = encodeName(rr.data.target);
       rdata = new Uint8Array(6 + target.length);

@@ -16,6 +16,8 @@
 export interface FlagSpec {
   readonly name: string;
   readonly kind: string;
+  /** Whether the flag may be given several times: its values are joined with `,`. */
+  readonly repeatable?: boolean;
 }
 
 /** Argv a parser could not split: an unknown flag, a missing value, a stray argument. */
@@ -24,7 +26,10 @@ export class FlagError extends Error {
 }
 
 export interface ParsedFlags {
-  /** Flag name (without `--`) → raw text (`"true"` for a bare bool flag); the last one wins. */
+  /**
+   * Flag name (without `--`) → raw text (`"true"` for a bare bool flag); the last one wins, but
+   * a repeatable flag's values are joined with `,`.
+   */
   values: Map<string, string>;
   /** Arguments that are not flags, in order. */
   positionals: string[];
@@ -70,12 +75,16 @@ export function parseFlags(
     const name = a.slice(2, eq < 0 ? undefined : eq);
     const spec = specs.find((s) => s.name === name);
     if (spec === undefined) throw new FlagError(`unknown flag --${name.slice(0, 60)}`);
-    if (eq >= 0) values.set(name, a.slice(eq + 1));
-    else if (spec.kind === "bool") values.set(name, "true");
+    const set = (v: string) => {
+      const before = values.get(name);
+      values.set(name, spec.repeatable && before !== undefined ? `${before},${v}` : v);
+    };
+    if (eq >= 0) set(a.slice(eq + 1));
+    else if (spec.kind === "bool") set("true");
     else {
       const next = argv[++i];
       if (next === undefined) throw new FlagError(`--${name} needs a value`);
-      values.set(name, next);
+      set(next);
     }
   }
   return { values, positionals };

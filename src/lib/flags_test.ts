@@ -13,6 +13,13 @@ Deno.test("parseFlags() reads --name value, --name=value and bare bool flags", (
   assert.deepEqual(p.positionals, ["x"]);
 });
 
+Deno.test("parseFlags() joins a repeatable flag's values with commas; others keep the last", () => {
+  const specs = [...SPECS, { name: "ttl", kind: "string", repeatable: true }];
+  const p = parseFlags(["--ttl", "a=1s", "--node", "x", "--ttl=b=2s,c=3s", "--node", "y"], specs);
+  assert.equal(p.values.get("ttl"), "a=1s,b=2s,c=3s");
+  assert.equal(p.values.get("node"), "y");
+});
+
 Deno.test("parseFlags() takes -h as --help and -- as the end of flags", () => {
   const p = parseFlags(["-h", "--", "--node", "-x"], SPECS);
   assert.deepEqual([...p.values], [["help", "true"]]);

@@ -25,6 +25,13 @@ import {
 } from "./types.ts";
 import { isLegacyInstance, legacyInstance } from "./migrate.ts";
 import { SNAPSHOT_CHUNK_BYTES } from "./snapshot_limits.ts";
+import {
+  isServiceName,
+  SERVICE_NAME_CHARS_MAX,
+  SERVICE_NAME_EXPECTED,
+} from "../lib/service_name.ts";
+
+export { SERVICE_NAME_CHARS_MAX };
 
 /** Longest key, service name, node name or instance id accepted. */
 export const NAME_BYTES_MAX = 512;
@@ -34,8 +41,6 @@ export const VALUE_BYTES_MAX = 512 * 1024;
 export const BATCH_COMMANDS_MAX = 4096;
 /** Most tags, meta pairs or HTTP hosts on one instance. */
 export const TAGS_MAX = 64;
-/** Longest service name: one DNS label. */
-export const SERVICE_NAME_CHARS_MAX = 63;
 /** Longest HTTP host name. */
 export const HOST_CHARS_MAX = 253;
 /** Longest id part (`SERVICE_ID`) put between the node and the port of an instance id. */
@@ -75,7 +80,6 @@ export function parseLbPolicy(s: string): LbPolicy | null {
   return (LB_POLICIES as readonly string[]).includes(t) ? t as LbPolicy : LB_ALIASES[t] ?? null;
 }
 
-const SERVICE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]*$/;
 const ID_PART_RE = /^[A-Za-z0-9_.-]+$/;
 const HOST_RE = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 // deno-lint-ignore no-control-regex
@@ -175,8 +179,8 @@ export const rules = {
   /** 1-63 letters, digits, `-` or `_`, not starting with `-` (one DNS label). */
   serviceName(x: unknown, path: string): string {
     const v = str(x, path);
-    if (v.length > SERVICE_NAME_CHARS_MAX || !SERVICE_NAME_RE.test(v)) {
-      fail(path, `a service name of 1-${SERVICE_NAME_CHARS_MAX} letters, digits, - or _`, v);
+    if (!isServiceName(v)) {
+      fail(path, SERVICE_NAME_EXPECTED, v);
     }
     return v;
   },
