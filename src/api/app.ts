@@ -17,6 +17,8 @@ import { catalogRoutes } from "./catalog.ts";
 import { type ClusterAdmin, consulHeaders, type Deps, type RoutesView } from "./deps.ts";
 import { clusterHttpError, HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
+import { sessionRoutes } from "./sessions.ts";
+import { txnRoutes } from "./txn.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -47,6 +49,8 @@ export interface ApiOptions {
   signal?: AbortSignal;
   /** Randomness for blocking-query jitter, in [0, 1) (default Math.random). */
   random?: () => number;
+  /** Clock stamped into session and lock commands, ms (default Date.now). */
+  now?: () => number;
 }
 
 function presentedToken(c: Context): string | undefined {
@@ -81,6 +85,7 @@ export function createApp(opts: ApiOptions): Hono {
     config: opts.config ?? {},
     blocker: new Blocker(opts.store, { waitersMax: opts.blockedReadsMax, signal: opts.signal }),
     random: opts.random ?? Math.random,
+    now: opts.now ?? Date.now,
     startedAtMs: performance.timeOrigin,
     extraMetrics: opts.extraMetrics,
     routes: opts.routes ?? (() => null),
@@ -116,6 +121,8 @@ export function createApp(opts: ApiOptions): Hono {
 
   catalogRoutes(app, d);
   kvRoutes(app, d);
+  sessionRoutes(app, d);
+  txnRoutes(app, d);
   agentRoutes(app, d);
   berthRoutes(app, d);
 

@@ -208,11 +208,11 @@ const CASES: Case[] = [
     message: /cannot be combined/,
   },
   {
-    name: "sessions",
+    name: "acquire with a malformed session id",
     method: "PUT",
     path: "/v1/kv/k?acquire=abc",
     body: "v",
-    message: /\?acquire is not supported/,
+    message: /bad \?acquire=abc: expected a session id/,
   },
   {
     name: "malformed percent-encoding",

@@ -164,12 +164,14 @@ export function base64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-export function kvEntry(e: KvEntry) {
+/** A KV entry; `session` holds its lock (Consul leaves Session out when none does). */
+export function kvEntry(e: KvEntry, session: string | null = null) {
   return {
     LockIndex: e.lockIndex,
     Key: e.key,
     Flags: e.flags,
     Value: e.value.byteLength === 0 ? null : base64(e.value),
+    ...(session === null ? {} : { Session: session }),
     CreateIndex: e.createIndex,
     ModifyIndex: e.modifyIndex,
   };

@@ -56,6 +56,8 @@ export interface Deps {
   config: Record<string, unknown>;
   blocker: Blocker;
   random: () => number;
+  /** The clock stamped into lock commands (this member is their proposer). */
+  now: () => number;
   startedAtMs: number;
   extraMetrics: (() => string) | undefined;
   routes: () => RoutesView | null;

@@ -1,14 +1,17 @@
 /**
- * `/v1/kv/:key`: Consul's KV API. GET answers `[{LockIndex, Key, Flags, Value, CreateIndex,
- * ModifyIndex}]` (Value base64, null when empty), 404 when nothing matches; `?recurse`, `?keys`
- * (with `?separator`), `?raw`. PUT stores the raw body (`?flags`, `?cas`) and DELETE removes
- * (`?recurse`, `?cas`); both answer `true` or `false`.
+ * `/v1/kv/:key`: Consul's KV API. GET answers `[{LockIndex, Key, Flags, Value, Session,
+ * CreateIndex, ModifyIndex}]` (Value base64, null when empty; Session only while a session holds
+ * the key's lock), 404 when nothing matches; `?recurse`, `?keys` (with `?separator`), `?raw`.
+ * PUT stores the raw body (`?flags`, `?cas`; `?acquire=SESSION` takes the key's lock with it,
+ * `?release=SESSION` gives it up, both combine with `?cas`) and DELETE removes (`?recurse`,
+ * `?cas`); both answer `true` or `false`.
  *
  * @module
  */
 import type { Context, Hono } from "hono";
 import type { Change } from "../store/mod.ts";
-import { NAME_BYTES_MAX, VALUE_BYTES_MAX } from "../store/mod.ts";
+import type { Command } from "../store/mod.ts";
+import { NAME_BYTES_MAX, SESSION_ID_RE, VALUE_BYTES_MAX } from "../store/mod.ts";
 import { kvEntry } from "./consul_shapes.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, readBody } from "./http_error.ts";
@@ -16,8 +19,6 @@ import { flag, uintParam } from "./query.ts";
 
 /** Largest `?flags` (Consul's are uint64; ours must stay exact in a JS number). */
 export const KV_FLAGS_MAX = Number.MAX_SAFE_INTEGER;
-
-const UNSUPPORTED = ["acquire", "release", "session"];
 
 function keyOf(c: Context): string {
   const path = c.req.path;
@@ -47,6 +48,16 @@ export function foldKeys(keys: string[], prefix: string, separator: string): str
     if (out[out.length - 1] !== folded) out.push(folded);
   }
   return out;
+}
+
+/** `?acquire=` / `?release=`: a session id (400 unless a UUID), or undefined when absent. */
+function sessionParam(c: Context, name: string): string | undefined {
+  const v = c.req.query(name);
+  if (v === undefined) return undefined;
+  if (!SESSION_ID_RE.test(v)) {
+    throw badRequest(`bad ?${name}=${v.slice(0, 60)}: expected a session id (a UUID)`);
+  }
+  return v;
 }
 
 export function kvRoutes(app: Hono, d: Deps): void {
@@ -85,7 +96,7 @@ export function kvRoutes(app: Hono, d: Deps): void {
         "Content-Type": "application/octet-stream",
       });
     }
-    return c.json(entries.map(kvEntry));
+    return c.json(entries.map((e) => kvEntry(e, store.sessions.holder(e.key))));
   };
   app.get("/v1/kv", get);
   app.get("/v1/kv/*", get);
@@ -93,21 +104,21 @@ export function kvRoutes(app: Hono, d: Deps): void {
   app.put("/v1/kv/*", async (c) => {
     const key = keyOf(c);
     if (key === "") throw badRequest("missing key name: PUT /v1/kv/KEY");
-    for (const p of UNSUPPORTED) {
-      if (c.req.query(p) !== undefined) {
-        throw badRequest(`?${p} is not supported (berth has no sessions)`);
-      }
-    }
     const flags = uintParam(q(c), "flags", KV_FLAGS_MAX) ?? 0;
     const cas = uintParam(q(c), "cas");
+    const acquire = sessionParam(c, "acquire");
+    const release = sessionParam(c, "release");
+    if (acquire !== undefined && release !== undefined) {
+      throw badRequest("?acquire and ?release cannot be combined");
+    }
     const value = await readBody(c.req.raw, VALUE_BYTES_MAX);
-    const p = await proposeChecked(d, {
-      type: "kv.put",
-      key,
-      value,
-      flags,
-      ...(cas === undefined ? {} : { cas }),
-    });
+    const entry = { key, value, flags, ...(cas === undefined ? {} : { cas }) };
+    const cmd: Command = acquire !== undefined
+      ? { type: "kv.lock", ...entry, session: acquire, nowMs: d.now() }
+      : release !== undefined
+      ? { type: "kv.unlock", ...entry, session: release }
+      : { type: "kv.put", ...entry };
+    const p = await proposeChecked(d, cmd);
     return c.json(p.result.ok);
   });
 

@@ -19,6 +19,8 @@ export type Request =
   | { t: "remove"; id: number }
   | { t: "transfer"; to: number }
   | { t: "members" }
+  /** Restarts a session's TTL on the leader (_session_timers.ts). */
+  | { t: "session.renew"; id: string }
   /** One chunk of a snapshot from the leader, checked by the receiver (snapshot_stream.ts). */
   | { t: "snap.chunk"; body: unknown };
 
@@ -80,6 +82,11 @@ export function parseRequest(body: unknown): Request {
       return { t: "transfer", to: r.to as number };
     case "members":
       return { t: "members" };
+    case "session.renew":
+      if (typeof r.id !== "string" || r.id.length > TOKEN_MAX) {
+        throw new RejectedError("malformed session.renew request");
+      }
+      return { t: "session.renew", id: r.id };
     case "snap.chunk":
       return { t: "snap.chunk", body: r };
     default:

@@ -15,6 +15,7 @@ import type { Membership } from "./_membership.ts";
 import type { Proposals } from "./_proposals.ts";
 import { parseRequest } from "./_requests.ts";
 import type { SnapshotShipping } from "./_snapshot_shipping.ts";
+import type { SessionTimers } from "./_session_timers.ts";
 import { memberStatuses } from "./_status.ts";
 import type { Hello } from "./transport.ts";
 
@@ -28,6 +29,7 @@ export interface Units {
   join: Join;
   membership: Membership;
   shipping: SnapshotShipping;
+  sessions: SessionTimers;
 }
 
 export class Rpc {
@@ -132,6 +134,9 @@ export class Rpc {
       case "members":
         if (c.role !== "leader") throw new NotLeaderError("not the leader");
         return memberStatuses(c);
+      case "session.renew":
+        if (c.role !== "leader") throw new NotLeaderError("not the leader");
+        return this.#u.sessions.renew(r.id) ?? null;
       case "snap.chunk":
         return await this.#u.shipping.onChunk(from, r.body);
     }

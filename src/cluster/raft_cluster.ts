@@ -14,6 +14,7 @@
  * | _membership.ts         | remove, leave, leadership transfer, promotion of learners       |
  * | _snapshot_shipping.ts  | snapshots sent to and received from lagging members             |
  * | _liveness.ts           | nodes marked down/alive from Raft contact (on the leader)       |
+ * | _session_timers.ts     | session TTLs and check-bound sessions ended (on the leader)     |
  * | _status.ts             | status() and members()                                          |
  * | _rpc.ts, _requests.ts  | what other members send, checked and dispatched                 |
  * | errors.ts              | the named errors, with codes that cross the transport           |
@@ -27,7 +28,7 @@
  * @module
  */
 import type { HostPort } from "../lib/host_port.ts";
-import type { Command, Store } from "../store/mod.ts";
+import type { Command, Session, Store } from "../store/mod.ts";
 import {
   ClusterCore,
   type CoreOptions,
@@ -38,6 +39,9 @@ import {
 import { ClosedError } from "./errors.ts";
 import { Join } from "./_join.ts";
 import { Liveness } from "./_liveness.ts";
+import { SessionTimers } from "./_session_timers.ts";
+import { forward } from "./_requests.ts";
+import { PROPOSAL_TIMEOUT_MS } from "./_proposals.ts";
 import { Membership } from "./_membership.ts";
 import { Proposals } from "./_proposals.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
@@ -91,6 +95,7 @@ export class RaftCluster implements Cluster {
   readonly #join: Join;
   readonly #rpc: Rpc;
   readonly #shipping: SnapshotShipping;
+  readonly #sessions: SessionTimers;
   /** A snapshot directory made for a `:memory:` log, removed on close. */
   readonly #tempDir: string | undefined;
   #closing: Promise<void> | undefined;
@@ -133,12 +138,22 @@ export class RaftCluster implements Cluster {
     const join = new Join(core, membership, proposals);
     const shipping = new SnapshotShipping(core, snapshotDir);
     const liveness = new Liveness(core, (cmd) => proposals.propose(cmd));
-    this.#rpc = new Rpc(core, { proposals, join, membership, shipping });
+    const sessions = new SessionTimers({
+      store: o.store,
+      now: o.now,
+      propose: (cmd) => proposals.proposeAsLeader(crypto.randomUUID(), cmd),
+      log: o.log,
+    });
+    this.#rpc = new Rpc(core, { proposals, join, membership, shipping, sessions });
     core.hooks = {
       proposalsApplied: (done) => proposals.applied(done),
-      leadershipLost: () => proposals.leadershipLost(),
+      leadershipLost: () => {
+        proposals.leadershipLost();
+        sessions.reset();
+      },
       leaderTick: () => {
         liveness.check();
+        sessions.tick();
         membership.maybePromote();
       },
       sendSnapshot: (addr, m) => shipping.send(addr, m),
@@ -155,6 +170,7 @@ export class RaftCluster implements Cluster {
     this.#membership = membership;
     this.#join = join;
     this.#shipping = shipping;
+    this.#sessions = sessions;
   }
 
   /** The address other members use for this node (the bound port once started). */
@@ -196,6 +212,22 @@ export class RaftCluster implements Cluster {
   /** Commits `command` through consensus, applies it here, resolves with its index. */
   propose(command: Command): Promise<Proposed> {
     return this.#proposals.propose(command);
+  }
+
+  /**
+   * Restarts session `id`'s TTL on the leader: here when this member leads, otherwise the
+   * request is forwarded (renewals are not written to the log; _session_timers.ts).
+   */
+  async renewSession(id: string): Promise<Session | undefined> {
+    const c = this.#core;
+    await c.awaitLeader(c.o.now() + PROPOSAL_TIMEOUT_MS);
+    if (c.role === "leader") return this.#sessions.renew(id);
+    const s = await forward(c, {
+      body: { t: "session.renew", id },
+      timeoutMs: PROPOSAL_TIMEOUT_MS,
+      what: "renew the session with",
+    }) as Session | null;
+    return s ?? undefined;
   }
 
   /** ReadIndex (Raft §6.4): resolves once this replica has applied everything committed. */

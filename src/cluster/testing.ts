@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Command, Store } from "../store/mod.ts";
+import type { Command, Session, Store } from "../store/mod.ts";
 import type { Cluster, ClusterStatus, MemberStatus, Proposed } from "./types.ts";
 
 /** Most proposals committed in one transaction. */
@@ -88,6 +88,11 @@ export class LocalCluster implements Cluster {
 
   membersFromLeader(): Promise<MemberStatus[]> {
     return Promise.resolve(this.members());
+  }
+
+  /** No leader timers here: the session as the store has it. */
+  renewSession(id: string): Promise<Session | undefined> {
+    return Promise.resolve(this.#store.sessions.get(id));
   }
 
   readBarrier(): Promise<number> {

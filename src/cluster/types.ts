@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ApplyResult, Command } from "../store/mod.ts";
+import type { ApplyResult, Command, Session } from "../store/mod.ts";
 
 /** A committed and applied proposal. */
 export interface Proposed {
@@ -49,6 +49,11 @@ export interface Cluster {
   members(): MemberStatus[];
   /** The members as the leader knows them; this member's own view when no leader answers. */
   membersFromLeader(): Promise<MemberStatus[]>;
+  /**
+   * Restarts session `id`'s TTL on the leader (the request goes there); the session as the
+   * leader has it, or undefined when it does not exist (any more).
+   */
+  renewSession(id: string): Promise<Session | undefined>;
   /** Resolves once the local replica has applied everything committed when it was called. */
   readBarrier(): Promise<number>;
   close(): Promise<void>;

@@ -34,3 +34,43 @@ export function parseDuration(s: string): number {
   }
   return Math.round(total);
 }
+
+const GO_UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  "µs": 1e-3,
+  "μs": 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * Parses a duration as Go's `time.ParseDuration` reads it (what Consul clients send):
+ * `15s`, `15.0s`, `1m30s`, `.5h`, `250ms`, `100us`, `0`. Returns milliseconds, rounded to the
+ * nearest whole one. Throws an Error saying what is wrong; negative durations are refused.
+ */
+export function parseGoDuration(s: string): number {
+  if (s === "0" || s === "+0") return 0;
+  const body = s.startsWith("+") ? s.slice(1) : s;
+  if (body.startsWith("-")) throw new Error("negative");
+  if (body.length === 0) throw new Error("empty");
+  const re = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < body.length) {
+    re.lastIndex = pos;
+    const m = re.exec(body);
+    if (m === null) {
+      const rest = body.slice(pos);
+      if (/^[\d.]+$/.test(rest)) throw new Error("no unit");
+      const unit = /^[\d.]+([^\d.]+)/.exec(rest);
+      if (unit) throw new Error(`unknown unit ${JSON.stringify(unit[1])}`);
+      throw new Error("not a duration");
+    }
+    total += Number(m[1]) * GO_UNIT_MS[m[2]!]!;
+    pos = re.lastIndex;
+  }
+  return Math.round(total);
+}

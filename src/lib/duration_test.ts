@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseDuration } from "./duration.ts";
+import { parseDuration, parseGoDuration } from "./duration.ts";
 
 Deno.test("parseDuration() adds up units into milliseconds", async (t) => {
   const cases: [string, number][] = [
@@ -31,5 +31,34 @@ Deno.test("parseDuration() says what is wrong with text that is not a duration",
     await t.step(JSON.stringify(text), () => {
       assert.throws(() => parseDuration(text), (e: Error) => why.test(e.message));
     });
+  }
+});
+
+Deno.test("parseGoDuration() reads Go's duration syntax as Consul clients send it", () => {
+  const cases: [string, number][] = [
+    ["15s", 15_000],
+    ["15.0s", 15_000],
+    ["1m30s", 90_000],
+    [".5h", 1_800_000],
+    ["250ms", 250],
+    ["1500us", 2],
+    ["1h0m0s", 3_600_000],
+    ["0", 0],
+    ["0s", 0],
+    ["+10s", 10_000],
+  ];
+  for (const [text, ms] of cases) assert.equal(parseGoDuration(text), ms, text);
+});
+
+Deno.test("parseGoDuration() refuses what Go refuses, and negative durations", () => {
+  const cases: [string, string][] = [
+    ["", "empty"],
+    ["15", "no unit"],
+    ["5d", 'unknown unit "d"'],
+    ["-5s", "negative"],
+    ["s", "not a duration"],
+  ];
+  for (const [text, why] of cases) {
+    assert.throws(() => parseGoDuration(text), { message: why }, text);
   }
 });

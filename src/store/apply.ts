@@ -1,7 +1,8 @@
 /**
  * One validated command applied inside the store's transaction: `applyCommand` sends it to its
  * family (apply_catalog.ts: nodes and instances; apply_checks.ts: registered checks; apply_kv.ts; apply_members.ts: Raft membership;
- * restore_staging.ts: `restore.*`) and applies a `batch` whole or not at all. What it changes is
+ * sessions.ts: sessions and KV locks; restore_staging.ts: `restore.*`) and applies a `batch` and a
+ * `txn` (txn.ts) whole or not at all. What it changes is
  * noted in the step's `ChangeSet`. Deterministic: everything it needs is in the command and the
  * entry's index.
  *
@@ -14,7 +15,9 @@ import { applyCatalog } from "./apply_catalog.ts";
 import { applyKv } from "./apply_kv.ts";
 import { applyCheck } from "./apply_checks.ts";
 import { applyConf } from "./apply_members.ts";
-import { distinctServices } from "./queries.ts";
+import { distinctServices, kvGet, kvList } from "./queries.ts";
+import { applySession, Sessions } from "./sessions.ts";
+import { runTxn } from "./txn.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
   switch (cmd.type) {
@@ -38,6 +41,19 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
     case "kv.put":
     case "kv.delete":
       return applyKv(step, cmd);
+    case "session.create":
+    case "session.destroy":
+    case "kv.lock":
+    case "kv.unlock":
+      return applySession(step, cmd);
+    case "txn":
+      return atomically(step, (inner) =>
+        runTxn({
+          kvGet: (key) => kvGet(step.sql, key),
+          kvList: (prefix) => kvList(step.sql, prefix),
+          holder: (key) => new Sessions(step.sql).holder(key),
+          apply: (c) => applyCommand(inner, c),
+        }, cmd));
     case "restore.begin":
       return step.restore.begin(cmd.id);
     case "restore.chunk":
@@ -55,34 +71,44 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
  * it by position.
  */
 function applyBatch(step: ApplyStep, commands: readonly Command[]): ApplyResult {
-  const db = step.sql.db;
-  const inner: ApplyStep = { ...step, change: new ChangeSet() };
-  db.exec("SAVEPOINT batch");
-  let failed: ApplyResult | undefined;
-  try {
+  return atomically(step, (inner) => {
     for (const [n, c] of commands.entries()) {
       const r = applyCommand(inner, c);
       if (!r.ok) {
-        failed = {
+        return {
           ok: false,
           error: `batch command ${n} (${c.type}): ${r.error ?? "compare-and-set failed"}`,
         };
-        break;
       }
     }
+    return { ok: true };
+  });
+}
+
+/**
+ * Runs `fn` in a savepoint with a change set of its own: when it fails (`ok` false) everything
+ * it changed is rolled back, the same on every replica, and none of it reaches the change feed.
+ */
+function atomically(step: ApplyStep, fn: (inner: ApplyStep) => ApplyResult): ApplyResult {
+  const db = step.sql.db;
+  const inner: ApplyStep = { ...step, change: new ChangeSet() };
+  db.exec("SAVEPOINT batch");
+  let r: ApplyResult;
+  try {
+    r = fn(inner);
   } catch (e) {
     db.exec("ROLLBACK TO batch");
     db.exec("RELEASE batch");
     throw e;
   }
-  if (failed !== undefined) {
+  if (!r.ok) {
     db.exec("ROLLBACK TO batch");
     db.exec("RELEASE batch");
-    return failed;
+    return r;
   }
   db.exec("RELEASE batch");
   step.change.merge(inner.change);
-  return { ok: true };
+  return r;
 }
 
 /** Swaps a staged restore in; every service present before or after it has changed. */
@@ -97,5 +123,6 @@ function commitRestore(
   for (const s of before) ch.services.add(s);
   for (const s of distinctServices(step.sql)) ch.services.add(s);
   for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
+  new Sessions(step.sql).restored();
   return r;
 }

@@ -7,6 +7,7 @@
  */
 import type { ApplyStep } from "./apply_step.ts";
 import { kvGet, kvList } from "./queries.ts";
+import { Sessions } from "./sessions.ts";
 import type { ApplyResult, Command } from "./types.ts";
 
 type KvCommand = Extract<Command, { type: "kv.put" | "kv.delete" }>;
@@ -28,6 +29,7 @@ export function applyKv(step: ApplyStep, cmd: KvCommand): ApplyResult {
     const keys = kvList(sql, cmd.key).map((e) => e.key);
     if (keys.length === 0) return { ok: true };
     sql.stmt("DELETE FROM kv WHERE substr(key, 1, ?) = ?").run(cmd.key.length, cmd.key);
+    new Sessions(sql).keysDeleted(cmd.key, true);
     for (const k of keys) change.keys.add(k);
     change.tables.add("kv");
     return { ok: true };
@@ -36,6 +38,7 @@ export function applyKv(step: ApplyStep, cmd: KvCommand): ApplyResult {
   if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
   if (old === undefined) return { ok: true };
   sql.stmt("DELETE FROM kv WHERE key=?").run(cmd.key);
+  new Sessions(sql).keysDeleted(cmd.key, false);
   change.tables.add("kv");
   change.keys.add(cmd.key);
   return { ok: true };

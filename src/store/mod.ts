@@ -13,6 +13,8 @@ export {
   type StoreOptions,
 } from "./store.ts";
 export * from "./snapshot_limits.ts";
+export * from "./session_commands.ts";
+export type { Sessions } from "./sessions.ts";
 export { SnapshotDecoder, type SnapshotHeader, type SnapshotKind } from "./snapshot_format.ts";
 export type { SnapshotSource } from "./snapshot_io.ts";
 export {

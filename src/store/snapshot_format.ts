@@ -65,6 +65,9 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
   cluster: { key: "text", value: "json" },
   requests: { id: "text", idx: "int", result: "json" },
   restore_staging: { seq: "int", data: "bytes" },
+  sessions: { id: "text", node: "text", data: "json", create_index: "int", modify_index: "int" },
+  kv_locks: { key: "text", session: "text" },
+  lock_delays: { key: "text", until_ms: "int" },
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
@@ -80,6 +83,9 @@ export const RAFT_TABLES: readonly string[] = [
   "requests",
   "restore_staging",
   ...USER_TABLES.map((t) => STAGING_PREFIX + t),
+  "sessions",
+  "kv_locks",
+  "lock_delays",
 ];
 
 /** The magic and the header frame. */
@@ -301,6 +307,11 @@ export function checkRow(tableName: string, row: unknown, n: number): void {
       validateCommand({ type: "node.register", name: r.name, address: d.address, meta: d.meta });
       const checks = (d as { checks?: unknown }).checks;
       if (checks !== undefined) rules.registeredChecks(checks, "checks");
+    } else if (table === "sessions") {
+      const spec = validateCommand({ type: "session.create", session: JSON.parse(String(r.data)) });
+      if (spec.type !== "session.create" || spec.session.id !== r.id) {
+        throw new Error("id differs from the row's column");
+      }
     } else if (columns.value === "json" || columns.result === "json") {
       JSON.parse(String(r.value ?? r.result));
     }

@@ -27,6 +27,7 @@ import { applyCommand } from "./apply.ts";
 import { ChangeFeed, ChangeSet } from "./change_feed.ts";
 import * as q from "./queries.ts";
 import { installSnapshotFile, type SnapshotFileInfo, writeSnapshotFile } from "./snapshot_file.ts";
+import { Sessions } from "./sessions.ts";
 
 export type { StoreOptions } from "./schema.ts";
 export type { SnapshotFileInfo } from "./snapshot_file.ts";
@@ -47,6 +48,8 @@ export class Store {
   readonly #path: string;
   readonly #feed = new ChangeFeed();
   readonly #restore: RestoreStaging;
+  /** Sessions and the KV locks they hold (sessions.ts): read them through this. */
+  readonly sessions: Sessions;
   #applied = 0;
 
   private constructor(db: DatabaseSync, path: string) {
@@ -54,6 +57,7 @@ export class Store {
     this.#path = path;
     this.#restore = new RestoreStaging(db, (sql) => this.#sql.stmt(sql));
     this.#applied = this.#sql.metaGet("applied");
+    this.sessions = new Sessions(this.#sql);
   }
 
   /** Opens (creating if needed) the store at `path`; `:memory:` for tests. */
@@ -253,7 +257,7 @@ export class Store {
     for (const s of before) services.add(s);
     this.#feed.announce({
       index: this.#applied,
-      tables: new Set<Table>(["nodes", "instances", "kv", "members"]),
+      tables: new Set<Table>(["nodes", "instances", "kv", "members", "sessions"]),
       services,
       keys: new Set(),
     });

@@ -197,6 +197,37 @@ export type Command =
   | { type: "docker"; id: string; state: DockerState; detail: string }
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
   | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
+  /** Creates a session (its id a UUID chosen by the proposer); refused for an unknown node or a
+   * check that is missing or critical (sessions.ts). */
+  | { type: "session.create"; session: SessionSpec }
+  /**
+   * Ends a session: destroyed by a client, its TTL passed or one of its checks turned critical
+   * (the leader decides the last two). Its locks are released or its keys deleted (Behavior), and
+   * each of those keys refuses a new lock until `nowMs` (the proposer's clock) + its LockDelay.
+   */
+  | { type: "session.destroy"; id: string; nowMs: number }
+  /** `PUT /v1/kv/KEY?acquire=SESSION`: sets the value and takes the lock (sessions.ts). */
+  | {
+    type: "kv.lock";
+    key: string;
+    value: Uint8Array;
+    flags: number;
+    session: string;
+    /** The proposer's clock, checked against the key's lock-delay. */
+    nowMs: number;
+    cas?: number;
+  }
+  /** `PUT /v1/kv/KEY?release=SESSION`: sets the value and gives the lock up. */
+  | {
+    type: "kv.unlock";
+    key: string;
+    value: Uint8Array;
+    flags: number;
+    session: string;
+    cas?: number;
+  }
+  /** `/v1/txn`: KV operations applied all or none (txn.ts); `nowMs` as for kv.lock. */
+  | { type: "txn"; ops: TxnOp[]; nowMs: number }
   /**
    * Applied whole or not at all: when a sub-command fails, the state is left unchanged and the
    * result's error names the sub-command (`batch command <n> (<type>): <why>`).
@@ -228,10 +259,82 @@ export interface ApplyResult {
   ok: boolean;
   /** Set when the command was rejected as invalid (state unchanged). */
   error?: string;
+  /** A `txn`'s outcome (txn.ts): its results when `ok`, the failed operations otherwise. */
+  txn?: TxnOutcome;
 }
 
+/** What a session does with the keys it holds when it ends. */
+export type SessionBehavior = "release" | "delete";
+
+/** A session as its creator gives it (Consul's session fields; sessions.ts). */
+export interface SessionSpec {
+  /** A UUID, chosen by the proposer. */
+  id: string;
+  name: string;
+  node: string;
+  /** Check ids of the node's own checks (`serfHealth`: the node's liveness). */
+  nodeChecks: string[];
+  /** Check ids of service checks on the node (`service:<instance-id>`). */
+  serviceChecks: string[];
+  /** How long the keys it held refuse a new lock after it ends. */
+  lockDelayMs: number;
+  behavior: SessionBehavior;
+  /** The TTL as the creator wrote it (`"15s"`), empty for none; `ttlMs` is its value. */
+  ttl: string;
+  ttlMs: number;
+}
+
+export interface Session extends SessionSpec {
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** The KV operations of a transaction, as Consul names them. */
+export const TXN_VERBS = [
+  "set",
+  "cas",
+  "lock",
+  "unlock",
+  "get",
+  "get-tree",
+  "check-index",
+  "check-session",
+  "check-not-exists",
+  "delete",
+  "delete-tree",
+  "delete-cas",
+] as const;
+export type TxnVerb = typeof TXN_VERBS[number];
+
+/** One operation of a `txn` (which fields it uses depends on its verb, as in Consul). */
+export interface TxnOp {
+  verb: TxnVerb;
+  key: string;
+  value: Uint8Array;
+  flags: number;
+  /** The ModifyIndex `cas`, `delete-cas` and `check-index` compare with. */
+  index: number;
+  /** The session of `lock`, `unlock` and `check-session` (empty: none). */
+  session: string;
+}
+
+/** A KV entry a transaction reports; `value` (base64) is null for writes and checks. */
+export interface TxnEntry {
+  key: string;
+  value: string | null;
+  flags: number;
+  session: string | null;
+  lockIndex: number;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+export type TxnOutcome =
+  | { results: TxnEntry[] }
+  | { errors: { opIndex: number; what: string }[] };
+
 /** The tables whose contents a change touched, for change-feed subscribers. */
-export type Table = "nodes" | "instances" | "kv" | "members";
+export type Table = "nodes" | "instances" | "kv" | "members" | "sessions";
 
 export interface Change {
   /** The applied index after the change. */

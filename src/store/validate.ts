@@ -30,13 +30,11 @@ import {
   SERVICE_NAME_CHARS_MAX,
   SERVICE_NAME_EXPECTED,
 } from "../lib/service_name.ts";
+import { CommandError, fail, NAME_BYTES_MAX, VALUE_BYTES_MAX } from "./rule_basics.ts";
+import { isSessionCommand, validateSessionCommand } from "./session_commands.ts";
 
-export { SERVICE_NAME_CHARS_MAX };
+export { CommandError, NAME_BYTES_MAX, SERVICE_NAME_CHARS_MAX, VALUE_BYTES_MAX };
 
-/** Longest key, service name, node name or instance id accepted. */
-export const NAME_BYTES_MAX = 512;
-/** Largest KV value accepted (Consul's default limit). */
-export const VALUE_BYTES_MAX = 512 * 1024;
 /** Most commands in one batch. */
 export const BATCH_COMMANDS_MAX = 4096;
 /** Most tags, meta pairs or HTTP hosts on one instance. */
@@ -84,24 +82,6 @@ const ID_PART_RE = /^[A-Za-z0-9_.-]+$/;
 const HOST_RE = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 // deno-lint-ignore no-control-regex
 const URL_PATH_RE = /^\/[^\s\x00-\x1f\x7f]*$/;
-
-/**
- * A command or field that breaks a rule. `want` is what the rule accepts ("an integer in
- * [0, 65535]"), for callers that word their own line around it.
- */
-export class CommandError extends Error {
-  override name = "CommandError";
-  readonly want: string;
-  constructor(message: string, want = "") {
-    super(message);
-    this.want = want;
-  }
-}
-
-function fail(path: string, want: string, got: unknown): never {
-  const shown = typeof got === "string" ? JSON.stringify(got.slice(0, 40)) : typeof got;
-  throw new CommandError(`${path}: expected ${want}, got ${shown}`, want);
-}
 
 function obj(x: unknown, path: string): Record<string, unknown> {
   if (typeof x !== "object" || x === null || Array.isArray(x)) fail(path, "an object", x);
@@ -550,12 +530,13 @@ export function validateCommand(x: unknown, path = "command"): Command {
         fail(`${path}.commands`, `at most ${BATCH_COMMANDS_MAX} commands`, "list");
       }
       const commands = o.commands.map((c, i) => validateCommand(c, `${path}.commands[${i}]`));
-      if (commands.some((c) => c.type === "batch")) {
-        fail(`${path}.commands`, "no nested batch", "batch");
+      if (commands.some((c) => c.type === "batch" || c.type === "txn")) {
+        fail(`${path}.commands`, "no nested batch or txn", "batch");
       }
       return { type: "batch", commands };
     }
     default:
+      if (isSessionCommand(o.type)) return validateSessionCommand(o, path);
       return fail(`${path}.type`, "a known command type", o.type);
   }
 }
