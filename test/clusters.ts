@@ -31,6 +31,7 @@ export type MemberOptions =
       | "snapshotEntries"
       | "snapshotKeepEntries"
       | "nodeMeta"
+      | "now"
     >
   >
   & {
@@ -63,6 +64,7 @@ export async function member(
       ? {}
       : { snapshotKeepEntries: opts.snapshotKeepEntries }),
     ...(opts.nodeMeta === undefined ? {} : { nodeMeta: opts.nodeMeta }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
     log: (l) => logs.push(l),
     onFatal: (e) => fatal.push(e),
   });

@@ -230,6 +230,11 @@ export class RaftCluster implements Cluster {
     return s ?? undefined;
   }
 
+  /** When session `id` expires on this member's clock while it leads (undefined: not known). */
+  sessionDeadline(id: string): number | undefined {
+    return this.#sessions.deadline(id);
+  }
+
   /** ReadIndex (Raft §6.4): resolves once this replica has applied everything committed. */
   readBarrier(): Promise<number> {
     return this.#proposals.readBarrier();
