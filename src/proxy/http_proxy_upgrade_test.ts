@@ -1,0 +1,108 @@
+// HttpProxy and Upgrade requests (WebSocket and the like): tunnelled both ways, or refused.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+import { unusedPort } from "../../test/ports.ts";
+
+Deno.test("HttpProxy tunnels Upgrade requests both ways", async () => {
+  const seen = Promise.withResolvers<Record<string, string | string[] | undefined>>();
+  // The backend accepts the upgrade and echoes bytes back upper-cased.
+  const a = await startBackend("a", undefined, (req, socket, head) => {
+    seen.resolve(req.headers);
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    );
+    if (head.length > 0) socket.write(head.toString().toUpperCase());
+    socket.on("data", (d: Buffer) => socket.write(d.toString().toUpperCase()));
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const text = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(port, "127.0.0.1", () => {
+          c.write(
+            "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello ",
+          );
+        });
+        let got = "";
+        let sent = false;
+        c.on("data", (d) => {
+          got += d;
+          if (!sent && got.includes("\r\n\r\n")) {
+            sent = true;
+            c.write("world");
+          }
+          if (got.includes("HELLO") && got.includes("WORLD")) {
+            c.destroy();
+            resolve(got);
+          }
+        });
+        c.on("error", reject);
+      });
+      assert.match(text, /^HTTP\/1\.1 101 /);
+      const h = await seen.promise;
+      assert.equal(h["x-forwarded-host"], "web.test");
+      assert.equal(h["x-forwarded-for"], "127.0.0.1");
+      assert.equal(h.upgrade, "echo");
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+/** Sends an Upgrade request and returns everything the proxy sends until it closes. */
+function upgradeReply(port: number, host: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const c = net.connect(port, "127.0.0.1", () => {
+      c.write(`GET /ws HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`);
+    });
+    let got = "";
+    c.on("data", (d) => got += d);
+    c.on("end", () => {
+      c.destroy();
+      resolve(got);
+    });
+    c.on("error", reject);
+  });
+}
+
+Deno.test("HttpProxy answers an Upgrade request with 404 or 502 when it cannot tunnel", async () => {
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: await unusedPort() }));
+  await withProxy(ts, {}, async (port) => {
+    assert.match(
+      await upgradeReply(port, "nope.test"),
+      /^HTTP\/1\.1 404 [^]*no route for nope\.test\/ws/,
+    );
+    assert.match(
+      await upgradeReply(port, "web.test"),
+      /^HTTP\/1\.1 502 [^]*bad gateway: service web: instance web-a: ECONNREFUSED/,
+    );
+  });
+});
+
+Deno.test("HttpProxy forwards a refused upgrade as a plain response and closes, no tunnel", async () => {
+  const b = await rawBackend(() => ({
+    wire: "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nno",
+  }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await rawClient(
+        port,
+        "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+          "GET /internal HTTP/1.1\r\nHost: other.internal\r\n\r\n",
+      );
+      assert.equal(r.closed, true);
+      assert.match(r.received, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      assert.match(r.received, /\r\nconnection: close\r\n/);
+      assert.doesNotMatch(r.received, /keep-alive/i);
+      assert.match(r.received, /\r\n\r\nno$/);
+      assert.deepEqual(b.heads.map((h) => h.split("\r\n")[0]), ["GET /ws HTTP/1.1"]);
+    });
+  } finally {
+    await b.close();
+  }
+});
