@@ -15,6 +15,7 @@ import {
   INBOUND_REQUESTS_MAX,
   KEEPALIVE_DELAY_MS,
   PROTOCOL_VERSION,
+  remoteOf,
   type Settings,
   WRITE_BUFFER_BYTES_MAX,
 } from "./_transport_shared.ts";
@@ -23,6 +24,8 @@ import { errorText } from "../lib/error_text.ts";
 export class InboundConnection {
   /** "ip:port" of the remote socket, for log lines. */
   readonly remote: string;
+  /** The remote socket's IP address. */
+  readonly #remoteHost: string;
   readonly #socket: Socket;
   readonly #s: Settings;
   readonly #reader: FrameReader;
@@ -40,7 +43,9 @@ export class InboundConnection {
     this.#socket = socket;
     this.#s = settings;
     this.#reader = new FrameReader(settings.frameBytesMax);
-    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    const remote = remoteOf(socket);
+    this.remote = remote.text;
+    this.#remoteHost = remote.host;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     this.#timer = setTimeout(
@@ -223,9 +228,8 @@ export class InboundConnection {
   /** Tells the dialer why, then closes once the reply is out (or the handshake timer fires). */
   #reject(reason: string, peerAddress: string): boolean {
     // A misconfigured peer retries every few seconds: one line per peer and reason a minute.
-    const host = this.remote.slice(0, this.remote.lastIndexOf(":"));
     this.#s.logLimited(
-      `reject ${host} ${peerAddress} ${reason}`,
+      `reject ${this.#remoteHost} ${peerAddress} ${reason}`,
       `cluster: rejected connection from ${this.remote}: ${reason}`,
     );
     this.#done = true;

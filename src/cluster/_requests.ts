@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isIp } from "../lib/host_port.ts";
+import { formatHostPort, isIp, parseHostPort } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
 import { isNodeName } from "../lib/node_name.ts";
 import { type Command, validateCommand } from "../store/mod.ts";
@@ -40,8 +40,14 @@ export interface JoinAnswer {
   members: { id: number; name: string; address: string }[];
 }
 
-/** Cluster addresses as members advertise them: `ip:port` or `[v6]:port`. */
-const ADDRESS_RE = /^[0-9a-fA-F.:[\]]{3,64}:\d{1,5}$/;
+/** Whether `s` is a cluster address as members advertise it (formatHostPort): `ip:port`, `[v6]:port`. */
+function isClusterAddress(s: string): boolean {
+  try {
+    return formatHostPort(parseHostPort(s)) === s;
+  } catch {
+    return false;
+  }
+}
 /** Longest join nonce and proposal request id. */
 const TOKEN_MAX = 64;
 
@@ -62,7 +68,7 @@ export function parseRequest(body: unknown): Request {
     case "join":
       if (
         typeof r.name !== "string" || !isNodeName(r.name) ||
-        typeof r.address !== "string" || !ADDRESS_RE.test(r.address) ||
+        typeof r.address !== "string" || !isClusterAddress(r.address) ||
         typeof r.nonce !== "string" || r.nonce.length > TOKEN_MAX
       ) {
         throw new RejectedError("malformed join request");

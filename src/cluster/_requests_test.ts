@@ -47,6 +47,11 @@ Deno.test("parseRequest() refuses malformed requests with a RejectedError naming
     [{ t: "propose", id: "r".repeat(65), cmd: { type: "noop" } }, /malformed propose/],
     [{ t: "join", name: "-bad", address: "127.0.0.1:1", nonce: "x" }, /malformed join/],
     [{ t: "join", name: "ok", address: "example.com:1", nonce: "x" }, /malformed join/],
+    // Addresses the former character-class pattern let through:
+    [{ t: "join", name: "ok", address: "127.0.0.1:99999", nonce: "x" }, /malformed join/],
+    [{ t: "join", name: "ok", address: "abc:1", nonce: "x" }, /malformed join/],
+    [{ t: "join", name: "ok", address: "::1:8300", nonce: "x" }, /malformed join/],
+    [{ t: "join", name: "ok", address: "1.2.3:80", nonce: "x" }, /malformed join/],
     [{ t: "join", name: "ok", address: "127.0.0.1:1", nonce: "x".repeat(65) }, /malformed join/],
     [{ t: "join", name: "ok", address: "127.0.0.1:1", nonce: "x", node: null }, /node.address/],
     [

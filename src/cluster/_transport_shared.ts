@@ -4,6 +4,8 @@
  *
  * @module
  */
+import type { Socket } from "node:net";
+import { formatHostPort } from "../lib/host_port.ts";
 import { ERROR_CODE_BYTES_MAX } from "./_wire.ts";
 
 /** Version of the wire protocol in the hello frame; a listener rejects any other. */
@@ -133,4 +135,11 @@ export function limitedLog(
 export function foreignCluster(ours: string, theirs: string): string | null {
   if (ours === "" || theirs === "" || ours === theirs) return null;
   return `foreign cluster ${theirs} (this node belongs to ${ours})`;
+}
+
+/** The peer's address of an accepted socket, for log lines: `127.0.0.1:4000`, `[::1]:4000`. */
+export function remoteOf(socket: Socket): { host: string; text: string } {
+  const host = socket.remoteAddress ?? "?";
+  const port = socket.remotePort;
+  return { host, text: port === undefined ? host : formatHostPort({ host, port }) };
 }

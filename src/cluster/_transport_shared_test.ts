@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { foreignCluster, limitedLog, LOG_REPEAT_MS } from "./_transport_shared.ts";
+import type { Socket } from "node:net";
+import { foreignCluster, limitedLog, LOG_REPEAT_MS, remoteOf } from "./_transport_shared.ts";
 
 Deno.test("limitedLog() logs a repeated key once per LOG_REPEAT_MS", () => {
   const lines: string[] = [];
@@ -18,4 +19,12 @@ Deno.test("foreignCluster() objects only when both sides are in different cluste
   assert.equal(foreignCluster("x", ""), null);
   assert.equal(foreignCluster("x", "x"), null);
   assert.equal(foreignCluster("x", "y"), "foreign cluster y (this node belongs to x)");
+});
+
+Deno.test("remoteOf() gives the peer's host and host:port, IPv6 in brackets", () => {
+  const of = (remoteAddress?: string, remotePort?: number) =>
+    remoteOf({ remoteAddress, remotePort } as Socket);
+  assert.deepEqual(of("127.0.0.2", 4000), { host: "127.0.0.2", text: "127.0.0.2:4000" });
+  assert.deepEqual(of("::1", 4000), { host: "::1", text: "[::1]:4000" });
+  assert.deepEqual(of(undefined, undefined), { host: "?", text: "?" });
 });

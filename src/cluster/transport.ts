@@ -67,6 +67,7 @@ import {
   INBOUND_CONNECTIONS_MAX,
   limitedLog,
   PEERS_MAX,
+  remoteOf,
   REQUEST_TIMEOUT_MS_DEFAULT,
   SEND_QUEUE_BYTES_MAX_DEFAULT,
   SEND_QUEUE_MAX_DEFAULT,
@@ -91,6 +92,7 @@ export {
   PENDING_REQUESTS_MAX,
   PROTOCOL_VERSION,
   RemoteError,
+  remoteOf,
   REQUEST_TIMEOUT_MS_DEFAULT,
   SEND_QUEUE_BYTES_MAX_DEFAULT,
   SEND_QUEUE_MAX_DEFAULT,
@@ -296,7 +298,7 @@ export class Transport {
     if (this.#closed || this.#inbound.size >= INBOUND_CONNECTIONS_MAX) {
       if (!this.#closed) {
         this.#s.log(
-          `cluster: closed connection from ${socket.remoteAddress}:${socket.remotePort}: ` +
+          `cluster: closed connection from ${remoteOf(socket).text}: ` +
             `${INBOUND_CONNECTIONS_MAX} connections already open`,
         );
       }
