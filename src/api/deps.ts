@@ -56,7 +56,7 @@ export interface Deps {
   config: Record<string, unknown>;
   blocker: Blocker;
   random: () => number;
-  /** The clock stamped into lock commands (this member is their proposer). */
+  /** The clock put in lock commands (the leader replaces it with its own when it appends them). */
   now: () => number;
   startedAtMs: number;
   extraMetrics: (() => string) | undefined;

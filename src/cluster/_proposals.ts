@@ -11,6 +11,10 @@
  * A proposal that can never succeed (too large, unencodable, malformed) fails at once with a
  * RejectedError, wherever it is found out (here or on the leader).
  *
+ * Time is the leader's: a command that carries a time (`nowMs` of `session.destroy`, `kv.lock`,
+ * `txn`; lock-delays are measured with it) gets the leader's clock when the leader appends it,
+ * whoever proposed it, so members' clock skew never shortens a lock-delay.
+ *
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
@@ -42,6 +46,27 @@ export const PROPOSAL_BYTES_MAX = 4 * 1024 * 1024;
  * leader or term changes first.
  */
 export const RETRY_BACKOFF_MS = 50;
+
+/** `command` with the leader's clock in its `nowMs` (module comment); others as they are. */
+export function withLeaderTime(command: Command, nowMs: number): Command {
+  switch (command.type) {
+    case "session.destroy":
+    case "kv.lock":
+    case "txn":
+      return { ...command, nowMs };
+    case "batch":
+      return { ...command, commands: command.commands.map((c) => withLeaderTime(c, nowMs)) };
+    default:
+      return command;
+  }
+}
+
+/** Whether `command` carries a time the leader stamps. */
+function carriesTime(command: Command): boolean {
+  return command.type === "batch"
+    ? command.commands.some(carriesTime)
+    : command.type === "session.destroy" || command.type === "kv.lock" || command.type === "txn";
+}
 
 /** The entry payload for `command`; a RejectedError when it can never be proposed. */
 export function encodeChecked(id: string, command: Command): Uint8Array {
@@ -77,7 +102,12 @@ export class Proposals {
       const leader = await c.awaitLeader(deadline);
       const term = c.term();
       try {
-        if (leader === c.self) return await this.#proposeLocal(id, data, deadline);
+        if (leader === c.self) {
+          const stamped = carriesTime(command)
+            ? encodeChecked(id, withLeaderTime(command, c.o.now()))
+            : data;
+          return await this.#proposeLocal(id, stamped, deadline);
+        }
         const res = await forward(c, {
           body: { t: "propose", id, cmd: command },
           timeoutMs: deadline - c.o.now(),
@@ -111,7 +141,7 @@ export class Proposals {
     if (this.#c.role !== "leader") return Promise.reject(new NotLeaderError("not the leader"));
     let data: Uint8Array;
     try {
-      data = encodeChecked(id, command);
+      data = encodeChecked(id, withLeaderTime(command, this.#c.o.now()));
     } catch (e) {
       return Promise.reject(e);
     }

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
-import { PROPOSAL_BYTES_MAX } from "./_proposals.ts";
+import { PROPOSAL_BYTES_MAX, withLeaderTime } from "./_proposals.ts";
 import { RejectedError } from "./errors.ts";
 import { RemoteError, Transport } from "./transport.ts";
-import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
+import {
+  closeAll,
+  leaderOf,
+  member,
+  type TestMember,
+  threeMembers,
+  until,
+} from "../../test/clusters.ts";
 
 const enc = new TextEncoder();
 
@@ -102,6 +109,65 @@ Deno.test("RaftCluster: the leader refuses a forwarded oversized proposal with t
     assert.match(e.message, /over 4194304/);
   } finally {
     await probe.close();
+    await closeAll(ms);
+  }
+});
+
+Deno.test("withLeaderTime() stamps nowMs of the commands that carry a time, in batches too", () => {
+  const lock = {
+    type: "kv.lock" as const,
+    key: "k",
+    value: new Uint8Array(),
+    flags: 0,
+    session: "aaaaaaaa-0000-4000-8000-000000000001",
+    nowMs: 1,
+  };
+  assert.deepEqual(withLeaderTime(lock, 5), { ...lock, nowMs: 5 });
+  assert.deepEqual(withLeaderTime({ type: "batch", commands: [lock] }, 5), {
+    type: "batch",
+    commands: [{ ...lock, nowMs: 5 }],
+  });
+  const put = { type: "kv.put" as const, key: "k", value: new Uint8Array(), flags: 0 };
+  assert.equal(withLeaderTime(put, 5), put);
+});
+
+Deno.test("RaftCluster.propose() from a member whose clock runs an hour ahead: the lock-delay is the leader's", async () => {
+  const ahead = () => Date.now() + 3_600_000;
+  const a = await member("a", "127.0.0.1", { bootstrap: true, nodeMeta: {} });
+  const ms: TestMember[] = [a];
+  try {
+    for (const [name, host] of [["b", "127.0.0.2"], ["c", "127.0.0.3"]] as const) {
+      ms.push(await member(name, host, { join: [a.cluster.address], now: ahead, nodeMeta: {} }));
+    }
+    await until("three voters", () => ms.every((m) => m.store.confState().voters.length === 3));
+    if ((await leaderOf(ms)) !== a) await a.cluster.transferLeader("a");
+    await until("a leads", () => a.cluster.status().role === "leader");
+    const b = ms[1]!;
+    const id = "aaaaaaaa-0000-4000-8000-000000000001";
+    await b.cluster.propose({
+      type: "session.create",
+      session: {
+        id,
+        name: "",
+        node: "b",
+        nodeChecks: [],
+        serviceChecks: [],
+        lockDelayMs: 10_000,
+        behavior: "release",
+        ttl: "",
+        ttlMs: 0,
+      },
+    });
+    const lock = { type: "kv.lock" as const, key: "k", value: enc.encode(""), flags: 0 };
+    assert.equal(
+      (await b.cluster.propose({ ...lock, session: id, nowMs: ahead() })).result.ok,
+      true,
+    );
+    const before = Date.now();
+    await b.cluster.propose({ type: "session.destroy", id, nowMs: ahead() });
+    const until_ = b.store.sessions.lockDelayUntil("k");
+    assert.ok(until_ >= before + 10_000 && until_ <= Date.now() + 10_000, `${until_ - before}`);
+  } finally {
     await closeAll(ms);
   }
 });

@@ -229,7 +229,7 @@ export class Sessions {
     return rows.map((r) => String(r.key));
   }
 
-  /** Until when (ms, the proposers' clock) `key` refuses a new lock; 0: no delay. */
+  /** Until when (ms, the leader's clock) `key` refuses a new lock; 0: no delay. */
   lockDelayUntil(key: string): number {
     const row = this.#stmt("SELECT until_ms FROM lock_delays WHERE key=?").get(key) as
       | Row

@@ -203,7 +203,8 @@ export type Command =
   /**
    * Ends a session: destroyed by a client, its TTL passed or one of its checks turned critical
    * (the leader decides the last two). Its locks are released or its keys deleted (Behavior), and
-   * each of those keys refuses a new lock until `nowMs` (the proposer's clock) + its LockDelay.
+   * each of those keys refuses a new lock until `nowMs` (the leader's clock, stamped when it
+   * appends the entry) + its LockDelay.
    */
   | { type: "session.destroy"; id: string; nowMs: number }
   /** `PUT /v1/kv/KEY?acquire=SESSION`: sets the value and takes the lock (sessions.ts). */
@@ -213,7 +214,7 @@ export type Command =
     value: Uint8Array;
     flags: number;
     session: string;
-    /** The proposer's clock, checked against the key's lock-delay. */
+    /** The leader's clock (stamped when it appends the entry), checked against the lock-delay. */
     nowMs: number;
     cas?: number;
   }
