@@ -56,6 +56,8 @@ interface RequestOptions {
   timeoutMs?: number;
   /** Statuses answered with `null` instead of an error (404 for a missing key). */
   allow?: number[];
+  /** Aborts the request (it then fails as unreachable, "aborted"). */
+  signal?: AbortSignal;
 }
 
 function reasonOf(e: unknown): string {
@@ -91,6 +93,15 @@ export class ApiClient {
 
   /** One request; the response on success (or on an allowed status), else a thrown error. */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response | null> {
+    const r = await this.send(method, path, opts);
+    if (r.ok) return r;
+    const text = (await r.text()).trim().split("\n")[0] ?? "";
+    if (opts.allow?.includes(r.status)) return null;
+    throw new ApiHttpError(r.status, path, text);
+  }
+
+  /** One request; the response whatever its status. Throws ApiUnreachableError only. */
+  async send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       if (v === undefined || v === false) continue;
@@ -98,21 +109,19 @@ export class ApiClient {
     }
     const headers: Record<string, string> = {};
     if (this.#token !== null) headers["X-Consul-Token"] = this.#token;
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs);
     let r: Response;
     try {
       r = await fetch(url, {
         method,
         headers,
         body: opts.body as BodyInit | undefined,
-        signal: AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs),
+        signal: opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal]),
       });
     } catch (e) {
       throw new ApiUnreachableError(this.baseUrl, reasonOf(e));
     }
-    if (r.ok) return r;
-    const text = (await r.text()).trim().split("\n")[0] ?? "";
-    if (opts.allow?.includes(r.status)) return null;
-    throw new ApiHttpError(r.status, path, text);
+    return r;
   }
 
   async #json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T | null> {

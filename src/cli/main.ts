@@ -8,7 +8,11 @@
 import { ApiClient, ApiHttpError, ApiUnreachableError, DEFAULT_HTTP_ADDR } from "../api/mod.ts";
 import { agentHelp } from "../config.ts";
 import { type FlagSpec, GLOBAL_FLAGS, parseArgs, UsageError } from "./args.ts";
-import { COMMANDS, type CommandSpec } from "./commands.ts";
+import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
+import { LOCK_COMMANDS } from "./lock_command.ts";
+
+/** Every client command, in the order help lists them. */
+const COMMANDS: readonly CommandSpec[] = [...CORE_COMMANDS, ...LOCK_COMMANDS];
 
 export interface CliIo {
   /** Writes exactly what it is given (values may be binary). */
@@ -36,7 +40,7 @@ export class StdoutClosedError extends Error {
   override name = "StdoutClosedError";
 }
 
-const GROUPS = ["kv", "raft", "snapshot"];
+const GROUPS = ["kv", "raft", "snapshot", "session"];
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, chunk: string | Uint8Array) {
   let bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
@@ -72,7 +76,8 @@ export function processIo(runAgent?: (argv: string[]) => Promise<number>): CliIo
 function flagLines(flags: readonly FlagSpec[]): string[] {
   return flags.map((f) => {
     const arg = f.kind === "bool" ? "" : f.kind === "uint" ? " N" : ` ${f.value ?? "VALUE"}`;
-    return `  --${(f.name + arg).padEnd(18)} ${f.help}`;
+    const short = f.short === undefined ? "" : `-${f.short}, `;
+    return `  ${(short + "--" + f.name + arg).padEnd(20)} ${f.help}`;
   });
 }
 

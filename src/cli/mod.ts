@@ -7,7 +7,8 @@
  * Commands: `agent`, `services`, `service NAME`, `kv get|put|delete|list KEY [VALUE]`
  * (`--cas INDEX`, `--recurse`, `--flags N`, `--separator S`), `status`, `members`, `version`,
  * `join ADDR…`, `leave`, `raft peers|transfer-leader [NODE]|remove-peer NODE`,
- * `snapshot save|restore FILE`. `berth --help` and `berth COMMAND --help` explain each.
+ * `snapshot save|restore FILE`, `lock PREFIX [-n N] -- CMD…`, `session list`. `berth --help`
+ * and `berth COMMAND --help` explain each.
  *
  * Exit codes: 0 success, 1 the command failed (agent unreachable, error answer, missing key,
  * CAS mismatch), 2 a usage mistake (unknown command or flag, wrong arguments); each failure is

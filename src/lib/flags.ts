@@ -4,9 +4,10 @@
  * to the caller, with the value parsers below for the common kinds. A leaf module.
  *
  * Accepted forms: `--name value`, `--name=value`, a bare `--name` for a `bool` flag, `-h` for
- * `--help` (when `help` is a flag), `--` to end the flags (what follows is positional, so a value
- * may start with a dash). Value parsers throw an Error whose message says what is wrong with the
- * value (`not an integer`), never what was expected: the caller knows that and adds it, as in
+ * `--help` (when `help` is a flag), `-x value` for a flag whose `short` is `x`, `--` to end the
+ * flags (what follows is positional, so a value may start with a dash). Value parsers throw an
+ * Error whose message says what is wrong with the value (`not an integer`), never what was
+ * expected: the caller knows that and adds it, as in
  * `--dns-ttl abc: not an integer; expected an integer in 0..86400`.
  *
  * @module
@@ -18,6 +19,8 @@ export interface FlagSpec {
   readonly kind: string;
   /** Whether the flag may be given several times: its values are joined with `,`. */
   readonly repeatable?: boolean;
+  /** A one-letter alias: `-n 3` for `--limit 3` (no `-n3`, no bundling). */
+  readonly short?: string;
 }
 
 /** Argv a parser could not split: an unknown flag, a missing value, a stray argument. */
@@ -62,6 +65,16 @@ export function parseFlags(
     }
     if (a === "-h" && specs.some((s) => s.name === "help")) {
       values.set("help", "true");
+      continue;
+    }
+    const short = /^-[A-Za-z]$/.test(a) ? specs.find((s) => s.short === a[1]) : undefined;
+    if (short !== undefined) {
+      if (short.kind === "bool") values.set(short.name, "true");
+      else {
+        const next = argv[++i];
+        if (next === undefined) throw new FlagError(`${a} needs a value`);
+        values.set(short.name, next);
+      }
       continue;
     }
     if (!a.startsWith("--")) {

@@ -20,6 +20,13 @@ Deno.test("parseFlags() joins a repeatable flag's values with commas; others kee
   assert.equal(p.values.get("node"), "y");
 });
 
+Deno.test("parseFlags() takes a flag's one-letter alias: -n 3 for --limit 3", () => {
+  const specs = [...SPECS, { name: "limit", kind: "string", short: "n" }];
+  assert.deepEqual([...parseFlags(["-n", "3", "x"], specs).values], [["limit", "3"]]);
+  assert.throws(() => parseFlags(["-n"], specs), /^FlagError: -n needs a value$/);
+  assert.throws(() => parseFlags(["-m", "3"], specs), /unknown flag -m/);
+});
+
 Deno.test("parseFlags() takes -h as --help and -- as the end of flags", () => {
   const p = parseFlags(["-h", "--", "--node", "-x"], SPECS);
   assert.deepEqual([...p.values], [["help", "true"]]);
