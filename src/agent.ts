@@ -17,7 +17,7 @@ import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir } from "./data_dir.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
-import { HealthChecker } from "./health/mod.ts";
+import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { HttpProxy } from "./proxy/mod.ts";
 import { Store } from "./store/mod.ts";
@@ -120,7 +120,12 @@ export class Agent {
     await dns.start();
     this.#stops.push(() => dns.close());
 
+    // TTL expiry and DeregisterCriticalServiceAfter of this node's registered checks; the API
+    // tells it of every TTL report.
+    const checkTimers = new CheckTimers({ store, propose, node: config.node, log });
+
     const api = new ApiServer({
+      onTtlReport: (id) => checkTimers.renew(id),
       store,
       cluster,
       node: config.node,
@@ -160,6 +165,9 @@ export class Agent {
     health.start();
     this.#stops.push(() => health.close());
     this.#writers.push(() => health.close());
+    checkTimers.start();
+    this.#stops.push(() => Promise.resolve(checkTimers.close()));
+    this.#writers.push(() => Promise.resolve(checkTimers.close()));
 
     if (config.docker !== null) {
       const watcher = new DockerWatcher({

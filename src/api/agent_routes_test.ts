@@ -26,12 +26,22 @@ Deno.test("PUT /v1/agent/service/register registers on this node with Consul's f
   assert.deepEqual(i.meta, { team: "x" });
   assert.equal(i.weight, 5);
   assert.equal(i.containerId, null);
-  assert.deepEqual(i.check, { http: "/health", intervalMs: 5000, timeoutMs: 1000 });
-  assert.equal(i.checkResult, null);
-  assert.equal(instanceHealth(i, "alive").output, "awaiting first check");
+  // The check is a registered one, its URL kept as given (its own host and port).
+  assert.equal(i.check, null);
+  assert.deepEqual(
+    i.checks?.map((c) => [c.id, c.kind, c.target, c.intervalMs, c.timeoutMs, c.status]),
+    [["service:api-1", "http", "http://localhost:9000/health", 5000, 1000, "critical"]],
+  );
+  assert.equal(instanceHealth(i, "alive").output, "check service:api-1 is critical");
 
   // Re-registering with the same check keeps the result the checker has seen.
-  await f.cluster.propose({ type: "check", id: "api-1", status: "passing", output: "ok" });
+  await f.cluster.propose({
+    type: "check.update",
+    node: "n1",
+    id: "service:api-1",
+    status: "passing",
+    output: "ok",
+  });
   await f.app.request(
     "/v1/agent/service/register",
     put({
@@ -44,7 +54,10 @@ Deno.test("PUT /v1/agent/service/register registers on this node with Consul's f
       check: { http: "http://localhost:9000/health", interval: "5s", timeout: "1s" },
     }),
   );
-  assert.deepEqual(f.store.instance("api-1")!.checkResult, { status: "passing", output: "ok" });
+  assert.deepEqual(
+    f.store.instance("api-1")!.checks?.map((c) => [c.status, c.output]),
+    [["passing", "ok"]],
+  );
 
   const services = await (await f.app.request("/v1/agent/services")).json();
   assert.deepEqual(Object.keys(services), ["api-1"]);
@@ -61,7 +74,10 @@ Deno.test("PUT /v1/agent/service/register with only a Name uses it as the ID, TC
   assert.equal(r.status, 200);
   const i = f.store.instance("cache")!;
   assert.equal(i.address, "10.9.9.9");
-  assert.deepEqual(i.check, { tcp: true, intervalMs: 10_000, timeoutMs: 10_000 });
+  assert.deepEqual(
+    i.checks?.map((c) => [c.kind, c.target, c.intervalMs, c.timeoutMs]),
+    [["tcp", "10.9.9.9:11211", 10_000, 10_000]],
+  );
   f.close();
 });
 

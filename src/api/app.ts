@@ -11,6 +11,7 @@ import type { Cluster } from "../cluster/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { CommandError } from "../store/mod.ts";
 import { agentRoutes } from "./agent_routes.ts";
+import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
@@ -47,6 +48,8 @@ export interface ApiOptions {
   blockedReadsMax?: number;
   /** Ends every blocking query at once when aborted (shutdown). */
   signal?: AbortSignal;
+  /** Told when a TTL check of this node got a report: the agent's CheckTimers restarts its TTL. */
+  onTtlReport?: (checkId: string) => void;
   /** Randomness for blocking-query jitter, in [0, 1) (default Math.random). */
   random?: () => number;
   /** Clock stamped into session and lock commands, ms (default Date.now). */
@@ -89,6 +92,7 @@ export function createApp(opts: ApiOptions): Hono {
     startedAtMs: performance.timeOrigin,
     extraMetrics: opts.extraMetrics,
     routes: opts.routes ?? (() => null),
+    onTtlReport: opts.onTtlReport ?? (() => {}),
   };
   const app = new Hono();
 
@@ -124,6 +128,7 @@ export function createApp(opts: ApiOptions): Hono {
   sessionRoutes(app, d);
   txnRoutes(app, d);
   agentRoutes(app, d);
+  agentCheckRoutes(app, d);
   berthRoutes(app, d);
 
   app.get("/metrics", (c) =>

@@ -38,12 +38,12 @@ Deno.test("createApp() unknown routes answer 404 with one line", async () => {
   const r = await f.app.request("/v1/nope");
   assert.equal(r.status, 404);
   assert.equal(await r.text(), "no route for GET /v1/nope\n");
-  const wrong = await f.app.request("/v1/agent/service/register");
+  const wrong = await f.app.request("/v1/agent/check/register");
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("Allow"), "PUT");
   assert.match(
     await wrong.text(),
-    /^method GET not allowed on \/v1\/agent\/service\/register \(use PUT\)$/m,
+    /^method GET not allowed on \/v1\/agent\/check\/register \(use PUT\)$/m,
   );
   assert.equal((await f.app.request("/v1/kv/a/b", { method: "POST" })).status, 405);
   f.close();

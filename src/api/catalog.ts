@@ -5,14 +5,9 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { CheckStatus, Command, Instance, InstanceSpec } from "../store/mod.ts";
-import {
-  CHECK_STATUSES,
-  CommandError,
-  instanceHealth,
-  rules,
-  validateInstance,
-} from "../store/mod.ts";
+import type { Command, Instance, InstanceSpec, RegisteredCheck } from "../store/mod.ts";
+import { CommandError, instanceHealth, validateInstance } from "../store/mod.ts";
+import { checkFromConsul } from "./check_definition.ts";
 import {
   agentService,
   catalogNode,
@@ -110,10 +105,8 @@ export function catalogRoutes(app: Hono, d: Deps): void {
       const i = store.instance(serviceId);
       ids = i !== undefined && i.node === node ? [serviceId] : [];
     } else if (checkId !== undefined) {
-      throw badRequest(
-        "catalog deregister: CheckID alone is not supported (checks belong to services); " +
-          "give ServiceID",
-      );
+      await proposeChecked(d, { type: "check.deregister", node, id: checkId });
+      return c.json(true);
     } else {
       ids = store.instancesOfNode(node).map((i) => i.id);
     }
@@ -147,50 +140,54 @@ function catalogRegister(body: Record<string, unknown>): Command[] {
     ...(check === undefined ? [] : [check]),
     ...(optionalField(body, "Checks", "array", what) ?? []),
   ];
-  if (service === undefined) {
-    if (checks.length > 0) {
-      throw badRequest(`${what}: node-level checks are not supported; give Service with the check`);
-    }
-    return commands;
-  }
-  const spec: InstanceSpec = serviceFromConsul(service, {
+  const spec: InstanceSpec | null = service === undefined ? null : serviceFromConsul(service, {
     what: `${what}: Service`,
     node,
     defaultAddress: address,
     serviceKey: "Service",
   });
-  // The checks a catalog registration reports are the instance's check source: the worst one.
-  let reported: { status: CheckStatus; output: string } | null = null;
+  // The checks a catalog registration carries are results the registrant reports: each one is
+  // kept as given, bound to the service (ServiceID) or to the node.
+  const serviceChecks: RegisteredCheck[] = [];
   for (const [n, raw] of checks.entries()) {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       throw badRequest(`${what}: Checks[${n}] must be an object`);
     }
     const c = raw as Record<string, unknown>;
-    const sid = optionalField(c, "ServiceID", "string", `${what}: Check`);
-    if (sid !== undefined && sid !== spec.id) {
-      throw badRequest(`${what}: Check.ServiceID "${sid}" is not Service.ID "${spec.id}"`);
+    const sid = optionalField(c, "ServiceID", "string", `${what}: Check`) ?? "";
+    if (sid !== "" && sid !== spec?.id) {
+      throw badRequest(
+        `${what}: Check.ServiceID "${sid}" is not ${
+          spec === null ? "given a Service" : `Service.ID "${spec.id}"`
+        }`,
+      );
     }
-    const given = optionalField(c, "Status", "string", `${what}: Check`) ?? "critical";
-    let status: CheckStatus;
+    const registered = checkFromConsul(c, {
+      what: `${what}: Check`,
+      defaultId: sid === ""
+        ? ""
+        : checks.length === 1
+        ? `service:${sid}`
+        : `service:${sid}:${n + 1}`,
+      defaultName: sid === "" ? "" : `Service '${spec!.service}' check`,
+      service: null,
+      mode: "report",
+    });
+    if (sid === "") {
+      commands.push({ type: "check.register", node, serviceId: null, check: registered });
+    } else serviceChecks.push(registered);
+  }
+  if (spec !== null) {
+    if (serviceChecks.length > 0) spec.checks = serviceChecks;
     try {
-      status = rules.status(given, "Check.Status");
+      commands.splice(skipNode ? 0 : 1, 0, {
+        type: "register",
+        instance: validateInstance(spec, "Service"),
+      });
     } catch (e) {
       if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
       throw e;
     }
-    // CHECK_STATUSES runs from best to worst: the worst check decides.
-    if (
-      reported === null || CHECK_STATUSES.indexOf(status) > CHECK_STATUSES.indexOf(reported.status)
-    ) {
-      reported = { status, output: optionalField(c, "Output", "string", `${what}: Check`) ?? "" };
-    }
-  }
-  spec.checkResult = reported;
-  try {
-    commands.push({ type: "register", instance: validateInstance(spec, "Service") });
-  } catch (e) {
-    if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
-    throw e;
   }
   return commands;
 }

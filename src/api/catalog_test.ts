@@ -171,7 +171,11 @@ Deno.test("PUT /v1/catalog/register registers a node and its service; deregister
   assert.equal(i?.node, "ext");
   assert.equal(i?.address, "192.0.2.10");
   assert.equal(i?.port, 6379);
-  assert.deepEqual(i?.checkResult, { status: "passing", output: "" });
+  assert.equal(i?.checkResult, null);
+  assert.deepEqual(
+    i?.checks?.map((c) => [c.id, c.kind, c.status]),
+    [["service:redis1", "reported", "passing"]],
+  );
   assert.equal(i?.containerId, null);
   assert.deepEqual(f.store.node("ext")?.meta, { external: "true" });
 

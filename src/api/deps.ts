@@ -61,6 +61,8 @@ export interface Deps {
   startedAtMs: number;
   extraMetrics: (() => string) | undefined;
   routes: () => RoutesView | null;
+  /** Told when a TTL check of this node got a report (its owner restarts the TTL). */
+  onTtlReport: (checkId: string) => void;
 }
 
 /** What a read reports as X-Consul-Index and which changes can move it. */

@@ -33,7 +33,7 @@ Deno.test("createApp() 404s, 405s, 400s and 403s carry the Consul headers too", 
   const answers = [
     await f.app.request("/v1/session/create", { method: "PUT" }), // 403: no token
     await f.app.request("/v1/nope"), // unknown route
-    await f.app.request("/v1/agent/service/register"), // 405
+    await f.app.request("/v1/agent/check/register"), // 405
     await f.app.request("/v1/catalog/services?index=x"), // 400
     await f.app.request("/v1/kv/missing"), // 404 of a read
   ];

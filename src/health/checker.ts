@@ -19,7 +19,8 @@
  * @module
  */
 import type { Proposed } from "../cluster/types.ts";
-import type { Command, Instance, Store } from "../store/mod.ts";
+import type { Command, RegisteredCheck, Store } from "../store/mod.ts";
+import { checkOnNode } from "../store/mod.ts";
 import {
   FAILURES_BEFORE_CRITICAL_DEFAULT,
   judge,
@@ -36,10 +37,14 @@ import {
   type ProbeTarget,
   REAL_TIMERS,
   targetOf,
+  targetOfRegistered,
   type TcpConnect,
   type Timers,
 } from "./probe.ts";
 import { errorText } from "../lib/error_text.ts";
+
+/** Start of the entry ids of registered checks (instance ids never contain a NUL). */
+const REGISTERED = "\u0000";
 
 /** Most check runs in flight at once. */
 export const CONCURRENCY_MAX_DEFAULT = 32;
@@ -87,8 +92,19 @@ export interface CheckInfo {
   running: boolean;
 }
 
-interface Entry {
+/** One check this node should run. */
+interface Wanted {
   id: string;
+  checkId: string | null;
+  target: ProbeTarget | null;
+  check: { intervalMs: number; timeoutMs: number };
+}
+
+interface Entry {
+  /** The instance id (its own check), or REGISTERED + the CheckID (a registered check). */
+  id: string;
+  /** The CheckID of a registered check; null for an instance's own check. */
+  checkId: string | null;
   /** Address, port and definition; a different key restarts the check. */
   key: string;
   target: ProbeTarget;
@@ -191,7 +207,7 @@ export class HealthChecker {
   /** The checks this node runs now, in id order. */
   checks(): CheckInfo[] {
     return [...this.#entries.values()].sort((a, b) => a.id < b.id ? -1 : 1).map((e) => ({
-      id: e.id,
+      id: e.checkId === null ? e.id : `check:${e.checkId}`,
       check: describeTarget(e.target),
       intervalMs: e.intervalMs,
       timeoutMs: e.timeoutMs,
@@ -213,9 +229,9 @@ export class HealthChecker {
   /** Brings the set of timers in line with this node's instances in the store. */
   #sync(): void {
     if (this.#closed) return;
-    let wanted: Instance[];
+    let wanted: Wanted[];
     try {
-      wanted = this.#store.instancesOfNode(this.#node).filter((i) => i.check !== null);
+      wanted = this.#wanted();
     } catch (e) {
       this.#log(`health: cannot read instances: ${errorText(e)}`);
       return;
@@ -231,24 +247,23 @@ export class HealthChecker {
     }
     const seen = new Set<string>();
     const skipped = new Set<string>();
-    for (const inst of wanted) {
-      const check = inst.check!;
-      const target = targetOf(inst, check);
+    for (const { id, checkId, target, check } of wanted) {
       if (target === null) {
-        skipped.add(inst.id);
-        if (!this.#skippedLogged.has(inst.id)) {
-          this.#log(`health: ${inst.id}: check has neither http nor tcp; nothing to run`);
-          this.#skippedLogged.add(inst.id);
+        skipped.add(id);
+        if (!this.#skippedLogged.has(id)) {
+          this.#log(`health: ${id}: check has neither http nor tcp; nothing to run`);
+          this.#skippedLogged.add(id);
         }
         continue;
       }
-      seen.add(inst.id);
+      seen.add(id);
       const key = JSON.stringify([target, check.intervalMs, check.timeoutMs]);
-      const old = this.#entries.get(inst.id);
+      const old = this.#entries.get(id);
       if (old !== undefined && old.key === key) continue;
       if (old !== undefined) this.#stop(old);
       const entry: Entry = {
-        id: inst.id,
+        id,
+        checkId,
         key,
         target,
         intervalMs: check.intervalMs,
@@ -260,7 +275,7 @@ export class HealthChecker {
         stopped: false,
         lastProblem: null,
       };
-      this.#entries.set(inst.id, entry);
+      this.#entries.set(id, entry);
       const jitterMs = Math.floor(this.#random() * Math.min(entry.intervalMs, START_JITTER_MS_MAX));
       this.#arm(entry, jitterMs);
     }
@@ -270,6 +285,26 @@ export class HealthChecker {
       this.#entries.delete(id);
     }
     for (const id of this.#skippedLogged) if (!skipped.has(id)) this.#skippedLogged.delete(id);
+  }
+
+  /**
+   * The checks to run on this node: instances' own checks (labels) and the registered HTTP/TCP
+   * checks of its instances and of the node itself, targets as registered.
+   */
+  #wanted(): Wanted[] {
+    const out: Wanted[] = [];
+    const registered = (c: RegisteredCheck) => {
+      const target = targetOfRegistered(c);
+      if (target !== null) out.push({ id: REGISTERED + c.id, checkId: c.id, target, check: c });
+    };
+    for (const c of this.#store.node(this.#node)?.checks ?? []) registered(c);
+    for (const i of this.#store.instancesOfNode(this.#node)) {
+      if (i.check !== null) {
+        out.push({ id: i.id, checkId: null, target: targetOf(i, i.check), check: i.check });
+      }
+      for (const c of i.checks ?? []) registered(c);
+    }
+    return out;
   }
 
   #arm(e: Entry, delayMs: number): void {
@@ -330,9 +365,11 @@ export class HealthChecker {
       ...(this.#tcpConnect ? { tcpConnect: this.#tcpConnect } : {}),
     });
     if (e.stopped || this.#closed) return;
-    const stored = this.#store.instance(e.id);
+    const stored = e.checkId === null
+      ? this.#store.instance(e.id)?.checkResult
+      : checkOnNode(this.#store, this.#node, e.checkId);
     if (stored === undefined) return; // deregistered; the next sync stops the entry
-    const { streak, propose } = judge(e.streak, result, stored.checkResult, this.#thresholds);
+    const { streak, propose } = judge(e.streak, result, stored, this.#thresholds);
     e.streak = streak;
     if (propose !== null) await this.#record(e, propose, signal);
   }
@@ -340,10 +377,10 @@ export class HealthChecker {
   async #record(e: Entry, r: ProbeResult, signal: AbortSignal): Promise<void> {
     let problem: string | null = null;
     try {
-      const p = await this.#bounded(
-        this.#propose({ type: "check", id: e.id, status: r.status, output: r.output }),
-        signal,
-      );
+      const cmd: Command = e.checkId === null
+        ? { type: "check", id: e.id, status: r.status, output: r.output }
+        : { type: "check.update", node: this.#node, id: e.checkId, ...r };
+      const p = await this.#bounded(this.#propose(cmd), signal);
       if (p === null) return; // stopped while waiting: the result no longer matters
       if (!p.result.ok) problem = `rejected: ${p.result.error ?? "not applied"}`;
     } catch (err) {

@@ -21,6 +21,12 @@
  * - Checks keep running whatever the Docker verdict says (a paused container fails its check;
  *   each source records its own view).
  *
+ * Registered checks (src/store/checks.ts, from the Consul API) run here too: an HTTP check
+ * requests its URL exactly as given (its own host and port; `https:` with TLS), a TCP check
+ * connects to its `host:port` as given, and the result is proposed as `check.update`. TTL
+ * checks and `DeregisterCriticalServiceAfter` are CheckTimers' (check_timers.ts): the owner
+ * decides that a TTL ran out, from its own clock, and proposes it.
+ *
  * Options (HealthOptions): `store`, `propose`, `node`, `log`, `concurrencyMax` (32),
  * `successesBeforePassing` (1), `failuresBeforeCritical` (2), and for tests `timers`, `random`,
  * `httpGet`, `tcpConnect`.
@@ -35,6 +41,12 @@
  *
  * @module
  */
+export {
+  CheckTimers,
+  type CheckTimersOptions,
+  RETRY_MS,
+  TTL_EXPIRED_OUTPUT,
+} from "./check_timers.ts";
 export {
   type CheckInfo,
   CHECKS_MAX,
@@ -60,6 +72,7 @@ export {
   type ProbeResult,
   type ProbeTarget,
   targetOf,
+  targetOfRegistered,
   type TcpConnect,
   type Timers,
 } from "./probe.ts";

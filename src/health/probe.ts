@@ -13,8 +13,9 @@
  * @module
  */
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
-import type { CheckDefinition, CheckStatus } from "../store/mod.ts";
+import type { CheckDefinition, CheckStatus, RegisteredCheck } from "../store/mod.ts";
 
 /** Longest output line proposed; longer lines are cut with an ellipsis. */
 export const OUTPUT_CHARS_MAX = 200;
@@ -25,7 +26,14 @@ const REASON_CHARS_MAX = 40;
 
 /** Where a check goes: the instance's address and port plus what to do there. */
 export type ProbeTarget =
-  | { kind: "http"; address: string; port: number; path: string }
+  | {
+    kind: "http";
+    address: string;
+    port: number;
+    path: string;
+    /** The URL as registered (a registered check's): shown in the output, `https:` uses TLS. */
+    url?: string;
+  }
   | { kind: "tcp"; address: string; port: number };
 
 export interface ProbeResult {
@@ -35,7 +43,7 @@ export interface ProbeResult {
 
 /** Sends GET `path` to `address:port`; resolves with the status line once headers arrive. */
 export type HttpGet = (
-  target: { address: string; port: number; path: string },
+  target: { address: string; port: number; path: string; url?: string },
   signal: AbortSignal,
 ) => Promise<{ statusCode: number; statusText: string }>;
 
@@ -79,6 +87,26 @@ export function targetOf(
   return null;
 }
 
+/**
+ * The target of a registered check (src/store/checks.ts): an HTTP check's URL or a TCP check's
+ * `host:port`, requested exactly as given, whatever the service's own address and port; null
+ * for kinds that are not probed (TTL, reported).
+ */
+export function targetOfRegistered(c: RegisteredCheck): ProbeTarget | null {
+  if (c.kind === "http") {
+    const u = new URL(c.target);
+    const address = u.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = u.port !== "" ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+    return { kind: "http", address, port, path: `${u.pathname}${u.search}`, url: c.target };
+  }
+  if (c.kind === "tcp") {
+    const at = c.target.lastIndexOf(":");
+    const address = c.target.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+    return { kind: "tcp", address, port: Number(c.target.slice(at + 1)) };
+  }
+  return null;
+}
+
 /** `10.0.0.5:80`, `[fd00::5]:80`. */
 export function hostPort(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
@@ -86,7 +114,8 @@ export function hostPort(address: string, port: number): string {
 
 /** The fixed start of a target's output line: `HTTP GET /health` or `TCP connect 10.0.0.5:80`. */
 export function describeTarget(t: ProbeTarget): string {
-  return t.kind === "http" ? `HTTP GET ${t.path}` : `TCP connect ${hostPort(t.address, t.port)}`;
+  if (t.kind === "tcp") return `TCP connect ${hostPort(t.address, t.port)}`;
+  return `HTTP GET ${t.url ?? t.path}`;
 }
 
 /** Runs one probe. Never rejects: every failure becomes a critical result with a reason. */
@@ -166,7 +195,8 @@ function clip(s: string): string {
 /** The default HttpGet: one `node:http` request without keep-alive; the body is never read. */
 const nodeHttpGet: HttpGet = (target, signal) =>
   new Promise((resolve, reject) => {
-    const req = http.request({
+    const client = target.url?.startsWith("https:") ? https : http;
+    const req = client.request({
       host: target.address,
       port: target.port,
       path: target.path,

@@ -1,0 +1,141 @@
+/**
+ * `/v1/agent/check/*`, `/v1/agent/checks` and `/v1/agent/service/:id`: checks registered
+ * through this agent, which owns them (they are on its node), and the reports of TTL checks.
+ *
+ * - `PUT /v1/agent/check/register`: a check definition (check_definition.ts); `ServiceID` binds
+ *   it to a service instance of this node, otherwise it is a node-level check.
+ * - `PUT /v1/agent/check/deregister/:id`
+ * - `PUT /v1/agent/check/pass|warn|fail/:id?note=…` and `PUT /v1/agent/check/update/:id` with
+ *   `{Status, Output}`: a TTL check's report. It restarts the check's TTL (the agent's
+ *   CheckTimers, told through `onTtlReport`) and is proposed only when the status or output
+ *   changes, so a check passing every few seconds costs no log entry.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { checkOnNode, checksOfNode, type CheckStatus, type CheckView } from "../store/mod.ts";
+import { CommandError, rules } from "../store/mod.ts";
+import { checkFromConsul } from "./check_definition.ts";
+import { agentService, consulCheck } from "./consul_shapes.ts";
+import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { optionalField } from "./fields.ts";
+import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
+
+const REPORTS: Record<string, CheckStatus> = { pass: "passing", warn: "warning", fail: "critical" };
+
+export function agentCheckRoutes(app: Hono, d: Deps): void {
+  const { store } = d;
+
+  /** A check of this agent's node that a client may change (not liveness, not a derived one). */
+  const ownCheck = (
+    raw: string,
+  ): CheckView & { registered: NonNullable<CheckView["registered"]> } => {
+    const id = decodePath(raw, "check id");
+    const c = checkOnNode(store, d.node, id);
+    if (c === undefined) throw new HttpError(404, `Unknown check ID "${id}"`);
+    if (c.registered === null) {
+      throw badRequest(`check "${id}" is derived by berth (liveness, container, label check)`);
+    }
+    return c as CheckView & { registered: NonNullable<CheckView["registered"]> };
+  };
+
+  app.get("/v1/agent/checks", async (c) => {
+    await prepareRead(c, d, {
+      index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
+      affects: (ch) => ch.tables.has("instances") || ch.tables.has("nodes"),
+    });
+    const checks = checksOfNode(store, d.node).filter((x) => x.id !== "serfHealth");
+    return c.json(Object.fromEntries(checks.map((x) => [x.id, consulCheck(x)])));
+  });
+
+  app.get("/v1/agent/service/:id", async (c) => {
+    const id = decodePath(c.req.param("id"), "service id");
+    await prepareRead(c, d, {
+      index: () => store.instance(id)?.modifyIndex ?? store.tableIndex("instances"),
+      affects: (ch) => ch.tables.has("instances"),
+    });
+    const i = store.instance(id);
+    if (i === undefined || i.node !== d.node) {
+      throw new HttpError(404, `unknown service ID: ${id}`);
+    }
+    return c.json({ ...agentService(i, d.datacenter), ContentHash: String(i.modifyIndex) });
+  });
+
+  app.put("/v1/agent/check/register", async (c) => {
+    const what = "agent check register";
+    const body = await readJsonObject(c.req.raw, what);
+    const serviceId = optionalField(body, "ServiceID", "string", what) ?? "";
+    const service = serviceId === "" ? undefined : store.instance(serviceId);
+    if (serviceId !== "" && (service === undefined || service.node !== d.node)) {
+      throw badRequest(`${what}: ServiceID "${serviceId}" does not exist on node ${d.node}`);
+    }
+    const check = checkFromConsul(body, {
+      what,
+      defaultId: "",
+      defaultName: "",
+      service: service === undefined ? null : { address: service.address, port: service.port },
+      mode: "run",
+    });
+    await proposeChecked(d, {
+      type: "check.register",
+      node: d.node,
+      serviceId: serviceId === "" ? null : serviceId,
+      check,
+    });
+    return c.body(null, 200);
+  });
+
+  app.put("/v1/agent/check/deregister/:id", async (c) => {
+    const check = ownCheck(c.req.param("id"));
+    await proposeChecked(d, { type: "check.deregister", node: d.node, id: check.id });
+    return c.body(null, 200);
+  });
+
+  const report = async (raw: string, status: CheckStatus, output: string) => {
+    const check = ownCheck(raw);
+    if (check.registered.kind !== "ttl") {
+      throw badRequest(`CheckID "${check.id}" does not have associated TTL`);
+    }
+    const out = (() => {
+      try {
+        return rules.checkOutput(output, "Output");
+      } catch (e) {
+        if (e instanceof CommandError) throw badRequest(`check update: ${e.message}`);
+        throw e;
+      }
+    })();
+    if (check.status !== status || check.output !== out) {
+      await proposeChecked(d, {
+        type: "check.update",
+        node: d.node,
+        id: check.id,
+        status,
+        output: out,
+      });
+    }
+    d.onTtlReport(check.id);
+  };
+
+  for (const [verb, status] of Object.entries(REPORTS)) {
+    app.put(`/v1/agent/check/${verb}/:id`, async (c) => {
+      await report(c.req.param("id"), status, c.req.query("note") ?? "");
+      return c.body(null, 200);
+    });
+  }
+
+  app.put("/v1/agent/check/update/:id", async (c) => {
+    const what = "agent check update";
+    const body = await readJsonObject(c.req.raw, what);
+    const given = optionalField(body, "Status", "string", what);
+    if (given === undefined) throw badRequest(`${what}: missing Status`);
+    let status: CheckStatus;
+    try {
+      status = rules.status(given, "Status");
+    } catch (e) {
+      if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
+      throw e;
+    }
+    await report(c.req.param("id"), status, optionalField(body, "Output", "string", what) ?? "");
+    return c.body(null, 200);
+  });
+}

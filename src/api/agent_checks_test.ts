@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { checkOnNode } from "../store/mod.ts";
+import { fixture, put } from "./_testing.ts";
+
+async function withNode(over: Parameters<typeof fixture>[0] = {}) {
+  const f = fixture(over);
+  await f.cluster.propose({ type: "node.register", name: "n1", address: "10.0.0.1", meta: {} });
+  return f;
+}
+
+const PUT = { method: "PUT" };
+
+Deno.test("TTL check round trip: critical at first, pass/warn/fail/update report, TTL restarted", async () => {
+  const reports: string[] = [];
+  const f = await withNode({ onTtlReport: (id) => reports.push(id) });
+  const reg = await f.app.request(
+    "/v1/agent/service/register",
+    put({ Name: "web", Port: 80, Check: { TTL: "15s", Notes: "heartbeat" } }),
+  );
+  assert.equal(reg.status, 200, await reg.text());
+  const passing = async () =>
+    (await (await f.app.request("/v1/health/service/web?passing")).json()).length;
+  assert.equal(await passing(), 0);
+
+  assert.equal((await f.app.request("/v1/agent/check/pass/service:web?note=ok", PUT)).status, 200);
+  assert.equal(await passing(), 1);
+  assert.deepEqual(reports, ["service:web"]);
+  const index = f.store.appliedIndex();
+  // The same report again restarts the TTL without a log entry.
+  assert.equal((await f.app.request("/v1/agent/check/pass/service:web?note=ok", PUT)).status, 200);
+  assert.equal(f.store.appliedIndex(), index);
+  assert.deepEqual(reports, ["service:web", "service:web"]);
+
+  await f.app.request("/v1/agent/check/warn/service:web?note=slow", PUT);
+  assert.equal(checkOnNode(f.store, "n1", "service:web")?.status, "warning");
+  await f.app.request("/v1/agent/check/fail/service:web", PUT);
+  assert.equal(checkOnNode(f.store, "n1", "service:web")?.status, "critical");
+  const upd = await f.app.request(
+    "/v1/agent/check/update/service:web",
+    put({ Status: "passing", Output: "all good" }),
+  );
+  assert.equal(upd.status, 200);
+
+  const checks = await (await f.app.request("/v1/agent/checks")).json();
+  assert.deepEqual(Object.keys(checks), ["service:web"]);
+  const c = checks["service:web"];
+  assert.equal(c.Status, "passing");
+  assert.equal(c.Output, "all good");
+  assert.equal(c.Notes, "heartbeat");
+  assert.equal(c.ServiceID, "web");
+  assert.equal(c.ServiceName, "web");
+  assert.equal(c.Type, "ttl");
+  assert.deepEqual(c.Definition, { TTL: "15s" });
+  f.close();
+});
+
+Deno.test("PUT /v1/agent/check/register: node-level and service-bound checks; deregister", async () => {
+  const f = await withNode();
+  await f.app.request("/v1/agent/service/register", put({ Name: "db", Port: 5432 }));
+  const node = await f.app.request(
+    "/v1/agent/check/register",
+    put({ Name: "disk", TTL: "30s", Status: "passing" }),
+  );
+  assert.equal(node.status, 200, await node.text());
+  const svc = await f.app.request(
+    "/v1/agent/check/register",
+    put({ ID: "db-admin", Name: "admin port", ServiceID: "db", HTTP: "/ready", Interval: "5s" }),
+  );
+  assert.equal(svc.status, 200, await svc.text());
+  const admin = checkOnNode(f.store, "n1", "db-admin")!;
+  assert.equal(admin.serviceId, "db");
+  assert.equal(admin.registered?.target, "http://10.0.0.1:5432/ready");
+  assert.equal(checkOnNode(f.store, "n1", "disk")?.serviceId, "");
+
+  // Failing the node's check fails every service of the node.
+  await f.app.request("/v1/agent/check/fail/disk?note=full", PUT);
+  const [entry] = await (await f.app.request("/v1/health/service/db")).json();
+  assert.deepEqual(
+    entry.Checks.map((c: { CheckID: string; Status: string }) => [c.CheckID, c.Status]),
+    [["serfHealth", "passing"], ["disk", "critical"], ["db-admin", "critical"]],
+  );
+
+  assert.equal((await f.app.request("/v1/agent/check/deregister/disk", PUT)).status, 200);
+  assert.equal(checkOnNode(f.store, "n1", "disk"), undefined);
+  f.close();
+});
+
+Deno.test("Checks: several checks per service; the worst decides, each is listed", async () => {
+  const f = await withNode();
+  await f.app.request(
+    "/v1/agent/service/register",
+    put({ Name: "api", Port: 8080, Checks: [{ TTL: "10s" }, { TTL: "10s", Name: "deps" }] }),
+  );
+  await f.app.request("/v1/agent/check/pass/service:api:1", PUT);
+  assert.equal((await (await f.app.request("/v1/health/service/api?passing")).json()).length, 0);
+  await f.app.request("/v1/agent/check/pass/service:api:2", PUT);
+  const [entry] = await (await f.app.request("/v1/health/service/api?passing")).json();
+  assert.deepEqual(
+    entry.Checks.map((c: { CheckID: string; Name: string; Type: string }) => [
+      c.CheckID,
+      c.Name,
+      c.Type,
+    ]),
+    [
+      ["serfHealth", "Serf Health Status", ""],
+      ["service:api:1", "Service 'api' check", "ttl"],
+      ["service:api:2", "deps", "ttl"],
+    ],
+  );
+  f.close();
+});
+
+Deno.test("agent check routes answer bad input with one line and change nothing", async () => {
+  const f = await withNode();
+  await f.app.request("/v1/agent/service/register", put({ Name: "web", Check: { TTL: "10s" } }));
+  await f.app.request(
+    "/v1/agent/check/register",
+    put({ ID: "tcp", TCP: "127.0.0.1:1", Interval: "10s" }),
+  );
+  const state = () => JSON.stringify([f.store.nodes(), f.store.instances()]);
+  const before = state();
+  const cases: [string, RequestInit, number, RegExp][] = [
+    ["/v1/agent/check/pass/nope", PUT, 404, /^Unknown check ID "nope"$/],
+    ["/v1/agent/check/pass/tcp", PUT, 400, /CheckID "tcp" does not have associated TTL/],
+    ["/v1/agent/check/pass/serfHealth", PUT, 400, /derived by berth/],
+    ["/v1/agent/check/deregister/nope", PUT, 404, /Unknown check ID/],
+    ["/v1/agent/check/update/service:web", put({}), 400, /missing Status/],
+    ["/v1/agent/check/update/service:web", put({ Status: "ok" }), 400, /Status: expected/],
+    ["/v1/agent/check/update/service:web", put("[1]"), 400, /body must be a JSON object/],
+    [
+      "/v1/agent/check/update/service:web",
+      put({ Status: "passing", Output: "x".repeat(5000) }),
+      400,
+      /Output: expected at most 4096 characters/,
+    ],
+    ["/v1/agent/check/register", put({ TTL: "10s" }), 400, /missing Name/],
+    [
+      "/v1/agent/check/register",
+      put({ Name: "x", ServiceID: "no", TTL: "1s" }),
+      400,
+      /does not exist/,
+    ],
+    ["/v1/agent/check/register", put({ Name: "x", HTTP: "/p" }), 400, /needs a full URL/],
+    ["/v1/agent/check/register", put({ Name: "serfHealth", TTL: "1s" }), 400, /reserved/],
+    ["/v1/agent/check/register", put({ Name: "x", GRPC: "a:1" }), 400, /GRPC checks are not/],
+    ["/v1/agent/check/register", put({ Name: 5 }), 400, /Name must be a string/],
+    ["/v1/agent/service/nope", {}, 404, /unknown service ID: nope/],
+  ];
+  for (const [path, init, status, message] of cases) {
+    const r = await f.app.request(path, init);
+    const text = await r.text();
+    assert.equal(r.status, status, `${path}: ${text}`);
+    assert.match(text.trim(), message, path);
+    assert.ok(r.headers.has("X-Consul-Index"), path);
+  }
+  assert.equal(state(), before);
+  f.close();
+});
+
+Deno.test("GET /v1/agent/service/:id answers this agent's service in Consul's shape", async () => {
+  const f = await withNode();
+  await f.app.request("/v1/agent/service/register", put({ Name: "web", ID: "web-1", Port: 80 }));
+  const r = await f.app.request("/v1/agent/service/web-1");
+  assert.equal(r.status, 200);
+  const s = await r.json();
+  assert.equal(s.ID, "web-1");
+  assert.equal(s.Service, "web");
+  assert.equal(s.Port, 80);
+  assert.equal(s.Datacenter, "dc1");
+  assert.equal(typeof s.ContentHash, "string");
+  f.close();
+});

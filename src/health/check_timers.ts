@@ -1,0 +1,215 @@
+/**
+ * CheckTimers: the time-based decisions about this node's registered checks, made by the node
+ * that owns them and proposed as commands (apply() never reads a clock):
+ *
+ * - a TTL check without a report for `ttlMs` turns critical (`TTL expired`). The TTL restarts
+ *   at every report (`renew(id)`, which the API calls) and, in full, whenever this agent starts
+ *   or the check is (re)registered, so a restart can delay an expiry but never hasten it;
+ * - a service whose check has `deregisterCriticalAfterMs` and stays critical that long (as seen
+ *   by this agent, from the moment it saw the check critical) is deregistered.
+ *
+ * It follows the store: after every change to instances or nodes it rescans this node's
+ * registered checks (coalesced to one rescan per turn of the event loop), like HealthChecker.
+ * A proposal that fails is logged and tried again after RETRY_MS.
+ *
+ * @module
+ */
+import type { Proposed } from "../cluster/types.ts";
+import type { Command, RegisteredCheck, Store } from "../store/mod.ts";
+import { errorText } from "../lib/error_text.ts";
+import { REAL_TIMERS, type Timers } from "./probe.ts";
+
+/** Output of a TTL check whose time ran out (Consul's words). */
+export const TTL_EXPIRED_OUTPUT = "TTL expired";
+/** Wait before a failed expiry or deregistration is proposed again. */
+export const RETRY_MS = 5_000;
+
+export interface CheckTimersOptions {
+  store: Store;
+  propose: (cmd: Command) => Promise<Proposed>;
+  /** Only checks on this node are watched. */
+  node: string;
+  log?: (line: string) => void;
+  timers?: Timers;
+}
+
+interface Watch {
+  /** What restarts the watch when it changes. */
+  key: string;
+  timer: unknown;
+}
+
+type Owned = { check: RegisteredCheck; serviceId: string | null };
+
+export class CheckTimers {
+  readonly #store: Store;
+  readonly #propose: (cmd: Command) => Promise<Proposed>;
+  readonly #node: string;
+  readonly #log: (line: string) => void;
+  readonly #timers: Timers;
+  /** TTL checks by id. */
+  readonly #ttl = new Map<string, Watch>();
+  /** Critical checks with a deregister deadline, by check id. */
+  readonly #reap = new Map<string, Watch>();
+  #unsubscribe: (() => void) | null = null;
+  #scheduled = false;
+  #closed = false;
+
+  constructor(o: CheckTimersOptions) {
+    this.#store = o.store;
+    this.#propose = o.propose;
+    this.#node = o.node;
+    this.#log = o.log ?? ((line) => console.error(line));
+    this.#timers = o.timers ?? REAL_TIMERS;
+  }
+
+  /** Scans the store and follows its changes. Calling it again does nothing. */
+  start(): void {
+    if (this.#unsubscribe !== null || this.#closed) return;
+    this.#unsubscribe = this.#store.subscribe((c) => {
+      if (c.tables.has("instances") || c.tables.has("nodes")) this.#schedule();
+    });
+    this.#sync();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    for (const w of [...this.#ttl.values(), ...this.#reap.values()]) {
+      this.#timers.clearTimeout(w.timer);
+    }
+    this.#ttl.clear();
+    this.#reap.clear();
+  }
+
+  /** A report for TTL check `id` came in: its TTL starts again in full. */
+  renew(id: string): void {
+    const w = this.#ttl.get(id);
+    if (w === undefined || this.#closed) return;
+    const owned = this.#owned().get(id);
+    if (owned === undefined) return;
+    this.#timers.clearTimeout(w.timer);
+    w.timer = this.#armTtl(owned.check);
+  }
+
+  /** The TTL checks and deregister deadlines being timed, for tests and status pages. */
+  watching(): { ttl: string[]; deregister: string[] } {
+    return { ttl: [...this.#ttl.keys()].sort(), deregister: [...this.#reap.keys()].sort() };
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#sync();
+    });
+  }
+
+  #owned(): Map<string, Owned> {
+    const out = new Map<string, Owned>();
+    for (const c of this.#store.node(this.#node)?.checks ?? []) {
+      out.set(c.id, { check: c, serviceId: null });
+    }
+    for (const i of this.#store.instancesOfNode(this.#node)) {
+      for (const c of i.checks ?? []) out.set(c.id, { check: c, serviceId: i.id });
+    }
+    return out;
+  }
+
+  #sync(): void {
+    if (this.#closed) return;
+    let owned: Map<string, Owned>;
+    try {
+      owned = this.#owned();
+    } catch (e) {
+      this.#log(`checks: cannot read this node's checks: ${errorText(e)}`);
+      return;
+    }
+    for (const [id, { check, serviceId }] of owned) {
+      if (check.kind === "ttl") {
+        const key = `${check.ttlMs}`;
+        const w = this.#ttl.get(id);
+        if (w === undefined || w.key !== key) {
+          if (w !== undefined) this.#timers.clearTimeout(w.timer);
+          this.#ttl.set(id, { key, timer: this.#armTtl(check) });
+        }
+      }
+      const reapable = serviceId !== null && check.deregisterCriticalAfterMs > 0 &&
+        check.status === "critical";
+      const key = `${serviceId}/${check.deregisterCriticalAfterMs}`;
+      const r = this.#reap.get(id);
+      if (reapable && (r === undefined || r.key !== key)) {
+        if (r !== undefined) this.#timers.clearTimeout(r.timer);
+        this.#reap.set(id, { key, timer: this.#armReap(id, serviceId, check) });
+      } else if (!reapable && r !== undefined) {
+        this.#timers.clearTimeout(r.timer);
+        this.#reap.delete(id);
+      }
+    }
+    for (const [map, kind] of [[this.#ttl, "ttl"], [this.#reap, "reap"]] as const) {
+      for (const [id, w] of map) {
+        const o = owned.get(id);
+        if (o === undefined || (kind === "ttl" && o.check.kind !== "ttl")) {
+          this.#timers.clearTimeout(w.timer);
+          map.delete(id);
+        }
+      }
+    }
+  }
+
+  #armTtl(check: RegisteredCheck): unknown {
+    return this.#timers.setTimeout(() => this.#expire(check.id), check.ttlMs);
+  }
+
+  #expire(id: string): void {
+    if (this.#closed) return;
+    const current = this.#owned().get(id)?.check;
+    if (current === undefined || current.kind !== "ttl") return;
+    const w = this.#ttl.get(id);
+    if (current.status === "critical" && current.output === TTL_EXPIRED_OUTPUT) return;
+    this.#send(
+      {
+        type: "check.update",
+        node: this.#node,
+        id,
+        status: "critical",
+        output: TTL_EXPIRED_OUTPUT,
+      },
+      `expire TTL check ${id}`,
+      () => {
+        if (w !== undefined && this.#ttl.get(id) === w) {
+          w.timer = this.#timers.setTimeout(() => this.#expire(id), RETRY_MS);
+        }
+      },
+    );
+  }
+
+  #armReap(id: string, serviceId: string, check: RegisteredCheck): unknown {
+    return this.#timers.setTimeout(() => {
+      if (this.#closed) return;
+      const now = this.#owned().get(id);
+      if (now?.serviceId !== serviceId || now.check.status !== "critical") return;
+      this.#log(
+        `checks: deregistering service ${serviceId}: check ${id} critical for over ${check.deregisterCriticalAfterMs}ms`,
+      );
+      this.#send({ type: "deregister", id: serviceId }, `deregister service ${serviceId}`, () => {
+        const r = this.#reap.get(id);
+        if (r !== undefined) {
+          r.timer = this.#armReap(id, serviceId, { ...check, deregisterCriticalAfterMs: RETRY_MS });
+        }
+      });
+    }, check.deregisterCriticalAfterMs);
+  }
+
+  #send(cmd: Command, what: string, retry: () => void): void {
+    this.#propose(cmd).then((p) => {
+      if (!p.result.ok) this.#log(`checks: cannot ${what}: ${p.result.error ?? "refused"}`);
+    }, (e) => {
+      if (this.#closed) return;
+      this.#log(`checks: cannot ${what}: ${errorText(e)}; retrying in ${RETRY_MS}ms`);
+      retry();
+    });
+  }
+}
