@@ -172,3 +172,25 @@ Deno.test("PUT /v1/kv/:key?acquire&cas takes the lock only at that ModifyIndex",
   assert.equal(await ok.json(), true);
   f.close();
 });
+
+Deno.test("GET /v1/session/list?index=N blocks until a session is created", async () => {
+  const f = fixture();
+  await registerNode(f);
+  const first = await f.app.request("/v1/session/list");
+  const index = Number(first.headers.get("X-Consul-Index"));
+  let answered = false;
+  const blocked = Promise.resolve(
+    f.app.request(`/v1/session/list?index=${index}&wait=30s`),
+  ).then((r) => {
+    answered = true;
+    return r;
+  });
+  await f.app.request("/v1/kv/unrelated", put("x"));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(answered, false, "a KV write does not end a session watch");
+  const id = await createSession(f);
+  const r = await blocked;
+  assert.ok(Number(r.headers.get("X-Consul-Index")) > index);
+  assert.deepEqual((await r.json()).map((s: { ID: string }) => s.ID), [id]);
+  f.close();
+});

@@ -150,3 +150,37 @@ Deno.test("RaftCluster: a new leader restarts every session TTL in full (a failo
     await closeAll(ms);
   }
 });
+
+Deno.test("SessionTimers ends a session whose service check is gone (instance deregistered)", async () => {
+  const { store, apply, tick } = setup();
+  const id = "n1:web:80";
+  apply({
+    type: "register",
+    instance: {
+      id,
+      service: "web",
+      node: "n1",
+      address: "10.0.0.1",
+      port: 80,
+      tags: [],
+      meta: {},
+      weight: 1,
+      containerId: null,
+      httpHosts: [],
+      httpPath: null,
+      tcpPort: null,
+      check: null,
+      docker: null,
+      checkResult: { status: "passing", output: "" },
+    },
+  });
+  assert.deepEqual(
+    apply({ type: "session.create", session: session({ serviceChecks: [`service:${id}`] }) }),
+    { ok: true },
+  );
+  await tick();
+  assert.ok(store.sessions.get(A) !== undefined);
+  apply({ type: "deregister", id });
+  await tick();
+  assert.equal(store.sessions.get(A), undefined);
+});

@@ -1,7 +1,8 @@
 /**
  * `kv.put` and `kv.delete`: a key's createIndex stays from its first write, modifyIndex is the
  * entry's index; `cas` (the modifyIndex expected, 0 for "absent") fails the command with no error
- * text when the key moved, as Consul answers `false`.
+ * text when the key moved, as Consul answers `false` (a CAS delete of a key already gone
+ * succeeds, as in Consul). Deleting a key frees its lock (sessions.ts).
  *
  * @module
  */
@@ -35,8 +36,9 @@ export function applyKv(step: ApplyStep, cmd: KvCommand): ApplyResult {
     return { ok: true };
   }
   const old = kvGet(sql, cmd.key);
-  if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
+  // A key already gone is deleted, whatever `cas` says (Consul answers true).
   if (old === undefined) return { ok: true };
+  if (cmd.cas !== undefined && old.modifyIndex !== cmd.cas) return { ok: false };
   sql.stmt("DELETE FROM kv WHERE key=?").run(cmd.key);
   new Sessions(sql).keysDeleted(cmd.key, false);
   change.tables.add("kv");

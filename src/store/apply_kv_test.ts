@@ -27,6 +27,8 @@ Deno.test("Store.apply() kv cas succeeds only at the current modify index", () =
   assert.equal(s.apply(4, { type: "kv.delete", key: "k", cas: 1 }).ok, false);
   assert.equal(s.apply(5, { type: "kv.delete", key: "k", cas: 3 }).ok, true);
   assert.equal(s.kvGet("k"), undefined);
+  // As Consul: a CAS delete of a key already gone succeeds.
+  assert.equal(s.apply(6, { type: "kv.delete", key: "k", cas: 3 }).ok, true);
 });
 
 Deno.test("Store.apply() kv recursive delete removes only the prefix", () => {
