@@ -3,21 +3,26 @@
  * 64 `{"KV": {Verb, Key, Value (base64), Flags, Index, Session}}`; they apply atomically in one
  * Raft entry (store/txn.ts). 200 `{"Results": [{"KV": entry}], "Errors": null}` when every
  * operation held, 409 `{"Results": null, "Errors": [{"OpIndex", "What"}]}` when one did not
- * (nothing changed). Node, service and check operations are refused (400).
+ * (nothing changed). Node, service and check operations are refused (400). A transaction that
+ * only reads (get, get-tree, check-*) is answered from this member's replica without a log entry,
+ * as Consul does, with the read headers and `?stale` / `?consistent`.
  *
  * @module
  */
 import type { Hono } from "hono";
 import { Buffer } from "node:buffer";
 import {
+  isReadOnlyTxn,
+  runTxn,
   TXN_OPS_MAX,
   TXN_VERBS,
   type TxnEntry,
   type TxnOp,
+  type TxnOutcome,
   type TxnVerb,
   VALUE_BYTES_MAX,
 } from "../store/mod.ts";
-import { type Deps, proposeChecked } from "./deps.ts";
+import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, HttpError, readBody } from "./http_error.ts";
 
 /** Largest transaction body: 64 values of the largest size, base64, and their keys. */
@@ -112,10 +117,27 @@ export function txnRoutes(app: Hono, d: Deps): void {
       throw badRequest(`txn: Failed to parse body: ${(e as Error).message}`);
     }
     const ops = txnOps(body);
-    const p = await proposeChecked(d, { type: "txn", ops, nowMs: d.now() });
-    const t = p.result.txn;
+    let t: TxnOutcome | undefined;
+    if (isReadOnlyTxn(ops)) {
+      const { store } = d;
+      await prepareRead(c, d, {
+        index: () => store.tableIndex("kv"),
+        affects: (ch) => ch.tables.has("kv"),
+      });
+      t = runTxn({
+        kvGet: (key) => store.kvGet(key),
+        kvList: (prefix) => store.kvList(prefix),
+        holder: (key) => store.sessions.holder(key),
+        apply: () => {
+          throw new Error("txn: a read-only transaction wrote");
+        },
+      }, { ops, nowMs: d.now() }).txn;
+    } else {
+      const p = await proposeChecked(d, { type: "txn", ops, nowMs: d.now() });
+      t = p.result.txn;
+      c.header("X-Consul-Index", String(p.index));
+    }
     if (t === undefined) throw new Error("txn: the store reported no outcome");
-    c.header("X-Consul-Index", String(p.index));
     if ("errors" in t) {
       return c.json({
         Results: null,

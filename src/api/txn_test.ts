@@ -78,3 +78,26 @@ Deno.test("PUT /v1/txn refuses bad bodies with 400, more than 64 operations with
   assert.equal(f.store.kvList("").length, 0);
   f.close();
 });
+
+Deno.test("PUT /v1/txn that only reads answers from the replica without a log entry", async () => {
+  const f = fixture();
+  await f.app.request("/v1/kv/a", put("x"));
+  const applied = f.store.appliedIndex();
+  const r = await f.app.request(
+    "/v1/txn?stale",
+    put([{ KV: { Verb: "get", Key: "a" } }, { KV: { Verb: "check-not-exists", Key: "b" } }]),
+  );
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("X-Consul-Index"), String(f.store.tableIndex("kv")));
+  assert.equal(r.headers.get("X-Consul-KnownLeader"), "true");
+  const body = await r.json();
+  assert.equal(body.Results[0].KV.Value, btoa("x"));
+  assert.equal(f.store.appliedIndex(), applied);
+  const failed = await f.app.request("/v1/txn", put([{ KV: { Verb: "get", Key: "nope" } }]));
+  assert.equal(failed.status, 409);
+  assert.deepEqual((await failed.json()).Errors, [{
+    OpIndex: 0,
+    What: 'key "nope" doesn\'t exist',
+  }]);
+  f.close();
+});

@@ -15,6 +15,7 @@ export {
 export * from "./snapshot_limits.ts";
 export * from "./session_commands.ts";
 export type { Sessions } from "./sessions.ts";
+export { isReadOnlyTxn, runTxn, type TxnStore } from "./txn.ts";
 export { SnapshotDecoder, type SnapshotHeader, type SnapshotKind } from "./snapshot_format.ts";
 export type { SnapshotSource } from "./snapshot_io.ts";
 export {

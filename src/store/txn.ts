@@ -35,6 +35,11 @@ function entry(s: TxnStore, e: KvEntry, withValue: boolean): TxnEntry {
   };
 }
 
+/** Whether every operation only reads (then no log entry is needed: the API answers locally). */
+export function isReadOnlyTxn(ops: readonly TxnOp[]): boolean {
+  return ops.every((op) => writeOf(op, 0) === null);
+}
+
 /** The write command an operation stands for, or null for a read or a check. */
 function writeOf(op: TxnOp, nowMs: number): Command | null {
   const { key, value, flags } = op;
