@@ -19,6 +19,7 @@ import { checkFromConsul } from "./check_definition.ts";
 import { agentService, consulCheck } from "./consul_shapes.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { optionalField } from "./fields.ts";
+import { listParams, SAMPLES } from "./list_params.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 
 const REPORTS: Record<string, CheckStatus> = { pass: "passing", warn: "warning", fail: "critical" };
@@ -40,12 +41,14 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
   };
 
   app.get("/v1/agent/checks", async (c) => {
+    const { filter } = listParams(c, SAMPLES.check, d.node);
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
       affects: (ch) => ch.tables.has("instances") || ch.tables.has("nodes"),
     });
-    const checks = checksOfNode(store, d.node).filter((x) => x.id !== "serfHealth");
-    return c.json(Object.fromEntries(checks.map((x) => [x.id, consulCheck(x)])));
+    const checks = checksOfNode(store, d.node).filter((x) => x.id !== "serfHealth")
+      .map(consulCheck).filter((x) => filter === null || filter.test(x));
+    return c.json(Object.fromEntries(checks.map((x) => [x.CheckID, x])));
   });
 
   app.get("/v1/agent/service/:id", async (c) => {

@@ -12,6 +12,7 @@ import { agentService, nodeId } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 import { serviceFromConsul } from "./service_definition.ts";
+import { listParams, SAMPLES } from "./list_params.ts";
 
 /** Serf's member status codes, which Consul's /v1/agent/members reports. */
 const SERF_ALIVE = 1;
@@ -122,12 +123,14 @@ export function agentRoutes(app: Hono, d: Deps): void {
   });
 
   app.get("/v1/agent/services", async (c) => {
+    const { filter } = listParams(c, SAMPLES.agentService, d.node);
     await prepareRead(c, d, {
       index: () => store.tableIndex("instances"),
       affects: (ch) => ch.tables.has("instances"),
     });
-    const mine = store.instancesOfNode(d.node);
-    return c.json(Object.fromEntries(mine.map((i) => [i.id, agentService(i, d.datacenter)])));
+    const mine = store.instancesOfNode(d.node).map((i) => agentService(i, d.datacenter))
+      .filter((s) => filter === null || filter.test(s));
+    return c.json(Object.fromEntries(mine.map((s) => [s.ID, s])));
   });
 
   app.put("/v1/agent/service/register", async (c) => {

@@ -15,6 +15,7 @@ import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
+import { healthRoutes } from "./health_routes.ts";
 import { type ClusterAdmin, consulHeaders, type Deps, type RoutesView } from "./deps.ts";
 import { clusterHttpError, HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
@@ -124,6 +125,7 @@ export function createApp(opts: ApiOptions): Hono {
   });
 
   catalogRoutes(app, d);
+  healthRoutes(app, d);
   kvRoutes(app, d);
   sessionRoutes(app, d);
   txnRoutes(app, d);

@@ -1,23 +1,18 @@
 /**
- * `/v1/catalog/*` and `/v1/health/service/:name`: Consul's read shapes over the store, with
- * blocking queries, and the catalog write routes (external registrations).
+ * `/v1/catalog/*`: Consul's read shapes over the store, with blocking queries, `?filter`,
+ * `?node-meta` and `?near` (list_params.ts), and the catalog write routes (external
+ * registrations).
  *
  * @module
  */
 import type { Hono } from "hono";
 import type { Command, Instance, InstanceSpec, RegisteredCheck } from "../store/mod.ts";
-import { CommandError, instanceHealth, validateInstance } from "../store/mod.ts";
+import { CommandError, validateInstance } from "../store/mod.ts";
 import { checkFromConsul } from "./check_definition.ts";
-import {
-  agentService,
-  catalogNode,
-  catalogServiceEntry,
-  healthEntry,
-  nodeLookup,
-} from "./consul_shapes.ts";
-import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { agentService, catalogNode, catalogServiceEntry, nodeLookup } from "./consul_shapes.ts";
+import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
+import { applyListParams, listParams, SAMPLES } from "./list_params.ts";
 import { badRequest, readJsonObject } from "./http_error.ts";
-import { flag } from "./query.ts";
 import { field, optionalField, serviceFromConsul } from "./service_definition.ts";
 
 function withTags(instances: Instance[], tags: string[]): Instance[] {
@@ -39,37 +34,39 @@ export function catalogRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/catalog/service/:name", async (c) => {
     const name = c.req.param("name");
+    const p = listParams(c, SAMPLES.catalogService, d.node);
     await prepareRead(c, d, {
       index: () => store.serviceIndex(name),
       affects: (ch) => ch.services.has(name),
     });
     const node = nodeLookup(store.nodes());
     const list = withTags(store.instances(name), c.req.queries("tag") ?? []);
-    return c.json(list.map((i) => catalogServiceEntry(i, node(i.node, i.address), d.datacenter)));
+    return c.json(applyListParams(
+      list.map((i) => {
+        const n = node(i.node, i.address);
+        return { row: catalogServiceEntry(i, n, d.datacenter), node: n };
+      }),
+      p,
+    ));
   });
 
-  app.get("/v1/health/service/:name", async (c) => {
-    const name = c.req.param("name");
-    await prepareRead(c, d, {
-      index: () => store.serviceIndex(name),
-      affects: (ch) => ch.services.has(name),
-    });
-    const nodes = store.nodes();
-    const node = nodeLookup(nodes);
-    let list = withTags(store.instances(name), c.req.queries("tag") ?? []);
-    if (flag((n) => c.req.query(n), "passing")) {
-      const status = new Map(nodes.map((n) => [n.name, n]));
-      list = list.filter((i) => instanceHealth(i, status.get(i.node)).served);
-    }
-    return c.json(list.map((i) => healthEntry(i, node(i.node, i.address), d.datacenter)));
+  app.get("/v1/catalog/datacenters", (c) => {
+    setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
+    return c.json([d.datacenter]);
   });
 
   app.get("/v1/catalog/nodes", async (c) => {
+    const p = listParams(c, SAMPLES.node, d.node);
     await prepareRead(c, d, {
       index: () => store.tableIndex("nodes"),
       affects: (ch) => ch.tables.has("nodes"),
     });
-    return c.json(store.nodes().map((n) => catalogNode(n, d.datacenter)));
+    return c.json(
+      applyListParams(
+        store.nodes().map((n) => ({ row: catalogNode(n, d.datacenter), node: n })),
+        p,
+      ),
+    );
   });
 
   app.get("/v1/catalog/node/:node", async (c) => {

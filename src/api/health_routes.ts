@@ -1,0 +1,121 @@
+/**
+ * `/v1/health/*`: instances with their checks, and checks by service, node and state, in
+ * Consul's shapes (checks from src/store/checks.ts, the same statuses instanceHealth derives).
+ * Every list takes `?filter`, and `?node-meta` / `?near` where Consul has them (list_params.ts).
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import type { CheckStatus, CheckView, NodeInfo } from "../store/mod.ts";
+import {
+  CHECK_STATUSES,
+  checksOfNode,
+  instanceChecks,
+  instanceHealth,
+  nodeLevelChecks,
+} from "../store/mod.ts";
+import { consulCheck, healthEntry, nodeLookup } from "./consul_shapes.ts";
+import { decodePath, type Deps, prepareRead } from "./deps.ts";
+import { badRequest } from "./http_error.ts";
+import { applyListParams, listParams, SAMPLES } from "./list_params.ts";
+import { flag } from "./query.ts";
+
+/** `?tag` (repeatable): instances with every tag. */
+function tagged<T extends { tags: string[] }>(list: T[], tags: string[]): T[] {
+  return tags.length === 0 ? list : list.filter((i) => tags.every((t) => i.tags.includes(t)));
+}
+
+export function healthRoutes(app: Hono, d: Deps): void {
+  const { store } = d;
+  const nodesAndInstances = {
+    index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
+    affects: (ch: { tables: Set<string> }) => ch.tables.has("instances") || ch.tables.has("nodes"),
+  };
+
+  app.get("/v1/health/service/:name", async (c) => {
+    const name = decodePath(c.req.param("name"), "service name");
+    const p = listParams(c, SAMPLES.healthEntry, d.node);
+    await prepareRead(c, d, {
+      index: () => store.serviceIndex(name),
+      affects: (ch) => ch.services.has(name),
+    });
+    const nodes = store.nodes();
+    const node = nodeLookup(nodes);
+    let list = tagged(store.instances(name), c.req.queries("tag") ?? []);
+    if (flag((n) => c.req.query(n), "passing")) {
+      const byName = new Map(nodes.map((n) => [n.name, n]));
+      list = list.filter((i) => instanceHealth(i, byName.get(i.node)).served);
+    }
+    return c.json(applyListParams(
+      list.map((i) => {
+        const n = node(i.node, i.address);
+        return { row: healthEntry(i, n, d.datacenter), node: n };
+      }),
+      p,
+    ));
+  });
+
+  app.get("/v1/health/checks/:service", async (c) => {
+    const name = decodePath(c.req.param("service"), "service name");
+    const p = listParams(c, SAMPLES.check, d.node);
+    await prepareRead(c, d, {
+      index: () => store.serviceIndex(name),
+      affects: (ch) => ch.services.has(name),
+    });
+    const node = nodeLookup(store.nodes());
+    return c.json(applyListParams(
+      store.instances(name).flatMap((i) => {
+        const n = node(i.node, i.address);
+        return instanceChecks(i, n.status).map((v) => ({ row: consulCheck(v), node: n }));
+      }),
+      p,
+    ));
+  });
+
+  app.get("/v1/health/state/:state", async (c) => {
+    const state = c.req.param("state");
+    if (state !== "any" && !CHECK_STATUSES.includes(state as CheckStatus)) {
+      throw badRequest(
+        `Invalid state "${state.slice(0, 40)}": use any, passing, warning or critical`,
+      );
+    }
+    const p = listParams(c, SAMPLES.check, d.node);
+    await prepareRead(c, d, nodesAndInstances);
+    const rows: { row: ReturnType<typeof consulCheck>; node: NodeInfo }[] = [];
+    const known = new Set<string>();
+    const add = (views: CheckView[], n: NodeInfo) => {
+      for (const v of views) {
+        if (state === "any" || v.status === state) rows.push({ row: consulCheck(v), node: n });
+      }
+    };
+    for (const n of store.nodes()) {
+      known.add(n.name);
+      add(checksOfNode(store, n.name), n);
+    }
+    // Instances on nodes the store does not know (external registrations without a node).
+    const node = nodeLookup([]);
+    for (const i of store.instances()) {
+      if (known.has(i.node)) continue;
+      const n = { ...node(i.node, i.address) };
+      add(instanceChecks(i, undefined), n);
+    }
+    return c.json(applyListParams(rows, p));
+  });
+
+  app.get("/v1/health/node/:node", async (c) => {
+    const name = decodePath(c.req.param("node"), "node name");
+    const p = listParams(c, SAMPLES.check, d.node);
+    await prepareRead(c, d, nodesAndInstances);
+    const known = store.node(name);
+    const instances = store.instancesOfNode(name);
+    if (known === undefined && instances.length === 0) return c.json([]);
+    const views = known === undefined
+      ? [
+        ...nodeLevelChecks({ name, status: "alive", createIndex: 0, modifyIndex: 0 }),
+        ...instances.flatMap((i) => instanceChecks(i, undefined)),
+      ]
+      : checksOfNode(store, name);
+    const n = known ?? { name, meta: {} };
+    return c.json(applyListParams(views.map((v) => ({ row: consulCheck(v), node: n })), p));
+  });
+}
