@@ -14,7 +14,7 @@
 import { ApiServer, type ClusterAdmin } from "./api/mod.ts";
 import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
-import { openDataDir } from "./data_dir.ts";
+import { openDataDir, RAFT_FILE, STORE_FILE } from "./data_dir.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
@@ -58,7 +58,7 @@ export class Agent {
     // transaction as the data) and raft replays the rest. So no fsync per apply.
     let store: Store;
     try {
-      store = Store.open(`${config.dataDir}/store.db`, { synchronous: "NORMAL" });
+      store = Store.open(`${config.dataDir}/${STORE_FILE}`, { synchronous: "NORMAL" });
     } catch (e) {
       dataDir.release();
       throw e;
@@ -67,7 +67,7 @@ export class Agent {
     try {
       cluster = new RaftCluster({
         store,
-        raftPath: `${config.dataDir}/raft.db`,
+        raftPath: `${config.dataDir}/${RAFT_FILE}`,
         node: config.node,
         bind: config.bind,
         advertise: config.advertise,

@@ -5,15 +5,24 @@
  *   holder's PID inside for the message a second agent prints. The kernel drops the lock when
  *   its process dies, so a crashed agent's lock never blocks a restart.
  * - `node` records the node name the directory was first started with; starting it with another
- *   `--node` is refused (the cluster would know the node under both names).
+ *   `--node` is refused (the cluster would know the node under both names). A directory that is a
+ *   cluster member is checked against the name the cluster knows it by (its Raft identity's id in
+ *   the store's membership) first, so a directory made before the `node` file existed, or whose
+ *   `node` file a start before this check wrote with another name, is refused the same way.
  *
  * @module
  */
 
 import { errorText } from "./lib/error_text.ts";
+import { SqliteRaftStorage } from "./cluster/mod.ts";
+import { Store } from "./store/mod.ts";
 
 export const LOCK_FILE = "berth.lock";
 export const NODE_FILE = "node";
+/** The Raft log (src/cluster/raft_storage.ts). */
+export const RAFT_FILE = "raft.db";
+/** The replicated store (src/store/store.ts). */
+export const STORE_FILE = "store.db";
 /** Longest `node` file read back (a node name is far shorter). */
 const NODE_FILE_BYTES_MAX = 4096;
 
@@ -95,17 +104,50 @@ function checkNodeName(path: string, node: string): void {
     if (!(e instanceof Deno.errors.NotFound)) {
       throw new DataDirError(`cannot read ${nodePath}: ${errorText(e)}`);
     }
-    Deno.writeTextFileSync(nodePath, `${node}\n`);
-    return;
+    recorded = "";
   }
-  if (recorded === "") {
-    Deno.writeTextFileSync(nodePath, `${node}\n`); // a first start cut off mid-write
-    return;
-  }
-  if (recorded !== node) {
+  const member = clusterMember(path);
+  // The cluster's name, when there is one, is the truth: the node file follows it.
+  const owner = member?.name ?? recorded;
+  if (owner !== "" && owner !== node) {
     throw new DataDirError(
-      `--data-dir ${path} belongs to node "${recorded}", not "${node}": start it with ` +
-        `--node ${recorded}, or give node "${node}" an empty --data-dir`,
+      `--data-dir ${path} belongs to node "${owner}", not "${node}": start it with ` +
+        `--node ${owner}, or give node "${node}" an empty --data-dir`,
     );
+  }
+  // Missing (a directory older than the file), empty (a first start cut off mid-write), or
+  // written under another name than the cluster's before this check compared the two.
+  if (recorded !== node) Deno.writeTextFileSync(nodePath, `${node}\n`);
+}
+
+/**
+ * The member this directory's Raft log belongs to, with the name the cluster knows it by: the
+ * Raft identity's id looked up in the store's replicated membership. Null for a directory that
+ * never joined a cluster, or whose member the store does not list (removed, or not applied yet).
+ */
+function clusterMember(path: string): { id: number; name: string } | null {
+  const identity = SqliteRaftStorage.readIdentity(`${path}/${RAFT_FILE}`);
+  const storePath = `${path}/${STORE_FILE}`;
+  if (identity === undefined || identity.id === 0 || !isFile(storePath)) return null;
+  let store: Store;
+  try {
+    store = Store.open(storePath);
+  } catch (e) {
+    throw new DataDirError(`cannot read ${storePath}: ${errorText(e)}`);
+  }
+  try {
+    // A member listed without its row (no address) has no recorded name, only `node-<id>`.
+    const m = store.members().find((m) => m.id === identity.id && m.address !== "");
+    return m === undefined ? null : { id: m.id, name: m.name };
+  } finally {
+    store.close();
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
   }
 }

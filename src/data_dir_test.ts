@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { DataDirError, LOCK_FILE, NODE_FILE, openDataDir } from "./data_dir.ts";
+import {
+  DataDirError,
+  LOCK_FILE,
+  NODE_FILE,
+  openDataDir,
+  RAFT_FILE,
+  STORE_FILE,
+} from "./data_dir.ts";
+import { SqliteRaftStorage } from "./cluster/mod.ts";
+import { Store } from "./store/mod.ts";
 
 function tempDir(): string {
   return Deno.makeTempDirSync({ prefix: "berth-datadir-" });
@@ -86,4 +95,51 @@ Deno.test("openDataDir() names the directory it cannot create", () => {
   Deno.writeTextFileSync(`${dir}/file`, "x");
   assert.throws(() => openDataDir(`${dir}/file/sub`, "n1"), /cannot create --data-dir .*file\/sub/);
   Deno.removeSync(dir, { recursive: true });
+});
+
+/** A data directory as a cluster member named `name` (member id 2) leaves it, without `node`. */
+function memberDir(name: string): string {
+  const dir = tempDir();
+  const raft = SqliteRaftStorage.open(`${dir}/${RAFT_FILE}`, {
+    confState: () => ({ voters: [], learners: [] }),
+  });
+  raft.setIdentity({ clusterId: "c1", id: 2, nonce: "x" });
+  raft.close();
+  const store = Store.open(`${dir}/${STORE_FILE}`);
+  store.apply(1, {
+    type: "conf",
+    voters: [1, 2],
+    learners: [],
+    upsert: { id: 2, name, address: "127.0.0.2:8300" },
+  });
+  store.close();
+  return dir;
+}
+
+Deno.test("openDataDir() refuses a name other than the one the cluster knows the member by", async (t) => {
+  await t.step("a directory made before the node file existed", () => {
+    const dir = memberDir("n-old");
+    assert.throws(
+      () => openDataDir(dir, "n-new"),
+      (e: Error) => {
+        assert.ok(e instanceof DataDirError);
+        assert.match(e.message, /belongs to node "n-old", not "n-new"/);
+        assert.match(e.message, /--node n-old/);
+        return true;
+      },
+    );
+    assert.throws(() => Deno.statSync(`${dir}/${NODE_FILE}`), Deno.errors.NotFound);
+    openDataDir(dir, "n-old").release();
+    assert.equal(Deno.readTextFileSync(`${dir}/${NODE_FILE}`).trim(), "n-old");
+    Deno.removeSync(dir, { recursive: true });
+  });
+  await t.step("a node file written under another name before the check", () => {
+    const dir = memberDir("n-old");
+    Deno.writeTextFileSync(`${dir}/${NODE_FILE}`, "n-new\n");
+    assert.throws(() => openDataDir(dir, "n-new"), /belongs to node "n-old", not "n-new"/);
+    // The cluster's name wins and corrects the file.
+    openDataDir(dir, "n-old").release();
+    assert.equal(Deno.readTextFileSync(`${dir}/${NODE_FILE}`).trim(), "n-old");
+    Deno.removeSync(dir, { recursive: true });
+  });
 });

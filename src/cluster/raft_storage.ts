@@ -106,6 +106,29 @@ export class SqliteRaftStorage implements Storage {
     this.#mem.setHardState(hardState);
   }
 
+  /**
+   * The identity kept in the Raft log at `path`, read without loading the log; undefined when
+   * there is no log there or it holds no identity (a member that never joined a cluster).
+   */
+  static readIdentity(path: string): Identity | undefined {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { readOnly: true });
+    } catch {
+      return undefined; // no file
+    }
+    try {
+      const row = db.prepare("SELECT value FROM state WHERE key='identity'").get() as
+        | Row
+        | undefined;
+      return row === undefined ? undefined : unpack(row.value as Uint8Array) as Identity;
+    } catch {
+      return undefined; // no state table: a log never written
+    } finally {
+      db.close();
+    }
+  }
+
   identity(): Identity | undefined {
     return this.#getState("identity") as Identity | undefined;
   }

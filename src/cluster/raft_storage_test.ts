@@ -138,3 +138,15 @@ Deno.test("SqliteRaftStorage.open() upgradeSnapshot rewrites the persisted snaps
   assert.deepEqual(again.snapshot().data, new Uint8Array([8]));
   again.close();
 });
+
+Deno.test("SqliteRaftStorage.readIdentity() reads the identity without the log, undefined without one", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "berth-raft-" });
+  const path = `${dir}/raft.db`;
+  assert.equal(SqliteRaftStorage.readIdentity(path), undefined);
+  const raft = SqliteRaftStorage.open(path, { confState: () => ({ voters: [], learners: [] }) });
+  assert.equal(SqliteRaftStorage.readIdentity(path), undefined);
+  raft.setIdentity({ clusterId: "c1", id: 3, nonce: "n" });
+  assert.deepEqual(SqliteRaftStorage.readIdentity(path), { clusterId: "c1", id: 3, nonce: "n" });
+  raft.close();
+  Deno.removeSync(dir, { recursive: true });
+});
