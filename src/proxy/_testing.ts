@@ -132,9 +132,12 @@ export class TestStore {
   }
 }
 
-/** A raw TCP backend that answers each request head with `reply(head)`, then maybe closes. */
+/**
+ * A raw TCP backend that answers each request head with `reply(head, n)` (`n`: the request's
+ * place on its connection, from 0), then maybe closes.
+ */
 export async function rawBackend(
-  reply: (head: string) => { wire: string; close?: boolean },
+  reply: (head: string, n: number) => { wire: string; close?: boolean },
 ): Promise<{ port: number; heads: string[]; connections: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const b = { port: 0, heads: [] as string[], connections: 0, close: async () => {} };
@@ -144,6 +147,7 @@ export async function rawBackend(
     s.on("close", () => sockets.delete(s));
     s.on("error", () => {});
     let buf = "";
+    let n = 0;
     s.on("data", (d) => {
       buf += d.toString("latin1");
       let end: number;
@@ -151,7 +155,7 @@ export async function rawBackend(
         const head = buf.slice(0, end);
         buf = buf.slice(end + 4);
         b.heads.push(head);
-        const r = reply(head);
+        const r = reply(head, n++);
         s.write(r.wire);
         if (r.close) s.end();
       }

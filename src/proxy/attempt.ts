@@ -15,8 +15,51 @@ import { type ResponseHead, ResponseParser } from "./response_parser.ts";
 import type { Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 
-/** How an attempt failed before its response began. */
-export type Failure = "retryable" | "final" | "response timeout";
+/**
+ * How an attempt failed before its response began: "stale" (a reused pooled connection the
+ * instance had closed: try once more on a new connection to the same instance), "retryable"
+ * (try another instance), "final" (answer 502) or "response timeout" (answer 504).
+ */
+export type Failure = "stale" | "retryable" | "final" | "response timeout";
+
+/** What `classifyFailure` needs to know about a failed attempt. */
+export interface FailedAttempt {
+  method: string;
+  /** The connection had carried a request before (taken from the idle pool). */
+  reused: boolean;
+  /** Request bytes were handed to a writable connection (the instance may have them). */
+  wrote: boolean;
+  /** The request body began streaming (it cannot be sent again). */
+  bodyStarted: boolean;
+  /** Bytes of a response arrived. */
+  responseStarted: boolean;
+  /** The proxy's own connect or response timeout ended the attempt. */
+  timeout: "ECONNECTTIMEOUT" | "ERESPONSETIMEOUT" | null;
+}
+
+/**
+ * Whether and where a request that got no byte of response may be sent again. Safe to send
+ * again: no byte of the request reached a connection, or the method is idempotent (RFC 9110
+ * §9.2.2) and no body was consumed; a non-idempotent request the instance may have received is
+ * never replayed (RFC 9112 §9.3.1). A reused connection failing this way is most likely one
+ * the instance closed while idle (its keep-alive timeout) just as it was taken: that is no
+ * sign the instance is down, so the retry goes to the same instance on a new connection, as
+ * nginx, HAProxy and Go's http.Transport do.
+ */
+export function classifyFailure(f: FailedAttempt): Failure {
+  if (f.timeout === "ERESPONSETIMEOUT") return "response timeout";
+  const replayable = !f.wrote || (!f.bodyStarted && IDEMPOTENT.has(f.method));
+  if (!replayable) return "final";
+  return foundClosed(f) ? "stale" : "retryable";
+}
+
+/**
+ * A reused connection that failed with no byte of response and no timeout: most likely the
+ * instance closed it while idle. It does not count as a failure of the instance.
+ */
+export function foundClosed(f: FailedAttempt): boolean {
+  return f.reused && f.timeout === null && !f.responseStarted;
+}
 
 export interface AttemptContext {
   pool: UpstreamPool;
@@ -43,7 +86,11 @@ export class Attempt implements Lease, Deadline {
   readonly #target: Target;
   readonly #up: Upstream;
   readonly #parser: ResponseParser;
+  /** Never take an idle connection. */
+  readonly #fresh: boolean;
   #conn: UpstreamConn | null = null;
+  /** The connection came from the idle pool (it carried a request before). */
+  #reused = false;
   #withdraw: (() => void) | null = null;
   #connectTimer: ReturnType<typeof setTimeout> | null = null;
   /** Request bytes were handed to a writable connection (the instance may have them). */
@@ -59,7 +106,8 @@ export class Attempt implements Lease, Deadline {
   /** Deadline (coarse clock): the response until it begins, then the body's idle time. */
   expiresAt = 0;
 
-  constructor(ctx: AttemptContext, x: Exchange, target: Target) {
+  /** `fresh`: never take an idle connection (a retry after a stale one). */
+  constructor(ctx: AttemptContext, x: Exchange, target: Target, fresh = false) {
     this.#ctx = ctx;
     this.#x = x;
     this.#target = target;
@@ -78,11 +126,12 @@ export class Attempt implements Lease, Deadline {
       },
     });
     this.#parser.reset(x.req.method === "HEAD");
+    this.#fresh = fresh;
   }
 
   start(): void {
     this.#up.active++;
-    this.#withdraw = this.#ctx.pool.acquire(this.#up, this);
+    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, { fresh: this.#fresh });
   }
 
   /** The client went away: drop the connection unless the exchange is complete. */
@@ -98,6 +147,7 @@ export class Attempt implements Lease, Deadline {
 
   attach(conn: UpstreamConn): void {
     this.#conn = conn;
+    this.#reused = conn.uses > 0;
     this.#withdraw = null;
     if (conn.socket.connecting) {
       this.#connectTimer = setTimeout(
@@ -180,6 +230,9 @@ export class Attempt implements Lease, Deadline {
     if (chunked) head += "transfer-encoding: chunked\r\n";
     else if (x.contentLength !== undefined) head += `content-length: ${x.contentLength}\r\n`;
     this.#wrote = socket.writable;
+    // Nothing of the request reaches a dead connection, the body stays unread: the close that
+    // follows leaves the request free to go again.
+    if (!this.#wrote) return void socket.destroy();
     socket.write(head + "\r\n", "latin1");
     if (!x.withBody) return this.#requestSent();
     x.bodyStarted = true;
@@ -275,15 +328,16 @@ export class Attempt implements Lease, Deadline {
       : error !== null
       ? errorText(error, { preferCode: true })
       : "ECONNRESET";
-    this.#ctx.pool.failed(this.#up, why);
-    if (timeout === "ERESPONSETIMEOUT") {
-      return this.#ctx.failed(x, this.#target, why, "response timeout");
-    }
-    // Safe to retry: no byte of the request reached a connection, or the method is idempotent
-    // (RFC 9110 §9.2.2) and no body was consumed. A non-idempotent request the instance may
-    // have received is never replayed (RFC 9112 §9.3.1): 502.
-    const retryable = !this.#wrote || (!x.bodyStarted && IDEMPOTENT.has(x.req.method));
-    this.#ctx.failed(x, this.#target, why, retryable ? "retryable" : "final");
+    const f: FailedAttempt = {
+      method: x.req.method,
+      reused: this.#reused,
+      wrote: this.#wrote,
+      bodyStarted: x.bodyStarted,
+      responseStarted: this.#parser.started,
+      timeout,
+    };
+    if (!foundClosed(f)) this.#ctx.pool.failed(this.#up, why);
+    this.#ctx.failed(x, this.#target, why, classifyFailure(f));
   }
 
   #finish(): void {

@@ -55,6 +55,8 @@ export interface Exchange {
   withBody: boolean;
   tried: Target[];
   attempts: number;
+  /** A reused connection was found closed and the request went again on a new one. */
+  staleRetried: boolean;
   /** The body began streaming to a target: no retry is possible any more. */
   bodyStarted: boolean;
   /** The try in flight (an `Attempt`), which the proxy aborts when the client goes away. */

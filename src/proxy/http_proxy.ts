@@ -338,6 +338,7 @@ export class HttpProxy {
       withBody,
       tried: [],
       attempts: 0,
+      staleRetried: false,
       bodyStarted: false,
       current: null,
     };
@@ -405,7 +406,14 @@ export class HttpProxy {
           `response within ${this.#responseTimeoutMs} ms`,
       );
     }
-    if (outcome === "retryable" && x.attempts <= this.#retriesMax) {
+    if (outcome === "stale" && !x.staleRetried) {
+      // Once, on a new connection to the same instance; it is not an instance failure.
+      x.staleRetried = true;
+      const attempt = new Attempt(this.#attemptContext, x, target, true);
+      x.current = attempt;
+      return attempt.start();
+    }
+    if (outcome !== "final" && x.attempts <= this.#retriesMax) {
       return this.#attempt(x, `instance ${target.id}: ${why}`);
     }
     x.req.body?.resume();

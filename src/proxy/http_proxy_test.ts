@@ -261,6 +261,38 @@ Deno.test("HttpProxy retries on a fresh connection when the instance closed a po
   }
 });
 
+Deno.test("HttpProxy sends a request again on a new connection to the same instance when a reused one is found closed", async () => {
+  // Keep-alive answers, but a second request on a connection closes it unanswered (an idle
+  // timeout firing as the request arrives): every reused connection is found closed.
+  const b = await rawBackend((_head, n) =>
+    n === 0 ? { wire: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" } : { wire: "", close: true }
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  const logs: string[] = [];
+  try {
+    await withProxy(ts, { log: (l) => logs.push(l), failuresMax: 1 }, async (port) => {
+      for (let i = 0; i < 10; i++) {
+        const r = await request(port, `/${i}`);
+        assert.equal(r.status, 200, `request ${i}: ${r.body}`);
+        assert.equal(r.body, "ok");
+      }
+      assert.equal(b.heads.length, 19, "requests 2 to 10 each went twice: reused, then new");
+      assert.equal(b.connections, 10);
+      // A POST the instance may have read is not sent again (one try, 502)...
+      const post = await request(port, "/charge", { method: "POST", body: "x" });
+      assert.equal(post.status, 502);
+      assert.match(post.body, /bad gateway: service web: instance web-a: ECONNRESET/);
+      assert.equal(b.heads.filter((h) => h.startsWith("POST")).length, 1);
+      // ...and neither it nor the stale connections count against the instance.
+      assert.equal((await request(port, "/after")).status, 200);
+      assert.deepEqual(logs.filter((l) => /ejected/.test(l)), []);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("HttpProxy never replays a non-idempotent request the instance may have received", async () => {
   // Instances that answer GETs keep-alive, and close the connection on reading a POST.
   const reply = (head: string) =>

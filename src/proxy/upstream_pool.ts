@@ -164,15 +164,18 @@ export class UpstreamPool {
   }
 
   /**
-   * Leases a connection to `lease`: an idle one, else a new one (still connecting) while under
-   * `socketsMax`, else the first one released. Returns a function that withdraws a request
-   * still waiting (a no-op once it got a connection).
+   * Leases a connection to `lease`: an idle one (unless `fresh`), else a new one (still
+   * connecting) while under `socketsMax`, else the first one released. Returns a function that
+   * withdraws a request still waiting (a no-op once it got a connection).
    */
-  acquire(u: Upstream, lease: Lease): () => void {
-    const idle = u.idle.pop();
-    if (idle !== undefined) {
-      this.#lend(idle, lease);
-      return noop;
+  acquire(u: Upstream, lease: Lease, opts: { fresh?: boolean } = {}): () => void {
+    if (opts.fresh !== true) {
+      // One destroyed since it went idle stays listed until its close event: skip it.
+      for (let idle = u.idle.pop(); idle !== undefined; idle = u.idle.pop()) {
+        if (!idle.socket.writable) continue;
+        this.#lend(idle, lease);
+        return noop;
+      }
     }
     if (u.conns.size < this.#socketsMax) {
       this.#lend(this.#open(u), lease);

@@ -63,7 +63,11 @@ Deno.test("UpstreamPool.retain() drains removed targets, then destroys their poo
 });
 
 /** One GET over a connection leased from `pool`; resolves once the response is complete. */
-function get(pool: UpstreamPool, up: Upstream): Promise<UpstreamConn> {
+function get(
+  pool: UpstreamPool,
+  up: Upstream,
+  opts: { fresh?: boolean } = {},
+): Promise<UpstreamConn> {
   return new Promise((resolve, reject) => {
     let conn: UpstreamConn | null = null;
     const parser = new ResponseParser({
@@ -81,7 +85,7 @@ function get(pool: UpstreamPool, up: Upstream): Promise<UpstreamConn> {
       onData: (d) => parser.feed(d),
       onDrain: () => {},
       onClose: (e) => reject(e ?? new Error("closed")),
-    });
+    }, opts);
   });
 }
 
@@ -97,6 +101,40 @@ Deno.test("UpstreamPool.acquire() reuses a released connection; the instance clo
     await backend.close();
     await waitFor("the closed connection to leave the pool", () => up.conns.size === 0);
     assert.equal(up.idle.length, 0, "an idle connection the instance closed left the pool");
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() skips an idle connection destroyed before its close event", async () => {
+  const backend = await startBackend("a");
+  const pool = new UpstreamPool();
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "live" });
+    const first = await get(pool, up);
+    first.socket.destroy(); // still listed as idle until its close event
+    assert.equal(up.idle.length, 1);
+    const second = await get(pool, up);
+    assert.notEqual(second, first, "a new connection, not the destroyed one");
+    assert.equal(backend.connections, 2);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() with fresh opens a new connection while one is idle", async () => {
+  const backend = await startBackend("a");
+  const pool = new UpstreamPool();
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "live" });
+    const first = await get(pool, up);
+    const second = await get(pool, up, { fresh: true });
+    assert.notEqual(second, first);
+    assert.equal(second.uses, 1, "it carried one request: the one just made");
+    assert.equal(backend.connections, 2);
+    assert.equal(up.idle.length, 2, "both went back to the pool");
   } finally {
     pool.close();
     await backend.close();
