@@ -274,6 +274,45 @@ Deno.test("createApp() maps each named cluster error to its HTTP status, one lin
   }
 });
 
+Deno.test("POST /v1/berth/raft/transfer-leader and DELETE /v1/berth/raft/peers/ answer an empty member name with 400 naming the members", async () => {
+  const called: (string | null)[] = [];
+  const f = fixture({
+    admin: {
+      transferLeader: (to) => (called.push(to), Promise.resolve()),
+      removePeer: (node) => (called.push(node), Promise.resolve()),
+    },
+  });
+  try {
+    const cases: [string, string, RegExp][] = [
+      [
+        "POST",
+        "/v1/berth/raft/transfer-leader?to=",
+        /^\?to= is empty: name a member \(n1\) or leave \?to out\n$/,
+      ],
+      ["POST", "/v1/berth/raft/transfer-leader?to=%20", /^\?to= is empty/],
+      [
+        "DELETE",
+        "/v1/berth/raft/peers/",
+        /^the member name is empty: DELETE \/v1\/berth\/raft\/peers\/NAME, NAME one of n1\n$/,
+      ],
+      ["DELETE", "/v1/berth/raft/peers/%20", /^the member name is empty/],
+    ];
+    for (const [method, path, re] of cases) {
+      const r = await f.app.request(path, { method });
+      assert.equal(r.status, 400, path);
+      assert.match(await r.text(), re);
+    }
+    assert.deepEqual(called, [], "nothing reached the cluster");
+    assert.equal(
+      (await f.app.request("/v1/berth/raft/transfer-leader", { method: "POST" })).status,
+      200,
+    );
+    assert.deepEqual(called, [null], "no ?to: the best voter");
+  } finally {
+    f.close();
+  }
+});
+
 Deno.test("GET /v1/berth/members on a follower shows the leader's last contact with every member", async () => {
   const ms = await threeMembers();
   try {

@@ -9,6 +9,7 @@
 import type { Context, Hono } from "hono";
 import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
+import { badRequest } from "./http_error.ts";
 import { instanceView } from "./instance_view.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
 
@@ -53,18 +54,34 @@ export function berthRoutes(app: Hono, d: Deps): void {
     return c.json(store.instances(service).map((i) => instanceView(i, nodeStatus.get(i.node))));
   });
 
+  // The members this member knows, sorted, for an answer that asks for one of them.
+  const memberNames = () => {
+    const names = cluster.members().map((m) => m.name).sort();
+    return names.length === 0 ? "(none)" : names.join(", ");
+  };
+
   app.post("/v1/berth/raft/transfer-leader", async (c) => {
     if (d.admin.transferLeader === undefined) throw notSupported("raft transfer-leader");
-    await d.admin.transferLeader(c.req.query("to") ?? null);
+    const to = c.req.query("to");
+    if (to !== undefined && to.trim() === "") {
+      throw badRequest(`?to= is empty: name a member (${memberNames()}) or leave ?to out`);
+    }
+    await d.admin.transferLeader(to ?? null);
     return c.json(true);
   });
 
-  app.delete("/v1/berth/raft/peers/:node", async (c) => {
-    const node = c.req.param("node");
+  const removePeer = async (c: Context, node: string) => {
     if (d.admin.removePeer === undefined) throw notSupported("raft remove-peer");
+    if (node.trim() === "") {
+      throw badRequest(
+        `the member name is empty: DELETE /v1/berth/raft/peers/NAME, NAME one of ${memberNames()}`,
+      );
+    }
     await d.admin.removePeer(node);
     return c.json(true);
-  });
+  };
+  app.delete("/v1/berth/raft/peers/:node", (c) => removePeer(c, c.req.param("node")));
+  app.delete("/v1/berth/raft/peers/", (c) => removePeer(c, ""));
 
   app.get("/v1/snapshot", async (c) => {
     await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
