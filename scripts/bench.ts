@@ -10,8 +10,9 @@
  *           127.0.0.1-3, 256-byte values, 1/16/128 clients, writes round-robin over all members
  *   failover  kill -9 the leader of a 3-member cluster: time to the first write through a
  *           survivor (10 rounds, the killed member restarts and catches up between rounds)
+ *   sessions  Consul sessions created/s and renewed/s on a 3-member cluster (16 clients)
  *
- * Usage: deno task bench [dns] [http] [docker] [raft] [kv] [failover]   (default: all)
+ * Usage: deno task bench [dns] [http] [docker] [raft] [kv] [failover] [sessions]   (default: all)
  * Env: BENCH_SECONDS (default 10) per measured run.
  *
  * @module
@@ -24,6 +25,7 @@ import { benchHttp } from "./bench/http.ts";
 import { benchDocker } from "./bench/docker.ts";
 import { benchKv } from "./bench/kv.ts";
 import { benchFailover } from "./bench/failover.ts";
+import { benchSessions } from "./bench/sessions.ts";
 
 async function benchRaft(): Promise<void> {
   console.log(await run(Deno.execPath(), ["run", "--allow-all", `${ROOT}scripts/raft_bench.ts`]));
@@ -36,6 +38,7 @@ const all: Record<string, () => Promise<void>> = {
   raft: benchRaft,
   kv: benchKv,
   failover: benchFailover,
+  sessions: benchSessions,
 };
 let parts: string[];
 try {

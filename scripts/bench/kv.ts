@@ -24,7 +24,7 @@ const KV_WARMUP_MS = 1_000;
 /** How long a 3-member etcd cluster may take to report healthy. */
 const ETCD_START_TIMEOUT_MS = 30_000;
 
-interface KvBenchResult {
+export interface KvBenchResult {
   writesPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -40,7 +40,7 @@ function percentile(sorted: number[], p: number): number {
  * `clients` concurrent loops each sending `write(seq)` for `ms`; writes go to members
  * round-robin inside `write`. Each request is awaited before its loop sends the next.
  */
-async function closedLoop(
+export async function closedLoop(
   clients: number,
   ms: number,
   write: (seq: number) => Promise<boolean>,

@@ -8,7 +8,8 @@
  *   2 × TTL from its first tick, so a failover can delay an expiry but never hasten it.
  * - Checks: when a session's node or check turns critical (or the check is gone), the leader
  *   ends the session. Which checks can have changed is read from the store's table indexes
- *   (nodes, instances), so sessions are looked at again only after such a change.
+ *   (nodes, instances), so sessions are looked at again only after such a change; each look
+ *   costs one pass over the sessions and one read of the checks of each of their nodes.
  *
  * Either way it proposes `session.destroy` stamped with its clock (the start of the keys'
  * lock-delay), only while leader (never forwarded: a deposed leader's timers are not the new
@@ -17,7 +18,13 @@
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
-import { checkStatus, type Command, type Session, type Store } from "../store/mod.ts";
+import {
+  checksOfNode,
+  type CheckStatus,
+  type Command,
+  type Session,
+  type Store,
+} from "../store/mod.ts";
 import type { Proposed } from "./types.ts";
 
 /** Consul's grace: a session expires after twice its TTL without a renewal. */
@@ -78,9 +85,21 @@ export class SessionTimers {
     const checks = `${store.tableIndex("nodes")}:${store.tableIndex("instances")}:${sessionsIndex}`;
     if (checks !== this.#checksSeen) {
       this.#checksSeen = checks;
+      // Each node's checks are read once per look, however many sessions it has.
+      const byNode = new Map<string, Map<string, CheckStatus>>();
+      const statusOf = (node: string, id: string) => {
+        let m = byNode.get(node);
+        if (m === undefined) {
+          m = store.node(node) === undefined
+            ? new Map()
+            : new Map(checksOfNode(store, node).map((c) => [c.id, c.status]));
+          byNode.set(node, m);
+        }
+        return m.get(id);
+      };
       for (const s of store.sessions.list()) {
         for (const check of [...s.nodeChecks, ...s.serviceChecks]) {
-          const status = checkStatus(store, s.node, check);
+          const status = statusOf(s.node, check);
           if (status === "critical" || status === undefined) {
             this.#end(s.id, `check '${check}' of ${s.node} is ${status ?? "gone"}`);
             break;
