@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import http from "node:http";
+import { HealthChecker } from "../health/mod.ts";
 import { checkOnNode } from "../store/mod.ts";
+import { waitFor } from "../../test/wait.ts";
 import { fixture, put } from "./_testing.ts";
 
 async function withNode(over: Parameters<typeof fixture>[0] = {}) {
@@ -168,5 +171,61 @@ Deno.test("GET /v1/agent/service/:id answers this agent's service in Consul's sh
   assert.equal(s.Port, 80);
   assert.equal(s.Datacenter, "dc1");
   assert.equal(typeof s.ContentHash, "string");
+  f.close();
+});
+
+Deno.test("an HTTP check registered through the API on an admin port passes (real listener)", async () => {
+  const admin = http.createServer((_req, res) => res.writeHead(200).end("ok"));
+  await new Promise<void>((r) => admin.listen(0, "127.0.0.1", r));
+  const port = (admin.address() as { port: number }).port;
+  const f = await withNode();
+  const checker = new HealthChecker({
+    store: f.store,
+    propose: (c) => f.cluster.propose(c),
+    node: "n1",
+  });
+  try {
+    const r = await f.app.request(
+      "/v1/agent/service/register",
+      put({
+        Name: "app",
+        Address: "127.0.0.1",
+        Port: 1, // the service's own port: nothing listens there
+        Check: { HTTP: `http://127.0.0.1:${port}/health`, Interval: "100ms", Timeout: "2s" },
+      }),
+    );
+    assert.equal(r.status, 200, await r.text());
+    checker.start();
+    await waitFor(
+      "check passing",
+      () => checkOnNode(f.store, "n1", "service:app")?.status === "passing",
+    );
+    const [entry] = await (await f.app.request("/v1/health/service/app?passing")).json();
+    assert.equal(entry.Checks[1].Output, `HTTP GET http://127.0.0.1:${port}/health: 200 OK`);
+  } finally {
+    await checker.close();
+    f.close();
+    admin.closeAllConnections();
+    await new Promise((r) => admin.close(r));
+  }
+});
+
+Deno.test("PUT /v1/catalog/register keeps node-level checks; deregister by CheckID removes one", async () => {
+  const f = fixture();
+  const reg = await f.app.request(
+    "/v1/catalog/register",
+    put({
+      Node: "ext",
+      Address: "192.0.2.1",
+      Checks: [{ CheckID: "ping", Name: "ping", Status: "warning", Output: "slow" }],
+    }),
+  );
+  assert.equal(reg.status, 200, await reg.text());
+  const c = checkOnNode(f.store, "ext", "ping")!;
+  assert.deepEqual([c.status, c.output, c.serviceId, c.type], ["warning", "slow", "", ""]);
+  const d = await f.app.request("/v1/catalog/deregister", put({ Node: "ext", CheckID: "ping" }));
+  assert.equal(d.status, 200);
+  assert.equal(checkOnNode(f.store, "ext", "ping"), undefined);
+  assert.notEqual(f.store.node("ext"), undefined);
   f.close();
 });

@@ -25,11 +25,33 @@ export function catalogRoutes(app: Hono, d: Deps): void {
   const { store } = d;
 
   app.get("/v1/catalog/services", async (c) => {
+    const p = listParams(c, SAMPLES.catalogService, d.node);
+    // Node meta (and filters on Node fields) also move with the nodes table.
+    const withNodes = p.filter !== null || p.nodeMeta.length > 0;
     await prepareRead(c, d, {
-      index: () => store.tableIndex("instances"),
-      affects: (ch) => ch.tables.has("instances"),
+      index: () =>
+        Math.max(store.tableIndex("instances"), withNodes ? store.tableIndex("nodes") : 0),
+      affects: (ch) => ch.tables.has("instances") || (withNodes && ch.tables.has("nodes")),
     });
-    return c.json(Object.fromEntries(store.services()));
+    if (p.filter === null && p.nodeMeta.length === 0) {
+      return c.json(Object.fromEntries(store.services()));
+    }
+    // Services with at least one instance that passes, and the union of those instances' tags.
+    const node = nodeLookup(store.nodes());
+    const kept = applyListParams(
+      store.instances().map((i) => {
+        const n = node(i.node, i.address);
+        return { row: catalogServiceEntry(i, n, d.datacenter), node: n };
+      }),
+      p,
+    );
+    const out = new Map<string, Set<string>>();
+    for (const e of kept) {
+      const tags = out.get(e.ServiceName) ?? new Set<string>();
+      for (const t of e.ServiceTags) tags.add(t);
+      out.set(e.ServiceName, tags);
+    }
+    return c.json(Object.fromEntries([...out].map(([k, v]) => [k, [...v].sort()])));
   });
 
   app.get("/v1/catalog/service/:name", async (c) => {
@@ -71,6 +93,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/catalog/node/:node", async (c) => {
     const name = c.req.param("node");
+    const { filter } = listParams(c, SAMPLES.agentService, d.node);
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("nodes"), store.tableIndex("instances")),
       affects: (ch) => ch.tables.has("nodes") || ch.tables.has("instances"),
@@ -79,9 +102,12 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const known = store.node(name);
     if (known === undefined && instances.length === 0) return c.json(null);
     const n = nodeLookup(known ? [known] : [])(name, instances[0]?.address ?? "");
+    const services = instances.map((i) => agentService(i)).filter((s) =>
+      filter === null || filter.test(s)
+    );
     return c.json({
       Node: catalogNode(n, d.datacenter),
-      Services: Object.fromEntries(instances.map((i) => [i.id, agentService(i)])),
+      Services: Object.fromEntries(services.map((s) => [s.ID, s])),
     });
   });
 

@@ -190,3 +190,18 @@ Deno.test("list endpoints answer a bad ?filter or ?node-meta with 400 and one li
   }
   f.close();
 });
+
+Deno.test("GET /v1/catalog/services and /v1/catalog/node/:node take ?filter and ?node-meta", async () => {
+  const f = await catalog();
+  assert.deepEqual(await json(f, "/v1/catalog/services?node-meta=env:dev"), {
+    db: ["v1"],
+    web: ["v2"],
+  });
+  assert.deepEqual(
+    await json(f, "/v1/catalog/services?filter=" + encodeURIComponent("ServiceTags contains v1")),
+    { db: ["v1"], web: ["v1"] },
+  );
+  const node = await json(f, "/v1/catalog/node/n2?filter=" + encodeURIComponent("Service == db"));
+  assert.deepEqual(Object.keys(node.Services), ["db-1"]);
+  f.close();
+});
