@@ -17,7 +17,7 @@ import { type ConfChange, encodeConfChange, type Entry } from "../../raft/mod.ts
 import type { Command } from "../store/mod.ts";
 import { encodeJoinContext, encodeProposal, type JoinContext } from "./_apply.ts";
 import type { ClusterCore } from "./_core.ts";
-import { ClosedError, RejectedError, TimeoutError } from "./errors.ts";
+import { BusyError, ClosedError, NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
 import type { Membership } from "./_membership.ts";
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
 import {
@@ -91,13 +91,20 @@ export class Join {
     c.startNode(identity);
   }
 
-  /** `--join`: keeps asking in the background until a member adds this node or it closes. */
+  /**
+   * `--join`: keeps asking in the background until a member adds this node, a refusal that
+   * cannot change ends it, or it closes.
+   */
   joinInBackground(addresses: string[]): void {
-    this.#joining = this.#joinLoop(addresses);
-    this.#joining.catch((e) => this.#c.o.log(`cluster: ${errorText(e)}`));
+    this.#track(this.#joinLoop(addresses))
+      .catch((e) => this.#c.o.log(`cluster: ${errorText(e)}`));
   }
 
-  /** `berth join`: asks the members at `addresses` to add this node, for JOIN_TIMEOUT_MS. */
+  /**
+   * `berth join`: asks the members at `addresses` to add this node, for JOIN_TIMEOUT_MS. While
+   * another join is under way (`--join`, or a `berth join` not answered yet) it is refused at once
+   * with a BusyError instead of waiting on a loop that asks other addresses.
+   */
   join(addresses: string[]): Promise<void> {
     const c = this.#c;
     if (c.identity !== undefined) {
@@ -108,10 +115,21 @@ export class Join {
         ),
       );
     }
-    if (this.#joining !== undefined) return this.#joining;
-    const until = c.o.now() + JOIN_TIMEOUT_MS;
-    this.#joining = this.#joinLoop(addresses, until).finally(() => this.#joining = undefined);
-    return this.#joining;
+    if (this.#joining !== undefined) {
+      return Promise.reject(
+        new BusyError("a join is under way; wait for it to end (see the agent's log)"),
+      );
+    }
+    return this.#track(this.#joinLoop(addresses, c.o.now() + JOIN_TIMEOUT_MS));
+  }
+
+  /** Marks `loop` as the join under way until it ends, whatever its outcome. */
+  #track(loop: Promise<void>): Promise<void> {
+    const joining = loop.finally(() => {
+      if (this.#joining === joining) this.#joining = undefined;
+    });
+    this.#joining = joining;
+    return joining;
   }
 
   /** Asks each address in turn until one adds this node, or `until` (ms) passes. */
@@ -152,7 +170,9 @@ export class Join {
         return;
       } catch (e) {
         const msg = errorText(e);
-        // A refusal that cannot change (name taken, malformed) ends at once.
+        // A refusal that cannot change (name taken, malformed) ends at once; anything else
+        // (no leader yet, a member that is itself still joining, unreachable) is asked again,
+        // of the next address.
         if (e instanceof RejectedError) {
           throw new RejectedError(`cannot join through ${addr}: ${msg}`);
         }
@@ -205,7 +225,8 @@ export class Join {
   handle(r: JoinRequest): Promise<JoinAnswer> {
     const c = this.#c;
     if (c.node === undefined) {
-      return Promise.reject(new RejectedError("this member is not in a cluster"));
+      // Retryable: a peer started with the same --join list may be still joining itself.
+      return Promise.reject(new NoLeaderError("this member is not in a cluster (yet)"));
     }
     if (c.role !== "leader") {
       return forward(c, {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Store } from "../store/mod.ts";
-import { RejectedError } from "./errors.ts";
+import { BusyError, RejectedError } from "./errors.ts";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 
 /** Records whether `name` was ever a member of `store` without a catalog node. */
@@ -62,20 +62,54 @@ Deno.test("RaftCluster.join() refuses at once a name another member has", async 
   }
 });
 
-Deno.test("RaftCluster.join() through a node that is not in a cluster is refused at once", async () => {
+Deno.test("RaftCluster.join() through a node not in a cluster (yet) moves on to the next address", async () => {
+  // Every host started with the same --join list: a peer that is itself still joining answers
+  // "not in a cluster", which is not final.
   const lone = await member("x", "127.0.0.1");
-  const y = await member("y", "127.0.0.2");
+  const a = await member("a", "127.0.0.2", { bootstrap: true });
+  const y = await member("y", "127.0.0.3");
   try {
-    await assert.rejects(y.cluster.join([lone.cluster.address]), (e: Error) => {
-      // Not retried for JOIN_TIMEOUT_MS: asking again cannot help.
-      assert.ok(e instanceof RejectedError, `${e.name}: ${e.message}`);
-      assert.match(
-        e.message,
-        /^cannot join through 127\.0\.0\.1:\d+: this member is not in a cluster$/,
-      );
-      return true;
-    });
+    await until("a leads", () => a.cluster.status().role === "leader");
+    await y.cluster.join([lone.cluster.address, a.cluster.address]);
+    await until("y is a member", () => a.store.members().some((m) => m.name === "y"));
+    assert.ok(
+      y.logs.some((l) =>
+        /join through 127\.0\.0\.1:\d+ failed \(this member is not in a cluster/.test(l)
+      ),
+      y.logs.join("\n"),
+    );
   } finally {
-    await closeAll([lone, y]);
+    await closeAll([lone, a, y]);
+  }
+});
+
+Deno.test("RaftCluster.join() while a --join is under way is refused at once with BusyError", async () => {
+  const a = await member("a", "127.0.0.1", { bootstrap: true });
+  // Nobody answers at 127.0.0.9:1: the background join keeps trying.
+  const y = await member("y", "127.0.0.2", { join: ["127.0.0.9:1"] });
+  try {
+    let settled: unknown;
+    y.cluster.join([a.cluster.address]).then(() => settled = "joined", (e) => settled = e);
+    await until("join answered", () => settled !== undefined);
+    assert.ok(settled instanceof BusyError, String(settled));
+    assert.match(settled.message, /a join is under way/);
+  } finally {
+    await closeAll([a, y]);
+  }
+});
+
+Deno.test("RaftCluster.join() after a refused --join asks its own addresses", async () => {
+  const a = await member("a", "127.0.0.1", { bootstrap: true });
+  const other = await member("o", "127.0.0.2", { bootstrap: true });
+  await until("a leads", () => a.cluster.status().role === "leader");
+  // Named like cluster a's member: the background join is refused for good.
+  const twin = await member("a", "127.0.0.3", { join: [a.cluster.address] });
+  try {
+    await until("refusal logged", () => twin.logs.some((l) => /a member named a already/.test(l)));
+    await until("o leads", () => other.cluster.status().role === "leader");
+    await twin.cluster.join([other.cluster.address]);
+    assert.equal(twin.cluster.identity()?.clusterId, other.cluster.identity()?.clusterId);
+  } finally {
+    await closeAll([a, other, twin]);
   }
 });
