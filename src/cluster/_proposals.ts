@@ -98,8 +98,17 @@ export class Proposals {
     const data = encodeChecked(id, command);
     const deadline = c.o.now() + PROPOSAL_TIMEOUT_MS;
     let lastError: Error | undefined;
+    // Whether an attempt may have reached a leader's log: then the outcome is unknown at the
+    // deadline (the entry may commit under the next leader), never "not done".
+    let maybeTaken = false;
     while (!c.closed && c.o.now() < deadline) {
-      const leader = await c.awaitLeader(deadline);
+      let leader: number;
+      try {
+        leader = await c.awaitLeader(deadline);
+      } catch (e) {
+        lastError = e as Error;
+        break;
+      }
       const term = c.term();
       try {
         if (leader === c.self) {
@@ -120,6 +129,7 @@ export class Proposals {
       } catch (e) {
         if (e instanceof RejectedError) throw e;
         lastError = e as Error;
+        if (!neverTaken(lastError)) maybeTaken = true;
         // Same request id on the next try (applied once): wait until the leader or term
         // changes; for a leader that could not take it now, at most a short backoff.
         const changed = () => c.closed || c.leader !== leader || c.term() !== term;
@@ -131,9 +141,8 @@ export class Proposals {
       }
     }
     if (c.closed) throw new ClosedError("cluster is closed");
-    throw unreachable(lastError)
-      ? new NoLeaderError(lastError!.message)
-      : deadlineError("proposal");
+    if (maybeTaken) throw deadlineError("proposal");
+    throw new NoLeaderError(lastError?.message ?? "no leader elected");
   }
 
   /** On the leader: a proposal forwarded by another member. */
@@ -209,10 +218,13 @@ export class Proposals {
 }
 
 /**
- * Whether the last failure means no leader could take the proposal: then it did not take
- * effect, and the caller hears "no leader" rather than "may or may not have taken effect".
+ * Whether a failed attempt certainly left no entry in any leader's log: no leader was asked
+ * (NoLeaderError), the request never left this member (TransportError `unsent`), or the leader
+ * refused it before appending (BusyError). Anything else — a leader that lost its leadership
+ * after appending (NotLeaderError), a connection lost or timed out after sending — may have
+ * taken effect.
  */
-function unreachable(e: Error | undefined): boolean {
-  return e instanceof NotLeaderError || e instanceof NoLeaderError ||
-    (e instanceof TransportError && e.code !== "timeout");
+function neverTaken(e: Error): boolean {
+  return e instanceof NoLeaderError || e instanceof BusyError ||
+    (e instanceof TransportError && e.code === "unsent");
 }

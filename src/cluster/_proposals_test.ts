@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PROPOSAL_BYTES_MAX, withLeaderTime } from "./_proposals.ts";
-import { RejectedError } from "./errors.ts";
+import { NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
 import { RemoteError, Transport } from "./transport.ts";
 import {
   closeAll,
@@ -167,6 +167,46 @@ Deno.test("RaftCluster.propose() from a member whose clock runs an hour ahead: t
     await b.cluster.propose({ type: "session.destroy", id, nowMs: ahead() });
     const until_ = b.store.sessions.lockDelayUntil("k");
     assert.ok(until_ >= before + 10_000 && until_ <= Date.now() + 10_000, `${until_ - before}`);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.propose(): an entry appended by a leader that then lost its leadership ends in TimeoutError, not NoLeaderError", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    // The leader appends the entry but cannot commit it; checkQuorum then makes it step down
+    // and no leader is elected again before the deadline. The entry may still commit under a
+    // later leader, so the proposer must not hear "not done".
+    for (const m of ms) if (m !== leader) await m.cluster.close();
+    const e = await leader.cluster.propose({
+      type: "kv.put",
+      key: "maybe",
+      value: enc.encode("1"),
+      flags: 0,
+    }).catch((e) => e);
+    assert.ok(e instanceof TimeoutError, `${e.name}: ${e.message}`);
+    assert.match(e.message, /may or may not have taken effect/);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.propose() with no leader ever asked ends in NoLeaderError", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader)!;
+    // Only the follower is left: the old leader cannot be reached, nothing is ever sent.
+    for (const m of ms) if (m !== follower) await m.cluster.close();
+    const e = await follower.cluster.propose({
+      type: "kv.put",
+      key: "never",
+      value: enc.encode("1"),
+      flags: 0,
+    }).catch((e) => e);
+    assert.ok(e instanceof NoLeaderError, `${e.name}: ${e.message}`);
   } finally {
     await closeAll(ms);
   }
