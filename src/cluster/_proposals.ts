@@ -31,7 +31,6 @@ import {
   RejectedError,
 } from "./errors.ts";
 import { forward } from "./_requests.ts";
-import { TransportError } from "./transport.ts";
 import type { Proposed } from "./types.ts";
 import { type Deferred, deferred } from "./_waiters.ts";
 
@@ -218,13 +217,12 @@ export class Proposals {
 }
 
 /**
- * Whether a failed attempt certainly left no entry in any leader's log: no leader was asked
- * (NoLeaderError), the request never left this member (TransportError `unsent`), or the leader
+ * Whether a failed attempt certainly left no entry in any leader's log: no leader was asked, or
+ * the request never left this member (NoLeaderError, see `request`), or the leader
  * refused it before appending (BusyError). Anything else — a leader that lost its leadership
  * after appending (NotLeaderError), a connection lost or timed out after sending — may have
  * taken effect.
  */
 function neverTaken(e: Error): boolean {
-  return e instanceof NoLeaderError || e instanceof BusyError ||
-    (e instanceof TransportError && e.code === "unsent");
+  return e instanceof NoLeaderError || e instanceof BusyError;
 }

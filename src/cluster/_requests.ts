@@ -10,8 +10,8 @@ import { errorText } from "../lib/error_text.ts";
 import { isNodeName } from "../lib/node_name.ts";
 import { type Command, validateCommand } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
-import { errorFromCode, NoLeaderError, RejectedError } from "./errors.ts";
-import { RemoteError } from "./transport.ts";
+import { errorFromCode, NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
+import { RemoteError, TransportError } from "./transport.ts";
 
 export type Request =
   | { t: "propose"; id: string; cmd: Command }
@@ -136,7 +136,15 @@ export interface MemberRequest {
   timeoutMs: number;
 }
 
-/** A request to another member; a coded remote error comes back as the named error. */
+/**
+ * A request to another member. Every failure comes back as a named cluster error, so that the
+ * API never answers 500 for a member it could not reach:
+ *
+ * - a coded remote error: its named error (NotLeaderError, RejectedError, …);
+ * - the request never left (TransportError `unsent`): NoLeaderError, nothing happened;
+ * - sent, then the connection broke or the answer did not come in time (`lost`, `timeout`), or
+ *   the other member failed without a code: TimeoutError, it may or may not have taken effect.
+ */
 export async function request(
   c: ClusterCore,
   { addr, body, timeoutMs }: MemberRequest,
@@ -144,11 +152,23 @@ export async function request(
   try {
     return await c.transport.request(addr, body, { timeoutMs: Math.max(1, timeoutMs) });
   } catch (e) {
-    if (e instanceof RemoteError && e.code !== undefined) {
-      throw errorFromCode(e.code, e.message) ?? e;
-    }
-    throw e;
+    throw requestError(addr, e);
   }
+}
+
+/** The named error for a failed request to the member at `addr` (see `request`). */
+function requestError(addr: string, e: unknown): Error {
+  if (e instanceof RemoteError) {
+    const named = e.code === undefined ? undefined : errorFromCode(e.code, e.message);
+    return named ??
+      new TimeoutError(`${addr} failed: ${e.message}; it may or may not have taken effect`);
+  }
+  if (e instanceof TransportError) {
+    return e.code === "unsent"
+      ? new NoLeaderError(`cannot reach ${addr}: ${e.message}`)
+      : new TimeoutError(`${addr}: ${e.message}; it may or may not have taken effect`);
+  }
+  return e as Error;
 }
 
 /**

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { RejectedError } from "./errors.ts";
-import { isJoinAnswer, parseRequest } from "./_requests.ts";
+import type { ClusterCore } from "./_core.ts";
+import { NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
+import { isJoinAnswer, parseRequest, request } from "./_requests.ts";
+import { RemoteError, TransportError } from "./transport.ts";
 
 Deno.test("parseRequest() accepts each well-formed request", () => {
   assert.deepEqual(parseRequest({ t: "propose", id: "r1", cmd: { type: "noop" } }), {
@@ -84,4 +86,36 @@ Deno.test("isJoinAnswer() checks the answer's shape", () => {
   assert.equal(isJoinAnswer({ clusterId: "c", id: 2, members: [] }), true);
   assert.equal(isJoinAnswer({ clusterId: "c", id: "2", members: [] }), false);
   assert.equal(isJoinAnswer(null), false);
+});
+
+Deno.test("request() turns every transport failure into a named cluster error", async () => {
+  const cases: [Error, new (m: string) => Error, RegExp][] = [
+    [
+      new TransportError("connection refused", "unsent"),
+      NoLeaderError,
+      /cannot reach 10\.0\.0\.1:1/,
+    ],
+    [
+      new TransportError("connection lost", "lost"),
+      TimeoutError,
+      /may or may not have taken effect/,
+    ],
+    [new TransportError("no answer", "timeout"), TimeoutError, /may or may not have taken effect/],
+    [
+      new RemoteError("disk I/O error"),
+      TimeoutError,
+      /10\.0\.0\.1:1 failed: disk I\/O error; it may/,
+    ],
+    [new RemoteError("name taken", "rejected"), RejectedError, /^name taken$/],
+    [new RemoteError("odd", "no_such_code"), TimeoutError, /failed: odd/],
+  ];
+  for (const [thrown, want, re] of cases) {
+    const core = {
+      transport: { request: () => Promise.reject(thrown) },
+    } as unknown as ClusterCore;
+    const e = await request(core, { addr: "10.0.0.1:1", body: { t: "members" }, timeoutMs: 10 })
+      .then(() => new Error("resolved"), (e: Error) => e);
+    assert.ok(e instanceof want, `${thrown.message}: got ${e.name}: ${e.message}`);
+    assert.match(e.message, re);
+  }
 });
