@@ -4,6 +4,15 @@
  * proposed `down` (its instances leave DNS and the proxy), and a member heard again is proposed
  * `alive`. A new leader gives every member a full timeout of grace (ClusterCore.leaderSince).
  *
+ * The check is driven by the state, not by the events that changed it, so whatever was missed
+ * is put right on a later tick (a failed proposal, a leader change, a restore):
+ *
+ * - a member without a node row (it went silent before registering, or a restore removed the
+ *   row) gets one, whatever its status;
+ * - a removed member's instances are deregistered and its node marked down (Store.formerMembers):
+ *   nobody is left to deregister them, and a failed cleanup or a leader that removed itself
+ *   leaves them to the next tick or the next leader.
+ *
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
@@ -12,18 +21,23 @@ import { parseHostPort } from "../lib/host_port.ts";
 import type { ClusterCore } from "./_core.ts";
 import type { Proposed } from "./types.ts";
 
+/** Pause before a node update that failed is proposed again. */
+export const LIVENESS_RETRY_MS = 1000;
+
 export class Liveness {
   readonly #c: ClusterCore;
   readonly #propose: (cmd: Command) => Promise<Proposed>;
-  /** Members whose status change is being proposed (one at a time each). */
+  /** Nodes whose update is being proposed (one at a time each). */
   readonly #inFlight = new Set<string>();
+  /** Nodes whose last update failed → when to try again (not on every tick). */
+  readonly #retryAt = new Map<string, number>();
 
   constructor(core: ClusterCore, propose: (cmd: Command) => Promise<Proposed>) {
     this.#c = core;
     this.#propose = propose;
   }
 
-  /** On the leader: proposes `down`/`alive` for members whose contact crossed the timeout. */
+  /** On the leader: proposes what the members' and former members' nodes lack (see above). */
   check(): void {
     const c = this.#c;
     const now = c.o.now();
@@ -31,30 +45,56 @@ export class Liveness {
       const silent = m.id === c.self ? 0 : now - (c.heard.get(m.id) ?? c.leaderSince);
       const node = c.store.node(m.name);
       const want = silent > c.o.nodeTimeoutMs ? "down" : "alive";
-      if ((node?.status ?? "alive") === want || this.#inFlight.has(m.name)) continue;
-      this.#inFlight.add(m.name);
+      if ((node !== undefined && node.status === want) || this.#busy(m.name, now)) continue;
       c.o.log(
         want === "down"
           ? `cluster: no contact with ${m.name} for ${silent} ms; marking its instances critical`
+          : node === undefined
+          ? `cluster: ${m.name} has no node record; registering it`
           : `cluster: ${m.name} is back`,
       );
-      // A member that went silent before registering its node gets a node record here, so
-      // that registrations made on its behalf still leave DNS and the proxy.
+      // A member without a node record (silent before registering, or dropped by a restore)
+      // gets one here, so that registrations made on its behalf follow its liveness.
       const register: Command[] = node === undefined
-        ? [{
-          type: "node.register",
-          name: m.name,
-          address: hostOf(m.address),
-          meta: {},
-        }]
+        ? [{ type: "node.register", name: m.name, address: hostOf(m.address), meta: {} }]
         : [];
-      this.#propose({
-        type: "batch",
-        commands: [...register, { type: "node.status", name: m.name, status: want }],
-      })
-        .catch((e) => c.o.log(`cluster: liveness update for ${m.name} failed: ${errorText(e)}`))
-        .finally(() => this.#inFlight.delete(m.name));
+      this.#run(m.name, [...register, { type: "node.status", name: m.name, status: want }]);
     }
+    for (const name of c.store.formerMembers()) {
+      if (this.#busy(name, now)) continue;
+      const instances = c.store.instancesOfNode(name);
+      const node = c.store.node(name);
+      if (instances.length === 0 && (node === undefined || node.status === "down")) continue;
+      c.o.log(
+        `cluster: ${name} was removed; deregistering its ${instances.length} instance(s)`,
+      );
+      this.#run(name, [
+        ...instances.map((i) => ({ type: "deregister" as const, id: i.id })),
+        ...(node !== undefined && node.status !== "down"
+          ? [{ type: "node.status" as const, name, status: "down" as const }]
+          : []),
+      ]);
+    }
+  }
+
+  #busy(name: string, now: number): boolean {
+    return this.#inFlight.has(name) || (this.#retryAt.get(name) ?? 0) > now;
+  }
+
+  /** Proposes `commands` for `name`'s node, one proposal at a time per node. */
+  #run(name: string, commands: Command[]): void {
+    const c = this.#c;
+    const failed = (why: string) => {
+      c.o.log(`cluster: liveness update for ${name} failed: ${why}`);
+      this.#retryAt.set(name, c.o.now() + LIVENESS_RETRY_MS);
+    };
+    this.#inFlight.add(name);
+    this.#retryAt.delete(name);
+    this.#propose({ type: "batch", commands })
+      .then((p) => {
+        if (!p.result.ok) failed(p.result.error ?? "refused");
+      }, (e) => failed(errorText(e)))
+      .finally(() => this.#inFlight.delete(name));
   }
 }
 

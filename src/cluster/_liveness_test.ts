@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Store } from "../store/mod.ts";
+import { instanceSpec } from "../../test/fixtures.ts";
 import { closeAll, leaderOf, member, threeMembers, until } from "../../test/clusters.ts";
 
 Deno.test("Liveness: the leader marks a silent member's node down and registers it if missing", async () => {
@@ -32,5 +34,77 @@ Deno.test("Liveness: a silent IPv6 member's node is registered with its bare add
     assert.equal(a.store.node("b")?.address, "::1");
   } finally {
     await closeAll([a, b]);
+  }
+});
+
+/** The user snapshot of an empty store: restoring it drops every node row. */
+function emptySnapshot(): Uint8Array {
+  const s = Store.open(":memory:");
+  const src = s.snapshotSource("user");
+  const parts: Uint8Array[] = [];
+  for (let p = src.next(); p !== null; p = src.next()) parts.push(p);
+  s.close();
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.byteLength) - p.byteLength);
+  return out;
+}
+
+Deno.test("Liveness: a live member whose node row a restore dropped is registered again", async () => {
+  const ms = await threeMembers({ nodeMeta: {} });
+  try {
+    const leader = await leaderOf(ms);
+    await until("every node registered", () => ms.every((m) => leader.store.node(m.name)));
+    const data = emptySnapshot();
+    const id = "r1";
+    for (
+      const cmd of [
+        { type: "restore.begin" as const, id },
+        { type: "restore.chunk" as const, id, seq: 0, data },
+        { type: "restore.commit" as const, id, chunks: 1, bytes: data.byteLength },
+      ]
+    ) {
+      const p = await leader.cluster.propose(cmd);
+      assert.ok(p.result.ok, p.result.error);
+    }
+    // Every member is alive; the leader puts their node rows back.
+    await until(
+      "every node registered again",
+      () => ms.every((m) => leader.store.node(m.name)?.status === "alive"),
+    );
+    assert.equal(
+      leader.store.node(ms[1]!.name)?.address,
+      ms[1]!.cluster.address.replace(/:\d+$/, ""),
+    );
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("Liveness: a leader that removed itself leaves its instances to the next leader, who deregisters them", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const rest = ms.filter((m) => m !== leader);
+    await leader.cluster.propose({
+      type: "batch",
+      commands: [
+        { type: "node.register", name: leader.name, address: "127.0.0.9", meta: {} },
+        { type: "register", instance: instanceSpec({ id: "x:web:80", node: leader.name }) },
+      ],
+    });
+    // Removing itself (not leave()): its own cleanup cannot run after the removal.
+    await leader.cluster.removePeer(leader.name).catch(() => {});
+    await until(
+      "the removed leader's instances deregistered",
+      () => rest.every((m) => m.store.instancesOfNode(leader.name).length === 0),
+    );
+    await until(
+      "its node down",
+      () => rest.every((m) => m.store.node(leader.name)?.status === "down"),
+    );
+    assert.deepEqual(rest[0]!.store.formerMembers(), [leader.name]);
+  } finally {
+    await closeAll(ms);
   }
 });

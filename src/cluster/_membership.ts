@@ -21,7 +21,7 @@ import {
   TimeoutError,
   UnknownMemberError,
 } from "./errors.ts";
-import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
+import { PROPOSAL_TIMEOUT_MS } from "./_proposals.ts";
 import { forward } from "./_requests.ts";
 
 /** A learner within this many entries of the leader's log counts as caught up. */
@@ -29,13 +29,11 @@ export const PROMOTE_LAG_ENTRIES = 64;
 
 export class Membership {
   readonly #c: ClusterCore;
-  readonly #proposals: Proposals;
   #chain: Promise<unknown> = Promise.resolve();
   #promoting = false;
 
-  constructor(core: ClusterCore, proposals: Proposals) {
+  constructor(core: ClusterCore) {
     this.#c = core;
-    this.#proposals = proposals;
   }
 
   /**
@@ -79,7 +77,16 @@ export class Membership {
         ? inLearners
         : !inVoters && !inLearners;
     };
-    await c.until(() => want(c.store.confState()), { deadline, timeout });
+    // Applied here, or this member stopped leading first: then the change is in the log and
+    // may still commit under the next leader — say so at once instead of waiting it out.
+    const applied = () => want(c.store.confState());
+    await c.until(() => applied() || c.role !== "leader", { deadline, timeout });
+    if (!applied()) {
+      throw new TimeoutError(
+        "leadership lost while the membership change was pending; it may or may not have " +
+          "taken effect",
+      );
+    }
   }
 
   /** Removes member `id` (on the leader, or forwarded to it). */
@@ -93,31 +100,24 @@ export class Membership {
       });
       return;
     }
-    const cs = c.store.confState();
-    if (!cs.voters.includes(id) && !cs.learners.includes(id)) return;
-    if (cs.voters.length === 1 && cs.voters[0] === id) {
-      throw new RejectedError("cannot remove the last voter");
-    }
     const name = c.store.members().find((m) => m.id === id)?.name;
     const addr = c.addresses.get(id);
-    await this.oneAtATime(() => this.proposeConfChange({ type: "removeNode", nodeId: id }));
+    // Checked inside the queue: two removals asked at once must not both pass the check.
+    const done = await this.oneAtATime(async () => {
+      const cs = c.store.confState();
+      if (!cs.voters.includes(id) && !cs.learners.includes(id)) return false;
+      if (cs.voters.length === 1 && cs.voters[0] === id) {
+        throw new RejectedError("cannot remove the last voter");
+      }
+      await this.proposeConfChange({ type: "removeNode", nodeId: id });
+      return true;
+    });
+    if (!done) return;
     c.o.log(`cluster: removed ${name ?? `member id ${id}`}`);
     // Tell it (best effort): a removed member that still runs stops instead of serving stale data.
     if (addr !== undefined && id !== c.self) c.transport.send(addr, { t: "removed", id });
-    if (name === undefined || id === c.self) return;
-    // A removed member's registrations go with it: nobody is left to deregister them.
-    await this.#proposals.propose({
-      type: "batch",
-      commands: [
-        ...c.store.instancesOfNode(name).map((i) => ({
-          type: "deregister" as const,
-          id: i.id,
-        })),
-        ...(c.store.node(name)
-          ? [{ type: "node.status" as const, name, status: "down" as const }]
-          : []),
-      ],
-    });
+    // Its registrations go with it: the leader's liveness check deregisters the instances of
+    // every removed member (_liveness.ts), however this removal ends.
   }
 
   /** Hands leadership to voter `to` (on the leader, or forwarded to it). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { instanceSpec } from "../../test/fixtures.ts";
-import { UnknownMemberError } from "./errors.ts";
-import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
+import { RejectedError, TimeoutError, UnknownMemberError } from "./errors.ts";
+import { closeAll, leaderOf, member, threeMembers, until } from "../../test/clusters.ts";
 
 Deno.test("RaftCluster.transferLeader() hands leadership to the named voter, from any member", async () => {
   const ms = await threeMembers();
@@ -113,6 +113,48 @@ Deno.test("RaftCluster.leave() on a follower removes only that member", async ()
     );
     assert.equal(leader.cluster.status().role, "leader");
     assert.equal(leader.store.confState().voters.length, 2);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("RaftCluster.removePeer() asked twice at once in a two-voter cluster refuses the last voter", async () => {
+  const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 2 });
+  const b = await member("b", "127.0.0.2", { join: [a.cluster.address], voters: 2 });
+  try {
+    await until("two voters", () => a.store.confState().voters.length === 2);
+    const leader = await leaderOf([a, b]);
+    const other = leader === a ? b : a;
+    // Both pass a check made before they queue; only one may go.
+    const [first, second] = await Promise.allSettled([
+      leader.cluster.removePeer(other.name),
+      leader.cluster.removePeer(leader.name),
+    ]);
+    assert.equal(first.status, "fulfilled");
+    assert.equal(second.status, "rejected");
+    const e = (second as PromiseRejectedResult).reason as Error;
+    assert.ok(e instanceof RejectedError, `${e.name}: ${e.message}`);
+    assert.equal(e.message, "cannot remove the last voter");
+  } finally {
+    await closeAll([a, b]);
+  }
+});
+
+Deno.test("RaftCluster.removePeer() on a leader that loses its leadership before the change commits fails at once", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const rest = ms.filter((m) => m !== leader);
+    const removing = leader.cluster.removePeer(rest[0]!.name).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    // The others stop before the change reaches them: it cannot commit, and checkQuorum makes
+    // the leader step down.
+    await Promise.all(rest.map((m) => m.cluster.close()));
+    const e = await removing;
+    assert.ok(e instanceof TimeoutError, String(e));
+    assert.match(e.message, /^leadership lost while the membership change was pending/);
   } finally {
     await closeAll(ms);
   }

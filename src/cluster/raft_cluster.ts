@@ -134,7 +134,7 @@ export class RaftCluster implements Cluster {
     });
     const core = new ClusterCore(o, storage, transport);
     const proposals = new Proposals(core);
-    const membership = new Membership(core, proposals);
+    const membership = new Membership(core);
     const join = new Join(core, membership, proposals);
     const shipping = new SnapshotShipping(core, snapshotDir);
     const liveness = new Liveness(core, (cmd) => proposals.propose(cmd));

@@ -1,7 +1,8 @@
 /**
  * `conf`: the Raft membership after a configuration change, applied at the change's index so
  * every replica (and every snapshot) holds the same members. A member's id is never reused:
- * `member_id_max` only grows.
+ * `member_id_max` only grows. A removed member's row stays (its id is no longer in the conf
+ * state): its name is how the leader finds the registrations it left behind (`formerMembers`).
  *
  * @module
  */
@@ -24,7 +25,6 @@ export function applyConf(
     ).run(m.id, m.name, m.address, m.nonce ?? "");
     if (m.id > sql.metaGet("member_id_max")) sql.metaSet("member_id_max", m.id);
   }
-  if (cmd.remove !== undefined) sql.stmt("DELETE FROM members WHERE id=?").run(cmd.remove);
   step.change.tables.add("members");
   return { ok: true };
 }

@@ -179,6 +179,23 @@ export function members(sql: StoreDb): Member[] {
   return out.sort((a, b) => a.id - b.id);
 }
 
+/**
+ * Names of members that were removed (their row stays, their id left the conf state) and that
+ * no current member uses again, in id order.
+ */
+export function formerMembers(sql: StoreDb): string[] {
+  const current = new Set(members(sql).map((m) => m.name));
+  const cs = confState(sql);
+  const ids = new Set([...cs.voters, ...cs.learners]);
+  const rows = sql.stmt("SELECT id, name FROM members ORDER BY id").all() as Row[];
+  const out: string[] = [];
+  for (const r of rows) {
+    const name = String(r.name);
+    if (!ids.has(Number(r.id)) && !current.has(name) && !out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
 /** Highest member id ever assigned; new members get a higher one (ids are never reused). */
 export function memberIdMax(sql: StoreDb): number {
   return sql.metaGet("member_id_max");

@@ -220,6 +220,11 @@ export class Store {
     return q.members(this.#sql);
   }
 
+  /** Names of removed members that no current member uses (see apply_members.ts). */
+  formerMembers(): string[] {
+    return q.formerMembers(this.#sql);
+  }
+
   /** Highest member id ever assigned; new members get a higher one (ids are never reused). */
   memberIdMax(): number {
     return q.memberIdMax(this.#sql);
