@@ -10,7 +10,7 @@
 import type { ApplyStep } from "./apply_step.ts";
 import { checkDefinitionKey, hasCheckSource } from "./health.ts";
 import { instance, instancesOfNode, node, type NodeData, nodeData } from "./queries.ts";
-import { keptCheckResults } from "./checks.ts";
+import { checkIdClash, keptCheckResults } from "./checks.ts";
 import type { ApplyResult, Command, Instance, InstanceSpec, NodeInfo } from "./types.ts";
 
 type CatalogCommand = Extract<
@@ -47,6 +47,10 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
       const spec = registeredCheckResult(cmd.instance, old);
       const text = canonicalInstance(spec);
       if (old !== undefined && canonicalInstance(old) === text) return { ok: true };
+      if (spec.checks !== undefined && spec.checks.length > 0) {
+        const clash = checkIdClash(spec, node(sql, spec.node), instancesOfNode(sql, spec.node));
+        if (clash !== null) return { ok: false, error: clash };
+      }
       sql.stmt(
         `INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET
          service=excluded.service, node=excluded.node, data=excluded.data,

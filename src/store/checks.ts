@@ -223,7 +223,7 @@ export function planCheckCommand(
   switch (cmd.type) {
     case "check.register": {
       const c = cmd.check;
-      if (c.id === SERF_CHECK_ID || c.id.startsWith("service:")) {
+      if (derivedCheckIds(instances).has(c.id)) {
         return `check id "${c.id}" is reserved (liveness and instances' own checks use it)`;
       }
       const plan: CheckPlan = { instances: [] };
@@ -296,4 +296,35 @@ export function keptCheckResults(
       ? { ...c, status: o.status, output: o.output }
       : c;
   });
+}
+
+/** The CheckIDs berth derives on a node: liveness, and instances' own check and container. */
+function derivedCheckIds(instances: readonly Instance[]): Set<string> {
+  const out = new Set([SERF_CHECK_ID]);
+  for (const i of instances) {
+    if (i.check !== null || i.checkResult !== null) out.add(`service:${i.id}`);
+    if (i.docker !== null) out.add(`service:${i.id}:docker`);
+  }
+  return out;
+}
+
+/**
+ * Why a registration's checks cannot go on its node (a CheckID is unique on a node, and
+ * liveness's and instances' own ids are taken), or null when they can.
+ */
+export function checkIdClash(
+  spec: Pick<Instance, "id" | "node" | "checks">,
+  node: Pick<NodeInfo, "checks"> | undefined,
+  instances: readonly Instance[],
+): string | null {
+  const others = instances.filter((i) => i.id !== spec.id);
+  const taken = new Map<string, string>();
+  for (const id of derivedCheckIds(others)) taken.set(id, "berth's own checks");
+  for (const c of node?.checks ?? []) taken.set(c.id, `node ${spec.node}`);
+  for (const i of others) for (const c of i.checks ?? []) taken.set(c.id, `service ${i.id}`);
+  for (const c of spec.checks ?? []) {
+    const by = taken.get(c.id);
+    if (by !== undefined) return `check id "${c.id}" is taken on node ${spec.node} (by ${by})`;
+  }
+  return null;
 }

@@ -132,6 +132,7 @@ Deno.test("check.register again with the same definition keeps the last result",
 
 Deno.test("check.* refuse unknown targets and reserved ids, changing nothing", () => {
   const { store, apply } = setup();
+  apply({ type: "register", instance: instanceSpec({ id: "n1:web:80" }) });
   const before = store.instance("api");
   for (
     const [cmd, error] of [
@@ -145,7 +146,12 @@ Deno.test("check.* refuse unknown targets and reserved ids, changing nothing", (
         /reserved/,
       ],
       [
-        { type: "check.register", node: "n1", serviceId: "api", check: ttl("service:api") },
+        {
+          type: "check.register",
+          node: "n1",
+          serviceId: "api",
+          check: ttl("service:n1:web:80:docker"),
+        },
         /reserved/,
       ],
       [
@@ -206,5 +212,34 @@ Deno.test("Store.apply() of a malformed check command is refused, not thrown", (
   const r = store.apply(3, { type: "check.register", node: "n1", check: { id: 5 } });
   assert.equal(r.ok, false);
   assert.match(r.error!, /command.check/);
+  store.close();
+});
+
+Deno.test("register refuses checks whose ids are taken on the node; check.register takes service: ids", () => {
+  const { store, apply } = setup();
+  apply({ type: "check.register", node: "n1", serviceId: "api", check: ttl("shared") });
+  const r = apply({
+    type: "register",
+    instance: apiInstanceSpec({ id: "other", service: "other", checks: [ttl("shared")] }),
+  });
+  assert.equal(r.ok, false);
+  assert.match(r.error!, /check id "shared" is taken on node n1 \(by service api\)/);
+  assert.equal(store.instance("other"), undefined);
+  const serf = apply({
+    type: "register",
+    instance: apiInstanceSpec({ id: "x", service: "x", checks: [ttl("serfHealth")] }),
+  });
+  assert.match(serf.error!, /check id "serfHealth" is taken/);
+  // A Consul-style id `service:<id>` is free when the instance has no check of its own.
+  assert.deepEqual(
+    apply({ type: "check.register", node: "n1", serviceId: "api", check: ttl("service:api") }),
+    { ok: true },
+  );
+  // Re-registering the same instance with its own checks is no clash.
+  const again = apply({
+    type: "register",
+    instance: apiInstanceSpec({ id: "api", service: "api", checks: [ttl("shared")] }),
+  });
+  assert.deepEqual(again, { ok: true });
   store.close();
 });
