@@ -14,7 +14,13 @@ import { DURATION_EXPECTED, parseDuration } from "./lib/duration.ts";
 import { closest } from "./lib/closest.ts";
 import { errorText } from "./lib/error_text.ts";
 import { type FlagSpec, parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
-import { formatHostPort, type HostPort, isIp, parseHostPort } from "./lib/host_port.ts";
+import {
+  CLUSTER_PORT,
+  formatHostPort,
+  type HostPort,
+  isIp,
+  parseHostPort,
+} from "./lib/host_port.ts";
 import { checkNodeName, NODE_NAME_EXPECTED } from "./lib/node_name.ts";
 import { parseDatacenter, parseServiceTtls } from "./lib/dns_flags.ts";
 
@@ -384,7 +390,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     bind,
     advertise,
     bootstrap: get("bootstrap", parseBool),
-    join: get("join", addrList(8300)).map(formatHostPort),
+    join: get("join", addrList(CLUSTER_PORT)).map(formatHostPort),
     http: get("http", (v) => parseHostPort(v)),
     dns: get("dns", (v) => parseHostPort(v)),
     domain: get("domain", normalizeDomain),

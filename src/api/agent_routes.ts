@@ -6,7 +6,8 @@
  */
 import type { Context, Hono } from "hono";
 import type { MemberStatus } from "../cluster/mod.ts";
-import { parseHostPort } from "../lib/host_port.ts";
+import { CLUSTER_PORT, formatHostPort, parseHostPort } from "../lib/host_port.ts";
+import { errorText } from "../lib/error_text.ts";
 import { CommandError, validateInstance } from "../store/mod.ts";
 import { agentService, nodeId } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
@@ -20,9 +21,9 @@ const SERF_FAILED = 4;
 
 function splitAddress(address: string): { host: string; port: number } {
   try {
-    return parseHostPort(address, 8300);
+    return parseHostPort(address, CLUSTER_PORT);
   } catch {
-    return { host: address, port: 8300 };
+    return { host: address, port: CLUSTER_PORT };
   }
 }
 
@@ -179,7 +180,16 @@ export function agentRoutes(app: Hono, d: Deps): void {
   app.put("/v1/agent/join/:addr", async (c) => {
     const addr = c.req.param("addr");
     if (d.admin.join === undefined) throw notSupported("join");
-    await d.admin.join(addr);
+    // The address is checked before anything else: a bad one says so, member or not.
+    let target: string;
+    try {
+      target = formatHostPort(parseHostPort(addr, CLUSTER_PORT));
+    } catch (e) {
+      throw badRequest(
+        `cannot join ${addr}: ${errorText(e)} (expected IP[:PORT], like 10.0.0.5:${CLUSTER_PORT})`,
+      );
+    }
+    await d.admin.join(target);
     return c.body(null, 200);
   });
 

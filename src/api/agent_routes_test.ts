@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { RejectedError } from "../cluster/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 
@@ -122,4 +123,41 @@ Deno.test("PUT /v1/agent/service/register takes proxy routes from berth.* Meta",
   assert.equal(i.httpPath, "/app");
   assert.equal(i.tcpPort, 7000);
   f.close();
+});
+
+Deno.test("PUT /v1/agent/join/:addr refuses an address that is not IP[:PORT] before trying to join", async () => {
+  const joined: string[] = [];
+  const f = fixture({
+    admin: {
+      join: (a) => {
+        joined.push(a);
+        return Promise.reject(new RejectedError("already a member of cluster c1 (id 1)"));
+      },
+    },
+  });
+  try {
+    const bad: [string, RegExp][] = [
+      [
+        "notanaddr",
+        /^cannot join notanaddr: "notanaddr" is not an IP address \(expected IP\[:PORT\], like 10\.0\.0\.5:8300\)\n$/,
+      ],
+      ["10.0.0.5:99999", /^cannot join 10\.0\.0\.5:99999: port "99999" is not in 1\.\.65535/],
+      ["%20", /^cannot join  : " " is not an IP address/],
+    ];
+    for (const [addr, re] of bad) {
+      const r = await f.app.request(`/v1/agent/join/${addr}`, { method: "PUT" });
+      assert.equal(r.status, 400, addr);
+      assert.match(await r.text(), re);
+    }
+    assert.deepEqual(joined, [], "a bad address never reaches the cluster");
+    // A good one goes on (port 8300 when left out), and the cluster's answer comes back.
+    for (const addr of ["10.0.0.5", "[::1]:9000"]) {
+      const r = await f.app.request(`/v1/agent/join/${addr}`, { method: "PUT" });
+      assert.equal(r.status, 400);
+      assert.match(await r.text(), /^already a member of cluster c1/);
+    }
+    assert.deepEqual(joined, ["10.0.0.5:8300", "[::1]:9000"]);
+  } finally {
+    f.close();
+  }
 });

@@ -8,6 +8,9 @@
 
 import { isIP } from "node:net";
 
+/** The port of a cluster address (`--bind`, `--join`, `berth join`) given without one. */
+export const CLUSTER_PORT = 8300;
+
 /** A parsed `host:port`: `host` is an IP address, IPv6 without brackets. */
 export interface HostPort {
   host: string;
