@@ -184,3 +184,31 @@ Deno.test("SessionTimers ends a session whose service check is gone (instance de
   await tick();
   assert.equal(store.sessions.get(A), undefined);
 });
+
+Deno.test("RaftCluster: a member that goes silent has its node marked down, and its sessions end, freeing their locks", async () => {
+  const ms = await threeMembers({ nodeTimeoutMs: 500, nodeMeta: {} });
+  try {
+    const leader = await leaderOf(ms);
+    const gone = ms.find((m) => m !== leader)!;
+    const created = await leader.cluster.propose({
+      type: "session.create",
+      session: session({ node: gone.name, nodeChecks: ["serfHealth"], ttl: "", ttlMs: 0 }),
+    });
+    assert.deepEqual(created.result, { ok: true });
+    const lock = { type: "kv.lock" as const, key: "k", value: enc.encode(""), flags: 0 };
+    assert.equal((await leader.cluster.propose({ ...lock, session: A, nowMs: 0 })).result.ok, true);
+    await gone.cluster.close();
+    const rest = ms.filter((m) => m !== gone);
+    await until(
+      "the session ended",
+      () => rest.every((m) => m.store.sessions.get(A) === undefined),
+    );
+    assert.equal(leader.store.node(gone.name)?.status, "down");
+    for (const m of rest) assert.equal(m.store.sessions.holder("k"), null);
+    assert.ok(
+      leader.logs.some((l) => l.includes(`check 'serfHealth' of ${gone.name} is critical`)),
+    );
+  } finally {
+    await closeAll(ms);
+  }
+});
