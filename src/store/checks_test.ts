@@ -243,3 +243,33 @@ Deno.test("register refuses checks whose ids are taken on the node; check.regist
   assert.deepEqual(again, { ok: true });
   store.close();
 });
+
+Deno.test("a user snapshot carries registered checks of nodes and instances through a restore", () => {
+  const { store, apply } = setup();
+  apply({ type: "check.register", node: "n1", serviceId: null, check: ttl("disk") });
+  apply({ type: "check.register", node: "n1", serviceId: "api", check: ttl("hb") });
+  apply({ type: "check.update", node: "n1", id: "hb", status: "passing", output: "ok" });
+  const src = store.snapshotSource("user");
+  const parts: Uint8Array[] = [];
+  for (let p = src.next(); p !== null; p = src.next()) parts.push(p);
+  src.close();
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.byteLength;
+  }
+  const other = Store.open(":memory:");
+  other.apply(1, { type: "restore.begin", id: "r" });
+  assert.deepEqual(other.apply(2, { type: "restore.chunk", id: "r", seq: 0, data: bytes }), {
+    ok: true,
+  });
+  assert.deepEqual(
+    other.apply(3, { type: "restore.commit", id: "r", chunks: 1, bytes: bytes.byteLength }),
+    { ok: true },
+  );
+  assert.deepEqual(checksOfNode(other, "n1"), checksOfNode(store, "n1"));
+  assert.equal(checkOnNode(other, "n1", "hb")?.output, "ok");
+  store.close();
+  other.close();
+});
