@@ -30,6 +30,7 @@ import {
   request,
 } from "./_requests.ts";
 import type { Identity } from "./raft_storage.ts";
+import { TransportError } from "./transport.ts";
 
 /** Longest `berth join` keeps asking (retrying while the cluster elects a leader). */
 export const JOIN_TIMEOUT_MS = 15_000;
@@ -179,7 +180,9 @@ export class Join {
         if (c.o.now() + backoff >= until) {
           throw new TimeoutError(`cannot join through ${addresses.join(", ")}: ${msg}`);
         }
-        if (!logged) {
+        // An address that cannot be reached the transport has logged itself.
+        const unreachable = e instanceof NoLeaderError && e.cause instanceof TransportError;
+        if (!logged && !unreachable) {
           c.o.log(`cluster: join through ${addr} failed (${msg}); retrying`);
           logged = true;
         }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Store } from "../store/mod.ts";
 import { BusyError, RejectedError } from "./errors.ts";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
+import { sleep } from "../../test/wait.ts";
 
 /** Records whether `name` was ever a member of `store` without a catalog node. */
 function watchNodeFirst(store: Store, name: string): () => boolean {
@@ -111,5 +112,19 @@ Deno.test("RaftCluster.join() after a refused --join asks its own addresses", as
     assert.equal(twin.cluster.identity()?.clusterId, other.cluster.identity()?.clusterId);
   } finally {
     await closeAll([a, other, twin]);
+  }
+});
+
+Deno.test("RaftCluster --join to an address nobody answers logs one line per outage, not two", async () => {
+  // Nobody answers at 127.0.0.9:1: the background join keeps trying (200, 400, 800 ms apart).
+  const y = await member("y", "127.0.0.2", { join: ["127.0.0.9:1"] });
+  try {
+    const about = () => y.logs.filter((l) => l.includes("127.0.0.9:1"));
+    await until("the unreachable address logged", () => about().length > 0);
+    await sleep(1_000); // a few more tries
+    assert.equal(about().length, 1, about().join("\n"));
+    assert.match(about()[0]!, /^cluster: cannot reach 127\.0\.0\.9:1: .*\(retrying\)$/);
+  } finally {
+    await closeAll([y]);
   }
 });

@@ -165,7 +165,7 @@ function requestError(addr: string, e: unknown): Error {
   }
   if (e instanceof TransportError) {
     return e.code === "unsent"
-      ? new NoLeaderError(`cannot reach ${addr}: ${e.message}`)
+      ? new NoLeaderError(`cannot reach ${addr}: ${e.message}`, { cause: e })
       : new TimeoutError(`${addr}: ${e.message}; it may or may not have taken effect`);
   }
   return e as Error;
