@@ -50,11 +50,18 @@ function ago(ms: number | null): string {
 }
 
 /** Members as a table; the contact column says `(local)` when no leader gave its view. */
+/** What `members` and `raft peers` print for an agent that is in no cluster yet. */
+const NO_CLUSTER_HINT = "this member is in no cluster yet: start with --bootstrap or " +
+  "--join, or run `berth join ADDR`\n";
+
+/** The members by name; the hint when there are none. */
 function membersTable(members: MemberStatus[]): string {
+  if (members.length === 0) return NO_CLUSTER_HINT;
   const local = members.some((m) => m.contactFrom === "local");
+  const sorted = members.toSorted((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return formatTable(
     ["Node", "Address", "Role", "State", local ? "Last contact (local)" : "Last contact", "Status"],
-    members.map((m) => [m.name, m.address, m.role, m.state, ago(m.lastContactMs), m.status]),
+    sorted.map((m) => [m.name, m.address, m.role, m.state, ago(m.lastContactMs), m.status]),
   );
 }
 

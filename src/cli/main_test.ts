@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ApiServer } from "../api/mod.ts";
+import type { MemberStatus } from "../cluster/mod.ts";
 import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
@@ -156,6 +157,44 @@ Deno.test("main() status and members show the cluster", async () => {
     );
     r = await run(["status", "--json", "--http-addr", env.BERTH_HTTP_ADDR!.slice(7)], {});
     assert.equal(JSON.parse(r.out).role, "standalone");
+  });
+});
+
+Deno.test("main() members lists members by name, and says how to join when there are none", async () => {
+  let list: MemberStatus[] = [];
+  await withAgent(async (env) => {
+    for (const argv of [["members"], ["raft", "peers"]]) {
+      list = [];
+      let r = await run(argv, env);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(
+        r.out,
+        "this member is in no cluster yet: start with --bootstrap or --join, or run " +
+          "`berth join ADDR`\n",
+      );
+      const row = (name: string, id: number): MemberStatus => ({
+        id,
+        name,
+        address: `127.0.0.${id}:8300`,
+        role: "voter",
+        state: "follower",
+        lastContactMs: 0,
+        status: "alive",
+        contactFrom: "leader",
+      });
+      list = [row("n3", 3), row("n1", 1), row("n2", 2)];
+      r = await run(argv, env);
+      assert.deepEqual(r.out.split("\n").slice(1, 4).map((l) => l.split(" ")[0]), [
+        "n1",
+        "n2",
+        "n3",
+      ]);
+    }
+  }, {
+    cluster: (c) => {
+      c.members = () => list;
+      c.membersFromLeader = () => Promise.resolve(list);
+    },
   });
 });
 
