@@ -4,17 +4,24 @@
  * leader or freezes members, then healing, a linearizability check of the whole history and a
  * comparison of every member's `?stale` reads.
  *
+ * `--workload lock` runs test/jepsen_lock.ts instead: clients take one lock through sessions and
+ * `?acquire` and work in critical sections while the nemesis also partitions members (iptables);
+ * the check is that no two holders' sections overlapped, and it prints how many acquisitions it
+ * checked. Its cluster marks a silent member down after 3s, so faults end sessions.
+ *
  * Flags:
+ *   --workload W       kv (default) or lock
  *   --seconds N        workload duration (default 120, 1…86400)
  *   --members 3|5      cluster size; all members are voters (default 3)
  *   --clients N        concurrent clients, bound round-robin to members (default 5, 1…64)
  *   --seed N           nemesis schedule and client choices (default random; printed)
  *   --check-seconds N  checker budget (default 120)
  *   --reads MODE       default | consistent | stale: the clients' read consistency (stale is not
- *                      linearizable: a way to see the checker catch an anomaly)
+ *                      linearizable: a way to see the checker catch an anomaly); kv only
  *
- * Exit status: 0 linearizable and converged, 1 anomaly (not linearizable, members disagree or do
- * not converge), 2 bad flags, 3 the checker ran out of time (inconclusive).
+ * Exit status: 0 linearizable (lock: exclusive) and converged, 1 anomaly (not linearizable, two
+ * lock holders at once, members disagree or do not converge), 2 bad flags, 3 the checker ran out
+ * of time (inconclusive).
  *
  * @example
  * ```sh
@@ -23,8 +30,9 @@
  *
  * @module
  */
-import { startCluster } from "../test/harness.ts";
+import { type AgentProc, startCluster } from "../test/harness.ts";
 import { formatCounts, runJepsen, staleReadsAgree, stopMembers } from "../test/jepsen.ts";
+import { checkMutualExclusion, runLockWorkload } from "../test/jepsen_lock.ts";
 import { checkOperations, kvModel } from "../test/linearizability.ts";
 import { errorText } from "../src/lib/error_text.ts";
 import { parseFlags, parseIntIn } from "../src/lib/flags.ts";
@@ -33,7 +41,12 @@ const SECONDS_MAX = 86_400;
 const CLIENTS_MAX = 64;
 const SEED_MAX = 2 ** 31 - 1;
 
-const FLAGS = ["seconds", "members", "clients", "seed", "check-seconds", "reads"].map((name) => ({
+/** The lock workload's cluster: a member silent this long is down and its sessions end. */
+const LOCK_NODE_TIMEOUT = "3s";
+
+const FLAGS = ["seconds", "members", "clients", "seed", "check-seconds", "reads", "workload"].map((
+  name,
+) => ({
   name,
   kind: "string",
 }));
@@ -57,7 +70,12 @@ function chaosFlags(argv: string[]) {
   if (reads !== "default" && reads !== "consistent" && reads !== "stale") {
     throw new Error(`--reads ${reads}: expected default, consistent or stale`);
   }
+  const workload = values.get("workload") ?? "kv";
+  if (workload !== "kv" && workload !== "lock") {
+    throw new Error(`--workload ${workload}: expected kv or lock`);
+  }
   return {
+    workload: workload as "kv" | "lock",
     reads: reads as "default" | "consistent" | "stale",
     seconds: int("seconds", 120, [1, SECONDS_MAX]),
     members,
@@ -76,14 +94,30 @@ try {
 }
 
 console.log(
-  `chaos: ${flags.members} members, ${flags.clients} clients, ${flags.seconds}s, ` +
-    `${flags.reads} reads, ` +
+  `chaos: ${flags.workload} workload, ${flags.members} members, ${flags.clients} clients, ` +
+    `${flags.seconds}s, ${flags.workload === "kv" ? `${flags.reads} reads, ` : ""}` +
     `seed ${flags.seed} (re-run the schedule with --seed ${flags.seed})`,
 );
 const args = ["--voters", String(flags.members)];
+if (flags.workload === "lock") args.push("--node-timeout", LOCK_NODE_TIMEOUT);
 const members = await startCluster(flags.members, { args });
 let code = 0;
 try {
+  code = flags.workload === "kv" ? await kvWorkload(members) : await lockWorkload(members);
+  if (code === 1) {
+    console.log(`member logs: ${members.map((a) => a.logPath).join(" ")}`);
+  }
+} catch (e) {
+  console.error(`chaos: ${errorText(e)}`);
+  code = 1;
+} finally {
+  await stopMembers(members);
+}
+if (code === 0) { for (const a of members) Deno.removeSync(a.dataDir, { recursive: true }); }
+Deno.exit(code);
+
+async function kvWorkload(members: AgentProc[]): Promise<number> {
+  let code = 0;
   const run = await runJepsen(members, {
     durationMs: flags.seconds * 1000,
     clients: flags.clients,
@@ -111,14 +145,30 @@ try {
   );
   if (!agree) console.log(JSON.stringify(Object.fromEntries(run.staleReads)));
   if (!run.converged || !agree) code = 1;
-  if (code === 1) {
-    console.log(`member logs: ${members.map((a) => a.logPath).join(" ")}`);
-  }
-} catch (e) {
-  console.error(`chaos: ${errorText(e)}`);
-  code = 1;
-} finally {
-  await stopMembers(members);
+  return code;
 }
-if (code === 0) { for (const a of members) Deno.removeSync(a.dataDir, { recursive: true }); }
-Deno.exit(code);
+
+async function lockWorkload(members: AgentProc[]): Promise<number> {
+  const run = await runLockWorkload(members, {
+    durationMs: flags.seconds * 1000,
+    clients: flags.clients,
+    seed: flags.seed,
+    args,
+    log: (line) => console.log(line),
+  });
+  console.log(
+    `lock: ${run.sections.length} critical sections in ${run.acquisitions} acquisitions, ` +
+      `${run.refused} acquires refused, ${run.lost} holds lost, ${run.errors} failed requests`,
+  );
+  const result = checkMutualExclusion(run.sections);
+  if (result.ok) {
+    console.log(
+      `mutual exclusion: yes (${result.acquisitions} acquisitions checked, ` +
+        `${result.sections} sections)`,
+    );
+  } else {
+    console.log(`mutual exclusion: NO\n${result.explanation}`);
+  }
+  console.log(`converged: ${run.converged ? "yes" : "NO"}`);
+  return result.ok && run.converged ? 0 : 1;
+}

@@ -6,11 +6,13 @@ import assert from "node:assert/strict";
 import {
   type AgentProc,
   apiJson,
+  iptables,
   kvGet,
   kvPut,
   leaderOf,
   lookupA,
   lookupSrv,
+  partitionRules,
   portsOf,
   proxyGet,
   removeContainers,
@@ -300,25 +302,6 @@ Deno.test({
     }
   },
 });
-
-async function iptables(...args: string[]): Promise<void> {
-  const out = await new Deno.Command("iptables", { args, stdout: "null", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`iptables ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-}
-
-/** iptables rules that drop every cluster packet to or from member `cut` (its API stays up). */
-function partitionRules(cut: AgentProc, others: AgentProc[]): string[][] {
-  const [, cutPort] = cut.clusterAddr.split(":");
-  const rules = [["INPUT", "-p", "tcp", "-d", cut.host, "--dport", cutPort!, "-j", "DROP"]];
-  for (const o of others) {
-    const [host, port] = o.clusterAddr.split(":");
-    rules.push(["INPUT", "-p", "tcp", "-s", cut.host, "-d", host!, "--dport", port!, "-j", "DROP"]);
-  }
-  return rules;
-}
 
 Deno.test({
   name:

@@ -7,7 +7,9 @@
  *   leader's process is killed with SIGKILL and, later, the election winner's member is cut off
  *   from the cluster with iptables;
  * - `berth lock` around a command: two processes on one prefix run one after the other, and a
- *   holder whose agent is killed has its command stopped, after which another takes the lock.
+ *   holder whose agent is killed has its command stopped, after which another takes the lock;
+ * - a short run of the chaos suite's lock workload (test/jepsen_lock.ts) and its check that no
+ *   two holders' critical sections overlapped.
  *
  * Each candidate runs in this process, so the times at which candidates believe they lead are on
  * one clock: no two such intervals may overlap (the session's lock-delay, 15 s, is longer than
@@ -18,13 +20,17 @@ import Consul from "consul";
 import {
   type AgentProc,
   apiJson,
+  iptables,
   leaderOf,
+  partitionRules,
   portsOf,
   startAgent,
   startCluster,
   stopAll,
 } from "./harness.ts";
 import { waitFor } from "./wait.ts";
+import { checkMutualExclusion, runLockWorkload } from "./jepsen_lock.ts";
+import { stopMembers } from "./jepsen_nemesis.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -153,25 +159,6 @@ class Candidate {
 
 function leaders(cs: Candidate[]): Candidate[] {
   return cs.filter((c) => c.leader);
-}
-
-async function iptables(...args: string[]): Promise<void> {
-  const out = await new Deno.Command("iptables", { args, stdout: "null", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`iptables ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-}
-
-/** iptables rules that drop every cluster packet to or from member `cut` (its API stays up). */
-function partitionRules(cut: AgentProc, others: AgentProc[]): string[][] {
-  const [, cutPort] = cut.clusterAddr.split(":");
-  const rules = [["INPUT", "-p", "tcp", "-d", cut.host, "--dport", cutPort!, "-j", "DROP"]];
-  for (const o of others) {
-    const [host, port] = o.clusterAddr.split(":");
-    rules.push(["INPUT", "-p", "tcp", "-s", cut.host, "-d", host!, "--dport", port!, "-j", "DROP"]);
-  }
-  return rules;
 }
 
 /** No two candidates' believed terms overlap on the one clock they share. */
@@ -361,6 +348,34 @@ Deno.test({
       }
       await stopAll(agents);
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "e2e sessions: lock holders never overlap under kill -9, SIGSTOP and partitions (a short chaos --workload lock)",
+  ...e2e,
+  async fn() {
+    const args = ["--voters", "3", "--node-timeout", "3s"];
+    const members = await startCluster(3, { args });
+    try {
+      const run = await runLockWorkload(members, {
+        durationMs: 20_000,
+        clients: 4,
+        seed: 11,
+        args,
+      });
+      const result = checkMutualExclusion(run.sections);
+      assert.ok(result.ok, result.ok ? "" : `${result.explanation}\n${run.events.join("\n")}`);
+      assert.ok(result.acquisitions > 0, "no acquisition to check");
+      assert.ok(run.converged, run.events.join("\n"));
+      console.log(
+        `lock: ${result.acquisitions} acquisitions, ${result.sections} sections checked; ` +
+          `events: ${run.events.filter((e) => !e.includes("workload")).length}`,
+      );
+    } finally {
+      await stopMembers(members);
     }
   },
 });

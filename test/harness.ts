@@ -407,3 +407,25 @@ export async function leaderOf(a: AgentProc): Promise<string | null> {
   const s = await apiJson(a, "/v1/berth/status") as { leader: string | null };
   return s.leader;
 }
+
+// ---- partitions ----
+
+/** Runs iptables (the tests run as root on a loopback-only machine); throws on failure. */
+export async function iptables(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("iptables", { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`iptables ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  }
+}
+
+/** iptables rules that drop every cluster packet to or from member `cut` (its API stays up). */
+export function partitionRules(cut: AgentProc, others: AgentProc[]): string[][] {
+  const [, cutPort] = cut.clusterAddr.split(":");
+  const rules = [["INPUT", "-p", "tcp", "-d", cut.host, "--dport", cutPort!, "-j", "DROP"]];
+  for (const o of others) {
+    const [host, port] = o.clusterAddr.split(":");
+    rules.push(["INPUT", "-p", "tcp", "-s", cut.host, "-d", host!, "--dport", port!, "-j", "DROP"]);
+  }
+  return rules;
+}

@@ -1,11 +1,21 @@
 /**
  * The nemesis of the Jepsen-style workload (test/jepsen.ts) and the cluster under it: kill -9 the
- * leader and restart it, SIGSTOP / SIGCONT a member, heal (thaw, restart, wait until every member
+ * leader and restart it, SIGSTOP / SIGCONT a member, cut a member off from the others with
+ * iptables (when asked: `partitionMs`), heal (thaw, reconnect, restart, wait until every member
  * agrees), wait until every member is a voter, stop everything.
  *
  * @module
  */
-import { type AgentProc, leaderOf, portsOf, signalAgent, startAgent, stopAll } from "./harness.ts";
+import {
+  type AgentProc,
+  iptables,
+  leaderOf,
+  partitionRules,
+  portsOf,
+  signalAgent,
+  startAgent,
+  stopAll,
+} from "./harness.ts";
 import { sleep } from "./wait.ts";
 import { errorText } from "../src/lib/error_text.ts";
 
@@ -23,6 +33,8 @@ export interface Live {
   members: AgentProc[];
   down: Set<number>;
   frozen: Set<number>;
+  /** iptables rules of the partition in place (removed by the fault or by heal()). */
+  cut?: string[][];
   args: string[];
   events: string[];
   log: (line: string) => void;
@@ -123,26 +135,61 @@ async function freeze(live: Live, random: () => number, freezeMs: number): Promi
   note(live, `SIGCONT ${a.node}`);
 }
 
+async function partition(live: Live, random: () => number, partitionMs: number): Promise<void> {
+  const slot = Math.floor(random() * live.members.length);
+  const a = live.members[slot]!;
+  const others = live.members.filter((_, i) => i !== slot);
+  note(live, `partition ${a.node} from the others`);
+  live.cut = partitionRules(a, others);
+  for (const r of live.cut) await iptables("-I", ...r);
+  await sleep(partitionMs);
+  await reconnect(live);
+}
+
+/** Removes the partition in place, if any. */
+async function reconnect(live: Live): Promise<void> {
+  const rules = live.cut ?? [];
+  if (rules.length === 0) return;
+  live.cut = [];
+  for (const r of rules) await iptables("-D", ...r).catch(() => {});
+  note(live, "partition healed");
+}
+
 export async function nemesis(
   live: Live,
   random: () => number,
-  o: { endAt: number; intervalMs: number; killDownMs: number; freezeMs: number },
+  o: {
+    endAt: number;
+    intervalMs: number;
+    killDownMs: number;
+    freezeMs: number;
+    /** > 0: partitions are a third fault, lasting this long. */
+    partitionMs?: number;
+  },
 ): Promise<void> {
   // Faults start every intervalMs (±25 %) from the start, or as soon as the previous one ends.
+  const partitions = (o.partitionMs ?? 0) > 0;
   let startAt = performance.now();
   for (;;) {
     startAt += o.intervalMs * (0.75 + 0.5 * random());
-    const kill = random() < 0.5;
-    const faultMs = kill ? o.killDownMs : o.freezeMs;
+    const pick = random() * (partitions ? 3 : 2);
+    const fault = pick < 1 ? "kill" : pick < 2 ? "freeze" : "partition";
+    const faultMs = fault === "kill"
+      ? o.killDownMs
+      : fault === "freeze"
+      ? o.freezeMs
+      : o.partitionMs!;
     const at = Math.max(startAt, performance.now());
     if (at + faultMs > o.endAt) return;
-    await sleep(at - performance.now());
-    if (kill) await killLeader(live, random, o.killDownMs);
-    else await freeze(live, random, o.freezeMs);
+    await sleep(Math.max(0, at - performance.now()));
+    if (fault === "kill") await killLeader(live, random, o.killDownMs);
+    else if (fault === "freeze") await freeze(live, random, o.freezeMs);
+    else await partition(live, random, o.partitionMs!);
   }
 }
 
 export async function heal(live: Live, healTimeoutMs: number): Promise<boolean> {
+  await reconnect(live);
   for (const slot of [...live.frozen]) {
     signalAgent(live.members[slot]!, "SIGCONT");
     live.frozen.delete(slot);
