@@ -191,10 +191,23 @@ export async function acquire(
     throw e;
   }
   const lockKey = `${base}/${LOCK_KEY}`;
-  const stillHeld = semaphore
-    ? (pairs: KvPair[]) => pairs[0] !== undefined && holders(pairs[0]).Holders[session] === true
-    : (pairs: KvPair[]) => pairs[0]?.Session === session;
-  keeper.watch(lockKey, stillHeld);
+  if (semaphore) {
+    // As Consul's semaphore monitor: the whole prefix, so the end of our own contender key
+    // (Behavior delete) counts as well as leaving the holders.
+    const contender = `${base}/${session}`;
+    keeper.watch({ key: `${base}/`, recurse: true, name: lockKey }, (pairs) => {
+      const lockPair = pairs.find((p) => p.Key === lockKey);
+      const mine = pairs.find((p) => p.Key === contender);
+      if (lockPair === undefined || mine?.Session !== session) return false;
+      try {
+        return holders(lockPair).Holders[session] === true;
+      } catch {
+        return false; // overwritten with something else
+      }
+    });
+  } else {
+    keeper.watch({ key: lockKey, name: lockKey }, (pairs) => pairs[0]?.Session === session);
+  }
   return {
     session,
     lost: keeper.lost,
@@ -381,23 +394,27 @@ class Keeper {
     }
   }
 
-  watch(key: string, stillHeld: (pairs: KvPair[]) => boolean): void {
+  /** Watches `key` (a prefix with `recurse`) until `stillHeld` says no; `name` is for messages. */
+  watch(
+    what: { key: string; recurse?: boolean; name: string },
+    stillHeld: (pairs: KvPair[]) => boolean,
+  ): void {
     this.#loops.push((async () => {
       const signal = this.#stop.signal;
       let index = 0;
       while (!signal.aborted) {
         try {
-          const got = await this.#calls.get(key, { index, signal });
+          const got = await this.#calls.get(what.key, { index, recurse: what.recurse, signal });
           if (signal.aborted) return;
           this.#lastContact = this.#now();
           if (!stillHeld(got.pairs)) {
-            this.#lose(`${key} is no longer held by session ${this.#session}`);
+            this.#lose(`${what.name} is no longer held by session ${this.#session}`);
             return;
           }
           index = await nextIndex(index, got.index, signal);
         } catch (e) {
           if (signal.aborted) return;
-          this.#failed(`read ${key}`, e);
+          this.#failed(`read ${what.key}`, e);
           await sleep(LOCK_RETRY_MS, signal);
         }
       }

@@ -5,6 +5,8 @@ import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
 import { type CliIo, main } from "./mod.ts";
 import { LOCK_KILL_GRACE_MS } from "./lock_command.ts";
+import { acquire, LockError } from "./lock.ts";
+import { ApiClient } from "../api/mod.ts";
 
 /** Test-side wait for a condition (a failure, not a timing assertion). */
 const WAIT_MS = 10_000;
@@ -179,6 +181,44 @@ Deno.test("main() lock -n 2 lets two holders in at once, the third when one leav
     assert.deepEqual(after.map((p) => p.Key), ["pool/.lock"], "contender keys left behind");
     assert.deepEqual(JSON.parse(atob(after[0]!.Value!)).Holders, {});
     assert.deepEqual(await getJson(`${url}/v1/session/list`), []);
+  });
+});
+
+Deno.test("main() lock -n: a holder whose session ends is stopped by the watch on the prefix", async () => {
+  await withAgent(async ({ env, url, dir }) => {
+    const cmd = ["sh", "-c", `touch ${dir}/a.started; exec sleep 30`];
+    const run = start(["lock", "-n", "2", "pool", "--", ...cmd], env);
+    await until("the command", () => exists(`${dir}/a.started`));
+    const [s] = await getJson(`${url}/v1/session/list`) as { ID: string }[];
+    const r = await fetch(`${url}/v1/session/destroy/${s!.ID}`, { method: "PUT" });
+    await r.body?.cancel();
+    assert.equal(await run.code, 1);
+    // Found by the blocking read of the prefix (its contender key went), not by a renewal.
+    assert.match(run.err(), /^berth lock: lock lost \(pool\/\.lock is no longer held by session/);
+  });
+});
+
+Deno.test("acquire() stops waiting when its signal aborts and destroys its session", async () => {
+  await withAgent(async ({ env, url, dir }) => {
+    const holder = start(["lock", "jobs/w", "--", ...waiter(dir, "a")], env);
+    await until("the holder", () => exists(`${dir}/a.started`));
+    const stop = new AbortController();
+    const waiting = acquire(new ApiClient(url), "jobs/w", {
+      limit: 1,
+      name: "w",
+      signal: stop.signal,
+    });
+    await until("the waiter's session", async () => {
+      return ((await getJson(`${url}/v1/session/list`)) as unknown[]).length === 2;
+    });
+    stop.abort();
+    await assert.rejects(
+      waiting,
+      (e) => e instanceof LockError && /stopped while waiting/.test(e.message),
+    );
+    assert.equal(((await getJson(`${url}/v1/session/list`)) as unknown[]).length, 1);
+    await Deno.writeTextFile(`${dir}/a.go`, "");
+    assert.equal(await holder.code, 0, holder.err());
   });
 });
 
