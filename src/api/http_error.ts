@@ -6,6 +6,7 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { errorText } from "../lib/error_text.ts";
 import { ClusterError, type ClusterErrorCode } from "../cluster/mod.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 /** Largest JSON body accepted on a write (a service definition, a catalog registration). */
 export const JSON_BODY_BYTES_MAX = 1024 * 1024;
@@ -84,13 +85,7 @@ export async function readBody(req: Request, bytesMax: number): Promise<Uint8Arr
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, size);
 }
 
 /** Reads and parses a JSON object body; 400 naming the problem when it is not one. */

@@ -30,6 +30,7 @@ import {
   type Store,
 } from "../store/mod.ts";
 import { badRequest, HttpError } from "./http_error.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 /** The store's user snapshot as a response body stream (one piece per pull). */
 export function userSnapshotStream(store: Store): ReadableStream<Uint8Array> {
@@ -170,12 +171,7 @@ async function upgradeLegacy(
     }
     parts.push(r.value);
   }
-  const whole = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    whole.set(p, off);
-    off += p.byteLength;
-  }
+  const whole = concatBytes(parts, size);
   let converted: Uint8Array;
   try {
     converted = legacySnapshotStream(whole);

@@ -12,6 +12,7 @@ import { createConnection, isIPv6 } from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
 import { ResponseCache, type ResponseCacheOptions } from "./response_cache.ts";
 import { FLAG, HEADER_BYTES, type Query, RCODE, writeU16 } from "./wire.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 /** Per-recursor wait for an answer (UDP, then TCP when truncated). */
 export const FORWARD_TIMEOUT_MS = 2000;
@@ -184,14 +185,10 @@ function lower(c: number): number {
   return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 }
 
+/** The chunks joined, kept as the one chunk they now are. */
 function concat(chunks: Uint8Array[], length: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
+  const out = concatBytes(chunks, length);
   chunks.length = 0;
   chunks.push(out);
   return out;

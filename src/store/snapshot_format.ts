@@ -20,6 +20,7 @@ import { errorText } from "../lib/error_text.ts";
 import { pack, unpack } from "msgpackr";
 import { rules, validateCommand, validateInstance } from "./validate.ts";
 import { SNAPSHOT_BYTES_MAX, SNAPSHOT_FRAME_BYTES_MAX } from "./snapshot_limits.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 export const SNAPSHOT_MAGIC = new TextEncoder().encode("BERTHSN2");
 const FORMAT = "berth-store-snapshot";
@@ -149,7 +150,7 @@ export class SnapshotDecoder {
     if (this.#st.bytes > SNAPSHOT_BYTES_MAX) {
       throw new Error(`restore: snapshot is over ${SNAPSHOT_BYTES_MAX} bytes`);
     }
-    this.#buf = this.#buf.byteLength === 0 ? piece : concat(this.#buf, piece);
+    this.#buf = this.#buf.byteLength === 0 ? piece : concatBytes([this.#buf, piece]);
     const out: SnapshotFrame[] = [];
     let off = 0;
     if (this.#st.header === undefined) {
@@ -336,11 +337,4 @@ function readFull(file: Deno.FsFile, into: Uint8Array): number {
     off += n;
   }
   return off;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
 }

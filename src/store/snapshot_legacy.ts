@@ -14,6 +14,7 @@ import { migrateInstanceRows } from "./migrate.ts";
 import { encodeFrame, encodeHeader, type SnapshotKind, USER_TABLES } from "./snapshot_format.ts";
 import { rowBytes } from "./snapshot_io.ts";
 import { SNAPSHOT_CHUNK_BYTES } from "./snapshot_limits.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 /** Largest snapshot of the old format (its restore went in one proposal). */
 export const LEGACY_SNAPSHOT_BYTES_MAX = 3 * 1024 * 1024;
@@ -72,12 +73,5 @@ export function* legacySnapshotFrames(
 
 /** An old-format snapshot as one "user" snapshot stream (the old format's size at most). */
 export function legacySnapshotStream(bytes: Uint8Array): Uint8Array {
-  const parts = [...legacySnapshotFrames(bytes, "user")];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return concatBytes([...legacySnapshotFrames(bytes, "user")]);
 }

@@ -12,6 +12,7 @@ import {
 } from "./mod.ts";
 import { encodeFrame, encodeHeader, type SnapshotFrame } from "./snapshot_format.ts";
 import { instanceSpec } from "../../test/fixtures.ts";
+import { concatBytes as concat } from "../lib/bytes.ts";
 
 const enc = new TextEncoder();
 
@@ -25,16 +26,6 @@ function streamOf(s: Store, kind: "raft" | "user"): Uint8Array {
   const parts: Uint8Array[] = [];
   for (let p = src.next(); p !== null; p = src.next()) parts.push(p);
   return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
 }
 
 function framesOf(bytes: Uint8Array): SnapshotFrame[] {
