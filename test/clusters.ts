@@ -6,7 +6,7 @@
  * @module
  */
 import { Store } from "../src/store/mod.ts";
-import { RaftCluster, type RaftClusterOptions } from "../src/cluster/mod.ts";
+import { RaftCluster, type RaftClusterOptions, Transport } from "../src/cluster/mod.ts";
 import { waitFor as until } from "./wait.ts";
 
 export { until };
@@ -99,4 +99,23 @@ export async function closeAll(ms: TestMember[]): Promise<void> {
     await m.cluster.close();
     m.store.close();
   }
+}
+
+/**
+ * A bare transport on `host` that says it is member `nodeId` of `clusterId` and answers nothing:
+ * a peer a test drives by hand (malformed frames, raw requests). Started; the test closes it.
+ */
+export async function rawPeer(
+  host: string,
+  hello: { clusterId: string; nodeId: number },
+): Promise<Transport> {
+  const t = new Transport({
+    listen: { host, port: 0 },
+    self: () => ({ ...hello, address: `${host}:1` }),
+    onMessage: () => {},
+    onRequest: () => Promise.resolve(null),
+    log: () => {},
+  });
+  await t.start();
+  return t;
 }

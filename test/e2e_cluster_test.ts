@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   type AgentProc,
   apiJson,
+  berthCli,
   iptables,
   kvGet,
   kvPut,
@@ -27,7 +28,6 @@ import {
 import { waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
-const ROOT = new URL("../", import.meta.url).pathname;
 
 interface MemberRow {
   name: string;
@@ -37,17 +37,6 @@ interface MemberRow {
 
 async function members(a: AgentProc): Promise<MemberRow[]> {
   return await apiJson(a, "/v1/berth/members?stale") as MemberRow[];
-}
-
-async function berthCli(a: AgentProc, ...args: string[]): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}src/main.ts`, ...args],
-    env: { BERTH_HTTP_ADDR: a.httpUrl, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
 
 /** The agent whose node is the leader, as seen by `from`. */

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import {
   type AgentProc,
   apiJson,
+  berthCli,
   leaderOf,
   peakRssMiB,
   portsOf,
@@ -21,7 +22,6 @@ import {
 import { waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
-const ROOT = new URL("../", import.meta.url).pathname;
 const VALUE_BYTES = 512 * 1024;
 const KEYS = 410;
 const STORE_MIB = (KEYS * VALUE_BYTES) / (1024 * 1024);
@@ -101,17 +101,6 @@ async function valueSha(a: AgentProc, key: string): Promise<string | null> {
 
 async function keyCount(a: AgentProc): Promise<number> {
   return (await apiJson(a, "/v1/kv/big/?keys&stale") as string[]).length;
-}
-
-async function berthCli(a: AgentProc, ...args: string[]): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}src/main.ts`, ...args],
-    env: { BERTH_HTTP_ADDR: a.httpUrl, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
 }
 
 Deno.test({

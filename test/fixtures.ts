@@ -1,10 +1,11 @@
 /**
  * Shared test data: one instance spec with every field filled, overridden per test: a Docker
- * instance (running, no check); `apiInstanceSpec` is one registered through the API.
+ * instance (running, no check); `apiInstanceSpec` is one registered through the API;
+ * `registeredCheck` a TTL check named `check <id>`, critical until it reports.
  *
  * @module
  */
-import type { InstanceSpec } from "../src/store/mod.ts";
+import type { InstanceSpec, RegisteredCheck } from "../src/store/mod.ts";
 
 export function instanceSpec(over: Partial<InstanceSpec> = {}): InstanceSpec {
   return {
@@ -30,4 +31,21 @@ export function instanceSpec(over: Partial<InstanceSpec> = {}): InstanceSpec {
 /** An instance registered through the API (no container, no Docker verdict), overridden. */
 export function apiInstanceSpec(over: Partial<InstanceSpec> = {}): InstanceSpec {
   return instanceSpec({ containerId: null, docker: null, ...over });
+}
+
+export function registeredCheck(id: string, over: Partial<RegisteredCheck> = {}): RegisteredCheck {
+  return {
+    id,
+    name: `check ${id}`,
+    notes: "",
+    kind: "ttl",
+    target: "",
+    ttlMs: 10_000,
+    intervalMs: 0,
+    timeoutMs: 0,
+    deregisterCriticalAfterMs: 0,
+    status: "critical",
+    output: "",
+    ...over,
+  };
 }

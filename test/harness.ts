@@ -353,6 +353,21 @@ export async function stopAll(agents: AgentProc[]): Promise<void> {
   await Promise.all(agents.map((a) => a.stop().catch(() => {})));
 }
 
+/** Runs the `berth` CLI (as the binary would) against agent `a`; its exit code and output. */
+export async function berthCli(
+  a: AgentProc,
+  ...args: string[]
+): Promise<{ code: number; out: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, `${ROOT}src/main.ts`, ...args],
+    env: { BERTH_HTTP_ADDR: a.httpUrl, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
 /** GET a JSON API path on an agent. */
 export async function apiJson(a: AgentProc, path: string): Promise<unknown> {
   const r = await fetch(`${a.httpUrl}${path}`, { signal: AbortSignal.timeout(10_000) });

@@ -25,6 +25,28 @@ interface Views {
   metricsCritical: number;
 }
 
+/** An in-memory store, a one-member cluster and the API app over them; `close()` ends all. */
+function apiOver() {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  const abort = new AbortController();
+  const app = createApp({
+    store,
+    cluster,
+    node: "n1",
+    advertise: "10.0.0.1",
+    version: "0.0.0-test",
+    token: null,
+    signal: abort.signal,
+  });
+  const close = async () => {
+    abort.abort();
+    await cluster.close();
+    store.close();
+  };
+  return { store, cluster, app, close };
+}
+
 async function views(store: Store, app: ReturnType<typeof createApp>): Promise<Views> {
   const instances = store.instances();
   const nodes = store.nodes();
@@ -62,18 +84,7 @@ async function views(store: Store, app: ReturnType<typeof createApp>): Promise<V
 }
 
 Deno.test("every view: the instances of a node marked down are not passing", async () => {
-  const store = Store.open(":memory:");
-  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
-  const abort = new AbortController();
-  const app = createApp({
-    store,
-    cluster,
-    node: "n1",
-    advertise: "10.0.0.1",
-    version: "0.0.0-test",
-    token: null,
-    signal: abort.signal,
-  });
+  const { store, cluster, app, close } = apiOver();
   const propose = async (c: Command) => assert.ok((await cluster.propose(c)).result.ok);
   try {
     for (const n of ["n1", "n2"]) {
@@ -112,25 +123,12 @@ Deno.test("every view: the instances of a node marked down are not passing", asy
     await propose({ type: "node.status", name: "n2", status: "alive" });
     assert.deepEqual(await views(store, app), up);
   } finally {
-    abort.abort();
-    await cluster.close();
-    store.close();
+    await close();
   }
 });
 
 Deno.test("the dashboard shows /v1/berth/instances' derived status, not a stored one", async () => {
-  const store = Store.open(":memory:");
-  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
-  const abort = new AbortController();
-  const app = createApp({
-    store,
-    cluster,
-    node: "n1",
-    advertise: "10.0.0.1",
-    version: "0.0.0-test",
-    token: null,
-    signal: abort.signal,
-  });
+  const { app, close } = apiOver();
   try {
     const page = await (await app.request("/ui")).text();
     assert.match(page, /get\("\/v1\/berth\/instances"\)/);
@@ -138,8 +136,6 @@ Deno.test("the dashboard shows /v1/berth/instances' derived status, not a stored
     assert.match(page, /if \(i\.status === "passing"\) s\.passing\+\+/);
     assert.match(page, /\[i\.status, i\.status\], i\.output/);
   } finally {
-    abort.abort();
-    await cluster.close();
-    store.close();
+    await close();
   }
 });

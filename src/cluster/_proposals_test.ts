@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { PROPOSAL_BYTES_MAX, withLeaderTime } from "./_proposals.ts";
 import { NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
-import { RemoteError, Transport } from "./transport.ts";
+import { RemoteError } from "./transport.ts";
 import {
   closeAll,
   leaderOf,
   member,
+  rawPeer,
   type TestMember,
   threeMembers,
   until,
@@ -87,18 +88,10 @@ Deno.test("RaftCluster: the leader refuses a forwarded oversized proposal with t
   const leader = await leaderOf(ms);
   const follower = ms.find((m) => m !== leader)!;
   // Speaks as the follower forwarding a proposal that skipped its own size check.
-  const probe = new Transport({
-    listen: { host: "127.0.0.10", port: 0 },
-    self: () => ({
-      clusterId: leader.cluster.identity()!.clusterId,
-      nodeId: follower.cluster.identity()!.id,
-      address: "127.0.0.10:1",
-    }),
-    onMessage: () => {},
-    onRequest: () => Promise.resolve(null),
-    log: () => {},
+  const probe = await rawPeer("127.0.0.10", {
+    clusterId: leader.cluster.identity()!.clusterId,
+    nodeId: follower.cluster.identity()!.id,
   });
-  await probe.start();
   try {
     const cmd = { type: "kv.put", key: "big", value: new Uint8Array(PROPOSAL_BYTES_MAX), flags: 0 };
     const e = await probe.request(leader.cluster.address, { t: "propose", id: "r", cmd }).catch(

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
-import { Transport } from "./transport.ts";
+import { closeAll, member, rawPeer, type TestMember, until } from "../../test/clusters.ts";
 import { SNAPSHOT_CHUNK_BYTES, Store } from "../store/mod.ts";
 import { upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
 import { decodeRef } from "./snapshot_files.ts";
@@ -39,14 +38,7 @@ Deno.test("SnapshotShipping: chunks from a non-leader are refused and a MsgSnap 
   const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 1 });
   const id = a.cluster.identity()!;
   await until("a leads", () => a.cluster.status().role === "leader");
-  const rogue = new Transport({
-    listen: { host: "127.0.0.9", port: 0 },
-    self: () => ({ clusterId: id.clusterId, nodeId: 99, address: "127.0.0.9:1" }),
-    onMessage: () => {},
-    onRequest: () => Promise.resolve(null),
-    log: () => {},
-  });
-  await rogue.start();
+  const rogue = await rawPeer("127.0.0.9", { clusterId: id.clusterId, nodeId: 99 });
   try {
     // The sender is not the leader: its chunks are refused; a MsgSnap naming no finished
     // transfer is dropped.

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { closeAll, member, threeMembers } from "../../test/clusters.ts";
-import { Transport } from "./transport.ts";
+import { closeAll, member, rawPeer, threeMembers } from "../../test/clusters.ts";
 import { waitFor as until } from "../../test/wait.ts";
 
 const enc = new TextEncoder();
@@ -31,14 +30,7 @@ Deno.test("RaftCluster: malformed raft frames are dropped with a log line and th
   const ms = await threeMembers();
   const target = ms[1]!;
   const id = target.cluster.identity()!;
-  const rogue = new Transport({
-    listen: { host: "127.0.0.9", port: 0 },
-    self: () => ({ clusterId: id.clusterId, nodeId: 99, address: "127.0.0.9:1" }),
-    onMessage: () => {},
-    onRequest: () => Promise.resolve(null),
-    log: () => {},
-  });
-  await rogue.start();
+  const rogue = await rawPeer("127.0.0.9", { clusterId: id.clusterId, nodeId: 99 });
   try {
     const bad: unknown[] = [
       { t: "raft", m: { type: "MsgApp", from: "x" } },
@@ -82,18 +74,10 @@ Deno.test("RaftCluster: a proposal retried with the same request id is applied o
   await until("a leader", () => ms.some((m) => m.cluster.status().role === "leader"));
   // The probe speaks as a follower forwarding a proposal (members only may propose).
   const follower = ms.find((m) => m.cluster.status().role !== "leader")!;
-  const probe = new Transport({
-    listen: { host: "127.0.0.10", port: 0 },
-    self: () => ({
-      clusterId: ms[0]!.cluster.identity()!.clusterId,
-      nodeId: follower.cluster.identity()!.id,
-      address: "127.0.0.10:1",
-    }),
-    onMessage: () => {},
-    onRequest: () => Promise.resolve(null),
-    log: () => {},
+  const probe = await rawPeer("127.0.0.10", {
+    clusterId: ms[0]!.cluster.identity()!.clusterId,
+    nodeId: follower.cluster.identity()!.id,
   });
-  await probe.start();
   try {
     await until("a leader", () => ms.some((m) => m.cluster.status().role === "leader"));
     const leader = ms.find((m) => m.cluster.status().role === "leader")!;

@@ -1,38 +1,16 @@
 import assert from "node:assert/strict";
 import { LocalCluster } from "../cluster/testing.ts";
 import type { Proposed } from "../cluster/types.ts";
-import {
-  checkOnNode,
-  type Command,
-  instanceHealth,
-  type RegisteredCheck,
-  Store,
-} from "../store/mod.ts";
+import { checkOnNode, type Command, instanceHealth, Store } from "../store/mod.ts";
 import { HealthChecker } from "./checker.ts";
 import { CheckTimers, RETRY_MS, TTL_EXPIRED_OUTPUT } from "./check_timers.ts";
 import type { Timers } from "./probe.ts";
 import { httpServer, instance, tcpServer } from "./_testing.ts";
 import { waitFor } from "../../test/wait.ts";
+import { registeredCheck as check } from "../../test/fixtures.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 const NODE = "n1";
-
-function check(id: string, over: Partial<RegisteredCheck>): RegisteredCheck {
-  return {
-    id,
-    name: id,
-    notes: "",
-    kind: "ttl",
-    target: "",
-    ttlMs: 10_000,
-    intervalMs: 0,
-    timeoutMs: 0,
-    deregisterCriticalAfterMs: 0,
-    status: "critical",
-    output: "",
-    ...over,
-  };
-}
 
 async function setup() {
   const store = Store.open(":memory:");

@@ -1,27 +1,10 @@
 import assert from "node:assert/strict";
-import { apiInstanceSpec, instanceSpec } from "../../test/fixtures.ts";
+import { apiInstanceSpec, instanceSpec, registeredCheck as ttl } from "../../test/fixtures.ts";
 import { checkOnNode, checksOfNode, checkStatus } from "./checks.ts";
 import { instanceHealth } from "./health.ts";
 import { Store } from "./store.ts";
 import type { Change, Command, RegisteredCheck } from "./types.ts";
 import { rules, validateCommand } from "./validate.ts";
-
-function ttl(id: string, over: Partial<RegisteredCheck> = {}): RegisteredCheck {
-  return {
-    id,
-    name: `check ${id}`,
-    notes: "",
-    kind: "ttl",
-    target: "",
-    ttlMs: 10_000,
-    intervalMs: 0,
-    timeoutMs: 0,
-    deregisterCriticalAfterMs: 0,
-    status: "critical",
-    output: "",
-    ...over,
-  };
-}
 
 /** A store with node n1 and an API instance `api` (no checks) on it. */
 function setup(): { store: Store; apply: (c: Command) => ReturnType<Store["apply"]> } {
