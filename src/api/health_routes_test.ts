@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
-import { apiInstanceSpec } from "../../test/fixtures.ts";
+import { apiInstanceSpec, registeredCheck } from "../../test/fixtures.ts";
 import type { RegisteredCheck } from "../store/mod.ts";
 import { fixture } from "./_testing.ts";
-
-function ttl(id: string, status: RegisteredCheck["status"]): RegisteredCheck {
-  return {
-    id,
-    name: id,
-    notes: "",
-    kind: "ttl",
-    target: "",
-    ttlMs: 10_000,
-    intervalMs: 0,
-    timeoutMs: 0,
-    deregisterCriticalAfterMs: 0,
-    status,
-    output: "",
-  };
-}
+const ttl = (id: string, status: RegisteredCheck["status"]) => registeredCheck(id, { status });
 
 /** n1 (env=prod) with web-1 (v1, passing) and n2 (env=dev) with web-2 (v2, critical), db-1. */
 async function catalog() {

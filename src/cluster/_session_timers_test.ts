@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type Command, type SessionSpec, Store } from "../store/mod.ts";
 import { SessionTimers } from "./_session_timers.ts";
 import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
+import { apiInstanceSpec } from "../../test/fixtures.ts";
 
 const A = "aaaaaaaa-0000-4000-8000-000000000001";
 const B = "bbbbbbbb-0000-4000-8000-000000000002";
@@ -156,23 +157,13 @@ Deno.test("SessionTimers ends a session whose service check is gone (instance de
   const id = "n1:web:80";
   apply({
     type: "register",
-    instance: {
+    instance: apiInstanceSpec({
       id,
-      service: "web",
-      node: "n1",
-      address: "10.0.0.1",
       port: 80,
       tags: [],
       meta: {},
-      weight: 1,
-      containerId: null,
-      httpHosts: [],
-      httpPath: null,
-      tcpPort: null,
-      check: null,
-      docker: null,
       checkResult: { status: "passing", output: "" },
-    },
+    }),
   });
   assert.deepEqual(
     apply({ type: "session.create", session: session({ serviceChecks: [`service:${id}`] }) }),

@@ -7,6 +7,7 @@
 import http from "node:http";
 import net from "node:net";
 import type { CheckDefinition, InstanceSpec } from "../store/mod.ts";
+import { apiInstanceSpec } from "../../test/fixtures.ts";
 
 export interface TestServer {
   port: number;
@@ -56,21 +57,5 @@ export function instance(
   port: number,
   check: CheckDefinition | null,
 ): InstanceSpec {
-  return {
-    id,
-    service: "web",
-    node,
-    address: "127.0.0.1",
-    port,
-    tags: [],
-    meta: {},
-    weight: 1,
-    containerId: null,
-    httpHosts: [],
-    httpPath: null,
-    tcpPort: null,
-    check,
-    docker: null,
-    checkResult: null,
-  };
+  return apiInstanceSpec({ id, node, address: "127.0.0.1", port, tags: [], meta: {}, check });
 }
