@@ -285,3 +285,32 @@ Deno.test("main() lock rejects bad usage with one line and exit 2; a missing pro
     assert.deepEqual(await getJson(`${url}/v1/session/list`), []);
   });
 });
+
+Deno.test("berth lock passes SIGTERM on to the command, then releases and destroys its session", async () => {
+  await withAgent(async ({ url, dir }) => {
+    const script = `trap 'echo term >> ${dir}/log; exit 0' TERM; touch ${dir}/a.started; ` +
+      `while :; do sleep 0.05; done`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../main.ts", import.meta.url).pathname, "lock", "jobs/t", "--"]
+        .concat(["sh", "-c", script]),
+      env: { BERTH_HTTP_ADDR: url, NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    try {
+      await until("the command", () => exists(`${dir}/a.started`));
+      child.kill("SIGTERM");
+      const status = await child.status;
+      assert.equal(status.code, 0, await stderr); // the command's own exit code after its trap
+      assert.equal(await Deno.readTextFile(`${dir}/log`), "term\n");
+      assert.deepEqual(await getJson(`${url}/v1/session/list`), []);
+      assert.equal(await getJson(`${url}/v1/kv/jobs/t/.lock`), null);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.status;
+    }
+  });
+});
