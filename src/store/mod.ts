@@ -57,11 +57,7 @@ export {
   CHECKS_PER_TARGET_MAX,
   CommandError,
   instanceId,
-  LB_META_KEY,
-  LB_POLICIES,
-  type LbPolicy,
   NAME_BYTES_MAX,
-  parseLbPolicy,
   rules,
   SERVICE_NAME_CHARS_MAX,
   TAGS_MAX,
@@ -69,3 +65,4 @@ export {
   validateInstance,
   VALUE_BYTES_MAX,
 } from "./validate.ts";
+export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { fail, NAME_BYTES_MAX, VALUE_BYTES_MAX } from "./rule_basics.ts";
+import { bytes, fail, int, str } from "./rule_basics.ts";
 import { type Command, type SessionSpec, TXN_VERBS, type TxnOp, type TxnVerb } from "./types.ts";
 
 /** Shortest and longest session TTL (Consul's `session_ttl_min` default and its maximum). */
@@ -28,26 +28,6 @@ const TYPES = new Set(["session.create", "session.destroy", "kv.lock", "kv.unloc
 /** Whether `type` is one of the commands this module checks. */
 export function isSessionCommand(type: unknown): boolean {
   return typeof type === "string" && TYPES.has(type);
-}
-
-function str(x: unknown, path: string, empty = false): string {
-  if (typeof x !== "string") fail(path, "a string", x);
-  if (!empty && x.length === 0) fail(path, "a non-empty string", x);
-  if (x.length > NAME_BYTES_MAX) fail(path, `at most ${NAME_BYTES_MAX} characters`, x);
-  return x;
-}
-
-function int(x: unknown, path: string, min: number, max: number): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
-    fail(path, `an integer in [${min}, ${max}]`, typeof x === "number" ? String(x) : x);
-  }
-  return x;
-}
-
-function bytes(x: unknown, path: string): Uint8Array {
-  if (!(x instanceof Uint8Array)) fail(path, "bytes", x);
-  if (x.byteLength > VALUE_BYTES_MAX) fail(path, `at most ${VALUE_BYTES_MAX} bytes`, "bytes");
-  return x;
 }
 
 /** A session id: a UUID. */
@@ -79,7 +59,7 @@ function session(x: unknown, path: string): SessionSpec {
     : int(s.ttlMs, `${path}.ttlMs`, SESSION_TTL_MIN_MS, SESSION_TTL_MAX_MS);
   return {
     id: sessionId(s.id, `${path}.id`),
-    name: str(s.name, `${path}.name`, true),
+    name: str(s.name, `${path}.name`, { empty: true }),
     node: str(s.node, `${path}.node`),
     nodeChecks: checkIds(s.nodeChecks, `${path}.nodeChecks`),
     serviceChecks: checkIds(s.serviceChecks, `${path}.serviceChecks`),
@@ -100,7 +80,7 @@ function txnOp(x: unknown, path: string): TxnOp {
   const usesSession = verb === "lock" || verb === "unlock" || verb === "check-session";
   return {
     verb,
-    key: str(o.key, `${path}.key`, verb === "get-tree" || verb === "delete-tree"),
+    key: str(o.key, `${path}.key`, { empty: verb === "get-tree" || verb === "delete-tree" }),
     value: o.value === undefined ? new Uint8Array(0) : bytes(o.value, `${path}.value`),
     flags: flags(o.flags, `${path}.flags`),
     index: o.index === undefined ? 0 : int(o.index, `${path}.index`, 0, Number.MAX_SAFE_INTEGER),

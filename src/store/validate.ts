@@ -30,7 +30,19 @@ import {
   SERVICE_NAME_CHARS_MAX,
   SERVICE_NAME_EXPECTED,
 } from "../lib/service_name.ts";
-import { CommandError, fail, NAME_BYTES_MAX, VALUE_BYTES_MAX } from "./rule_basics.ts";
+import { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";
+import {
+  bytes,
+  CommandError,
+  durationMs,
+  fail,
+  int,
+  NAME_BYTES_MAX,
+  obj,
+  optInt,
+  str,
+  VALUE_BYTES_MAX,
+} from "./rule_basics.ts";
 import { isSessionCommand, validateSessionCommand } from "./session_commands.ts";
 
 export { CommandError, NAME_BYTES_MAX, SERVICE_NAME_CHARS_MAX, VALUE_BYTES_MAX };
@@ -56,51 +68,10 @@ export const CHECKS_PER_TARGET_MAX = 64;
 /** Longest check output or notes kept. */
 export const CHECK_OUTPUT_CHARS_MAX = 4096;
 
-/** Balancing policies of the proxy; the first is the default. */
-export const LB_POLICIES = ["round_robin", "least_conn", "p2c"] as const;
-export type LbPolicy = typeof LB_POLICIES[number];
-/** Instance meta key selecting a service's policy (the `berth.lb` label or API Meta). */
-export const LB_META_KEY = "berth.lb";
-/** Other spellings accepted for a policy. */
-const LB_ALIASES: Record<string, LbPolicy> = {
-  "round-robin": "round_robin",
-  roundrobin: "round_robin",
-  rr: "round_robin",
-  "least-conn": "least_conn",
-  leastconn: "least_conn",
-  "power-of-two": "p2c",
-  power_of_two: "p2c",
-};
-
-/** A policy name or alias (any case) → the policy; `null` for an unknown one. */
-export function parseLbPolicy(s: string): LbPolicy | null {
-  const t = s.trim().toLowerCase();
-  return (LB_POLICIES as readonly string[]).includes(t) ? t as LbPolicy : LB_ALIASES[t] ?? null;
-}
-
 const ID_PART_RE = /^[A-Za-z0-9_.-]+$/;
 const HOST_RE = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 // deno-lint-ignore no-control-regex
 const URL_PATH_RE = /^\/[^\s\x00-\x1f\x7f]*$/;
-
-function obj(x: unknown, path: string): Record<string, unknown> {
-  if (typeof x !== "object" || x === null || Array.isArray(x)) fail(path, "an object", x);
-  return x as Record<string, unknown>;
-}
-
-function str(x: unknown, path: string, opts: { empty?: boolean } = {}): string {
-  if (typeof x !== "string") fail(path, "a string", x);
-  if (!opts.empty && x.length === 0) fail(path, "a non-empty string", x);
-  if (x.length > NAME_BYTES_MAX) fail(path, `at most ${NAME_BYTES_MAX} characters`, x);
-  return x;
-}
-
-function int(x: unknown, path: string, min: number, max: number): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
-    fail(path, `an integer in [${min}, ${max}]`, typeof x === "number" ? String(x) : x);
-  }
-  return x;
-}
 
 function strList(x: unknown, path: string): string[] {
   if (!Array.isArray(x)) fail(path, "a list of strings", x);
@@ -122,36 +93,6 @@ function restoreId(x: unknown, path: string): string {
   const id = str(x, path);
   if (id.length > 64) fail(path, "at most 64 characters", id);
   return id;
-}
-
-function bytes(x: unknown, path: string): Uint8Array {
-  if (!(x instanceof Uint8Array)) fail(path, "bytes", x);
-  if (x.byteLength > VALUE_BYTES_MAX) fail(path, `at most ${VALUE_BYTES_MAX} bytes`, "bytes");
-  return x;
-}
-
-function optInt(x: unknown, path: string, min: number, max: number): number | undefined {
-  return x === undefined || x === null ? undefined : int(x, path, min, max);
-}
-
-/** `90000` → `90s`, `3600000` → `1h`: bounds as people write them. */
-function formatMs(ms: number): string {
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-/** Whole milliseconds in [min, max]. */
-function durationMs(x: unknown, path: string, min: number, max: number): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
-    fail(
-      path,
-      `a duration from ${formatMs(min)} to ${formatMs(max)}`,
-      typeof x === "number" ? `${x}ms` : x,
-    );
-  }
-  return x;
 }
 
 /** The rule of each instance field, for validateInstance and for callers' early errors. */
