@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { agentHelp, ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig } from "./config.ts";
 
 const base = { env: {}, hostname: "host-a" };
 
@@ -216,21 +216,6 @@ Deno.test("loadConfig() reads numbers, booleans and lists from the config file",
   assert.equal(c.dnsTtl, 5);
   assert.equal(c.bootstrap, true);
   assert.deepEqual(c.join, ["10.0.0.1:8300", "10.0.0.2:9000"]);
-});
-
-Deno.test("agentHelp() lists every flag once with one default and the ranges", () => {
-  const help = agentHelp();
-  for (
-    const f of ["--dev", "--node NAME", "--data-dir DIR", "--proxy-http ADDR", "--edge-domain"]
-  ) {
-    assert.match(help, new RegExp(`^  ${f}`, "m"));
-  }
-  assert.match(help, /default 127\.0\.0\.1:8500/);
-  assert.match(help, /--voters N .*\(1\.\.7, default 3\)/);
-  assert.match(help, /--advertise IP .*\(default the host of --bind/);
-  for (const line of help.split("\n")) {
-    assert.ok((line.match(/default/g) ?? []).length <= 1, line);
-  }
 });
 
 Deno.test("loadConfig() --datacenter defaults to dc1; --dns-service-ttl repeats, env and file lists", () => {

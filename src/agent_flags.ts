@@ -1,0 +1,257 @@
+/**
+ * The agent's flags as data: each flag's name, kind, defaults (plain and under `--dev`), help
+ * line and what a valid value looks like, in the order `berth agent --help` lists them.
+ * config.ts reads values against this table; `agentHelp()` prints it.
+ *
+ * @module
+ */
+
+import { DURATION_EXPECTED } from "./lib/duration.ts";
+import type { FlagSpec } from "./lib/flags.ts";
+import { NODE_NAME_EXPECTED } from "./lib/node_name.ts";
+
+export interface AgentFlag extends FlagSpec {
+  /** `bool` takes no value when bare; the others name the value in help: `--bind ADDR`. */
+  kind:
+    | "bool"
+    | "NAME"
+    | "DIR"
+    | "FILE"
+    | "ADDR"
+    | "ADDRS"
+    | "IP"
+    | "DOMAIN"
+    | "URL"
+    | "D"
+    | "N"
+    | "T"
+    | "NAME=D";
+  /** Embedded default ("" for none). */
+  def: string;
+  /** Default under --dev, when it differs. */
+  devDef?: string;
+  /** How help shows a default that is not a plain value (the hostname, the host of --bind). */
+  defaultText?: string;
+  help: string;
+  /** What a valid value looks like, for messages: `expected …`. */
+  expect: string;
+  /** Allowed range of an integer flag. */
+  range?: [number, number];
+}
+
+const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
+
+/** Every agent flag, in the order `berth agent --help` lists them. */
+export const AGENT_FLAGS: readonly AgentFlag[] = [
+  {
+    name: "config",
+    kind: "FILE",
+    def: "",
+    help: "JSON file of flag values (flags and env win)",
+    expect: "expected a file path",
+  },
+  {
+    name: "dev",
+    kind: "bool",
+    def: "false",
+    help: "single-node cluster, data in ./data, everything on 127.0.0.1",
+    expect: "expected true or false",
+  },
+  {
+    name: "node",
+    kind: "NAME",
+    def: "",
+    defaultText: "the hostname",
+    help: "unique member name",
+    expect: NODE_NAME_EXPECTED,
+  },
+  {
+    name: "data-dir",
+    kind: "DIR",
+    def: "/var/lib/berth",
+    devDef: "./data",
+    help: "directory for the SQLite files",
+    expect: "expected a directory path",
+  },
+  {
+    name: "bind",
+    kind: "ADDR",
+    def: "127.0.0.1:8300",
+    help: "cluster (Raft RPC) listen address",
+    expect: ADDR_EXPECTED("127.0.0.1:8300"),
+  },
+  {
+    name: "advertise",
+    kind: "IP",
+    def: "",
+    defaultText: "the host of --bind, or 127.0.0.1 when that is 0.0.0.0 or ::",
+    help: "address other members use; also registered for ports published on 0.0.0.0",
+    expect: "expected an IP address like 10.0.0.5",
+  },
+  {
+    name: "bootstrap",
+    kind: "bool",
+    def: "false",
+    devDef: "true",
+    help: "start a new cluster with this node as its first voter",
+    expect: "expected true or false",
+  },
+  {
+    name: "join",
+    kind: "ADDRS",
+    def: "",
+    help: "members to join through, comma-separated IP[:PORT]",
+    expect: "expected IP[:PORT],… like 10.0.0.5,10.0.0.6:8300",
+  },
+  {
+    name: "http",
+    kind: "ADDR",
+    def: "127.0.0.1:8500",
+    help: "admin API and dashboard",
+    expect: ADDR_EXPECTED("127.0.0.1:8500"),
+  },
+  {
+    name: "dns",
+    kind: "ADDR",
+    def: "127.0.0.1:8600",
+    help: "DNS listen address, UDP and TCP",
+    expect: ADDR_EXPECTED("127.0.0.1:8600"),
+  },
+  {
+    name: "domain",
+    kind: "DOMAIN",
+    def: "berth.",
+    help: "DNS domain (consul. for Consul names)",
+    expect: "expected a domain name like berth. or example.com",
+  },
+  {
+    name: "datacenter",
+    kind: "NAME",
+    def: "dc1",
+    help: "datacenter name, as in NAME.service.DC.DOMAIN and the API",
+    expect: "expected 1 to 63 lower-case letters, digits, - or _, like dc1",
+  },
+  {
+    name: "recursor",
+    kind: "ADDRS",
+    def: "",
+    help: "upstream resolvers for other names, comma-separated IP[:PORT]",
+    expect: "expected IP[:PORT],… like 1.1.1.1,9.9.9.9:53",
+  },
+  {
+    name: "edge-domain",
+    kind: "DOMAIN",
+    def: "",
+    help: "names under it resolve to the healthy proxy members, TTL 0",
+    expect: "expected a domain name like edge.example.com",
+  },
+  {
+    name: "proxy-http",
+    kind: "ADDR",
+    def: "0.0.0.0:80",
+    devDef: "127.0.0.1:8080",
+    help: "HTTP load balancer listen address, or off",
+    expect: "expected IP:PORT like 0.0.0.0:80, or off",
+  },
+  {
+    name: "docker",
+    kind: "URL",
+    def: "unix:///var/run/docker.sock",
+    help: "Docker engine URL (unix:// or http://), or off",
+    expect: "expected unix:///path/docker.sock, http://HOST:PORT or off",
+  },
+  {
+    name: "internal",
+    kind: "bool",
+    def: "false",
+    help: "register container IP and port instead of published host ports",
+    expect: "expected true or false",
+  },
+  {
+    name: "voters",
+    kind: "N",
+    def: "3",
+    range: [1, 7],
+    help: "voting members the cluster grows to; later members stay learners",
+    expect: "expected an integer in 1..7",
+  },
+  {
+    name: "node-timeout",
+    kind: "D",
+    def: "10s",
+    help: "silence after which a member's instances are marked critical",
+    expect: DURATION_EXPECTED,
+  },
+  {
+    name: "reconcile-interval",
+    kind: "D",
+    def: "30s",
+    help: "full Docker reconcile period (events reconcile at once), at least 1s",
+    expect: `${DURATION_EXPECTED}, at least 1s`,
+  },
+  {
+    name: "dns-ttl",
+    kind: "N",
+    def: "0",
+    range: [0, 86400],
+    help: "TTL of service answers, seconds",
+    expect: "expected an integer in 0..86400",
+  },
+  {
+    name: "dns-service-ttl",
+    kind: "NAME=D",
+    def: "",
+    repeatable: true,
+    defaultText: "--dns-ttl",
+    help: "TTL of one service's answers (* for every other), repeatable or comma-separated",
+    expect: "expected NAME=DURATION,… like web=30s,*=5s, whole seconds up to 86400s",
+  },
+  {
+    name: "snapshot-entries",
+    kind: "N",
+    def: "8192",
+    range: [16, 10_000_000],
+    help: "applied log entries after which the store is snapshotted and the log compacted",
+    expect: "expected an integer in 16..10000000",
+  },
+  {
+    name: "token",
+    kind: "T",
+    def: "",
+    defaultText: "none: writes are open",
+    help: "API token required on writes",
+    expect: "expected a token",
+  },
+];
+
+/** `BERTH_` variables that are not agent flags: the client commands' and the test scripts'. */
+export const OTHER_ENV_VARS: readonly string[] = ["BERTH_HTTP_ADDR", "BERTH_TEST_IMAGE"];
+
+/** The flag named `name`. */
+export function spec(name: string): AgentFlag {
+  const s = AGENT_FLAGS.find((f) => f.name === name);
+  if (s === undefined) throw new Error(`no agent flag --${name}`); // a bug in config.ts
+  return s;
+}
+
+/** `--data-dir` → `BERTH_DATA_DIR`. */
+export function envName(flag: string): string {
+  return `BERTH_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** `berth agent --help` text: every flag with its default. */
+export function agentHelp(): string {
+  const lines = [
+    "Usage: berth agent [flags]",
+    "",
+    "Flags (or env BERTH_<FLAG>, or keys of the --config file; flags win, then env):",
+  ];
+  for (const f of AGENT_FLAGS) {
+    const left = f.kind === "bool" ? `--${f.name}` : `--${f.name} ${f.kind}`;
+    const range = f.range === undefined ? "" : `${f.range[0]}..${f.range[1]}, `;
+    const def = f.defaultText ?? (f.def === "" ? "none" : f.def);
+    const dev = f.devDef !== undefined ? `; ${f.devDef} with --dev` : "";
+    lines.push(`  ${left.padEnd(26)} ${f.help} (${range}default ${def}${dev})`);
+  }
+  return lines.join("\n");
+}
