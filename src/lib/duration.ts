@@ -16,23 +16,12 @@ export const DURATION_EXPECTED = "expected a duration like 10s, 250ms or 1m30s";
  */
 export function parseDuration(s: string): number {
   if (s.length === 0) throw new Error("empty");
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)(?![a-z])/y;
-  let total = 0;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (m === null) {
-      const rest = s.slice(pos);
-      if (/^\d+(\.\d+)?$/.test(rest)) throw new Error("no unit");
-      const unit = /^\d+(?:\.\d+)?([A-Za-z]+)/.exec(rest);
-      if (unit) throw new Error(`unknown unit ${JSON.stringify(unit[1])}`);
-      throw new Error("not a duration");
-    }
-    total += Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-    pos = re.lastIndex;
-  }
-  return Math.round(total);
+  return sumTerms(s, {
+    term: /(\d+(?:\.\d+)?)(ms|s|m|h)(?![a-z])/y,
+    unitMs: UNIT_MS,
+    bare: /^\d+(\.\d+)?$/,
+    withUnit: /^\d+(?:\.\d+)?([A-Za-z]+)/,
+  });
 }
 
 const GO_UNIT_MS: Record<string, number> = {
@@ -56,21 +45,39 @@ export function parseGoDuration(s: string): number {
   const body = s.startsWith("+") ? s.slice(1) : s;
   if (body.startsWith("-")) throw new Error("negative");
   if (body.length === 0) throw new Error("empty");
-  const re = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  return sumTerms(body, {
+    term: /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y,
+    unitMs: GO_UNIT_MS,
+    bare: /^[\d.]+$/,
+    withUnit: /^[\d.]+([^\d.]+)/,
+  });
+}
+
+/** A duration syntax: one `<number><unit>` term, and what to say about text that is none. */
+interface Terms {
+  /** Sticky: a number (group 1) and a unit of `unitMs` (group 2). */
+  term: RegExp;
+  unitMs: Readonly<Record<string, number>>;
+  /** A number without a unit. */
+  bare: RegExp;
+  /** A number with a unit not in `unitMs` (group 1). */
+  withUnit: RegExp;
+}
+
+/** Adds up the terms `s` is made of, in whole milliseconds; throws saying what is wrong. */
+function sumTerms(s: string, t: Terms): number {
   let total = 0;
-  let pos = 0;
-  while (pos < body.length) {
-    re.lastIndex = pos;
-    const m = re.exec(body);
+  for (let pos = 0; pos < s.length; pos = t.term.lastIndex) {
+    t.term.lastIndex = pos;
+    const m = t.term.exec(s);
     if (m === null) {
-      const rest = body.slice(pos);
-      if (/^[\d.]+$/.test(rest)) throw new Error("no unit");
-      const unit = /^[\d.]+([^\d.]+)/.exec(rest);
+      const rest = s.slice(pos);
+      if (t.bare.test(rest)) throw new Error("no unit");
+      const unit = t.withUnit.exec(rest);
       if (unit) throw new Error(`unknown unit ${JSON.stringify(unit[1])}`);
       throw new Error("not a duration");
     }
-    total += Number(m[1]) * GO_UNIT_MS[m[2]!]!;
-    pos = re.lastIndex;
+    total += Number(m[1]) * t.unitMs[m[2]!]!;
   }
   return Math.round(total);
 }
