@@ -11,8 +11,10 @@
  *   failover  kill -9 the leader of a 3-member cluster: time to the first write through a
  *           survivor (10 rounds, the killed member restarts and catches up between rounds)
  *   sessions  Consul sessions created/s and renewed/s on a 3-member cluster (16 clients)
+ *   lock    kill -9 a lock holder's member: time to another member's client acquiring the lock
+ *           (10 rounds; session TTL 10s, lock-delay 15s; fails if ever under the lock-delay)
  *
- * Usage: deno task bench [dns] [http] [docker] [raft] [kv] [failover] [sessions]   (default: all)
+ * Usage: deno task bench [dns] [http] [docker] [raft] [kv] [failover] [sessions] [lock]   (default: all)
  * Env: BENCH_SECONDS (default 10) per measured run.
  *
  * @module
@@ -26,6 +28,7 @@ import { benchDocker } from "./bench/docker.ts";
 import { benchKv } from "./bench/kv.ts";
 import { benchFailover } from "./bench/failover.ts";
 import { benchSessions } from "./bench/sessions.ts";
+import { benchLock } from "./bench/lock.ts";
 
 async function benchRaft(): Promise<void> {
   console.log(await run(Deno.execPath(), ["run", "--allow-all", `${ROOT}scripts/raft_bench.ts`]));
@@ -39,6 +42,7 @@ const all: Record<string, () => Promise<void>> = {
   kv: benchKv,
   failover: benchFailover,
   sessions: benchSessions,
+  lock: benchLock,
 };
 let parts: string[];
 try {

@@ -20,7 +20,8 @@ const FAILOVER_TIMEOUT_MS = 30_000;
 /** Longest a restarted member may take to catch up. */
 const CATCH_UP_TIMEOUT_MS = 30_000;
 
-async function berthStatus(
+/** A member's /v1/berth/status (its leader and Raft indexes). */
+export async function berthStatus(
   a: AgentProc,
 ): Promise<{ leader: string | null; commitIndex: number; appliedIndex: number }> {
   const r = await fetch(`${a.httpUrl}/v1/berth/status`, { signal: AbortSignal.timeout(1000) });
