@@ -7,8 +7,8 @@
  *
  * Restore: the request body is cut into SNAPSHOT_CHUNK_BYTES chunks, proposed as
  * `restore.chunk` after a `restore.begin`, SNAPSHOT_WINDOW_CHUNKS proposals in flight at most
- * (they reach the log in order; one that did not, e.g. across a leader change, is refused and
- * the restore fails, changing nothing). Every replica checks each chunk's rows as it applies it
+ * (ChunkWindow: one that reached the log out of turn, e.g. across a busy leader or a leader
+ * change, is sent again in order). Every replica checks each chunk's rows as it applies it
  * and stages them (store/restore_staging.ts), so a bad file fails at its first bad chunk, with
  * 400. `restore.commit` then carries the chunk count and size, and the store swaps the staged
  * tables in within that one apply on every replica, or changes nothing. A failure on the way
@@ -18,7 +18,7 @@
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
-import type { Proposed } from "../cluster/mod.ts";
+import { ClusterError, type Proposed } from "../cluster/mod.ts";
 import {
   type Command,
   isLegacySnapshot,
@@ -76,9 +76,7 @@ export async function restoreFromStream(
     return p;
   };
   await must({ type: "restore.begin", id });
-  // Chunk proposals in flight (at most SNAPSHOT_WINDOW_CHUNKS); the first failure ends the restore.
-  const inflight = new Set<Promise<unknown>>();
-  let failure: unknown;
+  const chunks = new ChunkWindow(id, propose);
   let seq = 0;
   let bytes = 0;
   const buf = new Uint8Array(SNAPSHOT_CHUNK_BYTES);
@@ -87,14 +85,7 @@ export async function restoreFromStream(
     if (fill === 0) return;
     const data = buf.slice(0, fill);
     fill = 0;
-    const p: Promise<unknown> = must({ type: "restore.chunk", id, seq, data })
-      .catch((e) => failure ??= e).finally(() => inflight.delete(p));
-    inflight.add(p);
-    seq++;
-    while (inflight.size >= SNAPSHOT_WINDOW_CHUNKS && failure === undefined) {
-      await Promise.race(inflight);
-    }
-    if (failure !== undefined) throw failure;
+    await chunks.send(seq++, data);
   };
   const reader = body.getReader();
   try {
@@ -114,8 +105,7 @@ export async function restoreFromStream(
       }
     }
     await flush();
-    await Promise.all(inflight);
-    if (failure !== undefined) throw failure;
+    await chunks.drain();
     const p = await must({
       type: "restore.commit",
       id,
@@ -124,13 +114,109 @@ export async function restoreFromStream(
     });
     return { index: p.index, bytes, chunks: seq };
   } catch (e) {
-    await Promise.all(inflight);
+    await chunks.settled();
     await reader.cancel().catch(() => {});
     await propose({ type: "restore.abort", id }).catch(() => {});
     throw e;
   } finally {
     reader.releaseLock();
   }
+}
+
+/** Rounds of sending the unacknowledged chunks again before a restore gives up. */
+export const RESTORE_RESENDS_MAX = 8;
+
+/**
+ * The `restore.chunk` proposals of one restore: up to SNAPSHOT_WINDOW_CHUNKS in flight while
+ * every one lands in turn. A chunk can land after a later one (its proposal was retried across a
+ * busy leader or a leader change): the later one is then refused with `restoreNext`, and a
+ * proposal that failed retryably may or may not have applied. Either way the window drains and
+ * the chunks not known applied are sent again in order, one at a time from then on (the store
+ * takes a chunk it already has as done), at most RESTORE_RESENDS_MAX rounds. Any other refusal
+ * ends the restore.
+ */
+class ChunkWindow {
+  readonly #id: string;
+  readonly #propose: (c: Command) => Promise<Proposed>;
+  /** seq → data of the chunks not known to be applied, in seq order. */
+  readonly #unacked = new Map<number, Uint8Array>();
+  readonly #inflight = new Set<Promise<void>>();
+  #window = SNAPSHOT_WINDOW_CHUNKS;
+  #resend = false;
+  #resends = 0;
+  #failure: unknown;
+
+  constructor(id: string, propose: (c: Command) => Promise<Proposed>) {
+    this.#id = id;
+    this.#propose = propose;
+  }
+
+  /** Sends chunk `seq`; resolves when the window has room again (throws the first failure). */
+  async send(seq: number, data: Uint8Array): Promise<void> {
+    this.#unacked.set(seq, data);
+    this.#start(seq, data);
+    while (this.#inflight.size >= this.#window && this.#failure === undefined) {
+      await Promise.race(this.#inflight);
+    }
+    await this.#maybeResend();
+  }
+
+  /** Resolves once every chunk sent is applied (throws the first failure). */
+  async drain(): Promise<void> {
+    await this.settled();
+    await this.#maybeResend();
+  }
+
+  /** Resolves once nothing is in flight. */
+  async settled(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all(this.#inflight);
+  }
+
+  #start(seq: number, data: Uint8Array): void {
+    const p: Promise<void> = this.#propose({ type: "restore.chunk", id: this.#id, seq, data })
+      .then((r) => {
+        if (r.result.ok) this.#unacked.delete(seq);
+        else if (r.result.restoreNext !== undefined) this.#resend = true;
+        else throw badRequest(r.result.error ?? "restore.chunk failed");
+      }, (e) => {
+        if (!retryable(e)) throw e;
+        this.#resend = true;
+      })
+      .catch((e) => {
+        this.#failure ??= e;
+      })
+      .finally(() => this.#inflight.delete(p));
+    this.#inflight.add(p);
+  }
+
+  async #maybeResend(): Promise<void> {
+    while (this.#failure === undefined && this.#resend) {
+      await this.settled();
+      if (this.#failure !== undefined) break;
+      if (++this.#resends > RESTORE_RESENDS_MAX) {
+        this.#failure = new HttpError(
+          503,
+          `restore: chunks still out of order after ${RESTORE_RESENDS_MAX} resends; retry`,
+        );
+        break;
+      }
+      this.#resend = false;
+      this.#window = 1;
+      for (const [seq, data] of [...this.#unacked]) {
+        this.#start(seq, data);
+        await this.settled();
+        if (this.#failure !== undefined || this.#resend) break;
+      }
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+}
+
+/** Whether a failed proposal may succeed when sent again (the cluster's retryable codes). */
+function retryable(e: unknown): boolean {
+  return e instanceof ClusterError &&
+    (e.code === "no_leader" || e.code === "not_leader" || e.code === "busy" ||
+      e.code === "timeout");
 }
 
 /**

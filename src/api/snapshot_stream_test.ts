@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
-import { SNAPSHOT_CHUNK_BYTES, type Store } from "../store/mod.ts";
+import { type Command, SNAPSHOT_CHUNK_BYTES, Store } from "../store/mod.ts";
+import { type Proposed, TimeoutError } from "../cluster/mod.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
 import { HttpError } from "./http_error.ts";
 
@@ -90,5 +91,54 @@ Deno.test("restoreFromStream() fails with 400 and changes nothing when another r
     assert.equal(kvText(leader.store), before);
   } finally {
     await closeAll(ms);
+  }
+});
+
+Deno.test("restoreFromStream() sends again, in order, chunks that landed out of turn or may not have applied", async () => {
+  const src = Store.open(":memory:");
+  const dst = Store.open(":memory:");
+  try {
+    for (let i = 0; i < 12; i++) {
+      const r = src.apply(i + 1, {
+        type: "kv.put",
+        key: `k${i}`,
+        value: new Uint8Array(500_000).fill(i),
+        flags: 0,
+      });
+      assert.ok(r.ok, r.error);
+    }
+    const saved = await bytesOf(userSnapshotStream(src));
+    assert.ok(saved.byteLength > 4 * SNAPSHOT_CHUNK_BYTES);
+    // The "log": commands applied to dst in the order they reach it. Chunk 1's first proposal is
+    // held back until chunk 2 has applied (a retry across a busy leader); chunk 3's first
+    // proposal applies but its proposer hears a timeout.
+    let index = 0;
+    const apply = (c: Command): Proposed => {
+      index++;
+      return { index, result: dst.apply(index, c) };
+    };
+    let release: () => void = () => {};
+    const chunk2Applied = new Promise<void>((r) => release = r);
+    const first = new Set<number>();
+    const propose = async (c: Command): Promise<Proposed> => {
+      if (c.type !== "restore.chunk" || first.has(c.seq)) return apply(c);
+      first.add(c.seq);
+      if (c.seq === 1) {
+        await chunk2Applied;
+        return apply(c);
+      }
+      const p = apply(c);
+      if (c.seq === 2) release();
+      if (c.seq === 3) {
+        throw new TimeoutError("proposal timed out; it may or may not have taken effect");
+      }
+      return p;
+    };
+    const r = await restoreFromStream(streamOf(saved), propose);
+    assert.ok(r.chunks > 4);
+    assert.equal(kvText(dst), kvText(src));
+  } finally {
+    src.close();
+    dst.close();
   }
 });

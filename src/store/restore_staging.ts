@@ -7,7 +7,10 @@
  * - `chunk(id, seq, data)` takes chunks strictly in order: the complete frames in it are checked
  *   (SnapshotDecoder) and their rows staged in the restore_* tables; the bytes of an unfinished
  *   frame wait in restore_staging for the next chunk, and the decoder's state in the `cluster`
- *   table. A chunk that does not check out ends the restore;
+ *   table. A chunk that does not check out ends the restore. A chunk sent again (seq below the
+ *   one expected: its sender did not learn that it applied) is taken as done and changes
+ *   nothing; one ahead of its turn is refused with `restoreNext` and changes nothing either, so
+ *   the sender can send again from there;
  * - `commit(index, {id, chunks, bytes})`: every chunk must be there and the snapshot's end seen;
  *   then the staged tables become the live ones by renaming (no copy of the data, so the apply
  *   that swaps a large store in stays short), or nothing changes. The staging area is emptied
@@ -91,8 +94,13 @@ export class RestoreStaging {
   chunk(id: string, seq: number, data: Uint8Array): ApplyResult {
     const st = this.#get();
     if (st?.id !== id) return notUnderWay(id);
-    if (seq !== st.next) {
-      return { ok: false, error: `restore: chunk ${seq} arrived, chunk ${st.next} expected` };
+    if (seq < st.next) return { ok: true };
+    if (seq > st.next) {
+      return {
+        ok: false,
+        error: `restore: chunk ${seq} arrived, chunk ${st.next} expected`,
+        restoreNext: st.next,
+      };
     }
     const db = this.#db;
     const dec = new SnapshotDecoder(st.decoder, this.#tail());

@@ -286,15 +286,18 @@ Deno.test("Store restore.commit changes nothing when the staged snapshot does no
   }
 });
 
-Deno.test("Store restore.chunk refuses a chunk out of order or of a replaced restore", () => {
+Deno.test("Store restore.chunk refuses a chunk ahead of its turn or of a replaced restore, takes one sent again as done", () => {
   const s = seeded();
   const bytes = streamOf(seeded(), "user");
   const piece = (n: number) => bytes.subarray(n * 10, n * 10 + 10);
   s.apply(4, { type: "restore.begin", id: "a" });
   const chunk = (seq: number, id = "a") => ({ type: "restore.chunk", id, seq, data: piece(seq) });
-  assert.match(s.apply(5, chunk(1)).error ?? "", /chunk 1 arrived, chunk 0 expected/);
+  const ahead = s.apply(5, chunk(1));
+  assert.match(ahead.error ?? "", /chunk 1 arrived, chunk 0 expected/);
+  assert.equal(ahead.restoreNext, 0, "the sender learns where to send again from");
   assert.deepEqual(s.apply(6, chunk(0)), { ok: true });
-  assert.match(s.apply(7, chunk(0)).error ?? "", /chunk 0 arrived, chunk 1 expected/);
+  // Sent again (its sender did not learn it applied): done already, nothing changes.
+  assert.deepEqual(s.apply(7, chunk(0)), { ok: true });
   assert.deepEqual(s.apply(8, chunk(1)), { ok: true }, "the restore goes on after a refusal");
   s.apply(9, { type: "restore.begin", id: "b" });
   assert.match(s.apply(10, chunk(2)).error ?? "", /restore a is not under way/);

@@ -262,6 +262,11 @@ export interface ApplyResult {
   error?: string;
   /** A `txn`'s outcome (txn.ts): its results when `ok`, the failed operations otherwise. */
   txn?: TxnOutcome;
+  /**
+   * A `restore.chunk` that arrived ahead of its turn: the chunk the restore expects next. Nothing
+   * changed and the restore goes on; the sender sends the chunks from that one again, in order.
+   */
+  restoreNext?: number;
 }
 
 /** What a session does with the keys it holds when it ends. */
