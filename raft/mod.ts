@@ -51,6 +51,7 @@
 export type { Config } from "./config.ts";
 export { RawNode } from "./node.ts";
 export type { PeerStatus, Ready, Status } from "./node.ts";
+export { ENTRY_OVERHEAD_BYTES } from "./util.ts";
 export {
   CompactedError,
   MemoryStorage,

@@ -1,8 +1,12 @@
 /**
  * The durable Raft log: entries, hard state and the latest snapshot in SQLite (`raft.db`, WAL,
- * synchronous=FULL), mirrored in memory for raft's reads. One ready() batch (entries, hard state,
- * snapshot) is written in one transaction, so it is on disk, synced, before any message that
- * depends on it is sent. Memory stays bounded because the agent compacts the log at a threshold.
+ * synchronous=FULL). One ready() batch (entries, hard state, snapshot) is written in one
+ * transaction, so it is on disk, synced, before any message that depends on it is sent.
+ *
+ * Memory holds the log's shape only (index, term, type and size of each entry): raft's reads of
+ * entry data (to send, to apply) come from SQLite. A log of large entries (512 KiB values, 1 MiB
+ * restore chunks) therefore costs no memory while a snapshot of a large store is being written
+ * and the log cannot be compacted yet.
  *
  * @module
  */
@@ -11,6 +15,7 @@ import { pack, unpack } from "msgpackr";
 import {
   type ConfState,
   type Entry,
+  ENTRY_OVERHEAD_BYTES,
   type HardState,
   isEmptyHardState,
   isEmptySnapshot,
@@ -26,6 +31,8 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) STR
 `;
 
 type Row = Record<string, unknown>;
+
+const NO_DATA = new Uint8Array(0);
 
 /** What one ready() asks to persist. */
 export interface PersistBatch {
@@ -49,7 +56,10 @@ export interface Identity {
 
 export class SqliteRaftStorage implements Storage {
   readonly #db: DatabaseSync;
+  /** The log's shape: entries with their data left out (read from SQLite when asked). */
   readonly #mem = new MemoryStorage();
+  /** Index → data bytes of each entry in #mem. */
+  readonly #sizes = new Map<number, number>();
   readonly #stmts = new Map<string, StatementSync>();
   readonly #confState: () => ConfState;
 
@@ -102,8 +112,24 @@ export class SqliteRaftStorage implements Storage {
       this.#db.exec("ROLLBACK");
       throw e;
     }
-    this.#mem.append(entries);
+    this.#remember(entries);
     this.#mem.setHardState(hardState);
+  }
+
+  /** Appends `entries` to the in-memory shape (a conflicting suffix is replaced). */
+  #remember(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0]!.index;
+    if (first <= this.#mem.lastIndex()) {
+      for (const i of this.#sizes.keys()) if (i >= first) this.#sizes.delete(i);
+    }
+    for (const e of entries) this.#sizes.set(e.index, e.data.byteLength);
+    this.#mem.append(entries.map((e) => ({ ...e, data: NO_DATA })));
+  }
+
+  /** Forgets the sizes of entries at or below `index` (compacted or replaced by a snapshot). */
+  #forget(index: number): void {
+    for (const i of this.#sizes.keys()) if (i <= index) this.#sizes.delete(i);
   }
 
   /**
@@ -181,14 +207,15 @@ export class SqliteRaftStorage implements Storage {
     const hs = this.#getState("hardState") as HardState | undefined;
     if (hs !== undefined) this.#mem.setHardState(hs);
     const first = this.#mem.firstIndex();
-    const rows = this.#stmt("SELECT * FROM entries WHERE idx >= ? ORDER BY idx").all(
-      first,
-    ) as Row[];
+    const rows = this.#stmt(
+      "SELECT idx, term, type, length(data) AS n FROM entries WHERE idx >= ? ORDER BY idx",
+    ).all(first) as Row[];
+    for (const r of rows) this.#sizes.set(Number(r.idx), Number(r.n));
     this.#mem.append(rows.map((r) => ({
       index: Number(r.idx),
       term: Number(r.term),
       type: r.type as Entry["type"],
-      data: r.data as Uint8Array,
+      data: NO_DATA,
     })));
     if (windowed) this.#mem.createSnapshot(snap.metadata.index, snap.metadata.confState, snap.data);
   }
@@ -209,8 +236,11 @@ export class SqliteRaftStorage implements Storage {
     } finally {
       if (!sync) this.#db.exec("PRAGMA synchronous=FULL");
     }
-    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) this.#mem.applySnapshot(snapshot);
-    this.#mem.append(entries);
+    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
+      this.#mem.applySnapshot(snapshot);
+      this.#sizes.clear();
+    }
+    this.#remember(entries);
     if (hardState !== undefined) this.#mem.setHardState(hardState);
   }
 
@@ -256,7 +286,10 @@ export class SqliteRaftStorage implements Storage {
       this.#db.exec("ROLLBACK");
       throw e;
     }
-    if (compactTo > this.#mem.firstIndex() - 1) this.#mem.compact(compactTo);
+    if (compactTo > this.#mem.firstIndex() - 1) {
+      this.#mem.compact(compactTo);
+      this.#forget(compactTo);
+    }
   }
 
   /** The persisted hard state. */
@@ -268,8 +301,30 @@ export class SqliteRaftStorage implements Storage {
     return { hardState: this.#mem.hardState(), confState: this.#confState() };
   }
 
+  /**
+   * Entries [lo, hi), at least one, at most `maxBytes` in all (raft's limitSize rule), their
+   * data read from SQLite.
+   */
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
-    return this.#mem.entries(lo, hi, maxBytes);
+    const shape = this.#mem.entries(lo, hi, Infinity);
+    let n = 0;
+    let bytes = 0;
+    for (const e of shape) {
+      bytes += (this.#sizes.get(e.index) ?? 0) + ENTRY_OVERHEAD_BYTES;
+      if (n > 0 && bytes > maxBytes) break;
+      n++;
+    }
+    if (n === 0) return [];
+    const rows = this.#stmt("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx")
+      .all(lo, lo + n) as Row[];
+    return shape.slice(0, n).map((e, i) => {
+      const r = rows[i];
+      // Invariant: every entry in memory's shape is in the table.
+      if (r === undefined || Number(r.idx) !== e.index) {
+        throw new Error(`raft log: entry ${e.index} is missing from raft.db`);
+      }
+      return { ...e, data: r.data as Uint8Array };
+    });
   }
 
   term(i: number): number {

@@ -150,3 +150,35 @@ Deno.test("SqliteRaftStorage.readIdentity() reads the identity without the log, 
   raft.close();
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("SqliteRaftStorage.entries() reads entry data from raft.db, not from the arrays it was given", () => {
+  // Memory holds the log's shape only: a large entry costs no memory once persisted.
+  const s = SqliteRaftStorage.open(":memory:", { confState: cs });
+  const e2 = ent(2, 1, "two");
+  s.persist({ entries: [ent(1, 1), e2], hardState: { term: 1, vote: 1, commit: 0 } });
+  e2.data.fill(0); // the caller reuses its buffer
+  assert.deepEqual(s.entries(1, 3, 1 << 20).map((e) => new TextDecoder().decode(e.data)), [
+    "e1",
+    "two",
+  ]);
+  s.close();
+});
+
+Deno.test("SqliteRaftStorage.entries() stops at maxBytes by entry size, returning at least one", () => {
+  const s = SqliteRaftStorage.open(":memory:", { confState: cs });
+  const big = (i: number): Entry => ({
+    index: i,
+    term: 1,
+    type: "normal",
+    data: new Uint8Array(1000),
+  });
+  s.persist({ entries: [big(1), big(2), big(3)], hardState: { term: 1, vote: 1, commit: 0 } });
+  assert.deepEqual(s.entries(1, 4, 10).map((e) => e.index), [1]);
+  assert.deepEqual(s.entries(1, 4, 2100).map((e) => e.index), [1, 2]);
+  assert.deepEqual(s.entries(2, 4, 1 << 20).map((e) => e.data.byteLength), [1000, 1000]);
+  // A conflicting suffix replaced by a shorter entry: its new size counts.
+  s.persist({ entries: [{ index: 2, term: 2, type: "normal", data: new Uint8Array(5) }] });
+  assert.equal(s.lastIndex(), 2);
+  assert.deepEqual(s.entries(1, 3, 1100).map((e) => e.data.byteLength), [1000, 5]);
+  s.close();
+});
