@@ -14,9 +14,14 @@ export const FRAME_HEADER_BYTES = 4;
 // (not Buffers, and not views into the socket's read chunk).
 const packr = new Packr({ useRecords: false, copyBuffers: true });
 
-/** Encodes one frame body; throws when `value` cannot be encoded. */
+/**
+ * Encodes one frame body; throws when `value` cannot be encoded. msgpackr returns a view into
+ * its shared output buffer (grown to several MiB by large frames); a body that waits in a send
+ * queue would keep that whole buffer alive, so a body much smaller than its buffer is copied out.
+ */
 export function encodeBody(value: unknown): Uint8Array {
-  return packr.pack(value);
+  const view = packr.pack(value);
+  return view.byteLength * 2 < view.buffer.byteLength ? new Uint8Array(view) : view;
 }
 
 /** Decodes one frame body; throws when it is not exactly one msgpack value. */

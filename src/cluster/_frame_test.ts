@@ -55,3 +55,11 @@ Deno.test("decodeBody() returns plain Uint8Arrays that do not alias the frame", 
   assert.deepEqual(got.b, new Uint8Array([1, 2, 3]));
   assert.throws(() => decodeBody(new Uint8Array([1, 2])), /end of buffer/);
 });
+
+Deno.test("encodeBody() of a small message after a large one does not share the large buffer", () => {
+  encodeBody({ big: new Uint8Array(3 * 1024 * 1024) });
+  const small = encodeBody({ t: "raft", m: { type: "MsgHeartbeat", to: 2 } });
+  // A queued heartbeat must not keep megabytes alive.
+  assert.ok(small.buffer.byteLength < 64 * 1024, `${small.buffer.byteLength} bytes kept`);
+  assert.deepEqual(decodeBody(small), { t: "raft", m: { type: "MsgHeartbeat", to: 2 } });
+});
