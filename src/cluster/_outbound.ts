@@ -17,6 +17,7 @@ import {
   RemoteError,
   type Settings,
   TransportError,
+  UNCONNECTED_QUEUE_BYTES_MAX,
   WRITE_STALL_TIMEOUT_MS,
 } from "./_transport_shared.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -86,7 +87,10 @@ export class OutboundPeer {
       );
       return false;
     }
-    if (this.#queueBytes + frame.byteLength > this.#s.sendQueueBytesMax) return false;
+    const bytesMax = this.#state === "open"
+      ? this.#s.sendQueueBytesMax
+      : Math.min(this.#s.sendQueueBytesMax, UNCONNECTED_QUEUE_BYTES_MAX);
+    if (this.#queueBytes + frame.byteLength > bytesMax) return false;
     this.#queueBytes += frame.byteLength;
     this.#queue.push({ body: frame, reqId: 0 });
     this.#kick();

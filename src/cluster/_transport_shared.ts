@@ -16,6 +16,11 @@ export const FRAME_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
 export const SEND_QUEUE_MAX_DEFAULT = 4096;
 /** Default bytes queued per peer (snapshot chunks are 1 MiB each). */
 export const SEND_QUEUE_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+/**
+ * One-way message bytes queued for a peer that is not connected (down, or being dialed): raft
+ * sends again what is dropped, so a member that is down costs this much, not a full queue.
+ */
+export const UNCONNECTED_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
 /** Default time to connect and be welcomed by a peer. */
 export const CONNECT_TIMEOUT_MS_DEFAULT = 3000;
 /** Default time a request waits for its response. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
+import { UNCONNECTED_QUEUE_BYTES_MAX } from "./_transport_shared.ts";
 import {
   type Hello,
   INBOUND_REQUESTS_MAX,
@@ -366,6 +367,17 @@ Deno.test("Transport.send() returns false once the bytes queued to a down peer p
   assert.equal(a.t.send(dead, new Uint8Array(3000)), true);
   assert.equal(a.t.send(dead, new Uint8Array(3000)), false);
   assert.equal(a.t.send(dead, new Uint8Array(10)), true);
+  await a.t.close();
+});
+
+Deno.test("Transport.send() queues at most UNCONNECTED_QUEUE_BYTES_MAX for a peer that is not connected", async () => {
+  // A member that is down must not cost a full send queue of raft messages (raft resends).
+  const a = await node("c1", 1);
+  const dead = `127.0.0.1:${await unusedPort()}`;
+  let queued = 0;
+  while (a.t.send(dead, new Uint8Array(256 * 1024))) queued += 256 * 1024;
+  assert.ok(queued <= UNCONNECTED_QUEUE_BYTES_MAX, `${queued} bytes queued`);
+  assert.ok(queued >= UNCONNECTED_QUEUE_BYTES_MAX / 2, `${queued} bytes queued`);
   await a.t.close();
 });
 
