@@ -2,7 +2,8 @@
  * The named errors of the cluster's public face. Each carries a `code` that travels with it when
  * a member answers a forwarded request (the transport's response frame has a `code` beside the
  * message), so the caller on the other member gets the same class back instead of reading the
- * message. The API maps them to HTTP statuses in one place (src/api/app.ts, `clusterErrorStatus`).
+ * message. The API maps them to HTTP statuses in one place (src/api/http_error.ts,
+ * `CLUSTER_STATUS` and `clusterHttpError`).
  *
  * | class                | code             | may a retry succeed?                        |
  * |----------------------|------------------|---------------------------------------------|

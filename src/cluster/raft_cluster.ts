@@ -13,7 +13,11 @@
  * | _join.ts               | bootstrap, joining, the leader handing out member ids           |
  * | _membership.ts         | remove, leave, leadership transfer, promotion of learners       |
  * | _snapshot_shipping.ts  | snapshots sent to and received from lagging members             |
- * | _liveness.ts           | nodes marked down/alive from Raft contact (on the leader)       |
+ * | snapshot_stream.ts     | a snapshot file streamed in chunks under flow control           |
+ * | snapshot_files.ts      | snapshot files on disk (kept, synced, pruned) and their refs    |
+ * | log_budget.ts          | when to snapshot and how much log to keep, by entries and bytes |
+ * | _liveness.ts           | nodes marked down/alive from Raft contact, removed members'     |
+ * |                        | instances deregistered (on the leader)                          |
  * | _session_timers.ts     | session TTLs and check-bound sessions ended (on the leader)     |
  * | _status.ts             | status() and members()                                          |
  * | _rpc.ts, _requests.ts  | what other members send, checked and dispatched                 |
