@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { errorText } from "../lib/error_text.ts";
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
 import type { KvEntry } from "../store/mod.ts";
 import type { InstanceView } from "./instance_view.ts";
@@ -63,7 +64,7 @@ interface RequestOptions {
 function reasonOf(e: unknown): string {
   // Deno's fetch says "fetch failed"; the cause carries the connect error.
   const cause = (e as { cause?: unknown })?.cause;
-  const text = `${(e as Error)?.message ?? e}${cause === undefined ? "" : `: ${cause}`}`;
+  const text = `${errorText(e)}${cause === undefined ? "" : `: ${errorText(cause)}`}`;
   if (/refused/i.test(text)) return "connection refused";
   if (/timed? ?out|TimeoutError/i.test(text) || (e as Error)?.name === "TimeoutError") {
     return "timed out";
@@ -71,8 +72,7 @@ function reasonOf(e: unknown): string {
   if (/dns error|failed to lookup|Name or service not known/i.test(text)) {
     return "unknown host";
   }
-  return (cause === undefined ? text : String((cause as Error).message ?? cause))
-    .split("\n")[0]!.slice(0, 200);
+  return (cause === undefined ? text : errorText(cause)).slice(0, 200);
 }
 
 /** `a/b c` → `a/b%20c`: each segment encoded, slashes kept. */

@@ -17,9 +17,7 @@ import {
   type RawNode,
 } from "../../raft/mod.ts";
 import type { ApplyEntry, ApplyResult, Command, Store } from "../store/mod.ts";
-
-/** Longest member name accepted in a join (the same rule as --node). */
-export const JOIN_NAME_MAX = 63;
+import { NODE_NAME_MAX } from "../lib/node_name.ts";
 
 /** Normal entry payload: request id and command. */
 export interface Proposal {
@@ -106,7 +104,7 @@ function applyConfChange(ctx: ApplyContext, node: RawNode, e: Entry): Command {
         ctx.addresses.set(cc.nodeId, jc.address);
       }
     } catch { /* a context we cannot read: membership still changes, name stays unknown */ }
-    if (cmd.upsert !== undefined && cmd.upsert.name.length > JOIN_NAME_MAX) delete cmd.upsert;
+    if (cmd.upsert !== undefined && cmd.upsert.name.length > NODE_NAME_MAX) delete cmd.upsert;
   }
   return cmd;
 }

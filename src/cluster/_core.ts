@@ -26,14 +26,14 @@ import {
   type Ready,
   type Snapshot,
 } from "../../raft/mod.ts";
-import { formatHostPort, type HostPort } from "../lib/host_port.ts";
+import { formatHostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { type AppliedProposal, applyCommitted } from "./_apply.ts";
 import { MemberView } from "./_member_view.ts";
 import { ClosedError, deadlineError, NoLeaderError, RejectedError } from "./errors.ts";
 import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import type { Transport } from "./transport.ts";
-import type { Role } from "./types.ts";
+import type { RaftClusterOptions, Role } from "./types.ts";
 import { type Deferred, deferred, Waiters } from "./_waiters.ts";
 
 /** Milliseconds per raft tick. Election timeout is ELECTION_TICKS ticks (randomized up to 2×). */
@@ -49,26 +49,13 @@ export const SNAPSHOT_KEEP_ENTRIES_DEFAULT = 2048;
 /** Raft proposal bytes not yet committed beyond which proposals are refused. */
 export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 
-/** What RaftCluster is built from (see raft_cluster.ts for the meaning of each). */
-export interface CoreOptions {
-  store: Store;
-  raftPath: string;
-  node: string;
-  bind: HostPort;
-  advertise: string;
-  bootstrap: boolean;
-  join: string[];
-  voters: number;
-  nodeTimeoutMs: number;
-  tickMs: number;
-  snapshotEntries: number;
-  snapshotKeepEntries: number;
-  log: (line: string) => void;
-  onFatal: (e: Error) => void;
-  random: (n: number) => number;
-  now: () => number;
-  nodeMeta?: Record<string, string>;
-}
+/**
+ * RaftClusterOptions with every default filled in (RaftCluster's constructor does): only
+ * `nodeMeta` stays optional, and `snapshotDir` is resolved by the snapshot unit.
+ */
+export type CoreOptions =
+  & Required<Omit<RaftClusterOptions, "snapshotDir" | "nodeMeta">>
+  & Pick<RaftClusterOptions, "nodeMeta">;
 
 /** How the other units hook into the loop. */
 export interface CoreHooks {

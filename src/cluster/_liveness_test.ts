@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Store } from "../store/mod.ts";
 import { instanceSpec } from "../../test/fixtures.ts";
 import { closeAll, leaderOf, member, threeMembers, until } from "../../test/clusters.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 Deno.test("Liveness: the leader marks a silent member's node down and registers it if missing", async () => {
   const ms = await threeMembers({ nodeTimeoutMs: 300 });
@@ -44,10 +45,7 @@ function emptySnapshot(): Uint8Array {
   const parts: Uint8Array[] = [];
   for (let p = src.next(); p !== null; p = src.next()) parts.push(p);
   s.close();
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.byteLength) - p.byteLength);
-  return out;
+  return concatBytes(parts);
 }
 
 Deno.test("Liveness: a live member whose node row a restore dropped is registered again", async () => {

@@ -32,7 +32,7 @@
  * @module
  */
 import type { HostPort } from "../lib/host_port.ts";
-import type { Command, Session, Store } from "../store/mod.ts";
+import type { Command, Session } from "../store/mod.ts";
 import {
   ClusterCore,
   type CoreOptions,
@@ -53,44 +53,15 @@ import { Rpc } from "./_rpc.ts";
 import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
 import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
 import { type Hello, Transport } from "./transport.ts";
-import type { Cluster, ClusterStatus, MemberStatus, Proposed } from "./types.ts";
+import type {
+  Cluster,
+  ClusterStatus,
+  MemberStatus,
+  Proposed,
+  RaftClusterOptions,
+} from "./types.ts";
 
-export interface RaftClusterOptions {
-  store: Store;
-  /** Path of the raft log database (`<data-dir>/raft.db`), `:memory:` in tests. */
-  raftPath: string;
-  node: string;
-  /** Cluster listen address (`--bind`). */
-  bind: HostPort;
-  /** Address other members dial (`--advertise` with the port of `--bind`). */
-  advertise: string;
-  bootstrap: boolean;
-  join: string[];
-  /** Voters the cluster grows to by promoting caught-up learners. */
-  voters: number;
-  nodeTimeoutMs: number;
-  /** Milliseconds per raft tick (default TICK_MS_DEFAULT). */
-  tickMs?: number;
-  /** Applied entries past the last snapshot that trigger a new one (SNAPSHOT_ENTRIES_DEFAULT). */
-  snapshotEntries?: number;
-  /** Entries kept behind a snapshot (SNAPSHOT_KEEP_ENTRIES_DEFAULT). */
-  snapshotKeepEntries?: number;
-  /** Where snapshot files live (default: `snapshots` beside raftPath; a temp dir for :memory:). */
-  snapshotDir?: string;
-  log?: (line: string) => void;
-  /** Called once if this member must stop (a broken invariant or a failed disk write). */
-  onFatal?: (e: Error) => void;
-  /** Random integer in [0, n) for raft's election jitter. */
-  random?: (n: number) => number;
-  now?: () => number;
-  /**
-   * When given, the cluster registers this node in the catalog (address `advertise`, this meta)
-   * as part of bootstrapping and joining: the leader commits the node record before the conf
-   * change that adds the member, so no member lists it while the catalog lacks its node. On a
-   * restart the record is brought up to date.
-   */
-  nodeMeta?: Record<string, string>;
-}
+export type { RaftClusterOptions };
 
 export class RaftCluster implements Cluster {
   readonly #core: ClusterCore;

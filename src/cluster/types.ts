@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { ApplyResult, Command, Session } from "../store/mod.ts";
+import type { HostPort } from "../lib/host_port.ts";
+import type { ApplyResult, Command, Session, Store } from "../store/mod.ts";
 
 /** A committed and applied proposal. */
 export interface Proposed {
@@ -57,4 +58,42 @@ export interface Cluster {
   /** Resolves once the local replica has applied everything committed when it was called. */
   readBarrier(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** What a RaftCluster is built from (raft_cluster.ts). */
+export interface RaftClusterOptions {
+  store: Store;
+  /** Path of the raft log database (`<data-dir>/raft.db`), `:memory:` in tests. */
+  raftPath: string;
+  node: string;
+  /** Cluster listen address (`--bind`). */
+  bind: HostPort;
+  /** Address other members dial (`--advertise` with the port of `--bind`). */
+  advertise: string;
+  bootstrap: boolean;
+  join: string[];
+  /** Voters the cluster grows to by promoting caught-up learners. */
+  voters: number;
+  nodeTimeoutMs: number;
+  /** Milliseconds per raft tick (default TICK_MS_DEFAULT, _core.ts). */
+  tickMs?: number;
+  /** Applied entries past the last snapshot that trigger a new one (SNAPSHOT_ENTRIES_DEFAULT). */
+  snapshotEntries?: number;
+  /** Entries kept behind a snapshot (SNAPSHOT_KEEP_ENTRIES_DEFAULT). */
+  snapshotKeepEntries?: number;
+  /** Where snapshot files live (default: `snapshots` beside raftPath; a temp dir for :memory:). */
+  snapshotDir?: string;
+  log?: (line: string) => void;
+  /** Called once if this member must stop (a broken invariant or a failed disk write). */
+  onFatal?: (e: Error) => void;
+  /** Random integer in [0, n) for raft's election jitter. */
+  random?: (n: number) => number;
+  now?: () => number;
+  /**
+   * When given, the cluster registers this node in the catalog (address `advertise`, this meta)
+   * as part of bootstrapping and joining: the leader commits the node record before the conf
+   * change that adds the member, so no member lists it while the catalog lacks its node. On a
+   * restart the record is brought up to date.
+   */
+  nodeMeta?: Record<string, string>;
 }
