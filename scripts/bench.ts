@@ -12,7 +12,8 @@
  *           survivor (10 rounds, the killed member restarts and catches up between rounds)
  *   sessions  Consul sessions created/s and renewed/s on a 3-member cluster (16 clients)
  *   lock    kill -9 a lock holder's member: time to another member's client acquiring the lock
- *           (10 rounds; session TTL 10s, lock-delay 15s; fails if ever under the lock-delay)
+ *           (10 rounds holder on a follower, 10 on the leader; session TTL 10s, lock-delay 15s;
+ *           fails if ever under the lock-delay)
  *
  * Usage: deno task bench [dns] [http] [docker] [raft] [kv] [failover] [sessions] [lock]   (default: all)
  * Env: BENCH_SECONDS (default 10) per measured run.

@@ -1,14 +1,14 @@
 /**
  * `deno task bench lock`: how long a Consul lock stays taken after its holder's member dies. On a
- * 3-member cluster, a holder on a follower (A) takes a key with a session made on A (TTL 10s,
- * Consul's default LockDelay 15s, default checks: A's `serfHealth`); A is killed (kill -9) and a
- * contender on the other follower tries `?acquire` every 100 ms. Reported: kill → the
- * contender's successful acquire, median and worst of 10 rounds (A restarts and catches up
- * between rounds), beside the bound README "Sessions and locks" gives: the session ends when the
- * leader marks A down (--node-timeout, 10s) or its TTL passes twice without a renewal, whichever
- * comes first, and the key refuses a new holder for the lock-delay after that. A time below the
- * lock-delay would mean the key was handed over before the lock-delay passed: the run then
- * fails naming the round.
+ * 3-member cluster, a holder takes a key with a session made on its member A (TTL 10s, Consul's
+ * default LockDelay 15s, default checks: A's `serfHealth`); A is killed (kill -9) and a contender
+ * on another member tries `?acquire` every 100 ms. Reported: kill → the contender's successful
+ * acquire, median and worst of 10 rounds with A a follower, then 10 with A the leader (A restarts
+ * and catches up between rounds), beside the bound README "Sessions and locks" gives: the session
+ * ends when the leader marks A down (--node-timeout, 10s; a new leader first gives every member a
+ * full timeout) or its TTL passes twice without a renewal, whichever comes first, and the key
+ * refuses a new holder for the lock-delay after that. A time below the lock-delay would mean the
+ * key was handed over before the lock-delay passed: the run then fails naming the round.
  *
  * @module
  */
@@ -31,6 +31,8 @@ const TTL_MULTIPLIER = 2;
 const ACQUIRE_RETRY_MS = 100;
 /** How often the clients renew their sessions (half the TTL, as Consul's lock helpers do). */
 const RENEW_MS = (LOCK_TTL_S * 1000) / 2;
+/** Pause before a failed renewal is tried again. */
+const RENEW_RETRY_MS = 500;
 /** Timeout of one request. */
 const REQUEST_TIMEOUT_MS = 2_000;
 /** Longest the lock may stay taken after the kill before the round counts as failed. */
@@ -58,15 +60,19 @@ async function createSession(a: AgentProc, name: string): Promise<string> {
   return (JSON.parse(r.text) as { ID: string }).ID;
 }
 
-/** Renews session `id` through `a` every RENEW_MS until `signal` aborts or a renewal fails. */
+/**
+ * Renews session `id` through `a` every RENEW_MS (a failed renewal, as during an election, is
+ * tried again after RENEW_RETRY_MS) until `signal` aborts.
+ */
 function renewLoop(a: AgentProc, id: string, signal: AbortSignal): Promise<void> {
   return (async () => {
+    let wait = RENEW_MS;
     while (!signal.aborted) {
-      await sleep(RENEW_MS);
+      await sleep(wait);
       if (signal.aborted) return;
       const ok = await put(`${a.httpUrl}/v1/session/renew/${id}`)
         .then((r) => r.status === 200).catch(() => false);
-      if (!ok) return;
+      wait = ok ? RENEW_MS : RENEW_RETRY_MS;
     }
   })();
 }
@@ -108,7 +114,7 @@ interface Round {
 }
 
 async function oneRound(
-  round: number,
+  round: string,
   holderAgent: AgentProc,
   contenderAgent: AgentProc,
 ): Promise<Round> {
@@ -140,7 +146,9 @@ async function oneRound(
     for (;;) {
       const elapsed = performance.now() - t0;
       if (elapsed > ACQUIRE_TIMEOUT_MS) {
-        throw new Error(`round ${round + 1}: ${key} still taken ${ACQUIRE_TIMEOUT_MS} ms after`);
+        throw new Error(
+          `round ${round}: ${key} still taken ${ACQUIRE_TIMEOUT_MS} ms after the kill`,
+        );
       }
       if (await acquire(contenderAgent, key, contender).catch(() => false)) break;
       await sleep(ACQUIRE_RETRY_MS);
@@ -160,62 +168,77 @@ async function oneRound(
   }
 }
 
+/** Where the holder's member is: a follower (the leader ends the session) or the leader. */
+type HolderOn = "follower" | "leader";
+
+/** LOCK_ROUNDS rounds with the holder on a `on` member; the killed member restarts after each. */
+async function series(agents: AgentProc[], on: HolderOn): Promise<Round[]> {
+  const rounds: Round[] = [];
+  for (let round = 0; round < LOCK_ROUNDS; round++) {
+    const leader = await waitFor("a leader", async () => {
+      const name = await leaderOf(agents[0]!);
+      const i = agents.findIndex((a) => a.node === name);
+      return i >= 0 ? i : undefined;
+    });
+    // The contender is on a follower that is not the holder's member.
+    const followers = [0, 1, 2].filter((i) => i !== leader) as [number, number];
+    const [h, c] = on === "follower" ? followers : [leader, followers[0]];
+    const victim = agents[h]!;
+    rounds.push(await oneRound(`${on}-${round}`, victim, agents[c]!));
+    agents[h] = await startAgent({
+      node: victim.node,
+      dataDir: victim.dataDir,
+      host: victim.host,
+      ports: portsOf(victim),
+      bootstrap: false,
+      docker: false,
+      args: AGENT_ARGS,
+    });
+    const target = (await berthStatus(agents[c]!)).commitIndex;
+    await waitFor(`${victim.node} to catch up`, async () => {
+      const s = await berthStatus(agents[h]!);
+      return s.leader !== null && s.appliedIndex >= target;
+    }, { timeoutMs: CATCH_UP_TIMEOUT_MS });
+  }
+  return rounds;
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+function report(on: HolderOn, rounds: Round[]): void {
+  const acquired = rounds.map((r) => r.acquiredMs);
+  console.log(
+    `lock kill -9 the holder's member (${on === "follower" ? "a follower" : "the leader"}) → ` +
+      `a client on another member acquires: median ${s(median(acquired))}, worst ` +
+      `${s(Math.max(...acquired))} (${LOCK_ROUNDS} rounds: ${acquired.map(s).join(", ")}); ` +
+      `key seen free after ${s(median(rounds.map((r) => r.releasedMs)))}, acquired ` +
+      `${s(median(rounds.map((r) => r.acquiredMs - r.releasedMs)))} later (medians)`,
+  );
+}
+
 export async function benchLock(): Promise<void> {
   const agents = await startCluster(3, { args: AGENT_ARGS });
-  const rounds: Round[] = [];
+  const results: [HolderOn, Round[]][] = [];
   try {
     await waitForVoters(agents);
-    for (let round = 0; round < LOCK_ROUNDS; round++) {
-      const leader = await waitFor("a leader", async () => {
-        const name = await leaderOf(agents[0]!);
-        const i = agents.findIndex((a) => a.node === name);
-        return i >= 0 ? i : undefined;
-      });
-      // The holder and the contender on the two followers: the leader, which ends the session
-      // and stamps the lock-delay, stays up (a leader's own death is `bench failover`).
-      const [h, c] = [0, 1, 2].filter((i) => i !== leader) as [number, number];
-      const victim = agents[h]!;
-      const r = await oneRound(round, victim, agents[c]!);
-      rounds.push(r);
-      agents[h] = await startAgent({
-        node: victim.node,
-        dataDir: victim.dataDir,
-        host: victim.host,
-        ports: portsOf(victim),
-        bootstrap: false,
-        docker: false,
-        args: AGENT_ARGS,
-      });
-      const target = (await berthStatus(agents[c]!)).commitIndex;
-      await waitFor(`${victim.node} to catch up`, async () => {
-        const s = await berthStatus(agents[h]!);
-        return s.leader !== null && s.appliedIndex >= target;
-      }, { timeoutMs: CATCH_UP_TIMEOUT_MS });
-    }
+    for (const on of ["follower", "leader"] as const) results.push([on, await series(agents, on)]);
   } finally {
     await Promise.all(agents.map((a) => a.kill()));
     for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
   }
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-  const acquired = rounds.map((r) => r.acquiredMs);
   const invalidateMs = Math.min(NODE_TIMEOUT_MS, LOCK_TTL_S * 1000 * TTL_MULTIPLIER);
-  console.log(
-    `lock kill -9 the holder's member → another member's client acquires: median ` +
-      `${s(median(acquired))}, worst ${s(Math.max(...acquired))} (${LOCK_ROUNDS} rounds: ` +
-      `${acquired.map(s).join(", ")})`,
-  );
+  for (const [on, rounds] of results) report(on, rounds);
   console.log(
     `lock   expected ≈ min(node-timeout ${s(NODE_TIMEOUT_MS)}, 2×TTL ` +
       `${s(LOCK_TTL_S * 1000 * TTL_MULTIPLIER)}) + lock-delay ${s(LOCK_DELAY_MS)} = ` +
-      `${s(invalidateMs + LOCK_DELAY_MS)}, never below the lock-delay ${s(LOCK_DELAY_MS)}; ` +
-      `session TTL ${LOCK_TTL_S}s, acquire retried every ${ACQUIRE_RETRY_MS} ms`,
+      `${s(invalidateMs + LOCK_DELAY_MS)} (the leader's death adds an election: the new leader ` +
+      `gives every member a full node-timeout), never below the lock-delay ` +
+      `${s(LOCK_DELAY_MS)}; session TTL ${LOCK_TTL_S}s, acquire retried every ` +
+      `${ACQUIRE_RETRY_MS} ms`,
   );
-  console.log(
-    `lock   kill → key seen free on the contender's member: median ` +
-      `${s(median(rounds.map((r) => r.releasedMs)))}; seen free → acquired: median ` +
-      `${s(median(rounds.map((r) => r.acquiredMs - r.releasedMs)))}`,
+  const early = results.flatMap(([on, rounds]) =>
+    rounds.flatMap((r, i) => r.acquiredMs < LOCK_DELAY_MS ? [`${on} ${i + 1}`] : [])
   );
-  const early = rounds.flatMap((r, i) => r.acquiredMs < LOCK_DELAY_MS ? [i + 1] : []);
   if (early.length > 0) {
     throw new Error(
       `LOCK-DELAY VIOLATED: the lock was acquired less than ${s(LOCK_DELAY_MS)} after its ` +
