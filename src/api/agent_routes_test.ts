@@ -142,7 +142,7 @@ Deno.test("PUT /v1/agent/join/:addr refuses an address that is not IP[:PORT] bef
         /^cannot join notanaddr: "notanaddr" is not an IP address \(expected IP\[:PORT\], like 10\.0\.0\.5:8300\)\n$/,
       ],
       ["10.0.0.5:99999", /^cannot join 10\.0\.0\.5:99999: port "99999" is not in 1\.\.65535/],
-      ["%20", /^cannot join  : " " is not an IP address/],
+      ["%20", /^cannot join {2}: " " is not an IP address/],
     ];
     for (const [addr, re] of bad) {
       const r = await f.app.request(`/v1/agent/join/${addr}`, { method: "PUT" });
