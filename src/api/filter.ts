@@ -19,12 +19,14 @@
  * A selector names fields of the answer as Consul's JSON spells them (`Service.Service`,
  * `Checks.Status`, `NodeMeta.env`). Through a list of objects (`Checks`) a match holds when it
  * holds for any element, as in go-bexpr. `contains` / `in` test list membership, map keys, or
- * substrings; `matches` a regular expression; `is empty` an empty string, list or map. Selectors
+ * substrings; `matches` an RE2 regular expression (linear time, as Consul); `is empty` an empty string, list or map. Selectors
  * are checked against a sample of the endpoint's shape when the filter is parsed, so a misspelt
  * field is a 400 even when nothing would be listed.
  *
  * @module
  */
+
+import { RE2JS } from "re2js";
 
 /** Longest filter accepted. */
 export const FILTER_CHARS_MAX = 4096;
@@ -43,7 +45,7 @@ type Node =
   | { op: "not"; expr: Node }
   | { op: "empty"; path: Path; negate: boolean }
   | { op: "==" | "!="; path: Path; value: string }
-  | { op: "contains" | "matches"; path: Path; value: string; negate: boolean; re?: RegExp };
+  | { op: "contains" | "matches"; path: Path; value: string; negate: boolean; re?: RE2JS };
 
 type Token = { kind: "word" | "string" | "op"; text: string; at: number };
 
@@ -194,9 +196,11 @@ class Parser {
       this.#pos++;
       const value = this.#value();
       if (op === "contains") return { op, path, value, negate };
-      let re: RegExp;
+      let re: RE2JS;
       try {
-        re = new RegExp(value);
+        // RE2 (linear time, Consul's syntax such as `(?i)`): a JS RegExp on user input can
+        // backtrack for seconds on `(a+)+$` and block the agent's one thread.
+        re = RE2JS.compile(value);
       } catch {
         throw new FilterError(`bad regular expression ${JSON.stringify(value.slice(0, 80))}`);
       }
@@ -303,7 +307,7 @@ function checkPath(path: Path, sample: unknown): void {
   for (const [n, name] of path.entries()) {
     while (Array.isArray(v) && isObject(v[0])) v = v[0];
     if (isObject(v) && Object.keys(v).length === 0 && n > 0) return; // a map: any key
-    if (!isObject(v) || !(name in v)) {
+    if (!isObject(v) || !Object.hasOwn(v, name)) {
       throw new FilterError(`selector ${JSON.stringify(path.join("."))} is not valid`);
     }
     v = v[name];
@@ -317,7 +321,9 @@ function resolve(path: Path, row: unknown): unknown[] {
     const next: unknown[] = [];
     for (const v of vals) {
       const items = Array.isArray(v) && v.some(isObject) ? v : [v];
-      for (const item of items) if (isObject(item) && name in item) next.push(item[name]);
+      for (const item of items) {
+        if (isObject(item) && Object.hasOwn(item, name)) next.push(item[name]);
+      }
     }
     vals = next;
   }
@@ -337,7 +343,7 @@ function isEmpty(v: unknown): boolean {
 
 function contains(v: unknown, value: string): boolean {
   if (Array.isArray(v)) return v.some((x) => text(x) === value);
-  if (isObject(v)) return value in v;
+  if (isObject(v)) return Object.hasOwn(v, value);
   if (typeof v === "string") return v.includes(value);
   return false;
 }

@@ -51,6 +51,25 @@ Deno.test("parseFilter() evaluates Consul's operators on nested fields, lists an
   }
 });
 
+Deno.test("parseFilter() matches with RE2: linear time on (a+)+$, Consul's (?i) flag", () => {
+  // A backtracking RegExp takes seconds on this (it blocked the agent's one thread for 14.8 s).
+  const row = { ...ROW, Service: { ...ROW.Service, Service: "a".repeat(29) + "!" } };
+  assert.equal(parseFilter('Service.Service matches "(a+)+$"', SAMPLE).test(row), false);
+  assert.equal(parseFilter('Service.Service not matches "(a+)+$"', SAMPLE).test(row), true);
+  assert.equal(parseFilter('Service.Service matches "^(a+)+!$"', SAMPLE).test(row), true);
+  assert.equal(parseFilter('Service.Service matches "(?i)^WEB$"', SAMPLE).test(ROW), true);
+  assert.equal(parseFilter('Service.Service matches "^WEB$"', SAMPLE).test(ROW), false);
+});
+
+Deno.test("parseFilter() looks up own fields and map keys only, not Object.prototype's", () => {
+  const empty = { ...ROW, Node: { ...ROW.Node, Meta: {} } };
+  assert.equal(parseFilter('Node.Meta contains "toString"', SAMPLE).test(empty), false);
+  assert.equal(parseFilter('"constructor" in Node.Meta', SAMPLE).test(empty), false);
+  assert.equal(parseFilter("Node.Meta.toString is empty", SAMPLE).test(empty), true);
+  assert.equal(parseFilter("Node.Meta.hasOwnProperty == x", SAMPLE).test(empty), false);
+  assert.equal(parseFilter('Node.Meta contains "env"', SAMPLE).test(ROW), true);
+});
+
 Deno.test("parseFilter() refuses bad filters with one line, never a crash", () => {
   const bad: [string, RegExp][] = [
     ["", /empty filter/],
@@ -66,6 +85,7 @@ Deno.test("parseFilter() refuses bad filters with one line, never a crash", () =
     ["Service.Service", /expected ==, !=, contains, matches, in or is \[not\] empty at the end/],
     ["Service.Tags is full", /expected "empty" at 17/],
     ['Service.ID matches "("', /bad regular expression/],
+    ['Service.ID matches "(?=web)"', /bad regular expression/], // a lookahead is not RE2
     ["== web", /expected a selector at 1/],
     ["Node.Meta[env] == x", /expected a quoted key/],
     ["not ".repeat(100) + "Service.ID == x", /nested deeper than 64/],

@@ -161,6 +161,7 @@ Deno.test("list endpoints answer a bad ?filter or ?node-meta with 400 and one li
     ["/v1/health/state/any?filter=(", /expected a match expression/],
     ["/v1/catalog/nodes?filter=Node%20~%20x", /unexpected "~"/],
     ["/v1/catalog/service/web?filter=ServiceID%20matches%20%22(%22", /bad regular expression/],
+    ["/v1/catalog/service/web?filter=ServiceID%20matches%20%22(%3F%3Dx)%22", /bad regular/],
     ["/v1/agent/checks?filter=x", /expected ==, !=/],
     ["/v1/agent/services?filter=Nope%20is%20empty", /selector "Nope" is not valid/],
     ["/v1/health/node/n1?filter=Status%20%3D%3D%20%22x", /unterminated string/],
