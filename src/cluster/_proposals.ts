@@ -214,6 +214,23 @@ export class Proposals {
     await this.#c.awaitLeader(deadline);
     return await this.#c.readIndex(deadline);
   }
+
+  /**
+   * On the leader: resolves once a quorum confirmed that this member still leads in the term it
+   * had when called (ReadIndex) and its replica applied everything committed up to then;
+   * NotLeaderError when it does not lead or lost its leadership meanwhile. A leader that was cut
+   * off or paused (SIGSTOP) past an election cannot pass it, so what it answers afterwards from
+   * its replica or timers is what the cluster decided (session renewals: _session_timers.ts).
+   */
+  async leaderBarrier(): Promise<void> {
+    const c = this.#c;
+    const term = c.term();
+    if (c.role !== "leader") throw new NotLeaderError("not the leader");
+    await c.readIndex(c.o.now() + READ_TIMEOUT_MS);
+    if (c.role !== "leader" || c.term() !== term) {
+      throw new NotLeaderError("not the leader any more");
+    }
+  }
 }
 
 /**

@@ -135,7 +135,8 @@ export class Rpc {
         if (c.role !== "leader") throw new NotLeaderError("not the leader");
         return memberStatuses(c);
       case "session.renew":
-        if (c.role !== "leader") throw new NotLeaderError("not the leader");
+        // Leadership confirmed first (RaftCluster.renewSession).
+        await this.#u.proposals.leaderBarrier();
         return this.#u.sessions.renew(r.id) ?? null;
       case "snap.chunk":
         return await this.#u.shipping.onChunk(from, r.body);

@@ -203,3 +203,25 @@ Deno.test("RaftCluster: a member that goes silent has its node marked down, and 
     await closeAll(ms);
   }
 });
+
+Deno.test("RaftCluster.renewSession(): a leader cut off from the others does not confirm a renewal", async () => {
+  const ms = await threeMembers({ nodeTimeoutMs: 3_600_000, nodeMeta: {} });
+  try {
+    const leader = await leaderOf(ms);
+    const created = await leader.cluster.propose({
+      type: "session.create",
+      session: session({ node: leader.name, nodeChecks: [] }),
+    });
+    assert.deepEqual(created.result, { ok: true });
+    assert.equal((await leader.cluster.renewSession(A))?.id, A, "confirmed while it leads");
+    // Its transport to the others is gone: the others may elect a leader and end the session,
+    // and this member, still `role === "leader"` for a moment, must not answer for them.
+    for (const m of ms) if (m !== leader) await m.cluster.close();
+    assert.equal(leader.cluster.status().role, "leader");
+    const e = await leader.cluster.renewSession(A).then(() => undefined, (e) => e);
+    assert.ok(e instanceof Error, "the renewal is refused, not confirmed");
+    assert.match(e.name, /NoLeaderError|NotLeaderError|TimeoutError/);
+  } finally {
+    await closeAll(ms);
+  }
+});

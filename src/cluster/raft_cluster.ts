@@ -40,7 +40,7 @@ import {
   SNAPSHOT_KEEP_ENTRIES_DEFAULT,
   TICK_MS_DEFAULT,
 } from "./_core.ts";
-import { ClosedError } from "./errors.ts";
+import { ClosedError, NotLeaderError } from "./errors.ts";
 import { Join } from "./_join.ts";
 import { Liveness } from "./_liveness.ts";
 import { SessionTimers } from "./_session_timers.ts";
@@ -191,12 +191,22 @@ export class RaftCluster implements Cluster {
 
   /**
    * Restarts session `id`'s TTL on the leader: here when this member leads, otherwise the
-   * request is forwarded (renewals are not written to the log; _session_timers.ts).
+   * request is forwarded (renewals are not written to the log; _session_timers.ts). The leader
+   * answers only after a read barrier confirmed its leadership, from its replica as of then: a
+   * deposed leader never confirms a renewal the cluster may have ended meanwhile.
    */
   async renewSession(id: string): Promise<Session | undefined> {
     const c = this.#core;
     await c.awaitLeader(c.o.now() + PROPOSAL_TIMEOUT_MS);
-    if (c.role === "leader") return this.#sessions.renew(id);
+    if (c.role === "leader") {
+      try {
+        await this.#proposals.leaderBarrier();
+        return this.#sessions.renew(id);
+      } catch (e) {
+        if (!(e instanceof NotLeaderError)) throw e;
+        await c.awaitLeader(c.o.now() + PROPOSAL_TIMEOUT_MS); // deposed: ask the new leader
+      }
+    }
     const s = await forward(c, {
       body: { t: "session.renew", id },
       timeoutMs: PROPOSAL_TIMEOUT_MS,
