@@ -147,7 +147,10 @@ export function sessionFromBody(body: Record<string, unknown>, node: string): Se
   }
   // The deprecated Checks list: check ids of the node (whether node or service checks).
   for (const id of stringList(checks, "Checks")) if (!nodeChecks.includes(id)) nodeChecks.push(id);
-  const given = [checks, nodeChecksField, serviceChecksField].some((v) => v !== undefined);
+  // null is absent (as in Consul): only a list given replaces the default serfHealth.
+  const given = [checks, nodeChecksField, serviceChecksField].some((v) =>
+    v !== undefined && v !== null
+  );
   return {
     id: crypto.randomUUID(),
     name,

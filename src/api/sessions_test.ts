@@ -97,6 +97,11 @@ Deno.test("session routes answer 400 for a malformed session id", async () => {
 Deno.test("sessionFromBody() follows Consul's defaults: serfHealth unless checks are given", () => {
   assert.deepEqual(sessionFromBody({}, "n1").nodeChecks, ["serfHealth"]);
   assert.deepEqual(sessionFromBody({ Checks: [] }, "n1").nodeChecks, []);
+  assert.deepEqual(
+    sessionFromBody({ Checks: null, NodeChecks: null, ServiceChecks: null }, "n1").nodeChecks,
+    ["serfHealth"],
+    "null lists are absent: the default serfHealth stays",
+  );
   const s = sessionFromBody(
     { checks: ["serfHealth", "service:web"], ServiceChecks: [{ ID: "service:api" }] },
     "n1",
