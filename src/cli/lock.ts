@@ -13,18 +13,26 @@
  * Consul also marks these keys with magic `Flags` values; they exceed what a berth flag can hold
  * exactly (2^53), so berth writes 0 and recognises a foreign `.lock` by its value instead.
  *
- * While waiting and while held the session is renewed every TTL/2. The lock counts as lost when
- * its key says so (a blocking query watches it), when a renewal finds the session gone, or when
- * neither renewal nor the watch has reached the agent for a whole TTL (the agent may have
- * invalidated the session meanwhile).
+ * While waiting and while held the session is renewed. The lock counts as lost when its key says
+ * so (a blocking query watches it), when a renewal finds the session gone, or by a local
+ * deadline: the session may be invalidated at any moment after the last renewal the agent
+ * accepted was sent, and another holder can take the lock LockDelay after that (sooner, TTL
+ * after, once the session expires). So `lost` resolves at `sent + min(TTL, LockDelay) −
+ * killGraceMs` of the last successful renewal (the lock command's SIGTERM, SIGKILL after the
+ * grace), whether or not a request is still pending; a blocking read's answer is no proof the
+ * session lives (it may have passed its barrier before a partition). Renewals go out every half
+ * of that window.
  *
  * @module
  */
 import { type ApiClient, ApiHttpError } from "../api/mod.ts";
-import { errorText } from "../lib/error_text.ts";
 
 /** Session TTL of a lock, seconds (Consul's DefaultLockSessionTTL). */
 export const LOCK_SESSION_TTL_S = 15;
+/** Session LockDelay of a lock, seconds (Consul's default). */
+export const LOCK_DELAY_S = 15;
+/** Time the locked command has to exit after SIGTERM before it gets SIGKILL. */
+export const LOCK_KILL_GRACE_MS = 5000;
 /** Longest wait of one blocking query, seconds. */
 export const LOCK_WAIT_S = 10;
 /** Pause before trying again after a refused acquire (lock-delay) or a failed request. */
@@ -45,11 +53,28 @@ export interface LockOptions {
   name: string;
   /** Session TTL, seconds (default LOCK_SESSION_TTL_S). */
   ttlS?: number;
+  /** Session LockDelay, seconds (default LOCK_DELAY_S). */
+  lockDelayS?: number;
+  /** `lost` resolves this long before another holder could take the lock (LOCK_KILL_GRACE_MS). */
+  killGraceMs?: number;
   /** Stops waiting: acquire() destroys its session and rejects. */
   signal?: AbortSignal;
-  /** Clock and timers, for tests (defaults: Date.now, setTimeout). */
-  now?: () => number;
+  /** Clock and timers, for tests (default: Date.now, setTimeout, clearTimeout). */
+  clock?: Clock;
 }
+
+/** The clock and timers the recipes use. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+const REAL_CLOCK: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as number),
+};
 
 /** A lock or semaphore slot held. */
 export interface HeldLock {
@@ -73,11 +98,11 @@ interface Semaphore {
 }
 
 /** Waits `ms` or until `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal, clock = REAL_CLOCK): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
+    const t = clock.setTimeout(done, ms);
     function done() {
-      clearTimeout(t);
+      clock.clearTimeout(t);
       signal?.removeEventListener("abort", done);
       resolve();
     }
@@ -99,8 +124,15 @@ function decodeValue(v: string | null): string {
 class Calls {
   constructor(readonly client: ApiClient) {}
 
-  async createSession(opts: { name: string; ttlS: number; behavior: string }): Promise<string> {
-    const body = JSON.stringify({ Name: opts.name, TTL: `${opts.ttlS}s`, Behavior: opts.behavior });
+  async createSession(
+    opts: { name: string; ttlS: number; lockDelayS: number; behavior: string },
+  ): Promise<string> {
+    const body = JSON.stringify({
+      Name: opts.name,
+      TTL: `${opts.ttlS}s`,
+      LockDelay: `${opts.lockDelayS}s`,
+      Behavior: opts.behavior,
+    });
     const r = await this.client.request("PUT", "/v1/session/create", { body });
     const id = ((await r!.json()) as { ID?: unknown }).ID;
     if (typeof id !== "string") throw new LockError("the agent created a session without an ID");
@@ -108,8 +140,11 @@ class Calls {
   }
 
   /** false when the session is gone. */
-  async renew(id: string): Promise<boolean> {
-    const r = await this.client.request("PUT", `/v1/session/renew/${id}`, { allow: [404] });
+  async renew(id: string, signal?: AbortSignal): Promise<boolean> {
+    const r = await this.client.request("PUT", `/v1/session/renew/${id}`, {
+      allow: [404],
+      signal,
+    });
     if (r === null) return false;
     await r.body?.cancel();
     return true;
@@ -174,16 +209,26 @@ export async function acquire(
   const calls = new Calls(client);
   const base = prefix.replace(/\/+$/, "");
   const ttlS = opts.ttlS ?? LOCK_SESSION_TTL_S;
+  const lockDelayS = opts.lockDelayS ?? LOCK_DELAY_S;
+  const windowMs = Math.min(ttlS, lockDelayS) * 1000 - (opts.killGraceMs ?? LOCK_KILL_GRACE_MS);
+  if (windowMs <= 0) {
+    throw new LockError("the session's TTL and LockDelay must both exceed the kill grace time");
+  }
   const semaphore = opts.limit > 1;
+  const clock = opts.clock ?? REAL_CLOCK;
+  const created = clock.now();
   const session = await calls.createSession({
     name: opts.name,
     ttlS,
+    lockDelayS,
     behavior: semaphore ? "delete" : "release",
   });
-  const keeper = new Keeper(calls, session, { ttlS, now: opts.now ?? Date.now });
+  const keeper = new Keeper(calls, session, { windowMs, clock, created });
   try {
     if (semaphore) await joinSemaphore(calls, base, session, opts);
     else await takeLock(calls, base, session, opts.signal);
+    // The deadline counts from a renewal sent now that the lock is held.
+    await keeper.confirm(opts.signal);
   } catch (e) {
     await keeper.stop();
     await calls.destroy(session).catch(() => {});
@@ -338,25 +383,34 @@ async function leaveSemaphore(calls: Calls, base: string, session: string): Prom
   await r?.body?.cancel();
 }
 
-/** Renews the session and watches the lock key; resolves `lost` once either says so. */
+/**
+ * Renews the session and watches the lock key; resolves `lost` once either says so, or once the
+ * deadline after the last successful renewal's send time passes (armed by confirm()).
+ */
 class Keeper {
   readonly lost: Promise<string>;
   readonly #calls: Calls;
   readonly #session: string;
-  readonly #ttlMs: number;
-  readonly #now: () => number;
+  readonly #windowMs: number;
+  readonly #clock: Clock;
   readonly #stop = new AbortController();
-  #lastContact: number;
+  /** When the last renewal the agent accepted was sent (or the session create). */
+  #renewSent: number;
+  #deadline: unknown = null;
   #resolve!: (reason: string) => void;
   #done = false;
   #loops: Promise<void>[] = [];
 
-  constructor(calls: Calls, session: string, opts: { ttlS: number; now: () => number }) {
+  constructor(
+    calls: Calls,
+    session: string,
+    opts: { windowMs: number; clock: Clock; created: number },
+  ) {
     this.#calls = calls;
     this.#session = session;
-    this.#ttlMs = opts.ttlS * 1000;
-    this.#now = opts.now;
-    this.#lastContact = this.#now();
+    this.#windowMs = opts.windowMs;
+    this.#clock = opts.clock;
+    this.#renewSent = opts.created;
     this.lost = new Promise((r) => this.#resolve = r);
     this.#loops.push(this.#renewLoop());
   }
@@ -364,32 +418,66 @@ class Keeper {
   #lose(reason: string): void {
     if (this.#done) return;
     this.#done = true;
+    this.#disarm();
     this.#resolve(reason);
     this.#stop.abort();
   }
 
-  /** A failed request: lost once nothing reached the agent for a whole TTL. */
-  #failed(what: string, e: unknown): void {
-    if (this.#now() - this.#lastContact >= this.#ttlMs) {
-      this.#lose(`cannot ${what} for ${this.#ttlMs / 1000}s: ${errorText(e)}`);
+  #disarm(): void {
+    if (this.#deadline !== null) this.#clock.clearTimeout(this.#deadline);
+    this.#deadline = null;
+  }
+
+  /** (Re)sets the local deadline: the window after the last successful renewal was sent. */
+  #arm(): void {
+    if (this.#done) return;
+    this.#disarm();
+    const sent = this.#renewSent;
+    this.#deadline = this.#clock.setTimeout(() => {
+      this.#deadline = null;
+      const s = ((this.#clock.now() - sent) / 1000).toFixed(1);
+      this.#lose(`no renewal of session ${this.#session} reached the agent for ${s}s`);
+    }, Math.max(0, sent + this.#windowMs - this.#clock.now()));
+  }
+
+  /** One renewal; true when the agent accepted it. Loses the lock when the session is gone. */
+  async #renew(): Promise<boolean> {
+    const sent = this.#clock.now();
+    if (!await this.#calls.renew(this.#session, this.#stop.signal)) {
+      this.#lose(`session ${this.#session} was invalidated`);
+      return false;
+    }
+    if (sent > this.#renewSent) this.#renewSent = sent;
+    if (this.#deadline !== null) this.#arm();
+    return true;
+  }
+
+  /** Renews until the agent accepts (then arms the deadline) or the session is gone. */
+  async confirm(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      aborted(signal);
+      if (this.#done) throw new LockError(`session ${this.#session} ended`);
+      try {
+        if (await this.#renew()) {
+          this.#arm();
+          return;
+        }
+      } catch {
+        await sleep(LOCK_RETRY_MS, signal, this.#clock);
+      }
     }
   }
 
   async #renewLoop(): Promise<void> {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      await sleep(this.#ttlMs / 2, signal);
+      await sleep(this.#windowMs / 2, signal, this.#clock);
       if (signal.aborted) return;
       try {
-        if (!await this.#calls.renew(this.#session)) {
-          this.#lose(`session ${this.#session} was invalidated`);
-          return;
-        }
-        this.#lastContact = this.#now();
-      } catch (e) {
-        this.#failed("renew the session", e);
-        // Try again sooner than a half TTL: the session may still be saved.
-        await sleep(LOCK_RETRY_MS, signal);
+        if (!await this.#renew()) return;
+      } catch {
+        // Try again sooner than the period: the deadline says when it is too late.
+        await sleep(LOCK_RETRY_MS, signal, this.#clock);
       }
     }
   }
@@ -406,16 +494,14 @@ class Keeper {
         try {
           const got = await this.#calls.get(what.key, { index, recurse: what.recurse, signal });
           if (signal.aborted) return;
-          this.#lastContact = this.#now();
           if (!stillHeld(got.pairs)) {
             this.#lose(`${what.name} is no longer held by session ${this.#session}`);
             return;
           }
           index = await nextIndex(index, got.index, signal);
-        } catch (e) {
+        } catch {
           if (signal.aborted) return;
-          this.#failed(`read ${what.key}`, e);
-          await sleep(LOCK_RETRY_MS, signal);
+          await sleep(LOCK_RETRY_MS, signal, this.#clock);
         }
       }
     })());
@@ -423,6 +509,7 @@ class Keeper {
 
   async stop(): Promise<void> {
     this.#done = true;
+    this.#disarm();
     this.#stop.abort();
     await Promise.allSettled(this.#loops);
   }

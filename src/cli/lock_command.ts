@@ -11,11 +11,10 @@
  */
 import type { CommandContext, CommandSpec } from "./commands.ts";
 import { formatTable } from "./table.ts";
-import { acquire, LOCK_LIMIT_MAX, LockError } from "./lock.ts";
+import { acquire, LOCK_KILL_GRACE_MS, LOCK_LIMIT_MAX, LockError } from "./lock.ts";
 import { errorText } from "../lib/error_text.ts";
 
-/** Time CMD has to exit after SIGTERM before it gets SIGKILL. */
-export const LOCK_KILL_GRACE_MS = 5000;
+export { LOCK_KILL_GRACE_MS };
 /** Exit code when the lock was lost while CMD ran, or could not be taken. */
 export const EXIT_LOCK_LOST = 1;
 
@@ -84,7 +83,12 @@ async function runLock(ctx: CommandContext): Promise<number> {
   try {
     let held;
     try {
-      held = await acquire(ctx.client, prefix, { limit, name, signal: waiting.signal });
+      held = await acquire(ctx.client, prefix, {
+        limit,
+        name,
+        signal: waiting.signal,
+        killGraceMs: LOCK_KILL_GRACE_MS,
+      });
     } catch (e) {
       if (!(e instanceof LockError)) throw e;
       ctx.err(`berth lock: ${e.message}`);
