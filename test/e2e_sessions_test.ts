@@ -327,8 +327,14 @@ Deno.test({
       assert.equal((await b.child.status).code, 7, await b.stderr);
       assert.equal(await Deno.readTextFile(log), "start a\nend a\nstart b\nend b\n");
 
-      // A holder on m1; m1 is killed: the command is stopped, and a waiter on m2 gets the lock.
-      const c = berthLock(m1, "jobs/nightly", `echo start c >> ${log}; exec sleep 300`);
+      // A holder on m1; m1 is killed: the command is stopped, and a waiter on m2 gets the lock,
+      // only after c has ended (c's shell logs its end on SIGTERM).
+      const c = berthLock(
+        m1,
+        "jobs/nightly",
+        `trap 'echo end c >> ${log}; kill $p; exit 0' TERM; echo start c >> ${log}; ` +
+          `sleep 300 & p=$!; wait $p`,
+      );
       runs.push(c);
       await waitFor("c to start", async () => (await Deno.readTextFile(log)).includes("start c"));
       const d = berthLock(m2, "jobs/nightly", `echo start d >> ${log}; exit 0`);
@@ -338,7 +344,8 @@ Deno.test({
       assert.equal(status.code, 1, await c.stderr);
       assert.match(await c.stderr, /^berth lock: lock lost \(/);
       assert.equal((await d.child.status).code, 0, await d.stderr);
-      assert.ok((await Deno.readTextFile(log)).endsWith("start c\nstart d\n"));
+      const tail = (await Deno.readTextFile(log)).split("start c\n")[1];
+      assert.equal(tail, "end c\nstart d\n", "c must have ended before d started");
     } finally {
       for (const r of runs) {
         try {
