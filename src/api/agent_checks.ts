@@ -8,7 +8,9 @@
  * - `PUT /v1/agent/check/pass|warn|fail/:id?note=…` and `PUT /v1/agent/check/update/:id` with
  *   `{Status, Output}`: a TTL check's report. It restarts the check's TTL (the agent's
  *   CheckTimers, told through `onTtlReport`) and is proposed only when the status or output
- *   changes, so a check passing every few seconds costs no log entry.
+ *   changes, so a check passing every few seconds costs no log entry; always after a TTL expiry
+ *   (in flight: the report waits for it and follows it, or applied: output TTL_EXPIRED_OUTPUT),
+ *   which the local replica may not show yet.
  *
  * @module
  */
@@ -18,6 +20,7 @@ import { CommandError, rules } from "../store/mod.ts";
 import { checkFromConsul } from "./check_definition.ts";
 import { agentService, consulCheck } from "./consul_shapes.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { TTL_EXPIRED_OUTPUT } from "../health/check_timers.ts";
 import { optionalField } from "./fields.ts";
 import { listParams, SAMPLES } from "./list_params.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
@@ -107,7 +110,13 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
         throw e;
       }
     })();
-    if (check.status !== status || check.output !== out) {
+    // The TTL restarts first, so no expiry starts while this report is proposed.
+    const expiry = d.onTtlReport(check.id);
+    if (expiry !== null) await expiry;
+    if (
+      expiry !== null || check.output === TTL_EXPIRED_OUTPUT || check.status !== status ||
+      check.output !== out
+    ) {
       await proposeChecked(d, {
         type: "check.update",
         node: d.node,
@@ -116,7 +125,6 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
         output: out,
       });
     }
-    d.onTtlReport(check.id);
   };
 
   for (const [verb, status] of Object.entries(REPORTS)) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import { HealthChecker } from "../health/mod.ts";
+import { CheckTimers, HealthChecker, TTL_EXPIRED_OUTPUT } from "../health/mod.ts";
+import type { Timers } from "../health/probe.ts";
 import { checkOnNode } from "../store/mod.ts";
 import { waitFor } from "../../test/wait.ts";
 import { fixture, put } from "./_testing.ts";
@@ -15,7 +16,7 @@ const PUT = { method: "PUT" };
 
 Deno.test("TTL check round trip: critical at first, pass/warn/fail/update report, TTL restarted", async () => {
   const reports: string[] = [];
-  const f = await withNode({ onTtlReport: (id) => reports.push(id) });
+  const f = await withNode({ onTtlReport: (id) => (reports.push(id), null) });
   const reg = await f.app.request(
     "/v1/agent/service/register",
     put({ Name: "web", Port: 80, Check: { TTL: "15s", Notes: "heartbeat" } }),
@@ -55,6 +56,69 @@ Deno.test("TTL check round trip: critical at first, pass/warn/fail/update report
   assert.equal(c.Type, "ttl");
   assert.deepEqual(c.Definition, { TTL: "15s" });
   f.close();
+});
+
+Deno.test("a TTL report while the check's expiry is being proposed follows it: the check ends passing", async () => {
+  let timers: CheckTimers | null = null;
+  const f = await withNode({ onTtlReport: (id) => timers!.renew(id) });
+  // Test-driven timers, and a gate that holds the expiry's proposal in flight.
+  const due: (() => void)[] = [];
+  const fake: Timers = {
+    setTimeout: (fn) => due.push(fn),
+    clearTimeout: (h) => void (due[(h as number) - 1] = () => {}),
+  };
+  const expiries: Promise<unknown>[] = [];
+  let open!: () => void;
+  const gate = new Promise<void>((r) => open = r);
+  timers = new CheckTimers({
+    store: f.store,
+    propose: (cmd) => {
+      const p = gate.then(() => f.cluster.propose(cmd));
+      expiries.push(p);
+      return p;
+    },
+    node: "n1",
+    timers: fake,
+    log: () => {},
+  });
+  try {
+    const reg = await f.app.request(
+      "/v1/agent/service/register",
+      put({ Name: "web", Port: 80, Check: { TTL: "15s" } }),
+    );
+    assert.equal(reg.status, 200, await reg.text());
+    timers.start();
+    assert.equal((await f.app.request("/v1/agent/check/pass/service:web", PUT)).status, 200);
+    assert.equal(checkOnNode(f.store, "n1", "service:web")?.status, "passing");
+    for (const fire of due.splice(0)) fire(); // the TTL runs out: expiry proposed, held at the gate
+    // The replica still shows "passing", as the report says: it must be proposed all the same.
+    const report = f.app.request("/v1/agent/check/pass/service:web", PUT);
+    await new Promise((r) => setTimeout(r, 10));
+    open();
+    assert.equal((await report).status, 200);
+    assert.equal(expiries.length, 1);
+    await Promise.all(expiries);
+    const c = checkOnNode(f.store, "n1", "service:web")!;
+    assert.deepEqual([c.status, c.output], ["passing", ""]);
+    // A report that repeats the expiry's own words is written too (it is a report, not the expiry).
+    await f.cluster.propose({
+      type: "check.update",
+      node: "n1",
+      id: "service:web",
+      status: "critical",
+      output: TTL_EXPIRED_OUTPUT,
+    });
+    const index = f.store.appliedIndex();
+    const again = await f.app.request(
+      "/v1/agent/check/update/service:web",
+      put({ Status: "critical", Output: TTL_EXPIRED_OUTPUT }),
+    );
+    assert.equal(again.status, 200);
+    assert.ok(f.store.appliedIndex() > index);
+  } finally {
+    timers.close();
+    f.close();
+  }
 });
 
 Deno.test("PUT /v1/agent/check/register: node-level and service-bound checks; deregister", async () => {

@@ -49,8 +49,11 @@ export interface ApiOptions {
   blockedReadsMax?: number;
   /** Ends every blocking query at once when aborted (shutdown). */
   signal?: AbortSignal;
-  /** Told when a TTL check of this node got a report: the agent's CheckTimers restarts its TTL. */
-  onTtlReport?: (checkId: string) => void;
+  /**
+   * Told when a TTL check of this node got a report: the agent's CheckTimers restarts its TTL
+   * and answers the check's expiry proposal in flight, if any (the report waits for it).
+   */
+  onTtlReport?: (checkId: string) => Promise<void> | null;
   /** Randomness for blocking-query jitter, in [0, 1) (default Math.random). */
   random?: () => number;
   /** Clock stamped into session and lock commands, ms (default Date.now). */
@@ -93,7 +96,7 @@ export function createApp(opts: ApiOptions): Hono {
     startedAtMs: performance.timeOrigin,
     extraMetrics: opts.extraMetrics,
     routes: opts.routes ?? (() => null),
-    onTtlReport: opts.onTtlReport ?? (() => {}),
+    onTtlReport: opts.onTtlReport ?? (() => null),
   };
   const app = new Hono();
 

@@ -61,8 +61,11 @@ export interface Deps {
   startedAtMs: number;
   extraMetrics: (() => string) | undefined;
   routes: () => RoutesView | null;
-  /** Told when a TTL check of this node got a report (its owner restarts the TTL). */
-  onTtlReport: (checkId: string) => void;
+  /**
+   * Told when a TTL check of this node got a report (its owner restarts the TTL); answers the
+   * check's TTL-expiry proposal in flight, if any, which the report must wait for.
+   */
+  onTtlReport: (checkId: string) => Promise<void> | null;
 }
 
 /** What a read reports as X-Consul-Index and which changes can move it. */

@@ -49,6 +49,8 @@ export class CheckTimers {
   readonly #timers: Timers;
   /** TTL checks by id. */
   readonly #ttl = new Map<string, Watch>();
+  /** TTL expiries being proposed, by check id: a report waits for its check's (renew()). */
+  readonly #expiring = new Map<string, Promise<void>>();
   /** Critical checks with a deregister deadline, by check id. */
   readonly #reap = new Map<string, Watch>();
   #unsubscribe: (() => void) | null = null;
@@ -83,14 +85,20 @@ export class CheckTimers {
     this.#reap.clear();
   }
 
-  /** A report for TTL check `id` came in: its TTL starts again in full. */
-  renew(id: string): void {
+  /**
+   * A report for TTL check `id` came in: its TTL starts again in full. Answers the check's expiry
+   * proposal still in flight (settles, never rejects), which the report's own update must follow
+   * (else the expiry, applied after it, would leave the check critical); null when none is.
+   */
+  renew(id: string): Promise<void> | null {
+    const inFlight = this.#expiring.get(id) ?? null;
     const w = this.#ttl.get(id);
-    if (w === undefined || this.#closed) return;
+    if (w === undefined || this.#closed) return inFlight;
     const owned = this.#owned().get(id);
-    if (owned === undefined) return;
+    if (owned === undefined) return inFlight;
     this.#timers.clearTimeout(w.timer);
     w.timer = this.#armTtl(owned.check);
+    return inFlight;
   }
 
   /** The TTL checks and deregister deadlines being timed, for tests and status pages. */
@@ -169,7 +177,8 @@ export class CheckTimers {
     if (current === undefined || current.kind !== "ttl") return;
     const w = this.#ttl.get(id);
     if (current.status === "critical" && current.output === TTL_EXPIRED_OUTPUT) return;
-    this.#send(
+    if (this.#expiring.has(id)) return;
+    const sent = this.#send(
       {
         type: "check.update",
         node: this.#node,
@@ -184,6 +193,10 @@ export class CheckTimers {
         }
       },
     );
+    this.#expiring.set(id, sent);
+    sent.then(() => {
+      if (this.#expiring.get(id) === sent) this.#expiring.delete(id);
+    });
   }
 
   #armReap(id: string, serviceId: string, check: RegisteredCheck): unknown {
@@ -203,8 +216,9 @@ export class CheckTimers {
     }, check.deregisterCriticalAfterMs);
   }
 
-  #send(cmd: Command, what: string, retry: () => void): void {
-    this.#propose(cmd).then((p) => {
+  /** Proposes `cmd`; the promise settles (never rejects) once the proposal did. */
+  #send(cmd: Command, what: string, retry: () => void): Promise<void> {
+    return this.#propose(cmd).then((p) => {
       if (!p.result.ok) this.#log(`checks: cannot ${what}: ${p.result.error ?? "refused"}`);
     }, (e) => {
       if (this.#closed) return;
