@@ -26,11 +26,15 @@ const VALUE_BYTES = 512 * 1024;
 const KEYS = 410;
 const STORE_MIB = (KEYS * VALUE_BYTES) / (1024 * 1024);
 /**
- * Most a member's RSS may grow while a snapshot of STORE_MIB streams through it. Streams keep
- * a few MiB live; the rest of the growth is garbage of the 1 MiB pieces V8 and the allocator keep
- * for a while. Holding the snapshot whole (chunks, their joined copy, decoded rows) costs 3×.
+ * Most a member's RSS may grow over its start while a snapshot of STORE_MIB streams through it (a
+ * member that starts within the phase counts from an idle agent's RSS), whatever the store's
+ * size: the Raft log keeps no entry data in memory and nothing holds a whole snapshot. Measured
+ * here (2026-12-01, three runs): sending +0…+54, saving +0…+3, installing as a new process
+ * +197…+200 over an idle agent's 85, streaming a restore in +137…+184, the leader applying it
+ * +45…+93 (the copies of 1 MiB pieces each hop makes, not yet collected or returned to the OS;
+ * not traced further). Holding one whole copy of the snapshot on top would pass this bound.
  */
-const PEAK_GROWTH_MIB_MAX = STORE_MIB * 2;
+const PEAK_GROWTH_MIB_MAX = 256;
 
 /** The value of key `i`: VALUE_BYTES of a sequence seeded by i (regenerated to check it). */
 function valueOf(i: number): Uint8Array {
@@ -60,20 +64,20 @@ function resetPeakRss(a: AgentProc): number {
 
 interface RssFigure {
   what: string;
-  /** RSS when the phase began (0: the process started within it). */
+  /** RSS when the phase began (for a process started within it: an idle agent's RSS). */
   startMiB: number;
   peakMiB: number;
 }
 
 /** Starts measuring the peak RSS of each agent over a phase; the function ends the phase. */
-function rssPhase(who: [string, AgentProc, "reset" | "since start"][]): () => RssFigure[] {
-  const start = who.map(([, a, how]) => how === "reset" ? resetPeakRss(a) : 0);
+function rssPhase(who: [string, AgentProc][]): () => RssFigure[] {
+  const start = who.map(([, a]) => resetPeakRss(a));
   return () => who.map(([what, a], i) => ({ what, startMiB: start[i]!, peakMiB: peakRssMiB(a) }));
 }
 
 function show(figures: RssFigure[]): string {
   return figures.map((f) =>
-    `${f.what} ${f.startMiB === 0 ? "(new process)" : `${f.startMiB.toFixed(0)} →`} ` +
+    `${f.what} ${f.startMiB.toFixed(0)} → ` +
     `${f.peakMiB.toFixed(0)} MiB`
   ).join(", ");
 }
@@ -122,6 +126,8 @@ Deno.test({
       const down = agents.find((a) => a !== leader)!;
       const other = agents.find((a) => a !== leader && a !== down)!;
       const ports = portsOf(down);
+      // What an idle agent with an empty store takes: the start of a member that begins in a phase.
+      const idleMiB = resetPeakRss(other);
       await down.stop();
 
       // 205 MiB of KV through the leader, four writers at a time.
@@ -132,7 +138,7 @@ Deno.test({
       console.log(`wrote ${KEYS} values of ${VALUE_BYTES} bytes (${STORE_MIB} MiB) at ${secs()} s`);
 
       // The member comes back behind the compacted log: the leader streams it a snapshot.
-      const sendPhase = rssPhase([["sender", leader, "reset"]]);
+      const sendPhase = rssPhase([["sender", leader]]);
       const back = await startAgent({
         node: down.node,
         dataDir: down.dataDir,
@@ -167,7 +173,11 @@ Deno.test({
       }
       const sendRss = [
         ...sendPhase(),
-        { what: "receiver", startMiB: 0, peakMiB: peakRssMiB(back) },
+        {
+          what: "receiver (new process; idle agent)",
+          startMiB: idleMiB,
+          peakMiB: peakRssMiB(back),
+        },
       ];
       console.log(
         `snapshot of ${(sentBytes / 2 ** 20).toFixed(0)} MiB streamed and installed in ` +
@@ -175,7 +185,7 @@ Deno.test({
       );
 
       // save → change → restore, through a follower (which forwards each chunk to the leader).
-      const savePhase = rssPhase([["member saving", other, "reset"]]);
+      const savePhase = rssPhase([["member saving", other]]);
       const file = `${tmp}/backup.snap`;
       const saved = await berthCli(other, "snapshot", "save", file);
       assert.equal(saved.code, 0, saved.out);
@@ -185,9 +195,9 @@ Deno.test({
       await put(leader, "big/k0", "changed");
       await put(leader, "big/extra", "x");
       const restorePhase = rssPhase([
-        ["member streaming it in", other, "reset"],
-        ["leader", leader, "reset"],
-        ["follower", back, "reset"],
+        ["member streaming it in", other],
+        ["leader", leader],
+        ["follower", back],
       ]);
       const restoreAt = performance.now();
       const restored = await berthCli(other, "snapshot", "restore", file);
