@@ -12,14 +12,18 @@
  * RejectedError, wherever it is found out (here or on the leader).
  *
  * Time is the leader's: a command that carries a time (`nowMs` of `session.destroy`, `kv.lock`,
- * `txn`; lock-delays are measured with it) gets the leader's clock when the leader appends it,
- * whoever proposed it, so members' clock skew never shortens a lock-delay.
+ * `txn`, and of every command that can fail a check, CHECK_TIMED_TYPES: a session bound to it
+ * ends in that apply; lock-delays are measured with it) gets the leader's clock when the leader
+ * appends it, whoever proposed it, so a proposer's clock skew never shortens a lock-delay. A
+ * lock-delay still running when the leader changes is compared with the new leader's clock: a
+ * new leader whose clock runs δ ahead of the old one's shortens it by δ (README "Sessions and
+ * locks": members' clocks must agree to well under the lock-delay).
  *
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
 import { ProposalDroppedError } from "../../raft/mod.ts";
-import type { Command } from "../store/mod.ts";
+import { CHECK_TIMED_TYPES, type Command } from "../store/mod.ts";
 import { type AppliedProposal, encodeProposal } from "./_apply.ts";
 import { type ClusterCore, READ_TIMEOUT_MS } from "./_core.ts";
 import {
@@ -48,24 +52,23 @@ export const RETRY_BACKOFF_MS = 50;
 
 /** `command` with the leader's clock in its `nowMs` (module comment); others as they are. */
 export function withLeaderTime(command: Command, nowMs: number): Command {
-  switch (command.type) {
-    case "session.destroy":
-    case "kv.lock":
-    case "txn":
-      return { ...command, nowMs };
-    case "batch":
-      return { ...command, commands: command.commands.map((c) => withLeaderTime(c, nowMs)) };
-    default:
-      return command;
+  if (command.type === "batch") {
+    return { ...command, commands: command.commands.map((c) => withLeaderTime(c, nowMs)) };
   }
+  return carriesTime(command) ? { ...command, nowMs } as Command : command;
 }
 
 /** Whether `command` carries a time the leader stamps. */
 function carriesTime(command: Command): boolean {
-  return command.type === "batch"
-    ? command.commands.some(carriesTime)
-    : command.type === "session.destroy" || command.type === "kv.lock" || command.type === "txn";
+  return command.type === "batch" ? command.commands.some(carriesTime) : TIMED.has(command.type);
 }
+
+const TIMED: ReadonlySet<string> = new Set([
+  "session.destroy",
+  "kv.lock",
+  "txn",
+  ...CHECK_TIMED_TYPES,
+]);
 
 /** The entry payload for `command`; a RejectedError when it can never be proposed. */
 export function encodeChecked(id: string, command: Command): Uint8Array {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { PROPOSAL_BYTES_MAX, withLeaderTime } from "./_proposals.ts";
 import { NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
+import { CHECK_TIMED_TYPES, type Command, validateCommand } from "../store/mod.ts";
+import { apiInstanceSpec, registeredCheck } from "../../test/fixtures.ts";
 import { RemoteError } from "./transport.ts";
 import {
   closeAll,
@@ -122,6 +124,30 @@ Deno.test("withLeaderTime() stamps nowMs of the commands that carry a time, in b
   });
   const put = { type: "kv.put" as const, key: "k", value: new Uint8Array(), flags: 0 };
   assert.equal(withLeaderTime(put, 5), put);
+});
+
+Deno.test("withLeaderTime() stamps every command that can fail a check; validateCommand keeps it", () => {
+  const failing: Command[] = [
+    { type: "node.register", name: "n1", address: "10.0.0.1", meta: {} },
+    { type: "node.status", name: "n1", status: "down" },
+    { type: "register", instance: apiInstanceSpec() },
+    { type: "deregister", id: "x" },
+    { type: "check", id: "x", status: "critical", output: "" },
+    { type: "check.register", node: "n1", serviceId: null, check: registeredCheck("c") },
+    { type: "check.update", node: "n1", id: "c", status: "critical", output: "" },
+    { type: "check.deregister", node: "n1", id: "c" },
+    { type: "docker", id: "x", state: "unhealthy", detail: "" },
+  ];
+  assert.deepEqual(failing.map((c) => c.type).sort(), [...CHECK_TIMED_TYPES].sort());
+  for (const c of failing) {
+    const stamped = withLeaderTime(c, 5);
+    assert.deepEqual(stamped, { ...c, nowMs: 5 }, c.type);
+    assert.deepEqual(validateCommand(JSON.parse(JSON.stringify(stamped))), stamped, c.type);
+  }
+  assert.throws(
+    () => validateCommand({ type: "node.status", name: "n1", status: "down", nowMs: -1 }),
+    /nowMs/,
+  );
 });
 
 Deno.test("RaftCluster.propose() from a member whose clock runs an hour ahead: the lock-delay is the leader's", async () => {

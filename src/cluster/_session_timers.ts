@@ -6,25 +6,20 @@
  *   leader (`renew`, forwarded from other members) and only move that deadline: they are not
  *   written to the log. A new leader starts with no deadlines and gives every session a full
  *   2 × TTL from its first tick, so a failover can delay an expiry but never hasten it.
- * - Checks: when a session's node or check turns critical (or the check is gone), the leader
- *   ends the session. Which checks can have changed is read from the store's table indexes
- *   (nodes, instances), so sessions are looked at again only after such a change; each look
- *   costs one pass over the sessions and one read of the checks of each of their nodes.
+ * - Checks are not this unit's: a session bound to a check that turns critical (or is removed,
+ *   or whose node is marked down) ends in the apply of that very entry, on every replica
+ *   (store/sessions.ts `endSessionsOfFailedChecks`).
+ * - Renewals are answered only after a read barrier confirmed this member's leadership
+ *   (RaftCluster.renewSession), so a deposed leader never extends a session.
  *
- * Either way it proposes `session.destroy` stamped with its clock (the start of the keys'
- * lock-delay), only while leader (never forwarded: a deposed leader's timers are not the new
- * leader's). One proposal in flight per session.
+ * It proposes `session.destroy` stamped with its clock (the start of the keys' lock-delay), only
+ * while leader (never forwarded: a deposed leader's timers are not the new leader's). One
+ * proposal in flight per session.
  *
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
-import {
-  checksOfNode,
-  type CheckStatus,
-  type Command,
-  type Session,
-  type Store,
-} from "../store/mod.ts";
+import type { Command, Session, Store } from "../store/mod.ts";
 import type { Proposed } from "./types.ts";
 
 /** Consul's grace: a session expires after twice its TTL without a renewal. */
@@ -45,8 +40,6 @@ export class SessionTimers {
   readonly #inFlight = new Set<string>();
   /** The sessions table index the deadlines were last brought up to date with. */
   #sessionsSeen = -1;
-  /** The table indexes the checks were last looked at with. */
-  #checksSeen = "";
 
   constructor(o: SessionTimersOptions) {
     this.#o = o;
@@ -56,7 +49,6 @@ export class SessionTimers {
   reset(): void {
     this.#deadlines.clear();
     this.#sessionsSeen = -1;
-    this.#checksSeen = "";
   }
 
   /** On the leader: restarts session `id`'s TTL; the session, or undefined when it is gone. */
@@ -73,7 +65,7 @@ export class SessionTimers {
     return this.#deadlines.get(id);
   }
 
-  /** Each tick while leader: ends the sessions whose TTL passed or whose check is critical. */
+  /** Each tick while leader: ends the sessions whose TTL passed. */
   tick(): void {
     const { store } = this.#o;
     const now = this.#o.now();
@@ -81,31 +73,6 @@ export class SessionTimers {
     if (sessionsIndex !== this.#sessionsSeen) this.#sync(now, sessionsIndex);
     for (const [id, at] of this.#deadlines) {
       if (now >= at) this.#end(id, "its TTL passed without a renewal");
-    }
-    const checks = `${store.tableIndex("nodes")}:${store.tableIndex("instances")}:${sessionsIndex}`;
-    if (checks !== this.#checksSeen) {
-      this.#checksSeen = checks;
-      // Each node's checks are read once per look, however many sessions it has.
-      const byNode = new Map<string, Map<string, CheckStatus>>();
-      const statusOf = (node: string, id: string) => {
-        let m = byNode.get(node);
-        if (m === undefined) {
-          m = store.node(node) === undefined
-            ? new Map()
-            : new Map(checksOfNode(store, node).map((c) => [c.id, c.status]));
-          byNode.set(node, m);
-        }
-        return m.get(id);
-      };
-      for (const s of store.sessions.list()) {
-        for (const check of [...s.nodeChecks, ...s.serviceChecks]) {
-          const status = statusOf(s.node, check);
-          if (status === "critical" || status === undefined) {
-            this.#end(s.id, `check '${check}' of ${s.node} is ${status ?? "gone"}`);
-            break;
-          }
-        }
-      }
     }
   }
 
@@ -131,7 +98,6 @@ export class SessionTimers {
       .then(() => this.#deadlines.delete(id))
       .catch((e) => {
         this.#o.log(`cluster: ending session ${id} failed: ${errorText(e)}`);
-        this.#checksSeen = ""; // look at the checks again next tick
       })
       .finally(() => this.#inFlight.delete(id));
   }

@@ -10,13 +10,13 @@
  */
 import type { ApplyStep } from "./apply_step.ts";
 import { ChangeSet } from "./change_feed.ts";
-import type { ApplyResult, Command } from "./types.ts";
+import type { ApplyResult, CheckTimedCommand, Command } from "./types.ts";
 import { applyCatalog } from "./apply_catalog.ts";
 import { applyKv } from "./apply_kv.ts";
 import { applyCheck } from "./apply_checks.ts";
 import { applyConf } from "./apply_members.ts";
-import { distinctServices, kvGet, kvList } from "./queries.ts";
-import { applySession, Sessions } from "./sessions.ts";
+import { distinctServices, instance, kvGet, kvList } from "./queries.ts";
+import { applySession, endSessionsOfFailedChecks, Sessions } from "./sessions.ts";
 import { runTxn } from "./txn.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
@@ -33,11 +33,10 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
     case "deregister":
     case "check":
     case "docker":
-      return applyCatalog(step, cmd);
     case "check.register":
     case "check.update":
     case "check.deregister":
-      return applyCheck(step, cmd);
+      return applyCheckTimed(step, cmd);
     case "kv.put":
     case "kv.delete":
       return applyKv(step, cmd);
@@ -63,6 +62,35 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
     case "restore.abort":
       return step.restore.abort(cmd.id);
   }
+}
+
+/**
+ * A command that can fail or remove a check, then (same transaction) the end of the sessions of
+ * its node bound to a check that is now critical or gone (sessions.ts).
+ */
+function applyCheckTimed(step: ApplyStep, cmd: CheckTimedCommand): ApplyResult {
+  let nodeName: string | undefined;
+  switch (cmd.type) {
+    case "node.register":
+    case "node.status":
+      nodeName = cmd.name;
+      break;
+    case "register":
+      nodeName = cmd.instance.node;
+      break;
+    case "deregister":
+    case "check":
+    case "docker":
+      nodeName = instance(step.sql, cmd.id)?.node; // before a deregister removes it
+      break;
+    default:
+      nodeName = cmd.node;
+  }
+  const r = cmd.type.startsWith("check.")
+    ? applyCheck(step, cmd as Extract<CheckTimedCommand, { type: `check.${string}` }>)
+    : applyCatalog(step, cmd as Exclude<CheckTimedCommand, { type: `check.${string}` }>);
+  if (r.ok && nodeName !== undefined) endSessionsOfFailedChecks(step, nodeName, cmd.nowMs ?? 0);
+  return r;
 }
 
 /**
@@ -123,6 +151,11 @@ function commitRestore(
   for (const s of before) ch.services.add(s);
   for (const s of distinctServices(step.sql)) ch.services.add(s);
   for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
-  new Sessions(step.sql).restored();
+  const sessions = new Sessions(step.sql);
+  sessions.restored();
+  // Sessions whose checks the restore failed or removed end too (they hold no lock any more).
+  for (const n of new Set(sessions.list().map((x) => x.node))) {
+    endSessionsOfFailedChecks(step, n, 0);
+  }
   return r;
 }

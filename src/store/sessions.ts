@@ -9,8 +9,13 @@
  *   holder re-acquiring only updates the value. `kv.unlock` (`?release=`) gives it up (false
  *   unless that session holds it). Both set the value and flags, and take an optional CAS.
  * - `session.destroy` ends a session (a client's destroy, or the leader's decision that its TTL
- *   passed or a check turned critical): each key it holds is released (Behavior `release`) or
- *   deleted (`delete`), and refuses a new lock until the command's `nowMs` + LockDelay.
+ *   passed): each key it holds is released (Behavior `release`) or deleted (`delete`), and
+ *   refuses a new lock until the command's `nowMs` + LockDelay.
+ * - A command that can turn a check critical or remove it (CHECK_TIMED_TYPES: a check result, a
+ *   Docker verdict, a node marked down, a registration or deregistration) ends, in its own apply,
+ *   every session of that node bound to a check that is now critical or gone, as a destroy at
+ *   the command's `nowMs` (`endSessionsOfFailedChecks`), as Consul does in the state store
+ *   transaction of the health update: a check that flaps critical → passing still ends it.
  *
  * A key's holder lives in `kv_locks` (one row per held key: so at most one holder), lock-delays
  * in `lock_delays` (pruned by later destroys once passed).
@@ -75,6 +80,27 @@ export function applySession(step: ApplyStep, cmd: SessionCommand): ApplyResult 
       return s.lock(step, cmd);
     case "kv.unlock":
       return s.unlock(step, cmd);
+  }
+}
+
+/**
+ * After a check-timed command changed `node` (module comment): ends each session of the node
+ * bound to a check that is critical or gone, with the lock-delay from `nowMs`.
+ */
+export function endSessionsOfFailedChecks(step: ApplyStep, node_: string, nowMs: number): void {
+  const s = new Sessions(step.sql);
+  const bound = s.ofNode(node_);
+  if (bound.length === 0) return;
+  const reader = {
+    node: (name: string) => node(step.sql, name),
+    instancesOfNode: (name: string) => instancesOfNode(step.sql, name),
+  };
+  for (const session of bound) {
+    const failed = [...session.nodeChecks, ...session.serviceChecks].some((id) => {
+      const status = checkStatus(reader, session.node, id);
+      return status === undefined || status === "critical";
+    });
+    if (failed) s.destroy(step, { id: session.id, nowMs });
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Command, type SessionSpec, Store } from "./mod.ts";
-import { instanceSpec } from "../../test/fixtures.ts";
+import { apiInstanceSpec, instanceSpec, registeredCheck } from "../../test/fixtures.ts";
 
 const enc = new TextEncoder();
 const A = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -189,4 +189,163 @@ Deno.test("Store sessions: sessions, locks and lock-delays travel in a Raft snap
   } finally {
     await Deno.remove(path);
   }
+});
+
+// ---- check-bound invalidation in apply ----
+
+const web = apiInstanceSpec({
+  id: "n1:web:80",
+  node: "n1",
+  checkResult: { status: "passing", output: "" },
+});
+const dockerWeb = instanceSpec({ id: "n1:db:5432", node: "n1" });
+
+/** Each command that fails or removes a check bound to a session, and that session's checks. */
+const triggers: { name: string; checks: Partial<SessionSpec>; fail: Command; heal?: Command }[] = [
+  {
+    name: "node.status down (serfHealth)",
+    checks: { nodeChecks: ["serfHealth"] },
+    fail: { type: "node.status", name: "n1", status: "down", nowMs: 1_000 },
+    heal: { type: "node.status", name: "n1", status: "alive", nowMs: 1_001 },
+  },
+  {
+    name: "check result (service:<id>)",
+    checks: { nodeChecks: [], serviceChecks: [`service:${web.id}`] },
+    fail: { type: "check", id: web.id, status: "critical", output: "", nowMs: 1_000 },
+    heal: { type: "check", id: web.id, status: "passing", output: "", nowMs: 1_001 },
+  },
+  {
+    name: "docker verdict (service:<id>:docker)",
+    checks: { nodeChecks: [], serviceChecks: [`service:${dockerWeb.id}:docker`] },
+    fail: { type: "docker", id: dockerWeb.id, state: "unhealthy", detail: "", nowMs: 1_000 },
+    heal: { type: "docker", id: dockerWeb.id, state: "running", detail: "", nowMs: 1_001 },
+  },
+  {
+    name: "check.update of a registered check",
+    checks: { nodeChecks: ["mem"] },
+    fail: {
+      type: "check.update",
+      node: "n1",
+      id: "mem",
+      status: "critical",
+      output: "",
+      nowMs: 1_000,
+    },
+    heal: {
+      type: "check.update",
+      node: "n1",
+      id: "mem",
+      status: "passing",
+      output: "",
+      nowMs: 1_001,
+    },
+  },
+  {
+    name: "check.register replacing a check with a critical one",
+    checks: { nodeChecks: ["mem"] },
+    fail: {
+      type: "check.register",
+      node: "n1",
+      serviceId: null,
+      check: registeredCheck("mem", { ttlMs: 20_000 }),
+      nowMs: 1_000,
+    },
+  },
+  {
+    name: "check.deregister (the check is gone)",
+    checks: { nodeChecks: ["mem"] },
+    fail: { type: "check.deregister", node: "n1", id: "mem", nowMs: 1_000 },
+  },
+  {
+    name: "deregister (the instance and its check are gone)",
+    checks: { nodeChecks: [], serviceChecks: [`service:${web.id}`] },
+    fail: { type: "deregister", id: web.id, nowMs: 1_000 },
+  },
+];
+
+/** n1 with a passing registered check `mem`, the instances, and session A holding `lk`. */
+function boundStore(checks: Partial<SessionSpec>) {
+  const t = storeWith(
+    { type: "register", instance: web },
+    { type: "register", instance: dockerWeb },
+    {
+      type: "check.register",
+      node: "n1",
+      serviceId: null,
+      check: registeredCheck("mem", { status: "passing" }),
+    },
+    create({ ...checks, lockDelayMs: 10_000 }),
+    create({ id: B, nodeChecks: [] }),
+    lock(A),
+  );
+  assert.ok(t.results.every((r) => r.ok), JSON.stringify(t.results));
+  return t;
+}
+
+Deno.test("Store sessions: a command that fails or removes a bound check ends the session in the same apply", async (t) => {
+  for (const { name, checks, fail } of triggers) {
+    await t.step(name, () => {
+      const { s, apply } = boundStore(checks);
+      assert.deepEqual(apply(fail), { ok: true });
+      assert.equal(s.sessions.get(A), undefined, "ended");
+      assert.equal(s.sessions.holder("lk"), null, "its lock released");
+      assert.equal(s.sessions.lockDelayUntil("lk"), 11_000, "lock-delay from the entry's nowMs");
+      assert.ok(s.sessions.get(B) !== undefined, "a session without checks stays");
+      assert.deepEqual(apply(lock(B, 10_999)), { ok: false });
+      assert.deepEqual(apply(lock(B, 11_000)), { ok: true });
+    });
+  }
+});
+
+Deno.test("Store sessions: a bound check that flaps critical → passing in consecutive entries still ends the session", async (t) => {
+  for (const { name, checks, fail, heal } of triggers) {
+    if (heal === undefined) continue;
+    await t.step(name, () => {
+      const { s, apply } = boundStore(checks);
+      apply(fail);
+      apply(heal);
+      assert.equal(s.sessions.get(A), undefined);
+      assert.equal(s.sessions.holder("lk"), null);
+    });
+  }
+});
+
+Deno.test("Store sessions: check-bound invalidation is deterministic (the same log gives the same state)", () => {
+  const log: Command[] = [
+    { type: "register", instance: web },
+    create({ nodeChecks: [], serviceChecks: [`service:${web.id}`], lockDelayMs: 10_000 }),
+    lock(A),
+    { type: "check", id: web.id, status: "critical", output: "", nowMs: 5_000 },
+    { type: "check", id: web.id, status: "passing", output: "", nowMs: 5_001 },
+  ];
+  const one = storeWith(...log).s;
+  const two = storeWith(...log).s;
+  assert.deepEqual(two.sessions.list(), one.sessions.list());
+  assert.deepEqual(two.kvGet("lk"), one.kvGet("lk"));
+  assert.equal(one.sessions.lockDelayUntil("lk"), 15_000);
+  assert.equal(two.sessions.lockDelayUntil("lk"), 15_000);
+});
+
+Deno.test("Store sessions: a restore that removes a bound check ends the session", () => {
+  const { s, apply } = boundStore({ nodeChecks: ["mem"] });
+  // The restored catalog: n1 without its check `mem`.
+  const { s: other } = storeWith();
+  const src = other.snapshotSource("user");
+  const parts: Uint8Array[] = [];
+  for (let p = src.next(); p !== null; p = src.next()) parts.push(p);
+  src.close();
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.byteLength;
+  }
+  apply({ type: "restore.begin", id: "r" });
+  assert.deepEqual(apply({ type: "restore.chunk", id: "r", seq: 0, data: bytes }), { ok: true });
+  assert.deepEqual(
+    apply({ type: "restore.commit", id: "r", chunks: 1, bytes: bytes.byteLength }),
+    { ok: true },
+  );
+  assert.equal(s.sessions.get(A), undefined, "bound to a check the restore removed");
+  assert.ok(s.sessions.get(B) !== undefined, "a session without checks stays");
 });

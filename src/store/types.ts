@@ -178,23 +178,47 @@ export interface KvEntry {
  * check failed) are decided by the proposer and carried in the command.
  */
 export type Command =
-  | { type: "node.register"; name: string; address: string; meta: Record<string, string> }
+  //
+  // The commands that can turn a check critical or remove it carry `nowMs?`: the leader's clock,
+  // stamped when it appends the entry. A session bound to such a check ends in the same apply,
+  // its keys' lock-delay measured from that time (sessions.ts endSessionsOfFailedChecks; an
+  // entry without it, written before it existed, starts the delay at 0).
+  | {
+    type: "node.register";
+    name: string;
+    address: string;
+    meta: Record<string, string>;
+    nowMs?: number;
+  }
   /** Node liveness, proposed by the leader (or a node about itself). */
-  | { type: "node.status"; name: string; status: NodeStatus }
-  | { type: "register"; instance: InstanceSpec }
-  | { type: "deregister"; id: string }
+  | { type: "node.status"; name: string; status: NodeStatus; nowMs?: number }
+  | { type: "register"; instance: InstanceSpec; nowMs?: number }
+  | { type: "deregister"; id: string; nowMs?: number }
   /** Sets an instance's check result (the health checker; API registrations' reporters). */
-  | { type: "check"; id: string; status: CheckStatus; output: string }
+  | { type: "check"; id: string; status: CheckStatus; output: string; nowMs?: number }
   /**
    * Registers (or replaces) check `check.id` on `node`: bound to the instance `serviceId` of
    * that node, or node-level when null. A check of that id elsewhere on the node is removed.
    */
-  | { type: "check.register"; node: string; serviceId: string | null; check: RegisteredCheck }
+  | {
+    type: "check.register";
+    node: string;
+    serviceId: string | null;
+    check: RegisteredCheck;
+    nowMs?: number;
+  }
   /** Sets the result of a registered check (its owner: a TTL report or expiry, a probe). */
-  | { type: "check.update"; node: string; id: string; status: CheckStatus; output: string }
-  | { type: "check.deregister"; node: string; id: string }
+  | {
+    type: "check.update";
+    node: string;
+    id: string;
+    status: CheckStatus;
+    output: string;
+    nowMs?: number;
+  }
+  | { type: "check.deregister"; node: string; id: string; nowMs?: number }
   /** Sets a Docker instance's Docker verdict (the Docker watcher). */
-  | { type: "docker"; id: string; state: DockerState; detail: string }
+  | { type: "docker"; id: string; state: DockerState; detail: string; nowMs?: number }
   | { type: "kv.put"; key: string; value: Uint8Array; flags: number; cas?: number }
   | { type: "kv.delete"; key: string; recurse?: boolean; cas?: number }
   /** Creates a session (its id a UUID chosen by the proposer); refused for an unknown node or a
@@ -296,6 +320,23 @@ export interface Session extends SessionSpec {
 }
 
 /** The KV operations of a transaction, as Consul names them. */
+/**
+ * The commands that can turn a check critical or remove it: they carry the leader's `nowMs`, and
+ * the sessions bound to such a check end in the same apply (sessions.ts).
+ */
+export const CHECK_TIMED_TYPES = [
+  "node.register",
+  "node.status",
+  "register",
+  "deregister",
+  "check",
+  "check.register",
+  "check.update",
+  "check.deregister",
+  "docker",
+] as const;
+export type CheckTimedCommand = Extract<Command, { type: (typeof CHECK_TIMED_TYPES)[number] }>;
+
 export const TXN_VERBS = [
   "set",
   "cas",

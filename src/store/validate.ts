@@ -13,6 +13,7 @@
 import {
   CHECK_KINDS,
   CHECK_STATUSES,
+  CHECK_TIMED_TYPES,
   type CheckDefinition,
   type CheckResult,
   type CheckStatus,
@@ -342,6 +343,16 @@ export function validateInstance(x: unknown, path = "instance"): InstanceSpec {
 /** Checks any command; throws CommandError naming the first bad field. */
 export function validateCommand(x: unknown, path = "command"): Command {
   const o = obj(x, path);
+  const c = validateCommandFields(o, path);
+  if (!CHECK_TIMED.has(c.type)) return c;
+  const nowMs = optInt(o.nowMs, `${path}.nowMs`, 0, Number.MAX_SAFE_INTEGER);
+  return nowMs === undefined ? c : { ...c, nowMs } as Command;
+}
+
+/** The commands that can fail or remove a check, with an optional `nowMs` (types.ts). */
+const CHECK_TIMED: ReadonlySet<string> = new Set(CHECK_TIMED_TYPES);
+
+function validateCommandFields(o: Record<string, unknown>, path: string): Command {
   switch (o.type) {
     case "noop":
       return { type: "noop" };
