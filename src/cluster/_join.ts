@@ -43,6 +43,8 @@ export class Join {
   readonly #membership: Membership;
   readonly #proposals: Proposals;
   #joining: Promise<void> | undefined;
+  /** Whether refreshNode() is proposing this node's record. */
+  #refreshing = false;
   /** Highest member id this leader proposed (ids are never reused, even if a proposal failed). */
   #lastIdHandedOut = 0;
 
@@ -200,13 +202,11 @@ export class Join {
   refreshNode(): void {
     const c = this.#c;
     const node = this.#nodeRecord();
-    if (node === undefined) return;
+    if (node === undefined || this.#refreshing) return;
     const have = c.store.node(c.o.node);
-    if (
-      have?.status === "alive" && have.address === node.address &&
-      JSON.stringify(have.meta) === JSON.stringify(node.meta)
-    ) return;
+    if (have?.status === "alive" && this.#sameRecord(node)) return;
     const commands = nodeCommands(c.o.node, node);
+    this.#refreshing = true;
     (async () => {
       while (!c.closed) {
         try {
@@ -219,7 +219,29 @@ export class Join {
           }
         }
       }
-    })();
+    })().finally(() => this.#refreshing = false);
+  }
+
+  /**
+   * Keeps this node's catalog record as this member has it: when an applied change left it
+   * missing or different (a restore from another cluster or an older backup drops or rewrites
+   * node rows; the leader's liveness check puts back a bare one), it is proposed again.
+   */
+  watchNode(): void {
+    const c = this.#c;
+    const node = this.#nodeRecord();
+    if (node === undefined) return;
+    c.store.subscribe((change) => {
+      if (c.closed || c.node === undefined || !change.tables.has("nodes")) return;
+      if (!this.#sameRecord(node)) this.refreshNode();
+    });
+  }
+
+  /** Whether the store's record of this node has `node`'s address and meta. */
+  #sameRecord(node: NodeRecord): boolean {
+    const have = this.#c.store.node(this.#c.o.node);
+    return have !== undefined && have.address === node.address &&
+      JSON.stringify(have.meta) === JSON.stringify(node.meta);
   }
 
   // ---------------------------------------------------------------- the leader's side

@@ -48,8 +48,8 @@ function emptySnapshot(): Uint8Array {
   return concatBytes(parts);
 }
 
-Deno.test("Liveness: a live member whose node row a restore dropped is registered again", async () => {
-  const ms = await threeMembers({ nodeMeta: {} });
+Deno.test("Liveness and Join.watchNode(): a live member whose node row a restore dropped is registered again, with its meta", async () => {
+  const ms = await threeMembers({ nodeMeta: { proxy: "true" } });
   try {
     const leader = await leaderOf(ms);
     await until("every node registered", () => ms.every((m) => leader.store.node(m.name)));
@@ -73,6 +73,11 @@ Deno.test("Liveness: a live member whose node row a restore dropped is registere
     assert.equal(
       leader.store.node(ms[1]!.name)?.address,
       ms[1]!.cluster.address.replace(/:\d+$/, ""),
+    );
+    // The leader puts back a bare record; each member then restores its own meta.
+    await until(
+      "every node's meta back",
+      () => ms.every((m) => leader.store.node(m.name)?.meta.proxy === "true"),
     );
   } finally {
     await closeAll(ms);

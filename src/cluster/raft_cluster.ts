@@ -163,6 +163,7 @@ export class RaftCluster implements Cluster {
     const c = this.#core;
     await c.transport.start();
     c.started = true;
+    this.#join.watchNode();
     if (c.identity !== undefined) {
       c.startNode(c.identity);
       c.announce();
