@@ -5,9 +5,10 @@
  * comparison of every member's `?stale` reads.
  *
  * `--workload lock` runs test/jepsen_lock.ts instead: clients take one lock through sessions and
- * `?acquire` and work in critical sections while the nemesis also partitions members (iptables);
- * the check is that no two holders' sections overlapped, and it prints how many acquisitions it
- * checked. Its cluster marks a silent member down after 3s, so faults end sessions.
+ * `?acquire` and work in critical sections while the nemesis also partitions members (iptables)
+ * and freezes the leader for longer than node-timeout + lock-delay (7s; lock-delay 1s); the check
+ * is that no two holders' sections overlapped, and it prints how many acquisitions it checked.
+ * Its cluster marks a silent member down after 3s, so faults end sessions.
  *
  * Flags:
  *   --workload W       kv (default) or lock
@@ -42,7 +43,11 @@ const CLIENTS_MAX = 64;
 const SEED_MAX = 2 ** 31 - 1;
 
 /** The lock workload's cluster: a member silent this long is down and its sessions end. */
-const LOCK_NODE_TIMEOUT = "3s";
+const LOCK_NODE_TIMEOUT_S = 3;
+/** The lock workload's lock-delay, short so that a leader frozen past it keeps runs bounded. */
+const LOCK_DELAY_S = 1;
+/** The lock workload's long leader freeze: past node-timeout + lock-delay, with a margin. */
+const LEADER_FREEZE_MS = (LOCK_NODE_TIMEOUT_S + LOCK_DELAY_S) * 1000 + 3_000;
 
 const FLAGS = ["seconds", "members", "clients", "seed", "check-seconds", "reads", "workload"].map((
   name,
@@ -99,7 +104,7 @@ console.log(
     `seed ${flags.seed} (re-run the schedule with --seed ${flags.seed})`,
 );
 const args = ["--voters", String(flags.members)];
-if (flags.workload === "lock") args.push("--node-timeout", LOCK_NODE_TIMEOUT);
+if (flags.workload === "lock") args.push("--node-timeout", `${LOCK_NODE_TIMEOUT_S}s`);
 const members = await startCluster(flags.members, { args });
 let code = 0;
 try {
@@ -154,6 +159,8 @@ async function lockWorkload(members: AgentProc[]): Promise<number> {
     clients: flags.clients,
     seed: flags.seed,
     args,
+    lockDelayS: LOCK_DELAY_S,
+    leaderFreezeMs: LEADER_FREEZE_MS,
     log: (line) => console.log(line),
   });
   console.log(

@@ -13,6 +13,11 @@
  *   at t; whatever invalidates it later (TTL, node down, a check), the key refuses every other
  *   session for the lock-delay after that, so no one else can hold it before t + lock-delay.
  *   An explicit `?release` needs no delay: the holder stopped its sections before sending it.
+ * - With `leaderFreezeMs` the nemesis also freezes the leader for longer than node-timeout +
+ *   lock-delay, and the clients wait that long (plus a margin) for an answer instead of
+ *   LOCK_CLIENT_TIMEOUT_MS: a holder on the frozen member keeps its hold through the freeze and
+ *   renews right after it, the moment a leader that answered from its stale state without
+ *   confirming its leadership would let two holders overlap.
  * - Checker: every critical section is an interval `[enter, exit]` on this process's clock
  *   (all clients run here); sections of different acquisitions must not overlap.
  *
@@ -57,6 +62,8 @@ export interface LockWorkloadOptions {
   killDownMs?: number;
   freezeMs?: number;
   partitionMs?: number;
+  /** > 0: the nemesis also freezes the leader this long (module doc). */
+  leaderFreezeMs?: number;
   healTimeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -86,12 +93,17 @@ export interface LockRun {
 type Counts = Pick<LockRun, "refused" | "lost" | "errors">;
 
 /** A PUT through member `a`: the body text, or null when it failed, timed out or was not 200. */
-async function put(a: AgentProc, path: string, body = ""): Promise<string | null> {
+async function putTo(
+  a: AgentProc,
+  path: string,
+  body = "",
+  timeoutMs = LOCK_CLIENT_TIMEOUT_MS,
+): Promise<string | null> {
   try {
     const r = await fetch(`${a.httpUrl}${path}`, {
       method: "PUT",
       body,
-      signal: AbortSignal.timeout(LOCK_CLIENT_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await r.text();
     return r.status === 200 ? text : null;
@@ -106,6 +118,7 @@ interface ClientState {
   endAt: number;
   ttlS: number;
   lockDelayMs: number;
+  timeoutMs: number;
   random: () => number;
   sections: Section[];
   nextAcquisition: () => number;
@@ -114,6 +127,7 @@ interface ClientState {
 
 async function lockClient(c: ClientState): Promise<void> {
   const member = () => c.live.members[c.id % c.live.members.length]!;
+  const put = (a: AgentProc, path: string, body = "") => putTo(a, path, body, c.timeoutMs);
   let session: string | null = null;
   while (performance.now() < c.endAt) {
     if (session === null) {
@@ -206,6 +220,7 @@ export async function runLockWorkload(
       endAt,
       ttlS: opts.ttlS ?? LOCK_TTL_S_DEFAULT,
       lockDelayMs: (opts.lockDelayS ?? LOCK_DELAY_S_DEFAULT) * 1000,
+      timeoutMs: Math.max(LOCK_CLIENT_TIMEOUT_MS, (opts.leaderFreezeMs ?? 0) + 2_000),
       random: seededRandom(Math.floor(master() * 2 ** 32)),
       sections,
       nextAcquisition: () => ++acquisitions,
@@ -218,6 +233,7 @@ export async function runLockWorkload(
       killDownMs: opts.killDownMs ?? 2_000,
       freezeMs: opts.freezeMs ?? 3_000,
       partitionMs: opts.partitionMs ?? 4_000,
+      leaderFreezeMs: opts.leaderFreezeMs ?? 0,
     }),
     ...clients,
   ]);

@@ -1,7 +1,10 @@
 /**
  * The nemesis of the Jepsen-style workload (test/jepsen.ts) and the cluster under it: kill -9 the
  * leader and restart it, SIGSTOP / SIGCONT a member, cut a member off from the others with
- * iptables (when asked: `partitionMs`), heal (thaw, reconnect, restart, wait until every member
+ * iptables (when asked: `partitionMs`), SIGSTOP the leader for long (when asked:
+ * `leaderFreezeMs`, longer than node-timeout + lock-delay: the others elect a leader, end the
+ * frozen node's sessions and hand its lock on, then the old leader resumes with queued
+ * requests; test/jepsen_lock.ts), heal (thaw, reconnect, restart, wait until every member
  * agrees), wait until every member is a voter, stop everything.
  *
  * @module
@@ -135,6 +138,20 @@ async function freeze(live: Live, random: () => number, freezeMs: number): Promi
   note(live, `SIGCONT ${a.node}`);
 }
 
+/** SIGSTOP of the leader (a random member when none is known) for `freezeMs`. */
+async function freezeLeader(live: Live, random: () => number, freezeMs: number): Promise<void> {
+  const slot = await currentLeaderSlot(live, random) ??
+    Math.floor(random() * live.members.length);
+  const a = live.members[slot]!;
+  note(live, `SIGSTOP leader ${a.node} for ${freezeMs} ms`);
+  live.frozen.add(slot);
+  signalAgent(a, "SIGSTOP");
+  await sleep(freezeMs);
+  signalAgent(a, "SIGCONT");
+  live.frozen.delete(slot);
+  note(live, `SIGCONT ${a.node}`);
+}
+
 async function partition(live: Live, random: () => number, partitionMs: number): Promise<void> {
   const slot = Math.floor(random() * live.members.length);
   const a = live.members[slot]!;
@@ -165,26 +182,28 @@ export async function nemesis(
     freezeMs: number;
     /** > 0: partitions are a third fault, lasting this long. */
     partitionMs?: number;
+    /** > 0: a long SIGSTOP of the leader is another fault, lasting this long. */
+    leaderFreezeMs?: number;
   },
 ): Promise<void> {
   // Faults start every intervalMs (±25 %) from the start, or as soon as the previous one ends.
-  const partitions = (o.partitionMs ?? 0) > 0;
+  const faults: { kind: string; ms: number }[] = [
+    { kind: "kill", ms: o.killDownMs },
+    { kind: "freeze", ms: o.freezeMs },
+  ];
+  if ((o.partitionMs ?? 0) > 0) faults.push({ kind: "partition", ms: o.partitionMs! });
+  if ((o.leaderFreezeMs ?? 0) > 0) faults.push({ kind: "leader-freeze", ms: o.leaderFreezeMs! });
   let startAt = performance.now();
   for (;;) {
     startAt += o.intervalMs * (0.75 + 0.5 * random());
-    const pick = random() * (partitions ? 3 : 2);
-    const fault = pick < 1 ? "kill" : pick < 2 ? "freeze" : "partition";
-    const faultMs = fault === "kill"
-      ? o.killDownMs
-      : fault === "freeze"
-      ? o.freezeMs
-      : o.partitionMs!;
+    const fault = faults[Math.floor(random() * faults.length)]!;
     const at = Math.max(startAt, performance.now());
-    if (at + faultMs > o.endAt) return;
+    if (at + fault.ms > o.endAt) return;
     await sleep(Math.max(0, at - performance.now()));
-    if (fault === "kill") await killLeader(live, random, o.killDownMs);
-    else if (fault === "freeze") await freeze(live, random, o.freezeMs);
-    else await partition(live, random, o.partitionMs!);
+    if (fault.kind === "kill") await killLeader(live, random, fault.ms);
+    else if (fault.kind === "freeze") await freeze(live, random, fault.ms);
+    else if (fault.kind === "partition") await partition(live, random, fault.ms);
+    else await freezeLeader(live, random, fault.ms);
   }
 }
 
