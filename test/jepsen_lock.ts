@@ -15,9 +15,10 @@
  *   An explicit `?release` needs no delay: the holder stopped its sections before sending it.
  * - With `leaderFreezeMs` the nemesis also freezes the leader for longer than node-timeout +
  *   lock-delay, and the clients wait that long (plus a margin) for an answer instead of
- *   LOCK_CLIENT_TIMEOUT_MS: a holder on the frozen member keeps its hold through the freeze and
- *   renews right after it, the moment a leader that answered from its stale state without
- *   confirming its leadership would let two holders overlap.
+ *   LOCK_CLIENT_TIMEOUT_MS, and a holder renews on a timer (every RENEW_EVERY_MS, not waiting
+ *   for the previous answer): renewals sent to the frozen leader after the others ended its
+ *   session are answered when it resumes, where a leader that answered from its stale state
+ *   without confirming its leadership would let two holders overlap.
  * - Checker: every critical section is an interval `[enter, exit]` on this process's clock
  *   (all clients run here); sections of different acquisitions must not overlap.
  *
@@ -47,6 +48,8 @@ export const LOCK_CLIENT_TIMEOUT_MS = 2_000;
 export const SECTION_MS = 30;
 /** Most critical sections in one hold before the client releases. */
 export const SECTIONS_PER_HOLD_MAX = 8;
+/** With a long leader freeze: a holder's renewal period (renewals on a timer). */
+export const RENEW_EVERY_MS = 200;
 /** Pause after a refused acquire or a failed request. */
 export const LOCK_BACKOFF_MS = 100;
 
@@ -119,6 +122,8 @@ interface ClientState {
   ttlS: number;
   lockDelayMs: number;
   timeoutMs: number;
+  /** > 0: renewals on a timer this often while holding (holdRenewingOnTimer); 0: one before each section. */
+  renewEveryMs: number;
   random: () => number;
   sections: Section[];
   nextAcquisition: () => number;
@@ -163,7 +168,14 @@ async function lockClient(c: ClientState): Promise<void> {
     let validUntil = sent + c.lockDelayMs;
     const holds = 1 + Math.floor(c.random() * SECTIONS_PER_HOLD_MAX);
     let held = true;
-    for (let i = 0; i < holds && held; i++) {
+    if (c.renewEveryMs > 0) {
+      held = await holdRenewingOnTimer(c, { session, acquisition, sent, holds, put, member });
+      if (!held) {
+        c.counts.lost++;
+        session = null;
+      }
+    }
+    for (let i = 0; i < holds && held && c.renewEveryMs === 0; i++) {
       const renewSent = performance.now();
       if (await put(member(), `/v1/session/renew/${session}`) === null) {
         c.counts.lost++;
@@ -186,6 +198,56 @@ async function lockClient(c: ClientState): Promise<void> {
     await sleep(LOCK_BACKOFF_MS * c.random());
   }
   if (session !== null) await put(member(), `/v1/session/destroy/${session}`);
+}
+
+/**
+ * One hold with a renewal sent every `renewEveryMs` whether or not the previous one was answered
+ * (a timer-driven renewer): renewals queue up at a frozen member and are all answered when it
+ * resumes. A section is entered only within the lock-delay of the send time of a renewal answered
+ * 200; the first failed renewal ends the hold (false).
+ */
+async function holdRenewingOnTimer(
+  c: ClientState,
+  h: {
+    session: string;
+    acquisition: number;
+    sent: number;
+    holds: number;
+    put: (a: AgentProc, path: string) => Promise<string | null>;
+    member: () => AgentProc;
+  },
+): Promise<boolean> {
+  let confirmedSent = h.sent;
+  let failed = false;
+  let holding = true;
+  const inflight: Promise<void>[] = [];
+  const renewer = (async () => {
+    while (holding && !failed) {
+      const at = performance.now();
+      inflight.push(
+        h.put(h.member(), `/v1/session/renew/${h.session}`).then((r) => {
+          if (r === null) failed = true;
+          else confirmedSent = Math.max(confirmedSent, at);
+        }),
+      );
+      await sleep(c.renewEveryMs);
+    }
+  })();
+  let entered = 0;
+  while (entered < h.holds && !failed && performance.now() < c.endAt) {
+    const enter = performance.now();
+    if (enter + SECTION_MS > confirmedSent + c.lockDelayMs) {
+      await sleep(c.renewEveryMs / 4); // not confirmed recently enough: wait for a renewal
+      continue;
+    }
+    await sleep(SECTION_MS);
+    c.sections.push({ client: c.id, acquisition: h.acquisition, enter, exit: performance.now() });
+    entered++;
+  }
+  holding = false;
+  await renewer;
+  await Promise.all(inflight);
+  return !failed;
 }
 
 /** Runs the lock clients under the nemesis, then heals the cluster. See the module doc. */
@@ -221,6 +283,7 @@ export async function runLockWorkload(
       ttlS: opts.ttlS ?? LOCK_TTL_S_DEFAULT,
       lockDelayMs: (opts.lockDelayS ?? LOCK_DELAY_S_DEFAULT) * 1000,
       timeoutMs: Math.max(LOCK_CLIENT_TIMEOUT_MS, (opts.leaderFreezeMs ?? 0) + 2_000),
+      renewEveryMs: (opts.leaderFreezeMs ?? 0) > 0 ? RENEW_EVERY_MS : 0,
       random: seededRandom(Math.floor(master() * 2 ** 32)),
       sections,
       nextAcquisition: () => ++acquisitions,
