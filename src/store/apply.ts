@@ -1,7 +1,7 @@
 /**
  * One validated command applied inside the store's transaction: `applyCommand` sends it to its
  * family (apply_catalog.ts: nodes and instances; apply_checks.ts: registered checks; apply_kv.ts; apply_members.ts: Raft membership;
- * sessions.ts: sessions and KV locks; restore_staging.ts: `restore.*`) and applies a `batch` and a
+ * sessions.ts: sessions and KV locks; acl_tables.ts: `acl.*`; restore_staging.ts: `restore.*`) and applies a `batch` and a
  * `txn` (txn.ts) whole or not at all. What it changes is
  * noted in the step's `ChangeSet`. Deterministic: everything it needs is in the command and the
  * entry's index.
@@ -18,6 +18,7 @@ import { applyConf } from "./apply_members.ts";
 import { distinctServices, instance, kvGet, kvList } from "./queries.ts";
 import { applySession, endSessionsOfFailedChecks, Sessions } from "./sessions.ts";
 import { runTxn } from "./txn.ts";
+import { applyAcl } from "./acl_tables.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
   switch (cmd.type) {
@@ -53,6 +54,11 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
           holder: (key) => new Sessions(step.sql).holder(key),
           apply: (c) => applyCommand(inner, c),
         }, cmd));
+    case "acl.policy.set":
+    case "acl.policy.delete":
+    case "acl.token.set":
+    case "acl.token.delete":
+      return applyAcl(step, cmd);
     case "restore.begin":
       return step.restore.begin(cmd.id);
     case "restore.chunk":

@@ -65,4 +65,17 @@ export {
   validateInstance,
   VALUE_BYTES_MAX,
 } from "./validate.ts";
+export {
+  ANONYMOUS_ACCESSOR,
+  ANONYMOUS_SECRET,
+  GLOBAL_MANAGEMENT_ID,
+  GLOBAL_MANAGEMENT_NAME,
+} from "./acl_tables.ts";
+export {
+  ACL_DESCRIPTION_CHARS_MAX,
+  ACL_LINKS_MAX,
+  aclPolicyName,
+  aclRules,
+  aclUuid,
+} from "./acl_commands.ts";
 export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";

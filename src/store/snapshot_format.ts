@@ -21,6 +21,7 @@ import { pack, unpack } from "msgpackr";
 import { rules, validateCommand, validateInstance } from "./validate.ts";
 import { SNAPSHOT_BYTES_MAX, SNAPSHOT_FRAME_BYTES_MAX } from "./snapshot_limits.ts";
 import { concatBytes } from "../lib/bytes.ts";
+import { ACL_SNAPSHOT_COLUMNS } from "./acl_tables.ts";
 
 export const SNAPSHOT_MAGIC = new TextEncoder().encode("BERTHSN2");
 const FORMAT = "berth-store-snapshot";
@@ -69,6 +70,7 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
   sessions: { id: "text", node: "text", data: "json", create_index: "int", modify_index: "int" },
   kv_locks: { key: "text", session: "text" },
   lock_delays: { key: "text", until_ms: "int" },
+  ...ACL_SNAPSHOT_COLUMNS,
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
@@ -87,6 +89,8 @@ export const RAFT_TABLES: readonly string[] = [
   "sessions",
   "kv_locks",
   "lock_delays",
+  "acl_policies",
+  "acl_tokens",
 ];
 
 /** The magic and the header frame. */
@@ -313,6 +317,25 @@ export function checkRow(tableName: string, row: unknown, n: number): void {
       if (spec.type !== "session.create" || spec.session.id !== r.id) {
         throw new Error("id differs from the row's column");
       }
+    } else if (table === "acl_policies") {
+      validateCommand({
+        type: "acl.policy.set",
+        policy: { ...r, datacenters: JSON.parse(String(r.datacenters)) },
+      });
+    } else if (table === "acl_tokens") {
+      const ids = JSON.parse(String(r.policies)) as unknown[];
+      if (!Array.isArray(ids)) throw new Error("policies is not a list");
+      validateCommand({
+        type: "acl.token.set",
+        token: {
+          accessorId: r.accessor_id,
+          secretHash: r.secret_hash,
+          description: r.description,
+          policies: ids.map((id) => ({ id })),
+          local: r.local === 1,
+          createTimeMs: r.create_time,
+        },
+      });
     } else if (columns.value === "json" || columns.result === "json") {
       JSON.parse(String(r.value ?? r.result));
     }

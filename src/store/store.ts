@@ -16,7 +16,17 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import type { ApplyResult, Change, Instance, KvEntry, Member, NodeInfo, Table } from "./types.ts";
+import type {
+  AclPolicy,
+  AclToken,
+  ApplyResult,
+  Change,
+  Instance,
+  KvEntry,
+  Member,
+  NodeInfo,
+  Table,
+} from "./types.ts";
 import { CommandError, validateCommand } from "./validate.ts";
 import type { SnapshotKind } from "./snapshot_format.ts";
 import { SnapshotSource } from "./snapshot_io.ts";
@@ -28,6 +38,7 @@ import { ChangeFeed, ChangeSet } from "./change_feed.ts";
 import * as q from "./queries.ts";
 import { installSnapshotFile, type SnapshotFileInfo, writeSnapshotFile } from "./snapshot_file.ts";
 import { Sessions } from "./sessions.ts";
+import * as acl from "./acl_tables.ts";
 
 export type { StoreOptions } from "./schema.ts";
 export type { SnapshotFileInfo } from "./snapshot_file.ts";
@@ -230,6 +241,35 @@ export class Store {
     return q.memberIdMax(this.#sql);
   }
 
+  // ---- ACL policies and tokens (acl_tables.ts) ----
+
+  aclPolicy(id: string): AclPolicy | undefined {
+    return acl.aclPolicy(this.#sql, id);
+  }
+
+  aclPolicyByName(name: string): AclPolicy | undefined {
+    return acl.aclPolicyByName(this.#sql, name);
+  }
+
+  /** Every policy, by name. */
+  aclPolicies(): AclPolicy[] {
+    return acl.aclPolicies(this.#sql);
+  }
+
+  aclToken(accessorId: string): AclToken | undefined {
+    return acl.aclToken(this.#sql, accessorId);
+  }
+
+  /** The token whose secret hashes to `secretHash`, and the stored hash (compare in constant time). */
+  aclTokenByHash(secretHash: string): { token: AclToken; secretHash: string } | undefined {
+    return acl.aclTokenByHash(this.#sql, secretHash);
+  }
+
+  /** Every token, oldest first. */
+  aclTokens(): AclToken[] {
+    return acl.aclTokens(this.#sql);
+  }
+
   // ---- snapshots (snapshot_file.ts) ----
 
   /**
@@ -257,12 +297,13 @@ export class Store {
   installSnapshotFile(path: string): void {
     const before = q.distinctServices(this.#sql);
     installSnapshotFile(this.#sql.db, path);
+    acl.seedAclBuiltins(this.#sql.db); // a snapshot from before ACLs has none
     this.#applied = this.#sql.metaGet("applied");
     const services = q.distinctServices(this.#sql);
     for (const s of before) services.add(s);
     this.#feed.announce({
       index: this.#applied,
-      tables: new Set<Table>(["nodes", "instances", "kv", "members", "sessions"]),
+      tables: new Set<Table>(["nodes", "instances", "kv", "members", "sessions", "acl"]),
       services,
       keys: new Set(),
     });

@@ -277,6 +277,16 @@ export type Command =
     /** The member a change removed. */
     remove?: number;
   }
+  /** Creates or replaces an ACL policy (acl_tables.ts); its name is unique. */
+  | { type: "acl.policy.set"; policy: AclPolicySpec }
+  | { type: "acl.policy.delete"; id: string }
+  /**
+   * Creates or replaces an ACL token. `secretHash` is required to create one and may be left out
+   * to keep the secret of an existing token (it never changes). Policy links by name are turned
+   * into ids at apply; an unknown policy refuses the command.
+   */
+  | { type: "acl.token.set"; token: AclTokenSpec }
+  | { type: "acl.token.delete"; accessorId: string }
   | { type: "noop" };
 
 /** What apply() reports back to the proposer: `ok` false for a failed CAS or an invalid command. */
@@ -291,6 +301,51 @@ export interface ApplyResult {
    * changed and the restore goes on; the sender sends the chunks from that one again, in order.
    */
   restoreNext?: number;
+}
+
+/** An ACL policy as proposed (Consul's fields; rules checked by src/acl/rules.ts). */
+export interface AclPolicySpec {
+  /** A UUID. */
+  id: string;
+  name: string;
+  description: string;
+  rules: string;
+  datacenters: string[];
+}
+
+export interface AclPolicy extends AclPolicySpec {
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** A token's link to a policy, by id or by name (Consul's `Policies: [{ID}|{Name}]`). */
+export interface AclPolicyLink {
+  id?: string;
+  name?: string;
+}
+
+/** An ACL token as proposed: never its secret, only the secret's sha256 (hex). */
+export interface AclTokenSpec {
+  /** A UUID: how the token is named in lists and deletes (Consul's AccessorID). */
+  accessorId: string;
+  /** sha256 hex of the secret; absent: keep the existing token's. */
+  secretHash?: string;
+  description: string;
+  policies: AclPolicyLink[];
+  local: boolean;
+  /** When the proposer created it (ms since epoch). */
+  createTimeMs: number;
+}
+
+/** A stored token: its policies as ids (a link to a deleted policy is dropped when read). */
+export interface AclToken {
+  accessorId: string;
+  description: string;
+  policyIds: string[];
+  local: boolean;
+  createTimeMs: number;
+  createIndex: number;
+  modifyIndex: number;
 }
 
 /** What a session does with the keys it holds when it ends. */
@@ -381,7 +436,7 @@ export type TxnOutcome =
   | { errors: { opIndex: number; what: string }[] };
 
 /** The tables whose contents a change touched, for change-feed subscribers. */
-export type Table = "nodes" | "instances" | "kv" | "members" | "sessions";
+export type Table = "nodes" | "instances" | "kv" | "members" | "sessions" | "acl";
 
 export interface Change {
   /** The applied index after the change. */

@@ -45,6 +45,7 @@ import {
   VALUE_BYTES_MAX,
 } from "./rule_basics.ts";
 import { isSessionCommand, validateSessionCommand } from "./session_commands.ts";
+import { isAclCommand, validateAclCommand } from "./acl_commands.ts";
 
 export { CommandError, NAME_BYTES_MAX, SERVICE_NAME_CHARS_MAX, VALUE_BYTES_MAX };
 
@@ -489,6 +490,7 @@ function validateCommandFields(o: Record<string, unknown>, path: string): Comman
     }
     default:
       if (isSessionCommand(o.type)) return validateSessionCommand(o, path);
+      if (isAclCommand(o.type)) return validateAclCommand(o, path);
       return fail(`${path}.type`, "a known command type", o.type);
   }
 }

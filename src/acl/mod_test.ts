@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { ANONYMOUS_ACCESSOR, type Command, GLOBAL_MANAGEMENT_ID, Store } from "../store/mod.ts";
+import { hashSecret, resolveToken, sameHash } from "./mod.ts";
+
+const P1 = "11111111-1111-4111-8111-111111111111";
+const T1 = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+const T2 = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+const T3 = "cccccccc-cccc-4ccc-8ccc-cccccccccccc";
+
+function store(): Store {
+  const s = Store.open(":memory:");
+  const cmds: Command[] = [
+    {
+      type: "acl.policy.set",
+      policy: {
+        id: P1,
+        name: "app-read",
+        description: "",
+        rules: `key_prefix "app/" { policy = "read" }`,
+        datacenters: [],
+      },
+    },
+    ...([[T1, "mgmt", GLOBAL_MANAGEMENT_ID], [T2, "reader", P1], [T3, "bare", null]] as const).map((
+      [accessorId, secret, p],
+    ): Command => ({
+      type: "acl.token.set",
+      token: {
+        accessorId,
+        secretHash: hashSecret(secret),
+        description: "",
+        policies: p === null ? [] : [{ id: p }],
+        local: false,
+        createTimeMs: 0,
+      },
+    })),
+  ];
+  for (const c of cmds) assert.deepEqual(s.apply(s.appliedIndex() + 1, c), { ok: true });
+  return s;
+}
+
+const rights = (s: Store, secret: string | undefined, d: "allow" | "deny") => {
+  const r = resolveToken(s, secret, d);
+  if ("error" in r) return r.error;
+  return [
+    r.accessorId,
+    r.authz.management,
+    r.authz.allows("kv", "app/x", "read"),
+    r.authz.allows("kv", "app/x", "write"),
+    r.authz.allows("kv", "other", "read"),
+    r.authz.allows("acl", "", "read"),
+  ];
+};
+
+Deno.test("resolveToken() gives management, policy rights over the default, or not found", () => {
+  const s = store();
+  assert.deepEqual(rights(s, "mgmt", "deny"), [T1, true, true, true, true, true]);
+  assert.deepEqual(rights(s, "reader", "deny"), [T2, false, true, false, false, false]);
+  // Where the policy says nothing, the default decides.
+  assert.deepEqual(rights(s, "reader", "allow"), [T2, false, true, false, true, false]);
+  assert.deepEqual(rights(s, "bare", "deny"), [T3, false, false, false, false, false]);
+  assert.deepEqual(rights(s, "bare", "allow"), [T3, false, true, true, true, false]);
+  assert.equal(rights(s, "wrong", "allow"), "not found");
+  assert.equal(rights(s, "mgmt ", "allow"), "not found");
+});
+
+Deno.test("resolveToken() without a secret is the anonymous token: the default plus its policies", () => {
+  const s = store();
+  for (const secret of [undefined, ""]) {
+    assert.deepEqual(rights(s, secret, "deny"), [
+      ANONYMOUS_ACCESSOR,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+    assert.deepEqual(rights(s, secret, "allow"), [
+      ANONYMOUS_ACCESSOR,
+      false,
+      true,
+      true,
+      true,
+      false,
+    ]);
+  }
+  s.apply(s.appliedIndex() + 1, {
+    type: "acl.token.set",
+    token: {
+      accessorId: ANONYMOUS_ACCESSOR,
+      description: "Anonymous Token",
+      policies: [{ name: "app-read" }],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  assert.deepEqual(rights(s, undefined, "deny"), [
+    ANONYMOUS_ACCESSOR,
+    false,
+    true,
+    false,
+    false,
+    false,
+  ]);
+});
+
+Deno.test("hashSecret() is sha256 hex; sameHash() compares whole strings", () => {
+  assert.equal(
+    hashSecret("abc"),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
+  assert.equal(sameHash(hashSecret("a"), hashSecret("a")), true);
+  assert.equal(sameHash(hashSecret("a"), hashSecret("b")), false);
+  assert.equal(sameHash("ab", "abc"), false);
+});
