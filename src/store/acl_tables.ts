@@ -30,29 +30,6 @@ CREATE TABLE IF NOT EXISTS acl_tokens (
   create_index INTEGER NOT NULL, modify_index INTEGER NOT NULL) STRICT;
 `;
 
-/** Snapshot columns of the ACL tables (snapshot_format.ts). */
-export const ACL_SNAPSHOT_COLUMNS = {
-  acl_policies: {
-    id: "text",
-    name: "text",
-    description: "text",
-    rules: "text",
-    datacenters: "json",
-    create_index: "int",
-    modify_index: "int",
-  },
-  acl_tokens: {
-    accessor_id: "text",
-    secret_hash: "text",
-    description: "text",
-    policies: "json",
-    local: "int",
-    create_time: "int",
-    create_index: "int",
-    modify_index: "int",
-  },
-} as const;
-
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Puts the built-in policy and anonymous token in when missing (new store, old snapshot). */

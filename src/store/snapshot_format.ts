@@ -21,7 +21,6 @@ import { pack, unpack } from "msgpackr";
 import { rules, validateCommand, validateInstance } from "./validate.ts";
 import { SNAPSHOT_BYTES_MAX, SNAPSHOT_FRAME_BYTES_MAX } from "./snapshot_limits.ts";
 import { concatBytes } from "../lib/bytes.ts";
-import { ACL_SNAPSHOT_COLUMNS } from "./acl_tables.ts";
 
 export const SNAPSHOT_MAGIC = new TextEncoder().encode("BERTHSN2");
 const FORMAT = "berth-store-snapshot";
@@ -70,7 +69,25 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
   sessions: { id: "text", node: "text", data: "json", create_index: "int", modify_index: "int" },
   kv_locks: { key: "text", session: "text" },
   lock_delays: { key: "text", until_ms: "int" },
-  ...ACL_SNAPSHOT_COLUMNS,
+  acl_policies: {
+    id: "text",
+    name: "text",
+    description: "text",
+    rules: "text",
+    datacenters: "json",
+    create_index: "int",
+    modify_index: "int",
+  },
+  acl_tokens: {
+    accessor_id: "text",
+    secret_hash: "text",
+    description: "text",
+    policies: "json",
+    local: "int",
+    create_time: "int",
+    create_index: "int",
+    modify_index: "int",
+  },
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
