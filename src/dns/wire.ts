@@ -6,7 +6,9 @@
  *
  * @module
  */
-import { isIPv4, isIPv6 } from "node:net";
+import { ipBytes } from "../lib/ip_bytes.ts";
+
+export { ipBytes };
 
 /** RR type codes (RFC 1035 §3.2.2, RFC 3596, RFC 2782, RFC 6891). */
 export const TYPE = {
@@ -300,29 +302,6 @@ function encodeName(name: string): Uint8Array {
     out.set(p, off);
     off += p.length;
   }
-  return out;
-}
-
-/** The 4 or 16 address bytes of an IP literal, or null when it is not one. */
-export function ipBytes(ip: string): Uint8Array | null {
-  if (isIPv4(ip)) return Uint8Array.from(ip.split(".").map(Number));
-  if (!isIPv6(ip)) return null;
-  let text = ip.replace(/%.*$/, "");
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const q = v4.slice(1).map(Number);
-    const hex = (h: number, l: number) => ((h << 8) | l).toString(16);
-    text = text.slice(0, -v4[0].length) + hex(q[0]!, q[1]!) + ":" + hex(q[2]!, q[3]!);
-  }
-  const out = new Uint8Array(16);
-  const [head, rest] = text.split("::") as [string, string | undefined];
-  const hs = head === "" ? [] : head.split(":").map((h) => parseInt(h, 16));
-  const rs = rest === undefined || rest === "" ? [] : rest.split(":").map((h) => parseInt(h, 16));
-  const groups = rest === undefined
-    ? hs
-    : [...hs, ...new Array(8 - hs.length - rs.length).fill(0), ...rs];
-  if (groups.length !== 8) return null;
-  groups.forEach((g, i) => writeU16(out, i * 2, g));
   return out;
 }
 

@@ -1,0 +1,31 @@
+/**
+ * # pki — berth's cluster CA, member certificates and secrets
+ *
+ * | file         | what                                                                 |
+ * |--------------|----------------------------------------------------------------------|
+ * | `der.ts`     | ASN.1 DER encoder and element reader                                 |
+ * | `x509.ts`    | key pairs, leaf certificates, `certInfo`, CA pin, `verifyIssued`     |
+ * | `ca.ts`      | `createCa` at bootstrap, `loadCa` for `--ca-cert/--ca-key`           |
+ * | `secrets.ts` | random token secrets, their hashes, constant-time comparison         |
+ * | `seal.ts`    | passphrase encryption (scrypt + AES-256-GCM)                         |
+ *
+ * Keys are ECDSA P-256 everywhere; certificates are X.509 v3 signed with ecdsa-with-SHA256.
+ * Times stored or sent are ms since the epoch.
+ *
+ * @module
+ */
+export { CA_TTL_MS, createCa, loadCa } from "./ca.ts";
+export {
+  type Ca,
+  caPin,
+  type CertInfo,
+  certInfo,
+  CLOCK_SKEW_MS,
+  generateKeyPair,
+  issueCertificate,
+  type IssueOptions,
+  type KeyPair,
+  verifyIssued,
+} from "./x509.ts";
+export { hashSecret, randomSecret, sameHash, SECRET_BYTES } from "./secrets.ts";
+export { OPEN_FAILED, openWithPassphrase, sealWithPassphrase } from "./seal.ts";
