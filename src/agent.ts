@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { ApiServer, type ClusterAdmin } from "./api/mod.ts";
+import { ApiServer, type ClusterAdmin, readTlsFiles, type TlsMaterial } from "./api/mod.ts";
 import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE } from "./data_dir.ts";
@@ -41,6 +41,8 @@ export class Agent {
   #writers: (() => Promise<void>)[] = [];
   #stops: (() => Promise<void> | void)[] = [];
   #stopped = false;
+  /** The API's certificate and key from --http-tls-cert/--http-tls-key, read at start. */
+  #httpTls: TlsMaterial | null = null;
 
   private constructor(config: Config, store: Store, cluster: RaftCluster, opts: AgentOptions) {
     this.config = config;
@@ -52,6 +54,10 @@ export class Agent {
 
   /** Starts every part; on a failure, stops what had started and rethrows. */
   static async start(config: Config, opts: AgentOptions = {}): Promise<Agent> {
+    // A wrong certificate file stops the start before anything else happens.
+    const httpTls = config.httpTls.mode === "files"
+      ? readTlsFiles(config.httpTls.cert, config.httpTls.key)
+      : null;
     const dataDir = openDataDir(config.dataDir, config.node);
     // The Raft log (raft.db, synchronous=FULL) is what makes writes durable; the store only
     // needs to be consistent: after a crash it is at an earlier applied index (kept in the same
@@ -91,6 +97,7 @@ export class Agent {
       throw e;
     }
     const agent = new Agent(config, store, cluster, opts);
+    agent.#httpTls = httpTls;
     agent.#stops.push(() => dataDir.release(), () => store.close(), () => cluster.close());
     try {
       await cluster.start();
@@ -134,6 +141,7 @@ export class Agent {
       datacenter: config.datacenter,
       token: config.token,
       listen: config.http,
+      tls: this.#httpTls,
       config: publicConfig(config),
       routes: () => proxy?.report() ?? null,
       admin: clusterAdmin(cluster, () => this.#leave()),
@@ -187,7 +195,9 @@ export class Agent {
     }
 
     log(
-      `berth ${VERSION}: node ${config.node} up; api http://${formatHostPort(config.http)}, ` +
+      `berth ${VERSION}: node ${config.node} up; api ${api.scheme}://${
+        formatHostPort(api.address)
+      }, ` +
         `dns ${formatHostPort(config.dns)}, proxy ${
           config.proxyHttp ? formatHostPort(config.proxyHttp) : "off"
         }, docker ${config.docker ?? "off"}, data ${config.dataDir}`,

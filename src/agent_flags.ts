@@ -111,6 +111,20 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: ADDR_EXPECTED("127.0.0.1:8500"),
   },
   {
+    name: "http-tls-cert",
+    kind: "FILE",
+    def: "",
+    help: "serve the API over https with this PEM certificate (with --http-tls-key)",
+    expect: "expected a PEM certificate file path",
+  },
+  {
+    name: "http-tls-key",
+    kind: "FILE",
+    def: "",
+    help: "the PEM private key of --http-tls-cert",
+    expect: "expected a PEM key file path",
+  },
+  {
     name: "dns",
     kind: "ADDR",
     def: "127.0.0.1:8600",
@@ -225,7 +239,12 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
 ];
 
 /** `BERTH_` variables that are not agent flags: the client commands' and the test scripts'. */
-export const OTHER_ENV_VARS: readonly string[] = ["BERTH_HTTP_ADDR", "BERTH_TEST_IMAGE"];
+export const OTHER_ENV_VARS: readonly string[] = [
+  "BERTH_HTTP_ADDR",
+  "BERTH_CACERT",
+  "BERTH_SNAPSHOT_PASSPHRASE",
+  "BERTH_TEST_IMAGE",
+];
 
 /** The flag named `name`. */
 export function spec(name: string): AgentFlag {

@@ -36,6 +36,11 @@ export interface Config {
   bootstrap: boolean;
   join: string[];
   http: HostPort;
+  /**
+   * How the API serves: plain http, or https from `--http-tls-cert`/`--http-tls-key` (paths,
+   * read at start).
+   */
+  httpTls: { mode: "off" } | { mode: "files"; cert: string; key: string };
   dns: HostPort;
   domain: string;
   datacenter: string;
@@ -150,6 +155,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return v;
     }),
   ) ?? (wildcard ? "127.0.0.1" : bind.host);
+  const httpTls = tlsMode(raw("http-tls-cert"), raw("http-tls-key"));
   const nodeRaw = raw("node");
   const node = nodeRaw === undefined
     ? defaultNodeName(opts.hostname ?? Deno.hostname())
@@ -167,6 +173,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     bootstrap: get("bootstrap", parseBool),
     join: get("join", addrList(CLUSTER_PORT)).map(formatHostPort),
     http: get("http", (v) => parseHostPort(v)),
+    httpTls,
     dns: get("dns", (v) => parseHostPort(v)),
     domain: get("domain", normalizeDomain),
     datacenter: get("datacenter", parseDatacenter),
@@ -192,6 +199,20 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     snapshotEntries: int("snapshot-entries"),
     token: get("token", optional((v) => v)),
   };
+}
+
+/** --http-tls-cert and --http-tls-key come together. */
+function tlsMode(cert: Raw | undefined, key: Raw | undefined): Config["httpTls"] {
+  if ((cert === undefined) !== (key === undefined)) {
+    const [given, missing] = cert === undefined
+      ? [key!, "--http-tls-cert"]
+      : [cert, "--http-tls-key"];
+    throw new ConfigError(`${given.label}: ${missing} is missing; give both files or neither`);
+  }
+  if (cert !== undefined && key !== undefined) {
+    return { mode: "files", cert: cert.value, key: key.value };
+  }
+  return { mode: "off" };
 }
 
 /** The hostname as the default member name, checked like --node. */

@@ -232,3 +232,23 @@ Deno.test("loadConfig() --datacenter defaults to dc1; --dns-service-ttl repeats,
   assert.deepEqual([...file.dnsServiceTtl], [["web", 3], ["*", 4]]);
   assert.equal(file.datacenter, "eu-1");
 });
+
+Deno.test("loadConfig() --http-tls-cert and --http-tls-key come together", async (t) => {
+  await t.step("both files", () => {
+    const c = loadConfig(["--http-tls-cert", "a.crt", "--http-tls-key", "a.key"], base);
+    assert.deepEqual(c.httpTls, { mode: "files", cert: "a.crt", key: "a.key" });
+  });
+  await t.step("neither: off", () => {
+    assert.deepEqual(loadConfig([], base).httpTls, { mode: "off" });
+  });
+  await t.step("one of them", () => {
+    assertConfigError(
+      () => loadConfig(["--http-tls-cert", "a.crt"], base),
+      "--http-tls-cert a.crt: --http-tls-key is missing; give both files or neither",
+    );
+    assertConfigError(
+      () => loadConfig([], { ...base, env: { BERTH_HTTP_TLS_KEY: "a.key" } }),
+      "BERTH_HTTP_TLS_KEY=a.key: --http-tls-cert is missing; give both files or neither",
+    );
+  });
+});

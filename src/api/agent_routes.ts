@@ -50,13 +50,23 @@ function agentMember(m: MemberStatus, dc: string) {
   };
 }
 
-/** Hides anything that looks like a secret before showing the config. */
-function redact(config: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(config).map((
-      [k, v],
-    ) => [k, /token|secret|password/i.test(k) && v ? "<redacted>" : v]),
-  );
+/** Config keys whose values are hidden: tokens, secrets, keys (also key file paths). */
+const SECRET_KEY = /token|secret|password|passphrase|key$/i;
+
+/**
+ * The config as `/v1/agent/self` shows it: the value of every key named like a secret, at any
+ * depth, and any string holding a PEM private key, replaced by `<redacted>`.
+ */
+export function redact(value: unknown, key = ""): unknown {
+  if (SECRET_KEY.test(key) && value !== null && value !== "" && value !== undefined) {
+    return "<redacted>";
+  }
+  if (typeof value === "string") return /PRIVATE KEY/.test(value) ? "<redacted>" : value;
+  if (Array.isArray(value)) return value.map((v) => redact(v));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+  }
+  return value;
 }
 
 /** Answers 501 naming the command when the cluster offers no such operation. */

@@ -21,11 +21,14 @@ export class ApiUnreachableError extends Error {
   override name = "ApiUnreachableError";
   readonly baseUrl: string;
   readonly reason: string;
+  /** Whether TLS failed (untrusted certificate, wrong scheme): the agent may well be running. */
+  readonly tls: boolean;
 
-  constructor(baseUrl: string, reason: string) {
+  constructor(baseUrl: string, reason: string, tls = false) {
     super(`cannot reach the agent at ${baseUrl} (${reason})`);
     this.baseUrl = baseUrl;
     this.reason = reason;
+    this.tls = tls;
   }
 }
 
@@ -43,6 +46,11 @@ export class ApiHttpError extends Error {
 
 export interface ApiClientOptions {
   token?: string | null;
+  /**
+   * PEM certificates (the cluster CA's, from BERTH_CACERT) that an https agent's certificate
+   * must chain to, instead of the system's roots.
+   */
+  caCertPem?: string | null;
   /** Per-request limit (default CLIENT_TIMEOUT_MS). */
   timeoutMs?: number;
 }
@@ -61,10 +69,34 @@ interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** The TLS failure in a fetch error's text, as one line naming the fix; null when none. */
+export function tlsReason(text: string): string | null {
+  const name = /certificate not valid for name ("[^"]*")/.exec(text);
+  if (name !== null) {
+    return `the agent's TLS certificate is not valid for ${name[1]}; use a name or address ` +
+      `it names`;
+  }
+  const peer = /invalid peer certificate: (\w+)/.exec(text);
+  if (peer !== null) {
+    const why = peer[1] === "UnknownIssuer" ? "signed by an unknown CA" : peer[1];
+    return `the agent's TLS certificate is not trusted (${why}); set BERTH_CACERT to the ` +
+      `ca.crt in an agent's data dir`;
+  }
+  if (/invalid HTTP version parsed/.test(text)) {
+    return "the agent did not answer in plain HTTP; use an https:// address";
+  }
+  if (/corrupt message of type InvalidContentType/.test(text)) {
+    return "the agent did not answer in TLS; use an http:// address";
+  }
+  return null;
+}
+
 function reasonOf(e: unknown): string {
   // Deno's fetch says "fetch failed"; the cause carries the connect error.
   const cause = (e as { cause?: unknown })?.cause;
   const text = `${errorText(e)}${cause === undefined ? "" : `: ${errorText(cause)}`}`;
+  const tls = tlsReason(text);
+  if (tls !== null) return tls;
   if (/refused/i.test(text)) return "connection refused";
   if (/timed? ?out|TimeoutError/i.test(text) || (e as Error)?.name === "TimeoutError") {
     return "timed out";
@@ -84,11 +116,21 @@ export class ApiClient {
   readonly baseUrl: string;
   readonly #token: string | null;
   readonly #timeoutMs: number;
+  readonly #http: Deno.HttpClient | undefined;
 
+  /** Throws one line when `opts.caCertPem` holds no certificate. */
   constructor(baseUrl: string, opts: ApiClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.#token = opts.token ?? null;
     this.#timeoutMs = opts.timeoutMs ?? CLIENT_TIMEOUT_MS;
+    this.#http = opts.caCertPem == null
+      ? undefined
+      : Deno.createHttpClient({ caCerts: [opts.caCertPem] });
+  }
+
+  /** Frees the connection pool of a client made with `caCertPem`. */
+  close(): void {
+    this.#http?.close();
   }
 
   /** One request; the response on success (or on an allowed status), else a thrown error. */
@@ -112,14 +154,17 @@ export class ApiClient {
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs);
     let r: Response;
     try {
-      r = await fetch(url, {
+      const init: RequestInit & { client?: Deno.HttpClient } = {
         method,
         headers,
         body: opts.body as BodyInit | undefined,
         signal: opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal]),
-      });
+        client: this.#http,
+      };
+      r = await fetch(url, init);
     } catch (e) {
-      throw new ApiUnreachableError(this.baseUrl, reasonOf(e));
+      const reason = reasonOf(e);
+      throw new ApiUnreachableError(this.baseUrl, reason, reason.startsWith("the agent"));
     }
     return r;
   }

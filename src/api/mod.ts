@@ -29,8 +29,10 @@
  * @module
  */
 export { type ApiOptions, createApp } from "./app.ts";
-export { ApiServer } from "./server.ts";
+export { ApiServer, type ApiServerOptions } from "./server.ts";
+export { checkTlsMaterial, readCaFile, readTlsFiles, type TlsMaterial } from "./tls_files.ts";
 export { BLOCKED_READS_MAX } from "./blocker.ts";
+export { redact } from "./agent_routes.ts";
 export type { ClusterAdmin, RoutesView } from "./deps.ts";
 export { READ_BARRIER_TIMEOUT_MS } from "./deps.ts";
 export { JSON_BODY_BYTES_MAX } from "./http_error.ts";

@@ -35,7 +35,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
     name: "http-addr",
     kind: "string",
     value: "URL",
-    help: "agent API address (env BERTH_HTTP_ADDR, default http://127.0.0.1:8500)",
+    help: "agent API address (env BERTH_HTTP_ADDR, default http://127.0.0.1:8500; " +
+      "https:// trusts the CA file in env BERTH_CACERT)",
   },
   { name: "token", kind: "string", value: "TOKEN", help: "API token for writes (env BERTH_TOKEN)" },
   { name: "json", kind: "bool", help: "machine-readable JSON output" },

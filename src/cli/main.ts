@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { ApiClient, ApiHttpError, ApiUnreachableError, DEFAULT_HTTP_ADDR } from "../api/mod.ts";
+import {
+  ApiClient,
+  ApiHttpError,
+  ApiUnreachableError,
+  DEFAULT_HTTP_ADDR,
+  readCaFile,
+} from "../api/mod.ts";
+import { errorText } from "../lib/error_text.ts";
 import { agentHelp } from "../config.ts";
 import { type FlagSpec, GLOBAL_FLAGS, parseArgs, UsageError } from "./args.ts";
 import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
@@ -224,7 +231,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     throw e;
   }
   const token = (parsed.flags.get("token") as string | undefined) ?? (io.env.BERTH_TOKEN || null);
-  const client = new ApiClient(baseUrl, { token });
+  let caCertPem: string | null = null;
+  if (cmd.remote && io.env.BERTH_CACERT) {
+    try {
+      caCertPem = readCaFile(io.env.BERTH_CACERT);
+    } catch (e) {
+      return usage(`berth ${name}: ${errorText(e)}`);
+    }
+  }
+  const client = new ApiClient(baseUrl, { token, caCertPem });
   try {
     return await cmd.run({
       client,
@@ -236,7 +251,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     });
   } catch (e) {
     if (e instanceof ApiUnreachableError) {
-      io.stderr(`berth: ${e.message}; is \`berth agent\` running?\n`);
+      io.stderr(`berth: ${e.message}${e.tls ? "" : "; is `berth agent` running?"}\n`);
       return EXIT_FAILURE;
     }
     if (e instanceof ApiHttpError) {
@@ -250,5 +265,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       return EXIT_FAILURE;
     }
     throw e;
+  } finally {
+    client.close();
   }
 }

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { freePort } from "../test/harness.ts";
+import { makeTestCerts } from "../test/test_certs.ts";
+import { Agent } from "./agent.ts";
+import { AGENT_FLAGS } from "./agent_flags.ts";
+import { redact } from "./api/mod.ts";
+import { loadConfig } from "./config.ts";
+
+const SENTINEL = "s3cret-SENTINEL-value";
+
+async function agentArgs(dataDir: string, extra: string[]) {
+  const http = await freePort("127.0.0.1");
+  return {
+    http,
+    argv: [
+      ...["--node", "a", "--data-dir", dataDir, "--bootstrap"],
+      ...["--bind", `127.0.0.1:${await freePort("127.0.0.1")}`, "--http", `127.0.0.1:${http}`],
+      ...["--dns", `127.0.0.1:${await freePort("127.0.0.1")}`],
+      ...["--proxy-http", "off", "--docker", "off", ...extra],
+    ],
+  };
+}
+
+Deno.test("Agent with --http-tls-cert/--http-tls-key serves https; agent/self hides key and token", async () => {
+  const certs = await makeTestCerts();
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-agent-tls-" });
+  const lines: string[] = [];
+  const { http, argv } = await agentArgs(dataDir, [
+    ...["--http-tls-cert", certs.crt, "--http-tls-key", certs.key, "--token", SENTINEL],
+  ]);
+  const agent = await Agent.start(loadConfig(argv, { env: {} }), { log: (l) => lines.push(l) });
+  const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(certs.caCrt)] });
+  try {
+    const init: RequestInit & { client: Deno.HttpClient } = {
+      client,
+      headers: { "X-Consul-Token": SENTINEL },
+    };
+    const r = await fetch(`https://127.0.0.1:${http}/v1/agent/self`, init);
+    const text = await r.text();
+    assert.equal(r.status, 200);
+    const debug = JSON.parse(text).DebugConfig;
+    assert.deepEqual(debug.httpTls, { mode: "files", cert: certs.crt, key: "<redacted>" });
+    assert.equal(debug.token, "<redacted>");
+    assert.ok(!text.includes(SENTINEL) && !text.includes("PRIVATE KEY"), text);
+    assert.ok(lines.some((l) => l.includes(`api https://127.0.0.1:${http}`)), lines.join("\n"));
+  } finally {
+    client.close();
+    await agent.stop();
+    await Deno.remove(dataDir, { recursive: true });
+    await certs.remove();
+  }
+});
+
+Deno.test("Agent.start() with a key not matching --http-tls-cert fails in one line, before locking", async () => {
+  const certs = await makeTestCerts();
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-agent-tls-" });
+  try {
+    const { argv } = await agentArgs(dataDir, [
+      ...["--http-tls-cert", certs.crt, "--http-tls-key", certs.otherKey],
+    ]);
+    await assert.rejects(Agent.start(loadConfig(argv, { env: {} })), {
+      message: `--http-tls-key ${certs.otherKey}: the key does not belong to the certificate ` +
+        `in --http-tls-cert ${certs.crt}`,
+    });
+    assert.deepEqual([...Deno.readDirSync(dataDir)], []);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+    await certs.remove();
+  }
+});
+
+Deno.test("redact() hides the value of every agent flag named like a secret", async (t) => {
+  const secretFlags = AGENT_FLAGS.filter((f) => /token|key|secret|passphrase/.test(f.name));
+  assert.ok(secretFlags.some((f) => f.name === "http-tls-key"));
+  for (const f of secretFlags) {
+    const camel = f.name.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
+    await t.step(`--${f.name} as ${camel}`, () => {
+      const shown = JSON.stringify(redact({ [camel]: SENTINEL, nested: { [camel]: SENTINEL } }));
+      assert.ok(!shown.includes(SENTINEL), shown);
+    });
+  }
+  await t.step("a PEM private key under any name", () => {
+    const pem = "-----BEGIN PRIVATE KEY-----\nMIG...\n-----END PRIVATE KEY-----\n";
+    assert.deepEqual(redact({ anything: pem, list: [pem] }), {
+      anything: "<redacted>",
+      list: ["<redacted>"],
+    });
+  });
+  await t.step("other values and empty secrets are shown as they are", () => {
+    assert.deepEqual(redact({ node: "a", token: null, port: 1, keys: [1] }), {
+      node: "a",
+      token: null,
+      port: 1,
+      keys: [1],
+    });
+  });
+});
