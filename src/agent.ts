@@ -139,7 +139,8 @@ export class Agent {
       advertise: config.advertise,
       version: VERSION,
       datacenter: config.datacenter,
-      token: config.token,
+      token: null,
+      aclDefault: config.aclDefault,
       listen: config.http,
       tls: this.#httpTls,
       config: publicConfig(config),
@@ -256,7 +257,6 @@ function publicConfig(c: Config): Record<string, unknown> {
   return {
     ...c,
     dnsServiceTtl: Object.fromEntries(c.dnsServiceTtl), // a Map would show as {}
-    token: c.token === null ? null : "<redacted>",
   };
 }
 

@@ -24,7 +24,7 @@ export interface AgentFlag extends FlagSpec {
     | "URL"
     | "D"
     | "N"
-    | "T"
+    | "MODE"
     | "NAME=D";
   /** Embedded default ("" for none). */
   def: string;
@@ -229,20 +229,31 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected an integer in 16..10000000",
   },
   {
-    name: "token",
-    kind: "T",
-    def: "",
-    defaultText: "none: writes are open",
-    help: "API token required on writes",
-    expect: "expected a token",
+    name: "acl-default",
+    kind: "MODE",
+    def: "deny",
+    devDef: "allow",
+    help:
+      "what a token may do where its policies say nothing, and the anonymous token: allow or deny",
+    expect: "expected allow or deny",
   },
 ];
+
+/**
+ * Flags berth no longer has, with what replaced them: giving one stops the agent with this line
+ * (flag, env or config file key), instead of a bare "unknown flag".
+ */
+export const REMOVED_FLAGS: Readonly<Record<string, string>> = {
+  token: "was removed: the API takes ACL tokens now; use the management token that --bootstrap " +
+    "writes to <data-dir>/management-token, and make others with `berth acl token create`",
+};
 
 /** `BERTH_` variables that are not agent flags: the client commands' and the test scripts'. */
 export const OTHER_ENV_VARS: readonly string[] = [
   "BERTH_HTTP_ADDR",
   "BERTH_CACERT",
   "BERTH_SNAPSHOT_PASSPHRASE",
+  "BERTH_TOKEN",
   "BERTH_TEST_IMAGE",
 ];
 

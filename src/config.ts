@@ -14,7 +14,7 @@ import { parseDuration } from "./lib/duration.ts";
 import { closest } from "./lib/closest.ts";
 import { errorText } from "./lib/error_text.ts";
 import { parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
-import { AGENT_FLAGS, envName, OTHER_ENV_VARS, spec } from "./agent_flags.ts";
+import { AGENT_FLAGS, envName, OTHER_ENV_VARS, REMOVED_FLAGS, spec } from "./agent_flags.ts";
 
 export { agentHelp } from "./agent_flags.ts";
 import {
@@ -55,7 +55,8 @@ export interface Config {
   dnsTtl: number;
   /** Lower-cased service name (or `*`) → TTL seconds of its DNS answers. */
   dnsServiceTtl: Map<string, number>;
-  token: string | null;
+  /** What tokens may do where their policies say nothing (src/acl/authorizer.ts). */
+  aclDefault: "allow" | "deny";
   snapshotEntries: number;
 }
 
@@ -90,6 +91,12 @@ function shown(v: string): string {
 /** Builds the Config from argv, env, the config file and defaults. Throws ConfigError. */
 export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Config {
   const env = opts.env ?? Deno.env.toObject();
+  for (const arg of argv) {
+    const name = /^--([a-z-]+)(=|$)/.exec(arg)?.[1];
+    if (name !== undefined && Object.hasOwn(REMOVED_FLAGS, name)) {
+      throw new ConfigError(`--${name} ${REMOVED_FLAGS[name]}`);
+    }
+  }
   let flags: Map<string, string>;
   try {
     flags = parseFlags(argv, AGENT_FLAGS, { positionals: false }).values;
@@ -197,7 +204,10 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     dnsTtl: int("dns-ttl"),
     dnsServiceTtl: get("dns-service-ttl", parseServiceTtls),
     snapshotEntries: int("snapshot-entries"),
-    token: get("token", optional((v) => v)),
+    aclDefault: get("acl-default", (v) => {
+      if (v !== "allow" && v !== "deny") throw new Error("not allow or deny");
+      return v;
+    }),
   };
 }
 
@@ -252,6 +262,7 @@ function readConfigFile(
   }
   const file = parsed as Record<string, unknown>;
   for (const [k, v] of Object.entries(file)) {
+    if (Object.hasOwn(REMOVED_FLAGS, k)) throw new ConfigError(`${path} ${k} ${REMOVED_FLAGS[k]}`);
     if (!AGENT_FLAGS.some((f) => f.name === k && f.name !== "config")) {
       const near = closest(k, AGENT_FLAGS.map((f) => f.name));
       throw new ConfigError(

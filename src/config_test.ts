@@ -252,3 +252,39 @@ Deno.test("loadConfig() --http-tls-cert and --http-tls-key come together", async
     );
   });
 });
+
+Deno.test("loadConfig() --acl-default is deny, allow under --dev; a bad value names allow or deny", () => {
+  assert.equal(loadConfig([], base).aclDefault, "deny");
+  assert.equal(loadConfig(["--dev"], base).aclDefault, "allow");
+  assert.equal(loadConfig(["--dev", "--acl-default", "deny"], base).aclDefault, "deny");
+  assert.equal(
+    loadConfig([], { ...base, env: { BERTH_ACL_DEFAULT: "allow" } }).aclDefault,
+    "allow",
+  );
+  assert.throws(
+    () => loadConfig(["--acl-default", "open"], base),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.message === "--acl-default open: not allow or deny; expected allow or deny",
+  );
+});
+
+Deno.test("loadConfig() refuses the removed --token (flag or file key) pointing at ACL tokens; BERTH_TOKEN is the CLI's", () => {
+  for (const argv of [["--token", "x"], ["--token=x"], ["--dev", "--token"]]) {
+    assert.throws(
+      () => loadConfig(argv, base),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /^--token was removed: the API takes ACL tokens/.test(e.message) &&
+        e.message.includes("berth acl token create"),
+      argv.join(" "),
+    );
+  }
+  assert.throws(
+    () => loadConfig(["--config", "/c.json"], { ...base, readFile: () => '{"token": "x"}' }),
+    /\/c\.json token was removed: the API takes ACL tokens/,
+  );
+  const warnings: string[] = [];
+  loadConfig([], { ...base, env: { BERTH_TOKEN: "client-side" }, warn: (l) => warnings.push(l) });
+  assert.deepEqual(warnings, []);
+});

@@ -37,6 +37,11 @@ export interface ApiOptions {
   version: string;
   /** When set, writes (PUT/DELETE/POST) and snapshots need it; 403 otherwise. */
   token: string | null;
+  /**
+   * What a token may do where its policies say nothing, and the anonymous token's rights
+   * (`--acl-default`; src/acl/authorizer.ts fromDefault). Default "deny".
+   */
+  aclDefault?: "allow" | "deny";
   /** Shown (secrets redacted) in /v1/agent/self as DebugConfig. */
   config?: Record<string, unknown>;
   /** Consensus operations behind join/leave/raft; missing ones answer 501. */
