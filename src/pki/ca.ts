@@ -85,6 +85,10 @@ export function createCa(o: { clusterId: string; now: Date; ttlMs?: number }): C
  * problem. `now` defaults to the clock.
  */
 export function loadCa(certPem: string, keyPem: string, o: { now?: Date } = {}): Ca {
+  const count = certPem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  if (count > 1) {
+    throw new Error(`CA certificate: the file holds ${count} certificates, expected only the CA's`);
+  }
   const cert = parseCertificate(certPem, "CA certificate");
   let key: KeyObject;
   try {

@@ -81,6 +81,13 @@ Deno.test("loadCa() refuses bad CA input with one line each", async (t) => {
       oneLine(/^CA certificate: not a PEM or DER certificate$/),
     );
   });
+  await t.step("a bundle of two certificates", () => {
+    const other = createCa({ clusterId: "c1", now: NOW });
+    assert.throws(
+      () => loadCa(ca.certPem + other.certPem, ca.keyPem, { now: NOW }),
+      oneLine(/^CA certificate: the file holds 2 certificates, expected only the CA's$/),
+    );
+  });
   await t.step("garbage key PEM", () => {
     assert.throws(() => loadCa(ca.certPem, "not a key"), oneLine(/^CA key: not a PEM private key/));
     assert.throws(() => loadCa(ca.certPem, ca.certPem), oneLine(/^CA key: not a PEM private key/));

@@ -20,7 +20,6 @@ export const TAG = {
   OID: 0x06,
   UTF8_STRING: 0x0c,
   PRINTABLE_STRING: 0x13,
-  IA5_STRING: 0x16,
   UTC_TIME: 0x17,
   GENERALIZED_TIME: 0x18,
   SEQUENCE: 0x30,
@@ -141,14 +140,6 @@ export function derPrintableString(s: string): Uint8Array {
   return derTlv(TAG.PRINTABLE_STRING, new TextEncoder().encode(s));
 }
 
-/** IA5String (ASCII). */
-export function derIa5String(s: string): Uint8Array {
-  if ([...s].some((c) => c.charCodeAt(0) > 0x7f)) {
-    throw new Error(`${JSON.stringify(s)} is not ASCII`);
-  }
-  return derTlv(TAG.IA5_STRING, new TextEncoder().encode(s));
-}
-
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
 /** UTCTime `YYMMDDHHMMSSZ` (seconds, UTC); years 1950 to 2049 only. */
@@ -165,10 +156,11 @@ export function derGeneralizedTime(d: Date): Uint8Array {
   return derTlv(TAG.GENERALIZED_TIME, new TextEncoder().encode(pad(y, 4) + clock(d)));
 }
 
-/** The X.509 Time choice (RFC 5280 §4.1.2.5): UTCTime through 2049, GeneralizedTime after. */
+/** The X.509 Time choice (RFC 5280 §4.1.2.5): UTCTime for 1950 to 2049, else GeneralizedTime. */
 export function derTime(d: Date): Uint8Array {
   if (Number.isNaN(d.getTime())) throw new Error("invalid date");
-  return d.getUTCFullYear() < 2050 ? derUtcTime(d) : derGeneralizedTime(d);
+  const y = d.getUTCFullYear();
+  return y >= 1950 && y < 2050 ? derUtcTime(d) : derGeneralizedTime(d);
 }
 
 function clock(d: Date): string {

@@ -100,6 +100,9 @@ Deno.test("derTime() uses UTCTime before 2050 and GeneralizedTime from 2050", ()
   assert.equal(derTime(late)[0], 0x18);
   assert.equal(ascii(derTime(late)), "20500101000000Z");
   assert.equal(ascii(derGeneralizedTime(d)), "20260102030405Z");
+  const early = derTime(new Date(Date.UTC(1949, 11, 31, 23, 59, 59)));
+  assert.equal(early[0], 0x18);
+  assert.equal(ascii(early), "19491231235959Z");
   assert.throws(() => derUtcTime(late), /UTCTime/);
   assert.throws(() => derTime(new Date(NaN)), /invalid date/);
 });

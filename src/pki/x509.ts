@@ -22,7 +22,6 @@ import { nodeNameProblem } from "../lib/node_name.ts";
 import { ipBytes } from "../lib/ip_bytes.ts";
 import {
   derContext,
-  derIa5String,
   derNamedBits,
   derOctetString,
   derOid,
@@ -128,19 +127,20 @@ export function issueCertificate(o: IssueOptions): {
   const ca = certParts(new Uint8Array(caCert.raw));
   const caKey = createPrivateKey(o.ca.keyPem);
   const notAfter = Math.min(o.now.getTime() + o.ttlMs, caCert.validToDate.getTime());
-  const names: Uint8Array[] = [derContext(2, derIa5String(o.node).subarray(2), false)];
+  const ascii = (t: string) => new TextEncoder().encode(t); // names checked to be ASCII
+  const names: Uint8Array[] = [derContext(2, ascii(o.node), false)]; // dNSName [2] IA5String
   for (const d of o.dnsNames ?? []) {
     if (!/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(d) || d.length > 253) {
       throw new Error(`DNS name ${JSON.stringify(d)}: expected letters, digits, '-' and dots`);
     }
-    if (d !== o.node) names.push(derContext(2, new TextEncoder().encode(d), false));
+    if (d !== o.node) names.push(derContext(2, ascii(d), false));
   }
   for (const ip of o.ipAddresses ?? []) {
     const bytes = ipBytes(ip);
     if (bytes === null) throw new Error(`IP address ${JSON.stringify(ip)}: not an IP literal`);
-    names.push(derContext(7, bytes, false));
+    names.push(derContext(7, bytes, false)); // iPAddress [7] OCTET STRING
   }
-  names.push(derContext(6, new TextEncoder().encode(memberUri(o.clusterId, o.node)), false));
+  names.push(derContext(6, ascii(memberUri(o.clusterId, o.node)), false)); // URI [6] IA5String
   const der = signCertificate({
     serial: serialBytes(o.serial),
     issuer: ca.subject,
@@ -283,6 +283,9 @@ export function serialBytes(hex: string | undefined): Uint8Array {
     throw new Error(`serial ${JSON.stringify(hex)}: expected 1 to 40 hex digits, not zero`);
   }
   const even = digits.length % 2 === 1 ? "0" + digits : digits;
+  if (even.length === 40 && parseInt(even.slice(0, 2), 16) >= 0x80) {
+    throw new Error(`serial ${JSON.stringify(hex)}: more than 20 bytes as a DER INTEGER`);
+  }
   return Uint8Array.from(even.match(/../g)!.map((h) => parseInt(h, 16)));
 }
 

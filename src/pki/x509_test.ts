@@ -139,13 +139,17 @@ Deno.test("issueCertificate() gives random positive serials, or the one asked fo
   const a = issue("n1");
   const b = issue("n1");
   assert.notEqual(a.serial, b.serial);
-  for (const s of [a.serial, b.serial]) {
-    assert.match(s, /^[0-9a-f]+$/);
-    assert.ok(
-      s.length <= 32 && parseInt(s.slice(0, 2).padStart(2, "0"), 16) < 0x80 || s.length < 32,
-    );
+  for (const leaf of [a, b]) {
+    assert.match(leaf.serial, /^([0-9a-f]{2}){1,16}$/, "even count of digits, at most 16 bytes");
+    assert.notEqual(leaf.serial.slice(0, 2), "00", "no leading zero byte");
+    if (leaf.serial.length === 32) assert.ok(parseInt(leaf.serial.slice(0, 2), 16) < 0x80);
+    const fromNode = new X509Certificate(leaf.certPem).serialNumber.toLowerCase();
+    assert.equal(fromNode.replace(/^0+/, ""), leaf.serial.replace(/^0+/, ""));
   }
-  assert.equal(new X509Certificate(a.certPem).serialNumber.toLowerCase(), a.serial);
+  // The random serial's first byte spans 0x01..0x7f: a leading digit 0 must survive.
+  const s = issue("n1", { serial: "0f" + "ab".repeat(15) });
+  assert.equal(s.serial, "0f" + "ab".repeat(15));
+  assert.equal(certInfo(s.certPem).serial, s.serial);
   assert.equal(issue("n1", { serial: "0A1B" }).serial, "0a1b");
   assert.equal(issue("n1", { serial: "a1b" }).serial, "0a1b", "an even count of digits");
   assert.equal(issue("n1", { serial: "0000ff" }).serial, "ff", "0x00 padded in DER, still ff");
@@ -154,8 +158,38 @@ Deno.test("issueCertificate() gives random positive serials, or the one asked fo
     (dir) => openssl(["x509", "-noout", "-serial", "-in", "c.pem"], dir).out,
   );
   assert.equal(text.trim(), "serial=FF");
+  assert.equal(issue("n1", { serial: "7f" + "00".repeat(19) }).serial, "7f" + "00".repeat(19));
+  assert.throws(
+    () => issue("n1", { serial: "80" + "00".repeat(19) }),
+    /serial "80(00)+": more than 20 bytes as a DER INTEGER/,
+  );
   assert.throws(() => issue("n1", { serial: "0" }), /serial "0": expected 1 to 40 hex digits/);
   assert.throws(() => issue("n1", { serial: "xyz" }), /serial "xyz"/);
+});
+
+Deno.test("issueCertificate() writes notAfter from 2050 as GeneralizedTime, which openssl reads", () => {
+  const now = new Date(Date.UTC(2049, 11, 31, 0, 0, 0));
+  const lateCa = createCa({ clusterId: CLUSTER, now });
+  const keys = generateKeyPair();
+  const leaf = issueCertificate({
+    ca: lateCa,
+    publicKeySpkiDer: keys.publicKeySpkiDer,
+    node: "n1",
+    clusterId: CLUSTER,
+    now,
+    ttlMs: 48 * 3600_000,
+  });
+  assert.equal(leaf.notAfter, Date.UTC(2050, 0, 2, 0, 0, 0));
+  assert.equal(certInfo(leaf.certPem).notAfter, leaf.notAfter);
+  withPemFiles({ "ca.pem": lateCa.certPem, "leaf.pem": leaf.certPem }, (dir) => {
+    const at = String(now.getTime() / 1000);
+    const r = openssl(["verify", "-attime", at, "-CAfile", "ca.pem", "leaf.pem"], dir);
+    assert.ok(r.ok, r.out);
+    const dates = openssl(["x509", "-noout", "-enddate", "-in", "leaf.pem"], dir).out;
+    assert.equal(dates.trim(), "notAfter=Jan  2 00:00:00 2050 GMT");
+    const asn1 = openssl(["asn1parse", "-in", "leaf.pem"], dir).out;
+    assert.match(asn1, /UTCTIME\s+:491230235500Z\n.*GENERALIZEDTIME\s+:20500102000000Z/);
+  });
 });
 
 Deno.test("issueCertificate() cuts the lifetime at the CA's notAfter", () => {
