@@ -109,7 +109,8 @@ export function generateKeyPair(): KeyPair {
  * A leaf certificate for `node` signed by the CA: basicConstraints CA:false, keyUsage
  * digitalSignature, extKeyUsage serverAuth+clientAuth, SAN DNS=node (+ dnsNames, ipAddresses)
  * and URI=berth://<clusterId>/node/<node>, authority and subject key identifiers. notBefore is
- * `now` − 5 min (clock skew). Throws one line on a bad name, key, address or lifetime.
+ * `now` − 5 min (clock skew). Throws one line on a bad name, key, address or lifetime, or an
+ * expired CA.
  */
 export function issueCertificate(o: IssueOptions): {
   certPem: string;
@@ -123,10 +124,13 @@ export function issueCertificate(o: IssueOptions): {
     throw new Error(`certificate lifetime ${o.ttlMs} ms: expected at least 1 s`);
   }
   const spki = p256Spki(o.publicKeySpkiDer, "public key");
-  const caCert = new X509Certificate(o.ca.certPem);
+  const caCert = parseCertificate(o.ca.certPem, "CA certificate");
   const ca = certParts(new Uint8Array(caCert.raw));
   const caKey = createPrivateKey(o.ca.keyPem);
   const notAfter = Math.min(o.now.getTime() + o.ttlMs, caCert.validToDate.getTime());
+  if (notAfter <= o.now.getTime()) {
+    throw new Error(`CA certificate: expired on ${caCert.validToDate.toISOString()}`);
+  }
   const ascii = (t: string) => new TextEncoder().encode(t); // names checked to be ASCII
   const names: Uint8Array[] = [derContext(2, ascii(o.node), false)]; // dNSName [2] IA5String
   for (const d of o.dnsNames ?? []) {

@@ -192,7 +192,7 @@ Deno.test("issueCertificate() writes notAfter from 2050 as GeneralizedTime, whic
   });
 });
 
-Deno.test("issueCertificate() cuts the lifetime at the CA's notAfter", () => {
+Deno.test("issueCertificate() cuts the lifetime at the CA's notAfter and refuses once the CA expired", () => {
   const shortCa = createCa({ clusterId: CLUSTER, now: NOW, ttlMs: 3600_000 });
   const keys = generateKeyPair();
   const leaf = issueCertificate({
@@ -204,6 +204,19 @@ Deno.test("issueCertificate() cuts the lifetime at the CA's notAfter", () => {
     ttlMs: 72 * 3600_000,
   });
   assert.equal(leaf.notAfter, NOW.getTime() + 3600_000);
+  const later = new Date(NOW.getTime() + 3600_000);
+  assert.throws(
+    () =>
+      issueCertificate({
+        ca: shortCa,
+        publicKeySpkiDer: keys.publicKeySpkiDer,
+        node: "n1",
+        clusterId: CLUSTER,
+        now: later,
+        ttlMs: 3600_000,
+      }),
+    /^Error: CA certificate: expired on 2026-06-01T13:00:00.000Z$/,
+  );
 });
 
 Deno.test("issueCertificate() refuses bad names, addresses, keys and lifetimes with one line", async (t) => {
