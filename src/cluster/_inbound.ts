@@ -1,22 +1,28 @@
 /**
  * One connection a peer dialed to this node's listener: handshake, then one-way messages in and
- * requests in / responses out. Private to src/cluster/.
+ * requests in / responses out. With TLS the socket's handshake is done and its client
+ * certificate checked (transport.ts); here the hello is verified (`verifyPeer`) and an anonymous
+ * peer (no certificate) is held to ANONYMOUS_REQUESTS. Private to src/cluster/.
  *
  * @module
  */
 import type { Socket } from "node:net";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { type Frame, parseFrame } from "./_wire.ts";
+import { anonymousAllowed, requestKind } from "./_tls.ts";
 import {
+  type CertInfo,
   errorCode,
   foreignCluster,
   HANDSHAKE_TIMEOUT_MS,
   type Hello,
   INBOUND_REQUESTS_MAX,
   KEEPALIVE_DELAY_MS,
+  type Peer,
   PROTOCOL_VERSION,
   remoteOf,
   type Settings,
+  type TransportTls,
   WRITE_BUFFER_BYTES_MAX,
 } from "./_transport_shared.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -29,7 +35,12 @@ export class InboundConnection {
   readonly #socket: Socket;
   readonly #s: Settings;
   readonly #reader: FrameReader;
-  #from: Hello | null = null;
+  #from: Peer | null = null;
+  /** With TLS: the peer's verified certificate, or null (anonymous); undefined on plain TCP. */
+  readonly #cert: CertInfo | null | undefined;
+  readonly #tls: TransportTls | undefined;
+  /** TLS without a client certificate: only ANONYMOUS_REQUESTS are served. */
+  readonly #anonymous: boolean;
   /** Set once this side decided to close; no frame is handled after it. */
   #done = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -39,9 +50,17 @@ export class InboundConnection {
   #droppedLogged = false;
   readonly #closed: Promise<void>;
 
-  constructor(socket: Socket, settings: Settings, onClosed: (c: InboundConnection) => void) {
+  constructor(
+    socket: Socket,
+    settings: Settings,
+    onClosed: (c: InboundConnection) => void,
+    tls?: { cert: CertInfo | null; tls: TransportTls },
+  ) {
     this.#socket = socket;
     this.#s = settings;
+    this.#cert = tls?.cert;
+    this.#tls = tls?.tls;
+    this.#anonymous = tls !== undefined && tls.cert === null;
     this.#reader = new FrameReader(settings.frameBytesMax);
     const remote = remoteOf(socket);
     this.remote = remote.text;
@@ -77,8 +96,18 @@ export class InboundConnection {
   }
 
   /** The peer's identity once its hello was accepted. */
-  hello(): Hello | null {
+  hello(): Peer | null {
     return this.#done ? null : this.#from;
+  }
+
+  /** The node named by the peer's certificate (TLS), while the connection is open. */
+  certNode(): string | null {
+    return this.#done ? null : this.#cert?.node ?? null;
+  }
+
+  /** Closes the connection now with one log line naming `reason`. */
+  drop(reason: string): void {
+    this.#fail(reason);
   }
 
   close(): Promise<void> {
@@ -108,9 +137,13 @@ export class InboundConnection {
     if (from === null) return this.#fail(`expected a hello first, got a ${frame.k} frame`);
     switch (frame.k) {
       case "msg":
+        if (this.#anonymous) return this.#fail("a message from a peer without a certificate");
         this.#onMsg(from, frame.b);
         return true;
       case "req":
+        if (this.#anonymous && !anonymousAllowed(frame.b)) {
+          return this.#fail(`request ${requestKind(frame.b)} from a peer without a certificate`);
+        }
         this.#onReq(from, frame.id, frame.b);
         return true;
       default:
@@ -129,7 +162,13 @@ export class InboundConnection {
     const self = this.#s.self();
     const foreign = foreignCluster(self.clusterId, hello.clusterId);
     if (foreign !== null) return this.#reject(foreign, hello.address);
-    this.#from = { clusterId: hello.clusterId, nodeId: hello.nodeId, address: hello.address };
+    const from: Peer = { clusterId: hello.clusterId, nodeId: hello.nodeId, address: hello.address };
+    if (this.#tls !== undefined) {
+      const refused = verify(this.#tls, { ...from }, this.#cert ?? null);
+      if (refused !== null) return this.#reject(refused, hello.address);
+      from.cert = this.#cert ?? null;
+    }
+    this.#from = from;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#write({
@@ -141,7 +180,7 @@ export class InboundConnection {
     return true;
   }
 
-  #onMsg(from: Hello, body: unknown): void {
+  #onMsg(from: Peer, body: unknown): void {
     const ours = this.#s.self().clusterId;
     if (from.clusterId === "" || (ours !== "" && ours !== from.clusterId)) {
       if (!this.#droppedLogged) {
@@ -164,7 +203,7 @@ export class InboundConnection {
     }
   }
 
-  #onReq(from: Hello, id: number, body: unknown): void {
+  #onReq(from: Peer, id: number, body: unknown): void {
     if (this.#inflight >= INBOUND_REQUESTS_MAX) {
       this.#respond(id, undefined, `busy: ${INBOUND_REQUESTS_MAX} requests in flight`);
       return;
@@ -248,5 +287,14 @@ export class InboundConnection {
     this.#s.log(`cluster: closed connection from ${this.remote}: ${reason}`);
     this.#socket.destroy();
     return false;
+  }
+}
+
+/** `verifyPeer` for an inbound hello; a throwing verifier refuses with its message. */
+function verify(tls: TransportTls, hello: Hello, cert: CertInfo | null): string | null {
+  try {
+    return tls.verifyPeer({ hello, cert, inbound: true });
+  } catch (e) {
+    return `peer verification failed: ${errorText(e)}`;
   }
 }

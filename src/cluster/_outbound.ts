@@ -1,14 +1,19 @@
 /**
  * The one connection this node dials to a peer address: lazily connected, re-dialed with backoff,
- * carrying one-way messages and requests (FIFO) and reading responses. Private to src/cluster/.
+ * carrying one-way messages and requests (FIFO) and reading responses. With TLS the hello is
+ * sent once the handshake verified the listener's chain, and the welcome is checked by
+ * `verifyPeer` before any queued frame is written. Private to src/cluster/.
  *
  * @module
  */
 import { connect, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { type Frame, parseFrame } from "./_wire.ts";
+import { peerCert, type TlsContexts } from "./_tls.ts";
 import {
   BATCH_BYTES_MAX,
+  type CertInfo,
   foreignCluster,
   type Hello,
   KEEPALIVE_DELAY_MS,
@@ -42,7 +47,10 @@ export class OutboundPeer {
   readonly #host: string;
   readonly #port: number;
   readonly #s: Settings;
+  readonly #tls: TlsContexts | undefined;
   #state: State = "idle";
+  /** With TLS: the certificate the listener presented on the current connection. */
+  #peerCert: CertInfo | null = null;
   #socket: Socket | null = null;
   #socketClosed: Promise<void> = Promise.resolve();
   #reader: FrameReader | null = null;
@@ -65,15 +73,32 @@ export class OutboundPeer {
   /** Identity last announced on the current connection. */
   #helloSent: Hello | null = null;
 
-  constructor(host: string, port: number, address: string, settings: Settings) {
+  constructor(
+    host: string,
+    port: number,
+    address: string,
+    settings: Settings,
+    tls?: TlsContexts,
+  ) {
     this.#host = host;
     this.#port = port;
     this.address = address;
     this.#s = settings;
+    this.#tls = tls;
   }
 
   isOpen(): boolean {
-    return this.#state === "open";
+    return this.#state === "open" && this.#reason === null;
+  }
+
+  /** The node named by the listener's certificate on the current connection (TLS). */
+  certNode(): string | null {
+    return this.#socket === null ? null : this.#peerCert?.node ?? null;
+  }
+
+  /** Closes the current connection now with one log line; queued messages wait for a redial. */
+  drop(reason: string): void {
+    if (this.#socket !== null) this.#drop(reason, true);
   }
 
   send(body: unknown): boolean {
@@ -181,12 +206,23 @@ export class OutboundPeer {
     this.#socketError = null;
     this.#helloSent = null;
     this.#waitingDrain = false;
+    this.#peerCert = null;
     this.#reader = new FrameReader(this.#s.frameBytesMax);
-    const socket = connect({
-      host: this.#host,
-      port: this.#port,
-      ...(this.#s.localAddress === undefined ? {} : { localAddress: this.#s.localAddress }),
-    });
+    let socket: Socket;
+    try {
+      socket = this.#tls === undefined
+        ? connect({
+          host: this.#host,
+          port: this.#port,
+          ...(this.#s.localAddress === undefined ? {} : { localAddress: this.#s.localAddress }),
+        })
+        : this.#tls.dial(this.#host, this.#port, this.#s.localAddress);
+    } catch (e) {
+      // No usable credentials: fails like a connection that could not be made (backoff).
+      this.#reason = errorText(e);
+      this.#onClose();
+      return;
+    }
     this.#socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
@@ -194,8 +230,21 @@ export class OutboundPeer {
       () => this.#drop(`no welcome within ${this.#s.connectTimeoutMs} ms`, false),
       this.#s.connectTimeoutMs,
     );
-    socket.on("connect", () => {
+    // With TLS the hello waits for the handshake (the listener's chain is verified by then).
+    socket.on(this.#tls === undefined ? "connect" : "secureConnect", () => {
       if (socket !== this.#socket) return;
+      if (this.#tls !== undefined) {
+        const peer = peerCert(socket as TLSSocket, false);
+        if ("refuse" in peer) {
+          this.#s.logLimited(
+            `refuse ${this.address} ${peer.refuse}`,
+            `cluster: refused connection to ${this.address}: ${peer.refuse}`,
+          );
+          this.#drop(peer.refuse, false, true);
+          return;
+        }
+        this.#peerCert = peer.cert;
+      }
       const hello = this.#s.self();
       this.#helloSent = hello;
       socket.write(joinFrames([encodeBody({ k: "hello", v: PROTOCOL_VERSION, ...pick(hello) })]));
@@ -236,6 +285,16 @@ export class OutboundPeer {
           );
           return this.#drop(foreign, false, true);
         }
+        if (this.#tls !== undefined) {
+          const refused = this.#verify(frame);
+          if (refused !== null) {
+            this.#s.logLimited(
+              `refuse ${this.address} ${refused}`,
+              `cluster: refused connection to ${this.address}: ${refused}`,
+            );
+            return this.#drop(refused, false, true);
+          }
+        }
         if (this.#state === "connecting") this.#onOpen();
         return true;
       }
@@ -257,6 +316,19 @@ export class OutboundPeer {
         return this.#drop("a response before the welcome", true);
       default:
         return this.#drop(`unexpected ${frame.k} frame from a listening peer`, true);
+    }
+  }
+
+  /** `verifyPeer` on the listener's welcome; a throwing verifier refuses with its message. */
+  #verify(welcome: Hello): string | null {
+    try {
+      return this.#tls!.tls.verifyPeer({
+        hello: pick(welcome),
+        cert: this.#peerCert,
+        inbound: false,
+      });
+    } catch (e) {
+      return `peer verification failed: ${errorText(e)}`;
     }
   }
 

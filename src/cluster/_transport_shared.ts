@@ -61,6 +61,40 @@ export interface Hello {
   address: string;
 }
 
+/** What a member's certificate says (see src/pki). */
+export interface CertInfo {
+  node: string;
+  clusterId: string;
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+  fingerprint: string;
+}
+
+/** The member's current TLS material, PEM encoded. */
+export interface TlsCredentials {
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+}
+
+/** Mutual TLS settings of a Transport (absent: plain TCP). */
+export interface TransportTls {
+  /** Current key/cert/CA PEMs; called for every new connection (renewal swaps them). */
+  credentials(): TlsCredentials;
+  /** Called after a verified handshake and the hello: null to accept, or a one-line reason to refuse. */
+  verifyPeer(
+    peer: { hello: Hello; cert: CertInfo | null /* null: no client cert */; inbound: boolean },
+  ): string | null;
+}
+
+/**
+ * The identity of the peer a frame came from. `cert` is the peer's verified certificate with
+ * TLS, null for a TLS peer that presented none (it may only send ANONYMOUS_REQUESTS), and
+ * absent on plain TCP.
+ */
+export type Peer = Hello & { cert?: CertInfo | null };
+
 /**
  * The connection failed: cannot connect, connection lost, timed out, or transport closed.
  * `code` says whether a request could have reached the peer: `unsent` (it never left: closed,
@@ -101,8 +135,8 @@ export function errorCode(e: unknown): string | undefined {
 /** Options with defaults filled in, as connections see them. */
 export interface Settings {
   self: () => Hello;
-  onMessage: (from: Hello, body: unknown) => void;
-  onRequest: (from: Hello, body: unknown) => Promise<unknown>;
+  onMessage: (from: Peer, body: unknown) => void;
+  onRequest: (from: Peer, body: unknown) => Promise<unknown>;
   frameBytesMax: number;
   sendQueueMax: number;
   sendQueueBytesMax: number;

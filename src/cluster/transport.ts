@@ -32,8 +32,19 @@
  * connection, WRITE_STALL_TIMEOUT_MS for a peer that stops reading, BATCH_BYTES_MAX per write.
  * A diagnostic that repeats (a misconfigured peer retrying) is logged once per LOG_REPEAT_MS.
  *
+ * With `tls` (TransportTls) every connection is mutual TLS (TLS 1.3, node:tls): both sides
+ * present a certificate of the cluster CA, taken from `tls.credentials()` for each new connection
+ * (a renewed one is used from the next connection on, without restarting the listener). The
+ * listener asks for a client certificate without requiring one: a peer without one is anonymous
+ * and may only make the requests in ANONYMOUS_REQUESTS (CA certificate, enrollment); any other
+ * frame closes its connection. A certificate not chained to the CA, or a plain-TCP client, fails
+ * before any frame is read. Once the hello (listener side) or the welcome (dialer side) arrived,
+ * `tls.verifyPeer` decides; a refusal is answered with a reject frame and logged once. Handlers
+ * see the peer's certificate as `from.cert` (null: anonymous; absent on plain TCP), and
+ * `dropPeer(node)` closes every connection whose peer certificate names `node` (revocation).
+ *
  * Options (TransportOptions): `listen` (port 0: any free port, see `address`), `self`,
- * `onMessage`, `onRequest`, and limits with defaults: `frameBytesMax` (8 MiB), `sendQueueMax`
+ * `onMessage`, `onRequest`, `tls`, and limits with defaults: `frameBytesMax` (8 MiB), `sendQueueMax`
  * (4096 frames per peer), `connectTimeoutMs` (3000), `requestTimeoutMs` (5000), `backoffMsMin` /
  * `backoffMsMax` (50 / 2000), `log` (console.error).
  *
@@ -54,18 +65,23 @@
  * @module
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { HostPort } from "../lib/host_port.ts";
 import { formatHostPort, parseHostPort } from "../lib/host_port.ts";
 import { InboundConnection } from "./_inbound.ts";
 import { OutboundPeer } from "./_outbound.ts";
+import { peerCert, TlsContexts } from "./_tls.ts";
 import {
   BACKOFF_MS_MAX_DEFAULT,
   BACKOFF_MS_MIN_DEFAULT,
+  type CertInfo,
   CONNECT_TIMEOUT_MS_DEFAULT,
   FRAME_BYTES_MAX_DEFAULT,
+  HANDSHAKE_TIMEOUT_MS,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
   limitedLog,
+  type Peer,
   PEERS_MAX,
   remoteOf,
   REQUEST_TIMEOUT_MS_DEFAULT,
@@ -73,6 +89,7 @@ import {
   SEND_QUEUE_MAX_DEFAULT,
   type Settings,
   TransportError,
+  type TransportTls,
 } from "./_transport_shared.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -80,6 +97,7 @@ export {
   BACKOFF_MS_MAX_DEFAULT,
   BACKOFF_MS_MIN_DEFAULT,
   BATCH_BYTES_MAX,
+  type CertInfo,
   CONNECT_TIMEOUT_MS_DEFAULT,
   FRAME_BYTES_MAX_DEFAULT,
   HANDSHAKE_TIMEOUT_MS,
@@ -88,6 +106,7 @@ export {
   INBOUND_REQUESTS_MAX,
   KEEPALIVE_DELAY_MS,
   LOG_REPEAT_MS,
+  type Peer,
   PEERS_MAX,
   PENDING_REQUESTS_MAX,
   PROTOCOL_VERSION,
@@ -96,10 +115,13 @@ export {
   REQUEST_TIMEOUT_MS_DEFAULT,
   SEND_QUEUE_BYTES_MAX_DEFAULT,
   SEND_QUEUE_MAX_DEFAULT,
+  type TlsCredentials,
   TransportError,
+  type TransportTls,
   WRITE_BUFFER_BYTES_MAX,
   WRITE_STALL_TIMEOUT_MS,
 } from "./_transport_shared.ts";
+export { ANONYMOUS_REQUESTS, TLS_MIN_VERSION } from "./_tls.ts";
 
 /** Distinct bad peer addresses logged; later ones are dropped silently. */
 const BAD_ADDRESSES_LOGGED_MAX = 64;
@@ -110,12 +132,16 @@ export interface TransportOptions {
   /** This node's current identity (clusterId "" and nodeId 0 before it has joined). */
   self: () => Hello;
   /** Called for each one-way message from a peer whose hello matched our cluster id. */
-  onMessage: (from: Hello, body: unknown) => void;
+  onMessage: (from: Peer, body: unknown) => void;
   /**
    * Called for each request; the returned value (or thrown Error's message) is sent back.
    * Requests are allowed from peers with clusterId "" (joining nodes); the handler decides.
+   * With TLS, `from.cert` is the peer's certificate, or null for an anonymous peer (whose
+   * requests are only those in ANONYMOUS_REQUESTS).
    */
-  onRequest: (from: Hello, body: unknown) => Promise<unknown>;
+  onRequest: (from: Peer, body: unknown) => Promise<unknown>;
+  /** Mutual TLS on every connection; absent: plain TCP. */
+  tls?: TransportTls;
   /** Largest frame body sent or accepted (default 8 MiB); a bigger one closes the connection. */
   frameBytesMax?: number;
   /** Frames queued per peer (default 4096); when full, send() returns false. */
@@ -138,6 +164,7 @@ export class Transport {
   readonly #listen: HostPort;
   #address: HostPort;
   #server: Server | null = null;
+  readonly #tls: TlsContexts | undefined;
   #closed = false;
   readonly #peers = new Map<string, OutboundPeer>();
   readonly #inbound = new Set<InboundConnection>();
@@ -146,6 +173,7 @@ export class Transport {
   constructor(o: TransportOptions) {
     this.#listen = o.listen;
     this.#address = o.listen;
+    this.#tls = o.tls === undefined ? undefined : new TlsContexts(o.tls);
     const log = o.log ?? ((line: string) => console.error(line));
     this.#s = {
       self: o.self,
@@ -177,15 +205,35 @@ export class Transport {
   async start(): Promise<void> {
     if (this.#closed) throw new TransportError("transport closed");
     if (this.#server !== null) return;
-    const server = createServer((socket) => this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      const fail = (e: Error) => {
-        reject(
-          new TransportError(
-            `cluster: cannot listen on ${formatHostPort(this.#listen)}: ${errorText(e)}`,
-          ),
+    const cannot = (e: unknown) =>
+      new TransportError(
+        `cluster: cannot listen on ${formatHostPort(this.#listen)}: ${errorText(e)}`,
+      );
+    const tls = this.#tls;
+    let server: Server;
+    if (tls === undefined) {
+      server = createServer((socket) => this.#accept(socket));
+    } else {
+      try {
+        tls.current();
+      } catch (e) {
+        throw cannot(e);
+      }
+      server = createTlsServer(
+        tls.serverOptions(HANDSHAKE_TIMEOUT_MS, (e) => this.#s.log(`cluster: ${errorText(e)}`)),
+        (socket) => this.#accept(socket, socket),
+      );
+      server.on("tlsClientError", (e: Error, socket: TLSSocket) => {
+        socket.destroy();
+        const remote = tlsRemote(socket);
+        this.#s.logLimited(
+          `tls ${remote.host} ${e.message}`,
+          `cluster: refused ${remote.text}: TLS handshake failed: ${errorText(e)}`,
         );
-      };
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const fail = (e: Error) => reject(cannot(e));
       server.once("error", fail);
       server.listen({ host: this.#listen.host, port: this.#listen.port }, () => {
         server.off("error", fail);
@@ -260,6 +308,19 @@ export class Transport {
     this.#peers.clear();
   }
 
+  /**
+   * Closes at once every connection, inbound or dialed, whose peer certificate names `node`
+   * (its certificates were revoked); a dialed one is re-dialed later and verified anew.
+   */
+  dropPeer(node: string): void {
+    for (const c of this.#inbound) {
+      if (c.certNode() === node) c.drop(`certificate of node ${node} dropped`);
+    }
+    for (const p of new Set(this.#peers.values())) {
+      if (p.certNode() === node) p.drop(`certificate of node ${node} dropped`);
+    }
+  }
+
   #peer(toAddress: string): OutboundPeer | null {
     if (this.#closed) return null;
     const known = this.#peers.get(toAddress);
@@ -281,7 +342,7 @@ export class Transport {
       );
       return null;
     }
-    const peer = new OutboundPeer(hp.host, hp.port, address, this.#s);
+    const peer = new OutboundPeer(hp.host, hp.port, address, this.#s, this.#tls);
     this.#peers.set(address, peer);
     if (toAddress !== address) this.#peers.set(toAddress, peer);
     return peer;
@@ -294,7 +355,8 @@ export class Transport {
     this.#s.log(line);
   }
 
-  #accept(socket: Socket): void {
+  /** A new inbound connection; `tls` is the same socket once its TLS handshake completed. */
+  #accept(socket: Socket, tls?: TLSSocket): void {
     if (this.#closed || this.#inbound.size >= INBOUND_CONNECTIONS_MAX) {
       if (!this.#closed) {
         this.#s.log(
@@ -306,8 +368,36 @@ export class Transport {
       socket.destroy();
       return;
     }
-    this.#inbound.add(new InboundConnection(socket, this.#s, (c) => this.#inbound.delete(c)));
+    let cert: CertInfo | null | undefined;
+    if (tls !== undefined) {
+      const peer = peerCert(tls, true);
+      if ("refuse" in peer) {
+        const remote = remoteOf(socket);
+        this.#s.logLimited(
+          `refuse ${remote.host} ${peer.refuse}`,
+          `cluster: refused ${remote.text}: ${peer.refuse}`,
+        );
+        socket.on("error", () => {});
+        socket.destroy();
+        return;
+      }
+      cert = peer.cert;
+    }
+    this.#inbound.add(
+      new InboundConnection(
+        socket,
+        this.#s,
+        (c) => this.#inbound.delete(c),
+        this.#tls === undefined ? undefined : { cert: cert ?? null, tls: this.#tls.tls },
+      ),
+    );
   }
+}
+
+/** The remote address of a TLS socket whose handshake failed (it may be closed already). */
+function tlsRemote(socket: TLSSocket): { host: string; text: string } {
+  const parent = (socket as TLSSocket & { _parent?: Socket | null })._parent;
+  return socket.remoteAddress === undefined && parent != null ? remoteOf(parent) : remoteOf(socket);
 }
 
 function positive(v: number | undefined, def: number): number {
