@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { X509Certificate } from "node:crypto";
 import {
   connect as tlsConnect,
   createSecureContext,
@@ -19,6 +18,7 @@ import {
   type TLSSocket,
 } from "node:tls";
 import { errorText } from "../lib/error_text.ts";
+import { certInfo } from "../pki/mod.ts";
 import type { CertInfo, TlsCredentials, TransportTls } from "./_transport_shared.ts";
 
 /** Oldest TLS version spoken on cluster connections. */
@@ -128,17 +128,23 @@ export function peerCert(
   if (raw === undefined || raw.byteLength === 0) {
     return inbound ? { cert: null } : { refuse: "the peer presented no certificate" };
   }
-  // The dialer's handshake already failed on an unverified chain (rejectUnauthorized).
-  if (inbound && !socket.authorized) {
-    return {
-      refuse: `certificate not accepted: ${String(socket.authorizationError ?? "not verified")}`,
-    };
-  }
+  let cert: CertInfo;
   try {
-    return { cert: certInfo(raw) };
+    cert = certInfo(raw);
   } catch (e) {
     return { refuse: `certificate not accepted: ${errorText(e)}` };
   }
+  // The dialer's handshake already failed on an unverified chain (rejectUnauthorized).
+  if (inbound && !socket.authorized) {
+    const now = Date.now();
+    const why = cert.notAfter < now
+      ? `certificate of ${cert.node} expired at ${new Date(cert.notAfter).toISOString()}`
+      : cert.notBefore > now
+      ? `certificate of ${cert.node} not valid before ${new Date(cert.notBefore).toISOString()}`
+      : `certificate of ${cert.node} not issued by the cluster CA`;
+    return { refuse: `${why} (${String(socket.authorizationError ?? "not verified")})` };
+  }
+  return { cert };
 }
 
 /** True for a request an anonymous peer (TLS, no client certificate) may make. */
@@ -152,22 +158,4 @@ export function anonymousAllowed(body: unknown): boolean {
 export function requestKind(body: unknown): string {
   const t = typeof body === "object" && body !== null ? (body as { t?: unknown }).t : undefined;
   return typeof t === "string" ? `"${t.slice(0, 32)}"` : "without a kind";
-}
-
-const MEMBER_URI = /^berth:\/\/([^/]+)\/node\/(.+)$/;
-
-/** What a member certificate (DER) says; throws one line on a certificate not ours. */
-export function certInfo(der: Uint8Array): CertInfo {
-  const x = new X509Certificate(der);
-  const uri = (x.subjectAltName ?? "").split(", ").find((s) => s.startsWith("URI:"));
-  const m = uri === undefined ? null : MEMBER_URI.exec(uri.slice(4));
-  if (m === null) throw new Error("not a berth member certificate (no berth:// URI name)");
-  return {
-    node: decodeURIComponent(m[2]!),
-    clusterId: decodeURIComponent(m[1]!),
-    serial: x.serialNumber.toLowerCase(),
-    notBefore: Date.parse(x.validFrom),
-    notAfter: Date.parse(x.validTo),
-    fingerprint: x.fingerprint256.replaceAll(":", "").toLowerCase(),
-  };
 }

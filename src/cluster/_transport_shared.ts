@@ -7,6 +7,9 @@
 import type { Socket } from "node:net";
 import { formatHostPort } from "../lib/host_port.ts";
 import { ERROR_CODE_BYTES_MAX } from "./_wire.ts";
+import type { CertInfo } from "../pki/mod.ts";
+
+export type { CertInfo };
 
 /** Version of the wire protocol in the hello frame; a listener rejects any other. */
 export const PROTOCOL_VERSION = 1;
@@ -59,16 +62,6 @@ export interface Hello {
   nodeId: number;
   /** "ip:port" of the sender's cluster listener. */
   address: string;
-}
-
-/** What a member's certificate says (see src/pki). */
-export interface CertInfo {
-  node: string;
-  clusterId: string;
-  serial: string;
-  notBefore: number;
-  notAfter: number;
-  fingerprint: string;
 }
 
 /** The member's current TLS material, PEM encoded. */
