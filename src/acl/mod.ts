@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import {
   ANONYMOUS_ACCESSOR,
   ANONYMOUS_SECRET,
@@ -20,23 +19,14 @@ import {
   policyAuthorizer,
 } from "./authorizer.ts";
 import { type ParsedRules, parseRules } from "./rules.ts";
+import { hashSecret, sameHash } from "../pki/mod.ts";
 
 export * from "./authorizer.ts";
 export { type ParsedRules, parseRules, RulesError } from "./rules.ts";
+/** How a token's secret is kept (sha256 hex) and compared (constant time). */
+export { hashSecret, sameHash };
 
 export type TokenLookup = { authz: Authorizer; accessorId: string } | { error: "not found" };
-
-/** sha256 of a secret, lowercase hex: what the store keeps of a token's secret. */
-export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
-}
-
-/** Whether two hashes are equal, in time that does not depend on where they differ. */
-export function sameHash(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  return x.byteLength === y.byteLength && timingSafeEqual(x, y);
-}
 
 /**
  * The rights of the token whose secret is `secret`: management when it links the
