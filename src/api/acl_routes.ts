@@ -188,6 +188,21 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   // Consul gates /v1/agent/metrics by agent:read; Prometheus sends the token with
   // `authorization: {credentials: …}`, or the anonymous token gets agent:read.
   { method: "GET", path: "/metrics", need: right("agent", "read", "agent") },
+  // ACL policies and tokens (acl_endpoints.ts): management tokens only, as Consul without
+  // fine-grained acl rules; token/self needs a known token, nothing more.
+  { method: "PUT", path: "/v1/acl/policy", need: right("acl", "write") },
+  { method: "GET", path: "/v1/acl/policy/name/:name", need: right("acl", "read") },
+  { method: "GET", path: "/v1/acl/policy/:id", need: right("acl", "read") },
+  { method: "PUT", path: "/v1/acl/policy/:id", need: right("acl", "write") },
+  { method: "DELETE", path: "/v1/acl/policy/:id", need: right("acl", "write") },
+  { method: "GET", path: "/v1/acl/policies", need: right("acl", "read") },
+  { method: "PUT", path: "/v1/acl/token", need: right("acl", "write") },
+  { method: "GET", path: "/v1/acl/token/self", need: right("none", "read") },
+  { method: "GET", path: "/v1/acl/token/:accessor", need: right("acl", "read") },
+  { method: "PUT", path: "/v1/acl/token/:accessor", need: right("acl", "write") },
+  { method: "DELETE", path: "/v1/acl/token/:accessor", need: right("acl", "write") },
+  { method: "GET", path: "/v1/acl/tokens", need: right("acl", "read") },
+  { method: "PUT", path: "/v1/acl/token/:accessor/clone", need: right("acl", "write") },
   // The dashboard's page; every API call it makes is checked on its own.
   { method: "GET", path: "/ui", need: open("static page") },
   { method: "GET", path: "/ui/", need: open("static page") },

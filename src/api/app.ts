@@ -10,6 +10,7 @@ import type { Context } from "hono";
 import type { Cluster } from "../cluster/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { CommandError } from "../store/mod.ts";
+import { aclEndpoints } from "./acl_endpoints.ts";
 import { agentRoutes } from "./agent_routes.ts";
 import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
@@ -140,6 +141,7 @@ export function createApp(opts: ApiOptions): Hono {
   agentRoutes(app, d);
   agentCheckRoutes(app, d);
   berthRoutes(app, d);
+  aclEndpoints(app, d);
 
   app.get("/metrics", (c) =>
     c.text(renderMetrics(d, Date.now()), 200, {
