@@ -14,7 +14,8 @@
 import { ApiServer, type ClusterAdmin, readTlsFiles, type TlsMaterial } from "./api/mod.ts";
 import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
-import { openDataDir, RAFT_FILE, STORE_FILE } from "./data_dir.ts";
+import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
+import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
@@ -29,6 +30,8 @@ export interface AgentOptions {
   /** Called when the agent should stop by itself: after `berth leave` (code 0) or when its
    * cluster member had to stop (code 1; a supervisor restarts it). */
   onExit?: (code: number) => void;
+  /** Where the secrets a bootstrap makes are shown, once (default: stdout). */
+  out?: (line: string) => void;
 }
 
 export class Agent {
@@ -69,6 +72,7 @@ export class Agent {
       dataDir.release();
       throw e;
     }
+    let managementSecret: string | undefined;
     let cluster: RaftCluster;
     try {
       cluster = new RaftCluster({
@@ -87,6 +91,14 @@ export class Agent {
           proxy: config.proxyHttp === null ? "false" : "true",
           "berth-version": VERSION,
         },
+        // A new cluster's ACL management token: its secret goes to a 0600 file before the
+        // cluster exists (a crash in between bootstraps again, with a new token).
+        bootstrapCommands: () => {
+          const m = managementToken(Date.now());
+          writeSecretFile(`${config.dataDir}/${MANAGEMENT_TOKEN_FILE}`, `${m.secret}\n`);
+          managementSecret = m.secret;
+          return [m.command];
+        },
         snapshotEntries: config.snapshotEntries,
         snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
         log: opts.log,
@@ -101,6 +113,12 @@ export class Agent {
     agent.#stops.push(() => dataDir.release(), () => store.close(), () => cluster.close());
     try {
       await cluster.start();
+      if (managementSecret !== undefined) {
+        (opts.out ?? console.log)(
+          `berth: ACL management token (shown once; also in ${config.dataDir}/` +
+            `${MANAGEMENT_TOKEN_FILE}): ${managementSecret}`,
+        );
+      }
       await agent.#startParts();
     } catch (e) {
       await agent.stop();

@@ -4,6 +4,8 @@ import { waitFor as until } from "../test/wait.ts";
 import { Agent, runAgent } from "./agent.ts";
 import { loadConfig } from "./config.ts";
 import { closeAll, member } from "../test/clusters.ts";
+import { MANAGEMENT_TOKEN_FILE } from "./acl/bootstrap.ts";
+import { resolveToken } from "./acl/mod.ts";
 
 /** `berth agent` flags for an agent on `host` with fresh ports, no Docker, no proxy. */
 async function agentArgs(node: string, host: string, dataDir: string, extra: string[] = []) {
@@ -131,6 +133,43 @@ Deno.test("runAgent() of a member removed while it was down exits 1 with the rem
     );
   } finally {
     await closeAll([a]);
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("Agent --bootstrap shows the ACL management token once, writes it 0600, never logs it", async () => {
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  const out: string[] = [];
+  const logs: string[] = [];
+  let agent: Agent | undefined;
+  try {
+    const { args } = await agentArgs("a", "127.0.0.1", dataDir, ["--bootstrap"]);
+    const opts = { log: (l: string) => logs.push(l), out: (l: string) => out.push(l) };
+    agent = await Agent.start(loadConfig(args, { env: {} }), opts);
+    const path = `${dataDir}/${MANAGEMENT_TOKEN_FILE}`;
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    const secret = Deno.readTextFileSync(path).trim();
+    assert.match(secret, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.deepEqual(out, [
+      `berth: ACL management token (shown once; also in ${path}): ${secret}`,
+    ]);
+    const store = agent.store;
+    const found = await until("the bootstrap entries applied", () => {
+      const r = resolveToken(store, secret, "deny");
+      return "error" in r ? undefined : r;
+    });
+    assert.equal(found.authz.management, true);
+    assert.equal(agent.store.aclTokens().length, 2); // with the anonymous token
+    // A restart of the same member makes no new token and shows nothing.
+    await agent.stop();
+    agent = await Agent.start(loadConfig(args, { env: {} }), opts);
+    assert.equal(out.length, 1);
+    assert.equal(Deno.readTextFileSync(path).trim(), secret);
+    assert.equal(agent.store.aclTokens().length, 2);
+    assert.ok(logs.length > 0);
+    assert.ok(!logs.some((l) => l.includes(secret)), "the secret is in no log line");
+  } finally {
+    await agent?.stop();
     Deno.removeSync(dataDir, { recursive: true });
   }
 });

@@ -26,6 +26,23 @@ export const STORE_FILE = "store.db";
 /** Longest `node` file read back (a node name is far shorter). */
 const NODE_FILE_BYTES_MAX = 4096;
 
+/**
+ * Writes a file holding a secret (a token) with mode 0600 from its creation on, replacing what
+ * was there, and syncs it. Throws DataDirError with one line naming the file.
+ */
+export function writeSecretFile(path: string, text: string): void {
+  try {
+    using f = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
+    // `mode` applies only when the file is created: an existing file is narrowed too.
+    Deno.chmodSync(path, 0o600);
+    const bytes = new TextEncoder().encode(text);
+    for (let off = 0; off < bytes.byteLength;) off += f.writeSync(bytes.subarray(off));
+    f.syncSync();
+  } catch (e) {
+    throw new DataDirError(`cannot write ${path}: ${errorText(e)}`);
+  }
+}
+
 export class DataDirError extends Error {
   override name = "DataDirError";
 }

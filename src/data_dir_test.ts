@@ -6,6 +6,7 @@ import {
   openDataDir,
   RAFT_FILE,
   STORE_FILE,
+  writeSecretFile,
 } from "./data_dir.ts";
 import { SqliteRaftStorage } from "./cluster/mod.ts";
 import { Store } from "./store/mod.ts";
@@ -142,4 +143,21 @@ Deno.test("openDataDir() refuses a name other than the one the cluster knows the
     assert.equal(Deno.readTextFileSync(`${dir}/${NODE_FILE}`).trim(), "n-old");
     Deno.removeSync(dir, { recursive: true });
   });
+});
+
+Deno.test("writeSecretFile() writes mode 0600, also over an existing wider file, and replaces it", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "berth-secret-file-" });
+  try {
+    const path = `${dir}/management-token`;
+    writeSecretFile(path, "first\n");
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    assert.equal(Deno.readTextFileSync(path), "first\n");
+    Deno.chmodSync(path, 0o644);
+    writeSecretFile(path, "2\n");
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    assert.equal(Deno.readTextFileSync(path), "2\n");
+    assert.throws(() => writeSecretFile(`${dir}/missing/x`, "s"), /^DataDirError: cannot write /);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

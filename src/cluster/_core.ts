@@ -51,11 +51,12 @@ export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 
 /**
  * RaftClusterOptions with every default filled in (RaftCluster's constructor does): only
- * `nodeMeta` stays optional, and `snapshotDir` is resolved by the snapshot unit.
+ * `nodeMeta` and `bootstrapCommands` stay optional, and `snapshotDir` is resolved by the snapshot
+ * unit.
  */
 export type CoreOptions =
-  & Required<Omit<RaftClusterOptions, "snapshotDir" | "nodeMeta">>
-  & Pick<RaftClusterOptions, "nodeMeta">;
+  & Required<Omit<RaftClusterOptions, "snapshotDir" | "nodeMeta" | "bootstrapCommands">>
+  & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands">;
 
 /** How the other units hook into the loop. */
 export interface CoreHooks {

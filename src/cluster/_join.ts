@@ -83,8 +83,12 @@ export class Join {
     ];
     // The node's catalog record comes right after: applied in the same batch as the member.
     const node = this.#nodeRecord();
-    if (node !== undefined) {
-      const c2: Command = { type: "batch", commands: nodeCommands(c.o.node, node) };
+    const commands = [
+      ...(c.o.bootstrapCommands?.() ?? []),
+      ...(node === undefined ? [] : nodeCommands(c.o.node, node)),
+    ];
+    if (commands.length > 0) {
+      const c2: Command = { type: "batch", commands };
       const data = encodeProposal({ r: crypto.randomUUID(), c: c2 });
       entries.push({ term: 1, index: 2, type: "normal", data });
     }

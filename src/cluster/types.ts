@@ -96,4 +96,9 @@ export interface RaftClusterOptions {
    * restart the record is brought up to date.
    */
   nodeMeta?: Record<string, string>;
+  /**
+   * Called once, only when `--bootstrap` makes a new cluster: commands applied with its first
+   * entries (the agent's ACL management token), so the cluster never exists without them.
+   */
+  bootstrapCommands?: () => Command[];
 }
