@@ -67,6 +67,10 @@ const TIMED: ReadonlySet<string> = new Set([
   "session.destroy",
   "kv.lock",
   "txn",
+  "token.create",
+  "token.revoke",
+  "token.use",
+  "cert.record",
   ...CHECK_TIMED_TYPES,
 ]);
 

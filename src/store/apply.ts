@@ -1,7 +1,8 @@
 /**
  * One validated command applied inside the store's transaction: `applyCommand` sends it to its
  * family (apply_catalog.ts: nodes and instances; apply_checks.ts: registered checks; apply_kv.ts; apply_members.ts: Raft membership;
- * sessions.ts: sessions and KV locks; acl_tables.ts: `acl.*`; restore_staging.ts: `restore.*`) and applies a `batch` and a
+ * sessions.ts: sessions and KV locks; acl_tables.ts: `acl.*`; restore_staging.ts: `restore.*`;
+ * pki_state.ts: the CA, join tokens, certificates) and applies a `batch` and a
  * `txn` (txn.ts) whole or not at all. What it changes is
  * noted in the step's `ChangeSet`. Deterministic: everything it needs is in the command and the
  * entry's index.
@@ -19,6 +20,7 @@ import { distinctServices, instance, kvGet, kvList } from "./queries.ts";
 import { applySession, endSessionsOfFailedChecks, Sessions } from "./sessions.ts";
 import { runTxn } from "./txn.ts";
 import { applyAcl } from "./acl_tables.ts";
+import { applyPki } from "./pki_state.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
   switch (cmd.type) {
@@ -67,6 +69,12 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
       return commitRestore(step, cmd);
     case "restore.abort":
       return step.restore.abort(cmd.id);
+    case "pki.init":
+    case "token.create":
+    case "token.revoke":
+    case "token.use":
+    case "cert.record":
+      return applyPki(step, cmd);
   }
 }
 

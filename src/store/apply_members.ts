@@ -3,11 +3,13 @@
  * every replica (and every snapshot) holds the same members. A member's id is never reused:
  * `member_id_max` only grows. A removed member's row stays (its id is no longer in the conf
  * state): its name is how the leader finds the registrations it left behind (`formerMembers`).
+ * Removing a member revokes its certificates in the same apply (pki_state.ts `revokeNode`).
  *
  * @module
  */
 import type { ApplyStep } from "./apply_step.ts";
 import type { ApplyResult, Command } from "./types.ts";
+import { revokeNode } from "./pki_state.ts";
 
 export function applyConf(
   step: ApplyStep,
@@ -17,6 +19,13 @@ export function applyConf(
   sql.stmt(
     "INSERT INTO cluster VALUES ('conf', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
   ).run(JSON.stringify({ voters: cmd.voters, learners: cmd.learners }));
+  if (cmd.remove !== undefined) {
+    // A removed member's certificates are revoked in the same apply (pki_state.ts).
+    const row = sql.stmt("SELECT name FROM members WHERE id=?").get(cmd.remove) as
+      | { name: string }
+      | undefined;
+    if (row !== undefined) revokeNode(sql, String(row.name), step.index);
+  }
   if (cmd.upsert !== undefined) {
     const m = cmd.upsert;
     sql.stmt(

@@ -15,6 +15,8 @@ export {
 export * from "./snapshot_limits.ts";
 export * from "./session_commands.ts";
 export type { Sessions } from "./sessions.ts";
+export type { PkiState, StoredCa } from "./pki_state.ts";
+export * from "./pki_commands.ts";
 export { isReadOnlyTxn, runTxn, type TxnStore } from "./txn.ts";
 export { SnapshotDecoder, type SnapshotHeader, type SnapshotKind } from "./snapshot_format.ts";
 export type { SnapshotSource } from "./snapshot_io.ts";

@@ -88,6 +88,9 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
     create_index: "int",
     modify_index: "int",
   },
+  pki: { key: "text", value: "text" },
+  join_tokens: { id: "text", hash: "text", data: "json" },
+  certs: { serial: "text", node: "text", not_after: "int", revoked: "int" },
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
@@ -108,6 +111,9 @@ export const RAFT_TABLES: readonly string[] = [
   "lock_delays",
   "acl_policies",
   "acl_tokens",
+  "pki",
+  "join_tokens",
+  "certs",
 ];
 
 /** The magic and the header frame. */

@@ -39,6 +39,7 @@ import * as q from "./queries.ts";
 import { installSnapshotFile, type SnapshotFileInfo, writeSnapshotFile } from "./snapshot_file.ts";
 import { Sessions } from "./sessions.ts";
 import * as acl from "./acl_tables.ts";
+import { PkiState } from "./pki_state.ts";
 
 export type { StoreOptions } from "./schema.ts";
 export type { SnapshotFileInfo } from "./snapshot_file.ts";
@@ -61,6 +62,8 @@ export class Store {
   readonly #restore: RestoreStaging;
   /** Sessions and the KV locks they hold (sessions.ts): read them through this. */
   readonly sessions: Sessions;
+  /** The cluster CA, join tokens and member certificates (pki_state.ts): read them here. */
+  readonly pki: PkiState;
   #applied = 0;
 
   private constructor(db: DatabaseSync, path: string) {
@@ -69,6 +72,7 @@ export class Store {
     this.#restore = new RestoreStaging(db, (sql) => this.#sql.stmt(sql));
     this.#applied = this.#sql.metaGet("applied");
     this.sessions = new Sessions(this.#sql);
+    this.pki = new PkiState(this.#sql);
   }
 
   /** Opens (creating if needed) the store at `path`; `:memory:` for tests. */

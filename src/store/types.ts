@@ -287,7 +287,50 @@ export type Command =
    */
   | { type: "acl.token.set"; token: AclTokenSpec }
   | { type: "acl.token.delete"; accessorId: string }
+  /**
+   * Cluster security (pki_state.ts): the CA, set once at bootstrap; join tokens (the secret
+   * only as its hash); the certificates issued to members, revoked when their member is removed.
+   * `nowMs` is the leader's clock, stamped when it appends the entry.
+   */
+  | { type: "pki.init"; caCert: string; caKey: string }
+  | {
+    type: "token.create";
+    id: string;
+    /** sha256 (hex) of the secret. */
+    hash: string;
+    /** Lifetime from `nowMs`; null: no expiry. */
+    ttlMs: number | null;
+    /** Joins it allows; null: any number. */
+    uses: number | null;
+    description: string;
+    nowMs: number;
+  }
+  | { type: "token.revoke"; id: string; nowMs: number }
+  /** An enrollment: spends one use of a valid token and records the certificate it issued. */
+  | { type: "token.use"; id: string; hash: string; cert: CertRecord; nowMs: number }
+  /** A certificate issued to a member (bootstrap, renewal). */
+  | { type: "cert.record"; cert: CertRecord; nowMs: number }
   | { type: "noop" };
+
+/** A member certificate as the replicated state keeps it (its serial for the deny list). */
+export interface CertRecord {
+  /** Lower-case hex. */
+  serial: string;
+  node: string;
+  notAfter: number;
+}
+
+/** A join token as `berth token list` shows it (never its secret or hash). */
+export interface JoinTokenInfo {
+  id: string;
+  created: number;
+  /** null: no expiry. */
+  expires: number | null;
+  /** null: any number of joins. */
+  usesLeft: number | null;
+  revokedAt: number | null;
+  description: string;
+}
 
 /** What apply() reports back to the proposer: `ok` false for a failed CAS or an invalid command. */
 export interface ApplyResult {

@@ -46,6 +46,7 @@ import {
 } from "./rule_basics.ts";
 import { isSessionCommand, validateSessionCommand } from "./session_commands.ts";
 import { isAclCommand, validateAclCommand } from "./acl_commands.ts";
+import { isPkiCommand, validatePkiCommand } from "./pki_commands.ts";
 
 export { CommandError, NAME_BYTES_MAX, SERVICE_NAME_CHARS_MAX, VALUE_BYTES_MAX };
 
@@ -491,6 +492,7 @@ function validateCommandFields(o: Record<string, unknown>, path: string): Comman
     default:
       if (isSessionCommand(o.type)) return validateSessionCommand(o, path);
       if (isAclCommand(o.type)) return validateAclCommand(o, path);
+      if (isPkiCommand(o.type)) return validatePkiCommand(o, path);
       return fail(`${path}.type`, "a known command type", o.type);
   }
 }
