@@ -22,6 +22,7 @@ import { clusterHttpError, HttpError } from "./http_error.ts";
 import { kvRoutes } from "./kv.ts";
 import { sessionRoutes } from "./sessions.ts";
 import { txnRoutes } from "./txn.ts";
+import { tokenRoutes } from "./tokens.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -82,7 +83,8 @@ function sameToken(a: string, b: string): boolean {
 
 function needsToken(c: Context): boolean {
   const m = c.req.method;
-  return (m !== "GET" && m !== "HEAD") || c.req.path === "/v1/snapshot";
+  return (m !== "GET" && m !== "HEAD") || c.req.path === "/v1/snapshot" ||
+    c.req.path.startsWith("/v1/berth/tokens");
 }
 
 /** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
@@ -142,6 +144,7 @@ export function createApp(opts: ApiOptions): Hono {
   agentCheckRoutes(app, d);
   berthRoutes(app, d);
   aclEndpoints(app, d);
+  tokenRoutes(app, d);
 
   app.get("/metrics", (c) =>
     c.text(renderMetrics(d, Date.now()), 200, {

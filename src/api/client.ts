@@ -7,7 +7,7 @@
  */
 import { errorText } from "../lib/error_text.ts";
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
-import type { KvEntry } from "../store/mod.ts";
+import type { JoinTokenInfo, KvEntry } from "../store/mod.ts";
 import type { InstanceView } from "./instance_view.ts";
 
 /** How long one request may take before the client gives up. */
@@ -261,6 +261,23 @@ export class ApiClient {
 
   async transferLeader(to?: string): Promise<void> {
     await this.request("POST", "/v1/berth/raft/transfer-leader", { query: { to } });
+  }
+
+  /** Makes a join token; the answer holds its one-line form (shown this once). */
+  async tokenCreate(
+    body: { ttl?: string; uses?: number; description?: string },
+  ): Promise<JoinTokenInfo & { token: string }> {
+    return (await this.#json<JoinTokenInfo & { token: string }>("POST", "/v1/berth/tokens", {
+      body: JSON.stringify(body),
+    }))!;
+  }
+
+  async tokens(): Promise<JoinTokenInfo[]> {
+    return (await this.#json<JoinTokenInfo[]>("GET", "/v1/berth/tokens"))!;
+  }
+
+  async tokenRevoke(id: string): Promise<void> {
+    await this.request("DELETE", `/v1/berth/tokens/${encodeURIComponent(id)}`);
   }
 
   async removePeer(node: string): Promise<void> {

@@ -17,9 +17,10 @@ import { agentHelp } from "../config.ts";
 import { type FlagSpec, GLOBAL_FLAGS, parseArgs, UsageError } from "./args.ts";
 import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
 import { LOCK_COMMANDS } from "./lock_command.ts";
+import { TOKEN_COMMANDS } from "./token_command.ts";
 
 /** Every client command, in the order help lists them. */
-const COMMANDS: readonly CommandSpec[] = [...CORE_COMMANDS, ...LOCK_COMMANDS];
+const COMMANDS: readonly CommandSpec[] = [...CORE_COMMANDS, ...LOCK_COMMANDS, ...TOKEN_COMMANDS];
 
 export interface CliIo {
   /** Writes exactly what it is given (values may be binary). */
@@ -47,7 +48,7 @@ export class StdoutClosedError extends Error {
   override name = "StdoutClosedError";
 }
 
-const GROUPS = ["kv", "raft", "snapshot", "session"];
+const GROUPS = ["kv", "raft", "snapshot", "session", "token"];
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, chunk: string | Uint8Array) {
   let bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
