@@ -181,6 +181,10 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: "POST", path: "/v1/berth/raft/transfer-leader", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/:node", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/", need: right("operator", "write") },
+  // Join tokens let a host into the cluster: acl rights, as Consul's own token endpoints.
+  { method: "POST", path: "/v1/berth/tokens", need: right("acl", "write") },
+  { method: "GET", path: "/v1/berth/tokens", need: right("acl", "read") },
+  { method: "DELETE", path: "/v1/berth/tokens/:id", need: right("acl", "write") },
   // A snapshot carries every KV value and the ACL policies, and a restore replaces them:
   // Consul asks acl:write (in practice the management token) for both.
   { method: "GET", path: "/v1/snapshot", need: right("acl", "write") },
