@@ -16,6 +16,8 @@ export interface FlagSpec {
   help: string;
   /** How help names a string flag's value (default VALUE): `--http-addr URL`. */
   value?: string;
+  /** May be given several times: the values are joined with `,`. */
+  repeatable?: boolean;
   /** One-letter alias: `-n 3` for `--limit 3`. */
   short?: string;
 }

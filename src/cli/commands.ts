@@ -39,7 +39,8 @@ export interface CommandSpec {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function json(ctx: CommandContext, value: unknown): number {
+/** Prints `value` as indented JSON (`--json`); exit code 0. */
+export function json(ctx: CommandContext, value: unknown): number {
   ctx.out(JSON.stringify(value, null, 2) + "\n");
   return 0;
 }

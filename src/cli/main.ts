@@ -18,9 +18,15 @@ import { type FlagSpec, GLOBAL_FLAGS, parseArgs, UsageError } from "./args.ts";
 import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
 import { LOCK_COMMANDS } from "./lock_command.ts";
 import { TOKEN_COMMANDS } from "./token_command.ts";
+import { ACL_COMMANDS } from "./acl_command.ts";
 
 /** Every client command, in the order help lists them. */
-const COMMANDS: readonly CommandSpec[] = [...CORE_COMMANDS, ...LOCK_COMMANDS, ...TOKEN_COMMANDS];
+const COMMANDS: readonly CommandSpec[] = [
+  ...CORE_COMMANDS,
+  ...LOCK_COMMANDS,
+  ...TOKEN_COMMANDS,
+  ...ACL_COMMANDS,
+];
 
 export interface CliIo {
   /** Writes exactly what it is given (values may be binary). */
@@ -48,7 +54,8 @@ export class StdoutClosedError extends Error {
   override name = "StdoutClosedError";
 }
 
-const GROUPS = ["kv", "raft", "snapshot", "session", "token"];
+/** Command groups: `berth GROUP SUB …`; a group may hold groups (`acl policy`). */
+const GROUPS = ["kv", "raft", "snapshot", "session", "token", "acl", "acl policy", "acl token"];
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, chunk: string | Uint8Array) {
   let bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
@@ -180,20 +187,21 @@ async function run(argv: string[], io: CliIo): Promise<number> {
 
   let name = first;
   let rest = argv.slice(1);
-  if (GROUPS.includes(first)) {
-    const sub = argv[1];
+  while (GROUPS.includes(name)) {
+    const group = name;
+    const sub = rest[0];
     if (sub === "--help" || sub === "-h") {
-      io.stdout(groupHelp(first));
+      io.stdout(groupHelp(group));
       return 0;
     }
     if (sub === undefined || sub.startsWith("-")) {
-      io.stderr(groupHelp(first));
+      io.stderr(groupHelp(group));
       return EXIT_USAGE;
     }
-    name = `${first} ${sub}`;
-    rest = argv.slice(2);
-    if (!COMMANDS.some((c) => c.name === name)) {
-      return usage(`berth ${first}: unknown subcommand "${sub}" (see berth ${first} --help)`);
+    name = `${group} ${sub}`;
+    rest = rest.slice(1);
+    if (!COMMANDS.some((c) => c.name === name || c.name.startsWith(`${name} `))) {
+      return usage(`berth ${group}: unknown subcommand "${sub}" (see berth ${group} --help)`);
     }
   }
   const cmd = COMMANDS.find((c) => c.name === name);
