@@ -81,6 +81,8 @@ export interface StartAgentOptions {
   docker?: boolean;
   /** Reuse ports (for a restart of the same agent). */
   ports?: { http: number; dns: number; proxy: number; bind: number };
+  /** `--acl-default` (default "allow": tests of other features need no token; ACL tests: deny). */
+  aclDefault?: "allow" | "deny";
 }
 
 /**
@@ -133,6 +135,8 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
       `${host}:${ports.bind}`,
       "--reconcile-interval",
       "5s",
+      "--acl-default",
+      opts.aclDefault ?? "allow",
       ...(opts.args ?? []),
     ],
     stdout: "null",
@@ -193,6 +197,11 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
   }
   (p as AgentProc & { ports: unknown }).ports = ports;
   return p;
+}
+
+/** The management token `--bootstrap` wrote to the agent's data dir. */
+export function managementToken(a: AgentProc): string {
+  return Deno.readTextFileSync(`${a.dataDir}/management-token`).trim();
 }
 
 /** An agent's peak resident memory so far, in MiB (VmHWM in /proc/PID/status). */
@@ -307,6 +316,8 @@ export interface ClusterOptions {
   args?: string[];
   /** Which members run the Docker watcher (by position); default none. */
   docker?: number[];
+  /** `--acl-default` of every member (default "allow"). */
+  aclDefault?: "allow" | "deny";
 }
 
 /**
@@ -326,6 +337,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
           join: i === 0 ? undefined : [agents[0]!.clusterAddr],
           docker: opts.docker?.includes(i) ?? false,
           args: opts.args,
+          aclDefault: opts.aclDefault,
         }),
       );
     }
