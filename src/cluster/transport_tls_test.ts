@@ -368,7 +368,7 @@ Deno.test("Transport.dropPeer() closes every connection whose certificate names 
   await closeAll(a, b);
 });
 
-Deno.test("Transport with tls closes a plain-TCP client before answering any frame", async () => {
+Deno.test("Transport with tls closes a plain-TCP client before answering any frame, and a plain listener closes it", async () => {
   const c = ca();
   const b = await node(c, "beta", 2);
   const plain = await node(null, "plain", 3);
@@ -398,6 +398,16 @@ Deno.test("Transport with tls closes a plain-TCP client before answering any fra
   assert.deepEqual(b.reqs, []);
   assert.ok(b.logs.length >= 1, "a log line");
   assert.match(b.logs[0]!, /^cluster: refused 127\.0\.0\.1:\d+: TLS handshake failed: /);
+  // The other way round: a TLS dialer's handshake is garbage to a plain listener.
+  await assert.rejects(
+    b.t.request(plain.addr, { t: "pki.ca" }, { timeoutMs: 2000 }),
+    TransportError,
+  );
+  assert.deepEqual(plain.reqs, []);
+  assert.ok(
+    plain.logs.some((l) => /^cluster: closed connection from .*exceeds/.test(l)),
+    plain.logs.join("\n"),
+  );
   await closeAll(b, plain);
 });
 
