@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import {
   connect as tlsConnect,
   createSecureContext,
@@ -60,6 +61,7 @@ export class TlsContexts {
     }
     let context: SecureContext;
     try {
+      checkCredentials(creds);
       context = createSecureContext({
         key: creds.keyPem,
         cert: creds.certPem,
@@ -77,10 +79,17 @@ export class TlsContexts {
   /**
    * Options of the listener: a client certificate is asked for but not required (a joining
    * node has none yet); the connection handler checks `authorized` itself. The context is
-   * picked per connection, so a renewed certificate serves new connections.
+   * picked per connection, so a renewed certificate serves new connections. Throws like
+   * `current()`.
    */
   serverOptions(handshakeTimeoutMs: number, onContextError: (e: unknown) => void): TlsOptions {
+    // Deno asks SNICallback for every connection, with or without a server name; the
+    // credentials at start also serve a runtime that would not (without renewal then).
+    const initial = this.tls.credentials();
     return {
+      key: initial.keyPem,
+      cert: initial.certPem,
+      ca: initial.caPem,
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: TLS_MIN_VERSION,
@@ -145,6 +154,31 @@ export function peerCert(
     return { refuse: `${why} (${String(socket.authorizationError ?? "not verified")})` };
   }
   return { cert };
+}
+
+/**
+ * Throws one line unless the key, certificate and CA parse and the key is the certificate's
+ * (node:tls in Deno takes anything here and fails each handshake later).
+ */
+function checkCredentials(creds: TlsCredentials): void {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(creds.keyPem);
+  } catch (e) {
+    throw new Error(`bad private key: ${errorText(e)}`);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(creds.certPem);
+  } catch (e) {
+    throw new Error(`bad certificate: ${errorText(e)}`);
+  }
+  if (!cert.checkPrivateKey(key)) throw new Error("the private key is not the certificate's");
+  try {
+    new X509Certificate(creds.caPem);
+  } catch (e) {
+    throw new Error(`bad CA certificate: ${errorText(e)}`);
+  }
 }
 
 /** True for a request an anonymous peer (TLS, no client certificate) may make. */

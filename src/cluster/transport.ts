@@ -65,7 +65,7 @@
  * @module
  */
 import { createServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type TlsOptions, type TLSSocket } from "node:tls";
 import type { HostPort } from "../lib/host_port.ts";
 import { formatHostPort, parseHostPort } from "../lib/host_port.ts";
 import { InboundConnection } from "./_inbound.ts";
@@ -214,15 +214,17 @@ export class Transport {
     if (tls === undefined) {
       server = createServer((socket) => this.#accept(socket));
     } else {
+      let options: TlsOptions;
       try {
         tls.current();
+        options = tls.serverOptions(HANDSHAKE_TIMEOUT_MS, (e) => {
+          const line = `cluster: refused a connection: ${errorText(e)}`;
+          this.#s.logLimited(line, line);
+        });
       } catch (e) {
         throw cannot(e);
       }
-      server = createTlsServer(
-        tls.serverOptions(HANDSHAKE_TIMEOUT_MS, (e) => this.#s.log(`cluster: ${errorText(e)}`)),
-        (socket) => this.#accept(socket, socket),
-      );
+      server = createTlsServer(options, (socket) => this.#accept(socket, socket));
       server.on("tlsClientError", (e: Error, socket: TLSSocket) => {
         socket.destroy();
         const remote = tlsRemote(socket);

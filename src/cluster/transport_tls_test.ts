@@ -21,6 +21,8 @@ interface Node {
   addr: string;
   name: string;
   creds: TlsCredentials & { serial?: string };
+  /** When set, credentials() throws this. */
+  credsError: string | null;
   msgs: { from: Peer; body: unknown }[];
   reqs: { from: Peer; body: unknown }[];
   logs: string[];
@@ -51,6 +53,7 @@ async function node(
     logs: [],
     verified: [],
     refuse: () => null,
+    credsError: null,
   };
   n.t = new Transport({
     listen: { host: o.host ?? "127.0.0.1", port: 0 },
@@ -65,7 +68,10 @@ async function node(
     backoffMsMax: 50,
     ...(c === null ? {} : {
       tls: {
-        credentials: () => n.creds,
+        credentials: () => {
+          if (n.credsError !== null) throw new Error(n.credsError);
+          return n.creds;
+        },
         verifyPeer: (p) => {
           n.verified.push(p);
           return n.refuse(p);
@@ -466,4 +472,48 @@ Deno.test("Transport with tls sends nothing in clear on the wire (without tls it
     await closeAll(a, b);
     await proxy.close();
   }
+});
+
+Deno.test("Transport with tls fails with one line when the credentials are missing or unusable", async () => {
+  const c = ca();
+  const one = c.issue("one");
+  const other = c.issue("other");
+  const cases: [TlsCredentials, RegExp][] = [
+    [{ ...one, keyPem: "nope" }, /unusable TLS credentials: bad private key: /],
+    [{ ...one, certPem: "nope" }, /unusable TLS credentials: bad certificate: /],
+    [{ ...one, keyPem: other.keyPem }, /unusable TLS credentials: the private key is not the/],
+    [{ ...one, caPem: "" }, /unusable TLS credentials: bad CA certificate: /],
+  ];
+  for (const [creds, reason] of cases) {
+    const broken = new Transport({
+      listen: { host: "127.0.0.1", port: 0 },
+      self: () => ({ clusterId: "c1", nodeId: 1, address: "" }),
+      onMessage: () => {},
+      onRequest: () => Promise.resolve(null),
+      tls: { credentials: () => creds, verifyPeer: () => null },
+    });
+    await assert.rejects(broken.start(), (e: Error) => {
+      assert.match(e.message, /^cluster: cannot listen on 127\.0\.0\.1:0: /);
+      assert.match(e.message, reason);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    });
+    await broken.close();
+  }
+  const a = await node(c, "alpha", 1);
+  const b = await node(c, "beta", 2);
+  b.credsError = "node.crt is gone";
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(a.t.request(b.addr, { t: "echo" }, { timeoutMs: 2000 }), TransportError);
+  }
+  await assert.rejects(
+    b.t.request(a.addr, { t: "echo" }, { timeoutMs: 2000 }),
+    /cannot connect to .*: no TLS credentials: node\.crt is gone/,
+  );
+  assert.deepEqual(b.logs.filter((l) => l.includes("refused a connection")), [
+    "cluster: refused a connection: no TLS credentials: node.crt is gone",
+  ]);
+  assert.deepEqual(b.reqs, []);
+  assert.deepEqual(a.reqs, []);
+  await closeAll(a, b);
 });
