@@ -1,10 +1,14 @@
 /**
- * Test certificates for the TLS transport, issued with src/pki like the cluster's own: a CA and
- * member certificates (CN and DNS name = node, URI `berth://<clusterId>/node/<node>`). Test code
- * only.
+ * Test helpers for the TLS transport: certificates issued with src/pki like the cluster's own (a
+ * CA and member certificates: CN and DNS name = node, URI `berth://<clusterId>/node/<node>`), a
+ * raw TLS client speaking frames, and a TCP pass-through that records the bytes on the wire.
+ * Test code only.
  *
  * @module
  */
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { createCa, generateKeyPair, issueCertificate } from "../pki/mod.ts";
 import type { TlsCredentials } from "./_transport_shared.ts";
 
@@ -35,6 +39,74 @@ export function testCa(clusterId = "c1", now = new Date()): TestCa {
         caPem: ca.certPem,
         serial: cert.serial,
       };
+    },
+  };
+}
+
+/** A client speaking raw frames over TLS, with the given credentials or none (anonymous). */
+export class RawTls {
+  readonly frames: unknown[] = [];
+  closed = false;
+  readonly #socket: Socket;
+  readonly #done: Promise<void>;
+
+  constructor(port: number) {
+    const reader = new FrameReader(1 << 20);
+    this.#socket = tlsConnect({
+      host: "127.0.0.1",
+      port,
+      rejectUnauthorized: false,
+    });
+    this.#socket.on("error", () => {});
+    this.#socket.on("data", (c: Uint8Array) => {
+      reader.push(c, (b) => {
+        this.frames.push(decodeBody(b));
+        return true;
+      });
+    });
+    this.#done = new Promise((r) =>
+      this.#socket.on("close", () => {
+        this.closed = true;
+        r();
+      })
+    );
+  }
+
+  frame(v: unknown): void {
+    this.#socket.write(joinFrames([encodeBody(v)]));
+  }
+
+  close(): Promise<void> {
+    this.#socket.destroy();
+    return this.#done;
+  }
+}
+
+/** A TCP pass-through to `port` that records every byte, both directions. */
+export async function recordingProxy(
+  port: number,
+): Promise<{ port: number; bytes: () => string; close: () => Promise<void> }> {
+  const chunks: Uint8Array[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect({ host: "127.0.0.1", port });
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from);
+      from.on("data", (d: Uint8Array) => {
+        chunks.push(new Uint8Array(d));
+        to.write(d);
+      });
+      from.on("error", () => {});
+      from.on("close", () => to.destroy());
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (server.address() as { port: number }).port,
+    bytes: () => chunks.map((c) => new TextDecoder("latin1").decode(c)).join(""),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
     },
   };
 }

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { connect, createServer, type Server, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
-import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
-import { type TestCa, testCa } from "./_tls_testing.ts";
+import { connect } from "node:net";
+import { encodeBody, FrameReader, joinFrames } from "./_frame.ts";
+import { RawTls, recordingProxy, type TestCa, testCa } from "./_tls_testing.ts";
 import {
   type CertInfo,
   type Hello,
@@ -88,45 +87,6 @@ async function node(
 
 async function closeAll(...nodes: Node[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.t.close()));
-}
-
-/** A client speaking raw frames over TLS, with the given credentials or none (anonymous). */
-class RawTls {
-  readonly frames: unknown[] = [];
-  closed = false;
-  readonly #socket: Socket;
-  readonly #done: Promise<void>;
-
-  constructor(port: number) {
-    const reader = new FrameReader(1 << 20);
-    this.#socket = tlsConnect({
-      host: "127.0.0.1",
-      port,
-      rejectUnauthorized: false,
-    });
-    this.#socket.on("error", () => {});
-    this.#socket.on("data", (c: Uint8Array) => {
-      reader.push(c, (b) => {
-        this.frames.push(decodeBody(b));
-        return true;
-      });
-    });
-    this.#done = new Promise((r) =>
-      this.#socket.on("close", () => {
-        this.closed = true;
-        r();
-      })
-    );
-  }
-
-  frame(v: unknown): void {
-    this.#socket.write(joinFrames([encodeBody(v)]));
-  }
-
-  close(): Promise<void> {
-    this.#socket.destroy();
-    return this.#done;
-  }
 }
 
 const hello = { k: "hello", v: PROTOCOL_VERSION, clusterId: "", nodeId: 0, address: "" };
@@ -416,35 +376,6 @@ Deno.test("Transport with tls closes a plain-TCP client before answering any fra
   );
   await closeAll(b, plain);
 });
-
-/** A TCP pass-through to `port` that records every byte, both directions. */
-async function recordingProxy(
-  port: number,
-): Promise<{ port: number; bytes: () => string; close: () => Promise<void> }> {
-  const chunks: Uint8Array[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect({ host: "127.0.0.1", port });
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
-      sockets.add(from);
-      from.on("data", (d: Uint8Array) => {
-        chunks.push(new Uint8Array(d));
-        to.write(d);
-      });
-      from.on("error", () => {});
-      from.on("close", () => to.destroy());
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    bytes: () => chunks.map((c) => new TextDecoder("latin1").decode(c)).join(""),
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
-}
 
 Deno.test("Transport with tls sends nothing in clear on the wire (without tls it does)", async () => {
   const c = ca();
