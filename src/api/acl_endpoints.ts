@@ -9,15 +9,18 @@
  *   read (the store keeps only its sha256). `GET|PUT|DELETE /v1/acl/token/:accessor`, `GET
  *   /v1/acl/token/self` (the request's token), `GET /v1/acl/tokens` (`?policy=ID` filters),
  *   `PUT /v1/acl/token/:accessor/clone` (a new token with the same policies; body: Description).
+ * - `PUT /v1/acl/bootstrap`: Consul's one-time bootstrap, a management token while none exists
+ *   (a cluster made before ACLs); 403 "ACL bootstrap no longer allowed" after.
  *
  * Every one needs `acl:read` or `acl:write`, which only a management token has (the ACL
- * middleware checks it, acl_routes.ts); `token/self` needs a known token. Reads block on
+ * middleware checks it, acl_routes.ts); `token/self` needs a known token, `bootstrap` none. Reads block on
  * `?index` like the other reads.
  *
  * @module
  */
 import type { Context, Hono } from "hono";
 import {
+  ACL_BOOTSTRAP_DONE,
   ACL_DESCRIPTION_CHARS_MAX,
   type AclPolicy,
   type AclPolicyLink,
@@ -204,9 +207,9 @@ export function aclEndpoints(app: Hono, d: Deps): void {
     description: string;
     policies: AclPolicyLink[];
     local: boolean;
-  }) => {
+  }, type: "acl.token.set" | "acl.bootstrap" = "acl.token.set") => {
     await proposeChecked(d, {
-      type: "acl.token.set",
+      type,
       token: {
         accessorId: t.accessorId,
         secretHash: hashSecret(t.secret),
@@ -261,6 +264,27 @@ export function aclEndpoints(app: Hono, d: Deps): void {
         local: from.local,
       }),
     );
+  });
+
+  // Consul's one-time bootstrap: a management token, only while none exists (a cluster made
+  // before ACLs; `--bootstrap` makes one with the cluster). No token needed.
+  app.put("/v1/acl/bootstrap", async (c) => {
+    try {
+      return c.json(
+        await createToken({
+          accessorId: crypto.randomUUID(),
+          secret: crypto.randomUUID(),
+          description: "Bootstrap Token (Global Management)",
+          policies: [],
+          local: false,
+        }, "acl.bootstrap"),
+      );
+    } catch (e) {
+      if (e instanceof HttpError && e.message === ACL_BOOTSTRAP_DONE) {
+        throw new HttpError(403, `Permission denied: "${ACL_BOOTSTRAP_DONE}"`);
+      }
+      throw e;
+    }
   });
 
   app.get("/v1/acl/token/self", async (c) => {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { hashSecret } from "../acl/mod.ts";
-import { GLOBAL_MANAGEMENT_ID } from "../store/mod.ts";
+import Consul from "consul";
+import { hashSecret, resolveToken } from "../acl/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
+import { GLOBAL_MANAGEMENT_ID, Store } from "../store/mod.ts";
 import { fixture, put } from "./_testing.ts";
+import { ApiServer } from "./server.ts";
 
 type F = ReturnType<typeof fixture>;
 
@@ -209,4 +212,38 @@ Deno.test("PUT /v1/acl/token/:accessor updates policies and description, keeps t
   assert.equal((await f.req(`/v1/acl/token/${t.AccessorID}`)).status, 404);
   assert.equal((await f.req(`/v1/acl/token/${t.AccessorID}`, { method: "DELETE" })).status, 404);
   f.close();
+});
+
+Deno.test("PUT /v1/acl/bootstrap (consul client's acl.bootstrap) makes a management token once", async () => {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  const api = new ApiServer({
+    store,
+    cluster,
+    node: "n1",
+    advertise: "127.0.0.1",
+    version: "0.0.0-test",
+    token: null,
+    aclDefault: "deny",
+    listen: { host: "127.0.0.1", port: 0 },
+  });
+  await api.start();
+  try {
+    const consul = new Consul({ host: "127.0.0.1", port: api.address.port });
+    const t = await consul.acl.bootstrap() as Record<string, unknown>;
+    assert.match(String(t.SecretID), /^[0-9a-f-]{36}$/);
+    assert.deepEqual(t.Policies, [{ ID: GLOBAL_MANAGEMENT_ID, Name: "global-management" }]);
+    const found = resolveToken(store, String(t.SecretID), "deny");
+    assert.ok(!("error" in found) && found.authz.management);
+    await assert.rejects(consul.acl.bootstrap(), /ACL bootstrap no longer allowed/);
+    const again = await fetch(`http://127.0.0.1:${api.address.port}/v1/acl/bootstrap`, {
+      method: "PUT",
+    });
+    assert.equal(again.status, 403);
+    assert.equal(await again.text(), 'Permission denied: "ACL bootstrap no longer allowed"\n');
+    assert.equal(store.aclTokens().length, 2);
+  } finally {
+    await api.close();
+    store.close();
+  }
 });

@@ -207,6 +207,11 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: "DELETE", path: "/v1/acl/token/:accessor", need: right("acl", "write") },
   { method: "GET", path: "/v1/acl/tokens", need: right("acl", "read") },
   { method: "PUT", path: "/v1/acl/token/:accessor/clone", need: right("acl", "write") },
+  {
+    method: "PUT",
+    path: "/v1/acl/bootstrap",
+    need: open("Consul's one-time bootstrap: refused once a management token exists"),
+  },
   // The dashboard's page; every API call it makes is checked on its own.
   { method: "GET", path: "/ui", need: open("static page") },
   { method: "GET", path: "/ui/", need: open("static page") },

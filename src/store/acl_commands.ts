@@ -19,7 +19,13 @@ export const ACL_DESCRIPTION_CHARS_MAX = 512;
 export const ACL_LINKS_MAX = 64;
 
 const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
-const TYPES = new Set(["acl.policy.set", "acl.policy.delete", "acl.token.set", "acl.token.delete"]);
+const TYPES = new Set([
+  "acl.policy.set",
+  "acl.policy.delete",
+  "acl.token.set",
+  "acl.token.delete",
+  "acl.bootstrap",
+]);
 
 /** Whether `type` is one of the commands this module checks. */
 export function isAclCommand(type: unknown): boolean {
@@ -119,6 +125,11 @@ export function validateAclCommand(o: Record<string, unknown>, path: string): Co
       return { type: "acl.policy.delete", id: aclUuid(o.id, `${path}.id`) };
     case "acl.token.set":
       return { type: "acl.token.set", token: tokenSpec(o.token, `${path}.token`) };
+    case "acl.bootstrap": {
+      const token = tokenSpec(o.token, `${path}.token`);
+      if (token.secretHash === undefined) fail(`${path}.token.secretHash`, "a sha256", "none");
+      return { type: "acl.bootstrap", token };
+    }
     case "acl.token.delete":
       return {
         type: "acl.token.delete",

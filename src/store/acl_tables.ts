@@ -44,6 +44,9 @@ export function seedAclBuiltins(db: DatabaseSync): void {
     .run(ANONYMOUS_ACCESSOR, sha256(ANONYMOUS_SECRET), "Anonymous Token");
 }
 
+/** An `acl.bootstrap`'s refusal once a management token exists (Consul's words). */
+export const ACL_BOOTSTRAP_DONE = "ACL bootstrap no longer allowed";
+
 type AclCommand = Extract<Command, { type: `acl.${string}` }>;
 
 /** Applies an `acl.*` command; a refusal changes nothing. */
@@ -125,6 +128,12 @@ function applyAclCommand(step: ApplyStep, cmd: AclCommand): ApplyResult {
         index,
       );
       return { ok: true };
+    }
+    case "acl.bootstrap": {
+      const management = aclTokens(sql).some((t) => t.policyIds.includes(GLOBAL_MANAGEMENT_ID));
+      if (management) return refused(ACL_BOOTSTRAP_DONE);
+      const token = { ...cmd.token, policies: [{ id: GLOBAL_MANAGEMENT_ID }] };
+      return applyAclCommand(step, { type: "acl.token.set", token });
     }
     case "acl.token.delete":
       if (cmd.accessorId === ANONYMOUS_ACCESSOR) {

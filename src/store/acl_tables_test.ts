@@ -200,3 +200,30 @@ Deno.test("Store raft snapshot carries ACL policies and tokens; the user snapsho
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Store acl.bootstrap makes a management token only while none exists", () => {
+  const { s, apply } = store();
+  const boot = (accessorId: string, secret: string): Command => ({
+    type: "acl.bootstrap",
+    token: {
+      accessorId,
+      secretHash: hash(secret),
+      description: "b",
+      policies: [],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  assert.deepEqual(apply(boot(T1, "s1")), { ok: true });
+  assert.deepEqual(s.aclToken(T1)?.policyIds, [GLOBAL_MANAGEMENT_ID]);
+  assert.deepEqual(apply(boot(T2, "s2")), { ok: false, error: "ACL bootstrap no longer allowed" });
+  assert.equal(s.aclToken(T2), undefined);
+  assert.throws(
+    () =>
+      validateCommand({
+        type: "acl.bootstrap",
+        token: { ...s.aclToken(T1), secretHash: undefined },
+      }),
+    /secretHash/,
+  );
+});

@@ -60,6 +60,7 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
     case "acl.policy.delete":
     case "acl.token.set":
     case "acl.token.delete":
+    case "acl.bootstrap":
       return applyAcl(step, cmd);
     case "restore.begin":
       return step.restore.begin(cmd.id);

@@ -68,6 +68,7 @@ export {
   VALUE_BYTES_MAX,
 } from "./validate.ts";
 export {
+  ACL_BOOTSTRAP_DONE,
   ANONYMOUS_ACCESSOR,
   ANONYMOUS_SECRET,
   GLOBAL_MANAGEMENT_ID,

@@ -288,6 +288,11 @@ export type Command =
   | { type: "acl.token.set"; token: AclTokenSpec }
   | { type: "acl.token.delete"; accessorId: string }
   /**
+   * `PUT /v1/acl/bootstrap`: stores `token` linked to global-management, only while no token is
+   * (a store from before ACLs, whose cluster was bootstrapped without one); refused otherwise.
+   */
+  | { type: "acl.bootstrap"; token: AclTokenSpec }
+  /**
    * Cluster security (pki_state.ts): the CA, set once at bootstrap; join tokens (the secret
    * only as its hash); the certificates issued to members, revoked when their member is removed.
    * `nowMs` is the leader's clock, stamped when it appends the entry.
