@@ -45,13 +45,14 @@ Deno.test("needOf() turns a KV read into a filtered list with ?recurse or ?keys"
   assert.equal((needOf(del, q({ recurse: "" })) as { segment: string }).segment, "key-tree");
 });
 
-Deno.test("ROUTE_RULES: only status, datacenters and the dashboard page are open", () => {
+Deno.test("ROUTE_RULES: only status, datacenters, the one-time ACL bootstrap and the dashboard page are open", () => {
   const open = ROUTE_RULES.filter((r) => needOf(r, () => undefined).kind === "open")
     .map((r) => `${r.method} ${r.path}`);
   assert.deepEqual(open, [
     "GET /v1/catalog/datacenters",
     "GET /v1/status/leader",
     "GET /v1/status/peers",
+    "PUT /v1/acl/bootstrap",
     "GET /ui",
     "GET /ui/",
     "GET /",
