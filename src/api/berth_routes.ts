@@ -12,6 +12,7 @@ import { notSupported } from "./agent_routes.ts";
 import { badRequest } from "./http_error.ts";
 import { instanceView } from "./instance_view.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
+import { PASSPHRASE_HEADER, passphraseOf, SECRETS_HEADER } from "./snapshot_secrets.ts";
 
 export function berthRoutes(app: Hono, d: Deps): void {
   const { store, cluster } = d;
@@ -84,15 +85,27 @@ export function berthRoutes(app: Hono, d: Deps): void {
   app.delete("/v1/berth/raft/peers/", (c) => removePeer(c, ""));
 
   app.get("/v1/snapshot", async (c) => {
+    const secrets = c.req.query("include-secrets");
+    const passphrase = passphraseOf(c.req.header(PASSPHRASE_HEADER));
+    const include = secrets !== undefined && secrets !== "false";
+    if (include && passphrase === undefined) {
+      throw badRequest(`include-secrets needs a passphrase in the ${PASSPHRASE_HEADER} header`);
+    }
     await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
-    return c.body(userSnapshotStream(store), 200, {
-      "Content-Type": "application/octet-stream",
-    });
+    return c.body(
+      userSnapshotStream(store, { passphrase: include ? passphrase : undefined }),
+      200,
+      {
+        "Content-Type": "application/octet-stream",
+      },
+    );
   });
 
   app.put("/v1/snapshot", async (c) => {
+    const passphrase = passphraseOf(c.req.header(PASSPHRASE_HEADER));
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (k) => k.close() });
-    await restoreFromStream(body, (cmd) => cluster.propose(cmd));
+    const r = await restoreFromStream(body, (cmd) => cluster.propose(cmd), { passphrase });
+    c.header(SECRETS_HEADER, r.secrets);
     return c.json(true);
   });
 }

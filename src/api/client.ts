@@ -67,6 +67,8 @@ interface RequestOptions {
   allow?: number[];
   /** Aborts the request (it then fails as unreachable, "aborted"). */
   signal?: AbortSignal;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
 }
 
 /** The TLS failure in a fetch error's text, as one line naming the fix; null when none. */
@@ -105,6 +107,11 @@ function reasonOf(e: unknown): string {
     return "unknown host";
   }
   return (cause === undefined ? text : errorText(cause)).slice(0, 200);
+}
+
+/** The header carrying a snapshot passphrase (api/snapshot_secrets.ts), when there is one. */
+function passphraseHeader(passphrase: string | undefined): Record<string, string> {
+  return passphrase === undefined ? {} : { "X-Berth-Snapshot-Passphrase": passphrase };
 }
 
 /** `a/b c` → `a/b%20c`: each segment encoded, slashes kept. */
@@ -149,7 +156,7 @@ export class ApiClient {
       if (v === undefined || v === false) continue;
       url.searchParams.set(k, v === true ? "" : String(v));
     }
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...opts.headers };
     if (this.#token !== null) headers["X-Consul-Token"] = this.#token;
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs);
     let r: Response;
@@ -288,12 +295,18 @@ export class ApiClient {
    * Streams the agent's user snapshot into the file at `path` (written beside it, then renamed,
    * so a failed save leaves no partial file); resolves with its size.
    */
-  async snapshotSave(path: string): Promise<number> {
-    const r = (await this.request("GET", "/v1/snapshot", { timeoutMs: SNAPSHOT_TIMEOUT_MS }))!;
+  async snapshotSave(path: string, opts: { passphrase?: string } = {}): Promise<number> {
+    const r = (await this.request("GET", "/v1/snapshot", {
+      timeoutMs: SNAPSHOT_TIMEOUT_MS,
+      query: { "include-secrets": opts.passphrase !== undefined ? "true" : undefined },
+      headers: passphraseHeader(opts.passphrase),
+    }))!;
     const tmp = `${path}.partial`;
     let bytes = 0;
     try {
-      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      // Owner-only: a snapshot holds every KV value, and with secrets their sealed section.
+      const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+      await Deno.chmod(tmp, 0o600);
       const counted = r.body!.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(piece, k) {
@@ -311,12 +324,23 @@ export class ApiClient {
     return bytes;
   }
 
-  /** Streams the snapshot file at `path` to the agent, which replicates it in chunks. */
-  async snapshotRestore(path: string): Promise<void> {
+  /**
+   * Streams the snapshot file at `path` to the agent, which replicates it in chunks; with
+   * `passphrase` its sealed ACL policies and tokens are restored too. Resolves with what became
+   * of its secrets: `restored`, `kept` (sealed, no passphrase) or `none` (it holds none).
+   */
+  async snapshotRestore(
+    path: string,
+    opts: { passphrase?: string } = {},
+  ): Promise<"restored" | "kept" | "none"> {
     const file = await Deno.open(path, { read: true });
-    await this.request("PUT", "/v1/snapshot", {
+    const r = await this.request("PUT", "/v1/snapshot", {
       body: file.readable,
       timeoutMs: SNAPSHOT_TIMEOUT_MS,
+      headers: passphraseHeader(opts.passphrase),
     });
+    await r?.body?.cancel();
+    const secrets = r?.headers.get("X-Berth-Snapshot-Secrets");
+    return secrets === "restored" || secrets === "kept" ? secrets : "none";
   }
 }

@@ -2,10 +2,12 @@
  * `berth snapshot save` and `restore` as streams, so neither the agent nor the client holds a
  * whole snapshot (sizes: src/store/snapshot_limits.ts).
  *
- * Save: the store's "user" snapshot (services, nodes, KV; no membership, no request ids) read
- * piece by piece inside one read transaction, pulled by the HTTP response.
+ * Save: the store's "user" snapshot (services, nodes, KV; no membership, no request ids; the
+ * secret tables only sealed, when asked: snapshot_secrets.ts) read piece by piece inside one
+ * read transaction, pulled by the HTTP response.
  *
- * Restore: the request body is cut into SNAPSHOT_CHUNK_BYTES chunks, proposed as
+ * Restore: the request body, past the secrets gate (snapshot_secrets.ts), is cut into
+ * SNAPSHOT_CHUNK_BYTES chunks, proposed as
  * `restore.chunk` after a `restore.begin`, SNAPSHOT_WINDOW_CHUNKS proposals in flight at most
  * (ChunkWindow: one that reached the log out of turn, e.g. across a busy leader or a leader
  * change, is sent again in order). Every replica checks each chunk's rows as it applies it
@@ -30,11 +32,22 @@ import {
   type Store,
 } from "../store/mod.ts";
 import { badRequest, HttpError } from "./http_error.ts";
+import { gateSecrets, type SecretsOutcome } from "./snapshot_secrets.ts";
+import { sealWithPassphrase } from "../pki/mod.ts";
 import { concatBytes } from "../lib/bytes.ts";
 
-/** The store's user snapshot as a response body stream (one piece per pull). */
-export function userSnapshotStream(store: Store): ReadableStream<Uint8Array> {
-  const src = store.snapshotSource("user");
+/**
+ * The store's user snapshot as a response body stream (one piece per pull); with `passphrase`,
+ * its secret tables sealed inside (snapshot_secrets.ts).
+ */
+export function userSnapshotStream(
+  store: Store,
+  opts: { passphrase?: string } = {},
+): ReadableStream<Uint8Array> {
+  const { passphrase } = opts;
+  const src = store.snapshotSource("user", {
+    seal: passphrase === undefined ? undefined : (b) => sealWithPassphrase(b, passphrase),
+  });
   return new ReadableStream<Uint8Array>({
     pull(controller) {
       try {
@@ -57,6 +70,8 @@ export interface RestoreResult {
   index: number;
   bytes: number;
   chunks: number;
+  /** What became of the snapshot's sealed secrets. */
+  secrets: SecretsOutcome;
 }
 
 /**
@@ -67,8 +82,10 @@ export interface RestoreResult {
 export async function restoreFromStream(
   input: ReadableStream<Uint8Array>,
   propose: (c: Command) => Promise<Proposed>,
+  opts: { passphrase?: string } = {},
 ): Promise<RestoreResult> {
-  const body = await upgradeLegacy(input);
+  const gate = gateSecrets(await upgradeLegacy(input), opts.passphrase);
+  const body = gate.stream;
   const id = crypto.randomUUID();
   const must = async (c: Command) => {
     const p = await propose(c);
@@ -106,13 +123,15 @@ export async function restoreFromStream(
     }
     await flush();
     await chunks.drain();
+    const secrets = gate.outcome();
     const p = await must({
       type: "restore.commit",
       id,
       chunks: seq,
       bytes,
+      ...(secrets === "restored" ? { acl: true as const } : {}),
     });
-    return { index: p.index, bytes, chunks: seq };
+    return { index: p.index, bytes, chunks: seq, secrets };
   } catch (e) {
     await chunks.settled();
     await reader.cancel().catch(() => {});

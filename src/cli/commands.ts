@@ -5,12 +5,11 @@
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
-import { type ApiClient, ApiHttpError, ApiUnreachableError } from "../api/mod.ts";
+import type { ApiClient } from "../api/mod.ts";
 import type { MemberStatus } from "../cluster/mod.ts";
 import { VERSION } from "../version.ts";
 import type { FlagSpec, Parsed } from "./args.ts";
 import { formatTable } from "./table.ts";
-import { errorText } from "../lib/error_text.ts";
 
 export interface CommandContext {
   client: ApiClient;
@@ -20,6 +19,8 @@ export interface CommandContext {
   err: (line: string) => void;
   /** The command's name for messages: `kv get`. */
   name: string;
+  /** The environment (BERTH_SNAPSHOT_PASSPHRASE). */
+  env: Record<string, string | undefined>;
 }
 
 export interface CommandSpec {
@@ -367,52 +368,6 @@ export const COMMANDS: readonly CommandSpec[] = [
       const node = ctx.parsed.args[0]!;
       await ctx.client.removePeer(node);
       return ctx.json ? json(ctx, { removed: node }) : (ctx.out(`Removed ${node}\n`), 0);
-    },
-  },
-  {
-    name: "snapshot save",
-    usage: "berth snapshot save FILE",
-    summary: "write a point-in-time backup of the replicated state to FILE",
-    flags: [],
-    args: [1, 1],
-    remote: true,
-    optional: true,
-    async run(ctx) {
-      const file = ctx.parsed.args[0]!;
-      let bytes: number;
-      try {
-        bytes = await ctx.client.snapshotSave(file);
-      } catch (e) {
-        if (e instanceof ApiUnreachableError || e instanceof ApiHttpError) throw e;
-        ctx.err(`berth snapshot save: cannot write ${file} (${errorText(e)})`);
-        return 1;
-      }
-      if (ctx.json) return json(ctx, { file, bytes });
-      ctx.out(`Saved snapshot of ${bytes} bytes to ${file}\n`);
-      return 0;
-    },
-  },
-  {
-    name: "snapshot restore",
-    usage: "berth snapshot restore FILE",
-    summary: "replace the replicated state with a snapshot from FILE",
-    flags: [],
-    args: [1, 1],
-    remote: true,
-    optional: true,
-    async run(ctx) {
-      const file = ctx.parsed.args[0]!;
-      try {
-        const st = await Deno.stat(file);
-        if (!st.isFile) throw new Error("not a file");
-      } catch (e) {
-        ctx.err(`berth snapshot restore: cannot read ${file} (${errorText(e)})`);
-        return 1;
-      }
-      await ctx.client.snapshotRestore(file);
-      if (ctx.json) return json(ctx, { file, restored: true });
-      ctx.out(`Restored snapshot from ${file}\n`);
-      return 0;
     },
   },
 ];

@@ -19,10 +19,12 @@ import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
 import { LOCK_COMMANDS } from "./lock_command.ts";
 import { TOKEN_COMMANDS } from "./token_command.ts";
 import { ACL_COMMANDS } from "./acl_command.ts";
+import { SNAPSHOT_COMMANDS } from "./snapshot_commands.ts";
 
 /** Every client command, in the order help lists them. */
 const COMMANDS: readonly CommandSpec[] = [
   ...CORE_COMMANDS,
+  ...SNAPSHOT_COMMANDS,
   ...LOCK_COMMANDS,
   ...TOKEN_COMMANDS,
   ...ACL_COMMANDS,
@@ -257,6 +259,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       out: io.stdout,
       err: (line) => io.stderr(`${line}\n`),
       name,
+      env: io.env,
     });
   } catch (e) {
     if (e instanceof ApiUnreachableError) {

@@ -19,7 +19,7 @@ import { applyConf } from "./apply_members.ts";
 import { distinctServices, instance, kvGet, kvList } from "./queries.ts";
 import { applySession, endSessionsOfFailedChecks, Sessions } from "./sessions.ts";
 import { runTxn } from "./txn.ts";
-import { applyAcl } from "./acl_tables.ts";
+import { applyAcl, seedAclBuiltins } from "./acl_tables.ts";
 import { applyPki } from "./pki_state.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
@@ -166,6 +166,11 @@ function commitRestore(
   for (const s of before) ch.services.add(s);
   for (const s of distinctServices(step.sql)) ch.services.add(s);
   for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
+  if (cmd.acl) {
+    // The snapshot's store had them, but a store never goes without them.
+    seedAclBuiltins(step.sql.db);
+    ch.tables.add("acl");
+  }
   const sessions = new Sessions(step.sql);
   sessions.restored();
   // Sessions whose checks the restore failed or removed end too (they hold no lock any more).

@@ -18,8 +18,24 @@ export type { Sessions } from "./sessions.ts";
 export type { PkiState, StoredCa } from "./pki_state.ts";
 export * from "./pki_commands.ts";
 export { isReadOnlyTxn, runTxn, type TxnStore } from "./txn.ts";
-export { SnapshotDecoder, type SnapshotHeader, type SnapshotKind } from "./snapshot_format.ts";
-export type { SnapshotSource } from "./snapshot_io.ts";
+export {
+  encodeFrame,
+  encodeHeader,
+  SEALED_BYTES_MAX,
+  SnapshotDecoder,
+  type SnapshotFrame,
+  type SnapshotHeader,
+  type SnapshotKind,
+  USER_TABLES,
+} from "./snapshot_format.ts";
+export type { Seal, SnapshotSource } from "./snapshot_io.ts";
+export {
+  SECRET_TABLES,
+  SECRET_TABLES_RESTORED,
+  TABLE_CLASSES,
+  type TableClass,
+  tableClass,
+} from "./table_classes.ts";
 export {
   isLegacySnapshot,
   LEGACY_SNAPSHOT_BYTES_MAX,

@@ -11,10 +11,12 @@
  *   one expected: its sender did not learn that it applied) is taken as done and changes
  *   nothing; one ahead of its turn is refused with `restoreNext` and changes nothing either, so
  *   the sender can send again from there;
- * - `commit(index, {id, chunks, bytes})`: every chunk must be there and the snapshot's end seen;
- *   then the staged tables become the live ones by renaming (no copy of the data, so the apply
- *   that swaps a large store in stays short), or nothing changes. The staging area is emptied
- *   either way;
+ * - `commit(index, {id, chunks, bytes, acl})`: every chunk must be there and the snapshot's end
+ *   seen; then the staged tables become the live ones by renaming (no copy of the data, so the
+ *   apply that swaps a large store in stays short), or nothing changes. With `acl` (the member
+ *   that streamed the restore opened the snapshot's sealed section with its passphrase) the
+ *   staged ACL policies and tokens replace the live ones too (copied: they are small); without
+ *   it the cluster's ACL tables stay as they are. The staging area is emptied either way;
  * - `abort(id)` empties it.
  *
  * The staging tables are part of the store, so a Raft snapshot taken mid-restore carries them.
@@ -26,8 +28,9 @@ import { errorText } from "../lib/error_text.ts";
 import {
   type DecoderState,
   SnapshotDecoder,
+  STAGED_TABLES,
   STAGING_PREFIX,
-  USER_TABLES,
+  type USER_TABLES,
 } from "./snapshot_format.ts";
 import { insertFrame } from "./snapshot_io.ts";
 import type { ApplyResult } from "./types.ts";
@@ -59,6 +62,8 @@ ${
     createTable(t, cols) + createTable(STAGING_PREFIX + t, cols)
   ).join("")
 }${USER_INDEXES}`;
+
+const ACL_TABLES = ["acl_policies", "acl_tokens"] as const;
 
 /** The restore under way, kept in the `cluster` table. */
 interface Staging {
@@ -107,7 +112,7 @@ export class RestoreStaging {
     db.exec("SAVEPOINT chunk");
     try {
       for (const f of dec.push(data)) {
-        insertFrame(db, f, { only: USER_TABLES, prefix: STAGING_PREFIX });
+        insertFrame(db, f, { only: STAGED_TABLES, prefix: STAGING_PREFIX });
       }
       this.#stmt("DELETE FROM restore_staging").run();
       if (dec.remainder.byteLength > 0) {
@@ -126,7 +131,10 @@ export class RestoreStaging {
   }
 
   /** Swaps the staged tables in (see the module comment), stamping service indexes `index`. */
-  commit(index: number, cmd: { id: string; chunks: number; bytes: number }): ApplyResult {
+  commit(
+    index: number,
+    cmd: { id: string; chunks: number; bytes: number; acl?: true },
+  ): ApplyResult {
     const st = this.#get();
     if (st?.id !== cmd.id) return notUnderWay(cmd.id);
     try {
@@ -137,6 +145,9 @@ export class RestoreStaging {
         );
       }
       new SnapshotDecoder(st.decoder, this.#tail()).finish();
+      if (cmd.acl && this.#stmt(`SELECT 1 FROM ${STAGING_PREFIX}acl_tokens`).get() === undefined) {
+        throw new Error("restore: the sealed section carried no ACL tokens; nothing restored");
+      }
     } catch (e) {
       this.#drop();
       return { ok: false, error: errorText(e) };
@@ -148,6 +159,12 @@ export class RestoreStaging {
       db.exec(createTable(STAGING_PREFIX + t, cols));
     }
     db.exec(USER_INDEXES);
+    if (cmd.acl) {
+      for (const t of ACL_TABLES) {
+        db.exec(`DELETE FROM ${t}`);
+        db.exec(`INSERT INTO ${t} SELECT * FROM ${STAGING_PREFIX}${t}`);
+      }
+    }
     this.#stmt("UPDATE service_index SET idx = ?").run(index);
     this.#drop();
     return { ok: true };
@@ -175,7 +192,7 @@ export class RestoreStaging {
 
   #drop(): void {
     this.#stmt("DELETE FROM restore_staging").run();
-    for (const t of USER_TABLES) this.#db.exec(`DELETE FROM ${STAGING_PREFIX}${t}`);
+    for (const t of STAGED_TABLES) this.#db.exec(`DELETE FROM ${STAGING_PREFIX}${t}`);
     this.#stmt("DELETE FROM cluster WHERE key='restore'").run();
   }
 }

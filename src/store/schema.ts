@@ -7,7 +7,7 @@
 import { DatabaseSync } from "node:sqlite";
 import type { Row } from "./db.ts";
 import { migrateInstanceRows } from "./migrate.ts";
-import { SNAPSHOT_SCHEMA } from "./snapshot_format.ts";
+import { SNAPSHOT_SCHEMA, STAGING_PREFIX } from "./snapshot_format.ts";
 import { USER_SCHEMA } from "./restore_staging.ts";
 import { SESSION_SCHEMA } from "./sessions.ts";
 import { ACL_SCHEMA, seedAclBuiltins } from "./acl_tables.ts";
@@ -17,6 +17,12 @@ import { PKI_SCHEMA } from "./pki_state.ts";
 const SCHEMA_VERSION = SNAPSHOT_SCHEMA;
 const SCHEMA_VERSIONS_READ = [1, 2];
 
+/** Staging twins of the ACL tables for a restore: their schema (keys, unique columns), renamed. */
+const ACL_STAGING_SCHEMA = ACL_SCHEMA.replaceAll(
+  "CREATE TABLE IF NOT EXISTS acl_",
+  `CREATE TABLE IF NOT EXISTS ${STAGING_PREFIX}acl_`,
+);
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS members (
@@ -25,7 +31,7 @@ CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) S
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
-${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${PKI_SCHEMA}`;
+${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${ACL_STAGING_SCHEMA}${PKI_SCHEMA}`;
 
 export interface StoreOptions {
   /** SQLite `synchronous` level; FULL (the default) fsyncs every commit. */

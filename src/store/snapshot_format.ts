@@ -7,7 +7,11 @@
  * big-endian length and a msgpack body:
  *
  * - a header `{format, schema, kind, index}` (`kind` "raft": every table a replica needs,
- *   request-id dedupe table included; "user": nodes, instances, service_index and kv only);
+ *   request-id dedupe table included; "user": nodes, instances, service_index and kv only;
+ *   "secrets": the secret tables of store/table_classes.ts, only ever inside a sealed section);
+ * - in a "user" snapshot saved with secrets, right after the header: sealed frames
+ *   `{sealed: bytes}`, whose bytes joined are a "secrets" snapshot sealed with a passphrase
+ *   (src/pki seal.ts), at most SEALED_BYTES_MAX;
  * - table frames `{t: table, rows: [...]}`, each about SNAPSHOT_CHUNK_BYTES (one row may exceed it);
  * - a trailer `{end: true, rows: total}`, so a truncated stream is refused.
  *
@@ -27,7 +31,10 @@ const FORMAT = "berth-store-snapshot";
 /** The store's schema, which snapshots carry (2: instance health kept per source). */
 export const SNAPSHOT_SCHEMA = 2;
 
-export type SnapshotKind = "raft" | "user";
+export type SnapshotKind = "raft" | "user" | "secrets";
+
+/** Largest sealed section of a user snapshot (the secret tables are small). */
+export const SEALED_BYTES_MAX = 64 * 1024 * 1024;
 
 export interface SnapshotHeader {
   kind: SnapshotKind;
@@ -35,9 +42,10 @@ export interface SnapshotHeader {
   index: number;
 }
 
-/** A table frame or the trailer. */
+/** A table frame, a piece of a sealed section, or the trailer. */
 export type SnapshotFrame =
   | { t: string; rows: Record<string, unknown>[] }
+  | { sealed: Uint8Array }
   | { end: true; rows: number };
 
 type ColumnKind = "text" | "int" | "bytes" | "json";
@@ -94,9 +102,14 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
+/**
+ * Tables a restore stages: the user tables, and the ACL tables that a snapshot's sealed section
+ * brings when the restore has its passphrase (store/table_classes.ts).
+ */
+export const STAGED_TABLES = [...USER_TABLES, "acl_policies", "acl_tokens"] as const;
 /** A restore under way stages a user snapshot's rows in tables named with this prefix. */
 export const STAGING_PREFIX = "restore_";
-for (const t of USER_TABLES) SNAPSHOT_COLUMNS[STAGING_PREFIX + t] = SNAPSHOT_COLUMNS[t]!;
+for (const t of STAGED_TABLES) SNAPSHOT_COLUMNS[STAGING_PREFIX + t] = SNAPSHOT_COLUMNS[t]!;
 
 /** Tables a Raft snapshot carries besides `meta` (everything a replica needs). */
 export const RAFT_TABLES: readonly string[] = [
@@ -105,7 +118,7 @@ export const RAFT_TABLES: readonly string[] = [
   "cluster",
   "requests",
   "restore_staging",
-  ...USER_TABLES.map((t) => STAGING_PREFIX + t),
+  ...STAGED_TABLES.map((t) => STAGING_PREFIX + t),
   "sessions",
   "kv_locks",
   "lock_delays",
@@ -140,6 +153,8 @@ export interface DecoderState {
   rows: number;
   ended: boolean;
   bytes: number;
+  /** Bytes of sealed frames so far. */
+  sealedBytes?: number;
 }
 
 /**
@@ -264,6 +279,16 @@ export class SnapshotDecoder {
     if (this.#st.ended) throw new Error("restore: data after the snapshot's end");
     const f = body as Record<string, unknown> | null;
     if (typeof f !== "object" || f === null) throw new Error("restore: damaged snapshot frame");
+    if (f.sealed instanceof Uint8Array && Object.keys(f).length === 1) {
+      if (this.#st.header?.kind !== "user" || this.#st.rows > 0) {
+        throw new Error("restore: a sealed section out of place");
+      }
+      this.#st.sealedBytes = (this.#st.sealedBytes ?? 0) + f.sealed.byteLength;
+      if (this.#st.sealedBytes > SEALED_BYTES_MAX) {
+        throw new Error(`restore: sealed section is over ${SEALED_BYTES_MAX} bytes`);
+      }
+      return { sealed: f.sealed };
+    }
     if (f.end === true) {
       if (f.rows !== this.#st.rows) {
         throw new Error(
@@ -288,10 +313,11 @@ function checkHeader(body: unknown): SnapshotHeader {
   if (h?.format !== FORMAT || h.schema !== SNAPSHOT_SCHEMA) {
     throw new Error("restore: not a berth store snapshot of this schema version");
   }
-  if ((h.kind !== "raft" && h.kind !== "user") || !Number.isSafeInteger(h.index)) {
+  const kinds: unknown[] = ["raft", "user", "secrets"];
+  if (!kinds.includes(h.kind) || !Number.isSafeInteger(h.index)) {
     throw new Error("restore: damaged snapshot header");
   }
-  return { kind: h.kind, index: h.index as number };
+  return { kind: h.kind as SnapshotKind, index: h.index as number };
 }
 
 /** Checks one row of `table` against the schema; instances through validateInstance. */

@@ -7,10 +7,14 @@
  * @module
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { concatBytes } from "../lib/bytes.ts";
+import { SECRET_TABLES } from "./table_classes.ts";
 import {
   encodeFrame,
   encodeHeader,
   RAFT_TABLES,
+  SEALED_BYTES_MAX,
+  SNAPSHOT_COLUMNS,
   type SnapshotFrame,
   type SnapshotKind,
   USER_TABLES,
@@ -34,8 +38,12 @@ export class SnapshotSource {
   #pieces: Iterator<Uint8Array>;
   #closed = false;
 
-  /** `owned`: the connection is this source's (closed with it); otherwise read eagerly. */
-  constructor(db: DatabaseSync, kind: SnapshotKind, owned: boolean) {
+  /**
+   * `owned`: the connection is this source's (closed with it); otherwise read eagerly.
+   * `seal`: a "user" snapshot then carries the secret tables, sealed by it (see
+   * snapshot_format.ts).
+   */
+  constructor(db: DatabaseSync, kind: SnapshotKind, owned: boolean, seal?: Seal) {
     this.#db = db;
     this.#owned = owned;
     if (owned) db.exec("BEGIN");
@@ -47,7 +55,7 @@ export class SnapshotSource {
     this.confState = conf === undefined
       ? { voters: [], learners: [] }
       : JSON.parse(String(conf.value));
-    const gen = pieces(db, kind, this.index);
+    const gen = pieces(db, kind, this.index, seal);
     this.#pieces = owned ? gen : [...gen][Symbol.iterator]();
   }
 
@@ -76,13 +84,31 @@ export class SnapshotSource {
   }
 }
 
-function* pieces(db: DatabaseSync, kind: SnapshotKind, index: number): Generator<Uint8Array> {
+/** Encrypts a "secrets" snapshot's bytes (src/pki sealWithPassphrase, bound to a passphrase). */
+export type Seal = (plain: Uint8Array) => Uint8Array;
+
+/** The tables a snapshot of `kind` carries, in order. */
+function tablesOf(db: DatabaseSync, kind: SnapshotKind): readonly string[] {
+  if (kind === "raft") return RAFT_TABLES;
+  if (kind === "user") return USER_TABLES;
+  // Secret tables another part has not created yet (an older store) are left out.
+  const present = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as Row[])
+      .map((r) => String(r.name)),
+  );
+  return SECRET_TABLES.filter((t) => present.has(t) && t in SNAPSHOT_COLUMNS);
+}
+
+function* pieces(
+  db: DatabaseSync,
+  kind: SnapshotKind,
+  index: number,
+  seal?: Seal,
+): Generator<Uint8Array> {
   yield encodeHeader({ kind, index });
+  if (kind === "user" && seal !== undefined) yield* sealedSection(db, index, seal);
   let total = 0;
-  const tables: [string, string][] = (kind === "raft" ? RAFT_TABLES : USER_TABLES).map((t) => [
-    t,
-    `SELECT * FROM ${t}`,
-  ]);
+  const tables: [string, string][] = tablesOf(db, kind).map((t) => [t, `SELECT * FROM ${t}`]);
   if (kind === "raft") tables.unshift(["meta", "SELECT * FROM meta WHERE key != 'schema'"]);
   for (const [table, sql] of tables) {
     let rows: Row[] = [];
@@ -105,6 +131,23 @@ function* pieces(db: DatabaseSync, kind: SnapshotKind, index: number): Generator
   yield encodeFrame({ end: true, rows: total });
 }
 
+/** The secret tables as a "secrets" snapshot, sealed, in frames of SNAPSHOT_CHUNK_BYTES. */
+function* sealedSection(db: DatabaseSync, index: number, seal: Seal): Generator<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (const piece of pieces(db, "secrets", index)) {
+    size += piece.byteLength;
+    if (size > SEALED_BYTES_MAX - 1024) {
+      throw new Error(`snapshot: the secret tables are over ${SEALED_BYTES_MAX} bytes`);
+    }
+    parts.push(piece);
+  }
+  const sealed = seal(concatBytes(parts, size));
+  for (let off = 0; off < sealed.byteLength; off += SNAPSHOT_CHUNK_BYTES) {
+    yield encodeFrame({ sealed: sealed.subarray(off, off + SNAPSHOT_CHUNK_BYTES) });
+  }
+}
+
 /** Roughly a row's encoded size (to cut frames near SNAPSHOT_CHUNK_BYTES). */
 export function rowBytes(r: Row): number {
   let n = 0;
@@ -123,7 +166,7 @@ export function insertFrame(
   f: SnapshotFrame,
   opts: { only?: readonly string[]; prefix?: string } = {},
 ): void {
-  if ("end" in f) return;
+  if ("end" in f || "sealed" in f) return;
   if (opts.only !== undefined && !opts.only.includes(f.t)) return;
   const table = (opts.prefix ?? "") + f.t;
   let sql = "";

@@ -29,7 +29,7 @@ import type {
 } from "./types.ts";
 import { CommandError, validateCommand } from "./validate.ts";
 import type { SnapshotKind } from "./snapshot_format.ts";
-import { SnapshotSource } from "./snapshot_io.ts";
+import { type Seal, SnapshotSource } from "./snapshot_io.ts";
 import { RestoreStaging } from "./restore_staging.ts";
 import { type Row, StoreDb } from "./db.ts";
 import { openDatabase, type StoreOptions } from "./schema.ts";
@@ -278,14 +278,16 @@ export class Store {
 
   /**
    * A consistent snapshot stream of the store at its applied index: "raft" carries what a
-   * replica needs (request ids included), "user" only nodes, services and KV. On a file-backed
+   * replica needs (request ids included), "user" only nodes, services and KV (and, with `seal`,
+   * the secret tables sealed: store/table_classes.ts). On a file-backed
    * store it reads through its own connection, so applies go on while it is read.
    */
-  snapshotSource(kind: SnapshotKind): SnapshotSource {
+  snapshotSource(kind: SnapshotKind, opts: { seal?: Seal } = {}): SnapshotSource {
     if (this.#path === ":memory:" || this.#path === "") {
-      return new SnapshotSource(this.#sql.db, kind, false);
+      return new SnapshotSource(this.#sql.db, kind, false, opts.seal);
     }
-    return new SnapshotSource(new DatabaseSync(this.#path, { readOnly: true }), kind, true);
+    const db = new DatabaseSync(this.#path, { readOnly: true });
+    return new SnapshotSource(db, kind, true, opts.seal);
   }
 
   /** Writes a snapshot stream to `path` (synced), piece by piece. */

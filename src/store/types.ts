@@ -266,7 +266,14 @@ export type Command =
    */
   | { type: "restore.begin"; id: string }
   | { type: "restore.chunk"; id: string; seq: number; data: Uint8Array }
-  | { type: "restore.commit"; id: string; chunks: number; bytes: number }
+  | {
+    type: "restore.commit";
+    id: string;
+    chunks: number;
+    bytes: number;
+    /** The ACL tables are replaced too, by the staged ones (from an opened sealed section). */
+    acl?: true;
+  }
   | { type: "restore.abort"; id: string }
   | {
     type: "conf";

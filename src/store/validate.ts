@@ -452,6 +452,9 @@ function validateCommandFields(o: Record<string, unknown>, path: string): Comman
         id: restoreId(o.id, `${path}.id`),
         chunks: int(o.chunks, `${path}.chunks`, 0, Number.MAX_SAFE_INTEGER),
         bytes: int(o.bytes, `${path}.bytes`, 0, Number.MAX_SAFE_INTEGER),
+        ...(o.acl === undefined ? {} : {
+          acl: o.acl === true ? true : fail(`${path}.acl`, "true or absent", o.acl),
+        }),
       };
     }
     case "conf": {
