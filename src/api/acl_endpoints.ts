@@ -240,7 +240,8 @@ export function aclEndpoints(app: Hono, d: Deps): void {
         accessorId,
         secret: givenSecret === undefined || givenSecret === ""
           ? crypto.randomUUID()
-          : ruled(what, () => aclUuid(givenSecret, "SecretID")),
+          // Checked as a UUID but kept as given: the hash is of the exact text presented later.
+          : ruled(what, () => (aclUuid(givenSecret, "SecretID"), givenSecret)),
         description: description(body, what),
         policies: policyLinks(body, what),
         local: optionalField(body, "Local", "boolean", what) ?? false,

@@ -154,12 +154,14 @@ Deno.test("PUT /v1/acl/token answers the SecretID once; later reads, lists and s
   assert.equal(f.store.aclTokenByHash(hashSecret(SecretID))?.token.accessorId, AccessorID);
   // Given AccessorID and SecretID are kept (Consul lets a client choose them).
   const A = "12345678-1234-4234-8234-123456789abc";
-  const S = "87654321-1234-4234-8234-123456789abc";
+  const S = "87654321-1234-4234-8234-123456789ABC";
   const chosen = await ok(
     await f.req("/v1/acl/token", put({ AccessorID: A, SecretID: S })),
   ) as Record<string, unknown>;
   assert.equal(chosen.AccessorID, A);
   assert.equal(chosen.SecretID, S);
+  // Kept exactly as given (upper case too): the token is found by the text a client presents.
+  assert.equal(f.store.aclTokenByHash(hashSecret(S))?.token.accessorId, A);
   const self = await ok(
     await f.req("/v1/acl/token/self", { headers: { "X-Consul-Token": S } }),
   ) as Record<string, unknown>;
