@@ -165,6 +165,10 @@ export class Transport {
   #address: HostPort;
   #server: Server | null = null;
   readonly #tls: TlsContexts | undefined;
+  /** With TLS: accepted TCP connections not closed yet, in their handshake or past it. */
+  #tlsOpen = 0;
+  /** With TLS: TCP connections closed for the limit (their failed handshake is not logged). */
+  readonly #turnedAway = new WeakSet<Socket>();
   #closed = false;
   readonly #peers = new Map<string, OutboundPeer>();
   readonly #inbound = new Set<InboundConnection>();
@@ -225,9 +229,22 @@ export class Transport {
         throw cannot(e);
       }
       server = createTlsServer(options, (socket) => this.#accept(socket, socket));
+      // Connections still in their TLS handshake count against INBOUND_CONNECTIONS_MAX too.
+      server.on("connection", (raw: Socket) => {
+        if (this.#tooMany(raw, this.#tlsOpen)) {
+          this.#turnedAway.add(raw);
+          return;
+        }
+        this.#tlsOpen++;
+        raw.once("close", () => this.#tlsOpen--);
+      });
       server.on("tlsClientError", (e: Error, socket: TLSSocket) => {
         socket.destroy();
-        const remote = tlsRemote(socket);
+        const parent = tlsParent(socket);
+        if (parent !== null && this.#turnedAway.has(parent)) return;
+        const remote = remoteOf(
+          socket.remoteAddress === undefined && parent !== null ? parent : socket,
+        );
         this.#s.logLimited(
           `tls ${remote.host} ${e.message}`,
           `cluster: refused ${remote.text}: TLS handshake failed: ${errorText(e)}`,
@@ -357,19 +374,23 @@ export class Transport {
     this.#s.log(line);
   }
 
+  /** Closes `socket` (true) when closed or `open` connections reach INBOUND_CONNECTIONS_MAX. */
+  #tooMany(socket: Socket, open: number): boolean {
+    if (!this.#closed && open < INBOUND_CONNECTIONS_MAX) return false;
+    if (!this.#closed) {
+      this.#s.log(
+        `cluster: closed connection from ${remoteOf(socket).text}: ` +
+          `${INBOUND_CONNECTIONS_MAX} connections already open`,
+      );
+    }
+    socket.on("error", () => {});
+    socket.destroy();
+    return true;
+  }
+
   /** A new inbound connection; `tls` is the same socket once its TLS handshake completed. */
   #accept(socket: Socket, tls?: TLSSocket): void {
-    if (this.#closed || this.#inbound.size >= INBOUND_CONNECTIONS_MAX) {
-      if (!this.#closed) {
-        this.#s.log(
-          `cluster: closed connection from ${remoteOf(socket).text}: ` +
-            `${INBOUND_CONNECTIONS_MAX} connections already open`,
-        );
-      }
-      socket.on("error", () => {});
-      socket.destroy();
-      return;
-    }
+    if (this.#tooMany(socket, this.#inbound.size)) return;
     let cert: CertInfo | null | undefined;
     if (tls !== undefined) {
       const peer = peerCert(tls, true);
@@ -396,10 +417,12 @@ export class Transport {
   }
 }
 
-/** The remote address of a TLS socket whose handshake failed (it may be closed already). */
-function tlsRemote(socket: TLSSocket): { host: string; text: string } {
-  const parent = (socket as TLSSocket & { _parent?: Socket | null })._parent;
-  return socket.remoteAddress === undefined && parent != null ? remoteOf(parent) : remoteOf(socket);
+/**
+ * The TCP socket under a server-side TLS socket (node:tls keeps it as `_parent`), or null: it
+ * still knows the remote address after a failed handshake.
+ */
+function tlsParent(socket: TLSSocket): Socket | null {
+  return (socket as TLSSocket & { _parent?: Socket | null })._parent ?? null;
 }
 
 function positive(v: number | undefined, def: number): number {

@@ -5,6 +5,7 @@ import { RawTls, recordingProxy, type TestCa, testCa } from "./_tls_testing.ts";
 import {
   type CertInfo,
   type Hello,
+  INBOUND_CONNECTIONS_MAX,
   type Peer,
   PROTOCOL_VERSION,
   type TlsCredentials,
@@ -447,4 +448,29 @@ Deno.test("Transport with tls fails with one line when the credentials are missi
   assert.deepEqual(b.reqs, []);
   assert.deepEqual(a.reqs, []);
   await closeAll(a, b);
+});
+
+Deno.test("Transport closes connections past INBOUND_CONNECTIONS_MAX, counting TLS handshakes in progress", async () => {
+  const c = ca();
+  for (const tls of [false, true]) {
+    const a = await node(tls ? c : null, "alpha", 1);
+    const b = await node(tls ? c : null, "beta", 2);
+    // Silent TCP connections: waiting for a hello (plain) or in their TLS handshake.
+    const silent = Array.from({ length: INBOUND_CONNECTIONS_MAX }, () => {
+      const s = connect({ host: "127.0.0.1", port: b.t.address.port });
+      s.on("error", () => {});
+      return s;
+    });
+    await Promise.all(silent.map((s) => new Promise((r) => s.once("connect", r))));
+    const extra = connect({ host: "127.0.0.1", port: b.t.address.port });
+    extra.on("error", () => {});
+    await new Promise((r) => extra.once("close", r));
+    const full = `${INBOUND_CONNECTIONS_MAX} connections already open`;
+    assert.equal(b.logs.filter((l) => l.endsWith(full)).length, 1, `tls ${tls}: ${b.logs}`);
+    assert.equal(b.logs.length, 1, b.logs.join("\n"));
+    silent.pop()!.destroy();
+    await waitFor("a request once one closed", () => a.t.request(b.addr, { t: "pki.ca" }));
+    for (const s of silent) s.destroy();
+    await closeAll(a, b);
+  }
 });
