@@ -11,7 +11,14 @@
  *
  * @module
  */
-import { ApiServer, type ClusterAdmin, readTlsFiles, type TlsMaterial } from "./api/mod.ts";
+import {
+  ApiServer,
+  AutoTls,
+  type ClusterAdmin,
+  readTlsFiles,
+  serveAutoTls,
+  type TlsMaterial,
+} from "./api/mod.ts";
 import { RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
@@ -165,8 +172,9 @@ export class Agent {
       routes: () => proxy?.report() ?? null,
       admin: clusterAdmin(cluster, () => this.#leave()),
     });
-    await api.start();
     this.#stops.push(() => api.close());
+    if (config.httpTls.mode === "auto") await this.#serveAutoTls(api);
+    else await api.start();
 
     // Last of the listeners: a stored TCP route (berth.tcp.port) must never take the port of
     // one of the agent's own; one that names such a port is refused and shown failed.
@@ -221,6 +229,32 @@ export class Agent {
           config.proxyHttp ? formatHostPort(config.proxyHttp) : "off"
         }, docker ${config.docker ?? "off"}, data ${config.dataDir}`,
     );
+  }
+
+  /** `--http-tls auto`: the API over https with a certificate from the cluster CA (auto_tls.ts). */
+  async #serveAutoTls(api: ApiServer): Promise<void> {
+    const { config, store, cluster } = this;
+    const auto = new AutoTls({
+      ca: () => store.pki.ca(),
+      clusterId: () => cluster.identity()?.clusterId,
+      node: config.node,
+      http: config.http,
+      advertise: config.advertise,
+    });
+    const serving = await serveAutoTls(auto, {
+      start: async (tls) => {
+        await api.setTls(tls);
+        await api.start();
+      },
+      renew: (tls) => api.setTls(tls),
+      subscribe: (fn) => store.subscribe(fn),
+      log: this.#log,
+      onFatal: (e) => {
+        this.#log(`berth: ${errorText(e)}; stopping`);
+        this.#onExit(1);
+      },
+    });
+    this.#stops.push(() => serving.stop());
   }
 
   /**

@@ -111,6 +111,14 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: ADDR_EXPECTED("127.0.0.1:8500"),
   },
   {
+    name: "http-tls",
+    kind: "MODE",
+    def: "off",
+    help:
+      "auto: serve the API over https with a certificate this member issues from the cluster CA",
+    expect: "expected auto or off",
+  },
+  {
     name: "http-tls-cert",
     kind: "FILE",
     def: "",

@@ -5,6 +5,8 @@ import { Agent } from "./agent.ts";
 import { AGENT_FLAGS } from "./agent_flags.ts";
 import { redact } from "./api/mod.ts";
 import { loadConfig } from "./config.ts";
+import { createCa } from "./pki/mod.ts";
+import { waitFor } from "../test/wait.ts";
 
 const SENTINEL = "s3cret-SENTINEL-value";
 
@@ -95,4 +97,44 @@ Deno.test("redact() hides the value of every agent flag named like a secret", as
       keys: [1],
     });
   });
+});
+
+Deno.test("Agent with --http-tls auto serves https only once the cluster CA is in the store", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-agent-tls-" });
+  const lines: string[] = [];
+  const { http, argv } = await agentArgs(dataDir, ["--http-tls", "auto"]);
+  const config = loadConfig(argv, { env: {} });
+  const agent = await Agent.start(config, { log: (l) => lines.push(l) });
+  try {
+    const ca = createCa({ clusterId: "c1", now: new Date() });
+    // A bootstrap that made the CA already serves at once; otherwise the API waits for it.
+    if (agent.store.pki.ca() === undefined) {
+      assert.ok(lines.some((l) => l.includes("waiting for the cluster CA")), lines.join("\n"));
+      await assert.rejects(fetch(`http://127.0.0.1:${http}/v1/status/leader`));
+      await agent.cluster.propose({ type: "pki.init", caCert: ca.certPem, caKey: ca.keyPem });
+    }
+    const caPem = agent.store.pki.ca()!.certPem;
+    const client = Deno.createHttpClient({ caCerts: [caPem] });
+    try {
+      const init: RequestInit & { client: Deno.HttpClient } = { client };
+      for (const host of ["127.0.0.1", "localhost"]) {
+        const r = await waitFor(`https on ${host}`, async () => {
+          try {
+            return await fetch(`https://${host}:${http}/v1/status/leader`, init);
+          } catch {
+            return undefined;
+          }
+        });
+        assert.equal(r.status, 200);
+        await r.body?.cancel();
+      }
+      const self = await (await fetch(`https://127.0.0.1:${http}/v1/agent/self`, init)).text();
+      assert.ok(!self.includes("PRIVATE KEY"), self);
+    } finally {
+      client.close();
+    }
+  } finally {
+    await agent.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

@@ -37,10 +37,10 @@ export interface Config {
   join: string[];
   http: HostPort;
   /**
-   * How the API serves: plain http, or https from `--http-tls-cert`/`--http-tls-key` (paths,
-   * read at start).
+   * How the API serves: plain http; https from `--http-tls-cert`/`--http-tls-key` (paths, read
+   * at start); or (`--http-tls auto`) https with a certificate the member issues from the CA.
    */
-  httpTls: { mode: "off" } | { mode: "files"; cert: string; key: string };
+  httpTls: { mode: "off" } | { mode: "files"; cert: string; key: string } | { mode: "auto" };
   dns: HostPort;
   domain: string;
   datacenter: string;
@@ -162,7 +162,14 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return v;
     }),
   ) ?? (wildcard ? "127.0.0.1" : bind.host);
-  const httpTls = tlsMode(raw("http-tls-cert"), raw("http-tls-key"));
+  const httpTls = tlsMode(
+    raw("http-tls-cert"),
+    raw("http-tls-key"),
+    get("http-tls", (v) => {
+      if (v !== "auto" && v !== "off") throw new Error("unknown mode");
+      return v;
+    }),
+  );
   const nodeRaw = raw("node");
   const node = nodeRaw === undefined
     ? defaultNodeName(opts.hostname ?? Deno.hostname())
@@ -211,8 +218,12 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
   };
 }
 
-/** --http-tls-cert and --http-tls-key come together. */
-function tlsMode(cert: Raw | undefined, key: Raw | undefined): Config["httpTls"] {
+/** --http-tls-cert and --http-tls-key come together, and not with --http-tls auto. */
+function tlsMode(
+  cert: Raw | undefined,
+  key: Raw | undefined,
+  mode: "auto" | "off",
+): Config["httpTls"] {
   if ((cert === undefined) !== (key === undefined)) {
     const [given, missing] = cert === undefined
       ? [key!, "--http-tls-cert"]
@@ -220,9 +231,15 @@ function tlsMode(cert: Raw | undefined, key: Raw | undefined): Config["httpTls"]
     throw new ConfigError(`${given.label}: ${missing} is missing; give both files or neither`);
   }
   if (cert !== undefined && key !== undefined) {
+    if (mode === "auto") {
+      throw new ConfigError(
+        `${cert.label}: --http-tls auto issues its own certificate; give the files or auto, ` +
+          "not both",
+      );
+    }
     return { mode: "files", cert: cert.value, key: key.value };
   }
-  return { mode: "off" };
+  return { mode };
 }
 
 /** The hostname as the default member name, checked like --node. */

@@ -66,6 +66,7 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["node-timeout", "1d", `unknown unit "d"; expected a duration`],
   ["reconcile-interval", "500ms", "below 1s; expected a duration like 10s, 250ms or 1m30s"],
   ["dns-ttl", "abc", "not an integer; expected an integer in 0..86400"],
+  ["http-tls", "on", "unknown mode; expected auto or off"],
   ["dns-ttl", "-1", "not an integer; expected an integer in 0..86400"],
   ["dns-ttl", "86401", "out of range; expected an integer in 0..86400"],
   ["snapshot-entries", "8", "out of range; expected an integer in 16..10000000"],
@@ -238,8 +239,16 @@ Deno.test("loadConfig() --http-tls-cert and --http-tls-key come together", async
     const c = loadConfig(["--http-tls-cert", "a.crt", "--http-tls-key", "a.key"], base);
     assert.deepEqual(c.httpTls, { mode: "files", cert: "a.crt", key: "a.key" });
   });
-  await t.step("neither: off", () => {
+  await t.step("neither: off, or auto", () => {
     assert.deepEqual(loadConfig([], base).httpTls, { mode: "off" });
+    assert.deepEqual(loadConfig(["--http-tls", "auto"], base).httpTls, { mode: "auto" });
+  });
+  await t.step("files and auto", () => {
+    assertConfigError(
+      () => loadConfig(["--http-tls-cert=a", "--http-tls-key=b", "--http-tls=auto"], base),
+      "--http-tls-cert a: --http-tls auto issues its own certificate; give the files or auto, " +
+        "not both",
+    );
   });
   await t.step("one of them", () => {
     assertConfigError(

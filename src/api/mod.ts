@@ -30,6 +30,7 @@
  */
 export { type ApiOptions, createApp } from "./app.ts";
 export { ApiServer, type ApiServerOptions } from "./server.ts";
+export { API_CERT_TTL_MS, AutoTls, serveAutoTls } from "./auto_tls.ts";
 export { checkTlsMaterial, readCaFile, readTlsFiles, type TlsMaterial } from "./tls_files.ts";
 export { BLOCKED_READS_MAX } from "./blocker.ts";
 export { redact } from "./agent_routes.ts";
