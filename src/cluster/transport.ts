@@ -298,14 +298,15 @@ export class Transport {
 
   /**
    * Peers with a live connection right now: addresses we dialed and were welcomed at, plus the
-   * announced addresses of peers whose connections to us passed the handshake.
+   * announced addresses of peers whose connections to us passed the handshake (not anonymous
+   * ones: with TLS, a peer without a certificate is no member yet).
    */
   connected(): string[] {
     const out = new Set<string>();
     for (const p of this.#peers.values()) if (p.isOpen()) out.add(p.address);
     for (const c of this.#inbound) {
       const h = c.hello();
-      if (h !== null && h.address !== "") out.add(h.address);
+      if (h !== null && h.address !== "" && h.cert !== null) out.add(h.address);
     }
     return [...out];
   }

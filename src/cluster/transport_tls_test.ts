@@ -181,7 +181,7 @@ Deno.test("Transport with tls serves pki.ca and pki.enroll to a peer without a c
   const b = await node(c, "beta", 2);
   await t.step("pki.ca and pki.enroll are answered, with cert null", async () => {
     const raw = new RawTls(b.t.address.port);
-    raw.frame(hello);
+    raw.frame({ ...hello, address: "127.0.0.9:8300" });
     raw.frame({ k: "req", id: 1, b: { t: "pki.ca" } });
     raw.frame({ k: "req", id: 2, b: { t: "pki.enroll", token: "x" } });
     await waitFor("welcome and two responses", () => raw.frames.length === 3);
@@ -195,6 +195,7 @@ Deno.test("Transport with tls serves pki.ca and pki.enroll to a peer without a c
     assert.deepEqual(b.reqs.map((r) => r.from.cert), [null, null]);
     assert.deepEqual(b.verified.map((v) => [v.cert, v.inbound]), [[null, true]]);
     assert.deepEqual(b.logs, []);
+    assert.deepEqual(b.t.connected(), [], "an anonymous peer is not a connected member");
     await raw.close();
   });
   const cases: [string, unknown, RegExp][] = [
