@@ -54,13 +54,16 @@ export interface DataDirLock {
 }
 
 /**
- * Creates `path` if needed, locks it for this process and checks that it belongs to `node`.
- * Throws DataDirError with one line naming the fix when another agent holds it or it was made
- * for another node name.
+ * Creates `path` if needed, owner-only (0700: the store and the Raft log hold the cluster CA's
+ * key and token hashes; an existing directory is narrowed too), locks it for this process and
+ * checks that it belongs to `node`. The store and Raft log files are made 0600 before SQLite
+ * opens them (its -wal and -shm files take their mode). Throws DataDirError with one line
+ * naming the fix when another agent holds it or it was made for another node name.
  */
 export function openDataDir(path: string, node: string): DataDirLock {
   try {
-    Deno.mkdirSync(path, { recursive: true });
+    Deno.mkdirSync(path, { recursive: true, mode: 0o700 });
+    Deno.chmodSync(path, 0o700);
   } catch (e) {
     throw new DataDirError(`cannot create --data-dir ${path}: ${errorText(e)}`);
   }
@@ -84,6 +87,7 @@ export function openDataDir(path: string, node: string): DataDirLock {
     file.truncateSync(0);
     file.writeSync(new TextEncoder().encode(`${Deno.pid}\n`));
     checkNodeName(path, node);
+    for (const f of [STORE_FILE, RAFT_FILE]) ownerOnly(`${path}/${f}`);
   } catch (e) {
     file.close();
     throw e;
@@ -97,6 +101,16 @@ export function openDataDir(path: string, node: string): DataDirLock {
       file.close(); // closing the file drops the lock
     },
   };
+}
+
+/** Creates the file at `path` if missing, and makes it 0600 either way. */
+function ownerOnly(path: string): void {
+  try {
+    Deno.openSync(path, { write: true, create: true, mode: 0o600 }).close();
+    Deno.chmodSync(path, 0o600);
+  } catch (e) {
+    throw new DataDirError(`cannot make ${path} owner-only: ${errorText(e)}`);
+  }
 }
 
 function readHolder(file: Deno.FsFile): number | null {

@@ -161,3 +161,32 @@ Deno.test("writeSecretFile() writes mode 0600, also over an existing wider file,
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("openDataDir() makes the directory 0700 and the store and Raft log files 0600", () => {
+  const parent = tempDir();
+  const fresh = `${parent}/fresh`;
+  openDataDir(fresh, "n1").release();
+  assert.equal(Deno.statSync(fresh).mode! & 0o777, 0o700);
+  // An existing, wider directory and files (made before this check, or by hand) are narrowed.
+  const old = `${parent}/old`;
+  Deno.mkdirSync(old, { mode: 0o755 });
+  Deno.chmodSync(old, 0o755);
+  Deno.writeFileSync(`${old}/${STORE_FILE}`, new Uint8Array(0), { mode: 0o644 });
+  Deno.chmodSync(`${old}/${STORE_FILE}`, 0o644);
+  openDataDir(old, "n1").release();
+  assert.equal(Deno.statSync(old).mode! & 0o777, 0o700);
+  for (const dir of [fresh, old]) {
+    for (const f of [STORE_FILE, RAFT_FILE]) {
+      assert.equal(Deno.statSync(`${dir}/${f}`).mode! & 0o777, 0o600, `${dir}/${f}`);
+    }
+  }
+  const store = Store.open(`${fresh}/${STORE_FILE}`);
+  store.apply(1, { type: "kv.put", key: "k", value: new Uint8Array([1]), flags: 0 });
+  for (const f of Deno.readDirSync(fresh)) {
+    if (f.name.startsWith(STORE_FILE)) {
+      assert.equal(Deno.statSync(`${fresh}/${f.name}`).mode! & 0o777, 0o600, f.name);
+    }
+  }
+  store.close();
+  Deno.removeSync(parent, { recursive: true });
+});

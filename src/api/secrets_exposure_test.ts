@@ -1,0 +1,77 @@
+/**
+ * No API read shows a secret: every GET route of the app, with the cluster CA, a join token and
+ * an ACL token in the store, answers without the CA key, a token secret or a token hash.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { createCa } from "../pki/mod.ts";
+import { fixture } from "./_testing.ts";
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+Deno.test("every GET route answers without the CA key, token secrets or token hashes", async () => {
+  const f = fixture({ aclDefault: "allow" });
+  try {
+    const ca = createCa({ clusterId: "c1", now: new Date() });
+    const joinSecret = "join-secret-0123456789abcdefghij";
+    const aclSecret = "acl-secret-0123456789abcdefghijk";
+    const propose = async (c: Parameters<typeof f.cluster.propose>[0]) => {
+      const r = await f.cluster.propose(c);
+      assert.ok(r.result.ok, `${c.type}: ${r.result.error}`);
+    };
+    await propose({ type: "pki.init", caCert: ca.certPem, caKey: ca.keyPem });
+    await propose({
+      type: "token.create",
+      id: "abc123",
+      hash: sha256(joinSecret),
+      ttlMs: null,
+      uses: null,
+      description: "join",
+      nowMs: Date.now(),
+    });
+    await propose({
+      type: "acl.token.set",
+      token: {
+        accessorId: "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+        secretHash: sha256(aclSecret),
+        description: "acl",
+        policies: [],
+        local: false,
+        createTimeMs: 1,
+      },
+    });
+    const keyBody = ca.keyPem.split("\n").filter((l) => !l.startsWith("-----")).join("");
+    const secrets = [
+      "PRIVATE KEY",
+      keyBody.slice(0, 24),
+      keyBody.slice(-24),
+      joinSecret,
+      sha256(joinSecret),
+      aclSecret,
+      sha256(aclSecret),
+    ];
+    const paths = new Set<string>();
+    for (const r of f.app.routes) {
+      if (r.method !== "GET") continue;
+      paths.add(r.path.replace(/:[A-Za-z_]+/g, "x").replace(/\*$/, ""));
+    }
+    for (const extra of ["/v1/kv/?recurse", "/v1/acl/tokens", "/v1/berth/tokens", "/v1/snapshot"]) {
+      paths.add(extra);
+    }
+    assert.ok(paths.size > 20, `only ${paths.size} GET routes`);
+    const shown = new Map<string, string>();
+    for (const path of paths) {
+      const r = await f.app.request(path);
+      const text = new TextDecoder("latin1").decode(await r.arrayBuffer());
+      shown.set(path, text);
+      for (const s of secrets) {
+        assert.ok(!text.includes(s), `GET ${path} (${r.status}) shows ${s.slice(0, 12)}…`);
+      }
+    }
+    // The lists did answer, with the tokens in them (by id, never by secret).
+    assert.match(shown.get("/v1/berth/tokens")!, /abc123/);
+    assert.match(shown.get("/v1/acl/tokens")!, /aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/);
+  } finally {
+    f.close();
+  }
+});
