@@ -209,7 +209,7 @@ export function upgradeLegacySnapshot(dir: string, snap: Snapshot): Uint8Array |
   const hash = createHash("sha256");
   let bytes = 0;
   try {
-    using file = Deno.openSync(tmp, { write: true, createNew: true });
+    using file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
     for (const frame of legacySnapshotFrames(snap.data, "raft")) {
       hash.update(frame);
       bytes += frame.byteLength;

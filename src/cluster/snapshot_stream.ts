@@ -201,7 +201,7 @@ export class SnapshotReceiver {
 
   #start(from: number, c: ChunkRequest): Incoming {
     const tmp = `${this.#o.dir}/receiving-${crypto.randomUUID()}.tmp`;
-    const file = Deno.openSync(tmp, { write: true, createNew: true });
+    const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 }); // CA key inside
     const t: Incoming = {
       key: c.key,
       from,

@@ -29,7 +29,8 @@ export async function writeSnapshotFile(
   const hash = createHash("sha256");
   let bytes = 0;
   try {
-    using file = await Deno.open(path, { write: true, create: true, truncate: true });
+    // Owner-only: a Raft snapshot holds the CA key and token hashes.
+    using file = await Deno.open(path, { write: true, create: true, truncate: true, mode: 0o600 });
     for (let piece = src.next(); piece !== null; piece = src.next()) {
       hash.update(piece);
       bytes += piece.byteLength;

@@ -174,3 +174,16 @@ Deno.test("Store restore.commit replaces the ACL tables only with acl, from stag
   });
   source.close();
 });
+
+Deno.test("Store.writeSnapshotFile() writes the Raft snapshot (CA key, token hashes) owner-only", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = Store.open(":memory:");
+  withToken(s, T1, "secret-one", "k1");
+  try {
+    await s.writeSnapshotFile(`${dir}/raft.snap`, "raft");
+    assert.equal((await Deno.stat(`${dir}/raft.snap`)).mode! & 0o777, 0o600);
+  } finally {
+    s.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
