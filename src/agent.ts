@@ -19,7 +19,7 @@ import {
   serveAutoTls,
   type TlsMaterial,
 } from "./api/mod.ts";
-import { RaftCluster } from "./cluster/mod.ts";
+import { JOIN_TOKEN_FILE, RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
@@ -109,6 +109,16 @@ export class Agent {
         snapshotEntries: config.snapshotEntries,
         snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
         log: opts.log,
+        ...(config.tls
+          ? {
+            tls: {
+              dir: config.dataDir,
+              certTtlMs: config.certTtlMs,
+              ...(config.joinToken === null ? {} : { joinToken: config.joinToken }),
+              ...(config.ca === null ? {} : { ca: config.ca }),
+            },
+          }
+          : {}),
       });
     } catch (e) {
       store.close();
@@ -124,6 +134,13 @@ export class Agent {
         (opts.out ?? console.log)(
           `berth: ACL management token (shown once; also in ${config.dataDir}/` +
             `${MANAGEMENT_TOKEN_FILE}): ${managementSecret}`,
+        );
+      }
+      const joinToken = cluster.bootstrapToken;
+      if (joinToken !== undefined) {
+        (opts.out ?? console.log)(
+          `berth: join token for new members (shown once; also in ${config.dataDir}/` +
+            `${JOIN_TOKEN_FILE}): ${joinToken}`,
         );
       }
       await agent.#startParts();
@@ -309,6 +326,8 @@ function publicConfig(c: Config): Record<string, unknown> {
   return {
     ...c,
     dnsServiceTtl: Object.fromEntries(c.dnsServiceTtl), // a Map would show as {}
+    joinToken: c.joinToken === null ? null : "<redacted>",
+    ca: c.ca === null ? null : "<given>",
   };
 }
 

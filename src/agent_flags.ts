@@ -9,6 +9,7 @@
 import { DURATION_EXPECTED } from "./lib/duration.ts";
 import type { FlagSpec } from "./lib/flags.ts";
 import { NODE_NAME_EXPECTED } from "./lib/node_name.ts";
+import { JOIN_TOKEN_EXPECTED } from "./lib/join_token.ts";
 
 export interface AgentFlag extends FlagSpec {
   /** `bool` takes no value when bare; the others name the value in help: `--bind ADDR`. */
@@ -24,6 +25,7 @@ export interface AgentFlag extends FlagSpec {
     | "URL"
     | "D"
     | "N"
+    | "T"
     | "MODE"
     | "NAME=D";
   /** Embedded default ("" for none). */
@@ -37,6 +39,8 @@ export interface AgentFlag extends FlagSpec {
   expect: string;
   /** Allowed range of an integer flag. */
   range?: [number, number];
+  /** Its value is a secret: messages never show it. */
+  secret?: boolean;
 }
 
 const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
@@ -102,6 +106,43 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     def: "",
     help: "members to join through, comma-separated IP[:PORT]",
     expect: "expected IP[:PORT],… like 10.0.0.5,10.0.0.6:8300",
+  },
+  {
+    name: "join-token",
+    kind: "T",
+    def: "",
+    help: "join token, or a file holding it (<data-dir>/join-token of the first member)",
+    expect: JOIN_TOKEN_EXPECTED,
+    secret: true,
+  },
+  {
+    name: "tls",
+    kind: "MODE",
+    def: "on",
+    help: "mutual TLS between members; off only with --dev",
+    expect: "expected on or off (off only with --dev)",
+  },
+  {
+    name: "ca-cert",
+    kind: "FILE",
+    def: "",
+    defaultText: "a new CA",
+    help: "with --bootstrap: the cluster CA's certificate (PEM, ECDSA P-256), with --ca-key",
+    expect: "expected a PEM file path",
+  },
+  {
+    name: "ca-key",
+    kind: "FILE",
+    def: "",
+    help: "with --bootstrap: the cluster CA's private key (PEM), with --ca-cert",
+    expect: "expected a PEM file path",
+  },
+  {
+    name: "cert-ttl",
+    kind: "D",
+    def: "72h",
+    help: "lifetime of member certificates this member issues, at least 1m (renewed at 2/3)",
+    expect: `${DURATION_EXPECTED}, at least 1m`,
   },
   {
     name: "http",

@@ -42,13 +42,15 @@ async function capturingStderr<T>(lines: string[], fn: () => Promise<T>): Promis
 }
 
 Deno.test("runAgent() after berth leave says it left once and returns 0", async () => {
-  const a = await member("a", "127.0.0.1", { bootstrap: true });
+  const a = await member("a", "127.0.0.1", { bootstrap: true, tls: {} });
   const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
   const lines: string[] = [];
   try {
     const { args, httpUrl } = await agentArgs("b", "127.0.0.2", dataDir, [
       "--join",
       a.cluster.address,
+      "--join-token",
+      a.cluster.bootstrapToken!,
     ]);
     const code = await capturingStderr(lines, async () => {
       const run = runAgent(args);
@@ -75,7 +77,7 @@ Deno.test("runAgent() after berth leave says it left once and returns 0", async 
 });
 
 Deno.test("Agent joining a cluster has its catalog node before any member lists it", async () => {
-  const a = await member("a", "127.0.0.1", { bootstrap: true });
+  const a = await member("a", "127.0.0.1", { bootstrap: true, tls: {} });
   const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
   // Every change a's replica applies: a member b without a node b is what clients must not see.
   const seen: string[] = [];
@@ -86,7 +88,12 @@ Deno.test("Agent joining a cluster has its catalog node before any member lists 
   });
   let agent: Agent | undefined;
   try {
-    const { args } = await agentArgs("b", "127.0.0.2", dataDir, ["--join", a.cluster.address]);
+    const { args } = await agentArgs("b", "127.0.0.2", dataDir, [
+      "--join",
+      a.cluster.address,
+      "--join-token",
+      a.cluster.bootstrapToken!,
+    ]);
     agent = await Agent.start(loadConfig(args, { env: {} }), { log: () => {} });
     await until("b is a member", () => a.store.members().some((m) => m.name === "b"));
     assert.deepEqual(seen.filter((x) => x === "member without node"), []);
@@ -104,11 +111,16 @@ Deno.test("Agent joining a cluster has its catalog node before any member lists 
 
 Deno.test("runAgent() of a member removed while it was down exits 1 with the removal message", async () => {
   // a keeps one voter: b stays a learner, which never campaigns (nothing but a hello tells it).
-  const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 1 });
+  const a = await member("a", "127.0.0.1", { bootstrap: true, voters: 1, tls: {} });
   const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
   const lines: string[] = [];
   try {
-    const { args } = await agentArgs("b", "127.0.0.2", dataDir, ["--join", a.cluster.address]);
+    const { args } = await agentArgs("b", "127.0.0.2", dataDir, [
+      "--join",
+      a.cluster.address,
+      "--join-token",
+      a.cluster.bootstrapToken!,
+    ]);
     const first = await Agent.start(loadConfig(args, { env: {} }), { log: () => {} });
     await until("b caught up", () => first.store.members().length === 2);
     await first.stop();
@@ -150,7 +162,7 @@ Deno.test("Agent --bootstrap shows the ACL management token once, writes it 0600
     assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
     const secret = Deno.readTextFileSync(path).trim();
     assert.match(secret, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    assert.deepEqual(out, [
+    assert.deepEqual(out.filter((l) => /ACL/.test(l)), [
       `berth: ACL management token (shown once; also in ${path}): ${secret}`,
     ]);
     const store = agent.store;
@@ -163,11 +175,42 @@ Deno.test("Agent --bootstrap shows the ACL management token once, writes it 0600
     // A restart of the same member makes no new token and shows nothing.
     await agent.stop();
     agent = await Agent.start(loadConfig(args, { env: {} }), opts);
-    assert.equal(out.length, 1);
+    assert.equal(out.length, 2); // the management token and the join token, from the first start
     assert.equal(Deno.readTextFileSync(path).trim(), secret);
     assert.equal(agent.store.aclTokens().length, 2);
     assert.ok(logs.length > 0);
     assert.ok(!logs.some((l) => l.includes(secret)), "the secret is in no log line");
+  } finally {
+    await agent?.stop();
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("Agent --bootstrap shows the join token once, writes it 0600 with the CA and its key, never logs it", async () => {
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  const out: string[] = [];
+  const logs: string[] = [];
+  let agent: Agent | undefined;
+  try {
+    const { args } = await agentArgs("a", "127.0.0.1", dataDir, ["--bootstrap"]);
+    const opts = { log: (l: string) => logs.push(l), out: (l: string) => out.push(l) };
+    agent = await Agent.start(loadConfig(args, { env: {} }), opts);
+    const path = `${dataDir}/join-token`;
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    assert.equal(Deno.statSync(`${dataDir}/node.key`).mode! & 0o777, 0o600);
+    const token = Deno.readTextFileSync(path).trim();
+    const secret = token.slice(7, 39);
+    assert.deepEqual(out.filter((l) => /join token/.test(l)), [
+      `berth: join token for new members (shown once; also in ${path}): ${token}`,
+    ]);
+    const ca = Deno.readTextFileSync(`${dataDir}/ca.crt`);
+    const store = agent.store;
+    await until("the CA in the store", () => store.pki.ca()?.certPem === ca);
+    await agent.stop();
+    agent = await Agent.start(loadConfig(args, { env: {} }), opts);
+    assert.equal(out.filter((l) => /join token/.test(l)).length, 1, "shown only at bootstrap");
+    assert.ok(!logs.some((l) => l.includes(secret)), "the secret is in no log line");
+    assert.ok(!logs.some((l) => l.includes("PRIVATE KEY")), "no key in a log line");
   } finally {
     await agent?.stop();
     Deno.removeSync(dataDir, { recursive: true });

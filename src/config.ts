@@ -26,6 +26,8 @@ import {
 } from "./lib/host_port.ts";
 import { checkNodeName, NODE_NAME_EXPECTED } from "./lib/node_name.ts";
 import { parseDatacenter, parseServiceTtls } from "./lib/dns_flags.ts";
+import { type JoinToken, parseJoinToken } from "./lib/join_token.ts";
+import { type Ca, loadCa } from "./pki/mod.ts";
 
 export interface Config {
   dev: boolean;
@@ -58,6 +60,14 @@ export interface Config {
   /** What tokens may do where their policies say nothing (src/acl/authorizer.ts). */
   aclDefault: "allow" | "deny";
   snapshotEntries: number;
+  /** Mutual TLS between members (`--tls`; off only with --dev). */
+  tls: boolean;
+  /** `--join-token` / BERTH_JOIN_TOKEN. */
+  joinToken: JoinToken | null;
+  /** `--ca-cert/--ca-key`, read and checked: the CA a bootstrap uses. */
+  ca: Ca | null;
+  /** `--cert-ttl`: lifetime of the member certificates this member issues. */
+  certTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -116,14 +126,17 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
   );
 
   const raw = (name: string): Raw | undefined => {
+    // A secret's value is never shown in a message.
+    const show = (v: string) => spec(name).secret ? "<redacted>" : shown(v);
     const f = flags.get(name);
-    if (f !== undefined) return { value: f, label: `--${name} ${shown(f)}` };
+    if (f !== undefined) return { value: f, label: `--${name} ${show(f)}` };
     const e = env[envName(name)];
-    if (e !== undefined && e !== "") return { value: e, label: `${envName(name)}=${shown(e)}` };
+    if (e !== undefined && e !== "") return { value: e, label: `${envName(name)}=${show(e)}` };
     if (Object.hasOwn(file, name)) {
       const v = file[name];
       const value = Array.isArray(v) ? v.join(",") : String(v);
-      return { value, label: `${configPath} ${name} ${JSON.stringify(v)}` };
+      const text = spec(name).secret ? "<redacted>" : JSON.stringify(v);
+      return { value, label: `${configPath} ${name} ${text}` };
     }
     return undefined;
   };
@@ -175,6 +188,42 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     ? defaultNodeName(opts.hostname ?? Deno.hostname())
     : check(nodeRaw, "node", (v) => (checkNodeName(v), v));
 
+  const tls = get("tls", (v) => {
+    if (v !== "on" && v !== "off") throw new Error("not on or off");
+    return v === "on";
+  });
+  if (!tls && !dev) {
+    throw new ConfigError(
+      "--tls off: only together with --dev (members would talk plain TCP, unauthenticated); " +
+        "production clusters keep --tls on",
+    );
+  }
+  const bootstrap = get("bootstrap", parseBool);
+  const caCertPath = get("ca-cert", optional((v) => v));
+  const caKeyPath = get("ca-key", optional((v) => v));
+  let ca: Ca | null = null;
+  if ((caCertPath === null) !== (caKeyPath === null)) {
+    throw new ConfigError("--ca-cert and --ca-key go together: give both or neither");
+  }
+  if (caCertPath !== null && caKeyPath !== null) {
+    if (!bootstrap || !tls) {
+      throw new ConfigError("--ca-cert/--ca-key: only with --bootstrap (and --tls on)");
+    }
+    const read = (path: string, flag: string) => {
+      try {
+        return (opts.readFile ?? Deno.readTextFileSync)(path);
+      } catch (e) {
+        throw new ConfigError(`--${flag} ${shown(path)}: cannot read: ${errorText(e)}`);
+      }
+    };
+    try {
+      ca = loadCa(read(caCertPath, "ca-cert"), read(caKeyPath, "ca-key"));
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      throw new ConfigError(`--ca-cert ${shown(caCertPath)} --ca-key: ${errorText(e)}`);
+    }
+  }
+
   return {
     dev,
     node,
@@ -184,7 +233,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     }),
     bind,
     advertise,
-    bootstrap: get("bootstrap", parseBool),
+    bootstrap,
     join: get("join", addrList(CLUSTER_PORT)).map(formatHostPort),
     http: get("http", (v) => parseHostPort(v)),
     httpTls,
@@ -215,6 +264,14 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       if (v !== "allow" && v !== "deny") throw new Error("not allow or deny");
       return v;
     }),
+    tls,
+    joinToken: get("join-token", optional((v) => joinTokenOrFile(v, opts.readFile))),
+    ca,
+    certTtlMs: get("cert-ttl", (v) => {
+      const ms = parseDuration(v);
+      if (ms < 60_000) throw new Error("below 1m");
+      return ms;
+    }),
   };
 }
 
@@ -240,6 +297,28 @@ function tlsMode(
     return { mode: "files", cert: cert.value, key: key.value };
   }
   return { mode };
+}
+
+/**
+ * A join token given as its text, or as a file holding it (`<data-dir>/join-token` of the first
+ * member): a value with `::` is the token itself, anything else a path.
+ */
+function joinTokenOrFile(
+  v: string,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+): JoinToken {
+  if (v.includes("::")) return parseJoinToken(v);
+  let text: string;
+  try {
+    text = readFile(v);
+  } catch (e) {
+    throw new Error(`neither a join token nor a readable file (${errorText(e)})`);
+  }
+  try {
+    return parseJoinToken(text);
+  } catch (e) {
+    throw new Error(`the file holds no join token: ${errorText(e)}`);
+  }
 }
 
 /** The hostname as the default member name, checked like --node. */

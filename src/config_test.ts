@@ -297,3 +297,73 @@ Deno.test("loadConfig() refuses the removed --token (flag or file key) pointing 
   loadConfig([], { ...base, env: { BERTH_TOKEN: "client-side" }, warn: (l) => warnings.push(l) });
   assert.deepEqual(warnings, []);
 });
+
+const TOKEN = `abc123.${"S".repeat(32)}::sha256:${"0f".repeat(32)}`;
+
+Deno.test("loadConfig() cluster security: --tls, --cert-ttl, --join-token (text, file, env)", () => {
+  const c = loadConfig([], base);
+  assert.equal(c.tls, true);
+  assert.equal(c.certTtlMs, 72 * 3_600_000);
+  assert.equal(c.joinToken, null);
+  assert.equal(loadConfig(["--dev", "--tls", "off"], base).tls, false);
+  assert.equal(loadConfig(["--cert-ttl", "1m"], base).certTtlMs, 60_000);
+  assert.deepEqual(loadConfig(["--join-token", TOKEN], base).joinToken, {
+    id: "abc123",
+    secret: "S".repeat(32),
+    pin: `sha256:${"0f".repeat(32)}`,
+  });
+  const fromFile = loadConfig(["--join-token", "/d/join-token"], {
+    ...base,
+    readFile: (p) => p === "/d/join-token" ? `${TOKEN}\n` : "",
+  });
+  assert.equal(fromFile.joinToken?.id, "abc123");
+  assert.equal(
+    loadConfig([], { ...base, env: { BERTH_JOIN_TOKEN: TOKEN } }).joinToken?.id,
+    "abc123",
+  );
+});
+
+Deno.test("loadConfig() cluster security refusals are one line and never show the token", () => {
+  const bad = TOKEN.replace("abc123", "ABC123");
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [["--tls", "off"], {}, /^--tls off: only together with --dev/],
+    [["--dev", "--tls", "maybe"], {}, /^--tls maybe: not on or off; expected on or off/],
+    [["--cert-ttl", "30s"], {}, /^--cert-ttl 30s: below 1m; expected/],
+    [["--join-token", bad], {}, /^--join-token <redacted>: the id before the dot/],
+    [[], { BERTH_JOIN_TOKEN: bad }, /^BERTH_JOIN_TOKEN=<redacted>: the id before the dot/],
+    [["--ca-cert", "/x.pem"], {}, /^--ca-cert and --ca-key go together/],
+    [["--ca-cert", "/x.pem", "--ca-key", "/k.pem"], {}, /only with --bootstrap/],
+  ];
+  for (const [argv, env, want] of cases) {
+    assert.throws(
+      () => loadConfig(argv, { ...base, env, readFile: () => "" }),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, want);
+        assert.ok(!e.message.includes("S".repeat(32)) && !e.message.includes("\n"), e.message);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("loadConfig() --ca-cert/--ca-key: a CA is loaded, a file that is no CA refused in one line", async () => {
+  const { createCa } = await import("./pki/mod.ts");
+  const ca = createCa({ clusterId: "c1", now: new Date() });
+  const files: Record<string, string> = { "/ca.pem": ca.certPem, "/ca.key": ca.keyPem };
+  const c = loadConfig(["--bootstrap", "--ca-cert", "/ca.pem", "--ca-key", "/ca.key"], {
+    ...base,
+    readFile: (p) => files[p]!,
+  });
+  assert.equal(c.ca?.certPem, ca.certPem);
+  assert.throws(
+    () =>
+      loadConfig(["--bootstrap", "--ca-cert", "/ca.key", "--ca-key", "/ca.key"], {
+        ...base,
+        readFile: (p) => files[p]!,
+      }),
+    (e: Error) =>
+      e instanceof ConfigError && /^--ca-cert \/ca.key --ca-key: /.test(e.message) &&
+      !e.message.includes("\n"),
+  );
+});

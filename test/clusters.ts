@@ -8,6 +8,7 @@
 import { Store } from "../src/store/mod.ts";
 import { RaftCluster, type RaftClusterOptions, Transport } from "../src/cluster/mod.ts";
 import { waitFor as until } from "./wait.ts";
+import { parseJoinToken } from "../src/lib/join_token.ts";
 
 export { until };
 
@@ -37,6 +38,11 @@ export type MemberOptions =
   & {
     /** Keep the store and raft log in this directory (store.db, raft.db) instead of memory. */
     dataDir?: string;
+    /**
+     * Mutual TLS (default off: plain TCP): the member's key and certificates go to `dir` (a new
+     * temporary directory when absent); `joinToken` is the text form.
+     */
+    tls?: { dir?: string; joinToken?: string; certTtlMs?: number };
   };
 
 /** Starts a member called `name` listening on `host` (port chosen by the OS). */
@@ -65,6 +71,15 @@ export async function member(
       : { snapshotKeepEntries: opts.snapshotKeepEntries }),
     ...(opts.nodeMeta === undefined ? {} : { nodeMeta: opts.nodeMeta }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
+    ...(opts.tls === undefined ? {} : {
+      tls: {
+        dir: opts.tls.dir ?? Deno.makeTempDirSync({ prefix: "berth-tls-" }),
+        certTtlMs: opts.tls.certTtlMs ?? 72 * 3_600_000,
+        ...(opts.tls.joinToken === undefined
+          ? {}
+          : { joinToken: parseJoinToken(opts.tls.joinToken) }),
+      },
+    }),
     log: (l) => logs.push(l),
     onFatal: (e) => fatal.push(e),
   });

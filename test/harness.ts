@@ -83,6 +83,31 @@ export interface StartAgentOptions {
   ports?: { http: number; dns: number; proxy: number; bind: number };
   /** `--acl-default` (default "allow": tests of other features need no token; ACL tests: deny). */
   aclDefault?: "allow" | "deny";
+  /**
+   * `--join-token` (clusters run mutual TLS): by default a fresh agent that is not bootstrapping
+   * gets the join token of the cluster it joins (`join[0]`'s), or else of the last cluster
+   * bootstrapped here, read from that first member's `<data-dir>/join-token`; an agent started
+   * on a `dataDir` of its own (a restart) gets none. null: none at all.
+   */
+  joinToken?: string | null;
+}
+
+/** Cluster address of every agent started here → the join token of its cluster. */
+const tokenOfCluster = new Map<string, string>();
+/** The join token of the cluster bootstrapped last here. */
+let lastBootstrapToken: string | undefined;
+
+/** The join token a fresh agent gets by default (StartAgentOptions.joinToken). */
+function defaultJoinToken(opts: StartAgentOptions): string | undefined {
+  if (opts.joinToken !== undefined) return opts.joinToken ?? undefined;
+  if ((opts.bootstrap ?? true) || opts.dataDir !== undefined) return undefined;
+  const via = opts.join?.[0];
+  return (via === undefined ? undefined : tokenOfCluster.get(via)) ?? lastBootstrapToken;
+}
+
+/** A bootstrapped agent's join token, from its data directory. */
+export function joinTokenOf(a: AgentProc): string {
+  return Deno.readTextFileSync(`${a.dataDir}/join-token`).trim();
 }
 
 /**
@@ -111,6 +136,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     bind: await freePort(host),
   };
   const logPath = `${dataDir}/agent.log`;
+  const joinToken = defaultJoinToken(opts);
   const logFile = Deno.openSync(logPath, { append: true, create: true });
   const cmd = new Deno.Command(Deno.execPath(), {
     args: [
@@ -120,6 +146,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
       "agent",
       ...(opts.bootstrap ?? true ? ["--bootstrap"] : []),
       ...(opts.join ? ["--join", opts.join.join(",")] : []),
+      ...(joinToken === undefined ? [] : ["--join-token", joinToken]),
       ...(opts.docker ?? true ? [] : ["--docker", "off"]),
       "--node",
       node,
@@ -196,6 +223,14 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     throw e;
   }
   (p as AgentProc & { ports: unknown }).ports = ports;
+  if (opts.bootstrap ?? true) {
+    try {
+      lastBootstrapToken = joinTokenOf(p);
+      tokenOfCluster.set(p.clusterAddr, lastBootstrapToken);
+    } catch { /* --tls off, or a restart of a member: no join-token file */ }
+  } else if (joinToken !== undefined) {
+    tokenOfCluster.set(p.clusterAddr, joinToken);
+  }
   return p;
 }
 

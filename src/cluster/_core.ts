@@ -51,12 +51,12 @@ export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 
 /**
  * RaftClusterOptions with every default filled in (RaftCluster's constructor does): only
- * `nodeMeta` and `bootstrapCommands` stay optional, and `snapshotDir` is resolved by the snapshot
- * unit.
+ * `nodeMeta`, `bootstrapCommands` and `tls` stay optional, and `snapshotDir` is resolved by the
+ * snapshot unit.
  */
 export type CoreOptions =
-  & Required<Omit<RaftClusterOptions, "snapshotDir" | "nodeMeta" | "bootstrapCommands">>
-  & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands">;
+  & Required<Omit<RaftClusterOptions, "snapshotDir" | "nodeMeta" | "bootstrapCommands" | "tls">>
+  & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands" | "tls">;
 
 /** How the other units hook into the loop. */
 export interface CoreHooks {

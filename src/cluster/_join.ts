@@ -62,8 +62,11 @@ export class Join {
 
   // ---------------------------------------------------------------- the joiner
 
-  /** Starts a new cluster with this node as its only voter (id 1). */
-  bootstrap(): void {
+  /**
+   * Starts a new cluster `clusterId` with this node as its only voter (id 1); `extra` commands
+   * (the cluster CA and this member's certificate, with TLS) apply with its first entries.
+   */
+  bootstrap(clusterId: string, extra: Command[] = []): void {
     const c = this.#c;
     if (c.store.appliedIndex() > 0) {
       throw new Error(
@@ -72,7 +75,7 @@ export class Join {
       );
     }
     const identity: Identity = {
-      clusterId: crypto.randomUUID(),
+      clusterId,
       id: 1,
       nonce: crypto.randomUUID(),
     };
@@ -84,6 +87,7 @@ export class Join {
     // The node's catalog record comes right after: applied in the same batch as the member.
     const node = this.#nodeRecord();
     const commands = [
+      ...extra,
       ...(c.o.bootstrapCommands?.() ?? []),
       ...(node === undefined ? [] : nodeCommands(c.o.node, node)),
     ];
@@ -102,8 +106,8 @@ export class Join {
    * `--join`: keeps asking in the background until a member adds this node, a refusal that
    * cannot change ends it, or it closes.
    */
-  joinInBackground(addresses: string[]): void {
-    this.#track(this.#joinLoop(addresses))
+  joinInBackground(addresses: string[], before?: () => Promise<void>): void {
+    this.#track(this.#joinLoop(addresses, Infinity, before))
       .catch((e) => this.#c.o.log(`cluster: ${errorText(e)}`));
   }
 
@@ -112,7 +116,7 @@ export class Join {
    * another join is under way (`--join`, or a `berth join` not answered yet) it is refused at once
    * with a BusyError instead of waiting on a loop that asks other addresses.
    */
-  join(addresses: string[]): Promise<void> {
+  join(addresses: string[], before?: () => Promise<void>): Promise<void> {
     const c = this.#c;
     if (c.identity !== undefined) {
       return Promise.reject(
@@ -127,7 +131,7 @@ export class Join {
         new BusyError("a join is under way; wait for it to end (see the agent's log)"),
       );
     }
-    return this.#track(this.#joinLoop(addresses, c.o.now() + JOIN_TIMEOUT_MS));
+    return this.#track(this.#joinLoop(addresses, c.o.now() + JOIN_TIMEOUT_MS, before));
   }
 
   /** Marks `loop` as the join under way until it ends, whatever its outcome. */
@@ -139,8 +143,15 @@ export class Join {
     return joining;
   }
 
-  /** Asks each address in turn until one adds this node, or `until` (ms) passes. */
-  async #joinLoop(addresses: string[], until = Infinity): Promise<void> {
+  /**
+   * Asks each address in turn until one adds this node, or `until` (ms) passes; `before` runs
+   * first (with TLS: enrollment, then the transport starts).
+   */
+  async #joinLoop(
+    addresses: string[],
+    until = Infinity,
+    before?: () => Promise<void>,
+  ): Promise<void> {
     const c = this.#c;
     if (c.store.appliedIndex() > 0 || !c.storage.isEmpty()) {
       throw new RejectedError(
@@ -148,6 +159,7 @@ export class Join {
           `from outside a cluster; use an empty --data-dir`,
       );
     }
+    await before?.();
     const nonce = crypto.randomUUID();
     const node = this.#nodeRecord();
     let backoff = JOIN_BACKOFF_MS_MIN;

@@ -39,6 +39,11 @@ export class MemberView {
     return this.#voters.has(id) || this.#learners.has(id);
   }
 
+  /** The highest member id this replica knows was handed out. */
+  get idMax(): number {
+    return this.#idMax;
+  }
+
   /** Whether `id` is a learner in this replica's applied membership. */
   isLearner(id: number): boolean {
     return this.#learners.has(id);

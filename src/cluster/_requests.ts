@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { createPublicKey } from "node:crypto";
+import { Buffer } from "node:buffer";
 import { formatHostPort, isIp, parseHostPort } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
 import { isNodeName } from "../lib/node_name.ts";
@@ -22,7 +24,13 @@ export type Request =
   /** Restarts a session's TTL on the leader (_session_timers.ts). */
   | { t: "session.renew"; id: string }
   /** One chunk of a snapshot from the leader, checked by the receiver (snapshot_stream.ts). */
-  | { t: "snap.chunk"; body: unknown };
+  | { t: "snap.chunk"; body: unknown }
+  /** The cluster CA certificate (asked by a joiner before it sends its token; _security.ts). */
+  | { t: "pki.ca" }
+  /** A joiner's enrollment: `<id>.<secret>` of its join token, its name and public key. */
+  | { t: "pki.enroll"; token: string; name: string; publicKey: Uint8Array }
+  /** A member's certificate renewal; `node` is set when a member forwards it to the leader. */
+  | { t: "pki.renew"; publicKey: Uint8Array; node?: string };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;
 
@@ -48,6 +56,23 @@ function isClusterAddress(s: string): boolean {
     return false;
   }
 }
+/** `<id>.<secret>` of a join token (the pin stays with the joiner). */
+const ENROLL_TOKEN_RE = /^[a-z0-9]{6}\.[A-Za-z0-9_-]{32}$/;
+
+/** A public key from the network: P-256 SubjectPublicKeyInfo DER. */
+export function parsePublicKey(v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array) || v.byteLength > 1024) {
+    throw new RejectedError("malformed request: publicKey is not DER bytes");
+  }
+  try {
+    const k = createPublicKey({ key: Buffer.from(v), format: "der", type: "spki" });
+    if (k.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new Error("not P-256");
+  } catch (e) {
+    throw new RejectedError(`malformed request: publicKey is no ECDSA P-256 key (${errorText(e)})`);
+  }
+  return v;
+}
+
 /** Longest join nonce and proposal request id. */
 const TOKEN_MAX = 64;
 
@@ -95,6 +120,30 @@ export function parseRequest(body: unknown): Request {
       return { t: "session.renew", id: r.id };
     case "snap.chunk":
       return { t: "snap.chunk", body: r };
+    case "pki.ca":
+      return { t: "pki.ca" };
+    case "pki.enroll":
+      if (
+        typeof r.token !== "string" || !ENROLL_TOKEN_RE.test(r.token) ||
+        typeof r.name !== "string" || !isNodeName(r.name)
+      ) {
+        throw new RejectedError("malformed pki.enroll request");
+      }
+      return {
+        t: "pki.enroll",
+        token: r.token,
+        name: r.name,
+        publicKey: parsePublicKey(r.publicKey),
+      };
+    case "pki.renew":
+      if (r.node !== undefined && (typeof r.node !== "string" || !isNodeName(r.node))) {
+        throw new RejectedError("malformed pki.renew request");
+      }
+      return {
+        t: "pki.renew",
+        publicKey: parsePublicKey(r.publicKey),
+        ...(r.node === undefined ? {} : { node: r.node as string }),
+      };
     default:
       throw new RejectedError("unknown request");
   }

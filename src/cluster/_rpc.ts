@@ -17,10 +17,9 @@ import { parseRequest } from "./_requests.ts";
 import type { SnapshotShipping } from "./_snapshot_shipping.ts";
 import type { SessionTimers } from "./_session_timers.ts";
 import { memberStatuses } from "./_status.ts";
-import type { Hello } from "./transport.ts";
+import type { Hello, Peer } from "./transport.ts";
+import { REMOVED_NOTICE_MS, type Security } from "./_security.ts";
 
-/** Least time between two "you were removed" notices to the same member. */
-export const REMOVED_NOTICE_MS = 1000;
 /** Removed members remembered for rate-limiting notices. */
 const NOTICED_MAX = 1024;
 
@@ -30,7 +29,12 @@ export interface Units {
   membership: Membership;
   shipping: SnapshotShipping;
   sessions: SessionTimers;
+  /** With TLS: enrollment, renewal, the CA (absent: plain TCP). */
+  security: Security | undefined;
 }
+
+/** Requests a node outside the cluster may make: join, and with TLS the enrollment pair. */
+const OUTSIDER_REQUESTS: ReadonlySet<unknown> = new Set(["join", "pki.ca", "pki.enroll"]);
 
 export class Rpc {
   readonly #c: ClusterCore;
@@ -87,6 +91,12 @@ export class Rpc {
     c.step(m);
   }
 
+  #security(): Security {
+    const s = this.#u.security;
+    if (s === undefined) throw new RejectedError("this cluster runs without TLS (--tls off)");
+    return s;
+  }
+
   /**
    * Tells a removed member that sends raft messages (restarted with its old data) that it was
    * removed, at most once per REMOVED_NOTICE_MS: it stops instead of serving stale data.
@@ -100,13 +110,24 @@ export class Rpc {
     this.#c.transport.send(from.address, { t: "removed", id: from.nodeId });
   }
 
-  /** A request from another member (or a joining node); its answer or a coded error. */
-  async onRequest(from: Hello, body: unknown): Promise<unknown> {
+  /**
+   * A request from another member (or a joining node); its answer or a coded error. With TLS
+   * (`from.cert` present) a peer that is no member yet may only join (as the node its
+   * certificate names) and enroll; a peer without a certificate only enroll (the transport
+   * closes it on anything else).
+   */
+  async onRequest(from: Peer, body: unknown): Promise<unknown> {
     const c = this.#c;
     if (c.closed) throw new ClosedError("member is shutting down");
     const cluster = c.identity?.clusterId;
-    const isJoin = (body as { t?: unknown } | null)?.t === "join";
-    if (from.clusterId === "" && !isJoin) throw new RejectedError("join the cluster first");
+    const t = (body as { t?: unknown } | null)?.t;
+    const outsider = from.clusterId === "" || from.nodeId === 0 ||
+      (from.cert !== undefined && !c.members.isMember(from.nodeId) &&
+        !(from.nodeId > c.members.idMax && from.cert !== null));
+    if (outsider && !OUTSIDER_REQUESTS.has(t)) throw new RejectedError("join the cluster first");
+    if (from.cert === null && t !== "pki.ca" && t !== "pki.enroll") {
+      throw new RejectedError("a node without a certificate may only enroll");
+    }
     if (cluster !== undefined && from.clusterId !== "" && from.clusterId !== cluster) {
       throw new RejectedError("foreign cluster");
     }
@@ -124,7 +145,21 @@ export class Rpc {
         return await this.#u.proposals.proposeAsLeader(r.id, r.cmd);
       }
       case "join":
+        if (from.cert != null && from.nodeId === 0 && from.cert.node !== r.name) {
+          c.o.log(
+            `cluster: refused the join of ${r.name} (${from.address}): its certificate is ` +
+              `for ${from.cert.node}`,
+          );
+          throw new RejectedError(`the certificate is for ${from.cert.node}, not ${r.name}`);
+        }
         return await this.#u.join.handle(r);
+      case "pki.ca":
+        return this.#security().caAnswer();
+      case "pki.enroll":
+        return await this.#security().enrollRequest(from, r);
+      case "pki.renew":
+        if (from.cert == null) throw new RejectedError("renewal needs a member certificate");
+        return await this.#security().renewRequest(from, r);
       case "remove":
         await this.#u.membership.remove(r.id);
         return { ok: true };

@@ -18,3 +18,11 @@ export {
   TransportError,
   type TransportOptions,
 } from "./transport.ts";
+export {
+  CA_CERT_FILE,
+  JOIN_TOKEN_FILE,
+  NODE_CERT_FILE,
+  NODE_KEY_FILE,
+  NodeCredentials,
+} from "./credentials.ts";
+export { MIGRATE_HINT } from "./_security.ts";

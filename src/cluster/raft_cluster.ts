@@ -20,6 +20,8 @@
  * |                        | instances deregistered (on the leader)                          |
  * | _session_timers.ts     | session TTLs and check-bound sessions ended (on the leader)     |
  * | _status.ts             | status() and members()                                          |
+ * | _security.ts           | with TLS: credentials, enrollment, renewal, verifyPeer (enroll.ts,|
+ * |                        | credentials.ts)                                                 |
  * | _rpc.ts, _requests.ts  | what other members send, checked and dispatched                 |
  * | errors.ts              | the named errors, with codes that cross the transport           |
  *
@@ -53,6 +55,8 @@ import { Rpc } from "./_rpc.ts";
 import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
 import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
 import { type Hello, Transport } from "./transport.ts";
+import { Security } from "./_security.ts";
+import { RejectedError } from "./errors.ts";
 import type {
   Cluster,
   ClusterStatus,
@@ -71,6 +75,7 @@ export class RaftCluster implements Cluster {
   readonly #rpc: Rpc;
   readonly #shipping: SnapshotShipping;
   readonly #sessions: SessionTimers;
+  readonly #security: Security | undefined;
   /** A snapshot directory made for a `:memory:` log, removed on close. */
   readonly #tempDir: string | undefined;
   #closing: Promise<void> | undefined;
@@ -105,10 +110,18 @@ export class RaftCluster implements Cluster {
       }),
       onMessage: (from, body) => this.#rpc.onMessage(from, body),
       onRequest: (from, body) => this.#rpc.onRequest(from, body),
+      ...(opts.tls === undefined ? {} : {
+        tls: {
+          credentials: () => this.#security!.creds.current(),
+          verifyPeer: (p) => this.#security!.verifyPeer(p),
+        },
+      }),
       log: o.log,
     });
     const core = new ClusterCore(o, storage, transport);
+    const security = opts.tls === undefined ? undefined : new Security(core, opts.tls);
     const proposals = new Proposals(core);
+    security?.attach(proposals);
     const membership = new Membership(core);
     const join = new Join(core, membership, proposals);
     const shipping = new SnapshotShipping(core, snapshotDir);
@@ -119,7 +132,7 @@ export class RaftCluster implements Cluster {
       propose: (cmd) => proposals.proposeAsLeader(crypto.randomUUID(), cmd),
       log: o.log,
     });
-    this.#rpc = new Rpc(core, { proposals, join, membership, shipping, sessions });
+    this.#rpc = new Rpc(core, { proposals, join, membership, shipping, sessions, security });
     core.hooks = {
       proposalsApplied: (done) => proposals.applied(done),
       leadershipLost: () => {
@@ -137,7 +150,10 @@ export class RaftCluster implements Cluster {
         shipping.applied(entries);
         shipping.maybeSnapshot(applied);
       },
-      tick: () => shipping.tick(),
+      tick: () => {
+        shipping.tick();
+        security?.tick();
+      },
       stopped: (e) => proposals.failAll(e),
     };
     this.#core = core;
@@ -146,6 +162,12 @@ export class RaftCluster implements Cluster {
     this.#join = join;
     this.#shipping = shipping;
     this.#sessions = sessions;
+    this.#security = security;
+  }
+
+  /** The join token made by `--bootstrap` with TLS (shown once by the agent), if any. */
+  get bootstrapToken(): string | undefined {
+    return this.#security?.bootstrapToken;
   }
 
   /** The address other members use for this node (the bound port once started). */
@@ -158,21 +180,41 @@ export class RaftCluster implements Cluster {
     return this.#core.transport.address;
   }
 
-  /** Starts the transport and, when this node is (or becomes) a member, the raft node. */
+  /**
+   * Starts the transport and, when this node is (or becomes) a member, the raft node. With TLS
+   * the credentials come first: made at bootstrap, checked (and renewed by enrollment when
+   * expired) on a restart, got by enrollment before joining (the transport then starts).
+   */
   async start(): Promise<void> {
     const c = this.#core;
-    await c.transport.start();
-    c.started = true;
+    const sec = this.#security;
+    if (sec === undefined && c.identity !== undefined && c.store.pki.ca() !== undefined) {
+      throw new RejectedError(
+        "cluster: this data directory belongs to a cluster with TLS; start it without --tls off",
+      );
+    }
     this.#join.watchNode();
+    sec?.watchRemovals();
     if (c.identity !== undefined) {
+      await sec?.prepareMember();
+      await this.#startTransport();
       c.startNode(c.identity);
       c.announce();
       this.#join.refreshNode();
     } else if (c.o.bootstrap) {
-      this.#join.bootstrap();
+      const clusterId = crypto.randomUUID();
+      const extra = sec?.prepareBootstrap(clusterId) ?? [];
+      await this.#startTransport();
+      this.#join.bootstrap(clusterId, extra);
     } else if (c.o.join.length > 0) {
-      this.#join.joinInBackground(c.o.join);
+      if (sec !== undefined && !sec.creds.enrolled) {
+        this.#join.joinInBackground(c.o.join, () => this.#enrollAndListen(c.o.join));
+      } else {
+        await this.#startTransport();
+        this.#join.joinInBackground(c.o.join);
+      }
     } else {
+      if (sec === undefined || sec.creds.enrolled) await this.#startTransport();
       c.o.log(
         `cluster: ${c.o.node} is not in a cluster yet; start with --bootstrap or --join, ` +
           `or run: berth join ADDR`,
@@ -182,7 +224,24 @@ export class RaftCluster implements Cluster {
 
   /** Asks the members at `addresses` to add this node (`berth join`). */
   join(addresses: string[]): Promise<void> {
+    const sec = this.#security;
+    if (sec !== undefined && !sec.creds.enrolled) {
+      return this.#join.join(addresses, () => this.#enrollAndListen(addresses));
+    }
     return this.#join.join(addresses);
+  }
+
+  async #startTransport(): Promise<void> {
+    const c = this.#core;
+    if (c.started) return;
+    await c.transport.start();
+    c.started = true;
+  }
+
+  /** With TLS, before a first join: a certificate by enrollment, then the listener. */
+  async #enrollAndListen(addresses: string[]): Promise<void> {
+    await this.#security!.enrollThrough(addresses);
+    await this.#startTransport();
   }
 
   /** Commits `command` through consensus, applies it here, resolves with its index. */
@@ -265,6 +324,7 @@ export class RaftCluster implements Cluster {
       if (!c.closed) c.stop(new ClosedError("cluster is closed"));
       await c.transport.close();
       this.#shipping.close();
+      this.#security?.close();
       c.storage.close();
       if (this.#tempDir !== undefined) await Deno.remove(this.#tempDir, { recursive: true });
     })();

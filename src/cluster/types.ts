@@ -6,6 +6,7 @@
  */
 import type { HostPort } from "../lib/host_port.ts";
 import type { ApplyResult, Command, Session, Store } from "../store/mod.ts";
+import type { JoinToken } from "../lib/join_token.ts";
 
 /** A committed and applied proposal. */
 export interface Proposed {
@@ -101,4 +102,21 @@ export interface RaftClusterOptions {
    * entries (the agent's ACL management token), so the cluster never exists without them.
    */
   bootstrapCommands?: () => Command[];
+  /**
+   * Mutual TLS between members, with the CA, join tokens, enrollment and renewal (_security.ts);
+   * absent: plain TCP (`--dev --tls off`).
+   */
+  tls?: ClusterTlsOptions;
+}
+
+/** What a RaftCluster with TLS is given. */
+export interface ClusterTlsOptions {
+  /** Directory of node.key, node.crt, ca.crt and join-token (the data directory). */
+  dir: string;
+  /** `--join-token`: for joining, or re-enrolling a member whose certificate expired. */
+  joinToken?: JoinToken;
+  /** Lifetime of the certificates this member issues while it leads (`--cert-ttl`). */
+  certTtlMs: number;
+  /** `--ca-cert/--ca-key`: the CA a bootstrap uses instead of making one. */
+  ca?: { certPem: string; keyPem: string };
 }

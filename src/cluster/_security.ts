@@ -1,0 +1,475 @@
+/**
+ * Cluster security at run time (mutual TLS on, `RaftClusterOptions.tls`): this member's
+ * credentials and who it lets in.
+ *
+ * - **Credentials** (credentials.ts): made at bootstrap (the CA, from `--ca-cert/--ca-key` or new;
+ *   this member's certificate; the first join token, written to `<dir>/join-token`), got by
+ *   enrollment (enroll.ts) with a join token before joining, renewed through the leader once 2/3
+ *   of their lifetime passed, and swapped into the transport (`credentials()` is asked for every
+ *   new connection).
+ * - **verifyPeer**, the transport's check after the handshake: the certificate is of our cluster
+ *   and not revoked; a member's hello id maps to the member of the certificate's name. A peer
+ *   with a valid certificate that is no member yet may only make join requests (_rpc.ts).
+ * - **The leader's side**: `pki.enroll` (checks the token, issues a certificate for the joiner's
+ *   name and proposes `token.use` — which spends the token and records the certificate in one
+ *   apply), `pki.renew` (a certificate for the name in the caller's certificate, `cert.record`).
+ *   A member receiving either forwards it to the leader; refusals are logged once by the member
+ *   the joiner asked, naming the token by id only.
+ * - **Revocation**: a conf change removing a member revokes its certificates in the store (the
+ *   deny list, pki_state.ts); here every member then drops the connections of that name.
+ *
+ * @module
+ */
+import { randomInt } from "node:crypto";
+import {
+  caPin,
+  type CertInfo,
+  certInfo,
+  CLOCK_SKEW_MS,
+  createCa,
+  hashSecret,
+  issueCertificate,
+  randomSecret,
+  verifyIssued,
+} from "../pki/mod.ts";
+import { errorText } from "../lib/error_text.ts";
+import { formatJoinToken, type JoinToken, newTokenId } from "../lib/join_token.ts";
+import type { Command } from "../store/mod.ts";
+import type { ClusterCore } from "./_core.ts";
+import { JOIN_TOKEN_FILE, NodeCredentials, writeFileAtomic } from "./credentials.ts";
+import { enroll, type Enrolled, joinWithoutToken } from "./enroll.ts";
+import { NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
+import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
+import { forward } from "./_requests.ts";
+import type { Hello, Peer, TransportTls } from "./transport.ts";
+import type { ClusterTlsOptions } from "./types.ts";
+import { JOIN_BACKOFF_MS_MAX, JOIN_BACKOFF_MS_MIN } from "./_join.ts";
+
+/** Least time between two "you were removed" notices to the same member (_rpc.ts too). */
+export const REMOVED_NOTICE_MS = 1000;
+/** How long a removed member's open connections stay (its last answers get through). */
+export const DROP_GRACE_MS = 1000;
+/** How long a failed renewal waits before the next try. */
+export const RENEW_RETRY_MS = 5_000;
+/** Longest one enrollment exchange takes before it counts as failed. */
+export const ENROLL_TIMEOUT_MS = PROPOSAL_TIMEOUT_MS + 2000;
+
+/** How a data directory made without TLS is moved to a cluster with TLS (one line). */
+export const MIGRATE_HINT = "TLS cannot be turned on in place: run `berth snapshot save FILE` " +
+  "on the old cluster, start a new cluster with --bootstrap on an empty --data-dir, then run " +
+  "`berth snapshot restore FILE` on it";
+
+/** When a certificate issued at `info.notBefore` (+ clock skew) is renewed: 2/3 of its life. */
+export function renewAt(info: Pick<CertInfo, "notBefore" | "notAfter">): number {
+  const issued = Math.min(info.notBefore + CLOCK_SKEW_MS, info.notAfter);
+  return issued + Math.floor((info.notAfter - issued) * 2 / 3);
+}
+
+export class Security {
+  readonly #c: ClusterCore;
+  readonly #o: ClusterTlsOptions;
+  readonly creds: NodeCredentials;
+  #proposals: Proposals | undefined;
+  #renewing = false;
+  #renewRetryAt = 0;
+  #renewFailLogged = false;
+  /** Member ids of the applied membership, to see who a change removed. */
+  #memberIds = new Map<number, string>();
+  /** Timers of pending dropPeer calls. */
+  readonly #drops = new Set<ReturnType<typeof setTimeout>>();
+  /** Removed member id → when it was last told so. */
+  readonly #noticed = new Map<number, number>();
+  /** The join token made at bootstrap (printed once by the agent). */
+  bootstrapToken: string | undefined;
+
+  constructor(core: ClusterCore, o: ClusterTlsOptions) {
+    this.#c = core;
+    this.#o = o;
+    this.creds = new NodeCredentials(o.dir);
+  }
+
+  /** Wires the units made after this one. */
+  attach(proposals: Proposals): void {
+    this.#proposals = proposals;
+  }
+
+  /** What the transport is given. */
+  transportTls(): TransportTls {
+    return {
+      credentials: () => this.creds.current(),
+      verifyPeer: (p) => this.verifyPeer(p),
+    };
+  }
+
+  /** Our cluster's id: the identity's, or before joining, our certificate's. */
+  clusterId(): string | undefined {
+    return this.#c.identity?.clusterId ?? this.creds.info?.clusterId;
+  }
+
+  /** The transport's check of a peer after the handshake (module comment). */
+  verifyPeer(p: { hello: Hello; cert: CertInfo | null; inbound: boolean }): string | null {
+    const { hello, cert } = p;
+    if (cert === null) return p.inbound ? null : "the peer presented no certificate";
+    const ours = this.clusterId();
+    if (ours !== undefined && cert.clusterId !== ours) {
+      return `certificate of cluster ${cert.clusterId}, not ${ours}`;
+    }
+    const store = this.#c.store;
+    const removed = hello.nodeId > 0 && this.#c.members.wasRemoved(hello.nodeId);
+    if (removed || store.pki.revoked(cert.serial)) {
+      // Dialed by us: only the notice below goes that way (no raft traffic to a non-member).
+      if (!p.inbound) return null;
+      if (hello.nodeId > 0) this.#noticeRemoved(hello);
+      return removed
+        ? `member id ${hello.nodeId} (${cert.node}) was removed`
+        : `certificate ${cert.serial} of ${cert.node} was revoked (the member was removed)`;
+    }
+    if (hello.nodeId > 0) {
+      const members = store.members();
+      const claimed = members.find((m) => m.id === hello.nodeId);
+      if (claimed !== undefined && claimed.name !== cert.node) {
+        return `hello claims member id ${hello.nodeId} (${claimed.name}) with a certificate ` +
+          `for ${cert.node}`;
+      }
+      const other = members.find((m) => m.name === cert.node && m.id !== hello.nodeId);
+      if (claimed === undefined && other !== undefined) {
+        return `certificate for ${cert.node} (member id ${other.id}) used by id ${hello.nodeId}`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Tells a removed member that tries to connect (restarted with its old data) that it was
+   * removed, at most once per REMOVED_NOTICE_MS: it stops instead of retrying forever.
+   */
+  #noticeRemoved(hello: Hello): void {
+    const now = this.#c.o.now();
+    const last = this.#noticed.get(hello.nodeId);
+    if (last !== undefined && now - last < REMOVED_NOTICE_MS) return;
+    if (this.#noticed.size >= 1024) this.#noticed.clear();
+    this.#noticed.set(hello.nodeId, now);
+    const to = hello.address;
+    queueMicrotask(() => this.#c.transport.send(to, { t: "removed", id: hello.nodeId }));
+  }
+
+  // ---------------------------------------------------------------- start
+
+  /**
+   * Before the transport starts: a data directory of a cluster without TLS is refused (how to
+   * migrate); a member whose certificate is missing or expired re-enrolls with `--join-token`
+   * (keeping its member id) or stops saying so.
+   */
+  async prepareMember(): Promise<void> {
+    const c = this.#c;
+    if (!this.creds.enrolled && c.store.pki.ca() === undefined) {
+      throw new RejectedError(
+        `cluster: ${this.#o.dir} belongs to a cluster without TLS; ${MIGRATE_HINT}`,
+      );
+    }
+    const info = this.creds.info;
+    const expired = info !== undefined && info.notAfter <= c.o.now();
+    if (this.creds.enrolled && !expired) return;
+    const why = info === undefined
+      ? `no certificate in ${this.#o.dir}`
+      : `this member's certificate expired at ${new Date(info.notAfter).toISOString()} ` +
+        `(stopped longer than its lifetime)`;
+    if (this.#o.joinToken === undefined) {
+      throw new RejectedError(
+        `cluster: ${why}; restart with --join-token of a fresh token (berth token create on ` +
+          `a member) to enroll again, keeping member id ${c.identity?.id}`,
+      );
+    }
+    c.o.log(`cluster: ${why}; enrolling again with the join token`);
+    const own = c.addresses.get(c.self);
+    const addrs = [...new Set([...c.o.join, ...c.addresses.values()])].filter((a) => a !== own);
+    await this.enrollThrough(addrs);
+  }
+
+  /**
+   * At bootstrap, before the transport starts: the CA (given or new), this member's
+   * certificate, the first join token (written to `<dir>/join-token`, 0600), and the commands
+   * that put them in the replicated state with the first member.
+   */
+  prepareBootstrap(clusterId: string): Command[] {
+    const c = this.#c;
+    const now = c.o.now();
+    const ca = this.#o.ca ?? createCa({ clusterId, now: new Date(now) });
+    const cert = issueCertificate({
+      ca,
+      publicKeySpkiDer: this.creds.publicKeyDer(),
+      node: c.o.node,
+      clusterId,
+      now: new Date(now),
+      ttlMs: this.#o.certTtlMs,
+    });
+    this.creds.save(cert.certPem, ca.certPem);
+    const token: JoinToken = {
+      id: newTokenId(randomInt),
+      secret: randomSecret(),
+      pin: caPin(ca.certPem),
+    };
+    const line = formatJoinToken(token);
+    writeFileAtomic(`${this.#o.dir}/${JOIN_TOKEN_FILE}`, `${line}\n`, 0o600);
+    this.bootstrapToken = line;
+    return [
+      { type: "pki.init", caCert: ca.certPem, caKey: ca.keyPem },
+      { type: "cert.record", cert: record(cert, c.o.node), nowMs: now },
+      {
+        type: "token.create",
+        id: token.id,
+        hash: hashSecret(token.secret),
+        ttlMs: null,
+        uses: null,
+        description: "bootstrap",
+        nowMs: now,
+      },
+    ];
+  }
+
+  /**
+   * Enrolls through the members at `addresses` in turn until one answers: retried with backoff
+   * while none can (unreachable, no leader), ended by a refusal (RejectedError). Without a join
+   * token the join request is sent anonymously, which the cluster refuses.
+   */
+  async enrollThrough(addresses: string[]): Promise<void> {
+    const c = this.#c;
+    if (addresses.length === 0) throw new RejectedError("no member address to enroll through");
+    let backoff = JOIN_BACKOFF_MS_MIN;
+    let logged = false;
+    for (let attempt = 1; !c.closed; attempt++) {
+      const addr = addresses[(attempt - 1) % addresses.length]!;
+      try {
+        const got = await this.#enrollOnce(addr);
+        this.creds.save(got.certPem, got.caPem);
+        const info = this.creds.info!;
+        c.o.log(
+          `cluster: enrolled through ${addr}: certificate ${info.serial} for ${info.node}, ` +
+            `valid until ${new Date(info.notAfter).toISOString()}`,
+        );
+        return;
+      } catch (e) {
+        if (e instanceof RejectedError) {
+          throw new RejectedError(`cannot join through ${addr}: ${errorText(e)}`);
+        }
+        if (!logged) {
+          c.o.log(`cluster: enrolling through ${addr} failed (${errorText(e)}); retrying`);
+          logged = true;
+        }
+        await c.pause(backoff);
+        backoff = Math.min(backoff * 2, JOIN_BACKOFF_MS_MAX);
+      }
+    }
+  }
+
+  #enrollOnce(addr: string): Promise<Enrolled> {
+    const c = this.#c;
+    const token = this.#o.joinToken;
+    const base = {
+      addr,
+      name: c.o.node,
+      publicKey: this.creds.publicKeyDer(),
+      address: c.address,
+      timeoutMs: ENROLL_TIMEOUT_MS,
+      ...(localAddress(c.o.bind.host) === undefined
+        ? {}
+        : { localAddress: localAddress(c.o.bind.host) }),
+    };
+    return token === undefined ? joinWithoutToken(base) : enroll({ ...base, token });
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** `pki.ca`: the CA certificate (public). */
+  caAnswer(): { caPem: string } {
+    const ca = this.#c.store.pki.ca();
+    if (ca === undefined) throw new NoLeaderError("this member has no cluster CA yet");
+    return { caPem: ca.certPem };
+  }
+
+  /**
+   * `pki.enroll` from a joiner (anonymous) or forwarded by a member: forwarded to the leader, or
+   * handled here. A refusal is logged by the member the joiner asked.
+   */
+  async enrollRequest(
+    from: Peer,
+    r: { token: string; name: string; publicKey: Uint8Array },
+  ): Promise<Enrolled> {
+    const c = this.#c;
+    const direct = from.nodeId === 0;
+    try {
+      if (c.role !== "leader") {
+        return await forward(c, {
+          body: { t: "pki.enroll", ...r },
+          timeoutMs: PROPOSAL_TIMEOUT_MS,
+          what: "enroll with",
+        }) as Enrolled;
+      }
+      return await this.#enrollAsLeader(r);
+    } catch (e) {
+      if (direct && e instanceof RejectedError) {
+        c.o.log(`cluster: refused to enroll ${r.name} (${from.address}): ${errorText(e)}`);
+      }
+      throw e;
+    }
+  }
+
+  async #enrollAsLeader(r: { token: string; name: string; publicKey: Uint8Array }) {
+    const c = this.#c;
+    const ca = c.store.pki.ca();
+    if (ca === undefined) throw new RejectedError("this cluster has no CA");
+    const dot = r.token.indexOf(".");
+    const id = r.token.slice(0, dot);
+    const hash = hashSecret(r.token.slice(dot + 1));
+    const now = c.o.now();
+    const problem = c.store.pki.tokenProblem(id, hash, now) ??
+      c.store.pki.enrollProblem(r.name, now);
+    if (problem !== undefined) throw new RejectedError(problem);
+    const cert = this.#issue(r.name, r.publicKey, now);
+    const p = await this.#proposals!.propose({
+      type: "token.use",
+      id,
+      hash,
+      cert: record(cert, r.name),
+      nowMs: now,
+    });
+    if (!p.result.ok) throw new RejectedError(p.result.error ?? "enrollment refused");
+    c.o.log(`cluster: enrolled ${r.name} with join token ${id} (certificate ${cert.serial})`);
+    return { certPem: cert.certPem, caPem: ca.certPem };
+  }
+
+  /**
+   * `pki.renew` from a member: a certificate for the name in its certificate (or, forwarded by
+   * a member, the name it passes on).
+   */
+  async renewRequest(
+    from: Peer,
+    r: { publicKey: Uint8Array; node?: string },
+  ): Promise<{ certPem: string }> {
+    const c = this.#c;
+    const node = r.node !== undefined && c.members.isMember(from.nodeId) ? r.node : from.cert?.node;
+    if (node === undefined) throw new RejectedError("renewal needs the caller's certificate");
+    if (c.role !== "leader") {
+      return await forward(c, {
+        body: { t: "pki.renew", publicKey: r.publicKey, node },
+        timeoutMs: PROPOSAL_TIMEOUT_MS,
+        what: "renew the certificate with",
+      }) as { certPem: string };
+    }
+    return await this.#renewAsLeader(node, r.publicKey);
+  }
+
+  async #renewAsLeader(node: string, publicKey: Uint8Array): Promise<{ certPem: string }> {
+    const now = this.#c.o.now();
+    const cert = this.#issue(node, publicKey, now);
+    const p = await this.#proposals!.propose({
+      type: "cert.record",
+      cert: record(cert, node),
+      nowMs: now,
+    });
+    if (!p.result.ok) throw new RejectedError(p.result.error ?? "renewal refused");
+    return { certPem: cert.certPem };
+  }
+
+  #issue(node: string, publicKey: Uint8Array, now: number) {
+    const c = this.#c;
+    const ca = c.store.pki.ca();
+    const clusterId = c.identity?.clusterId;
+    if (ca === undefined || clusterId === undefined) throw new NoLeaderError("no cluster CA yet");
+    try {
+      return issueCertificate({
+        ca,
+        publicKeySpkiDer: publicKey,
+        node,
+        clusterId,
+        now: new Date(now),
+        ttlMs: this.#o.certTtlMs,
+      });
+    } catch (e) {
+      throw new RejectedError(`cannot issue a certificate for ${node}: ${errorText(e)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- timers and revocation
+
+  /** Each tick: renew this member's certificate once 2/3 of its lifetime passed. */
+  tick(): void {
+    const c = this.#c;
+    const info = this.creds.info;
+    if (c.node === undefined || c.closed || info === undefined || this.#renewing) return;
+    const now = c.o.now();
+    if (now < renewAt(info) || now < this.#renewRetryAt) return;
+    this.#renewing = true;
+    this.#renew().finally(() => this.#renewing = false);
+  }
+
+  async #renew(): Promise<void> {
+    const c = this.#c;
+    try {
+      const publicKey = this.creds.publicKeyDer();
+      const ans = c.role === "leader"
+        ? await this.#renewAsLeader(c.o.node, publicKey)
+        : await forward(c, {
+          body: { t: "pki.renew", publicKey },
+          timeoutMs: PROPOSAL_TIMEOUT_MS,
+          what: "renew the certificate with",
+        }) as { certPem?: unknown };
+      const pem = ans?.certPem;
+      if (typeof pem !== "string" || !verifyIssued(pem, this.creds.caPem ?? "")) {
+        throw new TimeoutError("malformed renewal answer");
+      }
+      if (certInfo(pem).node !== c.o.node) throw new TimeoutError("renewal for another name");
+      this.creds.save(pem);
+      this.#renewFailLogged = false;
+      const info = this.creds.info!;
+      c.o.log(
+        `cluster: renewed this member's certificate: ${info.serial}, valid until ` +
+          new Date(info.notAfter).toISOString(),
+      );
+    } catch (e) {
+      this.#renewRetryAt = c.o.now() + RENEW_RETRY_MS;
+      if (!this.#renewFailLogged) {
+        c.o.log(`cluster: renewing this member's certificate failed (${errorText(e)}); retrying`);
+        this.#renewFailLogged = true;
+      }
+    }
+  }
+
+  /**
+   * On every applied membership change: drop the connections of members it removed, after
+   * DROP_GRACE_MS (the answer to a member's own `berth leave` still reaches it; new connections
+   * are refused at once, its certificate being revoked, and raft sends it nothing).
+   */
+  watchRemovals(): void {
+    const c = this.#c;
+    const snapshot = () => new Map(c.store.members().map((m) => [m.id, m.name]));
+    this.#memberIds = snapshot();
+    c.store.subscribe((ch) => {
+      if (!ch.tables.has("members")) return;
+      const now = snapshot();
+      for (const [id, name] of this.#memberIds) {
+        if (now.has(id) || [...now.values()].includes(name)) continue;
+        const t = setTimeout(() => {
+          this.#drops.delete(t);
+          if (!c.closed) c.transport.dropPeer(name);
+        }, DROP_GRACE_MS);
+        this.#drops.add(t);
+      }
+      this.#memberIds = now;
+    });
+  }
+
+  /** Stops the timers (the cluster closes). */
+  close(): void {
+    for (const t of this.#drops) clearTimeout(t);
+    this.#drops.clear();
+  }
+}
+
+function record(cert: { serial: string; notAfter: number }, node: string) {
+  return { serial: cert.serial.toLowerCase(), node, notAfter: cert.notAfter };
+}
+
+function localAddress(host: string): string | undefined {
+  return host === "0.0.0.0" || host === "::" ? undefined : host;
+}
