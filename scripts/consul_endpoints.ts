@@ -278,7 +278,7 @@ export function buildApp(): { app: Hono; close(): void } {
     node: "n1",
     advertise: "127.0.0.1",
     version: "0.0.0-endpoints",
-    token: null,
+    aclDefault: "allow",
     signal: abort.signal,
   });
   return {

@@ -181,7 +181,6 @@ export class Agent {
       advertise: config.advertise,
       version: VERSION,
       datacenter: config.datacenter,
-      token: null,
       aclDefault: config.aclDefault,
       listen: config.http,
       tls: this.#httpTls,

@@ -25,6 +25,9 @@ async function agentArgs(node: string, host: string, dataDir: string, extra: str
     "off",
     "--docker",
     "off",
+    // These tests are about membership, not ACLs (src/api/acl_enforce_test.ts).
+    "--acl-default",
+    "allow",
     ...extra,
   ];
   return { args, httpUrl: `http://${host}:${http}` };

@@ -9,7 +9,8 @@ import type { Hono } from "hono";
 import { clusterAdmin } from "../src/agent.ts";
 import { createApp } from "../src/api/mod.ts";
 import { RaftCluster } from "../src/cluster/mod.ts";
-import { Store } from "../src/store/mod.ts";
+import { hashSecret } from "../src/acl/mod.ts";
+import { GLOBAL_MANAGEMENT_ID, Store } from "../src/store/mod.ts";
 import { waitFor } from "./wait.ts";
 
 const LONG = "x".repeat(10_000);
@@ -170,6 +171,9 @@ function probes(app: Hono): Probe[] {
   return out;
 }
 
+/** The management token realApp() adds (snapshots need acl:write). */
+const MGMT = { "X-Consul-Token": "mgmt" };
+
 /** A single-member Raft cluster (in memory) and the app over it with the agent's admin. */
 async function realApp(): Promise<{ app: Hono; close(): Promise<void> }> {
   const store = Store.open(":memory:");
@@ -188,6 +192,17 @@ async function realApp(): Promise<{ app: Hono; close(): Promise<void> }> {
   });
   await cluster.start();
   await waitFor("a leader", () => cluster.status().role === "leader");
+  await cluster.propose({
+    type: "acl.token.set",
+    token: {
+      accessorId: "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+      secretHash: hashSecret(MGMT["X-Consul-Token"]),
+      description: "management",
+      policies: [{ id: GLOBAL_MANAGEMENT_ID }],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
   const abort = new AbortController();
   const app = createApp({
     store,
@@ -195,7 +210,7 @@ async function realApp(): Promise<{ app: Hono; close(): Promise<void> }> {
     node: "n1",
     advertise: "127.0.0.1",
     version: "0.0.0-test",
-    token: null,
+    aclDefault: "allow",
     signal: abort.signal,
     random: () => 0,
     // The agent's own admin operations; leaving would end the test's cluster.
@@ -221,7 +236,7 @@ Deno.test("PUT /v1/snapshot answers 400 naming the problem for a snapshot it can
         [" ".repeat(4 * 1024 * 1024), /not a berth store snapshot/],
       ] as const
     ) {
-      const r = await app.request("/v1/snapshot", { method: "PUT", body });
+      const r = await app.request("/v1/snapshot", { method: "PUT", body, headers: MGMT });
       const text = await r.text();
       assert.equal(r.status, 400, text);
       assert.match(text, message);

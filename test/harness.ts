@@ -135,6 +135,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     proxy: await freePort(host),
     bind: await freePort(host),
   };
+  if (opts.bootstrap ?? true) bootstrapDirs.push(dataDir);
   const logPath = `${dataDir}/agent.log`;
   const joinToken = defaultJoinToken(opts);
   const logFile = Deno.openSync(logPath, { append: true, create: true });
@@ -400,6 +401,22 @@ export async function stopAll(agents: AgentProc[]): Promise<void> {
   await Promise.all(agents.map((a) => a.stop().catch(() => {})));
 }
 
+/** Data dirs of the agents started with --bootstrap, latest last. */
+const bootstrapDirs: string[] = [];
+
+/**
+ * `BERTH_TOKEN` with the management token `--bootstrap` wrote (what an operator's CLI would
+ * use, e.g. for snapshots): `a`'s own, else the latest bootstrapped agent's; nothing if none.
+ */
+function cliTokenEnv(a: AgentProc): Record<string, string> {
+  for (const dir of [a.dataDir, ...bootstrapDirs.toReversed()]) {
+    try {
+      return { BERTH_TOKEN: Deno.readTextFileSync(`${dir}/management-token`).trim() };
+    } catch { /* none there */ }
+  }
+  return {};
+}
+
 /** Runs the `berth` CLI (as the binary would) against agent `a`; its exit code and output. */
 export async function berthCli(
   a: AgentProc,
@@ -407,7 +424,7 @@ export async function berthCli(
 ): Promise<{ code: number; out: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMISSIONS, `${ROOT}src/main.ts`, ...args],
-    env: { BERTH_HTTP_ADDR: a.httpUrl, NO_COLOR: "1" },
+    env: { BERTH_HTTP_ADDR: a.httpUrl, NO_COLOR: "1", ...cliTokenEnv(a) },
     stdout: "piped",
     stderr: "piped",
   }).output();

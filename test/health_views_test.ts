@@ -36,7 +36,7 @@ function apiOver() {
     node: "n1",
     advertise: "10.0.0.1",
     version: "0.0.0-test",
-    token: null,
+    aclDefault: "allow",
     signal: abort.signal,
   });
   const close = async () => {

@@ -16,7 +16,7 @@ Deno.test("README's HTTP API section names every route of the API app", () => {
     node: "n1",
     advertise: "127.0.0.1",
     version: "0.0.0-test",
-    token: null,
+    aclDefault: "allow",
   });
   const section = readmeSection("HTTP API and CLI");
   const missing: string[] = [];

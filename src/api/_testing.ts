@@ -5,7 +5,8 @@
  */
 import type { Hono } from "hono";
 import { LocalCluster } from "../cluster/testing.ts";
-import { Store } from "../store/mod.ts";
+import { hashSecret } from "../acl/mod.ts";
+import { GLOBAL_MANAGEMENT_ID, Store } from "../store/mod.ts";
 import { type ApiOptions, createApp } from "./app.ts";
 
 export { instanceSpec } from "../../test/fixtures.ts";
@@ -18,6 +19,7 @@ export interface Fixture {
   close(): void;
 }
 
+/** The ACL default of fixtures: allow (tests of other features); ACL tests pass "deny". */
 export function fixture(over: Partial<ApiOptions> = {}): Fixture {
   const store = Store.open(":memory:");
   const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
@@ -28,7 +30,7 @@ export function fixture(over: Partial<ApiOptions> = {}): Fixture {
     node: "n1",
     advertise: "10.0.0.1",
     version: "0.0.0-test",
-    token: null,
+    aclDefault: "allow",
     signal: abort.signal,
     random: () => 0,
     ...over,
@@ -53,4 +55,45 @@ export function put(body: unknown, headers: Record<string, string> = {}): Reques
       ? body as BodyInit
       : JSON.stringify(body),
   };
+}
+
+let tokens = 0;
+
+/**
+ * Adds an ACL token with secret `secret` to the store: a management token, or one with a policy
+ * of `rules` (Consul HCL), or none with `null`. Returns its AccessorID.
+ */
+export function addToken(
+  store: Store,
+  secret: string,
+  rules: string | "management" | null,
+): string {
+  const n = ++tokens;
+  const hex = n.toString(16).padStart(12, "0");
+  const accessorId = `aaaaaaaa-aaaa-4aaa-8aaa-${hex}`;
+  const policyId = `bbbbbbbb-bbbb-4bbb-8bbb-${hex}`;
+  const apply = (command: Parameters<Store["apply"]>[1]) => {
+    const r = store.apply(store.appliedIndex() + 1, command);
+    if (!r.ok) throw new Error(`addToken: ${r.error}`);
+  };
+  if (rules !== null && rules !== "management") {
+    apply({
+      type: "acl.policy.set",
+      policy: { id: policyId, name: `p${n}`, description: "", rules, datacenters: [] },
+    });
+  }
+  apply({
+    type: "acl.token.set",
+    token: {
+      accessorId,
+      secretHash: hashSecret(secret),
+      description: "",
+      policies: rules === null
+        ? []
+        : [{ id: rules === "management" ? GLOBAL_MANAGEMENT_ID : policyId }],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  return accessorId;
 }

@@ -8,10 +8,12 @@
  * handler (`body`). acl_routes_test.ts fails on a route of the app without a row, and on a row
  * that matches no route.
  *
- * Segments: `agent` is this agent's node name; `key` the KV key of the path; `session`,
- * `service-id` and `check-id` look the `:id` of the path up in the store (the session's node,
- * the instance's service, the check's service or node). An id that names nothing needs no right
- * there: the handler answers 404 as without ACLs.
+ * Segments: `none` for operator and acl; `agent` is this agent's node name; `key` the KV key of
+ * the path (`key-tree`: it and every key under it). `session`, `service-id` and `check-id` name
+ * the object the path's `:id` names (the session's node, the instance's service, the check's
+ * service or, for a node-level check, node:write on the node): the handler checks them once it
+ * has looked the id up, with the same decoding it serves; an id that names nothing answers 404
+ * as without ACLs.
  *
  * @module
  */

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { checkOnNode, checksOfNode, type CheckStatus, type CheckView } from "../store/mod.ts";
 import { CommandError, rules } from "../store/mod.ts";
 import { checkFromConsul } from "./check_definition.ts";
@@ -24,6 +24,8 @@ import { TTL_EXPIRED_OUTPUT } from "../health/check_timers.ts";
 import { optionalField } from "./fields.ts";
 import { listParams, SAMPLES } from "./list_params.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
+import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { checkReadable } from "./health_routes.ts";
 
 const REPORTS: Record<string, CheckStatus> = { pass: "passing", warn: "warning", fail: "critical" };
 
@@ -32,11 +34,15 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
 
   /** A check of this agent's node that a client may change (not liveness, not a derived one). */
   const ownCheck = (
+    ctx: Context,
     raw: string,
   ): CheckView & { registered: NonNullable<CheckView["registered"]> } => {
     const id = decodePath(raw, "check id");
     const c = checkOnNode(store, d.node, id);
     if (c === undefined) throw new HttpError(404, `Unknown check ID "${id}"`);
+    // Consul's vetCheckUpdate: the service's write right, or the node's for a node check.
+    if (c.serviceId !== "") requireRight(ctx, "service", c.serviceName, "write");
+    else requireRight(ctx, "node", d.node, "write");
     if (c.registered === null) {
       throw badRequest(`check "${id}" is derived by berth (liveness, container, label check)`);
     }
@@ -49,8 +55,10 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
       index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
       affects: (ch) => ch.tables.has("instances") || ch.tables.has("nodes"),
     });
-    const checks = checksOfNode(store, d.node).filter((x) => x.id !== "serfHealth")
-      .map(consulCheck).filter((x) => filter === null || filter.test(x));
+    const checks = keepAllowed(c, checksOfNode(store, d.node), checkReadable)
+      .filter((x) => x.id !== "serfHealth").map(consulCheck).filter((x) =>
+        filter === null || filter.test(x)
+      );
     return c.json(Object.fromEntries(checks.map((x) => [x.CheckID, x])));
   });
 
@@ -64,6 +72,7 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
     if (i === undefined || i.node !== d.node) {
       throw new HttpError(404, `unknown service ID: ${id}`);
     }
+    requireRight(c, "service", i.service, "read");
     return c.json({ ...agentService(i, d.datacenter), ContentHash: String(i.modifyIndex) });
   });
 
@@ -75,6 +84,8 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
     if (serviceId !== "" && (service === undefined || service.node !== d.node)) {
       throw badRequest(`${what}: ServiceID "${serviceId}" does not exist on node ${d.node}`);
     }
+    if (service !== undefined) requireRight(c, "service", service.service, "write");
+    else requireRight(c, "node", d.node, "write");
     const check = checkFromConsul(body, {
       what,
       defaultId: "",
@@ -92,13 +103,13 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
   });
 
   app.put("/v1/agent/check/deregister/:id", async (c) => {
-    const check = ownCheck(c.req.param("id"));
+    const check = ownCheck(c, c.req.param("id"));
     await proposeChecked(d, { type: "check.deregister", node: d.node, id: check.id });
     return c.body(null, 200);
   });
 
-  const report = async (raw: string, status: CheckStatus, output: string) => {
-    const check = ownCheck(raw);
+  const report = async (c: Context, raw: string, status: CheckStatus, output: string) => {
+    const check = ownCheck(c, raw);
     if (check.registered.kind !== "ttl") {
       throw badRequest(`CheckID "${check.id}" does not have associated TTL`);
     }
@@ -129,7 +140,7 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
 
   for (const [verb, status] of Object.entries(REPORTS)) {
     app.put(`/v1/agent/check/${verb}/:id`, async (c) => {
-      await report(c.req.param("id"), status, c.req.query("note") ?? "");
+      await report(c, c.req.param("id"), status, c.req.query("note") ?? "");
       return c.body(null, 200);
     });
   }
@@ -146,7 +157,12 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
       if (e instanceof CommandError) throw badRequest(`${what}: ${e.message}`);
       throw e;
     }
-    await report(c.req.param("id"), status, optionalField(body, "Output", "string", what) ?? "");
+    await report(
+      c,
+      c.req.param("id"),
+      status,
+      optionalField(body, "Output", "string", what) ?? "",
+    );
     return c.body(null, 200);
   });
 }

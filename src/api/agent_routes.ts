@@ -13,6 +13,7 @@ import { agentService, nodeId } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 import { serviceFromConsul } from "./service_definition.ts";
+import { keepAllowed, requireRight } from "./acl_enforce.ts";
 import { listParams, SAMPLES } from "./list_params.ts";
 
 /** Serf's member status codes, which Consul's /v1/agent/members reports. */
@@ -130,7 +131,10 @@ export function agentRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/agent/members", (c) => {
     plain(c);
-    return c.json(cluster.members().map((m) => agentMember(m, d.datacenter)));
+    return c.json(
+      keepAllowed(c, cluster.members(), (a, m) => a.allows("node", m.name, "read"))
+        .map((m) => agentMember(m, d.datacenter)),
+    );
   });
 
   app.get("/v1/agent/services", async (c) => {
@@ -139,7 +143,11 @@ export function agentRoutes(app: Hono, d: Deps): void {
       index: () => store.tableIndex("instances"),
       affects: (ch) => ch.tables.has("instances"),
     });
-    const mine = store.instancesOfNode(d.node).map((i) => agentService(i, d.datacenter))
+    const mine = keepAllowed(
+      c,
+      store.instancesOfNode(d.node),
+      (a, i) => a.allows("service", i.service, "read"),
+    ).map((i) => agentService(i, d.datacenter))
       .filter((s) => filter === null || filter.test(s));
     return c.json(Object.fromEntries(mine.map((s) => [s.ID, s])));
   });
@@ -154,6 +162,7 @@ export function agentRoutes(app: Hono, d: Deps): void {
       serviceKey: "Name",
       checks: true,
     });
+    requireRight(c, "service", spec.service, "write");
     const old = store.instance(spec.id);
     if (old !== undefined && old.node !== d.node) {
       throw badRequest(
@@ -177,6 +186,7 @@ export function agentRoutes(app: Hono, d: Deps): void {
     const id = c.req.param("id");
     const old = store.instance(id);
     if (old === undefined) throw new HttpError(404, `Unknown service ID "${id}"`);
+    requireRight(c, "service", old.service, "write");
     if (old.node !== d.node) {
       throw badRequest(
         `service "${id}" belongs to node ${old.node}; deregister it there or with ` +

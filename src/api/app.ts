@@ -1,16 +1,17 @@
 /**
- * The Hono app: token check on writes, the route modules, and the one error handler that turns
- * what a client did wrong into a status and one plain line.
+ * The Hono app: the ACL check of every route (acl_enforce.ts, rights in acl_routes.ts), the
+ * route modules, and the one error handler that turns what a client did wrong into a status and
+ * one plain line.
  *
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
-import type { Context } from "hono";
+import { type AclDefault, resolveToken } from "../acl/mod.ts";
 import type { Cluster } from "../cluster/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { CommandError } from "../store/mod.ts";
 import { aclEndpoints } from "./acl_endpoints.ts";
+import { aclMiddleware } from "./acl_enforce.ts";
 import { agentRoutes } from "./agent_routes.ts";
 import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
@@ -37,13 +38,11 @@ export interface ApiOptions {
   /** Reported as Consul's datacenter (default "dc1"). */
   datacenter?: string;
   version: string;
-  /** When set, writes (PUT/DELETE/POST) and snapshots need it; 403 otherwise. */
-  token: string | null;
   /**
    * What a token may do where its policies say nothing, and the anonymous token's rights
    * (`--acl-default`; src/acl/authorizer.ts fromDefault). Default "deny".
    */
-  aclDefault?: "allow" | "deny";
+  aclDefault?: AclDefault;
   /** Shown (secrets redacted) in /v1/agent/self as DebugConfig. */
   config?: Record<string, unknown>;
   /** Consensus operations behind join/leave/raft; missing ones answer 501. */
@@ -65,26 +64,6 @@ export interface ApiOptions {
   random?: () => number;
   /** Clock stamped into session and lock commands, ms (default Date.now). */
   now?: () => number;
-}
-
-function presentedToken(c: Context): string | undefined {
-  const header = c.req.header("X-Consul-Token");
-  if (header !== undefined && header !== "") return header;
-  const auth = c.req.header("Authorization");
-  const m = auth === undefined ? null : /^Bearer\s+(.+)$/i.exec(auth);
-  return m?.[1]?.trim();
-}
-
-function sameToken(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  return x.byteLength === y.byteLength && timingSafeEqual(x, y);
-}
-
-function needsToken(c: Context): boolean {
-  const m = c.req.method;
-  return (m !== "GET" && m !== "HEAD") || c.req.path === "/v1/snapshot" ||
-    c.req.path.startsWith("/v1/berth/tokens");
 }
 
 /** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
@@ -119,21 +98,15 @@ export function createApp(opts: ApiOptions): Hono {
     }
   });
 
-  app.use("*", async (c, next) => {
-    if (opts.token !== null && needsToken(c)) {
-      const got = presentedToken(c);
-      if (got === undefined || !sameToken(got, opts.token)) {
-        throw new HttpError(
-          403,
-          got === undefined
-            ? "Permission denied: this request needs the agent token " +
-              "(X-Consul-Token header or Authorization: Bearer)"
-            : "Permission denied: wrong token",
-        );
-      }
-    }
-    await next();
-  });
+  const aclDefault = opts.aclDefault ?? "deny";
+  app.use(
+    "*",
+    aclMiddleware({
+      resolve: (secret) => resolveToken(opts.store, secret, aclDefault),
+      store: opts.store,
+      node: opts.node,
+    }),
+  );
 
   catalogRoutes(app, d);
   healthRoutes(app, d);

@@ -11,27 +11,7 @@ import {
 } from "../cluster/mod.ts";
 import { closeAll, leaderOf, threeMembers } from "../../test/clusters.ts";
 import { LEGACY_SNAPSHOT_BYTES_MAX, SnapshotDecoder } from "../store/mod.ts";
-import { fixture, instanceSpec, put } from "./_testing.ts";
-
-Deno.test("createApp() token: writes need X-Consul-Token or Bearer, reads do not", async () => {
-  const f = fixture({ token: "s3cret" });
-  const none = await f.app.request("/v1/kv/k", put("v"));
-  assert.equal(none.status, 403);
-  assert.match(await none.text(), /needs the agent token/);
-  const wrong = await f.app.request("/v1/kv/k", put("v", { "X-Consul-Token": "nope" }));
-  assert.equal(wrong.status, 403);
-  assert.equal(f.store.kvGet("k"), undefined);
-  const ok = await f.app.request("/v1/kv/k", put("v", { "X-Consul-Token": "s3cret" }));
-  assert.equal(ok.status, 200);
-  const bearer = await f.app.request("/v1/kv/k", {
-    method: "DELETE",
-    headers: { Authorization: "Bearer s3cret" },
-  });
-  assert.equal(await bearer.json(), true);
-  assert.equal((await f.app.request("/v1/kv/?keys")).status, 200);
-  assert.equal((await f.app.request("/v1/snapshot")).status, 403);
-  f.close();
-});
+import { addToken, fixture, instanceSpec, put } from "./_testing.ts";
 
 Deno.test("createApp() unknown routes answer 404 with one line", async () => {
   const f = fixture();
@@ -203,17 +183,21 @@ Deno.test("raft and join routes answer 501 without an admin; use it when given",
   g.close();
 });
 
+/** Snapshots need acl:write: the management token's (added as "mgmt"). */
+const MGMT = { "X-Consul-Token": "mgmt" };
+
 Deno.test("GET /v1/snapshot streams a user snapshot that PUT /v1/snapshot restores", async () => {
   const f = fixture();
+  addToken(f.store, "mgmt", "management");
   await f.app.request("/v1/kv/a", put("1"));
-  const r = await f.app.request("/v1/snapshot");
+  const r = await f.app.request("/v1/snapshot", { headers: MGMT });
   assert.equal(r.status, 200);
   const bytes = new Uint8Array(await r.arrayBuffer());
   const frames = new SnapshotDecoder().push(bytes);
   assert.deepEqual(frames.flatMap((x) => "t" in x ? [x.t] : []), ["kv"]);
   await f.app.request("/v1/kv/a", put("2"));
   await f.app.request("/v1/kv/b", put("3"));
-  const back = await f.app.request("/v1/snapshot", { method: "PUT", body: bytes });
+  const back = await f.app.request("/v1/snapshot", { method: "PUT", headers: MGMT, body: bytes });
   assert.equal(back.status, 200, await back.clone().text());
   assert.deepEqual(f.store.kvKeys(""), ["a"]);
   assert.equal(new TextDecoder().decode(f.store.kvGet("a")!.value), "1");
@@ -222,16 +206,21 @@ Deno.test("GET /v1/snapshot streams a user snapshot that PUT /v1/snapshot restor
 
 Deno.test("PUT /v1/snapshot takes a snapshot of the old one-blob format (schema 1), and refuses one over its limit", async () => {
   const f = fixture();
+  addToken(f.store, "mgmt", "management");
   const old = Deno.readFileSync(
     new URL("../store/testdata/schema1_snapshot.msgpack", import.meta.url),
   );
-  const r = await f.app.request("/v1/snapshot", { method: "PUT", body: old.slice() });
+  const r = await f.app.request("/v1/snapshot", {
+    method: "PUT",
+    headers: MGMT,
+    body: old.slice(),
+  });
   assert.equal(r.status, 200, await r.clone().text());
   assert.ok(f.store.instances().length > 0);
   assert.ok(f.store.instances().every((i) => "docker" in i && "checkResult" in i));
   const big = new Uint8Array(LEGACY_SNAPSHOT_BYTES_MAX + 1);
   big[0] = 0x85;
-  const over = await f.app.request("/v1/snapshot", { method: "PUT", body: big });
+  const over = await f.app.request("/v1/snapshot", { method: "PUT", headers: MGMT, body: big });
   assert.equal(over.status, 400);
   assert.match(await over.text(), /old format is over its \d+-byte limit/);
   f.close();
@@ -239,15 +228,22 @@ Deno.test("PUT /v1/snapshot takes a snapshot of the old one-blob format (schema 
 
 Deno.test("PUT /v1/snapshot refuses a damaged or truncated file with 400, changing nothing", async () => {
   const f = fixture();
+  addToken(f.store, "mgmt", "management");
   await f.app.request("/v1/kv/a", put("1"));
-  const good = new Uint8Array(await (await f.app.request("/v1/snapshot")).arrayBuffer());
+  const good = new Uint8Array(
+    await (await f.app.request("/v1/snapshot", { headers: MGMT })).arrayBuffer(),
+  );
   const cases: [string, Uint8Array, RegExp][] = [
     ["junk", new TextEncoder().encode("hello"), /not a berth store snapshot/],
     ["truncated", good.subarray(0, good.byteLength - 2), /truncated/],
     ["empty", new Uint8Array(0), /empty, not a berth store snapshot/],
   ];
   for (const [name, body, err] of cases) {
-    const r = await f.app.request("/v1/snapshot", { method: "PUT", body: body.slice() });
+    const r = await f.app.request("/v1/snapshot", {
+      method: "PUT",
+      headers: MGMT,
+      body: body.slice(),
+    });
     assert.equal(r.status, 400, name);
     assert.match(await r.text(), err);
     assert.deepEqual(f.store.kvKeys(""), ["a"], name);

@@ -11,6 +11,8 @@ import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
 import { badRequest } from "./http_error.ts";
 import { instanceView } from "./instance_view.ts";
+import { keepAllowed } from "./acl_enforce.ts";
+import { instanceReadable } from "./catalog.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
 import { PASSPHRASE_HEADER, passphraseOf, SECRETS_HEADER } from "./snapshot_secrets.ts";
 
@@ -22,16 +24,19 @@ export function berthRoutes(app: Hono, d: Deps): void {
     return c.json(cluster.status());
   });
 
-  // The leader's view (it hears from every member); `?stale`: this member's own.
-  const members = async (c: Context) => {
+  // The leader's view (it hears from every member); `?stale`: this member's own. The members
+  // list shows what node:read allows; raft peers needs operator:read (checked before).
+  const members = (filtered: boolean) => async (c: Context) => {
     const list = c.req.query("stale") === undefined
       ? await cluster.membersFromLeader()
       : cluster.members();
     setReadHeaders(c, d, Math.max(1, store.appliedIndex()));
-    return c.json(list);
+    return c.json(
+      filtered ? keepAllowed(c, list, (a, m) => a.allows("node", m.name, "read")) : list,
+    );
   };
-  app.get("/v1/berth/members", members);
-  app.get("/v1/berth/raft/peers", members);
+  app.get("/v1/berth/members", members(true));
+  app.get("/v1/berth/raft/peers", members(false));
 
   app.get("/v1/berth/routes", (c) => {
     setReadHeaders(c, d, Math.max(1, store.tableIndex("instances")));
@@ -52,7 +57,10 @@ export function berthRoutes(app: Hono, d: Deps): void {
         : { index: () => store.serviceIndex(service), affects: (ch) => ch.services.has(service) },
     );
     const nodeStatus = new Map(store.nodes().map((n) => [n.name, n]));
-    return c.json(store.instances(service).map((i) => instanceView(i, nodeStatus.get(i.node))));
+    return c.json(
+      keepAllowed(c, store.instances(service), instanceReadable)
+        .map((i) => instanceView(i, nodeStatus.get(i.node))),
+    );
   });
 
   // The members this member knows, sorted, for an answer that asks for one of them.

@@ -5,15 +5,32 @@
  *
  * @module
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
+import type { Authorizer } from "../acl/authorizer.ts";
 import type { Command, Instance, InstanceSpec, RegisteredCheck } from "../store/mod.ts";
 import { CommandError, validateInstance } from "../store/mod.ts";
 import { checkFromConsul } from "./check_definition.ts";
+import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { checkOnNode } from "../store/mod.ts";
 import { agentService, catalogNode, catalogServiceEntry, nodeLookup } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
 import { applyListParams, listParams, SAMPLES } from "./list_params.ts";
 import { badRequest, readJsonObject } from "./http_error.ts";
 import { field, optionalField, serviceFromConsul } from "./service_definition.ts";
+
+/** Consul's rule for an instance in a list: service:read on its service and node:read on its node. */
+export function instanceReadable(a: Authorizer, i: { service: string; node: string }): boolean {
+  return a.allows("service", i.service, "read") && a.allows("node", i.node, "read");
+}
+
+/** The rights the commands of a catalog registration need (Consul's vetRegisterWithACL). */
+function requireRegisterRights(c: Context, commands: Command[]): void {
+  for (const cmd of commands) {
+    if (cmd.type === "node.register") requireRight(c, "node", cmd.name, "write");
+    else if (cmd.type === "register") requireRight(c, "service", cmd.instance.service, "write");
+    else if (cmd.type === "check.register") requireRight(c, "node", cmd.node, "write");
+  }
+}
 
 function withTags(instances: Instance[], tags: string[]): Instance[] {
   return tags.length === 0
@@ -33,8 +50,10 @@ export function catalogRoutes(app: Hono, d: Deps): void {
         Math.max(store.tableIndex("instances"), withNodes ? store.tableIndex("nodes") : 0),
       affects: (ch) => ch.tables.has("instances") || (withNodes && ch.tables.has("nodes")),
     });
+    const readable = (a: Authorizer, [name]: [string, unknown]) =>
+      a.allows("service", name, "read");
     if (p.filter === null && p.nodeMeta.length === 0) {
-      return c.json(Object.fromEntries(store.services()));
+      return c.json(Object.fromEntries(keepAllowed(c, [...store.services()], readable)));
     }
     // Services with at least one instance that passes, and the union of those instances' tags.
     const node = nodeLookup(store.nodes());
@@ -51,7 +70,8 @@ export function catalogRoutes(app: Hono, d: Deps): void {
       for (const t of e.ServiceTags) tags.add(t);
       out.set(e.ServiceName, tags);
     }
-    return c.json(Object.fromEntries([...out].map(([k, v]) => [k, [...v].sort()])));
+    const services = [...out].map(([k, v]) => [k, [...v].sort()] as [string, string[]]);
+    return c.json(Object.fromEntries(keepAllowed(c, services, readable)));
   });
 
   app.get("/v1/catalog/service/:name", async (c) => {
@@ -62,7 +82,11 @@ export function catalogRoutes(app: Hono, d: Deps): void {
       affects: (ch) => ch.services.has(name),
     });
     const node = nodeLookup(store.nodes());
-    const list = withTags(store.instances(name), c.req.queries("tag") ?? []);
+    const list = keepAllowed(
+      c,
+      withTags(store.instances(name), c.req.queries("tag") ?? []),
+      instanceReadable,
+    );
     return c.json(applyListParams(
       list.map((i) => {
         const n = node(i.node, i.address);
@@ -85,7 +109,8 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     });
     return c.json(
       applyListParams(
-        store.nodes().map((n) => ({ row: catalogNode(n, d.datacenter), node: n })),
+        keepAllowed(c, store.nodes(), (a, n) => a.allows("node", n.name, "read"))
+          .map((n) => ({ row: catalogNode(n, d.datacenter), node: n })),
         p,
       ),
     );
@@ -98,13 +123,15 @@ export function catalogRoutes(app: Hono, d: Deps): void {
       index: () => Math.max(store.tableIndex("nodes"), store.tableIndex("instances")),
       affects: (ch) => ch.tables.has("nodes") || ch.tables.has("instances"),
     });
+    if (keepAllowed(c, [name], (a, n) => a.allows("node", n, "read")).length === 0) {
+      return c.json(null);
+    }
     const instances = store.instancesOfNode(name);
     const known = store.node(name);
     if (known === undefined && instances.length === 0) return c.json(null);
     const n = nodeLookup(known ? [known] : [])(name, instances[0]?.address ?? "");
-    const services = instances.map((i) => agentService(i)).filter((s) =>
-      filter === null || filter.test(s)
-    );
+    const services = keepAllowed(c, instances, instanceReadable).map((i) => agentService(i))
+      .filter((s) => filter === null || filter.test(s));
     return c.json({
       Node: catalogNode(n, d.datacenter),
       Services: Object.fromEntries(services.map((s) => [s.ID, s])),
@@ -114,6 +141,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
   app.put("/v1/catalog/register", async (c) => {
     const body = await readJsonObject(c.req.raw, "catalog register");
     const commands = catalogRegister(body);
+    requireRegisterRights(c, commands);
     await proposeChecked(d, commands.length === 1 ? commands[0]! : { type: "batch", commands });
     return c.json(true);
   });
@@ -127,10 +155,17 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     if (serviceId !== undefined) {
       const i = store.instance(serviceId);
       ids = i !== undefined && i.node === node ? [serviceId] : [];
+      if (i !== undefined) requireRight(c, "service", i.service, "write");
+      else requireRight(c, "node", node, "write");
     } else if (checkId !== undefined) {
+      const check = checkOnNode(store, node, checkId);
+      if (check !== undefined && check.serviceId !== "") {
+        requireRight(c, "service", check.serviceName, "write");
+      } else requireRight(c, "node", node, "write");
       await proposeChecked(d, { type: "check.deregister", node, id: checkId });
       return c.json(true);
     } else {
+      requireRight(c, "node", node, "write");
       ids = store.instancesOfNode(node).map((i) => i.id);
     }
     if (ids.length > 0) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fixture } from "./_testing.ts";
+import { addToken, fixture } from "./_testing.ts";
 
 const CONSUL_HEADERS = ["X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact"];
 
@@ -29,13 +29,14 @@ Deno.test("createApp() every /v1 route answers with Consul's index and leader he
 });
 
 Deno.test("createApp() 404s, 405s, 400s and 403s carry the Consul headers too", async () => {
-  const f = fixture({ token: "t" });
+  const f = fixture({ aclDefault: "deny" });
+  addToken(f.store, "mgmt", "management");
   const answers = [
     await f.app.request("/v1/session/create", { method: "PUT" }), // 403: no token
     await f.app.request("/v1/nope"), // unknown route
     await f.app.request("/v1/agent/check/register"), // 405
     await f.app.request("/v1/catalog/services?index=x"), // 400
-    await f.app.request("/v1/kv/missing"), // 404 of a read
+    await f.app.request("/v1/kv/missing", { headers: { "X-Consul-Token": "mgmt" } }), // 404
   ];
   assert.deepEqual(answers.map((r) => r.status), [403, 404, 405, 400, 404]);
   for (const r of answers) {

@@ -14,6 +14,9 @@ import {
   instanceHealth,
   nodeLevelChecks,
 } from "../store/mod.ts";
+import type { Authorizer } from "../acl/authorizer.ts";
+import { keepAllowed } from "./acl_enforce.ts";
+import { instanceReadable } from "./catalog.ts";
 import { consulCheck, healthEntry, nodeLookup } from "./consul_shapes.ts";
 import { decodePath, type Deps, prepareRead } from "./deps.ts";
 import { badRequest } from "./http_error.ts";
@@ -23,6 +26,12 @@ import { flag } from "./query.ts";
 /** `?tag` (repeatable): instances with every tag. */
 function tagged<T extends { tags: string[] }>(list: T[], tags: string[]): T[] {
   return tags.length === 0 ? list : list.filter((i) => tags.every((t) => i.tags.includes(t)));
+}
+
+/** Consul's rule for a check in a list: node:read on its node, service:read on its service. */
+export function checkReadable(a: Authorizer, v: CheckView): boolean {
+  return a.allows("node", v.node, "read") &&
+    (v.serviceId === "" || a.allows("service", v.serviceName, "read"));
 }
 
 export function healthRoutes(app: Hono, d: Deps): void {
@@ -41,7 +50,11 @@ export function healthRoutes(app: Hono, d: Deps): void {
     });
     const nodes = store.nodes();
     const node = nodeLookup(nodes);
-    let list = tagged(store.instances(name), c.req.queries("tag") ?? []);
+    let list = keepAllowed(
+      c,
+      tagged(store.instances(name), c.req.queries("tag") ?? []),
+      instanceReadable,
+    );
     if (flag((n) => c.req.query(n), "passing")) {
       const byName = new Map(nodes.map((n) => [n.name, n]));
       list = list.filter((i) => instanceHealth(i, byName.get(i.node)).served);
@@ -64,7 +77,7 @@ export function healthRoutes(app: Hono, d: Deps): void {
     });
     const node = nodeLookup(store.nodes());
     return c.json(applyListParams(
-      store.instances(name).flatMap((i) => {
+      keepAllowed(c, store.instances(name), instanceReadable).flatMap((i) => {
         const n = node(i.node, i.address);
         return instanceChecks(i, n.status).map((v) => ({ row: consulCheck(v), node: n }));
       }),
@@ -84,7 +97,7 @@ export function healthRoutes(app: Hono, d: Deps): void {
     const rows: { row: ReturnType<typeof consulCheck>; node: NodeInfo }[] = [];
     const known = new Set<string>();
     const add = (views: CheckView[], n: NodeInfo) => {
-      for (const v of views) {
+      for (const v of keepAllowed(c, views, checkReadable)) {
         if (state === "any" || v.status === state) rows.push({ row: consulCheck(v), node: n });
       }
     };
@@ -116,6 +129,9 @@ export function healthRoutes(app: Hono, d: Deps): void {
       ]
       : checksOfNode(store, name);
     const n = known ?? { name, meta: {} };
-    return c.json(applyListParams(views.map((v) => ({ row: consulCheck(v), node: n })), p));
+    return c.json(applyListParams(
+      keepAllowed(c, views, checkReadable).map((v) => ({ row: consulCheck(v), node: n })),
+      p,
+    ));
   });
 }

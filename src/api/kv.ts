@@ -9,26 +9,19 @@
  * @module
  */
 import type { Context, Hono } from "hono";
+import type { Authorizer } from "../acl/authorizer.ts";
 import type { Change } from "../store/mod.ts";
 import type { Command } from "../store/mod.ts";
-import { NAME_BYTES_MAX, SESSION_ID_RE, VALUE_BYTES_MAX } from "../store/mod.ts";
+import { SESSION_ID_RE, VALUE_BYTES_MAX } from "../store/mod.ts";
+import { keepAllowed } from "./acl_enforce.ts";
 import { kvEntry } from "./consul_shapes.ts";
-import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { keyOf } from "./kv_key.ts";
 import { badRequest, readBody } from "./http_error.ts";
 import { flag, uintParam } from "./query.ts";
 
 /** Largest `?flags` (Consul's are uint64; ours must stay exact in a JS number). */
 export const KV_FLAGS_MAX = Number.MAX_SAFE_INTEGER;
-
-function keyOf(c: Context): string {
-  const path = c.req.path;
-  const raw = path.startsWith("/v1/kv/") ? path.slice("/v1/kv/".length) : "";
-  const key = decodePath(raw, "kv key");
-  if (key.length > NAME_BYTES_MAX) {
-    throw badRequest(`kv key is ${key.length} characters, over the ${NAME_BYTES_MAX} limit`);
-  }
-  return key;
-}
 
 /** Whether a change may touch keys under `prefix` (a restore reports no keys: assume yes). */
 function touches(ch: Change, test: (key: string) => boolean): boolean {
@@ -84,11 +77,19 @@ export function kvRoutes(app: Hono, d: Deps): void {
     );
     // The root always exists: listing it never answers 404.
     const missing = (n: number) => n === 0 && !(list && key === "");
+    // A list answers only the keys the token may read (the single key was checked before).
+    const readable = (a: Authorizer, k: string) => a.allows("kv", k, "read");
     if (keys) {
-      const found = foldKeys(store.kvKeys(key), key, c.req.query("separator") ?? "");
+      const found = foldKeys(
+        keepAllowed(c, store.kvKeys(key), readable),
+        key,
+        c.req.query("separator") ?? "",
+      );
       return missing(found.length) ? c.body(null, 404) : c.json(found);
     }
-    const entries = recurse ? store.kvList(key) : [store.kvGet(key)].filter((e) => e !== undefined);
+    const entries = recurse
+      ? keepAllowed(c, store.kvList(key), (a, e) => readable(a, e.key))
+      : [store.kvGet(key)].filter((e) => e !== undefined);
     if (missing(entries.length)) return c.body(null, 404);
     if (flag(q(c), "raw")) {
       const value = entries[0]?.value ?? new Uint8Array(0);

@@ -7,18 +7,19 @@
  * and `X-Consul-LastContact`; `?index=N&wait=30s` blocks until the index passes N (wait default
  * 5m, at most 10m, plus up to wait/16 jitter). `?stale` reads the local replica at once; the
  * default and `?consistent` wait for the cluster's read barrier first. Writes go only through
- * `cluster.propose()`; when `token` is set they need `X-Consul-Token` or
- * `Authorization: Bearer`. Bad input answers 400 (413 for bodies over the limit) with one line.
+ * `cluster.propose()`. Every route needs the right acl_routes.ts names for the request's ACL
+ * token (`X-Consul-Token`, `Authorization: Bearer` or `?token=`; acl_enforce.ts); lists answer
+ * what it may read. Bad input answers 400 (413 for bodies over the limit) with one line.
  *
- * Options (ApiOptions): `store`, `cluster`, `node`, `advertise`, `version`, `token`;
- * optional `datacenter` ("dc1"), `config` (shown redacted in /v1/agent/self), `admin`
+ * Options (ApiOptions): `store`, `cluster`, `node`, `advertise`, `version`;
+ * optional `aclDefault` ("deny"), `datacenter` ("dc1"), `config` (shown redacted in /v1/agent/self), `admin`
  * (join/leave/raft operations; missing ones answer 501), `routes` (the proxy's report
  * for /v1/berth/routes), `extraMetrics`, `blockedReadsMax` (4096), `signal`, `random`.
  *
  * @example
  * ```ts
  * const api = new ApiServer({ store, cluster, node: "n1", advertise: "10.0.0.5",
- *   version: VERSION, token: null, listen: { host: "127.0.0.1", port: 8500 } });
+ *   version: VERSION, aclDefault: "deny", listen: { host: "127.0.0.1", port: 8500 } });
  * await api.start();
  * // curl -s 127.0.0.1:8500/v1/health/service/web?passing
  * // curl -s -X PUT --data-binary 'on' 127.0.0.1:8500/v1/kv/feature/x   → true

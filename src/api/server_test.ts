@@ -13,7 +13,7 @@ function server(store: Store, port = 0) {
     node: "n1",
     advertise: "127.0.0.1",
     version: "test",
-    token: null,
+    aclDefault: "allow",
     listen: { host: "127.0.0.1", port },
   });
 }
@@ -62,7 +62,7 @@ function tlsServer(store: Store, tls: { certPem: string; keyPem: string }) {
     node: "n1",
     advertise: "127.0.0.1",
     version: "test",
-    token: null,
+    aclDefault: "allow",
     listen: { host: "127.0.0.1", port: 0 },
     tls,
   });

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Context, Hono } from "hono";
+import type { Authorizer } from "../acl/authorizer.ts";
 import { parseGoDuration } from "../lib/duration.ts";
 import {
   LOCK_DELAY_DEFAULT_MS,
@@ -24,6 +25,7 @@ import {
 } from "../store/mod.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, HttpError, readBody } from "./http_error.ts";
+import { keepAllowed, requireRight } from "./acl_enforce.ts";
 
 /** Largest session/create body. */
 const SESSION_BODY_BYTES_MAX = 64 * 1024;
@@ -181,6 +183,12 @@ async function createBody(req: Request): Promise<Record<string, unknown>> {
 
 export function sessionRoutes(app: Hono, d: Deps): void {
   const { store } = d;
+  const readable = (a: Authorizer, s: Session) => a.allows("session", s.node, "read");
+  /** session:write on the node of the session `id` names (one this replica lacks: 404 later). */
+  const requireWrite = (c: Context, id: string) => {
+    const s = store.sessions.get(id);
+    if (s !== undefined) requireRight(c, "session", s.node, "write");
+  };
   const sessionsRead = {
     index: () => store.tableIndex("sessions"),
     affects: (ch: { tables: Set<string> }) => ch.tables.has("sessions"),
@@ -188,18 +196,21 @@ export function sessionRoutes(app: Hono, d: Deps): void {
 
   app.put("/v1/session/create", async (c) => {
     const spec = sessionFromBody(await createBody(c.req.raw), d.node);
+    requireRight(c, "session", spec.node, "write");
     await proposeChecked(d, { type: "session.create", session: spec });
     return c.json({ ID: spec.id });
   });
 
   app.put("/v1/session/destroy/:id", async (c) => {
     const id = idParam(c);
+    requireWrite(c, id);
     await proposeChecked(d, { type: "session.destroy", id, nowMs: d.now() });
     return c.json(true);
   });
 
   app.put("/v1/session/renew/:id", async (c) => {
     const id = idParam(c);
+    requireWrite(c, id);
     const s = await d.cluster.renewSession(id);
     if (s === undefined) throw new HttpError(404, `Session id '${id}' not found`);
     return c.json([sessionEntry(s)]);
@@ -209,17 +220,17 @@ export function sessionRoutes(app: Hono, d: Deps): void {
     const id = idParam(c);
     await prepareRead(c, d, sessionsRead);
     const s = store.sessions.get(id);
-    return c.json(s === undefined ? [] : [sessionEntry(s)]);
+    return c.json(keepAllowed(c, s === undefined ? [] : [s], readable).map(sessionEntry));
   });
 
   app.get("/v1/session/node/:node", async (c) => {
     const node = decodePath(c.req.param("node"), "node name");
     await prepareRead(c, d, sessionsRead);
-    return c.json(store.sessions.ofNode(node).map(sessionEntry));
+    return c.json(keepAllowed(c, store.sessions.ofNode(node), readable).map(sessionEntry));
   });
 
   app.get("/v1/session/list", async (c) => {
     await prepareRead(c, d, sessionsRead);
-    return c.json(store.sessions.list().map(sessionEntry));
+    return c.json(keepAllowed(c, store.sessions.list(), readable).map(sessionEntry));
   });
 }

@@ -1,18 +1,26 @@
 import assert from "node:assert/strict";
 import { caPin, createCa, hashSecret } from "../pki/mod.ts";
 import { parseJoinToken } from "../lib/join_token.ts";
-import { fixture } from "./_testing.ts";
+import { addToken, fixture } from "./_testing.ts";
+
+/** Join tokens need acl rights: every request here sends the management token "mgmt". */
+const MGMT = { "X-Consul-Token": "mgmt" };
 
 const NOW = 1_700_000_000_000;
 
 async function withCa(over: Parameters<typeof fixture>[0] = {}) {
   const f = fixture({ now: () => NOW, ...over });
+  addToken(f.store, "mgmt", "management");
   const ca = createCa({ clusterId: "c1", now: new Date(NOW) });
   await f.cluster.propose({ type: "pki.init", caCert: ca.certPem, caKey: ca.keyPem });
   return { f, ca };
 }
 
-const post = (body: unknown): RequestInit => ({ method: "POST", body: JSON.stringify(body) });
+const post = (body: unknown): RequestInit => ({
+  method: "POST",
+  headers: MGMT,
+  body: JSON.stringify(body),
+});
 
 Deno.test("POST /v1/berth/tokens answers the token line once; the store keeps only its hash", async () => {
   const { f, ca } = await withCa();
@@ -37,7 +45,7 @@ Deno.test("POST /v1/berth/tokens answers the token line once; the store keeps on
     });
     assert.equal(f.store.pki.tokenProblem(t.id, hashSecret(t.secret), NOW), undefined);
     // The list never shows the secret or its hash.
-    const list = await (await f.app.request("/v1/berth/tokens")).text();
+    const list = await (await f.app.request("/v1/berth/tokens", { headers: MGMT })).text();
     assert.ok(list.includes(t.id));
     assert.ok(!list.includes(t.secret) && !list.includes(hashSecret(t.secret)));
   } finally {
@@ -49,13 +57,16 @@ Deno.test("DELETE /v1/berth/tokens/:id revokes; unknown and malformed ids answer
   const { f } = await withCa();
   try {
     const { id } = await (await f.app.request("/v1/berth/tokens", post({}))).json();
-    const r = await f.app.request(`/v1/berth/tokens/${id}`, { method: "DELETE" });
+    const r = await f.app.request(`/v1/berth/tokens/${id}`, { method: "DELETE", headers: MGMT });
     assert.equal(r.status, 200);
     assert.equal(f.store.pki.token(id)!.revokedAt, NOW);
-    const unknown = await f.app.request("/v1/berth/tokens/zzz999", { method: "DELETE" });
+    const unknown = await f.app.request("/v1/berth/tokens/zzz999", {
+      method: "DELETE",
+      headers: MGMT,
+    });
     assert.equal(unknown.status, 404);
     assert.equal(await unknown.text(), "no join token zzz999\n");
-    const bad = await f.app.request("/v1/berth/tokens/BAD!", { method: "DELETE" });
+    const bad = await f.app.request("/v1/berth/tokens/BAD!", { method: "DELETE", headers: MGMT });
     assert.equal(bad.status, 400);
   } finally {
     f.close();
@@ -83,6 +94,7 @@ Deno.test("POST /v1/berth/tokens: bad fields and a cluster without CA answer one
     f.close();
   }
   const plain = fixture();
+  addToken(plain.store, "mgmt", "management");
   try {
     const r = await plain.app.request("/v1/berth/tokens", post({}));
     assert.equal(r.status, 400);
@@ -92,11 +104,13 @@ Deno.test("POST /v1/berth/tokens: bad fields and a cluster without CA answer one
   }
 });
 
-Deno.test("/v1/berth/tokens needs the agent's write token, list included", async () => {
-  const { f } = await withCa({ token: "s3cret" });
+Deno.test("/v1/berth/tokens needs acl rights (the management token), list included", async () => {
+  const { f } = await withCa({ aclDefault: "allow" });
   try {
-    assert.equal((await f.app.request("/v1/berth/tokens")).status, 403);
-    const r = await f.app.request("/v1/berth/tokens", { headers: { "X-Consul-Token": "s3cret" } });
+    const anonymous = await f.app.request("/v1/berth/tokens");
+    assert.equal(anonymous.status, 403);
+    assert.match(await anonymous.text(), /lacks permission 'acl:read'/);
+    const r = await f.app.request("/v1/berth/tokens", { headers: MGMT });
     assert.equal(r.status, 200);
   } finally {
     f.close();

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { Buffer } from "node:buffer";
 import {
   isReadOnlyTxn,
@@ -24,6 +24,7 @@ import {
 } from "../store/mod.ts";
 import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, HttpError, readBody } from "./http_error.ts";
+import { keepAllowed, requireRight } from "./acl_enforce.ts";
 
 /** Largest transaction body: 64 values of the largest size, base64, and their keys. */
 const TXN_BODY_BYTES_MAX = TXN_OPS_MAX * Math.ceil(VALUE_BYTES_MAX * 4 / 3) + 64 * 1024;
@@ -107,6 +108,32 @@ function kvResult(e: TxnEntry) {
   };
 }
 
+/**
+ * The rights a transaction needs before it runs, as Consul vets them: key:write on what it
+ * writes (delete-tree: the prefix and every key under it), key:read on what check-* look at;
+ * get and get-tree need none here, their results are filtered.
+ */
+function requireTxnRights(c: Context, d: Deps, ops: TxnOp[]): void {
+  for (const op of ops) {
+    switch (op.verb) {
+      case "get":
+      case "get-tree":
+        break;
+      case "check-index":
+      case "check-session":
+      case "check-not-exists":
+        requireRight(c, "kv", op.key, "read");
+        break;
+      case "delete-tree":
+        requireRight(c, "kv", op.key, "write");
+        for (const k of d.store.kvKeys(op.key)) requireRight(c, "kv", k, "write");
+        break;
+      default:
+        requireRight(c, "kv", op.key, "write");
+    }
+  }
+}
+
 export function txnRoutes(app: Hono, d: Deps): void {
   app.put("/v1/txn", async (c) => {
     const bytes = await readBody(c.req.raw, TXN_BODY_BYTES_MAX);
@@ -117,6 +144,7 @@ export function txnRoutes(app: Hono, d: Deps): void {
       throw badRequest(`txn: Failed to parse body: ${(e as Error).message}`);
     }
     const ops = txnOps(body);
+    requireTxnRights(c, d, ops);
     let t: TxnOutcome | undefined;
     if (isReadOnlyTxn(ops)) {
       const { store } = d;
@@ -144,6 +172,7 @@ export function txnRoutes(app: Hono, d: Deps): void {
         Errors: t.errors.map((e) => ({ OpIndex: e.opIndex, What: e.what })),
       }, 409);
     }
-    return c.json({ Results: t.results.map(kvResult), Errors: null });
+    const results = keepAllowed(c, t.results, (a, e) => a.allows("kv", e.key, "read"));
+    return c.json({ Results: results.map(kvResult), Errors: null });
   });
 }

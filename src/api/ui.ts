@@ -55,8 +55,16 @@ function fill(id, rows) {
     return tr;
   }));
 }
+// The ACL token: /ui?token=SECRET once; kept in this tab only, and dropped from the address.
+const given = new URLSearchParams(location.search).get("token");
+if (given !== null) {
+  sessionStorage.setItem("berth-token", given);
+  history.replaceState(null, "", location.pathname);
+}
+const TOKEN = sessionStorage.getItem("berth-token");
 async function get(path) {
-  const r = await fetch(path + (path.includes("?") ? "&" : "?") + "stale");
+  const r = await fetch(path + (path.includes("?") ? "&" : "?") + "stale",
+    { headers: TOKEN ? { "X-Consul-Token": TOKEN } : {} });
   if (!r.ok) throw new Error(path + ": " + r.status + " " + (await r.text()));
   return r.json();
 }

@@ -40,7 +40,13 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
     help: "agent API address (env BERTH_HTTP_ADDR, default http://127.0.0.1:8500; " +
       "https:// trusts the CA file in env BERTH_CACERT)",
   },
-  { name: "token", kind: "string", value: "TOKEN", help: "API token for writes (env BERTH_TOKEN)" },
+  { name: "token", kind: "string", value: "TOKEN", help: "API ACL token (env BERTH_TOKEN)" },
+  {
+    name: "token-file",
+    kind: "string",
+    value: "FILE",
+    help: "file holding the API ACL token, e.g. <data-dir>/management-token (env BERTH_TOKEN_FILE)",
+  },
   { name: "json", kind: "bool", help: "machine-readable JSON output" },
   { name: "help", kind: "bool", help: "show this help" },
 ];

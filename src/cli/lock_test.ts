@@ -36,7 +36,7 @@ async function withAgent(fn: (a: Agent) => Promise<void>): Promise<void> {
     node: "n1",
     advertise: "127.0.0.1",
     version: VERSION,
-    token: null,
+    aclDefault: "allow",
     listen: { host: "127.0.0.1", port: 0 },
   });
   await api.start();

@@ -30,6 +30,35 @@ const COMMANDS: readonly CommandSpec[] = [
   ...ACL_COMMANDS,
 ];
 
+/**
+ * The ACL token to send, Consul's order: `--token`, `--token-file`, env `BERTH_TOKEN`, env
+ * `BERTH_TOKEN_FILE`; null for none. Throws one line when the file cannot be read or is empty.
+ */
+function tokenOf(
+  parsed: { flags: Map<string, unknown> },
+  env: Record<string, string | undefined>,
+): string | null {
+  const flag = parsed.flags.get("token") as string | undefined;
+  if (flag !== undefined) return flag;
+  const file = parsed.flags.get("token-file") as string | undefined;
+  if (file !== undefined) return readTokenFile(file);
+  if (env.BERTH_TOKEN) return env.BERTH_TOKEN;
+  if (env.BERTH_TOKEN_FILE) return readTokenFile(env.BERTH_TOKEN_FILE);
+  return null;
+}
+
+function readTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read the token file ${path}: ${errorText(e)}`);
+  }
+  const token = text.trim();
+  if (token === "") throw new Error(`the token file ${path} is empty`);
+  return token;
+}
+
 export interface CliIo {
   /** Writes exactly what it is given (values may be binary). */
   stdout: (chunk: string | Uint8Array) => void;
@@ -241,7 +270,12 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     }
     throw e;
   }
-  const token = (parsed.flags.get("token") as string | undefined) ?? (io.env.BERTH_TOKEN || null);
+  let token: string | null;
+  try {
+    token = tokenOf(parsed, io.env);
+  } catch (e) {
+    return usage(`berth ${name}: ${errorText(e)}`);
+  }
   let caCertPem: string | null = null;
   if (cmd.remote && io.env.BERTH_CACERT) {
     try {

@@ -3,6 +3,7 @@ import { ApiServer } from "../api/mod.ts";
 import type { MemberStatus } from "../cluster/mod.ts";
 import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
+import { addToken } from "../api/_testing.ts";
 import { VERSION } from "../version.ts";
 import { apiInstanceSpec } from "../../test/fixtures.ts";
 import { type CliIo, EXIT_STDOUT_CLOSED, main } from "./mod.ts";
@@ -35,9 +36,10 @@ async function run(argv: string[], env: Record<string, string> = {}): Promise<Ru
 
 async function withAgent(
   fn: (env: Record<string, string>, store: Store) => Promise<void>,
-  opts: { token?: string; cluster?: (c: LocalCluster) => void } = {},
+  opts: { managementSecret?: string; cluster?: (c: LocalCluster) => void } = {},
 ): Promise<void> {
   const store = Store.open(":memory:");
+  if (opts.managementSecret !== undefined) addToken(store, opts.managementSecret, "management");
   const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
   opts.cluster?.(cluster);
   const api = new ApiServer({
@@ -46,7 +48,7 @@ async function withAgent(
     node: "n1",
     advertise: "127.0.0.1",
     version: VERSION,
-    token: opts.token ?? null,
+    aclDefault: opts.managementSecret === undefined ? "allow" : "deny",
     listen: { host: "127.0.0.1", port: 0 },
   });
   await api.start();
@@ -237,17 +239,37 @@ Deno.test("main() members marks the contact column local when no leader gave its
   });
 });
 
-Deno.test("main() writes send the token; a wrong one is refused with one line", async () => {
+Deno.test("main() sends the token of --token, --token-file, BERTH_TOKEN or BERTH_TOKEN_FILE; a missing or wrong one is refused with one line", async () => {
   await withAgent(async (env) => {
     let r = await run(["kv", "put", "k", "v"], env);
     assert.equal(r.code, 1);
     assert.match(r.err, /^berth kv put: the agent answered 403: Permission denied/);
     assert.equal(r.err.trimEnd().split("\n").length, 1);
+    r = await run(["kv", "put", "k", "v", "--token", "wrong"], env);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^berth kv put: the agent answered 403: ACL not found/);
     r = await run(["kv", "put", "k", "v", "--token", "t0k"], env);
     assert.equal(r.code, 0, r.err);
     r = await run(["kv", "delete", "k"], { ...env, BERTH_TOKEN: "t0k" });
     assert.equal(r.code, 0, r.err);
-  }, { token: "t0k" });
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/token`, "t0k\n");
+      r = await run(["kv", "put", "k", "v", "--token-file", `${dir}/token`], env);
+      assert.equal(r.code, 0, r.err);
+      r = await run(["kv", "get", "k"], { ...env, BERTH_TOKEN_FILE: `${dir}/token` });
+      assert.equal(r.out, "v\n", r.err);
+      // --token wins over the file, as Consul's -token over -token-file.
+      r = await run(["kv", "get", "k", "--token", "wrong", "--token-file", `${dir}/token`], env);
+      assert.match(r.err, /403: ACL not found/);
+      r = await run(["kv", "get", "k", "--token-file", `${dir}/missing`], env);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /^berth kv get: cannot read the token file .*missing: /);
+      assert.equal(r.err.trimEnd().split("\n").length, 1);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }, { managementSecret: "t0k" });
 });
 
 Deno.test("main() admin commands say clearly when the agent lacks the route", async () => {
@@ -267,7 +289,9 @@ Deno.test("main() admin commands say clearly when the agent lacks the route", as
 });
 
 Deno.test("main() snapshot save then restore round-trips the agent's state through a file", async () => {
-  await withAgent(async (env, store) => {
+  // Snapshots need the management token (acl:write).
+  await withAgent(async (agentEnv, store) => {
+    const env = { ...agentEnv, BERTH_TOKEN: "m" };
     const dir = await Deno.makeTempDir();
     const file = `${dir}/backup.snap`;
     try {
@@ -295,7 +319,7 @@ Deno.test("main() snapshot save then restore round-trips the agent's state throu
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
-  });
+  }, { managementSecret: "m" });
 });
 
 Deno.test("main() version prints berth, Deno and SQLite versions without an agent", async () => {
@@ -348,7 +372,8 @@ Deno.test("main() help: berth --help lists commands, each command has --help", a
   assert.match(kv.out, /^Usage: berth kv put KEY VALUE/);
   assert.match(kv.out, /--cas N/);
   assert.match(kv.out, /^ {2}--http-addr URL +agent API address/m);
-  assert.match(kv.out, /^ {2}--token TOKEN +API token/m);
+  assert.match(kv.out, /^ {2}--token TOKEN +API ACL token/m);
+  assert.match(kv.out, /^ {2}--token-file FILE +file holding the API ACL token/m);
   const group = await run(["kv", "--help"]);
   assert.match(group.out, /berth kv delete KEY/);
   const agent = await run(["agent", "--help"]);

@@ -28,7 +28,7 @@ async function withTlsAgent(fn: (port: number, certs: TestCerts) => Promise<void
     node: "n1",
     advertise: "127.0.0.1",
     version: VERSION,
-    token: null,
+    aclDefault: "allow",
     listen: { host: "127.0.0.1", port: 0 },
     tls: readTlsFiles(certs.crt, certs.key),
   });
@@ -114,7 +114,7 @@ Deno.test("main() says when an https address reaches a plain http agent", async 
     node: "n1",
     advertise: "127.0.0.1",
     version: VERSION,
-    token: null,
+    aclDefault: "allow",
     listen: { host: "127.0.0.1", port: 0 },
   });
   await api.start();
