@@ -286,6 +286,13 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
       "what a token may do where its policies say nothing, and the anonymous token: allow or deny",
     expect: "expected allow or deny",
   },
+  {
+    name: "dns-acl",
+    kind: "bool",
+    def: "false",
+    help: "DNS answers only the services and nodes the anonymous token may read",
+    expect: "expected true or false",
+  },
 ];
 
 /**

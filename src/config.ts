@@ -59,6 +59,8 @@ export interface Config {
   dnsServiceTtl: Map<string, number>;
   /** What tokens may do where their policies say nothing (src/acl/authorizer.ts). */
   aclDefault: "allow" | "deny";
+  /** DNS names only what the anonymous token may read (service:read, node:read). */
+  dnsAcl: boolean;
   snapshotEntries: number;
   /** Mutual TLS between members (`--tls`; off only with --dev). */
   tls: boolean;
@@ -272,6 +274,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       if (ms < 60_000) throw new Error("below 1m");
       return ms;
     }),
+    dnsAcl: get("dns-acl", parseBool),
   };
 }
 

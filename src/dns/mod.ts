@@ -28,7 +28,8 @@
  *
  * Options (DnsOptions): `store`, `listen` (port 0: any free port, same for UDP and TCP),
  * `domain`, `edgeDomain`, `ttl`, `recursors`, optional `datacenter` (`dc1`), `serviceTtl` (per
- * service, `*` for the rest), `random` and `forward` tuning.
+ * service, `*` for the rest), `visible` (`--dns-acl`: only the services and nodes the anonymous
+ * token may read; edge names stay open), `random` and `forward` tuning.
  *
  * @example
  * ```ts
@@ -54,7 +55,7 @@ export {
   TCP_WRITE_BYTES_MAX,
 } from "./server.ts";
 export { ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
-export { type ReverseNames, Zone, type ZoneOptions } from "./zone.ts";
+export { type ReverseNames, Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
 export {
   type Handler,
   hexToIp,

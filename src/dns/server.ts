@@ -23,7 +23,7 @@ import {
 } from "./reply.ts";
 import { type Reply, resolve } from "./resolve.ts";
 import { HEADER_BYTES, parseQuery, type Query, RCODE } from "./wire.ts";
-import { Zone } from "./zone.ts";
+import { Zone, type ZoneFilter } from "./zone.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /** Most open TCP connections; more are closed at once. */
@@ -60,6 +60,11 @@ export interface DnsOptions {
   random?: () => number;
   /** Forwarder tuning: timeoutMs, entriesMax, bytesMax, inflightMax, now. */
   forward?: ForwarderOptions;
+  /**
+   * `--dns-acl`: what the zone may name, asked at every rebuild (the zone is also rebuilt when
+   * the ACL tables change); absent: every name.
+   */
+  visible?: () => ZoneFilter;
 }
 
 export class DnsServer {
@@ -94,7 +99,10 @@ export class DnsServer {
   /** Subscribes to the store and binds UDP and TCP. Rejects with one line on a bind error. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#opts.store.subscribe((c) => {
-      if (c.tables.has("instances") || c.tables.has("nodes")) this.#scheduleRebuild();
+      if (
+        c.tables.has("instances") || c.tables.has("nodes") ||
+        (this.#opts.visible !== undefined && c.tables.has("acl"))
+      ) this.#scheduleRebuild();
     });
     this.#zone = this.#build();
     const { host, port } = this.#opts.listen;
@@ -189,10 +197,10 @@ export class DnsServer {
   }
 
   #build(): Zone {
-    const { store, domain, datacenter, edgeDomain, ttl, serviceTtl } = this.#opts;
+    const { store, domain, datacenter, edgeDomain, ttl, serviceTtl, visible } = this.#opts;
     return new Zone(
       { instances: store.instances(), nodes: store.nodes(), version: store.appliedIndex() },
-      { domain, datacenter, edgeDomain, ttl, serviceTtl },
+      { domain, datacenter, edgeDomain, ttl, serviceTtl, visible: visible?.() },
     );
   }
 

@@ -24,6 +24,18 @@ export interface ZoneOptions {
   ttl: number;
   /** Service TTLs (seconds) by lower-cased service name; `*` replaces `ttl` for other services. */
   serviceTtl?: ReadonlyMap<string, number>;
+  /** What the zone may name (`--dns-acl`: the anonymous token's rights); absent: everything. */
+  visible?: ZoneFilter;
+}
+
+/**
+ * Which services and nodes a zone may name. A node it may not read is absent (its name, address,
+ * meta, NS and PTR records); an instance is served only when its service and its node are both
+ * readable (Consul's DNS rule with ACLs).
+ */
+export interface ZoneFilter {
+  service(name: string): boolean;
+  node(name: string): boolean;
 }
 
 /** The names a reverse (PTR) lookup of one address answers with, before the domain. */
@@ -88,6 +100,13 @@ export class Zone {
     this.nodeSuffixes = suffixes("node");
     this.addrSuffixes = suffixes("addr");
     this.edgeSuffix = this.edgeDomain === null ? null : `.${this.edgeDomain}`;
+    const visible = options.visible;
+    const nodeList = visible === undefined
+      ? data.nodes
+      : data.nodes.filter((n) => visible.node(n.name));
+    const instanceList = visible === undefined
+      ? data.instances
+      : data.instances.filter((i) => visible.service(i.service) && visible.node(i.node));
     const nodes = new Map<string, NodeInfo>();
     // Node-level checks count towards every instance of the node (instanceHealth).
     const byName = new Map<string, NodeInfo>();
@@ -99,14 +118,14 @@ export class Zone {
       if (r === undefined) reverse.set(key, r = { nodes: new Set(), services: new Set() });
       return r;
     };
-    for (const n of data.nodes) {
+    for (const n of nodeList) {
       nodes.set(n.name.toLowerCase(), n);
       byName.set(n.name, n);
       reverseOf(n.address)?.nodes.add(n.name.toLowerCase());
     }
     this.nodes = nodes;
     const services = new Map<string, ZoneInstance[]>();
-    for (const i of data.instances) {
+    for (const i of instanceList) {
       reverseOf(i.address)?.services.add(i.service.toLowerCase());
       if (!instanceHealth(i, byName.get(i.node)).served) continue;
       const key = i.service.toLowerCase();
@@ -124,9 +143,11 @@ export class Zone {
     this.reverse = new Map(
       [...reverse].map(([k, r]) => [k, { nodes: sorted(r.nodes), services: sorted(r.services) }]),
     );
-    const alive = data.nodes.filter((n) => n.status === "alive")
+    // Edge names stay open (they are the public entry); the name servers are nodes.
+    this.edgeAddresses = data.nodes.filter((n) => n.status === "alive" && n.meta.proxy === "true")
+      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((n) => n.address);
+    const alive = nodeList.filter((n) => n.status === "alive")
       .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-    this.edgeAddresses = alive.filter((n) => n.meta.proxy === "true").map((n) => n.address);
     this.nameServers = alive.map((n) => n.name.toLowerCase());
   }
 
