@@ -225,7 +225,6 @@ Deno.test("PUT /v1/acl/bootstrap (consul client's acl.bootstrap) makes a managem
     node: "n1",
     advertise: "127.0.0.1",
     version: "0.0.0-test",
-    token: null,
     aclDefault: "deny",
     listen: { host: "127.0.0.1", port: 0 },
   });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { encodeFrame, encodeHeader, SnapshotDecoder, type Store } from "../store/mod.ts";
+import {
+  encodeFrame,
+  encodeHeader,
+  GLOBAL_MANAGEMENT_ID,
+  SnapshotDecoder,
+  type Store,
+} from "../store/mod.ts";
 import { concatBytes } from "../lib/bytes.ts";
 import { createCa, openWithPassphrase } from "../pki/mod.ts";
 import { type Fixture, fixture } from "./_testing.ts";
@@ -11,9 +17,14 @@ const T2 = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
 const hash = (s: string) => createHash("sha256").update(s).digest("hex");
 const enc = new TextEncoder();
 
-/** A fixture holding KV `key` and an ACL token `accessor` with `secret`. */
+/** Each fixture's token secret: snapshots need acl:write, so the tokens here are management. */
+const SECRET = new WeakMap<Fixture, string>();
+const auth = (f: Fixture) => ({ "X-Consul-Token": SECRET.get(f)! });
+
+/** A fixture holding KV `key` and a management ACL token `accessor` with `secret`. */
 async function holding(key: string, accessor: string, secret: string): Promise<Fixture> {
   const f = fixture();
+  SECRET.set(f, secret);
   await f.cluster.propose({ type: "kv.put", key, value: enc.encode("v"), flags: 0 });
   await f.cluster.propose({
     type: "acl.token.set",
@@ -21,7 +32,7 @@ async function holding(key: string, accessor: string, secret: string): Promise<F
       accessorId: accessor,
       secretHash: hash(secret),
       description: "d",
-      policies: [],
+      policies: [{ id: GLOBAL_MANAGEMENT_ID }],
       local: false,
       createTimeMs: 1,
     },
@@ -32,7 +43,12 @@ async function holding(key: string, accessor: string, secret: string): Promise<F
 async function save(f: Fixture, passphrase?: string): Promise<Uint8Array> {
   const r = await f.app.request(
     passphrase === undefined ? "/v1/snapshot" : "/v1/snapshot?include-secrets=true",
-    { headers: passphrase === undefined ? {} : { [PASSPHRASE_HEADER]: passphrase } },
+    {
+      headers: {
+        ...auth(f),
+        ...(passphrase === undefined ? {} : { [PASSPHRASE_HEADER]: passphrase }),
+      },
+    },
   );
   assert.equal(r.status, 200);
   return new Uint8Array(await r.arrayBuffer());
@@ -42,7 +58,10 @@ async function restore(f: Fixture, body: Uint8Array, passphrase?: string) {
   const r = await f.app.request("/v1/snapshot", {
     method: "PUT",
     body: body as BodyInit,
-    headers: passphrase === undefined ? {} : { [PASSPHRASE_HEADER]: passphrase },
+    headers: {
+      ...auth(f),
+      ...(passphrase === undefined ? {} : { [PASSPHRASE_HEADER]: passphrase }),
+    },
   });
   return { status: r.status, text: await r.text(), secrets: r.headers.get(SECRETS_HEADER) };
 }
@@ -62,14 +81,16 @@ Deno.test("GET /v1/snapshot leaves the token hashes out; include-secrets seals t
     const sealed = await save(src, "correct horse");
     assert.ok(!latin(sealed).includes(hash("secret-one")) && !latin(sealed).includes(T1));
     assert.ok(sealed.byteLength > plain.byteLength);
-    const noPass = await src.app.request("/v1/snapshot?include-secrets=true");
+    const noPass = await src.app.request("/v1/snapshot?include-secrets=true", {
+      headers: auth(src),
+    });
     assert.equal(noPass.status, 400);
     assert.equal(
       (await noPass.text()).trim(),
       `include-secrets needs a passphrase in the ${PASSPHRASE_HEADER} header`,
     );
     const empty = await src.app.request("/v1/snapshot?include-secrets", {
-      headers: { [PASSPHRASE_HEADER]: "" },
+      headers: { ...auth(src), [PASSPHRASE_HEADER]: "" },
     });
     assert.equal(empty.status, 400);
   } finally {

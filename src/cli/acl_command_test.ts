@@ -43,7 +43,6 @@ async function withAgent(fn: (run: ReturnType<typeof runner>, store: Store) => P
     node: "n1",
     advertise: "127.0.0.1",
     version: VERSION,
-    token: null,
     aclDefault: "deny",
     listen: { host: "127.0.0.1", port: 0 },
   });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ApiServer } from "../api/mod.ts";
+import { addToken } from "../api/_testing.ts";
 import { LocalCluster } from "../cluster/testing.ts";
 import { Store } from "../store/mod.ts";
 import { VERSION } from "../version.ts";
@@ -43,13 +44,16 @@ async function withAgent(
     node: "n1",
     advertise: "127.0.0.1",
     version: VERSION,
-    token: null,
+    aclDefault: "deny",
     listen: { host: "127.0.0.1", port: 0 },
   });
+  // Snapshots need acl:write: the management token's.
+  addToken(store, "mgmt", "management");
   await api.start();
   const dir = await Deno.makeTempDir({ prefix: "berth-snap-cli-" });
   try {
-    await fn({ BERTH_HTTP_ADDR: `http://127.0.0.1:${api.address.port}` }, store, dir);
+    const env = { BERTH_HTTP_ADDR: `http://127.0.0.1:${api.address.port}`, BERTH_TOKEN: "mgmt" };
+    await fn(env, store, dir);
   } finally {
     await api.close();
     store.close();
