@@ -150,17 +150,22 @@ Deno.test({
         }
       }
 
-      // Every agent's node is a member, and all of them follow one leader.
+      // Every agent's node is a member, and all of them follow one leader. The API refuses
+      // what a token may not do: these reads send the management token --bootstrap wrote.
+      const boot = agents.find((a) => a.argv.includes("--bootstrap"))!;
+      const bootDir = flagValue(boot.argv, "data-dir")!.replaceAll(README_DIR, `${dir}/`);
+      const token = Deno.readTextFileSync(`${bootDir}/management-token`).trim();
+      const get = (url: string) => fetch(url, { headers: { "X-Consul-Token": token } });
       const names = agents.map((a) => flagValue(a.argv, "node")!);
       const first = started[0]!;
       await waitFor("every agent a member", async () => {
-        const ms = await (await fetch(`http://${first.http}/v1/berth/members`)).json();
+        const ms = await (await get(`http://${first.http}/v1/berth/members`)).json();
         const have = new Set((ms as { name: string }[]).map((m) => m.name));
         return names.every((n) => have.has(n));
       }, { timeoutMs: START_TIMEOUT_MS });
       const leaders = await waitFor("one leader seen by every agent", async () => {
         const seen = await Promise.all(started.map(async (s) => {
-          const st = await (await fetch(`http://${s.http}/v1/berth/status`)).json();
+          const st = await (await get(`http://${s.http}/v1/berth/status`)).json();
           return st.leader as string | null;
         }));
         return seen.every((l) => l !== null && l === seen[0]) ? seen : undefined;
@@ -173,7 +178,7 @@ Deno.test({
       const joined = started.find((s) => `http://${s.http}` === join.env.BERTH_HTTP_ADDR);
       assert.ok(joined !== undefined, `berth join goes to one of the agents: ${join.text}`);
       assert.equal(flagValue(joined.line.argv, "join"), undefined);
-      const self = await (await fetch(`http://${joined.http}/v1/berth/status`)).json();
+      const self = await (await get(`http://${joined.http}/v1/berth/status`)).json();
       assert.ok(names.includes(self.node) && self.leader === leaders[0]);
 
       // `berth members` printed the cluster; `berth snapshot save` wrote its file.

@@ -132,7 +132,8 @@ function handlerRoute(c: Context): { method: string; path: string } | undefined 
 
 export interface AclMiddlewareOptions {
   resolve: ResolveToken;
-  store: Pick<Store, "kvKeys">;
+  /** kvKeys for `key-tree`; members: none means this agent belongs to no cluster yet. */
+  store: Pick<Store, "kvKeys" | "members">;
   /** This agent's node name (the `agent` segment). */
   node: string;
 }
@@ -155,6 +156,9 @@ export function aclMiddleware(opts: AclMiddlewareOptions): MiddlewareHandler {
     }
     const need = needOf(rule, (n) => c.req.query(n));
     if (need.kind === "open") return await next();
+    if (need.kind === "right" && need.openUnjoined && opts.store.members().length === 0) {
+      return await next();
+    }
     const secret = presentedToken(c);
     const found = secret !== undefined && secret.length > TOKEN_CHARS_MAX
       ? { error: "not found" as const }

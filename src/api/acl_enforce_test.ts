@@ -291,3 +291,20 @@ Deno.test("PUT /v1/txn needs key:write on what it writes and filters what it rea
   assert.equal(f.store.kvGet("app/b"), undefined);
   f.close();
 });
+
+Deno.test("PUT /v1/agent/join needs agent:write only once the agent belongs to a cluster", async () => {
+  const f = denyFixture();
+  // No member yet (the agent runs without --bootstrap or --join): no token to check against.
+  assert.equal(await status(f, "/v1/agent/join/10.0.0.2", { method: "PUT" }), 501);
+  f.store.apply(f.store.appliedIndex() + 1, {
+    type: "conf",
+    voters: [1],
+    learners: [],
+    upsert: { id: 1, name: "n1", address: "127.0.0.1:8300" },
+  });
+  const r = await f.app.request("/v1/agent/join/10.0.0.2", { method: "PUT" });
+  assert.equal(r.status, 403);
+  assert.match(await r.text(), /lacks permission 'agent:write' on "n1"/);
+  assert.equal(await status(f, "/v1/agent/join/10.0.0.2", { method: "PUT", headers: MGMT }), 501);
+  f.close();
+});

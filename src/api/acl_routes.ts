@@ -42,8 +42,18 @@ export type Segment =
 export type Need =
   /** No token needed, an unknown one included (Consul's status endpoints, the dashboard files). */
   | { kind: "open"; why: string }
-  /** The token needs `access` on the resource `segment` names; 403 otherwise. */
-  | { kind: "right"; resource: Resource; access: Access; segment: Segment }
+  /**
+   * The token needs `access` on the resource `segment` names; 403 otherwise. `openUnjoined`: no
+   * right needed while this agent belongs to no cluster (its store has no members, so no token
+   * to check against; the join itself needs the target cluster's join secret).
+   */
+  | {
+    kind: "right";
+    resource: Resource;
+    access: Access;
+    segment: Segment;
+    openUnjoined?: boolean;
+  }
   /** A list: answers only what the token may read (the handler filters). */
   | { kind: "filtered"; rights: string }
   /** The target is in the body: the handler checks these rights after reading it. */
@@ -156,7 +166,17 @@ export const ROUTE_RULES: readonly RouteRule[] = [
     path: "/v1/agent/service/deregister/:id",
     need: right("service", "write", "service-id"),
   },
-  { method: "PUT", path: "/v1/agent/join/:addr", need: right("agent", "write", "agent") },
+  {
+    method: "PUT",
+    path: "/v1/agent/join/:addr",
+    need: {
+      kind: "right",
+      resource: "agent",
+      access: "write",
+      segment: "agent",
+      openUnjoined: true,
+    },
+  },
   { method: "PUT", path: "/v1/agent/leave", need: right("agent", "write", "agent") },
   {
     method: "GET",
