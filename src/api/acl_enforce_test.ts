@@ -57,6 +57,9 @@ Deno.test("aclMiddleware answers an unknown token 'ACL not found' and a missing 
   const unknown = await f.app.request("/v1/kv/app/a", { headers: { "X-Consul-Token": "nope" } });
   assert.equal(unknown.status, 403);
   assert.equal(await unknown.text(), "ACL not found\n");
+  // HEAD is checked as the GET it is answered by.
+  assert.equal(await status(f, "/v1/kv/app/a", { method: "HEAD" }), 403);
+  assert.equal(await status(f, "/v1/kv/app/a?token=app", { method: "HEAD" }), 404);
   const long = "x".repeat(TOKEN_CHARS_MAX + 1);
   assert.equal(await status(f, "/v1/kv/app/a", { headers: { "X-Consul-Token": long } }), 403);
   const write = await f.app.request("/v1/kv/app/a", put("2", { "X-Consul-Token": "app" }));
