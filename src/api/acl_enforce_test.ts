@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ANONYMOUS_ACCESSOR } from "../store/mod.ts";
 import { FILTERED_HEADER, TOKEN_CHARS_MAX } from "./acl_enforce.ts";
 import { addToken, type Fixture, fixture, instanceSpec, put } from "./_testing.ts";
+import { sessionFromBody } from "./sessions.ts";
 
 const MGMT = { "X-Consul-Token": "mgmt" };
 
@@ -309,5 +310,27 @@ Deno.test("PUT /v1/agent/join needs agent:write only once the agent belongs to a
   assert.equal(r.status, 403);
   assert.match(await r.text(), /lacks permission 'agent:write' on "n1"/);
   assert.equal(await status(f, "/v1/agent/join/10.0.0.2", { method: "PUT", headers: MGMT }), 501);
+  f.close();
+});
+
+Deno.test("PUT /v1/session/destroy of a session this replica has not applied yet checks it after the read barrier", async () => {
+  const f = denyFixture();
+  await f.app.request("/v1/catalog/register", put({ Node: "n1", Address: "10.0.0.1" }, MGMT));
+  addToken(f.store, "r", `session_prefix "" { policy = "read" }`);
+  const spec = sessionFromBody({}, "n1");
+  // The session is committed but reaches this replica only with the read barrier.
+  const barrier = f.cluster.readBarrier.bind(f.cluster);
+  f.cluster.readBarrier = () => {
+    if (f.store.sessions.get(spec.id) === undefined) {
+      f.store.apply(f.store.appliedIndex() + 1, { type: "session.create", session: spec });
+    }
+    return barrier();
+  };
+  for (const verb of ["destroy", "renew"]) {
+    const r = await f.app.request(`/v1/session/${verb}/${spec.id}?token=r`, { method: "PUT" });
+    assert.equal(r.status, 403, verb);
+    assert.match(await r.text(), /lacks permission 'session:write' on "n1"/);
+  }
+  assert.equal(f.store.sessions.list().length, 1);
   f.close();
 });

@@ -80,7 +80,8 @@ function queryOf(c: Context): Query {
   return (name) => c.req.query(name);
 }
 
-async function barrier(cluster: Cluster): Promise<void> {
+/** Waits for the read barrier (503 on timeout, cluster errors as their statuses). */
+export async function barrier(cluster: Cluster): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(

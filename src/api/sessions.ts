@@ -23,7 +23,7 @@ import {
   SESSION_TTL_MIN_MS,
   type SessionSpec,
 } from "../store/mod.ts";
-import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
+import { barrier, decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, HttpError, readBody } from "./http_error.ts";
 import { keepAllowed, requireRight } from "./acl_enforce.ts";
 
@@ -184,9 +184,16 @@ async function createBody(req: Request): Promise<Record<string, unknown>> {
 export function sessionRoutes(app: Hono, d: Deps): void {
   const { store } = d;
   const readable = (a: Authorizer, s: Session) => a.allows("session", s.node, "read");
-  /** session:write on the node of the session `id` names (one this replica lacks: 404 later). */
-  const requireWrite = (c: Context, id: string) => {
-    const s = store.sessions.get(id);
+  /**
+   * session:write on the node of the session `id` names. One this replica does not have yet is
+   * looked up again after the read barrier; still none: there is nothing to check (404 or a no-op).
+   */
+  const requireWrite = async (c: Context, id: string) => {
+    let s = store.sessions.get(id);
+    if (s === undefined) {
+      await barrier(d.cluster);
+      s = store.sessions.get(id);
+    }
     if (s !== undefined) requireRight(c, "session", s.node, "write");
   };
   const sessionsRead = {
@@ -203,14 +210,14 @@ export function sessionRoutes(app: Hono, d: Deps): void {
 
   app.put("/v1/session/destroy/:id", async (c) => {
     const id = idParam(c);
-    requireWrite(c, id);
+    await requireWrite(c, id);
     await proposeChecked(d, { type: "session.destroy", id, nowMs: d.now() });
     return c.json(true);
   });
 
   app.put("/v1/session/renew/:id", async (c) => {
     const id = idParam(c);
-    requireWrite(c, id);
+    await requireWrite(c, id);
     const s = await d.cluster.renewSession(id);
     if (s === undefined) throw new HttpError(404, `Session id '${id}' not found`);
     return c.json([sessionEntry(s)]);
