@@ -248,3 +248,55 @@ Deno.test("PUT /v1/acl/bootstrap (consul client's acl.bootstrap) makes a managem
     store.close();
   }
 });
+
+Deno.test("/v1/acl/* needs a management token; token/self shows the caller's; a token cannot delete itself", async () => {
+  const f = await withManagement();
+  await ok(
+    await f.req(
+      "/v1/acl/policy",
+      put({ Name: "kv-all", Rules: `key_prefix "" { policy = "write" }` }),
+    ),
+  );
+  const t = await ok(await f.req("/v1/acl/token", put({ Policies: [{ Name: "kv-all" }] }))) as {
+    AccessorID: string;
+    SecretID: string;
+  };
+  const as = (secret: string | undefined, path: string, init: RequestInit = {}) =>
+    f.app.request(path, {
+      ...init,
+      headers: secret === undefined ? {} : { "X-Consul-Token": secret },
+    });
+  for (
+    const [method, path] of [
+      ["GET", "/v1/acl/policies"],
+      ["GET", "/v1/acl/tokens"],
+      ["PUT", "/v1/acl/policy"],
+      ["PUT", "/v1/acl/token"],
+      ["DELETE", `/v1/acl/token/${MGMT_ACCESSOR}`],
+      ["PUT", `/v1/acl/token/${t.AccessorID}/clone`],
+    ]
+  ) {
+    const r = await as(t.SecretID, path!, { method, body: method === "GET" ? undefined : "{}" });
+    assert.equal(r.status, 403, `${method} ${path}`);
+    assert.equal(
+      await r.text(),
+      `Permission denied: token with AccessorID '${t.AccessorID}' lacks permission '${
+        method === "GET" ? "acl:read" : "acl:write"
+      }'\n`,
+    );
+    const anon = await as(undefined, path!, { method, body: method === "GET" ? undefined : "{}" });
+    assert.equal(anon.status, 403);
+  }
+  // The token may still do what its policy allows.
+  assert.equal((await as(t.SecretID, "/v1/kv/a", { method: "PUT", body: "1" })).status, 200);
+  const self = await ok(await as(t.SecretID, "/v1/acl/token/self")) as Record<string, unknown>;
+  assert.equal(self.AccessorID, t.AccessorID);
+  assert.deepEqual(self.Policies, [{ ID: f.store.aclPolicyByName("kv-all")!.id, Name: "kv-all" }]);
+  const unknown = await as("11111111-2222-4333-8444-555555555555", "/v1/acl/token/self");
+  assert.deepEqual([unknown.status, await unknown.text()], [403, "ACL not found\n"]);
+  const mine = await f.req(`/v1/acl/token/${MGMT_ACCESSOR}`, { method: "DELETE" });
+  assert.equal(mine.status, 400);
+  assert.match(await mine.text(), /Deletion of the request's authorization token is not permitted/);
+  assert.notEqual(f.store.aclToken(MGMT_ACCESSOR), undefined);
+  f.close();
+});
