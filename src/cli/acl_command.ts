@@ -1,5 +1,5 @@
 /**
- * `berth acl policy create|list|delete` and `berth acl token create|list|delete`: the agent's
+ * `berth acl policy create|list|delete` and `berth acl token create|update|list|delete`: the agent's
  * `/v1/acl/*` endpoints (src/api/acl_endpoints.ts), with the flags of `consul acl …`. They need
  * a management token (`--token` or BERTH_TOKEN; `--bootstrap` writes one to
  * `<data-dir>/management-token`). `token create` prints the SecretID, the only time it is shown.
@@ -68,6 +68,32 @@ function printToken(ctx: CommandContext, t: Token): void {
       `Description:  ${t.Description}\nLocal:        ${t.Local}\nCreate Time:  ${t.CreateTime}\n` +
       `Policies:\n${t.Policies.map((p) => `   ${p.ID} - ${p.Name}\n`).join("")}`,
   );
+}
+
+const POLICY_FLAGS = [
+  {
+    name: "policy-name",
+    kind: "string",
+    value: "NAME",
+    help: "a policy the token gets, by name (repeatable, or comma-separated)",
+    repeatable: true,
+  },
+  {
+    name: "policy-id",
+    kind: "string",
+    value: "ID",
+    help: "a policy the token gets, by ID (repeatable, or comma-separated)",
+    repeatable: true,
+  },
+] as const;
+
+/** The policy links `--policy-id` and `--policy-name` give (Consul's `Policies`). */
+function policyLinks(ctx: CommandContext): ({ ID: string } | { Name: string })[] {
+  const list = (name: string) => (str(ctx, name) ?? "").split(",").filter((x) => x !== "");
+  return [
+    ...list("policy-id").map((ID) => ({ ID })),
+    ...list("policy-name").map((Name) => ({ Name })),
+  ];
 }
 
 const DESCRIPTION = {
@@ -164,34 +190,48 @@ export const ACL_COMMANDS: readonly CommandSpec[] = [
     usage: "berth acl token create [--policy-name NAME]… [--policy-id ID]… [--description TEXT]",
     summary: "make an ACL token; prints its SecretID, the only time it is shown",
     flags: [
-      {
-        name: "policy-name",
-        kind: "string",
-        value: "NAME",
-        help: "a policy the token gets, by name (repeatable, or comma-separated)",
-        repeatable: true,
-      },
-      {
-        name: "policy-id",
-        kind: "string",
-        value: "ID",
-        help: "a policy the token gets, by ID (repeatable, or comma-separated)",
-        repeatable: true,
-      },
+      ...POLICY_FLAGS,
       DESCRIPTION,
       { name: "local", kind: "bool", help: "a token of this datacenter only (kept, as Consul's)" },
     ],
     args: [0, 0],
     remote: true,
     async run(ctx) {
-      const list = (name: string) => (str(ctx, name) ?? "").split(",").filter((x) => x !== "");
       const t = await call<Token>(ctx, "PUT", "/v1/acl/token", {
         Description: str(ctx, "description") ?? "",
-        Policies: [
-          ...list("policy-id").map((ID) => ({ ID })),
-          ...list("policy-name").map((Name) => ({ Name })),
-        ],
+        Policies: policyLinks(ctx),
         Local: ctx.parsed.flags.get("local") === true,
+      });
+      if (ctx.json) return json(ctx, t);
+      printToken(ctx, t);
+      return 0;
+    },
+  },
+  {
+    name: "acl token update",
+    usage: "berth acl token update --id ACCESSOR [--policy-name NAME]… [--policy-id ID]… " +
+      "[--description TEXT]",
+    summary: "replace a token's policies (when given) or description; the anonymous token too",
+    flags: [
+      { name: "id", kind: "string", value: "ACCESSOR", help: "the token's AccessorID" },
+      ...POLICY_FLAGS,
+      DESCRIPTION,
+    ],
+    args: [0, 0],
+    remote: true,
+    async run(ctx) {
+      const id = str(ctx, "id");
+      if (id === undefined) {
+        ctx.err("berth acl token update: --id ACCESSOR is required");
+        return 2;
+      }
+      const path = `/v1/acl/token/${encodeURIComponent(id)}`;
+      const before = await call<Token>(ctx, "GET", path);
+      const links = policyLinks(ctx);
+      const t = await call<Token>(ctx, "PUT", path, {
+        Description: str(ctx, "description") ?? before.Description,
+        Policies: links.length > 0 ? links : before.Policies.map((p) => ({ ID: p.ID })),
+        Local: before.Local,
       });
       if (ctx.json) return json(ctx, t);
       printToken(ctx, t);

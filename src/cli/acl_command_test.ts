@@ -58,7 +58,7 @@ async function withAgent(fn: (run: ReturnType<typeof runner>, store: Store) => P
   }
 }
 
-Deno.test("berth acl policy create|list|delete and acl token create|list|delete round trip", async () => {
+Deno.test("berth acl policy create|list|delete and acl token create|update|list|delete round trip", async () => {
   await withAgent(async (run, store) => {
     const dir = Deno.makeTempDirSync({ prefix: "berth-acl-cli-" });
     try {
@@ -112,6 +112,35 @@ Deno.test("berth acl policy create|list|delete and acl token create|list|delete 
       r = await run(["acl", "token", "list", "--json"]);
       assert.equal(JSON.parse(r.out).length, 3); // anonymous, bootstrap, ci
 
+      // update: new policies replace the old; a description alone keeps them.
+      r = await run(["acl", "token", "update", "--id", accessor, "--policy-name", "ops"]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^Policies:\n {3}\S+ - ops\n$/m);
+      assert.ok(!r.out.includes("SecretID"));
+      r = await run(["acl", "token", "update", "--id", accessor, "--description", "ci2"]);
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(
+        store.aclToken(accessor)!.policyIds,
+        [store.aclPolicyByName("ops")!.id],
+      );
+      assert.equal(store.aclToken(accessor)!.description, "ci2");
+      assert.equal(store.aclTokenByHash(hashSecret(secret))?.token.accessorId, accessor);
+      // The anonymous token gets policies the same way (what --dns-acl and token-less reads use).
+      r = await run([
+        "acl",
+        "token",
+        "update",
+        "--id",
+        "00000000-0000-0000-0000-000000000002",
+        "--policy-name",
+        "app-read",
+      ]);
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(
+        store.aclToken("00000000-0000-0000-0000-000000000002")!.policyIds,
+        [id],
+      );
+
       r = await run(["acl", "token", "delete", "--id", accessor]);
       assert.deepEqual([r.code, r.out], [0, `Token "${accessor}" deleted successfully\n`]);
       assert.equal(store.aclToken(accessor), undefined);
@@ -144,6 +173,12 @@ Deno.test("berth acl commands name what is wrong in one line", async () => {
       [["acl", "policy", "delete", "--name", "nope"], 1, /404: ACL not found/],
       [["acl", "token", "create", "--policy-name", "nope"], 1, /400: .*no policy nope/],
       [["acl", "token", "delete"], 2, /--id ACCESSOR is required/],
+      [["acl", "token", "update"], 2, /--id ACCESSOR is required/],
+      [
+        ["acl", "token", "update", "--id", "11111111-2222-4333-8444-555555555555"],
+        1,
+        /404: ACL not found/,
+      ],
       [["acl", "token", "delete", "--id", "x"], 1, /400: .*expected a UUID/],
       [["acl", "role", "list"], 2, /berth acl: unknown subcommand "role"/],
       [["acl", "token"], 2, /Usage: berth acl token SUBCOMMAND/],
