@@ -22,6 +22,7 @@ import type { Context, Hono } from "hono";
 import {
   ACL_BOOTSTRAP_DONE,
   ACL_DESCRIPTION_CHARS_MAX,
+  ACL_UUID_RE,
   type AclPolicy,
   type AclPolicyLink,
   aclPolicyName,
@@ -94,6 +95,13 @@ function present<T>(x: T | undefined): T {
 function pathUuid(c: Context, name: string, what: string): string {
   const raw = decodePath(c.req.param(name) ?? "", what);
   return ruled(`acl: bad ${what}`, () => aclUuid(raw, what));
+}
+
+/** A SecretID a client chose: a UUID, kept as written (the hash is of the text presented later),
+ * and never echoed back in an error. */
+function secretId(given: string, what: string): string {
+  if (!ACL_UUID_RE.test(given)) throw badRequest(`${what}: SecretID must be a UUID`);
+  return given;
 }
 
 function description(body: Record<string, unknown>, what: string): string {
@@ -240,8 +248,7 @@ export function aclEndpoints(app: Hono, d: Deps): void {
         accessorId,
         secret: givenSecret === undefined || givenSecret === ""
           ? crypto.randomUUID()
-          // Checked as a UUID but kept as given: the hash is of the exact text presented later.
-          : ruled(what, () => (aclUuid(givenSecret, "SecretID"), givenSecret)),
+          : secretId(givenSecret, what),
         description: description(body, what),
         policies: policyLinks(body, what),
         local: optionalField(body, "Local", "boolean", what) ?? false,

@@ -204,6 +204,11 @@ Deno.test("PUT /v1/acl/token/:accessor updates policies and description, keeps t
   assert.match(await other.text(), /secret cannot change/);
   const toggled = await f.req(`/v1/acl/token/${t.AccessorID}`, put({ Local: true }));
   assert.equal(toggled.status, 400);
+  const badSecret = await f.req("/v1/acl/token", put({ SecretID: "my-password-123" }));
+  assert.deepEqual(
+    [badSecret.status, await badSecret.text()],
+    [400, "acl token: SecretID must be a UUID\n"],
+  );
   const unsupported = await f.req("/v1/acl/token", put({ Roles: [{ Name: "r" }] }));
   assert.equal(unsupported.status, 400);
   assert.match(await unsupported.text(), /Roles is not supported by berth/);

@@ -93,6 +93,7 @@ export {
 export {
   ACL_DESCRIPTION_CHARS_MAX,
   ACL_LINKS_MAX,
+  ACL_UUID_RE,
   aclPolicyName,
   aclRules,
   aclUuid,
