@@ -72,6 +72,7 @@ Deno.test("AutoTls.current() is null without a CA and reissues when the CA chang
 });
 
 Deno.test("serveAutoTls() waits for the CA without listening, then starts https once", async () => {
+  // deno-lint-ignore prefer-const -- reassigned below (deno lint misses it after the awaits)
   let ca: ReturnType<typeof createCa> | undefined;
   const { auto: a } = auto({ ca: () => ca, now: () => Date.now() });
   const started: TlsMaterial[] = [];
