@@ -17,6 +17,8 @@
  *
  * @module
  */
+import { kvDeletesTree, kvReadShape } from "./kv_key.ts";
+
 /** What a right is about (the same names as the ACL rules', `kv` for Consul's `key`). */
 export type Resource =
   | "kv"
@@ -80,15 +82,16 @@ const body = (rights: string): Need => ({ kind: "body", rights });
 const SERVICE_LIST = "service:read on the service and node:read on the node of each instance";
 const CHECK_WRITE = right("service", "write", "check-id"); // node:write for node-level checks
 
-/** `?recurse` and `?keys` list a prefix: filtered; otherwise the one key needs key:read. */
+/**
+ * `?recurse` and `?keys` list a prefix: filtered; otherwise the one key needs key:read. The
+ * handler decides the shape with the same function (kv.ts), so a list is always filtered.
+ */
 const kvRead = (q: (name: string) => string | undefined): Need =>
-  q("recurse") !== undefined || q("keys") !== undefined
-    ? filtered("key:read on each key")
-    : right("kv", "read", "key");
+  kvReadShape(q) === "one" ? right("kv", "read", "key") : filtered("key:read on each key");
 
 /** `?recurse` deletes a tree: key:write on the prefix and every key under it (Consul's KeyWritePrefix). */
 const kvDelete = (q: (name: string) => string | undefined): Need =>
-  q("recurse") !== undefined ? right("kv", "write", "key-tree") : right("kv", "write", "key");
+  kvDeletesTree(q) ? right("kv", "write", "key-tree") : right("kv", "write", "key");
 
 export const ROUTE_RULES: readonly RouteRule[] = [
   // catalog

@@ -31,7 +31,8 @@ const write = (kind: string, name: string) => `${kind} "${name}" { policy = "wri
 const WEB = `${read("service", "web")}\n${read("node", "n1")}`;
 const UUID = "12345678-1234-4234-8234-123456789abc";
 
-const SAMPLES: Record<string, Sample> = {
+/** One sample request per route, or several when query parameters change what it answers. */
+const SAMPLES: Record<string, Sample | Sample[]> = {
   "GET /v1/catalog/services": { path: "/v1/catalog/services", rules: WEB, hidden: "web" },
   "GET /v1/catalog/service/:name": { path: "/v1/catalog/service/web", rules: WEB, hidden: "web" },
   "GET /v1/catalog/datacenters": { path: "/v1/catalog/datacenters" },
@@ -63,11 +64,44 @@ const SAMPLES: Record<string, Sample> = {
     rules: read("node", "n1"),
     hidden: "serfHealth",
   },
-  "GET /v1/kv": { path: "/v1/kv", rules: read("key", "") },
-  "GET /v1/kv/*": { path: "/v1/kv/app/a", rules: read("key", "app/a") },
-  "PUT /v1/kv/*": { path: "/v1/kv/app/b", body: "x", rules: write("key", "app/b") },
-  "DELETE /v1/kv": { path: "/v1/kv?recurse", rules: `key_prefix "" { policy = "write" }` },
-  "DELETE /v1/kv/*": { path: "/v1/kv/app/a", rules: write("key", "app/a") },
+  // A flag-like parameter is on when present, whatever its value (Consul's reading), for the ACL
+  // rule and the handler alike: `?recurse=false` is a filtered list, never the bare key.
+  "GET /v1/kv": [
+    { path: "/v1/kv", rules: read("key", "") },
+    { path: "/v1/kv?recurse=false", rules: read("key", "app/a"), hidden: "app/a" },
+    { path: "/v1/kv?keys=0", rules: read("key", "app/a"), hidden: "app/a" },
+  ],
+  "GET /v1/kv/*": [
+    { path: "/v1/kv/app/a", rules: read("key", "app/a") },
+    { path: "/v1/kv/app/a?recurse", rules: read("key", "app/a"), hidden: "app/a" },
+    { path: "/v1/kv/app/a?recurse=false", rules: read("key", "app/a"), hidden: "app/a" },
+    { path: "/v1/kv/app/a?recurse=0", rules: read("key", "app/a"), hidden: "app/a" },
+    { path: "/v1/kv/app/a?keys=false", rules: read("key", "app/a"), hidden: "app/a" },
+    { path: "/v1/kv/app/?keys=0&separator=/", rules: read("key", "app/a"), hidden: "app/a" },
+    { path: "/v1/kv/app/a?raw", rules: read("key", "app/a") },
+    { path: "/v1/kv/app/a?raw=false", rules: read("key", "app/a") },
+    // The value is "1": a raw list answers the first readable entry's bytes.
+    { path: "/v1/kv/app/a?recurse=false&raw", rules: read("key", "app/a"), hidden: "1" },
+  ],
+  "PUT /v1/kv/*": [
+    { path: "/v1/kv/app/b", body: "x", rules: write("key", "app/b") },
+    { path: "/v1/kv/app/b?cas=0", body: "x", rules: write("key", "app/b") },
+    { path: "/v1/kv/app/b?cas=false", body: "x", rules: write("key", "app/b") },
+    { path: `/v1/kv/app/b?acquire=${SID}`, body: "x", rules: write("key", "app/b") },
+    { path: `/v1/kv/app/b?release=${SID}`, body: "x", rules: write("key", "app/b") },
+    { path: "/v1/kv/app/b?acquire=false", body: "x", rules: write("key", "app/b") },
+  ],
+  "DELETE /v1/kv": [
+    { path: "/v1/kv?recurse", rules: `key_prefix "" { policy = "write" }` },
+    { path: "/v1/kv?recurse=false", rules: `key_prefix "" { policy = "write" }` },
+  ],
+  "DELETE /v1/kv/*": [
+    { path: "/v1/kv/app/a", rules: write("key", "app/a") },
+    { path: "/v1/kv/app/a?cas=0", rules: write("key", "app/a") },
+    { path: "/v1/kv/app?recurse", rules: `key_prefix "app" { policy = "write" }` },
+    { path: "/v1/kv/app?recurse=false", rules: `key_prefix "app" { policy = "write" }` },
+    { path: "/v1/kv/app?recurse=0", rules: `key_prefix "app" { policy = "write" }` },
+  ],
   "PUT /v1/session/create": { path: "/v1/session/create", body: {}, rules: write("session", "n1") },
   "PUT /v1/session/destroy/:id": {
     path: `/v1/session/destroy/${SID}`,
@@ -232,70 +266,74 @@ async function call(
 
 Deno.test("every route answers each token as its ACL row says (token × route table)", async (t) => {
   for (const rule of ROUTE_RULES) {
-    const key = `${rule.method} ${rule.path}`;
-    const sample = SAMPLES[key];
-    assert.ok(sample !== undefined, `no sample request for ${key} in acl_table_test.ts`);
-    const query = (n: string) => new URL(sample.path, "http://x").searchParams.get(n) ?? undefined;
-    const need = needOf(rule, query);
-    await t.step(key, async () => {
-      const ask = async (token: string | null, aclDefault: "allow" | "deny" = "deny") => {
-        const { f, sid } = await seeded(sample.rules, aclDefault);
-        try {
-          return await call(f, sample, rule.method, sid, token);
-        } finally {
-          f.close();
+    const route = `${rule.method} ${rule.path}`;
+    const samples = SAMPLES[route];
+    assert.ok(samples !== undefined, `no sample request for ${route} in acl_table_test.ts`);
+    for (const sample of [samples].flat()) {
+      const key = `${route} ${sample.path}`;
+      const query = (n: string) =>
+        new URL(sample.path, "http://x").searchParams.get(n) ?? undefined;
+      const need = needOf(rule, query);
+      await t.step(key, async () => {
+        const ask = async (token: string | null, aclDefault: "allow" | "deny" = "deny") => {
+          const { f, sid } = await seeded(sample.rules, aclDefault);
+          try {
+            return await call(f, sample, rule.method, sid, token);
+          } finally {
+            f.close();
+          }
+        };
+        const granted = (r: { status: number; text: string }, who: string) => {
+          assert.notEqual(r.status, 403, `${key} ${who}: ${r.text}`);
+          assert.ok(r.status < 500 || r.status === 501, `${key} ${who}: ${r.status} ${r.text}`);
+        };
+        const refused = (r: { status: number; text: string }, who: string, why: RegExp) => {
+          assert.equal(r.status, 403, `${key} ${who}: ${r.status} ${r.text}`);
+          assert.match(r.text, why, `${key} ${who}`);
+        };
+        const lacks = /^Permission denied: token with AccessorID '[0-9a-f-]+' lacks permission/;
+        if (sample.handlerRefuses !== undefined) {
+          assert.equal(need.kind, "open", `${key}: only open rows may be refused by the handler`);
+          for (const token of [MGMT, NONE, "unknown-token", null]) {
+            refused(await ask(token), `token ${token}`, sample.handlerRefuses);
+          }
+          return;
         }
-      };
-      const granted = (r: { status: number; text: string }, who: string) => {
-        assert.notEqual(r.status, 403, `${key} ${who}: ${r.text}`);
-        assert.ok(r.status < 500 || r.status === 501, `${key} ${who}: ${r.status} ${r.text}`);
-      };
-      const refused = (r: { status: number; text: string }, who: string, why: RegExp) => {
-        assert.equal(r.status, 403, `${key} ${who}: ${r.status} ${r.text}`);
-        assert.match(r.text, why, `${key} ${who}`);
-      };
-      const lacks = /^Permission denied: token with AccessorID '[0-9a-f-]+' lacks permission/;
-      if (sample.handlerRefuses !== undefined) {
-        assert.equal(need.kind, "open", `${key}: only open rows may be refused by the handler`);
-        for (const token of [MGMT, NONE, "unknown-token", null]) {
-          refused(await ask(token), `token ${token}`, sample.handlerRefuses);
+        const mgmt = await ask(MGMT);
+        granted(mgmt, "management");
+        if (need.kind === "open") {
+          granted(await ask(NONE), "no policy");
+          granted(await ask("unknown-token"), "unknown token");
+          granted(await ask(null), "anonymous under deny");
+          return;
         }
-        return;
-      }
-      const mgmt = await ask(MGMT);
-      granted(mgmt, "management");
-      if (need.kind === "open") {
-        granted(await ask(NONE), "no policy");
-        granted(await ask("unknown-token"), "unknown token");
-        granted(await ask(null), "anonymous under deny");
-        return;
-      }
-      refused(await ask("unknown-token"), "unknown token", /^ACL not found\n$/);
-      const none = await ask(NONE);
-      const allowAnonymous = await ask(null, "allow");
-      if (need.kind === "filtered") {
-        assert.equal(mgmt.status, 200, `${key} management: ${mgmt.text}`);
-        assert.ok(mgmt.text.includes(sample.hidden!), `${key}: management sees ${sample.hidden}`);
-        granted(none, "no policy");
-        assert.ok(!none.text.includes(sample.hidden!), `${key}: no policy sees ${none.text}`);
-        const exact = await ask(RIGHT);
-        assert.ok(exact.text.includes(sample.hidden!), `${key} exact rule: ${exact.text}`);
-        assert.ok(allowAnonymous.text.includes(sample.hidden!), `${key} anonymous under allow`);
-        return;
-      }
-      if (need.kind === "right" && need.resource === "none") {
-        granted(none, "no policy (any known token)");
-        return;
-      }
-      refused(none, "no policy", lacks);
-      if (need.kind === "right" && need.resource === "acl") {
-        // acl rights are the management token's alone, whatever --acl-default says.
-        refused(allowAnonymous, "anonymous under allow", lacks);
-        return;
-      }
-      granted(await ask(RIGHT), `exact rule ${JSON.stringify(sample.rules)}`);
-      granted(allowAnonymous, "anonymous under allow");
-    });
+        refused(await ask("unknown-token"), "unknown token", /^ACL not found\n$/);
+        const none = await ask(NONE);
+        const allowAnonymous = await ask(null, "allow");
+        if (need.kind === "filtered") {
+          assert.equal(mgmt.status, 200, `${key} management: ${mgmt.text}`);
+          assert.ok(mgmt.text.includes(sample.hidden!), `${key}: management sees ${sample.hidden}`);
+          granted(none, "no policy");
+          assert.ok(!none.text.includes(sample.hidden!), `${key}: no policy sees ${none.text}`);
+          const exact = await ask(RIGHT);
+          assert.ok(exact.text.includes(sample.hidden!), `${key} exact rule: ${exact.text}`);
+          assert.ok(allowAnonymous.text.includes(sample.hidden!), `${key} anonymous under allow`);
+          return;
+        }
+        if (need.kind === "right" && need.resource === "none") {
+          granted(none, "no policy (any known token)");
+          return;
+        }
+        refused(none, "no policy", lacks);
+        if (need.kind === "right" && need.resource === "acl") {
+          // acl rights are the management token's alone, whatever --acl-default says.
+          refused(allowAnonymous, "anonymous under allow", lacks);
+          return;
+        }
+        granted(await ask(RIGHT), `exact rule ${JSON.stringify(sample.rules)}`);
+        granted(allowAnonymous, "anonymous under allow");
+      });
+    }
   }
 });
 

@@ -4,7 +4,9 @@
  * the key's lock), 404 when nothing matches; `?recurse`, `?keys` (with `?separator`), `?raw`.
  * PUT stores the raw body (`?flags`, `?cas`; `?acquire=SESSION` takes the key's lock with it,
  * `?release=SESSION` gives it up, both combine with `?cas`) and DELETE removes (`?recurse`,
- * `?cas`); both answer `true` or `false`.
+ * `?cas`); both answer `true` or `false`. `?recurse` and `?keys` are on when present, whatever
+ * their value (Consul's reading; `?recurse=false` lists too): kv_key.ts decides for this file and
+ * the ACL rule alike.
  *
  * @module
  */
@@ -16,7 +18,7 @@ import { SESSION_ID_RE, VALUE_BYTES_MAX } from "../store/mod.ts";
 import { keepAllowed } from "./acl_enforce.ts";
 import { kvEntry } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
-import { keyOf } from "./kv_key.ts";
+import { keyOf, kvDeletesTree, kvReadShape } from "./kv_key.ts";
 import { badRequest, readBody } from "./http_error.ts";
 import { flag, uintParam } from "./query.ts";
 
@@ -59,9 +61,11 @@ export function kvRoutes(app: Hono, d: Deps): void {
 
   const get = async (c: Context) => {
     const key = keyOf(c);
-    const recurse = flag(q(c), "recurse");
-    const keys = c.req.query("keys") !== undefined;
-    const list = recurse || keys;
+    // The same shape the ACL rule checked (acl_routes.ts): a list is filtered below.
+    const shape = kvReadShape(q(c));
+    const recurse = shape === "tree";
+    const keys = shape === "keys";
+    const list = shape !== "one";
     await prepareRead(
       c,
       d,
@@ -125,7 +129,7 @@ export function kvRoutes(app: Hono, d: Deps): void {
 
   const del = async (c: Context) => {
     const key = keyOf(c);
-    const recurse = flag(q(c), "recurse");
+    const recurse = kvDeletesTree(q(c));
     const cas = uintParam(q(c), "cas");
     if (key === "" && !recurse) throw badRequest("missing key name: DELETE /v1/kv/KEY");
     if (recurse && cas !== undefined) throw badRequest("?cas and ?recurse cannot be combined");

@@ -1,6 +1,7 @@
 /**
- * The KV key a `/v1/kv/…` request names, shared by the KV routes and the ACL check of them so
- * both see the same key.
+ * The KV key a `/v1/kv/…` request names and what shape of answer or delete it asks for, shared
+ * by the KV routes and the ACL check of them (acl_routes.ts) so both see the same key and the
+ * same shape.
  *
  * @module
  */
@@ -18,4 +19,22 @@ export function keyOf(c: Context): string {
     throw badRequest(`kv key is ${key.length} characters, over the ${NAME_BYTES_MAX} limit`);
   }
   return key;
+}
+
+type Query = (name: string) => string | undefined;
+
+/**
+ * What a KV GET answers: `keys` (the key names under the key, `?keys`), `tree` (the entries
+ * under it, `?recurse`) or `one` (the key itself). As in Consul, a parameter's presence turns it
+ * on whatever its value: `?recurse=false` and `?keys=0` list too. The ACL rule and the handler
+ * both decide with this one function: a list is filtered, the one key needs key:read.
+ */
+export function kvReadShape(query: Query): "keys" | "tree" | "one" {
+  if (query("keys") !== undefined) return "keys";
+  return query("recurse") !== undefined ? "tree" : "one";
+}
+
+/** Whether a KV DELETE removes the tree under the key (`?recurse`, present with any value). */
+export function kvDeletesTree(query: Query): boolean {
+  return query("recurse") !== undefined;
 }
