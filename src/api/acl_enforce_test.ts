@@ -218,6 +218,7 @@ Deno.test("writes with their target in the body check it: catalog and agent regi
     `service "web" { policy = "write" }\nnode "n1" { policy = "read" }\nsession "n1" { policy = "read" }`,
   );
   const h = { "X-Consul-Token": "w" };
+  await f.app.request("/v1/catalog/register", put({ Node: "n1", Address: "10.0.0.1" }, MGMT));
   const cat = await f.app.request(
     "/v1/catalog/register",
     put({ Node: "n1", Address: "10.0.0.1", Service: { Service: "web", Port: 80 } }, h),

@@ -25,6 +25,7 @@ import { optionalField } from "./fields.ts";
 import { listParams, SAMPLES } from "./list_params.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { requireCheckTakeover } from "./register_rights.ts";
 import { checkReadable } from "./health_routes.ts";
 
 const REPORTS: Record<string, CheckStatus> = { pass: "passing", warn: "warning", fail: "critical" };
@@ -93,6 +94,8 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
       service: service === undefined ? null : { address: service.address, port: service.port },
       mode: "run",
     });
+    // Reusing a CheckID rewrites that check: its service's right (or the node's) too.
+    requireCheckTakeover(c, store, d.node, check.id);
     await proposeChecked(d, {
       type: "check.register",
       node: d.node,

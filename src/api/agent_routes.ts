@@ -14,6 +14,7 @@ import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.t
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 import { serviceFromConsul } from "./service_definition.ts";
 import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { requireInstanceTakeover } from "./register_rights.ts";
 import { listParams, SAMPLES } from "./list_params.ts";
 
 /** Serf's member status codes, which Consul's /v1/agent/members reports. */
@@ -169,6 +170,8 @@ export function agentRoutes(app: Hono, d: Deps): void {
         `${what}: ID "${spec.id}" is registered by node ${old.node}; pick another ID`,
       );
     }
+    // Reusing an ID rewrites that instance (and its checks): their rights too.
+    requireInstanceTakeover(c, store, spec);
     // Re-registering with the same check keeps the check result already observed: the store
     // does that (a register keeps it while the check is unchanged).
     let instance;

@@ -7,10 +7,11 @@
  */
 import type { Context, Hono } from "hono";
 import type { Authorizer } from "../acl/authorizer.ts";
-import type { Command, Instance, InstanceSpec, RegisteredCheck } from "../store/mod.ts";
+import type { Command, Instance, InstanceSpec, RegisteredCheck, Store } from "../store/mod.ts";
 import { CommandError, validateInstance } from "../store/mod.ts";
 import { checkFromConsul } from "./check_definition.ts";
 import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { requireCheckTakeover, requireInstanceTakeover } from "./register_rights.ts";
 import { checkOnNode } from "../store/mod.ts";
 import { agentService, catalogNode, catalogServiceEntry, nodeLookup } from "./consul_shapes.ts";
 import { type Deps, prepareRead, proposeChecked, setReadHeaders } from "./deps.ts";
@@ -23,12 +24,27 @@ export function instanceReadable(a: Authorizer, i: { service: string; node: stri
   return a.allows("service", i.service, "read") && a.allows("node", i.node, "read");
 }
 
-/** The rights the commands of a catalog registration need (Consul's vetRegisterWithACL). */
-function requireRegisterRights(c: Context, commands: Command[]): void {
-  for (const cmd of commands) {
-    if (cmd.type === "node.register") requireRight(c, "node", cmd.name, "write");
-    else if (cmd.type === "register") requireRight(c, "service", cmd.instance.service, "write");
-    else if (cmd.type === "check.register") requireRight(c, "node", cmd.node, "write");
+/**
+ * The rights a catalog registration of `node` needs (Consul's vetRegisterWithACL): node:write on
+ * the node it writes (also with SkipNodeUpdate when that creates the node), service:write on the
+ * service it registers, and the rights on whatever it overwrites (register_rights.ts).
+ */
+function requireRegisterRights(
+  c: Context,
+  store: Store,
+  reg: { node: string; commands: Command[] },
+): void {
+  const writesNode = reg.commands.some((cmd) => cmd.type === "node.register") ||
+    store.node(reg.node) === undefined;
+  if (writesNode) requireRight(c, "node", reg.node, "write");
+  for (const cmd of reg.commands) {
+    if (cmd.type === "register") {
+      requireRight(c, "service", cmd.instance.service, "write");
+      requireInstanceTakeover(c, store, cmd.instance);
+    } else if (cmd.type === "check.register") {
+      requireRight(c, "node", cmd.node, "write");
+      requireCheckTakeover(c, store, cmd.node, cmd.check.id);
+    }
   }
 }
 
@@ -141,7 +157,10 @@ export function catalogRoutes(app: Hono, d: Deps): void {
   app.put("/v1/catalog/register", async (c) => {
     const body = await readJsonObject(c.req.raw, "catalog register");
     const commands = catalogRegister(body);
-    requireRegisterRights(c, commands);
+    requireRegisterRights(c, store, {
+      node: field(body, "Node", "string", "catalog register"),
+      commands,
+    });
     await proposeChecked(d, commands.length === 1 ? commands[0]! : { type: "batch", commands });
     return c.json(true);
   });
