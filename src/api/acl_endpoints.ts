@@ -9,8 +9,10 @@
  *   read (the store keeps only its sha256). `GET|PUT|DELETE /v1/acl/token/:accessor`, `GET
  *   /v1/acl/token/self` (the request's token), `GET /v1/acl/tokens` (`?policy=ID` filters),
  *   `PUT /v1/acl/token/:accessor/clone` (a new token with the same policies; body: Description).
- * - `PUT /v1/acl/bootstrap`: Consul's one-time bootstrap, a management token while none exists
- *   (a cluster made before ACLs); 403 "ACL bootstrap no longer allowed" after.
+ * - `PUT /v1/acl/bootstrap`: Consul's one-time bootstrap, a management token for a cluster that
+ *   never had one (made before ACLs); 403 "ACL bootstrap no longer allowed" once the cluster is
+ *   bootstrapped (the store's marker, acl_tables.ts), also after its management tokens are gone.
+ *   An update that takes global-management off the request's own token is refused (400).
  *
  * Every one needs `acl:read` or `acl:write`, which only a management token has (the ACL
  * middleware checks it, acl_routes.ts); `token/self` needs a known token, `bootstrap` none. Reads block on
@@ -29,6 +31,8 @@ import {
   type AclToken,
   aclUuid,
   ANONYMOUS_ACCESSOR,
+  GLOBAL_MANAGEMENT_ID,
+  GLOBAL_MANAGEMENT_NAME,
   type Store,
 } from "../store/mod.ts";
 import { hashSecret } from "../acl/mod.ts";
@@ -274,7 +278,7 @@ export function aclEndpoints(app: Hono, d: Deps): void {
     );
   });
 
-  // Consul's one-time bootstrap: a management token, only while none exists (a cluster made
+  // Consul's one-time bootstrap: a management token, only for a cluster that never had one (made
   // before ACLs; `--bootstrap` makes one with the cluster). No token needed.
   app.put("/v1/acl/bootstrap", async (c) => {
     try {
@@ -327,6 +331,18 @@ export function aclEndpoints(app: Hono, d: Deps): void {
     const local = optionalField(body, "Local", "boolean", what) ?? before.local;
     if (local !== before.local) throw badRequest(`${what}: cannot toggle local mode of a token`);
     const secret = optionalField(body, "SecretID", "string", what);
+    const policies = policyLinks(body, what);
+    const management = (l: AclPolicyLink) =>
+      l.id?.toLowerCase() === GLOBAL_MANAGEMENT_ID || l.name === GLOBAL_MANAGEMENT_NAME;
+    if (
+      accessorId === c.get("accessorId") && before.policyIds.includes(GLOBAL_MANAGEMENT_ID) &&
+      !policies.some(management)
+    ) {
+      // As a token cannot delete itself: a caller cannot lock itself out of managing ACLs.
+      throw badRequest(
+        `${what}: removing ${GLOBAL_MANAGEMENT_NAME} from the request's own token is not permitted`,
+      );
+    }
     await proposeChecked(d, {
       type: "acl.token.set",
       token: {
@@ -334,7 +350,7 @@ export function aclEndpoints(app: Hono, d: Deps): void {
         // Given: the store refuses it unless it is the token's own (a secret never changes).
         ...(secret === undefined || secret === "" ? {} : { secretHash: hashSecret(secret) }),
         description: description(body, what),
-        policies: policyLinks(body, what),
+        policies,
         local,
         createTimeMs: before.createTimeMs,
       },

@@ -305,3 +305,32 @@ Deno.test("/v1/acl/* needs a management token; token/self shows the caller's; a 
   assert.notEqual(f.store.aclToken(MGMT_ACCESSOR), undefined);
   f.close();
 });
+
+Deno.test("PUT /v1/acl/token/:accessor refuses taking global-management off the request's own token", async () => {
+  const f = await withManagement();
+  await ok(
+    await f.req("/v1/acl/policy", put({ Name: "kv-read", Rules: `key "a" { policy = "read" }` })),
+  );
+  for (const policies of [[], [{ Name: "kv-read" }]]) {
+    const r = await f.req(`/v1/acl/token/${MGMT_ACCESSOR}`, put({ Policies: policies }));
+    assert.equal(r.status, 400);
+    assert.equal(
+      await r.text(),
+      "acl token: removing global-management from the request's own token is not permitted\n",
+    );
+    assert.deepEqual(f.store.aclToken(MGMT_ACCESSOR)?.policyIds, [GLOBAL_MANAGEMENT_ID]);
+  }
+  // Keeping it (by name or id) is an ordinary update; another token may lose it.
+  await ok(
+    await f.req(
+      `/v1/acl/token/${MGMT_ACCESSOR}`,
+      put({ Description: "kept", Policies: [{ Name: "global-management" }, { Name: "kv-read" }] }),
+    ),
+  );
+  const other = await ok(
+    await f.req("/v1/acl/token", put({ Policies: [{ ID: GLOBAL_MANAGEMENT_ID }] })),
+  ) as { AccessorID: string };
+  await ok(await f.req(`/v1/acl/token/${other.AccessorID}`, put({ Policies: [] })));
+  assert.deepEqual(f.store.aclToken(other.AccessorID)?.policyIds, []);
+  f.close();
+});

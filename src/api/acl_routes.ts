@@ -235,7 +235,7 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   {
     method: "PUT",
     path: "/v1/acl/bootstrap",
-    need: open("Consul's one-time bootstrap: refused once a management token exists"),
+    need: open("Consul's one-time bootstrap: refused once the cluster had a management token"),
   },
   // The dashboard's page; every API call it makes is checked on its own.
   { method: "GET", path: "/ui", need: open("static page") },

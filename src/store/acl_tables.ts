@@ -44,15 +44,44 @@ export function seedAclBuiltins(db: DatabaseSync): void {
     .run(ANONYMOUS_ACCESSOR, sha256(ANONYMOUS_SECRET), "Anonymous Token");
 }
 
-/** An `acl.bootstrap`'s refusal once a management token exists (Consul's words). */
+/** An `acl.bootstrap`'s refusal once the cluster was bootstrapped (Consul's words). */
 export const ACL_BOOTSTRAP_DONE = "ACL bootstrap no longer allowed";
+
+/**
+ * The `cluster` row that marks ACLs bootstrapped (Consul's bootstrap index): the index at which a
+ * management token was first seen. Set when `--bootstrap`'s token or the first `acl.bootstrap`
+ * is stored (or, for a store from before the marker, the first `acl.*` command or restore that
+ * finds a management token); never cleared, and `cluster` is a table no restore replaces
+ * (table_classes.ts), so bootstrap stays closed when the management tokens are deleted later.
+ */
+const BOOTSTRAP_KEY = "acl_bootstrap";
+
+/** The index ACLs were bootstrapped at; undefined while `acl.bootstrap` is still open. */
+export function aclBootstrapIndex(sql: StoreDb): number | undefined {
+  const r = sql.stmt("SELECT value FROM cluster WHERE key=?").get(BOOTSTRAP_KEY) as
+    | Row
+    | undefined;
+  return r === undefined ? undefined : Number(r.value);
+}
+
+/** Sets the bootstrap marker when a management token exists and it is not set yet. */
+export function markAclBootstrapped(step: Pick<ApplyStep, "sql" | "index">): void {
+  if (aclBootstrapIndex(step.sql) !== undefined) return;
+  if (!aclTokens(step.sql).some((t) => t.policyIds.includes(GLOBAL_MANAGEMENT_ID))) return;
+  step.sql.stmt("INSERT INTO cluster VALUES (?, ?)").run(BOOTSTRAP_KEY, String(step.index));
+}
 
 type AclCommand = Extract<Command, { type: `acl.${string}` }>;
 
 /** Applies an `acl.*` command; a refusal changes nothing. */
 export function applyAcl(step: ApplyStep, cmd: AclCommand): ApplyResult {
+  // Before: a store from before the marker whose management token this command removes.
+  markAclBootstrapped(step);
   const r = applyAclCommand(step, cmd);
-  if (r.ok) step.change.tables.add("acl");
+  if (r.ok) {
+    markAclBootstrapped(step);
+    step.change.tables.add("acl");
+  }
   return r;
 }
 
@@ -130,8 +159,7 @@ function applyAclCommand(step: ApplyStep, cmd: AclCommand): ApplyResult {
       return { ok: true };
     }
     case "acl.bootstrap": {
-      const management = aclTokens(sql).some((t) => t.policyIds.includes(GLOBAL_MANAGEMENT_ID));
-      if (management) return refused(ACL_BOOTSTRAP_DONE);
+      if (aclBootstrapIndex(sql) !== undefined) return refused(ACL_BOOTSTRAP_DONE);
       const token = { ...cmd.token, policies: [{ id: GLOBAL_MANAGEMENT_ID }] };
       return applyAclCommand(step, { type: "acl.token.set", token });
     }

@@ -227,3 +227,59 @@ Deno.test("Store acl.bootstrap makes a management token only while none exists",
     /secretHash/,
   );
 });
+
+Deno.test("Store acl.bootstrap stays refused once a management token was stored, also after it is deleted", async (t) => {
+  const boot = (accessorId: string, secret: string): Command => ({
+    type: "acl.bootstrap",
+    token: {
+      accessorId,
+      secretHash: hash(secret),
+      description: "b",
+      policies: [],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  await t.step("--bootstrap's token (acl.token.set on global-management), then deleted", () => {
+    const { s, apply } = store();
+    assert.deepEqual(apply(token(T1, "s1", [{ id: GLOBAL_MANAGEMENT_ID }])), { ok: true });
+    assert.deepEqual(apply({ type: "acl.token.delete", accessorId: T1 }), { ok: true });
+    assert.deepEqual(apply(boot(T2, "s2")), {
+      ok: false,
+      error: "ACL bootstrap no longer allowed",
+    });
+    assert.equal(s.aclToken(T2), undefined);
+  });
+  await t.step("the first acl.bootstrap's token, then stripped of global-management", () => {
+    const { s, apply } = store();
+    assert.deepEqual(apply(policy(P1, "p1")), { ok: true });
+    assert.deepEqual(apply(boot(T1, "s1")), { ok: true });
+    assert.deepEqual(apply(token(T1, undefined, [{ id: P1 }])), { ok: true });
+    assert.deepEqual(apply(boot(T2, "s2")).ok, false);
+    assert.equal(s.aclToken(T2), undefined);
+  });
+  await t.step(
+    "a member installing a raft snapshot of a bootstrapped store refuses too",
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const { s, apply } = store();
+        apply(boot(T1, "s1"));
+        apply({ type: "acl.token.delete", accessorId: T1 });
+        await s.writeSnapshotFile(`${dir}/raft`, "raft");
+        const b = Store.open(":memory:");
+        b.installSnapshotFile(`${dir}/raft`);
+        assert.deepEqual(b.apply(b.appliedIndex() + 1, boot(T2, "s2")).ok, false);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+  await t.step("a cluster that never had a management token may bootstrap", () => {
+    const { s, apply } = store();
+    assert.deepEqual(apply(policy(P1, "p1")), { ok: true });
+    assert.deepEqual(apply(token(T1, "s1", [{ id: P1 }])), { ok: true });
+    assert.deepEqual(apply(boot(T2, "s2")), { ok: true });
+    assert.deepEqual(s.aclToken(T2)?.policyIds, [GLOBAL_MANAGEMENT_ID]);
+  });
+});

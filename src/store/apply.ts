@@ -19,7 +19,7 @@ import { applyConf } from "./apply_members.ts";
 import { distinctServices, instance, kvGet, kvList } from "./queries.ts";
 import { applySession, endSessionsOfFailedChecks, Sessions } from "./sessions.ts";
 import { runTxn } from "./txn.ts";
-import { applyAcl, seedAclBuiltins } from "./acl_tables.ts";
+import { applyAcl, markAclBootstrapped, seedAclBuiltins } from "./acl_tables.ts";
 import { applyPki } from "./pki_state.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
@@ -160,6 +160,8 @@ function commitRestore(
   cmd: Extract<Command, { type: "restore.commit" }>,
 ): ApplyResult {
   const before = distinctServices(step.sql);
+  // A store from before the bootstrap marker: its management tokens count before they go.
+  if (cmd.acl) markAclBootstrapped(step);
   const r = step.restore.commit(step.index, cmd);
   if (!r.ok) return r;
   const ch = step.change;
@@ -169,6 +171,7 @@ function commitRestore(
   if (cmd.acl) {
     // The snapshot's store had them, but a store never goes without them.
     seedAclBuiltins(step.sql.db);
+    markAclBootstrapped(step);
     ch.tables.add("acl");
   }
   const sessions = new Sessions(step.sql);

@@ -161,6 +161,32 @@ Deno.test("Store restore.commit replaces the ACL tables only with acl, from stag
     assert.ok(target.aclPolicies().some((p) => p.name === "global-management"));
     target.close();
   });
+  await t.step(
+    "with acl: a bootstrapped target stays bootstrapped without its management token",
+    () => {
+      const target = Store.open(":memory:");
+      const boot = (accessorId: string, secret: string) =>
+        target.apply(target.appliedIndex() + 1, {
+          type: "acl.bootstrap",
+          token: {
+            accessorId,
+            secretHash: hash(secret),
+            description: "b",
+            policies: [],
+            local: false,
+            createTimeMs: 1,
+          },
+        });
+      assert.deepEqual(boot(T2, "secret-two"), { ok: true });
+      assert.deepEqual(restore(target, opened, true), { ok: true });
+      assert.equal(target.aclToken(T2), undefined, "the restore replaced the management token");
+      assert.deepEqual(boot("cccccccc-cccc-4ccc-8ccc-cccccccccccc", "secret-three"), {
+        ok: false,
+        error: "ACL bootstrap no longer allowed",
+      });
+      target.close();
+    },
+  );
   await t.step("with acl but no ACL rows staged: refused, nothing changed", () => {
     const target = Store.open(":memory:");
     withToken(target, T2, "secret-two", "k2");

@@ -295,8 +295,9 @@ export type Command =
   | { type: "acl.token.set"; token: AclTokenSpec }
   | { type: "acl.token.delete"; accessorId: string }
   /**
-   * `PUT /v1/acl/bootstrap`: stores `token` linked to global-management, only while no token is
-   * (a store from before ACLs, whose cluster was bootstrapped without one); refused otherwise.
+   * `PUT /v1/acl/bootstrap`: stores `token` linked to global-management, only while the store
+   * never had a management token (a store from before ACLs, whose cluster was bootstrapped
+   * without one; the marker: acl_tables.ts); refused otherwise.
    */
   | { type: "acl.bootstrap"; token: AclTokenSpec }
   /**
