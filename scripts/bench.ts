@@ -10,24 +10,36 @@
  *           127.0.0.1-3, 256-byte values, 1/16/128 clients, writes round-robin over all members
  *   failover  kill -9 the leader of a 3-member cluster: time to the first write through a
  *           survivor (10 rounds, the killed member restarts and catches up between rounds)
+ *   join    spawn of `berth agent --join` → the new member listed and caught up (10 rounds)
  *   sessions  Consul sessions created/s and renewed/s on a 3-member cluster (16 clients)
  *   lock    kill -9 a lock holder's member: time to another member's client acquiring the lock
  *           (10 rounds holder on a follower, 10 on the leader; session TTL 10s, lock-delay 15s;
  *           fails if ever under the lock-delay)
  *
- * Usage: deno task bench [dns] [http] [docker] [raft] [kv] [failover] [sessions] [lock]   (default: all)
+ * Usage: deno task bench [--tls both|on|off] [dns] [http] [docker] [raft] [kv] [failover] [join]
+ *        [sessions] [lock]   (default: all)
+ * `--tls`: kv, failover and join measure a berth cluster with mutual TLS (on), one with
+ * `--dev --tls off` (off), or both side by side with TLS/plain ratios (both, the default).
  * Env: BENCH_SECONDS (default 10) per measured run.
  *
  * @module
  */
 import { errorText } from "../src/lib/error_text.ts";
 import { parseFlags } from "../src/lib/flags.ts";
-import { ensureTools, ROOT, run, SECONDS } from "./bench/_shared.ts";
+import {
+  type BenchOptions,
+  ensureTools,
+  parseTlsChoice,
+  ROOT,
+  run,
+  SECONDS,
+} from "./bench/_shared.ts";
 import { benchDns } from "./bench/dns.ts";
 import { benchHttp } from "./bench/http.ts";
 import { benchDocker } from "./bench/docker.ts";
 import { benchKv } from "./bench/kv.ts";
 import { benchFailover } from "./bench/failover.ts";
+import { benchJoin } from "./bench/join.ts";
 import { benchSessions } from "./bench/sessions.ts";
 import { benchLock } from "./bench/lock.ts";
 
@@ -35,21 +47,28 @@ async function benchRaft(): Promise<void> {
   console.log(await run(Deno.execPath(), ["run", "--allow-all", `${ROOT}scripts/raft_bench.ts`]));
 }
 
-const all: Record<string, () => Promise<void>> = {
+const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   dns: benchDns,
   http: benchHttp,
   docker: benchDocker,
   raft: benchRaft,
   kv: benchKv,
   failover: benchFailover,
+  join: benchJoin,
   sessions: benchSessions,
   lock: benchLock,
 };
 let parts: string[];
+let options: BenchOptions;
 try {
-  parts = parseFlags(Deno.args, []).positionals;
+  const flags = parseFlags(Deno.args, [{ name: "tls", kind: "MODE" }]);
+  parts = flags.positionals;
+  options = { tls: parseTlsChoice(flags.values.get("tls") ?? "both") };
 } catch (e) {
-  console.error(`bench: ${errorText(e)} (arguments are parts: ${Object.keys(all).join(", ")})`);
+  console.error(
+    `bench: ${errorText(e)} (arguments: [--tls both|on|off] and parts: ` +
+      `${Object.keys(all).join(", ")})`,
+  );
   Deno.exit(2);
 }
 const chosen = parts.length > 0 ? parts : Object.keys(all);
@@ -66,7 +85,7 @@ console.log(
 );
 for (const name of chosen) {
   try {
-    await all[name]!();
+    await all[name]!(options);
   } catch (e) {
     console.error(`bench ${name}: ${errorText(e)}`);
     Deno.exitCode = 1;

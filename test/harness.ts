@@ -145,7 +145,8 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
       ...PERMISSIONS,
       `${ROOT}src/main.ts`,
       "agent",
-      ...(opts.bootstrap ?? true ? ["--bootstrap"] : []),
+      // Explicit either way: under `--dev` (in `args`) --bootstrap defaults to true.
+      ...(opts.bootstrap ?? true ? ["--bootstrap"] : ["--bootstrap=false"]),
       ...(opts.join ? ["--join", opts.join.join(",")] : []),
       ...(joinToken === undefined ? [] : ["--join-token", joinToken]),
       ...(opts.docker ?? true ? [] : ["--docker", "off"]),
@@ -228,7 +229,10 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     try {
       lastBootstrapToken = joinTokenOf(p);
       tokenOfCluster.set(p.clusterAddr, lastBootstrapToken);
-    } catch { /* --tls off, or a restart of a member: no join-token file */ }
+    } catch {
+      // --tls off: no join-token file, and no token for the agents joining this cluster.
+      lastBootstrapToken = undefined;
+    }
   } else if (joinToken !== undefined) {
     tokenOfCluster.set(p.clusterAddr, joinToken);
   }

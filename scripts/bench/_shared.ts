@@ -56,3 +56,40 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/** Which berth clusters the kv, failover and join parts measure (`--tls both|on|off`). */
+export type TlsChoice = "both" | "on" | "off";
+
+export function parseTlsChoice(v: string): TlsChoice {
+  if (v === "both" || v === "on" || v === "off") return v;
+  throw new Error(`--tls ${JSON.stringify(v.slice(0, 40))}: expected both, on or off`);
+}
+
+/** One berth cluster of a side-by-side comparison: its label and the flags of every member. */
+export interface Side {
+  label: "TLS" | "plain";
+  args: string[];
+}
+
+/**
+ * The sides `choice` measures, TLS first. Plain is `--dev --tls off` (--tls off needs --dev);
+ * --dev otherwise changes only defaults that test/harness.ts sets explicitly on every member of
+ * both sides (--data-dir, --bootstrap, --proxy-http, --acl-default allow), so the two differ in
+ * the member transport alone.
+ */
+export function sidesOf(choice: TlsChoice, args: string[]): Side[] {
+  const sides: Side[] = [];
+  if (choice !== "off") sides.push({ label: "TLS", args });
+  if (choice !== "on") sides.push({ label: "plain", args: [...args, "--dev", "--tls", "off"] });
+  return sides;
+}
+
+/** The line saying what the sides are (printed once by each part measuring them). */
+export const SIDES_NOTE = "TLS = default (mutual TLS, join token); plain = --dev --tls off " +
+  "(--dev changes no other setting here: the harness passes --data-dir, --bootstrap, " +
+  "--proxy-http, --acl-default allow to both)";
+
+/** The options of `deno task bench` every part gets. */
+export interface BenchOptions {
+  tls: TlsChoice;
+}
