@@ -8,7 +8,8 @@
  * `?acquire` and work in critical sections while the nemesis also partitions members (iptables)
  * and freezes the leader for longer than node-timeout + lock-delay (7s; lock-delay 1s); the check
  * is that no two holders' sections overlapped, and it prints how many acquisitions it checked.
- * Its cluster marks a silent member down after 3s, so faults end sessions.
+ * Its cluster marks a silent member down after 3s, so faults end sessions. Members run with
+ * mutual TLS (the default), which the run checks and prints.
  *
  * Flags:
  *   --workload W       kv (default) or lock
@@ -31,7 +32,7 @@
  *
  * @module
  */
-import { type AgentProc, startCluster } from "../test/harness.ts";
+import { type AgentProc, memberTls, startCluster } from "../test/harness.ts";
 import { formatCounts, runJepsen, staleReadsAgree, stopMembers } from "../test/jepsen.ts";
 import { checkMutualExclusion, runLockWorkload } from "../test/jepsen_lock.ts";
 import { checkOperations, kvModel } from "../test/linearizability.ts";
@@ -108,6 +109,12 @@ if (flags.workload === "lock") args.push("--node-timeout", `${LOCK_NODE_TIMEOUT_
 const members = await startCluster(flags.members, { args });
 let code = 0;
 try {
+  const plain = members.filter((a) => !memberTls(a)).length;
+  console.log(
+    plain === 0
+      ? "chaos: members talk mutual TLS (each holds its certificate of the cluster CA)"
+      : `chaos: ${plain} of ${members.length} members talk plain TCP (no node.crt)`,
+  );
   code = flags.workload === "kv" ? await kvWorkload(members) : await lockWorkload(members);
   if (code === 1) {
     console.log(`member logs: ${members.map((a) => a.logPath).join(" ")}`);

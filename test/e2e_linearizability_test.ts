@@ -1,12 +1,12 @@
 /**
- * End to end under faults: a 3-member cluster, 5 clients doing get/put/cas on 3 keys for 20 s
+ * End to end under faults: a 3-member cluster (mutual TLS, the default), 5 clients doing get/put/cas on 3 keys for 20 s
  * while a nemesis kills the leader (and restarts it) or freezes a member every ~4 s. The history
  * must be linearizable, enough operations must have completed for that to mean something, and
  * after healing every member must hold the same values. The workload lives in jepsen.ts
  * (shared with scripts/chaos.ts).
  */
 import assert from "node:assert/strict";
-import { startCluster } from "./harness.ts";
+import { memberTls, startCluster } from "./harness.ts";
 import { formatCounts, runJepsen, staleReadsAgree, stopMembers } from "./jepsen.ts";
 import { checkOperations, kvModel } from "./linearizability.ts";
 
@@ -25,6 +25,8 @@ Deno.test({
     const seed = Math.floor(Math.random() * 2 ** 31);
     let passed = false;
     try {
+      // The suite stands for the default: members talking mutual TLS.
+      assert.deepEqual(members.filter((a) => !memberTls(a)).map((a) => a.node), []);
       const run = await runJepsen(members, { durationMs: 20_000, clients: 5, keys: 3, seed });
       const context = `seed ${seed}\n${run.events.join("\n")}\n${formatCounts(run.counts)}\n` +
         `member logs: ${members.map((a) => a.logPath).join(" ")}`;

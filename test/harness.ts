@@ -239,6 +239,18 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
   return p;
 }
 
+/**
+ * Whether the agent's members talk mutual TLS: its data dir holds its member certificate
+ * (`node.crt`, made at bootstrap or enrollment; none under `--tls off`).
+ */
+export function memberTls(a: AgentProc): boolean {
+  try {
+    return Deno.statSync(`${a.dataDir}/node.crt`).isFile;
+  } catch {
+    return false;
+  }
+}
+
 /** The management token `--bootstrap` wrote to the agent's data dir. */
 export function managementToken(a: AgentProc): string {
   return Deno.readTextFileSync(`${a.dataDir}/management-token`).trim();
