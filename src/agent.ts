@@ -258,6 +258,7 @@ export class Agent {
       node: config.node,
       http: config.http,
       advertise: config.advertise,
+      ttlMs: config.certTtlMs,
     });
     const serving = await serveAutoTls(auto, {
       start: async (tls) => {

@@ -27,8 +27,13 @@ Deno.test("Agent with --http-tls-cert/--http-tls-key serves https; agent/self sh
   const certs = await makeTestCerts();
   const dataDir = await Deno.makeTempDir({ prefix: "berth-agent-tls-" });
   const lines: string[] = [];
+  // The bootstrap's CA given as files too: its key must not show either.
+  const ca = createCa({ clusterId: "c1", now: new Date() });
+  await Deno.writeTextFile(`${certs.dir}/cluster-ca.crt`, ca.certPem);
+  await Deno.writeTextFile(`${certs.dir}/cluster-ca.key`, ca.keyPem);
   const { http, argv } = await agentArgs(dataDir, [
     ...["--http-tls-cert", certs.crt, "--http-tls-key", certs.key],
+    ...["--ca-cert", `${certs.dir}/cluster-ca.crt`, "--ca-key", `${certs.dir}/cluster-ca.key`],
   ]);
   const agent = await Agent.start(loadConfig(argv, { env: {} }), { log: (l) => lines.push(l) });
   const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(certs.caCrt)] });
@@ -44,6 +49,9 @@ Deno.test("Agent with --http-tls-cert/--http-tls-key serves https; agent/self sh
     const debug = JSON.parse(text).DebugConfig;
     assert.deepEqual(debug.httpTls, { mode: "files", cert: certs.crt, key: "<redacted>" });
     assert.ok(!text.includes(management) && !text.includes("PRIVATE KEY"), text);
+    const keyLine = ca.keyPem.split("\n")[1]!;
+    assert.ok(!text.includes(keyLine) && !lines.some((l) => l.includes(keyLine)));
+    assert.equal(agent.store.pki.ca()?.certPem, ca.certPem, "the given CA is the cluster's");
     assert.ok(!lines.some((l) => l.includes(management)), lines.join("\n"));
     assert.ok(lines.some((l) => l.includes(`api https://127.0.0.1:${http}`)), lines.join("\n"));
   } finally {

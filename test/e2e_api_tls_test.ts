@@ -1,7 +1,7 @@
 /**
  * End to end: a real agent serving its API over TLS (`--http-tls-cert/--http-tls-key` with
- * openssl-made files), and the real `berth` CLI talking to it over https with BERTH_CACERT.
- * No Docker.
+ * openssl-made files, and `--http-tls auto` from the cluster CA), and the real `berth` CLI
+ * talking to it over https with BERTH_CACERT. No Docker.
  */
 import assert from "node:assert/strict";
 import { freePort, PERMISSIONS } from "./harness.ts";
@@ -89,5 +89,27 @@ Deno.test(
       await certs.remove();
     }
     assert.match(log, new RegExp(`api https://127\\.0\\.0\\.1:${a.http}`));
+  },
+);
+
+Deno.test(
+  "berth CLI works against --http-tls auto, trusting the CA file of the data dir",
+  e2e,
+  async () => {
+    const a = await agent(["--http-tls", "auto"]);
+    try {
+      const caFile = `${a.dataDir}/ca.crt`;
+      // The bootstrap writes ca.crt once it made the cluster CA.
+      await waitFor("ca.crt", () => Deno.stat(caFile).then(() => true, () => false), {
+        timeoutMs: 30_000,
+      });
+      const env = { BERTH_HTTP_ADDR: `https://127.0.0.1:${a.http}`, BERTH_CACERT: caFile };
+      await ready(env);
+      assert.equal((await berth(env, "kv", "put", "auto/k", "v2")).code, 0);
+      const local = { ...env, BERTH_HTTP_ADDR: `https://localhost:${a.http}` };
+      assert.equal((await berth(local, "kv", "get", "auto/k")).out, "v2\n");
+    } finally {
+      await a.stop();
+    }
   },
 );

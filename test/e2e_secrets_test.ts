@@ -1,8 +1,8 @@
 /**
- * End to end: secrets stay where they belong. After a bootstrap, a join token, an ACL token and
- * a snapshot saved with secrets, no agent's log holds a token secret, a token hash or a private
- * key, and every file in the data directories that holds one is owner-only. Real processes, no
- * Docker.
+ * End to end: secrets stay where they belong. After a bootstrap, an ACL token, a join token, a
+ * member joining with it, Raft snapshots and a user snapshot saved with secrets, no agent's log
+ * holds a token secret, a token hash, the CA key or a member key, and every file in the data
+ * directories that holds one is owner-only. Real processes, no Docker.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -56,71 +56,103 @@ Deno.test("secrets appear in no log line and only in owner-only files", e2e, asy
     aclDefault: "deny",
     args: ["--snapshot-entries", "16"],
   });
+  const agents: AgentProc[] = [a];
   const secrets: string[] = [];
-  let passphraseFile = "";
+  const passDir = Deno.makeTempDirSync();
   try {
     const management = Deno.readTextFileSync(`${a.dataDir}/management-token`).trim();
     secrets.push(management, sha256(management));
+    const bootstrapToken = Deno.readTextFileSync(`${a.dataDir}/join-token`).trim();
+    secrets.push(...joinTokenSecrets(bootstrapToken));
     const acl = await api(a, management, "PUT", "/v1/acl/token", { Description: "ci" });
     assert.equal(acl.status, 200, acl.text);
     const aclSecret = String(acl.json().SecretID);
     secrets.push(aclSecret, sha256(aclSecret));
     const join = await api(a, management, "POST", "/v1/berth/tokens", { ttl: "1h" });
-    // A cluster with its CA makes join tokens; one without (--tls off) says so.
-    if (join.status === 200) {
-      const line = String(join.json().token);
-      const secret = line.split("::")[0]!.split(".")[1]!;
-      secrets.push(line, secret, sha256(secret));
-    } else {
-      assert.match(join.text, /join tokens need the cluster CA/);
-    }
+    assert.equal(join.status, 200, join.text);
+    const joinToken = String(join.json().token);
+    secrets.push(...joinTokenSecrets(joinToken));
+    // A member joins with the token just made.
+    agents.push(
+      await startAgent({
+        docker: false,
+        bootstrap: false,
+        join: [a.clusterAddr],
+        joinToken,
+        aclDefault: "deny",
+      }),
+    );
     for (let i = 0; i < 24; i++) {
       const put = await api(a, management, "PUT", `/v1/kv/k${i}`, "v");
       assert.equal(put.status, 200, put.text);
     }
-    passphraseFile = `${Deno.makeTempDirSync()}/pass`;
-    Deno.writeTextFileSync(passphraseFile, "correct horse battery\n");
+    Deno.writeTextFileSync(`${passDir}/pass`, "correct horse battery\n");
     secrets.push("correct horse battery");
-    const snapshot = `${a.dataDir}/backup.snap`;
     const io = {
       stdout: () => {},
       stderr: (t: string) => void assert.fail(t),
       env: { BERTH_HTTP_ADDR: a.httpUrl, BERTH_TOKEN: management },
     };
     const saved = await main(
-      ["snapshot", "save", snapshot, "--include-secrets", "--passphrase-file", passphraseFile],
+      [
+        "snapshot",
+        "save",
+        `${a.dataDir}/backup.snap`,
+        "--include-secrets",
+        "--passphrase-file",
+        `${passDir}/pass`,
+      ],
       io,
     );
     assert.equal(saved, 0);
   } finally {
-    await a.stop();
+    for (const x of agents) await x.stop();
+    Deno.removeSync(passDir, { recursive: true });
   }
-  const caKey = caKeyOf(a.dataDir);
-  if (caKey !== undefined) {
+  for (const x of agents) {
+    const caKey = caKeyOf(x.dataDir);
+    assert.ok(caKey !== undefined, `${x.node} has the cluster CA`);
     secrets.push(...caKey.split("\n").filter((l) => l !== "" && !l.startsWith("-----")));
+    secrets.push(
+      ...Deno.readTextFileSync(`${x.dataDir}/node.key`).split("\n")
+        .filter((l) => l !== "" && !l.startsWith("-----")),
+    );
   }
-  const log = a.log();
-  assert.match(log, /up; api http/);
-  for (const s of [...secrets, "PRIVATE KEY"]) {
-    assert.ok(!log.includes(s), `the agent's log shows ${s.slice(0, 10)}…`);
+  for (const x of agents) {
+    const log = x.log();
+    assert.match(log, /up; api http/);
+    for (const s of [...secrets, "PRIVATE KEY"]) {
+      assert.ok(!log.includes(s), `${x.node}'s log shows ${s.slice(0, 10)}…`);
+    }
+    checkModes(x.dataDir, secrets);
   }
-  const files = filesUnder(a.dataDir);
-  const latin = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
-  const holding = files.filter((f) =>
-    f.path.endsWith(".db") || [...secrets, "PRIVATE KEY"].some((s) => latin(f.bytes).includes(s))
-  );
-  for (const name of ["management-token", "store.db", "raft.db", "backup.snap"]) {
-    assert.ok(files.some((f) => f.path.endsWith(`/${name}`)), `${name} in the data dir`);
-  }
-  assert.ok(
-    holding.some((f) => f.path.includes("/snapshots/")),
-    `a Raft snapshot file holds the token hashes: ${files.map((f) => f.path).join(" ")}`,
-  );
-  const named = /\/(node\.key|join-token|[^/]*\.snap)$/;
-  for (const f of [...holding, ...files.filter((f) => named.test(f.path))]) {
-    assert.equal(f.mode, 0o600, `${f.path} is ${f.mode.toString(8)}`);
-  }
-  assert.equal(Deno.statSync(a.dataDir).mode! & 0o777, 0o700);
-  Deno.removeSync(passphraseFile.replace(/\/pass$/, ""), { recursive: true });
-  Deno.removeSync(a.dataDir, { recursive: true });
+  const paths = filesUnder(a.dataDir).map((f) => f.path);
+  assert.ok(paths.some((p) => p.endsWith("/backup.snap")), "the sealed snapshot was saved");
+  assert.ok(paths.some((p) => p.includes("/snapshots/")), `a Raft snapshot: ${paths.join(" ")}`);
+  for (const x of agents) Deno.removeSync(x.dataDir, { recursive: true });
 });
+
+/** A join token line and the parts of it that are secret: the secret and its hash. */
+function joinTokenSecrets(line: string): string[] {
+  const secret = line.split("::")[0]!.split(".")[1]!;
+  assert.ok(secret.length >= 16, line.slice(0, 8));
+  return [line, secret, sha256(secret)];
+}
+
+/**
+ * Every file under `dir` holding one of `secrets` or a private key, and every store, Raft log,
+ * snapshot, key and token file, is 0600; the directory 0700.
+ */
+function checkModes(dir: string, secrets: string[]): void {
+  const files = filesUnder(dir);
+  const latin = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
+  const named = /\/(node\.key|join-token|management-token|[^/]*\.snap|[^/]*\.db)$/;
+  const holding = files.filter((f) =>
+    named.test(f.path) || [...secrets, "PRIVATE KEY"].some((s) => latin(f.bytes).includes(s))
+  );
+  for (const name of ["store.db", "raft.db", "node.key"]) {
+    assert.ok(files.some((f) => f.path.endsWith(`/${name}`)), `${name} in ${dir}`);
+  }
+  for (const f of holding) assert.equal(f.mode, 0o600, `${f.path} is ${f.mode.toString(8)}`);
+  assert.equal(Deno.statSync(dir).mode! & 0o777, 0o700);
+}
