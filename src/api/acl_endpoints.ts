@@ -35,7 +35,7 @@ import {
   GLOBAL_MANAGEMENT_NAME,
   type Store,
 } from "../store/mod.ts";
-import { hashSecret } from "../acl/mod.ts";
+import { hashSecret, parseRules, RulesError } from "../acl/mod.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { lookup, optionalField, ruled } from "./fields.ts";
 import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
@@ -116,8 +116,12 @@ function description(body: Record<string, unknown>, what: string): string {
   return d;
 }
 
-/** The policy a PUT body describes, with `id` (new or the one updated). */
-function policyFromBody(body: Record<string, unknown>, id: string) {
+/**
+ * The policy a PUT body describes, with `id` (new or the one updated). Its Datacenters, when
+ * given, must name `datacenter` (berth's cluster is one datacenter: a policy for others only
+ * would be stored and never apply, so it is refused).
+ */
+function policyFromBody(body: Record<string, unknown>, id: string, datacenter: string) {
   const what = "acl policy";
   const given = optionalField(body, "ID", "string", what);
   if (given !== undefined && given !== "" && given.toLowerCase() !== id) {
@@ -125,12 +129,27 @@ function policyFromBody(body: Record<string, unknown>, id: string) {
   }
   const name = optionalField(body, "Name", "string", what);
   if (name === undefined || name === "") throw badRequest(`${what}: missing Name`);
+  const rules = optionalField(body, "Rules", "string", what) ?? "";
+  try {
+    parseRules(rules);
+  } catch (e) {
+    // The parser's message already says `rules: line L, column C: …`.
+    if (e instanceof RulesError) throw badRequest(e.message);
+    throw e;
+  }
+  const datacenters = optionalField(body, "Datacenters", "strings", what) ?? [];
+  if (datacenters.length > 0 && !datacenters.includes(datacenter)) {
+    throw badRequest(
+      `${what}: Datacenters ${JSON.stringify(datacenters).slice(0, 80)} does not include this ` +
+        `cluster's datacenter "${datacenter}" (leave Datacenters empty: berth has one datacenter)`,
+    );
+  }
   return {
     id,
     name: ruled(what, () => aclPolicyName(name, "Name")),
     description: description(body, what),
-    rules: optionalField(body, "Rules", "string", what) ?? "",
-    datacenters: optionalField(body, "Datacenters", "strings", what) ?? [],
+    rules,
+    datacenters,
   };
 }
 
@@ -169,7 +188,7 @@ export function aclEndpoints(app: Hono, d: Deps): void {
 
   app.put("/v1/acl/policy", async (c) => {
     const body = await readJsonObject(c.req.raw, "acl policy");
-    const policy = policyFromBody(body, crypto.randomUUID());
+    const policy = policyFromBody(body, crypto.randomUUID(), d.datacenter);
     await proposeChecked(d, { type: "acl.policy.set", policy });
     return c.json(aclPolicyEntry(present(store.aclPolicy(policy.id))));
   });
@@ -193,7 +212,7 @@ export function aclEndpoints(app: Hono, d: Deps): void {
   app.put("/v1/acl/policy/:id", async (c) => {
     const id = pathUuid(c, "id", "policy id");
     if (store.aclPolicy(id) === undefined) throw notFound();
-    const policy = policyFromBody(await readJsonObject(c.req.raw, "acl policy"), id);
+    const policy = policyFromBody(await readJsonObject(c.req.raw, "acl policy"), id, d.datacenter);
     await proposeChecked(d, { type: "acl.policy.set", policy });
     return c.json(aclPolicyEntry(present(store.aclPolicy(id))));
   });

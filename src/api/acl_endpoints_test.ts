@@ -90,7 +90,11 @@ Deno.test("/v1/acl/policy refuses bad bodies with a 400 naming the problem, stor
     [{ Name: "has space" }, /Name: expected a policy name/],
     [
       { Name: "x", Rules: `key "a" { policy = "sudo" }` },
-      /rules: line 1, column 20: policy "sudo"/,
+      /^rules: line 1, column 20: policy "sudo"/,
+    ],
+    [
+      { Name: "x", Datacenters: ["dc2"] },
+      /^acl policy: Datacenters \["dc2"\] does not include this cluster's datacenter "dc1"/,
     ],
     [{ Name: "x", Rules: 5 }, /Rules must be a string/],
     [{ Name: "x", Datacenters: "dc1" }, /Datacenters must be a list of strings/],
@@ -118,6 +122,11 @@ Deno.test("/v1/acl/policy refuses bad bodies with a 400 naming the problem, stor
   );
   assert.equal((await f.req("/v1/acl/policy/not-a-uuid")).status, 400);
   assert.equal(f.store.aclPolicies().length, 2);
+  // Datacenters naming this one (among others) is stored as given.
+  const dcs = await ok(
+    await f.req("/v1/acl/policy", put({ Name: "dcs", Datacenters: ["dc2", "dc1"] })),
+  );
+  assert.deepEqual((dcs as { Datacenters: string[] }).Datacenters, ["dc2", "dc1"]);
   f.close();
 });
 
