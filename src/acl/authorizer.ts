@@ -36,6 +36,13 @@ export type AclDefault = "allow" | "deny";
 export interface Authorizer {
   /** Whether `access` to `segment` of `resource` is allowed (`segment` ignored for operator/acl/none). */
   allows(resource: Resource, segment: string, access: Access): boolean;
+  /**
+   * Whether writing every segment that starts with `prefix` is allowed, decided from the rules
+   * alone, whatever exists now (Consul's KeyWritePrefix, for recursive deletes): the longest
+   * prefix rule covering `prefix` grants write (or, with none, the fallback writes the prefix)
+   * and no rule for a segment under `prefix`, exact or prefix, grants less than write.
+   */
+  allowsPrefixWrite(resource: Resource, prefix: string): boolean;
   /** A management token's: everything, ACLs included. */
   readonly management: boolean;
 }
@@ -43,16 +50,19 @@ export interface Authorizer {
 /** The management token's rights: everything. */
 export const MANAGEMENT: Authorizer = Object.freeze({
   allows: () => true,
+  allowsPrefixWrite: () => true,
   management: true,
 });
 
 const ALLOW_ALL: Authorizer = Object.freeze({
   allows: (r: Resource) => r !== "acl",
+  allowsPrefixWrite: (r: Resource) => r !== "acl",
   management: false,
 });
 
 const DENY_ALL: Authorizer = Object.freeze({
   allows: (r: Resource) => r === "none",
+  allowsPrefixWrite: (r: Resource) => r === "none",
   management: false,
 });
 
@@ -111,6 +121,26 @@ export function policyAuthorizer(
       const p = decide(resource, segment);
       if (p === undefined) return fallback.allows(resource, segment, access);
       return p === "write" || (p === "read" && access === "read");
+    },
+    allowsPrefixWrite(resource: Resource, prefix: string): boolean {
+      if (resource === "none") return true;
+      if (resource === "acl") return false;
+      if (resource === "operator") {
+        return operator === undefined
+          ? fallback.allowsPrefixWrite(resource, prefix)
+          : operator === "write";
+      }
+      const t = tables.get(resource);
+      if (t === undefined) return fallback.allowsPrefixWrite(resource, prefix);
+      // Every rule about a segment under the prefix (the prefix itself included) must write.
+      for (const [segment, p] of [...t.exact, ...t.prefixes]) {
+        if (segment.startsWith(prefix) && p !== "write") return false;
+      }
+      // The rule that covers the prefix: the longest prefix rule it starts with (exact rules
+      // name one segment, not the tree).
+      const covering = t.prefixes.find(([rule]) => prefix.startsWith(rule))?.[1];
+      if (covering === undefined) return fallback.allowsPrefixWrite(resource, prefix);
+      return covering === "write";
     },
   });
 }

@@ -90,3 +90,36 @@ Deno.test("fromDefault() allows all but acl, or nothing but none; MANAGEMENT all
   assert.equal(MANAGEMENT.management, true);
   assert.equal(fromDefault("allow").management, false);
 });
+
+Deno.test("Authorizer.allowsPrefixWrite() decides a tree from the rules, as Consul's KeyWritePrefix", () => {
+  const a = authz(
+    "deny",
+    `key_prefix "app/" { policy = "write" }
+     key "app/locked" { policy = "deny" }
+     key_prefix "app/ro/" { policy = "read" }
+     key "exact" { policy = "write" }
+     key_prefix "open" { policy = "write" }`,
+  );
+  const table: [string, boolean, string][] = [
+    ["app/x/", true, "covered by app/ write, no rule under it"],
+    ["app/", false, "app/locked (deny) lies under it, existing or not"],
+    ["app/ro", false, "app/ro/ (read) lies under it"],
+    ["app/ro/y", false, "covered by app/ro/ read"],
+    ["app/l", false, "app/locked lies under it"],
+    ["exact", false, "an exact rule covers one key, not the tree: the default (deny) decides"],
+    ["open/", true, "covered by open (write)"],
+    ["", false, "app/locked under the root"],
+    ["other", false, "no rule covers it: the default"],
+  ];
+  for (const [prefix, want, why] of table) {
+    assert.equal(a.allowsPrefixWrite("kv", prefix), want, `${JSON.stringify(prefix)}: ${why}`);
+  }
+  // Under default allow an uncovered tree is writable unless a rule under it grants less.
+  const allow = authz("allow", `key "keep/me" { policy = "read" }`);
+  assert.equal(allow.allowsPrefixWrite("kv", "free/"), true);
+  assert.equal(allow.allowsPrefixWrite("kv", "keep/"), false);
+  assert.equal(allow.allowsPrefixWrite("kv", "keep/me/"), true);
+  assert.equal(MANAGEMENT.allowsPrefixWrite("kv", ""), true);
+  assert.equal(fromDefault("allow").allowsPrefixWrite("kv", ""), true);
+  assert.equal(fromDefault("deny").allowsPrefixWrite("kv", "a"), false);
+});

@@ -105,6 +105,15 @@ export function requireRight(
 }
 
 /**
+ * Throws the 403 unless the request's token may write every segment under `prefix` of
+ * `resource` by its rules (Consul's KeyWritePrefix: recursive deletes), whatever exists now.
+ */
+export function requirePrefixWrite(c: Context, resource: Resource, prefix: string): void {
+  if (authzOf(c).allowsPrefixWrite(resource, prefix)) return;
+  throw permissionDenied(c.get("accessorId"), { resource, access: "write", segment: prefix });
+}
+
+/**
  * The items the request's token may see (`keep` decides with its Authorizer); sets Consul's
  * filtered-results header when some were left out and the request presented a token.
  */
@@ -132,8 +141,8 @@ function handlerRoute(c: Context): { method: string; path: string } | undefined 
 
 export interface AclMiddlewareOptions {
   resolve: ResolveToken;
-  /** kvKeys for `key-tree`; members: none means this agent belongs to no cluster yet. */
-  store: Pick<Store, "kvKeys" | "members">;
+  /** members: none means this agent belongs to no cluster yet. */
+  store: Pick<Store, "members">;
   /** This agent's node name (the `agent` segment). */
   node: string;
 }
@@ -178,13 +187,9 @@ export function aclMiddleware(opts: AclMiddlewareOptions): MiddlewareHandler {
         case "key":
           requireRight(c, "kv", keyOf(c), need.access);
           break;
-        case "key-tree": {
-          // Consul's KeyWritePrefix: the prefix and every key under it.
-          const prefix = keyOf(c);
-          requireRight(c, "kv", prefix, need.access);
-          for (const k of opts.store.kvKeys(prefix)) requireRight(c, "kv", k, need.access);
+        case "key-tree":
+          requirePrefixWrite(c, "kv", keyOf(c));
           break;
-        }
           // session, service-id, check-id: the handler checks once it has looked the id up.
       }
     }

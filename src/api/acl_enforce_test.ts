@@ -128,22 +128,32 @@ Deno.test("GET /v1/kv ?recurse and ?keys answer only readable keys and say they 
   f.close();
 });
 
-Deno.test("DELETE /v1/kv ?recurse needs key:write on the prefix and on every key under it", async () => {
+Deno.test("DELETE /v1/kv ?recurse needs key:write on the prefix and no rule under it granting less", async () => {
   const f = denyFixture();
   const w = addToken(
     f.store,
     "w",
-    `key_prefix "" { policy = "write" }\nkey "a/keep" { policy = "read" }`,
+    `key_prefix "" { policy = "write" }\nkey "a/keep" { policy = "read" }\n` +
+      `key "b/locked" { policy = "deny" }`,
   );
-  for (const k of ["a/x", "a/keep"]) await f.app.request(`/v1/kv/${k}`, put("v", MGMT));
+  addToken(f.store, "exact", `key "c/x" { policy = "write" }`);
+  for (const k of ["a/x", "a/keep", "b/x", "c/x"]) {
+    await f.app.request(`/v1/kv/${k}`, put("v", MGMT));
+  }
   const r = await f.app.request("/v1/kv/a/?recurse&token=w", { method: "DELETE" });
   assert.equal(r.status, 403);
   assert.equal(
     await r.text(),
-    `Permission denied: token with AccessorID '${w}' lacks permission 'key:write' on "a/keep"\n`,
+    `Permission denied: token with AccessorID '${w}' lacks permission 'key:write' on "a/"\n`,
   );
-  assert.deepEqual(f.store.kvKeys(""), ["a/keep", "a/x"]);
+  // A rule under the prefix decides even while no key it names exists: b/locked could be
+  // written between the check and the delete.
+  assert.equal(await status(f, "/v1/kv/b/?recurse&token=w", { method: "DELETE" }), 403);
+  // An exact rule covers its key, not a tree (Consul: the default decides the tree).
+  assert.equal(await status(f, "/v1/kv/c/x?recurse&token=exact", { method: "DELETE" }), 403);
+  assert.deepEqual(f.store.kvKeys(""), ["a/keep", "a/x", "b/x", "c/x"]);
   assert.equal(await status(f, "/v1/kv/a/x?token=w", { method: "DELETE" }), 200);
+  assert.equal(await status(f, "/v1/kv/c/x?token=exact", { method: "DELETE" }), 200);
   f.close();
 });
 
@@ -294,6 +304,22 @@ Deno.test("PUT /v1/txn needs key:write on what it writes and filters what it rea
   );
   assert.match(await check.text(), /lacks permission 'key:read' on "secret\/y"/);
   assert.equal(f.store.kvGet("app/b"), undefined);
+  // delete-tree decides from the rules, as DELETE ?recurse: a rule under the prefix that grants
+  // less than write refuses it even while no key it names exists.
+  addToken(f.store, "tree", `key_prefix "t/" { policy = "write" }\nkey "t/ro" { policy = "read" }`);
+  await f.app.request("/v1/kv/t/a", put("v", MGMT));
+  const tree = (key: string) =>
+    f.app.request(
+      "/v1/txn",
+      put([{ KV: { Verb: "delete-tree", Key: key } }], { "X-Consul-Token": "tree" }),
+    );
+  const denied = await tree("t/");
+  assert.equal(denied.status, 403);
+  assert.match(await denied.text(), /lacks permission 'key:write' on "t\/"/);
+  assert.deepEqual(f.store.kvKeys("t/"), ["t/a"]);
+  const allowed = await tree("t/a");
+  assert.equal(allowed.status, 200, await allowed.text());
+  assert.deepEqual(f.store.kvKeys("t/"), []);
   f.close();
 });
 

@@ -9,7 +9,7 @@
  * that matches no route.
  *
  * Segments: `none` for operator and acl; `agent` is this agent's node name; `key` the KV key of
- * the path (`key-tree`: it and every key under it). `session`, `service-id` and `check-id` name
+ * the path (`key-tree`: every key under it, by the token's rules: Consul's KeyWritePrefix). `session`, `service-id` and `check-id` name
  * the object the path's `:id` names (the session's node, the instance's service, the check's
  * service or, for a node-level check, node:write on the node): the handler checks them once it
  * has looked the id up, with the same decoding it serves; an id that names nothing answers 404
@@ -89,7 +89,7 @@ const CHECK_WRITE = right("service", "write", "check-id"); // node:write for nod
 const kvRead = (q: (name: string) => string | undefined): Need =>
   kvReadShape(q) === "one" ? right("kv", "read", "key") : filtered("key:read on each key");
 
-/** `?recurse` deletes a tree: key:write on the prefix and every key under it (Consul's KeyWritePrefix). */
+/** `?recurse` deletes a tree: key:write on every key the prefix may hold (Consul's KeyWritePrefix). */
 const kvDelete = (q: (name: string) => string | undefined): Need =>
   kvDeletesTree(q) ? right("kv", "write", "key-tree") : right("kv", "write", "key");
 

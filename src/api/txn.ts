@@ -24,7 +24,7 @@ import {
 } from "../store/mod.ts";
 import { type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, HttpError, readBody } from "./http_error.ts";
-import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { keepAllowed, requirePrefixWrite, requireRight } from "./acl_enforce.ts";
 
 /** Largest transaction body: 64 values of the largest size, base64, and their keys. */
 const TXN_BODY_BYTES_MAX = TXN_OPS_MAX * Math.ceil(VALUE_BYTES_MAX * 4 / 3) + 64 * 1024;
@@ -110,10 +110,11 @@ function kvResult(e: TxnEntry) {
 
 /**
  * The rights a transaction needs before it runs, as Consul vets them: key:write on what it
- * writes (delete-tree: the prefix and every key under it), key:read on what check-* look at;
+ * writes (delete-tree: by the rules, on every key the prefix could hold: Consul's
+ * KeyWritePrefix), key:read on what check-* look at;
  * get and get-tree need none here, their results are filtered.
  */
-function requireTxnRights(c: Context, d: Deps, ops: TxnOp[]): void {
+function requireTxnRights(c: Context, ops: TxnOp[]): void {
   for (const op of ops) {
     switch (op.verb) {
       case "get":
@@ -125,8 +126,7 @@ function requireTxnRights(c: Context, d: Deps, ops: TxnOp[]): void {
         requireRight(c, "kv", op.key, "read");
         break;
       case "delete-tree":
-        requireRight(c, "kv", op.key, "write");
-        for (const k of d.store.kvKeys(op.key)) requireRight(c, "kv", k, "write");
+        requirePrefixWrite(c, "kv", op.key);
         break;
       default:
         requireRight(c, "kv", op.key, "write");
@@ -144,7 +144,7 @@ export function txnRoutes(app: Hono, d: Deps): void {
       throw badRequest(`txn: Failed to parse body: ${(e as Error).message}`);
     }
     const ops = txnOps(body);
-    requireTxnRights(c, d, ops);
+    requireTxnRights(c, ops);
     let t: TxnOutcome | undefined;
     if (isReadOnlyTxn(ops)) {
       const { store } = d;
