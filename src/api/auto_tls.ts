@@ -4,7 +4,10 @@
  * only, so no further secret is written to disk; a restart issues a new one. The certificate
  * names the node (DNS), `localhost`, 127.0.0.1 and ::1, the `--http` address when it is one IP,
  * and the advertised address; it is reissued when two thirds of its lifetime have passed (the
- * member certificates' rule) or the CA changed. The CA key never leaves the store.
+ * member certificates' rule) or the CA changed. The CA key never leaves the store. It is a
+ * server certificate only (no member identity, no client use): it cannot stand in for the
+ * member in cluster traffic, where a certificate unknown to the revocation list would outlive
+ * the member's removal.
  *
  * @module
  */
@@ -75,6 +78,7 @@ export class AutoTls {
       ttlMs: this.#o.ttlMs ?? API_CERT_TTL_MS,
       dnsNames: ["localhost"],
       ipAddresses: this.ipAddresses,
+      serverOnly: true,
     });
     this.#issued = {
       tls: { certPem: cert.certPem, keyPem: this.#key.privateKeyPem },

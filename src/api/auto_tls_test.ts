@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { createCa } from "../pki/mod.ts";
+import { certInfo, createCa } from "../pki/mod.ts";
 import { AutoTls, serveAutoTls } from "./auto_tls.ts";
 import type { TlsMaterial } from "./tls_files.ts";
 
@@ -103,4 +103,26 @@ Deno.test("serveAutoTls() waits for the CA without listening, then starts https 
     new X509Certificate(first.certPem).verify(new X509Certificate(ca.certPem).publicKey),
   );
   serving.stop();
+});
+
+Deno.test("AutoTls certificates are server-only: no member identity, refused for client use", async () => {
+  const { ca, auto: a } = auto({ now: () => Date.now() });
+  const { tls } = a.current()!;
+  assert.throws(() => certInfo(tls.certPem), /not a berth member certificate/);
+  assert.ok(!new X509Certificate(tls.certPem).subjectAltName?.includes("URI:"));
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/ca.pem`, ca.certPem);
+    await Deno.writeTextFile(`${dir}/api.pem`, tls.certPem);
+    const verify = async (purpose: string) =>
+      (await new Deno.Command("openssl", {
+        args: ["verify", "-CAfile", `${dir}/ca.pem`, "-purpose", purpose, `${dir}/api.pem`],
+        stdout: "null",
+        stderr: "null",
+      }).output()).success;
+    assert.equal(await verify("sslserver"), true);
+    assert.equal(await verify("sslclient"), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -69,6 +69,11 @@ export interface IssueOptions {
   dnsNames?: string[];
   /** Extra IP addresses, IPv4 or IPv6 (API certificates). */
   ipAddresses?: string[];
+  /**
+   * A server certificate only (the API's, `--http-tls auto`): extKeyUsage serverAuth and no
+   * member URI, so it can never stand in for a member in cluster traffic (`certInfo` refuses it).
+   */
+  serverOnly?: boolean;
 }
 
 /** A berth member certificate read back. Times in ms since the epoch. */
@@ -144,9 +149,12 @@ export function issueCertificate(o: IssueOptions): {
     if (bytes === null) throw new Error(`IP address ${JSON.stringify(ip)}: not an IP literal`);
     names.push(derContext(7, bytes, false)); // iPAddress [7] OCTET STRING
   }
-  names.push(derContext(6, ascii(memberUri(o.clusterId, o.node)), false)); // URI [6] IA5String
+  if (!o.serverOnly) {
+    names.push(derContext(6, ascii(memberUri(o.clusterId, o.node)), false)); // URI [6] IA5String
+  }
+  const serial = serialBytes(o.serial);
   const der = signCertificate({
-    serial: serialBytes(o.serial),
+    serial,
     issuer: ca.subject,
     subject: derName([[OID.commonName, derUtf8String(o.node)]]),
     notBefore: new Date(o.now.getTime() - CLOCK_SKEW_MS),
@@ -158,7 +166,9 @@ export function issueCertificate(o: IssueOptions): {
       extension(
         OID.extKeyUsage,
         false,
-        derSequence(derOid(OID.serverAuth), derOid(OID.clientAuth)),
+        o.serverOnly
+          ? derSequence(derOid(OID.serverAuth))
+          : derSequence(derOid(OID.serverAuth), derOid(OID.clientAuth)),
       ),
       extension(OID.subjectAltName, false, derSequence(...names)),
       extension(
@@ -171,6 +181,10 @@ export function issueCertificate(o: IssueOptions): {
     signingKey: caKey,
   });
   const certPem = toPem("CERTIFICATE", der);
+  if (o.serverOnly) {
+    const hex = [...serial].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return { certPem, serial: hex, notAfter: Math.floor(notAfter / 1000) * 1000 };
+  }
   const info = certInfo(der);
   return { certPem, serial: info.serial, notAfter: info.notAfter };
 }
