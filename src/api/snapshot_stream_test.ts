@@ -142,3 +142,40 @@ Deno.test("restoreFromStream() sends again, in order, chunks that landed out of 
     dst.close();
   }
 });
+
+Deno.test("restoreFromStream() with the passphrase restores sealed ACL tokens on every member", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = await leaderOf(ms);
+    const follower = ms.find((m) => m !== leader)!;
+    const token = (accessorId: string) => ({
+      type: "acl.token.set" as const,
+      token: {
+        accessorId,
+        secretHash: "0".repeat(63) + accessorId.slice(0, 1),
+        description: "",
+        policies: [],
+        local: false,
+        createTimeMs: 1,
+      },
+    });
+    const T1 = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+    const T2 = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+    await leader.cluster.propose(token(T1));
+    await until("follower has T1", () => follower.store.aclToken(T1) !== undefined);
+    const saved = await bytesOf(userSnapshotStream(follower.store, { passphrase: "pw" }));
+    await leader.cluster.propose({ type: "acl.token.delete", accessorId: T1 });
+    await leader.cluster.propose(token(T2));
+    const r = await restoreFromStream(streamOf(saved), (c) => follower.cluster.propose(c), {
+      passphrase: "pw",
+    });
+    assert.equal(r.secrets, "restored");
+    for (const m of ms) {
+      await until(`${m.name} restored`, () => m.store.appliedIndex() >= r.index);
+      assert.ok(m.store.aclToken(T1) !== undefined, `${m.name} has T1 back`);
+      assert.equal(m.store.aclToken(T2), undefined, `${m.name} lost T2`);
+    }
+  } finally {
+    await closeAll(ms);
+  }
+});
