@@ -361,3 +361,49 @@ Deno.test("PUT /v1/session/destroy of a session this replica has not applied yet
   assert.equal(f.store.sessions.list().length, 1);
   f.close();
 });
+
+Deno.test("GET /v1/agent/service/:id refuses a token without service:read before a blocking query waits", async () => {
+  // No read may block here: one that reaches the wait answers 429.
+  const f = fixture({ aclDefault: "deny", blockedReadsMax: 0 });
+  addToken(f.store, "mgmt", "management");
+  addToken(f.store, "db", `service "db" { policy = "read" }`);
+  const reg = await f.app.request(
+    "/v1/agent/service/register",
+    put({ Name: "web", ID: "web1", Port: 80 }, MGMT),
+  );
+  assert.equal(reg.status, 200);
+  const first = await f.app.request("/v1/agent/service/web1", { headers: MGMT });
+  assert.equal(first.status, 200);
+  await first.body?.cancel();
+  const index = first.headers.get("X-Consul-Index");
+  const blocking = (id: string) => `/v1/agent/service/${id}?index=${index}&wait=10m`;
+  const r = await f.app.request(blocking("web1"), { headers: { "X-Consul-Token": "db" } });
+  assert.equal(r.status, 403);
+  assert.match(await r.text(), /lacks permission 'service:read' on "web"/);
+  // The same query with the right does wait (429 here); an unknown ID answers 404 at once.
+  assert.equal(await status(f, blocking("web1"), { headers: MGMT }), 429);
+  assert.equal(await status(f, blocking("nope"), { headers: MGMT }), 404);
+  f.close();
+});
+
+Deno.test("GET /v1/berth/routes answers the routes of the services the token may read", async () => {
+  const report = {
+    listen: "127.0.0.1:8080",
+    http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1 }],
+    tcp: [{ port: 9000, service: "db", state: "listening" as const, error: null }],
+    conflicts: ["TCP port 9000: claimed by services db and web; db keeps it"],
+  };
+  const f = fixture({ aclDefault: "deny", routes: () => report });
+  addToken(f.store, "mgmt", "management");
+  addToken(f.store, "web", `agent "n1" { policy = "read" }\nservice "web" { policy = "read" }`);
+  for (const Name of ["web", "db"]) {
+    await f.app.request("/v1/agent/service/register", put({ Name, Port: 80 }, MGMT));
+  }
+  const all = await f.app.request("/v1/berth/routes", { headers: MGMT });
+  assert.deepEqual(await all.json(), report);
+  const r = await f.app.request("/v1/berth/routes", { headers: { "X-Consul-Token": "web" } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get(FILTERED_HEADER), "true");
+  assert.deepEqual(await r.json(), { ...report, tcp: [], conflicts: [] });
+  f.close();
+});

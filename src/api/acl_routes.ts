@@ -201,6 +201,7 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: "GET", path: "/v1/berth/status", need: right("agent", "read", "agent") },
   { method: "GET", path: "/v1/berth/members", need: filtered("node:read on each member") },
   { method: "GET", path: "/v1/berth/raft/peers", need: right("operator", "read") },
+  // agent:read, then the handler keeps the routes of services the token may read.
   { method: "GET", path: "/v1/berth/routes", need: right("agent", "read", "agent") },
   { method: "GET", path: "/v1/berth/instances", need: filtered(SERVICE_LIST) },
   { method: "POST", path: "/v1/berth/raft/transfer-leader", need: right("operator", "write") },

@@ -65,15 +65,23 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/agent/service/:id", async (c) => {
     const id = decodePath(c.req.param("id"), "service id");
+    // Looked up and checked before a blocking query waits (a token without service:read must
+    // not hold a request open, nor learn when the instance changes; an unknown ID answers 404 at
+    // once, as Consul's), and again once it woke: the ID may name another service by then.
+    const own = () => {
+      const i = store.instance(id);
+      if (i === undefined || i.node !== d.node) {
+        throw new HttpError(404, `unknown service ID: ${id}`);
+      }
+      requireRight(c, "service", i.service, "read");
+      return i;
+    };
     await prepareRead(c, d, {
       index: () => store.instance(id)?.modifyIndex ?? store.tableIndex("instances"),
       affects: (ch) => ch.tables.has("instances"),
+      beforeWait: own,
     });
-    const i = store.instance(id);
-    if (i === undefined || i.node !== d.node) {
-      throw new HttpError(404, `unknown service ID: ${id}`);
-    }
-    requireRight(c, "service", i.service, "read");
+    const i = own();
     return c.json({ ...agentService(i, d.datacenter), ContentHash: String(i.modifyIndex) });
   });
 

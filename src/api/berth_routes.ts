@@ -1,8 +1,8 @@
 /**
  * Native routes for what Consul has no equivalent of: `/v1/berth/status`, `/v1/berth/instances`
  * (our Instance shape with its derived health, instance_view.ts), `/v1/berth/members`,
- * `/v1/berth/routes` (the proxy's routes, TCP listeners failed or not), `/v1/berth/raft/*` and
- * `/v1/snapshot`.
+ * `/v1/berth/routes` (the proxy's routes, TCP listeners failed or not; those of the services the
+ * token may read), `/v1/berth/raft/*` and `/v1/snapshot`.
  *
  * @module
  */
@@ -11,7 +11,8 @@ import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
 import { badRequest } from "./http_error.ts";
 import { instanceView } from "./instance_view.ts";
-import { keepAllowed } from "./acl_enforce.ts";
+import type { Authorizer } from "../acl/authorizer.ts";
+import { authzOf, keepAllowed, markFiltered } from "./acl_enforce.ts";
 import { instanceReadable } from "./catalog.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
 import { PASSPHRASE_HEADER, passphraseOf, SECRETS_HEADER } from "./snapshot_secrets.ts";
@@ -41,7 +42,21 @@ export function berthRoutes(app: Hono, d: Deps): void {
   app.get("/v1/berth/routes", (c) => {
     setReadHeaders(c, d, Math.max(1, store.tableIndex("instances")));
     // The proxy off (--proxy-http off): no listener, no routes.
-    return c.json(d.routes() ?? { listen: null, http: [], tcp: [], conflicts: [] });
+    const view = d.routes() ?? { listen: null, http: [], tcp: [], conflicts: [] };
+    // Routes of the services the token may read (agent:read was checked before). A conflict
+    // line names services in free text: shown only to a token that may read every service.
+    const readable = (a: Authorizer, r: { service: string }) =>
+      a.allows("service", r.service, "read");
+    const everyService = [...store.services().keys()].every((s) =>
+      authzOf(c).allows("service", s, "read")
+    );
+    if (!everyService && view.conflicts.length > 0) markFiltered(c);
+    return c.json({
+      listen: view.listen,
+      http: keepAllowed(c, view.http, readable),
+      tcp: keepAllowed(c, view.tcp, readable),
+      conflicts: everyService ? view.conflicts : [],
+    });
   });
 
   app.get("/v1/berth/instances", async (c) => {

@@ -72,6 +72,11 @@ export interface Deps {
 export interface ReadSpec {
   index: () => number;
   affects: (c: Change) => boolean;
+  /**
+   * Runs after the read barrier and before a blocking query waits; throws to refuse at once
+   * (a right on what the read names: no wait, and no wake-up telling when it changed).
+   */
+  beforeWait?: () => void;
 }
 
 type Query = (name: string) => string | undefined;
@@ -100,7 +105,7 @@ export async function barrier(cluster: Cluster): Promise<void> {
 
 /**
  * Runs the read protocol: parse `?index`/`?wait`/`?stale`/`?consistent` (400 when bad), await
- * the read barrier unless stale, block while the index has not passed `?index`, then set the
+ * the read barrier unless stale, run `beforeWait`, block while the index has not passed `?index`, then set the
  * X-Consul-* headers. The caller builds its answer right after, in the same turn, so the data
  * matches the index reported.
  */
@@ -109,6 +114,7 @@ export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<
   const consistency = consistencyParam(q);
   const { index, waitMs } = blockingParams(q);
   if (consistency !== "stale") await barrier(d.cluster);
+  spec.beforeWait?.();
   const reported = () => Math.max(1, spec.index());
   if (index > 0 && reported() <= index) {
     // Consul adds up to wait/16 of jitter so that many watchers do not wake together.
