@@ -40,6 +40,18 @@ export interface AgentOptions {
   onExit?: (code: number) => void;
   /** Where the secrets a bootstrap makes are shown, once (default: stdout). */
   out?: (line: string) => void;
+  /**
+   * Whether `out` is a terminal (default: `Deno.stdout.isTerminal()`). Only a terminal is shown
+   * the secrets themselves; otherwise (journald, docker logs) only the files holding them.
+   */
+  terminal?: boolean;
+}
+
+/** The line that shows a bootstrap secret on a terminal, or only its file's path elsewhere. */
+export function secretLine(what: string, path: string, secret: string, terminal: boolean): string {
+  return terminal
+    ? `berth: ${what} (shown once; also in ${path}): ${secret}`
+    : `berth: ${what} written to ${path} (its secret is shown only on a terminal)`;
 }
 
 export class Agent {
@@ -131,19 +143,20 @@ export class Agent {
     agent.#stops.push(() => dataDir.release(), () => store.close(), () => cluster.close());
     try {
       await cluster.start();
-      if (managementSecret !== undefined) {
+      const show = (what: string, file: string, secret: string) =>
         (opts.out ?? console.log)(
-          `berth: ACL management token (shown once; also in ${config.dataDir}/` +
-            `${MANAGEMENT_TOKEN_FILE}): ${managementSecret}`,
+          secretLine(
+            what,
+            `${config.dataDir}/${file}`,
+            secret,
+            opts.terminal ?? Deno.stdout.isTerminal(),
+          ),
         );
+      if (managementSecret !== undefined) {
+        show("ACL management token", MANAGEMENT_TOKEN_FILE, managementSecret);
       }
       const joinToken = cluster.bootstrapToken;
-      if (joinToken !== undefined) {
-        (opts.out ?? console.log)(
-          `berth: join token for new members (shown once; also in ${config.dataDir}/` +
-            `${JOIN_TOKEN_FILE}): ${joinToken}`,
-        );
-      }
+      if (joinToken !== undefined) show("join token for new members", JOIN_TOKEN_FILE, joinToken);
       await agent.#startParts();
     } catch (e) {
       await agent.stop();

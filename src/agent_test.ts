@@ -159,7 +159,11 @@ Deno.test("Agent --bootstrap shows the ACL management token once, writes it 0600
   let agent: Agent | undefined;
   try {
     const { args } = await agentArgs("a", "127.0.0.1", dataDir, ["--bootstrap"]);
-    const opts = { log: (l: string) => logs.push(l), out: (l: string) => out.push(l) };
+    const opts = {
+      log: (l: string) => logs.push(l),
+      out: (l: string) => out.push(l),
+      terminal: true,
+    };
     agent = await Agent.start(loadConfig(args, { env: {} }), opts);
     const path = `${dataDir}/${MANAGEMENT_TOKEN_FILE}`;
     assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
@@ -189,6 +193,29 @@ Deno.test("Agent --bootstrap shows the ACL management token once, writes it 0600
   }
 });
 
+Deno.test("Agent --bootstrap shows no secret when stdout is no terminal (journald, docker logs), only the files", async () => {
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  const out: string[] = [];
+  let agent: Agent | undefined;
+  try {
+    const { args } = await agentArgs("a", "127.0.0.1", dataDir, ["--bootstrap"]);
+    const opts = { log: () => {}, out: (l: string) => out.push(l), terminal: false };
+    agent = await Agent.start(loadConfig(args, { env: {} }), opts);
+    const management = `${dataDir}/${MANAGEMENT_TOKEN_FILE}`;
+    const join = `${dataDir}/join-token`;
+    assert.deepEqual(out, [
+      `berth: ACL management token written to ${management} (its secret is shown only on a terminal)`,
+      `berth: join token for new members written to ${join} (its secret is shown only on a terminal)`,
+    ]);
+    const secrets = [Deno.readTextFileSync(management).trim(), Deno.readTextFileSync(join).trim()];
+    assert.ok(secrets.every((x) => x.length >= 32));
+    assert.ok(!out.some((l) => secrets.some((x) => l.includes(x))), "no secret shown");
+  } finally {
+    await agent?.stop();
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("Agent --bootstrap shows the join token once, writes it 0600 with the CA and its key, never logs it", async () => {
   const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
   const out: string[] = [];
@@ -196,7 +223,11 @@ Deno.test("Agent --bootstrap shows the join token once, writes it 0600 with the 
   let agent: Agent | undefined;
   try {
     const { args } = await agentArgs("a", "127.0.0.1", dataDir, ["--bootstrap"]);
-    const opts = { log: (l: string) => logs.push(l), out: (l: string) => out.push(l) };
+    const opts = {
+      log: (l: string) => logs.push(l),
+      out: (l: string) => out.push(l),
+      terminal: true,
+    };
     agent = await Agent.start(loadConfig(args, { env: {} }), opts);
     const path = `${dataDir}/join-token`;
     assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
