@@ -10,8 +10,6 @@
  */
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { connect } from "node:tls";
-import { Packr } from "msgpackr";
 import {
   type AgentProc,
   apiJson,
@@ -29,9 +27,9 @@ import {
 } from "./harness.ts";
 import { waitFor } from "./wait.ts";
 import { Store } from "../src/store/mod.ts";
+import { helloWith } from "./tls_peer.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
-const packr = new Packr({ useRecords: false });
 
 /** A joiner (no Docker) through `via` with `joinToken` (null: none). */
 function joiner(via: AgentProc, joinToken: string | null, host = "127.0.0.2", args: string[] = []) {
@@ -181,52 +179,6 @@ Deno.test({
     }
   },
 });
-
-/**
- * Opens a TLS connection to `addr` with a member's key and certificate and says hello as
- * `nodeId`; the first frame the member answers (or null when it closed first).
- */
-async function helloWith(
-  addr: string,
-  dataDir: string,
-  hello: { clusterId: string; nodeId: number; address: string },
-): Promise<Record<string, unknown> | null> {
-  const [host, port] = addr.split(":");
-  const socket = connect({
-    host: host!,
-    port: Number(port),
-    key: Deno.readTextFileSync(`${dataDir}/node.key`),
-    cert: Deno.readTextFileSync(`${dataDir}/node.crt`),
-    ca: Deno.readTextFileSync(`${dataDir}/ca.crt`),
-    checkServerIdentity: () => undefined,
-    minVersion: "TLSv1.3",
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      let buf = new Uint8Array(0);
-      socket.on("secureConnect", () => {
-        const body = packr.pack({ k: "hello", v: 1, ...hello });
-        const head = new Uint8Array(4);
-        new DataView(head.buffer).setUint32(0, body.byteLength);
-        socket.write(head);
-        socket.write(body);
-      });
-      socket.on("data", (chunk: Uint8Array) => {
-        const next = new Uint8Array(buf.byteLength + chunk.byteLength);
-        next.set(buf);
-        next.set(chunk, buf.byteLength);
-        buf = next;
-        if (buf.byteLength < 4) return;
-        const len = new DataView(buf.buffer).getUint32(0);
-        if (buf.byteLength >= 4 + len) resolve(packr.unpack(buf.subarray(4, 4 + len)));
-      });
-      socket.on("close", () => resolve(null));
-      socket.on("error", (e) => reject(e));
-    });
-  } finally {
-    socket.destroy();
-  }
-}
 
 Deno.test({
   name: "e2e join security: a removed member with its old data dir (or its stolen certificate) " +

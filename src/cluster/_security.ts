@@ -61,7 +61,9 @@ export const MIGRATE_HINT = "TLS cannot be turned on in place: run `berth snapsh
 
 /** When a certificate issued at `info.notBefore` (+ clock skew) is renewed: 2/3 of its life. */
 export function renewAt(info: Pick<CertInfo, "notBefore" | "notAfter">): number {
-  const issued = Math.min(info.notBefore + CLOCK_SKEW_MS, info.notAfter);
+  // notBefore is backdated by the skew; a certificate cut short by its CA's end may not be.
+  const skewed = info.notBefore + CLOCK_SKEW_MS;
+  const issued = skewed < info.notAfter ? skewed : info.notBefore;
   return issued + Math.floor((info.notAfter - issued) * 2 / 3);
 }
 
