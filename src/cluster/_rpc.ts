@@ -121,9 +121,12 @@ export class Rpc {
     if (c.closed) throw new ClosedError("member is shutting down");
     const cluster = c.identity?.clusterId;
     const t = (body as { t?: unknown } | null)?.t;
+    // With TLS the peer's id is vouched for by its certificate: an id that is no member here is
+    // an outsider too (removed), unless it is newer than this replica knows (a join it has not
+    // applied yet).
+    const appliedHere = from.nodeId <= c.members.idMax;
     const outsider = from.clusterId === "" || from.nodeId === 0 ||
-      (from.cert !== undefined && !c.members.isMember(from.nodeId) &&
-        !(from.nodeId > c.members.idMax && from.cert !== null));
+      (from.cert !== undefined && !c.members.isMember(from.nodeId) && appliedHere);
     if (outsider && !OUTSIDER_REQUESTS.has(t)) throw new RejectedError("join the cluster first");
     if (from.cert === null && t !== "pki.ca" && t !== "pki.enroll") {
       throw new RejectedError("a node without a certificate may only enroll");

@@ -30,12 +30,20 @@ export interface Credentials {
   caPem: string;
 }
 
-/** Writes `text` to `path` atomically with `mode` (0600 for secrets). */
+/**
+ * Writes `text` to `path` atomically with `mode` (0600 for secrets): synced beside it, then
+ * renamed over it, so a crash leaves the old file or the new one (a renewal never loses node.crt).
+ */
 export function writeFileAtomic(path: string, text: string, mode: number): void {
   const tmp = `${path}.tmp-${Deno.pid}`;
   try {
-    Deno.writeTextFileSync(tmp, text, { mode });
-    Deno.chmodSync(tmp, mode);
+    {
+      using f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode });
+      Deno.chmodSync(tmp, mode);
+      const bytes = new TextEncoder().encode(text);
+      for (let off = 0; off < bytes.byteLength;) off += f.writeSync(bytes.subarray(off));
+      f.syncSync();
+    }
     Deno.renameSync(tmp, path);
   } catch (e) {
     try {
