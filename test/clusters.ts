@@ -19,6 +19,8 @@ export interface TestMember {
   logs: string[];
   /** What `onFatal` was called with (a broken invariant, or this member learned it was removed). */
   fatal: Error[];
+  /** A temporary directory of its TLS files, removed by closeAll. */
+  tempDir?: string;
 }
 
 export type MemberOptions =
@@ -39,11 +41,17 @@ export type MemberOptions =
     /** Keep the store and raft log in this directory (store.db, raft.db) instead of memory. */
     dataDir?: string;
     /**
-     * Mutual TLS (default off: plain TCP): the member's key and certificates go to `dir` (a new
-     * temporary directory when absent); `joinToken` is the text form.
+     * Mutual TLS, as the agent runs by default (false: plain TCP, for tests that speak to a
+     * member with a bare Transport). The key and certificates go to `dir` (default: `dataDir`,
+     * or a temporary directory removed by closeAll). `joinToken` (text form) defaults to the
+     * bootstrap token of the cluster at `join[0]`, or of the last cluster bootstrapped here.
      */
-    tls?: { dir?: string; joinToken?: string; certTtlMs?: number };
+    tls?: false | { dir?: string; joinToken?: string; certTtlMs?: number };
   };
+
+/** Cluster address of each member started here → the join token of its cluster. */
+const tokenOf = new Map<string, string>();
+let lastToken: string | undefined;
 
 /** Starts a member called `name` listening on `host` (port chosen by the OS). */
 export async function member(
@@ -52,6 +60,12 @@ export async function member(
   opts: MemberOptions = {},
 ): Promise<TestMember> {
   const store = Store.open(opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/store.db`);
+  const tls = opts.tls === false ? undefined : opts.tls ?? {};
+  const tempDir = tls !== undefined && tls.dir === undefined && opts.dataDir === undefined
+    ? Deno.makeTempDirSync({ prefix: "berth-tls-" })
+    : undefined;
+  const joinToken = tls?.joinToken ??
+    (opts.join?.[0] === undefined ? undefined : tokenOf.get(opts.join[0]) ?? lastToken);
   const logs: string[] = [];
   const fatal: Error[] = [];
   const cluster = new RaftCluster({
@@ -71,13 +85,11 @@ export async function member(
       : { snapshotKeepEntries: opts.snapshotKeepEntries }),
     ...(opts.nodeMeta === undefined ? {} : { nodeMeta: opts.nodeMeta }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
-    ...(opts.tls === undefined ? {} : {
+    ...(tls === undefined ? {} : {
       tls: {
-        dir: opts.tls.dir ?? Deno.makeTempDirSync({ prefix: "berth-tls-" }),
-        certTtlMs: opts.tls.certTtlMs ?? 72 * 3_600_000,
-        ...(opts.tls.joinToken === undefined
-          ? {}
-          : { joinToken: parseJoinToken(opts.tls.joinToken) }),
+        dir: tls.dir ?? opts.dataDir ?? tempDir!,
+        certTtlMs: tls.certTtlMs ?? 72 * 3_600_000,
+        ...(joinToken === undefined ? {} : { joinToken: parseJoinToken(joinToken) }),
       },
     }),
     log: (l) => logs.push(l),
@@ -88,9 +100,13 @@ export async function member(
   } catch (e) {
     await cluster.close();
     store.close();
+    if (tempDir !== undefined) Deno.removeSync(tempDir, { recursive: true });
     throw e;
   }
-  return { name, store, cluster, logs, fatal };
+  const token = cluster.bootstrapToken ?? joinToken;
+  if (token !== undefined) tokenOf.set(cluster.address, token);
+  if (cluster.bootstrapToken !== undefined) lastToken = cluster.bootstrapToken;
+  return { name, store, cluster, logs, fatal, ...(tempDir === undefined ? {} : { tempDir }) };
 }
 
 /** Three members a, b, c on 127.0.0.1–3, all voters. */
@@ -113,6 +129,7 @@ export async function closeAll(ms: TestMember[]): Promise<void> {
   for (const m of ms) {
     await m.cluster.close();
     m.store.close();
+    if (m.tempDir !== undefined) Deno.removeSync(m.tempDir, { recursive: true });
   }
 }
 

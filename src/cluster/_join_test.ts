@@ -48,8 +48,9 @@ Deno.test("Join: a joiner's node record is committed before the conf change that
 });
 
 Deno.test("RaftCluster.join() refuses at once a name another member has", async () => {
-  const a = await member("a", "127.0.0.1", { bootstrap: true });
-  const twin = await member("a", "127.0.0.2");
+  // Join mechanics over plain TCP (with TLS, joining starts with enrollment: security_test.ts).
+  const a = await member("a", "127.0.0.1", { tls: false, bootstrap: true });
+  const twin = await member("a", "127.0.0.2", { tls: false });
   try {
     await until("a leads", () => a.cluster.status().role === "leader");
     await assert.rejects(twin.cluster.join([a.cluster.address]), (e: Error) => {
@@ -64,11 +65,12 @@ Deno.test("RaftCluster.join() refuses at once a name another member has", async 
 });
 
 Deno.test("RaftCluster.join() through a node not in a cluster (yet) moves on to the next address", async () => {
+  // Join mechanics over plain TCP (with TLS, joining starts with enrollment: security_test.ts).
   // Every host started with the same --join list: a peer that is itself still joining answers
   // "not in a cluster", which is not final.
-  const lone = await member("x", "127.0.0.1");
-  const a = await member("a", "127.0.0.2", { bootstrap: true });
-  const y = await member("y", "127.0.0.3");
+  const lone = await member("x", "127.0.0.1", { tls: false });
+  const a = await member("a", "127.0.0.2", { tls: false, bootstrap: true });
+  const y = await member("y", "127.0.0.3", { tls: false });
   try {
     await until("a leads", () => a.cluster.status().role === "leader");
     await y.cluster.join([lone.cluster.address, a.cluster.address]);
@@ -100,11 +102,12 @@ Deno.test("RaftCluster.join() while a --join is under way is refused at once wit
 });
 
 Deno.test("RaftCluster.join() after a refused --join asks its own addresses", async () => {
-  const a = await member("a", "127.0.0.1", { bootstrap: true });
-  const other = await member("o", "127.0.0.2", { bootstrap: true });
+  // Join mechanics over plain TCP (with TLS, joining starts with enrollment: security_test.ts).
+  const a = await member("a", "127.0.0.1", { tls: false, bootstrap: true });
+  const other = await member("o", "127.0.0.2", { tls: false, bootstrap: true });
   await until("a leads", () => a.cluster.status().role === "leader");
   // Named like cluster a's member: the background join is refused for good.
-  const twin = await member("a", "127.0.0.3", { join: [a.cluster.address] });
+  const twin = await member("a", "127.0.0.3", { tls: false, join: [a.cluster.address] });
   try {
     await until("refusal logged", () => twin.logs.some((l) => /a member named a already/.test(l)));
     await until("o leads", () => other.cluster.status().role === "leader");
@@ -116,8 +119,9 @@ Deno.test("RaftCluster.join() after a refused --join asks its own addresses", as
 });
 
 Deno.test("RaftCluster --join to an address nobody answers logs one line per outage, not two", async () => {
+  // Join mechanics over plain TCP (with TLS, joining starts with enrollment: security_test.ts).
   // Nobody answers at 127.0.0.9:1: the background join keeps trying (200, 400, 800 ms apart).
-  const y = await member("y", "127.0.0.2", { join: ["127.0.0.9:1"] });
+  const y = await member("y", "127.0.0.2", { tls: false, join: ["127.0.0.9:1"] });
   try {
     const about = () => y.logs.filter((l) => l.includes("127.0.0.9:1"));
     await until("the unreachable address logged", () => about().length > 0);

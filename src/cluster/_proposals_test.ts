@@ -86,7 +86,8 @@ Deno.test("RaftCluster.readBarrier() on a follower covers a write committed thro
 });
 
 Deno.test("RaftCluster: the leader refuses a forwarded oversized proposal with the rejected code", async () => {
-  const ms = await threeMembers();
+  // Plain TCP: a bare Transport speaks to the members.
+  const ms = await threeMembers({ tls: false });
   const leader = await leaderOf(ms);
   const follower = ms.find((m) => m !== leader)!;
   // Speaks as the follower forwarding a proposal that skipped its own size check.

@@ -27,7 +27,8 @@ Deno.test("RaftCluster: members join as learners, are promoted, and replicate a 
 });
 
 Deno.test("RaftCluster: malformed raft frames are dropped with a log line and the member keeps working", async () => {
-  const ms = await threeMembers();
+  // Plain TCP: a bare Transport speaks to the members.
+  const ms = await threeMembers({ tls: false });
   const target = ms[1]!;
   const id = target.cluster.identity()!;
   const rogue = await rawPeer("127.0.0.9", { clusterId: id.clusterId, nodeId: 99 });
@@ -70,7 +71,8 @@ Deno.test("RaftCluster: malformed raft frames are dropped with a log line and th
 });
 
 Deno.test("RaftCluster: a proposal retried with the same request id is applied once", async () => {
-  const ms = await threeMembers();
+  // Plain TCP: a bare Transport speaks to the members.
+  const ms = await threeMembers({ tls: false });
   await until("a leader", () => ms.some((m) => m.cluster.status().role === "leader"));
   // The probe speaks as a follower forwarding a proposal (members only may propose).
   const follower = ms.find((m) => m.cluster.status().role !== "leader")!;

@@ -150,7 +150,11 @@ Deno.test("RaftCluster: a data dir of a cluster without TLS is refused with how 
   const plainDir = Deno.makeTempDirSync({ prefix: "berth-plain-" });
   const tlsDir = Deno.makeTempDirSync({ prefix: "berth-tls-" });
   try {
-    const plain = await member("a", "127.0.0.1", { bootstrap: true, dataDir: plainDir });
+    const plain = await member("a", "127.0.0.1", {
+      bootstrap: true,
+      dataDir: plainDir,
+      tls: false,
+    });
     await until("bootstrapped", () => plain.store.appliedIndex() > 0);
     await closeAll([plain]);
     await assert.rejects(
@@ -177,7 +181,7 @@ Deno.test("RaftCluster: a data dir of a cluster without TLS is refused with how 
     assert.equal(Deno.statSync(`${tlsDir}/join-token`).mode! & 0o777, 0o600);
     await closeAll([secure]);
     await assert.rejects(
-      member("a", "127.0.0.1", { dataDir: tlsDir }),
+      member("a", "127.0.0.1", { dataDir: tlsDir, tls: false }),
       /belongs to a cluster with TLS; start it without --tls off/,
     );
   } finally {
