@@ -8,7 +8,10 @@
  *   of their lifetime passed, and swapped into the transport (`credentials()` is asked for every
  *   new connection).
  * - **verifyPeer**, the transport's check after the handshake: the certificate is of our cluster
- *   and not revoked; a member's hello id maps to the member of the certificate's name. A peer
+ *   and its serial is recorded in the store as issued and not revoked (an allow-list: a
+ *   certificate made with a copy of the CA key is refused; a replica that has not yet applied a
+ *   fresh enrollment or renewal refuses it too, until the peer's redial or join retry); a
+ *   member's hello id maps to the member of the certificate's name. A peer
  *   with a valid certificate that is no member yet may only make join requests (_rpc.ts).
  * - **The leader's side**: `pki.enroll` (checks the token, issues a certificate for the joiner's
  *   name and proposes `token.use` — which spends the token and records the certificate in one
@@ -118,13 +121,20 @@ export class Security {
     }
     const store = this.#c.store;
     const removed = hello.nodeId > 0 && this.#c.members.wasRemoved(hello.nodeId);
-    if (removed || store.pki.revoked(cert.serial)) {
+    // Before the first state arrived (a joiner) there is no record to check against.
+    const status = store.pki.ca() === undefined ? "valid" : store.pki.certStatus(cert.serial);
+    if (removed || status === "revoked") {
       // Dialed by us: only the notice below goes that way (no raft traffic to a non-member).
       if (!p.inbound) return null;
       if (hello.nodeId > 0) this.#noticeRemoved(hello);
       return removed
         ? `member id ${hello.nodeId} (${cert.node}) was removed`
         : `certificate ${cert.serial} of ${cert.node} was revoked (the member was removed)`;
+    }
+    if (status === "unknown") {
+      // Not issued by this cluster's leader — or issued by an entry this replica has not
+      // applied yet (a fresh enrollment or renewal): the peer's redial or join retry gets in.
+      return `certificate ${cert.serial} of ${cert.node} is not recorded as issued (yet)`;
     }
     if (hello.nodeId > 0) {
       const members = store.members();

@@ -163,6 +163,18 @@ export class PkiState {
       : `${node} is a member with a valid certificate; remove it first (berth raft remove-peer)`;
   }
 
+  /**
+   * The certificate with `serial` (lower-case hex): recorded as issued and not revoked
+   * ("valid"), revoked, or not recorded ("unknown": never issued by this cluster, pruned after
+   * its end, or issued by an entry this replica has not applied yet).
+   */
+  certStatus(serial: string): "valid" | "revoked" | "unknown" {
+    const r = this.#sql.stmt("SELECT revoked FROM certs WHERE serial=?").get(serial) as
+      | Row
+      | undefined;
+    return r === undefined ? "unknown" : Number(r.revoked) !== 0 ? "revoked" : "valid";
+  }
+
   /** Whether the certificate with `serial` (lower-case hex) was revoked. */
   revoked(serial: string): boolean {
     const r = this.#sql.stmt("SELECT revoked FROM certs WHERE serial=?").get(serial) as

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
+import { helloWith } from "../../test/tls_peer.ts";
+import { generateKeyPair, issueCertificate } from "../pki/mod.ts";
+
+/** A TLS cluster's first member, with its bootstrap join token. */
+async function tlsBootstrap(): Promise<{ m: TestMember; token: string }> {
+  const m = await member("a", "127.0.0.1", { bootstrap: true, tls: {} });
+  await until("a CA in the store", () => m.store.pki.ca() !== undefined);
+  return { m, token: m.cluster.bootstrapToken! };
+}
+
+/**
+ * A data dir holding a certificate for `node` signed with the cluster's CA key (as anyone who
+ * ever had a member's data dir can make) but never issued by the cluster.
+ */
+function forged(m: TestMember, node: string): string {
+  const ca = m.store.pki.ca()!;
+  const dir = Deno.makeTempDirSync({ prefix: "berth-forged-" });
+  const keys = generateKeyPair();
+  const cert = issueCertificate({
+    ca,
+    publicKeySpkiDer: keys.publicKeySpkiDer,
+    node,
+    clusterId: m.cluster.identity()!.clusterId,
+    now: new Date(),
+    ttlMs: 3_600_000,
+  });
+  Deno.writeTextFileSync(`${dir}/node.key`, keys.privateKeyPem);
+  Deno.writeTextFileSync(`${dir}/node.crt`, cert.certPem);
+  Deno.writeTextFileSync(`${dir}/ca.crt`, ca.certPem);
+  return dir;
+}
+
+Deno.test("Security.verifyPeer: a certificate signed with the CA key but never recorded as issued is refused", async () => {
+  const { m } = await tlsBootstrap();
+  const outsider = forged(m, "ghost");
+  const impostor = forged(m, "a");
+  try {
+    const clusterId = m.cluster.identity()!.clusterId;
+    const anon = await helloWith(m.cluster.address, outsider, {
+      clusterId: "",
+      nodeId: 0,
+      address: "127.0.0.9:1",
+    });
+    assert.equal(anon?.k, "reject");
+    assert.match(String(anon?.reason), /certificate [0-9a-f]+ of ghost is not recorded as issued/);
+    const asMember = await helloWith(m.cluster.address, impostor, {
+      clusterId,
+      nodeId: 1,
+      address: "127.0.0.9:1",
+    });
+    assert.equal(asMember?.k, "reject");
+    assert.match(String(asMember?.reason), /of a is not recorded as issued/);
+  } finally {
+    await closeAll([m]);
+    Deno.removeSync(outsider, { recursive: true });
+    Deno.removeSync(impostor, { recursive: true });
+  }
+});
+
+Deno.test("RaftCluster with TLS: a joiner enrolls through a follower, and renewals keep three members working", async () => {
+  const tls = { certTtlMs: 3000 };
+  const a = await member("a", "127.0.0.1", { bootstrap: true, tls });
+  await until("a CA in the store", () => a.store.pki.ca() !== undefined);
+  const token = a.cluster.bootstrapToken!;
+  const b = await member("b", "127.0.0.2", {
+    join: [a.cluster.address],
+    tls: { ...tls, joinToken: token },
+  });
+  await until("b is a member", () => b.store.members().length === 2);
+  // b is a follower: it forwards c's enrollment and may answer c's join before it applied c's
+  // certificate (refused until it has; the join retry gets in).
+  const c = await member("c", "127.0.0.3", {
+    join: [b.cluster.address],
+    tls: { ...tls, joinToken: token },
+  });
+  const all = [a, b, c];
+  try {
+    await until("three voters", () => all.every((m) => m.store.confState().voters.length === 3));
+    for (const m of all) {
+      await until(
+        `${m.name} renewed twice`,
+        () => m.logs.filter((l) => /renewed this member's certificate/.test(l)).length >= 2,
+      );
+    }
+    for (const [i, m] of all.entries()) {
+      const key = `k${i}`;
+      await m.cluster.propose({ type: "kv.put", key, value: new Uint8Array([i]), flags: 0 });
+      await until(
+        `every member has ${key}`,
+        () => all.every((x) => x.store.kvGet(key) !== undefined),
+      );
+    }
+    for (const m of all) {
+      for (const x of all) {
+        assert.ok(m.store.pki.certsOf(x.name).some((r) => !r.revoked), `${m.name} on ${x.name}`);
+      }
+    }
+  } finally {
+    await closeAll([c, b, a]);
+  }
+});
