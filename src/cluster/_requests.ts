@@ -29,7 +29,7 @@ export type Request =
   | { t: "pki.ca" }
   /** A joiner's enrollment: `<id>.<secret>` of its join token, its name and public key. */
   | { t: "pki.enroll"; token: string; name: string; publicKey: Uint8Array }
-  /** A member's certificate renewal; `node` is set when a member forwards it to the leader. */
+  /** A member's certificate renewal (leader only); a `node` in it is refused (_security.ts). */
   | { t: "pki.renew"; publicKey: Uint8Array; node?: string };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;

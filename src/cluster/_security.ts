@@ -15,9 +15,9 @@
  *   with a valid certificate that is no member yet may only make join requests (_rpc.ts).
  * - **The leader's side**: `pki.enroll` (checks the token, issues a certificate for the joiner's
  *   name and proposes `token.use` — which spends the token and records the certificate in one
- *   apply), `pki.renew` (a certificate for the name in the caller's certificate, `cert.record`).
- *   A member receiving either forwards it to the leader; refusals are logged once by the member
- *   the joiner asked, naming the token by id only.
+ *   apply), `pki.renew` (leader only: a certificate for the name in the caller's certificate,
+ *   `cert.record`). A member receiving an enrollment forwards it to the leader; refusals are
+ *   logged once by the member the joiner asked, naming the token by id only.
  * - **Revocation**: a conf change removing a member revokes its certificates in the store (the
  *   deny list, pki_state.ts); here every member then drops the connections of that name.
  *
@@ -41,7 +41,7 @@ import type { Command } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
 import { JOIN_TOKEN_FILE, NodeCredentials, writeFileAtomic } from "./credentials.ts";
 import { enroll, type Enrolled, joinWithoutToken } from "./enroll.ts";
-import { NoLeaderError, RejectedError, TimeoutError } from "./errors.ts";
+import { NoLeaderError, NotLeaderError, RejectedError, TimeoutError } from "./errors.ts";
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
 import { forward } from "./_requests.ts";
 import type { Hello, Peer, TransportTls } from "./transport.ts";
@@ -351,22 +351,22 @@ export class Security {
   }
 
   /**
-   * `pki.renew` from a member: a certificate for the name in its certificate (or, forwarded by
-   * a member, the name it passes on).
+   * `pki.renew` from a member, answered by the leader only (a member renews through the leader
+   * it knows and retries after RENEW_RETRY_MS): a certificate for the name in the caller's own
+   * certificate. A name in the request is refused: no member may ask for another's name, and
+   * the leader could not tell a forwarder from a member asking for itself.
    */
   async renewRequest(
     from: Peer,
     r: { publicKey: Uint8Array; node?: string },
   ): Promise<{ certPem: string }> {
-    const c = this.#c;
-    const node = r.node !== undefined && c.members.isMember(from.nodeId) ? r.node : from.cert?.node;
+    const node = from.cert?.node;
     if (node === undefined) throw new RejectedError("renewal needs the caller's certificate");
-    if (c.role !== "leader") {
-      return await forward(c, {
-        body: { t: "pki.renew", publicKey: r.publicKey, node },
-        timeoutMs: PROPOSAL_TIMEOUT_MS,
-        what: "renew the certificate with",
-      }) as { certPem: string };
+    if (r.node !== undefined) {
+      throw new RejectedError(`a renewal is for the caller's own name (${node}), not ${r.node}`);
+    }
+    if (this.#c.role !== "leader") {
+      throw new NotLeaderError("not the leader: renew the certificate with the leader");
     }
     return await this.#renewAsLeader(node, r.publicKey);
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
-import { helloWith } from "../../test/tls_peer.ts";
-import { generateKeyPair, issueCertificate } from "../pki/mod.ts";
+import { helloWith, TlsPeer } from "../../test/tls_peer.ts";
+import { certInfo, generateKeyPair, issueCertificate } from "../pki/mod.ts";
 
 /** A TLS cluster's first member, with its bootstrap join token. */
 async function tlsBootstrap(): Promise<{ m: TestMember; token: string }> {
@@ -99,5 +99,40 @@ Deno.test("RaftCluster with TLS: a joiner enrolls through a follower, and renewa
     }
   } finally {
     await closeAll([c, b, a]);
+  }
+});
+
+Deno.test("Security.renewRequest: a member gets a certificate for its own name only, never a name in the request", async () => {
+  const dirB = Deno.makeTempDirSync({ prefix: "berth-tls-" });
+  const { m, token } = await tlsBootstrap();
+  const b = await member("b", "127.0.0.2", {
+    join: [m.cluster.address],
+    tls: { dir: dirB, joinToken: token },
+  });
+  const peer = await (async () => {
+    await until("b is a member", () => b.store.members().length === 2);
+    return await TlsPeer.connect(m.cluster.address, dirB);
+  })();
+  try {
+    peer.send({
+      k: "hello",
+      v: 1,
+      clusterId: m.cluster.identity()!.clusterId,
+      nodeId: b.cluster.identity()!.id,
+      address: b.cluster.address,
+    });
+    assert.equal((await peer.next())?.k, "welcome");
+    const publicKey = generateKeyPair().publicKeySpkiDer;
+    peer.send({ k: "req", id: 1, b: { t: "pki.renew", publicKey, node: "a" } });
+    const other = await peer.next();
+    assert.match(String(other?.err), /for the caller's own name \(b\), not a/);
+    assert.equal(m.store.pki.certsOf("a").length, 1);
+    peer.send({ k: "req", id: 2, b: { t: "pki.renew", publicKey } });
+    const own = (await peer.next())?.b as { certPem: string };
+    assert.equal(certInfo(own.certPem).node, "b");
+  } finally {
+    peer.close();
+    await closeAll([b, m]);
+    Deno.removeSync(dirB, { recursive: true });
   }
 });
