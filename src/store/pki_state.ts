@@ -10,14 +10,17 @@
  * - `certs`: every member certificate issued (serial, node, notAfter); `revoked` is the log
  *   index of its revocation, 0 while valid. Removing a member (a conf change: remove-peer,
  *   leave, force-leave) revokes every certificate of its name in that same apply
- *   (`revokeNode`), so its connections are refused from then on (the deny list). Rows past
- *   their notAfter are pruned: TLS refuses such a certificate anyway.
+ *   (`revokeNode`), so its connections are refused from then on. A peer's certificate is
+ *   accepted only while its row says issued and not revoked (an allow-list, _security.ts).
+ *   Rows go once their notAfter is over CLOCK_SKEW_MS past (the applying command's time): TLS
+ *   refuses such a certificate anyway, on any member whose clock is within the skew.
  *
  * Nothing here is ever logged or returned by an API: the CA key, the hashes.
  *
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
+import { CLOCK_SKEW_MS } from "../pki/mod.ts";
 import type { ApplyStep } from "./apply_step.ts";
 import type { Row, StoreDb } from "./db.ts";
 import { members } from "./queries.ts";
@@ -243,7 +246,9 @@ export class PkiState {
     if (this.#sql.stmt("SELECT 1 FROM certs WHERE serial=?").get(cert.serial) !== undefined) {
       return { ok: false, error: `certificate serial ${cert.serial} is already recorded` };
     }
-    this.#sql.stmt("DELETE FROM certs WHERE not_after<?").run(nowMs);
+    // Kept for the clock skew past their end: a member whose clock runs behind the leader's
+    // still sees a revoked certificate as revoked, not as unknown.
+    this.#sql.stmt("DELETE FROM certs WHERE not_after<?").run(nowMs - CLOCK_SKEW_MS);
     this.#sql.stmt("INSERT INTO certs VALUES (?, ?, ?, 0)")
       .run(cert.serial, cert.node, cert.notAfter);
     return { ok: true };

@@ -114,7 +114,26 @@ Deno.test("PkiState: token.use refuses a live member's name, allows it once its 
   assert.match(live.error!, /n1 is a member with a valid certificate/);
   // After the member's certificate expired (it was stopped), the token re-enrolls it.
   assert.deepEqual(apply(use(60_000, { cert: cert("n1", "03", 200_000) })), { ok: true });
-  assert.deepEqual(s.pki.certsOf("n1").map((c) => c.serial), ["03"]); // "01" pruned: expired
+  assert.deepEqual(s.pki.certsOf("n1").map((c) => c.serial), ["03", "01"]);
+});
+
+Deno.test("PkiState.record() prunes a revoked certificate only once it is over the clock skew past its end", () => {
+  const { s, apply } = storeWith(
+    {
+      type: "conf",
+      voters: [1],
+      learners: [2],
+      upsert: { id: 2, name: "n2", address: "127.0.0.1:2" },
+    },
+    { type: "cert.record", cert: cert("n2", "aa", 50_000), nowMs: 1000 },
+  );
+  apply({ type: "conf", voters: [1], learners: [], remove: 2 });
+  // The leader's clock is just past its end: a member whose clock runs behind must still see
+  // it revoked.
+  apply({ type: "cert.record", cert: cert("n1", "b1", 900_000), nowMs: 50_001 });
+  assert.equal(s.pki.certStatus("aa"), "revoked");
+  apply({ type: "cert.record", cert: cert("n1", "b2", 900_000), nowMs: 50_000 + 5 * 60_000 + 1 });
+  assert.equal(s.pki.certStatus("aa"), "unknown");
 });
 
 Deno.test("PkiState: removing a member revokes its certificates in the same apply", () => {
