@@ -200,7 +200,26 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
         "production clusters keep --tls on",
     );
   }
+  if (!tls && httpTls.mode === "auto") {
+    throw new ConfigError(
+      "--http-tls auto: needs --tls on (its certificate comes from the cluster CA, which " +
+        "--tls off never makes); give --http-tls-cert/--http-tls-key or --http-tls off",
+    );
+  }
   const bootstrap = get("bootstrap", parseBool);
+  const joinTokenRaw = raw("join-token");
+  const joinToken = get("join-token", optional((v) => joinTokenOrFile(v, opts.readFile)));
+  if (joinToken !== null && bootstrap) {
+    throw new ConfigError(
+      `${joinTokenRaw!.label}: not with --bootstrap (a new cluster makes its own join ` +
+        "token; joining needs --bootstrap=false and --join)",
+    );
+  }
+  if (joinToken !== null && !tls) {
+    throw new ConfigError(
+      `${joinTokenRaw!.label}: not with --tls off (members talk plain TCP and ask no token)`,
+    );
+  }
   const caCertPath = get("ca-cert", optional((v) => v));
   const caKeyPath = get("ca-key", optional((v) => v));
   let ca: Ca | null = null;
@@ -267,7 +286,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return v;
     }),
     tls,
-    joinToken: get("join-token", optional((v) => joinTokenOrFile(v, opts.readFile))),
+    joinToken,
     ca,
     certTtlMs: get("cert-ttl", (v) => {
       const ms = parseDuration(v);
@@ -304,7 +323,8 @@ function tlsMode(
 
 /**
  * A join token given as its text, or as a file holding it (`<data-dir>/join-token` of the first
- * member): a value with `::` is the token itself, anything else a path.
+ * member): a value with `::` is the token itself, anything else a path. An unreadable value is
+ * named only when it looks like a path: it may be a token with its pin cut off.
  */
 function joinTokenOrFile(
   v: string,
@@ -315,13 +335,27 @@ function joinTokenOrFile(
   try {
     text = readFile(v);
   } catch (e) {
-    throw new Error(`neither a join token nor a readable file (${errorText(e)})`);
+    // Deno's message ends in "readfile '<path>'": cut, and never let the value through.
+    const why = errorText(e).replace(/:? *readfile '.*'$/s, "").replaceAll(v, "<redacted>");
+    const path = looksLikePath(v) ? ` ${shown(v)}` : "";
+    throw new Error(
+      `neither a join token (<id>.<secret>::sha256:<pin>) nor a readable file${path} (${why})`,
+    );
   }
   try {
     return parseJoinToken(text);
   } catch (e) {
     throw new Error(`the file holds no join token: ${errorText(e)}`);
   }
+}
+
+/**
+ * Whether a --join-token value that is no token may be shown as a path: it has a `/` or ends in
+ * a file name extension, and does not start like a token's `<id>.<secret>`.
+ */
+function looksLikePath(v: string): boolean {
+  if (/^[a-z0-9]{6}\.[A-Za-z0-9_-]{7,}/.test(v)) return false;
+  return v.includes("/") || /\.[A-Za-z0-9]{1,5}$/.test(v) || /(^|[/-])join-token$/.test(v);
 }
 
 /** The hostname as the default member name, checked like --node. */

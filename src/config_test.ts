@@ -347,6 +347,70 @@ Deno.test("loadConfig() cluster security refusals are one line and never show th
   }
 });
 
+Deno.test("loadConfig() --join-token that is neither a token nor a readable file: never echoes a token-like value, names a path", () => {
+  const notFound = (p: string): string => {
+    throw new Deno.errors.NotFound(`No such file or directory (os error 2): readfile '${p}'`);
+  };
+  const secret = "S".repeat(32);
+  const refusal = (argv: string[], env: Record<string, string> = {}) => {
+    try {
+      loadConfig(argv, { ...base, env, readFile: notFound });
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.message;
+    }
+    assert.fail("accepted");
+  };
+  // A token with its pin cut off: not a path, so not shown, in no form.
+  for (const cut of [`abc123.${secret}`, `abc123.${secret}:`, `abc123.${secret}.txt`]) {
+    for (const m of [refusal(["--join-token", cut]), refusal([], { BERTH_JOIN_TOKEN: cut })]) {
+      assert.match(
+        m,
+        /<redacted>: neither a join token \(<id>\.<secret>::sha256:<pin>\) nor a readable file \(No such file or directory \(os error 2\)\); expected a join token/,
+      );
+      assert.ok(!m.includes(secret) && !m.includes("readfile") && !m.includes("\n"), m);
+    }
+  }
+  // A path is named, so the user sees which file is missing.
+  for (const path of ["/etc/berth/join-token", "join-token", "token.txt", "./t"]) {
+    assert.match(
+      refusal(["--join-token", path]),
+      new RegExp(`nor a readable file ${path.replace(".", "\\.")} \\(No such file`),
+    );
+  }
+});
+
+Deno.test("loadConfig() refuses flags that cannot work together: --http-tls auto or --join-token with --tls off, --join-token with --bootstrap", () => {
+  const cases: [string[], RegExp][] = [
+    [["--dev", "--tls", "off", "--http-tls", "auto"], /^--http-tls auto: needs --tls on/],
+    [
+      ["--dev", "--bootstrap=false", "--tls", "off", "--join-token", TOKEN],
+      /^--join-token <redacted>: not with --tls off/,
+    ],
+    [["--bootstrap", "--join-token", TOKEN], /^--join-token <redacted>: not with --bootstrap/],
+    // --dev bootstraps unless told otherwise.
+    [["--dev", "--join-token", TOKEN], /^--join-token <redacted>: not with --bootstrap/],
+  ];
+  for (const [argv, want] of cases) {
+    assert.throws(
+      () => loadConfig(argv, base),
+      (e: Error) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, want);
+        assert.ok(!e.message.includes("S".repeat(32)) && !e.message.includes("\n"), e.message);
+        return true;
+      },
+    );
+  }
+  // Each alone, and the ones that go together, still load.
+  assert.equal(loadConfig(["--dev", "--tls", "off"], base).httpTls.mode, "off");
+  assert.equal(loadConfig(["--http-tls", "auto", "--bootstrap"], base).httpTls.mode, "auto");
+  assert.equal(
+    loadConfig(["--dev", "--bootstrap=false", "--join-token", TOKEN], base).joinToken?.id,
+    "abc123",
+  );
+});
+
 Deno.test("loadConfig() --ca-cert/--ca-key: a CA is loaded, a file that is no CA refused in one line", async () => {
   const { createCa } = await import("./pki/mod.ts");
   const ca = createCa({ clusterId: "c1", now: new Date() });

@@ -301,7 +301,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       return EXIT_FAILURE;
     }
     if (e instanceof ApiHttpError) {
-      if (cmd.optional && (e.status === 404 || e.status === 501)) {
+      if (cmd.optional && routeMissing(e)) {
         io.stderr(
           `berth ${name}: not supported by the agent at ${baseUrl} (${e.status}: ${e.message})\n`,
         );
@@ -314,4 +314,15 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+/**
+ * Whether an error answer means the agent lacks the route (an older agent): 501, or a 404 no
+ * route gave (the API's `no route for …`, or a bare 404 from elsewhere). A 404 a route gave
+ * itself (`no join token ID`) is that route's answer.
+ */
+function routeMissing(e: ApiHttpError): boolean {
+  if (e.status === 501) return true;
+  return e.status === 404 &&
+    /^(no route for |HTTP 404$|404 (page )?not found$)/i.test(e.message.trim());
 }

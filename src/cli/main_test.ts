@@ -288,6 +288,32 @@ Deno.test("main() admin commands say clearly when the agent lacks the route", as
   });
 });
 
+Deno.test("main() an optional command's 404 from its own route is the route's answer, not 'not supported'", async () => {
+  await withAgent(async (env) => {
+    const r = await run(["token", "revoke", "zzzzzz"], { ...env, BERTH_TOKEN: "m" });
+    assert.equal(r.code, 1);
+    assert.equal(r.err, "berth token revoke: the agent answered 404: no join token zzzzzz\n");
+  }, { managementSecret: "m" });
+  // An agent without the route (an older one) still reads "not supported".
+  const old = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) =>
+      new Response(`no route for ${req.method} ${new URL(req.url).pathname}\n`, { status: 404 }),
+  );
+  try {
+    const r = await run(["token", "revoke", "zzzzzz"], {
+      BERTH_HTTP_ADDR: `http://127.0.0.1:${old.addr.port}`,
+    });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /^berth token revoke: not supported by the agent at http:\/\/127\.0\.0\.1:\d+ \(404: no route for DELETE \/v1\/berth\/tokens\/zzzzzz\)\n$/,
+    );
+  } finally {
+    await old.shutdown();
+  }
+});
+
 Deno.test("main() snapshot save then restore round-trips the agent's state through a file", async () => {
   // Snapshots need the management token (acl:write).
   await withAgent(async (agentEnv, store) => {
