@@ -19,7 +19,7 @@ import {
   serveAutoTls,
   type TlsMaterial,
 } from "./api/mod.ts";
-import { JOIN_TOKEN_FILE, RaftCluster } from "./cluster/mod.ts";
+import { BOOTSTRAP_TOKEN_TTL_MS, JOIN_TOKEN_FILE, RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
@@ -156,7 +156,10 @@ export class Agent {
         show("ACL management token", MANAGEMENT_TOKEN_FILE, managementSecret);
       }
       const joinToken = cluster.bootstrapToken;
-      if (joinToken !== undefined) show("join token for new members", JOIN_TOKEN_FILE, joinToken);
+      if (joinToken !== undefined) {
+        const hours = BOOTSTRAP_TOKEN_TTL_MS / 3_600_000;
+        show(`join token for new members (valid ${hours}h)`, JOIN_TOKEN_FILE, joinToken);
+      }
       await agent.#startParts();
     } catch (e) {
       await agent.stop();

@@ -205,7 +205,7 @@ Deno.test("Agent --bootstrap shows no secret when stdout is no terminal (journal
     const join = `${dataDir}/join-token`;
     assert.deepEqual(out, [
       `berth: ACL management token written to ${management} (its secret is shown only on a terminal)`,
-      `berth: join token for new members written to ${join} (its secret is shown only on a terminal)`,
+      `berth: join token for new members (valid 24h) written to ${join} (its secret is shown only on a terminal)`,
     ]);
     const secrets = [Deno.readTextFileSync(management).trim(), Deno.readTextFileSync(join).trim()];
     assert.ok(secrets.every((x) => x.length >= 32));
@@ -235,7 +235,7 @@ Deno.test("Agent --bootstrap shows the join token once, writes it 0600 with the 
     const token = Deno.readTextFileSync(path).trim();
     const secret = token.slice(7, 39);
     assert.deepEqual(out.filter((l) => /join token/.test(l)), [
-      `berth: join token for new members (shown once; also in ${path}): ${token}`,
+      `berth: join token for new members (valid 24h) (shown once; also in ${path}): ${token}`,
     ]);
     const ca = Deno.readTextFileSync(`${dataDir}/ca.crt`);
     const store = agent.store;

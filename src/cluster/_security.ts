@@ -57,6 +57,9 @@ export const RENEW_RETRY_MS = 5_000;
 /** Longest one enrollment exchange takes before it counts as failed. */
 export const ENROLL_TIMEOUT_MS = PROPOSAL_TIMEOUT_MS + 2000;
 
+/** How long the join token a bootstrap makes lasts (kubeadm's); `berth token create` makes more. */
+export const BOOTSTRAP_TOKEN_TTL_MS = 24 * 3_600_000;
+
 /** How a data directory made without TLS is moved to a cluster with TLS (one line). */
 export const MIGRATE_HINT = "TLS cannot be turned on in place: run `berth snapshot save FILE` " +
   "on the old cluster, start a new cluster with --bootstrap on an empty --data-dir, then run " +
@@ -231,7 +234,7 @@ export class Security {
         type: "token.create",
         id: token.id,
         hash: hashSecret(token.secret),
-        ttlMs: null,
+        ttlMs: BOOTSTRAP_TOKEN_TTL_MS,
         uses: null,
         description: "bootstrap",
         nowMs: now,

@@ -25,4 +25,4 @@ export {
   NODE_KEY_FILE,
   NodeCredentials,
 } from "./credentials.ts";
-export { MIGRATE_HINT } from "./_security.ts";
+export { BOOTSTRAP_TOKEN_TTL_MS, MIGRATE_HINT } from "./_security.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { helloWith, TlsPeer } from "../../test/tls_peer.ts";
 import { CLOCK_SKEW_MS } from "../pki/mod.ts";
-import { renewAt } from "./_security.ts";
+import { BOOTSTRAP_TOKEN_TTL_MS, renewAt } from "./_security.ts";
 
 /** A TLS cluster's first member, with its bootstrap join token. */
 async function tlsBootstrap(): Promise<{ m: TestMember; token: string }> {
@@ -27,6 +27,19 @@ Deno.test("RaftCluster with TLS: a joiner with the bootstrap token enrolls, join
     assert.ok(m.logs.some((l) => /enrolled b with join token/.test(l)), m.logs.join("\n"));
   } finally {
     await closeAll([b, m]);
+  }
+});
+
+Deno.test("RaftCluster with TLS: the bootstrap join token expires 24h after the bootstrap, any number of joins", async () => {
+  const { m, token } = await tlsBootstrap();
+  try {
+    const t = m.store.pki.token(token.slice(0, 6))!;
+    assert.equal(BOOTSTRAP_TOKEN_TTL_MS, 24 * 3_600_000);
+    assert.equal(t.expires, t.created + BOOTSTRAP_TOKEN_TTL_MS);
+    assert.equal(t.usesLeft, null);
+    assert.equal(t.description, "bootstrap");
+  } finally {
+    await closeAll([m]);
   }
 });
 
