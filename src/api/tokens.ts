@@ -6,7 +6,8 @@
  * its hash is proposed; the leader stamps the creation time (the expiry counts from it).
  *
  * Body of the POST (every field optional): `{"ttl": "1h", "uses": 3, "description": "rack 4"}`;
- * no ttl: it never expires, no uses: any number of joins.
+ * no ttl: it expires after TOKEN_TTL_DEFAULT_MS (24h, as kubeadm's tokens), `"ttl": "0"`: never;
+ * no uses: any number of joins.
  *
  * @module
  */
@@ -21,6 +22,8 @@ import { badRequest, HttpError, readJsonObject } from "./http_error.ts";
 import { TOKEN_TTL_MAX_MS, TOKEN_TTL_MIN_MS, TOKEN_USES_MAX } from "../store/mod.ts";
 
 const WHAT = "join token";
+/** Lifetime of a join token made without a ttl: a join token is a root credential, keep it short. */
+export const TOKEN_TTL_DEFAULT_MS = 24 * 3_600_000;
 
 export function tokenRoutes(app: Hono, d: Deps): void {
   const { store } = d;
@@ -34,8 +37,10 @@ export function tokenRoutes(app: Hono, d: Deps): void {
     }
     const body = await readJsonObject(c.req.raw, WHAT);
     const ttl = optionalField(body, "ttl", "string", WHAT);
-    let ttlMs: number | null = null;
-    if (ttl !== undefined) {
+    let ttlMs: number | null = TOKEN_TTL_DEFAULT_MS;
+    if (ttl !== undefined && /^0+[a-z]*$/.test(ttl)) {
+      ttlMs = null;
+    } else if (ttl !== undefined) {
       try {
         ttlMs = parseDuration(ttl);
       } catch (e) {

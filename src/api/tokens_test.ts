@@ -53,6 +53,18 @@ Deno.test("POST /v1/berth/tokens answers the token line once; the store keeps on
   }
 });
 
+Deno.test("POST /v1/berth/tokens without a ttl expires after 24h; ttl 0 never expires", async () => {
+  const { f } = await withCa();
+  try {
+    const plain = await (await f.app.request("/v1/berth/tokens", post({}))).json();
+    assert.equal(plain.expires, NOW + 24 * 3_600_000);
+    const forever = await (await f.app.request("/v1/berth/tokens", post({ ttl: "0" }))).json();
+    assert.equal(forever.expires, null);
+  } finally {
+    f.close();
+  }
+});
+
 Deno.test("DELETE /v1/berth/tokens/:id revokes; unknown and malformed ids answer 404 and 400", async () => {
   const { f } = await withCa();
   try {

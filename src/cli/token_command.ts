@@ -29,7 +29,7 @@ export const TOKEN_COMMANDS: readonly CommandSpec[] = [
         name: "ttl",
         kind: "string",
         value: "DURATION",
-        help: "expires after this (default never)",
+        help: "expires after this (default 24h; 0: never)",
       },
       { name: "uses", kind: "uint", help: "joins it allows (default any number)" },
       { name: "description", kind: "string", value: "D", help: "a note shown by token list" },
