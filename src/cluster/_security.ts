@@ -1,4 +1,7 @@
 /**
+ * (Over 500 lines: one unit, the cluster's certificate life cycle, of which every part reads the
+ * same credentials and store rows.)
+ *
  * Cluster security at run time (mutual TLS on, `RaftClusterOptions.tls`): this member's
  * credentials and who it lets in.
  *
@@ -18,6 +21,10 @@
  *   apply), `pki.renew` (leader only: a certificate for the name in the caller's certificate,
  *   `cert.record`). A member receiving an enrollment forwards it to the leader; refusals are
  *   logged once by the member the joiner asked, naming the token by id only.
+ * - **A restart after a stop longer than --cert-ttl** (the whole cluster may have been down): a
+ *   member issues itself a new certificate from the CA in its store and records it once a leader
+ *   is elected; until then peers accept an unrecorded certificate of a member all of whose
+ *   recorded certificates expired (the one exception to the allow-list, logged once per serial).
  * - **Revocation**: a conf change removing a member revokes its certificates in the store (the
  *   deny list, pki_state.ts); here every member then drops the connections of that name.
  *
@@ -81,6 +88,12 @@ export class Security {
   #renewing = false;
   #renewRetryAt = 0;
   #renewFailLogged = false;
+  /** A certificate this member issued itself at start (H2 below), until `cert.record` applied. */
+  #selfIssued: { serial: string; notAfter: number } | undefined;
+  #recordRetryAt = 0;
+  #recording = false;
+  /** Unrecorded serials accepted under the restart exception (logged once each). */
+  readonly #excepted = new Set<string>();
   /** Member ids of the applied membership, to see who a change removed. */
   #memberIds = new Map<number, string>();
   /** Timers of pending dropPeer calls. */
@@ -134,7 +147,7 @@ export class Security {
         ? `member id ${hello.nodeId} (${cert.node}) was removed`
         : `certificate ${cert.serial} of ${cert.node} was revoked (the member was removed)`;
     }
-    if (status === "unknown") {
+    if (status === "unknown" && !this.#restartException(cert)) {
       // Not issued by this cluster's leader — or issued by an entry this replica has not
       // applied yet (a fresh enrollment or renewal): the peer's redial or join retry gets in.
       return `certificate ${cert.serial} of ${cert.node} is not recorded as issued (yet)`;
@@ -155,6 +168,28 @@ export class Security {
   }
 
   /**
+   * The one exception to the allow-list: a member of the cluster all of whose recorded
+   * certificates expired (the cluster was stopped longer than --cert-ttl) presents one it issued
+   * itself at start from the CA in its store (prepareMember); it proposes `cert.record` for it
+   * once a leader is elected, which needs these connections first. Logged once per serial.
+   */
+  #restartException(cert: CertInfo): boolean {
+    const c = this.#c;
+    if (!c.store.members().some((m) => m.name === cert.node)) return false;
+    const now = c.o.now();
+    if (c.store.pki.certsOf(cert.node).some((r) => !r.revoked && r.notAfter > now)) return false;
+    if (!this.#excepted.has(cert.serial)) {
+      if (this.#excepted.size >= 1024) this.#excepted.clear();
+      this.#excepted.add(cert.serial);
+      c.o.log(
+        `cluster: accepted certificate ${cert.serial} of ${cert.node}, not recorded yet: every ` +
+          `recorded certificate of that member expired (a restart after a long stop)`,
+      );
+    }
+    return true;
+  }
+
+  /**
    * Tells a removed member that tries to connect (restarted with its old data) that it was
    * removed, at most once per REMOVED_NOTICE_MS: it stops instead of retrying forever.
    */
@@ -172,8 +207,11 @@ export class Security {
 
   /**
    * Before the transport starts: a data directory of a cluster without TLS is refused (how to
-   * migrate); a member whose certificate is missing or expired re-enrolls with `--join-token`
-   * (keeping its member id) or stops saying so.
+   * migrate). A member whose certificate expired (stopped longer than --cert-ttl) and whose
+   * applied state lists it as a member issues itself a new one from the CA in its store (every
+   * member holds the CA key; the whole cluster may have been stopped, none could enroll it) and
+   * records it once a leader is elected (tick). Otherwise a member whose certificate is missing
+   * or expired re-enrolls with `--join-token` (keeping its member id) or stops saying so.
    */
   async prepareMember(): Promise<void> {
     const c = this.#c;
@@ -185,6 +223,7 @@ export class Security {
     const info = this.creds.info;
     const expired = info !== undefined && info.notAfter <= c.o.now();
     if (this.creds.enrolled && !expired) return;
+    if (expired && this.#o.joinToken === undefined && this.#reissueOwn()) return;
     const why = info === undefined
       ? `no certificate in ${this.#o.dir}`
       : `this member's certificate expired at ${new Date(info.notAfter).toISOString()} ` +
@@ -199,6 +238,23 @@ export class Security {
     const own = c.addresses.get(c.self);
     const addrs = [...new Set([...c.o.join, ...c.addresses.values()])].filter((a) => a !== own);
     await this.enrollThrough(addrs);
+  }
+
+  /** prepareMember's re-issue of this member's expired certificate; false when not a member. */
+  #reissueOwn(): boolean {
+    const c = this.#c;
+    const id = c.identity?.id;
+    const self = c.store.members().find((m) => m.id === id && m.name === c.o.node);
+    if (self === undefined || c.store.pki.ca() === undefined) return false;
+    const old = this.creds.info!;
+    const cert = this.#issue(c.o.node, this.creds.publicKeyDer(), c.o.now());
+    this.creds.save(cert.certPem, c.store.pki.ca()!.certPem);
+    this.#selfIssued = { serial: cert.serial.toLowerCase(), notAfter: cert.notAfter };
+    c.o.log(
+      `cluster: this member's certificate expired at ${new Date(old.notAfter).toISOString()}; ` +
+        `issued itself ${cert.serial} from the cluster CA (recorded once a leader is elected)`,
+    );
+    return true;
   }
 
   /**
@@ -407,15 +463,45 @@ export class Security {
 
   // ---------------------------------------------------------------- timers and revocation
 
-  /** Each tick: renew this member's certificate once 2/3 of its lifetime passed. */
+  /**
+   * Each tick: record a certificate this member issued itself at start once there is a leader;
+   * renew this member's certificate once 2/3 of its lifetime passed.
+   */
   tick(): void {
     const c = this.#c;
     const info = this.creds.info;
-    if (c.node === undefined || c.closed || info === undefined || this.#renewing) return;
+    if (c.node === undefined || c.closed || info === undefined) return;
     const now = c.o.now();
+    if (this.#selfIssued !== undefined && c.leader !== 0 && !this.#recording) {
+      if (now >= this.#recordRetryAt) this.#recordSelfIssued(this.#selfIssued);
+      return;
+    }
+    if (this.#renewing) return;
     if (now < renewAt(info) || now < this.#renewRetryAt) return;
     this.#renewing = true;
     this.#renew().finally(() => this.#renewing = false);
+  }
+
+  async #recordSelfIssued(cert: { serial: string; notAfter: number }): Promise<void> {
+    const c = this.#c;
+    this.#recording = true;
+    try {
+      const p = await this.#proposals!.propose({
+        type: "cert.record",
+        cert: record(cert, c.o.node),
+        nowMs: c.o.now(),
+      });
+      if (!p.result.ok && !/already recorded/.test(p.result.error ?? "")) {
+        throw new RejectedError(p.result.error ?? "refused");
+      }
+      this.#selfIssued = undefined;
+      c.o.log(`cluster: recorded this member's certificate ${cert.serial}`);
+    } catch (e) {
+      this.#recordRetryAt = c.o.now() + RENEW_RETRY_MS;
+      c.o.log(`cluster: recording this member's certificate failed (${errorText(e)}); retrying`);
+    } finally {
+      this.#recording = false;
+    }
   }
 
   async #renew(): Promise<void> {

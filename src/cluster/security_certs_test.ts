@@ -136,3 +136,32 @@ Deno.test("Security.renewRequest: a member gets a certificate for its own name o
     Deno.removeSync(dirB, { recursive: true });
   }
 });
+
+Deno.test("Security.prepareMember: a member stopped longer than its certificate's lifetime issues itself a new one and records it", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "berth-h2-" });
+  const tls = { certTtlMs: 2000 };
+  try {
+    const first = await member("a", "127.0.0.1", { bootstrap: true, dataDir: dir, tls });
+    await until("a CA in the store", () => first.store.pki.ca() !== undefined);
+    await closeAll([first]);
+    const notAfter = certInfo(Deno.readTextFileSync(`${dir}/node.crt`)).notAfter;
+    await until("the certificate expired", () => Date.now() > notAfter + 1000, {
+      timeoutMs: 10_000,
+    });
+    const m = await member("a", "127.0.0.1", { dataDir: dir, tls });
+    try {
+      assert.ok(
+        m.logs.some((l) => /certificate expired at .*; issued itself/.test(l)),
+        m.logs.join("\n"),
+      );
+      const serial = certInfo(Deno.readTextFileSync(`${dir}/node.crt`)).serial;
+      await until("the new certificate recorded", () => m.store.pki.certStatus(serial) === "valid");
+      await m.cluster.propose({ type: "kv.put", key: "k", value: new Uint8Array([1]), flags: 0 });
+      assert.ok(m.store.kvGet("k") !== undefined);
+    } finally {
+      await closeAll([m]);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
