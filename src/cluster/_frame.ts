@@ -51,9 +51,11 @@ export function joinFrames(bodies: readonly Uint8Array[]): Uint8Array {
 /**
  * Splits a byte stream into frame bodies. A body that arrives whole inside one chunk is handed
  * out as a view (no copy); one spanning chunks is assembled into a buffer of exactly its size.
+ * A length over the limit in force (`limit`, changeable between frames, e.g. raised once the
+ * peer authenticated) is refused as soon as its header is read, before any buffer is allocated.
  */
 export class FrameReader {
-  readonly #bytesMax: number;
+  #bytesMax: number;
   readonly #header = new Uint8Array(FRAME_HEADER_BYTES);
   #headerHave = 0;
   #body: Uint8Array | null = null;
@@ -61,6 +63,15 @@ export class FrameReader {
 
   constructor(bytesMax: number) {
     this.#bytesMax = bytesMax;
+  }
+
+  /** The largest frame body accepted from now on (the header of the next frame is checked). */
+  set limit(bytesMax: number) {
+    this.#bytesMax = bytesMax;
+  }
+
+  get limit(): number {
+    return this.#bytesMax;
   }
 
   /** Bytes of an incomplete frame buffered so far, and the size it announced (0 if unknown). */

@@ -46,6 +46,33 @@ Deno.test("FrameReader.push() rejects empty and oversized frames and stops on re
   assert.equal(seen, 1);
 });
 
+Deno.test("FrameReader.limit applies from the next frame header on, refused before buffering", () => {
+  const reader = new FrameReader(16);
+  const bodies: number[] = [];
+  const big = joinFrames([new Uint8Array(100)]);
+  // Raised by the first frame's handler (as the hello does): the second frame, in the same
+  // chunk, is read with the new limit.
+  const first = joinFrames([new Uint8Array([7])]);
+  assert.equal(
+    reader.push(new Uint8Array([...first, ...big]), (b) => {
+      bodies.push(b.byteLength);
+      reader.limit = 1000;
+      return true;
+    }),
+    null,
+  );
+  assert.deepEqual(bodies, [1, 100]);
+  reader.limit = 16;
+  assert.equal(reader.limit, 16);
+  // A bare header over the limit is refused at once: nothing waits for its body.
+  const again = new FrameReader(16);
+  assert.equal(
+    again.push(big.subarray(0, 4), () => true),
+    "frame of 100 bytes exceeds the limit of 16 bytes",
+  );
+  assert.deepEqual(again.partial(), { have: 0, want: 0 });
+});
+
 Deno.test("decodeBody() returns plain Uint8Arrays that do not alias the frame", () => {
   const frame = joinFrames([encodeBody({ k: "msg", b: new Uint8Array([1, 2, 3]) })]);
   const got = decodeBody(frame.subarray(4)) as { b: Uint8Array };

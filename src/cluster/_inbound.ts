@@ -2,7 +2,11 @@
  * One connection a peer dialed to this node's listener: handshake, then one-way messages in and
  * requests in / responses out. With TLS the socket's handshake is done and its client
  * certificate checked (transport.ts); here the hello is verified (`verifyPeer`) and an anonymous
- * peer (no certificate) is held to ANONYMOUS_REQUESTS. Private to src/cluster/.
+ * peer (no certificate) is held to ANONYMOUS_REQUESTS, one at a time, frames of at most
+ * PRE_AUTH_FRAME_BYTES_MAX (the limit of every peer before its hello) and a lifetime.
+ * With TLS, what an anonymous peer makes this node log goes through `logLimited` keyed by its IP
+ * address, so a flood of connections logs a bounded number of lines.
+ * Private to src/cluster/.
  *
  * @module
  */
@@ -11,6 +15,7 @@ import { decodeBody, encodeBody, FrameReader, joinFrames } from "./_frame.ts";
 import { type Frame, parseFrame } from "./_wire.ts";
 import { anonymousAllowed, requestKind } from "./_tls.ts";
 import {
+  ANONYMOUS_REQUESTS_MAX,
   type CertInfo,
   errorCode,
   foreignCluster,
@@ -19,6 +24,7 @@ import {
   INBOUND_REQUESTS_MAX,
   KEEPALIVE_DELAY_MS,
   type Peer,
+  PRE_AUTH_FRAME_BYTES_MAX,
   PROTOCOL_VERSION,
   remoteOf,
   type Settings,
@@ -31,7 +37,7 @@ export class InboundConnection {
   /** "ip:port" of the remote socket, for log lines. */
   readonly remote: string;
   /** The remote socket's IP address. */
-  readonly #remoteHost: string;
+  readonly remoteHost: string;
   readonly #socket: Socket;
   readonly #s: Settings;
   readonly #reader: FrameReader;
@@ -40,10 +46,12 @@ export class InboundConnection {
   readonly #cert: CertInfo | null | undefined;
   readonly #tls: TransportTls | undefined;
   /** TLS without a client certificate: only ANONYMOUS_REQUESTS are served. */
-  readonly #anonymous: boolean;
+  readonly anonymous: boolean;
   /** Set once this side decided to close; no frame is handled after it. */
   #done = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Closes an anonymous connection ANONYMOUS_LIFETIME_MS after it was accepted. */
+  #lifetime: ReturnType<typeof setTimeout> | undefined;
   #inflight = 0;
   #out: Uint8Array[] = [];
   #flushScheduled = false;
@@ -60,32 +68,42 @@ export class InboundConnection {
     this.#s = settings;
     this.#cert = tls?.cert;
     this.#tls = tls?.tls;
-    this.#anonymous = tls !== undefined && tls.cert === null;
-    this.#reader = new FrameReader(settings.frameBytesMax);
+    this.anonymous = tls !== undefined && tls.cert === null;
+    // Until the hello is accepted (for an anonymous peer: ever), only small frames.
+    this.#reader = new FrameReader(Math.min(PRE_AUTH_FRAME_BYTES_MAX, settings.frameBytesMax));
     const remote = remoteOf(socket);
     this.remote = remote.text;
-    this.#remoteHost = remote.host;
+    this.remoteHost = remote.host;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     this.#timer = setTimeout(
       () => this.#fail(`no hello within ${HANDSHAKE_TIMEOUT_MS} ms`),
       HANDSHAKE_TIMEOUT_MS,
     );
+    if (this.anonymous) {
+      const ms = settings.anonymousLifetimeMs;
+      this.#lifetime = setTimeout(
+        () => this.#fail(`connection without a certificate open for ${ms} ms`),
+        ms,
+      );
+    }
     let error: string | null = null;
     socket.on("error", (e) => error = errorText(e));
     socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
     this.#closed = new Promise((resolve) => {
       socket.on("close", () => {
         clearTimeout(this.#timer);
+        clearTimeout(this.#lifetime);
         if (!this.#done) {
           const { have, want } = this.#reader.partial();
           if (have > 0) {
-            this.#s.log(
+            this.#log(
+              "mid-frame",
               `cluster: connection from ${this.remote} closed mid-frame ` +
                 `(${have} bytes of a ${want > 0 ? `${want}-byte ` : ""}frame)`,
             );
           } else if (error !== null) {
-            this.#s.log(`cluster: connection from ${this.remote} failed: ${error}`);
+            this.#log("failed", `cluster: connection from ${this.remote} failed: ${error}`);
           }
         }
         this.#done = true;
@@ -137,11 +155,11 @@ export class InboundConnection {
     if (from === null) return this.#fail(`expected a hello first, got a ${frame.k} frame`);
     switch (frame.k) {
       case "msg":
-        if (this.#anonymous) return this.#fail("a message from a peer without a certificate");
+        if (this.anonymous) return this.#fail("a message from a peer without a certificate");
         this.#onMsg(from, frame.b);
         return true;
       case "req":
-        if (this.#anonymous && !anonymousAllowed(frame.b)) {
+        if (this.anonymous && !anonymousAllowed(frame.b)) {
           return this.#fail(`request ${requestKind(frame.b)} from a peer without a certificate`);
         }
         this.#onReq(from, frame.id, frame.b);
@@ -171,6 +189,7 @@ export class InboundConnection {
     this.#from = from;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (!this.anonymous) this.#reader.limit = this.#s.frameBytesMax;
     this.#write({
       k: "welcome",
       clusterId: self.clusterId,
@@ -204,8 +223,9 @@ export class InboundConnection {
   }
 
   #onReq(from: Peer, id: number, body: unknown): void {
-    if (this.#inflight >= INBOUND_REQUESTS_MAX) {
-      this.#respond(id, undefined, `busy: ${INBOUND_REQUESTS_MAX} requests in flight`);
+    const max = this.anonymous ? ANONYMOUS_REQUESTS_MAX : INBOUND_REQUESTS_MAX;
+    if (this.#inflight >= max) {
+      this.#respond(id, undefined, `busy: ${max} request${max === 1 ? "" : "s"} in flight`);
       return;
     }
     this.#inflight++;
@@ -268,7 +288,9 @@ export class InboundConnection {
   #reject(reason: string, peerAddress: string): boolean {
     // A misconfigured peer retries every few seconds: one line per peer and reason a minute.
     this.#s.logLimited(
-      `reject ${this.#remoteHost} ${peerAddress} ${reason}`,
+      this.#member()
+        ? `reject ${this.remoteHost} ${peerAddress} ${reason}`
+        : this.#limitKey(reason),
       `cluster: rejected connection from ${this.remote}: ${reason}`,
     );
     this.#done = true;
@@ -284,9 +306,28 @@ export class InboundConnection {
   #fail(reason: string): false {
     if (this.#done) return false;
     this.#done = true;
-    this.#s.log(`cluster: closed connection from ${this.remote}: ${reason}`);
+    this.#log(reason, `cluster: closed connection from ${this.remote}: ${reason}`);
     this.#socket.destroy();
     return false;
+  }
+
+  /** True for a peer with a verified certificate, and on plain TCP (dev mode: log all). */
+  #member(): boolean {
+    return this.#cert !== null;
+  }
+
+  /**
+   * Logs `line`; for a peer that is not a known member, at most once per LOG_REPEAT_MS per remote
+   * IP and kind of `reason` (numbers and quoted, peer-chosen words do not make a new kind).
+   */
+  #log(reason: string, line: string): void {
+    if (this.#member()) this.#s.log(line);
+    else this.#s.logLimited(this.#limitKey(reason), line);
+  }
+
+  #limitKey(reason: string): string {
+    const kind = reason.replace(/"[^"]*"/g, '""').replace(/[0-9a-f:.]*[0-9][0-9a-f:.]*/gi, "#");
+    return `inbound ${this.remoteHost} ${kind.slice(0, 80)}`;
   }
 }
 

@@ -43,19 +43,30 @@ export function testCa(clusterId = "c1", now = new Date()): TestCa {
   };
 }
 
-/** A client speaking raw frames over TLS, with the given credentials or none (anonymous). */
+/**
+ * A client speaking raw frames over TLS, anonymous or with `creds`, from `localAddress` when
+ * given. `secure` settles once the TLS handshake is done (true) or the socket closed before.
+ */
 export class RawTls {
   readonly frames: unknown[] = [];
   closed = false;
+  readonly secure: Promise<boolean>;
   readonly #socket: Socket;
   readonly #done: Promise<void>;
 
-  constructor(port: number) {
+  constructor(port: number, o: { localAddress?: string; creds?: TlsCredentials } = {}) {
     const reader = new FrameReader(1 << 20);
     this.#socket = tlsConnect({
       host: "127.0.0.1",
       port,
       rejectUnauthorized: false,
+      ...(o.localAddress === undefined ? {} : { localAddress: o.localAddress }),
+      ...(o.creds === undefined ? {} : { key: o.creds.keyPem, cert: o.creds.certPem }),
+    });
+    const socket = this.#socket;
+    this.secure = new Promise((r) => {
+      socket.once("secureConnect", () => r(true));
+      socket.once("close", () => r(false));
     });
     this.#socket.on("error", () => {});
     this.#socket.on("data", (c: Uint8Array) => {
@@ -74,6 +85,11 @@ export class RawTls {
 
   frame(v: unknown): void {
     this.#socket.write(joinFrames([encodeBody(v)]));
+  }
+
+  /** Writes raw bytes (e.g. a bare frame header). */
+  raw(bytes: Uint8Array): void {
+    this.#socket.write(bytes);
   }
 
   close(): Promise<void> {

@@ -37,6 +37,23 @@ export const PENDING_REQUESTS_MAX = 1024;
 export const INBOUND_REQUESTS_MAX = 1024;
 /** Inbound connections open at once; more are closed at once. */
 export const INBOUND_CONNECTIONS_MAX = 1024;
+/**
+ * With TLS, connections without a client certificate (anonymous: enrolling nodes) open at once,
+ * in all and per source IP; more are closed at once. They do not count against
+ * INBOUND_CONNECTIONS_MAX's room for members.
+ */
+export const ANONYMOUS_CONNECTIONS_MAX = 64;
+export const ANONYMOUS_CONNECTIONS_PER_HOST_MAX = 8;
+/** An anonymous connection is closed this long after it was accepted, busy or not. */
+export const ANONYMOUS_LIFETIME_MS = 10_000;
+/** Requests handled at once on an anonymous connection; more get a "busy" error. */
+export const ANONYMOUS_REQUESTS_MAX = 1;
+/**
+ * Largest frame body accepted before the hello, and from an anonymous peer at any time (a hello,
+ * pki.ca and pki.enroll are a few hundred bytes): an unauthenticated peer cannot make this node
+ * buffer more than this per connection.
+ */
+export const PRE_AUTH_FRAME_BYTES_MAX = 64 * 1024;
 /** Distinct peer addresses this transport dials; sends to more are dropped. */
 export const PEERS_MAX = 1024;
 /** An inbound connection that sends no hello for this long is closed. */
@@ -52,7 +69,7 @@ export const KEEPALIVE_DELAY_MS = 15_000;
 /** A repeated diagnostic (same peer, same reason) is logged at most once per this long. */
 export const LOG_REPEAT_MS = 60_000;
 /** Distinct repeated diagnostics remembered for LOG_REPEAT_MS. */
-const LOG_KEYS_MAX = 256;
+export const LOG_KEYS_MAX = 256;
 
 /** Who is at the other end (or this end) of a connection. */
 export interface Hello {
@@ -131,6 +148,8 @@ export interface Settings {
   onMessage: (from: Peer, body: unknown) => void;
   onRequest: (from: Peer, body: unknown) => Promise<unknown>;
   frameBytesMax: number;
+  /** An anonymous connection is closed this long after it was accepted. */
+  anonymousLifetimeMs: number;
   sendQueueMax: number;
   sendQueueBytesMax: number;
   connectTimeoutMs: number;
@@ -144,19 +163,30 @@ export interface Settings {
   logLimited: (key: string, line: string) => void;
 }
 
-/** A `logLimited` for `log`, remembering at most LOG_KEYS_MAX keys. */
+/**
+ * A `logLimited` for `log`, remembering at most LOG_KEYS_MAX keys. When that many distinct keys
+ * were logged within LOG_REPEAT_MS (a flood from many addresses), further new keys are dropped
+ * with one line saying so per LOG_REPEAT_MS: at most LOG_KEYS_MAX + 1 lines a minute in all.
+ */
 export function limitedLog(
   log: (line: string) => void,
   now: () => number = Date.now,
 ): (key: string, line: string) => void {
   const last = new Map<string, number>();
+  let overflowAt = -Infinity;
   return (key, line) => {
     const t = now();
     const at = last.get(key);
     if (at !== undefined && t - at < LOG_REPEAT_MS) return;
-    if (last.size >= LOG_KEYS_MAX) {
+    if (at === undefined && last.size >= LOG_KEYS_MAX) {
       for (const [k, v] of last) if (t - v >= LOG_REPEAT_MS) last.delete(k);
-      if (last.size >= LOG_KEYS_MAX) last.clear();
+      if (last.size >= LOG_KEYS_MAX) {
+        if (t - overflowAt >= LOG_REPEAT_MS) {
+          overflowAt = t;
+          log(`cluster: too many distinct diagnostics; more are not logged for a while`);
+        }
+        return;
+      }
     }
     last.set(key, t);
     log(line);

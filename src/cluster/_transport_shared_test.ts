@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
-import { foreignCluster, limitedLog, LOG_REPEAT_MS, remoteOf } from "./_transport_shared.ts";
+import {
+  foreignCluster,
+  limitedLog,
+  LOG_KEYS_MAX,
+  LOG_REPEAT_MS,
+  remoteOf,
+} from "./_transport_shared.ts";
 
 Deno.test("limitedLog() logs a repeated key once per LOG_REPEAT_MS", () => {
   const lines: string[] = [];
@@ -12,6 +18,22 @@ Deno.test("limitedLog() logs a repeated key once per LOG_REPEAT_MS", () => {
   now += LOG_REPEAT_MS;
   log("a", "a3");
   assert.deepEqual(lines, ["a1", "b1", "a3"]);
+});
+
+Deno.test("limitedLog() logs at most LOG_KEYS_MAX + 1 lines per LOG_REPEAT_MS for a flood of new keys", () => {
+  const lines: string[] = [];
+  let now = 1000;
+  const log = limitedLog((l) => lines.push(l), () => now);
+  for (let i = 0; i < 3 * LOG_KEYS_MAX; i++) log(`host ${i}`, `line ${i}`);
+  assert.equal(lines.length, LOG_KEYS_MAX + 1);
+  assert.equal(lines[LOG_KEYS_MAX - 1], `line ${LOG_KEYS_MAX - 1}`);
+  assert.match(lines[LOG_KEYS_MAX]!, /too many distinct diagnostics/);
+  // Keys already seen stay limited; a minute later new keys are logged again.
+  log("host 0", "again");
+  assert.equal(lines.length, LOG_KEYS_MAX + 1);
+  now += LOG_REPEAT_MS;
+  log("host new", "new");
+  assert.equal(lines.at(-1), "new");
 });
 
 Deno.test("foreignCluster() objects only when both sides are in different clusters", () => {

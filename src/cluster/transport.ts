@@ -37,14 +37,20 @@
  * (a renewed one is used from the next connection on, without restarting the listener). The
  * listener asks for a client certificate without requiring one: a peer without one is anonymous
  * and may only make the requests in ANONYMOUS_REQUESTS (CA certificate, enrollment); any other
- * frame closes its connection. A certificate not chained to the CA, or a plain-TCP client, fails
+ * frame closes its connection. Anonymous connections have limits of their own, so a flood of
+ * them cannot keep members out: ANONYMOUS_CONNECTIONS_MAX open at once (and
+ * ANONYMOUS_CONNECTIONS_PER_HOST_MAX per source IP; more are closed at once), each closed
+ * ANONYMOUS_LIFETIME_MS after it was accepted, ANONYMOUS_REQUESTS_MAX request in flight (then
+ * "busy"), frames of at most PRE_AUTH_FRAME_BYTES_MAX (the limit of every peer before its
+ * hello; a longer frame header closes the connection before anything is buffered). A certificate not chained to the CA, or a plain-TCP client, fails
  * before any frame is read. Once the hello (listener side) or the welcome (dialer side) arrived,
  * `tls.verifyPeer` decides; a refusal is answered with a reject frame and logged once. Handlers
  * see the peer's certificate as `from.cert` (null: anonymous; absent on plain TCP), and
  * `dropPeer(node)` closes every connection whose peer certificate names `node` (revocation).
  *
  * Options (TransportOptions): `listen` (port 0: any free port, see `address`), `self`,
- * `onMessage`, `onRequest`, `tls`, and limits with defaults: `frameBytesMax` (8 MiB), `sendQueueMax`
+ * `onMessage`, `onRequest`, `tls`, and limits with defaults: `frameBytesMax` (8 MiB),
+ * `anonymousLifetimeMs` (ANONYMOUS_LIFETIME_MS), `sendQueueMax`
  * (4096 frames per peer), `connectTimeoutMs` (3000), `requestTimeoutMs` (5000), `backoffMsMin` /
  * `backoffMsMax` (50 / 2000), `log` (console.error).
  *
@@ -72,6 +78,9 @@ import { InboundConnection } from "./_inbound.ts";
 import { OutboundPeer } from "./_outbound.ts";
 import { peerCert, TlsContexts } from "./_tls.ts";
 import {
+  ANONYMOUS_CONNECTIONS_MAX,
+  ANONYMOUS_CONNECTIONS_PER_HOST_MAX,
+  ANONYMOUS_LIFETIME_MS,
   BACKOFF_MS_MAX_DEFAULT,
   BACKOFF_MS_MIN_DEFAULT,
   type CertInfo,
@@ -94,6 +103,10 @@ import {
 import { errorText } from "../lib/error_text.ts";
 
 export {
+  ANONYMOUS_CONNECTIONS_MAX,
+  ANONYMOUS_CONNECTIONS_PER_HOST_MAX,
+  ANONYMOUS_LIFETIME_MS,
+  ANONYMOUS_REQUESTS_MAX,
   BACKOFF_MS_MAX_DEFAULT,
   BACKOFF_MS_MIN_DEFAULT,
   BATCH_BYTES_MAX,
@@ -109,6 +122,7 @@ export {
   type Peer,
   PEERS_MAX,
   PENDING_REQUESTS_MAX,
+  PRE_AUTH_FRAME_BYTES_MAX,
   PROTOCOL_VERSION,
   RemoteError,
   remoteOf,
@@ -144,6 +158,8 @@ export interface TransportOptions {
   tls?: TransportTls;
   /** Largest frame body sent or accepted (default 8 MiB); a bigger one closes the connection. */
   frameBytesMax?: number;
+  /** Time after which an anonymous connection is closed (default ANONYMOUS_LIFETIME_MS). */
+  anonymousLifetimeMs?: number;
   /** Frames queued per peer (default 4096); when full, send() returns false. */
   sendQueueMax?: number;
   /** Bytes queued per peer (default 64 MiB); past it, send() returns false. */
@@ -172,6 +188,9 @@ export class Transport {
   #closed = false;
   readonly #peers = new Map<string, OutboundPeer>();
   readonly #inbound = new Set<InboundConnection>();
+  /** Open anonymous connections (TLS, no client certificate) per remote IP. */
+  readonly #anonymous = new Map<string, number>();
+  #anonymousOpen = 0;
   readonly #badAddresses = new Set<string>();
 
   constructor(o: TransportOptions) {
@@ -184,6 +203,7 @@ export class Transport {
       onMessage: o.onMessage,
       onRequest: o.onRequest,
       frameBytesMax: positive(o.frameBytesMax, FRAME_BYTES_MAX_DEFAULT),
+      anonymousLifetimeMs: positive(o.anonymousLifetimeMs, ANONYMOUS_LIFETIME_MS),
       sendQueueMax: positive(o.sendQueueMax, SEND_QUEUE_MAX_DEFAULT),
       sendQueueBytesMax: positive(o.sendQueueBytesMax, SEND_QUEUE_BYTES_MAX_DEFAULT),
       connectTimeoutMs: positive(o.connectTimeoutMs, CONNECT_TIMEOUT_MS_DEFAULT),
@@ -379,19 +399,53 @@ export class Transport {
   #tooMany(socket: Socket, open: number): boolean {
     if (!this.#closed && open < INBOUND_CONNECTIONS_MAX) return false;
     if (!this.#closed) {
-      this.#s.log(
-        `cluster: closed connection from ${remoteOf(socket).text}: ` +
-          `${INBOUND_CONNECTIONS_MAX} connections already open`,
-      );
+      this.#turnAway(socket, `${INBOUND_CONNECTIONS_MAX} connections already open`);
     }
     socket.on("error", () => {});
     socket.destroy();
     return true;
   }
 
-  /** A new inbound connection; `tls` is the same socket once its TLS handshake completed. */
+  /** Logs a connection closed for a limit, at most once per LOG_REPEAT_MS per IP and limit. */
+  #turnAway(socket: Socket, why: string): void {
+    const remote = remoteOf(socket);
+    this.#s.logLimited(
+      `limit ${remote.host} ${why}`,
+      `cluster: closed connection from ${remote.text}: ${why}`,
+    );
+  }
+
+  /**
+   * Counts a new anonymous connection from `host`, or returns why it is one too many
+   * (ANONYMOUS_CONNECTIONS_MAX, ANONYMOUS_CONNECTIONS_PER_HOST_MAX).
+   */
+  #admitAnonymous(host: string): string | null {
+    const fromHost = this.#anonymous.get(host) ?? 0;
+    if (this.#anonymousOpen >= ANONYMOUS_CONNECTIONS_MAX) {
+      return `${ANONYMOUS_CONNECTIONS_MAX} connections without a certificate already open`;
+    }
+    if (fromHost >= ANONYMOUS_CONNECTIONS_PER_HOST_MAX) {
+      return `${ANONYMOUS_CONNECTIONS_PER_HOST_MAX} connections without a certificate ` +
+        `already open from ${host}`;
+    }
+    this.#anonymous.set(host, fromHost + 1);
+    this.#anonymousOpen++;
+    return null;
+  }
+
+  #releaseAnonymous(host: string): void {
+    this.#anonymousOpen--;
+    const n = (this.#anonymous.get(host) ?? 1) - 1;
+    if (n <= 0) this.#anonymous.delete(host);
+    else this.#anonymous.set(host, n);
+  }
+
+  /**
+   * A new inbound connection; `tls` is the same socket once its TLS handshake completed. Members
+   * (plain TCP, or a verified certificate) count against INBOUND_CONNECTIONS_MAX, anonymous ones
+   * against their own limits.
+   */
   #accept(socket: Socket, tls?: TLSSocket): void {
-    if (this.#tooMany(socket, this.#inbound.size)) return;
     let cert: CertInfo | null | undefined;
     if (tls !== undefined) {
       const peer = peerCert(tls, true);
@@ -406,6 +460,20 @@ export class Transport {
         return;
       }
       cert = peer.cert;
+    }
+    const anonymous = tls !== undefined && cert === null;
+    if (anonymous) {
+      const host = remoteOf(socket).host;
+      const refused = this.#closed ? "closed" : this.#admitAnonymous(host);
+      if (refused !== null) {
+        if (!this.#closed) this.#turnAway(socket, refused);
+        socket.on("error", () => {});
+        socket.destroy();
+        return;
+      }
+      socket.once("close", () => this.#releaseAnonymous(host));
+    } else if (this.#tooMany(socket, this.#inbound.size - this.#anonymousOpen)) {
+      return;
     }
     this.#inbound.add(
       new InboundConnection(
