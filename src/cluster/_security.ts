@@ -30,7 +30,7 @@
  *
  * @module
  */
-import { randomInt } from "node:crypto";
+import { createHash, randomInt } from "node:crypto";
 import {
   caPin,
   type CertInfo,
@@ -44,7 +44,7 @@ import {
 } from "../pki/mod.ts";
 import { errorText } from "../lib/error_text.ts";
 import { formatJoinToken, type JoinToken, newTokenId } from "../lib/join_token.ts";
-import type { Command } from "../store/mod.ts";
+import type { CertRecord, Command } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
 import { JOIN_TOKEN_FILE, NodeCredentials, writeFileAtomic } from "./credentials.ts";
 import { enroll, type Enrolled, joinWithoutToken } from "./enroll.ts";
@@ -89,7 +89,7 @@ export class Security {
   #renewRetryAt = 0;
   #renewFailLogged = false;
   /** A certificate this member issued itself at start (H2 below), until `cert.record` applied. */
-  #selfIssued: { serial: string; notAfter: number } | undefined;
+  #selfIssued: CertRecord | undefined;
   #recordRetryAt = 0;
   #recording = false;
   /** Unrecorded serials accepted under the restart exception (logged once each). */
@@ -211,7 +211,8 @@ export class Security {
    * applied state lists it as a member issues itself a new one from the CA in its store (every
    * member holds the CA key; the whole cluster may have been stopped, none could enroll it) and
    * records it once a leader is elected (tick). Otherwise a member whose certificate is missing
-   * or expired re-enrolls with `--join-token` (keeping its member id) or stops saying so.
+   * or expired and that is no member in its own state re-enrolls with `--join-token` or stops
+   * saying so.
    */
   async prepareMember(): Promise<void> {
     const c = this.#c;
@@ -223,11 +224,11 @@ export class Security {
     const info = this.creds.info;
     const expired = info !== undefined && info.notAfter <= c.o.now();
     if (this.creds.enrolled && !expired) return;
-    if (expired && this.#o.joinToken === undefined && this.#reissueOwn()) return;
     const why = info === undefined
       ? `no certificate in ${this.#o.dir}`
       : `this member's certificate expired at ${new Date(info.notAfter).toISOString()} ` +
         `(stopped longer than its lifetime)`;
+    if (this.#reissueOwn(why)) return;
     if (this.#o.joinToken === undefined) {
       throw new RejectedError(
         `cluster: ${why}; restart with --join-token of a fresh token (berth token create on ` +
@@ -240,19 +241,21 @@ export class Security {
     await this.enrollThrough(addrs);
   }
 
-  /** prepareMember's re-issue of this member's expired certificate; false when not a member. */
-  #reissueOwn(): boolean {
+  /**
+   * prepareMember's re-issue of this member's expired or missing certificate (`why`); false
+   * when its applied state does not list it as a member.
+   */
+  #reissueOwn(why: string): boolean {
     const c = this.#c;
     const id = c.identity?.id;
     const self = c.store.members().find((m) => m.id === id && m.name === c.o.node);
     if (self === undefined || c.store.pki.ca() === undefined) return false;
-    const old = this.creds.info!;
     const cert = this.#issue(c.o.node, this.creds.publicKeyDer(), c.o.now());
     this.creds.save(cert.certPem, c.store.pki.ca()!.certPem);
-    this.#selfIssued = { serial: cert.serial.toLowerCase(), notAfter: cert.notAfter };
+    this.#selfIssued = record(cert, c.o.node, this.creds.publicKeyDer());
     c.o.log(
-      `cluster: this member's certificate expired at ${new Date(old.notAfter).toISOString()}; ` +
-        `issued itself ${cert.serial} from the cluster CA (recorded once a leader is elected)`,
+      `cluster: ${why}; issued itself ${cert.serial} from the cluster CA (recorded once a ` +
+        `leader is elected)`,
     );
     return true;
   }
@@ -285,7 +288,11 @@ export class Security {
     this.bootstrapToken = line;
     return [
       { type: "pki.init", caCert: ca.certPem, caKey: ca.keyPem },
-      { type: "cert.record", cert: record(cert, c.o.node), nowMs: now },
+      {
+        type: "cert.record",
+        cert: record(cert, c.o.node, this.creds.publicKeyDer()),
+        nowMs: now,
+      },
       {
         type: "token.create",
         id: token.id,
@@ -394,14 +401,14 @@ export class Security {
     const hash = hashSecret(r.token.slice(dot + 1));
     const now = c.o.now();
     const problem = c.store.pki.tokenProblem(id, hash, now) ??
-      c.store.pki.enrollProblem(r.name, now);
+      c.store.pki.enrollProblem(r.name, keyHash(r.publicKey), now);
     if (problem !== undefined) throw new RejectedError(problem);
     const cert = this.#issue(r.name, r.publicKey, now);
     const p = await this.#proposals!.propose({
       type: "token.use",
       id,
       hash,
-      cert: record(cert, r.name),
+      cert: record(cert, r.name, r.publicKey),
       nowMs: now,
     });
     if (!p.result.ok) throw new RejectedError(p.result.error ?? "enrollment refused");
@@ -435,7 +442,7 @@ export class Security {
     const cert = this.#issue(node, publicKey, now);
     const p = await this.#proposals!.propose({
       type: "cert.record",
-      cert: record(cert, node),
+      cert: record(cert, node, publicKey),
       nowMs: now,
     });
     if (!p.result.ok) throw new RejectedError(p.result.error ?? "renewal refused");
@@ -482,13 +489,13 @@ export class Security {
     this.#renew().finally(() => this.#renewing = false);
   }
 
-  async #recordSelfIssued(cert: { serial: string; notAfter: number }): Promise<void> {
+  async #recordSelfIssued(cert: CertRecord): Promise<void> {
     const c = this.#c;
     this.#recording = true;
     try {
       const p = await this.#proposals!.propose({
         type: "cert.record",
-        cert: record(cert, c.o.node),
+        cert,
         nowMs: c.o.now(),
       });
       if (!p.result.ok && !/already recorded/.test(p.result.error ?? "")) {
@@ -567,8 +574,22 @@ export class Security {
   }
 }
 
-function record(cert: { serial: string; notAfter: number }, node: string) {
-  return { serial: cert.serial.toLowerCase(), node, notAfter: cert.notAfter };
+function record(
+  cert: { serial: string; notAfter: number },
+  node: string,
+  publicKey: Uint8Array,
+): CertRecord {
+  return {
+    serial: cert.serial.toLowerCase(),
+    node,
+    notAfter: cert.notAfter,
+    key: keyHash(publicKey),
+  };
+}
+
+/** What the store keeps of a public key (SPKI DER): its sha256, lower-case hex. */
+function keyHash(publicKey: Uint8Array): string {
+  return createHash("sha256").update(publicKey).digest("hex");
 }
 
 function localAddress(host: string): string | undefined {

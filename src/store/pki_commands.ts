@@ -66,6 +66,7 @@ export function certRecord(x: unknown, path: string): CertRecord {
     serial: o.serial,
     node: nodeName(o.node, `${path}.node`),
     notAfter: now(o.notAfter, `${path}.notAfter`),
+    key: secretText(o.key, `${path}.key`, HASH_RE, "64 lower-case hex digits"),
   };
 }
 

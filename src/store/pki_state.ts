@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS join_tokens (
   id TEXT PRIMARY KEY, hash TEXT NOT NULL, data TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS certs (
   serial TEXT PRIMARY KEY, node TEXT NOT NULL, not_after INTEGER NOT NULL,
-  revoked INTEGER NOT NULL) STRICT;
+  revoked INTEGER NOT NULL, key TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS certs_node ON certs(node);
 `;
 
@@ -74,7 +74,7 @@ export function applyPki(step: ApplyStep, cmd: PkiCommand): ApplyResult {
     }
     case "token.use": {
       const problem = p.tokenProblem(cmd.id, cmd.hash, cmd.nowMs) ??
-        p.enrollProblem(cmd.cert.node, cmd.nowMs);
+        p.enrollProblem(cmd.cert.node, cmd.cert.key, cmd.nowMs);
       if (problem !== undefined) return { ok: false, error: problem };
       const t = p.token(cmd.id)!;
       if (t.usesLeft !== null) p.putToken(cmd.id, { ...t, usesLeft: t.usesLeft - 1 });
@@ -152,18 +152,22 @@ export class PkiState {
   }
 
   /**
-   * Why a certificate for `node` may not be issued by enrollment at `nowMs`: a current member
-   * of that name whose certificate still works (a token must not hand out a live member's
-   * identity; a member whose certificate expired while it was stopped re-enrolls).
+   * Why a certificate for `node` with public key hash `key` may not be issued by enrollment at
+   * `nowMs`: `node` is a current member (a token must not hand out a member's identity; a
+   * member whose certificate expired issues itself a new one, _security.ts), or the name has a
+   * valid certificate for another key (a token holder cannot take a name someone enrolled
+   * under; the same key may enroll again, its first answer lost).
    */
-  enrollProblem(node: string, nowMs: number): string | undefined {
-    if (!members(this.#sql).some((m) => m.name === node)) return undefined;
-    const live = this.#sql.stmt(
-      "SELECT 1 FROM certs WHERE node=? AND revoked=0 AND not_after>? LIMIT 1",
-    ).get(node, nowMs);
-    return live === undefined
+  enrollProblem(node: string, key: string, nowMs: number): string | undefined {
+    if (members(this.#sql).some((m) => m.name === node)) {
+      return `${node} is a member; remove it first (berth raft remove-peer) to enroll that name`;
+    }
+    const other = this.#sql.stmt(
+      "SELECT 1 FROM certs WHERE node=? AND revoked=0 AND not_after>? AND key<>? LIMIT 1",
+    ).get(node, nowMs, key);
+    return other === undefined
       ? undefined
-      : `${node} is a member with a valid certificate; remove it first (berth raft remove-peer)`;
+      : `${node} has a valid certificate for another key (enrolled by another host)`;
   }
 
   /**
@@ -189,12 +193,13 @@ export class PkiState {
   /** The certificates recorded for `node`, newest first. */
   certsOf(node: string): (CertRecord & { revoked: boolean })[] {
     const rows = this.#sql.stmt(
-      "SELECT serial, not_after, revoked FROM certs WHERE node=? ORDER BY not_after DESC",
+      "SELECT serial, not_after, revoked, key FROM certs WHERE node=? ORDER BY not_after DESC",
     ).all(node) as Row[];
     return rows.map((r) => ({
       serial: String(r.serial),
       node,
       notAfter: Number(r.not_after),
+      key: String(r.key),
       revoked: Number(r.revoked) !== 0,
     }));
   }
@@ -249,8 +254,10 @@ export class PkiState {
     // Kept for the clock skew past their end: a member whose clock runs behind the leader's
     // still sees a revoked certificate as revoked, not as unknown.
     this.#sql.stmt("DELETE FROM certs WHERE not_after<?").run(nowMs - CLOCK_SKEW_MS);
-    this.#sql.stmt("INSERT INTO certs VALUES (?, ?, ?, 0)")
-      .run(cert.serial, cert.node, cert.notAfter);
+    this.#sql.stmt(
+      "INSERT INTO certs (serial, node, not_after, revoked, key) VALUES (?, ?, ?, 0, ?)",
+    )
+      .run(cert.serial, cert.node, cert.notAfter, cert.key);
     return { ok: true };
   }
 

@@ -17,10 +17,12 @@ const create = (over: Partial<Extract<Command, { type: "token.create" }>> = {}):
   nowMs: 1000,
   ...over,
 });
-const cert = (node: string, serial = "0a", notAfter = 100_000): CertRecord => ({
+const KEY = hash("key 1");
+const cert = (node: string, serial = "0a", notAfter = 100_000, key = KEY): CertRecord => ({
   serial,
   node,
   notAfter,
+  key,
 });
 const use = (nowMs: number, over: Partial<Extract<Command, { type: "token.use" }>> = {}) =>
   ({
@@ -104,17 +106,31 @@ Deno.test("PkiState: token.use spends a use and records the certificate; refusal
   }
 });
 
-Deno.test("PkiState: token.use refuses a live member's name, allows it once its certs expired", () => {
+Deno.test("PkiState.enrollProblem(): a member's name is refused even with its certificates expired", () => {
   const { s, apply } = storeWith(
     create(),
     { type: "cert.record", cert: cert("n1", "01", 50_000), nowMs: 1000 },
   );
-  const live = apply(use(2000, { cert: cert("n1", "02", 90_000) }));
-  assert.equal(live.ok, false);
-  assert.match(live.error!, /n1 is a member with a valid certificate/);
-  // After the member's certificate expired (it was stopped), the token re-enrolls it.
-  assert.deepEqual(apply(use(60_000, { cert: cert("n1", "03", 200_000) })), { ok: true });
-  assert.deepEqual(s.pki.certsOf("n1").map((c) => c.serial), ["03", "01"]);
+  for (const now of [2000, 60_000]) {
+    const r = apply(use(now, { cert: cert("n1", `0${now}`, now + 90_000) }));
+    assert.equal(r.ok, false);
+    assert.match(r.error!, /n1 is a member; remove it first/);
+  }
+  assert.deepEqual(s.pki.certsOf("n1").map((c) => c.serial), ["01"]);
+});
+
+Deno.test("PkiState.enrollProblem(): a name with a valid certificate is enrolled again only for the same key", () => {
+  const { s, apply } = storeWith(create(), use(2000, { cert: cert("n2", "a1", 90_000) }));
+  const other = apply(use(3000, { cert: cert("n2", "a2", 90_000, hash("key 2")) }));
+  assert.equal(other.ok, false);
+  assert.match(other.error!, /n2 has a valid certificate for another key/);
+  // The same key (its first answer was lost), or another once the first expired: issued.
+  assert.deepEqual(apply(use(4000, { cert: cert("n2", "a3", 91_000) })), { ok: true });
+  assert.deepEqual(
+    apply(use(95_000, { cert: cert("n2", "a4", 190_000, hash("key 2")) })),
+    { ok: true },
+  );
+  assert.deepEqual(s.pki.certsOf("n2").map((c) => c.serial), ["a4", "a3", "a1"]);
 });
 
 Deno.test("PkiState.record() prunes a revoked certificate only once it is over the clock skew past its end", () => {

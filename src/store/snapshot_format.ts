@@ -98,7 +98,7 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
   },
   pki: { key: "text", value: "text" },
   join_tokens: { id: "text", hash: "text", data: "json" },
-  certs: { serial: "text", node: "text", not_after: "int", revoked: "int" },
+  certs: { serial: "text", node: "text", not_after: "int", revoked: "int", key: "text" },
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;

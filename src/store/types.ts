@@ -331,6 +331,8 @@ export interface CertRecord {
   serial: string;
   node: string;
   notAfter: number;
+  /** sha256 (lower-case hex) of the certificate's public key (SPKI DER). */
+  key: string;
 }
 
 /** A join token as `berth token list` shows it (never its secret or hash). */
