@@ -54,6 +54,13 @@ export const ANONYMOUS_REQUESTS_MAX = 1;
  * buffer more than this per connection.
  */
 export const PRE_AUTH_FRAME_BYTES_MAX = 64 * 1024;
+/**
+ * With TLS, connections in their TLS handshake at once, in all and per source IP. Past the
+ * total, the oldest one is closed to make room (a member's handshake takes milliseconds, a
+ * flood's lasts until its timeout); past the per-IP count, the new one is closed.
+ */
+export const HANDSHAKES_MAX = 256;
+export const HANDSHAKES_PER_HOST_MAX = 16;
 /** Distinct peer addresses this transport dials; sends to more are dropped. */
 export const PEERS_MAX = 1024;
 /** An inbound connection that sends no hello for this long is closed. */

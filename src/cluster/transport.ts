@@ -42,7 +42,11 @@
  * ANONYMOUS_CONNECTIONS_PER_HOST_MAX per source IP; more are closed at once), each closed
  * ANONYMOUS_LIFETIME_MS after it was accepted, ANONYMOUS_REQUESTS_MAX request in flight (then
  * "busy"), frames of at most PRE_AUTH_FRAME_BYTES_MAX (the limit of every peer before its
- * hello; a longer frame header closes the connection before anything is buffered). A certificate not chained to the CA, or a plain-TCP client, fails
+ * hello; a longer frame header closes the connection before anything is buffered). Connections
+ * still in their TLS handshake are limited apart too: HANDSHAKES_PER_HOST_MAX per source IP (more
+ * are closed), HANDSHAKES_MAX in all (past it the oldest is closed, so a flood of silent
+ * connections cannot hold a member's handshake off). Members count against
+ * INBOUND_CONNECTIONS_MAX once their certificate is verified. A certificate not chained to the CA, or a plain-TCP client, fails
  * before any frame is read. Once the hello (listener side) or the welcome (dialer side) arrived,
  * `tls.verifyPeer` decides; a refusal is answered with a reject frame and logged once. Handlers
  * see the peer's certificate as `from.cert` (null: anonymous; absent on plain TCP), and
@@ -87,6 +91,8 @@ import {
   CONNECT_TIMEOUT_MS_DEFAULT,
   FRAME_BYTES_MAX_DEFAULT,
   HANDSHAKE_TIMEOUT_MS,
+  HANDSHAKES_MAX,
+  HANDSHAKES_PER_HOST_MAX,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
   limitedLog,
@@ -114,6 +120,8 @@ export {
   CONNECT_TIMEOUT_MS_DEFAULT,
   FRAME_BYTES_MAX_DEFAULT,
   HANDSHAKE_TIMEOUT_MS,
+  HANDSHAKES_MAX,
+  HANDSHAKES_PER_HOST_MAX,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
   INBOUND_REQUESTS_MAX,
@@ -181,8 +189,9 @@ export class Transport {
   #address: HostPort;
   #server: Server | null = null;
   readonly #tls: TlsContexts | undefined;
-  /** With TLS: accepted TCP connections not closed yet, in their handshake or past it. */
-  #tlsOpen = 0;
+  /** With TLS: TCP connections in their TLS handshake, oldest first, and their count per IP. */
+  readonly #handshaking = new Set<Socket>();
+  readonly #handshakingFrom = new Map<string, number>();
   /** With TLS: TCP connections closed for the limit (their failed handshake is not logged). */
   readonly #turnedAway = new WeakSet<Socket>();
   #closed = false;
@@ -249,15 +258,8 @@ export class Transport {
         throw cannot(e);
       }
       server = createTlsServer(options, (socket) => this.#accept(socket, socket));
-      // Connections still in their TLS handshake count against INBOUND_CONNECTIONS_MAX too.
-      server.on("connection", (raw: Socket) => {
-        if (this.#tooMany(raw, this.#tlsOpen)) {
-          this.#turnedAway.add(raw);
-          return;
-        }
-        this.#tlsOpen++;
-        raw.once("close", () => this.#tlsOpen--);
-      });
+      // Connections in their TLS handshake have limits of their own (HANDSHAKES_MAX, per IP).
+      server.on("connection", (raw: Socket) => this.#handshakeStarted(raw));
       server.on("tlsClientError", (e: Error, socket: TLSSocket) => {
         socket.destroy();
         const parent = tlsParent(socket);
@@ -406,13 +408,59 @@ export class Transport {
     return true;
   }
 
-  /** Logs a connection closed for a limit, at most once per LOG_REPEAT_MS per IP and limit. */
-  #turnAway(socket: Socket, why: string): void {
+  /**
+   * Logs a connection closed for a limit, at most once per LOG_REPEAT_MS per IP and limit (or
+   * per `key`).
+   */
+  #turnAway(socket: Socket, why: string, key?: string): void {
     const remote = remoteOf(socket);
     this.#s.logLimited(
-      `limit ${remote.host} ${why}`,
+      key ?? `limit ${remote.host} ${why}`,
       `cluster: closed connection from ${remote.text}: ${why}`,
     );
+  }
+
+  /** Counts a TCP connection in its TLS handshake, or closes it (or the oldest) for the limits. */
+  #handshakeStarted(raw: Socket): void {
+    const host = remoteOf(raw).host;
+    const fromHost = this.#handshakingFrom.get(host) ?? 0;
+    const why = this.#closed
+      ? "closed"
+      : fromHost >= HANDSHAKES_PER_HOST_MAX
+      ? `${HANDSHAKES_PER_HOST_MAX} TLS handshakes already in progress from ${host}`
+      : null;
+    if (why !== null) {
+      if (!this.#closed) this.#turnAway(raw, why);
+      this.#turnedAway.add(raw);
+      raw.on("error", () => {});
+      raw.destroy();
+      return;
+    }
+    if (this.#handshaking.size >= HANDSHAKES_MAX) {
+      const oldest = this.#handshaking.values().next().value!;
+      // Once a minute in all: a flood from many addresses must not log a line per address.
+      this.#turnAway(
+        oldest,
+        `closed for a newer one: ${HANDSHAKES_MAX} TLS handshakes in progress`,
+        "limit handshakes",
+      );
+      this.#turnedAway.add(oldest);
+      this.#handshakeDone(oldest);
+      oldest.on("error", () => {});
+      oldest.destroy();
+    }
+    this.#handshaking.add(raw);
+    this.#handshakingFrom.set(host, fromHost + 1);
+    raw.once("close", () => this.#handshakeDone(raw));
+  }
+
+  /** The handshake on `raw` ended (done, failed or closed); idempotent. */
+  #handshakeDone(raw: Socket): void {
+    if (!this.#handshaking.delete(raw)) return;
+    const host = remoteOf(raw).host;
+    const n = (this.#handshakingFrom.get(host) ?? 1) - 1;
+    if (n <= 0) this.#handshakingFrom.delete(host);
+    else this.#handshakingFrom.set(host, n);
   }
 
   /**
@@ -446,6 +494,10 @@ export class Transport {
    * against their own limits.
    */
   #accept(socket: Socket, tls?: TLSSocket): void {
+    if (tls !== undefined) {
+      const raw = tlsParent(tls);
+      if (raw !== null) this.#handshakeDone(raw);
+    }
     let cert: CertInfo | null | undefined;
     if (tls !== undefined) {
       const peer = peerCert(tls, true);

@@ -4,11 +4,13 @@
  * hello and for anonymous peers, and bounded log lines under a flood.
  */
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { RawTls, type TestCa, testCa } from "./_tls_testing.ts";
 import {
   ANONYMOUS_CONNECTIONS_MAX,
   ANONYMOUS_CONNECTIONS_PER_HOST_MAX,
+  HANDSHAKES_MAX,
+  HANDSHAKES_PER_HOST_MAX,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
   type Peer,
@@ -71,7 +73,9 @@ function header(len: number): Uint8Array {
 async function anonymousFlood(port: number, n: number, hosts: string[]): Promise<RawTls[]> {
   const out: RawTls[] = [];
   while (out.length < n) {
-    const batch = Array.from({ length: Math.min(64, n - out.length) }, (_, i) => {
+    // At most 8 handshakes at once per source IP (below HANDSHAKES_PER_HOST_MAX).
+    const size = Math.min(64, n - out.length, 8 * hosts.length);
+    const batch = Array.from({ length: size }, (_, i) => {
       const raw = new RawTls(port, { localAddress: hosts[(out.length + i) % hosts.length]! });
       raw.secure.then((ok) => ok && raw.frame(hello));
       return raw;
@@ -100,6 +104,69 @@ Deno.test("Transport with tls: a flood of anonymous connections past INBOUND_CON
   assert.equal(b.reqs.at(-1)?.from.cert?.node, "alpha");
   await Promise.all(flood.map((r) => r.close()));
   await Promise.all([a.t.close(), b.t.close()]);
+});
+
+/** Opens `n` TCP connections from `hosts` in turn that never start their TLS handshake. */
+async function silent(port: number, n: number, hosts: string[]): Promise<Socket[]> {
+  const out: Socket[] = [];
+  while (out.length < n) {
+    // 64 at a time: a burst past the listen backlog would wait for SYN retries.
+    const batch = Array.from({ length: Math.min(64, n - out.length) }, (_, i) => {
+      const localAddress = hosts[(out.length + i) % hosts.length]!;
+      const s = connect({ host: "127.0.0.1", port, localAddress });
+      s.on("error", () => {});
+      return s;
+    });
+    await Promise.all(batch.map((s) => new Promise((r) => s.once("connect", r))));
+    out.push(...batch);
+  }
+  return out;
+}
+
+Deno.test("Transport with tls: silent TLS handshakes past INBOUND_CONNECTIONS_MAX do not keep a member out", async () => {
+  const c = testCa();
+  const a = await node(c, "alpha", 1);
+  const b = await node(c, "beta", 2);
+  const hosts = Array.from({ length: 200 }, (_, i) => `127.0.${1 + (i >> 7)}.${10 + (i & 127)}`);
+  const flood = await silent(b.t.address.port, INBOUND_CONNECTIONS_MAX + 8, hosts);
+  // The oldest handshakes were closed to make room, with one line for all.
+  assert.deepEqual(b.logs.map((l) => l.replace(/127\.0\.\d+\.\d+:\d+/, "IP:PORT")), [
+    `cluster: closed connection from IP:PORT: closed for a newer one: ${HANDSHAKES_MAX} TLS ` +
+    "handshakes in progress",
+  ]);
+  const got = await a.t.request(b.addr, { t: "echo" }, { timeoutMs: 5000 });
+  assert.deepEqual(got, { echo: { t: "echo" } });
+  for (const s of flood) s.destroy();
+  await Promise.all([a.t.close(), b.t.close()]);
+});
+
+Deno.test("Transport with tls allows HANDSHAKES_PER_HOST_MAX handshakes in progress per source IP, not counting finished ones", async () => {
+  const c = testCa();
+  const b = await node(c, "beta", 2);
+  // Finished handshakes (members holding connections, opened one after the other) do not count.
+  const members: RawTls[] = [];
+  for (let i = 0; i < HANDSHAKES_PER_HOST_MAX + 4; i++) {
+    const m = new RawTls(b.t.address.port, { localAddress: "127.0.0.5", creds: c.issue(`m${i}`) });
+    members.push(m);
+    assert.equal(await m.secure, true);
+    m.frame(hello);
+    await waitFor("the welcome", () => m.frames.length === 1);
+  }
+  assert.ok(members.every((m) => !m.closed));
+  const held = await silent(b.t.address.port, HANDSHAKES_PER_HOST_MAX, ["127.0.0.5"]);
+  const extra = connect({ host: "127.0.0.1", port: b.t.address.port, localAddress: "127.0.0.5" });
+  extra.on("error", () => {});
+  await new Promise((r) => extra.once("close", r));
+  assert.deepEqual(b.logs.map((l) => l.replace(/:\d+:/, ":PORT:")), [
+    `cluster: closed connection from 127.0.0.5:PORT: ${HANDSHAKES_PER_HOST_MAX} TLS handshakes ` +
+    "already in progress from 127.0.0.5",
+  ]);
+  // Another source IP is not affected.
+  const other = new RawTls(b.t.address.port, { localAddress: "127.0.0.6" });
+  assert.equal(await other.secure, true);
+  for (const s of held) s.destroy();
+  await Promise.all([...members, other].map((m) => m.close()));
+  await b.t.close();
 });
 
 Deno.test("Transport with tls admits ANONYMOUS_CONNECTIONS_PER_HOST_MAX anonymous connections per source IP", async () => {
@@ -226,12 +293,14 @@ Deno.test("Transport logs a bounded number of lines for a flood of refused anony
   const c = testCa();
   const b = await node(c, "beta", 2);
   // Each asks for something an anonymous peer may not: every connection is closed.
-  const refusedConns = Array.from({ length: 30 }, () => new RawTls(b.t.address.port));
-  for (const raw of refusedConns) {
-    raw.frame(hello);
-    raw.frame({ k: "req", id: 1, b: { t: "propose" } });
+  for (let i = 0; i < 4; i++) {
+    const refused = Array.from({ length: 8 }, () => new RawTls(b.t.address.port));
+    for (const raw of refused) {
+      raw.frame(hello);
+      raw.frame({ k: "req", id: 1, b: { t: "propose" } });
+    }
+    await waitFor("all closed", () => refused.every((r) => r.closed));
   }
-  await waitFor("all closed", () => refusedConns.every((r) => r.closed));
   // And more than ANONYMOUS_CONNECTIONS_PER_HOST_MAX held open from one source IP.
   const over = await anonymousFlood(b.t.address.port, 30, ["127.0.0.1"]);
   assert.equal(over.filter((r) => r.closed).length, 30 - ANONYMOUS_CONNECTIONS_PER_HOST_MAX);
