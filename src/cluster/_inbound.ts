@@ -180,7 +180,12 @@ export class InboundConnection {
     const self = this.#s.self();
     const foreign = foreignCluster(self.clusterId, hello.clusterId);
     if (foreign !== null) return this.#reject(foreign, hello.address);
-    const from: Peer = { clusterId: hello.clusterId, nodeId: hello.nodeId, address: hello.address };
+    const from: Peer = {
+      clusterId: hello.clusterId,
+      nodeId: hello.nodeId,
+      address: hello.address,
+      remoteHost: this.remoteHost,
+    };
     if (this.#tls !== undefined) {
       const refused = verify(this.#tls, { ...from }, this.#cert ?? null);
       if (refused !== null) return this.#reject(refused, hello.address);

@@ -15,6 +15,8 @@ export class MemberView {
   #voters = new Set<number>();
   #learners = new Set<number>();
   #idMax = 0;
+  /** id → name of the current members. */
+  #names = new Map<number, string>();
 
   constructor(store: Store) {
     this.#store = store;
@@ -29,7 +31,9 @@ export class MemberView {
     this.#voters = new Set(cs.voters);
     this.#learners = new Set(cs.learners);
     this.#idMax = this.#store.memberIdMax();
+    this.#names = new Map();
     for (const m of this.#store.members()) {
+      this.#names.set(m.id, m.name);
       if (m.address !== "") this.addresses.set(m.id, m.address);
     }
   }
@@ -59,6 +63,11 @@ export class MemberView {
 
   /** The member's name, or `id N` when this replica does not know it. */
   name(id: number): string {
-    return this.#store.members().find((m) => m.id === id)?.name ?? `id ${id}`;
+    return this.#names.get(id) ?? `id ${id}`;
+  }
+
+  /** Whether `id` is a member here and its name is `name` (a certificate's node). */
+  isMemberNamed(id: number, name: string): boolean {
+    return this.isMember(id) && this.#names.get(id) === name;
   }
 }

@@ -18,10 +18,9 @@ import type { SnapshotShipping } from "./_snapshot_shipping.ts";
 import type { SessionTimers } from "./_session_timers.ts";
 import { memberStatuses } from "./_status.ts";
 import type { Hello, Peer } from "./transport.ts";
-import { REMOVED_NOTICE_MS, type Security } from "./_security.ts";
-
-/** Removed members remembered for rate-limiting notices. */
-const NOTICED_MAX = 1024;
+import type { Security } from "./_security.ts";
+import type { RemovedNotices } from "./_removed_notice.ts";
+import { limitedLog } from "./_transport_shared.ts";
 
 export interface Units {
   proposals: Proposals;
@@ -31,20 +30,25 @@ export interface Units {
   sessions: SessionTimers;
   /** With TLS: enrollment, renewal, the CA (absent: plain TCP). */
   security: Security | undefined;
+  notices: RemovedNotices;
 }
 
-/** Requests a node outside the cluster may make: join, and with TLS the enrollment pair. */
+/** Requests a node outside the cluster may make on plain TCP. */
 const OUTSIDER_REQUESTS: ReadonlySet<unknown> = new Set(["join", "pki.ca", "pki.enroll"]);
+/** Requests a TLS peer without a certificate may make: enrollment. */
+const ANONYMOUS_REQUESTS: ReadonlySet<unknown> = new Set(["pki.ca", "pki.enroll"]);
+/** Requests a TLS peer with a certificate that is no member here may make. */
+const NON_MEMBER_REQUESTS: ReadonlySet<unknown> = new Set(["join", "propose"]);
 
 export class Rpc {
   readonly #c: ClusterCore;
   readonly #u: Units;
-  /** Removed member id → when it was last told so. */
-  readonly #noticed = new Map<number, number>();
+  readonly #logLimited: (key: string, line: string) => void;
 
   constructor(core: ClusterCore, units: Units) {
     this.#c = core;
     this.#u = units;
+    this.#logLimited = limitedLog(core.o.log, core.o.now);
   }
 
   /** A one-way message from another member. */
@@ -61,7 +65,7 @@ export class Rpc {
         return;
       }
       if (c.members.wasRemoved(from.nodeId)) {
-        this.#noticeRemoved(from);
+        this.#u.notices.tell(from.nodeId, from.address);
         return;
       }
       c.heard.set(from.nodeId, c.o.now());
@@ -97,39 +101,63 @@ export class Rpc {
     return s;
   }
 
-  /**
-   * Tells a removed member that sends raft messages (restarted with its old data) that it was
-   * removed, at most once per REMOVED_NOTICE_MS: it stops instead of serving stale data.
-   */
-  #noticeRemoved(from: Hello): void {
-    const now = this.#c.o.now();
-    const last = this.#noticed.get(from.nodeId);
-    if (last !== undefined && now - last < REMOVED_NOTICE_MS) return;
-    if (this.#noticed.size >= NOTICED_MAX) this.#noticed.clear();
-    this.#noticed.set(from.nodeId, now);
-    this.#c.transport.send(from.address, { t: "removed", id: from.nodeId });
+  /** Whether `from` is a member here: with a certificate, the member of that id and name. */
+  #isMember(from: Peer): boolean {
+    const m = this.#c.members;
+    return from.cert == null
+      ? m.isMember(from.nodeId)
+      : m.isMemberNamed(from.nodeId, from.cert.node);
   }
 
   /**
-   * A request from another member (or a joining node); its answer or a coded error. With TLS
-   * (`from.cert` present) a peer that is no member yet may only join (as the node its
-   * certificate names) and enroll; a peer without a certificate only enroll (the transport
-   * closes it on anything else).
+   * Why a request of kind `t` from `from` is refused before it is looked at, or undefined:
+   * - without a certificate (TLS): only the enrollment pair;
+   * - with a revoked certificate (its member was removed — from the moment this replica applied
+   *   the removal, before its connections are dropped): nothing;
+   * - with a certificate but no member of that name and id here (never joined, removed, or a
+   *   member whose joining this replica has not applied yet): only a join (as the node the
+   *   certificate names, checked below), a proposal (answered busy or removed), and
+   *   snapshot chunks from the leader raft follows when this replica has not applied its id;
+   * - on plain TCP, a node that has not joined (id 0): join and the enrollment pair.
+   */
+  #refusal(from: Peer, t: unknown): string | undefined {
+    const c = this.#c;
+    if (from.cert === null) {
+      return ANONYMOUS_REQUESTS.has(t) ? undefined : "a node without a certificate may only enroll";
+    }
+    if (from.cert !== undefined) {
+      if (c.store.pki.revoked(from.cert.serial)) {
+        return `certificate ${from.cert.serial} of ${from.cert.node} was revoked (removed)`;
+      }
+      if (this.#isMember(from) || NON_MEMBER_REQUESTS.has(t)) return undefined;
+      // This replica's leader whose joining it has not applied yet (a new member, or this one
+      // catching up from nothing) ships it a snapshot.
+      const unapplied = from.nodeId > c.members.idMax;
+      if (t === "snap.chunk" && unapplied && from.nodeId === c.leader) return undefined;
+      return `${from.cert.node} is not a member: join the cluster first`;
+    }
+    const outsider = from.clusterId === "" || from.nodeId === 0;
+    return outsider && !OUTSIDER_REQUESTS.has(t) ? "join the cluster first" : undefined;
+  }
+
+  /**
+   * A request from another member (or a joining node); its answer or a coded error. Who may
+   * ask what: `#refusal` (a refusal is one line, logged at most once a while per remote host).
    */
   async onRequest(from: Peer, body: unknown): Promise<unknown> {
     const c = this.#c;
     if (c.closed) throw new ClosedError("member is shutting down");
     const cluster = c.identity?.clusterId;
     const t = (body as { t?: unknown } | null)?.t;
-    // With TLS the peer's id is vouched for by its certificate: an id that is no member here is
-    // an outsider too (removed), unless it is newer than this replica knows (a join it has not
-    // applied yet).
-    const appliedHere = from.nodeId <= c.members.idMax;
-    const outsider = from.clusterId === "" || from.nodeId === 0 ||
-      (from.cert !== undefined && !c.members.isMember(from.nodeId) && appliedHere);
-    if (outsider && !OUTSIDER_REQUESTS.has(t)) throw new RejectedError("join the cluster first");
-    if (from.cert === null && t !== "pki.ca" && t !== "pki.enroll") {
-      throw new RejectedError("a node without a certificate may only enroll");
+    const refusal = this.#refusal(from, t);
+    if (refusal !== undefined) {
+      const kind = typeof t === "string" && /^[a-z.]{1,20}$/.test(t) ? t : "malformed";
+      const who = from.remoteHost ?? from.address;
+      this.#logLimited(
+        `refused:${who}`,
+        `cluster: refused a ${kind} request from ${from.address} (${who}): ${refusal}`,
+      );
+      throw new RejectedError(refusal);
     }
     if (cluster !== undefined && from.clusterId !== "" && from.clusterId !== cluster) {
       throw new RejectedError("foreign cluster");
@@ -137,7 +165,7 @@ export class Rpc {
     const r = parseRequest(body);
     switch (r.t) {
       case "propose": {
-        if (!c.members.isMember(from.nodeId)) {
+        if (!this.#isMember(from)) {
           // A removed member is refused for good; an id not handed out yet here may be a member
           // whose joining this member has not applied yet.
           if (c.members.wasRemoved(from.nodeId)) {
@@ -148,8 +176,11 @@ export class Rpc {
         return await this.#u.proposals.proposeAsLeader(r.id, r.cmd);
       }
       case "join":
-        if (from.cert != null && from.nodeId === 0 && from.cert.node !== r.name) {
-          c.o.log(
+        // With a certificate, a non-member (whatever id its hello claims) joins only as the
+        // node its certificate names; a member may pass on a joiner's request (_join.ts).
+        if (from.cert != null && from.cert.node !== r.name && !this.#isMember(from)) {
+          this.#logLimited(
+            `join:${from.remoteHost ?? from.address}`,
             `cluster: refused the join of ${r.name} (${from.address}): its certificate is ` +
               `for ${from.cert.node}`,
           );

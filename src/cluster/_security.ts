@@ -19,8 +19,9 @@
  * - **The leader's side**: `pki.enroll` (checks the token, issues a certificate for the joiner's
  *   name and proposes `token.use` — which spends the token and records the certificate in one
  *   apply), `pki.renew` (leader only: a certificate for the name in the caller's certificate,
- *   `cert.record`). A member receiving an enrollment forwards it to the leader; refusals are
- *   logged once by the member the joiner asked, naming the token by id only.
+ *   `cert.record`). A member receiving an enrollment forwards it to the leader only when its own
+ *   applied state accepts the token (a flood of bad tokens stays with it); refusals are logged by
+ *   the member the joiner asked (at most once a while per remote host), naming the token by id.
  * - **A restart after a stop longer than --cert-ttl** (the whole cluster may have been down): a
  *   member issues itself a new certificate from the CA in its store and records it once a leader
  *   is elected; until then peers accept an unrecorded certificate of a member all of whose
@@ -52,11 +53,11 @@ import { NoLeaderError, NotLeaderError, RejectedError, TimeoutError } from "./er
 import { PROPOSAL_TIMEOUT_MS, type Proposals } from "./_proposals.ts";
 import { forward } from "./_requests.ts";
 import type { Hello, Peer, TransportTls } from "./transport.ts";
+import { limitedLog } from "./_transport_shared.ts";
+import type { RemovedNotices } from "./_removed_notice.ts";
 import type { ClusterTlsOptions } from "./types.ts";
 import { JOIN_BACKOFF_MS_MAX, JOIN_BACKOFF_MS_MIN } from "./_join.ts";
 
-/** Least time between two "you were removed" notices to the same member (_rpc.ts too). */
-export const REMOVED_NOTICE_MS = 1000;
 /** How long a removed member's open connections stay (its last answers get through). */
 export const DROP_GRACE_MS = 1000;
 /** How long a failed renewal waits before the next try. */
@@ -98,8 +99,8 @@ export class Security {
   #memberIds = new Map<number, string>();
   /** Timers of pending dropPeer calls. */
   readonly #drops = new Set<ReturnType<typeof setTimeout>>();
-  /** Removed member id → when it was last told so. */
-  readonly #noticed = new Map<number, number>();
+  #notices: RemovedNotices | undefined;
+  readonly #logLimited: (key: string, line: string) => void;
   /** The join token made at bootstrap (printed once by the agent). */
   bootstrapToken: string | undefined;
 
@@ -107,11 +108,13 @@ export class Security {
     this.#c = core;
     this.#o = o;
     this.creds = new NodeCredentials(o.dir);
+    this.#logLimited = limitedLog(core.o.log, core.o.now);
   }
 
   /** Wires the units made after this one. */
-  attach(proposals: Proposals): void {
+  attach(proposals: Proposals, notices: RemovedNotices): void {
     this.#proposals = proposals;
+    this.#notices = notices;
   }
 
   /** What the transport is given. */
@@ -142,7 +145,7 @@ export class Security {
     if (removed || status === "revoked") {
       // Dialed by us: only the notice below goes that way (no raft traffic to a non-member).
       if (!p.inbound) return null;
-      if (hello.nodeId > 0) this.#noticeRemoved(hello);
+      if (hello.nodeId > 0) this.#notices?.tell(hello.nodeId, hello.address);
       return removed
         ? `member id ${hello.nodeId} (${cert.node}) was removed`
         : `certificate ${cert.serial} of ${cert.node} was revoked (the member was removed)`;
@@ -187,20 +190,6 @@ export class Security {
       );
     }
     return true;
-  }
-
-  /**
-   * Tells a removed member that tries to connect (restarted with its old data) that it was
-   * removed, at most once per REMOVED_NOTICE_MS: it stops instead of retrying forever.
-   */
-  #noticeRemoved(hello: Hello): void {
-    const now = this.#c.o.now();
-    const last = this.#noticed.get(hello.nodeId);
-    if (last !== undefined && now - last < REMOVED_NOTICE_MS) return;
-    if (this.#noticed.size >= 1024) this.#noticed.clear();
-    this.#noticed.set(hello.nodeId, now);
-    const to = hello.address;
-    queueMicrotask(() => this.#c.transport.send(to, { t: "removed", id: hello.nodeId }));
   }
 
   // ---------------------------------------------------------------- start
@@ -374,9 +363,13 @@ export class Security {
     r: { token: string; name: string; publicKey: Uint8Array },
   ): Promise<Enrolled> {
     const c = this.#c;
-    const direct = from.nodeId === 0;
+    const direct = from.cert === null;
     try {
       if (c.role !== "leader") {
+        // Checked on this replica first (the leader decides for real): a flood of bad tokens at
+        // a follower is not passed on to the leader.
+        const problem = this.#enrollProblem(r, c.o.now());
+        if (problem !== undefined) throw new RejectedError(problem);
         return await forward(c, {
           body: { t: "pki.enroll", ...r },
           timeoutMs: PROPOSAL_TIMEOUT_MS,
@@ -386,22 +379,34 @@ export class Security {
       return await this.#enrollAsLeader(r);
     } catch (e) {
       if (direct && e instanceof RejectedError) {
-        c.o.log(`cluster: refused to enroll ${r.name} (${from.address}): ${errorText(e)}`);
+        const who = from.remoteHost ?? from.address;
+        this.#logLimited(
+          `enroll:${who}`,
+          `cluster: refused to enroll ${r.name} (${who}): ${errorText(e)}`,
+        );
       }
       throw e;
     }
+  }
+
+  /** Why this replica's applied state refuses the enrollment `r` at `now`, or undefined. */
+  #enrollProblem(
+    r: { token: string; name: string; publicKey: Uint8Array },
+    now: number,
+  ): string | undefined {
+    const { id, hash } = tokenParts(r.token);
+    const pki = this.#c.store.pki;
+    return pki.tokenProblem(id, hash, now) ??
+      pki.enrollProblem(r.name, keyHash(r.publicKey), now);
   }
 
   async #enrollAsLeader(r: { token: string; name: string; publicKey: Uint8Array }) {
     const c = this.#c;
     const ca = c.store.pki.ca();
     if (ca === undefined) throw new RejectedError("this cluster has no CA");
-    const dot = r.token.indexOf(".");
-    const id = r.token.slice(0, dot);
-    const hash = hashSecret(r.token.slice(dot + 1));
+    const { id, hash } = tokenParts(r.token);
     const now = c.o.now();
-    const problem = c.store.pki.tokenProblem(id, hash, now) ??
-      c.store.pki.enrollProblem(r.name, keyHash(r.publicKey), now);
+    const problem = this.#enrollProblem(r, now);
     if (problem !== undefined) throw new RejectedError(problem);
     const cert = this.#issue(r.name, r.publicKey, now);
     const p = await this.#proposals!.propose({
@@ -545,8 +550,9 @@ export class Security {
 
   /**
    * On every applied membership change: drop the connections of members it removed, after
-   * DROP_GRACE_MS (the answer to a member's own `berth leave` still reaches it; new connections
-   * are refused at once, its certificate being revoked, and raft sends it nothing).
+   * DROP_GRACE_MS (the answer to a member's own `berth leave` still reaches it). Meanwhile
+   * nothing gets through them: its certificate being revoked in the same apply, every request
+   * on them is refused (_rpc.ts), new connections too, and raft sends it nothing.
    */
   watchRemovals(): void {
     const c = this.#c;
@@ -572,6 +578,12 @@ export class Security {
     for (const t of this.#drops) clearTimeout(t);
     this.#drops.clear();
   }
+}
+
+/** The id and the secret's hash of a join token `<id>.<secret>` (checked by parseRequest). */
+function tokenParts(token: string): { id: string; hash: string } {
+  const dot = token.indexOf(".");
+  return { id: token.slice(0, dot), hash: hashSecret(token.slice(dot + 1)) };
 }
 
 function record(

@@ -110,7 +110,11 @@ export interface TransportTls {
  * TLS, null for a TLS peer that presented none (it may only send ANONYMOUS_REQUESTS), and
  * absent on plain TCP.
  */
-export type Peer = Hello & { cert?: CertInfo | null };
+export type Peer = Hello & {
+  cert?: CertInfo | null;
+  /** The remote socket's IP address (inbound connections), for rate-limiting log lines. */
+  remoteHost?: string;
+};
 
 /**
  * The connection failed: cannot connect, connection lost, timed out, or transport closed.

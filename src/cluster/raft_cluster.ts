@@ -52,6 +52,7 @@ import { Membership } from "./_membership.ts";
 import { Proposals } from "./_proposals.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import { Rpc } from "./_rpc.ts";
+import { RemovedNotices } from "./_removed_notice.ts";
 import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
 import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
 import { type Hello, Transport } from "./transport.ts";
@@ -121,7 +122,8 @@ export class RaftCluster implements Cluster {
     const core = new ClusterCore(o, storage, transport);
     const security = opts.tls === undefined ? undefined : new Security(core, opts.tls);
     const proposals = new Proposals(core);
-    security?.attach(proposals);
+    const notices = new RemovedNotices(core);
+    security?.attach(proposals, notices);
     const membership = new Membership(core);
     const join = new Join(core, membership, proposals);
     const shipping = new SnapshotShipping(core, snapshotDir);
@@ -132,7 +134,15 @@ export class RaftCluster implements Cluster {
       propose: (cmd) => proposals.proposeAsLeader(crypto.randomUUID(), cmd),
       log: o.log,
     });
-    this.#rpc = new Rpc(core, { proposals, join, membership, shipping, sessions, security });
+    this.#rpc = new Rpc(core, {
+      proposals,
+      join,
+      membership,
+      shipping,
+      sessions,
+      security,
+      notices,
+    });
     core.hooks = {
       proposalsApplied: (done) => proposals.applied(done),
       leadershipLost: () => {

@@ -22,6 +22,11 @@ interface Node {
   logs: string[];
 }
 
+/** The host of an `ip:port` address: a peer's remote host when it dials from its listen host. */
+function hostOf(addr: string): string {
+  return addr.slice(0, addr.lastIndexOf(":"));
+}
+
 async function node(
   clusterId: string,
   nodeId: number,
@@ -125,7 +130,7 @@ Deno.test("Transport.send() delivers 1000 messages each way, in order, Uint8Arra
       assert.equal(body.i, i);
       assert.equal(Object.getPrototypeOf(body.data), Uint8Array.prototype);
       assert.deepEqual(body.data, payload(i));
-      assert.deepEqual(m.from, sender.id);
+      assert.deepEqual(m.from, { ...sender.id, remoteHost: hostOf(sender.addr) });
     });
   }
   assert.deepEqual(a.t.connected().sort(), [b.addr]);
@@ -145,7 +150,7 @@ Deno.test("Transport.request() returns the handler's value and rejects with its 
   };
   assert.deepEqual(got.echo.bin, bin);
   assert.equal(Object.getPrototypeOf(got.echo.bin), Uint8Array.prototype);
-  assert.deepEqual(got.from, a.id);
+  assert.deepEqual(got.from, { ...a.id, remoteHost: hostOf(a.addr) });
   await assert.rejects(
     a.t.request(b.addr, { op: "fail" }),
     (e: Error) => e instanceof RemoteError && e.message === "no such thing: 1",
@@ -276,7 +281,7 @@ Deno.test("Transport lets a node without a cluster make requests but drops its m
   a.id = { clusterId: "c1", nodeId: 7, address: a.addr };
   assert.equal(a.t.send(b.addr, "joined"), true);
   await waitFor("the message after joining", () => b.msgs.length === 1);
-  assert.deepEqual(b.msgs[0], { from: a.id, body: "joined" });
+  assert.deepEqual(b.msgs[0], { from: { ...a.id, remoteHost: hostOf(a.addr) }, body: "joined" });
   await a.t.close();
   await b.t.close();
 });
