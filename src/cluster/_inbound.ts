@@ -337,7 +337,11 @@ export class InboundConnection {
 }
 
 /** `verifyPeer` for an inbound hello; a throwing verifier refuses with its message. */
-function verify(tls: TransportTls, hello: Hello, cert: CertInfo | null): string | null {
+function verify(
+  tls: TransportTls,
+  hello: Hello & { remoteHost?: string },
+  cert: CertInfo | null,
+): string | null {
   try {
     return tls.verifyPeer({ hello, cert, inbound: true });
   } catch (e) {

@@ -65,7 +65,7 @@ export class Rpc {
         return;
       }
       if (c.members.wasRemoved(from.nodeId)) {
-        this.#u.notices.tell(from.nodeId, from.address);
+        this.#u.notices.tell(from.nodeId, from);
         return;
       }
       c.heard.set(from.nodeId, c.o.now());

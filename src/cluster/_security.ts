@@ -131,7 +131,9 @@ export class Security {
   }
 
   /** The transport's check of a peer after the handshake (module comment). */
-  verifyPeer(p: { hello: Hello; cert: CertInfo | null; inbound: boolean }): string | null {
+  verifyPeer(
+    p: { hello: Hello & { remoteHost?: string }; cert: CertInfo | null; inbound: boolean },
+  ): string | null {
     const { hello, cert } = p;
     if (cert === null) return p.inbound ? null : "the peer presented no certificate";
     const ours = this.clusterId();
@@ -145,7 +147,7 @@ export class Security {
     if (removed || status === "revoked") {
       // Dialed by us: only the notice below goes that way (no raft traffic to a non-member).
       if (!p.inbound) return null;
-      if (hello.nodeId > 0) this.#notices?.tell(hello.nodeId, hello.address);
+      if (hello.nodeId > 0) this.#notices?.tell(hello.nodeId, hello);
       return removed
         ? `member id ${hello.nodeId} (${cert.node}) was removed`
         : `certificate ${cert.serial} of ${cert.node} was revoked (the member was removed)`;

@@ -101,7 +101,12 @@ export interface TransportTls {
   credentials(): TlsCredentials;
   /** Called after a verified handshake and the hello: null to accept, or a one-line reason to refuse. */
   verifyPeer(
-    peer: { hello: Hello; cert: CertInfo | null /* null: no client cert */; inbound: boolean },
+    peer: {
+      /** With the remote socket's address on inbound connections. */
+      hello: Hello & { remoteHost?: string };
+      cert: CertInfo | null /* null: no client cert */;
+      inbound: boolean;
+    },
   ): string | null;
 }
 

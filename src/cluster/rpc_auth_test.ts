@@ -117,3 +117,101 @@ Deno.test("Rpc.onRequest(): a removed member's open connection is refused from t
     Deno.removeSync(dirB, { recursive: true });
   }
 });
+
+/** Counts the connections made to `host` (any port) while listening. */
+function connectionsTo(host: string): { addr: string; count: () => number; close: () => void } {
+  const l = Deno.listen({ hostname: host, port: 0 });
+  let n = 0;
+  (async () => {
+    try {
+      for await (const conn of l) {
+        n++;
+        conn.close();
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    addr: `${host}:${(l.addr as Deno.NetAddr).port}`,
+    count: () => n,
+    close: () => l.close(),
+  };
+}
+
+Deno.test("Security.verifyPeer(): a removed member is told at its recorded address, never at a third host its hello names", async () => {
+  const dirB = Deno.makeTempDirSync({ prefix: "berth-tls-" });
+  const { m, token } = await tlsBootstrap();
+  const b = await member("b", "127.0.0.2", {
+    join: [m.cluster.address],
+    tls: { dir: dirB, joinToken: token },
+  });
+  const bId = (await until("b is a member", () => m.store.members().find((x) => x.name === "b")))
+    .id;
+  const recorded = m.store.members().find((x) => x.name === "b")!.address;
+  await closeAll([b]);
+  await m.cluster.removePeer("b");
+  // b's recorded address and a third host stand in for the places a notice could go.
+  const third = connectionsTo("127.0.0.66");
+  const [host, port] = recorded.split(":");
+  const atRecord = Deno.listen({ hostname: host!, port: Number(port) });
+  let told = 0;
+  (async () => {
+    try {
+      for await (const conn of atRecord) {
+        told++;
+        conn.close();
+      }
+    } catch { /* closed */ }
+  })();
+  try {
+    const clusterId = m.cluster.identity()!.clusterId;
+    // The peer connects from 127.0.0.1 and names 127.0.0.66 in its hello.
+    const peer = await TlsPeer.connect(m.cluster.address, dirB);
+    peer.send({ k: "hello", v: 1, clusterId, nodeId: bId, address: third.addr });
+    assert.equal((await peer.next())?.k, "reject");
+    peer.close();
+    await until("the notice at b's recorded address", () => told > 0);
+    assert.equal(third.count(), 0);
+  } finally {
+    third.close();
+    atRecord.close();
+    await closeAll([m]);
+    Deno.removeSync(dirB, { recursive: true });
+  }
+});
+
+Deno.test("Security.enrollRequest(): a follower refuses a bad join token itself (no leader needed), one line per remote host", async () => {
+  const { m: a, token } = await tlsBootstrap();
+  const b = await member("b", "127.0.0.2", {
+    join: [a.cluster.address],
+    tls: { joinToken: token },
+  });
+  const dir = Deno.makeTempDirSync({ prefix: "berth-tls-" });
+  try {
+    await until("b is a member", () => b.store.members().length === 2);
+    // Without a leader, a forwarded enrollment could not be answered at all.
+    await closeAll([a]);
+    const publicKey = new NodeCredentials(dir).publicKeyDer();
+    const secret = token.slice(7, 39);
+    const wrong = `${token.slice(0, 7)}${secret[0] === "A" ? "B" : "A"}${secret.slice(1)}`;
+    const peer = await TlsPeer.connect(b.cluster.address);
+    try {
+      // Anonymous, though its hello claims member id 1.
+      peer.send({ k: "hello", v: 1, clusterId: "", nodeId: 1, address: "127.0.0.9:1" });
+      assert.equal((await peer.next())?.k, "welcome");
+      const bad = [wrong, `zzzzzz.${secret}`, wrong];
+      for (const [i, t] of bad.entries()) {
+        const res = await ask(peer, i + 1, { t: "pki.enroll", token: t, name: "x", publicKey });
+        assert.match(String(res.err), /wrong secret|is not known/);
+        assert.equal(res.code, "rejected");
+      }
+    } finally {
+      peer.close();
+    }
+    const lines = b.logs.filter((l) => /refused to enroll x/.test(l));
+    assert.equal(lines.length, 1, b.logs.join("\n"));
+    assert.match(lines[0]!, /refused to enroll x \(127\.0\.0\.1\): join token \S+: wrong secret/);
+  } finally {
+    await closeAll([b]);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
