@@ -78,12 +78,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TlsOptions, type TLSSocket } from "node:tls";
 import type { HostPort } from "../lib/host_port.ts";
 import { formatHostPort, parseHostPort } from "../lib/host_port.ts";
+import { Admission, tlsParent } from "./_admission.ts";
 import { InboundConnection } from "./_inbound.ts";
 import { OutboundPeer } from "./_outbound.ts";
 import { peerCert, TlsContexts } from "./_tls.ts";
 import {
-  ANONYMOUS_CONNECTIONS_MAX,
-  ANONYMOUS_CONNECTIONS_PER_HOST_MAX,
   ANONYMOUS_LIFETIME_MS,
   BACKOFF_MS_MAX_DEFAULT,
   BACKOFF_MS_MIN_DEFAULT,
@@ -91,8 +90,6 @@ import {
   CONNECT_TIMEOUT_MS_DEFAULT,
   FRAME_BYTES_MAX_DEFAULT,
   HANDSHAKE_TIMEOUT_MS,
-  HANDSHAKES_MAX,
-  HANDSHAKES_PER_HOST_MAX,
   type Hello,
   INBOUND_CONNECTIONS_MAX,
   limitedLog,
@@ -189,17 +186,11 @@ export class Transport {
   #address: HostPort;
   #server: Server | null = null;
   readonly #tls: TlsContexts | undefined;
-  /** With TLS: TCP connections in their TLS handshake, oldest first, and their count per IP. */
-  readonly #handshaking = new Set<Socket>();
-  readonly #handshakingFrom = new Map<string, number>();
-  /** With TLS: TCP connections closed for the limit (their failed handshake is not logged). */
-  readonly #turnedAway = new WeakSet<Socket>();
+  /** With TLS: the limits on handshakes and anonymous connections. */
+  readonly #admission = new Admission((socket, why, key) => this.#turnAway(socket, why, key));
   #closed = false;
   readonly #peers = new Map<string, OutboundPeer>();
   readonly #inbound = new Set<InboundConnection>();
-  /** Open anonymous connections (TLS, no client certificate) per remote IP. */
-  readonly #anonymous = new Map<string, number>();
-  #anonymousOpen = 0;
   readonly #badAddresses = new Set<string>();
 
   constructor(o: TransportOptions) {
@@ -259,11 +250,13 @@ export class Transport {
       }
       server = createTlsServer(options, (socket) => this.#accept(socket, socket));
       // Connections in their TLS handshake have limits of their own (HANDSHAKES_MAX, per IP).
-      server.on("connection", (raw: Socket) => this.#handshakeStarted(raw));
+      server.on("connection", (raw: Socket) => {
+        if (!this.#closed) this.#admission.handshakeStarted(raw);
+      });
       server.on("tlsClientError", (e: Error, socket: TLSSocket) => {
         socket.destroy();
+        if (this.#admission.turnedAway(socket)) return;
         const parent = tlsParent(socket);
-        if (parent !== null && this.#turnedAway.has(parent)) return;
         const remote = remoteOf(
           socket.remoteAddress === undefined && parent !== null ? parent : socket,
         );
@@ -420,84 +413,13 @@ export class Transport {
     );
   }
 
-  /** Counts a TCP connection in its TLS handshake, or closes it (or the oldest) for the limits. */
-  #handshakeStarted(raw: Socket): void {
-    const host = remoteOf(raw).host;
-    const fromHost = this.#handshakingFrom.get(host) ?? 0;
-    const why = this.#closed
-      ? "closed"
-      : fromHost >= HANDSHAKES_PER_HOST_MAX
-      ? `${HANDSHAKES_PER_HOST_MAX} TLS handshakes already in progress from ${host}`
-      : null;
-    if (why !== null) {
-      if (!this.#closed) this.#turnAway(raw, why);
-      this.#turnedAway.add(raw);
-      raw.on("error", () => {});
-      raw.destroy();
-      return;
-    }
-    if (this.#handshaking.size >= HANDSHAKES_MAX) {
-      const oldest = this.#handshaking.values().next().value!;
-      // Once a minute in all: a flood from many addresses must not log a line per address.
-      this.#turnAway(
-        oldest,
-        `closed for a newer one: ${HANDSHAKES_MAX} TLS handshakes in progress`,
-        "limit handshakes",
-      );
-      this.#turnedAway.add(oldest);
-      this.#handshakeDone(oldest);
-      oldest.on("error", () => {});
-      oldest.destroy();
-    }
-    this.#handshaking.add(raw);
-    this.#handshakingFrom.set(host, fromHost + 1);
-    raw.once("close", () => this.#handshakeDone(raw));
-  }
-
-  /** The handshake on `raw` ended (done, failed or closed); idempotent. */
-  #handshakeDone(raw: Socket): void {
-    if (!this.#handshaking.delete(raw)) return;
-    const host = remoteOf(raw).host;
-    const n = (this.#handshakingFrom.get(host) ?? 1) - 1;
-    if (n <= 0) this.#handshakingFrom.delete(host);
-    else this.#handshakingFrom.set(host, n);
-  }
-
-  /**
-   * Counts a new anonymous connection from `host`, or returns why it is one too many
-   * (ANONYMOUS_CONNECTIONS_MAX, ANONYMOUS_CONNECTIONS_PER_HOST_MAX).
-   */
-  #admitAnonymous(host: string): string | null {
-    const fromHost = this.#anonymous.get(host) ?? 0;
-    if (this.#anonymousOpen >= ANONYMOUS_CONNECTIONS_MAX) {
-      return `${ANONYMOUS_CONNECTIONS_MAX} connections without a certificate already open`;
-    }
-    if (fromHost >= ANONYMOUS_CONNECTIONS_PER_HOST_MAX) {
-      return `${ANONYMOUS_CONNECTIONS_PER_HOST_MAX} connections without a certificate ` +
-        `already open from ${host}`;
-    }
-    this.#anonymous.set(host, fromHost + 1);
-    this.#anonymousOpen++;
-    return null;
-  }
-
-  #releaseAnonymous(host: string): void {
-    this.#anonymousOpen--;
-    const n = (this.#anonymous.get(host) ?? 1) - 1;
-    if (n <= 0) this.#anonymous.delete(host);
-    else this.#anonymous.set(host, n);
-  }
-
   /**
    * A new inbound connection; `tls` is the same socket once its TLS handshake completed. Members
    * (plain TCP, or a verified certificate) count against INBOUND_CONNECTIONS_MAX, anonymous ones
    * against their own limits.
    */
   #accept(socket: Socket, tls?: TLSSocket): void {
-    if (tls !== undefined) {
-      const raw = tlsParent(tls);
-      if (raw !== null) this.#handshakeDone(raw);
-    }
+    if (tls !== undefined) this.#admission.handshakeCompleted(tls);
     let cert: CertInfo | null | undefined;
     if (tls !== undefined) {
       const peer = peerCert(tls, true);
@@ -515,16 +437,12 @@ export class Transport {
     }
     const anonymous = tls !== undefined && cert === null;
     if (anonymous) {
-      const host = remoteOf(socket).host;
-      const refused = this.#closed ? "closed" : this.#admitAnonymous(host);
-      if (refused !== null) {
-        if (!this.#closed) this.#turnAway(socket, refused);
-        socket.on("error", () => {});
+      if (this.#closed) {
         socket.destroy();
         return;
       }
-      socket.once("close", () => this.#releaseAnonymous(host));
-    } else if (this.#tooMany(socket, this.#inbound.size - this.#anonymousOpen)) {
+      if (!this.#admission.anonymous(socket)) return;
+    } else if (this.#tooMany(socket, this.#inbound.size - this.#admission.anonymousOpen)) {
       return;
     }
     this.#inbound.add(
@@ -536,14 +454,6 @@ export class Transport {
       ),
     );
   }
-}
-
-/**
- * The TCP socket under a server-side TLS socket (node:tls keeps it as `_parent`), or null: it
- * still knows the remote address after a failed handshake.
- */
-function tlsParent(socket: TLSSocket): Socket | null {
-  return (socket as TLSSocket & { _parent?: Socket | null })._parent ?? null;
 }
 
 function positive(v: number | undefined, def: number): number {
