@@ -382,8 +382,11 @@ export class Security {
     } catch (e) {
       if (direct && e instanceof RejectedError) {
         const who = from.remoteHost ?? from.address;
+        // One line per host and kind of refusal (the token's id left out, a flood varies it):
+        // each refused joiner is told on this side too, and a flood stays a few lines.
+        const kind = errorText(e).replace(/join token \S+?[: ]/, "join token ");
         this.#logLimited(
-          `enroll:${who}`,
+          `enroll:${who}:${kind}`,
           `cluster: refused to enroll ${r.name} (${who}): ${errorText(e)}`,
         );
       }
