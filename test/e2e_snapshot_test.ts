@@ -117,6 +117,7 @@ Deno.test({
     const args = ["--snapshot-entries", "64"];
     const agents = await startCluster(3, { args });
     const tmp = await Deno.makeTempDir({ prefix: "berth-e2e-snap-" });
+    let passed = false;
     try {
       const leaderName = await waitFor(
         "a leader",
@@ -222,9 +223,18 @@ Deno.test({
         const grew = f.peakMiB - f.startMiB;
         assert.ok(grew < PEAK_GROWTH_MIB_MAX, `${f.what}: RSS grew ${grew.toFixed(0)} MiB`);
       }
+      passed = true;
+    } catch (e) {
+      // Why: a member that stopped says so in its log ("cluster: fatal: …", e.g. a full disk).
+      for (const a of agents) console.error(`--- ${a.node} (${a.dataDir}):\n${a.log()}`);
+      throw e;
     } finally {
       await stopAll(agents);
       await Deno.remove(tmp, { recursive: true });
+      // Over 3 GiB of stores, Raft logs and snapshots per run: kept only when the test failed.
+      if (passed) {
+        for (const a of agents) await Deno.remove(a.dataDir, { recursive: true }).catch(() => {});
+      }
     }
   },
 });
