@@ -12,6 +12,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { pack, unpack } from "msgpackr";
+import { rollback } from "../lib/sqlite_rollback.ts";
 import {
   type ConfState,
   type Entry,
@@ -109,7 +110,7 @@ export class SqliteRaftStorage implements Storage {
       this.#setState("identity", identity);
       this.#db.exec("COMMIT");
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      rollback(this.#db);
       throw e;
     }
     this.#remember(entries);
@@ -262,7 +263,7 @@ export class SqliteRaftStorage implements Storage {
       if (hardState !== undefined) this.#setState("hardState", hardState);
       this.#db.exec("COMMIT");
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      rollback(this.#db);
       throw e;
     }
   }
@@ -283,7 +284,7 @@ export class SqliteRaftStorage implements Storage {
       }
       this.#db.exec("COMMIT");
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      rollback(this.#db);
       throw e;
     }
     if (compactTo > this.#mem.firstIndex() - 1) {

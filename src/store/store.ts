@@ -40,6 +40,7 @@ import { installSnapshotFile, type SnapshotFileInfo, writeSnapshotFile } from ".
 import { Sessions } from "./sessions.ts";
 import * as acl from "./acl_tables.ts";
 import { PkiState } from "./pki_state.ts";
+import { rollback } from "../lib/sqlite_rollback.ts";
 
 export type { StoreOptions } from "./schema.ts";
 export type { SnapshotFileInfo } from "./snapshot_file.ts";
@@ -157,7 +158,7 @@ export class Store {
       sql.metaSet("applied", this.#applied);
       sql.db.exec("COMMIT");
     } catch (e) {
-      sql.db.exec("ROLLBACK");
+      rollback(sql.db);
       this.#applied = before;
       throw e;
     }
