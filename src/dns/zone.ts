@@ -145,9 +145,8 @@ export class Zone {
     );
     // Edge names stay open (they are the public entry); the name servers are nodes.
     this.edgeAddresses = data.nodes.filter((n) => n.status === "alive" && n.meta.proxy === "true")
-      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0).map((n) => n.address);
-    const alive = nodeList.filter((n) => n.status === "alive")
-      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+      .sort(nameOrder).map((n) => n.address);
+    const alive = nodeList.filter((n) => n.status === "alive").sort(nameOrder);
     this.nameServers = alive.map((n) => n.name.toLowerCase());
   }
 
@@ -170,4 +169,8 @@ export function ipToHex(address: string): string | null {
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");
   return out;
+}
+
+function nameOrder(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }

@@ -19,8 +19,7 @@
  *
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
-import { CLOCK_SKEW_MS } from "../pki/mod.ts";
+import { CLOCK_SKEW_MS, sameHash } from "../pki/mod.ts";
 import type { ApplyStep } from "./apply_step.ts";
 import type { Row, StoreDb } from "./db.ts";
 import { members } from "./queries.ts";
@@ -94,13 +93,6 @@ export function applyPki(step: ApplyStep, cmd: PkiCommand): ApplyResult {
  */
 export function revokeNode(sql: StoreDb, name: string, index: number): void {
   sql.stmt("UPDATE certs SET revoked=? WHERE node=? AND revoked=0").run(index, name);
-}
-
-/** Constant-time comparison of two hex hashes (false on a length mismatch). */
-function sameHash(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  return x.byteLength === y.byteLength && timingSafeEqual(x, y);
 }
 
 /** The security tables over the store's connection: apply steps and reads. */
