@@ -113,7 +113,7 @@ export interface RaftClusterOptions {
 export interface ClusterTlsOptions {
   /** Directory of node.key, node.crt, ca.crt and join-token (the data directory). */
   dir: string;
-  /** `--join-token`: for joining, or re-enrolling a member whose certificate expired. */
+  /** `--join-token`: for joining (or enrolling again a member its own state does not list). */
   joinToken?: JoinToken;
   /** Lifetime of the certificates this member issues while it leads (`--cert-ttl`). */
   certTtlMs: number;
