@@ -17,6 +17,7 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { type CertInfo, certInfo, generateKeyPair } from "../pki/mod.ts";
 import { errorText } from "../lib/error_text.ts";
+import { writeFileAtomic } from "../lib/atomic_file.ts";
 
 export const NODE_KEY_FILE = "node.key";
 export const NODE_CERT_FILE = "node.crt";
@@ -28,29 +29,6 @@ export interface Credentials {
   keyPem: string;
   certPem: string;
   caPem: string;
-}
-
-/**
- * Writes `text` to `path` atomically with `mode` (0600 for secrets): synced beside it, then
- * renamed over it, so a crash leaves the old file or the new one (a renewal never loses node.crt).
- */
-export function writeFileAtomic(path: string, text: string, mode: number): void {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    {
-      using f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode });
-      Deno.chmodSync(tmp, mode);
-      const bytes = new TextEncoder().encode(text);
-      for (let off = 0; off < bytes.byteLength;) off += f.writeSync(bytes.subarray(off));
-      f.syncSync();
-    }
-    Deno.renameSync(tmp, path);
-  } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* not there */ }
-    throw new Error(`cannot write ${path}: ${errorText(e)}`);
-  }
 }
 
 function readIfThere(path: string): string | undefined {

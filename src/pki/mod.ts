@@ -8,6 +8,7 @@
  * | `ca.ts`      | `createCa` at bootstrap, `loadCa` for `--ca-cert/--ca-key`           |
  * | `secrets.ts` | random token secrets, their hashes, constant-time comparison         |
  * | `seal.ts`    | passphrase encryption (scrypt + AES-256-GCM)                         |
+ * | `cluster_key.ts` | the cluster key (`<data-dir>/cluster-key`) and its `SecretBox`   |
  *
  * Keys are ECDSA P-256 everywhere; certificates are X.509 v3 signed with ecdsa-with-SHA256.
  * Times stored or sent are ms since the epoch.
@@ -29,3 +30,13 @@ export {
 } from "./x509.ts";
 export { hashSecret, randomSecret, sameHash, SECRET_BYTES } from "./secrets.ts";
 export { OPEN_FAILED, openWithPassphrase, sealWithPassphrase } from "./seal.ts";
+export {
+  CLUSTER_KEY_BYTES,
+  CLUSTER_KEY_FILE,
+  ClusterKey,
+  ClusterKeyBox,
+  loadClusterKey,
+  loadOrCreateClusterKey,
+  saveClusterKey,
+  type SecretBox,
+} from "./cluster_key.ts";
