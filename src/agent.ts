@@ -222,6 +222,7 @@ export class Agent {
           { what: "api", ...api.address },
           { what: "dns", ...config.dns },
           { what: "proxy", ...config.proxyHttp },
+          ...(config.proxyHttps === null ? [] : [{ what: "proxy-https", ...config.proxyHttps }]),
           { what: "cluster", ...cluster.bound },
         ],
       });

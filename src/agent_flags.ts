@@ -217,6 +217,14 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected IP:PORT like 0.0.0.0:80, or off",
   },
   {
+    name: "proxy-https",
+    kind: "ADDR",
+    def: "0.0.0.0:443",
+    devDef: "127.0.0.1:8443",
+    help: "HTTPS load balancer listen address (certificate by SNI), or off",
+    expect: "expected IP:PORT like 0.0.0.0:443, or off",
+  },
+  {
     name: "docker",
     kind: "URL",
     def: "unix:///var/run/docker.sock",

@@ -23,6 +23,8 @@ async function agentArgs(node: string, host: string, dataDir: string, extra: str
     `${host}:${await freePort(host)}`,
     "--proxy-http",
     "off",
+    "--proxy-https",
+    "off",
     "--docker",
     "off",
     // These tests are about membership, not ACLs (src/api/acl_enforce_test.ts).

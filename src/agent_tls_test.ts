@@ -18,7 +18,7 @@ async function agentArgs(dataDir: string, extra: string[]) {
       ...["--node", "a", "--data-dir", dataDir, "--bootstrap"],
       ...["--bind", `127.0.0.1:${await freePort("127.0.0.1")}`, "--http", `127.0.0.1:${http}`],
       ...["--dns", `127.0.0.1:${await freePort("127.0.0.1")}`],
-      ...["--proxy-http", "off", "--docker", "off", ...extra],
+      ...["--proxy-http", "off", "--proxy-https", "off", "--docker", "off", ...extra],
     ],
   };
 }

@@ -49,6 +49,8 @@ export interface Config {
   recursor: HostPort[];
   edgeDomain: string | null;
   proxyHttp: HostPort | null;
+  /** The HTTPS listener of the proxy (same routes, certificates by SNI); null: off. */
+  proxyHttps: HostPort | null;
   docker: string | null;
   internal: boolean;
   voters: number;
@@ -220,6 +222,18 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       `${joinTokenRaw!.label}: not with --tls off (members talk plain TCP and ask no token)`,
     );
   }
+  const proxyHttp = get("proxy-http", (v) => v === "off" ? null : parseHostPort(v));
+  const proxyHttps = get("proxy-https", (v) => v === "off" ? null : parseHostPort(v));
+  if (
+    proxyHttp !== null && proxyHttps !== null && proxyHttp.host === proxyHttps.host &&
+    proxyHttp.port === proxyHttps.port
+  ) {
+    const label = raw("proxy-https")?.label ?? `default of --proxy-https`;
+    throw new ConfigError(
+      `${label}: the address of --proxy-http too; ` +
+        "give the HTTPS listener a port of its own, or off",
+    );
+  }
   const caCertPath = get("ca-cert", optional((v) => v));
   const caKeyPath = get("ca-key", optional((v) => v));
   let ca: Ca | null = null;
@@ -263,7 +277,8 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     datacenter: get("datacenter", parseDatacenter),
     recursor: get("recursor", addrList(53)),
     edgeDomain: get("edge-domain", optional(normalizeDomain)),
-    proxyHttp: get("proxy-http", (v) => v === "off" ? null : parseHostPort(v)),
+    proxyHttp,
+    proxyHttps,
     docker: get("docker", (v) => {
       if (v === "off") return null;
       if (!/^(unix|https?|tcp):\/\//.test(v)) throw new Error("unknown scheme");

@@ -10,6 +10,7 @@ Deno.test("loadConfig() gives embedded defaults", () => {
   assert.deepEqual(c.bind, { host: "127.0.0.1", port: 8300 });
   assert.equal(c.advertise, "127.0.0.1");
   assert.deepEqual(c.proxyHttp, { host: "0.0.0.0", port: 80 });
+  assert.deepEqual(c.proxyHttps, { host: "0.0.0.0", port: 443 });
   assert.equal(c.docker, "unix:///var/run/docker.sock");
   assert.equal(c.domain, "berth.");
   assert.equal(c.bootstrap, false);
@@ -22,9 +23,14 @@ Deno.test("loadConfig() --dev changes the dev defaults only", () => {
   assert.equal(c.dataDir, "./data");
   assert.equal(c.bootstrap, true);
   assert.deepEqual(c.proxyHttp, { host: "127.0.0.1", port: 8080 });
-  const d = loadConfig(["--dev", "--data-dir=/x", "--proxy-http", "off"], base);
+  assert.deepEqual(c.proxyHttps, { host: "127.0.0.1", port: 8443 });
+  const d = loadConfig(
+    ["--dev", "--data-dir=/x", "--proxy-http", "off", "--proxy-https", "off"],
+    base,
+  );
   assert.equal(d.dataDir, "/x");
   assert.equal(d.proxyHttp, null);
+  assert.equal(d.proxyHttps, null);
 });
 
 Deno.test("loadConfig() precedence is flags > env > file > defaults", () => {
@@ -58,6 +64,8 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["edge-domain", "bad domain", `has " "; expected a domain name`],
   ["edge-domain", "a..b", "an empty label (two dots in a row); expected a domain name"],
   ["proxy-http", "on", `"on" is not an IP address; expected IP:PORT like 0.0.0.0:80, or off`],
+  ["proxy-https", "on", `"on" is not an IP address; expected IP:PORT like 0.0.0.0:443, or off`],
+  ["proxy-https", "127.0.0.1", "missing :port; expected IP:PORT like 0.0.0.0:443, or off"],
   ["docker", "ftp://x", "unknown scheme; expected unix:///path/docker.sock"],
   ["internal", "2", "not a boolean; expected true or false"],
   ["voters", "9", "out of range; expected an integer in 1..7"],
@@ -127,6 +135,19 @@ Deno.test("loadConfig() names a bad config file value by file and key", async (t
       );
     });
   }
+});
+
+Deno.test("loadConfig() refuses --proxy-https on the address of --proxy-http", () => {
+  assertConfigError(
+    () => loadConfig(["--proxy-http", "127.0.0.1:8080", "--proxy-https", "127.0.0.1:8080"], base),
+    "--proxy-https 127.0.0.1:8080: the address of --proxy-http too; give the HTTPS listener",
+  );
+  assertConfigError(
+    () => loadConfig(["--dev"], { ...base, env: { BERTH_PROXY_HTTPS: "127.0.0.1:8080" } }),
+    "BERTH_PROXY_HTTPS=127.0.0.1:8080: the address of --proxy-http too",
+  );
+  const c = loadConfig(["--proxy-http", "127.0.0.1:8080", "--proxy-https", "127.0.0.2:8080"], base);
+  assert.deepEqual(c.proxyHttps, { host: "127.0.0.2", port: 8080 });
 });
 
 Deno.test("loadConfig() rejects malformed argv with one line", async (t) => {

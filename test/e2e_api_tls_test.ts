@@ -25,6 +25,7 @@ async function agent(extra: string[]): Promise<Agent> {
     args: [
       ...["run", ...PERMISSIONS, MAIN, "agent", "--bootstrap", "--node", "tls1"],
       ...["--data-dir", dataDir, "--docker", "off", "--proxy-http", "off"],
+      ...["--proxy-https", "off"],
       ...["--http", `127.0.0.1:${http}`, "--dns", `127.0.0.1:${await freePort()}`],
       ...["--bind", `127.0.0.1:${await freePort()}`, "--acl-default", "allow", ...extra],
     ],

@@ -62,6 +62,7 @@ async function runToExit(
       ...["--node", a.node, "--data-dir", a.dataDir, "--docker", "off"],
       ...["--http", `${a.host}:${p.http}`, "--dns", `${a.host}:${p.dns}`],
       ...["--proxy-http", `${a.host}:${p.proxy}`, "--bind", `${a.host}:${p.bind}`],
+      ...["--proxy-https", `${a.host}:${p.https}`],
       ...["--acl-default", "allow", ...args],
     ],
     stdout: "null",

@@ -104,7 +104,7 @@ Deno.test({
     assert.ok(agents.length >= 3, "README's cluster block starts three agents");
     for (const a of agents) {
       assert.equal(a.background, true, `an agent line ends with & so the paste goes on: ${a.text}`);
-      for (const flag of ["http", "dns", "bind", "proxy-http"]) {
+      for (const flag of ["http", "dns", "bind", "proxy-http", "proxy-https"]) {
         const addr = flagValue(a.argv, flag) ?? FLAG_DEFAULTS[flag];
         if (addr === undefined || addr === "off") continue;
         assert.ok(addressFree(addr), `${addr} (--${flag}) is in use; this test needs it`);

@@ -39,6 +39,8 @@ async function listenArgs(a: { node: string; dataDir: string }): Promise<string[
     `127.0.0.1:${await freePort()}`,
     "--proxy-http",
     `127.0.0.1:${await freePort()}`,
+    "--proxy-https",
+    `127.0.0.1:${await freePort()}`,
     "--bind",
     `127.0.0.1:${await freePort()}`,
   ];

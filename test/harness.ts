@@ -58,6 +58,8 @@ export interface AgentProc {
   httpUrl: string;
   dnsPort: number;
   proxyPort: number;
+  /** The proxy's HTTPS listener (--proxy-https). */
+  httpsPort: number;
   bindPort: number;
   logPath: string;
   /** The agent's process id (for /proc/PID/status). */
@@ -80,7 +82,7 @@ export interface StartAgentOptions {
   /** Docker watcher on (default true). */
   docker?: boolean;
   /** Reuse ports (for a restart of the same agent). */
-  ports?: { http: number; dns: number; proxy: number; bind: number };
+  ports?: AgentPorts;
   /** `--acl-default` (default "allow": tests of other features need no token; ACL tests: deny). */
   aclDefault?: "allow" | "deny";
   /**
@@ -90,6 +92,15 @@ export interface StartAgentOptions {
    * on a `dataDir` of its own (a restart) gets none. null: none at all.
    */
   joinToken?: string | null;
+}
+
+/** The ports an agent listens on: API, DNS, proxy (plain and HTTPS), cluster. */
+export interface AgentPorts {
+  http: number;
+  dns: number;
+  proxy: number;
+  https: number;
+  bind: number;
 }
 
 /** Cluster address of every agent started here → the join token of its cluster. */
@@ -133,6 +144,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     http: await freePort(host),
     dns: await freePort(host),
     proxy: await freePort(host),
+    https: await freePort(host),
     bind: await freePort(host),
   };
   if (opts.bootstrap ?? true) bootstrapDirs.push(dataDir);
@@ -160,6 +172,8 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
       `${host}:${ports.dns}`,
       "--proxy-http",
       `${host}:${ports.proxy}`,
+      "--proxy-https",
+      `${host}:${ports.https}`,
       "--bind",
       `${host}:${ports.bind}`,
       "--reconcile-interval",
@@ -194,6 +208,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     httpUrl,
     dnsPort: ports.dns,
     proxyPort: ports.proxy,
+    httpsPort: ports.https,
     bindPort: ports.bind,
     logPath,
     pid: child.pid,
@@ -268,9 +283,8 @@ export function signalAgent(a: AgentProc, signal: Deno.Signal): void {
   (a as AgentProc & { signal(s: Deno.Signal): void }).signal(signal);
 }
 
-export function portsOf(a: AgentProc): { http: number; dns: number; proxy: number; bind: number } {
-  return (a as AgentProc & { ports: { http: number; dns: number; proxy: number; bind: number } })
-    .ports;
+export function portsOf(a: AgentProc): AgentPorts {
+  return (a as AgentProc & { ports: AgentPorts }).ports;
 }
 
 // ---- Docker ----

@@ -7,6 +7,7 @@
 import { Buffer } from "node:buffer";
 import type { Target } from "./balancer.ts";
 import type { ClientRequest, ResponseSink } from "./client_conn.ts";
+import type { ConnInfo } from "./conn_info.ts";
 import type { ServiceRoute } from "./routes.ts";
 
 /** Methods a request may be retried with after the target got it (RFC 9110 §9.2.2). */
@@ -46,6 +47,8 @@ export class TimeoutError extends Error {
 export interface Exchange {
   req: ClientRequest;
   res: ResponseSink;
+  /** How the client connected (plain or TLS). */
+  conn: ConnInfo;
   route: ServiceRoute;
   /** End-to-end request headers for the target, [name, value, …]. */
   headers: string[];

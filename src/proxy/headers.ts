@@ -92,9 +92,10 @@ export interface RequestHead {
 /**
  * Reads a request's raw headers: keeps the end-to-end ones (dropping hop-by-hop headers, those
  * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host), and appends
- * `X-Forwarded-For` (the client's list plus its address), `-Proto` and `-Host`.
+ * `X-Forwarded-For` (the client's list plus its address), `-Proto` (https when `secure`) and
+ * `-Host`.
  */
-export function readRequestHead(req: ClientRequest): RequestHead {
+export function readRequestHead(req: ClientRequest, secure: boolean): RequestHead {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;
@@ -140,7 +141,7 @@ export function readRequestHead(req: ClientRequest): RequestHead {
   const headers = named === null ? out : dropNamed(out, named);
   const ip = req.remoteAddress;
   headers.push("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${ip}` : ip);
-  headers.push("x-forwarded-proto", "http");
+  headers.push("x-forwarded-proto", secure ? "https" : "http");
   if (host !== undefined) headers.push("x-forwarded-host", host);
   return { host, contentLength, chunked, headers };
 }

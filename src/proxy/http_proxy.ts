@@ -14,7 +14,8 @@ import { formatHostPort } from "../lib/host_port.ts";
 import type { Change, Store } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
 import { Attempt, type AttemptContext, type Failure } from "./attempt.ts";
-import { ClientConn, type ClientRequest, type Reply, type RequestBody } from "./client_conn.ts";
+import { ClientConn, type ClientRequest, type RequestBody } from "./client_conn.ts";
+import { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { loadRequestParser } from "./_llhttp.ts";
 import { type Exchange, sendPlain } from "./exchange.ts";
@@ -287,6 +288,14 @@ export class HttpProxy {
   }
 
   #onConnection = (socket: net.Socket): void => {
+    this.#serveHttp1(socket, PLAIN_CONN);
+  };
+
+  /**
+   * Serves HTTP/1.1 on a client connection (plain, or a TLS socket after its handshake); the
+   * connection counts against `connectionsMax` (closed at once above it).
+   */
+  #serveHttp1(socket: net.Socket, info: ConnInfo): void {
     if (this.#clients.size >= this.#connectionsMax) {
       socket.destroy();
       return;
@@ -298,16 +307,27 @@ export class HttpProxy {
       headersTimeoutMs: this.#headersTimeoutMs,
       requestTimeoutMs: this.#requestTimeoutMs,
       keepAliveTimeoutMs: this.#keepAliveTimeoutMs,
-      onRequest: this.#onRequest,
-      onUpgrade: this.#onUpgrade,
+      onRequest: info === PLAIN_CONN
+        ? this.#onPlainRequest
+        : (req, res) => this.dispatch(req, res, info),
+      onUpgrade: (req, s, head) => this.#onUpgrade(req, s, head, info),
     });
     this.#clients.add(conn);
     socket.once("close", () => this.#clients.delete(conn));
+  }
+
+  #onPlainRequest = (req: ClientRequest, res: DispatchSink): void => {
+    this.dispatch(req, res, PLAIN_CONN);
   };
 
-  #onRequest = (req: ClientRequest, res: Reply): void => {
+  /**
+   * Answers one client request, from any frontend (HTTP/1.1 plain or over TLS, HTTP/2): routes
+   * it by the current table and forwards it (retries included), or answers 404/503/413 itself.
+   * `conn` says how the client connected (`X-Forwarded-Proto`).
+   */
+  dispatch(req: ClientRequest, res: DispatchSink, conn: ConnInfo): void {
     const url = req.url;
-    const head = readRequestHead(req);
+    const head = readRequestHead(req, conn.secure);
     const route = this.#table.match(head.host, url);
     if (route === null) {
       req.body?.resume();
@@ -331,6 +351,7 @@ export class HttpProxy {
     const x: Exchange = {
       req,
       res,
+      conn,
       route,
       headers: head.headers,
       host: head.host,
@@ -345,7 +366,7 @@ export class HttpProxy {
     res.onAbort = () => x.current?.abort();
     if (body !== null && cl === undefined) this.#limitChunkedBody(body, x);
     this.#attempt(x, null);
-  };
+  }
 
   /** A chunked body over `bodyBytesMax`: 413, and the attempt under way is dropped. */
   #limitChunkedBody(req: RequestBody, x: Exchange): void {
@@ -420,7 +441,7 @@ export class HttpProxy {
     sendPlain(x.res, 502, `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`);
   }
 
-  #onUpgrade = (req: ClientRequest, socket: net.Socket, head: Buffer): void => {
+  #onUpgrade(req: ClientRequest, socket: net.Socket, head: Buffer, conn: ConnInfo): void {
     socket.on("error", () => socket.destroy());
     const url = req.url;
     // The request head as the target will see it: the client's headers (Connection and Upgrade
@@ -448,7 +469,7 @@ export class HttpProxy {
     }
     const ip = req.remoteAddress;
     text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${ip}` : ip}\r\n`;
-    text += "x-forwarded-proto: http\r\n";
+    text += `x-forwarded-proto: ${conn.secure ? "https" : "http"}\r\n`;
     if (host !== undefined) text += `x-forwarded-host: ${host}\r\n`;
     text += "\r\n";
     this.#clientTunnels.add(socket);
@@ -462,5 +483,5 @@ export class HttpProxy {
       upgrade: { held: head },
       onFail: (why) => rawPlain(socket, 502, `bad gateway: service ${route.service}: ${why}`),
     });
-  };
+  }
 }

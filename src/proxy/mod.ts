@@ -65,5 +65,6 @@ export {
   type ServiceRoute,
 } from "./routes.ts";
 export { HttpProxy, type ProxyOptions, type RoutesReport } from "./http_proxy.ts";
+export { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 export { type ReservedListener, type TcpRouteInfo } from "./tcp_proxy.ts";
 export { type UpstreamPoolOptions } from "./upstream_pool.ts";
