@@ -9,6 +9,7 @@
  * | `secrets.ts` | random token secrets, their hashes, constant-time comparison         |
  * | `seal.ts`    | passphrase encryption (scrypt + AES-256-GCM)                         |
  * | `cluster_key.ts` | the cluster key (`<data-dir>/cluster-key`) and its `SecretBox`   |
+ * | `edge_cert.ts` | edge certificates handed in: checked, read, their key sealed         |
  *
  * Keys are ECDSA P-256 everywhere; certificates are X.509 v3 signed with ecdsa-with-SHA256.
  * Times stored or sent are ms since the epoch.
@@ -40,3 +41,20 @@ export {
   saveClusterKey,
   type SecretBox,
 } from "./cluster_key.ts";
+export {
+  CERT_CHAIN_CHARS_MAX,
+  CERT_CHAIN_MAX,
+  CERT_KEY_CHARS_MAX,
+  CERT_NAMES_MAX,
+  type CertFacts,
+  certFacts,
+  checkCertAndKey,
+  type CheckedCert,
+  edgeKeyContext,
+  isCertDnsName,
+  openEdgeKey,
+  parseChain,
+  RSA_BITS_MIN,
+  type SealedEdgeCert,
+  sealEdgeCert,
+} from "./edge_cert.ts";

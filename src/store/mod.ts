@@ -17,6 +17,14 @@ export * from "./session_commands.ts";
 export type { Sessions } from "./sessions.ts";
 export type { PkiState, StoredCa } from "./pki_state.ts";
 export * from "./pki_commands.ts";
+export {
+  EDGE_CERT_ISSUER_CHARS_MAX,
+  EDGE_CERT_NAME_RE,
+  EDGE_CERT_PEM_CHARS_MAX,
+  EDGE_CERTS_MAX,
+  EDGE_KEY_SEALED_CHARS_MAX,
+  edgeCertNameProblem,
+} from "./edge_certs.ts";
 export { isReadOnlyTxn, runTxn, type TxnStore } from "./txn.ts";
 export {
   encodeFrame,

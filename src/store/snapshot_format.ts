@@ -99,6 +99,7 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
   pki: { key: "text", value: "text" },
   join_tokens: { id: "text", hash: "text", data: "json" },
   certs: { serial: "text", node: "text", not_after: "int", revoked: "int", key: "text" },
+  edge_certs: { name: "text", data: "json", is_default: "int" },
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
@@ -127,6 +128,7 @@ export const RAFT_TABLES: readonly string[] = [
   "pki",
   "join_tokens",
   "certs",
+  "edge_certs",
 ];
 
 /** The magic and the header frame. */

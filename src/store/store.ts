@@ -21,6 +21,7 @@ import type {
   AclToken,
   ApplyResult,
   Change,
+  EdgeCert,
   Instance,
   KvEntry,
   Member,
@@ -40,6 +41,7 @@ import { installSnapshotFile, type SnapshotFileInfo, writeSnapshotFile } from ".
 import { Sessions } from "./sessions.ts";
 import * as acl from "./acl_tables.ts";
 import { PkiState } from "./pki_state.ts";
+import * as ec from "./edge_certs.ts";
 import { rollback } from "../lib/sqlite_rollback.ts";
 
 export type { StoreOptions } from "./schema.ts";
@@ -275,6 +277,17 @@ export class Store {
     return acl.aclTokens(this.#sql);
   }
 
+  // ---- edge certificates (edge_certs.ts) ----
+
+  /** Every certificate the HTTPS listener serves, by name (keys sealed: src/pki/cluster_key.ts). */
+  edgeCerts(): EdgeCert[] {
+    return ec.edgeCerts(this.#sql);
+  }
+
+  edgeCert(name: string): EdgeCert | undefined {
+    return ec.edgeCertByName(this.#sql, name);
+  }
+
   // ---- snapshots (snapshot_file.ts) ----
 
   /**
@@ -310,7 +323,15 @@ export class Store {
     for (const s of before) services.add(s);
     this.#feed.announce({
       index: this.#applied,
-      tables: new Set<Table>(["nodes", "instances", "kv", "members", "sessions", "acl"]),
+      tables: new Set<Table>([
+        "nodes",
+        "instances",
+        "kv",
+        "members",
+        "sessions",
+        "acl",
+        "edge_certs",
+      ]),
       services,
       keys: new Set(),
     });

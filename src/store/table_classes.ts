@@ -37,6 +37,9 @@ export const TABLE_CLASSES: Readonly<Record<string, TableClass>> = {
   join_tokens: "secret",
   // Certificates issued to this cluster's members, and their revocations.
   certs: "local",
+  // Certificates the proxy serves, their keys sealed under the cluster key: in a snapshot only
+  // with the secrets (see README "HTTPS certificates" for how they travel).
+  edge_certs: "secret",
 };
 
 /** Secret tables, in the order a sealed section carries them. */

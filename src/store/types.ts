@@ -323,7 +323,42 @@ export type Command =
   | { type: "token.use"; id: string; hash: string; cert: CertRecord; nowMs: number }
   /** A certificate issued to a member (bootstrap, renewal). */
   | { type: "cert.record"; cert: CertRecord; nowMs: number }
+  /**
+   * Edge certificates the proxy serves (edge_certs.ts): `cert.put` adds or replaces one by name
+   * (its key sealed under the cluster key before it is proposed; putting a default clears the
+   * old default), `cert.rm` removes one.
+   */
+  | { type: "cert.put"; cert: EdgeCert }
+  | { type: "cert.rm"; name: string }
   | { type: "noop" };
+
+/**
+ * A certificate the HTTPS listener serves, as the replicated store keeps it. The facts read
+ * from the certificate (names, issuer, times, serial, fingerprint) are read by the proposer
+ * (src/pki/edge_cert.ts) and carried in `cert.put`, so apply never parses X.509.
+ */
+export interface EdgeCert {
+  /** The name it is managed by (`berth cert add --name`, the ACME name). */
+  name: string;
+  /** SAN DNS names (else the CN), lower-case; may be `*.example.com`. */
+  names: string[];
+  /** PEM: the leaf, then its chain. */
+  certPem: string;
+  /** The private key, sealed under the cluster key (src/pki/cluster_key.ts), context `edge-cert:NAME`. */
+  keySealed: string;
+  /** The issuer's distinguished name, on one line. */
+  issuer: string;
+  /** ms since the epoch. */
+  notBefore: number;
+  notAfter: number;
+  source: "manual" | "acme";
+  /** Served for a name no other certificate has (at most one certificate is the default). */
+  isDefault: boolean;
+  /** Lower-case hex. */
+  serial: string;
+  /** sha256 of the leaf's DER, lower-case hex. */
+  fingerprint: string;
+}
 
 /** A member certificate as the replicated state keeps it (its serial for the deny list). */
 export interface CertRecord {
@@ -494,7 +529,14 @@ export type TxnOutcome =
   | { errors: { opIndex: number; what: string }[] };
 
 /** The tables whose contents a change touched, for change-feed subscribers. */
-export type Table = "nodes" | "instances" | "kv" | "members" | "sessions" | "acl";
+export type Table =
+  | "nodes"
+  | "instances"
+  | "kv"
+  | "members"
+  | "sessions"
+  | "acl"
+  | "edge_certs";
 
 export interface Change {
   /** The applied index after the change. */
