@@ -2,25 +2,7 @@
  * `deno task bench`: berth beside the tools it replaces, in one run on this machine, reported as
  * ratios (machines are noisy; only side-by-side figures mean anything).
  *
- *   dns     dnsperf: berth's DNS vs dnsmasq answering the same name from a hosts file
- *   http    wrk: berth's HTTP proxy vs nginx proxying to the same nginx backend
- *   docker  time from `docker run` returning to the name answering in berth's DNS (20 runs)
- *   raft    raft/ in-process commit throughput (see scripts/raft_bench.ts)
- *   kv      KV writes/s, p50, p99: a 3-member berth cluster vs a 3-member etcd cluster on
- *           127.0.0.1-3, 256-byte values, 1/16/128 clients, writes round-robin over all members
- *   failover  kill -9 the leader of a 3-member cluster: time to the first write through a
- *           survivor (10 rounds, the killed member restarts and catches up between rounds)
- *   join    spawn of `berth agent --join` → the new member listed and caught up (10 rounds)
- *   sessions  Consul sessions created/s and renewed/s on a 3-member cluster (16 clients)
- *   lock    kill -9 a lock holder's member: time to another member's client acquiring the lock
- *           (10 rounds holder on a follower, 10 on the leader; session TTL 10s, lock-delay 15s;
- *           fails if ever under the lock-delay)
- *
- * Usage: deno task bench [--tls both|on|off] [dns] [http] [docker] [raft] [kv] [failover] [join]
- *        [sessions] [lock]   (default: all)
- * `--tls`: kv, failover and join measure a berth cluster with mutual TLS (on), one with
- * `--dev --tls off` (off), or both side by side with TLS/plain ratios (both, the default).
- * Env: BENCH_SECONDS (default 10) per measured run.
+ * What each part measures and how to choose: USAGE below (`deno task bench --help`).
  *
  * @module
  */
@@ -36,12 +18,40 @@ import {
 } from "./bench/_shared.ts";
 import { benchDns } from "./bench/dns.ts";
 import { benchHttp } from "./bench/http.ts";
+import { benchHttps } from "./bench/https.ts";
 import { benchDocker } from "./bench/docker.ts";
 import { benchKv } from "./bench/kv.ts";
 import { benchFailover } from "./bench/failover.ts";
 import { benchJoin } from "./bench/join.ts";
 import { benchSessions } from "./bench/sessions.ts";
 import { benchLock } from "./bench/lock.ts";
+
+/** What `--help` prints. */
+const USAGE =
+  `berth bench: berth beside the tools it replaces, side by side on this machine, as ratios.
+
+  dns     dnsperf: berth's DNS vs dnsmasq answering the same name from a hosts file
+  http    wrk: berth's HTTP proxy vs nginx proxying to the same nginx backend
+  https   berth's HTTPS listener vs nginx and HAProxy with the same ECDSA P-256 certificate,
+          each with its own nginx backend: kept-alive HTTPS req/s (wrk), new connections with
+          a full TLS handshake/s (curl), HTTP/2 req/s (h2load); p99 and ratios
+  docker  time from \`docker run\` returning to the name answering in berth's DNS (20 runs)
+  raft    raft/ in-process commit throughput (see scripts/raft_bench.ts)
+  kv      KV writes/s, p50, p99: a 3-member berth cluster vs a 3-member etcd cluster on
+          127.0.0.1-3, 256-byte values, 1/16/128 clients, writes round-robin over all members
+  failover  kill -9 the leader of a 3-member cluster: time to the first write through a
+          survivor (10 rounds, the killed member restarts and catches up between rounds)
+  join    spawn of \`berth agent --join\` → the new member listed and caught up (10 rounds)
+  sessions  Consul sessions created/s and renewed/s on a 3-member cluster (16 clients)
+  lock    kill -9 a lock holder's member: time to another member's client acquiring the lock
+          (10 rounds holder on a follower, 10 on the leader; session TTL 10s, lock-delay 15s;
+          fails if ever under the lock-delay)
+
+Usage: deno task bench [--help] [--tls both|on|off] [PART...]   (default: every part)
+\`--tls\`: kv, failover and join measure a berth cluster with mutual TLS (on), one with
+\`--dev --tls off\` (off), or both side by side with TLS/plain ratios (both, the default).
+Env: BENCH_SECONDS (default 10) per measured run.
+`;
 
 async function benchRaft(): Promise<void> {
   console.log(await run(Deno.execPath(), ["run", "--allow-all", `${ROOT}scripts/raft_bench.ts`]));
@@ -50,6 +60,7 @@ async function benchRaft(): Promise<void> {
 const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   dns: benchDns,
   http: benchHttp,
+  https: benchHttps,
   docker: benchDocker,
   raft: benchRaft,
   kv: benchKv,
@@ -61,13 +72,20 @@ const all: Record<string, (o: BenchOptions) => Promise<void>> = {
 let parts: string[];
 let options: BenchOptions;
 try {
-  const flags = parseFlags(Deno.args, [{ name: "tls", kind: "MODE" }]);
+  const flags = parseFlags(Deno.args, [
+    { name: "tls", kind: "MODE" },
+    { name: "help", kind: "bool" },
+  ]);
+  if (flags.values.has("help")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   parts = flags.positionals;
   options = { tls: parseTlsChoice(flags.values.get("tls") ?? "both") };
 } catch (e) {
   console.error(
     `bench: ${errorText(e)} (arguments: [--tls both|on|off] and parts: ` +
-      `${Object.keys(all).join(", ")})`,
+      `${Object.keys(all).join(", ")}; see --help)`,
   );
   Deno.exit(2);
 }

@@ -28,6 +28,10 @@ export async function ensureTools(): Promise<void> {
     ["wrk", "wrk"],
     ["etcd", "etcd-server"],
     ["etcdctl", "etcd-client"],
+    ["haproxy", "haproxy"],
+    ["h2load", "nghttp2-client"],
+    ["curl", "curl"],
+    ["openssl", "openssl"],
   ];
   const missing: string[] = [];
   for (const [bin, pkg] of need) {
