@@ -35,6 +35,8 @@ import {
   NAME_BYTES_MAX,
   rules,
   SERVICE_NAME_CHARS_MAX,
+  TLS_META_KEY,
+  type TlsMode,
 } from "../store/mod.ts";
 import { intOrText } from "../lib/text.ts";
 import { type ContainerInfo, containerName, type PortBinding } from "./container.ts";
@@ -148,7 +150,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       address: e.address,
       port: e.registered,
       tags,
-      meta: metaOf(s, c, e, common.lb),
+      meta: metaOf(s, c, e, common),
       weight: common.weight,
       containerId: c.Id,
       httpHosts: e.udp ? [] : common.httpHosts ?? (edgeHost === null ? [] : [edgeHost]),
@@ -308,6 +310,7 @@ interface Common {
   httpPath: string | null;
   tcpPort: number | null;
   lb: LbPolicy | null;
+  tls: TlsMode | null;
   check: CheckDefinition | null;
 }
 
@@ -318,6 +321,7 @@ function commonFields(s: ContainerSettings): Common {
     httpPath: decodeLabel(s, LABELS.httpPath),
     tcpPort: decodeLabel(s, LABELS.tcpPort),
     lb: decodeLabel(s, LABELS.lb),
+    tls: decodeLabel(s, LABELS.tls),
     check: checkOf(s),
   };
 }
@@ -339,7 +343,7 @@ function metaOf(
   s: ContainerSettings,
   c: ContainerInfo,
   e: PortEntry,
-  lb: LbPolicy | null,
+  { lb, tls }: Common,
 ): Record<string, string> {
   return {
     ...attributes(s, e.port),
@@ -347,5 +351,6 @@ function metaOf(
     image: (c.Config?.Image ?? "").slice(0, NAME_BYTES_MAX),
     "container-port": `${e.port}/${e.udp ? "udp" : "tcp"}`,
     ...(lb === null ? {} : { [LB_META_KEY]: lb }),
+    ...(tls === null ? {} : { [TLS_META_KEY]: tls }),
   };
 }

@@ -304,11 +304,13 @@ Deno.test("containerInstances() reads routing labels and weight", () => {
         "berth.tcp.port": "5432",
         "berth.weight": "5",
         "berth.lb": "least-conn",
+        "berth.tls": "acme",
       },
     }),
     { ...OPTS, edgeDomain: "edge.test" },
   );
   assert.equal(i.meta["berth.lb"], "least_conn");
+  assert.equal(i.meta["berth.tls"], "acme");
   assert.deepEqual(i.httpHosts, ["a.example.com", "b.example.com"]);
   assert.equal(i.httpPath, "/api");
   assert.equal(i.tcpPort, 5432);
@@ -346,6 +348,7 @@ Deno.test("containerInstances() bad label values are problems and fall back to d
     [{ "berth.check.http": "health" }, "berth.check.http", (i) => assert.equal(i.check, null)],
     [{ "berth.check.tcp": "sure" }, "berth.check.tcp", (i) => assert.equal(i.check, null)],
     [{ "berth.lb": "fastest" }, "berth.lb", (i) => assert.equal(i.meta["berth.lb"], undefined)],
+    [{ "berth.tls": "le" }, "berth.tls", (i) => assert.equal(i.meta["berth.tls"], undefined)],
     [{ SERVICE_ID: "a:b" }, "SERVICE_ID", (i) => assert.equal(i.id, "h1:web-1:80")],
     [{ SERVICE_80_NAME: "a.b" }, "SERVICE_80_NAME", (i) => assert.equal(i.service, "nginx")],
     [{ "berth.tags": "x".repeat(600) }, "berth.tags", (i) => assert.deepEqual(i.tags, [])],

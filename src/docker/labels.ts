@@ -16,7 +16,7 @@
  */
 import { parseDuration } from "../lib/duration.ts";
 import { intOrText, parseBool, splitList } from "../lib/text.ts";
-import { CommandError, type LbPolicy, rules } from "../store/mod.ts";
+import { CommandError, type LbPolicy, rules, type TlsMode } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 
 /** A label or env value the watcher could not use; the watcher logs it once per container. */
@@ -298,6 +298,14 @@ export const LABELS = {
     default: null,
     onBad: "using round_robin",
     parse: (v, key) => rules.lbPolicy(v, key),
+  }),
+  tls: label<TlsMode | null>({
+    keys: ["berth.tls"],
+    example: "acme",
+    doc: "certificates from ACME for the service's routed hosts (see ACME)",
+    default: null,
+    onBad: "no ACME certificate",
+    parse: (v, key) => rules.tlsMode(v, key),
   }),
   /** Read by key pattern (attributes()), not by decodeLabel(). */
   attributes: label<Record<string, string>>({

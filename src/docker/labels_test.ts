@@ -56,6 +56,7 @@ const BAD: Record<string, string[]> = {
   "berth.check.timeout": ["5", "1ms", "2h"],
   "berth.weight": ["-1", "heavy", "65536", "1.5"],
   "berth.lb": ["fastest"],
+  "berth.tls": ["letsencrypt", "acme,manual"],
 };
 /** Entries that accept any value. */
 const ANY_VALUE = new Set(["SERVICE_IGNORE", "SERVICE_<port>_IGNORE", "SERVICE_<port>_<KEY>"]);
@@ -98,6 +99,8 @@ Deno.test("decodeLabel() good values: parsed, first present key wins, labels bef
   assert.equal(decodeLabel(s, LABELS.service), "api");
   assert.equal(decodeLabel(s, LABELS.lb), null);
   assert.equal(decodeLabel(settings({ "berth.lb": "Least-Conn" }), LABELS.lb), "least_conn");
+  assert.equal(decodeLabel(s, LABELS.tls), null);
+  assert.equal(decodeLabel(settings({ "berth.tls": " ACME " }), LABELS.tls), "acme");
   assert.deepEqual(decodeLabel(settings({ "berth.port": "53/udp" }), LABELS.port), {
     port: 53,
     proto: "udp",

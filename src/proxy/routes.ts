@@ -20,7 +20,7 @@
  * @module
  */
 import type { Instance, NodeInfo } from "../store/mod.ts";
-import { instanceHealth } from "../store/mod.ts";
+import { instanceHealth, TLS_META_KEY } from "../store/mod.ts";
 import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
 
 /** One service as the proxy sees it. */
@@ -29,6 +29,8 @@ export interface ServiceRoute {
   /** Served targets with weight > 0, in instance id order; empty → 503. */
   readonly targets: readonly Target[];
   readonly balancer: Balancer;
+  /** An instance of the service says `berth.tls=acme`: ACME orders its hosts (src/acme/names.ts). */
+  readonly acme: boolean;
 }
 
 interface PathRoute {
@@ -234,6 +236,7 @@ export function buildRouteTable(
         random: opts.random,
         previous: previous?.policy === policy ? previous : null,
       }),
+      acme: list.some((i) => i.meta[TLS_META_KEY] === "acme"),
     };
     let routed = false;
     for (const i of list) {

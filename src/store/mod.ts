@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./types.ts";
+export * from "./tls_meta.ts";
 export {
   type ApplyEntry,
   REQUEST_WINDOW_ENTRIES,

@@ -32,6 +32,7 @@ import {
   SERVICE_NAME_EXPECTED,
 } from "../lib/service_name.ts";
 import { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";
+import { parseTlsMode, TLS_META_KEY, TLS_MODES, type TlsMode } from "./tls_meta.ts";
 import {
   bytes,
   CommandError,
@@ -132,13 +133,25 @@ export const rules = {
   tags(x: unknown, path: string): string[] {
     return strList(x, path);
   },
-  /** String pairs; `berth.lb` must name a policy and is stored by its canonical name. */
+  /**
+   * String pairs; `berth.lb` must name a policy and `berth.tls` a mode, each stored by its
+   * canonical name.
+   */
   meta(x: unknown, path: string): Record<string, string> {
     const m = strMap(x, path);
     if (m[LB_META_KEY] !== undefined) {
       m[LB_META_KEY] = rules.lbPolicy(m[LB_META_KEY], `${path}.${LB_META_KEY}`);
     }
+    if (m[TLS_META_KEY] !== undefined) {
+      m[TLS_META_KEY] = rules.tlsMode(m[TLS_META_KEY], `${path}.${TLS_META_KEY}`);
+    }
     return m;
+  },
+  /** `berth.tls`: how the service gets its certificates (`acme`). */
+  tlsMode(x: unknown, path: string): TlsMode {
+    const t = typeof x === "string" ? parseTlsMode(x) : null;
+    if (t === null) fail(path, TLS_MODES.join("|"), x);
+    return t;
   },
   lbPolicy(x: unknown, path: string): LbPolicy {
     const p = typeof x === "string" ? parseLbPolicy(x) : null;

@@ -27,8 +27,10 @@ const CASES: [string, Rule, [unknown, unknown][], unknown[]][] = [
   ["meta", rules.meta, [
     [{ a: "" }, { a: "" }],
     [{ "berth.lb": "Least-Conn" }, { "berth.lb": "least_conn" }],
-  ], [{ a: 1 }, { "": "x" }, { "berth.lb": "fastest" }, []]],
+    [{ "berth.tls": "ACME" }, { "berth.tls": "acme" }],
+  ], [{ a: 1 }, { "": "x" }, { "berth.lb": "fastest" }, { "berth.tls": "letsencrypt" }, []]],
   ["lbPolicy", rules.lbPolicy, [["rr", "round_robin"], ["p2c", "p2c"]], ["fast", 1]],
+  ["tlsMode", rules.tlsMode, [["acme", "acme"], [" Acme", "acme"]], ["", "manual", 1, null]],
   ["httpHosts", rules.httpHosts, [
     [["A.Example.com", "*.x.test", "web_1.local"], ["a.example.com", "*.x.test", "web_1.local"]],
   ], [["bad host"], ["a..b"], ["-a.b"], ["a.b-"], [`${"a".repeat(250)}.com`], "a.com"]],
