@@ -71,6 +71,8 @@ const TIMED: ReadonlySet<string> = new Set([
   "token.revoke",
   "token.use",
   "cert.record",
+  "acme.claim",
+  "acme.renew",
   ...CHECK_TIMED_TYPES,
 ]);
 

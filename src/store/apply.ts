@@ -2,7 +2,8 @@
  * One validated command applied inside the store's transaction: `applyCommand` sends it to its
  * family (apply_catalog.ts: nodes and instances; apply_checks.ts: registered checks; apply_kv.ts; apply_members.ts: Raft membership;
  * sessions.ts: sessions and KV locks; acl_tables.ts: `acl.*`; restore_staging.ts: `restore.*`;
- * pki_state.ts: the CA, join tokens, certificates; edge_certs.ts: certificates the proxy serves) and applies a `batch` and a
+ * pki_state.ts: the CA, join tokens, certificates; edge_certs.ts: certificates the proxy serves;
+ * acme_state.ts: ACME orders) and applies a `batch` and a
  * `txn` (txn.ts) whole or not at all. What it changes is
  * noted in the step's `ChangeSet`. Deterministic: everything it needs is in the command and the
  * entry's index.
@@ -22,6 +23,7 @@ import { runTxn } from "./txn.ts";
 import { applyAcl, markAclBootstrapped, seedAclBuiltins } from "./acl_tables.ts";
 import { applyPki } from "./pki_state.ts";
 import { applyEdgeCert } from "./edge_certs.ts";
+import { applyAcme } from "./acme_state.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
   switch (cmd.type) {
@@ -80,6 +82,13 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
     case "cert.put":
     case "cert.rm":
       return applyEdgeCert(step, cmd);
+    case "acme.claim":
+    case "acme.account.create":
+    case "acme.account.url":
+    case "acme.name.set":
+    case "acme.name.drop":
+    case "acme.renew":
+      return applyAcme(step, cmd);
   }
 }
 

@@ -6,6 +6,10 @@
  */
 export * from "./types.ts";
 export * from "./tls_meta.ts";
+export * from "./acme_types.ts";
+export * from "./acme_commands.ts";
+export type { AcmeState } from "./acme_state.ts";
+export { ACME_NAMES_MAX } from "./acme_state.ts";
 export {
   type ApplyEntry,
   REQUEST_WINDOW_ENTRIES,

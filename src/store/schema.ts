@@ -13,6 +13,7 @@ import { SESSION_SCHEMA } from "./sessions.ts";
 import { ACL_SCHEMA, seedAclBuiltins } from "./acl_tables.ts";
 import { PKI_SCHEMA } from "./pki_state.ts";
 import { EDGE_CERTS_SCHEMA } from "./edge_certs.ts";
+import { ACME_SCHEMA } from "./acme_state.ts";
 
 /** 2: instance health kept per source (`docker`, `checkResult`); 1 is read through migrate.ts. */
 const SCHEMA_VERSION = SNAPSHOT_SCHEMA;
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) S
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
-${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${ACL_STAGING_SCHEMA}${PKI_SCHEMA}${EDGE_CERTS_SCHEMA}`;
+${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${ACL_STAGING_SCHEMA}${PKI_SCHEMA}${EDGE_CERTS_SCHEMA}${ACME_SCHEMA}`;
 
 export interface StoreOptions {
   /** SQLite `synchronous` level; FULL (the default) fsyncs every commit. */

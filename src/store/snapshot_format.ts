@@ -100,6 +100,10 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
   join_tokens: { id: "text", hash: "text", data: "json" },
   certs: { serial: "text", node: "text", not_after: "int", revoked: "int", key: "text" },
   edge_certs: { name: "text", data: "json", is_default: "int" },
+  acme_lease: { id: "int", term: "int", node: "text", since_ms: "int" },
+  acme_accounts: { directory: "text", data: "json" },
+  acme_names: { name: "text", data: "json", create_index: "int", modify_index: "int" },
+  acme_challenges: { token: "text", name: "text", type: "text", key_auth: "text" },
 };
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
@@ -129,6 +133,10 @@ export const RAFT_TABLES: readonly string[] = [
   "join_tokens",
   "certs",
   "edge_certs",
+  "acme_lease",
+  "acme_accounts",
+  "acme_names",
+  "acme_challenges",
 ];
 
 /** The magic and the header frame. */

@@ -42,6 +42,7 @@ import { Sessions } from "./sessions.ts";
 import * as acl from "./acl_tables.ts";
 import { PkiState } from "./pki_state.ts";
 import * as ec from "./edge_certs.ts";
+import { AcmeState } from "./acme_state.ts";
 import { rollback } from "../lib/sqlite_rollback.ts";
 
 export type { StoreOptions } from "./schema.ts";
@@ -67,6 +68,8 @@ export class Store {
   readonly sessions: Sessions;
   /** The cluster CA, join tokens and member certificates (pki_state.ts): read them here. */
   readonly pki: PkiState;
+  /** The ACME lease, accounts, names being ordered and their challenges (acme_state.ts). */
+  readonly acme: AcmeState;
   #applied = 0;
 
   private constructor(db: DatabaseSync, path: string) {
@@ -76,6 +79,7 @@ export class Store {
     this.#applied = this.#sql.metaGet("applied");
     this.sessions = new Sessions(this.#sql);
     this.pki = new PkiState(this.#sql);
+    this.acme = new AcmeState(this.#sql);
   }
 
   /** Opens (creating if needed) the store at `path`; `:memory:` for tests. */
@@ -331,6 +335,7 @@ export class Store {
         "sessions",
         "acl",
         "edge_certs",
+        "acme",
       ]),
       services,
       keys: new Set(),

@@ -40,6 +40,12 @@ export const TABLE_CLASSES: Readonly<Record<string, TableClass>> = {
   // Certificates the proxy serves, their keys sealed under the cluster key: in a snapshot only
   // with the secrets (see README "HTTPS certificates" for how they travel).
   edge_certs: "secret",
+  // ACME: the account and certificate keys in them are sealed with this cluster's key, which no
+  // other cluster has; a restored or new cluster makes its own account and orders.
+  acme_lease: "local",
+  acme_accounts: "local",
+  acme_names: "local",
+  acme_challenges: "local",
 };
 
 /** Secret tables, in the order a sealed section carries them. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { AcmeCommand } from "./acme_types.ts";
 
 /** Health of one instance, or of one of its sources. Only `passing` instances are served. */
 export type CheckStatus = "passing" | "warning" | "critical";
@@ -330,6 +331,8 @@ export type Command =
    */
   | { type: "cert.put"; cert: EdgeCert }
   | { type: "cert.rm"; name: string }
+  /** ACME ordering state (acme_types.ts, acme_state.ts). */
+  | AcmeCommand
   | { type: "noop" };
 
 /**
@@ -536,7 +539,8 @@ export type Table =
   | "members"
   | "sessions"
   | "acl"
-  | "edge_certs";
+  | "edge_certs"
+  | "acme";
 
 export interface Change {
   /** The applied index after the change. */

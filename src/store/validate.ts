@@ -49,6 +49,7 @@ import { isSessionCommand, validateSessionCommand } from "./session_commands.ts"
 import { isAclCommand, validateAclCommand } from "./acl_commands.ts";
 import { isPkiCommand, validatePkiCommand } from "./pki_commands.ts";
 import { isEdgeCertCommand, validateEdgeCertCommand } from "./edge_certs.ts";
+import { isAcmeCommand, validateAcmeCommand } from "./acme_commands.ts";
 
 export { CommandError, NAME_BYTES_MAX, SERVICE_NAME_CHARS_MAX, VALUE_BYTES_MAX };
 
@@ -511,6 +512,7 @@ function validateCommandFields(o: Record<string, unknown>, path: string): Comman
       if (isAclCommand(o.type)) return validateAclCommand(o, path);
       if (isPkiCommand(o.type)) return validatePkiCommand(o, path);
       if (isEdgeCertCommand(o.type)) return validateEdgeCertCommand(o, path);
+      if (isAcmeCommand(o.type)) return validateAcmeCommand(o, path);
       return fail(`${path}.type`, "a known command type", o.type);
   }
 }
