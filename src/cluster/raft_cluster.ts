@@ -260,6 +260,20 @@ export class RaftCluster implements Cluster {
   }
 
   /**
+   * Commits `command` only while this member leads (NotLeaderError otherwise, never forwarded):
+   * for the loops that run on the leader alone (ACME ordering), whose decisions a deposed
+   * leader must not pass on.
+   */
+  proposeAsLeader(command: Command): Promise<Proposed> {
+    return this.#proposals.proposeAsLeader(crypto.randomUUID(), command);
+  }
+
+  /** This member's Raft term while it leads, else null (leader-only loops poll it). */
+  leaderTerm(): number | null {
+    return this.#core.role === "leader" ? this.#core.term() : null;
+  }
+
+  /**
    * Restarts session `id`'s TTL on the leader: here when this member leads, otherwise the
    * request is forwarded (renewals are not written to the log; _session_timers.ts). The leader
    * answers only after a read barrier confirmed its leadership, from its replica as of then: a

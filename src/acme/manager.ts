@@ -1,0 +1,393 @@
+/**
+ * The cluster's ACME orders, run by the leader alone. Each tick (ACME_TICK_MS) while this member
+ * leads, one bounded pass:
+ *
+ * 1. In a new term, claim the lease (`acme.claim`): from then on apply refuses every ACME write
+ *    of an older term, so a deposed leader's late steps change nothing (acme_state.ts).
+ * 2. The account of `--acme-directory`: its key is proposed first (first wins), then registered
+ *    with the CA, which answers the same account for the same key: two leaders never make two.
+ * 3. The names to order (names.ts) that are due: no certificate yet, or the ACME one two-thirds
+ *    through its lifetime, or a renewal asked (`berth cert renew`). A name covered by a manual
+ *    certificate is left alone. A row of a name no longer wanted is dropped.
+ * 4. Up to ACME_CONCURRENT_MAX due names whose next attempt and poll time have come each take
+ *    one step of their order (order_step.ts), recorded with the row's modifyIndex. A failure
+ *    records the CA's error and the next attempt (backoff from 1 min doubling to 24 h, at least
+ *    Retry-After); a certificate lands with `cert.put` (source "acme") in the same batch as the
+ *    row's drop.
+ *
+ * Nothing waits on the CA between passes; a pass still running when the next tick comes is
+ * left to finish. Leadership lost: in-memory state (poll times, the client) is forgotten.
+ *
+ * @module
+ */
+import { createHash, generateKeyPairSync } from "node:crypto";
+import type { SecretBox } from "../pki/cluster_key.ts";
+import { sealEdgeCert } from "../pki/edge_cert.ts";
+import { errorText } from "../lib/error_text.ts";
+import type {
+  AcmeChallengeType,
+  AcmeNameSpec,
+  AcmeNameState,
+  ApplyResult,
+  Command,
+  EdgeCert,
+  Store,
+} from "../store/mod.ts";
+import { ACME_ERROR_CHARS_MAX } from "../store/mod.ts";
+import type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
+import { errorFacts } from "./client_api.ts";
+import { OrderFailed, type StepContext, stepOrder } from "./order_step.ts";
+import { backoffMs, nextPollMs, POLL_MIN_MS, renewAt } from "./timing.ts";
+
+/** Time between passes. */
+export const ACME_TICK_MS = 1000;
+/** Most names stepped in one pass. */
+export const ACME_CONCURRENT_MAX = 4;
+
+export interface AcmeManagerOptions {
+  store: Store;
+  /** This member's name (in the lease). */
+  node: string;
+  /** This member's Raft term while it leads, else null. */
+  leaderTerm: () => number | null;
+  /** Proposes while this member leads; refused otherwise (never forwarded). */
+  propose: (cmd: Command) => Promise<{ index: number; result: ApplyResult }>;
+  box: SecretBox;
+  directoryUrl: string;
+  /** Contact for the account ("" for none). */
+  email: string;
+  /** The names to order now (names.ts). */
+  names: () => string[];
+  challengeType: AcmeChallengeType;
+  /** A protocol client for an account. */
+  api: AcmeApiFactory;
+  csr: StepContext["csr"];
+  /** A new ECDSA P-256 key, PKCS#8 PEM (default: node:crypto). */
+  newKeyPem?: () => string;
+  /** A new account key, a private JWK (default: ECDSA P-256 from node:crypto). */
+  newAccountKey?: () => JsonWebKey;
+  now?: () => number;
+  log: (line: string) => void;
+  tickMs?: number;
+  concurrency?: number;
+}
+
+/** The SecretBox context of the account key of `directory`. */
+export function accountKeyContext(directory: string): string {
+  return `acme-account:${createHash("sha256").update(directory).digest("hex")}`;
+}
+
+export class AcmeManager {
+  readonly #o: AcmeManagerOptions;
+  readonly #now: () => number;
+  /** The term whose lease this member holds, null while it does not lead (or has not claimed). */
+  #term: number | null = null;
+  #api: Promise<AcmeApi> | null = null;
+  /** Per name: when to look at its order again, and the last poll delay. */
+  readonly #poll = new Map<string, { at: number; delayMs: number }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #pass: Promise<void> | null = null;
+  #closed = false;
+
+  constructor(o: AcmeManagerOptions) {
+    this.#o = o;
+    this.#now = o.now ?? (() => Date.now());
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => {
+      if (this.#pass === null && !this.#closed) {
+        this.#pass = this.pass().catch((e) => this.#o.log(`acme: ${errorText(e)}`))
+          .finally(() => this.#pass = null);
+      }
+    }, this.#o.tickMs ?? ACME_TICK_MS);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#pass;
+  }
+
+  /** One pass (module comment); the timer runs it, tests call it. */
+  async pass(): Promise<void> {
+    const term = this.#o.leaderTerm();
+    if (term === null) return this.#forget();
+    if (this.#term !== term) {
+      this.#forget();
+      const r = await this.#o.propose({
+        type: "acme.claim",
+        term,
+        node: this.#o.node,
+        nowMs: this.#now(),
+      });
+      if (!r.result.ok) {
+        this.#o.log(`acme: cannot claim the lease: ${r.result.error}`);
+        return;
+      }
+      this.#term = term;
+    }
+    const now = this.#now();
+    const { store } = this.#o;
+    const wanted = new Set(this.#o.names());
+    const rows = new Map(store.acme.names().map((r) => [r.name, r]));
+    for (const row of rows.values()) {
+      if (!wanted.has(row.name)) {
+        this.#o.log(`acme: ${row.name} is no longer routed by a service that asks; forgotten`);
+        await this.#write(term, {
+          type: "acme.name.drop",
+          term,
+          expectIndex: row.modifyIndex,
+          name: row.name,
+        });
+      }
+    }
+    const covered = manualNames(store.edgeCerts(), now);
+    const work: string[] = [];
+    for (const name of wanted) {
+      const row = rows.get(name);
+      if (!due(name, row, store.edgeCert(name), covered, now)) {
+        if (row !== undefined && row.order === null) {
+          await this.#write(term, {
+            type: "acme.name.drop",
+            term,
+            expectIndex: row.modifyIndex,
+            name,
+          });
+        }
+        continue;
+      }
+      if (now < (row?.nextAttemptMs ?? 0) || now < (this.#poll.get(name)?.at ?? 0)) continue;
+      work.push(name);
+    }
+    work.sort((a, b) => (rows.get(a)?.nextAttemptMs ?? 0) - (rows.get(b)?.nextAttemptMs ?? 0));
+    await Promise.all(
+      work.slice(0, this.#o.concurrency ?? ACME_CONCURRENT_MAX).map((n) => this.#advance(term, n)),
+    );
+  }
+
+  #leading(term: number): boolean {
+    return !this.#closed && this.#term === term && this.#o.leaderTerm() === term;
+  }
+
+  #forget(): void {
+    this.#term = null;
+    this.#api = null;
+    this.#poll.clear();
+  }
+
+  /** Proposes a leader write of `term`; false when refused or no longer leading. */
+  async #write(term: number, cmd: Command): Promise<boolean> {
+    if (!this.#leading(term)) return false;
+    try {
+      const r = await this.#o.propose(cmd);
+      if (!r.result.ok && /does not hold the lease|no lease/.test(r.result.error ?? "")) {
+        this.#forget();
+      }
+      return r.result.ok;
+    } catch (e) {
+      this.#o.log(`acme: ${errorText(e)}`);
+      return false;
+    }
+  }
+
+  /** One step of `name`'s order, and what it came to recorded. */
+  async #advance(term: number, name: string): Promise<void> {
+    const row = this.#o.store.acme.name(name);
+    const state: AcmeNameSpec = row === undefined ? freshState(name) : spec(row);
+    const expectIndex = row?.modifyIndex ?? 0;
+    const now = this.#now();
+    let outcome;
+    try {
+      const api = await this.#account(term);
+      outcome = await stepOrder(state, {
+        api,
+        box: this.#o.box,
+        directory: this.#o.directoryUrl,
+        challengeType: this.#o.challengeType,
+        nowMs: now,
+        newKeyPem: this.#o.newKeyPem ?? newKeyPem,
+        csr: this.#o.csr,
+      });
+    } catch (e) {
+      if (!this.#leading(term)) return;
+      const facts = errorFacts(e);
+      const ends = e instanceof OrderFailed || facts.status === 404;
+      const failures = state.failures + 1;
+      const waitMs = backoffMs(failures, facts.retryAfterMs);
+      const text = cleanText(`${name}: ${facts.text}`);
+      this.#o.log(`acme: ${text}; next attempt in ${Math.round(waitMs / 1000)}s`);
+      if (facts.type === "" && this.#api !== null && /account/i.test(facts.text)) this.#api = null;
+      this.#poll.delete(name);
+      await this.#write(term, {
+        type: "acme.name.set",
+        term,
+        expectIndex,
+        state: {
+          ...state,
+          order: ends ? null : state.order,
+          challenges: ends ? [] : state.challenges,
+          failures,
+          nextAttemptMs: now + waitMs,
+          lastError: text,
+          lastErrorMs: now,
+        },
+      });
+      return;
+    }
+    if (!this.#leading(term)) return;
+    switch (outcome.kind) {
+      case "wait": {
+        const delayMs = nextPollMs(this.#poll.get(name)?.delayMs ?? 0);
+        this.#poll.set(name, { at: now + delayMs, delayMs });
+        return;
+      }
+      case "record":
+        this.#poll.set(name, { at: now + POLL_MIN_MS, delayMs: 0 });
+        await this.#write(term, { type: "acme.name.set", term, expectIndex, state: outcome.state });
+        return;
+      case "done": {
+        this.#poll.delete(name);
+        let cert: EdgeCert;
+        try {
+          cert = sealEdgeCert(this.#o.box, {
+            name,
+            certPem: outcome.certPem,
+            keyPem: outcome.keyPem,
+            source: "acme",
+            isDefault: false,
+            nowMs: now,
+          });
+        } catch (e) {
+          this.#o.log(`acme: ${name}: the CA's certificate is refused: ${errorText(e)}`);
+          await this.#write(term, {
+            type: "acme.name.set",
+            term,
+            expectIndex,
+            state: {
+              ...state,
+              order: null,
+              challenges: [],
+              failures: state.failures + 1,
+              nextAttemptMs: now + backoffMs(state.failures + 1),
+              lastError: cleanText(`${name}: the CA's certificate is refused: ${errorText(e)}`),
+              lastErrorMs: now,
+            },
+          });
+          return;
+        }
+        const ok = await this.#write(term, {
+          type: "batch",
+          commands: [
+            { type: "cert.put", cert },
+            { type: "acme.name.drop", term, expectIndex, name },
+          ],
+        });
+        if (ok) {
+          this.#o.log(
+            `acme: certificate for ${name} from ${cert.issuer}, valid until ${
+              new Date(cert.notAfter).toISOString()
+            }`,
+          );
+        }
+      }
+    }
+  }
+
+  /** The client of this directory's account, made (key first, first wins) and registered once. */
+  #account(term: number): Promise<AcmeApi> {
+    this.#api ??= this.#makeAccount(term).catch((e) => {
+      this.#api = null;
+      throw e;
+    });
+    return this.#api;
+  }
+
+  async #makeAccount(term: number): Promise<AcmeApi> {
+    const { store, box, directoryUrl: directory, email } = this.#o;
+    const context = accountKeyContext(directory);
+    if (store.acme.account(directory) === undefined) {
+      const jwk = (this.#o.newAccountKey ?? newAccountKey)();
+      const keySealed = box.seal(new TextEncoder().encode(JSON.stringify(jwk)), context);
+      await this.#write(term, {
+        type: "acme.account.create",
+        term,
+        account: { directory, email, keySealed, createdMs: this.#now() },
+      });
+    }
+    const account = store.acme.account(directory);
+    if (account === undefined) throw new Error(`no account key for ${directory} could be stored`);
+    const accountKey = JSON.parse(new TextDecoder().decode(box.open(account.keySealed, context)));
+    if (account.url !== null) {
+      return this.#o.api({ directoryUrl: directory, accountKey, accountUrl: account.url });
+    }
+    const { url } = await this.#o.api({ directoryUrl: directory, accountKey })
+      .account(email === "" ? undefined : email);
+    if (!await this.#write(term, { type: "acme.account.url", term, directory, url })) {
+      throw new Error("the account URL could not be stored");
+    }
+    this.#o.log(`acme: account ${url} at ${directory}`);
+    return this.#o.api({ directoryUrl: directory, accountKey, accountUrl: url });
+  }
+}
+
+/** Whether `name` needs a certificate now (module comment, point 3). */
+function due(
+  name: string,
+  row: AcmeNameState | undefined,
+  cert: EdgeCert | undefined,
+  manual: ReadonlySet<string>,
+  now: number,
+): boolean {
+  if (row?.renew === true) return true;
+  if (cert?.source === "acme") {
+    return now >= renewAt(cert.notBefore, cert.notAfter) || row?.order != null;
+  }
+  if (cert !== undefined) return false; // a manual certificate by that name
+  const dot = name.indexOf(".");
+  return !manual.has(name) && !manual.has(`*${name.slice(dot)}`);
+}
+
+/** The names (wildcards as `*.x`) that manual certificates valid at `now` cover. */
+function manualNames(certs: readonly EdgeCert[], now: number): Set<string> {
+  const out = new Set<string>();
+  for (const c of certs) {
+    if (c.source === "manual" && c.notAfter > now) { for (const n of c.names) out.add(n); }
+  }
+  return out;
+}
+
+function freshState(name: string): AcmeNameSpec {
+  return {
+    name,
+    directory: "",
+    order: null,
+    challenges: [],
+    failures: 0,
+    nextAttemptMs: 0,
+    lastError: "",
+    lastErrorMs: 0,
+    renew: false,
+  };
+}
+
+function spec(row: AcmeNameState): AcmeNameSpec {
+  const { createIndex: _c, modifyIndex: _m, ...s } = row;
+  return s;
+}
+
+/** Error text as the store keeps it: one line, bounded. */
+function cleanText(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/[\x00-\x1f\x7f]+/g, " ").slice(0, ACME_ERROR_CHARS_MAX);
+}
+
+function newKeyPem(): string {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+}
+
+function newAccountKey(): JsonWebKey {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return privateKey.export({ format: "jwk" }) as JsonWebKey;
+}

@@ -1,0 +1,211 @@
+/**
+ * One step of a name's order, as the leader takes it (manager.ts calls it, then records what it
+ * returns). The replicated row (`AcmeNameSpec`) holds everything a step needs, so whichever
+ * leader takes the next step resumes the same order by its URL:
+ *
+ * | the CA says the order is | the step                                                      |
+ * |--------------------------|---------------------------------------------------------------|
+ * | none yet, expired, gone  | a new order, and a new certificate key sealed into the row    |
+ * | pending                  | per authorization: record the challenge's key authorization  |
+ * |                          | (every member answers from the row), answer it on a later    |
+ * |                          | step (the members have applied it by then), wait             |
+ * | ready                    | finalize with a CSR of the row's key                          |
+ * | processing               | wait                                                          |
+ * | valid                    | download: the certificate and its key are done                |
+ * | invalid                  | a failure naming the CA's reason; the order is dropped        |
+ *
+ * A step never waits for the CA to change: it returns, and the manager looks again later.
+ *
+ * @module
+ */
+import type { SecretBox } from "../pki/cluster_key.ts";
+import type { AcmeChallengeType, AcmeNameSpec, AcmeOrder } from "../store/mod.ts";
+import type { AcmeApi, AuthorizationInfo, OrderInfo, ProblemInfo } from "./client_api.ts";
+
+/** What a step needs besides the row. */
+export interface StepContext {
+  api: AcmeApi;
+  box: SecretBox;
+  /** The directory orders are made with now (`--acme-directory`). */
+  directory: string;
+  challengeType: AcmeChallengeType;
+  nowMs: number;
+  /** A new certificate key, PKCS#8 PEM (ECDSA P-256). */
+  newKeyPem: () => string;
+  /** The DER CSR for `name` signed with `keyPem`. */
+  csr: (name: string, keyPem: string) => Uint8Array | Promise<Uint8Array>;
+}
+
+/** What a step came to. */
+export type StepOutcome =
+  /** Record this row (it changed); look again soon. */
+  | { kind: "record"; state: AcmeNameSpec }
+  /** Nothing to record; look again after a poll delay. */
+  | { kind: "wait" }
+  /** The certificate chain (PEM) and its key: put it, and the name is done. */
+  | { kind: "done"; certPem: string; keyPem: string };
+
+/** A failure that ends the order (it is invalid, or cannot succeed): the next try orders anew. */
+export class OrderFailed extends Error {
+  override name = "OrderFailed";
+}
+
+/** The SecretBox context of an order's certificate key. */
+export function orderKeyContext(name: string): string {
+  return `acme-order-key:${name}`;
+}
+
+/** Takes one step of `state`'s order (module comment); throws on a failure. */
+export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<StepOutcome> {
+  const order = state.order;
+  if (
+    order === null || state.directory !== cx.directory ||
+    (order.expiresMs !== null && cx.nowMs >= order.expiresMs)
+  ) {
+    return { kind: "record", state: await newOrder(state, cx) };
+  }
+  const o = await cx.api.getOrder(order.url);
+  const seen: AcmeOrder = {
+    ...order,
+    status: knownStatus(o.status),
+    expiresMs: parseTime(o.expires) ?? order.expiresMs,
+  };
+  const changed = seen.status !== order.status || seen.expiresMs !== order.expiresMs;
+  const base: AcmeNameSpec = { ...state, order: seen };
+  switch (o.status) {
+    case "pending": {
+      const next = await answerAuthorizations(base, o, cx);
+      if (next !== null) return { kind: "record", state: next };
+      return changed ? { kind: "record", state: base } : { kind: "wait" };
+    }
+    case "ready": {
+      const der = await cx.csr(state.name, openKey(cx.box, state.name, order.keySealed));
+      const after = await cx.api.finalize(o, der);
+      return {
+        kind: "record",
+        state: { ...base, order: { ...seen, status: knownStatus(after.status) } },
+      };
+    }
+    case "processing":
+      return changed ? { kind: "record", state: base } : { kind: "wait" };
+    case "valid": {
+      if (o.certificate === undefined) return { kind: "wait" };
+      const certPem = await cx.api.downloadCertificate(o.certificate);
+      return { kind: "done", certPem, keyPem: openKey(cx.box, state.name, order.keySealed) };
+    }
+    case "invalid":
+      throw new OrderFailed(
+        problemText(o.error) ?? (await authorizationError(o, cx)) ??
+          "the CA made the order invalid",
+      );
+    default:
+      throw new OrderFailed(`the CA gave the order an unknown status ${JSON.stringify(o.status)}`);
+  }
+}
+
+/** A new order at the CA for the name, with a new key sealed into the row. */
+async function newOrder(state: AcmeNameSpec, cx: StepContext): Promise<AcmeNameSpec> {
+  const o = await cx.api.newOrder([state.name]);
+  const keyPem = cx.newKeyPem();
+  const keySealed = cx.box.seal(new TextEncoder().encode(keyPem), orderKeyContext(state.name));
+  return {
+    ...state,
+    directory: cx.directory,
+    order: {
+      url: o.url,
+      status: knownStatus(o.status),
+      expiresMs: parseTime(o.expires),
+      keySealed,
+    },
+    challenges: [],
+  };
+}
+
+/**
+ * For each authorization not yet valid: records the challenge's key authorization first (the
+ * row returned), answers a recorded one that is still pending. Null: nothing new to record.
+ */
+async function answerAuthorizations(
+  state: AcmeNameSpec,
+  o: OrderInfo,
+  cx: StepContext,
+): Promise<AcmeNameSpec | null> {
+  let challenges = state.challenges;
+  let recorded = false;
+  for (const url of o.authorizations) {
+    const a = await cx.api.getAuthorization(url);
+    if (a.status === "valid") continue;
+    if (a.status !== "pending") {
+      throw new OrderFailed(
+        challengeError(a) ?? `the authorization for ${a.identifier.value} is ${a.status}`,
+      );
+    }
+    const ch = a.challenges.find((c) => c.type === cx.challengeType);
+    if (ch === undefined) {
+      throw new OrderFailed(
+        `the CA offers no ${cx.challengeType} challenge for ${a.identifier.value}`,
+      );
+    }
+    if (ch.status === "invalid") {
+      throw new OrderFailed(problemText(ch.error) ?? `the ${ch.type} challenge failed`);
+    }
+    if (!challenges.some((c) => c.token === ch.token)) {
+      const keyAuthorization = await cx.api.keyAuthorization(ch.token);
+      challenges = [...challenges, { type: cx.challengeType, token: ch.token, keyAuthorization }]
+        .slice(-4);
+      recorded = true;
+    } else if (ch.status === "pending") {
+      await cx.api.respond(ch.url);
+    }
+  }
+  return recorded ? { ...state, challenges } : null;
+}
+
+async function authorizationError(o: OrderInfo, cx: StepContext): Promise<string | null> {
+  for (const url of o.authorizations) {
+    try {
+      const text = challengeError(await cx.api.getAuthorization(url));
+      if (text !== null) return text;
+    } catch {
+      // the order's own state is reported instead
+    }
+  }
+  return null;
+}
+
+function challengeError(a: AuthorizationInfo): string | null {
+  for (const c of a.challenges) {
+    const text = problemText(c.error);
+    if (text !== null) return `${a.identifier.value}: ${text}`;
+  }
+  return null;
+}
+
+function problemText(p: ProblemInfo | undefined): string | null {
+  if (p === undefined || (p.type === undefined && p.detail === undefined)) return null;
+  const type = (p.type ?? "").replace(/^urn:ietf:params:acme:error:/, "");
+  return type === "" ? p.detail ?? "" : `${type}: ${p.detail ?? ""}`;
+}
+
+function knownStatus(s: string): AcmeOrder["status"] {
+  switch (s) {
+    case "pending":
+    case "ready":
+    case "processing":
+    case "valid":
+    case "invalid":
+      return s;
+    default:
+      throw new OrderFailed(`the CA gave the order an unknown status ${JSON.stringify(s)}`);
+  }
+}
+
+function parseTime(t: string | undefined): number | null {
+  if (t === undefined) return null;
+  const ms = Date.parse(t);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+function openKey(box: SecretBox, name: string, sealed: string): string {
+  return new TextDecoder().decode(box.open(sealed, orderKeyContext(name)));
+}
