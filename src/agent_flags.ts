@@ -23,6 +23,7 @@ export interface AgentFlag extends FlagSpec {
     | "IP"
     | "DOMAIN"
     | "URL"
+    | "EMAIL"
     | "D"
     | "N"
     | "T"
@@ -42,6 +43,9 @@ export interface AgentFlag extends FlagSpec {
   /** Its value is a secret: messages never show it. */
   secret?: boolean;
 }
+
+/** `--acme-directory` by default: Let's Encrypt's production directory. */
+export const ACME_DIRECTORY_DEFAULT = "https://acme-v02.api.letsencrypt.org/directory";
 
 const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
 
@@ -223,6 +227,36 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     devDef: "127.0.0.1:8443",
     help: "HTTPS load balancer listen address (certificate by SNI), or off",
     expect: "expected IP:PORT like 0.0.0.0:443, or off",
+  },
+  {
+    name: "acme-directory",
+    kind: "URL",
+    def: ACME_DIRECTORY_DEFAULT,
+    defaultText: "Let's Encrypt production",
+    help: "ACME directory the leader orders certificates from (berth.tls=acme, --acme-all)",
+    expect: "expected an https:// URL like https://acme-v02.api.letsencrypt.org/directory",
+  },
+  {
+    name: "acme-email",
+    kind: "EMAIL",
+    def: "",
+    help: "contact address of the cluster's ACME account",
+    expect: "expected an email address like ops@example.com",
+  },
+  {
+    name: "acme-ca-cert",
+    kind: "FILE",
+    def: "",
+    defaultText: "the system's roots",
+    help: "PEM certificates to trust for the ACME server (a test CA such as pebble)",
+    expect: "expected a PEM file of certificates",
+  },
+  {
+    name: "acme-all",
+    kind: "bool",
+    def: "false",
+    help: "order certificates for every routed host, not only berth.tls=acme services",
+    expect: "expected true or false",
   },
   {
     name: "docker",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "./config.ts";
+import { testEdgeCert } from "./pki/testing.ts";
 
 const base = { env: {}, hostname: "host-a" };
 
@@ -451,4 +452,53 @@ Deno.test("loadConfig() --ca-cert/--ca-key: a CA is loaded, a file that is no CA
       e instanceof ConfigError && /^--ca-cert \/ca.key --ca-key: /.test(e.message) &&
       !e.message.includes("\n"),
   );
+});
+
+Deno.test("loadConfig() --acme-*: defaults, values, and one clear line for each bad value", async (t) => {
+  const base = { env: {}, hostname: "h1" };
+  const d = loadConfig(["--dev"], base).acme;
+  assert.deepEqual(d, {
+    directory: "https://acme-v02.api.letsencrypt.org/directory",
+    email: "",
+    caCerts: null,
+    all: false,
+  });
+  const { caPem } = testEdgeCert(["ca.test"]);
+  const given = loadConfig([
+    "--dev",
+    "--acme-directory",
+    "https://127.0.0.1:14000/dir",
+    "--acme-email",
+    "ops@example.com",
+    "--acme-ca-cert",
+    "pebble.pem",
+    "--acme-all",
+  ], { ...base, readFile: () => caPem }).acme;
+  assert.equal(given.directory, "https://127.0.0.1:14000/dir");
+  assert.equal(given.email, "ops@example.com");
+  assert.equal(given.caCerts?.length, 1);
+  assert.equal(given.all, true);
+  const bad: [string[], RegExp, string?][] = [
+    [
+      ["--acme-directory", "http://ca.example/dir"],
+      /^--acme-directory http:\/\/ca\.example\/dir: not https:\/\//,
+    ],
+    [["--acme-directory", "acme"], /^--acme-directory acme: not a URL; expected an https:\/\/ URL/],
+    [["--acme-email", "nobody"], /^--acme-email nobody: not an email address; expected an email/],
+    [["--acme-ca-cert", "x.pem"], /^--acme-ca-cert x\.pem: no PEM certificate in it/, "hello"],
+    [
+      ["--acme-ca-cert", "x.pem"],
+      /^--acme-ca-cert x\.pem: a certificate in it does not parse/,
+      "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ],
+    [["--acme-all=maybe"], /^--acme-all maybe: /],
+  ];
+  for (const [argv, re, file] of bad) {
+    await t.step(argv.join(" "), () => {
+      assert.throws(
+        () => loadConfig(["--dev", ...argv], { ...base, readFile: () => file ?? "" }),
+        (e: Error) => e.name === "ConfigError" && re.test(e.message) && !e.message.includes("\n"),
+      );
+    });
+  }
 });
