@@ -210,7 +210,7 @@ export class FakeCa {
       for (const ch of a.challenges) {
         if (ch.status !== "processing") continue;
         const want = `${ch.token}.${thumb ?? this.#thumbOf(a)}`;
-        const got = this.validator({ name: a.name, type: ch.type, token: ch.token });
+        const got = this.validator({ name: a.name, type: ch.type, token: ch.token ?? "" });
         if (got === want) ch.status = "valid";
         else {
           ch.status = "invalid";
@@ -252,7 +252,7 @@ export class FakeCa {
       : "pending";
     return {
       status,
-      identifier: { type: "dns", value: a.name },
+      name: a.name,
       challenges: a.challenges.map((c) => ({ ...c })),
     };
   }

@@ -22,7 +22,8 @@ export interface OrderInfo {
 export interface ChallengeInfo {
   type: string;
   url: string;
-  token: string;
+  /** Present for http-01 and tls-alpn-01. */
+  token?: string;
   status: string;
   error?: ProblemInfo;
 }
@@ -30,7 +31,8 @@ export interface ChallengeInfo {
 /** An authorization (RFC 8555 §7.1.4). */
 export interface AuthorizationInfo {
   status: string;
-  identifier: { type: string; value: string };
+  /** The DNS name it authorizes. */
+  name: string;
   challenges: ChallengeInfo[];
 }
 

@@ -137,21 +137,23 @@ async function answerAuthorizations(
     if (a.status === "valid") continue;
     if (a.status !== "pending") {
       throw new OrderFailed(
-        challengeError(a) ?? `the authorization for ${a.identifier.value} is ${a.status}`,
+        challengeError(a) ?? `the authorization for ${a.name} is ${a.status}`,
       );
     }
     const ch = a.challenges.find((c) => c.type === cx.challengeType);
     if (ch === undefined) {
       throw new OrderFailed(
-        `the CA offers no ${cx.challengeType} challenge for ${a.identifier.value}`,
+        `the CA offers no ${cx.challengeType} challenge for ${a.name}`,
       );
     }
     if (ch.status === "invalid") {
       throw new OrderFailed(problemText(ch.error) ?? `the ${ch.type} challenge failed`);
     }
-    if (!challenges.some((c) => c.token === ch.token)) {
-      const keyAuthorization = await cx.api.keyAuthorization(ch.token);
-      challenges = [...challenges, { type: cx.challengeType, token: ch.token, keyAuthorization }]
+    const token = ch.token;
+    if (token === undefined) throw new OrderFailed(`the CA's ${ch.type} challenge has no token`);
+    if (!challenges.some((c) => c.token === token)) {
+      const keyAuthorization = await cx.api.keyAuthorization(token);
+      challenges = [...challenges, { type: cx.challengeType, token, keyAuthorization }]
         .slice(-4);
       recorded = true;
     } else if (ch.status === "pending") {
@@ -176,7 +178,7 @@ async function authorizationError(o: OrderInfo, cx: StepContext): Promise<string
 function challengeError(a: AuthorizationInfo): string | null {
   for (const c of a.challenges) {
     const text = problemText(c.error);
-    if (text !== null) return `${a.identifier.value}: ${text}`;
+    if (text !== null) return `${a.name}: ${text}`;
   }
   return null;
 }
