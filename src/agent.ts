@@ -28,6 +28,7 @@ import { DnsServer, type ZoneFilter } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
+import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
 import { HttpProxy } from "./proxy/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
@@ -66,6 +67,8 @@ export class Agent {
   #stopped = false;
   /** The API's certificate and key from --http-tls-cert/--http-tls-key, read at start. */
   #httpTls: TlsMaterial | null = null;
+  /** Seals and opens certificate keys once this member has the cluster key. */
+  #keyBox: ClusterKeyBox = new ClusterKeyBox();
 
   private constructor(config: Config, store: Store, cluster: RaftCluster, opts: AgentOptions) {
     this.config = config;
@@ -86,7 +89,11 @@ export class Agent {
     // needs to be consistent: after a crash it is at an earlier applied index (kept in the same
     // transaction as the data) and raft replays the rest. So no fsync per apply.
     let store: Store;
+    // The cluster key (src/pki/cluster_key.ts) seals the certificate keys in the store; a member
+    // without its file gets it from the cluster (src/cluster/_cluster_key.ts).
+    let keyBox: ClusterKeyBox;
     try {
+      keyBox = new ClusterKeyBox(loadClusterKey(config.dataDir));
       store = Store.open(`${config.dataDir}/${STORE_FILE}`, { synchronous: "NORMAL" });
     } catch (e) {
       dataDir.release();
@@ -121,6 +128,7 @@ export class Agent {
         },
         snapshotEntries: config.snapshotEntries,
         snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
+        clusterKey: { box: keyBox, dir: config.dataDir },
         log: opts.log,
         ...(config.tls
           ? {
@@ -140,6 +148,7 @@ export class Agent {
     }
     const agent = new Agent(config, store, cluster, opts);
     agent.#httpTls = httpTls;
+    agent.#keyBox = keyBox;
     agent.#stops.push(() => dataDir.release(), () => store.close(), () => cluster.close());
     try {
       await cluster.start();

@@ -9,6 +9,7 @@ import { Store } from "../src/store/mod.ts";
 import { RaftCluster, type RaftClusterOptions, Transport } from "../src/cluster/mod.ts";
 import { waitFor as until } from "./wait.ts";
 import { parseJoinToken } from "../src/lib/join_token.ts";
+import { ClusterKeyBox, loadClusterKey } from "../src/pki/mod.ts";
 
 export { until };
 
@@ -21,6 +22,8 @@ export interface TestMember {
   fatal: Error[];
   /** A temporary directory of its TLS files, removed by closeAll. */
   tempDir?: string;
+  /** Its cluster key box (with `clusterKeyDir`). */
+  box?: ClusterKeyBox;
 }
 
 export type MemberOptions =
@@ -47,6 +50,10 @@ export type MemberOptions =
      * bootstrap token of the cluster at `join[0]`, or of the last cluster bootstrapped here.
      */
     tls?: false | { dir?: string; joinToken?: string; certTtlMs?: number };
+    /** Keep a cluster key in this directory (its file read at start), as the agent does. */
+    clusterKeyDir?: string;
+    /** Listen on this port (a restart keeps its address); default: one the OS picks. */
+    port?: number;
   };
 
 /** Cluster address of each member started here → the join token of its cluster. */
@@ -68,11 +75,13 @@ export async function member(
     (opts.join?.[0] === undefined ? undefined : tokenOf.get(opts.join[0]) ?? lastToken);
   const logs: string[] = [];
   const fatal: Error[] = [];
+  const keyDir = opts.clusterKeyDir;
+  const box = keyDir === undefined ? undefined : new ClusterKeyBox(loadClusterKey(keyDir));
   const cluster = new RaftCluster({
     store,
     raftPath: opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/raft.db`,
     node: name,
-    bind: { host, port: 0 },
+    bind: { host, port: opts.port ?? 0 },
     advertise: host,
     bootstrap: opts.bootstrap ?? false,
     join: opts.join ?? [],
@@ -92,6 +101,7 @@ export async function member(
         ...(joinToken === undefined ? {} : { joinToken: parseJoinToken(joinToken) }),
       },
     }),
+    ...(box === undefined ? {} : { clusterKey: { box, dir: keyDir! } }),
     log: (l) => logs.push(l),
     onFatal: (e) => fatal.push(e),
   });
@@ -106,7 +116,15 @@ export async function member(
   const token = cluster.bootstrapToken ?? joinToken;
   if (token !== undefined) tokenOf.set(cluster.address, token);
   if (cluster.bootstrapToken !== undefined) lastToken = cluster.bootstrapToken;
-  return { name, store, cluster, logs, fatal, ...(tempDir === undefined ? {} : { tempDir }) };
+  return {
+    name,
+    store,
+    cluster,
+    logs,
+    fatal,
+    ...(tempDir === undefined ? {} : { tempDir }),
+    ...(box === undefined ? {} : { box }),
+  };
 }
 
 /** Three members a, b, c on 127.0.0.1–3, all voters. */

@@ -55,8 +55,13 @@ export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
  * snapshot unit.
  */
 export type CoreOptions =
-  & Required<Omit<RaftClusterOptions, "snapshotDir" | "nodeMeta" | "bootstrapCommands" | "tls">>
-  & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands" | "tls">;
+  & Required<
+    Omit<
+      RaftClusterOptions,
+      "snapshotDir" | "nodeMeta" | "bootstrapCommands" | "tls" | "clusterKey"
+    >
+  >
+  & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands" | "tls" | "clusterKey">;
 
 /** How the other units hook into the loop. */
 export interface CoreHooks {

@@ -30,7 +30,9 @@ export type Request =
   /** A joiner's enrollment: `<id>.<secret>` of its join token, its name and public key. */
   | { t: "pki.enroll"; token: string; name: string; publicKey: Uint8Array }
   /** A member's certificate renewal (leader only); a `node` in it is refused (_security.ts). */
-  | { t: "pki.renew"; publicKey: Uint8Array; node?: string };
+  | { t: "pki.renew"; publicKey: Uint8Array; node?: string }
+  /** The cluster key, asked by a member that lacks it (members only; _cluster_key.ts). */
+  | { t: "clusterkey.get" };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;
 
@@ -122,6 +124,8 @@ export function parseRequest(body: unknown): Request {
       return { t: "snap.chunk", body: r };
     case "pki.ca":
       return { t: "pki.ca" };
+    case "clusterkey.get":
+      return { t: "clusterkey.get" };
     case "pki.enroll":
       if (
         typeof r.token !== "string" || !ENROLL_TOKEN_RE.test(r.token) ||

@@ -19,6 +19,7 @@ import type { SessionTimers } from "./_session_timers.ts";
 import { memberStatuses } from "./_status.ts";
 import type { Hello, Peer } from "./transport.ts";
 import type { Security } from "./_security.ts";
+import type { KeyShare } from "./_cluster_key.ts";
 import type { RemovedNotices } from "./_removed_notice.ts";
 import { limitedLog } from "./_transport_shared.ts";
 
@@ -31,6 +32,7 @@ export interface Units {
   /** With TLS: enrollment, renewal, the CA (absent: plain TCP). */
   security: Security | undefined;
   notices: RemovedNotices;
+  keys: KeyShare;
 }
 
 /** Requests a node outside the cluster may make on plain TCP. */
@@ -191,6 +193,10 @@ export class Rpc {
         return this.#security().caAnswer();
       case "pki.enroll":
         return await this.#security().enrollRequest(from, r);
+      case "clusterkey.get":
+        // Members only, whatever the transport (on plain TCP #refusal lets any id > 0 by).
+        if (!this.#isMember(from)) throw new RejectedError("the cluster key is for members only");
+        return this.#u.keys.answer();
       case "pki.renew":
         if (from.cert == null) throw new RejectedError("renewal needs a member certificate");
         return await this.#security().renewRequest(from, r);

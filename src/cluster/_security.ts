@@ -57,6 +57,7 @@ import type { Hello, Peer, TransportTls } from "./transport.ts";
 import { limitedLog } from "./_transport_shared.ts";
 import type { RemovedNotices } from "./_removed_notice.ts";
 import type { ClusterTlsOptions } from "./types.ts";
+import type { KeyShare } from "./_cluster_key.ts";
 import { JOIN_BACKOFF_MS_MAX, JOIN_BACKOFF_MS_MIN } from "./_join.ts";
 
 /** How long a removed member's open connections stay (its last answers get through). */
@@ -101,6 +102,7 @@ export class Security {
   /** Timers of pending dropPeer calls. */
   readonly #drops = new Set<ReturnType<typeof setTimeout>>();
   #notices: RemovedNotices | undefined;
+  #keys: KeyShare | undefined;
   readonly #logLimited: (key: string, line: string) => void;
   /** The join token made at bootstrap (printed once by the agent). */
   bootstrapToken: string | undefined;
@@ -113,9 +115,10 @@ export class Security {
   }
 
   /** Wires the units made after this one. */
-  attach(proposals: Proposals, notices: RemovedNotices): void {
+  attach(proposals: Proposals, notices: RemovedNotices, keys: KeyShare): void {
     this.#proposals = proposals;
     this.#notices = notices;
+    this.#keys = keys;
   }
 
   /** What the transport is given. */
@@ -312,6 +315,7 @@ export class Security {
       try {
         const got = await this.#enrollOnce(addr);
         this.creds.save(got.certPem, got.caPem);
+        this.#keys?.received(got.clusterKey);
         const info = this.creds.info!;
         c.o.log(
           `cluster: enrolled through ${addr}: certificate ${info.serial} for ${info.node}, ` +
@@ -368,18 +372,25 @@ export class Security {
     const c = this.#c;
     const direct = from.cert === null;
     try {
+      let ans: Enrolled;
       if (c.role !== "leader") {
         // Checked on this replica first (the leader decides for real): a flood of bad tokens at
         // a follower is not passed on to the leader.
         const problem = this.#enrollProblem(r, c.o.now());
         if (problem !== undefined) throw new RejectedError(problem);
-        return await forward(c, {
+        const fwd = await forward(c, {
           body: { t: "pki.enroll", ...r },
           timeoutMs: PROPOSAL_TIMEOUT_MS,
           what: "enroll with",
         }) as Enrolled;
+        ans = { certPem: fwd.certPem, caPem: fwd.caPem };
+      } else {
+        ans = await this.#enrollAsLeader(r);
       }
-      return await this.#enrollAsLeader(r);
+      // The leader accepted the token (the answer exists only then): the joiner, on this pinned
+      // connection, also gets the cluster key (_cluster_key.ts).
+      const clusterKey = direct ? this.#keys?.forJoiner() : undefined;
+      return clusterKey === undefined ? ans : { ...ans, clusterKey };
     } catch (e) {
       if (direct && e instanceof RejectedError) {
         const who = from.remoteHost ?? from.address;

@@ -6,8 +6,9 @@
  * 2. `{t: "pki.ca"}` → the cluster CA certificate; its pin must equal the join token's, and the
  *    member's own certificate must chain to that CA — otherwise the connection closes and the
  *    secret is never sent (PinMismatchError);
- * 3. `{t: "pki.enroll", token: "<id>.<secret>", name, publicKey}` → `{certPem, caPem}`, a
- *    certificate for `name` issued by the leader (the member forwards it there).
+ * 3. `{t: "pki.enroll", token: "<id>.<secret>", name, publicKey}` → `{certPem, caPem,
+ *    clusterKey?}`, a certificate for `name` issued by the leader (the member forwards it
+ *    there), and the cluster key when that member has it (_cluster_key.ts).
  *
  * A refusal by the cluster (wrong, expired, used-up or revoked token) comes back as a
  * RejectedError, and so does a wrong pin: neither changes on a retry. Anything else (cannot
@@ -48,6 +49,8 @@ export interface EnrollOptions {
 export interface Enrolled {
   certPem: string;
   caPem: string;
+  /** The cluster key (32 bytes), when the member asked has it (_cluster_key.ts). */
+  clusterKey?: Uint8Array;
 }
 
 /** Enrolls through the member at `o.addr` (module comment). */
@@ -78,7 +81,7 @@ export async function enroll(o: EnrollOptions): Promise<Enrolled> {
       token: `${o.token.id}.${o.token.secret}`,
       name: o.name,
       publicKey: o.publicKey,
-    }) as { certPem?: unknown; caPem?: unknown } | null;
+    }) as { certPem?: unknown; caPem?: unknown; clusterKey?: unknown } | null;
     if (typeof ans?.certPem !== "string" || typeof ans.caPem !== "string") {
       throw new RejectedError("malformed pki.enroll answer");
     }
@@ -88,7 +91,12 @@ export async function enroll(o: EnrollOptions): Promise<Enrolled> {
     if (certInfo(ans.certPem).node !== o.name) {
       throw new RejectedError(`the issued certificate is not for ${o.name}`);
     }
-    return { certPem: ans.certPem, caPem: ans.caPem };
+    const key = ans.clusterKey;
+    return {
+      certPem: ans.certPem,
+      caPem: ans.caPem,
+      ...(key instanceof Uint8Array ? { clusterKey: key } : {}),
+    };
   } finally {
     conn.close();
   }

@@ -22,6 +22,8 @@
  * | _status.ts             | status() and members()                                          |
  * | _security.ts           | with TLS: credentials, enrollment, renewal, verifyPeer (enroll.ts,|
  * |                        | credentials.ts)                                                 |
+ * | _cluster_key.ts        | the cluster key: named at bootstrap, handed to joiners, fetched |
+ * |                        | by members without it                                           |
  * | _rpc.ts, _requests.ts  | what other members send, checked and dispatched                 |
  * | errors.ts              | the named errors, with codes that cross the transport           |
  *
@@ -57,6 +59,7 @@ import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts
 import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
 import { type Hello, Transport } from "./transport.ts";
 import { Security } from "./_security.ts";
+import { KeyShare } from "./_cluster_key.ts";
 import { RejectedError } from "./errors.ts";
 import type {
   Cluster,
@@ -77,6 +80,7 @@ export class RaftCluster implements Cluster {
   readonly #shipping: SnapshotShipping;
   readonly #sessions: SessionTimers;
   readonly #security: Security | undefined;
+  readonly #keys: KeyShare;
   /** A snapshot directory made for a `:memory:` log, removed on close. */
   readonly #tempDir: string | undefined;
   #closing: Promise<void> | undefined;
@@ -123,7 +127,9 @@ export class RaftCluster implements Cluster {
     const security = opts.tls === undefined ? undefined : new Security(core, opts.tls);
     const proposals = new Proposals(core);
     const notices = new RemovedNotices(core);
-    security?.attach(proposals, notices);
+    const keys = new KeyShare(core, opts.clusterKey);
+    keys.attach(proposals);
+    security?.attach(proposals, notices, keys);
     const membership = new Membership(core);
     const join = new Join(core, membership, proposals);
     const shipping = new SnapshotShipping(core, snapshotDir);
@@ -142,6 +148,7 @@ export class RaftCluster implements Cluster {
       sessions,
       security,
       notices,
+      keys,
     });
     core.hooks = {
       proposalsApplied: (done) => proposals.applied(done),
@@ -163,6 +170,7 @@ export class RaftCluster implements Cluster {
       tick: () => {
         shipping.tick();
         security?.tick();
+        keys.tick();
       },
       stopped: (e) => proposals.failAll(e),
     };
@@ -173,6 +181,7 @@ export class RaftCluster implements Cluster {
     this.#shipping = shipping;
     this.#sessions = sessions;
     this.#security = security;
+    this.#keys = keys;
   }
 
   /** The join token made by `--bootstrap` with TLS (shown once by the agent), if any. */
@@ -213,7 +222,10 @@ export class RaftCluster implements Cluster {
       this.#join.refreshNode();
     } else if (c.o.bootstrap) {
       const clusterId = crypto.randomUUID();
-      const extra = sec?.prepareBootstrap(clusterId) ?? [];
+      const extra = [
+        ...(sec?.prepareBootstrap(clusterId) ?? []),
+        ...this.#keys.bootstrapCommands(),
+      ];
       await this.#startTransport();
       this.#join.bootstrap(clusterId, extra);
     } else if (c.o.join.length > 0) {

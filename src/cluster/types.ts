@@ -7,6 +7,7 @@
 import type { HostPort } from "../lib/host_port.ts";
 import type { ApplyResult, Command, Session, Store } from "../store/mod.ts";
 import type { JoinToken } from "../lib/join_token.ts";
+import type { ClusterKeyBox } from "../pki/mod.ts";
 
 /** A committed and applied proposal. */
 export interface Proposed {
@@ -107,6 +108,19 @@ export interface RaftClusterOptions {
    * absent: plain TCP (`--dev --tls off`).
    */
   tls?: ClusterTlsOptions;
+  /**
+   * The cluster key's box and the data directory its file lives in: made at bootstrap, handed
+   * to joiners, fetched when missing (_cluster_key.ts). Absent: no cluster key (tests).
+   */
+  clusterKey?: ClusterKeyOptions;
+}
+
+/** What a RaftCluster is given to keep the cluster key (_cluster_key.ts). */
+export interface ClusterKeyOptions {
+  /** The member's box (agent.ts passes the same one to whoever seals and opens). */
+  box: ClusterKeyBox;
+  /** The data directory, where `cluster-key` lives. */
+  dir: string;
 }
 
 /** What a RaftCluster with TLS is given. */

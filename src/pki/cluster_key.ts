@@ -139,10 +139,13 @@ export class ClusterKey implements SecretBox {
 /**
  * The member's secret box: empty until its cluster key is known (a joiner before enrollment, a
  * member from before cluster keys until it has fetched one), then that key for good. Seal and
- * open throw a clear error while empty.
+ * open throw a clear error while empty, and for good once the replicated state names another
+ * key than the one it holds (`expect`): a member never seals with a key the others lack.
  */
 export class ClusterKeyBox implements SecretBox {
   #key: ClusterKey | undefined;
+  /** The fingerprint the replicated state names, once known. */
+  #expected: string | undefined;
   readonly #waiters = new Set<(k: ClusterKey) => void>();
 
   constructor(key?: ClusterKey) {
@@ -154,8 +157,27 @@ export class ClusterKeyBox implements SecretBox {
     return this.#key;
   }
 
+  /** Whether it holds the key the replicated state names (false while that is not known). */
+  get ready(): boolean {
+    return this.#key !== undefined && this.#key.fingerprint === this.#expected;
+  }
+
+  /**
+   * The fingerprint the replicated state names (`clusterkey.set`); from then on a key that is
+   * not that one is refused by `set`, and a key held already that is not it makes seal and open
+   * throw, naming both.
+   */
+  expect(fingerprint: string): void {
+    this.#expected = fingerprint;
+  }
+
   /** Sets the key once; setting the same key again is a no-op, another one throws. */
   set(key: ClusterKey): void {
+    if (this.#expected !== undefined && key.fingerprint !== this.#expected) {
+      throw new Error(
+        `cluster key ${key.id} is not the cluster's (${this.#expected.slice(0, key.id.length)})`,
+      );
+    }
     if (this.#key !== undefined) {
       if (this.#key.fingerprint === key.fingerprint) return;
       throw new Error(`this member already has cluster key ${this.#key.id}, not ${key.id}`);
@@ -180,10 +202,18 @@ export class ClusterKeyBox implements SecretBox {
   }
 
   #need(): ClusterKey {
-    if (this.#key === undefined) {
+    const key = this.#key;
+    if (key === undefined) {
       throw new Error("this member has no cluster key yet (it fetches one from a member)");
     }
-    return this.#key;
+    if (this.#expected !== undefined && key.fingerprint !== this.#expected) {
+      throw new Error(
+        `this member's cluster key ${key.id} is not the cluster's ` +
+          `${this.#expected.slice(0, key.id.length)}: move its ${CLUSTER_KEY_FILE} file away ` +
+          "and restart it to fetch the cluster's",
+      );
+    }
+    return key;
   }
 }
 

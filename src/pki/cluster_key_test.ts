@@ -147,3 +147,30 @@ Deno.test("loadClusterKey() names a damaged key file", () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("ClusterKeyBox.expect() refuses another key, and a held key that is not the cluster's", () => {
+  const k = ClusterKey.generate();
+  const other = ClusterKey.generate();
+  const box = new ClusterKeyBox();
+  assert.equal(box.ready, false);
+  box.expect(k.fingerprint);
+  assert.throws(
+    () => box.set(other),
+    new RegExp(`cluster key ${other.id} is not the cluster's \\(${k.id}\\)`),
+  );
+  box.set(k);
+  assert.equal(box.ready, true);
+  assert.deepEqual(box.open(box.seal(plain, CTX), CTX), plain);
+
+  const held = new ClusterKeyBox(other);
+  assert.equal(held.ready, false);
+  held.seal(plain, CTX); // nothing expected yet: the key it has
+  held.expect(k.fingerprint);
+  assert.equal(held.ready, false);
+  assert.throws(
+    () => held.seal(plain, CTX),
+    new RegExp(
+      `this member's cluster key ${other.id} is not the cluster's ${k.id}: move its cluster-key file away`,
+    ),
+  );
+});

@@ -81,6 +81,7 @@ export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
       return applyPki(step, cmd);
     case "cert.put":
     case "cert.rm":
+    case "clusterkey.set":
       return applyEdgeCert(step, cmd);
     case "acme.claim":
     case "acme.account.create":

@@ -6,6 +6,9 @@
  * - `cert.put` adds or replaces the certificate `cert.name`. When it is the default, every other
  *   certificate stops being the default in the same apply: at most one is.
  * - `cert.rm` removes one (refused, with the name, when there is none).
+ * - `clusterkey.set` names the cluster key by its fingerprint (row `cluster_key` of the
+ *   `cluster` table; never the key itself): the first one set stays, another is refused, so
+ *   every member agrees on one key (src/cluster/_cluster_key.ts fetches the key that won).
  *
  * The rules (`validateEdgeCertCommand`) check every field's shape, so a bad command is refused
  * with one line and never reaches a table; they never quote a key. Facts about the certificate
@@ -42,9 +45,10 @@ const HEX64_RE = /^[0-9a-f]{64}$/;
 const SERIAL_RE = /^[0-9a-f]{1,64}$/;
 // deno-lint-ignore no-control-regex
 const CONTROL_RE = /[\x00-\x1f\x7f]/;
-const TYPES = new Set(["cert.put", "cert.rm"]);
+const TYPES = new Set(["cert.put", "cert.rm", "clusterkey.set"]);
+const CLUSTER_KEY_ROW = "cluster_key";
 
-type EdgeCertCommand = Extract<Command, { type: "cert.put" | "cert.rm" }>;
+type EdgeCertCommand = Extract<Command, { type: "cert.put" | "cert.rm" | "clusterkey.set" }>;
 
 /** Whether `type` is one of the commands this module checks. */
 export function isEdgeCertCommand(type: unknown): boolean {
@@ -135,8 +139,13 @@ export function validateEdgeCertCommand(o: Record<string, unknown>, path: string
       return { type: "cert.put", cert: edgeCert(o.cert, `${path}.cert`) };
     case "cert.rm":
       return { type: "cert.rm", name: certName(o.name, `${path}.name`) };
+    case "clusterkey.set":
+      if (typeof o.fingerprint !== "string" || !HEX64_RE.test(o.fingerprint)) {
+        fail(`${path}.fingerprint`, "64 lower-case hex digits", o.fingerprint);
+      }
+      return { type: "clusterkey.set", fingerprint: o.fingerprint };
     default:
-      return fail(`${path}.type`, "cert.put or cert.rm", o.type);
+      return fail(`${path}.type`, "cert.put, cert.rm or clusterkey.set", o.type);
   }
 }
 
@@ -170,7 +179,27 @@ export function applyEdgeCert(step: ApplyStep, cmd: EdgeCertCommand): ApplyResul
       step.change.tables.add("edge_certs");
       return { ok: true };
     }
+    case "clusterkey.set": {
+      const now = clusterKeyFingerprint(sql);
+      if (now === cmd.fingerprint) return { ok: true };
+      if (now !== undefined) {
+        return { ok: false, error: `the cluster key is already set (${now.slice(0, 16)})` };
+      }
+      sql.stmt("INSERT INTO cluster VALUES (?, ?)").run(
+        CLUSTER_KEY_ROW,
+        JSON.stringify(cmd.fingerprint),
+      );
+      return { ok: true };
+    }
   }
+}
+
+/** The fingerprint of the cluster key every member must hold, once one was set. */
+export function clusterKeyFingerprint(sql: StoreDb): string | undefined {
+  const r = sql.stmt("SELECT value FROM cluster WHERE key=?").get(CLUSTER_KEY_ROW) as
+    | Row
+    | undefined;
+  return r === undefined ? undefined : JSON.parse(String(r.value)) as string;
 }
 
 function fromRow(r: Row): EdgeCert {

@@ -176,3 +176,39 @@ Deno.test("Store Raft snapshot carries edge certificates to a new replica", asyn
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("Store clusterkey.set keeps the first fingerprint and refuses another", () => {
+  const { s, next } = store();
+  const a = ClusterKey.generate().fingerprint;
+  const b = ClusterKey.generate().fingerprint;
+  assert.equal(s.clusterKeyFingerprint(), undefined);
+  assert.deepEqual(s.apply(next(), { type: "clusterkey.set", fingerprint: a }), { ok: true });
+  assert.deepEqual(s.apply(next(), { type: "clusterkey.set", fingerprint: a }), { ok: true });
+  assert.deepEqual(s.apply(next(), { type: "clusterkey.set", fingerprint: b }), {
+    ok: false,
+    error: `the cluster key is already set (${a.slice(0, 16)})`,
+  });
+  assert.equal(s.clusterKeyFingerprint(), a);
+  const bad = s.apply(next(), { type: "clusterkey.set", fingerprint: "x" });
+  assert.match(bad.error!, /^command\.fingerprint: expected 64 lower-case hex digits/);
+  assert.equal(s.clusterKeyFingerprint(), a);
+});
+
+Deno.test("Store Raft snapshot carries the cluster key's fingerprint, a user snapshot does not", async () => {
+  const { s, next } = store();
+  const fp = ClusterKey.generate().fingerprint;
+  s.apply(next(), { type: "clusterkey.set", fingerprint: fp });
+  const dir = Deno.makeTempDirSync();
+  try {
+    await s.writeSnapshotFile(`${dir}/raft`, "raft");
+    const b = Store.open(":memory:");
+    b.installSnapshotFile(`${dir}/raft`);
+    assert.equal(b.clusterKeyFingerprint(), fp);
+    await s.writeSnapshotFile(`${dir}/user`, "user");
+    const text = new TextDecoder("latin1").decode(Deno.readFileSync(`${dir}/user`));
+    assert.ok(!text.includes(fp));
+    assert.ok(new TextDecoder("latin1").decode(Deno.readFileSync(`${dir}/raft`)).includes(fp));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

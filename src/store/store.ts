@@ -292,6 +292,11 @@ export class Store {
     return ec.edgeCertByName(this.#sql, name);
   }
 
+  /** The fingerprint of the cluster key (src/pki/cluster_key.ts), once `clusterkey.set` applied. */
+  clusterKeyFingerprint(): string | undefined {
+    return ec.clusterKeyFingerprint(this.#sql);
+  }
+
   // ---- snapshots (snapshot_file.ts) ----
 
   /**

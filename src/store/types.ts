@@ -333,6 +333,8 @@ export type Command =
   | { type: "cert.rm"; name: string }
   /** ACME ordering state (acme_types.ts, acme_state.ts). */
   | AcmeCommand
+  /** The cluster key's fingerprint (never the key): the first set stays (edge_certs.ts). */
+  | { type: "clusterkey.set"; fingerprint: string }
   | { type: "noop" };
 
 /**
