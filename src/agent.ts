@@ -366,6 +366,7 @@ function publicConfig(c: Config): Record<string, unknown> {
     dnsServiceTtl: Object.fromEntries(c.dnsServiceTtl), // a Map would show as {}
     joinToken: c.joinToken === null ? null : "<redacted>",
     ca: c.ca === null ? null : "<given>",
+    acme: { ...c.acme, caCerts: c.acme.caCerts === null ? null : `${c.acme.caCerts.length} given` },
   };
 }
 

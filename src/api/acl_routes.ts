@@ -207,6 +207,9 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: "POST", path: "/v1/berth/raft/transfer-leader", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/:node", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/", need: right("operator", "write") },
+  // ACME names and their errors, and asking for a renewal: certificates are operator's.
+  { method: "GET", path: "/v1/berth/acme", need: right("operator", "read") },
+  { method: "POST", path: "/v1/berth/acme/renew/:name", need: right("operator", "write") },
   // Join tokens let a host into the cluster: acl rights, as Consul's own token endpoints.
   { method: "POST", path: "/v1/berth/tokens", need: right("acl", "write") },
   { method: "GET", path: "/v1/berth/tokens", need: right("acl", "read") },

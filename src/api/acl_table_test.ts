@@ -186,6 +186,11 @@ const SAMPLES: Record<string, Sample | Sample[]> = {
     rules: `operator = "write"`,
   },
   "DELETE /v1/berth/raft/peers/": { path: "/v1/berth/raft/peers/", rules: `operator = "write"` },
+  "GET /v1/berth/acme": { path: "/v1/berth/acme", rules: `operator = "read"` },
+  "POST /v1/berth/acme/renew/:name": {
+    path: "/v1/berth/acme/renew/web.example.com",
+    rules: `operator = "write"`,
+  },
   "POST /v1/berth/tokens": { path: "/v1/berth/tokens", body: {} },
   "GET /v1/berth/tokens": { path: "/v1/berth/tokens" },
   "DELETE /v1/berth/tokens/:id": { path: "/v1/berth/tokens/abc123" },

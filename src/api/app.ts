@@ -15,6 +15,7 @@ import { aclMiddleware } from "./acl_enforce.ts";
 import { agentRoutes } from "./agent_routes.ts";
 import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
+import { acmeRoutes } from "./acme_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
 import { healthRoutes } from "./health_routes.ts";
@@ -116,6 +117,7 @@ export function createApp(opts: ApiOptions): Hono {
   agentRoutes(app, d);
   agentCheckRoutes(app, d);
   berthRoutes(app, d);
+  acmeRoutes(app, d);
   aclEndpoints(app, d);
   tokenRoutes(app, d);
 

@@ -9,6 +9,14 @@ import { errorText } from "../lib/error_text.ts";
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
 import type { JoinTokenInfo, KvEntry } from "../store/mod.ts";
 import type { InstanceView } from "./instance_view.ts";
+import type { AcmeNameView } from "./acme_routes.ts";
+
+/** GET /v1/berth/acme. */
+export interface AcmeView {
+  accounts: { directory: string; url: string | null; email: string; createdMs: number }[];
+  lease: { term: number; node: string; sinceMs: number } | null;
+  names: AcmeNameView[];
+}
 
 /** How long one request may take before the client gives up. */
 export const CLIENT_TIMEOUT_MS = 30_000;
@@ -281,6 +289,16 @@ export class ApiClient {
 
   async tokens(): Promise<JoinTokenInfo[]> {
     return (await this.#json<JoinTokenInfo[]>("GET", "/v1/berth/tokens"))!;
+  }
+
+  /** ACME: accounts, the ordering lease and the names being ordered (acme_routes.ts). */
+  async acme(): Promise<AcmeView> {
+    return (await this.#json<AcmeView>("GET", "/v1/berth/acme"))!;
+  }
+
+  /** Asks for a new ACME certificate for `name` now. */
+  async acmeRenew(name: string): Promise<void> {
+    await this.request("POST", `/v1/berth/acme/renew/${encodeURIComponent(name)}`);
   }
 
   async tokenRevoke(id: string): Promise<void> {

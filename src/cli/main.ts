@@ -18,6 +18,7 @@ import { type FlagSpec, GLOBAL_FLAGS, parseArgs, UsageError } from "./args.ts";
 import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
 import { LOCK_COMMANDS } from "./lock_command.ts";
 import { TOKEN_COMMANDS } from "./token_command.ts";
+import { ACME_COMMANDS } from "./acme_command.ts";
 import { ACL_COMMANDS } from "./acl_command.ts";
 import { SNAPSHOT_COMMANDS } from "./snapshot_commands.ts";
 
@@ -27,6 +28,7 @@ const COMMANDS: readonly CommandSpec[] = [
   ...SNAPSHOT_COMMANDS,
   ...LOCK_COMMANDS,
   ...TOKEN_COMMANDS,
+  ...ACME_COMMANDS,
   ...ACL_COMMANDS,
 ];
 
@@ -86,7 +88,17 @@ export class StdoutClosedError extends Error {
 }
 
 /** Command groups: `berth GROUP SUB …`; a group may hold groups (`acl policy`). */
-const GROUPS = ["kv", "raft", "snapshot", "session", "token", "acl", "acl policy", "acl token"];
+const GROUPS = [
+  "kv",
+  "raft",
+  "snapshot",
+  "session",
+  "token",
+  "acl",
+  "acl policy",
+  "acl token",
+  "cert",
+];
 
 function writeAll(file: { writeSync(p: Uint8Array): number }, chunk: string | Uint8Array) {
   let bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;

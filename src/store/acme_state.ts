@@ -138,6 +138,12 @@ export class AcmeState {
     return r === undefined ? undefined : JSON.parse(String(r.data)) as AcmeAccount;
   }
 
+  /** Every account, by directory. */
+  accounts(): AcmeAccount[] {
+    const rows = this.#sql.stmt("SELECT data FROM acme_accounts ORDER BY directory").all() as Row[];
+    return rows.map((r) => JSON.parse(String(r.data)) as AcmeAccount);
+  }
+
   /** The state of `name`, or undefined when ACME works on no order for it. */
   name(name: string): AcmeNameState | undefined {
     const r = this.#sql.stmt(
