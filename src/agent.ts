@@ -214,6 +214,7 @@ export class Agent {
       config: publicConfig(config),
       routes: () => proxy?.report() ?? null,
       admin: clusterAdmin(cluster, () => this.#leave()),
+      secrets: this.#keyBox,
     });
     this.#stops.push(() => api.close());
     if (config.httpTls.mode === "auto") await this.#serveAutoTls(api);

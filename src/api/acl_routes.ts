@@ -214,6 +214,11 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: "POST", path: "/v1/berth/tokens", need: right("acl", "write") },
   { method: "GET", path: "/v1/berth/tokens", need: right("acl", "read") },
   { method: "DELETE", path: "/v1/berth/tokens/:id", need: right("acl", "write") },
+  // HTTPS certificates (certs.ts): the cluster's edge, as the raft peers.
+  { method: "GET", path: "/v1/berth/certs", need: right("operator", "read") },
+  { method: "GET", path: "/v1/berth/certs/:name", need: right("operator", "read") },
+  { method: "PUT", path: "/v1/berth/certs/:name", need: right("operator", "write") },
+  { method: "DELETE", path: "/v1/berth/certs/:name", need: right("operator", "write") },
   // A snapshot carries every KV value and the ACL policies, and a restore replaces them:
   // Consul asks acl:write (in practice the management token) for both.
   { method: "GET", path: "/v1/snapshot", need: right("acl", "write") },

@@ -25,6 +25,8 @@ import { kvRoutes } from "./kv.ts";
 import { sessionRoutes } from "./sessions.ts";
 import { txnRoutes } from "./txn.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { certRoutes } from "./certs.ts";
+import type { SecretBox } from "../pki/mod.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -65,6 +67,11 @@ export interface ApiOptions {
   random?: () => number;
   /** Clock stamped into session and lock commands, ms (default Date.now). */
   now?: () => number;
+  /**
+   * Seals the keys of certificates put through /v1/berth/certs (the agent's cluster key box);
+   * absent: such a PUT answers 503.
+   */
+  secrets?: SecretBox;
 }
 
 /** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
@@ -120,6 +127,7 @@ export function createApp(opts: ApiOptions): Hono {
   acmeRoutes(app, d);
   aclEndpoints(app, d);
   tokenRoutes(app, d);
+  certRoutes(app, d, opts.secrets);
 
   app.get("/metrics", (c) =>
     c.text(renderMetrics(d, Date.now()), 200, {

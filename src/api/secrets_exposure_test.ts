@@ -1,16 +1,18 @@
 /**
- * No API read shows a secret: every GET route of the app, with the cluster CA, a join token and
- * an ACL token in the store, answers without the CA key, a token secret or a token hash.
+ * No API read shows a secret: every GET route of the app, with the cluster CA, a join token, an
+ * ACL token and an HTTPS certificate in the store, answers without the CA key, a token secret or
+ * a token hash, or the certificate's key (in clear or sealed).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createCa } from "../pki/mod.ts";
+import { ClusterKey, createCa, sealEdgeCert } from "../pki/mod.ts";
+import { testEdgeCert } from "../pki/testing.ts";
 import { GLOBAL_MANAGEMENT_ID } from "../store/mod.ts";
 import { fixture } from "./_testing.ts";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
-Deno.test("every GET route answers without the CA key, token secrets or token hashes", async () => {
+Deno.test("every GET route answers without the CA key, token secrets, token hashes or certificate keys", async () => {
   const f = fixture({ aclDefault: "allow" });
   try {
     const ca = createCa({ clusterId: "c1", now: new Date() });
@@ -42,6 +44,17 @@ Deno.test("every GET route answers without the CA key, token secrets or token ha
         createTimeMs: 1,
       },
     });
+    const edge = testEdgeCert(["web.example.com"]);
+    const cert = sealEdgeCert(ClusterKey.generate(), {
+      name: "web",
+      certPem: edge.certPem,
+      keyPem: edge.keyPem,
+      source: "manual",
+      isDefault: true,
+      nowMs: Date.now(),
+    });
+    await propose({ type: "cert.put", cert });
+    const edgeKey = edge.keyPem.split("\n").filter((l) => !l.startsWith("-----")).join("");
     const keyBody = ca.keyPem.split("\n").filter((l) => !l.startsWith("-----")).join("");
     const secrets = [
       "PRIVATE KEY",
@@ -51,13 +64,25 @@ Deno.test("every GET route answers without the CA key, token secrets or token ha
       sha256(joinSecret),
       aclSecret,
       sha256(aclSecret),
+      edgeKey.slice(0, 24),
+      edgeKey.slice(-24),
+      cert.keySealed.slice(0, 40),
+      cert.keySealed.slice(-24),
     ];
     const paths = new Set<string>();
     for (const r of f.app.routes) {
       if (r.method !== "GET") continue;
       paths.add(r.path.replace(/:[A-Za-z_]+/g, "x").replace(/\*$/, ""));
     }
-    for (const extra of ["/v1/kv/?recurse", "/v1/acl/tokens", "/v1/berth/tokens", "/v1/snapshot"]) {
+    for (
+      const extra of [
+        "/v1/kv/?recurse",
+        "/v1/acl/tokens",
+        "/v1/berth/tokens",
+        "/v1/snapshot",
+        "/v1/berth/certs",
+      ]
+    ) {
       paths.add(extra);
     }
     assert.ok(paths.size > 20, `only ${paths.size} GET routes`);
@@ -72,6 +97,8 @@ Deno.test("every GET route answers without the CA key, token secrets or token ha
     }
     // The lists did answer, with the tokens in them (by id, never by secret).
     assert.match(shown.get("/v1/berth/tokens")!, /abc123/);
+    assert.match(shown.get("/v1/berth/certs")!, /web\.example\.com/);
+    assert.match(shown.get("/v1/berth/certs/x")!, /no certificate x/);
     assert.match(shown.get("/v1/acl/tokens")!, /aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/);
   } finally {
     f.close();

@@ -136,6 +136,11 @@ export class ClusterKey implements SecretBox {
   }
 }
 
+/** The box cannot seal or open: this member has no cluster key yet, or not the cluster's. */
+export class NoClusterKeyError extends Error {
+  override name = "NoClusterKeyError";
+}
+
 /**
  * The member's secret box: empty until its cluster key is known (a joiner before enrollment, a
  * member from before cluster keys until it has fetched one), then that key for good. Seal and
@@ -204,10 +209,12 @@ export class ClusterKeyBox implements SecretBox {
   #need(): ClusterKey {
     const key = this.#key;
     if (key === undefined) {
-      throw new Error("this member has no cluster key yet (it fetches one from a member)");
+      throw new NoClusterKeyError(
+        "this member has no cluster key yet (it fetches one from a member)",
+      );
     }
     if (this.#expected !== undefined && key.fingerprint !== this.#expected) {
-      throw new Error(
+      throw new NoClusterKeyError(
         `this member's cluster key ${key.id} is not the cluster's ` +
           `${this.#expected.slice(0, key.id.length)}: move its ${CLUSTER_KEY_FILE} file away ` +
           "and restart it to fetch the cluster's",

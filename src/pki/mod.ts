@@ -38,6 +38,7 @@ export {
   ClusterKeyBox,
   loadClusterKey,
   loadOrCreateClusterKey,
+  NoClusterKeyError,
   saveClusterKey,
   type SecretBox,
 } from "./cluster_key.ts";
