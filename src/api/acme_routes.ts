@@ -1,7 +1,8 @@
 /**
  * ACME state (README "ACME"): `GET /v1/berth/acme` shows the cluster's accounts (directory,
- * URL, contact: never a key), the leader that orders (the lease) and every name being ordered with
- * its order status, failures, next attempt and the CA's last error; `POST
+ * URL, contact: never a key), the leader that orders (the lease), every name being ordered with
+ * its order status, failures, next attempt and the CA's last error, and the ACME certificates
+ * with their renewal time; `POST
  * /v1/berth/acme/renew/:name` asks for a new certificate for a name now (`berth cert renew`),
  * through the log (`acme.renew`, the leader's time), whatever the current one's age.
  *
@@ -11,6 +12,19 @@ import type { Hono } from "hono";
 import { acmeName, CommandError } from "../store/mod.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
 import { badRequest, HttpError } from "./http_error.ts";
+import { renewAt } from "../acme/timing.ts";
+
+/** An ACME certificate as the API shows it (what `berth cert list` shows, with its renewal). */
+export interface AcmeCertView {
+  name: string;
+  serial: string;
+  issuer: string;
+  notBefore: number;
+  notAfter: number;
+  /** When the leader orders its successor: two-thirds through its lifetime. */
+  renewAt: number;
+  fingerprint: string;
+}
 
 /** One name as the API shows it. */
 export interface AcmeNameView {
@@ -31,8 +45,8 @@ export function acmeRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/berth/acme", async (c) => {
     await prepareRead(c, d, {
-      index: () => store.tableIndex("acme"),
-      affects: (ch) => ch.tables.has("acme"),
+      index: () => Math.max(store.tableIndex("acme"), store.tableIndex("edge_certs")),
+      affects: (ch) => ch.tables.has("acme") || ch.tables.has("edge_certs"),
     });
     const names: AcmeNameView[] = store.acme.names().map((n) => ({
       name: n.name,
@@ -53,6 +67,15 @@ export function acmeRoutes(app: Hono, d: Deps): void {
       })),
       lease: store.acme.lease() ?? null,
       names,
+      certificates: store.edgeCerts().filter((e) => e.source === "acme").map((e): AcmeCertView => ({
+        name: e.name,
+        serial: e.serial,
+        issuer: e.issuer,
+        notBefore: e.notBefore,
+        notAfter: e.notAfter,
+        renewAt: renewAt(e.notBefore, e.notAfter),
+        fingerprint: e.fingerprint,
+      })),
     });
   });
 

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { addToken, fixture } from "./_testing.ts";
+import { ClusterKey } from "../pki/cluster_key.ts";
+import { sealEdgeCert } from "../pki/edge_cert.ts";
+import { testEdgeCert } from "../pki/testing.ts";
 
 const MGMT = { "X-Consul-Token": "mgmt" };
 const NOW = 1_700_000_000_000;
@@ -44,6 +47,28 @@ async function withAcme() {
       renew: false,
     },
   });
+  const t = testEdgeCert(["api.example.com"]);
+  const manual = testEdgeCert(["manual.example.com"]);
+  const box = ClusterKey.generate();
+  for (
+    const [name, c, source] of [["api.example.com", t, "acme"], [
+      "manual",
+      manual,
+      "manual",
+    ]] as const
+  ) {
+    await f.cluster.propose({
+      type: "cert.put",
+      cert: sealEdgeCert(box, {
+        name,
+        certPem: c.certPem,
+        keyPem: c.keyPem,
+        source,
+        isDefault: false,
+        nowMs: Date.now(),
+      }),
+    });
+  }
   return f;
 }
 
@@ -62,6 +87,19 @@ Deno.test("GET /v1/berth/acme shows names with status, failures, next attempt, l
       createdMs: NOW,
     }]);
     assert.deepEqual(body.lease, { term: 1, node: "n1", sinceMs: NOW });
+    assert.equal(body.certificates.length, 1);
+    const c = body.certificates[0];
+    assert.equal(c.name, "api.example.com");
+    assert.equal(c.renewAt, c.notBefore + Math.floor((c.notAfter - c.notBefore) * 2 / 3));
+    assert.deepEqual(Object.keys(c).sort(), [
+      "fingerprint",
+      "issuer",
+      "name",
+      "notAfter",
+      "notBefore",
+      "renewAt",
+      "serial",
+    ]);
     assert.deepEqual(body.names, [{
       name: "web.example.com",
       status: "pending",
@@ -87,12 +125,19 @@ Deno.test("POST /v1/berth/acme/renew/:name asks a renewal at the leader's time; 
     assert.equal(ok.status, 200, await ok.clone().text());
     const row = f.store.acme.name("web.example.com")!;
     assert.deepEqual([row.renew, row.failures, row.nextAttemptMs], [true, 0, NOW]);
-    const unknown = await f.app.request("/v1/berth/acme/renew/api.example.com", {
+    const unknown = await f.app.request("/v1/berth/acme/renew/other.example.com", {
       method: "POST",
       headers: MGMT,
     });
     assert.equal(unknown.status, 404);
-    assert.match(await unknown.text(), /api\.example\.com has no ACME certificate or order/);
+    assert.match(await unknown.text(), /other\.example\.com has no ACME certificate or order/);
+    // A name with an ACME certificate and nothing in flight: renewed too.
+    const withCert = await f.app.request("/v1/berth/acme/renew/api.example.com", {
+      method: "POST",
+      headers: MGMT,
+    });
+    assert.equal(withCert.status, 200);
+    assert.equal(f.store.acme.name("api.example.com")?.renew, true);
     const bad = await f.app.request("/v1/berth/acme/renew/*.example.com", {
       method: "POST",
       headers: MGMT,

@@ -9,13 +9,14 @@ import { errorText } from "../lib/error_text.ts";
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
 import type { JoinTokenInfo, KvEntry } from "../store/mod.ts";
 import type { InstanceView } from "./instance_view.ts";
-import type { AcmeNameView } from "./acme_routes.ts";
+import type { AcmeCertView, AcmeNameView } from "./acme_routes.ts";
 
 /** GET /v1/berth/acme. */
 export interface AcmeView {
   accounts: { directory: string; url: string | null; email: string; createdMs: number }[];
   lease: { term: number; node: string; sinceMs: number } | null;
   names: AcmeNameView[];
+  certificates: AcmeCertView[];
 }
 
 /** How long one request may take before the client gives up. */

@@ -33,7 +33,8 @@ export const ACME_COMMANDS: readonly CommandSpec[] = [
   {
     name: "acme",
     usage: "berth acme",
-    summary: "ACME: names being ordered (status, failures, next attempt, last error), account",
+    summary:
+      "ACME: certificates and renewal times, names being ordered (status, next attempt, last error)",
     flags: [],
     args: [0, 0],
     remote: true,
@@ -48,6 +49,10 @@ export const ACME_COMMANDS: readonly CommandSpec[] = [
         ctx.out(`Account ${a.url ?? "(not registered yet)"} at ${a.directory}\n`);
       }
       if (v.lease !== null) ctx.out(`Ordered by ${v.lease.node} (term ${v.lease.term})\n`);
+      ctx.out(formatTable(
+        ["Certificate", "Issuer", "Expires", "Renewal"],
+        v.certificates.map((c) => [c.name, c.issuer, when(c.notAfter), when(c.renewAt)]),
+      ));
       ctx.out(formatTable(
         ["Name", "Status", "Failures", "Next attempt", "Last error"],
         v.names.map((n) => [
