@@ -19,7 +19,8 @@ export { field, optionalField } from "./fields.ts";
 
 /**
  * Routing for API registrations, from Meta with the Docker label names. The values stay in Meta
- * as given; `berth.lb` needs no entry (the meta rule checks it and the proxy reads it there).
+ * as given; `berth.lb` and `berth.http.proto` need no entry (the meta rule checks them and the
+ * proxy reads them there).
  */
 export const META_FIELDS: readonly FieldSpec<InstanceSpec, "string">[] = [
   {

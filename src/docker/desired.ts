@@ -29,6 +29,8 @@
 import type { CheckDefinition, DockerVerdict, InstanceSpec } from "../store/mod.ts";
 import {
   CommandError,
+  HTTP_PROTO_META_KEY,
+  type HttpProto,
   instanceId,
   LB_META_KEY,
   type LbPolicy,
@@ -311,6 +313,7 @@ interface Common {
   tcpPort: number | null;
   lb: LbPolicy | null;
   tls: TlsMode | null;
+  proto: HttpProto | null;
   check: CheckDefinition | null;
 }
 
@@ -322,6 +325,7 @@ function commonFields(s: ContainerSettings): Common {
     tcpPort: decodeLabel(s, LABELS.tcpPort),
     lb: decodeLabel(s, LABELS.lb),
     tls: decodeLabel(s, LABELS.tls),
+    proto: decodeLabel(s, LABELS.httpProto),
     check: checkOf(s),
   };
 }
@@ -329,13 +333,15 @@ function commonFields(s: ContainerSettings): Common {
 function checkOf(s: ContainerSettings): CheckDefinition | null {
   const http = decodeLabel(s, LABELS.checkHttp);
   const tcp = decodeLabel(s, LABELS.checkTcp);
-  if (http === null && !tcp) return null;
+  const grpc = decodeLabel(s, LABELS.checkGrpc);
+  if (http === null && !tcp && !grpc) return null;
   const check: CheckDefinition = {
     intervalMs: decodeLabel(s, LABELS.checkInterval),
     timeoutMs: decodeLabel(s, LABELS.checkTimeout),
   };
   if (http !== null) check.http = http;
   if (tcp) check.tcp = true;
+  if (grpc) check.grpc = true;
   return check;
 }
 
@@ -343,7 +349,7 @@ function metaOf(
   s: ContainerSettings,
   c: ContainerInfo,
   e: PortEntry,
-  { lb, tls }: Common,
+  { lb, tls, proto }: Common,
 ): Record<string, string> {
   return {
     ...attributes(s, e.port),
@@ -352,5 +358,6 @@ function metaOf(
     "container-port": `${e.port}/${e.udp ? "udp" : "tcp"}`,
     ...(lb === null ? {} : { [LB_META_KEY]: lb }),
     ...(tls === null ? {} : { [TLS_META_KEY]: tls }),
+    ...(proto === null ? {} : { [HTTP_PROTO_META_KEY]: proto }),
   };
 }

@@ -305,12 +305,14 @@ Deno.test("containerInstances() reads routing labels and weight", () => {
         "berth.weight": "5",
         "berth.lb": "least-conn",
         "berth.tls": "acme",
+        "berth.http.proto": "GRPC",
       },
     }),
     { ...OPTS, edgeDomain: "edge.test" },
   );
   assert.equal(i.meta["berth.lb"], "least_conn");
   assert.equal(i.meta["berth.tls"], "acme");
+  assert.equal(i.meta["berth.http.proto"], "grpc");
   assert.deepEqual(i.httpHosts, ["a.example.com", "b.example.com"]);
   assert.equal(i.httpPath, "/api");
   assert.equal(i.tcpPort, 5432);
@@ -349,6 +351,12 @@ Deno.test("containerInstances() bad label values are problems and fall back to d
     [{ "berth.check.tcp": "sure" }, "berth.check.tcp", (i) => assert.equal(i.check, null)],
     [{ "berth.lb": "fastest" }, "berth.lb", (i) => assert.equal(i.meta["berth.lb"], undefined)],
     [{ "berth.tls": "le" }, "berth.tls", (i) => assert.equal(i.meta["berth.tls"], undefined)],
+    [
+      { "berth.http.proto": "h3" },
+      "berth.http.proto",
+      (i) => assert.equal(i.meta["berth.http.proto"], undefined),
+    ],
+    [{ "berth.check.grpc": "yes please" }, "berth.check.grpc", (i) => assert.equal(i.check, null)],
     [{ SERVICE_ID: "a:b" }, "SERVICE_ID", (i) => assert.equal(i.id, "h1:web-1:80")],
     [{ SERVICE_80_NAME: "a.b" }, "SERVICE_80_NAME", (i) => assert.equal(i.service, "nginx")],
     [{ "berth.tags": "x".repeat(600) }, "berth.tags", (i) => assert.deepEqual(i.tags, [])],
@@ -386,6 +394,8 @@ Deno.test("containerInstances() active checks from berth.check.* or SERVICE_CHEC
   assert.deepEqual(tcp.check, { tcp: true, intervalMs: 15000, timeoutMs: 2000 });
   const http = one(container({ env: ["SERVICE_CHECK_HTTP=/ping"] }));
   assert.deepEqual(http.check, { http: "/ping", intervalMs: 10000, timeoutMs: 2000 });
+  const grpc = one(container({ labels: { "berth.check.grpc": "true" } }));
+  assert.deepEqual(grpc.check, { grpc: true, intervalMs: 10000, timeoutMs: 2000 });
 });
 
 Deno.test("containerInstances() Docker verdict follows Docker health, pause and stop", async (t) => {

@@ -16,7 +16,7 @@
  */
 import { parseDuration } from "../lib/duration.ts";
 import { intOrText, parseBool, splitList } from "../lib/text.ts";
-import { CommandError, type LbPolicy, rules, type TlsMode } from "../store/mod.ts";
+import { CommandError, type HttpProto, type LbPolicy, rules, type TlsMode } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 
 /** A label or env value the watcher could not use; the watcher logs it once per container. */
@@ -243,6 +243,15 @@ export const LABELS = {
     onBad: "no path route",
     parse: (v, key) => rules.urlPath(v, key),
   }),
+  httpProto: label<HttpProto | null>({
+    keys: ["berth.http.proto"],
+    example: "grpc",
+    doc: "protocol to the instances: `http1` (default), `h2c` (HTTP/2 cleartext) or `grpc` " +
+      "(h2c; the proxy's own errors as gRPC statuses)",
+    default: null,
+    onBad: "using http1",
+    parse: (v, key) => rules.httpProto(v, key),
+  }),
   tcpPort: label<number | null>({
     keys: ["berth.tcp.port"],
     example: "N",
@@ -265,6 +274,14 @@ export const LABELS = {
     doc: "TCP connect check",
     default: false,
     onBad: "no TCP check",
+    parse: bool,
+  }),
+  checkGrpc: label<boolean>({
+    keys: ["berth.check.grpc"],
+    example: "true",
+    doc: "gRPC health check (`grpc.health.v1.Health/Check` over h2c): SERVING passes",
+    default: false,
+    onBad: "no gRPC check",
     parse: bool,
   }),
   checkInterval: label<number>({

@@ -57,6 +57,8 @@ const BAD: Record<string, string[]> = {
   "berth.weight": ["-1", "heavy", "65536", "1.5"],
   "berth.lb": ["fastest"],
   "berth.tls": ["letsencrypt", "acme,manual"],
+  "berth.http.proto": ["h3", "grpc-web"],
+  "berth.check.grpc": ["yes please"],
 };
 /** Entries that accept any value. */
 const ANY_VALUE = new Set(["SERVICE_IGNORE", "SERVICE_<port>_IGNORE", "SERVICE_<port>_<KEY>"]);

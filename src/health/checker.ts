@@ -41,6 +41,7 @@ import {
   type TcpConnect,
   type Timers,
 } from "./probe.ts";
+import type { GrpcHealthCall } from "./grpc_health.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /** Start of the entry ids of registered checks (instance ids never contain a NUL). */
@@ -77,6 +78,8 @@ export interface HealthOptions {
   httpGet?: HttpGet;
   /** TCP connect used by tcp checks (default: node:net). */
   tcpConnect?: TcpConnect;
+  /** gRPC health call used by grpc checks (default: node:http2, one session per run). */
+  grpcHealth?: GrpcHealthCall;
 }
 
 /** What the checker is doing for one instance, for status pages and tests. */
@@ -138,6 +141,7 @@ export class HealthChecker {
   readonly #random: () => number;
   readonly #httpGet: HttpGet | undefined;
   readonly #tcpConnect: TcpConnect | undefined;
+  readonly #grpcHealth: GrpcHealthCall | undefined;
 
   readonly #entries = new Map<string, Entry>();
   readonly #queue: Entry[] = [];
@@ -182,6 +186,7 @@ export class HealthChecker {
     this.#random = o.random ?? Math.random;
     this.#httpGet = o.httpGet;
     this.#tcpConnect = o.tcpConnect;
+    this.#grpcHealth = o.grpcHealth;
   }
 
   /** Scans the store and follows its changes from now on. Calling it again does nothing. */
@@ -363,6 +368,7 @@ export class HealthChecker {
       timers: this.#timers,
       ...(this.#httpGet ? { httpGet: this.#httpGet } : {}),
       ...(this.#tcpConnect ? { tcpConnect: this.#tcpConnect } : {}),
+      ...(this.#grpcHealth ? { grpcHealth: this.#grpcHealth } : {}),
     });
     if (e.stopped || this.#closed) return;
     const stored = e.checkId === null

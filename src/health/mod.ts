@@ -12,6 +12,9 @@
  *   (3xx included: redirects are not followed) critical. Output `HTTP GET /health: 200 OK`.
  * - `tcp: true`: a TCP connect to address:port. Output `TCP connect 10.0.0.5:80: success` or
  *   `TCP connect 10.0.0.5:80: connection refused`.
+ * - `grpc: true`: the gRPC health protocol over h2c (`grpc.health.v1.Health/Check` for the
+ *   whole server, grpc_health.ts): SERVING passes; NOT_SERVING, a gRPC error (12: the server
+ *   has no health service) or a failed connection fails. Output `gRPC health 10.0.0.5:80: SERVING`.
  * - Every run is bounded by the check's `timeoutMs` (`…: timed out after 2000ms`); the response
  *   body is never read; at most `concurrencyMax` runs are in flight.
  * - Hysteresis (Consul's `success_before_passing` / `failures_before_critical`): the first result

@@ -1,5 +1,5 @@
 /**
- * One run of one check: an HTTP GET or a TCP connect against an instance, bounded by a timeout,
+ * One run of one check: an HTTP GET, a TCP connect or a gRPC health call (grpc_health.ts) against an instance, bounded by a timeout,
  * turned into a status and a short output line. The output is the same text for the same kind of
  * outcome (no timings, no response body), so the checker can compare it with the stored output
  * and propose only on a real change.
@@ -16,6 +16,13 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import type { CheckDefinition, CheckStatus, RegisteredCheck } from "../store/mod.ts";
+import {
+  type GrpcHealthAnswer,
+  type GrpcHealthCall,
+  nodeGrpcHealthCall,
+  SERVING,
+  SERVING_STATUS_NAMES,
+} from "./grpc_health.ts";
 
 /** Longest output line proposed; longer lines are cut with an ellipsis. */
 export const OUTPUT_CHARS_MAX = 200;
@@ -34,7 +41,8 @@ export type ProbeTarget =
     /** The URL as registered (a registered check's): shown in the output, `https:` uses TLS. */
     url?: string;
   }
-  | { kind: "tcp"; address: string; port: number };
+  | { kind: "tcp"; address: string; port: number }
+  | { kind: "grpc"; address: string; port: number };
 
 export interface ProbeResult {
   status: CheckStatus;
@@ -56,6 +64,7 @@ export interface ProbeOptions {
   signal?: AbortSignal;
   httpGet?: HttpGet;
   tcpConnect?: TcpConnect;
+  grpcHealth?: GrpcHealthCall;
   timers?: Timers;
 }
 
@@ -72,7 +81,7 @@ export const REAL_TIMERS: Timers = {
 
 /**
  * The target a check definition describes for an instance, or null when the definition names
- * neither an HTTP path nor TCP (nothing to run). HTTP wins when both are set.
+ * no HTTP path, gRPC nor TCP (nothing to run). HTTP wins over gRPC, gRPC over TCP.
  */
 export function targetOf(
   instance: { address: string; port: number },
@@ -83,6 +92,7 @@ export function targetOf(
     const path = check.http.startsWith("/") ? check.http : `/${check.http}`;
     return { kind: "http", address, port, path };
   }
+  if (check.grpc === true) return { kind: "grpc", address, port };
   if (check.tcp === true) return { kind: "tcp", address, port };
   return null;
 }
@@ -112,9 +122,13 @@ export function hostPort(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** The fixed start of a target's output line: `HTTP GET /health` or `TCP connect 10.0.0.5:80`. */
+/**
+ * The fixed start of a target's output line: `HTTP GET /health`, `TCP connect 10.0.0.5:80` or
+ * `gRPC health 10.0.0.5:80`.
+ */
 export function describeTarget(t: ProbeTarget): string {
   if (t.kind === "tcp") return `TCP connect ${hostPort(t.address, t.port)}`;
+  if (t.kind === "grpc") return `gRPC health ${hostPort(t.address, t.port)}`;
   return `HTTP GET ${t.url ?? t.path}`;
 }
 
@@ -141,6 +155,10 @@ export async function probe(target: ProbeTarget, options: ProbeOptions): Promise
         output: clip(`${what}: ${statusCode}${reason === "" ? "" : ` ${reason}`}`),
       };
     }
+    if (target.kind === "grpc") {
+      const answer = await (options.grpcHealth ?? nodeGrpcHealthCall)(target, ac.signal);
+      return { status: grpcHealthStatus(answer), output: clip(`${what}: ${grpcText(answer)}`) };
+    }
     await (options.tcpConnect ?? nodeTcpConnect)(target.address, target.port, ac.signal);
     return { status: "passing", output: clip(`${what}: success`) };
   } catch (e) {
@@ -161,6 +179,16 @@ export function httpStatus(code: number): CheckStatus {
   if (code >= 200 && code <= 299) return "passing";
   if (code === 429) return "warning";
   return "critical";
+}
+
+/** SERVING with grpc-status 0 passes; anything else fails. */
+export function grpcHealthStatus(a: GrpcHealthAnswer): CheckStatus {
+  return a.kind === "status" && a.status === SERVING ? "passing" : "critical";
+}
+
+function grpcText(a: GrpcHealthAnswer): string {
+  if (a.kind === "status") return SERVING_STATUS_NAMES[a.status] ?? `status ${a.status}`;
+  return `grpc-status ${a.code}${a.message === "" ? "" : ` (${a.message})`}`;
 }
 
 const ERROR_CODES: Record<string, string> = {

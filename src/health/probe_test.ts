@@ -10,7 +10,7 @@ Deno.test("httpStatus() passes 2xx, warns on 429 and fails the rest", () => {
   );
 });
 
-Deno.test("targetOf() prefers http, adds a leading slash and skips empty definitions", () => {
+Deno.test("targetOf() prefers http, then grpc, then tcp, adds a leading slash and skips empty definitions", () => {
   const at = { address: "10.0.0.5", port: 80 };
   assert.deepEqual(targetOf(at, { http: "health", tcp: true, intervalMs: 100, timeoutMs: 10 }), {
     kind: "http",
@@ -23,6 +23,12 @@ Deno.test("targetOf() prefers http, adds a leading slash and skips empty definit
     address: "10.0.0.5",
     port: 80,
   });
+  assert.deepEqual(targetOf(at, { grpc: true, tcp: true, intervalMs: 100, timeoutMs: 10 }), {
+    kind: "grpc",
+    address: "10.0.0.5",
+    port: 80,
+  });
+  assert.equal(targetOf(at, { grpc: false, intervalMs: 100, timeoutMs: 10 }), null);
   assert.equal(targetOf(at, { intervalMs: 100, timeoutMs: 10 }), null);
 });
 

@@ -13,14 +13,17 @@
  * When two services claim the same host and prefix, the explicit route beats the edge default,
  * then the first service name in sort order wins (and the clash is listed in `conflicts`).
  *
+ * A service's balancing policy (`berth.lb`) and upstream protocol (`berth.http.proto`) are the
+ * first instance's (in id order) that sets them.
+ *
  * A service's targets are its served instances (`instanceHealth(…).served`, node liveness
  * included) with weight above 0. A route whose service has none still matches, and the proxy
  * answers 503.
  *
  * @module
  */
-import type { Instance, NodeInfo } from "../store/mod.ts";
-import { instanceHealth, TLS_META_KEY } from "../store/mod.ts";
+import type { HttpProto, Instance, NodeInfo } from "../store/mod.ts";
+import { HTTP_PROTO_META_KEY, instanceHealth, parseHttpProto, TLS_META_KEY } from "../store/mod.ts";
 import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
 
 /** One service as the proxy sees it. */
@@ -31,6 +34,12 @@ export interface ServiceRoute {
   readonly balancer: Balancer;
   /** An instance of the service says `berth.tls=acme`: ACME orders its hosts (src/acme/names.ts). */
   readonly acme: boolean;
+  /**
+   * What the proxy speaks to the instances (`berth.http.proto`): `http1` (pooled HTTP/1.1),
+   * `h2c` (HTTP/2 cleartext, h2c_upstream.ts) or `grpc` (h2c; the proxy's own errors answered
+   * as gRPC statuses whatever the request's content type).
+   */
+  readonly proto: HttpProto;
 }
 
 interface PathRoute {
@@ -218,6 +227,18 @@ export function buildRouteTable(
         );
       } else policy = p;
     }
+    let proto: HttpProto = "http1";
+    const protoValue = list.find((i) => i.meta[HTTP_PROTO_META_KEY] !== undefined)
+      ?.meta[HTTP_PROTO_META_KEY];
+    if (protoValue !== undefined) {
+      const p = parseHttpProto(protoValue);
+      if (p === null) {
+        conflicts.push(
+          `service ${service}: ${HTTP_PROTO_META_KEY}="${protoValue}" is unknown ` +
+            `(use http1, h2c or grpc); using http1`,
+        );
+      } else proto = p;
+    }
     const targets: Target[] = list
       .filter((i) => i.weight > 0 && instanceHealth(i, status(i.node)).served)
       .map((i) => ({
@@ -237,6 +258,7 @@ export function buildRouteTable(
         previous: previous?.policy === policy ? previous : null,
       }),
       acme: list.some((i) => i.meta[TLS_META_KEY] === "acme"),
+      proto,
     };
     let routed = false;
     for (const i of list) {

@@ -170,3 +170,20 @@ Deno.test("Balancer least_conn and p2c prefer the less loaded target", () => {
   assert.equal(bad.match("h", "/")!.balancer.policy, "round_robin");
   assert.match(bad.conflicts[0]!, /berth\.lb="x" is unknown/);
 });
+
+Deno.test("buildRouteTable() reads berth.http.proto into the route; default http1; unknown noted", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", service: "rpc", httpHosts: ["rpc"], meta: { "berth.http.proto": "grpc" } }),
+    inst({ id: "b", service: "rpc", httpHosts: ["rpc"] }),
+    inst({ id: "c", service: "h2", httpHosts: ["h2"], meta: { "berth.http.proto": "h2c" } }),
+    inst({ id: "d", service: "web", httpHosts: ["web"] }),
+    inst({ id: "e", service: "odd", httpHosts: ["odd"], meta: { "berth.http.proto": "spdy" } }),
+  ], []);
+  assert.equal(t.match("rpc", "/")!.proto, "grpc");
+  assert.equal(t.match("h2", "/")!.proto, "h2c");
+  assert.equal(t.match("web", "/")!.proto, "http1");
+  assert.equal(t.match("odd", "/")!.proto, "http1");
+  assert.deepEqual(t.conflicts, [
+    'service odd: berth.http.proto="spdy" is unknown (use http1, h2c or grpc); using http1',
+  ]);
+});

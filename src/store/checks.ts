@@ -148,7 +148,13 @@ export function instanceChecks(i: Instance, nodeStatus: NodeStatus | undefined):
   // The instance's own check source, shown as before registered checks existed: passing
   // without output when the instance has no check at all.
   if (i.check !== null || i.checkResult !== null || registered.length === 0) {
-    const type = i.check?.http !== undefined ? "http" : i.check?.tcp ? "tcp" : "";
+    const type = i.check?.http !== undefined
+      ? "http"
+      : i.check?.grpc
+      ? "grpc"
+      : i.check?.tcp
+      ? "tcp"
+      : "";
     const v = ownCheckVerdict(i) ?? { status: "passing" as const, output: "" };
     own(`service:${i.id}`, `Service '${i.service}' check`, v, type);
   }

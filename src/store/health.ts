@@ -114,9 +114,10 @@ function dockerVerdict(i: HealthSources): Verdict | null {
  * the store or the network may order fields differently).
  */
 export function checkDefinitionKey(c: CheckDefinition | null): string {
-  return c === null
-    ? "null"
-    : JSON.stringify([c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs]);
+  if (c === null) return "null";
+  const key: unknown[] = [c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs];
+  if (c.grpc === true) key.push("grpc"); // appended only when set: older keys stay as they were
+  return JSON.stringify(key);
 }
 
 /** Whether an instance has a check source: an active check, or an API registration's reports. */

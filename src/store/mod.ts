@@ -112,3 +112,4 @@ export {
   aclUuid,
 } from "./acl_commands.ts";
 export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";
+export { HTTP_PROTO_META_KEY, HTTP_PROTOS, type HttpProto, parseHttpProto } from "./http_proto.ts";

@@ -57,6 +57,11 @@ export interface CheckDefinition {
   http?: string;
   /** When true, a TCP connect to the instance's address and port. */
   tcp?: boolean;
+  /**
+   * When true, the gRPC health protocol over h2c (`grpc.health.v1.Health/Check` for the whole
+   * server): SERVING passes, anything else fails.
+   */
+  grpc?: boolean;
   intervalMs: number;
   timeoutMs: number;
 }

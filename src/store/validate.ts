@@ -33,6 +33,7 @@ import {
 } from "../lib/service_name.ts";
 import { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";
 import { parseTlsMode, TLS_META_KEY, TLS_MODES, type TlsMode } from "./tls_meta.ts";
+import { HTTP_PROTO_META_KEY, HTTP_PROTOS, type HttpProto, parseHttpProto } from "./http_proto.ts";
 import {
   bytes,
   CommandError,
@@ -135,8 +136,8 @@ export const rules = {
     return strList(x, path);
   },
   /**
-   * String pairs; `berth.lb` must name a policy and `berth.tls` a mode, each stored by its
-   * canonical name.
+   * String pairs; `berth.lb` must name a policy, `berth.tls` a mode and `berth.http.proto` a
+   * protocol, each stored by its canonical name.
    */
   meta(x: unknown, path: string): Record<string, string> {
     const m = strMap(x, path);
@@ -146,6 +147,12 @@ export const rules = {
     if (m[TLS_META_KEY] !== undefined) {
       m[TLS_META_KEY] = rules.tlsMode(m[TLS_META_KEY], `${path}.${TLS_META_KEY}`);
     }
+    if (m[HTTP_PROTO_META_KEY] !== undefined) {
+      m[HTTP_PROTO_META_KEY] = rules.httpProto(
+        m[HTTP_PROTO_META_KEY],
+        `${path}.${HTTP_PROTO_META_KEY}`,
+      );
+    }
     return m;
   },
   /** `berth.tls`: how the service gets its certificates (`acme`). */
@@ -153,6 +160,12 @@ export const rules = {
     const t = typeof x === "string" ? parseTlsMode(x) : null;
     if (t === null) fail(path, TLS_MODES.join("|"), x);
     return t;
+  },
+  /** The protocol the proxy speaks to the instances: http1, h2c or grpc. */
+  httpProto(x: unknown, path: string): HttpProto {
+    const p = typeof x === "string" ? parseHttpProto(x) : null;
+    if (p === null) fail(path, HTTP_PROTOS.join("|"), x);
+    return p;
   },
   lbPolicy(x: unknown, path: string): LbPolicy {
     const p = typeof x === "string" ? parseLbPolicy(x) : null;
@@ -307,6 +320,10 @@ function check(x: unknown, path: string): CheckDefinition | null {
   if (o.tcp !== undefined && o.tcp !== null) {
     if (typeof o.tcp !== "boolean") fail(`${path}.tcp`, "a boolean", o.tcp);
     out.tcp = o.tcp;
+  }
+  if (o.grpc !== undefined && o.grpc !== null) {
+    if (typeof o.grpc !== "boolean") fail(`${path}.grpc`, "a boolean", o.grpc);
+    out.grpc = o.grpc;
   }
   return out;
 }

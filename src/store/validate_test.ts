@@ -28,9 +28,22 @@ const CASES: [string, Rule, [unknown, unknown][], unknown[]][] = [
     [{ a: "" }, { a: "" }],
     [{ "berth.lb": "Least-Conn" }, { "berth.lb": "least_conn" }],
     [{ "berth.tls": "ACME" }, { "berth.tls": "acme" }],
-  ], [{ a: 1 }, { "": "x" }, { "berth.lb": "fastest" }, { "berth.tls": "letsencrypt" }, []]],
+    [{ "berth.http.proto": "GRPC" }, { "berth.http.proto": "grpc" }],
+  ], [
+    { a: 1 },
+    { "": "x" },
+    { "berth.lb": "fastest" },
+    { "berth.tls": "letsencrypt" },
+    { "berth.http.proto": "h3" },
+    [],
+  ]],
   ["lbPolicy", rules.lbPolicy, [["rr", "round_robin"], ["p2c", "p2c"]], ["fast", 1]],
   ["tlsMode", rules.tlsMode, [["acme", "acme"], [" Acme", "acme"]], ["", "manual", 1, null]],
+  ["httpProto", rules.httpProto, [["h2c", "h2c"], ["HTTP2", "h2c"], ["http/1.1", "http1"]], [
+    "spdy",
+    "",
+    2,
+  ]],
   ["httpHosts", rules.httpHosts, [
     [["A.Example.com", "*.x.test", "web_1.local"], ["a.example.com", "*.x.test", "web_1.local"]],
   ], [["bad host"], ["a..b"], ["-a.b"], ["a.b-"], [`${"a".repeat(250)}.com`], "a.com"]],
@@ -82,6 +95,8 @@ Deno.test("validateInstance() applies the field rules to every field", async (t)
     ["meta", { meta: { "berth.lb": "fastest" } }],
     ["check.intervalMs", { check: { intervalMs: 10, timeoutMs: 1000 } }],
     ["check.http", { check: { intervalMs: 1000, timeoutMs: 1000, http: "health" } }],
+    ["check.grpc", { check: { intervalMs: 1000, timeoutMs: 1000, grpc: "yes" } }],
+    ["meta", { meta: { "berth.http.proto": "h3" } }],
   ];
   for (const [field, over] of bad) {
     await t.step(field, () => {
@@ -92,8 +107,14 @@ Deno.test("validateInstance() applies the field rules to every field", async (t)
     });
   }
   const ok = validateInstance(
-    instanceSpec({ httpHosts: ["Web.Test"], meta: { "berth.lb": "leastconn" } }),
+    instanceSpec({
+      httpHosts: ["Web.Test"],
+      meta: { "berth.lb": "leastconn", "berth.http.proto": "H2C" },
+      check: { intervalMs: 1000, timeoutMs: 1000, grpc: true },
+    }),
   );
   assert.deepEqual(ok.httpHosts, ["web.test"]);
   assert.equal(ok.meta["berth.lb"], "least_conn");
+  assert.equal(ok.meta["berth.http.proto"], "h2c");
+  assert.deepEqual(ok.check, { intervalMs: 1000, timeoutMs: 1000, grpc: true });
 });
