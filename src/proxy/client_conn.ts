@@ -72,6 +72,11 @@ export interface ResponseSink {
   end(chunk?: Uint8Array): void;
   destroy(): void;
   once(event: "drain", fn: () => void): void;
+  /**
+   * Trailer fields [name, value, …] sent with the end of the body (call before `end()`); absent
+   * on sinks that cannot send trailers (HTTP/1.1 replies here), which then drop them.
+   */
+  writeTrailers?(headers: readonly string[]): void;
 }
 
 export interface ClientConnOptions {

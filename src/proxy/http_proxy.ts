@@ -19,6 +19,9 @@ import { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { loadRequestParser } from "./_llhttp.ts";
 import { type Exchange, sendPlain } from "./exchange.ts";
+import { sendProxyError, wantsGrpcErrors } from "./grpc_status.ts";
+import { H2cSessions } from "./h2c_sessions.ts";
+import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
 import { endClient, relay } from "./relay.ts";
 import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.ts";
@@ -122,6 +125,8 @@ export class HttpProxy {
   /** Response and stream-idle deadlines of requests in flight (no timer per request). */
   readonly #clock: CoarseClock;
   readonly #tcp: TcpProxy | null;
+  /** Routes with `proto` h2c/grpc: pooled HTTP/2 cleartext sessions (h2c_upstream.ts). */
+  readonly #h2c: H2cContext;
   #table: RouteTable = RouteTable.empty();
   #unsubscribe: (() => void) | null = null;
   #address: HostPort | null = null;
@@ -164,6 +169,18 @@ export class HttpProxy {
       responseTimeoutMs: this.#responseTimeoutMs,
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
     });
+    this.#h2c = {
+      pool: this.#pool,
+      sessions: new H2cSessions({
+        connectTimeoutMs: this.#connectTimeoutMs,
+        drainMs: opts.drainMs,
+        now: opts.now,
+      }),
+      clock: this.#clock,
+      retriesMax: this.#retriesMax,
+      responseTimeoutMs: this.#responseTimeoutMs,
+      streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
+    };
     const tcpHost = opts.tcpHost === undefined ? opts.listen.host : opts.tcpHost;
     this.#tcp = tcpHost === null ? null : new TcpProxy(this.#pool, {
       host: tcpHost,
@@ -252,6 +269,7 @@ export class HttpProxy {
     await this.#tcpUpdating;
     await this.#tcp?.close();
     this.#pool.close();
+    this.#h2c.sessions.close();
     if (!this.#server.listening) return;
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -278,6 +296,7 @@ export class HttpProxy {
     const live = new Set<string>();
     for (const r of table.services.values()) for (const t of r.targets) live.add(t.key);
     this.#pool.retain(live);
+    this.#h2c.sessions.retain(live);
     const tcp = this.#tcp;
     if (tcp !== null) this.#tcpUpdating = this.#tcpUpdating.then(() => tcp.update(table));
     const conflicts = table.conflicts.join("\n");
@@ -335,7 +354,8 @@ export class HttpProxy {
     }
     if (route.targets.length === 0) {
       req.body?.resume();
-      return sendPlain(res, 503, `no healthy instance of service ${route.service}`);
+      const grpc = wantsGrpcErrors(route, req.rawHeaders);
+      return sendProxyError(res, grpc, 503, `no healthy instance of service ${route.service}`);
     }
     const cl = head.contentLength;
     if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
@@ -365,6 +385,7 @@ export class HttpProxy {
     };
     res.onAbort = () => x.current?.abort();
     if (body !== null && cl === undefined) this.#limitChunkedBody(body, x);
+    if (route.proto !== "http1") return forwardH2c(this.#h2c, x);
     this.#attempt(x, null);
   }
 

@@ -15,6 +15,9 @@
  *   about as much CPU as the proxying itself.
  * - `X-Forwarded-For` (appended), `-Proto`, `-Host`; hop-by-hop headers stripped; WebSocket
  *   and other `Upgrade` requests tunnelled.
+ * - Per service `berth.http.proto`: `http1` (default), or `h2c` / `grpc`: pooled HTTP/2
+ *   cleartext sessions to the instances (h2c_sessions.ts, h2c_upstream.ts), trailers passed on,
+ *   gRPC statuses for the proxy's own errors on gRPC requests (grpc_status.ts).
  * - Retries another instance after a connection failure (and after a reset when no body was
  *   sent and the method is idempotent); instances failing 3 times in a row are ejected for a
  *   while (local only). Plain-text answers say why: 404 no route, 503 no healthy instance,

@@ -1,0 +1,86 @@
+/**
+ * The proxy's own errors for gRPC requests: instead of a plain-text 502/503/504 body (which a
+ * gRPC client can only report as "unexpected HTTP status"), a trailers-only response (status
+ * 200, `content-type: application/grpc`, `grpc-status` and a percent-encoded `grpc-message` in
+ * the headers) or, once the response headers went out, `grpc-status` in the trailers.
+ *
+ * A request gets gRPC errors when its route is `berth.http.proto=grpc` or its content type is
+ * `application/grpc` (with or without `+proto`, `+json`, …).
+ *
+ * @module
+ */
+import type { ResponseSink } from "./client_conn.ts";
+import { sendPlain } from "./exchange.ts";
+import type { ServiceRoute } from "./routes.ts";
+
+/** gRPC status codes the proxy answers with. */
+export const GRPC_DEADLINE_EXCEEDED = 4;
+export const GRPC_INTERNAL = 13;
+export const GRPC_UNAVAILABLE = 14;
+
+/** Whether a raw header list [name, value, …] has an `application/grpc*` content type. */
+export function hasGrpcContentType(raw: readonly string[]): boolean {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 12 || name.toLowerCase() !== "content-type") continue;
+    return raw[i + 1]!.trimStart().toLowerCase().startsWith("application/grpc");
+  }
+  return false;
+}
+
+/** Whether the proxy's errors for this request are gRPC statuses (module doc). */
+export function wantsGrpcErrors(route: ServiceRoute, raw: readonly string[]): boolean {
+  return route.proto === "grpc" || hasGrpcContentType(raw);
+}
+
+/**
+ * `grpc-message` text: bytes outside printable ASCII, and `%`, percent-encoded as UTF-8
+ * (gRPC over HTTP/2).
+ */
+export function encodeGrpcMessage(text: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(text)) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** The gRPC status a proxy error with this HTTP status stands for. */
+export function grpcStatusFor(httpStatus: number): number {
+  if (httpStatus === 504) return GRPC_DEADLINE_EXCEEDED;
+  if (httpStatus === 502 || httpStatus === 503) return GRPC_UNAVAILABLE;
+  return GRPC_INTERNAL;
+}
+
+/**
+ * Ends a gRPC call with `code`: a trailers-only response, or trailers when the headers went out
+ * (and the sink can write trailers; else the client is cut off, which it reports as an error).
+ */
+export function sendGrpcStatus(res: ResponseSink, code: number, text: string): void {
+  if (res.destroyed || res.writableEnded) return;
+  const status = ["grpc-status", String(code), "grpc-message", encodeGrpcMessage(text)];
+  if (res.headersSent) {
+    if (res.writeTrailers === undefined) return res.destroy();
+    res.writeTrailers(status);
+    res.end();
+    return;
+  }
+  res.writeHead(200, "", ["content-type", "application/grpc", ...status, "content-length", "0"]);
+  res.end();
+}
+
+/**
+ * Answers a proxy error: `status` with `text` as plain text, or its gRPC status (trailers-only)
+ * when the request wants gRPC errors.
+ */
+export function sendProxyError(
+  res: ResponseSink,
+  grpc: boolean,
+  status: number,
+  text: string,
+): void {
+  if (grpc) sendGrpcStatus(res, grpcStatusFor(status), text);
+  else sendPlain(res, status, text);
+}

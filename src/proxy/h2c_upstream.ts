@@ -1,0 +1,379 @@
+/**
+ * Forwarding one request of an `h2c` / `grpc` service over HTTP/2 cleartext (`H2cAttempt`, one
+ * try on one target, on a stream of a pooled session from h2c_sessions.ts), and the retries
+ * across targets (`forwardH2c`).
+ *
+ * - The request goes as one HTTP/2 stream: `:authority` is the client's Host, its end-to-end
+ *   headers as the HTTP/1.1 path sends them (X-Forwarded-* included), `te: trailers` when the
+ *   client asked for trailers or speaks gRPC. The body streams both ways at once (a gRPC
+ *   bidirectional call), each direction with backpressure.
+ * - The response's headers, body and trailers go to the client's sink; trailers only reach
+ *   clients whose sink can send them (`ResponseSink.writeTrailers`: HTTP/2 clients).
+ * - Before any response: a target that cannot be reached (connect error or timeout) counts
+ *   towards its ejection, as on the HTTP/1.1 path, and the request goes to another target; so
+ *   does a stream the instance refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last
+ *   stream id) as long as none of the body was consumed. Other failures follow
+ *   `classifyFailure` (attempt.ts).
+ * - Errors the proxy answers itself are plain text (502, 504), or gRPC statuses for gRPC
+ *   requests (grpc_status.ts): 14 UNAVAILABLE when no instance could be reached, 4
+ *   DEADLINE_EXCEEDED when none answered within the response timeout.
+ * - Timeouts on the shared coarse clock: the response (from the end of the request to the
+ *   response headers), then stream idle (no byte either way).
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import type { Buffer } from "node:buffer";
+import type { Target } from "./balancer.ts";
+import type { CoarseClock, Deadline } from "./coarse_clock.ts";
+import { classifyFailure, type Failure } from "./attempt.ts";
+import { type Exchange, TimeoutError } from "./exchange.ts";
+import {
+  GRPC_UNAVAILABLE,
+  sendGrpcStatus,
+  sendProxyError,
+  wantsGrpcErrors,
+} from "./grpc_status.ts";
+import { responseHeaders } from "./headers.ts";
+import type { H2cSession, H2cSessions } from "./h2c_sessions.ts";
+import type { Upstream, UpstreamPool } from "./upstream_pool.ts";
+import { errorText } from "../lib/error_text.ts";
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+export interface H2cContext {
+  pool: UpstreamPool;
+  sessions: H2cSessions;
+  clock: CoarseClock;
+  retriesMax: number;
+  responseTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+}
+
+/** Forwards an exchange of an h2c/grpc route: the first try, then retries (module doc). */
+export function forwardH2c(ctx: H2cContext, x: Exchange): void {
+  const grpc = wantsGrpcErrors(x.route, x.req.rawHeaders);
+  tryNext(ctx, x, grpc, null);
+}
+
+function tryNext(ctx: H2cContext, x: Exchange, grpc: boolean, lastError: string | null): void {
+  const target = ctx.pool.pick(x.route, x.tried);
+  if (target === null) {
+    x.req.body?.resume();
+    return sendProxyError(
+      x.res,
+      grpc,
+      502,
+      `bad gateway: service ${x.route.service}: ${lastError ?? "no instance to try"}`,
+    );
+  }
+  x.tried.push(target);
+  x.attempts++;
+  const attempt = new H2cAttempt(ctx, x, target, grpc, (why, outcome) => {
+    if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+    if (outcome === "response timeout") {
+      x.req.body?.resume();
+      return sendProxyError(
+        x.res,
+        grpc,
+        504,
+        `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
+          `response within ${ctx.responseTimeoutMs} ms`,
+      );
+    }
+    if (outcome === "stale" && !x.staleRetried) {
+      // The session it went on had died: once more on a new session to the same instance.
+      x.staleRetried = true;
+      x.tried.pop();
+      return tryNext(ctx, x, grpc, null);
+    }
+    if (outcome !== "final" && x.attempts <= ctx.retriesMax) {
+      return tryNext(ctx, x, grpc, `instance ${target.id}: ${why}`);
+    }
+    x.req.body?.resume();
+    sendProxyError(
+      x.res,
+      grpc,
+      502,
+      `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`,
+    );
+  });
+  x.current = attempt;
+  attempt.start();
+}
+
+/** Request headers for the stream (module doc); names lower-case, repeats as arrays. */
+export function h2RequestHeaders(
+  x: Exchange,
+  target: Target,
+  grpc: boolean,
+): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {
+    ":method": x.req.method,
+    ":path": x.req.url,
+    ":scheme": "http",
+    ":authority": x.host ?? `${target.address}:${target.port}`,
+  };
+  const h = x.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) {
+    const name = h[i]!.toLowerCase();
+    if (name === "host" || name.startsWith(":")) continue;
+    const prev = out[name];
+    if (prev === undefined) out[name] = h[i + 1]!;
+    else if (Array.isArray(prev)) prev.push(h[i + 1]!);
+    else out[name] = [String(prev), h[i + 1]!];
+  }
+  if (x.contentLength !== undefined) out["content-length"] = x.contentLength;
+  if (grpc || asksForTrailers(x.req.rawHeaders)) out.te = "trailers";
+  return out;
+}
+
+/** Whether the client's TE header lists `trailers`. */
+function asksForTrailers(raw: readonly string[]): boolean {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === 2 && raw[i]!.toLowerCase() === "te") {
+      if (/(^|,)\s*trailers\s*(;|,|$)/i.test(raw[i + 1]!)) return true;
+    }
+  }
+  return false;
+}
+
+/** An HTTP/2 header object as a flat [name, value, …] list, pseudo-headers left out. */
+export function flatHeaders(h: http2.IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(h)) {
+    if (name.startsWith(":")) continue;
+    const v = h[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) { for (const one of v) out.push(name, one); }
+    else out.push(name, String(v));
+  }
+  return out;
+}
+
+/** One try at forwarding an exchange to one target over an h2c stream. */
+export class H2cAttempt implements Deadline {
+  readonly #ctx: H2cContext;
+  readonly #x: Exchange;
+  readonly #target: Target;
+  readonly #grpc: boolean;
+  readonly #up: Upstream;
+  readonly #failed: (why: string, outcome: Failure) => void;
+  #withdraw: (() => void) | null = null;
+  #session: H2cSession | null = null;
+  #stream: http2.ClientHttp2Stream | null = null;
+  /** The session carried streams before this one. */
+  #reused = false;
+  #sent = false;
+  #responded = false;
+  #done = false;
+  #trailers: http2.IncomingHttpHeaders | null = null;
+  #error: Error | null = null;
+  expiresAt = 0;
+
+  constructor(
+    ctx: H2cContext,
+    x: Exchange,
+    target: Target,
+    grpc: boolean,
+    failed: (why: string, outcome: Failure) => void,
+  ) {
+    this.#ctx = ctx;
+    this.#x = x;
+    this.#target = target;
+    this.#grpc = grpc;
+    this.#up = ctx.pool.get(target);
+    this.#failed = failed;
+  }
+
+  start(): void {
+    this.#up.active++;
+    this.#withdraw = this.#ctx.sessions.acquire(this.#target, (s) => this.#open(s));
+  }
+
+  /** The client went away: cancel the stream unless the exchange is complete. */
+  abort(): void {
+    if (this.#done) return;
+    this.#withdraw?.();
+    this.#finish();
+    this.#stream?.close(NGHTTP2_CANCEL);
+  }
+
+  expire(): void {
+    if (this.#done) return;
+    const responded = this.#responded;
+    this.#finish();
+    this.#stream?.close(NGHTTP2_CANCEL);
+    if (!responded) {
+      this.#ctx.pool.failed(this.#up, "response timeout");
+      return this.#failed("response timeout", "response timeout");
+    }
+    // The response stalled: end the call as cut off.
+    this.#cutOff("stream idle timeout");
+  }
+
+  #open(s: H2cSession): void {
+    this.#withdraw = null;
+    const x = this.#x;
+    if (this.#done) return this.#ctx.sessions.release(this.#target, s);
+    this.#session = s;
+    this.#reused = s.started > 1;
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = s.session.request(h2RequestHeaders(x, this.#target, this.#grpc), {
+        endStream: !x.withBody,
+      });
+    } catch (e) {
+      // node:http2 refuses header names or values HTTP/2 forbids: the client's request is bad.
+      this.#ctx.sessions.release(this.#target, s);
+      this.#finish();
+      x.req.body?.resume();
+      return sendProxyError(x.res, false, 400, `bad request: ${errorText(e)}`);
+    }
+    this.#stream = stream;
+    stream.on("error", (e: Error) => this.#error ??= e);
+    stream.on("response", (h) => this.#onResponse(h));
+    stream.on("trailers", (t) => this.#trailers = t);
+    stream.once("close", () => {
+      this.#ctx.sessions.release(this.#target, s);
+      if (!this.#done) this.#onClose();
+    });
+    if (!x.withBody) return this.#requestSent();
+    x.bodyStarted = true;
+    const body = x.req.body!;
+    const onData = (chunk: Buffer) => {
+      if (this.#done) return;
+      if (this.#responded) this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+      if (!stream.write(chunk)) body.pause();
+    };
+    stream.on("drain", () => body.resume());
+    body.on("data", onData);
+    body.once("end", () => {
+      body.off("data", onData);
+      if (this.#done) return;
+      stream.end();
+      this.#requestSent();
+    });
+    body.resume(); // paused by dispatch until a stream could take the body
+  }
+
+  /** The response timeout runs from when the whole request has been sent. */
+  #requestSent(): void {
+    this.#sent = true;
+    if (this.#responded || this.#done) return;
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.responseTimeoutMs);
+    this.#ctx.clock.arm(this);
+  }
+
+  #onResponse(h: http2.IncomingHttpHeaders): void {
+    if (this.#done) return;
+    this.#responded = true;
+    this.#ctx.pool.succeeded(this.#up);
+    const res = this.#x.res;
+    const stream = this.#stream!;
+    if (res.destroyed || res.headersSent) return this.abort();
+    try {
+      res.writeHead(Number(h[":status"]), "", responseHeaders(flatHeaders(h)));
+    } catch (e) {
+      this.#finish();
+      stream.close(NGHTTP2_CANCEL);
+      return this.#cutOff(`sent an invalid response (${errorText(e)})`);
+    }
+    this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+    this.#ctx.clock.arm(this);
+    // Listening for data only now: Deno's node:http2 can emit data before "response".
+    stream.on("data", (chunk: Buffer) => {
+      if (this.#done) return;
+      this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+      if (!res.write(chunk)) {
+        stream.pause();
+        res.once("drain", () => stream.resume());
+      }
+    });
+    stream.once("end", () => {
+      if (this.#done) return;
+      this.#finish();
+      if (res.destroyed) return;
+      const t = this.#trailers;
+      if (t !== null && res.writeTrailers !== undefined) {
+        res.writeTrailers(responseHeaders(flatHeaders(t)));
+      }
+      res.end();
+    });
+  }
+
+  /** The stream closed before the exchange completed. */
+  #onClose(): void {
+    const stream = this.#stream!;
+    const e = this.#error;
+    if (this.#responded) {
+      this.#finish();
+      return this.#cutOff(`reset the stream mid-response (${resetText(stream, e)})`);
+    }
+    this.#finish();
+    const cause = e?.cause instanceof Error ? e.cause : e;
+    const timeout = cause instanceof TimeoutError ? cause.code : null;
+    const x = this.#x;
+    if (timeout === "ECONNECTTIMEOUT" || !this.#session!.connected) {
+      // Never reached the instance: nothing was sent.
+      const why = timeout !== null ? "connect timeout" : errorText(cause ?? "ECONNRESET", {
+        preferCode: true,
+      });
+      this.#ctx.pool.failed(this.#up, why);
+      return this.#failed(why, "retryable");
+    }
+    const refused = stream.rstCode === NGHTTP2_REFUSED_STREAM ||
+      (e as { code?: string } | null)?.code === "ERR_HTTP2_GOAWAY_SESSION";
+    if (refused) {
+      // The instance did not process it (RFC 9113 §8.7): safe to send again if the body is whole.
+      return this.#failed("refused the stream", x.bodyStarted ? "final" : "retryable");
+    }
+    const why = resetText(stream, e);
+    const outcome = classifyFailure({
+      method: x.req.method,
+      reused: this.#reused,
+      wrote: true,
+      bodyStarted: x.bodyStarted,
+      responseStarted: false,
+      timeout: null,
+    });
+    if (outcome !== "stale") this.#ctx.pool.failed(this.#up, why);
+    this.#failed(why, outcome);
+  }
+
+  /** The response began and cannot complete: a gRPC status in the trailers, else cut off. */
+  #cutOff(why: string): void {
+    const x = this.#x;
+    if (this.#grpc && x.res.headersSent && x.res.writeTrailers !== undefined) {
+      return sendGrpcStatus(
+        x.res,
+        GRPC_UNAVAILABLE,
+        `service ${x.route.service}: instance ${this.#target.id} ${why}`,
+      );
+    }
+    if (!x.res.headersSent) {
+      return sendProxyError(
+        x.res,
+        this.#grpc,
+        502,
+        `bad gateway: service ${x.route.service}: instance ${this.#target.id} ${why}`,
+      );
+    }
+    x.res.destroy();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    // A body the instance will not read (it answered early or failed): let it drain.
+    if (this.#x.bodyStarted && !this.#sent) this.#x.req.body?.resume();
+    this.#up.active--;
+    this.#ctx.clock.disarm(this);
+  }
+}
+
+/** Why a stream ended: its RST code, or the error node:http2 gave. */
+function resetText(stream: http2.ClientHttp2Stream, e: Error | null): string {
+  if (stream.rstCode !== undefined && stream.rstCode !== 0) return `RST_STREAM ${stream.rstCode}`;
+  return e === null ? "stream closed" : errorText(e, { preferCode: true });
+}
