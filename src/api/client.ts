@@ -10,6 +10,7 @@ import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
 import type { JoinTokenInfo, KvEntry } from "../store/mod.ts";
 import type { InstanceView } from "./instance_view.ts";
 import type { AcmeCertView, AcmeNameView } from "./acme_routes.ts";
+import type { CertView } from "./certs.ts";
 
 /** GET /v1/berth/acme. */
 export interface AcmeView {
@@ -300,6 +301,25 @@ export class ApiClient {
   /** Asks for a new ACME certificate for `name` now. */
   async acmeRenew(name: string): Promise<void> {
     await this.request("POST", `/v1/berth/acme/renew/${encodeURIComponent(name)}`);
+  }
+
+  /** HTTPS certificates (certs.ts), never a key. */
+  async certs(): Promise<CertView[]> {
+    return (await this.#json<CertView[]>("GET", "/v1/berth/certs"))!;
+  }
+
+  /** Adds or replaces certificate `name` (its key is sealed by the agent before it is stored). */
+  async certPut(
+    name: string,
+    body: { certPem: string; keyPem: string; default?: boolean },
+  ): Promise<CertView> {
+    return (await this.#json<CertView>("PUT", `/v1/berth/certs/${encodeURIComponent(name)}`, {
+      body: JSON.stringify(body),
+    }))!;
+  }
+
+  async certRemove(name: string): Promise<void> {
+    await this.request("DELETE", `/v1/berth/certs/${encodeURIComponent(name)}`);
   }
 
   async tokenRevoke(id: string): Promise<void> {

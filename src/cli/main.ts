@@ -19,6 +19,7 @@ import { COMMANDS as CORE_COMMANDS, type CommandSpec } from "./commands.ts";
 import { LOCK_COMMANDS } from "./lock_command.ts";
 import { TOKEN_COMMANDS } from "./token_command.ts";
 import { ACME_COMMANDS } from "./acme_command.ts";
+import { CERT_COMMANDS } from "./cert_command.ts";
 import { ACL_COMMANDS } from "./acl_command.ts";
 import { SNAPSHOT_COMMANDS } from "./snapshot_commands.ts";
 
@@ -28,6 +29,7 @@ const COMMANDS: readonly CommandSpec[] = [
   ...SNAPSHOT_COMMANDS,
   ...LOCK_COMMANDS,
   ...TOKEN_COMMANDS,
+  ...CERT_COMMANDS,
   ...ACME_COMMANDS,
   ...ACL_COMMANDS,
 ];

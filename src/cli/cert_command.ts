@@ -1,0 +1,131 @@
+/**
+ * `berth cert add|list|rm`: the HTTPS certificates the proxy serves, through the agent's API
+ * (src/api/certs.ts). `add` reads a PEM chain (leaf first) and its private key from files and
+ * sends them to the agent, which checks them and seals the key with the cluster key before it
+ * is stored; `list` shows name, names, issuer, expiry, source and which one is the default.
+ * (`berth cert renew` is ACME's: acme_command.ts.)
+ *
+ * @module
+ */
+import type { CommandContext, CommandSpec } from "./commands.ts";
+import { formatTable } from "./table.ts";
+import { errorText } from "../lib/error_text.ts";
+import type { CertView } from "../api/certs.ts";
+
+/** Largest certificate or key file read (a chain of a few certificates is far smaller). */
+export const CERT_FILE_BYTES_MAX = 256 * 1024;
+
+/** A time for the table: ISO without milliseconds. */
+function when(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function print(ctx: CommandContext, value: unknown): number {
+  ctx.out(JSON.stringify(value, null, 2) + "\n");
+  return 0;
+}
+
+/** A PEM file's text; throws when it cannot be read, is too big or is not UTF-8. */
+function readPemFile(path: string): string {
+  const st = Deno.statSync(path);
+  if (!st.isFile) throw new Error("not a file");
+  if (st.size > CERT_FILE_BYTES_MAX) throw new Error(`over ${CERT_FILE_BYTES_MAX} bytes`);
+  return new TextDecoder("utf-8", { fatal: true }).decode(Deno.readFileSync(path));
+}
+
+/** The names column: the first few, then how many more. */
+function names(list: readonly string[]): string {
+  return list.length <= 3 ? list.join(",") : `${list.slice(0, 3).join(",")},+${list.length - 3}`;
+}
+
+export const CERT_COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "cert add",
+    usage: "berth cert add --name NAME [--default] CERT_FILE KEY_FILE",
+    summary: "add or replace an HTTPS certificate (PEM chain, leaf first, and its key)",
+    flags: [
+      { name: "name", kind: "string", value: "NAME", help: "the name it is kept under" },
+      {
+        name: "default",
+        kind: "bool",
+        help: "serve it for names no certificate has (the old default stops being one)",
+      },
+    ],
+    args: [2, 2],
+    remote: true,
+    optional: true,
+    async run(ctx) {
+      const f = ctx.parsed.flags;
+      const name = f.get("name");
+      if (typeof name !== "string" || name === "") {
+        ctx.err(
+          "berth cert add: --name NAME is needed (berth cert add --name NAME CERT_FILE KEY_FILE)",
+        );
+        return 2;
+      }
+      const files = ctx.parsed.args as [string, string];
+      const [certPem, keyPem] = ["certificate", "key"].map((what, i) => {
+        try {
+          return readPemFile(files[i]!);
+        } catch (e) {
+          ctx.err(`berth cert add: cannot read the ${what} file ${files[i]}: ${errorText(e)}`);
+          return undefined;
+        }
+      });
+      if (certPem === undefined || keyPem === undefined) return 1;
+      const v = await ctx.client.certPut(name, {
+        certPem,
+        keyPem,
+        ...(f.get("default") === true ? { default: true } : {}),
+      });
+      if (ctx.json) return print(ctx, v);
+      ctx.out(
+        `Stored certificate ${v.name} for ${v.names.join(", ")}, valid until ${when(v.notAfter)}${
+          v.default ? " (default)" : ""
+        }\n`,
+      );
+      return 0;
+    },
+  },
+  {
+    name: "cert list",
+    usage: "berth cert list",
+    summary: "HTTPS certificates: name, names, issuer, expiry, source, default",
+    flags: [],
+    args: [0, 0],
+    remote: true,
+    optional: true,
+    async run(ctx) {
+      const list: CertView[] = await ctx.client.certs();
+      if (ctx.json) return print(ctx, list);
+      ctx.out(formatTable(
+        ["Name", "Names", "Issuer", "Expires", "Source", "Default"],
+        list.map((c) => [
+          c.name,
+          names(c.names),
+          c.issuer,
+          when(c.notAfter),
+          c.source,
+          c.default ? "yes" : "",
+        ]),
+      ));
+      return 0;
+    },
+  },
+  {
+    name: "cert rm",
+    usage: "berth cert rm NAME",
+    summary: "remove an HTTPS certificate (members stop serving it)",
+    flags: [],
+    args: [1, 1],
+    remote: true,
+    optional: true,
+    async run(ctx) {
+      const name = ctx.parsed.args[0]!;
+      await ctx.client.certRemove(name);
+      return ctx.json
+        ? print(ctx, { removed: name })
+        : (ctx.out(`Removed certificate ${name}\n`), 0);
+    },
+  },
+];
