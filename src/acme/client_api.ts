@@ -54,6 +54,8 @@ export interface AcmeApi {
   finalize(order: OrderInfo, csrDer: Uint8Array): Promise<OrderInfo>;
   /** The certificate chain, PEM, leaf first. */
   downloadCertificate(url: string): Promise<string>;
+  /** Frees what the client holds (its connection pool); it is not used again. */
+  close?(): void;
 }
 
 /** How the manager gets a client for an account. */

@@ -107,6 +107,7 @@ export class AcmeManager {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#pass;
+    this.#forget();
   }
 
   /** One pass (module comment); the timer runs it, tests call it. */
@@ -172,6 +173,7 @@ export class AcmeManager {
 
   #forget(): void {
     this.#term = null;
+    this.#api?.then((api) => api.close?.(), () => {});
     this.#api = null;
     this.#poll.clear();
   }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-export { acmeNames, type AcmeNamesOptions, isOrderableName } from "./names.ts";
+export { acmeNames, acmeNamesOf, type AcmeNamesOptions, isOrderableName } from "./names.ts";
 export { AcmeManager, type AcmeManagerOptions } from "./manager.ts";
 export { AcmeAnswers, type AcmeAnswersOptions, type AlpnCert } from "./answers.ts";
 export type { AcmeApi, AcmeApiFactory } from "./client_api.ts";

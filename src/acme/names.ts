@@ -51,3 +51,27 @@ export function acmeNames(
   }
   return [...names].sort();
 }
+
+/** What `acmeNamesOf` reads: the store's instances and nodes with their change indexes. */
+export interface NamesSource {
+  instances(): readonly Instance[];
+  nodes(): readonly NodeInfo[];
+  tableIndex(table: "instances" | "nodes"): number;
+}
+
+/**
+ * `acmeNames` over a store, computed again only when its instances or nodes changed (the route
+ * table it builds costs O(instances); the manager asks every pass).
+ */
+export function acmeNamesOf(store: NamesSource, opts: AcmeNamesOptions = {}): () => string[] {
+  let seen = "";
+  let names: string[] = [];
+  return () => {
+    const at = `${store.tableIndex("instances")}/${store.tableIndex("nodes")}`;
+    if (at !== seen) {
+      names = acmeNames(store.instances(), store.nodes(), opts);
+      seen = at;
+    }
+    return names;
+  };
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Instance } from "../store/mod.ts";
 import { instanceSpec } from "../../test/fixtures.ts";
-import { acmeNames, isOrderableName } from "./names.ts";
+import { acmeNames, acmeNamesOf, isOrderableName } from "./names.ts";
 
 function inst(over: Partial<Instance> & { id: string }): Instance {
   return { ...instanceSpec({ meta: {}, ...over }), createIndex: 1, modifyIndex: 1 };
@@ -154,4 +154,23 @@ Deno.test("acmeNames() property: every name is routed by a service that asks, or
       }
     }
   }
+});
+
+Deno.test("acmeNamesOf() recomputes only when instances or nodes changed", () => {
+  let index = 1;
+  let built = 0;
+  let list = [inst({ id: "a", service: "web", httpHosts: ["web.test"], meta: ACME })];
+  const names = acmeNamesOf({
+    instances: () => (built++, list),
+    nodes: () => [],
+    tableIndex: (t) => t === "instances" ? index : 7,
+  });
+  assert.deepEqual(names(), ["web.test"]);
+  assert.deepEqual(names(), ["web.test"]);
+  assert.equal(built, 1);
+  list = [];
+  assert.deepEqual(names(), ["web.test"], "same index: the names it had");
+  index = 2;
+  assert.deepEqual(names(), []);
+  assert.equal(built, 2);
 });
