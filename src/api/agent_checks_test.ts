@@ -152,6 +152,24 @@ Deno.test("PUT /v1/agent/check/register: node-level and service-bound checks; de
   f.close();
 });
 
+Deno.test("PUT /v1/agent/check/register: a GRPC check is stored as given and listed in Consul's shape", async () => {
+  const f = await withNode();
+  await f.app.request("/v1/agent/service/register", put({ Name: "rpc", Port: 9090 }));
+  const r = await f.app.request(
+    "/v1/agent/check/register",
+    put({ ID: "rpc-health", Name: "rpc", ServiceID: "rpc", GRPC: "10.0.0.1:9090/pkg.Rpc" }),
+  );
+  assert.equal(r.status, 200, await r.text());
+  const c = checkOnNode(f.store, "n1", "rpc-health")!;
+  assert.equal(c.registered?.kind, "grpc");
+  assert.equal(c.registered?.target, "10.0.0.1:9090/pkg.Rpc");
+  assert.equal(c.registered?.intervalMs, 10_000);
+  const listed = await (await f.app.request("/v1/agent/checks")).json();
+  assert.equal(listed["rpc-health"].Definition.GRPC, "10.0.0.1:9090/pkg.Rpc");
+  assert.equal(listed["rpc-health"].Definition.GRPCUseTLS, false);
+  f.close();
+});
+
 Deno.test("Checks: several checks per service; the worst decides, each is listed", async () => {
   const f = await withNode();
   await f.app.request(
@@ -209,7 +227,19 @@ Deno.test("agent check routes answer bad input with one line and change nothing"
     ],
     ["/v1/agent/check/register", put({ Name: "x", HTTP: "/p" }), 400, /needs a full URL/],
     ["/v1/agent/check/register", put({ Name: "serfHealth", TTL: "1s" }), 400, /reserved/],
-    ["/v1/agent/check/register", put({ Name: "x", GRPC: "a:1" }), 400, /GRPC checks are not/],
+    [
+      "/v1/agent/check/register",
+      put({ Name: "x", GRPC: "a:1", GRPCUseTLS: true }),
+      400,
+      /GRPCUseTLS checks are not supported; gRPC checks use h2c/,
+    ],
+    [
+      "/v1/agent/check/register",
+      put({ Name: "x", GRPC: "a:1/no spaces please" }),
+      400,
+      /GRPC: expected host:port or host:port\/service/,
+    ],
+    ["/v1/agent/check/register", put({ Name: "x", GRPC: "a" }), 400, /GRPC: expected host:port/],
     ["/v1/agent/check/register", put({ Name: 5 }), 400, /Name must be a string/],
     ["/v1/agent/service/nope", {}, 404, /unknown service ID: nope/],
   ];

@@ -143,7 +143,7 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Check":{"Args":["/bin/true"],"Interval":"10s"}}',
-    message: /Args checks are not supported; use TTL, HTTP or TCP/,
+    message: /Args checks are not supported; use TTL, HTTP, TCP or GRPC/,
   },
   {
     name: "TTL too short",
@@ -157,7 +157,7 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Check":{"Interval":"10s"}}',
-    message: /give TTL, HTTP or TCP/,
+    message: /give TTL, HTTP, TCP or GRPC/,
   },
   {
     name: "bad check interval",
@@ -171,7 +171,7 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Checks":[{"TCP":"x:1","TTL":"10s"}]}',
-    message: /give one of TTL, HTTP or TCP, not several/,
+    message: /give one of TTL, HTTP, TCP or GRPC, not several/,
   },
   {
     name: "two checks with one id",

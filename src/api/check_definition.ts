@@ -3,7 +3,7 @@
  * catalog registration's checks) → the store's RegisteredCheck, through one field table. Field
  * names match case-insensitively, as Go's JSON decoding does for Consul. What a value may be is
  * the store's rules (src/store/validate.ts); they are called here to answer 400 naming the field.
- * Check kinds berth does not run (script, gRPC, Docker exec, H2 ping, UDP, OS service, alias) are
+ * Check kinds berth does not run (script, Docker exec, H2 ping, UDP, OS service, alias) are
  * refused with one line, never dropped.
  *
  * | field | meaning |
@@ -13,7 +13,8 @@
  * | `TTL` | a TTL check: the registrant reports with `/v1/agent/check/pass|warn|fail|update` |
  * | `HTTP` | GET this URL as given (its own host and port); `/path` means the service's address and port |
  * | `TCP` | connect to this `host:port` as given |
- * | `Interval`, `Timeout` | for HTTP and TCP (default 10s each) |
+ * | `GRPC` | gRPC health protocol over h2c at `host:port` (whole server) or `host:port/service`; `GRPCUseTLS` must be false |
+ * | `Interval`, `Timeout` | for HTTP, TCP and gRPC (default 10s each) |
  * | `Status` | the status until the first result (default critical) |
  * | `Output` | the output until the first result |
  * | `DeregisterCriticalServiceAfter` | deregister the service when the check stays critical this long |
@@ -35,7 +36,6 @@ export const CHECK_INTERVAL_DEFAULT_MS = 10_000;
 const UNSUPPORTED_CHECKS = [
   "Args",
   "ScriptArgs",
-  "GRPC",
   "DockerContainerID",
   "H2PING",
   "UDP",
@@ -56,7 +56,7 @@ function durationMs(v: string, name: string, what: string): number | undefined {
 /** A check being read. */
 interface CheckDraft {
   check: RegisteredCheck;
-  /** How many of TTL, HTTP, TCP were given. */
+  /** How many of TTL, HTTP, TCP, GRPC were given. */
   kinds: number;
   /** The service's address and port, for an HTTP `/path`. */
   service: { address: string; port: number } | null;
@@ -120,9 +120,29 @@ export const CHECK_FIELDS: readonly FieldSpec<CheckDraft>[] = [
     },
   },
   {
+    name: "GRPC",
+    kind: "string",
+    doc: "host:port or host:port/service asked with the gRPC health protocol over h2c",
+    set: (d, v, what) => {
+      d.check.kind = "grpc";
+      d.check.target = ruled(what, () => rules.checkGrpcTarget(v, "GRPC"));
+      d.kinds++;
+    },
+  },
+  {
+    name: "GRPCUseTLS",
+    kind: "boolean",
+    doc: "must be false: gRPC checks speak HTTP/2 cleartext",
+    set: (_d, v, what) => {
+      if (v === true) {
+        throw badRequest(`${what}: GRPCUseTLS checks are not supported; gRPC checks use h2c`);
+      }
+    },
+  },
+  {
     name: "Interval",
     kind: "string",
-    doc: `time between HTTP/TCP runs (default ${CHECK_INTERVAL_DEFAULT_MS / 1000}s)`,
+    doc: `time between HTTP/TCP/gRPC runs (default ${CHECK_INTERVAL_DEFAULT_MS / 1000}s)`,
     set: (d, v, what) => {
       const ms = durationMs(v as string, "Interval", what);
       if (ms !== undefined) {
@@ -133,7 +153,7 @@ export const CHECK_FIELDS: readonly FieldSpec<CheckDraft>[] = [
   {
     name: "Timeout",
     kind: "string",
-    doc: `timeout of one HTTP/TCP run (default ${CHECK_TIMEOUT_DEFAULT_MS / 1000}s)`,
+    doc: `timeout of one HTTP/TCP/gRPC run (default ${CHECK_TIMEOUT_DEFAULT_MS / 1000}s)`,
     set: (d, v, what) => {
       const ms = durationMs(v as string, "Timeout", what);
       if (ms !== undefined) {
@@ -182,7 +202,7 @@ export interface CheckFromConsulOptions {
   /** The service's address and port (HTTP `/path`); null for node-level checks. */
   service: { address: string; port: number } | null;
   /**
-   * `run`: the check must be TTL, HTTP or TCP (agent registrations: berth runs it); `report`:
+   * `run`: the check must be TTL, HTTP, TCP or GRPC (agent registrations: berth runs it); `report`:
    * any definition is a reported result (catalog registrations: the registrant runs it).
    */
   mode: "run" | "report";
@@ -196,7 +216,7 @@ export function checkFromConsul(
   const { what } = opts;
   for (const k of UNSUPPORTED_CHECKS) {
     if (lookup(o, k) !== undefined && lookup(o, k) !== null && lookup(o, k) !== "") {
-      throw badRequest(`${what}: ${k} checks are not supported; use TTL, HTTP or TCP`);
+      throw badRequest(`${what}: ${k} checks are not supported; use TTL, HTTP, TCP or GRPC`);
     }
   }
   const id = optionalField(o, "CheckID", "string", what) ??
@@ -220,12 +240,12 @@ export function checkFromConsul(
   };
   readFields(o, CHECK_FIELDS, d, what);
   const c = d.check;
-  if (d.kinds > 1) throw badRequest(`${what}: give one of TTL, HTTP or TCP, not several`);
+  if (d.kinds > 1) throw badRequest(`${what}: give one of TTL, HTTP, TCP or GRPC, not several`);
   if (opts.mode === "report") {
     Object.assign(c, { kind: "reported", target: "", ttlMs: 0, intervalMs: 0, timeoutMs: 0 });
   } else if (d.kinds === 0) {
-    throw badRequest(`${what}: give TTL, HTTP or TCP (the check kinds berth runs)`);
-  } else if (c.kind === "http" || c.kind === "tcp") {
+    throw badRequest(`${what}: give TTL, HTTP, TCP or GRPC (the check kinds berth runs)`);
+  } else if (c.kind === "http" || c.kind === "tcp" || c.kind === "grpc") {
     c.intervalMs ||= CHECK_INTERVAL_DEFAULT_MS;
     c.timeoutMs ||= Math.min(CHECK_TIMEOUT_DEFAULT_MS, c.intervalMs);
   } else {

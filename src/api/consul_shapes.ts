@@ -134,6 +134,7 @@ function checkDefinition(r: RegisteredCheck) {
   return {
     ...(r.kind === "http" ? { HTTP: r.target } : {}),
     ...(r.kind === "tcp" ? { TCP: r.target } : {}),
+    ...(r.kind === "grpc" ? { GRPC: r.target, GRPCUseTLS: false } : {}),
     ...(r.intervalMs > 0 ? { Interval: goDuration(r.intervalMs) } : {}),
     ...(r.timeoutMs > 0 ? { Timeout: goDuration(r.timeoutMs) } : {}),
     ...(r.ttlMs > 0 ? { TTL: goDuration(r.ttlMs) } : {}),

@@ -42,7 +42,13 @@ export type ProbeTarget =
     url?: string;
   }
   | { kind: "tcp"; address: string; port: number }
-  | { kind: "grpc"; address: string; port: number };
+  | {
+    kind: "grpc";
+    address: string;
+    port: number;
+    /** The gRPC service asked about; absent: the whole server (a registered check's `/service`). */
+    service?: string;
+  };
 
 export interface ProbeResult {
   status: CheckStatus;
@@ -98,8 +104,8 @@ export function targetOf(
 }
 
 /**
- * The target of a registered check (src/store/checks.ts): an HTTP check's URL or a TCP check's
- * `host:port`, requested exactly as given, whatever the service's own address and port; null
+ * The target of a registered check (src/store/checks.ts): an HTTP check's URL, a TCP check's
+ * `host:port` or a gRPC check's `host:port[/service]`, requested exactly as given, whatever the service's own address and port; null
  * for kinds that are not probed (TTL, reported).
  */
 export function targetOfRegistered(c: RegisteredCheck): ProbeTarget | null {
@@ -108,6 +114,16 @@ export function targetOfRegistered(c: RegisteredCheck): ProbeTarget | null {
     const address = u.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = u.port !== "" ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
     return { kind: "http", address, port, path: `${u.pathname}${u.search}`, url: c.target };
+  }
+  if (c.kind === "grpc") {
+    const slash = c.target.indexOf("/");
+    const hostPort = slash < 0 ? c.target : c.target.slice(0, slash);
+    const at = hostPort.lastIndexOf(":");
+    const address = hostPort.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+    const port = Number(hostPort.slice(at + 1));
+    return slash < 0
+      ? { kind: "grpc", address, port }
+      : { kind: "grpc", address, port, service: c.target.slice(slash + 1) };
   }
   if (c.kind === "tcp") {
     const at = c.target.lastIndexOf(":");
@@ -128,7 +144,9 @@ export function hostPort(address: string, port: number): string {
  */
 export function describeTarget(t: ProbeTarget): string {
   if (t.kind === "tcp") return `TCP connect ${hostPort(t.address, t.port)}`;
-  if (t.kind === "grpc") return `gRPC health ${hostPort(t.address, t.port)}`;
+  if (t.kind === "grpc") {
+    return `gRPC health ${hostPort(t.address, t.port)}${t.service ? `/${t.service}` : ""}`;
+  }
   return `HTTP GET ${t.url ?? t.path}`;
 }
 

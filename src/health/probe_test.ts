@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { httpServer, tcpServer } from "./_testing.ts";
-import { describeError, httpStatus, probe, targetOf } from "./probe.ts";
+import { describeError, httpStatus, probe, targetOf, targetOfRegistered } from "./probe.ts";
+import { registeredCheck } from "../../test/fixtures.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 Deno.test("httpStatus() passes 2xx, warns on 429 and fails the rest", () => {
@@ -118,4 +119,18 @@ Deno.test("probe() clips a long output to OUTPUT_CHARS_MAX", async () => {
   assert.equal(r.status, "passing");
   assert.equal(r.output.length, 200);
   assert.ok(r.output.endsWith("…"));
+});
+
+Deno.test("targetOfRegistered() reads a gRPC check's host:port and optional service", () => {
+  const grpc = (target: string) =>
+    targetOfRegistered(
+      registeredCheck("g", { kind: "grpc", target, ttlMs: 0, intervalMs: 1000, timeoutMs: 100 }),
+    );
+  assert.deepEqual(grpc("10.0.0.5:9090"), { kind: "grpc", address: "10.0.0.5", port: 9090 });
+  assert.deepEqual(grpc("[fd00::5]:9090/pkg.Svc"), {
+    kind: "grpc",
+    address: "fd00::5",
+    port: 9090,
+    service: "pkg.Svc",
+  });
 });

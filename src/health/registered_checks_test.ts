@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { Buffer } from "node:buffer";
+import { encodeHealthRequest, encodeHealthResponse, grpcFrame, SERVING } from "./grpc_health.ts";
 import { LocalCluster } from "../cluster/testing.ts";
 import type { Proposed } from "../cluster/types.ts";
 import { checkOnNode, type Command, instanceHealth, Store } from "../store/mod.ts";
@@ -95,6 +98,53 @@ Deno.test("HealthChecker connects a registered TCP check to its host:port; node-
     await t.cluster.close();
     t.store.close();
     await open.close();
+  }
+});
+
+Deno.test("HealthChecker asks a registered GRPC check's host:port/service with the gRPC health protocol", async () => {
+  const asked: Buffer[] = [];
+  const server = http2.createServer();
+  server.on("stream", (stream) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (d: Buffer) => chunks.push(d));
+    stream.on("end", () => {
+      asked.push(Buffer.concat(chunks));
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
+        waitForTrailers: true,
+      });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+      stream.end(grpcFrame(encodeHealthResponse(SERVING)));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const t = await setup();
+  const checker = new HealthChecker({ store: t.store, propose: t.propose, node: NODE });
+  try {
+    await t.cluster.propose({
+      type: "check.register",
+      node: NODE,
+      serviceId: null,
+      check: check("rpc", {
+        kind: "grpc",
+        target: `127.0.0.1:${port}/pkg.Rpc`,
+        ttlMs: 0,
+        intervalMs: 100,
+        timeoutMs: 2000,
+      }),
+    });
+    checker.start();
+    await waitFor("rpc passing", () => checkOnNode(t.store, NODE, "rpc")?.status === "passing");
+    assert.equal(
+      checkOnNode(t.store, NODE, "rpc")?.output,
+      `gRPC health 127.0.0.1:${port}/pkg.Rpc: SERVING`,
+    );
+    assert.deepEqual(asked[0], grpcFrame(encodeHealthRequest("pkg.Rpc")));
+  } finally {
+    await checker.close();
+    await t.cluster.close();
+    t.store.close();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });
 

@@ -154,13 +154,15 @@ Deno.test("check.* refuse unknown targets and reserved ids, changing nothing", (
 
 Deno.test("rules.registeredCheck() refuses bad checks with one line naming the field", () => {
   const cases: [Partial<RegisteredCheck> & Record<string, unknown>, RegExp][] = [
-    [{ kind: "script" as never }, /kind: expected ttl\|http\|tcp\|reported/],
+    [{ kind: "script" as never }, /kind: expected ttl\|http\|tcp\|grpc\|reported/],
     [{ ttlMs: 10 }, /ttlMs: expected a duration from 1s to 24h/],
     [{ kind: "http", target: "/health", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /URL/],
     [{ kind: "http", target: "ftp://x/", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /URL/],
     [{ kind: "tcp", target: "host", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /host:port/],
     [{ kind: "tcp", target: "h:70000", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /host:port/],
     [{ kind: "tcp", target: "h:80", intervalMs: 1, timeoutMs: 100, ttlMs: 0 }, /intervalMs/],
+    [{ kind: "grpc", target: "h:80/a b", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /service/],
+    [{ kind: "grpc", target: "h:80", intervalMs: 0, timeoutMs: 100, ttlMs: 0 }, /intervalMs/],
     [{ kind: "ttl", intervalMs: 5 }, /intervalMs: expected 0 for a ttl check/],
     [{ status: "ok" as never }, /status: expected passing\|warning\|critical/],
     [{ output: "x".repeat(5000) }, /output: expected at most 4096 characters/],

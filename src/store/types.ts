@@ -69,11 +69,12 @@ export interface CheckDefinition {
 /**
  * How a registered check gets its results: `ttl` the registrant reports them
  * (`/v1/agent/check/pass|warn|fail|update`) and the owner turns the check critical when none
- * came for `ttlMs`; `http` / `tcp` the owner's health checker probes `target` as given;
+ * came for `ttlMs`; `http` / `tcp` / `grpc` the owner's health checker probes `target` as given
+ * (`grpc`: the gRPC health protocol over h2c);
  * `reported` results come with the registration (catalog registrations of external services).
  */
-export type CheckKind = "ttl" | "http" | "tcp" | "reported";
-export const CHECK_KINDS: readonly CheckKind[] = ["ttl", "http", "tcp", "reported"];
+export type CheckKind = "ttl" | "http" | "tcp" | "grpc" | "reported";
+export const CHECK_KINDS: readonly CheckKind[] = ["ttl", "http", "tcp", "grpc", "reported"];
 
 /**
  * A check registered through the Consul API (`/v1/agent/check/register`, a service definition's
@@ -87,11 +88,14 @@ export interface RegisteredCheck {
   name: string;
   notes: string;
   kind: CheckKind;
-  /** `http`: the URL requested, as given; `tcp`: the `host:port` connected to; "" otherwise. */
+  /**
+   * `http`: the URL requested, as given; `tcp`: the `host:port` connected to; `grpc`:
+   * `host:port` or `host:port/service` (the service name asked about); "" otherwise.
+   */
   target: string;
   /** `ttl`: how long a reported result holds; 0 for other kinds. */
   ttlMs: number;
-  /** `http` / `tcp`: time between runs and the timeout of one run; 0 for other kinds. */
+  /** `http` / `tcp` / `grpc`: time between runs and the timeout of one run; 0 for other kinds. */
   intervalMs: number;
   timeoutMs: number;
   /** A service whose check stays critical this long is deregistered by its owner; 0: never. */

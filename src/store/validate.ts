@@ -232,6 +232,17 @@ export const rules = {
     }
     return v;
   },
+  /** A gRPC check's `host:port`, or `host:port/service` (the gRPC service asked about). */
+  checkGrpcTarget(x: unknown, path: string): string {
+    const v = str(x, path);
+    const slash = v.indexOf("/");
+    const service = slash < 0 ? "" : v.slice(slash + 1);
+    if (slash >= 0 && !/^[A-Za-z0-9_.-]{1,200}$/.test(service)) {
+      fail(path, "host:port or host:port/service (a gRPC service name)", v);
+    }
+    rules.checkHostPort(slash < 0 ? v : v.slice(0, slash), path);
+    return v;
+  },
   /** How long a TTL check's result holds, or DeregisterCriticalServiceAfter. */
   ttlMs(x: unknown, path: string): number {
     return durationMs(x, path, 1000, CHECK_TTL_MAX_MS);
@@ -247,7 +258,7 @@ export const rules = {
       if (v !== 0 && v !== undefined) fail(p, `0 for a ${kind} check`, String(v));
       return 0;
     };
-    const probed = kind === "http" || kind === "tcp";
+    const probed = kind === "http" || kind === "tcp" || kind === "grpc";
     return {
       id: str(o.id, `${path}.id`),
       name: str(o.name, `${path}.name`),
@@ -257,6 +268,8 @@ export const rules = {
         ? rules.checkUrl(o.target, `${path}.target`)
         : kind === "tcp"
         ? rules.checkHostPort(o.target, `${path}.target`)
+        : kind === "grpc"
+        ? rules.checkGrpcTarget(o.target, `${path}.target`)
         : (o.target === undefined || o.target === "" ? "" : fail(`${path}.target`, '""', o.target)),
       ttlMs: kind === "ttl"
         ? rules.ttlMs(o.ttlMs, `${path}.ttlMs`)

@@ -60,6 +60,10 @@ const CASES: [string, Rule, [unknown, unknown][], unknown[]][] = [
     "5s",
   ]],
   ["checkTimeoutMs", rules.checkTimeoutMs, [[10, 10], [3_600_000, 3_600_000]], [9, 3_600_001]],
+  ["checkGrpcTarget", rules.checkGrpcTarget, [
+    ["10.0.0.5:9090", "10.0.0.5:9090"],
+    ["[::1]:9090/pkg.Svc_v1-x", "[::1]:9090/pkg.Svc_v1-x"],
+  ], ["10.0.0.5", "h:0", "h:1/", "h:1/a b", "h:1/a/b", 9090]],
   ["status", rules.status, [["warning", "warning"]], ["green", null]],
 ];
 
