@@ -17,7 +17,7 @@ async function run(argv: string[], env: Record<string, string>) {
   return { code, out, err };
 }
 
-Deno.test("berth acme shows names being ordered with error and next attempt; berth cert renew asks a renewal", async () => {
+Deno.test("berth acme and berth cert list show names being ordered with error and next attempt; berth cert renew asks a renewal", async () => {
   const store = Store.open(":memory:");
   const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
   const api = new ApiServer({
@@ -55,6 +55,15 @@ Deno.test("berth acme shows names being ordered with error and next attempt; ber
     assert.match(
       r.out,
       /web\.example\.com\s+waiting\s+3\s+2026-01-01T12:00:00Z\s+web\.example\.com: connection: refused/,
+    );
+    // berth cert list shows the name in flight, without a certificate yet.
+    r = await run(["cert", "list"], env);
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trimEnd().split("\n");
+    assert.match(lines[0]!, /^Name +Names +Issuer +Expires +Source +Default +ACME$/);
+    assert.match(
+      lines[1]!,
+      /^web\.example\.com +web\.example\.com +- +- +acme +waiting, 3 failed, next 2026-01-01T12:00:00Z: web\.example\.com: connection: refused$/,
     );
     r = await run(["cert", "renew", "web.example.com"], env);
     assert.deepEqual([r.code, r.out], [0, "Renewal of web.example.com asked; see berth acme\n"]);

@@ -2,7 +2,9 @@
  * `berth cert add|list|rm`: the HTTPS certificates the proxy serves, through the agent's API
  * (src/api/certs.ts). `add` reads a PEM chain (leaf first) and its private key from files and
  * sends them to the agent, which checks them and seals the key with the cluster key before it
- * is stored; `list` shows name, names, issuer, expiry, source and which one is the default.
+ * is stored; `list` shows name, names, issuer, expiry, source and which one is the default, and
+ * with ACME (README "ACME") the names being ordered with their status, failures, next attempt
+ * and the CA's last error, and when each ACME certificate is renewed.
  * (`berth cert renew` is ACME's: acme_command.ts.)
  *
  * @module
@@ -90,7 +92,7 @@ export const CERT_COMMANDS: readonly CommandSpec[] = [
   {
     name: "cert list",
     usage: "berth cert list",
-    summary: "HTTPS certificates: name, names, issuer, expiry, source, default",
+    summary: "HTTPS certificates: name, names, issuer, expiry, source, default, ACME state",
     flags: [],
     args: [0, 0],
     remote: true,
@@ -98,16 +100,42 @@ export const CERT_COMMANDS: readonly CommandSpec[] = [
     async run(ctx) {
       const list: CertView[] = await ctx.client.certs();
       if (ctx.json) return print(ctx, list);
+      // ACME's view (README "ACME"): names in flight (no certificate yet, or being renewed) and
+      // renewal times. An agent without it (older, or a token without the right): left out.
+      const acme = await ctx.client.acme().catch(() => null);
+      const inFlight = new Map((acme?.names ?? []).map((n) => [n.name, n]));
+      const renewal = new Map((acme?.certificates ?? []).map((c) => [c.name, c.renewAt]));
+      const acmeText = (name: string, source: string): string => {
+        const n = inFlight.get(name);
+        if (n !== undefined) {
+          const failed = n.failures === 0
+            ? ""
+            : `, ${n.failures} failed, next ${when(n.nextAttemptMs)}: ${n.lastError}`;
+          return `${n.status}${n.renew ? " (renewal)" : ""}${failed}`;
+        }
+        const at = renewal.get(name);
+        return source === "acme" && at !== undefined ? `renews ${when(at)}` : "";
+      };
+      const rows = list.map((c) => [
+        c.name,
+        names(c.names),
+        c.issuer,
+        when(c.notAfter),
+        c.source,
+        c.default ? "yes" : "",
+        acmeText(c.name, c.source),
+      ]);
+      const listed = new Set(list.map((c) => c.name));
+      for (const n of inFlight.values()) {
+        if (!listed.has(n.name)) {
+          rows.push([n.name, n.name, "-", "-", "acme", "", acmeText(n.name, "acme")]);
+        }
+      }
+      rows.sort((a, b) => a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0);
+      const showAcme = rows.some((r) => r[6] !== "");
       ctx.out(formatTable(
-        ["Name", "Names", "Issuer", "Expires", "Source", "Default"],
-        list.map((c) => [
-          c.name,
-          names(c.names),
-          c.issuer,
-          when(c.notAfter),
-          c.source,
-          c.default ? "yes" : "",
-        ]),
+        ["Name", "Names", "Issuer", "Expires", "Source", "Default", ...(showAcme ? ["ACME"] : [])],
+        rows.map((r) => showAcme ? r : r.slice(0, 6)),
       ));
       return 0;
     },
