@@ -2,7 +2,7 @@
  * The cluster's ACME orders, run by the leader alone. Each tick (ACME_TICK_MS) while this member
  * leads, one bounded pass:
  *
- * 1. In a new term, claim the lease (`acme.claim`): from then on apply refuses every ACME write
+ * 1. When a name is asked for or in flight, in a new term, claim the lease (`acme.claim`): from then on apply refuses every ACME write
  *    of an older term, so a deposed leader's late steps change nothing (acme_state.ts).
  * 2. The account of `--acme-directory`: its key is proposed first (first wins), then registered
  *    with the CA, which answers the same account for the same key: two leaders never make two.
@@ -114,6 +114,11 @@ export class AcmeManager {
   async pass(): Promise<void> {
     const term = this.#o.leaderTerm();
     if (term === null) return this.#forget();
+    const { store } = this.#o;
+    const wanted = new Set(this.#o.names());
+    const rows = new Map(store.acme.names().map((r) => [r.name, r]));
+    // Nothing asked and nothing in flight: no lease taken, nothing written.
+    if (wanted.size === 0 && rows.size === 0) return;
     if (this.#term !== term) {
       this.#forget();
       const r = await this.#o.propose({
@@ -129,9 +134,6 @@ export class AcmeManager {
       this.#term = term;
     }
     const now = this.#now();
-    const { store } = this.#o;
-    const wanted = new Set(this.#o.names());
-    const rows = new Map(store.acme.names().map((r) => [r.name, r]));
     for (const row of rows.values()) {
       if (!wanted.has(row.name)) {
         this.#o.log(`acme: ${row.name} is no longer routed by a service that asks; forgotten`);

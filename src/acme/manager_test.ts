@@ -108,6 +108,7 @@ Deno.test("AcmeManager never orders a name no service asks for, and forgets a na
   await w.run(m, 5);
   assert.equal(w.ca.orders.size, 0);
   assert.ok(!w.ca.calls.includes("newOrder"));
+  assert.deepEqual(w.results, [], "nothing asked: no lease claimed, nothing written");
   w.names = [NAME];
   w.ca.finalizeStatus = "processing"; // hold the order in flight
   await w.until(m, () => w.store.acme.name(NAME)?.order?.status === "processing");
