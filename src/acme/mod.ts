@@ -3,6 +3,18 @@
  * manager (manager.ts, order_step.ts, timing.ts) and every member's challenge answers
  * (answers.ts). The protocol client is client.ts; client_api.ts is what the manager needs of it.
  *
+ * The protocol client, one file per concern:
+ *
+ * | file        | what                                                                            |
+ * |-------------|---------------------------------------------------------------------------------|
+ * | `client.ts` | `AcmeClient`: directory, account, order, authorization, challenge, finalize, download, polling |
+ * | `jws.ts`    | base64url, account key as JWK, RFC 7638 thumbprint, ES256 flattened JWS          |
+ * | `wire.ts`   | the CA's JSON objects, checked and bounded; Retry-After                         |
+ * | `error.ts`  | `AcmeError` (problem documents and berth's own failure types)                   |
+ *
+ * The CSR and the TLS-ALPN-01 challenge certificate are built in src/pki (acme_certs.ts) and
+ * re-exported by client.ts as `csr` and `tlsAlpnChallengeCert`.
+ *
  * @module
  */
 export { acmeNames, acmeNamesOf, type AcmeNamesOptions, isOrderableName } from "./names.ts";
@@ -10,3 +22,23 @@ export { AcmeManager, type AcmeManagerOptions } from "./manager.ts";
 export { AcmeAnswers, type AcmeAnswersOptions, type AlpnCert } from "./answers.ts";
 export type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 export { backoffMs, renewAt } from "./timing.ts";
+export {
+  AcmeClient,
+  type AcmeClientOptions,
+  ANSWER_BYTES_MAX,
+  csr,
+  type PollOptions,
+  tlsAlpnChallengeCert,
+} from "./client.ts";
+export { AcmeError, type AcmeErrorInit, type AcmeSubproblem, PROBLEM } from "./error.ts";
+export { generateAccountKey, jwkThumbprint, loadAccountKey, publicJwk } from "./jws.ts";
+export type {
+  Account,
+  Authorization,
+  AuthorizationStatus,
+  Challenge,
+  ChallengeStatus,
+  Directory,
+  Order,
+  OrderStatus,
+} from "./wire.ts";

@@ -8,6 +8,7 @@
  * | `ca.ts`      | `createCa` at bootstrap, `loadCa` for `--ca-cert/--ca-key`           |
  * | `secrets.ts` | random token secrets, their hashes, constant-time comparison         |
  * | `seal.ts`    | passphrase encryption (scrypt + AES-256-GCM)                         |
+ * | `acme_certs.ts` | ACME's PKCS#10 CSR and the TLS-ALPN-01 challenge certificate      |
  * | `cluster_key.ts` | the cluster key (`<data-dir>/cluster-key`) and its `SecretBox`   |
  * | `edge_cert.ts` | edge certificates handed in: checked, read, their key sealed         |
  *
@@ -59,3 +60,11 @@ export {
   type SealedEdgeCert,
   sealEdgeCert,
 } from "./edge_cert.ts";
+export {
+  ACME_IDENTIFIER_OID,
+  type ChallengeCert,
+  createCsr,
+  CSR_NAMES_MAX,
+  dnsNameProblem,
+  tlsAlpnChallengeCertificate,
+} from "./acme_certs.ts";
