@@ -16,11 +16,6 @@
  * @module
  */
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import {
-  createSecureContext,
-  createServer as createTlsServer,
-  type Server as TlsServer,
-} from "node:tls";
 import { unusedPort } from "./ports.ts";
 import { makeTestCerts } from "./test_certs.ts";
 
