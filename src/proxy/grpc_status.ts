@@ -1,8 +1,8 @@
 /**
  * The proxy's own errors for gRPC requests: instead of a plain-text 502/503/504 body (which a
- * gRPC client can only report as "unexpected HTTP status"), a trailers-only response (status
- * 200, `content-type: application/grpc`, `grpc-status` and a percent-encoded `grpc-message` in
- * the headers) or, once the response headers went out, `grpc-status` in the trailers.
+ * gRPC client can only report as "unexpected HTTP status"), a response with status 200,
+ * `content-type: application/grpc`, no message, and `grpc-status` with a percent-encoded
+ * `grpc-message` in its trailers (HTTP/2 clients) or its headers (trailers-only, HTTP/1.1).
  *
  * A request gets gRPC errors when its route is `berth.http.proto=grpc` or its content type is
  * `application/grpc` (with or without `+proto`, `+json`, …).
@@ -55,19 +55,22 @@ export function grpcStatusFor(httpStatus: number): number {
 }
 
 /**
- * Ends a gRPC call with `code`: a trailers-only response, or trailers when the headers went out
- * (and the sink can write trailers; else the client is cut off, which it reports as an error).
+ * Ends a gRPC call with `code`. To a sink that can send trailers (HTTP/2): response headers, no
+ * message, `grpc-status` in the trailers; clients read the status only from a HEADERS frame
+ * that ends the stream, and a sink's headers go out before it knows whether a body follows.
+ * To any other sink (HTTP/1.1): a trailers-only response, the status in the headers. Once the
+ * headers went out: trailers, or the client is cut off (which it reports as an error).
  */
 export function sendGrpcStatus(res: ResponseSink, code: number, text: string): void {
   if (res.destroyed || res.writableEnded) return;
   const status = ["grpc-status", String(code), "grpc-message", encodeGrpcMessage(text)];
-  if (res.headersSent) {
-    if (res.writeTrailers === undefined) return res.destroy();
-    res.writeTrailers(status);
-    res.end();
-    return;
+  if (res.writeTrailers === undefined) {
+    if (res.headersSent) return res.destroy();
+    res.writeHead(200, "", ["content-type", "application/grpc", ...status, "content-length", "0"]);
+    return res.end();
   }
-  res.writeHead(200, "", ["content-type", "application/grpc", ...status, "content-length", "0"]);
+  if (!res.headersSent) res.writeHead(200, "", ["content-type", "application/grpc"]);
+  res.writeTrailers(status);
   res.end();
 }
 

@@ -266,38 +266,43 @@ Deno.test("h2c route: both directions stream at once (a bidirectional call)", as
   }
 });
 
-Deno.test("h2c route: gRPC requests get grpc-status 14 (trailers-only) when no instance passes or none answers", async () => {
+Deno.test("h2c route: gRPC requests get grpc-status 14 when no instance passes or none answers", async () => {
   const closed = await unusedPort();
   const ts = new TestStore();
   ts.register(spec({ id: "down", port: closed, httpHosts: ["rpc.test"], meta: H2C }));
   ts.register(spec({ id: "sick", service: "sick", port: closed, httpHosts: ["sick.test"] }));
   ts.check("sick", "critical");
   await withProxy(ts, {}, async (port, proxy) => {
+    // An HTTP/2 client's sink: headers, no message, the status in the trailers.
     const unreachable = sink();
     proxy.dispatch(req("POST", "/t.Echo/Echo", GRPC_HEADERS), unreachable, { secure: true });
     await unreachable.done;
     assert.equal(unreachable.status, 200);
-    assert.equal(header(unreachable.headers, "content-type"), "application/grpc");
-    assert.equal(header(unreachable.headers, "grpc-status"), "14");
-    assert.match(
-      decodeURIComponent(header(unreachable.headers, "grpc-message")!),
-      /^bad gateway: service web: instance down: ECONNREFUSED$/,
+    assert.deepEqual(unreachable.headers, ["content-type", "application/grpc"]);
+    assert.equal(header(unreachable.trailers, "grpc-status"), "14");
+    assert.equal(
+      decodeURIComponent(header(unreachable.trailers, "grpc-message")!),
+      "bad gateway: service web: instance down: ECONNREFUSED",
     );
     assert.equal(unreachable.body, "");
     const none = sink();
-    proxy.dispatch(
-      req("POST", "/x", ["Host", "sick.test", "Content-Type", "application/grpc+proto"]),
-      none,
-      {
-        secure: true,
-      },
-    );
+    const grpcPlus = ["Host", "sick.test", "Content-Type", "application/grpc+proto"];
+    proxy.dispatch(req("POST", "/x", grpcPlus), none, { secure: true });
     await none.done;
-    assert.equal(header(none.headers, "grpc-status"), "14");
+    assert.equal(header(none.trailers, "grpc-status"), "14");
     assert.equal(
-      decodeURIComponent(header(none.headers, "grpc-message")!),
+      decodeURIComponent(header(none.trailers, "grpc-message")!),
       "no healthy instance of service sick",
     );
+    // An HTTP/1.1 client cannot get trailers: a trailers-only answer, the status in the headers.
+    const h1 = await request(port, "/x", {
+      host: "sick.test",
+      method: "POST",
+      headers: { "content-type": "application/grpc" },
+    });
+    assert.equal(h1.status, 200);
+    assert.equal(h1.headers["grpc-status"], "14");
+    assert.equal(h1.headers["content-length"], "0");
     // A plain request to the same service still gets the plain-text 503.
     const plain = await request(port, "/", { host: "sick.test" });
     assert.equal(plain.status, 503);
@@ -348,7 +353,7 @@ Deno.test("h2c route: no response within the response timeout: 504, or grpc-stat
         },
       );
       await res.done;
-      assert.equal(header(res.headers, "grpc-status"), "4");
+      assert.equal(header(res.trailers, "grpc-status"), "4");
     });
   } finally {
     await b.close();
