@@ -92,6 +92,7 @@ export function createApp(opts: ApiOptions): Hono {
     extraMetrics: opts.extraMetrics,
     routes: opts.routes ?? (() => null),
     onTtlReport: opts.onTtlReport ?? (() => null),
+    secrets: opts.secrets,
   };
   const app = new Hono();
 
@@ -127,7 +128,7 @@ export function createApp(opts: ApiOptions): Hono {
   acmeRoutes(app, d);
   aclEndpoints(app, d);
   tokenRoutes(app, d);
-  certRoutes(app, d, opts.secrets);
+  certRoutes(app, d);
 
   app.get("/metrics", (c) =>
     c.text(renderMetrics(d, Date.now()), 200, {

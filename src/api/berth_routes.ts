@@ -9,13 +9,18 @@
 import type { Context, Hono } from "hono";
 import { type Deps, prepareRead, setReadHeaders } from "./deps.ts";
 import { notSupported } from "./agent_routes.ts";
-import { badRequest } from "./http_error.ts";
+import { badRequest, HttpError } from "./http_error.ts";
 import { instanceView } from "./instance_view.ts";
 import type { Authorizer } from "../acl/authorizer.ts";
 import { authzOf, keepAllowed, markFiltered } from "./acl_enforce.ts";
 import { instanceReadable } from "./catalog.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
-import { PASSPHRASE_HEADER, passphraseOf, SECRETS_HEADER } from "./snapshot_secrets.ts";
+import {
+  certKeysProblem,
+  PASSPHRASE_HEADER,
+  passphraseOf,
+  SECRETS_HEADER,
+} from "./snapshot_secrets.ts";
 
 export function berthRoutes(app: Hono, d: Deps): void {
   const { store, cluster } = d;
@@ -115,8 +120,16 @@ export function berthRoutes(app: Hono, d: Deps): void {
       throw badRequest(`include-secrets needs a passphrase in the ${PASSPHRASE_HEADER} header`);
     }
     await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
+    // Checked before the answer starts: the sealed section opens every certificate key.
+    const problem = include ? certKeysProblem(store.edgeCerts(), d.secrets) : undefined;
+    if (problem !== undefined) {
+      throw new HttpError(503, `include-secrets: ${problem}; retry, or save without secrets`);
+    }
     return c.body(
-      userSnapshotStream(store, { passphrase: include ? passphrase : undefined }),
+      userSnapshotStream(store, {
+        passphrase: include ? passphrase : undefined,
+        secrets: d.secrets,
+      }),
       200,
       {
         "Content-Type": "application/octet-stream",
@@ -127,7 +140,10 @@ export function berthRoutes(app: Hono, d: Deps): void {
   app.put("/v1/snapshot", async (c) => {
     const passphrase = passphraseOf(c.req.header(PASSPHRASE_HEADER));
     const body = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (k) => k.close() });
-    const r = await restoreFromStream(body, (cmd) => cluster.propose(cmd), { passphrase });
+    const r = await restoreFromStream(body, (cmd) => cluster.propose(cmd), {
+      passphrase,
+      secrets: d.secrets,
+    });
     c.header(SECRETS_HEADER, r.secrets);
     return c.json(true);
   });

@@ -17,7 +17,7 @@
  * @module
  */
 import type { Hono } from "hono";
-import { NoClusterKeyError, sealEdgeCert, type SecretBox } from "../pki/mod.ts";
+import { NoClusterKeyError, sealEdgeCert } from "../pki/mod.ts";
 import { errorText } from "../lib/error_text.ts";
 import { type EdgeCert, edgeCertNameProblem } from "../store/mod.ts";
 import { decodePath, type Deps, prepareRead, proposeChecked } from "./deps.ts";
@@ -86,8 +86,8 @@ function putBody(
   return { certPem: text("certPem"), keyPem: text("keyPem"), isDefault: d ?? undefined };
 }
 
-export function certRoutes(app: Hono, d: Deps, secrets: SecretBox | undefined): void {
-  const { store } = d;
+export function certRoutes(app: Hono, d: Deps): void {
+  const { store, secrets } = d;
   const read = (c: Parameters<typeof prepareRead>[0]) =>
     prepareRead(c, d, {
       index: () => store.tableIndex("edge_certs"),

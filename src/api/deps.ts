@@ -10,6 +10,7 @@ import type { Cluster, Proposed } from "../cluster/mod.ts";
 import type { Change, Command, Store } from "../store/mod.ts";
 import { validateCommand } from "../store/mod.ts";
 import type { Blocker } from "./blocker.ts";
+import type { SecretBox } from "../pki/mod.ts";
 import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
 
@@ -66,6 +67,8 @@ export interface Deps {
    * check's TTL-expiry proposal in flight, if any, which the report must wait for.
    */
   onTtlReport: (checkId: string) => Promise<void> | null;
+  /** Seals and opens certificate keys (the cluster key); undefined: this agent keeps none. */
+  secrets: SecretBox | undefined;
 }
 
 /** What a read reports as X-Consul-Index and which changes can move it. */

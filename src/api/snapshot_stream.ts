@@ -32,21 +32,24 @@ import {
   type Store,
 } from "../store/mod.ts";
 import { badRequest, HttpError } from "./http_error.ts";
-import { gateSecrets, type SecretsOutcome } from "./snapshot_secrets.ts";
-import { sealWithPassphrase } from "../pki/mod.ts";
+import { exportCertKeys, gateSecrets, type SecretsOutcome } from "./snapshot_secrets.ts";
+import { sealWithPassphrase, type SecretBox } from "../pki/mod.ts";
 import { concatBytes } from "../lib/bytes.ts";
 
 /**
  * The store's user snapshot as a response body stream (one piece per pull); with `passphrase`,
- * its secret tables sealed inside (snapshot_secrets.ts).
+ * its secret tables sealed inside, the certificate keys opened with `secrets` first
+ * (snapshot_secrets.ts).
  */
 export function userSnapshotStream(
   store: Store,
-  opts: { passphrase?: string } = {},
+  opts: { passphrase?: string; secrets?: SecretBox } = {},
 ): ReadableStream<Uint8Array> {
   const { passphrase } = opts;
   const src = store.snapshotSource("user", {
-    seal: passphrase === undefined ? undefined : (b) => sealWithPassphrase(b, passphrase),
+    seal: passphrase === undefined
+      ? undefined
+      : (b) => sealWithPassphrase(exportCertKeys(b, opts.secrets), passphrase),
   });
   return new ReadableStream<Uint8Array>({
     pull(controller) {
@@ -82,9 +85,9 @@ export interface RestoreResult {
 export async function restoreFromStream(
   input: ReadableStream<Uint8Array>,
   propose: (c: Command) => Promise<Proposed>,
-  opts: { passphrase?: string } = {},
+  opts: { passphrase?: string; secrets?: SecretBox } = {},
 ): Promise<RestoreResult> {
-  const gate = gateSecrets(await upgradeLegacy(input), opts.passphrase);
+  const gate = gateSecrets(await upgradeLegacy(input), opts.passphrase, opts.secrets);
   const body = gate.stream;
   const id = crypto.randomUUID();
   const must = async (c: Command) => {
@@ -129,7 +132,7 @@ export async function restoreFromStream(
       id,
       chunks: seq,
       bytes,
-      ...(secrets === "restored" ? { acl: true as const } : {}),
+      ...(secrets === "restored" ? { acl: true as const, certs: true as const } : {}),
     });
     return { index: p.index, bytes, chunks: seq, secrets };
   } catch (e) {

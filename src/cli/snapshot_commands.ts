@@ -1,9 +1,10 @@
 /**
  * `berth snapshot save|restore`: a backup of services, nodes and KV streamed to or from a file
  * (owner-only, 0600). With `--include-secrets` the backup also carries the ACL policies and
- * tokens, the cluster CA and the join tokens, sealed with a passphrase (`--passphrase-file FILE`
- * or env BERTH_SNAPSHOT_PASSPHRASE); a restore given that passphrase restores its ACL policies
- * and tokens, never the CA or join tokens (README, "Security").
+ * tokens, the HTTPS certificates with their keys, the cluster CA and the join tokens, sealed with
+ * a passphrase (`--passphrase-file FILE` or env BERTH_SNAPSHOT_PASSPHRASE); a restore given that
+ * passphrase restores its ACL policies and tokens and its HTTPS certificates (keys sealed again
+ * under the target cluster's key), never the CA or join tokens (README, "Security").
  *
  * @module
  */
@@ -54,7 +55,8 @@ export const SNAPSHOT_COMMANDS: readonly CommandSpec[] = [
       {
         name: "include-secrets",
         kind: "bool",
-        help: "also the ACL tokens and policies, CA and join tokens, sealed with the passphrase",
+        help: "also ACL tokens and policies, HTTPS certificates with their keys, CA and join " +
+          "tokens, sealed with the passphrase",
       },
       PASSPHRASE_FILE,
     ],
@@ -131,9 +133,10 @@ export const SNAPSHOT_COMMANDS: readonly CommandSpec[] = [
         return 0;
       }
       const note = secrets === "restored"
-        ? ", with its ACL policies and tokens"
+        ? ", with its ACL policies and tokens and HTTPS certificates"
         : secrets === "kept"
-        ? "; its sealed secrets were not restored (no passphrase): ACL tokens unchanged"
+        ? "; its sealed secrets were not restored (no passphrase): ACL tokens and HTTPS " +
+          "certificates unchanged"
         : "";
       ctx.out(`Restored snapshot from ${file}${note}\n`);
       return 0;

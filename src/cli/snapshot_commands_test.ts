@@ -96,7 +96,7 @@ Deno.test("berth snapshot save writes 0600 files; --include-secrets seals; resto
       BERTH_SNAPSHOT_PASSPHRASE: "correct horse",
     });
     assert.equal(ok.code, 0, ok.err);
-    assert.match(ok.out, /with its ACL policies and tokens\n$/);
+    assert.match(ok.out, /with its ACL policies and tokens and HTTPS certificates\n$/);
     assert.ok(store.aclToken(T1) !== undefined);
   });
 });

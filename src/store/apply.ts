@@ -182,6 +182,7 @@ function commitRestore(
   for (const s of before) ch.services.add(s);
   for (const s of distinctServices(step.sql)) ch.services.add(s);
   for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);
+  if (cmd.certs) ch.tables.add("edge_certs");
   if (cmd.acl) {
     // The snapshot's store had them, but a store never goes without them.
     seedAclBuiltins(step.sql.db);

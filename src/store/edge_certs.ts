@@ -22,9 +22,11 @@ import type { Row, StoreDb } from "./db.ts";
 import { CommandError, fail, int, obj } from "./rule_basics.ts";
 import type { ApplyResult, Command, EdgeCert } from "./types.ts";
 
+const EDGE_CERTS_COLUMNS = "name TEXT PRIMARY KEY, data TEXT NOT NULL, is_default INTEGER NOT NULL";
+/** The table and its staging twin for a restore (restore_staging.ts). */
 export const EDGE_CERTS_SCHEMA = `
-CREATE TABLE IF NOT EXISTS edge_certs (
-  name TEXT PRIMARY KEY, data TEXT NOT NULL, is_default INTEGER NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS edge_certs (${EDGE_CERTS_COLUMNS}) STRICT;
+CREATE TABLE IF NOT EXISTS restore_edge_certs (${EDGE_CERTS_COLUMNS}) STRICT;
 `;
 
 /** Most edge certificates kept; a put of a new name past it is refused. */
@@ -200,6 +202,29 @@ export function clusterKeyFingerprint(sql: StoreDb): string | undefined {
     | Row
     | undefined;
   return r === undefined ? undefined : JSON.parse(String(r.value)) as string;
+}
+
+/**
+ * A restore's staged certificates (restore_edge_certs), checked by the rules of `cert.put`, at
+ * most one default and EDGE_CERTS_MAX: undefined when they may replace the live ones, else why
+ * not (one line naming the certificate).
+ */
+export function stagedEdgeCertsProblem(sql: { all(q: string): Row[] }): string | undefined {
+  const rows = sql.all("SELECT name, data, is_default FROM restore_edge_certs");
+  if (rows.length > EDGE_CERTS_MAX) return `${rows.length} certificates, at most ${EDGE_CERTS_MAX}`;
+  let defaults = 0;
+  for (const r of rows) {
+    try {
+      edgeCert(
+        { ...JSON.parse(String(r.data)), name: r.name, isDefault: r.is_default !== 0 },
+        "cert",
+      );
+    } catch (e) {
+      return `certificate ${String(r.name).slice(0, 80)}: ${e instanceof Error ? e.message : e}`;
+    }
+    if (r.is_default !== 0) defaults++;
+  }
+  return defaults > 1 ? `${defaults} certificates are the default, at most one may be` : undefined;
 }
 
 function fromRow(r: Row): EdgeCert {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { ClusterKey } from "../pki/cluster_key.ts";
 import { sealEdgeCert } from "../pki/edge_cert.ts";
 import { testEdgeCert } from "../pki/testing.ts";
-import { type Change, type EdgeCert, Store } from "./mod.ts";
+import { type Change, type EdgeCert, encodeFrame, encodeHeader, Store } from "./mod.ts";
+import { concatBytes } from "../lib/bytes.ts";
 
 const KEY = ClusterKey.generate();
 const WEB = testEdgeCert(["web.example.com", "*.example.com"]);
@@ -211,4 +212,78 @@ Deno.test("Store Raft snapshot carries the cluster key's fingerprint, a user sna
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("Store restore.commit with certs replaces the certificates only with rows cert.put would take", async (t) => {
+  const snapshot = (rows: Record<string, unknown>[]) =>
+    concatBytes([
+      encodeHeader({ kind: "user", index: 9 }),
+      encodeFrame({ t: "edge_certs", rows }),
+      encodeFrame({ end: true, rows: rows.length }),
+    ]);
+  const row = (c: EdgeCert, over: Record<string, unknown> = {}) => {
+    const { name, isDefault, ...data } = c;
+    return { name, data: JSON.stringify({ ...data, ...over }), is_default: isDefault ? 1 : 0 };
+  };
+  const restore = (s: Store, next: () => number, bytes: Uint8Array) => {
+    s.apply(next(), { type: "restore.begin", id: "r1" });
+    s.apply(next(), { type: "restore.chunk", id: "r1", seq: 0, data: bytes });
+    return s.apply(next(), {
+      type: "restore.commit",
+      id: "r1",
+      chunks: 1,
+      bytes: bytes.byteLength,
+      certs: true,
+    });
+  };
+  await t.step("good rows replace the live ones", () => {
+    const { s, changes, next } = store();
+    s.apply(next(), { type: "cert.put", cert: edge("old") });
+    const r = restore(s, next, snapshot([row(edge("web", WEB, true))]));
+    assert.deepEqual(r, { ok: true });
+    assert.deepEqual(s.edgeCerts().map((c) => [c.name, c.isDefault]), [["web", true]]);
+    assert.ok(changes.at(-1)!.tables.has("edge_certs"));
+  });
+  const bad: [string, Record<string, unknown>[], RegExp][] = [
+    [
+      "a key in clear",
+      [row(edge("web"), { keySealed: WEB.keyPem })],
+      /^restore: certificate web: cert\.keySealed: expected a key sealed/,
+    ],
+    [
+      "two defaults",
+      [row(edge("a", WEB, true)), row(edge("b", API, true))],
+      /^restore: 2 certificates are the default, at most one may be; nothing restored$/,
+    ],
+    [
+      "bad data",
+      [{ name: "web", data: "{}", is_default: 0 }],
+      /^restore: certificate web: cert\.names: expected a list/,
+    ],
+  ];
+  for (const [what, rows, want] of bad) {
+    await t.step(what, () => {
+      const { s, next } = store();
+      s.apply(next(), { type: "cert.put", cert: edge("old") });
+      const r = restore(s, next, snapshot(rows));
+      assert.equal(r.ok, false);
+      assert.match(r.error!, want);
+      assert.deepEqual(s.edgeCerts().map((c) => c.name), ["old"]);
+    });
+  }
+  await t.step("without certs the staged rows are dropped", () => {
+    const { s, next } = store();
+    s.apply(next(), { type: "cert.put", cert: edge("old") });
+    const bytes = snapshot([row(edge("web"))]);
+    s.apply(next(), { type: "restore.begin", id: "r1" });
+    s.apply(next(), { type: "restore.chunk", id: "r1", seq: 0, data: bytes });
+    const r = s.apply(next(), {
+      type: "restore.commit",
+      id: "r1",
+      chunks: 1,
+      bytes: bytes.byteLength,
+    });
+    assert.deepEqual(r, { ok: true });
+    assert.deepEqual(s.edgeCerts().map((c) => c.name), ["old"]);
+  });
 });

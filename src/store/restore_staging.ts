@@ -16,7 +16,10 @@
  *   apply that swaps a large store in stays short), or nothing changes. With `acl` (the member
  *   that streamed the restore opened the snapshot's sealed section with its passphrase) the
  *   staged ACL policies and tokens replace the live ones too (copied: they are small); without
- *   it the cluster's ACL tables stay as they are. The staging area is emptied either way;
+ *   it the cluster's ACL tables stay as they are. With `certs` (the same member re-sealed the
+ *   section's certificate keys under this cluster's key, src/api/snapshot_secrets.ts) the staged
+ *   edge certificates, checked by `cert.put`'s rules, replace the live ones. The staging area is
+ *   emptied either way;
  * - `abort(id)` empties it.
  *
  * The staging tables are part of the store, so a Raft snapshot taken mid-restore carries them.
@@ -34,6 +37,7 @@ import {
 } from "./snapshot_format.ts";
 import { insertFrame } from "./snapshot_io.ts";
 import type { ApplyResult } from "./types.ts";
+import { stagedEdgeCertsProblem } from "./edge_certs.ts";
 
 /** Columns of the tables a restore replaces; the restore_* staging tables have the same. */
 const USER_TABLE_COLUMNS: Record<typeof USER_TABLES[number], string> = {
@@ -133,7 +137,7 @@ export class RestoreStaging {
   /** Swaps the staged tables in (see the module comment), stamping service indexes `index`. */
   commit(
     index: number,
-    cmd: { id: string; chunks: number; bytes: number; acl?: true },
+    cmd: { id: string; chunks: number; bytes: number; acl?: true; certs?: true },
   ): ApplyResult {
     const st = this.#get();
     if (st?.id !== cmd.id) return notUnderWay(cmd.id);
@@ -148,6 +152,10 @@ export class RestoreStaging {
       if (cmd.acl && this.#stmt(`SELECT 1 FROM ${STAGING_PREFIX}acl_tokens`).get() === undefined) {
         throw new Error("restore: the sealed section carried no ACL tokens; nothing restored");
       }
+      const problem = cmd.certs
+        ? stagedEdgeCertsProblem({ all: (q) => this.#stmt(q).all() as Row[] })
+        : undefined;
+      if (problem !== undefined) throw new Error(`restore: ${problem}; nothing restored`);
     } catch (e) {
       this.#drop();
       return { ok: false, error: errorText(e) };
@@ -159,6 +167,10 @@ export class RestoreStaging {
       db.exec(createTable(STAGING_PREFIX + t, cols));
     }
     db.exec(USER_INDEXES);
+    if (cmd.certs) {
+      db.exec("DELETE FROM edge_certs");
+      db.exec(`INSERT INTO edge_certs SELECT * FROM ${STAGING_PREFIX}edge_certs`);
+    }
     if (cmd.acl) {
       for (const t of ACL_TABLES) {
         db.exec(`DELETE FROM ${t}`);

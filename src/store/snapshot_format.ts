@@ -108,10 +108,11 @@ export const SNAPSHOT_COLUMNS: Record<string, Record<string, ColumnKind>> = {
 /** Tables a user snapshot carries and a restore replaces (membership and request ids stay). */
 export const USER_TABLES = ["nodes", "instances", "service_index", "kv"] as const;
 /**
- * Tables a restore stages: the user tables, and the ACL tables that a snapshot's sealed section
- * brings when the restore has its passphrase (store/table_classes.ts).
+ * Tables a restore stages: the user tables, and the ACL tables and edge certificates that a
+ * snapshot's sealed section brings when the restore has its passphrase
+ * (store/table_classes.ts).
  */
-export const STAGED_TABLES = [...USER_TABLES, "acl_policies", "acl_tokens"] as const;
+export const STAGED_TABLES = [...USER_TABLES, "acl_policies", "acl_tokens", "edge_certs"] as const;
 /** A restore under way stages a user snapshot's rows in tables named with this prefix. */
 export const STAGING_PREFIX = "restore_";
 for (const t of STAGED_TABLES) SNAPSHOT_COLUMNS[STAGING_PREFIX + t] = SNAPSHOT_COLUMNS[t]!;

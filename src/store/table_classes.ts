@@ -38,7 +38,8 @@ export const TABLE_CLASSES: Readonly<Record<string, TableClass>> = {
   // Certificates issued to this cluster's members, and their revocations.
   certs: "local",
   // Certificates the proxy serves, their keys sealed under the cluster key: in a snapshot only
-  // with the secrets (see README "HTTPS certificates" for how they travel).
+  // with the secrets, their keys then opened inside the passphrase seal and sealed again under
+  // the target cluster's key by the restore (src/api/snapshot_secrets.ts).
   edge_certs: "secret",
   // ACME: the account and certificate keys in them are sealed with this cluster's key, which no
   // other cluster has; a restored or new cluster makes its own account and orders.
@@ -53,7 +54,7 @@ export const SECRET_TABLES: readonly string[] = Object.entries(TABLE_CLASSES)
   .filter(([, c]) => c === "secret").map(([t]) => t);
 
 /** Secret tables a restore replaces, when it opens the snapshot's sealed section. */
-export const SECRET_TABLES_RESTORED = ["acl_policies", "acl_tokens"] as const;
+export const SECRET_TABLES_RESTORED = ["acl_policies", "acl_tokens", "edge_certs"] as const;
 
 /** The class of `table`; undefined for a table nobody classified (a bug the test catches). */
 export function tableClass(table: string): TableClass | undefined {

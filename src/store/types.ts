@@ -283,6 +283,8 @@ export type Command =
     bytes: number;
     /** The ACL tables are replaced too, by the staged ones (from an opened sealed section). */
     acl?: true;
+    /** The edge certificates are replaced too (keys re-sealed under this cluster's key). */
+    certs?: true;
   }
   | { type: "restore.abort"; id: string }
   | {

@@ -500,6 +500,9 @@ function validateCommandFields(o: Record<string, unknown>, path: string): Comman
         ...(o.acl === undefined ? {} : {
           acl: o.acl === true ? true : fail(`${path}.acl`, "true or absent", o.acl),
         }),
+        ...(o.certs === undefined ? {} : {
+          certs: o.certs === true ? true : fail(`${path}.certs`, "true or absent", o.certs),
+        }),
       };
     }
     case "conf": {
