@@ -1,0 +1,173 @@
+/**
+ * End to end: HTTPS certificates in the replicated store, with real members (TLS between them,
+ * no Docker). A certificate added with `berth cert add` on one member of three is listed by
+ * every member; every member holds the same cluster key (made by the bootstrap, handed out at
+ * enrollment); the private key is in no member's `raft.db`, `store.db` (with their WAL files),
+ * Raft snapshot or log; a member joining later gets the certificate and the key too.
+ *
+ * Run under the e2e lock: `flock /tmp/berth-e2e.lock deno test -A test/e2e_certs_test.ts`.
+ */
+import assert from "node:assert/strict";
+import { createPrivateKey } from "node:crypto";
+import { Buffer } from "node:buffer";
+import { type AgentProc, apiJson, berthCli, startAgent, startCluster, stopAll } from "./harness.ts";
+import { makeEdgeCerts } from "./edge_certs.ts";
+import { waitFor } from "./wait.ts";
+
+const e2e = { sanitizeOps: false, sanitizeResources: false };
+
+interface Listed {
+  name: string;
+  names: string[];
+  fingerprint: string;
+  default: boolean;
+  source: string;
+}
+
+/** The files of a data directory a copied disk would leak: the Raft log, the store, snapshots. */
+function stateFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    if (/^(raft|store)\.db(-wal|-shm)?$/.test(e.name)) out.push(`${dir}/${e.name}`);
+  }
+  try {
+    for (const e of Deno.readDirSync(`${dir}/snapshots`)) out.push(`${dir}/snapshots/${e.name}`);
+  } catch { /* none yet */ }
+  return out;
+}
+
+/** Whether `hay` holds `needle` (bytes). */
+function holds(hay: Uint8Array, needle: Uint8Array): boolean {
+  return Buffer.from(hay.buffer, hay.byteOffset, hay.byteLength).indexOf(needle) >= 0;
+}
+
+Deno.test(
+  "e2e certs: berth cert add on one member is listed by all, keys only sealed on disk, a later member gets it",
+  e2e,
+  async () => {
+    const certs = await makeEdgeCerts({ web: ["web.example.com", "*.web.example.com"] });
+    const agents: AgentProc[] = [];
+    try {
+      // Raft snapshots every 16 entries, so a snapshot file exists to be checked too.
+      agents.push(...await startCluster(3, { args: ["--snapshot-entries", "16"] }));
+      const leaf = certs.leaf("web");
+      const add = await berthCli(
+        agents[1]!,
+        "cert",
+        "add",
+        "--name",
+        "web",
+        "--default",
+        leaf.crt,
+        leaf.key,
+      );
+      assert.equal(add.code, 0, add.out);
+      assert.match(
+        add.out,
+        /^Stored certificate web for web\.example\.com, \*\.web\.example\.com, valid until .* \(default\)$/m,
+      );
+
+      const listedBy = async (a: AgentProc) =>
+        await apiJson(a, "/v1/berth/certs?stale") as Listed[];
+      for (const a of agents) {
+        await waitFor(`${a.node} lists web`, async () => (await listedBy(a)).length === 1);
+        const [c] = await listedBy(a);
+        assert.equal(c!.name, "web");
+        assert.deepEqual(c!.names, ["web.example.com", "*.web.example.com"]);
+        assert.equal(c!.fingerprint, leaf.fingerprint);
+        assert.equal(c!.default, true);
+        assert.equal(c!.source, "manual");
+      }
+      const list = await berthCli(agents[2]!, "cert", "list");
+      assert.equal(list.code, 0, list.out);
+      assert.match(list.out, /^Name +Names +Issuer +Expires +Source +Default\n/);
+      assert.match(
+        list.out,
+        /^web +web\.example\.com,\*\.web\.example\.com +CN=berth edge test CA +\S+ +manual +yes$/m,
+      );
+
+      // Writes past a few Raft snapshots (the certificate is in the snapshot files too).
+      for (let i = 0; i < 40; i++) {
+        const r = await fetch(`${agents[0]!.httpUrl}/v1/kv/k${i}`, { method: "PUT", body: "v" });
+        assert.equal(r.status, 200, await r.text());
+      }
+
+      // A member joining later lists it too.
+      agents.push(
+        await startAgent({
+          node: "late",
+          host: "127.0.0.4",
+          bootstrap: false,
+          join: [agents[0]!.clusterAddr],
+          docker: false,
+          args: ["--snapshot-entries", "16"],
+        }),
+      );
+      const late = agents[3]!;
+      await waitFor("the late member lists web", async () => (await listedBy(late)).length === 1);
+      assert.equal((await listedBy(late))[0]!.fingerprint, leaf.fingerprint);
+      await waitFor("the late member has the cluster key", () => {
+        try {
+          return Deno.readTextFileSync(`${late.dataDir}/cluster-key`).length > 0;
+        } catch {
+          return false;
+        }
+      });
+    } finally {
+      await stopAll(agents);
+    }
+    try {
+      // One cluster key, the same on every member, owner-only.
+      const keys = agents.map((a) => Deno.readTextFileSync(`${a.dataDir}/cluster-key`));
+      assert.match(keys[0]!, /^[0-9a-f]{64}\n$/);
+      for (const [i, k] of keys.entries()) {
+        assert.equal(k, keys[0], `${agents[i]!.node}'s cluster key`);
+        assert.equal(Deno.statSync(`${agents[i]!.dataDir}/cluster-key`).mode! & 0o777, 0o600);
+      }
+      assert.match(agents[3]!.log(), /got the cluster key [0-9a-f]{16} with the enrollment answer/);
+
+      // The private key: its PEM lines, its PKCS#8 DER in base64, and the raw private scalar.
+      const pem = Deno.readTextFileSync(certs.leaf("web").key);
+      const key = createPrivateKey(pem);
+      const pkcs8 = key.export({ type: "pkcs8", format: "der" }) as Buffer;
+      const scalar = Buffer.from(key.export({ format: "jwk" }).d!, "base64url");
+      const needles: [string, Uint8Array][] = [
+        ["the private scalar", scalar],
+        ["the PKCS#8 DER", pkcs8],
+        ...[pem, key.export({ type: "pkcs8", format: "pem" }).toString()].flatMap((p) =>
+          p.split("\n").filter((l) => l.length > 16 && !l.startsWith("-----"))
+            .map((l): [string, Uint8Array] => [`PEM line ${l.slice(0, 8)}…`, Buffer.from(l)])
+        ),
+      ];
+      // What shows the search works: the certificate itself is in those files.
+      const certLine = Deno.readTextFileSync(certs.leaf("web").crt).split("\n")[3]!;
+      for (const a of agents) {
+        const files = stateFiles(a.dataDir);
+        assert.ok(
+          files.some((f) => f.endsWith("/raft.db")) && files.some((f) => f.endsWith("/store.db")),
+        );
+        let certSeen = false;
+        for (const f of files) {
+          const bytes = Deno.readFileSync(f);
+          certSeen ||= holds(bytes, Buffer.from(certLine));
+          for (const [what, needle] of needles) {
+            assert.ok(!holds(bytes, needle), `${f} holds ${what} of the certificate's key`);
+          }
+        }
+        assert.ok(certSeen, `${a.node}: the certificate is in its state files`);
+        const log = a.log();
+        for (const [what, needle] of needles) {
+          assert.ok(!holds(new TextEncoder().encode(log), needle), `${a.node}'s log holds ${what}`);
+        }
+        assert.ok(!log.includes(keys[0]!.trim()), `${a.node}'s log holds the cluster key`);
+      }
+      assert.ok(
+        agents.some((a) => stateFiles(a.dataDir).some((f) => f.includes("/snapshots/"))),
+        "a Raft snapshot file was checked",
+      );
+    } finally {
+      await certs.remove();
+      for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
+    }
+  },
+);
