@@ -118,3 +118,23 @@ Deno.test("H2cSessions.sweepIdle() closes sessions without streams for the idle 
     await server.close();
   }
 });
+
+Deno.test("H2cSessions keeps to the instance's own SETTINGS_MAX_CONCURRENT_STREAMS once connected", async () => {
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const pool = new H2cSessions({ connectTimeoutMs: 1000, streamsPerSessionMax: 100 });
+  const t = target(port);
+  try {
+    const first = await new Promise<H2cSession>((r) => pool.acquire(t, r));
+    await new Promise((r) => first.session.once("remoteSettings", r));
+    const second = await new Promise<H2cSession>((r) => pool.acquire(t, r));
+    assert.notEqual(second, first); // the first has its one stream
+    pool.release(t, first);
+    const third = await new Promise<H2cSession>((r) => pool.acquire(t, r));
+    assert.equal(third, first);
+  } finally {
+    pool.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
