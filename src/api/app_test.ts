@@ -139,7 +139,7 @@ Deno.test("GET /ui is a self-contained page that reads the JSON API", async () =
 Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as failed", async () => {
   const report = {
     listen: "127.0.0.1:8080",
-    http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1 }],
+    http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1, proto: "http1" }],
     tcp: [{
       port: 8500,
       service: "consul",

@@ -75,6 +75,8 @@ export interface HttpRouteInfo {
   service: string;
   /** Served targets of the service. */
   targets: number;
+  /** What the proxy speaks to the instances (`berth.http.proto`). */
+  proto: HttpProto;
 }
 
 /** Immutable routes; `match()` is the per-request lookup. */
@@ -124,6 +126,7 @@ export class RouteTable {
       prefix: r.prefix,
       service: r.route.service,
       targets: r.route.targets.length,
+      proto: r.route.proto,
     });
     const out: HttpRouteInfo[] = [];
     for (const host of [...this.#byHost.keys()].sort()) {

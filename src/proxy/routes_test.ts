@@ -183,6 +183,12 @@ Deno.test("buildRouteTable() reads berth.http.proto into the route; default http
   assert.equal(t.match("h2", "/")!.proto, "h2c");
   assert.equal(t.match("web", "/")!.proto, "http1");
   assert.equal(t.match("odd", "/")!.proto, "http1");
+  assert.deepEqual(t.httpRoutes().map((r) => [r.host, r.proto]), [
+    ["h2", "h2c"],
+    ["odd", "http1"],
+    ["rpc", "grpc"],
+    ["web", "http1"],
+  ]);
   assert.deepEqual(t.conflicts, [
     'service odd: berth.http.proto="spdy" is unknown (use http1, h2c or grpc); using http1',
   ]);
