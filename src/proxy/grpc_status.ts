@@ -75,6 +75,33 @@ export function sendGrpcStatus(res: ResponseSink, code: number, text: string): v
 }
 
 /**
+ * An instance's trailers-only gRPC response (its one HEADERS frame carries `grpc-status` and
+ * ends the stream) split for a sink that sends its headers at once (HTTP/2): the content type
+ * stays in the headers and every other field moves to the trailers, where the client reads
+ * the status and the trailing metadata of such a response. [name, value, …] lists.
+ */
+export function splitTrailersOnly(fields: readonly string[]): {
+  headers: string[];
+  trailers: string[];
+} {
+  const headers: string[] = [];
+  const trailers: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const to = fields[i]!.toLowerCase() === "content-type" ? headers : trailers;
+    to.push(fields[i]!, fields[i + 1]!);
+  }
+  return { headers, trailers };
+}
+
+/** Whether a header list [name, value, …] holds `grpc-status` (a trailers-only response). */
+export function hasGrpcStatus(fields: readonly string[]): boolean {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i]!.toLowerCase() === "grpc-status") return true;
+  }
+  return false;
+}
+
+/**
  * Answers a proxy error: `status` with `text` as plain text, or its gRPC status (trailers-only)
  * when the request wants gRPC errors.
  */

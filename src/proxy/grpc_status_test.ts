@@ -3,6 +3,8 @@ import {
   encodeGrpcMessage,
   grpcStatusFor,
   hasGrpcContentType,
+  hasGrpcStatus,
+  splitTrailersOnly,
   wantsGrpcErrors,
 } from "./grpc_status.ts";
 import type { ServiceRoute } from "./routes.ts";
@@ -32,4 +34,23 @@ Deno.test("encodeGrpcMessage() percent-encodes %, controls and non-ASCII as UTF-
 
 Deno.test("grpcStatusFor() maps 502/503 to UNAVAILABLE and 504 to DEADLINE_EXCEEDED", () => {
   assert.deepEqual([502, 503, 504, 400].map(grpcStatusFor), [14, 14, 4, 13]);
+});
+
+Deno.test("splitTrailersOnly() keeps the content type in the headers and moves the rest", () => {
+  const fields = [
+    "content-type",
+    "application/grpc",
+    "grpc-status",
+    "7",
+    "x-meta",
+    "a",
+    "date",
+    "d",
+  ];
+  assert.equal(hasGrpcStatus(fields), true);
+  assert.equal(hasGrpcStatus(["content-type", "application/grpc"]), false);
+  assert.deepEqual(splitTrailersOnly(fields), {
+    headers: ["content-type", "application/grpc"],
+    trailers: ["grpc-status", "7", "x-meta", "a", "date", "d"],
+  });
 });

@@ -8,7 +8,9 @@
  *   client asked for trailers or speaks gRPC. The body streams both ways at once (a gRPC
  *   bidirectional call), each direction with backpressure.
  * - The response's headers, body and trailers go to the client's sink; trailers only reach
- *   clients whose sink can send them (`ResponseSink.writeTrailers`: HTTP/2 clients).
+ *   clients whose sink can send them (`ResponseSink.writeTrailers`: HTTP/2 clients). A gRPC
+ *   trailers-only response (`grpc-status` in its headers) reaches such clients as headers
+ *   plus trailers (grpc_status.ts `splitTrailersOnly`).
  * - Before any response: a target that cannot be reached (connect error or timeout) counts
  *   towards its ejection, as on the HTTP/1.1 path, and the request goes to another target; so
  *   does a stream the instance refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last
@@ -30,8 +32,10 @@ import { classifyFailure, type Failure } from "./attempt.ts";
 import { type Exchange, TimeoutError } from "./exchange.ts";
 import {
   GRPC_UNAVAILABLE,
+  hasGrpcStatus,
   sendGrpcStatus,
   sendProxyError,
+  splitTrailersOnly,
   wantsGrpcErrors,
 } from "./grpc_status.ts";
 import { responseHeaders } from "./headers.ts";
@@ -168,6 +172,8 @@ export class H2cAttempt implements Deadline {
   #responded = false;
   #done = false;
   #trailers: http2.IncomingHttpHeaders | null = null;
+  /** A trailers-only response's fields, sent as trailers (see #onResponse). */
+  #trailersOnly: string[] | null = null;
   #error: Error | null = null;
   expiresAt = 0;
 
@@ -272,8 +278,16 @@ export class H2cAttempt implements Deadline {
     const res = this.#x.res;
     const stream = this.#stream!;
     if (res.destroyed || res.headersSent) return this.abort();
+    let head = responseHeaders(flatHeaders(h));
+    if (res.writeTrailers !== undefined && hasGrpcStatus(head)) {
+      // A trailers-only response: the sink's headers go out without END_STREAM, so the status
+      // must reach the client as trailers.
+      const split = splitTrailersOnly(head);
+      head = split.headers;
+      this.#trailersOnly = split.trailers;
+    }
     try {
-      res.writeHead(Number(h[":status"]), "", responseHeaders(flatHeaders(h)));
+      res.writeHead(Number(h[":status"]), "", head);
     } catch (e) {
       this.#finish();
       stream.close(NGHTTP2_CANCEL);
@@ -295,8 +309,10 @@ export class H2cAttempt implements Deadline {
       this.#finish();
       if (res.destroyed) return;
       const t = this.#trailers;
-      if (t !== null && res.writeTrailers !== undefined) {
-        res.writeTrailers(responseHeaders(flatHeaders(t)));
+      const moved = this.#trailersOnly;
+      if ((t !== null || moved !== null) && res.writeTrailers !== undefined) {
+        const trailers = t === null ? [] : responseHeaders(flatHeaders(t));
+        res.writeTrailers(moved === null ? trailers : [...moved, ...trailers]);
       }
       res.end();
     });

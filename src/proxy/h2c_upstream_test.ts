@@ -234,6 +234,41 @@ Deno.test("h2c route: response trailers reach a sink that can send them; te: tra
   }
 });
 
+Deno.test("h2c route: an instance's trailers-only gRPC answer reaches an HTTP/2 client as trailers", async () => {
+  const b = await h2cBackend((stream) =>
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/grpc",
+      "grpc-status": "7",
+      "grpc-message": "not you",
+      "x-meta": "m",
+    }, { endStream: true })
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "a", port: b.port, httpHosts: ["rpc.test"], meta: H2C }));
+  try {
+    await withProxy(ts, {}, async (port, proxy) => {
+      const res = sink();
+      proxy.dispatch(req("POST", "/t.Echo/Echo", GRPC_HEADERS), res, { secure: true });
+      await res.done;
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.headers, ["content-type", "application/grpc"]);
+      assert.equal(header(res.trailers, "grpc-status"), "7");
+      assert.equal(header(res.trailers, "grpc-message"), "not you");
+      assert.equal(header(res.trailers, "x-meta"), "m");
+      // HTTP/1.1 (no trailers): the answer stays trailers-only.
+      const h1 = await request(port, "/t.Echo/Echo", {
+        host: "rpc.test",
+        method: "POST",
+        headers: { "content-type": "application/grpc" },
+      });
+      assert.equal(h1.headers["grpc-status"], "7");
+    });
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("h2c route: both directions stream at once (a bidirectional call)", async () => {
   // The instance answers each request chunk as it comes, before the request has ended.
   const b = await h2cBackend((stream) => {
