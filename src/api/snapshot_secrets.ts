@@ -159,8 +159,9 @@ const RESTORED_SECRETS: readonly string[] = SECRET_TABLES_RESTORED;
 export function gateSecrets(
   body: ReadableStream<Uint8Array>,
   passphrase: string | undefined,
-  box?: SecretBox,
+  opts: { box?: SecretBox } = {},
 ): { stream: ReadableStream<Uint8Array>; outcome: () => SecretsOutcome } {
+  const { box } = opts;
   const dec = new SnapshotDecoder();
   const sealed: Uint8Array[] = [];
   let outcome: SecretsOutcome = "none";

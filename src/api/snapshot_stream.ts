@@ -87,7 +87,9 @@ export async function restoreFromStream(
   propose: (c: Command) => Promise<Proposed>,
   opts: { passphrase?: string; secrets?: SecretBox } = {},
 ): Promise<RestoreResult> {
-  const gate = gateSecrets(await upgradeLegacy(input), opts.passphrase, opts.secrets);
+  const gate = gateSecrets(await upgradeLegacy(input), opts.passphrase, {
+    box: opts.secrets,
+  });
   const body = gate.stream;
   const id = crypto.randomUUID();
   const must = async (c: Command) => {

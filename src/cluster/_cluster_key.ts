@@ -121,7 +121,7 @@ export class KeyShare {
     if (fp !== undefined) o.box.expect(fp);
     const key = o.box.key();
     if (key !== undefined) {
-      if (fp === undefined && c.role === "leader") this.#run(this.#name(key));
+      if (fp === undefined && c.role === "leader") this.#run("name", this.#name(key));
       else if (fp !== undefined && key.fingerprint !== fp) {
         this.#logOnce(
           `mismatch:${key.id}`,
@@ -134,17 +134,18 @@ export class KeyShare {
     }
     if (fp !== undefined) {
       if (this.#promoteCandidate(fp)) return;
-      this.#run(this.#fetch(fp));
+      this.#run("fetch", this.#fetch(fp));
     } else if (c.role === "leader") {
-      this.#run(this.#makeKey());
+      this.#run("make", this.#makeKey());
     }
   }
 
-  #run(p: Promise<void>): void {
+  /** Runs one step; a failure is retried after KEY_RETRY_MS, logged once per kind of step. */
+  #run(kind: string, p: Promise<void>): void {
     this.#busy = true;
-    p.catch((e) => {
+    p.then(() => this.#logged.delete(`fail:${kind}`), (e) => {
       this.#nextAt = this.#c.o.now() + KEY_RETRY_MS;
-      this.#logOnce(`fail:${errorText(e)}`, `cluster: cluster key: ${errorText(e)}; retrying`);
+      this.#logOnce(`fail:${kind}`, `cluster: cluster key: ${errorText(e)}; retrying`);
     }).finally(() => this.#busy = false);
   }
 

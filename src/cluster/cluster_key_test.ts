@@ -168,6 +168,45 @@ Deno.test("RaftCluster cluster key: a leader's candidate left by a crash is the 
   });
 });
 
+Deno.test("RaftCluster cluster key: a candidate the state does not name is dropped, and a key no member has is asked for, not made", async () => {
+  await withDirs(1, async ([da]) => {
+    const old = await member("a", "127.0.0.1", {
+      bootstrap: true,
+      voters: 1,
+      tls: false,
+      dataDir: da,
+    });
+    await until("a leads", () => old.cluster.status().role === "leader");
+    // Another leader's key won (its holder is gone): the state names a key nobody here has.
+    const winner = ClusterKey.generate();
+    await old.cluster.propose({ type: "clusterkey.set", fingerprint: winner.fingerprint });
+    const port = old.cluster.bound.port;
+    await closeAll([old]);
+    Deno.writeTextFileSync(`${da}/${CANDIDATE_FILE}`, ClusterKey.generate().text());
+    const a = await member("a", "127.0.0.1", {
+      voters: 1,
+      tls: false,
+      dataDir: da,
+      clusterKeyDir: da,
+      port,
+    });
+    try {
+      await until(
+        "a asks the members for the winner",
+        () =>
+          a.logs.some((l) => /no member gave the cluster key [0-9a-f]{16} .*; retrying/.test(l)),
+      );
+      assert.throws(() => Deno.statSync(`${da}/${CANDIDATE_FILE}`), Deno.errors.NotFound);
+      assert.equal(loadClusterKey(da!), undefined);
+      assert.equal(a.box!.ready, false);
+      assert.equal(a.store.clusterKeyFingerprint(), winner.fingerprint);
+      assert.ok(!a.logs.some((l) => /made the cluster key/.test(l)));
+    } finally {
+      await closeAll([a]);
+    }
+  });
+});
+
 Deno.test("RaftCluster cluster key: a member whose key file is not the cluster's never seals with it and says why", async () => {
   await withDirs(2, async ([da, db]) => {
     const foreign = ClusterKey.generate();
