@@ -37,7 +37,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import { X509Certificate } from "node:crypto";
-import { AcmeError, PROBLEM, problemFrom } from "./error.ts";
+import { AcmeError, PROBLEM } from "./error.ts";
 import {
   base64url,
   jwkThumbprint,
@@ -60,19 +60,16 @@ import {
   retryAfterMs,
 } from "./wire.ts";
 import { dnsNameProblem } from "../pki/mod.ts";
-import { concatBytes } from "../lib/bytes.ts";
+import { AcmeHttp, type Answer } from "./_http.ts";
 
+export { ANSWER_BYTES_MAX } from "./_http.ts";
 export {
   createCsr as csr,
   tlsAlpnChallengeCertificate as tlsAlpnChallengeCert,
 } from "../pki/mod.ts";
 
-/** Largest answer read from a CA (JSON or a PEM chain); a bigger one is an AcmeError. */
-export const ANSWER_BYTES_MAX = 256 * 1024;
 /** Most certificates in a downloaded chain. */
 export const CHAIN_CERTS_MAX = 10;
-const NONCE = /^[A-Za-z0-9_-]{1,256}$/;
-const NONCES_KEPT = 8;
 
 export interface AcmeClientOptions {
   /** The CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
@@ -100,26 +97,16 @@ export interface PollOptions {
   signal?: AbortSignal;
 }
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Uint8Array;
-  url: string;
-}
-
 export class AcmeClient {
   readonly directoryUrl: string;
   readonly #base: URL;
   readonly #key: KeyObject;
   readonly #jwk: PublicJwk;
   readonly #thumbprint: string;
-  readonly #fetch: typeof fetch;
-  readonly #http: Deno.HttpClient | undefined;
-  readonly #timeoutMs: number;
+  readonly #http: AcmeHttp;
   readonly #badNonceRetries: number;
   #accountUrl: string | undefined;
   #directory: Promise<Directory> | undefined;
-  #nonces: string[] = [];
 
   /** Throws one line on a bad directory URL or account key. */
   constructor(o: AcmeClientOptions) {
@@ -136,17 +123,16 @@ export class AcmeClient {
     this.#jwk = publicJwk(this.#key);
     this.#thumbprint = jwkThumbprint(this.#jwk);
     this.#accountUrl = o.accountUrl;
-    this.#http = o.fetch === undefined && o.caCerts !== undefined && o.caCerts.length > 0
+    const client = o.fetch === undefined && o.caCerts !== undefined && o.caCerts.length > 0
       ? Deno.createHttpClient({ caCerts: o.caCerts })
       : undefined;
-    this.#fetch = o.fetch ?? fetch;
-    this.#timeoutMs = o.timeoutMs ?? 30_000;
+    this.#http = new AcmeHttp(o.fetch ?? fetch, client, o.timeoutMs ?? 30_000);
     this.#badNonceRetries = o.badNonceRetries ?? 5;
   }
 
   /** Frees the connection pool made for `caCerts`. */
   close(): void {
-    this.#http?.close();
+    this.#http.client?.close();
   }
 
   /** The account URL (`kid`), once known. */
@@ -162,9 +148,9 @@ export class AcmeClient {
   /** The CA's directory, fetched once (again after a failure). */
   directory(): Promise<Directory> {
     this.#directory ??= (async () => {
-      const a = await this.#exchange("GET", this.directoryUrl, {}, "directory");
-      if (a.status !== 200) throw this.#problem(a, "directory");
-      const d = parseDirectory(this.#json(a, "directory"), this.#base, a.status);
+      const a = await this.#http.exchange("GET", this.directoryUrl, {}, "directory");
+      if (a.status !== 200) throw this.#http.problem(a, "directory");
+      const d = parseDirectory(this.#http.json(a, "directory"), this.#base, a.status);
       if (d.externalAccountRequired) {
         throw new AcmeError({
           type: PROBLEM.badResponse,
@@ -208,8 +194,12 @@ export class AcmeClient {
   async #newAccount(payload: unknown, op: string): Promise<Account> {
     const d = await this.directory();
     const a = await this.#post(d.newAccount, payload, op, { jwk: true });
-    const url = this.#location(a, op);
-    const account = parseAccount(this.#json(a, op), { url, base: this.#base, status: a.status });
+    const url = this.#http.location(a, op);
+    const account = parseAccount(this.#http.json(a, op), {
+      url,
+      base: this.#base,
+      status: a.status,
+    });
     this.#accountUrl = url;
     return account;
   }
@@ -224,7 +214,7 @@ export class AcmeClient {
     const d = await this.directory();
     const payload = { identifiers: names.map((value) => ({ type: "dns", value })) };
     const a = await this.#post(d.newOrder, payload, "newOrder");
-    return this.#order(a, this.#location(a, "newOrder"), "newOrder");
+    return this.#order(a, this.#http.location(a, "newOrder"), "newOrder");
   }
 
   /** The order at `url` (POST-as-GET): how an order is resumed after a leader change. */
@@ -235,7 +225,7 @@ export class AcmeClient {
   /** The authorization at `url`. */
   async getAuthorization(url: string): Promise<Authorization> {
     const a = await this.#post(url, undefined, "getAuthorization");
-    return parseAuthorization(this.#json(a, "getAuthorization"), {
+    return parseAuthorization(this.#http.json(a, "getAuthorization"), {
       url,
       base: this.#base,
       status: a.status,
@@ -246,7 +236,7 @@ export class AcmeClient {
   /** The challenge at `url`. */
   async getChallenge(url: string): Promise<Challenge> {
     const a = await this.#post(url, undefined, "getChallenge");
-    return parseChallenge(this.#json(a, "getChallenge"), this.#base, a.status);
+    return parseChallenge(this.#http.json(a, "getChallenge"), this.#base, a.status);
   }
 
   /**
@@ -263,7 +253,7 @@ export class AcmeClient {
   /** Tells the CA the challenge at `url` can be validated now (RFC 8555 §7.5.1). */
   async respond(challengeUrl: string): Promise<Challenge> {
     const a = await this.#post(challengeUrl, {}, "respond");
-    return parseChallenge(this.#json(a, "respond"), this.#base, a.status);
+    return parseChallenge(this.#http.json(a, "respond"), this.#base, a.status);
   }
 
   /** Sends the CSR (DER) of a ready order; the order comes back processing or valid. */
@@ -279,7 +269,7 @@ export class AcmeClient {
   async downloadCertificate(url: string): Promise<string> {
     const op = "downloadCertificate";
     const a = await this.#post(url, undefined, op, { accept: "application/pem-certificate-chain" });
-    const text = this.#text(a, op);
+    const text = this.#http.text(a, op);
     const blocks = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
     const rest = blocks.reduce((t, b) => t.replace(b, ""), text).trim();
     const fail = (detail: string) =>
@@ -368,7 +358,7 @@ export class AcmeClient {
   }
 
   #order(a: Answer, url: string, op: string): Order {
-    return parseOrder(this.#json(a, op), {
+    return parseOrder(this.#http.json(a, op), {
       url,
       base: this.#base,
       status: a.status,
@@ -397,24 +387,24 @@ export class AcmeClient {
         o.jwk ? { nonce, url, jwk: this.#jwk } : { nonce, url, kid },
         payload,
       );
-      const a = await this.#exchange("POST", url, {
+      const a = await this.#http.exchange("POST", url, {
         body: JSON.stringify(jws),
         contentType: "application/jose+json",
         accept: o.accept,
       }, op);
       if (a.status < 400) return a;
-      const problem = this.#problem(a, op);
+      const problem = this.#http.problem(a, op);
       if (problem.type === PROBLEM.badNonce && attempt < this.#badNonceRetries) continue;
       throw problem;
     }
   }
 
   async #nonce(): Promise<string> {
-    const kept = this.#nonces.pop();
+    const kept = this.#http.nonces.pop();
     if (kept !== undefined) return kept;
     const d = await this.directory();
-    const a = await this.#exchange("HEAD", d.newNonce, {}, "newNonce");
-    const nonce = this.#nonces.pop();
+    const a = await this.#http.exchange("HEAD", d.newNonce, {}, "newNonce");
+    const nonce = this.#http.nonces.pop();
     if (a.status >= 400 || nonce === undefined) {
       throw new AcmeError({
         type: PROBLEM.badResponse,
@@ -426,146 +416,6 @@ export class AcmeClient {
     }
     return nonce;
   }
-
-  /** One HTTP request; the answer whatever its status, its body read up to ANSWER_BYTES_MAX. */
-  async #exchange(
-    method: string,
-    url: string,
-    o: { body?: string; contentType?: string; accept?: string },
-    op: string,
-  ): Promise<Answer> {
-    const headers: Record<string, string> = { "user-agent": "berth-acme" };
-    if (o.contentType !== undefined) headers["content-type"] = o.contentType;
-    if (o.accept !== undefined) headers.accept = o.accept;
-    const signal = AbortSignal.timeout(this.#timeoutMs);
-    const init: RequestInit & { client?: Deno.HttpClient } = { method, headers, signal };
-    if (o.body !== undefined) init.body = o.body;
-    if (this.#http !== undefined) init.client = this.#http;
-    const unreachable = (e: unknown) =>
-      new AcmeError({
-        type: PROBLEM.network,
-        status: 0,
-        url,
-        op,
-        detail: `${method} ${url}: ${
-          signal.aborted ? `no answer within ${this.#timeoutMs} ms` : (e as Error).message
-        }`,
-      });
-    let r: Response;
-    try {
-      r = await this.#fetch(url, init);
-    } catch (e) {
-      throw unreachable(e);
-    }
-    const nonce = r.headers.get("replay-nonce");
-    if (nonce !== null && NONCE.test(nonce)) {
-      this.#nonces.push(nonce);
-      if (this.#nonces.length > NONCES_KEPT) this.#nonces.shift();
-    }
-    let body: Uint8Array;
-    try {
-      body = await readBounded(r, ANSWER_BYTES_MAX);
-    } catch (e) {
-      if (e instanceof AcmeError) {
-        throw new AcmeError({ type: e.type, detail: e.detail, status: r.status, url, op });
-      }
-      throw unreachable(e);
-    }
-    return { status: r.status, headers: r.headers, body, url };
-  }
-
-  #text(a: Answer, op: string): string {
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(a.body);
-    } catch {
-      throw new AcmeError({
-        type: PROBLEM.badResponse,
-        status: a.status,
-        url: a.url,
-        op,
-        detail: "the answer is not UTF-8 text",
-      });
-    }
-  }
-
-  #json(a: Answer, op: string): unknown {
-    const text = this.#text(a, op);
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new AcmeError({
-        type: PROBLEM.badResponse,
-        status: a.status,
-        url: a.url,
-        op,
-        detail: `the answer is not JSON: ${JSON.stringify(text.slice(0, 80))}`,
-      });
-    }
-  }
-
-  /** The AcmeError an error answer describes. */
-  #problem(a: Answer, op: string): AcmeError {
-    const retry = retryAfterMs(a.headers.get("retry-after"), Date.now());
-    let value: unknown;
-    try {
-      value = JSON.parse(new TextDecoder().decode(a.body));
-    } catch {
-      const text = new TextDecoder().decode(a.body.subarray(0, 200));
-      return new AcmeError({
-        type: PROBLEM.badResponse,
-        status: a.status,
-        url: a.url,
-        op,
-        retryAfterMs: retry,
-        detail: `HTTP ${a.status} without a problem document: ${JSON.stringify(text)}`,
-      });
-    }
-    return problemFrom(value, { status: a.status, url: a.url, retryAfterMs: retry, op });
-  }
-
-  #location(a: Answer, op: string): string {
-    const loc = a.headers.get("location");
-    if (loc === null || loc.length > 2048 || !/^https?:\/\//.test(loc)) {
-      throw new AcmeError({
-        type: PROBLEM.badResponse,
-        status: a.status,
-        url: a.url,
-        op,
-        detail: "the answer has no Location URL",
-      });
-    }
-    return loc;
-  }
-}
-
-/** The body of `r`, refusing more than `max` bytes (by Content-Length or while reading). */
-async function readBounded(r: Response, max: number): Promise<Uint8Array> {
-  const tooBig = () =>
-    new AcmeError({
-      type: PROBLEM.badResponse,
-      status: r.status,
-      detail: `answer over ${max} bytes`,
-    });
-  const declared = Number(r.headers.get("content-length") ?? "0");
-  if (declared > max) {
-    await r.body?.cancel();
-    throw tooBig();
-  }
-  if (r.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  const reader = r.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.byteLength;
-    if (n > max) {
-      await reader.cancel();
-      throw tooBig();
-    }
-    chunks.push(value);
-  }
-  return concatBytes(chunks, n);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -7,6 +7,8 @@ import { X509Certificate } from "node:crypto";
 import { AcmeClient, type AcmeClientOptions, csr, tlsAlpnChallengeCert } from "./client.ts";
 import { AcmeError, PROBLEM } from "./error.ts";
 import { generateAccountKey } from "./jws.ts";
+import { answerTlsAlpn01 } from "./tls_alpn_responder.ts";
+import { createServer } from "node:net";
 import type { Order } from "./wire.ts";
 import { generateKeyPair } from "../pki/x509.ts";
 import { openssl, withPemFiles } from "../pki/_testing.ts";
@@ -111,6 +113,36 @@ Deno.test("AcmeClient gets a certificate from pebble with TLS-ALPN-01", async ()
     await assertIssued(pebble, chain, names, keys.publicKeySpkiDer);
   } finally {
     acme.close();
+  }
+});
+
+Deno.test("answerTlsAlpn01() answers pebble's TLS-ALPN-01 validation with berth's own TLS 1.3 handshake", async () => {
+  await using pebble = await startPebble();
+  const acme = client(pebble);
+  const results: string[] = [];
+  const certs = new Map<string, { certPem: string; keyPem: string }>();
+  const server = createServer((socket) => {
+    answerTlsAlpn01(socket, (name) => certs.get(name) ?? null).then((r) => results.push(r));
+  });
+  await new Promise<void>((resolve) => server.listen(pebble.tlsPort, "127.0.0.1", resolve));
+  try {
+    await acme.account();
+    const names = ["own-tls.example.test", "second.example.test"];
+    const order = await acme.newOrder(names);
+    for (const url of order.authorizations) {
+      const authz = await acme.getAuthorization(url);
+      const ch = authz.challenges.find((c) => c.type === "tls-alpn-01");
+      if (ch?.token !== undefined) {
+        certs.set(authz.name, tlsAlpnChallengeCert(authz.name, acme.keyAuthorization(ch.token)));
+      }
+    }
+    await authorize(acme, order, "tls-alpn-01");
+    const { chain, keys } = await issue(acme, order, names);
+    await assertIssued(pebble, chain, names, keys.publicKeySpkiDer);
+    assert.ok(results.includes("answered"), JSON.stringify(results));
+  } finally {
+    acme.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
 

@@ -11,6 +11,9 @@
  * | `jws.ts`    | base64url, account key as JWK, RFC 7638 thumbprint, ES256 flattened JWS          |
  * | `wire.ts`   | the CA's JSON objects, checked and bounded; Retry-After                         |
  * | `error.ts`  | `AcmeError` (problem documents and berth's own failure types)                   |
+ * | `_http.ts`  | requests with a timeout, bounded answers, nonces collected                      |
+ * | `client_hello.ts` | reading a TLS ClientHello (server name, ALPN, key shares)                 |
+ * | `tls_alpn_responder.ts` | `answerTlsAlpn01`: berth's own TLS 1.3 handshake for `acme-tls/1`   |
  *
  * The CSR and the TLS-ALPN-01 challenge certificate are built in src/pki (acme_certs.ts) and
  * re-exported by client.ts as `csr` and `tlsAlpnChallengeCert`.
@@ -31,6 +34,13 @@ export {
   tlsAlpnChallengeCert,
 } from "./client.ts";
 export { AcmeError, type AcmeErrorInit, type AcmeSubproblem, PROBLEM } from "./error.ts";
+export {
+  ACME_TLS_ALPN,
+  type AlpnCertLookup,
+  type AnswerOptions,
+  answerTlsAlpn01,
+} from "./tls_alpn_responder.ts";
+export { type ClientHello, type HelloRead, readClientHello } from "./client_hello.ts";
 export { generateAccountKey, jwkThumbprint, loadAccountKey, publicJwk } from "./jws.ts";
 export type {
   Account,
