@@ -136,6 +136,20 @@ Deno.test("AcmeClient turns a refused connection into an AcmeError of type netwo
   );
 });
 
+Deno.test("AcmeClient gives up on a CA that does not answer within timeoutMs", async () => {
+  const silent: typeof fetch = (_input, init) =>
+    new Promise((_resolve, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal!.reason));
+    });
+  const acme = new AcmeClient({
+    directoryUrl: `${CA}/dir`,
+    accountKey: generateAccountKey(),
+    fetch: silent,
+    timeoutMs: 20,
+  });
+  await rejects(acme.directory(), PROBLEM.network, /no answer within 20 ms/);
+});
+
 Deno.test("AcmeClient.account() signs with jwk, then later requests with kid and fresh nonces", async () => {
   const { acme, seen } = client({
     "/order": () => json(201, ORDER, { location: `${CA}/order/1` }),
