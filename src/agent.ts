@@ -30,6 +30,14 @@ import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
 import { HttpProxy } from "./proxy/mod.ts";
+import {
+  AcmeAnswers,
+  AcmeClient,
+  AcmeManager,
+  acmeNamesOf,
+  csr,
+  tlsAlpnChallengeCert,
+} from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./lib/error_text.ts";
@@ -220,6 +228,11 @@ export class Agent {
     if (config.httpTls.mode === "auto") await this.#serveAutoTls(api);
     else await api.start();
 
+    // ACME challenges are answered by every member from the replicated tables (README "ACME").
+    const acmeAnswers = new AcmeAnswers({ store, tlsAlpnCert: tlsAlpnChallengeCert, log });
+    acmeAnswers.start();
+    this.#stops.push(() => acmeAnswers.close());
+
     // Last of the listeners: a stored TCP route (berth.tcp.port) must never take the port of
     // one of the agent's own; one that names such a port is refused and shown failed.
     let proxy: HttpProxy | null = null;
@@ -240,6 +253,8 @@ export class Agent {
       this.#stops.push(() => started.close());
       proxy = started;
     }
+
+    this.#startAcme();
 
     const health = new HealthChecker({ store, propose, node: config.node, log });
     health.start();
@@ -274,6 +289,33 @@ export class Agent {
           config.proxyHttp ? formatHostPort(config.proxyHttp) : "off"
         }, docker ${config.docker ?? "off"}, data ${config.dataDir}`,
     );
+  }
+
+  /**
+   * The ACME orders (README "ACME"), run by this member while it leads. HTTP-01 when the plain
+   * proxy listens, else TLS-ALPN-01; without a proxy listener there is nothing to answer with.
+   */
+  #startAcme(): void {
+    const { config, store, cluster } = this;
+    if (config.proxyHttp === null && config.proxyHttps === null) return;
+    const caCerts = config.acme.caCerts;
+    const acme = new AcmeManager({
+      store,
+      node: config.node,
+      leaderTerm: () => cluster.leaderTerm(),
+      propose: (cmd) => cluster.proposeAsLeader(cmd),
+      box: this.#keyBox,
+      directoryUrl: config.acme.directory,
+      email: config.acme.email,
+      names: acmeNamesOf(store, { edgeDomain: config.edgeDomain, all: config.acme.all }),
+      challengeType: config.proxyHttp !== null ? "http-01" : "tls-alpn-01",
+      api: (o) => new AcmeClient({ ...o, ...(caCerts === null ? {} : { caCerts }) }),
+      csr: (name, keyPem) => csr([name], keyPem),
+      log: this.#log,
+    });
+    acme.start();
+    this.#stops.push(() => acme.close());
+    this.#writers.push(() => acme.close());
   }
 
   /** `--http-tls auto`: the API over https with a certificate from the cluster CA (auto_tls.ts). */
