@@ -45,18 +45,22 @@ export interface ClientRequest {
   readonly body: RequestBody | null;
 }
 
-/** A request body: a byte stream that ends with the request; `complete` once all arrived. */
+/**
+ * A request body: a byte stream that ends with the request; `complete` once all arrived. Its
+ * source (the client's socket, or an HTTP/2 stream) is paused when the body's buffer is full
+ * and resumed when the body is read again.
+ */
 export class RequestBody extends Readable {
   complete = false;
-  readonly #socket: net.Socket;
+  readonly #source: { resume(): void };
 
-  constructor(socket: net.Socket) {
+  constructor(source: { resume(): void }) {
     super();
-    this.#socket = socket;
+    this.#source = source;
   }
 
   override _read(): void {
-    this.#socket.resume();
+    this.#source.resume();
   }
 }
 

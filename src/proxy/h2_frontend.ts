@@ -1,0 +1,248 @@
+/**
+ * HTTP/2 to clients (a TLS connection that negotiated ALPN `h2`): each connection is a
+ * `node:http2` server session, and each of its streams becomes a `ClientRequest` with an
+ * `H2Reply`, handed to the proxy's `dispatch` — the same path as HTTP/1.1, so streams go to
+ * the instances over the pooled HTTP/1.1 upstream connections, with the same routes, retries
+ * and errors (502/503/504).
+ *
+ * Limits (README, "HTTP/2"):
+ * - `streamsMax` concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS; more are
+ *   refused with REFUSED_STREAM);
+ * - `headerListBytesMax` per request (SETTINGS_MAX_HEADER_LIST_SIZE): a larger header list is
+ *   answered 431 on its own stream (nghttp2 resets it with ENHANCE_YOUR_CALM once the client
+ *   acknowledged the setting), the connection's other streams go on;
+ * - rapid reset (CVE-2023-44487): a connection whose client cancels more than
+ *   `rapidResetsMax` streams before their response began within `rapidResetWindowMs` gets
+ *   GOAWAY ENHANCE_YOUR_CALM and is closed; every cancelled stream aborts its upstream attempt;
+ * - a connection without streams closes after `idleTimeoutMs`.
+ *
+ * Flow control both ways: a request body is read only as fast as the instance takes it (a
+ * paused stream sends no WINDOW_UPDATE), and a response is read from the instance only as fast
+ * as the client's window lets it out (`H2Reply.write` returns false, the upstream read pauses).
+ * `close()` sends GOAWAY to every connection: streams under way finish, within a grace time.
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import type { Duplex } from "node:stream";
+import { type ClientRequest, RequestBody, type ResponseSink } from "./client_conn.ts";
+import { readH2RequestHead } from "./h2_headers.ts";
+import { H2Reply } from "./h2_reply.ts";
+import { RapidResetMeter } from "./rapid_reset.ts";
+import { sendPlain } from "./exchange.ts";
+
+/** Concurrent streams per connection (nginx: 128, h2o: 100). */
+export const H2_STREAMS_MAX = 100;
+/** A connection with no stream open closes after this. */
+export const H2_IDLE_TIMEOUT_MS = 60_000;
+/** How long `close()` lets streams under way finish after its GOAWAY. */
+export const H2_CLOSE_GRACE_MS = 2_000;
+
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+/** The connection a request came in on (X-Forwarded-Proto, redirects, HSTS). */
+export interface ConnInfo {
+  secure: boolean;
+  servername?: string;
+  alpn?: string;
+  tlsVersion?: string;
+}
+
+/** The proxy's entry point for a request; `res.onAbort` is called if the client goes away. */
+export type Dispatch = (
+  req: ClientRequest,
+  res: ResponseSink & { onAbort: (() => void) | null },
+  conn: ConnInfo,
+) => void;
+
+export interface H2FrontendOptions {
+  dispatch: Dispatch;
+  /** Default H2_STREAMS_MAX. */
+  streamsMax?: number;
+  /** Request header list bytes (name + value + 32 per field). Default 16 KiB. */
+  headerListBytesMax?: number;
+  /** Default RAPID_RESETS_MAX (see rapid_reset.ts). */
+  rapidResetsMax?: number;
+  /** Default RAPID_RESET_WINDOW_MS. */
+  rapidResetWindowMs?: number;
+  /** Default H2_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
+  /** Default H2_CLOSE_GRACE_MS. */
+  closeGraceMs?: number;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+/** One client connection. */
+interface Session {
+  readonly session: http2.ServerHttp2Session;
+  readonly conn: ConnInfo;
+  readonly remoteAddress: string;
+  readonly resets: RapidResetMeter;
+  /** Streams open (dispatched or answered by the frontend, not closed yet). */
+  streams: number;
+  closed: Promise<void>;
+}
+
+/** HTTP/2 server side of the proxy: `serve` each h2 connection, `close` them all. */
+export class H2Frontend {
+  readonly #opts: H2FrontendOptions;
+  readonly #headerListBytesMax: number;
+  readonly #idleTimeoutMs: number;
+  readonly #log: (line: string) => void;
+  readonly #sessionOptions: http2.ServerSessionOptions;
+  readonly #sessions = new Set<Session>();
+  #closing = false;
+  /** Connections closed for rapid reset since the last log line, and when that was. */
+  #calmed = 0;
+  #calmLoggedAt = -Infinity;
+
+  constructor(opts: H2FrontendOptions) {
+    this.#opts = opts;
+    this.#headerListBytesMax = opts.headerListBytesMax ?? 16 * 1024;
+    this.#idleTimeoutMs = opts.idleTimeoutMs ?? H2_IDLE_TIMEOUT_MS;
+    this.#log = opts.log ?? console.error;
+    this.#sessionOptions = {
+      settings: {
+        maxConcurrentStreams: opts.streamsMax ?? H2_STREAMS_MAX,
+        maxHeaderListSize: this.#headerListBytesMax,
+      },
+      // Repeated fields from an instance pass as they came (as over HTTP/1.1).
+      strictSingleValueFields: false,
+    } as http2.ServerSessionOptions;
+  }
+
+  /** Connections open. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  /** Streams open on all connections. */
+  get streams(): number {
+    let n = 0;
+    for (const s of this.#sessions) n += s.streams;
+    return n;
+  }
+
+  /** Serves HTTP/2 on `socket` (a TLS connection that negotiated `h2`). */
+  serve(socket: Duplex & { remoteAddress?: string }, conn: ConnInfo): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    let session: http2.ServerHttp2Session;
+    try {
+      session = http2.performServerHandshake(socket, this.#sessionOptions);
+    } catch (e) {
+      this.#log(`proxy: h2: cannot start a session: ${(e as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    let closed!: () => void;
+    const s: Session = {
+      session,
+      conn,
+      remoteAddress: socket.remoteAddress ?? "",
+      resets: new RapidResetMeter({
+        resetsMax: this.#opts.rapidResetsMax,
+        windowMs: this.#opts.rapidResetWindowMs,
+        now: this.#opts.now,
+      }),
+      streams: 0,
+      closed: new Promise<void>((resolve) => closed = resolve),
+    };
+    this.#sessions.add(s);
+    session.on("error", () => {}); // the session closes; nothing to tell anyone
+    session.on("frameError", () => {});
+    session.once("close", () => {
+      this.#sessions.delete(s);
+      closed();
+    });
+    session.setTimeout(this.#idleTimeoutMs, () => {
+      if (s.streams === 0) session.close();
+    });
+    session.on(
+      "stream",
+      (stream: http2.ServerHttp2Stream, _h: unknown, _f: number, raw: string[]) =>
+        this.#onStream(s, stream, raw),
+    );
+  }
+
+  /**
+   * GOAWAY to every connection: no new stream is taken, those under way finish within
+   * `closeGraceMs`, then what is left is closed.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const open = [...this.#sessions];
+    for (const s of open) s.session.close();
+    if (open.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(open.map((s) => s.closed)),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#opts.closeGraceMs ?? H2_CLOSE_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const s of this.#sessions) s.session.destroy();
+  }
+
+  #onStream(s: Session, stream: http2.ServerHttp2Stream, raw: string[]): void {
+    s.streams++;
+    stream.on("error", () => {}); // a reset stream; its close follows
+    const head = readH2RequestHead(raw, this.#headerListBytesMax);
+    const body = stream.endAfterHeaders ? null : new RequestBody(stream);
+    const reply = new H2Reply(stream, {
+      head: !("status" in head) && head.method === "HEAD",
+      trailers: !("status" in head) && head.trailers,
+      body,
+    });
+    stream.once("close", () => {
+      s.streams--;
+      body?.destroy();
+      const early = !reply.headersSent && reply.resetByClient;
+      reply.closed();
+      if (early && s.resets.reset()) this.#calm(s);
+    });
+    if ("status" in head) return sendPlain(reply, head.status, head.text);
+    if (body !== null) {
+      stream.on("data", (chunk) => {
+        if (!body.push(chunk)) stream.pause();
+      });
+      stream.once("end", () => {
+        body.complete = true;
+        body.push(null);
+      });
+    }
+    const req: ClientRequest = {
+      method: head.method,
+      url: head.url,
+      rawHeaders: head.rawHeaders,
+      remoteAddress: s.remoteAddress,
+      body,
+    };
+    try {
+      this.#opts.dispatch(req, reply, s.conn);
+    } catch (e) {
+      // A bug must cost this stream, never the connection or the agent.
+      this.#log(`proxy: h2: request failed: ${(e as Error).message}`);
+      if (!stream.closed) stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  /** Rapid reset: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
+  #calm(s: Session): void {
+    if (s.session.destroyed) return;
+    s.session.destroy(new Error("rapid reset"), NGHTTP2_ENHANCE_YOUR_CALM);
+    this.#calmed++;
+    const now = (this.#opts.now ?? Date.now)();
+    if (now - this.#calmLoggedAt < 60_000) return;
+    this.#calmLoggedAt = now;
+    this.#log(
+      `proxy: h2: closed ${this.#calmed} connection(s) that cancelled too many streams ` +
+        `before their response (rapid reset; last from ${s.remoteAddress})`,
+    );
+    this.#calmed = 0;
+  }
+}

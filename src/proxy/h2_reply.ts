@@ -1,0 +1,156 @@
+/**
+ * The response to one HTTP/2 request (`H2Reply`): the proxy's `ResponseSink` over a
+ * `node:http2` server stream. What differs from HTTP/1.1's `Reply`:
+ * - no framing headers: DATA frames carry the body, END_STREAM ends it; HEAD, 204, 205 and 304
+ *   answers end with their HEADERS frame;
+ * - connection-specific headers are dropped (see `h2ResponseHeaders`);
+ * - flow control: `write` returns false while the stream's send buffer is full (the client's
+ *   window is closed), and `drain` follows once the client reads again;
+ * - trailers (`writeTrailers`) go out when the client said it takes them (`te: trailers`);
+ * - `destroy` resets this stream only (INTERNAL_ERROR), never the connection;
+ * - a response that ends before the request body arrived whole resets the stream with
+ *   NO_ERROR once the response is out: the client stops sending (RFC 9113 §8.1).
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import type { RequestBody, ResponseSink } from "./client_conn.ts";
+import { h2ResponseHeaders } from "./h2_headers.ts";
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+export interface H2ReplyOptions {
+  /** The request was HEAD: no body goes out. */
+  head: boolean;
+  /** The client sent `te: trailers`: the response may end with trailers. */
+  trailers: boolean;
+  /** The request body while it streams in. */
+  body: RequestBody | null;
+}
+
+/** The response to one request on an HTTP/2 stream. */
+export class H2Reply implements ResponseSink {
+  readonly #stream: http2.ServerHttp2Stream;
+  readonly #head: boolean;
+  readonly #trailersAccepted: boolean;
+  readonly #body: RequestBody | null;
+  #noBody = false;
+  #trailers: readonly string[] | null = null;
+  /** The proxy reset the stream itself (`destroy`, or after an early answer). */
+  #resetByProxy = false;
+  headersSent = false;
+  writableEnded = false;
+  /**
+   * False: the request body must not be read further (a 413). HTTP/2 needs nothing more: any
+   * body still coming after the response is refused by a stream reset.
+   */
+  shouldKeepAlive = true;
+  /** Called if the stream closes before the response ended. */
+  onAbort: (() => void) | null = null;
+
+  constructor(stream: http2.ServerHttp2Stream, opts: H2ReplyOptions) {
+    this.#stream = stream;
+    this.#head = opts.head;
+    this.#trailersAccepted = opts.trailers;
+    this.#body = opts.body;
+  }
+
+  get destroyed(): boolean {
+    return this.#stream.destroyed || this.#stream.closed;
+  }
+
+  /** The client reset the stream before the response ended (not the proxy). */
+  get resetByClient(): boolean {
+    return !this.writableEnded && !this.#resetByProxy;
+  }
+
+  writeHead(status: number, _reason: string, headers: readonly string[]): void {
+    if (this.headersSent) throw new Error("headers already sent");
+    if (!Number.isInteger(status) || status < 200 || status > 999) {
+      throw new Error(`invalid status ${status}`);
+    }
+    const list = h2ResponseHeaders(status, headers);
+    this.headersSent = true;
+    if (this.destroyed) return;
+    this.#noBody = this.#head || status === 204 || status === 205 || status === 304;
+    const waitForTrailers = this.#trailersAccepted && !this.#noBody;
+    // A raw [name, value, …] list (node:http2 takes one; its types know only objects).
+    const fields = list as unknown as http2.OutgoingHttpHeaders;
+    this.#stream.respond(fields, { endStream: this.#noBody, waitForTrailers });
+    if (waitForTrailers) this.#stream.once("wantTrailers", this.#sendTrailers);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.writableEnded || this.#noBody || chunk.length === 0 || this.destroyed) return true;
+    return this.#stream.write(chunk);
+  }
+
+  /**
+   * Trailer fields ([name, value, …]) sent after the body when `end` is called; dropped when
+   * the client did not send `te: trailers`. Call before `end`.
+   */
+  writeTrailers(headers: readonly string[]): void {
+    if (this.writableEnded) return;
+    this.#trailers = headers;
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (this.writableEnded) return;
+    this.writableEnded = true;
+    if (this.destroyed) return;
+    if (!this.#noBody) {
+      if (chunk !== undefined && chunk.length > 0) this.#stream.end(chunk);
+      else this.#stream.end();
+    }
+    const body = this.#body;
+    if (body !== null && !body.complete) {
+      // The request is answered before its body arrived whole: stop the client sending it.
+      this.#resetByProxy = true;
+      this.#stream.close(NGHTTP2_NO_ERROR);
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.#resetByProxy = true;
+    this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  once(event: "drain", fn: () => void): void {
+    this.#stream.once(event, fn);
+  }
+
+  /** The stream closed: an unfinished response is aborted. */
+  closed(): void {
+    if (this.writableEnded) return;
+    const fn = this.onAbort;
+    this.onAbort = null;
+    fn?.();
+  }
+
+  #sendTrailers = (): void => {
+    let fields: Record<string, string | string[]> = {};
+    if (this.#trailers !== null) {
+      try {
+        fields = fieldsObject(h2ResponseHeaders(null, this.#trailers));
+      } catch {
+        fields = {}; // an invalid trailer from the instance: the response still ends
+      }
+    }
+    if (!this.destroyed) this.#stream.sendTrailers(fields);
+  };
+}
+
+/** A flat [name, value, …] list as an object (repeated names: an array of their values). */
+function fieldsObject(list: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const name = list[i]!;
+    const value = list[i + 1]!;
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[name] = [had, value];
+  }
+  return out;
+}
