@@ -25,7 +25,8 @@
  */
 import http2 from "node:http2";
 import type { Duplex } from "node:stream";
-import { type ClientRequest, RequestBody, type ResponseSink } from "./client_conn.ts";
+import { type ClientRequest, RequestBody } from "./client_conn.ts";
+import type { ConnInfo, DispatchSink } from "./conn_info.ts";
 import { readH2RequestHead } from "./h2_headers.ts";
 import { H2Reply } from "./h2_reply.ts";
 import { RapidResetMeter } from "./rapid_reset.ts";
@@ -38,22 +39,10 @@ export const H2_IDLE_TIMEOUT_MS = 60_000;
 /** How long `close()` lets streams under way finish after its GOAWAY. */
 export const H2_CLOSE_GRACE_MS = 2_000;
 
-const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
-/** The connection a request came in on (X-Forwarded-Proto, redirects, HSTS). */
-export interface ConnInfo {
-  secure: boolean;
-  servername?: string;
-  alpn?: string;
-  tlsVersion?: string;
-}
-
-/** The proxy's entry point for a request; `res.onAbort` is called if the client goes away. */
-export type Dispatch = (
-  req: ClientRequest,
-  res: ResponseSink & { onAbort: (() => void) | null },
-  conn: ConnInfo,
-) => void;
+/** The proxy's entry point for a request (`HttpProxy.dispatch`). */
+export type Dispatch = (req: ClientRequest, res: DispatchSink, conn: ConnInfo) => void;
 
 export interface H2FrontendOptions {
   dispatch: Dispatch;
@@ -185,7 +174,9 @@ export class H2Frontend {
       }),
     ]);
     clearTimeout(timer);
-    for (const s of this.#sessions) s.session.destroy();
+    const left = [...this.#sessions];
+    for (const s of left) s.session.destroy();
+    await Promise.all(left.map((s) => s.closed));
   }
 
   #onStream(s: Session, stream: http2.ServerHttp2Stream, raw: string[]): void {
@@ -227,7 +218,7 @@ export class H2Frontend {
     } catch (e) {
       // A bug must cost this stream, never the connection or the agent.
       this.#log(`proxy: h2: request failed: ${(e as Error).message}`);
-      if (!stream.closed) stream.close(NGHTTP2_INTERNAL_ERROR);
+      reply.destroy();
     }
   }
 

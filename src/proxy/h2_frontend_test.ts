@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import type { ClientRequest } from "./client_conn.ts";
-import type { ConnInfo, Dispatch } from "./h2_frontend.ts";
+import type { ConnInfo } from "./conn_info.ts";
+import type { Dispatch } from "./h2_frontend.ts";
 import {
   getFrame,
   h2Connect,
@@ -453,6 +454,104 @@ Deno.test("H2Frontend resets a stream with NO_ERROR after an answer that left it
       assert.equal(a.rstCode, 0);
       await until(() => h2.streams === 0, "the stream closed");
       assert.equal((await h2Request(client, GET)).status, 413); // the connection goes on
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("H2Frontend.close() sends GOAWAY, lets the stream under way finish, takes no new connection", async () => {
+  let answer: () => void = () => {};
+  const dispatch: Dispatch = (_req, res) => {
+    answer = () => {
+      res.writeHead(200, "", []);
+      res.end(Buffer.from("finished"));
+    };
+  };
+  await withH2({ dispatch }, async (port, h2) => {
+    const client = h2Connect(port);
+    let goaway: number | null = null;
+    client.on("goaway", (code: number) => goaway = code);
+    try {
+      const inFlight = h2Request(client, GET);
+      await until(() => h2.streams === 1, "the request");
+      const closed = h2.close();
+      await until(() => goaway !== null, "GOAWAY");
+      assert.equal(goaway, 0);
+      const late = h2Connect(port);
+      await until(() => late.destroyed, "a new connection refused");
+      answer();
+      const a = await inFlight;
+      assert.equal(a.status, 200);
+      assert.equal(a.body.toString(), "finished");
+      await closed;
+      assert.equal(h2.sessions, 0);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+Deno.test("H2Frontend.close() ends streams still open after closeGraceMs", async () => {
+  await withH2({ dispatch: () => {}, closeGraceMs: 50 }, async (port, h2) => {
+    const client = h2Connect(port);
+    try {
+      const inFlight = h2Request(client, GET);
+      await until(() => h2.streams === 1, "the request");
+      await h2.close();
+      assert.equal(h2.sessions, 0);
+      assert.equal((await inFlight).status, 0);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+Deno.test("H2Frontend closes a connection idle for idleTimeoutMs", async () => {
+  await withH2({ dispatch: echo(), idleTimeoutMs: 100 }, async (port, h2) => {
+    const client = h2Connect(port);
+    try {
+      assert.equal((await h2Request(client, GET)).status, 200);
+      await until(() => client.closed || client.destroyed, "the connection closed");
+      assert.equal(h2.sessions, 0);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+Deno.test("H2Frontend: a response destroyed mid-body resets its stream only", async () => {
+  const dispatch: Dispatch = (req, res, conn) => {
+    if (req.url !== "/broken") return echo()(req, res, conn);
+    res.writeHead(200, "", []);
+    res.write(Buffer.from("part"));
+    setTimeout(() => res.destroy(), 10);
+  };
+  await withH2({ dispatch }, async (port) => {
+    const client = h2Connect(port);
+    try {
+      const broken = await h2Request(client, { ...GET, ":path": "/broken" });
+      assert.equal(broken.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+      assert.equal((await h2Request(client, GET)).status, 200);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("H2Frontend: a dispatch that throws costs its stream, not the connection", async () => {
+  const lines: string[] = [];
+  const dispatch: Dispatch = (req, res, conn) => {
+    if (req.url === "/bug") throw new Error("boom");
+    echo()(req, res, conn);
+  };
+  await withH2({ dispatch, log: (l) => lines.push(l) }, async (port) => {
+    const client = h2Connect(port);
+    try {
+      const bug = await h2Request(client, { ...GET, ":path": "/bug" });
+      assert.equal(bug.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+      assert.equal((await h2Request(client, GET)).status, 200);
+      assert.match(lines.join("\n"), /boom/);
     } finally {
       client.close();
     }

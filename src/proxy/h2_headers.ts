@@ -112,9 +112,13 @@ const CONNECTION_SPECIFIC = new Set([
   "http2-settings",
 ]);
 
-/** Characters no field name may hold; values may hold neither CR, LF nor NUL. */
-const BAD_NAME = /[\s:\x00-\x1f\x7f]/;
-const BAD_VALUE = /[\r\n\x00]/;
+/** A field name (RFC 9110 §5.1: a token), lower-case. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/** Values may hold neither CR, LF nor NUL (RFC 9110 §5.5). */
+function badValue(value: string): boolean {
+  return value.includes("\r") || value.includes("\n") || value.includes("\u0000");
+}
 
 /**
  * A response's or trailer section's flat [name, value, …] list as an HTTP/2 header list: names
@@ -126,7 +130,7 @@ export function h2ResponseHeaders(status: number | null, headers: readonly strin
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i]!.toLowerCase();
     const value = headers[i + 1]!;
-    if (name === "" || BAD_NAME.test(name) || BAD_VALUE.test(value)) {
+    if (!FIELD_NAME.test(name) || badValue(value)) {
       throw new Error(`invalid header ${JSON.stringify(name.slice(0, 40))}`);
     }
     if (CONNECTION_SPECIFIC.has(name)) continue;

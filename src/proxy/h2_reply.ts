@@ -17,7 +17,7 @@ import http2 from "node:http2";
 import type { RequestBody, ResponseSink } from "./client_conn.ts";
 import { h2ResponseHeaders } from "./h2_headers.ts";
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR } = http2.constants;
 
 export interface H2ReplyOptions {
   /** The request was HEAD: no body goes out. */
@@ -113,7 +113,9 @@ export class H2Reply implements ResponseSink {
   destroy(): void {
     if (this.destroyed) return;
     this.#resetByProxy = true;
-    this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+    // RST_STREAM INTERNAL_ERROR at once (close() would end the body cleanly first, and a cut-off
+    // response would look whole to the client).
+    this.#stream.destroy(new Error("reset by the proxy"));
   }
 
   once(event: "drain", fn: () => void): void {
