@@ -39,6 +39,9 @@ export const H2_IDLE_TIMEOUT_MS = 60_000;
 /** How long `close()` lets streams under way finish after its GOAWAY. */
 export const H2_CLOSE_GRACE_MS = 2_000;
 
+/** How long a connection told to go away for rapid reset lingers before it is closed. */
+const CALM_LINGER_MS = 200;
+
 const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
 /** The proxy's entry point for a request (`HttpProxy.dispatch`). */
@@ -70,6 +73,8 @@ interface Session {
   readonly resets: RapidResetMeter;
   /** Streams open (dispatched or answered by the frontend, not closed yet). */
   streams: number;
+  /** Told to go away for rapid reset. */
+  calmed: boolean;
   closed: Promise<void>;
 }
 
@@ -138,6 +143,7 @@ export class H2Frontend {
         now: this.#opts.now,
       }),
       streams: 0,
+      calmed: false,
       closed: new Promise<void>((resolve) => closed = resolve),
     };
     this.#sessions.add(s);
@@ -224,8 +230,14 @@ export class H2Frontend {
 
   /** Rapid reset: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
   #calm(s: Session): void {
-    if (s.session.destroyed) return;
-    s.session.destroy(new Error("rapid reset"), NGHTTP2_ENHANCE_YOUR_CALM);
+    if (s.session.destroyed || s.calmed) return;
+    s.calmed = true;
+    // GOAWAY first; the connection closes a moment later, so that the client reads the GOAWAY
+    // before the close (destroying at once can lose it to the TCP reset). nghttp2 takes no new
+    // stream after a GOAWAY.
+    s.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    const timer = setTimeout(() => s.session.destroy(), CALM_LINGER_MS);
+    s.session.once("close", () => clearTimeout(timer));
     this.#calmed++;
     const now = (this.#opts.now ?? Date.now)();
     if (now - this.#calmLoggedAt < 60_000) return;
