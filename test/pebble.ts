@@ -59,8 +59,22 @@ export interface Pebble {
 
 const LOG_CHARS_MAX = 200_000;
 
-/** Starts pebble (and challtestsrv); resolves once the directory answers. */
+/**
+ * Starts pebble (and challtestsrv); resolves once the directory answers. Free ports are picked
+ * before the children bind them, so a start that lost a port to another process is tried again
+ * (up to 3 times) with new ones.
+ */
 export async function startPebble(o: PebbleOptions = {}): Promise<Pebble> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(o);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startOnce(o: PebbleOptions): Promise<Pebble> {
   const dir = await Deno.makeTempDir({ prefix: "berth-pebble-" });
   const children: Deno.ChildProcess[] = [];
   let log = "";
@@ -72,16 +86,22 @@ export async function startPebble(o: PebbleOptions = {}): Promise<Pebble> {
       if (log.length > LOG_CHARS_MAX) log = log.slice(-LOG_CHARS_MAX);
     }
   };
+  let stopping = false;
+  let exited: string | null = null;
   const spawn = (name: string, cmd: string, args: string[], env: Record<string, string>) => {
     const child = new Deno.Command(cmd, { args, env, cwd: dir, stdout: "piped", stderr: "piped" })
       .spawn();
     children.push(child);
+    child.status.then((s) => {
+      if (!stopping) exited ??= `${name} exited with code ${s.code}`;
+    });
     collect(name, child.stdout).catch(() => {});
     collect(name, child.stderr).catch(() => {});
   };
   let http: Deno.HttpClient | undefined;
   let certsDir: string | undefined;
   const stop = async () => {
+    stopping = true;
     if (certsDir !== undefined) await Deno.remove(certsDir, { recursive: true }).catch(() => {});
     http?.close();
     for (const c of children) {
@@ -149,7 +169,10 @@ export async function startPebble(o: PebbleOptions = {}): Promise<Pebble> {
         await get(directoryUrl);
         break;
       } catch (e) {
-        if (Date.now() > deadline) throw new Error(`pebble did not start: ${e}\n${log}`);
+        if (exited !== null || Date.now() > deadline) {
+          await new Promise((r) => setTimeout(r, 100)); // the rest of its output
+          throw new Error(`pebble did not start: ${exited ?? e}\n${log}`);
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -3,6 +3,9 @@ import { connect, createServer, type Socket } from "node:net";
 import { X509Certificate } from "node:crypto";
 import { type AnswerOptions, answerTlsAlpn01 } from "./tls_alpn_responder.ts";
 import { tlsAlpnChallengeCertificate } from "../pki/acme_certs.ts";
+import { concatBytes } from "../lib/bytes.ts";
+import { generateKeyPairSync } from "node:crypto";
+import { Buffer } from "node:buffer";
 
 const NAME = "web.example.test";
 const CERT = tlsAlpnChallengeCertificate(NAME, "token.thumbprint");
@@ -144,6 +147,73 @@ Deno.test("answerTlsAlpn01() resolves with a reason for garbage, early close and
     assert.match(await r.result(), /malformed ClientHello: record of 0 bytes/);
     await send(null);
     assert.equal(await r.result(), "timed out");
+  } finally {
+    await r.close();
+  }
+});
+
+/** A TLS 1.3 ClientHello for NAME offering acme-tls/1 with a real X25519 key share. */
+function clientHello(): Uint8Array {
+  const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
+  const vec8 = (b: Uint8Array) => concatBytes([Uint8Array.of(b.length), b]);
+  const vec16 = (b: Uint8Array) => concatBytes([u16(b.length), b]);
+  const ext = (type: number, body: Uint8Array) => concatBytes([u16(type), vec16(body)]);
+  const ascii = (t: string) => new TextEncoder().encode(t);
+  const x = generateKeyPairSync("x25519").publicKey.export({ format: "jwk" }).x!;
+  const exts = concatBytes([
+    ext(0, vec16(concatBytes([Uint8Array.of(0), vec16(ascii(NAME))]))),
+    ext(16, vec16(vec8(ascii("acme-tls/1")))),
+    ext(43, vec8(u16(0x0304))),
+    ext(10, vec16(u16(0x1d))),
+    ext(13, vec16(u16(0x0403))),
+    ext(51, vec16(concatBytes([u16(0x1d), vec16(new Uint8Array(Buffer.from(x, "base64url")))]))),
+  ]);
+  const body = concatBytes([
+    u16(0x0303),
+    new Uint8Array(32),
+    vec8(new Uint8Array(0)),
+    vec16(u16(0x1301)),
+    vec8(Uint8Array.of(0)),
+    vec16(exts),
+  ]);
+  const msg = concatBytes([Uint8Array.of(1, 0, body.length >> 8, body.length & 0xff), body]);
+  return concatBytes([Uint8Array.of(0x16, 3, 1, msg.length >> 8, msg.length & 0xff), msg]);
+}
+
+Deno.test("answerTlsAlpn01() refuses a client flight that is not a valid Finished", async () => {
+  const r = await responder();
+  const exchange = (after: Uint8Array) =>
+    new Promise<Uint8Array>((resolve) => {
+      const chunks: Uint8Array[] = [];
+      const c = connect(r.port, "127.0.0.1", () => c.write(clientHello()));
+      c.once("data", (d: Uint8Array) => {
+        chunks.push(d);
+        c.write(after);
+      });
+      c.on("error", () => {});
+      c.on("close", () => resolve(concatBytes(chunks)));
+    });
+  try {
+    const cases: [string, Uint8Array, RegExp][] = [
+      [
+        "random ciphertext",
+        concatBytes([Uint8Array.of(0x17, 3, 3, 0, 40), new Uint8Array(40).fill(7)]),
+        /record failed to decrypt/,
+      ],
+      [
+        "a plaintext handshake record",
+        Uint8Array.of(0x16, 3, 3, 0, 4, 20, 0, 0, 0),
+        /unexpected plaintext record/,
+      ],
+      ["an alert", Uint8Array.of(0x15, 3, 3, 0, 2, 2, 40), /client sent alert 40/],
+      ["a record too short to hold a tag", Uint8Array.of(0x17, 3, 3, 0, 3, 1, 2, 3), /too short/],
+      ["an oversized record", Uint8Array.of(0x17, 3, 3, 0xff, 0xff), /record too long/],
+    ];
+    for (const [name, after, reason] of cases) {
+      const serverFlight = await exchange(after);
+      assert.equal(serverFlight[0], 0x16, `${name}: the server answered with its ServerHello`);
+      assert.match(await r.result(), reason, name);
+    }
   } finally {
     await r.close();
   }
