@@ -10,6 +10,8 @@ import type { AddressInfo } from "node:net";
 import { Buffer } from "node:buffer";
 import { createCa, generateKeyPair, issueCertificate } from "../pki/mod.ts";
 import { H2Frontend, type H2FrontendOptions } from "./h2_frontend.ts";
+import type { ProxyOptions } from "./http_proxy.ts";
+import { type TestStore, withProxy } from "./_testing.ts";
 
 export interface TestTls {
   caPem: string;
@@ -287,4 +289,21 @@ export class RawH2Client {
       }
     }
   }
+}
+
+/**
+ * Runs `fn` with an HttpProxy over `ts` and an `H2Frontend` handing its streams to the proxy's
+ * `dispatch`, behind a TLS listener (`port`).
+ */
+export async function withH2Proxy(
+  ts: TestStore,
+  over: Partial<ProxyOptions> & { h2?: Partial<H2FrontendOptions> },
+  fn: (port: number, h2: H2Frontend) => void | Promise<void>,
+): Promise<void> {
+  const { h2: h2Over, ...proxyOver } = over;
+  await withProxy(ts, proxyOver, (_plain, proxy) =>
+    withH2({
+      dispatch: (req, res, conn) => proxy.dispatch(req, res, conn),
+      ...h2Over,
+    }, fn));
 }
