@@ -8,8 +8,8 @@
  * Why not node:tls: Deno's TLS (rustls) refuses to load a certificate with an unknown critical
  * extension, and RFC 8737 requires the acmeIdentifier extension to be critical (pebble and Let's
  * Encrypt refuse it otherwise). The handshake is small because a validation needs nothing else:
- * no resumption, no client certificates, no HelloRetryRequest (a client without an X25519 or
- * P-256 key share gets a handshake_failure alert).
+ * no resumption, no client certificates; a client whose key shares are of other groups gets a
+ * HelloRetryRequest for X25519 (or P-256).
  *
  * ```ts
  * net.createServer((socket) => answerTlsAlpn01(socket, (name) => answers.tlsAlpn(name)));
@@ -79,17 +79,7 @@ export async function answerTlsAlpn01(
   const input = new SocketInput(socket, o.head);
   const timer = setTimeout(() => input.fail("timed out"), o.timeoutMs ?? 10_000);
   try {
-    let hello: ClientHello;
-    for (;;) {
-      const r = readClientHello(input.buffered);
-      if (r.kind === "not-tls") throw new Refusal("not a TLS connection");
-      if (r.kind === "hello") {
-        hello = r.hello;
-        input.consume(r.used);
-        break;
-      }
-      await input.more();
-    }
+    const hello = await nextHello(input, false);
     const cert = choose(hello, lookup);
     await handshake(socket, input, hello, cert);
     return "answered";
@@ -103,6 +93,26 @@ export async function answerTlsAlpn01(
     clearTimeout(timer);
     input.close();
     socket.end(() => socket.destroy());
+  }
+}
+
+/** The next ClientHello on the connection (after a HelloRetryRequest: skipping a CCS record). */
+async function nextHello(input: SocketInput, retry: boolean): Promise<ClientHello> {
+  for (;;) {
+    const b = input.buffered;
+    if (retry && b.length >= 6 && b[0] === 0x14) {
+      input.consume(6); // the client's middlebox-compatibility ChangeCipherSpec
+      continue;
+    }
+    const r = readClientHello(b);
+    if (r.kind === "not-tls") {
+      throw new Refusal(retry ? "expected a second ClientHello" : "not a TLS connection");
+    }
+    if (r.kind === "hello") {
+      input.consume(r.used);
+      return r.hello;
+    }
+    await input.more();
   }
 }
 
@@ -270,6 +280,38 @@ const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
 const vec16 = (b: Uint8Array) => concatBytes([u16(b.length), b]);
 const ext = (type: number, body: Uint8Array) => concatBytes([u16(type), vec16(body)]);
 
+/** SHA-256("HelloRetryRequest"): the random that marks a ServerHello as HRR (§4.1.3). */
+const HRR_RANDOM = sha256(new TextEncoder().encode("HelloRetryRequest"));
+/** A ChangeCipherSpec record for middlebox compatibility (Appendix D.4). */
+const CCS = Uint8Array.of(0x14, 0x03, 0x03, 0x00, 0x01, 0x01);
+
+function plainRecord(message: Uint8Array): Uint8Array {
+  return concatBytes([Uint8Array.of(0x16, 0x03, 0x03), u16(message.length), message]);
+}
+
+function serverHelloMessage(random: Uint8Array, sessionId: Uint8Array, exts: Uint8Array[]) {
+  return handshakeMessage(
+    2,
+    concatBytes([
+      u16(0x0303),
+      random,
+      Uint8Array.of(sessionId.length),
+      sessionId,
+      u16(AES_128_GCM_SHA256),
+      Uint8Array.of(0),
+      vec16(concatBytes(exts)),
+    ]),
+  );
+}
+
+/** The group of a key share berth can use, if the hello has one. */
+function usableShare(hello: ClientHello): number | undefined {
+  if (hello.keyShares.get(X25519)?.length === 32) return X25519;
+  const p = hello.keyShares.get(SECP256R1);
+  if (p?.length === 65 && p[0] === 4) return SECP256R1;
+  return undefined;
+}
+
 /** The server's key share and the shared secret, for the first group berth supports. */
 function keyExchange(hello: ClientHello): { group: number; share: Uint8Array; secret: Uint8Array } {
   const x = hello.keyShares.get(X25519);
@@ -295,38 +337,61 @@ function keyExchange(hello: ClientHello): { group: number; share: Uint8Array; se
     }
     return { group: SECP256R1, share: new Uint8Array(share), secret: new Uint8Array(secret) };
   }
-  throw new Refusal(
-    "no X25519 or P-256 key share (HelloRetryRequest is not supported)",
-    ALERT.handshakeFailure,
-  );
+  throw new Refusal("no X25519 or P-256 key share", ALERT.handshakeFailure);
 }
 
 async function handshake(
   socket: Duplex,
   input: SocketInput,
-  hello: ClientHello,
+  firstHello: ClientHello,
   cert: { certPem: string; keyPem: string },
 ): Promise<void> {
   const der = new Uint8Array(new X509Certificate(cert.certPem).raw);
   const key = createPrivateKey(cert.keyPem);
+  let hello = firstHello;
+  const first = firstHello;
+  let transcript: Uint8Array[] = [hello.message];
+  let ccsSent = false;
+  if (usableShare(hello) === undefined) {
+    // HelloRetryRequest (RFC 8446 §4.1.4): ask for a key share of a group berth supports.
+    const group = hello.groups.includes(X25519)
+      ? X25519
+      : hello.groups.includes(SECP256R1)
+      ? SECP256R1
+      : undefined;
+    if (group === undefined) {
+      throw new Refusal("client supports neither X25519 nor P-256", ALERT.handshakeFailure);
+    }
+    const hrr = serverHelloMessage(HRR_RANDOM, hello.sessionId, [
+      ext(43, u16(TLS13)),
+      ext(51, u16(group)),
+    ]);
+    ccsSent = hello.sessionId.length > 0;
+    socket.write(concatBytes([plainRecord(hrr), ...(ccsSent ? [CCS] : [])]));
+    hello = await nextHello(input, true);
+    if (
+      hello.servername !== first.servername || !hello.alpn.includes(ACME_TLS_ALPN) ||
+      hello.keyShares.size !== 1 || !hello.keyShares.has(group) ||
+      !hello.cipherSuites.includes(AES_128_GCM_SHA256)
+    ) {
+      throw new Refusal(
+        "second ClientHello does not follow the HelloRetryRequest",
+        ALERT.handshakeFailure,
+      );
+    }
+    // The first hello enters the transcript as its hash (RFC 8446 §4.4.1).
+    transcript = [
+      concatBytes([Uint8Array.of(254, 0, 0, 32), sha256(first.message)]),
+      hrr,
+      hello.message,
+    ];
+  }
   const kx = keyExchange(hello);
-
-  const serverHello = handshakeMessage(
-    2,
-    concatBytes([
-      u16(0x0303),
-      new Uint8Array(randomBytes(32)),
-      Uint8Array.of(hello.sessionId.length),
-      hello.sessionId,
-      u16(AES_128_GCM_SHA256),
-      Uint8Array.of(0),
-      vec16(concatBytes([
-        ext(43, u16(TLS13)),
-        ext(51, concatBytes([u16(kx.group), vec16(kx.share)])),
-      ])),
-    ]),
-  );
-  const transcript: Uint8Array[] = [hello.message, serverHello];
+  const serverHello = serverHelloMessage(new Uint8Array(randomBytes(32)), hello.sessionId, [
+    ext(43, u16(TLS13)),
+    ext(51, concatBytes([u16(kx.group), vec16(kx.share)])),
+  ]);
+  transcript.push(serverHello);
 
   const zeros = new Uint8Array(32);
   const early = hmac(zeros, zeros); // HKDF-Extract(0, 0)
@@ -382,8 +447,8 @@ async function handshake(
   );
 
   const flight = [
-    concatBytes([Uint8Array.of(0x16, 0x03, 0x03), u16(serverHello.length), serverHello]),
-    ...(hello.sessionId.length > 0 ? [Uint8Array.of(0x14, 0x03, 0x03, 0x00, 0x01, 0x01)] : []),
+    plainRecord(serverHello),
+    ...(hello.sessionId.length > 0 && !ccsSent ? [CCS] : []),
     seal(
       serverKey,
       0x16,

@@ -80,6 +80,40 @@ Deno.test("answerTlsAlpn01() completes a TLS 1.3 handshake with openssl, X25519 
   }
 });
 
+Deno.test("answerTlsAlpn01() asks for an X25519 or P-256 share with a HelloRetryRequest", async () => {
+  const r = await responder();
+  try {
+    for (const groups of ["P-384:X25519", "P-521:P-256"]) {
+      const { out, result } = await r.openssl(
+        "-servername",
+        NAME,
+        "-alpn",
+        "acme-tls/1",
+        "-groups",
+        groups,
+      );
+      assert.equal(result, "answered", out);
+      assert.match(out, /ALPN protocol: acme-tls\/1/);
+      assert.equal(
+        servedCert(out).fingerprint256,
+        new X509Certificate(CERT.certPem).fingerprint256,
+      );
+    }
+    const { out, result } = await r.openssl(
+      "-servername",
+      NAME,
+      "-alpn",
+      "acme-tls/1",
+      "-groups",
+      "P-384",
+    );
+    assert.match(out, /alert number 40|handshake failure/, out);
+    assert.match(result, /neither X25519 nor P-256/);
+  } finally {
+    await r.close();
+  }
+});
+
 Deno.test("answerTlsAlpn01() takes a ClientHello whose first bytes the caller already read", async () => {
   const r = await responder({ readFirst: true });
   try {
