@@ -3,15 +3,19 @@
  * no Docker). A certificate added with `berth cert add` on one member of three is listed by
  * every member; every member holds the same cluster key (made by the bootstrap, handed out at
  * enrollment); the private key is in no member's `raft.db`, `store.db` (with their WAL files),
- * Raft snapshot or log; a member joining later gets the certificate and the key too.
+ * Raft snapshot or log; a member joining later gets the certificate and the key too. A snapshot
+ * saved with secrets and restored into a new cluster brings the certificate, its key sealed
+ * under the new cluster's key and nowhere in clear on the new cluster's disk.
  *
  * Run under the e2e lock: `flock /tmp/berth-e2e.lock deno test -A test/e2e_certs_test.ts`.
  */
 import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
 import { Buffer } from "node:buffer";
 import { type AgentProc, apiJson, berthCli, startAgent, startCluster, stopAll } from "./harness.ts";
 import { makeEdgeCerts } from "./edge_certs.ts";
+import { loadClusterKey, openEdgeKey } from "../src/pki/mod.ts";
 import { waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
@@ -34,6 +38,21 @@ function stateFiles(dir: string): string[] {
     for (const e of Deno.readDirSync(`${dir}/snapshots`)) out.push(`${dir}/snapshots/${e.name}`);
   } catch { /* none yet */ }
   return out;
+}
+
+/** The distinctive parts of a private key: PEM lines (as given and PKCS#8), DER, the scalar. */
+function keyNeedles(pem: string): [string, Uint8Array][] {
+  const key = createPrivateKey(pem);
+  const pkcs8 = key.export({ type: "pkcs8", format: "der" }) as Buffer;
+  const scalar = Buffer.from(key.export({ format: "jwk" }).d!, "base64url");
+  return [
+    ["the private scalar", scalar],
+    ["the PKCS#8 DER", pkcs8],
+    ...[pem, key.export({ type: "pkcs8", format: "pem" }).toString()].flatMap((p) =>
+      p.split("\n").filter((l) => l.length > 16 && !l.startsWith("-----"))
+        .map((l): [string, Uint8Array] => [`PEM line ${l.slice(0, 8)}…`, Buffer.from(l)])
+    ),
+  ];
 }
 
 /** Whether `hay` holds `needle` (bytes). */
@@ -127,18 +146,7 @@ Deno.test(
       assert.match(agents[3]!.log(), /got the cluster key [0-9a-f]{16} with the enrollment answer/);
 
       // The private key: its PEM lines, its PKCS#8 DER in base64, and the raw private scalar.
-      const pem = Deno.readTextFileSync(certs.leaf("web").key);
-      const key = createPrivateKey(pem);
-      const pkcs8 = key.export({ type: "pkcs8", format: "der" }) as Buffer;
-      const scalar = Buffer.from(key.export({ format: "jwk" }).d!, "base64url");
-      const needles: [string, Uint8Array][] = [
-        ["the private scalar", scalar],
-        ["the PKCS#8 DER", pkcs8],
-        ...[pem, key.export({ type: "pkcs8", format: "pem" }).toString()].flatMap((p) =>
-          p.split("\n").filter((l) => l.length > 16 && !l.startsWith("-----"))
-            .map((l): [string, Uint8Array] => [`PEM line ${l.slice(0, 8)}…`, Buffer.from(l)])
-        ),
-      ];
+      const needles = keyNeedles(Deno.readTextFileSync(certs.leaf("web").key));
       // What shows the search works: the certificate itself is in those files.
       const certLine = Deno.readTextFileSync(certs.leaf("web").crt).split("\n")[3]!;
       for (const a of agents) {
@@ -167,6 +175,78 @@ Deno.test(
       );
     } finally {
       await certs.remove();
+      for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "e2e certs: a snapshot saved with secrets moves a certificate to a new cluster, its key sealed under that cluster's key",
+  e2e,
+  async () => {
+    const certs = await makeEdgeCerts({ web: ["web.example.com"] });
+    const tmp = await Deno.makeTempDir({ prefix: "berth-e2e-certsnap-" });
+    const agents: AgentProc[] = [];
+    try {
+      const src = await startAgent({ docker: false });
+      agents.push(src);
+      const leaf = certs.leaf("web");
+      const add = await berthCli(src, "cert", "add", "--name", "web", leaf.crt, leaf.key);
+      assert.equal(add.code, 0, add.out);
+      Deno.writeTextFileSync(`${tmp}/pass`, "correct horse battery\n");
+      const save = await berthCli(
+        src,
+        ...["snapshot", "save", `${tmp}/backup.snap`, "--include-secrets"],
+        ...["--passphrase-file", `${tmp}/pass`],
+      );
+      assert.equal(save.code, 0, save.out);
+      // The file carries the key only inside the passphrase seal.
+      const file = Deno.readFileSync(`${tmp}/backup.snap`);
+      for (const [what, needle] of keyNeedles(Deno.readTextFileSync(leaf.key))) {
+        assert.ok(!holds(file, needle), `the snapshot file holds ${what}`);
+      }
+
+      const dst = await startAgent({ docker: false, host: "127.0.0.2" });
+      agents.push(dst);
+      const restore = await berthCli(
+        dst,
+        ...["snapshot", "restore", `${tmp}/backup.snap`, "--passphrase-file", `${tmp}/pass`],
+      );
+      assert.equal(restore.code, 0, restore.out);
+      assert.match(restore.out, /with its ACL policies and tokens and HTTPS certificates/);
+      const listed = await apiJson(dst, "/v1/berth/certs") as Listed[];
+      assert.deepEqual(listed.map((c) => [c.name, c.fingerprint]), [["web", leaf.fingerprint]]);
+    } finally {
+      await stopAll(agents);
+    }
+    try {
+      const [src, dst] = agents as [AgentProc, AgentProc];
+      const dstKey = loadClusterKey(dst.dataDir)!;
+      assert.notEqual(dstKey.fingerprint, loadClusterKey(src.dataDir)!.fingerprint);
+      const db = new DatabaseSync(`${dst.dataDir}/store.db`, { readOnly: true });
+      let keySealed: string;
+      try {
+        const row = db.prepare("SELECT data FROM edge_certs WHERE name='web'").get()!;
+        keySealed = JSON.parse(String(row.data)).keySealed;
+      } finally {
+        db.close();
+      }
+      const pem = Deno.readTextFileSync(certs.leaf("web").key);
+      const opened = openEdgeKey(dstKey, { name: "web", keySealed });
+      assert.equal(
+        createPrivateKey(opened).export({ format: "jwk" }).d,
+        createPrivateKey(pem).export({ format: "jwk" }).d,
+      );
+      assert.throws(() => openEdgeKey(loadClusterKey(src.dataDir)!, { name: "web", keySealed }));
+      for (const f of stateFiles(dst.dataDir)) {
+        const bytes = Deno.readFileSync(f);
+        for (const [what, needle] of keyNeedles(pem)) {
+          assert.ok(!holds(bytes, needle), `${f} holds ${what} of the certificate's key`);
+        }
+      }
+    } finally {
+      await certs.remove();
+      await Deno.remove(tmp, { recursive: true });
       for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
     }
   },

@@ -29,7 +29,7 @@ export {
   EDGE_CERTS_MAX,
   EDGE_KEY_SEALED_CHARS_MAX,
   edgeCertNameProblem,
-} from "./edge_certs.ts";
+} from "./edge_cert_rules.ts";
 export { isReadOnlyTxn, runTxn, type TxnStore } from "./txn.ts";
 export {
   encodeFrame,

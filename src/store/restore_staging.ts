@@ -37,7 +37,7 @@ import {
 } from "./snapshot_format.ts";
 import { insertFrame } from "./snapshot_io.ts";
 import type { ApplyResult } from "./types.ts";
-import { stagedEdgeCertsProblem } from "./edge_certs.ts";
+import { stagedEdgeCertsProblem } from "./edge_cert_rules.ts";
 
 /** Columns of the tables a restore replaces; the restore_* staging tables have the same. */
 const USER_TABLE_COLUMNS: Record<typeof USER_TABLES[number], string> = {

@@ -49,7 +49,7 @@ import {
 import { isSessionCommand, validateSessionCommand } from "./session_commands.ts";
 import { isAclCommand, validateAclCommand } from "./acl_commands.ts";
 import { isPkiCommand, validatePkiCommand } from "./pki_commands.ts";
-import { isEdgeCertCommand, validateEdgeCertCommand } from "./edge_certs.ts";
+import { isEdgeCertCommand, validateEdgeCertCommand } from "./edge_cert_rules.ts";
 import { isAcmeCommand, validateAcmeCommand } from "./acme_commands.ts";
 
 export { CommandError, NAME_BYTES_MAX, SERVICE_NAME_CHARS_MAX, VALUE_BYTES_MAX };
