@@ -5,7 +5,9 @@
  * enrollment); the private key is in no member's `raft.db`, `store.db` (with their WAL files),
  * Raft snapshot or log; a member joining later gets the certificate and the key too. A snapshot
  * saved with secrets and restored into a new cluster brings the certificate, its key sealed
- * under the new cluster's key and nowhere in clear on the new cluster's disk.
+ * under the new cluster's key and nowhere in clear on the new cluster's disk. A member restarted
+ * without its key file (as a data directory from before cluster keys) fetches the key from the
+ * others over the member transport and serves its certificates' keys again.
  *
  * Run under the e2e lock: `flock /tmp/berth-e2e.lock deno test -A test/e2e_certs_test.ts`.
  */
@@ -13,7 +15,15 @@ import assert from "node:assert/strict";
 import { createPrivateKey } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { Buffer } from "node:buffer";
-import { type AgentProc, apiJson, berthCli, startAgent, startCluster, stopAll } from "./harness.ts";
+import {
+  type AgentProc,
+  apiJson,
+  berthCli,
+  portsOf,
+  startAgent,
+  startCluster,
+  stopAll,
+} from "./harness.ts";
 import { makeEdgeCerts } from "./edge_certs.ts";
 import { loadClusterKey, openEdgeKey } from "../src/pki/mod.ts";
 import { waitFor } from "./wait.ts";
@@ -247,6 +257,58 @@ Deno.test(
     } finally {
       await certs.remove();
       await Deno.remove(tmp, { recursive: true });
+      for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "e2e certs: a member restarted without its cluster key fetches it from the others",
+  e2e,
+  async () => {
+    const agents: AgentProc[] = [];
+    try {
+      agents.push(...await startCluster(3));
+      const key = Deno.readTextFileSync(`${agents[0]!.dataDir}/cluster-key`);
+      const m3 = agents[2]!;
+      await m3.stop();
+      Deno.removeSync(`${m3.dataDir}/cluster-key`);
+      agents[2] = await startAgent({
+        node: m3.node,
+        host: m3.host,
+        dataDir: m3.dataDir,
+        ports: portsOf(m3),
+        bootstrap: false,
+        docker: false,
+      });
+      await waitFor("m3 fetched the cluster key", () => {
+        try {
+          return Deno.readTextFileSync(`${m3.dataDir}/cluster-key`) === key;
+        } catch {
+          return false;
+        }
+      });
+      assert.match(
+        agents[2]!.log(),
+        /fetched the cluster key [0-9a-f]{16} from 127\.0\.0\.[12]:\d+/,
+      );
+      assert.equal(Deno.statSync(`${m3.dataDir}/cluster-key`).mode! & 0o777, 0o600);
+      assert.ok(!agents[2]!.log().includes(key.trim()), "the key is not logged");
+      // It seals with it: a certificate put through it opens on the others (they list it).
+      const certs = await makeEdgeCerts({ api: ["api.example.com"] });
+      try {
+        const leaf = certs.leaf("api");
+        const add = await berthCli(agents[2]!, "cert", "add", "--name", "api", leaf.crt, leaf.key);
+        assert.equal(add.code, 0, add.out);
+        await waitFor(
+          "m1 lists api",
+          async () => (await apiJson(agents[0]!, "/v1/berth/certs?stale") as Listed[]).length === 1,
+        );
+      } finally {
+        await certs.remove();
+      }
+    } finally {
+      await stopAll(agents);
       for (const a of agents) Deno.removeSync(a.dataDir, { recursive: true });
     }
   },
