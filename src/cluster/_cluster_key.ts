@@ -22,7 +22,12 @@
  *
  * @module
  */
-import { CLUSTER_KEY_FILE, ClusterKey, loadClusterKey, saveClusterKey } from "../pki/mod.ts";
+import {
+  CLUSTER_KEY_FILE,
+  ClusterKey,
+  loadOrCreateClusterKey,
+  saveClusterKey,
+} from "../pki/mod.ts";
 import { writeFileAtomic } from "../lib/atomic_file.ts";
 import { errorText } from "../lib/error_text.ts";
 import type { Command } from "../store/mod.ts";
@@ -52,6 +57,9 @@ export class KeyShare {
   constructor(core: ClusterCore, o: ClusterKeyOptions | undefined) {
     this.#c = core;
     this.#o = o;
+    // A restart: the state already names the key, so a wrong key file never seals anything.
+    const fp = core.store.clusterKeyFingerprint();
+    if (fp !== undefined) o?.box.expect(fp);
   }
 
   attach(proposals: Proposals): void {
@@ -64,8 +72,7 @@ export class KeyShare {
     if (o === undefined) return [];
     let key = o.box.key();
     if (key === undefined) {
-      key = loadClusterKey(o.dir) ?? ClusterKey.generate();
-      saveClusterKey(o.dir, key);
+      key = loadOrCreateClusterKey(o.dir);
       o.box.set(key);
     }
     return [{ type: "clusterkey.set", fingerprint: key.fingerprint }];

@@ -3,6 +3,9 @@ import { closeAll, member, rawPeer, type TestMember, until } from "../../test/cl
 import { TlsPeer } from "../../test/tls_peer.ts";
 import { CLUSTER_KEY_FILE, ClusterKey, loadClusterKey } from "../pki/mod.ts";
 import { CANDIDATE_FILE } from "./_cluster_key.ts";
+import { RaftCluster } from "./raft_cluster.ts";
+import { ClusterKeyBox } from "../pki/mod.ts";
+import { Store } from "../store/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -268,6 +271,34 @@ Deno.test("RaftCluster cluster key: clusterkey.get is refused to a non-member (p
     } finally {
       tlsPeer.close();
       await closeAll([a]);
+    }
+  });
+});
+
+Deno.test("RaftCluster cluster key: a key file that is not the one the state names is refused from the start", async () => {
+  await withDirs(1, async ([dir]) => {
+    const store = Store.open(":memory:");
+    store.apply(1, { type: "clusterkey.set", fingerprint: ClusterKey.generate().fingerprint });
+    const box = new ClusterKeyBox(ClusterKey.generate());
+    const cluster = new RaftCluster({
+      store,
+      raftPath: ":memory:",
+      node: "a",
+      bind: { host: "127.0.0.1", port: 0 },
+      advertise: "127.0.0.1",
+      bootstrap: false,
+      join: [],
+      voters: 3,
+      nodeTimeoutMs: 10_000,
+      clusterKey: { box, dir: dir! },
+      log: () => {},
+    });
+    try {
+      // Not started: no tick has run.
+      assert.throws(() => box.seal(enc.encode("x"), "edge-cert:x"), /is not the cluster's/);
+    } finally {
+      await cluster.close();
+      store.close();
     }
   });
 });
