@@ -126,6 +126,11 @@ export class TestStore {
     this.#apply({ type: "check", id, status, output: "" });
   }
 
+  /** Applies any store command (cert.put, …) at the next index. */
+  apply(cmd: unknown): void {
+    this.#apply(cmd);
+  }
+
   #apply(cmd: unknown): void {
     const r = this.store.apply(++this.#index, cmd);
     if (!r.ok) throw new Error(`apply failed: ${r.error}`);

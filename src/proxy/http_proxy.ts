@@ -28,6 +28,7 @@ import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.
 import { buildRouteTable, type HttpRouteInfo, RouteTable } from "./routes.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
+import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
 
 export const RETRIES_MAX = 2;
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -44,8 +45,10 @@ export const STREAM_IDLE_TIMEOUT_MS = 60_000;
 export interface ProxyOptions extends UpstreamPoolOptions {
   /** The local replica; routes are rebuilt from its change feed. */
   store: Store;
-  /** Listen address; port 0 picks a free port (see `address`). */
-  listen: HostPort;
+  /** Listen address of plain HTTP; port 0 picks a free port (see `address`); null: none. */
+  listen: HostPort | null;
+  /** The HTTPS listener (https_listener.ts); none when absent. */
+  tls?: ProxyTlsOptions;
   /** Each service also answers on `SERVICE.<edgeDomain>` (trailing dot optional). */
   edgeDomain: string | null;
   /** Other instances tried after a connection failure. Default 2. */
@@ -83,7 +86,10 @@ export interface ProxyOptions extends UpstreamPoolOptions {
 
 /** What the routes API lists: the proxy's address, HTTP and TCP routes, clashes. */
 export interface RoutesReport {
+  /** The plain HTTP listener's address, or "off". */
   listen: string;
+  /** The HTTPS listener's address, or "off". */
+  https: string;
   http: HttpRouteInfo[];
   tcp: TcpRouteInfo[];
   conflicts: string[];
@@ -108,6 +114,7 @@ export class HttpProxy {
   readonly #store: Store;
   readonly #pool: UpstreamPool;
   readonly #server: net.Server;
+  readonly #https: HttpsListener | null;
   readonly #headerBytesMax: number;
   readonly #headersTimeoutMs: number;
   readonly #requestTimeoutMs: number;
@@ -181,8 +188,10 @@ export class HttpProxy {
       responseTimeoutMs: this.#responseTimeoutMs,
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
     };
-    const tcpHost = opts.tcpHost === undefined ? opts.listen.host : opts.tcpHost;
-    this.#tcp = tcpHost === null ? null : new TcpProxy(this.#pool, {
+    const tcpHost = opts.tcpHost === undefined
+      ? (opts.listen ?? opts.tls?.listen)?.host
+      : opts.tcpHost;
+    this.#tcp = tcpHost == null ? null : new TcpProxy(this.#pool, {
       host: tcpHost,
       connectTimeoutMs: this.#connectTimeoutMs,
       retriesMax: this.#retriesMax,
@@ -193,12 +202,30 @@ export class HttpProxy {
     });
     // Half-open: a client that shuts down its sending side still gets its responses.
     this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
+    this.#https = opts.tls === undefined ? null : new HttpsListener({
+      ...opts.tls,
+      admit: () => this.#connections() < this.#connectionsMax,
+      serveHttp1: (socket, conn) => this.#serveHttp1(socket, conn),
+      h2: null, // HTTP/2 not wired yet: h2 is not offered
+      log: this.#log,
+    });
+  }
+
+  /** Client connections open, TLS handshakes in progress included. */
+  #connections(): number {
+    return this.#clients.size + (this.#https?.handshaking ?? 0);
   }
 
   /** The bound address (the real port when `listen.port` was 0). Throws before start(). */
   get address(): HostPort {
     if (this.#address === null) throw new Error("HttpProxy: not started");
     return this.#address;
+  }
+
+  /** The HTTPS listener's bound address. Throws before start() or without `tls`. */
+  get httpsAddress(): HostPort {
+    if (this.#https === null) throw new Error("HttpProxy: no HTTPS listener");
+    return this.#https.address;
   }
 
   /** Resolves when TCP listeners match the current table (for tests and orderly start). */
@@ -219,7 +246,12 @@ export class HttpProxy {
   /** The routes in use and each TCP route's listener state (for the routes API and /ui). */
   report(): RoutesReport {
     return {
-      listen: formatHostPort(this.#address ?? this.#opts.listen),
+      listen: this.#opts.listen === null
+        ? "off"
+        : formatHostPort(this.#address ?? this.#opts.listen),
+      https: this.#opts.tls === undefined
+        ? "off"
+        : formatHostPort(this.#https?.bound ?? this.#opts.tls.listen),
       http: this.#table.httpRoutes(),
       tcp: this.#tcp?.report() ?? [],
       conflicts: [...this.#table.conflicts],
@@ -232,29 +264,36 @@ export class HttpProxy {
    */
   async start(): Promise<void> {
     await loadRequestParser();
-    const { host, port } = this.#opts.listen;
+    try {
+      if (this.#opts.listen !== null) await this.#listenPlain(this.#opts.listen);
+      await this.#https?.start();
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.#rebuild();
+    this.#unsubscribe = this.#store.subscribe(this.#onChange);
+    await this.#tcpUpdating;
+  }
+
+  async #listenPlain(listen: HostPort): Promise<void> {
     try {
       await new Promise<void>((resolve, reject) => {
         this.#server.once("error", reject);
-        this.#server.listen(port, host, () => {
+        this.#server.listen(listen.port, listen.host, () => {
           this.#server.off("error", reject);
           resolve();
         });
       });
     } catch (e) {
-      this.#pool.close();
-      this.#clock.close();
       throw new Error(
-        `proxy: cannot listen on ${formatHostPort(this.#opts.listen)}: ${errorText(e)} ` +
+        `proxy: cannot listen on ${formatHostPort(listen)}: ${errorText(e)} ` +
           `(pick another address with --proxy-http, or off)`,
       );
     }
     this.#server.on("error", (e) => this.#log(`proxy: server error: ${errorText(e)}`));
     const a = this.#server.address() as net.AddressInfo;
     this.#address = { host: a.address, port: a.port };
-    this.#rebuild();
-    this.#unsubscribe = this.#store.subscribe(this.#onChange);
-    await this.#tcpUpdating;
   }
 
   /** Stops listening, closes every client connection, tunnel and upstream pool. */
@@ -266,6 +305,7 @@ export class HttpProxy {
     for (const c of this.#clients) c.destroy();
     this.#clients.clear();
     this.#clock.close();
+    await this.#https?.close();
     await this.#tcpUpdating;
     await this.#tcp?.close();
     this.#pool.close();
@@ -276,6 +316,7 @@ export class HttpProxy {
 
   #onChange = (c: Change): void => {
     if (c.tables.has("instances") || c.tables.has("nodes")) this.#rebuild();
+    if (c.tables.has("edge_certs")) this.#https?.reload();
   };
 
   #rebuild(): void {
@@ -315,7 +356,7 @@ export class HttpProxy {
    * connection counts against `connectionsMax` (closed at once above it).
    */
   #serveHttp1(socket: net.Socket, info: ConnInfo): void {
-    if (this.#clients.size >= this.#connectionsMax) {
+    if (this.#connections() >= this.#connectionsMax) {
       socket.destroy();
       return;
     }
