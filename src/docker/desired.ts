@@ -29,12 +29,15 @@
 import type { CheckDefinition, DockerVerdict, InstanceSpec } from "../store/mod.ts";
 import {
   CommandError,
+  HSTS_META_KEY,
   HTTP_PROTO_META_KEY,
   type HttpProto,
   instanceId,
   LB_META_KEY,
   type LbPolicy,
   NAME_BYTES_MAX,
+  REDIRECT_META_KEY,
+  type RedirectMode,
   rules,
   SERVICE_NAME_CHARS_MAX,
   TLS_META_KEY,
@@ -314,6 +317,8 @@ interface Common {
   lb: LbPolicy | null;
   tls: TlsMode | null;
   proto: HttpProto | null;
+  redirect: RedirectMode | null;
+  hsts: string | null;
   check: CheckDefinition | null;
 }
 
@@ -326,6 +331,8 @@ function commonFields(s: ContainerSettings): Common {
     lb: decodeLabel(s, LABELS.lb),
     tls: decodeLabel(s, LABELS.tls),
     proto: decodeLabel(s, LABELS.httpProto),
+    redirect: decodeLabel(s, LABELS.httpRedirect),
+    hsts: decodeLabel(s, LABELS.hsts),
     check: checkOf(s),
   };
 }
@@ -349,7 +356,7 @@ function metaOf(
   s: ContainerSettings,
   c: ContainerInfo,
   e: PortEntry,
-  { lb, tls, proto }: Common,
+  { lb, tls, proto, redirect, hsts }: Common,
 ): Record<string, string> {
   return {
     ...attributes(s, e.port),
@@ -359,5 +366,7 @@ function metaOf(
     ...(lb === null ? {} : { [LB_META_KEY]: lb }),
     ...(tls === null ? {} : { [TLS_META_KEY]: tls }),
     ...(proto === null ? {} : { [HTTP_PROTO_META_KEY]: proto }),
+    ...(redirect === null ? {} : { [REDIRECT_META_KEY]: redirect }),
+    ...(hsts === null ? {} : { [HSTS_META_KEY]: hsts }),
   };
 }

@@ -306,6 +306,8 @@ Deno.test("containerInstances() reads routing labels and weight", () => {
         "berth.lb": "least-conn",
         "berth.tls": "acme",
         "berth.http.proto": "GRPC",
+        "berth.http.redirect": "https",
+        "berth.http.hsts": "max-age=600; preload",
       },
     }),
     { ...OPTS, edgeDomain: "edge.test" },
@@ -313,6 +315,8 @@ Deno.test("containerInstances() reads routing labels and weight", () => {
   assert.equal(i.meta["berth.lb"], "least_conn");
   assert.equal(i.meta["berth.tls"], "acme");
   assert.equal(i.meta["berth.http.proto"], "grpc");
+  assert.equal(i.meta["berth.http.redirect"], "https");
+  assert.equal(i.meta["berth.http.hsts"], "max-age=600; preload");
   assert.deepEqual(i.httpHosts, ["a.example.com", "b.example.com"]);
   assert.equal(i.httpPath, "/api");
   assert.equal(i.tcpPort, 5432);
@@ -357,6 +361,16 @@ Deno.test("containerInstances() bad label values are problems and fall back to d
       (i) => assert.equal(i.meta["berth.http.proto"], undefined),
     ],
     [{ "berth.check.grpc": "yes please" }, "berth.check.grpc", (i) => assert.equal(i.check, null)],
+    [
+      { "berth.http.redirect": "http" },
+      "berth.http.redirect",
+      (i) => assert.equal(i.meta["berth.http.redirect"], undefined),
+    ],
+    [
+      { "berth.http.hsts": "1 year" },
+      "berth.http.hsts",
+      (i) => assert.equal(i.meta["berth.http.hsts"], undefined),
+    ],
     [{ SERVICE_ID: "a:b" }, "SERVICE_ID", (i) => assert.equal(i.id, "h1:web-1:80")],
     [{ SERVICE_80_NAME: "a.b" }, "SERVICE_80_NAME", (i) => assert.equal(i.service, "nginx")],
     [{ "berth.tags": "x".repeat(600) }, "berth.tags", (i) => assert.deepEqual(i.tags, [])],

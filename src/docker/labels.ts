@@ -16,7 +16,14 @@
  */
 import { parseDuration } from "../lib/duration.ts";
 import { intOrText, parseBool, splitList } from "../lib/text.ts";
-import { CommandError, type HttpProto, type LbPolicy, rules, type TlsMode } from "../store/mod.ts";
+import {
+  CommandError,
+  type HttpProto,
+  type LbPolicy,
+  type RedirectMode,
+  rules,
+  type TlsMode,
+} from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 
 /** A label or env value the watcher could not use; the watcher logs it once per container. */
@@ -323,6 +330,23 @@ export const LABELS = {
     default: null,
     onBad: "no ACME certificate",
     parse: (v, key) => rules.tlsMode(v, key),
+  }),
+  httpRedirect: label<RedirectMode | null>({
+    keys: ["berth.http.redirect"],
+    example: "https",
+    doc: "plain HTTP requests get a 308 to the same URL on https (ACME challenges excepted)",
+    default: null,
+    onBad: "no redirect",
+    parse: (v, key) => rules.httpRedirect(v, key),
+  }),
+  hsts: label<string | null>({
+    keys: ["berth.http.hsts"],
+    example: "max-age=N",
+    doc:
+      "Strict-Transport-Security on HTTPS responses: `max-age=N[; includeSubDomains][; preload]`",
+    default: null,
+    onBad: "no Strict-Transport-Security",
+    parse: (v, key) => rules.hsts(v, key),
   }),
   /** Read by key pattern (attributes()), not by decodeLabel(). */
   attributes: label<Record<string, string>>({

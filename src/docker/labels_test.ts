@@ -59,6 +59,8 @@ const BAD: Record<string, string[]> = {
   "berth.tls": ["letsencrypt", "acme,manual"],
   "berth.http.proto": ["h3", "grpc-web"],
   "berth.check.grpc": ["yes please"],
+  "berth.http.redirect": ["http", "https://example.com"],
+  "berth.http.hsts": ["31536000", "max-age=1y", "max-age=60; nosniff"],
 };
 /** Entries that accept any value. */
 const ANY_VALUE = new Set(["SERVICE_IGNORE", "SERVICE_<port>_IGNORE", "SERVICE_<port>_<KEY>"]);
@@ -103,6 +105,16 @@ Deno.test("decodeLabel() good values: parsed, first present key wins, labels bef
   assert.equal(decodeLabel(settings({ "berth.lb": "Least-Conn" }), LABELS.lb), "least_conn");
   assert.equal(decodeLabel(s, LABELS.tls), null);
   assert.equal(decodeLabel(settings({ "berth.tls": " ACME " }), LABELS.tls), "acme");
+  assert.equal(decodeLabel(s, LABELS.httpRedirect), null);
+  assert.equal(
+    decodeLabel(settings({ "berth.http.redirect": "HTTPS" }), LABELS.httpRedirect),
+    "https",
+  );
+  assert.equal(decodeLabel(s, LABELS.hsts), null);
+  assert.equal(
+    decodeLabel(settings({ "berth.http.hsts": "max-age=600;includesubdomains" }), LABELS.hsts),
+    "max-age=600; includeSubDomains",
+  );
   assert.deepEqual(decodeLabel(settings({ "berth.port": "53/udp" }), LABELS.port), {
     port: 53,
     proto: "udp",

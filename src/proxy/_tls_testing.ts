@@ -5,6 +5,8 @@
  * @module
  */
 import { X509Certificate } from "node:crypto";
+import https from "node:https";
+import type { Reply } from "./_testing.ts";
 import { testEdgeCert } from "../pki/testing.ts";
 import type { ServedCert } from "./sni_index.ts";
 
@@ -56,4 +58,32 @@ export async function sClient(port: number, args: string[], stdin = ""): Promise
 /** The subject CN of the certificate s_client was served, or null. */
 export function servedSubject(out: string): string | null {
   return /^subject=.*?CN\s*=\s*([^,\n]+)/m.exec(out)?.[1]?.trim() ?? null;
+}
+
+/** One HTTPS request to 127.0.0.1:`port` for `host` (SNI and Host), trusting `caPem`. */
+export function httpsRequest(
+  port: number,
+  path: string,
+  opts: { host: string; caPem: string; method?: string; headers?: Record<string, string> },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: "127.0.0.1",
+      port,
+      path,
+      method: opts.method ?? "GET",
+      servername: opts.host,
+      ca: opts.caPem,
+      agent: false,
+      headers: { host: opts.host, ...opts.headers },
+    }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => body += d);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }

@@ -6,7 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Target } from "./balancer.ts";
-import type { ClientRequest, ResponseSink } from "./client_conn.ts";
+import type { ClientRequest, RequestBody, ResponseSink } from "./client_conn.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import type { ServiceRoute } from "./routes.ts";
 
@@ -20,20 +20,39 @@ export const IDEMPOTENT: ReadonlySet<string> = new Set([
   "DELETE",
 ]);
 
-/** Answers with a short plain-text body (or cuts the client off if headers went out). */
-export function sendPlain(res: ResponseSink, status: number, text: string): void {
+/**
+ * Answers with a short plain-text body and any `headers` [name, value, …] (or cuts the client
+ * off if headers went out).
+ */
+export function sendPlain(
+  res: ResponseSink,
+  status: number,
+  text: string,
+  headers: readonly string[] = [],
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = Buffer.from(text + "\n");
   res.writeHead(status, "", [
+    ...headers,
     "content-type",
     "text/plain; charset=utf-8",
     "content-length",
     String(body.length),
   ]);
   res.end(body);
+}
+
+/** An answer the proxy gives itself instead of forwarding (404, 503, a redirect, …). */
+export interface PlainAnswer {
+  status: number;
+  text: string;
+  /** Extra response headers, [name, value, …]. */
+  headers?: readonly string[];
+  /** The route the request matched, if any (a 503 for a gRPC route is answered as gRPC). */
+  route?: ServiceRoute;
 }
 
 /** A timeout the proxy imposed, told apart from socket errors. */
@@ -64,4 +83,21 @@ export interface Exchange {
   bodyStarted: boolean;
   /** The try in flight (an `Attempt`), which the proxy aborts when the client goes away. */
   current: { abort(): void } | null;
+}
+
+/** A chunked body over `bytesMax`: 413, and the attempt under way is dropped. */
+export function limitChunkedBody(body: RequestBody, x: Exchange, bytesMax: number): void {
+  let bytes = 0;
+  const onData = (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes <= bytesMax) return;
+    body.off("data", onData);
+    const res = x.res;
+    res.shouldKeepAlive = false;
+    // The instance got part of the body and waits for the rest: its connection must go.
+    x.current?.abort();
+    sendPlain(res, 413, `request body over ${bytesMax} bytes`);
+    body.destroy();
+  };
+  body.on("data", onData);
 }

@@ -5,30 +5,30 @@
  *
  * @module
  */
-import http from "node:http";
 import net from "node:net";
-import { Buffer } from "node:buffer";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../lib/host_port.ts";
 import { formatHostPort } from "../lib/host_port.ts";
 import type { Change, Store } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
 import { Attempt, type AttemptContext, type Failure } from "./attempt.ts";
-import { ClientConn, type ClientRequest, type RequestBody } from "./client_conn.ts";
+import { ClientConn, type ClientRequest } from "./client_conn.ts";
 import { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { loadRequestParser } from "./_llhttp.ts";
-import { type Exchange, sendPlain } from "./exchange.ts";
+import { type Exchange, limitChunkedBody, type PlainAnswer, sendPlain } from "./exchange.ts";
 import { sendProxyError, wantsGrpcErrors } from "./grpc_status.ts";
 import { H2cSessions } from "./h2c_sessions.ts";
 import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
-import { endClient, relay } from "./relay.ts";
 import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.ts";
-import { buildRouteTable, type HttpRouteInfo, RouteTable } from "./routes.ts";
+import { buildRouteTable, type HttpRouteInfo, RouteTable, type ServiceRoute } from "./routes.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
+import { listenOn } from "./listen.ts";
 import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
+import { answeredAcme, routeOrAnswer } from "./edge_rules.ts";
+import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 
 export const RETRIES_MAX = 2;
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -49,6 +49,11 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   listen: HostPort | null;
   /** The HTTPS listener (https_listener.ts); none when absent. */
   tls?: ProxyTlsOptions;
+  /**
+   * The key authorization of an ACME HTTP-01 token, or null when it is not one being
+   * validated; answered on the plain listener (edge_rules.ts `answeredAcme`).
+   */
+  acmeHttp01?: (token: string) => string | null;
   /** Each service also answers on `SERVICE.<edgeDomain>` (trailing dot optional). */
   edgeDomain: string | null;
   /** Other instances tried after a connection failure. Default 2. */
@@ -93,16 +98,6 @@ export interface RoutesReport {
   http: HttpRouteInfo[];
   tcp: TcpRouteInfo[];
   conflicts: string[];
-}
-
-function rawPlain(socket: Duplex, status: number, text: string): void {
-  const body = text + "\n";
-  endClient(
-    socket,
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n` +
-      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `connection: close\r\n\r\n${body}`,
-  );
 }
 
 /**
@@ -169,6 +164,12 @@ export class HttpProxy {
       ),
       { now: opts.now },
     );
+    Object.assign(this.#upgradeContext, {
+      pool: this.#pool,
+      connectTimeoutMs: this.#connectTimeoutMs,
+      retriesMax: this.#retriesMax,
+      idleTimeoutMs: this.#tunnelIdleTimeoutMs,
+    });
     Object.assign(this.#attemptContext, {
       pool: this.#pool,
       clock: this.#clock,
@@ -233,6 +234,11 @@ export class HttpProxy {
     return this.#tcpUpdating;
   }
 
+  /** Re-reads the certificates the HTTPS listener serves (the proxy does on `edge_certs`). */
+  reloadCertificates(): void {
+    this.#https?.reload();
+  }
+
   /** The route table in use (a new object after each relevant store change). */
   get table(): RouteTable {
     return this.#table;
@@ -265,7 +271,12 @@ export class HttpProxy {
   async start(): Promise<void> {
     await loadRequestParser();
     try {
-      if (this.#opts.listen !== null) await this.#listenPlain(this.#opts.listen);
+      if (this.#opts.listen !== null) {
+        this.#address = await listenOn(this.#server, this.#opts.listen, {
+          flag: "proxy-http",
+          log: this.#log,
+        });
+      }
       await this.#https?.start();
     } catch (e) {
       await this.close();
@@ -274,26 +285,6 @@ export class HttpProxy {
     this.#rebuild();
     this.#unsubscribe = this.#store.subscribe(this.#onChange);
     await this.#tcpUpdating;
-  }
-
-  async #listenPlain(listen: HostPort): Promise<void> {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#server.once("error", reject);
-        this.#server.listen(listen.port, listen.host, () => {
-          this.#server.off("error", reject);
-          resolve();
-        });
-      });
-    } catch (e) {
-      throw new Error(
-        `proxy: cannot listen on ${formatHostPort(listen)}: ${errorText(e)} ` +
-          `(pick another address with --proxy-http, or off)`,
-      );
-    }
-    this.#server.on("error", (e) => this.#log(`proxy: server error: ${errorText(e)}`));
-    const a = this.#server.address() as net.AddressInfo;
-    this.#address = { host: a.address, port: a.port };
   }
 
   /** Stops listening, closes every client connection, tunnel and upstream pool. */
@@ -370,10 +361,24 @@ export class HttpProxy {
       onRequest: info === PLAIN_CONN
         ? this.#onPlainRequest
         : (req, res) => this.dispatch(req, res, info),
-      onUpgrade: (req, s, head) => this.#onUpgrade(req, s, head, info),
+      onUpgrade: (req, s, head) => forwardUpgrade(this.#upgradeContext, req, s, head, info),
     });
     this.#clients.add(conn);
     socket.once("close", () => this.#clients.delete(conn));
+  }
+
+  /** What an upgrade needs; built once. */
+  readonly #upgradeContext: UpgradeContext = {
+    pool: null as unknown as UpstreamPool,
+    connectTimeoutMs: 0,
+    retriesMax: 0,
+    idleTimeoutMs: 0,
+    tunnels: this.#clientTunnels,
+    route: (host, url, conn) => this.#route(host, url, conn),
+  };
+
+  #route(host: string | undefined, url: string, conn: ConnInfo): ServiceRoute | PlainAnswer {
+    return routeOrAnswer(this.#table, host, url, conn, this.#https?.bound ?? null);
   }
 
   #onPlainRequest = (req: ClientRequest, res: DispatchSink): void => {
@@ -386,17 +391,16 @@ export class HttpProxy {
    * `conn` says how the client connected (`X-Forwarded-Proto`).
    */
   dispatch(req: ClientRequest, res: DispatchSink, conn: ConnInfo): void {
-    const url = req.url;
+    const acme = this.#opts.acmeHttp01;
+    if (acme && !conn.secure && answeredAcme(req, res, acme, this.#log)) return;
     const head = readRequestHead(req, conn.secure);
-    const route = this.#table.match(head.host, url);
-    if (route === null) {
+    const route = this.#route(head.host, req.url, conn);
+    if ("status" in route) {
       req.body?.resume();
-      return sendPlain(res, 404, `no route for ${head.host ?? "(no host)"}${url}`);
-    }
-    if (route.targets.length === 0) {
-      req.body?.resume();
-      const grpc = wantsGrpcErrors(route, req.rawHeaders);
-      return sendProxyError(res, grpc, 503, `no healthy instance of service ${route.service}`);
+      if (route.status === 503 && route.route && wantsGrpcErrors(route.route, req.rawHeaders)) {
+        return sendProxyError(res, true, 503, route.text);
+      }
+      return sendPlain(res, route.status, route.text, route.headers);
     }
     const cl = head.contentLength;
     if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
@@ -425,26 +429,9 @@ export class HttpProxy {
       current: null,
     };
     res.onAbort = () => x.current?.abort();
-    if (body !== null && cl === undefined) this.#limitChunkedBody(body, x);
+    if (body !== null && cl === undefined) limitChunkedBody(body, x, this.#bodyBytesMax);
     if (route.proto !== "http1") return forwardH2c(this.#h2c, x);
     this.#attempt(x, null);
-  }
-
-  /** A chunked body over `bodyBytesMax`: 413, and the attempt under way is dropped. */
-  #limitChunkedBody(req: RequestBody, x: Exchange): void {
-    let bytes = 0;
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= this.#bodyBytesMax) return;
-      req.off("data", onData);
-      const res = x.res;
-      res.shouldKeepAlive = false;
-      // The instance got part of the body and waits for the rest: its connection must go.
-      x.current?.abort();
-      sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
-      req.destroy();
-    };
-    req.on("data", onData);
   }
 
   #attempt(x: Exchange, lastError: string | null): void {
@@ -501,49 +488,5 @@ export class HttpProxy {
     }
     x.req.body?.resume();
     sendPlain(x.res, 502, `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`);
-  }
-
-  #onUpgrade(req: ClientRequest, socket: net.Socket, head: Buffer, conn: ConnInfo): void {
-    socket.on("error", () => socket.destroy());
-    const url = req.url;
-    // The request head as the target will see it: the client's headers (Connection and Upgrade
-    // kept, since they ask for the upgrade) plus X-Forwarded-*.
-    let text = `${req.method} ${url} HTTP/1.1\r\n`;
-    let host: string | undefined;
-    let forwardedFor: string | undefined;
-    const raw = req.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!;
-      if (name === "host") host ??= value;
-      if (name === "x-forwarded-for") {
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
-      }
-      if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
-      text += `${raw[i]}: ${value}\r\n`;
-    }
-    const route = this.#table.match(host, url);
-    if (route === null) {
-      return rawPlain(socket, 404, `no route for ${host ?? "(no host)"}${url}`);
-    }
-    if (route.targets.length === 0) {
-      return rawPlain(socket, 503, `no healthy instance of service ${route.service}`);
-    }
-    const ip = req.remoteAddress;
-    text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${ip}` : ip}\r\n`;
-    text += `x-forwarded-proto: ${conn.secure ? "https" : "http"}\r\n`;
-    if (host !== undefined) text += `x-forwarded-host: ${host}\r\n`;
-    text += "\r\n";
-    this.#clientTunnels.add(socket);
-    socket.once("close", () => this.#clientTunnels.delete(socket));
-    relay(socket, route, {
-      pool: this.#pool,
-      connectTimeoutMs: this.#connectTimeoutMs,
-      retriesMax: this.#retriesMax,
-      idleTimeoutMs: this.#tunnelIdleTimeoutMs,
-      preamble: [Buffer.from(text, "latin1")],
-      upgrade: { held: head },
-      onFail: (why) => rawPlain(socket, 502, `bad gateway: service ${route.service}: ${why}`),
-    });
   }
 }

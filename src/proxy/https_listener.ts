@@ -28,8 +28,8 @@ import tls from "node:tls";
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import type net from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
-import { formatHostPort } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
+import { listenOn } from "./listen.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import { type ServedCert, SniIndex } from "./sni_index.ts";
 
@@ -152,24 +152,10 @@ export class HttpsListener {
 
   async start(): Promise<void> {
     this.reload();
-    const { host, port } = this.#opts.listen;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#server.once("error", reject);
-        this.#server.listen(port, host, () => {
-          this.#server.off("error", reject);
-          resolve();
-        });
-      });
-    } catch (e) {
-      throw new Error(
-        `proxy: cannot listen on ${formatHostPort(this.#opts.listen)}: ${errorText(e)} ` +
-          `(pick another address with --proxy-https, or off)`,
-      );
-    }
-    this.#server.on("error", (e) => this.#opts.log(`proxy: https server error: ${errorText(e)}`));
-    const a = this.#server.address() as net.AddressInfo;
-    this.#address = { host: a.address, port: a.port };
+    this.#address = await listenOn(this.#server, this.#opts.listen, {
+      flag: "proxy-https",
+      log: this.#opts.log,
+    });
   }
 
   /** Re-reads the certificates: new ones are served from the next handshake on. */

@@ -23,7 +23,14 @@
  * @module
  */
 import type { HttpProto, Instance, NodeInfo } from "../store/mod.ts";
-import { HTTP_PROTO_META_KEY, instanceHealth, parseHttpProto, TLS_META_KEY } from "../store/mod.ts";
+import {
+  HSTS_META_KEY,
+  HTTP_PROTO_META_KEY,
+  instanceHealth,
+  parseHttpProto,
+  REDIRECT_META_KEY,
+  TLS_META_KEY,
+} from "../store/mod.ts";
 import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
 
 /** One service as the proxy sees it. */
@@ -40,6 +47,10 @@ export interface ServiceRoute {
    * as gRPC statuses whatever the request's content type).
    */
   readonly proto: HttpProto;
+  /** An instance says `berth.http.redirect=https`: plain HTTP requests get a 308 to https. */
+  readonly redirectHttps: boolean;
+  /** `berth.http.hsts` (the first instance's that has one): Strict-Transport-Security over HTTPS. */
+  readonly hsts: string | null;
 }
 
 interface PathRoute {
@@ -262,6 +273,8 @@ export function buildRouteTable(
       }),
       acme: list.some((i) => i.meta[TLS_META_KEY] === "acme"),
       proto,
+      redirectHttps: list.some((i) => i.meta[REDIRECT_META_KEY] === "https"),
+      hsts: list.find((i) => i.meta[HSTS_META_KEY] !== undefined)?.meta[HSTS_META_KEY] ?? null,
     };
     let routed = false;
     for (const i of list) {

@@ -193,3 +193,21 @@ Deno.test("buildRouteTable() reads berth.http.proto into the route; default http
     'service odd: berth.http.proto="spdy" is unknown (use http1, h2c or grpc); using http1',
   ]);
 });
+
+Deno.test("buildRouteTable() reads berth.http.redirect and berth.http.hsts into the service's route", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", httpHosts: ["web.test"] }),
+    inst({
+      id: "b",
+      httpHosts: ["web.test"],
+      meta: { "berth.http.redirect": "https", "berth.http.hsts": "max-age=60" },
+    }),
+    inst({ id: "c", service: "api", httpHosts: ["api.test"] }),
+  ], []);
+  const web = t.services.get("web")!;
+  assert.equal(web.redirectHttps, true);
+  assert.equal(web.hsts, "max-age=60");
+  const api = t.services.get("api")!;
+  assert.equal(api.redirectHttps, false);
+  assert.equal(api.hsts, null);
+});

@@ -16,6 +16,11 @@ export interface ServedCertsOptions {
   edgeCerts: () => readonly EdgeCert[];
   /** The certificate's private key in PEM; throws when it cannot be opened. */
   openKey: (cert: EdgeCert) => string;
+  /**
+   * Whether keys can be opened at all (this member has the cluster key); while not, no
+   * certificate is served, said in one line. Default: always.
+   */
+  keysReady?: () => boolean;
   log: (line: string) => void;
 }
 
@@ -24,6 +29,7 @@ export class ServedCerts {
   readonly #opts: ServedCertsOptions;
   /** `fingerprint sealed` → the opened key, or the failure already logged. */
   #keys = new Map<string, { keyPem: string } | { failed: true }>();
+  #waitingLogged = false;
 
   constructor(opts: ServedCertsOptions) {
     this.#opts = opts;
@@ -31,6 +37,14 @@ export class ServedCerts {
 
   /** The certificates whose key opens, keys in clear. */
   certs(): ServedCert[] {
+    if (this.#opts.keysReady && !this.#opts.keysReady()) {
+      if (!this.#waitingLogged) {
+        this.#opts.log("proxy: no certificate served until this member has the cluster key");
+      }
+      this.#waitingLogged = true;
+      return [];
+    }
+    this.#waitingLogged = false;
     const keys = new Map<string, { keyPem: string } | { failed: true }>();
     const out: ServedCert[] = [];
     for (const c of this.#opts.edgeCerts()) {

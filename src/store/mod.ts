@@ -6,6 +6,7 @@
  */
 export * from "./types.ts";
 export * from "./tls_meta.ts";
+export * from "./edge_meta.ts";
 export * from "./acme_types.ts";
 export * from "./acme_commands.ts";
 export type { AcmeState } from "./acme_state.ts";

@@ -35,6 +35,15 @@ import { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_pol
 import { parseTlsMode, TLS_META_KEY, TLS_MODES, type TlsMode } from "./tls_meta.ts";
 import { HTTP_PROTO_META_KEY, HTTP_PROTOS, type HttpProto, parseHttpProto } from "./http_proto.ts";
 import {
+  HSTS_EXPECTED,
+  HSTS_META_KEY,
+  parseHsts,
+  parseRedirectMode,
+  REDIRECT_META_KEY,
+  REDIRECT_MODES,
+  type RedirectMode,
+} from "./edge_meta.ts";
+import {
   bytes,
   CommandError,
   durationMs,
@@ -153,7 +162,28 @@ export const rules = {
         `${path}.${HTTP_PROTO_META_KEY}`,
       );
     }
+    if (m[REDIRECT_META_KEY] !== undefined) {
+      m[REDIRECT_META_KEY] = rules.httpRedirect(
+        m[REDIRECT_META_KEY],
+        `${path}.${REDIRECT_META_KEY}`,
+      );
+    }
+    if (m[HSTS_META_KEY] !== undefined) {
+      m[HSTS_META_KEY] = rules.hsts(m[HSTS_META_KEY], `${path}.${HSTS_META_KEY}`);
+    }
     return m;
+  },
+  /** `berth.http.redirect`: where plain HTTP requests are sent (`https`). */
+  httpRedirect(x: unknown, path: string): RedirectMode {
+    const r = typeof x === "string" ? parseRedirectMode(x) : null;
+    if (r === null) fail(path, REDIRECT_MODES.join("|"), x);
+    return r;
+  },
+  /** `berth.http.hsts`: the Strict-Transport-Security value, canonical. */
+  hsts(x: unknown, path: string): string {
+    const h = typeof x === "string" ? parseHsts(x) : null;
+    if (h === null) fail(path, HSTS_EXPECTED, x);
+    return h;
   },
   /** `berth.tls`: how the service gets its certificates (`acme`). */
   tlsMode(x: unknown, path: string): TlsMode {
