@@ -28,8 +28,8 @@ import { DnsServer, type ZoneFilter } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
-import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
-import { HttpProxy } from "./proxy/mod.ts";
+import { ClusterKeyBox, loadClusterKey, openEdgeKey } from "./pki/mod.ts";
+import { HttpProxy, ServedCerts } from "./proxy/mod.ts";
 import {
   AcmeAnswers,
   AcmeClient,
@@ -123,7 +123,7 @@ export class Agent {
         onFatal: () => opts.onExit?.(1),
         // This node's catalog record: registered with the member (before it is listed).
         nodeMeta: {
-          proxy: config.proxyHttp === null ? "false" : "true",
+          proxy: config.proxyHttp === null && config.proxyHttps === null ? "false" : "true",
           "berth-version": VERSION,
         },
         // A new cluster's ACL management token: its secret goes to a 0600 file before the
@@ -236,21 +236,38 @@ export class Agent {
     // Last of the listeners: a stored TCP route (berth.tcp.port) must never take the port of
     // one of the agent's own; one that names such a port is refused and shown failed.
     let proxy: HttpProxy | null = null;
-    if (config.proxyHttp !== null) {
+    if (config.proxyHttp !== null || config.proxyHttps !== null) {
+      // Edge certificates from the store, keys opened with the cluster key (none served while
+      // this member has no cluster key; all re-read once it arrives).
+      const keyBox = this.#keyBox;
+      const served = new ServedCerts({
+        edgeCerts: () => store.edgeCerts(),
+        openKey: (c) => openEdgeKey(keyBox, c),
+        keysReady: () => keyBox.key() !== undefined,
+        log,
+      });
       const started = new HttpProxy({
         store,
         listen: config.proxyHttp,
+        tls: config.proxyHttps === null ? undefined : {
+          listen: config.proxyHttps,
+          certs: () => served.certs(),
+          acmeTlsAlpn: (name) => acmeAnswers.tlsAlpn(name),
+        },
+        acmeHttp01: (token) => acmeAnswers.http01(token),
         edgeDomain: config.edgeDomain,
+        log,
         reserved: [
           { what: "api", ...api.address },
           { what: "dns", ...config.dns },
-          { what: "proxy", ...config.proxyHttp },
+          ...(config.proxyHttp === null ? [] : [{ what: "proxy", ...config.proxyHttp }]),
           ...(config.proxyHttps === null ? [] : [{ what: "proxy-https", ...config.proxyHttps }]),
           { what: "cluster", ...cluster.bound },
         ],
       });
       await started.start();
       this.#stops.push(() => started.close());
+      keyBox.whenSet(() => started.reloadCertificates());
       proxy = started;
     }
 
@@ -287,7 +304,9 @@ export class Agent {
       }, ` +
         `dns ${formatHostPort(config.dns)}, proxy ${
           config.proxyHttp ? formatHostPort(config.proxyHttp) : "off"
-        }, docker ${config.docker ?? "off"}, data ${config.dataDir}`,
+        }, https ${config.proxyHttps ? formatHostPort(config.proxyHttps) : "off"}, docker ${
+          config.docker ?? "off"
+        }, data ${config.dataDir}`,
     );
   }
 

@@ -46,8 +46,8 @@ export function berthRoutes(app: Hono, d: Deps): void {
 
   app.get("/v1/berth/routes", (c) => {
     setReadHeaders(c, d, Math.max(1, store.tableIndex("instances")));
-    // The proxy off (--proxy-http off): no listener, no routes.
-    const view = d.routes() ?? { listen: null, http: [], tcp: [], conflicts: [] };
+    // The proxy off (--proxy-http off, --proxy-https off): no listener, no routes.
+    const view = d.routes() ?? { listen: null, https: null, http: [], tcp: [], conflicts: [] };
     // Routes of the services the token may read (agent:read was checked before). A conflict
     // line names services in free text: shown only to a token that may read every service.
     const readable = (a: Authorizer, r: { service: string }) =>
@@ -58,6 +58,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
     if (!everyService && view.conflicts.length > 0) markFiltered(c);
     return c.json({
       listen: view.listen,
+      https: view.https ?? null,
       http: keepAllowed(c, view.http, readable),
       tcp: keepAllowed(c, view.tcp, readable),
       conflicts: everyService ? view.conflicts : [],

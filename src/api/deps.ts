@@ -34,8 +34,10 @@ export interface ClusterAdmin {
  * routes, TCP routes with their listener state (`failed` with the reason), clashes.
  */
 export interface RoutesView {
-  /** The proxy's HTTP address; null when the proxy is off. */
+  /** The proxy's HTTP address; null when it is off. */
   listen: string | null;
+  /** The proxy's HTTPS address; null when it is off. */
+  https?: string | null;
   http: { host: string | null; prefix: string; service: string; targets: number }[];
   tcp: {
     port: number;

@@ -90,8 +90,9 @@ async function refresh() {
     fill("instances", instances
       .filter((i) => !f || (i.id + " " + i.service + " " + i.node).toLowerCase().includes(f))
       .map((i) => [i.id, i.service, i.address + ":" + i.port, i.node, [i.status, i.status], i.output]));
-    document.getElementById("proxy").textContent = routes.listen === null
-      ? "(proxy off)" : "(proxy " + routes.listen + ")";
+    document.getElementById("proxy").textContent = routes.listen === null && !routes.https
+      ? "(proxy off)"
+      : "(proxy " + [routes.listen, routes.https && "https " + routes.https].filter(Boolean).join(", ") + ")";
     fill("routes", [
       ...routes.tcp.map((r) => ["tcp :" + r.port, r.service, [r.state, r.state], r.error ?? ""]),
       ...routes.http.map((r) => [(r.host ?? "*") + r.prefix, r.service,

@@ -91,10 +91,10 @@ export interface ProxyOptions extends UpstreamPoolOptions {
 
 /** What the routes API lists: the proxy's address, HTTP and TCP routes, clashes. */
 export interface RoutesReport {
-  /** The plain HTTP listener's address, or "off". */
-  listen: string;
-  /** The HTTPS listener's address, or "off". */
-  https: string;
+  /** The plain HTTP listener's address; null when it is off. */
+  listen: string | null;
+  /** The HTTPS listener's address; null when it is off. */
+  https: string | null;
   http: HttpRouteInfo[];
   tcp: TcpRouteInfo[];
   conflicts: string[];
@@ -253,10 +253,10 @@ export class HttpProxy {
   report(): RoutesReport {
     return {
       listen: this.#opts.listen === null
-        ? "off"
+        ? null
         : formatHostPort(this.#address ?? this.#opts.listen),
       https: this.#opts.tls === undefined
-        ? "off"
+        ? null
         : formatHostPort(this.#https?.bound ?? this.#opts.tls.listen),
       http: this.#table.httpRoutes(),
       tcp: this.#tcp?.report() ?? [],

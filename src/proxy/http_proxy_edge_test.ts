@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
-import { httpsRequest, servedCert } from "./_tls_testing.ts";
+import {
+  httpsRequest,
+  rawClient,
+  request,
+  servedCert,
+  spec,
+  startBackend,
+  TestStore,
+  withProxy,
+} from "./_testing.ts";
 
 const WEB = servedCert(["web.test"]);
 const TLS = { listen: { host: "127.0.0.1", port: 0 }, certs: () => [WEB] };

@@ -4,8 +4,17 @@ import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { ClusterKey } from "../pki/cluster_key.ts";
 import { openEdgeKey, sealEdgeCert } from "../pki/edge_cert.ts";
-import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
-import { sClient, servedCert, servedSubject } from "./_tls_testing.ts";
+import {
+  rawClient,
+  request,
+  sClient,
+  servedCert,
+  servedSubject,
+  spec,
+  startBackend,
+  TestStore,
+  withProxy,
+} from "./_testing.ts";
 import { ServedCerts } from "./served_certs.ts";
 
 const WEB = servedCert(["web.test"]);

@@ -4,8 +4,7 @@ import type tls from "node:tls";
 import type { ConnInfo } from "./conn_info.ts";
 import { HttpsListener, type HttpsListenerOptions } from "./https_listener.ts";
 import type { ServedCert } from "./sni_index.ts";
-import { sClient, servedCert, servedSubject } from "./_tls_testing.ts";
-import { rawClient } from "./_testing.ts";
+import { rawClient, sClient, servedCert, servedSubject } from "./_testing.ts";
 
 const A = servedCert(["a.test"]);
 const WILD = servedCert(["*.w.test"]);

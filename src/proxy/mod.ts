@@ -69,5 +69,13 @@ export {
 } from "./routes.ts";
 export { HttpProxy, type ProxyOptions, type RoutesReport } from "./http_proxy.ts";
 export { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
+export {
+  type ChallengeCert,
+  type H2Frontend,
+  HttpsListener,
+  type ProxyTlsOptions,
+} from "./https_listener.ts";
+export { type ServedCert, SniIndex } from "./sni_index.ts";
+export { ServedCerts } from "./served_certs.ts";
 export { type ReservedListener, type TcpRouteInfo } from "./tcp_proxy.ts";
 export { type UpstreamPoolOptions } from "./upstream_pool.ts";
