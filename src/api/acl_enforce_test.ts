@@ -389,6 +389,7 @@ Deno.test("GET /v1/agent/service/:id refuses a token without service:read before
 Deno.test("GET /v1/berth/routes answers the routes of the services the token may read", async () => {
   const report = {
     listen: "127.0.0.1:8080",
+    https: null,
     http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1, proto: "http1" }],
     tcp: [{ port: 9000, service: "db", state: "listening" as const, error: null }],
     conflicts: ["TCP port 9000: claimed by services db and web; db keeps it"],

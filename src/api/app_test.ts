@@ -139,6 +139,7 @@ Deno.test("GET /ui is a self-contained page that reads the JSON API", async () =
 Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as failed", async () => {
   const report = {
     listen: "127.0.0.1:8080",
+    https: "127.0.0.1:8443",
     http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1, proto: "http1" }],
     tcp: [{
       port: 8500,
@@ -156,7 +157,7 @@ Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as 
   const off = fixture();
   const o = await off.app.request("/v1/berth/routes");
   assert.equal(o.status, 200);
-  assert.deepEqual(await o.json(), { listen: null, http: [], tcp: [], conflicts: [] });
+  assert.deepEqual(await o.json(), { listen: null, https: null, http: [], tcp: [], conflicts: [] });
   off.close();
 });
 

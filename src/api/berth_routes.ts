@@ -58,7 +58,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
     if (!everyService && view.conflicts.length > 0) markFiltered(c);
     return c.json({
       listen: view.listen,
-      https: view.https ?? null,
+      https: view.https,
       http: keepAllowed(c, view.http, readable),
       tcp: keepAllowed(c, view.tcp, readable),
       conflicts: everyService ? view.conflicts : [],

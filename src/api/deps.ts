@@ -37,7 +37,7 @@ export interface RoutesView {
   /** The proxy's HTTP address; null when it is off. */
   listen: string | null;
   /** The proxy's HTTPS address; null when it is off. */
-  https?: string | null;
+  https: string | null;
   http: { host: string | null; prefix: string; service: string; targets: number }[];
   tcp: {
     port: number;
