@@ -460,6 +460,32 @@ Deno.test("H2Frontend resets a stream with NO_ERROR after an answer that left it
   });
 });
 
+Deno.test("H2Frontend sends an early answer's trailers before resetting its unread body", async () => {
+  // A gRPC error answered before the request body arrived whole: the status is in the trailers.
+  const dispatch: Dispatch = (req, res) => {
+    req.body?.pause();
+    res.writeHead(200, "", ["content-type", "application/grpc"]);
+    res.writeTrailers?.(["grpc-status", "14", "grpc-message", "no instance"]);
+    res.end();
+  };
+  await withH2({ dispatch }, async (port) => {
+    const client = h2Connect(port);
+    try {
+      const a = await h2Request(
+        client,
+        { ...GET, ":method": "POST", te: "trailers" },
+        bytes(2 * 1024 * 1024),
+      );
+      assert.equal(a.status, 200);
+      assert.equal(a.trailers?.["grpc-status"], "14");
+      assert.equal(a.trailers?.["grpc-message"], "no instance");
+      assert.equal(a.rstCode, 0);
+    } finally {
+      client.close();
+    }
+  });
+});
+
 Deno.test("H2Frontend.close() sends GOAWAY, lets the stream under way finish, takes no new connection", async () => {
   let answer: () => void = () => {};
   const dispatch: Dispatch = (_req, res) => {

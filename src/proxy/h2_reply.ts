@@ -36,6 +36,10 @@ export class H2Reply implements ResponseSink {
   readonly #body: RequestBody | null;
   #noBody = false;
   #trailers: readonly string[] | null = null;
+  /** The response ends with a trailers frame (sent on the stream's "wantTrailers"). */
+  #endsWithTrailers = false;
+  /** `end` came before the request body arrived whole: reset once the trailers are out. */
+  #resetAfterTrailers = false;
   /** The proxy reset the stream itself (`destroy`, or after an early answer). */
   #resetByProxy = false;
   headersSent = false;
@@ -77,6 +81,7 @@ export class H2Reply implements ResponseSink {
     // A raw [name, value, …] list (node:http2 takes one; its types know only objects).
     const fields = list as unknown as http2.OutgoingHttpHeaders;
     this.#stream.respond(fields, { endStream: this.#noBody, waitForTrailers });
+    this.#endsWithTrailers = waitForTrailers;
     if (waitForTrailers) this.#stream.once("wantTrailers", this.#sendTrailers);
   }
 
@@ -98,13 +103,17 @@ export class H2Reply implements ResponseSink {
     if (this.writableEnded) return;
     this.writableEnded = true;
     if (this.destroyed) return;
+    const body = this.#body;
+    // The request is answered before its body arrived whole: stop the client sending it, once
+    // the whole response is out (its trailers too, a gRPC status: they may go out within
+    // `stream.end()`, so this is decided first).
+    const early = body !== null && !body.complete;
+    if (early && this.#endsWithTrailers) this.#resetAfterTrailers = true;
     if (!this.#noBody) {
       if (chunk !== undefined && chunk.length > 0) this.#stream.end(chunk);
       else this.#stream.end();
     }
-    const body = this.#body;
-    if (body !== null && !body.complete) {
-      // The request is answered before its body arrived whole: stop the client sending it.
+    if (early && !this.#endsWithTrailers) {
       this.#resetByProxy = true;
       this.#stream.close(NGHTTP2_NO_ERROR);
     }
@@ -139,7 +148,16 @@ export class H2Reply implements ResponseSink {
         fields = {}; // an invalid trailer from the instance: the response still ends
       }
     }
-    if (!this.destroyed) this.#stream.sendTrailers(fields);
+    if (this.destroyed) return;
+    this.#stream.sendTrailers(fields);
+    if (!this.#resetAfterTrailers) return;
+    this.#resetByProxy = true;
+    // Deno's node:http2 drops trailers the stream is reset right after: reset on the next turn.
+    setImmediate(() => {
+      if (!this.destroyed && !(this.#body?.complete ?? true)) {
+        this.#stream.close(NGHTTP2_NO_ERROR);
+      }
+    });
   };
 }
 
