@@ -5,7 +5,8 @@
  * `grpc-message` in its trailers (HTTP/2 clients) or its headers (trailers-only, HTTP/1.1).
  *
  * A request gets gRPC errors when its route is `berth.http.proto=grpc` or its content type is
- * `application/grpc` (with or without `+proto`, `+json`, …).
+ * `application/grpc` (with or without `+proto`, `+json`, …); one no route matches, by its
+ * content type alone (12 UNIMPLEMENTED: a gRPC client reads a plain-text body as a message).
  *
  * @module
  */
@@ -15,6 +16,7 @@ import type { ServiceRoute } from "./routes.ts";
 
 /** gRPC status codes the proxy answers with. */
 export const GRPC_DEADLINE_EXCEEDED = 4;
+export const GRPC_UNIMPLEMENTED = 12;
 export const GRPC_INTERNAL = 13;
 export const GRPC_UNAVAILABLE = 14;
 
@@ -47,8 +49,9 @@ export function encodeGrpcMessage(text: string): string {
   return out;
 }
 
-/** The gRPC status a proxy error with this HTTP status stands for. */
+/** The gRPC status a proxy error with this HTTP status stands for (404: no route). */
 export function grpcStatusFor(httpStatus: number): number {
+  if (httpStatus === 404) return GRPC_UNIMPLEMENTED;
   if (httpStatus === 504) return GRPC_DEADLINE_EXCEEDED;
   if (httpStatus === 502 || httpStatus === 503) return GRPC_UNAVAILABLE;
   return GRPC_INTERNAL;

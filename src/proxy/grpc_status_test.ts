@@ -32,8 +32,8 @@ Deno.test("encodeGrpcMessage() percent-encodes %, controls and non-ASCII as UTF-
   assert.equal(decodeURIComponent(encodeGrpcMessage("x é % \t")), "x é % \t");
 });
 
-Deno.test("grpcStatusFor() maps 502/503 to UNAVAILABLE and 504 to DEADLINE_EXCEEDED", () => {
-  assert.deepEqual([502, 503, 504, 400].map(grpcStatusFor), [14, 14, 4, 13]);
+Deno.test("grpcStatusFor() maps 502/503 to UNAVAILABLE, 504 to DEADLINE_EXCEEDED, 404 to UNIMPLEMENTED", () => {
+  assert.deepEqual([502, 503, 504, 404, 400].map(grpcStatusFor), [14, 14, 4, 12, 13]);
 });
 
 Deno.test("splitTrailersOnly() keeps the content type in the headers and moves the rest", () => {

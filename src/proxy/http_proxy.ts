@@ -17,7 +17,7 @@ import { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { loadRequestParser } from "./_llhttp.ts";
 import { type Exchange, limitChunkedBody, type PlainAnswer, sendPlain } from "./exchange.ts";
-import { sendProxyError, wantsGrpcErrors } from "./grpc_status.ts";
+import { hasGrpcContentType, sendProxyError, wantsGrpcErrors } from "./grpc_status.ts";
 import { H2cSessions } from "./h2c_sessions.ts";
 import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
@@ -397,10 +397,14 @@ export class HttpProxy {
     const route = this.#route(head.host, req.url, conn);
     if ("status" in route) {
       req.body?.resume();
-      if (route.status === 503 && route.route && wantsGrpcErrors(route.route, req.rawHeaders)) {
-        return sendProxyError(res, true, 503, route.text);
+      const { status, text } = route;
+      // gRPC errors for a gRPC request no route matches (12) or whose service has none (14).
+      if (status === 404 || status === 503) {
+        const raw = req.rawHeaders;
+        const grpc = route.route ? wantsGrpcErrors(route.route, raw) : hasGrpcContentType(raw);
+        if (grpc) return sendProxyError(res, true, status, text);
       }
-      return sendPlain(res, route.status, route.text, route.headers);
+      return sendPlain(res, status, text, route.headers);
     }
     const cl = head.contentLength;
     if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
