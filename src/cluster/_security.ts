@@ -22,6 +22,8 @@
  *   `cert.record`). A member receiving an enrollment forwards it to the leader only when its own
  *   applied state accepts the token (a flood of bad tokens stays with it); refusals are logged by
  *   the member the joiner asked (at most once a while per remote host), naming the token by id.
+ *   Once the leader accepted the token, the member the joiner asked adds the cluster key to its
+ *   answer (_cluster_key.ts), on that pinned connection.
  * - **A restart after a stop longer than --cert-ttl** (the whole cluster may have been down): a
  *   member issues itself a new certificate from the CA in its store and records it once a leader
  *   is elected; until then peers accept an unrecorded certificate of a member all of whose
