@@ -37,6 +37,7 @@ import {
   acmeNamesOf,
   csr,
   tlsAlpnChallengeCert,
+  tlsAlpnHook,
 } from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
@@ -252,7 +253,7 @@ export class Agent {
         tls: config.proxyHttps === null ? undefined : {
           listen: config.proxyHttps,
           certs: () => served.certs(),
-          acmeTlsAlpn: (name) => acmeAnswers.tlsAlpn(name),
+          acmeTlsAlpn: tlsAlpnHook(acmeAnswers, log),
         },
         acmeHttp01: (token) => acmeAnswers.http01(token),
         edgeDomain: config.edgeDomain,

@@ -62,6 +62,11 @@ export class AcmeAnswers {
     return c.keyAuthorization;
   }
 
+  /** Whether any TLS-ALPN-01 challenge is pending (the proxy then reads ClientHellos first). */
+  tlsAlpnPending(): boolean {
+    return this.#alpn.size > 0;
+  }
+
   /** TLS-ALPN-01: the challenge certificate for `servername`, or null (no challenge for it). */
   tlsAlpn(servername: string): AlpnCert | null {
     const name = servername.toLowerCase();

@@ -14,6 +14,7 @@
  * | `_http.ts`  | requests with a timeout, bounded answers, nonces collected                      |
  * | `client_hello.ts` | reading a TLS ClientHello (server name, ALPN, key shares)                 |
  * | `tls_alpn_responder.ts` | `answerTlsAlpn01`: berth's own TLS 1.3 handshake for `acme-tls/1`   |
+ * | `tls_alpn_hook.ts` | `tlsAlpnHook`: the proxy's hook that sends acme-tls/1 hellos to it      |
  *
  * The CSR and the TLS-ALPN-01 challenge certificate are built in src/pki (acme_certs.ts) and
  * re-exported by client.ts as `csr` and `tlsAlpnChallengeCert`.
@@ -23,6 +24,7 @@
 export { acmeNames, acmeNamesOf, type AcmeNamesOptions, isOrderableName } from "./names.ts";
 export { AcmeManager, type AcmeManagerOptions } from "./manager.ts";
 export { AcmeAnswers, type AcmeAnswersOptions, type AlpnCert } from "./answers.ts";
+export { tlsAlpnHook } from "./tls_alpn_hook.ts";
 export type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 export { backoffMs, renewAt } from "./timing.ts";
 export {

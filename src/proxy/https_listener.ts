@@ -8,12 +8,13 @@
  * - TLS 1.2 and 1.3; resumption with session tickets (TLS 1.2 and 1.3; Deno keeps no TLS 1.2
  *   session-id cache). No OCSP stapling: Deno's `node:tls` emits no `OCSPRequest`.
  * - ALPN: `h2` (only when an HTTP/2 frontend is given), `http/1.1`; a client offering neither
- *   gets HTTP/1.1 without ALPN. `acme-tls/1` (RFC 8737): the certificate is chosen from the SNI
- *   alone, before ALPN is seen, so while `acmeTlsAlpn(name)` has a challenge certificate for a
- *   name that NO certificate covers (exact or wildcard; the default does not count), every
- *   handshake for that name gets the challenge certificate and `acme-tls/1` is accepted; the
- *   connection closes after the handshake. A name that already has a certificate keeps serving
- *   it and `acme-tls/1` is not negotiated: renewals are validated by HTTP-01.
+ *   gets HTTP/1.1 without ALPN.
+ * - `acme-tls/1` (RFC 8737) is answered apart from node:tls, whose TLS stack refuses the
+ *   challenge certificate's critical extension and picks certificates before it sees ALPN:
+ *   while `acmeTlsAlpn.pending()` (a TLS-ALPN-01 validation is under way somewhere), the
+ *   ClientHello of each new connection is read first; one that `claims` (acme-tls/1 for a name
+ *   under validation) goes to `acmeTlsAlpn.answer`, any other continues into node:tls with the
+ *   bytes read put back in front. With nothing pending, connections go to node:tls untouched.
  * - TLS contexts are cached by certificate fingerprint; `reload()` re-reads `certs()` and swaps
  *   the index (the proxy calls it when the store's `edge_certs` change). A certificate whose
  *   context cannot be made is skipped with one log line (once per fingerprint).
@@ -25,8 +26,10 @@
  * @module
  */
 import tls from "node:tls";
+import net from "node:net";
+import { Buffer } from "node:buffer";
+import { Duplex } from "node:stream";
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
-import type net from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
 import { listenOn } from "./listen.ts";
@@ -36,14 +39,20 @@ import { type ServedCert, SniIndex } from "./sni_index.ts";
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const HANDSHAKES_MAX = 1024;
 export const HANDSHAKES_PER_IP_MAX = 64;
-/** Challenge contexts kept between reloads (one per name under validation). */
-const CHALLENGE_CONTEXTS_MAX = 64;
-export const ACME_TLS_ALPN = "acme-tls/1";
+/** Most bytes read looking for a ClientHello (the largest hellos are a few KiB). */
+const CLIENT_HELLO_READ_MAX = 16 * 1024 + 5;
 
-/** A TLS-ALPN-01 challenge certificate (RFC 8737) for one name. */
-export interface ChallengeCert {
-  certPem: string;
-  keyPem: string;
+/** TLS-ALPN-01 validations (RFC 8737), answered outside node:tls (module doc). */
+export interface AcmeTlsAlpnHook {
+  /** Whether a validation may come now: only then is each ClientHello read first. */
+  pending(): boolean;
+  /**
+   * From the first bytes of a connection: "more" (not a whole ClientHello yet), true (an
+   * `acme-tls/1` validation to answer), false (any other client).
+   */
+  claims(head: Uint8Array): boolean | "more";
+  /** Answers the validation on `socket` (`head`: the bytes read from it so far), then closes it. */
+  answer(socket: net.Socket, head: Uint8Array): void;
 }
 
 /** Serves HTTP/2 on a TLS socket that negotiated `h2`. */
@@ -57,8 +66,8 @@ export interface ProxyTlsOptions {
   listen: HostPort;
   /** The certificates to serve, keys opened; called again at each `reload()`. */
   certs: () => readonly ServedCert[];
-  /** The TLS-ALPN-01 challenge certificate for a name under validation, else null. */
-  acmeTlsAlpn?: (servername: string) => ChallengeCert | null;
+  /** TLS-ALPN-01 validations; none answered without it. */
+  acmeTlsAlpn?: AcmeTlsAlpnHook;
   /** Default 10000. */
   handshakeTimeoutMs?: number;
   /** Handshakes in progress at once; above it the oldest is closed. Default 1024. */
@@ -81,7 +90,7 @@ export interface HttpsListenerOptions extends ProxyTlsOptions {
  * A TLS context for a certificate and its key; throws when the key is not the certificate's
  * (Deno's `createSecureContext` takes such a pair, and its handshakes then hang).
  */
-function secureContext(c: ChallengeCert): tls.SecureContext {
+function secureContext(c: { certPem: string; keyPem: string }): tls.SecureContext {
   const spki = (k: KeyObject) => k.export({ type: "spki", format: "der" });
   const leaf = new X509Certificate(c.certPem);
   if (!spki(createPublicKey(createPrivateKey(c.keyPem))).equals(spki(leaf.publicKey))) {
@@ -93,8 +102,11 @@ function secureContext(c: ChallengeCert): tls.SecureContext {
 /** See the module comment. `start()` listens; `close()` ends every handshake in progress. */
 export class HttpsListener {
   readonly #opts: HttpsListenerOptions;
-  readonly #server: tls.Server;
+  /** Accepts connections and hands them to `#tls` (after `#peek` when ACME asks). */
+  readonly #server: net.Server;
+  readonly #tls: tls.Server;
   readonly #handshakesMax: number;
+  readonly #handshakeTimeoutMs: number;
   readonly #handshakesPerIpMax: number;
   /** Raw sockets whose handshake is under way, oldest first. */
   readonly #handshaking = new Set<net.Socket>();
@@ -104,8 +116,8 @@ export class HttpsListener {
   #contexts = new Map<string, tls.SecureContext>();
   /** Fingerprints whose context failed (logged once). */
   readonly #broken = new Set<string>();
-  /** challenge certificate PEM → context. */
-  readonly #challengeContexts = new Map<string, tls.SecureContext>();
+  /** The TLS server's socket over each raw connection read first (`#peek`) → that connection. */
+  readonly #rawOf = new WeakMap<object, net.Socket>();
   #address: HostPort | null = null;
   /** Handshakes that failed or timed out (for tests and metrics). */
   failedHandshakes = 0;
@@ -113,17 +125,18 @@ export class HttpsListener {
   constructor(opts: HttpsListenerOptions) {
     this.#opts = opts;
     this.#handshakesMax = opts.handshakesMax ?? HANDSHAKES_MAX;
+    this.#handshakeTimeoutMs = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.#handshakesPerIpMax = opts.handshakesPerIpMax ?? HANDSHAKES_PER_IP_MAX;
-    this.#server = tls.createServer({
+    this.#tls = tls.createServer({
       minVersion: "TLSv1.2",
-      handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: this.#handshakeTimeoutMs,
       allowHalfOpen: true,
       SNICallback: (servername, cb) => cb(null, this.#contextFor(servername)),
-      ALPNCallback: ({ servername, protocols }) => this.#alpn(servername, protocols),
+      ALPNCallback: ({ protocols }) => this.#alpn(protocols),
     });
-    this.#server.on("connection", this.#onConnection);
-    this.#server.on("secureConnection", this.#onSecure);
-    this.#server.on("tlsClientError", (_e: Error, socket: tls.TLSSocket) => {
+    this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
+    this.#tls.on("secureConnection", this.#onSecure);
+    this.#tls.on("tlsClientError", (_e: Error, socket: tls.TLSSocket) => {
       this.failedHandshakes++;
       socket.destroy();
     });
@@ -188,12 +201,12 @@ export class HttpsListener {
     // Invariant: every certificate in the index has its context in #contexts.
     this.#contexts = contexts;
     this.#index = new SniIndex(usable);
-    this.#challengeContexts.clear();
   }
 
   /** Stops listening and closes the handshakes in progress (HttpProxy closes the rest). */
   async close(): Promise<void> {
     for (const s of this.#handshaking) s.destroy();
+    this.#tls.close();
     this.#handshaking.clear();
     this.#perIp.clear();
     if (!this.#server.listening) return;
@@ -202,44 +215,11 @@ export class HttpsListener {
 
   /** The context for a server name; undefined: none (the server's, certificate-less: alert). */
   #contextFor(servername: string): tls.SecureContext | undefined {
-    const challenge = this.#challenge(servername);
-    if (challenge !== null) return challenge;
     const cert = this.#index.lookup(servername);
     return cert === null ? undefined : this.#contexts.get(cert.fingerprint);
   }
 
-  /** The challenge context for a name under TLS-ALPN-01 validation that has no certificate. */
-  #challenge(servername: string): tls.SecureContext | null {
-    const acme = this.#opts.acmeTlsAlpn;
-    if (acme === undefined || servername === "" || this.#index.covering(servername) !== null) {
-      return null;
-    }
-    let cert: ChallengeCert | null;
-    try {
-      cert = acme(servername.toLowerCase());
-    } catch (e) {
-      this.#opts.log(`proxy: acme-tls/1 challenge for ${servername}: ${errorText(e)}`);
-      return null;
-    }
-    if (cert === null) return null;
-    let ctx = this.#challengeContexts.get(cert.certPem);
-    if (ctx === undefined) {
-      try {
-        ctx = secureContext(cert);
-      } catch (e) {
-        this.#opts.log(`proxy: acme-tls/1 challenge for ${servername}: ${errorText(e)}`);
-        return null;
-      }
-      if (this.#challengeContexts.size >= CHALLENGE_CONTEXTS_MAX) this.#challengeContexts.clear();
-      this.#challengeContexts.set(cert.certPem, ctx);
-    }
-    return ctx;
-  }
-
-  #alpn(servername: string, protocols: string[]): string | undefined {
-    if (protocols.includes(ACME_TLS_ALPN) && this.#challenge(servername) !== null) {
-      return ACME_TLS_ALPN;
-    }
+  #alpn(protocols: string[]): string | undefined {
     if (this.#opts.h2 && protocols.includes("h2")) return "h2";
     if (protocols.includes("http/1.1")) return "http/1.1";
     return undefined;
@@ -260,7 +240,44 @@ export class HttpsListener {
     this.#handshaking.add(raw);
     this.#perIp.set(ip, fromIp + 1);
     raw.once("close", () => this.#handshakeOver(raw));
+    const acme = this.#opts.acmeTlsAlpn;
+    if (acme?.pending()) this.#peek(raw, acme);
+    else this.#tls.emit("connection", raw);
   };
+
+  /**
+   * Reads the ClientHello of a connection while a TLS-ALPN-01 validation is pending: an
+   * `acme-tls/1` one is answered by the hook, any other goes on into node:tls with the bytes
+   * read put back in front (`Prepended`).
+   */
+  #peek(raw: net.Socket, acme: AcmeTlsAlpnHook): void {
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => raw.destroy(), this.#handshakeTimeoutMs);
+    raw.on("error", () => raw.destroy());
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      let claim: boolean | "more";
+      try {
+        claim = head.length > CLIENT_HELLO_READ_MAX ? false : acme.claims(head);
+      } catch {
+        claim = false;
+      }
+      if (claim === "more") return;
+      clearTimeout(timer);
+      raw.off("data", onData);
+      raw.pause();
+      if (claim) {
+        this.#handshakeOver(raw);
+        acme.answer(raw, head);
+        return;
+      }
+      const relay = new Prepended(raw, head);
+      this.#rawOf.set(relay, raw);
+      this.#tls.emit("connection", relay);
+    };
+    raw.on("data", onData);
+    raw.once("close", () => clearTimeout(timer));
+  }
 
   #handshakeOver(raw: net.Socket): void {
     if (!this.#handshaking.delete(raw)) return;
@@ -271,14 +288,17 @@ export class HttpsListener {
   }
 
   #onSecure = (socket: tls.TLSSocket): void => {
-    const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+    const parent = transportOf(socket);
+    const raw = parent === undefined
+      ? undefined
+      : (this.#rawOf.get(parent) ?? parent) as net.Socket;
     if (raw !== undefined) this.#handshakeOver(raw);
+    if (raw !== parent && raw !== undefined) {
+      // Over a Prepended relay the TLS socket knows no peer address: the request's is the raw's.
+      Object.defineProperty(socket, "remoteAddress", { value: raw.remoteAddress });
+    }
     socket.on("error", () => socket.destroy());
     const alpn = socket.alpnProtocol || undefined;
-    if (alpn === ACME_TLS_ALPN) {
-      socket.end(); // RFC 8737 §3: the handshake was the answer
-      return;
-    }
     const conn: ConnInfo = {
       secure: true,
       servername: (socket as unknown as { servername?: string | false }).servername || undefined,
@@ -289,4 +309,53 @@ export class HttpsListener {
     if (alpn === "h2" && h2) h2.serve(socket, conn);
     else this.#opts.serveHttp1(socket, conn);
   };
+}
+
+/**
+ * What a server TLS socket reads from: its raw socket (`_parent`), or the stream it wraps when
+ * that is no socket (`Prepended`: node:tls puts a JSStreamSocket between them). Deno 2.9's
+ * node:tls internals; undefined when they differ (the raw socket's close then ends the count).
+ */
+function transportOf(socket: tls.TLSSocket): object | undefined {
+  const s = socket as unknown as {
+    _parent?: object;
+    _handle?: { _parentWrap?: { stream?: object } };
+  };
+  return s._parent ?? s._handle?._parentWrap?.stream;
+}
+
+/**
+ * A raw connection with bytes already read from it put back in front: what node:tls reads
+ * after `#peek` (Deno's TLS cannot take a socket that was read from).
+ */
+class Prepended extends Duplex {
+  readonly #raw: net.Socket;
+
+  constructor(raw: net.Socket, head: Buffer) {
+    super({ allowHalfOpen: true });
+    this.#raw = raw;
+    this.push(head);
+    raw.on("data", (d: Buffer) => {
+      if (!this.push(d)) raw.pause();
+    });
+    raw.on("end", () => this.push(null));
+    raw.on("close", () => this.destroy());
+  }
+
+  override _read(): void {
+    this.#raw.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: string, cb: (e?: Error | null) => void): void {
+    this.#raw.write(chunk, cb);
+  }
+
+  override _final(cb: () => void): void {
+    this.#raw.end(cb);
+  }
+
+  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
+    this.#raw.destroy();
+    cb(e);
+  }
 }

@@ -4,6 +4,8 @@ import type tls from "node:tls";
 import type { ConnInfo } from "./conn_info.ts";
 import { HttpsListener, type HttpsListenerOptions } from "./https_listener.ts";
 import type { ServedCert } from "./sni_index.ts";
+import { tlsAlpnChallengeCertificate } from "../pki/mod.ts";
+import { type AcmeAnswers, tlsAlpnHook } from "../acme/mod.ts";
 import { rawClient, sClient, servedCert, servedSubject } from "./_testing.ts";
 
 const A = servedCert(["a.test"]);
@@ -117,30 +119,42 @@ Deno.test("HttpsListener negotiates http/1.1, and h2 only when an HTTP/2 fronten
   });
 });
 
-Deno.test("HttpsListener answers acme-tls/1 with the challenge certificate for a name without one", async () => {
-  const challenge = servedCert(["new.test"]);
-  const asked: string[] = [];
-  const acmeTlsAlpn = (name: string) => {
-    asked.push(name);
-    return name === "new.test" || name === "a.test" ? challenge : null;
-  };
-  await withListener({ acmeTlsAlpn, certs: () => [A] }, async (port, _l, served) => {
-    const out = await sClient(port, ["-servername", "NEW.test", "-alpn", "acme-tls/1"]);
+Deno.test("HttpsListener answers acme-tls/1 through the hook while a validation is pending, other clients through TLS", async () => {
+  const challenge = tlsAlpnChallengeCertificate("new.test", "token.thumbprint");
+  let pending = true;
+  const answers = {
+    tlsAlpnPending: () => pending,
+    tlsAlpn: (name: string) => name === "new.test" ? challenge : null,
+  } as unknown as AcmeAnswers;
+  const logged: string[] = [];
+  const acmeTlsAlpn = tlsAlpnHook(answers, (l) => logged.push(l));
+  const peers: (string | undefined)[] = [];
+  await withListener({
+    acmeTlsAlpn,
+    certs: () => [A],
+    serveHttp1: (socket) => {
+      peers.push(socket.remoteAddress);
+      socket.end("hello\n");
+    },
+  }, async (port) => {
+    const out = await sClient(port, ["-servername", "new.test", "-alpn", "acme-tls/1"]);
     assert.match(out, /ALPN protocol: acme-tls\/1/, out);
-    assert.equal(servedSubject(out), "new.test");
-    assert.doesNotMatch(out, /hello/, "the connection closes after the handshake");
-    // a.test has a certificate of its own: acme-tls/1 alone is refused (the handshake ends),
-    // and a client offering http/1.1 too gets a.test's certificate.
-    const refused = await sClient(port, ["-servername", "a.test", "-alpn", "acme-tls/1"]);
-    assert.equal(servedSubject(refused), null, refused);
-    const covered = await sClient(port, ["-servername", "a.test", "-alpn", "acme-tls/1,http/1.1"]);
-    assert.equal(servedSubject(covered), "a.test");
-    assert.match(covered, /ALPN protocol: http\/1\.1/);
-    // No challenge pending: the handshake fails, no certificate is served.
+    assert.match(out, /^New, TLSv1\.3/m);
+    assert.doesNotMatch(out, /hello/);
+    // Read first, then handed to node:tls: served as ever, with the client's address.
+    const plain = await sClient(port, ["-servername", "a.test", "-alpn", "http/1.1"]);
+    assert.equal(servedSubject(plain), "a.test");
+    assert.match(plain, /hello/);
+    assert.deepEqual(peers, ["127.0.0.1"]);
+    // acme-tls/1 for a name under no validation: not answered by the hook; no certificate.
     const none = await sClient(port, ["-servername", "z.test", "-alpn", "acme-tls/1"]);
-    assert.equal(servedSubject(none), null, none);
-    assert.equal(served.length, 1); // only a.test's
-    assert.ok(asked.includes("new.test") && !asked.includes("a.test"), asked.join());
+    assert.doesNotMatch(none, /ALPN protocol: acme-tls/);
+    assert.equal(servedSubject(none), null);
+    // Nothing pending: the hook is not asked, node:tls refuses acme-tls/1.
+    pending = false;
+    const after = await sClient(port, ["-servername", "new.test", "-alpn", "acme-tls/1"]);
+    assert.doesNotMatch(after, /ALPN protocol: acme-tls/);
+    assert.deepEqual(logged, []);
   });
 });
 

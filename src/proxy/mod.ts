@@ -70,7 +70,7 @@ export {
 export { HttpProxy, type ProxyOptions, type RoutesReport } from "./http_proxy.ts";
 export { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 export {
-  type ChallengeCert,
+  type AcmeTlsAlpnHook,
   type H2Frontend,
   HttpsListener,
   type ProxyTlsOptions,
