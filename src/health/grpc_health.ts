@@ -76,6 +76,25 @@ export function encodeHealthRequest(service: string): Uint8Array {
   return Buffer.concat([Uint8Array.from(head), name]);
 }
 
+/** The service name of a HealthCheckRequest (for test servers); throws on bad bytes. */
+export function decodeHealthRequest(b: Uint8Array): string {
+  let service = "";
+  let at = 0;
+  while (at < b.length) {
+    const [tag, next] = readVarint(b, at);
+    at = next;
+    const wire = tag & 7;
+    if (wire !== 2) throw new Error(`unexpected protobuf wire type ${wire}`);
+    const [len, after] = readVarint(b, at);
+    if (after + len > b.length) throw new Error("protobuf field runs past the message");
+    if (Math.floor(tag / 8) === 1) {
+      service = new TextDecoder().decode(b.subarray(after, after + len));
+    }
+    at = after + len;
+  }
+  return service;
+}
+
 /** A HealthCheckResponse with `status` as protobuf bytes (for tests and test servers). */
 export function encodeHealthResponse(status: number): Uint8Array {
   if (status === 0) return new Uint8Array(0);

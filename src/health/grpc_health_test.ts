@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import {
+  decodeHealthRequest,
   decodeHealthResponse,
   encodeHealthRequest,
   encodeHealthResponse,
@@ -12,6 +13,7 @@ import {
 } from "./grpc_health.ts";
 import { probe } from "./probe.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { startGrpcServer } from "../../test/grpc_echo.ts";
 
 Deno.test("encodeHealthRequest() writes field 1 as a length-delimited string; empty is no bytes", () => {
   assert.deepEqual([...encodeHealthRequest("")], []);
@@ -166,4 +168,30 @@ Deno.test("nodeGrpcHealthCall() gives up when aborted (a server that never answe
   } finally {
     await server.close();
   }
+});
+
+Deno.test("probe() gRPC health against a real gRPC server (@grpc/grpc-js): whole server and one service", async () => {
+  const statuses: Record<string, number> = { "": 1, "pkg.Down": 2 };
+  const server = await startGrpcServer("h", { health: (service) => statuses[service] ?? 3 });
+  const at = (service?: string) =>
+    probe({ kind: "grpc", address: "127.0.0.1", port: server.port, service }, { timeoutMs: 2000 });
+  try {
+    assert.deepEqual(await at(), {
+      status: "passing",
+      output: `gRPC health 127.0.0.1:${server.port}: SERVING`,
+    });
+    assert.deepEqual(await at("pkg.Down"), {
+      status: "critical",
+      output: `gRPC health 127.0.0.1:${server.port}/pkg.Down: NOT_SERVING`,
+    });
+    assert.equal((await at("pkg.Other")).output.endsWith(": SERVICE_UNKNOWN"), true);
+  } finally {
+    server.close();
+  }
+});
+
+Deno.test("decodeHealthRequest() reads the service name back", () => {
+  assert.equal(decodeHealthRequest(encodeHealthRequest("pkg.Svc")), "pkg.Svc");
+  assert.equal(decodeHealthRequest(new Uint8Array(0)), "");
+  assert.throws(() => decodeHealthRequest(Uint8Array.from([0x08, 1])), /wire type 0/);
 });

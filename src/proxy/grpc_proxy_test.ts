@@ -4,7 +4,7 @@
  * `berth.http.proto=grpc` service.
  */
 import assert from "node:assert/strict";
-import { echoClient, startGrpcServer } from "./_grpc_testing.ts";
+import { echoClient, startGrpcServer } from "../../test/grpc_echo.ts";
 import { spec, TestStore } from "./_testing.ts";
 import { testTls, withH2Proxy } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";

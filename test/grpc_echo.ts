@@ -1,18 +1,27 @@
 /**
- * A real gRPC service for the proxy's gRPC tests, served and called with `@grpc/grpc-js`
- * (defined with `makeGenericClientConstructor` and string serializers, no .proto file):
+ * A real gRPC service for the gRPC tests (the proxy's and end to end), served and called with
+ * `@grpc/grpc-js` (defined with `makeGenericClientConstructor` and string serializers, no .proto
+ * file):
  *
  * - `t.Echo/Echo` (unary): answers `NAME:REQUEST`, with response metadata `x-served-by: NAME`
  *   and trailing metadata `x-trailer: NAME`; the request `fail` ends with NOT_FOUND
  *   ("no such thing") after the response headers, `fail-at-once` with PERMISSION_DENIED
  *   ("not you") in a trailers-only response; `hang` is never answered;
- * - `t.Echo/Chat` (bidirectional): answers each message with `NAME:MESSAGE` as it arrives.
+ * - `t.Echo/Chat` (bidirectional): answers each message with `NAME:MESSAGE` as it arrives;
+ * - `grpc.health.v1.Health/Check`: the gRPC health protocol, answering `health(service)`
+ *   (default SERVING), messages encoded by src/health/grpc_health.ts.
  *
  * @module
  */
-// @ts-types="./_grpc_js.d.ts"
+// @ts-types="./grpc_js.d.ts"
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import {
+  decodeHealthRequest,
+  encodeHealthResponse,
+  HEALTH_CHECK_PATH,
+  SERVING,
+} from "../src/health/grpc_health.ts";
 
 const toBytes = (s: string) => Buffer.from(s, "utf8");
 const fromBytes = (b: Buffer) => b.toString("utf8");
@@ -38,6 +47,20 @@ const ECHO_SERVICE = {
   },
 } as const;
 
+const bytes = (b: Uint8Array) => Buffer.from(b);
+
+const HEALTH_SERVICE = {
+  check: {
+    path: HEALTH_CHECK_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: bytes,
+    requestDeserialize: bytes,
+    responseSerialize: bytes,
+    responseDeserialize: bytes,
+  },
+} as const;
+
 /** What a unary call returned (or how it failed). */
 export interface UnaryResult {
   value: string | null;
@@ -54,9 +77,20 @@ export interface EchoClient {
   close(): void;
 }
 
-/** Serves the test service on 127.0.0.1 (a free port). */
-export async function startGrpcServer(name: string) {
+/**
+ * Serves the test service on 127.0.0.1 (a free port); `health(service)` is the ServingStatus
+ * the health service answers (default SERVING).
+ */
+export async function startGrpcServer(
+  name: string,
+  opts: { health?: (service: string) => number } = {},
+) {
   const server = new grpc.Server();
+  // deno-lint-ignore no-explicit-any
+  server.addService(HEALTH_SERVICE as any, {
+    check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Uint8Array>) =>
+      done(null, encodeHealthResponse(opts.health?.(decodeHealthRequest(call.request)) ?? SERVING)),
+  });
   // deno-lint-ignore no-explicit-any
   server.addService(ECHO_SERVICE as any, {
     echo: (

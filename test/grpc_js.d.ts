@@ -1,5 +1,5 @@
 /**
- * Types of the part of `@grpc/grpc-js` the proxy's gRPC tests use (_grpc_testing.ts imports the
+ * Types of the part of `@grpc/grpc-js` the proxy's gRPC tests use (grpc_echo.ts imports the
  * package with `@ts-types` pointing here). The package's own declarations reference the
  * `@types/node` 18 that protobufjs depends on, and type-checking them replaces Deno's built-in
  * Node types (no `node:sqlite`) in every module checked together with them.
