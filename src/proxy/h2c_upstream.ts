@@ -215,7 +215,7 @@ export class H2cAttempt implements Deadline {
       return this.#failed("response timeout", "response timeout");
     }
     // The response stalled: end the call as cut off.
-    this.#cutOff("stream idle timeout");
+    this.#cutOff(`went silent for the stream idle timeout (${this.#ctx.streamIdleTimeoutMs} ms)`);
   }
 
   #open(s: H2cSession): void {

@@ -395,6 +395,30 @@ Deno.test("h2c route: no response within the response timeout: 504, or grpc-stat
   }
 });
 
+Deno.test("h2c route: a started gRPC call silent both ways for the stream idle timeout ends with 14", async () => {
+  const b = await h2cBackend((stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    stream.write(Buffer.from([0, 0, 0, 0, 0])); // one empty message, then silence
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "a", port: b.port, httpHosts: ["rpc.test"], meta: H2C }));
+  try {
+    await withProxy(ts, { streamIdleTimeoutMs: 200 }, async (_port, proxy) => {
+      const res = sink();
+      proxy.dispatch(req("POST", "/t.Echo/Watch", GRPC_HEADERS), res, { secure: true });
+      await res.done;
+      assert.equal(res.body.length, 5);
+      assert.equal(header(res.trailers, "grpc-status"), "14");
+      assert.match(
+        decodeURIComponent(header(res.trailers, "grpc-message")!),
+        /^service web: instance a went silent for the stream idle timeout \(200 ms\)$/,
+      );
+    });
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("h2c route: a stream the instance refuses unprocessed goes to another instance", async () => {
   const refusing = await rawH2Backend((
     id,
