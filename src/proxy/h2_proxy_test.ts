@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
+import type { AddressInfo } from "node:net";
 import { spec, startBackend, TestStore } from "./_testing.ts";
 import { h2Connect, h2Request, withH2Proxy } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
@@ -228,4 +229,90 @@ Deno.test("HTTP/2: a client that reads nothing stops the instance's response mid
   } finally {
     await big.close();
   }
+});
+
+/** An h2c instance echoing each request DATA chunk at once, ending with grpc-status 0. */
+async function grpcEcho(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
+      waitForTrailers: true,
+    });
+    stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+    stream.on("data", (d: Buffer) => stream.write(d));
+    stream.on("end", () => stream.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+Deno.test("HTTP/2: a gRPC call streams both ways through an h2c route and ends with trailers", async () => {
+  const backend = await grpcEcho();
+  const ts = new TestStore();
+  ts.register(spec({ id: "rpc-a", port: backend.port, meta: { "berth.http.proto": "grpc" } }));
+  try {
+    await withH2Proxy(ts, {}, async (port) => {
+      const client = h2Connect(port);
+      try {
+        const call = client.request({
+          ...GET,
+          ":method": "POST",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        const received: string[] = [];
+        let trailers: http2.IncomingHttpHeaders | null = null;
+        call.on("data", (d: Buffer) => received.push(d.toString()));
+        call.on("trailers", (t) => trailers = t);
+        const ended = new Promise((r) => call.once("end", r));
+        // Each message comes back before the next is sent: nothing waits for the request's end.
+        for (const msg of ["one", "two", "three"]) {
+          call.write(msg);
+          await until(() => received.join("").endsWith(msg), `the echo of ${msg}`);
+        }
+        call.end();
+        await ended;
+        assert.equal(received.join(""), "onetwothree");
+        assert.equal(trailers!["grpc-status"], "0");
+      } finally {
+        client.close();
+      }
+    });
+  } finally {
+    await backend.close();
+  }
+});
+
+Deno.test("HTTP/2: a gRPC call with no passing instance gets grpc-status 14 in trailers", async () => {
+  const ts = new TestStore();
+  ts.register(spec({ id: "rpc-a", port: 1, meta: { "berth.http.proto": "grpc" } }));
+  ts.check("rpc-a", "critical");
+  await withH2Proxy(ts, {}, async (port) => {
+    const client = h2Connect(port);
+    try {
+      const x = await h2Request(client, {
+        ...GET,
+        ":method": "POST",
+        "content-type": "application/grpc",
+        te: "trailers",
+      }, "");
+      assert.equal(x.status, 200);
+      const status = x.trailers?.["grpc-status"] ?? x.headers["grpc-status"];
+      assert.equal(status, "14");
+    } finally {
+      client.close();
+    }
+  });
 });
