@@ -212,3 +212,25 @@ async function waitUntil(ok: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(ok());
 }
+
+Deno.test("HttpsListener closes the oldest handshake past handshakesMax", async () => {
+  await withListener({ handshakesMax: 2 }, async (port, l) => {
+    const open: net.Socket[] = [];
+    const closed: number[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const s = net.connect(port, "127.0.0.1");
+        s.on("error", () => {});
+        s.once("close", () => closed.push(i));
+        open.push(s);
+        await new Promise((r) => s.once("connect", r));
+        await waitUntil(() => l.handshaking + closed.length === i + 1);
+      }
+      await waitUntil(() => closed.length === 1);
+      assert.deepEqual(closed, [0]);
+      assert.equal(l.handshaking, 2);
+    } finally {
+      for (const s of open) s.destroy();
+    }
+  });
+});
