@@ -7,8 +7,8 @@
  *
  * - TLS 1.2 and 1.3; resumption with session tickets (TLS 1.2 and 1.3; Deno keeps no TLS 1.2
  *   session-id cache). No OCSP stapling: Deno's `node:tls` emits no `OCSPRequest`.
- * - ALPN: `h2` (only when an HTTP/2 frontend is given), `http/1.1`; a client offering neither
- *   gets HTTP/1.1 without ALPN.
+ * - ALPN: `h2` (only when an HTTP/2 frontend is given), `http/1.1`; a client offering no ALPN
+ *   gets HTTP/1.1, one offering only other protocols is refused (Deno ends the handshake).
  * - `acme-tls/1` (RFC 8737) is answered apart from node:tls, whose TLS stack refuses the
  *   challenge certificate's critical extension and picks certificates before it sees ALPN:
  *   while `acmeTlsAlpn.pending()` (a TLS-ALPN-01 validation is under way somewhere), the
@@ -116,7 +116,7 @@ export class HttpsListener {
   #contexts = new Map<string, tls.SecureContext>();
   /** Fingerprints whose context failed (logged once). */
   readonly #broken = new Set<string>();
-  /** The TLS server's socket over each raw connection read first (`#peek`) → that connection. */
+  /** The `Prepended` relay over each raw connection read first (`#peek`) → that connection. */
   readonly #rawOf = new WeakMap<object, net.Socket>();
   #address: HostPort | null = null;
   /** Handshakes that failed or timed out (for tests and metrics). */
