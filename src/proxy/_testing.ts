@@ -233,7 +233,8 @@ export async function withProxy(
   });
   try {
     await proxy.start();
-    await fn(proxy.address.port, proxy);
+    // No plain listener (`listen: null`): port 0.
+    await fn(proxy.report().listen === null ? 0 : proxy.address.port, proxy);
   } finally {
     await proxy.close();
     ts.store.close();

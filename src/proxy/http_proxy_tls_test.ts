@@ -168,3 +168,17 @@ Deno.test("HttpProxy counts TLS connections against connectionsMax with plain on
     }
   });
 });
+
+Deno.test("HttpProxy serves HTTPS alone when its plain listener is off", async () => {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withProxy(ts, { listen: null, tls: TLS }, async (_port, proxy) => {
+      assert.equal(await curl(proxy.httpsAddress.port, "/only", WEB.caPem), "a /only");
+      assert.equal(proxy.report().listen, null);
+    });
+  } finally {
+    await a.close();
+  }
+});
