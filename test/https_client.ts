@@ -12,6 +12,8 @@ import { connect } from "node:tls";
 /** What a TLS listener served: the leaf's fingerprint (as pemFingerprint) and the ALPN pick. */
 export interface ServedTls {
   fingerprint: string;
+  /** Whether the chain verified against `ca` and names the server name (false without `ca`). */
+  authorized: boolean;
   alpn: string | false;
   protocol: string | null;
 }
@@ -19,18 +21,20 @@ export interface ServedTls {
 /**
  * Connects to `host:port` with SNI `servername` (none when undefined) offering `alpn`, and
  * reports the certificate and protocol served; rejects on a handshake failure (an alert).
- * Verification is off: the probe asks what is served, the caller compares fingerprints.
+ * The handshake goes on whatever is served: the caller compares fingerprints, or reads
+ * `authorized` (the chain verified against `ca`, when given, and names `servername`).
  */
 export function probeTls(
   host: string,
   port: number,
-  opts: { servername?: string; alpn?: string[]; timeoutMs?: number } = {},
+  opts: { servername?: string; alpn?: string[]; ca?: string[]; timeoutMs?: number } = {},
 ): Promise<ServedTls> {
   return new Promise((resolve, reject) => {
     const s = connect({
       host,
       port,
       rejectUnauthorized: false,
+      ...(opts.ca === undefined ? {} : { ca: opts.ca }),
       ...(opts.servername === undefined ? {} : { servername: opts.servername }),
       ALPNProtocols: opts.alpn ?? ["http/1.1"],
     });
@@ -43,7 +47,12 @@ export function probeTls(
       const raw = s.getPeerCertificate().raw;
       const fingerprint = raw === undefined ? "" : new X509Certificate(raw).fingerprint256
         .replaceAll(":", "").toLowerCase();
-      const served = { fingerprint, alpn: s.alpnProtocol ?? false, protocol: s.getProtocol() };
+      const served = {
+        fingerprint,
+        authorized: opts.ca !== undefined && s.authorized,
+        alpn: s.alpnProtocol ?? false,
+        protocol: s.getProtocol(),
+      };
       s.destroy();
       resolve(served);
     });
@@ -112,4 +121,50 @@ export async function curlGet(
     }
   }
   return { code: out.code, status, httpVersion, body: body.trim(), headers, stderr };
+}
+
+export interface SClientResult {
+  /** Whether the handshake completed (a certificate came and no alert). */
+  ok: boolean;
+  /** The served leaf's fingerprint (as pemFingerprint), "" when none came. */
+  fingerprint: string;
+  /** The ALPN protocol chosen, null when none. */
+  alpn: string | null;
+  /** stdout and stderr, for assertions on alerts and for failure messages. */
+  output: string;
+}
+
+/**
+ * `openssl s_client` to `host:port` with SNI `servername` (`-noservername` when undefined),
+ * offering `alpn` (comma-separated, none when undefined); it sends nothing and ends at once.
+ */
+export async function sClient(
+  host: string,
+  port: number,
+  opts: { servername?: string; alpn?: string } = {},
+): Promise<SClientResult> {
+  const args = [
+    "s_client",
+    ...["-connect", `${host}:${port}`],
+    ...(opts.servername === undefined ? ["-noservername"] : ["-servername", opts.servername]),
+    ...(opts.alpn === undefined ? [] : ["-alpn", opts.alpn]),
+  ];
+  const child = new Deno.Command("openssl", {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  await child.stdin.close();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  const output = dec.decode(out.stdout) + dec.decode(out.stderr);
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(output)?.[0];
+  const alpn = /^ALPN protocol: (\S+)/m.exec(output)?.[1] ?? null;
+  const fingerprint = pem === undefined ? "" : new X509Certificate(pem).fingerprint256
+    .replaceAll(":", "").toLowerCase();
+  const alert = /alert/i.test(output);
+  return { ok: out.success && pem !== undefined && !alert, fingerprint, alpn, output };
 }
