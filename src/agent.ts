@@ -36,6 +36,7 @@ import {
   AcmeManager,
   acmeNamesOf,
   csr,
+  silentEdgeMember,
   tlsAlpnChallengeCert,
   tlsAlpnHook,
 } from "./acme/mod.ts";
@@ -329,6 +330,7 @@ export class Agent {
       email: config.acme.email,
       names: acmeNamesOf(store, { edgeDomain: config.edgeDomain, all: config.acme.all }),
       challengeType: config.proxyHttp !== null ? "http-01" : "tls-alpn-01",
+      edgeSilence: () => silentEdgeMember(store.nodes(), cluster.members()),
       api: (o) => new AcmeClient({ ...o, ...(caCerts === null ? {} : { caCerts }) }),
       csr: (name, keyPem) => csr([name], keyPem),
       log: this.#log,

@@ -10,7 +10,9 @@
  *    through its lifetime, or a renewal asked (`berth cert renew`). A name covered by a manual
  *    certificate is left alone. A row of a name no longer wanted is dropped.
  * 4. Up to ACME_CONCURRENT_MAX due names whose next attempt and poll time have come each take
- *    one step of their order (order_step.ts), recorded with the row's modifyIndex. A failure
+ *    one step of their order (order_step.ts), recorded with the row's modifyIndex. Challenges
+ *    are answered only while the leader hears from every member the CA may reach
+ *    (edge_contact.ts), and not in its first EDGE_CONTACT_MAX_MS. A failure
  *    records the CA's error and the next attempt (backoff from 1 min doubling to 24 h, at least
  *    Retry-After); a certificate lands with `cert.put` (source "acme") in the same batch as the
  *    row's drop.
@@ -38,6 +40,7 @@ import type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 import { errorFacts } from "./client_api.ts";
 import { OrderFailed, type StepContext, stepOrder } from "./order_step.ts";
 import { backoffMs, nextPollMs, POLL_MIN_MS, renewAt } from "./timing.ts";
+import { EDGE_CONTACT_MAX_MS } from "./edge_contact.ts";
 
 /** Time between passes. */
 export const ACME_TICK_MS = 1000;
@@ -62,6 +65,11 @@ export interface AcmeManagerOptions {
   /** A protocol client for an account. */
   api: AcmeApiFactory;
   csr: StepContext["csr"];
+  /**
+   * Why challenges must wait (a member the edge domain names is not heard from:
+   * edge_contact.ts `silentEdgeMember`), or null. Default: never.
+   */
+  edgeSilence?: () => string | null;
   /** A new ECDSA P-256 key, PKCS#8 PEM (default: node:crypto). */
   newKeyPem?: () => string;
   /** A new account key, a private JWK (default: ECDSA P-256 from node:crypto). */
@@ -82,6 +90,12 @@ export class AcmeManager {
   readonly #now: () => number;
   /** The term whose lease this member holds, null while it does not lead (or has not claimed). */
   #term: number | null = null;
+  /** The term this member was last seen leading in, and since when (its view of the members'
+   * contact is true only after a while: a new leader counts every member as just heard). */
+  #leadingTerm: number | null = null;
+  #leadingSinceMs = 0;
+  /** Per name: why its challenge answers wait, as last logged. */
+  readonly #held = new Map<string, string>();
   #api: Promise<AcmeApi> | null = null;
   /** Per name: when to look at its order again, and the last poll delay. */
   readonly #poll = new Map<string, { at: number; delayMs: number }>();
@@ -113,7 +127,14 @@ export class AcmeManager {
   /** One pass (module comment); the timer runs it, tests call it. */
   async pass(): Promise<void> {
     const term = this.#o.leaderTerm();
-    if (term === null) return this.#forget();
+    if (term === null) {
+      this.#leadingTerm = null;
+      return this.#forget();
+    }
+    if (this.#leadingTerm !== term) {
+      this.#leadingTerm = term;
+      this.#leadingSinceMs = this.#now();
+    }
     const { store } = this.#o;
     const wanted = new Set(this.#o.names());
     const rows = new Map(store.acme.names().map((r) => [r.name, r]));
@@ -178,6 +199,7 @@ export class AcmeManager {
     this.#api?.then((api) => api.close?.(), () => {});
     this.#api = null;
     this.#poll.clear();
+    this.#held.clear();
   }
 
   /** Proposes a leader write of `term`; false when refused or no longer leading. */
@@ -201,6 +223,7 @@ export class AcmeManager {
     const state: AcmeNameSpec = row === undefined ? freshState(name) : spec(row);
     const expectIndex = row?.modifyIndex ?? 0;
     const now = this.#now();
+    const holdAnswers = this.#holdAnswers(name, now);
     let outcome;
     try {
       const api = await this.#account(term);
@@ -212,6 +235,7 @@ export class AcmeManager {
         nowMs: now,
         newKeyPem: this.#o.newKeyPem ?? newKeyPem,
         csr: this.#o.csr,
+        holdAnswers,
       });
     } catch (e) {
       if (!this.#leading(term)) return;
@@ -296,6 +320,24 @@ export class AcmeManager {
         }
       }
     }
+  }
+
+  /**
+   * Why `name`'s challenges wait now, or null: a new leader first hears from every member (its
+   * view of who is silent needs EDGE_CONTACT_MAX_MS), then edgeSilence. Logged once per reason.
+   */
+  #holdAnswers(name: string, now: number): string | null {
+    const reason = now - this.#leadingSinceMs < EDGE_CONTACT_MAX_MS
+      ? "this leader is new"
+      : this.#o.edgeSilence?.() ?? null;
+    if (reason === null) this.#held.delete(name);
+    else if (this.#held.get(name) !== reason) {
+      this.#held.set(name, reason);
+      if (reason !== "this leader is new") {
+        this.#o.log(`acme: ${name}: the challenge waits: ${reason}`);
+      }
+    }
+    return reason;
   }
 
   /** The client of this directory's account, made (key first, first wins) and registered once. */

@@ -5,6 +5,7 @@ import { AcmeAnswers } from "./answers.ts";
 import { AcmeManager } from "./manager.ts";
 import { FakeAcmeError, FakeCa, fakeCsr } from "./_testing.ts";
 import { BACKOFF_MIN_MS } from "./timing.ts";
+import { EDGE_CONTACT_MAX_MS } from "./edge_contact.ts";
 
 const DIR = "https://ca.test/directory";
 const NAME = "web.example.com";
@@ -34,8 +35,12 @@ class World {
     this.answers.start();
   }
 
+  /** What edgeSilence says (null: every member heard). */
+  silence: string | null = null;
+
   manager(node: string, term: () => number | null): AcmeManager {
     return new AcmeManager({
+      edgeSilence: () => this.silence,
       store: this.store,
       node,
       leaderTerm: term,
@@ -303,4 +308,35 @@ Deno.test("AcmeManager leaves a name covered by a manual certificate alone", asy
   const m = w.manager("n1", () => 1);
   await w.run(m, 5);
   assert.equal(w.ca.orders.size, 0);
+});
+
+Deno.test("AcmeManager answers no challenge while a member the CA may reach is silent, nor in its first seconds as leader", async () => {
+  const w = new World();
+  const m = w.manager("n1", () => 1);
+  w.silence = "m2 was last heard 7s ago";
+  await w.until(m, () => (w.store.acme.name(NAME)?.challenges.length ?? 0) > 0);
+  await w.run(m, 20);
+  assert.ok(!w.ca.calls.includes("respond"), "no answer while m2 is silent");
+  assert.equal(
+    w.logs.filter((l) => l.includes("the challenge waits: m2 was last heard 7s ago")).length,
+    1,
+  );
+  w.silence = null;
+  await w.until(m, () => w.cert() !== undefined);
+  // A new leader holds its answers for EDGE_CONTACT_MAX_MS (its view of who is silent is
+  // not yet true), then answers.
+  const w2 = new World();
+  const m2 = w2.manager("n1", () => 1);
+  const t0 = w2.nowMs;
+  let answeredAt = 0;
+  for (let i = 0; i < 20 && answeredAt === 0; i++) {
+    const at = w2.nowMs;
+    await w2.run(m2, 1);
+    if (w2.ca.calls.includes("respond")) answeredAt = at;
+  }
+  assert.ok(
+    answeredAt - t0 >= EDGE_CONTACT_MAX_MS,
+    `answered ${answeredAt - t0} ms after the claim`,
+  );
+  assert.ok(answeredAt - t0 < EDGE_CONTACT_MAX_MS + 3000);
 });

@@ -27,6 +27,7 @@ export { AcmeAnswers, type AcmeAnswersOptions, type AlpnCert } from "./answers.t
 export { tlsAlpnHook } from "./tls_alpn_hook.ts";
 export type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 export { backoffMs, renewAt } from "./timing.ts";
+export { EDGE_CONTACT_MAX_MS, silentEdgeMember } from "./edge_contact.ts";
 export {
   AcmeClient,
   type AcmeClientOptions,

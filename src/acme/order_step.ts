@@ -8,7 +8,8 @@
  * | none yet, expired, gone  | a new order, and a new certificate key sealed into the row    |
  * | pending                  | per authorization: record the challenge's key authorization  |
  * |                          | (every member answers from the row), answer it on a later    |
- * |                          | step (the members have applied it by then), wait             |
+ * |                          | step (the members have applied it by then, and the leader    |
+ * |                          | hears from every member the CA may reach), wait              |
  * | ready                    | finalize with a CSR of the row's key                          |
  * | processing               | wait                                                          |
  * | valid                    | download: the certificate and its key are done                |
@@ -34,6 +35,11 @@ export interface StepContext {
   newKeyPem: () => string;
   /** The DER CSR for `name` signed with `keyPem`. */
   csr: (name: string, keyPem: string) => Uint8Array | Promise<Uint8Array>;
+  /**
+   * Why challenges must not be answered now (a member the CA may reach is not heard from:
+   * edge_contact.ts), or null. A recorded challenge is answered on a later step then.
+   */
+  holdAnswers?: string | null;
 }
 
 /** What a step came to. */
@@ -156,7 +162,7 @@ async function answerAuthorizations(
       challenges = [...challenges, { type: cx.challengeType, token, keyAuthorization }]
         .slice(-4);
       recorded = true;
-    } else if (ch.status === "pending") {
+    } else if (ch.status === "pending" && (cx.holdAnswers ?? null) === null) {
       await cx.api.respond(ch.url);
     }
   }

@@ -1,0 +1,256 @@
+/**
+ * End to end, ACME with a real CA: Debian's pebble issues certificates to a 3-member cluster on
+ * 127.0.0.1/.2/.3. pebble resolves names with berth's own DNS (the edge domain answers the proxy
+ * members) and validates HTTP-01 on the port every member's plain proxy listens on (each on its
+ * own address), so whichever member it reaches answers. Checked: a `berth.tls=acme` service gets
+ * its certificates, answered (also) by members that do not lead, on every member; the leader
+ * killed right after it recorded an order leaves exactly one certificate for that name and one
+ * account; `berth cert renew` gets a new certificate. Run under `flock /tmp/berth-e2e.lock`.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  type AgentPorts,
+  type AgentProc,
+  apiJson,
+  berthCli,
+  freePort,
+  leaderOf,
+  startAgent,
+  stopAll,
+  uniq,
+} from "./harness.ts";
+import { startPebble } from "./pebble.ts";
+import { waitFor } from "./wait.ts";
+
+const e2e = { sanitizeOps: false, sanitizeResources: false };
+const EDGE = "acme.test";
+const HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+
+interface AcmeView {
+  accounts: { url: string | null }[];
+  lease: { node: string; term: number } | null;
+  names: { name: string; status: string; orderUrl: string | null; lastError: string }[];
+  certificates: { name: string; serial: string; issuer: string }[];
+}
+
+const acmeOf = (a: AgentProc) => apiJson(a, "/v1/berth/acme?stale") as Promise<AcmeView>;
+
+/** A port free on every host (the members' plain and HTTPS proxies share one each). */
+async function portFreeOnAll(hosts: readonly string[]): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort(hosts[0]);
+    try {
+      for (const h of hosts.slice(1)) Deno.listen({ hostname: h, port }).close();
+      return port;
+    } catch {
+      // taken on another host: try again
+    }
+  }
+  throw new Error("no port free on every member's address");
+}
+
+/** The serial of `name`'s ACME certificate on member `a`, once it has one. */
+async function serialOn(a: AgentProc, name: string): Promise<string | undefined> {
+  return (await acmeOf(a)).certificates.find((c) => c.name === name)?.serial;
+}
+
+/** Registers service `name` on member `a` (an API registration), asking for ACME. */
+async function register(a: AgentProc, name: string, port: number, hosts: string[] = []) {
+  const meta: Record<string, string> = { "berth.tls": "acme" };
+  if (hosts.length > 0) meta["berth.http.host"] = [...hosts, `${name}.${EDGE}`].join(",");
+  const r = await fetch(`${a.httpUrl}/v1/agent/service/register`, {
+    method: "PUT",
+    body: JSON.stringify({ Name: name, ID: name, Address: "127.0.0.1", Port: port, Meta: meta }),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+Deno.test({
+  name:
+    "e2e acme: pebble issues a berth.tls=acme service's certificates to a 3-member cluster; members that do not lead answer challenges; a leader killed mid-order leaves one certificate; berth cert renew renews",
+  ...e2e,
+  async fn(t) {
+    const proxyPort = await portFreeOnAll(HOSTS);
+    const httpsPort = await portFreeOnAll(HOSTS);
+    const ports: AgentPorts[] = [];
+    for (const h of HOSTS) {
+      ports.push({
+        http: await freePort(h),
+        dns: await freePort(h),
+        proxy: proxyPort,
+        https: httpsPort,
+        bind: await freePort(h),
+      });
+    }
+    // pebble asks member 1's DNS (member 1 is never the one killed below).
+    await using pebble = await startPebble({
+      dnsServer: `${HOSTS[0]}:${ports[0]!.dns}`,
+      httpPort: proxyPort,
+      tlsPort: httpsPort,
+      env: { PEBBLE_VA_NOSLEEP: "1" },
+    });
+    const args = [
+      "--edge-domain",
+      EDGE,
+      "--acme-directory",
+      pebble.directoryUrl,
+      "--acme-ca-cert",
+      pebble.apiCaFile,
+      "--acme-email",
+      "ops@acme.test",
+    ];
+    const backend = http.createServer((_req, res) => res.end("hello from web\n"));
+    await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
+    const backendPort = (backend.address() as { port: number }).port;
+    const members: AgentProc[] = [];
+    try {
+      for (const [i, host] of HOSTS.entries()) {
+        members.push(
+          await startAgent({
+            node: uniq(`acme${i + 1}-`),
+            host,
+            ports: ports[i],
+            bootstrap: i === 0,
+            join: i === 0 ? undefined : [members[0]!.clusterAddr],
+            docker: false,
+            args,
+          }),
+        );
+      }
+      await waitFor("three voters", async () => {
+        const m = await apiJson(members[0]!, "/v1/berth/members?stale") as { role: string }[];
+        return m.filter((x) => x.role === "voter").length === 3;
+      }, { timeoutMs: 30_000 });
+      const [m1, m2, m3] = members as [AgentProc, AgentProc, AgentProc];
+      const names = ["a", "b", "c", "web"].map((n) => `${n}.${EDGE}`);
+
+      await t.step(
+        "a service registered with berth.tls=acme gets its certificates on every member",
+        async () => {
+          const start = performance.now();
+          await register(m2, "web", backendPort, ["a", "b", "c"].map((n) => `${n}.${EDGE}`));
+          for (const m of members) {
+            await waitFor(`certificates for ${names.join(", ")} on ${m.node}`, async () => {
+              for (const n of names) if (await serialOn(m, n) === undefined) return false;
+              return true;
+            }, { timeoutMs: 60_000, intervalMs: 100 });
+          }
+          const stored = Math.round(performance.now() - start);
+          console.log(
+            `acme e2e: register → ${names.length} certificates on 3 members: ${stored} ms`,
+          );
+          const view = await acmeOf(m3);
+          assert.equal(view.accounts.length, 1);
+          assert.match(view.certificates[0]!.issuer, /Pebble Intermediate CA/);
+          assert.deepEqual(view.names, [], "nothing left in flight");
+          // Every member serves them over HTTPS: curl trusts only pebble's root.
+          const root = `${Deno.makeTempDirSync({ prefix: "berth-acme-" })}/root.pem`;
+          Deno.writeTextFileSync(root, await pebble.root());
+          for (const m of members) {
+            for (const n of names) {
+              const body = await waitFor(`https://${n} through ${m.node}`, async () => {
+                const out = await new Deno.Command("curl", {
+                  args: [
+                    "-sS",
+                    "--max-time",
+                    "5",
+                    "--cacert",
+                    root,
+                    "--resolve",
+                    `${n}:${httpsPort}:${m.host}`,
+                    `https://${n}:${httpsPort}/`,
+                  ],
+                  stdout: "piped",
+                  stderr: "piped",
+                }).output();
+                return out.success && new TextDecoder().decode(out.stdout);
+              }, { timeoutMs: 15_000, intervalMs: 200 });
+              assert.equal(body, "hello from web\n");
+            }
+          }
+          const ms = Math.round(performance.now() - start);
+          console.log(`acme e2e: register → served over HTTPS by 3 members: ${ms} ms`);
+          // Every member serves the same certificates.
+          const serials = await Promise.all(
+            members.map(async (m) => (await acmeOf(m)).certificates),
+          );
+          assert.deepEqual(serials[1], serials[0]);
+          assert.deepEqual(serials[2], serials[0]);
+        },
+      );
+
+      await t.step("members that do not lead answered pebble's challenges", async () => {
+        const leader = await leaderOf(m1);
+        const answeredBy = members.filter((m) =>
+          /acme: answered the HTTP-01 challenge/.test(m.log())
+        );
+        assert.ok(
+          answeredBy.some((m) => m.node !== leader),
+          `only the leader ${leader} answered: ${answeredBy.map((m) => m.node).join(", ")}`,
+        );
+      });
+
+      await t.step(
+        "the leader killed right after it recorded an order: one certificate, one account",
+        async () => {
+          // Member 2 leads, so member 1 (pebble's DNS) stays up.
+          const moved = await berthCli(m1, "raft", "transfer-leader", m2.node);
+          assert.equal(moved.code, 0, moved.out);
+          await waitFor("m2 to lead", async () => await leaderOf(m1) === m2.node);
+          const issuedBefore = pebble.log().split("\n").filter((l) =>
+            l.includes("Issued certificate")
+          ).length;
+          await register(m1, "late", backendPort);
+          const late = `late.${EDGE}`;
+          await waitFor("the order of late to be recorded", async () =>
+            (await acmeOf(m1)).names.some((n) =>
+              n.name === late && n.orderUrl !== null
+            ), {
+            timeoutMs: 30_000,
+            intervalMs: 10,
+          });
+          await m2.kill();
+          const seen = new Set<string>();
+          for (const m of [m1, m3]) {
+            await waitFor(`late's certificate on ${m.node}`, async () => {
+              for (const n of (await acmeOf(m)).names) {
+                seen.add(`${n.status} ${n.lastError}`);
+              }
+              return await serialOn(m, late);
+            }, { timeoutMs: 90_000, intervalMs: 200 });
+          }
+          console.log([...seen].join("\n"));
+          const issued = pebble.log().split("\n").filter((l) =>
+            l.includes("Issued certificate")
+          );
+          assert.equal(issued.length - issuedBefore, 1, "exactly one certificate for late");
+          const accounts = pebble.log().match(/There are now (\d+) accounts in memory/g) ?? [];
+          assert.deepEqual(accounts, ["There are now 1 accounts in memory"], "one account");
+          const view = await acmeOf(m3);
+          assert.notEqual(view.lease?.node, m2.node, "the new leader took the lease");
+        },
+      );
+
+      await t.step("berth cert renew gets a new certificate, on every member left", async () => {
+        const name = `web.${EDGE}`;
+        const before = await serialOn(m3, name);
+        const r = await berthCli(m3, "cert", "renew", name);
+        assert.equal(r.code, 0, r.out);
+        for (const m of [m1, m3]) {
+          await waitFor(`a new certificate for ${name} on ${m.node}`, async () => {
+            const s = await serialOn(m, name);
+            return s !== undefined && s !== before;
+          }, { timeoutMs: 60_000, intervalMs: 200 });
+        }
+      });
+    } catch (e) {
+      for (const m of members) console.error(`--- ${m.node}\n${m.log().slice(-6000)}`);
+      console.error(`--- pebble\n${pebble.log().slice(-6000)}`);
+      throw e;
+    } finally {
+      await stopAll(members);
+      await new Promise<void>((r) => backend.close(() => r()));
+    }
+  },
+});
