@@ -11,7 +11,6 @@ import type { Target } from "./balancer.ts";
 import type { CoarseClock, Deadline } from "./coarse_clock.ts";
 import { type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.ts";
 import { responseHeaders } from "./headers.ts";
-import { withHsts } from "./edge_rules.ts";
 import { type ResponseHead, ResponseParser } from "./response_parser.ts";
 import type { Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -273,9 +272,7 @@ export class Attempt implements Lease, Deadline {
     const res = this.#x.res;
     if (res.destroyed || res.headersSent) return this.abort();
     try {
-      const headers = responseHeaders(h.headers);
-      const hsts = this.#x.conn.secure ? this.#x.route.hsts : null;
-      res.writeHead(h.status, h.reason, hsts === null ? headers : withHsts(headers, hsts));
+      res.writeHead(h.status, h.reason, responseHeaders(h.headers));
     } catch (e) {
       return this.#broken(`sent an invalid response (${errorText(e)})`);
     }

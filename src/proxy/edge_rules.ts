@@ -45,8 +45,28 @@ export function httpsLocation(host: string, url: string, httpsPort: number): str
   return `https://${name}${httpsPort === 443 ? "" : `:${httpsPort}`}${url}`;
 }
 
+/**
+ * `res` with `Strict-Transport-Security: value` in every response head it writes, in place of
+ * any the instance sent: the instance's responses and the proxy's own errors alike.
+ */
+export function withHstsSink<T extends ResponseSink>(res: T, value: string): T {
+  return new Proxy(res, {
+    get(target, p) {
+      if (p === "writeHead") {
+        return (status: number, reason: string, headers: readonly string[]) =>
+          target.writeHead(status, reason, withHsts(headers, value));
+      }
+      const v = Reflect.get(target, p, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+    set(target, p, v) {
+      return Reflect.set(target, p, v, target);
+    },
+  });
+}
+
 /** Response headers [name, value, …] with `Strict-Transport-Security: value` instead of any. */
-export function withHsts(headers: string[], value: string): string[] {
+export function withHsts(headers: readonly string[], value: string): string[] {
   const out: string[] = [];
   for (let i = 0; i + 1 < headers.length; i += 2) {
     if (headers[i]!.toLowerCase() === "strict-transport-security") continue;

@@ -27,7 +27,7 @@ import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
-import { answeredAcme, routeOrAnswer } from "./edge_rules.ts";
+import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 
 export const RETRIES_MAX = 2;
@@ -390,11 +390,13 @@ export class HttpProxy {
    * it by the current table and forwards it (retries included), or answers 404/503/413 itself.
    * `conn` says how the client connected (`X-Forwarded-Proto`).
    */
-  dispatch(req: ClientRequest, res: DispatchSink, conn: ConnInfo): void {
+  dispatch(req: ClientRequest, sink: DispatchSink, conn: ConnInfo): void {
     const acme = this.#opts.acmeHttp01;
-    if (acme && !conn.secure && answeredAcme(req, res, acme, this.#log)) return;
+    if (acme && !conn.secure && answeredAcme(req, sink, acme, this.#log)) return;
     const head = readRequestHead(req, conn.secure);
     const route = this.#route(head.host, req.url, conn);
+    const hsts = conn.secure ? ("status" in route ? route.route : route)?.hsts : null;
+    const res = hsts ? withHstsSink(sink, hsts) : sink;
     if ("status" in route) {
       req.body?.resume();
       const { status, text } = route;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { unusedPort } from "../../test/ports.ts";
 import {
   httpsRequest,
   rawClient,
@@ -83,6 +84,27 @@ Deno.test("HttpProxy adds berth.http.hsts to HTTPS responses only, in place of t
   } finally {
     await a.close();
   }
+});
+
+Deno.test("HttpProxy adds berth.http.hsts to its own answers for the service over HTTPS", async () => {
+  const ts = new TestStore();
+  const meta = { "berth.http.hsts": "max-age=600; includeSubDomains" };
+  ts.register(spec({ id: "web-a", port: await unusedPort(), meta }));
+  ts.register(spec({ id: "down-a", service: "down", httpHosts: ["down.test"], port: 1, meta }));
+  ts.check("down-a", "critical");
+  const DOWN = servedCert(["down.test"]);
+  await withProxy(ts, { tls: { ...TLS, certs: () => [WEB, DOWN] } }, async (port, proxy) => {
+    const tlsPort = proxy.httpsAddress.port;
+    const refused = await httpsRequest(tlsPort, "/", { host: "web.test", caPem: WEB.caPem });
+    assert.equal(refused.status, 502);
+    assert.equal(refused.headers["strict-transport-security"], "max-age=600; includeSubDomains");
+    const none = await httpsRequest(tlsPort, "/", { host: "down.test", caPem: DOWN.caPem });
+    assert.equal(none.status, 503);
+    assert.equal(none.headers["strict-transport-security"], "max-age=600; includeSubDomains");
+    const plain = await request(port, "/", { host: "down.test" });
+    assert.equal(plain.status, 503);
+    assert.equal(plain.headers["strict-transport-security"], undefined);
+  });
 });
 
 Deno.test("HttpProxy answers ACME HTTP-01 tokens on the plain listener for any host, before routes and redirects", async () => {
