@@ -4,7 +4,7 @@ import net from "node:net";
 import { Buffer } from "node:buffer";
 import { type ClientRequest, RequestBody } from "./client_conn.ts";
 import type { DispatchSink } from "./conn_info.ts";
-import { request, spec, TestStore, withProxy } from "./_testing.ts";
+import { rawClient, request, spec, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
@@ -205,6 +205,28 @@ Deno.test("h2c route: an HTTP/1.1 client reaches an h2c instance (headers, body,
       assert.equal(b.seen[1]!["content-length"], "5");
       // Both requests shared one pooled session.
       assert.equal(b.sessions.size, 1);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("h2c route: a chunked HTTP/1.1 body streams as DATA; HEAD gets no body", async () => {
+  const b = await h2cBackend(echo("a"));
+  const ts = new TestStore();
+  ts.register(spec({ id: "a", port: b.port, meta: H2C }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const wire = "POST /c HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" +
+        "HEAD /h HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n";
+      const { received } = await rawClient(port, wire);
+      const answers = received.split("HTTP/1.1 200 OK\r\n");
+      assert.equal(answers.length, 3, received);
+      assert.match(answers[1]!, /a POST \/c abcde/);
+      assert.doesNotMatch(answers[2]!, /a HEAD/); // HEAD: headers only
+      assert.equal(b.seen[0]!["content-length"], undefined);
+      assert.equal(b.seen[0]!["transfer-encoding"], undefined);
     });
   } finally {
     await b.close();
