@@ -2,8 +2,9 @@
  * End to end, ACME with a real CA: Debian's pebble issues certificates to a 3-member cluster on
  * 127.0.0.1/.2/.3. pebble resolves names with berth's own DNS (the edge domain answers the proxy
  * members) and validates HTTP-01 on the port every member's plain proxy listens on (each on its
- * own address), so whichever member it reaches answers. Checked: a `berth.tls=acme` service gets
- * its certificates, answered (also) by members that do not lead, on every member; the leader
+ * own address), so whichever member it reaches answers. Checked: a `berth.tls=acme` service (an
+ * API registration, then a Docker container) gets its certificates, answered (also) by members
+ * that do not lead, served over HTTPS by every member (curl trusting pebble's root); the leader
  * killed right after it recorded an order leaves exactly one certificate for that name and one
  * account; `berth cert renew` gets a new certificate. Run under `flock /tmp/berth-e2e.lock`.
  */
@@ -16,6 +17,9 @@ import {
   berthCli,
   freePort,
   leaderOf,
+  removeContainers,
+  requireDocker,
+  runWeb,
   startAgent,
   stopAll,
   uniq,
@@ -55,6 +59,30 @@ async function serialOn(a: AgentProc, name: string): Promise<string | undefined>
   return (await acmeOf(a)).certificates.find((c) => c.name === name)?.serial;
 }
 
+/** GET https://NAME/ through member `a` with curl, trusting only `rootFile`; the body or false. */
+async function curlHttps(
+  a: AgentProc,
+  name: string,
+  port: number,
+  rootFile: string,
+): Promise<string | false> {
+  const out = await new Deno.Command("curl", {
+    args: [
+      "-sS",
+      "--max-time",
+      "5",
+      "--cacert",
+      rootFile,
+      "--resolve",
+      `${name}:${port}:${a.host}`,
+      `https://${name}:${port}/`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return out.success && new TextDecoder().decode(out.stdout);
+}
+
 /** Registers service `name` on member `a` (an API registration), asking for ACME. */
 async function register(a: AgentProc, name: string, port: number, hosts: string[] = []) {
   const meta: Record<string, string> = { "berth.tls": "acme" };
@@ -68,7 +96,7 @@ async function register(a: AgentProc, name: string, port: number, hosts: string[
 
 Deno.test({
   name:
-    "e2e acme: pebble issues a berth.tls=acme service's certificates to a 3-member cluster; members that do not lead answer challenges; a leader killed mid-order leaves one certificate; berth cert renew renews",
+    "e2e acme: pebble issues certificates to berth.tls=acme services (API, Docker) on a 3-member cluster, served over HTTPS by every member; members that do not lead answer challenges; a leader killed mid-order leaves one certificate; berth cert renew renews",
   ...e2e,
   async fn(t) {
     const proxyPort = await portFreeOnAll(HOSTS);
@@ -104,7 +132,11 @@ Deno.test({
     await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
     const backendPort = (backend.address() as { port: number }).port;
     const members: AgentProc[] = [];
+    const containers: string[] = [];
+    const root = `${Deno.makeTempDirSync({ prefix: "berth-acme-" })}/root.pem`;
     try {
+      await requireDocker();
+      Deno.writeTextFileSync(root, await pebble.root());
       for (const [i, host] of HOSTS.entries()) {
         members.push(
           await startAgent({
@@ -113,7 +145,7 @@ Deno.test({
             ports: ports[i],
             bootstrap: i === 0,
             join: i === 0 ? undefined : [members[0]!.clusterAddr],
-            docker: false,
+            docker: i === 0,
             args,
           }),
         );
@@ -145,27 +177,13 @@ Deno.test({
           assert.match(view.certificates[0]!.issuer, /Pebble Intermediate CA/);
           assert.deepEqual(view.names, [], "nothing left in flight");
           // Every member serves them over HTTPS: curl trusts only pebble's root.
-          const root = `${Deno.makeTempDirSync({ prefix: "berth-acme-" })}/root.pem`;
-          Deno.writeTextFileSync(root, await pebble.root());
           for (const m of members) {
             for (const n of names) {
-              const body = await waitFor(`https://${n} through ${m.node}`, async () => {
-                const out = await new Deno.Command("curl", {
-                  args: [
-                    "-sS",
-                    "--max-time",
-                    "5",
-                    "--cacert",
-                    root,
-                    "--resolve",
-                    `${n}:${httpsPort}:${m.host}`,
-                    `https://${n}:${httpsPort}/`,
-                  ],
-                  stdout: "piped",
-                  stderr: "piped",
-                }).output();
-                return out.success && new TextDecoder().decode(out.stdout);
-              }, { timeoutMs: 15_000, intervalMs: 200 });
+              const body = await waitFor(
+                `https://${n} through ${m.node}`,
+                () => curlHttps(m, n, httpsPort, root),
+                { timeoutMs: 15_000, intervalMs: 200 },
+              );
               assert.equal(body, "hello from web\n");
             }
           }
@@ -190,6 +208,34 @@ Deno.test({
           `only the leader ${leader} answered: ${answeredBy.map((m) => m.node).join(", ")}`,
         );
       });
+
+      await t.step(
+        "docker run of a berth.tls=acme container: its certificate served by every member",
+        async () => {
+          const start = performance.now();
+          const name = `dweb.${EDGE}`;
+          containers.push(
+            await runWeb({
+              name: uniq("berth-acme-"),
+              body: "hello from docker",
+              labels: { "berth.service": "dweb", "berth.tls": "acme" },
+            }),
+          );
+          for (const m of members) {
+            const body = await waitFor(
+              `https://${name} through ${m.node}`,
+              () => curlHttps(m, name, httpsPort, root),
+              { timeoutMs: 60_000, intervalMs: 100 },
+            );
+            assert.equal(body, "hello from docker\n");
+          }
+          console.log(
+            `acme e2e: docker run → served over HTTPS by 3 members: ${
+              Math.round(performance.now() - start)
+            } ms`,
+          );
+        },
+      );
 
       await t.step(
         "the leader killed right after it recorded an order: one certificate, one account",
@@ -249,6 +295,7 @@ Deno.test({
       console.error(`--- pebble\n${pebble.log().slice(-6000)}`);
       throw e;
     } finally {
+      await removeContainers(containers);
       await stopAll(members);
       await new Promise<void>((r) => backend.close(() => r()));
     }
