@@ -94,67 +94,130 @@ async function register(a: AgentProc, name: string, port: number, hosts: string[
   assert.equal(r.status, 200, await r.text());
 }
 
+/** pebble and a 3-member cluster it issues to, with a backend every service routes to. */
+interface AcmeCluster {
+  pebble: Awaited<ReturnType<typeof startPebble>>;
+  members: [AgentProc, AgentProc, AgentProc];
+  httpsPort: number;
+  /** pebble's root, as a file for curl. */
+  root: string;
+  backendPort: number;
+  /** Containers to remove at the end. */
+  containers: string[];
+  close(): Promise<void>;
+  /** Every member's and pebble's log, for a failure. */
+  dump(): void;
+}
+
+/**
+ * Starts pebble (asking member 1's DNS; validating HTTP-01 on the port every member's plain
+ * proxy listens on, TLS-ALPN-01 on their shared HTTPS port) and three members, each on its own
+ * 127.0.0.x. `plain: false` runs the members with `--proxy-http off` (TLS-ALPN-01 then).
+ */
+async function acmeCluster(o: { plain: boolean; docker: boolean }): Promise<AcmeCluster> {
+  const proxyPort = await portFreeOnAll(HOSTS);
+  const httpsPort = await portFreeOnAll(HOSTS);
+  const ports: AgentPorts[] = [];
+  for (const h of HOSTS) {
+    ports.push({
+      http: await freePort(h),
+      dns: await freePort(h),
+      proxy: proxyPort,
+      https: httpsPort,
+      bind: await freePort(h),
+    });
+  }
+  const pebble = await startPebble({
+    dnsServer: `${HOSTS[0]}:${ports[0]!.dns}`,
+    httpPort: proxyPort,
+    tlsPort: httpsPort,
+    env: { PEBBLE_VA_NOSLEEP: "1" },
+  });
+  const args = [
+    "--edge-domain",
+    EDGE,
+    "--acme-directory",
+    pebble.directoryUrl,
+    "--acme-ca-cert",
+    pebble.apiCaFile,
+    "--acme-email",
+    "ops@acme.test",
+    ...(o.plain ? [] : ["--proxy-http", "off"]),
+  ];
+  const backend = http.createServer((_req, res) => res.end("hello from web\n"));
+  await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
+  const members: AgentProc[] = [];
+  const containers: string[] = [];
+  const close = async () => {
+    await removeContainers(containers);
+    await stopAll(members);
+    await new Promise<void>((r) => backend.close(() => r()));
+    await pebble.stop();
+  };
+  try {
+    if (o.docker) await requireDocker();
+    const root = `${Deno.makeTempDirSync({ prefix: "berth-acme-" })}/root.pem`;
+    Deno.writeTextFileSync(root, await pebble.root());
+    for (const [i, host] of HOSTS.entries()) {
+      members.push(
+        await startAgent({
+          node: uniq(`acme${i + 1}-`),
+          host,
+          ports: ports[i],
+          bootstrap: i === 0,
+          join: i === 0 ? undefined : [members[0]!.clusterAddr],
+          docker: o.docker && i === 0,
+          args,
+        }),
+      );
+    }
+    await waitFor("three voters", async () => {
+      const m = await apiJson(members[0]!, "/v1/berth/members?stale") as { role: string }[];
+      return m.filter((x) => x.role === "voter").length === 3;
+    }, { timeoutMs: 30_000 });
+    return {
+      pebble,
+      members: members as [AgentProc, AgentProc, AgentProc],
+      httpsPort,
+      root,
+      backendPort: (backend.address() as { port: number }).port,
+      containers,
+      close,
+      dump: () => {
+        for (const m of members) console.error(`--- ${m.node}\n${m.log().slice(-6000)}`);
+        console.error(`--- pebble\n${pebble.log().slice(-6000)}`);
+      },
+    };
+  } catch (e) {
+    for (const m of members) console.error(`--- ${m.node}\n${m.log().slice(-6000)}`);
+    await close();
+    throw e;
+  }
+}
+
+/** Waits until every member in `members` serves `names` over HTTPS with `want` as the body. */
+async function servedByAll(c: AcmeCluster, members: AgentProc[], names: string[], want: string) {
+  for (const m of members) {
+    for (const n of names) {
+      const body = await waitFor(
+        `https://${n} through ${m.node}`,
+        () => curlHttps(m, n, c.httpsPort, c.root),
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      assert.equal(body, want);
+    }
+  }
+}
+
 Deno.test({
   name:
     "e2e acme: pebble issues certificates to berth.tls=acme services (API, Docker) on a 3-member cluster, served over HTTPS by every member; members that do not lead answer challenges; a leader killed mid-order leaves one certificate; berth cert renew renews",
   ...e2e,
   async fn(t) {
-    const proxyPort = await portFreeOnAll(HOSTS);
-    const httpsPort = await portFreeOnAll(HOSTS);
-    const ports: AgentPorts[] = [];
-    for (const h of HOSTS) {
-      ports.push({
-        http: await freePort(h),
-        dns: await freePort(h),
-        proxy: proxyPort,
-        https: httpsPort,
-        bind: await freePort(h),
-      });
-    }
-    // pebble asks member 1's DNS (member 1 is never the one killed below).
-    await using pebble = await startPebble({
-      dnsServer: `${HOSTS[0]}:${ports[0]!.dns}`,
-      httpPort: proxyPort,
-      tlsPort: httpsPort,
-      env: { PEBBLE_VA_NOSLEEP: "1" },
-    });
-    const args = [
-      "--edge-domain",
-      EDGE,
-      "--acme-directory",
-      pebble.directoryUrl,
-      "--acme-ca-cert",
-      pebble.apiCaFile,
-      "--acme-email",
-      "ops@acme.test",
-    ];
-    const backend = http.createServer((_req, res) => res.end("hello from web\n"));
-    await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
-    const backendPort = (backend.address() as { port: number }).port;
-    const members: AgentProc[] = [];
-    const containers: string[] = [];
-    const root = `${Deno.makeTempDirSync({ prefix: "berth-acme-" })}/root.pem`;
+    const c = await acmeCluster({ plain: true, docker: true });
+    const { pebble, members, httpsPort, root, backendPort, containers } = c;
+    const [m1, m2, m3] = members;
     try {
-      await requireDocker();
-      Deno.writeTextFileSync(root, await pebble.root());
-      for (const [i, host] of HOSTS.entries()) {
-        members.push(
-          await startAgent({
-            node: uniq(`acme${i + 1}-`),
-            host,
-            ports: ports[i],
-            bootstrap: i === 0,
-            join: i === 0 ? undefined : [members[0]!.clusterAddr],
-            docker: i === 0,
-            args,
-          }),
-        );
-      }
-      await waitFor("three voters", async () => {
-        const m = await apiJson(members[0]!, "/v1/berth/members?stale") as { role: string }[];
-        return m.filter((x) => x.role === "voter").length === 3;
-      }, { timeoutMs: 30_000 });
-      const [m1, m2, m3] = members as [AgentProc, AgentProc, AgentProc];
       const names = ["a", "b", "c", "web"].map((n) => `${n}.${EDGE}`);
 
       await t.step(
@@ -291,13 +354,45 @@ Deno.test({
         }
       });
     } catch (e) {
-      for (const m of members) console.error(`--- ${m.node}\n${m.log().slice(-6000)}`);
-      console.error(`--- pebble\n${pebble.log().slice(-6000)}`);
+      c.dump();
       throw e;
     } finally {
-      await removeContainers(containers);
-      await stopAll(members);
-      await new Promise<void>((r) => backend.close(() => r()));
+      await c.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "e2e acme: with --proxy-http off the members answer TLS-ALPN-01 on their HTTPS listener (also those that do not lead), and serve the certificate",
+  ...e2e,
+  async fn() {
+    const c = await acmeCluster({ plain: false, docker: false });
+    try {
+      const [m1, m2] = c.members;
+      const start = performance.now();
+      await register(m2, "alpn", c.backendPort);
+      const name = `alpn.${EDGE}`;
+      await servedByAll(c, c.members, [name], "hello from web\n");
+      console.log(
+        `acme e2e (TLS-ALPN-01): register → served over HTTPS by 3 members: ${
+          Math.round(performance.now() - start)
+        } ms`,
+      );
+      const leader = await leaderOf(m1);
+      const answeredBy = c.members.filter((m) =>
+        m.log().includes(`acme: answered the TLS-ALPN-01 challenge for ${name}`)
+      );
+      assert.ok(
+        answeredBy.some((m) => m.node !== leader),
+        `only the leader ${leader} answered: ${answeredBy.map((m) => m.node).join(", ")}`,
+      );
+      assert.ok(!c.members.some((m) => m.log().includes("answered the HTTP-01 challenge")));
+    } catch (e) {
+      c.dump();
+      throw e;
+    } finally {
+      await c.close();
     }
   },
 });
