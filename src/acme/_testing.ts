@@ -39,6 +39,8 @@ interface Order {
   finalized: boolean;
   status: "pending" | "processing" | "valid" | "invalid";
   certificate?: string;
+  /** When the order expires (fixed when it is made, as a CA does). */
+  expiresMs: number;
 }
 
 interface Authz {
@@ -128,6 +130,7 @@ export class FakeCa {
           authorizations,
           finalized: false,
           status: "pending",
+          expiresMs: this.now() + 7 * 86_400_000,
         });
         return this.#order(url);
       },
@@ -279,7 +282,7 @@ export class FakeCa {
     return {
       url,
       status,
-      expires: new Date(this.now() + 7 * 86_400_000).toISOString(),
+      expires: new Date(o.expiresMs).toISOString(),
       authorizations: o.authorizations,
       finalize: `${url}/finalize`,
       ...(o.certificate === undefined ? {} : { certificate: o.certificate }),

@@ -266,7 +266,10 @@ export class AcmeManager {
     if (!this.#leading(term)) return;
     switch (outcome.kind) {
       case "wait": {
-        const delayMs = nextPollMs(this.#poll.get(name)?.delayMs ?? 0);
+        // Held answers are looked at again soon: the hold ends with a member heard or marked down.
+        const delayMs = holdAnswers !== null
+          ? POLL_MIN_MS
+          : nextPollMs(this.#poll.get(name)?.delayMs ?? 0);
         this.#poll.set(name, { at: now + delayMs, delayMs });
         return;
       }

@@ -315,13 +315,18 @@ Deno.test("AcmeManager answers no challenge while a member the CA may reach is s
   const m = w.manager("n1", () => 1);
   w.silence = "m2 was last heard 7s ago";
   await w.until(m, () => (w.store.acme.name(NAME)?.challenges.length ?? 0) > 0);
+  const writes = w.results.length;
   await w.run(m, 20);
   assert.ok(!w.ca.calls.includes("respond"), "no answer while m2 is silent");
+  assert.equal(w.results.length, writes, "nothing written while the order waits");
   assert.equal(
     w.logs.filter((l) => l.includes("the challenge waits: m2 was last heard 7s ago")).length,
     1,
   );
   w.silence = null;
+  // Held answers are looked at every second, not at the grown poll delay of a waiting order.
+  await w.run(m, 2);
+  assert.ok(w.ca.calls.includes("respond"), "answered within two passes of the member heard");
   await w.until(m, () => w.cert() !== undefined);
   // A new leader holds its answers for EDGE_CONTACT_MAX_MS (its view of who is silent is
   // not yet true), then answers.
