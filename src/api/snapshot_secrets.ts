@@ -204,14 +204,18 @@ export function gateSecrets(
     outcome = "restored";
     return out;
   };
-  const forward = (f: SnapshotFrame): Uint8Array[] => {
+  /** What goes on for frame `f` (`bytes` as it came: a user table's frame goes on unchanged). */
+  const forward = (f: SnapshotFrame, bytes: Uint8Array): Uint8Array[] => {
     if ("sealed" in f) {
       sealed.push(f.sealed.slice());
       return [];
     }
     const out = sealedDone ? [] : openSealed();
     if ("end" in f) out.push(encodeFrame({ end: true, rows }));
-    else if (PASSED_ON.includes(f.t)) out.push(table(f));
+    else if (PASSED_ON.includes(f.t)) {
+      rows += f.rows.length;
+      out.push(bytes);
+    }
     return out;
   };
 
@@ -225,7 +229,7 @@ export function gateSecrets(
             k.close();
             return;
           }
-          const frames = dec.push(r.value);
+          const frames = dec.pushFrames(r.value);
           const out: Uint8Array[] = [];
           if (!headerSent && dec.header !== undefined) {
             if (dec.header.kind === "secrets") {
@@ -234,9 +238,9 @@ export function gateSecrets(
             headerSent = true;
             out.push(encodeHeader(dec.header));
           }
-          for (const f of frames) out.push(...forward(f));
+          for (const f of frames) out.push(...forward(f.frame, f.bytes));
           if (out.length > 0) {
-            k.enqueue(concatBytes(out));
+            k.enqueue(out.length === 1 ? out[0]! : concatBytes(out));
             return;
           }
         }

@@ -8,7 +8,7 @@
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
-import { pack, unpack } from "msgpackr";
+import { pack, RESET_BUFFER_MODE, unpack } from "msgpackr";
 import {
   type ConfChange,
   type ConfState,
@@ -109,9 +109,14 @@ function applyConfChange(ctx: ApplyContext, node: RawNode, e: Entry): Command {
   return cmd;
 }
 
-/** The entry payload of a proposal. */
+/**
+ * The entry payload of a proposal, in an array of its own size: not a view into msgpackr's
+ * shared output buffer (a few MiB once large entries went through it), which an entry waiting
+ * in the log or a proposal waiting for its apply would keep alive, and from the start of that
+ * buffer (RESET_BUFFER_MODE), so large entries do not use it up and make it allocate anew.
+ */
 export function encodeProposal(p: Proposal): Uint8Array {
-  return pack(p);
+  return new Uint8Array(pack(p, RESET_BUFFER_MODE));
 }
 
 /** The context of a conf change that adds member `ctx.name`. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Packr } from "msgpackr";
+import { Packr, RESET_BUFFER_MODE } from "msgpackr";
 
 /** Bytes of the big-endian length prefix in front of every frame. */
 export const FRAME_HEADER_BYTES = 4;
@@ -15,13 +15,14 @@ export const FRAME_HEADER_BYTES = 4;
 const packr = new Packr({ useRecords: false, copyBuffers: true });
 
 /**
- * Encodes one frame body; throws when `value` cannot be encoded. msgpackr returns a view into
- * its shared output buffer (grown to several MiB by large frames); a body that waits in a send
- * queue would keep that whole buffer alive, so a body much smaller than its buffer is copied out.
+ * Encodes one frame body; throws when `value` cannot be encoded. msgpackr packs into its one
+ * output buffer (grown to four times the largest body so far), each body from its start
+ * (RESET_BUFFER_MODE: by default it moves on through that buffer and starts a new one of the
+ * same size when it is full, a few MiB of garbage per few large frames); the body is copied out
+ * at its own size, so a body waiting in a send queue keeps nothing else alive.
  */
 export function encodeBody(value: unknown): Uint8Array {
-  const view = packr.pack(value);
-  return view.byteLength * 2 < view.buffer.byteLength ? new Uint8Array(view) : view;
+  return new Uint8Array(packr.pack(value, RESET_BUFFER_MODE));
 }
 
 /** Decodes one frame body; throws when it is not exactly one msgpack value. */

@@ -103,7 +103,9 @@ export class Proposals {
   async propose(command: Command): Promise<Proposed> {
     const c = this.#c;
     const id = crypto.randomUUID();
-    const data = encodeChecked(id, command);
+    // Encoded here so a proposal that can never succeed fails at once; not kept while an attempt
+    // is under way (a 1 MiB restore chunk would wait in memory for its apply for nothing).
+    let data: Uint8Array | undefined = encodeChecked(id, command);
     const deadline = c.o.now() + PROPOSAL_TIMEOUT_MS;
     let lastError: Error | undefined;
     // Whether an attempt may have reached a leader's log: then the outcome is unknown at the
@@ -122,9 +124,11 @@ export class Proposals {
         if (leader === c.self) {
           const stamped = carriesTime(command)
             ? encodeChecked(id, withLeaderTime(command, c.o.now()))
-            : data;
+            : data ?? encodeChecked(id, command);
+          data = undefined;
           return await this.#proposeLocal(id, stamped, deadline);
         }
+        data = undefined;
         const res = await forward(c, {
           body: { t: "propose", id, cmd: command },
           timeoutMs: deadline - c.o.now(),

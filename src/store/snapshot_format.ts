@@ -21,10 +21,9 @@
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
-import { pack, unpack } from "msgpackr";
+import { pack, RESET_BUFFER_MODE, unpack } from "msgpackr";
 import { rules, validateCommand, validateInstance } from "./validate.ts";
 import { SNAPSHOT_BYTES_MAX, SNAPSHOT_FRAME_BYTES_MAX } from "./snapshot_limits.ts";
-import { concatBytes } from "../lib/bytes.ts";
 
 export const SNAPSHOT_MAGIC = new TextEncoder().encode("BERTHSN2");
 const FORMAT = "berth-store-snapshot";
@@ -151,7 +150,9 @@ export function encodeHeader(h: SnapshotHeader): Uint8Array {
 
 /** One frame: 4-byte big-endian length, then the msgpack body. */
 export function encodeFrame(body: unknown): Uint8Array {
-  const b = pack(body);
+  // Copied out below, so packed from the start of msgpackr's buffer each time (RESET_BUFFER_MODE:
+  // large frames would otherwise use it up and make it allocate a new one every few frames).
+  const b = pack(body, RESET_BUFFER_MODE);
   const out = new Uint8Array(4 + b.byteLength);
   new DataView(out.buffer).setUint32(0, b.byteLength);
   out.set(b, 4);
@@ -177,6 +178,13 @@ export class SnapshotDecoder {
   #st: DecoderState;
   /** Bytes of a frame not complete yet (or of the magic and header). */
   #buf: Uint8Array;
+  /**
+   * The buffer of ours that #buf's bytes were last gathered in, sized for the frame they begin:
+   * the next pieces of that frame are copied in after them, so a frame that comes in many small
+   * pieces (an HTTP body's 64 KiB) costs one buffer and one copy of each byte, not a new buffer
+   * and a copy of the whole frame so far per piece.
+   */
+  #room: Uint8Array | null = null;
 
   constructor(state?: DecoderState, remainder?: Uint8Array) {
     this.#st = state === undefined ? { rows: 0, ended: false, bytes: 0 } : { ...state };
@@ -199,12 +207,20 @@ export class SnapshotDecoder {
 
   /** Frames completed by `piece`, rows checked; throws on anything malformed. */
   push(piece: Uint8Array): SnapshotFrame[] {
+    return this.pushFrames(piece).map((f) => f.frame);
+  }
+
+  /**
+   * Like `push`, each frame with its bytes as they came (length prefix and body, a view like the
+   * row values), so a frame passed on unchanged need not be encoded again.
+   */
+  pushFrames(piece: Uint8Array): { frame: SnapshotFrame; bytes: Uint8Array }[] {
     this.#st.bytes += piece.byteLength;
     if (this.#st.bytes > SNAPSHOT_BYTES_MAX) {
       throw new Error(`restore: snapshot is over ${SNAPSHOT_BYTES_MAX} bytes`);
     }
-    this.#buf = this.#buf.byteLength === 0 ? piece : concatBytes([this.#buf, piece]);
-    const out: SnapshotFrame[] = [];
+    this.#buf = this.#buf.byteLength === 0 ? piece : this.#append(piece);
+    const out: { frame: SnapshotFrame; bytes: Uint8Array }[] = [];
     let off = 0;
     if (this.#st.header === undefined) {
       if (!this.#magic(this.#buf)) return out;
@@ -217,8 +233,8 @@ export class SnapshotDecoder {
     for (;;) {
       const f = this.#nextFrame(off);
       if (f === undefined) break;
+      out.push({ frame: this.#checkFrame(f.body), bytes: this.#buf.subarray(off, f.end) });
       off = f.end;
-      out.push(this.#checkFrame(f.body));
     }
     this.#buf = this.#buf.subarray(off);
     return out;
@@ -230,6 +246,43 @@ export class SnapshotDecoder {
     if (this.#st.header === undefined || !this.#st.ended || this.#buf.byteLength > 0) {
       throw new Error("restore: snapshot is truncated");
     }
+  }
+
+  /**
+   * #buf with `piece` after it: in #room when #buf ends there and the piece fits after it (bytes
+   * past #buf were never handed out, so frames already returned keep theirs), else in a new
+   * buffer of the frame's size once its length prefix is known.
+   */
+  #append(piece: Uint8Array): Uint8Array {
+    const have = this.#buf;
+    const room = this.#room;
+    const size = have.byteLength + piece.byteLength;
+    if (room !== null && have.buffer === room.buffer) {
+      const at = have.byteOffset - room.byteOffset + have.byteLength;
+      if (at + piece.byteLength <= room.byteLength) {
+        room.set(piece, at);
+        return room.subarray(at - have.byteLength, at + piece.byteLength);
+      }
+    }
+    const next = new Uint8Array(Math.max(size, this.#frameBytes(have, piece)));
+    next.set(have);
+    next.set(piece, have.byteLength);
+    this.#room = next;
+    return next.subarray(0, size);
+  }
+
+  /**
+   * Bytes from the start of `a` (then `b`) to the end of the frame under way (the magic and
+   * header frame before the header): 0 while its length prefix is incomplete. At most a frame
+   * over the limit's prefix is trusted (that frame is refused once read).
+   */
+  #frameBytes(a: Uint8Array, b: Uint8Array): number {
+    const at = this.#st.header === undefined ? SNAPSHOT_MAGIC.byteLength : 0;
+    if (a.byteLength + b.byteLength < at + 4) return 0;
+    const byte = (i: number) => i < a.byteLength ? a[i]! : b[i - a.byteLength]!;
+    const len = ((byte(at) << 24) >>> 0) + (byte(at + 1) << 16) + (byte(at + 2) << 8) +
+      byte(at + 3);
+    return at + 4 + Math.min(len, SNAPSHOT_FRAME_BYTES_MAX);
   }
 
   /** Whether `b` starts with the whole magic; throws as soon as it cannot. */

@@ -363,6 +363,39 @@ Deno.test("SnapshotDecoder.push() takes a stream in pieces of any size", () => {
   assert.equal(d.header?.index, 3);
 });
 
+Deno.test("SnapshotDecoder.push() gathers a frame that comes in small pieces in one buffer of the frame's size", () => {
+  const kvRow = (i: number, bytes: number) => ({
+    key: `k${i}`,
+    value: new Uint8Array(bytes).fill(i),
+    flags: 0,
+    create_index: 1,
+    modify_index: 1,
+    lock_index: 0,
+  });
+  const frame = encodeFrame({ t: "kv", rows: [kvRow(1, 700_000), kvRow(2, 400_000)] });
+  const bytes = concat([
+    encodeHeader({ kind: "user", index: 1 }),
+    frame,
+    encodeFrame({ end: true, rows: 2 }),
+  ]);
+  const d = new SnapshotDecoder();
+  const frames: SnapshotFrame[] = [];
+  // Where the bytes of the unfinished frame were kept after each piece (an HTTP body's size).
+  const kept = new Set<ArrayBufferLike>();
+  for (let i = 0; i < bytes.byteLength; i += 64 * 1024) {
+    frames.push(...d.push(bytes.subarray(i, i + 64 * 1024)));
+    if (frames.length === 0 && d.remainder.byteLength > 64 * 1024) kept.add(d.remainder.buffer);
+  }
+  d.finish();
+  // Not a new copy of the frame so far for each of its 17 pieces: one buffer, sized for it.
+  assert.equal(kept.size, 1);
+  const [buffer] = kept;
+  assert.ok(
+    buffer!.byteLength >= frame.byteLength && buffer!.byteLength < frame.byteLength + 64 * 1024,
+  );
+  assert.deepEqual(frames, framesOf(bytes));
+});
+
 Deno.test("SnapshotDecoder.push() refuses an oversized frame and a wrong row count", () => {
   const head = encodeHeader({ kind: "user", index: 1 });
   const huge = new Uint8Array(8);
