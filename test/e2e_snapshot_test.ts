@@ -29,10 +29,14 @@ const STORE_MIB = (KEYS * VALUE_BYTES) / (1024 * 1024);
  * Most a member's RSS may grow over its start while a snapshot of STORE_MIB streams through it (a
  * member that starts within the phase counts from an idle agent's RSS), whatever the store's
  * size: the Raft log keeps no entry data in memory and nothing holds a whole snapshot. Measured
- * here (2026-12-01, three runs): sending +0…+54, saving +0…+3, installing as a new process
- * +197…+200 over an idle agent's 85, streaming a restore in +137…+184, the leader applying it
- * +45…+93 (the copies of 1 MiB pieces each hop makes, not yet collected or returned to the OS;
- * not traced further). Holding one whole copy of the snapshot on top would pass this bound.
+ * here with member mTLS (2026-12-01, three runs): sending +0…+32, saving +0…+5, installing as a
+ * new process +195…+213 over an idle agent's 93, streaming a restore in +130…+160, the leader
+ * applying it +34…+94. Streaming a restore in was +242 here and +295 on CI while the snapshot
+ * decoder copied the whole frame so far for each 64 KiB piece of the request body (about 17 MiB
+ * of garbage per 1 MiB frame); of what is left, 70–90 MiB is Deno.serve's own while it reads a
+ * large body (a bare handler reading a 150 MiB upload grows as much, until the request ends),
+ * the rest copies of 1 MiB pieces each hop makes, not yet collected. Holding one whole copy of
+ * the snapshot on top would pass this bound.
  */
 const PEAK_GROWTH_MIB_MAX = 256;
 
