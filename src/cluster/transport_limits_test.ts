@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
-import { RawTls, type TestCa, testCa } from "./_testing.ts";
+import { RawTls, type TestCa, testCa } from "./_tls_testing.ts";
 import {
   ANONYMOUS_CONNECTIONS_MAX,
   ANONYMOUS_CONNECTIONS_PER_HOST_MAX,

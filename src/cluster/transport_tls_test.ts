@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { encodeBody, FrameReader, joinFrames } from "./_frame.ts";
-import { RawTls, recordingProxy, type TestCa, testCa } from "./_testing.ts";
+import { RawTls, recordingProxy, type TestCa, testCa } from "./_tls_testing.ts";
 import {
   type CertInfo,
   type Hello,
