@@ -35,7 +35,14 @@ interface AcmeView {
   accounts: { url: string | null }[];
   lease: { node: string; term: number } | null;
   names: { name: string; status: string; orderUrl: string | null; lastError: string }[];
-  certificates: { name: string; serial: string; issuer: string }[];
+  certificates: {
+    name: string;
+    serial: string;
+    issuer: string;
+    notBefore: number;
+    notAfter: number;
+    renewAt: number;
+  }[];
 }
 
 const acmeOf = (a: AgentProc) => apiJson(a, "/v1/berth/acme?stale") as Promise<AcmeView>;
@@ -114,7 +121,9 @@ interface AcmeCluster {
  * proxy listens on, TLS-ALPN-01 on their shared HTTPS port) and three members, each on its own
  * 127.0.0.x. `plain: false` runs the members with `--proxy-http off` (TLS-ALPN-01 then).
  */
-async function acmeCluster(o: { plain: boolean; docker: boolean }): Promise<AcmeCluster> {
+async function acmeCluster(
+  o: { plain: boolean; docker: boolean; certificateValiditySeconds?: number },
+): Promise<AcmeCluster> {
   const proxyPort = await portFreeOnAll(HOSTS);
   const httpsPort = await portFreeOnAll(HOSTS);
   const ports: AgentPorts[] = [];
@@ -132,6 +141,9 @@ async function acmeCluster(o: { plain: boolean; docker: boolean }): Promise<Acme
     httpPort: proxyPort,
     tlsPort: httpsPort,
     env: { PEBBLE_VA_NOSLEEP: "1" },
+    ...(o.certificateValiditySeconds === undefined
+      ? {}
+      : { certificateValiditySeconds: o.certificateValiditySeconds }),
   });
   const args = [
     "--edge-domain",
@@ -364,10 +376,11 @@ Deno.test({
 
 Deno.test({
   name:
-    "e2e acme: with --proxy-http off the members answer TLS-ALPN-01 on their HTTPS listener (also those that do not lead), and serve the certificate",
+    "e2e acme: with --proxy-http off the members answer TLS-ALPN-01 on their HTTPS listener (also those that do not lead), serve the certificate, and renew it two-thirds through its lifetime",
   ...e2e,
   async fn() {
-    const c = await acmeCluster({ plain: false, docker: false });
+    // 45 s certificates: renewed 30 s after their start, with no one asking.
+    const c = await acmeCluster({ plain: false, docker: false, certificateValiditySeconds: 45 });
     try {
       const [m1, m2] = c.members;
       const start = performance.now();
@@ -388,6 +401,22 @@ Deno.test({
         `only the leader ${leader} answered: ${answeredBy.map((m) => m.node).join(", ")}`,
       );
       assert.ok(!c.members.some((m) => m.log().includes("answered the HTTP-01 challenge")));
+      // Renewal at two-thirds of the lifetime, by itself, on every member.
+      const first = (await acmeOf(m1)).certificates.find((x) => x.name === name)!;
+      assert.equal(
+        first.renewAt,
+        first.notBefore + Math.floor((first.notAfter - first.notBefore) * 2 / 3),
+      );
+      for (const m of c.members) {
+        await waitFor(`the renewed certificate on ${m.node}`, async () => {
+          const s = await serialOn(m, name);
+          return s !== undefined && s !== first.serial;
+        }, { timeoutMs: 90_000, intervalMs: 500 });
+      }
+      const second = (await acmeOf(m1)).certificates.find((x) => x.name === name)!;
+      // Not before its time (pebble's times are whole seconds).
+      assert.ok(second.notBefore >= first.renewAt - 1000, "renewed before two-thirds");
+      await servedByAll(c, c.members, [name], "hello from web\n");
     } catch (e) {
       c.dump();
       throw e;

@@ -36,6 +36,8 @@ export interface PebbleOptions {
    * default 5), PEBBLE_AUTHZREUSE (percent of authorizations reused, default 50).
    */
   env?: Record<string, string>;
+  /** Lifetime of the certificates pebble issues, in seconds (pebble's default: 5 years). */
+  certificateValiditySeconds?: number;
 }
 
 export interface Pebble {
@@ -143,6 +145,9 @@ async function startOnce(o: PebbleOptions): Promise<Pebble> {
           tlsPort,
           ocspResponderURL: "",
           externalAccountBindingRequired: false,
+          ...(o.certificateValiditySeconds === undefined
+            ? {}
+            : { certificateValidityPeriod: o.certificateValiditySeconds }),
         },
       }),
     );
