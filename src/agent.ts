@@ -256,6 +256,7 @@ export class Agent {
           certs: () => served.certs(),
           acmeTlsAlpn: tlsAlpnHook(acmeAnswers, log),
         },
+        h2: config.proxyH2,
         acmeHttp01: (token) => acmeAnswers.http01(token),
         edgeDomain: config.edgeDomain,
         log,

@@ -229,6 +229,13 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected IP:PORT like 0.0.0.0:443, or off",
   },
   {
+    name: "proxy-h2",
+    kind: "bool",
+    def: "false",
+    help: "HTTP/2 to HTTPS clients (ALPN h2; see README 'HTTP/2' before turning it on)",
+    expect: "expected true or false",
+  },
+  {
     name: "acme-directory",
     kind: "URL",
     def: ACME_DIRECTORY_DEFAULT,

@@ -52,6 +52,8 @@ export interface Config {
   proxyHttp: HostPort | null;
   /** The HTTPS listener of the proxy (same routes, certificates by SNI); null: off. */
   proxyHttps: HostPort | null;
+  /** `--proxy-h2`: HTTP/2 (ALPN h2) on the HTTPS listener. */
+  proxyH2: boolean;
   docker: string | null;
   internal: boolean;
   voters: number;
@@ -248,6 +250,13 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
         "give the HTTPS listener a port of its own, or off",
     );
   }
+  const proxyH2 = get("proxy-h2", parseBool);
+  if (proxyH2 && proxyHttps === null) {
+    throw new ConfigError(
+      `${raw("proxy-h2")?.label ?? "--proxy-h2"}: HTTP/2 is served on the HTTPS listener, ` +
+        "which --proxy-https off turns off",
+    );
+  }
   const caCertPath = get("ca-cert", optional((v) => v));
   const caKeyPath = get("ca-key", optional((v) => v));
   let ca: Ca | null = null;
@@ -293,6 +302,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     edgeDomain: get("edge-domain", optional(normalizeDomain)),
     proxyHttp,
     proxyHttps,
+    proxyH2,
     docker: get("docker", (v) => {
       if (v === "off") return null;
       if (!/^(unix|https?|tcp):\/\//.test(v)) throw new Error("unknown scheme");

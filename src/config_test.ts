@@ -151,6 +151,24 @@ Deno.test("loadConfig() refuses --proxy-https on the address of --proxy-http", (
   assert.deepEqual(c.proxyHttps, { host: "127.0.0.2", port: 8080 });
 });
 
+Deno.test("loadConfig() --proxy-h2 is off by default, needs the HTTPS listener, takes true or false", () => {
+  assert.equal(loadConfig([], base).proxyH2, false);
+  assert.equal(loadConfig(["--proxy-h2"], base).proxyH2, true);
+  assert.equal(loadConfig(["--proxy-h2=false"], base).proxyH2, false);
+  for (
+    const [argv, re] of [
+      [["--proxy-h2", "--proxy-https", "off"], /^--proxy-h2\b.*: HTTP\/2 is served on the HTTPS/],
+      [["--proxy-h2=maybe"], /^--proxy-h2 maybe: /],
+    ] as [string[], RegExp][]
+  ) {
+    assert.throws(
+      () => loadConfig(argv, base),
+      (e: Error) => e.name === "ConfigError" && re.test(e.message) && !e.message.includes("\n"),
+      argv.join(" "),
+    );
+  }
+});
+
 Deno.test("loadConfig() rejects malformed argv with one line", async (t) => {
   const cases: [string[], string][] = [
     [["--nope"], "unknown flag --nope (see berth agent --help)"],

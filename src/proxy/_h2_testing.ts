@@ -10,7 +10,9 @@ import type { AddressInfo } from "node:net";
 import { Buffer } from "node:buffer";
 import { createCa, generateKeyPair, issueCertificate } from "../pki/mod.ts";
 import { H2Frontend, type H2FrontendOptions } from "./h2_frontend.ts";
-import type { ProxyOptions } from "./http_proxy.ts";
+import { X509Certificate } from "node:crypto";
+import type { HttpProxy, ProxyOptions } from "./http_proxy.ts";
+import type { ServedCert } from "./sni_index.ts";
 import { type TestStore, withProxy } from "./_testing.ts";
 
 export interface TestTls {
@@ -52,6 +54,7 @@ export async function h2Listener(
     key: t.keyPem,
     cert: t.certPem,
     ALPNProtocols: ["h2", "http/1.1"],
+    allowHalfOpen: true, // as the proxy's HTTPS listener
   }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -267,6 +270,11 @@ export class RawH2Client {
     return new Set(this.frames.filter((f) => f.type === FRAME.HEADERS).map((f) => f.stream));
   }
 
+  /** Ends the connection (TLS close_notify, then FIN), as a client process exiting does. */
+  end(): void {
+    this.#socket.end();
+  }
+
   close(): void {
     this.#socket.destroy();
   }
@@ -291,19 +299,34 @@ export class RawH2Client {
   }
 }
 
+/** The test certificate as the HTTPS listener serves it (the default: IP clients get it). */
+export function servedTestCert(): ServedCert {
+  const t = testTls();
+  const leaf = new X509Certificate(t.certPem);
+  return {
+    name: "web.test",
+    names: ["web.test", "localhost"],
+    certPem: t.certPem,
+    keyPem: t.keyPem,
+    isDefault: true,
+    fingerprint: leaf.fingerprint256.replaceAll(":", "").toLowerCase(),
+    notAfter: leaf.validToDate.getTime(),
+  };
+}
+
 /**
- * Runs `fn` with an HttpProxy over `ts` and an `H2Frontend` handing its streams to the proxy's
- * `dispatch`, behind a TLS listener (`port`).
+ * Runs `fn` with an HttpProxy over `ts` serving HTTPS with the test certificate (`port`: its
+ * HTTPS listener, where HTTP/2 clients land on the proxy's H2Frontend).
  */
 export async function withH2Proxy(
   ts: TestStore,
-  over: Partial<ProxyOptions> & { h2?: Partial<H2FrontendOptions> },
-  fn: (port: number, h2: H2Frontend) => void | Promise<void>,
+  over: Partial<ProxyOptions>,
+  fn: (port: number, proxy: HttpProxy) => void | Promise<void>,
 ): Promise<void> {
-  const { h2: h2Over, ...proxyOver } = over;
-  await withProxy(ts, proxyOver, (_plain, proxy) =>
-    withH2({
-      dispatch: (req, res, conn) => proxy.dispatch(req, res, conn),
-      ...h2Over,
-    }, fn));
+  const tls = { listen: { host: "127.0.0.1", port: 0 }, certs: () => [servedTestCert()] };
+  await withProxy(
+    ts,
+    { tls, h2: true, ...over },
+    (_plain, proxy) => fn(proxy.httpsAddress.port, proxy),
+  );
 }

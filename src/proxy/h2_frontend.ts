@@ -153,6 +153,11 @@ export class H2Frontend {
       this.#sessions.delete(s);
       closed();
     });
+    // The client ended its side (its process went away): nothing more can come, not even the
+    // WINDOW_UPDATEs a response needs. Listeners keep TLS sockets half-open for HTTP/1.1.
+    socket.once("end", () => {
+      if (!session.closed) session.close();
+    });
     session.setTimeout(this.#idleTimeoutMs, () => {
       if (s.streams === 0) session.close();
     });

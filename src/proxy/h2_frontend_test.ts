@@ -583,3 +583,16 @@ Deno.test("H2Frontend: a dispatch that throws costs its stream, not the connecti
     }
   });
 });
+
+Deno.test("H2Frontend closes a connection whose client ended its side", async () => {
+  await withH2({ dispatch: echo() }, async (port, h2) => {
+    const raw = await RawH2Client.connect(port);
+    try {
+      await until(() => h2.sessions === 1, "the session");
+      raw.end();
+      await until(() => h2.sessions === 0, "the session closed");
+    } finally {
+      raw.close();
+    }
+  });
+});

@@ -27,6 +27,7 @@ import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
+import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 
@@ -49,6 +50,8 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   listen: HostPort | null;
   /** The HTTPS listener (https_listener.ts); none when absent. */
   tls?: ProxyTlsOptions;
+  /** HTTP/2 (ALPN h2) on the HTTPS listener (h2_frontend.ts). Default false (README). */
+  h2?: boolean;
   /**
    * The key authorization of an ACME HTTP-01 token, or null when it is not one being
    * validated; answered on the plain listener (edge_rules.ts `answeredAcme`).
@@ -110,6 +113,8 @@ export class HttpProxy {
   readonly #pool: UpstreamPool;
   readonly #server: net.Server;
   readonly #https: HttpsListener | null;
+  /** HTTP/2 on the HTTPS listener's `h2` connections (h2_frontend.ts). */
+  readonly #h2: H2Frontend | null;
   readonly #headerBytesMax: number;
   readonly #headersTimeoutMs: number;
   readonly #requestTimeoutMs: number;
@@ -203,18 +208,23 @@ export class HttpProxy {
     });
     // Half-open: a client that shuts down its sending side still gets its responses.
     this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
+    this.#h2 = !opts.h2 ? null : new H2Frontend({
+      dispatch: (req, res, conn) => this.dispatch(req, res, conn),
+      headerListBytesMax: this.#headerBytesMax,
+      log: this.#log,
+    });
     this.#https = opts.tls === undefined ? null : new HttpsListener({
       ...opts.tls,
       admit: () => this.#connections() < this.#connectionsMax,
       serveHttp1: (socket, conn) => this.#serveHttp1(socket, conn),
-      h2: null, // HTTP/2 not wired yet: h2 is not offered
+      h2: this.#h2,
       log: this.#log,
     });
   }
 
-  /** Client connections open, TLS handshakes in progress included. */
+  /** Client connections open (HTTP/1.1 and HTTP/2), TLS handshakes in progress included. */
   #connections(): number {
-    return this.#clients.size + (this.#https?.handshaking ?? 0);
+    return this.#clients.size + (this.#h2?.sessions ?? 0) + (this.#https?.handshaking ?? 0);
   }
 
   /** The bound address (the real port when `listen.port` was 0). Throws before start(). */
@@ -287,16 +297,19 @@ export class HttpProxy {
     await this.#tcpUpdating;
   }
 
-  /** Stops listening, closes every client connection, tunnel and upstream pool. */
+  /** Stops listening, closes every connection (HTTP/2: GOAWAY first), tunnel and pool. */
   async close(): Promise<void> {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+    // No new TLS connection; the listener's close completes once its connections are gone.
+    const httpsClosed = this.#https?.close();
+    await this.#h2?.close(); // streams under way get H2_CLOSE_GRACE_MS to finish
     for (const s of this.#clientTunnels) s.destroy();
     this.#clientTunnels.clear();
     for (const c of this.#clients) c.destroy();
     this.#clients.clear();
     this.#clock.close();
-    await this.#https?.close();
+    await httpsClosed;
     await this.#tcpUpdating;
     await this.#tcp?.close();
     this.#pool.close();
