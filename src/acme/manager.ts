@@ -101,6 +101,9 @@ export class AcmeManager {
   readonly #poll = new Map<string, { at: number; delayMs: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #pass: Promise<void> | null = null;
+  #certsSeen:
+    | { index: number; byName: Map<string, EdgeCert>; manual: EdgeCert[] }
+    | undefined;
   #closed = false;
 
   constructor(o: AcmeManagerOptions) {
@@ -166,11 +169,12 @@ export class AcmeManager {
         });
       }
     }
-    const covered = manualNames(store.edgeCerts(), now);
+    const { byName, manual } = this.#certs();
+    const covered = manualNames(manual, now);
     const work: string[] = [];
     for (const name of wanted) {
       const row = rows.get(name);
-      if (!due(name, row, store.edgeCert(name), covered, now)) {
+      if (!due(name, row, byName.get(name), covered, now)) {
         if (row !== undefined && row.order === null) {
           await this.#write(term, {
             type: "acme.name.drop",
@@ -188,6 +192,20 @@ export class AcmeManager {
     await Promise.all(
       work.slice(0, this.#o.concurrency ?? ACME_CONCURRENT_MAX).map((n) => this.#advance(term, n)),
     );
+  }
+
+  /** The edge certificates by name, and the manual ones: read again when edge_certs changed. */
+  #certs(): { byName: ReadonlyMap<string, EdgeCert>; manual: readonly EdgeCert[] } {
+    const index = this.#o.store.tableIndex("edge_certs");
+    if (this.#certsSeen?.index !== index) {
+      const all = this.#o.store.edgeCerts();
+      this.#certsSeen = {
+        index,
+        byName: new Map(all.map((c) => [c.name, c])),
+        manual: all.filter((c) => c.source === "manual"),
+      };
+    }
+    return this.#certsSeen;
   }
 
   #leading(term: number): boolean {
