@@ -133,6 +133,13 @@ export class H2cSessions {
     if (ts !== undefined) this.#serveWaiting(ts);
   }
 
+  /** Takes a session out of the pool at once (found closed, or refusing streams after GOAWAY). */
+  retire(t: Target, s: H2cSession): void {
+    const ts = this.#byKey.get(t.key);
+    if (ts !== undefined) this.#retire(ts, s);
+    else s.retired = true;
+  }
+
   /** Open sessions to a target (for tests and the routes report). */
   sessionCount(key: string): number {
     return this.#byKey.get(key)?.sessions.length ?? 0;

@@ -12,10 +12,12 @@
  *   trailers-only response (`grpc-status` in its headers) reaches such clients as headers
  *   plus trailers (grpc_status.ts `splitTrailersOnly`).
  * - Before any response: a target that cannot be reached (connect error or timeout) counts
- *   towards its ejection, as on the HTTP/1.1 path, and the request goes to another target; so
- *   does a stream the instance refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last
- *   stream id) as long as none of the body was consumed. Other failures follow
- *   `classifyFailure` (attempt.ts).
+ *   towards its ejection, as on the HTTP/1.1 path, and the request goes to another target; a
+ *   stream the instance refused unprocessed (REFUSED_STREAM, above a GOAWAY's last stream id, or
+ *   on a session that closed under it) goes again, once on a new session to the same instance,
+ *   then to another. Either needs the whole request body: the first `REPLAY_BYTES_MAX` bytes
+ *   sent are kept until the response begins (a gRPC call's messages usually fit). Other failures
+ *   follow `classifyFailure` (attempt.ts).
  * - Errors the proxy answers itself are plain text (502, 504), or gRPC statuses for gRPC
  *   requests (grpc_status.ts): 14 UNAVAILABLE when no instance could be reached, 4
  *   DEADLINE_EXCEEDED when none answered within the response timeout.
@@ -26,6 +28,7 @@
  */
 import http2 from "node:http2";
 import type { Buffer } from "node:buffer";
+import type { RequestBody } from "./client_conn.ts";
 import type { Target } from "./balancer.ts";
 import type { CoarseClock, Deadline } from "./coarse_clock.ts";
 import { classifyFailure, type Failure } from "./attempt.ts";
@@ -45,6 +48,19 @@ import { errorText } from "../lib/error_text.ts";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
+/** Request body bytes kept to send again after a refused stream or a failed connect. */
+export const REPLAY_BYTES_MAX = 64 * 1024;
+
+/** The request body sent so far, while it fits in REPLAY_BYTES_MAX (module doc). */
+interface Replay {
+  chunks: Buffer[];
+  bytes: number;
+  /** Every byte consumed from the client's body is in `chunks`. */
+  whole: boolean;
+  /** The client's body ended (all of it is in `chunks` when `whole`). */
+  ended: boolean;
+}
+
 export interface H2cContext {
   pool: UpstreamPool;
   sessions: H2cSessions;
@@ -57,10 +73,16 @@ export interface H2cContext {
 /** Forwards an exchange of an h2c/grpc route: the first try, then retries (module doc). */
 export function forwardH2c(ctx: H2cContext, x: Exchange): void {
   const grpc = wantsGrpcErrors(x.route, x.req.rawHeaders);
-  tryNext(ctx, x, grpc, null);
+  tryNext(ctx, x, grpc, { chunks: [], bytes: 0, whole: true, ended: false }, null);
 }
 
-function tryNext(ctx: H2cContext, x: Exchange, grpc: boolean, lastError: string | null): void {
+function tryNext(
+  ctx: H2cContext,
+  x: Exchange,
+  grpc: boolean,
+  replay: Replay,
+  lastError: string | null,
+): void {
   const target = ctx.pool.pick(x.route, x.tried);
   if (target === null) {
     x.req.body?.resume();
@@ -73,7 +95,7 @@ function tryNext(ctx: H2cContext, x: Exchange, grpc: boolean, lastError: string 
   }
   x.tried.push(target);
   x.attempts++;
-  const attempt = new H2cAttempt(ctx, x, target, grpc, (why, outcome) => {
+  const attempt = new H2cAttempt(ctx, x, target, grpc, replay, (why, outcome) => {
     if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
     if (outcome === "response timeout") {
       x.req.body?.resume();
@@ -89,10 +111,12 @@ function tryNext(ctx: H2cContext, x: Exchange, grpc: boolean, lastError: string 
       // The session it went on had died: once more on a new session to the same instance.
       x.staleRetried = true;
       x.tried.pop();
-      return tryNext(ctx, x, grpc, null);
+      x.req.body?.pause(); // the next attempt sends what is kept, then reads on
+      return tryNext(ctx, x, grpc, replay, null);
     }
     if (outcome !== "final" && x.attempts <= ctx.retriesMax) {
-      return tryNext(ctx, x, grpc, `instance ${target.id}: ${why}`);
+      x.req.body?.pause();
+      return tryNext(ctx, x, grpc, replay, `instance ${target.id}: ${why}`);
     }
     x.req.body?.resume();
     sendProxyError(
@@ -162,7 +186,10 @@ export class H2cAttempt implements Deadline {
   readonly #target: Target;
   readonly #grpc: boolean;
   readonly #up: Upstream;
+  readonly #replay: Replay;
   readonly #failed: (why: string, outcome: Failure) => void;
+  /** Removes this attempt's listeners from the request body. */
+  #unlisten: (() => void) | null = null;
   #withdraw: (() => void) | null = null;
   #session: H2cSession | null = null;
   #stream: http2.ClientHttp2Stream | null = null;
@@ -182,12 +209,14 @@ export class H2cAttempt implements Deadline {
     x: Exchange,
     target: Target,
     grpc: boolean,
+    replay: Replay,
     failed: (why: string, outcome: Failure) => void,
   ) {
     this.#ctx = ctx;
     this.#x = x;
     this.#target = target;
     this.#grpc = grpc;
+    this.#replay = replay;
     this.#up = ctx.pool.get(target);
     this.#failed = failed;
   }
@@ -203,6 +232,12 @@ export class H2cAttempt implements Deadline {
     this.#withdraw?.();
     this.#finish();
     this.#stream?.close(NGHTTP2_CANCEL);
+    this.#x.req.body?.resume(); // nobody reads it any more: let it drain
+  }
+
+  /** Whether the whole request can be sent again (none of its body lost). */
+  get #resendable(): boolean {
+    return !this.#x.bodyStarted || this.#replay.whole;
   }
 
   expire(): void {
@@ -226,13 +261,19 @@ export class H2cAttempt implements Deadline {
     this.#reused = s.started > 1;
     let stream: http2.ClientHttp2Stream;
     try {
+      // A session can be closed (a GOAWAY) before its events told the pool.
+      if (s.session.closed || s.session.destroyed) throw new SessionGone();
       stream = s.session.request(h2RequestHeaders(x, this.#target, this.#grpc), {
         endStream: !x.withBody,
       });
     } catch (e) {
-      // node:http2 refuses header names or values HTTP/2 forbids: the client's request is bad.
       this.#ctx.sessions.release(this.#target, s);
       this.#finish();
+      if (e instanceof SessionGone || s.session.closed || s.session.destroyed) {
+        this.#ctx.sessions.retire(this.#target, s);
+        return this.#failed("session closed", this.#resendable ? "stale" : "final");
+      }
+      // node:http2 refuses header names or values HTTP/2 forbids: the client's request is bad.
       x.req.body?.resume();
       return sendProxyError(x.res, false, 400, `bad request: ${errorText(e)}`);
     }
@@ -245,22 +286,51 @@ export class H2cAttempt implements Deadline {
       if (!this.#done) this.#onClose();
     });
     if (!x.withBody) return this.#requestSent();
-    x.bodyStarted = true;
-    const body = x.req.body!;
+    this.#sendBody(stream, x.req.body!);
+  }
+
+  /** Streams the request body: what an earlier attempt kept first, then the rest as it comes. */
+  #sendBody(stream: http2.ClientHttp2Stream, body: RequestBody): void {
+    const replay = this.#replay;
+    for (const chunk of replay.chunks) stream.write(chunk);
+    if (replay.ended) {
+      stream.end();
+      return this.#requestSent();
+    }
+    this.#x.bodyStarted = true;
     const onData = (chunk: Buffer) => {
-      if (this.#done) return;
       if (this.#responded) this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
+      else if (replay.whole) this.#keep(chunk);
       if (!stream.write(chunk)) body.pause();
     };
-    stream.on("drain", () => body.resume());
-    body.on("data", onData);
-    body.once("end", () => {
-      body.off("data", onData);
-      if (this.#done) return;
+    const onEnd = () => {
+      replay.ended = true;
       stream.end();
       this.#requestSent();
+    };
+    stream.on("drain", () => {
+      if (!this.#done) body.resume();
     });
-    body.resume(); // paused by dispatch until a stream could take the body
+    body.on("data", onData);
+    body.once("end", onEnd);
+    this.#unlisten = () => {
+      body.off("data", onData);
+      body.off("end", onEnd);
+    };
+    body.resume(); // paused until a stream could take the body
+  }
+
+  /** Keeps a body chunk for a possible resend while the kept bytes fit. */
+  #keep(chunk: Buffer): void {
+    const replay = this.#replay;
+    if (replay.bytes + chunk.length > REPLAY_BYTES_MAX) {
+      replay.whole = false;
+      replay.chunks = [];
+      replay.bytes = 0;
+      return;
+    }
+    replay.chunks.push(chunk);
+    replay.bytes += chunk.length;
   }
 
   /** The response timeout runs from when the whole request has been sent. */
@@ -275,6 +345,9 @@ export class H2cAttempt implements Deadline {
     if (this.#done) return;
     this.#responded = true;
     this.#ctx.pool.succeeded(this.#up);
+    // A response began: the request will not go again.
+    this.#replay.chunks = [];
+    this.#replay.whole = false;
     const res = this.#x.res;
     const stream = this.#stream!;
     if (res.destroyed || res.headersSent) return this.abort();
@@ -306,6 +379,8 @@ export class H2cAttempt implements Deadline {
     });
     stream.once("end", () => {
       if (this.#done) return;
+      // A body the instance did not read whole (it answered early): let it drain.
+      if (!this.#sent) this.#x.req.body?.resume();
       this.#finish();
       if (res.destroyed) return;
       const t = this.#trailers;
@@ -330,19 +405,20 @@ export class H2cAttempt implements Deadline {
     const cause = e?.cause instanceof Error ? e.cause : e;
     const timeout = cause instanceof TimeoutError ? cause.code : null;
     const x = this.#x;
-    if (timeout === "ECONNECTTIMEOUT" || !this.#session!.connected) {
+    const session = this.#session!;
+    if (timeout === "ECONNECTTIMEOUT" || !session.connected) {
       // Never reached the instance: nothing was sent.
       const why = timeout !== null ? "connect timeout" : errorText(cause ?? "ECONNRESET", {
         preferCode: true,
       });
       this.#ctx.pool.failed(this.#up, why);
-      return this.#failed(why, "retryable");
+      return this.#failed(why, this.#resendable ? "retryable" : "final");
     }
-    const refused = stream.rstCode === NGHTTP2_REFUSED_STREAM ||
-      (e as { code?: string } | null)?.code === "ERR_HTTP2_GOAWAY_SESSION";
-    if (refused) {
-      // The instance did not process it (RFC 9113 §8.7): safe to send again if the body is whole.
-      return this.#failed("refused the stream", x.bodyStarted ? "final" : "retryable");
+    const goaway = (e as { code?: string } | null)?.code === "ERR_HTTP2_GOAWAY_SESSION";
+    if (stream.rstCode === NGHTTP2_REFUSED_STREAM || goaway) {
+      // The instance did not process it (RFC 9113 §8.7): safe to send again, body whole.
+      if (goaway) this.#ctx.sessions.retire(this.#target, session);
+      return this.#failed("refused the stream", this.#resendable ? "stale" : "final");
     }
     const why = resetText(stream, e);
     const outcome = classifyFailure({
@@ -360,6 +436,7 @@ export class H2cAttempt implements Deadline {
   /** The response began and cannot complete: a gRPC status in the trailers, else cut off. */
   #cutOff(why: string): void {
     const x = this.#x;
+    x.req.body?.resume(); // nobody reads the rest of it
     if (this.#grpc && x.res.headersSent && x.res.writeTrailers !== undefined) {
       return sendGrpcStatus(
         x.res,
@@ -378,13 +455,21 @@ export class H2cAttempt implements Deadline {
     x.res.destroy();
   }
 
+  /** Ends the attempt; whoever decides what comes next drains or pauses the request body. */
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    // A body the instance will not read (it answered early or failed): let it drain.
-    if (this.#x.bodyStarted && !this.#sent) this.#x.req.body?.resume();
+    this.#unlisten?.();
+    this.#unlisten = null;
     this.#up.active--;
     this.#ctx.clock.disarm(this);
+  }
+}
+
+/** The session was found closed when a stream was to be opened on it. */
+class SessionGone extends Error {
+  constructor() {
+    super("session closed");
   }
 }
 

@@ -98,6 +98,54 @@ async function rawH2Backend(answer: (id: number) => Buffer[]) {
   };
 }
 
+/**
+ * A front for a real h2c server whose first connection refuses everything: GOAWAY with last
+ * stream id 0 as soon as a request's HEADERS come (the request was sent, and not processed),
+ * then the connection closes; later connections are piped to `to`.
+ */
+async function goawayFront(to: number) {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  let refused = 0;
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => {});
+    if (connections++ > 0) {
+      const up = net.connect(to, "127.0.0.1");
+      sockets.add(up);
+      up.on("error", () => s.destroy());
+      s.pipe(up);
+      up.pipe(s);
+      return;
+    }
+    let buf = Buffer.alloc(0);
+    s.write(frame(4, 0, 0, new Uint8Array(0))); // SETTINGS
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      // After the 24-byte preface: frames; a HEADERS frame (type 1) is a request.
+      for (let at = 24; at + 9 <= buf.length; at += 9 + buf.readUIntBE(at, 3)) {
+        if (buf[at + 3] === 1 && refused === 0) {
+          refused++;
+          const goaway = Buffer.alloc(8); // last stream id 0, NO_ERROR
+          s.write(frame(7, 0, 0, goaway));
+          setTimeout(() => s.end(), 50);
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => connections,
+    refused: () => refused,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
 /** HEADERS `:status: 200` (HPACK static index 8), END_HEADERS. */
 const STATUS_200 = (id: number) => frame(1, 4, id, Uint8Array.from([0x88]));
 
@@ -457,11 +505,32 @@ Deno.test("h2c route: a stream the instance refuses unprocessed goes to another 
         assert.equal(r.status, 200);
         assert.equal(r.body, "ok POST /p ");
       }
-      assert.equal(refusing.streams(), 1);
+      // Each request is refused by one instance and answered by the other.
+      assert.equal(refusing.streams(), 2);
+      assert.equal(ok.seen.length, 2);
     });
   } finally {
     await refusing.close();
     await ok.close();
+  }
+});
+
+Deno.test("h2c route: a request refused by a GOAWAY goes again, body whole, on a new session", async () => {
+  const b = await h2cBackend(echo("a"));
+  const front = await goawayFront(b.port);
+  const ts = new TestStore();
+  ts.register(spec({ id: "a", port: front.port, meta: H2C }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/p", { method: "POST", body: "hello" });
+      assert.equal(r.status, 200, r.body);
+      assert.equal(r.body, "a POST /p hello");
+      assert.equal(front.refused(), 1);
+      assert.equal(front.connections(), 2);
+    });
+  } finally {
+    await front.close();
+    await b.close();
   }
 });
 
