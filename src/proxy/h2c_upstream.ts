@@ -231,7 +231,7 @@ export class H2cAttempt implements Deadline {
     if (this.#done) return;
     this.#withdraw?.();
     this.#finish();
-    this.#stream?.close(NGHTTP2_CANCEL);
+    cancel(this.#stream);
     this.#x.req.body?.resume(); // nobody reads it any more: let it drain
   }
 
@@ -244,7 +244,7 @@ export class H2cAttempt implements Deadline {
     if (this.#done) return;
     const responded = this.#responded;
     this.#finish();
-    this.#stream?.close(NGHTTP2_CANCEL);
+    cancel(this.#stream);
     if (!responded) {
       this.#ctx.pool.failed(this.#up, "response timeout");
       return this.#failed("response timeout", "response timeout");
@@ -286,7 +286,11 @@ export class H2cAttempt implements Deadline {
       if (!this.#done) this.#onClose();
     });
     if (!x.withBody) return this.#requestSent();
-    this.#sendBody(stream, x.req.body!);
+    // The body waits for the connection: a connect that fails leaves all of it to send again.
+    if (s.connected) return this.#sendBody(stream, x.req.body!);
+    s.session.once("connect", () => {
+      if (!this.#done) this.#sendBody(stream, x.req.body!);
+    });
   }
 
   /** Streams the request body: what an earlier attempt kept first, then the rest as it comes. */
@@ -363,7 +367,7 @@ export class H2cAttempt implements Deadline {
       res.writeHead(Number(h[":status"]), "", head);
     } catch (e) {
       this.#finish();
-      stream.close(NGHTTP2_CANCEL);
+      cancel(stream);
       return this.#cutOff(`sent an invalid response (${errorText(e)})`);
     }
     this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);
@@ -464,6 +468,11 @@ export class H2cAttempt implements Deadline {
     this.#up.active--;
     this.#ctx.clock.disarm(this);
   }
+}
+
+/** Cancels a stream still open (RST_STREAM CANCEL); a closed one is left alone. */
+function cancel(stream: http2.ClientHttp2Stream | null): void {
+  if (stream !== null && !stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
 }
 
 /** The session was found closed when a stream was to be opened on it. */
