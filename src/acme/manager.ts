@@ -43,7 +43,7 @@ import { backoffMs, nextPollMs, POLL_MIN_MS, renewAt } from "./timing.ts";
 import { EDGE_CONTACT_MAX_MS } from "./edge_contact.ts";
 
 /** Time between passes. */
-export const ACME_TICK_MS = 1000;
+export const ACME_TICK_MS = 500;
 /** Most names stepped in one pass. */
 export const ACME_CONCURRENT_MAX = 4;
 

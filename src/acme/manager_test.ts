@@ -324,7 +324,7 @@ Deno.test("AcmeManager answers no challenge while a member the CA may reach is s
     1,
   );
   w.silence = null;
-  // Held answers are looked at every second, not at the grown poll delay of a waiting order.
+  // Held answers are looked at again after POLL_MIN_MS, not the grown delay of a waiting order.
   await w.run(m, 2);
   assert.ok(w.ca.calls.includes("respond"), "answered within two passes of the member heard");
   await w.until(m, () => w.cert() !== undefined);

@@ -10,7 +10,7 @@ export const BACKOFF_MIN_MS = 60_000;
 /** … up to this. */
 export const BACKOFF_MAX_MS = 86_400_000;
 /** First look at an order in flight after a step; it grows by half each look … */
-export const POLL_MIN_MS = 1000;
+export const POLL_MIN_MS = 500;
 /** … up to this. */
 export const POLL_MAX_MS = 30_000;
 /** Longest Retry-After honoured (a CA asking for more is waited on for this long). */

@@ -31,12 +31,12 @@ Deno.test("backoffMs() doubles from 1 min to at most 24 h, never below Retry-Aft
   assert.equal(backoffMs(1, 10 * BACKOFF_MAX_MS), BACKOFF_MAX_MS);
 });
 
-Deno.test("nextPollMs() starts at 1 s and grows by half to 30 s; Retry-After lengthens it", () => {
+Deno.test("nextPollMs() starts at POLL_MIN_MS and grows by half to 30 s; Retry-After lengthens it", () => {
   const seen: number[] = [];
   let p = 0;
   for (let i = 0; i < 12; i++) seen.push(p = nextPollMs(p));
   assert.equal(seen[0], POLL_MIN_MS);
-  assert.equal(seen[1], 1500);
+  assert.equal(seen[1], POLL_MIN_MS * 1.5);
   assert.equal(seen.at(-1), POLL_MAX_MS);
   assert.ok(seen.every((x, i) => i === 0 || x >= seen[i - 1]!));
   assert.equal(nextPollMs(0, 10_000), 10_000);
