@@ -6,6 +6,7 @@
  *    of an older term, so a deposed leader's late steps change nothing (acme_state.ts).
  * 2. The account of `--acme-directory`: its key is proposed first (first wins), then registered
  *    with the CA, which answers the same account for the same key: two leaders never make two.
+ *    A CA that no longer knows the account (account.ts `accountGone`) gets the same key again.
  * 3. The names to order (names.ts) that are due: no certificate yet, or the ACME one two-thirds
  *    through its lifetime, or a renewal asked (`berth cert renew`). A name covered by a manual
  *    certificate is left alone. A row of a name no longer wanted is dropped.
@@ -22,7 +23,6 @@
  *
  * @module
  */
-import { createHash, generateKeyPairSync } from "node:crypto";
 import type { SecretBox } from "../pki/cluster_key.ts";
 import { sealEdgeCert } from "../pki/edge_cert.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -38,6 +38,8 @@ import type {
 import { ACME_ERROR_CHARS_MAX } from "../store/mod.ts";
 import type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 import { errorFacts } from "./client_api.ts";
+import { accountGone, accountKeyContext, newAccountKey, newKeyPem } from "./account.ts";
+export { accountKeyContext } from "./account.ts";
 import { OrderFailed, type StepContext, stepOrder } from "./order_step.ts";
 import { backoffMs, nextPollMs, POLL_MIN_MS, renewAt } from "./timing.ts";
 import { EDGE_CONTACT_MAX_MS } from "./edge_contact.ts";
@@ -80,11 +82,6 @@ export interface AcmeManagerOptions {
   concurrency?: number;
 }
 
-/** The SecretBox context of the account key of `directory`. */
-export function accountKeyContext(directory: string): string {
-  return `acme-account:${createHash("sha256").update(directory).digest("hex")}`;
-}
-
 export class AcmeManager {
   readonly #o: AcmeManagerOptions;
   readonly #now: () => number;
@@ -97,6 +94,8 @@ export class AcmeManager {
   /** Per name: why its challenge answers wait, as last logged. */
   readonly #held = new Map<string, string>();
   #api: Promise<AcmeApi> | null = null;
+  /** The CA said it does not know the stored account: register its key again (accountGone). */
+  #reregister = false;
   /** Per name: when to look at its order again, and the last poll delay. */
   readonly #poll = new Map<string, { at: number; delayMs: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -214,10 +213,14 @@ export class AcmeManager {
 
   #forget(): void {
     this.#term = null;
-    this.#api?.then((api) => api.close?.(), () => {});
-    this.#api = null;
+    this.#forgetApi();
     this.#poll.clear();
     this.#held.clear();
+  }
+
+  #forgetApi(): void {
+    this.#api?.then((api) => api.close?.(), () => {});
+    this.#api = null;
   }
 
   /** Proposes a leader write of `term`; false when refused or no longer leading. */
@@ -258,12 +261,18 @@ export class AcmeManager {
     } catch (e) {
       if (!this.#leading(term)) return;
       const facts = errorFacts(e);
-      const ends = e instanceof OrderFailed || facts.status === 404;
+      const gone = accountGone(facts);
+      if (gone) {
+        this.#reregister = true;
+        this.#forgetApi();
+      }
+      // An order of an account the CA forgot cannot go on.
+      const ends = e instanceof OrderFailed || facts.status === 404 || gone;
       const failures = state.failures + 1;
       const waitMs = backoffMs(failures, facts.retryAfterMs);
       const text = cleanText(`${name}: ${facts.text}`);
       this.#o.log(`acme: ${text}; next attempt in ${Math.round(waitMs / 1000)}s`);
-      if (facts.type === "" && this.#api !== null && /account/i.test(facts.text)) this.#api = null;
+      if (facts.type === "" && /account/i.test(facts.text)) this.#forgetApi();
       this.#poll.delete(name);
       await this.#write(term, {
         type: "acme.name.set",
@@ -385,15 +394,21 @@ export class AcmeManager {
     const account = store.acme.account(directory);
     if (account === undefined) throw new Error(`no account key for ${directory} could be stored`);
     const accountKey = JSON.parse(new TextDecoder().decode(box.open(account.keySealed, context)));
-    if (account.url !== null) {
+    if (account.url !== null && !this.#reregister) {
       return this.#o.api({ directoryUrl: directory, accountKey, accountUrl: account.url });
     }
+    // The same key again when the CA forgot the account: still one key, one account, cluster-wide.
     const { url } = await this.#o.api({ directoryUrl: directory, accountKey })
       .account(email === "" ? undefined : email);
     if (!await this.#write(term, { type: "acme.account.url", term, directory, url })) {
       throw new Error("the account URL could not be stored");
     }
-    this.#o.log(`acme: account ${url} at ${directory}`);
+    this.#o.log(
+      account.url === null
+        ? `acme: account ${url} at ${directory}`
+        : `acme: the CA no longer knows account ${account.url}; its key registered again as ${url}`,
+    );
+    this.#reregister = false;
     return this.#o.api({ directoryUrl: directory, accountKey, accountUrl: url });
   }
 }
@@ -447,14 +462,4 @@ function spec(row: AcmeNameState): AcmeNameSpec {
 function cleanText(s: string): string {
   // deno-lint-ignore no-control-regex
   return s.replace(/[\x00-\x1f\x7f]+/g, " ").slice(0, ACME_ERROR_CHARS_MAX);
-}
-
-function newKeyPem(): string {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  return privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-}
-
-function newAccountKey(): JsonWebKey {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  return privateKey.export({ format: "jwk" }) as JsonWebKey;
 }

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { FakeAcmeError } from "./_testing.ts";
+import { DAY, DIR, NAME, World } from "./_world_testing.ts";
+
+Deno.test("AcmeManager registers the same account key again when the CA no longer knows the account, and stores the new URL", async () => {
+  const w = new World();
+  const m = w.manager("n1", () => 1);
+  await w.until(m, () => w.cert() !== undefined);
+  const before = w.store.acme.account(DIR)!;
+  w.ca.accounts.clear(); // a CA that lost its state (pebble restarted, a purged account)
+  w.names = [NAME, "two.example.com"];
+  for (let i = 0; i < 10 && w.cert("two.example.com") === undefined; i++) {
+    await m.pass();
+    w.nowMs += DAY;
+  }
+  assert.ok(w.cert("two.example.com"), `not issued; log:\n${w.logs.join("\n")}`);
+  assert.equal(w.ca.calls.filter((c) => c === "account").length, 2);
+  const after = w.store.acme.account(DIR)!;
+  assert.equal(after.keySealed, before.keySealed, "the same key");
+  assert.notEqual(after.url, before.url);
+  assert.equal(after.url, [...w.ca.accounts.values()][0]);
+  assert.equal(w.ca.accounts.size, 1, "one account");
+  assert.equal(w.store.acme.accounts().length, 1);
+  assert.ok(w.logs.some((l) => l.includes("registered again")));
+});
+
+Deno.test("AcmeManager registers again on `unauthorized` for the account (deactivated), not on a failed challenge", async () => {
+  const w = new World();
+  const m = w.manager("n1", () => 1);
+  w.ca.failNext.set("newOrder", [
+    new FakeAcmeError(
+      "urn:ietf:params:acme:error:unauthorized",
+      'Account is not valid, has status "deactivated"',
+      403,
+    ),
+  ]);
+  await w.run(m, 1);
+  assert.equal(w.store.acme.name(NAME)!.failures, 1);
+  w.nowMs = w.store.acme.name(NAME)!.nextAttemptMs;
+  await w.until(m, () => w.cert() !== undefined);
+  assert.equal(w.ca.calls.filter((c) => c === "account").length, 2);
+  // A challenge the CA refuses (`unauthorized` inside the authorization) keeps the account.
+  const w2 = new World();
+  const m2 = w2.manager("n1", () => 1);
+  w2.ca.validator = () => "wrong";
+  await w2.until(m2, () => (w2.store.acme.name(NAME)?.failures ?? 0) > 0);
+  w2.ca.validator = ({ token }) => w2.answers.http01(token);
+  w2.nowMs = w2.store.acme.name(NAME)!.nextAttemptMs;
+  await w2.until(m2, () => w2.cert() !== undefined);
+  assert.equal(w2.ca.calls.filter((c) => c === "account").length, 1);
+});
