@@ -4,9 +4,9 @@
  * on one member is served by every member's HTTPS listener (the time printed), requests reach
  * the backend through every member with `X-Forwarded-Proto: https`, a member joining later
  * serves it too, `berth cert rm` stops it being served; SNI picks exact, then wildcard, then
- * the default certificate, else an alert; redirect and HSTS labels; a garbage-handshake flood
- * while plain HTTP, DNS and KV writes keep working; malformed certificates and keys refused
- * with one line (CLI and API).
+ * the default certificate, else an alert; ALPN h2 (with `--proxy-h2`, else http/1.1) and
+ * `curl --http2`; redirect and HSTS labels; a garbage-handshake flood while plain HTTP, DNS and
+ * KV writes keep working; malformed certificates and keys refused with one line (CLI and API).
  *
  * Certificates come from openssl (test/edge_certs.ts); TLS is checked with node:tls,
  * `openssl s_client` and `curl` (test/https_client.ts).
@@ -94,7 +94,7 @@ function untilServed(
 
 Deno.test({
   name:
-    "e2e https: certificates added on one member are served by all (and a later joiner), with SNI, X-Forwarded-Proto, redirect/HSTS, removal and bad files refused",
+    "e2e https: certificates added on one member are served by all (and a later joiner), with SNI, ALPN, h2, X-Forwarded-Proto, redirect/HSTS, removal and bad files refused",
   ...e2e,
   async fn(t) {
     const certs: EdgeCerts = await makeEdgeCerts({
@@ -103,7 +103,7 @@ Deno.test({
       dflt: [DEFAULT],
     });
     const backend = await startBackend("web");
-    const members = await startCluster(3);
+    const members = await startCluster(3, { args: ["--proxy-h2"] });
     const all = [...members];
     try {
       const [a1, a2] = members as [AgentProc, AgentProc, AgentProc];
@@ -160,6 +160,24 @@ Deno.test({
         },
       );
 
+      await t.step("curl --http2 gets HTTP/2 through every member", async () => {
+        for (const a of members) {
+          const r = await curlGet({
+            name: WEB,
+            port: a.httpsPort,
+            address: a.host,
+            caCrt: certs.caCrt,
+            http2: true,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.status, 200);
+          assert.equal(r.httpVersion, "2");
+          assert.equal(r.body, "backend web");
+          // X-Forwarded-Proto https on HTTP/2 too.
+          assert.equal(backend.seen.at(-1)!["x-forwarded-proto"], "https");
+        }
+      });
+
       await t.step("SNI: exact, wildcard one label deep, default, else an alert", async () => {
         const wild = certs.leaf("wild");
         const dflt = certs.leaf("dflt");
@@ -199,6 +217,15 @@ Deno.test({
             (await sClient(a.host, a.httpsPort, { servername: "z.wild.e2e.test" })).fingerprint,
             wild.fingerprint,
           );
+        }
+      });
+
+      await t.step("ALPN (--proxy-h2): h2 when offered, http/1.1 when only it is", async () => {
+        for (const a of members) {
+          const both = await sClient(a.host, a.httpsPort, { servername: WEB, alpn: "h2,http/1.1" });
+          assert.equal(both.alpn, "h2", both.output);
+          const h1 = await sClient(a.host, a.httpsPort, { servername: WEB, alpn: "http/1.1" });
+          assert.equal(h1.alpn, "http/1.1", h1.output);
         }
       });
 
@@ -256,6 +283,13 @@ Deno.test({
         });
         assert.equal(r.status, 200, r.stderr);
         assert.equal(r.body, "backend web");
+        // Started without --proxy-h2: http/1.1 even to a client offering h2 first.
+        const alpn = await sClient(late.host, late.httpsPort, {
+          servername: WEB,
+          alpn: "h2,http/1.1",
+        });
+        assert.ok(alpn.ok, alpn.output);
+        assert.equal(alpn.alpn, "http/1.1");
       });
 
       await t.step("berth cert rm stops every member serving it", async () => {

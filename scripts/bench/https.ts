@@ -121,10 +121,13 @@ async function startHaproxy(s: SideSetup): Promise<Side> {
   };
 }
 
-/** A single member (`--docker off`), the certificate added with `berth cert add --default`. */
+/**
+ * A single member (`--docker off --proxy-h2`), the certificate added with `berth cert add
+ * --default` (wrk and h2load send no SNI or an address), the route registered by the API.
+ */
 async function startBerth(s: SideSetup): Promise<Side> {
   const backend = await startBackend(s.dir);
-  const agent = await startAgent({ args: ["--docker", "off"] }).catch(async (e) => {
+  const agent = await startAgent({ args: ["--docker", "off", "--proxy-h2"] }).catch(async (e) => {
     await backend.stop();
     throw e;
   });
