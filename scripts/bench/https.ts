@@ -6,10 +6,13 @@
  * HTTPS requests/s on kept-alive connections (wrk), new connections with a full handshake each
  * per second (curl, no session resumption), HTTP/2 requests/s (h2load). Each side runs twice,
  * in the order berth, nginx, HAProxy and then backwards, so drifting background load hits all
- * alike; a figure is the mean of its two runs, its p99 the worse of them. Then the time from
- * `docker run` of a `berth.tls=acme` service to its certificate (pebble) served by every member
- * of a 3-member cluster (scripts/bench/acme.ts). Fails (exit 1) when a side cannot be set up or
- * one of its runs fails or has errors, after printing the rest.
+ * alike; a figure is the mean of its two runs, its p99 the worse of them. Beside each figure:
+ * the CPU time the side's own processes (berth: the whole agent; not the backend) spent per
+ * request, from /proc/PID/stat. Where the load generator needs a core of its own (the handshake
+ * run: curl verifies as much as the server signs) that is the fairer comparison. Then the time
+ * from `docker run` of a `berth.tls=acme` service to its certificate (pebble) served by every
+ * member of a 3-member cluster (scripts/bench/acme.ts). Fails (exit 1) when a side cannot be
+ * set up or one of its runs fails or has errors, after printing the rest.
  *
  * @module
  */
@@ -40,7 +43,29 @@ const READY_TIMEOUT_MS = 20_000;
 interface Side {
   label: "berth" | "nginx" | "haproxy";
   port: number;
+  /** The processes serving its TLS (not its backend): their CPU time is its cost. */
+  pids(): number[];
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** User + system CPU time of `pids` so far, in ms (/proc/PID/stat fields 14 and 15). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 1000 / USER_HZ;
+}
+
+/** `pid` and its children (an nginx master and its worker). */
+function withChildren(pid: number): number[] {
+  const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+  return [pid, ...(children === "" ? [] : children.split(" ").map(Number))];
 }
 
 interface Measurement {
@@ -64,14 +89,17 @@ const MEASUREMENTS: Measurement[] = [
   },
 ];
 
-/** Spawns `cmd`; the function returned stops it (SIGTERM) and waits for its exit. */
-function spawnStoppable(cmd: string, args: string[]): Side["stop"] {
+/** Spawns `cmd`; `stop` stops it (SIGTERM) and waits for its exit. */
+function spawnStoppable(cmd: string, args: string[]): { pid: number; stop: Side["stop"] } {
   const child = spawn(cmd, args);
   let exited = false;
   child.status.then(() => exited = true);
-  return async () => {
-    if (!exited) child.kill("SIGTERM");
-    await child.status;
+  return {
+    pid: child.pid,
+    stop: async () => {
+      if (!exited) child.kill("SIGTERM");
+      await child.status;
+    },
   };
 }
 
@@ -79,7 +107,7 @@ async function startBackend(dir: string): Promise<{ port: number; stop: Side["st
   const port = await freePort(HOST);
   const conf = `${dir}/backend-${port}.conf`;
   await Deno.writeTextFile(conf, nginxBackendConfig({ dir, host: HOST, port }));
-  return { port, stop: spawnStoppable("nginx", ["-c", conf, "-g", "daemon off;"]) };
+  return { port, stop: spawnStoppable("nginx", ["-c", conf, "-g", "daemon off;"]).stop };
 }
 
 interface SideSetup {
@@ -96,8 +124,13 @@ async function startNginx(s: SideSetup): Promise<Side> {
     conf,
     nginxTlsConfig({ ...s, host: HOST, port, backendPort: backend.port }),
   );
-  const stop = spawnStoppable("nginx", ["-c", conf, "-g", "daemon off;"]);
-  return { label: "nginx", port, stop: () => Promise.all([stop(), backend.stop()]).then(() => {}) };
+  const proc = spawnStoppable("nginx", ["-c", conf, "-g", "daemon off;"]);
+  return {
+    label: "nginx",
+    port,
+    pids: () => withChildren(proc.pid),
+    stop: () => Promise.all([proc.stop(), backend.stop()]).then(() => {}),
+  };
 }
 
 async function startHaproxy(s: SideSetup): Promise<Side> {
@@ -113,11 +146,12 @@ async function startHaproxy(s: SideSetup): Promise<Side> {
     conf,
     haproxyTlsConfig({ ...s, host: HOST, port, backendPort: backend.port, pem }),
   );
-  const stop = spawnStoppable("haproxy", ["-f", conf, "-db"]);
+  const proc = spawnStoppable("haproxy", ["-f", conf, "-db"]);
   return {
     label: "haproxy",
     port,
-    stop: () => Promise.all([stop(), backend.stop()]).then(() => {}),
+    pids: () => [proc.pid],
+    stop: () => Promise.all([proc.stop(), backend.stop()]).then(() => {}),
   };
 }
 
@@ -134,6 +168,7 @@ async function startBerth(s: SideSetup): Promise<Side> {
   const side: Side = {
     label: "berth",
     port: agent.httpsPort,
+    pids: () => [agent.pid],
     stop: () => Promise.all([agent.stop(), backend.stop()]).then(() => {}),
   };
   try {
@@ -178,8 +213,13 @@ async function checkSide(side: Side, caCrt: string, fingerprint: string): Promis
   return tlsVersion;
 }
 
+/** A run's figures and the CPU its side's processes spent per request in it. */
+interface SideRun extends LoadResult {
+  cpuUsPerRequest: number;
+}
+
 interface Tally {
-  runs: LoadResult[];
+  runs: SideRun[];
   failure?: string;
 }
 
@@ -190,7 +230,7 @@ function fmtMs(ms: number): string {
 /** The lines of one measurement: each side's figure, and berth's ratio to each anchor. */
 function report(title: string, labels: Side["label"][], tallies: Map<string, Tally>): string[] {
   const lines = [`https ${title}`];
-  const fig = new Map<string, { rps: number; p99Ms: number }>();
+  const fig = new Map<string, { rps: number; p99Ms: number; cpuUs: number }>();
   for (const label of labels) {
     const t = tallies.get(label)!;
     if (t.failure !== undefined || t.runs.length === 0) {
@@ -200,12 +240,12 @@ function report(title: string, labels: Side["label"][], tallies: Map<string, Tal
     const rps = t.runs.reduce((n, r) => n + r.rps, 0) / t.runs.length;
     const p99Ms = Math.max(...t.runs.map((r) => r.p99Ms));
     const errors = t.runs.reduce((n, r) => n + r.errors, 0);
-    fig.set(label, { rps, p99Ms });
+    const cpuUs = t.runs.reduce((n, r) => n + r.cpuUsPerRequest, 0) / t.runs.length;
+    fig.set(label, { rps, p99Ms, cpuUs });
     lines.push(
       `  ${label.padEnd(8)} ${rps.toFixed(0).padStart(7)} req/s  p99 ${
         fmtMs(p99Ms).padStart(6)
-      } ms` +
-        `  errors ${errors}`,
+      } ms  CPU ${cpuUs.toFixed(0).padStart(5)} µs/req  errors ${errors}`,
     );
   }
   const berth = fig.get("berth");
@@ -215,7 +255,7 @@ function report(title: string, labels: Side["label"][], tallies: Map<string, Tal
     lines.push(
       `  berth/${anchor}: ${(berth.rps / a.rps).toFixed(2)}× req/s, p99 ${
         (berth.p99Ms / a.p99Ms).toFixed(1)
-      }× ${anchor}'s`,
+      }×, CPU per request ${(berth.cpuUs / a.cpuUs).toFixed(1)}× ${anchor}'s`,
     );
   }
   return lines;
@@ -259,8 +299,12 @@ export async function benchHttps(): Promise<void> {
         const t = tallies.get(m.title)!.get(side.label)!;
         if (t.failure !== undefined) continue;
         try {
+          const cpu0 = cpuMs(side.pids());
+          const t0 = performance.now();
           const r = await m.run(side, dir);
-          t.runs.push(r);
+          // Busy cores over the whole run (h2load's warm-up included: the same load) per req/s.
+          const busy = (cpuMs(side.pids()) - cpu0) / (performance.now() - t0);
+          t.runs.push({ ...r, cpuUsPerRequest: busy / r.rps * 1e6 });
           if (r.errors > 0) failures.push(`${side.label}: ${r.errors} errors in ${m.title}`);
         } catch (e) {
           t.failure = errorText(e).split("\n")[0];
