@@ -231,8 +231,8 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
   {
     name: "proxy-h2",
     kind: "bool",
-    def: "false",
-    help: "HTTP/2 to HTTPS clients (ALPN h2; see README 'HTTP/2' before turning it on)",
+    def: "true",
+    help: "HTTP/2 to HTTPS clients (ALPN h2); false offers HTTP/1.1 only",
     expect: "expected true or false",
   },
   {

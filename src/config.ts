@@ -250,8 +250,8 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
         "give the HTTPS listener a port of its own, or off",
     );
   }
-  const proxyH2 = get("proxy-h2", parseBool);
-  if (proxyH2 && proxyHttps === null) {
+  const proxyH2 = get("proxy-h2", parseBool) && proxyHttps !== null;
+  if (raw("proxy-h2") !== undefined && get("proxy-h2", parseBool) && proxyHttps === null) {
     throw new ConfigError(
       `${raw("proxy-h2")?.label ?? "--proxy-h2"}: HTTP/2 is served on the HTTPS listener, ` +
         "which --proxy-https off turns off",

@@ -151,8 +151,9 @@ Deno.test("loadConfig() refuses --proxy-https on the address of --proxy-http", (
   assert.deepEqual(c.proxyHttps, { host: "127.0.0.2", port: 8080 });
 });
 
-Deno.test("loadConfig() --proxy-h2 is off by default, needs the HTTPS listener, takes true or false", () => {
-  assert.equal(loadConfig([], base).proxyH2, false);
+Deno.test("loadConfig() --proxy-h2 is on with the HTTPS listener, takes true or false", () => {
+  assert.equal(loadConfig([], base).proxyH2, true);
+  assert.equal(loadConfig(["--proxy-https", "off"], base).proxyH2, false);
   assert.equal(loadConfig(["--proxy-h2"], base).proxyH2, true);
   assert.equal(loadConfig(["--proxy-h2=false"], base).proxyH2, false);
   for (

@@ -265,6 +265,11 @@ export class RawH2Client {
     return out;
   }
 
+  /** Whether stream `id`'s response ended (a frame with END_STREAM). */
+  ended(id: number): boolean {
+    return this.frames.some((f) => f.stream === id && (f.flags & 1) === 1 && f.type <= 1);
+  }
+
   /** Streams that got a HEADERS frame (a response). */
   answered(): Set<number> {
     return new Set(this.frames.filter((f) => f.type === FRAME.HEADERS).map((f) => f.stream));

@@ -30,6 +30,7 @@ import type { ConnInfo, DispatchSink } from "./conn_info.ts";
 import { readH2RequestHead } from "./h2_headers.ts";
 import { H2Reply } from "./h2_reply.ts";
 import { RapidResetMeter } from "./rapid_reset.ts";
+import { GoawayGuard } from "./goaway_guard.ts";
 import { sendPlain } from "./exchange.ts";
 
 /** Concurrent streams per connection (nginx: 128, h2o: 100). */
@@ -126,7 +127,15 @@ export class H2Frontend {
     }
     let session: http2.ServerHttp2Session;
     try {
-      session = http2.performServerHandshake(socket, this.#sessionOptions);
+      // Through GoawayGuard: a client's GOAWAY could abort Deno (goaway_guard.ts); the session
+      // closes itself instead, as node:http2 would on the client's GOAWAY.
+      const guarded = new GoawayGuard(
+        socket as Duplex & { setTimeout(ms: number): unknown },
+        () => {
+          if (!session.closed) session.close();
+        },
+      );
+      session = http2.performServerHandshake(guarded, this.#sessionOptions);
     } catch (e) {
       this.#log(`proxy: h2: cannot start a session: ${(e as Error).message}`);
       socket.destroy();

@@ -5,6 +5,8 @@ import type { ClientRequest } from "./client_conn.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import type { Dispatch } from "./h2_frontend.ts";
 import {
+  FRAME,
+  frame,
   getFrame,
   h2Connect,
   h2Request,
@@ -591,6 +593,26 @@ Deno.test("H2Frontend closes a connection whose client ended its side", async ()
       await until(() => h2.sessions === 1, "the session");
       raw.end();
       await until(() => h2.sessions === 0, "the session closed");
+    } finally {
+      raw.close();
+    }
+  });
+});
+
+Deno.test("H2Frontend survives a client's GOAWAY after hundreds of streams (Deno's node:http2 aborted)", async () => {
+  // What h2load does: sequential requests, then GOAWAY with last-stream-id 0. Without
+  // GoawayGuard this aborts the whole test process (an nghttp2 assertion).
+  await withH2({ dispatch: echo() }, async (port, h2) => {
+    const raw = await RawH2Client.connect(port);
+    try {
+      for (let id = 1; id < 600; id += 2) {
+        raw.send(getFrame(id, requestBlock("/", "web.test")));
+        await until(() => raw.ended(id), `the response to stream ${id}`);
+      }
+      const payload = Buffer.alloc(8); // last-stream-id 0, NO_ERROR
+      raw.send(frame(FRAME.GOAWAY, 0, 0, payload));
+      await until(() => raw.closed && h2.sessions === 0, "the connection closed");
+      assert.equal(raw.goawayCode, 0);
     } finally {
       raw.close();
     }

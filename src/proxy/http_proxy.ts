@@ -50,7 +50,7 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   listen: HostPort | null;
   /** The HTTPS listener (https_listener.ts); none when absent. */
   tls?: ProxyTlsOptions;
-  /** HTTP/2 (ALPN h2) on the HTTPS listener (h2_frontend.ts). Default false (README). */
+  /** HTTP/2 (ALPN h2) on the HTTPS listener (h2_frontend.ts). Default false; agent: true. */
   h2?: boolean;
   /**
    * The key authorization of an ACME HTTP-01 token, or null when it is not one being

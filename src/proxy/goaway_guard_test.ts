@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { GoawayFilter } from "./goaway_guard.ts";
+import { FRAME, frame } from "./_h2_testing.ts";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+function goaway(lastStreamId: number): Buffer {
+  const p = Buffer.alloc(8);
+  p.writeUInt32BE(lastStreamId, 0);
+  return frame(FRAME.GOAWAY, 0, 0, p);
+}
+
+/** Feeds `wire` in pieces of `size` bytes; what passes, and how many GOAWAYs were reported. */
+function filtered(wire: Buffer, size: number): [Buffer, number] {
+  let goaways = 0;
+  const f = new GoawayFilter(() => goaways++);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < wire.length; i += size) out.push(f.scan(wire.subarray(i, i + size)));
+  return [Buffer.concat(out), goaways];
+}
+
+Deno.test("GoawayFilter takes out GOAWAY frames and passes every other byte, however split", () => {
+  const settings = frame(FRAME.SETTINGS, 0, 0);
+  const data = frame(FRAME.DATA, 1, 1, Buffer.from("hello world"));
+  const wire = Buffer.concat([PREFACE, settings, data, goaway(0), data, goaway(0)]);
+  const expected = Buffer.concat([PREFACE, settings, data, data]);
+  for (const size of [1, 2, 5, 9, 10, 17, 33, wire.length]) {
+    const [out, goaways] = filtered(wire, size);
+    assert.ok(out.equals(expected), `pieces of ${size}`);
+    assert.equal(goaways, 2, `pieces of ${size}`);
+  }
+});
+
+Deno.test("GoawayFilter hands a chunk without GOAWAY on as it is", () => {
+  const f = new GoawayFilter(() => assert.fail("no GOAWAY here"));
+  const chunk = Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]);
+  assert.equal(f.scan(chunk), chunk);
+});
