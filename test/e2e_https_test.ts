@@ -4,7 +4,7 @@
  * on one member is served by every member's HTTPS listener (the time printed), requests reach
  * the backend through every member with `X-Forwarded-Proto: https`, a member joining later
  * serves it too, `berth cert rm` stops it being served; SNI picks exact, then wildcard, then
- * the default certificate, else an alert; ALPN h2 (with `--proxy-h2`, else http/1.1) and
+ * the default certificate, else an alert; ALPN h2 (http/1.1 with `--proxy-h2=false`) and
  * `curl --http2`; redirect and HSTS labels; a garbage-handshake flood while plain HTTP, DNS and
  * KV writes keep working; malformed certificates and keys refused with one line (CLI and API).
  *
@@ -271,6 +271,7 @@ Deno.test({
           bootstrap: false,
           join: [a1.clusterAddr],
           docker: false,
+          args: ["--proxy-h2=false"],
         });
         all.push(late);
         const t0 = performance.now();
@@ -284,7 +285,7 @@ Deno.test({
         });
         assert.equal(r.status, 200, r.stderr);
         assert.equal(r.body, "backend web");
-        // Started without --proxy-h2: http/1.1 even to a client offering h2 first.
+        // Started with --proxy-h2=false: http/1.1 even to a client offering h2 first.
         const alpn = await sClient(late.host, late.httpsPort, {
           servername: WEB,
           alpn: "h2,http/1.1",
