@@ -9,27 +9,11 @@
  * account; `berth cert renew` gets a new certificate. Run under `flock /tmp/berth-e2e.lock`.
  */
 import assert from "node:assert/strict";
-import http from "node:http";
-import {
-  type AgentPorts,
-  type AgentProc,
-  apiJson,
-  berthCli,
-  freePort,
-  leaderOf,
-  removeContainers,
-  requireDocker,
-  runWeb,
-  startAgent,
-  stopAll,
-  uniq,
-} from "./harness.ts";
-import { startPebble } from "./pebble.ts";
+import { type AgentProc, apiJson, berthCli, leaderOf, runWeb, uniq } from "./harness.ts";
+import { type AcmeCluster, acmeCluster, EDGE } from "./acme_cluster.ts";
 import { waitFor } from "./wait.ts";
 
 const e2e = { sanitizeOps: false, sanitizeResources: false };
-const EDGE = "acme.test";
-const HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
 
 interface AcmeView {
   accounts: { url: string | null }[];
@@ -46,20 +30,6 @@ interface AcmeView {
 }
 
 const acmeOf = (a: AgentProc) => apiJson(a, "/v1/berth/acme?stale") as Promise<AcmeView>;
-
-/** A port free on every host (the members' plain and HTTPS proxies share one each). */
-async function portFreeOnAll(hosts: readonly string[]): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await freePort(hosts[0]);
-    try {
-      for (const h of hosts.slice(1)) Deno.listen({ hostname: h, port }).close();
-      return port;
-    } catch {
-      // taken on another host: try again
-    }
-  }
-  throw new Error("no port free on every member's address");
-}
 
 /** The serial of `name`'s ACME certificate on member `a`, once it has one. */
 async function serialOn(a: AgentProc, name: string): Promise<string | undefined> {
@@ -99,112 +69,6 @@ async function register(a: AgentProc, name: string, port: number, hosts: string[
     body: JSON.stringify({ Name: name, ID: name, Address: "127.0.0.1", Port: port, Meta: meta }),
   });
   assert.equal(r.status, 200, await r.text());
-}
-
-/** pebble and a 3-member cluster it issues to, with a backend every service routes to. */
-interface AcmeCluster {
-  pebble: Awaited<ReturnType<typeof startPebble>>;
-  members: [AgentProc, AgentProc, AgentProc];
-  httpsPort: number;
-  /** pebble's root, as a file for curl. */
-  root: string;
-  backendPort: number;
-  /** Containers to remove at the end. */
-  containers: string[];
-  close(): Promise<void>;
-  /** Every member's and pebble's log, for a failure. */
-  dump(): void;
-}
-
-/**
- * Starts pebble (asking member 1's DNS; validating HTTP-01 on the port every member's plain
- * proxy listens on, TLS-ALPN-01 on their shared HTTPS port) and three members, each on its own
- * 127.0.0.x. `plain: false` runs the members with `--proxy-http off` (TLS-ALPN-01 then).
- */
-async function acmeCluster(
-  o: { plain: boolean; docker: boolean; certificateValiditySeconds?: number },
-): Promise<AcmeCluster> {
-  const proxyPort = await portFreeOnAll(HOSTS);
-  const httpsPort = await portFreeOnAll(HOSTS);
-  const ports: AgentPorts[] = [];
-  for (const h of HOSTS) {
-    ports.push({
-      http: await freePort(h),
-      dns: await freePort(h),
-      proxy: proxyPort,
-      https: httpsPort,
-      bind: await freePort(h),
-    });
-  }
-  const pebble = await startPebble({
-    dnsServer: `${HOSTS[0]}:${ports[0]!.dns}`,
-    httpPort: proxyPort,
-    tlsPort: httpsPort,
-    env: { PEBBLE_VA_NOSLEEP: "1" },
-    ...(o.certificateValiditySeconds === undefined
-      ? {}
-      : { certificateValiditySeconds: o.certificateValiditySeconds }),
-  });
-  const args = [
-    "--edge-domain",
-    EDGE,
-    "--acme-directory",
-    pebble.directoryUrl,
-    "--acme-ca-cert",
-    pebble.apiCaFile,
-    "--acme-email",
-    "ops@acme.test",
-    ...(o.plain ? [] : ["--proxy-http", "off"]),
-  ];
-  const backend = http.createServer((_req, res) => res.end("hello from web\n"));
-  await new Promise<void>((r) => backend.listen(0, "127.0.0.1", () => r()));
-  const members: AgentProc[] = [];
-  const containers: string[] = [];
-  const close = async () => {
-    await removeContainers(containers);
-    await stopAll(members);
-    await new Promise<void>((r) => backend.close(() => r()));
-    await pebble.stop();
-  };
-  try {
-    if (o.docker) await requireDocker();
-    const root = `${Deno.makeTempDirSync({ prefix: "berth-acme-" })}/root.pem`;
-    Deno.writeTextFileSync(root, await pebble.root());
-    for (const [i, host] of HOSTS.entries()) {
-      members.push(
-        await startAgent({
-          node: uniq(`acme${i + 1}-`),
-          host,
-          ports: ports[i],
-          bootstrap: i === 0,
-          join: i === 0 ? undefined : [members[0]!.clusterAddr],
-          docker: o.docker && i === 0,
-          args,
-        }),
-      );
-    }
-    await waitFor("three voters", async () => {
-      const m = await apiJson(members[0]!, "/v1/berth/members?stale") as { role: string }[];
-      return m.filter((x) => x.role === "voter").length === 3;
-    }, { timeoutMs: 30_000 });
-    return {
-      pebble,
-      members: members as [AgentProc, AgentProc, AgentProc],
-      httpsPort,
-      root,
-      backendPort: (backend.address() as { port: number }).port,
-      containers,
-      close,
-      dump: () => {
-        for (const m of members) console.error(`--- ${m.node}\n${m.log().slice(-6000)}`);
-        console.error(`--- pebble\n${pebble.log().slice(-6000)}`);
-      },
-    };
-  } catch (e) {
-    for (const m of members) console.error(`--- ${m.node}\n${m.log().slice(-6000)}`);
-    await close();
-    throw e;
-  }
 }
 
 /** Waits until every member in `members` serves `names` over HTTPS with `want` as the body. */
