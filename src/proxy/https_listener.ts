@@ -22,6 +22,8 @@
  *   (garbage, no shared version or cipher); at most `handshakesPerIpMax` in progress per source
  *   address (more are closed at once) and `handshakesMax` in all (the oldest is closed); `admit()`
  *   (the proxy's connection limit, shared with the plain listener) decides each new connection.
+ *   An acme-tls/1 answer counts as a handshake until it closes, and has its own caps
+ *   (`acmeAnswersPerIpMax`, `acmeAnswersMax`: more are closed) and timeout (`acmeAnswerTimeoutMs`).
  *
  * @module
  */
@@ -39,6 +41,11 @@ import { type ServedCert, SniIndex } from "./sni_index.ts";
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const HANDSHAKES_MAX = 1024;
 export const HANDSHAKES_PER_IP_MAX = 64;
+/** acme-tls/1 answers at once in all, from one address, and how long one may take: a CA
+ * validates a name with one or two connections per vantage point, in well under a second. */
+export const ACME_ANSWERS_MAX = 64;
+export const ACME_ANSWERS_PER_IP_MAX = 8;
+export const ACME_ANSWER_TIMEOUT_MS = 3_000;
 /** Most bytes read looking for a ClientHello (the largest hellos are a few KiB). */
 const CLIENT_HELLO_READ_MAX = 16 * 1024 + 5;
 
@@ -74,6 +81,12 @@ export interface ProxyTlsOptions {
   handshakesMax?: number;
   /** Handshakes in progress from one address; above it new ones are closed. Default 64. */
   handshakesPerIpMax?: number;
+  /** acme-tls/1 answers at once (more are closed); default ACME_ANSWERS_MAX. */
+  acmeAnswersMax?: number;
+  /** acme-tls/1 answers at once from one address; default ACME_ANSWERS_PER_IP_MAX. */
+  acmeAnswersPerIpMax?: number;
+  /** An acme-tls/1 answer still open after this is closed; default ACME_ANSWER_TIMEOUT_MS. */
+  acmeAnswerTimeoutMs?: number;
 }
 
 export interface HttpsListenerOptions extends ProxyTlsOptions {
@@ -111,6 +124,9 @@ export class HttpsListener {
   /** Raw sockets whose handshake is under way, oldest first. */
   readonly #handshaking = new Set<net.Socket>();
   readonly #perIp = new Map<string, number>();
+  /** acme-tls/1 answers under way (also in #handshaking until they close), per address. */
+  readonly #acmePerIp = new Map<string, number>();
+  #acmeAnswering = 0;
   #index: SniIndex = SniIndex.EMPTY;
   /** fingerprint → context of every certificate in the index. */
   #contexts = new Map<string, tls.SecureContext>();
@@ -267,8 +283,7 @@ export class HttpsListener {
       raw.off("data", onData);
       raw.pause();
       if (claim) {
-        this.#handshakeOver(raw);
-        acme.answer(raw, head);
+        this.#answer(raw, head, acme);
         return;
       }
       const relay = new Prepended(raw, head);
@@ -277,6 +292,37 @@ export class HttpsListener {
     };
     raw.on("data", onData);
     raw.once("close", () => clearTimeout(timer));
+  }
+
+  /**
+   * Hands a claimed connection to the hook, within the acme-tls/1 caps and timeout; it stays
+   * counted as a handshake (per address, in all, in `admit()`) until it closes.
+   */
+  #answer(raw: net.Socket, head: Buffer, acme: AcmeTlsAlpnHook): void {
+    const o = this.#opts;
+    const ip = raw.remoteAddress ?? "";
+    const fromIp = this.#acmePerIp.get(ip) ?? 0;
+    if (
+      this.#acmeAnswering >= (o.acmeAnswersMax ?? ACME_ANSWERS_MAX) ||
+      fromIp >= (o.acmeAnswersPerIpMax ?? ACME_ANSWERS_PER_IP_MAX)
+    ) {
+      raw.destroy();
+      return;
+    }
+    this.#acmeAnswering++;
+    this.#acmePerIp.set(ip, fromIp + 1);
+    const timer = setTimeout(
+      () => raw.destroy(),
+      o.acmeAnswerTimeoutMs ?? ACME_ANSWER_TIMEOUT_MS,
+    );
+    raw.once("close", () => {
+      clearTimeout(timer);
+      this.#acmeAnswering--;
+      const n = (this.#acmePerIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.#acmePerIp.delete(ip);
+      else this.#acmePerIp.set(ip, n);
+    });
+    acme.answer(raw, head);
   }
 
   #handshakeOver(raw: net.Socket): void {
