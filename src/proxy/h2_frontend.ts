@@ -14,6 +14,9 @@
  * - rapid reset (CVE-2023-44487): a connection whose client cancels more than
  *   `rapidResetsMax` streams before their response began within `rapidResetWindowMs` gets
  *   GOAWAY ENHANCE_YOUR_CALM and is closed; every cancelled stream aborts its upstream attempt;
+ * - a request body that sends nothing for `requestTimeoutMs` while the proxy reads it gets 408
+ *   (a reset stream once the response began): idle time, not HTTP/1.1's whole-request time,
+ *   since HTTP/2 carries long-lived streams (gRPC);
  * - a connection without streams closes after `idleTimeoutMs`.
  *
  * Flow control both ways: a request body is read only as fast as the instance takes it (a
@@ -37,6 +40,8 @@ import { sendPlain } from "./exchange.ts";
 export const H2_STREAMS_MAX = 100;
 /** A connection with no stream open closes after this. */
 export const H2_IDLE_TIMEOUT_MS = 60_000;
+/** A request body idle this long while read times out (HTTP/1.1's REQUEST_TIMEOUT_MS). */
+const REQUEST_TIMEOUT_MS = 300_000;
 /** How long `close()` lets streams under way finish after its GOAWAY. */
 export const H2_CLOSE_GRACE_MS = 2_000;
 
@@ -60,6 +65,8 @@ export interface H2FrontendOptions {
   rapidResetWindowMs?: number;
   /** Default H2_IDLE_TIMEOUT_MS. */
   idleTimeoutMs?: number;
+  /** A request body idle this long (while read) times out. Default 300000. */
+  requestTimeoutMs?: number;
   /** Default H2_CLOSE_GRACE_MS. */
   closeGraceMs?: number;
   log?: (line: string) => void;
@@ -218,10 +225,24 @@ export class H2Frontend {
     });
     if ("status" in head) return sendPlain(reply, head.status, head.text);
     if (body !== null) {
+      const timeoutMs = this.#opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+      let lastDataAt = Date.now();
       stream.on("data", (chunk) => {
+        lastDataAt = Date.now();
         if (!body.push(chunk)) stream.pause();
       });
+      const check = () => {
+        const idleMs = Date.now() - lastDataAt;
+        // Paused: the proxy is not reading (a slow instance), the client is not to blame.
+        if (idleMs < timeoutMs || stream.isPaused()) {
+          if (stream.isPaused()) lastDataAt = Date.now();
+          timer = setTimeout(check, timeoutMs - Math.min(idleMs, timeoutMs - 1));
+        } else this.#bodyTimedOut(reply);
+      };
+      let timer = setTimeout(check, timeoutMs);
+      stream.once("close", () => clearTimeout(timer));
       stream.once("end", () => {
+        clearTimeout(timer);
         body.complete = true;
         body.push(null);
       });
@@ -240,6 +261,15 @@ export class H2Frontend {
       this.#log(`proxy: h2: request failed: ${(e as Error).message}`);
       reply.destroy();
     }
+  }
+
+  /** A request body idle for requestTimeoutMs: 408 (or a reset), its try dropped. */
+  #bodyTimedOut(reply: H2Reply): void {
+    if (reply.headersSent || reply.destroyed) return reply.destroy();
+    const abort = reply.onAbort;
+    reply.onAbort = null;
+    abort?.(); // the instance got part of the body and waits for the rest
+    sendPlain(reply, 408, "request timeout");
   }
 
   /** Rapid reset: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */

@@ -618,3 +618,53 @@ Deno.test("H2Frontend survives a client's GOAWAY after hundreds of streams (Deno
     }
   });
 });
+
+Deno.test("H2Frontend answers 408 to a request body idle for requestTimeoutMs", async () => {
+  let aborted = 0;
+  const dispatch: Dispatch = (req, res, conn) => {
+    if (req.body === null) return echo()(req, res, conn);
+    req.body.resume();
+    res.onAbort = () => aborted++; // stands for the try that has part of the body
+  };
+  await withH2({ dispatch, requestTimeoutMs: 100 }, async (port) => {
+    const client = h2Connect(port);
+    try {
+      const req = client.request({ ...GET, ":method": "POST" });
+      req.on("error", () => {});
+      let status = 0;
+      req.on("response", (h) => status = Number(h[":status"]));
+      req.write("a part of the body, and no more");
+      await until(() => status !== 0, "the answer");
+      assert.equal(status, 408);
+      assert.equal(aborted, 1);
+      assert.equal((await h2Request(client, GET)).status, 200); // the connection goes on
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("H2Frontend lets a request body that keeps coming outlast requestTimeoutMs (gRPC streams)", async () => {
+  await withH2({ dispatch: echo(), requestTimeoutMs: 500 }, async (port) => {
+    const client = h2Connect(port);
+    try {
+      const req = client.request({ ...GET, ":method": "POST" });
+      req.on("error", () => {});
+      let status = 0;
+      const chunks: Buffer[] = [];
+      req.on("response", (h) => status = Number(h[":status"]));
+      req.on("data", (d: Buffer) => chunks.push(d));
+      const ended = new Promise((r) => req.once("end", r));
+      for (let i = 0; i < 8; i++) {
+        req.write(`m${i};`);
+        await new Promise((r) => setTimeout(r, 80)); // 640 ms in all, idle far below 500 ms
+      }
+      req.end();
+      await ended;
+      assert.equal(status, 200);
+      assert.equal(Buffer.concat(chunks).toString(), "m0;m1;m2;m3;m4;m5;m6;m7;");
+    } finally {
+      client.close();
+    }
+  });
+});

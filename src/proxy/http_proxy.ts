@@ -211,6 +211,7 @@ export class HttpProxy {
     this.#h2 = !opts.h2 ? null : new H2Frontend({
       dispatch: (req, res, conn) => this.dispatch(req, res, conn),
       headerListBytesMax: this.#headerBytesMax,
+      requestTimeoutMs: this.#requestTimeoutMs,
       log: this.#log,
     });
     this.#https = opts.tls === undefined ? null : new HttpsListener({
