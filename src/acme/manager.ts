@@ -281,7 +281,8 @@ export class AcmeManager {
         state: {
           ...state,
           order: ends ? null : state.order,
-          challenges: ends ? [] : state.challenges,
+          // Not published through the backoff: recorded again when the order resumes.
+          challenges: [],
           failures,
           nextAttemptMs: now + waitMs,
           lastError: text,

@@ -49,3 +49,40 @@ Deno.test("AcmeManager registers again on `unauthorized` for the account (deacti
   await w2.until(m2, () => w2.cert() !== undefined);
   assert.equal(w2.ca.calls.filter((c) => c === "account").length, 1);
 });
+
+Deno.test("AcmeManager drops the challenges on a failure that keeps the order (no answers through a backoff), records them again when it resumes", async () => {
+  const w = new World();
+  const m = w.manager("n1", () => 1);
+  // The CA fails getOrder once while the challenge is published but not yet answered.
+  w.ca.validateOnRespond = false;
+  await w.until(m, () => (w.store.acme.name(NAME)?.challenges.length ?? 0) > 0);
+  w.ca.failNext.set("getOrder", [
+    new FakeAcmeError("urn:ietf:params:acme:error:serverInternal", "try later", 503, 3_600_000),
+  ]);
+  await w.until(m, () => (w.store.acme.name(NAME)?.failures ?? 0) > 0);
+  const row = w.store.acme.name(NAME)!;
+  assert.notEqual(row.order, null, "the order is kept");
+  assert.deepEqual(row.challenges, []);
+  assert.deepEqual(w.store.acme.challenges(), [], "nothing published through the backoff");
+  w.nowMs = row.nextAttemptMs;
+  w.ca.validateOnRespond = true;
+  await w.until(m, () => w.cert() !== undefined);
+  assert.equal(w.ca.orders.size, 1, "the same order resumed");
+});
+
+Deno.test("AcmeManager drops the challenges once the CA validated them (ready), and keeps none through a finalize failure", async () => {
+  const w = new World();
+  const m = w.manager("n1", () => 1);
+  w.ca.failNext.set("finalize", [
+    new FakeAcmeError("urn:ietf:params:acme:error:rateLimited", "too many", 429, 3 * 3_600_000),
+  ]);
+  await w.until(m, () => (w.store.acme.name(NAME)?.failures ?? 0) > 0);
+  assert.deepEqual(w.store.acme.challenges(), []);
+  assert.notEqual(w.store.acme.name(NAME)!.order, null);
+  // Without a failure: the finalize step drops them too.
+  const w2 = new World();
+  const m2 = w2.manager("n1", () => 1);
+  w2.ca.finalizeStatus = "processing";
+  await w2.until(m2, () => w2.store.acme.name(NAME)?.order?.status === "processing");
+  assert.deepEqual(w2.store.acme.challenges(), []);
+});

@@ -10,7 +10,7 @@
  * |                          | (every member answers from the row), answer it on a later    |
  * |                          | step (the members have applied it by then, and the leader    |
  * |                          | hears from every member the CA may reach), wait              |
- * | ready                    | finalize with a CSR of the row's key                          |
+ * | ready                    | finalize with a CSR of the row's key; challenges dropped     |
  * | processing               | wait                                                          |
  * | valid                    | download: the certificate and its key are done                |
  * | invalid                  | a failure naming the CA's reason; the order is dropped        |
@@ -78,6 +78,8 @@ export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<S
   };
   const changed = seen.status !== order.status || seen.expiresMs !== order.expiresMs;
   const base: AcmeNameSpec = { ...state, order: seen };
+  // Every authorization valid: the challenges are no longer published.
+  const validated: AcmeNameSpec = { ...base, challenges: [] };
   switch (o.status) {
     case "pending": {
       const next = await answerAuthorizations(base, o, cx);
@@ -89,11 +91,13 @@ export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<S
       const after = await cx.api.finalize(o, der);
       return {
         kind: "record",
-        state: { ...base, order: { ...seen, status: knownStatus(after.status) } },
+        state: { ...validated, order: { ...seen, status: knownStatus(after.status) } },
       };
     }
     case "processing":
-      return changed ? { kind: "record", state: base } : { kind: "wait" };
+      return changed || state.challenges.length > 0
+        ? { kind: "record", state: validated }
+        : { kind: "wait" };
     case "valid": {
       if (o.certificate === undefined) return { kind: "wait" };
       const certPem = await cx.api.downloadCertificate(o.certificate);
