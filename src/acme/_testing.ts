@@ -71,6 +71,8 @@ export class FakeCa {
   /** The status finalize leaves: `processing` holds the order until `issue()`. */
   finalizeStatus: "valid" | "processing" = "valid";
   certTtlMs = 90 * 86_400_000;
+  /** Retry-After (ms) sent with every order and authorization, as a busy CA does. */
+  retryAfterMs: number | null = null;
   now = () => Date.now();
   #n = 0;
 
@@ -257,6 +259,7 @@ export class FakeCa {
       status,
       name: a.name,
       challenges: a.challenges.map((c) => ({ ...c })),
+      ...(this.retryAfterMs === null ? {} : { retryAfterMs: this.retryAfterMs }),
     };
   }
 
@@ -286,6 +289,7 @@ export class FakeCa {
       authorizations: o.authorizations,
       finalize: `${url}/finalize`,
       ...(o.certificate === undefined ? {} : { certificate: o.certificate }),
+      ...(this.retryAfterMs === null ? {} : { retryAfterMs: this.retryAfterMs }),
     };
   }
 }

@@ -16,6 +16,8 @@ export interface OrderInfo {
   finalize: string;
   certificate?: string;
   error?: ProblemInfo;
+  /** From Retry-After: when to look again (RFC 8555 §7.4). */
+  retryAfterMs?: number;
 }
 
 /** A challenge of an authorization (RFC 8555 §7.1.5). */
@@ -34,6 +36,8 @@ export interface AuthorizationInfo {
   /** The DNS name it authorizes. */
   name: string;
   challenges: ChallengeInfo[];
+  /** From Retry-After: when to look again (RFC 8555 §7.5.1). */
+  retryAfterMs?: number;
 }
 
 /** An ACME problem document (RFC 8555 §6.7). */

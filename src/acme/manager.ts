@@ -297,12 +297,15 @@ export class AcmeManager {
         // Held answers are looked at again soon: the hold ends with a member heard or marked down.
         const delayMs = holdAnswers !== null
           ? POLL_MIN_MS
-          : nextPollMs(this.#poll.get(name)?.delayMs ?? 0);
+          : nextPollMs(this.#poll.get(name)?.delayMs ?? 0, outcome.retryAfterMs ?? null);
         this.#poll.set(name, { at: now + delayMs, delayMs });
         return;
       }
       case "record":
-        this.#poll.set(name, { at: now + POLL_MIN_MS, delayMs: 0 });
+        this.#poll.set(name, {
+          at: now + nextPollMs(0, outcome.retryAfterMs ?? null),
+          delayMs: 0,
+        });
         await this.#write(term, { type: "acme.name.set", term, expectIndex, state: outcome.state });
         return;
       case "done": {

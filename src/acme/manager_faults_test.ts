@@ -86,3 +86,27 @@ Deno.test("AcmeManager drops the challenges once the CA validated them (ready), 
   await w2.until(m2, () => w2.store.acme.name(NAME)?.order?.status === "processing");
   assert.deepEqual(w2.store.acme.challenges(), []);
 });
+
+Deno.test("AcmeManager waits for the CA's Retry-After before looking at a processing order or a pending authorization again", async () => {
+  for (const stage of ["processing", "pending"] as const) {
+    const w = new World();
+    const m = w.manager("n1", () => 1);
+    if (stage === "processing") w.ca.finalizeStatus = "processing";
+    else w.ca.validateOnRespond = false;
+    await w.until(
+      m,
+      () =>
+        stage === "processing"
+          ? w.store.acme.name(NAME)?.order?.status === "processing"
+          : w.ca.calls.includes("respond"),
+    );
+    w.ca.retryAfterMs = 120_000;
+    await w.run(m, 2); // a look that brings the Retry-After
+    const looks = () => w.ca.calls.filter((c) => c === "getOrder").length;
+    const before = looks();
+    await w.run(m, 100, 1000); // 100 s: within the CA's 120 s
+    assert.equal(looks() - before, 0, `${stage}: looks within Retry-After`);
+    await w.run(m, 60, 1000); // past it: looked at again
+    assert.ok(looks() - before >= 1, `${stage}: looked at again after Retry-After`);
+  }
+});

@@ -44,10 +44,10 @@ export interface StepContext {
 
 /** What a step came to. */
 export type StepOutcome =
-  /** Record this row (it changed); look again soon. */
-  | { kind: "record"; state: AcmeNameSpec }
-  /** Nothing to record; look again after a poll delay. */
-  | { kind: "wait" }
+  /** Record this row (it changed); look again soon (not before the CA's Retry-After). */
+  | { kind: "record"; state: AcmeNameSpec; retryAfterMs?: number }
+  /** Nothing to record; look again after a poll delay (at least the CA's Retry-After). */
+  | { kind: "wait"; retryAfterMs?: number }
   /** The certificate chain (PEM) and its key: put it, and the name is done. */
   | { kind: "done"; certPem: string; keyPem: string };
 
@@ -82,9 +82,11 @@ export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<S
   const validated: AcmeNameSpec = { ...base, challenges: [] };
   switch (o.status) {
     case "pending": {
-      const next = await answerAuthorizations(base, o, cx);
-      if (next !== null) return { kind: "record", state: next };
-      return changed ? { kind: "record", state: base } : { kind: "wait" };
+      const later = { retryAfterMs: o.retryAfterMs };
+      const next = await answerAuthorizations(base, o, cx, later);
+      const after = later.retryAfterMs === undefined ? {} : { retryAfterMs: later.retryAfterMs };
+      if (next !== null) return { kind: "record", state: next, ...after };
+      return changed ? { kind: "record", state: base, ...after } : { kind: "wait", ...after };
     }
     case "ready": {
       const der = await cx.csr(state.name, openKey(cx.box, state.name, order.keySealed));
@@ -94,10 +96,12 @@ export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<S
         state: { ...validated, order: { ...seen, status: knownStatus(after.status) } },
       };
     }
-    case "processing":
+    case "processing": {
+      const after = o.retryAfterMs === undefined ? {} : { retryAfterMs: o.retryAfterMs };
       return changed || state.challenges.length > 0
-        ? { kind: "record", state: validated }
-        : { kind: "wait" };
+        ? { kind: "record", state: validated, ...after }
+        : { kind: "wait", ...after };
+    }
     case "valid": {
       if (o.certificate === undefined) return { kind: "wait" };
       const certPem = await cx.api.downloadCertificate(o.certificate);
@@ -134,17 +138,22 @@ async function newOrder(state: AcmeNameSpec, cx: StepContext): Promise<AcmeNameS
 /**
  * For each authorization not yet valid: records the challenge's key authorization first (the
  * row returned), answers a recorded one that is still pending. Null: nothing new to record.
+ * `later.retryAfterMs` becomes the longest Retry-After of the authorizations still pending.
  */
 async function answerAuthorizations(
   state: AcmeNameSpec,
   o: OrderInfo,
   cx: StepContext,
+  later: { retryAfterMs?: number },
 ): Promise<AcmeNameSpec | null> {
   let challenges = state.challenges;
   let recorded = false;
   for (const url of o.authorizations) {
     const a = await cx.api.getAuthorization(url);
     if (a.status === "valid") continue;
+    if (a.retryAfterMs !== undefined) {
+      later.retryAfterMs = Math.max(later.retryAfterMs ?? 0, a.retryAfterMs);
+    }
     if (a.status !== "pending") {
       throw new OrderFailed(
         challengeError(a) ?? `the authorization for ${a.name} is ${a.status}`,
