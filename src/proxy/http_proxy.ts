@@ -113,8 +113,7 @@ export class HttpProxy {
   readonly #pool: UpstreamPool;
   readonly #server: net.Server;
   readonly #https: HttpsListener | null;
-  /** HTTP/2 on the HTTPS listener's `h2` connections (h2_frontend.ts). */
-  readonly #h2: H2Frontend | null;
+  readonly #h2: H2Frontend | null; // HTTP/2 on the HTTPS listener (opts.h2)
   readonly #headerBytesMax: number;
   readonly #headersTimeoutMs: number;
   readonly #requestTimeoutMs: number;
@@ -302,8 +301,7 @@ export class HttpProxy {
   async close(): Promise<void> {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
-    // No new TLS connection; the listener's close completes once its connections are gone.
-    const httpsClosed = this.#https?.close();
+    const httpsClosed = this.#https?.close(); // done once its connections are gone
     await this.#h2?.close(); // streams under way get H2_CLOSE_GRACE_MS to finish
     for (const s of this.#clientTunnels) s.destroy();
     this.#clientTunnels.clear();
