@@ -4,9 +4,15 @@
  * never in clear in what the target replicates.
  */
 import assert from "node:assert/strict";
-import { ClusterKey, ClusterKeyBox, openEdgeKey, sealWithPassphrase } from "../pki/mod.ts";
+import {
+  ClusterKey,
+  ClusterKeyBox,
+  openEdgeKey,
+  openWithPassphrase,
+  sealWithPassphrase,
+} from "../pki/mod.ts";
 import { testEdgeCert } from "../pki/testing.ts";
-import { type Command, encodeFrame, encodeHeader } from "../store/mod.ts";
+import { type Command, encodeFrame, encodeHeader, SnapshotDecoder } from "../store/mod.ts";
 import { concatBytes } from "../lib/bytes.ts";
 import { addToken, type Fixture, fixture, put } from "./_testing.ts";
 import { PASSPHRASE_HEADER, SECRETS_HEADER } from "./snapshot_secrets.ts";
@@ -198,6 +204,63 @@ Deno.test("restore refuses a sealed certificate whose key is not its certificate
     );
     assert.deepEqual(dst.f.store.edgeCerts().map((c) => c.name), ["own"]);
   } finally {
+    dst.f.close();
+  }
+});
+
+Deno.test("restore takes a certificate's names, dates, serial and fingerprint from its checked PEM, not from the snapshot row", async () => {
+  const src = member();
+  const dst = member();
+  try {
+    await addCert(src, "web", WEB);
+    const good = src.f.store.edgeCert("web")!;
+    const saved = new Uint8Array(await (await save(src, PASS)).arrayBuffer());
+    // The file edited inside its seal: the row's facts no longer those of its certificate.
+    const forge = (row: Record<string, unknown>) => ({
+      ...row,
+      data: JSON.stringify({
+        ...JSON.parse(String(row.data)),
+        names: ["evil.example.com"],
+        notAfter: good.notAfter + 10 * 365 * 86_400_000,
+        notBefore: 0,
+        serial: "01",
+        fingerprint: "ab".repeat(32),
+        issuer: "CN=someone else",
+      }),
+    });
+    const outer = new SnapshotDecoder();
+    const outerFrames = outer.push(saved);
+    outer.finish();
+    const edited: Uint8Array[] = [encodeHeader(outer.header!)];
+    for (const f of outerFrames) {
+      if (!("sealed" in f)) {
+        edited.push(encodeFrame(f));
+        continue;
+      }
+      const inner = new SnapshotDecoder();
+      const frames = inner.push(openWithPassphrase(f.sealed, PASS));
+      inner.finish();
+      const out: Uint8Array[] = [encodeHeader(inner.header!)];
+      for (const g of frames) {
+        out.push(
+          encodeFrame("t" in g && g.t === "edge_certs" ? { t: g.t, rows: g.rows.map(forge) } : g),
+        );
+      }
+      edited.push(encodeFrame({ sealed: sealWithPassphrase(concatBytes(out), PASS) }));
+    }
+    const res = await restore(dst, concatBytes(edited), PASS);
+    assert.equal(res.status, 200, res.text);
+    const web = dst.f.store.edgeCert("web")!;
+    assert.ok(web, "restored");
+    assert.deepEqual(web.names, good.names);
+    assert.equal(web.notAfter, good.notAfter);
+    assert.equal(web.notBefore, good.notBefore);
+    assert.equal(web.serial, good.serial);
+    assert.equal(web.fingerprint, good.fingerprint);
+    assert.equal(web.issuer, good.issuer);
+    assert.equal(openEdgeKey(dst.box, web), WEB.keyPem);
+  } finally {
+    src.f.close();
     dst.f.close();
   }
 });

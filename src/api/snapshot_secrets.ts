@@ -122,7 +122,9 @@ function mapCertRows(plain: Uint8Array, fn: (r: Row) => Row): Uint8Array {
 /**
  * An edge_certs row of an opened sealed section as this cluster keeps it: the key (`keyPem`,
  * checked against the certificate) sealed under this cluster's key. A row without `keyPem`
- * keeps its sealed key only when it opens here (a snapshot of this same cluster).
+ * keeps its sealed key only when it opens here (a snapshot of this same cluster). The
+ * certificate's facts (names, dates, issuer, serial, fingerprint) are those of the checked PEM,
+ * never the row's own.
  */
 function importCertRow(r: Row, box: SecretBox | undefined): Row {
   const { keyPem, ...rest } = certData(r);
@@ -134,14 +136,17 @@ function importCertRow(r: Row, box: SecretBox | undefined): Row {
     );
   }
   try {
-    if (keyPem === undefined) {
-      openEdgeKey(box, { name, keySealed: String(rest.keySealed) });
-      return r;
-    }
+    const sealedHere = keyPem === undefined;
+    const key = sealedHere
+      ? openEdgeKey(box, { name, keySealed: String(rest.keySealed) })
+      : String(keyPem);
     // Any notAfter passes (nowMs 0): a backup of an expired certificate restores as it was.
-    const checked = checkCertAndKey(String(rest.certPem), String(keyPem), { nowMs: 0 });
-    const keySealed = box.seal(new TextEncoder().encode(checked.keyPem), edgeKeyContext(name));
-    return { ...r, data: JSON.stringify({ ...rest, keySealed }) };
+    const checked = checkCertAndKey(String(rest.certPem), key, { nowMs: 0 });
+    const keySealed = sealedHere
+      ? rest.keySealed
+      : box.seal(new TextEncoder().encode(checked.keyPem), edgeKeyContext(name));
+    const data = { ...rest, ...checked.facts, certPem: checked.certPem, keySealed };
+    return { ...r, data: JSON.stringify(data) };
   } catch (e) {
     if (e instanceof NoClusterKeyError) throw new HttpError(503, `restore: ${errorText(e)}; retry`);
     throw badRequest(
