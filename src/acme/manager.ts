@@ -14,8 +14,9 @@
  *    one step of their order (order_step.ts), recorded with the row's modifyIndex. Challenges
  *    are answered only while the leader hears from every member the CA may reach
  *    (edge_contact.ts), and not in its first EDGE_CONTACT_MAX_MS. A failure
- *    records the CA's error and the next attempt (backoff from 1 min doubling to 24 h, at least
- *    Retry-After); a certificate lands with `cert.put` (source "acme") in the same batch as the
+ *    records the CA's error and the next attempt (backoff from 1 min, 1 h after a failed
+ *    validation, doubling to 24 h, at least Retry-After). A step that makes a new order spends
+ *    the hour's budget (order_budget.ts); names that never failed go first. A certificate lands with `cert.put` (source "acme") in the same batch as the
  *    row's drop.
  *
  * Nothing waits on the CA between passes; a pass still running when the next tick comes is
@@ -40,9 +41,23 @@ import type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 import { errorFacts } from "./client_api.ts";
 import { accountGone, accountKeyContext, newAccountKey, newKeyPem } from "./account.ts";
 export { accountKeyContext } from "./account.ts";
-import { OrderFailed, type StepContext, stepOrder } from "./order_step.ts";
-import { backoffMs, nextPollMs, POLL_MIN_MS, renewAt } from "./timing.ts";
+import {
+  needsNewOrder,
+  OrderFailed,
+  type StepContext,
+  stepOrder,
+  ValidationFailed,
+} from "./order_step.ts";
+import {
+  backoffMs,
+  NEW_ORDERS_PER_HOUR,
+  nextPollMs,
+  POLL_MIN_MS,
+  renewAt,
+  VALIDATION_BACKOFF_MIN_MS,
+} from "./timing.ts";
 import { EDGE_CONTACT_MAX_MS } from "./edge_contact.ts";
+import { OrderBudget } from "./order_budget.ts";
 
 /** Time between passes. */
 export const ACME_TICK_MS = 500;
@@ -80,6 +95,8 @@ export interface AcmeManagerOptions {
   log: (line: string) => void;
   tickMs?: number;
   concurrency?: number;
+  /** New orders in an hour at most (default NEW_ORDERS_PER_HOUR). */
+  newOrdersPerHour?: number;
 }
 
 export class AcmeManager {
@@ -100,6 +117,7 @@ export class AcmeManager {
   readonly #poll = new Map<string, { at: number; delayMs: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #pass: Promise<void> | null = null;
+  #budget: OrderBudget;
   #certsSeen:
     | { index: number; byName: Map<string, EdgeCert>; manual: EdgeCert[] }
     | undefined;
@@ -108,6 +126,7 @@ export class AcmeManager {
   constructor(o: AcmeManagerOptions) {
     this.#o = o;
     this.#now = o.now ?? (() => Date.now());
+    this.#budget = new OrderBudget(o.newOrdersPerHour ?? NEW_ORDERS_PER_HOUR, o.log);
   }
 
   start(): void {
@@ -155,6 +174,7 @@ export class AcmeManager {
         return;
       }
       this.#term = term;
+      this.#budget.seed(this.#o.store.acme.names(), this.#certs().byName.values(), this.#now());
     }
     const now = this.#now();
     for (const row of rows.values()) {
@@ -187,10 +207,17 @@ export class AcmeManager {
       if (now < (row?.nextAttemptMs ?? 0) || now < (this.#poll.get(name)?.at ?? 0)) continue;
       work.push(name);
     }
-    work.sort((a, b) => (rows.get(a)?.nextAttemptMs ?? 0) - (rows.get(b)?.nextAttemptMs ?? 0));
-    await Promise.all(
-      work.slice(0, this.#o.concurrency ?? ACME_CONCURRENT_MAX).map((n) => this.#advance(term, n)),
-    );
+    // Names that never failed (new ones, renewals) first, then by their next attempt.
+    const key = (n: string) => rows.get(n)?.nextAttemptMs ?? 0;
+    const failed = (n: string) => (rows.get(n)?.failures ?? 0) > 0 ? 1 : 0;
+    work.sort((a, b) => failed(a) - failed(b) || key(a) - key(b));
+    const step = work.slice(0, this.#o.concurrency ?? ACME_CONCURRENT_MAX)
+      .filter((n) => {
+        const row = rows.get(n);
+        return (row !== undefined && !needsNewOrder(row, this.#o.directoryUrl, now)) ||
+          this.#budget.take(now);
+      });
+    await Promise.all(step.map((n) => this.#advance(term, n)));
   }
 
   /** The edge certificates by name, and the manual ones: read again when edge_certs changed. */
@@ -269,7 +296,11 @@ export class AcmeManager {
       // An order of an account the CA forgot cannot go on.
       const ends = e instanceof OrderFailed || facts.status === 404 || gone;
       const failures = state.failures + 1;
-      const waitMs = backoffMs(failures, facts.retryAfterMs);
+      const waitMs = backoffMs(
+        failures,
+        facts.retryAfterMs,
+        e instanceof ValidationFailed ? VALIDATION_BACKOFF_MIN_MS : undefined,
+      );
       const text = cleanText(`${name}: ${facts.text}`);
       this.#o.log(`acme: ${text}; next attempt in ${Math.round(waitMs / 1000)}s`);
       if (facts.type === "" && /account/i.test(facts.text)) this.#forgetApi();

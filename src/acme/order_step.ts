@@ -56,6 +56,18 @@ export class OrderFailed extends Error {
   override name = "OrderFailed";
 }
 
+/** An order the CA made invalid because a validation failed (the name does not reach us). */
+export class ValidationFailed extends OrderFailed {
+  override name = "ValidationFailed";
+}
+
+/** Whether the next step of `state` makes a new order at the CA. */
+export function needsNewOrder(state: AcmeNameSpec, directory: string, nowMs: number): boolean {
+  const order = state.order;
+  return order === null || state.directory !== directory ||
+    (order.expiresMs !== null && nowMs >= order.expiresMs);
+}
+
 /** The SecretBox context of an order's certificate key. */
 export function orderKeyContext(name: string): string {
   return `acme-order-key:${name}`;
@@ -64,10 +76,7 @@ export function orderKeyContext(name: string): string {
 /** Takes one step of `state`'s order (module comment); throws on a failure. */
 export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<StepOutcome> {
   const order = state.order;
-  if (
-    order === null || state.directory !== cx.directory ||
-    (order.expiresMs !== null && cx.nowMs >= order.expiresMs)
-  ) {
+  if (order === null || needsNewOrder(state, cx.directory, cx.nowMs)) {
     return { kind: "record", state: await newOrder(state, cx) };
   }
   const o = await cx.api.getOrder(order.url);
@@ -108,7 +117,7 @@ export async function stepOrder(state: AcmeNameSpec, cx: StepContext): Promise<S
       return { kind: "done", certPem, keyPem: openKey(cx.box, state.name, order.keySealed) };
     }
     case "invalid":
-      throw new OrderFailed(
+      throw new ValidationFailed(
         problemText(o.error) ?? (await authorizationError(o, cx)) ??
           "the CA made the order invalid",
       );
@@ -155,7 +164,7 @@ async function answerAuthorizations(
       later.retryAfterMs = Math.max(later.retryAfterMs ?? 0, a.retryAfterMs);
     }
     if (a.status !== "pending") {
-      throw new OrderFailed(
+      throw new ValidationFailed(
         challengeError(a) ?? `the authorization for ${a.name} is ${a.status}`,
       );
     }
@@ -166,7 +175,7 @@ async function answerAuthorizations(
       );
     }
     if (ch.status === "invalid") {
-      throw new OrderFailed(problemText(ch.error) ?? `the ${ch.type} challenge failed`);
+      throw new ValidationFailed(problemText(ch.error) ?? `the ${ch.type} challenge failed`);
     }
     const token = ch.token;
     if (token === undefined) throw new OrderFailed(`the CA's ${ch.type} challenge has no token`);
