@@ -138,7 +138,7 @@ export class Agent {
         },
         snapshotEntries: config.snapshotEntries,
         snapshotKeepEntries: Math.max(8, Math.floor(config.snapshotEntries / 4)),
-        clusterKey: { box: keyBox, dir: config.dataDir },
+        clusterKey: { box: keyBox, dir: config.dataDir, inClear: !config.tls && config.dev },
         log: opts.log,
         ...(config.tls
           ? {

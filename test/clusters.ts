@@ -52,6 +52,8 @@ export type MemberOptions =
     tls?: false | { dir?: string; joinToken?: string; certTtlMs?: number };
     /** Keep a cluster key in this directory (its file read at start), as the agent does. */
     clusterKeyDir?: string;
+    /** ClusterKeyOptions.inClear (default: with `tls: false`, as `--tls off --dev`). */
+    clusterKeyInClear?: boolean;
     /** Listen on this port (a restart keeps its address); default: one the OS picks. */
     port?: number;
   };
@@ -101,7 +103,9 @@ export async function member(
         ...(joinToken === undefined ? {} : { joinToken: parseJoinToken(joinToken) }),
       },
     }),
-    ...(box === undefined ? {} : { clusterKey: { box, dir: keyDir! } }),
+    ...(box === undefined ? {} : {
+      clusterKey: { box, dir: keyDir!, inClear: opts.clusterKeyInClear ?? tls === undefined },
+    }),
     log: (l) => logs.push(l),
     onFatal: (e) => fatal.push(e),
   });

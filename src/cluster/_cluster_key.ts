@@ -60,6 +60,17 @@ export class KeyShare {
     // A restart: the state already names the key, so a wrong key file never seals anything.
     const fp = core.store.clusterKeyFingerprint();
     if (fp !== undefined) o?.box.expect(fp);
+    if (o?.inClear === true) {
+      core.o.log(
+        "cluster: warning: --tls off --dev: the cluster key (it seals the certificate keys) " +
+          "travels in clear to any peer that claims a member's id; a trusted network only",
+      );
+    }
+  }
+
+  /** Whether `clusterkey.get` may be answered on plain TCP (ClusterKeyOptions.inClear). */
+  get inClear(): boolean {
+    return this.#o?.inClear === true;
   }
 
   attach(proposals: Proposals): void {

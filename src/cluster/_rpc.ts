@@ -196,6 +196,13 @@ export class Rpc {
       case "clusterkey.get":
         // Members only, whatever the transport (on plain TCP #refusal lets any id > 0 by).
         if (!this.#isMember(from)) throw new RejectedError("the cluster key is for members only");
+        // On plain TCP the member id is only claimed: the key goes there only when the cluster
+        // says so (--tls off --dev).
+        if (from.cert == null && !this.#u.keys.inClear) {
+          throw new RejectedError(
+            "the cluster key is given only over mutual TLS (this member is not --tls off --dev)",
+          );
+        }
         return this.#u.keys.answer();
       case "pki.renew":
         if (from.cert == null) throw new RejectedError("renewal needs a member certificate");

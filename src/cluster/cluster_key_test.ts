@@ -275,6 +275,40 @@ Deno.test("RaftCluster cluster key: clusterkey.get is refused to a non-member (p
   });
 });
 
+Deno.test("RaftCluster cluster key: on plain TCP clusterkey.get claiming a member's id is refused unless the cluster runs --tls off --dev (inClear), which is warned about", async () => {
+  for (const inClear of [false, true]) {
+    await withDirs(1, async ([da]) => {
+      const a = await member("a", "127.0.0.1", {
+        bootstrap: true,
+        tls: false,
+        clusterKeyDir: da,
+        clusterKeyInClear: inClear,
+      });
+      try {
+        await until("a's box ready", () => a.box!.ready);
+        // Anyone on the network can claim a member's id in its hello on plain TCP.
+        const peer = await rawPeer("127.0.0.9", {
+          clusterId: a.cluster.identity()!.clusterId,
+          nodeId: a.cluster.identity()!.id,
+        });
+        try {
+          const asked = peer.request(a.cluster.address, { t: "clusterkey.get" }, {
+            timeoutMs: 2000,
+          });
+          if (inClear) assert.ok(await asked);
+          else await assert.rejects(asked, /the cluster key is given only over mutual TLS/);
+        } finally {
+          await peer.close();
+        }
+        const warned = a.logs.filter((l) => l.includes("travels in clear"));
+        assert.equal(warned.length, inClear ? 1 : 0, a.logs.join("\n"));
+      } finally {
+        await closeAll([a]);
+      }
+    });
+  }
+});
+
 Deno.test("RaftCluster cluster key: a key file that is not the one the state names is refused from the start", async () => {
   await withDirs(1, async ([dir]) => {
     const store = Store.open(":memory:");

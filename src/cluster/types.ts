@@ -121,6 +121,12 @@ export interface ClusterKeyOptions {
   box: ClusterKeyBox;
   /** The data directory, where `cluster-key` lives. */
   dir: string;
+  /**
+   * Whether `clusterkey.get` is answered on plain TCP, where the member id a peer claims is not
+   * checked: only a `--tls off --dev` cluster says so (the agent logs a warning at start).
+   * Otherwise the key goes only over mutual TLS. Default false.
+   */
+  inClear?: boolean;
 }
 
 /** What a RaftCluster with TLS is given. */
