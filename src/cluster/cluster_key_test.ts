@@ -213,7 +213,7 @@ Deno.test("RaftCluster cluster key: a candidate the state does not name is dropp
 Deno.test("RaftCluster cluster key: a member whose key file is not the cluster's never seals with it and says why", async () => {
   await withDirs(2, async ([da, db]) => {
     const foreign = ClusterKey.generate();
-    Deno.writeTextFileSync(`${db}/${CLUSTER_KEY_FILE}`, foreign.text());
+    Deno.writeTextFileSync(`${db}/${CLUSTER_KEY_FILE}`, foreign.text(), { mode: 0o600 });
     const a = await member("a", "127.0.0.1", { bootstrap: true, tls: false, clusterKeyDir: da });
     const b = await member("b", "127.0.0.2", {
       join: [a.cluster.address],

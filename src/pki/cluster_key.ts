@@ -224,15 +224,27 @@ export class ClusterKeyBox implements SecretBox {
   }
 }
 
-/** The key in `dir`'s key file, or undefined when there is none; throws naming a bad file. */
+/**
+ * The key in `dir`'s key file, or undefined when there is none; throws naming a bad file. A
+ * file that group or others may read or write (a copy restored from a backup, say) is refused,
+ * as sshd refuses such a private key: the key opens every stored certificate key.
+ */
 export function loadClusterKey(dir: string): ClusterKey | undefined {
   const path = `${dir}/${CLUSTER_KEY_FILE}`;
   let text: string;
+  let mode: number | null;
   try {
     text = Deno.readTextFileSync(path);
+    mode = Deno.statSync(path).mode;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw new Error(`cannot read ${path}: ${errorText(e)}`);
+  }
+  if (mode !== null && (mode & 0o077) !== 0) {
+    throw new Error(
+      `${path} is readable or writable by others (mode 0${(mode & 0o777).toString(8)}); ` +
+        `it holds the cluster key: run chmod 600 ${path}`,
+    );
   }
   try {
     return ClusterKey.parse(text);

@@ -138,11 +138,34 @@ Deno.test("loadOrCreateClusterKey() writes a 0600 key file once and loads it aft
 Deno.test("loadClusterKey() names a damaged key file", () => {
   const dir = Deno.makeTempDirSync();
   try {
-    Deno.writeTextFileSync(`${dir}/${CLUSTER_KEY_FILE}`, "not a key\n");
+    Deno.writeTextFileSync(`${dir}/${CLUSTER_KEY_FILE}`, "not a key\n", { mode: 0o600 });
+    Deno.chmodSync(`${dir}/${CLUSTER_KEY_FILE}`, 0o600);
     assert.throws(
       () => loadClusterKey(dir),
       { message: `${dir}/${CLUSTER_KEY_FILE}: expected one line of 64 hex digits` },
     );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadClusterKey() refuses a key file that group or others may read or write, naming the chmod that fixes it", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const key = loadOrCreateClusterKey(dir);
+    const path = `${dir}/${CLUSTER_KEY_FILE}`;
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
+      Deno.chmodSync(path, mode);
+      assert.throws(() => loadClusterKey(dir), {
+        message: `${path} is readable or writable by others (mode 0${
+          mode.toString(8)
+        }); it holds the cluster key: run chmod 600 ${path}`,
+      });
+    }
+    Deno.chmodSync(path, 0o600);
+    assert.equal(loadClusterKey(dir)?.fingerprint, key.fingerprint);
+    Deno.chmodSync(path, 0o400);
+    assert.equal(loadClusterKey(dir)?.fingerprint, key.fingerprint);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
