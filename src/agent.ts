@@ -329,7 +329,11 @@ export class Agent {
       box: this.#keyBox,
       directoryUrl: config.acme.directory,
       email: config.acme.email,
-      names: acmeNamesOf(store, { edgeDomain: config.edgeDomain, all: config.acme.all }),
+      names: acmeNamesOf(store, {
+        edgeDomain: config.edgeDomain,
+        all: config.acme.all,
+        domains: config.acme.domains,
+      }),
       challengeType: config.proxyHttp !== null ? "http-01" : "tls-alpn-01",
       edgeSilence: () => silentEdgeMember(store.nodes(), cluster.members()),
       api: (o) => new AcmeClient({ ...o, ...(caCerts === null ? {} : { caCerts }) }),

@@ -22,6 +22,7 @@ export interface AgentFlag extends FlagSpec {
     | "ADDRS"
     | "IP"
     | "DOMAIN"
+    | "DOMAINS"
     | "URL"
     | "EMAIL"
     | "D"
@@ -264,6 +265,14 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     def: "false",
     help: "order certificates for every routed host, not only berth.tls=acme services",
     expect: "expected true or false",
+  },
+  {
+    name: "acme-domains",
+    kind: "DOMAINS",
+    def: "",
+    defaultText: "any routed name",
+    help: "order certificates only for these domains and the names under them (A,B,…)",
+    expect: "expected DNS names like example.com,example.org",
   },
   {
     name: "docker",

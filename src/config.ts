@@ -28,6 +28,7 @@ import { checkNodeName, NODE_NAME_EXPECTED } from "./lib/node_name.ts";
 import { parseDatacenter, parseServiceTtls } from "./lib/dns_flags.ts";
 import { type JoinToken, parseJoinToken } from "./lib/join_token.ts";
 import { type Ca, loadCa } from "./pki/mod.ts";
+import { isOrderableName } from "./acme/names.ts";
 import { X509Certificate } from "node:crypto";
 
 export interface Config {
@@ -88,6 +89,8 @@ export interface AcmeConfig {
   caCerts: string[] | null;
   /** `--acme-all`: every routed host, not only services with `berth.tls=acme`. */
   all: boolean;
+  /** `--acme-domains`: only names in these domains are ordered; empty: any routed name. */
+  domains: string[];
 }
 
 export class ConfigError extends Error {
@@ -344,8 +347,27 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       }),
       caCerts: get("acme-ca-cert", optional((path) => readCaCerts(path, opts.readFile))),
       all: get("acme-all", parseBool),
+      domains: get("acme-domains", parseAcmeDomains),
     },
   };
+}
+
+/**
+ * `--acme-domains A,B`: DNS names of two labels or more (lower-cased, a trailing dot dropped);
+ * "" for none (any routed name).
+ */
+function parseAcmeDomains(v: string): string[] {
+  if (v.trim() === "") return [];
+  const out: string[] = [];
+  for (const raw of v.split(",")) {
+    const d = raw.trim().toLowerCase().replace(/\.$/, "");
+    if (d === "") throw new Error("an empty name");
+    if (!isOrderableName(d)) {
+      throw new Error(`${JSON.stringify(d.slice(0, 80))} is not a DNS name of two labels or more`);
+    }
+    if (!out.includes(d)) out.push(d);
+  }
+  return out;
 }
 
 /** `--acme-directory`: an absolute https:// URL (http:// only for a CA on a loopback address). */

@@ -481,6 +481,7 @@ Deno.test("loadConfig() --acme-*: defaults, values, and one clear line for each 
     email: "",
     caCerts: null,
     all: false,
+    domains: [],
   });
   const { caPem } = testEdgeCert(["ca.test"]);
   const given = loadConfig([
@@ -492,11 +493,14 @@ Deno.test("loadConfig() --acme-*: defaults, values, and one clear line for each 
     "--acme-ca-cert",
     "pebble.pem",
     "--acme-all",
+    "--acme-domains",
+    " Example.COM,shop.example.org. ",
   ], { ...base, readFile: () => caPem }).acme;
   assert.equal(given.directory, "https://127.0.0.1:14000/dir");
   assert.equal(given.email, "ops@example.com");
   assert.equal(given.caCerts?.length, 1);
   assert.equal(given.all, true);
+  assert.deepEqual(given.domains, ["example.com", "shop.example.org"]);
   const bad: [string[], RegExp, string?][] = [
     [
       ["--acme-directory", "http://ca.example/dir"],
@@ -511,6 +515,19 @@ Deno.test("loadConfig() --acme-*: defaults, values, and one clear line for each 
       "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     ],
     [["--acme-all=maybe"], /^--acme-all maybe: /],
+    [
+      ["--acme-domains", "*.example.com"],
+      /^--acme-domains \*\.example\.com: "\*\.example\.com" is not/,
+    ],
+    [
+      ["--acme-domains", "example.com,,x.org"],
+      /^--acme-domains example\.com,,x\.org: an empty name/,
+    ],
+    [
+      ["--acme-domains", "com"],
+      /^--acme-domains com: "com" is not a DNS name of two labels or more/,
+    ],
+    [["--acme-domains", "10.0.0.1"], /^--acme-domains 10\.0\.0\.1: "10\.0\.0\.1" is not/],
   ];
   for (const [argv, re, file] of bad) {
     await t.step(argv.join(" "), () => {

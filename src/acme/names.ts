@@ -5,7 +5,7 @@
  * routed service with `--acme-all`. A host routed on several paths is ordered when any service
  * routing it asks. Never a name no service routes; never a wildcard (HTTP-01 and TLS-ALPN-01
  * cannot prove one); never an IP address or a name that is not a DNS name of at least two labels
- * a public CA could sign.
+ * a public CA could sign; with `--acme-domains`, only names in those domains.
  *
  * @module
  */
@@ -17,6 +17,14 @@ export interface AcmeNamesOptions {
   edgeDomain?: string | null;
   /** `--acme-all`: every routed host, whether its service asks or not. */
   all?: boolean;
+  /** `--acme-domains`: only these names and the names under them (empty or absent: any). */
+  domains?: readonly string[];
+}
+
+/** Whether `name` is one of `domains` or under one (no domains: any name). */
+function inDomains(name: string, domains: readonly string[] | undefined): boolean {
+  if (domains === undefined || domains.length === 0) return true;
+  return domains.some((d) => name === d || name.endsWith(`.${d}`));
 }
 
 /** Longest DNS name and label a certificate can carry. */
@@ -47,7 +55,7 @@ export function acmeNames(
   for (const r of table.httpRoutes()) {
     if (r.host === null || names.has(r.host)) continue;
     const asks = opts.all === true || table.services.get(r.service)?.acme === true;
-    if (asks && isOrderableName(r.host)) names.add(r.host);
+    if (asks && isOrderableName(r.host) && inDomains(r.host, opts.domains)) names.add(r.host);
   }
   return [...names].sort();
 }

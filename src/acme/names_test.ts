@@ -61,6 +61,25 @@ Deno.test("acmeNames() with all orders every routed host; never a wildcard, IP o
   assert.deepEqual(acmeNames(instances, []), []);
 });
 
+Deno.test("acmeNames() with domains orders only those names and the names under them (--acme-domains)", () => {
+  const instances = [
+    inst({
+      id: "a",
+      service: "web",
+      httpHosts: ["example.com", "www.example.com", "badexample.com", "example.com.evil.test"],
+      meta: ACME,
+    }),
+    inst({ id: "b", service: "shop", meta: ACME }),
+  ];
+  const opts = { edgeDomain: "edge.test", domains: ["example.com"] };
+  assert.deepEqual(acmeNames(instances, [], opts), ["example.com", "www.example.com"]);
+  assert.deepEqual(
+    acmeNames(instances, [], { ...opts, domains: ["example.com", "edge.test"] }),
+    ["example.com", "shop.edge.test", "web.edge.test", "www.example.com"],
+  );
+  assert.equal(acmeNames(instances, [], { ...opts, domains: [] }).length, 6, "none: any name");
+});
+
 Deno.test("acmeNames() a host won by a service that does not ask is ordered only if another route on it asks", () => {
   const claimed = [
     inst({ id: "a", service: "a", httpHosts: ["h.test"] }),
