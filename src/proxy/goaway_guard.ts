@@ -15,6 +15,10 @@
  * The scan reads frame headers (9 bytes each) and skips payloads; the connection preface
  * (24 bytes) comes first. A frame header split across reads is held back until it is whole.
  *
+ * The other way, what the session writes in one event-loop turn goes to the socket in one write
+ * (`#queue`): one TLS record and system call per turn instead of one per frame (measured with
+ * scripts/h2_profile.ts: 2 socket writes per small response before, ~0.16 after).
+ *
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -23,6 +27,8 @@ import { Duplex } from "node:stream";
 const PREFACE_BYTES = 24;
 const FRAME_HEADER_BYTES = 9;
 const GOAWAY = 7;
+/** Bytes the session wrote that go to the socket at once rather than at the turn's end. */
+const COALESCE_BYTES_MAX = 64 * 1024;
 
 /** Takes GOAWAY frames out of a client's byte stream (module doc). */
 export class GoawayFilter {
@@ -96,6 +102,13 @@ interface ClientSocket extends Duplex {
 export class GoawayGuard extends Duplex {
   readonly #socket: ClientSocket;
   readonly #filter: GoawayFilter;
+  /** Written by the session, not yet by the socket (`#queue`). */
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushScheduled = false;
+  /** The socket's write buffer is full: the session's next write waits in `#waiting`. */
+  #socketFull = false;
+  #waiting: ((e?: Error | null) => void) | null = null;
 
   /** `onGoaway`: the client sent GOAWAY (called after the bytes before it went to the session). */
   constructor(socket: ClientSocket, onGoaway: () => void) {
@@ -151,10 +164,58 @@ export class GoawayGuard extends Duplex {
   }
 
   override _write(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.#socket.write(chunk, cb);
+    this.#queue(chunk);
+    this.#after(cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    for (const c of chunks) this.#queue(c.chunk);
+    this.#after(cb);
+  }
+
+  /**
+   * Bytes from the session wait for the end of this event-loop turn and go to the socket in one
+   * write: the session writes each frame on its own (a small response is a HEADERS and a DATA
+   * write), and every socket write is a TLS record and a system call of its own.
+   */
+  #queue(chunk: Buffer): void {
+    this.#out.push(chunk);
+    this.#outBytes += chunk.length;
+    if (this.#outBytes >= COALESCE_BYTES_MAX) this.#flush();
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushSoon);
+    }
+  }
+
+  /** The session may write on unless the socket's buffer is full (then: once it drained). */
+  #after(cb: (e?: Error | null) => void): void {
+    if (this.#socketFull) this.#waiting = cb;
+    else cb();
+  }
+
+  #flushSoon = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    if (this.#out.length === 0 || this.#socket.destroyed) return;
+    const bytes = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
+    this.#out = [];
+    this.#outBytes = 0;
+    if (this.#socket.write(bytes) || this.#socketFull) return;
+    this.#socketFull = true;
+    this.#socket.once("drain", () => {
+      this.#socketFull = false;
+      const cb = this.#waiting;
+      this.#waiting = null;
+      cb?.();
+    });
   }
 
   override _final(cb: () => void): void {
+    this.#flush();
     this.#socket.end(cb);
   }
 

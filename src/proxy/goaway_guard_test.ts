@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { GoawayFilter } from "./goaway_guard.ts";
+import { Duplex } from "node:stream";
+import { GoawayFilter, GoawayGuard } from "./goaway_guard.ts";
 import { FRAME, frame } from "./_h2_testing.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -36,4 +37,72 @@ Deno.test("GoawayFilter hands a chunk without GOAWAY on as it is", () => {
   const f = new GoawayFilter(() => assert.fail("no GOAWAY here"));
   const chunk = Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]);
   assert.equal(f.scan(chunk), chunk);
+});
+
+/** A client socket that records what it is given; `write` returns `accept`. */
+class FakeSocket extends Duplex {
+  readonly writes: Buffer[] = [];
+  accept = true;
+  ended = false;
+
+  override write(chunk: Uint8Array): boolean {
+    this.writes.push(Buffer.from(chunk));
+    return this.accept;
+  }
+
+  override end(cb?: () => void): this {
+    this.ended = true;
+    cb?.();
+    return this;
+  }
+
+  override _read(): void {}
+
+  setTimeout(): this {
+    return this;
+  }
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+Deno.test("GoawayGuard sends what the session writes within one turn to the socket in one write", async () => {
+  const socket = new FakeSocket();
+  const guard = new GoawayGuard(socket, () => {});
+  guard.write(Buffer.from("headers "));
+  guard.write(Buffer.from("data "));
+  guard.write(Buffer.from("more"));
+  assert.equal(socket.writes.length, 0);
+  await turn();
+  assert.deepEqual(socket.writes.map((b) => b.toString()), ["headers data more"]);
+  guard.write(Buffer.from("next"));
+  await turn();
+  assert.deepEqual(socket.writes.map((b) => b.toString()), ["headers data more", "next"]);
+});
+
+Deno.test("GoawayGuard holds the session's writes while the socket's buffer is full, until it drains", async () => {
+  const socket = new FakeSocket();
+  socket.accept = false;
+  const guard = new GoawayGuard(socket, () => {});
+  guard.write(Buffer.from("a"));
+  await turn(); // the socket takes "a" and says it is full
+  let written = false;
+  guard.write(Buffer.from("b"), () => written = true);
+  await turn();
+  await turn();
+  assert.equal(written, false);
+  assert.deepEqual(socket.writes.map((b) => b.toString()), ["a", "b"]);
+  socket.accept = true;
+  socket.emit("drain");
+  await turn();
+  assert.equal(written, true);
+});
+
+Deno.test("GoawayGuard writes what is queued before it ends the socket", async () => {
+  const socket = new FakeSocket();
+  const guard = new GoawayGuard(socket, () => {});
+  guard.write(Buffer.from("last frame"));
+  guard.end();
+  await turn();
+  assert.deepEqual(socket.writes.map((b) => b.toString()), ["last frame"]);
+  assert.equal(socket.ended, true);
 });
