@@ -74,7 +74,7 @@ export function openDataDir(path: string, node: string): DataDirLock {
   } catch (e) {
     throw new DataDirError(`cannot open ${lockPath}: ${errorText(e)}`);
   }
-  if (!file.tryLockSync(true)) {
+  if (!lockWithin(file, LOCK_WAIT_MS)) {
     const holder = readHolder(file);
     file.close();
     throw new DataDirError(
@@ -101,6 +101,27 @@ export function openDataDir(path: string, node: string): DataDirLock {
       file.close(); // closing the file drops the lock
     },
   };
+}
+
+/**
+ * How long a start waits for the lock. A lock just dropped can stay held for a moment by a
+ * process forked elsewhere in this one (a child holds a copy of every descriptor until it
+ * execs; the descriptor closes then), so a restart in the same process may find it held.
+ */
+export const LOCK_WAIT_MS = 1_000;
+
+/** `tryLockSync(true)`, tried again every 20 ms for up to `waitMs`. */
+export function lockWithin(
+  file: { tryLockSync(exclusive: boolean): boolean },
+  waitMs: number,
+): boolean {
+  const until = Date.now() + waitMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    if (file.tryLockSync(true)) return true;
+    if (Date.now() >= until) return false;
+    Atomics.wait(pause, 0, 0, 20);
+  }
 }
 
 /** Creates the file at `path` if missing, and makes it 0600 either way. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   DataDirError,
   LOCK_FILE,
+  lockWithin,
   NODE_FILE,
   openDataDir,
   RAFT_FILE,
@@ -189,4 +190,15 @@ Deno.test("openDataDir() makes the directory 0700 and the store and Raft log fil
   }
   store.close();
   Deno.removeSync(parent, { recursive: true });
+});
+
+Deno.test("lockWithin() tries the lock again until it is free or the wait is over", () => {
+  let tries = 0;
+  const freeOnThird = { tryLockSync: () => ++tries >= 3 };
+  assert.equal(lockWithin(freeOnThird, 1_000), true);
+  assert.equal(tries, 3);
+  let held = 0;
+  const neverFree = { tryLockSync: () => (held++, false) };
+  assert.equal(lockWithin(neverFree, 60), false);
+  assert.ok(held >= 2, `tried ${held} times`);
 });
