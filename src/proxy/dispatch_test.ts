@@ -44,7 +44,7 @@ function get(url: string, headers: string[]): ClientRequest {
   return { method: "GET", url, rawHeaders: headers, remoteAddress: "10.0.0.9", body: null };
 }
 
-Deno.test("HttpProxy.dispatch() sets X-Forwarded-Proto from the connection, not the client", async () => {
+Deno.test("HttpProxy.dispatch() sets X-Forwarded-Proto from the connection and drops the client's Forwarded and X-Real-IP", async () => {
   const a = await startBackend("a");
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: a.port }));
@@ -57,7 +57,16 @@ Deno.test("HttpProxy.dispatch() sets X-Forwarded-Proto from the connection, not 
       for (const [conn, proto] of cases) {
         const res = sink();
         proxy.dispatch(
-          get("/x", ["Host", "web.test", "X-Forwarded-Proto", "gopher"]),
+          get("/x", [
+            "Host",
+            "web.test",
+            "X-Forwarded-Proto",
+            "gopher",
+            "Forwarded",
+            "for=1.2.3.4;proto=http",
+            "X-Real-IP",
+            "6.6.6.6",
+          ]),
           res,
           conn,
         );
@@ -67,6 +76,8 @@ Deno.test("HttpProxy.dispatch() sets X-Forwarded-Proto from the connection, not 
         const seen = a.seen.at(-1)!;
         assert.equal(seen["x-forwarded-proto"], proto);
         assert.equal(seen["x-forwarded-for"], "10.0.0.9");
+        assert.equal(seen.forwarded, undefined);
+        assert.equal(seen["x-real-ip"], undefined);
       }
     });
   } finally {

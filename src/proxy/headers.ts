@@ -23,6 +23,19 @@ const HOP_BY_HOP = new Set([
   "expect",
 ]);
 
+/**
+ * Headers that say what only the proxy knows (the client's scheme, host and address): a
+ * client's own are dropped. berth writes X-Forwarded-For/-Proto/-Host; `Forwarded` (RFC 7239)
+ * and `X-Real-IP` are not written, so an instance that prefers them falls back to X-Forwarded-*
+ * rather than trusting what the client claimed (README, "Headers").
+ */
+export const CLIENT_SET_BY_PROXY: ReadonlySet<string> = new Set([
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "forwarded",
+  "x-real-ip",
+]);
+
 /** Longer than any hop-by-hop or X-Forwarded-* name: such headers skip the name checks. */
 const HOP_BY_HOP_NAME_MAX = 20;
 
@@ -91,7 +104,8 @@ export interface RequestHead {
 
 /**
  * Reads a request's raw headers: keeps the end-to-end ones (dropping hop-by-hop headers, those
- * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host), and appends
+ * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host, Forwarded and
+ * X-Real-IP: `CLIENT_SET_BY_PROXY`), and appends
  * `X-Forwarded-For` (the client's list plus its address), `-Proto` (https when `secure`) and
  * `-Host`.
  */
@@ -129,11 +143,8 @@ export function readRequestHead(req: ClientRequest, secure: boolean): RequestHea
       case "x-forwarded-for":
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         continue;
-      case "x-forwarded-proto":
-      case "x-forwarded-host":
-        continue;
       default:
-        if (HOP_BY_HOP.has(lower)) continue;
+        if (HOP_BY_HOP.has(lower) || CLIENT_SET_BY_PROXY.has(lower)) continue;
     }
     out.push(name, value);
   }

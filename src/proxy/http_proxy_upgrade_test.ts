@@ -4,7 +4,7 @@ import net from "node:net";
 import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
-Deno.test("HttpProxy tunnels Upgrade requests both ways", async () => {
+Deno.test("HttpProxy tunnels Upgrade requests both ways, with X-Forwarded-* of its own", async () => {
   const seen = Promise.withResolvers<Record<string, string | string[] | undefined>>();
   // The backend accepts the upgrade and echoes bytes back upper-cased.
   const a = await startBackend("a", undefined, (req, socket, head) => {
@@ -22,7 +22,9 @@ Deno.test("HttpProxy tunnels Upgrade requests both ways", async () => {
       const text = await new Promise<string>((resolve, reject) => {
         const c = net.connect(port, "127.0.0.1", () => {
           c.write(
-            "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello ",
+            "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n" +
+              "Forwarded: for=1.2.3.4;proto=https\r\nX-Real-IP: 6.6.6.6\r\n" +
+              "X-Forwarded-Proto: https\r\n\r\nhello ",
           );
         });
         let got = "";
@@ -44,6 +46,9 @@ Deno.test("HttpProxy tunnels Upgrade requests both ways", async () => {
       const h = await seen.promise;
       assert.equal(h["x-forwarded-host"], "web.test");
       assert.equal(h["x-forwarded-for"], "127.0.0.1");
+      assert.equal(h["x-forwarded-proto"], "http");
+      assert.equal(h.forwarded, undefined);
+      assert.equal(h["x-real-ip"], undefined);
       assert.equal(h.upgrade, "echo");
     });
   } finally {

@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream";
 import type { ClientRequest } from "./client_conn.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import type { PlainAnswer } from "./exchange.ts";
+import { CLIENT_SET_BY_PROXY } from "./headers.ts";
 import { endClient, relay } from "./relay.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
@@ -65,6 +66,7 @@ export function forwardUpgrade(
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     }
     if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
+    if (CLIENT_SET_BY_PROXY.has(name)) continue; // Forwarded, X-Real-IP (headers.ts)
     text += `${raw[i]}: ${value}\r\n`;
   }
   const route = ctx.route(host, url, conn);
