@@ -32,7 +32,7 @@
  * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs`
  * 10000, `requestTimeoutMs` 300000, `streamIdleTimeoutMs` 60000, `keepAliveTimeoutMs` 5000,
  * `connectionsMax` 10000, `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs`
- * 1 h, `socketsMax` 256 per instance, `freeSocketsMax` 64, `idleTimeoutMs` 4000, `failuresMax`
+ * 1 h, `socketsMax` 256 per instance, `freeSocketsMax` 256, `idleTimeoutMs` 4000, `failuresMax`
  * 3, `ejectMs` 10000 (doubling up to `ejectMsMax` 120000), `drainMs` 30000, `tcpHost` (null: no
  * TCP routes), `reserved`, `log`, `now`, `random`. The client (headers, request, keep-alive), response and
  * stream-idle timeouts share one coarse tick (a tenth of the shortest, at most 1 s) instead of a

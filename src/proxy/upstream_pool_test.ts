@@ -181,3 +181,21 @@ Deno.test("UpstreamPool.sweepIdle() closes pooled connections idle for idleTimeo
     await backend.close();
   }
 });
+
+Deno.test("UpstreamPool keeps every connection of a burst idle by default, for the next burst", async () => {
+  const backend = await startBackend("a");
+  const pool = new UpstreamPool();
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "live" });
+    const burst = () => Promise.all(Array.from({ length: 100 }, () => get(pool, up)));
+    const first = await burst();
+    assert.equal(new Set(first).size, 100, "100 requests at once: 100 connections");
+    assert.equal(up.idle.length, 100);
+    const second = await burst();
+    assert.equal(backend.connections, 100, "the second burst opened none");
+    assert.equal(new Set([...first, ...second]).size, 100);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
