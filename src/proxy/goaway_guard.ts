@@ -19,6 +19,13 @@
  * (`#queue`): one TLS record and system call per turn instead of one per frame (measured with
  * scripts/h2_profile.ts: 2 socket writes per small response before, ~0.16 after).
  *
+ * It also counts the frames that make the server answer (PING and SETTINGS without ACK): over
+ * `CONTROL_FRAMES_MAX` in a `CONTROL_WINDOW_MS` window (CVE-2019-9512/9515: a client floods
+ * them and never reads the ACKs) the rest of the input is dropped and `onFlood` is called (the
+ * frontend answers GOAWAY ENHANCE_YOUR_CALM and closes). Behind this guard nghttp2's own
+ * outbound-ACK limit never fires: measured on Deno 2.9.6, the session queued the ACKs of 2.2
+ * million PINGs (RSS +500 MB) instead (h2_flood_test.ts).
+ *
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -26,13 +33,40 @@ import { Duplex } from "node:stream";
 
 const PREFACE_BYTES = 24;
 const FRAME_HEADER_BYTES = 9;
+const SETTINGS = 4;
+const PING = 6;
 const GOAWAY = 7;
 /** Bytes the session wrote that go to the socket at once rather than at the turn's end. */
 const COALESCE_BYTES_MAX = 64 * 1024;
+const ACK = 1;
 
-/** Takes GOAWAY frames out of a client's byte stream (module doc). */
+/** PING and SETTINGS frames (without ACK) a client may send per window (nghttp2: 1000 ACKs queued). */
+export const CONTROL_FRAMES_MAX = 1000;
+/** The counting window for CONTROL_FRAMES_MAX. */
+export const CONTROL_WINDOW_MS = 10_000;
+
+export interface GoawayFilterOptions {
+  /** The client sent GOAWAY (the frame is taken out). */
+  onGoaway: () => void;
+  /** The client sent over `controlFramesMax` PING/SETTINGS in one window; input stops here. */
+  onFlood?: () => void;
+  /** Default CONTROL_FRAMES_MAX. */
+  controlFramesMax?: number;
+  /** Default CONTROL_WINDOW_MS. */
+  controlWindowMs?: number;
+  /** Default Date.now. */
+  now?: () => number;
+}
+
+/** Takes GOAWAY frames out of a client's byte stream, stops a control-frame flood (module doc). */
 export class GoawayFilter {
-  readonly #onGoaway: () => void;
+  readonly #opts: GoawayFilterOptions;
+  readonly #now: () => number;
+  readonly #controlMax: number;
+  #windowStart = -Infinity;
+  #control = 0;
+  /** Over the control-frame budget: nothing more passes. */
+  #flooded = false;
   #preface = PREFACE_BYTES;
   readonly #header = Buffer.alloc(FRAME_HEADER_BYTES);
   #headerBytes = 0;
@@ -40,8 +74,15 @@ export class GoawayFilter {
   #payload = 0;
   #dropping = false;
 
-  constructor(onGoaway: () => void) {
-    this.#onGoaway = onGoaway;
+  constructor(opts: GoawayFilterOptions | (() => void)) {
+    this.#opts = typeof opts === "function" ? { onGoaway: opts } : opts;
+    this.#now = this.#opts.now ?? Date.now;
+    this.#controlMax = this.#opts.controlFramesMax ?? CONTROL_FRAMES_MAX;
+  }
+
+  /** Whether the client went over its control-frame budget (its input is dropped since). */
+  get flooded(): boolean {
+    return this.#flooded;
   }
 
   /** The bytes of `chunk` nghttp2 should see (`chunk` itself when nothing was held or dropped). */
@@ -50,6 +91,10 @@ export class GoawayFilter {
     let whole = true;
     let i = 0;
     while (i < chunk.length) {
+      if (this.#flooded) {
+        whole = false;
+        break;
+      }
       if (this.#preface > 0) {
         const n = Math.min(this.#preface, chunk.length - i);
         pieces.push(chunk.subarray(i, i + n));
@@ -73,10 +118,18 @@ export class GoawayFilter {
         }
         this.#headerBytes = 0;
         this.#payload = this.#header.readUIntBE(0, 3);
-        this.#dropping = this.#header[3] === GOAWAY;
+        const type = this.#header[3];
+        this.#dropping = type === GOAWAY;
+        if ((type === PING || type === SETTINGS) && (this.#header[4]! & ACK) === 0) {
+          this.#countControl();
+          if (this.#flooded) {
+            whole = false;
+            break;
+          }
+        }
         if (this.#dropping) {
           whole = false;
-          this.#onGoaway();
+          this.#opts.onGoaway();
         } else if (started === 0) pieces.push(chunk.subarray(i - n, i));
         else {
           whole = false; // the header began in an earlier chunk
@@ -86,6 +139,17 @@ export class GoawayFilter {
     }
     if (whole) return chunk;
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  }
+
+  #countControl(): void {
+    const now = this.#now();
+    if (now - this.#windowStart >= (this.#opts.controlWindowMs ?? CONTROL_WINDOW_MS)) {
+      this.#windowStart = now;
+      this.#control = 0;
+    }
+    if (++this.#control <= this.#controlMax) return;
+    this.#flooded = true;
+    this.#opts.onFlood?.();
   }
 }
 
@@ -110,15 +174,24 @@ export class GoawayGuard extends Duplex {
   #socketFull = false;
   #waiting: ((e?: Error | null) => void) | null = null;
 
-  /** `onGoaway`: the client sent GOAWAY (called after the bytes before it went to the session). */
-  constructor(socket: ClientSocket, onGoaway: () => void) {
+  /**
+   * `onGoaway`: the client sent GOAWAY; `onFlood`: it went over its control-frame budget (both
+   * called after the bytes before went to the session).
+   */
+  constructor(socket: ClientSocket, onGoaway: () => void, onFlood: () => void = () => {}) {
     super({ allowHalfOpen: true });
     this.#socket = socket;
     let goaway = false;
-    this.#filter = new GoawayFilter(() => goaway = true);
+    let flood = false;
+    this.#filter = new GoawayFilter({ onGoaway: () => goaway = true, onFlood: () => flood = true });
     socket.on("data", (d: Buffer) => {
       const bytes = this.#filter.scan(d);
       if (bytes.length > 0 && !this.push(bytes)) socket.pause();
+      if (flood) {
+        flood = false;
+        socket.pause(); // nothing more is read from it
+        setImmediate(onFlood);
+      }
       if (!goaway) return;
       goaway = false;
       setImmediate(onGoaway); // once the session read what came before
@@ -160,7 +233,7 @@ export class GoawayGuard extends Duplex {
   }
 
   override _read(): void {
-    this.#socket.resume();
+    if (!this.#filter.flooded) this.#socket.resume();
   }
 
   override _write(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null) => void): void {

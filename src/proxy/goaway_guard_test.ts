@@ -106,3 +106,25 @@ Deno.test("GoawayGuard writes what is queued before it ends the socket", async (
   assert.deepEqual(socket.writes.map((b) => b.toString()), ["last frame"]);
   assert.equal(socket.ended, true);
 });
+
+Deno.test("GoawayFilter stops passing input past its PING/SETTINGS budget and reports the flood", () => {
+  let floods = 0;
+  let now = 0;
+  const f = new GoawayFilter({
+    onGoaway: () => {},
+    onFlood: () => floods++,
+    controlFramesMax: 3,
+    controlWindowMs: 1000,
+    now: () => now,
+  });
+  const ping = frame(6, 0, 0, Buffer.alloc(8));
+  const ack = frame(6, 1, 0, Buffer.alloc(8));
+  assert.equal(f.scan(Buffer.concat([PREFACE, ping, ack, ack, ping])).length, 24 + 4 * 17);
+  now = 1000; // a new window
+  assert.equal(f.scan(Buffer.concat([ping, ping, ping])).length, 3 * 17);
+  assert.equal(floods, 0);
+  assert.equal(f.scan(Buffer.concat([frame(FRAME.SETTINGS, 0, 0), ping])).length, 0);
+  assert.equal(floods, 1);
+  assert.ok(f.flooded);
+  assert.equal(f.scan(frame(FRAME.DATA, 0, 1, Buffer.from("x"))).length, 0);
+});

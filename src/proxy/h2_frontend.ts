@@ -76,6 +76,8 @@ export interface H2FrontendOptions {
 /** One client connection. */
 interface Session {
   readonly session: http2.ServerHttp2Session;
+  /** The client's connection (under the session's GoawayGuard). */
+  readonly socket: Duplex;
   readonly conn: ConnInfo;
   readonly remoteAddress: string;
   readonly resets: RapidResetMeter;
@@ -141,6 +143,7 @@ export class H2Frontend {
         () => {
           if (!session.closed) session.close();
         },
+        () => this.#calm(s, "sent too many PING/SETTINGS frames"),
       );
       session = http2.performServerHandshake(guarded, this.#sessionOptions);
     } catch (e) {
@@ -151,6 +154,7 @@ export class H2Frontend {
     let closed!: () => void;
     const s: Session = {
       session,
+      socket,
       conn,
       remoteAddress: socket.remoteAddress ?? "",
       resets: new RapidResetMeter({
@@ -221,7 +225,9 @@ export class H2Frontend {
       body?.destroy();
       const early = !reply.headersSent && reply.resetByClient;
       reply.closed();
-      if (early && s.resets.reset()) this.#calm(s);
+      if (early && s.resets.reset()) {
+        this.#calm(s, "cancelled too many streams before their response (rapid reset)");
+      }
     });
     if ("status" in head) return sendPlain(reply, head.status, head.text);
     if (body !== null) {
@@ -272,23 +278,26 @@ export class H2Frontend {
     sendPlain(reply, 408, "request timeout");
   }
 
-  /** Rapid reset: GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
-  #calm(s: Session): void {
+  /** Rapid reset or a control-frame flood: GOAWAY ENHANCE_YOUR_CALM, the connection closes. */
+  #calm(s: Session, why: string): void {
     if (s.session.destroyed || s.calmed) return;
     s.calmed = true;
     // GOAWAY first; the connection closes a moment later, so that the client reads the GOAWAY
     // before the close (destroying at once can lose it to the TCP reset). nghttp2 takes no new
     // stream after a GOAWAY.
     s.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-    const timer = setTimeout(() => s.session.destroy(), CALM_LINGER_MS);
+    const timer = setTimeout(() => {
+      s.session.destroy();
+      s.socket.destroy(); // Deno's session.destroy() can leave its socket open (h2_flood_test.ts)
+    }, CALM_LINGER_MS);
     s.session.once("close", () => clearTimeout(timer));
     this.#calmed++;
     const now = (this.#opts.now ?? Date.now)();
     if (now - this.#calmLoggedAt < 60_000) return;
     this.#calmLoggedAt = now;
     this.#log(
-      `proxy: h2: closed ${this.#calmed} connection(s) that cancelled too many streams ` +
-        `before their response (rapid reset; last from ${s.remoteAddress})`,
+      `proxy: h2: closed ${this.#calmed} abusive connection(s) (last from ${s.remoteAddress}: ` +
+        `${why})`,
     );
     this.#calmed = 0;
   }
