@@ -34,7 +34,9 @@ const USAGE =
   http    wrk: berth's HTTP proxy vs nginx proxying to the same nginx backend
   https   berth's HTTPS listener vs nginx and HAProxy with the same ECDSA P-256 certificate,
           each with its own nginx backend: kept-alive HTTPS req/s (wrk), new connections with
-          a full TLS handshake/s (curl), HTTP/2 req/s (h2load); p99 and ratios
+          a full TLS handshake/s (curl), HTTP/2 req/s (h2load); p99 and ratios; then ACME:
+          \`docker run\` of a berth.tls=acme service → its certificate from pebble served by
+          every member of a 3-member cluster (median, range, time to the route)
   docker  time from \`docker run\` returning to the name answering in berth's DNS (20 runs)
   raft    raft/ in-process commit throughput (see scripts/raft_bench.ts)
   kv      KV writes/s, p50, p99: a 3-member berth cluster vs a 3-member etcd cluster on

@@ -32,6 +32,7 @@ export async function ensureTools(): Promise<void> {
     ["h2load", "nghttp2-client"],
     ["curl", "curl"],
     ["openssl", "openssl"],
+    ["pebble", "pebble"], // the ACME part of `https` (gives pebble-challtestsrv too)
   ];
   const missing: string[] = [];
   for (const [bin, pkg] of need) {
