@@ -208,6 +208,21 @@ export class Attempt implements Lease, Deadline {
     this.#fail(error);
   }
 
+  onQueueTimeout(): void {
+    if (this.#done) return;
+    this.#withdraw = null;
+    this.#finish();
+    const x = this.#x;
+    if (x.res.destroyed || x.res.writableEnded || x.res.headersSent) return;
+    x.req.body?.resume();
+    sendPlain(
+      x.res,
+      503,
+      `service unavailable: service ${x.route.service}: instance ${this.#target.id} has all ` +
+        `its connections busy`,
+    );
+  }
+
   // ---- Deadline ----
 
   expire(): void {

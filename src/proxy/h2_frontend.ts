@@ -17,7 +17,9 @@
  * - a request body that sends nothing for `requestTimeoutMs` while the proxy reads it gets 408
  *   (a reset stream once the response began): idle time, not HTTP/1.1's whole-request time,
  *   since HTTP/2 carries long-lived streams (gRPC);
- * - a connection without streams closes after `idleTimeoutMs`.
+ * - a connection without streams closes after `idleTimeoutMs`;
+ * - a response the client's window lets nothing out of for `sendStallMs` is reset (CANCEL),
+ *   freeing the instance's connection it held (h2_reply.ts).
  *
  * Flow control both ways: a request body is read only as fast as the instance takes it (a
  * paused stream sends no WINDOW_UPDATE), and a response is read from the instance only as fast
@@ -69,6 +71,8 @@ export interface H2FrontendOptions {
   requestTimeoutMs?: number;
   /** Default H2_CLOSE_GRACE_MS. */
   closeGraceMs?: number;
+  /** A response stuck behind the client's window this long is reset. Default H2_SEND_STALL_MS. */
+  sendStallMs?: number;
   log?: (line: string) => void;
   now?: () => number;
 }
@@ -219,6 +223,7 @@ export class H2Frontend {
       head: !("status" in head) && head.method === "HEAD",
       trailers: !("status" in head) && head.trailers,
       body,
+      sendStallMs: this.#opts.sendStallMs,
     });
     stream.once("close", () => {
       s.streams--;

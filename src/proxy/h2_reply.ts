@@ -9,7 +9,11 @@
  * - trailers (`writeTrailers`) go out when the client said it takes them (`te: trailers`);
  * - `destroy` resets this stream only (INTERNAL_ERROR), never the connection;
  * - a response that ends before the request body arrived whole resets the stream with
- *   NO_ERROR once the response is out: the client stops sending (RFC 9113 §8.1).
+ *   NO_ERROR once the response is out: the client stops sending (RFC 9113 §8.1);
+ * - a response the client lets out nothing of for `sendStallMs` (its window stays closed) is
+ *   reset (CANCEL): the instance's connection it holds goes back to the pool instead of
+ *   waiting on a client that may never read (a zero-window client could hold every pooled
+ *   connection of a service for the stream idle timeout).
  *
  * @module
  */
@@ -17,7 +21,10 @@ import http2 from "node:http2";
 import type { RequestBody, ResponseSink } from "./client_conn.ts";
 import { h2ResponseHeaders } from "./h2_headers.ts";
 
-const { NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** How long a response may wait for the client's flow-control window before it is reset. */
+export const H2_SEND_STALL_MS = 15_000;
 
 export interface H2ReplyOptions {
   /** The request was HEAD: no body goes out. */
@@ -26,6 +33,8 @@ export interface H2ReplyOptions {
   trailers: boolean;
   /** The request body while it streams in. */
   body: RequestBody | null;
+  /** Default H2_SEND_STALL_MS. */
+  sendStallMs?: number;
 }
 
 /** The response to one request on an HTTP/2 stream. */
@@ -34,6 +43,9 @@ export class H2Reply implements ResponseSink {
   readonly #head: boolean;
   readonly #trailersAccepted: boolean;
   readonly #body: RequestBody | null;
+  readonly #sendStallMs: number;
+  /** Runs while a write waits for the client's window (`write` returned false). */
+  #stallTimer: ReturnType<typeof setTimeout> | null = null;
   #noBody = false;
   #trailers: readonly string[] | null = null;
   /** The response ends with a trailers frame (sent on the stream's "wantTrailers"). */
@@ -57,7 +69,11 @@ export class H2Reply implements ResponseSink {
     this.#head = opts.head;
     this.#trailersAccepted = opts.trailers;
     this.#body = opts.body;
+    this.#sendStallMs = opts.sendStallMs ?? H2_SEND_STALL_MS;
   }
+
+  /** The response got stuck behind the client's window for sendStallMs and was reset. */
+  stalled = false;
 
   get destroyed(): boolean {
     return this.#stream.destroyed || this.#stream.closed;
@@ -87,8 +103,26 @@ export class H2Reply implements ResponseSink {
 
   write(chunk: Uint8Array): boolean {
     if (this.writableEnded || this.#noBody || chunk.length === 0 || this.destroyed) return true;
-    return this.#stream.write(chunk);
+    if (this.#stream.write(chunk)) return true;
+    if (this.#stallTimer === null) {
+      this.#stallTimer = setTimeout(this.#stall, this.#sendStallMs);
+      this.#stream.once("drain", this.#unstall);
+    }
+    return false;
   }
+
+  #stall = (): void => {
+    this.#stallTimer = null;
+    if (this.destroyed) return;
+    this.stalled = true;
+    this.#resetByProxy = true;
+    this.#stream.close(NGHTTP2_CANCEL);
+  };
+
+  #unstall = (): void => {
+    if (this.#stallTimer !== null) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
+  };
 
   /**
    * Trailer fields ([name, value, …]) sent after the body when `end` is called; dropped when
@@ -133,6 +167,7 @@ export class H2Reply implements ResponseSink {
 
   /** The stream closed: an unfinished response is aborted. */
   closed(): void {
+    this.#unstall();
     if (this.writableEnded) return;
     const fn = this.onAbort;
     this.onAbort = null;

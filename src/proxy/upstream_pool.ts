@@ -3,7 +3,7 @@
  * in-flight count (for least_conn / p2c), passive health and draining.
  *
  * Pool: at most `socketsMax` connections per target (requests beyond it wait, first come first
- * served), at most `freeSocketsMax` of them idle (default: as many as `socketsMax`). A connection is leased to one request at a
+ * served, at most `queueTimeoutMs`: then the lease's `onQueueTimeout` answers 503), at most `freeSocketsMax` of them idle (default: as many as `socketsMax`). A connection is leased to one request at a
  * time; its listeners are installed once and forward to the current `Lease`, so a pooled request
  * adds and removes none. An idle connection that the instance closes or sends bytes on is
  * dropped.
@@ -37,6 +37,8 @@ export const UPSTREAM_SOCKETS_MAX = 256;
  */
 export const UPSTREAM_FREE_SOCKETS_MAX = UPSTREAM_SOCKETS_MAX;
 export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+/** How long a request may wait for a connection to a target at `socketsMax` (HAProxy: `timeout queue`). */
+export const UPSTREAM_QUEUE_TIMEOUT_MS = 10_000;
 export const FAILURES_MAX = 3;
 export const EJECT_MS = 10_000;
 export const EJECT_MS_MAX = 120_000;
@@ -54,6 +56,16 @@ export interface Lease {
   onDrain(): void;
   /** The connection closed while leased; `error` is what failed it, if anything. */
   onClose(error: Error | null): void;
+  /** Waited `queueTimeoutMs` for a connection without getting one (it no longer waits). */
+  onQueueTimeout?(): void;
+}
+
+/** A request waiting for a connection to a target at `socketsMax`. */
+export interface Waiter {
+  lend(conn: UpstreamConn): void;
+  readonly lease: Lease;
+  /** When it began waiting (ms, `now`). */
+  readonly since: number;
 }
 
 /** One connection to a target. */
@@ -78,6 +90,8 @@ export interface UpstreamPoolOptions {
   freeSocketsMax?: number;
   /** Idle keep-alive connections close after this (below common upstream 5 s). Default 4000. */
   idleTimeoutMs?: number;
+  /** Longest wait for a connection at `socketsMax` (checked with the idle sweep). Default 10000. */
+  queueTimeoutMs?: number;
   /** Consecutive failures that eject a target. Default 3. */
   failuresMax?: number;
   /** First ejection period; doubles per re-ejection. Default 10000. */
@@ -100,7 +114,7 @@ export class Upstream {
   /** Idle connections, most recently used last. */
   readonly idle: UpstreamConn[] = [];
   /** Requests waiting for a connection (at `socketsMax`), first come first served. */
-  readonly waiting: ((conn: UpstreamConn) => void)[] = [];
+  readonly waiting: Waiter[] = [];
   /** Requests and tunnels in flight. */
   active = 0;
   /** Consecutive failures since the last success. */
@@ -133,6 +147,7 @@ export class UpstreamPool {
   readonly #socketsMax: number;
   readonly #freeSocketsMax: number;
   readonly #idleTimeoutMs: number;
+  readonly #queueTimeoutMs: number;
   readonly #failuresMax: number;
   readonly #ejectMs: number;
   readonly #ejectMsMax: number;
@@ -147,6 +162,7 @@ export class UpstreamPool {
     this.#socketsMax = opts.socketsMax ?? UPSTREAM_SOCKETS_MAX;
     this.#freeSocketsMax = opts.freeSocketsMax ?? UPSTREAM_FREE_SOCKETS_MAX;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? UPSTREAM_IDLE_TIMEOUT_MS;
+    this.#queueTimeoutMs = opts.queueTimeoutMs ?? UPSTREAM_QUEUE_TIMEOUT_MS;
     this.#failuresMax = opts.failuresMax ?? FAILURES_MAX;
     this.#ejectMs = opts.ejectMs ?? EJECT_MS;
     this.#ejectMsMax = opts.ejectMsMax ?? EJECT_MS_MAX;
@@ -187,7 +203,7 @@ export class UpstreamPool {
       this.#lend(this.#open(u), lease);
       return noop;
     }
-    const waiter = (c: UpstreamConn) => this.#lend(c, lease);
+    const waiter: Waiter = { lend: (c) => this.#lend(c, lease), lease, since: this.#now() };
     u.waiting.push(waiter);
     return () => {
       const i = u.waiting.indexOf(waiter);
@@ -207,7 +223,7 @@ export class UpstreamPool {
       return;
     }
     const next = u.waiting.shift();
-    if (next !== undefined) return next(conn);
+    if (next !== undefined) return next.lend(conn);
     if (u.idle.length >= this.#freeSocketsMax) {
       conn.socket.destroy();
       return;
@@ -256,7 +272,7 @@ export class UpstreamPool {
       if (
         u.waiting.length > 0 && u.conns.size < this.#socketsMax && this.#upstreams.get(t.key) === u
       ) {
-        u.waiting.shift()!(this.#open(u));
+        u.waiting.shift()!.lend(this.#open(u));
       }
     });
     return conn;
@@ -264,13 +280,18 @@ export class UpstreamPool {
 
   /**
    * Closes pooled connections idle for `idleTimeoutMs` (less the sweep period, so never
-   * later). Runs on its own every eighth of `idleTimeoutMs`.
+   * later), and ends the wait of requests queued for `queueTimeoutMs` or more. Runs on its own
+   * every eighth of `idleTimeoutMs`.
    */
   sweepIdle = (): void => {
-    const before = this.#now() - this.#idleTimeoutMs +
-      Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS);
+    const now = this.#now();
+    const before = now - this.#idleTimeoutMs + Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS);
+    const queuedBefore = now - this.#queueTimeoutMs;
     for (const u of this.#upstreams.values()) {
       for (const c of u.idle) if (c.idleSince <= before) c.socket.destroy();
+      while (u.waiting.length > 0 && u.waiting[0]!.since <= queuedBefore) {
+        u.waiting.shift()!.lease.onQueueTimeout?.();
+      }
     }
   };
 

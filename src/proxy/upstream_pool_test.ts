@@ -199,3 +199,36 @@ Deno.test("UpstreamPool keeps every connection of a burst idle by default, for t
     await backend.close();
   }
 });
+
+Deno.test("UpstreamPool ends the wait of a request queued at socketsMax for queueTimeoutMs", () => {
+  let now = 1_000;
+  const pool = new UpstreamPool({ socketsMax: 1, queueTimeoutMs: 500, now: () => now });
+  const events: string[] = [];
+  const lease = (name: string) => ({
+    attach: () => events.push(`${name} attached`),
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => {},
+    onQueueTimeout: () => events.push(`${name} timed out`),
+  });
+  try {
+    const up = pool.get({ ...target, port: 9 });
+    pool.acquire(up, lease("first")); // takes the one connection
+    pool.acquire(up, lease("second"));
+    now += 400;
+    pool.acquire(up, lease("third"));
+    pool.sweepIdle();
+    assert.deepEqual(events, ["first attached"]);
+    now += 100; // the second waited 500 ms, the third 100
+    pool.sweepIdle();
+    assert.deepEqual(events, ["first attached", "second timed out"]);
+    assert.equal(up.waiting.length, 1);
+    now += 400;
+    pool.sweepIdle();
+    assert.deepEqual(events, ["first attached", "second timed out", "third timed out"]);
+    assert.equal(up.waiting.length, 0);
+  } finally {
+    pool.close();
+  }
+});
