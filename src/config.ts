@@ -17,6 +17,7 @@ import { parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
 import { AGENT_FLAGS, envName, OTHER_ENV_VARS, REMOVED_FLAGS, spec } from "./agent_flags.ts";
 
 export { agentHelp } from "./agent_flags.ts";
+export type { AcmeConfig } from "./config_acme.ts";
 import {
   CLUSTER_PORT,
   formatHostPort,
@@ -28,8 +29,7 @@ import { checkNodeName, NODE_NAME_EXPECTED } from "./lib/node_name.ts";
 import { parseDatacenter, parseServiceTtls } from "./lib/dns_flags.ts";
 import { type JoinToken, parseJoinToken } from "./lib/join_token.ts";
 import { type Ca, loadCa } from "./pki/mod.ts";
-import { isOrderableName } from "./acme/names.ts";
-import { X509Certificate } from "node:crypto";
+import { type AcmeConfig, acmeConfig } from "./config_acme.ts";
 
 export interface Config {
   dev: boolean;
@@ -78,19 +78,6 @@ export interface Config {
   certTtlMs: number;
   /** ACME (README "ACME"): what the leader orders certificates from, and for whom. */
   acme: AcmeConfig;
-}
-
-export interface AcmeConfig {
-  /** `--acme-directory`: the CA's directory URL. */
-  directory: string;
-  /** `--acme-email`: the account's contact, "" for none. */
-  email: string;
-  /** `--acme-ca-cert`, read at start: the PEM certificates trusted for the CA; null: the system's. */
-  caCerts: string[] | null;
-  /** `--acme-all`: every routed host, not only services with `berth.tls=acme`. */
-  all: boolean;
-  /** `--acme-domains`: only names in these domains are ordered; empty: any routed name. */
-  domains: string[];
 }
 
 export class ConfigError extends Error {
@@ -336,76 +323,8 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return ms;
     }),
     dnsAcl: get("dns-acl", parseBool),
-    acme: {
-      directory: get("acme-directory", parseAcmeDirectory),
-      email: get("acme-email", (v) => {
-        if (v !== "" && !/^[^\s@<>,;:"]+@[^\s@<>,;:"]+\.[^\s@<>,;:"]+$/.test(v)) {
-          throw new Error("not an email address");
-        }
-        if (v.length > 254) throw new Error("longer than 254 characters");
-        return v;
-      }),
-      caCerts: get("acme-ca-cert", optional((path) => readCaCerts(path, opts.readFile))),
-      all: get("acme-all", parseBool),
-      domains: get("acme-domains", parseAcmeDomains),
-    },
+    acme: acmeConfig(get, opts.readFile),
   };
-}
-
-/**
- * `--acme-domains A,B`: DNS names of two labels or more (lower-cased, a trailing dot dropped);
- * "" for none (any routed name).
- */
-function parseAcmeDomains(v: string): string[] {
-  if (v.trim() === "") return [];
-  const out: string[] = [];
-  for (const raw of v.split(",")) {
-    const d = raw.trim().toLowerCase().replace(/\.$/, "");
-    if (d === "") throw new Error("an empty name");
-    if (!isOrderableName(d)) {
-      throw new Error(`${JSON.stringify(d.slice(0, 80))} is not a DNS name of two labels or more`);
-    }
-    if (!out.includes(d)) out.push(d);
-  }
-  return out;
-}
-
-/** `--acme-directory`: an absolute https:// URL (http:// only for a CA on a loopback address). */
-function parseAcmeDirectory(v: string): string {
-  let u: URL;
-  try {
-    u = new URL(v);
-  } catch {
-    throw new Error("not a URL");
-  }
-  const loopback = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(u.hostname);
-  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
-    throw new Error("not https:// (http:// only on a loopback address)");
-  }
-  return v;
-}
-
-/** `--acme-ca-cert FILE`: the PEM certificates in it (at least one, each one parsing). */
-function readCaCerts(
-  path: string,
-  readFile: (path: string) => string = Deno.readTextFileSync,
-): string[] {
-  let text: string;
-  try {
-    text = readFile(path);
-  } catch (e) {
-    throw new Error(`cannot read: ${errorText(e)}`);
-  }
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (pems.length === 0) throw new Error("no PEM certificate in it");
-  for (const pem of pems) {
-    try {
-      new X509Certificate(pem);
-    } catch {
-      throw new Error("a certificate in it does not parse");
-    }
-  }
-  return pems.map((p) => `${p}\n`);
 }
 
 /** --http-tls-cert and --http-tls-key come together, and not with --http-tls auto. */
