@@ -131,7 +131,9 @@ export class Attempt implements Lease, Deadline {
 
   start(): void {
     this.#up.active++;
-    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, { fresh: this.#fresh });
+    // An HTTP/2 connection's streams share its cap on the instance connections they hold.
+    const owner = this.#x.conn.multiplexed ? this.#x.conn : undefined;
+    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, { fresh: this.#fresh, owner });
   }
 
   /** The client went away: drop the connection unless the exchange is complete. */

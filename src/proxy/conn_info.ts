@@ -17,6 +17,11 @@ export interface ConnInfo {
   readonly alpn?: string;
   /** The negotiated TLS version (`TLSv1.3`), if any. */
   readonly tlsVersion?: string;
+  /**
+   * Many requests at once (an HTTP/2 connection; this object is that connection's own): they
+   * share a cap on the instance connections they hold (upstream_pool.ts `ownerSocketsMax`).
+   */
+  readonly multiplexed?: boolean;
 }
 
 /** A request on the plain HTTP listener. */

@@ -159,7 +159,8 @@ export class H2Frontend {
     const s: Session = {
       session,
       socket,
-      conn,
+      // One object per connection: its streams share a cap on instance connections (ConnInfo).
+      conn: { ...conn, multiplexed: true },
       remoteAddress: socket.remoteAddress ?? "",
       resets: new RapidResetMeter({
         resetsMax: this.#opts.rapidResetsMax,

@@ -75,7 +75,12 @@ Deno.test("H2Frontend maps a stream's pseudo-headers to a request and answers on
       assert.deepEqual(req.rawHeaders.slice(0, 4), ["host", "web.test", "cookie", "x=1; y=2"]);
       assert.ok(req.rawHeaders.includes("x-custom"));
       assert.ok(!req.rawHeaders.some((n) => n.startsWith(":")));
-      assert.deepEqual(conn, { secure: true, alpn: "h2", servername: "web.test" });
+      assert.deepEqual(conn, {
+        secure: true,
+        alpn: "h2",
+        servername: "web.test",
+        multiplexed: true,
+      });
     } finally {
       client.close();
     }

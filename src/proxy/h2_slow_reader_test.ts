@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import type { Dispatch } from "./h2_frontend.ts";
-import { h2Connect, testTls, withH2 } from "./_h2_testing.ts";
+import { h2Connect, h2Request, testTls, withH2, withH2Proxy } from "./_h2_testing.ts";
+import type http from "node:http";
+import { spec, startBackend, TestStore } from "./_testing.ts";
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const GET = { ":method": "GET", ":path": "/", ":authority": "web.test" };
@@ -76,4 +78,41 @@ Deno.test("H2Frontend lets a slow reader that keeps opening its window outlast s
       client.close();
     }
   });
+});
+
+Deno.test("HTTP/2: one client connection holds at most ownerSocketsMax instance connections; other clients are not held up", async () => {
+  const held: http.ServerResponse[] = [];
+  const a = await startBackend("a", (req, res) => {
+    if (req.url === "/hang") return void held.push(res);
+    res.end("a fast");
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withH2Proxy(ts, { ownerSocketsMax: 2 }, async (port) => {
+      const greedy = h2Connect(port);
+      const other = h2Connect(port);
+      try {
+        const hanging = Array.from(
+          { length: 3 },
+          () => h2Request(greedy, { ...GET, ":path": "/hang" }),
+        );
+        await until(() => held.length === 2, "two requests at the instance");
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(held.length, 2, "the third waits for one of its connection's two");
+        assert.equal((await h2Request(other, GET)).body.toString(), "a fast");
+        held[0]!.end("done");
+        await until(() => held.length === 3, "the third request at the instance");
+        held[1]!.end("done");
+        held[2]!.end("done");
+        for (const r of await Promise.all(hanging)) assert.equal(r.body.toString(), "done");
+      } finally {
+        greedy.close();
+        other.close();
+      }
+    });
+  } finally {
+    for (const r of held) r.end();
+    await a.close();
+  }
 });

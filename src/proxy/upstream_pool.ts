@@ -3,7 +3,10 @@
  * in-flight count (for least_conn / p2c), passive health and draining.
  *
  * Pool: at most `socketsMax` connections per target (requests beyond it wait, first come first
- * served, at most `queueTimeoutMs`: then the lease's `onQueueTimeout` answers 503), at most `freeSocketsMax` of them idle (default: as many as `socketsMax`). A connection is leased to one request at a
+ * served, at most `queueTimeoutMs`: then the lease's `onQueueTimeout` answers 503). A request
+ * may name its client connection (`owner`, an HTTP/2 connection): one owner holds at most
+ * `ownerSocketsMax` connections at once over all targets, its further requests wait for one of
+ * them (same deadline), so that a few clients that stop reading cannot take a whole pool. At most `freeSocketsMax` of them idle (default: as many as `socketsMax`). A connection is leased to one request at a
  * time; its listeners are installed once and forward to the current `Lease`, so a pooled request
  * adds and removes none. An idle connection that the instance closes or sends bytes on is
  * dropped.
@@ -39,6 +42,8 @@ export const UPSTREAM_FREE_SOCKETS_MAX = UPSTREAM_SOCKETS_MAX;
 export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 /** How long a request may wait for a connection to a target at `socketsMax` (HAProxy: `timeout queue`). */
 export const UPSTREAM_QUEUE_TIMEOUT_MS = 10_000;
+/** Connections one client connection (`owner`) may hold at once, over all targets. */
+export const UPSTREAM_OWNER_SOCKETS_MAX = 32;
 export const FAILURES_MAX = 3;
 export const EJECT_MS = 10_000;
 export const EJECT_MS_MAX = 120_000;
@@ -64,6 +69,7 @@ export interface Lease {
 export interface Waiter {
   lend(conn: UpstreamConn): void;
   readonly lease: Lease;
+  readonly owner: object | undefined;
   /** When it began waiting (ms, `now`). */
   readonly since: number;
 }
@@ -76,6 +82,8 @@ export class UpstreamConn {
   uses = 0;
   /** When it last became idle (ms, `now`). */
   idleSince = 0;
+  /** The client connection the current lease counts against (`acquire`'s `owner`). */
+  owner: object | undefined = undefined;
   error: Error | null = null;
 
   constructor(socket: Socket) {
@@ -92,6 +100,8 @@ export interface UpstreamPoolOptions {
   idleTimeoutMs?: number;
   /** Longest wait for a connection at `socketsMax` (checked with the idle sweep). Default 10000. */
   queueTimeoutMs?: number;
+  /** Connections one `owner` may hold at once. Default UPSTREAM_OWNER_SOCKETS_MAX. */
+  ownerSocketsMax?: number;
   /** Consecutive failures that eject a target. Default 3. */
   failuresMax?: number;
   /** First ejection period; doubles per re-ejection. Default 10000. */
@@ -142,12 +152,22 @@ export class Upstream {
 
 const noop = () => {};
 
+/** One owner's share: connections held (or waited for at a target), requests over its cap. */
+interface OwnerShare {
+  held: number;
+  waiting: { retry(): void; readonly lease: Lease; readonly since: number }[];
+}
+
 export class UpstreamPool {
   readonly #upstreams = new Map<string, Upstream>();
   readonly #socketsMax: number;
   readonly #freeSocketsMax: number;
   readonly #idleTimeoutMs: number;
   readonly #queueTimeoutMs: number;
+  readonly #ownerSocketsMax: number;
+  readonly #owners = new WeakMap<object, OwnerShare>();
+  /** Owners with requests waiting over their cap (for the sweep). */
+  readonly #ownersWaiting = new Set<OwnerShare>();
   readonly #failuresMax: number;
   readonly #ejectMs: number;
   readonly #ejectMsMax: number;
@@ -163,6 +183,7 @@ export class UpstreamPool {
     this.#freeSocketsMax = opts.freeSocketsMax ?? UPSTREAM_FREE_SOCKETS_MAX;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? UPSTREAM_IDLE_TIMEOUT_MS;
     this.#queueTimeoutMs = opts.queueTimeoutMs ?? UPSTREAM_QUEUE_TIMEOUT_MS;
+    this.#ownerSocketsMax = opts.ownerSocketsMax ?? UPSTREAM_OWNER_SOCKETS_MAX;
     this.#failuresMax = opts.failuresMax ?? FAILURES_MAX;
     this.#ejectMs = opts.ejectMs ?? EJECT_MS;
     this.#ejectMsMax = opts.ejectMsMax ?? EJECT_MS_MAX;
@@ -187,28 +208,70 @@ export class UpstreamPool {
 
   /**
    * Leases a connection to `lease`: an idle one (unless `fresh`), else a new one (still
-   * connecting) while under `socketsMax`, else the first one released. Returns a function that
-   * withdraws a request still waiting (a no-op once it got a connection).
+   * connecting) while under `socketsMax`, else the first one released. With an `owner` at its
+   * `ownerSocketsMax`, the request first waits for one of the owner's connections to end.
+   * Returns a function that withdraws a request still waiting (a no-op once it got a
+   * connection).
    */
-  acquire(u: Upstream, lease: Lease, opts: { fresh?: boolean } = {}): () => void {
+  acquire(u: Upstream, lease: Lease, opts: { fresh?: boolean; owner?: object } = {}): () => void {
+    const owner = opts.owner;
+    if (owner !== undefined) {
+      let share = this.#owners.get(owner);
+      if (share === undefined) this.#owners.set(owner, share = { held: 0, waiting: [] });
+      if (share.held >= this.#ownerSocketsMax) {
+        let inner: (() => void) | null = null;
+        const entry = {
+          retry: () => inner = this.acquire(u, lease, opts),
+          lease,
+          since: this.#now(),
+        };
+        share.waiting.push(entry);
+        this.#ownersWaiting.add(share);
+        const s = share;
+        return () => {
+          if (inner !== null) return inner();
+          const i = s.waiting.indexOf(entry);
+          if (i >= 0) s.waiting.splice(i, 1);
+        };
+      }
+      share.held++;
+    }
     if (opts.fresh !== true) {
       // One destroyed since it went idle stays listed until its close event: skip it.
       for (let idle = u.idle.pop(); idle !== undefined; idle = u.idle.pop()) {
         if (!idle.socket.writable) continue;
-        this.#lend(idle, lease);
+        this.#lend(idle, lease, owner);
         return noop;
       }
     }
     if (u.conns.size < this.#socketsMax) {
-      this.#lend(this.#open(u), lease);
+      this.#lend(this.#open(u), lease, owner);
       return noop;
     }
-    const waiter: Waiter = { lend: (c) => this.#lend(c, lease), lease, since: this.#now() };
+    const waiter: Waiter = {
+      lend: (c) => this.#lend(c, lease, owner),
+      lease,
+      owner,
+      since: this.#now(),
+    };
     u.waiting.push(waiter);
     return () => {
       const i = u.waiting.indexOf(waiter);
-      if (i >= 0) u.waiting.splice(i, 1);
+      if (i < 0) return;
+      u.waiting.splice(i, 1);
+      this.#unown(owner);
     };
+  }
+
+  /** A connection (or a place in a target's queue) counted against `owner` ended. */
+  #unown(owner: object | undefined): void {
+    if (owner === undefined) return;
+    const share = this.#owners.get(owner);
+    if (share === undefined) return;
+    share.held--;
+    const next = share.waiting.shift();
+    if (share.waiting.length === 0) this.#ownersWaiting.delete(share);
+    next?.retry();
   }
 
   /**
@@ -218,6 +281,13 @@ export class UpstreamPool {
   release(u: Upstream, conn: UpstreamConn, reusable: boolean): void {
     conn.lease = null;
     conn.uses++;
+    const owner = conn.owner;
+    conn.owner = undefined;
+    this.#handOn(u, conn, reusable);
+    this.#unown(owner); // after: a request of the owner's waiting may take this connection
+  }
+
+  #handOn(u: Upstream, conn: UpstreamConn, reusable: boolean): void {
     if (!reusable || conn.socket.destroyed || !u.conns.has(conn)) {
       conn.socket.destroy();
       return;
@@ -232,8 +302,9 @@ export class UpstreamPool {
     u.idle.push(conn);
   }
 
-  #lend(conn: UpstreamConn, lease: Lease): void {
+  #lend(conn: UpstreamConn, lease: Lease, owner: object | undefined): void {
     conn.lease = lease;
+    conn.owner = owner;
     lease.attach(conn);
     if (!conn.socket.connecting) lease.onConnect();
   }
@@ -267,6 +338,8 @@ export class UpstreamPool {
       if (i >= 0) u.idle.splice(i, 1);
       const lease = conn.lease;
       conn.lease = null;
+      const owner = conn.owner;
+      conn.owner = undefined;
       lease?.onClose(conn.error);
       // A slot opened: the next waiting request gets a new connection.
       if (
@@ -274,6 +347,7 @@ export class UpstreamPool {
       ) {
         u.waiting.shift()!.lend(this.#open(u));
       }
+      this.#unown(owner);
     });
     return conn;
   }
@@ -290,8 +364,16 @@ export class UpstreamPool {
     for (const u of this.#upstreams.values()) {
       for (const c of u.idle) if (c.idleSince <= before) c.socket.destroy();
       while (u.waiting.length > 0 && u.waiting[0]!.since <= queuedBefore) {
-        u.waiting.shift()!.lease.onQueueTimeout?.();
+        const w = u.waiting.shift()!;
+        this.#unown(w.owner);
+        w.lease.onQueueTimeout?.();
       }
+    }
+    for (const share of this.#ownersWaiting) {
+      while (share.waiting.length > 0 && share.waiting[0]!.since <= queuedBefore) {
+        share.waiting.shift()!.lease.onQueueTimeout?.();
+      }
+      if (share.waiting.length === 0) this.#ownersWaiting.delete(share);
     }
   };
 
@@ -361,7 +443,12 @@ export class UpstreamPool {
 
   #remove(key: string, u: Upstream): void {
     if (u.ejections > 0) this.#ejectedCount--;
+    const waiting = u.waiting.splice(0);
     u.destroy();
+    for (const w of waiting) {
+      this.#unown(w.owner);
+      w.lease.onQueueTimeout?.(); // never to get a connection here: answered now
+    }
     if (this.#upstreams.get(key) === u) this.#upstreams.delete(key);
   }
 

@@ -232,3 +232,68 @@ Deno.test("UpstreamPool ends the wait of a request queued at socketsMax for queu
     pool.close();
   }
 });
+
+Deno.test("UpstreamPool lets one owner hold at most ownerSocketsMax connections; its next request waits for one of them", async () => {
+  const backend = await startBackend("a");
+  const pool = new UpstreamPool({ ownerSocketsMax: 2, queueTimeoutMs: 1_000 });
+  const attached: string[] = [];
+  const conns = new Map<string, UpstreamConn>();
+  const lease = (name: string) => ({
+    attach: (c: UpstreamConn) => {
+      attached.push(name);
+      conns.set(name, c);
+    },
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => {},
+    onQueueTimeout: () => attached.push(`${name} timed out`),
+  });
+  const h2conn = {};
+  try {
+    const up = pool.get({ ...target, port: backend.port });
+    pool.acquire(up, lease("a1"), { owner: h2conn });
+    pool.acquire(up, lease("a2"), { owner: h2conn });
+    pool.acquire(up, lease("a3"), { owner: h2conn });
+    const withdraw = pool.acquire(up, lease("a4"), { owner: h2conn });
+    pool.acquire(up, lease("other"), { owner: {} });
+    pool.acquire(up, lease("plain"));
+    assert.deepEqual(attached, ["a1", "a2", "other", "plain"]);
+    withdraw(); // a4 gives up while waiting
+    pool.release(up, conns.get("a1")!, true);
+    assert.deepEqual(attached, ["a1", "a2", "other", "plain", "a3"]);
+    conns.get("a2")!.socket.destroy(); // a lease ended by a close frees the owner's slot too
+    pool.acquire(up, lease("a5"), { owner: h2conn });
+    assert.deepEqual(attached.slice(5), []);
+    await waitFor("a5 to get a connection", () => attached.includes("a5"));
+    assert.ok(!attached.includes("a4"), "a withdrawn request never gets one");
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool ends the wait of a request over its owner's cap after queueTimeoutMs", () => {
+  let now = 0;
+  const pool = new UpstreamPool({ ownerSocketsMax: 1, queueTimeoutMs: 500, now: () => now });
+  const events: string[] = [];
+  const lease = (name: string) => ({
+    attach: () => events.push(`${name} attached`),
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => {},
+    onQueueTimeout: () => events.push(`${name} timed out`),
+  });
+  const owner = {};
+  try {
+    const up = pool.get({ ...target, port: 9 });
+    pool.acquire(up, lease("first"), { owner });
+    pool.acquire(up, lease("second"), { owner });
+    now += 500;
+    pool.sweepIdle();
+    assert.deepEqual(events, ["first attached", "second timed out"]);
+  } finally {
+    pool.close();
+  }
+});
