@@ -2,7 +2,7 @@
  * Consul check definitions (a service's `Check` / `Checks`, `PUT /v1/agent/check/register`, a
  * catalog registration's checks) → the store's RegisteredCheck, through one field table. Field
  * names match case-insensitively, as Go's JSON decoding does for Consul. What a value may be is
- * the store's rules (src/store/validate.ts); they are called here to answer 400 naming the field.
+ * the store's rules (src/store/instance_rules.ts); they are called here to answer 400 naming the field.
  * Check kinds berth does not run (script, Docker exec, H2 ping, UDP, OS service, alias) are
  * refused with one line, never dropped.
  *

@@ -3,7 +3,7 @@
  * one field table each for the service, its check and the `berth.*` Meta keys: every field's
  * name, type, documentation and how it fills the spec in one entry. Field names match
  * case-insensitively, as Go's JSON decoding does for Consul. What a value may be is the store's
- * rules (src/store/validate.ts); they are called here only to answer 400 naming the field.
+ * rules (src/store/instance_rules.ts); they are called here only to answer 400 naming the field.
  * A service's checks are read by check_definition.ts. Anything we cannot honour is refused with
  * one line, never dropped.
  *

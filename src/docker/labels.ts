@@ -7,7 +7,7 @@
  * Keys: `berth.*` are read from labels; Registrator's `SERVICE_*` from labels, then env (labels
  * win). The first key of an entry that is present and non-empty is used; `<port>` stands for the
  * container port. Parsers only read the text; what values are allowed are the store's rules
- * (`rules` in src/store/validate.ts), so a label can never carry what apply() would refuse.
+ * (`rules` in src/store/instance_rules.ts), so a label can never carry what apply() would refuse.
  *
  * A bad value never throws: it becomes a Problem naming the label, the value and the reason, and
  * the entry's default is used.

@@ -1,6 +1,6 @@
 /**
  * Service names: one DNS label of 1 to 63 letters, digits, `-` or `_`, not starting with `-`, so
- * a name is also a label under `.service.DOMAIN`. The store's rule (src/store/validate.ts) and
+ * a name is also a label under `.service.DOMAIN`. The store's rule (src/store/instance_rules.ts) and
  * the agent's `--dns-service-ttl` (src/config.ts) both check it here. A leaf module.
  *
  * @module

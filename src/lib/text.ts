@@ -1,6 +1,6 @@
 /**
  * Values people write as text (Docker labels, env, API Meta): lists, integers and booleans. Only
- * the reading is here; what values are allowed is the store's rules (src/store/validate.ts). A
+ * the reading is here; what values are allowed is the store's rules (src/store/instance_rules.ts). A
  * leaf module: imports nothing from berth.
  *
  * @module

@@ -6,6 +6,11 @@
  * @module
  */
 import type { AcmeCommand } from "./acme_types.ts";
+import type { AclPolicySpec, AclTokenSpec, CertRecord, EdgeCert } from "./security_types.ts";
+import type { SessionSpec, TxnOp, TxnOutcome } from "./kv_types.ts";
+
+export * from "./security_types.ts";
+export * from "./kv_types.ts";
 
 /** Health of one instance, or of one of its sources. Only `passing` instances are served. */
 export type CheckStatus = "passing" | "warning" | "critical";
@@ -348,56 +353,6 @@ export type Command =
   | { type: "clusterkey.set"; fingerprint: string }
   | { type: "noop" };
 
-/**
- * A certificate the HTTPS listener serves, as the replicated store keeps it. The facts read
- * from the certificate (names, issuer, times, serial, fingerprint) are read by the proposer
- * (src/pki/edge_cert.ts) and carried in `cert.put`, so apply never parses X.509.
- */
-export interface EdgeCert {
-  /** The name it is managed by (`berth cert add --name`, the ACME name). */
-  name: string;
-  /** SAN DNS names (else the CN), lower-case; may be `*.example.com`. */
-  names: string[];
-  /** PEM: the leaf, then its chain. */
-  certPem: string;
-  /** The private key, sealed under the cluster key (src/pki/cluster_key.ts), context `edge-cert:NAME`. */
-  keySealed: string;
-  /** The issuer's distinguished name, on one line. */
-  issuer: string;
-  /** ms since the epoch. */
-  notBefore: number;
-  notAfter: number;
-  source: "manual" | "acme";
-  /** Served for a name no other certificate has (at most one certificate is the default). */
-  isDefault: boolean;
-  /** Lower-case hex. */
-  serial: string;
-  /** sha256 of the leaf's DER, lower-case hex. */
-  fingerprint: string;
-}
-
-/** A member certificate as the replicated state keeps it (its serial for the deny list). */
-export interface CertRecord {
-  /** Lower-case hex. */
-  serial: string;
-  node: string;
-  notAfter: number;
-  /** sha256 (lower-case hex) of the certificate's public key (SPKI DER). */
-  key: string;
-}
-
-/** A join token as `berth token list` shows it (never its secret or hash). */
-export interface JoinTokenInfo {
-  id: string;
-  created: number;
-  /** null: no expiry. */
-  expires: number | null;
-  /** null: any number of joins. */
-  usesLeft: number | null;
-  revokedAt: number | null;
-  description: string;
-}
-
 /** What apply() reports back to the proposer: `ok` false for a failed CAS or an invalid command. */
 export interface ApplyResult {
   ok: boolean;
@@ -412,78 +367,6 @@ export interface ApplyResult {
   restoreNext?: number;
 }
 
-/** An ACL policy as proposed (Consul's fields; rules checked by src/acl/rules.ts). */
-export interface AclPolicySpec {
-  /** A UUID. */
-  id: string;
-  name: string;
-  description: string;
-  rules: string;
-  datacenters: string[];
-}
-
-export interface AclPolicy extends AclPolicySpec {
-  createIndex: number;
-  modifyIndex: number;
-}
-
-/** A token's link to a policy, by id or by name (Consul's `Policies: [{ID}|{Name}]`). */
-export interface AclPolicyLink {
-  id?: string;
-  name?: string;
-}
-
-/** An ACL token as proposed: never its secret, only the secret's sha256 (hex). */
-export interface AclTokenSpec {
-  /** A UUID: how the token is named in lists and deletes (Consul's AccessorID). */
-  accessorId: string;
-  /** sha256 hex of the secret; absent: keep the existing token's. */
-  secretHash?: string;
-  description: string;
-  policies: AclPolicyLink[];
-  local: boolean;
-  /** When the proposer created it (ms since epoch). */
-  createTimeMs: number;
-}
-
-/** A stored token: its policies as ids (a link to a deleted policy is dropped when read). */
-export interface AclToken {
-  accessorId: string;
-  description: string;
-  policyIds: string[];
-  local: boolean;
-  createTimeMs: number;
-  createIndex: number;
-  modifyIndex: number;
-}
-
-/** What a session does with the keys it holds when it ends. */
-export type SessionBehavior = "release" | "delete";
-
-/** A session as its creator gives it (Consul's session fields; sessions.ts). */
-export interface SessionSpec {
-  /** A UUID, chosen by the proposer. */
-  id: string;
-  name: string;
-  node: string;
-  /** Check ids of the node's own checks (`serfHealth`: the node's liveness). */
-  nodeChecks: string[];
-  /** Check ids of service checks on the node (`service:<instance-id>`). */
-  serviceChecks: string[];
-  /** How long the keys it held refuse a new lock after it ends. */
-  lockDelayMs: number;
-  behavior: SessionBehavior;
-  /** The TTL as the creator wrote it (`"15s"`), empty for none; `ttlMs` is its value. */
-  ttl: string;
-  ttlMs: number;
-}
-
-export interface Session extends SessionSpec {
-  createIndex: number;
-  modifyIndex: number;
-}
-
-/** The KV operations of a transaction, as Consul names them. */
 /**
  * The commands that can turn a check critical or remove it: they carry the leader's `nowMs`, and
  * the sessions bound to such a check end in the same apply (sessions.ts).
@@ -500,49 +383,6 @@ export const CHECK_TIMED_TYPES = [
   "docker",
 ] as const;
 export type CheckTimedCommand = Extract<Command, { type: (typeof CHECK_TIMED_TYPES)[number] }>;
-
-export const TXN_VERBS = [
-  "set",
-  "cas",
-  "lock",
-  "unlock",
-  "get",
-  "get-tree",
-  "check-index",
-  "check-session",
-  "check-not-exists",
-  "delete",
-  "delete-tree",
-  "delete-cas",
-] as const;
-export type TxnVerb = typeof TXN_VERBS[number];
-
-/** One operation of a `txn` (which fields it uses depends on its verb, as in Consul). */
-export interface TxnOp {
-  verb: TxnVerb;
-  key: string;
-  value: Uint8Array;
-  flags: number;
-  /** The ModifyIndex `cas`, `delete-cas` and `check-index` compare with. */
-  index: number;
-  /** The session of `lock`, `unlock` and `check-session` (empty: none). */
-  session: string;
-}
-
-/** A KV entry a transaction reports; `value` (base64) is null for writes and checks. */
-export interface TxnEntry {
-  key: string;
-  value: string | null;
-  flags: number;
-  session: string | null;
-  lockIndex: number;
-  createIndex: number;
-  modifyIndex: number;
-}
-
-export type TxnOutcome =
-  | { results: TxnEntry[] }
-  | { errors: { opIndex: number; what: string }[] };
 
 /** The tables whose contents a change touched, for change-feed subscribers. */
 export type Table =
