@@ -1,7 +1,8 @@
 /**
  * End-to-end test harness: real `berth agent` processes (the same entry point and permission
  * flags as the compiled binary), a real Docker engine through its CLI, DNS over real sockets
- * (test/dns_query.ts, re-exported here).
+ * (test/dns_query.ts, re-exported here); the Docker helpers are in test/docker_harness.ts
+ * (re-exported here).
  *
  * @module
  */
@@ -11,11 +12,11 @@ import { waitFor } from "./wait.ts";
 import { errorText } from "../src/lib/error_text.ts";
 
 export { type DnsAnswer, dnsQuery, lookupA, lookupSrv } from "./dns_query.ts";
+export { docker, removeContainers, requireDocker, runWeb, TEST_IMAGE } from "./docker_harness.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The permission flags scripts/compile.sh gives the binary. */
 export const PERMISSIONS = ["--allow-all"];
-export const TEST_IMAGE = "berth-test:latest";
 
 /**
  * Ports for agents are picked below the kernel's ephemeral range (32768+), where outgoing
@@ -285,67 +286,6 @@ export function signalAgent(a: AgentProc, signal: Deno.Signal): void {
 
 export function portsOf(a: AgentProc): AgentPorts {
   return (a as AgentProc & { ports: AgentPorts }).ports;
-}
-
-// ---- Docker ----
-
-export async function docker(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) {
-    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return text;
-}
-
-/** Fails with a clear message when no Docker engine answers (CI starts one). */
-export async function requireDocker(): Promise<void> {
-  try {
-    await docker("image", "inspect", TEST_IMAGE);
-  } catch (e) {
-    throw new Error(
-      `end-to-end tests need a Docker engine and the ${TEST_IMAGE} image: run ` +
-        `scripts/docker-up.sh and scripts/test-image.sh (${errorText(e)})`,
-    );
-  }
-}
-
-/** Runs a test container serving `body` over HTTP on container port 80. Returns its name. */
-export async function runWeb(
-  opts: {
-    name?: string;
-    body: string;
-    env?: Record<string, string>;
-    labels?: Record<string, string>;
-    args?: string[];
-  },
-): Promise<string> {
-  const name = opts.name ?? uniq("berth-e2e-");
-  const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
-  const labels = Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ["-l", `${k}=${v}`]);
-  await docker(
-    "run",
-    "-d",
-    "--name",
-    name,
-    "-l",
-    "berth-e2e=1",
-    "-p",
-    "127.0.0.1::80",
-    ...env,
-    ...labels,
-    ...(opts.args ?? []),
-    TEST_IMAGE,
-    "sh",
-    "-c",
-    `mkdir -p /www && echo '${opts.body}' > /www/index.html && exec httpd -f -p 80 -h /www`,
-  );
-  return name;
-}
-
-export async function removeContainers(names: string[]): Promise<void> {
-  if (names.length === 0) return;
-  await docker("rm", "-f", ...names).catch(() => {});
 }
 
 /** GET through the proxy with a Host header (node:http: fetch may not send a custom Host). */
