@@ -250,6 +250,7 @@ export class Attempt implements Lease, Deadline {
     // Nothing of the request reaches a dead connection, the body stays unread: the close that
     // follows leaves the request free to go again.
     if (!this.#wrote) return void socket.destroy();
+    x.res.forwarded = true;
     socket.write(head + "\r\n", "latin1");
     if (!x.withBody) return this.#requestSent();
     x.bodyStarted = true;

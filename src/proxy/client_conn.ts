@@ -81,6 +81,11 @@ export interface ResponseSink {
    * on sinks that cannot send trailers (HTTP/1.1 replies here), which then drop them.
    */
   writeTrailers?(headers: readonly string[]): void;
+  /**
+   * Set by the proxy once a byte of the request went to an instance: a request not forwarded
+   * may be refused as unprocessed (HTTP/2 REFUSED_STREAM on shutdown; the client retries it).
+   */
+  forwarded?: boolean;
 }
 
 export interface ClientConnOptions {

@@ -45,12 +45,20 @@ export const H2_IDLE_TIMEOUT_MS = 60_000;
 /** A request body idle this long while read times out (HTTP/1.1's REQUEST_TIMEOUT_MS). */
 const REQUEST_TIMEOUT_MS = 300_000;
 /** How long `close()` lets streams under way finish after its GOAWAY. */
-export const H2_CLOSE_GRACE_MS = 2_000;
+export const H2_CLOSE_GRACE_MS = 10_000;
+/**
+ * Between `close()`'s two GOAWAYs: the first (last-stream-id 2^31-1) says no new stream will be
+ * taken; streams the client sent meanwhile still arrive and are served; the second names the
+ * last one (RFC 9113 §6.8). Roughly a round trip, more than one on loopback.
+ */
+const GOAWAY_NOTICE_MS = 200;
+/** How long streams reset on shutdown get to leave before the connection is closed. */
+const RESET_LINGER_MS = 50;
 
 /** How long a connection told to go away for rapid reset lingers before it is closed. */
 const CALM_LINGER_MS = 200;
 
-const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** The proxy's entry point for a request (`HttpProxy.dispatch`). */
 export type Dispatch = (req: ClientRequest, res: DispatchSink, conn: ConnInfo) => void;
@@ -87,6 +95,8 @@ interface Session {
   readonly resets: RapidResetMeter;
   /** Streams open (dispatched or answered by the frontend, not closed yet). */
   streams: number;
+  /** Their replies. */
+  readonly replies: Set<H2Reply>;
   /** Told to go away for rapid reset. */
   calmed: boolean;
   closed: Promise<void>;
@@ -168,6 +178,7 @@ export class H2Frontend {
         now: this.#opts.now,
       }),
       streams: 0,
+      replies: new Set(),
       calmed: false,
       closed: new Promise<void>((resolve) => closed = resolve),
     };
@@ -194,24 +205,35 @@ export class H2Frontend {
   }
 
   /**
-   * GOAWAY to every connection: no new stream is taken, those under way finish within
-   * `closeGraceMs`, then what is left is closed.
+   * GOAWAY to every connection, in two steps (GOAWAY_NOTICE_MS apart): no new stream is taken,
+   * those under way finish within `closeGraceMs`; then streams still open are reset
+   * (REFUSED_STREAM when no instance got the request, so the client retries it; else CANCEL)
+   * and the connections closed.
    */
   async close(): Promise<void> {
     this.#closing = true;
     const open = [...this.#sessions];
-    for (const s of open) s.session.close();
     if (open.length === 0) return;
+    for (const s of open) {
+      if (!s.session.closed && !s.session.destroyed) {
+        s.session.goaway(NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+      }
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.all(open.map((s) => s.closed)),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#opts.closeGraceMs ?? H2_CLOSE_GRACE_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    const within = (ms: number, done: Promise<unknown>) =>
+      Promise.race([done, new Promise<void>((resolve) => timer = setTimeout(resolve, ms))])
+        .finally(() => clearTimeout(timer));
+    const allClosed = Promise.all(open.map((s) => s.closed));
+    await within(GOAWAY_NOTICE_MS, allClosed);
+    for (const s of open) if (!s.session.closed && !s.session.destroyed) s.session.close();
+    await within(this.#opts.closeGraceMs ?? H2_CLOSE_GRACE_MS, allClosed);
     const left = [...this.#sessions];
-    for (const s of left) s.session.destroy();
+    for (const s of left) for (const reply of [...s.replies]) reply.shutDown();
+    if (left.length > 0) await within(RESET_LINGER_MS, new Promise(() => {}));
+    for (const s of left) {
+      s.session.destroy();
+      s.socket.destroy();
+    }
     await Promise.all(left.map((s) => s.closed));
   }
 
@@ -226,8 +248,10 @@ export class H2Frontend {
       body,
       sendStallMs: this.#opts.sendStallMs,
     });
+    s.replies.add(reply);
     stream.once("close", () => {
       s.streams--;
+      s.replies.delete(reply);
       body?.destroy();
       const early = !reply.headersSent && reply.resetByClient;
       reply.closed();

@@ -21,7 +21,7 @@ import http2 from "node:http2";
 import type { RequestBody, ResponseSink } from "./client_conn.ts";
 import { h2ResponseHeaders } from "./h2_headers.ts";
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** How long a response may wait for the client's flow-control window before it is reset. */
 export const H2_SEND_STALL_MS = 15_000;
@@ -56,6 +56,8 @@ export class H2Reply implements ResponseSink {
   #resetByProxy = false;
   headersSent = false;
   writableEnded = false;
+  /** A byte of the request went to an instance (set by the proxy). */
+  forwarded = false;
   /**
    * False: the request body must not be read further (a 413). HTTP/2 needs nothing more: any
    * body still coming after the response is refused by a stream reset.
@@ -159,6 +161,18 @@ export class H2Reply implements ResponseSink {
     // RST_STREAM INTERNAL_ERROR at once (close() would end the body cleanly first, and a cut-off
     // response would look whole to the client).
     this.#stream.destroy(new Error("reset by the proxy"));
+  }
+
+  /**
+   * Shutdown: resets a stream still open: REFUSED_STREAM if no instance got its request (the
+   * client may safely send it again), CANCEL if no response began, else INTERNAL_ERROR (as
+   * `destroy`: a cut-off response must not look whole).
+   */
+  shutDown(): void {
+    if (this.destroyed) return;
+    if (this.headersSent) return this.destroy();
+    this.#resetByProxy = true;
+    this.#stream.close(this.forwarded ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
   }
 
   once(event: "drain", fn: () => void): void {

@@ -278,6 +278,7 @@ export class H2cAttempt implements Deadline {
       return sendProxyError(x.res, false, 400, `bad request: ${errorText(e)}`);
     }
     this.#stream = stream;
+    x.res.forwarded = true;
     stream.on("error", (e: Error) => this.#error ??= e);
     stream.on("response", (h) => this.#onResponse(h));
     stream.on("trailers", (t) => this.#trailers = t);
