@@ -8,7 +8,7 @@
  * `find_stream_on_goaway_func`, or `free(): invalid pointer`) when it receives a valid GOAWAY
  * on a connection that carried a few hundred streams — what `h2load`, and any nghttp2-based
  * client, sends when it is done (`h2load -n 300 -c 1 -m 1` against a bare `node:http2` server
- * kills it in most runs here, and three runs always: h2_goaway_crash_test.ts). A GOAWAY the
+ * kills it in most runs here, and always within three: h2_goaway_crash_test.ts). A GOAWAY the
  * server sends itself is fine (measured: two-phase GOAWAYs after 250 streams, six rounds). A client's GOAWAY tells the
  * server nothing it needs besides "no new streams": its last-stream-id names streams the server
  * opened, and the proxy opens none (no server push).
