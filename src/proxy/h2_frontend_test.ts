@@ -1,3 +1,8 @@
+/**
+ * Tests of `H2Frontend` against a fake dispatch, raw frames where node:http2's client cannot
+ * send what an attacker would. Over 500 lines: one file for the frontend's every limit (streams,
+ * header list, rapid reset, idle, flow control both ways, close), kept beside the unit they test.
+ */
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";

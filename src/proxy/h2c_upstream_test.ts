@@ -1,3 +1,8 @@
+/**
+ * Tests of the h2c/gRPC forwarder against real node:http2 servers (and a raw one where a true
+ * RST_STREAM or GOAWAY is needed). Over 500 lines: one file for the forwarder's every path
+ * (retries, resends after GOAWAY, trailers, timeouts, ejection), kept beside the unit they test.
+ */
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import net from "node:net";

@@ -3,6 +3,9 @@
  * with llhttp; each request is routed by the current route table and streamed to a target over
  * a pooled keep-alive connection (`Attempt`).
  *
+ * About 500 lines: the request path (dispatch, attempts, retries) reads best in one place; the
+ * HTTPS listener, HTTP/2, h2c, upgrades and TCP routes are modules of their own.
+ *
  * @module
  */
 import net from "node:net";
