@@ -5,8 +5,8 @@
  * Measured here (2 cores): the bare server aborts in most first rounds (not all) and within three
  * rounds in every run (also with `h2load -n 300 -c 1 -m 1`, `http2.createSecureServer` too); an
  * outside review could not reproduce it with another server certificate and machine, so the
- * trigger may depend on more than this. If the bare case stops aborting (a fixed Deno),
- * its test fails on purpose: the guard may then be reconsidered.
+ * trigger may depend on more than this; a full parallel test run once saw it survive three
+ * rounds. So the bare server's fate is printed, and only the guarded server's is asserted.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -86,14 +86,17 @@ async function answers(port: number, dead: () => boolean): Promise<boolean> {
   }
 }
 
-Deno.test("GoawayGuard: a bare node:http2 server is aborted by a client's GOAWAY after hundreds of streams (Deno 2.9.6)", async () => {
-  // Measured here: most first rounds abort it, every run within three.
-  const { survived, stderr } = await goawayAfterStreams("bare", 300, 3);
-  assert.ok(survived < 3, "the bare server survived: Deno may have fixed the abort");
-  assert.match(stderr, /free\(\)|nghttp2|assert/i);
-});
-
-Deno.test("GoawayGuard: the same server behind the guard survives a client's GOAWAY after hundreds of streams", async () => {
-  const { survived, stderr } = await goawayAfterStreams("guarded", 300, 5);
-  assert.equal(survived, 5, `the guarded server died: ${stderr}`);
+Deno.test("GoawayGuard: a server behind the guard survives a client's GOAWAY after hundreds of streams, which aborts the bare server here", async () => {
+  // The bare server's abort depends on more than this test controls (see the top): it is
+  // measured and printed, not asserted, so a loaded machine where it happens to survive does not
+  // fail the suite. The guarded server must survive every round.
+  const bare = await goawayAfterStreams("bare", 300, 10);
+  if (bare.survived < 10) {
+    assert.match(bare.stderr, /free\(\)|nghttp2|assert/i, "how the bare server died");
+    console.log(`bare node:http2 server aborted after ${bare.survived} survived round(s)`);
+  } else {
+    console.log("bare node:http2 server survived 10 rounds this time (the abort did not occur)");
+  }
+  const { survived, stderr } = await goawayAfterStreams("guarded", 300, 10);
+  assert.equal(survived, 10, `the guarded server died: ${stderr}`);
 });
