@@ -45,6 +45,8 @@ export class Join {
   #joining: Promise<void> | undefined;
   /** Whether refreshNode() is proposing this node's record. */
   #refreshing = false;
+  /** A change came while a refresh was in flight: look again once it ends. */
+  #recheck = false;
   /** Highest member id this leader proposed (ids are never reused, even if a proposal failed). */
   #lastIdHandedOut = 0;
 
@@ -218,7 +220,13 @@ export class Join {
   refreshNode(): void {
     const c = this.#c;
     const node = this.#nodeRecord();
-    if (node === undefined || this.#refreshing) return;
+    if (node === undefined) return;
+    if (this.#refreshing) {
+      // The record may be overwritten after the proposal in flight commits (the leader's
+      // liveness check putting back a bare one): that change must not be lost.
+      this.#recheck = true;
+      return;
+    }
     const have = c.store.node(c.o.node);
     if (have?.status === "alive" && this.#sameRecord(node)) return;
     const commands = nodeCommands(c.o.node, node);
@@ -235,7 +243,13 @@ export class Join {
           }
         }
       }
-    })().finally(() => this.#refreshing = false);
+    })().finally(() => {
+      this.#refreshing = false;
+      if (this.#recheck) {
+        this.#recheck = false;
+        if (!c.closed) this.refreshNode();
+      }
+    });
   }
 
   /**
