@@ -394,6 +394,8 @@ export class Reply implements ResponseSink {
   shouldKeepAlive: boolean;
   /** Called if the connection closes before the response ended. */
   onAbort: (() => void) | null = null;
+  /** Declared so the proxy setting it does not change every reply's shape. */
+  forwarded = false;
 
   constructor(conn: ClientConn, keepAlive: boolean, http10: boolean, head: boolean) {
     this.#conn = conn;

@@ -25,7 +25,7 @@ export interface ConnInfo {
 }
 
 /** A request on the plain HTTP listener. */
-export const PLAIN_CONN: ConnInfo = Object.freeze({ secure: false });
+export const PLAIN_CONN: ConnInfo = Object.freeze({ secure: false, multiplexed: false });
 
 /** Where `dispatch` writes a response; `onAbort` is called if the client goes away first. */
 export type DispatchSink = ResponseSink & { onAbort: (() => void) | null };

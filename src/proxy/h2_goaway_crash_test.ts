@@ -92,8 +92,8 @@ Deno.test("GoawayGuard: a server behind the guard survives a client's GOAWAY aft
   // fail the suite. The guarded server must survive every round.
   const bare = await goawayAfterStreams("bare", 300, 10);
   if (bare.survived < 10) {
-    assert.match(bare.stderr, /free\(\)|nghttp2|assert/i, "how the bare server died");
-    console.log(`bare node:http2 server aborted after ${bare.survived} survived round(s)`);
+    const why = bare.stderr.trim().split("\n").at(-1) ?? "";
+    console.log(`bare node:http2 server died after ${bare.survived} survived round(s): ${why}`);
   } else {
     console.log("bare node:http2 server survived 10 rounds this time (the abort did not occur)");
   }
