@@ -9,10 +9,11 @@
  *
  * @module
  */
-import type { CommandContext, CommandSpec } from "./commands.ts";
+import type { CommandSpec } from "./commands.ts";
 import { formatTable } from "./table.ts";
 import { errorText } from "../lib/error_text.ts";
 import type { CertView } from "../api/certs.ts";
+import { print } from "./token_command.ts";
 
 /** Largest certificate or key file read (a chain of a few certificates is far smaller). */
 export const CERT_FILE_BYTES_MAX = 256 * 1024;
@@ -20,11 +21,6 @@ export const CERT_FILE_BYTES_MAX = 256 * 1024;
 /** A time for the table: ISO without milliseconds. */
 function when(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-function print(ctx: CommandContext, value: unknown): number {
-  ctx.out(JSON.stringify(value, null, 2) + "\n");
-  return 0;
 }
 
 /** A PEM file's text; throws when it cannot be read, is too big or is not UTF-8. */

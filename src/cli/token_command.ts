@@ -14,7 +14,8 @@ function when(ms: number | null, none: string): string {
   return ms === null ? none : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-function print(ctx: CommandContext, value: unknown): number {
+/** Prints `value` as indented JSON (`--json`); exit code 0. */
+export function print(ctx: CommandContext, value: unknown): number {
   ctx.out(JSON.stringify(value, null, 2) + "\n");
   return 0;
 }

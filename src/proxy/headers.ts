@@ -36,6 +36,9 @@ export const CLIENT_SET_BY_PROXY: ReadonlySet<string> = new Set([
   "x-real-ip",
 ]);
 
+/** Names dropped from a request on its way to an instance: one lookup per header. */
+const DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_SET_BY_PROXY]);
+
 /** Longer than any hop-by-hop or X-Forwarded-* name: such headers skip the name checks. */
 const HOP_BY_HOP_NAME_MAX = 20;
 
@@ -144,7 +147,7 @@ export function readRequestHead(req: ClientRequest, secure: boolean): RequestHea
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         continue;
       default:
-        if (HOP_BY_HOP.has(lower) || CLIENT_SET_BY_PROXY.has(lower)) continue;
+        if (DROPPED.has(lower)) continue;
     }
     out.push(name, value);
   }
