@@ -3,7 +3,15 @@ import { ChangeFeed, ChangeSet } from "./change_feed.ts";
 import type { Change } from "./types.ts";
 
 function change(index: number): Change {
-  return { index, tables: new Set(["kv"]), services: new Set(), keys: new Set(["k"]) };
+  return {
+    index,
+    tables: new Set(["kv"]),
+    services: new Set(),
+    keys: new Set(["k"]),
+    instances: [],
+    nodes: [],
+    reset: false,
+  };
 }
 
 Deno.test("ChangeFeed.announce() reaches every subscriber even when one throws", () => {

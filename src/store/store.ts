@@ -169,7 +169,14 @@ export class Store {
       throw e;
     }
     if (this.#applied > before) {
-      this.#feed.announce({ index: this.#applied, ...change });
+      // Until apply records rows, every change is announced as a reset (views rebuild).
+      this.#feed.announce({
+        index: this.#applied,
+        ...change,
+        instances: [],
+        nodes: [],
+        reset: true,
+      });
     }
     return results;
   }
@@ -344,6 +351,9 @@ export class Store {
       ]),
       services,
       keys: new Set(),
+      instances: [],
+      nodes: [],
+      reset: true,
     });
   }
 }

@@ -404,4 +404,30 @@ export interface Change {
   services: Set<string>;
   /** KV keys that changed. */
   keys: Set<string>;
+  /**
+   * Instance rows the change wrote, one per id, in the order first touched: the row as it was
+   * before the applied entries and as it is after them (null: absent). Empty when `reset`.
+   */
+  instances: readonly InstanceDelta[];
+  /** Node rows the change wrote, one per name, like `instances`. Empty when `reset`. */
+  nodes: readonly NodeDelta[];
+  /**
+   * The whole state may have changed (a snapshot installed, a restore committed): deltas are
+   * not given, and a view rebuilds from the store.
+   */
+  reset: boolean;
+}
+
+/** One instance row before and after a change; `before` and `after` are never both null. */
+export interface InstanceDelta {
+  id: string;
+  before: Instance | null;
+  after: Instance | null;
+}
+
+/** One node row before and after a change; `before` and `after` are never both null. */
+export interface NodeDelta {
+  name: string;
+  before: NodeInfo | null;
+  after: NodeInfo | null;
 }
