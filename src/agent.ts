@@ -43,6 +43,7 @@ import {
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./lib/error_text.ts";
+import { LoopProbe } from "./lib/loop_probe.ts";
 
 export interface AgentOptions {
   log?: (line: string) => void;
@@ -56,6 +57,11 @@ export interface AgentOptions {
    * the secrets themselves; otherwise (journald, docker logs) only the files holding them.
    */
   terminal?: boolean;
+  /**
+   * Runs the event-loop probe that GET /v1/berth/loop reads (default: env BERTH_LOOP_PROBE=1;
+   * benches set it).
+   */
+  loopProbe?: boolean;
 }
 
 /** The line that shows a bootstrap secret on a terminal, or only its file's path elsewhere. */
@@ -79,6 +85,7 @@ export class Agent {
   #httpTls: TlsMaterial | null = null;
   /** Seals and opens certificate keys once this member has the cluster key. */
   #keyBox: ClusterKeyBox = new ClusterKeyBox();
+  readonly #loopProbe: LoopProbe | undefined;
 
   private constructor(config: Config, store: Store, cluster: RaftCluster, opts: AgentOptions) {
     this.config = config;
@@ -86,6 +93,8 @@ export class Agent {
     this.cluster = cluster;
     this.#log = opts.log ?? ((line: string) => console.error(line));
     this.#onExit = opts.onExit ?? (() => {});
+    const probe = opts.loopProbe ?? Deno.env.get("BERTH_LOOP_PROBE") === "1";
+    this.#loopProbe = probe ? new LoopProbe() : undefined;
   }
 
   /** Starts every part; on a failure, stops what had started and rethrows. */
@@ -191,6 +200,11 @@ export class Agent {
     const { config, store, cluster } = this;
     const propose = cluster.propose.bind(cluster);
     const log = this.#log;
+    const probe = this.#loopProbe;
+    if (probe !== undefined) {
+      probe.start();
+      this.#stops.push(() => probe.stop());
+    }
 
     const dns = new DnsServer({
       store,
@@ -225,6 +239,7 @@ export class Agent {
       routes: () => proxy?.report() ?? null,
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,
+      loopProbe: probe,
     });
     this.#stops.push(() => api.close());
     if (config.httpTls.mode === "auto") await this.#serveAutoTls(api);

@@ -369,6 +369,8 @@ export const OTHER_ENV_VARS: readonly string[] = [
   "BERTH_SNAPSHOT_PASSPHRASE",
   "BERTH_TOKEN",
   "BERTH_TEST_IMAGE",
+  // 1: the agent runs the event-loop probe that GET /v1/berth/loop reads (benches set it).
+  "BERTH_LOOP_PROBE",
 ];
 
 /** The flag named `name`. */

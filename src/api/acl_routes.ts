@@ -207,6 +207,10 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   { method: "POST", path: "/v1/berth/raft/transfer-leader", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/:node", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/", need: right("operator", "write") },
+  // This agent's runtime (runtime_routes.ts): reading it as /v1/berth/status, a forced GC pauses
+  // the agent, as its other writes need agent:write.
+  { method: "GET", path: "/v1/berth/loop", need: right("agent", "read", "agent") },
+  { method: "POST", path: "/v1/berth/gc", need: right("agent", "write", "agent") },
   // ACME names and their errors, and asking for a renewal: certificates are operator's.
   { method: "GET", path: "/v1/berth/acme", need: right("operator", "read") },
   { method: "POST", path: "/v1/berth/acme/renew/:name", need: right("operator", "write") },

@@ -186,6 +186,8 @@ const SAMPLES: Record<string, Sample | Sample[]> = {
     rules: `operator = "write"`,
   },
   "DELETE /v1/berth/raft/peers/": { path: "/v1/berth/raft/peers/", rules: `operator = "write"` },
+  "GET /v1/berth/loop": { path: "/v1/berth/loop", rules: read("agent", "n1") },
+  "POST /v1/berth/gc": { path: "/v1/berth/gc", rules: write("agent", "n1") },
   "GET /v1/berth/acme": { path: "/v1/berth/acme", rules: `operator = "read"` },
   "POST /v1/berth/acme/renew/:name": {
     path: "/v1/berth/acme/renew/web.example.com",

@@ -15,6 +15,7 @@ import { aclMiddleware } from "./acl_enforce.ts";
 import { agentRoutes } from "./agent_routes.ts";
 import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
+import { runtimeRoutes } from "./runtime_routes.ts";
 import { acmeRoutes } from "./acme_routes.ts";
 import { Blocker } from "./blocker.ts";
 import { catalogRoutes } from "./catalog.ts";
@@ -30,6 +31,7 @@ import type { SecretBox } from "../pki/mod.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
 import { errorText } from "../lib/error_text.ts";
+import type { LoopProbe } from "../lib/loop_probe.ts";
 
 export interface ApiOptions {
   store: Store;
@@ -72,6 +74,8 @@ export interface ApiOptions {
    * absent: such a PUT answers 503.
    */
   secrets?: SecretBox;
+  /** The event-loop probe /v1/berth/loop reads (the agent's under BERTH_LOOP_PROBE=1). */
+  loopProbe?: LoopProbe;
 }
 
 /** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
@@ -125,6 +129,7 @@ export function createApp(opts: ApiOptions): Hono {
   agentRoutes(app, d);
   agentCheckRoutes(app, d);
   berthRoutes(app, d);
+  runtimeRoutes(app, opts.loopProbe ?? null);
   acmeRoutes(app, d);
   aclEndpoints(app, d);
   tokenRoutes(app, d);
