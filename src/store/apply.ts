@@ -179,6 +179,7 @@ function commitRestore(
   const r = step.restore.commit(step.index, cmd);
   if (!r.ok) return r;
   const ch = step.change;
+  ch.reset = true;
   for (const s of before) ch.services.add(s);
   for (const s of distinctServices(step.sql)) ch.services.add(s);
   for (const t of ["nodes", "instances", "kv"] as const) ch.tables.add(t);

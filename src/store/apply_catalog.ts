@@ -9,7 +9,15 @@
  */
 import type { ApplyStep } from "./apply_step.ts";
 import { checkDefinitionKey, hasCheckSource } from "./health.ts";
-import { instance, instancesOfNode, node, type NodeData, nodeData } from "./queries.ts";
+import {
+  instance,
+  instanceRow,
+  instancesOfNode,
+  node,
+  type NodeData,
+  nodeData,
+  nodeRow,
+} from "./queries.ts";
 import { checkIdClash, keptCheckResults } from "./checks.ts";
 import type { ApplyResult, Command, Instance, InstanceSpec, NodeInfo } from "./types.ts";
 
@@ -56,6 +64,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
          service=excluded.service, node=excluded.node, data=excluded.data,
          modify_index=excluded.modify_index`,
       ).run(spec.id, spec.service, spec.node, text, old?.createIndex ?? index, index);
+      change.instance(spec.id, old ?? null, instanceRow(text, old?.createIndex ?? index, index));
       change.tables.add("instances");
       change.services.add(spec.service);
       if (old !== undefined) change.services.add(old.service);
@@ -65,6 +74,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
       const old = instance(sql, cmd.id);
       if (old === undefined) return { ok: true };
       sql.stmt("DELETE FROM instances WHERE id=?").run(cmd.id);
+      change.instance(cmd.id, old, null);
       change.tables.add("instances");
       change.services.add(old.service);
       return { ok: true };
@@ -139,6 +149,7 @@ export function putHealth(step: ApplyStep, old: Instance, spec: InstanceSpec): A
   if (text === canonicalInstance(old)) return { ok: true };
   step.sql.stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?")
     .run(text, step.index, old.id);
+  step.change.instance(old.id, old, instanceRow(text, old.createIndex, step.index));
   step.change.tables.add("instances");
   step.change.services.add(old.service);
   return { ok: true };
@@ -155,6 +166,11 @@ export function putNode(
     `INSERT INTO nodes VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET
      data=excluded.data, modify_index=excluded.modify_index`,
   ).run(name, text, old?.createIndex ?? step.index, step.index);
+  step.change.node(
+    name,
+    old ?? null,
+    nodeRow(name, text, old?.createIndex ?? step.index, step.index),
+  );
   step.change.tables.add("nodes");
   return { ok: true };
 }

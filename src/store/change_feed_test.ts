@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ChangeFeed, ChangeSet } from "./change_feed.ts";
-import type { Change } from "./types.ts";
+import type { Change, Instance } from "./types.ts";
+import { instanceSpec } from "../../test/fixtures.ts";
 
 function change(index: number): Change {
   return {
@@ -60,4 +61,21 @@ Deno.test("ChangeSet.merge() adds the other set's tables, services and keys", ()
   assert.deepEqual([...outer.tables], ["kv", "instances"]);
   assert.deepEqual([...outer.services], ["web"]);
   assert.deepEqual([...outer.keys], ["a", "b"]);
+});
+
+Deno.test("ChangeSet.merge() keeps the outer set's before and takes the inner's after", () => {
+  const row = (modifyIndex: number): Instance => ({
+    ...instanceSpec({ id: "a" }),
+    createIndex: 1,
+    modifyIndex,
+  });
+  const outer = new ChangeSet();
+  outer.instance("a", row(1), row(2));
+  const inner = new ChangeSet();
+  inner.instance("a", row(2), row(3));
+  inner.instance("b", null, { ...row(3), id: "b" });
+  inner.instance("b", { ...row(3), id: "b" }, null); // added and removed again: no delta
+  outer.merge(inner);
+  assert.deepEqual(outer.instanceDeltas(), [{ id: "a", before: row(1), after: row(3) }]);
+  assert.equal(outer.toChange(3).reset, false);
 });

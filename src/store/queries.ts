@@ -7,7 +7,6 @@
 import type { Row, StoreDb } from "./db.ts";
 import type {
   Instance,
-  InstanceSpec,
   KvEntry,
   Member,
   NodeInfo,
@@ -41,26 +40,47 @@ export interface ConfState {
   learners: number[];
 }
 
-function instanceFrom(row: Row): Instance {
-  const spec = JSON.parse(String(row.data)) as InstanceSpec;
-  return {
-    ...spec,
-    createIndex: Number(row.create_index),
-    modifyIndex: Number(row.modify_index),
-  };
+/**
+ * The instance a row holds: its stored JSON `data` and its indexes. Apply builds the rows it
+ * announces (change_feed.ts) with this too, so they are what `instance()` reads back.
+ */
+export function instanceRow(data: string, createIndex: number, modifyIndex: number): Instance {
+  const i = JSON.parse(data) as Instance;
+  i.createIndex = createIndex;
+  i.modifyIndex = modifyIndex;
+  return i;
 }
 
-function nodeFrom(row: Row): NodeInfo {
-  const d = JSON.parse(String(row.data)) as NodeData;
+function instanceFrom(row: Row): Instance {
+  return instanceRow(String(row.data), Number(row.create_index), Number(row.modify_index));
+}
+
+/** The node a row holds, like `instanceRow`. */
+export function nodeRow(
+  name: string,
+  data: string,
+  createIndex: number,
+  modifyIndex: number,
+): NodeInfo {
+  const d = JSON.parse(data) as NodeData;
   return {
-    name: String(row.name),
+    name,
     address: d.address,
     status: d.status,
     meta: d.meta,
     ...(d.checks === undefined ? {} : { checks: d.checks }),
-    createIndex: Number(row.create_index),
-    modifyIndex: Number(row.modify_index),
+    createIndex,
+    modifyIndex,
   };
+}
+
+function nodeFrom(row: Row): NodeInfo {
+  return nodeRow(
+    String(row.name),
+    String(row.data),
+    Number(row.create_index),
+    Number(row.modify_index),
+  );
 }
 
 function kvFrom(row: Row): KvEntry {
@@ -97,6 +117,13 @@ export function instances(sql: StoreDb, service?: string): Instance[] {
   const rows = service === undefined
     ? sql.stmt("SELECT * FROM instances ORDER BY id").all()
     : sql.stmt("SELECT * FROM instances WHERE service=? ORDER BY id").all(service);
+  return (rows as Row[]).map(instanceFrom);
+}
+
+/** Up to `limit` instances whose id sorts after `afterId`, ordered by id (chunked reads). */
+export function instancesPage(sql: StoreDb, afterId: string, limit: number): Instance[] {
+  const rows = sql.stmt("SELECT * FROM instances WHERE id > ? ORDER BY id LIMIT ?")
+    .all(afterId, limit);
   return (rows as Row[]).map(instanceFrom);
 }
 

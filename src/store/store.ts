@@ -5,8 +5,9 @@
  * identical re-registration changes nothing and bumps no index). The applied index is written in
  * the same transaction as the change, so a crash never applies an entry twice or loses one.
  *
- * After each commit, subscribers get a Change {index, tables, services, keys}: the DNS zone,
- * the proxy's route table and blocking API queries rebuild from it.
+ * After each commit, subscribers get a Change {index, tables, services, keys, and the instance
+ * and node rows before and after it}: the DNS zone, the proxy's route table and blocking API
+ * queries update from the rows; a snapshot install or a restore is a `reset` (they rebuild).
  *
  * This file is the `Store` class, the one way in; the parts live beside it: schema.ts (tables,
  * open, migrate), apply.ts and its families (apply_catalog.ts, apply_kv.ts, apply_members.ts,
@@ -169,14 +170,7 @@ export class Store {
       throw e;
     }
     if (this.#applied > before) {
-      // Until apply records rows, every change is announced as a reset (views rebuild).
-      this.#feed.announce({
-        index: this.#applied,
-        ...change,
-        instances: [],
-        nodes: [],
-        reset: true,
-      });
+      this.#feed.announce(change.toChange(this.#applied));
     }
     return results;
   }
@@ -206,6 +200,11 @@ export class Store {
   /** All instances, or those of one service, ordered by id. */
   instances(service?: string): Instance[] {
     return q.instances(this.#sql, service);
+  }
+
+  /** Up to `limit` instances whose id sorts after `afterId`, ordered by id (chunked rebuilds). */
+  instancesPage(afterId: string, limit: number): Instance[] {
+    return q.instancesPage(this.#sql, afterId, limit);
   }
 
   instancesOfNode(node: string): Instance[] {
