@@ -115,6 +115,7 @@ export async function acmeCluster(
           node: uniq(`acme${i + 1}-`),
           host,
           ports: ports[i],
+          samePorts: true, // pebble validates on these, and asks member 1's DNS
           bootstrap: i === 0,
           join: i === 0 ? undefined : [members[0]!.clusterAddr],
           docker: o.docker && i === 0,

@@ -127,7 +127,13 @@ Deno.test({
       // Before the fix the stored route bound the API's port first and the restart died with
       // "api: cannot listen on … (address in use)".
       await a.stop();
-      a = await startAgent({ docker: false, node: a.node, dataDir: a.dataDir, ports });
+      a = await startAgent({
+        docker: false,
+        node: a.node,
+        dataDir: a.dataDir,
+        ports,
+        samePorts: true, // the stored route names the API's port
+      });
       const routes = await waitFor("routes after the restart", async () => {
         const r = await (await fetch(`${a.httpUrl}/v1/berth/routes`)).json();
         return r.tcp.length > 0 ? r : undefined;

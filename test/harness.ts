@@ -28,21 +28,25 @@ const PORT_RANGE = [20_000, 32_000] as const;
 export async function freePort(host = "127.0.0.1"): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = PORT_RANGE[0] + Math.floor(Math.random() * (PORT_RANGE[1] - PORT_RANGE[0]));
-    try {
-      const l = Deno.listen({ hostname: host, port });
-      l.close();
-      // The same port must be free for UDP too (DNS listens on both).
-      await new Promise<void>((resolve, reject) => {
-        const u = createSocket("udp4");
-        u.once("error", reject);
-        u.bind(port, host, () => u.close(() => resolve()));
-      });
-      return port;
-    } catch {
-      // taken: try another
-    }
+    if (await portFree(host, port)) return port;
   }
   throw new Error(`no free port on ${host} in ${PORT_RANGE.join("-")}`);
+}
+
+/** Whether `port` can be bound on `host` for TCP and for UDP (DNS listens on both). */
+export async function portFree(host: string, port: number): Promise<boolean> {
+  try {
+    const l = Deno.listen({ hostname: host, port });
+    l.close();
+    await new Promise<void>((resolve, reject) => {
+      const u = createSocket("udp4");
+      u.once("error", reject);
+      u.bind(port, host, () => u.close(() => resolve()));
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function uniq(prefix: string): string {
@@ -82,8 +86,14 @@ export interface StartAgentOptions {
   join?: string[];
   /** Docker watcher on (default true). */
   docker?: boolean;
-  /** Reuse ports (for a restart of the same agent). */
+  /**
+   * Reuse ports (for a restart of the same agent). The cluster port (`bind`, the member's
+   * address) is kept; an API, DNS or proxy port that another process took meanwhile (a parallel
+   * test's agent picks ports too) is replaced by a fresh one, unless `samePorts`.
+   */
   ports?: AgentPorts;
+  /** With `ports`: exactly these, or fail (a test that needs an address to stay). */
+  samePorts?: boolean;
   /** `--acl-default` (default "allow": tests of other features need no token; ACL tests: deny). */
   aclDefault?: "allow" | "deny";
   /**
@@ -123,18 +133,31 @@ export function joinTokenOf(a: AgentProc): string {
 }
 
 /**
- * Starts an agent; when its ports were picked here and one was taken meanwhile ("address in
- * use"), starts again on fresh ports (a few times).
+ * Starts an agent; when one of its ports was taken meanwhile ("address in use"), starts again
+ * on fresh ports (a few times): every port when they were picked here, all but the cluster port
+ * when `ports` came from a previous start (see StartAgentOptions.ports).
  */
 export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentProc> {
   for (let attempt = 1;; attempt++) {
+    const ports = opts.ports === undefined || opts.samePorts
+      ? opts.ports
+      : await takenReplaced(opts.host ?? "127.0.0.1", opts.ports);
     try {
-      return await startAgentOnce(opts);
+      return await startAgentOnce({ ...opts, ports });
     } catch (e) {
       const taken = /address in use|EADDRINUSE/i.test(errorText(e));
-      if (!taken || opts.ports !== undefined || attempt >= 3) throw e;
+      if (!taken || opts.samePorts || attempt >= 3) throw e;
     }
   }
+}
+
+/** `ports` with each API, DNS and proxy port that cannot be bound now replaced by a free one. */
+export async function takenReplaced(host: string, ports: AgentPorts): Promise<AgentPorts> {
+  const out = { ...ports };
+  for (const k of ["http", "dns", "proxy", "https"] as const) {
+    if (!(await portFree(host, out[k]))) out[k] = await freePort(host);
+  }
+  return out;
 }
 
 async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
