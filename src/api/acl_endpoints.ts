@@ -181,7 +181,7 @@ export function aclEndpoints(app: Hono, d: Deps): void {
   const { store } = d;
   const aclRead = {
     index: () => store.tableIndex("acl"),
-    affects: (ch: { tables: Set<string> }) => ch.tables.has("acl"),
+    watch: { table: "acl" } as const,
   };
 
   // ---- policies ----

@@ -46,7 +46,7 @@ export function acmeRoutes(app: Hono, d: Deps): void {
   app.get("/v1/berth/acme", async (c) => {
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("acme"), store.tableIndex("edge_certs")),
-      affects: (ch) => ch.tables.has("acme") || ch.tables.has("edge_certs"),
+      watch: [{ table: "acme" }, { table: "edge_certs" }],
     });
     const names: AcmeNameView[] = store.acme.names().map((n) => ({
       name: n.name,

@@ -54,7 +54,7 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
     const { filter } = listParams(c, SAMPLES.check, d.node);
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
-      affects: (ch) => ch.tables.has("instances") || ch.tables.has("nodes"),
+      watch: [{ table: "instances" }, { table: "nodes" }],
     });
     const checks = keepAllowed(c, checksOfNode(store, d.node), checkReadable)
       .filter((x) => x.id !== "serfHealth").map(consulCheck).filter((x) =>
@@ -78,7 +78,7 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
     };
     await prepareRead(c, d, {
       index: () => store.instance(id)?.modifyIndex ?? store.tableIndex("instances"),
-      affects: (ch) => ch.tables.has("instances"),
+      watch: { instance: id },
       beforeWait: own,
     });
     const i = own();

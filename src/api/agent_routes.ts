@@ -142,7 +142,7 @@ export function agentRoutes(app: Hono, d: Deps): void {
     const { filter } = listParams(c, SAMPLES.agentService, d.node);
     await prepareRead(c, d, {
       index: () => store.tableIndex("instances"),
-      affects: (ch) => ch.tables.has("instances"),
+      watch: { table: "instances" },
     });
     const mine = keepAllowed(
       c,

@@ -73,9 +73,9 @@ export function berthRoutes(app: Hono, d: Deps): void {
       service === undefined
         ? {
           index: () => store.tableIndex("instances"),
-          affects: (ch) => ch.tables.has("instances"),
+          watch: { table: "instances" },
         }
-        : { index: () => store.serviceIndex(service), affects: (ch) => ch.services.has(service) },
+        : { index: () => store.serviceIndex(service), watch: { service } },
     );
     const nodeStatus = new Map(store.nodes().map((n) => [n.name, n]));
     return c.json(
@@ -120,7 +120,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
     if (include && passphrase === undefined) {
       throw badRequest(`include-secrets needs a passphrase in the ${PASSPHRASE_HEADER} header`);
     }
-    await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
+    await prepareRead(c, d, { index: () => store.appliedIndex(), watch: { all: true } });
     // Checked before the answer starts: the sealed section opens every certificate key.
     const problem = include ? certKeysProblem(store.edgeCerts(), d.secrets) : undefined;
     if (problem !== undefined) {

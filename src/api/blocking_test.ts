@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { fixture, instanceSpec, put } from "./_testing.ts";
 import { Blocker } from "./blocker.ts";
 import { Store } from "../store/mod.ts";
-import { sleep } from "../../test/wait.ts";
+import { sleep, waitFor } from "../../test/wait.ts";
+import { LocalCluster } from "../cluster/testing.ts";
+import { ApiServer } from "./mod.ts";
 
 Deno.test("blocking GET /v1/kv/:key?index returns when the key changes", async () => {
   const f = fixture();
@@ -73,11 +75,11 @@ Deno.test("Blocker.wait() refuses with 429 beyond its bound", async () => {
   const b = new Blocker(store, { waitersMax: 2, signal: abort.signal });
   const never = () => false;
   const waits = [
-    b.wait(() => true, never, { waitMs: 60_000 }),
-    b.wait(() => true, never, { waitMs: 60_000 }),
+    b.wait({ all: true }, never, { waitMs: 60_000 }),
+    b.wait({ all: true }, never, { waitMs: 60_000 }),
   ];
   assert.equal(b.size, 2);
-  assert.throws(() => b.wait(() => true, never, { waitMs: 60_000 }), /too many blocking/);
+  assert.throws(() => b.wait({ all: true }, never, { waitMs: 60_000 }), /too many blocking/);
   abort.abort();
   await Promise.all(waits);
   assert.equal(b.size, 0);
@@ -111,5 +113,91 @@ Deno.test("blocking GET /v1/health/service/:name?index wakes when an installed s
     f.abort.abort();
     f.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("blocking reads over HTTP: changes to other services and keys answer none; a watched one answers its own", async () => {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  const api = new ApiServer({
+    store,
+    cluster,
+    node: "n1",
+    advertise: "127.0.0.1",
+    version: "test",
+    aclDefault: "allow",
+    listen: { host: "127.0.0.1", port: 0 },
+  });
+  await api.start();
+  const base = `http://127.0.0.1:${api.address.port}`;
+  try {
+    for (let s = 0; s < 10; s++) {
+      await cluster.propose({
+        type: "register",
+        instance: instanceSpec({ id: `n1:svc-${s}:80`, service: `svc-${s}` }),
+      });
+      await cluster.propose({
+        type: "kv.put",
+        key: `cfg/${s}`,
+        value: new Uint8Array([s]),
+        flags: 0,
+      });
+    }
+    const at = store.appliedIndex();
+    const blocked = async () =>
+      Number(
+        /^berth_api_blocked_reads (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1],
+      );
+    // 100 service watches (10 per service) and 100 KV watches (10 per key and prefix).
+    const answered = new Set<string>();
+    const reads = new Map<string, Promise<Response>>();
+    for (let i = 0; i < 100; i++) {
+      const paths = [
+        `/v1/health/service/svc-${i % 10}?index=${at}&wait=10m&n=${i}`,
+        Math.floor(i / 10) % 2 === 0
+          ? `/v1/kv/cfg/${i % 10}?index=${at}&wait=10m&n=${i}`
+          : `/v1/kv/cfg/${i % 10}?recurse&index=${at}&wait=10m&n=${i}`,
+      ];
+      for (const path of paths) {
+        reads.set(path, fetch(`${base}${path}`).then((r) => (answered.add(path), r)));
+      }
+    }
+    await waitFor("200 blocked reads", async () => (await blocked()) === 200);
+    // Other services, other keys, other tables: nothing answers.
+    await cluster.propose({
+      type: "register",
+      instance: instanceSpec({ id: "n1:other:80", service: "other" }),
+    });
+    await cluster.propose({
+      type: "kv.put",
+      key: "elsewhere/x",
+      value: new Uint8Array(),
+      flags: 0,
+    });
+    await cluster.propose({ type: "kv.put", key: "cfg", value: new Uint8Array(), flags: 0 });
+    assert.equal(await blocked(), 200);
+    assert.equal(answered.size, 0);
+    // svc-3 changes: its 10 watches answer with its new index, nothing else.
+    const p = await cluster.propose({ type: "deregister", id: "n1:svc-3:80" });
+    await cluster.propose({ type: "kv.put", key: "cfg/7/sub", value: new Uint8Array(), flags: 0 });
+    assert.equal(await blocked(), 200 - 10 - 5);
+    const expected = [...reads.keys()].filter((k) =>
+      k.startsWith("/v1/health/service/svc-3?") || k.startsWith("/v1/kv/cfg/7?recurse")
+    );
+    for (const path of expected) {
+      const r = await reads.get(path)!;
+      assert.equal(r.status, 200);
+      if (path.startsWith("/v1/health")) {
+        assert.equal(r.headers.get("X-Consul-Index"), String(p.index));
+        assert.deepEqual(await r.json(), []);
+      } else {
+        assert.equal((await r.json()).length, 2);
+      }
+    }
+    assert.deepEqual([...answered].sort(), expected.sort());
+  } finally {
+    await api.close();
+
+    store.close();
   }
 });

@@ -64,7 +64,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     await prepareRead(c, d, {
       index: () =>
         Math.max(store.tableIndex("instances"), withNodes ? store.tableIndex("nodes") : 0),
-      affects: (ch) => ch.tables.has("instances") || (withNodes && ch.tables.has("nodes")),
+      watch: withNodes ? [{ table: "instances" }, { table: "nodes" }] : { table: "instances" },
     });
     const readable = (a: Authorizer, [name]: [string, unknown]) =>
       a.allows("service", name, "read");
@@ -95,7 +95,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const p = listParams(c, SAMPLES.catalogService, d.node);
     await prepareRead(c, d, {
       index: () => store.serviceIndex(name),
-      affects: (ch) => ch.services.has(name),
+      watch: { service: name },
     });
     const node = nodeLookup(store.nodes());
     const list = keepAllowed(
@@ -121,7 +121,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const p = listParams(c, SAMPLES.node, d.node);
     await prepareRead(c, d, {
       index: () => store.tableIndex("nodes"),
-      affects: (ch) => ch.tables.has("nodes"),
+      watch: { table: "nodes" },
     });
     return c.json(
       applyListParams(
@@ -137,7 +137,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const { filter } = listParams(c, SAMPLES.agentService, d.node);
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("nodes"), store.tableIndex("instances")),
-      affects: (ch) => ch.tables.has("nodes") || ch.tables.has("instances"),
+      watch: [{ table: "nodes" }, { table: "instances" }],
     });
     if (keepAllowed(c, [name], (a, n) => a.allows("node", n, "read")).length === 0) {
       return c.json(null);

@@ -91,7 +91,7 @@ export function certRoutes(app: Hono, d: Deps): void {
   const read = (c: Parameters<typeof prepareRead>[0]) =>
     prepareRead(c, d, {
       index: () => store.tableIndex("edge_certs"),
-      affects: (ch) => ch.tables.has("edge_certs"),
+      watch: { table: "edge_certs" },
     });
 
   app.get("/v1/berth/certs", async (c) => {

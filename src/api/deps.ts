@@ -7,9 +7,9 @@
  */
 import type { Context } from "hono";
 import type { Cluster, Proposed } from "../cluster/mod.ts";
-import type { Change, Command, Store } from "../store/mod.ts";
+import type { Command, Store } from "../store/mod.ts";
 import { validateCommand } from "../store/mod.ts";
-import type { Blocker } from "./blocker.ts";
+import type { Blocker, Watch } from "./blocker.ts";
 import type { SecretBox } from "../pki/mod.ts";
 import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
@@ -73,10 +73,10 @@ export interface Deps {
   secrets: SecretBox | undefined;
 }
 
-/** What a read reports as X-Consul-Index and which changes can move it. */
+/** What a read reports as X-Consul-Index and what its answer reads (which changes can move it). */
 export interface ReadSpec {
   index: () => number;
-  affects: (c: Change) => boolean;
+  watch: Watch | readonly Watch[];
   /**
    * Runs after the read barrier and before a blocking query waits; throws to refuse at once
    * (a right on what the read names: no wait, and no wake-up telling when it changed).
@@ -127,7 +127,7 @@ export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<
     // Not tied to request.signal: in Deno 2.9 merely reading it makes Deno.serve print a
     // legacy-abort warning. A vanished client's wait ends with its ?wait (at most 10m plus
     // jitter); BLOCKED_READS_MAX bounds how many there can be.
-    await d.blocker.wait(spec.affects, () => reported() > index, { waitMs: waitMs + jitterMs });
+    await d.blocker.wait(spec.watch, () => reported() > index, { waitMs: waitMs + jitterMs });
   }
   setReadHeaders(c, d, reported());
   c.header("X-Consul-Effective-Consistency", consistency === "default" ? "leader" : consistency);

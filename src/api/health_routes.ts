@@ -38,7 +38,7 @@ export function healthRoutes(app: Hono, d: Deps): void {
   const { store } = d;
   const nodesAndInstances = {
     index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
-    affects: (ch: { tables: Set<string> }) => ch.tables.has("instances") || ch.tables.has("nodes"),
+    watch: [{ table: "instances" }, { table: "nodes" }] as const,
   };
 
   app.get("/v1/health/service/:name", async (c) => {
@@ -46,7 +46,7 @@ export function healthRoutes(app: Hono, d: Deps): void {
     const p = listParams(c, SAMPLES.healthEntry, d.node);
     await prepareRead(c, d, {
       index: () => store.serviceIndex(name),
-      affects: (ch) => ch.services.has(name),
+      watch: { service: name },
     });
     const nodes = store.nodes();
     const node = nodeLookup(nodes);
@@ -73,7 +73,7 @@ export function healthRoutes(app: Hono, d: Deps): void {
     const p = listParams(c, SAMPLES.check, d.node);
     await prepareRead(c, d, {
       index: () => store.serviceIndex(name),
-      affects: (ch) => ch.services.has(name),
+      watch: { service: name },
     });
     const node = nodeLookup(store.nodes());
     return c.json(applyListParams(

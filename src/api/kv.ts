@@ -12,7 +12,6 @@
  */
 import type { Context, Hono } from "hono";
 import type { Authorizer } from "../acl/authorizer.ts";
-import type { Change } from "../store/mod.ts";
 import type { Command } from "../store/mod.ts";
 import { SESSION_ID_RE, VALUE_BYTES_MAX } from "../store/mod.ts";
 import { keepAllowed } from "./acl_enforce.ts";
@@ -24,14 +23,6 @@ import { flag, uintParam } from "./query.ts";
 
 /** Largest `?flags` (Consul's are uint64; ours must stay exact in a JS number). */
 export const KV_FLAGS_MAX = Number.MAX_SAFE_INTEGER;
-
-/** Whether a change may touch keys under `prefix` (a restore reports no keys: assume yes). */
-function touches(ch: Change, test: (key: string) => boolean): boolean {
-  if (!ch.tables.has("kv")) return false;
-  if (ch.keys.size === 0) return true;
-  for (const k of ch.keys) if (test(k)) return true;
-  return false;
-}
 
 /** Keys under `prefix` cut after the first `separator` past it, without duplicates. */
 export function foldKeys(keys: string[], prefix: string, separator: string): string[] {
@@ -72,11 +63,11 @@ export function kvRoutes(app: Hono, d: Deps): void {
       list
         ? {
           index: () => store.tableIndex("kv"),
-          affects: (ch) => touches(ch, (k) => k.startsWith(key)),
+          watch: { prefix: key },
         }
         : {
           index: () => store.kvGet(key)?.modifyIndex ?? store.tableIndex("kv"),
-          affects: (ch) => touches(ch, (k) => k === key),
+          watch: { key },
         },
     );
     // The root always exists: listing it never answers 404.

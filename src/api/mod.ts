@@ -14,7 +14,7 @@
  * Options (ApiOptions): `store`, `cluster`, `node`, `advertise`, `version`;
  * optional `aclDefault` ("deny"), `datacenter` ("dc1"), `config` (shown redacted in /v1/agent/self), `admin`
  * (join/leave/raft operations; missing ones answer 501), `routes` (the proxy's report
- * for /v1/berth/routes), `extraMetrics`, `blockedReadsMax` (4096), `signal`, `random`.
+ * for /v1/berth/routes), `extraMetrics`, `blockedReadsMax` (16,384), `signal`, `random`.
  *
  * @example
  * ```ts

@@ -198,7 +198,7 @@ export function sessionRoutes(app: Hono, d: Deps): void {
   };
   const sessionsRead = {
     index: () => store.tableIndex("sessions"),
-    affects: (ch: { tables: Set<string> }) => ch.tables.has("sessions"),
+    watch: { table: "sessions" } as const,
   };
 
   app.put("/v1/session/create", async (c) => {

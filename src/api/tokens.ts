@@ -74,7 +74,7 @@ export function tokenRoutes(app: Hono, d: Deps): void {
   });
 
   app.get("/v1/berth/tokens", async (c) => {
-    await prepareRead(c, d, { index: () => store.appliedIndex(), affects: () => true });
+    await prepareRead(c, d, { index: () => store.appliedIndex(), watch: { all: true } });
     return c.json(store.pki.tokens());
   });
 

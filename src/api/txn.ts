@@ -150,7 +150,7 @@ export function txnRoutes(app: Hono, d: Deps): void {
       const { store } = d;
       await prepareRead(c, d, {
         index: () => store.tableIndex("kv"),
-        affects: (ch) => ch.tables.has("kv"),
+        watch: { table: "kv" },
       });
       t = runTxn({
         kvGet: (key) => store.kvGet(key),
