@@ -7,7 +7,7 @@
  * @module
  */
 import { errorText } from "../src/lib/error_text.ts";
-import { parseFlags } from "../src/lib/flags.ts";
+import { parseFlags, parseIntIn } from "../src/lib/flags.ts";
 import {
   type BenchOptions,
   ensureTools,
@@ -25,6 +25,7 @@ import { benchFailover } from "./bench/failover.ts";
 import { benchJoin } from "./bench/join.ts";
 import { benchSessions } from "./bench/sessions.ts";
 import { benchLock } from "./bench/lock.ts";
+import { benchScale } from "./bench/scale.ts";
 
 /** What `--help` prints. */
 const USAGE =
@@ -48,10 +49,17 @@ const USAGE =
   lock    kill -9 a lock holder's member: time to another member's client acquiring the lock
           (10 rounds holder on a follower, 10 on the leader; session TTL 10s, lock-delay 15s;
           fails if ever under the lock-delay)
+  scale   100,000 instances in 1,000 services registered through the API of a 3-member cluster
+          (32 clients): registrations/s per 10,000 (last vs first), worst event-loop pause,
+          RSS per member after the load and after a forced GC, DNS/proxy/API latency at 100 vs
+          at the end, a new member's time to its first DNS answer
 
-Usage: deno task bench [--help] [--tls both|on|off] [PART...]   (default: every part)
+Usage: deno task bench [--help] [--tls both|on|off] [--instances N] [--max-minutes M] [PART...]
+       (default: every part)
 \`--tls\`: kv, failover and join measure a berth cluster with mutual TLS (on), one with
 \`--dev --tls off\` (off), or both side by side with TLS/plain ratios (both, the default).
+\`--instances\` (default 100000) and \`--max-minutes\` (default 40, then it measures what it
+reached): the scale part's size and time bound.
 Env: BENCH_SECONDS (default 10) per measured run.
 `;
 
@@ -70,12 +78,15 @@ const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   join: benchJoin,
   sessions: benchSessions,
   lock: benchLock,
+  scale: benchScale,
 };
 let parts: string[];
 let options: BenchOptions;
 try {
   const flags = parseFlags(Deno.args, [
     { name: "tls", kind: "MODE" },
+    { name: "instances", kind: "N" },
+    { name: "max-minutes", kind: "M" },
     { name: "help", kind: "bool" },
   ]);
   if (flags.values.has("help")) {
@@ -83,7 +94,22 @@ try {
     Deno.exit(0);
   }
   parts = flags.positionals;
-  options = { tls: parseTlsChoice(flags.values.get("tls") ?? "both") };
+  const int = (name: string, dflt: number, max: number) => {
+    const v = flags.values.get(name);
+    if (v === undefined) return dflt;
+    try {
+      return parseIntIn(v, [1, max]);
+    } catch (e) {
+      throw new Error(`--${name} ${v.slice(0, 20)}: ${errorText(e)}; expected 1..${max}`);
+    }
+  };
+  options = {
+    tls: parseTlsChoice(flags.values.get("tls") ?? "both"),
+    scale: {
+      instances: int("instances", 100_000, 10_000_000),
+      maxMinutes: int("max-minutes", 40, 24 * 60),
+    },
+  };
 } catch (e) {
   console.error(
     `bench: ${errorText(e)} (arguments: [--tls both|on|off] and parts: ` +

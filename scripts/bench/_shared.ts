@@ -97,4 +97,6 @@ export const SIDES_NOTE = "TLS = default (mutual TLS, join token); plain = --dev
 /** The options of `deno task bench` every part gets. */
 export interface BenchOptions {
   tls: TlsChoice;
+  /** The scale part's size and time bound (`--instances`, `--max-minutes`). */
+  scale: { instances: number; maxMinutes: number };
 }
