@@ -6,13 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERMISSIONS=(--allow-all)
+# Workers' main modules, which the module graph from src/main.ts does not name statically.
+INCLUDES=(--include src/store/snapshot_worker.ts)
 mkdir -p dist
 targets=${TARGETS:-}
 if [ -z "$targets" ]; then
-  deno compile "${PERMISSIONS[@]}" --output dist/berth src/main.ts
+  deno compile "${PERMISSIONS[@]}" "${INCLUDES[@]}" --output dist/berth src/main.ts
 else
   for t in $targets; do
-    deno compile "${PERMISSIONS[@]}" --target "$t" --output "dist/berth-$t" src/main.ts
+    deno compile "${PERMISSIONS[@]}" "${INCLUDES[@]}" --target "$t" --output "dist/berth-$t" src/main.ts
   done
 fi
 ls -l dist/

@@ -12,7 +12,8 @@
  * This file is the `Store` class, the one way in; the parts live beside it: schema.ts (tables,
  * open, migrate), apply.ts and its families (apply_catalog.ts, apply_kv.ts, apply_members.ts,
  * restore_staging.ts), queries.ts (reads), change_feed.ts (who hears of a change),
- * snapshot_file.ts and snapshot_io.ts (snapshots).
+ * snapshot_file.ts and snapshot_io.ts (snapshots), snapshot_thread.ts (snapshot files written
+ * and installed off the event loop).
  *
  * @module
  */
@@ -38,7 +39,13 @@ import { openDatabase, type StoreOptions } from "./schema.ts";
 import { applyCommand } from "./apply.ts";
 import { ChangeFeed, ChangeSet } from "./change_feed.ts";
 import * as q from "./queries.ts";
-import { installSnapshotFile, type SnapshotFileInfo, writeSnapshotFile } from "./snapshot_file.ts";
+import {
+  type InstallOutcome,
+  installSnapshotFile,
+  type SnapshotFileInfo,
+  writeSnapshotFile,
+} from "./snapshot_file.ts";
+import { runSnapshotJob } from "./snapshot_thread.ts";
 import { Sessions } from "./sessions.ts";
 import * as acl from "./acl_tables.ts";
 import { PkiState } from "./pki_state.ts";
@@ -63,6 +70,7 @@ export interface ApplyEntry {
 export class Store {
   readonly #sql: StoreDb;
   readonly #path: string;
+  readonly #synchronous: NonNullable<StoreOptions["synchronous"]>;
   readonly #feed = new ChangeFeed();
   readonly #restore: RestoreStaging;
   /** Sessions and the KV locks they hold (sessions.ts): read them through this. */
@@ -72,10 +80,13 @@ export class Store {
   /** The ACME lease, accounts, names being ordered and their challenges (acme_state.ts). */
   readonly acme: AcmeState;
   #applied = 0;
+  /** A snapshot install runs on the snapshot thread: nothing may write meanwhile. */
+  #installing = false;
 
-  private constructor(db: DatabaseSync, path: string) {
+  private constructor(db: DatabaseSync, path: string, options: StoreOptions) {
     this.#sql = new StoreDb(db);
     this.#path = path;
+    this.#synchronous = options.synchronous ?? "FULL";
     this.#restore = new RestoreStaging(db, (sql) => this.#sql.stmt(sql));
     this.#applied = this.#sql.metaGet("applied");
     this.sessions = new Sessions(this.#sql);
@@ -85,7 +96,7 @@ export class Store {
 
   /** Opens (creating if needed) the store at `path`; `:memory:` for tests. */
   static open(path: string, options: StoreOptions = {}): Store {
-    return new Store(openDatabase(path, options), path);
+    return new Store(openDatabase(path, options), path, options);
   }
 
   close(): void {
@@ -124,6 +135,9 @@ export class Store {
 
   /** Applies consecutive entries in one transaction (one fsync), then notifies subscribers once. */
   applyMany(entries: readonly ApplyEntry[]): ApplyResult[] {
+    // Invariant: the caller awaits an install before it applies (its write would wait on the
+    // snapshot thread's transaction, then be overwritten by it).
+    if (this.#installing) throw new Error("apply: a snapshot install is under way");
     const results: ApplyResult[] = [];
     const change = new ChangeSet();
     const sql = this.#sql;
@@ -312,30 +326,71 @@ export class Store {
    * store it reads through its own connection, so applies go on while it is read.
    */
   snapshotSource(kind: SnapshotKind, opts: { seal?: Seal } = {}): SnapshotSource {
-    if (this.#path === ":memory:" || this.#path === "") {
+    if (this.#inMemory) {
       return new SnapshotSource(this.#sql.db, kind, false, opts.seal);
     }
     const db = new DatabaseSync(this.#path, { readOnly: true });
     return new SnapshotSource(db, kind, true, opts.seal);
   }
 
-  /** Writes a snapshot stream to `path` (synced), piece by piece. */
+  get #inMemory(): boolean {
+    return this.#path === ":memory:" || this.#path === "";
+  }
+
+  /**
+   * Writes a snapshot stream to `path` (synced), piece by piece: on a file-backed store on the
+   * snapshot thread (snapshot_thread.ts), through its own read connection, so neither reading
+   * nor encoding the tables holds up the event loop; applies go on meanwhile.
+   */
   async writeSnapshotFile(path: string, kind: SnapshotKind): Promise<SnapshotFileInfo> {
-    return await writeSnapshotFile(this.snapshotSource(kind), path);
+    if (this.#inMemory) return await writeSnapshotFile(this.snapshotSource(kind), path);
+    return await runSnapshotJob<SnapshotFileInfo>({
+      op: "write",
+      db: this.#path,
+      file: path,
+      kind,
+    });
   }
 
   /**
    * Replaces the whole state with a "raft" snapshot file's, atomically (one transaction; a row
-   * that does not fit or a truncated file changes nothing). Subscribers then see every table
-   * change, and every service present before or after.
+   * that does not fit or a truncated file changes nothing), on this thread. Subscribers then
+   * hear one reset naming every table and every service present before or after.
+   * installSnapshotFileAsync() does the same off the event loop.
    */
   installSnapshotFile(path: string): void {
-    const before = q.distinctServices(this.#sql);
-    installSnapshotFile(this.#sql.db, path);
-    acl.seedAclBuiltins(this.#sql.db); // a snapshot from before ACLs has none
+    if (this.#installing) throw new Error("snapshot: an install is already under way");
+    this.#installed(installSnapshotFile(this.#sql.db, path));
+  }
+
+  /**
+   * installSnapshotFile() on the snapshot thread (snapshot_thread.ts) through its own
+   * connection: meanwhile reads see the state as it was (WAL), applies are refused (the caller
+   * awaits this first), and subscribers hear one reset once the new state is committed. Rejects,
+   * with nothing changed, when the file does not check out. A `:memory:` store (tests) installs
+   * on this thread.
+   */
+  async installSnapshotFileAsync(path: string): Promise<void> {
+    if (this.#inMemory) return this.installSnapshotFile(path);
+    if (this.#installing) throw new Error("snapshot: an install is already under way");
+    this.#installing = true;
+    let out: InstallOutcome;
+    try {
+      out = await runSnapshotJob<InstallOutcome>({
+        op: "install",
+        db: this.#path,
+        file: path,
+        synchronous: this.#synchronous,
+      });
+    } finally {
+      this.#installing = false;
+    }
+    this.#installed(out);
+  }
+
+  /** Takes up the state an install committed and announces it (one reset). */
+  #installed(out: InstallOutcome): void {
     this.#applied = this.#sql.metaGet("applied");
-    const services = q.distinctServices(this.#sql);
-    for (const s of before) services.add(s);
     this.#feed.announce({
       index: this.#applied,
       tables: new Set<Table>([
@@ -348,7 +403,7 @@ export class Store {
         "edge_certs",
         "acme",
       ]),
-      services,
+      services: new Set(out.services),
       keys: new Set(),
       instances: [],
       nodes: [],
