@@ -47,8 +47,7 @@ export function watchTouched(w: Watch, c: Change): boolean {
   if ("table" in w) return c.tables.has(w.table);
   if ("service" in w) return c.services.has(w.service);
   if ("instance" in w) {
-    return c.tables.has("instances") &&
-      (instanceDeltasMissing(c) || c.instances.some((d) => d.id === w.instance));
+    return c.reset ? c.tables.has("instances") : c.instances.some((d) => d.id === w.instance);
   }
   if (!c.tables.has("kv")) return false;
   // A restore reports no keys: every key may have changed.
@@ -57,11 +56,6 @@ export function watchTouched(w: Watch, c: Change): boolean {
     if ("key" in w ? k === w.key : k.startsWith(w.prefix)) return true;
   }
   return false;
-}
-
-/** A change that wrote instances without saying which ones (a reset): any one may have changed. */
-function instanceDeltasMissing(c: Change): boolean {
-  return c.reset || c.instances.length === 0;
 }
 
 interface Waiter {
@@ -218,9 +212,11 @@ export class Blocker {
     const out = new Set<Waiter>(this.#all);
     for (const t of c.tables) this.#tables.collect(t, out);
     for (const s of c.services) this.#services.collect(s, out);
-    if (c.tables.has("instances") && this.#instances.map.size > 0) {
-      if (instanceDeltasMissing(c)) this.#instances.collectAll(out);
-      else for (const d of c.instances) this.#instances.collect(d.id, out);
+    // A reset names no rows: any instance may have changed.
+    if (c.reset) {
+      if (c.tables.has("instances")) this.#instances.collectAll(out);
+    } else if (this.#instances.map.size > 0) {
+      for (const d of c.instances) this.#instances.collect(d.id, out);
     }
     if (c.tables.has("kv")) {
       if (c.keys.size === 0) {

@@ -8,16 +8,18 @@
  * - a service whose check has `deregisterCriticalAfterMs` and stays critical that long (as seen
  *   by this agent, from the moment it saw the check critical) is deregistered.
  *
- * It follows the store: after every change to instances or nodes it rescans this node's
- * registered checks (coalesced to one rescan per turn of the event loop), like HealthChecker.
+ * It follows the store like HealthChecker: it reads this node's registered checks on start, then
+ * applies the rows of this node each change wrote (node_items.ts: no rescan; a reset reads them
+ * all again), arming and clearing only the timers of those checks.
  * A proposal that fails is logged and tried again after RETRY_MS.
  *
  * @module
  */
 import type { Proposed } from "../cluster/types.ts";
-import type { Command, RegisteredCheck, Store } from "../store/mod.ts";
+import type { Change, Command, RegisteredCheck, Store } from "../store/mod.ts";
 import { errorText } from "../lib/error_text.ts";
 import { REAL_TIMERS, type Timers } from "./probe.ts";
+import { type ItemsChanged, NodeItems } from "./node_items.ts";
 
 /** Output of a TTL check whose time ran out (Consul's words). */
 export const TTL_EXPIRED_OUTPUT = "TTL expired";
@@ -39,7 +41,8 @@ interface Watch {
   timer: unknown;
 }
 
-type Owned = { check: RegisteredCheck; serviceId: string | null };
+/** A registered check of this node, by its CheckID; `serviceId` null for a node-level one. */
+type Owned = { id: string; check: RegisteredCheck; serviceId: string | null };
 
 export class CheckTimers {
   readonly #store: Store;
@@ -53,8 +56,9 @@ export class CheckTimers {
   readonly #expiring = new Map<string, Promise<void>>();
   /** Critical checks with a deregister deadline, by check id. */
   readonly #reap = new Map<string, Watch>();
+  /** This node's registered checks. */
+  readonly #owned: NodeItems<Owned>;
   #unsubscribe: (() => void) | null = null;
-  #scheduled = false;
   #closed = false;
 
   constructor(o: CheckTimersOptions) {
@@ -63,15 +67,20 @@ export class CheckTimers {
     this.#node = o.node;
     this.#log = o.log ?? ((line) => console.error(line));
     this.#timers = o.timers ?? REAL_TIMERS;
+    this.#owned = new NodeItems<Owned>({
+      node: o.node,
+      ofInstance: (i) => (i.checks ?? []).map((c) => ({ id: c.id, check: c, serviceId: i.id })),
+      ofNode: (n) => (n.checks ?? []).map((c) => ({ id: c.id, check: c, serviceId: null })),
+    });
   }
 
   /** Scans the store and follows its changes. Calling it again does nothing. */
   start(): void {
     if (this.#unsubscribe !== null || this.#closed) return;
     this.#unsubscribe = this.#store.subscribe((c) => {
-      if (c.tables.has("instances") || c.tables.has("nodes")) this.#schedule();
+      if (c.reset || c.instances.length > 0 || c.nodes.length > 0) this.#sync(c);
     });
-    this.#sync();
+    this.#sync(null);
   }
 
   close(): void {
@@ -94,7 +103,7 @@ export class CheckTimers {
     const inFlight = this.#expiring.get(id) ?? null;
     const w = this.#ttl.get(id);
     if (w === undefined || this.#closed) return inFlight;
-    const owned = this.#owned().get(id);
+    const owned = this.#owned.get(id);
     if (owned === undefined) return inFlight;
     this.#timers.clearTimeout(w.timer);
     w.timer = this.#armTtl(owned.check);
@@ -106,64 +115,50 @@ export class CheckTimers {
     return { ttl: [...this.#ttl.keys()].sort(), deregister: [...this.#reap.keys()].sort() };
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#closed) return;
-    this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      this.#sync();
-    });
-  }
-
-  #owned(): Map<string, Owned> {
-    const out = new Map<string, Owned>();
-    for (const c of this.#store.node(this.#node)?.checks ?? []) {
-      out.set(c.id, { check: c, serviceId: null });
-    }
-    for (const i of this.#store.instancesOfNode(this.#node)) {
-      for (const c of i.checks ?? []) out.set(c.id, { check: c, serviceId: i.id });
-    }
-    return out;
-  }
-
-  #sync(): void {
+  /** Brings the timers in line with this node's checks: all (`c` null: start), or those `c` wrote. */
+  #sync(c: Change | null): void {
     if (this.#closed) return;
-    let owned: Map<string, Owned>;
+    let delta: ItemsChanged<Owned>;
     try {
-      owned = this.#owned();
+      delta = c === null ? this.#owned.load(this.#store) : this.#owned.apply(c, this.#store);
     } catch (e) {
       this.#log(`checks: cannot read this node's checks: ${errorText(e)}`);
       return;
     }
-    for (const [id, { check, serviceId }] of owned) {
-      if (check.kind === "ttl") {
-        const key = `${check.ttlMs}`;
-        const w = this.#ttl.get(id);
-        if (w === undefined || w.key !== key) {
-          if (w !== undefined) this.#timers.clearTimeout(w.timer);
-          this.#ttl.set(id, { key, timer: this.#armTtl(check) });
-        }
-      }
-      const reapable = serviceId !== null && check.deregisterCriticalAfterMs > 0 &&
-        check.status === "critical";
-      const key = `${serviceId}/${check.deregisterCriticalAfterMs}`;
-      const r = this.#reap.get(id);
-      if (reapable && (r === undefined || r.key !== key)) {
-        if (r !== undefined) this.#timers.clearTimeout(r.timer);
-        this.#reap.set(id, { key, timer: this.#armReap(id, serviceId, check) });
-      } else if (!reapable && r !== undefined) {
-        this.#timers.clearTimeout(r.timer);
-        this.#reap.delete(id);
+    for (const id of delta.gone) {
+      for (const map of [this.#ttl, this.#reap]) {
+        const w = map.get(id);
+        if (w === undefined) continue;
+        this.#timers.clearTimeout(w.timer);
+        map.delete(id);
       }
     }
-    for (const [map, kind] of [[this.#ttl, "ttl"], [this.#reap, "reap"]] as const) {
-      for (const [id, w] of map) {
-        const o = owned.get(id);
-        if (o === undefined || (kind === "ttl" && o.check.kind !== "ttl")) {
-          this.#timers.clearTimeout(w.timer);
-          map.delete(id);
-        }
+    for (const o of delta.changed) this.#follow(o);
+  }
+
+  /** Arms, re-arms or clears the TTL and deregister timers of one check as it is now. */
+  #follow({ id, check, serviceId }: Owned): void {
+    const w = this.#ttl.get(id);
+    if (check.kind === "ttl") {
+      const key = `${check.ttlMs}`;
+      if (w === undefined || w.key !== key) {
+        if (w !== undefined) this.#timers.clearTimeout(w.timer);
+        this.#ttl.set(id, { key, timer: this.#armTtl(check) });
       }
+    } else if (w !== undefined) {
+      this.#timers.clearTimeout(w.timer);
+      this.#ttl.delete(id);
+    }
+    const reapable = serviceId !== null && check.deregisterCriticalAfterMs > 0 &&
+      check.status === "critical";
+    const key = `${serviceId}/${check.deregisterCriticalAfterMs}`;
+    const r = this.#reap.get(id);
+    if (reapable && (r === undefined || r.key !== key)) {
+      if (r !== undefined) this.#timers.clearTimeout(r.timer);
+      this.#reap.set(id, { key, timer: this.#armReap(id, serviceId, check) });
+    } else if (!reapable && r !== undefined) {
+      this.#timers.clearTimeout(r.timer);
+      this.#reap.delete(id);
     }
   }
 
@@ -173,7 +168,7 @@ export class CheckTimers {
 
   #expire(id: string): void {
     if (this.#closed) return;
-    const current = this.#owned().get(id)?.check;
+    const current = this.#owned.get(id)?.check;
     if (current === undefined || current.kind !== "ttl") return;
     const w = this.#ttl.get(id);
     if (current.status === "critical" && current.output === TTL_EXPIRED_OUTPUT) return;
@@ -202,7 +197,7 @@ export class CheckTimers {
   #armReap(id: string, serviceId: string, check: RegisteredCheck): unknown {
     return this.#timers.setTimeout(() => {
       if (this.#closed) return;
-      const now = this.#owned().get(id);
+      const now = this.#owned.get(id);
       if (now?.serviceId !== serviceId || now.check.status !== "critical") return;
       this.#log(
         `checks: deregistering service ${serviceId}: check ${id} critical for over ${check.deregisterCriticalAfterMs}ms`,

@@ -2,8 +2,9 @@
  * HealthChecker: runs the active checks of this node's instances and proposes a `check` command
  * when an instance's status (or the reason shown) really changes.
  *
- * It follows the store: on start and after every change to the instances table it rescans this
- * node's instances (coalesced to one rescan per turn of the event loop). Each instance with a
+ * It follows the store: on start it reads this node's instances, then it applies the rows of this
+ * node that each change wrote (node_items.ts: O(rows written), no rescan; a reset reads them all
+ * again), starting, restarting and stopping only the checks of those rows. Each instance with a
  * runnable check gets one timer: the first run starts after a random delay of up to
  * START_JITTER_MS_MAX (capped by the interval), each next run `intervalMs` after the previous one
  * finished, so runs of one check never overlap. A changed address, port or definition restarts the
@@ -19,8 +20,7 @@
  * @module
  */
 import type { Proposed } from "../cluster/types.ts";
-import type { Command, RegisteredCheck, Store } from "../store/mod.ts";
-import { checkOnNode } from "../store/mod.ts";
+import type { Change, Command, Instance, NodeInfo, RegisteredCheck, Store } from "../store/mod.ts";
 import {
   FAILURES_BEFORE_CRITICAL_DEFAULT,
   judge,
@@ -43,6 +43,7 @@ import {
 } from "./probe.ts";
 import type { GrpcHealthCall } from "./grpc_health.ts";
 import { errorText } from "../lib/error_text.ts";
+import { type ItemsChanged, NodeItems } from "./node_items.ts";
 
 /** Start of the entry ids of registered checks (instance ids never contain a NUL). */
 const REGISTERED = "\u0000";
@@ -101,6 +102,38 @@ interface Wanted {
   checkId: string | null;
   target: ProbeTarget | null;
   check: { intervalMs: number; timeoutMs: number };
+  /** A registered check as stored (its last result); null for an instance's own check. */
+  registered: RegisteredCheck | null;
+}
+
+/** An instance's own check, then its registered HTTP/TCP/gRPC checks, targets as registered. */
+function wantedOfInstance(i: Instance): Wanted[] {
+  const out: Wanted[] = [];
+  if (i.check !== null) {
+    out.push({
+      id: i.id,
+      checkId: null,
+      target: targetOf(i, i.check),
+      check: i.check,
+      registered: null,
+    });
+  }
+  for (const c of i.checks ?? []) pushRegistered(out, c);
+  return out;
+}
+
+/** The node's registered HTTP/TCP/gRPC checks. */
+function wantedOfNode(n: NodeInfo): Wanted[] {
+  const out: Wanted[] = [];
+  for (const c of n.checks ?? []) pushRegistered(out, c);
+  return out;
+}
+
+function pushRegistered(out: Wanted[], c: RegisteredCheck): void {
+  const target = targetOfRegistered(c);
+  if (target !== null) {
+    out.push({ id: REGISTERED + c.id, checkId: c.id, target, check: c, registered: c });
+  }
 }
 
 interface Entry {
@@ -144,11 +177,14 @@ export class HealthChecker {
   readonly #grpcHealth: GrpcHealthCall | undefined;
 
   readonly #entries = new Map<string, Entry>();
+  /** Every check this node's rows ask for; `#entries` runs the first CHECKS_MAX of them. */
+  readonly #wanted: NodeItems<Wanted>;
+  /** The last reconcile ran the first CHECKS_MAX only (more were wanted). */
+  #overLimit = false;
   readonly #queue: Entry[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   #running = 0;
   #unsubscribe: (() => void) | null = null;
-  #syncScheduled = false;
   #started = false;
   #closed = false;
   #overLimitLogged = false;
@@ -187,16 +223,19 @@ export class HealthChecker {
     this.#httpGet = o.httpGet;
     this.#tcpConnect = o.tcpConnect;
     this.#grpcHealth = o.grpcHealth;
+    this.#wanted = new NodeItems({
+      node: o.node,
+      ofInstance: wantedOfInstance,
+      ofNode: wantedOfNode,
+    });
   }
 
   /** Scans the store and follows its changes from now on. Calling it again does nothing. */
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
-    this.#unsubscribe = this.#store.subscribe((c) => {
-      if (c.tables.has("instances")) this.#scheduleSync();
-    });
-    this.#sync();
+    this.#unsubscribe = this.#store.subscribe((c) => this.#onChange(c));
+    this.#sync(null);
   }
 
   /** Stops every timer, aborts runs in flight and waits for them to settle. Idempotent. */
@@ -222,94 +261,90 @@ export class HealthChecker {
     }));
   }
 
-  #scheduleSync(): void {
-    if (this.#syncScheduled || this.#closed) return;
-    this.#syncScheduled = true;
-    queueMicrotask(() => {
-      this.#syncScheduled = false;
-      this.#sync();
-    });
+  #onChange(c: Change): void {
+    if (c.reset || c.instances.length > 0 || c.nodes.length > 0) this.#sync(c);
   }
 
-  /** Brings the set of timers in line with this node's instances in the store. */
-  #sync(): void {
+  /**
+   * Brings the timers in line with this node's rows: all of them (`c` null: start), or those
+   * `c` wrote.
+   */
+  #sync(c: Change | null): void {
     if (this.#closed) return;
-    let wanted: Wanted[];
+    let delta: ItemsChanged<Wanted>;
     try {
-      wanted = this.#wanted();
+      delta = c === null ? this.#wanted.load(this.#store) : this.#wanted.apply(c, this.#store);
     } catch (e) {
       this.#log(`health: cannot read instances: ${errorText(e)}`);
       return;
     }
-    if (wanted.length > CHECKS_MAX) {
-      if (!this.#overLimitLogged) {
-        this.#log(
-          `health: ${wanted.length} instances have checks; only the first ${CHECKS_MAX} are checked`,
-        );
-        this.#overLimitLogged = true;
-      }
-      wanted = wanted.slice(0, CHECKS_MAX);
+    const over = this.#wanted.size > CHECKS_MAX;
+    if (over && !this.#overLimitLogged) {
+      this.#log(
+        `health: ${this.#wanted.size} instances have checks; only the first ${CHECKS_MAX} are checked`,
+      );
+      this.#overLimitLogged = true;
     }
-    const seen = new Set<string>();
-    const skipped = new Set<string>();
-    for (const { id, checkId, target, check } of wanted) {
-      if (target === null) {
-        skipped.add(id);
-        if (!this.#skippedLogged.has(id)) {
-          this.#log(`health: ${id}: check has neither http nor tcp; nothing to run`);
-          this.#skippedLogged.add(id);
-        }
-        continue;
-      }
-      seen.add(id);
-      const key = JSON.stringify([target, check.intervalMs, check.timeoutMs]);
-      const old = this.#entries.get(id);
-      if (old !== undefined && old.key === key) continue;
-      if (old !== undefined) this.#stop(old);
-      const entry: Entry = {
-        id,
-        checkId,
-        key,
-        target,
-        intervalMs: check.intervalMs,
-        timeoutMs: check.timeoutMs,
-        streak: NEW_STREAK,
-        timer: null,
-        queued: false,
-        run: null,
-        stopped: false,
-        lastProblem: null,
-      };
-      this.#entries.set(id, entry);
-      const jitterMs = Math.floor(this.#random() * Math.min(entry.intervalMs, START_JITTER_MS_MAX));
-      this.#arm(entry, jitterMs);
+    if (over || this.#overLimit) {
+      // Which checks are in the first CHECKS_MAX may have moved: look at all of those (bounded).
+      this.#overLimit = over;
+      const first = this.#wanted.first(CHECKS_MAX);
+      const kept = new Set<string>();
+      for (const w of first) if (this.#want(w)) kept.add(w.id);
+      for (const id of [...this.#entries.keys()]) if (!kept.has(id)) this.#drop(id);
+      const skipped = new Set(first.filter((w) => w.target === null).map((w) => w.id));
+      for (const id of this.#skippedLogged) if (!skipped.has(id)) this.#skippedLogged.delete(id);
+      return;
     }
-    for (const [id, e] of this.#entries) {
-      if (seen.has(id)) continue;
-      this.#stop(e);
-      this.#entries.delete(id);
+    for (const id of delta.gone) {
+      this.#drop(id);
+      this.#skippedLogged.delete(id);
     }
-    for (const id of this.#skippedLogged) if (!skipped.has(id)) this.#skippedLogged.delete(id);
+    for (const w of delta.changed) this.#want(w);
   }
 
-  /**
-   * The checks to run on this node: instances' own checks (labels) and the registered HTTP/TCP
-   * checks of its instances and of the node itself, targets as registered.
-   */
-  #wanted(): Wanted[] {
-    const out: Wanted[] = [];
-    const registered = (c: RegisteredCheck) => {
-      const target = targetOfRegistered(c);
-      if (target !== null) out.push({ id: REGISTERED + c.id, checkId: c.id, target, check: c });
-    };
-    for (const c of this.#store.node(this.#node)?.checks ?? []) registered(c);
-    for (const i of this.#store.instancesOfNode(this.#node)) {
-      if (i.check !== null) {
-        out.push({ id: i.id, checkId: null, target: targetOf(i, i.check), check: i.check });
+  /** Runs `w` (started, or restarted when its target or timing changed); false when skipped. */
+  #want(w: Wanted): boolean {
+    const { id, checkId, target, check } = w;
+    if (target === null) {
+      this.#drop(id);
+      if (!this.#skippedLogged.has(id)) {
+        this.#log(`health: ${id}: check has neither http nor tcp; nothing to run`);
+        this.#skippedLogged.add(id);
       }
-      for (const c of i.checks ?? []) registered(c);
+      return false;
     }
-    return out;
+    this.#skippedLogged.delete(id);
+    const key = JSON.stringify([target, check.intervalMs, check.timeoutMs]);
+    const old = this.#entries.get(id);
+    if (old !== undefined && old.key === key) return true;
+    if (old !== undefined) this.#stop(old);
+    const entry: Entry = {
+      id,
+      checkId,
+      key,
+      target,
+      intervalMs: check.intervalMs,
+      timeoutMs: check.timeoutMs,
+      streak: NEW_STREAK,
+      timer: null,
+      queued: false,
+      run: null,
+      stopped: false,
+      lastProblem: null,
+    };
+    this.#entries.set(id, entry);
+    const jitterMs = Math.floor(this.#random() * Math.min(entry.intervalMs, START_JITTER_MS_MAX));
+    this.#arm(entry, jitterMs);
+    return true;
+  }
+
+  /** Stops and forgets the check `id` runs, if any. */
+  #drop(id: string): void {
+    const e = this.#entries.get(id);
+    if (e === undefined) return;
+    this.#stop(e);
+    this.#entries.delete(id);
   }
 
   #arm(e: Entry, delayMs: number): void {
@@ -373,7 +408,7 @@ export class HealthChecker {
     if (e.stopped || this.#closed) return;
     const stored = e.checkId === null
       ? this.#store.instance(e.id)?.checkResult
-      : checkOnNode(this.#store, this.#node, e.checkId);
+      : this.#wanted.get(e.id)?.registered ?? undefined;
     if (stored === undefined) return; // deregistered; the next sync stops the entry
     const { streak, propose } = judge(e.streak, result, stored, this.#thresholds);
     e.streak = streak;
