@@ -67,6 +67,8 @@ export interface HealthOptions {
   log?: (line: string) => void;
   /** Most runs in flight at once (default CONCURRENCY_MAX_DEFAULT = 32). */
   concurrencyMax?: number;
+  /** Most checks this node runs (default CHECKS_MAX); the first ones in id order run. */
+  checksMax?: number;
   /** Consecutive passes before a failing instance turns passing (default 1). */
   successesBeforePassing?: number;
   /** Consecutive failures before a passing instance turns warning/critical (default 2). */
@@ -169,6 +171,7 @@ export class HealthChecker {
   readonly #node: string;
   readonly #log: (line: string) => void;
   readonly #concurrencyMax: number;
+  readonly #checksMax: number;
   readonly #thresholds: { successesBeforePassing: number; failuresBeforeCritical: number };
   readonly #timers: Timers;
   readonly #random: () => number;
@@ -177,7 +180,7 @@ export class HealthChecker {
   readonly #grpcHealth: GrpcHealthCall | undefined;
 
   readonly #entries = new Map<string, Entry>();
-  /** Every check this node's rows ask for; `#entries` runs the first CHECKS_MAX of them. */
+  /** Every check this node's rows ask for; `#entries` runs the first `checksMax` of them. */
   readonly #wanted: NodeItems<Wanted>;
   /** The last reconcile ran the first CHECKS_MAX only (more were wanted). */
   #overLimit = false;
@@ -202,6 +205,7 @@ export class HealthChecker {
       CHECKS_MAX,
       "concurrencyMax",
     );
+    this.#checksMax = clampInt(o.checksMax, CHECKS_MAX, 1, CHECKS_MAX, "checksMax");
     this.#thresholds = {
       successesBeforePassing: clampInt(
         o.successesBeforePassing,
@@ -278,17 +282,18 @@ export class HealthChecker {
       this.#log(`health: cannot read instances: ${errorText(e)}`);
       return;
     }
-    const over = this.#wanted.size > CHECKS_MAX;
+    const max = this.#checksMax;
+    const over = this.#wanted.size > max;
     if (over && !this.#overLimitLogged) {
       this.#log(
-        `health: ${this.#wanted.size} instances have checks; only the first ${CHECKS_MAX} are checked`,
+        `health: ${this.#wanted.size} instances have checks; only the first ${max} are checked`,
       );
       this.#overLimitLogged = true;
     }
     if (over || this.#overLimit) {
-      // Which checks are in the first CHECKS_MAX may have moved: look at all of those (bounded).
+      // Which checks are in the first `max` may have moved: look at all of those (bounded).
       this.#overLimit = over;
-      const first = this.#wanted.first(CHECKS_MAX);
+      const first = this.#wanted.first(max);
       const kept = new Set<string>();
       for (const w of first) if (this.#want(w)) kept.add(w.id);
       for (const id of [...this.#entries.keys()]) if (!kept.has(id)) this.#drop(id);

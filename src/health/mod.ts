@@ -31,8 +31,8 @@
  * decides that a TTL ran out, from its own clock, and proposes it.
  *
  * Options (HealthOptions): `store`, `propose`, `node`, `log`, `concurrencyMax` (32),
- * `successesBeforePassing` (1), `failuresBeforeCritical` (2), and for tests `timers`, `random`,
- * `httpGet`, `tcpConnect`.
+ * `checksMax` (4096), `successesBeforePassing` (1), `failuresBeforeCritical` (2), and for tests
+ * `timers`, `random`, `httpGet`, `tcpConnect`.
  *
  * @example
  * ```ts
