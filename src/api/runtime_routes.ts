@@ -1,14 +1,23 @@
 /**
  * This agent's runtime, for benches and debugging: `GET /v1/berth/loop` reads the event-loop
  * probe (src/lib/loop_probe.ts; the agent runs it with `BERTH_LOOP_PROBE=1`), `?reset` zeroes it
- * after the read; `POST /v1/berth/gc` forces a full garbage collection when the runtime exposes
- * one (`deno run --v8-flags=--expose-gc`) and answers the process's memory after it.
+ * after the read; `POST /v1/berth/gc` forces V8's last-resort garbage collection (every
+ * collectable object, and free heap pages returned to the OS: a plain full GC keeps the young
+ * generation's and pooled pages, tens of MiB after a busy spell) when the runtime exposes gc()
+ * (`deno run --v8-flags=--expose-gc`), and answers the process's memory after it.
  *
  * @module
  */
 import type { Hono } from "hono";
 import type { LoopProbe } from "../lib/loop_probe.ts";
 import { HttpError } from "./http_error.ts";
+
+/** The options of V8's exposed gc() (its gc extension). */
+interface GcOptions {
+  type: "major" | "minor";
+  execution: "sync" | "async";
+  flavor: "regular" | "last-resort";
+}
 
 export function runtimeRoutes(app: Hono, probe: LoopProbe | null): void {
   app.get("/v1/berth/loop", (c) => {
@@ -21,7 +30,7 @@ export function runtimeRoutes(app: Hono, probe: LoopProbe | null): void {
   });
 
   app.post("/v1/berth/gc", (c) => {
-    const gc = (globalThis as { gc?: () => void }).gc;
+    const gc = (globalThis as { gc?: (o?: GcOptions) => void }).gc;
     if (typeof gc !== "function") {
       throw new HttpError(
         501,
@@ -29,7 +38,7 @@ export function runtimeRoutes(app: Hono, probe: LoopProbe | null): void {
       );
     }
     const started = performance.now();
-    gc();
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
     const tookMs = Math.round((performance.now() - started) * 100) / 100;
     const m = Deno.memoryUsage();
     return c.json({

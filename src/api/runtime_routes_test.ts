@@ -67,17 +67,17 @@ Deno.test("GET /v1/berth/loop answers 404 naming BERTH_LOOP_PROBE when the probe
   }
 });
 
-Deno.test("POST /v1/berth/gc runs the runtime's gc() and answers the memory after it", async () => {
-  const g = globalThis as { gc?: () => void };
+Deno.test("POST /v1/berth/gc runs the runtime's last-resort gc() and answers the memory after it", async () => {
+  const g = globalThis as { gc?: (o?: unknown) => void };
   const before = g.gc;
-  let calls = 0;
-  g.gc = () => calls++;
+  const calls: unknown[] = [];
+  g.gc = (o) => calls.push(o);
   const f = fixture();
   try {
     const r = await f.app.request("/v1/berth/gc", { method: "POST" });
     assert.equal(r.status, 200);
     const body = await r.json();
-    assert.equal(calls, 1);
+    assert.deepEqual(calls, [{ type: "major", execution: "sync", flavor: "last-resort" }]);
     assert.deepEqual(Object.keys(body).sort(), [
       "externalBytes",
       "heapTotalBytes",
@@ -94,7 +94,7 @@ Deno.test("POST /v1/berth/gc runs the runtime's gc() and answers the memory afte
 });
 
 Deno.test("POST /v1/berth/gc answers 501 with the flag to use when gc() is not exposed", async () => {
-  const g = globalThis as { gc?: () => void };
+  const g = globalThis as { gc?: (o?: unknown) => void };
   const before = g.gc;
   delete g.gc;
   const f = fixture();
