@@ -26,6 +26,7 @@ import { benchJoin } from "./bench/join.ts";
 import { benchSessions } from "./bench/sessions.ts";
 import { benchLock } from "./bench/lock.ts";
 import { benchScale } from "./bench/scale.ts";
+import { benchBulk } from "./bench/bulk.ts";
 
 /** What `--help` prints. */
 const USAGE =
@@ -53,13 +54,17 @@ const USAGE =
           (32 clients): registrations/s per 10,000 (last vs first), worst event-loop pause,
           RSS per member after the load and after a forced GC, DNS/proxy/API latency at 100 vs
           at the end, a new member's time to its first DNS answer
+  bulk    the bulk paths, each with the worst pause of a 1 ms timer and DNS p99 meanwhile:
+          500 containers reconciled on a real Docker engine; a member joining a 3-member
+          cluster of --instances (100,000) instances; a lagging member installing a snapshot
+          of that size (env BULK_CONTAINERS, BULK_DOCKER_CLIENTS, BULK_CLIENTS)
 
 Usage: deno task bench [--help] [--tls both|on|off] [--instances N] [--max-minutes M] [PART...]
        (default: every part)
 \`--tls\`: kv, failover and join measure a berth cluster with mutual TLS (on), one with
 \`--dev --tls off\` (off), or both side by side with TLS/plain ratios (both, the default).
 \`--instances\` (default 100000) and \`--max-minutes\` (default 40, then it measures what it
-reached): the scale part's size and time bound.
+reached): the scale and bulk parts' size and time bound.
 Env: BENCH_SECONDS (default 10) per measured run.
 `;
 
@@ -79,6 +84,7 @@ const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   sessions: benchSessions,
   lock: benchLock,
   scale: benchScale,
+  bulk: benchBulk,
 };
 let parts: string[];
 let options: BenchOptions;
