@@ -64,7 +64,7 @@ async function views(store: Store, app: ReturnType<typeof createApp>): Promise<V
   }[];
   const metrics = await (await app.request("/metrics")).text();
   return {
-    dns: (zone.services.get("web") ?? []).map((i) => i.address),
+    dns: zone.instances("web").map((i) => i.address),
     proxy: (route?.targets ?? []).map((t) => t.id),
     healthPassing: (await get("/v1/health/service/web?passing")).map(
       (e: { Service: { ID: string } }) => e.Service.ID,

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { ANSWER_CACHE_ENTRIES_MAX, AnswerCache } from "./answer_cache.ts";
 import { type EncodedReply, encodeReply } from "./reply.ts";
-import { Zone } from "./zone.ts";
 
-const options = { domain: "berth.", edgeDomain: null, ttl: 0 };
-const zoneAt = (version: number) => new Zone({ instances: [], nodes: [], version }, options);
 const reply = (rcode: number): EncodedReply =>
   encodeReply({
     rcode,
@@ -15,32 +12,51 @@ const reply = (rcode: number): EncodedReply =>
     order: "fixed",
   });
 
-Deno.test("AnswerCache.get() answers only for the zone the entry was stored with", () => {
+Deno.test("AnswerCache.invalidate() drops the entries built from a key and keeps the others", () => {
   const cache = new AnswerCache();
-  const z1 = zoneAt(1);
-  const r = reply(0);
-  cache.set(z1, "1 web.service.berth.", r);
-  assert.equal(cache.get(z1, "1 web.service.berth."), r);
-  assert.equal(cache.get(z1, "28 web.service.berth."), undefined);
-  assert.equal(cache.get(zoneAt(1), "1 web.service.berth."), undefined);
-});
-
-Deno.test("AnswerCache.set() for a newer zone drops the older zone's entries", () => {
-  const cache = new AnswerCache();
-  const z1 = zoneAt(1);
-  const z2 = zoneAt(2);
-  cache.set(z1, "a", reply(0));
-  cache.set(z1, "b", reply(0));
-  cache.set(z2, "c", reply(0));
+  const web = reply(0);
+  const db = reply(0);
+  cache.set("1 web.service.berth.", web, ["service web"]);
+  cache.set("33 _web._tcp.service.berth.", web, ["service web"]);
+  cache.set("1 db.service.berth.", db, ["service db"]);
+  cache.set("28 db.service.berth.", db, ["service db", "zone"]);
+  cache.invalidate(["service web"]);
+  assert.equal(cache.get("1 web.service.berth."), undefined);
+  assert.equal(cache.get("33 _web._tcp.service.berth."), undefined);
+  assert.equal(cache.get("1 db.service.berth."), db);
+  cache.invalidate(["zone"]);
+  assert.equal(cache.get("28 db.service.berth."), undefined);
+  assert.equal(cache.get("1 db.service.berth."), db);
   assert.equal(cache.size, 1);
-  assert.equal(cache.get(z2, "a"), undefined);
-  assert.notEqual(cache.get(z2, "c"), undefined);
 });
 
-Deno.test("AnswerCache.set() stops adding at ANSWER_CACHE_ENTRIES_MAX", () => {
+Deno.test("AnswerCache.set() again replaces an entry and its dependencies", () => {
   const cache = new AnswerCache();
-  const z = zoneAt(1);
-  for (let i = 0; i <= ANSWER_CACHE_ENTRIES_MAX; i++) cache.set(z, `k${i}`, reply(0));
+  cache.set("k", reply(0), ["a"]);
+  const second = reply(0);
+  cache.set("k", second, ["b"]);
+  cache.invalidate(["a"]);
+  assert.equal(cache.get("k"), second);
+  cache.invalidate(["b"]);
+  assert.equal(cache.get("k"), undefined);
+});
+
+Deno.test("AnswerCache.clear() drops everything", () => {
+  const cache = new AnswerCache();
+  cache.set("a", reply(0), ["x"]);
+  cache.set("b", reply(0), []);
+  cache.clear();
+  assert.equal(cache.size, 0);
+  assert.equal(cache.get("b"), undefined);
+});
+
+Deno.test("AnswerCache.set() past ANSWER_CACHE_ENTRIES_MAX drops the oldest entry", () => {
+  const cache = new AnswerCache();
+  for (let i = 0; i <= ANSWER_CACHE_ENTRIES_MAX; i++) cache.set(`k${i}`, reply(0), [`d${i}`]);
   assert.equal(cache.size, ANSWER_CACHE_ENTRIES_MAX);
-  assert.equal(cache.get(z, `k${ANSWER_CACHE_ENTRIES_MAX}`), undefined);
+  assert.equal(cache.get("k0"), undefined);
+  assert.notEqual(cache.get(`k${ANSWER_CACHE_ENTRIES_MAX}`), undefined);
+  // The dropped entry's dependency index went with it: invalidating it touches nothing else.
+  cache.invalidate(["d0"]);
+  assert.equal(cache.size, ANSWER_CACHE_ENTRIES_MAX);
 });

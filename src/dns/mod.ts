@@ -2,9 +2,9 @@
  * # dns — berth's DNS server
  *
  * Answers service, node and edge names from an in-memory zone view of the local store replica
- * (rebuilt from the change feed, never touching SQLite on the answer path), and forwards every
- * other name to the configured recursors through a bounded, TTL-respecting cache. UDP and TCP on
- * one address.
+ * (kept current by the change feed's deltas, zone_view.ts; never touching SQLite on the answer
+ * path; encoded answers cached until what they name changes), and forwards every other name to
+ * the configured recursors through a bounded, TTL-respecting cache. UDP and TCP on one address.
  *
  * | name                                   | answers                                            |
  * |----------------------------------------|----------------------------------------------------|
@@ -56,7 +56,10 @@ export {
 } from "./server.ts";
 export { ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
 export { type ReverseNames, Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
+export { type ZoneDelta, type ZoneInstanceRow, type ZoneNodeRow } from "./zone_delta.ts";
+export { REBUILD_SLICE, ZoneView, type ZoneViewOptions } from "./zone_view.ts";
 export {
+  type Answer,
   type Handler,
   hexToIp,
   ipToHex,
@@ -64,6 +67,7 @@ export {
   NEGATIVE_TTL_S,
   type Reply,
   resolve,
+  resolveAnswer,
   reverseKey,
   ZONE_CHAIN,
 } from "./resolve.ts";

@@ -20,14 +20,24 @@
  *   authority anything else in DOMAIN          NXDOMAIN + SOA (minimum = NEGATIVE_TTL_S)
  *
  * Service answers carry the service's TTL (`Zone.serviceTtl`), the others the zone's.
- * Pure: a Zone and a question in, a Reply (plain records) out.
+ * Pure: a Zone and a question in, an Answer out: a Reply (plain records) and the dependency keys
+ * it was built from (zone.ts), which the answer cache drops it by.
  *
  * @module
  */
 import { CLASS_ANY, CLASS_IN, ipBytes, RCODE, type Rr, txtStrings, TYPE } from "./wire.ts";
-import { ipToHex, type Zone, type ZoneInstance } from "./zone.ts";
+import {
+  addressDep,
+  hexToIp,
+  ipToHex,
+  nodeDep,
+  serviceDep,
+  type Zone,
+  ZONE_DEP,
+  type ZoneInstance,
+} from "./zone.ts";
 
-export { ipToHex };
+export { hexToIp, ipToHex };
 
 /** SOA minimum and TTL: how long resolvers may cache NXDOMAIN/NODATA (RFC 2308 §5). */
 export const NEGATIVE_TTL_S = 0;
@@ -57,8 +67,17 @@ export interface Reply {
   order: "shuffle" | "rotate" | "fixed";
 }
 
-/** One link of the chain: a Reply when the name is this handler's, null to pass it on. */
-export type Handler = (q: Lookup, zone: Zone) => Reply | null;
+/**
+ * A Reply and what it was built from: the zone's dependency keys (zone.ts), so a cache drops it
+ * when one of them changes (answer_cache.ts). Every answer carrying the SOA depends on ZONE_DEP.
+ */
+export interface Answer {
+  reply: Reply;
+  depends: readonly string[];
+}
+
+/** One link of the chain: an Answer when the name is this handler's, null to pass it on. */
+export type Handler = (q: Lookup, zone: Zone) => Answer | null;
 
 /** The chain, in order. The forwarder follows it (see server.ts). */
 export const ZONE_CHAIN: readonly { name: string; handler: Handler }[] = [
@@ -72,18 +91,23 @@ export const ZONE_CHAIN: readonly { name: string; handler: Handler }[] = [
 ];
 
 /** Runs the chain; null when the name is not authoritative here (forward it). */
-export function resolve(zone: Zone, q: Lookup, klass: number = CLASS_IN): Reply | null {
+export function resolveAnswer(zone: Zone, q: Lookup, klass: number = CLASS_IN): Answer | null {
   if (klass !== CLASS_IN && klass !== CLASS_ANY) return null;
   for (const link of ZONE_CHAIN) {
-    const reply = link.handler(q, zone);
-    if (reply !== null) return reply;
+    const answer = link.handler(q, zone);
+    if (answer !== null) return answer;
   }
   return null;
 }
 
+/** resolveAnswer's Reply. */
+export function resolve(zone: Zone, q: Lookup, klass: number = CLASS_IN): Reply | null {
+  return resolveAnswer(zone, q, klass)?.reply ?? null;
+}
+
 // ---- the handlers ----
 
-function apex(q: Lookup, zone: Zone): Reply | null {
+function apex(q: Lookup, zone: Zone): Answer | null {
   const origin = q.name === zone.domain
     ? zone.domain
     : q.name === zone.edgeDomain
@@ -106,7 +130,8 @@ function apex(q: Lookup, zone: Zone): Reply | null {
       }
     }
   }
-  return answers.length === 0 ? nodata(zone, origin) : ok(answers, [], additionals, "fixed");
+  const reply = answers.length === 0 ? nodata(zone, origin) : ok(answers, [], additionals, "fixed");
+  return { reply, depends: ZONE_ONLY };
 }
 
 /** The part of `name` before one of `suffixes` (tried in order), or null. */
@@ -115,7 +140,7 @@ function under(name: string, suffixes: readonly string[]): string | null {
   return null;
 }
 
-function service(q: Lookup, zone: Zone): Reply | null {
+function service(q: Lookup, zone: Zone): Answer | null {
   const rel = under(q.name, zone.serviceSuffixes);
   if (rel === null) return null;
   const labels = rel.split(".");
@@ -124,7 +149,7 @@ function service(q: Lookup, zone: Zone): Reply | null {
   const [l0, l1] = labels as [string, string | undefined];
   if (labels.length === 1) {
     // `_x.service.DOMAIN` is an empty non-terminal above `_NAME._x.service.DOMAIN`.
-    if (l0.startsWith("_")) return nodata(zone, zone.domain);
+    if (l0.startsWith("_")) return { reply: nodata(zone, zone.domain), depends: ZONE_ONLY };
     name = l0;
   } else if (labels.length === 2 && l0.startsWith("_") && l1?.startsWith("_")) {
     name = l0.slice(1);
@@ -133,38 +158,46 @@ function service(q: Lookup, zone: Zone): Reply | null {
     name = labels[labels.length - 1]!;
     tags = labels.slice(0, -1);
   }
+  const dep = serviceDep(name);
   const instances = zone.instances(name, tags);
-  if (instances.length === 0) return nxdomain(zone, zone.domain);
+  if (instances.length === 0) return negative(nxdomain(zone, zone.domain), dep);
   const ttl = zone.serviceTtl(name);
-  if (q.type === TYPE.SRV) return srv(q.name, instances, { zone, ttl });
+  if (q.type === TYPE.SRV) return { reply: srv(q.name, instances, { zone, ttl }), depends: [dep] };
   const answers = addressRecords(q.name, instances.map((i) => i.address), ttl, q.type);
-  return answers.length === 0 ? nodata(zone, zone.domain) : ok(answers, [], [], "shuffle");
+  return answers.length === 0
+    ? negative(nodata(zone, zone.domain), dep)
+    : { reply: ok(answers, [], [], "shuffle"), depends: [dep] };
 }
 
-function node(q: Lookup, zone: Zone): Reply | null {
+function node(q: Lookup, zone: Zone): Answer | null {
   const rel = under(q.name, zone.nodeSuffixes);
   if (rel === null) return null;
+  const dep = nodeDep(rel);
   const n = zone.nodes.get(rel);
-  if (n === undefined) return nxdomain(zone, zone.domain);
+  if (n === undefined) return negative(nxdomain(zone, zone.domain), dep);
   // Consul's node lookup: addresses, and the node's meta as TXT (answers for TXT and ANY).
   const addresses = addressRecords(q.name, [n.address], zone.ttl, q.type);
   const meta = q.type === TYPE.TXT || q.type === TYPE.ANY || addresses.length > 0
     ? metaRecords(q.name, n.meta, zone.ttl)
     : [];
   if (q.type === TYPE.TXT || q.type === TYPE.ANY) addresses.push(...meta);
-  if (addresses.length === 0) return nodata(zone, zone.domain);
-  return q.type === TYPE.TXT || q.type === TYPE.ANY
+  if (addresses.length === 0) return negative(nodata(zone, zone.domain), dep);
+  const reply = q.type === TYPE.TXT || q.type === TYPE.ANY
     ? ok(addresses, [], [], "fixed")
     : ok(addresses, [], meta, "fixed");
+  return { reply, depends: [dep] };
 }
 
-function addr(q: Lookup, zone: Zone): Reply | null {
+function addr(q: Lookup, zone: Zone): Answer | null {
   const rel = under(q.name, zone.addrSuffixes);
   if (rel === null) return null;
   const ip = hexToIp(rel);
-  if (ip === null) return nxdomain(zone, zone.domain);
+  if (ip === null) return { reply: nxdomain(zone, zone.domain), depends: ZONE_ONLY };
   const answers = addressRecords(q.name, [ip], zone.ttl, q.type);
-  return answers.length === 0 ? nodata(zone, zone.domain) : ok(answers, [], [], "fixed");
+  // The address is spelled in the name: the records depend on nothing in the zone.
+  return answers.length === 0
+    ? { reply: nodata(zone, zone.domain), depends: ZONE_ONLY }
+    : { reply: ok(answers, [], [], "fixed"), depends: [] };
 }
 
 /**
@@ -172,18 +205,19 @@ function addr(q: Lookup, zone: Zone): Reply | null {
  * services with an instance there); null for other reverse names and other types, so the
  * forwarder answers what berth does not know.
  */
-function reverse(q: Lookup, zone: Zone): Reply | null {
+function reverse(q: Lookup, zone: Zone): Answer | null {
   if (q.type !== TYPE.PTR && q.type !== TYPE.ANY) return null;
   const key = reverseKey(q.name);
   if (key === null) return null;
-  const r = zone.reverse.get(key);
+  const address = hexToIp(key)!;
+  const r = zone.reverseNames(address);
   if (r === undefined) return null;
   const dc = `${zone.datacenter}.${zone.domain}`;
   const targets = r.nodes.length > 0
     ? r.nodes.map((n) => `${n}.node.${dc}`)
     : r.services.map((s) => `${s}.service.${dc}`);
   const answers: Rr[] = targets.map((data) => ({ name: q.name, type: "PTR", ttl: zone.ttl, data }));
-  return ok(answers, [], [], "fixed");
+  return { reply: ok(answers, [], [], "fixed"), depends: [addressDep(address)] };
 }
 
 /** `4.3.2.1.in-addr.arpa.` → `01020304`; 32 nibbles under `ip6.arpa.` → 32 hex digits; or null. */
@@ -207,26 +241,27 @@ export function reverseKey(name: string): string | null {
   return null;
 }
 
-function edge(q: Lookup, zone: Zone): Reply | null {
+function edge(q: Lookup, zone: Zone): Answer | null {
   const origin = zone.edgeDomain;
   if (origin === null || zone.edgeSuffix === null) return null;
   if (q.name !== origin && !q.name.endsWith(zone.edgeSuffix)) return null;
   const answers = addressRecords(q.name, zone.edgeAddresses, 0, q.type);
-  return answers.length === 0 ? nodata(zone, origin) : ok(answers, [], [], "rotate");
+  const reply = answers.length === 0 ? nodata(zone, origin) : ok(answers, [], [], "rotate");
+  return { reply, depends: ZONE_ONLY };
 }
 
 /** The folders of the name space, below the domain: they exist with no records of their own. */
 const FOLDERS = ["service", "node", "addr"];
 
-function authority(q: Lookup, zone: Zone): Reply | null {
+function authority(q: Lookup, zone: Zone): Answer | null {
   if (!q.name.endsWith(`.${zone.domain}`)) return null;
   const rel = q.name.slice(0, -zone.domain.length - 1);
   // Empty non-terminals (`service`, `dc1`, `service.dc1`): NODATA, not NXDOMAIN (RFC 8020).
   const dc = zone.datacenter;
   if (rel === dc || FOLDERS.some((f) => rel === f || rel === `${f}.${dc}`)) {
-    return nodata(zone, zone.domain);
+    return { reply: nodata(zone, zone.domain), depends: ZONE_ONLY };
   }
-  return nxdomain(zone, zone.domain);
+  return { reply: nxdomain(zone, zone.domain), depends: ZONE_ONLY };
 }
 
 // ---- building blocks ----
@@ -235,24 +270,38 @@ function ok(answers: Rr[], authority: Rr[], additionals: Rr[], order: Reply["ord
   return { rcode: RCODE.NOERROR, authoritative: true, answers, authority, additionals, order };
 }
 
-/** Negative replies are the same for every name of a zone: one object each, per zone. */
-const negatives = new WeakMap<Zone, Map<string, Reply>>();
+const ZONE_ONLY: readonly string[] = [ZONE_DEP];
 
-function negative(zone: Zone, origin: string, rcode: number): Reply {
+/** A negative reply about a name that exists or not as `dep` says; its SOA is the zone's. */
+function negative(reply: Reply, dep: string): Answer {
+  return { reply, depends: [dep, ZONE_DEP] };
+}
+
+/**
+ * Negative replies are the same for every name of a zone version: one object each, per zone
+ * and version (its SOA carries the version as serial).
+ */
+const negatives = new WeakMap<Zone, { version: number; replies: Map<string, Reply> }>();
+
+function negativeReply(zone: Zone, origin: string, rcode: number): Reply {
   let m = negatives.get(zone);
-  if (m === undefined) negatives.set(zone, m = new Map());
+  if (m === undefined || m.version !== zone.version) {
+    negatives.set(zone, m = { version: zone.version, replies: new Map() });
+  }
   const key = `${rcode} ${origin}`;
-  let r = m.get(key);
-  if (r === undefined) m.set(key, r = { ...ok([], [soa(zone, origin)], [], "fixed"), rcode });
+  let r = m.replies.get(key);
+  if (r === undefined) {
+    m.replies.set(key, r = { ...ok([], [soa(zone, origin)], [], "fixed"), rcode });
+  }
   return r;
 }
 
 function nodata(zone: Zone, origin: string): Reply {
-  return negative(zone, origin, RCODE.NOERROR);
+  return negativeReply(zone, origin, RCODE.NOERROR);
 }
 
 function nxdomain(zone: Zone, origin: string): Reply {
-  return negative(zone, origin, RCODE.NXDOMAIN);
+  return negativeReply(zone, origin, RCODE.NXDOMAIN);
 }
 
 function soa(zone: Zone, origin: string): Rr {
@@ -343,14 +392,4 @@ function srv(
 
 function fqdn(host: string): string {
   return host.endsWith(".") ? host.toLowerCase() : `${host.toLowerCase()}.`;
-}
-
-/** Inverse of ipToHex; null when the label is not 8 or 32 hex digits. */
-export function hexToIp(hex: string): string | null {
-  if (!/^([0-9a-f]{8}|[0-9a-f]{32})$/.test(hex)) return null;
-  const bytes = hex.match(/../g)!.map((h) => parseInt(h, 16));
-  if (bytes.length === 4) return bytes.join(".");
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  return groups.join(":");
 }

@@ -1,9 +1,10 @@
 /**
  * DnsServer: the sockets around the request path. UDP and TCP (RFC 7766: 2-byte length framing,
  * several queries per connection, answers possibly out of order, idle timeout) on one address.
- * The zone view is rebuilt from the store's change feed, at most once per turn of the event
- * loop; answering reads only memory, and encoded answers are kept per zone version
- * (answer_cache.ts). Nothing a client sends can throw out of a handler.
+ * The zone is kept current from the store's change feed by a ZoneView (zone_view.ts: deltas,
+ * chunked rebuilds on a reset); answering reads only memory, and encoded answers are kept until
+ * a delta changes what they were built from (answer_cache.ts). Nothing a client sends can throw
+ * out of a handler.
  *
  * @module
  */
@@ -21,9 +22,10 @@ import {
   responseLimit,
   writeResponse,
 } from "./reply.ts";
-import { type Reply, resolve } from "./resolve.ts";
+import { type Reply, resolveAnswer } from "./resolve.ts";
 import { HEADER_BYTES, parseQuery, type Query, RCODE } from "./wire.ts";
-import { Zone, type ZoneFilter } from "./zone.ts";
+import type { ZoneFilter } from "./zone.ts";
+import { ZoneView } from "./zone_view.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /** Most open TCP connections; more are closed at once. */
@@ -61,8 +63,8 @@ export interface DnsOptions {
   /** Forwarder tuning: timeoutMs, entriesMax, bytesMax, inflightMax, now. */
   forward?: ForwarderOptions;
   /**
-   * `--dns-acl`: what the zone may name, asked at every rebuild (the zone is also rebuilt when
-   * the ACL tables change); absent: every name.
+   * `--dns-acl`: what the zone may name, asked at every rebuild (the zone is rebuilt when the
+   * ACL tables change); absent: every name.
    */
   visible?: () => ZoneFilter;
 }
@@ -74,9 +76,9 @@ export class DnsServer {
   readonly #connections = new Set<Socket>();
   readonly #encoded = new WeakMap<Reply, EncodedReply>();
   readonly #answers = new AnswerCache();
-  #zone: Zone;
-  #rebuildQueued = false;
-  #unsubscribe: (() => void) | null = null;
+  readonly #view: ZoneView;
+  #cached = 0;
+  #built = 0;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   #address: { udp: HostPort; tcp: HostPort } | null = null;
@@ -87,7 +89,23 @@ export class DnsServer {
     this.#forwarder = opts.recursors.length === 0
       ? null
       : new Forwarder(opts.recursors, { random: this.#random, ...opts.forward });
-    this.#zone = this.#build();
+    const { store, domain, datacenter, edgeDomain, ttl, serviceTtl, visible } = opts;
+    this.#view = new ZoneView({
+      store,
+      zone: { domain, datacenter, edgeDomain, ttl, serviceTtl },
+      visible,
+      onChange: (deps) => deps === null ? this.#answers.clear() : this.#answers.invalidate(deps),
+    });
+  }
+
+  /** The zone view answers come from (benchmarks read its figures). */
+  get view(): ZoneView {
+    return this.#view;
+  }
+
+  /** Zone answers taken from the answer cache and built afresh so far (tests, benchmarks). */
+  get answerCounts(): { cached: number; built: number } {
+    return { cached: this.#cached, built: this.#built };
   }
 
   /** The bound addresses; throws before start(). */
@@ -96,15 +114,12 @@ export class DnsServer {
     return this.#address;
   }
 
-  /** Subscribes to the store and binds UDP and TCP. Rejects with one line on a bind error. */
+  /**
+   * Subscribes to the store, builds the zone, and binds UDP and TCP. Rejects with one line on a
+   * bind error.
+   */
   async start(): Promise<void> {
-    this.#unsubscribe = this.#opts.store.subscribe((c) => {
-      if (
-        c.tables.has("instances") || c.tables.has("nodes") ||
-        (this.#opts.visible !== undefined && c.tables.has("acl"))
-      ) this.#scheduleRebuild();
-    });
-    this.#zone = this.#build();
+    await this.#view.start();
     const { host, port } = this.#opts.listen;
     for (let attempt = 1;; attempt++) {
       const udp = await bindUdp(host, port);
@@ -114,7 +129,7 @@ export class DnsServer {
       } catch (e) {
         udp.close();
         if (port === 0 && attempt < BIND_ATTEMPTS_MAX) continue;
-        this.#unsubscribe?.();
+        this.#view.close();
         throw new Error(`dns: cannot listen on TCP ${host}:${udpPort}: ${errorText(e)}`);
       }
       this.#udp = udp;
@@ -129,8 +144,7 @@ export class DnsServer {
 
   /** Stops listening, drops open connections and in-flight forwards. */
   async close(): Promise<void> {
-    this.#unsubscribe?.();
-    this.#unsubscribe = null;
+    this.#view.close();
     this.#forwarder?.close();
     for (const c of this.#connections) c.destroy();
     this.#connections.clear();
@@ -163,15 +177,18 @@ export class DnsServer {
         return errorResponse(q, RCODE.BADVERS, { recursion });
       }
       const limitBytes = responseLimit(q, tcp);
-      const zone = this.#zone;
       const key = `${q.type} ${q.name}`;
-      let encoded = q.class === 1 ? this.#answers.get(zone, key) : undefined;
-      if (encoded === undefined) {
-        const reply = resolve(zone, q, q.class);
-        if (reply !== null) {
+      let encoded = q.class === 1 ? this.#answers.get(key) : undefined;
+      if (encoded !== undefined) this.#cached++;
+      else {
+        this.#built++;
+        const answer = resolveAnswer(this.#view.zone, q, q.class);
+        if (answer !== null) {
+          const { reply, depends } = answer;
           encoded = this.#encoded.get(reply) ?? encodeReply(reply);
-          if (reply.rcode === RCODE.NOERROR && q.class === 1) this.#answers.set(zone, key, encoded);
-          else this.#encoded.set(reply, encoded);
+          if (reply.rcode === RCODE.NOERROR && q.class === 1) {
+            this.#answers.set(key, encoded, depends);
+          } else this.#encoded.set(reply, encoded);
         }
       }
       if (encoded !== undefined) {
@@ -194,32 +211,6 @@ export class DnsServer {
       console.error(`dns: forwarding ${q.name} failed: ${errorText(e)}`);
       return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
     }
-  }
-
-  #build(): Zone {
-    const { store, domain, datacenter, edgeDomain, ttl, serviceTtl, visible } = this.#opts;
-    return new Zone(
-      { instances: store.instances(), nodes: store.nodes(), version: store.appliedIndex() },
-      { domain, datacenter, edgeDomain, ttl, serviceTtl, visible: visible?.() },
-    );
-  }
-
-  #scheduleRebuild(): void {
-    if (this.#rebuildQueued) return;
-    this.#rebuildQueued = true;
-    queueMicrotask(() => {
-      this.#rebuildQueued = false;
-      if (this.#unsubscribe === null) return;
-      try {
-        this.#zone = this.#build();
-      } catch (e) {
-        console.error(
-          `dns: zone rebuild failed, still answering from index ${this.#zone.version}: ${
-            errorText(e)
-          }`,
-        );
-      }
-    });
   }
 
   #onDatagram(udp: UdpSocket, msg: Uint8Array, port: number, address: string): void {

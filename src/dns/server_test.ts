@@ -411,7 +411,7 @@ Deno.test("DnsServer.answer() gives the right rcode for bad and foreign names, n
   store.close();
 });
 
-Deno.test("DnsServer answers PTR and TXT from the newest zone (cache keyed by zone version)", async () => {
+Deno.test("DnsServer answers PTR and TXT from the newest zone (cached answers dropped on change)", async () => {
   const { store, apply } = basic();
   const s = server(store);
   await s.start();
@@ -436,6 +436,51 @@ Deno.test("DnsServer answers PTR and TXT from the newest zone (cache keyed by zo
     apply({ type: "deregister", id: "api3" });
     await Promise.resolve();
     assert.equal(ptr().rcode, "REFUSED");
+  } finally {
+    await s.close();
+    store.close();
+  }
+});
+
+Deno.test("DnsServer answers unrelated names from its cache through a registration storm", async () => {
+  const { store, apply } = basic();
+  const s = server(store);
+  await s.start();
+  try {
+    // Every form of web's names, and others that do not depend on web.
+    const web = [
+      query("web.service.berth", "A"),
+      query("V1.Web.Service.DC1.Berth", "SRV"),
+      query("_web._tcp.service.berth", "SRV"),
+    ];
+    const others = [
+      query("big.service.berth", "A"),
+      query("big.service.berth", "SRV"),
+      query("n1.node.berth", "A"),
+      query("edge.example", "A"),
+      query("0a000001.addr.berth", "A"),
+    ];
+    for (const q of [...web, ...others]) ask(s, q);
+    for (let i = 0; i < 200; i++) {
+      apply({
+        type: "register",
+        instance: { id: `storm${i}`, service: "web", node: "n1", address: `10.3.0.${i}`, port: 80 },
+      });
+      const before = s.answerCounts;
+      for (const q of others) ask(s, q);
+      assert.deepEqual(s.answerCounts, { ...before, cached: before.cached + others.length });
+      for (const q of web) ask(s, q);
+      assert.equal(s.answerCounts.built, before.built + web.length, "web answers not rebuilt");
+    }
+    const r = decode(ask(s, query("web.service.berth", "A"), true)!);
+    assert.equal(r.answers.length, 202);
+    // A node change drops the answers that depend on the nodes: edge, name servers.
+    apply({ type: "node.status", name: "n2", status: "down" });
+    const before = s.answerCounts;
+    assert.deepEqual(decode(ask(s, query("edge.example", "A"))!).answers.map((a) => a.data), [
+      "192.168.1.1",
+    ]);
+    assert.equal(s.answerCounts.built, before.built + 1);
   } finally {
     await s.close();
     store.close();

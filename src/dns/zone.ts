@@ -1,16 +1,32 @@
 /**
- * The zone view: an immutable snapshot of what DNS can answer, built from the store's instances
- * and nodes. Only served instances (`instanceHealth(…).served`, node liveness included) enter the
- * service names; reverse (PTR) names cover every registered node and instance address, as
- * Consul's catalog does. Names are keyed lower case, so lookups are case-insensitive. A new Zone
- * replaces the old one on every relevant change; the server caches answers per zone version
- * (answer_cache.ts).
+ * The zone view: what DNS can answer, held in memory and kept current by deltas (zone_delta.ts:
+ * plain rows, "set to after"), so one changed instance costs the same with 100 or 100,000 in the
+ * catalog. Only served instances (their own sources and their node's passing) enter the service
+ * names; reverse (PTR) names cover every registered node and instance address, as Consul's
+ * catalog does. Names are keyed lower case, so lookups are case-insensitive.
+ *
+ * Per instance the zone keeps one compact entry (address, port, weight, lower-cased tags; the
+ * strings interned, src/lib/intern.ts), indexed by id, by node (a node delta re-evaluates only
+ * that node's instances) and, when served, by service. `apply()` returns the dependency keys
+ * (`serviceDep`, `nodeDep`, `addressDep`, `ZONE_DEP`) whose answers the delta changed, so cached
+ * answers are dropped name by name (answer_cache.ts). Applying the same delta again changes
+ * nothing and returns no key.
  *
  * @module
  */
-import { instanceHealth } from "../store/mod.ts";
-import type { Instance, NodeInfo } from "../store/mod.ts";
+import { isIPv4 } from "node:net";
+import { intern, internList } from "../lib/intern.ts";
 import { ipBytes } from "./wire.ts";
+import {
+  fillDelta,
+  type ZoneDelta,
+  type ZoneFilter,
+  type ZoneInstanceRow,
+  type ZoneNodeRow,
+} from "./zone_delta.ts";
+import type { Instance, NodeInfo } from "../store/mod.ts";
+
+export type { ZoneFilter };
 
 /** What the zone is built with (DnsOptions' naming part). */
 export interface ZoneOptions {
@@ -24,18 +40,8 @@ export interface ZoneOptions {
   ttl: number;
   /** Service TTLs (seconds) by lower-cased service name; `*` replaces `ttl` for other services. */
   serviceTtl?: ReadonlyMap<string, number>;
-  /** What the zone may name (`--dns-acl`: the anonymous token's rights); absent: everything. */
+  /** What the constructor's data may name (`--dns-acl`); absent: everything. */
   visible?: ZoneFilter;
-}
-
-/**
- * Which services and nodes a zone may name. A node it may not read is absent (its name, address,
- * meta, NS and PTR records); an instance is served only when its service and its node are both
- * readable (Consul's DNS rule with ACLs).
- */
-export interface ZoneFilter {
-  service(name: string): boolean;
-  node(name: string): boolean;
 }
 
 /** The names a reverse (PTR) lookup of one address answers with, before the domain. */
@@ -48,12 +54,74 @@ export interface ReverseNames {
 
 /** One served instance, reduced to what answers need. */
 export interface ZoneInstance {
-  address: string;
-  port: number;
-  weight: number;
-  /** Lower-cased tags. */
-  tags: ReadonlySet<string>;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  /** Lower-cased, sorted, each once. */
+  readonly tags: readonly string[];
 }
+
+/** Dependency key of the apex, edge and negative answers: name servers, edge members, SOA. */
+export const ZONE_DEP = "zone";
+/** Dependency key of a lower-cased service's names (every tag, datacenter and type form). */
+export function serviceDep(service: string): string {
+  return `service ${service}`;
+}
+/** Dependency key of a lower-cased node name's answers. */
+export function nodeDep(node: string): string {
+  return `node ${node}`;
+}
+/** Dependency key of the PTR answers of an address (canonicalIp form). */
+export function addressDep(address: string): string {
+  return `addr ${address}`;
+}
+
+/** One instance the zone holds (visible, any health). A class: one shape, no closures. */
+class Entry implements ZoneInstance {
+  readonly id: string;
+  /** Lower-cased. */
+  readonly service: string;
+  readonly node: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly tags: readonly string[];
+  /** Its own sources pass. */
+  readonly passing: boolean;
+  /** It passes and so does its node: it is in its service's answers. */
+  served = false;
+
+  constructor(row: ZoneInstanceRow) {
+    this.id = row.id;
+    this.service = intern(row.service.toLowerCase());
+    this.node = intern(row.node);
+    this.address = intern(row.address);
+    this.port = row.port;
+    this.weight = row.weight;
+    this.tags = internList(lowerSet(row.tags));
+    this.passing = row.passing;
+  }
+
+  same(o: Entry): boolean {
+    return this.service === o.service && this.node === o.node && this.address === o.address &&
+      this.port === o.port && this.weight === o.weight && this.passing === o.passing &&
+      sameList(this.tags, o.tags);
+  }
+}
+
+/** A service's served instances; `sorted` (by id) is made when asked and dropped on change. */
+class ServiceEntry {
+  readonly served = new Set<Entry>();
+  sorted: Entry[] | null = null;
+}
+
+/** The names at one address, as sorted multisets: one element per node or instance there. */
+class ReverseEntry {
+  nodes: string[] = [];
+  services: string[] = [];
+}
+
+const NONE: readonly ZoneInstance[] = Object.freeze([]);
 
 export class Zone {
   readonly domain: string;
@@ -61,18 +129,6 @@ export class Zone {
   readonly edgeDomain: string | null;
   readonly ttl: number;
   readonly serviceTtls: ReadonlyMap<string, number>;
-  /** Store index the zone was built at; the SOA serial. */
-  readonly version: number;
-  /** Lower-cased service name → served instances, in store order (by id). */
-  readonly services: ReadonlyMap<string, readonly ZoneInstance[]>;
-  /** Lower-cased node name → node (every registered node, any status). */
-  readonly nodes: ReadonlyMap<string, NodeInfo>;
-  /** Addresses of alive nodes whose meta.proxy is "true", sorted by node name. */
-  readonly edgeAddresses: readonly string[];
-  /** Alive node names (lower case, sorted): the name servers of the zone. */
-  readonly nameServers: readonly string[];
-  /** Address (ipToHex form) → the names a PTR query answers with. */
-  readonly reverse: ReadonlyMap<string, ReverseNames>;
   /**
    * The suffixes handlers match, datacenter-qualified first: `.service.DC.DOMAIN` then
    * `.service.DOMAIN`; likewise `.node.` and `.addr.`. `.EDGE` (or null).
@@ -81,7 +137,19 @@ export class Zone {
   readonly nodeSuffixes: readonly [string, string];
   readonly addrSuffixes: readonly [string, string];
   readonly edgeSuffix: string | null;
+  #version: number;
+  readonly #byId = new Map<string, Entry>();
+  readonly #byNode = new Map<string, Set<Entry>>();
+  readonly #services = new Map<string, ServiceEntry>();
+  /** Every node by exact name, any status, visible or not. */
+  readonly #nodeRows = new Map<string, ZoneNodeRow>();
+  /** Visible nodes by lower-cased name (two names equal but for case: the last in name order). */
+  readonly #nodes = new Map<string, ZoneNodeRow>();
+  readonly #reverse = new Map<string, ReverseEntry>();
+  #nameServers: readonly string[] = [];
+  #edgeAddresses: readonly string[] = [];
 
+  /** A zone holding `data` (empty arrays: an empty zone to fill with `apply`). */
   constructor(
     data: { instances: readonly Instance[]; nodes: readonly NodeInfo[]; version: number },
     options: ZoneOptions,
@@ -91,7 +159,6 @@ export class Zone {
     this.edgeDomain = options.edgeDomain;
     this.ttl = options.ttl;
     this.serviceTtls = options.serviceTtl ?? new Map();
-    this.version = data.version;
     const suffixes = (kind: string): [string, string] => [
       `.${kind}.${this.datacenter}.${this.domain}`,
       `.${kind}.${this.domain}`,
@@ -100,75 +167,284 @@ export class Zone {
     this.nodeSuffixes = suffixes("node");
     this.addrSuffixes = suffixes("addr");
     this.edgeSuffix = this.edgeDomain === null ? null : `.${this.edgeDomain}`;
-    const visible = options.visible;
-    const nodeList = visible === undefined
-      ? data.nodes
-      : data.nodes.filter((n) => visible.node(n.name));
-    const instanceList = visible === undefined
-      ? data.instances
-      : data.instances.filter((i) => visible.service(i.service) && visible.node(i.node));
-    const nodes = new Map<string, NodeInfo>();
-    // Node-level checks count towards every instance of the node (instanceHealth).
-    const byName = new Map<string, NodeInfo>();
-    const reverse = new Map<string, { nodes: Set<string>; services: Set<string> }>();
-    const reverseOf = (address: string) => {
-      const key = ipToHex(address);
-      if (key === null) return null;
-      let r = reverse.get(key);
-      if (r === undefined) reverse.set(key, r = { nodes: new Set(), services: new Set() });
-      return r;
-    };
-    for (const n of nodeList) {
-      nodes.set(n.name.toLowerCase(), n);
-      byName.set(n.name, n);
-      reverseOf(n.address)?.nodes.add(n.name.toLowerCase());
-    }
-    this.nodes = nodes;
-    const services = new Map<string, ZoneInstance[]>();
-    for (const i of instanceList) {
-      reverseOf(i.address)?.services.add(i.service.toLowerCase());
-      if (!instanceHealth(i, byName.get(i.node)).served) continue;
-      const key = i.service.toLowerCase();
-      let list = services.get(key);
-      if (list === undefined) services.set(key, list = []);
-      list.push({
-        address: i.address,
-        port: i.port,
-        weight: i.weight,
-        tags: new Set(i.tags.map((t) => t.toLowerCase())),
-      });
-    }
-    this.services = services;
-    const sorted = (names: Set<string>) => [...names].sort();
-    this.reverse = new Map(
-      [...reverse].map(([k, r]) => [k, { nodes: sorted(r.nodes), services: sorted(r.services) }]),
-    );
-    // Edge names stay open (they are the public entry); the name servers are nodes.
-    this.edgeAddresses = data.nodes.filter((n) => n.status === "alive" && n.meta.proxy === "true")
-      .sort(nameOrder).map((n) => n.address);
-    const alive = nodeList.filter((n) => n.status === "alive").sort(nameOrder);
-    this.nameServers = alive.map((n) => n.name.toLowerCase());
+    this.#version = data.version;
+    this.apply(fillDelta(data, options.visible));
+  }
+
+  /** Store index of the last change applied; the SOA serial. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Visible nodes by lower-cased name, any status. */
+  get nodes(): ReadonlyMap<string, Readonly<ZoneNodeRow>> {
+    return this.#nodes;
+  }
+
+  /** Alive visible node names (lower case, in name order): the name servers of the zone. */
+  get nameServers(): readonly string[] {
+    return this.#nameServers;
+  }
+
+  /** Addresses of alive nodes whose meta.proxy is "true", in name order (visible or not). */
+  get edgeAddresses(): readonly string[] {
+    return this.#edgeAddresses;
+  }
+
+  /** Instances held (visible, any health). */
+  get size(): number {
+    return this.#byId.size;
   }
 
   /** Served instances of a lower-cased service name having every one of the lower-cased tags. */
   instances(service: string, tags: readonly string[] = []): readonly ZoneInstance[] {
-    const all = this.services.get(service) ?? [];
-    return tags.length === 0 ? all : all.filter((i) => tags.every((t) => i.tags.has(t)));
+    const s = this.#services.get(service);
+    if (s === undefined) return NONE;
+    const all = s.sorted ??= [...s.served].sort(idOrder);
+    return tags.length === 0 ? all : all.filter((i) => tags.every((t) => i.tags.includes(t)));
+  }
+
+  /** Lower-cased names of the services with a served instance, sorted. */
+  serviceNames(): string[] {
+    return [...this.#services.keys()].sort();
   }
 
   /** TTL (seconds) of a lower-cased service's answers: its own, else `*`'s, else `ttl`. */
   serviceTtl(service: string): number {
     return this.serviceTtls.get(service) ?? this.serviceTtls.get("*") ?? this.ttl;
   }
+
+  /** The PTR names of an address in canonicalIp form, or undefined when none is there. */
+  reverseNames(address: string): ReverseNames | undefined {
+    const r = this.#reverse.get(address);
+    return r === undefined
+      ? undefined
+      : { nodes: distinct(r.nodes), services: distinct(r.services) };
+  }
+
+  /** Addresses (canonicalIp form) with PTR names, sorted (for tests). */
+  reverseAddresses(): string[] {
+    return [...this.#reverse.keys()].sort();
+  }
+
+  /**
+   * Sets the delta's rows (nodes first, then instances; the result is the same either way) and
+   * the version. Returns the dependency keys of the answers that changed.
+   */
+  apply(delta: ZoneDelta): Set<string> {
+    const changed = new Set<string>();
+    this.#version = delta.version;
+    let global = false;
+    for (const { name, row } of delta.nodes) {
+      if (this.#setNode(name, row, changed)) global = true;
+    }
+    if (global) {
+      this.#deriveNameServers();
+      changed.add(ZONE_DEP);
+    }
+    for (const { id, row } of delta.instances) this.#setInstance(id, row, changed);
+    return changed;
+  }
+
+  #setInstance(id: string, row: ZoneInstanceRow | null, changed: Set<string>): void {
+    const old = this.#byId.get(id);
+    const next = row === null ? undefined : new Entry(row);
+    if (old === undefined && next === undefined) return;
+    if (old !== undefined && next !== undefined && old.same(next)) return;
+    if (next === undefined) this.#byId.delete(id);
+    else this.#byId.set(id, next);
+    if (old !== undefined) {
+      const set = this.#byNode.get(old.node)!;
+      set.delete(old);
+      if (set.size === 0) this.#byNode.delete(old.node);
+      this.#setServed(old, false, changed);
+    }
+    if (next !== undefined) {
+      let set = this.#byNode.get(next.node);
+      if (set === undefined) this.#byNode.set(next.node, set = new Set());
+      set.add(next);
+      this.#setServed(next, next.passing && this.#nodePassing(next.node), changed);
+      // Added before the old one goes, so an unchanged (address, service) pair stays put.
+      this.#reverseAdd(next.address, "services", next.service, changed);
+    }
+    if (old !== undefined) this.#reverseRemove(old.address, "services", old.service, changed);
+  }
+
+  #nodePassing(node: string): boolean {
+    return this.#nodeRows.get(node)?.passing ?? true; // unknown to the store: counts as alive
+  }
+
+  #setServed(e: Entry, served: boolean, changed: Set<string>): void {
+    if (e.served === served) return;
+    e.served = served;
+    let s = this.#services.get(e.service);
+    if (served) {
+      if (s === undefined) this.#services.set(e.service, s = new ServiceEntry());
+      s.served.add(e);
+    } else {
+      s!.served.delete(e);
+      if (s!.served.size === 0) this.#services.delete(e.service);
+    }
+    if (s !== undefined) s.sorted = null;
+    changed.add(serviceDep(e.service));
+  }
+
+  /** Sets one node's row; true when name servers, edge addresses or glue may have changed. */
+  #setNode(name: string, row: ZoneNodeRow | null, changed: Set<string>): boolean {
+    const old = this.#nodeRows.get(name) ?? null;
+    if (sameNode(old, row)) return false;
+    if (row === null) this.#nodeRows.delete(name);
+    else this.#nodeRows.set(name, row);
+    const passing = row?.passing ?? true;
+    if ((old?.passing ?? true) !== passing) {
+      for (const e of this.#byNode.get(name) ?? []) {
+        this.#setServed(e, e.passing && passing, changed);
+      }
+    }
+    const lower = intern(name.toLowerCase());
+    const oldAddress = old?.visible ? old.address : null;
+    const newAddress = row?.visible ? intern(row.address) : null;
+    if (newAddress !== null) this.#reverseAdd(newAddress, "nodes", lower, changed);
+    if (oldAddress !== null) this.#reverseRemove(oldAddress, "nodes", lower, changed);
+    this.#setVisibleNode(lower, name, row?.visible ? row : null);
+    if (old === null || row === null) {
+      changed.add(nodeDep(lower));
+      return true;
+    }
+    const moved = old.address !== row.address || old.visible !== row.visible;
+    if (moved || !sameMeta(old.meta, row.meta)) changed.add(nodeDep(lower));
+    return moved || old.status !== row.status || old.meta.proxy !== row.meta.proxy;
+  }
+
+  /** Keeps `#nodes[lower]` the visible node last in name order among those spelled `lower`. */
+  #setVisibleNode(lower: string, name: string, row: ZoneNodeRow | null): void {
+    const held = this.#nodes.get(lower);
+    if (row !== null && (held === undefined || held.name <= name)) {
+      this.#nodes.set(lower, row);
+      return;
+    }
+    if (held === undefined || held.name !== name) return;
+    // The holder went away or hid: the next in name order spelled the same takes its place.
+    this.#nodes.delete(lower);
+    for (const r of this.#nodeRows.values()) {
+      if (!r.visible || r.name.toLowerCase() !== lower) continue;
+      const h = this.#nodes.get(lower);
+      if (h === undefined || h.name < r.name) this.#nodes.set(lower, r);
+    }
+  }
+
+  /** Name servers and edge addresses from every node (nodes are hosts: few). */
+  #deriveNameServers(): void {
+    const rows = [...this.#nodeRows.values()].sort(nameOrder);
+    const alive = rows.filter((n) => n.status === "alive");
+    this.#nameServers = alive.filter((n) => n.visible).map((n) => intern(n.name.toLowerCase()));
+    // Edge names stay open (they are the public entry); the name servers are nodes.
+    this.#edgeAddresses = alive.filter((n) => n.meta.proxy === "true").map((n) => n.address);
+  }
+
+  #reverseAdd(
+    address: string,
+    kind: "nodes" | "services",
+    name: string,
+    changed: Set<string>,
+  ): void {
+    const key = canonicalIp(address);
+    if (key === null) return;
+    let r = this.#reverse.get(key);
+    if (r === undefined) this.#reverse.set(key, r = new ReverseEntry());
+    const list = r[kind];
+    const at = lowerBound(list, name);
+    if (list[at] !== name) changed.add(addressDep(key));
+    list.splice(at, 0, name);
+  }
+
+  #reverseRemove(
+    address: string,
+    kind: "nodes" | "services",
+    name: string,
+    changed: Set<string>,
+  ): void {
+    const key = canonicalIp(address);
+    if (key === null) return;
+    const r = this.#reverse.get(key);
+    if (r === undefined) return;
+    const list = r[kind];
+    const at = lowerBound(list, name);
+    if (list[at] !== name) return;
+    list.splice(at, 1);
+    if (list[at] !== name) changed.add(addressDep(key));
+    if (r.nodes.length === 0 && r.services.length === 0) this.#reverse.delete(key);
+  }
 }
 
-/** `10.0.0.1` → `0a000001`; IPv6 → 32 hex digits (Consul's `.addr.` form, the `reverse` key); null for a hostname. */
+/** `10.0.0.1` → `0a000001`; IPv6 → 32 hex digits (Consul's `.addr.` form); null for a hostname. */
 export function ipToHex(address: string): string | null {
   const bytes = ipBytes(address);
   if (bytes === null) return null;
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");
   return out;
+}
+
+/** Inverse of ipToHex; null when the label is not 8 or 32 hex digits. */
+export function hexToIp(hex: string): string | null {
+  if (!/^([0-9a-f]{8}|[0-9a-f]{32})$/.test(hex)) return null;
+  const bytes = hex.match(/../g)!.map((h) => parseInt(h, 16));
+  if (bytes.length === 4) return bytes.join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return groups.join(":");
+}
+
+/**
+ * One spelling per IP address (the reverse names' key): an IPv4 literal as it is, IPv6 as
+ * hexToIp writes it; null for a hostname.
+ */
+export function canonicalIp(address: string): string | null {
+  if (isIPv4(address)) return address;
+  const hex = ipToHex(address);
+  return hex === null ? null : intern(hexToIp(hex)!);
+}
+
+function sameNode(a: ZoneNodeRow | null, b: ZoneNodeRow | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.name === b.name && a.address === b.address && a.status === b.status &&
+    a.passing === b.passing && a.visible === b.visible && sameMeta(a.meta, b.meta);
+}
+
+function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>) {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+}
+
+/** Lower-cased, sorted, each once. */
+function lowerSet(items: readonly string[]): string[] {
+  return [...new Set(items.map((t) => t.toLowerCase()))].sort();
+}
+
+/** Sorted, each once (a sorted multiset's distinct elements). */
+function distinct(list: readonly string[]): string[] {
+  return list.filter((x, i) => i === 0 || list[i - 1] !== x);
+}
+
+/** First index of a sorted list whose element is not below `s`. */
+function lowerBound(list: readonly string[], s: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! < s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function idOrder(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 function nameOrder(a: { name: string }, b: { name: string }): number {

@@ -1,0 +1,182 @@
+/**
+ * ZoneView: keeps a Zone current from the store's change feed. A change's instance and node
+ * deltas are applied to the zone at once (O(rows changed)); a reset (snapshot install, restore)
+ * and, with `--dns-acl`, an ACL change rebuild it: a new zone is filled from the store in slices
+ * of REBUILD_SLICE instances with a turn of the event loop between slices, the old zone answering
+ * meanwhile; deltas announced during the rebuild are queued and replayed on the new zone (they
+ * set rows to their after state, so replaying one the slices already read changes nothing), and
+ * then the new zone takes over. A store smaller than one slice is rebuilt at once.
+ *
+ * `onChange` hears which answers changed: the dependency keys of a delta (zone.ts), or null when
+ * a rebuilt zone took over (everything may have changed).
+ *
+ * @module
+ */
+import type { Change, Store } from "../store/mod.ts";
+import { errorText } from "../lib/error_text.ts";
+import { Zone, type ZoneOptions } from "./zone.ts";
+import { fillDelta, type ZoneDelta, zoneDelta, type ZoneFilter } from "./zone_delta.ts";
+
+/** Instances read and applied per slice of a rebuild. */
+export const REBUILD_SLICE = 2000;
+/** Rows queued during a rebuild past which it starts over (it reads them anyway). */
+export const REBUILD_QUEUE_ROWS_MAX = 100_000;
+/** Wait before a failed rebuild is tried again. */
+export const REBUILD_RETRY_MS = 1000;
+
+/** The store reads and feed a view needs. */
+export type ZoneSource = Pick<Store, "subscribe" | "nodes" | "instancesPage" | "appliedIndex">;
+
+export interface ZoneViewOptions {
+  store: ZoneSource;
+  /** Instances per rebuild slice (default REBUILD_SLICE). */
+  sliceInstances?: number;
+  /** The zone's naming options (the filter is `visible`'s). */
+  zone: Omit<ZoneOptions, "visible">;
+  /** `--dns-acl`: what the zone may name, asked at every rebuild; absent: everything. */
+  visible?: () => ZoneFilter;
+  /** Told after each applied change: the dependency keys it changed, or null for all. */
+  onChange?: (deps: ReadonlySet<string> | null) => void;
+}
+
+export class ZoneView {
+  readonly #opts: ZoneViewOptions;
+  #zone: Zone;
+  #filter: ZoneFilter | undefined;
+  /** Deltas announced while a rebuild runs, in order; null when none runs. */
+  #queue: ZoneDelta[] | null = null;
+  #queuedRows = 0;
+  /** Bumped by every reset and by close(): a rebuild of an older generation stops. */
+  #generation = 0;
+  #scheduled = false;
+  #retry: ReturnType<typeof setTimeout> | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #waiters: (() => void)[] = [];
+  /** Longest slice of the last rebuild, in ms (the bench reads it). */
+  worstSliceMs = 0;
+
+  /** Builds the zone at once when the store holds less than one slice, else starts empty. */
+  constructor(opts: ZoneViewOptions) {
+    this.#opts = opts;
+    this.#filter = opts.visible?.();
+    const { zone, done } = this.#firstSlice();
+    this.#zone = done ? zone : this.#emptyZone(opts.store.appliedIndex());
+  }
+
+  /** The zone answers come from now (replaced by a rebuild: read it per question). */
+  get zone(): Zone {
+    return this.#zone;
+  }
+
+  /** Subscribes to the feed and rebuilds; resolves once the rebuilt zone answers. */
+  start(): Promise<void> {
+    this.#unsubscribe ??= this.#opts.store.subscribe((c) => this.#onChange(c));
+    const built = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#reset();
+    return built;
+  }
+
+  /** Unsubscribes and stops a running rebuild. */
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#generation++;
+    this.#queue = null;
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#wake();
+  }
+
+  #onChange(c: Change): void {
+    if (c.reset || (this.#opts.visible !== undefined && c.tables.has("acl"))) {
+      this.#reset();
+      return;
+    }
+    const delta = zoneDelta(c, this.#filter);
+    if (this.#queue !== null) {
+      this.#queue.push(delta);
+      this.#queuedRows += delta.instances.length + delta.nodes.length + 1;
+      if (this.#queuedRows > REBUILD_QUEUE_ROWS_MAX) this.#reset();
+      return;
+    }
+    const changed = this.#zone.apply(delta);
+    if (changed.size > 0) this.#opts.onChange?.(changed);
+  }
+
+  /** Starts a rebuild (once per turn of the microtask queue; a running one is dropped). */
+  #reset(): void {
+    this.#filter = this.#opts.visible?.();
+    this.#generation++;
+    this.#queue = [];
+    this.#queuedRows = 0;
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      if (this.#unsubscribe !== null) void this.#rebuild();
+    });
+  }
+
+  async #rebuild(): Promise<void> {
+    const generation = this.#generation;
+    this.worstSliceMs = 0;
+    try {
+      let { zone, done, last } = this.#firstSlice();
+      while (!done) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (generation !== this.#generation) return;
+        ({ done, last } = this.#slice(zone, last));
+      }
+      const start = performance.now();
+      for (const d of this.#queue ?? []) zone.apply(d);
+      zone.apply({ version: this.#opts.store.appliedIndex(), instances: [], nodes: [] });
+      this.worstSliceMs = Math.max(this.worstSliceMs, performance.now() - start);
+      this.#queue = null;
+      this.#zone = zone;
+      this.#opts.onChange?.(null);
+      this.#wake();
+    } catch (e) {
+      if (generation !== this.#generation) return;
+      console.error(
+        `dns: zone rebuild failed, still answering from index ${this.#zone.version}, ` +
+          `trying again in ${REBUILD_RETRY_MS} ms: ${errorText(e)}`,
+      );
+      this.#retry = setTimeout(() => {
+        this.#retry = null;
+        if (this.#unsubscribe !== null) this.#reset();
+      }, REBUILD_RETRY_MS);
+    }
+  }
+
+  /** A new zone with the store's nodes and first slice of instances. */
+  #firstSlice(): { zone: Zone; done: boolean; last: string } {
+    const store = this.#opts.store;
+    const start = performance.now();
+    const zone = this.#emptyZone(store.appliedIndex());
+    zone.apply(
+      fillDelta({ instances: [], nodes: store.nodes(), version: zone.version }, this.#filter),
+    );
+    this.worstSliceMs = performance.now() - start;
+    return { zone, ...this.#slice(zone, "") };
+  }
+
+  /** Applies the slice of instances after id `after`; full when it was the last one. */
+  #slice(zone: Zone, after: string): { done: boolean; last: string } {
+    const start = performance.now();
+    const size = this.#opts.sliceInstances ?? REBUILD_SLICE;
+    const page = this.#opts.store.instancesPage(after, size);
+    zone.apply(fillDelta({ instances: page, nodes: [], version: zone.version }, this.#filter));
+    this.worstSliceMs = Math.max(this.worstSliceMs, performance.now() - start);
+    return { done: page.length < size, last: page.at(-1)?.id ?? after };
+  }
+
+  #emptyZone(version: number): Zone {
+    return new Zone({ instances: [], nodes: [], version }, this.#opts.zone);
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+}
