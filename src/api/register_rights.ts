@@ -13,7 +13,7 @@ import type { Context } from "hono";
 import { checkOnNode, type Instance, type Store } from "../store/mod.ts";
 import { requireRight } from "./acl_enforce.ts";
 
-type Reader = Pick<Store, "instance" | "node" | "instancesOfNode">;
+type Reader = Pick<Store, "instance" | "node" | "instancesOfNode" | "checkHolder">;
 
 /** 403 unless the request may overwrite check `id` of `node` (nothing to check when it is new). */
 export function requireCheckTakeover(c: Context, store: Reader, node: string, id: string): void {

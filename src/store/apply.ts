@@ -24,6 +24,7 @@ import { applyAcl, markAclBootstrapped, seedAclBuiltins } from "./acl_tables.ts"
 import { applyPki } from "./pki_state.ts";
 import { applyEdgeCert } from "./edge_certs.ts";
 import { applyAcme } from "./acme_state.ts";
+import { rebuildCheckHolders } from "./check_holders.ts";
 
 export function applyCommand(step: ApplyStep, cmd: Command): ApplyResult {
   switch (cmd.type) {
@@ -178,6 +179,7 @@ function commitRestore(
   if (cmd.acl) markAclBootstrapped(step);
   const r = step.restore.commit(step.index, cmd);
   if (!r.ok) return r;
+  rebuildCheckHolders(step.sql.db);
   const ch = step.change;
   ch.reset = true;
   for (const s of before) ch.services.add(s);

@@ -3,7 +3,7 @@
  * `deregister`, and the two health sources `check` and `docker`, each of which writes only its
  * own field, see health.ts). A write that changes nothing (same fields, meta in any order) bumps
  * no index and announces nothing. A node's status change announces every service on the node,
- * since their health derives from it. Registered checks (`check.*`) are apply_checks.ts'.
+ * since their health derives from it (and their catalog entries show its address and meta). Registered checks (`check.*`) are apply_checks.ts'.
  *
  * @module
  */
@@ -12,12 +12,13 @@ import { checkDefinitionKey, hasCheckSource } from "./health.ts";
 import {
   instance,
   instanceRow,
-  instancesOfNode,
   node,
   type NodeData,
   nodeData,
   nodeRow,
+  servicesOfNode,
 } from "./queries.ts";
+import { checkReader, noteCheckHolders } from "./check_holders.ts";
 import { checkIdClash, keptCheckResults } from "./checks.ts";
 import type { ApplyResult, Command, Instance, InstanceSpec, NodeInfo } from "./types.ts";
 
@@ -43,12 +44,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
       const old = node(sql, cmd.name);
       if (old === undefined) return { ok: false, error: `no node ${cmd.name}` };
       const data = nodeData({ ...old, status: cmd.status });
-      const r = putNode(step, { name: cmd.name, data, old });
-      if (old.status !== cmd.status) {
-        for (const i of instancesOfNode(sql, cmd.name)) change.services.add(i.service);
-        change.tables.add("instances");
-      }
-      return r;
+      return putNode(step, { name: cmd.name, data, old });
     }
     case "register": {
       const old = instance(sql, cmd.instance.id);
@@ -56,7 +52,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
       const text = canonicalInstance(spec);
       if (old !== undefined && canonicalInstance(old) === text) return { ok: true };
       if (spec.checks !== undefined && spec.checks.length > 0) {
-        const clash = checkIdClash(spec, node(sql, spec.node), instancesOfNode(sql, spec.node));
+        const clash = checkIdClash(spec, node(sql, spec.node), checkReader(sql));
         if (clash !== null) return { ok: false, error: clash };
       }
       sql.stmt(
@@ -64,6 +60,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
          service=excluded.service, node=excluded.node, data=excluded.data,
          modify_index=excluded.modify_index`,
       ).run(spec.id, spec.service, spec.node, text, old?.createIndex ?? index, index);
+      noteCheckHolders(sql, old ?? null, spec);
       change.instance(spec.id, old ?? null, instanceRow(text, old?.createIndex ?? index, index));
       change.tables.add("instances");
       change.services.add(spec.service);
@@ -74,6 +71,7 @@ export function applyCatalog(step: ApplyStep, cmd: CatalogCommand): ApplyResult 
       const old = instance(sql, cmd.id);
       if (old === undefined) return { ok: true };
       sql.stmt("DELETE FROM instances WHERE id=?").run(cmd.id);
+      noteCheckHolders(sql, old, null);
       change.instance(cmd.id, old, null);
       change.tables.add("instances");
       change.services.add(old.service);
@@ -149,28 +147,34 @@ export function putHealth(step: ApplyStep, old: Instance, spec: InstanceSpec): A
   if (text === canonicalInstance(old)) return { ok: true };
   step.sql.stmt("UPDATE instances SET data=?, modify_index=? WHERE id=?")
     .run(text, step.index, old.id);
+  noteCheckHolders(step.sql, old, spec);
   step.change.instance(old.id, old, instanceRow(text, old.createIndex, step.index));
   step.change.tables.add("instances");
   step.change.services.add(old.service);
   return { ok: true };
 }
 
-/** Stores a node's data; nothing when it is what `old` holds. */
+/**
+ * Stores a node's data; nothing when it is what `old` holds. Every service with an instance on
+ * the node changes with it: its liveness and node-level checks are part of their health, its
+ * address and meta part of their catalog entries (as Consul bumps the node's service indexes).
+ */
 export function putNode(
   step: ApplyStep,
   { name, data, old }: { name: string; data: NodeData; old: NodeInfo | undefined },
 ): ApplyResult {
   const text = JSON.stringify(data);
   if (old !== undefined && JSON.stringify(nodeData(old)) === text) return { ok: true };
-  step.sql.stmt(
+  const { sql, index, change } = step;
+  sql.stmt(
     `INSERT INTO nodes VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET
      data=excluded.data, modify_index=excluded.modify_index`,
-  ).run(name, text, old?.createIndex ?? step.index, step.index);
-  step.change.node(
-    name,
-    old ?? null,
-    nodeRow(name, text, old?.createIndex ?? step.index, step.index),
-  );
-  step.change.tables.add("nodes");
+  ).run(name, text, old?.createIndex ?? index, index);
+  change.node(name, old ?? null, nodeRow(name, text, old?.createIndex ?? index, index));
+  change.tables.add("nodes");
+  const health = (d: Pick<NodeData, "status" | "checks"> | undefined) =>
+    JSON.stringify([d?.status ?? "alive", d?.checks ?? []]);
+  if (health(old) !== health(data)) change.tables.add("instances");
+  for (const s of servicesOfNode(sql, name)) change.services.add(s);
   return { ok: true };
 }

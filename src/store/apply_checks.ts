@@ -8,26 +8,23 @@
 import type { ApplyStep } from "./apply_step.ts";
 import { putHealth, putNode } from "./apply_catalog.ts";
 import { planCheckCommand } from "./checks.ts";
-import { instancesOfNode, node, nodeData } from "./queries.ts";
+import { node, nodeData } from "./queries.ts";
+import { checkReader } from "./check_holders.ts";
 import type { ApplyResult, Command } from "./types.ts";
 
 type CheckCommand = Extract<Command, { type: `check.${string}` }>;
 
 export function applyCheck(step: ApplyStep, cmd: CheckCommand): ApplyResult {
-  const { sql, change } = step;
+  const { sql } = step;
   const old = node(sql, cmd.node);
-  const plan = planCheckCommand(cmd, old, instancesOfNode(sql, cmd.node));
+  const plan = planCheckCommand(cmd, old, checkReader(sql));
   if (typeof plan === "string") return { ok: false, error: plan };
   for (const { instance, checks } of plan.instances) {
     putHealth(step, instance, { ...instance, checks });
   }
   if (plan.nodeChecks !== undefined && old !== undefined) {
-    const data = nodeData({ ...old, checks: plan.nodeChecks });
-    if (JSON.stringify(data) !== JSON.stringify(nodeData(old))) {
-      putNode(step, { name: old.name, data, old });
-      for (const i of instancesOfNode(sql, old.name)) change.services.add(i.service);
-      change.tables.add("instances");
-    }
+    // putNode announces every service of the node when the checks changed.
+    putNode(step, { name: old.name, data: nodeData({ ...old, checks: plan.nodeChecks }), old });
   }
   return { ok: true };
 }

@@ -18,7 +18,8 @@ function rowsOf(s: Store): Rows {
 
 /**
  * Applies one change to `rows`: each delta's `before` must be what the rows hold, and the
- * services a change names must cover every instance whose served state it changed.
+ * services a change names must cover every instance it changed, and every instance on a node
+ * it changed.
  */
 function fold(rows: Rows, c: Change, s: Store): void {
   if (c.reset) {
@@ -39,13 +40,10 @@ function fold(rows: Rows, c: Change, s: Store): void {
     assert.notDeepEqual(d.before, d.after, `a delta changes something (${d.name})`);
     if (d.after === null) rows.nodes.delete(d.name);
     else rows.nodes.set(d.name, d.after);
-    // A node the store does not know counts as alive without checks (health.ts).
-    const health = (n: NodeInfo | null) => JSON.stringify([n?.status ?? "alive", n?.checks ?? []]);
-    if (health(d.before) !== health(d.after)) {
-      // The node's liveness or checks are part of every one of its instances' health.
-      for (const i of rows.instances.values()) {
-        if (i.node === d.name) assert.ok(c.services.has(i.service), `${i.service} of ${d.name}`);
-      }
+    // Its liveness and checks are part of its instances' health, its address and meta of
+    // their catalog entries: every service on the node changed.
+    for (const i of rows.instances.values()) {
+      if (i.node === d.name) assert.ok(c.services.has(i.service), `${i.service} of ${d.name}`);
     }
   }
 }

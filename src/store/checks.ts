@@ -34,6 +34,9 @@ export const SERF_CHECK_ID = "serfHealth";
 export interface CheckReader {
   node(name: string): NodeInfo | undefined;
   instancesOfNode(name: string): Instance[];
+  instance(id: string): Instance | undefined;
+  /** The instance on `node` whose registered checks include `id` (check_holders.ts). */
+  checkHolder(node: string, id: string): Instance | undefined;
 }
 
 /** One check of a node, whatever its source. */
@@ -180,14 +183,44 @@ export function checksOfNode(r: CheckReader, node: string): CheckView[] {
 /**
  * Check `id` of `node`, or undefined when the node has no such check (sessions: a session bound
  * to a check that does not exist is refused; one whose check turns critical is invalidated).
+ * The check `checksOfNode` lists first with that id, found without listing them: only the
+ * instances its id can belong to are read.
  */
 export function checkOnNode(r: CheckReader, node: string, id: string): CheckView | undefined {
-  if (id === SERF_CHECK_ID) {
-    const known = r.node(node);
-    return known === undefined ? undefined : serfCheck(known);
+  const known = r.node(node);
+  if (id === SERF_CHECK_ID) return known === undefined ? undefined : serfCheck(known);
+  const nodeCheck = known?.checks?.find((c) => c.id === id);
+  if (nodeCheck !== undefined) return registeredView(nodeCheck, node, { index: known! });
+  for (const i of candidateInstances(r, node, id)) {
+    const c = instanceChecks(i, known?.status).find((c) => c.id === id);
+    if (c !== undefined) return c;
   }
-  return checksOfNode(r, node).find((c) => c.id === id);
+  return undefined;
 }
+
+/**
+ * The instances of `node` that can have a check `id`, in id order (the order `checksOfNode`
+ * lists them in): `service:<id>` (its own), `service:<id>:docker` (its container) and the one
+ * holding a registered check of that id.
+ */
+function candidateInstances(r: CheckReader, node: string, id: string): Instance[] {
+  const ids = new Set<string>();
+  if (id.startsWith(OWN_PREFIX)) {
+    ids.add(id.slice(OWN_PREFIX.length));
+    if (id.endsWith(DOCKER_SUFFIX)) ids.add(id.slice(OWN_PREFIX.length, -DOCKER_SUFFIX.length));
+  }
+  const out: Instance[] = [];
+  for (const x of ids) {
+    const i = r.instance(x);
+    if (i !== undefined && i.node === node) out.push(i);
+  }
+  const holder = r.checkHolder(node, id);
+  if (holder !== undefined && !ids.has(holder.id)) out.push(holder);
+  return out.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+const OWN_PREFIX = "service:";
+const DOCKER_SUFFIX = ":docker";
 
 /** The status of check `id` on `node`; undefined when there is none. */
 export function checkStatus(r: CheckReader, node: string, id: string): CheckStatus | undefined {
@@ -219,17 +252,17 @@ export function sameCheckDefinition(a: RegisteredCheck, b: RegisteredCheck): boo
 export function planCheckCommand(
   cmd: CheckCommand,
   node: NodeInfo | undefined,
-  instances: readonly Instance[],
+  r: CheckReader,
 ): CheckPlan | string {
   const without = (list: RegisteredCheck[] | undefined, id: string) =>
     (list ?? []).filter((c) => c.id !== id);
   const id = cmd.type === "check.register" ? cmd.check.id : cmd.id;
-  const holder = instances.find((i) => (i.checks ?? []).some((c) => c.id === id));
+  const holder = r.checkHolder(cmd.node, id);
   const onNode = (node?.checks ?? []).some((c) => c.id === id);
   switch (cmd.type) {
     case "check.register": {
       const c = cmd.check;
-      if (derivedCheckIds(instances).has(c.id)) {
+      if (derivedCheckOwners(r, cmd.node, c.id).length > 0) {
         return `check id "${c.id}" is reserved (liveness and instances' own checks use it)`;
       }
       const plan: CheckPlan = { instances: [] };
@@ -249,7 +282,8 @@ export function planCheckCommand(
           plan.instances.push({ instance: holder, checks: without(holder.checks, c.id) });
         }
       } else {
-        const target = instances.find((i) => i.id === cmd.serviceId);
+        const found = r.instance(cmd.serviceId);
+        const target = found?.node === cmd.node ? found : undefined;
         if (target === undefined) return `no service instance ${cmd.serviceId} on node ${cmd.node}`;
         const list = target.checks ?? [];
         const at = list.findIndex((x) => x.id === c.id);
@@ -304,12 +338,19 @@ export function keptCheckResults(
   });
 }
 
-/** The CheckIDs berth derives on a node: liveness, and instances' own check and container. */
-function derivedCheckIds(instances: readonly Instance[]): Set<string> {
-  const out = new Set([SERF_CHECK_ID]);
-  for (const i of instances) {
-    if (i.check !== null || i.checkResult !== null) out.add(`service:${i.id}`);
-    if (i.docker !== null) out.add(`service:${i.id}:docker`);
+/**
+ * The instances of `node` whose derived check (their own check, their container) has CheckID
+ * `id`, with "" for liveness; none when `id` is none of berth's derived ids on the node.
+ */
+function derivedCheckOwners(r: CheckReader, node: string, id: string): string[] {
+  if (id === SERF_CHECK_ID) return [""];
+  if (!id.startsWith(OWN_PREFIX)) return [];
+  const out: string[] = [];
+  const own = r.instance(id.slice(OWN_PREFIX.length));
+  if (own?.node === node && (own.check !== null || own.checkResult !== null)) out.push(own.id);
+  if (id.endsWith(DOCKER_SUFFIX)) {
+    const c = r.instance(id.slice(OWN_PREFIX.length, -DOCKER_SUFFIX.length));
+    if (c?.node === node && c.docker !== null) out.push(c.id);
   }
   return out;
 }
@@ -321,16 +362,25 @@ function derivedCheckIds(instances: readonly Instance[]): Set<string> {
 export function checkIdClash(
   spec: Pick<Instance, "id" | "node" | "checks">,
   node: Pick<NodeInfo, "checks"> | undefined,
-  instances: readonly Instance[],
+  r: CheckReader,
 ): string | null {
-  const others = instances.filter((i) => i.id !== spec.id);
-  const taken = new Map<string, string>();
-  for (const id of derivedCheckIds(others)) taken.set(id, "berth's own checks");
-  for (const c of node?.checks ?? []) taken.set(c.id, `node ${spec.node}`);
-  for (const i of others) for (const c of i.checks ?? []) taken.set(c.id, `service ${i.id}`);
   for (const c of spec.checks ?? []) {
-    const by = taken.get(c.id);
-    if (by !== undefined) return `check id "${c.id}" is taken on node ${spec.node} (by ${by})`;
+    const by = takenBy(spec, node, r, c.id);
+    if (by !== null) return `check id "${c.id}" is taken on node ${spec.node} (by ${by})`;
   }
+  return null;
+}
+
+/** Who other than `spec` has CheckID `id` on its node: another instance, the node, berth. */
+function takenBy(
+  spec: Pick<Instance, "id" | "node">,
+  node: Pick<NodeInfo, "checks"> | undefined,
+  r: CheckReader,
+  id: string,
+): string | null {
+  const holder = r.checkHolder(spec.node, id);
+  if (holder !== undefined && holder.id !== spec.id) return `service ${holder.id}`;
+  if ((node?.checks ?? []).some((c) => c.id === id)) return `node ${spec.node}`;
+  if (derivedCheckOwners(r, spec.node, id).some((o) => o !== spec.id)) return "berth's own checks";
   return null;
 }

@@ -132,6 +132,12 @@ export function instancesOfNode(sql: StoreDb, node: string): Instance[] {
   return (rows as Row[]).map(instanceFrom);
 }
 
+/** Names of the services with an instance on `node` (read from an index, no row parsed). */
+export function servicesOfNode(sql: StoreDb, node: string): string[] {
+  const rows = sql.stmt("SELECT DISTINCT service FROM instances WHERE node=?").all(node) as Row[];
+  return rows.map((r) => String(r.service));
+}
+
 /** Names of the services with at least one instance. */
 export function distinctServices(sql: StoreDb): Set<string> {
   const rows = sql.stmt("SELECT DISTINCT service FROM instances").all() as Row[];

@@ -51,7 +51,8 @@ const USER_TABLE_COLUMNS: Record<typeof USER_TABLES[number], string> = {
 };
 const USER_INDEXES = `
 CREATE INDEX IF NOT EXISTS instances_service ON instances(service);
-CREATE INDEX IF NOT EXISTS instances_node ON instances(node);
+DROP INDEX IF EXISTS instances_node;
+CREATE INDEX IF NOT EXISTS instances_node_service ON instances(node, service);
 `;
 
 function createTable(name: string, columns: string): string {

@@ -14,6 +14,7 @@ import { ACL_SCHEMA, seedAclBuiltins } from "./acl_tables.ts";
 import { PKI_SCHEMA } from "./pki_state.ts";
 import { EDGE_CERTS_SCHEMA } from "./edge_certs.ts";
 import { ACME_SCHEMA } from "./acme_state.ts";
+import { CHECK_HOLDERS_SCHEMA, rebuildCheckHolders } from "./check_holders.ts";
 
 /** 2: instance health kept per source (`docker`, `checkResult`); 1 is read through migrate.ts. */
 const SCHEMA_VERSION = SNAPSHOT_SCHEMA;
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS cluster (key TEXT PRIMARY KEY, value TEXT NOT NULL) S
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS requests_idx ON requests(idx);
-${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${ACL_STAGING_SCHEMA}${PKI_SCHEMA}${EDGE_CERTS_SCHEMA}${ACME_SCHEMA}`;
+${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${ACL_STAGING_SCHEMA}${PKI_SCHEMA}${EDGE_CERTS_SCHEMA}${ACME_SCHEMA}${CHECK_HOLDERS_SCHEMA}`;
 
 export interface StoreOptions {
   /** SQLite `synchronous` level; FULL (the default) fsyncs every commit. */
@@ -66,6 +67,16 @@ export function openDatabase(path: string, options: StoreOptions = {}): Database
     migrateStore(db);
   }
   seedAclBuiltins(db);
+  // Derived from the instances, whoever wrote the file last (an install, an older berth).
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    rebuildCheckHolders(db);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    db.close();
+    throw e;
+  }
   return db;
 }
 

@@ -25,7 +25,8 @@
 import type { ApplyStep } from "./apply_step.ts";
 import { checkStatus } from "./checks.ts";
 import type { Row, StoreDb } from "./db.ts";
-import { instancesOfNode, kvGet, node } from "./queries.ts";
+import { kvGet, node } from "./queries.ts";
+import { checkReader } from "./check_holders.ts";
 import type { ApplyResult, Command, KvEntry, Session, SessionSpec } from "./types.ts";
 
 export const SESSION_SCHEMA = `
@@ -91,10 +92,7 @@ export function endSessionsOfFailedChecks(step: ApplyStep, node_: string, nowMs:
   const s = new Sessions(step.sql);
   const bound = s.ofNode(node_);
   if (bound.length === 0) return;
-  const reader = {
-    node: (name: string) => node(step.sql, name),
-    instancesOfNode: (name: string) => instancesOfNode(step.sql, name),
-  };
+  const reader = checkReader(step.sql);
   for (const session of bound) {
     const failed = [...session.nodeChecks, ...session.serviceChecks].some((id) => {
       const status = checkStatus(reader, session.node, id);
@@ -124,10 +122,7 @@ export class Sessions {
     if (node(sql, spec.node) === undefined) {
       return { ok: false, error: `Missing node registration: node "${spec.node}" is not known` };
     }
-    const reader = {
-      node: (name: string) => node(sql, name),
-      instancesOfNode: (name: string) => instancesOfNode(sql, name),
-    };
+    const reader = checkReader(sql);
     for (const id of [...spec.nodeChecks, ...spec.serviceChecks]) {
       const status = checkStatus(reader, spec.node, id);
       if (status === undefined) {

@@ -9,6 +9,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { createHash } from "node:crypto";
 import { SNAPSHOT_BYTES_MAX } from "./snapshot_limits.ts";
+import { rebuildCheckHolders } from "./check_holders.ts";
 import { RAFT_TABLES, SnapshotDecoder } from "./snapshot_format.ts";
 import { insertFrame, type SnapshotSource } from "./snapshot_io.ts";
 import { seedAclBuiltins } from "./acl_tables.ts";
@@ -86,6 +87,7 @@ export function installSnapshotFile(db: DatabaseSync, path: string): InstallOutc
       throw new Error("snapshot: a user snapshot cannot be installed as a Raft snapshot");
     }
     seedAclBuiltins(db);
+    rebuildCheckHolders(db); // derived from the instances, in no snapshot
     addServices();
     const applied = db.prepare("SELECT value FROM meta WHERE key='applied'").get();
     db.exec("COMMIT");

@@ -52,6 +52,7 @@ import { PkiState } from "./pki_state.ts";
 import * as ec from "./edge_certs.ts";
 import { AcmeState } from "./acme_state.ts";
 import { rollback } from "../lib/sqlite_rollback.ts";
+import { checkHolder } from "./check_holders.ts";
 
 export type { StoreOptions } from "./schema.ts";
 export type { SnapshotFileInfo } from "./snapshot_file.ts";
@@ -232,6 +233,11 @@ export class Store {
 
   node(name: string): NodeInfo | undefined {
     return q.node(this.#sql, name);
+  }
+
+  /** The instance on `node` whose registered checks include check `id` (one indexed read). */
+  checkHolder(node: string, id: string): Instance | undefined {
+    return checkHolder(this.#sql, node, id);
   }
 
   nodes(): NodeInfo[] {

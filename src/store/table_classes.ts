@@ -27,6 +27,8 @@ export const TABLE_CLASSES: Readonly<Record<string, TableClass>> = {
   restore_staging: "local",
   sessions: "local",
   kv_locks: "local",
+  // Derived from instances (check_holders.ts), rebuilt after a restore or an install.
+  check_holders: "local",
   lock_delays: "local",
   // ACL policies are not secret, but tokens name them by id: the two travel and restore together.
   acl_policies: "secret",
