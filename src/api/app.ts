@@ -18,6 +18,7 @@ import { berthRoutes } from "./berth_routes.ts";
 import { runtimeRoutes } from "./runtime_routes.ts";
 import { acmeRoutes } from "./acme_routes.ts";
 import { Blocker } from "./blocker.ts";
+import { CatalogIndex } from "./catalog_index.ts";
 import { catalogRoutes } from "./catalog.ts";
 import { healthRoutes } from "./health_routes.ts";
 import { type ClusterAdmin, consulHeaders, type Deps, type RoutesView } from "./deps.ts";
@@ -78,6 +79,13 @@ export interface ApiOptions {
   loopProbe?: LoopProbe;
 }
 
+/** The catalog index of an app: it follows the store until `signal` aborts. */
+function catalogIndex(store: ApiOptions["store"], signal: AbortSignal | undefined): CatalogIndex {
+  const index = new CatalogIndex(store);
+  signal?.addEventListener("abort", () => index.close(), { once: true });
+  return index;
+}
+
 /** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
 export function createApp(opts: ApiOptions): Hono {
   const d: Deps = {
@@ -90,6 +98,7 @@ export function createApp(opts: ApiOptions): Hono {
     version: opts.version,
     config: opts.config ?? {},
     blocker: new Blocker(opts.store, { waitersMax: opts.blockedReadsMax, signal: opts.signal }),
+    catalog: catalogIndex(opts.store, opts.signal),
     random: opts.random ?? Math.random,
     now: opts.now ?? Date.now,
     startedAtMs: performance.timeOrigin,

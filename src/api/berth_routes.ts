@@ -52,7 +52,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
     // line names services in free text: shown only to a token that may read every service.
     const readable = (a: Authorizer, r: { service: string }) =>
       a.allows("service", r.service, "read");
-    const everyService = [...store.services().keys()].every((s) =>
+    const everyService = [...d.catalog.services().keys()].every((s) =>
       authzOf(c).allows("service", s, "read")
     );
     if (!everyService && view.conflicts.length > 0) markFiltered(c);

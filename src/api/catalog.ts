@@ -69,7 +69,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const readable = (a: Authorizer, [name]: [string, unknown]) =>
       a.allows("service", name, "read");
     if (p.filter === null && p.nodeMeta.length === 0) {
-      return c.json(Object.fromEntries(keepAllowed(c, [...store.services()], readable)));
+      return c.json(Object.fromEntries(keepAllowed(c, [...d.catalog.services()], readable)));
     }
     // Services with at least one instance that passes, and the union of those instances' tags.
     const node = nodeLookup(store.nodes());

@@ -10,6 +10,7 @@ import type { Cluster, Proposed } from "../cluster/mod.ts";
 import type { Command, Store } from "../store/mod.ts";
 import { validateCommand } from "../store/mod.ts";
 import type { Blocker, Watch } from "./blocker.ts";
+import type { CatalogIndex } from "./catalog_index.ts";
 import type { SecretBox } from "../pki/mod.ts";
 import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
@@ -58,6 +59,8 @@ export interface Deps {
   version: string;
   config: Record<string, unknown>;
   blocker: Blocker;
+  /** Services, status counts and non-passing instances, kept from the change feed. */
+  catalog: CatalogIndex;
   random: () => number;
   /** The clock put in lock commands (the leader replaces it with its own when it appends them). */
   now: () => number;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { CheckStatus, CheckView, NodeInfo } from "../store/mod.ts";
+import type { CheckStatus, CheckView, Instance, NodeInfo } from "../store/mod.ts";
 import {
   CHECK_STATUSES,
   checksOfNode,
@@ -22,6 +22,7 @@ import { decodePath, type Deps, prepareRead } from "./deps.ts";
 import { badRequest } from "./http_error.ts";
 import { applyListParams, listParams, SAMPLES } from "./list_params.ts";
 import { flag } from "./query.ts";
+import { compareCodePoints } from "../lib/code_point_order.ts";
 
 /** `?tag` (repeatable): instances with every tag. */
 function tagged<T extends { tags: string[] }>(list: T[], tags: string[]): T[] {
@@ -95,22 +96,33 @@ export function healthRoutes(app: Hono, d: Deps): void {
     const p = listParams(c, SAMPLES.check, d.node);
     await prepareRead(c, d, nodesAndInstances);
     const rows: { row: ReturnType<typeof consulCheck>; node: NodeInfo }[] = [];
-    const known = new Set<string>();
     const add = (views: CheckView[], n: NodeInfo) => {
       for (const v of keepAllowed(c, views, checkReadable)) {
         if (state === "any" || v.status === state) rows.push({ row: consulCheck(v), node: n });
       }
     };
+    // Warning or critical: only the instances the catalog index lists have such a check.
+    const instances = state === "warning" || state === "critical"
+      ? [...d.catalog.withCheckStatus(state)].map((id) => store.instance(id))
+        .filter((i) => i !== undefined).sort((a, b) => compareCodePoints(a.id, b.id))
+      : store.instances();
+    const byNode = new Map<string, Instance[]>();
+    for (const i of instances) {
+      const list = byNode.get(i.node);
+      if (list === undefined) byNode.set(i.node, [i]);
+      else list.push(i);
+    }
+    // Each known node's checks (liveness, node-level, then its instances' in id order).
     for (const n of store.nodes()) {
-      known.add(n.name);
-      add(checksOfNode(store, n.name), n);
+      add(nodeLevelChecks(n), n);
+      for (const i of byNode.get(n.name) ?? []) add(instanceChecks(i, n.status), n);
+      byNode.delete(n.name);
     }
     // Instances on nodes the store does not know (external registrations without a node).
     const node = nodeLookup([]);
-    for (const i of store.instances()) {
-      if (known.has(i.node)) continue;
-      const n = { ...node(i.node, i.address) };
-      add(instanceChecks(i, undefined), n);
+    for (const i of instances) {
+      if (!byNode.has(i.node)) continue;
+      add(instanceChecks(i, undefined), { ...node(i.node, i.address) });
     }
     return c.json(applyListParams(rows, p));
   });

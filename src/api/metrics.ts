@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { CHECK_STATUSES, instanceHealth } from "../store/mod.ts";
 import type { Deps } from "./deps.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -15,12 +14,7 @@ function metric(name: string, type: "gauge" | "counter", help: string, lines: st
 export function renderMetrics(d: Deps, nowMs: number): string {
   const { store, cluster } = d;
   const s = cluster.status();
-  const byStatus = new Map<string, number>(CHECK_STATUSES.map((k) => [k, 0]));
-  const nodeStatus = new Map(store.nodes().map((n) => [n.name, n]));
-  for (const i of store.instances()) {
-    const { status } = instanceHealth(i, nodeStatus.get(i.node));
-    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-  }
+  const byStatus = Object.entries(d.catalog.instancesByStatus());
   const parts = [
     metric("berth_applied_index", "gauge", "Highest Raft log index applied to the store.", [
       `berth_applied_index ${store.appliedIndex()}`,
@@ -36,10 +30,10 @@ export function renderMetrics(d: Deps, nowMs: number): string {
       "berth_instances",
       "gauge",
       "Registered instances by health status.",
-      [...byStatus].map(([k, n]) => `berth_instances{status="${k}"} ${n}`),
+      byStatus.map(([k, n]) => `berth_instances{status="${k}"} ${n}`),
     ),
     metric("berth_services", "gauge", "Services with at least one instance.", [
-      `berth_services ${store.services().size}`,
+      `berth_services ${d.catalog.serviceCount()}`,
     ]),
     metric("berth_kv_keys", "gauge", "Keys in the KV store.", [
       `berth_kv_keys ${store.kvKeys("").length}`,

@@ -10,6 +10,7 @@
  * @module
  */
 import type { Change, Instance, NodeInfo, Store } from "../store/mod.ts";
+import { compareCodePoints } from "../lib/code_point_order.ts";
 
 /** The owner key of the node row's items (instance ids never contain a NUL). */
 const NODE_OWNER = "\u0000node";
@@ -33,7 +34,7 @@ export class NodeItems<T extends { id: string }> {
   readonly #o: NodeItemsOptions<T>;
   /** Items by owner (owners without items are absent). */
   readonly #byOwner = new Map<string, T[]>();
-  /** Instance owners with items, sorted by id (for `first`). */
+  /** Instance owners with items, in the store's id order (for `first`). */
   #order: string[] = [];
   /** Item and its owner, by item id. */
   readonly #byId = new Map<string, { item: T; owner: string }>();
@@ -78,9 +79,8 @@ export class NodeItems<T extends { id: string }> {
     const node = store.node(this.#o.node);
     if (node !== undefined) this.#set(NODE_OWNER, this.#o.ofNode(node));
     const instances = store.instancesOfNode(this.#o.node);
-    // The store orders by id already (SQLite's byte order); `first` needs JavaScript's.
+    // In the store's order (by id), which `#order` keeps.
     for (const i of instances) this.#set(i.id, this.#o.ofInstance(i), false);
-    this.#order.sort(byCodeUnits);
     for (const id of this.#byId.keys()) before.delete(id);
     return { changed: [...this.all()], gone: [...before] };
   }
@@ -130,17 +130,13 @@ export class NodeItems<T extends { id: string }> {
   }
 }
 
-function byCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Where `s` is or would go in the sorted `list` (binary search). */
+/** Where `s` is or would go in `list`, sorted as the store sorts ids (binary search). */
 function sortedIndex(list: string[], s: string): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (list[mid]! < s) lo = mid + 1;
+    if (compareCodePoints(list[mid]!, s) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
