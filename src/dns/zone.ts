@@ -115,10 +115,19 @@ class ServiceEntry {
   sorted: Entry[] | null = null;
 }
 
-/** The names at one address, as sorted multisets: one element per node or instance there. */
+/**
+ * The names at one address, as sorted multisets: one element per node or instance there. The
+ * zone holds a bare service name instead when one instance and no node are there (the common
+ * case: a container's own address).
+ */
 class ReverseEntry {
-  nodes: string[] = [];
-  services: string[] = [];
+  readonly nodes: string[];
+  readonly services: string[];
+
+  constructor(nodes: string[], services: string[]) {
+    this.nodes = nodes;
+    this.services = services;
+  }
 }
 
 const NONE: readonly ZoneInstance[] = Object.freeze([]);
@@ -145,9 +154,11 @@ export class Zone {
   readonly #nodeRows = new Map<string, ZoneNodeRow>();
   /** Visible nodes by lower-cased name (two names equal but for case: the last in name order). */
   readonly #nodes = new Map<string, ZoneNodeRow>();
-  readonly #reverse = new Map<string, ReverseEntry>();
+  readonly #reverse = new Map<string, ReverseEntry | string>();
   #nameServers: readonly string[] = [];
   #edgeAddresses: readonly string[] = [];
+  /** Where apply() collects the keys it changed; null outside apply() (and in fill()). */
+  #changed: Set<string> | null = null;
 
   /** A zone holding `data` (empty arrays: an empty zone to fill with `apply`). */
   constructor(
@@ -168,7 +179,7 @@ export class Zone {
     this.addrSuffixes = suffixes("addr");
     this.edgeSuffix = this.edgeDomain === null ? null : `.${this.edgeDomain}`;
     this.#version = data.version;
-    this.apply(fillDelta(data, options.visible));
+    this.fill(fillDelta(data, options.visible));
   }
 
   /** Store index of the last change applied; the SOA serial. */
@@ -217,9 +228,9 @@ export class Zone {
   /** The PTR names of an address in canonicalIp form, or undefined when none is there. */
   reverseNames(address: string): ReverseNames | undefined {
     const r = this.#reverse.get(address);
-    return r === undefined
-      ? undefined
-      : { nodes: distinct(r.nodes), services: distinct(r.services) };
+    if (r === undefined) return undefined;
+    if (typeof r === "string") return { nodes: [], services: [r] };
+    return { nodes: distinct(r.nodes), services: distinct(r.services) };
   }
 
   /** Addresses (canonicalIp form) with PTR names, sorted (for tests). */
@@ -233,20 +244,39 @@ export class Zone {
    */
   apply(delta: ZoneDelta): Set<string> {
     const changed = new Set<string>();
-    this.#version = delta.version;
-    let global = false;
-    for (const { name, row } of delta.nodes) {
-      if (this.#setNode(name, row, changed)) global = true;
+    this.#changed = changed;
+    try {
+      this.#apply(delta);
+    } finally {
+      this.#changed = null;
     }
-    if (global) {
-      this.#deriveNameServers();
-      changed.add(ZONE_DEP);
-    }
-    for (const { id, row } of delta.instances) this.#setInstance(id, row, changed);
     return changed;
   }
 
-  #setInstance(id: string, row: ZoneInstanceRow | null, changed: Set<string>): void {
+  /** Like apply(), naming no keys: for filling a zone that answers nothing yet (cheaper). */
+  fill(delta: ZoneDelta): void {
+    this.#apply(delta);
+  }
+
+  /** Notes that the answers of a dependency key changed (during apply()). */
+  #note(key: string): void {
+    this.#changed?.add(key);
+  }
+
+  #apply(delta: ZoneDelta): void {
+    this.#version = delta.version;
+    let global = false;
+    for (const { name, row } of delta.nodes) {
+      if (this.#setNode(name, row)) global = true;
+    }
+    if (global) {
+      this.#deriveNameServers();
+      this.#note(ZONE_DEP);
+    }
+    for (const { id, row } of delta.instances) this.#setInstance(id, row);
+  }
+
+  #setInstance(id: string, row: ZoneInstanceRow | null): void {
     const old = this.#byId.get(id);
     const next = row === null ? undefined : new Entry(row);
     if (old === undefined && next === undefined) return;
@@ -257,24 +287,24 @@ export class Zone {
       const set = this.#byNode.get(old.node)!;
       set.delete(old);
       if (set.size === 0) this.#byNode.delete(old.node);
-      this.#setServed(old, false, changed);
+      this.#setServed(old, false);
     }
     if (next !== undefined) {
       let set = this.#byNode.get(next.node);
       if (set === undefined) this.#byNode.set(next.node, set = new Set());
       set.add(next);
-      this.#setServed(next, next.passing && this.#nodePassing(next.node), changed);
+      this.#setServed(next, next.passing && this.#nodePassing(next.node));
       // Added before the old one goes, so an unchanged (address, service) pair stays put.
-      this.#reverseAdd(next.address, "services", next.service, changed);
+      this.#reverseAdd(next.address, "services", next.service);
     }
-    if (old !== undefined) this.#reverseRemove(old.address, "services", old.service, changed);
+    if (old !== undefined) this.#reverseRemove(old.address, "services", old.service);
   }
 
   #nodePassing(node: string): boolean {
     return this.#nodeRows.get(node)?.passing ?? true; // unknown to the store: counts as alive
   }
 
-  #setServed(e: Entry, served: boolean, changed: Set<string>): void {
+  #setServed(e: Entry, served: boolean): void {
     if (e.served === served) return;
     e.served = served;
     let s = this.#services.get(e.service);
@@ -286,11 +316,11 @@ export class Zone {
       if (s!.served.size === 0) this.#services.delete(e.service);
     }
     if (s !== undefined) s.sorted = null;
-    changed.add(serviceDep(e.service));
+    if (this.#changed !== null) this.#note(serviceDep(e.service));
   }
 
   /** Sets one node's row; true when name servers, edge addresses or glue may have changed. */
-  #setNode(name: string, row: ZoneNodeRow | null, changed: Set<string>): boolean {
+  #setNode(name: string, row: ZoneNodeRow | null): boolean {
     const old = this.#nodeRows.get(name) ?? null;
     if (sameNode(old, row)) return false;
     if (row === null) this.#nodeRows.delete(name);
@@ -298,21 +328,21 @@ export class Zone {
     const passing = row?.passing ?? true;
     if ((old?.passing ?? true) !== passing) {
       for (const e of this.#byNode.get(name) ?? []) {
-        this.#setServed(e, e.passing && passing, changed);
+        this.#setServed(e, e.passing && passing);
       }
     }
     const lower = intern(name.toLowerCase());
     const oldAddress = old?.visible ? old.address : null;
     const newAddress = row?.visible ? intern(row.address) : null;
-    if (newAddress !== null) this.#reverseAdd(newAddress, "nodes", lower, changed);
-    if (oldAddress !== null) this.#reverseRemove(oldAddress, "nodes", lower, changed);
+    if (newAddress !== null) this.#reverseAdd(newAddress, "nodes", lower);
+    if (oldAddress !== null) this.#reverseRemove(oldAddress, "nodes", lower);
     this.#setVisibleNode(lower, name, row?.visible ? row : null);
     if (old === null || row === null) {
-      changed.add(nodeDep(lower));
+      this.#note(nodeDep(lower));
       return true;
     }
     const moved = old.address !== row.address || old.visible !== row.visible;
-    if (moved || !sameMeta(old.meta, row.meta)) changed.add(nodeDep(lower));
+    if (moved || !sameMeta(old.meta, row.meta)) this.#note(nodeDep(lower));
     return moved || old.status !== row.status || old.meta.proxy !== row.meta.proxy;
   }
 
@@ -342,38 +372,43 @@ export class Zone {
     this.#edgeAddresses = alive.filter((n) => n.meta.proxy === "true").map((n) => n.address);
   }
 
-  #reverseAdd(
-    address: string,
-    kind: "nodes" | "services",
-    name: string,
-    changed: Set<string>,
-  ): void {
+  #reverseAdd(address: string, kind: "nodes" | "services", name: string): void {
     const key = canonicalIp(address);
     if (key === null) return;
-    let r = this.#reverse.get(key);
-    if (r === undefined) this.#reverse.set(key, r = new ReverseEntry());
-    const list = r[kind];
+    const r = this.#reverse.get(key);
+    if (r === undefined) {
+      this.#reverse.set(key, kind === "services" ? name : new ReverseEntry([name], []));
+      if (this.#changed !== null) this.#note(addressDep(key));
+      return;
+    }
+    let e: ReverseEntry;
+    if (typeof r === "string") this.#reverse.set(key, e = new ReverseEntry([], [r]));
+    else e = r;
+    const list = e[kind];
     const at = lowerBound(list, name);
-    if (list[at] !== name) changed.add(addressDep(key));
+    if (list[at] !== name && this.#changed !== null) this.#note(addressDep(key));
     list.splice(at, 0, name);
   }
 
-  #reverseRemove(
-    address: string,
-    kind: "nodes" | "services",
-    name: string,
-    changed: Set<string>,
-  ): void {
+  #reverseRemove(address: string, kind: "nodes" | "services", name: string): void {
     const key = canonicalIp(address);
     if (key === null) return;
     const r = this.#reverse.get(key);
     if (r === undefined) return;
+    if (typeof r === "string") {
+      if (kind !== "services" || r !== name) return;
+      this.#reverse.delete(key);
+      if (this.#changed !== null) this.#note(addressDep(key));
+      return;
+    }
     const list = r[kind];
     const at = lowerBound(list, name);
     if (list[at] !== name) return;
     list.splice(at, 1);
-    if (list[at] !== name) changed.add(addressDep(key));
-    if (r.nodes.length === 0 && r.services.length === 0) this.#reverse.delete(key);
+    if (list[at] !== name && this.#changed !== null) this.#note(addressDep(key));
+    if (r.nodes.length > 0 || r.services.length > 1) return;
+    if (r.services.length === 0) this.#reverse.delete(key);
+    else this.#reverse.set(key, r.services[0]!);
   }
 }
 

@@ -3,9 +3,11 @@
  * deltas are applied to the zone at once (O(rows changed)); a reset (snapshot install, restore)
  * and, with `--dns-acl`, an ACL change rebuild it: a new zone is filled from the store in slices
  * of REBUILD_SLICE instances with a turn of the event loop between slices, the old zone answering
- * meanwhile; deltas announced during the rebuild are queued and replayed on the new zone (they
- * set rows to their after state, so replaying one the slices already read changes nothing), and
- * then the new zone takes over. A store smaller than one slice is rebuilt at once.
+ * meanwhile; deltas announced during the rebuild are queued and replayed on the new zone, in
+ * slices of about as many rows (they set rows to their after state, so replaying one the slices
+ * already read changes nothing), and then the new zone takes over. More than
+ * REBUILD_QUEUE_ROWS_MAX rows queued start the rebuild over (it reads them anyway). A store
+ * smaller than one slice is rebuilt at once.
  *
  * `onChange` hears which answers changed: the dependency keys of a delta (zone.ts), or null when
  * a rebuilt zone took over (everything may have changed).
@@ -31,6 +33,8 @@ export interface ZoneViewOptions {
   store: ZoneSource;
   /** Instances per rebuild slice (default REBUILD_SLICE). */
   sliceInstances?: number;
+  /** Rows queued during a rebuild past which it starts over (default REBUILD_QUEUE_ROWS_MAX). */
+  queueRowsMax?: number;
   /** The zone's naming options (the filter is `visible`'s). */
   zone: Omit<ZoneOptions, "visible">;
   /** `--dns-acl`: what the zone may name, asked at every rebuild; absent: everything. */
@@ -96,7 +100,7 @@ export class ZoneView {
     if (this.#queue !== null) {
       this.#queue.push(delta);
       this.#queuedRows += delta.instances.length + delta.nodes.length + 1;
-      if (this.#queuedRows > REBUILD_QUEUE_ROWS_MAX) this.#reset();
+      if (this.#queuedRows > (this.#opts.queueRowsMax ?? REBUILD_QUEUE_ROWS_MAX)) this.#reset();
       return;
     }
     const changed = this.#zone.apply(delta);
@@ -119,18 +123,32 @@ export class ZoneView {
 
   async #rebuild(): Promise<void> {
     const generation = this.#generation;
-    this.worstSliceMs = 0;
+    const size = this.#opts.sliceInstances ?? REBUILD_SLICE;
+    const turn = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return generation === this.#generation;
+    };
     try {
       let { zone, done, last } = this.#firstSlice();
       while (!done) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        if (generation !== this.#generation) return;
+        if (!await turn()) return;
         ({ done, last } = this.#slice(zone, last));
       }
-      const start = performance.now();
-      for (const d of this.#queue ?? []) zone.apply(d);
-      zone.apply({ version: this.#opts.store.appliedIndex(), instances: [], nodes: [] });
-      this.worstSliceMs = Math.max(this.worstSliceMs, performance.now() - start);
+      // The queue grows while this yields; replayed in slices of about `size` rows too.
+      const queue = this.#queue ?? [];
+      let next = 0;
+      for (;;) {
+        const start = performance.now();
+        for (let rows = 0; next < queue.length && rows < size; next++) {
+          const d = queue[next]!;
+          zone.fill(d);
+          rows += d.instances.length + d.nodes.length + 1;
+        }
+        this.worstSliceMs = Math.max(this.worstSliceMs, performance.now() - start);
+        if (next === queue.length) break;
+        if (!await turn()) return;
+      }
+      zone.fill({ version: this.#opts.store.appliedIndex(), instances: [], nodes: [] });
       this.#queue = null;
       this.#zone = zone;
       this.#opts.onChange?.(null);
@@ -153,7 +171,7 @@ export class ZoneView {
     const store = this.#opts.store;
     const start = performance.now();
     const zone = this.#emptyZone(store.appliedIndex());
-    zone.apply(
+    zone.fill(
       fillDelta({ instances: [], nodes: store.nodes(), version: zone.version }, this.#filter),
     );
     this.worstSliceMs = performance.now() - start;
@@ -165,7 +183,7 @@ export class ZoneView {
     const start = performance.now();
     const size = this.#opts.sliceInstances ?? REBUILD_SLICE;
     const page = this.#opts.store.instancesPage(after, size);
-    zone.apply(fillDelta({ instances: page, nodes: [], version: zone.version }, this.#filter));
+    zone.fill(fillDelta({ instances: page, nodes: [], version: zone.version }, this.#filter));
     this.worstSliceMs = Math.max(this.worstSliceMs, performance.now() - start);
     return { done: page.length < size, last: page.at(-1)?.id ?? after };
   }

@@ -106,9 +106,11 @@ Deno.test("ZoneView rebuilds on a snapshot install in slices; the old zone answe
     await Promise.resolve(); // the rebuild's first slice
     assert.equal(view.zone, old);
     assert.deepEqual(addresses(view.zone, "api"), []);
-    // One before the slices read so far, one after: both replayed on the new zone.
+    // One before the slices read so far, one after: both replayed on the new zone; then more
+    // than a slice of rows, replayed in slices.
     register(store, "aaa", "api", "10.9.0.1");
     store.apply(store.appliedIndex() + 1, { type: "deregister", id: "api-024" });
+    for (let i = 0; i < 6; i++) register(store, `aa-${i}`, "late", `10.8.0.${i}`);
     assert.equal(view.zone, old, "a delta during the rebuild went to the old zone");
     for (let i = 0; i < 100 && view.zone === old; i++) {
       await new Promise((r) => setTimeout(r, 0));
@@ -118,6 +120,7 @@ Deno.test("ZoneView rebuilds on a snapshot install in slices; the old zone answe
     assert.ok(pages() - read >= 7, `${pages() - read} pages for 25 instances`);
     assert.deepEqual(addresses(view.zone, "api"), addresses(fresh(store), "api"));
     assert.equal(view.zone.instances("api").length, 25);
+    assert.equal(view.zone.instances("late").length, 6);
     assert.deepEqual(addresses(view.zone, "web"), []);
     assert.equal(view.zone.version, store.appliedIndex());
   } finally {
@@ -188,5 +191,33 @@ Deno.test("ZoneView with a filter rebuilds when the ACL tables change, and close
   } finally {
     view.close();
     store.close();
+  }
+});
+
+Deno.test("ZoneView starts a rebuild over when more rows than queueRowsMax queue during it", async () => {
+  const dir = await Deno.makeTempDir();
+  const leader = storeWith("api", 20);
+  const store = storeWith("web", 1);
+  const { source, pages } = counted(store);
+  const view = new ZoneView({ store: source, zone: ZONE, sliceInstances: 4, queueRowsMax: 10 });
+  try {
+    await view.start();
+    await leader.writeSnapshotFile(`${dir}/snap`, "raft");
+    store.installSnapshotFile(`${dir}/snap`);
+    await Promise.resolve();
+    const read = pages();
+    for (let i = 0; i < 6; i++) register(store, `late-${i}`, "late", `10.8.0.${i}`);
+    await Promise.resolve();
+    assert.equal(pages(), read + 1, "the rebuild did not start over"); // its first slice again
+    for (let i = 0; i < 100 && view.zone.instances("api").length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    assert.equal(view.zone.instances("api").length, 20);
+    assert.equal(view.zone.instances("late").length, 6);
+  } finally {
+    view.close();
+    store.close();
+    leader.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
