@@ -112,6 +112,21 @@ async function run(withCheck: boolean): Promise<void> {
       );
     }
     time("deregister", fresh.map((i) => ({ type: "deregister", id: i.id })));
+    let read = 0;
+    let worst = 0;
+    const t0 = performance.now();
+    for (let after = "";;) {
+      const t = performance.now();
+      const page = s.instancesPage(after, 2000);
+      worst = Math.max(worst, performance.now() - t);
+      if (page.length === 0) break;
+      read += page.length;
+      after = page[page.length - 1]!.id;
+    }
+    const readMs = (performance.now() - t0).toFixed(0);
+    console.log(
+      `  read all ${read} in pages of 2000: ${readMs} ms, ${worst.toFixed(1)} ms the slowest page`,
+    );
   }
   console.log(`  (${changes} changes announced)`);
   s.close();

@@ -17,7 +17,7 @@ import { applyCatalog } from "./apply_catalog.ts";
 import { applyKv } from "./apply_kv.ts";
 import { applyCheck } from "./apply_checks.ts";
 import { applyConf } from "./apply_members.ts";
-import { distinctServices, instance, kvGet, kvList } from "./queries.ts";
+import { distinctServices, kvGet, kvList, nodeOfInstance } from "./queries.ts";
 import { applySession, endSessionsOfFailedChecks, Sessions } from "./sessions.ts";
 import { runTxn } from "./txn.ts";
 import { applyAcl, markAclBootstrapped, seedAclBuiltins } from "./acl_tables.ts";
@@ -111,7 +111,7 @@ function applyCheckTimed(step: ApplyStep, cmd: CheckTimedCommand): ApplyResult {
     case "deregister":
     case "check":
     case "docker":
-      nodeName = instance(step.sql, cmd.id)?.node; // before a deregister removes it
+      nodeName = nodeOfInstance(step.sql, cmd.id); // before a deregister removes it
       break;
     default:
       nodeName = cmd.node;

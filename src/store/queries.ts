@@ -120,6 +120,12 @@ export function instances(sql: StoreDb, service?: string): Instance[] {
   return (rows as Row[]).map(instanceFrom);
 }
 
+/** The node of instance `id` (its row not parsed), or undefined when there is none. */
+export function nodeOfInstance(sql: StoreDb, id: string): string | undefined {
+  const row = sql.stmt("SELECT node FROM instances WHERE id=?").get(id) as Row | undefined;
+  return row === undefined ? undefined : String(row.node);
+}
+
 /** Up to `limit` instances whose id sorts after `afterId`, ordered by id (chunked reads). */
 export function instancesPage(sql: StoreDb, afterId: string, limit: number): Instance[] {
   const rows = sql.stmt("SELECT * FROM instances WHERE id > ? ORDER BY id LIMIT ?")
