@@ -79,6 +79,7 @@ export class DnsServer {
   readonly #view: ZoneView;
   #cached = 0;
   #built = 0;
+  #closed = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   #address: { udp: HostPort; tcp: HostPort } | null = null;
@@ -120,6 +121,7 @@ export class DnsServer {
    */
   async start(): Promise<void> {
     await this.#view.start();
+    if (this.#closed) return; // close() came while the zone was being built
     const { host, port } = this.#opts.listen;
     for (let attempt = 1;; attempt++) {
       const udp = await bindUdp(host, port);
@@ -144,6 +146,7 @@ export class DnsServer {
 
   /** Stops listening, drops open connections and in-flight forwards. */
   async close(): Promise<void> {
+    this.#closed = true;
     this.#view.close();
     this.#forwarder?.close();
     for (const c of this.#connections) c.destroy();

@@ -11,6 +11,8 @@ import {
 import { type DnsOptions, DnsServer } from "./server.ts";
 import type { Store } from "../store/mod.ts";
 import { seededRandom } from "../../raft/sim/prng.ts";
+import { apiInstanceSpec } from "../../test/fixtures.ts";
+import { REBUILD_SLICE } from "./zone_view.ts";
 
 const LOOPBACK = { host: "127.0.0.1", port: 0 };
 
@@ -485,4 +487,21 @@ Deno.test("DnsServer answers unrelated names from its cache through a registrati
     await s.close();
     store.close();
   }
+});
+
+Deno.test("DnsServer.close() while start() builds a zone in slices leaves nothing listening", async () => {
+  const { store, apply } = filledStore([{ name: "n1", address: "192.168.1.1" }], []);
+  apply({
+    type: "batch",
+    commands: manyInstances(REBUILD_SLICE + 1).map((i) => ({
+      type: "register",
+      instance: { ...apiInstanceSpec(i), node: "n1" },
+    })),
+  });
+  const s = server(store);
+  const started = s.start();
+  await s.close();
+  await started;
+  assert.throws(() => s.address, /before start/);
+  store.close();
 });
