@@ -289,7 +289,7 @@ export class Agent {
       proxy = started;
     }
 
-    this.#startAcme();
+    this.#startAcme(proxy);
 
     const health = new HealthChecker({ store, propose, node: config.node, log });
     health.start();
@@ -331,10 +331,11 @@ export class Agent {
   /**
    * The ACME orders (README "ACME"), run by this member while it leads. HTTP-01 when the plain
    * proxy listens, else TLS-ALPN-01; without a proxy listener there is nothing to answer with.
+   * The names are the hosts of the proxy's route table.
    */
-  #startAcme(): void {
+  #startAcme(proxy: HttpProxy | null): void {
     const { config, store, cluster } = this;
-    if (config.proxyHttp === null && config.proxyHttps === null) return;
+    if (proxy === null) return;
     const caCerts = config.acme.caCerts;
     const acme = new AcmeManager({
       store,
@@ -344,8 +345,7 @@ export class Agent {
       box: this.#keyBox,
       directoryUrl: config.acme.directory,
       email: config.acme.email,
-      names: acmeNamesOf(store, {
-        edgeDomain: config.edgeDomain,
+      names: acmeNamesOf(() => proxy.table, {
         all: config.acme.all,
         domains: config.acme.domains,
       }),

@@ -21,7 +21,13 @@
  *
  * @module
  */
-export { acmeNames, acmeNamesOf, type AcmeNamesOptions, isOrderableName } from "./names.ts";
+export {
+  acmeNames,
+  acmeNamesIn,
+  acmeNamesOf,
+  type AcmeNamesOptions,
+  isOrderableName,
+} from "./names.ts";
 export { AcmeManager, type AcmeManagerOptions } from "./manager.ts";
 export { AcmeAnswers, type AcmeAnswersOptions, type AlpnCert } from "./answers.ts";
 export { tlsAlpnHook } from "./tls_alpn_hook.ts";

@@ -1,6 +1,6 @@
 /**
- * Which names the cluster orders certificates for: the hosts the proxy routes (the same rules as
- * src/proxy/routes.ts, by building its route table: each `berth.http.host` name and
+ * Which names the cluster orders certificates for: the hosts the proxy routes (its route table,
+ * src/proxy/routes.ts: each `berth.http.host` name and
  * `SERVICE.<edge-domain>`) of services with an instance saying `berth.tls=acme`, or of every
  * routed service with `--acme-all`. A host routed on several paths is ordered when any service
  * routing it asks. Never a name no service routes; never a wildcard (HTTP-01 and TLS-ALPN-01
@@ -9,11 +9,11 @@
  *
  * @module
  */
-import { buildRouteTable } from "../proxy/routes.ts";
+import { buildRouteTable, type RouteTable } from "../proxy/routes.ts";
 import type { Instance, NodeInfo } from "../store/mod.ts";
 
 export interface AcmeNamesOptions {
-  /** `--edge-domain`: each service also answers on `SERVICE.<edgeDomain>`. */
+  /** `--edge-domain` (`acmeNames` only; a route table has its own): `SERVICE.<edgeDomain>`. */
   edgeDomain?: string | null;
   /** `--acme-all`: every routed host, whether its service asks or not. */
   all?: boolean;
@@ -44,41 +44,45 @@ export function isOrderableName(name: string): boolean {
   return !/^[0-9]+$/.test(labels[labels.length - 1]!);
 }
 
-/** The names to order, sorted, from the store's instances and nodes. */
+/** What the names are read from: a route table kept up to date (the proxy's). */
+export type NamesSource = Pick<RouteTable, "hosts" | "acmeHosts" | "hostsVersion">;
+
+/** The names to order, sorted, from a route table. */
+export function acmeNamesIn(table: NamesSource, opts: AcmeNamesOptions = {}): string[] {
+  const hosts = opts.all === true ? table.hosts() : table.acmeHosts;
+  const names: string[] = [];
+  for (const h of hosts) if (isOrderableName(h) && inDomains(h, opts.domains)) names.push(h);
+  return names.sort();
+}
+
+/** The names to order, sorted, from the store's instances and nodes (builds a route table). */
 export function acmeNames(
   instances: readonly Instance[],
   nodes: readonly NodeInfo[],
   opts: AcmeNamesOptions = {},
 ): string[] {
-  const table = buildRouteTable(instances, nodes, { edgeDomain: opts.edgeDomain ?? null });
-  const names = new Set<string>();
-  for (const r of table.httpRoutes()) {
-    if (r.host === null || names.has(r.host)) continue;
-    const asks = opts.all === true || table.services.get(r.service)?.acme === true;
-    if (asks && isOrderableName(r.host) && inDomains(r.host, opts.domains)) names.add(r.host);
-  }
-  return [...names].sort();
-}
-
-/** What `acmeNamesOf` reads: the store's instances and nodes with their change indexes. */
-export interface NamesSource {
-  instances(): readonly Instance[];
-  nodes(): readonly NodeInfo[];
-  tableIndex(table: "instances" | "nodes"): number;
+  return acmeNamesIn(buildRouteTable(instances, nodes, { edgeDomain: opts.edgeDomain }), opts);
 }
 
 /**
- * `acmeNames` over a store, computed again only when its instances or nodes changed (the route
- * table it builds costs O(instances); the manager asks every pass).
+ * `acmeNamesIn` the route table `table()` returns (the proxy's, which follows the change feed),
+ * computed again only when that table's named hosts or ACME wishes changed: the manager asks
+ * every pass, and instance changes that touch no host cost nothing here. `edgeDomain` is the
+ * table's own.
  */
-export function acmeNamesOf(store: NamesSource, opts: AcmeNamesOptions = {}): () => string[] {
-  let seen = "";
+export function acmeNamesOf(
+  table: () => NamesSource,
+  opts: AcmeNamesOptions = {},
+): () => string[] {
+  let seen: NamesSource | null = null;
+  let version = -1;
   let names: string[] = [];
   return () => {
-    const at = `${store.tableIndex("instances")}/${store.tableIndex("nodes")}`;
-    if (at !== seen) {
-      names = acmeNames(store.instances(), store.nodes(), opts);
-      seen = at;
+    const t = table();
+    if (t !== seen || t.hostsVersion !== version) {
+      names = acmeNamesIn(t, opts);
+      seen = t;
+      version = t.hostsVersion;
     }
     return names;
   };

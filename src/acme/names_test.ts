@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Instance } from "../store/mod.ts";
 import { instanceSpec } from "../../test/fixtures.ts";
-import { acmeNames, acmeNamesOf, isOrderableName } from "./names.ts";
+import { buildRouteTable, RouteTable } from "../proxy/routes.ts";
+import { acmeNames, acmeNamesOf, isOrderableName, type NamesSource } from "./names.ts";
 
 function inst(over: Partial<Instance> & { id: string }): Instance {
   return { ...instanceSpec({ meta: {}, ...over }), createIndex: 1, modifyIndex: 1 };
@@ -175,21 +176,41 @@ Deno.test("acmeNames() property: every name is routed by a service that asks, or
   }
 });
 
-Deno.test("acmeNamesOf() recomputes only when instances or nodes changed", () => {
-  let index = 1;
-  let built = 0;
-  let list = [inst({ id: "a", service: "web", httpHosts: ["web.test"], meta: ACME })];
-  const names = acmeNamesOf({
-    instances: () => (built++, list),
-    nodes: () => [],
-    tableIndex: (t) => t === "instances" ? index : 7,
-  });
-  assert.deepEqual(names(), ["web.test"]);
-  assert.deepEqual(names(), ["web.test"]);
-  assert.equal(built, 1);
-  list = [];
-  assert.deepEqual(names(), ["web.test"], "same index: the names it had");
-  index = 2;
+Deno.test("acmeNamesOf() follows its route table's deltas; recomputes only when its hosts changed", () => {
+  const table = new RouteTable({ edgeDomain: "edge.test" });
+  const put = (i: Instance) => table.apply([{ id: i.id, before: null, after: i }], []);
+  const source = {
+    hosts: () => table.hosts(),
+    get acmeHosts() {
+      reads++;
+      return table.acmeHosts;
+    },
+    get hostsVersion() {
+      return table.hostsVersion;
+    },
+  };
+  let reads = 0;
+  const names = acmeNamesOf(() => source);
   assert.deepEqual(names(), []);
-  assert.equal(built, 2);
+  put(inst({ id: "a", service: "web", httpHosts: ["web.test"], meta: ACME }));
+  assert.deepEqual(names(), ["web.edge.test", "web.test"]);
+  assert.equal(reads, 2);
+  // Another instance of the service, same hosts: the names are not computed again.
+  put(inst({ id: "b", service: "web", httpHosts: ["web.test"], meta: ACME }));
+  assert.deepEqual(names(), ["web.edge.test", "web.test"]);
+  assert.equal(reads, 2);
+  // The only instance asking for ACME goes: its service's hosts are no longer ordered.
+  put(inst({ id: "a", service: "web", httpHosts: ["web.test"] }));
+  put(inst({ id: "b", service: "web", httpHosts: ["web.test"] }));
+  assert.deepEqual(names(), []);
+  assert.deepEqual(acmeNamesOf(() => source, { all: true })(), ["web.edge.test", "web.test"]);
+  // A new table (a full rebuild) is read anew.
+  const rebuilt = buildRouteTable([inst({ id: "c", service: "api", meta: ACME })], [], {
+    edgeDomain: "edge.test",
+  });
+  let current: NamesSource = table;
+  const follow = acmeNamesOf(() => current);
+  assert.deepEqual(follow(), []);
+  current = rebuilt;
+  assert.deepEqual(follow(), ["api.edge.test"]);
 });

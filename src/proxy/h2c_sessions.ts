@@ -234,20 +234,37 @@ export class H2cSessions {
    */
   retain(live: ReadonlySet<string>): void {
     for (const [key, ts] of this.#byKey) {
-      if (live.has(key)) {
-        if (ts.drainTimer !== null) clearTimeout(ts.drainTimer);
-        ts.drainTimer = null;
-        continue;
-      }
-      if (ts.drainTimer !== null) continue;
-      const sessions = [...ts.sessions];
-      for (const s of sessions) this.#retire(ts, s);
-      ts.drainTimer = setTimeout(() => {
-        ts.drainTimer = null;
-        for (const s of sessions) s.session.destroy();
-        if (this.#byKey.get(key) === ts && ts.sessions.length === 0) this.#byKey.delete(key);
-      }, this.#drainMs);
+      if (live.has(key)) this.#keep(ts);
+      else this.#drain(key, ts);
     }
+  }
+
+  /** `retain` for the keys a route change touched: `gone` drain, `back` are kept. */
+  retainChanged(gone: readonly string[], back: readonly string[]): void {
+    for (const key of gone) {
+      const ts = this.#byKey.get(key);
+      if (ts !== undefined) this.#drain(key, ts);
+    }
+    for (const key of back) {
+      const ts = this.#byKey.get(key);
+      if (ts !== undefined) this.#keep(ts);
+    }
+  }
+
+  #keep(ts: TargetSessions): void {
+    if (ts.drainTimer !== null) clearTimeout(ts.drainTimer);
+    ts.drainTimer = null;
+  }
+
+  #drain(key: string, ts: TargetSessions): void {
+    if (ts.drainTimer !== null) return;
+    const sessions = [...ts.sessions];
+    for (const s of sessions) this.#retire(ts, s);
+    ts.drainTimer = setTimeout(() => {
+      ts.drainTimer = null;
+      for (const s of sessions) s.session.destroy();
+      if (this.#byKey.get(key) === ts && ts.sessions.length === 0) this.#byKey.delete(key);
+    }, this.#drainMs);
   }
 
   /** Destroys every session now; waiting requests are dropped (their exchanges are aborted). */

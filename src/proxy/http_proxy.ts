@@ -25,9 +25,9 @@ import { H2cSessions } from "./h2c_sessions.ts";
 import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
 import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.ts";
-import { buildRouteTable, type HttpRouteInfo, RouteTable, type ServiceRoute } from "./routes.ts";
+import type { HttpRouteInfo, RouteTable, ServiceRoute } from "./routes.ts";
+import { RouteFeed } from "./route_feed.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
-import { errorText } from "../lib/error_text.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
 import { H2Frontend } from "./h2_frontend.ts";
@@ -136,10 +136,10 @@ export class HttpProxy {
   readonly #tcp: TcpProxy | null;
   /** Routes with `proto` h2c/grpc: pooled HTTP/2 cleartext sessions (h2c_upstream.ts). */
   readonly #h2c: H2cContext;
-  #table: RouteTable = RouteTable.empty();
+  /** The route table, following the store's change feed. */
+  readonly #routes: RouteFeed;
   #unsubscribe: (() => void) | null = null;
   #address: HostPort | null = null;
-  #lastConflicts = "";
   /** The latest TCP listener update; updates run one after another, in table order. */
   #tcpUpdating: Promise<void> = Promise.resolve();
 
@@ -208,6 +208,26 @@ export class HttpProxy {
       log: this.#log,
       reserved: opts.reserved,
     });
+    this.#routes = new RouteFeed({
+      source: opts.store,
+      edgeDomain: opts.edgeDomain,
+      load: this.#pool.load,
+      random: opts.random,
+      targetsChanged: (gone, back) => {
+        this.#pool.retainChanged(gone, back);
+        this.#h2c.sessions.retainChanged(gone, back);
+      },
+      targetsReset: (live) => {
+        this.#pool.retain(live);
+        this.#h2c.sessions.retain(live);
+      },
+      tcpChanged: (ports) => {
+        const tcp = this.#tcp;
+        if (tcp === null) return;
+        this.#tcpUpdating = this.#tcpUpdating.then(() => tcp.update(this.#routes.table, ports));
+      },
+      log: this.#log,
+    });
     // Half-open: a client that shuts down its sending side still gets its responses.
     this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
     this.#h2 = !opts.h2 ? null : new H2Frontend({
@@ -242,9 +262,10 @@ export class HttpProxy {
     return this.#https.address;
   }
 
-  /** Resolves when TCP listeners match the current table (for tests and orderly start). */
-  settled(): Promise<void> {
-    return this.#tcpUpdating;
+  /** Resolves when the routes are built and TCP listeners match them (tests, orderly start). */
+  async settled(): Promise<void> {
+    await this.#routes.settled();
+    await this.#tcpUpdating;
   }
 
   /** Re-reads the certificates the HTTPS listener serves (the proxy does on `edge_certs`). */
@@ -252,9 +273,12 @@ export class HttpProxy {
     this.#https?.reload();
   }
 
-  /** The route table in use (a new object after each relevant store change). */
+  /**
+   * The route table in use: updated in place by each change, a new object after a full rebuild
+   * (start, snapshot install, restore).
+   */
   get table(): RouteTable {
-    return this.#table;
+    return this.#routes.table;
   }
 
   /** Ports with a TCP route listener. */
@@ -271,19 +295,26 @@ export class HttpProxy {
       https: this.#opts.tls === undefined
         ? null
         : formatHostPort(this.#https?.bound ?? this.#opts.tls.listen),
-      http: this.#table.httpRoutes(),
-      tcp: this.#tcp?.report() ?? [],
-      conflicts: [...this.#table.conflicts],
+      http: this.#routes.table.httpRoutes(),
+      tcp: this.#tcp?.report(this.#routes.table.tcpClashes) ?? [],
+      conflicts: this.#routes.table.conflicts,
     };
   }
 
   /**
-   * Listens, then builds the routes, follows the change feed and opens the TCP route
-   * listeners: the proxy's own port is bound before any route can claim it.
+   * Builds the routes and follows the change feed, listens, then opens the TCP route listeners:
+   * the proxy's own port is bound before any route can claim it.
    */
   async start(): Promise<void> {
     await loadRequestParser();
+    // The routes are built (in slices, see route_feed.ts) before a client can connect; the
+    // TCP route listeners open only once the proxy's own ports are bound.
+    const listening = Promise.withResolvers<void>();
+    this.#tcpUpdating = listening.promise;
+    this.#routes.start();
+    this.#unsubscribe = this.#store.subscribe(this.#onChange);
     try {
+      await this.#routes.settled();
       if (this.#opts.listen !== null) {
         this.#address = await listenOn(this.#server, this.#opts.listen, {
           flag: "proxy-http",
@@ -292,11 +323,11 @@ export class HttpProxy {
       }
       await this.#https?.start();
     } catch (e) {
+      this.#tcpUpdating = Promise.resolve(); // no TCP route listener opens
       await this.close();
       throw e;
     }
-    this.#rebuild();
-    this.#unsubscribe = this.#store.subscribe(this.#onChange);
+    listening.resolve();
     await this.#tcpUpdating;
   }
 
@@ -304,6 +335,7 @@ export class HttpProxy {
   async close(): Promise<void> {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+    this.#routes.close();
     const httpsClosed = this.#https?.close(); // done once its connections are gone
     await this.#h2?.close(); // streams under way get H2_CLOSE_GRACE_MS to finish
     for (const s of this.#clientTunnels) s.destroy();
@@ -321,37 +353,8 @@ export class HttpProxy {
   }
 
   #onChange = (c: Change): void => {
-    if (c.tables.has("instances") || c.tables.has("nodes")) this.#rebuild();
     if (c.tables.has("edge_certs")) this.#https?.reload();
   };
-
-  #rebuild(): void {
-    let table: RouteTable;
-    try {
-      table = buildRouteTable(this.#store.instances(), this.#store.nodes(), {
-        edgeDomain: this.#opts.edgeDomain,
-        previous: this.#table,
-        load: this.#pool.load,
-        random: this.#opts.random,
-      });
-    } catch (e) {
-      this.#log(`proxy: keeping the old routes, rebuilding failed: ${errorText(e)}`);
-      return;
-    }
-    // Invariant: one reference assignment; requests under way keep the table they matched on.
-    this.#table = table;
-    const live = new Set<string>();
-    for (const r of table.services.values()) for (const t of r.targets) live.add(t.key);
-    this.#pool.retain(live);
-    this.#h2c.sessions.retain(live);
-    const tcp = this.#tcp;
-    if (tcp !== null) this.#tcpUpdating = this.#tcpUpdating.then(() => tcp.update(table));
-    const conflicts = table.conflicts.join("\n");
-    if (conflicts !== "" && conflicts !== this.#lastConflicts) {
-      for (const line of table.conflicts) this.#log(`proxy: ${line}`);
-    }
-    this.#lastConflicts = conflicts;
-  }
 
   #onConnection = (socket: net.Socket): void => {
     this.#serveHttp1(socket, PLAIN_CONN);
@@ -393,7 +396,7 @@ export class HttpProxy {
   };
 
   #route(host: string | undefined, url: string, conn: ConnInfo): ServiceRoute | PlainAnswer {
-    return routeOrAnswer(this.#table, host, url, conn, this.#https?.bound ?? null);
+    return routeOrAnswer(this.#routes.table, host, url, conn, this.#https?.bound ?? null);
   }
 
   #onPlainRequest = (req: ClientRequest, res: DispatchSink): void => {

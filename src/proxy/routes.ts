@@ -1,6 +1,6 @@
 /**
- * The proxy's route table: an immutable value built from the store's instances and nodes, looked
- * up on every request and replaced whole (one reference assignment) when the store changes.
+ * The proxy's route table: built once from the store's instances and nodes, then kept up to
+ * date from the change feed's deltas in O(changed), and looked up on every request.
  *
  * Routes, per service, from every instance of it:
  * - each of `instance.httpHosts` (lower-case) with `instance.httpPath` (or `/`);
@@ -13,52 +13,36 @@
  * When two services claim the same host and prefix, the explicit route beats the edge default,
  * then the first service name in sort order wins (and the clash is listed in `conflicts`).
  *
- * A service's balancing policy (`berth.lb`) and upstream protocol (`berth.http.proto`) are the
- * first instance's (in id order) that sets them.
+ * A service's balancing policy (`berth.lb`), upstream protocol (`berth.http.proto`) and HSTS
+ * header are the first instance's (in id order) that sets them.
  *
  * A service's targets are its served instances (`instanceHealth(…).served`, node liveness
  * included) with weight above 0. A route whose service has none still matches, and the proxy
  * answers 503.
  *
+ * Updates (`apply`): an instance delta touches its service (routed_service.ts: members in id
+ * order, claims counted) and, when the service's claims or TCP ports changed, those hosts' and
+ * ports' winners (route_claims.ts); a node delta touches the node's instances only when the
+ * node's verdict flips. Each touched service makes a new immutable `ServiceRoute` at its next
+ * lookup (requests under way keep theirs); each touched host gets a new lookup array, swapped
+ * in with one assignment. Lookups allocate nothing beyond the Host normalization.
+ *
  * @module
  */
-import type { HttpProto, Instance, NodeInfo } from "../store/mod.ts";
+import type { Instance, InstanceDelta, NodeDelta, NodeInfo } from "../store/mod.ts";
+import type { HttpProto } from "../store/mod.ts";
+import { HostIndex, type PathRoute, type TcpClash, TcpIndex } from "./route_claims.ts";
 import {
-  HSTS_META_KEY,
-  HTTP_PROTO_META_KEY,
-  instanceHealth,
-  parseHttpProto,
-  REDIRECT_META_KEY,
-  TLS_META_KEY,
-} from "../store/mod.ts";
-import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
+  type Member,
+  Members,
+  nodeHealthOk,
+  normalizeHost,
+  normalizePrefix,
+} from "./route_member.ts";
+import type { RouteSpec } from "./route_member.ts";
+import { RoutedService, type ServiceContext, type ServiceRoute } from "./routed_service.ts";
 
-/** One service as the proxy sees it. */
-export interface ServiceRoute {
-  readonly service: string;
-  /** Served targets with weight > 0, in instance id order; empty → 503. */
-  readonly targets: readonly Target[];
-  readonly balancer: Balancer;
-  /** An instance of the service says `berth.tls=acme`: ACME orders its hosts (src/acme/names.ts). */
-  readonly acme: boolean;
-  /**
-   * What the proxy speaks to the instances (`berth.http.proto`): `http1` (pooled HTTP/1.1),
-   * `h2c` (HTTP/2 cleartext, h2c_upstream.ts) or `grpc` (h2c; the proxy's own errors answered
-   * as gRPC statuses whatever the request's content type).
-   */
-  readonly proto: HttpProto;
-  /** An instance says `berth.http.redirect=https`: plain HTTP requests get a 308 to https. */
-  readonly redirectHttps: boolean;
-  /** `berth.http.hsts` (the first instance's that has one): Strict-Transport-Security over HTTPS. */
-  readonly hsts: string | null;
-}
-
-interface PathRoute {
-  readonly prefix: string;
-  readonly route: ServiceRoute;
-  /** True for the `SERVICE.<edgeDomain>` default, which explicit routes override. */
-  readonly edge: boolean;
-}
+export { normalizeHost, normalizePrefix, RoutedService, type ServiceRoute, type TcpClash };
 
 export interface RouteTableOptions {
   /** Edge domain (trailing dot optional); each service also answers on `SERVICE.<edgeDomain>`. */
@@ -69,14 +53,6 @@ export interface RouteTableOptions {
   load?: (key: string) => number;
   /** Random source for p2c. Default Math.random. */
   random?: () => number;
-}
-
-/** A TCP route port left to another service (two services claimed it). */
-export interface TcpClash {
-  readonly port: number;
-  readonly service: string;
-  /** The service that keeps the port. */
-  readonly keptBy: string;
 }
 
 /** One HTTP route as listed by the routes API: host (null: any host) and path prefix. */
@@ -90,247 +66,398 @@ export interface HttpRouteInfo {
   proto: HttpProto;
 }
 
-/** Immutable routes; `match()` is the per-request lookup. */
-export class RouteTable {
-  /** Every service that has at least one route or TCP port, by name. */
-  readonly services: ReadonlyMap<string, ServiceRoute>;
-  /** TCP listener port → service. */
-  readonly tcp: ReadonlyMap<number, ServiceRoute>;
-  /** TCP ports claimed by more than one service: the services that did not get them. */
-  readonly tcpClashes: readonly TcpClash[];
-  /** Human-readable notes on ignored or clashing routes (for logs). */
-  readonly conflicts: readonly string[];
-  readonly #byHost: ReadonlyMap<string, readonly PathRoute[]>;
-  readonly #anyHost: readonly PathRoute[];
+/** What one `apply` changed that the proxy acts on. */
+export interface RouteChanges {
+  /** TCP ports whose serving service changed (opened, closed or handed over). */
+  tcpPorts: number[];
+  /** Target keys no longer served (their pooled connections drain). */
+  gone: string[];
+  /** Target keys served again or newly. */
+  back: string[];
+  /** Conflict lines that were not listed before. */
+  conflicts: string[];
+}
 
-  constructor(parts: {
-    services: Map<string, ServiceRoute>;
-    tcp: Map<number, ServiceRoute>;
-    tcpClashes?: TcpClash[];
-    conflicts: string[];
-    byHost: Map<string, PathRoute[]>;
-    anyHost: PathRoute[];
-  }) {
-    this.services = parts.services;
-    this.tcp = parts.tcp;
-    this.tcpClashes = parts.tcpClashes ?? [];
-    this.conflicts = parts.conflicts;
-    this.#byHost = parts.byHost;
-    this.#anyHost = parts.anyHost;
+/** The routes; `match()` is the per-request lookup, `apply()` the per-change update. */
+export class RouteTable {
+  /** Every service that has a route or TCP port, by name, as its current `ServiceRoute`. */
+  readonly services: ReadonlyMap<string, ServiceRoute>;
+  readonly #ctx: ServiceContext;
+  readonly #edge: string | null;
+  readonly #members = new Map<string, Member>();
+  readonly #make = new Members();
+  readonly #byNode = new Map<string, Set<string>>();
+  /** Verdicts of known nodes; a node the store does not know passes. */
+  readonly #nodeOk = new Map<string, boolean>();
+  readonly #services = new Map<string, RoutedService>();
+  readonly #hosts = new HostIndex();
+  readonly #tcp = new TcpIndex();
+  #previous: RouteTable | null;
+  readonly #dirty = new Set<RoutedService>();
+  /** While applying: first-touched instance id → its target key then (null: not a target). */
+  #touched: Map<string, string | null> | null = null;
+
+  constructor(opts: RouteTableOptions = {}) {
+    this.#edge = opts.edgeDomain ? opts.edgeDomain.toLowerCase().replace(/\.$/, "") : null;
+    this.#previous = opts.previous ?? null;
+    this.#ctx = { nodeOk: (node) => this.nodeOk(node), load: opts.load, random: opts.random };
+    this.services = new RoutedView(this.#services, this.#edge !== null);
   }
 
   /** An empty table: every request gets 404. */
   static empty(): RouteTable {
-    return new RouteTable({
-      services: new Map(),
-      tcp: new Map(),
-      conflicts: [],
-      byHost: new Map(),
-      anyHost: [],
-    });
+    return new RouteTable();
+  }
+
+  /** TCP listener port → the service listening there. */
+  get tcp(): ReadonlyMap<number, RoutedService> {
+    return this.#tcp.owners;
+  }
+
+  /** TCP ports claimed by more than one service: the services that did not get them. */
+  get tcpClashes(): readonly TcpClash[] {
+    return this.#tcp.clashes;
+  }
+
+  /** Human-readable notes on ignored or clashing routes: services by name, TCP, HTTP routes. */
+  get conflicts(): string[] {
+    const names = [...this.#services.keys()].sort();
+    return [
+      ...names.flatMap((n) => this.#services.get(n)!.notes),
+      ...this.#tcp.conflicts(),
+      ...this.#hosts.conflicts(),
+    ];
+  }
+
+  /** Specs and options shared by members (a test sees released ones go). */
+  get sharedCount(): number {
+    return this.#make.sharedCount;
+  }
+
+  /** Named hosts that have a route (for ACME names). */
+  hosts(): IterableIterator<string> {
+    return this.#hosts.byHost.keys();
+  }
+
+  /** Named hosts with a route served by a service asking for ACME (`berth.tls=acme`). */
+  get acmeHosts(): ReadonlySet<string> {
+    return this.#hosts.acmeHosts;
+  }
+
+  /** Raised whenever `hosts()` or `acmeHosts` changes. */
+  get hostsVersion(): number {
+    return this.#hosts.hostsVersion;
+  }
+
+  /** The service `name` (routed or not), or undefined. */
+  service(name: string): RoutedService | undefined {
+    return this.#services.get(name);
+  }
+
+  /** Whether the node passes (not down, node-level checks passing; unknown nodes pass). */
+  nodeOk(node: string): boolean {
+    return this.#nodeOk.get(node) ?? true;
+  }
+
+  /** Keys of every served target (the proxy keeps their pooled connections). */
+  liveKeys(): Set<string> {
+    const live = new Set<string>();
+    for (const m of this.#members.values()) if (this.#isTarget(m)) live.add(m.key);
+    return live;
   }
 
   /** Every HTTP route, host routes by host then any-host ones, each longest prefix first. */
   httpRoutes(): HttpRouteInfo[] {
-    const info = (host: string | null, r: PathRoute): HttpRouteInfo => ({
-      host,
-      prefix: r.prefix,
-      service: r.route.service,
-      targets: r.route.targets.length,
-      proto: r.route.proto,
-    });
+    const info = (host: string | null, r: PathRoute): HttpRouteInfo => {
+      const route = r.svc.route;
+      return {
+        host,
+        prefix: r.prefix,
+        service: route.service,
+        targets: route.targets.length,
+        proto: route.proto,
+      };
+    };
     const out: HttpRouteInfo[] = [];
-    for (const host of [...this.#byHost.keys()].sort()) {
-      for (const r of this.#byHost.get(host)!) out.push(info(host, r));
+    const byHost = this.#hosts.byHost;
+    for (const host of [...byHost.keys()].sort()) {
+      for (const r of byHost.get(host)!) out.push(info(host, r));
     }
-    for (const r of this.#anyHost) out.push(info(null, r));
+    for (const r of this.#hosts.anyHost) out.push(info(null, r));
     return out;
   }
 
   /** The service for a request's Host header and URL (path with query), or null (404). */
   match(hostHeader: string | undefined, url: string): ServiceRoute | null {
     if (hostHeader !== undefined && hostHeader !== "") {
-      const routes = this.#byHost.get(normalizeHost(hostHeader));
+      const routes = this.#hosts.byHost.get(normalizeHost(hostHeader));
       if (routes !== undefined) {
         const r = matchPrefix(routes, url);
-        if (r !== null) return r;
+        if (r !== null) return r.route;
       }
     }
-    return matchPrefix(this.#anyHost, url);
+    return matchPrefix(this.#hosts.anyHost, url)?.route ?? null;
+  }
+
+  /**
+   * Adds rows to a table being built (a full build, or one page of a chunked one): nodes first,
+   * then instances. Sets each row to its value, like `apply`.
+   */
+  load(instances: readonly Instance[], nodes: readonly NodeInfo[] = []): void {
+    for (const n of nodes) this.#setNode(n.name, n);
+    for (const i of instances) this.#put(i);
+    this.#flush();
+  }
+
+  /** The build is over: the table no longer reads rotation state from the one it replaces. */
+  loaded(): this {
+    this.#previous = null;
+    return this;
+  }
+
+  /**
+   * Applies a change's deltas (each sets a row to its `after`; replaying ones already applied
+   * changes nothing). Returns what the proxy must act on.
+   */
+  apply(instances: readonly InstanceDelta[], nodes: readonly NodeDelta[]): RouteChanges {
+    const touched = this.#touched = new Map();
+    try {
+      for (const d of nodes) this.#setNode(d.name, d.after);
+      for (const d of instances) {
+        if (d.after === null) this.#remove(d.id);
+        else this.#put(d.after);
+      }
+    } finally {
+      this.#touched = null;
+    }
+    const { tcpPorts, conflicts } = this.#flush();
+    const gone: string[] = [];
+    const back: string[] = [];
+    for (const [id, was] of touched) {
+      const m = this.#members.get(id);
+      const now = m !== undefined && this.#isTarget(m) ? m.key : null;
+      if (was === now) continue;
+      if (was !== null) gone.push(was);
+      if (now !== null) back.push(now);
+    }
+    return { tcpPorts, gone, back, conflicts };
+  }
+
+  #isTarget(m: Member): boolean {
+    return m.weight > 0 && m.ownOk && this.nodeOk(m.node);
+  }
+
+  #touch(m: Member): void {
+    const t = this.#touched;
+    if (t !== null && !t.has(m.id)) t.set(m.id, this.#isTarget(m) ? m.key : null);
+  }
+
+  #setNode(name: string, info: NodeInfo | null): void {
+    const ok = info === null || nodeHealthOk(info);
+    if (ok !== this.nodeOk(name)) {
+      for (const id of this.#byNode.get(name) ?? []) {
+        const m = this.#members.get(id)!;
+        this.#touch(m);
+        this.#dirty.add(this.#services.get(m.service)!);
+      }
+    }
+    if (info === null) this.#nodeOk.delete(name);
+    else this.#nodeOk.set(name, ok);
+  }
+
+  #put(i: Instance): void {
+    const old = this.#members.get(i.id);
+    const m = this.#make.make(i, old);
+    if (m === old) return;
+    if (old !== undefined) this.#touch(old);
+    else if (this.#touched !== null && !this.#touched.has(i.id)) this.#touched.set(i.id, null);
+    const svc = this.#service(m.service);
+    if (old !== undefined && old.service === m.service) {
+      svc.put(m); // in place: no splice for a big service
+      if (old.spec !== m.spec) {
+        this.#claim(svc, old.spec, -1);
+        this.#claim(svc, m.spec, 1);
+      }
+      if (old.node !== m.node) {
+        this.#unindexNode(old);
+        this.#indexNode(m);
+      }
+      this.#make.release(old);
+    } else {
+      if (old !== undefined) this.#drop(old);
+      svc.put(m);
+      this.#claim(svc, m.spec, 1);
+      this.#indexNode(m);
+    }
+    this.#members.set(m.id, m);
+    this.#dirty.add(svc);
+  }
+
+  #remove(id: string): void {
+    const old = this.#members.get(id);
+    if (old === undefined) return;
+    this.#touch(old);
+    this.#drop(old);
+    this.#members.delete(id);
+  }
+
+  /** Takes `old` out of its service, node index and shared parts. */
+  #drop(old: Member): void {
+    const svc = this.#services.get(old.service)!;
+    svc.remove(old.id);
+    this.#claim(svc, old.spec, -1);
+    this.#unindexNode(old);
+    this.#make.release(old);
+    this.#dirty.add(svc);
+  }
+
+  #indexNode(m: Member): void {
+    let ids = this.#byNode.get(m.node);
+    if (ids === undefined) this.#byNode.set(m.node, ids = new Set());
+    ids.add(m.id);
+  }
+
+  #unindexNode(m: Member): void {
+    const ids = this.#byNode.get(m.node);
+    ids?.delete(m.id);
+    if (ids?.size === 0) this.#byNode.delete(m.node);
+  }
+
+  /** The service `name`, made (with its edge route) when it has no member yet. */
+  #service(name: string): RoutedService {
+    let svc = this.#services.get(name);
+    if (svc === undefined) {
+      const previous = this.#previous?.service(name)?.balancer ?? null;
+      svc = new RoutedService(name, this.#ctx, previous);
+      this.#services.set(name, svc);
+      if (this.#edge !== null) this.#hosts.add(this.#edgeHost(name), "/", svc, true);
+    }
+    return svc;
+  }
+
+  #edgeHost(service: string): string {
+    return `${service.toLowerCase()}.${this.#edge}`;
+  }
+
+  /** Counts a member's claims in (`d` 1) or out (-1) of its service, and the service's in the indexes. */
+  #claim(svc: RoutedService, spec: RouteSpec, d: 1 | -1): void {
+    for (const c of spec.claims) {
+      const e = svc.claims.get(c.key);
+      if (d > 0) {
+        if (e !== undefined) e.n++;
+        else {
+          svc.claims.set(c.key, { claim: c, n: 1 });
+          this.#hosts.add(c.host, c.prefix, svc, false);
+        }
+      } else if (e !== undefined && --e.n === 0) {
+        svc.claims.delete(c.key);
+        this.#hosts.remove(c.host, c.prefix, svc, false);
+      }
+    }
+    const port = spec.tcpPort;
+    if (port !== null) {
+      const n = (svc.tcpPorts.get(port) ?? 0) + d;
+      if (n > 0) svc.tcpPorts.set(port, n);
+      else svc.tcpPorts.delete(port);
+      if (d > 0 && n === 1) this.#tcp.add(port, svc);
+      if (d < 0 && n === 0) this.#tcp.remove(port, svc);
+    }
+    if (spec.routed) svc.routedMembers += d;
+  }
+
+  /** Settles the services, hosts and ports touched since the last flush. */
+  #flush(): { tcpPorts: number[]; conflicts: string[] } {
+    const conflicts: string[] = [];
+    for (const svc of this.#dirty) {
+      if (svc.members.length === 0) {
+        if (this.#services.get(svc.service) === svc) this.#services.delete(svc.service);
+        if (this.#edge !== null) this.#hosts.remove(this.#edgeHost(svc.service), "/", svc, true);
+        continue;
+      }
+      const notes = svc.notes;
+      if (svc.changed()) {
+        for (const { claim } of svc.claims.values()) this.#hosts.touch(claim.host);
+        if (this.#edge !== null) this.#hosts.touch(this.#edgeHost(svc.service));
+      }
+      for (const l of svc.notes) if (!notes.includes(l)) conflicts.push(l);
+    }
+    this.#dirty.clear();
+    this.#hosts.flush(conflicts);
+    const ports = new Set<number>();
+    this.#tcp.flush(ports, conflicts);
+    return { tcpPorts: [...ports], conflicts };
   }
 }
 
-function matchPrefix(routes: readonly PathRoute[], url: string): ServiceRoute | null {
+function matchPrefix(routes: readonly PathRoute[], url: string): RoutedService | null {
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i]!;
     const p = r.prefix;
     if (!url.startsWith(p)) continue;
-    if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r.route; // "/"
+    if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r.svc; // "/"
     const c = url.charCodeAt(p.length);
-    if (c === 47 || c === 63) return r.route; // "/" or "?"
+    if (c === 47 || c === 63) return r.svc; // "/" or "?"
   }
   return null;
 }
 
-/** `Web.Example.com:8080` → `web.example.com`; `[::1]:80` → `[::1]`; `a.b.` → `a.b`. */
-export function normalizeHost(host: string): string {
-  let end = host.length;
-  if (host.charCodeAt(0) === 91) { // "[" IPv6 literal
-    const close = host.indexOf("]");
-    if (close > 0) end = close + 1;
-  } else {
-    const colon = host.indexOf(":");
-    if (colon >= 0) end = colon;
+/** The routed services (a route or TCP port, or any service with an edge domain) as routes. */
+class RoutedView implements ReadonlyMap<string, ServiceRoute> {
+  readonly #all: ReadonlyMap<string, RoutedService>;
+  readonly #edge: boolean;
+
+  constructor(all: ReadonlyMap<string, RoutedService>, edge: boolean) {
+    this.#all = all;
+    this.#edge = edge;
   }
-  if (end > 0 && host.charCodeAt(end - 1) === 46) end--; // trailing "."
-  const h = end === host.length ? host : host.slice(0, end);
-  return h.toLowerCase();
+
+  #routed(s: RoutedService | undefined): s is RoutedService {
+    return s !== undefined && (this.#edge || s.routedMembers > 0);
+  }
+
+  get(name: string): ServiceRoute | undefined {
+    const s = this.#all.get(name);
+    return this.#routed(s) ? s.route : undefined;
+  }
+
+  has(name: string): boolean {
+    return this.#routed(this.#all.get(name));
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const s of this.#all.values()) if (this.#routed(s)) n++;
+    return n;
+  }
+
+  *entries(): MapIterator<[string, ServiceRoute]> {
+    for (const [n, s] of this.#all) if (this.#routed(s)) yield [n, s.route];
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [n] of this.entries()) yield n;
+  }
+
+  *values(): MapIterator<ServiceRoute> {
+    for (const [, r] of this.entries()) yield r;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, ServiceRoute]> {
+    return this.entries();
+  }
+
+  forEach(fn: (v: ServiceRoute, k: string, m: ReadonlyMap<string, ServiceRoute>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
 }
 
-/** Normalizes a configured path prefix: leading `/`, no trailing `/` (except `/` itself). */
-export function normalizePrefix(p: string | null): string {
-  if (p === null || p === "") return "/";
-  let s = p.startsWith("/") ? p : `/${p}`;
-  while (s.length > 1 && s.endsWith("/")) s = s.slice(0, -1);
-  return s;
-}
-
-/** Builds the table from the store's rows. Pure apart from the balancers' mutable rotation. */
+/** Builds a table from the store's rows at once. */
 export function buildRouteTable(
   instances: readonly Instance[],
   nodes: readonly NodeInfo[],
   opts: RouteTableOptions = {},
 ): RouteTable {
-  // The node, not only its status: node-level checks count towards its instances' health.
-  const byName = new Map<string, NodeInfo>(nodes.map((n) => [n.name, n]));
-  const status = (name: string) => byName.get(name);
-  const edge = opts.edgeDomain ? opts.edgeDomain.toLowerCase().replace(/\.$/, "") : null;
-
-  // Group by service, in id order (store.instances() is ordered by id; sort anyway).
-  const byService = new Map<string, Instance[]>();
-  for (const i of [...instances].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) {
-    const list = byService.get(i.service);
-    if (list === undefined) byService.set(i.service, [i]);
-    else list.push(i);
-  }
-
-  const conflicts: string[] = [];
-  const services = new Map<string, ServiceRoute>();
-  const tcp = new Map<number, ServiceRoute>();
-  const tcpClashes: TcpClash[] = [];
-  // host ("" = any host) → prefix → candidates
-  const claims = new Map<string, Map<string, PathRoute[]>>();
-  const claim = (host: string, prefix: string, pr: PathRoute) => {
-    let m = claims.get(host);
-    if (m === undefined) claims.set(host, m = new Map());
-    const list = m.get(prefix);
-    if (list === undefined) m.set(prefix, [pr]);
-    else if (!list.some((x) => x.route === pr.route && x.edge === pr.edge)) list.push(pr);
-  };
-
-  for (const service of [...byService.keys()].sort()) {
-    const list = byService.get(service)!;
-    let policy: LbPolicy = "round_robin";
-    const lbValue = list.find((i) => i.meta[LB_META_KEY] !== undefined)?.meta[LB_META_KEY];
-    if (lbValue !== undefined) {
-      const p = parseLbPolicy(lbValue);
-      if (p === null) {
-        conflicts.push(
-          `service ${service}: ${LB_META_KEY}="${lbValue}" is unknown ` +
-            `(use round_robin, least_conn or p2c); using round_robin`,
-        );
-      } else policy = p;
-    }
-    let proto: HttpProto = "http1";
-    const protoValue = list.find((i) => i.meta[HTTP_PROTO_META_KEY] !== undefined)
-      ?.meta[HTTP_PROTO_META_KEY];
-    if (protoValue !== undefined) {
-      const p = parseHttpProto(protoValue);
-      if (p === null) {
-        conflicts.push(
-          `service ${service}: ${HTTP_PROTO_META_KEY}="${protoValue}" is unknown ` +
-            `(use http1, h2c or grpc); using http1`,
-        );
-      } else proto = p;
-    }
-    const targets: Target[] = list
-      .filter((i) => i.weight > 0 && instanceHealth(i, status(i.node)).served)
-      .map((i) => ({
-        id: i.id,
-        address: i.address,
-        port: i.port,
-        weight: i.weight,
-        key: `${i.id}|${i.address}|${i.port}`,
-      }));
-    const previous = opts.previous?.services.get(service)?.balancer;
-    const route: ServiceRoute = {
-      service,
-      targets,
-      balancer: new Balancer(policy, targets, {
-        load: opts.load,
-        random: opts.random,
-        previous: previous?.policy === policy ? previous : null,
-      }),
-      acme: list.some((i) => i.meta[TLS_META_KEY] === "acme"),
-      proto,
-      redirectHttps: list.some((i) => i.meta[REDIRECT_META_KEY] === "https"),
-      hsts: list.find((i) => i.meta[HSTS_META_KEY] !== undefined)?.meta[HSTS_META_KEY] ?? null,
-    };
-    let routed = false;
-    for (const i of list) {
-      const prefix = normalizePrefix(i.httpPath);
-      if (i.httpHosts.length > 0) {
-        for (const h of i.httpHosts) {
-          claim(normalizeHost(h), prefix, { prefix, route, edge: false });
-        }
-        routed = true;
-      } else if (i.httpPath !== null) {
-        claim("", prefix, { prefix, route, edge: false });
-        routed = true;
-      }
-      if (i.tcpPort !== null) {
-        const other = tcp.get(i.tcpPort);
-        if (other === undefined) tcp.set(i.tcpPort, route);
-        else if (other !== route) {
-          if (!tcpClashes.some((c) => c.port === i.tcpPort && c.service === service)) {
-            tcpClashes.push({ port: i.tcpPort, service, keptBy: other.service });
-          }
-          conflicts.push(
-            `TCP port ${i.tcpPort}: claimed by services ${other.service} and ${service}; ` +
-              `${other.service} keeps it`,
-          );
-        }
-        routed = true;
-      }
-    }
-    if (edge !== null) {
-      claim(`${service.toLowerCase()}.${edge}`, "/", { prefix: "/", route, edge: true });
-      routed = true;
-    }
-    if (routed) services.set(service, route);
-  }
-
-  const byHost = new Map<string, PathRoute[]>();
-  let anyHost: PathRoute[] = [];
-  for (const [host, prefixes] of claims) {
-    const routes: PathRoute[] = [];
-    for (const [prefix, candidates] of prefixes) {
-      // Explicit routes beat the edge default; then service name order (services are visited
-      // sorted, so the first candidate of a kind is the first name).
-      const winner = candidates.find((c) => !c.edge) ?? candidates[0]!;
-      const losers = candidates.filter((c) => c !== winner && !c.edge);
-      if (losers.length > 0) {
-        conflicts.push(
-          `route ${host || "*"}${prefix}: claimed by services ` +
-            `${[winner, ...losers].map((c) => c.route.service).join(", ")}; ` +
-            `${winner.route.service} serves it`,
-        );
-      }
-      routes.push(winner);
-    }
-    routes.sort((a, b) => b.prefix.length - a.prefix.length);
-    if (host === "") anyHost = routes;
-    else byHost.set(host, routes);
-  }
-  return new RouteTable({ services, tcp, tcpClashes, conflicts, byHost, anyHost });
+  const table = new RouteTable(opts);
+  table.load(instances, nodes);
+  return table.loaded();
 }

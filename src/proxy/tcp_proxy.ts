@@ -1,8 +1,10 @@
 /**
  * TCP routes: for every service port `berth.tcp.port=N` (instance.tcpPort), listen on N and
  * relay each connection to an instance of the service, round robin (or the service's
- * `berth.lb`), trying another instance when one refuses. Listeners open and close as route
- * tables change; a closed listener's open connections keep going until the instance drains.
+ * `berth.lb`), trying another instance when one refuses. Listeners open and close as the route
+ * table's TCP ports change (only the ports a change touched are looked at); a listener follows
+ * its service's current route, and a closed listener's open connections keep going until the
+ * instance drains.
  *
  * A port that cannot be bound (already in use), or that is one of the agent's own listeners
  * (`reserved`: API, DNS, proxy, cluster), is refused: logged once, listed as failed by
@@ -13,7 +15,7 @@
  */
 import net from "node:net";
 import { relay } from "./relay.ts";
-import type { RouteTable, ServiceRoute, TcpClash } from "./routes.ts";
+import type { RoutedService, RouteTable, TcpClash } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -53,7 +55,8 @@ export interface TcpRouteInfo {
 
 interface Listener {
   server: net.Server | null;
-  route: ServiceRoute;
+  /** The service whose current route each new connection takes. */
+  svc: RoutedService;
   state: TcpRouteInfo["state"];
   error: string | null;
 }
@@ -66,7 +69,7 @@ function clashes(host: string, port: number, r: ReservedListener): boolean {
     (r.host === host || WILDCARDS.has(r.host) || WILDCARDS.has(host));
 }
 
-/** The TCP side of the proxy; HttpProxy feeds it every new route table. */
+/** The TCP side of the proxy; HttpProxy tells it which ports of its route table changed. */
 export class TcpProxy {
   readonly #pool: UpstreamPool;
   readonly #opts: TcpProxyOptions;
@@ -74,7 +77,6 @@ export class TcpProxy {
   readonly #connectionsMax: number;
   readonly #listeners = new Map<number, Listener>();
   readonly #clients = new Set<net.Socket>();
-  #clashes: readonly TcpClash[] = [];
   #closed = false;
 
   constructor(pool: UpstreamPool, opts: TcpProxyOptions) {
@@ -90,15 +92,15 @@ export class TcpProxy {
       .sort((a, b) => a - b);
   }
 
-  /** Every TCP route with its listener's state, by port; clashing services are failed. */
-  report(): TcpRouteInfo[] {
+  /** Every TCP route with its listener's state, by port; services in `clashes` are failed. */
+  report(clashes: readonly TcpClash[]): TcpRouteInfo[] {
     const out: TcpRouteInfo[] = [...this.#listeners].map(([port, l]) => ({
       port,
-      service: l.route.service,
+      service: l.svc.service,
       state: l.state,
       error: l.error,
     }));
-    for (const c of this.#clashes) {
+    for (const c of clashes) {
       out.push({
         port: c.port,
         service: c.service,
@@ -109,43 +111,41 @@ export class TcpProxy {
     return out.sort((a, b) => a.port - b.port || (a.service < b.service ? -1 : 1));
   }
 
-  /** Opens, retargets and closes listeners to match `table.tcp`. Resolves once bound. */
-  async update(table: RouteTable): Promise<void> {
+  /**
+   * Opens, retargets and closes listeners to match `table.tcp` on `ports` (default: every port
+   * of the table or with a listener). Resolves once bound.
+   */
+  async update(table: RouteTable, ports?: Iterable<number>): Promise<void> {
     if (this.#closed) return;
-    this.#clashes = table.tcpClashes;
-    for (const [port, l] of this.#listeners) {
-      if (!table.tcp.has(port)) {
+    const binding: Promise<void>[] = [];
+    for (const port of ports ?? new Set([...this.#listeners.keys(), ...table.tcp.keys()])) {
+      const svc = table.tcp.get(port);
+      const l = this.#listeners.get(port);
+      if (l !== undefined && svc === undefined) {
         this.#listeners.delete(port);
         l.server?.close();
-      }
-    }
-    const binding: Promise<void>[] = [];
-    for (const [port, route] of table.tcp) {
-      const l = this.#listeners.get(port);
-      if (l !== undefined) {
-        l.route = route; // one assignment: new connections use the new route
-        continue;
-      }
-      binding.push(this.#listen(port, route));
+      } else if (l !== undefined && svc !== undefined) {
+        l.svc = svc; // one assignment: new connections use the new service's route
+      } else if (svc !== undefined) binding.push(this.#listen(port, svc));
     }
     await Promise.all(binding);
   }
 
-  #listen(port: number, route: ServiceRoute): Promise<void> {
+  #listen(port: number, svc: RoutedService): Promise<void> {
     const { host } = this.#opts;
     const own = this.#opts.reserved?.find((r) => clashes(host, port, r));
     if (own !== undefined) {
       const error = `port ${port} is the agent's own ${own.what} listener ` +
         `(${own.host}:${own.port})`;
-      this.#listeners.set(port, { server: null, route, state: "failed", error });
+      this.#listeners.set(port, { server: null, svc, state: "failed", error });
       this.#opts.log(
-        `proxy: refused TCP route ${host}:${port} of service ${route.service}: ${error} ` +
+        `proxy: refused TCP route ${host}:${port} of service ${svc.service}: ${error} ` +
           `(change berth.tcp.port)`,
       );
       return Promise.resolve();
     }
     const server = net.createServer();
-    const l: Listener = { server, route, state: "binding", error: null };
+    const l: Listener = { server, svc, state: "binding", error: null };
     this.#listeners.set(port, l);
     server.on("connection", (c: net.Socket) => this.#onConnection(l, c));
     return new Promise<void>((resolve) => {
@@ -156,7 +156,7 @@ export class TcpProxy {
         l.error = `cannot listen on ${host}:${port}: ${why}`;
         this.#opts.log(
           `proxy: cannot listen on TCP ${host}:${port} for service ` +
-            `${l.route.service}: ${why} (free the port or change berth.tcp.port)`,
+            `${l.svc.service}: ${why} (free the port or change berth.tcp.port)`,
         );
         resolve();
       });
@@ -176,7 +176,7 @@ export class TcpProxy {
     this.#clients.add(client);
     client.once("close", () => this.#clients.delete(client));
     client.on("error", () => client.destroy());
-    relay(client, l.route, {
+    relay(client, l.svc.route, {
       pool: this.#pool,
       connectTimeoutMs: this.#opts.connectTimeoutMs,
       retriesMax: this.#opts.retriesMax,

@@ -427,18 +427,36 @@ export class UpstreamPool {
    */
   retain(live: ReadonlySet<string>): void {
     for (const [key, u] of this.#upstreams) {
-      if (live.has(key)) {
-        if (u.drainTimer !== null) {
-          clearTimeout(u.drainTimer);
-          u.drainTimer = null;
-        }
-      } else if (u.drainTimer === null) {
-        u.drainTimer = setTimeout(() => {
-          u.drainTimer = null;
-          this.#remove(key, u);
-        }, this.#drainMs);
-      }
+      if (live.has(key)) this.#keep(u);
+      else this.#drain(key, u);
     }
+  }
+
+  /** `retain` for the keys a route change touched: `gone` drain, `back` are kept. */
+  retainChanged(gone: readonly string[], back: readonly string[]): void {
+    for (const key of gone) {
+      const u = this.#upstreams.get(key);
+      if (u !== undefined) this.#drain(key, u);
+    }
+    for (const key of back) {
+      const u = this.#upstreams.get(key);
+      if (u !== undefined) this.#keep(u);
+    }
+  }
+
+  #keep(u: Upstream): void {
+    if (u.drainTimer !== null) {
+      clearTimeout(u.drainTimer);
+      u.drainTimer = null;
+    }
+  }
+
+  #drain(key: string, u: Upstream): void {
+    if (u.drainTimer !== null) return;
+    u.drainTimer = setTimeout(() => {
+      u.drainTimer = null;
+      this.#remove(key, u);
+    }, this.#drainMs);
   }
 
   #remove(key: string, u: Upstream): void {

@@ -1,0 +1,180 @@
+/**
+ * Keeps the proxy's route table following the store's change feed: each change's instance and
+ * node deltas are applied to the table in place (routes.ts, O(changed)); a reset (start,
+ * snapshot install, restore) builds a new table and swaps it in with one assignment.
+ *
+ * A build reads the instances in pages of `sliceSize` (in id order) and yields to the event
+ * loop between pages, so 100,000 instances do not stall DNS or the proxy; the old table serves
+ * meanwhile. Changes that come in during the build are queued and applied to the new table, in
+ * order, before it is swapped in (deltas set rows to their `after`: applying one the pages
+ * already saw changes nothing). A reset during a build starts it over. Fewer instances than
+ * one page build at once.
+ *
+ * @module
+ */
+import type { Change, Instance, NodeInfo } from "../store/mod.ts";
+import { errorText } from "../lib/error_text.ts";
+import { RouteTable, type RouteTableOptions } from "./routes.ts";
+
+/** Instances read per page of a build. */
+export const ROUTE_SLICE_SIZE = 2000;
+
+/** What the feed reads: the store. */
+export interface RouteSource {
+  instances(): Instance[];
+  /** Instances with id > `afterId`, in id order, at most `limit` (paged builds). */
+  instancesPage?(afterId: string, limit: number): Instance[];
+  nodes(): NodeInfo[];
+  subscribe(fn: (c: Change) => void): () => void;
+}
+
+export interface RouteFeedOptions extends Omit<RouteTableOptions, "previous"> {
+  source: RouteSource;
+  /** Instances per page of a build. Default ROUTE_SLICE_SIZE. */
+  sliceSize?: number;
+  /** Targets a change stopped (`gone`) or started (`back`) routing to. */
+  targetsChanged(gone: readonly string[], back: readonly string[]): void;
+  /** A new table was swapped in: `live` are all its targets. */
+  targetsReset(live: ReadonlySet<string>): void;
+  /** TCP ports whose service changed; undefined: any may have (a new table). */
+  tcpChanged(ports?: readonly number[]): void;
+  log(line: string): void;
+}
+
+interface Build {
+  table: RouteTable;
+  /** Changes announced during the build, applied before the swap. */
+  queued: Change[];
+  /** A reset came in: the build starts over. */
+  restart: boolean;
+}
+
+/** The route table in use and its upkeep from the change feed. */
+export class RouteFeed {
+  readonly #o: RouteFeedOptions;
+  readonly #sliceSize: number;
+  #table = RouteTable.empty();
+  #build: Build | null = null;
+  /** Resolved when the build under way is over. */
+  #waiting: PromiseWithResolvers<void> | null = null;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(opts: RouteFeedOptions) {
+    this.#o = opts;
+    this.#sliceSize = opts.sliceSize ?? ROUTE_SLICE_SIZE;
+  }
+
+  /** The table in use. */
+  get table(): RouteTable {
+    return this.#table;
+  }
+
+  /** Resolves when no build is under way. */
+  settled(): Promise<void> {
+    return this.#waiting?.promise ?? Promise.resolve();
+  }
+
+  /** Builds the first table (at once when small) and follows the change feed. */
+  start(): void {
+    this.#rebuild();
+    this.#unsubscribe = this.#o.source.subscribe(this.#onChange);
+  }
+
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#done();
+  }
+
+  #onChange = (c: Change): void => {
+    if (!c.tables.has("instances") && !c.tables.has("nodes")) return;
+    if (this.#build !== null) {
+      if (c.reset) this.#build.restart = true;
+      else this.#build.queued.push(c);
+      return;
+    }
+    if (c.reset) return this.#rebuild();
+    const o = this.#o;
+    try {
+      const changes = this.#table.apply(c.instances, c.nodes);
+      o.targetsChanged(changes.gone, changes.back);
+      if (changes.tcpPorts.length > 0) o.tcpChanged(changes.tcpPorts);
+      for (const line of changes.conflicts) o.log(`proxy: ${line}`);
+    } catch (e) {
+      o.log(`proxy: rebuilding the routes, a change did not apply: ${errorText(e)}`);
+      this.#rebuild();
+    }
+  };
+
+  /** Starts a build from the store (over, when one is under way); small stores finish at once. */
+  #rebuild(): void {
+    const o = this.#o;
+    this.#build = null;
+    const table = new RouteTable({
+      edgeDomain: o.edgeDomain,
+      load: o.load,
+      random: o.random,
+      previous: this.#table,
+    });
+    try {
+      table.load([], o.source.nodes());
+      const page = o.source.instancesPage?.("", this.#sliceSize) ?? o.source.instances();
+      table.load(page);
+      if (o.source.instancesPage === undefined || page.length < this.#sliceSize) {
+        this.#swap(table);
+        return this.#done();
+      }
+      this.#waiting ??= Promise.withResolvers();
+      this.#build = { table, queued: [], restart: false };
+      this.#next(page[page.length - 1]!.id);
+    } catch (e) {
+      this.#failed(e);
+    }
+  }
+
+  /** The next page of the build, after a turn of the event loop. */
+  #next(afterId: string): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      const b = this.#build;
+      if (b === null) return;
+      if (b.restart) return this.#rebuild();
+      try {
+        const page = this.#o.source.instancesPage!(afterId, this.#sliceSize);
+        b.table.load(page);
+        if (page.length === this.#sliceSize) return this.#next(page[page.length - 1]!.id);
+        for (const c of b.queued) b.table.apply(c.instances, c.nodes);
+        this.#build = null;
+        this.#swap(b.table);
+        this.#done();
+      } catch (e) {
+        this.#failed(e);
+      }
+    }, 0);
+  }
+
+  #failed(e: unknown): void {
+    this.#o.log(`proxy: keeping the old routes, rebuilding failed: ${errorText(e)}`);
+    this.#build = null;
+    this.#done();
+  }
+
+  /** No build under way any more. */
+  #done(): void {
+    this.#waiting?.resolve();
+    this.#waiting = null;
+  }
+
+  #swap(table: RouteTable): void {
+    const old = this.#table;
+    // Invariant: one reference assignment; requests under way keep the routes they matched.
+    this.#table = table.loaded();
+    this.#o.targetsReset(table.liveKeys());
+    this.#o.tcpChanged();
+    const logged = new Set(old.conflicts);
+    for (const line of table.conflicts) if (!logged.has(line)) this.#o.log(`proxy: ${line}`);
+  }
+}
