@@ -21,9 +21,8 @@ export const ROUTE_SLICE_SIZE = 2000;
 
 /** What the feed reads: the store. */
 export interface RouteSource {
-  instances(): Instance[];
-  /** Instances with id > `afterId`, in id order, at most `limit` (paged builds). */
-  instancesPage?(afterId: string, limit: number): Instance[];
+  /** Instances with id > `afterId`, in id order, at most `limit`. */
+  instancesPage(afterId: string, limit: number): Instance[];
   nodes(): NodeInfo[];
   subscribe(fn: (c: Change) => void): () => void;
 }
@@ -121,9 +120,9 @@ export class RouteFeed {
     });
     try {
       table.load([], o.source.nodes());
-      const page = o.source.instancesPage?.("", this.#sliceSize) ?? o.source.instances();
+      const page = o.source.instancesPage("", this.#sliceSize);
       table.load(page);
-      if (o.source.instancesPage === undefined || page.length < this.#sliceSize) {
+      if (page.length < this.#sliceSize) {
         this.#swap(table);
         return this.#done();
       }
@@ -143,7 +142,7 @@ export class RouteFeed {
       if (b === null) return;
       if (b.restart) return this.#rebuild();
       try {
-        const page = this.#o.source.instancesPage!(afterId, this.#sliceSize);
+        const page = this.#o.source.instancesPage(afterId, this.#sliceSize);
         b.table.load(page);
         if (page.length === this.#sliceSize) return this.#next(page[page.length - 1]!.id);
         for (const c of b.queued) b.table.apply(c.instances, c.nodes);

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Instance, InstanceDelta, NodeDelta, NodeInfo } from "../store/mod.ts";
+import { Store } from "../store/mod.ts";
+import { applyAll, catalogCommands } from "../store/_catalog_arbitrary.ts";
 import { buildRouteTable, RouteTable } from "./routes.ts";
+import { RouteFeed } from "./route_feed.ts";
 import { describeTable, instanceArb, type RowOp, rowOpArb } from "./_route_testing.ts";
 import { spec } from "./_testing.ts";
 
@@ -153,5 +156,65 @@ Deno.test("RouteTable drops the specs and options no member holds any more", () 
       assert.deepEqual(describeTable(table), describeTable(RouteTable.empty()));
       assert.equal(table.sharedCount, 0);
     }),
+  );
+});
+
+Deno.test("RouteTable kept by a Store's change feed equals one built from the store, after random catalog commands", () => {
+  fc.assert(
+    // Long sequences: node status flips need a node registered first.
+    fc.property(
+      fc.constantFrom(null, "edge.test"),
+      catalogCommands({ minLength: 30 }),
+      (edgeDomain, cmds) => {
+        const store = Store.open(":memory:");
+        try {
+          const table = new RouteTable({ edgeDomain });
+          store.subscribe((c) => {
+            assert.ok(!c.reset, "no reset from catalog commands");
+            table.apply(c.instances, c.nodes);
+          });
+          for (const cmd of cmds) {
+            applyAll(store, [cmd]);
+            const built = buildRouteTable(store.instances(), store.nodes(), { edgeDomain });
+            assert.deepEqual(describeTable(table), describeTable(built), JSON.stringify(cmd));
+          }
+        } finally {
+          store.close();
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
+Deno.test("RouteFeed over a Store: a paged build while commands apply, then deltas, equals a fresh build", async () => {
+  await fc.assert(
+    fc.asyncProperty(catalogCommands(), catalogCommands(), async (first, then) => {
+      const store = Store.open(":memory:");
+      const feed = new RouteFeed({
+        source: store,
+        edgeDomain: "edge.test",
+        sliceSize: 2,
+        targetsChanged: () => {},
+        targetsReset: () => {},
+        tcpChanged: () => {},
+        log: () => {},
+      });
+      try {
+        applyAll(store, first);
+        feed.start();
+        applyAll(store, then.slice(0, 3)); // while the build reads its pages
+        await feed.settled();
+        applyAll(store, then.slice(3));
+        const built = buildRouteTable(store.instances(), store.nodes(), {
+          edgeDomain: "edge.test",
+        });
+        assert.deepEqual(describeTable(feed.table), describeTable(built));
+      } finally {
+        feed.close();
+        store.close();
+      }
+    }),
+    { numRuns: 60 },
   );
 });
