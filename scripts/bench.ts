@@ -42,7 +42,9 @@ const USAGE =
   docker  time from \`docker run\` returning to the name answering in berth's DNS (20 runs)
   raft    raft/ in-process commit throughput (see scripts/raft_bench.ts)
   kv      KV writes/s, p50, p99: a 3-member berth cluster vs a 3-member etcd cluster on
-          127.0.0.1-3, 256-byte values, 1/16/128 clients, writes round-robin over all members
+          127.0.0.1-3, 256-byte values, 1/16/128 clients; driven by an in-process client
+          (writes round-robin over all members) and by wrk to each leader (env
+          BENCH_KV_CLIENT=deno|wrk for one of them)
   failover  kill -9 the leader of a 3-member cluster: time to the first write through a
           survivor (10 rounds, the killed member restarts and catches up between rounds)
   join    spawn of \`berth agent --join\` → the new member listed and caught up (10 rounds)

@@ -103,6 +103,8 @@ export interface StartAgentOptions {
    * on a `dataDir` of its own (a restart) gets none. null: none at all.
    */
   joinToken?: string | null;
+  /** Flags for the Deno runtime before the script (e.g. `--cpu-prof`, scripts/kv_profile.ts). */
+  runtimeArgs?: string[];
 }
 
 /** The ports an agent listens on: API, DNS, proxy (plain and HTTPS), cluster. */
@@ -179,6 +181,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     args: [
       "run",
       ...PERMISSIONS,
+      ...(opts.runtimeArgs ?? []),
       `${ROOT}src/main.ts`,
       "agent",
       // Explicit either way: under `--dev` (in `args`) --bootstrap defaults to true.
@@ -347,6 +350,8 @@ export interface ClusterOptions {
   docker?: number[];
   /** `--acl-default` of every member (default "allow"). */
   aclDefault?: "allow" | "deny";
+  /** Deno runtime flags of the member at each position (StartAgentOptions.runtimeArgs). */
+  runtimeArgs?: (position: number) => string[];
 }
 
 /**
@@ -367,6 +372,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
           docker: opts.docker?.includes(i) ?? false,
           args: opts.args,
           aclDefault: opts.aclDefault,
+          runtimeArgs: opts.runtimeArgs?.(i),
         }),
       );
     }

@@ -1,17 +1,27 @@
 /**
  * `deno task bench kv`: KV writes/s, p50 and p99 of 3-member berth clusters beside a 3-member
- * etcd cluster on 127.0.0.1-3: 256-byte values, 1/16/128 closed-loop clients, writes round-robin
- * over all members, each level warmed up and measured alternately. `--tls both` (the default)
- * runs a berth cluster with mutual TLS and one with `--dev --tls off` side by side, measured in
- * A-B-B-A halves (so drifting background load hits both alike), and prints TLS/plain ratios.
+ * etcd cluster on 127.0.0.1-3: 256-byte values, 1/16/128 connections, keys cycling over 1000,
+ * each level warmed up and measured alternately. Two load generators, both figures printed:
+ *
+ * - the in-process client (`kv    ` lines): closed-loop Deno fetch() clients in this process,
+ *   writes round-robin over all members (a follower forwards to the leader);
+ * - wrk (`kv wrk` lines): the same external load generator for both systems, one wrk thread
+ *   with 1/16/128 kept-alive connections to the leader (berth: `PUT /v1/kv/<key>`, etcd:
+ *   `POST /v3/kv/put`), latency percentiles from wrk's histogram (scripts/bench/_wrk.ts).
+ *
+ * Both berth sides serve their HTTP API in plain HTTP; `--tls` chooses the member transport:
+ * `--tls both` (the default) runs a berth cluster with mutual TLS and one with `--dev --tls off`
+ * side by side, measured in A-B-B-A halves (so drifting background load hits both alike), and
+ * prints TLS/plain ratios. etcd runs plain (no client or peer TLS): `--tls off` is the
+ * apples-to-apples comparison. Env BENCH_KV_CLIENT=deno|wrk runs one load generator only.
  *
  * @module
  */
-import { type AgentProc, freePort, startCluster, stopAll, uniq } from "../../test/harness.ts";
-import { waitFor } from "../../test/wait.ts";
+import { type AgentProc, leaderOf, startCluster, stopAll } from "../../test/harness.ts";
 import { waitForVoters } from "../../test/jepsen.ts";
-import { errorText } from "../../src/lib/error_text.ts";
 import { type BenchOptions, SECONDS, type Side, SIDES_NOTE, sidesOf } from "./_shared.ts";
+import { type EtcdCluster, etcdLeaderUrl, startEtcdCluster } from "./_etcd.ts";
+import { summarizeWrk, writeWrkScript, wrk, type WrkRun, type WrkSummary } from "./_wrk.ts";
 
 /** Value size of a KV benchmark write. */
 const KV_VALUE_BYTES = 256;
@@ -23,8 +33,6 @@ const KV_KEYS_MAX = 1000;
 const KV_WRITE_TIMEOUT_MS = 10_000;
 /** Warm-up per system and level before measuring. */
 const KV_WARMUP_MS = 1_000;
-/** How long a 3-member etcd cluster may take to report healthy. */
-const ETCD_START_TIMEOUT_MS = 30_000;
 
 export interface KvBenchResult {
   writesPerSecond: number;
@@ -91,83 +99,6 @@ export async function closedLoop(
   return summarize([await loop(clients, ms, write)]);
 }
 
-interface EtcdCluster {
-  clientUrls: string[];
-  stop(): Promise<void>;
-}
-
-async function startEtcdCluster(dir: string, n: number): Promise<EtcdCluster> {
-  const members = [];
-  for (let i = 0; i < n; i++) {
-    const host = `127.0.0.${i + 1}`;
-    members.push({
-      name: `e${i + 1}`,
-      host,
-      client: `http://${host}:${await freePort(host)}`,
-      peer: `http://${host}:${await freePort(host)}`,
-    });
-  }
-  const initial = members.map((m) => `${m.name}=${m.peer}`).join(",");
-  const token = uniq("bench-");
-  const procs = members.map((m) => {
-    const log = Deno.openSync(`${dir}/${m.name}.log`, { create: true, append: true });
-    const child = new Deno.Command("etcd", {
-      args: [
-        "--name",
-        m.name,
-        "--data-dir",
-        `${dir}/${m.name}`,
-        "--listen-client-urls",
-        m.client,
-        "--advertise-client-urls",
-        m.client,
-        "--listen-peer-urls",
-        m.peer,
-        "--initial-advertise-peer-urls",
-        m.peer,
-        "--initial-cluster",
-        initial,
-        "--initial-cluster-state",
-        "new",
-        "--initial-cluster-token",
-        token,
-        "--logger",
-        "zap",
-        "--log-level",
-        "warn",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const pump = child.stderr.pipeTo(log.writable).catch(() => {});
-    return { child, pump };
-  });
-  const stop = async () => {
-    for (const p of procs) {
-      try {
-        p.child.kill("SIGTERM");
-      } catch { /* already gone */ }
-    }
-    await Promise.all(procs.map(async (p) => {
-      await p.child.status;
-      await p.pump;
-    }));
-  };
-  try {
-    for (const m of members) {
-      await waitFor(`etcd ${m.name} healthy`, async () => {
-        const r = await fetch(`${m.client}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = await r.json() as { health?: string };
-        return body.health === "true";
-      }, { timeoutMs: ETCD_START_TIMEOUT_MS, intervalMs: 100 });
-    }
-  } catch (e) {
-    await stop();
-    throw new Error(`${errorText(e)}; logs in ${dir}/e*.log`);
-  }
-  return { clientUrls: members.map((m) => m.client), stop };
-}
-
 function base64(s: string): string {
   return btoa(s);
 }
@@ -188,12 +119,25 @@ const fmt = (r: KvBenchResult) =>
   `${r.writesPerSecond.toFixed(0).padStart(7)} w/s p50 ${r.p50Ms.toFixed(1).padStart(6)} ms ` +
   `p99 ${r.p99Ms.toFixed(1).padStart(6)} ms${r.errors > 0 ? ` (${r.errors} errors)` : ""}`;
 
+const ratios = (b: KvBenchResult, e: KvBenchResult) =>
+  `ratio w/s ${(b.writesPerSecond / e.writesPerSecond).toFixed(2)}, ` +
+  `p50 ${(b.p50Ms / e.p50Ms).toFixed(2)}, p99 ${(b.p99Ms / e.p99Ms).toFixed(2)}`;
+
 type KvSide = Side & { agents: AgentProc[]; write: (seq: number) => Promise<boolean> };
 
+/** Which load generators run (env BENCH_KV_CLIENT: deno, wrk or both, the default). */
+function clientsChosen(): { deno: boolean; wrk: boolean } {
+  const v = Deno.env.get("BENCH_KV_CLIENT") ?? "both";
+  if (v !== "both" && v !== "deno" && v !== "wrk") {
+    throw new Error(`BENCH_KV_CLIENT=${v.slice(0, 40)}: expected deno, wrk or both`);
+  }
+  return { deno: v !== "wrk", wrk: v !== "deno" };
+}
+
 export async function benchKv(o: BenchOptions): Promise<void> {
+  const chosen = clientsChosen();
   const dir = Deno.makeTempDirSync({ prefix: "berth-bench-kv-" });
   const value = "v".repeat(KV_VALUE_BYTES);
-  const valueB64 = base64(value);
   const sides: KvSide[] = [];
   let etcd: EtcdCluster | undefined;
   let done = false;
@@ -206,54 +150,15 @@ export async function benchKv(o: BenchOptions): Promise<void> {
       if (!await write(0)) throw new Error(`berth (${side.label}) does not accept a KV write`);
     }
     etcd = await startEtcdCluster(dir, 3);
-    const etcdUrls = etcd.clientUrls;
-    const etcdWrite = async (seq: number) => {
-      const r = await fetch(`${etcdUrls[seq % etcdUrls.length]}/v3/kv/put`, {
-        method: "POST",
-        body: JSON.stringify({ key: base64(`bench/k${seq % KV_KEYS_MAX}`), value: valueB64 }),
-        headers: { "content-type": "application/json" },
-        signal: AbortSignal.timeout(KV_WRITE_TIMEOUT_MS),
-      });
-      const body = await r.json() as { header?: unknown };
-      return r.ok && body.header !== undefined;
-    };
+    const etcdWrite = etcdWriter(etcd.clientUrls, value);
     if (!await etcdWrite(0)) throw new Error("etcd does not accept a KV write via /v3/kv/put");
     console.log(
-      `kv    3 members each on 127.0.0.1-3, ${KV_VALUE_BYTES}-byte puts, round-robin over all ` +
-        `members, ${SECONDS}s per level and system`,
+      `kv    3 members each on 127.0.0.1-3, ${KV_VALUE_BYTES}-byte puts, ${KV_KEYS_MAX} keys, ` +
+        `${SECONDS}s per level and system`,
     );
     if (sides.length > 1) console.log(`kv    ${SIDES_NOTE}; measured in A-B-B-A halves`);
-    for (const clients of KV_CONCURRENCY) {
-      // Alternate, so all see the same background noise: A B B A for the berth sides (one side
-      // alone: two halves), then etcd. Each chunk is warmed up first.
-      const order = sides.length > 1 ? [0, 1, 1, 0] : [0, 0];
-      const runs: LoopRun[][] = sides.map(() => []);
-      for (const i of order) {
-        await loop(clients, KV_WARMUP_MS, sides[i]!.write);
-        runs[i]!.push(await loop(clients, (SECONDS * 1000) / 2, sides[i]!.write));
-      }
-      const results = runs.map(summarize);
-      await closedLoop(clients, KV_WARMUP_MS, etcdWrite);
-      const e = await closedLoop(clients, SECONDS * 1000, etcdWrite);
-      const n = String(clients).padStart(3);
-      sides.forEach((side, i) => {
-        const b = results[i]!;
-        console.log(
-          `kv    ${n} clients  berth ${side.label.padEnd(5)} ${fmt(b)} | etcd ${fmt(e)} | ` +
-            `ratio w/s ${(b.writesPerSecond / e.writesPerSecond).toFixed(2)}, ` +
-            `p50 ${(b.p50Ms / e.p50Ms).toFixed(2)}, p99 ${(b.p99Ms / e.p99Ms).toFixed(2)}`,
-        );
-      });
-      if (results.length > 1) {
-        const [t, p] = results as [KvBenchResult, KvBenchResult];
-        console.log(
-          `kv    ${n} clients  TLS/plain: w/s ${
-            (t.writesPerSecond / p.writesPerSecond).toFixed(2)
-          }` +
-            `, p50 ${(t.p50Ms / p.p50Ms).toFixed(2)}, p99 ${(t.p99Ms / p.p99Ms).toFixed(2)}`,
-        );
-      }
-    }
+    if (chosen.deno) await inProcess(sides, etcdWrite);
+    if (chosen.wrk) await wrkDriven(sides, etcd, dir, value);
     done = true;
   } finally {
     await etcd?.stop();
@@ -263,5 +168,127 @@ export async function benchKv(o: BenchOptions): Promise<void> {
     }
     // Kept on failure: the etcd logs are in it.
     if (done) Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** An etcd KV write of `value` through the member `seq` picks (round-robin). */
+function etcdWriter(urls: string[], value: string): (seq: number) => Promise<boolean> {
+  const valueB64 = base64(value);
+  return async (seq: number) => {
+    const r = await fetch(`${urls[seq % urls.length]}/v3/kv/put`, {
+      method: "POST",
+      body: JSON.stringify({ key: base64(`bench/k${seq % KV_KEYS_MAX}`), value: valueB64 }),
+      headers: { "content-type": "application/json" },
+      signal: AbortSignal.timeout(KV_WRITE_TIMEOUT_MS),
+    });
+    const body = await r.json() as { header?: unknown };
+    return r.ok && body.header !== undefined;
+  };
+}
+
+/** The in-process client's figures: closed loops in this process, round-robin over members. */
+async function inProcess(
+  sides: KvSide[],
+  etcdWrite: (seq: number) => Promise<boolean>,
+): Promise<void> {
+  console.log("kv    in-process client (Deno fetch), writes round-robin over all members");
+  for (const clients of KV_CONCURRENCY) {
+    // Alternate, so all see the same background noise: A B B A for the berth sides (one side
+    // alone: two halves), then etcd. Each chunk is warmed up first.
+    const order = sides.length > 1 ? [0, 1, 1, 0] : [0, 0];
+    const runs: LoopRun[][] = sides.map(() => []);
+    for (const i of order) {
+      await loop(clients, KV_WARMUP_MS, sides[i]!.write);
+      runs[i]!.push(await loop(clients, (SECONDS * 1000) / 2, sides[i]!.write));
+    }
+    const results = runs.map(summarize);
+    await closedLoop(clients, KV_WARMUP_MS, etcdWrite);
+    const e = await closedLoop(clients, SECONDS * 1000, etcdWrite);
+    const n = String(clients).padStart(3);
+    sides.forEach((side, i) => {
+      const b = results[i]!;
+      console.log(
+        `kv    ${n} clients  berth ${side.label.padEnd(5)} ${fmt(b)} | etcd ${fmt(e)} | ${
+          ratios(b, e)
+        }`,
+      );
+    });
+    if (results.length > 1) {
+      const [t, p] = results as [KvBenchResult, KvBenchResult];
+      console.log(`kv    ${n} clients  TLS/plain: ${ratios(t, p).replace("ratio ", "")}`);
+    }
+  }
+}
+
+/** A wrk summary in the in-process client's shape (successful writes/s). */
+function fromWrk(s: WrkSummary): KvBenchResult {
+  return { writesPerSecond: s.perSecond, p50Ms: s.p50Ms, p99Ms: s.p99Ms, errors: s.errors };
+}
+
+/** The URL of the member of `agents` that leads now. */
+async function berthLeaderUrl(agents: AgentProc[]): Promise<string> {
+  const name = await leaderOf(agents[0]!);
+  const a = agents.find((x) => x.node === name);
+  if (a === undefined) throw new Error(`berth leader ${name} is not one of the members`);
+  return a.httpUrl;
+}
+
+/**
+ * wrk against each system's leader (module comment): every berth side and etcd measured in
+ * halves, in the order A B … Z Z … B A per level, each warmed up first.
+ */
+async function wrkDriven(
+  sides: KvSide[],
+  etcd: EtcdCluster,
+  dir: string,
+  value: string,
+): Promise<void> {
+  const keys = Array.from({ length: KV_KEYS_MAX }, (_, i) => `bench/w${i}`);
+  const berthScript = writeWrkScript(dir, "berth", {
+    method: "PUT",
+    paths: keys.map((k) => `/v1/kv/${k}`),
+    bodies: value,
+  });
+  const etcdScript = writeWrkScript(dir, "etcd", {
+    method: "POST",
+    paths: keys.map(() => "/v3/kv/put"),
+    bodies: keys.map((k) => JSON.stringify({ key: base64(k), value: base64(value) })),
+    headers: { "Content-Type": "application/json" },
+  });
+  const half = Math.max(1, Math.round(SECONDS / 2));
+  console.log(
+    `kv wrk  wrk -t 1 -c N to the leader, ${2 * half}s per level and system in halves ` +
+      `(berth PUT /v1/kv/<key>, etcd POST /v3/kv/put); p50/p99 of the halves weighted by requests`,
+  );
+  for (const connections of KV_CONCURRENCY) {
+    const targets = [
+      ...await Promise.all(sides.map(async (s) => ({
+        url: await berthLeaderUrl(s.agents),
+        script: berthScript,
+      }))),
+      { url: await etcdLeaderUrl(etcd), script: etcdScript },
+    ];
+    const order = [...targets.keys(), ...[...targets.keys()].reverse()];
+    const runs: WrkRun[][] = targets.map(() => []);
+    const warmed = new Set<number>();
+    for (const i of order) {
+      const t = targets[i]!;
+      if (!warmed.has(i)) {
+        warmed.add(i);
+        await wrk(t.url, { script: t.script, connections, seconds: KV_WARMUP_MS / 1000 });
+      }
+      runs[i]!.push(await wrk(t.url, { script: t.script, connections, seconds: half }));
+    }
+    const results = runs.map((r) => fromWrk(summarizeWrk(r)));
+    const e = results[results.length - 1]!;
+    const n = String(connections).padStart(3);
+    sides.forEach((side, i) => {
+      const b = results[i]!;
+      console.log(
+        `kv wrk ${n} conns  berth ${side.label.padEnd(5)} ${fmt(b)} | etcd ${fmt(e)} | ${
+          ratios(b, e)
+        }`,
+      );
+    });
   }
 }
