@@ -13,15 +13,25 @@ import type { ApplyResult, Command } from "./types.ts";
 
 type KvCommand = Extract<Command, { type: "kv.put" | "kv.delete" }>;
 
+/** A key's modifyIndex (undefined when absent), without reading its value. */
+function kvModifyIndex(sql: ApplyStep["sql"], key: string): number | undefined {
+  const row = sql.stmt("SELECT modify_index FROM kv WHERE key=?").get(key) as
+    | { modify_index: number }
+    | undefined;
+  return row === undefined ? undefined : Number(row.modify_index);
+}
+
 export function applyKv(step: ApplyStep, cmd: KvCommand): ApplyResult {
   const { sql, index, change } = step;
   if (cmd.type === "kv.put") {
-    const old = kvGet(sql, cmd.key);
-    if (cmd.cas !== undefined && (old?.modifyIndex ?? 0) !== cmd.cas) return { ok: false };
+    if (cmd.cas !== undefined && (kvModifyIndex(sql, cmd.key) ?? 0) !== cmd.cas) {
+      return { ok: false };
+    }
+    // A new key's createIndex is this index; an existing key keeps its own (not in the SET).
     sql.stmt(
       `INSERT INTO kv VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT(key) DO UPDATE SET
        value=excluded.value, flags=excluded.flags, modify_index=excluded.modify_index`,
-    ).run(cmd.key, cmd.value, cmd.flags, old?.createIndex ?? index, index);
+    ).run(cmd.key, cmd.value, cmd.flags, index, index);
     change.tables.add("kv");
     change.keys.add(cmd.key);
     return { ok: true };
