@@ -65,6 +65,49 @@ export function resolveToken(
   };
 }
 
+/** Most secrets a TokenCache remembers (the oldest is forgotten first). */
+export const TOKEN_CACHE_MAX = 1024;
+
+/**
+ * resolveToken() remembered per presented secret until the ACL tables change (a change that
+ * names the `acl` table, and every restore or snapshot install): a request's token then costs
+ * a map lookup instead of a SHA-256 and two queries. Unknown secrets are remembered too (as not
+ * found), so a flood of wrong tokens costs no more; at most TOKEN_CACHE_MAX of either. The
+ * secrets stay in this process's memory only, as they do while their requests are served.
+ */
+export class TokenCache {
+  readonly #store: Store;
+  readonly #aclDefault: AclDefault;
+  readonly #found = new Map<string, TokenLookup>();
+  readonly #unsubscribe: () => void;
+
+  constructor(store: Store, aclDefault: AclDefault) {
+    this.#store = store;
+    this.#aclDefault = aclDefault;
+    this.#unsubscribe = store.subscribe((c) => {
+      if (c.reset || c.tables.has("acl")) this.#found.clear();
+    });
+  }
+
+  /** resolveToken(store, secret, aclDefault), from memory when the tables did not change. */
+  resolve(secret: string | undefined): TokenLookup {
+    const key = secret ?? "";
+    let r = this.#found.get(key);
+    if (r === undefined) {
+      r = resolveToken(this.#store, secret, this.#aclDefault);
+      if (this.#found.size >= TOKEN_CACHE_MAX) this.#found.delete(this.#found.keys().next().value!);
+      this.#found.set(key, r);
+    }
+    return r;
+  }
+
+  /** Stops following the store's changes (the cache is not used after). */
+  close(): void {
+    this.#unsubscribe();
+    this.#found.clear();
+  }
+}
+
 /** Parsed rules by their text: a policy's rules are parsed once, not per request. */
 const parsed = new Map<string, ParsedRules>();
 const PARSED_MAX = 1024;

@@ -6,7 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { type AclDefault, resolveToken } from "../acl/mod.ts";
+import { type AclDefault, TokenCache } from "../acl/mod.ts";
 import type { Cluster } from "../cluster/mod.ts";
 import type { Store } from "../store/mod.ts";
 import { CommandError } from "../store/mod.ts";
@@ -120,11 +120,12 @@ export function createApp(opts: ApiOptions): Hono {
     }
   });
 
-  const aclDefault = opts.aclDefault ?? "deny";
+  const tokens = new TokenCache(opts.store, opts.aclDefault ?? "deny");
+  opts.signal?.addEventListener("abort", () => tokens.close(), { once: true });
   app.use(
     "*",
     aclMiddleware({
-      resolve: (secret) => resolveToken(opts.store, secret, aclDefault),
+      resolve: (secret) => tokens.resolve(secret),
       store: opts.store,
       node: opts.node,
     }),
