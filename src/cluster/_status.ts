@@ -4,17 +4,18 @@
  *
  * @module
  */
-import type { Member } from "../store/mod.ts";
 import type { ClusterCore } from "./_core.ts";
 import { forward } from "./_requests.ts";
 import type { ClusterStatus, MemberStatus, Role } from "./types.ts";
 
-/** This member's view of the cluster. */
+/**
+ * This member's view of the cluster, from memory only (every API answer's X-Consul-KnownLeader
+ * and -LastContact come from it): names from the applied membership (MemberView).
+ */
 export function clusterStatus(c: ClusterCore): ClusterStatus {
   const hs = c.storage.hardState();
-  const leaderMember: Member | undefined = c.store.members().find((m) => m.id === c.leader);
   return {
-    leader: c.leader === 0 ? null : (leaderMember?.name ?? `id ${c.leader}`),
+    leader: c.leader === 0 ? null : c.members.name(c.leader),
     leaderAddress: c.leader === 0 ? null : (c.addresses.get(c.leader) ?? null),
     term: hs.term,
     commitIndex: hs.commit,
