@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ANONYMOUS_ACCESSOR, type Command, GLOBAL_MANAGEMENT_ID, Store } from "../store/mod.ts";
-import { hashSecret, resolveToken, sameHash } from "./mod.ts";
+import { hashSecret, resolveToken, sameHash, TOKEN_CACHE_MAX, TokenCache } from "./mod.ts";
 
 const P1 = "11111111-1111-4111-8111-111111111111";
 const T1 = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
@@ -111,4 +111,65 @@ Deno.test("hashSecret() is sha256 hex; sameHash() compares whole strings", () =>
   assert.equal(sameHash(hashSecret("a"), hashSecret("a")), true);
   assert.equal(sameHash(hashSecret("a"), hashSecret("b")), false);
   assert.equal(sameHash("ab", "abc"), false);
+});
+
+const cachedRights = (c: TokenCache, secret: string | undefined) => {
+  const r = c.resolve(secret);
+  return "error" in r ? r.error : [r.accessorId, r.authz.allows("kv", "app/x", "read")];
+};
+
+Deno.test("TokenCache.resolve() answers as resolveToken() and follows ACL changes", () => {
+  const s = store();
+  const c = new TokenCache(s, "deny");
+  assert.deepEqual(cachedRights(c, "reader"), [T2, true]);
+  assert.deepEqual(cachedRights(c, undefined), [ANONYMOUS_ACCESSOR, false]);
+  assert.equal(cachedRights(c, "later"), "not found");
+  // A token created, a policy removed: each seen at the next request.
+  s.apply(s.appliedIndex() + 1, {
+    type: "acl.token.set",
+    token: {
+      accessorId: "dddddddd-dddd-4ddd-8ddd-dddddddddddd",
+      secretHash: hashSecret("later"),
+      description: "",
+      policies: [{ id: P1 }],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  assert.deepEqual(cachedRights(c, "later"), ["dddddddd-dddd-4ddd-8ddd-dddddddddddd", true]);
+  s.apply(s.appliedIndex() + 1, { type: "acl.policy.delete", id: P1 });
+  assert.deepEqual(cachedRights(c, "reader"), [T2, false]);
+  // A change to other tables keeps what it knows (the same object, not looked up again).
+  const before = c.resolve("reader");
+  s.apply(s.appliedIndex() + 1, { type: "kv.put", key: "k", value: new Uint8Array(1), flags: 0 });
+  assert.equal(c.resolve("reader"), before);
+  c.close();
+});
+
+Deno.test("TokenCache follows a snapshot install", async () => {
+  const dir = Deno.makeTempDirSync();
+  const other = Store.open(":memory:");
+  const s = store();
+  try {
+    await other.writeSnapshotFile(`${dir}/snap`, "raft");
+    const c = new TokenCache(s, "deny");
+    assert.deepEqual(cachedRights(c, "reader"), [T2, true]);
+    // The installed store has no such token.
+    s.installSnapshotFile(`${dir}/snap`);
+    assert.equal(cachedRights(c, "reader"), "not found");
+    c.close();
+  } finally {
+    other.close();
+    s.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("TokenCache keeps at most TOKEN_CACHE_MAX secrets, forgetting the oldest", () => {
+  const s = store();
+  const c = new TokenCache(s, "deny");
+  const first = c.resolve("reader");
+  for (let i = 0; i < TOKEN_CACHE_MAX; i++) c.resolve(`wrong-${i}`);
+  assert.notEqual(c.resolve("reader"), first);
+  c.close();
 });

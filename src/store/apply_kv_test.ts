@@ -31,6 +31,35 @@ Deno.test("Store.apply() kv cas succeeds only at the current modify index", () =
   assert.equal(s.apply(6, { type: "kv.delete", key: "k", cas: 3 }).ok, true);
 });
 
+Deno.test("Store.apply() kv.put keeps a key's createIndex and lock, moves its modifyIndex", () => {
+  const s = Store.open(":memory:");
+  const put = (i: number, v: string) =>
+    s.apply(i, { type: "kv.put", key: "k", value: enc.encode(v), flags: i });
+  assert.equal(put(1, "a").ok, true);
+  assert.deepEqual(s.kvGet("k"), {
+    key: "k",
+    value: enc.encode("a"),
+    flags: 1,
+    createIndex: 1,
+    modifyIndex: 1,
+    lockIndex: 0,
+  });
+  assert.equal(put(2, "b").ok, true);
+  assert.equal(put(3, "c").ok, true);
+  assert.deepEqual(s.kvGet("k"), {
+    key: "k",
+    value: enc.encode("c"),
+    flags: 3,
+    createIndex: 1,
+    modifyIndex: 3,
+    lockIndex: 0,
+  });
+  // Gone and written again: a new key.
+  s.apply(4, { type: "kv.delete", key: "k" });
+  assert.equal(put(5, "d").ok, true);
+  assert.deepEqual([s.kvGet("k")!.createIndex, s.kvGet("k")!.modifyIndex], [5, 5]);
+});
+
 Deno.test("Store.apply() kv recursive delete removes only the prefix", () => {
   const s = Store.open(":memory:");
   for (const [i, k] of ["a/1", "a/2", "ab", "b"].entries()) {
