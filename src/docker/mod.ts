@@ -4,8 +4,10 @@
  * Turns this node's running containers into service instances and keeps the store equal to
  * them: on start, on container events (debounced 25 ms), on reconnect and every
  * `reconcileIntervalMs`, it computes the complete desired set (a pure function of the
- * containers' inspect data, see desired.ts) and proposes the difference as one batch. It only
- * touches this node's Docker rows (`containerId` set), never API registrations or other nodes.
+ * containers' inspect data, see desired.ts) and proposes the difference in batches of at most
+ * RECONCILE_BATCH_MAX (64) commands, one after the other. It only touches this node's Docker
+ * rows (`containerId` set, kept from the change feed: own_rows.ts), never API registrations or
+ * other nodes.
  *
  * Labels and env: one table, LABELS in labels.ts (key, parser, doc, default and fallback per
  * label; the README's label table lists the same rows). Registrator's `SERVICE_*` names work as
@@ -43,5 +45,12 @@ export {
 } from "./desired.ts";
 export { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 export { LABEL_SPECS, LABELS, type LabelSpec, type Problem } from "./labels.ts";
-export { type Plan, planReconcile, toBatches } from "./reconcile.ts";
+export {
+  type InstanceReader,
+  type Plan,
+  planReconcile,
+  RECONCILE_BATCH_MAX,
+  storeReader,
+  toBatches,
+} from "./reconcile.ts";
 export { DockerWatcher, type WatcherOptions } from "./watcher.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { Command, Instance, InstanceSpec } from "../store/mod.ts";
+import type { Command, Instance, InstanceSpec, Store } from "../store/mod.ts";
 import {
   BATCH_COMMANDS_MAX,
   checkDefinitionKey,
@@ -21,10 +21,30 @@ import {
 } from "../store/mod.ts";
 import type { Problem } from "./labels.ts";
 
-/** The store reads reconcile needs (a Store satisfies it). */
+/**
+ * Most commands in one proposal of the watcher: each batch is one log entry applied in one
+ * transaction on every member (measured here at 100,000 instances: ~20 ms for 64 or 100
+ * registrations, ~80 ms for 500), so a host with many containers proposes several bounded
+ * batches, one after the other, rather than one long apply.
+ */
+export const RECONCILE_BATCH_MAX = 64;
+
+/** The store reads reconcile needs (own_rows.ts keeps them; `storeReader` reads the store). */
 export interface InstanceReader {
   instance(id: string): Instance | undefined;
-  instancesOfNode(node: string): Instance[];
+  /** This node's Docker rows (`containerId` set). */
+  dockerRows(): Iterable<Instance>;
+}
+
+/** An InstanceReader over the store itself (reads every instance of the node per call). */
+export function storeReader(
+  store: Pick<Store, "instance" | "instancesOfNode">,
+  node: string,
+): InstanceReader {
+  return {
+    instance: (id) => store.instance(id),
+    dockerRows: () => store.instancesOfNode(node).filter((i) => i.containerId !== null),
+  };
 }
 
 export interface Plan {
@@ -62,7 +82,6 @@ export function planReconcile(
 ): Plan {
   const commands: Command[] = [];
   const problems: Problem[] = [];
-  const own = store.instancesOfNode(options.node).filter((i) => i.containerId !== null);
   const wanted = new Set<string>();
   for (const d of desired) {
     wanted.add(d.id);
@@ -96,14 +115,15 @@ export function planReconcile(
       });
     }
   }
-  for (const o of own) {
+  for (const o of store.dockerRows()) {
     if (!wanted.has(o.id)) commands.push({ type: "deregister", id: o.id });
   }
   return { commands, problems };
 }
 
-/** Splits commands into `batch` commands of at most BATCH_COMMANDS_MAX each. */
-export function toBatches(commands: readonly Command[], sizeMax = BATCH_COMMANDS_MAX): Command[] {
+/** Splits commands into `batch` commands of at most `sizeMax` (RECONCILE_BATCH_MAX) each. */
+export function toBatches(commands: readonly Command[], sizeMax = RECONCILE_BATCH_MAX): Command[] {
+  if (sizeMax > BATCH_COMMANDS_MAX) throw new RangeError(`toBatches: ${sizeMax} > batch limit`);
   const out: Command[] = [];
   for (let i = 0; i < commands.length; i += sizeMax) {
     out.push({ type: "batch", commands: commands.slice(i, i + sizeMax) });

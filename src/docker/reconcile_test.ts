@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Command, InstanceSpec } from "../store/mod.ts";
 import { instanceHealth, Store } from "../store/mod.ts";
-import { planReconcile, toBatches } from "./reconcile.ts";
+import { planReconcile, storeReader, toBatches } from "./reconcile.ts";
 
 function spec(id: string, over: Partial<InstanceSpec> = {}): InstanceSpec {
   return {
@@ -34,7 +34,7 @@ function world() {
     assert.ok(r.ok, JSON.stringify(r));
   };
   const sync = (desired: InstanceSpec[]) => {
-    const plan = planReconcile(desired, store, { node: "h1" });
+    const plan = planReconcile(desired, storeReader(store, "h1"), { node: "h1" });
     for (const b of toBatches(plan.commands)) apply(b);
     return plan;
   };

@@ -17,6 +17,7 @@ import { desiredInstances } from "./desired.ts";
 import { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 import { LogOnce } from "./log_once.ts";
 import { planReconcile, toBatches } from "./reconcile.ts";
+import { OwnRows } from "./own_rows.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /** Delay that gathers a burst of events into one reconcile. */
@@ -113,6 +114,9 @@ export class DockerWatcher {
   #queued: Promise<void> | null = null;
   #connecting: Promise<void> | null = null;
   #eventsOpenedAt = 0;
+  /** This node's Docker rows, kept from the change feed while started. */
+  #own: OwnRows | null = null;
+  #unsubscribe: (() => void) | null = null;
 
   /** Throws only for a malformed `dockerUrl` (config validates it first). */
   constructor(o: WatcherOptions) {
@@ -130,6 +134,9 @@ export class DockerWatcher {
   async start(): Promise<void> {
     if (this.#started || this.#closed) return;
     this.#started = true;
+    const own = new OwnRows(this.#o.store, this.#o.node);
+    this.#own = own;
+    this.#unsubscribe = this.#o.store.subscribe((c) => own.apply(c));
     this.#interval = setInterval(() => void this.reconcileNow(), this.#o.reconcileIntervalMs);
     await this.#connect();
   }
@@ -171,6 +178,8 @@ export class DockerWatcher {
         null;
     this.#closeEvents?.();
     this.#closeEvents = null;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
     await this.#connecting?.catch(() => {});
     await this.#queued?.catch(() => {});
     await this.#inflight?.catch(() => {});
@@ -271,8 +280,8 @@ export class DockerWatcher {
       if (oldest !== undefined) this.#stopping.delete(oldest);
     }
     this.#stopping.set(containerId, this.#now());
-    const commands: Command[] = this.#o.store.instancesOfNode(this.#o.node)
-      .filter((i) => i.containerId === containerId && i.docker?.state !== "stopping")
+    const commands: Command[] = (this.#own?.ofContainer(containerId) ?? [])
+      .filter((i) => i.docker?.state !== "stopping")
       .map((i) => ({ type: "docker", id: i.id, state: "stopping", detail: "" }));
     if (commands.length === 0) return;
     void this.#proposeAll(commands);
@@ -304,7 +313,8 @@ export class DockerWatcher {
       edgeDomain: this.#o.edgeDomain,
       stopping: new Set(this.#stopping.keys()),
     });
-    const plan = planReconcile(desired.instances, this.#o.store, { node: this.#o.node });
+    if (this.#own === null) return;
+    const plan = planReconcile(desired.instances, this.#own, { node: this.#o.node });
     for (const p of [...desired.problems, ...plan.problems]) {
       this.#once.log(
         `problem:${p.containerId}:${p.label}:${p.message}`,

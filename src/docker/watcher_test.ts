@@ -4,6 +4,7 @@ import { type Command, instanceHealth, Store } from "../store/mod.ts";
 import type { ContainerInfo } from "./container.ts";
 import type { DockerEvent, Engine } from "./engine.ts";
 import { DockerWatcher } from "./watcher.ts";
+import { RECONCILE_BATCH_MAX } from "./reconcile.ts";
 import { waitFor as until } from "../../test/wait.ts";
 
 function container(name: string, hostPort: string): ContainerInfo {
@@ -53,10 +54,13 @@ function setup(
   const lines: string[] = [];
   /** Every command the watcher proposed, batches flattened. */
   const proposed: Command[] = [];
+  /** The size of every proposal (1 for a single command). */
+  const proposals: number[] = [];
   const watcher = new DockerWatcher({
     store,
     propose: async (c) => {
       proposed.push(...(c.type === "batch" ? c.commands : [c]));
+      proposals.push(c.type === "batch" ? c.commands.length : 1);
       await options.beforePropose?.(c, cluster);
       return cluster.propose(c);
     },
@@ -74,7 +78,7 @@ function setup(
     await cluster.close();
     store.close();
   };
-  return { store, engine, lines, watcher, done, proposed };
+  return { store, engine, lines, watcher, done, proposed, proposals };
 }
 
 Deno.test("DockerWatcher.start() registers running containers and follows events", async () => {
@@ -232,6 +236,69 @@ Deno.test("DockerWatcher logs why the cluster rejected a batch and reconciles ag
       "registered again",
       () => w.store.instance("h1:web:80")?.docker?.state === "paused",
     );
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher with 500 containers proposes bounded batches and reads no instance list per pass", async () => {
+  const w = setup();
+  try {
+    // 2,000 API registrations on this node (an agent registered through its API as well).
+    const api: Command[] = Array.from({ length: 2000 }, (_, k) => ({
+      type: "register",
+      instance: {
+        id: `api-${k}`,
+        service: "api",
+        node: "h1",
+        address: "10.0.0.5",
+        port: 1000 + k,
+        tags: [],
+        meta: {},
+        weight: 1,
+        containerId: null,
+        httpHosts: [],
+        httpPath: null,
+        tcpPort: null,
+        check: null,
+        docker: null,
+        checkResult: null,
+      },
+    }));
+    w.store.apply(w.store.appliedIndex() + 1, { type: "batch", commands: api });
+    let lists = 0;
+    const instancesOfNode = w.store.instancesOfNode.bind(w.store);
+    w.store.instancesOfNode = (node) => {
+      lists++;
+      return instancesOfNode(node);
+    };
+    w.engine.containers = Array.from({ length: 500 }, (_, k) => container(`c${k}`, `${5000 + k}`));
+    await w.watcher.start();
+    // The test's own reads do not count.
+    const docker = () => instancesOfNode("h1").filter((i) => i.containerId !== null);
+    assert.equal(docker().length, 500);
+    assert.deepEqual(w.proposals, [64, 64, 64, 64, 64, 64, 64, 52]);
+    assert.ok(w.proposals.every((n) => n <= RECONCILE_BATCH_MAX));
+    // In sync: another pass proposes nothing.
+    await w.watcher.reconcileNow();
+    assert.equal(w.proposals.length, 8);
+    // A stop signal to every container: one command per container, at once.
+    for (let k = 0; k < 500; k++) {
+      w.engine.onEvent!({ action: "kill", id: `id-c${k}`, attributes: { signal: "15" } });
+    }
+    await until(
+      "every instance stopping",
+      () => docker().every((i) => i.docker?.state === "stopping"),
+    );
+    assert.equal(w.proposed.filter((c) => c.type === "docker").length, 500);
+    // Half the containers go: 250 deregistrations in bounded batches.
+    w.engine.containers = w.engine.containers.slice(0, 250);
+    const before = w.proposals.length;
+    await w.watcher.reconcileNow();
+    assert.deepEqual(w.proposals.slice(before), [64, 64, 64, 58]);
+    assert.equal(docker().length, 250);
+    // The watcher read the node's instance list once, when it started.
+    assert.equal(lists, 1);
   } finally {
     await w.done();
   }
