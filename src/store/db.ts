@@ -10,9 +10,13 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 /** A row as node:sqlite returns it. */
 export type Row = Record<string, unknown>;
 
+/** node:sqlite's StatementSync.setReturnArrays (Deno 2.9 has it; its types do not yet). */
+type ArrayStatement = StatementSync & { setReturnArrays(on: boolean): void };
+
 export class StoreDb {
   readonly db: DatabaseSync;
   readonly #stmts = new Map<string, StatementSync>();
+  readonly #arrayStmts = new Map<string, StatementSync>();
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -24,6 +28,20 @@ export class StoreDb {
     if (s === undefined) {
       s = this.db.prepare(sql);
       this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /**
+   * The prepared statement for `sql` returning each row as an array of its columns, in the
+   * order selected: no object with column names per row (hot reads of many rows).
+   */
+  arrays(sql: string): StatementSync {
+    let s = this.#arrayStmts.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      (s as ArrayStatement).setReturnArrays(true);
+      this.#arrayStmts.set(sql, s);
     }
     return s;
   }

@@ -51,8 +51,16 @@ export function instanceRow(data: string, createIndex: number, modifyIndex: numb
   return i;
 }
 
-function instanceFrom(row: Row): Instance {
-  return instanceRow(String(row.data), Number(row.create_index), Number(row.modify_index));
+/** The columns an instance is read from, as `instanceFrom` takes them (array rows). */
+const INSTANCE_COLUMNS = "data, create_index, modify_index";
+
+/** An instance from an array row of INSTANCE_COLUMNS (no per-row column-name object). */
+function instanceFrom(row: unknown[]): Instance {
+  return instanceRow(row[0] as string, Number(row[1]), Number(row[2]));
+}
+
+function instancesFrom(rows: unknown[]): Instance[] {
+  return (rows as unknown[][]).map(instanceFrom);
 }
 
 /** The node a row holds, like `instanceRow`. */
@@ -108,16 +116,18 @@ export function serviceIndex(sql: StoreDb, service: string): number {
 }
 
 export function instance(sql: StoreDb, id: string): Instance | undefined {
-  const row = sql.stmt("SELECT * FROM instances WHERE id=?").get(id) as Row | undefined;
-  return row === undefined ? undefined : instanceFrom(row);
+  const row = sql.arrays(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id=?`).get(id);
+  return row === undefined ? undefined : instanceFrom(row as unknown as unknown[]);
 }
 
 /** All instances, or those of one service, ordered by id. */
 export function instances(sql: StoreDb, service?: string): Instance[] {
-  const rows = service === undefined
-    ? sql.stmt("SELECT * FROM instances ORDER BY id").all()
-    : sql.stmt("SELECT * FROM instances WHERE service=? ORDER BY id").all(service);
-  return (rows as Row[]).map(instanceFrom);
+  return instancesFrom(
+    service === undefined
+      ? sql.arrays(`SELECT ${INSTANCE_COLUMNS} FROM instances ORDER BY id`).all()
+      : sql.arrays(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE service=? ORDER BY id`)
+        .all(service),
+  );
 }
 
 /** The node of instance `id` (its row not parsed), or undefined when there is none. */
@@ -128,14 +138,16 @@ export function nodeOfInstance(sql: StoreDb, id: string): string | undefined {
 
 /** Up to `limit` instances whose id sorts after `afterId`, ordered by id (chunked reads). */
 export function instancesPage(sql: StoreDb, afterId: string, limit: number): Instance[] {
-  const rows = sql.stmt("SELECT * FROM instances WHERE id > ? ORDER BY id LIMIT ?")
-    .all(afterId, limit);
-  return (rows as Row[]).map(instanceFrom);
+  return instancesFrom(
+    sql.arrays(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE id > ? ORDER BY id LIMIT ?`)
+      .all(afterId, limit),
+  );
 }
 
 export function instancesOfNode(sql: StoreDb, node: string): Instance[] {
-  const rows = sql.stmt("SELECT * FROM instances WHERE node=? ORDER BY id").all(node);
-  return (rows as Row[]).map(instanceFrom);
+  return instancesFrom(
+    sql.arrays(`SELECT ${INSTANCE_COLUMNS} FROM instances WHERE node=? ORDER BY id`).all(node),
+  );
 }
 
 /** Names of the services with an instance on `node` (read from an index, no row parsed). */
