@@ -8,7 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { Row } from "./db.ts";
 import { migrateInstanceRows } from "./migrate.ts";
 import { SNAPSHOT_SCHEMA, STAGING_PREFIX } from "./snapshot_format.ts";
-import { USER_SCHEMA } from "./restore_staging.ts";
+import { ensureUserIndexes, USER_SCHEMA } from "./restore_staging.ts";
 import { SESSION_SCHEMA } from "./sessions.ts";
 import { ACL_SCHEMA, seedAclBuiltins } from "./acl_tables.ts";
 import { PKI_SCHEMA } from "./pki_state.ts";
@@ -66,6 +66,7 @@ export function openDatabase(path: string, options: StoreOptions = {}): Database
   } else if (version.value !== SCHEMA_VERSION) {
     migrateStore(db);
   }
+  ensureUserIndexes(db);
   seedAclBuiltins(db);
   // Derived from the instances, whoever wrote the file last (an install, an older berth).
   db.exec("BEGIN IMMEDIATE");
