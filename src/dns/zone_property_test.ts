@@ -9,14 +9,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { applyAll, catalogCommands } from "../store/_catalog_arbitrary.ts";
-import { type Command, instanceHealth, Store } from "../store/mod.ts";
+import { type Change, type Command, instanceHealth, Store } from "../store/mod.ts";
 import { decode, query } from "./_testing.ts";
 import { type Reply, resolve } from "./resolve.ts";
 import { DnsServer } from "./server.ts";
 import { encodeReply, errorResponse, writeResponse } from "./reply.ts";
 import { parseQuery, type Query, RCODE, TYPE } from "./wire.ts";
 import { canonicalIp, Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
-import { ZoneView } from "./zone_view.ts";
+import { type ZoneSource, ZoneView } from "./zone_view.ts";
 
 const OPTIONS: Omit<ZoneOptions, "visible"> = {
   domain: "berth.",
@@ -202,6 +202,64 @@ Deno.test("Zone kept by deltas answers like a zone rebuilt from the store (rando
       },
     ),
     { numRuns: 150 },
+  );
+});
+
+Deno.test("ZoneView rebuilt in slices amid random commands ends like a zone rebuilt at once", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      catalogCommands({ minLength: 15, maxLength: 60 }),
+      fc.array(fc.nat(1000), { minLength: 1, maxLength: 20 }),
+      fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }),
+      fc.nat(),
+      async (cmds, seeds, yields, resetAt) => {
+        const store = Store.open(":memory:");
+        let announce: ((c: Change) => void) | null = null;
+        const source: ZoneSource = {
+          subscribe: (fn) => {
+            announce = fn;
+            return store.subscribe(fn);
+          },
+          nodes: () => store.nodes(),
+          appliedIndex: () => store.appliedIndex(),
+          instancesPage: (after, limit) => store.instancesPage(after, limit),
+        };
+        const view = new ZoneView({ store: source, zone: OPTIONS, sliceInstances: 2 });
+        try {
+          await view.start();
+          const all = varied(cmds, seeds);
+          for (let k = 0; k < all.length; k++) {
+            if (k === resetAt % all.length) {
+              // A reset as a snapshot install announces it (the state itself is unchanged).
+              announce!({
+                index: store.appliedIndex(),
+                tables: new Set(),
+                services: new Set(),
+                keys: new Set(),
+                instances: [],
+                nodes: [],
+                reset: true,
+              });
+            }
+            applyAll(store, [all[k]!]);
+            if (yields[k % yields.length]) await new Promise((r) => setTimeout(r, 0));
+          }
+          for (let i = 0; i < 1000 && view.rebuilding; i++) {
+            await new Promise((r) => setTimeout(r, 0));
+          }
+          assert.ok(!view.rebuilding, "the rebuild did not finish");
+          const fresh = new Zone(
+            { instances: store.instances(), nodes: store.nodes(), version: store.appliedIndex() },
+            OPTIONS,
+          );
+          assert.deepEqual(contents(view.zone), contents(fresh));
+        } finally {
+          view.close();
+          store.close();
+        }
+      },
+    ),
+    { numRuns: 100 },
   );
 });
 

@@ -72,6 +72,11 @@ export class ZoneView {
     return this.#zone;
   }
 
+  /** Whether a rebuild is under way (the zone answering is the one from before it). */
+  get rebuilding(): boolean {
+    return this.#queue !== null;
+  }
+
   /** Subscribes to the feed and rebuilds; resolves once the rebuilt zone answers. */
   start(): Promise<void> {
     this.#unsubscribe ??= this.#opts.store.subscribe((c) => this.#onChange(c));
