@@ -445,3 +445,18 @@ Deno.test("Store.instancesPage() gives the instances after an id, in id order, a
   assert.deepEqual(s.instancesPage("e", 2), []);
   assert.deepEqual(s.instancesPage("", 10), s.instances());
 });
+
+Deno.test("Change services: a node's new address names every service on it and moves their index", () => {
+  const { s, apply } = storeWith(
+    n1,
+    { type: "register", instance: web },
+    { type: "register", instance: api() },
+    { type: "register", instance: api({ id: "elsewhere", service: "db", node: "n2" }) },
+  );
+  const c = apply({ ...n1, address: "10.0.0.9" });
+  assert.deepEqual([...c.services].sort(), ["api", "web"]);
+  assert.equal(s.serviceIndex("web"), c.index);
+  assert.equal(s.serviceIndex("api"), c.index);
+  assert.equal(s.serviceIndex("db"), 4);
+  assert.ok(!c.tables.has("instances"), "no instance's health changed");
+});
