@@ -86,6 +86,8 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   tunnelIdleTimeoutMs?: number;
   /** Random source for p2c. Default Math.random. */
   random?: () => number;
+  /** Instances read per page while the route table is built (route_feed.ts). Default 2000. */
+  routeSliceSize?: number;
   /**
    * Address the TCP route listeners (`berth.tcp.port`) bind; null turns TCP routes off.
    * Default: the host of `listen`.
@@ -142,6 +144,9 @@ export class HttpProxy {
   #address: HostPort | null = null;
   /** The latest TCP listener update; updates run one after another, in table order. */
   #tcpUpdating: Promise<void> = Promise.resolve();
+  /** Holds TCP listener updates back until start() has bound the proxy's own ports. */
+  #listening: PromiseWithResolvers<void> | null = null;
+  #closed = false;
 
   constructor(opts: ProxyOptions) {
     this.#opts = opts;
@@ -213,6 +218,7 @@ export class HttpProxy {
       edgeDomain: opts.edgeDomain,
       load: this.#pool.load,
       random: opts.random,
+      sliceSize: opts.routeSliceSize,
       targetsChanged: (gone, back) => {
         this.#pool.retainChanged(gone, back);
         this.#h2c.sessions.retainChanged(gone, back);
@@ -224,7 +230,9 @@ export class HttpProxy {
       tcpChanged: (ports) => {
         const tcp = this.#tcp;
         if (tcp === null) return;
-        this.#tcpUpdating = this.#tcpUpdating.then(() => tcp.update(this.#routes.table, ports));
+        this.#tcpUpdating = this.#tcpUpdating.then(() =>
+          this.#closed ? undefined : tcp.update(this.#routes.table, ports)
+        );
       },
       log: this.#log,
     });
@@ -307,14 +315,16 @@ export class HttpProxy {
    */
   async start(): Promise<void> {
     await loadRequestParser();
+    if (this.#closed) return;
     // The routes are built (in slices, see route_feed.ts) before a client can connect; the
     // TCP route listeners open only once the proxy's own ports are bound.
-    const listening = Promise.withResolvers<void>();
+    const listening = this.#listening = Promise.withResolvers<void>();
     this.#tcpUpdating = listening.promise;
     this.#routes.start();
     this.#unsubscribe = this.#store.subscribe(this.#onChange);
     try {
       await this.#routes.settled();
+      if (this.#closed) return listening.resolve(); // close() came while the routes were built
       if (this.#opts.listen !== null) {
         this.#address = await listenOn(this.#server, this.#opts.listen, {
           flag: "proxy-http",
@@ -323,7 +333,6 @@ export class HttpProxy {
       }
       await this.#https?.start();
     } catch (e) {
-      this.#tcpUpdating = Promise.resolve(); // no TCP route listener opens
       await this.close();
       throw e;
     }
@@ -333,6 +342,8 @@ export class HttpProxy {
 
   /** Stops listening, closes every connection (HTTP/2: GOAWAY first), tunnel and pool. */
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#listening?.resolve(); // held TCP updates run and do nothing
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#routes.close();

@@ -10,6 +10,7 @@ import {
   withProxy,
 } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { HttpProxy } from "./http_proxy.ts";
 
 async function closeAll(bs: Backend[]): Promise<void> {
   await Promise.all(bs.map((b) => b.close()));
@@ -318,5 +319,49 @@ Deno.test("HttpProxy never replays a non-idempotent request the instance may hav
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+/** Whether a TCP connection to 127.0.0.1:`port` is refused. */
+function refused(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const c = net.connect(port, "127.0.0.1", () => {
+      c.destroy();
+      resolve(false);
+    });
+    c.on("error", () => resolve(true));
+  });
+}
+
+Deno.test("HttpProxy.close() during start() leaves nothing listening", async (t) => {
+  for (const when of ["before the routes build", "while the routes build"]) {
+    await t.step(when, async () => {
+      const ts = new TestStore();
+      for (let k = 0; k < 5; k++) ts.register(spec({ id: `web-${k}`, port: 1000 + k }));
+      const port = await unusedPort();
+      const tcpPort = await unusedPort();
+      ts.register(spec({ id: "db", service: "db", port: 1000, tcpPort, httpHosts: [] }));
+      const firstPage = Promise.withResolvers<void>();
+      const page = ts.store.instancesPage.bind(ts.store);
+      ts.store.instancesPage = (after, limit) => (firstPage.resolve(), page(after, limit));
+      const proxy = new HttpProxy({
+        store: ts.store,
+        listen: { host: "127.0.0.1", port },
+        edgeDomain: null,
+        routeSliceSize: 2, // the build takes several turns of the event loop
+        log: () => {},
+      });
+      try {
+        const starting = proxy.start();
+        if (when === "while the routes build") await firstPage.promise;
+        await proxy.close();
+        await starting;
+        assert.ok(await refused(port), "the proxy's port");
+        assert.ok(await refused(tcpPort), "the TCP route's port");
+      } finally {
+        await proxy.close();
+        ts.store.close();
+      }
+    });
   }
 });
