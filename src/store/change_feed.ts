@@ -95,11 +95,16 @@ function touch<T>(
 }
 
 /**
- * Whether two rows are the same: rows come from JSON text (queries.ts), so equal rows give equal
- * JSON once their keys are in the same order (meta is stored sorted; the rest is fixed).
+ * Whether two rows are the same. Every write sets the row's modify index to the entry's, later
+ * than any `before`'s, so rows with different indexes differ; others are compared whole (rows
+ * come from JSON text, queries.ts, so equal rows give equal JSON: meta is stored sorted).
  */
-function sameRow(a: object | null, b: object | null): boolean {
+function sameRow(
+  a: { modifyIndex: number } | null,
+  b: { modifyIndex: number } | null,
+): boolean {
   if (a === null || b === null) return a === b;
+  if (a.modifyIndex !== b.modifyIndex) return false;
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
