@@ -27,6 +27,7 @@ import { benchSessions } from "./bench/sessions.ts";
 import { benchLock } from "./bench/lock.ts";
 import { benchScale } from "./bench/scale.ts";
 import { benchBulk } from "./bench/bulk.ts";
+import { benchContention } from "./bench/contention.ts";
 
 /** What `--help` prints. */
 const USAGE =
@@ -60,6 +61,10 @@ const USAGE =
           500 containers reconciled on a real Docker engine; a member joining a 3-member
           cluster of --instances (100,000) instances; a lagging member installing a snapshot
           of that size (env BULK_CONTAINERS, BULK_DOCKER_CLIENTS, BULK_CLIENTS)
+  contention  on the leader of a 3-member cluster, idle vs while wrk saturates its HTTP proxy
+          (nginx backend): DNS p50/p99 (dnsperf, 500 q/s), KV PUT p50/p99 (wrk -c 1), the
+          worst lateness of a 1 ms timer; ratios (goal: DNS p99 loaded <= 1.5x idle);
+          members talk mutual TLS unless --tls off
 
 Usage: deno task bench [--help] [--tls both|on|off] [--instances N] [--max-minutes M] [PART...]
        (default: every part)
@@ -87,6 +92,7 @@ const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   lock: benchLock,
   scale: benchScale,
   bulk: benchBulk,
+  contention: benchContention,
 };
 let parts: string[];
 let options: BenchOptions;
