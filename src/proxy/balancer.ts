@@ -30,7 +30,10 @@ export interface BalancerOptions {
   load?: (key: string) => number;
   /** Uniform random in [0, 1) (p2c). Default Math.random. */
   random?: () => number;
-  /** The same service's balancer from the previous table, to carry rotation state over. */
+  /**
+   * The same service's balancer from the previous table, to carry rotation state over (per
+   * target id; both target lists in id order).
+   */
   previous?: Balancer | null;
 }
 
@@ -52,9 +55,15 @@ export class Balancer {
     const prev = opts.previous;
     if (prev) {
       this.#cursor = prev.#cursor;
-      const byId = new Map<string, number>();
-      prev.targets.forEach((t, i) => byId.set(t.id, prev.#current[i]!));
-      targets.forEach((t, i) => this.#current[i] = byId.get(t.id) ?? 0);
+      // Route tables list targets in id order: one merge walk carries each target's state
+      // (no map of 10,000 ids per change of a big service). Ids out of order lose theirs.
+      const before = prev.targets;
+      let i = 0;
+      for (let j = 0; j < targets.length; j++) {
+        const id = targets[j]!.id;
+        while (i < before.length && before[i]!.id !== id && before[i]!.id < id) i++;
+        if (i < before.length && before[i]!.id === id) this.#current[j] = prev.#current[i++]!;
+      }
     }
   }
 

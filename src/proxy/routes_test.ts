@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Instance, NodeInfo } from "../store/mod.ts";
 import { buildRouteTable, normalizeHost, normalizePrefix } from "./routes.ts";
+import { Balancer } from "./balancer.ts";
 import { spec } from "./_testing.ts";
 
 function inst(over: Partial<Instance> & { id: string }): Instance {
@@ -210,4 +211,17 @@ Deno.test("buildRouteTable() reads berth.http.redirect and berth.http.hsts into 
   const api = t.services.get("api")!;
   assert.equal(api.redirectHttps, false);
   assert.equal(api.hsts, null);
+});
+
+Deno.test("Balancer carries each remaining target's rotation state over when targets leave and join", () => {
+  const t = (id: string, weight: number) => ({ id, address: "a", port: 1, weight, key: id });
+  const before = new Balancer("round_robin", [t("a", 5), t("b", 1), t("c", 1)]);
+  assert.equal([0, 1, 2].map(() => before.pick()!.id).join(""), "aab");
+  // b left, d joined: a and c keep their state (a 1, c 3), d starts at 0.
+  const after = new Balancer("round_robin", [t("a", 5), t("c", 1), t("d", 0.5)], {
+    previous: before,
+  });
+  assert.equal([0, 1, 2].map(() => after.pick()!.id).join(""), "aca");
+  const fresh = new Balancer("round_robin", [t("a", 5), t("c", 1), t("d", 0.5)]);
+  assert.equal([0, 1, 2].map(() => fresh.pick()!.id).join(""), "aac");
 });
