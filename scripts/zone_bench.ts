@@ -3,7 +3,8 @@
  * apply one change's deltas with 100 and with `--instances` instances in the catalog (1,000
  * services, 100 nodes), the chunked rebuild at that size (total, worst slice, worst lateness of a
  * 1 ms timer meanwhile), the heap the zone holds per instance, and whether DNS answers of
- * unrelated names stay cached through a registration storm on one service. Prints figures;
+ * unrelated names stay cached through a registration storm on one service. Prints figures
+ * (wall and process CPU time: on a shared machine wall times include waits for a core);
  * asserts nothing.
  *
  *     deno run -A --v8-flags=--expose-gc scripts/zone_bench.ts [--instances 100000]
@@ -12,11 +13,12 @@
  */
 import { type Change, type Command, type InstanceSpec, Store } from "../src/store/mod.ts";
 import { DnsServer } from "../src/dns/server.ts";
-import { type Zone, ZoneView } from "../src/dns/mod.ts";
+import { REBUILD_SLICE, type Zone, ZoneView } from "../src/dns/mod.ts";
 import { zoneDelta } from "../src/dns/zone_delta.ts";
 import { apiInstanceSpec } from "../test/fixtures.ts";
 import { errorText } from "../src/lib/error_text.ts";
 import { parseFlags, parseIntIn } from "../src/lib/flags.ts";
+import { cpuUsage } from "node:process";
 // @ts-types="../test/dns_packet.d.ts"
 import * as packet from "dns-packet";
 
@@ -98,14 +100,21 @@ function deltaCost(store: Store, zone: Zone, instances: number) {
   }
   off();
   const times: number[] = [];
+  const cpu = cpuUsage();
   for (const c of seen) {
     const t = performance.now();
     zone.apply(zoneDelta(c));
     times.push(performance.now() - t);
   }
+  const used = cpuUsage(cpu);
   times.sort((a, b) => a - b);
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return { mean, p99: times[Math.floor(times.length * 0.99)]!, max: times.at(-1)! };
+  return {
+    mean,
+    p99: times[Math.floor(times.length * 0.99)]!,
+    max: times.at(-1)!,
+    cpu: (used.user + used.system) / 1000 / times.length,
+  };
 }
 
 /** Worst lateness of a 1 ms timer chain until `stop()`. */
@@ -198,13 +207,18 @@ async function main(args: string[]): Promise<void> {
     const heap0 = heapUsed();
     t = performance.now();
     const probe = loopProbe();
+    const cpu = cpuUsage();
     const view = new ZoneView({ store, zone: ZONE });
     await view.start();
+    const used = cpuUsage(cpu);
     const worstPause = probe.stop();
     const built = performance.now() - t;
+    const slices = Math.ceil(count / REBUILD_SLICE);
     const heap1 = heapUsed();
     console.log(
-      `  rebuild: ${built.toFixed(0)} ms, worst slice ${view.worstSliceMs.toFixed(1)} ms, ` +
+      `  rebuild: ${built.toFixed(0)} ms (CPU ${
+        ((used.user + used.system) / 1000).toFixed(0)
+      } ms, ${slices} slices), worst slice ${view.worstSliceMs.toFixed(1)} ms, ` +
         `worst 1 ms timer lateness ${worstPause.toFixed(1)} ms; zone heap ` +
         `${((heap1 - heap0) / 2 ** 20).toFixed(1)} MiB (${
           ((heap1 - heap0) / count).toFixed(0)
@@ -216,7 +230,7 @@ async function main(args: string[]): Promise<void> {
     console.log(
       `  one change (zoneDelta + Zone.apply, ${CHANGES} one-instance changes): mean ${
         us(d.mean)
-      }, p99 ${us(d.p99)}, max ${us(d.max)}`,
+      } (CPU ${us(d.cpu)}), p99 ${us(d.p99)}, max ${us(d.max)}`,
     );
     if (count === instances) await storm(store, count);
     store.close();
