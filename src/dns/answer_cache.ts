@@ -10,7 +10,9 @@
  * (ZONE_DEP) drops it; instance changes do not. Like Consul's serial (the clock at answer time),
  * it only grows and names no particular state; berth has no secondaries that would compare it.
  *
- * Bounded: past ANSWER_CACHE_ENTRIES_MAX the entry stored first goes.
+ * Bounded: past ANSWER_CACHE_ENTRIES_MAX entries or ANSWER_CACHE_BYTES_MAX bytes (records plus
+ * RECORD_OVERHEAD_BYTES each: a service of a thousand instances has a large SRV answer) the
+ * entries stored first go; an answer larger than the byte bound is not cached.
  *
  * @module
  */
@@ -18,20 +20,35 @@ import type { EncodedReply } from "./reply.ts";
 
 /** Most encoded answers cached. */
 export const ANSWER_CACHE_ENTRIES_MAX = 10_000;
+/** Most bytes of cached answers, counted as their records' bytes plus RECORD_OVERHEAD_BYTES each. */
+export const ANSWER_CACHE_BYTES_MAX = 16 * 1024 * 1024;
+/** What one encoded record costs besides its bytes (its Uint8Array and buffer), roughly. */
+export const RECORD_OVERHEAD_BYTES = 128;
 
 interface Entry {
   reply: EncodedReply;
   depends: readonly string[];
+  bytes: number;
+}
+
+export interface AnswerCacheOptions {
+  /** Default ANSWER_CACHE_ENTRIES_MAX. */
+  entriesMax?: number;
+  /** Default ANSWER_CACHE_BYTES_MAX. */
+  bytesMax?: number;
 }
 
 export class AnswerCache {
   readonly #entriesMax: number;
+  readonly #bytesMax: number;
   readonly #entries = new Map<string, Entry>();
+  #bytes = 0;
   /** Dependency key → the cache keys of the entries built from it. */
   readonly #byDep = new Map<string, Set<string>>();
 
-  constructor(entriesMax: number = ANSWER_CACHE_ENTRIES_MAX) {
-    this.#entriesMax = entriesMax;
+  constructor(options: AnswerCacheOptions = {}) {
+    this.#entriesMax = options.entriesMax ?? ANSWER_CACHE_ENTRIES_MAX;
+    this.#bytesMax = options.bytesMax ?? ANSWER_CACHE_BYTES_MAX;
   }
 
   /** The reply cached under `key`, if any. */
@@ -39,14 +56,19 @@ export class AnswerCache {
     return this.#entries.get(key)?.reply;
   }
 
-  /** Caches a reply built from `depends`; the oldest entry goes when full. */
+  /** Caches a reply built from `depends`; the oldest entries go when full. */
   set(key: string, reply: EncodedReply, depends: readonly string[]): void {
     this.#delete(key);
-    if (this.#entries.size >= this.#entriesMax) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#delete(oldest);
+    const bytes = replyBytes(reply);
+    if (bytes > this.#bytesMax) return;
+    while (
+      this.#entries.size > 0 &&
+      (this.#entries.size >= this.#entriesMax || this.#bytes + bytes > this.#bytesMax)
+    ) {
+      this.#delete(this.#entries.keys().next().value!);
     }
-    this.#entries.set(key, { reply, depends });
+    this.#entries.set(key, { reply, depends, bytes });
+    this.#bytes += bytes;
     for (const d of depends) {
       let keys = this.#byDep.get(d);
       if (keys === undefined) this.#byDep.set(d, keys = new Set());
@@ -67,6 +89,7 @@ export class AnswerCache {
   clear(): void {
     this.#entries.clear();
     this.#byDep.clear();
+    this.#bytes = 0;
   }
 
   /** Entries held (for tests). */
@@ -74,10 +97,16 @@ export class AnswerCache {
     return this.#entries.size;
   }
 
+  /** Bytes held, as the bound counts them (for tests). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   #delete(key: string): void {
     const e = this.#entries.get(key);
     if (e === undefined) return;
     this.#entries.delete(key);
+    this.#bytes -= e.bytes;
     for (const d of e.depends) {
       const keys = this.#byDep.get(d);
       if (keys === undefined) continue;
@@ -85,4 +114,12 @@ export class AnswerCache {
       if (keys.size === 0) this.#byDep.delete(d);
     }
   }
+}
+
+function replyBytes(r: EncodedReply): number {
+  let n = 0;
+  for (const part of [r.answers, r.authority, r.additionals]) {
+    for (const rr of part) n += rr.length + RECORD_OVERHEAD_BYTES;
+  }
+  return n;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ANSWER_CACHE_ENTRIES_MAX, AnswerCache } from "./answer_cache.ts";
+import { ANSWER_CACHE_ENTRIES_MAX, AnswerCache, RECORD_OVERHEAD_BYTES } from "./answer_cache.ts";
 import { type EncodedReply, encodeReply } from "./reply.ts";
 
 const reply = (rcode: number): EncodedReply =>
@@ -59,4 +59,23 @@ Deno.test("AnswerCache.set() past ANSWER_CACHE_ENTRIES_MAX drops the oldest entr
   // The dropped entry's dependency index went with it: invalidating it touches nothing else.
   cache.invalidate(["d0"]);
   assert.equal(cache.size, ANSWER_CACHE_ENTRIES_MAX);
+});
+
+Deno.test("AnswerCache.set() past bytesMax drops the oldest entries; a larger answer is not kept", () => {
+  const answer = (records: number): EncodedReply => ({
+    ...reply(0),
+    answers: Array.from({ length: records }, () => new Uint8Array(16)),
+  });
+  const each = 10 * (16 + RECORD_OVERHEAD_BYTES);
+  const cache = new AnswerCache({ bytesMax: 3 * each });
+  for (const k of ["a", "b", "c"]) cache.set(k, answer(10), [k]);
+  assert.equal(cache.bytes, 3 * each);
+  cache.set("d", answer(10), ["d"]);
+  assert.equal(cache.get("a"), undefined);
+  assert.deepEqual(["b", "c", "d"].map((k) => cache.get(k) !== undefined), [true, true, true]);
+  cache.set("huge", answer(31), ["huge"]);
+  assert.equal(cache.get("huge"), undefined);
+  assert.equal(cache.size, 3);
+  cache.invalidate(["b", "c", "d"]);
+  assert.equal(cache.bytes, 0);
 });

@@ -54,7 +54,7 @@ export {
   TCP_QUERY_BYTES_MAX,
   TCP_WRITE_BYTES_MAX,
 } from "./server.ts";
-export { ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
+export { ANSWER_CACHE_BYTES_MAX, ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
 export { type ReverseNames, Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
 export { type ZoneDelta, type ZoneInstanceRow, type ZoneNodeRow } from "./zone_delta.ts";
 export { REBUILD_SLICE, ZoneView, type ZoneViewOptions } from "./zone_view.ts";
