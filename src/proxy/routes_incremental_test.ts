@@ -3,7 +3,7 @@ import fc from "fast-check";
 import type { Instance, InstanceDelta, NodeDelta, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import { applyAll, catalogCommands } from "../store/_catalog_arbitrary.ts";
-import { buildRouteTable, RouteTable } from "./routes.ts";
+import { buildRouteTable, type RoutedService, RouteTable } from "./routes.ts";
 import { RouteFeed } from "./route_feed.ts";
 import { describeTable, instanceArb, type RowOp, rowOpArb } from "./_route_testing.ts";
 import { spec } from "./_testing.ts";
@@ -80,16 +80,17 @@ Deno.test("RouteTable.apply() reports the TCP ports, target keys and conflict li
       (batches) => {
         const rows = new Rows();
         const table = new RouteTable();
-        let ports = new Map<number, string>();
+        let ports = new Map<number, RoutedService>();
         let live = new Set<string>();
         let conflicts = new Set<string>();
         for (const b of batches) {
           const d = rows.batch(b);
           const out = table.apply(d.instances, d.nodes);
-          const nowPorts = new Map([...table.tcp].map(([p, s]) => [p, s.service]));
+          // Exactly the ports whose listener must change: opened, closed or handed over.
+          const nowPorts = new Map(table.tcp);
           const changed = [...new Set([...ports.keys(), ...nowPorts.keys()])]
             .filter((p) => ports.get(p) !== nowPorts.get(p));
-          for (const p of changed) assert.ok(out.tcpPorts.includes(p), `port ${p} changed`);
+          assert.deepEqual(out.tcpPorts.sort(), changed.sort());
           const nowLive = table.liveKeys();
           assert.deepEqual(out.gone.sort(), [...live].filter((k) => !nowLive.has(k)).sort());
           assert.deepEqual(out.back.sort(), [...nowLive].filter((k) => !live.has(k)).sort());
