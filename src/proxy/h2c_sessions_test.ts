@@ -98,6 +98,26 @@ Deno.test("H2cSessions.retain() closes the sessions of targets no longer routed"
   }
 });
 
+Deno.test("H2cSessions.retainChanged() closes the sessions of the gone keys only", async () => {
+  const server = await h2cServer();
+  const pool = new H2cSessions({ connectTimeoutMs: 1000, drainMs: 50 });
+  const t = target(server.port);
+  try {
+    const s = await new Promise<H2cSession>((r) => pool.acquire(t, r));
+    await new Promise((r) => s.session.once("connect", r));
+    pool.release(t, s);
+    pool.retainChanged(["other"], [t.key]);
+    assert.equal(pool.sessionCount(t.key), 1);
+    pool.retainChanged([t.key], []);
+    assert.equal(pool.sessionCount(t.key), 0);
+    await new Promise((r) => s.session.once("close", r));
+    assert.equal(s.session.closed, true);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
 Deno.test("H2cSessions.sweepIdle() closes sessions without streams for the idle timeout", async () => {
   const server = await h2cServer();
   let now = 1_000;

@@ -62,6 +62,26 @@ Deno.test("UpstreamPool.retain() drains removed targets, then destroys their poo
   }
 });
 
+Deno.test("UpstreamPool.retainChanged() drains the gone keys, keeps the ones back, leaves others alone", async () => {
+  const pool = new UpstreamPool({ drainMs: 20 });
+  const other: Target = { ...target, id: "web-b", key: "k2" };
+  try {
+    const up = pool.get(target);
+    pool.get(other);
+    pool.retainChanged(["k", "unknown"], []);
+    assert.equal(pool.isDraining("k"), true);
+    assert.equal(pool.isDraining("k2"), false, "a key the change did not name");
+    pool.retainChanged([], ["k"]);
+    assert.equal(pool.isDraining("k"), false, "coming back cancels the drain");
+    assert.equal(pool.get(target), up);
+    pool.retainChanged(["k"], []);
+    await waitFor("the drained pool to close", () => pool.size === 1);
+    assert.equal(pool.isDraining("k2"), false);
+  } finally {
+    pool.close();
+  }
+});
+
 /** One GET over a connection leased from `pool`; resolves once the response is complete. */
 function get(
   pool: UpstreamPool,
