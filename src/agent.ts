@@ -23,7 +23,7 @@ import { BOOTSTRAP_TOKEN_TTL_MS, JOIN_TOKEN_FILE, RaftCluster } from "./cluster/
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
-import { type AclDefault, fromDefault, resolveToken } from "./acl/mod.ts";
+import { type AclDefault, fromDefault, resolveToken, tokenRightsKey } from "./acl/mod.ts";
 import { DnsServer, type ZoneFilter } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
@@ -442,6 +442,7 @@ export function anonymousNames(store: Store, aclDefault: AclDefault): ZoneFilter
   return {
     service: (name) => a.allows("service", name, "read"),
     node: (name) => a.allows("node", name, "read"),
+    key: tokenRightsKey(store, undefined, aclDefault),
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { anonymousNames } from "./agent.ts";
+import { hashSecret } from "./acl/mod.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { ANONYMOUS_ACCESSOR, type Command, Store } from "./store/mod.ts";
 import { apiInstanceSpec } from "../test/fixtures.ts";
@@ -123,6 +124,42 @@ Deno.test("--dns-acl: a change of the anonymous token's policy changes the names
       "10.0.1.2",
     ]);
     assert.deepEqual(addresses(await dnsQuery(port, "db.service.berth", "A")), ["10.0.1.3"]);
+  } finally {
+    await acl.close();
+    s.close();
+  }
+});
+
+Deno.test("--dns-acl: an ACL write that leaves the anonymous token's rights alone keeps the zone (no rebuild)", async () => {
+  const { store: s, apply } = store(`service "web" { policy = "read" }`);
+  const acl = await dns(s, true);
+  try {
+    const zone = acl.view.zone;
+    apply({
+      type: "acl.policy.set",
+      policy: {
+        id: "22222222-2222-4222-8222-222222222222",
+        name: "ci",
+        description: "",
+        rules: `service_prefix "" { policy = "write" }`,
+        datacenters: [],
+      },
+    });
+    apply({
+      type: "acl.token.set",
+      token: {
+        accessorId: "33333333-3333-4333-8333-333333333333",
+        secretHash: hashSecret("ci-secret"),
+        description: "ci",
+        policies: [{ name: "ci" }],
+        local: false,
+        createTimeMs: 0,
+      },
+    });
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(acl.view.zone, zone);
+    assert.equal(acl.view.rebuilding, false);
+    assert.equal(zone.version, s.appliedIndex());
   } finally {
     await acl.close();
     s.close();

@@ -39,30 +39,62 @@ export function resolveToken(
   secret: string | undefined,
   aclDefault: AclDefault,
 ): TokenLookup {
+  const token = tokenRules(store, secret);
+  if (token === null) return { error: "not found" };
+  const { accessorId, management, rules } = token;
+  if (management) return { authz: MANAGEMENT, accessorId };
+  return {
+    authz: rules.length === 0
+      ? fromDefault(aclDefault)
+      : policyAuthorizer(rules.map(cachedRules), fromDefault(aclDefault)),
+    accessorId,
+  };
+}
+
+/**
+ * A fingerprint of the rights resolveToken() gives `secret`: the default, whether the token is
+ * management, and its policies' rules in order. Equal keys give equal rights, so a view built
+ * from a token's rights (`--dns-acl`'s zone) needs rebuilding after an ACL change only when its
+ * token's key changed (a write to another token or policy leaves it alone).
+ */
+export function tokenRightsKey(
+  store: Store,
+  secret: string | undefined,
+  aclDefault: AclDefault,
+): string {
+  const token = tokenRules(store, secret);
+  return JSON.stringify(
+    token === null ? null : [aclDefault, token.management, token.management ? [] : token.rules],
+  );
+}
+
+/**
+ * The token `secret` names, with its existing policies' rules texts; null when there is none.
+ * No secret is the anonymous token, which without its row has no policy.
+ */
+function tokenRules(
+  store: Store,
+  secret: string | undefined,
+): { accessorId: string; management: boolean; rules: string[] } | null {
   const hash = hashSecret(secret === undefined || secret === "" ? ANONYMOUS_SECRET : secret);
   const found = store.aclTokenByHash(hash);
   if (found === undefined || !sameHash(found.secretHash, hash)) {
     if (secret === undefined || secret === "") {
       // The anonymous token is built in; without its row it still has the default's rights.
-      return { authz: fromDefault(aclDefault), accessorId: ANONYMOUS_ACCESSOR };
+      return { accessorId: ANONYMOUS_ACCESSOR, management: false, rules: [] };
     }
-    return { error: "not found" };
+    return null;
   }
   const { token } = found;
-  if (token.policyIds.includes(GLOBAL_MANAGEMENT_ID)) {
-    return { authz: MANAGEMENT, accessorId: token.accessorId };
+  const rules: string[] = [];
+  const management = token.policyIds.includes(GLOBAL_MANAGEMENT_ID);
+  if (!management) {
+    for (const id of token.policyIds) {
+      const p = store.aclPolicy(id);
+      if (p !== undefined) rules.push(p.rules);
+    }
   }
-  const policies: ParsedRules[] = [];
-  for (const id of token.policyIds) {
-    const p = store.aclPolicy(id);
-    if (p !== undefined) policies.push(cachedRules(p.rules));
-  }
-  return {
-    authz: policies.length === 0
-      ? fromDefault(aclDefault)
-      : policyAuthorizer(policies, fromDefault(aclDefault)),
-    accessorId: token.accessorId,
-  };
+  return { accessorId: token.accessorId, management, rules };
 }
 
 /** Most secrets a TokenCache remembers (the oldest is forgotten first). */

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { ANONYMOUS_ACCESSOR, type Command, GLOBAL_MANAGEMENT_ID, Store } from "../store/mod.ts";
-import { hashSecret, resolveToken, sameHash, TOKEN_CACHE_MAX, TokenCache } from "./mod.ts";
+import {
+  hashSecret,
+  resolveToken,
+  sameHash,
+  TOKEN_CACHE_MAX,
+  TokenCache,
+  tokenRightsKey,
+} from "./mod.ts";
 
 const P1 = "11111111-1111-4111-8111-111111111111";
 const T1 = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
@@ -101,6 +108,52 @@ Deno.test("resolveToken() without a secret is the anonymous token: the default p
     false,
     false,
   ]);
+});
+
+Deno.test("tokenRightsKey() changes with the token's rights only, not with other tokens or policies", () => {
+  const s = store();
+  const apply = (c: Command) => assert.deepEqual(s.apply(s.appliedIndex() + 1, c), { ok: true });
+  const policy = (id: string, name: string, rules: string, description = ""): Command => ({
+    type: "acl.policy.set",
+    policy: { id, name, description, rules, datacenters: [] },
+  });
+  const anon = () => tokenRightsKey(s, undefined, "deny");
+  const before = anon();
+  assert.equal(tokenRightsKey(s, "", "deny"), before);
+  assert.notEqual(tokenRightsKey(s, undefined, "allow"), before);
+  assert.notEqual(tokenRightsKey(s, "wrong", "deny"), before);
+  // The anonymous token linked to app-read: its key changes.
+  apply({
+    type: "acl.token.set",
+    token: {
+      accessorId: ANONYMOUS_ACCESSOR,
+      description: "Anonymous Token",
+      policies: [{ id: P1 }],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  const linked = anon();
+  assert.notEqual(linked, before);
+  // Another policy, another token, app-read's description: the anonymous key stays.
+  const P2 = "22222222-2222-4222-8222-222222222222";
+  apply(policy(P2, "other", `service_prefix "" { policy = "read" }`));
+  apply({
+    type: "acl.token.set",
+    token: {
+      accessorId: T3,
+      secretHash: hashSecret("bare"),
+      description: "now with a policy",
+      policies: [{ id: P2 }],
+      local: false,
+      createTimeMs: 0,
+    },
+  });
+  apply(policy(P1, "app-read", `key_prefix "app/" { policy = "read" }`, "edited"));
+  assert.equal(anon(), linked);
+  // app-read's rules change: the anonymous key changes.
+  apply(policy(P1, "app-read", `key_prefix "app/" { policy = "write" }`));
+  assert.notEqual(anon(), linked);
 });
 
 Deno.test("hashSecret() is sha256 hex; sameHash() compares whole strings", () => {

@@ -23,6 +23,11 @@ import type { Change, HealthSources, Instance, NodeInfo, NodeStatus } from "../s
 export interface ZoneFilter {
   service(name: string): boolean;
   node(name: string): boolean;
+  /**
+   * A fingerprint of what the filter decides from: filters with equal keys answer alike, so an
+   * ACL change that leaves it equal needs no rebuild. Absent: any ACL change may change it.
+   */
+  readonly key?: string;
 }
 
 /** One instance the filter lets the zone name, any health. */

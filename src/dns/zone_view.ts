@@ -1,11 +1,15 @@
 /**
  * ZoneView: keeps a Zone current from the store's change feed. A change's instance and node
  * deltas are applied to the zone at once (O(rows changed)); a reset (snapshot install, restore)
- * and, with `--dns-acl`, an ACL change rebuild it: a new zone is filled from the store in slices
- * of REBUILD_SLICE instances with a turn of the event loop between slices, the old zone answering
- * meanwhile; deltas announced during the rebuild are queued and replayed on the new zone, in
- * slices of about as many rows (they set rows to their after state, so replaying one the slices
- * already read changes nothing), and then the new zone takes over. More than
+ * and, with `--dns-acl`, an ACL change that changes the filter (its `key`: the anonymous token's
+ * rights) rebuild it: a new zone is filled from the store in slices of REBUILD_SLICE instances
+ * with a turn of the event loop between slices, the old zone answering meanwhile; deltas
+ * announced during the rebuild are queued and replayed on the new zone, in slices of about as
+ * many rows (they set rows to their after state, so replaying one the slices already read changes
+ * nothing), and then the new zone takes over. A reset during a rebuild starts it over (what it
+ * read is gone); a filter change during a rebuild lets it finish with the filter it began with
+ * and then starts one more, however many filter changes came meanwhile, so ACL writes faster
+ * than a rebuild cannot keep the zone from ever being swapped in. More than
  * REBUILD_QUEUE_ROWS_MAX rows queued start the rebuild over (it reads them anyway). A store
  * smaller than one slice is rebuilt at once.
  *
@@ -46,7 +50,12 @@ export interface ZoneViewOptions {
 export class ZoneView {
   readonly #opts: ZoneViewOptions;
   #zone: Zone;
+  /** The filter of the zone answering (and of the rebuild under way). */
   #filter: ZoneFilter | undefined;
+  /** The key of the newest filter asked for (an ACL change with the same key changes nothing). */
+  #wantedKey: string | undefined;
+  /** A filter change came during the rebuild under way: one more rebuild after it. */
+  #again = false;
   /** Deltas announced while a rebuild runs, in order; null when none runs. */
   #queue: ZoneDelta[] | null = null;
   #queuedRows = 0;
@@ -63,6 +72,7 @@ export class ZoneView {
   constructor(opts: ZoneViewOptions) {
     this.#opts = opts;
     this.#filter = opts.visible?.();
+    this.#wantedKey = this.#filter?.key;
     const { zone, done } = this.#firstSlice();
     this.#zone = done ? zone : this.#emptyZone(opts.store.appliedIndex());
   }
@@ -81,7 +91,7 @@ export class ZoneView {
   start(): Promise<void> {
     this.#unsubscribe ??= this.#opts.store.subscribe((c) => this.#onChange(c));
     const built = new Promise<void>((resolve) => this.#waiters.push(resolve));
-    this.#reset();
+    this.#restart();
     return built;
   }
 
@@ -97,24 +107,46 @@ export class ZoneView {
   }
 
   #onChange(c: Change): void {
-    if (c.reset || (this.#opts.visible !== undefined && c.tables.has("acl"))) {
-      this.#reset();
+    if (c.reset) {
+      this.#restart();
       return;
+    }
+    if (c.tables.has("acl") && this.#filterChanged()) {
+      if (this.#queue === null) {
+        this.#restart(); // it reads this change's rows too
+        return;
+      }
+      // The rebuild under way finishes with its filter (this change's rows queue under it).
+      this.#again = true;
     }
     const delta = zoneDelta(c, this.#filter);
     if (this.#queue !== null) {
       this.#queue.push(delta);
       this.#queuedRows += delta.instances.length + delta.nodes.length + 1;
-      if (this.#queuedRows > (this.#opts.queueRowsMax ?? REBUILD_QUEUE_ROWS_MAX)) this.#reset();
+      if (this.#queuedRows > (this.#opts.queueRowsMax ?? REBUILD_QUEUE_ROWS_MAX)) this.#restart();
       return;
     }
     const changed = this.#zone.apply(delta);
     if (changed.size > 0) this.#opts.onChange?.(changed);
   }
 
-  /** Starts a rebuild (once per turn of the microtask queue; a running one is dropped). */
-  #reset(): void {
+  /** Whether the newest filter's key differs from the last one asked for (no key: it may). */
+  #filterChanged(): boolean {
+    if (this.#opts.visible === undefined) return false;
+    const key = this.#opts.visible().key;
+    if (key !== undefined && key === this.#wantedKey) return false;
+    this.#wantedKey = key;
+    return true;
+  }
+
+  /**
+   * Starts a rebuild with the newest filter (once per turn of the microtask queue; a running one
+   * is dropped).
+   */
+  #restart(): void {
     this.#filter = this.#opts.visible?.();
+    this.#wantedKey = this.#filter?.key;
+    this.#again = false;
     this.#generation++;
     this.#queue = [];
     this.#queuedRows = 0;
@@ -158,6 +190,12 @@ export class ZoneView {
       this.#zone = zone;
       this.#opts.onChange?.(null);
       this.#wake();
+      if (this.#again) {
+        this.#again = false;
+        const key = this.#opts.visible?.().key;
+        if (key === undefined || key !== this.#filter?.key) this.#restart();
+        else this.#wantedKey = key; // changed and changed back: the zone has it
+      }
     } catch (e) {
       if (generation !== this.#generation) return;
       console.error(
@@ -166,7 +204,7 @@ export class ZoneView {
       );
       this.#retry = setTimeout(() => {
         this.#retry = null;
-        if (this.#unsubscribe !== null) this.#reset();
+        if (this.#unsubscribe !== null) this.#restart();
       }, REBUILD_RETRY_MS);
     }
   }

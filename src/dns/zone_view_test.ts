@@ -221,3 +221,93 @@ Deno.test("ZoneView starts a rebuild over when more rows than queueRowsMax queue
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** `acl.policy.set` of a policy nobody links (any ACL write), described `description`. */
+function aclWrite(store: Store, description: string): void {
+  const r = store.apply(store.appliedIndex() + 1, {
+    type: "acl.policy.set",
+    policy: {
+      id: "22222222-2222-4222-8222-222222222222",
+      name: "unrelated",
+      description,
+      rules: "",
+      datacenters: [],
+    },
+  });
+  assert.ok(r.ok, r.error);
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("ZoneView with a keyed filter rebuilds on an ACL change only when the filter's key changed", async () => {
+  const store = storeWith("web", 2);
+  register(store, "db-1", "db", "10.2.0.1");
+  const { source, pages } = counted(store);
+  let hidden = "";
+  const view = new ZoneView({
+    store: source,
+    zone: ZONE,
+    visible: () => ({ service: (s) => s !== hidden, node: () => true, key: hidden }),
+  });
+  try {
+    await view.start();
+    const zone = view.zone;
+    const read = pages();
+    aclWrite(store, "one");
+    aclWrite(store, "two");
+    await tick();
+    assert.equal(pages(), read, "an ACL write that keeps the key read the store");
+    assert.equal(view.zone, zone);
+    register(store, "api-1", "api", "10.3.0.1");
+    assert.deepEqual(view.zone.serviceNames(), ["api", "db", "web"]);
+    hidden = "db";
+    aclWrite(store, "three");
+    await tick();
+    assert.notEqual(view.zone, zone);
+    assert.deepEqual(view.zone.serviceNames(), ["api", "web"]);
+  } finally {
+    view.close();
+    store.close();
+  }
+});
+
+Deno.test("ZoneView under ACL writes faster than a rebuild: start() resolves, changes reach the zone, the last filter wins", async () => {
+  const store = storeWith("web", 40);
+  let n = 0;
+  let hidden = "";
+  // Every ACL write changes the key: each one asks for a rebuild.
+  const view = new ZoneView({
+    store,
+    zone: ZONE,
+    sliceInstances: 4, // a rebuild of 40 instances takes about ten turns of the loop
+    visible: () => ({ service: (s) => s !== hidden, node: () => true, key: `${n}/${hidden}` }),
+  });
+  let started = false;
+  const start = view.start().then(() => started = true);
+  try {
+    const churn = () => {
+      n++;
+      aclWrite(store, String(n));
+    };
+    churn();
+    register(store, "api-1", "api", "10.2.0.1");
+    for (let t = 0; t < 400; t++) {
+      if (t % 5 === 0) churn();
+      await tick();
+    }
+    assert.equal(started, true, "start() still waits");
+    assert.equal(view.zone.instances("api").length, 1, "api-1 never reached the zone");
+    assert.ok(view.zone.version > 41, `zone at index ${view.zone.version}`);
+    hidden = "web";
+    churn();
+    for (let t = 0; t < 100 && (view.rebuilding || view.zone.serviceNames().length > 1); t++) {
+      await tick();
+    }
+    assert.deepEqual(view.zone.serviceNames(), ["api"]);
+    assert.equal(view.zone.version, store.appliedIndex());
+  } finally {
+    view.close();
+    await start;
+    store.close();
+  }
+});
