@@ -88,6 +88,8 @@ function catalogIndex(store: ApiOptions["store"], signal: AbortSignal | undefine
 
 /** Builds the API. Serve it with ApiServer, or call `app.request()` in tests. */
 export function createApp(opts: ApiOptions): Hono {
+  // Made before the blocker: it must have taken a change in before a blocked read looks at it.
+  const catalog = catalogIndex(opts.store, opts.signal);
   const d: Deps = {
     store: opts.store,
     cluster: opts.cluster,
@@ -97,8 +99,12 @@ export function createApp(opts: ApiOptions): Hono {
     datacenter: opts.datacenter ?? "dc1",
     version: opts.version,
     config: opts.config ?? {},
-    blocker: new Blocker(opts.store, { waitersMax: opts.blockedReadsMax, signal: opts.signal }),
-    catalog: catalogIndex(opts.store, opts.signal),
+    catalog,
+    blocker: new Blocker(opts.store, {
+      waitersMax: opts.blockedReadsMax,
+      signal: opts.signal,
+      topics: { services: (c) => catalog.servicesIndex() >= c.index },
+    }),
     random: opts.random ?? Math.random,
     now: opts.now ?? Date.now,
     startedAtMs: performance.timeOrigin,

@@ -39,11 +39,23 @@ export type Watch =
   /** Every KV key that starts with `prefix` ("" is every key). */
   | { prefix: string }
   /** Every change (reads whose index is the applied index). */
-  | { all: true };
+  | { all: true }
+  /**
+   * A view's own question about a change (BlockerOptions.topics), asked once per change:
+   * "services" is whether the service list of /v1/catalog/services changed.
+   */
+  | { topic: string };
 
-/** Whether `c` touches `w`; the blocker's maps give the same answer without looking at each. */
-export function watchTouched(w: Watch, c: Change): boolean {
+/** Per topic, whether a change moved what the topic's readers read; asked once per change. */
+export type Topics = Record<string, (c: Change) => boolean>;
+
+/**
+ * Whether `c` touches `w` (`topics`: the blocker's); the blocker's maps give the same answer
+ * without looking at each waiter. A topic nobody defined counts as touched.
+ */
+export function watchTouched(w: Watch, c: Change, topics: Topics = {}): boolean {
   if ("all" in w) return true;
+  if ("topic" in w) return topics[w.topic]?.(c) ?? true;
   if ("table" in w) return c.tables.has(w.table);
   if ("service" in w) return c.services.has(w.service);
   if ("instance" in w) {
@@ -99,6 +111,8 @@ export interface BlockerOptions {
   waitersMax?: number;
   /** Ends every wait at once (agent shutdown). */
   signal?: AbortSignal;
+  /** The questions `{ topic }` watches name (see Watch). */
+  topics?: Topics;
 }
 
 export class Blocker {
@@ -108,6 +122,8 @@ export class Blocker {
   readonly #instances = new WaiterMap<string>();
   readonly #keys = new WaiterMap<string>();
   readonly #prefixes = new WaiterMap<string>();
+  readonly #topics = new WaiterMap<string>();
+  readonly #topicTests: Topics;
   /** Length → number of watched prefixes of that length: a changed key is cut at each. */
   readonly #prefixLengths = new Map<number, number>();
   #size = 0;
@@ -117,6 +133,7 @@ export class Blocker {
   constructor(store: Pick<Store, "subscribe">, opts: BlockerOptions = {}) {
     this.#max = opts.waitersMax ?? BLOCKED_READS_MAX;
     this.#signal = opts.signal;
+    this.#topicTests = opts.topics ?? {};
     const unsubscribe = store.subscribe((c) => this.#onChange(c));
     opts.signal?.addEventListener("abort", () => {
       unsubscribe();
@@ -170,6 +187,7 @@ export class Blocker {
     this.#size++;
     for (const x of w.watches) {
       if ("all" in x) this.#all.add(w);
+      else if ("topic" in x) this.#topics.add(x.topic, w);
       else if ("table" in x) this.#tables.add(x.table, w);
       else if ("service" in x) this.#services.add(x.service, w);
       else if ("instance" in x) this.#instances.add(x.instance, w);
@@ -187,6 +205,7 @@ export class Blocker {
     this.#size--;
     for (const x of w.watches) {
       if ("all" in x) this.#all.delete(w);
+      else if ("topic" in x) this.#topics.delete(x.topic, w);
       else if ("table" in x) this.#tables.delete(x.table, w);
       else if ("service" in x) this.#services.delete(x.service, w);
       else if ("instance" in x) this.#instances.delete(x.instance, w);
@@ -202,7 +221,16 @@ export class Blocker {
 
   #collectEvery(into: Set<Waiter>): void {
     for (const w of this.#all) into.add(w);
-    for (const m of [this.#tables, this.#services, this.#instances, this.#keys, this.#prefixes]) {
+    for (
+      const m of [
+        this.#tables,
+        this.#services,
+        this.#instances,
+        this.#keys,
+        this.#prefixes,
+        this.#topics,
+      ]
+    ) {
       m.collectAll(into);
     }
   }
@@ -211,6 +239,9 @@ export class Blocker {
   #touched(c: Change): Set<Waiter> {
     const out = new Set<Waiter>(this.#all);
     for (const t of c.tables) this.#tables.collect(t, out);
+    for (const topic of this.#topics.map.keys()) {
+      if (this.#topicTests[topic]?.(c) ?? true) this.#topics.collect(topic, out);
+    }
     for (const s of c.services) this.#services.collect(s, out);
     // A reset names no rows: any instance may have changed.
     if (c.reset) {

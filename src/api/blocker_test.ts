@@ -168,7 +168,10 @@ const watch: fc.Arbitrary<Watch> = fc.oneof(
   name.map((s) => ({ key: s })),
   name.map((s) => ({ prefix: s })),
   fc.constant({ all: true as const }),
+  fc.constantFrom("on-reset", "never", "undefined").map((topic) => ({ topic })),
 );
+/** Topics of the property test: "undefined" is named by watches but not defined. */
+const TOPICS = { "on-reset": (c: Change) => c.reset, never: () => false };
 const change = fc.record({
   tables: fc.uniqueArray(table, { maxLength: 3 }),
   services: fc.uniqueArray(name, { maxLength: 2 }),
@@ -185,7 +188,7 @@ Deno.test("Blocker looks at exactly the waiters watchTouched() names, for random
       (waiters, changes) => {
         const feed = new Feed();
         const abort = new AbortController();
-        const blocker = new Blocker(feed, { signal: abort.signal });
+        const blocker = new Blocker(feed, { signal: abort.signal, topics: TOPICS });
         let looked = new Set<number>();
         const started = waiters.map(() => false);
         waiters.forEach((ws, i) => {
@@ -208,7 +211,7 @@ Deno.test("Blocker looks at exactly the waiters watchTouched() names, for random
           };
           feed.announce(c);
           const expected = waiters.flatMap((ws, i) =>
-            ws.some((w) => watchTouched(w, c)) ? [i] : []
+            ws.some((w) => watchTouched(w, c, TOPICS)) ? [i] : []
           );
           assert.deepEqual([...looked].sort((a, b) => a - b), expected);
         }

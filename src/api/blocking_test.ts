@@ -201,3 +201,29 @@ Deno.test("blocking reads over HTTP: changes to other services and keys answer n
     store.close();
   }
 });
+
+Deno.test("blocking GET /v1/catalog/services?index waits through health and address changes, answers a new tag", async () => {
+  const f = fixture();
+  try {
+    const p = await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    let answered = false;
+    const pending = Promise.resolve(
+      f.app.request(`/v1/catalog/services?index=${p.index}&wait=10m`),
+    ).then((r) => (answered = true, r));
+    // The list stays { web: ["v1"] }: the read keeps waiting.
+    await f.cluster.propose({ type: "docker", id: "n1:web-1:80", state: "paused", detail: "" });
+    await f.cluster.propose({ type: "register", instance: instanceSpec({ port: 1 }) });
+    await f.cluster.propose({ type: "register", instance: instanceSpec({ id: "n1:web-2:80" }) });
+    await sleep(20);
+    assert.equal(answered, false);
+    const tagged = await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ id: "n1:web-2:80", tags: ["v1", "v2"] }),
+    });
+    const r = await pending;
+    assert.deepEqual(await r.json(), { web: ["v1", "v2"] });
+    assert.equal(r.headers.get("X-Consul-Index"), String(tagged.index));
+  } finally {
+    f.close();
+  }
+});

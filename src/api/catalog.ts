@@ -62,9 +62,11 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     // Node meta (and filters on Node fields) also move with the nodes table.
     const withNodes = p.filter !== null || p.nodeMeta.length > 0;
     await prepareRead(c, d, {
-      index: () =>
-        Math.max(store.tableIndex("instances"), withNodes ? store.tableIndex("nodes") : 0),
-      watch: withNodes ? [{ table: "instances" }, { table: "nodes" }] : { table: "instances" },
+      // The list alone moves only with service names and tags (CatalogIndex.servicesIndex).
+      index: withNodes
+        ? () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes"))
+        : () => d.catalog.servicesIndex(),
+      watch: withNodes ? [{ table: "instances" }, { table: "nodes" }] : { topic: "services" },
     });
     const readable = (a: Authorizer, [name]: [string, unknown]) =>
       a.allows("service", name, "read");

@@ -45,6 +45,8 @@ class State {
     warning: new Set(),
     critical: new Set(),
   };
+  /** A service or a tag of one came or went in the last `apply`. */
+  servicesChanged = false;
 
   add(i: Instance, sign: 1 | -1): void {
     let s = this.services.get(i.service);
@@ -81,12 +83,27 @@ class State {
 
   apply(c: Change, upTo: string | null): void {
     for (const d of c.nodes) this.setNode(d.name, d.after);
+    // The tags of each service the change touches, as they were, to see if the list changed.
+    const was = new Map<string, string | null>();
     for (const d of c.instances) {
       // While a rebuild reads pages, only ids it has read already (the rest are read later).
       if (upTo !== null && compareCodePoints(d.id, upTo) > 0) continue;
+      for (const name of [d.before?.service, d.after?.service]) {
+        if (name !== undefined && !was.has(name)) was.set(name, this.#listed(name));
+      }
       if (d.before !== null) this.add(d.before, -1);
       if (d.after !== null) this.add(d.after, 1);
     }
+    this.servicesChanged = false;
+    for (const [name, before] of was) {
+      if (this.#listed(name) !== before) this.servicesChanged = true;
+    }
+  }
+
+  /** How `/v1/catalog/services` shows service `name` (null: not listed). */
+  #listed(name: string): string | null {
+    const s = this.services.get(name);
+    return s === undefined ? null : JSON.stringify([...s.tags.keys()].sort());
   }
 }
 
@@ -111,12 +128,15 @@ export class CatalogIndex {
   #rebuild: { state: State; upTo: string } | null = null;
   #generation = 0;
   #unsubscribe: () => void;
+  /** The applied index of the last change to the service names or their tags (see below). */
+  #servicesIndex: number;
 
   /** Reads the whole catalog once (start) and follows the store's changes. */
   constructor(store: Store, opts: CatalogIndexOptions = {}) {
     this.#store = store;
     this.#pageSize = opts.pageSize ?? REBUILD_PAGE;
     this.#state = this.#load();
+    this.#servicesIndex = store.tableIndex("instances");
     this.#unsubscribe = store.subscribe((c) => this.#onChange(c));
   }
 
@@ -138,6 +158,19 @@ export class CatalogIndex {
     }
     const names = [...st.services.keys()].sort(compareCodePoints);
     return new Map(names.map((n) => [n, [...st.services.get(n)!.tags.keys()].sort()]));
+  }
+
+  /**
+   * The X-Consul-Index of `/v1/catalog/services`: moves only when a service or a tag of one
+   * comes or goes (Consul's services index), not when an instance's health or address changes,
+   * so a blocked read of the list is not answered with the same list. Since this agent started
+   * (it starts at the instances table's index), never backwards.
+   */
+  servicesIndex(): number {
+    // While a rebuild reads pages, any change may have moved the list.
+    return this.#state === null
+      ? Math.max(this.#servicesIndex, this.#store.tableIndex("instances"))
+      : this.#servicesIndex;
   }
 
   /** How many services have at least one instance. */
@@ -171,11 +204,16 @@ export class CatalogIndex {
 
   #onChange(c: Change): void {
     if (c.reset) {
+      this.#servicesIndex = Math.max(this.#servicesIndex, c.index);
       this.#startRebuild();
       return;
     }
     if (c.instances.length === 0 && c.nodes.length === 0) return;
-    this.#state?.apply(c, null);
+    const st = this.#state;
+    if (st !== null) {
+      st.apply(c, null);
+      if (st.servicesChanged) this.#servicesIndex = c.index;
+    }
     if (this.#rebuild !== null) this.#rebuild.state.apply(c, this.#rebuild.upTo);
   }
 
@@ -199,6 +237,8 @@ export class CatalogIndex {
       if (page.length < this.#pageSize) {
         this.#rebuild = null;
         this.#state = state;
+        // The store's index was reported meanwhile: never go below it.
+        this.#servicesIndex = Math.max(this.#servicesIndex, this.#store.tableIndex("instances"));
         return;
       }
       rebuild.upTo = page[page.length - 1]!.id;

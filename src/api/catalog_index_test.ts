@@ -48,7 +48,10 @@ Deno.test("CatalogIndex kept by the change feed answers as reading every instanc
         const store = Store.open(":memory:");
         const index = new CatalogIndex(store, { pageSize });
         try {
+          let listed = JSON.stringify([...index.services()]);
+          let servicesIndex = index.servicesIndex();
           for (const s of run) {
+            const wasReady = index.ready;
             if ("cmd" in s) applyAll(store, [s.cmd]);
             else if ("tick" in s) await sleep(0);
             else {
@@ -61,6 +64,18 @@ Deno.test("CatalogIndex kept by the change feed answers as reading every instanc
               const a = answers(index, store);
               assert.deepEqual(a.index, a.scan);
             }
+            // The list's index moves exactly when the list does, and never backwards.
+            const now = JSON.stringify([...index.services()]);
+            if ("cmd" in s && wasReady && index.ready) {
+              assert.equal(
+                index.servicesIndex(),
+                now === listed ? servicesIndex : store.appliedIndex(),
+              );
+            }
+            assert.ok(index.servicesIndex() >= servicesIndex);
+            assert.ok(index.servicesIndex() <= store.appliedIndex() || store.appliedIndex() === 0);
+            listed = now;
+            servicesIndex = index.servicesIndex();
           }
           while (!index.ready) await sleep(0);
           const a = answers(index, store);
