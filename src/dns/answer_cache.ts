@@ -11,7 +11,7 @@
  * it only grows and names no particular state; berth has no secondaries that would compare it.
  *
  * Bounded: past ANSWER_CACHE_ENTRIES_MAX entries or ANSWER_CACHE_BYTES_MAX bytes (records plus
- * RECORD_OVERHEAD_BYTES each: a service of a thousand instances has a large SRV answer) the
+ * ENTRY_OVERHEAD_BYTES each: a service of a thousand instances has a large SRV answer) the
  * entries stored first go; an answer larger than the byte bound is not cached.
  *
  * @module
@@ -20,10 +20,10 @@ import type { EncodedReply } from "./reply.ts";
 
 /** Most encoded answers cached. */
 export const ANSWER_CACHE_ENTRIES_MAX = 10_000;
-/** Most bytes of cached answers, counted as their records' bytes plus RECORD_OVERHEAD_BYTES each. */
+/** Most bytes of cached answers, counted as their records plus ENTRY_OVERHEAD_BYTES each. */
 export const ANSWER_CACHE_BYTES_MAX = 16 * 1024 * 1024;
-/** What one encoded record costs besides its bytes (its Uint8Array and buffer), roughly. */
-export const RECORD_OVERHEAD_BYTES = 128;
+/** What one cached entry costs besides its records (objects, typed arrays, map slots), roughly. */
+export const ENTRY_OVERHEAD_BYTES = 512;
 
 interface Entry {
   reply: EncodedReply;
@@ -117,9 +117,5 @@ export class AnswerCache {
 }
 
 function replyBytes(r: EncodedReply): number {
-  let n = 0;
-  for (const part of [r.answers, r.authority, r.additionals]) {
-    for (const rr of part) n += rr.length + RECORD_OVERHEAD_BYTES;
-  }
-  return n;
+  return r.records.length + r.starts.byteLength + ENTRY_OVERHEAD_BYTES;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ANSWER_CACHE_ENTRIES_MAX, AnswerCache, RECORD_OVERHEAD_BYTES } from "./answer_cache.ts";
+import { ANSWER_CACHE_ENTRIES_MAX, AnswerCache, ENTRY_OVERHEAD_BYTES } from "./answer_cache.ts";
 import { type EncodedReply, encodeReply } from "./reply.ts";
 
 const reply = (rcode: number): EncodedReply =>
@@ -62,18 +62,29 @@ Deno.test("AnswerCache.set() past ANSWER_CACHE_ENTRIES_MAX drops the oldest entr
 });
 
 Deno.test("AnswerCache.set() past bytesMax drops the oldest entries; a larger answer is not kept", () => {
-  const answer = (records: number): EncodedReply => ({
-    ...reply(0),
-    answers: Array.from({ length: records }, () => new Uint8Array(16)),
-  });
-  const each = 10 * (16 + RECORD_OVERHEAD_BYTES);
+  const answer = (records: number): EncodedReply =>
+    encodeReply({
+      rcode: 0,
+      authoritative: true,
+      answers: Array.from({ length: records }, () => ({
+        name: "web.service.berth.",
+        type: "A" as const,
+        ttl: 0,
+        data: "10.0.0.1",
+      })),
+      authority: [],
+      additionals: [],
+      order: "fixed",
+    });
+  const one = answer(10);
+  const each = one.records.length + one.starts.byteLength + ENTRY_OVERHEAD_BYTES;
   const cache = new AnswerCache({ bytesMax: 3 * each });
   for (const k of ["a", "b", "c"]) cache.set(k, answer(10), [k]);
   assert.equal(cache.bytes, 3 * each);
   cache.set("d", answer(10), ["d"]);
   assert.equal(cache.get("a"), undefined);
   assert.deepEqual(["b", "c", "d"].map((k) => cache.get(k) !== undefined), [true, true, true]);
-  cache.set("huge", answer(31), ["huge"]);
+  cache.set("huge", answer(200), ["huge"]);
   assert.equal(cache.get("huge"), undefined);
   assert.equal(cache.size, 3);
   cache.invalidate(["b", "c", "d"]);

@@ -1,8 +1,8 @@
 /**
- * Turns Replies into response messages. A Reply is encoded once per zone version into record
- * byte strings (answers own the question's name through a compression pointer, so the client's
- * spelling of the name is echoed); each query then only orders them and copies them behind a
- * fresh header and the question it sent. A UDP response that does not fit the client's limit
+ * Turns Replies into response messages. A Reply is encoded once into record bytes (answers own
+ * the question's name through a compression pointer, so the client's spelling of the name is
+ * echoed) and cached (answer_cache.ts); each query then only orders them and copies them behind
+ * a fresh header and the question it sent. A UDP response that does not fit the client's limit
  * carries the answers that fit, whole, and sets TC (never a silent cut).
  *
  * @module
@@ -23,25 +23,43 @@ import {
 /** Largest DNS message (TCP, 2-byte length). */
 export const MESSAGE_BYTES_MAX = 65_535;
 
-/** A Reply in wire pieces, ready to be laid out per query. */
+/**
+ * A Reply in wire form, ready to be laid out per query: every record back to back in one buffer
+ * (answers, then authority, then additionals), so a cached answer of a thousand records is two
+ * typed arrays, not a thousand.
+ */
 export interface EncodedReply {
   rcode: number;
   authoritative: boolean;
-  answers: Uint8Array[];
-  authority: Uint8Array[];
-  additionals: Uint8Array[];
+  records: Uint8Array;
+  /** Record i spans records[starts[i], starts[i + 1]); one more entry than records. */
+  starts: Uint32Array;
+  answerCount: number;
+  authorityCount: number;
+  additionalCount: number;
   order: Reply["order"];
   /** Round-robin position for `rotate`. */
   next: number;
 }
 
 export function encodeReply(r: Reply): EncodedReply {
+  const parts = [
+    ...r.answers.map((rr) => encodeRr(rr, true)),
+    ...r.authority.map((rr) => encodeRr(rr, false)),
+    ...r.additionals.map((rr) => encodeRr(rr, false)),
+  ];
+  const starts = new Uint32Array(parts.length + 1);
+  for (let i = 0; i < parts.length; i++) starts[i + 1] = starts[i]! + parts[i]!.length;
+  const records = new Uint8Array(starts[parts.length]!);
+  parts.forEach((p, i) => records.set(p, starts[i]!));
   return {
     rcode: r.rcode,
     authoritative: r.authoritative,
-    answers: r.answers.map((rr) => encodeRr(rr, true)),
-    authority: r.authority.map((rr) => encodeRr(rr, false)),
-    additionals: r.additionals.map((rr) => encodeRr(rr, false)),
+    records,
+    starts,
+    answerCount: r.answers.length,
+    authorityCount: r.authority.length,
+    additionalCount: r.additionals.length,
     order: r.order,
     next: 0,
   };
@@ -64,22 +82,25 @@ export interface WriteOptions {
 
 /** Lays out a response to `q` from an encoded reply. */
 export function writeResponse(q: Query, e: EncodedReply, opts: WriteOptions): Uint8Array {
-  const answers = ordered(e, opts.random);
+  const n = e.answerCount;
+  const { records, starts } = e;
+  const order = ordered(e, opts.random);
+  const at = (i: number) => order === null ? i : order[i]!;
   const qlen = q.questionEnd - HEADER_BYTES;
   const optLen = q.edns === null ? 0 : OPT_BYTES;
   let size = HEADER_BYTES + qlen + optLen;
   let fits = 0;
   let answersLen = 0;
-  for (const a of answers) {
-    if (size + answersLen + a.length > opts.limitBytes) break;
-    answersLen += a.length;
-    fits++;
+  for (; fits < n; fits++) {
+    const k = at(fits);
+    const len = starts[k + 1]! - starts[k]!;
+    if (size + answersLen + len > opts.limitBytes) break;
+    answersLen += len;
   }
   size += answersLen;
-  let rest = 0;
-  for (const r of e.authority) rest += r.length;
-  for (const r of e.additionals) rest += r.length;
-  const truncated = fits < answers.length || size + rest > opts.limitBytes;
+  const total = starts.length - 1;
+  const rest = starts[total]! - starts[n]!;
+  const truncated = fits < n || size + rest > opts.limitBytes;
   if (!truncated) size += rest;
   const out = new Uint8Array(size);
   header(out, q, e.rcode, e.authoritative, truncated, opts.recursion);
@@ -87,22 +108,21 @@ export function writeResponse(q: Query, e: EncodedReply, opts: WriteOptions): Ui
   writeU16(out, 6, fits);
   out.set(q.bytes.subarray(HEADER_BYTES, q.questionEnd), HEADER_BYTES);
   let off = HEADER_BYTES + qlen;
-  for (let i = 0; i < fits; i++) {
-    out.set(answers[i]!, off);
-    off += answers[i]!.length;
+  if (order === null) {
+    out.set(records.subarray(0, starts[fits]!), off);
+    off += starts[fits]!;
+  } else {
+    for (let i = 0; i < fits; i++) {
+      const k = order[i]!;
+      for (let b = starts[k]!; b < starts[k + 1]!; b++) out[off++] = records[b]!;
+    }
   }
   if (!truncated) {
-    writeU16(out, 8, e.authority.length);
-    for (const r of e.authority) {
-      out.set(r, off);
-      off += r.length;
-    }
-    for (const r of e.additionals) {
-      out.set(r, off);
-      off += r.length;
-    }
+    writeU16(out, 8, e.authorityCount);
+    out.set(records.subarray(starts[n]!, starts[total]!), off);
+    off += rest;
   }
-  const additionalCount = (truncated ? 0 : e.additionals.length) + (optLen === 0 ? 0 : 1);
+  const additionalCount = (truncated ? 0 : e.additionalCount) + (optLen === 0 ? 0 : 1);
   writeU16(out, 10, additionalCount);
   if (optLen !== 0) out.set(encodeOpt(EDNS_UDP_BYTES_MAX), off);
   return out;
@@ -153,15 +173,16 @@ function header(
   out[3] = (ra ? FLAG.RA : 0) | (q.cd ? FLAG.CD : 0) | (rcode & 0x0f);
 }
 
-function ordered(e: EncodedReply, random: () => number): readonly Uint8Array[] {
-  const n = e.answers.length;
-  if (n < 2 || e.order === "fixed") return e.answers;
+/** The order of the answers for one query (indexes), or null for the order they are in. */
+function ordered(e: EncodedReply, random: () => number): number[] | null {
+  const n = e.answerCount;
+  if (n < 2 || e.order === "fixed") return null;
   if (e.order === "rotate") {
     const start = e.next++ % n;
     if (e.next >= n) e.next = 0;
-    return start === 0 ? e.answers : [...e.answers.slice(start), ...e.answers.slice(0, start)];
+    return start === 0 ? null : Array.from({ length: n }, (_, i) => (start + i) % n);
   }
-  const out = e.answers.slice();
+  const out = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     const t = out[i]!;
