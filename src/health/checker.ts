@@ -145,6 +145,8 @@ interface Entry {
   checkId: string | null;
   /** Address, port and definition; a different key restarts the check. */
   key: string;
+  /** The item it was last wanted as (the same object: nothing of it changed since). */
+  wanted: Wanted;
   target: ProbeTarget;
   intervalMs: number;
   timeoutMs: number;
@@ -184,6 +186,8 @@ export class HealthChecker {
   readonly #wanted: NodeItems<Wanted>;
   /** The last reconcile ran the first CHECKS_MAX only (more were wanted). */
   #overLimit = false;
+  /** Over the limit: the id of the last item run (rows after its owner's change nothing). */
+  #boundary: string | null = null;
   readonly #queue: Entry[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   #running = 0;
@@ -282,6 +286,8 @@ export class HealthChecker {
       this.#log(`health: cannot read instances: ${errorText(e)}`);
       return;
     }
+    const incremental = c !== null && !c.reset;
+    if (incremental && delta.changed.length === 0 && delta.gone.length === 0) return;
     const max = this.#checksMax;
     const over = this.#wanted.size > max;
     if (over && !this.#overLimitLogged) {
@@ -291,11 +297,25 @@ export class HealthChecker {
       this.#overLimitLogged = true;
     }
     if (over || this.#overLimit) {
-      // Which checks are in the first `max` may have moved: look at all of those (bounded).
+      const boundary = this.#boundary;
       this.#overLimit = over;
+      if (
+        incremental && boundary !== null &&
+        delta.owners.every((o) => this.#wanted.ownerAfter(o, boundary))
+      ) {
+        // Only rows after the last item run changed: the first `max` are the same items. (Back
+        // under the limit so, there are exactly `max` left.)
+        if (!over) this.#boundary = null;
+        return;
+      }
+      // Which checks are in the first `max` may have moved: look at all of those (bounded); an
+      // item that is the same object as when its check started changed nothing.
       const first = this.#wanted.first(max);
+      this.#boundary = over ? first.at(-1)?.id ?? null : null;
       const kept = new Set<string>();
-      for (const w of first) if (this.#want(w)) kept.add(w.id);
+      for (const w of first) {
+        if (this.#entries.get(w.id)?.wanted === w || this.#want(w)) kept.add(w.id);
+      }
       for (const id of [...this.#entries.keys()]) if (!kept.has(id)) this.#drop(id);
       const skipped = new Set(first.filter((w) => w.target === null).map((w) => w.id));
       for (const id of this.#skippedLogged) if (!skipped.has(id)) this.#skippedLogged.delete(id);
@@ -322,12 +342,16 @@ export class HealthChecker {
     this.#skippedLogged.delete(id);
     const key = JSON.stringify([target, check.intervalMs, check.timeoutMs]);
     const old = this.#entries.get(id);
-    if (old !== undefined && old.key === key) return true;
+    if (old !== undefined && old.key === key) {
+      old.wanted = w;
+      return true;
+    }
     if (old !== undefined) this.#stop(old);
     const entry: Entry = {
       id,
       checkId,
       key,
+      wanted: w,
       target,
       intervalMs: check.intervalMs,
       timeoutMs: check.timeoutMs,

@@ -12,6 +12,8 @@ import {
 import { CheckTimers } from "./check_timers.ts";
 import { HealthChecker } from "./checker.ts";
 import type { Timers } from "./probe.ts";
+import { NodeItems } from "./node_items.ts";
+import { instance } from "./_testing.ts";
 
 /** Timers that never fire: what is armed is compared, nothing runs. */
 const IDLE_TIMERS: Timers = { setTimeout: () => ({}), clearTimeout: () => {} };
@@ -81,7 +83,7 @@ Deno.test("HealthChecker and CheckTimers kept by the change feed equal a fresh s
     fc.asyncProperty(
       commands,
       fc.constantFrom(...ARB_NODES),
-      fc.constantFrom(1, 2, 4096),
+      fc.constantFrom(1, 2, 3, 4096),
       async (cmds, node, checksMax) => {
         const store = Store.open(":memory:");
         const live = checker(store, node, checksMax);
@@ -163,5 +165,81 @@ Deno.test("HealthChecker and CheckTimers read no instance list on a change, only
     liveTimers.close();
     store.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("HealthChecker over checksMax looks at its first checks again only for rows at or before the last one it runs", async () => {
+  const store = Store.open(":memory:");
+  const apply = (c: Command) => assert.deepEqual(applyAll(store, [c]), [{ ok: true }]);
+  for (const name of ["n1", "n2"]) {
+    apply({ type: "node.register", name, address: "127.0.0.1", meta: {} });
+  }
+  const http = (intervalMs = 1000) => ({ http: "/health", intervalMs, timeoutMs: 500 });
+  const register = (id: string, node = "n1", intervalMs = 1000) =>
+    apply({ type: "register", instance: instance(id, node, 8000, http(intervalMs)) });
+  const registered: RegisteredCheck = {
+    id: "c-ready",
+    name: "ready",
+    notes: "",
+    kind: "http",
+    target: "http://127.0.0.1:8001/ready",
+    ttlMs: 0,
+    intervalMs: 1000,
+    timeoutMs: 500,
+    deregisterCriticalAfterMs: 0,
+    status: "critical",
+    output: "",
+  };
+  for (const id of ["a", "c", "e", "f"]) register(id);
+  // c has two checks: its own, then c-ready. checksMax 2: a and c's own run; c is the boundary.
+  apply({ type: "check.register", node: "n1", serviceId: "c", check: registered });
+  const live = checker(store, "n1", 2);
+  live.start();
+  let walks = 0;
+  const first = NodeItems.prototype.first;
+  NodeItems.prototype.first = function (this: NodeItems<{ id: string }>, max: number) {
+    walks++;
+    return first.call(this, max);
+  };
+  const same = async () => {
+    const fresh = checker(store, "n1", 2);
+    fresh.start();
+    assert.deepEqual(live.checks(), fresh.checks());
+    await fresh.close();
+    walks--; // the fresh one's
+  };
+  const ids = () => live.checks().map((c) => c.id);
+  try {
+    assert.deepEqual(ids(), ["a", "c"]);
+    register("z", "n2"); // another node's row
+    register("f", "n1", 5000); // after c
+    register("g"); // after c
+    apply({ type: "check", id: "e", status: "passing", output: "ok" });
+    assert.equal(walks, 0, "a row after the boundary, or of another node, re-walked the first");
+    await same();
+    // c's own check changes: it restarts with the new interval.
+    register("c", "n1", 7000);
+    assert.deepEqual(live.checks().map((c) => [c.id, c.intervalMs]), [["a", 1000], ["c", 7000]]);
+    await same();
+    register("b"); // before c: c no longer runs
+    assert.deepEqual(ids(), ["a", "b"]);
+    await same();
+    apply({ type: "deregister", id: "a" });
+    assert.deepEqual(ids(), ["b", "c"]);
+    await same();
+    walks = 0;
+    for (const id of ["e", "f", "g"]) apply({ type: "deregister", id });
+    assert.equal(walks, 0);
+    // Back to b, c and c-ready; c-ready goes: two left, both run.
+    apply({ type: "check.deregister", node: "n1", id: "c-ready" });
+    assert.deepEqual(ids(), ["b", "c"]);
+    await same();
+    register("h");
+    assert.deepEqual(ids(), ["b", "c"]);
+    await same();
+  } finally {
+    NodeItems.prototype.first = first;
+    await live.close();
+    store.close();
   }
 });

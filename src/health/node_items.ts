@@ -24,10 +24,14 @@ export interface NodeItemsOptions<T> {
   ofNode: (n: NodeInfo) => T[];
 }
 
-/** What one change did to the items: the items (re)derived, the ids that went away. */
+/**
+ * What one change did to the items: the items (re)derived, the ids that went away, and the
+ * owners whose rows it wrote (`load`: every owner before and after).
+ */
 export interface ItemsChanged<T> {
   changed: T[];
   gone: string[];
+  owners: string[];
 }
 
 export class NodeItems<T extends { id: string }> {
@@ -62,10 +66,12 @@ export class NodeItems<T extends { id: string }> {
   /** The first `max` items in order: O(max), whatever the number of instances. */
   first(max: number): T[] {
     const out: T[] = [];
-    for (const item of this.all()) {
-      if (out.length >= max) break;
-      out.push(item);
-    }
+    const take = (items: readonly T[]) => {
+      for (let i = 0; i < items.length && out.length < max; i++) out.push(items[i]!);
+      return out.length < max;
+    };
+    if (!take(this.#byOwner.get(NODE_OWNER) ?? [])) return out;
+    for (const o of this.#order) if (!take(this.#byOwner.get(o)!)) break;
     return out;
   }
 
@@ -82,7 +88,7 @@ export class NodeItems<T extends { id: string }> {
     // In the store's order (by id), which `#order` keeps.
     for (const i of instances) this.#set(i.id, this.#o.ofInstance(i), false);
     for (const id of this.#byId.keys()) before.delete(id);
-    return { changed: [...this.all()], gone: [...before] };
+    return { changed: [...this.all()], gone: [...before], owners: [NODE_OWNER, ...this.#order] };
   }
 
   /**
@@ -93,21 +99,34 @@ export class NodeItems<T extends { id: string }> {
     if (c.reset) return this.load(store);
     const changed: T[] = [];
     const dropped: string[] = [];
+    const owners: string[] = [];
     const node = this.#o.node;
     for (const d of c.nodes) {
       if (d.name !== node) continue;
       const items = d.after === null ? [] : this.#o.ofNode(d.after);
       dropped.push(...this.#set(NODE_OWNER, items));
       changed.push(...items);
+      owners.push(NODE_OWNER);
     }
     for (const d of c.instances) {
       if (d.before?.node !== node && d.after?.node !== node) continue;
       const items = d.after?.node === node ? this.#o.ofInstance(d.after) : [];
       dropped.push(...this.#set(d.id, items));
       changed.push(...items);
+      owners.push(d.id);
     }
     // An id dropped by one owner and taken by another in the same change stays.
-    return { changed, gone: dropped.filter((id) => !this.#byId.has(id)) };
+    return { changed, gone: dropped.filter((id) => !this.#byId.has(id)), owners };
+  }
+
+  /**
+   * Whether `owner` (one of ItemsChanged.owners) comes after every item of the owner of item
+   * `id` in the order of `all()`; false when there is no item `id`.
+   */
+  ownerAfter(owner: string, id: string): boolean {
+    const of = this.#byId.get(id)?.owner;
+    if (of === undefined || owner === NODE_OWNER) return false;
+    return of === NODE_OWNER || compareCodePoints(of, owner) < 0;
   }
 
   /** Replaces `owner`'s items; answers the ids it no longer has. */
