@@ -7,6 +7,9 @@
  * outside a watched prefix not at that watch (Consul's per-service and per-key indexes).
  * A change costs O(tables + services + keys × distinct prefix lengths + waiters touched), never
  * O(all waiters); with nothing changing, a waiter costs its one timer (its `?wait`) and memory.
+ * A reset (a snapshot restore or install) answers every waiter, as Consul abandons every watch
+ * on a restore: any answer may differ, and an index read from a row (a KV key's, an instance's
+ * modify index) may have gone back below the one the client waits past.
  *
  * @module
  */
@@ -54,15 +57,13 @@ export type Topics = Record<string, (c: Change) => boolean>;
  * without looking at each waiter. A topic nobody defined counts as touched.
  */
 export function watchTouched(w: Watch, c: Change, topics: Topics = {}): boolean {
-  if ("all" in w) return true;
+  if ("all" in w || c.reset) return true;
   if ("topic" in w) return topics[w.topic]?.(c) ?? true;
   if ("table" in w) return c.tables.has(w.table);
   if ("service" in w) return c.services.has(w.service);
-  if ("instance" in w) {
-    return c.reset ? c.tables.has("instances") : c.instances.some((d) => d.id === w.instance);
-  }
+  if ("instance" in w) return c.instances.some((d) => d.id === w.instance);
   if (!c.tables.has("kv")) return false;
-  // A restore reports no keys: every key may have changed.
+  // A KV change that names no key: every key may have changed.
   if (c.keys.size === 0) return true;
   for (const k of c.keys) {
     if ("key" in w ? k === w.key : k.startsWith(w.prefix)) return true;
@@ -149,8 +150,8 @@ export class Blocker {
   }
 
   /**
-   * Resolves when `done()` turns true after a change that touches one of `watches`, after
-   * `waitMs`, or when the request or the server goes away. Throws 429 when too many reads are
+   * Resolves when `done()` turns true after a change that touches one of `watches`, on a reset
+   * (whatever `done()` says), after `waitMs`, or when the request or the server goes away. Throws 429 when too many reads are
    * already blocked.
    */
   wait(
@@ -243,10 +244,7 @@ export class Blocker {
       if (this.#topicTests[topic]?.(c) ?? true) this.#topics.collect(topic, out);
     }
     for (const s of c.services) this.#services.collect(s, out);
-    // A reset names no rows: any instance may have changed.
-    if (c.reset) {
-      if (c.tables.has("instances")) this.#instances.collectAll(out);
-    } else if (this.#instances.map.size > 0) {
+    if (this.#instances.map.size > 0) {
       for (const d of c.instances) this.#instances.collect(d.id, out);
     }
     if (c.tables.has("kv")) {
@@ -267,6 +265,13 @@ export class Blocker {
 
   #onChange(c: Change): void {
     if (this.#size === 0) return;
+    if (c.reset) {
+      // Whatever done() says: a row's index may have gone back below the one waited past.
+      const everyone = new Set<Waiter>();
+      this.#collectEvery(everyone);
+      for (const w of everyone) w.finish();
+      return;
+    }
     for (const w of this.#touched(c)) if (w.done()) w.finish();
   }
 }

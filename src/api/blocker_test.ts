@@ -131,19 +131,42 @@ Deno.test("Blocker.wait() looks at a changed waiter that is not done yet and kee
   abort.abort();
 });
 
-Deno.test("Blocker.wait() on a reset or keyless KV change looks at every waiter of the table", async () => {
+Deno.test("Blocker.wait() on a reset answers every waiter, whatever done() says", async () => {
+  const feed = new Feed();
+  const abort = new AbortController();
+  const blocker = new Blocker(feed, { signal: abort.signal });
+  let looks = 0;
+  const watches: Watch[] = [
+    { key: "a" },
+    { prefix: "b/" },
+    { instance: "x" },
+    { service: "web" },
+    { table: "sessions" },
+  ];
+  const waits = watches.map((w) =>
+    blocker.wait(w, () => {
+      looks++;
+      return false;
+    }, { waitMs: 600_000 })
+  );
+  looks = 0;
+  // A restore: every table, every service present before or after it, no keys, no deltas.
+  feed.announce({ tables: new Set<Table>(["kv", "instances"]), services: new Set(), reset: true });
+  assert.equal(blocker.size, 0);
+  assert.equal(looks, 0);
+  await Promise.all(waits);
+  abort.abort();
+});
+
+Deno.test("Blocker.wait() on a KV change naming no key looks at every KV waiter", async () => {
   const feed = new Feed();
   const abort = new AbortController();
   const blocker = new Blocker(feed, { signal: abort.signal });
   const looked = new Map<string, number>();
-  const waits = (["k", "p", "i", "s"] as const).map((kind) => {
-    const w: Watch = kind === "k"
-      ? { key: "a" }
-      : kind === "p"
-      ? { prefix: "b/" }
-      : kind === "i"
-      ? { instance: "x" }
-      : { service: "web" };
+  const waits = (["k", "p", "i"] as const).map((kind) => {
+    const w: Watch = kind === "k" ? { key: "a" } : kind === "p" ? { prefix: "b/" } : {
+      instance: "x",
+    };
     let first = true;
     return blocker.wait(w, () => {
       if (!first) looked.set(kind, (looked.get(kind) ?? 0) + 1);
@@ -151,9 +174,8 @@ Deno.test("Blocker.wait() on a reset or keyless KV change looks at every waiter 
       return false;
     }, { waitMs: 600_000 });
   });
-  // A restore: every table, every service present before or after it, no keys, no deltas.
-  feed.announce({ tables: new Set<Table>(["kv", "instances"]), services: new Set(), reset: true });
-  assert.deepEqual(Object.fromEntries(looked), { k: 1, p: 1, i: 1 });
+  feed.announce({ tables: new Set<Table>(["kv"]), services: new Set() });
+  assert.deepEqual(Object.fromEntries(looked), { k: 1, p: 1 });
   abort.abort();
   await Promise.all(waits);
 });
@@ -198,6 +220,7 @@ Deno.test("Blocker looks at exactly the waiters watchTouched() names, for random
             return false;
           }, { waitMs: 600_000 });
         });
+        let waiting = true;
         for (const ch of changes) {
           looked = new Set();
           const c: Change = {
@@ -210,8 +233,14 @@ Deno.test("Blocker looks at exactly the waiters watchTouched() names, for random
             reset: ch.reset,
           };
           feed.announce(c);
+          if (c.reset) {
+            // Every waiter answered without a look.
+            assert.equal(blocker.size, 0);
+            assert.ok(waiters.every((ws) => ws.some((w) => watchTouched(w, c, TOPICS))));
+            waiting = false;
+          }
           const expected = waiters.flatMap((ws, i) =>
-            ws.some((w) => watchTouched(w, c, TOPICS)) ? [i] : []
+            waiting && ws.some((w) => watchTouched(w, c, TOPICS)) ? [i] : []
           );
           assert.deepEqual([...looked].sort((a, b) => a - b), expected);
         }

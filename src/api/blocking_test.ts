@@ -227,3 +227,41 @@ Deno.test("blocking GET /v1/catalog/services?index waits through health and addr
     f.close();
   }
 });
+
+Deno.test("blocking GET /v1/kv/:key and /v1/agent/service/:id wake on a restore that takes their index back", async () => {
+  const dir = await Deno.makeTempDir();
+  const f = fixture();
+  try {
+    await f.app.request("/v1/kv/cfg/a", put("one"));
+    await f.cluster.propose({ type: "register", instance: instanceSpec({ port: 1 }) });
+    await f.store.writeSnapshotFile(`${dir}/snap`, "raft");
+    for (let n = 2; n <= 5; n++) {
+      await f.app.request("/v1/kv/cfg/a", put(String(n)));
+      await f.cluster.propose({ type: "register", instance: instanceSpec({ port: n }) });
+    }
+    const index = f.store.appliedIndex();
+    let answered = 0;
+    const kv = Promise.resolve(f.app.request(`/v1/kv/cfg/a?index=${index}&wait=10m`));
+    const svc = Promise.resolve(
+      f.app.request(`/v1/agent/service/n1:web-1:80?index=${index}&wait=10m`),
+    );
+    for (const p of [kv, svc]) void p.then(() => answered++);
+    await sleep(20);
+    assert.equal(answered, 0);
+    // The backup: the key and the instance as they were, with their older modify indexes.
+    f.store.installSnapshotFile(`${dir}/snap`);
+    // Before the fix both slept their 10 minutes (their index had gone down, not up).
+    const r = await Promise.race([Promise.all([kv, svc]), sleep(5000).then(() => null)]);
+    assert.ok(r !== null, "a blocked read did not wake");
+    const [kr, sr] = r;
+    assert.equal(kr.status, 200);
+    assert.equal((await kr.json())[0].Value, btoa("one"));
+    assert.ok(Number(kr.headers.get("X-Consul-Index")) < index);
+    assert.equal(sr.status, 200);
+    assert.equal((await sr.json()).Port, 1);
+  } finally {
+    f.abort.abort();
+    f.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
