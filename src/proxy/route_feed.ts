@@ -8,7 +8,10 @@
  * meanwhile. Changes that come in during the build are queued and applied to the new table, in
  * order, before it is swapped in (deltas set rows to their `after`: applying one the pages
  * already saw changes nothing). A reset during a build starts it over. Fewer instances than
- * one page build at once.
+ * one page build at once. A build that fails (a page read, or the replay of what came meanwhile)
+ * keeps the old table serving and is tried again after ROUTE_RETRY_MS, doubling up to
+ * ROUTE_RETRY_MS_MAX while it keeps failing; changes that come in meanwhile are left to that
+ * build, which reads them from the store.
  *
  * @module
  */
@@ -18,6 +21,10 @@ import { RouteTable, type RouteTableOptions } from "./routes.ts";
 
 /** Instances read per page of a build. */
 export const ROUTE_SLICE_SIZE = 2000;
+/** Wait before a failed build is tried again (doubled after each failure in a row). */
+export const ROUTE_RETRY_MS = 1000;
+/** Longest wait between tries of a build that keeps failing. */
+export const ROUTE_RETRY_MS_MAX = 30_000;
 
 /** What the feed reads: the store. */
 export interface RouteSource {
@@ -31,6 +38,8 @@ export interface RouteFeedOptions extends Omit<RouteTableOptions, "previous"> {
   source: RouteSource;
   /** Instances per page of a build. Default ROUTE_SLICE_SIZE. */
   sliceSize?: number;
+  /** First wait before a failed build is tried again. Default ROUTE_RETRY_MS. */
+  retryMs?: number;
   /** Targets a change stopped (`gone`) or started (`back`) routing to. */
   targetsChanged(gone: readonly string[], back: readonly string[]): void;
   /** A new table was swapped in: `live` are all its targets. */
@@ -57,6 +66,10 @@ export class RouteFeed {
   /** Resolved when the build under way is over. */
   #waiting: PromiseWithResolvers<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
+  /** A failed build's next try; null when none is due. */
+  #retry: ReturnType<typeof setTimeout> | null = null;
+  /** Builds failed in a row. */
+  #failures = 0;
   #unsubscribe: (() => void) | null = null;
 
   constructor(opts: RouteFeedOptions) {
@@ -85,11 +98,14 @@ export class RouteFeed {
     this.#unsubscribe = null;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = null;
     this.#done();
   }
 
   #onChange = (c: Change): void => {
     if (!c.tables.has("instances") && !c.tables.has("nodes")) return;
+    if (this.#retry !== null) return; // the build tried again reads it from the store
     if (this.#build !== null) {
       if (c.reset) this.#build.restart = true;
       else this.#build.queued.push(c);
@@ -156,8 +172,22 @@ export class RouteFeed {
   }
 
   #failed(e: unknown): void {
-    this.#o.log(`proxy: keeping the old routes, rebuilding failed: ${errorText(e)}`);
     this.#build = null;
+    this.#failures++;
+    const ms = Math.min(
+      (this.#o.retryMs ?? ROUTE_RETRY_MS) * 2 ** (this.#failures - 1),
+      ROUTE_RETRY_MS_MAX,
+    );
+    this.#o.log(
+      `proxy: keeping the old routes, rebuilding failed (trying again in ${ms} ms): ${
+        errorText(e)
+      }`,
+    );
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      if (this.#unsubscribe !== null) this.#rebuild();
+    }, ms);
     this.#done();
   }
 
@@ -168,6 +198,7 @@ export class RouteFeed {
   }
 
   #swap(table: RouteTable): void {
+    this.#failures = 0;
     const old = this.#table;
     // Invariant: one reference assignment; requests under way keep the routes they matched.
     this.#table = table.loaded();

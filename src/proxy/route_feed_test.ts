@@ -62,12 +62,13 @@ class FakeSource implements RouteSource {
   }
 }
 
-function feedOf(source: FakeSource, sliceSize: number) {
+function feedOf(source: FakeSource, sliceSize: number, retryMs?: number) {
   const calls: string[] = [];
   const feed = new RouteFeed({
     source,
     edgeDomain: null,
     sliceSize,
+    retryMs,
     targetsChanged: (gone, back) => calls.push(`changed -${gone.join(",")} +${back.join(",")}`),
     targetsReset: (live) => calls.push(`reset ${[...live].length}`),
     tcpChanged: (ports) => calls.push(`tcp ${ports?.join(",") ?? "all"}`),
@@ -134,18 +135,44 @@ Deno.test("RouteFeed starts a build over when a reset comes in during it", async
   feed.close();
 });
 
-Deno.test("RouteFeed keeps the old table when a build fails", async () => {
+Deno.test("RouteFeed keeps the old table when a build fails, and tries again later with what came meanwhile", async () => {
   const source = new FakeSource();
   source.rows.set("a", row("a"));
-  const { feed, calls } = feedOf(source, 2);
+  const { feed, calls } = feedOf(source, 2, 5);
   feed.start();
   for (const id of ["b", "c", "d"]) source.rows.set(id, row(id));
-  source.instancesPage = () => {
-    throw new Error("disk I/O error");
+  const read = source.instancesPage.bind(source);
+  let failures = 2;
+  source.instancesPage = (after, limit) => {
+    // The second page, twice: a build that got under way fails, with changes queued.
+    if (after !== "" && failures > 0) {
+      failures--;
+      throw new Error("disk I/O error");
+    }
+    return read(after, limit);
   };
   source.reset();
+  source.write([row("e")]); // queued during the build that fails
   await feed.settled();
   assert.equal(ids(feed), "a");
-  assert.equal(calls.at(-1), "proxy: keeping the old routes, rebuilding failed: disk I/O error");
+  assert.equal(
+    calls.at(-1),
+    "proxy: keeping the old routes, rebuilding failed (trying again in 5 ms): disk I/O error",
+  );
+  source.write([["a", null]]); // while the next try is due
+  assert.equal(ids(feed), "a");
+  for (let i = 0; i < 200 && ids(feed) === "a"; i++) await new Promise((r) => setTimeout(r, 1));
+  await feed.settled();
+  assert.ok(
+    calls.includes(
+      "proxy: keeping the old routes, rebuilding failed (trying again in 10 ms): disk I/O error",
+    ),
+    "the second wait doubles",
+  );
+  assert.equal(ids(feed), "b,c,d,e");
+  assert.deepEqual(calls.slice(-2), ["reset 4", "tcp all"]);
+  // It follows changes again.
+  source.write([row("f")]);
+  assert.equal(ids(feed), "b,c,d,e,f");
   feed.close();
 });
