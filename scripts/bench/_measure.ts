@@ -126,7 +126,17 @@ export async function wrk(
 
 /** Resident memory of process `pid` now (VmRSS), MiB. */
 export function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return procStatusMiB(pid, "VmRSS");
+}
+
+/**
+ * A memory line of /proc/PID/status, MiB: `RssFile` is the executable's and libraries' pages
+ * (shared with other processes running them), `RssAnon` the process's own.
+ */
+export function procStatusMiB(pid: number, field: "VmRSS" | "RssAnon" | "RssFile"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+    Deno.readTextFileSync(`/proc/${pid}/status`),
+  );
+  if (m === null) throw new Error(`no ${field} for pid ${pid}`);
   return Number(m[1]) / 1024;
 }

@@ -36,6 +36,7 @@ import { type BenchOptions, SECONDS } from "./_shared.ts";
 import {
   dnsLatencies,
   httpLatencies,
+  procStatusMiB,
   rssMiB,
   showTail,
   type Tail,
@@ -256,6 +257,8 @@ async function join(agents: AgentProc[], leader: AgentProc, follower: AgentProc)
     return r !== null && r.answers > 0 ? performance.now() - t0 : undefined;
   }, { timeoutMs: 600_000, intervalMs: 20 });
   const joiner = await started;
+  const apiMs = performance.now() - t0;
+  const startLoop = await loopOf(joiner); // its start (module loading, enrolling), then reset
   try {
     const caughtUpMs = await waitFor("the joiner caught up", async () => {
       const s = await berthStatus(joiner).catch(() => null);
@@ -264,7 +267,9 @@ async function join(agents: AgentProc[], leader: AgentProc, follower: AgentProc)
     const [mine, theirs] = await Promise.all([loopOf(joiner, false), loopOf(follower)]);
     return {
       firstDnsMs,
+      apiMs,
       caughtUpMs,
+      startLoop,
       joinerLoop: mine,
       followerLoop: theirs,
       rss: rssMiB(joiner.pid),
@@ -275,12 +280,19 @@ async function join(agents: AgentProc[], leader: AgentProc, follower: AgentProc)
   }
 }
 
-async function forcedGc(a: AgentProc): Promise<{ rss: number; heapUsed: number; ms: number }> {
+async function forcedGc(
+  a: AgentProc,
+): Promise<{ rss: number; file: number; heapUsed: number; ms: number }> {
   const r = await fetch(`${a.httpUrl}/v1/berth/gc`, { method: "POST" });
   if (!r.ok) throw new Error(`gc on ${a.node}: ${r.status} ${await r.text()}`);
   const g = await r.json() as { rssBytes: number; heapUsedBytes: number; tookMs: number };
   await new Promise((res) => setTimeout(res, 1000)); // freed pages returned to the OS
-  return { rss: rssMiB(a.pid), heapUsed: g.heapUsedBytes / 2 ** 20, ms: g.tookMs };
+  return {
+    rss: rssMiB(a.pid),
+    file: procStatusMiB(a.pid, "RssFile"),
+    heapUsed: g.heapUsedBytes / 2 ** 20,
+    ms: g.tookMs,
+  };
 }
 
 export async function benchScale(o: BenchOptions): Promise<void> {
@@ -361,7 +373,8 @@ export async function benchScale(o: BenchOptions): Promise<void> {
       console.log(
         `scale  RSS ${a.node} (${role}) at ${reached.toLocaleString("en-US")}: ` +
           `${loaded.toFixed(0)} MiB after the load, ${g.rss.toFixed(0)} MiB after a forced GC ` +
-          `(${g.ms.toFixed(0)} ms; V8 heap used ${g.heapUsed.toFixed(0)} MiB) (goal ≤ 300)`,
+          `(${g.ms.toFixed(0)} ms; V8 heap used ${g.heapUsed.toFixed(0)} MiB; of the RSS ` +
+          `${g.file.toFixed(0)} MiB are the deno executable's pages) (goal ≤ 300)`,
       );
     }
     const after = await reads(follower);
@@ -370,11 +383,13 @@ export async function benchScale(o: BenchOptions): Promise<void> {
     const j = await join(agents, leader, follower);
     console.log(
       `scale  join at ${reached.toLocaleString("en-US")}: spawn → first DNS answer ` +
-        `${(j.firstDnsMs / 1000).toFixed(1)} s, → caught up ${
-          (j.caughtUpMs / 1000).toFixed(1)
-        } s;` +
-        ` loop: joiner ${showLoop(j.joinerLoop)} (since its start), follower ` +
-        `${showLoop(j.followerLoop)}; joiner RSS ${j.rss.toFixed(0)} MiB`,
+        `${(j.firstDnsMs / 1000).toFixed(1)} s, → its API answering ${
+          (j.apiMs / 1000).toFixed(1)
+        } s, → caught up ${(j.caughtUpMs / 1000).toFixed(1)} s; joiner RSS ${j.rss.toFixed(0)} MiB`,
+    );
+    console.log(
+      `scale  join loop: joiner until its API answered ${showLoop(j.startLoop)}, then until ` +
+        `caught up ${showLoop(j.joinerLoop)}; follower meanwhile ${showLoop(j.followerLoop)}`,
     );
   } finally {
     await stopAll(agents);
