@@ -265,3 +265,42 @@ Deno.test("blocking GET /v1/kv/:key and /v1/agent/service/:id wake on a restore 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a blocked read over HTTP ends when its client goes away, and no longer counts", async () => {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  const api = new ApiServer({
+    store,
+    cluster,
+    node: "n1",
+    advertise: "127.0.0.1",
+    version: "test",
+    aclDefault: "allow",
+    listen: { host: "127.0.0.1", port: 0 },
+  });
+  await api.start();
+  const base = `http://127.0.0.1:${api.address.port}`;
+  const blocked = async () =>
+    Number(
+      /^berth_api_blocked_reads (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1],
+    );
+  const conns: Deno.Conn[] = [];
+  try {
+    await cluster.propose({ type: "kv.put", key: "k", value: new Uint8Array([1]), flags: 0 });
+    const at = store.appliedIndex();
+    for (const path of [`/v1/kv/k?index=${at}&wait=10m`, `/v1/catalog/services?index=${at}`]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: api.address.port });
+      conns.push(conn);
+      await conn.write(new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    }
+    await waitFor("two reads blocked", async () => await blocked() === 2);
+    conns.shift()!.close();
+    await waitFor("the closed one released", async () => await blocked() === 1);
+    conns.shift()!.close();
+    await waitFor("both released", async () => await blocked() === 0);
+  } finally {
+    for (const c of conns) c.close();
+    await api.close();
+    store.close();
+  }
+});

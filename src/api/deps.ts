@@ -127,10 +127,13 @@ export async function prepareRead(c: Context, d: Deps, spec: ReadSpec): Promise<
   if (index > 0 && reported() <= index) {
     // Consul adds up to wait/16 of jitter so that many watchers do not wake together.
     const jitterMs = Math.floor(d.random() * waitMs / 16);
-    // Not tied to request.signal: in Deno 2.9 merely reading it makes Deno.serve print a
-    // legacy-abort warning. A vanished client's wait ends with its ?wait (at most 10m plus
-    // jitter); BLOCKED_READS_MAX bounds how many there can be.
-    await d.blocker.wait(spec.watch, () => reported() > index, { waitMs: waitMs + jitterMs });
+    // Ends, and stops counting against BLOCKED_READS_MAX, when the client goes away: Deno.serve
+    // aborts the request's signal on a disconnect. (deno.json opts into `no-legacy-abort`:
+    // without it Deno 2.9 warns when the signal is read, and aborts it after every answer too.)
+    await d.blocker.wait(spec.watch, () => reported() > index, {
+      waitMs: waitMs + jitterMs,
+      signal: c.req.raw.signal,
+    });
   }
   setReadHeaders(c, d, reported());
   c.header("X-Consul-Effective-Consistency", consistency === "default" ? "leader" : consistency);
