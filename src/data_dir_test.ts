@@ -100,13 +100,13 @@ Deno.test("openDataDir() names the directory it cannot create", () => {
 });
 
 /** A data directory as a cluster member named `name` (member id 2) leaves it, without `node`. */
-function memberDir(name: string): string {
+async function memberDir(name: string): Promise<string> {
   const dir = tempDir();
   const raft = SqliteRaftStorage.open(`${dir}/${RAFT_FILE}`, {
     confState: () => ({ voters: [], learners: [] }),
   });
-  raft.setIdentity({ clusterId: "c1", id: 2, nonce: "x" });
-  raft.close();
+  await raft.setIdentity({ clusterId: "c1", id: 2, nonce: "x" });
+  await raft.close();
   const store = Store.open(`${dir}/${STORE_FILE}`);
   store.apply(1, {
     type: "conf",
@@ -119,8 +119,8 @@ function memberDir(name: string): string {
 }
 
 Deno.test("openDataDir() refuses a name other than the one the cluster knows the member by", async (t) => {
-  await t.step("a directory made before the node file existed", () => {
-    const dir = memberDir("n-old");
+  await t.step("a directory made before the node file existed", async () => {
+    const dir = await memberDir("n-old");
     assert.throws(
       () => openDataDir(dir, "n-new"),
       (e: Error) => {
@@ -135,8 +135,8 @@ Deno.test("openDataDir() refuses a name other than the one the cluster knows the
     assert.equal(Deno.readTextFileSync(`${dir}/${NODE_FILE}`).trim(), "n-old");
     Deno.removeSync(dir, { recursive: true });
   });
-  await t.step("a node file written under another name before the check", () => {
-    const dir = memberDir("n-old");
+  await t.step("a node file written under another name before the check", async () => {
+    const dir = await memberDir("n-old");
     Deno.writeTextFileSync(`${dir}/${NODE_FILE}`, "n-new\n");
     assert.throws(() => openDataDir(dir, "n-new"), /belongs to node "n-old", not "n-new"/);
     // The cluster's name wins and corrects the file.

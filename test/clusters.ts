@@ -22,6 +22,8 @@ export interface TestMember {
   fatal: Error[];
   /** A temporary directory of its TLS files, removed by closeAll. */
   tempDir?: string;
+  /** A temporary directory of its raft log (BERTH_TEST_LOG_WRITER=worker), removed by closeAll. */
+  raftDir?: string;
   /** Its cluster key box (with `clusterKeyDir`). */
   box?: ClusterKeyBox;
 }
@@ -38,6 +40,8 @@ export type MemberOptions =
       | "snapshotKeepEntries"
       | "nodeMeta"
       | "now"
+      | "logWriter"
+      | "wrapLogWriter"
     >
   >
   & {
@@ -79,9 +83,22 @@ export async function member(
   const fatal: Error[] = [];
   const keyDir = opts.clusterKeyDir;
   const box = keyDir === undefined ? undefined : new ClusterKeyBox(loadClusterKey(keyDir));
+  // BERTH_TEST_LOG_WRITER=worker: every member's raft log in a file written by the log worker
+  // (the agent's default), to run the in-process suites with both writers.
+  const writer = opts.logWriter ?? Deno.env.get("BERTH_TEST_LOG_WRITER");
+  const raftDir = writer === "worker" && opts.dataDir === undefined
+    ? Deno.makeTempDirSync({ prefix: "berth-raftlog-" })
+    : undefined;
+  const raftPath = opts.dataDir !== undefined
+    ? `${opts.dataDir}/raft.db`
+    : raftDir !== undefined
+    ? `${raftDir}/raft.db`
+    : ":memory:";
   const cluster = new RaftCluster({
     store,
-    raftPath: opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/raft.db`,
+    raftPath,
+    ...(writer === "worker" || writer === "inline" ? { logWriter: writer } : {}),
+    ...(opts.wrapLogWriter === undefined ? {} : { wrapLogWriter: opts.wrapLogWriter }),
     node: name,
     bind: { host, port: opts.port ?? 0 },
     advertise: host,
@@ -115,6 +132,7 @@ export async function member(
     await cluster.close();
     store.close();
     if (tempDir !== undefined) Deno.removeSync(tempDir, { recursive: true });
+    if (raftDir !== undefined) Deno.removeSync(raftDir, { recursive: true });
     throw e;
   }
   const token = cluster.bootstrapToken ?? joinToken;
@@ -127,6 +145,7 @@ export async function member(
     logs,
     fatal,
     ...(tempDir === undefined ? {} : { tempDir }),
+    ...(raftDir === undefined ? {} : { raftDir }),
     ...(box === undefined ? {} : { box }),
   };
 }
@@ -152,6 +171,7 @@ export async function closeAll(ms: TestMember[]): Promise<void> {
     await m.cluster.close();
     m.store.close();
     if (m.tempDir !== undefined) Deno.removeSync(m.tempDir, { recursive: true });
+    if (m.raftDir !== undefined) Deno.removeSync(m.raftDir, { recursive: true });
   }
 }
 

@@ -1,11 +1,14 @@
 /**
- * The cluster runtime: drives a `raft/` RawNode for real. A ticker calls `tick()`; every turn of
- * the event loop that changed something runs the ready loop in raft's order:
+ * The cluster runtime: drives a `raft/` RawNode for real. A ticker calls `tick()`; whenever
+ * something changed, the ready loop runs raft's order, with the disk write off the event loop
+ * (etcd-raft's asynchronous storage writes):
  *
- *   persist (snapshot, entries, hard state: one synced SQLite transaction)
- *   → send (messages; a snapshot goes to the shipping unit, which streams its file)
- *   → apply (committed entries into the store: one transaction that also writes the index)
- *   → advance,
+ *   post the batch (snapshot, entries, hard state: one synced transaction) to the log writer
+ *   → send at once what does not depend on it: a leader's appends, heartbeats and snapshots
+ *     whose commit index is durable here (followers then write in parallel with the leader)
+ *   → on the writer's acknowledgement: send the rest (votes, append responses, …)
+ *   → apply committed entries into the store, in slices with the event loop served between
+ *   → advance, and take the next ready (everything stepped meanwhile: group commit).
  *
  * then settles whatever waits on that state: read states whose index is applied, and the
  * conditions of `until()` (a leader known, an index applied, a membership change visible).
@@ -48,6 +51,13 @@ export const SNAPSHOT_ENTRIES_DEFAULT = 8192;
 export const SNAPSHOT_KEEP_ENTRIES_DEFAULT = 2048;
 /** Raft proposal bytes not yet committed beyond which proposals are refused. */
 export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
+/** Most committed entries applied in one store transaction. */
+export const APPLY_SLICE_ENTRIES = 256;
+/** Applying longer than this (ms) yields to the event loop before the next slice. */
+export const APPLY_SLICE_MS = 5;
+
+/** Message types a leader may send before its own write of the same ready is durable. */
+const EARLY = new Set<string>(["MsgApp", "MsgHeartbeat", "MsgSnap"]);
 
 /**
  * RaftClusterOptions with every default filled in (RaftCluster's constructor does): only
@@ -58,7 +68,13 @@ export type CoreOptions =
   & Required<
     Omit<
       RaftClusterOptions,
-      "snapshotDir" | "nodeMeta" | "bootstrapCommands" | "tls" | "clusterKey"
+      | "snapshotDir"
+      | "nodeMeta"
+      | "bootstrapCommands"
+      | "tls"
+      | "clusterKey"
+      | "logWriter"
+      | "wrapLogWriter"
     >
   >
   & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands" | "tls" | "clusterKey">;
@@ -73,8 +89,11 @@ export interface CoreHooks {
   leaderTick(): void;
   /** Ships a MsgSnap (its data names a snapshot file) to `addr`. */
   sendSnapshot(addr: string, m: Message): void;
-  /** Installs a persisted snapshot into the store (the ready loop, and recovery at start). */
-  installSnapshot(snap: Snapshot): void;
+  /**
+   * Installs a persisted snapshot into the store (the ready loop, and recovery at start); the
+   * loop waits for a returned promise.
+   */
+  installSnapshot(snap: Snapshot): void | Promise<void>;
   /** Committed entries were applied, up to index `applied` (when to take a snapshot). */
   applied(entries: readonly Entry[], applied: number): void;
   /** Each tick, on every member. */
@@ -120,7 +139,12 @@ export class ClusterCore {
   /** When this member last became leader (every member's contact counts from there). */
   leaderSince = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
-  #scheduled = false;
+  /** Something may be ready: the loop looks again before it stops. */
+  #wanted = false;
+  /** A run of the loop is due on the next turn of the event loop. */
+  #immediate = false;
+  /** The loop is running (it may be waiting for the writer, an install or a yield). */
+  #running = false;
   #selfRemoved = false;
   #removedLogged = false;
   /** Set by `leave()`: this member's removal is expected, not a reason to fail. */
@@ -157,12 +181,12 @@ export class ClusterCore {
     return this.node?.raft.term ?? this.storage.hardState().term;
   }
 
-  startNode(identity: Identity): void {
+  async startNode(identity: Identity): Promise<void> {
     // A crash between persisting a received snapshot and installing it in the store: the log
     // now starts after the snapshot, so the store must catch up from it before raft runs.
     const snap = this.storage.snapshot();
     if (!isEmptySnapshot(snap) && snap.metadata.index > this.store.appliedIndex()) {
-      this.hooks.installSnapshot(snap);
+      await this.hooks.installSnapshot(snap);
       this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
     }
     if (this.members.wasRemoved(identity.id)) throw new RejectedError(removedMessage(identity));
@@ -218,17 +242,22 @@ export class ClusterCore {
 
   /** Runs the ready loop soon (once per turn of the event loop however often it is asked). */
   schedule(): void {
-    if (this.#scheduled || this.closed) return;
-    this.#scheduled = true;
+    if (this.closed) return;
+    this.#wanted = true;
+    if (this.#running || this.#immediate) return;
+    this.#immediate = true;
     // setImmediate, not a microtask: it runs after every request and frame that this turn of
     // the event loop read, so they all go into one ready (one fsync) — group commit.
     setImmediate(() => {
-      this.#scheduled = false;
-      try {
-        this.#process();
-      } catch (e) {
-        this.fatal(e as Error);
-      }
+      this.#immediate = false;
+      if (this.#running || this.closed) return;
+      this.#running = true;
+      this.#loop().catch((e) => {
+        if (!this.closed) this.fatal(e as Error);
+      }).finally(() => {
+        this.#running = false;
+        if (this.#wanted) this.schedule();
+      });
     });
   }
 
@@ -256,35 +285,69 @@ export class ClusterCore {
       .catch(() => {});
   }
 
-  #process(): void {
+  /**
+   * Takes readies until none is left. Between ready() and advance() (while the write is under
+   * way, an install runs, or apply yields) the event loop serves everything else, and what is
+   * stepped into raft meanwhile goes into the next ready.
+   */
+  async #loop(): Promise<void> {
     const node = this.node;
     if (node === undefined) return;
-    while (node.hasReady()) {
+    while (!this.closed && node.hasReady()) {
+      this.#wanted = false;
       const rd = node.ready();
       if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
-      // 1. Persist: snapshot, entries and hard state in one synced transaction.
-      this.storage.persist({
+      const bound = this.#earlyCommitBound(rd);
+      // 1. Post the write: snapshot, entries and hard state in one synced transaction.
+      const written = this.storage.persist({
         entries: rd.entries,
         hardState: rd.hardState,
         snapshot: rd.snapshot,
         sync: rd.mustSync,
       });
-      // 2. Send.
-      for (const m of rd.messages) this.#send(m);
+      written.catch(() => {}); // awaited below; a send that throws first must not leave it unhandled
+      // 2. Send what does not depend on the write; hold the rest until it is durable.
+      const held: Message[] = [];
+      for (const m of rd.messages) {
+        if (EARLY.has(m.type) && m.commit <= bound) this.#send(m);
+        else held.push(m);
+      }
+      await written;
+      if (this.closed) return;
+      for (const m of held) this.#send(m);
       // 3. Apply.
       if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {
-        this.hooks.installSnapshot(rd.snapshot);
+        await this.hooks.installSnapshot(rd.snapshot);
+        if (this.closed) return;
         this.o.log(`cluster: installed snapshot at index ${rd.snapshot.metadata.index}`);
       }
-      this.#apply(rd);
+      if (!await this.#apply(rd)) return;
       for (const rs of rd.readStates) {
         this.#pendingReads.push({ index: rs.index, key: hex(rs.requestCtx) });
       }
       // 4. Advance.
       node.advance();
+      this.#afterApply();
+      if (this.#selfRemoved) this.removed();
     }
-    this.#afterApply();
-    if (this.#selfRemoved) this.removed();
+  }
+
+  /**
+   * The highest commit index a message of `rd` may carry and still go out before `rd`'s write
+   * is durable (-1: nothing goes early). Only a leader's appends, heartbeats and snapshots may,
+   * and only when its term and vote are already on disk: their entries may be lost with this
+   * member, but no member may learn of a commit this member could lose (a single voter counts
+   * its own entries committed at once, and a quorum counts this member's match before its
+   * fsync). Everything else (votes, append responses, a follower's forwarded proposals) says
+   * something about this member's log or hard state, and waits.
+   */
+  #earlyCommitBound(rd: Ready): number {
+    if (this.role !== "leader" || rd.snapshot !== undefined) return -1;
+    const hs = rd.hardState;
+    const durable = this.storage.hardState();
+    if (hs !== undefined && (hs.term !== durable.term || hs.vote !== durable.vote)) return -1;
+    const firstNew = rd.entries[0]?.index ?? Infinity;
+    return Math.min(this.storage.lastIndex(), firstNew - 1);
   }
 
   /**
@@ -341,11 +404,29 @@ export class ClusterCore {
     }
   }
 
-  #apply(rd: Ready): void {
-    if (rd.committedEntries.length === 0) return;
-    const done = applyCommitted(this, rd.committedEntries);
-    this.hooks.applied(rd.committedEntries, this.store.appliedIndex());
-    if (done.length > 0) this.hooks.proposalsApplied(done);
+  /**
+   * Applies `rd`'s committed entries in slices of APPLY_SLICE_ENTRIES, yielding to the event
+   * loop once a run of slices took APPLY_SLICE_MS (a member catching up on many entries keeps
+   * serving). False when the loop stopped meanwhile.
+   */
+  async #apply(rd: Ready): Promise<boolean> {
+    const ents = rd.committedEntries;
+    let since = performance.now();
+    for (let i = 0; i < ents.length; i += APPLY_SLICE_ENTRIES) {
+      const slice = ents.length <= APPLY_SLICE_ENTRIES
+        ? ents
+        : ents.slice(i, i + APPLY_SLICE_ENTRIES);
+      const done = applyCommitted(this, slice);
+      this.hooks.applied(slice, this.store.appliedIndex());
+      if (done.length > 0) this.hooks.proposalsApplied(done);
+      if (i + APPLY_SLICE_ENTRIES < ents.length && performance.now() - since >= APPLY_SLICE_MS) {
+        this.#afterApply();
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.closed) return false;
+        since = performance.now();
+      }
+    }
+    return true;
   }
 
   /**

@@ -68,7 +68,7 @@ export class Join {
    * Starts a new cluster `clusterId` with this node as its only voter (id 1); `extra` commands
    * (the cluster CA and this member's certificate, with TLS) apply with its first entries.
    */
-  bootstrap(clusterId: string, extra: Command[] = []): void {
+  async bootstrap(clusterId: string, extra: Command[] = []): Promise<void> {
     const c = this.#c;
     if (c.store.appliedIndex() > 0) {
       throw new Error(
@@ -98,10 +98,10 @@ export class Join {
       const data = encodeProposal({ r: crypto.randomUUID(), c: c2 });
       entries.push({ term: 1, index: 2, type: "normal", data });
     }
-    c.storage.bootstrap(entries, { term: 1, vote: 0, commit: entries.length }, identity);
+    await c.storage.bootstrap(entries, { term: 1, vote: 0, commit: entries.length }, identity);
     c.identity = identity;
     c.o.log(`cluster: bootstrapped cluster ${identity.clusterId} with ${c.o.node} as id 1`);
-    c.startNode(identity);
+    await c.startNode(identity);
   }
 
   /**
@@ -184,10 +184,10 @@ export class Join {
         if (c.identity !== undefined) return;
         for (const m of ans.members) c.addresses.set(m.id, m.address);
         const identity: Identity = { clusterId: ans.clusterId, id: ans.id, nonce };
-        c.storage.setIdentity(identity);
+        await c.storage.setIdentity(identity);
         c.identity = identity;
         c.o.log(`cluster: joined cluster ${ans.clusterId} through ${addr} as id ${ans.id}`);
-        c.startNode(identity);
+        await c.startNode(identity);
         return;
       } catch (e) {
         const msg = errorText(e);

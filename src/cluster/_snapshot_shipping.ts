@@ -99,7 +99,10 @@ export class SnapshotShipping {
       const term = c.storage.term(info.index);
       const ref = this.#files.keep(tmp, info.index, term, info.bytes, info.sha256);
       const keep = this.#budget.keepEntries(info.index, c.o.snapshotKeepEntries);
-      c.storage.snapshotAndCompact(info.index, info.confState, encodeRef(ref), keep);
+      // Pruned only once the log names the new snapshot on disk (a crash before keeps the old).
+      if (!await c.storage.snapshotAndCompact(info.index, info.confState, encodeRef(ref), keep)) {
+        return;
+      }
       this.#budget.snapshotted(info.index, info.index - keep);
       this.#prune();
     } finally {

@@ -105,6 +105,8 @@ export class RaftCluster implements Cluster {
     const storage = SqliteRaftStorage.open(opts.raftPath, {
       confState: () => o.store.confState(),
       upgradeSnapshot: (snap) => upgradeLegacySnapshot(snapshotDir, snap),
+      ...(opts.logWriter === undefined ? {} : { writer: opts.logWriter }),
+      ...(opts.wrapLogWriter === undefined ? {} : { wrapWriter: opts.wrapLogWriter }),
     });
     const transport = new Transport({
       listen: opts.bind,
@@ -217,7 +219,7 @@ export class RaftCluster implements Cluster {
     if (c.identity !== undefined) {
       await sec?.prepareMember();
       await this.#startTransport();
-      c.startNode(c.identity);
+      await c.startNode(c.identity);
       c.announce();
       this.#join.refreshNode();
     } else if (c.o.bootstrap) {
@@ -227,7 +229,7 @@ export class RaftCluster implements Cluster {
         ...this.#keys.bootstrapCommands(),
       ];
       await this.#startTransport();
-      this.#join.bootstrap(clusterId, extra);
+      await this.#join.bootstrap(clusterId, extra);
     } else if (c.o.join.length > 0) {
       if (sec !== undefined && !sec.creds.enrolled) {
         this.#join.joinInBackground(c.o.join, () => this.#enrollAndListen(c.o.join));
@@ -361,7 +363,7 @@ export class RaftCluster implements Cluster {
       await c.transport.close();
       this.#shipping.close();
       this.#security?.close();
-      c.storage.close();
+      await c.storage.close();
       if (this.#tempDir !== undefined) await Deno.remove(this.#tempDir, { recursive: true });
     })();
     return this.#closing;

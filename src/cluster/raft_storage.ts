@@ -1,18 +1,20 @@
 /**
  * The durable Raft log: entries, hard state and the latest snapshot in SQLite (`raft.db`, WAL,
- * synchronous=FULL). One ready() batch (entries, hard state, snapshot) is written in one
- * transaction, so it is on disk, synced, before any message that depends on it is sent.
+ * synchronous=FULL). One ready() batch (entries, hard state, snapshot) is one transaction, done
+ * by a log writer (log_writer.ts: a worker thread in the agent, inline for `:memory:`); memory
+ * follows a write once the writer acknowledged it, so raft reads from here only what is durable
+ * (what is in flight, raft still holds in its unstable tail).
  *
  * Memory holds the log's shape only (index, term, type and size of each entry): raft's reads of
- * entry data (to send, to apply) come from SQLite. A log of large entries (512 KiB values, 1 MiB
- * restore chunks) therefore costs no memory while a snapshot of a large store is being written
- * and the log cannot be compacted yet.
+ * entry data (to send, to apply) come from a bounded cache of recent entries, else from SQLite
+ * through a read-only connection (WAL: it sees what the worker committed). A log of large
+ * entries (512 KiB values, 1 MiB restore chunks) therefore costs no memory while a snapshot of a
+ * large store is being written and the log cannot be compacted yet.
  *
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { pack, unpack } from "msgpackr";
-import { rollback } from "../lib/sqlite_rollback.ts";
 import {
   type ConfState,
   type Entry,
@@ -24,12 +26,14 @@ import {
   type Snapshot,
   type Storage,
 } from "../../raft/mod.ts";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,
-  type TEXT NOT NULL, data BLOB NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
-`;
+import { EntryCache } from "./entry_cache.ts";
+import { LogDb, type LogWrite } from "./log_db.ts";
+import {
+  InlineLogWriter,
+  type LogWriter,
+  type LogWriterKind,
+  WorkerLogWriter,
+} from "./log_writer.ts";
 
 type Row = Record<string, unknown>;
 
@@ -55,42 +59,68 @@ export interface Identity {
   nonce: string;
 }
 
+/** How a log is opened (see {@link SqliteRaftStorage.open}). */
+export interface RaftStorageOptions {
+  /**
+   * Reports the membership as of the state machine's applied index (the store keeps it in the
+   * same transaction as that index), which is what raft restarts with.
+   */
+  confState: () => ConfState;
+  /**
+   * Sees the persisted snapshot at open; data it returns replaces the snapshot's (persisted
+   * before use), e.g. a snapshot of an older format rewritten.
+   */
+  upgradeSnapshot?: (s: Snapshot) => Uint8Array | undefined;
+  /** Who writes: "worker" (default for a file) or "inline" (always for `:memory:`). */
+  writer?: LogWriterKind;
+  /** Tests: wraps the writer (to hold acknowledgements back). */
+  wrapWriter?: (w: LogWriter) => LogWriter;
+}
+
 export class SqliteRaftStorage implements Storage {
-  readonly #db: DatabaseSync;
+  /** Reads entry data: read-only beside a worker, the writer's own connection inline. */
+  #reader: DatabaseSync;
+  #writer: LogWriter;
   /** The log's shape: entries with their data left out (read from SQLite when asked). */
   readonly #mem = new MemoryStorage();
   /** Index → data bytes of each entry in #mem. */
   readonly #sizes = new Map<number, number>();
+  readonly #cache = new EntryCache();
   readonly #stmts = new Map<string, StatementSync>();
   readonly #confState: () => ConfState;
+  #identity: Identity | undefined;
+  /** Newest snapshot index written or being written (compactions below it are stale). */
+  #snapIndex = 0;
+  /** Whether a write that empties the log or sets the identity is in flight. */
+  #bootstrapping = false;
 
-  private constructor(db: DatabaseSync, confState: () => ConfState) {
-    this.#db = db;
+  private constructor(reader: DatabaseSync, writer: LogWriter, confState: () => ConfState) {
+    this.#reader = reader;
+    this.#writer = writer;
     this.#confState = confState;
   }
 
-  /**
-   * Opens `path` (`:memory:` in tests) and loads the persisted log into memory. `confState`
-   * reports the membership as of the state machine's applied index (the store keeps it in the
-   * same transaction as that index), which is what raft restarts with.
-   */
-  static open(
-    path: string,
-    opts: {
-      confState: () => ConfState;
-      /**
-       * Sees the persisted snapshot at open; data it returns replaces the snapshot's (persisted
-       * before use), e.g. a snapshot of an older format rewritten.
-       */
-      upgradeSnapshot?: (s: Snapshot) => Uint8Array | undefined;
-    },
-  ): SqliteRaftStorage {
-    const db = new DatabaseSync(path);
-    db.exec("PRAGMA journal_mode=WAL");
-    db.exec("PRAGMA synchronous=FULL");
-    db.exec(SCHEMA);
-    const s = new SqliteRaftStorage(db, opts.confState);
-    s.#load(opts.upgradeSnapshot);
+  /** Opens `path` (`:memory:` in tests) and loads the persisted log into memory. */
+  static open(path: string, opts: RaftStorageOptions): SqliteRaftStorage {
+    // The schema and anything rewritten at open are written here, before a worker starts.
+    const db = new LogDb(path);
+    if (path === ":memory:" || opts.writer === "inline") {
+      const w = new InlineLogWriter(db);
+      const s = new SqliteRaftStorage(db.db, opts.wrapWriter?.(w) ?? w, opts.confState);
+      s.#load(db, opts.upgradeSnapshot);
+      return s;
+    }
+    let s: SqliteRaftStorage;
+    try {
+      s = new SqliteRaftStorage(db.db, new InlineLogWriter(db), opts.confState);
+      s.#load(db, opts.upgradeSnapshot);
+    } finally {
+      db.close();
+    }
+    const w = new WorkerLogWriter(path);
+    s.#reader = new DatabaseSync(path, { readOnly: true });
+    s.#stmts.clear();
+    s.#writer = opts.wrapWriter?.(w) ?? w;
     return s;
   }
 
@@ -98,23 +128,19 @@ export class SqliteRaftStorage implements Storage {
    * Writes a new cluster's first entries, hard state and this member's identity in one
    * transaction, so a crash leaves either a bootstrapped member or an empty one.
    */
-  bootstrap(entries: Entry[], hardState: HardState, identity: Identity): void {
-    if (!this.isEmpty() || this.identity() !== undefined) {
+  async bootstrap(entries: Entry[], hardState: HardState, identity: Identity): Promise<void> {
+    if (!this.isEmpty() || this.#identity !== undefined || this.#bootstrapping) {
       throw new Error("raft log: cannot bootstrap over an existing log");
     }
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const ins = this.#stmt("INSERT INTO entries VALUES (?, ?, ?, ?)");
-      for (const e of entries) ins.run(e.index, e.term, e.type, e.data);
-      this.#setState("hardState", hardState);
-      this.#setState("identity", identity);
-      this.#db.exec("COMMIT");
-    } catch (e) {
-      rollback(this.#db);
-      throw e;
-    }
+    this.#bootstrapping = true;
+    await this.#writer.write({
+      state: [["hardState", pack(hardState)], ["identity", pack(identity)]],
+      entries: entries.map(row),
+      sync: true,
+    });
     this.#remember(entries);
     this.#mem.setHardState(hardState);
+    this.#identity = identity;
   }
 
   /** Appends `entries` to the in-memory shape (a conflicting suffix is replaced). */
@@ -123,14 +149,17 @@ export class SqliteRaftStorage implements Storage {
     const first = entries[0]!.index;
     if (first <= this.#mem.lastIndex()) {
       for (const i of this.#sizes.keys()) if (i >= first) this.#sizes.delete(i);
+      this.#cache.dropFrom(first);
     }
     for (const e of entries) this.#sizes.set(e.index, e.data.byteLength);
+    this.#cache.put(entries);
     this.#mem.append(entries.map((e) => ({ ...e, data: NO_DATA })));
   }
 
   /** Forgets the sizes of entries at or below `index` (compacted or replaced by a snapshot). */
   #forget(index: number): void {
     for (const i of this.#sizes.keys()) if (i <= index) this.#sizes.delete(i);
+    this.#cache.dropTo(index);
   }
 
   /**
@@ -157,17 +186,19 @@ export class SqliteRaftStorage implements Storage {
   }
 
   identity(): Identity | undefined {
-    return this.#getState("identity") as Identity | undefined;
+    return this.#identity;
   }
 
-  setIdentity(identity: Identity): void {
-    this.#setState("identity", identity);
+  /** Records this member's identity (durable when the promise resolves). */
+  async setIdentity(identity: Identity): Promise<void> {
+    await this.#writer.write({ state: [["identity", pack(identity)]], sync: true });
+    this.#identity = identity;
   }
 
   #stmt(sql: string): StatementSync {
     let s = this.#stmts.get(sql);
     if (s === undefined) {
-      s = this.#db.prepare(sql);
+      s = this.#reader.prepare(sql);
       this.#stmts.set(sql, s);
     }
     return s;
@@ -178,22 +209,17 @@ export class SqliteRaftStorage implements Storage {
     return row === undefined ? undefined : unpack(row.value as Uint8Array);
   }
 
-  #setState(key: string, value: unknown): void {
-    this.#stmt(
-      "INSERT INTO state VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-    )
-      .run(key, pack(value));
-  }
-
-  #load(upgrade?: (s: Snapshot) => Uint8Array | undefined): void {
+  #load(db: LogDb, upgrade?: (s: Snapshot) => Uint8Array | undefined): void {
     const stored = this.#getState("snapshot") as Snapshot | undefined;
     const upgraded = stored !== undefined && !isEmptySnapshot(stored)
       ? upgrade?.(stored)
       : undefined;
     const snap = upgraded === undefined ? stored : { metadata: stored!.metadata, data: upgraded };
-    if (upgraded !== undefined) this.#setState("snapshot", snap);
+    if (upgraded !== undefined) db.write({ state: [["snapshot", pack(snap)]], sync: true });
+    this.#identity = this.#getState("identity") as Identity | undefined;
     const compact = this.#getState("compact") as { index: number; term: number } | undefined;
     const hasSnap = snap !== undefined && !isEmptySnapshot(snap);
+    if (hasSnap) this.#snapIndex = snap.metadata.index;
     // The log may reach back before the snapshot (a trailing window kept for slow followers):
     // then rebuild it from the compaction point and record the snapshot on top.
     const windowed = hasSnap && compact !== undefined && compact.index < snap.metadata.index;
@@ -226,71 +252,59 @@ export class SqliteRaftStorage implements Storage {
     return this.lastIndex() === 0 && isEmptyHardState(this.#mem.hardState());
   }
 
-  /** Persists one ready() batch atomically: snapshot, then entries, then hard state. */
-  persist(batch: PersistBatch): void {
+  /**
+   * Persists one ready() batch atomically (snapshot, entries, hard state) through the writer;
+   * memory follows once it is durable. Resolves then; rejects when the write failed.
+   */
+  async persist(batch: PersistBatch): Promise<void> {
     const { entries, hardState, snapshot } = batch;
-    if (entries.length === 0 && hardState === undefined && isEmptySnapshot(snapshot)) return;
-    const sync = batch.sync ?? true;
-    if (!sync) this.#db.exec("PRAGMA synchronous=NORMAL");
-    try {
-      this.#write(entries, hardState, snapshot);
-    } finally {
-      if (!sync) this.#db.exec("PRAGMA synchronous=FULL");
+    const snap = snapshot !== undefined && !isEmptySnapshot(snapshot) ? snapshot : undefined;
+    if (entries.length === 0 && hardState === undefined && snap === undefined) return;
+    const w: LogWrite = { state: [], sync: batch.sync ?? true };
+    if (snap !== undefined) {
+      w.state!.push(["snapshot", pack(snap)]);
+      w.state!.push(["compact", pack({ index: snap.metadata.index, term: snap.metadata.term })]);
+      // A snapshot from the leader replaces the whole log: entries after it may conflict.
+      w.clear = true;
+      this.#snapIndex = Math.max(this.#snapIndex, snap.metadata.index);
     }
-    if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
-      this.#mem.applySnapshot(snapshot);
+    if (entries.length > 0) w.entries = entries.map(row);
+    if (hardState !== undefined) w.state!.push(["hardState", pack(hardState)]);
+    await this.#writer.write(w);
+    if (snap !== undefined) {
+      this.#mem.applySnapshot(snap);
       this.#sizes.clear();
+      this.#cache.clear();
     }
     this.#remember(entries);
     if (hardState !== undefined) this.#mem.setHardState(hardState);
   }
 
-  #write(entries: readonly Entry[], hardState?: HardState, snapshot?: Snapshot): void {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      if (snapshot !== undefined && !isEmptySnapshot(snapshot)) {
-        this.#setState("snapshot", snapshot);
-        this.#setState("compact", { index: snapshot.metadata.index, term: snapshot.metadata.term });
-        // A snapshot from the leader replaces the whole log: entries after it may conflict.
-        this.#stmt("DELETE FROM entries").run();
-      }
-      if (entries.length > 0) {
-        // A conflicting suffix is replaced: drop everything from the first new index on.
-        this.#stmt("DELETE FROM entries WHERE idx >= ?").run(entries[0]!.index);
-        const ins = this.#stmt("INSERT INTO entries VALUES (?, ?, ?, ?)");
-        for (const e of entries) ins.run(e.index, e.term, e.type, e.data);
-      }
-      if (hardState !== undefined) this.#setState("hardState", hardState);
-      this.#db.exec("COMMIT");
-    } catch (e) {
-      rollback(this.#db);
-      throw e;
-    }
-  }
-
   /**
    * Records a snapshot of the application's state at applied index `index` and discards the log
    * up to `index - keepEntries` (a trailing window lets slow followers catch up from the log).
+   * Memory changes at once (raft reads no entry the write will delete); resolves once durable,
+   * false (nothing done) when a newer snapshot is already written or being written.
    */
-  snapshotAndCompact(index: number, confState: ConfState, data: Uint8Array, keepEntries: number) {
+  async snapshotAndCompact(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    keepEntries: number,
+  ): Promise<boolean> {
+    if (index <= this.#snapIndex) return false;
+    this.#snapIndex = index;
     const snap = this.#mem.createSnapshot(index, confState, data);
     const compactTo = index - keepEntries;
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      this.#setState("snapshot", snap);
-      if (compactTo > this.#mem.firstIndex() - 1) {
-        this.#setState("compact", { index: compactTo, term: this.#mem.term(compactTo) });
-        this.#stmt("DELETE FROM entries WHERE idx <= ?").run(compactTo);
-      }
-      this.#db.exec("COMMIT");
-    } catch (e) {
-      rollback(this.#db);
-      throw e;
-    }
+    const w: LogWrite = { state: [["snapshot", pack(snap)]], sync: true };
     if (compactTo > this.#mem.firstIndex() - 1) {
+      w.state!.push(["compact", pack({ index: compactTo, term: this.#mem.term(compactTo) })]);
+      w.compactTo = compactTo;
       this.#mem.compact(compactTo);
       this.#forget(compactTo);
     }
+    await this.#writer.write(w);
+    return true;
   }
 
   /** The persisted hard state. */
@@ -304,7 +318,7 @@ export class SqliteRaftStorage implements Storage {
 
   /**
    * Entries [lo, hi), at least one, at most `maxBytes` in all (raft's limitSize rule), their
-   * data read from SQLite.
+   * data from the cache of recent entries, else read from SQLite.
    */
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     const shape = this.#mem.entries(lo, hi, Infinity);
@@ -316,6 +330,13 @@ export class SqliteRaftStorage implements Storage {
       n++;
     }
     if (n === 0) return [];
+    const out: Entry[] = [];
+    for (let i = 0; i < n; i++) {
+      const data = this.#cache.get(lo + i);
+      if (data === undefined) break;
+      out.push({ ...shape[i]!, data });
+    }
+    if (out.length === n) return out;
     const rows = this.#stmt("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx")
       .all(lo, lo + n) as Row[];
     return shape.slice(0, n).map((e, i) => {
@@ -344,7 +365,13 @@ export class SqliteRaftStorage implements Storage {
     return this.#mem.snapshot();
   }
 
-  close(): void {
-    this.#db.close();
+  /** Finishes the writes under way, then closes the file. */
+  async close(): Promise<void> {
+    await this.#writer.close();
+    if (this.#reader.isOpen) this.#reader.close();
   }
+}
+
+function row(e: Entry): { index: number; term: number; type: string; data: Uint8Array } {
+  return { index: e.index, term: e.term, type: e.type, data: e.data };
 }

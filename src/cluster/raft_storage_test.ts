@@ -14,16 +14,16 @@ function tmp(): string {
   return `${Deno.makeTempDirSync({ prefix: "berth-raftlog-" })}/raft.db`;
 }
 
-Deno.test("SqliteRaftStorage.persist() survives a reopen: entries, hard state, identity", () => {
+Deno.test("SqliteRaftStorage.persist() survives a reopen: entries, hard state, identity", async () => {
   const path = tmp();
   const s = SqliteRaftStorage.open(path, { confState: cs });
   assert.equal(s.isEmpty(), true);
-  s.persist({
+  await s.persist({
     entries: [ent(1, 1), ent(2, 1), ent(3, 2)],
     hardState: { term: 2, vote: 1, commit: 2 },
   });
-  s.setIdentity({ clusterId: "c", id: 1, nonce: "n" });
-  s.close();
+  await s.setIdentity({ clusterId: "c", id: 1, nonce: "n" });
+  await s.close();
   const again = SqliteRaftStorage.open(path, { confState: cs });
   assert.equal(again.isEmpty(), false);
   assert.deepEqual(again.initialState(), {
@@ -38,68 +38,72 @@ Deno.test("SqliteRaftStorage.persist() survives a reopen: entries, hard state, i
     "e3",
   ]);
   assert.deepEqual(again.identity(), { clusterId: "c", id: 1, nonce: "n" });
-  again.close();
+  await again.close();
 });
 
-Deno.test("SqliteRaftStorage.persist() replaces a conflicting suffix, on disk too", () => {
+Deno.test("SqliteRaftStorage.persist() replaces a conflicting suffix, on disk too", async () => {
   const path = tmp();
   const s = SqliteRaftStorage.open(path, { confState: cs });
-  s.persist({ entries: [ent(1, 1), ent(2, 1), ent(3, 1)] });
-  s.persist({ entries: [ent(2, 2, "new2")] });
+  await s.persist({ entries: [ent(1, 1), ent(2, 1), ent(3, 1)] });
+  await s.persist({ entries: [ent(2, 2, "new2")] });
   assert.equal(s.lastIndex(), 2);
-  s.close();
+  await s.close();
   const again = SqliteRaftStorage.open(path, { confState: cs });
   assert.equal(again.lastIndex(), 2);
   assert.equal(again.term(2), 2);
   assert.equal(new TextDecoder().decode(again.entries(2, 3, 100)[0]!.data), "new2");
-  again.close();
+  await again.close();
 });
 
-Deno.test("SqliteRaftStorage.snapshotAndCompact() keeps a trailing window and survives a reopen", () => {
+Deno.test("SqliteRaftStorage.snapshotAndCompact() keeps a trailing window and survives a reopen", async () => {
   const path = tmp();
   const s = SqliteRaftStorage.open(path, { confState: cs });
-  s.persist({ entries: Array.from({ length: 20 }, (_, i) => ent(i + 1, 1)) });
-  s.snapshotAndCompact(15, cs(), new Uint8Array([7]), 5);
+  await s.persist({ entries: Array.from({ length: 20 }, (_, i) => ent(i + 1, 1)) });
+  await s.snapshotAndCompact(15, cs(), new Uint8Array([7]), 5);
   assert.equal(s.firstIndex(), 11);
   assert.equal(s.snapshot().metadata.index, 15);
-  s.close();
+  await s.close();
   const again = SqliteRaftStorage.open(path, { confState: cs });
   assert.equal(again.firstIndex(), 11);
   assert.equal(again.lastIndex(), 20);
   assert.deepEqual(again.snapshot().data, new Uint8Array([7]));
   assert.throws(() => again.entries(5, 8, 100), /compacted/);
   // A snapshot from the leader replaces the whole log.
-  again.persist({
+  await again.persist({
     entries: [],
     snapshot: { metadata: { index: 40, term: 3, confState: cs() }, data: new Uint8Array([9]) },
   });
   assert.equal(again.firstIndex(), 41);
   assert.equal(again.lastIndex(), 40);
-  again.close();
+  await again.close();
 });
 
-Deno.test("SqliteRaftStorage.persist() of a leader's snapshot drops conflicting entries after it, on disk too", () => {
+Deno.test("SqliteRaftStorage.persist() of a leader's snapshot drops conflicting entries after it, on disk too", async () => {
   const path = tmp();
   const s = SqliteRaftStorage.open(path, { confState: cs });
-  s.persist({ entries: Array.from({ length: 10 }, (_, i) => ent(i + 1, 1)) });
-  s.persist({
+  await s.persist({ entries: Array.from({ length: 10 }, (_, i) => ent(i + 1, 1)) });
+  await s.persist({
     entries: [],
     snapshot: { metadata: { index: 5, term: 3, confState: cs() }, data: new Uint8Array([1]) },
   });
   assert.equal(s.lastIndex(), 5);
-  s.close();
+  await s.close();
   const again = SqliteRaftStorage.open(path, { confState: cs });
   assert.equal(again.firstIndex(), 6);
   assert.equal(again.lastIndex(), 5);
   assert.equal(again.term(5), 3);
-  again.close();
+  await again.close();
 });
 
-Deno.test("SqliteRaftStorage.bootstrap() writes entries, hard state and identity together, once", () => {
+Deno.test("SqliteRaftStorage.bootstrap() writes entries, hard state and identity together, once", async () => {
   const path = tmp();
   const s = SqliteRaftStorage.open(path, { confState: cs });
-  s.bootstrap([ent(1, 1)], { term: 1, vote: 0, commit: 1 }, { clusterId: "c", id: 1, nonce: "n" });
-  assert.throws(
+  await s.bootstrap([ent(1, 1)], { term: 1, vote: 0, commit: 1 }, {
+    clusterId: "c",
+    id: 1,
+    nonce: "n",
+  });
+  await assert.rejects(
     () =>
       s.bootstrap([ent(1, 1)], { term: 1, vote: 0, commit: 1 }, {
         clusterId: "d",
@@ -108,19 +112,19 @@ Deno.test("SqliteRaftStorage.bootstrap() writes entries, hard state and identity
       }),
     /existing log/,
   );
-  s.close();
+  await s.close();
   const again = SqliteRaftStorage.open(path, { confState: cs });
   assert.equal(again.identity()?.clusterId, "c");
   assert.equal(again.lastIndex(), 1);
-  again.close();
+  await again.close();
 });
 
-Deno.test("SqliteRaftStorage.open() upgradeSnapshot rewrites the persisted snapshot's data, window kept", () => {
+Deno.test("SqliteRaftStorage.open() upgradeSnapshot rewrites the persisted snapshot's data, window kept", async () => {
   const path = tmp();
   const s = SqliteRaftStorage.open(path, { confState: cs });
-  s.persist({ entries: Array.from({ length: 20 }, (_, i) => ent(i + 1, 1)) });
-  s.snapshotAndCompact(15, cs(), new Uint8Array([7]), 5);
-  s.close();
+  await s.persist({ entries: Array.from({ length: 20 }, (_, i) => ent(i + 1, 1)) });
+  await s.snapshotAndCompact(15, cs(), new Uint8Array([7]), 5);
+  await s.close();
   const seen: number[] = [];
   const up = SqliteRaftStorage.open(path, {
     confState: cs,
@@ -132,39 +136,39 @@ Deno.test("SqliteRaftStorage.open() upgradeSnapshot rewrites the persisted snaps
   assert.deepEqual(seen, [15]);
   assert.deepEqual(up.snapshot().data, new Uint8Array([8]));
   assert.equal(up.firstIndex(), 11);
-  up.close();
+  await up.close();
   // Persisted: the next open sees the new data, and the hook leaves it alone.
   const again = SqliteRaftStorage.open(path, { confState: cs, upgradeSnapshot: () => undefined });
   assert.deepEqual(again.snapshot().data, new Uint8Array([8]));
-  again.close();
+  await again.close();
 });
 
-Deno.test("SqliteRaftStorage.readIdentity() reads the identity without the log, undefined without one", () => {
+Deno.test("SqliteRaftStorage.readIdentity() reads the identity without the log, undefined without one", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "berth-raft-" });
   const path = `${dir}/raft.db`;
   assert.equal(SqliteRaftStorage.readIdentity(path), undefined);
   const raft = SqliteRaftStorage.open(path, { confState: () => ({ voters: [], learners: [] }) });
   assert.equal(SqliteRaftStorage.readIdentity(path), undefined);
-  raft.setIdentity({ clusterId: "c1", id: 3, nonce: "n" });
+  await raft.setIdentity({ clusterId: "c1", id: 3, nonce: "n" });
   assert.deepEqual(SqliteRaftStorage.readIdentity(path), { clusterId: "c1", id: 3, nonce: "n" });
-  raft.close();
+  await raft.close();
   Deno.removeSync(dir, { recursive: true });
 });
 
-Deno.test("SqliteRaftStorage.entries() reads entry data from raft.db, not from the arrays it was given", () => {
+Deno.test("SqliteRaftStorage.entries() reads entry data from raft.db, not from the arrays it was given", async () => {
   // Memory holds the log's shape only: a large entry costs no memory once persisted.
   const s = SqliteRaftStorage.open(":memory:", { confState: cs });
   const e2 = ent(2, 1, "two");
-  s.persist({ entries: [ent(1, 1), e2], hardState: { term: 1, vote: 1, commit: 0 } });
+  await s.persist({ entries: [ent(1, 1), e2], hardState: { term: 1, vote: 1, commit: 0 } });
   e2.data.fill(0); // the caller reuses its buffer
   assert.deepEqual(s.entries(1, 3, 1 << 20).map((e) => new TextDecoder().decode(e.data)), [
     "e1",
     "two",
   ]);
-  s.close();
+  await s.close();
 });
 
-Deno.test("SqliteRaftStorage.entries() stops at maxBytes by entry size, returning at least one", () => {
+Deno.test("SqliteRaftStorage.entries() stops at maxBytes by entry size, returning at least one", async () => {
   const s = SqliteRaftStorage.open(":memory:", { confState: cs });
   const big = (i: number): Entry => ({
     index: i,
@@ -172,13 +176,16 @@ Deno.test("SqliteRaftStorage.entries() stops at maxBytes by entry size, returnin
     type: "normal",
     data: new Uint8Array(1000),
   });
-  s.persist({ entries: [big(1), big(2), big(3)], hardState: { term: 1, vote: 1, commit: 0 } });
+  await s.persist({
+    entries: [big(1), big(2), big(3)],
+    hardState: { term: 1, vote: 1, commit: 0 },
+  });
   assert.deepEqual(s.entries(1, 4, 10).map((e) => e.index), [1]);
   assert.deepEqual(s.entries(1, 4, 2100).map((e) => e.index), [1, 2]);
   assert.deepEqual(s.entries(2, 4, 1 << 20).map((e) => e.data.byteLength), [1000, 1000]);
   // A conflicting suffix replaced by a shorter entry: its new size counts.
-  s.persist({ entries: [{ index: 2, term: 2, type: "normal", data: new Uint8Array(5) }] });
+  await s.persist({ entries: [{ index: 2, term: 2, type: "normal", data: new Uint8Array(5) }] });
   assert.equal(s.lastIndex(), 2);
   assert.deepEqual(s.entries(1, 3, 1100).map((e) => e.data.byteLength), [1000, 5]);
-  s.close();
+  await s.close();
 });

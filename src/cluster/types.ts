@@ -8,6 +8,7 @@ import type { HostPort } from "../lib/host_port.ts";
 import type { ApplyResult, Command, Session, Store } from "../store/mod.ts";
 import type { JoinToken } from "../lib/join_token.ts";
 import type { ClusterKeyBox } from "../pki/mod.ts";
+import type { LogWriter, LogWriterKind } from "./log_writer.ts";
 
 /** A committed and applied proposal. */
 export interface Proposed {
@@ -67,6 +68,13 @@ export interface RaftClusterOptions {
   store: Store;
   /** Path of the raft log database (`<data-dir>/raft.db`), `:memory:` in tests. */
   raftPath: string;
+  /**
+   * Who writes the raft log (log_writer.ts): "worker" (the default for a file: a thread of its
+   * own commits and fsyncs) or "inline" (on the event loop; always for `:memory:`).
+   */
+  logWriter?: LogWriterKind;
+  /** Tests: wraps the log writer (to hold its acknowledgements back). */
+  wrapLogWriter?: (w: LogWriter) => LogWriter;
   node: string;
   /** Cluster listen address (`--bind`). */
   bind: HostPort;

@@ -1,0 +1,140 @@
+/**
+ * Who writes the Raft log's file: the ready loop (_core.ts) posts one {@link LogWrite} per
+ * ready batch and waits for its acknowledgement before anything that depends on it (etcd-raft's
+ * asynchronous storage writes). Two writers share the interface, so the loop is the same code:
+ *
+ * - {@link InlineLogWriter}: the write runs on the calling thread before `write()` returns
+ *   (`:memory:` logs, and tests that want everything on one thread);
+ * - {@link WorkerLogWriter}: a Deno Worker (log_worker.ts) owns the file's write connection,
+ *   commits and fsyncs there, and acknowledges each write by its sequence number; the event
+ *   loop meanwhile serves DNS, the proxy and the API.
+ *
+ * Writes complete in the order they were posted. A failed write rejects its promise and every
+ * later one (the member stops: its log on disk no longer matches memory).
+ *
+ * @module
+ */
+import type { LogDb, LogWrite } from "./log_db.ts";
+
+export type { LogWrite } from "./log_db.ts";
+
+/** Which writer a log uses. */
+export type LogWriterKind = "inline" | "worker";
+
+export interface LogWriter {
+  /** Queues `w` after every earlier write; resolves once it is committed (synced if asked). */
+  write(w: LogWrite): Promise<void>;
+  /** Finishes the queued writes, then releases the file. */
+  close(): Promise<void>;
+}
+
+/** Writes on the calling thread: done (or failed) when `write()` returns. */
+export class InlineLogWriter implements LogWriter {
+  readonly #db: LogDb;
+  #failed: Error | undefined;
+
+  constructor(db: LogDb) {
+    this.#db = db;
+  }
+
+  write(w: LogWrite): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    try {
+      this.#db.write(w);
+      return Promise.resolve();
+    } catch (e) {
+      this.#failed = e as Error;
+      return Promise.reject(e);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#db.close();
+    return Promise.resolve();
+  }
+}
+
+/** What the main thread posts to the log worker. */
+export type ToLogWorker =
+  | { t: "open"; seq: number; path: string }
+  | { t: "write"; seq: number; w: LogWrite }
+  | { t: "close"; seq: number };
+
+/** The worker's answer to the message with sequence number `seq`. */
+export interface FromLogWorker {
+  seq: number;
+  error?: string;
+}
+
+interface Waiting {
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** Writes in a Deno Worker that owns the file's write connection (log_worker.ts). */
+export class WorkerLogWriter implements LogWriter {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, Waiting>();
+  #seq = 0;
+  #failed: Error | undefined;
+  #closed: Promise<void> | undefined;
+
+  /** Starts the worker on the log at `path` (its schema already made by the caller). */
+  constructor(path: string) {
+    this.#worker = new Worker(new URL("./log_worker.ts", import.meta.url).href, {
+      type: "module",
+      name: "berth-raft-log",
+    });
+    this.#worker.onmessage = (ev: MessageEvent<FromLogWorker>) => this.#ack(ev.data);
+    this.#worker.onerror = (ev: ErrorEvent) => {
+      ev.preventDefault();
+      this.#fail(new Error(`raft log worker: ${ev.message}`));
+    };
+    this.#worker.onmessageerror = () => this.#fail(new Error("raft log worker: bad message"));
+    this.#post({ t: "open", seq: this.#next(), path }).catch(() => {});
+  }
+
+  #next(): number {
+    return ++this.#seq;
+  }
+
+  #post(msg: ToLogWorker): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(msg.seq, { resolve, reject });
+      this.#worker.postMessage(msg);
+    });
+  }
+
+  #ack(a: FromLogWorker): void {
+    const w = this.#waiting.get(a.seq);
+    if (w === undefined) return;
+    this.#waiting.delete(a.seq);
+    if (a.error === undefined) w.resolve();
+    else {
+      const e = new Error(`raft log write failed: ${a.error}`);
+      w.reject(e);
+      this.#fail(e);
+    }
+  }
+
+  /** Every write waiting or to come fails with `e`; the worker ends. */
+  #fail(e: Error): void {
+    this.#failed ??= e;
+    for (const w of this.#waiting.values()) w.reject(this.#failed);
+    this.#waiting.clear();
+    this.#worker.terminate();
+  }
+
+  write(w: LogWrite): Promise<void> {
+    if (this.#closed !== undefined) return Promise.reject(new Error("raft log is closed"));
+    return this.#post({ t: "write", seq: this.#next(), w });
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#post({ t: "close", seq: this.#next() })
+      .catch(() => {})
+      .finally(() => this.#worker.terminate());
+    return this.#closed;
+  }
+}
