@@ -113,7 +113,11 @@ export class Agent {
     let keyBox: ClusterKeyBox;
     try {
       keyBox = new ClusterKeyBox(loadClusterKey(config.dataDir));
-      store = Store.open(`${config.dataDir}/${STORE_FILE}`, { synchronous: "NORMAL" });
+      // Its WAL is checkpointed by the raft log's worker thread (checkpointPaths below).
+      store = Store.open(`${config.dataDir}/${STORE_FILE}`, {
+        synchronous: "NORMAL",
+        autoCheckpoint: false,
+      });
     } catch (e) {
       dataDir.release();
       throw e;
@@ -124,6 +128,7 @@ export class Agent {
       cluster = new RaftCluster({
         store,
         raftPath: `${config.dataDir}/${RAFT_FILE}`,
+        checkpointPaths: [`${config.dataDir}/${STORE_FILE}`],
         node: config.node,
         bind: config.bind,
         advertise: config.advertise,

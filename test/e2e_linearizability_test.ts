@@ -1,6 +1,7 @@
 /**
  * End to end under faults: a 3-member cluster (mutual TLS, the default), 5 clients doing get/put/cas on 3 keys for 20 s
- * while a nemesis kills the leader (and restarts it) or freezes a member every ~4 s. The history
+ * while a nemesis kills the leader, a random member or every member at once (and restarts them)
+ * or freezes a member every ~4 s. The history
  * must be linearizable, enough operations must have completed for that to mean something, and
  * after healing every member must hold the same values. The workload lives in jepsen.ts
  * (shared with scripts/chaos.ts).
@@ -17,7 +18,8 @@ const OK_WRITES_MIN = 10;
 const CHECK_TIMEOUT_MS = 20_000;
 
 Deno.test({
-  name: "e2e: KV history is linearizable while the leader is killed and members are frozen",
+  name:
+    "e2e: KV history is linearizable while the leader, any member or all are killed and members are frozen",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

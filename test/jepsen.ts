@@ -14,8 +14,9 @@
  *   (`{ unknown: true }`); a 4xx surely changed nothing and is not recorded.
  * - Nemesis: a fault starts every `nemesisIntervalMs` (±25 %, from the seed; later if the previous
  *   one is still going: never two at once):
- *   kill -9 the current leader and restart it (same node, data and ports) after `killDownMs`,
- *   or SIGSTOP a random member for `freezeMs` then SIGCONT.
+ *   kill -9 the current leader, a random member, or every member at once (acknowledged writes
+ *   must survive a crash of the whole cluster mid-write) and restart them (same node, data and
+ *   ports) after `killDownMs`, or SIGSTOP a random member for `freezeMs` then SIGCONT.
  * - Start: waits until every member is a voter following one leader (`waitForVoters()`).
  * - Healing: after `durationMs` every member is thawed and restarted, the run waits until all
  *   members report the same leader and applied index, records one linearizable read of every
@@ -147,6 +148,7 @@ export async function runJepsen(
     intervalMs: opts.nemesisIntervalMs ?? NEMESIS_INTERVAL_MS_DEFAULT,
     killDownMs: opts.killDownMs ?? KILL_DOWN_MS_DEFAULT,
     freezeMs: opts.freezeMs ?? FREEZE_MS_DEFAULT,
+    crashes: true,
   });
   await Promise.all([
     nemesisDone,

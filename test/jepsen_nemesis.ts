@@ -1,6 +1,8 @@
 /**
  * The nemesis of the Jepsen-style workload (test/jepsen.ts) and the cluster under it: kill -9 the
- * leader and restart it, SIGSTOP / SIGCONT a member, cut a member off from the others with
+ * leader, a random member, or every member at the same instant (whatever each was writing: the
+ * log is written on a worker thread, so a kill lands mid-write) and restart them, SIGSTOP /
+ * SIGCONT a member, cut a member off from the others with
  * iptables (when asked: `partitionMs`), SIGSTOP the leader for long (when asked:
  * `leaderFreezeMs`, longer than node-timeout + lock-delay: the others elect a leader, end the
  * frozen node's sessions and hand its lock on, then the old leader resumes with queued
@@ -126,6 +128,20 @@ async function killLeader(live: Live, random: () => number, downMs: number): Pro
   await restart(live, slot);
 }
 
+/** kill -9 the members in `slots` at once, restart them together after `downMs`. */
+async function killMembers(
+  live: Live,
+  slots: number[],
+  what: string,
+  downMs: number,
+): Promise<void> {
+  note(live, `kill -9 ${what} ${slots.map((s) => live.members[s]!.node).join(", ")}`);
+  for (const s of slots) live.down.add(s);
+  await Promise.all(slots.map((s) => live.members[s]!.kill()));
+  await sleep(downMs);
+  await Promise.all(slots.map((s) => restart(live, s)));
+}
+
 async function freeze(live: Live, random: () => number, freezeMs: number): Promise<void> {
   const slot = Math.floor(random() * live.members.length);
   const a = live.members[slot]!;
@@ -184,6 +200,8 @@ export async function nemesis(
     partitionMs?: number;
     /** > 0: a long SIGSTOP of the leader is another fault, lasting this long. */
     leaderFreezeMs?: number;
+    /** kill -9 of a random member and of every member at once are faults too. */
+    crashes?: boolean;
   },
 ): Promise<void> {
   // Faults start every intervalMs (±25 %) from the start, or as soon as the previous one ends.
@@ -191,6 +209,9 @@ export async function nemesis(
     { kind: "kill", ms: o.killDownMs },
     { kind: "freeze", ms: o.freezeMs },
   ];
+  if (o.crashes) {
+    faults.push({ kind: "kill-any", ms: o.killDownMs }, { kind: "kill-all", ms: o.killDownMs });
+  }
   if ((o.partitionMs ?? 0) > 0) faults.push({ kind: "partition", ms: o.partitionMs! });
   if ((o.leaderFreezeMs ?? 0) > 0) faults.push({ kind: "leader-freeze", ms: o.leaderFreezeMs! });
   let startAt = performance.now();
@@ -201,7 +222,12 @@ export async function nemesis(
     if (at + fault.ms > o.endAt) return;
     await sleep(Math.max(0, at - performance.now()));
     if (fault.kind === "kill") await killLeader(live, random, fault.ms);
-    else if (fault.kind === "freeze") await freeze(live, random, fault.ms);
+    else if (fault.kind === "kill-any") {
+      const slot = Math.floor(random() * live.members.length);
+      await killMembers(live, [slot], "member", fault.ms);
+    } else if (fault.kind === "kill-all") {
+      await killMembers(live, live.members.map((_, i) => i), "every member:", fault.ms);
+    } else if (fault.kind === "freeze") await freeze(live, random, fault.ms);
     else if (fault.kind === "partition") await partition(live, random, fault.ms);
     else await freezeLeader(live, random, fault.ms);
   }

@@ -75,6 +75,7 @@ export type CoreOptions =
       | "clusterKey"
       | "logWriter"
       | "wrapLogWriter"
+      | "checkpointPaths"
     >
   >
   & Pick<RaftClusterOptions, "nodeMeta" | "bootstrapCommands" | "tls" | "clusterKey">;

@@ -5,14 +5,32 @@
  * order. After a failed write it answers every later one with the same error: the main thread
  * stops the member.
  *
+ * It also checkpoints the WAL of other SQLite files (the store's, whose own connection has
+ * automatic checkpoints off) from a connection of its own, PASSIVE every CHECKPOINT_EVERY_MS:
+ * the copy into the database file and its fsync happen here, not on the event loop, and the
+ * WAL, checkpointed in full, starts over at the main connection's next commit.
+ *
  * @module
  */
 /// <reference lib="deno.worker" />
+import { DatabaseSync } from "node:sqlite";
 import { LogDb } from "./log_db.ts";
-import type { FromLogWorker, ToLogWorker } from "./log_writer.ts";
+import { CHECKPOINT_EVERY_MS, type FromLogWorker, type ToLogWorker } from "./log_writer.ts";
 
 let db: LogDb | undefined;
 let failed: string | undefined;
+const checkpointed: { db: DatabaseSync; timer: ReturnType<typeof setInterval> }[] = [];
+
+function checkpointEvery(path: string): void {
+  const c = new DatabaseSync(path);
+  c.exec("PRAGMA busy_timeout=0");
+  const timer = setInterval(() => {
+    try {
+      c.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch { /* busy or gone: the next round tries again */ }
+  }, CHECKPOINT_EVERY_MS);
+  checkpointed.push({ db: c, timer });
+}
 
 function answer(seq: number, error?: string): void {
   const a: FromLogWorker = error === undefined ? { seq } : { seq, error };
@@ -24,12 +42,17 @@ self.onmessage = (ev: MessageEvent<ToLogWorker>) => {
   if (failed !== undefined) return answer(m.seq, failed);
   try {
     if (m.t === "open") db = new LogDb(m.path);
+    else if (m.t === "checkpoint") checkpointEvery(m.path);
     else if (m.t === "write") {
       if (db === undefined) throw new Error("not open");
       db.write(m.w);
     } else {
       db?.close();
       db = undefined;
+      for (const c of checkpointed.splice(0)) {
+        clearInterval(c.timer);
+        c.db.close();
+      }
     }
     answer(m.seq);
   } catch (e) {

@@ -18,6 +18,9 @@ import type { LogDb, LogWrite } from "./log_db.ts";
 
 export type { LogWrite } from "./log_db.ts";
 
+/** How often the log worker checkpoints the WALs it was given (`checkpoint()`). */
+export const CHECKPOINT_EVERY_MS = 250;
+
 /** Which writer a log uses. */
 export type LogWriterKind = "inline" | "worker";
 
@@ -26,6 +29,12 @@ export interface LogWriter {
   write(w: LogWrite): Promise<void>;
   /** Finishes the queued writes, then releases the file. */
   close(): Promise<void>;
+  /**
+   * Checkpoints the WAL of the SQLite file at `path` (whose own connection has automatic
+   * checkpoints off) every CHECKPOINT_EVERY_MS, off the event loop; false when this writer
+   * cannot (inline: the caller leaves automatic checkpoints on).
+   */
+  checkpoint?(path: string): boolean;
 }
 
 /** Writes on the calling thread: done (or failed) when `write()` returns. */
@@ -58,6 +67,7 @@ export class InlineLogWriter implements LogWriter {
 export type ToLogWorker =
   | { t: "open"; seq: number; path: string }
   | { t: "write"; seq: number; w: LogWrite }
+  | { t: "checkpoint"; seq: number; path: string }
   | { t: "close"; seq: number };
 
 /** The worker's answer to the message with sequence number `seq`. */
@@ -129,6 +139,11 @@ export class WorkerLogWriter implements LogWriter {
   write(w: LogWrite): Promise<void> {
     if (this.#closed !== undefined) return Promise.reject(new Error("raft log is closed"));
     return this.#post({ t: "write", seq: this.#next(), w });
+  }
+
+  checkpoint(path: string): boolean {
+    this.#post({ t: "checkpoint", seq: this.#next(), path }).catch(() => {});
+    return true;
   }
 
   close(): Promise<void> {

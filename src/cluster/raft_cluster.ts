@@ -108,6 +108,11 @@ export class RaftCluster implements Cluster {
       ...(opts.logWriter === undefined ? {} : { writer: opts.logWriter }),
       ...(opts.wrapLogWriter === undefined ? {} : { wrapWriter: opts.wrapLogWriter }),
     });
+    for (const path of opts.checkpointPaths ?? []) {
+      if (!storage.checkpoint(path)) {
+        throw new Error(`cluster: cannot checkpoint ${path}: the raft log has no log worker`);
+      }
+    }
     const transport = new Transport({
       listen: opts.bind,
       self: (): Hello => ({

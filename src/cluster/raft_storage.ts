@@ -365,6 +365,11 @@ export class SqliteRaftStorage implements Storage {
     return this.#mem.snapshot();
   }
 
+  /** Has the writer checkpoint the WAL of `path` off the event loop; false when it cannot. */
+  checkpoint(path: string): boolean {
+    return this.#writer.checkpoint?.(path) ?? false;
+  }
+
   /** Finishes the writes under way, then closes the file. */
   async close(): Promise<void> {
     await this.#writer.close();

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import type { Entry } from "../../raft/mod.ts";
+import { DatabaseSync } from "node:sqlite";
+import { waitFor as until } from "../../test/wait.ts";
 import { SqliteRaftStorage } from "./raft_storage.ts";
 
 const cs = () => ({ voters: [1], learners: [] });
@@ -188,4 +190,38 @@ Deno.test("SqliteRaftStorage.entries() stops at maxBytes by entry size, returnin
   assert.equal(s.lastIndex(), 2);
   assert.deepEqual(s.entries(1, 3, 1100).map((e) => e.data.byteLength), [1000, 5]);
   await s.close();
+});
+
+Deno.test("SqliteRaftStorage.checkpoint() has the log worker checkpoint another file's WAL, which then stays bounded", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "berth-ckpt-" });
+  const other = `${dir}/store.db`;
+  const db = new DatabaseSync(other);
+  db.exec("PRAGMA journal_mode=WAL");
+  db.exec("PRAGMA wal_autocheckpoint=0");
+  db.exec("CREATE TABLE t (v BLOB)");
+  const MiB = 1024 * 1024;
+  const fill = () => {
+    db.exec("BEGIN");
+    const ins = db.prepare("INSERT INTO t VALUES (?)");
+    for (let i = 0; i < 1024; i++) ins.run(new Uint8Array(4096));
+    db.exec("COMMIT");
+  };
+  const s = SqliteRaftStorage.open(`${dir}/raft.db`, { confState: cs });
+  try {
+    fill();
+    assert.ok(Deno.statSync(`${other}-wal`).size > 4 * MiB);
+    assert.equal(s.checkpoint(other), true);
+    await until("the worker checkpointed", () => Deno.statSync(other).size > 4 * MiB);
+    // The WAL starts over at the next commit instead of growing.
+    fill();
+    assert.ok(Deno.statSync(`${other}-wal`).size < 6 * MiB);
+    // Inline (`:memory:`), there is no worker to do it.
+    const inline = SqliteRaftStorage.open(":memory:", { confState: cs });
+    assert.equal(inline.checkpoint(other), false);
+    await inline.close();
+  } finally {
+    await s.close();
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

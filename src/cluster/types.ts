@@ -75,6 +75,11 @@ export interface RaftClusterOptions {
   logWriter?: LogWriterKind;
   /** Tests: wraps the log writer (to hold its acknowledgements back). */
   wrapLogWriter?: (w: LogWriter) => LogWriter;
+  /**
+   * SQLite files whose WAL the log worker checkpoints (the store's, opened with
+   * `autoCheckpoint: false`); needs the worker writer.
+   */
+  checkpointPaths?: string[];
   node: string;
   /** Cluster listen address (`--bind`). */
   bind: HostPort;

@@ -39,6 +39,12 @@ ${USER_SCHEMA}${SESSION_SCHEMA}${ACL_SCHEMA}${ACL_STAGING_SCHEMA}${PKI_SCHEMA}${
 export interface StoreOptions {
   /** SQLite `synchronous` level; FULL (the default) fsyncs every commit. */
   synchronous?: "FULL" | "NORMAL" | "OFF";
+  /**
+   * Whether a commit that grew the WAL past 1000 pages checkpoints it (default true). False when
+   * another thread checkpoints the file (the agent's raft log worker, src/cluster/log_worker.ts),
+   * so that no commit on the event loop copies the WAL into the database and fsyncs it.
+   */
+  autoCheckpoint?: boolean;
 }
 
 /**
@@ -50,6 +56,7 @@ export function openDatabase(path: string, options: StoreOptions = {}): Database
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(`PRAGMA synchronous=${options.synchronous ?? "FULL"}`);
   db.exec("PRAGMA busy_timeout=5000");
+  if (options.autoCheckpoint === false) db.exec("PRAGMA wal_autocheckpoint=0");
   db.exec(SCHEMA);
   const version = db.prepare("SELECT value FROM meta WHERE key='schema'").get() as
     | Row
