@@ -80,9 +80,15 @@ async function kvWrite(
     // A 4xx was refused before (or at) apply without changing anything; anything else may
     // have been committed.
     return { kind: r.status >= 400 && r.status < 500 ? "failed" : "unknown" };
-  } catch {
-    return { kind: "unknown" };
+  } catch (e) {
+    // No connection could be made (the member is down): the request never left.
+    return { kind: notConnected(e) ? "failed" : "unknown" };
   }
+}
+
+/** Whether fetch failed while connecting (refused, unreachable): nothing was sent. */
+export function notConnected(e: unknown): boolean {
+  return /client error \(Connect\)/.test(String((e as Error | undefined)?.cause ?? ""));
 }
 
 export function emptyCounts(): OpCounts {

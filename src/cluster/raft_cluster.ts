@@ -5,8 +5,12 @@
  *
  * | unit                   | what it answers                                                 |
  * |------------------------|-----------------------------------------------------------------|
- * | _core.ts               | the ready loop (persist → send → apply → advance), role, leader, |
+ * | _core.ts               | the ready loop (post the write → send what may go early → on the |
+ * |                        | ack: send the rest → apply in slices → advance), role, leader,  |
  * |                        | futures on that state (_waiters.ts)                             |
+ * | raft_storage.ts        | the durable log as raft reads it (shape in memory, entry_cache) |
+ * | log_writer.ts          | who writes raft.db: inline, or the log worker (log_worker.ts,   |
+ * |                        | log_db.ts), which also checkpoints the store's WAL              |
  * | _apply.ts              | committed entries → store commands (proposals, conf changes)    |
  * | _member_view.ts        | the applied membership in memory (removed ids, addresses)       |
  * | _proposals.ts          | propose() from any member (forwarding, retries), readBarrier()  |
