@@ -14,7 +14,9 @@
  * conditions of `until()` (a leader known, an index applied, a membership change visible).
  *
  * The other units (proposals, join, membership, snapshot shipping, liveness, status) read the
- * state kept here and hook into the loop through `hooks`; nothing here imports them.
+ * state kept here and hook into the loop through `hooks`; nothing here imports them. (Over 500
+ * lines: the loop, the state it keeps and the futures on that state are one unit; what may be
+ * sent early is decided in _early_sends.ts.)
  *
  * @module
  */
@@ -32,6 +34,7 @@ import {
 import { formatHostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { type AppliedProposal, applyCommitted } from "./_apply.ts";
+import { splitEarly } from "./_early_sends.ts";
 import { MemberView } from "./_member_view.ts";
 import { ClosedError, deadlineError, NoLeaderError, RejectedError } from "./errors.ts";
 import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
@@ -55,9 +58,6 @@ export const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 export const APPLY_SLICE_ENTRIES = 256;
 /** Applying longer than this (ms) yields to the event loop before the next slice. */
 export const APPLY_SLICE_MS = 5;
-
-/** Message types a leader may send before its own write of the same ready is durable. */
-const EARLY = new Set<string>(["MsgApp", "MsgHeartbeat", "MsgSnap"]);
 
 /**
  * RaftClusterOptions with every default filled in (RaftCluster's constructor does): only
@@ -298,7 +298,10 @@ export class ClusterCore {
       this.#wanted = false;
       const rd = node.ready();
       if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
-      const bound = this.#earlyCommitBound(rd);
+      const { now, held } = splitEarly(rd, this.role === "leader", {
+        hardState: this.storage.hardState(),
+        lastIndex: this.storage.lastIndex(),
+      });
       // 1. Post the write: snapshot, entries and hard state in one synced transaction.
       const written = this.storage.persist({
         entries: rd.entries,
@@ -307,12 +310,8 @@ export class ClusterCore {
         sync: rd.mustSync,
       });
       written.catch(() => {}); // awaited below; a send that throws first must not leave it unhandled
-      // 2. Send what does not depend on the write; hold the rest until it is durable.
-      const held: Message[] = [];
-      for (const m of rd.messages) {
-        if (EARLY.has(m.type) && m.commit <= bound) this.#send(m);
-        else held.push(m);
-      }
+      // 2. Send what does not depend on the write (_early_sends.ts); the rest waits for it.
+      for (const m of now) this.#send(m);
       await written;
       if (this.closed) return;
       for (const m of held) this.#send(m);
@@ -331,24 +330,6 @@ export class ClusterCore {
       this.#afterApply();
       if (this.#selfRemoved) this.removed();
     }
-  }
-
-  /**
-   * The highest commit index a message of `rd` may carry and still go out before `rd`'s write
-   * is durable (-1: nothing goes early). Only a leader's appends, heartbeats and snapshots may,
-   * and only when its term and vote are already on disk: their entries may be lost with this
-   * member, but no member may learn of a commit this member could lose (a single voter counts
-   * its own entries committed at once, and a quorum counts this member's match before its
-   * fsync). Everything else (votes, append responses, a follower's forwarded proposals) says
-   * something about this member's log or hard state, and waits.
-   */
-  #earlyCommitBound(rd: Ready): number {
-    if (this.role !== "leader" || rd.snapshot !== undefined) return -1;
-    const hs = rd.hardState;
-    const durable = this.storage.hardState();
-    if (hs !== undefined && (hs.term !== durable.term || hs.vote !== durable.vote)) return -1;
-    const firstNew = rd.entries[0]?.index ?? Infinity;
-    return Math.min(this.storage.lastIndex(), firstNew - 1);
   }
 
   /**
