@@ -66,13 +66,18 @@ async function kvWrite(
   value: string,
   opts: { cas?: number; timeoutMs: number },
 ): Promise<Outcome<boolean>> {
+  // A connection of its own: a request that failed on a kept-alive connection may be retried
+  // by fetch on a new one, and a refused retry would hide that the first one was sent.
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
   try {
     const q = opts.cas === undefined ? "" : `?cas=${opts.cas}`;
-    const r = await fetch(`${a.httpUrl}/v1/kv/${key}${q}`, {
+    const init: RequestInit & { client: Deno.HttpClient } = {
       method: "PUT",
       body: value,
       signal: AbortSignal.timeout(opts.timeoutMs),
-    });
+      client,
+    };
+    const r = await fetch(`${a.httpUrl}/v1/kv/${key}${q}`, init);
     const text = (await r.text()).trim();
     if (r.status === 200 && (text === "true" || text === "false")) {
       return { kind: "ok", value: text === "true" };
@@ -83,10 +88,15 @@ async function kvWrite(
   } catch (e) {
     // No connection could be made (the member is down): the request never left.
     return { kind: notConnected(e) ? "failed" : "unknown" };
+  } finally {
+    client.close();
   }
 }
 
-/** Whether fetch failed while connecting (refused, unreachable): nothing was sent. */
+/**
+ * Whether fetch failed while connecting (refused, unreachable): nothing was sent, provided the
+ * request had a connection of its own (no retry after a kept-alive connection failed).
+ */
 export function notConnected(e: unknown): boolean {
   return /client error \(Connect\)/.test(String((e as Error | undefined)?.cause ?? ""));
 }
