@@ -60,6 +60,8 @@ export type MemberOptions =
     clusterKeyInClear?: boolean;
     /** Listen on this port (a restart keeps its address); default: one the OS picks. */
     port?: number;
+    /** The member's store (default: one opened here, in memory or in `dataDir`). */
+    store?: Store;
   };
 
 /** Cluster address of each member started here → the join token of its cluster. */
@@ -72,7 +74,8 @@ export async function member(
   host: string,
   opts: MemberOptions = {},
 ): Promise<TestMember> {
-  const store = Store.open(opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/store.db`);
+  const store = opts.store ??
+    Store.open(opts.dataDir === undefined ? ":memory:" : `${opts.dataDir}/store.db`);
   const tls = opts.tls === false ? undefined : opts.tls ?? {};
   const tempDir = tls !== undefined && tls.dir === undefined && opts.dataDir === undefined
     ? Deno.makeTempDirSync({ prefix: "berth-tls-" })

@@ -9,6 +9,8 @@ import type { HardState } from "../../raft/mod.ts";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { sleep } from "../../test/wait.ts";
 import type { LogWrite, LogWriter } from "./log_writer.ts";
+import { APPLY_SLICE_ENTRIES } from "./_core.ts";
+import { Store } from "../store/mod.ts";
 
 /** Long enough for a message sent too early to have committed or elected (loopback: ~ms). */
 const HOLD_MS = 120;
@@ -164,6 +166,35 @@ Deno.test("ClusterCore: a vote is sent only once the voter's hard state is durab
     gates.get("c")!.release();
     await moved;
     await until("b leads", () => b.cluster.status().role === "leader");
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("ClusterCore: a member catching up applies in slices of at most APPLY_SLICE_ENTRIES", async () => {
+  const a = await member("a", "127.0.0.1", { tls: false, bootstrap: true, voters: 1 });
+  const store = Store.open(":memory:");
+  const sizes: number[] = [];
+  let last = 0;
+  store.subscribe((c) => {
+    sizes.push(c.index - last);
+    last = c.index;
+  });
+  const ms = [a];
+  try {
+    const n = 3 * APPLY_SLICE_ENTRIES;
+    await Promise.all(
+      Array.from(
+        { length: n },
+        (_, i) =>
+          a.cluster.propose({ type: "kv.put", key: `k${i}`, value: enc.encode("v"), flags: 0 }),
+      ),
+    );
+    const b = await member("b", "127.0.0.2", { tls: false, join: [a.cluster.address], store });
+    ms.push(b);
+    await until("b caught up", () => b.store.appliedIndex() >= a.store.appliedIndex());
+    assert.ok(sizes.reduce((x, y) => x + y, 0) >= n);
+    assert.ok(Math.max(...sizes) <= APPLY_SLICE_ENTRIES, `applied in ${sizes.join(", ")}`);
   } finally {
     await closeAll(ms);
   }
