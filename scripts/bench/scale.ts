@@ -8,8 +8,8 @@
  * - the registration rate per step of 10,000 (first and last side by side: the goal is the last
  *   within 0.8× of the first), with the worst event-loop pause on the leader and a follower in
  *   each step (the agents run the loop probe, BERTH_LOOP_PROBE=1);
- * - each member's RSS after the load, then after a forced full GC (`POST /v1/berth/gc`; the
- *   agents run with DENO_V8_FLAGS=--expose-gc), and its V8 heap;
+ * - each member's RSS after the load, then after a forced GC (`POST /v1/berth/gc`: V8's
+ *   last-resort GC, the agents run with DENO_V8_FLAGS=--expose-gc), and its V8 heap;
  * - on a follower, at 100 instances and again at the end: DNS latency (one UDP socket, one query
  *   at a time), the proxy's latency to a routed service and to an unknown host (wrk --latency,
  *   4 connections; the unknown host is the route lookup alone), catalog and health API latency;
@@ -313,7 +313,9 @@ export async function benchScale(o: BenchOptions): Promise<void> {
     const leader = agents.find((a) => a.node === status.leader)!;
     const follower = agents.find((a) => a !== leader)!;
     console.log(
-      `scale  3 members (TLS), ${total.toLocaleString("en-US")} instances in ${services} ` +
+      `scale  3 members (TLS), ${total.toLocaleString("en-US")} instances in ${
+        services.toLocaleString("en-US")
+      } ` +
         `services via /v1/agent/service/register round-robin over the members, ` +
         `${SCALE_CLIENTS} clients; reads on follower ${follower.node}`,
     );
