@@ -270,6 +270,70 @@ Deno.test("ZoneView rebuilt in slices amid random commands ends like a zone rebu
   );
 });
 
+/** Filters an ACL change may switch between, keyed as `--dns-acl`'s are. */
+const KEYED: readonly ZoneFilter[] = [
+  { service: () => true, node: () => true, key: "open" },
+  { ...FILTER, key: "no db, no n3" },
+  { service: (name) => name !== "web", node: (name) => name !== "n1", key: "no web, no n1" },
+];
+
+Deno.test("ZoneView whose filter changes amid random commands and ACL writes ends like a zone built at once with the last filter", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      catalogCommands({ minLength: 15, maxLength: 60 }),
+      fc.array(fc.nat(1000), { minLength: 1, maxLength: 20 }),
+      fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }),
+      // Per command: an ACL write before it (null: none) with the filter it leaves in force.
+      fc.array(fc.option(fc.nat(KEYED.length - 1), { freq: 2 }), { minLength: 1, maxLength: 30 }),
+      async (cmds, seeds, yields, acl) => {
+        const store = Store.open(":memory:");
+        let filter = KEYED[0]!;
+        const view = new ZoneView({
+          store,
+          zone: OPTIONS,
+          sliceInstances: 2,
+          visible: () => filter,
+        });
+        try {
+          await view.start();
+          const all = varied(cmds, seeds);
+          for (let k = 0; k < all.length; k++) {
+            const f = acl[k % acl.length];
+            if (f !== null && f !== undefined) {
+              filter = KEYED[f]!;
+              applyAll(store, [{
+                type: "acl.policy.set",
+                policy: {
+                  id: "11111111-1111-4111-8111-111111111111",
+                  name: "dns",
+                  description: String(k),
+                  rules: "",
+                  datacenters: [],
+                },
+              }]);
+            }
+            applyAll(store, [all[k]!]);
+            if (yields[k % yields.length]) await new Promise((r) => setTimeout(r, 0));
+          }
+          for (let i = 0; i < 1000 && view.rebuilding; i++) {
+            await new Promise((r) => setTimeout(r, 0));
+          }
+          assert.ok(!view.rebuilding, "the rebuild did not finish");
+          const fresh = new Zone(
+            { instances: store.instances(), nodes: store.nodes(), version: store.appliedIndex() },
+            { ...OPTIONS, visible: filter },
+          );
+          assert.deepEqual(contents(view.zone), contents(fresh));
+        } finally {
+          view.close();
+          store.close();
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
 /** A response decoded into sorted record texts, SOA serials left out (cached ones may lag). */
 function responseRecords(bytes: Uint8Array) {
   const m = decode(bytes);

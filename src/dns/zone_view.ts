@@ -193,8 +193,8 @@ export class ZoneView {
       if (this.#again) {
         this.#again = false;
         const key = this.#opts.visible?.().key;
+        // Changed and changed back (the newest key is the one built): nothing more to do.
         if (key === undefined || key !== this.#filter?.key) this.#restart();
-        else this.#wantedKey = key; // changed and changed back: the zone has it
       }
     } catch (e) {
       if (generation !== this.#generation) return;
