@@ -54,7 +54,7 @@ export function agentCheckRoutes(app: Hono, d: Deps): void {
     const { filter } = listParams(c, SAMPLES.check, d.node);
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("instances"), store.tableIndex("nodes")),
-      watch: [{ table: "instances" }, { table: "nodes" }],
+      watch: { node: d.node },
     });
     const checks = keepAllowed(c, checksOfNode(store, d.node), checkReadable)
       .filter((x) => x.id !== "serfHealth").map(consulCheck).filter((x) =>

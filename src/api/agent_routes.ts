@@ -142,7 +142,8 @@ export function agentRoutes(app: Hono, d: Deps): void {
     const { filter } = listParams(c, SAMPLES.agentService, d.node);
     await prepareRead(c, d, {
       index: () => store.tableIndex("instances"),
-      watch: { table: "instances" },
+      // Answered when this node's instances change, not other nodes' (Consul: a hash of them).
+      watch: { node: d.node },
     });
     const mine = keepAllowed(
       c,

@@ -1,12 +1,13 @@
 /**
  * Blocking queries: a read that carries `?index=N` waits on the store's change feed until its
  * index passes N or its wait ends. One store subscription serves every waiter. A waiter names
- * what its answer reads (`Watch`: a table, a service, an instance, a KV key or prefix), and the
- * blocker keeps waiters in maps keyed by those names, so a change looks up only the waiters of
- * what it touched: a change to service A does not look at a watch on service B, a KV write
- * outside a watched prefix not at that watch (Consul's per-service and per-key indexes).
- * A change costs O(tables + services + keys × distinct prefix lengths + waiters touched), never
- * O(all waiters); with nothing changing, a waiter costs its one timer (its `?wait`) and memory.
+ * what its answer reads (`Watch`: a table, a service, an instance, a node, a KV key or prefix,
+ * a view's topic), and the blocker keeps waiters in maps keyed by those names, so a change looks
+ * up only the waiters of what it touched: a change to service A does not look at a watch on
+ * service B, a KV write outside a watched prefix not at that watch (Consul's per-service and
+ * per-key indexes). A change costs O(tables + services + rows + keys × distinct prefix lengths +
+ * topics + waiters touched), never O(all waiters); with nothing changing, a waiter costs its one
+ * timer (its `?wait`) and memory.
  * A reset (a snapshot restore or install) answers every waiter, as Consul abandons every watch
  * on a restore: any answer may differ, and an index read from a row (a KV key's, an instance's
  * modify index) may have gone back below the one the client waits past.
@@ -37,6 +38,8 @@ export type Watch =
   | { service: string }
   /** One instance row, by id. */
   | { instance: string }
+  /** One node: its row and the instance rows on it (before or after the change). */
+  | { node: string }
   /** One KV key. */
   | { key: string }
   /** Every KV key that starts with `prefix` ("" is every key). */
@@ -62,6 +65,10 @@ export function watchTouched(w: Watch, c: Change, topics: Topics = {}): boolean 
   if ("table" in w) return c.tables.has(w.table);
   if ("service" in w) return c.services.has(w.service);
   if ("instance" in w) return c.instances.some((d) => d.id === w.instance);
+  if ("node" in w) {
+    return c.nodes.some((d) => d.name === w.node) ||
+      c.instances.some((d) => d.before?.node === w.node || d.after?.node === w.node);
+  }
   if (!c.tables.has("kv")) return false;
   // A KV change that names no key: every key may have changed.
   if (c.keys.size === 0) return true;
@@ -121,6 +128,7 @@ export class Blocker {
   readonly #tables = new WaiterMap<Table>();
   readonly #services = new WaiterMap<string>();
   readonly #instances = new WaiterMap<string>();
+  readonly #nodes = new WaiterMap<string>();
   readonly #keys = new WaiterMap<string>();
   readonly #prefixes = new WaiterMap<string>();
   readonly #topics = new WaiterMap<string>();
@@ -192,6 +200,7 @@ export class Blocker {
       else if ("table" in x) this.#tables.add(x.table, w);
       else if ("service" in x) this.#services.add(x.service, w);
       else if ("instance" in x) this.#instances.add(x.instance, w);
+      else if ("node" in x) this.#nodes.add(x.node, w);
       else if ("key" in x) this.#keys.add(x.key, w);
       else {
         const first = !this.#prefixes.map.has(x.prefix);
@@ -210,6 +219,7 @@ export class Blocker {
       else if ("table" in x) this.#tables.delete(x.table, w);
       else if ("service" in x) this.#services.delete(x.service, w);
       else if ("instance" in x) this.#instances.delete(x.instance, w);
+      else if ("node" in x) this.#nodes.delete(x.node, w);
       else if ("key" in x) this.#keys.delete(x.key, w);
       else if (this.#prefixes.delete(x.prefix, w)) {
         const n = x.prefix.length;
@@ -227,6 +237,7 @@ export class Blocker {
         this.#tables,
         this.#services,
         this.#instances,
+        this.#nodes,
         this.#keys,
         this.#prefixes,
         this.#topics,
@@ -246,6 +257,13 @@ export class Blocker {
     for (const s of c.services) this.#services.collect(s, out);
     if (this.#instances.map.size > 0) {
       for (const d of c.instances) this.#instances.collect(d.id, out);
+    }
+    if (this.#nodes.map.size > 0) {
+      for (const d of c.nodes) this.#nodes.collect(d.name, out);
+      for (const d of c.instances) {
+        if (d.before !== null) this.#nodes.collect(d.before.node, out);
+        if (d.after !== null) this.#nodes.collect(d.after.node, out);
+      }
     }
     if (c.tables.has("kv")) {
       if (c.keys.size === 0) {

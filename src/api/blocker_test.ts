@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Change, Store, Table } from "../store/mod.ts";
+import type { Change, Instance, Store, Table } from "../store/mod.ts";
 import { Blocker, type Watch, watchTouched } from "./blocker.ts";
 import { sleep } from "../../test/wait.ts";
 
@@ -187,6 +187,7 @@ const watch: fc.Arbitrary<Watch> = fc.oneof(
   table.map((t) => ({ table: t })),
   name.map((s) => ({ service: s })),
   name.map((s) => ({ instance: s })),
+  name.map((s) => ({ node: s })),
   name.map((s) => ({ key: s })),
   name.map((s) => ({ prefix: s })),
   fc.constant({ all: true as const }),
@@ -198,7 +199,11 @@ const change = fc.record({
   tables: fc.uniqueArray(table, { maxLength: 3 }),
   services: fc.uniqueArray(name, { maxLength: 2 }),
   keys: fc.uniqueArray(name, { maxLength: 2 }),
-  instances: fc.uniqueArray(name, { maxLength: 2 }),
+  instances: fc.uniqueArray(
+    fc.record({ id: name, before: fc.option(name), after: fc.option(name) }),
+    { maxLength: 2, selector: (d) => d.id },
+  ),
+  nodes: fc.uniqueArray(name, { maxLength: 2 }),
   reset: fc.boolean(),
 });
 
@@ -228,8 +233,12 @@ Deno.test("Blocker looks at exactly the waiters watchTouched() names, for random
             tables: new Set(ch.tables),
             services: new Set(ch.services),
             keys: new Set(ch.keys),
-            instances: ch.instances.map(instanceDelta),
-            nodes: [],
+            instances: ch.instances.map((d) => ({
+              id: d.id,
+              before: d.before === null ? null : { node: d.before } as Instance,
+              after: d.after === null ? null : { node: d.after } as Instance,
+            })),
+            nodes: ch.nodes.map((n) => ({ name: n, before: null, after: null })),
             reset: ch.reset,
           };
           feed.announce(c);

@@ -304,3 +304,43 @@ Deno.test("a blocked read over HTTP ends when its client goes away, and no longe
     store.close();
   }
 });
+
+Deno.test("blocking GET /v1/agent/services and /v1/catalog/node/:node wait through other nodes' changes", async () => {
+  const f = fixture();
+  try {
+    const p = await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    const answered = new Set<string>();
+    const read = (path: string) =>
+      Promise.resolve(f.app.request(`${path}?index=${p.index}&wait=10m`)).then((r) => {
+        answered.add(path);
+        return r;
+      });
+    const agent = read("/v1/agent/services");
+    const node = read("/v1/catalog/node/n1");
+    const checks = read("/v1/agent/checks");
+    await waitFor(
+      "3 blocked reads",
+      async () =>
+        /^berth_api_blocked_reads 3$/m.test(await (await f.app.request("/metrics")).text()),
+    );
+    // Another node and its instances change: nothing of n1 does.
+    await f.cluster.propose({ type: "node.register", name: "n2", address: "10.0.0.2", meta: {} });
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ id: "n2:web-1:80", node: "n2" }),
+    });
+    await sleep(20);
+    assert.deepEqual([...answered], []);
+    const own = await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ id: "n1:api:80", service: "api" }),
+    });
+    for (const r of [await agent, await node, await checks]) {
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get("X-Consul-Index"), String(own.index));
+    }
+    assert.deepEqual(Object.keys(await (await agent).json()).sort(), ["n1:api:80", "n1:web-1:80"]);
+  } finally {
+    f.close();
+  }
+});

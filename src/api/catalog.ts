@@ -139,7 +139,7 @@ export function catalogRoutes(app: Hono, d: Deps): void {
     const { filter } = listParams(c, SAMPLES.agentService, d.node);
     await prepareRead(c, d, {
       index: () => Math.max(store.tableIndex("nodes"), store.tableIndex("instances")),
-      watch: [{ table: "nodes" }, { table: "instances" }],
+      watch: { node: name },
     });
     if (keepAllowed(c, [name], (a, n) => a.allows("node", n, "read")).length === 0) {
       return c.json(null);

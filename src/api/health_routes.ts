@@ -130,7 +130,7 @@ export function healthRoutes(app: Hono, d: Deps): void {
   app.get("/v1/health/node/:node", async (c) => {
     const name = decodePath(c.req.param("node"), "node name");
     const p = listParams(c, SAMPLES.check, d.node);
-    await prepareRead(c, d, nodesAndInstances);
+    await prepareRead(c, d, { ...nodesAndInstances, watch: { node: name } });
     const known = store.node(name);
     const instances = store.instancesOfNode(name);
     if (known === undefined && instances.length === 0) return c.json([]);
