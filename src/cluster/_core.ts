@@ -21,6 +21,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { ReadyScheduler } from "./_ready_scheduler.ts";
 import {
   decodeConfChange,
   type Entry,
@@ -140,12 +141,12 @@ export class ClusterCore {
   /** When this member last became leader (every member's contact counts from there). */
   leaderSince = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
-  /** Something may be ready: the loop looks again before it stops. */
-  #wanted = false;
-  /** A run of the loop is due on the next turn of the event loop. */
-  #immediate = false;
-  /** The loop is running (it may be waiting for the writer, an install or a yield). */
-  #running = false;
+  /** When the ready loop runs (it may be waiting for the writer, an install or a yield). */
+  readonly #scheduler = new ReadyScheduler(() =>
+    this.#loop().catch((e) => {
+      if (!this.closed) this.fatal(e as Error);
+    })
+  );
   #selfRemoved = false;
   #removedLogged = false;
   /** Set by `leave()`: this member's removal is expected, not a reason to fail. */
@@ -244,22 +245,7 @@ export class ClusterCore {
   /** Runs the ready loop soon (once per turn of the event loop however often it is asked). */
   schedule(): void {
     if (this.closed) return;
-    this.#wanted = true;
-    if (this.#running || this.#immediate) return;
-    this.#immediate = true;
-    // setImmediate, not a microtask: it runs after every request and frame that this turn of
-    // the event loop read, so they all go into one ready (one fsync) — group commit.
-    setImmediate(() => {
-      this.#immediate = false;
-      if (this.#running || this.closed) return;
-      this.#running = true;
-      this.#loop().catch((e) => {
-        if (!this.closed) this.fatal(e as Error);
-      }).finally(() => {
-        this.#running = false;
-        if (this.#wanted) this.schedule();
-      });
-    });
+    this.#scheduler.schedule();
   }
 
   /** A broken invariant or a failed disk write: stop this member rather than diverge. */
@@ -272,6 +258,7 @@ export class ClusterCore {
   /** Stops the ticker and the loop; everything waiting fails with `e`. */
   stop(e: Error): void {
     this.closed = true;
+    this.#scheduler.stop();
     clearInterval(this.#ticker);
     this.#ticker = undefined;
     for (const d of this.#reads.values()) d.reject(e);
@@ -295,7 +282,7 @@ export class ClusterCore {
     const node = this.node;
     if (node === undefined) return;
     while (!this.closed && node.hasReady()) {
-      this.#wanted = false;
+      this.#scheduler.served();
       const rd = node.ready();
       if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
       const { now, held } = splitEarly(rd, this.role === "leader", {
