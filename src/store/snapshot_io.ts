@@ -178,8 +178,25 @@ export function insertFrame(
     })`;
     if (want !== sql) {
       sql = want;
-      stmt = db.prepare(sql);
+      stmt = insertStatement(db, sql);
     }
     stmt!.run(...(Object.values(r) as (string | number | Uint8Array)[]));
   }
+}
+
+/** The insert statements of each connection, by their SQL (see insertStatement). */
+const inserts = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
+
+/**
+ * `db`'s prepared statement for `sql`, prepared once per connection. A statement keeps a copy
+ * of the values it last ran with until it is finalized, which node:sqlite leaves to the garbage
+ * collector: a statement per frame held a row per frame (installing 200 MiB of 512 KiB values
+ * grew RSS by ~210 MiB); one per table holds one.
+ */
+function insertStatement(db: DatabaseSync, sql: string): StatementSync {
+  let byDb = inserts.get(db);
+  if (byDb === undefined) inserts.set(db, byDb = new Map());
+  let stmt = byDb.get(sql);
+  if (stmt === undefined) byDb.set(sql, stmt = db.prepare(sql));
+  return stmt;
 }
