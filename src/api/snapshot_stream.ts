@@ -7,7 +7,7 @@
  * read transaction, pulled by the HTTP response.
  *
  * Restore: the request body, past the secrets gate (snapshot_secrets.ts), is cut into
- * SNAPSHOT_CHUNK_BYTES chunks, proposed as
+ * RESTORE_CHUNK_BYTES chunks, proposed as
  * `restore.chunk` after a `restore.begin`, SNAPSHOT_WINDOW_CHUNKS proposals in flight at most
  * (ChunkWindow: one that reached the log out of turn, e.g. across a busy leader or a leader
  * change, is sent again in order). Every replica checks each chunk's rows as it applies it
@@ -26,8 +26,8 @@ import {
   isLegacySnapshot,
   LEGACY_SNAPSHOT_BYTES_MAX,
   legacySnapshotStream,
+  RESTORE_CHUNK_BYTES,
   SNAPSHOT_BYTES_MAX,
-  SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_WINDOW_CHUNKS,
   type Store,
 } from "../store/mod.ts";
@@ -101,7 +101,7 @@ export async function restoreFromStream(
   const chunks = new ChunkWindow(id, propose);
   let seq = 0;
   let bytes = 0;
-  const buf = new Uint8Array(SNAPSHOT_CHUNK_BYTES);
+  const buf = new Uint8Array(RESTORE_CHUNK_BYTES);
   let fill = 0;
   const flush = async () => {
     if (fill === 0) return;

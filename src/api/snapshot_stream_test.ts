@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { closeAll, leaderOf, threeMembers, until } from "../../test/clusters.ts";
-import { type Command, SNAPSHOT_CHUNK_BYTES, Store } from "../store/mod.ts";
+import { type Command, RESTORE_CHUNK_BYTES, SNAPSHOT_CHUNK_BYTES, Store } from "../store/mod.ts";
 import { type Proposed, TimeoutError } from "../cluster/mod.ts";
 import { restoreFromStream, userSnapshotStream } from "./snapshot_stream.ts";
 import { HttpError } from "./http_error.ts";
@@ -50,7 +50,7 @@ Deno.test("restoreFromStream() through a follower restores every member from a s
     });
     const r = await restoreFromStream(streamOf(saved), (c) => follower.cluster.propose(c));
     assert.equal(r.bytes, saved.byteLength);
-    assert.equal(r.chunks, Math.ceil(saved.byteLength / SNAPSHOT_CHUNK_BYTES));
+    assert.equal(r.chunks, Math.ceil(saved.byteLength / RESTORE_CHUNK_BYTES));
     for (const m of ms) {
       await until(`${m.name} restored`, () => m.store.appliedIndex() >= r.index);
       assert.equal(kvText(m.store), want, m.name);

@@ -12,7 +12,8 @@
  * - in a "user" snapshot saved with secrets, right after the header: sealed frames
  *   `{sealed: bytes}`, whose bytes joined are a "secrets" snapshot sealed with a passphrase
  *   (src/pki seal.ts), at most SEALED_BYTES_MAX;
- * - table frames `{t: table, rows: [...]}`, each about SNAPSHOT_CHUNK_BYTES (one row may exceed it);
+ * - table frames `{t: table, rows: [...]}`, each about SNAPSHOT_FRAME_TARGET_BYTES (one row may
+ *   exceed it; readers take any frame up to SNAPSHOT_FRAME_BYTES_MAX);
  * - a trailer `{end: true, rows: total}`, so a truncated stream is refused.
  *
  * Readers hold one frame at a time (at most SNAPSHOT_FRAME_BYTES_MAX) and check every row

@@ -1,7 +1,7 @@
 /**
  * Snapshot streams out of and into the store's SQLite tables (format: snapshot_format.ts).
  * Out: a SnapshotSource reads the tables inside one read transaction and hands back one frame at
- * a time (about SNAPSHOT_CHUNK_BYTES). In: insertFrames() puts checked rows into tables inside the
+ * a time (about SNAPSHOT_FRAME_TARGET_BYTES). In: insertFrames() puts checked rows into tables inside the
  * caller's transaction. Neither ever holds more than one frame of rows.
  *
  * @module
@@ -19,7 +19,7 @@ import {
   type SnapshotKind,
   USER_TABLES,
 } from "./snapshot_format.ts";
-import { SNAPSHOT_CHUNK_BYTES } from "./snapshot_limits.ts";
+import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_FRAME_TARGET_BYTES } from "./snapshot_limits.ts";
 
 type Row = Record<string, unknown>;
 
@@ -59,7 +59,7 @@ export class SnapshotSource {
     this.#pieces = owned ? gen : [...gen][Symbol.iterator]();
   }
 
-  /** The next frame of the stream (about SNAPSHOT_CHUNK_BYTES at most), or null at its end. */
+  /** The next frame of the stream (about SNAPSHOT_FRAME_TARGET_BYTES), or null at its end. */
   next(): Uint8Array | null {
     if (this.#closed) return null;
     const r = this.#pieces.next();
@@ -116,7 +116,7 @@ function* pieces(
     for (const r of db.prepare(sql).iterate() as Iterable<Row>) {
       rows.push({ ...r });
       bytes += rowBytes(r);
-      if (bytes >= SNAPSHOT_CHUNK_BYTES) {
+      if (bytes >= SNAPSHOT_FRAME_TARGET_BYTES) {
         total += rows.length;
         yield encodeFrame({ t: table, rows });
         rows = [];
@@ -148,7 +148,7 @@ function* sealedSection(db: DatabaseSync, index: number, seal: Seal): Generator<
   }
 }
 
-/** Roughly a row's encoded size (to cut frames near SNAPSHOT_CHUNK_BYTES). */
+/** Roughly a row's encoded size (to cut frames near SNAPSHOT_FRAME_TARGET_BYTES). */
 export function rowBytes(r: Row): number {
   let n = 0;
   for (const v of Object.values(r)) {

@@ -13,7 +13,7 @@ import { errorText } from "../lib/error_text.ts";
 import { migrateInstanceRows } from "./migrate.ts";
 import { encodeFrame, encodeHeader, type SnapshotKind, USER_TABLES } from "./snapshot_format.ts";
 import { rowBytes } from "./snapshot_io.ts";
-import { SNAPSHOT_CHUNK_BYTES } from "./snapshot_limits.ts";
+import { SNAPSHOT_FRAME_TARGET_BYTES } from "./snapshot_limits.ts";
 import { concatBytes } from "../lib/bytes.ts";
 
 /** Largest snapshot of the old format (its restore went in one proposal). */
@@ -54,13 +54,13 @@ export function* legacySnapshotFrames(
   for (const t of tables) {
     const rows = (snap[t] ?? []) as Record<string, unknown>[];
     if (!Array.isArray(rows)) throw new Error(`restore: table ${t} is not a list of rows`);
-    // Frames of about SNAPSHOT_CHUNK_BYTES, as the stream format wants.
+    // Frames of about SNAPSHOT_FRAME_TARGET_BYTES, as the stream format wants.
     let from = 0;
     let size = 0;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i];
       size += typeof r === "object" && r !== null ? rowBytes(r) : 8; // the decoder refuses it
-      if (size >= SNAPSHOT_CHUNK_BYTES || i === rows.length - 1) {
+      if (size >= SNAPSHOT_FRAME_TARGET_BYTES || i === rows.length - 1) {
         yield encodeFrame({ t, rows: rows.slice(from, i + 1) });
         from = i + 1;
         size = 0;

@@ -5,8 +5,15 @@
  * @module
  */
 
-/** Bytes per chunk: a transfer chunk between members, a restore proposal, a table frame. */
+/** Bytes per chunk of a transfer between members; the most a restore proposal carries. */
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Bytes of rows per table frame, about (one row may exceed it), and per restore proposal. Every
+ * member checks and stages a restore proposal's frames in one apply (about 150-250 ms per MiB of
+ * instances here), so both stay small enough for that apply not to hold the event loop long.
+ */
+export const SNAPSHOT_FRAME_TARGET_BYTES = 256 * 1024;
+export const RESTORE_CHUNK_BYTES = 256 * 1024;
 /** Largest snapshot sent, received, saved or restored. */
 export const SNAPSHOT_BYTES_MAX = 1024 * 1024 * 1024;
 /** Chunks a sender has in flight (sent, not yet acknowledged) per transfer. */
