@@ -9,7 +9,7 @@ import type { HardState } from "../../raft/mod.ts";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { sleep } from "../../test/wait.ts";
 import type { LogWrite, LogWriter } from "./log_writer.ts";
-import { APPLY_SLICE_ENTRIES } from "./_core.ts";
+import { APPLY_SLICE_BYTES, APPLY_SLICE_ENTRIES } from "./_core.ts";
 import { Store } from "../store/mod.ts";
 
 /** Long enough for a message sent too early to have committed or elected (loopback: ~ms). */
@@ -195,6 +195,30 @@ Deno.test("ClusterCore: a member catching up applies in slices of at most APPLY_
     await until("b caught up", () => b.store.appliedIndex() >= a.store.appliedIndex());
     assert.ok(sizes.reduce((x, y) => x + y, 0) >= n);
     assert.ok(Math.max(...sizes) <= APPLY_SLICE_ENTRIES, `applied in ${sizes.join(", ")}`);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
+Deno.test("ClusterCore: a member catching up applies entries of APPLY_SLICE_BYTES one slice at a time", async () => {
+  const a = await member("a", "127.0.0.1", { tls: false, bootstrap: true, voters: 1 });
+  const store = Store.open(":memory:");
+  const bigPerChange: number[] = [];
+  store.subscribe((c) => bigPerChange.push([...c.keys].filter((k) => k.startsWith("big")).length));
+  const ms = [a];
+  try {
+    const value = new Uint8Array(APPLY_SLICE_BYTES);
+    await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, i) => a.cluster.propose({ type: "kv.put", key: `big${i}`, value, flags: 0 }),
+      ),
+    );
+    const b = await member("b", "127.0.0.2", { tls: false, join: [a.cluster.address], store });
+    ms.push(b);
+    await until("b caught up", () => b.store.appliedIndex() >= a.store.appliedIndex());
+    assert.equal(bigPerChange.reduce((x, y) => x + y, 0), 6);
+    assert.ok(Math.max(...bigPerChange) === 1, `big entries per apply: ${bigPerChange.join(", ")}`);
   } finally {
     await closeAll(ms);
   }
