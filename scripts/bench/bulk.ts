@@ -89,7 +89,9 @@ function dnsWhile(
   return async () => {
     running = false;
     await done;
-    return { t: tail(ms), worst: ms.length === 0 ? NaN : Math.max(...ms), lost };
+    // A loop, not Math.max(...ms): minutes of queries are more arguments than a call takes.
+    const worst = ms.reduce((m, x) => Math.max(m, x), ms.length === 0 ? NaN : 0);
+    return { t: tail(ms), worst, lost };
   };
 }
 
