@@ -47,7 +47,8 @@ Deno.test("HttpsListener serves by SNI: exact name, then wildcard, then the defa
       [["-noservername"], "default.test"],
     ];
     for (const [args, subject] of cases) {
-      const out = await sClient(port, args);
+      // -ign_eof: wait for the server's close (under load stdin's end came before "hello").
+      const out = await sClient(port, ["-ign_eof", ...args]);
       assert.equal(servedSubject(out), subject, `${args.join(" ")}:\n${out}`);
       assert.match(out, /hello/);
     }
@@ -113,7 +114,8 @@ Deno.test("HttpsListener negotiates http/1.1, and h2 only when an HTTP/2 fronten
   }, async (port, _l, served) => {
     const out = await sClient(port, ["-servername", "a.test", "-alpn", "h2,http/1.1"]);
     assert.match(out, /ALPN protocol: h2/);
-    assert.match(await sClient(port, ["-servername", "a.test"]), /hello/); // no ALPN: HTTP/1.1
+    // No ALPN: HTTP/1.1 (-ign_eof: read until the server's close).
+    assert.match(await sClient(port, ["-ign_eof", "-servername", "a.test"]), /hello/);
     assert.deepEqual(h2.map((c) => [c.alpn, c.servername]), [["h2", "a.test"]]);
     assert.equal(served.length, 1);
   });
@@ -142,7 +144,7 @@ Deno.test("HttpsListener answers acme-tls/1 through the hook while a validation 
     assert.match(out, /^New, TLSv1\.3/m);
     assert.doesNotMatch(out, /hello/);
     // Read first, then handed to node:tls: served as ever, with the client's address.
-    const plain = await sClient(port, ["-servername", "a.test", "-alpn", "http/1.1"]);
+    const plain = await sClient(port, ["-ign_eof", "-servername", "a.test", "-alpn", "http/1.1"]);
     assert.equal(servedSubject(plain), "a.test");
     assert.match(plain, /hello/);
     assert.deepEqual(peers, ["127.0.0.1"]);
