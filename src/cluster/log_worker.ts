@@ -32,9 +32,11 @@ function checkpointEvery(path: string): void {
   checkpointed.push({ db: c, timer });
 }
 
-function answer(seq: number, error?: string): void {
+function answer(seq: number, error?: string, spent: ArrayBuffer[] = []): void {
   const a: FromLogWorker = error === undefined ? { seq } : { seq, error };
-  self.postMessage(a);
+  if (spent.length > 0) a.spent = spent;
+  // The write's entry buffers go back to the main thread (log_writer.ts write()).
+  self.postMessage(a, spent);
 }
 
 self.onmessage = (ev: MessageEvent<ToLogWorker>) => {
@@ -46,6 +48,7 @@ self.onmessage = (ev: MessageEvent<ToLogWorker>) => {
     else if (m.t === "write") {
       if (db === undefined) throw new Error("not open");
       db.write(m.w);
+      return answer(m.seq, undefined, m.w.entries?.map((e) => e.data.buffer as ArrayBuffer));
     } else {
       db?.close();
       db = undefined;
