@@ -288,9 +288,11 @@ Deno.test(
           return false;
         }
       });
-      assert.match(
-        agents[2]!.log(),
-        /fetched the cluster key [0-9a-f]{16} from 127\.0\.0\.[12]:\d+/,
+      // The line comes after the file is written, through the agent's stderr pipe: wait for it.
+      await waitFor(
+        "m3 says where it fetched the key",
+        () =>
+          /fetched the cluster key [0-9a-f]{16} from 127\.0\.0\.[12]:\d+/.test(agents[2]!.log()),
       );
       assert.equal(Deno.statSync(`${m3.dataDir}/cluster-key`).mode! & 0o777, 0o600);
       assert.ok(!agents[2]!.log().includes(key.trim()), "the key is not logged");
