@@ -25,10 +25,14 @@ export interface SnapshotFileInfo {
   sha256: string;
 }
 
-/** Writes `src` to `path` (synced) and closes `src`; over SNAPSHOT_BYTES_MAX fails. */
+/**
+ * Writes `src` to `path` (synced) and closes `src`; over SNAPSHOT_BYTES_MAX fails. `afterPiece`
+ * runs after each piece is written (the snapshot thread's nudge of its collector).
+ */
 export async function writeSnapshotFile(
   src: SnapshotSource,
   path: string,
+  afterPiece?: () => void,
 ): Promise<SnapshotFileInfo> {
   const hash = createHash("sha256");
   let bytes = 0;
@@ -42,6 +46,7 @@ export async function writeSnapshotFile(
         throw new Error(`snapshot: the store is over ${SNAPSHOT_BYTES_MAX} bytes`);
       }
       await writeAll(file, piece);
+      afterPiece?.();
     }
     await file.sync();
   } finally {
