@@ -109,8 +109,10 @@ Deno.test("SnapshotShipping: a snapshot of many chunks streams to a new member a
     const sent = a.logs.map((l) => /sent snapshot at index \d+ \((\d+) bytes\) to b/.exec(l))
       .filter((m) => m !== null).map((m) => Number(m[1]));
     assert.ok(sent.length > 0, a.logs.join("\n"));
+    // More than one chunk: the first snapshot (index 8, four values) is ~2 MB, just under two
+    // chunks, and under load it may be the only one b needed.
     const most = Math.max(...sent);
-    assert.ok(most > 2 * SNAPSHOT_CHUNK_BYTES, `a snapshot of ${most} bytes`);
+    assert.ok(most > SNAPSHOT_CHUNK_BYTES, `a snapshot of ${most} bytes`);
     for (let i = 0; i < 24; i++) assert.deepEqual(b.store.kvGet(`big${i}`)?.value, value(i));
   } finally {
     await closeAll(ms);
