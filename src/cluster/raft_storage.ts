@@ -14,7 +14,7 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { pack, unpack } from "msgpackr";
+import { pack as packShared, unpack } from "msgpackr";
 import {
   type ConfState,
   type Entry,
@@ -36,6 +36,16 @@ import {
 } from "./log_writer.ts";
 
 type Row = Record<string, unknown>;
+
+/**
+ * msgpackr's `pack()` returns a view into its process-wide output buffer, which grows to the
+ * largest value ever packed; posting such a view to the log worker would copy that whole buffer.
+ * A state value therefore gets its own bytes.
+ */
+function pack(value: unknown): Uint8Array {
+  // A copy: the result is a Node Buffer, whose slice() is another view of the same memory.
+  return new Uint8Array(packShared(value));
+}
 
 const NO_DATA = new Uint8Array(0);
 

@@ -4,6 +4,8 @@ import { DatabaseSync } from "node:sqlite";
 import { sleep, waitFor as until } from "../../test/wait.ts";
 import { CHECKPOINT_EVERY_MS } from "./log_writer.ts";
 import { SqliteRaftStorage } from "./raft_storage.ts";
+import type { LogWrite } from "./log_db.ts";
+import { pack } from "msgpackr";
 
 const cs = () => ({ voters: [1], learners: [] });
 const ent = (index: number, term: number, text = `e${index}`): Entry => ({
@@ -228,5 +230,33 @@ Deno.test("SqliteRaftStorage.checkpoint() has the log worker checkpoint another 
     await s.close();
     db.close();
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteRaftStorage.persist() posts state values with their own bytes, not msgpackr's shared buffer", async () => {
+  const writes: LogWrite[] = [];
+  const s = SqliteRaftStorage.open(":memory:", {
+    confState: cs,
+    wrapWriter: (inner) => ({
+      write: (w) => {
+        writes.push(w);
+        return inner.write(w);
+      },
+      close: () => inner.close(),
+    }),
+  });
+  try {
+    // Anyone packing a large value grows msgpackr's process-wide output buffer.
+    assert.ok(pack({ data: new Uint8Array(1 << 20) }).buffer.byteLength >= 1 << 20);
+    await s.persist({ entries: [ent(1, 1)], hardState: { term: 1, vote: 1, commit: 1 } });
+    await s.setIdentity({ clusterId: "c", id: 1, nonce: "n" });
+    await s.snapshotAndCompact(1, cs(), new Uint8Array(3), 0);
+    const values = writes.flatMap((w) => w.state ?? []);
+    assert.equal(values.length, 4);
+    for (const [k, v] of values) {
+      assert.equal(v.buffer.byteLength, v.byteLength, `${k}: carries only its own bytes`);
+    }
+  } finally {
+    await s.close();
   }
 });
