@@ -198,6 +198,7 @@ export class ClusterCore {
       this.o.log(`cluster: restored the store from the snapshot at ${snap.metadata.index}`);
     }
     if (this.members.wasRemoved(identity.id)) throw new RejectedError(removedMessage(identity));
+    await this.storage.commitAtLeast(this.store.appliedIndex());
     const node = new RawNode({
       id: identity.id,
       storage: this.storage,

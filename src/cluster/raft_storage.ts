@@ -317,6 +317,28 @@ export class SqliteRaftStorage implements Storage {
     return true;
   }
 
+  /**
+   * Raises the persisted commit index to `applied`, the state machine's applied index, when it
+   * is behind. A commit-only hard state is written without fsync, while the store's file is
+   * checkpointed (fsynced) on its own: after a power loss the store can have applied entries
+   * past the commit raft.db kept. Whatever was applied was committed, and its entries were
+   * appended (synced) before it was applied, so they are in this log and the commit may move up.
+   * Throws when the log does not reach `applied` (raft.db lost synced writes).
+   */
+  async commitAtLeast(applied: number): Promise<void> {
+    const hs = this.#mem.hardState();
+    if (applied <= hs.commit) return;
+    if (applied > this.lastIndex()) {
+      throw new Error(
+        `raft log: the store applied up to ${applied}, past the log's last index ` +
+          `${this.lastIndex()}: raft.db lost writes; remove this member's data directory and join again`,
+      );
+    }
+    const raised = { ...hs, commit: applied };
+    await this.#writer.write({ state: [["hardState", pack(raised)]], sync: true });
+    this.#mem.setHardState(raised);
+  }
+
   /** The persisted hard state. */
   hardState(): HardState {
     return this.#mem.hardState();

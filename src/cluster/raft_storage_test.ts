@@ -260,3 +260,20 @@ Deno.test("SqliteRaftStorage.persist() posts state values with their own bytes, 
     await s.close();
   }
 });
+
+Deno.test("SqliteRaftStorage.commitAtLeast() raises the persisted commit to an applied index in the log, refuses one past it", async () => {
+  const path = tmp();
+  const s = SqliteRaftStorage.open(path, { confState: cs });
+  await s.persist({
+    entries: [ent(1, 1), ent(2, 1), ent(3, 1)],
+    hardState: { term: 1, vote: 1, commit: 1 },
+  });
+  await s.commitAtLeast(1);
+  assert.equal(s.hardState().commit, 1);
+  await s.commitAtLeast(3);
+  await assert.rejects(s.commitAtLeast(4), /applied up to 4, past the log's last index 3/);
+  await s.close();
+  const again = SqliteRaftStorage.open(path, { confState: cs });
+  assert.deepEqual(again.hardState(), { term: 1, vote: 1, commit: 3 });
+  await again.close();
+});
