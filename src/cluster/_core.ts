@@ -169,6 +169,9 @@ export class ClusterCore {
     this.storage = storage;
     this.transport = transport;
     this.identity = storage.identity();
+    storage.onWriteFailure((e) => {
+      if (!this.closed) this.fatal(e);
+    });
     this.members = new MemberView(o.store);
     this.addresses = this.members.addresses;
   }

@@ -103,6 +103,8 @@ export class SqliteRaftStorage implements Storage {
   #snapIndex = 0;
   /** Whether a write that empties the log or sets the identity is in flight. */
   #bootstrapping = false;
+  #closing = false;
+  #onFailure: ((e: Error) => void) | undefined;
 
   private constructor(reader: DatabaseSync, writer: LogWriter, confState: () => ConfState) {
     this.#reader = reader;
@@ -143,7 +145,7 @@ export class SqliteRaftStorage implements Storage {
       throw new Error("raft log: cannot bootstrap over an existing log");
     }
     this.#bootstrapping = true;
-    await this.#writer.write({
+    await this.#write({
       state: [["hardState", pack(hardState)], ["identity", pack(identity)]],
       entries: entries.map(row),
       sync: true,
@@ -201,7 +203,7 @@ export class SqliteRaftStorage implements Storage {
 
   /** Records this member's identity (durable when the promise resolves). */
   async setIdentity(identity: Identity): Promise<void> {
-    await this.#writer.write({ state: [["identity", pack(identity)]], sync: true });
+    await this.#write({ state: [["identity", pack(identity)]], sync: true });
     this.#identity = identity;
   }
 
@@ -280,7 +282,7 @@ export class SqliteRaftStorage implements Storage {
     }
     if (entries.length > 0) w.entries = entries.map(row);
     if (hardState !== undefined) w.state!.push(["hardState", pack(hardState)]);
-    await this.#writer.write(w);
+    await this.#write(w);
     if (snap !== undefined) {
       this.#mem.applySnapshot(snap);
       this.#sizes.clear();
@@ -313,7 +315,7 @@ export class SqliteRaftStorage implements Storage {
       this.#mem.compact(compactTo);
       this.#forget(compactTo);
     }
-    await this.#writer.write(w);
+    await this.#write(w);
     return true;
   }
 
@@ -335,8 +337,30 @@ export class SqliteRaftStorage implements Storage {
       );
     }
     const raised = { ...hs, commit: applied };
-    await this.#writer.write({ state: [["hardState", pack(raised)]], sync: true });
+    await this.#write({ state: [["hardState", pack(raised)]], sync: true });
     this.#mem.setHardState(raised);
+  }
+
+  /**
+   * Calls `f` once, on the first write that fails (whoever started it: a ready, a snapshot, a
+   * compaction, the identity). Memory may already be ahead of the disk (a compaction changes it
+   * before its write) and the writer refuses every later write: the member must stop.
+   */
+  onWriteFailure(f: (e: Error) => void): void {
+    this.#onFailure = f;
+  }
+
+  async #write(w: LogWrite): Promise<void> {
+    try {
+      await this.#writer.write(w);
+    } catch (e) {
+      const f = this.#onFailure;
+      if (!this.#closing && f !== undefined) {
+        this.#onFailure = undefined;
+        f(e as Error);
+      }
+      throw e;
+    }
   }
 
   /** The persisted hard state. */
@@ -404,6 +428,7 @@ export class SqliteRaftStorage implements Storage {
 
   /** Finishes the writes under way, then closes the file. */
   async close(): Promise<void> {
+    this.#closing = true;
     await this.#writer.close();
     if (this.#reader.isOpen) this.#reader.close();
   }

@@ -277,3 +277,23 @@ Deno.test("SqliteRaftStorage.commitAtLeast() raises the persisted commit to an a
   assert.deepEqual(again.hardState(), { term: 1, vote: 1, commit: 3 });
   await again.close();
 });
+
+Deno.test("SqliteRaftStorage.onWriteFailure() hears the first failed write once, whoever wrote (setIdentity too)", async () => {
+  const disk = new Error("disk full");
+  let fail = false;
+  const s = SqliteRaftStorage.open(":memory:", {
+    confState: cs,
+    wrapWriter: (inner) => ({
+      write: (w) => fail ? Promise.reject(disk) : inner.write(w),
+      close: () => inner.close(),
+    }),
+  });
+  const heard: Error[] = [];
+  s.onWriteFailure((e) => heard.push(e));
+  await s.persist({ entries: [ent(1, 1)] });
+  fail = true;
+  await assert.rejects(s.setIdentity({ clusterId: "c", id: 2, nonce: "n" }), /disk full/);
+  await assert.rejects(s.persist({ entries: [ent(2, 1)] }), /disk full/);
+  assert.deepEqual(heard, [disk]);
+  await s.close();
+});
