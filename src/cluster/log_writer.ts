@@ -32,9 +32,10 @@ export interface LogWriter {
   /**
    * Checkpoints the WAL of the SQLite file at `path` (whose own connection has automatic
    * checkpoints off) every CHECKPOINT_EVERY_MS, off the event loop; false when this writer
-   * cannot (inline: the caller leaves automatic checkpoints on).
+   * cannot (inline: the caller leaves automatic checkpoints on). When `path` does not open,
+   * `onError` hears it once and raft writes go on; opening is tried again every round.
    */
-  checkpoint?(path: string): boolean;
+  checkpoint?(path: string, onError?: (e: Error) => void): boolean;
 }
 
 /** Writes on the calling thread: done (or failed) when `write()` returns. */
@@ -76,6 +77,8 @@ export interface FromLogWorker {
   error?: string;
   /** A write's entry buffers, handed back (see WorkerLogWriter.write). */
   spent?: ArrayBuffer[];
+  /** The error is a checkpoint's (its file would not open): raft writes go on. */
+  checkpoint?: true;
 }
 
 interface Waiting {
@@ -123,6 +126,7 @@ export class WorkerLogWriter implements LogWriter {
     if (w === undefined) return;
     this.#waiting.delete(a.seq);
     if (a.error === undefined) w.resolve();
+    else if (a.checkpoint) w.reject(new Error(a.error));
     else {
       const e = new Error(`raft log write failed: ${a.error}`);
       w.reject(e);
@@ -158,8 +162,10 @@ export class WorkerLogWriter implements LogWriter {
     return this.#post({ t: "write", seq: this.#next(), w: msg }, transfer);
   }
 
-  checkpoint(path: string): boolean {
-    this.#post({ t: "checkpoint", seq: this.#next(), path }).catch(() => {});
+  checkpoint(path: string, onError?: (e: Error) => void): boolean {
+    this.#post({ t: "checkpoint", seq: this.#next(), path }).catch((e) => {
+      if (this.#failed === undefined) onError?.(e);
+    });
     return true;
   }
 

@@ -57,6 +57,7 @@ import { PROPOSAL_TIMEOUT_MS } from "./_proposals.ts";
 import { Membership } from "./_membership.ts";
 import { Proposals } from "./_proposals.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
+import { CHECKPOINT_EVERY_MS } from "./log_writer.ts";
 import { Rpc } from "./_rpc.ts";
 import { RemovedNotices } from "./_removed_notice.ts";
 import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
@@ -113,7 +114,12 @@ export class RaftCluster implements Cluster {
       ...(opts.wrapLogWriter === undefined ? {} : { wrapWriter: opts.wrapLogWriter }),
     });
     for (const path of opts.checkpointPaths ?? []) {
-      if (!storage.checkpoint(path)) {
+      const failed = (e: Error) =>
+        o.log(
+          `cluster: cannot checkpoint ${path} (${e.message}); its WAL grows until it opens ` +
+            `(tried again every ${CHECKPOINT_EVERY_MS} ms)`,
+        );
+      if (!storage.checkpoint(path, failed)) {
         throw new Error(`cluster: cannot checkpoint ${path}: the raft log has no log worker`);
       }
     }

@@ -421,9 +421,12 @@ export class SqliteRaftStorage implements Storage {
     return this.#mem.snapshot();
   }
 
-  /** Has the writer checkpoint the WAL of `path` off the event loop; false when it cannot. */
-  checkpoint(path: string): boolean {
-    return this.#writer.checkpoint?.(path) ?? false;
+  /**
+   * Has the writer checkpoint the WAL of `path` off the event loop; false when it cannot.
+   * `onError`: `path` did not open there (raft writes go on; it is tried again).
+   */
+  checkpoint(path: string, onError?: (e: Error) => void): boolean {
+    return this.#writer.checkpoint?.(path, onError) ?? false;
   }
 
   /** Finishes the writes under way, then closes the file. */

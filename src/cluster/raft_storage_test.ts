@@ -297,3 +297,23 @@ Deno.test("SqliteRaftStorage.onWriteFailure() hears the first failed write once,
   assert.deepEqual(heard, [disk]);
   await s.close();
 });
+
+Deno.test("SqliteRaftStorage.checkpoint() of a file that does not open reports it and leaves raft writes going", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "berth-ckpt-" });
+  const s = SqliteRaftStorage.open(`${dir}/raft.db`, { confState: cs });
+  const heard: Error[] = [];
+  s.onWriteFailure((e) => heard.push(e));
+  try {
+    const errors: Error[] = [];
+    assert.equal(s.checkpoint(`${dir}/no/such/dir/store.db`, (e) => errors.push(e)), true);
+    await s.persist({ entries: [ent(1, 1)], hardState: { term: 1, vote: 1, commit: 1 } });
+    await until("the checkpoint's error", () => errors.length > 0);
+    assert.match(errors[0]!.message, /open/);
+    await s.persist({ entries: [ent(2, 1)], hardState: { term: 1, vote: 1, commit: 2 } });
+    assert.equal(s.lastIndex(), 2);
+    assert.deepEqual(heard, []);
+  } finally {
+    await s.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
