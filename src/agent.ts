@@ -23,8 +23,8 @@ import { BOOTSTRAP_TOKEN_TTL_MS, JOIN_TOKEN_FILE, RaftCluster } from "./cluster/
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
-import { type AclDefault, fromDefault, resolveToken, tokenRightsKey } from "./acl/mod.ts";
-import { DnsServer, type ZoneFilter } from "./dns/mod.ts";
+import { anonymousNames } from "./agent_dns_acl.ts";
+import { DnsServer } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
@@ -437,17 +437,6 @@ export function clusterAdmin(cluster: RaftCluster, leave: () => Promise<void>): 
     leave,
     transferLeader: (node) => cluster.transferLeader(node),
     removePeer: (node) => cluster.removePeer(node),
-  };
-}
-
-/** `--dns-acl`: the names the anonymous token may read (service:read, node:read). */
-export function anonymousNames(store: Store, aclDefault: AclDefault): ZoneFilter {
-  const found = resolveToken(store, undefined, aclDefault);
-  const a = "error" in found ? fromDefault("deny") : found.authz;
-  return {
-    service: (name) => a.allows("service", name, "read"),
-    node: (name) => a.allows("node", name, "read"),
-    key: tokenRightsKey(store, undefined, aclDefault),
   };
 }
 

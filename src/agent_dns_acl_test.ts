@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { anonymousNames } from "./agent.ts";
+import { anonymousNames } from "./agent_dns_acl.ts";
 import { hashSecret } from "./acl/mod.ts";
 import { DnsServer } from "./dns/mod.ts";
 import { ANONYMOUS_ACCESSOR, type Command, Store } from "./store/mod.ts";

@@ -7,12 +7,12 @@
  * @module
  */
 import { createSocket } from "node:dgram";
-import { request as httpRequest } from "node:http";
 import { waitFor } from "./wait.ts";
 import { errorText } from "../src/lib/error_text.ts";
 
 export { type DnsAnswer, dnsQuery, lookupA, lookupSrv } from "./dns_query.ts";
 export { docker, removeContainers, requireDocker, runWeb, TEST_IMAGE } from "./docker_harness.ts";
+export { proxyGet } from "./proxy_get.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The permission flags scripts/compile.sh gives the binary. */
@@ -312,33 +312,6 @@ export function signalAgent(a: AgentProc, signal: Deno.Signal): void {
 
 export function portsOf(a: AgentProc): AgentPorts {
   return (a as AgentProc & { ports: AgentPorts }).ports;
-}
-
-/** GET through the proxy with a Host header (node:http: fetch may not send a custom Host). */
-export function proxyGet(
-  port: number,
-  host: string,
-  path = "/",
-  address = "127.0.0.1",
-): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: address, port, path, headers: { host }, agent: false, timeout: 5000 },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => body += d);
-        res.on(
-          "end",
-          () => resolve({ status: res.statusCode ?? 0, body: body.trim(), headers: res.headers }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("proxy request timed out")));
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 // ---- clusters ----

@@ -14,6 +14,8 @@ import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
 import type { HostPort } from "../lib/host_port.ts";
 import { apiInstanceSpec } from "../../test/fixtures.ts";
+import { seededRandom } from "../../raft/sim/prng.ts";
+import { type DnsOptions, DnsServer } from "./server.ts";
 
 export type { DecodedPacket, Rec } from "../../test/dns_packet.d.ts";
 
@@ -161,4 +163,30 @@ export function frame(...messages: Uint8Array[]): Uint8Array {
     off += 2 + m.length;
   }
   return out;
+}
+
+const LOOPBACK = { host: "127.0.0.1", port: 0 };
+
+/** A DnsServer on a loopback port (not started) for `store`, seeded, TTL 0, no recursors. */
+export function testServer(store: Store, over: Partial<DnsOptions> = {}): DnsServer {
+  return new DnsServer({
+    store,
+    listen: LOOPBACK,
+    domain: "berth.",
+    edgeDomain: "edge.example.",
+    ttl: 0,
+    recursors: [],
+    random: seededRandom(1),
+    ...over,
+  });
+}
+
+/** `n` instances of service "big" with distinct addresses and ports. */
+export function manyInstances(n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `big${i}`,
+    service: "big",
+    address: `10.1.${i >> 8}.${i & 0xff}`,
+    port: 1000 + i,
+  }));
 }

@@ -3,46 +3,23 @@ import {
   decode,
   filledStore,
   frame,
+  manyInstances,
   query,
   tcpExchange,
+  testServer,
   udpExchange,
   udpSend,
 } from "./_testing.ts";
-import { type DnsOptions, DnsServer } from "./server.ts";
-import type { Store } from "../store/mod.ts";
+import type { DnsServer } from "./server.ts";
 import { seededRandom } from "../../raft/sim/prng.ts";
 import { apiInstanceSpec } from "../../test/fixtures.ts";
 import { REBUILD_SLICE } from "./zone_view.ts";
-
-const LOOPBACK = { host: "127.0.0.1", port: 0 };
-
-function server(store: Store, over: Partial<DnsOptions> = {}): DnsServer {
-  return new DnsServer({
-    store,
-    listen: LOOPBACK,
-    domain: "berth.",
-    edgeDomain: "edge.example.",
-    ttl: 0,
-    recursors: [],
-    random: seededRandom(1),
-    ...over,
-  });
-}
 
 /** Answers through the in-process path (no sockets); fails if the answer is forwarded. */
 function ask(s: DnsServer, bytes: Uint8Array, tcp = false): Uint8Array | null {
   const r = s.answer(bytes, tcp);
   assert.ok(!(r instanceof Promise), "answer was forwarded");
   return r;
-}
-
-function manyInstances(n: number) {
-  return Array.from({ length: n }, (_, i) => ({
-    id: `big${i}`,
-    service: "big",
-    address: `10.1.${i >> 8}.${i & 0xff}`,
-    port: 1000 + i,
-  }));
 }
 
 const basic = () =>
@@ -60,7 +37,7 @@ const basic = () =>
 
 Deno.test("DnsServer.answer() answers A authoritatively, echoing id and the question's case", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const r = decode(ask(s, query("WeB.Service.BERTH", "A", { id: 777 }))!);
   assert.equal(r.id, 777);
   assert.equal(r.rcode, "NOERROR");
@@ -76,7 +53,7 @@ Deno.test("DnsServer.answer() answers A authoritatively, echoing id and the ques
 
 Deno.test("DnsServer.answer() SRV carries targets and their addresses in additionals", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const r = decode(ask(s, query("_web._tcp.service.berth", "SRV"))!);
   assert.deepEqual(r.answers.map((a) => a.data.port).sort(), [8001, 8002]);
   assert.deepEqual(
@@ -88,7 +65,7 @@ Deno.test("DnsServer.answer() SRV carries targets and their addresses in additio
 
 Deno.test("DnsServer.answer() shuffles service answers and rotates edge answers", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const firsts = new Set<string>();
   for (let i = 0; i < 20; i++) {
     firsts.add(decode(ask(s, query("big.service.berth", "A"), true)!).answers[0]?.data);
@@ -107,7 +84,7 @@ Deno.test("DnsServer.answer() shuffles service answers and rotates edge answers"
 
 Deno.test("DnsServer.answer() NXDOMAIN and NODATA carry the SOA", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const nx = decode(ask(s, query("missing.service.berth", "A"))!);
   assert.equal(nx.rcode, "NXDOMAIN");
   assert.ok(nx.flag_aa);
@@ -123,7 +100,7 @@ Deno.test("DnsServer.answer() NXDOMAIN and NODATA carry the SOA", () => {
 
 Deno.test("DnsServer.answer() sets TC on oversize UDP answers without EDNS0", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const bytes = ask(s, query("big.service.berth", "A"))!;
   assert.ok(bytes.length <= 512, `${bytes.length} bytes over plain UDP`);
   const r = decode(bytes);
@@ -134,7 +111,7 @@ Deno.test("DnsServer.answer() sets TC on oversize UDP answers without EDNS0", ()
 
 Deno.test("DnsServer.answer() honours the EDNS0 size and echoes an OPT", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const small = ask(s, query("big.service.berth", "A", { udpPayloadSize: 1000 }))!;
   assert.ok(small.length <= 1000);
   const r = decode(small);
@@ -151,7 +128,7 @@ Deno.test("DnsServer.answer() honours the EDNS0 size and echoes an OPT", () => {
 
 Deno.test("DnsServer.answer() gives everything over TCP", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const r = decode(ask(s, query("big.service.berth", "SRV"), true)!);
   assert.ok(!r.flag_tc);
   assert.equal(r.answers.length, 100);
@@ -161,7 +138,7 @@ Deno.test("DnsServer.answer() gives everything over TCP", () => {
 
 Deno.test("DnsServer.answer() REFUSES names outside the domain without recursors", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const r = decode(ask(s, query("example.com", "A", { id: 9 }))!);
   assert.equal(r.id, 9);
   assert.equal(r.rcode, "REFUSED");
@@ -171,7 +148,7 @@ Deno.test("DnsServer.answer() REFUSES names outside the domain without recursors
 
 Deno.test("DnsServer.answer() FORMERRs or drops malformed packets, never throws", () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   const good = query("web.service.berth", "A", { id: 0x1234 });
   // Shorter than a header: dropped.
   assert.equal(ask(s, good.slice(0, 11)), null);
@@ -229,7 +206,7 @@ Deno.test("DnsServer.answer() FORMERRs or drops malformed packets, never throws"
 
 Deno.test("DnsServer rebuilds the zone from the store's change feed", async () => {
   const { store, apply } = basic();
-  const s = server(store);
+  const s = testServer(store);
   await s.start();
   try {
     apply({ type: "check", id: "web1", status: "critical", output: "down" });
@@ -254,7 +231,7 @@ Deno.test("DnsServer rebuilds the zone from the store's change feed", async () =
 
 Deno.test("DnsServer.start() serves UDP and TCP on one loopback port", async () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   await s.start();
   try {
     assert.ok(s.address.udp.port > 0);
@@ -282,7 +259,7 @@ Deno.test("DnsServer.start() serves UDP and TCP on one loopback port", async () 
 
 Deno.test("DnsServer closes TCP connections with a bad length prefix and keeps serving", async () => {
   const { store } = basic();
-  const s = server(store);
+  const s = testServer(store);
   await s.start();
   try {
     await assert.rejects(
@@ -302,66 +279,12 @@ Deno.test("DnsServer closes TCP connections with a bad length prefix and keeps s
   }
 });
 
-Deno.test("DnsServer forwards other names to a recursor and caches the answer", async () => {
-  const up = filledStore([{ name: "u1", address: "10.9.0.1" }], [
-    { id: "api1", service: "api", address: "10.9.0.10", port: 80 },
-    ...manyInstances(100),
-  ]);
-  const upstream = server(up.store, { domain: "up.", edgeDomain: null, ttl: 30 });
-  await upstream.start();
-  const { store } = basic();
-  const s = server(store, { recursors: [upstream.address.udp] });
-  await s.start();
-  try {
-    const r = decode(await udpExchange(s.address.udp, query("API.service.up", "A", { id: 5 })));
-    assert.equal(r.id, 5);
-    assert.ok(r.flag_ra);
-    assert.equal(r.questions[0]?.name, "API.service.up");
-    assert.deepEqual(r.answers.map((a) => [a.data, a.ttl]), [["10.9.0.10", 30]]);
-    // Truncated over UDP upstream: retried over TCP, whole over TCP downstream.
-    const [big] = await tcpExchange(s.address.tcp, frame(query("big.service.up", "A")), 1);
-    const b = decode(big!);
-    assert.ok(!b.flag_tc);
-    assert.equal(b.answers.length, 100);
-    // Too big for a plain UDP client: TC, not cut.
-    const bu = decode(await udpExchange(s.address.udp, query("big.service.up", "A")));
-    assert.ok(bu.flag_tc);
-    // Upstream gone: the cached answer is still served.
-    await upstream.close();
-    const cached = decode(await udpExchange(s.address.udp, query("api.service.up", "A")));
-    assert.deepEqual(cached.answers.map((a) => a.data), ["10.9.0.10"]);
-    assert.ok(cached.answers[0]!.ttl! <= 30);
-    assert.equal(cached.questions[0]?.name, "api.service.up");
-  } finally {
-    await s.close();
-    await upstream.close();
-    up.store.close();
-    store.close();
-  }
-});
-
-Deno.test("DnsServer answers SERVFAIL when no recursor answers", async () => {
-  const { store } = basic();
-  const silent = { host: "127.0.0.1", port: 9 }; // discard: nothing answers
-  const s = server(store, { recursors: [silent], forward: { timeoutMs: 100 } });
-  try {
-    const r = s.answer(query("example.com", "A", { id: 3 }), false);
-    assert.ok(r instanceof Promise);
-    const m = decode((await r)!);
-    assert.equal(m.id, 3);
-    assert.equal(m.rcode, "SERVFAIL");
-  } finally {
-    await s.close();
-    store.close();
-  }
-});
-
 Deno.test("DnsServer.answer() encodes PTR and TXT answers a resolver can read", () => {
   const { store } = filledStore(
     [{ name: "n1", address: "192.168.1.1", meta: { rack: "r1", "rfc1035-x": "hello world" } }],
     [{ id: "web1", service: "web", address: "10.0.0.1", port: 8001, tags: ["v1", "blue"] }],
   );
-  const s = server(store, { datacenter: "eu-1" });
+  const s = testServer(store, { datacenter: "eu-1" });
   const ptr = decode(ask(s, query("1.1.168.192.In-Addr.Arpa", "PTR"))!);
   assert.equal(ptr.rcode, "NOERROR");
   assert.ok(ptr.flag_aa);
@@ -388,7 +311,7 @@ Deno.test("DnsServer.answer() encodes PTR and TXT answers a resolver can read", 
 
 Deno.test("DnsServer.answer() gives the right rcode for bad and foreign names, never throws", () => {
   const { store } = basic();
-  const s = server(store, { serviceTtl: new Map([["web", 60]]) });
+  const s = testServer(store, { serviceTtl: new Map([["web", 60]]) });
   const rcode = (name: string, type: string) => decode(ask(s, query(name, type))!).rcode;
   // Unknown addresses and malformed reverse names are not berth's: REFUSED without recursors.
   for (
@@ -415,7 +338,7 @@ Deno.test("DnsServer.answer() gives the right rcode for bad and foreign names, n
 
 Deno.test("DnsServer answers PTR and TXT from the newest zone (cached answers dropped on change)", async () => {
   const { store, apply } = basic();
-  const s = server(store);
+  const s = testServer(store);
   await s.start();
   try {
     const ptr = () => decode(ask(s, query("3.0.0.10.in-addr.arpa", "PTR"))!);
@@ -446,7 +369,7 @@ Deno.test("DnsServer answers PTR and TXT from the newest zone (cached answers dr
 
 Deno.test("DnsServer answers unrelated names from its cache through a registration storm", async () => {
   const { store, apply } = basic();
-  const s = server(store);
+  const s = testServer(store);
   await s.start();
   try {
     // Every form of web's names, and others that do not depend on web.
@@ -498,7 +421,7 @@ Deno.test("DnsServer.close() while start() builds a zone in slices leaves nothin
       instance: { ...apiInstanceSpec(i), node: "n1" },
     })),
   });
-  const s = server(store);
+  const s = testServer(store);
   const started = s.start();
   await s.close();
   await started;
