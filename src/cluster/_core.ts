@@ -35,7 +35,7 @@ import {
 import { formatHostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { type AppliedProposal, applyCommitted } from "./_apply.ts";
-import { splitEarly } from "./_early_sends.ts";
+import { mustWaitForWrite, splitEarly } from "./_early_sends.ts";
 import { MemberView } from "./_member_view.ts";
 import { ClosedError, deadlineError, NoLeaderError, RejectedError } from "./errors.ts";
 import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
@@ -295,10 +295,9 @@ export class ClusterCore {
       this.#scheduler.served();
       const rd = node.ready();
       if (rd.softState !== undefined) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
-      const { now, held } = splitEarly(rd, this.role === "leader", {
-        hardState: this.storage.hardState(),
-        lastIndex: this.storage.lastIndex(),
-      });
+      const durable = { hardState: this.storage.hardState(), lastIndex: this.storage.lastIndex() };
+      const { now, held } = splitEarly(rd, this.role === "leader", durable);
+      const mustWait = mustWaitForWrite(rd, durable);
       // 1. Post the write: snapshot, entries and hard state in one synced transaction.
       const written = this.storage.persist({
         entries: rd.entries,
@@ -307,10 +306,14 @@ export class ClusterCore {
         sync: rd.mustSync,
       });
       written.catch(() => {}); // awaited below; a send that throws first must not leave it unhandled
-      // 2. Send what does not depend on the write (_early_sends.ts); the rest waits for it.
+      // 2. Send what does not depend on the write (_early_sends.ts); the rest waits for it,
+      // unless nothing depends on it at all (a commit index moved): then nothing waits, and the
+      // writer keeps it before any later write (a failure stops the member: onWriteFailure).
       for (const m of now) this.#send(m);
-      await written;
-      if (this.closed) return;
+      if (mustWait) {
+        await written;
+        if (this.closed) return;
+      }
       for (const m of held) this.#send(m);
       // 3. Apply.
       if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) {

@@ -142,6 +142,44 @@ Deno.test("ClusterCore: a leader's append goes out before its own write is durab
   }
 });
 
+Deno.test("ClusterCore: a ready that only moves the commit index applies and answers without its write's ack; one with entries waits", async () => {
+  const { ms, gates } = await gatedMembers();
+  const [a] = ms as [TestMember, TestMember, TestMember];
+  try {
+    const ga = gates.get("a")!;
+    const from = ga.seen.length;
+    // Hold the leader's commit-only writes (a hard state, no entries, no snapshot).
+    const commitOnly = (w: LogWrite) => !appends(w) && hardStateOf(w) !== undefined && !w.clear;
+    ga.hold = commitOnly;
+    const r1 = await a.cluster.propose({
+      type: "kv.put",
+      key: "k1",
+      value: enc.encode("v"),
+      flags: 0,
+    });
+    assert.ok(ga.held > 0, "the commit-only write is still held");
+    assert.ok(ga.seen.slice(from).some((s) => commitOnly(s.w) && !s.durable));
+    assert.ok(a.store.appliedIndex() >= r1.index);
+    assert.ok(a.store.kvGet("k1") !== undefined);
+    ga.release();
+    // A ready with entries still waits for its write: nothing applied, no answer.
+    ga.hold = appends;
+    let done = false;
+    const p2 = a.cluster.propose({ type: "kv.put", key: "k2", value: enc.encode("v"), flags: 0 })
+      .finally(() => done = true);
+    p2.catch(() => {}); // awaited below; a failed assertion first must not leave it unhandled
+    await until("the leader's append is held", () => ga.held > 0);
+    await sleep(HOLD_MS);
+    assert.equal(done, false);
+    assert.equal(a.store.kvGet("k2"), undefined);
+    ga.release();
+    await p2;
+    assert.ok(a.store.kvGet("k2") !== undefined);
+  } finally {
+    await closeAll(ms);
+  }
+});
+
 Deno.test("ClusterCore: a vote is sent only once the voter's hard state is durable", async () => {
   const { ms, gates } = await gatedMembers();
   const [a, b] = ms as [TestMember, TestMember, TestMember];

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { HardState, Message, Ready } from "../../raft/mod.ts";
+import { type HardState, isEmptySnapshot, type Message, type Ready } from "../../raft/mod.ts";
 
 /** Message types a leader may send before its own write of the same ready is durable. */
 const EARLY = new Set<string>(["MsgApp", "MsgHeartbeat", "MsgSnap"]);
@@ -53,4 +53,29 @@ export function splitEarly(
     else held.push(m);
   }
   return { now, held };
+}
+
+/**
+ * Whether the ready loop must wait for `rd`'s write before sending the rest, applying and
+ * advancing. It need not when nothing depends on the write's durability: no entries, no
+ * snapshot, and a hard state (if any) that changes only `commit` (term and vote are on disk:
+ * `mustSync` false), and every committed entry is already in the durable log. Such a write
+ * (a commit index moved) is posted and kept in order by the writer; a later write that is
+ * waited for follows it, and a lost one is recovered at start (the commit is raised to the
+ * store's applied index, RaftStorage.commitAtLeast). Every message of such a ready refers to
+ * durable state only: raft's last index is the durable one, and its commit is at most that.
+ */
+export function mustWaitForWrite(rd: Ready, durable: Durable): boolean {
+  if (rd.mustSync || rd.entries.length > 0) return true;
+  if (rd.snapshot !== undefined && !isEmptySnapshot(rd.snapshot)) return true;
+  const hs = rd.hardState;
+  if (
+    hs !== undefined && (hs.term !== durable.hardState.term || hs.vote !== durable.hardState.vote)
+  ) {
+    return true;
+  }
+  if (hs !== undefined && hs.commit > durable.lastIndex) return true;
+  if (rd.messages.some((m) => m.commit > durable.lastIndex)) return true;
+  const last = rd.committedEntries.at(-1);
+  return last !== undefined && last.index > durable.lastIndex;
 }

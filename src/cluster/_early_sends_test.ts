@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Entry, Message, Ready } from "../../raft/mod.ts";
-import { earlyCommitBound, splitEarly } from "./_early_sends.ts";
+import { earlyCommitBound, mustWaitForWrite, splitEarly } from "./_early_sends.ts";
 
 const msg = (type: Message["type"], commit = 0): Message => ({
   type,
@@ -89,4 +89,40 @@ Deno.test("earlyCommitBound() counts a replaced stale suffix as not durable", ()
   // Storage still has 11..12 of an old term, the ready rewrites from 11.
   const rd = ready({ entries: [ent(11)] });
   assert.equal(earlyCommitBound(rd, true, { ...durable, lastIndex: 12 }), 10);
+});
+
+Deno.test("mustWaitForWrite() does not wait for a ready that only moves the commit index", () => {
+  const rd = ready({
+    hardState: { term: 3, vote: 1, commit: 10 },
+    committedEntries: [ent(9), ent(10)],
+    messages: [msg("MsgApp", 10), msg("MsgAppResp", 10), msg("MsgHeartbeat", 10)],
+  });
+  assert.equal(
+    mustWaitForWrite(rd, { ...durable, hardState: { term: 3, vote: 1, commit: 8 } }),
+    false,
+  );
+  assert.equal(mustWaitForWrite(ready({ messages: [msg("MsgHeartbeatResp")] }), durable), false);
+});
+
+Deno.test("mustWaitForWrite() waits for entries, a snapshot, a term or vote change, or mustSync", () => {
+  assert.equal(mustWaitForWrite(ready({ entries: [ent(11)], mustSync: true }), durable), true);
+  assert.equal(mustWaitForWrite(ready({ entries: [ent(11)] }), durable), true);
+  assert.equal(mustWaitForWrite(ready({ mustSync: true }), durable), true);
+  const snapshot = {
+    data: new Uint8Array(0),
+    metadata: { index: 20, term: 3, confState: { voters: [1], learners: [] } },
+  } as unknown as NonNullable<Ready["snapshot"]>;
+  assert.equal(mustWaitForWrite(ready({ snapshot }), durable), true);
+  const hs = (term: number, vote: number) => ({ hardState: { term, vote, commit: 10 } });
+  assert.equal(mustWaitForWrite(ready(hs(4, 1)), durable), true);
+  assert.equal(mustWaitForWrite(ready(hs(3, 2)), durable), true);
+});
+
+Deno.test("mustWaitForWrite() waits when a commit or committed entry is past the durable last index", () => {
+  assert.equal(mustWaitForWrite(ready({ committedEntries: [ent(10), ent(11)] }), durable), true);
+  assert.equal(
+    mustWaitForWrite(ready({ hardState: { term: 3, vote: 1, commit: 11 } }), durable),
+    true,
+  );
+  assert.equal(mustWaitForWrite(ready({ messages: [msg("MsgHeartbeat", 11)] }), durable), true);
 });
