@@ -6,7 +6,8 @@
  *   post the batch (snapshot, entries, hard state: one synced transaction) to the log writer
  *   → send at once what does not depend on it: a leader's appends, heartbeats and snapshots
  *     whose commit index is durable here (followers then write in parallel with the leader)
- *   → on the writer's acknowledgement: send the rest (votes, append responses, …)
+ *   → on the writer's acknowledgement: send the rest (votes, append responses, …); a ready
+ *     that only moves the commit index does not wait for it (_early_sends.ts mustWaitForWrite)
  *   → apply committed entries into the store, in slices with the event loop served between
  *   → advance, and take the next ready (everything stepped meanwhile: group commit).
  *
