@@ -10,6 +10,20 @@ import * as dnsPacket from "dns-packet";
 import { createSocket } from "node:dgram";
 import type { Buffer } from "node:buffer";
 import { run } from "./_shared.ts";
+import { type AgentProc, apiJson } from "../../test/harness.ts";
+
+/** What `GET /v1/berth/loop` answers (the agent runs with BERTH_LOOP_PROBE=1). */
+export interface LoopReading {
+  worstPauseMs: number;
+  sinceMs: number;
+  pausesOver10Ms: number;
+  pausesOver50Ms: number;
+}
+
+/** `a`'s loop probe; zeroed after the read unless `reset` is false. */
+export async function loopOf(a: AgentProc, reset = true): Promise<LoopReading> {
+  return await apiJson(a, `/v1/berth/loop${reset ? "?reset" : ""}`) as LoopReading;
+}
 
 /** p50 and p99 of a sample, in ms. */
 export interface Tail {

@@ -38,7 +38,7 @@ import {
 } from "../../test/harness.ts";
 import { waitFor } from "../../test/wait.ts";
 import type { BenchOptions } from "./_shared.ts";
-import { dnsLatencies, type Tail, tail } from "./_measure.ts";
+import { dnsLatencies, loopOf, type Tail, tail } from "./_measure.ts";
 import { berthStatus } from "./failover.ts";
 
 const CONTAINERS = Number(Deno.env.get("BULK_CONTAINERS") ?? "500");
@@ -58,15 +58,6 @@ const PHASE_TIMEOUT_MS = 15 * 60_000;
 const KEEP_ENTRIES = 2048 + 512;
 /** Most KV writes the install phase makes to get the follower's log compacted away. */
 const COMPACT_WRITES_MAX = 200_000;
-
-interface Loop {
-  worstPauseMs: number;
-  sinceMs: number;
-}
-
-async function loopOf(a: AgentProc, reset = true): Promise<Loop> {
-  return await apiJson(a, `/v1/berth/loop${reset ? "?reset" : ""}`) as Loop;
-}
 
 /** DNS queries for `name` to `a`, one at a time, until `stop()` is called: their latencies. */
 function dnsWhile(

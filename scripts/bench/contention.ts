@@ -26,6 +26,7 @@ import { nginxBenchConfig } from "../_nginx.ts";
 import { type BenchOptions, register, run, SECONDS, spawn } from "./_shared.ts";
 import { summarizeWrk, writeWrkScript, wrk, type WrkRun } from "./_wrk.ts";
 import { quantile } from "./_tls_load.ts";
+import { loopOf } from "./_measure.ts";
 
 /** DNS queries per second of the probe (paced: the probe itself is no load). */
 const DNS_PROBE_QPS = 500;
@@ -61,9 +62,7 @@ interface Phase {
 }
 
 async function loopWorst(a: AgentProc, reset: boolean): Promise<number> {
-  const r = await fetch(`${a.httpUrl}/v1/berth/loop${reset ? "?reset" : ""}`);
-  if (!r.ok) throw new Error(`GET /v1/berth/loop: ${r.status} ${await r.text()}`);
-  return (await r.json() as { worstPauseMs: number }).worstPauseMs;
+  return (await loopOf(a, reset)).worstPauseMs;
 }
 
 export async function benchContention(o: BenchOptions): Promise<void> {

@@ -23,7 +23,6 @@
  */
 import {
   type AgentProc,
-  apiJson,
   freePort,
   proxyGet,
   startAgent,
@@ -36,6 +35,8 @@ import { type BenchOptions, SECONDS } from "./_shared.ts";
 import {
   dnsLatencies,
   httpLatencies,
+  loopOf,
+  type LoopReading,
   procStatusMiB,
   rssMiB,
   showTail,
@@ -60,18 +61,9 @@ const JOINER_HOST = "127.0.0.4";
 const DOMAIN = "berth";
 const EDGE = "bench.test";
 
-interface Loop {
-  worstPauseMs: number;
-  sinceMs: number;
-  pausesOver10Ms: number;
-  pausesOver50Ms: number;
-}
+type Loop = LoopReading;
 
 const svc = (i: number) => `svc-${String(i).padStart(4, "0")}`;
-
-async function loopOf(a: AgentProc, reset = true): Promise<Loop> {
-  return await apiJson(a, `/v1/berth/loop${reset ? "?reset" : ""}`) as Loop;
-}
 
 function showLoop(l: Loop): string {
   return `worst ${l.worstPauseMs.toFixed(1)} ms (>10 ms: ${l.pausesOver10Ms}, >50 ms: ` +
