@@ -30,3 +30,33 @@ export function ipBytes(ip: string): Uint8Array | null {
   });
   return out;
 }
+
+/**
+ * The text of 4 or 16 address bytes at `offset` in `bytes`: dotted IPv4, or IPv6 as RFC 5952
+ * writes it (lower case, the longest run of two or more zero groups as `::`, the first of equal
+ * runs), an IPv4-mapped IPv6 address as `::ffff:a.b.c.d`.
+ */
+export function ipText(bytes: Uint8Array, family: 4 | 6, offset = 0): string {
+  const b = (i: number) => bytes[offset + i] ?? 0;
+  if (family === 4) return `${b(0)}.${b(1)}.${b(2)}.${b(3)}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b(i) << 8) | b(i + 1));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${b(12)}.${b(13)}.${b(14)}.${b(15)}`;
+  }
+  let bestAt = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");
+  if (bestAt < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLen))}`;
+}
