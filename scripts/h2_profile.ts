@@ -17,7 +17,7 @@ const ts = new TestStore();
 ts.register(spec({ id: "web-1", port: backend.port }));
 ts.check("web-1", "passing");
 const proxy = new HttpProxy({
-  store: ts.store,
+  source: ts.store,
   listen: null,
   edgeDomain: null,
   log: () => {},

@@ -54,7 +54,7 @@ async function serveBerth(port: number, backend: number): Promise<void> {
     }),
   });
   if (!r.ok) throw new Error(r.error);
-  const proxy = new HttpProxy({ store, listen: { host: HOST, port }, edgeDomain: null });
+  const proxy = new HttpProxy({ source: store, listen: { host: HOST, port }, edgeDomain: null });
   await proxy.start();
   Deno.addSignalListener("SIGTERM", async () => {
     await proxy.close();

@@ -269,7 +269,7 @@ export class Agent {
         log,
       });
       const started = new HttpProxy({
-        store,
+        source: store,
         listen: config.proxyHttp,
         tls: config.proxyHttps === null ? undefined : {
           listen: config.proxyHttps,

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Store } from "../store/mod.ts";
+import type { AcmeChallenge } from "../store/mod.ts";
 
 /** A TLS-ALPN-01 certificate and key (RFC 8737), PEM. */
 export interface AlpnCert {
@@ -17,8 +17,15 @@ export interface AlpnCert {
   keyPem: string;
 }
 
+/** What the answers read: the store, or a proxy worker's copy of the challenge rows. */
+export interface ChallengeSource {
+  readonly acme: { challenges(): (AcmeChallenge & { name: string })[] };
+  /** Calls `fn` after each change; the answers reload when `tables` has "acme". */
+  subscribe(fn: (c: { tables: ReadonlySet<string> }) => void): () => void;
+}
+
 export interface AcmeAnswersOptions {
-  store: Store;
+  store: ChallengeSource;
   /** Builds the TLS-ALPN-01 certificate for `name` (acmeproto's tlsAlpnChallengeCert). */
   tlsAlpnCert: (name: string, keyAuthorization: string) => AlpnCert;
   log: (line: string) => void;

@@ -29,7 +29,12 @@ export {
   isOrderableName,
 } from "./names.ts";
 export { AcmeManager, type AcmeManagerOptions } from "./manager.ts";
-export { AcmeAnswers, type AcmeAnswersOptions, type AlpnCert } from "./answers.ts";
+export {
+  AcmeAnswers,
+  type AcmeAnswersOptions,
+  type AlpnCert,
+  type ChallengeSource,
+} from "./answers.ts";
 export { tlsAlpnHook } from "./tls_alpn_hook.ts";
 export type { AcmeApi, AcmeApiFactory } from "./client_api.ts";
 export { backoffMs, renewAt } from "./timing.ts";

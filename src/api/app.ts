@@ -54,7 +54,7 @@ export interface ApiOptions {
   /** Consensus operations behind join/leave/raft; missing ones answer 501. */
   admin?: Partial<ClusterAdmin>;
   /** The proxy's routes and TCP listener states for /v1/berth/routes; null: the proxy is off. */
-  routes?: () => RoutesView | null;
+  routes?: () => RoutesView | null | Promise<RoutesView | null>;
   /** More Prometheus text appended to /metrics. */
   extraMetrics?: () => string;
   /** Most blocking queries waiting at once (default BLOCKED_READS_MAX); more get 429. */

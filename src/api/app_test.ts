@@ -148,6 +148,7 @@ Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as 
       error: "port 8500 is the agent's own api listener (127.0.0.1:8500)",
     }],
     conflicts: [],
+    ejected: [],
   };
   const f = fixture({ routes: () => report });
   const r = await f.app.request("/v1/berth/routes");
@@ -157,7 +158,14 @@ Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as 
   const off = fixture();
   const o = await off.app.request("/v1/berth/routes");
   assert.equal(o.status, 200);
-  assert.deepEqual(await o.json(), { listen: null, https: null, http: [], tcp: [], conflicts: [] });
+  assert.deepEqual(await o.json(), {
+    listen: null,
+    https: null,
+    http: [],
+    tcp: [],
+    conflicts: [],
+    ejected: [],
+  });
   off.close();
 });
 

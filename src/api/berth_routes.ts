@@ -44,10 +44,11 @@ export function berthRoutes(app: Hono, d: Deps): void {
   app.get("/v1/berth/members", members(true));
   app.get("/v1/berth/raft/peers", members(false));
 
-  app.get("/v1/berth/routes", (c) => {
+  app.get("/v1/berth/routes", async (c) => {
     setReadHeaders(c, d, Math.max(1, store.tableIndex("instances")));
     // The proxy off (--proxy-http off, --proxy-https off): no listener, no routes.
-    const view = d.routes() ?? { listen: null, https: null, http: [], tcp: [], conflicts: [] };
+    const view = await d.routes() ??
+      { listen: null, https: null, http: [], tcp: [], conflicts: [], ejected: [] };
     // Routes of the services the token may read (agent:read was checked before). A conflict
     // line names services in free text: shown only to a token that may read every service.
     const readable = (a: Authorizer, r: { service: string }) =>
@@ -62,6 +63,10 @@ export function berthRoutes(app: Hono, d: Deps): void {
       http: keepAllowed(c, view.http, readable),
       tcp: keepAllowed(c, view.tcp, readable),
       conflicts: everyService ? view.conflicts : [],
+      ejected: keepAllowed(c, view.ejected ?? [], (a, e) => {
+        const service = store.instance(e.instance)?.service;
+        return service !== undefined && a.allows("service", service, "read");
+      }),
     });
   });
 

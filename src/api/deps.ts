@@ -47,6 +47,8 @@ export interface RoutesView {
     error: string | null;
   }[];
   conflicts: string[];
+  /** Instances the proxy's passive health skips now (absent: none). */
+  ejected?: { instance: string; address: string; port: number; untilMs: number }[];
 }
 
 export interface Deps {
@@ -66,7 +68,7 @@ export interface Deps {
   now: () => number;
   startedAtMs: number;
   extraMetrics: (() => string) | undefined;
-  routes: () => RoutesView | null;
+  routes: () => RoutesView | null | Promise<RoutesView | null>;
   /**
    * Told when a TTL check of this node got a report (its owner restarts the TTL); answers the
    * check's TTL-expiry proposal in flight, if any, which the report must wait for.

@@ -225,7 +225,7 @@ export async function withProxy(
   fn: (port: number, proxy: HttpProxy) => void | Promise<void>,
 ): Promise<void> {
   const proxy = new HttpProxy({
-    store: ts.store,
+    source: ts.store,
     listen: { host: "127.0.0.1", port: 0 },
     edgeDomain: null,
     log: () => {},

@@ -12,7 +12,7 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../lib/host_port.ts";
 import { formatHostPort } from "../lib/host_port.ts";
-import type { Change, Store } from "../store/mod.ts";
+import type { Change } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
 import { Attempt, type AttemptContext, type Failure } from "./attempt.ts";
 import { ClientConn, type ClientRequest } from "./client_conn.ts";
@@ -26,8 +26,8 @@ import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
 import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.ts";
 import type { HttpRouteInfo, RouteTable, ServiceRoute } from "./routes.ts";
-import { RouteFeed } from "./route_feed.ts";
-import { UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
+import { RouteFeed, type RouteSource } from "./route_feed.ts";
+import { type EjectedTarget, UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
 import { H2Frontend } from "./h2_frontend.ts";
@@ -47,8 +47,11 @@ export const TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
 export const STREAM_IDLE_TIMEOUT_MS = 60_000;
 
 export interface ProxyOptions extends UpstreamPoolOptions {
-  /** The local replica; routes are rebuilt from its change feed. */
-  store: Store;
+  /**
+   * The route rows and their change feed: the store on the main thread, a RouteReplica in a
+   * proxy worker. A change naming `edge_certs` (the store's) also reloads the certificates.
+   */
+  source: RouteSource;
   /** Listen address of plain HTTP; port 0 picks a free port (see `address`); null: none. */
   listen: HostPort | null;
   /** The HTTPS listener (https_listener.ts); none when absent. */
@@ -95,6 +98,11 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   tcpHost?: string | null;
   /** The agent's own listeners: a TCP route on one of their ports is refused, not bound. */
   reserved?: readonly ReservedListener[];
+  /**
+   * Bind every listener (plain, HTTPS, TCP routes) with SO_REUSEPORT, so that several proxy
+   * workers accept on one port (workers/). Default false.
+   */
+  reusePort?: boolean;
 }
 
 /** What the routes API lists: the proxy's address, HTTP and TCP routes, clashes. */
@@ -106,6 +114,8 @@ export interface RoutesReport {
   http: HttpRouteInfo[];
   tcp: TcpRouteInfo[];
   conflicts: string[];
+  /** Instances passive health skips now (with proxy workers: those of every worker). */
+  ejected: EjectedTarget[];
 }
 
 /**
@@ -114,7 +124,7 @@ export interface RoutesReport {
  */
 export class HttpProxy {
   readonly #opts: ProxyOptions;
-  readonly #store: Store;
+  readonly #source: RouteSource;
   readonly #pool: UpstreamPool;
   readonly #server: net.Server;
   readonly #https: HttpsListener | null;
@@ -150,7 +160,7 @@ export class HttpProxy {
 
   constructor(opts: ProxyOptions) {
     this.#opts = opts;
-    this.#store = opts.store;
+    this.#source = opts.source;
     this.#pool = new UpstreamPool(opts);
     this.#retriesMax = opts.retriesMax ?? RETRIES_MAX;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
@@ -212,9 +222,10 @@ export class HttpProxy {
       connectionsMax: this.#connectionsMax,
       log: this.#log,
       reserved: opts.reserved,
+      reusePort: opts.reusePort,
     });
     this.#routes = new RouteFeed({
-      source: opts.store,
+      source: opts.source,
       edgeDomain: opts.edgeDomain,
       load: this.#pool.load,
       random: opts.random,
@@ -245,6 +256,7 @@ export class HttpProxy {
       log: this.#log,
     });
     this.#https = opts.tls === undefined ? null : new HttpsListener({
+      reusePort: opts.reusePort,
       ...opts.tls,
       admit: () => this.#connections() < this.#connectionsMax,
       serveHttp1: (socket, conn) => this.#serveHttp1(socket, conn),
@@ -270,13 +282,21 @@ export class HttpProxy {
     return this.#https.address;
   }
 
+  /** Skips a target another proxy worker ejected (UpstreamPool `eject`). */
+  eject(key: string, ms: number): void {
+    this.#pool.eject(key, ms);
+  }
+
   /** Resolves when the routes are built and TCP listeners match them (tests, orderly start). */
   async settled(): Promise<void> {
     await this.#routes.settled();
     await this.#tcpUpdating;
   }
 
-  /** Re-reads the certificates the HTTPS listener serves (the proxy does on `edge_certs`). */
+  /**
+   * Re-reads the certificates the HTTPS listener serves (the proxy does on a change of
+   * `edge_certs` from its source; a proxy worker when the main thread sends new ones).
+   */
   reloadCertificates(): void {
     this.#https?.reload();
   }
@@ -306,6 +326,7 @@ export class HttpProxy {
       http: this.#routes.table.httpRoutes(),
       tcp: this.#tcp?.report(this.#routes.table.tcpClashes) ?? [],
       conflicts: this.#routes.table.conflicts,
+      ejected: this.#pool.ejected(),
     };
   }
 
@@ -321,7 +342,7 @@ export class HttpProxy {
     const listening = this.#listening = Promise.withResolvers<void>();
     this.#tcpUpdating = listening.promise;
     this.#routes.start();
-    this.#unsubscribe = this.#store.subscribe(this.#onChange);
+    this.#unsubscribe = this.#source.subscribe(this.#onChange);
     try {
       await this.#routes.settled();
       if (this.#closed) return listening.resolve(); // close() came while the routes were built
@@ -329,6 +350,7 @@ export class HttpProxy {
         this.#address = await listenOn(this.#server, this.#opts.listen, {
           flag: "proxy-http",
           log: this.#log,
+          reusePort: this.#opts.reusePort,
         });
       }
       await this.#https?.start();

@@ -345,7 +345,7 @@ Deno.test("HttpProxy.close() during start() leaves nothing listening", async (t)
       const page = ts.store.instancesPage.bind(ts.store);
       ts.store.instancesPage = (after, limit) => (firstPage.resolve(), page(after, limit));
       const proxy = new HttpProxy({
-        store: ts.store,
+        source: ts.store,
         listen: { host: "127.0.0.1", port },
         edgeDomain: null,
         routeSliceSize: 2, // the build takes several turns of the event loop

@@ -71,6 +71,8 @@ export interface H2Frontend {
 export interface ProxyTlsOptions {
   /** Listen address; port 0 picks a free port. */
   listen: HostPort;
+  /** Bind with SO_REUSEPORT (proxy workers share the port). Default false. */
+  reusePort?: boolean;
   /** The certificates to serve, keys opened; called again at each `reload()`. */
   certs: () => readonly ServedCert[];
   /** TLS-ALPN-01 validations; none answered without it. */
@@ -184,6 +186,7 @@ export class HttpsListener {
     this.#address = await listenOn(this.#server, this.#opts.listen, {
       flag: "proxy-https",
       log: this.#opts.log,
+      reusePort: this.#opts.reusePort,
     });
   }
 

@@ -1,6 +1,7 @@
 /**
  * Binding the proxy's listeners (plain HTTP, HTTPS): one error line that names the flag to
- * change.
+ * change. With `reusePort` (proxy workers) every worker binds the same address (SO_REUSEPORT)
+ * and the kernel spreads new connections over them.
  *
  * @module
  */
@@ -17,12 +18,12 @@ import { errorText } from "../lib/error_text.ts";
 export async function listenOn(
   server: net.Server,
   addr: HostPort,
-  o: { flag: string; log: (line: string) => void },
+  o: { flag: string; log: (line: string) => void; reusePort?: boolean },
 ): Promise<HostPort> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(addr.port, addr.host, () => {
+      server.listen({ port: addr.port, host: addr.host, reusePort: o.reusePort === true }, () => {
         server.off("error", reject);
         resolve();
       });

@@ -28,7 +28,7 @@
  *   `reserved` (the agent's own listeners), is claimed by another service or cannot be bound is
  *   refused with one log line and listed as failed by `report()` (for `/v1/berth/routes`).
  *
- * Options (ProxyOptions; every limit has a default): `store`, `listen`, `edgeDomain`,
+ * Options (ProxyOptions; every limit has a default): `source` (the store, or a worker's replica), `listen`, `edgeDomain`,
  * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs`
  * 10000, `requestTimeoutMs` 300000, `streamIdleTimeoutMs` 60000, `keepAliveTimeoutMs` 5000,
  * `connectionsMax` 10000, `headerBytesMax` 16 KiB, `bodyBytesMax` 1 GiB, `tunnelIdleTimeoutMs`
@@ -41,7 +41,7 @@
  * @example
  * ```ts
  * const proxy = new HttpProxy({
- *   store,
+ *   source: store,
  *   listen: { host: "0.0.0.0", port: 80 },
  *   edgeDomain: "edge.example.com.",
  * });

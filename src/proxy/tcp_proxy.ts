@@ -34,6 +34,8 @@ export interface TcpProxyOptions {
   log: (line: string) => void;
   /** Addresses the agent listens on itself; a route port that clashes with one is refused. */
   reserved?: readonly ReservedListener[];
+  /** Bind with SO_REUSEPORT (every proxy worker listens on each route port). Default false. */
+  reusePort?: boolean;
 }
 
 /** One of the agent's own listeners, which no TCP route may take. */
@@ -160,7 +162,7 @@ export class TcpProxy {
         );
         resolve();
       });
-      server.listen(port, host, () => {
+      server.listen({ port, host, reusePort: this.#opts.reusePort === true }, () => {
         if (l.state === "binding") l.state = "listening";
         server.on("error", (e) => this.#opts.log(`proxy: TCP ${port}: ${errorText(e)}`));
         resolve();

@@ -14,7 +14,8 @@
  * Passive health: `failuresMax` consecutive failures (connect error, reset, timeout) eject a
  * target for `ejectMs`, doubling on each re-ejection up to `ejectMsMax`; any response resets it.
  * An ejected target gets one trial request once the period ends. This state is local: it is
- * never written to the store.
+ * never written to the store. With proxy workers each ejection is reported (`onEject`) and the
+ * main thread has every other worker apply it (`eject`), so all skip the target alike.
  *
  * Idle keep-alive connections close after `idleTimeoutMs` (never later; up to an eighth of it
  * sooner), found by one sweep over the free connections every eighth of it (no timer per
@@ -50,6 +51,17 @@ export const EJECT_MS_MAX = 120_000;
 export const DRAIN_MS = 30_000;
 /** Idle sweeps per `idleTimeoutMs`. */
 const IDLE_SWEEPS = 8;
+/** Ejections told by other workers (`eject`) for targets without a pool here yet. */
+export const REMOTE_EJECTIONS_MAX = 4096;
+
+/** A target passive health skips now (for the routes API). */
+export interface EjectedTarget {
+  instance: string;
+  address: string;
+  port: number;
+  /** Ejected until this time (ms since the epoch). */
+  untilMs: number;
+}
 
 /** What a leased connection's events go to. */
 export interface Lease {
@@ -114,6 +126,8 @@ export interface UpstreamPoolOptions {
   now?: () => number;
   /** Where ejections are reported. Default console.error. */
   log?: (line: string) => void;
+  /** Told of each ejection of a target (by `Target.key`) and its period (proxy workers). */
+  onEject?: (key: string, ms: number) => void;
 }
 
 /** One target's pool and health. */
@@ -176,6 +190,9 @@ export class UpstreamPool {
   readonly #log: (line: string) => void;
   /** Targets ejected now or recently; lets `isEjected` skip the clock when none is. */
   #ejectedCount = 0;
+  /** Target key → ejected until (ms), told by `eject` before the target has a pool here. */
+  readonly #remote = new Map<string, number>();
+  readonly #onEject: ((key: string, ms: number) => void) | undefined;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: UpstreamPoolOptions = {}) {
@@ -190,6 +207,7 @@ export class UpstreamPool {
     this.#drainMs = opts.drainMs ?? DRAIN_MS;
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log ?? console.error;
+    this.#onEject = opts.onEject;
   }
 
   /** The target's upstream, created on first use. */
@@ -198,6 +216,11 @@ export class UpstreamPool {
     if (u === undefined) {
       u = new Upstream(t);
       this.#upstreams.set(t.key, u);
+      const until = this.#remote.get(t.key);
+      if (until !== undefined) {
+        this.#remote.delete(t.key);
+        if (until > this.#now()) this.#ejectUntil(u, until);
+      }
       this.#idleSweep ??= setInterval(
         this.sweepIdle,
         Math.max(1, Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS)),
@@ -382,10 +405,63 @@ export class UpstreamPool {
 
   /** Whether passive health currently excludes the target. */
   isEjected = (t: Target): boolean => {
-    if (this.#ejectedCount === 0) return false;
+    if (this.#ejectedCount === 0 && this.#remote.size === 0) return false;
     const u = this.#upstreams.get(t.key);
-    return u !== undefined && u.ejectedUntil > this.#now();
+    if (u === undefined) return (this.#remote.get(t.key) ?? 0) > this.#now();
+    return u.ejectedUntil > this.#now();
   };
+
+  /**
+   * Ejects a target for `ms` because another proxy worker did (no log line, no `onEject`): it
+   * is skipped until then and one more failure here ejects it again.
+   */
+  eject(key: string, ms: number): void {
+    const until = this.#now() + ms;
+    const u = this.#upstreams.get(key);
+    if (u !== undefined) return this.#ejectUntil(u, until);
+    if (this.#remote.size >= REMOTE_EJECTIONS_MAX) {
+      const now = this.#now();
+      for (const [k, t] of this.#remote) if (t <= now) this.#remote.delete(k);
+      if (this.#remote.size >= REMOTE_EJECTIONS_MAX) return; // bounded; local failures still eject
+    }
+    this.#remote.set(key, Math.max(until, this.#remote.get(key) ?? 0));
+  }
+
+  #ejectUntil(u: Upstream, until: number): void {
+    if (u.ejectedUntil >= until) return;
+    if (u.ejections === 0) {
+      this.#ejectedCount++;
+      u.ejections = 1;
+    }
+    u.ejectedUntil = until;
+    u.failures = Math.max(u.failures, this.#failuresMax - 1);
+  }
+
+  /** The targets ejected now, by instance id. */
+  ejected(): EjectedTarget[] {
+    const now = this.#now();
+    const out: EjectedTarget[] = [];
+    for (const u of this.#upstreams.values()) {
+      const t = u.target;
+      if (u.ejectedUntil > now) {
+        out.push({ instance: t.id, address: t.address, port: t.port, untilMs: u.ejectedUntil });
+      }
+    }
+    for (const [key, untilMs] of this.#remote) {
+      // `id|address|port` (Target.key); the id may hold "|", the address and port do not.
+      const p = key.lastIndexOf("|");
+      const a = key.lastIndexOf("|", p - 1);
+      if (untilMs > now && a > 0) {
+        out.push({
+          instance: key.slice(0, a),
+          address: key.slice(a + 1, p),
+          port: Number(key.slice(p + 1)),
+          untilMs,
+        });
+      }
+    }
+    return out.sort((x, y) => x.instance < y.instance ? -1 : x.instance > y.instance ? 1 : 0);
+  }
 
   /** The route's next target not in `tried`, preferring ones not ejected; null if none. */
   pick(route: ServiceRoute, tried: readonly Target[]): Target | null {
@@ -409,6 +485,7 @@ export class UpstreamPool {
       `proxy: instance ${t.id} (${t.address}:${t.port}) ejected for ${ms} ms after ` +
         `${this.#failuresMax} failures in a row (last: ${why})`,
     );
+    this.#onEject?.(t.key, ms);
   }
 
   /** Records a response: the target is healthy again. */
@@ -487,5 +564,6 @@ export class UpstreamPool {
     if (this.#idleSweep !== null) clearInterval(this.#idleSweep);
     this.#idleSweep = null;
     this.#ejectedCount = 0;
+    this.#remote.clear();
   }
 }

@@ -43,6 +43,48 @@ Deno.test("UpstreamPool.failed() ejects after failuresMax in a row, with doublin
   }
 });
 
+Deno.test("UpstreamPool reports its ejections (onEject) and applies another worker's (eject), listed by ejected()", () => {
+  let now = 1_000;
+  const told: [string, number][] = [];
+  const pool = new UpstreamPool({
+    failuresMax: 2,
+    ejectMs: 100,
+    now: () => now,
+    log: () => {},
+    onEject: (key, ms) => told.push([key, ms]),
+  });
+  const other: Target = {
+    id: "a|b",
+    address: "10.0.0.9",
+    port: 81,
+    weight: 1,
+    key: "a|b|10.0.0.9|81",
+  };
+  try {
+    const up = pool.get(target);
+    pool.failed(up, "ECONNREFUSED");
+    pool.failed(up, "ECONNREFUSED");
+    assert.deepEqual(told, [["k", 100]]);
+    // Told by another worker, before this one has a pool for the target: skipped all the same.
+    pool.eject(other.key, 50);
+    assert.equal(pool.isEjected(other), true);
+    assert.deepEqual(pool.ejected(), [
+      { instance: "a|b", address: "10.0.0.9", port: 81, untilMs: 1_050 },
+      { instance: "web-a", address: "127.0.0.1", port: 1, untilMs: 1_100 },
+    ]);
+    assert.equal(told.length, 1, "a remote ejection is not reported back");
+    const up2 = pool.get(other);
+    assert.equal(pool.isEjected(other), true, "the pool made later keeps the ejection");
+    now += 50;
+    assert.equal(pool.isEjected(other), false, "the period ended: one trial request");
+    pool.failed(up2, "ECONNRESET");
+    assert.equal(pool.isEjected(other), true, "one more failure ejects it again");
+    assert.equal(told.length, 2);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("UpstreamPool.retain() drains removed targets, then destroys their pools", async () => {
   const pool = new UpstreamPool({ drainMs: 20 });
   try {

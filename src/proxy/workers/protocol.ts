@@ -85,6 +85,7 @@ export type FromProxyWorker =
   | { type: "failed"; error: string }
   | { type: "resync" }
   | ({ type: "ejected" } & Ejection)
-  | { type: "report"; id: number; report: RoutesReport }
+  /** null: the worker's proxy is not started (or already stopped). */
+  | { type: "report"; id: number; report: RoutesReport | null }
   | { type: "log"; line: string }
   | { type: "closed" };

@@ -1,0 +1,126 @@
+/**
+ * A proxy worker's entry point (a Deno Worker started by ProxyWorkers, proxy_workers.ts): one
+ * full HttpProxy (HTTP, HTTPS with HTTP/2, TCP routes) whose listeners bind with SO_REUSEPORT
+ * beside the other workers', over a RouteReplica fed by the main thread's route messages. It
+ * answers ACME challenges from its copy of the challenge rows and serves the certificates the
+ * main thread sends. Ejections are reported to the main thread, which has every other worker
+ * apply them. Every message is in protocol.ts.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "../../acme/mod.ts";
+import { errorText } from "../../lib/error_text.ts";
+import type { HostPort } from "../../lib/host_port.ts";
+import { HttpProxy } from "../http_proxy.ts";
+import type { ServedCert } from "../sni_index.ts";
+import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts";
+import { RouteReplica } from "./route_replica.ts";
+
+const post = (m: FromProxyWorker) => self.postMessage(m);
+const log = (line: string) => post({ type: "log", line });
+
+const replica = new RouteReplica();
+let certs: ServedCert[] = [];
+let proxy: HttpProxy | null = null;
+let answers: AcmeAnswers | null = null;
+
+/** The challenge rows the main thread sent, as the source AcmeAnswers reads. */
+const challenges = {
+  rows: [] as ChallengeRow[],
+  listeners: new Set<(c: { tables: ReadonlySet<string> }) => void>(),
+  acme: { challenges: () => challenges.rows },
+  subscribe(fn: (c: { tables: ReadonlySet<string> }) => void): () => void {
+    challenges.listeners.add(fn);
+    return () => challenges.listeners.delete(fn);
+  },
+  set(rows: ChallengeRow[]): void {
+    challenges.rows = rows;
+    for (const fn of challenges.listeners) fn({ tables: new Set(["acme"]) });
+  },
+};
+
+async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void> {
+  replica.receive(m.routes);
+  certs = m.certs;
+  challenges.rows = m.challenges;
+  const acme = answers = new AcmeAnswers({
+    store: challenges,
+    tlsAlpnCert: tlsAlpnChallengeCert,
+    log,
+  });
+  acme.start();
+  const c = m.config;
+  const p = proxy = new HttpProxy({
+    source: replica,
+    listen: c.listen,
+    tls: c.https === null ? undefined : {
+      listen: c.https,
+      certs: () => certs,
+      acmeTlsAlpn: tlsAlpnHook(acme, log),
+    },
+    h2: c.h2,
+    acmeHttp01: (token) => acme.http01(token),
+    edgeDomain: c.edgeDomain,
+    reserved: c.reserved,
+    reusePort: true,
+    log,
+    onEject: (key, ms) => post({ type: "ejected", key, ms }),
+  });
+  for (const e of m.ejections) p.eject(e.key, e.ms);
+  try {
+    await p.start();
+  } catch (e) {
+    post({ type: "failed", error: errorText(e) });
+    return;
+  }
+  const report = p.report();
+  const bound = (on: string | null, addr: () => HostPort) => on === null ? null : addr();
+  post({
+    type: "ready",
+    listen: bound(report.listen, () => p.address),
+    https: bound(report.https, () => p.httpsAddress),
+  });
+}
+
+/** Stops the proxy (drained when it can) and says so. */
+async function stop(drainMs: number | null): Promise<void> {
+  const p = proxy;
+  proxy = null;
+  answers?.close();
+  const drain = (p as { drain?: (ms: number) => Promise<void> } | null)?.drain;
+  if (p !== null) {
+    if (drainMs !== null && drain !== undefined) await drain.call(p, drainMs);
+    else await p.close();
+  }
+  post({ type: "closed" });
+}
+
+async function handle(m: ToProxyWorker): Promise<void> {
+  switch (m.type) {
+    case "start":
+      return await start(m);
+    case "routes.full":
+    case "routes.delta":
+      if (replica.receive(m) === "resync") post({ type: "resync" });
+      return;
+    case "certs":
+      certs = m.certs;
+      proxy?.reloadCertificates();
+      return;
+    case "acme":
+      return challenges.set(m.challenges);
+    case "eject":
+      return proxy?.eject(m.key, m.ms);
+    case "report":
+      return post({ type: "report", id: m.id, report: proxy?.report() ?? null });
+    case "drain":
+      return await stop(m.timeoutMs);
+    case "close":
+      return await stop(null);
+  }
+}
+
+self.onmessage = (e: MessageEvent<ToProxyWorker>) => {
+  handle(e.data).catch((err) => log(`proxy worker: ${e.data.type}: ${errorText(err)}`));
+};

@@ -1,0 +1,363 @@
+/**
+ * The proxy on N worker threads (`--proxy-workers N`, N >= 2; README "Proxy workers"): each
+ * worker (proxy_worker.ts) runs a whole HttpProxy whose listeners bind with SO_REUSEPORT, so
+ * the kernel spreads connections over them; the main thread serves no proxy traffic. This is
+ * the main thread's side:
+ *
+ * - Start: the first worker binds (a port 0 becomes a real port), then the others bind the
+ *   same addresses. Each gets the whole route table, the certificates and the ACME challenges
+ *   with its `start`; then route deltas from the store's change feed (route_replica.ts), new
+ *   certificates (`reloadCertificates`, and on `edge_certs` changes) and challenge rows (on
+ *   `acme` changes). A worker that missed a delta asks for a full table.
+ * - Passive health: an ejection in one worker is sent to every other one (and to workers that
+ *   start while it lasts); `report()` merges the workers' reports (routes, TCP listeners,
+ *   ejections) for `/v1/berth/routes`.
+ * - A worker that fails (an uncaught error) is logged with one line and started again after
+ *   RESTART_MS, doubling up to RESTART_MS_MAX while it keeps failing; the others keep the
+ *   ports open meanwhile. `close()` stops them all; `drain(ms)` lets each finish what is under
+ *   way first.
+ *
+ * @module
+ */
+import type { Store } from "../../store/mod.ts";
+import { errorText } from "../../lib/error_text.ts";
+import type { HostPort } from "../../lib/host_port.ts";
+import type { RoutesReport } from "../http_proxy.ts";
+import type { RouteTable } from "../routes.ts";
+import { RouteFeed } from "../route_feed.ts";
+import type { ServedCert } from "../sni_index.ts";
+import type { FromProxyWorker, ToProxyWorker, WorkerProxyConfig } from "./protocol.ts";
+import { RouteSender } from "./route_replica.ts";
+import { mergeReports } from "./merge_reports.ts";
+
+/** First wait before a failed worker is started again; doubles up to RESTART_MS_MAX. */
+export const RESTART_MS = 100;
+export const RESTART_MS_MAX = 5_000;
+/** A worker up this long has its restart wait start over at RESTART_MS. */
+export const RESTART_RESET_MS = 30_000;
+/** Longest wait for the workers' reports (one that does not answer is left out). */
+export const REPORT_TIMEOUT_MS = 1_000;
+/** Longest wait for a worker to close (then it is terminated). */
+export const CLOSE_TIMEOUT_MS = 3_000;
+
+/** What the workers read from the main thread. */
+export type WorkersStore = Pick<
+  Store,
+  "subscribe" | "appliedIndex" | "instances" | "instancesPage" | "nodes" | "acme"
+>;
+
+export interface ProxyWorkersOptions {
+  /** Worker threads (>= 1; the agent uses this class for 2 and more). */
+  count: number;
+  store: WorkersStore;
+  config: WorkerProxyConfig;
+  /** The edge certificates to serve, keys opened (ServedCerts.certs()). */
+  certs: () => ServedCert[];
+  log: (line: string) => void;
+  /** First restart wait. Default RESTART_MS. */
+  restartMs?: number;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  /** When it said ready (ms); 0: not yet. */
+  readySince: number;
+  /** Its next restart wait. */
+  restartMs: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  started: PromiseWithResolvers<void> | null;
+  closed: PromiseWithResolvers<void> | null;
+}
+
+/** See the module comment. */
+export class ProxyWorkers {
+  readonly #o: ProxyWorkersOptions;
+  readonly #slots: Slot[];
+  readonly #sender: RouteSender;
+  /** The routes on the main thread too: ACME's names and the report when no worker answers. */
+  readonly #feed: RouteFeed;
+  /** Target key → ejected until (ms), for workers that start meanwhile. */
+  readonly #ejections = new Map<string, number>();
+  readonly #reports = new Map<
+    number,
+    { waiting: Set<Slot>; got: RoutesReport[]; done: () => void }
+  >();
+  #reportId = 0;
+  #config: WorkerProxyConfig;
+  #unsubscribe: (() => void) | null = null;
+  #closed = false;
+  /** start() has not bound the first worker yet. */
+  #starting = false;
+
+  constructor(opts: ProxyWorkersOptions) {
+    this.#o = opts;
+    this.#config = opts.config;
+    this.#sender = new RouteSender(opts.store);
+    this.#slots = Array.from({ length: opts.count }, (_, index) => ({
+      index,
+      worker: null,
+      readySince: 0,
+      restartMs: opts.restartMs ?? RESTART_MS,
+      timer: null,
+      started: null,
+      closed: null,
+    }));
+    const noop = () => {};
+    this.#feed = new RouteFeed({
+      source: opts.store,
+      edgeDomain: opts.config.edgeDomain,
+      targetsChanged: noop,
+      targetsReset: noop,
+      tcpChanged: noop,
+      log: noop, // the workers log route conflicts
+    });
+  }
+
+  /** The route table (the main thread's copy). */
+  get table(): RouteTable {
+    return this.#feed.table;
+  }
+
+  /** The bound plain HTTP address (after start()); null when off. */
+  get address(): HostPort | null {
+    return this.#config.listen;
+  }
+
+  /** The bound HTTPS address (after start()); null when off. */
+  get httpsAddress(): HostPort | null {
+    return this.#config.https;
+  }
+
+  /** Workers running now. */
+  get running(): number {
+    return this.#slots.filter((s) => s.worker !== null && s.readySince > 0).length;
+  }
+
+  /**
+   * Starts the workers: the first binds the addresses, the others then bind the same ones.
+   * Rejects (all stopped) when the first cannot start, with its error.
+   */
+  async start(): Promise<void> {
+    this.#feed.start();
+    this.#unsubscribe = this.#o.store.subscribe((c) => {
+      const m = this.#sender.onChange(c);
+      if (m !== null) this.#broadcast(m);
+      if (c.tables.has("acme") || c.reset) {
+        this.#broadcast({ type: "acme", challenges: this.#o.store.acme.challenges() });
+      }
+      if (c.tables.has("edge_certs") || c.reset) this.reloadCertificates();
+    });
+    const [first, ...rest] = this.#slots;
+    try {
+      this.#starting = true;
+      await this.#spawn(first!);
+      this.#starting = false;
+      await Promise.all(rest.map((s) => this.#spawn(s)));
+    } catch (e) {
+      this.#starting = false;
+      await this.close();
+      throw e;
+    }
+  }
+
+  /** Sends the certificates again (they changed, or keys can be opened now). */
+  reloadCertificates(): void {
+    let certs: ServedCert[];
+    try {
+      certs = this.#o.certs();
+    } catch (e) {
+      this.#o.log(`proxy: keeping the old certificates, reading them failed: ${errorText(e)}`);
+      return;
+    }
+    this.#broadcast({ type: "certs", certs });
+  }
+
+  /** The workers' reports, merged (routes, TCP listeners, ejections of every worker). */
+  async report(): Promise<RoutesReport> {
+    const fmt = (a: HostPort | null) => a === null ? null : `${a.host}:${a.port}`;
+    return mergeReports(await this.reports(), {
+      listen: fmt(this.#config.listen),
+      https: fmt(this.#config.https),
+      http: this.#feed.table.httpRoutes(),
+      tcp: [],
+      conflicts: this.#feed.table.conflicts,
+      ejected: [],
+    });
+  }
+
+  /** The report of each running worker that answers within REPORT_TIMEOUT_MS. */
+  async reports(): Promise<RoutesReport[]> {
+    const id = ++this.#reportId;
+    const live = this.#slots.filter((s) => s.worker !== null && s.readySince > 0);
+    const got: RoutesReport[] = [];
+    if (live.length === 0) return got;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#reports.set(id, { waiting: new Set(live), got, done: resolve });
+    for (const s of live) this.#post(s, { type: "report", id });
+    const timer = setTimeout(resolve, REPORT_TIMEOUT_MS);
+    await promise;
+    clearTimeout(timer);
+    this.#reports.delete(id);
+    return got;
+  }
+
+  /** Has each worker drain (stop accepting, finish what is under way within `timeoutMs`). */
+  drain(timeoutMs: number): Promise<void> {
+    return this.#stop({ type: "drain", timeoutMs }, timeoutMs + CLOSE_TIMEOUT_MS);
+  }
+
+  /** Stops every worker (their connections close). */
+  close(): Promise<void> {
+    return this.#stop({ type: "close" }, CLOSE_TIMEOUT_MS);
+  }
+
+  /** Ends worker `index` at once, as a crash would (tests): it is logged and started again. */
+  kill(index: number): void {
+    const s = this.#slots[index];
+    if (s?.worker) this.#failed(s, "killed");
+  }
+
+  async #stop(m: ToProxyWorker, waitMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    this.#feed.close();
+    const closing = this.#slots.map(async (s) => {
+      if (s.timer !== null) clearTimeout(s.timer);
+      s.timer = null;
+      const w = s.worker;
+      if (w === null) return;
+      s.closed = Promise.withResolvers();
+      w.postMessage(m);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        s.closed.promise,
+        new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs)),
+      ]);
+      clearTimeout(timer);
+      w.terminate();
+      s.worker = null;
+      s.started?.reject(new Error("proxy: closed while starting"));
+    });
+    await Promise.all(closing);
+    for (const r of this.#reports.values()) r.done();
+  }
+
+  /** Starts the worker of a slot; resolves once it listens. */
+  #spawn(s: Slot): Promise<void> {
+    const w = new Worker(new URL("./proxy_worker.ts", import.meta.url), {
+      type: "module",
+      name: `proxy-${s.index}`,
+    });
+    s.worker = w;
+    s.readySince = 0;
+    const started = s.started = Promise.withResolvers<void>();
+    started.promise.catch(() => {}); // a restart nobody awaits
+    w.onmessage = (e: MessageEvent<FromProxyWorker>) => this.#onMessage(s, e.data);
+    w.onerror = (e: ErrorEvent) => {
+      e.preventDefault(); // a worker's error must not end the agent
+      this.#failed(s, e.message || "uncaught error");
+    };
+    w.onmessageerror = () => this.#failed(s, "a message could not be read");
+    const now = Date.now();
+    const ejections = [...this.#ejections].filter(([, until]) => until > now)
+      .map(([key, until]) => ({ key, ms: until - now }));
+    let certs: ServedCert[] = [];
+    try {
+      certs = this.#o.certs();
+    } catch (e) {
+      this.#o.log(`proxy: worker ${s.index} starts without certificates: ${errorText(e)}`);
+    }
+    this.#post(s, {
+      type: "start",
+      config: this.#config,
+      routes: this.#sender.full(),
+      certs,
+      challenges: this.#o.store.acme.challenges(),
+      ejections,
+    });
+    return started.promise;
+  }
+
+  #onMessage(s: Slot, m: FromProxyWorker): void {
+    switch (m.type) {
+      case "ready":
+        s.readySince = Date.now();
+        // Port 0 became a real port: the other workers (and restarts) bind that one.
+        this.#config = { ...this.#config, listen: m.listen, https: m.https };
+        s.started?.resolve();
+        s.started = null;
+        return;
+      case "failed":
+        return this.#failed(s, m.error);
+      case "resync":
+        return this.#post(s, this.#sender.full());
+      case "ejected": {
+        this.#ejections.set(m.key, Date.now() + m.ms);
+        for (const [k, until] of this.#ejections) {
+          if (until <= Date.now()) this.#ejections.delete(k);
+        }
+        for (const other of this.#slots) {
+          if (other !== s) this.#post(other, { type: "eject", key: m.key, ms: m.ms });
+        }
+        return;
+      }
+      case "report": {
+        const r = this.#reports.get(m.id);
+        if (r === undefined) return;
+        if (m.report !== null) r.got.push(m.report);
+        r.waiting.delete(s);
+        if (r.waiting.size === 0) r.done();
+        return;
+      }
+      case "log":
+        return this.#o.log(m.line);
+      case "closed":
+        return s.closed?.resolve();
+    }
+  }
+
+  /** A worker failed: one log line, then it is started again after its wait. */
+  #failed(s: Slot, why: string): void {
+    const w = s.worker;
+    if (w === null || this.#closed) return;
+    w.terminate();
+    s.worker = null;
+    const started = s.started;
+    s.started = null;
+    if (started !== null && this.#starting && s.index === 0) {
+      // Nothing listens yet: the proxy cannot start (a port taken, say); start() says why.
+      return started.reject(new Error(why));
+    }
+    started?.resolve(); // the ports are open in the other workers
+    for (const r of this.#reports.values()) {
+      r.waiting.delete(s);
+      if (r.waiting.size === 0) r.done();
+    }
+    if (s.readySince > 0 && Date.now() - s.readySince >= RESTART_RESET_MS) {
+      s.restartMs = this.#o.restartMs ?? RESTART_MS;
+    }
+    s.readySince = 0;
+    const ms = s.restartMs;
+    s.restartMs = Math.min(ms * 2, RESTART_MS_MAX);
+    this.#o.log(`proxy: worker ${s.index} stopped (${why}); starting it again in ${ms} ms`);
+    s.timer = setTimeout(() => {
+      s.timer = null;
+      if (!this.#closed) void this.#spawn(s).catch(() => {});
+    }, ms);
+  }
+
+  #broadcast(m: ToProxyWorker): void {
+    for (const s of this.#slots) this.#post(s, m);
+  }
+
+  #post(s: Slot, m: ToProxyWorker): void {
+    try {
+      s.worker?.postMessage(m);
+    } catch (e) {
+      this.#failed(s, `a message could not be sent: ${errorText(e)}`);
+    }
+  }
+}

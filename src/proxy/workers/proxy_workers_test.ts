@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
+import { request, spec, startBackend, TestStore } from "../_testing.ts";
+import { waitFor } from "../../../test/wait.ts";
+import { ProxyWorkers } from "./proxy_workers.ts";
+
+/** Two proxy workers over `ts` on one free loopback port; closes them and the store after. */
+async function withWorkers(
+  ts: TestStore,
+  fn: (port: number, w: ProxyWorkers, logs: string[]) => Promise<void>,
+): Promise<void> {
+  const logs: string[] = [];
+  const w = new ProxyWorkers({
+    count: 2,
+    store: ts.store,
+    config: {
+      listen: { host: "127.0.0.1", port: 0 },
+      https: null,
+      h2: false,
+      edgeDomain: null,
+      reserved: [],
+    },
+    certs: () => [],
+    log: (l) => logs.push(l),
+    restartMs: 50,
+  });
+  try {
+    await w.start();
+    assert.equal(w.running, 2);
+    await fn(w.address!.port, w, logs);
+  } finally {
+    await w.close();
+    ts.store.close();
+  }
+}
+
+/** A GET on its own connection: the status and body, or how the connection ended. */
+function get(port: number, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({
+      host: "127.0.0.1",
+      port,
+      path,
+      agent: false,
+      headers: { host: "web.test" },
+    });
+    req.on("response", (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => body += d);
+      res.on("end", () => resolve(`${res.statusCode} ${body}`));
+      res.on("error", (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+    req.on("error", (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+  });
+}
+
+Deno.test("ProxyWorkers: two workers serve one port from the store's routes, and follow their changes", async () => {
+  const a = await startBackend("a");
+  const b = await startBackend("b");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withWorkers(ts, async (port, w) => {
+      for (let i = 0; i < 10; i++) assert.equal(await get(port, "/x"), "200 a /x");
+      ts.deregister("web-a");
+      ts.register(spec({ id: "web-b", port: b.port }));
+      // Each of several connections (spread over both workers) sees the new route.
+      await waitFor("both workers route to b", async () => {
+        const got = await Promise.all(Array.from({ length: 10 }, () => get(port, "/y")));
+        return got.every((g) => g === "200 b /y");
+      });
+      const report = await w.report();
+      assert.deepEqual(report.http.map((r) => [r.host, r.service, r.targets]), [[
+        "web.test",
+        "web",
+        1,
+      ]]);
+      assert.equal(report.listen, `127.0.0.1:${port}`);
+      assert.equal((await w.reports()).length, 2);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("ProxyWorkers: a request under way when its route changes completes on the route it started with", async () => {
+  let release = () => {};
+  const held = new Promise<void>((r) => release = r);
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    void held.then(() => res.end(`a ${req.url}`));
+  });
+  const b = await startBackend("b");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withWorkers(ts, async (port) => {
+      const slow = get(port, "/slow");
+      await waitFor("a has the request", () => a.seen.length === 1);
+      ts.deregister("web-a");
+      ts.register(spec({ id: "web-b", port: b.port }));
+      await waitFor("the new route serves", async () => (await get(port, "/n")) === "200 b /n");
+      release();
+      assert.equal(await slow, "200 a /slow");
+    });
+  } finally {
+    release();
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("ProxyWorkers: killing a worker closes its clients' connections, the other serves at once, the worker comes back", async () => {
+  let release = () => {};
+  const held = new Promise<void>((r) => release = r);
+  const slowB = await startBackend("a", (req, res) => {
+    req.resume();
+    if (req.url === "/slow") void held.then(() => res.end("late"));
+    else res.end(`a ${req.url}`);
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: slowB.port }));
+  try {
+    await withWorkers(ts, async (port, w, logs) => {
+      // 16 connections: the kernel spreads them over both workers (by source port).
+      const slow = Array.from({ length: 16 }, () => get(port, "/slow"));
+      await waitFor(
+        "every slow request reached the backend",
+        () => slowB.seen.filter((h) => h.host === "web.test").length >= 16,
+      );
+      w.kill(0);
+      const ended: string[] = [];
+      slow.forEach((p) => void p.then((r) => ended.push(r)));
+      await waitFor("the killed worker's clients see their connection end", () => ended.length > 0);
+      // The listener never went away: a new connection goes to the other worker.
+      assert.equal(await get(port, "/now"), "200 a /now");
+      await waitFor("the worker is started again", () => w.running === 2);
+      for (const r of ended) assert.match(r, /^error (ECONNRESET|socket hang up)/);
+      assert.ok(
+        logs.some((l) =>
+          /^proxy: worker 0 stopped \(killed\); starting it again in 50 ms$/.test(l)
+        ),
+        logs.join("\n"),
+      );
+      const killed = ended.length;
+      release();
+      const all = await Promise.all(slow);
+      assert.equal(all.filter((r) => r.startsWith("error")).length, killed, all.join("\n"));
+      assert.equal(all.filter((r) => r === "200 late").length, 16 - killed, all.join("\n"));
+      assert.ok(killed < 16, "the other worker's requests completed");
+      for (let i = 0; i < 6; i++) assert.equal(await get(port, "/after"), "200 a /after");
+    });
+  } finally {
+    release();
+    await slowB.close();
+  }
+});
+
+Deno.test("ProxyWorkers: malformed requests on every worker are answered or closed, no worker fails", async () => {
+  const a = await startBackend("a");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const wires = [
+    "GARBAGE\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: web.test\r\nContent-Length: -1\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    `GET /${"a".repeat(70_000)} HTTP/1.1\r\n\r\n`,
+    "\x00\xff\r\n\r\n\r\n",
+  ];
+  try {
+    await withWorkers(ts, async (port, w, logs) => {
+      // Each wire on 8 connections: both workers get each kind.
+      const ends = await Promise.all(
+        wires.flatMap((wire) =>
+          Array.from({ length: 8 }, () =>
+            new Promise<string>((resolve) => {
+              const s = net.connect(port, "127.0.0.1", () => s.end(wire, "latin1"));
+              let got = "";
+              s.on("data", (d) => got += d.toString("latin1"));
+              s.on("error", () => resolve("reset"));
+              s.on("close", () => resolve(got.split("\r\n")[0] ?? ""));
+            }))
+        ),
+      );
+      for (const e of ends) assert.match(e, /^(HTTP\/1\.1 4\d\d |reset$|$)/, e);
+      assert.ok(ends.some((e) => e.startsWith("HTTP/1.1 400")));
+      assert.equal(w.running, 2);
+      assert.ok(!logs.some((l) => l.includes("stopped")), logs.join("\n"));
+      for (let i = 0; i < 6; i++) assert.equal((await request(port, "/ok")).body, "a /ok");
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("ProxyWorkers: an ejection in one worker is applied by every worker and reported", async () => {
+  const a = await startBackend("a");
+  const refused = net.createServer();
+  await new Promise<void>((r) => refused.listen(0, "127.0.0.1", r));
+  const deadPort = (refused.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => refused.close(() => r())); // now refuses connections
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  ts.register(spec({ id: "web-dead", port: deadPort }));
+  try {
+    await withWorkers(ts, async (port, w, logs) => {
+      await waitFor("web-dead ejected", async () => {
+        assert.equal(await get(port, "/"), "200 a /"); // retried on web-a
+        return logs.some((l) => l.includes("instance web-dead") && l.includes("ejected"));
+      });
+      const reports = await w.reports();
+      assert.equal(reports.length, 2);
+      for (const r of reports) {
+        assert.deepEqual(r.ejected.map((e) => [e.instance, e.port]), [["web-dead", deadPort]]);
+      }
+      const merged = await w.report();
+      assert.deepEqual(merged.ejected.map((e) => e.instance), ["web-dead"]);
+    });
+  } finally {
+    await a.close();
+  }
+});
