@@ -24,7 +24,7 @@ import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
 import { anonymousNames } from "./agent_dns_acl.ts";
-import { DnsServer } from "./dns/mod.ts";
+import { type DnsOptions, DnsServer, DnsWorkerPool } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
@@ -211,7 +211,7 @@ export class Agent {
       this.#stops.push(() => probe.stop());
     }
 
-    const dns = new DnsServer({
+    const dnsOptions: DnsOptions = {
       store,
       listen: config.dns,
       domain: config.domain,
@@ -221,7 +221,11 @@ export class Agent {
       serviceTtl: config.dnsServiceTtl,
       recursors: config.recursor,
       visible: config.dnsAcl ? () => anonymousNames(store, config.aclDefault) : undefined,
-    });
+    };
+    // --dns-workers 1: the main thread answers; more: worker threads do (README "DNS workers").
+    const dns = config.dnsWorkers === 1
+      ? new DnsServer(dnsOptions)
+      : new DnsWorkerPool({ ...dnsOptions, workers: config.dnsWorkers });
     await dns.start();
     this.#stops.push(() => dns.close());
 

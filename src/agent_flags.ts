@@ -48,6 +48,9 @@ export interface AgentFlag extends FlagSpec {
 /** `--acme-directory` by default: Let's Encrypt's production directory. */
 export const ACME_DIRECTORY_DEFAULT = "https://acme-v02.api.letsencrypt.org/directory";
 
+/** `--dns-workers` by default: the host's cores, at most 4. */
+export const DNS_WORKERS_DEFAULT = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
+
 const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
 
 /** Every agent flag, in the order `berth agent --help` lists them. */
@@ -184,6 +187,15 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     def: "127.0.0.1:8600",
     help: "DNS listen address, UDP and TCP",
     expect: ADDR_EXPECTED("127.0.0.1:8600"),
+  },
+  {
+    name: "dns-workers",
+    kind: "N",
+    def: String(DNS_WORKERS_DEFAULT),
+    defaultText: `min(cores, 4): ${DNS_WORKERS_DEFAULT} here`,
+    range: [1, 64],
+    help: "threads answering DNS (1: the main thread answers, as one process thread)",
+    expect: "expected an integer in 1..64",
   },
   {
     name: "domain",

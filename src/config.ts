@@ -46,6 +46,8 @@ export interface Config {
    */
   httpTls: { mode: "off" } | { mode: "files"; cert: string; key: string } | { mode: "auto" };
   dns: HostPort;
+  /** `--dns-workers`: threads answering DNS (1: the main thread; README "DNS workers"). */
+  dnsWorkers: number;
   domain: string;
   datacenter: string;
   recursor: HostPort[];
@@ -286,6 +288,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     http: get("http", (v) => parseHostPort(v)),
     httpTls,
     dns: get("dns", (v) => parseHostPort(v)),
+    dnsWorkers: int("dns-workers"),
     domain: get("domain", normalizeDomain),
     datacenter: get("datacenter", parseDatacenter),
     recursor: get("recursor", addrList(53)),

@@ -85,3 +85,55 @@ Deno.test({
     }
   },
 });
+
+/** `dig +short` of one name over UDP, or TCP with `tcp`: the answer lines, sorted. */
+async function dig(port: number, name: string, type: string, tcp = false): Promise<string[]> {
+  const args = ["@127.0.0.1", "-p", String(port), name, type, "+short", "+time=2", "+tries=2"];
+  if (tcp) args.push("+tcp");
+  const out = await new Deno.Command("dig", { args, stdout: "piped", stderr: "piped" }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "").sort();
+}
+
+Deno.test({
+  name: "e2e dns: with --dns-workers 2 the worker threads answer dig over UDP and TCP",
+  ...e2e,
+  async fn() {
+    const agent = await startAgent({
+      node: uniq("dnsw-"),
+      docker: false,
+      args: ["--dns-workers", "2"],
+    });
+    try {
+      for (const [id, address] of [["w1", "127.0.0.31"], ["w2", "127.0.0.32"]]) {
+        const r = await fetch(`${agent.httpUrl}/v1/agent/service/register`, {
+          method: "PUT",
+          body: JSON.stringify({ ID: id, Name: "web", Address: address, Port: 80 }),
+        });
+        assert.equal(r.status, 200, await r.text());
+      }
+      const both = ["127.0.0.31", "127.0.0.32"];
+      await waitFor("web in DNS", async () => {
+        const got = await dig(agent.dnsPort, "web.service.berth", "A");
+        return got.length === 2 ? got : undefined;
+      });
+      // Several queries: UDP and TCP land on either worker.
+      for (let i = 0; i < 6; i++) {
+        assert.deepEqual(await dig(agent.dnsPort, "web.service.berth", "A"), both);
+        assert.deepEqual(await dig(agent.dnsPort, "web.service.berth", "A", true), both);
+      }
+      const srv = await dig(agent.dnsPort, "_web._tcp.service.berth", "SRV", true);
+      assert.equal(srv.length, 2, srv.join("\n"));
+      // A change reaches the workers' replicas.
+      const r = await fetch(`${agent.httpUrl}/v1/agent/service/deregister/w2`, { method: "PUT" });
+      assert.equal(r.status, 200, await r.text());
+      await waitFor("w2 gone from DNS", async () => {
+        const got = await dig(agent.dnsPort, "web.service.berth", "A", true);
+        return got.length === 1 ? got : undefined;
+      });
+      assert.deepEqual(await dig(agent.dnsPort, "web.service.berth", "A"), ["127.0.0.31"]);
+    } finally {
+      await agent.stop();
+    }
+  },
+});

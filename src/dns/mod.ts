@@ -26,6 +26,9 @@
  * answers that fit and set TC. Malformed queries get FORMERR (or are dropped when even the header
  * is unreadable), other opcodes NOTIMP; all zone answers are authoritative (AA).
  *
+ * With `--dns-workers N` (N >= 2) a DnsWorkerPool (workers/pool.ts) answers instead: N threads
+ * with zone replicas on the same port, the main thread keeping the zone view and the forwarder.
+ *
  * Options (DnsOptions): `store`, `listen` (port 0: any free port, same for UDP and TCP),
  * `domain`, `edgeDomain`, `ttl`, `recursors`, optional `datacenter` (`dc1`), `serviceTtl` (per
  * service, `*` for the rest), `visible` (`--dns-acl`: only the services and nodes the anonymous
@@ -54,6 +57,7 @@ export {
   TCP_QUERY_BYTES_MAX,
   TCP_WRITE_BYTES_MAX,
 } from "./server.ts";
+export { DNS_WORKERS_MAX, DnsWorkerPool, type DnsWorkerPoolOptions } from "./workers/pool.ts";
 export { ANSWER_CACHE_BYTES_MAX, ANSWER_CACHE_ENTRIES_MAX } from "./answer_cache.ts";
 export { type ReverseNames, Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
 export { type ZoneDelta, type ZoneInstanceRow, type ZoneNodeRow } from "./zone_delta.ts";

@@ -253,6 +253,21 @@ export class Zone {
     return changed;
   }
 
+  /**
+   * Every row the zone holds, as one delta that fills an empty zone with the same options into
+   * an equal one (how a DNS worker's replica gets the whole zone). Instance services and tags
+   * come lower-cased, as the zone keeps them.
+   */
+  rows(): ZoneDelta {
+    const instances: { id: string; row: ZoneInstanceRow }[] = [];
+    for (const e of this.#byId.values()) {
+      const { id, service, node, address, port, weight, tags, passing } = e;
+      instances.push({ id, row: { id, service, node, address, port, weight, tags, passing } });
+    }
+    const nodes = [...this.#nodeRows.values()].map((row) => ({ name: row.name, row }));
+    return { version: this.#version, instances, nodes };
+  }
+
   /** Like apply(), naming no keys: for filling a zone that answers nothing yet (cheaper). */
   fill(delta: ZoneDelta): void {
     this.#apply(delta);

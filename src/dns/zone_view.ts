@@ -14,7 +14,9 @@
  * smaller than one slice is rebuilt at once.
  *
  * `onChange` hears which answers changed: the dependency keys of a delta (zone.ts), or null when
- * a rebuilt zone took over (everything may have changed).
+ * a rebuilt zone took over (everything may have changed). `listen()` hands out the same events
+ * as data for replicas (DNS worker threads): each delta applied to the answering zone, or the
+ * new zone when one took over (its `rows()` fill a replica).
  *
  * @module
  */
@@ -47,6 +49,9 @@ export interface ZoneViewOptions {
   onChange?: (deps: ReadonlySet<string> | null) => void;
 }
 
+/** What a replica of the answering zone is told: a delta applied to it, or a new zone. */
+export type ZoneEvent = { delta: ZoneDelta } | { zone: Zone };
+
 export class ZoneView {
   readonly #opts: ZoneViewOptions;
   #zone: Zone;
@@ -65,6 +70,7 @@ export class ZoneView {
   #retry: ReturnType<typeof setTimeout> | null = null;
   #unsubscribe: (() => void) | null = null;
   #waiters: (() => void)[] = [];
+  readonly #listeners = new Set<(e: ZoneEvent) => void>();
   /** Longest slice of the last rebuild, in ms (the bench reads it). */
   worstSliceMs = 0;
 
@@ -85,6 +91,12 @@ export class ZoneView {
   /** Whether a rebuild is under way (the zone answering is the one from before it). */
   get rebuilding(): boolean {
     return this.#queue !== null;
+  }
+
+  /** Calls `fn` after each delta applied to the answering zone and when a new zone took over. */
+  listen(fn: (e: ZoneEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
   }
 
   /** Subscribes to the feed and rebuilds; resolves once the rebuilt zone answers. */
@@ -128,6 +140,7 @@ export class ZoneView {
     }
     const changed = this.#zone.apply(delta);
     if (changed.size > 0) this.#opts.onChange?.(changed);
+    for (const fn of this.#listeners) fn({ delta });
   }
 
   /** Whether the newest filter's key differs from the last one asked for (no key: it may). */
@@ -189,6 +202,7 @@ export class ZoneView {
       this.#queue = null;
       this.#zone = zone;
       this.#opts.onChange?.(null);
+      for (const fn of this.#listeners) fn({ zone });
       this.#wake();
       if (this.#again) {
         this.#again = false;

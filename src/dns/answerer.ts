@@ -1,0 +1,116 @@
+/**
+ * Answerer: one DNS message in, the response bytes out, from a zone held in memory. Shared by the
+ * single-thread DnsServer (server.ts) and each DNS worker thread (workers/): the zone and the
+ * way names outside it are forwarded are the caller's; parsing, the answer cache, EDNS limits,
+ * truncation and error codes are here, in one place. Nothing a client sends can throw out of
+ * `answer()`.
+ *
+ * @module
+ */
+import { errorText } from "../lib/error_text.ts";
+import { AnswerCache } from "./answer_cache.ts";
+import {
+  type EncodedReply,
+  encodeReply,
+  errorResponse,
+  fitResponse,
+  responseLimit,
+  writeResponse,
+} from "./reply.ts";
+import { type Reply, resolveAnswer } from "./resolve.ts";
+import { parseQuery, type Query, RCODE } from "./wire.ts";
+import type { Zone } from "./zone.ts";
+
+/** Forwards a query outside the zone: the upstream response (q's id), or null for SERVFAIL. */
+export type Forward = (q: Query) => Promise<Uint8Array | null>;
+
+export interface AnswererOptions {
+  /** The zone answering now (read per question: a rebuild replaces it). */
+  zone: () => Zone;
+  /** How other names are answered; null: REFUSED, and no RA bit. */
+  forward: Forward | null;
+  /** [0, 1) randomness for answer shuffling (default Math.random). */
+  random?: () => number;
+}
+
+export class Answerer {
+  readonly #zone: () => Zone;
+  readonly #forward: Forward | null;
+  readonly #random: () => number;
+  readonly #encoded = new WeakMap<Reply, EncodedReply>();
+  readonly #answers = new AnswerCache();
+  #cached = 0;
+  #built = 0;
+
+  constructor(opts: AnswererOptions) {
+    this.#zone = opts.zone;
+    this.#forward = opts.forward;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Zone answers taken from the answer cache and built afresh so far (tests, benchmarks). */
+  get counts(): { cached: number; built: number } {
+    return { cached: this.#cached, built: this.#built };
+  }
+
+  /** Drops the cached answers built from `deps`; null: every one (a new zone took over). */
+  invalidate(deps: ReadonlySet<string> | null): void {
+    if (deps === null) this.#answers.clear();
+    else this.#answers.invalidate(deps);
+  }
+
+  /**
+   * Answers one message: the response bytes, a promise of them (forwarded), or null to drop.
+   * Never throws.
+   */
+  answer(bytes: Uint8Array, tcp: boolean): Uint8Array | Promise<Uint8Array | null> | null {
+    let q: ReturnType<typeof parseQuery>;
+    try {
+      q = parseQuery(bytes);
+    } catch {
+      return null;
+    }
+    if (q === null) return null;
+    const recursion = this.#forward !== null;
+    if (!("name" in q)) return errorResponse(q, q.rcode, { recursion });
+    try {
+      if (q.edns !== null && q.edns.version > 0) {
+        return errorResponse(q, RCODE.BADVERS, { recursion });
+      }
+      const limitBytes = responseLimit(q, tcp);
+      const key = `${q.type} ${q.name}`;
+      let encoded = q.class === 1 ? this.#answers.get(key) : undefined;
+      if (encoded !== undefined) this.#cached++;
+      else {
+        this.#built++;
+        const answer = resolveAnswer(this.#zone(), q, q.class);
+        if (answer !== null) {
+          const { reply, depends } = answer;
+          encoded = this.#encoded.get(reply) ?? encodeReply(reply);
+          if (reply.rcode === RCODE.NOERROR && q.class === 1) {
+            this.#answers.set(key, encoded, depends);
+          } else this.#encoded.set(reply, encoded);
+        }
+      }
+      if (encoded !== undefined) {
+        return writeResponse(q, encoded, { limitBytes, recursion, random: this.#random });
+      }
+      if (this.#forward === null) return errorResponse(q, RCODE.REFUSED, { recursion });
+      return this.#forwarded(this.#forward, q, limitBytes);
+    } catch (e) {
+      console.error(`dns: failed to answer ${q.name}: ${errorText(e)}`);
+      return errorResponse(q, RCODE.SERVFAIL, { recursion });
+    }
+  }
+
+  async #forwarded(forward: Forward, q: Query, limitBytes: number): Promise<Uint8Array | null> {
+    try {
+      const r = await forward(q);
+      if (r === null) return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
+      return fitResponse(q, r, limitBytes);
+    } catch (e) {
+      console.error(`dns: forwarding ${q.name} failed: ${errorText(e)}`);
+      return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
+    }
+  }
+}
