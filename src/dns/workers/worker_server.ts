@@ -147,7 +147,12 @@ export class WorkerDns {
   ): Promise<{ path: UdpPath; port: number | null; why?: string }> {
     let why: string | undefined;
     if (this.#init.udp === "ffi") {
-      const opened = await openFfiUdp(host, port, (bytes) => this.answer(bytes, false));
+      let opened: ReturnType<typeof openFfiUdp>;
+      try {
+        opened = openFfiUdp(host, port, (bytes) => this.answer(bytes, false));
+      } catch (e) {
+        throw new Error(`dns: cannot listen on UDP ${host}:${port}: ${errorText(e)}`);
+      }
       if ("loop" in opened) {
         this.#ffi = opened.loop;
         return { path: "ffi", port: opened.loop.port };
