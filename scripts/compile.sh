@@ -5,6 +5,7 @@
 # The binary gets the same permission flags the tests pass to `deno run` (see PERMISSIONS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --allow-all includes --allow-ffi, which the DNS fast path (src/lib/ffi_udp.ts) needs.
 PERMISSIONS=(--allow-all)
 # Workers' main modules, which the module graph from src/main.ts does not name statically.
 INCLUDES=(--include src/store/snapshot_worker.ts --include src/cluster/log_worker.ts
