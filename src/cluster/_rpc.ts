@@ -190,9 +190,9 @@ export class Rpc {
         }
         return await this.#u.join.handle(r);
       case "pki.ca":
-        return this.#security().caAnswer();
+        return this.#security().issuer.caAnswer();
       case "pki.enroll":
-        return await this.#security().enrollRequest(from, r);
+        return await this.#security().issuer.enrollRequest(from, r);
       case "clusterkey.get":
         // Members only, whatever the transport (on plain TCP #refusal lets any id > 0 by).
         if (!this.#isMember(from)) throw new RejectedError("the cluster key is for members only");
@@ -206,7 +206,7 @@ export class Rpc {
         return this.#u.keys.answer();
       case "pki.renew":
         if (from.cert == null) throw new RejectedError("renewal needs a member certificate");
-        return await this.#security().renewRequest(from, r);
+        return await this.#security().issuer.renewRequest(from, r);
       case "remove":
         await this.#u.membership.remove(r.id);
         return { ok: true };

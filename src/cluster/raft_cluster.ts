@@ -24,8 +24,10 @@
  * |                        | instances deregistered (on the leader)                          |
  * | _session_timers.ts     | session TTLs and check-bound sessions ended (on the leader)     |
  * | _status.ts             | status() and members()                                          |
- * | _security.ts           | with TLS: credentials, enrollment, renewal, verifyPeer (enroll.ts,|
- * |                        | credentials.ts)                                                 |
+ * | _security.ts           | with TLS: this member's credentials: made at bootstrap, got by  |
+ * |                        | enrollment, renewed, self-issued after a long stop              |
+ * | _peer_check.ts         | with TLS: verifyPeer (who gets in), removed members dropped     |
+ * | _issuer.ts             | with TLS: the CA's requests (pki.ca, pki.enroll, pki.renew)     |
  * | _cluster_key.ts        | the cluster key: named at bootstrap, handed to joiners, fetched |
  * |                        | by members without it                                           |
  * | _rpc.ts, _requests.ts  | what other members send, checked and dispatched                 |
@@ -135,7 +137,7 @@ export class RaftCluster implements Cluster {
       ...(opts.tls === undefined ? {} : {
         tls: {
           credentials: () => this.#security!.creds.current(),
-          verifyPeer: (p) => this.#security!.verifyPeer(p),
+          verifyPeer: (p) => this.#security!.peers.verifyPeer(p),
         },
       }),
       log: o.log,
@@ -230,7 +232,7 @@ export class RaftCluster implements Cluster {
       );
     }
     this.#join.watchNode();
-    sec?.watchRemovals();
+    sec?.peers.watchRemovals();
     if (c.identity !== undefined) {
       await sec?.prepareMember();
       await this.#startTransport();

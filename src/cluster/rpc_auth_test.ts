@@ -137,7 +137,7 @@ function connectionsTo(host: string): { addr: string; count: () => number; close
   };
 }
 
-Deno.test("Security.verifyPeer(): a removed member is told at its recorded address, never at a third host its hello names", async () => {
+Deno.test("PeerCheck.verifyPeer(): a removed member is told at its recorded address, never at a third host its hello names", async () => {
   const dirB = Deno.makeTempDirSync({ prefix: "berth-tls-" });
   const { m, token } = await tlsBootstrap();
   const b = await member("b", "127.0.0.2", {
@@ -179,7 +179,7 @@ Deno.test("Security.verifyPeer(): a removed member is told at its recorded addre
   }
 });
 
-Deno.test("Security.enrollRequest(): a follower refuses a bad join token itself (no leader needed), one line per remote host and kind of refusal", async () => {
+Deno.test("Issuer.enrollRequest(): a follower refuses a bad join token itself (no leader needed), one line per remote host and kind of refusal", async () => {
   const { m: a, token } = await tlsBootstrap();
   const b = await member("b", "127.0.0.2", {
     join: [a.cluster.address],

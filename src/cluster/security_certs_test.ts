@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createPublicKey } from "node:crypto";
 import { closeAll, member, type TestMember, until } from "../../test/clusters.ts";
 import { helloWith, TlsPeer } from "../../test/tls_peer.ts";
 import { certInfo, generateKeyPair, issueCertificate } from "../pki/mod.ts";
@@ -32,7 +33,7 @@ function forged(m: TestMember, node: string): string {
   return dir;
 }
 
-Deno.test("Security.verifyPeer: a certificate signed with the CA key but never recorded as issued is refused", async () => {
+Deno.test("PeerCheck.verifyPeer: a certificate signed with the CA key but never recorded as issued is refused", async () => {
   const { m } = await tlsBootstrap();
   const outsider = forged(m, "ghost");
   const impostor = forged(m, "a");
@@ -102,7 +103,7 @@ Deno.test("RaftCluster with TLS: a joiner enrolls through a follower, and renewa
   }
 });
 
-Deno.test("Security.renewRequest: a member gets a certificate for its own name only, never a name in the request", async () => {
+Deno.test("Issuer.renewRequest: a member gets a certificate for its own name only, never a name in the request", async () => {
   const dirB = Deno.makeTempDirSync({ prefix: "berth-tls-" });
   const { m, token } = await tlsBootstrap();
   const b = await member("b", "127.0.0.2", {
@@ -163,5 +164,51 @@ Deno.test("Security.prepareMember: a member stopped longer than its certificate'
     }
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("PeerCheck.verifyPeer: a member's renewal this replica has not recorded (same key) is accepted; another key for that name is not", async () => {
+  const dirB = Deno.makeTempDirSync({ prefix: "berth-tls-" });
+  const renewed = Deno.makeTempDirSync({ prefix: "berth-renewed-" });
+  const { m, token } = await tlsBootstrap();
+  const b = await member("b", "127.0.0.2", {
+    join: [m.cluster.address],
+    tls: { dir: dirB, joinToken: token },
+  });
+  const otherKey = forged(m, "b");
+  try {
+    await until("b is a member", () => m.store.members().length === 2);
+    // What a leader gives b at its renewal, as a replica sees it before applying that entry
+    // (a member restarted on an older state): b's own key, a serial not in the store.
+    const ca = m.store.pki.ca()!;
+    const keyPem = Deno.readTextFileSync(`${dirB}/node.key`);
+    const publicKey = new Uint8Array(
+      createPublicKey(keyPem).export({ type: "spki", format: "der" }),
+    );
+    const cert = issueCertificate({
+      ca,
+      publicKeySpkiDer: publicKey,
+      node: "b",
+      clusterId: m.cluster.identity()!.clusterId,
+      now: new Date(),
+      ttlMs: 3_600_000,
+    });
+    assert.equal(m.store.pki.certStatus(cert.serial.toLowerCase()), "unknown");
+    Deno.writeTextFileSync(`${renewed}/node.key`, keyPem);
+    Deno.writeTextFileSync(`${renewed}/node.crt`, cert.certPem);
+    Deno.writeTextFileSync(`${renewed}/ca.crt`, ca.certPem);
+    const hello = {
+      clusterId: m.cluster.identity()!.clusterId,
+      nodeId: b.cluster.identity()!.id,
+      address: b.cluster.address,
+    };
+    const same = await helloWith(m.cluster.address, renewed, hello);
+    assert.equal(same?.k, "welcome", JSON.stringify(same));
+    const other = await helloWith(m.cluster.address, otherKey, hello);
+    assert.equal(other?.k, "reject");
+    assert.match(String(other?.reason), /of b is not recorded as issued/);
+  } finally {
+    await closeAll([b, m]);
+    for (const d of [dirB, renewed, otherKey]) Deno.removeSync(d, { recursive: true });
   }
 });

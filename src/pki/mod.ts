@@ -28,6 +28,7 @@ export {
   issueCertificate,
   type IssueOptions,
   type KeyPair,
+  publicKeyHash,
   verifyIssued,
 } from "./x509.ts";
 export { hashSecret, randomSecret, sameHash, SECRET_BYTES } from "./secrets.ts";

@@ -86,6 +86,8 @@ export interface CertInfo {
   notAfter: number;
   /** "sha256:<hex>" of the certificate's DER. */
   fingerprint: string;
+  /** publicKeyHash of its SubjectPublicKeyInfo (what the store records of a member's key). */
+  keyHash: string;
 }
 
 /** How far back notBefore goes, so members whose clocks run behind accept a new certificate. */
@@ -223,7 +225,13 @@ export function certInfo(cert: string | Uint8Array): CertInfo {
     notBefore: x.validFromDate.getTime(),
     notAfter: x.validToDate.getTime(),
     fingerprint: "sha256:" + createHash("sha256").update(der).digest("hex"),
+    keyHash: publicKeyHash(parts.spki),
   };
+}
+
+/** A public key (SubjectPublicKeyInfo DER) as the store records it: its sha256, lower-case hex. */
+export function publicKeyHash(spkiDer: Uint8Array): string {
+  return createHash("sha256").update(spkiDer).digest("hex");
 }
 
 /** "sha256:<64 hex>" of the CA certificate's SubjectPublicKeyInfo (what a join token pins). */

@@ -256,7 +256,7 @@ Deno.test("issueCertificate() refuses bad names, addresses, keys and lifetimes w
   });
 });
 
-Deno.test("certInfo() reads node, cluster, serial, times and fingerprint from PEM or DER", () => {
+Deno.test("certInfo() reads node, cluster, serial, times, fingerprint and key hash from PEM or DER", () => {
   const leaf = issue("db.2");
   const info = certInfo(leaf.certPem);
   const der = new Uint8Array(new X509Certificate(leaf.certPem).raw);
@@ -267,6 +267,8 @@ Deno.test("certInfo() reads node, cluster, serial, times and fingerprint from PE
     notBefore: NOW.getTime() - CLOCK_SKEW_MS,
     notAfter: leaf.notAfter,
     fingerprint: "sha256:" + createHash("sha256").update(der).digest("hex"),
+    // The key's own SPKI bytes: a renewal for the same key carries the same hash.
+    keyHash: createHash("sha256").update(leaf.spki).digest("hex"),
   });
   assert.deepEqual(certInfo(der), info);
 });
