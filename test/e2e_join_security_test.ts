@@ -4,7 +4,9 @@
  * another CA) is refused with a log line on each side and gets nothing replicated; a removed
  * member coming back with its old data directory (or anyone holding its certificate) cannot
  * connect, read or propose; certificates renew across a leader change; a cluster stopped
- * longer than the certificates' lifetime comes back by itself, every member keeping its id.
+ * longer than the certificates' lifetime comes back by itself, every member keeping its id; so
+ * does one member stopped that long while the others run (a fresh join token it is given is not
+ * needed and stays unspent: a token never enrolls a current member's name).
  *
  * Run under the e2e lock: `flock /tmp/berth-e2e.lock deno test -A test/e2e_join_security_test.ts`.
  */
@@ -318,6 +320,73 @@ Deno.test({
       );
       assert.equal((await kvGet(agents[1]!, "before-stop", { mode: "stale" }))?.value, "yes");
       assert.deepEqual(await members(agents[0]!), before, "every member kept its id");
+    } finally {
+      await stopAll(agents);
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e join security: a member stopped longer than --cert-ttl while the others run comes " +
+    "back with a fresh --join-token (left unused), keeping its id and catching up",
+  ...e2e,
+  async fn() {
+    const agents = await startCluster(3, { args: ["--cert-ttl", "1m"] });
+    try {
+      const [m1, m2, m3] = agents as [AgentProc, AgentProc, AgentProc];
+      const memberId = async (a: AgentProc, name: string) =>
+        (await apiJson(a, "/v1/berth/members") as { name: string; id: number }[])
+          .find((m) => m.name === name)?.id;
+      const id = await memberId(m1, m3.node);
+      assert.ok(id !== undefined);
+      const own = serialOf(m3.dataDir);
+      const peers = [m1, m2].map((a) => serialOf(a.dataDir).serial);
+      await m3.stop();
+      assert.equal(await kvPut(m1, "while-stopped", "yes"), true);
+      const made = await berthCli(m1, "token", "create", "--uses", "1", "--description", "back");
+      assert.equal(made.code, 0, made.out);
+      const token = made.out.split("\n")[0]!.trim();
+      // Past its certificate's end, and until both others renewed theirs meanwhile (its state
+      // records their old certificates only).
+      await waitFor(
+        "m3's certificate expired and both others renewed",
+        () =>
+          Date.now() > own.notAfter + 1000 &&
+          [m1, m2].every((a, i) => serialOf(a.dataDir).serial !== peers[i]),
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+
+      const back = await startAgent({
+        node: m3.node,
+        dataDir: m3.dataDir,
+        host: m3.host,
+        ports: portsOf(m3),
+        bootstrap: false,
+        join: [m1.clusterAddr],
+        joinToken: token,
+        docker: false,
+        args: ["--cert-ttl", "1m"],
+      });
+      agents[2] = back;
+      assert.match(
+        await logLine(back, /certificate expired at/, "its expired certificate"),
+        /issued itself [0-9a-f]+ from the cluster CA .*the join token is left unused/,
+      );
+      await logLine(back, /recorded this member's certificate/, "its new certificate recorded");
+      await waitFor(
+        "the write made while it was stopped",
+        async () => (await kvGet(back, "while-stopped", { mode: "stale" }))?.value === "yes",
+      );
+      assert.ok(serialOf(back.dataDir).notAfter > Date.now());
+      // It let the others in with the certificates they renewed while it was stopped.
+      assert.doesNotMatch(back.log(), /not recorded as issued/);
+      assert.equal(await kvPut(back, "after-return", "yes"), true);
+      assert.equal(await memberId(m1, back.node), id, "it kept its member id");
+      const listed = await berthCli(m1, "token", "list", "--json");
+      assert.equal(listed.code, 0, listed.out);
+      const tokens = JSON.parse(listed.out) as { id: string; usesLeft: number }[];
+      const fresh = tokens.find((t) => t.id === token.split(".")[0]);
+      assert.equal(fresh?.usesLeft, 1, "the fresh token was not spent");
     } finally {
       await stopAll(agents);
     }
