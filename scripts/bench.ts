@@ -28,13 +28,22 @@ import { benchLock } from "./bench/lock.ts";
 import { benchScale } from "./bench/scale.ts";
 import { benchBulk } from "./bench/bulk.ts";
 import { benchContention } from "./bench/contention.ts";
+import { benchIsolation } from "./bench/isolation.ts";
+import { stopEverything } from "./bench/_proc.ts";
 
 /** What `--help` prints. */
 const USAGE =
   `berth bench: berth beside the tools it replaces, side by side on this machine, as ratios.
 
-  dns     dnsperf: berth's DNS vs dnsmasq answering the same name from a hosts file
-  http    wrk: berth's HTTP proxy vs nginx proxying to the same nginx backend
+  dns     dnsperf -c 4 (-v: per-query latencies): berth's DNS at its defaults and at
+          --dns-workers 1 vs dnsmasq answering the same name from a hosts file; q/s, p50/p99,
+          dnsperf's CPU and each side's (env BENCH_DNS_CLIENTS)
+  http    wrk -t1 -c32 --latency, each side with an nginx backend of its own: berth's HTTP
+          proxy at its defaults vs nginx worker_processes auto and HAProxy nbthread = cores;
+          --proxy-workers 1 vs nginx 1 worker and HAProxy 1 thread; pinned with taskset,
+          berth at 1 and 2 workers vs nginx at 1 and 2 workers on the same cores (-c 0, -c 0,1);
+          req/s, p50/p99, wrk's CPU and each side's (env BENCH_HTTP_THREADS,
+          BENCH_HTTP_CONNECTIONS)
   https   berth's HTTPS listener vs nginx and HAProxy with the same ECDSA P-256 certificate,
           each with its own nginx backend: kept-alive HTTPS req/s (wrk), new connections with
           a full TLS handshake/s (curl), HTTP/2 req/s (h2load); p99 and ratios; then ACME:
@@ -65,6 +74,11 @@ const USAGE =
           (nginx backend): DNS p50/p99 (dnsperf, 500 q/s), KV PUT p50/p99 (wrk -c 1), the
           worst lateness of a 1 ms timer; ratios (goal: DNS p99 loaded <= 1.5x idle);
           members talk mutual TLS unless --tls off
+  isolation  the leader of a 3-member cluster with its proxy (wrk -t1 -c32) and DNS (dnsperf
+          -c4) saturated for BENCH_ISOLATION_SECONDS (default 20) after an idle quarter of
+          that: elections (term/leader changes), heartbeat gaps seen by the followers vs the
+          election timeout, the leader's API p50/p99/max (reads and raft writes), its event
+          loop; a verdict line (members talk mutual TLS unless --tls off)
 
 Usage: deno task bench [--help] [--tls both|on|off] [--instances N] [--max-minutes M] [PART...]
        (default: every part)
@@ -93,6 +107,7 @@ const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   scale: benchScale,
   bulk: benchBulk,
   contention: benchContention,
+  isolation: benchIsolation,
 };
 let parts: string[];
 let options: BenchOptions;
@@ -139,6 +154,13 @@ for (const name of chosen) {
   }
 }
 await ensureTools();
+// Interrupted: stop the servers and agents a part started (they are not this process's threads).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    console.error(`bench: ${signal}, stopping what was started`);
+    stopEverything().finally(() => Deno.exit(130));
+  });
+}
 console.log(
   `berth bench, ${SECONDS}s per run, ${new Date().toISOString()}, ` +
     `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,

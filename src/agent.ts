@@ -249,6 +249,7 @@ export class Agent {
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,
       loopProbe: probe,
+      heartbeatGaps: cluster.heartbeatGaps,
     });
     this.#stops.push(() => api.close());
     if (config.httpTls.mode === "auto") await this.#serveAutoTls(api);

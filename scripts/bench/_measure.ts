@@ -10,6 +10,7 @@ import * as dnsPacket from "dns-packet";
 import { createSocket } from "node:dgram";
 import type { Buffer } from "node:buffer";
 import { run } from "./_shared.ts";
+import type { GapReport } from "../../src/lib/gap_recorder.ts";
 import { type AgentProc, apiJson } from "../../test/harness.ts";
 
 /** What `GET /v1/berth/loop` answers (the agent runs with BERTH_LOOP_PROBE=1). */
@@ -18,6 +19,8 @@ export interface LoopReading {
   sinceMs: number;
   pausesOver10Ms: number;
   pausesOver50Ms: number;
+  /** The heartbeats this member received from its leader (src/lib/gap_recorder.ts). */
+  heartbeatGaps?: GapReport;
 }
 
 /** `a`'s loop probe; zeroed after the read unless `reset` is false. */

@@ -100,3 +100,20 @@ export interface BenchOptions {
   /** The scale part's size and time bound (`--instances`, `--max-minutes`). */
   scale: { instances: number; maxMinutes: number };
 }
+
+let agentHelp: Promise<string> | undefined;
+
+/**
+ * Whether this build's `berth agent` knows `flag` (e.g. "--proxy-workers"): from its --help, so
+ * a bench passes a flag only once the build has it and says so otherwise.
+ */
+export async function agentHasFlag(flag: string): Promise<boolean> {
+  agentHelp ??= run(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    `${ROOT}src/main.ts`,
+    "agent",
+    "--help",
+  ]);
+  return new RegExp(`^\\s*${flag}\\b`, "m").test(await agentHelp);
+}

@@ -30,6 +30,7 @@ import {
 } from "./_tls_anchors.ts";
 import { h2, handshakes, keptAlive, type LoadResult } from "./_tls_load.ts";
 import { benchAcmeIssue } from "./acme.ts";
+import { cpuMs, withChildren } from "./_proc.ts";
 
 const HOST = "127.0.0.1";
 /** The name the certificate is for and every side routes. */
@@ -46,26 +47,6 @@ interface Side {
   /** The processes serving its TLS (not its backend): their CPU time is its cost. */
   pids(): number[];
   stop(): Promise<void>;
-}
-
-/** Clock ticks per second of /proc/PID/stat's times (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** User + system CPU time of `pids` so far, in ms (/proc/PID/stat fields 14 and 15). */
-function cpuMs(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks * 1000 / USER_HZ;
-}
-
-/** `pid` and its children (an nginx master and its worker). */
-function withChildren(pid: number): number[] {
-  const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-  return [pid, ...(children === "" ? [] : children.split(" ").map(Number))];
 }
 
 interface Measurement {

@@ -33,6 +33,7 @@ import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
 import { errorText } from "../lib/error_text.ts";
 import type { LoopProbe } from "../lib/loop_probe.ts";
+import type { GapRecorder } from "../lib/gap_recorder.ts";
 
 export interface ApiOptions {
   store: Store;
@@ -77,6 +78,8 @@ export interface ApiOptions {
   secrets?: SecretBox;
   /** The event-loop probe /v1/berth/loop reads (the agent's under BERTH_LOOP_PROBE=1). */
   loopProbe?: LoopProbe;
+  /** The heartbeat intervals /v1/berth/loop reads with it (the cluster's). */
+  heartbeatGaps?: GapRecorder;
 }
 
 /** The catalog index of an app: it follows the store until `signal` aborts. */
@@ -145,7 +148,7 @@ export function createApp(opts: ApiOptions): Hono {
   agentRoutes(app, d);
   agentCheckRoutes(app, d);
   berthRoutes(app, d);
-  runtimeRoutes(app, opts.loopProbe ?? null);
+  runtimeRoutes(app, opts.loopProbe ?? null, opts.heartbeatGaps ?? null);
   acmeRoutes(app, d);
   aclEndpoints(app, d);
   tokenRoutes(app, d);

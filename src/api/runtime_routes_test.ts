@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fixture } from "./_testing.ts";
 import { LoopProbe, type ProbeTimers } from "../lib/loop_probe.ts";
+import { GapRecorder } from "../lib/gap_recorder.ts";
 
 /** A probe on a clock the test moves; `fire(ms)` moves it and fires the chain's timer. */
 function steppedProbe() {
@@ -44,6 +45,27 @@ Deno.test("GET /v1/berth/loop answers the probe's worst pause; ?reset zeroes it 
       sinceMs: 1,
       pausesOver10Ms: 0,
       pausesOver50Ms: 0,
+    });
+  } finally {
+    s.probe.stop();
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/loop answers the heartbeat gaps beside the probe; ?reset zeroes them too", async () => {
+  const s = steppedProbe();
+  const gaps = new GapRecorder();
+  const f = fixture({ loopProbe: s.probe, heartbeatGaps: gaps });
+  try {
+    s.probe.start();
+    for (const t of [0, 100, 200, 650]) gaps.mark("1/2", t);
+    const first = await (await f.app.request("/v1/berth/loop?reset")).json();
+    assert.deepEqual(first.heartbeatGaps, { gaps: 3, p50Ms: 100, p99Ms: 450, worstMs: 450 });
+    assert.deepEqual((await (await f.app.request("/v1/berth/loop")).json()).heartbeatGaps, {
+      gaps: 0,
+      p50Ms: null,
+      p99Ms: null,
+      worstMs: null,
     });
   } finally {
     s.probe.stop();

@@ -38,6 +38,7 @@ import type { Store } from "../store/mod.ts";
 import { type AppliedProposal, applyCommitted } from "./_apply.ts";
 import { mustWaitForWrite, splitEarly } from "./_early_sends.ts";
 import { MemberView } from "./_member_view.ts";
+import { GapRecorder } from "../lib/gap_recorder.ts";
 import { ClosedError, deadlineError, NoLeaderError, RejectedError } from "./errors.ts";
 import type { Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import type { Transport } from "./transport.ts";
@@ -145,6 +146,8 @@ export class ClusterCore {
   readonly heard = new Map<number, number>();
   /** Last time a message came from the leader (undefined: never). */
   leaderContact: number | undefined;
+  /** Intervals between the heartbeats this member steps, per leader and term (benches). */
+  readonly heartbeatGaps = new GapRecorder();
   /** When this member last became leader (every member's contact counts from there). */
   leaderSince = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
@@ -465,6 +468,7 @@ export class ClusterCore {
   /** Steps a validated message from another member into raft. */
   step(m: Message): void {
     if (m.from === this.leader) this.leaderContact = this.o.now();
+    if (m.type === "MsgHeartbeat") this.heartbeatGaps.mark(`${m.from}/${m.term}`, this.o.now());
     try {
       this.node!.step(m);
     } catch (e) {

@@ -97,3 +97,22 @@ Deno.test("ClusterCore stops the member when a snapshot's compaction write fails
     await closeAll([a]);
   }
 });
+
+Deno.test("ClusterCore records the intervals between a follower's heartbeats from its leader, none on the leader", async () => {
+  const ms = await threeMembers();
+  try {
+    const leader = ms.find((m) => m.cluster.status().role === "leader")!;
+    const follower = ms.find((m) => m.cluster.status().role === "follower")!;
+    leader.cluster.heartbeatGaps.reset();
+    follower.cluster.heartbeatGaps.reset();
+    await until(
+      "the follower saw heartbeat gaps",
+      () => follower.cluster.heartbeatGaps.read().gaps >= 3,
+    );
+    const seen = follower.cluster.heartbeatGaps.read();
+    assert.ok(seen.worstMs !== null && seen.p50Ms !== null && seen.p50Ms <= seen.worstMs);
+    assert.equal(leader.cluster.heartbeatGaps.read().gaps, 0);
+  } finally {
+    await closeAll(ms);
+  }
+});

@@ -68,6 +68,7 @@ import { type Hello, Transport } from "./transport.ts";
 import { Security } from "./_security.ts";
 import { KeyShare } from "./_cluster_key.ts";
 import { RejectedError } from "./errors.ts";
+import type { GapRecorder } from "../lib/gap_recorder.ts";
 import type {
   Cluster,
   ClusterStatus,
@@ -211,6 +212,11 @@ export class RaftCluster implements Cluster {
   /** The address other members use for this node (the bound port once started). */
   get address(): string {
     return this.#core.address;
+  }
+
+  /** Intervals between the heartbeats this member received (GET /v1/berth/loop reads them). */
+  get heartbeatGaps(): GapRecorder {
+    return this.#core.heartbeatGaps;
   }
 
   /** The bound transport address (port 0 in tests gets a real one). */
