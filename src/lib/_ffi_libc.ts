@@ -326,8 +326,11 @@ export function bindTo(
   if (c.bind(fd, bytes, len) < 0) throw new ErrnoError("bind", lastErrno(c), to.text);
 }
 
-/** getsockname(2): the address and port the socket is bound to (port 0 resolved). */
-export function boundName(c: Libc, fd: number): { address: string; port: number } {
+/** getsockname(2): the family, address and port the socket is bound to (port 0 resolved). */
+export function boundName(
+  c: Libc,
+  fd: number,
+): { family: typeof AF_INET | typeof AF_INET6; address: string; port: number } {
   const bytes = new Uint8Array(NAME_SLOT);
   const len = new Uint8Array(4);
   new DataView(len.buffer).setUint32(0, NAME_SLOT, true);
@@ -336,8 +339,9 @@ export function boundName(c: Libc, fd: number): { address: string; port: number 
   const family = view.getUint16(0, true);
   const port = view.getUint16(2, false);
   // The bound address as bound: "::ffff:…" stays IPv6 here, unlike a sender's.
-  if (family === AF_INET6) return { address: ipText(bytes, 6, 8), port };
-  return { address: ipText(bytes, 4, 4), port };
+  if (family === AF_INET6) return { family, address: ipText(bytes, 6, 8), port };
+  if (family === AF_INET) return { family, address: ipText(bytes, 4, 4), port };
+  throw new Error(`getsockname: fd ${fd} is not an IPv4 or IPv6 socket (family ${family})`);
 }
 
 /** One struct pollfd waiting for POLLIN on `fd` (its own ArrayBuffer: a pending poll reads it). */

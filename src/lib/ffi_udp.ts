@@ -67,6 +67,8 @@ export interface UdpBatchSocket {
   readonly address: { host: string; port: number };
   /** Whether close() was called. */
   readonly closed: boolean;
+  /** The socket's file descriptor (for adoptUdpBatchSocket; closed by close() unless kept). */
+  readonly fd: number;
   /**
    * Up to `max` (default and limit: the batch size) datagrams already queued, without blocking;
    * [] when none or after close(). Senders' IPv4-mapped IPv6 addresses are given as IPv4.
@@ -97,6 +99,11 @@ export interface UdpBatchOptions {
   bufferBytes?: number;
   /** SO_RCVBUF in bytes (the kernel doubles it); absent: the system default. */
   receiveBufferBytes?: number;
+  /**
+   * close() leaves the socket open, for another thread to adopt (adoptUdpBatchSocket) and the
+   * holder of `fd` to close (closeUdpFd). Default false.
+   */
+  keepFd?: boolean;
   /**
    * How readable() waits: "poll" (default) runs poll(2) with the timeout as a non-blocking FFI
    * call; "timer" polls with timeout 0 every millisecond on the event loop (for comparison only:
@@ -187,14 +194,8 @@ export function openUdpBatchSocket(
   const loaded = libc();
   if ("why" in loaded) return { socket: null, why: loaded.why };
   const c = loaded.libc;
-  const batch = opts.batch ?? BATCH_DEFAULT;
-  const bufferBytes = opts.bufferBytes ?? BUFFER_BYTES_DEFAULT;
   checkInt("port", port, 0, 65535);
-  checkInt("batch", batch, 1, BATCH_MAX);
-  checkInt("bufferBytes", bufferBytes, 512, 65535);
-  if (opts.receiveBufferBytes !== undefined) {
-    checkInt("receiveBufferBytes", opts.receiveBufferBytes, 1, 2 ** 30);
-  }
+  checkOptions(opts);
   const at = parseIp(host);
   if (!at) {
     return { socket: null, why: `"${host}" is not an IP address (the FFI socket binds IPs)` };
@@ -204,7 +205,7 @@ export function openUdpBatchSocket(
     reusePort: opts.reusePort ?? false,
     receiveBufferBytes: opts.receiveBufferBytes,
   });
-  let bound: { address: string; port: number };
+  let bound: ReturnType<typeof boundName>;
   try {
     bindTo(c, fd, family, { ...at, port, text: hostPort(host, port) });
     bound = boundName(c, fd);
@@ -212,25 +213,57 @@ export function openUdpBatchSocket(
     c.close(fd);
     throw e;
   }
-  const socket = new FfiUdpSocket(c, fd, family, {
-    address: { host: bound.address, port: bound.port },
-    batch,
-    bufferBytes,
-    wait: opts.wait ?? "poll",
-  });
-  return { socket };
+  return { socket: new FfiUdpSocket(c, fd, bound, { ...opts, ownsFd: !opts.keepFd }) };
+}
+
+/**
+ * Serves on a socket this process opened before with `keepFd` (`socket.fd`), typically in a
+ * thread that has ended: a worker thread killed without closing its socket leaves it open
+ * and in its SO_REUSEPORT group, where it would take its share of datagrams and answer none;
+ * its replacement adopts it instead (and gets what queued meanwhile). The returned socket never
+ * closes `fd` (close() only stops using it: a pending readable() ends at its timeout); the
+ * holder closes it with closeUdpFd(). Null with why as openUdpBatchSocket; throws for an fd
+ * that is not an IPv4/IPv6 socket.
+ */
+export function adoptUdpBatchSocket(
+  fd: number,
+  opts: Omit<UdpBatchOptions, "reusePort" | "receiveBufferBytes" | "keepFd"> = {},
+): OpenResult {
+  const loaded = libc();
+  if ("why" in loaded) return { socket: null, why: loaded.why };
+  checkInt("fd", fd, 0, 2 ** 31 - 1);
+  checkOptions(opts);
+  const bound = boundName(loaded.libc, fd);
+  return { socket: new FfiUdpSocket(loaded.libc, fd, bound, { ...opts, ownsFd: false }) };
+}
+
+/** Closes a socket's fd kept open by `keepFd` (once: the number may be reused after). */
+export function closeUdpFd(fd: number): void {
+  const loaded = libc();
+  if ("libc" in loaded && Number.isInteger(fd) && fd >= 0) loaded.libc.close(fd);
+}
+
+function checkOptions(opts: UdpBatchOptions): void {
+  if (opts.batch !== undefined) checkInt("batch", opts.batch, 1, BATCH_MAX);
+  if (opts.bufferBytes !== undefined) checkInt("bufferBytes", opts.bufferBytes, 512, 65535);
+  if (opts.receiveBufferBytes !== undefined) {
+    checkInt("receiveBufferBytes", opts.receiveBufferBytes, 1, 2 ** 30);
+  }
 }
 
 function checkInt(name: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`openUdpBatchSocket: ${name} ${value} is not an integer ${min}..${max}`);
+    throw new RangeError(`ffi_udp: ${name} ${value} is not an integer ${min}..${max}`);
   }
 }
 
 class FfiUdpSocket implements UdpBatchSocket {
   readonly address: { host: string; port: number };
   readonly #c: Libc;
-  #fd: number;
+  readonly #fd: number;
+  /** Whether close() closes the fd (else: keepFd, or adopted). */
+  readonly #ownsFd: boolean;
+  #released = false;
   readonly #family: typeof AF_INET | typeof AF_INET6;
   readonly #batch: number;
   readonly #rx: MsgVec;
@@ -251,25 +284,27 @@ class FfiUdpSocket implements UdpBatchSocket {
   constructor(
     c: Libc,
     fd: number,
-    family: typeof AF_INET | typeof AF_INET6,
-    o: {
-      address: { host: string; port: number };
-      batch: number;
-      bufferBytes: number;
-      wait: "poll" | "timer";
-    },
+    bound: ReturnType<typeof boundName>,
+    o: UdpBatchOptions & { ownsFd: boolean },
   ) {
+    const batch = o.batch ?? BATCH_DEFAULT;
+    const bufferBytes = o.bufferBytes ?? BUFFER_BYTES_DEFAULT;
     this.#c = c;
     this.#fd = fd;
-    this.#family = family;
-    this.address = o.address;
-    this.#batch = o.batch;
-    this.#rx = new MsgVec(o.batch, o.bufferBytes);
-    this.#tx = new MsgVec(o.batch, o.bufferBytes);
-    this.#txFrom = new Int32Array(o.batch);
+    this.#ownsFd = o.ownsFd;
+    this.#family = bound.family;
+    this.address = { host: bound.address, port: bound.port };
+    this.#batch = batch;
+    this.#rx = new MsgVec(batch, bufferBytes);
+    this.#tx = new MsgVec(batch, bufferBytes);
+    this.#txFrom = new Int32Array(batch);
     this.#pollFd = new PollFd(fd);
-    this.#wait = o.wait;
-    unclosed.register(this, { c, fd }, this);
+    this.#wait = o.wait ?? "poll";
+    if (this.#ownsFd) unclosed.register(this, { c, fd }, this);
+  }
+
+  get fd(): number {
+    return this.#fd;
   }
 
   get closed(): boolean {
@@ -406,14 +441,15 @@ class FfiUdpSocket implements UdpBatchSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (!this.#ownsFd) return;
     unclosed.unregister(this);
     if (this.#polling) this.#c.shutdown(this.#fd, SHUT_RDWR);
     else this.#release();
   }
 
   #release(): void {
-    if (this.#fd < 0) return;
+    if (this.#released || !this.#ownsFd) return;
+    this.#released = true;
     this.#c.close(this.#fd);
-    this.#fd = -1;
   }
 }

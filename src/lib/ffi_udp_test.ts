@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
 import {
+  adoptUdpBatchSocket,
+  closeUdpFd,
   type Datagram,
   ErrnoError,
   openUdpBatchSocket,
@@ -317,6 +319,43 @@ for (const wait of ["poll", "timer"] as const) {
     open("127.0.0.1", s.address.port).close(); // the fd was closed after the wait ended
   });
 }
+
+Deno.test("adoptUdpBatchSocket() serves a kept socket, with what queued meanwhile; closeUdpFd() frees it", async () => {
+  const kept = open("127.0.0.1", 0, { keepFd: true, reusePort: true });
+  const { port } = kept.address;
+  const c = await client();
+  try {
+    kept.close(); // as a worker thread that ends: the socket stays bound and queues
+    assert.throws(() => openUdpBatchSocket("127.0.0.1", port), /EADDRINUSE/);
+    await c.send("queued", port, "127.0.0.1");
+    const adopted = adoptUdpBatchSocket(kept.fd, { batch: 8 });
+    assert.ok(adopted.socket);
+    const s = adopted.socket;
+    assert.deepEqual(s.address, { host: "127.0.0.1", port });
+    const [[d]] = await receiveN(s, 1);
+    assert.equal(untext.decode(d!.data), "queued");
+    assert.equal(s.send([{ ...d!, data: text.encode("late") }]), 1);
+    assert.equal((await c.waitFor(1))[0]!.data, "late");
+    // close() of an adopted socket only stops using it: a pending wait ends at its timeout.
+    const pending = s.readable(50);
+    s.close();
+    assert.equal(await pending, false);
+    assert.throws(() => openUdpBatchSocket("127.0.0.1", port), /EADDRINUSE/);
+  } finally {
+    closeUdpFd(kept.fd);
+    await c.close();
+  }
+  open("127.0.0.1", port).close();
+});
+
+Deno.test("adoptUdpBatchSocket() throws for an fd that is not open or out of range", () => {
+  // No process can hold fd 2^31-1 (the kernel's nr_open stays below 2^30).
+  assert.throws(
+    () => adoptUdpBatchSocket(2 ** 31 - 1),
+    (e) => e instanceof ErrnoError && e.code === "EBADF",
+  );
+  assert.throws(() => adoptUdpBatchSocket(-1), /fd -1 is not an integer/);
+});
 
 Deno.test("openUdpBatchSocket() rejects bad arguments and returns null for a host name", () => {
   assert.throws(
