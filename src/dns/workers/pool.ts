@@ -19,6 +19,7 @@
  */
 import type { HostPort } from "../../lib/host_port.ts";
 import { errorText } from "../../lib/error_text.ts";
+import { closeUdpFd } from "../../lib/ffi_udp.ts";
 import { Forwarder } from "../forwarder.ts";
 import type { DnsOptions } from "../server.ts";
 import { parseQuery } from "../wire.ts";
@@ -58,6 +59,12 @@ interface Slot {
   started: ((error: string | null) => void) | null;
   /** Resolves a drain waiting for this worker's `closed`. */
   drained: (() => void) | null;
+  /**
+   * The slot's FFI UDP socket, open across restarts (a worker ended by terminate() cannot close
+   * it, and left open it would keep its share of the port's datagrams): the next worker of the
+   * slot serves it; close() closes it.
+   */
+  udpFd: number | null;
 }
 
 export class DnsWorkerPool {
@@ -94,6 +101,7 @@ export class DnsWorkerPool {
       udp: null,
       started: null,
       drained: null,
+      udpFd: null,
     }));
   }
 
@@ -148,7 +156,11 @@ export class DnsWorkerPool {
     this.#feed?.close();
     this.#view.close();
     this.#forwarder?.close();
-    for (const s of this.#slots) this.#stop(s);
+    for (const s of this.#slots) {
+      this.#stop(s);
+      if (s.udpFd !== null) closeUdpFd(s.udpFd);
+      s.udpFd = null;
+    }
     return Promise.resolve();
   }
 
@@ -208,6 +220,7 @@ export class DnsWorkerPool {
       zone: this.#zoneOptions(),
       recursion: this.#forwarder !== null,
       forwardInflightMax: WORKER_FORWARD_INFLIGHT_MAX,
+      udpFd: s.udpFd ?? undefined,
     };
     worker.postMessage(init);
     worker.postMessage(this.#feed!.full());
@@ -220,6 +233,7 @@ export class DnsWorkerPool {
       case "listening":
         if (s.index === 0) this.#port = m.port;
         s.udp = m.udp;
+        s.udpFd = m.udpFd ?? s.udpFd;
         s.since = Date.now();
         if (s.index === 0 && this.#address === null) this.#ffiWhy = m.why ?? null;
         s.started?.(null);

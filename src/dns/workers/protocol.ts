@@ -37,6 +37,11 @@ export interface InitMessage {
   recursion: boolean;
   /** Relayed queries awaiting answers at once; more get SERVFAIL. */
   forwardInflightMax: number;
+  /**
+   * The FFI UDP socket an earlier worker of this slot opened (`listening`'s `udpFd`): serve it
+   * instead of opening one. The pool holds it: a worker that ends never closes it.
+   */
+  udpFd?: number;
 }
 
 export interface ZoneMessage {
@@ -71,6 +76,8 @@ export interface ListeningMessage {
   udp: UdpPath;
   /** Why UDP is not on the FFI path (when asked for), for one log line. */
   why?: string;
+  /** The FFI UDP socket's fd, from now on the pool's to keep (for a restart) and to close. */
+  udpFd?: number;
 }
 
 export interface ForwardMessage {

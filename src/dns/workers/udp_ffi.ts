@@ -10,34 +10,47 @@
  * @module
  */
 import { errorText } from "../../lib/error_text.ts";
-import { type Datagram, openUdpBatchSocket, type UdpBatchSocket } from "../../lib/ffi_udp.ts";
+import {
+  adoptUdpBatchSocket,
+  closeUdpFd,
+  type Datagram,
+  openUdpBatchSocket,
+  type UdpBatchSocket,
+} from "../../lib/ffi_udp.ts";
 import { type AnswerFn, TCP_QUERY_BYTES_MAX } from "../tcp.ts";
 
 /** Datagrams taken per receive call. */
 export const UDP_BATCH = 64;
-/** Longest wait in one poll when idle (a close() is seen at once: it ends the wait). */
+/** Longest wait in one poll when idle (close() ends it at once on a socket opened here). */
 export const IDLE_POLL_MS = 1000;
+/** Pause after a receive that failed (ENOMEM and the like), before trying again. */
+export const RECEIVE_RETRY_MS = 100;
 
 /** A running receive-answer-send loop on one socket. */
 export interface UdpLoop {
   readonly port: number;
-  close(): void;
+  /** The socket's fd: once reported to the pool it is the pool's (see protocol.ts `udpFd`). */
+  readonly fd: number;
+  /** Stops the loop; `closeFd`: also closes the socket (only one nobody else was told of). */
+  close(closeFd?: boolean): void;
 }
 
 /**
- * Opens the socket and starts the loop; `why` when the FFI path is not available here. Throws
- * (one line) when the socket cannot bind.
+ * Opens the socket (or serves `fd`, a socket an earlier worker opened) and starts the loop;
+ * `why` when the FFI path is not available here. The socket stays open when the loop is
+ * closed: a worker ended by terminate() could not close it, so the pool holds it for the next
+ * worker and closes it itself. Throws (one line) when the socket cannot bind.
  */
 export function openFfiUdp(
   host: string,
   port: number,
   answer: AnswerFn,
+  fd?: number,
 ): { loop: UdpLoop } | { why: string } {
-  const opened = openUdpBatchSocket(host, port, {
-    reusePort: true,
-    batch: UDP_BATCH,
-    bufferBytes: TCP_QUERY_BYTES_MAX,
-  });
+  const opts = { batch: UDP_BATCH, bufferBytes: TCP_QUERY_BYTES_MAX };
+  const opened = fd === undefined
+    ? openUdpBatchSocket(host, port, { ...opts, reusePort: true, keepFd: true })
+    : adoptUdpBatchSocket(fd, opts);
   if (opened.socket === null) return { why: opened.why };
   return { loop: startLoop(opened.socket, answer) };
 }
@@ -53,11 +66,24 @@ function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
   const sendLater = (out: Uint8Array | null, to: Datagram) => {
     if (out !== null && !socket.closed) send([{ data: out, address: to.address, port: to.port }]);
   };
+  let lastError = "";
+  const receive = async (): Promise<Datagram[]> => {
+    try {
+      return socket.receive(UDP_BATCH);
+    } catch (e) {
+      // The socket stays in the port's group whatever happens: keep serving it.
+      const text = errorText(e);
+      if (text !== lastError) console.error(`dns: UDP receive failed (retrying): ${text}`);
+      lastError = text;
+      await new Promise((r) => setTimeout(r, RECEIVE_RETRY_MS));
+      return [];
+    }
+  };
   const run = async () => {
     while (!socket.closed) {
       if (!await socket.readable(IDLE_POLL_MS)) continue;
       const out: Datagram[] = [];
-      for (const d of socket.receive(UDP_BATCH)) {
+      for (const d of await receive()) {
         if (d.truncated) continue;
         const r = answer(d.data, false);
         if (r === null) continue;
@@ -67,9 +93,13 @@ function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
       if (out.length > 0) send(out);
     }
   };
-  run().catch((e) => {
-    if (!socket.closed) console.error(`dns: UDP loop stopped: ${errorText(e)}`);
-    socket.close();
-  });
-  return { port: socket.address.port, close: () => socket.close() };
+  void run();
+  return {
+    port: socket.address.port,
+    fd: socket.fd,
+    close: (closeFd = false) => {
+      socket.close();
+      if (closeFd) closeUdpFd(socket.fd);
+    },
+  };
 }

@@ -100,13 +100,14 @@ export class WorkerDns {
           reusePort: true,
         });
       } catch (e) {
-        this.#closeUdp();
+        this.#closeUdp(this.#init.udpFd === undefined); // not the pool's yet: close it here
         if (port === 0 && attempt < BIND_ATTEMPTS_MAX) continue;
         throw new Error(
           `dns worker ${index}: cannot listen on TCP ${host}:${bound}: ${errorText(e)}`,
         );
       }
-      this.#post({ type: "listening", port: bound, udp: udp.path, why: udp.why });
+      const udpFd = this.#ffi?.fd;
+      this.#post({ type: "listening", port: bound, udp: udp.path, why: udp.why, udpFd });
       return;
     }
   }
@@ -149,7 +150,7 @@ export class WorkerDns {
     if (this.#init.udp === "ffi") {
       let opened: ReturnType<typeof openFfiUdp>;
       try {
-        opened = openFfiUdp(host, port, (bytes) => this.answer(bytes, false));
+        opened = openFfiUdp(host, port, (bytes) => this.answer(bytes, false), this.#init.udpFd);
       } catch (e) {
         throw new Error(`dns: cannot listen on UDP ${host}:${port}: ${errorText(e)}`);
       }
@@ -169,8 +170,9 @@ export class WorkerDns {
     return { path: "none", port: null, why };
   }
 
-  #closeUdp(): void {
-    this.#ffi?.close();
+  /** Stops serving UDP; `closeFd`: also closes the FFI socket (one the pool was not told of). */
+  #closeUdp(closeFd = false): void {
+    this.#ffi?.close(closeFd);
     this.#ffi = null;
     const udp = this.#dgram;
     this.#dgram = null;
