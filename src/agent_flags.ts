@@ -323,6 +323,13 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: `${DURATION_EXPECTED}, at least 1s`,
   },
   {
+    name: "drain-timeout",
+    kind: "D",
+    def: "10s",
+    help: "how long SIGTERM lets requests in flight finish before the agent exits, at most 1h",
+    expect: `${DURATION_EXPECTED}, at most 1h`,
+  },
+  {
     name: "dns-ttl",
     kind: "N",
     def: "0",

@@ -62,6 +62,8 @@ export interface Config {
   voters: number;
   nodeTimeoutMs: number;
   reconcileIntervalMs: number;
+  /** `--drain-timeout`: how long SIGTERM waits for requests in flight (README "Shutdown and reload"). */
+  drainTimeoutMs: number;
   dnsTtl: number;
   /** Lower-cased service name (or `*`) → TTL seconds of its DNS answers. */
   dnsServiceTtl: Map<string, number>;
@@ -308,6 +310,11 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     reconcileIntervalMs: get("reconcile-interval", (v) => {
       const ms = parseDuration(v);
       if (ms < 1000) throw new Error("below 1s");
+      return ms;
+    }),
+    drainTimeoutMs: get("drain-timeout", (v) => {
+      const ms = parseDuration(v);
+      if (ms > 3_600_000) throw new Error("above 1h");
       return ms;
     }),
     dnsTtl: int("dns-ttl"),

@@ -16,6 +16,7 @@ Deno.test("loadConfig() gives embedded defaults", () => {
   assert.equal(c.bootstrap, false);
   assert.equal(c.voters, 3);
   assert.equal(c.nodeTimeoutMs, 10_000);
+  assert.equal(c.drainTimeoutMs, 10_000);
 });
 
 Deno.test("loadConfig() --dev changes the dev defaults only", () => {
@@ -73,6 +74,8 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["node-timeout", "10", "no unit; expected a duration like 10s, 250ms or 1m30s"],
   ["node-timeout", "1d", `unknown unit "d"; expected a duration`],
   ["reconcile-interval", "500ms", "below 1s; expected a duration like 10s, 250ms or 1m30s"],
+  ["drain-timeout", "10", "no unit; expected a duration like 10s, 250ms or 1m30s, at most 1h"],
+  ["drain-timeout", "2h", "above 1h; expected a duration like 10s, 250ms or 1m30s, at most 1h"],
   ["dns-ttl", "abc", "not an integer; expected an integer in 0..86400"],
   ["http-tls", "on", "unknown mode; expected auto or off"],
   ["dns-ttl", "-1", "not an integer; expected an integer in 0..86400"],
