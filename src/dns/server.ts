@@ -18,6 +18,7 @@ import { listenTcp, TcpConnections } from "./tcp.ts";
 import type { ZoneFilter } from "./zone.ts";
 import { ZoneView } from "./zone_view.ts";
 import { errorText } from "../lib/error_text.ts";
+import { settleWithin, TrackedSet } from "../lib/drain.ts";
 
 export {
   TCP_CONNECTIONS_MAX,
@@ -63,6 +64,9 @@ export class DnsServer {
   readonly #answerer: Answerer;
   readonly #connections: TcpConnections;
   readonly #view: ZoneView;
+  /** Forwarded UDP queries waiting for their answer to be sent. */
+  readonly #udpWaiting = new TrackedSet<Promise<unknown>>();
+  #draining = false;
   #closed = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
@@ -142,6 +146,30 @@ export class DnsServer {
     }
   }
 
+  /**
+   * Graceful shutdown (README "Shutdown and reload"): stops reading queries (UDP) and accepting
+   * connections (TCP), closes idle TCP connections at once and the others once their answers
+   * are sent, lets forwarded queries get their answers for up to `timeoutMs`, then closes.
+   * Resolves with how many queries were still waiting when cut.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    if (this.#closed || this.#draining) return 0;
+    this.#draining = true;
+    this.#udp?.removeAllListeners("message");
+    const tcp = this.#tcp;
+    this.#tcp = null;
+    const listening = tcp === null ? undefined : new Promise<void>((r) => tcp.close(() => r()));
+    this.#connections.drain();
+    await settleWithin(
+      Promise.all([this.#connections.empty(), this.#udpWaiting.empty()]),
+      timeoutMs,
+    );
+    const cut = this.#udpWaiting.size + this.#connections.waiting;
+    await this.close();
+    await listening;
+    return cut;
+  }
+
   /** Stops listening, drops open connections and in-flight forwards. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -167,15 +195,19 @@ export class DnsServer {
   }
 
   #onDatagram(udp: UdpSocket, msg: Uint8Array, port: number, address: string): void {
-    const send = (out: Uint8Array | null) => {
-      if (out === null || this.#udp !== udp) return;
+    const send = (out: Uint8Array | null, sent?: () => void) => {
+      if (out === null || this.#udp !== udp) return sent?.();
       udp.send(out, port, address, (e) => {
         if (e) console.error(`dns: UDP send to ${address}:${port} failed: ${errorText(e)}`);
+        sent?.();
       });
     };
     const r = this.answer(msg, false);
-    if (r instanceof Promise) r.then(send);
-    else send(r);
+    if (!(r instanceof Promise)) return send(r);
+    // Waited for by drain() until sent: a socket closed meanwhile would drop the answer.
+    const waiting = r.then((out) => new Promise<void>((resolve) => send(out, resolve)));
+    this.#udpWaiting.add(waiting);
+    waiting.finally(() => this.#udpWaiting.delete(waiting));
   }
 }
 

@@ -9,6 +9,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { errorText } from "../lib/error_text.ts";
 import { HEADER_BYTES } from "./wire.ts";
+import { TrackedSet } from "../lib/drain.ts";
 
 /** Most open TCP connections; more are closed at once. */
 export const TCP_CONNECTIONS_MAX = 256;
@@ -27,10 +28,13 @@ export type AnswerFn = (
   tcp: boolean,
 ) => Uint8Array | Promise<Uint8Array | null> | null;
 
-/** The open connections of one listener, so close() can drop them. */
+/** The open connections of one listener, so close() can drop them and drain() wait for them. */
 export class TcpConnections {
-  readonly #open = new Set<Socket>();
+  readonly #open = new TrackedSet<Socket>();
+  /** Each connection's forwarded answers not sent yet. */
+  readonly #waiting = new WeakMap<Socket, { n: number }>();
   readonly #answer: AnswerFn;
+  #draining = false;
 
   constructor(answer: AnswerFn) {
     this.#answer = answer;
@@ -38,6 +42,31 @@ export class TcpConnections {
 
   get size(): number {
     return this.#open.size;
+  }
+
+  /** Forwarded answers not sent yet, over every connection. */
+  get waiting(): number {
+    let n = 0;
+    for (const c of this.#open) n += this.#waiting.get(c)?.n ?? 0;
+    return n;
+  }
+
+  /**
+   * Graceful shutdown: no new connection or query is taken; a connection closes at once when it
+   * has no answer to send, else once they are sent. `empty()` tells when all are closed.
+   */
+  drain(): void {
+    this.#draining = true;
+    for (const c of this.#open) this.#endIfIdle(c);
+  }
+
+  /** Resolves once no connection is open. */
+  empty(): Promise<void> {
+    return this.#open.empty();
+  }
+
+  #endIfIdle(socket: Socket): void {
+    if (this.#draining && (this.#waiting.get(socket)?.n ?? 0) === 0) socket.end();
   }
 
   /** Destroys every open connection. */
@@ -48,7 +77,7 @@ export class TcpConnections {
 
   /** Serves one accepted connection until it closes. */
   accept(socket: Socket): void {
-    if (this.#open.size >= TCP_CONNECTIONS_MAX) {
+    if (this.#draining || this.#open.size >= TCP_CONNECTIONS_MAX) {
       socket.destroy();
       return;
     }
@@ -58,7 +87,8 @@ export class TcpConnections {
     socket.on("error", () => socket.destroy());
     socket.on("close", () => this.#open.delete(socket));
     let buffered: Uint8Array = new Uint8Array(0);
-    let waiting = 0;
+    const waiting = { n: 0 };
+    this.#waiting.set(socket, waiting);
     const send = (out: Uint8Array | null) => {
       if (out === null || socket.destroyed) return;
       if (socket.writableLength > TCP_WRITE_BYTES_MAX) {
@@ -72,6 +102,7 @@ export class TcpConnections {
       socket.write(framed);
     };
     socket.on("data", (chunk: Uint8Array) => {
+      if (this.#draining) return; // no new query; the answers under way are sent
       buffered = buffered.length === 0 ? chunk : join(buffered, chunk);
       while (buffered.length >= 2) {
         const len = (buffered[0]! << 8) | buffered[1]!;
@@ -87,10 +118,11 @@ export class TcpConnections {
           send(r);
           continue;
         }
-        if (++waiting >= TCP_PIPELINE_MAX) socket.pause();
+        if (++waiting.n >= TCP_PIPELINE_MAX) socket.pause();
         r.then((out) => {
-          if (waiting-- === TCP_PIPELINE_MAX) socket.resume();
+          if (waiting.n-- === TCP_PIPELINE_MAX) socket.resume();
           send(out);
+          this.#endIfIdle(socket);
         });
       }
     });

@@ -19,7 +19,10 @@
  *   (408 and close), an idle keep-alive connection closes after `keepAliveTimeoutMs`;
  * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`;
  * - a client that half-closes after its requests still gets their responses, then the
- *   connection closes (the server must be created with `allowHalfOpen: true`).
+ *   connection closes (the server must be created with `allowHalfOpen: true`);
+ * - `drain()` (graceful shutdown): an idle connection closes at once; one with a request under
+ *   way answers it with `Connection: close` (when its head is not sent yet) and then closes,
+ *   dropping requests pipelined behind it unanswered (RFC 9112 §9.6: the client retries them).
  *
  * @module
  */
@@ -147,6 +150,10 @@ export class ClientConn implements Deadline {
   /** The client half-closed: answer what it sent, then close. */
   #readEnded = false;
   #phase = Phase.Idle;
+  /** Bytes of a request head arrived since the connection was last idle. */
+  #bytesIn = false;
+  /** drain() was called: no more keep-alive. */
+  #draining = false;
   expiresAt = 0;
 
   constructor(socket: net.Socket, opts: ClientConnOptions) {
@@ -170,6 +177,29 @@ export class ClientConn implements Deadline {
   /** Closes the connection now. */
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** Requests received and not answered yet (the one being answered included). */
+  get requests(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Graceful shutdown: closes the connection now when it is idle (no request, no byte of one),
+   * else after the response under way, which says `Connection: close` when its head is not sent
+   * yet. Requests pipelined behind it are not answered.
+   */
+  drain(): void {
+    if (this.#closing || this.#draining) return;
+    this.#draining = true;
+    const current = this.#current;
+    if (current === null && this.#reading === null && !this.#bytesIn) {
+      this.#closing = true;
+      this.#opts.clock.disarm(this);
+      this.socket.end();
+      return;
+    }
+    if (current !== null && !current.headersSent) current.shouldKeepAlive = false;
   }
 
   /** Deadline: a timeout of the current phase passed. */
@@ -200,6 +230,7 @@ export class ClientConn implements Deadline {
   };
 
   #read(d: Buffer): void {
+    this.#bytesIn = true;
     if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
     const r = this.#parser.execute(d);
     if (typeof r !== "number") {
@@ -294,10 +325,11 @@ export class ClientConn implements Deadline {
   #next(): void {
     const p = this.#queue[0];
     if (p === undefined) {
+      this.#bytesIn = false;
       this.#setPhase(Phase.Idle, this.#opts.keepAliveTimeoutMs);
       return;
     }
-    const reply = new Reply(this, p.keepAlive, p.http10, p.head);
+    const reply = new Reply(this, p.keepAlive && !this.#draining, p.http10, p.head);
     this.#current = reply;
     // The request timeout covers a body still arriving; the proxy's own timeouts the rest.
     if (p.req === this.#reading) this.#setPhase(Phase.Reading, this.#opts.requestTimeoutMs);
@@ -312,7 +344,9 @@ export class ClientConn implements Deadline {
     const p = this.#queue.shift()!;
     // A body the proxy did not read (an early answer): drain it so the next request parses.
     if (p.req.body !== null && !p.req.body.complete) p.req.body.resume();
-    if (!reply.shouldKeepAlive || (this.#readEnded && this.#queue.length === 0)) {
+    if (
+      !reply.shouldKeepAlive || this.#draining || (this.#readEnded && this.#queue.length === 0)
+    ) {
       this.#closing = true;
       this.#opts.clock.disarm(this);
       this.socket.end();

@@ -208,12 +208,13 @@ export class H2Frontend {
    * GOAWAY to every connection, in two steps (GOAWAY_NOTICE_MS apart): no new stream is taken,
    * those under way finish within `closeGraceMs`; then streams still open are reset
    * (REFUSED_STREAM when no instance got the request, so the client retries it; else CANCEL)
-   * and the connections closed.
+   * and the connections closed. `graceMs` (default `closeGraceMs`): the proxy's drain passes
+   * its timeout. Resolves with the number of streams reset.
    */
-  async close(): Promise<void> {
+  async close(graceMs = this.#opts.closeGraceMs ?? H2_CLOSE_GRACE_MS): Promise<number> {
     this.#closing = true;
     const open = [...this.#sessions];
-    if (open.length === 0) return;
+    if (open.length === 0) return 0;
     for (const s of open) {
       if (!s.session.closed && !s.session.destroyed) {
         s.session.goaway(NGHTTP2_NO_ERROR, 2 ** 31 - 1);
@@ -226,15 +227,22 @@ export class H2Frontend {
     const allClosed = Promise.all(open.map((s) => s.closed));
     await within(GOAWAY_NOTICE_MS, allClosed);
     for (const s of open) if (!s.session.closed && !s.session.destroyed) s.session.close();
-    await within(this.#opts.closeGraceMs ?? H2_CLOSE_GRACE_MS, allClosed);
+    await within(graceMs, allClosed);
     const left = [...this.#sessions];
-    for (const s of left) for (const reply of [...s.replies]) reply.shutDown();
+    let reset = 0;
+    for (const s of left) {
+      for (const reply of [...s.replies]) {
+        reply.shutDown();
+        reset++;
+      }
+    }
     if (left.length > 0) await within(RESET_LINGER_MS, new Promise(() => {}));
     for (const s of left) {
       s.session.destroy();
       s.socket.destroy();
     }
     await Promise.all(left.map((s) => s.closed));
+    return reset;
   }
 
   #onStream(s: Session, stream: http2.ServerHttp2Stream, raw: string[]): void {

@@ -33,6 +33,7 @@ import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
 import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
+import { settleWithin, TrackedSet } from "../lib/drain.ts";
 
 export const RETRIES_MAX = 2;
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -133,7 +134,7 @@ export class HttpProxy {
   readonly #headersTimeoutMs: number;
   readonly #requestTimeoutMs: number;
   readonly #keepAliveTimeoutMs: number;
-  readonly #clients = new Set<ClientConn>();
+  readonly #clients = new TrackedSet<ClientConn>();
   readonly #retriesMax: number;
   readonly #connectTimeoutMs: number;
   readonly #responseTimeoutMs: number;
@@ -142,7 +143,7 @@ export class HttpProxy {
   readonly #tunnelIdleTimeoutMs: number;
   readonly #streamIdleTimeoutMs: number;
   readonly #log: (line: string) => void;
-  readonly #clientTunnels = new Set<Duplex>();
+  readonly #clientTunnels = new TrackedSet<Duplex>();
   /** Response and stream-idle deadlines of requests in flight (no timer per request). */
   readonly #clock: CoarseClock;
   readonly #tcp: TcpProxy | null;
@@ -157,6 +158,8 @@ export class HttpProxy {
   /** Holds TCP listener updates back until start() has bound the proxy's own ports. */
   #listening: PromiseWithResolvers<void> | null = null;
   #closed = false;
+  /** drain() began: listeners closed (their close promises), no new connection served. */
+  #draining: Promise<void>[] | null = null;
 
   constructor(opts: ProxyOptions) {
     this.#opts = opts;
@@ -362,6 +365,33 @@ export class HttpProxy {
     await this.#tcpUpdating;
   }
 
+  /**
+   * Graceful shutdown (README "Shutdown and reload"): stops accepting on every listener (HTTP,
+   * HTTPS, TCP routes), closes idle keep-alive connections at once, lets requests, HTTP/2
+   * streams (after GOAWAY), tunnels and TCP relays under way finish for up to `timeoutMs`, then
+   * closes the rest (`close()`). Resolves with how many were still in flight when cut.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    if (this.#closed || this.#draining !== null) return 0;
+    const listeners: Promise<void>[] = [];
+    this.#draining = listeners;
+    if (this.#server.listening) {
+      listeners.push(new Promise<void>((resolve) => this.#server.close(() => resolve())));
+    }
+    if (this.#https !== null) listeners.push(this.#https.close());
+    const tcp = this.#tcp?.drain(timeoutMs) ?? 0;
+    const h2 = this.#h2?.close(timeoutMs) ?? 0;
+    for (const c of this.#clients) c.drain();
+    await settleWithin(
+      Promise.all([this.#clients.empty(), this.#clientTunnels.empty()]),
+      timeoutMs,
+    );
+    let cut = this.#clientTunnels.size + (await tcp) + (await h2);
+    for (const c of this.#clients) cut += c.requests;
+    await this.close();
+    return cut;
+  }
+
   /** Stops listening, closes every connection (HTTP/2: GOAWAY first), tunnel and pool. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -381,6 +411,7 @@ export class HttpProxy {
     await this.#tcp?.close();
     this.#pool.close();
     this.#h2c.sessions.close();
+    if (this.#draining !== null) await Promise.all(this.#draining);
     if (!this.#server.listening) return;
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -398,7 +429,7 @@ export class HttpProxy {
    * connection counts against `connectionsMax` (closed at once above it).
    */
   #serveHttp1(socket: net.Socket, info: ConnInfo): void {
-    if (this.#connections() >= this.#connectionsMax) {
+    if (this.#draining !== null || this.#connections() >= this.#connectionsMax) {
       socket.destroy();
       return;
     }

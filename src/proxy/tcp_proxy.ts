@@ -18,6 +18,7 @@ import { relay } from "./relay.ts";
 import type { RoutedService, RouteTable, TcpClash } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
+import { settleWithin, TrackedSet } from "../lib/drain.ts";
 
 export const TCP_CONNECTIONS_MAX = 10_000;
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
@@ -78,7 +79,8 @@ export class TcpProxy {
   readonly #idleTimeoutMs: number;
   readonly #connectionsMax: number;
   readonly #listeners = new Map<number, Listener>();
-  readonly #clients = new Set<net.Socket>();
+  readonly #clients = new TrackedSet<net.Socket>();
+  /** close() or drain() began: listeners no longer follow the route table. */
   #closed = false;
 
   constructor(pool: UpstreamPool, opts: TcpProxyOptions) {
@@ -187,14 +189,33 @@ export class TcpProxy {
     });
   }
 
+  /**
+   * Graceful shutdown: closes every listener, lets the relays under way go on for up to
+   * `timeoutMs`, then closes them. Resolves with how many it cut.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    const closing = this.#closeListeners();
+    await settleWithin(this.#clients.empty(), timeoutMs);
+    const cut = this.#clients.size;
+    await this.close();
+    await closing;
+    return cut;
+  }
+
   /** Closes every listener and relay. */
   async close(): Promise<void> {
+    const closing = this.#closeListeners();
+    for (const c of this.#clients) c.destroy();
+    this.#clients.clear();
+    await closing;
+  }
+
+  /** Stops accepting; resolves once the listeners are closed (their relays may go on). */
+  #closeListeners(): Promise<void> {
     this.#closed = true;
     const closing = [...this.#listeners.values()].map((l) => l.server).filter((s) => s !== null)
       .map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     this.#listeners.clear();
-    for (const c of this.#clients) c.destroy();
-    this.#clients.clear();
-    await Promise.all(closing);
+    return Promise.all(closing).then(() => {});
   }
 }
