@@ -7,7 +7,9 @@
  * on a restart) → DNS, API, proxy (readers of the store; the proxy last, so the TCP route
  * listeners it opens from stored routes come after every listener of the agent's own) → health
  * checker and Docker watcher (writers).
- * Stop order is the reverse, so no writer proposes into a closed cluster.
+ * Stop order is the reverse, so no writer proposes into a closed cluster. SIGTERM drains the
+ * data plane first (`drain`: proxy and DNS stop accepting and finish what is in flight); SIGHUP
+ * re-reads `--config` (`reload`). Both in src/agent_signals.ts; README "Shutdown and reload".
  *
  * @module
  */
@@ -21,6 +23,8 @@ import {
 } from "./api/mod.ts";
 import { BOOTSTRAP_TOKEN_TTL_MS, JOIN_TOKEN_FILE, RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
+import { type Drain, drainParts, type Reload, reloadConfig, reloadParts } from "./agent_signals.ts";
+import type { ReloadableKey } from "./config_reload.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
 import { anonymousNames } from "./agent_dns_acl.ts";
@@ -72,7 +76,7 @@ export function secretLine(what: string, path: string, secret: string, terminal:
 }
 
 export class Agent {
-  readonly config: Config;
+  #config: Config;
   readonly store: Store;
   readonly cluster: RaftCluster;
   readonly #log: (line: string) => void;
@@ -80,6 +84,14 @@ export class Agent {
   /** The parts that write (Docker watcher, health checker), stopped first on leave. */
   #writers: (() => Promise<void>)[] = [];
   #stops: (() => Promise<void> | void)[] = [];
+  /** The data plane's graceful shutdowns (proxy, DNS): each resolves with how many it cut. */
+  #drains: Drain[] = [];
+  /** What takes over reloaded settings (SIGHUP), given the config to run with. */
+  #reloads: Reload[] = [];
+  /** The settings those can take over (SIGHUP refuses the others). */
+  readonly #live = new Set<ReloadableKey>(["drainTimeoutMs"]);
+  /** The config the API shows (GET /v1/agent/self), updated by a reload. */
+  readonly #shownConfig: Record<string, unknown>;
   #stopped = false;
   /** The API's certificate and key from --http-tls-cert/--http-tls-key, read at start. */
   #httpTls: TlsMaterial | null = null;
@@ -88,13 +100,19 @@ export class Agent {
   readonly #loopProbe: LoopProbe | undefined;
 
   private constructor(config: Config, store: Store, cluster: RaftCluster, opts: AgentOptions) {
-    this.config = config;
+    this.#config = config;
+    this.#shownConfig = publicConfig(config);
     this.store = store;
     this.cluster = cluster;
     this.#log = opts.log ?? ((line: string) => console.error(line));
     this.#onExit = opts.onExit ?? (() => {});
     const probe = opts.loopProbe ?? Deno.env.get("BERTH_LOOP_PROBE") === "1";
     this.#loopProbe = probe ? new LoopProbe() : undefined;
+  }
+
+  /** The config in use (a SIGHUP may have changed its reloadable settings). */
+  get config(): Config {
+    return this.#config;
   }
 
   /** Starts every part; on a failure, stops what had started and rethrows. */
@@ -228,6 +246,13 @@ export class Agent {
       : new DnsWorkerPool({ ...dnsOptions, workers: config.dnsWorkers });
     await dns.start();
     this.#stops.push(() => dns.close());
+    this.#drains.push((ms) => dns.drain(ms));
+    if (dns instanceof DnsServer) { // DNS workers take TTLs and recursors only at start
+      for (const k of ["dnsTtl", "dnsServiceTtl", "recursor"] as const) this.#live.add(k);
+      this.#reloads.push((c) =>
+        dns.reconfigure({ ttl: c.dnsTtl, serviceTtl: c.dnsServiceTtl, recursors: c.recursor })
+      );
+    }
 
     // TTL expiry and DeregisterCriticalServiceAfter of this node's registered checks; the API
     // tells it of every TTL report.
@@ -244,7 +269,7 @@ export class Agent {
       aclDefault: config.aclDefault,
       listen: config.http,
       tls: this.#httpTls,
-      config: publicConfig(config),
+      config: this.#shownConfig,
       routes: () => proxy?.report() ?? null,
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,
@@ -295,6 +320,7 @@ export class Agent {
       });
       await started.start();
       this.#stops.push(() => started.close());
+      this.#drains.push((ms) => started.drain(ms));
       keyBox.whenSet(() => started.reloadCertificates());
       proxy = started;
     }
@@ -417,6 +443,20 @@ export class Agent {
     setTimeout(() => this.#onExit(0), 100);
   }
 
+  /** SIGTERM: proxy and DNS stop accepting and finish, for up to `--drain-timeout`; then stop(). */
+  async drain(): Promise<void> {
+    const drains = this.#drains.splice(0);
+    if (drains.length > 0) await drainParts(drains, this.#config.drainTimeoutMs, this.#log);
+  }
+
+  /** SIGHUP: takes over the reloadable settings of `fresh` (the config read again). */
+  async reload(fresh: Config): Promise<void> {
+    const next = await reloadParts(this.#config, fresh, this.#reloads, this.#log, this.#live);
+    if (next === this.#config) return;
+    this.#config = next;
+    Object.assign(this.#shownConfig, publicConfig(next));
+  }
+
   /** Stops every part in reverse start order. Safe to call twice. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -490,10 +530,14 @@ export async function runAgent(argv: string[]): Promise<number> {
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGINT", onSignal("SIGINT")],
     ["SIGTERM", onSignal("SIGTERM")],
+    ["SIGHUP", () => void reloadConfig(agent, argv)],
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   const signal = await promise;
-  if (signal !== null) console.error(`berth: ${signal}, stopping`);
+  if (signal !== null) {
+    console.error(`berth: ${signal}, stopping`);
+    await agent.drain();
+  }
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
   await agent.stop();
   return exitCode;

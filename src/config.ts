@@ -32,6 +32,8 @@ import { type Ca, loadCa } from "./pki/mod.ts";
 import { type AcmeConfig, acmeConfig } from "./config_acme.ts";
 
 export interface Config {
+  /** The `--config` file (or `BERTH_CONFIG`) read; null: none. SIGHUP reads it again. */
+  configFile: string | null;
   dev: boolean;
   node: string;
   dataDir: string;
@@ -277,6 +279,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
   }
 
   return {
+    configFile: configPath ?? null,
     dev,
     node,
     dataDir: get("data-dir", (v) => {

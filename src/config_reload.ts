@@ -35,6 +35,7 @@ export interface ReloadPlan {
 
 /** Config keys whose flag is not their name in kebab case (without a trailing `Ms`). */
 const FLAG_OF: Record<string, string> = {
+  configFile: "config",
   ca: "ca-cert",
   joinToken: "join-token",
   "acme.caCerts": "acme-ca-cert",
@@ -51,9 +52,15 @@ export function flagOf(key: string): string {
   return `--${kebab}`;
 }
 
-/** Compares `fresh` (the file read again) with `current` (in use); see the module comment. */
-export function planReload(current: Config, fresh: Config): ReloadPlan {
-  const reloadable = new Set<string>(RELOADABLE);
+/**
+ * Compares `fresh` (the file read again) with `current` (in use); see the module comment.
+ * `reloadable`: the settings the running parts can take over (default all of RELOADABLE).
+ */
+export function planReload(
+  current: Config,
+  fresh: Config,
+  reloadable: ReadonlySet<string> = new Set(RELOADABLE),
+): ReloadPlan {
   const next = { ...current } as Record<string, unknown>;
   const applied: string[] = [];
   const refused: string[] = [];

@@ -35,7 +35,7 @@ export interface AnswererOptions {
 
 export class Answerer {
   readonly #zone: () => Zone;
-  readonly #forward: Forward | null;
+  #forward: Forward | null;
   readonly #random: () => number;
   readonly #encoded = new WeakMap<Reply, EncodedReply>();
   readonly #answers = new AnswerCache();
@@ -51,6 +51,11 @@ export class Answerer {
   /** Zone answers taken from the answer cache and built afresh so far (tests, benchmarks). */
   get counts(): { cached: number; built: number } {
     return { cached: this.#cached, built: this.#built };
+  }
+
+  /** How other names are answered from now on (new recursors after a reload); null: REFUSED. */
+  setForward(forward: Forward | null): void {
+    this.#forward = forward;
   }
 
   /** Drops the cached answers built from `deps`; null: every one (a new zone took over). */

@@ -13,7 +13,7 @@ import { isIPv6, type Server } from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { Answerer } from "./answerer.ts";
-import { Forwarder, type ForwarderOptions } from "./forwarder.ts";
+import { FORWARD_TIMEOUT_MS, Forwarder, type ForwarderOptions } from "./forwarder.ts";
 import { listenTcp, TcpConnections } from "./tcp.ts";
 import type { ZoneFilter } from "./zone.ts";
 import { ZoneView } from "./zone_view.ts";
@@ -59,14 +59,16 @@ export interface DnsOptions {
 }
 
 export class DnsServer {
-  readonly #opts: DnsOptions;
-  readonly #forwarder: Forwarder | null;
+  #opts: DnsOptions;
+  #forwarder: Forwarder | null;
   readonly #answerer: Answerer;
   readonly #connections: TcpConnections;
   readonly #view: ZoneView;
   /** Forwarded UDP queries waiting for their answer to be sent. */
   readonly #udpWaiting = new TrackedSet<Promise<unknown>>();
   #draining = false;
+  /** Forwarders replaced by reconfigure(), closed once their exchanges under way are over. */
+  readonly #retired = new Map<ReturnType<typeof setTimeout>, Forwarder>();
   #closed = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
@@ -92,6 +94,47 @@ export class DnsServer {
       random,
     });
     this.#connections = new TcpConnections((bytes, tcp) => this.answer(bytes, tcp));
+  }
+
+  /**
+   * Takes over settings a SIGHUP reloaded (README "Shutdown and reload"): other TTLs rebuild the
+   * zone (its answers change once the new zone takes over); other recursors get a new forwarder,
+   * its cache empty (queries forwarded before finish on the old one). Resolves once the zone
+   * answers with the new TTLs.
+   */
+  reconfigure(
+    o: { ttl: number; serviceTtl: ReadonlyMap<string, number>; recursors: HostPort[] },
+  ): Promise<void> {
+    const opts = this.#opts;
+    const serviceTtl = o.serviceTtl;
+    const was = opts.serviceTtl ?? new Map();
+    const ttlsChanged = o.ttl !== opts.ttl || serviceTtl.size !== was.size ||
+      [...serviceTtl].some(([k, v]) => was.get(k) !== v);
+    const recursorsChanged = JSON.stringify(o.recursors) !== JSON.stringify(opts.recursors);
+    this.#opts = { ...opts, ttl: o.ttl, serviceTtl, recursors: o.recursors };
+    if (recursorsChanged) {
+      const old = this.#forwarder;
+      if (old !== null) {
+        // Its exchanges under way end within their timeouts (UDP, then TCP); then it is closed.
+        const wait = (opts.forward?.timeoutMs ?? FORWARD_TIMEOUT_MS) * 2 * opts.recursors.length;
+        const timer = setTimeout(() => {
+          this.#retired.delete(timer);
+          old.close();
+        }, wait);
+        this.#retired.set(timer, old);
+      }
+      const random = opts.random ?? Math.random;
+      const forwarder = o.recursors.length === 0
+        ? null
+        : new Forwarder(o.recursors, { random, ...opts.forward });
+      this.#forwarder = forwarder;
+      this.#answerer.setForward(forwarder === null ? null : (q) => forwarder.forward(q));
+    }
+    if (ttlsChanged) {
+      const { domain, datacenter, edgeDomain } = opts;
+      return this.#view.reconfigure({ domain, datacenter, edgeDomain, ttl: o.ttl, serviceTtl });
+    }
+    return Promise.resolve();
   }
 
   /** The zone view answers come from (benchmarks read its figures). */
@@ -175,6 +218,11 @@ export class DnsServer {
     this.#closed = true;
     this.#view.close();
     this.#forwarder?.close();
+    for (const [timer, f] of this.#retired) {
+      clearTimeout(timer);
+      f.close();
+    }
+    this.#retired.clear();
     this.#connections.closeAll();
     const udp = this.#udp;
     const tcp = this.#tcp;

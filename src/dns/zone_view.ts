@@ -53,7 +53,7 @@ export interface ZoneViewOptions {
 export type ZoneEvent = { delta: ZoneDelta } | { zone: Zone };
 
 export class ZoneView {
-  readonly #opts: ZoneViewOptions;
+  #opts: ZoneViewOptions;
   #zone: Zone;
   /** The filter of the zone answering (and of the rebuild under way). */
   #filter: ZoneFilter | undefined;
@@ -102,6 +102,18 @@ export class ZoneView {
   /** Subscribes to the feed and rebuilds; resolves once the rebuilt zone answers. */
   start(): Promise<void> {
     this.#unsubscribe ??= this.#opts.store.subscribe((c) => this.#onChange(c));
+    const built = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#restart();
+    return built;
+  }
+
+  /**
+   * New naming options (SIGHUP: `--dns-ttl`, `--dns-service-ttl`): a zone built with them takes
+   * over as after a reset, the old one answering meanwhile. Resolves once it answers.
+   */
+  reconfigure(zone: ZoneViewOptions["zone"]): Promise<void> {
+    this.#opts = { ...this.#opts, zone };
+    if (this.#unsubscribe === null) return Promise.resolve(); // not started, or closed
     const built = new Promise<void>((resolve) => this.#waiters.push(resolve));
     this.#restart();
     return built;
