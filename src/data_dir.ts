@@ -14,6 +14,7 @@
  */
 
 import { errorText } from "./lib/error_text.ts";
+import { writeFileAtomic } from "./lib/atomic_file.ts";
 import { SqliteRaftStorage } from "./cluster/mod.ts";
 import { Store } from "./store/mod.ts";
 
@@ -27,19 +28,16 @@ export const STORE_FILE = "store.db";
 const NODE_FILE_BYTES_MAX = 4096;
 
 /**
- * Writes a file holding a secret (a token) with mode 0600 from its creation on, replacing what
- * was there, and syncs it. Throws DataDirError with one line naming the file.
+ * Writes a file holding a secret (a token) with mode 0600 from its creation on, synced and
+ * renamed over what was there (writeFileAtomic: a crash leaves the old file or the new one, and a
+ * symlink at `path` is replaced, never written through). Throws DataDirError with one line
+ * naming the file.
  */
 export function writeSecretFile(path: string, text: string): void {
   try {
-    using f = Deno.openSync(path, { write: true, create: true, truncate: true, mode: 0o600 });
-    // `mode` applies only when the file is created: an existing file is narrowed too.
-    Deno.chmodSync(path, 0o600);
-    const bytes = new TextEncoder().encode(text);
-    for (let off = 0; off < bytes.byteLength;) off += f.writeSync(bytes.subarray(off));
-    f.syncSync();
+    writeFileAtomic(path, text, 0o600);
   } catch (e) {
-    throw new DataDirError(`cannot write ${path}: ${errorText(e)}`);
+    throw new DataDirError(errorText(e));
   }
 }
 

@@ -163,6 +163,29 @@ Deno.test("writeSecretFile() writes mode 0600, also over an existing wider file,
   }
 });
 
+Deno.test("writeSecretFile() replaces a symlink at its path instead of writing the secret through it", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "berth-secret-file-" });
+  try {
+    const elsewhere = `${dir}/elsewhere`;
+    Deno.writeTextFileSync(elsewhere, "not a secret\n");
+    Deno.chmodSync(elsewhere, 0o644);
+    const path = `${dir}/management-token`;
+    Deno.symlinkSync(elsewhere, path);
+    writeSecretFile(path, "secret\n");
+    assert.equal(Deno.lstatSync(path).isSymlink, false);
+    assert.equal(Deno.readTextFileSync(path), "secret\n");
+    assert.equal(Deno.statSync(path).mode! & 0o777, 0o600);
+    assert.equal(Deno.readTextFileSync(elsewhere), "not a secret\n");
+    assert.equal(Deno.statSync(elsewhere).mode! & 0o777, 0o644);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "elsewhere",
+      "management-token",
+    ]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("openDataDir() makes the directory 0700 and the store and Raft log files 0600", () => {
   const parent = tempDir();
   const fresh = `${parent}/fresh`;
