@@ -71,6 +71,8 @@ export interface AgentProc {
   pid: number;
   stop(): Promise<void>;
   kill(): Promise<void>;
+  /** The process's exit status, once it exited. */
+  exited: Promise<Deno.CommandStatus>;
   log(): string;
 }
 
@@ -240,6 +242,7 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
     logPath,
     pid: child.pid,
     log: () => Deno.readTextFileSync(logPath),
+    exited: status,
     stop: async () => {
       if (!exited) child.kill("SIGTERM");
       await status;
