@@ -513,12 +513,16 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   // A signal's name, or null when the agent stops by itself (it has logged why).
   const { promise, resolve } = Promise.withResolvers<string | null>();
+  // A second SIGINT/SIGTERM while the first drains: stop without waiting for the drain.
+  const again = Promise.withResolvers<string>();
+  let stopping = false;
   let exitCode = 0;
   let agent: Agent;
   try {
     agent = await Agent.start(config, {
       onExit: (code) => {
         exitCode = code;
+        stopping = true;
         resolve(null);
       },
     });
@@ -526,7 +530,11 @@ export async function runAgent(argv: string[]): Promise<number> {
     console.error(`berth agent: cannot start: ${errorText(e)}`);
     return 1;
   }
-  const onSignal = (name: string) => () => resolve(name);
+  const onSignal = (name: string) => () => {
+    if (stopping) return again.resolve(name);
+    stopping = true;
+    resolve(name);
+  };
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGINT", onSignal("SIGINT")],
     ["SIGTERM", onSignal("SIGTERM")],
@@ -534,9 +542,12 @@ export async function runAgent(argv: string[]): Promise<number> {
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   const signal = await promise;
-  if (signal !== null) {
-    console.error(`berth: ${signal}, stopping`);
-    await agent.drain();
+  if (signal !== null) console.error(`berth: ${signal}, stopping`);
+  // After a signal or `berth leave` the data plane drains first; a member that had to stop
+  // (exit 1) stops at once.
+  if (signal !== null || exitCode === 0) {
+    const cut = await Promise.race([agent.drain().then(() => null), again.promise]);
+    if (cut !== null) console.error(`berth: ${cut} again, stopping without waiting for the drain`);
   }
   for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
   await agent.stop();

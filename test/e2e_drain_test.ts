@@ -153,3 +153,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "e2e: a second SIGTERM during the drain stops the agent without waiting for it",
+  ...e2e,
+  fn: async () => {
+    const backend = await slowBackend(); // never released
+    const a = await startAgent({ docker: false, args: ["--drain-timeout", "1h"] });
+    try {
+      await register(a, {
+        Name: "slow",
+        Address: "127.0.0.1",
+        Port: backend.port,
+        Meta: { "berth.http.host": "slow.test" },
+      });
+      await waitFor("the route", async () => {
+        return (await proxyGet(a.proxyPort, "slow.test", "/fast")).body === "fast";
+      });
+      const inFlight = proxyGet(a.proxyPort, "slow.test", "/slow").then(
+        (r) => r.status,
+        () => "cut",
+      );
+      await backend.arrived;
+      signalAgent(a, "SIGTERM");
+      await waitFor("the drain's first line", () => a.log().includes("berth: draining:"));
+      signalAgent(a, "SIGTERM");
+      const status = await a.exited;
+      assert.equal(status.code, 0, a.log());
+      assert.match(a.log(), /berth: SIGTERM again, stopping without waiting for the drain/);
+      assert.equal(await inFlight, "cut");
+    } finally {
+      await a.kill();
+      await backend.close();
+    }
+  },
+});
