@@ -160,7 +160,8 @@ export class WorkerDns {
       }
       why = opened.why;
     }
-    if (this.#init.udp === "dgram" || (why !== undefined && this.#init.dgramFallback)) {
+    // node:dgram sockets cannot share a port: only the worker told `dgramFallback` binds one.
+    if (this.#init.dgramFallback && (this.#init.udp === "dgram" || why !== undefined)) {
       const udp = await bindUdp(host, port);
       this.#dgram = udp;
       udp.on("message", (msg, rinfo) => this.#onDatagram(udp, msg, rinfo.port, rinfo.address));
