@@ -24,6 +24,9 @@
  *   way answers it with `Connection: close` (when its head is not sent yet) and then closes,
  *   dropping requests pipelined behind it unanswered (RFC 9112 §9.6: the client retries them).
  *
+ * About 530 lines: the connection and its `Reply` share the phase, queue and keep-alive state
+ * that every rule above reads; split apart, each would reach into the other's.
+ *
  * @module
  */
 import { Buffer } from "node:buffer";

@@ -6,6 +6,7 @@ import net from "node:net";
 import type http from "node:http";
 import { type Backend, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { h2Connect, h2Request, withH2Proxy } from "./_h2_testing.ts";
 
 /** A backend that holds each request until `release()`; `arrived` resolves with the first. */
 async function slowBackend(): Promise<
@@ -173,5 +174,54 @@ Deno.test("HttpProxy.drain() closes TCP route listeners and lets an open relay f
     });
   } finally {
     await new Promise<void>((resolve) => echo.close(() => resolve()));
+  }
+});
+
+Deno.test("HttpProxy.drain() sends HTTP/2 clients GOAWAY and lets their stream under way finish", async () => {
+  const b = await slowBackend();
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withH2Proxy(ts, {}, async (port, proxy) => {
+      const client = h2Connect(port);
+      const goaway = new Promise<void>((resolve) => client.once("goaway", () => resolve()));
+      const answer = h2Request(client, { ":path": "/x", ":authority": "web.test" });
+      await b.arrived;
+      let drained: number | null = null;
+      const draining = proxy.drain(60_000).then((n) => drained = n);
+      await goaway;
+      assert.equal(await refused(port), true, "the HTTPS listener is closed");
+      assert.equal(drained, null, "the drain waits for the stream");
+      b.release();
+      const a = await answer;
+      assert.equal(a.status, 200);
+      assert.equal(a.body.toString(), "slow");
+      assert.equal(a.rstCode, 0);
+      await draining;
+      assert.equal(drained, 0);
+      client.close();
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy.drain() resets an HTTP/2 stream still open at the timeout and counts it", async () => {
+  const b = await slowBackend(); // never released
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withH2Proxy(ts, {}, async (port, proxy) => {
+      const client = h2Connect(port);
+      const answer = h2Request(client, { ":path": "/x", ":authority": "web.test" });
+      await b.arrived;
+      assert.equal(await proxy.drain(100), 1);
+      const a = await answer;
+      assert.equal(a.status, 0, "no response");
+      assert.notEqual(a.rstCode, 0, "the stream was reset");
+      client.close();
+    });
+  } finally {
+    await b.close();
   }
 });
