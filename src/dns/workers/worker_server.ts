@@ -41,6 +41,13 @@ export class WorkerDns {
   #dgram: UdpSocket | null = null;
   #ffi: UdpLoop | null = null;
   #closed = false;
+  #zoneCame: () => void = () => {};
+  /**
+   * Settles when the first whole zone came. start() waits for it: a restarted worker's UDP
+   * socket (kept by the pool) holds the queries sent while it was down, and they must not be
+   * answered from the empty zone a replica starts with.
+   */
+  readonly #zoneReady = new Promise<void>((resolve) => this.#zoneCame = resolve);
 
   constructor(init: InitMessage, post: (m: FromWorker) => void) {
     this.#init = init;
@@ -72,6 +79,7 @@ export class WorkerDns {
     switch (m.type) {
       case "zone":
         this.#replica.setZone(m.delta);
+        this.#zoneCame();
         return;
       case "delta":
         this.#replica.applyDelta(m.from, m.delta);
@@ -88,8 +96,9 @@ export class WorkerDns {
     }
   }
 
-  /** Binds TCP and UDP; reports `listening` (or throws one line). */
+  /** Once the zone came, binds TCP and UDP; reports `listening` (or throws one line). */
   async start(): Promise<void> {
+    await this.#zoneReady;
     const { host, port, index } = this.#init;
     for (let attempt = 1;; attempt++) {
       const udp = await this.#bindUdp(host, port);
