@@ -163,7 +163,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 console.log(
   `berth bench, ${SECONDS}s per run, ${new Date().toISOString()}, ` +
-    `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores`,
+    `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, load average ` +
+    Deno.loadavg().map((x) => x.toFixed(1)).join(" "),
 );
 for (const name of chosen) {
   try {

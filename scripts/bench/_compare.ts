@@ -3,14 +3,16 @@
  * anchors it is compared with) is started, each side is measured in turn, then again in the
  * reverse order (drifting background load hits every side alike), and the group is stopped.
  * A side's figure is the mean rate of its runs, the mean p50 and the worse p99, with the CPU its
- * own processes used (in cores) and the CPU the load client used (in % of one core: near 100%
- * per client thread means the client, not the server, was the limit). Printed as the issue's
+ * own processes used (in cores), the CPU the load client used (in % of one core: near 100%
+ * per client thread means the client, not the server, was the limit), its backend's, and what
+ * the rest of the machine used meanwhile (/proc/stat's busy time less those: on a shared
+ * machine, the cores the side could not have). Printed as the issue's
  * table (`| | berth | anchor | ratio |`) and one detail line per side.
  *
  * @module
  */
 import { errorText } from "../../src/lib/error_text.ts";
-import { cpuMs } from "./_proc.ts";
+import { cpuMs, machineBusyMs } from "./_proc.ts";
 
 /** One measured run of a load client against a side. */
 export interface RunFigures {
@@ -35,6 +37,9 @@ export interface Figure {
   clientCpuPct: number;
   /** The side's own processes' CPU over the runs, in cores (mean). */
   serverCores: number;
+  /** Its backend's CPU, and what every other process of the machine used meanwhile, in cores. */
+  backendCores: number;
+  otherCores: number;
   runs: number;
 }
 
@@ -42,6 +47,8 @@ export interface Figure {
 export interface Running {
   port: number;
   pids(): number[];
+  /** Its backend's processes (not counted as the side's CPU); none when it has none. */
+  backendPids?(): number[];
   stop(): Promise<void>;
 }
 
@@ -52,6 +59,8 @@ export interface SideSpec {
   /** What is measured, e.g. "berth --proxy-workers 1" or "nginx worker_processes auto". */
   name: string;
   start(): Promise<Running>;
+  /** Whether it has a backend of its own (its CPU is shown). */
+  backend?: boolean;
   /** Set: not started, shown with this reason. */
   skip?: string;
 }
@@ -59,9 +68,15 @@ export interface SideSpec {
 /** What a group measured: each side's figure, or why it has none. */
 export type Outcome = { figure: Figure } | { failure: string };
 
-export function summarize(runs: readonly (RunFigures & { serverCpuMs: number })[]): Figure {
-  const mean = (f: (r: RunFigures & { serverCpuMs: number }) => number) =>
-    runs.reduce((s, r) => s + f(r), 0) / runs.length;
+/** A run with the CPU the side, its backend and the whole machine used meanwhile, ms. */
+export type SideRun = RunFigures & {
+  serverCpuMs: number;
+  backendCpuMs: number;
+  machineCpuMs: number;
+};
+
+export function summarize(runs: readonly SideRun[]): Figure {
+  const mean = (f: (r: SideRun) => number) => runs.reduce((s, r) => s + f(r), 0) / runs.length;
   return {
     rate: mean((r) => r.rate),
     p50Ms: mean((r) => r.p50Ms),
@@ -69,6 +84,10 @@ export function summarize(runs: readonly (RunFigures & { serverCpuMs: number })[
     errors: runs.reduce((n, r) => n + r.errors, 0),
     clientCpuPct: mean((r) => r.clientCpuMs / r.wallMs * 100),
     serverCores: mean((r) => r.serverCpuMs / r.wallMs),
+    backendCores: mean((r) => r.backendCpuMs / r.wallMs),
+    otherCores: mean((r) =>
+      Math.max(0, r.machineCpuMs - r.serverCpuMs - r.backendCpuMs - r.clientCpuMs) / r.wallMs
+    ),
     runs: runs.length,
   };
 }
@@ -96,16 +115,26 @@ export async function measureGroup(
         outcomes.set(s.key, { failure: `set-up failed: ${brief(e, 1)}` });
       }
     }
-    const runs = new Map<string, (RunFigures & { serverCpuMs: number })[]>();
+    const runs = new Map<string, SideRun[]>();
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? started : started.toReversed();
       for (const [s, r] of order) {
         if (outcomes.has(s.key)) continue; // failed before
         try {
-          const cpu0 = cpuMs(r.pids());
+          const backend = () => r.backendPids?.() ?? [];
+          const [server0, backend0, machine0] = [
+            cpuMs(r.pids()),
+            cpuMs(backend()),
+            machineBusyMs(),
+          ];
           const fig = await measure(s, r);
-          const serverCpuMs = cpuMs(r.pids()) - cpu0;
-          runs.set(s.key, [...(runs.get(s.key) ?? []), { ...fig, serverCpuMs }]);
+          const machineCpuMs = machineBusyMs() - machine0;
+          const serverCpuMs = cpuMs(r.pids()) - server0;
+          const backendCpuMs = cpuMs(backend()) - backend0;
+          runs.set(s.key, [
+            ...(runs.get(s.key) ?? []),
+            { ...fig, serverCpuMs, backendCpuMs, machineCpuMs },
+          ]);
         } catch (e) {
           outcomes.set(s.key, { failure: brief(e, 3) });
         }
@@ -200,8 +229,10 @@ export function details(
     if ("failure" in out) return `${head}${out.failure}`;
     const f = out.figure;
     return `${head}${f.rate.toFixed(0).padStart(7)} ${o.unit}  p50 ${msText(f.p50Ms)} ms  p99 ` +
-      `${msText(f.p99Ms)} ms  errors ${f.errors}  its CPU ${f.serverCores.toFixed(2)} cores  ` +
-      `${o.client} CPU ${f.clientCpuPct.toFixed(0)}% of a core  (${f.runs} runs)`;
+      `${msText(f.p99Ms)} ms  errors ${f.errors}  CPU: itself ${f.serverCores.toFixed(2)} cores, ` +
+      `${o.client} ${f.clientCpuPct.toFixed(0)}% of a core, ` +
+      (s.backend ? `backend ${f.backendCores.toFixed(2)}, ` : "") +
+      `the rest of the machine ${f.otherCores.toFixed(2)}  (${f.runs} runs)`;
   });
 }
 

@@ -5,12 +5,13 @@ import {
   type Outcome,
   rateText,
   type RunFigures,
+  type SideRun,
   type SideSpec,
   summarize,
   table,
 } from "./_compare.ts";
 
-const run = (rate: number, p99Ms: number): RunFigures & { serverCpuMs: number } => ({
+const run = (rate: number, p99Ms: number): SideRun => ({
   rate,
   p50Ms: 1,
   p99Ms,
@@ -18,6 +19,8 @@ const run = (rate: number, p99Ms: number): RunFigures & { serverCpuMs: number } 
   clientCpuMs: 500,
   wallMs: 1000,
   serverCpuMs: 1500,
+  backendCpuMs: 100,
+  machineCpuMs: 2400, // 1500 + 100 + 500 (the client) + 300 others
 });
 
 Deno.test("summarize() answers the mean rate and p50, the worse p99, summed errors and CPU shares", () => {
@@ -28,6 +31,8 @@ Deno.test("summarize() answers the mean rate and p50, the worse p99, summed erro
     errors: 2,
     clientCpuPct: 50,
     serverCores: 1.5,
+    backendCores: 0.1,
+    otherCores: 0.3,
     runs: 2,
   });
 });
@@ -88,6 +93,7 @@ Deno.test("table() prints the issue's berth | anchor | ratio rows with the goals
     figure: { ...summarize([run(rate, p99Ms)]) },
   });
   const sides: SideSpec[] = ["b", "n", "h"].map((k) => side(k, []));
+  sides[1] = { ...sides[1]!, backend: true };
   const outcomes = new Map<string, Outcome>([
     ["b", fig(45_100, 3)],
     ["n", fig(41_000, 2)],
@@ -114,8 +120,9 @@ Deno.test("table() prints the issue's berth | anchor | ratio rows with the goals
   const d = details(sides, outcomes, { unit: "req/s", client: "wrk" });
   assert.match(
     d[0]!,
-    /side b {2}\s+45100 req\/s {2}p50 1\.00 ms {2}p99 3\.00 ms {2}errors 1 {2}its CPU 1\.50 cores {2}wrk CPU 50% of a core {2}\(1 runs\)/,
+    /side b {2}\s+45100 req\/s {2}p50 1\.00 ms {2}p99 3\.00 ms {2}errors 1 {2}CPU: itself 1\.50 cores, wrk 50% of a core, the rest of the machine 0\.30 {2}\(1 runs\)/,
   );
+  assert.match(d[1]!, /wrk 50% of a core, backend 0\.10, the rest of the machine 0\.30 /);
   assert.match(d[2]!, /side h {2}set-up failed: haproxy missing$/);
 });
 

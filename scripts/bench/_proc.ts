@@ -28,6 +28,14 @@ export function cpuMs(pids: readonly number[]): number {
   return ticks * 1000 / USER_HZ;
 }
 
+/** CPU time every core of the machine spent busy so far (all but idle and iowait), in ms. */
+export function machineBusyMs(): number {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((s, x) => s + x, 0); // user … steal (guest is in user)
+  return (total - f[3]! - f[4]!) * 1000 / USER_HZ;
+}
+
 /** `pid` and its children (an nginx master and its workers); just `pid` when it is gone. */
 export function withChildren(pid: number): number[] {
   try {

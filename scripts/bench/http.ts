@@ -84,6 +84,7 @@ function anchorSide(
   return {
     key: o.key,
     name: cpus === undefined ? o.name : `${o.name} (taskset -c ${cpus})`,
+    backend: true,
     start: async (): Promise<Running> => {
       const backend = await startBackend(dir);
       const port = await freePort(HOST);
@@ -106,7 +107,12 @@ function anchorSide(
         await stop();
         throw e;
       }
-      return { port, pids: () => withChildren(proc.pid), stop };
+      return {
+        port,
+        pids: () => withChildren(proc.pid),
+        backendPids: () => withChildren(backend.proc.pid),
+        stop,
+      };
     },
   };
 }
@@ -133,6 +139,7 @@ async function berthSide(
   return {
     key: o.key,
     name,
+    backend: true,
     skip,
     start: async (): Promise<Running> => {
       const backend = await startBackend(dir);
@@ -160,7 +167,12 @@ async function berthSide(
         await stop();
         throw e;
       }
-      return { port: agent.proxyPort, pids: () => [agent.pid], stop };
+      return {
+        port: agent.proxyPort,
+        pids: () => [agent.pid],
+        backendPids: () => withChildren(backend.proc.pid),
+        stop,
+      };
     },
   };
 }
