@@ -21,8 +21,11 @@ import { type Reply, resolveAnswer } from "./resolve.ts";
 import { parseQuery, type Query, RCODE } from "./wire.ts";
 import type { Zone } from "./zone.ts";
 
-/** Forwards a query outside the zone: the upstream response (q's id), or null for SERVFAIL. */
-export type Forward = (q: Query) => Promise<Uint8Array | null>;
+/**
+ * Forwards a query outside the zone: the upstream response (q's id), or null for SERVFAIL; at
+ * once when it is cached, else a promise.
+ */
+export type Forward = (q: Query) => Uint8Array | null | Promise<Uint8Array | null>;
 
 export interface AnswererOptions {
   /** The zone answering now (read per question: a rebuild replaces it). */
@@ -108,14 +111,24 @@ export class Answerer {
     }
   }
 
-  async #forwarded(forward: Forward, q: Query, limitBytes: number): Promise<Uint8Array | null> {
-    try {
-      const r = await forward(q);
-      if (r === null) return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
-      return fitResponse(q, r, limitBytes);
-    } catch (e) {
+  #forwarded(
+    forward: Forward,
+    q: Query,
+    limitBytes: number,
+  ): Uint8Array | Promise<Uint8Array | null> {
+    const done = (r: Uint8Array | null) =>
+      r === null
+        ? errorResponse(q, RCODE.SERVFAIL, { recursion: true })
+        : fitResponse(q, r, limitBytes);
+    const failed = (e: unknown) => {
       console.error(`dns: forwarding ${q.name} failed: ${errorText(e)}`);
       return errorResponse(q, RCODE.SERVFAIL, { recursion: true });
+    };
+    try {
+      const r = forward(q);
+      return r instanceof Promise ? r.then(done, failed) : done(r);
+    } catch (e) {
+      return failed(e);
     }
   }
 }

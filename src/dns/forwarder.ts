@@ -56,9 +56,7 @@ export class Forwarder {
    */
   async forward(q: Query): Promise<Uint8Array | null> {
     const question = q.bytes.subarray(HEADER_BYTES, q.questionEnd);
-    const key = `${q.type} ${q.class} ${q.name} ${q.cd ? 1 : 0}${q.edns === null ? 0 : 1}${
-      q.edns?.dnssecOk ? 1 : 0
-    }`;
+    const key = forwardKey(q);
     const hit = this.#cache.get(key, q.id, question);
     if (hit !== null) return hit;
     let pending = this.#inflight.get(key);
@@ -166,6 +164,13 @@ export class Forwarder {
       socket.write(framed);
     });
   }
+}
+
+/** What forwarded answers are cached under: the question, and the flags that change answers. */
+export function forwardKey(q: Query): string {
+  return `${q.type} ${q.class} ${q.name} ${q.cd ? 1 : 0}${q.edns === null ? 0 : 1}${
+    q.edns?.dnssecOk ? 1 : 0
+  }`;
 }
 
 /** An upstream answer matches when it is a response with our id and our question (any case). */

@@ -100,6 +100,16 @@ Deno.test("DnsWorkerPool relays other names to the main thread's forwarder", asy
     assert.deepEqual(r.answers.map((a) => a.data), ["10.9.0.10"]);
     const [t] = await tcpExchange(pool.address.tcp, frame(query("api.service.up", "A")), 1);
     assert.deepEqual(decode(t!).answers.map((a) => a.data), ["10.9.0.10"]);
+    // Upstream gone: the cached answer is still served (the worker's cache or the main thread's).
+    await upstream.close();
+    for (let i = 0; i < 6; i++) {
+      const c = decode(
+        await udpExchange(pool.address.udp, query("api.service.up", "A", { id: i })),
+      );
+      assert.equal(c.id, i);
+      assert.deepEqual(c.answers.map((a) => a.data), ["10.9.0.10"]);
+      assert.ok(c.answers[0]!.ttl! <= 30);
+    }
   } finally {
     await pool.close();
     await upstream.close();

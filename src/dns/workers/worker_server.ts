@@ -11,7 +11,9 @@
  *   told `dgramFallback` (worker 0) takes UDP, with node:dgram; the others serve TCP only.
  *
  * Names outside the zone are relayed to the main thread (its Forwarder and response cache),
- * at most `forwardInflightMax` at once (more: SERVFAIL).
+ * at most `forwardInflightMax` at once (more: SERVFAIL), and the answers kept in a response cache
+ * of the worker's own: a hit costs no trip to the main thread (relaying every forwarded query
+ * measured 0.6× the single-thread server's q/s for a cached name; see README "DNS workers").
  *
  * @module
  */
@@ -21,7 +23,9 @@ import { errorText } from "../../lib/error_text.ts";
 import { Answerer } from "../answerer.ts";
 import { BIND_ATTEMPTS_MAX, bindUdp } from "../server.ts";
 import { listenTcp, TcpConnections } from "../tcp.ts";
-import type { Query } from "../wire.ts";
+import { forwardKey } from "../forwarder.ts";
+import { ResponseCache } from "../response_cache.ts";
+import { HEADER_BYTES, type Query } from "../wire.ts";
 import type { FromWorker, InitMessage, ToWorker, UdpPath } from "./protocol.ts";
 import { ZoneReplica } from "./replica.ts";
 import { openFfiUdp, type UdpLoop } from "./udp_ffi.ts";
@@ -36,6 +40,8 @@ export class WorkerDns {
   readonly #answerer: Answerer;
   readonly #connections: TcpConnections;
   readonly #relayed = new Map<number, (r: Uint8Array | null) => void>();
+  /** Forwarded answers relayed before (the main thread caches them too; a hit here saves the trip). */
+  readonly #forwarded = new ResponseCache();
   #nextId = 1;
   #tcp: Server | null = null;
   #dgram: UdpSocket | null = null;
@@ -203,14 +209,21 @@ export class WorkerDns {
     else send(r);
   }
 
-  /** Relays a query to the main thread's forwarder; null (SERVFAIL) when too many wait. */
-  #relay(q: Query): Promise<Uint8Array | null> {
-    if (this.#closed || this.#relayed.size >= this.#init.forwardInflightMax) {
-      return Promise.resolve(null);
-    }
+  /**
+   * A forwarded answer from this worker's cache, else relayed to the main thread's forwarder
+   * (and cached here as it comes back); null (SERVFAIL) when too many wait.
+   */
+  #relay(q: Query): Uint8Array | null | Promise<Uint8Array | null> {
+    const key = forwardKey(q);
+    const hit = this.#forwarded.get(key, q.id, q.bytes.subarray(HEADER_BYTES, q.questionEnd));
+    if (hit !== null) return hit;
+    if (this.#closed || this.#relayed.size >= this.#init.forwardInflightMax) return null;
     const id = this.#nextId++;
     return new Promise((resolve) => {
-      this.#relayed.set(id, resolve);
+      this.#relayed.set(id, (r) => {
+        if (r !== null) this.#forwarded.put(key, r);
+        resolve(r);
+      });
       this.#post({ type: "forward", id, query: q.bytes.slice() });
     });
   }
