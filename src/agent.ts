@@ -24,7 +24,6 @@ import {
 import { BOOTSTRAP_TOKEN_TTL_MS, JOIN_TOKEN_FILE, RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { type Drain, drainParts, type Reload, reloadConfig, reloadParts } from "./agent_signals.ts";
-import type { ReloadableKey } from "./config_reload.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
 import { anonymousNames } from "./agent_dns_acl.ts";
@@ -88,8 +87,6 @@ export class Agent {
   #drains: Drain[] = [];
   /** What takes over reloaded settings (SIGHUP), given the config to run with. */
   #reloads: Reload[] = [];
-  /** The settings those can take over (SIGHUP refuses the others). */
-  readonly #live = new Set<ReloadableKey>(["drainTimeoutMs"]);
   /** The config the API shows (GET /v1/agent/self), updated by a reload. */
   readonly #shownConfig: Record<string, unknown>;
   #stopped = false;
@@ -247,12 +244,9 @@ export class Agent {
     await dns.start();
     this.#stops.push(() => dns.close());
     this.#drains.push((ms) => dns.drain(ms));
-    if (dns instanceof DnsServer) { // DNS workers take TTLs and recursors only at start
-      for (const k of ["dnsTtl", "dnsServiceTtl", "recursor"] as const) this.#live.add(k);
-      this.#reloads.push((c) =>
-        dns.reconfigure({ ttl: c.dnsTtl, serviceTtl: c.dnsServiceTtl, recursors: c.recursor })
-      );
-    }
+    this.#reloads.push((c) =>
+      dns.reconfigure({ ttl: c.dnsTtl, serviceTtl: c.dnsServiceTtl, recursors: c.recursor })
+    );
 
     // TTL expiry and DeregisterCriticalServiceAfter of this node's registered checks; the API
     // tells it of every TTL report.
@@ -451,7 +445,7 @@ export class Agent {
 
   /** SIGHUP: takes over the reloadable settings of `fresh` (the config read again). */
   async reload(fresh: Config): Promise<void> {
-    const next = await reloadParts(this.#config, fresh, this.#reloads, this.#log, this.#live);
+    const next = await reloadParts(this.#config, fresh, this.#reloads, this.#log);
     if (next === this.#config) return;
     this.#config = next;
     Object.assign(this.#shownConfig, publicConfig(next));

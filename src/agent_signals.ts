@@ -7,7 +7,7 @@
  * @module
  */
 import { type Config, loadConfig } from "./config.ts";
-import { planReload, type ReloadableKey } from "./config_reload.ts";
+import { planReload } from "./config_reload.ts";
 import { errorText } from "./lib/error_text.ts";
 
 /**
@@ -55,9 +55,8 @@ export async function reloadParts(
   fresh: Config,
   reloads: readonly Reload[],
   log: (line: string) => void,
-  reloadable?: ReadonlySet<ReloadableKey>,
 ): Promise<Config> {
-  const plan = planReload(current, fresh, reloadable);
+  const plan = planReload(current, fresh);
   if (plan.refused.length > 0) {
     log(`berth: reload: not applied, a restart is needed to change: ${plan.refused.join(", ")}`);
   }

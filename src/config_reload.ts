@@ -52,15 +52,9 @@ export function flagOf(key: string): string {
   return `--${kebab}`;
 }
 
-/**
- * Compares `fresh` (the file read again) with `current` (in use); see the module comment.
- * `reloadable`: the settings the running parts can take over (default all of RELOADABLE).
- */
-export function planReload(
-  current: Config,
-  fresh: Config,
-  reloadable: ReadonlySet<string> = new Set(RELOADABLE),
-): ReloadPlan {
+/** Compares `fresh` (the file read again) with `current` (in use); see the module comment. */
+export function planReload(current: Config, fresh: Config): ReloadPlan {
+  const reloadable = new Set<string>(RELOADABLE);
   const next = { ...current } as Record<string, unknown>;
   const applied: string[] = [];
   const refused: string[] = [];

@@ -86,14 +86,3 @@ Deno.test("flagOf() names an agent flag for every Config key", () => {
     } else assert.ok(names.has(flagOf(key)), `${key} → ${flagOf(key)}`);
   }
 });
-
-Deno.test("planReload() refuses a reloadable setting the running parts cannot take over", () => {
-  const plan = planReload(
-    withFile(START),
-    withFile({ ...START, "dns-ttl": 30, "drain-timeout": "1s" }),
-    new Set(["drainTimeoutMs"]),
-  );
-  assert.deepEqual(plan.applied, ["--drain-timeout"]);
-  assert.deepEqual(plan.refused, ["--dns-ttl"]);
-  assert.equal(plan.next.dnsTtl, 0);
-});

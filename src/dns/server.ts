@@ -13,7 +13,8 @@ import { isIPv6, type Server } from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
 import type { Store } from "../store/mod.ts";
 import { Answerer } from "./answerer.ts";
-import { FORWARD_TIMEOUT_MS, Forwarder, type ForwarderOptions } from "./forwarder.ts";
+import { Forwarder, type ForwarderOptions } from "./forwarder.ts";
+import { dnsChanges, type DnsReload, RetiredForwarders } from "./reload.ts";
 import { listenTcp, TcpConnections } from "./tcp.ts";
 import type { ZoneFilter } from "./zone.ts";
 import { ZoneView } from "./zone_view.ts";
@@ -67,8 +68,8 @@ export class DnsServer {
   /** Forwarded UDP queries waiting for their answer to be sent. */
   readonly #udpWaiting = new TrackedSet<Promise<unknown>>();
   #draining = false;
-  /** Forwarders replaced by reconfigure(), closed once their exchanges under way are over. */
-  readonly #retired = new Map<ReturnType<typeof setTimeout>, Forwarder>();
+  /** Forwarders replaced by reconfigure(). */
+  readonly #retired = new RetiredForwarders();
   #closed = false;
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
@@ -102,27 +103,13 @@ export class DnsServer {
    * its cache empty (queries forwarded before finish on the old one). Resolves once the zone
    * answers with the new TTLs.
    */
-  reconfigure(
-    o: { ttl: number; serviceTtl: ReadonlyMap<string, number>; recursors: HostPort[] },
-  ): Promise<void> {
+  reconfigure(o: DnsReload): Promise<void> {
     const opts = this.#opts;
-    const serviceTtl = o.serviceTtl;
-    const was = opts.serviceTtl ?? new Map();
-    const ttlsChanged = o.ttl !== opts.ttl || serviceTtl.size !== was.size ||
-      [...serviceTtl].some(([k, v]) => was.get(k) !== v);
-    const recursorsChanged = JSON.stringify(o.recursors) !== JSON.stringify(opts.recursors);
-    this.#opts = { ...opts, ttl: o.ttl, serviceTtl, recursors: o.recursors };
-    if (recursorsChanged) {
+    const changed = dnsChanges(opts, o);
+    this.#opts = { ...opts, ttl: o.ttl, serviceTtl: o.serviceTtl, recursors: o.recursors };
+    if (changed.recursors) {
       const old = this.#forwarder;
-      if (old !== null) {
-        // Its exchanges under way end within their timeouts (UDP, then TCP); then it is closed.
-        const wait = (opts.forward?.timeoutMs ?? FORWARD_TIMEOUT_MS) * 2 * opts.recursors.length;
-        const timer = setTimeout(() => {
-          this.#retired.delete(timer);
-          old.close();
-        }, wait);
-        this.#retired.set(timer, old);
-      }
+      if (old !== null) this.#retired.retire(old, opts.recursors.length, opts.forward?.timeoutMs);
       const random = opts.random ?? Math.random;
       const forwarder = o.recursors.length === 0
         ? null
@@ -130,11 +117,15 @@ export class DnsServer {
       this.#forwarder = forwarder;
       this.#answerer.setForward(forwarder === null ? null : (q) => forwarder.forward(q));
     }
-    if (ttlsChanged) {
-      const { domain, datacenter, edgeDomain } = opts;
-      return this.#view.reconfigure({ domain, datacenter, edgeDomain, ttl: o.ttl, serviceTtl });
-    }
-    return Promise.resolve();
+    if (!changed.ttls) return Promise.resolve();
+    const { domain, datacenter, edgeDomain } = opts;
+    return this.#view.reconfigure({
+      domain,
+      datacenter,
+      edgeDomain,
+      ttl: o.ttl,
+      serviceTtl: o.serviceTtl,
+    });
   }
 
   /** The zone view answers come from (benchmarks read its figures). */
@@ -218,11 +209,7 @@ export class DnsServer {
     this.#closed = true;
     this.#view.close();
     this.#forwarder?.close();
-    for (const [timer, f] of this.#retired) {
-      clearTimeout(timer);
-      f.close();
-    }
-    this.#retired.clear();
+    this.#retired.close();
     this.#connections.closeAll();
     const udp = this.#udp;
     const tcp = this.#tcp;

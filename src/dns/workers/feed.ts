@@ -7,6 +7,7 @@
  * @module
  */
 import type { ZoneView } from "../zone_view.ts";
+import type { Zone } from "../zone.ts";
 import type { DeltaMessage, ZoneMessage } from "./protocol.ts";
 
 export class ZoneFeed {
@@ -21,7 +22,7 @@ export class ZoneFeed {
     this.#unlisten = view.listen((e) => {
       if ("zone" in e) {
         this.#version = e.zone.version;
-        send({ type: "zone", delta: e.zone.rows() });
+        send(zoneMessage(e.zone));
         return;
       }
       const from = this.#version;
@@ -32,10 +33,19 @@ export class ZoneFeed {
 
   /** The whole answering zone, as of the last message sent. */
   full(): ZoneMessage {
-    return { type: "zone", delta: this.#view.zone.rows() };
+    return zoneMessage(this.#view.zone);
   }
 
   close(): void {
     this.#unlisten();
   }
+}
+
+/** The whole zone with its TTLs (a reload may have changed them since a worker's init). */
+function zoneMessage(zone: Zone): ZoneMessage {
+  return {
+    type: "zone",
+    delta: zone.rows(),
+    ttls: { ttl: zone.ttl, serviceTtl: zone.serviceTtls },
+  };
 }

@@ -14,6 +14,9 @@
  *   again after a backoff (RESTART_BACKOFF_MIN_MS doubling to RESTART_BACKOFF_MAX_MS; back to
  *   the minimum after it ran RESTART_STABLE_MS); the other workers keep the port meanwhile.
  * - `drain(timeoutMs)`: every worker stops taking queries and finishes those in flight.
+ * - `reconfigure()` (SIGHUP): new TTLs rebuild the main thread's zone, which goes to every
+ *   worker with them; new recursors replace the forwarder here, and workers are told whether to
+ *   relay at all.
  *
  * @module
  */
@@ -21,6 +24,7 @@ import type { HostPort } from "../../lib/host_port.ts";
 import { errorText } from "../../lib/error_text.ts";
 import { closeUdpFd } from "../../lib/ffi_udp.ts";
 import { Forwarder } from "../forwarder.ts";
+import { dnsChanges, type DnsReload, RetiredForwarders } from "../reload.ts";
 import type { DnsOptions } from "../server.ts";
 import { parseQuery } from "../wire.ts";
 import { ZoneView } from "../zone_view.ts";
@@ -68,9 +72,11 @@ interface Slot {
 }
 
 export class DnsWorkerPool {
-  readonly #opts: DnsWorkerPoolOptions;
+  #opts: DnsWorkerPoolOptions;
   readonly #view: ZoneView;
-  readonly #forwarder: Forwarder | null;
+  #forwarder: Forwarder | null;
+  /** Forwarders replaced by reconfigure(). */
+  readonly #retired = new RetiredForwarders();
   readonly #slots: Slot[];
   readonly #url: URL;
   #feed: ZoneFeed | null = null;
@@ -156,12 +162,35 @@ export class DnsWorkerPool {
     this.#feed?.close();
     this.#view.close();
     this.#forwarder?.close();
+    this.#retired.close();
     for (const s of this.#slots) {
       this.#stop(s);
       if (s.udpFd !== null) closeUdpFd(s.udpFd);
       s.udpFd = null;
     }
     return Promise.resolve();
+  }
+
+  /**
+   * Takes over settings a SIGHUP reloaded (README "Shutdown and reload"), as DnsServer does:
+   * resolves once the main thread's zone answers with the new TTLs (the workers' follow as
+   * their next message arrives).
+   */
+  reconfigure(o: DnsReload): Promise<void> {
+    const opts = this.#opts;
+    const changed = dnsChanges(opts, o);
+    this.#opts = { ...opts, ttl: o.ttl, serviceTtl: o.serviceTtl, recursors: o.recursors };
+    if (changed.recursors) {
+      const old = this.#forwarder;
+      if (old !== null) this.#retired.retire(old, opts.recursors.length, opts.forward?.timeoutMs);
+      this.#forwarder = o.recursors.length === 0
+        ? null
+        : new Forwarder(o.recursors, { random: opts.random, ...opts.forward });
+      const on = this.#forwarder !== null;
+      for (const s of this.#slots) this.#post(s, { type: "recursion", on });
+    }
+    if (!changed.ttls) return Promise.resolve();
+    return this.#view.reconfigure(this.#zoneOptions());
   }
 
   /**

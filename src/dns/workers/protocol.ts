@@ -3,8 +3,9 @@
  *
  * main → worker: `init` (once, first), `zone` (the whole zone: at start and after a rebuild or a
  * `resync`), `delta` (one change; `from` is the version the worker must hold, else it asks for
- * `resync`), `forwarded` (the answer to a relayed query), `drain` (stop taking queries, finish
- * those in flight up to `timeoutMs`, close, then `closed`).
+ * `resync`), `forwarded` (the answer to a relayed query), `recursion` (a reload changed the
+ * recursors: drop relayed answers kept, then relay other names or, with none, refuse them), `drain` (stop taking queries,
+ * finish those in flight up to `timeoutMs`, close, then `closed`).
  *
  * worker → main: `listening` (sockets bound; `udp` says which path serves UDP), `resync` (a
  * version gap: send the whole zone), `forward` (a query outside the zone, for the main thread's
@@ -47,6 +48,14 @@ export interface InitMessage {
 export interface ZoneMessage {
   type: "zone";
   delta: ZoneDelta;
+  /** The TTLs the zone answers with, when they may differ from init's (a reload changed them). */
+  ttls?: { ttl: number; serviceTtl: ReadonlyMap<string, number> };
+}
+
+export interface RecursionMessage {
+  type: "recursion";
+  /** Whether other names are relayed (recursors configured); false: REFUSED. */
+  on: boolean;
 }
 
 export interface DeltaMessage {
@@ -68,7 +77,13 @@ export interface DrainMessage {
   timeoutMs: number;
 }
 
-export type ToWorker = InitMessage | ZoneMessage | DeltaMessage | ForwardedMessage | DrainMessage;
+export type ToWorker =
+  | InitMessage
+  | ZoneMessage
+  | DeltaMessage
+  | ForwardedMessage
+  | RecursionMessage
+  | DrainMessage;
 
 export interface ListeningMessage {
   type: "listening";

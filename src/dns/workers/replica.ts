@@ -19,7 +19,7 @@ export interface ZoneReplicaOptions {
 }
 
 export class ZoneReplica {
-  readonly #opts: ZoneReplicaOptions;
+  #opts: ZoneReplicaOptions;
   #zone: Zone;
   /** True until a whole zone came (at start, and after a gap). */
   #waiting = true;
@@ -41,8 +41,12 @@ export class ZoneReplica {
     return !this.#waiting;
   }
 
-  /** Replaces the zone by one filled from `rows` (Zone.rows() of the main thread's). */
-  setZone(rows: ZoneDelta): void {
+  /**
+   * Replaces the zone by one filled from `rows` (Zone.rows() of the main thread's), answering
+   * with `ttls` from now on when given.
+   */
+  setZone(rows: ZoneDelta, ttls?: { ttl: number; serviceTtl: ReadonlyMap<string, number> }): void {
+    if (ttls !== undefined) this.#opts = { ...this.#opts, zone: { ...this.#opts.zone, ...ttls } };
     const zone = new Zone({ instances: [], nodes: [], version: rows.version }, this.#opts.zone);
     zone.fill(rows);
     this.#zone = zone;

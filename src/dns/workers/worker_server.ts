@@ -84,8 +84,12 @@ export class WorkerDns {
   onMessage(m: ToWorker): void {
     switch (m.type) {
       case "zone":
-        this.#replica.setZone(m.delta);
+        this.#replica.setZone(m.delta, m.ttls);
         this.#zoneCame();
+        return;
+      case "recursion": // other recursors: what they answered before is not kept
+        this.#forwarded.clear();
+        this.#answerer.setForward(m.on ? (q) => this.#relay(q) : null);
         return;
       case "delta":
         this.#replica.applyDelta(m.from, m.delta);
