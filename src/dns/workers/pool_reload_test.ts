@@ -61,12 +61,17 @@ Deno.test("DnsWorkerPool.reconfigure() has every worker answer with the new TTLs
   }
 });
 
-Deno.test("DnsWorkerPool.reconfigure() relays to new recursors, and refuses once there are none", async () => {
+Deno.test("DnsWorkerPool.reconfigure() relays to new recursors (not serving the old ones' kept answers), and refuses once there are none", async () => {
   const up = filledStore([{ name: "u1", address: "10.9.0.1" }], [
     { id: "api1", service: "api", address: "10.9.0.10", port: 80 },
   ]);
   const upstream = testServer(up.store, { domain: "up.", edgeDomain: null, ttl: 30 });
   await upstream.start();
+  const other = filledStore([{ name: "u2", address: "10.8.0.1" }], [
+    { id: "api2", service: "api", address: "10.8.0.20", port: 80 },
+  ]);
+  const otherUpstream = testServer(other.store, { domain: "up.", edgeDomain: null, ttl: 30 });
+  await otherUpstream.start();
   const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], []);
   const pool = testPool(store);
   await pool.start();
@@ -79,12 +84,21 @@ Deno.test("DnsWorkerPool.reconfigure() relays to new recursors, and refuses once
       () => all((r) => r.answers.map((a) => a.data).join() === "10.9.0.10"),
       "api.service.up relayed by every worker",
     );
+    // Answers of the old recursor kept (TTL 30) are not served after the change.
+    const recursors = [otherUpstream.address.udp];
+    await pool.reconfigure({ ttl: 0, serviceTtl: new Map(), recursors });
+    await eventually(
+      () => all((r) => r.answers.map((a) => a.data).join() === "10.8.0.20"),
+      "the new recursor's answer from every worker",
+    );
     await pool.reconfigure({ ttl: 0, serviceTtl: new Map(), recursors: [] });
     await eventually(() => all((r) => r.rcode === "REFUSED"), "REFUSED by every worker");
   } finally {
     await pool.close();
     await upstream.close();
+    await otherUpstream.close();
     up.store.close();
+    other.store.close();
     store.close();
   }
 });
