@@ -314,15 +314,17 @@ export function datagramSocket(
   return fd;
 }
 
-/** bind(2) to `to` (ip: 4 bytes for AF_INET, 4 or 16 for AF_INET6); `text` names it in errors. */
+/**
+ * bind(2) to `to` (ip: 4 bytes for AF_INET, 4 or 16 for AF_INET6); `text` names it in errors.
+ */
 export function bindTo(
   c: Libc,
   fd: number,
-  family: number,
-  to: { ip: Uint8Array; port: number; scope: number; text: string },
+  to: { family: number; ip: Uint8Array; port: number; scope: number; text: string },
 ): void {
   const bytes = new Uint8Array(NAME_SLOT);
-  const len = writeSockaddr(bytes, new DataView(bytes.buffer), 0, family, to.ip, to.port, to.scope);
+  const view = new DataView(bytes.buffer);
+  const len = writeSockaddr(bytes, view, 0, to.family, to.ip, to.port, to.scope);
   if (c.bind(fd, bytes, len) < 0) throw new ErrnoError("bind", lastErrno(c), to.text);
 }
 

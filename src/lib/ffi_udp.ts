@@ -210,7 +210,7 @@ export function openUdpBatchSocket(
   });
   let bound: ReturnType<typeof boundName>;
   try {
-    bindTo(c, fd, family, { ...at, port, text: hostPort(host, port) });
+    bindTo(c, fd, { ...at, family, port, text: hostPort(host, port) });
     bound = boundName(c, fd);
   } catch (e) {
     c.close(fd);

@@ -36,17 +36,16 @@ export interface UdpLoop {
 }
 
 /**
- * Opens the socket (or serves `fd`, a socket an earlier worker opened) and starts the loop;
- * `why` when the FFI path is not available here. The socket stays open when the loop is
- * closed: a worker ended by terminate() could not close it, so the pool holds it for the next
- * worker and closes it itself. Throws (one line) when the socket cannot bind.
+ * Opens a socket on `host`:`port` (or serves `fd`, one an earlier worker opened) and starts
+ * the loop; `why` when the FFI path is not available here. The socket stays open when the loop
+ * is closed: a worker ended by terminate() could not close it, so the pool holds it for the
+ * next worker and closes it itself. Throws (one line) when the socket cannot bind.
  */
 export function openFfiUdp(
-  host: string,
-  port: number,
+  at: { host: string; port: number; fd?: number },
   answer: AnswerFn,
-  fd?: number,
 ): { loop: UdpLoop } | { why: string } {
+  const { host, port, fd } = at;
   const opts = { batch: UDP_BATCH, bufferBytes: TCP_QUERY_BYTES_MAX };
   const opened = fd === undefined
     ? openUdpBatchSocket(host, port, { ...opts, reusePort: true, keepFd: true })

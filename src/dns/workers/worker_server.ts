@@ -169,7 +169,8 @@ export class WorkerDns {
     if (this.#init.udp === "ffi") {
       let opened: ReturnType<typeof openFfiUdp>;
       try {
-        opened = openFfiUdp(host, port, (bytes) => this.answer(bytes, false), this.#init.udpFd);
+        const at = { host, port, fd: this.#init.udpFd };
+        opened = openFfiUdp(at, (bytes) => this.answer(bytes, false));
       } catch (e) {
         throw new Error(`dns: cannot listen on UDP ${host}:${port}: ${errorText(e)}`);
       }
