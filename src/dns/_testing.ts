@@ -8,7 +8,7 @@
 import * as packet from "dns-packet";
 import type { DecodedPacket, Packet } from "../../test/dns_packet.d.ts";
 import { Buffer } from "node:buffer";
-import { createSocket } from "node:dgram";
+import { createSocket, type RemoteInfo } from "node:dgram";
 import { createConnection } from "node:net";
 import type { Instance, InstanceSpec, NodeInfo } from "../store/mod.ts";
 import { Store } from "../store/mod.ts";
@@ -189,4 +189,27 @@ export function manyInstances(n: number) {
     address: `10.1.${i >> 8}.${i & 0xff}`,
     port: 1000 + i,
   }));
+}
+
+/** A recursor that holds every query until `release()`, then answers it (empty NOERROR). */
+export async function heldRecursor() {
+  const socket = createSocket("udp4");
+  const held: [Uint8Array, RemoteInfo][] = [];
+  const arrived = Promise.withResolvers<void>();
+  socket.on("message", (msg, rinfo) => {
+    held.push([new Uint8Array(msg), rinfo]);
+    arrived.resolve();
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return {
+    address: { host: "127.0.0.1", port: socket.address().port } as HostPort,
+    arrived: arrived.promise,
+    release: () => {
+      for (const [msg, rinfo] of held.splice(0)) {
+        msg[2] = msg[2]! | 0x80; // QR: a response to the same id and question
+        socket.send(msg, rinfo.port, rinfo.address);
+      }
+    },
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
 }

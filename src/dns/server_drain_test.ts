@@ -2,33 +2,10 @@
  * DnsServer.drain(): the graceful shutdown of SIGTERM (README "Shutdown and reload").
  */
 import assert from "node:assert/strict";
-import { createSocket, type RemoteInfo } from "node:dgram";
+import { createSocket } from "node:dgram";
 import { createConnection } from "node:net";
 import type { HostPort } from "../lib/host_port.ts";
-import { decode, filledStore, query, testServer, udpExchange } from "./_testing.ts";
-
-/** A recursor that holds every query until `release()`, then answers it (empty NOERROR). */
-async function heldRecursor() {
-  const socket = createSocket("udp4");
-  const held: [Uint8Array, RemoteInfo][] = [];
-  const arrived = Promise.withResolvers<void>();
-  socket.on("message", (msg, rinfo) => {
-    held.push([new Uint8Array(msg), rinfo]);
-    arrived.resolve();
-  });
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  return {
-    address: { host: "127.0.0.1", port: socket.address().port } as HostPort,
-    arrived: arrived.promise,
-    release: () => {
-      for (const [msg, rinfo] of held.splice(0)) {
-        msg[2] = msg[2]! | 0x80; // QR: a response to the same id and question
-        socket.send(msg, rinfo.port, rinfo.address);
-      }
-    },
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-  };
-}
+import { decode, filledStore, heldRecursor, query, testServer, udpExchange } from "./_testing.ts";
 
 /** Whether a reply to `message` comes within `ms` (the absence of one needs some wait). */
 function answeredWithin(to: HostPort, message: Uint8Array, ms: number): Promise<boolean> {

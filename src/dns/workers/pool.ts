@@ -62,7 +62,7 @@ interface Slot {
   /** Settles the start under way (listening, or failed). */
   started: ((error: string | null) => void) | null;
   /** Resolves a drain waiting for this worker's `closed`. */
-  drained: (() => void) | null;
+  drained: ((cut: number) => void) | null;
   /**
    * The slot's FFI UDP socket, open across restarts (a worker ended by terminate() cannot close
    * it, and left open it would keep its share of the port's datagrams): the next worker of the
@@ -195,21 +195,22 @@ export class DnsWorkerPool {
 
   /**
    * Every worker stops taking queries and finishes those in flight for up to `timeoutMs`; then
-   * everything closes.
+   * everything closes. Resolves with how many queries the workers cut.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  async drain(timeoutMs: number): Promise<number> {
     const waits = this.#slots.map((s) => {
-      if (s.worker === null) return Promise.resolve();
-      const done = new Promise<void>((r) => s.drained = r);
+      if (s.worker === null) return Promise.resolve(0);
+      const done = new Promise<number>((r) => s.drained = r);
       this.#post(s, { type: "drain", timeoutMs });
       return done;
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     // A worker that does not report back within the timeout (and a margin) is stopped anyway.
-    const late = new Promise<void>((r) => timer = setTimeout(r, timeoutMs + 1000));
-    await Promise.race([Promise.all(waits), late]);
+    const late = new Promise<null>((r) => timer = setTimeout(() => r(null), timeoutMs + 1000));
+    const cuts = await Promise.race([Promise.all(waits), late]);
     clearTimeout(timer);
     await this.close();
+    return cuts === null ? 0 : cuts.reduce((a, b) => a + b, 0);
   }
 
   /** Ends worker `index` as a crash would (tests: a worker killed while queries flow). */
@@ -282,7 +283,7 @@ export class DnsWorkerPool {
         void this.#forward(s, worker, m.id, m.query);
         return;
       case "closed":
-        s.drained?.();
+        s.drained?.(m.cut ?? 0);
         s.drained = null;
         return;
     }
@@ -315,7 +316,7 @@ export class DnsWorkerPool {
     s.worker?.terminate();
     s.worker = null;
     s.udp = null;
-    s.drained?.();
+    s.drained?.(0);
     s.drained = null;
   }
 

@@ -105,5 +105,5 @@ export type FromWorker =
   | ListeningMessage
   | { type: "resync" }
   | ForwardMessage
-  | { type: "closed" }
+  | { type: "closed"; cut?: number }
   | { type: "failed"; error: string };

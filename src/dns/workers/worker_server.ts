@@ -101,7 +101,7 @@ export class WorkerDns {
         return;
       }
       case "drain":
-        void this.drain(m.timeoutMs).then(() => this.#post({ type: "closed" }));
+        void this.drain(m.timeoutMs).then((cut) => this.#post({ type: "closed", cut }));
         return;
     }
   }
@@ -132,21 +132,25 @@ export class WorkerDns {
   }
 
   /**
-   * Stops taking queries (closes the listeners and the UDP socket), lets TCP connections and
-   * relayed queries finish for up to `timeoutMs`, then closes the rest.
+   * Stops taking queries (closes the listeners and the UDP socket; idle TCP connections close at
+   * once, the others once their answers are sent), lets relayed queries finish for up to
+   * `timeoutMs`, then closes the rest. Resolves with how many relayed queries that cut.
    */
-  async drain(timeoutMs: number): Promise<void> {
+  async drain(timeoutMs: number): Promise<number> {
     this.#closeUdp();
     const tcp = this.#tcp;
     this.#tcp = null;
     tcp?.close();
+    this.#connections.drain();
     const deadline = Date.now() + timeoutMs;
     while (
       (this.#connections.size > 0 || this.#relayed.size > 0) && Date.now() < deadline
     ) {
       await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     }
+    const cut = this.#relayed.size;
     this.close();
+    return cut;
   }
 
   /** Closes everything at once; relayed queries in flight get no answer. */
