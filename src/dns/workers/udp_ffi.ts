@@ -21,7 +21,10 @@ import { type AnswerFn, TCP_QUERY_BYTES_MAX } from "../tcp.ts";
 
 /** Datagrams taken per receive call. */
 export const UDP_BATCH = 64;
-/** Longest wait in one poll when idle (close() ends it at once on a socket opened here). */
+/**
+ * Longest wait in one poll when idle. close() is seen when the wait ends: the socket is the
+ * pool's, so close() does not shut it down (which would wake the poll at once).
+ */
 export const IDLE_POLL_MS = 1000;
 /** Pause after a receive that failed (ENOMEM and the like), before trying again. */
 export const RECEIVE_RETRY_MS = 100;
