@@ -225,3 +225,57 @@ Deno.test("HttpProxy.drain() resets an HTTP/2 stream still open at the timeout a
     await b.close();
   }
 });
+
+Deno.test("HttpProxy.drain() lets an upgraded tunnel go on until it closes", async () => {
+  const b = await startBackend("ws", undefined, (_req, socket) => {
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    );
+    socket.on("data", (d) => socket.write(d.toString().toUpperCase()));
+    socket.on("end", () => socket.end()); // the client closed: so does the instance
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port, proxy) => {
+      const c = keepAlive(port);
+      c.socket.write(
+        "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+      );
+      await until(c.socket, () => c.received().includes("\r\n\r\n"));
+      let drained: number | null = null;
+      const draining = proxy.drain(60_000).then((n) => drained = n);
+      c.socket.write("still here");
+      await until(c.socket, () => c.received().endsWith("STILL HERE"));
+      assert.equal(drained, null, "the drain waits for the tunnel");
+      c.socket.end();
+      await c.closed;
+      await draining;
+      assert.equal(drained, 0);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy.drain() answers the request under way and leaves one pipelined behind it unanswered", async () => {
+  const b = await slowBackend();
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port, proxy) => {
+      const c = keepAlive(port);
+      c.socket.write(GET + GET);
+      await b.arrived;
+      const draining = proxy.drain(60_000);
+      b.release();
+      await c.closed;
+      const responses = c.received().match(/HTTP\/1\.1 /g) ?? [];
+      assert.equal(responses.length, 1, c.received());
+      assert.match(c.received(), /\r\nconnection: close\r\n[^]*slow$/i);
+      assert.equal(await draining, 0);
+    });
+  } finally {
+    await b.close();
+  }
+});
