@@ -15,8 +15,8 @@ import {
   errorResponse,
   fitResponse,
   responseLimit,
-  writeResponse,
 } from "./reply.ts";
+import { wireResponse } from "./wire_answer.ts";
 import { type Reply, resolveAnswer } from "./resolve.ts";
 import { parseQuery, type Query, RCODE } from "./wire.ts";
 import type { Zone } from "./zone.ts";
@@ -101,7 +101,7 @@ export class Answerer {
         }
       }
       if (encoded !== undefined) {
-        return writeResponse(q, encoded, { limitBytes, recursion, random: this.#random });
+        return wireResponse(q, encoded, { limitBytes, recursion, random: this.#random });
       }
       if (this.#forward === null) return errorResponse(q, RCODE.REFUSED, { recursion });
       return this.#forwarded(this.#forward, q, limitBytes);
