@@ -88,4 +88,5 @@ export type FromProxyWorker =
   /** null: the worker's proxy is not started (or already stopped). */
   | { type: "report"; id: number; report: RoutesReport | null }
   | { type: "log"; line: string }
-  | { type: "closed" };
+  /** `cut`: after a drain, the requests, streams and connections its timeout cut. */
+  | { type: "closed"; cut?: number };

@@ -88,12 +88,12 @@ async function stop(drainMs: number | null): Promise<void> {
   const p = proxy;
   proxy = null;
   answers?.close();
-  const drain = (p as { drain?: (ms: number) => Promise<void> } | null)?.drain;
+  let cut = 0;
   if (p !== null) {
-    if (drainMs !== null && drain !== undefined) await drain.call(p, drainMs);
+    if (drainMs !== null) cut = await p.drain(drainMs);
     else await p.close();
   }
-  post({ type: "closed" });
+  post({ type: "closed", cut });
 }
 
 async function handle(m: ToProxyWorker): Promise<void> {

@@ -67,7 +67,8 @@ interface Slot {
   restartMs: number;
   timer: ReturnType<typeof setTimeout> | null;
   started: PromiseWithResolvers<void> | null;
-  closed: PromiseWithResolvers<void> | null;
+  /** Resolves with what the worker's drain cut (0 after a close). */
+  closed: PromiseWithResolvers<number> | null;
 }
 
 /** See the module comment. */
@@ -202,14 +203,17 @@ export class ProxyWorkers {
     return got;
   }
 
-  /** Has each worker drain (stop accepting, finish what is under way within `timeoutMs`). */
-  drain(timeoutMs: number): Promise<void> {
+  /**
+   * Has each worker drain (stop accepting, finish what is under way within `timeoutMs`).
+   * Resolves with how many requests, streams and connections the workers cut.
+   */
+  drain(timeoutMs: number): Promise<number> {
     return this.#stop({ type: "drain", timeoutMs }, timeoutMs + CLOSE_TIMEOUT_MS);
   }
 
   /** Stops every worker (their connections close). */
-  close(): Promise<void> {
-    return this.#stop({ type: "close" }, CLOSE_TIMEOUT_MS);
+  async close(): Promise<void> {
+    await this.#stop({ type: "close" }, CLOSE_TIMEOUT_MS);
   }
 
   /** Ends worker `index` at once, as a crash would (tests): it is logged and started again. */
@@ -218,8 +222,8 @@ export class ProxyWorkers {
     if (s?.worker) this.#failed(s, "killed");
   }
 
-  async #stop(m: ToProxyWorker, waitMs: number): Promise<void> {
-    if (this.#closed) return;
+  async #stop(m: ToProxyWorker, waitMs: number): Promise<number> {
+    if (this.#closed) return 0;
     this.#closed = true;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
@@ -228,21 +232,23 @@ export class ProxyWorkers {
       if (s.timer !== null) clearTimeout(s.timer);
       s.timer = null;
       const w = s.worker;
-      if (w === null) return;
+      if (w === null) return 0;
       s.closed = Promise.withResolvers();
       w.postMessage(m);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
+      const cut = await Promise.race([
         s.closed.promise,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs)),
+        new Promise<number>((resolve) => timer = setTimeout(() => resolve(0), waitMs)),
       ]);
       clearTimeout(timer);
       w.terminate();
       s.worker = null;
       s.started?.reject(new Error("proxy: closed while starting"));
+      return cut;
     });
-    await Promise.all(closing);
+    const cuts = await Promise.all(closing);
     for (const r of this.#reports.values()) r.done();
+    return cuts.reduce((a, b) => a + b, 0);
   }
 
   /** Starts the worker of a slot; resolves once it listens. */
@@ -315,7 +321,7 @@ export class ProxyWorkers {
       case "log":
         return this.#o.log(m.line);
       case "closed":
-        return s.closed?.resolve();
+        return s.closed?.resolve(m.cut ?? 0);
     }
   }
 

@@ -224,3 +224,73 @@ Deno.test("ProxyWorkers: an ejection in one worker is applied by every worker an
     await a.close();
   }
 });
+
+/** Whether a new connection to `port` is refused (a bare connect: no request is sent). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", () => resolve(true));
+  });
+}
+
+/** A backend that holds each request until `release()`; `arrived` resolves with the first. */
+async function heldBackend() {
+  const arrived = Promise.withResolvers<void>();
+  const held: http.ServerResponse[] = [];
+  const b = await startBackend("held", (req, res) => {
+    req.resume();
+    held.push(res);
+    arrived.resolve();
+  });
+  return Object.assign(b, {
+    arrived: arrived.promise,
+    release: () => {
+      for (const res of held.splice(0)) res.end("held");
+    },
+  });
+}
+
+Deno.test("ProxyWorkers.drain() lets a request under way in a worker finish", async () => {
+  const b = await heldBackend();
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withWorkers(ts, async (port, w) => {
+      const answer = get(port, "/x");
+      await b.arrived;
+      let drained: number | null = null;
+      const draining = w.drain(60_000).then((n) => drained = n);
+      await waitFor("every worker's listener closed", async () => {
+        for (let i = 0; i < 5; i++) if (!await refused(port)) return false;
+        return true;
+      });
+      assert.equal(drained, null, "the drain waits for the request");
+      b.release();
+      assert.equal(await answer, "200 held");
+      await draining;
+      assert.equal(drained, 0);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("ProxyWorkers.drain() counts a request its timeout cut in a worker", async () => {
+  const b = await heldBackend(); // never released
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withWorkers(ts, async (port, w) => {
+      const answer = get(port, "/x");
+      await b.arrived;
+      assert.equal(await w.drain(200), 1);
+      assert.match(await answer, /^error /);
+    });
+  } finally {
+    await b.close();
+  }
+});
