@@ -10,11 +10,8 @@ import { type Config, loadConfig } from "./config.ts";
 import { planReload } from "./config_reload.ts";
 import { errorText } from "./lib/error_text.ts";
 
-/**
- * A part's graceful shutdown: resolves with how many requests/streams/connections it cut
- * (nothing when it cannot tell: worker threads).
- */
-export type Drain = (timeoutMs: number) => Promise<number | void>;
+/** A part's graceful shutdown: resolves with how many requests/streams/connections it cut. */
+export type Drain = (timeoutMs: number) => Promise<number>;
 /** A part taking over reloaded settings, given the whole config to run with. */
 export type Reload = (config: Config) => Promise<void> | void;
 
@@ -35,12 +32,10 @@ export async function drainParts(
       return 0;
     })
   ));
-  let n = 0;
-  for (const c of cut) n += c ?? 0;
-  const uncounted = cut.some((c) => c === undefined) ? " (worker threads not counted)" : "";
+  const n = cut.reduce((a, b) => a + b, 0);
   log(
     `berth: drained in ${Math.round(performance.now() - started)} ms; ${n} request(s), ` +
-      `stream(s) or connection(s) still in flight cut by the ${timeoutMs} ms timeout${uncounted}`,
+      `stream(s) or connection(s) still in flight cut by the ${timeoutMs} ms timeout`,
   );
   return n;
 }
