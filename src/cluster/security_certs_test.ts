@@ -212,3 +212,43 @@ Deno.test("PeerCheck.verifyPeer: a member's renewal this replica has not recorde
     for (const d of [dirB, renewed, otherKey]) Deno.removeSync(d, { recursive: true });
   }
 });
+
+Deno.test("PeerCheck.verifyPeer: a member's unrecorded certificate for another key gets in only once every certificate recorded for it expired (logged)", async () => {
+  const tls = { certTtlMs: 3000 };
+  const a = await member("a", "127.0.0.1", { bootstrap: true, tls });
+  await until("a CA in the store", () => a.store.pki.ca() !== undefined);
+  const token = a.cluster.bootstrapToken!;
+  const b = await member("b", "127.0.0.2", {
+    join: [a.cluster.address],
+    tls: { ...tls, joinToken: token },
+  });
+  const c = await member("c", "127.0.0.3", {
+    join: [a.cluster.address],
+    tls: { ...tls, joinToken: token },
+  });
+  const other = forged(a, "c");
+  try {
+    await until("three voters", () => a.store.confState().voters.length === 3);
+    const hello = {
+      clusterId: a.cluster.identity()!.clusterId,
+      nodeId: c.cluster.identity()!.id,
+      address: c.cluster.address,
+    };
+    await closeAll([c]);
+    const early = await helloWith(a.cluster.address, other, hello);
+    assert.equal(early?.k, "reject", JSON.stringify(early));
+    assert.match(String(early?.reason), /of c is not recorded as issued/);
+    await until(
+      "every certificate recorded for c expired",
+      () => a.store.pki.certsOf("c").every((r) => r.notAfter <= Date.now()),
+    );
+    const late = await helloWith(a.cluster.address, other, hello);
+    assert.equal(late?.k, "welcome", JSON.stringify(late));
+    assert.ok(
+      a.logs.some((l) => /accepted certificate [0-9a-f]+ of c, not recorded yet: every/.test(l)),
+    );
+  } finally {
+    await closeAll([b, a]);
+    Deno.removeSync(other, { recursive: true });
+  }
+});
