@@ -31,18 +31,9 @@ import { type DnsOptions, DnsServer, DnsWorkerPool } from "./dns/mod.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
-import { ClusterKeyBox, loadClusterKey, openEdgeKey } from "./pki/mod.ts";
-import { HttpProxy, ServedCerts } from "./proxy/mod.ts";
-import {
-  AcmeAnswers,
-  AcmeClient,
-  AcmeManager,
-  acmeNamesOf,
-  csr,
-  silentEdgeMember,
-  tlsAlpnChallengeCert,
-  tlsAlpnHook,
-} from "./acme/mod.ts";
+import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
+import { type ProxyFront, startProxy } from "./agent_proxy.ts";
+import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./lib/error_text.ts";
@@ -274,36 +265,17 @@ export class Agent {
     if (config.httpTls.mode === "auto") await this.#serveAutoTls(api);
     else await api.start();
 
-    // ACME challenges are answered by every member from the replicated tables (README "ACME").
-    const acmeAnswers = new AcmeAnswers({ store, tlsAlpnCert: tlsAlpnChallengeCert, log });
-    acmeAnswers.start();
-    this.#stops.push(() => acmeAnswers.close());
-
     // Last of the listeners: a stored TCP route (berth.tcp.port) must never take the port of
     // one of the agent's own; one that names such a port is refused and shown failed.
-    let proxy: HttpProxy | null = null;
+    let proxy: ProxyFront | null = null;
     if (config.proxyHttp !== null || config.proxyHttps !== null) {
-      // Edge certificates from the store, keys opened with the cluster key (none served while
-      // this member has no cluster key; all re-read once it arrives).
-      const keyBox = this.#keyBox;
-      const served = new ServedCerts({
-        edgeCerts: () => store.edgeCerts(),
-        openKey: (c) => openEdgeKey(keyBox, c),
-        keysReady: () => keyBox.key() !== undefined,
+      proxy = await startProxy({
+        config,
+        store,
+        keyBox: this.#keyBox,
         log,
-      });
-      const started = new HttpProxy({
-        source: store,
-        listen: config.proxyHttp,
-        tls: config.proxyHttps === null ? undefined : {
-          listen: config.proxyHttps,
-          certs: () => served.certs(),
-          acmeTlsAlpn: tlsAlpnHook(acmeAnswers, log),
-        },
-        h2: config.proxyH2,
-        acmeHttp01: (token) => acmeAnswers.http01(token),
-        edgeDomain: config.edgeDomain,
-        log,
+        onStop: (stop) => this.#stops.push(stop),
+        onDrain: (drain) => this.#drains.push(drain),
         reserved: [
           { what: "api", ...api.address },
           { what: "dns", ...config.dns },
@@ -312,11 +284,6 @@ export class Agent {
           { what: "cluster", ...cluster.bound },
         ],
       });
-      await started.start();
-      this.#stops.push(() => started.close());
-      this.#drains.push((ms) => started.drain(ms));
-      keyBox.whenSet(() => started.reloadCertificates());
-      proxy = started;
     }
 
     this.#startAcme(proxy);
@@ -363,7 +330,7 @@ export class Agent {
    * proxy listens, else TLS-ALPN-01; without a proxy listener there is nothing to answer with.
    * The names are the hosts of the proxy's route table.
    */
-  #startAcme(proxy: HttpProxy | null): void {
+  #startAcme(proxy: ProxyFront | null): void {
     const { config, store, cluster } = this;
     if (proxy === null) return;
     const caCerts = config.acme.caCerts;

@@ -249,6 +249,15 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected true or false",
   },
   {
+    name: "proxy-workers",
+    kind: "N",
+    def: "",
+    defaultText: "the number of cores",
+    range: [1, 64],
+    help: "proxy worker threads sharing the proxy's ports; 1 proxies on the main thread",
+    expect: "expected an integer in 1..64",
+  },
+  {
     name: "acme-directory",
     kind: "URL",
     def: ACME_DIRECTORY_DEFAULT,

@@ -85,6 +85,11 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["dns-workers", "1.5", "not an integer; expected an integer in 1..64"],
   ["dns-workers", "-2", "not an integer; expected an integer in 1..64"],
   ["snapshot-entries", "8", "out of range; expected an integer in 16..10000000"],
+  ["proxy-workers", "0", "out of range; expected an integer in 1..64"],
+  ["proxy-workers", "65", "out of range; expected an integer in 1..64"],
+  ["proxy-workers", "1.5", "not an integer; expected an integer in 1..64"],
+  ["proxy-workers", "-2", "not an integer; expected an integer in 1..64"],
+  ["proxy-workers", "", "not an integer; expected an integer in 1..64"],
   ["datacenter", "DC1", `has "D"; expected 1 to 63 lower-case letters, digits, - or _`],
   ["datacenter", "node", `"node" is a label of berth's DNS names; expected 1 to 63`],
   ["dns-service-ttl", "web", `"web" has no '=' between a service name and a TTL; expected NAME=`],
@@ -283,4 +288,11 @@ Deno.test("loadConfig() refuses the removed --token (flag or file key) pointing 
   const warnings: string[] = [];
   loadConfig([], { ...base, env: { BERTH_TOKEN: "client-side" }, warn: (l) => warnings.push(l) });
   assert.deepEqual(warnings, []);
+});
+
+Deno.test("loadConfig() runs one proxy worker per core by default; --proxy-workers and its env set it", () => {
+  const cores = Math.min(navigator.hardwareConcurrency || 1, 64);
+  assert.equal(loadConfig([], base).proxyWorkers, cores);
+  assert.equal(loadConfig(["--proxy-workers", "1"], base).proxyWorkers, 1);
+  assert.equal(loadConfig([], { ...base, env: { BERTH_PROXY_WORKERS: "3" } }).proxyWorkers, 3);
 });

@@ -83,7 +83,8 @@ Deno.test({
     await requireDocker();
     const svc = uniq("rr");
     const names: string[] = [];
-    const agent = await startAgent();
+    // Each proxy worker rotates on its own (README "Proxy workers"): one shows the order exactly.
+    const agent = await startAgent({ args: ["--proxy-workers", "1"] });
     try {
       for (const body of ["one", "two"]) {
         names.push(

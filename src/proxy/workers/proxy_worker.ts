@@ -83,7 +83,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
   });
 }
 
-/** Stops the proxy (drained when it can) and says so. */
+/** Stops the proxy (after draining it for `drainMs` when given) and says so. */
 async function stop(drainMs: number | null): Promise<void> {
   const p = proxy;
   proxy = null;

@@ -160,6 +160,9 @@ export class ProxyWorkers {
       await this.close();
       throw e;
     }
+    const on = [this.#config.listen, this.#config.https].filter((a) => a !== null)
+      .map((a) => `${a.host}:${a.port}`).join(", ");
+    this.#o.log(`proxy: ${this.#slots.length} worker threads listening on ${on}`);
   }
 
   /** Sends the certificates again (they changed, or keys can be opened now). */

@@ -1,0 +1,96 @@
+/**
+ * The proxy part of the composition root (agent.ts): the edge certificates with their keys
+ * opened, the ACME challenge answers, and the proxy itself, on the main thread
+ * (`--proxy-workers 1`) or on N worker threads sharing its ports (README "Proxy workers").
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { type ClusterKeyBox, openEdgeKey } from "./pki/mod.ts";
+import {
+  HttpProxy,
+  type ReservedListener,
+  type RoutesReport,
+  type RouteTable,
+  ServedCerts,
+} from "./proxy/mod.ts";
+import { ProxyWorkers } from "./proxy/workers/proxy_workers.ts";
+import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "./acme/mod.ts";
+import type { Store } from "./store/mod.ts";
+
+/** What the agent uses of the proxy, on one thread or on workers. */
+export interface ProxyFront {
+  /** The route table (ACME's names). */
+  readonly table: RouteTable;
+  /** For `/v1/berth/routes`. */
+  report(): RoutesReport | Promise<RoutesReport>;
+}
+
+export interface StartProxyOptions {
+  config: Config;
+  store: Store;
+  keyBox: ClusterKeyBox;
+  /** The agent's own listeners (no TCP route may take their ports). */
+  reserved: ReservedListener[];
+  log: (line: string) => void;
+  /** Registers what stops a started part (the agent runs them in reverse). */
+  onStop: (stop: () => Promise<void> | void) => void;
+  /** Registers the proxy's drain (SIGTERM): resolves with the requests it cut. */
+  onDrain: (drain: (timeoutMs: number) => Promise<number>) => void;
+}
+
+/** Starts the proxy as configured; throws (one line) when a listener cannot be bound. */
+export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
+  const { config, store, keyBox, log } = o;
+  // Edge certificates from the store, keys opened with the cluster key (none served while
+  // this member has no cluster key; all re-read once it arrives).
+  const served = new ServedCerts({
+    edgeCerts: () => store.edgeCerts(),
+    openKey: (c) => openEdgeKey(keyBox, c),
+    keysReady: () => keyBox.key() !== undefined,
+    log,
+  });
+  if (config.proxyWorkers >= 2) {
+    const workers = new ProxyWorkers({
+      count: config.proxyWorkers,
+      store,
+      config: {
+        listen: config.proxyHttp,
+        https: config.proxyHttps,
+        h2: config.proxyH2,
+        edgeDomain: config.edgeDomain,
+        reserved: o.reserved,
+      },
+      certs: () => served.certs(),
+      log,
+    });
+    await workers.start();
+    o.onStop(() => workers.close());
+    o.onDrain((ms) => workers.drain(ms));
+    keyBox.whenSet(() => workers.reloadCertificates());
+    return workers;
+  }
+  // ACME challenges are answered by every member from the replicated tables (README "ACME").
+  const acmeAnswers = new AcmeAnswers({ store, tlsAlpnCert: tlsAlpnChallengeCert, log });
+  acmeAnswers.start();
+  o.onStop(() => acmeAnswers.close());
+  const proxy = new HttpProxy({
+    source: store,
+    listen: config.proxyHttp,
+    tls: config.proxyHttps === null ? undefined : {
+      listen: config.proxyHttps,
+      certs: () => served.certs(),
+      acmeTlsAlpn: tlsAlpnHook(acmeAnswers, log),
+    },
+    h2: config.proxyH2,
+    acmeHttp01: (token) => acmeAnswers.http01(token),
+    edgeDomain: config.edgeDomain,
+    log,
+    reserved: o.reserved,
+  });
+  await proxy.start();
+  o.onStop(() => proxy.close());
+  o.onDrain((ms) => proxy.drain(ms));
+  keyBox.whenSet(() => proxy.reloadCertificates());
+  return proxy;
+}
