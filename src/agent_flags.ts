@@ -51,6 +51,9 @@ export const ACME_DIRECTORY_DEFAULT = "https://acme-v02.api.letsencrypt.org/dire
 /** `--dns-workers` by default: the host's cores, at most 4. */
 export const DNS_WORKERS_DEFAULT = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
 
+/** `--proxy-workers` by default: the host's cores (at most 64). */
+export const PROXY_WORKERS_DEFAULT = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 64));
+
 const ADDR_EXPECTED = (example: string) => `expected IP:PORT like ${example}`;
 
 /** Every agent flag, in the order `berth agent --help` lists them. */
@@ -251,8 +254,8 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
   {
     name: "proxy-workers",
     kind: "N",
-    def: "",
-    defaultText: "the number of cores",
+    def: String(PROXY_WORKERS_DEFAULT),
+    defaultText: `the number of cores: ${PROXY_WORKERS_DEFAULT} here`,
     range: [1, 64],
     help: "proxy worker threads sharing the proxy's ports; 1 proxies on the main thread",
     expect: "expected an integer in 1..64",

@@ -303,7 +303,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     proxyHttp,
     proxyHttps,
     proxyH2,
-    proxyWorkers: raw("proxy-workers") === undefined ? defaultProxyWorkers() : int("proxy-workers"),
+    proxyWorkers: int("proxy-workers"),
     docker: get("docker", (v) => {
       if (v === "off") return null;
       if (!/^(unix|https?|tcp):\/\//.test(v)) throw new Error("unknown scheme");
@@ -405,11 +405,6 @@ function looksLikePath(v: string): boolean {
 }
 
 /** The hostname as the default member name, checked like --node. */
-/** `--proxy-workers` by default: one per core, at most the flag's range allows. */
-function defaultProxyWorkers(): number {
-  return Math.min(Math.max(navigator.hardwareConcurrency || 1, 1), 64);
-}
-
 function defaultNodeName(hostname: string): string {
   try {
     checkNodeName(hostname);
