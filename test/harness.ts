@@ -263,7 +263,9 @@ async function startAgentOnce(opts: StartAgentOptions): Promise<AgentProc> {
       if (exited) throw new Error(`agent exited early:\n${p.log()}`);
       const r = await fetch(`${httpUrl}/v1/status/leader`);
       await r.body?.cancel();
-      return r.ok;
+      // The API answers before the proxy (its workers) started; the agent handles signals
+      // once every part is up, which it logs (`… up; api …`).
+      return r.ok && p.log().includes(" up; api ");
     }, { timeoutMs: 30_000, intervalMs: 100 });
   } catch (e) {
     await p.kill();
