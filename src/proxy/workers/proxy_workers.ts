@@ -4,11 +4,11 @@
  * the kernel spreads connections over them; the main thread serves no proxy traffic. This is
  * the main thread's side:
  *
- * - Start: the first worker binds (a port 0 becomes a real port), then the others bind the
- *   same addresses. Each gets the whole route table, the certificates and the ACME challenges
- *   with its `start`; then route deltas from the store's change feed (route_replica.ts), new
- *   certificates (`reloadCertificates`, and on `edge_certs` changes) and challenge rows (on
- *   `acme` changes). A worker that missed a delta asks for a full table.
+ * - Start: every worker binds the same addresses (with a port 0, the first binds first and the
+ *   others the port it got). Each gets the whole route table, the certificates and the ACME
+ *   challenges with its `start`; then route deltas from the store's change feed
+ *   (route_replica.ts), new certificates (`reloadCertificates`, and on `edge_certs` changes)
+ *   and challenge rows (on `acme` changes). A worker that missed a delta asks for a full table.
  * - Passive health: an ejection in one worker is sent to every other one (and to workers that
  *   start while it lasts); `report()` merges the workers' reports (routes, TCP listeners,
  *   ejections) for `/v1/berth/routes`.
@@ -136,8 +136,8 @@ export class ProxyWorkers {
   }
 
   /**
-   * Starts the workers: the first binds the addresses, the others then bind the same ones.
-   * Rejects (all stopped) when the first cannot start, with its error.
+   * Starts the workers, all at once (with a port 0, the first binds first and the others then
+   * bind the port it got). Rejects (all stopped) when one cannot start, with its error.
    */
   async start(): Promise<void> {
     this.#feed.start();
@@ -150,11 +150,14 @@ export class ProxyWorkers {
       if (c.tables.has("edge_certs") || c.reset) this.reloadCertificates();
     });
     const [first, ...rest] = this.#slots;
+    const { listen, https } = this.#config;
     try {
       this.#starting = true;
-      await this.#spawn(first!);
+      if (listen?.port === 0 || https?.port === 0) {
+        await this.#spawn(first!); // the port it binds is the one the others bind
+        await Promise.all(rest.map((s) => this.#spawn(s)));
+      } else await Promise.all(this.#slots.map((s) => this.#spawn(s)));
       this.#starting = false;
-      await Promise.all(rest.map((s) => this.#spawn(s)));
     } catch (e) {
       this.#starting = false;
       await this.close();
@@ -336,8 +339,8 @@ export class ProxyWorkers {
     s.worker = null;
     const started = s.started;
     s.started = null;
-    if (started !== null && this.#starting && s.index === 0) {
-      // Nothing listens yet: the proxy cannot start (a port taken, say); start() says why.
+    if (started !== null && this.#starting) {
+      // At start: the proxy cannot start (a port taken, say); start() says why.
       return started.reject(new Error(why));
     }
     started?.resolve(); // the ports are open in the other workers

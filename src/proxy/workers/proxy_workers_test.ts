@@ -294,3 +294,34 @@ Deno.test("ProxyWorkers.drain() counts a request its timeout cut in a worker", a
     await b.close();
   }
 });
+
+Deno.test("ProxyWorkers.start() rejects with the listen error when the port is taken, leaving no worker", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+  const port = (taken.address() as net.AddressInfo).port;
+  const ts = new TestStore();
+  const w = new ProxyWorkers({
+    count: 2,
+    store: ts.store,
+    config: {
+      listen: { host: "127.0.0.1", port },
+      https: null,
+      h2: false,
+      edgeDomain: null,
+      reserved: [],
+    },
+    certs: () => [],
+    log: () => {},
+  });
+  try {
+    await assert.rejects(
+      w.start(),
+      new RegExp(`^Error: proxy: cannot listen on 127\\.0\\.0\\.1:${port}: .*--proxy-http`),
+    );
+    assert.equal(w.running, 0);
+  } finally {
+    await w.close();
+    ts.store.close();
+    await new Promise<void>((r) => taken.close(() => r()));
+  }
+});
