@@ -3,6 +3,7 @@ import http from "node:http";
 import net from "node:net";
 import { request, spec, startBackend, TestStore } from "../_testing.ts";
 import { waitFor } from "../../../test/wait.ts";
+import { unusedPort } from "../../../test/ports.ts";
 import { ProxyWorkers } from "./proxy_workers.ts";
 
 /** Two proxy workers over `ts` on one free loopback port; closes them and the store after. */
@@ -323,5 +324,41 @@ Deno.test("ProxyWorkers.start() rejects with the listen error when the port is t
     await w.close();
     ts.store.close();
     await new Promise<void>((r) => taken.close(() => r()));
+  }
+});
+
+Deno.test("ProxyWorkers: a TCP route listens in every worker and relays; its removal closes it in all", async () => {
+  const echo = net.createServer((c) => c.on("data", (d) => c.end(`echo:${d}`)));
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+  const echoPort = (echo.address() as net.AddressInfo).port;
+  const tcpPort = await unusedPort();
+  const ts = new TestStore();
+  ts.register(spec({ id: "db-a", service: "db", port: echoPort, tcpPort, httpHosts: [] }));
+  const exchange = (msg: string) =>
+    new Promise<string>((resolve) => {
+      const c = net.connect(tcpPort, "127.0.0.1", () => c.write(msg));
+      let got = "";
+      c.on("data", (d) => got += d);
+      c.on("close", () => resolve(got));
+      c.on("error", (e: Error & { code?: string }) => resolve(`error ${e.code}`));
+    });
+  try {
+    await withWorkers(ts, async (_port, w) => {
+      await waitFor("both workers listen on the route's port", async () => {
+        const reports = await w.reports();
+        return reports.length === 2 &&
+          reports.every((r) => r.tcp.length === 1 && r.tcp[0]!.state === "listening");
+      });
+      const got = await Promise.all(Array.from({ length: 12 }, (_, i) => exchange(`m${i}`)));
+      assert.deepEqual(got, Array.from({ length: 12 }, (_, i) => `echo:m${i}`));
+      ts.deregister("db-a");
+      await waitFor("the port closed in every worker", async () => {
+        const ends = await Promise.all(Array.from({ length: 6 }, () => exchange("x")));
+        return ends.every((e) => e === "error ECONNREFUSED");
+      });
+      assert.deepEqual((await w.report()).tcp, []);
+    });
+  } finally {
+    await new Promise<void>((r) => echo.close(() => r()));
   }
 });
