@@ -24,6 +24,10 @@
  * Draining: when a table swap drops a target, its pool keeps serving requests already under way
  * for `drainMs`, then its agent and tunnels are destroyed.
  *
+ * About 540 lines: leasing, the waiting lists and passive health all work on one `Upstream`'s
+ * state; the ejections other workers tell of targets without a pool here are kept apart
+ * (remote_ejections.ts).
+ *
  * @module
  */
 import type { Buffer } from "node:buffer";
@@ -31,6 +35,9 @@ import net from "node:net";
 import type { Socket } from "node:net";
 import type { Target } from "./balancer.ts";
 import type { ServiceRoute } from "./routes.ts";
+import { type EjectedTarget, RemoteEjections } from "./remote_ejections.ts";
+
+export type { EjectedTarget } from "./remote_ejections.ts";
 
 export const UPSTREAM_SOCKETS_MAX = 256;
 /**
@@ -51,17 +58,6 @@ export const EJECT_MS_MAX = 120_000;
 export const DRAIN_MS = 30_000;
 /** Idle sweeps per `idleTimeoutMs`. */
 const IDLE_SWEEPS = 8;
-/** Ejections told by other workers (`eject`) for targets without a pool here yet. */
-export const REMOTE_EJECTIONS_MAX = 4096;
-
-/** A target passive health skips now (for the routes API). */
-export interface EjectedTarget {
-  instance: string;
-  address: string;
-  port: number;
-  /** Ejected until this time (ms since the epoch). */
-  untilMs: number;
-}
 
 /** What a leased connection's events go to. */
 export interface Lease {
@@ -190,8 +186,8 @@ export class UpstreamPool {
   readonly #log: (line: string) => void;
   /** Targets ejected now or recently; lets `isEjected` skip the clock when none is. */
   #ejectedCount = 0;
-  /** Target key → ejected until (ms), told by `eject` before the target has a pool here. */
-  readonly #remote = new Map<string, number>();
+  /** Ejections told by `eject` before the target has a pool here. */
+  readonly #remote = new RemoteEjections();
   readonly #onEject: ((key: string, ms: number) => void) | undefined;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
@@ -216,11 +212,8 @@ export class UpstreamPool {
     if (u === undefined) {
       u = new Upstream(t);
       this.#upstreams.set(t.key, u);
-      const until = this.#remote.get(t.key);
-      if (until !== undefined) {
-        this.#remote.delete(t.key);
-        if (until > this.#now()) this.#ejectUntil(u, until);
-      }
+      const until = this.#remote.take(t.key);
+      if (until !== undefined && until > this.#now()) this.#ejectUntil(u, until);
       this.#idleSweep ??= setInterval(
         this.sweepIdle,
         Math.max(1, Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS)),
@@ -407,7 +400,7 @@ export class UpstreamPool {
   isEjected = (t: Target): boolean => {
     if (this.#ejectedCount === 0 && this.#remote.size === 0) return false;
     const u = this.#upstreams.get(t.key);
-    if (u === undefined) return (this.#remote.get(t.key) ?? 0) > this.#now();
+    if (u === undefined) return this.#remote.ejected(t.key, this.#now());
     return u.ejectedUntil > this.#now();
   };
 
@@ -419,12 +412,7 @@ export class UpstreamPool {
     const until = this.#now() + ms;
     const u = this.#upstreams.get(key);
     if (u !== undefined) return this.#ejectUntil(u, until);
-    if (this.#remote.size >= REMOTE_EJECTIONS_MAX) {
-      const now = this.#now();
-      for (const [k, t] of this.#remote) if (t <= now) this.#remote.delete(k);
-      if (this.#remote.size >= REMOTE_EJECTIONS_MAX) return; // bounded; local failures still eject
-    }
-    this.#remote.set(key, Math.max(until, this.#remote.get(key) ?? 0));
+    this.#remote.set(key, until, this.#now());
   }
 
   #ejectUntil(u: Upstream, until: number): void {
@@ -447,19 +435,7 @@ export class UpstreamPool {
         out.push({ instance: t.id, address: t.address, port: t.port, untilMs: u.ejectedUntil });
       }
     }
-    for (const [key, untilMs] of this.#remote) {
-      // `id|address|port` (Target.key); the id may hold "|", the address and port do not.
-      const p = key.lastIndexOf("|");
-      const a = key.lastIndexOf("|", p - 1);
-      if (untilMs > now && a > 0) {
-        out.push({
-          instance: key.slice(0, a),
-          address: key.slice(a + 1, p),
-          port: Number(key.slice(p + 1)),
-          untilMs,
-        });
-      }
-    }
+    out.push(...this.#remote.list(now));
     return out.sort((x, y) => x.instance < y.instance ? -1 : x.instance > y.instance ? 1 : 0);
   }
 
