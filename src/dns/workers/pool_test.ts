@@ -215,3 +215,30 @@ Deno.test("DnsWorkerPool starts a killed worker again and answers go on", async 
     store.close();
   }
 });
+
+Deno.test("DnsWorkerPool logs a worker's error and starts it again, until closed", async () => {
+  const { store } = basic();
+  const pool = new DnsWorkerPool({
+    store,
+    listen: { host: "127.0.0.1", port: 0 },
+    domain: "berth.",
+    edgeDomain: null,
+    ttl: 0,
+    recursors: [],
+    workers: 2,
+    workerUrl: new URL("./_failing_worker.ts", import.meta.url),
+  });
+  await pool.start();
+  try {
+    for (let i = 0; i < 400 && pool.restarts < 4; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(pool.restarts >= 4, `restarts: ${pool.restarts}`);
+  } finally {
+    await pool.close();
+    store.close();
+  }
+  const after = pool.restarts;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(pool.restarts, after, "started again after close()");
+});
