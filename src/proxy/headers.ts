@@ -42,6 +42,16 @@ const DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...CLIENT_SET_BY_PR
 /** Longer than any hop-by-hop or X-Forwarded-* name: such headers skip the name checks. */
 const HOP_BY_HOP_NAME_MAX = 20;
 
+/** LENGTHS[n] is 1 when some name of `names` has n characters (a filter before lowercasing). */
+function lengthsOf(names: Iterable<string>): Uint8Array {
+  const lengths = new Uint8Array(HOP_BY_HOP_NAME_MAX);
+  for (const name of names) lengths[name.length] = 1;
+  return lengths;
+}
+
+/** Lengths of the hop-by-hop names: a response header of another length is never lowercased. */
+const HOP_BY_HOP_LENGTHS = lengthsOf(HOP_BY_HOP);
+
 /**
  * Names listed by a Connection header value other than the hop-by-hop set itself, lower-case
  * (RFC 9110 §7.6.1); null when it names none (`keep-alive`, `close`, the common case).
@@ -81,8 +91,9 @@ export function responseHeaders(raw: readonly string[]): string[] {
   let connection: string | null = null;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
-    const lower = name.length < HOP_BY_HOP_NAME_MAX ? name.toLowerCase() : "";
-    if (HOP_BY_HOP.has(lower)) {
+    const n = name.length;
+    const lower = n < HOP_BY_HOP_NAME_MAX && HOP_BY_HOP_LENGTHS[n] === 1 ? name.toLowerCase() : "";
+    if (lower !== "" && HOP_BY_HOP.has(lower)) {
       if (lower === "connection") connection = raw[i + 1]!;
       continue;
     }

@@ -54,12 +54,36 @@ const CR = 13;
  * line begin, or null when it has not arrived yet. Line ends are CRLF or a bare LF.
  */
 function findHeadEnd(buf: Buffer, from: number): { end: number; next: number } | null {
-  for (let lf = buf.indexOf(LF, from); lf >= 0; lf = buf.indexOf(LF, lf + 1)) {
+  // A plain loop: Buffer#indexOf costs more per call than a head's few dozen bytes between LFs.
+  for (let lf = from; lf < buf.length; lf++) {
+    if (buf[lf] !== LF) continue;
     const end = lf > from && buf[lf - 1] === CR ? lf - 1 : lf;
     if (buf[lf + 1] === LF) return { end, next: lf + 2 };
     if (buf[lf + 1] === CR && buf[lf + 2] === LF) return { end, next: lf + 3 };
   }
   return null;
+}
+
+/** Where a line ending at the LF `eol` ends without its CR. */
+function lineEnd(text: string, eol: number): number {
+  return eol > 0 && text.charCodeAt(eol - 1) === CR ? eol - 1 : eol;
+}
+
+/** A NUL, or a CR that does not end a line: the only bytes a header value may not hold. */
+const SUSPECT_VALUE = /\0|\r(?!\n)/;
+
+/** Latin1 characters a header name may not hold (those `/[\s\0\n\r]/` matches). */
+const BAD_NAME_CHAR = new Uint8Array(256).map((_, c) =>
+  /[\s\0\n\r]/.test(String.fromCharCode(c)) ? 1 : 0
+);
+
+/** Whether a header name holds no whitespace, NUL, CR nor LF (as `/[\s\0\n\r]/` tests). */
+function validName(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 255 ? /\s/.test(name[i]!) : BAD_NAME_CHAR[c] === 1) return false;
+  }
+  return true;
 }
 
 const enum State {
@@ -245,8 +269,10 @@ export class ResponseParser {
   }
 
   #onHead(text: string): void {
-    const lines = text.split(/\r?\n/);
-    const statusLine = lines[0]!;
+    // Lines as `text.split(/\r?\n/)` gives them, walked without the array and the regex.
+    let eol = text.indexOf("\n");
+    if (eol < 0) eol = text.length;
+    const statusLine = text.slice(0, lineEnd(text, eol));
     const m = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/.exec(statusLine);
     if (m === null) {
       throw new ResponseParseError(`invalid status line "${statusLine.slice(0, 40)}"`);
@@ -257,15 +283,19 @@ export class ResponseParser {
     let length: number | null = null;
     let chunked = false;
     let close = http10;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
+    // Only a NUL or a CR not ending a line can make a value invalid: one search for the head.
+    const checkValues = SUSPECT_VALUE.test(text);
+    for (let start = eol + 1; start <= text.length && eol < text.length; start = eol + 1) {
+      eol = text.indexOf("\n", start);
+      if (eol < 0) eol = text.length;
+      const line = text.slice(start, lineEnd(text, eol));
       const colon = line.indexOf(":");
       if (colon <= 0 || line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) {
         throw new ResponseParseError(`invalid header line "${line.slice(0, 40)}"`);
       }
       const name = line.slice(0, colon);
       const value = line.slice(colon + 1).trim();
-      if (/[\s\0\n\r]/.test(name) || /[\0\r\n]/.test(value)) {
+      if (!validName(name) || (checkValues && /[\0\r\n]/.test(value))) {
         throw new ResponseParseError(`invalid header "${name.slice(0, 40)}"`);
       }
       headers.push(name, value);

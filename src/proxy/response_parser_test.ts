@@ -260,3 +260,22 @@ Deno.test("ResponseParser.reset() readies the parser for the next response", () 
   assert.equal(ends, 3);
   assert.throws(() => p.feed(Buffer.from("x")), ResponseParseError);
 });
+
+Deno.test("ResponseParser.feed() refuses header names with whitespace or NUL, values with NUL", () => {
+  for (const bad of ["A b: 1", "A\tb: 1", "A\u00a0b: 1", "A\0: 1", "A: b\0c"]) {
+    const out = parse(`HTTP/1.1 200 OK\r\n${bad}\r\nContent-Length: 0\r\n\r\n`, {});
+    assert.match(out.error ?? "(no error)", /invalid header "A/, JSON.stringify(bad));
+  }
+  // Latin1 beyond ASCII is not whitespace except NBSP: such a name passes, as does a CR that
+  // only ends a line and a value's inner spaces and tabs.
+  const ok = parse("HTTP/1.1 200 OK\r\nX-\u00e9\u0085: a \t b\r\nContent-Length: 0\r\n\r\n", {});
+  assert.equal(ok.error, null);
+  assert.deepEqual(ok.head?.headers, ["X-\u00e9\u0085", "a \t b", "Content-Length", "0"]);
+});
+
+Deno.test("ResponseParser.feed() reads a head whose last line ends in a bare CR as before", () => {
+  // The CR before the final CRLF is trimmed from the value (a bare CR elsewhere is refused).
+  const out = parse("HTTP/1.1 200 OK\r\nA: b\r\r\nContent-Length: 0\r\r\n\r\n", {});
+  assert.equal(out.error, null);
+  assert.deepEqual(out.head?.headers, ["A", "b", "Content-Length", "0"]);
+});
