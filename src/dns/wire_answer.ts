@@ -3,7 +3,7 @@
  * RD/CD bits and the client's spelling of the name) laid out once, so that answering the next
  * such query is one copy, the ID written in, and the answers put in a fresh order on the wire.
  * Kept on the EncodedReply (and so dropped with it when the answer cache drops it), at most
- * WIRE_FORMS_MAX forms each.
+ * WIRE_FORMS_MAX forms each and WIRE_BYTES_MAX bytes in all.
  *
  * Answers in a fixed order (node, PTR, negative answers) are copied as they are. Reordering on
  * the wire needs answer records of one length (A, AAAA, and SRV records whose
@@ -19,6 +19,11 @@ import { HEADER_BYTES, type Query } from "./wire.ts";
 
 /** Forms (EDNS size, flags, name spelling) of one answer kept laid out. */
 export const WIRE_FORMS_MAX = 8;
+/**
+ * Most bytes of laid-out forms held by one thread; past it answers are laid out per query
+ * until the garbage collector frees forms of answers the cache dropped.
+ */
+export const WIRE_BYTES_MAX = 8 * 1024 * 1024;
 
 interface WireForm {
   bytes: Uint8Array;
@@ -35,7 +40,21 @@ interface WireForm {
 /** Where per-query responses are copied to (src/lib/slab.ts: a fresh array costs ~1 µs). */
 const slab = new ByteSlab();
 
-const forms = new WeakMap<EncodedReply, Map<number, WireForm>>();
+interface Forms {
+  byKey: Map<number, WireForm>;
+  /** Bytes of the forms held (counted in `held` until the reply is collected). */
+  bytes: number;
+}
+
+const forms = new WeakMap<EncodedReply, Forms>();
+/** Bytes of forms held by replies not yet collected. */
+let held = 0;
+const collected = new FinalizationRegistry<Forms>((f) => held -= f.bytes);
+
+/** Bytes of laid-out forms held now (tests). */
+export function wireBytesHeld(): number {
+  return held;
+}
 
 /**
  * The response to `q` from `e`, as writeResponse() lays it out (same bytes, answers in a fresh
@@ -46,19 +65,39 @@ export function wireResponse(q: Query, e: EncodedReply, opts: WriteOptions): Uin
   if (recordBytes === 0) return writeResponse(q, e, opts);
   const key = (opts.limitBytes << 5) | (opts.recursion ? 16 : 0) | (q.edns === null ? 0 : 8) |
     (q.edns?.dnssecOk ? 4 : 0) | (q.rd ? 2 : 0) | (q.cd ? 1 : 0);
-  let byKey = forms.get(e);
-  if (byKey === undefined) forms.set(e, byKey = new Map());
-  let form = byKey.get(key);
+  let f = forms.get(e);
+  if (f === undefined) {
+    forms.set(e, f = { byKey: new Map(), bytes: 0 });
+    collected.register(e, f);
+  }
+  let form = f.byKey.get(key);
   if (form === undefined || !sameQuestion(form.question, q)) {
+    if (form !== undefined) drop(f, key, form);
+    if (held + e.records.length + q.questionEnd + 64 > WIRE_BYTES_MAX) {
+      return writeResponse(q, e, opts);
+    }
     form = layOut(q, e, opts, recordBytes);
-    if (byKey.size >= WIRE_FORMS_MAX) byKey.delete(byKey.keys().next().value!);
-    byKey.set(key, form);
+    if (f.byKey.size >= WIRE_FORMS_MAX) {
+      const [oldest, old] = f.byKey.entries().next().value!;
+      drop(f, oldest, old);
+    }
+    f.byKey.set(key, form);
+    const bytes = form.bytes.length + form.question.length;
+    f.bytes += bytes;
+    held += bytes;
   }
   const out = slab.copy(form.bytes);
   out[0] = q.id >>> 8;
   out[1] = q.id & 0xff;
   if (recordBytes > 0) reorder(out, form, e, opts.random);
   return out;
+}
+
+function drop(f: Forms, key: number, form: WireForm): void {
+  f.byKey.delete(key);
+  const bytes = form.bytes.length + form.question.length;
+  f.bytes -= bytes;
+  held -= bytes;
 }
 
 /**

@@ -4,7 +4,7 @@ import { decode, query } from "./_testing.ts";
 import { encodeReply, writeResponse } from "./reply.ts";
 import type { Reply } from "./resolve.ts";
 import { parseQuery, type Query, type Rr } from "./wire.ts";
-import { WIRE_FORMS_MAX, wireResponse } from "./wire_answer.ts";
+import { WIRE_BYTES_MAX, WIRE_FORMS_MAX, wireBytesHeld, wireResponse } from "./wire_answer.ts";
 
 function a(n: number, start = 0): Rr[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -124,4 +124,18 @@ Deno.test("wireResponse() echoes each query's id and spelling, past WIRE_FORMS_M
       }
     });
   }
+});
+
+Deno.test("wireResponse() holds at most WIRE_BYTES_MAX of forms, then lays out per query", () => {
+  const query = q("web.service.berth");
+  const opts = { limitBytes: 65_535, recursion: false, random: Math.random };
+  // 200 replies of 48 KB each: past the bound.
+  const replies = Array.from({ length: 200 }, (_, i) => encodeReply(reply(a(3000, i), "shuffle")));
+  for (const e of replies) {
+    const m = decode(wireResponse(query, e, opts));
+    assert.equal(m.answers.length, 3000);
+    assert.ok(wireBytesHeld() <= WIRE_BYTES_MAX, `${wireBytesHeld()} bytes held`);
+  }
+  // Every reply answered again (forms for some, per-query layout for the rest): still whole.
+  for (const e of replies) assert.equal(decode(wireResponse(query, e, opts)).answers.length, 3000);
 });
