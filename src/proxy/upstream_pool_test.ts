@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import net from "node:net";
 import type { Target } from "./balancer.ts";
 import { startBackend } from "./_testing.ts";
 import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
@@ -357,5 +359,43 @@ Deno.test("UpstreamPool ends the wait of a request over its owner's cap after qu
     assert.deepEqual(events, ["first attached", "second timed out"]);
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("UpstreamPool gives a lease pieces it may keep: later reads do not change them", async () => {
+  // Connections read into one shared buffer: each piece handed on must be a copy.
+  const sent: string[] = [];
+  const server = net.createServer((s) => {
+    s.on("error", () => {});
+    let n = 0;
+    const next = () => {
+      if (n === 20) return void s.end();
+      const piece = String(n++).padStart(3, "0").repeat(100 + n * 50);
+      sent.push(piece);
+      s.write(piece);
+      setTimeout(next, 5); // separate reads on the other side
+    };
+    next();
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const port = (server.address() as net.AddressInfo).port;
+  const pool = new UpstreamPool();
+  try {
+    const up = pool.get({ ...target, port, key: "pieces" });
+    const kept: Uint8Array[] = [];
+    await new Promise<void>((resolve) => {
+      pool.acquire(up, {
+        attach: () => {},
+        onConnect: () => {},
+        onData: (d) => kept.push(d),
+        onDrain: () => {},
+        onClose: () => resolve(),
+      });
+    });
+    assert.ok(kept.length > 1, "several reads");
+    assert.equal(new TextDecoder().decode(Buffer.concat(kept)), sent.join(""));
+  } finally {
+    pool.close();
+    await new Promise((ok) => server.close(ok));
   }
 });
