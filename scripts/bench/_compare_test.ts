@@ -4,7 +4,6 @@ import {
   measureGroup,
   type Outcome,
   rateText,
-  type RunFigures,
   type SideRun,
   type SideSpec,
   summarize,
