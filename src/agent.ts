@@ -26,13 +26,12 @@ import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
 import { type Drain, drainParts, type Reload, reloadConfig, reloadParts } from "./agent_signals.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
-import { anonymousNames } from "./agent_dns_acl.ts";
-import { type DnsOptions, DnsServer, DnsWorkerPool } from "./dns/mod.ts";
+import { startDns } from "./agent_dns.ts";
 import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
-import { type ProxyFront, startProxy } from "./agent_proxy.ts";
+import { type ProxyFront, proxyNote, startProxy } from "./agent_proxy.ts";
 import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
@@ -217,27 +216,13 @@ export class Agent {
       this.#stops.push(() => probe.stop());
     }
 
-    const dnsOptions: DnsOptions = {
+    const dns = await startDns({
+      config,
       store,
-      listen: config.dns,
-      domain: config.domain,
-      datacenter: config.datacenter,
-      edgeDomain: config.edgeDomain,
-      ttl: config.dnsTtl,
-      serviceTtl: config.dnsServiceTtl,
-      recursors: config.recursor,
-      visible: config.dnsAcl ? () => anonymousNames(store, config.aclDefault) : undefined,
-    };
-    // --dns-workers 1: the main thread answers; more: worker threads do (README "DNS workers").
-    const dns = config.dnsWorkers === 1
-      ? new DnsServer(dnsOptions)
-      : new DnsWorkerPool({ ...dnsOptions, workers: config.dnsWorkers });
-    await dns.start();
-    this.#stops.push(() => dns.close());
-    this.#drains.push((ms) => dns.drain(ms));
-    this.#reloads.push((c) =>
-      dns.reconfigure({ ttl: c.dnsTtl, serviceTtl: c.dnsServiceTtl, recursors: c.recursor })
-    );
+      onStop: (stop) => this.#stops.push(stop),
+      onDrain: (drain) => this.#drains.push(drain),
+      onReload: (reload) => this.#reloads.push(reload),
+    });
 
     // TTL expiry and DeregisterCriticalServiceAfter of this node's registered checks; the API
     // tells it of every TTL report.
@@ -317,9 +302,7 @@ export class Agent {
       `berth ${VERSION}: node ${config.node} up; api ${api.scheme}://${
         formatHostPort(api.address)
       }, ` +
-        `dns ${formatHostPort(config.dns)}, proxy ${
-          config.proxyHttp ? formatHostPort(config.proxyHttp) : "off"
-        }, https ${config.proxyHttps ? formatHostPort(config.proxyHttps) : "off"}, docker ${
+        `dns ${formatHostPort(config.dns)} (${dns.note}), ${proxyNote(config)}, docker ${
           config.docker ?? "off"
         }, data ${config.dataDir}`,
     );

@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { threadsText } from "./agent_dns.ts";
 import type { Config } from "./config.ts";
+import { formatHostPort } from "./lib/host_port.ts";
 import { type ClusterKeyBox, openEdgeKey } from "./pki/mod.ts";
 import {
   HttpProxy,
@@ -93,4 +95,17 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
   o.onDrain((ms) => proxy.drain(ms));
   keyBox.whenSet(() => proxy.reloadCertificates());
   return proxy;
+}
+
+/** The proxy's listeners and threads, for the agent's "up" line. */
+export function proxyNote(
+  config: Pick<Config, "proxyHttp" | "proxyHttps" | "proxyWorkers">,
+): string {
+  const { proxyHttp, proxyHttps } = config;
+  const threads = ` (${threadsText(Math.max(1, config.proxyWorkers))})`;
+  return `proxy ${proxyHttp === null ? "off" : formatHostPort(proxyHttp)}${
+    proxyHttp === null ? "" : threads
+  }, https ${proxyHttps === null ? "off" : formatHostPort(proxyHttps)}${
+    proxyHttp === null && proxyHttps !== null ? threads : ""
+  }`;
 }

@@ -145,6 +145,8 @@ Deno.test("DNS answers over the FFI fast path equal the portable paths' byte for
     await dgram.start();
     assert.deepEqual(fast.udpPaths, ["ffi", "ffi"], "the fast path is not in use");
     assert.deepEqual(dgram.udpPaths, ["dgram", "none"]);
+    assert.equal(fast.udpWhy, null);
+    assert.equal(dgram.udpWhy, null, "node:dgram was asked for, not a fallback");
     const servers: [string, HostPort][] = [
       ["fast", fast.address.udp],
       ["single", single.address.udp],

@@ -121,6 +121,11 @@ export class DnsWorkerPool {
     return this.#slots.map((s) => s.udp);
   }
 
+  /** Why worker 0 could not take UDP through FFI at start; null: it did (or was not asked to). */
+  get udpWhy(): string | null {
+    return this.#ffiWhy;
+  }
+
   /** Workers started again after a crash so far. */
   get restarts(): number {
     return this.#restarts;
