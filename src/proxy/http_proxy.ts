@@ -3,8 +3,9 @@
  * with llhttp; each request is routed by the current route table and streamed to a target over
  * a pooled keep-alive connection (`Attempt`).
  *
- * About 500 lines: the request path (dispatch, attempts, retries) reads best in one place; the
- * HTTPS listener, HTTP/2, h2c, upgrades and TCP routes are modules of their own.
+ * The request path (dispatch, attempts, retries) reads best in one place; the options and their
+ * defaults (proxy_options.ts), the HTTPS listener, HTTP/2, h2c, upgrades and TCP routes are
+ * modules of their own.
  *
  * @module
  */
@@ -24,100 +25,21 @@ import { hasGrpcContentType, sendProxyError, wantsGrpcErrors } from "./grpc_stat
 import { H2cSessions } from "./h2c_sessions.ts";
 import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
-import { type ReservedListener, TcpProxy, type TcpRouteInfo } from "./tcp_proxy.ts";
-import type { HttpRouteInfo, RouteTable, ServiceRoute } from "./routes.ts";
+import { TcpProxy } from "./tcp_proxy.ts";
+import type { RouteTable, ServiceRoute } from "./routes.ts";
 import { RouteFeed, type RouteSource } from "./route_feed.ts";
-import { type EjectedTarget, UpstreamPool, type UpstreamPoolOptions } from "./upstream_pool.ts";
+import { UpstreamPool } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
-import { HttpsListener, type ProxyTlsOptions } from "./https_listener.ts";
+import { HttpsListener } from "./https_listener.ts";
 import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 import { settleWithin, TrackedSet } from "../lib/drain.ts";
 
-export const RETRIES_MAX = 2;
-export const CONNECT_TIMEOUT_MS = 5_000;
-export const RESPONSE_TIMEOUT_MS = 60_000;
-export const HEADERS_TIMEOUT_MS = 10_000;
-export const REQUEST_TIMEOUT_MS = 300_000;
-export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-export const CONNECTIONS_MAX = 10_000;
-export const HEADER_BYTES_MAX = 16 * 1024;
-export const BODY_BYTES_MAX = 1024 * 1024 * 1024;
-export const TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
-export const STREAM_IDLE_TIMEOUT_MS = 60_000;
+import * as defaults from "./proxy_options.ts";
+import type { ProxyOptions, RoutesReport } from "./proxy_options.ts";
 
-export interface ProxyOptions extends UpstreamPoolOptions {
-  /**
-   * The route rows and their change feed: the store on the main thread, a RouteReplica in a
-   * proxy worker. A change naming `edge_certs` (the store's) also reloads the certificates.
-   */
-  source: RouteSource;
-  /** Listen address of plain HTTP; port 0 picks a free port (see `address`); null: none. */
-  listen: HostPort | null;
-  /** The HTTPS listener (https_listener.ts); none when absent. */
-  tls?: ProxyTlsOptions;
-  /** HTTP/2 (ALPN h2) on the HTTPS listener (h2_frontend.ts). Default false; agent: true. */
-  h2?: boolean;
-  /**
-   * The key authorization of an ACME HTTP-01 token, or null when it is not one being
-   * validated; answered on the plain listener (edge_rules.ts `answeredAcme`).
-   */
-  acmeHttp01?: (token: string) => string | null;
-  /** Each service also answers on `SERVICE.<edgeDomain>` (trailing dot optional). */
-  edgeDomain: string | null;
-  /** Other instances tried after a connection failure. Default 2. */
-  retriesMax?: number;
-  /** Connecting to a target. Default 5000. */
-  connectTimeoutMs?: number;
-  /** From sending a request to the target's response headers (then 504). Default 60000. */
-  responseTimeoutMs?: number;
-  /** A response body that stalls this long (after its headers) is cut off. Default 60000. */
-  streamIdleTimeoutMs?: number;
-  /** A client must send its request headers within this. Default 10000. */
-  headersTimeoutMs?: number;
-  /** A client must send its whole request (body included) within this. Default 300000. */
-  requestTimeoutMs?: number;
-  /** Idle client keep-alive connections close after this. Default 5000. */
-  keepAliveTimeoutMs?: number;
-  /** Client connections open at once; more are closed at once. Default 10000. */
-  connectionsMax?: number;
-  /** Request header bytes. Default 16 KiB. */
-  headerBytesMax?: number;
-  /** Request body bytes (413 above it). Default 1 GiB. */
-  bodyBytesMax?: number;
-  /** An upgraded (WebSocket) tunnel with no traffic either way closes after this. Default 1 h. */
-  tunnelIdleTimeoutMs?: number;
-  /** Random source for p2c. Default Math.random. */
-  random?: () => number;
-  /** Instances read per page while the route table is built (route_feed.ts). Default 2000. */
-  routeSliceSize?: number;
-  /**
-   * Address the TCP route listeners (`berth.tcp.port`) bind; null turns TCP routes off.
-   * Default: the host of `listen`.
-   */
-  tcpHost?: string | null;
-  /** The agent's own listeners: a TCP route on one of their ports is refused, not bound. */
-  reserved?: readonly ReservedListener[];
-  /**
-   * Bind every listener (plain, HTTPS, TCP routes) with SO_REUSEPORT, so that several proxy
-   * workers accept on one port (workers/). Default false.
-   */
-  reusePort?: boolean;
-}
-
-/** What the routes API lists: the proxy's address, HTTP and TCP routes, clashes. */
-export interface RoutesReport {
-  /** The plain HTTP listener's address; null when it is off. */
-  listen: string | null;
-  /** The HTTPS listener's address; null when it is off. */
-  https: string | null;
-  http: HttpRouteInfo[];
-  tcp: TcpRouteInfo[];
-  conflicts: string[];
-  /** Instances passive health skips now (with proxy workers: those of every worker). */
-  ejected: EjectedTarget[];
-}
+export type { ProxyOptions, RoutesReport } from "./proxy_options.ts";
 
 /**
  * HTTP load balancer over the store's routes. `start()` listens; `close()` stops listening and
@@ -165,18 +87,18 @@ export class HttpProxy {
     this.#opts = opts;
     this.#source = opts.source;
     this.#pool = new UpstreamPool(opts);
-    this.#retriesMax = opts.retriesMax ?? RETRIES_MAX;
-    this.#connectTimeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
-    this.#responseTimeoutMs = opts.responseTimeoutMs ?? RESPONSE_TIMEOUT_MS;
-    this.#connectionsMax = opts.connectionsMax ?? CONNECTIONS_MAX;
-    this.#bodyBytesMax = opts.bodyBytesMax ?? BODY_BYTES_MAX;
-    this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? TUNNEL_IDLE_TIMEOUT_MS;
-    this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? STREAM_IDLE_TIMEOUT_MS;
+    this.#retriesMax = opts.retriesMax ?? defaults.RETRIES_MAX;
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? defaults.CONNECT_TIMEOUT_MS;
+    this.#responseTimeoutMs = opts.responseTimeoutMs ?? defaults.RESPONSE_TIMEOUT_MS;
+    this.#connectionsMax = opts.connectionsMax ?? defaults.CONNECTIONS_MAX;
+    this.#bodyBytesMax = opts.bodyBytesMax ?? defaults.BODY_BYTES_MAX;
+    this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? defaults.TUNNEL_IDLE_TIMEOUT_MS;
+    this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? defaults.STREAM_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
-    this.#headerBytesMax = opts.headerBytesMax ?? HEADER_BYTES_MAX;
-    this.#headersTimeoutMs = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
-    this.#requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    this.#keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS;
+    this.#headerBytesMax = opts.headerBytesMax ?? defaults.HEADER_BYTES_MAX;
+    this.#headersTimeoutMs = opts.headersTimeoutMs ?? defaults.HEADERS_TIMEOUT_MS;
+    this.#requestTimeoutMs = opts.requestTimeoutMs ?? defaults.REQUEST_TIMEOUT_MS;
+    this.#keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? defaults.KEEP_ALIVE_TIMEOUT_MS;
     this.#clock = new CoarseClock(
       tickFor(
         Math.min(
@@ -214,9 +136,7 @@ export class HttpProxy {
       responseTimeoutMs: this.#responseTimeoutMs,
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
     };
-    const tcpHost = opts.tcpHost === undefined
-      ? (opts.listen ?? opts.tls?.listen)?.host
-      : opts.tcpHost;
+    const tcpHost = defaults.tcpHostOf(opts);
     this.#tcp = tcpHost == null ? null : new TcpProxy(this.#pool, {
       host: tcpHost,
       connectTimeoutMs: this.#connectTimeoutMs,

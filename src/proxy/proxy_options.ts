@@ -1,0 +1,103 @@
+/**
+ * The HTTP proxy's options (http_proxy.ts `HttpProxy`), their defaults, and the report it gives
+ * the routes API.
+ *
+ * @module
+ */
+import type { HostPort } from "../lib/host_port.ts";
+import type { ProxyTlsOptions } from "./https_listener.ts";
+import type { RouteSource } from "./route_feed.ts";
+import type { HttpRouteInfo } from "./routes.ts";
+import type { ReservedListener, TcpRouteInfo } from "./tcp_proxy.ts";
+import type { EjectedTarget, UpstreamPoolOptions } from "./upstream_pool.ts";
+
+export const RETRIES_MAX = 2;
+export const CONNECT_TIMEOUT_MS = 5_000;
+export const RESPONSE_TIMEOUT_MS = 60_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 300_000;
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+export const CONNECTIONS_MAX = 10_000;
+export const HEADER_BYTES_MAX = 16 * 1024;
+export const BODY_BYTES_MAX = 1024 * 1024 * 1024;
+export const TUNNEL_IDLE_TIMEOUT_MS = 3_600_000;
+export const STREAM_IDLE_TIMEOUT_MS = 60_000;
+
+export interface ProxyOptions extends UpstreamPoolOptions {
+  /**
+   * The route rows and their change feed: the store on the main thread, a RouteReplica in a
+   * proxy worker. A change naming `edge_certs` (the store's) also reloads the certificates.
+   */
+  source: RouteSource;
+  /** Listen address of plain HTTP; port 0 picks a free port (see `address`); null: none. */
+  listen: HostPort | null;
+  /** The HTTPS listener (https_listener.ts); none when absent. */
+  tls?: ProxyTlsOptions;
+  /** HTTP/2 (ALPN h2) on the HTTPS listener (h2_frontend.ts). Default false; agent: true. */
+  h2?: boolean;
+  /**
+   * The key authorization of an ACME HTTP-01 token, or null when it is not one being
+   * validated; answered on the plain listener (edge_rules.ts `answeredAcme`).
+   */
+  acmeHttp01?: (token: string) => string | null;
+  /** Each service also answers on `SERVICE.<edgeDomain>` (trailing dot optional). */
+  edgeDomain: string | null;
+  /** Other instances tried after a connection failure. Default 2. */
+  retriesMax?: number;
+  /** Connecting to a target. Default 5000. */
+  connectTimeoutMs?: number;
+  /** From sending a request to the target's response headers (then 504). Default 60000. */
+  responseTimeoutMs?: number;
+  /** A response body that stalls this long (after its headers) is cut off. Default 60000. */
+  streamIdleTimeoutMs?: number;
+  /** A client must send its request headers within this. Default 10000. */
+  headersTimeoutMs?: number;
+  /** A client must send its whole request (body included) within this. Default 300000. */
+  requestTimeoutMs?: number;
+  /** Idle client keep-alive connections close after this. Default 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Client connections open at once; more are closed at once. Default 10000. */
+  connectionsMax?: number;
+  /** Request header bytes. Default 16 KiB. */
+  headerBytesMax?: number;
+  /** Request body bytes (413 above it). Default 1 GiB. */
+  bodyBytesMax?: number;
+  /** An upgraded (WebSocket) tunnel with no traffic either way closes after this. Default 1 h. */
+  tunnelIdleTimeoutMs?: number;
+  /** Random source for p2c. Default Math.random. */
+  random?: () => number;
+  /** Instances read per page while the route table is built (route_feed.ts). Default 2000. */
+  routeSliceSize?: number;
+  /**
+   * Address the TCP route listeners (`berth.tcp.port`) bind; null turns TCP routes off.
+   * Default: the host of `listen`.
+   */
+  tcpHost?: string | null;
+  /** The agent's own listeners: a TCP route on one of their ports is refused, not bound. */
+  reserved?: readonly ReservedListener[];
+  /**
+   * Bind every listener (plain, HTTPS, TCP routes) with SO_REUSEPORT, so that several proxy
+   * workers accept on one port (workers/). Default false.
+   */
+  reusePort?: boolean;
+}
+
+/** The host the TCP route listeners bind (`tcpHost`, by default that of `listen` or `tls`). */
+export function tcpHostOf(
+  opts: Pick<ProxyOptions, "tcpHost" | "listen" | "tls">,
+): string | null | undefined {
+  return opts.tcpHost === undefined ? (opts.listen ?? opts.tls?.listen)?.host : opts.tcpHost;
+}
+
+/** What the routes API lists: the proxy's address, HTTP and TCP routes, clashes. */
+export interface RoutesReport {
+  /** The plain HTTP listener's address; null when it is off. */
+  listen: string | null;
+  /** The HTTPS listener's address; null when it is off. */
+  https: string | null;
+  http: HttpRouteInfo[];
+  tcp: TcpRouteInfo[];
+  conflicts: string[];
+  /** Instances passive health skips now (with proxy workers: those of every worker). */
+  ejected: EjectedTarget[];
+}
