@@ -26,16 +26,8 @@
  * @module
  */
 import { CLASS_ANY, CLASS_IN, ipBytes, RCODE, type Rr, txtStrings, TYPE } from "./wire.ts";
-import {
-  addressDep,
-  hexToIp,
-  ipToHex,
-  nodeDep,
-  serviceDep,
-  type Zone,
-  ZONE_DEP,
-  type ZoneInstance,
-} from "./zone.ts";
+import { hexToIp, ipToHex } from "./ip_hex.ts";
+import { addressDep, nodeDep, serviceDep, type Zone, ZONE_DEP, type ZoneInstance } from "./zone.ts";
 
 export { hexToIp, ipToHex };
 

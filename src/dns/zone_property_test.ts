@@ -16,7 +16,8 @@ import { type Reply, resolve } from "./resolve.ts";
 import { DnsServer } from "./server.ts";
 import { encodeReply, errorResponse, writeResponse } from "./reply.ts";
 import { parseQuery, type Query, RCODE, TYPE } from "./wire.ts";
-import { canonicalIp, Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
+import { canonicalIp } from "./ip_hex.ts";
+import { Zone, type ZoneFilter, type ZoneOptions } from "./zone.ts";
 import { zoneDelta } from "./zone_delta.ts";
 import { type ZoneSource, ZoneView } from "./zone_view.ts";
 
