@@ -419,7 +419,8 @@ export class UpstreamPool {
 
   /**
    * Ejects a target for `ms` because another proxy worker did (no log line, no `onEject`): it
-   * is skipped until then and one more failure here ejects it again.
+   * is skipped until then, failures meanwhile neither re-eject nor report it, and one more
+   * failure after the period ejects it again.
    */
   eject(key: string, ms: number): void {
     const until = this.#now() + ms;
@@ -463,6 +464,13 @@ export class UpstreamPool {
   failed(u: Upstream, why: string): void {
     u.failures++;
     if (u.failures < this.#failuresMax) return;
+    // Already ejected (every target of the route is, so requests fall back to it; or another
+    // worker ejected it): the period runs on, with no new log line or `onEject`. One more
+    // failure after the period re-ejects at once, with a longer period.
+    if (u.ejectedUntil > this.#now()) {
+      u.failures = this.#failuresMax - 1;
+      return;
+    }
     const ms = Math.min(this.#ejectMsMax, this.#ejectMs * 2 ** Math.min(u.ejections, 20));
     if (u.ejections === 0) this.#ejectedCount++;
     u.ejections++;

@@ -87,6 +87,39 @@ Deno.test("UpstreamPool reports its ejections (onEject) and applies another work
   }
 });
 
+Deno.test("UpstreamPool.failed() on an ejected target logs and reports the ejection once per period", () => {
+  let now = 1_000;
+  const logs: string[] = [];
+  const told: [string, number][] = [];
+  const pool = new UpstreamPool({
+    failuresMax: 3,
+    ejectMs: 100,
+    now: () => now,
+    log: (l) => logs.push(l),
+    onEject: (key, ms) => told.push([key, ms]),
+  });
+  const other: Target = { id: "web-b", address: "127.0.0.1", port: 2, weight: 1, key: "k2" };
+  try {
+    const up = pool.get(target);
+    // Every target of a route ejected: requests fall back to it and keep failing.
+    for (let i = 0; i < 50; i++) pool.failed(up, "ECONNREFUSED");
+    assert.equal(logs.length, 1);
+    assert.deepEqual(told, [["k", 100]]);
+    now += 100;
+    pool.failed(up, "ECONNREFUSED");
+    assert.deepEqual(told, [["k", 100], ["k", 200]], "after the period: re-ejected, longer");
+    // Ejected by another worker: this worker's failures meanwhile do not report it back.
+    pool.eject(other.key, 100);
+    const up2 = pool.get(other);
+    for (let i = 0; i < 50; i++) pool.failed(up2, "ECONNREFUSED");
+    assert.equal(told.length, 2);
+    assert.equal(logs.length, 2);
+    assert.equal(pool.isEjected(other), true);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("UpstreamPool.retain() drains removed targets, then destroys their pools", async () => {
   const pool = new UpstreamPool({ drainMs: 20 });
   try {

@@ -307,9 +307,13 @@ export class ProxyWorkers {
       case "resync":
         return this.#post(s, this.#sender.full());
       case "ejected": {
-        this.#ejections.set(m.key, Date.now() + m.ms);
-        for (const [k, until] of this.#ejections) {
-          if (until <= Date.now()) this.#ejections.delete(k);
+        const now = Date.now();
+        const until = now + m.ms;
+        // The other workers already know an ejection that lasts as long: nothing to tell them.
+        if ((this.#ejections.get(m.key) ?? 0) >= until) return;
+        this.#ejections.set(m.key, until);
+        for (const [k, u] of this.#ejections) {
+          if (u <= now) this.#ejections.delete(k);
         }
         for (const other of this.#slots) {
           if (other !== s) this.#post(other, { type: "eject", key: m.key, ms: m.ms });
