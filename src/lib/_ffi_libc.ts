@@ -18,7 +18,6 @@ export const SOCK_DGRAM = 2;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
 const SO_RCVBUF = 8;
 const SO_REUSEPORT = 15;
 export const MSG_TRUNC = 0x20;
@@ -306,10 +305,9 @@ export function datagramSocket(
       throw e;
     }
   };
-  if (opts.reusePort) {
-    set("SO_REUSEADDR", SO_REUSEADDR, 1);
-    set("SO_REUSEPORT", SO_REUSEPORT, 1);
-  }
+  // SO_REUSEPORT only: on UDP, SO_REUSEADDR would let a socket of any user that sets it too
+  // bind the port and take its datagrams; SO_REUSEPORT admits only this user's sockets.
+  if (opts.reusePort) set("SO_REUSEPORT", SO_REUSEPORT, 1);
   if (opts.receiveBufferBytes !== undefined) set("SO_RCVBUF", SO_RCVBUF, opts.receiveBufferBytes);
   return fd;
 }

@@ -93,7 +93,7 @@ export interface UdpBatchSocket {
 }
 
 export interface UdpBatchOptions {
-  /** SO_REUSEPORT (and SO_REUSEADDR): several sockets bind one port. Default false. */
+  /** SO_REUSEPORT: several sockets of this user bind one port. Default false. */
   reusePort?: boolean;
   /** Most datagrams per recvmmsg/sendmmsg, 1..1024. Default 64. */
   batch?: number;

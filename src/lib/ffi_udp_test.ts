@@ -149,6 +149,30 @@ Deno.test("openUdpBatchSocket() with reusePort: two sockets on one port both get
   }
 });
 
+Deno.test("openUdpBatchSocket() with reusePort leaves no way in for an SO_REUSEADDR socket (it would take the port's queries)", async () => {
+  const a = open("127.0.0.1", 0, { reusePort: true });
+  // On UDP, SO_REUSEADDR on both sockets lets a socket of any user bind the port, and the last
+  // one bound receives its datagrams; SO_REUSEPORT alone admits only the same user's sockets
+  // that set it too.
+  const other = createSocket({ type: "udp4", reuseAddr: true });
+  try {
+    const bound = await new Promise<string>((resolve) => {
+      other.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
+      other.bind(a.address.port, "127.0.0.1", () => resolve("bound"));
+    });
+    assert.equal(bound, "EADDRINUSE");
+  } finally {
+    a.close();
+    await new Promise<void>((r) => {
+      try {
+        other.close(() => r());
+      } catch {
+        r(); // never bound
+      }
+    });
+  }
+});
+
 Deno.test("openUdpBatchSocket() without reusePort on a taken port throws EADDRINUSE", () => {
   const a = open();
   try {
