@@ -36,6 +36,8 @@ export interface UdpLoop {
   readonly fd: number;
   /** Stops the loop; `closeFd`: also closes the socket (only one nobody else was told of). */
   close(closeFd?: boolean): void;
+  /** Takes no more queries; answers to the ones taken (relayed) still go out until close(). */
+  stopReceiving(): void;
 }
 
 /**
@@ -69,6 +71,7 @@ function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
     if (out !== null && !socket.closed) send([{ data: out, address: to.address, port: to.port }]);
   };
   let lastError = "";
+  let receiving = true;
   const receive = async (): Promise<Datagram[]> => {
     try {
       return socket.receive(UDP_BATCH);
@@ -82,8 +85,8 @@ function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
     }
   };
   const run = async () => {
-    while (!socket.closed) {
-      if (!await socket.readable(IDLE_POLL_MS)) continue;
+    while (!socket.closed && receiving) {
+      if (!await socket.readable(IDLE_POLL_MS) || !receiving) continue;
       const out: Datagram[] = [];
       for (const d of await receive()) {
         if (d.truncated) continue;
@@ -99,6 +102,9 @@ function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
   return {
     port: socket.address.port,
     fd: socket.fd,
+    stopReceiving: () => {
+      receiving = false;
+    },
     close: (closeFd = false) => {
       socket.close();
       if (closeFd) closeUdpFd(socket.fd);

@@ -47,6 +47,8 @@ export class WorkerDns {
   #dgram: UdpSocket | null = null;
   #ffi: UdpLoop | null = null;
   #closed = false;
+  /** A drain began: datagrams that still arrive on the node:dgram socket are not answered. */
+  #udpDraining = false;
   #zoneCame: () => void = () => {};
   /**
    * Settles when the first whole zone came. start() waits for it: a restarted worker's UDP
@@ -132,12 +134,15 @@ export class WorkerDns {
   }
 
   /**
-   * Stops taking queries (closes the listeners and the UDP socket; idle TCP connections close at
+   * Stops taking queries (closes the listeners, UDP reads no more; idle TCP connections close at
    * once, the others once their answers are sent), lets relayed queries finish for up to
    * `timeoutMs`, then closes the rest. Resolves with how many relayed queries that cut.
    */
   async drain(timeoutMs: number): Promise<number> {
-    this.#closeUdp();
+    // UDP takes no new query, but the socket stays open until the end so that the answers of
+    // queries relayed meanwhile still reach their clients.
+    this.#ffi?.stopReceiving();
+    this.#udpDraining = true;
     const tcp = this.#tcp;
     this.#tcp = null;
     tcp?.close();
@@ -207,6 +212,7 @@ export class WorkerDns {
   }
 
   #onDatagram(udp: UdpSocket, msg: Uint8Array, port: number, address: string): void {
+    if (this.#udpDraining) return;
     const send = (out: Uint8Array | null) => {
       if (out === null || this.#dgram !== udp) return;
       udp.send(out, port, address, (e) => {
