@@ -65,6 +65,8 @@ export type ToProxyWorker =
   | {
     type: "start";
     config: WorkerProxyConfig;
+    /** How many workers share the proxy's caps (worker_limits.ts). */
+    workers: number;
     routes: RoutesFull;
     certs: ServedCert[];
     challenges: ChallengeRow[];

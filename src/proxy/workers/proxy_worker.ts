@@ -16,6 +16,7 @@ import { HttpProxy } from "../http_proxy.ts";
 import type { ServedCert } from "../sni_index.ts";
 import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts";
 import { RouteReplica } from "./route_replica.ts";
+import { workerLimits } from "./worker_limits.ts";
 
 const post = (m: FromProxyWorker) => self.postMessage(m);
 const log = (line: string) => post({ type: "log", line });
@@ -51,11 +52,15 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
   });
   acme.start();
   const c = m.config;
+  const { handshakesMax, handshakesPerIpMax, ...limits } = workerLimits(m.workers);
   const p = proxy = new HttpProxy({
+    ...limits,
     source: replica,
     listen: c.listen,
     tls: c.https === null ? undefined : {
       listen: c.https,
+      handshakesMax,
+      handshakesPerIpMax,
       certs: () => certs,
       acmeTlsAlpn: tlsAlpnHook(acme, log),
     },

@@ -285,6 +285,7 @@ export class ProxyWorkers {
     this.#post(s, {
       type: "start",
       config: this.#config,
+      workers: this.#slots.length,
       routes: this.#sender.full(),
       certs,
       challenges: this.#o.store.acme.challenges(),
