@@ -29,6 +29,7 @@ import type { DnsOptions } from "../server.ts";
 import { parseQuery } from "../wire.ts";
 import { ZoneView } from "../zone_view.ts";
 import { ZoneFeed } from "./feed.ts";
+import { probeFree } from "./port_probe.ts";
 import type { FromWorker, InitMessage, ToWorker, UdpPath } from "./protocol.ts";
 
 /** First wait before a crashed worker starts again. */
@@ -145,6 +146,7 @@ export class DnsWorkerPool {
     await this.#view.start();
     const { host, port } = this.#opts.listen;
     try {
+      await probeFree(host, port);
       this.#port = port;
       await this.#spawn(this.#slots[0]!);
       await Promise.all(this.#slots.slice(1).map((s) => this.#spawn(s)));

@@ -13,6 +13,7 @@ import {
 import type { Store } from "../../store/mod.ts";
 import type { DnsOptions } from "../server.ts";
 import { DnsWorkerPool } from "./pool.ts";
+import { openUdpBatchSocket } from "../../lib/ffi_udp.ts";
 
 function testPool(store: Store, over: Partial<DnsOptions> & { workers?: number } = {}) {
   return new DnsWorkerPool({
@@ -243,4 +244,21 @@ Deno.test("DnsWorkerPool logs a worker's error and starts it again, until closed
   const after = pool.restarts;
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(pool.restarts, after, "started again after close()");
+});
+
+Deno.test("DnsWorkerPool.start() refuses a --dns address another process's SO_REUSEPORT socket holds", async () => {
+  // What another berth agent (or an old one not yet gone) holds: without the probe the workers
+  // joined its port group and both answered a share of the clients, nothing logged.
+  const opened = openUdpBatchSocket("127.0.0.1", 0, { reusePort: true });
+  assert.ok(opened.socket !== null, "this test needs FFI");
+  const held = opened.socket;
+  const { store } = basic();
+  const pool = testPool(store, { listen: { host: "127.0.0.1", port: held.address.port } });
+  try {
+    await assert.rejects(pool.start(), /127\.0\.0\.1:\d+ \(UDP\) is in use by another process/);
+  } finally {
+    await pool.close();
+    held.close();
+    store.close();
+  }
 });
