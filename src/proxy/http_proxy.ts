@@ -143,7 +143,7 @@ export class HttpProxy {
       retriesMax: this.#retriesMax,
       idleTimeoutMs: this.#tunnelIdleTimeoutMs,
       connectionsMax: this.#connectionsMax,
-      log: this.#log,
+      log: opts.routeLog ?? this.#log,
       reserved: opts.reserved,
       reusePort: opts.reusePort,
     });
@@ -168,7 +168,7 @@ export class HttpProxy {
           this.#closed ? undefined : tcp.update(this.#routes.table, ports)
         );
       },
-      log: this.#log,
+      log: opts.routeLog ?? this.#log,
     });
     // Half-open: a client that shuts down its sending side still gets its responses.
     this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);

@@ -73,6 +73,11 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    * Default: the host of `listen`.
    */
   tcpHost?: string | null;
+  /**
+   * Logs route conflicts, refused TCP routes and TCP bind failures. Default `log`; proxy workers
+   * other than worker 0 mute it (every worker has the same table).
+   */
+  routeLog?: (line: string) => void;
   /** The agent's own listeners: a TCP route on one of their ports is refused, not bound. */
   reserved?: readonly ReservedListener[];
   /**

@@ -67,6 +67,8 @@ export type ToProxyWorker =
     config: WorkerProxyConfig;
     /** How many workers share the proxy's caps (worker_limits.ts). */
     workers: number;
+    /** This worker's index; worker 0 alone logs route conflicts and TCP route problems. */
+    index: number;
     routes: RoutesFull;
     certs: ServedCert[];
     challenges: ChallengeRow[];

@@ -70,6 +70,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     reserved: c.reserved,
     reusePort: true,
     log,
+    routeLog: m.index === 0 ? log : () => {},
     onEject: (key, ms) => post({ type: "ejected", key, ms }),
   });
   for (const e of m.ejections) p.eject(e.key, e.ms);

@@ -111,7 +111,7 @@ export class ProxyWorkers {
       targetsChanged: noop,
       targetsReset: noop,
       tcpChanged: noop,
-      log: noop, // the workers log route conflicts
+      log: noop, // worker 0 logs route conflicts
     });
   }
 
@@ -286,6 +286,7 @@ export class ProxyWorkers {
       type: "start",
       config: this.#config,
       workers: this.#slots.length,
+      index: s.index,
       routes: this.#sender.full(),
       certs,
       challenges: this.#o.store.acme.challenges(),

@@ -362,3 +362,15 @@ Deno.test("ProxyWorkers: a TCP route listens in every worker and relays; its rem
     await new Promise<void>((r) => echo.close(() => r()));
   }
 });
+
+Deno.test("ProxyWorkers: a route conflict is logged by one worker, not by each", async () => {
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: 1 }));
+  ts.register(spec({ id: "other-a", service: "other", port: 2 }));
+  await withWorkers(ts, (_port, _w, logs) => {
+    // Both workers are ready, so each has built its table (its messages come in order).
+    const conflicts = logs.filter((l) => /^proxy: route web\.test\/: claimed by services/.test(l));
+    assert.equal(conflicts.length, 1, logs.join("\n"));
+    return Promise.resolve();
+  });
+});
