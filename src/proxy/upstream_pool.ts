@@ -1,4 +1,7 @@
 /**
+ * About 560 lines: the pool, its queue and passive health share every target's state and
+ * are read on each request; split, they would reach into each other's fields.
+ *
  * Per-target proxy state that outlives route tables: the keep-alive connection pool, the
  * in-flight count (for least_conn / p2c), passive health and draining.
  *

@@ -23,13 +23,13 @@
 import type { HostPort } from "../../lib/host_port.ts";
 import { errorText } from "../../lib/error_text.ts";
 import { closeUdpFd } from "../../lib/ffi_udp.ts";
+import { portProblem } from "../../lib/port_probe.ts";
 import { Forwarder } from "../forwarder.ts";
 import { dnsChanges, type DnsReload, RetiredForwarders } from "../reload.ts";
 import type { DnsOptions } from "../server.ts";
 import { parseQuery } from "../wire.ts";
 import { ZoneView } from "../zone_view.ts";
 import { ZoneFeed } from "./feed.ts";
-import { probeFree } from "./port_probe.ts";
 import type { FromWorker, InitMessage, ToWorker, UdpPath } from "./protocol.ts";
 
 /** First wait before a crashed worker starts again. */
@@ -146,7 +146,8 @@ export class DnsWorkerPool {
     await this.#view.start();
     const { host, port } = this.#opts.listen;
     try {
-      await probeFree(host, port);
+      const problem = await portProblem({ host, port }, { udp: true });
+      if (problem !== null) throw new Error(`dns: cannot listen on ${host}:${port}: ${problem}`);
       this.#port = port;
       await this.#spawn(this.#slots[0]!);
       await Promise.all(this.#slots.slice(1).map((s) => this.#spawn(s)));

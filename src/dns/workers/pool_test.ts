@@ -255,7 +255,10 @@ Deno.test("DnsWorkerPool.start() refuses a --dns address another process's SO_RE
   const { store } = basic();
   const pool = testPool(store, { listen: { host: "127.0.0.1", port: held.address.port } });
   try {
-    await assert.rejects(pool.start(), /127\.0\.0\.1:\d+ \(UDP\) is in use by another process/);
+    await assert.rejects(
+      pool.start(),
+      /^Error: dns: cannot listen on 127\.0\.0\.1:\d+: UDP: in use by another process/,
+    );
   } finally {
     await pool.close();
     held.close();

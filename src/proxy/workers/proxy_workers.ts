@@ -19,6 +19,8 @@
  *
  * @module
  */
+import { formatHostPort } from "../../lib/host_port.ts";
+import { portProblem } from "../../lib/port_probe.ts";
 import type { Store } from "../../store/mod.ts";
 import { errorText } from "../../lib/error_text.ts";
 import type { HostPort } from "../../lib/host_port.ts";
@@ -153,6 +155,16 @@ export class ProxyWorkers {
     const { listen, https } = this.#config;
     try {
       this.#starting = true;
+      // Before the reusePort listeners: another process's would be joined silently.
+      for (const [flag, at] of [["proxy-http", listen], ["proxy-https", https]] as const) {
+        const problem = at ? await portProblem(at) : null;
+        if (problem !== null) {
+          throw new Error(
+            `proxy: cannot listen on ${formatHostPort(at!)}: ${problem} ` +
+              `(pick another address with --${flag}, or off)`,
+          );
+        }
+      }
       if (listen?.port === 0 || https?.port === 0) {
         await this.#spawn(first!); // the port it binds is the one the others bind
         await Promise.all(rest.map((s) => this.#spawn(s)));

@@ -374,3 +374,36 @@ Deno.test("ProxyWorkers: a route conflict is logged by one worker, not by each",
     return Promise.resolve();
   });
 });
+
+Deno.test("ProxyWorkers.start() refuses a port another process's reusePort listener holds (it would be shared silently)", async () => {
+  const held = net.createServer();
+  await new Promise<void>((r) => held.listen({ port: 0, host: "127.0.0.1", reusePort: true }, r));
+  const port = (held.address() as net.AddressInfo).port;
+  const ts = new TestStore();
+  const w = new ProxyWorkers({
+    count: 2,
+    store: ts.store,
+    config: {
+      listen: { host: "127.0.0.1", port },
+      https: null,
+      h2: false,
+      edgeDomain: null,
+      reserved: [],
+    },
+    certs: () => [],
+    log: () => {},
+  });
+  try {
+    await assert.rejects(
+      w.start(),
+      new RegExp(
+        `^Error: proxy: cannot listen on 127\\.0\\.0\\.1:${port}: TCP: in use by another process.*--proxy-http`,
+      ),
+    );
+    assert.equal(w.running, 0);
+  } finally {
+    await w.close();
+    ts.store.close();
+    await new Promise<void>((r) => held.close(() => r()));
+  }
+});
