@@ -11,7 +11,7 @@ import { createServer, isIPv6 } from "node:net";
 import { errorText } from "./error_text.ts";
 
 /**
- * Why `host`:`port` cannot be bound for TCP (or first UDP, with `udp`), e.g. `UDP: in use by
+ * Why `host`:`port` cannot be bound for TCP (or first UDP, with `udp`), e.g. `UDP: address in use by
  * another process (another berth agent?)`; null when it can. Port 0 is always free.
  */
 export async function portProblem(
@@ -51,6 +51,6 @@ export async function portProblem(
 
 function problem(proto: string, e: unknown): string {
   return (e as { code?: string }).code === "EADDRINUSE"
-    ? `${proto}: in use by another process (another berth agent?)`
+    ? `${proto}: address in use by another process (another berth agent?)`
     : `${proto}: ${errorText(e)}`;
 }

@@ -257,7 +257,7 @@ Deno.test("DnsWorkerPool.start() refuses a --dns address another process's SO_RE
   try {
     await assert.rejects(
       pool.start(),
-      /^Error: dns: cannot listen on 127\.0\.0\.1:\d+: UDP: in use by another process/,
+      /^Error: dns: cannot listen on 127\.0\.0\.1:\d+: UDP: address in use by another process/,
     );
   } finally {
     await pool.close();

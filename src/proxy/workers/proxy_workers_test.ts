@@ -397,7 +397,7 @@ Deno.test("ProxyWorkers.start() refuses a port another process's reusePort liste
     await assert.rejects(
       w.start(),
       new RegExp(
-        `^Error: proxy: cannot listen on 127\\.0\\.0\\.1:${port}: TCP: in use by another process.*--proxy-http`,
+        `^Error: proxy: cannot listen on 127\\.0\\.0\\.1:${port}: TCP: address in use by another process.*--proxy-http`,
       ),
     );
     assert.equal(w.running, 0);
