@@ -296,12 +296,9 @@ Deno.test("ProxyWorkers.drain() counts a request its timeout cut in a worker", a
   }
 });
 
-Deno.test("ProxyWorkers.start() rejects with the listen error when the port is taken, leaving no worker", async () => {
-  const taken = net.createServer();
-  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
-  const port = (taken.address() as net.AddressInfo).port;
-  const ts = new TestStore();
-  const w = new ProxyWorkers({
+/** Two workers on 127.0.0.1:`port`, plain HTTP only, not started. */
+function twoWorkersOn(ts: TestStore, port: number): ProxyWorkers {
+  return new ProxyWorkers({
     count: 2,
     store: ts.store,
     config: {
@@ -314,6 +311,14 @@ Deno.test("ProxyWorkers.start() rejects with the listen error when the port is t
     certs: () => [],
     log: () => {},
   });
+}
+
+Deno.test("ProxyWorkers.start() rejects with the listen error when the port is taken, leaving no worker", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+  const port = (taken.address() as net.AddressInfo).port;
+  const ts = new TestStore();
+  const w = twoWorkersOn(ts, port);
   try {
     await assert.rejects(
       w.start(),
@@ -380,19 +385,7 @@ Deno.test("ProxyWorkers.start() refuses a port another process's reusePort liste
   await new Promise<void>((r) => held.listen({ port: 0, host: "127.0.0.1", reusePort: true }, r));
   const port = (held.address() as net.AddressInfo).port;
   const ts = new TestStore();
-  const w = new ProxyWorkers({
-    count: 2,
-    store: ts.store,
-    config: {
-      listen: { host: "127.0.0.1", port },
-      https: null,
-      h2: false,
-      edgeDomain: null,
-      reserved: [],
-    },
-    certs: () => [],
-    log: () => {},
-  });
+  const w = twoWorkersOn(ts, port);
   try {
     await assert.rejects(
       w.start(),
