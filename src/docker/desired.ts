@@ -38,6 +38,7 @@ import {
   NAME_BYTES_MAX,
   REDIRECT_META_KEY,
   type RedirectMode,
+  type RouteKeyIndex,
   rules,
   SERVICE_NAME_CHARS_MAX,
   TLS_META_KEY,
@@ -53,6 +54,7 @@ import {
   type Problem,
   reportUnknownLabels,
 } from "./labels.ts";
+import { routeLabels } from "./route_labels.ts";
 
 /** Longest piece of a failing HEALTHCHECK's output kept in the Docker verdict. */
 export const HEALTH_OUTPUT_CHARS_MAX = 200;
@@ -70,6 +72,8 @@ export interface DesiredOptions {
   edgeDomain?: string | null;
   /** Ids of containers that got a stop signal and are still running. */
   stopping?: ReadonlySet<string>;
+  /** The route settings read from labels (default: every one, ROUTE_KEYS); tests give others. */
+  routeKeys?: RouteKeyIndex;
 }
 
 export interface Desired {
@@ -122,7 +126,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const none = (): Desired => ({ instances: [], problems: s.problems });
 
   if (!decodeLabel(s, LABELS.enable) || decodeLabel(s, LABELS.ignore)) return none();
-  reportUnknownLabels(s);
+  reportUnknownLabels(s, options.routeKeys);
 
   // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
   const entries = selectPort(portEntries(c, options, s), s)
@@ -130,7 +134,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const multi = entries.length > 1;
   const docker = dockerVerdict(c, options);
   const base = baseName(c, s, name);
-  const common = commonFields(s);
+  const common = commonFields(s, options);
   const serviceId = decodeLabel(s, LABELS.serviceId);
 
   const instances: InstanceSpec[] = [];
@@ -320,9 +324,11 @@ interface Common {
   redirect: RedirectMode | null;
   hsts: string | null;
   check: CheckDefinition | null;
+  /** Route settings from labels, canonical. */
+  route: Record<string, string>;
 }
 
-function commonFields(s: ContainerSettings): Common {
+function commonFields(s: ContainerSettings, o: DesiredOptions): Common {
   return {
     weight: decodeLabel(s, LABELS.weight),
     httpHosts: decodeLabel(s, LABELS.httpHosts),
@@ -334,6 +340,7 @@ function commonFields(s: ContainerSettings): Common {
     redirect: decodeLabel(s, LABELS.httpRedirect),
     hsts: decodeLabel(s, LABELS.hsts),
     check: checkOf(s),
+    route: routeLabels(s, o.routeKeys),
   };
 }
 
@@ -356,10 +363,11 @@ function metaOf(
   s: ContainerSettings,
   c: ContainerInfo,
   e: PortEntry,
-  { lb, tls, proto, redirect, hsts }: Common,
+  { lb, tls, proto, redirect, hsts, route }: Common,
 ): Record<string, string> {
   return {
     ...attributes(s, e.port),
+    ...route,
     container: containerName(c),
     image: (c.Config?.Image ?? "").slice(0, NAME_BYTES_MAX),
     "container-port": `${e.port}/${e.udp ? "udp" : "tcp"}`,

@@ -21,6 +21,8 @@ import {
   type HttpProto,
   type LbPolicy,
   type RedirectMode,
+  ROUTE_KEY_INDEX,
+  type RouteKeyIndex,
   rules,
   type TlsMode,
 } from "../store/mod.ts";
@@ -374,22 +376,39 @@ export function decodeLabel<T>(s: ContainerSettings, spec: LabelSpec<T>, port?: 
       return spec.parse(value, key);
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
-      const shown = value.length > SHOWN_CHARS_MAX ? `${value.slice(0, SHOWN_CHARS_MAX)}…` : value;
-      s.problem(key, `${key}=${JSON.stringify(shown)}: expected ${e.want}; ${spec.onBad}`);
+      badValue(s, key, value, e, spec.onBad);
       return spec.default;
     }
   }
   return spec.default;
 }
 
+/** The Problem `KEY="value": expected WANT; ON_BAD` of a label whose value a parser refused. */
+export function badValue(
+  s: ContainerSettings,
+  key: string,
+  value: string,
+  e: CommandError,
+  onBad: string,
+): void {
+  const shown = value.length > SHOWN_CHARS_MAX ? `${value.slice(0, SHOWN_CHARS_MAX)}…` : value;
+  s.problem(key, `${key}=${JSON.stringify(shown)}: expected ${e.want || e.message}; ${onBad}`);
+}
+
 const BERTH_KEYS = new Set(
   LABEL_SPECS.flatMap((e) => e.keys).filter((k) => k.startsWith("berth.")),
 );
 
-/** A `berth.*` label the table does not know (a typo, or a label of another version): a Problem. */
-export function reportUnknownLabels(s: ContainerSettings): void {
+/**
+ * A `berth.*` label neither the table nor the route settings (`index`, default ROUTE_KEYS) know
+ * (a typo, or a label of another version): a Problem.
+ */
+export function reportUnknownLabels(
+  s: ContainerSettings,
+  index: RouteKeyIndex = ROUTE_KEY_INDEX,
+): void {
   for (const key of s.labelKeys()) {
-    if (key.startsWith("berth.") && !BERTH_KEYS.has(key)) {
+    if (key.startsWith("berth.") && !BERTH_KEYS.has(key) && index.find(key) === undefined) {
       s.problem(key, `${key}: not a berth label (see the README's label table); ignored`);
     }
   }

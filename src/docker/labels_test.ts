@@ -10,6 +10,8 @@ import {
   type LabelSpec,
   reportUnknownLabels,
 } from "./labels.ts";
+import { ROUTE_KEY_INDEX, ROUTE_KEYS, routeKeyCell } from "../store/mod.ts";
+import { TEST_ROUTE_INDEX } from "../../test/route_key_fixtures.ts";
 
 function settings(labels: Record<string, string>, env: string[] = []): ContainerSettings {
   const c: ContainerInfo = { Id: "c1", Name: "/web-1", Config: { Labels: labels, Env: env } };
@@ -31,12 +33,25 @@ async function readmeLabelRows(): Promise<string[][]> {
   return rows.slice(2); // header and separator
 }
 
-Deno.test("LABELS and the README's label table list the same labels, in order, same text", async () => {
-  const want = LABEL_SPECS.map((e) => [
+Deno.test("LABELS and ROUTE_KEYS and the README's label table list the same labels, in order, same text", async () => {
+  const row = (e: LabelSpec<unknown>) => [
     e.keys.map((k, i) => i === 0 ? `\`${k}=${e.example}\`` : `\`${k}\``).join(", "),
     e.doc,
-  ]);
+  ];
+  const want = [
+    ...LABEL_SPECS.filter((e) => e !== LABELS.attributes).map(row),
+    ...ROUTE_KEYS.map((k) => [`\`${routeKeyCell(k)}\``, k.doc]),
+    row(LABELS.attributes as LabelSpec<unknown>),
+  ];
   assert.deepEqual(await readmeLabelRows(), want);
+});
+
+Deno.test("ROUTE_KEYS and LABELS share no key", () => {
+  const labelKeys = new Set(LABEL_SPECS.flatMap((e) => e.keys));
+  for (const k of ROUTE_KEYS) {
+    assert.ok(!labelKeys.has(k.key), k.key);
+    for (const l of labelKeys) assert.equal(ROUTE_KEY_INDEX.find(l), undefined, `${l} ${k.key}`);
+  }
 });
 
 /** A bad value for each label (by first key); every entry that can be bad has one. */
@@ -153,6 +168,12 @@ Deno.test("attributes() maps other SERVICE_* keys to meta; a set the meta rule r
   const lb = settings({ "SERVICE_berth.lb": "fastest" });
   assert.deepEqual(attributes(lb, 80), {});
   assert.match(lb.problems[0]!.message, /berth\.lb: expected round_robin\|least_conn\|p2c/);
+});
+
+Deno.test("reportUnknownLabels() accepts the route settings its index knows", () => {
+  const s = settings({ "berth.test.n": "x", "berth.test.h.A": "1", "berth.test.m": "1" });
+  reportUnknownLabels(s, TEST_ROUTE_INDEX);
+  assert.deepEqual(s.problems.map((p) => p.label), ["berth.test.m"]);
 });
 
 Deno.test("reportUnknownLabels() names each berth.* label the table does not know", () => {

@@ -4,7 +4,8 @@
  * parts instances of a service usually share, interned per table with a reference count:
  * - `RouteSpec`: the routes the instance asks for (normalized hosts, path prefix, TCP port);
  * - `MemberOptions`: the route options its meta sets (`berth.lb`, `berth.http.proto`,
- *   `berth.http.hsts`, `berth.http.redirect=https`, `berth.tls=acme`).
+ *   `berth.http.hsts`, `berth.http.redirect=https`, `berth.tls=acme`) and its route settings
+ *   (route_settings.ts; interned apart, so options that differ elsewhere share them).
  *
  * A member costs one object, its target key and two pointers to shared parts; nothing else
  * of the instance (tags, checks, meta) is kept.
@@ -18,10 +19,13 @@ import {
   instanceHealth,
   LB_META_KEY,
   REDIRECT_META_KEY,
+  ROUTE_KEY_INDEX,
+  type RouteKeyIndex,
   TLS_META_KEY,
 } from "../store/mod.ts";
 import { intern } from "../lib/intern.ts";
 import type { Target } from "./balancer.ts";
+import { RouteSettings } from "./route_settings.ts";
 
 /** One (host, path prefix) route; host "" is any host (a path-only route). */
 export interface Claim {
@@ -51,6 +55,15 @@ export interface MemberOptions {
   readonly hsts: string | undefined;
   readonly redirectHttps: boolean;
   readonly acme: boolean;
+  /** The route settings of its meta (RouteSettings.EMPTY when none). */
+  readonly settings: RouteSettings;
+  refs: number;
+}
+
+/** Interned route settings; their count is the number of options holding them. */
+interface SharedSettings {
+  readonly key: string;
+  readonly settings: RouteSettings;
   refs: number;
 }
 
@@ -135,6 +148,10 @@ class Shared<T extends { readonly key: string; refs: number }> {
     return this.#byKey.size;
   }
 
+  get(key: string): T | undefined {
+    return this.#byKey.get(key);
+  }
+
   /** The value for `key` (made by `make` when absent), its count raised by one. */
   acquire(key: string, make: () => T): T {
     let v = this.#byKey.get(key);
@@ -154,14 +171,16 @@ function specKey(i: Instance): string {
   return `${i.tcpPort ?? ""}${SEP}${i.httpPath ?? SEP}${SEP}${i.httpHosts.join(SEP)}`;
 }
 
-function optionsKey(m: Record<string, string>): string {
+function optionsKey(m: Record<string, string>, settingsKey: string): string {
   const lb = m[LB_META_KEY];
   const proto = m[HTTP_PROTO_META_KEY];
   const hsts = m[HSTS_META_KEY];
   const flags = (m[REDIRECT_META_KEY] === "https" ? "r" : "") +
     (m[TLS_META_KEY] === "acme" ? "a" : "");
-  if (lb === undefined && proto === undefined && hsts === undefined) return flags;
-  return `${flags}${SEP}${lb ?? SEP}${SEP}${proto ?? SEP}${SEP}${hsts ?? SEP}`;
+  if (lb === undefined && proto === undefined && hsts === undefined && settingsKey === "") {
+    return flags;
+  }
+  return `${flags}${SEP}${lb ?? SEP}${SEP}${proto ?? SEP}${SEP}${hsts ?? SEP}${SEP}${settingsKey}`;
 }
 
 function makeSpec(key: string, i: Instance): RouteSpec {
@@ -181,7 +200,11 @@ function makeSpec(key: string, i: Instance): RouteSpec {
   };
 }
 
-function makeOptions(key: string, m: Record<string, string>): MemberOptions {
+function makeOptions(
+  key: string,
+  m: Record<string, string>,
+  settings: RouteSettings,
+): MemberOptions {
   return {
     key,
     lb: m[LB_META_KEY],
@@ -189,6 +212,7 @@ function makeOptions(key: string, m: Record<string, string>): MemberOptions {
     hsts: m[HSTS_META_KEY],
     redirectHttps: m[REDIRECT_META_KEY] === "https",
     acme: m[TLS_META_KEY] === "acme",
+    settings,
     refs: 0,
   };
 }
@@ -197,23 +221,41 @@ function makeOptions(key: string, m: Record<string, string>): MemberOptions {
 export class Members {
   readonly #specs = new Shared<RouteSpec>();
   readonly #options = new Shared<MemberOptions>();
+  readonly #settings = new Shared<SharedSettings>();
+  readonly #routeKeys: RouteKeyIndex;
 
-  /** Distinct specs and options held (for tests: released ones are gone). */
+  /** `routeKeys`: the route settings read from meta (default: every one, ROUTE_KEYS). */
+  constructor(routeKeys: RouteKeyIndex = ROUTE_KEY_INDEX) {
+    this.#routeKeys = routeKeys;
+  }
+
+  /** Distinct specs, options and non-empty settings held (for tests: released ones are gone). */
   get sharedCount(): number {
-    return this.#specs.size + this.#options.size;
+    return this.#specs.size + this.#options.size + this.#settings.size;
   }
 
   /** The member for `i`, or `old` itself when nothing the routes use changed. */
   make(i: Instance, old: Member | undefined): Member {
     const ownOk = ownHealthOk(i);
     const sk = specKey(i);
-    const ok = optionsKey(i.meta);
+    const settingsKey = RouteSettings.keyOf(i.meta, this.#routeKeys);
+    const ok = optionsKey(i.meta, settingsKey);
     if (
       old !== undefined && old.spec.key === sk && old.opts.key === ok &&
       old.same(i, ownOk, old.spec, old.opts)
     ) return old;
     const spec = this.#specs.acquire(sk, () => makeSpec(sk, i));
-    const opts = this.#options.acquire(ok, () => makeOptions(ok, i.meta));
+    const opts = this.#options.acquire(ok, () => {
+      const settings = settingsKey === "" ? RouteSettings.EMPTY : this.#settings.acquire(
+        settingsKey,
+        () => ({
+          key: settingsKey,
+          settings: RouteSettings.fromMeta(i.meta, this.#routeKeys),
+          refs: 0,
+        }),
+      ).settings;
+      return makeOptions(ok, i.meta, settings);
+    });
     return new Member(i, ownOk, spec, opts);
   }
 
@@ -221,5 +263,9 @@ export class Members {
   release(m: Member): void {
     this.#specs.release(m.spec);
     this.#options.release(m.opts);
+    if (m.opts.refs === 0 && m.opts.settings !== RouteSettings.EMPTY) {
+      const held = this.#settings.get(m.opts.settings.key);
+      if (held !== undefined) this.#settings.release(held);
+    }
   }
 }

@@ -15,6 +15,7 @@ import type { HttpProto } from "../store/mod.ts";
 import { HTTP_PROTO_META_KEY, parseHttpProto } from "../store/mod.ts";
 import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
 import type { Claim, Member, MemberOptions } from "./route_member.ts";
+import { RouteSettings } from "./route_settings.ts";
 
 /** One service as the proxy sees it. */
 export interface ServiceRoute {
@@ -34,6 +35,11 @@ export interface ServiceRoute {
   readonly redirectHttps: boolean;
   /** `berth.http.hsts` (the first instance's that has one): Strict-Transport-Security over HTTPS. */
   readonly hsts: string | null;
+  /**
+   * Route settings (route_settings.ts): those of the first instance in id order that has any;
+   * RouteSettings.EMPTY when none has.
+   */
+  readonly settings: RouteSettings;
 }
 
 /** What a service needs from its table. */
@@ -51,7 +57,8 @@ interface ServiceOptions {
   readonly hsts: string | null;
   readonly redirectHttps: boolean;
   readonly acme: boolean;
-  /** Unknown `berth.lb` / `berth.http.proto` values, as conflict lines. */
+  readonly settings: RouteSettings;
+  /** Unknown `berth.lb` / `berth.http.proto` values and differing route settings, as lines. */
   readonly notes: readonly string[];
 }
 
@@ -61,6 +68,7 @@ const DEFAULT_OPTIONS: ServiceOptions = {
   hsts: null,
   redirectHttps: false,
   acme: false,
+  settings: RouteSettings.EMPTY,
   notes: [],
 };
 
@@ -85,6 +93,8 @@ export class RoutedService {
   /** Members that ask for any route. */
   routedMembers = 0;
   readonly #counts: OptionCounts = { lb: 0, proto: 0, hsts: 0, redirect: 0, acme: 0 };
+  /** Members holding each non-empty route settings object (interned: one object per value). */
+  readonly #settings = new Map<RouteSettings, number>();
   #options: ServiceOptions = DEFAULT_OPTIONS;
   readonly #ctx: ServiceContext;
   #route: ServiceRoute | null = null;
@@ -161,6 +171,35 @@ export class RoutedService {
     if (o.hsts !== undefined) c.hsts += d;
     if (o.redirectHttps) c.redirect += d;
     if (o.acme) c.acme += d;
+    if (o.settings !== RouteSettings.EMPTY) {
+      const n = (this.#settings.get(o.settings) ?? 0) + d;
+      if (n === 0) this.#settings.delete(o.settings);
+      else this.#settings.set(o.settings, n);
+    }
+  }
+
+  /**
+   * The route settings of the first member (id order) that has any, and a note for each other
+   * settings some member has. One map lookup when every member that has settings has the same.
+   */
+  #chooseSettings(notes: string[]): RouteSettings {
+    if (this.#settings.size === 0) return RouteSettings.EMPTY;
+    if (this.#settings.size === 1) return this.#settings.keys().next().value!;
+    let first: Member | null = null;
+    const seen = new Set<RouteSettings>();
+    for (const m of this.members) {
+      const st = m.opts.settings;
+      if (st === RouteSettings.EMPTY || seen.has(st)) continue;
+      seen.add(st);
+      if (first === null) first = m;
+      else {
+        notes.push(
+          `service ${this.service}: instance ${m.id} sets other berth.* route settings than ` +
+            `${first.id}; using ${first.id}'s`,
+        );
+      }
+    }
+    return first!.opts.settings;
   }
 
   /**
@@ -213,6 +252,7 @@ export class RoutedService {
         );
       } else httpProto = p;
     }
+    const settings = this.#chooseSettings(notes);
     const acmeFlipped = this.#options.acme !== c.acme > 0;
     this.#options = {
       policy,
@@ -220,6 +260,7 @@ export class RoutedService {
       hsts: hsts ?? null,
       redirectHttps: c.redirect > 0,
       acme: c.acme > 0,
+      settings,
       notes,
     };
     return acmeFlipped;
@@ -245,6 +286,7 @@ export class RoutedService {
       proto: o.proto,
       redirectHttps: o.redirectHttps,
       hsts: o.hsts,
+      settings: o.settings,
     };
     this.#previous = null;
     this.#route = route;

@@ -31,7 +31,7 @@
  * @module
  */
 import type { Instance, InstanceDelta, NodeDelta, NodeInfo } from "../store/mod.ts";
-import type { HttpProto } from "../store/mod.ts";
+import type { HttpProto, RouteKeyIndex } from "../store/mod.ts";
 import { HostIndex, type PathRoute, type TcpClash, TcpIndex } from "./route_claims.ts";
 import {
   type Member,
@@ -54,6 +54,8 @@ export interface RouteTableOptions {
   load?: (key: string) => number;
   /** Random source for p2c. Default Math.random. */
   random?: () => number;
+  /** Route settings read from meta (route_settings.ts). Default: every one (ROUTE_KEYS). */
+  routeKeys?: RouteKeyIndex;
 }
 
 /** One HTTP route as listed by the routes API: host (null: any host) and path prefix. */
@@ -86,7 +88,7 @@ export class RouteTable {
   readonly #ctx: ServiceContext;
   readonly #edge: string | null;
   readonly #members = new Map<string, Member>();
-  readonly #make = new Members();
+  readonly #make: Members;
   readonly #byNode = new Map<string, Set<string>>();
   /** Verdicts of known nodes; a node the store does not know passes. */
   readonly #nodeOk = new Map<string, boolean>();
@@ -101,6 +103,7 @@ export class RouteTable {
   constructor(opts: RouteTableOptions = {}) {
     this.#edge = opts.edgeDomain ? opts.edgeDomain.toLowerCase().replace(/\.$/, "") : null;
     this.#previous = opts.previous ?? null;
+    this.#make = new Members(opts.routeKeys);
     this.#ctx = { nodeOk: (node) => this.nodeOk(node), load: opts.load, random: opts.random };
     this.services = new RoutedView(this.#services, this.#edge !== null);
   }

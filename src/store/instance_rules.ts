@@ -35,6 +35,7 @@ import {
   REDIRECT_MODES,
   type RedirectMode,
 } from "./edge_meta.ts";
+import { canonicalRouteMeta } from "./route_keys.ts";
 import { CommandError, durationMs, fail, int, obj, str } from "./rule_basics.ts";
 
 /** Most tags, meta pairs or HTTP hosts on one instance. */
@@ -112,10 +113,12 @@ export const rules = {
   },
   /**
    * String pairs; `berth.lb` must name a policy, `berth.tls` a mode and `berth.http.proto` a
-   * protocol, each stored by its canonical name.
+   * protocol, each stored by its canonical name; every route setting (route_keys.ts) is parsed
+   * and stored as its canonical text.
    */
   meta(x: unknown, path: string): Record<string, string> {
     const m = strMap(x, path);
+    canonicalRouteMeta(m, path);
     if (m[LB_META_KEY] !== undefined) {
       m[LB_META_KEY] = rules.lbPolicy(m[LB_META_KEY], `${path}.${LB_META_KEY}`);
     }

@@ -114,3 +114,9 @@ export {
 } from "./acl_commands.ts";
 export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";
 export { HTTP_PROTO_META_KEY, HTTP_PROTOS, type HttpProto, parseHttpProto } from "./http_proto.ts";
+export * from "./route_key.ts";
+export * from "./route_keys.ts";
+export * from "./route_keys_http.ts";
+export * from "./route_keys_limits.ts";
+export * from "./route_keys_lb.ts";
+export * from "./route_keys_l4.ts";

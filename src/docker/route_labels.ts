@@ -1,0 +1,40 @@
+/**
+ * Route settings from a container's labels: every label whose key is a route setting
+ * (src/store/route_keys.ts) is parsed by the setting's row; a good value goes into each
+ * instance's meta as its canonical text, a bad one is one Problem (`KEY="value": expected …;
+ * ON_BAD`) and is left out, so the route falls back to the default.
+ *
+ * @module
+ */
+import { CommandError, ROUTE_KEY_INDEX, type RouteKeyIndex, routeValue } from "../store/mod.ts";
+import { badValue, type ContainerSettings } from "./labels.ts";
+
+/** Most route settings read from one container (the store keeps at most 64 meta pairs). */
+export const ROUTE_LABELS_MAX = 32;
+
+/** The container's route settings, canonical, by key (sorted). Never throws. */
+export function routeLabels(
+  s: ContainerSettings,
+  index: RouteKeyIndex = ROUTE_KEY_INDEX,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const key of s.labelKeys()) {
+    const k = index.find(key);
+    if (k === undefined) continue;
+    const value = s.label(key)?.trim() ?? "";
+    if (value === "") continue;
+    if (n === ROUTE_LABELS_MAX) {
+      s.problem(key, `${key}: more than ${ROUTE_LABELS_MAX} route settings; ${k.onBad}`);
+      continue;
+    }
+    try {
+      out[key] = routeValue(k, key, value);
+      n++;
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      badValue(s, key, value, e, k.onBad);
+    }
+  }
+  return out;
+}

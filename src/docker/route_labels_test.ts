@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import type { ContainerInfo } from "./container.ts";
+import { ContainerSettings } from "./labels.ts";
+import { ROUTE_LABELS_MAX, routeLabels } from "./route_labels.ts";
+import { desiredInstances } from "./desired.ts";
+import { TEST_ROUTE_INDEX } from "../../test/route_key_fixtures.ts";
+
+function container(labels: Record<string, string>): ContainerInfo {
+  return {
+    Id: "c1",
+    Name: "/web-1",
+    Config: { Image: "nginx", Labels: labels },
+    State: { Status: "running", Running: true },
+    NetworkSettings: { Ports: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }] } },
+  };
+}
+
+function settings(labels: Record<string, string>): ContainerSettings {
+  return new ContainerSettings("web-1", "c1", container(labels));
+}
+
+Deno.test("routeLabels() good values: canonical text by key; empty values are absent", () => {
+  const s = settings({
+    "berth.test.n": " 012 ",
+    "berth.test.h.X-A": "Hello",
+    "berth.test.h.x.b": "up",
+    "berth.test.m": "1",
+    "berth.test.h.Empty": " ",
+    other: "1",
+  });
+  assert.deepEqual(routeLabels(s, TEST_ROUTE_INDEX), {
+    "berth.test.h.X-A": "hello",
+    "berth.test.h.x.b": "UP",
+    "berth.test.n": "12",
+  });
+  assert.deepEqual(s.problems, []);
+});
+
+Deno.test('routeLabels() a bad value: one problem KEY="value": expected …; onBad, key left out', () => {
+  const s = settings({ "berth.test.n": "ten", "berth.test.h.A": "ok" });
+  assert.deepEqual(routeLabels(s, TEST_ROUTE_INDEX), { "berth.test.h.A": "ok" });
+  assert.deepEqual(s.problems, [{
+    container: "web-1",
+    containerId: "c1",
+    label: "berth.test.n",
+    message: 'berth.test.n="ten": expected a whole number; no number',
+  }]);
+});
+
+Deno.test("routeLabels() reads at most ROUTE_LABELS_MAX settings, a problem for each other", () => {
+  const labels: Record<string, string> = {};
+  for (let i = 0; i < ROUTE_LABELS_MAX + 2; i++) labels[`berth.test.h.k${i}`] = "v";
+  const s = settings(labels);
+  assert.equal(Object.keys(routeLabels(s, TEST_ROUTE_INDEX)).length, ROUTE_LABELS_MAX);
+  assert.equal(s.problems.length, 2);
+  assert.match(s.problems[0]!.message, /more than 32 route settings; header left out$/);
+});
+
+Deno.test("desiredInstances() puts route settings in each instance's meta; a bad one is a problem", () => {
+  const d = desiredInstances(
+    [container({ "berth.test.n": "007", "berth.test.h.A": "B", "berth.test.h.x.c": "bad?" })],
+    { node: "h1", advertise: "10.0.0.5", internal: false, routeKeys: TEST_ROUTE_INDEX },
+  );
+  const meta = d.instances[0]!.meta;
+  assert.equal(meta["berth.test.n"], "7");
+  assert.equal(meta["berth.test.h.A"], "b");
+  assert.equal(meta["berth.test.h.x.c"], "BAD?");
+  assert.deepEqual(d.problems, []);
+  const bad = desiredInstances(
+    [container({ "berth.test.n": "-1" })],
+    { node: "h1", advertise: "10.0.0.5", internal: false, routeKeys: TEST_ROUTE_INDEX },
+  );
+  assert.equal(bad.instances.length, 1);
+  assert.equal(bad.instances[0]!.meta["berth.test.n"], undefined);
+  assert.deepEqual(bad.problems.map((p) => p.message), [
+    'berth.test.n="-1": expected a whole number; no number',
+  ]);
+});
+
+Deno.test("desiredInstances() without the route index: route-like labels are unknown labels", () => {
+  const d = desiredInstances([container({ "berth.test.n": "7" })], {
+    node: "h1",
+    advertise: "10.0.0.5",
+    internal: false,
+  });
+  assert.equal(d.instances[0]!.meta["berth.test.n"], undefined);
+  assert.deepEqual(d.problems.map((p) => p.label), ["berth.test.n"]);
+});

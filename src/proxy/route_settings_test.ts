@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import type { Instance } from "../store/mod.ts";
+import { type RoutePart, RouteSettings } from "./route_settings.ts";
+import { Members } from "./route_member.ts";
+import { buildRouteTable, RouteTable } from "./routes.ts";
+import { spec } from "./_testing.ts";
+import { TEST_ROUTE_INDEX } from "../../test/route_key_fixtures.ts";
+
+function inst(id: string, meta: Record<string, string>, over: Partial<Instance> = {}): Instance {
+  return {
+    ...spec({ id, port: 8000, service: "web", httpHosts: ["web.test"], meta, ...over }),
+    createIndex: 1,
+    modifyIndex: 1,
+  };
+}
+
+Deno.test("RouteSettings.fromMeta() keeps the keys the index knows, sorted; EMPTY when none", () => {
+  const s = RouteSettings.fromMeta(
+    { version: "1", "berth.test.n": "3", "berth.test.h.B": "b", "berth.test.h.A": "a" },
+    TEST_ROUTE_INDEX,
+  );
+  assert.deepEqual([...s.values], [
+    ["berth.test.h.A", "a"],
+    ["berth.test.h.B", "b"],
+    ["berth.test.n", "3"],
+  ]);
+  assert.equal(s.get("berth.test.n"), "3");
+  assert.equal(s.get("version"), undefined);
+  assert.deepEqual(s.family("berth.test.h."), [["berth.test.h.A", "a"], ["berth.test.h.B", "b"]]);
+  assert.equal(
+    s.key,
+    RouteSettings.keyOf({ ...Object.fromEntries(s.values), x: "y" }, TEST_ROUTE_INDEX),
+  );
+  assert.equal(RouteSettings.fromMeta({ version: "1" }, TEST_ROUTE_INDEX), RouteSettings.EMPTY);
+  assert.equal(RouteSettings.keyOf({ version: "1" }, TEST_ROUTE_INDEX), "");
+  assert.equal(RouteSettings.fromMeta({ "berth.test.n": "3" }), RouteSettings.EMPTY);
+});
+
+Deno.test("RouteSettings.compiled() compiles once per settings object", () => {
+  let calls = 0;
+  const part: RoutePart<number> = {
+    name: "n-plus-one",
+    compile(s) {
+      calls++;
+      return Number(s.get("berth.test.n") ?? "0") + 1;
+    },
+  };
+  const a = RouteSettings.fromMeta({ "berth.test.n": "3" }, TEST_ROUTE_INDEX);
+  assert.equal(a.compiled(part), 4);
+  assert.equal(a.compiled(part), 4);
+  assert.equal(calls, 1);
+  const b = RouteSettings.fromMeta({ "berth.test.n": "5" }, TEST_ROUTE_INDEX);
+  assert.equal(b.compiled(part), 6);
+  assert.equal(calls, 2);
+});
+
+Deno.test("Members.make() interns settings: equal settings are one object, other options aside", () => {
+  const make = new Members(TEST_ROUTE_INDEX);
+  const a = make.make(inst("a", { "berth.test.n": "3", "berth.lb": "p2c" }), undefined);
+  const b = make.make(inst("b", { "berth.test.n": "3" }), undefined);
+  const c = make.make(inst("c", { "berth.test.n": "4" }), undefined);
+  const d = make.make(inst("d", {}), undefined);
+  assert.notEqual(a.opts, b.opts);
+  assert.equal(a.opts.settings, b.opts.settings);
+  assert.notEqual(a.opts.settings, c.opts.settings);
+  assert.equal(d.opts.settings, RouteSettings.EMPTY);
+  assert.equal(a.opts.settings.get("berth.test.n"), "3");
+  for (const m of [a, b, c, d]) make.release(m);
+  assert.equal(make.sharedCount, 0);
+});
+
+Deno.test("Members.make() a settings change makes a new member; the same settings keep it", () => {
+  const make = new Members(TEST_ROUTE_INDEX);
+  const a = make.make(inst("a", { "berth.test.n": "3" }), undefined);
+  assert.equal(make.make(inst("a", { "berth.test.n": "3", other: "x" }), a), a);
+  const a2 = make.make(inst("a", { "berth.test.n": "4" }), a);
+  assert.notEqual(a2, a);
+  assert.equal(a2.opts.settings.get("berth.test.n"), "4");
+});
+
+Deno.test("ServiceRoute.settings are the first member's (id order) that has any", () => {
+  const t = buildRouteTable(
+    [
+      inst("a", {}),
+      inst("b", { "berth.test.n": "3" }),
+      inst("c", { "berth.test.n": "3" }),
+    ],
+    [],
+    { routeKeys: TEST_ROUTE_INDEX },
+  );
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "3");
+  assert.deepEqual(t.conflicts, []);
+  const none = buildRouteTable([inst("a", {})], [], { routeKeys: TEST_ROUTE_INDEX });
+  assert.equal(none.services.get("web")!.settings, RouteSettings.EMPTY);
+});
+
+Deno.test("ServiceRoute.settings: a member with other settings gives one conflict note", () => {
+  const t = buildRouteTable(
+    [
+      inst("b", { "berth.test.n": "3" }),
+      inst("c", { "berth.test.n": "4" }),
+      inst("d", { "berth.test.n": "4" }),
+      inst("e", { "berth.test.n": "3" }),
+    ],
+    [],
+    { routeKeys: TEST_ROUTE_INDEX },
+  );
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "3");
+  assert.deepEqual(t.conflicts, [
+    "service web: instance c sets other berth.* route settings than b; using b's",
+  ]);
+});
+
+Deno.test("RouteTable.apply() a member's settings going away hands the route the next one's", () => {
+  const t = new RouteTable({ routeKeys: TEST_ROUTE_INDEX });
+  t.load([inst("b", { "berth.test.n": "3" }), inst("c", { "berth.test.n": "4" })], []);
+  t.loaded();
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "3");
+  const before = inst("b", { "berth.test.n": "3" });
+  const changes = t.apply(
+    [{ id: "b", before, after: { ...before, meta: {} } }],
+    [],
+  );
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "4");
+  assert.deepEqual(changes.conflicts, []);
+  assert.deepEqual(t.conflicts, []);
+});

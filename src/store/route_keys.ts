@@ -1,0 +1,52 @@
+/**
+ * Every route setting berth knows: the labels that are also API `Meta` keys and that the proxy
+ * reads into a route (src/proxy/route_settings.ts). Each topic lists its rows in its own file;
+ * `rules.meta` parses every key found here, the Docker watcher reads the same keys from labels,
+ * and the README's label table lists the rows.
+ *
+ * @module
+ */
+import { type RouteKey, RouteKeyIndex, routeValue } from "./route_key.ts";
+import { CommandError, fail } from "./rule_basics.ts";
+import { HTTP_KEYS } from "./route_keys_http.ts";
+import { LIMITS_KEYS } from "./route_keys_limits.ts";
+import { LB_KEYS } from "./route_keys_lb.ts";
+import { L4_KEYS } from "./route_keys_l4.ts";
+
+/** Every row, in the README's order. */
+export const ROUTE_KEYS: readonly RouteKey[] = [
+  ...HTTP_KEYS,
+  ...LIMITS_KEYS,
+  ...LB_KEYS,
+  ...L4_KEYS,
+];
+
+/** The index of ROUTE_KEYS. */
+export const ROUTE_KEY_INDEX: RouteKeyIndex = new RouteKeyIndex(ROUTE_KEYS);
+
+/** The row of a meta key: exact match, else the longest family prefix; undefined when none. */
+export function routeKey(metaKey: string): RouteKey | undefined {
+  return ROUTE_KEY_INDEX.find(metaKey);
+}
+
+/**
+ * Replaces each route setting of meta `m` by its canonical text; a bad value throws the
+ * CommandError `<path>.<KEY>: expected …, got "value"`. Other keys are left as they are.
+ */
+export function canonicalRouteMeta(
+  m: Record<string, string>,
+  path: string,
+  index: RouteKeyIndex = ROUTE_KEY_INDEX,
+): void {
+  for (const key of Object.keys(m)) {
+    const k = index.find(key);
+    if (k === undefined) continue;
+    const value = m[key]!;
+    try {
+      m[key] = routeValue(k, key, value);
+    } catch (e) {
+      if (!(e instanceof CommandError)) throw e;
+      fail(`${path}.${key}`, e.want || e.message, value);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Rate limit and compression route settings (owner topic: limits): their rows for route_keys.ts
+ * and the typed parsers the proxy reads them with.
+ *
+ * @module
+ */
+import type { RouteKey } from "./route_key.ts";
+
+/** Rows of the route key registry (route_keys.ts) for this topic. */
+export const LIMITS_KEYS: RouteKey[] = [];
