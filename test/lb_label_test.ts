@@ -52,7 +52,7 @@ Deno.test("berth.lb label with an unknown policy: logged per container, round ro
   const r = policyOf({ "berth.lb": "fastest" });
   assert.equal(r.policy, "round_robin");
   assert.deepEqual(r.problems, [
-    'berth.lb="fastest": expected round_robin|least_conn|p2c; using round_robin',
-    'berth.lb="fastest": expected round_robin|least_conn|p2c; using round_robin',
+    'berth.lb="fastest": expected round_robin|least_conn|p2c|hash|sticky_cookie; using round_robin',
+    'berth.lb="fastest": expected round_robin|least_conn|p2c|hash|sticky_cookie; using round_robin',
   ]);
 });

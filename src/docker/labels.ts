@@ -320,7 +320,8 @@ export const LABELS = {
   lb: label<LbPolicy | null>({
     keys: ["berth.lb"],
     example: "least_conn",
-    doc: "balancing policy of the service: `round_robin` (default), `least_conn` or `p2c`",
+    doc:
+      "balancing policy of the service: `round_robin` (default), `least_conn`, `p2c`, `hash` or `sticky_cookie` (see Balancing)",
     default: null,
     onBad: "using round_robin",
     parse: (v, key) => rules.lbPolicy(v, key),

@@ -7,10 +7,18 @@
  *   plain rotation; with weights 5,1,1 it sends a,a,b,a,c,a,a, never a burst to one target.
  * - `least_conn`: the target with the fewest in-flight requests per unit of weight; ties rotate.
  * - `p2c`: power of two choices: two random distinct targets, the less loaded (per weight) wins.
+ * - `hash`: rendezvous hashing of a request key (rendezvous.ts): the same key goes to the same
+ *   target on every member and worker; a request without a key goes round robin.
+ * - `sticky_cookie`: the first choice is rendezvous hashing of the client's IP (so members
+ *   agree), later ones follow the cookie (`byToken`, http_proxy.ts sets it).
+ *
+ * Weights are the targets' own, or what `BalancerOptions.weight` makes of them (slow start).
+ * `peek` says what `pick` would choose now without changing any state (`berth explain`).
  *
  * @module
  */
 import type { LbPolicy } from "../store/mod.ts";
+import { type Hash64, idHash, keyHash, score, stickyToken } from "./rendezvous.ts";
 // The policy list and its parser live with the store's rules (validated on every registration).
 export { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "../store/mod.ts";
 
@@ -35,16 +43,29 @@ export interface BalancerOptions {
    * target id; both target lists in id order).
    */
   previous?: Balancer | null;
+  /** A target's weight now (slow start ramps it). Default: `Target.weight`. */
+  weight?: (t: Target) => number;
 }
 
-/** Picks targets for one service. `skip` excludes targets (already tried, ejected). */
+/** Excludes targets from a pick (already tried, ejected). */
+export type Skip = (t: Target) => boolean;
+
+/**
+ * Picks targets for one service. `skip` excludes targets (already tried, ejected); `key` is the
+ * request's hash key (`hash`, `sticky_cookie`; ignored by the other policies).
+ */
 export class Balancer {
   readonly policy: LbPolicy;
   readonly targets: readonly Target[];
   readonly #current: Float64Array;
   readonly #load: (key: string) => number;
   readonly #random: () => number;
+  readonly #weight: ((t: Target) => number) | null;
   #cursor = 0;
+  /** Instance id hashes, in target order (made on the first hashed pick). */
+  #ids: Hash64[] | null = null;
+  /** Sticky cookie value → target (made on the first lookup). */
+  #tokens: Map<string, Target> | null = null;
 
   constructor(policy: LbPolicy, targets: readonly Target[], opts: BalancerOptions = {}) {
     this.policy = policy;
@@ -52,6 +73,7 @@ export class Balancer {
     this.#current = new Float64Array(targets.length);
     this.#load = opts.load ?? (() => 0);
     this.#random = opts.random ?? Math.random;
+    this.#weight = opts.weight ?? null;
     const prev = opts.previous;
     if (prev) {
       this.#cursor = prev.#cursor;
@@ -68,7 +90,33 @@ export class Balancer {
   }
 
   /** The next target, or null when every target is skipped. */
-  pick(skip?: (t: Target) => boolean): Target | null {
+  pick(skip?: Skip, key?: string): Target | null {
+    return this.#choose(skip, key, true);
+  }
+
+  /**
+   * The target `pick` would return now, with no change to the balancer's state. For `p2c`,
+   * whose two candidates are random, the least loaded (per weight) of all.
+   */
+  peek(skip?: Skip, key?: string): Target | null {
+    return this.#choose(skip, key, false);
+  }
+
+  /** The sticky cookie's value naming `t` (opaque; the same on every member). */
+  static token(t: Target): string {
+    return stickyToken(t.id);
+  }
+
+  /** The target a sticky cookie's value names, or null (unknown, or gone from the service). */
+  byToken(token: string): Target | null {
+    if (this.#tokens === null) {
+      this.#tokens = new Map();
+      for (const t of this.targets) this.#tokens.set(stickyToken(t.id), t);
+    }
+    return this.#tokens.get(token) ?? null;
+  }
+
+  #choose(skip: Skip | undefined, key: string | undefined, commit: boolean): Target | null {
     const n = this.targets.length;
     if (n === 0) return null;
     if (n === 1) {
@@ -77,44 +125,57 @@ export class Balancer {
     }
     switch (this.policy) {
       case "round_robin":
-        return this.#smoothWeighted(skip);
+        return this.#smoothWeighted(skip, commit);
       case "least_conn":
-        return this.#leastConn(skip);
+        return this.#leastConn(skip, commit);
       case "p2c":
-        return this.#p2c(skip);
+        return commit ? this.#p2c(skip) : this.#leastConn(skip, false);
+      case "hash":
+      case "sticky_cookie":
+        return key === undefined ? this.#smoothWeighted(skip, commit) : this.#rendezvous(skip, key);
     }
+  }
+
+  #weightOf(t: Target): number {
+    return this.#weight === null ? t.weight : this.#weight(t);
   }
 
   // nginx's smooth weighted round robin: every eligible target gains its weight, the largest
   // current value wins and pays back the round's total. Over sum(weights) picks, each target is
-  // chosen exactly `weight` times (when none is skipped).
-  #smoothWeighted(skip?: (t: Target) => boolean): Target | null {
+  // chosen exactly `weight` times (when none is skipped). A peek finds the winner only.
+  #smoothWeighted(skip: Skip | undefined, commit: boolean): Target | null {
     const ts = this.targets;
     const cur = this.#current;
     let best = -1;
+    let bestValue = -Infinity;
     let total = 0;
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
       if (skip !== undefined && skip(t)) continue;
-      cur[i]! += t.weight;
-      total += t.weight;
-      if (best < 0 || cur[i]! > cur[best]!) best = i;
+      const w = this.#weightOf(t);
+      const value = cur[i]! + w;
+      if (commit) cur[i] = value;
+      total += w;
+      if (best < 0 || value > bestValue) {
+        best = i;
+        bestValue = value;
+      }
     }
     if (best < 0) return null;
-    cur[best]! -= total;
+    if (commit) cur[best]! -= total;
     return ts[best]!;
   }
 
-  #leastConn(skip?: (t: Target) => boolean): Target | null {
+  #leastConn(skip: Skip | undefined, commit: boolean): Target | null {
     const ts = this.targets;
     const n = ts.length;
-    const start = this.#cursor++ % n;
+    const start = (commit ? this.#cursor++ : this.#cursor) % n;
     let best: Target | null = null;
     let bestScore = Infinity;
     for (let k = 0; k < n; k++) {
       const t = ts[(start + k) % n]!;
       if (skip !== undefined && skip(t)) continue;
-      const score = this.#load(t.key) / t.weight;
+      const score = this.#load(t.key) / this.#weightOf(t);
       if (score < bestScore) {
         best = t;
         bestScore = score;
@@ -123,7 +184,7 @@ export class Balancer {
     return best;
   }
 
-  #p2c(skip?: (t: Target) => boolean): Target | null {
+  #p2c(skip: Skip | undefined): Target | null {
     const eligible = skip === undefined ? this.targets : this.targets.filter((t) => !skip(t));
     const n = eligible.length;
     if (n <= 1) return eligible[0] ?? null;
@@ -132,6 +193,26 @@ export class Balancer {
     if (j >= i) j++;
     const a = eligible[i]!;
     const b = eligible[j]!;
-    return this.#load(b.key) / b.weight < this.#load(a.key) / a.weight ? b : a;
+    return this.#load(b.key) / this.#weightOf(b) < this.#load(a.key) / this.#weightOf(a) ? b : a;
+  }
+
+  /** The target with the highest rendezvous score for `key` among those not skipped. */
+  #rendezvous(skip: Skip | undefined, key: string): Target | null {
+    const ts = this.targets;
+    const ids = this.#ids ??= ts.map((t) => idHash(t.id));
+    const k = keyHash(key);
+    let best: Target | null = null;
+    let bestScore = -Infinity;
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i]!;
+      if (skip !== undefined && skip(t)) continue;
+      const s = score(k, ids[i]!, this.#weightOf(t));
+      // Equal scores (never in practice): the lower instance id, as on every member.
+      if (s > bestScore) {
+        best = t;
+        bestScore = s;
+      }
+    }
+    return best;
   }
 }

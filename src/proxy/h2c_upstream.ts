@@ -41,6 +41,7 @@ import {
   splitTrailersOnly,
   wantsGrpcErrors,
 } from "./grpc_status.ts";
+import { requestKey } from "./lb_key.ts";
 import { responseHeaders } from "./headers.ts";
 import type { H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Upstream, UpstreamPool } from "./upstream_pool.ts";
@@ -83,7 +84,7 @@ function tryNext(
   replay: Replay,
   lastError: string | null,
 ): void {
-  const target = ctx.pool.pick(x.route, x.tried);
+  const target = ctx.pool.pick(x.route, x.tried, requestKey(x.route, x.req));
   if (target === null) {
     x.req.body?.resume();
     return sendProxyError(

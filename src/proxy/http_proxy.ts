@@ -31,6 +31,7 @@ import { RouteFeed, type RouteSource } from "./route_feed.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener } from "./https_listener.ts";
+import { requestKey } from "./lb_key.ts";
 import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
@@ -446,7 +447,7 @@ export class HttpProxy {
     const target = x.tried.length === 0 && x.route.targets.length === 1 &&
         !this.#pool.isEjected(x.route.targets[0]!)
       ? x.route.targets[0]!
-      : this.#pool.pick(x.route, x.tried);
+      : this.#pool.pick(x.route, x.tried, requestKey(x.route, x.req));
     if (target === null) {
       x.req.body?.resume();
       return sendPlain(

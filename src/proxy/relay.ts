@@ -33,6 +33,8 @@ export interface RelayOptions {
   upgrade?: { held: Uint8Array };
   /** No instance could be reached; `why` names the last failure. The client is still open. */
   onFail: (why: string) => void;
+  /** The hash key (`berth.lb=hash`, `sticky_cookie`): the client's IP (lb_key.ts). */
+  key?: string;
 }
 
 /** Relays `client` to an instance of `route`. */
@@ -62,7 +64,7 @@ function attempt(
   lastError: string | null,
 ): void {
   if (client.destroyed) return;
-  const target = opts.pool.pick(route, tried);
+  const target = opts.pool.pick(route, tried, opts.key);
   if (target === null) {
     opts.onFail(lastError ?? "no instance to try");
     return;

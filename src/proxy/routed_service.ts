@@ -13,7 +13,14 @@
  */
 import type { HttpProto } from "../store/mod.ts";
 import { HTTP_PROTO_META_KEY, parseHttpProto } from "../store/mod.ts";
-import { Balancer, LB_META_KEY, type LbPolicy, parseLbPolicy, type Target } from "./balancer.ts";
+import {
+  Balancer,
+  LB_META_KEY,
+  LB_POLICIES,
+  type LbPolicy,
+  parseLbPolicy,
+  type Target,
+} from "./balancer.ts";
 import type { Claim, Member, MemberOptions } from "./route_member.ts";
 import { RouteSettings } from "./route_settings.ts";
 
@@ -238,7 +245,7 @@ export class RoutedService {
       if (p === null) {
         notes.push(
           `service ${this.service}: ${LB_META_KEY}="${lb}" is unknown ` +
-            `(use round_robin, least_conn or p2c); using round_robin`,
+            `(use ${LB_POLICIES.join(", ")}); using round_robin`,
         );
       } else policy = p;
     }

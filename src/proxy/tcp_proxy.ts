@@ -1,7 +1,8 @@
 /**
  * TCP routes: for every service port `berth.tcp.port=N` (instance.tcpPort), listen on N and
  * relay each connection to an instance of the service, round robin (or the service's
- * `berth.lb`), trying another instance when one refuses. Listeners open and close as the route
+ * `berth.lb`; `hash` and `sticky_cookie` hash the client's IP), trying another instance when
+ * one refuses. Listeners open and close as the route
  * table's TCP ports change (only the ports a change touched are looked at); a listener follows
  * its service's current route, and a closed listener's open connections keep going until the
  * instance drains.
@@ -14,6 +15,7 @@
  * @module
  */
 import net from "node:net";
+import { clientKey } from "./lb_key.ts";
 import { relay } from "./relay.ts";
 import type { RoutedService, RouteTable, TcpClash } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
@@ -186,6 +188,7 @@ export class TcpProxy {
       retriesMax: this.#opts.retriesMax,
       idleTimeoutMs: this.#idleTimeoutMs,
       onFail: () => client.destroy(),
+      key: clientKey(client.remoteAddress ?? ""),
     });
   }
 

@@ -12,6 +12,7 @@ import type { ClientRequest } from "./client_conn.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import type { PlainAnswer } from "./exchange.ts";
 import { CLIENT_SET_BY_PROXY } from "./headers.ts";
+import { requestKey } from "./lb_key.ts";
 import { endClient, relay } from "./relay.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
@@ -85,6 +86,7 @@ export function forwardUpgrade(
     idleTimeoutMs: ctx.idleTimeoutMs,
     preamble: [Buffer.from(text, "latin1")],
     upgrade: { held: head },
+    key: requestKey(route, req),
     onFail: (why) =>
       rawPlain(socket, { status: 502, text: `bad gateway: service ${route.service}: ${why}` }),
   });

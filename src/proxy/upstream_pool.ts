@@ -456,11 +456,19 @@ export class UpstreamPool {
     return out.sort((x, y) => x.instance < y.instance ? -1 : x.instance > y.instance ? 1 : 0);
   }
 
-  /** The route's next target not in `tried`, preferring ones not ejected; null if none. */
-  pick(route: ServiceRoute, tried: readonly Target[]): Target | null {
+  /**
+   * The route's next target not in `tried`, preferring ones not ejected; null if none. `key`:
+   * the request's hash key (`hash` and `sticky_cookie` routes).
+   */
+  pick(route: ServiceRoute, tried: readonly Target[], key?: string): Target | null {
     const isTried = (t: Target) => tried.includes(t);
-    return route.balancer.pick((t) => isTried(t) || this.isEjected(t)) ??
-      route.balancer.pick(isTried);
+    return route.balancer.pick((t) => isTried(t) || this.isEjected(t), key) ??
+      route.balancer.pick(isTried, key);
+  }
+
+  /** The target `pick` would return now for a first try, changing no state (`berth explain`). */
+  peek(route: ServiceRoute, key?: string): Target | null {
+    return route.balancer.peek(this.isEjected, key) ?? route.balancer.peek(undefined, key);
   }
 
   /** Records a failed exchange; ejects after `failuresMax` in a row. */

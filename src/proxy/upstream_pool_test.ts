@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
-import type { Target } from "./balancer.ts";
+import { Balancer, type Target } from "./balancer.ts";
+import type { ServiceRoute } from "./routes.ts";
 import { startBackend } from "./_testing.ts";
 import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { ResponseParser } from "./response_parser.ts";
@@ -430,5 +431,35 @@ Deno.test("UpstreamPool gives a lease pieces it may keep: later reads do not cha
   } finally {
     pool.close();
     await new Promise((ok) => server.close(ok));
+  }
+});
+
+Deno.test("UpstreamPool.peek() names the next pick, passing over ejected targets, and changes nothing", () => {
+  let now = 1_000;
+  const pool = new UpstreamPool({ failuresMax: 1, ejectMs: 100, now: () => now, log: () => {} });
+  const ts: Target[] = ["a", "b", "c"].map((id) => ({
+    id,
+    address: "127.0.0.1",
+    port: 1,
+    weight: 1,
+    key: `${id}|127.0.0.1|1`,
+  }));
+  const route = { balancer: new Balancer("hash", ts) } as unknown as ServiceRoute;
+  try {
+    const first = pool.peek(route, "10.0.0.7")!;
+    assert.equal(pool.peek(route, "10.0.0.7"), first);
+    assert.equal(pool.pick(route, [], "10.0.0.7"), first);
+    pool.failed(pool.get(first), "ECONNREFUSED"); // ejected
+    const second = pool.peek(route, "10.0.0.7")!;
+    assert.notEqual(second, first);
+    assert.equal(pool.pick(route, [], "10.0.0.7"), second);
+    // Every target ejected: the pick falls back to the ejected ones, and so does the peek.
+    for (const t of ts) pool.eject(t.key, 100);
+    assert.equal(pool.peek(route, "10.0.0.7"), first);
+    assert.equal(pool.pick(route, [], "10.0.0.7"), first);
+    now += 200;
+    assert.equal(pool.peek(route, "10.0.0.7"), first);
+  } finally {
+    pool.close();
   }
 });

@@ -6,7 +6,7 @@
  */
 
 /** Balancing policies of the proxy; the first is the default. */
-export const LB_POLICIES = ["round_robin", "least_conn", "p2c"] as const;
+export const LB_POLICIES = ["round_robin", "least_conn", "p2c", "hash", "sticky_cookie"] as const;
 export type LbPolicy = typeof LB_POLICIES[number];
 /** Instance meta key selecting a service's policy (the `berth.lb` label or API Meta). */
 export const LB_META_KEY = "berth.lb";
@@ -19,6 +19,8 @@ const LB_ALIASES: Record<string, LbPolicy> = {
   leastconn: "least_conn",
   "power-of-two": "p2c",
   power_of_two: "p2c",
+  "sticky-cookie": "sticky_cookie",
+  sticky: "sticky_cookie",
 };
 
 /** A policy name or alias (any case) → the policy; `null` for an unknown one. */
