@@ -167,7 +167,10 @@ Deno.test("attributes() maps other SERVICE_* keys to meta; a set the meta rule r
   assert.match(many.problems[0]!.message, /expected at most 64 entries, .*; attributes ignored$/);
   const lb = settings({ "SERVICE_berth.lb": "fastest" });
   assert.deepEqual(attributes(lb, 80), {});
-  assert.match(lb.problems[0]!.message, /berth\.lb: expected round_robin\|least_conn\|p2c\|hash\|sticky_cookie/);
+  assert.match(
+    lb.problems[0]!.message,
+    /berth\.lb: expected round_robin\|least_conn\|p2c\|hash\|sticky_cookie/,
+  );
 });
 
 Deno.test("reportUnknownLabels() accepts the route settings its index knows", () => {
