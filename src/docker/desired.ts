@@ -50,6 +50,7 @@ import {
   attributes,
   ContainerSettings,
   decodeLabel,
+  labelPort,
   LABELS,
   type Problem,
   reportUnknownLabels,
@@ -129,8 +130,9 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   reportUnknownLabels(s, options.routeKeys);
 
   // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
-  const entries = selectPort(portEntries(c, options, s), s)
-    .filter((e) => !decodeLabel(s, LABELS.portIgnore, e.port));
+  const all = portEntries(c, options, s);
+  reportPortLabels(s, all);
+  const entries = selectPort(all, s).filter((e) => !decodeLabel(s, LABELS.portIgnore, e.port));
   const multi = entries.length > 1;
   const docker = dockerVerdict(c, options);
   const base = baseName(c, s, name);
@@ -152,6 +154,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
     const edgeHost = options.edgeDomain
       ? `${service}.${options.edgeDomain.replace(/\.$/, "")}`.toLowerCase()
       : null;
+    const http = e.udp ? null : portHttp(s, e.port, common);
     instances.push({
       id,
       service,
@@ -159,11 +162,11 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       address: e.address,
       port: e.registered,
       tags,
-      meta: metaOf(s, c, e, common),
+      meta: metaOf(s, c, e, http === null ? common : { ...common, tls: http.tls }),
       weight: common.weight,
       containerId: c.Id,
-      httpHosts: e.udp ? [] : common.httpHosts ?? (edgeHost === null ? [] : [edgeHost]),
-      httpPath: e.udp ? null : common.httpPath,
+      httpHosts: http === null ? [] : http.hosts ?? (edgeHost === null ? [] : [edgeHost]),
+      httpPath: http?.path ?? null,
       tcpPort: e.udp ? null : common.tcpPort,
       check,
       docker,
@@ -171,6 +174,30 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
     });
   }
   return { instances, problems: s.problems };
+}
+
+/** The HTTP routes of one TCP port: its `berth.http.<port>.*` labels, else the container's. */
+function portHttp(
+  s: ContainerSettings,
+  port: number,
+  common: Common,
+): { hosts: string[] | null; path: string | null; tls: TlsMode | null } {
+  return {
+    hosts: decodeLabel(s, LABELS.portHttpHosts, port) ?? common.httpHosts,
+    path: decodeLabel(s, LABELS.portHttpPath, port) ?? common.httpPath,
+    tls: decodeLabel(s, LABELS.portTls, port) ?? common.tls,
+  };
+}
+
+/** A per-port `berth.*` label naming a port the container has no TCP entry for: a Problem. */
+function reportPortLabels(s: ContainerSettings, all: readonly PortEntry[]): void {
+  const tcp = new Set(all.filter((e) => !e.udp).map((e) => e.port));
+  for (const key of s.labelKeys()) {
+    const port = labelPort(key);
+    if (port === null || tcp.has(port)) continue;
+    const have = [...tcp].join(", ") || "none";
+    s.problem(key, `${key}: the container has no TCP port ${port} (has ${have}); ignored`);
+  }
 }
 
 /** A port number from the engine's data; null when the store's rule refuses it. */

@@ -252,6 +252,22 @@ export const LABELS = {
     onBad: "no path route",
     parse: (v, key) => rules.urlPath(v, key),
   }),
+  portHttpHosts: label<string[] | null>({
+    keys: ["berth.http.<port>.host"],
+    example: "h1,h2",
+    doc: "Host headers routed to one container port (instead of `berth.http.host`)",
+    default: null,
+    onBad: "using the container's hosts",
+    parse: (v, key) => rules.httpHosts(splitList(v), key),
+  }),
+  portHttpPath: label<string | null>({
+    keys: ["berth.http.<port>.path"],
+    example: "/prefix",
+    doc: "path prefix routed to one container port (instead of `berth.http.path`)",
+    default: null,
+    onBad: "using the container's path",
+    parse: (v, key) => rules.urlPath(v, key),
+  }),
   httpProto: label<HttpProto | null>({
     keys: ["berth.http.proto"],
     example: "grpc",
@@ -334,6 +350,14 @@ export const LABELS = {
     onBad: "no ACME certificate",
     parse: (v, key) => rules.tlsMode(v, key),
   }),
+  portTls: label<TlsMode | null>({
+    keys: ["berth.http.<port>.tls"],
+    example: "acme",
+    doc: "`berth.tls` for one container port",
+    default: null,
+    onBad: "using the container's berth.tls",
+    parse: (v, key) => rules.tlsMode(v, key),
+  }),
   httpRedirect: label<RedirectMode | null>({
     keys: ["berth.http.redirect"],
     example: "https",
@@ -400,6 +424,20 @@ const BERTH_KEYS = new Set(
   LABEL_SPECS.flatMap((e) => e.keys).filter((k) => k.startsWith("berth.")),
 );
 
+/** `berth.*` keys with a container port in them (`berth.http.80.host`), as patterns. */
+const BERTH_PORT_KEYS = [...BERTH_KEYS].filter((k) => k.includes("<port>")).map((k) =>
+  new RegExp(`^${k.replaceAll(".", "\\.").replace("<port>", "(\\d{1,5})")}$`)
+);
+
+/** The container port of a per-port `berth.*` label (`berth.http.80.host` → 80), else null. */
+export function labelPort(key: string): number | null {
+  for (const re of BERTH_PORT_KEYS) {
+    const m = re.exec(key);
+    if (m !== null) return Number(m[1]);
+  }
+  return null;
+}
+
 /**
  * A `berth.*` label neither the table nor the route settings (`index`, default ROUTE_KEYS) know
  * (a typo, or a label of another version): a Problem.
@@ -409,7 +447,10 @@ export function reportUnknownLabels(
   index: RouteKeyIndex = ROUTE_KEY_INDEX,
 ): void {
   for (const key of s.labelKeys()) {
-    if (key.startsWith("berth.") && !BERTH_KEYS.has(key) && index.find(key) === undefined) {
+    if (
+      key.startsWith("berth.") && !BERTH_KEYS.has(key) && labelPort(key) === null &&
+      index.find(key) === undefined
+    ) {
       s.problem(key, `${key}: not a berth label (see the README's label table); ignored`);
     }
   }

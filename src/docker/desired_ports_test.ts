@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { containerInstances } from "./desired.ts";
+import { container, OPTS } from "./_desired_testing.ts";
+
+const TWO_PORTS = {
+  "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "32768" }],
+  "8080/tcp": [{ HostIp: "0.0.0.0", HostPort: "32769" }],
+};
+
+function byPort(labels: Record<string, string>, o = OPTS) {
+  const r = containerInstances(container({ labels, ports: TWO_PORTS }), o);
+  const at = (p: number) => r.instances.find((i) => i.meta["container-port"] === `${p}/tcp`)!;
+  return { r, p80: at(80), p8080: at(8080) };
+}
+
+Deno.test("containerInstances() berth.http.<port>.host/.path give each port its own routes", () => {
+  const { r, p80, p8080 } = byPort({
+    "berth.http.80.host": "www.test, WWW2.test",
+    "berth.http.8080.host": "admin.test",
+    "berth.http.8080.path": "/admin",
+  });
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(p80.httpHosts, ["www.test", "www2.test"]);
+  assert.equal(p80.httpPath, null);
+  assert.deepEqual(p8080.httpHosts, ["admin.test"]);
+  assert.equal(p8080.httpPath, "/admin");
+});
+
+Deno.test("containerInstances() per-port labels override the container's; other ports keep them", () => {
+  const { p80, p8080 } = byPort({
+    "berth.http.host": "all.test",
+    "berth.http.path": "/all",
+    "berth.tls": "acme",
+    "berth.http.8080.host": "admin.test",
+    "berth.http.8080.path": "/admin",
+  });
+  assert.deepEqual(p80.httpHosts, ["all.test"]);
+  assert.equal(p80.httpPath, "/all");
+  assert.equal(p80.meta["berth.tls"], "acme");
+  assert.deepEqual(p8080.httpHosts, ["admin.test"]);
+  assert.equal(p8080.httpPath, "/admin");
+  assert.equal(p8080.meta["berth.tls"], "acme");
+});
+
+Deno.test("containerInstances() berth.http.<port>.tls=acme asks for certificates for that port only", () => {
+  const { p80, p8080 } = byPort({ "berth.http.8080.tls": "ACME", "berth.http.host": "a.test" });
+  assert.equal(p80.meta["berth.tls"], undefined);
+  assert.equal(p8080.meta["berth.tls"], "acme");
+});
+
+Deno.test("containerInstances() a bad per-port value: one problem, the container's setting is used", () => {
+  const { r, p8080 } = byPort({
+    "berth.http.host": "all.test",
+    "berth.http.8080.host": "bad host",
+    "berth.http.8080.tls": "letsencrypt",
+  });
+  assert.deepEqual(p8080.httpHosts, ["all.test"]);
+  assert.equal(p8080.meta["berth.tls"], undefined);
+  assert.deepEqual(r.problems.map((p) => [p.label, p.message]), [
+    [
+      "berth.http.8080.host",
+      'berth.http.8080.host="bad host": expected a host name; using the container\'s hosts',
+    ],
+    [
+      "berth.http.8080.tls",
+      'berth.http.8080.tls="letsencrypt": expected acme; using the container\'s berth.tls',
+    ],
+  ]);
+});
+
+Deno.test("containerInstances() a per-port label for a port the container lacks is a problem, not unknown", () => {
+  const { r } = byPort({ "berth.http.9000.host": "x.test", "berth.http.x.host": "y.test" });
+  assert.deepEqual(r.problems.map((p) => [p.label, p.message]), [
+    [
+      "berth.http.x.host",
+      "berth.http.x.host: not a berth label (see the README's label table); ignored",
+    ],
+    [
+      "berth.http.9000.host",
+      "berth.http.9000.host: the container has no TCP port 9000 (has 80, 8080); ignored",
+    ],
+  ]);
+});
+
+Deno.test("containerInstances() per-port HTTP labels do not apply to a UDP port", () => {
+  const r = containerInstances(
+    container({
+      labels: { "berth.http.53.host": "dns.test" },
+      ports: { "53/udp": [{ HostIp: "0.0.0.0", HostPort: "5353" }] },
+    }),
+    OPTS,
+  );
+  assert.deepEqual(r.instances[0]!.httpHosts, []);
+  assert.deepEqual(r.problems.map((p) => p.message), [
+    "berth.http.53.host: the container has no TCP port 53 (has none); ignored",
+  ]);
+});
