@@ -288,6 +288,7 @@ export class Agent {
         node: config.node,
         advertise: config.advertise,
         internal: config.internal,
+        exposeByDefault: config.exposeByDefault,
         dockerUrl: config.docker,
         edgeDomain: config.edgeDomain,
         reconcileIntervalMs: config.reconcileIntervalMs,

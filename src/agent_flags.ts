@@ -313,6 +313,13 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected true or false",
   },
   {
+    name: "expose-by-default",
+    kind: "bool",
+    def: "true",
+    help: "register every container; =false: only those labelled berth.enable=true",
+    expect: "expected true or false",
+  },
+  {
     name: "voters",
     kind: "N",
     def: "3",

@@ -63,6 +63,8 @@ export interface Config {
   proxyWorkers: number;
   docker: string | null;
   internal: boolean;
+  /** `--expose-by-default`: false registers only containers labelled `berth.enable=true`. */
+  exposeByDefault: boolean;
   voters: number;
   nodeTimeoutMs: number;
   reconcileIntervalMs: number;
@@ -311,6 +313,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
       return v;
     }),
     internal: get("internal", parseBool),
+    exposeByDefault: get("expose-by-default", parseBool),
     voters: int("voters"),
     nodeTimeoutMs: get("node-timeout", parseDuration),
     reconcileIntervalMs: get("reconcile-interval", (v) => {

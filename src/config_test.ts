@@ -69,6 +69,7 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["proxy-https", "127.0.0.1", "missing :port; expected IP:PORT like 0.0.0.0:443, or off"],
   ["docker", "ftp://x", "unknown scheme; expected unix:///path/docker.sock"],
   ["internal", "2", "not a boolean; expected true or false"],
+  ["expose-by-default", "no way", "not a boolean; expected true or false"],
   ["voters", "9", "out of range; expected an integer in 1..7"],
   ["voters", "three", "not an integer; expected an integer in 1..7"],
   ["node-timeout", "10", "no unit; expected a duration like 10s, 250ms or 1m30s"],
@@ -98,7 +99,7 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
 ];
 
 /** Flags that take no value when bare: a bad value is given as `--dev=maybe`. */
-const BOOLS = new Set(["dev", "bootstrap", "internal"]);
+const BOOLS = new Set(["dev", "bootstrap", "internal", "expose-by-default"]);
 
 /** How a message shows a value: bare when it is one printable word, else quoted. */
 const shown = (v: string) => /^[!#-~]+$/.test(v) ? v : JSON.stringify(v);

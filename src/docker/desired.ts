@@ -28,7 +28,6 @@
  */
 import type { CheckDefinition, DockerVerdict, InstanceSpec } from "../store/mod.ts";
 import {
-  CommandError,
   HSTS_META_KEY,
   HTTP_PROTO_META_KEY,
   type HttpProto,
@@ -39,13 +38,12 @@ import {
   REDIRECT_META_KEY,
   type RedirectMode,
   type RouteKeyIndex,
-  rules,
   SERVICE_NAME_CHARS_MAX,
   TLS_META_KEY,
   type TlsMode,
 } from "../store/mod.ts";
-import { intOrText } from "../lib/text.ts";
-import { type ContainerInfo, containerName, type PortBinding } from "./container.ts";
+import { parseBool } from "../lib/text.ts";
+import { type ContainerInfo, containerName } from "./container.ts";
 import {
   attributes,
   ContainerSettings,
@@ -56,11 +54,10 @@ import {
   reportUnknownLabels,
 } from "./labels.ts";
 import { routeLabels } from "./route_labels.ts";
+import { portEntries, type PortEntry, portName, selectPort } from "./ports.ts";
 
 /** Longest piece of a failing HEALTHCHECK's output kept in the Docker verdict. */
 export const HEALTH_OUTPUT_CHARS_MAX = 200;
-/** Most ports registered for one container. */
-export const PORTS_PER_CONTAINER_MAX = 256;
 
 export interface DesiredOptions {
   /** This node's name; every id starts with it. */
@@ -69,6 +66,8 @@ export interface DesiredOptions {
   advertise: string;
   /** Register container IP and container port instead of published ports. */
   internal: boolean;
+  /** False: register only containers labelled `berth.enable=true`. Default true. */
+  exposeByDefault?: boolean;
   /** When set, `NAME.<edgeDomain>` is the default HTTP host of each TCP instance. */
   edgeDomain?: string | null;
   /** Ids of containers that got a stop signal and are still running. */
@@ -81,6 +80,16 @@ export interface Desired {
   /** Sorted by id, ids unique. */
   instances: InstanceSpec[];
   problems: Problem[];
+  /** Containers and ports not registered, each with why (for `berth explain`). */
+  skipped: Skip[];
+}
+
+/** A container, or one of its ports (`port 80/tcp: …`), that is not registered, and why. */
+export interface Skip {
+  /** Container name. */
+  container: string;
+  containerId: string;
+  reason: string;
 }
 
 /** The complete set of instances the running `containers` ask for on this node. */
@@ -90,17 +99,23 @@ export function desiredInstances(
 ): Desired {
   const byId = new Map<string, InstanceSpec>();
   const problems: Problem[] = [];
+  const skipped: Skip[] = [];
   const sorted = [...containers].sort((a, b) => a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0);
   for (const c of sorted) {
     const r = containerInstances(c, options);
     problems.push(...r.problems);
+    skipped.push(...r.skipped);
     for (const i of r.instances) {
-      if (byId.has(i.id)) {
-        problems.push({
-          container: containerName(c),
+      const held = byId.get(i.id);
+      if (held !== undefined) {
+        const container = containerName(c);
+        const message = `instance id ${i.id} is already used by another container; not registered`;
+        problems.push({ container, containerId: c.Id, label: "SERVICE_ID", message });
+        skipped.push({
+          container,
           containerId: c.Id,
-          label: "SERVICE_ID",
-          message: `instance id ${i.id} is already used by another container; not registered`,
+          reason: `port ${i.meta["container-port"]}: instance id ${i.id} is already used by ` +
+            `container ${held.meta.container}`,
         });
         continue;
       }
@@ -108,31 +123,33 @@ export function desiredInstances(
     }
   }
   const instances = [...byId.values()].sort((a, b) => a.id < b.id ? -1 : 1);
-  return { instances, problems };
-}
-
-interface PortEntry {
-  /** Container port. */
-  port: number;
-  udp: boolean;
-  address: string;
-  /** Port registered: host port when published, container port otherwise. */
-  registered: number;
+  return { instances, problems, skipped };
 }
 
 /** The instances one container asks for, with the problems found in its labels. */
 export function containerInstances(c: ContainerInfo, options: DesiredOptions): Desired {
   const name = containerName(c);
   const s = new ContainerSettings(name, c.Id, c);
-  const none = (): Desired => ({ instances: [], problems: s.problems });
+  const skipped: Skip[] = [];
+  const skip = (reason: string) => skipped.push({ container: name, containerId: c.Id, reason });
+  const none = (): Desired => ({ instances: [], problems: s.problems, skipped });
 
-  if (!decodeLabel(s, LABELS.enable) || decodeLabel(s, LABELS.ignore)) return none();
+  const ignored = ignoreReason(s, options.exposeByDefault ?? true);
+  if (ignored !== null) {
+    skip(ignored);
+    return none();
+  }
   reportUnknownLabels(s, options.routeKeys);
 
   // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
-  const all = portEntries(c, options, s);
+  const all = portEntries(c, options, s, skip);
   reportPortLabels(s, all);
-  const entries = selectPort(all, s).filter((e) => !decodeLabel(s, LABELS.portIgnore, e.port));
+  const entries = selectPort(all, s, skip).filter((e) => {
+    if (!decodeLabel(s, LABELS.portIgnore, e.port)) return true;
+    const key = `SERVICE_${e.port}_IGNORE`;
+    skip(`port ${portName(e)}: ${key}=${s.get(key)!.trim()}`);
+    return false;
+  });
   const multi = entries.length > 1;
   const docker = dockerVerdict(c, options);
   const base = baseName(c, s, name);
@@ -173,8 +190,28 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       checkResult: null,
     });
   }
-  return { instances, problems: s.problems };
+  return { instances, problems: s.problems, skipped };
 }
+
+/**
+ * Why the whole container is not registered (`berth.enable=false`, not enabled under
+ * `--expose-by-default=false`, `SERVICE_IGNORE`), or null. A bad `berth.enable` value is a
+ * Problem and counts as absent.
+ */
+function ignoreReason(s: ContainerSettings, exposeByDefault: boolean): string | null {
+  const enable = decodeLabel(s, exposeByDefault ? LABELS.enable : ENABLE_OPT_IN);
+  if (!enable) {
+    const raw = s.label("berth.enable")?.trim() ?? "";
+    return parseBool(raw) === false
+      ? `berth.enable=${raw}`
+      : "not labelled berth.enable=true (berth runs with --expose-by-default=false)";
+  }
+  if (decodeLabel(s, LABELS.ignore)) return `SERVICE_IGNORE=${s.get("SERVICE_IGNORE")!.trim()}`;
+  return null;
+}
+
+/** `berth.enable` under `--expose-by-default=false`: absent or bad leaves the container out. */
+const ENABLE_OPT_IN = { ...LABELS.enable, default: false, onBad: "not registering it" };
 
 /** The HTTP routes of one TCP port: its `berth.http.<port>.*` labels, else the container's. */
 function portHttp(
@@ -198,102 +235,6 @@ function reportPortLabels(s: ContainerSettings, all: readonly PortEntry[]): void
     const have = [...tcp].join(", ") || "none";
     s.problem(key, `${key}: the container has no TCP port ${port} (has ${have}); ignored`);
   }
-}
-
-/** A port number from the engine's data; null when the store's rule refuses it. */
-function enginePort(text: string): number | null {
-  try {
-    return rules.listenPort(intOrText(text), "port");
-  } catch (e) {
-    if (e instanceof CommandError) return null;
-    throw e;
-  }
-}
-
-function parsePortKey(key: string): { port: number; udp: boolean } | null {
-  const m = /^(\d{1,5})\/(tcp|udp)$/.exec(key);
-  const port = m === null ? null : enginePort(m[1]!);
-  return port === null ? null : { port, udp: m![2] === "udp" };
-}
-
-function isWildcard(ip: string | undefined): boolean {
-  return ip === undefined || ip === "" || ip === "0.0.0.0" || ip === "::" || ip === "[::]";
-}
-
-function firstBinding(bindings: readonly PortBinding[]): PortBinding | undefined {
-  const usable = bindings.filter((b) => /^\d{1,5}$/.test(b.HostPort ?? ""));
-  return usable.find((b) => !(b.HostIp ?? "").includes(":")) ?? usable[0];
-}
-
-/** The container's IP on its own network (or its first network with an address). */
-function containerIp(c: ContainerInfo): string | undefined {
-  const ns = c.NetworkSettings;
-  if (ns?.IPAddress) return ns.IPAddress;
-  const networks = ns?.Networks ?? {};
-  const mode = c.HostConfig?.NetworkMode ?? "";
-  const own = networks[mode]?.IPAddress;
-  if (own) return own;
-  for (const key of Object.keys(networks).sort()) {
-    const ip = networks[key]?.IPAddress;
-    if (ip) return ip;
-  }
-  return undefined;
-}
-
-function portEntries(c: ContainerInfo, o: DesiredOptions, s: ContainerSettings): PortEntry[] {
-  const out: PortEntry[] = [];
-  const hostNet = c.HostConfig?.NetworkMode === "host";
-  const published = c.NetworkSettings?.Ports ?? {};
-  if (hostNet || o.internal) {
-    const keys = new Set([
-      ...Object.keys(c.Config?.ExposedPorts ?? {}),
-      ...Object.keys(published),
-    ]);
-    if (keys.size === 0) return out;
-    const address = hostNet ? o.advertise : containerIp(c);
-    if (address === undefined) {
-      s.problem(
-        "NetworkMode",
-        `no container IP (network mode ${c.HostConfig?.NetworkMode ?? "unknown"}); ` +
-          "not registered with --internal",
-      );
-      return out;
-    }
-    for (const key of keys) {
-      const p = parsePortKey(key);
-      if (p !== null) out.push({ ...p, address, registered: p.port });
-    }
-  } else {
-    for (const [key, bindings] of Object.entries(published)) {
-      const p = parsePortKey(key);
-      const b = firstBinding(bindings ?? []);
-      if (p === null || b === undefined) continue;
-      const hostPort = enginePort(b.HostPort ?? "");
-      if (hostPort === null) continue;
-      const address = isWildcard(b.HostIp) ? o.advertise : b.HostIp!;
-      out.push({ ...p, address, registered: hostPort });
-    }
-  }
-  out.sort((a, b) => a.port - b.port || Number(a.udp) - Number(b.udp));
-  return out.slice(0, PORTS_PER_CONTAINER_MAX);
-}
-
-function selectPort(entries: PortEntry[], s: ContainerSettings): PortEntry[] {
-  const choice = decodeLabel(s, LABELS.port);
-  if (choice === null) return entries;
-  const kept = entries.filter((e) =>
-    e.port === choice.port && (choice.proto === null || e.udp === (choice.proto === "udp"))
-  );
-  if (kept.length === 0) {
-    const have = entries.map((e) => `${e.port}/${e.udp ? "udp" : "tcp"}`).join(", ") || "none";
-    const want = `${choice.port}${choice.proto === null ? "" : `/${choice.proto}`}`;
-    s.problem(
-      "berth.port",
-      `berth.port=${want}: the container has no such port (has ${have}); ${LABELS.port.onBad}`,
-    );
-    return entries;
-  }
-  return kept;
 }
 
 function dockerVerdict(c: ContainerInfo, o: DesiredOptions): DockerVerdict {

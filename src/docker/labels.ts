@@ -173,7 +173,8 @@ export const LABELS = {
   enable: label<boolean>({
     keys: ["berth.enable"],
     example: "false",
-    doc: "`false` ignores the container",
+    doc: "`false` ignores the container; with `--expose-by-default=false` only containers " +
+      "labelled `true` are registered",
     default: true,
     onBad: "registering it",
     parse: bool,
@@ -235,6 +236,20 @@ export const LABELS = {
     default: null,
     onBad: "using every port",
     parse: portChoice,
+  }),
+  network: label<string | null>({
+    keys: ["berth.network"],
+    example: "NAME",
+    doc: "with `--internal`: the container network whose IP is registered (default: the " +
+      "container's own network, else its first)",
+    default: null,
+    onBad: "using the default network",
+    parse: (v) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(v)) {
+        throw new CommandError(v, "a Docker network name");
+      }
+      return v;
+    },
   }),
   httpHosts: label<string[] | null>({
     keys: ["berth.http.host"],

@@ -64,6 +64,7 @@ const BAD: Record<string, string[]> = {
   "berth.port": ["abc", "0", "70000", "80/sctp"],
   "berth.http.host": ["bad host", "a..b", "-x.com"],
   "berth.http.path": ["api", "/a b"],
+  "berth.network": ["my net", "-x", "n".repeat(129)],
   "berth.http.<port>.host": ["bad host", "*.*.x"],
   "berth.http.<port>.path": ["api"],
   "berth.http.<port>.tls": ["letsencrypt"],

@@ -42,6 +42,7 @@ export {
   type Desired,
   desiredInstances,
   type DesiredOptions,
+  type Skip,
 } from "./desired.ts";
 export { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 export { LABEL_SPECS, LABELS, type LabelSpec, type Problem } from "./labels.ts";

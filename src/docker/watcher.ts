@@ -77,6 +77,8 @@ export interface WatcherOptions {
   advertise: string;
   /** Register container IP + container port instead of published host ports. */
   internal: boolean;
+  /** False: register only containers labelled `berth.enable=true`. Default true. */
+  exposeByDefault?: boolean;
   /** `unix:///var/run/docker.sock`, `http://host:port` or `tcp://host:port`. */
   dockerUrl: string;
   /** When set, `NAME.<edgeDomain>` is each TCP instance's default HTTP host. */
@@ -310,6 +312,7 @@ export class DockerWatcher {
       node: this.#o.node,
       advertise: this.#o.advertise,
       internal: this.#o.internal,
+      exposeByDefault: this.#o.exposeByDefault,
       edgeDomain: this.#o.edgeDomain,
       stopping: new Set(this.#stopping.keys()),
     });

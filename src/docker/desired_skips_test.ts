@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import type { ContainerInfo } from "./container.ts";
+import { containerInstances, desiredInstances, type DesiredOptions } from "./desired.ts";
+import { container, OPTS } from "./_desired_testing.ts";
+
+const OPT_IN: DesiredOptions = { ...OPTS, exposeByDefault: false };
+
+function reasons(c: ContainerInfo, o: DesiredOptions = OPTS): string[] {
+  return containerInstances(c, o).skipped.map((s) => s.reason);
+}
+
+Deno.test("containerInstances() --expose-by-default=false registers only berth.enable=true", () => {
+  const on = containerInstances(container({ labels: { "berth.enable": "TRUE" } }), OPT_IN);
+  assert.equal(on.instances.length, 1);
+  assert.deepEqual(on.skipped, []);
+  const off = containerInstances(container(), OPT_IN);
+  assert.equal(off.instances.length, 0);
+  assert.deepEqual(off.problems, []);
+  assert.deepEqual(off.skipped, [{
+    container: "web-1",
+    containerId: "c0ffeeweb-1",
+    reason: "not labelled berth.enable=true (berth runs with --expose-by-default=false)",
+  }]);
+  assert.equal(containerInstances(container(), OPTS).instances.length, 1);
+});
+
+Deno.test("containerInstances() a bad berth.enable: a problem; registered by default, not under opt-in", () => {
+  const c = container({ labels: { "berth.enable": "maybe" } });
+  const byDefault = containerInstances(c, OPTS);
+  assert.equal(byDefault.instances.length, 1);
+  assert.match(
+    byDefault.problems[0]!.message,
+    /^berth\.enable="maybe": expected .*; registering it$/,
+  );
+  const optIn = containerInstances(c, OPT_IN);
+  assert.equal(optIn.instances.length, 0);
+  assert.match(optIn.problems[0]!.message, /; not registering it$/);
+  assert.deepEqual(optIn.skipped.map((s) => s.reason), [
+    "not labelled berth.enable=true (berth runs with --expose-by-default=false)",
+  ]);
+});
+
+Deno.test("containerInstances() skipped: one reason per container or port left out", async (t) => {
+  const cases: [string, ContainerInfo, string[], DesiredOptions?][] = [
+    ["berth.enable=false", container({ labels: { "berth.enable": "false" } }), [
+      "berth.enable=false",
+    ]],
+    ["SERVICE_IGNORE", container({ env: ["SERVICE_IGNORE=yes"] }), ["SERVICE_IGNORE=yes"]],
+    ["no port", container({ exposed: [], ports: {} }), ["no exposed or published port"]],
+    ["exposed, not published", container({ exposed: ["80/tcp"], ports: { "80/tcp": null } }), [
+      "port 80/tcp: not published (publish it with -p, or run berth with --internal)",
+    ]],
+    [
+      "SERVICE_<port>_IGNORE and berth.port",
+      container({
+        labels: { "berth.port": "80", SERVICE_80_IGNORE: "1" },
+        ports: {
+          "80/tcp": [{ HostPort: "32768" }],
+          "81/tcp": [{ HostPort: "32769" }],
+        },
+      }),
+      ["port 81/tcp: not berth.port=80", "port 80/tcp: SERVICE_80_IGNORE=1"],
+    ],
+  ];
+  for (const [name, c, want, o] of cases) {
+    await t.step(name, () => assert.deepEqual(reasons(c, o), want));
+  }
+});
+
+Deno.test("desiredInstances() a duplicate instance id is skipped naming the container holding it", () => {
+  const a = container({ name: "a", labels: { SERVICE_ID: "same" } });
+  const b = container({ name: "b", labels: { SERVICE_ID: "same" } });
+  const d = desiredInstances([b, a], OPTS);
+  assert.deepEqual(d.instances.map((i) => i.meta.container), ["a"]);
+  assert.deepEqual(d.skipped, [{
+    container: "b",
+    containerId: "c0ffeeb",
+    reason: "port 80/tcp: instance id h1:same is already used by container a",
+  }]);
+  assert.equal(d.problems.length, 1);
+});
+
+/** A container on two networks (its own `app`, and `front`) for --internal. */
+function twoNetworks(labels: Record<string, string>): ContainerInfo {
+  const c = container({ labels, network: "app" });
+  c.NetworkSettings = {
+    ...c.NetworkSettings,
+    IPAddress: "",
+    Networks: { app: { IPAddress: "172.20.0.2" }, front: { IPAddress: "172.21.0.2" } },
+  };
+  return c;
+}
+
+Deno.test("containerInstances() berth.network chooses the network whose IP --internal registers", () => {
+  const internal = { ...OPTS, internal: true };
+  const own = containerInstances(twoNetworks({}), internal);
+  assert.equal(own.instances[0]!.address, "172.20.0.2");
+  const front = containerInstances(twoNetworks({ "berth.network": "front" }), internal);
+  assert.equal(front.instances[0]!.address, "172.21.0.2");
+  assert.deepEqual(front.problems, []);
+});
+
+Deno.test("containerInstances() berth.network naming a network the container lacks: problem, default", () => {
+  const r = containerInstances(twoNetworks({ "berth.network": "back" }), {
+    ...OPTS,
+    internal: true,
+  });
+  assert.equal(r.instances[0]!.address, "172.20.0.2");
+  assert.deepEqual(r.problems.map((p) => [p.label, p.message]), [[
+    "berth.network",
+    'berth.network="back": the container has no address on that network (has app, front); ' +
+    "using the default network",
+  ]]);
+  const bad = containerInstances(twoNetworks({ "berth.network": "no such" }), {
+    ...OPTS,
+    internal: true,
+  });
+  assert.equal(bad.instances[0]!.address, "172.20.0.2");
+  assert.match(
+    bad.problems[0]!.message,
+    /^berth\.network="no such": expected a Docker network name/,
+  );
+});
