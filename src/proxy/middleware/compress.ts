@@ -1,0 +1,189 @@
+/**
+ * Compression (README "Compression"): `berth.http.compress=true` (or `gzip`, `br`, `gzip,br`)
+ * compresses a route's compressible responses with gzip or Brotli when the client accepts them
+ * (compress_rules.ts decides which responses and which coding; Brotli when the client weighs
+ * both the same). Works on every frontend: it wraps the response sink, whatever writes it
+ * (HTTP/1.1, over TLS, HTTP/2).
+ *
+ * The body streams through `node:zlib` (gzip level GZIP_LEVEL, Brotli quality BROTLI_QUALITY:
+ * about gzip -6's ratio at twice its speed, measured in the README) and backpressure holds end
+ * to end: the compressor's input says `write() → false` and `drain` to the proxy (which pauses
+ * the instance's connection), and its output pauses while the client's sink is full. A client
+ * that goes away destroys the compressor. At most COMPRESSORS_MAX compress at once per thread;
+ * a response beyond that goes out uncompressed (still with `Vary`), so memory stays bounded.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import zlib from "node:zlib";
+import type { ClientRequest } from "../client_conn.ts";
+import type { DispatchSink } from "../conn_info.ts";
+import type { Encoding } from "../../store/mod.ts";
+import { compressedHeaders, planCompression, responseFacts } from "./compress_rules.ts";
+
+/** gzip level: 4 of 9 (see the module doc). */
+export const GZIP_LEVEL = 4;
+/** Brotli quality: 4 of 11, window 2^18 bytes (see the module doc). */
+export const BROTLI_QUALITY = 4;
+const BROTLI_WINDOW_BITS = 18;
+/** Compressors running at once in this thread, each holding up to a few hundred KiB. */
+export const COMPRESSORS_MAX = 256;
+
+let running = 0;
+
+/** Compressors running now in this thread (tests). */
+export function compressorsRunning(): number {
+  return running;
+}
+
+/** The first value of request header `name` (lower case), all of them joined by ", ". */
+function requestHeader(req: ClientRequest, name: string): string | undefined {
+  let v: string | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) {
+      v = v === undefined ? raw[i + 1]! : `${v}, ${raw[i + 1]!}`;
+    }
+  }
+  return v;
+}
+
+function createCompressor(encoding: Encoding, sizeHint: number): zlib.Gzip | zlib.BrotliCompress {
+  if (encoding === "gzip") return zlib.createGzip({ level: GZIP_LEVEL });
+  const params: Record<number, number> = {
+    [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+    [zlib.constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
+  };
+  if (sizeHint > 0) params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
+  return zlib.createBrotliCompress({ params });
+}
+
+/**
+ * The response sink of one request on a route with compression on: passes the head on with
+ * the headers `planCompression` asks for and, when compressing, the body through a compressor.
+ */
+export class CompressSink implements DispatchSink {
+  readonly inner: DispatchSink;
+  readonly #offered: readonly Encoding[];
+  readonly #method: string;
+  readonly #accept: string | undefined;
+  #z: zlib.Gzip | zlib.BrotliCompress | null = null;
+  /** The proxy called `end()` (the compressor may still be flushing into `inner`). */
+  #ended = false;
+  #trailers: readonly string[] | null = null;
+  #onAbort: (() => void) | null;
+  declare writeTrailers?: (headers: readonly string[]) => void;
+
+  constructor(inner: DispatchSink, req: ClientRequest, offered: readonly Encoding[]) {
+    this.inner = inner;
+    this.#offered = offered;
+    this.#method = req.method;
+    this.#accept = requestHeader(req, "accept-encoding");
+    this.#onAbort = inner.onAbort;
+    inner.onAbort = this.#aborted;
+    if (inner.writeTrailers !== undefined) {
+      this.writeTrailers = (headers) => {
+        if (this.#z === null) inner.writeTrailers!(headers);
+        else this.#trailers = headers;
+      };
+    }
+  }
+
+  get destroyed(): boolean {
+    return this.inner.destroyed;
+  }
+  get headersSent(): boolean {
+    return this.inner.headersSent;
+  }
+  get writableEnded(): boolean {
+    return this.#ended || this.inner.writableEnded;
+  }
+  get shouldKeepAlive(): boolean {
+    return this.inner.shouldKeepAlive;
+  }
+  set shouldKeepAlive(v: boolean) {
+    this.inner.shouldKeepAlive = v;
+  }
+  get forwarded(): boolean {
+    return this.inner.forwarded ?? false;
+  }
+  set forwarded(v: boolean) {
+    this.inner.forwarded = v;
+  }
+  /** Called when the client goes away first (after the compressor is destroyed). */
+  get onAbort(): (() => void) | null {
+    return this.#onAbort;
+  }
+  set onAbort(fn: (() => void) | null) {
+    this.#onAbort = fn;
+  }
+
+  /** Whether the body goes through a compressor (after `writeHead`). */
+  get compressing(): boolean {
+    return this.#z !== null;
+  }
+
+  writeHead(status: number, reason: string, headers: readonly string[]): void {
+    const facts = responseFacts(headers);
+    const plan = planCompression(
+      { method: this.#method, acceptEncoding: this.#accept },
+      status,
+      facts,
+      this.#offered,
+    );
+    if (plan.encoding !== null && running >= COMPRESSORS_MAX) plan.encoding = null;
+    if (plan.encoding === null && !plan.vary) return this.inner.writeHead(status, reason, headers);
+    this.inner.writeHead(status, reason, compressedHeaders(headers, plan));
+    if (plan.encoding === null || this.inner.destroyed) return;
+    const z = this.#z = createCompressor(plan.encoding, Number(facts.contentLength ?? 0) || 0);
+    running++;
+    z.once("close", () => running--);
+    z.on("data", (out: Buffer) => {
+      if (!this.inner.write(out)) {
+        z.pause();
+        this.inner.once("drain", () => z.resume());
+      }
+    });
+    z.once("end", () => {
+      if (this.#trailers !== null) this.inner.writeTrailers?.(this.#trailers);
+      this.inner.end();
+    });
+    z.once("error", () => this.inner.destroy());
+  }
+
+  write(chunk: Uint8Array): boolean {
+    const z = this.#z;
+    if (z === null) return this.inner.write(chunk);
+    if (this.#ended || z.destroyed) return true;
+    return z.write(chunk);
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const z = this.#z;
+    if (z === null) return this.inner.end(chunk);
+    if (z.destroyed) return;
+    if (chunk !== undefined && chunk.length > 0) z.end(chunk);
+    else z.end();
+  }
+
+  destroy(): void {
+    this.#z?.destroy();
+    this.inner.destroy();
+  }
+
+  once(event: "drain", fn: () => void): void {
+    const z = this.#z;
+    if (z === null || z.destroyed) this.inner.once(event, fn);
+    else z.once(event, fn);
+  }
+
+  /** The client went away: the compressor goes, then whoever waits on the response is told. */
+  #aborted = (): void => {
+    this.#z?.destroy();
+    const fn = this.#onAbort;
+    this.#onAbort = null;
+    fn?.();
+  };
+}
