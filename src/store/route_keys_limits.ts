@@ -90,17 +90,16 @@ export const LIMITS_KEYS: RouteKey[] = [
   {
     key: RATELIMIT_META_KEY,
     example: "100/s,burst=200",
-    doc: "Per client IP: at most RATE requests a second (`/s`) or a minute (`/m`), bursts of " +
-      "up to `burst` (default: the rate per second, rounded up); beyond it 429 with " +
-      '`Retry-After` (README "Rate limit")',
+    doc: "per client IP: RATE requests a second (`/s`) or a minute (`/m`), bursts up to `burst`; " +
+      "over it 429 (see Rate limit)",
     onBad: "no rate limit",
     parse: canonicalRateLimit,
   },
   {
     key: COMPRESS_META_KEY,
     example: "true",
-    doc: "Compress compressible responses with Brotli or gzip when the client accepts them " +
-      '(`true`, `false`, or the codings: `gzip`, `br`, `gzip,br`; README "Compression")',
+    doc: "gzip or Brotli for compressible responses the client accepts: `true`, `false`, `gzip`, " +
+      "`br` or `gzip,br` (see Compression)",
     onBad: "no compression",
     parse: canonicalCompress,
   },

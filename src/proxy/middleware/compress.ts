@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import zlib from "node:zlib";
 import type { ClientRequest } from "../client_conn.ts";
 import type { DispatchSink } from "../conn_info.ts";
