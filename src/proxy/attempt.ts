@@ -11,6 +11,7 @@ import type { Target } from "./balancer.ts";
 import type { CoarseClock, Deadline } from "./coarse_clock.ts";
 import { type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.ts";
 import { responseHeaders } from "./headers.ts";
+import { lbSettings } from "./lb_settings.ts";
 import { type ResponseHead, ResponseParser } from "./response_parser.ts";
 import type { Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
@@ -280,7 +281,8 @@ export class Attempt implements Lease, Deadline {
   #requestSent(): void {
     this.#sent = true;
     if (this.#responded || this.#done) return;
-    this.expiresAt = this.#ctx.clock.after(this.#ctx.responseTimeoutMs);
+    const timeoutMs = lbSettings(this.#x.route).timeoutMs ?? this.#ctx.responseTimeoutMs;
+    this.expiresAt = this.#ctx.clock.after(timeoutMs);
     this.#ctx.clock.arm(this);
   }
 
@@ -289,6 +291,7 @@ export class Attempt implements Lease, Deadline {
     this.#ctx.pool.succeeded(this.#up);
     const res = this.#x.res;
     if (res.destroyed || res.headersSent) return this.abort();
+    this.#x.answeredBy = this.#target;
     try {
       res.writeHead(h.status, h.reason, responseHeaders(h.headers));
     } catch (e) {

@@ -83,6 +83,8 @@ export interface Exchange {
   bodyStarted: boolean;
   /** The try in flight (an `Attempt`), which the proxy aborts when the client goes away. */
   current: { abort(): void } | null;
+  /** The instance whose response head went to the client (set just before it is written). */
+  answeredBy?: Target;
 }
 
 /** A chunked body over `bytesMax`: 413, and the attempt under way is dropped. */

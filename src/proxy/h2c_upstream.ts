@@ -41,7 +41,8 @@ import {
   splitTrailersOnly,
   wantsGrpcErrors,
 } from "./grpc_status.ts";
-import { requestKey } from "./lb_key.ts";
+import { lbSettings } from "./lb_settings.ts";
+import { pickTarget, withStickyCookie } from "./sticky_cookie.ts";
 import { responseHeaders } from "./headers.ts";
 import type { H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Upstream, UpstreamPool } from "./upstream_pool.ts";
@@ -74,6 +75,7 @@ export interface H2cContext {
 /** Forwards an exchange of an h2c/grpc route: the first try, then retries (module doc). */
 export function forwardH2c(ctx: H2cContext, x: Exchange): void {
   const grpc = wantsGrpcErrors(x.route, x.req.rawHeaders);
+  if (x.route.balancer.policy === "sticky_cookie") x.res = withStickyCookie(x);
   tryNext(ctx, x, grpc, { chunks: [], bytes: 0, whole: true, ended: false }, null);
 }
 
@@ -84,7 +86,7 @@ function tryNext(
   replay: Replay,
   lastError: string | null,
 ): void {
-  const target = ctx.pool.pick(x.route, x.tried, requestKey(x.route, x.req));
+  const target = pickTarget(ctx.pool, x);
   if (target === null) {
     x.req.body?.resume();
     return sendProxyError(
@@ -98,6 +100,7 @@ function tryNext(
   x.attempts++;
   const attempt = new H2cAttempt(ctx, x, target, grpc, replay, (why, outcome) => {
     if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+    const lb = lbSettings(x.route);
     if (outcome === "response timeout") {
       x.req.body?.resume();
       return sendProxyError(
@@ -105,7 +108,7 @@ function tryNext(
         grpc,
         504,
         `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
-          `response within ${ctx.responseTimeoutMs} ms`,
+          `response within ${lb.timeoutMs ?? ctx.responseTimeoutMs} ms`,
       );
     }
     if (outcome === "stale" && !x.staleRetried) {
@@ -115,7 +118,7 @@ function tryNext(
       x.req.body?.pause(); // the next attempt sends what is kept, then reads on
       return tryNext(ctx, x, grpc, replay, null);
     }
-    if (outcome !== "final" && x.attempts <= ctx.retriesMax) {
+    if (outcome !== "final" && x.attempts <= (lb.retries ?? ctx.retriesMax)) {
       x.req.body?.pause();
       return tryNext(ctx, x, grpc, replay, `instance ${target.id}: ${why}`);
     }
@@ -343,7 +346,8 @@ export class H2cAttempt implements Deadline {
   #requestSent(): void {
     this.#sent = true;
     if (this.#responded || this.#done) return;
-    this.expiresAt = this.#ctx.clock.after(this.#ctx.responseTimeoutMs);
+    const timeoutMs = lbSettings(this.#x.route).timeoutMs ?? this.#ctx.responseTimeoutMs;
+    this.expiresAt = this.#ctx.clock.after(timeoutMs);
     this.#ctx.clock.arm(this);
   }
 
@@ -365,6 +369,7 @@ export class H2cAttempt implements Deadline {
       head = split.headers;
       this.#trailersOnly = split.trailers;
     }
+    this.#x.answeredBy = this.#target;
     try {
       res.writeHead(Number(h[":status"]), "", head);
     } catch (e) {

@@ -31,7 +31,8 @@ import { RouteFeed, type RouteSource } from "./route_feed.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener } from "./https_listener.ts";
-import { requestKey } from "./lb_key.ts";
+import { lbSettings } from "./lb_settings.ts";
+import { pickTarget, withStickyCookie } from "./sticky_cookie.ts";
 import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
@@ -444,10 +445,13 @@ export class HttpProxy {
   }
 
   #attempt(x: Exchange, lastError: string | null): void {
-    const target = x.tried.length === 0 && x.route.targets.length === 1 &&
-        !this.#pool.isEjected(x.route.targets[0]!)
-      ? x.route.targets[0]!
-      : this.#pool.pick(x.route, x.tried, requestKey(x.route, x.req));
+    const route = x.route;
+    const sticky = route.balancer.policy === "sticky_cookie";
+    const target = !sticky && x.tried.length === 0 && route.targets.length === 1 &&
+        !this.#pool.isEjected(route.targets[0]!)
+      ? route.targets[0]!
+      : pickTarget(this.#pool, x);
+    if (sticky && x.attempts === 0) x.res = withStickyCookie(x);
     if (target === null) {
       x.req.body?.resume();
       return sendPlain(
@@ -476,13 +480,14 @@ export class HttpProxy {
   /** An attempt failed before any of the response reached the client: retry or answer. */
   #attemptFailed(x: Exchange, target: Target, why: string, outcome: Failure): void {
     if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+    const lb = lbSettings(x.route);
     if (outcome === "response timeout") {
       x.req.body?.resume();
       return sendPlain(
         x.res,
         504,
         `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
-          `response within ${this.#responseTimeoutMs} ms`,
+          `response within ${lb.timeoutMs ?? this.#responseTimeoutMs} ms`,
       );
     }
     if (outcome === "stale" && !x.staleRetried) {
@@ -492,7 +497,7 @@ export class HttpProxy {
       x.current = attempt;
       return attempt.start();
     }
-    if (outcome !== "final" && x.attempts <= this.#retriesMax) {
+    if (outcome !== "final" && x.attempts <= (lb.retries ?? this.#retriesMax)) {
       return this.#attempt(x, `instance ${target.id}: ${why}`);
     }
     x.req.body?.resume();

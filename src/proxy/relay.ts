@@ -35,6 +35,8 @@ export interface RelayOptions {
   onFail: (why: string) => void;
   /** The hash key (`berth.lb=hash`, `sticky_cookie`): the client's IP (lb_key.ts). */
   key?: string;
+  /** The first try's target (an upgrade's sticky cookie names it), instead of a pick. */
+  first?: Target | null;
 }
 
 /** Relays `client` to an instance of `route`. */
@@ -64,7 +66,9 @@ function attempt(
   lastError: string | null,
 ): void {
   if (client.destroyed) return;
-  const target = opts.pool.pick(route, tried, opts.key);
+  const target = tried.length === 0 && opts.first != null
+    ? opts.first
+    : opts.pool.pick(route, tried, opts.key);
   if (target === null) {
     opts.onFail(lastError ?? "no instance to try");
     return;

@@ -13,6 +13,7 @@ import type { ConnInfo } from "./conn_info.ts";
 import type { PlainAnswer } from "./exchange.ts";
 import { CLIENT_SET_BY_PROXY } from "./headers.ts";
 import { requestKey } from "./lb_key.ts";
+import { cookieTarget } from "./sticky_cookie.ts";
 import { endClient, relay } from "./relay.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
@@ -87,6 +88,9 @@ export function forwardUpgrade(
     preamble: [Buffer.from(text, "latin1")],
     upgrade: { held: head },
     key: requestKey(route, req),
+    first: route.balancer.policy === "sticky_cookie"
+      ? cookieTarget(ctx.pool, route, req.rawHeaders)
+      : null,
     onFail: (why) =>
       rawPlain(socket, { status: 502, text: `bad gateway: service ${route.service}: ${why}` }),
   });

@@ -65,7 +65,7 @@ export function optInt(x: unknown, path: string, min: number, max: number): numb
 }
 
 /** `90000` → `90s`, `3600000` → `1h`: bounds as people write them. */
-function formatMs(ms: number): string {
+export function formatMs(ms: number): string {
   for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }

@@ -1,0 +1,90 @@
+/**
+ * A route's balancing settings (src/store/route_keys_lb.ts) as the proxy uses them: compiled
+ * once per settings object (`lbSettings(route)`). A stored value the parsers refuse (written by
+ * another version) is skipped: the default applies.
+ *
+ * @module
+ */
+import {
+  type HashSource,
+  HTTP_MAX_CONNS_KEY,
+  HTTP_MAX_CONNS_QUEUE_KEY,
+  HTTP_RETRIES_KEY,
+  HTTP_SLOW_START_KEY,
+  HTTP_TIMEOUT_KEY,
+  LB_BOUNDS,
+  LB_COOKIE_KEY,
+  LB_COOKIE_TTL_KEY,
+  LB_HASH_KEY,
+  MAX_CONNS_QUEUE_DEFAULT,
+  parseCookieName,
+  parseDurationIn,
+  parseHashSource,
+  parseIntIn,
+} from "../store/mod.ts";
+import type { RoutePart, RouteSettings } from "./route_settings.ts";
+import type { ServiceRoute } from "./routed_service.ts";
+
+/** A service's balancing settings; null: the proxy's default. */
+export interface LbSettings {
+  /** What `hash` hashes (default the client's IP). */
+  readonly hash: HashSource;
+  /** The sticky cookie's name; null: `berth_<service>`. */
+  readonly cookieName: string | null;
+  /** The sticky cookie's Max-Age in seconds; null: a session cookie. */
+  readonly cookieMaxAgeS: number | null;
+  readonly timeoutMs: number | null;
+  readonly retries: number | null;
+  /** Requests in flight per instance (the whole proxy; each worker gets its share). */
+  readonly maxConns: number | null;
+  /** Requests that may wait per instance at `maxConns`. */
+  readonly queue: number;
+  readonly slowStartMs: number | null;
+}
+
+export const DEFAULT_LB_SETTINGS: LbSettings = Object.freeze({
+  hash: Object.freeze({ from: "ip" }),
+  cookieName: null,
+  cookieMaxAgeS: null,
+  timeoutMs: null,
+  retries: null,
+  maxConns: null,
+  queue: MAX_CONNS_QUEUE_DEFAULT,
+  slowStartMs: null,
+});
+
+/** `parse(value)` of a stored setting, or null when it is absent or unreadable. */
+function read<T>(s: RouteSettings, key: string, parse: (v: string) => T): T | null {
+  const v = s.get(key);
+  if (v === undefined) return null;
+  try {
+    return parse(v);
+  } catch {
+    return null;
+  }
+}
+
+export const LB_PART: RoutePart<LbSettings> = {
+  name: "lb",
+  compile(s: RouteSettings): LbSettings {
+    if (s.size === 0) return DEFAULT_LB_SETTINGS;
+    const b = LB_BOUNDS;
+    const ttlMs = read(s, LB_COOKIE_TTL_KEY, (v) => parseDurationIn(v, ...b.cookieTtlMs));
+    return {
+      hash: read(s, LB_HASH_KEY, parseHashSource) ?? DEFAULT_LB_SETTINGS.hash,
+      cookieName: read(s, LB_COOKIE_KEY, parseCookieName),
+      cookieMaxAgeS: ttlMs === null ? null : Math.ceil(ttlMs / 1000),
+      timeoutMs: read(s, HTTP_TIMEOUT_KEY, (v) => parseDurationIn(v, ...b.timeoutMs)),
+      retries: read(s, HTTP_RETRIES_KEY, (v) => parseIntIn(v, ...b.retries)),
+      maxConns: read(s, HTTP_MAX_CONNS_KEY, (v) => parseIntIn(v, ...b.maxConns)),
+      queue: read(s, HTTP_MAX_CONNS_QUEUE_KEY, (v) => parseIntIn(v, ...b.queue)) ??
+        MAX_CONNS_QUEUE_DEFAULT,
+      slowStartMs: read(s, HTTP_SLOW_START_KEY, (v) => parseDurationIn(v, ...b.slowStartMs)),
+    };
+  },
+};
+
+/** The route's balancing settings. */
+export function lbSettings(route: ServiceRoute): LbSettings {
+  return route.settings.size === 0 ? DEFAULT_LB_SETTINGS : route.settings.compiled(LB_PART);
+}

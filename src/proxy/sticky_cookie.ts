@@ -1,0 +1,113 @@
+/**
+ * `berth.lb=sticky_cookie`: a request whose cookie (`berth.lb.cookie`, default
+ * `berth_<service>`) names an instance that passes and is not ejected goes to it; any other
+ * request is balanced by rendezvous hashing of the client's IP (balancer.ts, so members agree),
+ * and the response from the instance that answered sets the cookie when the request did not
+ * carry that instance's value: `NAME=TOKEN; Path=/; HttpOnly; SameSite=Lax` (+ `Secure` over
+ * HTTPS, `Max-Age` with `berth.lb.cookie.ttl`). TOKEN is a hash of the instance id
+ * (`Balancer.token`): no address leaks, every member reads it alike.
+ *
+ * @module
+ */
+import { Balancer, type Target } from "./balancer.ts";
+import type { ResponseSink } from "./client_conn.ts";
+import type { Exchange } from "./exchange.ts";
+import { clientKey, cookieValue, requestKey } from "./lb_key.ts";
+import { lbSettings } from "./lb_settings.ts";
+import type { ServiceRoute } from "./routed_service.ts";
+import type { UpstreamPool } from "./upstream_pool.ts";
+
+/** Characters a cookie name may not have (RFC 6265 token), replaced in the default name. */
+const NOT_TOKEN = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/g;
+
+/** The route's sticky cookie name: `berth.lb.cookie`, else `berth_<service>`. */
+export function stickyCookieName(route: ServiceRoute): string {
+  return lbSettings(route).cookieName ?? `berth_${route.service.replace(NOT_TOKEN, "_")}`;
+}
+
+/** The `Set-Cookie` value naming `token`. */
+export function setCookie(
+  name: string,
+  token: string,
+  opts: { secure: boolean; maxAgeS: number | null },
+): string {
+  let v = `${name}=${token}; Path=/; HttpOnly; SameSite=Lax`;
+  if (opts.secure) v += "; Secure";
+  if (opts.maxAgeS !== null) v += `; Max-Age=${opts.maxAgeS}`;
+  return v;
+}
+
+/**
+ * The target for a try of a sticky request: the cookie's instance while it passes, is not
+ * ejected and was not tried yet; else the balancer's pick (rendezvous hash of the client IP).
+ */
+export function pickSticky(
+  pool: UpstreamPool,
+  x: Exchange,
+  client: string = x.req.remoteAddress,
+): Target | null {
+  return cookieTarget(pool, x.route, x.req.rawHeaders, x.tried) ??
+    pool.pick(x.route, x.tried, clientKey(client));
+}
+
+/**
+ * The instance the request's sticky cookie names when it can take the request (passing, not
+ * ejected, not in `tried`), else null.
+ */
+export function cookieTarget(
+  pool: UpstreamPool,
+  route: ServiceRoute,
+  rawHeaders: readonly string[],
+  tried: readonly Target[] = [],
+): Target | null {
+  const token = cookieValue(rawHeaders, stickyCookieName(route));
+  const named = token === undefined ? null : route.balancer.byToken(token);
+  return named !== null && !tried.includes(named) && !pool.isEjected(named) ? named : null;
+}
+
+/**
+ * Wraps `x.res` so that the response head of the instance that answered (`x.answeredBy`) sets
+ * the cookie when the request did not carry its token. The proxy's own answers set none.
+ */
+export function withStickyCookie(x: Exchange): ResponseSink {
+  const res = x.res;
+  const name = stickyCookieName(x.route);
+  const sent = cookieValue(x.req.rawHeaders, name);
+  const { cookieMaxAgeS } = lbSettings(x.route);
+  return new Proxy(res, {
+    get(target, p) {
+      if (p === "writeHead") {
+        return (status: number, reason: string, headers: readonly string[]) => {
+          const by = x.answeredBy;
+          const token = by === undefined ? undefined : Balancer.token(by);
+          if (token === undefined || token === sent) {
+            return target.writeHead(status, reason, headers);
+          }
+          const cookie = setCookie(name, token, {
+            secure: x.conn.secure,
+            maxAgeS: cookieMaxAgeS,
+          });
+          return target.writeHead(status, reason, [...headers, "set-cookie", cookie]);
+        };
+      }
+      const v = Reflect.get(target, p, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+    set(target, p, v) {
+      return Reflect.set(target, p, v, target);
+    },
+  });
+}
+
+/**
+ * The target for the next try of `x` by its route's policy: `sticky_cookie` by the cookie
+ * (`pickSticky`), any other by the balancer with the request's hash key (lb_key.ts).
+ */
+export function pickTarget(
+  pool: UpstreamPool,
+  x: Exchange,
+  client: string = x.req.remoteAddress,
+): Target | null {
+  if (x.route.balancer.policy === "sticky_cookie") return pickSticky(pool, x, client);
+  return pool.pick(x.route, x.tried, requestKey(x.route, x.req, client));
+}
