@@ -32,6 +32,7 @@ import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
 import { type ProxyFront, proxyNote, startProxy } from "./agent_proxy.ts";
+import { apiMeta, explainSources } from "./agent_explain.ts";
 import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
@@ -146,6 +147,7 @@ export class Agent {
         nodeMeta: {
           proxy: config.proxyHttp === null && config.proxyHttps === null ? "false" : "true",
           "berth-version": VERSION,
+          ...apiMeta(config),
         },
         // A new cluster's ACL management token: its secret goes to a 0600 file before the
         // cluster exists (a crash in between bootstraps again, with a new token).
@@ -241,6 +243,7 @@ export class Agent {
       tls: this.#httpTls,
       config: this.#shownConfig,
       routes: () => proxy?.report() ?? null,
+      explain: explainSources(() => proxy, () => watcher),
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,
       loopProbe: probe,
@@ -253,6 +256,7 @@ export class Agent {
     // Last of the listeners: a stored TCP route (berth.tcp.port) must never take the port of
     // one of the agent's own; one that names such a port is refused and shown failed.
     let proxy: ProxyFront | null = null;
+    let watcher: DockerWatcher | null = null;
     if (config.proxyHttp !== null || config.proxyHttps !== null) {
       proxy = await startProxy({
         config,
@@ -282,7 +286,7 @@ export class Agent {
     this.#writers.push(() => Promise.resolve(checkTimers.close()));
 
     if (config.docker !== null) {
-      const watcher = new DockerWatcher({
+      const w = new DockerWatcher({
         store,
         propose,
         node: config.node,
@@ -294,9 +298,10 @@ export class Agent {
         reconcileIntervalMs: config.reconcileIntervalMs,
         log,
       });
-      await watcher.start();
-      this.#stops.push(() => watcher.close());
-      this.#writers.push(() => watcher.close());
+      watcher = w;
+      await w.start();
+      this.#stops.push(() => w.close());
+      this.#writers.push(() => w.close());
     }
 
     log(

@@ -204,6 +204,8 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   // agent:read, then the handler keeps the routes of services the token may read.
   { method: "GET", path: "/v1/berth/routes", need: right("agent", "read", "agent") },
   { method: "GET", path: "/v1/berth/instances", need: filtered(SERVICE_LIST) },
+  // agent:read, then the handler needs service:read on every service its answer shows.
+  { method: "GET", path: "/v1/berth/explain", need: right("agent", "read", "agent") },
   { method: "POST", path: "/v1/berth/raft/transfer-leader", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/:node", need: right("operator", "write") },
   { method: "DELETE", path: "/v1/berth/raft/peers/", need: right("operator", "write") },

@@ -177,6 +177,11 @@ const SAMPLES: Record<string, Sample | Sample[]> = {
   "GET /v1/berth/raft/peers": { path: "/v1/berth/raft/peers", rules: `operator = "read"` },
   "GET /v1/berth/routes": { path: "/v1/berth/routes", rules: read("agent", "n1") },
   "GET /v1/berth/instances": { path: "/v1/berth/instances", rules: WEB, hidden: "web" },
+  // agent:read for the route, service:read for the service the answer shows.
+  "GET /v1/berth/explain": {
+    path: "/v1/berth/explain?service=web",
+    rules: `${read("agent", "n1")}\n${read("service", "web")}`,
+  },
   "POST /v1/berth/raft/transfer-leader": {
     path: "/v1/berth/raft/transfer-leader",
     rules: `operator = "write"`,

@@ -15,6 +15,8 @@ import { aclMiddleware } from "./acl_enforce.ts";
 import { agentRoutes } from "./agent_routes.ts";
 import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
+import { explainRoutes, type ExplainSources } from "./explain.ts";
+import { peerGetter } from "./explain_peers.ts";
 import { runtimeRoutes } from "./runtime_routes.ts";
 import { acmeRoutes } from "./acme_routes.ts";
 import { Blocker } from "./blocker.ts";
@@ -80,6 +82,11 @@ export interface ApiOptions {
   loopProbe?: LoopProbe;
   /** The heartbeat intervals /v1/berth/loop reads with it (the cluster's). */
   heartbeatGaps?: GapRecorder;
+  /**
+   * The proxy's and the Docker watcher's views for /v1/berth/explain (absent ones: off); `peer`
+   * defaults to asking other members over HTTP at their node's `api` address.
+   */
+  explain?: ExplainSources;
 }
 
 /** The catalog index of an app: it follows the store until `signal` aborts. */
@@ -115,6 +122,7 @@ export function createApp(opts: ApiOptions): Hono {
     routes: opts.routes ?? (() => null),
     onTtlReport: opts.onTtlReport ?? (() => null),
     secrets: opts.secrets,
+    explain: { peer: peerGetter(opts.store), ...opts.explain },
   };
   const app = new Hono();
 
@@ -148,6 +156,7 @@ export function createApp(opts: ApiOptions): Hono {
   agentRoutes(app, d);
   agentCheckRoutes(app, d);
   berthRoutes(app, d);
+  explainRoutes(app, d);
   runtimeRoutes(app, opts.loopProbe ?? null, opts.heartbeatGaps ?? null);
   acmeRoutes(app, d);
   aclEndpoints(app, d);

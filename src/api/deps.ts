@@ -14,6 +14,7 @@ import type { CatalogIndex } from "./catalog_index.ts";
 import type { SecretBox } from "../pki/mod.ts";
 import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
+import type { ExplainSources } from "./explain.ts";
 
 /** Longest a default or `?consistent` read waits for the read barrier. */
 export const READ_BARRIER_TIMEOUT_MS = 10_000;
@@ -76,6 +77,8 @@ export interface Deps {
   onTtlReport: (checkId: string) => Promise<void> | null;
   /** Seals and opens certificate keys (the cluster key); undefined: this agent keeps none. */
   secrets: SecretBox | undefined;
+  /** What /v1/berth/explain reads beyond the store (explain.ts). */
+  explain: ExplainSources;
 }
 
 /** What a read reports as X-Consul-Index and what its answer reads (which changes can move it). */

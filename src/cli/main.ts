@@ -22,10 +22,12 @@ import { ACME_COMMANDS } from "./acme_command.ts";
 import { CERT_COMMANDS } from "./cert_command.ts";
 import { ACL_COMMANDS } from "./acl_command.ts";
 import { SNAPSHOT_COMMANDS } from "./snapshot_commands.ts";
+import { EXPLAIN_COMMANDS } from "./explain_command.ts";
 
 /** Every client command, in the order help lists them. */
 const COMMANDS: readonly CommandSpec[] = [
   ...CORE_COMMANDS,
+  ...EXPLAIN_COMMANDS,
   ...SNAPSHOT_COMMANDS,
   ...LOCK_COMMANDS,
   ...TOKEN_COMMANDS,

@@ -55,3 +55,4 @@ export {
   toBatches,
 } from "./reconcile.ts";
 export { DockerWatcher, type WatcherOptions } from "./watcher.ts";
+export type { ContainerExplain, PortExplain } from "./explain_container.ts";

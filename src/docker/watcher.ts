@@ -13,7 +13,10 @@
  */
 import type { Command, Store } from "../store/mod.ts";
 import type { Proposed } from "../cluster/types.ts";
-import { desiredInstances } from "./desired.ts";
+import { desiredInstances, type DesiredOptions } from "./desired.ts";
+import type { ContainerInfo } from "./container.ts";
+import { type ContainerExplain, explainContainer, findContainer } from "./explain_container.ts";
+import type { Problem } from "./labels.ts";
 import { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 import { LogOnce } from "./log_once.ts";
 import { planReconcile, toBatches } from "./reconcile.ts";
@@ -31,6 +34,8 @@ export const PROPOSE_RETRY_MS = 1_000;
 export const STOPPING_HOLD_MS = 10 * 60_000;
 /** Most containers remembered as being stopped. */
 export const STOPPING_MAX = 4096;
+/** Most problems kept per container for `explain` (the latest reconcile's, in order). */
+export const PROBLEMS_KEPT_MAX = 32;
 
 /** Events after which the desired set may differ. */
 const RELEVANT_ACTIONS = new Set([
@@ -118,6 +123,16 @@ export class DockerWatcher {
   #eventsOpenedAt = 0;
   /** This node's Docker rows, kept from the change feed while started. */
   #own: OwnRows | null = null;
+  /**
+   * The latest reconcile's containers, options and problems by container id (for `explain`;
+   * bounded by the engine's list and PROBLEMS_KEPT_MAX).
+   */
+  #seen: {
+    containers: ContainerInfo[];
+    options: DesiredOptions;
+    problems: Map<string, Problem[]>;
+    atMs: number;
+  } | null = null;
   #unsubscribe: (() => void) | null = null;
 
   /** Throws only for a malformed `dockerUrl` (config validates it first). */
@@ -164,6 +179,26 @@ export class DockerWatcher {
     });
     this.#queued = q;
     return q;
+  }
+
+  /**
+   * `berth explain CONTAINER` on this member: the container `query` names (name or id prefix)
+   * as the latest reconcile saw it, with the problems that reconcile found (logged only once),
+   * and how long ago that was. `error` when the watcher has not listed yet or none matches.
+   */
+  explain(
+    query: string,
+  ): { container: ContainerExplain; seenAgoMs: number } | { error: string } {
+    const seen = this.#seen;
+    if (seen === null) {
+      return { error: "the Docker watcher has not listed the engine's containers yet" };
+    }
+    const c = findContainer(seen.containers, query);
+    if (typeof c === "string") return { error: c };
+    return {
+      container: explainContainer(c, seen.options, seen.problems.get(c.Id) ?? []),
+      seenAgoMs: Math.max(0, this.#now() - seen.atMs),
+    };
   }
 
   /** Stops timers and the event stream; waits for a running reconcile. Leaves the store as is. */
@@ -308,22 +343,28 @@ export class DockerWatcher {
       if (!running.has(id) || now - at > STOPPING_HOLD_MS) this.#stopping.delete(id);
     }
 
-    const desired = desiredInstances(containers, {
+    const options: DesiredOptions = {
       node: this.#o.node,
       advertise: this.#o.advertise,
       internal: this.#o.internal,
       exposeByDefault: this.#o.exposeByDefault,
       edgeDomain: this.#o.edgeDomain,
       stopping: new Set(this.#stopping.keys()),
-    });
+    };
+    const desired = desiredInstances(containers, options);
     if (this.#own === null) return;
     const plan = planReconcile(desired.instances, this.#own, { node: this.#o.node });
+    const problems = new Map<string, Problem[]>();
     for (const p of [...desired.problems, ...plan.problems]) {
       this.#once.log(
         `problem:${p.containerId}:${p.label}:${p.message}`,
         `docker: container ${p.container}: ${p.message}`,
       );
+      let kept = problems.get(p.containerId);
+      if (kept === undefined) problems.set(p.containerId, kept = []);
+      if (kept.length < PROBLEMS_KEPT_MAX) kept.push(p);
     }
+    this.#seen = { containers, options, problems, atMs: now };
     if (plan.commands.length > 0) await this.#proposeAll(plan.commands);
   }
 

@@ -303,3 +303,32 @@ Deno.test("DockerWatcher with 500 containers proposes bounded batches and reads 
     await w.done();
   }
 });
+
+Deno.test("DockerWatcher.explain() keeps a container's latest problems after logging them once", async () => {
+  const w = setup();
+  try {
+    assert.deepEqual(w.watcher.explain("web"), {
+      error: "the Docker watcher has not listed the engine's containers yet",
+    });
+    const web = container("web", "4000");
+    web.Config!.Labels = { "berth.weight": "heavy" };
+    w.engine.containers = [web];
+    await w.watcher.start();
+    await w.watcher.reconcileNow();
+    assert.equal(w.lines.filter((l) => l.includes("berth.weight")).length, 1);
+    const e = w.watcher.explain("web");
+    assert.ok("container" in e);
+    assert.deepEqual(e.container.problems.map((p) => p.label), ["berth.weight"]);
+    assert.deepEqual(e.container.instances.map((i) => i.id), ["h1:web:80"]);
+    assert.ok("error" in w.watcher.explain("id-w")); // not hex: no id prefix match
+    // Fixed: the next reconcile's view has no problem left.
+    web.Config!.Labels = { "berth.weight": "2" };
+    await w.watcher.reconcileNow();
+    const fixed = w.watcher.explain("/web");
+    assert.ok("container" in fixed);
+    assert.deepEqual(fixed.container.problems, []);
+    assert.match((w.watcher.explain("gone") as { error: string }).error, /no running container/);
+  } finally {
+    await w.done();
+  }
+});

@@ -43,7 +43,14 @@ import {
 import type { RouteSpec } from "./route_member.ts";
 import { RoutedService, type ServiceContext, type ServiceRoute } from "./routed_service.ts";
 
-export { normalizeHost, normalizePrefix, RoutedService, type ServiceRoute, type TcpClash };
+export {
+  normalizeHost,
+  normalizePrefix,
+  type PathRoute,
+  RoutedService,
+  type ServiceRoute,
+  type TcpClash,
+};
 
 export interface RouteTableOptions {
   /** Edge domain (trailing dot optional); each service also answers on `SERVICE.<edgeDomain>`. */
@@ -197,10 +204,35 @@ export class RouteTable {
       const routes = this.#hosts.byHost.get(normalizeHost(hostHeader));
       if (routes !== undefined) {
         const r = matchPrefix(routes, url);
-        if (r !== null) return r.route;
+        if (r !== null) return r.svc.route;
       }
     }
-    return matchPrefix(this.#hosts.anyHost, url)?.route ?? null;
+    return matchPrefix(this.#hosts.anyHost, url)?.svc.route ?? null;
+  }
+
+  /**
+   * The route `match` takes, with its host (null: an any-host route), or null. For explaining
+   * (it allocates; the request path calls `match`).
+   */
+  matchRoute(
+    hostHeader: string | undefined,
+    url: string,
+  ): (PathRoute & { host: string | null }) | null {
+    if (hostHeader !== undefined && hostHeader !== "") {
+      const host = normalizeHost(hostHeader);
+      const routes = this.#hosts.byHost.get(host);
+      if (routes !== undefined) {
+        const r = matchPrefix(routes, url);
+        if (r !== null) return { ...r, host };
+      }
+    }
+    const r = matchPrefix(this.#hosts.anyHost, url);
+    return r === null ? null : { ...r, host: null };
+  }
+
+  /** The routes of a named host (null: the any-host ones), longest prefix first. */
+  routesOf(host: string | null): readonly PathRoute[] {
+    return host === null ? this.#hosts.anyHost : this.#hosts.byHost.get(host) ?? [];
   }
 
   /**
@@ -393,14 +425,14 @@ export class RouteTable {
   }
 }
 
-function matchPrefix(routes: readonly PathRoute[], url: string): RoutedService | null {
+function matchPrefix(routes: readonly PathRoute[], url: string): PathRoute | null {
   for (let i = 0; i < routes.length; i++) {
     const r = routes[i]!;
     const p = r.prefix;
     if (!url.startsWith(p)) continue;
-    if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r.svc; // "/"
+    if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r; // "/"
     const c = url.charCodeAt(p.length);
-    if (c === 47 || c === 63) return r.svc; // "/" or "?"
+    if (c === 47 || c === 63) return r; // "/" or "?"
   }
   return null;
 }

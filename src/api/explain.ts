@@ -1,0 +1,304 @@
+/**
+ * `GET /v1/berth/explain`: why a container, a service or a URL is (or is not) registered,
+ * served and routed. Exactly one of:
+ * - `?container=NAME|ID-PREFIX`: the Docker watcher's view on the member where it runs (labels
+ *   read and rejected, each port and the instance it became or why none), with each instance's
+ *   state in the store. A container this member does not run, but whose instances the store
+ *   names on another member, is asked of that member (`&local` stops the forwarding).
+ * - `?service=NAME`: its instances (health from each source, check output, weight, node), its
+ *   routes (hosts, prefixes, TCP ports, who serves each, conflicts), route options, and each
+ *   member's proxy ejections (other members asked, time-bounded: explain_peers.ts).
+ * - `?url=http://host/path` (or `host/path`, `/path`): the route it matches or why none, the
+ *   redirect/HTTPS rules, and the instances the balancer chooses from.
+ * - `?target=…`: a URL when it holds `/`, else a service when one has that name, else a
+ *   container.
+ * Rights: agent:read (acl_routes.ts), then service:read on every service the answer shows.
+ *
+ * The proxy's and the watcher's views come through `Deps.explain`, wired by the agent; their
+ * shapes are those of src/proxy/route_explain.ts and src/docker/explain_container.ts.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import type { ContainerExplain } from "../docker/mod.ts";
+import type { ServiceRoutesInfo, UrlExplain } from "../proxy/route_explain.ts";
+import { parseTarget, type UrlTarget } from "../lib/request_target.ts";
+import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
+import { instanceHealth } from "../store/mod.ts";
+import { type Deps, setReadHeaders } from "./deps.ts";
+import { badRequest, HttpError } from "./http_error.ts";
+import { presentedToken, requireRight } from "./acl_enforce.ts";
+import { type MemberEjections, peerEjections, type PeerGet } from "./explain_peers.ts";
+
+/** Longest container or service name taken. */
+export const EXPLAIN_NAME_CHARS_MAX = 512;
+
+/** What explain reads beyond the store; the agent wires them (absent: that part is off). */
+export interface ExplainSources {
+  /** The Docker watcher's view of a container on this member. */
+  container?: (
+    query: string,
+  ) => { container: ContainerExplain; seenAgoMs: number } | { error: string };
+  /** The route a URL matches in this member's route table. */
+  url?: (target: UrlTarget) => UrlExplain;
+  /** A service's routes in this member's route table; null when it has no member there. */
+  serviceRoutes?: (service: string) => ServiceRoutesInfo | null;
+  /** Asks another member's API (default: fetch to its node's `api` meta). */
+  peer?: PeerGet;
+}
+
+type Kind = "container" | "service" | "url";
+const KINDS: readonly Kind[] = ["container", "service", "url"];
+
+/** One instance with its health by source, as explain shows it. */
+export interface InstanceExplain {
+  id: string;
+  node: string;
+  address: string;
+  port: number;
+  weight: number;
+  container: string | null;
+  status: string;
+  output: string;
+  served: boolean;
+  sources: { node: Verdict; docker: Verdict | null; check: Verdict | null };
+  checks: { id: string; name: string; status: string; output: string }[];
+}
+
+function instanceExplain(i: Instance, node: NodeInfo | undefined): InstanceExplain {
+  const h = instanceHealth(i, node);
+  return {
+    id: i.id,
+    node: i.node,
+    address: i.address,
+    port: i.port,
+    weight: i.weight,
+    container: i.meta.container ?? null,
+    status: h.status,
+    output: h.output,
+    served: h.served,
+    sources: { node: h.node, docker: h.docker, check: h.check },
+    checks: (i.checks ?? []).map((c) => ({
+      id: c.id,
+      name: c.name,
+      status: c.status,
+      output: c.output,
+    })),
+  };
+}
+
+/** The one kind asked for and its value; 400 for none, several, empty or too long. */
+function askedFor(c: Context, d: Deps): { kind: Kind; value: string } {
+  const given = [...KINDS, "target" as const].filter((k) => c.req.query(k) !== undefined);
+  if (given.length !== 1) {
+    throw badRequest(
+      `explain takes exactly one of ?container=, ?service=, ?url= or ?target= (got ${
+        given.length === 0 ? "none" : given.join(", ")
+      })`,
+    );
+  }
+  const key = given[0]!;
+  const value = c.req.query(key)!.trim();
+  if (value === "") throw badRequest(`?${key}= is empty`);
+  const max = key === "url" || key === "target" ? 2048 : EXPLAIN_NAME_CHARS_MAX;
+  if (value.length > max) throw badRequest(`?${key}= is longer than ${max} characters`);
+  if (key !== "target") return { kind: key, value };
+  if (value.includes("/")) return { kind: "url", value };
+  return { kind: d.store.instances(value).length > 0 ? "service" : "container", value };
+}
+
+export function explainRoutes(app: Hono, d: Deps): void {
+  app.get("/v1/berth/explain", async (c) => {
+    const asked = askedFor(c, d);
+    setReadHeaders(c, d, Math.max(1, d.store.tableIndex("instances")));
+    switch (asked.kind) {
+      case "service":
+        return c.json(await explainService(c, d, asked.value));
+      case "url":
+        return c.json(await explainUrlAnswer(c, d, asked.value));
+      case "container":
+        return c.json(await explainContainerAnswer(c, d, asked.value));
+    }
+  });
+}
+
+/** This member's ejections of `ids` and every other member's. */
+async function ejections(
+  c: Context,
+  d: Deps,
+  ids: ReadonlySet<string>,
+): Promise<MemberEjections[]> {
+  const view = await d.routes();
+  const local: MemberEjections = view === null
+    ? { member: d.node, state: "no-proxy", ejected: [], error: null }
+    : {
+      member: d.node,
+      state: "answered",
+      ejected: (view.ejected ?? []).filter((e) => ids.has(e.instance))
+        .map((e) => ({ instance: e.instance, untilMs: e.untilMs })),
+      error: null,
+    };
+  const peer = d.explain.peer;
+  if (peer === undefined) return [local];
+  const remote = await peerEjections(peer, d.store.nodes(), d.node, ids, presentedToken(c));
+  return [local, ...remote];
+}
+
+async function explainService(c: Context, d: Deps, service: string) {
+  requireRight(c, "service", service, "read");
+  const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
+  const instances = d.store.instances(service).map((i) => instanceExplain(i, nodes.get(i.node)));
+  const routes = d.explain.serviceRoutes?.(service) ?? null;
+  if (instances.length === 0 && routes === null) {
+    throw new HttpError(404, `no service ${JSON.stringify(service)}: no instance is registered`);
+  }
+  const view = await d.routes();
+  const tcpListeners = (view?.tcp ?? []).filter((t) => t.service === service);
+  const ids = new Set(instances.map((i) => i.id));
+  const members = await ejections(c, d, ids);
+  return {
+    kind: "service" as const,
+    service,
+    member: d.node,
+    proxy: view === null ? "off" : "on",
+    summary: serviceSummary({ service, instances, routes, members, proxyOn: view !== null }),
+    instances,
+    routes,
+    tcpListeners,
+    ejections: members,
+  };
+}
+
+/** One line per reason the service is or is not served and routed. */
+export function serviceSummary(o: {
+  service: string;
+  instances: readonly InstanceExplain[];
+  routes: ServiceRoutesInfo | null;
+  members: readonly MemberEjections[];
+  proxyOn: boolean;
+}): string[] {
+  const out: string[] = [];
+  const served = o.instances.filter((i) => i.served);
+  if (o.instances.length === 0) out.push("no instance is registered");
+  else {
+    out.push(`${served.length} of ${o.instances.length} instances pass health`);
+    for (const i of o.instances) {
+      if (!i.served) out.push(`${i.id} is ${i.status}: ${i.output || "(no output)"}`);
+    }
+  }
+  if (!o.proxyOn) out.push("the proxy is off on this member");
+  else if (o.routes === null || (o.routes.http.length === 0 && o.routes.tcp.length === 0)) {
+    out.push(
+      "no route: no instance names a host (berth.http.host), a path (berth.http.path) or a " +
+        "TCP port (berth.tcp.port), and no --edge-domain gives it one",
+    );
+  } else {
+    for (const r of o.routes.http) {
+      const at = `${r.host ?? "*"}${r.prefix}`;
+      if (r.servedBy !== o.service) out.push(`route ${at} is served by ${r.servedBy} (conflict)`);
+    }
+    for (const t of o.routes.tcp) {
+      if (t.servedBy !== o.service) out.push(`TCP port ${t.port} is kept by ${t.servedBy}`);
+    }
+    const targets = o.routes.options.members.filter((m) => m.target).length;
+    if (targets === 0) out.push("the proxy has no target for it: its routes answer 503");
+  }
+  for (const m of o.members) {
+    for (const e of m.ejected) out.push(`${e.instance} is ejected by the proxy on ${m.member}`);
+  }
+  return out;
+}
+
+async function explainUrlAnswer(c: Context, d: Deps, text: string) {
+  let target: UrlTarget;
+  try {
+    target = parseTarget(text);
+  } catch (e) {
+    if (e instanceof RangeError) throw badRequest(`url: ${e.message}`);
+    throw e;
+  }
+  const source = d.explain.url;
+  if (source === undefined) {
+    return {
+      kind: "url" as const,
+      member: d.node,
+      proxy: "off",
+      ...target,
+      matched: null,
+      reasons: ["the proxy is off on this member"],
+      conflicts: [],
+      route: null,
+      rules: [],
+      ejections: [],
+    };
+  }
+  const e = source(target);
+  if (e.matched !== null) requireRight(c, "service", e.matched.service, "read");
+  const rules: string[] = [];
+  if (e.route?.redirectHttps) {
+    rules.push("berth.http.redirect=https: plain HTTP requests get a 308 to https://");
+  }
+  if (e.route?.hsts) rules.push(`Strict-Transport-Security over HTTPS: ${e.route.hsts}`);
+  const ids = new Set((e.route?.members ?? []).map((m) => m.instance));
+  return {
+    kind: "url" as const,
+    member: d.node,
+    proxy: "on",
+    ...e,
+    rules,
+    ejections: e.route === null ? [] : await ejections(c, d, ids),
+  };
+}
+
+async function explainContainerAnswer(c: Context, d: Deps, query: string) {
+  const local = d.explain.container?.(query);
+  if (local !== undefined && "container" in local) {
+    const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
+    for (const i of local.container.instances) requireRight(c, "service", i.service, "read");
+    const instances = local.container.instances.map((w) => {
+      const stored = d.store.instance(w.id);
+      return {
+        ...w,
+        registered: stored !== undefined && stored.node === d.node,
+        state: stored === undefined ? null : instanceExplain(stored, nodes.get(stored.node)),
+      };
+    });
+    return {
+      kind: "container" as const,
+      member: d.node,
+      seenAgoMs: local.seenAgoMs,
+      ...local.container,
+      instances,
+    };
+  }
+  // Not here: the member the store says runs it, unless this is already the forwarded question.
+  const owner = c.req.query("local") === undefined ? ownerOf(d, query) : undefined;
+  if (owner !== undefined && d.explain.peer !== undefined) {
+    const path = `/v1/berth/explain?local&container=${encodeURIComponent(query)}`;
+    try {
+      return await d.explain.peer(owner, path, presentedToken(c));
+    } catch (e) {
+      throw new HttpError(
+        502,
+        `container ${JSON.stringify(query)} runs on ${owner.name}, which could not be asked: ${
+          (e as Error).message
+        }`,
+      );
+    }
+  }
+  const why = local === undefined ? "the Docker watcher is off on this member" : local.error;
+  throw new HttpError(404, `container ${JSON.stringify(query)}: ${why}`);
+}
+
+/** The other member whose registered instances name container `query` (name or id prefix). */
+function ownerOf(d: Deps, query: string): NodeInfo | undefined {
+  const q = query.startsWith("/") ? query.slice(1) : query;
+  const idPrefix = /^[0-9a-f]{4,64}$/i.test(q) ? q.toLowerCase() : null;
+  for (const i of d.store.instances()) {
+    if (i.node === d.node || i.containerId === null) continue;
+    if (i.meta.container === q || (idPrefix !== null && i.containerId.startsWith(idPrefix))) {
+      return d.store.nodes().find((n) => n.name === i.node);
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,268 @@
+import assert from "node:assert/strict";
+import { addToken, fixture, instanceSpec } from "./_testing.ts";
+import type { ApiOptions } from "./app.ts";
+import type { PeerGet } from "./explain_peers.ts";
+import { buildRouteTable } from "../proxy/routes.ts";
+import { explainServiceRoutes, explainUrl } from "../proxy/route_explain.ts";
+import type { Store } from "../store/mod.ts";
+import type { ContainerExplain } from "../docker/mod.ts";
+
+/** A fixture whose explain sources read a route table built from its store at each call. */
+function withTable(over: Partial<ApiOptions> = {}, peer?: PeerGet) {
+  const held: { store?: Store } = {};
+  const table = () => buildRouteTable(held.store!.instances(), held.store!.nodes());
+  const { explain, ...rest } = over;
+  const f = fixture({
+    explain: {
+      url: (t) => explainUrl(table(), t),
+      serviceRoutes: (s) => explainServiceRoutes(table(), s),
+      peer: peer ?? (() => Promise.reject(new Error("no peers in this test"))),
+      ...explain,
+    },
+    routes: () => ({
+      listen: "127.0.0.1:80",
+      https: null,
+      http: [],
+      tcp: [],
+      conflicts: [],
+      ejected: [{ instance: "n1:web-2:80", address: "10.0.0.2", port: 80, untilMs: 99 }],
+    }),
+    ...rest,
+  });
+  held.store = f.store;
+  return f;
+}
+
+async function nodes(f: ReturnType<typeof fixture>) {
+  await f.cluster.propose({
+    type: "node.register",
+    name: "n1",
+    address: "10.0.0.1",
+    meta: { api: "http://10.0.0.1:8500" },
+  });
+  await f.cluster.propose({
+    type: "node.register",
+    name: "n2",
+    address: "10.0.0.2",
+    meta: { api: "http://10.0.0.2:8500" },
+  });
+}
+
+Deno.test("GET /v1/berth/explain?service= shows health by source, routes, and ejections on every member", async () => {
+  const asked: string[] = [];
+  const f = withTable({}, (node, path) => {
+    asked.push(`${node.name} ${path}`);
+    return Promise.resolve({ ejected: [{ instance: "n1:web-1:80", untilMs: 5 }] });
+  });
+  try {
+    await nodes(f);
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ httpHosts: ["web.test"] }),
+    });
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        id: "n1:web-2:80",
+        address: "10.0.0.2",
+        httpHosts: ["web.test"],
+        docker: { state: "unhealthy", detail: "curl: connection refused" },
+      }),
+    });
+    const r = await f.app.request("/v1/berth/explain?service=web");
+    assert.equal(r.status, 200);
+    const e = await r.json();
+    assert.equal(e.kind, "service");
+    assert.deepEqual(e.instances.map((i: { id: string; served: boolean }) => [i.id, i.served]), [
+      ["n1:web-1:80", true],
+      ["n1:web-2:80", false],
+    ]);
+    assert.equal(e.instances[1].sources.docker.status, "critical");
+    assert.deepEqual(e.routes.http, [
+      { host: "web.test", prefix: "/", edge: false, servedBy: "web" },
+    ]);
+    assert.deepEqual(asked, ["n2 /v1/berth/routes?stale"]);
+    assert.deepEqual(e.ejections, [
+      {
+        member: "n1",
+        state: "answered",
+        ejected: [{ instance: "n1:web-2:80", untilMs: 99 }],
+        error: null,
+      },
+      {
+        member: "n2",
+        state: "answered",
+        ejected: [{ instance: "n1:web-1:80", untilMs: 5 }],
+        error: null,
+      },
+    ]);
+    assert.ok(e.summary.includes("1 of 2 instances pass health"));
+    assert.ok(
+      e.summary.some((l: string) => /n1:web-2:80 is critical: .*connection refused/.test(l)),
+    );
+    assert.ok(e.summary.includes("n1:web-1:80 is ejected by the proxy on n2"));
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?service= shows a member that does not answer as unknown", async () => {
+  const f = withTable({}, () => Promise.reject(new Error("no answer within 2000 ms")));
+  try {
+    await nodes(f);
+    await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    const e = await (await f.app.request("/v1/berth/explain?service=web")).json();
+    assert.deepEqual(e.ejections[1], {
+      member: "n2",
+      state: "unknown",
+      ejected: [],
+      error: "no answer within 2000 ms",
+    });
+    assert.ok(e.summary.some((l: string) => l.startsWith("no route: no instance names a host")));
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?url= names the route and its members, or why none", async () => {
+  const f = withTable();
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        httpHosts: ["web.test"],
+        httpPath: "/app",
+        meta: { "berth.http.redirect": "https" },
+      }),
+    });
+    const e = await (await f.app.request(
+      `/v1/berth/explain?url=${encodeURIComponent("http://WEB.test:8080/app/x?y=1")}`,
+    )).json();
+    assert.deepEqual(e.matched, { host: "web.test", prefix: "/app", edge: false, service: "web" });
+    assert.equal(e.path, "/app/x?y=1");
+    assert.deepEqual(e.route.members.map((m: { instance: string }) => m.instance), ["n1:web-1:80"]);
+    assert.match(e.rules[0], /308 to https/);
+    const none = await (await f.app.request("/v1/berth/explain?target=web.test/other")).json();
+    assert.equal(none.kind, "url");
+    assert.equal(none.matched, null);
+    assert.match(none.reasons[0], /host web\.test has routes \/app; none is a prefix of \/other/);
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain refuses bad input with 400 and unknown targets with 404", async () => {
+  const f = withTable();
+  try {
+    for (
+      const [q, status, want] of [
+        ["", 400, /exactly one of/],
+        ["?service=a&url=b", 400, /got service, url/],
+        ["?service=%20", 400, /\?service= is empty/],
+        [`?container=${"x".repeat(600)}`, 400, /longer than 512/],
+        [`?url=${encodeURIComponent("ftp://a/b")}`, 400, /url: ftp: URLs are not proxied/],
+        [`?url=${encodeURIComponent("http://[::1/x")}`, 400, /is not a URL/],
+        ["?service=nope", 404, /no service "nope"/],
+        ["?container=nope", 404, /container "nope": the Docker watcher is off on this member/],
+      ] as const
+    ) {
+      const r = await f.app.request(`/v1/berth/explain${q}`);
+      assert.equal(r.status, status, q);
+      const text = await r.text();
+      assert.match(text, want);
+      assert.equal(text.trim().split("\n").length, 1);
+    }
+  } finally {
+    f.close();
+  }
+});
+
+const WATCHED: ContainerExplain = {
+  name: "web-1",
+  id: "abc",
+  image: "berth-test",
+  state: "running",
+  networkMode: "bridge",
+  labels: [{ key: "berth.weight", value: "heavy", from: "label" }],
+  problems: [{ label: "berth.weight", message: 'berth.weight="heavy": expected …; using 1' }],
+  ports: [{
+    port: "80/tcp",
+    published: "0.0.0.0:32768",
+    instance: "n1:web-1:80",
+    service: "web",
+    reason: null,
+  }],
+  instances: [{ id: "n1:web-1:80", service: "web", address: "10.0.0.1", port: 32768 }],
+  summary: "asks for 1 instance: n1:web-1:80",
+};
+
+Deno.test("GET /v1/berth/explain?container= adds each instance's state in the store", async () => {
+  const f = withTable({
+    explain: {
+      container: (q) => q === "web-1" ? { container: WATCHED, seenAgoMs: 7 } : { error: "none" },
+    },
+  });
+  try {
+    await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    const e = await (await f.app.request("/v1/berth/explain?target=web-1")).json();
+    assert.equal(e.kind, "container");
+    assert.equal(e.seenAgoMs, 7);
+    assert.deepEqual(e.problems, WATCHED.problems);
+    assert.equal(e.instances[0].registered, true);
+    assert.equal(e.instances[0].state.status, "passing");
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?container= asks the member the store says runs it, once", async () => {
+  const asked: string[] = [];
+  const f = withTable(
+    { explain: { container: () => ({ error: "no running container here" }) } },
+    (n, p) => {
+      asked.push(`${n.name} ${p}`);
+      return Promise.resolve({ kind: "container", member: n.name });
+    },
+  );
+  try {
+    await nodes(f);
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ id: "n2:api-1:80", node: "n2", meta: { container: "api-1" } }),
+    });
+    const e = await (await f.app.request("/v1/berth/explain?container=api-1")).json();
+    assert.deepEqual(e, { kind: "container", member: "n2" });
+    assert.deepEqual(asked, ["n2 /v1/berth/explain?local&container=api-1"]);
+    // A forwarded question is not forwarded again.
+    const r = await f.app.request("/v1/berth/explain?container=api-1&local");
+    assert.equal(r.status, 404);
+    assert.match(await r.text(), /no running container here/);
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain needs agent:read, then service:read on what it shows", async () => {
+  const f = withTable({ aclDefault: "deny" });
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ httpHosts: ["web.test"] }),
+    });
+    addToken(f.store, "agent-only", 'agent_prefix "" { policy = "read" }');
+    addToken(
+      f.store,
+      "both",
+      'agent_prefix "" { policy = "read" }\nservice "web" { policy = "read" }',
+    );
+    const get = (q: string, token: string) =>
+      f.app.request(`/v1/berth/explain${q}`, { headers: { "X-Consul-Token": token } });
+    assert.equal((await get("?service=web", "nope")).status, 403);
+    assert.equal((await get("?service=web", "agent-only")).status, 403);
+    assert.equal((await get("?url=web.test/", "agent-only")).status, 403);
+    assert.equal((await get("?service=web", "both")).status, 200);
+    assert.equal((await get("?url=web.test/", "both")).status, 200);
+  } finally {
+    f.close();
+  }
+});

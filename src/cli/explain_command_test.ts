@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { ApiServer } from "../api/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
+import { Store } from "../store/mod.ts";
+import { VERSION } from "../version.ts";
+import { apiInstanceSpec } from "../../test/fixtures.ts";
+import { buildRouteTable } from "../proxy/routes.ts";
+import { explainServiceRoutes, explainUrl } from "../proxy/route_explain.ts";
+import { main } from "./mod.ts";
+
+/** An API over a store with two web instances (one failing its check) and their route table. */
+async function withAgent(
+  fn: (
+    run: (argv: string[]) => Promise<{ code: number; out: string; err: string }>,
+  ) => Promise<void>,
+) {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node: "n1", address: "127.0.0.1:8300" });
+  const table = () => buildRouteTable(store.instances(), store.nodes());
+  const api = new ApiServer({
+    store,
+    cluster,
+    node: "n1",
+    advertise: "127.0.0.1",
+    version: VERSION,
+    aclDefault: "allow",
+    listen: { host: "127.0.0.1", port: 0 },
+    routes: () => ({ listen: "127.0.0.1:80", https: null, http: [], tcp: [], conflicts: [] }),
+    explain: {
+      url: (t) => explainUrl(table(), t),
+      serviceRoutes: (s) => explainServiceRoutes(table(), s),
+      container: (q) => ({ error: `no running container named "${q}" on this member` }),
+    },
+  });
+  await api.start();
+  await cluster.propose({
+    type: "register",
+    instance: apiInstanceSpec({ id: "web-1", httpHosts: ["web.test"], httpPath: "/app" }),
+  });
+  await cluster.propose({
+    type: "register",
+    instance: apiInstanceSpec({
+      id: "web-2",
+      address: "10.0.0.2",
+      httpHosts: ["web.test"],
+      httpPath: "/app",
+      checkResult: { status: "critical", output: "HTTP 500 from /health" },
+    }),
+  });
+  const env = { BERTH_HTTP_ADDR: `http://127.0.0.1:${api.address.port}` };
+  try {
+    await fn(async (argv) => {
+      let out = "";
+      let err = "";
+      const code = await main(argv, {
+        stdout: (c) => out += typeof c === "string" ? c : new TextDecoder().decode(c),
+        stderr: (t) => err += t,
+        env,
+      });
+      return { code, out, err };
+    });
+  } finally {
+    await api.close();
+    store.close();
+  }
+}
+
+Deno.test("berth explain SERVICE prints health by source, routes and members", async () => {
+  await withAgent(async (run) => {
+    const r = await run(["explain", "web"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^Service web \(asked on n1\)\n  1 of 2 instances pass health\n/);
+    assert.match(r.out, /web-2 is critical: HTTP 500 from \/health/);
+    assert.doesNotMatch(r.out, /proxy is off/);
+    assert.match(r.out, /\nRoutes\n  Route +Served by\n  web\.test\/app +web\n/);
+    assert.match(r.out, /web-2 +10\.0\.0\.2:32768 +n1 +1 +no: its health is not passing/);
+    const json = JSON.parse((await run(["explain", "--service", "web", "--json"])).out);
+    assert.equal(json.kind, "service");
+    assert.equal(json.instances.length, 2);
+  });
+});
+
+Deno.test("berth explain URL names the route, and exits 1 when no route matches", async () => {
+  await withAgent(async (run) => {
+    const hit = await run(["explain", "http://web.test/app/x"]);
+    assert.equal(hit.code, 0, hit.err);
+    assert.match(hit.out, /^URL web\.test\/app\/x → route web\.test\/app of service web/);
+    const miss = await run(["explain", "web.test/other"]);
+    assert.equal(miss.code, 1);
+    assert.match(miss.out, /^URL web\.test\/other: no route/);
+    assert.match(miss.out, /the proxy answers 404/);
+  });
+});
+
+Deno.test("berth explain exits 1 with one line for an unknown container and a bad URL", async () => {
+  await withAgent(async (run) => {
+    const gone = await run(["explain", "nope"]);
+    assert.equal(gone.code, 1);
+    assert.equal(
+      gone.err,
+      'berth explain: the agent answered 404: container "nope": no running container named "nope" on this member\n',
+    );
+    const bad = await run(["explain", "--url", "ftp://x/y"]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.err.trim().split("\n").length, 1);
+    assert.match(bad.err, /400: url: ftp: URLs are not proxied/);
+    const two = await run(["explain", "--url", "--service", "x"]);
+    assert.equal(two.code, 2);
+  });
+});

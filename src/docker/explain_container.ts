@@ -1,0 +1,167 @@
+/**
+ * `berth explain CONTAINER` from the Docker side: the labels berth reads from a container,
+ * those it rejected (the watcher's latest Problems for it), each port with the instance it
+ * became or why none, and the Docker verdict. A pure function of the inspect data, the
+ * watcher's options and the problems it kept; the watcher calls it (`DockerWatcher.explain`).
+ *
+ * @module
+ */
+import type { ContainerInfo } from "./container.ts";
+import { containerName } from "./container.ts";
+import { containerInstances, type DesiredOptions } from "./desired.ts";
+import { ContainerSettings, decodeLabel, LABELS, type Problem } from "./labels.ts";
+
+/** Most characters of a label value shown. */
+export const EXPLAIN_VALUE_CHARS_MAX = 200;
+/** Label keys whose values are never shown (password hashes). */
+const SECRET_KEY_RE = /auth/i;
+
+/** One port of the container and what became of it. */
+export interface PortExplain {
+  /** Container port: `80/tcp`. */
+  port: string;
+  /** Where it is published (`0.0.0.0:32768`), null when it is not. */
+  published: string | null;
+  /** The instance it became; null when none. */
+  instance: string | null;
+  service: string | null;
+  /** Why it became no instance; null when it did. */
+  reason: string | null;
+}
+
+export interface ContainerExplain {
+  name: string;
+  id: string;
+  image: string;
+  /** Docker's state: running, paused, … */
+  state: string;
+  networkMode: string;
+  /** The `berth.*` labels and the `SERVICE_*` labels and env entries berth reads. */
+  labels: { key: string; value: string; from: "label" | "env" }[];
+  /** Labels rejected, with the watcher's message (what it logged once). */
+  problems: { label: string; message: string }[];
+  ports: PortExplain[];
+  /** The instances the container asks for (registered or not: see the store). */
+  instances: { id: string; service: string; address: string; port: number }[];
+  /** One line: registered, or why not. */
+  summary: string;
+}
+
+function shown(key: string, value: string): string {
+  if (SECRET_KEY_RE.test(key)) return "(hidden)";
+  return value.length > EXPLAIN_VALUE_CHARS_MAX
+    ? `${value.slice(0, EXPLAIN_VALUE_CHARS_MAX)}…`
+    : value;
+}
+
+/** The explanation of container `c` under the watcher's `options`, with its kept `problems`. */
+export function explainContainer(
+  c: ContainerInfo,
+  options: DesiredOptions,
+  problems: readonly Problem[],
+): ContainerExplain {
+  const name = containerName(c);
+  const wanted = containerInstances(c, options);
+  // A fresh reader: decoding again must not add to the problems shown (the watcher's are).
+  const s = new ContainerSettings(name, c.Id, c);
+  const labels: ContainerExplain["labels"] = [];
+  const labelMap = c.Config?.Labels ?? {};
+  for (const key of s.labelKeys()) {
+    if (key.startsWith("berth.") || key.startsWith("SERVICE_")) {
+      labels.push({ key, value: shown(key, labelMap[key] ?? ""), from: "label" });
+    }
+  }
+  for (const key of s.serviceKeys()) {
+    if (key in labelMap) continue;
+    labels.push({ key, value: shown(key, s.get(key) ?? ""), from: "env" });
+  }
+
+  const ignored = !decodeLabel(s, LABELS.enable)
+    ? "berth.enable=false"
+    : decodeLabel(s, LABELS.ignore)
+    ? "SERVICE_IGNORE is set"
+    : null;
+  const choice = decodeLabel(s, LABELS.port);
+  const hostNet = c.HostConfig?.NetworkMode === "host";
+  const byPort = new Map(wanted.instances.map((i) => [i.meta["container-port"], i]));
+  const published = c.NetworkSettings?.Ports ?? {};
+  const keys = [
+    ...new Set([...Object.keys(c.Config?.ExposedPorts ?? {}), ...Object.keys(published)]),
+  ]
+    .filter((k) => /^\d{1,5}\/(tcp|udp)$/.test(k))
+    .sort((a, b) => parseInt(a) - parseInt(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const ports = keys.map((key): PortExplain => {
+    const [num, proto] = key.split("/") as [string, string];
+    const port = Number(num);
+    const binding = (published[key] ?? []).find((b) => /^\d{1,5}$/.test(b.HostPort ?? ""));
+    const pub = binding === undefined ? null : `${binding.HostIp || "0.0.0.0"}:${binding.HostPort}`;
+    const i = byPort.get(key);
+    if (i !== undefined) {
+      return { port: key, published: pub, instance: i.id, service: i.service, reason: null };
+    }
+    let reason: string;
+    if (ignored !== null) reason = `the container is ignored (${ignored})`;
+    else if (pub === null && !hostNet && !options.internal) {
+      reason = "not published (no host port): publish it (-p) or run the agent with --internal";
+    } else if (
+      choice !== null && (choice.port !== port || (choice.proto !== null && choice.proto !== proto))
+    ) {
+      reason = `berth.port=${choice.port}${
+        choice.proto === null ? "" : `/${choice.proto}`
+      } keeps another port`;
+    } else if (decodeLabel(s, LABELS.portIgnore, port)) reason = `SERVICE_${port}_IGNORE is set`;
+    else reason = "not registered: see the problems";
+    return { port: key, published: pub, instance: null, service: null, reason };
+  });
+
+  const instances = wanted.instances.map((i) => ({
+    id: i.id,
+    service: i.service,
+    address: i.address,
+    port: i.port,
+  }));
+  const summary = ignored !== null
+    ? `not registered: ${ignored}`
+    : instances.length > 0
+    ? `asks for ${instances.length} instance${instances.length === 1 ? "" : "s"}: ${
+      instances.map((i) => i.id).join(", ")
+    }`
+    : ports.length === 0
+    ? "not registered: the container has no port"
+    : "not registered: no port became an instance (see ports)";
+  return {
+    name,
+    id: c.Id,
+    image: c.Config?.Image ?? "",
+    state: c.State?.Status ?? (c.State?.Running ? "running" : "unknown"),
+    networkMode: c.HostConfig?.NetworkMode ?? "",
+    labels,
+    problems: problems.map((p) => ({ label: p.label, message: p.message })),
+    ports,
+    instances,
+    summary,
+  };
+}
+
+/**
+ * The container `query` names among `containers`: its name (a leading `/` allowed) or a prefix
+ * of its id (at least 4 hex digits). A string when none or several match.
+ */
+export function findContainer(
+  containers: readonly ContainerInfo[],
+  query: string,
+): ContainerInfo | string {
+  const q = query.startsWith("/") ? query.slice(1) : query;
+  const byName = containers.find((c) => containerName(c) === q);
+  if (byName !== undefined) return byName;
+  if (/^[0-9a-f]{4,64}$/i.test(q)) {
+    const hits = containers.filter((c) => c.Id.toLowerCase().startsWith(q.toLowerCase()));
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length > 1) {
+      return `${hits.length} containers have ids starting with ${q}: give more of the id`;
+    }
+  }
+  return `no running container named or with an id starting with ${
+    JSON.stringify(q.slice(0, 80))
+  } on this member`;
+}

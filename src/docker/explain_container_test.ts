@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import type { ContainerInfo } from "./container.ts";
+import type { DesiredOptions } from "./desired.ts";
+import { desiredInstances } from "./desired.ts";
+import { explainContainer, findContainer } from "./explain_container.ts";
+
+const OPTS: DesiredOptions = { node: "h1", advertise: "10.0.0.5", internal: false };
+
+function container(
+  name: string,
+  labels: Record<string, string>,
+  ports: Record<string, { HostIp?: string; HostPort?: string }[] | null>,
+  env: string[] = [],
+): ContainerInfo {
+  return {
+    Id: `c0ffee${name}`.padEnd(64, "0"),
+    Name: `/${name}`,
+    Config: {
+      Image: "berth-test",
+      Labels: labels,
+      Env: env,
+      ExposedPorts: Object.fromEntries(Object.keys(ports).map((k) => [k, {}])),
+    },
+    State: { Status: "running", Running: true },
+    HostConfig: { NetworkMode: "bridge" },
+    NetworkSettings: { Ports: ports },
+  };
+}
+
+Deno.test("explainContainer() shows each port's instance, an unpublished port's reason and the problems", () => {
+  const c = container("web", { "berth.weight": "heavy", "berth.service": "web", other: "x" }, {
+    "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "32768" }],
+    "9000/tcp": null,
+  });
+  const problems = desiredInstances([c], OPTS).problems;
+  const e = explainContainer(c, OPTS, problems);
+  assert.deepEqual(e.ports, [
+    {
+      port: "80/tcp",
+      published: "0.0.0.0:32768",
+      instance: "h1:web:80",
+      service: "web",
+      reason: null,
+    },
+    {
+      port: "9000/tcp",
+      published: null,
+      instance: null,
+      service: null,
+      reason: "not published (no host port): publish it (-p) or run the agent with --internal",
+    },
+  ]);
+  assert.deepEqual(e.labels.map((l) => l.key), ["berth.service", "berth.weight"]);
+  assert.equal(e.problems.length, 1);
+  assert.equal(e.problems[0]!.label, "berth.weight");
+  assert.match(e.problems[0]!.message, /berth\.weight="heavy": expected .*; using 1/);
+  assert.equal(e.summary, "asks for 1 instance: h1:web:80");
+});
+
+Deno.test("explainContainer() says why a port or the whole container is left out", () => {
+  const ports = {
+    "80/tcp": [{ HostPort: "4000" }],
+    "81/tcp": [{ HostPort: "4001" }],
+    "82/tcp": [{ HostPort: "4002" }],
+  };
+  const chosen = explainContainer(
+    container("a", { "berth.port": "81" }, ports),
+    OPTS,
+    [],
+  );
+  assert.deepEqual(chosen.ports.map((p) => [p.port, p.instance, p.reason]), [
+    ["80/tcp", null, "berth.port=81 keeps another port"],
+    ["81/tcp", "h1:a:81", null],
+    ["82/tcp", null, "berth.port=81 keeps another port"],
+  ]);
+  const portIgnored = explainContainer(
+    container("b", {}, ports, ["SERVICE_82_IGNORE=1"]),
+    OPTS,
+    [],
+  );
+  assert.equal(portIgnored.ports[2]!.reason, "SERVICE_82_IGNORE is set");
+  assert.deepEqual(portIgnored.labels, [{ key: "SERVICE_82_IGNORE", value: "1", from: "env" }]);
+  const off = explainContainer(container("c", { "berth.enable": "false" }, ports), OPTS, []);
+  assert.equal(off.summary, "not registered: berth.enable=false");
+  assert.ok(off.ports.every((p) => p.reason === "the container is ignored (berth.enable=false)"));
+  const none = explainContainer(container("d", {}, {}), OPTS, []);
+  assert.equal(none.summary, "not registered: the container has no port");
+});
+
+Deno.test("explainContainer() hides the values of auth labels", () => {
+  const e = explainContainer(
+    container("s", { "berth.http.auth.basic": "u:$2y$05$abc", "berth.tags": "a".repeat(300) }, {}),
+    OPTS,
+    [],
+  );
+  assert.deepEqual(e.labels[0], { key: "berth.http.auth.basic", value: "(hidden)", from: "label" });
+  assert.equal(e.labels[1]!.value.length, 201);
+});
+
+Deno.test("findContainer() matches a name, a /name or a unique id prefix; says why not otherwise", () => {
+  const list = [container("web", {}, {}), container("api", {}, {})];
+  assert.equal((findContainer(list, "web") as ContainerInfo).Name, "/web");
+  assert.equal((findContainer(list, "/api") as ContainerInfo).Name, "/api");
+  assert.equal((findContainer(list, "c0ffeea") as ContainerInfo).Name, "/api");
+  assert.match(
+    findContainer(list, "c0ffee") as string,
+    /2 containers have ids starting with c0ffee/,
+  );
+  assert.match(findContainer(list, "nope") as string, /no running container named .*"nope"/);
+});

@@ -1,0 +1,202 @@
+/**
+ * `berth explain` from the proxy's side: which route a URL matches and why (or why none), and
+ * which routes, TCP ports and targets a service has, read from a RouteTable. Pure reads for
+ * the explain API (src/api/explain.ts, wired by the agent); nothing here runs per request.
+ *
+ * @example
+ * ```ts
+ * explainUrl(table, "http://web.example.com/api/x");
+ * // → { matched: { host: "web.example.com", prefix: "/api", service: "web", … }, … }
+ * ```
+ *
+ * @module
+ */
+import type { PathRoute, RouteTable, ServiceRoute } from "./routes.ts";
+import type { UrlTarget } from "../lib/request_target.ts";
+
+export { parseTarget, type UrlTarget } from "../lib/request_target.ts";
+
+/** One instance of a service as the route table holds it. */
+export interface MemberInfo {
+  instance: string;
+  address: string;
+  port: number;
+  weight: number;
+  node: string;
+  /** Whether the proxy sends it requests (the route's targets). */
+  target: boolean;
+  /** Why not, when it is no target. */
+  why: string | null;
+}
+
+/** A service's route options, as its members set them. */
+export interface RouteOptionsInfo {
+  service: string;
+  policy: string;
+  proto: string;
+  redirectHttps: boolean;
+  hsts: string | null;
+  acme: boolean;
+  members: MemberInfo[];
+}
+
+/** One HTTP route a service claims (or has from the edge domain) and who serves it. */
+export interface ClaimInfo {
+  /** Null: any host (a path-only route). */
+  host: string | null;
+  prefix: string;
+  /** The `SERVICE.<edge-domain>` default route. */
+  edge: boolean;
+  /** The service the proxy sends it to (another one when this one lost the claim). */
+  servedBy: string | null;
+}
+
+export interface ServiceRoutesInfo {
+  http: ClaimInfo[];
+  tcp: { port: number; servedBy: string | null }[];
+  /** The table's conflict lines that name the service. */
+  conflicts: string[];
+  options: RouteOptionsInfo;
+}
+
+export interface UrlExplain extends UrlTarget {
+  /** The route taken, or null (the proxy answers 404). */
+  matched: { host: string | null; prefix: string; edge: boolean; service: string } | null;
+  /** Why this route, or why none: one sentence each. */
+  reasons: string[];
+  /** The table's conflict lines about the matched route. */
+  conflicts: string[];
+  /** The matched service's options and members; null without a match. */
+  route: RouteOptionsInfo | null;
+}
+
+/** The route a URL matches now, why, and the matched service's members. */
+export function explainUrl(table: RouteTable, target: UrlTarget): UrlExplain {
+  const { host, path } = target;
+  const m = table.matchRoute(host ?? undefined, path);
+  const reasons: string[] = [];
+  if (m === null) {
+    const own = host === null ? [] : table.routesOf(host);
+    const any = table.routesOf(null);
+    if (host !== null && own.length === 0) reasons.push(`no route names the host ${host}`);
+    if (own.length > 0) {
+      reasons.push(
+        `the host ${host} has routes ${prefixes(own)}; none is a prefix of ${cut(path)}`,
+      );
+    }
+    reasons.push(
+      any.length === 0
+        ? "no path-only (any-host) route exists"
+        : `no path-only route ${prefixes(any)} is a prefix of ${cut(path)}`,
+    );
+    reasons.push("the proxy answers 404");
+    return { host, path, matched: null, reasons, conflicts: [], route: null };
+  }
+  const service = m.svc.service;
+  reasons.push(
+    m.host === null
+      ? `no route of the host ${host ?? "(none)"} matches; the path-only route ${m.prefix} does`
+      : m.edge
+      ? `${m.host} is ${service}'s edge-domain name (route ${m.prefix})`
+      : `the host ${m.host} with the longest matching prefix ${m.prefix}`,
+  );
+  const head = `route ${m.host ?? "*"}${m.prefix}:`;
+  const conflicts = table.conflicts.filter((l) => l.startsWith(head));
+  const route = routeOptions(table, service);
+  if (route.members.every((x) => !x.target)) {
+    reasons.push(`${service} has no target now: the proxy answers 503`);
+  }
+  return {
+    host,
+    path,
+    matched: { host: m.host, prefix: m.prefix, edge: m.edge, service },
+    reasons,
+    conflicts,
+    route,
+  };
+}
+
+/** The routes, TCP ports and members of `service` in the table; null when it has no member. */
+export function explainServiceRoutes(table: RouteTable, service: string): ServiceRoutesInfo | null {
+  const svc = table.service(service);
+  if (svc === undefined) return null;
+  const http: ClaimInfo[] = [];
+  for (const { claim } of svc.claims.values()) {
+    const host = claim.host === "" ? null : claim.host;
+    http.push({
+      host,
+      prefix: claim.prefix,
+      edge: false,
+      servedBy: servedAt(table, host, claim.prefix),
+    });
+  }
+  // The edge-domain route: a served route of this service that no member claims.
+  for (const r of table.httpRoutes()) {
+    if (r.service !== service || r.host === null) continue;
+    if (http.some((c) => c.host === r.host && c.prefix === r.prefix)) continue;
+    http.push({ host: r.host, prefix: r.prefix, edge: true, servedBy: service });
+  }
+  http.sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+  const tcp = [...svc.tcpPorts.keys()].sort((a, b) => a - b)
+    .map((port) => ({ port, servedBy: table.tcp.get(port)?.service ?? null }));
+  const named = new RegExp(`\\b${escapeRe(service)}\\b`);
+  return {
+    http,
+    tcp,
+    conflicts: table.conflicts.filter((l) => named.test(l)),
+    options: routeOptions(table, service),
+  };
+}
+
+function routeOptions(table: RouteTable, service: string): RouteOptionsInfo {
+  const svc = table.service(service)!;
+  const route: ServiceRoute = svc.route;
+  const targets = new Set(route.targets.map((t) => t.id));
+  return {
+    service,
+    policy: route.balancer.policy,
+    proto: route.proto,
+    redirectHttps: route.redirectHttps,
+    hsts: route.hsts,
+    acme: route.acme,
+    members: svc.members.map((m) => ({
+      instance: m.id,
+      address: m.address,
+      port: m.port,
+      weight: m.weight,
+      node: m.node,
+      target: targets.has(m.id),
+      why: targets.has(m.id)
+        ? null
+        : m.weight <= 0
+        ? "weight 0"
+        : !m.ownOk
+        ? "its health is not passing"
+        : !table.nodeOk(m.node)
+        ? `its node ${m.node} is down or failing a node check`
+        : "not a target",
+    })),
+  };
+}
+
+function servedAt(table: RouteTable, host: string | null, prefix: string): string | null {
+  const r = table.routesOf(host).find((x: PathRoute) => x.prefix === prefix);
+  return r?.svc.service ?? null;
+}
+
+function key(c: ClaimInfo): string {
+  return `${c.host ?? ""}\u0000${c.prefix}`;
+}
+
+function prefixes(routes: readonly PathRoute[]): string {
+  const list = routes.slice(0, 8).map((r) => r.prefix).join(", ");
+  return routes.length > 8 ? `${list}, … (${routes.length})` : list;
+}
+
+function cut(path: string): string {
+  return path.length > 120 ? `${path.slice(0, 120)}…` : path;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import type { Instance } from "../store/mod.ts";
+import { buildRouteTable } from "./routes.ts";
+import { explainServiceRoutes, explainUrl, parseTarget } from "./route_explain.ts";
+import { spec } from "./_testing.ts";
+
+function inst(over: Partial<Instance> & { id: string }): Instance {
+  return { ...spec({ port: 8000, httpHosts: [], ...over }), createIndex: 1, modifyIndex: 1 };
+}
+
+Deno.test("explainUrl() names the host route with the longest matching prefix and its members", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", service: "web", httpHosts: ["web.test"] }),
+    inst({ id: "b", service: "api", httpHosts: ["web.test"], httpPath: "/api" }),
+    inst({ id: "c", service: "api", httpHosts: ["web.test"], httpPath: "/api", weight: 0 }),
+  ], []);
+  const e = explainUrl(t, parseTarget("web.test/api/v1"));
+  assert.deepEqual(e.matched, { host: "web.test", prefix: "/api", edge: false, service: "api" });
+  assert.match(e.reasons[0]!, /host web\.test with the longest matching prefix \/api/);
+  assert.deepEqual(e.route?.members.map((m) => [m.instance, m.target, m.why]), [
+    ["b", true, null],
+    ["c", false, "weight 0"],
+  ]);
+  assert.equal(explainUrl(t, parseTarget("web.test/apix")).matched?.service, "web");
+});
+
+Deno.test("explainUrl() says why nothing matches: unknown host, no prefix, no any-host route", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", service: "web", httpHosts: ["web.test"], httpPath: "/app" }),
+    inst({ id: "b", service: "static", httpPath: "/static" }),
+  ], []);
+  const other = explainUrl(t, parseTarget("other.test/x"));
+  assert.equal(other.matched, null);
+  assert.deepEqual(other.reasons, [
+    "no route names the host other.test",
+    "no path-only route /static is a prefix of /x",
+    "the proxy answers 404",
+  ]);
+  const wrongPath = explainUrl(t, parseTarget("web.test/x"));
+  assert.match(wrongPath.reasons[0]!, /host web\.test has routes \/app; none is a prefix of \/x/);
+  // The any-host route serves a known host whose own routes do not match.
+  const fallback = explainUrl(t, parseTarget("web.test/static/a.js"));
+  assert.equal(fallback.matched?.service, "static");
+  assert.equal(fallback.matched?.host, null);
+});
+
+Deno.test("explainUrl() lists the conflict of a route two services claim, and a 503 without targets", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", service: "alpha", httpHosts: ["x.test"] }),
+    inst({ id: "b", service: "beta", httpHosts: ["x.test"], weight: 0 }),
+  ], []);
+  const e = explainUrl(t, parseTarget("x.test/"));
+  assert.equal(e.matched?.service, "alpha");
+  assert.deepEqual(e.conflicts, [
+    "route x.test/: claimed by services alpha, beta; alpha serves it",
+  ]);
+  const lost = explainServiceRoutes(t, "beta")!;
+  assert.deepEqual(lost.http, [{ host: "x.test", prefix: "/", edge: false, servedBy: "alpha" }]);
+  assert.equal(lost.conflicts.length, 1);
+  assert.match(
+    explainUrl(
+      buildRouteTable([inst({ id: "z", service: "z", httpHosts: ["z.test"], weight: 0 })], []),
+      parseTarget("z.test/"),
+    )
+      .reasons.at(-1)!,
+    /z has no target now: the proxy answers 503/,
+  );
+});
+
+Deno.test("explainServiceRoutes() lists claims, the edge route, TCP ports and their owners", () => {
+  const t = buildRouteTable(
+    [
+      inst({ id: "a", service: "web", httpHosts: ["web.test"], httpPath: "/w", tcpPort: 9000 }),
+      inst({ id: "b", service: "aaa", tcpPort: 9000 }),
+    ],
+    [],
+    { edgeDomain: "edge.test" },
+  );
+  const r = explainServiceRoutes(t, "web")!;
+  assert.deepEqual(r.http, [
+    { host: "web.edge.test", prefix: "/", edge: true, servedBy: "web" },
+    { host: "web.test", prefix: "/w", edge: false, servedBy: "web" },
+  ]);
+  assert.deepEqual(r.tcp, [{ port: 9000, servedBy: "aaa" }]);
+  assert.deepEqual(r.conflicts, ["TCP port 9000: claimed by services aaa and web; aaa keeps it"]);
+  assert.equal(explainServiceRoutes(t, "nope"), null);
+});
