@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 PERMISSIONS=(--allow-all)
 # Workers' main modules, which the module graph from src/main.ts does not name statically.
 INCLUDES=(--include src/store/snapshot_worker.ts --include src/cluster/log_worker.ts
-  --include src/dns/workers/dns_worker.ts --include src/proxy/workers/proxy_worker.ts)
+  --include src/dns/workers/dns_worker.ts --include src/proxy/workers/proxy_worker.ts
+  --include src/proxy/middleware/bcrypt_worker.ts)
 mkdir -p dist
 targets=${TARGETS:-}
 if [ -z "$targets" ]; then

@@ -35,8 +35,6 @@ import {
   LB_META_KEY,
   type LbPolicy,
   NAME_BYTES_MAX,
-  REDIRECT_META_KEY,
-  type RedirectMode,
   type RouteKeyIndex,
   SERVICE_NAME_CHARS_MAX,
   TLS_META_KEY,
@@ -289,7 +287,6 @@ interface Common {
   lb: LbPolicy | null;
   tls: TlsMode | null;
   proto: HttpProto | null;
-  redirect: RedirectMode | null;
   hsts: string | null;
   check: CheckDefinition | null;
   /** Route settings from labels, canonical. */
@@ -305,7 +302,6 @@ function commonFields(s: ContainerSettings, o: DesiredOptions): Common {
     lb: decodeLabel(s, LABELS.lb),
     tls: decodeLabel(s, LABELS.tls),
     proto: decodeLabel(s, LABELS.httpProto),
-    redirect: decodeLabel(s, LABELS.httpRedirect),
     hsts: decodeLabel(s, LABELS.hsts),
     check: checkOf(s),
     route: routeLabels(s, o.routeKeys),
@@ -331,7 +327,7 @@ function metaOf(
   s: ContainerSettings,
   c: ContainerInfo,
   e: PortEntry,
-  { lb, tls, proto, redirect, hsts, route }: Common,
+  { lb, tls, proto, hsts, route }: Common,
 ): Record<string, string> {
   return {
     ...attributes(s, e.port),
@@ -342,7 +338,6 @@ function metaOf(
     ...(lb === null ? {} : { [LB_META_KEY]: lb }),
     ...(tls === null ? {} : { [TLS_META_KEY]: tls }),
     ...(proto === null ? {} : { [HTTP_PROTO_META_KEY]: proto }),
-    ...(redirect === null ? {} : { [REDIRECT_META_KEY]: redirect }),
     ...(hsts === null ? {} : { [HSTS_META_KEY]: hsts }),
   };
 }

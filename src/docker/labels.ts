@@ -20,7 +20,6 @@ import {
   CommandError,
   type HttpProto,
   type LbPolicy,
-  type RedirectMode,
   ROUTE_KEY_INDEX,
   type RouteKeyIndex,
   rules,
@@ -372,14 +371,6 @@ export const LABELS = {
     default: null,
     onBad: "using the container's berth.tls",
     parse: (v, key) => rules.tlsMode(v, key),
-  }),
-  httpRedirect: label<RedirectMode | null>({
-    keys: ["berth.http.redirect"],
-    example: "https",
-    doc: "plain HTTP requests get a 308 to the same URL on https (ACME challenges excepted)",
-    default: null,
-    onBad: "no redirect",
-    parse: (v, key) => rules.httpRedirect(v, key),
   }),
   hsts: label<string | null>({
     keys: ["berth.http.hsts"],

@@ -78,7 +78,6 @@ const BAD: Record<string, string[]> = {
   "berth.tls": ["letsencrypt", "acme,manual"],
   "berth.http.proto": ["h3", "grpc-web"],
   "berth.check.grpc": ["yes please"],
-  "berth.http.redirect": ["http", "https://example.com"],
   "berth.http.hsts": ["31536000", "max-age=1y", "max-age=60; nosniff"],
 };
 /** Entries that accept any value. */
@@ -124,11 +123,6 @@ Deno.test("decodeLabel() good values: parsed, first present key wins, labels bef
   assert.equal(decodeLabel(settings({ "berth.lb": "Least-Conn" }), LABELS.lb), "least_conn");
   assert.equal(decodeLabel(s, LABELS.tls), null);
   assert.equal(decodeLabel(settings({ "berth.tls": " ACME " }), LABELS.tls), "acme");
-  assert.equal(decodeLabel(s, LABELS.httpRedirect), null);
-  assert.equal(
-    decodeLabel(settings({ "berth.http.redirect": "HTTPS" }), LABELS.httpRedirect),
-    "https",
-  );
   assert.equal(decodeLabel(s, LABELS.hsts), null);
   assert.equal(
     decodeLabel(settings({ "berth.http.hsts": "max-age=600;includesubdomains" }), LABELS.hsts),

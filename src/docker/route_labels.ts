@@ -2,7 +2,8 @@
  * Route settings from a container's labels: every label whose key is a route setting
  * (src/store/route_keys.ts) is parsed by the setting's row; a good value goes into each
  * instance's meta as its canonical text, a bad one is one Problem (`KEY="value": expected …;
- * ON_BAD`) and is left out, so the route falls back to the default.
+ * ON_BAD`) and is left out, so the route falls back to the default; a security setting (a row
+ * with `failClosed`: basic auth, allow list) takes that value instead, refusing every request.
  *
  * @module
  */
@@ -23,9 +24,10 @@ export function routeLabels(
     const k = index.find(key);
     if (k === undefined) continue;
     const value = s.label(key)?.trim() ?? "";
-    if (value === "") continue;
+    if (value === "" && k.failClosed === undefined) continue;
     if (n === ROUTE_LABELS_MAX) {
       s.problem(key, `${key}: more than ${ROUTE_LABELS_MAX} route settings; ${k.onBad}`);
+      if (k.failClosed !== undefined) out[key] = k.failClosed;
       continue;
     }
     try {
@@ -34,6 +36,10 @@ export function routeLabels(
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       badValue(s, key, value, e, k.onBad);
+      if (k.failClosed !== undefined) {
+        out[key] = k.failClosed;
+        n++;
+      }
     }
   }
   return out;

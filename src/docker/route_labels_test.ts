@@ -47,6 +47,24 @@ Deno.test('routeLabels() a bad value: one problem KEY="value": expected …; onB
   }]);
 });
 
+Deno.test("routeLabels() a bad or empty security setting fails closed: none, with its problem", () => {
+  const s = settings({
+    "berth.http.auth.basic": "alice:BjHt/M4PB2K2baOOtpONVspbT9e/0THJF5lxdxXnD0/9krfPGu",
+    "berth.http.allow": " ",
+    "berth.http.rewrite": "^/(a /b",
+  });
+  assert.deepEqual(routeLabels(s), {
+    "berth.http.allow": "none",
+    "berth.http.auth.basic": "none",
+  });
+  assert.deepEqual(s.problems.map((p) => p.label).sort(), [
+    "berth.http.allow",
+    "berth.http.auth.basic",
+    "berth.http.rewrite",
+  ]);
+  assert.match(s.problems.find((p) => p.label === "berth.http.allow")!.message, /403 \(none\)$/);
+});
+
 Deno.test("routeLabels() reads at most ROUTE_LABELS_MAX settings, a problem for each other", () => {
   const labels: Record<string, string> = {};
   for (let i = 0; i < ROUTE_LABELS_MAX + 2; i++) labels[`berth.test.h.k${i}`] = "v";

@@ -6,11 +6,11 @@
  * @module
  */
 
-/** Instance meta key: `https` answers plain HTTP requests with a 308 to https. */
+/**
+ * Instance meta key: `https` answers plain HTTP requests with a 308 to https (the regex form
+ * and the key's parser: route_keys_http.ts).
+ */
 export const REDIRECT_META_KEY = "berth.http.redirect";
-/** The values `berth.http.redirect` takes. */
-export const REDIRECT_MODES = ["https"] as const;
-export type RedirectMode = typeof REDIRECT_MODES[number];
 
 /** Instance meta key: the Strict-Transport-Security value of the service's HTTPS responses. */
 export const HSTS_META_KEY = "berth.http.hsts";
@@ -18,12 +18,6 @@ export const HSTS_META_KEY = "berth.http.hsts";
 export const HSTS_EXPECTED = "max-age=SECONDS[; includeSubDomains][; preload]";
 /** Largest max-age accepted (2^31 − 1 seconds, as browsers store it). */
 export const HSTS_MAX_AGE_MAX = 2_147_483_647;
-
-/** A mode (any case, spaces around ignored) → the mode; null for an unknown one. */
-export function parseRedirectMode(s: string): RedirectMode | null {
-  const t = s.trim().toLowerCase();
-  return (REDIRECT_MODES as readonly string[]).includes(t) ? t as RedirectMode : null;
-}
 
 /**
  * An HSTS policy (RFC 6797 §6.1: `max-age=N`, optional `includeSubDomains` and `preload`; any

@@ -26,15 +26,7 @@ import { isServiceName, SERVICE_NAME_EXPECTED } from "../lib/service_name.ts";
 import { LB_META_KEY, LB_POLICIES, type LbPolicy, parseLbPolicy } from "./lb_policy.ts";
 import { parseTlsMode, TLS_META_KEY, TLS_MODES, type TlsMode } from "./tls_meta.ts";
 import { HTTP_PROTO_META_KEY, HTTP_PROTOS, type HttpProto, parseHttpProto } from "./http_proto.ts";
-import {
-  HSTS_EXPECTED,
-  HSTS_META_KEY,
-  parseHsts,
-  parseRedirectMode,
-  REDIRECT_META_KEY,
-  REDIRECT_MODES,
-  type RedirectMode,
-} from "./edge_meta.ts";
+import { HSTS_EXPECTED, HSTS_META_KEY, parseHsts } from "./edge_meta.ts";
 import { canonicalRouteMeta } from "./route_keys.ts";
 import { CommandError, durationMs, fail, int, obj, str } from "./rule_basics.ts";
 
@@ -131,22 +123,10 @@ export const rules = {
         `${path}.${HTTP_PROTO_META_KEY}`,
       );
     }
-    if (m[REDIRECT_META_KEY] !== undefined) {
-      m[REDIRECT_META_KEY] = rules.httpRedirect(
-        m[REDIRECT_META_KEY],
-        `${path}.${REDIRECT_META_KEY}`,
-      );
-    }
     if (m[HSTS_META_KEY] !== undefined) {
       m[HSTS_META_KEY] = rules.hsts(m[HSTS_META_KEY], `${path}.${HSTS_META_KEY}`);
     }
     return m;
-  },
-  /** `berth.http.redirect`: where plain HTTP requests are sent (`https`). */
-  httpRedirect(x: unknown, path: string): RedirectMode {
-    const r = typeof x === "string" ? parseRedirectMode(x) : null;
-    if (r === null) fail(path, REDIRECT_MODES.join("|"), x);
-    return r;
   },
   /** `berth.http.hsts`: the Strict-Transport-Security value, canonical. */
   hsts(x: unknown, path: string): string {

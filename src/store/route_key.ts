@@ -30,6 +30,11 @@ export interface RouteKey {
    * expected (`new CommandError(value, "an integer in [0, 10]")`, or rule_basics' `fail`). Pure.
    */
   parse(value: string, key: string): string;
+  /**
+   * A security setting's canonical value in place of a bad label (`none`: nobody passes), so a
+   * typo fails closed instead of leaving the route open; absent: a bad label is left out.
+   */
+  failClosed?: string;
 }
 
 /** Whether `k` is a family row (a prefix of keys) rather than one key. */

@@ -30,6 +30,7 @@ const CASES: [string, Rule, [unknown, unknown][], unknown[]][] = [
     [{ "berth.tls": "ACME" }, { "berth.tls": "acme" }],
     [{ "berth.http.proto": "GRPC" }, { "berth.http.proto": "grpc" }],
     [{ "berth.http.redirect": "HTTPS" }, { "berth.http.redirect": "https" }],
+    [{ "berth.http.redirect": " ^/a  /b " }, { "berth.http.redirect": "^/a /b 302" }],
     [{ "berth.http.hsts": "max-age=60;preload" }, { "berth.http.hsts": "max-age=60; preload" }],
   ], [
     { a: 1 },
@@ -40,12 +41,6 @@ const CASES: [string, Rule, [unknown, unknown][], unknown[]][] = [
     { "berth.http.redirect": "http" },
     { "berth.http.hsts": "1 year" },
     [],
-  ]],
-  ["httpRedirect", rules.httpRedirect, [["https", "https"], [" HTTPS ", "https"]], [
-    "",
-    "http",
-    "https://x",
-    1,
   ]],
   ["hsts", rules.hsts, [
     ["max-age=31536000", "max-age=31536000"],
