@@ -5,11 +5,12 @@
  * both the same). Works on every frontend: it wraps the response sink, whatever writes it
  * (HTTP/1.1, over TLS, HTTP/2).
  *
- * The body streams through `node:zlib` (gzip level GZIP_LEVEL, Brotli quality BROTLI_QUALITY:
- * about gzip -6's ratio at twice its speed, measured in the README) and backpressure holds end
- * to end: the compressor's input says `write() → false` and `drain` to the proxy (which pauses
- * the instance's connection), and its output pauses while the client's sink is full. A client
- * that goes away destroys the compressor. At most COMPRESSORS_MAX compress at once per thread;
+ * The body streams through `node:zlib` at moderate levels: gzip 4 and Brotli 3 come within a
+ * few percent of gzip -6's ratio in less time, where Brotli 4 and up cost two to four times as
+ * much for a few percent more (`deno run -A scripts/compress_levels.ts`; README "Compression").
+ * Backpressure holds end to end: the compressor's input says `write() → false` and `drain` to
+ * the proxy (which pauses the instance's connection), and its output pauses while the client's
+ * sink is full. A client that goes away destroys the compressor. At most COMPRESSORS_MAX compress at once per thread;
  * a response beyond that goes out uncompressed (still with `Vary`), so memory stays bounded.
  *
  * @module
@@ -23,8 +24,8 @@ import { compressedHeaders, planCompression, responseFacts } from "./compress_ru
 
 /** gzip level: 4 of 9 (see the module doc). */
 export const GZIP_LEVEL = 4;
-/** Brotli quality: 4 of 11, window 2^18 bytes (see the module doc). */
-export const BROTLI_QUALITY = 4;
+/** Brotli quality: 3 of 11, window 2^18 bytes (see the module doc). */
+export const BROTLI_QUALITY = 3;
 const BROTLI_WINDOW_BITS = 18;
 /** Compressors running at once in this thread, each holding up to a few hundred KiB. */
 export const COMPRESSORS_MAX = 256;

@@ -58,6 +58,21 @@ export interface BucketLimit {
   readonly burst: number;
 }
 
+let processTable: RateBuckets | null = null;
+
+/**
+ * The table this process's proxy counts in: made on first use in the main thread; a proxy
+ * worker adopts the main thread's (`adoptRateBuckets`, from its start message) before serving.
+ */
+export function processRateBuckets(): RateBuckets {
+  return processTable ??= RateBuckets.create();
+}
+
+/** A proxy worker counts in the main thread's table from now on. */
+export function adoptRateBuckets(buffer: SharedArrayBuffer): void {
+  if (processTable?.buffer !== buffer) processTable = new RateBuckets(buffer);
+}
+
 /** A fixed table of token buckets over a SharedArrayBuffer (see the module doc). */
 export class RateBuckets {
   readonly buffer: SharedArrayBuffer;

@@ -74,6 +74,8 @@ export type ToProxyWorker =
     challenges: ChallengeRow[];
     /** Ejections other workers reported that are still running. */
     ejections: Ejection[];
+    /** The rate limiter's buckets, one table for every worker (middleware/rate_buckets.ts). */
+    rateBuckets: SharedArrayBuffer;
   }
   | RoutesMessage
   | { type: "certs"; certs: ServedCert[] }

@@ -17,6 +17,7 @@ import type { ServedCert } from "../sni_index.ts";
 import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts";
 import { RouteReplica } from "./route_replica.ts";
 import { workerLimits } from "./worker_limits.ts";
+import { adoptRateBuckets } from "../middleware/rate_buckets.ts";
 
 const post = (m: FromProxyWorker) => self.postMessage(m);
 const log = (line: string) => post({ type: "log", line });
@@ -42,6 +43,7 @@ const challenges = {
 };
 
 async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void> {
+  adoptRateBuckets(m.rateBuckets);
   replica.receive(m.routes);
   certs = m.certs;
   challenges.rows = m.challenges;

@@ -31,6 +31,7 @@ import type { ServedCert } from "../sni_index.ts";
 import type { FromProxyWorker, ToProxyWorker, WorkerProxyConfig } from "./protocol.ts";
 import { RouteSender } from "./route_replica.ts";
 import { mergeReports } from "./merge_reports.ts";
+import { processRateBuckets } from "../middleware/rate_buckets.ts";
 
 /** First wait before a failed worker is started again; doubles up to RESTART_MS_MAX. */
 export const RESTART_MS = 100;
@@ -303,6 +304,7 @@ export class ProxyWorkers {
       certs,
       challenges: this.#o.store.acme.challenges(),
       ejections,
+      rateBuckets: processRateBuckets().buffer,
     });
     return started.promise;
   }
