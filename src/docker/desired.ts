@@ -8,8 +8,13 @@
  *   0.0.0.0, :: or empty; port: the host port); with host networking, one per exposed port at
  *   `advertise`; with `internal`, one per exposed port at the container IP and container port.
  *   A container port published several times registers its first binding (IPv4 first).
- * - ignored: `berth.enable=false`, `SERVICE_IGNORE`, per port `SERVICE_<port>_IGNORE`; containers
- *   with no usable port. `berth.port=N` (or `N/udp`) keeps only that container port.
+ * - ignored: `berth.enable=false` (with `exposeByDefault` false: anything but
+ *   `berth.enable=true`), `SERVICE_IGNORE`, per port `SERVICE_<port>_IGNORE`; containers with no
+ *   usable port. `berth.port=N` (or `N/udp`) keeps only that container port (ports.ts). Each
+ *   container or port left out is listed in `skipped` with the reason.
+ * - HTTP routes: `berth.http.<port>.host/.path/.tls` for one TCP port, else the container's
+ *   `berth.http.host`, `berth.http.path`, `berth.tls`; route settings (src/store/route_keys.ts)
+ *   go into meta as their canonical text (route_labels.ts).
  * - service name: `SERVICE_<port>_NAME`, else the base name (`berth.service`, `SERVICE_NAME`,
  *   compose service, swarm service, image base name) with `-<port>` appended when several ports
  *   remain after `berth.port` and the per-port ignores.

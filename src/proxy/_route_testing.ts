@@ -28,6 +28,7 @@ export function describeTable(t: RouteTable): unknown {
       redirect: r.redirectHttps,
       hsts: r.hsts,
       acme: r.acme,
+      settings: [...r.settings.values],
     };
   });
   return {
@@ -49,6 +50,9 @@ const metaArb: fc.Arbitrary<Record<string, string>> = fc.record({
   "berth.http.hsts": fc.constantFrom("max-age=60", "max-age=1"),
   "berth.http.redirect": fc.constantFrom("https", "off"),
   "berth.tls": fc.constantFrom("acme", "manual"),
+  // Route settings of TEST_ROUTE_INDEX (test/route_key_fixtures.ts): tables given it as routeKeys.
+  "berth.test.n": fc.constantFrom("1", "2"),
+  "berth.test.h.A": fc.constantFrom("a"),
 }, { requiredKeys: [] });
 
 /** A random instance row with id `i<0..7>`. */

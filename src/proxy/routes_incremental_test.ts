@@ -7,6 +7,10 @@ import { buildRouteTable, type RoutedService, RouteTable } from "./routes.ts";
 import { RouteFeed } from "./route_feed.ts";
 import { describeTable, instanceArb, type RowOp, rowOpArb } from "./_route_testing.ts";
 import { spec } from "./_testing.ts";
+import { TEST_ROUTE_INDEX } from "../../test/route_key_fixtures.ts";
+
+/** Route settings the random rows set (`berth.test.*`), so tables choose and note them. */
+const routeKeys = TEST_ROUTE_INDEX;
 
 /** Rows as a store keeps them, and the deltas of each batch of writes. */
 class Rows {
@@ -47,7 +51,7 @@ class Rows {
   /** Rows in id order, as `store.instances()` gives them. */
   build(edgeDomain: string | null): RouteTable {
     const rows = [...this.instances.values()].sort((a, b) => a.id < b.id ? -1 : 1);
-    return buildRouteTable(rows, [...this.nodes.values()], { edgeDomain });
+    return buildRouteTable(rows, [...this.nodes.values()], { edgeDomain, routeKeys });
   }
 }
 
@@ -58,7 +62,7 @@ Deno.test("RouteTable.apply() after random row batches answers as a table built 
       fc.array(fc.array(rowOpArb, { minLength: 1, maxLength: 4 }), { maxLength: 25 }),
       (edgeDomain, batches) => {
         const rows = new Rows();
-        const table = new RouteTable({ edgeDomain });
+        const table = new RouteTable({ edgeDomain, routeKeys });
         for (const b of batches) {
           const d = rows.batch(b);
           table.apply(d.instances, d.nodes);
@@ -150,7 +154,7 @@ Deno.test("RouteTable.apply() carries the round-robin position over a change of 
 Deno.test("RouteTable drops the specs and options no member holds any more", () => {
   fc.assert(
     fc.property(fc.array(instanceArb, { maxLength: 12 }), (rows) => {
-      const table = new RouteTable({ edgeDomain: "edge.test" });
+      const table = new RouteTable({ edgeDomain: "edge.test", routeKeys });
       table.apply(rows.map((after) => ({ id: after.id, before: null, after })), []);
       const ids = [...new Set(rows.map((r) => r.id))];
       table.apply(ids.map((id) => ({ id, before: null, after: null })), []);
