@@ -13,7 +13,7 @@ import { type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.t
 import { responseHeaders } from "./headers.ts";
 import { lbSettings } from "./lb_settings.ts";
 import { type ResponseHead, ResponseParser } from "./response_parser.ts";
-import type { Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
+import type { ConnCap, Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /**
@@ -134,7 +134,9 @@ export class Attempt implements Lease, Deadline {
     this.#up.active++;
     // An HTTP/2 connection's streams share its cap on the instance connections they hold.
     const owner = this.#x.conn.multiplexed ? this.#x.conn : undefined;
-    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, { fresh: this.#fresh, owner });
+    const { maxConns, queue } = lbSettings(this.#x.route);
+    const cap = maxConns === null ? undefined : { conns: maxConns, queue };
+    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, { fresh: this.#fresh, owner, cap });
   }
 
   /** The client went away: drop the connection unless the exchange is complete. */
@@ -212,6 +214,18 @@ export class Attempt implements Lease, Deadline {
   }
 
   onQueueTimeout(): void {
+    this.#unavailable("has all its connections busy");
+  }
+
+  onQueueFull(cap: ConnCap): void {
+    this.#unavailable(
+      `has its connections busy and its queue full (berth.http.max-conns=${cap.conns}, ` +
+        `queue ${cap.queue})`,
+    );
+  }
+
+  /** No connection came (or will come) for the request: 503. */
+  #unavailable(why: string): void {
     if (this.#done) return;
     this.#withdraw = null;
     this.#finish();
@@ -221,8 +235,7 @@ export class Attempt implements Lease, Deadline {
     sendPlain(
       x.res,
       503,
-      `service unavailable: service ${x.route.service}: instance ${this.#target.id} has all ` +
-        `its connections busy`,
+      `service unavailable: service ${x.route.service}: instance ${this.#target.id} ${why}`,
     );
   }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type http from "node:http";
 import net from "node:net";
 import {
   type Backend,
@@ -13,6 +14,7 @@ import {
 import { h2Connect, h2Request, testTls, withH2Proxy } from "./_h2_testing.ts";
 import { stickyToken } from "./rendezvous.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { waitFor } from "../../test/wait.ts";
 
 async function closeAll(bs: Backend[]): Promise<void> {
   await Promise.all(bs.map((b) => b.close()));
@@ -237,5 +239,44 @@ Deno.test("HttpProxy TCP route with berth.lb=hash sends one client IP to one ins
   } finally {
     a.server.close();
     b.server.close();
+  }
+});
+
+Deno.test("HttpProxy with berth.http.max-conns=1 queue 2: one in flight, two wait, the rest 503 at once", async () => {
+  const held: http.ServerResponse[] = [];
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    held.push(res);
+  });
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "web-a",
+    port: a.port,
+    meta: { "berth.http.max-conns": "1", "berth.http.max-conns.queue": "2" },
+  }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const first = request(port, "/1");
+      await waitFor("the first request reached the instance", () => held.length === 1);
+      const queued = [request(port, "/2"), request(port, "/3")];
+      // Each turned-away request is answered while the others still wait.
+      const turnedAway = await Promise.all([1, 2, 3].map(() => request(port, "/x")));
+      for (const r of turnedAway) {
+        assert.equal(r.status, 503);
+        assert.match(r.body, /instance web-a has its connections busy and its queue full/);
+      }
+      assert.equal(held.length, 1, "the queued requests wait for the one connection");
+      // Each answer frees the connection for the next waiting request.
+      for (let i = 1; i <= 3; i++) {
+        await waitFor(`request ${i} at the instance`, () => held.length === i);
+        held[i - 1]!.end(`done ${i}`);
+      }
+      const statuses = [await first, ...await Promise.all(queued)].map((r) => r.status);
+      assert.deepEqual(statuses, [200, 200, 200]);
+      assert.equal(a.connections, 1, "never more than one connection");
+    });
+  } finally {
+    for (const r of held) r.end();
+    await a.close();
   }
 });

@@ -6,7 +6,10 @@
  * in-flight count (for least_conn / p2c), passive health and draining.
  *
  * Pool: at most `socketsMax` connections per target (requests beyond it wait, first come first
- * served, at most `queueTimeoutMs`: then the lease's `onQueueTimeout` answers 503). A request
+ * served, at most `queueTimeoutMs`: then the lease's `onQueueTimeout` answers 503). A service's
+ * `berth.http.max-conns` lowers that cap for its targets (`acquire`'s `cap`, this worker's share
+ * of it) and bounds the queue: a request finding it full is answered at once (`onQueueFull`);
+ * `pick` prefers a target under its cap. A request
  * may name its client connection (`owner`, an HTTP/2 connection): one owner holds at most
  * `ownerSocketsMax` connections at once over all targets, its further requests wait for one of
  * them (same deadline), so that a few clients that stop reading cannot take a whole pool. At most `freeSocketsMax` of them idle (default: as many as `socketsMax`). A connection is leased to one request at a
@@ -36,7 +39,8 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import type { Socket } from "node:net";
-import type { Target } from "./balancer.ts";
+import type { Skip, Target } from "./balancer.ts";
+import { lbSettings } from "./lb_settings.ts";
 import type { ServiceRoute } from "./routes.ts";
 import { type EjectedTarget, RemoteEjections } from "./remote_ejections.ts";
 
@@ -74,6 +78,16 @@ export interface Lease {
   onClose(error: Error | null): void;
   /** Waited `queueTimeoutMs` for a connection without getting one (it no longer waits). */
   onQueueTimeout?(): void;
+  /** The target is at its `cap` and its queue is full: not queued. */
+  onQueueFull?(cap: ConnCap): void;
+}
+
+/** A service's cap on one target (`berth.http.max-conns`), for the whole proxy. */
+export interface ConnCap {
+  /** Requests in flight at once. */
+  readonly conns: number;
+  /** Requests that may wait for one of them. */
+  readonly queue: number;
 }
 
 /** A request waiting for a connection to a target at `socketsMax`. */
@@ -127,6 +141,11 @@ export interface UpstreamPoolOptions {
   log?: (line: string) => void;
   /** Told of each ejection of a target (by `Target.key`) and its period (proxy workers). */
   onEject?: (key: string, ms: number) => void;
+  /**
+   * Proxy workers sharing the per-service caps (`ConnCap`): each pool allows 1/N of them,
+   * rounded up. Default 1.
+   */
+  capShares?: number;
 }
 
 /** One target's pool and health. */
@@ -136,7 +155,9 @@ export class Upstream {
   readonly conns = new Set<UpstreamConn>();
   /** Idle connections, most recently used last. */
   readonly idle: UpstreamConn[] = [];
-  /** Requests waiting for a connection (at `socketsMax`), first come first served. */
+  /** Connections allowed: `socketsMax`, or the service's cap (the last `acquire`'s). */
+  connsMax = 0;
+  /** Requests waiting for a connection (at `connsMax`), first come first served. */
   readonly waiting: Waiter[] = [];
   /** Requests and tunnels in flight. */
   active = 0;
@@ -177,6 +198,7 @@ interface OwnerShare {
 export class UpstreamPool {
   readonly #upstreams = new Map<string, Upstream>();
   readonly #socketsMax: number;
+  readonly #capShares: number;
   readonly #freeSocketsMax: number;
   readonly #idleTimeoutMs: number;
   readonly #queueTimeoutMs: number;
@@ -199,6 +221,7 @@ export class UpstreamPool {
 
   constructor(opts: UpstreamPoolOptions = {}) {
     this.#socketsMax = opts.socketsMax ?? UPSTREAM_SOCKETS_MAX;
+    this.#capShares = Math.max(1, Math.floor(opts.capShares ?? 1));
     this.#freeSocketsMax = opts.freeSocketsMax ?? UPSTREAM_FREE_SOCKETS_MAX;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? UPSTREAM_IDLE_TIMEOUT_MS;
     this.#queueTimeoutMs = opts.queueTimeoutMs ?? UPSTREAM_QUEUE_TIMEOUT_MS;
@@ -217,6 +240,7 @@ export class UpstreamPool {
     let u = this.#upstreams.get(t.key);
     if (u === undefined) {
       u = new Upstream(t);
+      u.connsMax = this.#socketsMax;
       this.#upstreams.set(t.key, u);
       const until = this.#remote.take(t.key);
       if (until !== undefined && until > this.#now()) this.#ejectUntil(u, until);
@@ -235,8 +259,25 @@ export class UpstreamPool {
    * Returns a function that withdraws a request still waiting (a no-op once it got a
    * connection).
    */
-  acquire(u: Upstream, lease: Lease, opts: { fresh?: boolean; owner?: object } = {}): () => void {
+  acquire(
+    u: Upstream,
+    lease: Lease,
+    opts: { fresh?: boolean; owner?: object; cap?: ConnCap } = {},
+  ): () => void {
     const owner = opts.owner;
+    const cap = opts.cap;
+    const max = u.connsMax = cap === undefined
+      ? this.#socketsMax
+      : Math.min(this.#socketsMax, this.#share(cap.conns));
+    const idleOk = opts.fresh !== true && u.conns.size - u.idle.length < max;
+    // A full queue turns the request away before it takes a place of its owner's.
+    if (
+      cap !== undefined && !(idleOk && u.idle.length > 0) && u.conns.size >= max &&
+      u.waiting.length >= this.#share(cap.queue)
+    ) {
+      (lease.onQueueFull ?? lease.onQueueTimeout)?.call(lease, cap);
+      return noop;
+    }
     if (owner !== undefined) {
       let share = this.#owners.get(owner);
       if (share === undefined) this.#owners.set(owner, share = { held: 0, waiting: [] });
@@ -258,7 +299,7 @@ export class UpstreamPool {
       }
       share.held++;
     }
-    if (opts.fresh !== true) {
+    if (idleOk) {
       // One destroyed since it went idle stays listed until its close event: skip it.
       for (let idle = u.idle.pop(); idle !== undefined; idle = u.idle.pop()) {
         if (!idle.socket.writable) continue;
@@ -266,7 +307,7 @@ export class UpstreamPool {
         return noop;
       }
     }
-    if (u.conns.size < this.#socketsMax) {
+    if (u.conns.size < max) {
       this.#lend(this.#open(u), lease, owner);
       return noop;
     }
@@ -283,6 +324,11 @@ export class UpstreamPool {
       u.waiting.splice(i, 1);
       this.#unown(owner);
     };
+  }
+
+  /** This pool's share of a per-service cap. */
+  #share(n: number): number {
+    return Math.ceil(n / this.#capShares);
   }
 
   /** A connection (or a place in a target's queue) counted against `owner` ended. */
@@ -375,7 +421,7 @@ export class UpstreamPool {
       lease?.onClose(conn.error);
       // A slot opened: the next waiting request gets a new connection.
       if (
-        u.waiting.length > 0 && u.conns.size < this.#socketsMax && this.#upstreams.get(t.key) === u
+        u.waiting.length > 0 && u.conns.size < u.connsMax && this.#upstreams.get(t.key) === u
       ) {
         u.waiting.shift()!.lend(this.#open(u));
       }
@@ -457,18 +503,41 @@ export class UpstreamPool {
   }
 
   /**
-   * The route's next target not in `tried`, preferring ones not ejected; null if none. `key`:
-   * the request's hash key (`hash` and `sticky_cookie` routes).
+   * The route's next target not in `tried`, preferring ones not ejected and, with
+   * `berth.http.max-conns` and no hash key (a key keeps its instance and queues there), ones
+   * under the cap; null if none. `key`: the request's hash key (`hash`, `sticky_cookie`).
    */
   pick(route: ServiceRoute, tried: readonly Target[], key?: string): Target | null {
-    const isTried = (t: Target) => tried.includes(t);
-    return route.balancer.pick((t) => isTried(t) || this.isEjected(t), key) ??
-      route.balancer.pick(isTried, key);
+    return this.#choose(route, tried, key, false);
   }
 
   /** The target `pick` would return now for a first try, changing no state (`berth explain`). */
   peek(route: ServiceRoute, key?: string): Target | null {
-    return route.balancer.peek(this.isEjected, key) ?? route.balancer.peek(undefined, key);
+    return this.#choose(route, [], key, true);
+  }
+
+  #choose(
+    route: ServiceRoute,
+    tried: readonly Target[],
+    key: string | undefined,
+    peek: boolean,
+  ): Target | null {
+    const b = route.balancer;
+    const choose = (skip: Skip) => peek ? b.peek(skip, key) : b.pick(skip, key);
+    const isTried = (t: Target) => tried.includes(t);
+    const conns = key === undefined ? lbSettings(route).maxConns : null;
+    if (conns !== null) {
+      const max = Math.min(this.#socketsMax, this.#share(conns));
+      const t = choose((t) => isTried(t) || this.isEjected(t) || this.#busy(t) >= max);
+      if (t !== null) return t;
+    }
+    return choose((t) => isTried(t) || this.isEjected(t)) ?? choose(isTried);
+  }
+
+  /** Connections to a target leased or connecting (not idle). */
+  #busy(t: Target): number {
+    const u = this.#upstreams.get(t.key);
+    return u === undefined ? 0 : u.conns.size - u.idle.length;
   }
 
   /** Records a failed exchange; ejects after `failuresMax` in a row. */

@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { Balancer, type Target } from "./balancer.ts";
 import type { ServiceRoute } from "./routes.ts";
+import { RouteSettings } from "./route_settings.ts";
 import { startBackend } from "./_testing.ts";
 import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { ResponseParser } from "./response_parser.ts";
@@ -444,7 +445,10 @@ Deno.test("UpstreamPool.peek() names the next pick, passing over ejected targets
     weight: 1,
     key: `${id}|127.0.0.1|1`,
   }));
-  const route = { balancer: new Balancer("hash", ts) } as unknown as ServiceRoute;
+  const route = {
+    balancer: new Balancer("hash", ts),
+    settings: RouteSettings.EMPTY,
+  } as unknown as ServiceRoute;
   try {
     const first = pool.peek(route, "10.0.0.7")!;
     assert.equal(pool.peek(route, "10.0.0.7"), first);
@@ -461,5 +465,89 @@ Deno.test("UpstreamPool.peek() names the next pick, passing over ejected targets
     assert.equal(pool.peek(route, "10.0.0.7"), first);
   } finally {
     pool.close();
+  }
+});
+
+/** A lease that records what the pool tells it. */
+function recordingLease(events: string[], name: string) {
+  let conn: UpstreamConn | null = null;
+  return {
+    get conn() {
+      return conn;
+    },
+    attach: (c: UpstreamConn) => {
+      conn = c;
+      events.push(`${name} attached`);
+    },
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => events.push(`${name} closed`),
+    onQueueTimeout: () => events.push(`${name} queue timeout`),
+    onQueueFull: (cap: { conns: number; queue: number }) =>
+      events.push(`${name} queue full ${cap.conns}/${cap.queue}`),
+  };
+}
+
+Deno.test("UpstreamPool.acquire() with a cap: this worker's share in flight, a bounded queue, the rest turned away", async () => {
+  const backend = await startBackend("a", () => {}); // holds every request
+  // Two workers share max-conns=2 and a queue of 2: each allows one of each.
+  const pool = new UpstreamPool({ capShares: 2 });
+  const cap = { conns: 2, queue: 2 };
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "held" });
+    const leases = ["r1", "r2", "r3"].map((n) => recordingLease(events, n));
+    for (const l of leases) pool.acquire(up, l, { cap });
+    assert.deepEqual(events, ["r1 attached", "r3 queue full 2/2"]);
+    assert.equal(up.waiting.length, 1, "r2 waits");
+    // r1's connection comes back reusable: r2 takes it; the queue has room again.
+    await waitFor("r1 connected", () => !leases[0]!.conn!.socket.connecting);
+    pool.release(up, leases[0]!.conn!, true);
+    assert.deepEqual(events.slice(2), ["r2 attached"]);
+    assert.equal(up.conns.size, 1);
+    const r4 = recordingLease(events, "r4");
+    pool.acquire(up, r4, { cap });
+    assert.equal(up.waiting.length, 1, "r4 waits");
+    // Without a cap the pool's own socketsMax applies: a new connection at once.
+    pool.acquire(up, recordingLease(events, "r5"));
+    assert.deepEqual(events.slice(3), ["r5 attached"]);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.pick() with berth.http.max-conns prefers a target under its cap, except for hash keys", async () => {
+  const backend = await startBackend("a", () => {});
+  const pool = new UpstreamPool();
+  const ts: Target[] = ["a", "b"].map((id) => ({
+    id,
+    address: "127.0.0.1",
+    port: backend.port,
+    weight: 1,
+    key: `${id}|127.0.0.1|${backend.port}`,
+  }));
+  const route = (policy: "round_robin" | "hash") =>
+    ({
+      balancer: new Balancer(policy, ts),
+      settings: RouteSettings.fromMeta({ "berth.http.max-conns": "1" }),
+    }) as unknown as ServiceRoute;
+  try {
+    const rr = route("round_robin");
+    const a = pool.get(ts[0]!);
+    pool.acquire(a, recordingLease([], "busy"), { cap: { conns: 1, queue: 10 } });
+    // Round robin would say a, b, a, b: a is at its cap, so b every time.
+    for (let i = 0; i < 4; i++) assert.equal(pool.pick(rr, [])!.id, "b");
+    assert.equal(pool.peek(rr)!.id, "b");
+    // A hash key keeps its instance (it queues there).
+    const hashed = route("hash");
+    const key = ["k0", "k1", "k2", "k3", "k4", "k5"].find((k) =>
+      hashed.balancer.peek(undefined, k)!.id === "a"
+    )!;
+    assert.equal(pool.pick(hashed, [], key)!.id, "a");
+  } finally {
+    pool.close();
+    await backend.close();
   }
 });

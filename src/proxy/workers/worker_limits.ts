@@ -1,7 +1,8 @@
 /**
  * The per-process caps of the proxy, shared out over its worker threads: each worker's
  * HttpProxy gets 1/N of them (rounded up), so that N workers together stay near the figures
- * README gives (upstream sockets per instance, client connections, TLS handshakes).
+ * README gives (upstream sockets per instance, client connections, TLS handshakes); a service's
+ * `berth.http.max-conns` and its queue are divided the same way (`capShares`).
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface WorkerLimits {
   handshakesMax: number;
   /** TLS handshakes in progress from one address (HttpsListener `handshakesPerIpMax`). */
   handshakesPerIpMax: number;
+  /** Workers sharing a service's `berth.http.max-conns` (UpstreamPool `capShares`). */
+  capShares: number;
 }
 
 /** The caps of one of `workers` proxy workers: each default divided by `workers`, rounded up. */
@@ -33,5 +36,6 @@ export function workerLimits(workers: number): WorkerLimits {
     connectionsMax: share(CONNECTIONS_MAX),
     handshakesMax: share(HANDSHAKES_MAX),
     handshakesPerIpMax: share(HANDSHAKES_PER_IP_MAX),
+    capShares: n,
   };
 }

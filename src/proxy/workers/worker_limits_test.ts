@@ -11,6 +11,7 @@ Deno.test("workerLimits() with one worker gives the whole caps", () => {
     connectionsMax: CONNECTIONS_MAX,
     handshakesMax: HANDSHAKES_MAX,
     handshakesPerIpMax: HANDSHAKES_PER_IP_MAX,
+    capShares: 1,
   });
 });
 
@@ -21,6 +22,7 @@ Deno.test("workerLimits() divides each cap by the workers, rounded up", () => {
     connectionsMax: 5_000,
     handshakesMax: 512,
     handshakesPerIpMax: 32,
+    capShares: 2,
   });
   assert.deepEqual(workerLimits(3), {
     socketsMax: 86,
@@ -28,6 +30,7 @@ Deno.test("workerLimits() divides each cap by the workers, rounded up", () => {
     connectionsMax: 3_334,
     handshakesMax: 342,
     handshakesPerIpMax: 22,
+    capShares: 3,
   });
   const l = workerLimits(64);
   assert.equal(l.socketsMax, 4);
