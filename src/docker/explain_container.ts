@@ -9,7 +9,7 @@
 import type { ContainerInfo } from "./container.ts";
 import { containerName } from "./container.ts";
 import { containerInstances, type DesiredOptions } from "./desired.ts";
-import { ContainerSettings, decodeLabel, LABELS, type Problem } from "./labels.ts";
+import { ContainerSettings, type Problem } from "./labels.ts";
 
 /** Most characters of a label value shown. */
 export const EXPLAIN_VALUE_CHARS_MAX = 200;
@@ -76,13 +76,13 @@ export function explainContainer(
     labels.push({ key, value: shown(key, s.get(key) ?? ""), from: "env" });
   }
 
-  const ignored = !decodeLabel(s, LABELS.enable)
-    ? "berth.enable=false"
-    : decodeLabel(s, LABELS.ignore)
-    ? "SERVICE_IGNORE is set"
-    : null;
-  const choice = decodeLabel(s, LABELS.port);
-  const hostNet = c.HostConfig?.NetworkMode === "host";
+  // Why the container or a port is left out: desired.ts's own reasons (Desired.skipped).
+  const ignored = wanted.skipped.find((k) => !k.reason.startsWith("port "))?.reason ?? null;
+  const portReasons = new Map<string, string>();
+  for (const k of wanted.skipped) {
+    const m = /^port (\S+): (.*)$/.exec(k.reason);
+    if (m !== null && !portReasons.has(m[1]!)) portReasons.set(m[1]!, m[2]!);
+  }
   const byPort = new Map(wanted.instances.map((i) => [i.meta["container-port"], i]));
   const published = c.NetworkSettings?.Ports ?? {};
   const keys = [
@@ -91,26 +91,16 @@ export function explainContainer(
     .filter((k) => /^\d{1,5}\/(tcp|udp)$/.test(k))
     .sort((a, b) => parseInt(a) - parseInt(b) || (a < b ? -1 : a > b ? 1 : 0));
   const ports = keys.map((key): PortExplain => {
-    const [num, proto] = key.split("/") as [string, string];
-    const port = Number(num);
     const binding = (published[key] ?? []).find((b) => /^\d{1,5}$/.test(b.HostPort ?? ""));
     const pub = binding === undefined ? null : `${binding.HostIp || "0.0.0.0"}:${binding.HostPort}`;
     const i = byPort.get(key);
     if (i !== undefined) {
       return { port: key, published: pub, instance: i.id, service: i.service, reason: null };
     }
-    let reason: string;
-    if (ignored !== null) reason = `the container is ignored (${ignored})`;
-    else if (pub === null && !hostNet && !options.internal) {
-      reason = "not published (no host port): publish it (-p) or run the agent with --internal";
-    } else if (
-      choice !== null && (choice.port !== port || (choice.proto !== null && choice.proto !== proto))
-    ) {
-      reason = `berth.port=${choice.port}${
-        choice.proto === null ? "" : `/${choice.proto}`
-      } keeps another port`;
-    } else if (decodeLabel(s, LABELS.portIgnore, port)) reason = `SERVICE_${port}_IGNORE is set`;
-    else reason = "not registered: see the problems";
+    const reason = portReasons.get(key) ??
+      (ignored !== null
+        ? `the container is left out: ${ignored}`
+        : "not registered: see the problems");
     return { port: key, published: pub, instance: null, service: null, reason };
   });
 
@@ -126,8 +116,6 @@ export function explainContainer(
     ? `asks for ${instances.length} instance${instances.length === 1 ? "" : "s"}: ${
       instances.map((i) => i.id).join(", ")
     }`
-    : ports.length === 0
-    ? "not registered: the container has no port"
     : "not registered: no port became an instance (see ports)";
   return {
     name,

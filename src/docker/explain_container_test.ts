@@ -47,7 +47,7 @@ Deno.test("explainContainer() shows each port's instance, an unpublished port's 
       published: null,
       instance: null,
       service: null,
-      reason: "not published (no host port): publish it (-p) or run the agent with --internal",
+      reason: "not published (publish it with -p, or run berth with --internal)",
     },
   ]);
   assert.deepEqual(e.labels.map((l) => l.key), ["berth.service", "berth.weight"]);
@@ -69,22 +69,33 @@ Deno.test("explainContainer() says why a port or the whole container is left out
     [],
   );
   assert.deepEqual(chosen.ports.map((p) => [p.port, p.instance, p.reason]), [
-    ["80/tcp", null, "berth.port=81 keeps another port"],
+    ["80/tcp", null, "not berth.port=81"],
     ["81/tcp", "h1:a:81", null],
-    ["82/tcp", null, "berth.port=81 keeps another port"],
+    ["82/tcp", null, "not berth.port=81"],
   ]);
   const portIgnored = explainContainer(
     container("b", {}, ports, ["SERVICE_82_IGNORE=1"]),
     OPTS,
     [],
   );
-  assert.equal(portIgnored.ports[2]!.reason, "SERVICE_82_IGNORE is set");
+  assert.equal(portIgnored.ports[2]!.reason, "SERVICE_82_IGNORE=1");
   assert.deepEqual(portIgnored.labels, [{ key: "SERVICE_82_IGNORE", value: "1", from: "env" }]);
   const off = explainContainer(container("c", { "berth.enable": "false" }, ports), OPTS, []);
   assert.equal(off.summary, "not registered: berth.enable=false");
-  assert.ok(off.ports.every((p) => p.reason === "the container is ignored (berth.enable=false)"));
+  assert.ok(off.ports.every((p) => p.reason === "the container is left out: berth.enable=false"));
   const none = explainContainer(container("d", {}, {}), OPTS, []);
-  assert.equal(none.summary, "not registered: the container has no port");
+  assert.equal(none.summary, "not registered: no exposed or published port");
+});
+
+Deno.test("explainContainer() under --expose-by-default=false: an unlabelled container is left out, saying so", () => {
+  const ports = { "80/tcp": [{ HostPort: "4000" }] };
+  const optIn = { ...OPTS, exposeByDefault: false };
+  const e = explainContainer(container("e", {}, ports), optIn, []);
+  const why = "not labelled berth.enable=true (berth runs with --expose-by-default=false)";
+  assert.equal(e.summary, `not registered: ${why}`);
+  assert.deepEqual(e.ports.map((p) => p.reason), [`the container is left out: ${why}`]);
+  const on = explainContainer(container("f", { "berth.enable": "true" }, ports), optIn, []);
+  assert.equal(on.summary, "asks for 1 instance: h1:f:80");
 });
 
 Deno.test("explainContainer() hides the values of auth labels", () => {
