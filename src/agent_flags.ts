@@ -20,6 +20,7 @@ export interface AgentFlag extends FlagSpec {
     | "FILE"
     | "ADDR"
     | "ADDRS"
+    | "CIDRS"
     | "IP"
     | "DOMAIN"
     | "DOMAINS"
@@ -259,6 +260,14 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     range: [1, 64],
     help: "proxy worker threads sharing the proxy's ports; 1 proxies on the main thread",
     expect: "expected an integer in 1..64",
+  },
+  {
+    name: "proxy-protocol-from",
+    kind: "CIDRS",
+    def: "",
+    defaultText: "none",
+    help: "sources whose proxy connections must start with a PROXY header (v1/v2), CIDR,…",
+    expect: "expected CIDR,… like 10.0.0.0/8,192.168.1.7",
   },
   {
     name: "acme-directory",

@@ -15,6 +15,7 @@ import {
   type RoutesReport,
   type RouteTable,
   ServedCerts,
+  trustedSources,
 } from "./proxy/mod.ts";
 import { ProxyWorkers } from "./proxy/workers/proxy_workers.ts";
 import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "./acme/mod.ts";
@@ -62,6 +63,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
         h2: config.proxyH2,
         edgeDomain: config.edgeDomain,
         reserved: o.reserved,
+        proxyProtocolFrom: config.proxyProtocolFrom,
       },
       certs: () => served.certs(),
       log,
@@ -89,6 +91,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     edgeDomain: config.edgeDomain,
     log,
     reserved: o.reserved,
+    proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
   });
   await proxy.start();
   o.onStop(() => proxy.close());

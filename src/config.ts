@@ -11,6 +11,7 @@
  */
 
 import { parseDuration } from "./lib/duration.ts";
+import { cidrText, parseCidr } from "./lib/cidr.ts";
 import { closest } from "./lib/closest.ts";
 import { errorText } from "./lib/error_text.ts";
 import { parseBool, parseFlags, parseIntIn } from "./lib/flags.ts";
@@ -61,6 +62,11 @@ export interface Config {
   proxyH2: boolean;
   /** `--proxy-workers`: proxy threads (1: the main thread; default: the number of cores). */
   proxyWorkers: number;
+  /**
+   * `--proxy-protocol-from`: sources whose connections to the proxy's listeners must start with
+   * a PROXY header (README "PROXY protocol"), canonical CIDRs; empty: none.
+   */
+  proxyProtocolFrom: string[];
   docker: string | null;
   internal: boolean;
   /** `--expose-by-default`: false registers only containers labelled `berth.enable=true`. */
@@ -306,6 +312,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     proxyHttps,
     proxyH2,
     proxyWorkers: int("proxy-workers"),
+    proxyProtocolFrom: get("proxy-protocol-from", parseCidrs),
     docker: get("docker", (v) => {
       if (v === "off") return null;
       if (!/^(unix|https?|tcp):\/\//.test(v)) throw new Error("unknown scheme");
@@ -402,6 +409,15 @@ function joinTokenOrFile(
  * Whether a --join-token value that is no token may be shown as a path: it has a `/` or ends in
  * a file name extension, and does not start like a token's `<id>.<secret>`.
  */
+/** `CIDR,…` → canonical CIDRs (`10.0.0.0/8`); empty → none. Throws naming the bad item. */
+function parseCidrs(v: string): string[] {
+  return v.split(",").map((x) => x.trim()).filter((x) => x !== "").map((x) => {
+    const c = parseCidr(x);
+    if (c === null) throw new Error(`"${x}" is not an IP address or CIDR`);
+    return cidrText(c);
+  });
+}
+
 function looksLikePath(v: string): boolean {
   if (/^[a-z0-9]{6}\.[A-Za-z0-9_-]{7,}/.test(v)) return false;
   return v.includes("/") || /\.[A-Za-z0-9]{1,5}$/.test(v) || /(^|[/-])join-token$/.test(v);

@@ -91,6 +91,12 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
   ["proxy-workers", "1.5", "not an integer; expected an integer in 1..64"],
   ["proxy-workers", "-2", "not an integer; expected an integer in 1..64"],
   ["proxy-workers", "", "not an integer; expected an integer in 1..64"],
+  [
+    "proxy-protocol-from",
+    "10.0.0.0/33",
+    `"10.0.0.0/33" is not an IP address or CIDR; expected CIDR`,
+  ],
+  ["proxy-protocol-from", "10.0.0.1,lb", `"lb" is not an IP address or CIDR; expected CIDR,…`],
   ["datacenter", "DC1", `has "D"; expected 1 to 63 lower-case letters, digits, - or _`],
   ["datacenter", "node", `"node" is a label of berth's DNS names; expected 1 to 63`],
   ["dns-service-ttl", "web", `"web" has no '=' between a service name and a TTL; expected NAME=`],
@@ -296,4 +302,19 @@ Deno.test("loadConfig() runs one proxy worker per core by default; --proxy-worke
   assert.equal(loadConfig([], base).proxyWorkers, cores);
   assert.equal(loadConfig(["--proxy-workers", "1"], base).proxyWorkers, 1);
   assert.equal(loadConfig([], { ...base, env: { BERTH_PROXY_WORKERS: "3" } }).proxyWorkers, 3);
+});
+
+Deno.test("loadConfig() reads --proxy-protocol-from from flags, env and the config file as canonical CIDRs", () => {
+  assert.deepEqual(loadConfig([], base).proxyProtocolFrom, []);
+  assert.deepEqual(
+    loadConfig(["--proxy-protocol-from", "10.1.2.3/8, 192.168.1.7,2001:db8::1/32"], base)
+      .proxyProtocolFrom,
+    ["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32"],
+  );
+  assert.deepEqual(
+    loadConfig([], { ...base, env: { BERTH_PROXY_PROTOCOL_FROM: "127.0.0.1" } }).proxyProtocolFrom,
+    ["127.0.0.1/32"],
+  );
+  const file = { ...base, readFile: () => '{"proxy-protocol-from": "172.16.0.0/12"}' };
+  assert.deepEqual(loadConfig(["--config", "/c.json"], file).proxyProtocolFrom, ["172.16.0.0/12"]);
 });

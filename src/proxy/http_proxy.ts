@@ -37,6 +37,7 @@ import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 import { settleWithin, TrackedSet } from "../lib/drain.ts";
+import { ProxyHeaderGate } from "./proxy_protocol_in.ts";
 
 import * as defaults from "./proxy_options.ts";
 import type { ProxyOptions, RoutesReport } from "./proxy_options.ts";
@@ -71,6 +72,8 @@ export class HttpProxy {
   /** Response and stream-idle deadlines of requests in flight (no timer per request). */
   readonly #clock: CoarseClock;
   readonly #tcp: TcpProxy | null;
+  /** PROXY headers of connections from `proxyProtocolFrom` sources; null: none trusted. */
+  readonly #proxyIn: ProxyHeaderGate | null;
   /** Routes with `proto` h2c/grpc: pooled HTTP/2 cleartext sessions (h2c_upstream.ts). */
   readonly #h2c: H2cContext;
   /** The route table, following the store's change feed. */
@@ -138,6 +141,8 @@ export class HttpProxy {
       responseTimeoutMs: this.#responseTimeoutMs,
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
     };
+    const from = opts.proxyProtocolFrom;
+    this.#proxyIn = from == null ? null : new ProxyHeaderGate({ from, log: this.#log });
     const tcpHost = defaults.tcpHostOf(opts);
     this.#tcp = tcpHost == null ? null : new TcpProxy(this.#pool, {
       host: tcpHost,
@@ -148,6 +153,7 @@ export class HttpProxy {
       log: opts.routeLog ?? this.#log,
       reserved: opts.reserved,
       reusePort: opts.reusePort,
+      proxyIn: this.#proxyIn,
     });
     this.#routes = new RouteFeed({
       source: opts.source,
@@ -186,13 +192,18 @@ export class HttpProxy {
       admit: () => this.#connections() < this.#connectionsMax,
       serveHttp1: (socket, conn) => this.#serveHttp1(socket, conn),
       h2: this.#h2,
+      proxyIn: this.#proxyIn,
       log: this.#log,
     });
   }
 
-  /** Client connections open (HTTP/1.1 and HTTP/2), TLS handshakes in progress included. */
+  /**
+   * Client connections open (HTTP/1.1 and HTTP/2), TLS handshakes and PROXY headers in progress
+   * included.
+   */
   #connections(): number {
-    return this.#clients.size + (this.#h2?.sessions ?? 0) + (this.#https?.handshaking ?? 0);
+    return this.#clients.size + (this.#h2?.sessions ?? 0) + (this.#https?.handshaking ?? 0) +
+      (this.#proxyIn?.pending ?? 0);
   }
 
   /** The bound address (the real port when `listen.port` was 0). Throws before start(). */
@@ -323,6 +334,7 @@ export class HttpProxy {
     this.#routes.close();
     const httpsClosed = this.#https?.close(); // done once its connections are gone
     await this.#h2?.close(); // streams under way get H2_CLOSE_GRACE_MS to finish
+    this.#proxyIn?.close();
     for (const s of this.#clientTunnels) s.destroy();
     this.#clientTunnels.clear();
     for (const c of this.#clients) c.destroy();
@@ -343,7 +355,17 @@ export class HttpProxy {
   };
 
   #onConnection = (socket: net.Socket): void => {
-    this.#serveHttp1(socket, PLAIN_CONN);
+    const gate = this.#proxyIn;
+    if (gate === null || !gate.trusts(socket)) return this.#serveHttp1(socket, PLAIN_CONN);
+    if (this.#draining !== null || this.#connections() >= this.#connectionsMax) {
+      socket.destroy();
+      return;
+    }
+    gate.accept(socket, "http", (rest) => {
+      if (rest.length > 0) socket.unshift(rest);
+      this.#serveHttp1(socket, PLAIN_CONN);
+      socket.resume();
+    });
   };
 
   /**

@@ -37,6 +37,7 @@ import { errorText } from "../lib/error_text.ts";
 import { listenOn } from "./listen.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import { type ServedCert, SniIndex } from "./sni_index.ts";
+import { copyConnEnds, type ProxyHeaderGate } from "./proxy_protocol_in.ts";
 
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const HANDSHAKES_MAX = 1024;
@@ -98,6 +99,11 @@ export interface HttpsListenerOptions extends ProxyTlsOptions {
   serveHttp1(socket: tls.TLSSocket, conn: ConnInfo): void;
   /** HTTP/2 for connections that negotiate `h2`; without it `h2` is not offered. */
   h2?: H2Frontend | null;
+  /**
+   * Reads the PROXY header of connections from trusted sources before TLS begins; the address
+   * it declares is the connection's for every limit and request (proxy_protocol_in.ts).
+   */
+  proxyIn?: ProxyHeaderGate | null;
   log: (line: string) => void;
 }
 
@@ -245,6 +251,20 @@ export class HttpsListener {
   }
 
   #onConnection = (raw: net.Socket): void => {
+    const gate = this.#opts.proxyIn;
+    if (gate == null || !gate.trusts(raw)) return this.#begin(raw, null);
+    if (!this.#opts.admit()) {
+      raw.destroy();
+      return;
+    }
+    gate.accept(raw, "https", (rest) => this.#begin(raw, rest));
+  };
+
+  /**
+   * Starts the handshake of a new connection; `head`: the bytes read after its PROXY header
+   * (then node:tls reads through a `Prepended` relay), null when none was read.
+   */
+  #begin(raw: net.Socket, head: Buffer | null): void {
     const ip = raw.remoteAddress ?? "";
     const fromIp = this.#perIp.get(ip) ?? 0;
     if (!this.#opts.admit() || fromIp >= this.#handshakesPerIpMax) {
@@ -260,16 +280,24 @@ export class HttpsListener {
     this.#perIp.set(ip, fromIp + 1);
     raw.once("close", () => this.#handshakeOver(raw));
     const acme = this.#opts.acmeTlsAlpn;
-    if (acme?.pending()) this.#peek(raw, acme);
-    else this.#tls.emit("connection", raw);
-  };
+    if (acme?.pending()) this.#peek(raw, acme, head ?? Buffer.alloc(0));
+    else if (head === null) this.#tls.emit("connection", raw);
+    else this.#relayed(raw, head);
+  }
+
+  /** Hands node:tls a connection read from, its bytes read so far put back in front. */
+  #relayed(raw: net.Socket, head: Buffer): void {
+    const relay = new Prepended(raw, head);
+    this.#rawOf.set(relay, raw);
+    this.#tls.emit("connection", relay);
+  }
 
   /**
    * Reads the ClientHello of a connection while a TLS-ALPN-01 validation is pending: an
    * `acme-tls/1` one is answered by the hook, any other goes on into node:tls with the bytes
    * read put back in front (`Prepended`).
    */
-  #peek(raw: net.Socket, acme: AcmeTlsAlpnHook): void {
+  #peek(raw: net.Socket, acme: AcmeTlsAlpnHook, read: Buffer): void {
     let head = Buffer.alloc(0);
     const timer = setTimeout(() => raw.destroy(), this.#handshakeTimeoutMs);
     raw.on("error", () => raw.destroy());
@@ -289,12 +317,13 @@ export class HttpsListener {
         this.#answer(raw, head, acme);
         return;
       }
-      const relay = new Prepended(raw, head);
-      this.#rawOf.set(relay, raw);
-      this.#tls.emit("connection", relay);
+      this.#relayed(raw, head);
     };
     raw.on("data", onData);
     raw.once("close", () => clearTimeout(timer));
+    if (read.length > 0) onData(read);
+    // Paused after a PROXY header: read on while the ClientHello is incomplete.
+    if (raw.listeners("data").includes(onData)) raw.resume();
   }
 
   /**
@@ -343,8 +372,8 @@ export class HttpsListener {
       : (this.#rawOf.get(parent) ?? parent) as net.Socket;
     if (raw !== undefined) this.#handshakeOver(raw);
     if (raw !== parent && raw !== undefined) {
-      // Over a Prepended relay the TLS socket knows no peer address: the request's is the raw's.
-      Object.defineProperty(socket, "remoteAddress", { value: raw.remoteAddress });
+      // Over a Prepended relay the TLS socket knows no ends: the request's are the raw's.
+      copyConnEnds(socket, raw);
     }
     socket.on("error", () => socket.destroy());
     const alpn = socket.alpnProtocol || undefined;

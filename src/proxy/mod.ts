@@ -78,4 +78,5 @@ export {
 export { type ServedCert, SniIndex } from "./sni_index.ts";
 export { ServedCerts } from "./served_certs.ts";
 export { type ReservedListener, type TcpRouteInfo } from "./tcp_proxy.ts";
+export { trustedSources } from "./proxy_protocol_in.ts";
 export { type UpstreamPoolOptions } from "./upstream_pool.ts";

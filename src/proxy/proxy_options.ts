@@ -5,6 +5,7 @@
  * @module
  */
 import type { HostPort } from "../lib/host_port.ts";
+import type { CidrList } from "../lib/cidr.ts";
 import type { ProxyTlsOptions } from "./https_listener.ts";
 import type { RouteSource } from "./route_feed.ts";
 import type { HttpRouteInfo } from "./routes.ts";
@@ -80,6 +81,12 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   routeLog?: (line: string) => void;
   /** The agent's own listeners: a TCP route on one of their ports is refused, not bound. */
   reserved?: readonly ReservedListener[];
+  /**
+   * Sources whose connections must start with a PROXY header (v1 or v2) on every listener
+   * (plain, HTTPS, TCP routes); its client address replaces theirs (proxy_protocol_in.ts).
+   * Default: none.
+   */
+  proxyProtocolFrom?: CidrList | null;
   /**
    * Bind every listener (plain, HTTPS, TCP routes) with SO_REUSEPORT, so that several proxy
    * workers accept on one port (workers/). Default false.

@@ -21,6 +21,7 @@ import type { RoutedService, RouteTable, TcpClash } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 import { settleWithin, TrackedSet } from "../lib/drain.ts";
+import type { ProxyHeaderGate } from "./proxy_protocol_in.ts";
 
 export const TCP_CONNECTIONS_MAX = 10_000;
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
@@ -39,6 +40,8 @@ export interface TcpProxyOptions {
   reserved?: readonly ReservedListener[];
   /** Bind with SO_REUSEPORT (every proxy worker listens on each route port). Default false. */
   reusePort?: boolean;
+  /** Reads the PROXY header of connections from trusted sources (proxy_protocol_in.ts). */
+  proxyIn?: ProxyHeaderGate | null;
 }
 
 /** One of the agent's own listeners, which no TCP route may take. */
@@ -153,7 +156,7 @@ export class TcpProxy {
     const server = net.createServer();
     const l: Listener = { server, svc, state: "binding", error: null };
     this.#listeners.set(port, l);
-    server.on("connection", (c: net.Socket) => this.#onConnection(l, c));
+    server.on("connection", (c: net.Socket) => this.#onConnection(l, port, c));
     return new Promise<void>((resolve) => {
       server.once("error", (e: Error) => {
         const why = errorText(e, { preferCode: true });
@@ -174,7 +177,7 @@ export class TcpProxy {
     });
   }
 
-  #onConnection(l: Listener, client: net.Socket): void {
+  #onConnection(l: Listener, port: number, client: net.Socket): void {
     if (this.#clients.size >= this.#connectionsMax) {
       client.destroy();
       return;
@@ -182,6 +185,16 @@ export class TcpProxy {
     this.#clients.add(client);
     client.once("close", () => this.#clients.delete(client));
     client.on("error", () => client.destroy());
+    const gate = this.#opts.proxyIn;
+    if (gate == null || !gate.trusts(client)) return this.#relay(l, client);
+    gate.accept(client, `tcp ${port}`, (rest) => {
+      if (rest.length > 0) client.unshift(rest);
+      this.#relay(l, client);
+    });
+  }
+
+  /** Relays a client (paused or not yet read: the relay's pipe reads it) to the route. */
+  #relay(l: Listener, client: net.Socket): void {
     relay(client, l.svc.route, {
       pool: this.#pool,
       connectTimeoutMs: this.#opts.connectTimeoutMs,

@@ -52,6 +52,8 @@ export interface WorkerProxyConfig {
   h2: boolean;
   edgeDomain: string | null;
   reserved: ReservedListener[];
+  /** `--proxy-protocol-from`: canonical CIDRs (none: empty). */
+  proxyProtocolFrom?: string[];
 }
 
 /** A passive-health ejection: the target (`Target.key`) is skipped for `ms`. */

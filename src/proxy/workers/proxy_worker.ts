@@ -13,6 +13,7 @@ import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "../../acme/mod.t
 import { errorText } from "../../lib/error_text.ts";
 import type { HostPort } from "../../lib/host_port.ts";
 import { HttpProxy } from "../http_proxy.ts";
+import { trustedSources } from "../proxy_protocol_in.ts";
 import type { ServedCert } from "../sni_index.ts";
 import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts";
 import { RouteReplica } from "./route_replica.ts";
@@ -70,6 +71,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     acmeHttp01: (token) => acme.http01(token),
     edgeDomain: c.edgeDomain,
     reserved: c.reserved,
+    proxyProtocolFrom: trustedSources(c.proxyProtocolFrom ?? []),
     reusePort: true,
     log,
     routeLog: m.index === 0 ? log : () => {},

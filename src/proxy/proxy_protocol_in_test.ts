@@ -1,0 +1,272 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import net from "node:net";
+import tls from "node:tls";
+import { CidrList, parseCidr } from "../lib/cidr.ts";
+import { unusedPort } from "../../test/ports.ts";
+import { buildProxyHeader } from "./proxy_protocol.ts";
+import { LOG_INTERVAL_MS, ProxyHeaderGate } from "./proxy_protocol_in.ts";
+import { rawClient, servedCert, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+
+const cidrs = (...c: string[]) => new CidrList(c.map((x) => parseCidr(x)!));
+const LOOPBACK = cidrs("127.0.0.0/8");
+const v1 = (src: string, sport = 40000) => `PROXY TCP4 ${src} 127.0.0.1 ${sport} 80\r\n`;
+
+/** A server whose connections go through `gate`: resolves each with what `then` saw, or "closed". */
+async function gated(gate: ProxyHeaderGate) {
+  const seen: { ends: string; rest: string }[] = [];
+  const closed: number[] = [];
+  const server = net.createServer((s) => {
+    s.once("close", () => closed.push(1));
+    gate.accept(s, "http", (rest) => {
+      seen.push({
+        ends: `${s.remoteAddress}:${s.remotePort} → ${s.localAddress}:${s.localPort}`,
+        rest: rest.toString(),
+      });
+      s.end("ok");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    seen,
+    closed,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+Deno.test("ProxyHeaderGate.accept() sets the declared ends and hands on the bytes after the header", async () => {
+  const gate = new ProxyHeaderGate({ from: LOOPBACK, log: () => {} });
+  const g = await gated(gate);
+  try {
+    const r = await rawClient(g.port, v1("203.0.113.9", 51000) + "GET / HTTP/1.1\r\n");
+    assert.equal(r.received, "ok");
+    const header = buildProxyHeader(2, { address: "2001:db8::7", port: 7 }, {
+      address: "::1",
+      port: 443,
+    });
+    const r2 = await rawClient(g.port, Buffer.concat([header, Buffer.from("tail")]));
+    assert.equal(r2.received, "ok");
+    // LOCAL (the balancer's own check): the socket's real ends stay.
+    const local = Buffer.from(
+      buildProxyHeader(2, { address: "", port: 0 }, { address: "", port: 0 }),
+    );
+    await rawClient(g.port, local);
+    assert.deepEqual(g.seen.slice(0, 2), [
+      { ends: "203.0.113.9:51000 → 127.0.0.1:80", rest: "GET / HTTP/1.1\r\n" },
+      { ends: "2001:db8::7:7 → ::1:443", rest: "tail" },
+    ]);
+    assert.match(g.seen[2]!.ends, /^127\.0\.0\.1:\d+ → 127\.0\.0\.1:\d+$/);
+    assert.equal(gate.badHeaders, 0);
+  } finally {
+    await g.close();
+  }
+});
+
+Deno.test("ProxyHeaderGate.accept() closes a connection without a good header, a slow one, a truncated one", async () => {
+  const lines: string[] = [];
+  const gate = new ProxyHeaderGate({ from: LOOPBACK, log: (l) => lines.push(l), timeoutMs: 200 });
+  const g = await gated(gate);
+  try {
+    // Not a PROXY header at all (a client that skipped the balancer).
+    assert.deepEqual(await rawClient(g.port, "GET / HTTP/1.1\r\nhost: x\r\n\r\n"), {
+      received: "",
+      closed: true,
+    });
+    // Wrong v2 signature, oversized v1, unknown family.
+    assert.equal((await rawClient(g.port, "\r\n\r\n\0\r\nQUIX\n!!")).closed, true);
+    assert.equal((await rawClient(g.port, "PROXY UNKNOWN " + "x".repeat(200))).closed, true);
+    assert.equal((await rawClient(g.port, "PROXY TCP9 1.2.3.4 1.2.3.4 1 1\r\n")).closed, true);
+    // A slowloris header: part of one, then nothing; the deadline closes it.
+    assert.deepEqual(await rawClient(g.port, "PROXY TCP4 1.2."), { received: "", closed: true });
+    // Truncated by the client's close.
+    assert.equal((await rawClient(g.port, "PROXY TCP4 1.2.", { end: true })).closed, true);
+    assert.deepEqual(g.seen, []);
+    assert.equal(gate.badHeaders, 6);
+    assert.equal(gate.pending, 0);
+    // Logged once (the first), not once per connection.
+    assert.equal(lines.length, 1);
+    assert.match(
+      lines[0]!,
+      /^proxy: closed 1 connection\(s\) from --proxy-protocol-from sources without a good PROXY header \(last: http from 127\.0\.0\.1: no PROXY header/,
+    );
+  } finally {
+    await g.close();
+  }
+});
+
+Deno.test("ProxyHeaderGate logs bad headers at most once per interval, with their count", async () => {
+  let now = 0;
+  const lines: string[] = [];
+  const gate = new ProxyHeaderGate({ from: LOOPBACK, log: (l) => lines.push(l), now: () => now });
+  const g = await gated(gate);
+  try {
+    await rawClient(g.port, "x");
+    await rawClient(g.port, "y");
+    now += LOG_INTERVAL_MS;
+    await rawClient(g.port, "z");
+    assert.equal(lines.length, 2);
+    assert.match(lines[1]!, /closed 2 connection\(s\)/);
+  } finally {
+    await g.close();
+  }
+});
+
+Deno.test("ProxyHeaderGate: a connection closed before any byte is no bad header; over pendingMax is closed", async () => {
+  const lines: string[] = [];
+  const gate = new ProxyHeaderGate({ from: LOOPBACK, log: (l) => lines.push(l), pendingMax: 1 });
+  const g = await gated(gate);
+  try {
+    assert.equal((await rawClient(g.port, "", { end: true })).closed, true);
+    assert.equal(gate.badHeaders, 0);
+    const slow = net.connect(g.port, "127.0.0.1");
+    slow.on("error", () => {});
+    await new Promise((r) => slow.once("connect", r));
+    slow.write("PROXY ");
+    while (gate.pending < 1) await new Promise((r) => setTimeout(r, 5));
+    assert.equal((await rawClient(g.port, v1("1.2.3.4"))).closed, true);
+    assert.equal(gate.badHeaders, 1);
+    assert.match(lines[0]!, /over 1 connections await a header/);
+    gate.close();
+    assert.equal(gate.pending, 0);
+    slow.destroy();
+  } finally {
+    await g.close();
+  }
+});
+
+Deno.test("ProxyHeaderGate.trusts() only the configured sources", () => {
+  const gate = new ProxyHeaderGate({ from: cidrs("10.0.0.0/8"), log: () => {} });
+  assert.equal(gate.trusts({ remoteAddress: "10.1.2.3" }), true);
+  assert.equal(gate.trusts({ remoteAddress: "::ffff:10.1.2.3" }), true);
+  assert.equal(gate.trusts({ remoteAddress: "127.0.0.1" }), false);
+  assert.equal(gate.trusts({}), false);
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom: the PROXY header's address is the client's (X-Forwarded-For)", async () => {
+  const b = await startBackend(
+    "web",
+    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "w", service: "web", port: b.port }));
+  try {
+    await withProxy(ts, { proxyProtocolFrom: LOOPBACK }, async (port) => {
+      const get = "GET / HTTP/1.1\r\nhost: web.test\r\nx-forwarded-for: 10.9.9.9\r\n\r\n";
+      const r = await rawClient(port, v1("198.51.100.4") + get, {
+        until: (s) => s.endsWith("198.51.100.4"),
+      });
+      assert.match(r.received, /^HTTP\/1\.1 200 /);
+      assert.ok(r.received.endsWith("\r\n\r\n10.9.9.9, 198.51.100.4"), r.received);
+      // Header and request in separate writes, keep-alive: the second request too.
+      const two = await rawClient(
+        port,
+        Buffer.concat([
+          buildProxyHeader(2, { address: "198.51.100.5", port: 1 }, {
+            address: "127.0.0.1",
+            port: 80,
+          }),
+          Buffer.from(get.replace("x-forwarded-for: 10.9.9.9\r\n", "") + get),
+        ]),
+        { until: (s) => s.split("HTTP/1.1 200").length === 3 && s.endsWith("198.51.100.5") },
+      );
+      assert.match(
+        two.received,
+        /\r\n\r\n198\.51\.100\.5HTTP\/1\.1 200 [^]*10\.9\.9\.9, 198\.51\.100\.5$/,
+      );
+      // A trusted source without a header is closed, unanswered.
+      assert.deepEqual(await rawClient(port, get), { received: "", closed: true });
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy does not honour a PROXY header from a source it does not trust", async () => {
+  const b = await startBackend(
+    "web",
+    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "w", service: "web", port: b.port }));
+  try {
+    await withProxy(ts, { proxyProtocolFrom: cidrs("10.0.0.0/8") }, async (port) => {
+      const get = "GET / HTTP/1.1\r\nhost: web.test\r\n\r\n";
+      const r = await rawClient(port, v1("198.51.100.4") + get);
+      assert.match(r.received, /^HTTP\/1\.1 400 /);
+      const plain = await rawClient(port, get, { until: (s) => s.endsWith("127.0.0.1") });
+      assert.match(plain.received, /^HTTP\/1\.1 200 [^]*\r\n\r\n127\.0\.0\.1$/);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom reads the PROXY header before TLS on the HTTPS listener", async () => {
+  const b = await startBackend(
+    "web",
+    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "w", service: "web", port: b.port }));
+  const cert = servedCert(["web.test"]);
+  try {
+    await withProxy(ts, {
+      listen: null,
+      proxyProtocolFrom: LOOPBACK,
+      tls: { listen: { host: "127.0.0.1", port: 0 }, certs: () => [cert] },
+    }, async (_port, proxy) => {
+      const raw = net.connect(proxy.httpsAddress.port, "127.0.0.1");
+      await new Promise((r) => raw.once("connect", r));
+      raw.write(v1("192.0.2.44"));
+      const s = tls.connect({ socket: raw, servername: "web.test", ca: cert.caPem });
+      let got = "";
+      await new Promise<void>((resolve, reject) => {
+        s.on(
+          "secureConnect",
+          () => s.write("GET / HTTP/1.1\r\nhost: web.test\r\nconnection: close\r\n\r\n"),
+        );
+        s.on("data", (d) => got += d);
+        s.on("end", () => resolve());
+        s.on("error", reject);
+      });
+      s.destroy();
+      assert.match(got, /^HTTP\/1\.1 200 [^]*\r\n\r\n192\.0\.2\.44$/);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom strips the PROXY header on a TCP route", async () => {
+  const got: string[] = [];
+  const echo = net.createServer((s) =>
+    s.on("data", (d) => {
+      got.push(d.toString());
+      s.end("pong");
+    })
+  );
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+  const tcpPort = await unusedPort();
+  const ts = new TestStore();
+  ts.register(
+    spec({
+      id: "db",
+      service: "db",
+      port: (echo.address() as net.AddressInfo).port,
+      tcpPort,
+      httpHosts: [],
+    }),
+  );
+  try {
+    await withProxy(ts, { proxyProtocolFrom: LOOPBACK }, async () => {
+      const r = await rawClient(tcpPort, v1("192.0.2.1") + "ping");
+      assert.equal(r.received, "pong");
+      assert.deepEqual(got, ["ping"]);
+      assert.deepEqual(await rawClient(tcpPort, "ping"), { received: "", closed: true });
+    });
+  } finally {
+    await new Promise<void>((r) => echo.close(() => r()));
+  }
+});
