@@ -42,6 +42,7 @@ import {
   NAME_BYTES_MAX,
   type RouteKeyIndex,
   SERVICE_NAME_CHARS_MAX,
+  TAGS_MAX,
   TLS_META_KEY,
   type TlsMode,
 } from "../store/mod.ts";
@@ -334,8 +335,7 @@ function metaOf(
   e: PortEntry,
   { lb, tls, proto, hsts, route }: Common,
 ): Record<string, string> {
-  return {
-    ...attributes(s, e.port),
+  const own: Record<string, string> = {
     ...route,
     container: containerName(c),
     image: (c.Config?.Image ?? "").slice(0, NAME_BYTES_MAX),
@@ -345,4 +345,18 @@ function metaOf(
     ...(proto === null ? {} : { [HTTP_PROTO_META_KEY]: proto }),
     ...(hsts === null ? {} : { [HSTS_META_KEY]: hsts }),
   };
+  // The store keeps at most TAGS_MAX meta pairs and refuses a bigger instance (and the batch of
+  // registrations holding it): attributes give way to berth's own keys.
+  const attrs = attributes(s, e.port);
+  const fit = TAGS_MAX - Object.keys(own).length;
+  const extra = Object.keys(attrs).filter((k) => !(k in own)).length;
+  if (extra > fit) {
+    s.problem(
+      "SERVICE_*",
+      `${extra} attributes for port ${portName(e)}, but only ${fit} fit beside berth's own ` +
+        `meta (at most ${TAGS_MAX}); ${LABELS.attributes.onBad}`,
+    );
+    return own;
+  }
+  return { ...attrs, ...own };
 }

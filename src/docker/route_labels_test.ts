@@ -4,6 +4,7 @@ import { ContainerSettings } from "./labels.ts";
 import { ROUTE_LABELS_MAX, routeLabels } from "./route_labels.ts";
 import { desiredInstances } from "./desired.ts";
 import { TEST_ROUTE_INDEX } from "../../test/route_key_fixtures.ts";
+import { TAGS_MAX, validateInstance } from "../store/mod.ts";
 
 function container(labels: Record<string, string>): ContainerInfo {
   return {
@@ -103,4 +104,27 @@ Deno.test("desiredInstances() without the route index: route-like labels are unk
   });
   assert.equal(d.instances[0]!.meta["berth.test.n"], undefined);
   assert.deepEqual(d.problems.map((p) => p.label), ["berth.test.n"]);
+});
+
+Deno.test("desiredInstances() attributes that do not fit beside route settings in 64 meta pairs: a problem, left out", () => {
+  const labels: Record<string, string> = {};
+  for (let i = 0; i < 30; i++) labels[`berth.test.h.k${i}`] = "v";
+  const env = Array.from({ length: 40 }, (_, i) => `SERVICE_ATTR${i}=x`);
+  const c = container(labels);
+  c.Config!.Env = env;
+  const d = desiredInstances([c], {
+    node: "h1",
+    advertise: "10.0.0.5",
+    internal: false,
+    routeKeys: TEST_ROUTE_INDEX,
+  });
+  const meta = d.instances[0]!.meta;
+  assert.ok(Object.keys(meta).length <= TAGS_MAX);
+  assert.equal(meta["berth.test.h.k0"], "v");
+  assert.equal(meta.attr0, undefined);
+  validateInstance(d.instances[0]!);
+  assert.deepEqual(d.problems.map((p) => p.message), [
+    "40 attributes for port 80/tcp, but only 31 fit beside berth's own meta (at most 64); " +
+    "attributes ignored",
+  ]);
 });
