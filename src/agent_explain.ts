@@ -21,7 +21,7 @@ export function explainSources(
   return {
     container: (q) =>
       watcher()?.explain(q) ?? { error: "the Docker watcher is off on this member" },
-    url: (t) => {
+    url: (t, ctx) => {
       const p = proxy();
       if (p === null) {
         return {
@@ -30,9 +30,11 @@ export function explainSources(
           reasons: ["the proxy is off on this member"],
           conflicts: [],
           route: null,
+          pick: null,
+          pickNote: "the proxy is off on this member",
         };
       }
-      return explainUrl(p.table, t);
+      return explainUrl(p.table, t, ctx);
     },
     serviceRoutes: (s) => {
       const p = proxy();

@@ -9,7 +9,8 @@
  *   routes (hosts, prefixes, TCP ports, who serves each, conflicts), route options, and each
  *   member's proxy ejections (other members asked, time-bounded: explain_peers.ts).
  * - `?url=http://host/path` (or `host/path`, `/path`): the route it matches or why none, the
- *   redirect/HTTPS rules, and the instances the balancer chooses from.
+ *   redirect/HTTPS rules, the instances the balancer chooses from and the one it would pick now
+ *   (`&key=`: the hash key of `berth.lb=hash`/`sticky_cookie`; this member's ejected skipped).
  * - `?target=…`: a URL when it holds `/`, else a service when one has that name, else a
  *   container.
  * Rights: agent:read (acl_routes.ts), then service:read on every service the answer shows.
@@ -21,7 +22,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { ContainerExplain } from "../docker/mod.ts";
-import type { ServiceRoutesInfo, UrlExplain } from "../proxy/route_explain.ts";
+import type { PickContext, ServiceRoutesInfo, UrlExplain } from "../proxy/route_explain.ts";
 import { parseTarget, type UrlTarget } from "../lib/request_target.ts";
 import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
@@ -39,8 +40,8 @@ export interface ExplainSources {
   container?: (
     query: string,
   ) => { container: ContainerExplain; seenAgoMs: number } | { error: string };
-  /** The route a URL matches in this member's route table. */
-  url?: (target: UrlTarget) => UrlExplain;
+  /** The route a URL matches in this member's route table, and the balancer's pick. */
+  url?: (target: UrlTarget, ctx: PickContext) => UrlExplain;
   /** A service's routes in this member's route table; null when it has no member there. */
   serviceRoutes?: (service: string) => ServiceRoutesInfo | null;
   /** Asks another member's API (default: fetch to its node's `api` meta). */
@@ -89,6 +90,10 @@ function instanceExplain(i: Instance, node: NodeInfo | undefined): InstanceExpla
 
 /** The one kind asked for and its value; 400 for none, several, empty or too long. */
 function askedFor(c: Context, d: Deps): { kind: Kind; value: string } {
+  const key = c.req.query("key");
+  if (key !== undefined && key.length > EXPLAIN_NAME_CHARS_MAX) {
+    throw badRequest(`?key= is longer than ${EXPLAIN_NAME_CHARS_MAX} characters`);
+  }
   const given = [...KINDS, "target" as const].filter((k) => c.req.query(k) !== undefined);
   if (given.length !== 1) {
     throw badRequest(
@@ -97,12 +102,12 @@ function askedFor(c: Context, d: Deps): { kind: Kind; value: string } {
       })`,
     );
   }
-  const key = given[0]!;
-  const value = c.req.query(key)!.trim();
-  if (value === "") throw badRequest(`?${key}= is empty`);
-  const max = key === "url" || key === "target" ? 2048 : EXPLAIN_NAME_CHARS_MAX;
-  if (value.length > max) throw badRequest(`?${key}= is longer than ${max} characters`);
-  if (key !== "target") return { kind: key, value };
+  const asked = given[0]!;
+  const value = c.req.query(asked)!.trim();
+  if (value === "") throw badRequest(`?${asked}= is empty`);
+  const max = asked === "url" || asked === "target" ? 2048 : EXPLAIN_NAME_CHARS_MAX;
+  if (value.length > max) throw badRequest(`?${asked}= is longer than ${max} characters`);
+  if (asked !== "target") return { kind: asked, value };
   if (value.includes("/")) return { kind: "url", value };
   return { kind: d.store.instances(value).length > 0 ? "service" : "container", value };
 }
@@ -228,17 +233,25 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
       reasons: ["the proxy is off on this member"],
       conflicts: [],
       route: null,
+      pick: null,
+      pickNote: "the proxy is off on this member",
       rules: [],
       ejections: [],
     };
   }
-  const e = source(target);
+  const view = await d.routes();
+  const ejected = new Set((view?.ejected ?? []).map((x) => x.instance));
+  const e = source(target, { ejected, key: c.req.query("key") });
   if (e.matched !== null) requireRight(c, "service", e.matched.service, "read");
   const rules: string[] = [];
   if (e.route?.redirectHttps) {
     rules.push("berth.http.redirect=https: plain HTTP requests get a 308 to https://");
   }
   if (e.route?.hsts) rules.push(`Strict-Transport-Security over HTTPS: ${e.route.hsts}`);
+  const redirect = e.route?.settings["berth.http.redirect"];
+  if (redirect !== undefined && redirect !== "https") {
+    rules.push(`berth.http.redirect=${redirect}: matching paths are redirected`);
+  }
   const ids = new Set((e.route?.members ?? []).map((m) => m.instance));
   return {
     kind: "url" as const,

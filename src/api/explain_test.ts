@@ -14,7 +14,7 @@ function withTable(over: Partial<ApiOptions> = {}, peer?: PeerGet) {
   const { explain, ...rest } = over;
   const f = fixture({
     explain: {
-      url: (t) => explainUrl(table(), t),
+      url: (t, ctx) => explainUrl(table(), t, ctx),
       serviceRoutes: (s) => explainServiceRoutes(table(), s),
       peer: peer ?? (() => Promise.reject(new Error("no peers in this test"))),
       ...explain,
@@ -142,6 +142,7 @@ Deno.test("GET /v1/berth/explain?url= names the route and its members, or why no
     assert.equal(e.path, "/app/x?y=1");
     assert.deepEqual(e.route.members.map((m: { instance: string }) => m.instance), ["n1:web-1:80"]);
     assert.match(e.rules[0], /308 to https/);
+    assert.equal(e.pick, "n1:web-1:80");
     const none = await (await f.app.request("/v1/berth/explain?target=web.test/other")).json();
     assert.equal(none.kind, "url");
     assert.equal(none.matched, null);
@@ -262,6 +263,26 @@ Deno.test("GET /v1/berth/explain needs agent:read, then service:read on what it 
     assert.equal((await get("?url=web.test/", "agent-only")).status, 403);
     assert.equal((await get("?service=web", "both")).status, 200);
     assert.equal((await get("?url=web.test/", "both")).status, 200);
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?url= picks what the balancer would, skipping this member's ejected", async () => {
+  const f = withTable();
+  try {
+    for (const [id, address] of [["n1:web-1:80", "10.0.0.1"], ["n1:web-2:80", "10.0.0.2"]]) {
+      await f.cluster.propose({
+        type: "register",
+        instance: instanceSpec({ id, address, httpHosts: ["web.test"] }),
+      });
+    }
+    // withTable's proxy report ejects n1:web-2:80 on this member.
+    const e = await (await f.app.request("/v1/berth/explain?url=web.test/")).json();
+    assert.equal(e.pick, "n1:web-1:80");
+    assert.match(e.pickNote, /^round_robin/);
+    const long = await f.app.request(`/v1/berth/explain?url=web.test/&key=${"k".repeat(600)}`);
+    assert.equal(long.status, 400);
   } finally {
     f.close();
   }

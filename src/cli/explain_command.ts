@@ -39,6 +39,7 @@ interface RouteOptions {
   proto: string;
   redirectHttps: boolean;
   hsts: string | null;
+  settings?: Record<string, string>;
   members: MemberInfo[];
 }
 interface Ejections {
@@ -92,6 +93,8 @@ interface UrlAnswer {
   reasons: string[];
   conflicts: string[];
   route: RouteOptions | null;
+  pick: string | null;
+  pickNote: string;
   rules: string[];
   ejections: Ejections[];
 }
@@ -146,8 +149,10 @@ function memberRows(members: readonly MemberInfo[]): string {
 }
 
 function options(o: RouteOptions): string {
+  const settings = Object.entries(o.settings ?? {}).map(([k, v]) => `${k}=${v}`);
   return `balancing ${o.policy}, upstream ${o.proto}` +
-    (o.redirectHttps ? ", redirect to https" : "") + (o.hsts ? `, HSTS ${o.hsts}` : "");
+    (o.redirectHttps ? ", redirect to https" : "") + (o.hsts ? `, HSTS ${o.hsts}` : "") +
+    (settings.length === 0 ? "" : `\nsettings: ${settings.join(", ")}`);
 }
 
 /** The readable sections of an explain answer. */
@@ -259,7 +264,12 @@ function renderUrl(e: UrlAnswer): string {
   if (e.conflicts.length > 0) out += section("Conflicts", e.conflicts.join("\n"));
   if (e.rules.length > 0) out += section("Rules", e.rules.join("\n"));
   if (e.route !== null) {
-    out += section("Proxy", `${options(e.route)}\n${memberRows(e.route.members)}`);
+    out += section(
+      "Proxy",
+      `${options(e.route)}\npick now: ${e.pick ?? "none"} (${e.pickNote})\n${
+        memberRows(e.route.members)
+      }`,
+    );
   }
   if (e.ejections.length > 0) out += section("Ejections", ejectionRows(e.ejections));
   return out;
@@ -269,12 +279,18 @@ const KIND_FLAGS = ["container", "service", "url"] as const;
 
 export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
   name: "explain",
-  usage: "berth explain CONTAINER|SERVICE|URL [--container | --service | --url]",
+  usage: "berth explain CONTAINER|SERVICE|URL [--container | --service | --url] [--key KEY]",
   summary: "why a container, service or URL is (not) registered, served and routed",
   flags: [
     { name: "container", kind: "bool", help: "TARGET is a container name or id prefix" },
     { name: "service", kind: "bool", help: "TARGET is a service name" },
     { name: "url", kind: "bool", help: "TARGET is a URL (http://host/path, host/path, /path)" },
+    {
+      name: "key",
+      kind: "string",
+      value: "KEY",
+      help: "for a URL: the hash key of berth.lb=hash (client IP, header or cookie value)",
+    },
   ],
   args: [1, 1],
   remote: true,
@@ -287,7 +303,10 @@ export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
       return 2;
     }
     const r = await ctx.client.request("GET", "/v1/berth/explain", {
-      query: { [kinds[0] ?? "target"]: target },
+      query: {
+        [kinds[0] ?? "target"]: target,
+        key: ctx.parsed.flags.get("key") as string | undefined,
+      },
     });
     const e = await r!.json() as ExplainAnswer;
     if (ctx.json) ctx.out(JSON.stringify(e, null, 2) + "\n");

@@ -27,7 +27,7 @@ async function withAgent(
     listen: { host: "127.0.0.1", port: 0 },
     routes: () => ({ listen: "127.0.0.1:80", https: null, http: [], tcp: [], conflicts: [] }),
     explain: {
-      url: (t) => explainUrl(table(), t),
+      url: (t, ctx) => explainUrl(table(), t, ctx),
       serviceRoutes: (s) => explainServiceRoutes(table(), s),
       container: (q) => ({ error: `no running container named "${q}" on this member` }),
     },
@@ -85,6 +85,7 @@ Deno.test("berth explain URL names the route, and exits 1 when no route matches"
     const hit = await run(["explain", "http://web.test/app/x"]);
     assert.equal(hit.code, 0, hit.err);
     assert.match(hit.out, /^URL web\.test\/app\/x → route web\.test\/app of service web/);
+    assert.match(hit.out, /\n  pick now: web-1 \(round_robin: the next request/);
     const miss = await run(["explain", "web.test/other"]);
     assert.equal(miss.code, 1);
     assert.match(miss.out, /^URL web\.test\/other: no route/);

@@ -37,6 +37,8 @@ export interface RouteOptionsInfo {
   redirectHttps: boolean;
   hsts: string | null;
   acme: boolean;
+  /** Route settings (`berth.http.*`, `berth.lb.*`, …) by key; auth values hidden. */
+  settings: Record<string, string>;
   members: MemberInfo[];
 }
 
@@ -68,10 +70,25 @@ export interface UrlExplain extends UrlTarget {
   conflicts: string[];
   /** The matched service's options and members; null without a match. */
   route: RouteOptionsInfo | null;
+  /** The instance the balancer would pick now (`Balancer.peek`), or null; `pickNote` says how. */
+  pick: string | null;
+  pickNote: string;
+}
+
+/** What the balancer's choice depends on besides the table. */
+export interface PickContext {
+  /** Instances this member's proxy skips now (passive health). */
+  ejected?: ReadonlySet<string>;
+  /** The hash key (`berth.lb=hash`: the client IP or the header/cookie value). */
+  key?: string;
 }
 
 /** The route a URL matches now, why, and the matched service's members. */
-export function explainUrl(table: RouteTable, target: UrlTarget): UrlExplain {
+export function explainUrl(
+  table: RouteTable,
+  target: UrlTarget,
+  ctx: PickContext = {},
+): UrlExplain {
   const { host, path } = target;
   const m = table.matchRoute(host ?? undefined, path);
   const reasons: string[] = [];
@@ -90,7 +107,16 @@ export function explainUrl(table: RouteTable, target: UrlTarget): UrlExplain {
         : `no path-only route ${prefixes(any)} is a prefix of ${cut(path)}`,
     );
     reasons.push("the proxy answers 404");
-    return { host, path, matched: null, reasons, conflicts: [], route: null };
+    return {
+      host,
+      path,
+      matched: null,
+      reasons,
+      conflicts: [],
+      route: null,
+      pick: null,
+      pickNote: "no route",
+    };
   }
   const service = m.svc.service;
   reasons.push(
@@ -106,6 +132,17 @@ export function explainUrl(table: RouteTable, target: UrlTarget): UrlExplain {
   if (route.members.every((x) => !x.target)) {
     reasons.push(`${service} has no target now: the proxy answers 503`);
   }
+  const balancer = m.svc.route.balancer;
+  const ejected = ctx.ejected ?? new Set<string>();
+  const pick = balancer.peek((t) => ejected.has(t.id), ctx.key)?.id ?? null;
+  const hashed = balancer.policy === "hash" || balancer.policy === "sticky_cookie";
+  const pickNote = pick === null
+    ? "no target to pick (every target ejected, or none)"
+    : hashed && ctx.key === undefined
+    ? `${balancer.policy}: a request without a key (cookie, header or client IP) gets this one`
+    : hashed
+    ? `${balancer.policy} with key ${JSON.stringify(ctx.key)}`
+    : `${balancer.policy}: the next request on this member's table`;
   return {
     host,
     path,
@@ -113,6 +150,8 @@ export function explainUrl(table: RouteTable, target: UrlTarget): UrlExplain {
     reasons,
     conflicts,
     route,
+    pick,
+    pickNote,
   };
 }
 
@@ -159,6 +198,9 @@ function routeOptions(table: RouteTable, service: string): RouteOptionsInfo {
     redirectHttps: route.redirectHttps,
     hsts: route.hsts,
     acme: route.acme,
+    settings: Object.fromEntries(
+      [...route.settings.values].map(([k, v]) => [k, /auth/i.test(k) ? "(hidden)" : v]),
+    ),
     members: svc.members.map((m) => ({
       instance: m.id,
       address: m.address,

@@ -85,3 +85,32 @@ Deno.test("explainServiceRoutes() lists claims, the edge route, TCP ports and th
   assert.deepEqual(r.conflicts, ["TCP port 9000: claimed by services aaa and web; aaa keeps it"]);
   assert.equal(explainServiceRoutes(t, "nope"), null);
 });
+
+Deno.test("explainUrl() peeks the balancer's next pick without moving it, skipping ejected ones", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", service: "web", httpHosts: ["w.test"] }),
+    inst({ id: "b", service: "web", httpHosts: ["w.test"] }),
+  ], []);
+  const target = parseTarget("w.test/");
+  const first = explainUrl(t, target).pick;
+  assert.equal(explainUrl(t, target).pick, first); // a peek does not rotate
+  assert.equal(t.match("w.test", "/")!.balancer.pick()?.id, first);
+  const other = first === "a" ? "b" : "a";
+  assert.equal(explainUrl(t, target).pick, other); // the pick moved the rotation on
+  assert.equal(explainUrl(t, target, { ejected: new Set([other]) }).pick, first);
+  assert.equal(explainUrl(t, target, { ejected: new Set(["a", "b"]) }).pick, null);
+});
+
+Deno.test("explainUrl() hashes a given key the same way every time (berth.lb=hash)", () => {
+  const t = buildRouteTable(
+    ["a", "b", "c"].map((id) =>
+      inst({ id, service: "web", httpHosts: ["w.test"], meta: { "berth.lb": "hash" } })
+    ),
+    [],
+  );
+  const target = parseTarget("w.test/");
+  const e = explainUrl(t, target, { key: "10.1.2.3" });
+  assert.match(e.pickNote, /^hash with key "10\.1\.2\.3"/);
+  assert.equal(explainUrl(t, target, { key: "10.1.2.3" }).pick, e.pick);
+  assert.equal(t.match("w.test", "/")!.balancer.pick(undefined, "10.1.2.3")?.id, e.pick);
+});
