@@ -160,6 +160,7 @@ export class HttpProxy {
       edgeDomain: opts.edgeDomain,
       load: this.#pool.load,
       random: opts.random,
+      rampedWeight: this.#pool.slowStart.weight,
       sliceSize: opts.routeSliceSize,
       targetsChanged: (gone, back) => {
         this.#pool.retainChanged(gone, back);

@@ -280,3 +280,22 @@ Deno.test("HttpProxy with berth.http.max-conns=1 queue 2: one in flight, two wai
     await a.close();
   }
 });
+
+Deno.test("HttpProxy with berth.http.slow-start gives an instance that joins a tenth of its share at first", async () => {
+  const a = await startBackend("a");
+  const b = await startBackend("b");
+  for (const [slow, lo, hi] of [["1h", 1, 3], [null, 10, 10]] as const) {
+    const meta: Record<string, string> = slow === null ? {} : { "berth.http.slow-start": slow };
+    const ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: a.port, meta }));
+    await withProxy(ts, {}, async (port, proxy) => {
+      ts.register(spec({ id: "web-b", port: b.port, meta })); // served from now on
+      await proxy.settled();
+      let toB = 0;
+      for (let i = 0; i < 20; i++) if (from(await request(port, "/")) === "b") toB++;
+      // 1 h ramp: weight ~0.1 against 1, about 2 of 20; without slow start 10 of 20.
+      assert.ok(toB >= lo && toB <= hi, `slow-start ${slow}: b got ${toB} of 20`);
+    });
+  }
+  await closeAll([a, b]);
+});

@@ -23,7 +23,6 @@ import {
   parseIntIn,
 } from "../store/mod.ts";
 import type { RoutePart, RouteSettings } from "./route_settings.ts";
-import type { ServiceRoute } from "./routed_service.ts";
 
 /** A service's balancing settings; null: the proxy's default. */
 export interface LbSettings {
@@ -85,6 +84,6 @@ export const LB_PART: RoutePart<LbSettings> = {
 };
 
 /** The route's balancing settings. */
-export function lbSettings(route: ServiceRoute): LbSettings {
+export function lbSettings(route: { readonly settings: RouteSettings }): LbSettings {
   return route.settings.size === 0 ? DEFAULT_LB_SETTINGS : route.settings.compiled(LB_PART);
 }

@@ -132,6 +132,7 @@ export class RouteFeed {
       edgeDomain: o.edgeDomain,
       load: o.load,
       random: o.random,
+      rampedWeight: o.rampedWeight,
       previous: this.#table,
     });
     try {

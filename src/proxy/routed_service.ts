@@ -23,6 +23,7 @@ import {
 } from "./balancer.ts";
 import type { Claim, Member, MemberOptions } from "./route_member.ts";
 import { RouteSettings } from "./route_settings.ts";
+import { LB_PART } from "./lb_settings.ts";
 
 /** One service as the proxy sees it. */
 export interface ServiceRoute {
@@ -55,6 +56,8 @@ export interface ServiceContext {
   nodeOk(node: string): boolean;
   load?: (key: string) => number;
   random?: () => number;
+  /** A target's weight during a slow-start ramp of `rampMs` (slow_start.ts). */
+  rampedWeight?: (t: Target, rampMs: number) => number;
 }
 
 /** The options of a service, from its members in id order. */
@@ -288,6 +291,7 @@ export class RoutedService {
         load: ctx.load,
         random: ctx.random,
         previous: previous?.policy === o.policy ? previous : null,
+        weight: rampedWeight(ctx, o.settings),
       }),
       acme: o.acme,
       proto: o.proto,
@@ -299,4 +303,15 @@ export class RoutedService {
     this.#route = route;
     return route;
   }
+}
+
+/** The balancer's weight function for a service's `berth.http.slow-start`, if it has one. */
+function rampedWeight(
+  ctx: ServiceContext,
+  settings: RouteSettings,
+): ((t: Target) => number) | undefined {
+  const ramp = ctx.rampedWeight;
+  if (ramp === undefined || settings.size === 0) return undefined;
+  const ms = settings.compiled(LB_PART).slowStartMs;
+  return ms === null ? undefined : (t) => ramp(t, ms);
 }

@@ -41,6 +41,7 @@ import {
   normalizePrefix,
 } from "./route_member.ts";
 import type { RouteSpec } from "./route_member.ts";
+import type { Target } from "./balancer.ts";
 import { RoutedService, type ServiceContext, type ServiceRoute } from "./routed_service.ts";
 
 export {
@@ -61,6 +62,8 @@ export interface RouteTableOptions {
   load?: (key: string) => number;
   /** Random source for p2c. Default Math.random. */
   random?: () => number;
+  /** A target's weight during a slow-start ramp (slow_start.ts). Default: no ramp. */
+  rampedWeight?: (t: Target, rampMs: number) => number;
   /** Route settings read from meta (route_settings.ts). Default: every one (ROUTE_KEYS). */
   routeKeys?: RouteKeyIndex;
 }
@@ -111,7 +114,12 @@ export class RouteTable {
     this.#edge = opts.edgeDomain ? opts.edgeDomain.toLowerCase().replace(/\.$/, "") : null;
     this.#previous = opts.previous ?? null;
     this.#make = new Members(opts.routeKeys);
-    this.#ctx = { nodeOk: (node) => this.nodeOk(node), load: opts.load, random: opts.random };
+    this.#ctx = {
+      nodeOk: (node) => this.nodeOk(node),
+      load: opts.load,
+      random: opts.random,
+      rampedWeight: opts.rampedWeight,
+    };
     this.services = new RoutedView(this.#services, this.#edge !== null);
   }
 

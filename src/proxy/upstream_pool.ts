@@ -1,6 +1,8 @@
 /**
- * About 560 lines: the pool, its queue and passive health share every target's state and
- * are read on each request; split, they would reach into each other's fields.
+ * About 660 lines: the pool, its queue, the per-service caps, passive health and the picks
+ * that skip ejected and full targets share every target's state and are read on each request;
+ * split, they would reach into each other's fields. Slow-start clocks live in slow_start.ts and
+ * the ejections other workers tell of targets without a pool here in remote_ejections.ts.
  *
  * Per-target proxy state that outlives route tables: the keep-alive connection pool, the
  * in-flight count (for least_conn / p2c), passive health and draining.
@@ -30,10 +32,6 @@
  * Draining: when a table swap drops a target, its pool keeps serving requests already under way
  * for `drainMs`, then its agent and tunnels are destroyed.
  *
- * About 540 lines: leasing, the waiting lists and passive health all work on one `Upstream`'s
- * state; the ejections other workers tell of targets without a pool here are kept apart
- * (remote_ejections.ts).
- *
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -41,6 +39,7 @@ import net from "node:net";
 import type { Socket } from "node:net";
 import type { Skip, Target } from "./balancer.ts";
 import { lbSettings } from "./lb_settings.ts";
+import { SlowStart } from "./slow_start.ts";
 import type { ServiceRoute } from "./routes.ts";
 import { type EjectedTarget, RemoteEjections } from "./remote_ejections.ts";
 
@@ -217,6 +216,8 @@ export class UpstreamPool {
   /** Ejections told by `eject` before the target has a pool here. */
   readonly #remote = new RemoteEjections();
   readonly #onEject: ((key: string, ms: number) => void) | undefined;
+  /** When targets became served again (route changes, ejection ends): slow-start ramps. */
+  readonly slowStart: SlowStart;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: UpstreamPoolOptions = {}) {
@@ -233,6 +234,7 @@ export class UpstreamPool {
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log ?? console.error;
     this.#onEject = opts.onEject;
+    this.slowStart = new SlowStart(this.#now);
   }
 
   /** The target's upstream, created on first use. */
@@ -473,6 +475,7 @@ export class UpstreamPool {
    */
   eject(key: string, ms: number): void {
     const until = this.#now() + ms;
+    this.slowStart.began(key, until);
     const u = this.#upstreams.get(key);
     if (u !== undefined) return this.#ejectUntil(u, until);
     this.#remote.set(key, until, this.#now());
@@ -486,6 +489,7 @@ export class UpstreamPool {
     }
     u.ejectedUntil = until;
     u.failures = Math.max(u.failures, this.#failuresMax - 1);
+    this.slowStart.began(u.target.key, until);
   }
 
   /** The targets ejected now, by instance id. */
@@ -555,6 +559,7 @@ export class UpstreamPool {
     if (u.ejections === 0) this.#ejectedCount++;
     u.ejections++;
     u.ejectedUntil = this.#now() + ms;
+    this.slowStart.began(u.target.key, u.ejectedUntil);
     // One more failure after the period re-ejects at once, with a longer period.
     u.failures = this.#failuresMax - 1;
     const t = u.target;
@@ -586,8 +591,12 @@ export class UpstreamPool {
     }
   }
 
-  /** `retain` for the keys a route change touched: `gone` drain, `back` are kept. */
+  /**
+   * `retain` for the keys a route change touched: `gone` drain, `back` are kept (and begin a
+   * slow-start ramp).
+   */
   retainChanged(gone: readonly string[], back: readonly string[]): void {
+    for (const key of back) this.slowStart.began(key);
     for (const key of gone) {
       const u = this.#upstreams.get(key);
       if (u !== undefined) this.#drain(key, u);
