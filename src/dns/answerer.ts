@@ -18,7 +18,8 @@ import {
 } from "./reply.ts";
 import { wireResponse } from "./wire_answer.ts";
 import { type Reply, resolveAnswer } from "./resolve.ts";
-import { parseQuery, type Query, RCODE } from "./wire.ts";
+import { type BadQuery, parseQuery, type Query, RCODE } from "./wire.ts";
+import { DnsCounts, QTYPE_NONE, qtypeIndex, RCODE_BADVERS, rcodeIndexOf } from "./dns_metrics.ts";
 import type { Zone } from "./zone.ts";
 
 /**
@@ -44,6 +45,8 @@ export class Answerer {
   readonly #answers = new AnswerCache();
   #cached = 0;
   #built = 0;
+  /** Queries answered by rcode and type, and dropped (dns_metrics.ts; `/metrics`). */
+  readonly queries = new DnsCounts();
 
   constructor(opts: AnswererOptions) {
     this.#zone = opts.zone;
@@ -76,9 +79,27 @@ export class Answerer {
     try {
       q = parseQuery(bytes);
     } catch {
+      q = null;
+    }
+    if (q === null) {
+      this.queries.dropped();
       return null;
     }
-    if (q === null) return null;
+    const out = this.#answer(q, tcp);
+    const qtype = "name" in q ? qtypeIndex(q.type) : QTYPE_NONE;
+    // BADVERS is an extended rcode: the header keeps only its low bits (0).
+    const badvers = "name" in q && q.edns !== null && q.edns.version > 0;
+    if (out instanceof Promise) return out.then((r) => this.#count(r, qtype, badvers));
+    return this.#count(out, qtype, badvers);
+  }
+
+  #count(out: Uint8Array | null, qtype: number, badvers: boolean): Uint8Array | null {
+    if (out === null) this.queries.dropped();
+    else this.queries.answered(badvers ? RCODE_BADVERS : rcodeIndexOf(out), qtype);
+    return out;
+  }
+
+  #answer(q: Query | BadQuery, tcp: boolean): Uint8Array | Promise<Uint8Array | null> {
     const recursion = this.#forward !== null;
     if (!("name" in q)) return errorResponse(q, q.rcode, { recursion });
     try {

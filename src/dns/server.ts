@@ -143,6 +143,11 @@ export class DnsServer {
     return this.#answerer.counts;
   }
 
+  /** Queries answered by rcode and type, and dropped (dns_metrics.ts layout; `/metrics`). */
+  queryCounts(): Promise<{ counts: number[]; missing: number[] }> {
+    return Promise.resolve({ counts: this.#answerer.queries.snapshot(), missing: [] });
+  }
+
   /** The bound addresses; throws before start(). */
   get address(): { udp: HostPort; tcp: HostPort } {
     if (this.#address === null) throw new Error("dns: address read before start()");

@@ -30,6 +30,8 @@ import type { DnsOptions } from "../server.ts";
 import { parseQuery } from "../wire.ts";
 import { ZoneView } from "../zone_view.ts";
 import { ZoneFeed } from "./feed.ts";
+import { WorkerGather } from "../../lib/worker_gather.ts";
+import { addCounts, zeroCounts } from "../dns_metrics.ts";
 import type { FromWorker, InitMessage, ToWorker, UdpPath } from "./protocol.ts";
 
 /** First wait before a crashed worker starts again. */
@@ -40,6 +42,8 @@ export const RESTART_BACKOFF_MAX_MS = 5000;
 export const RESTART_STABLE_MS = 10_000;
 /** Most workers (`--dns-workers`). */
 export const DNS_WORKERS_MAX = 64;
+/** Longest wait for the workers' query counts (one that does not answer is left out). */
+export const METRICS_TIMEOUT_MS = 1000;
 /** Relayed queries one worker may have waiting on the forwarder. */
 export const WORKER_FORWARD_INFLIGHT_MAX = 1024;
 
@@ -70,6 +74,8 @@ interface Slot {
    * slot serves it; close() closes it.
    */
   udpFd: number | null;
+  /** The query counts its worker last gave (`queryCounts`); null: none yet. */
+  counts: number[] | null;
 }
 
 export class DnsWorkerPool {
@@ -87,6 +93,9 @@ export class DnsWorkerPool {
   /** Why worker 0 could not take UDP through FFI at start (logged once); null: it did. */
   #ffiWhy: string | null = null;
   #address: { udp: HostPort; tcp: HostPort } | null = null;
+  readonly #gather = new WorkerGather<Slot, number[]>();
+  /** The last counts of workers that stopped: kept in the sums, so that counters never drop. */
+  readonly #stoppedCounts = zeroCounts();
 
   constructor(opts: DnsWorkerPoolOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 2 || opts.workers > DNS_WORKERS_MAX) {
@@ -109,6 +118,7 @@ export class DnsWorkerPool {
       started: null,
       drained: null,
       udpFd: null,
+      counts: null,
     }));
   }
 
@@ -221,6 +231,24 @@ export class DnsWorkerPool {
     return cuts === null ? 0 : cuts.reduce((a, b) => a + b, 0);
   }
 
+  /**
+   * The queries the workers answered by rcode and type (dns_metrics.ts layout), summed: each
+   * running worker is asked; one that does not answer within METRICS_TIMEOUT_MS is named in
+   * `missing` and counted with the last counts it gave; workers that stopped count with theirs.
+   */
+  async queryCounts(): Promise<{ counts: number[]; missing: number[] }> {
+    const live = this.#slots.filter((s) => s.worker !== null && s.udp !== null);
+    const { got, missing } = await this.#gather.ask(
+      live,
+      (s, id) => this.#post(s, { type: "metrics", id }),
+      METRICS_TIMEOUT_MS,
+    );
+    for (const [s, counts] of got) s.counts = counts;
+    const sum = addCounts(zeroCounts(), this.#stoppedCounts);
+    for (const s of this.#slots) if (s.counts !== null) addCounts(sum, s.counts);
+    return { counts: sum, missing: missing.map((s) => s.index) };
+  }
+
   /** Ends worker `index` as a crash would (tests: a worker killed while queries flow). */
   terminateWorker(index: number): void {
     const s = this.#slots[index];
@@ -290,6 +318,9 @@ export class DnsWorkerPool {
       case "forward":
         void this.#forward(s, worker, m.id, m.query);
         return;
+      case "counts":
+        this.#gather.answer(m.id, s, m.counts);
+        return;
       case "closed":
         s.drained?.(m.cut ?? 0);
         s.drained = null;
@@ -324,6 +355,9 @@ export class DnsWorkerPool {
     s.worker?.terminate();
     s.worker = null;
     s.udp = null;
+    this.#gather.gone(s);
+    if (s.counts !== null) addCounts(this.#stoppedCounts, s.counts);
+    s.counts = null;
     s.drained?.(0);
     s.drained = null;
   }

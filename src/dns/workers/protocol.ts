@@ -5,11 +5,12 @@
  * `resync`), `delta` (one change; `from` is the version the worker must hold, else it asks for
  * `resync`), `forwarded` (the answer to a relayed query), `recursion` (a reload changed the
  * recursors: drop relayed answers kept, then relay other names or, with none, refuse them), `drain` (stop taking queries,
- * finish those in flight up to `timeoutMs`, close, then `closed`).
+ * finish those in flight up to `timeoutMs`, close, then `closed`), `metrics` (answered with
+ * `counts`: the queries answered by rcode and type, dns_metrics.ts).
  *
  * worker → main: `listening` (sockets bound; `udp` says which path serves UDP), `resync` (a
  * version gap: send the whole zone), `forward` (a query outside the zone, for the main thread's
- * Forwarder and its cache), `closed`, `failed` (a start error, one line; the worker then exits).
+ * Forwarder and its cache), `counts` (the answer to `metrics`), `closed`, `failed` (a start error, one line; the worker then exits).
  *
  * @module
  */
@@ -77,8 +78,15 @@ export interface DrainMessage {
   timeoutMs: number;
 }
 
+/** Asks for the worker's query counts (dns_metrics.ts layout), answered with `counts`. */
+export interface MetricsMessage {
+  type: "metrics";
+  id: number;
+}
+
 export type ToWorker =
   | InitMessage
+  | MetricsMessage
   | ZoneMessage
   | DeltaMessage
   | ForwardedMessage
@@ -105,5 +113,6 @@ export type FromWorker =
   | ListeningMessage
   | { type: "resync" }
   | ForwardMessage
+  | { type: "counts"; id: number; counts: number[] }
   | { type: "closed"; cut?: number }
   | { type: "failed"; error: string };

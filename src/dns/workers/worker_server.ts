@@ -102,6 +102,9 @@ export class WorkerDns {
         done?.(m.response);
         return;
       }
+      case "metrics":
+        this.#post({ type: "counts", id: m.id, counts: this.#answerer.queries.snapshot() });
+        return;
       case "drain":
         void this.drain(m.timeoutMs).then((cut) => this.#post({ type: "closed", cut }));
         return;
