@@ -8,7 +8,6 @@ import {
   DnsCounts,
   qtypeIndex,
   QTYPES,
-  RCODES,
   renderDnsMetrics,
   zeroCounts,
 } from "./dns_metrics.ts";
