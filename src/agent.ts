@@ -33,6 +33,7 @@ import { formatHostPort } from "./lib/host_port.ts";
 import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
 import { type ProxyFront, proxyNote, startProxy } from "./agent_proxy.ts";
 import { apiMeta, explainSources } from "./agent_explain.ts";
+import { dataPlaneMetrics } from "./agent_metrics.ts";
 import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
@@ -244,6 +245,7 @@ export class Agent {
       config: this.#shownConfig,
       routes: () => proxy?.report() ?? null,
       explain: explainSources(() => proxy, () => watcher),
+      extraMetrics: () => dataPlaneMetrics(dns, proxy),
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,
       loopProbe: probe,

@@ -22,8 +22,16 @@ export interface StartDnsOptions {
   onReload: (reload: (c: Config) => void) => void;
 }
 
-/** Starts DNS as configured; throws (one line) when it cannot listen. Returns its note. */
-export async function startDns(o: StartDnsOptions): Promise<{ note: string }> {
+/** What the agent keeps of DNS once it started. */
+export interface DnsFront {
+  /** How it runs, for the "up" line. */
+  note: string;
+  /** Queries answered by rcode and type (dns_metrics.ts layout), over every thread. */
+  queryCounts(): Promise<{ counts: number[]; missing: number[] }>;
+}
+
+/** Starts DNS as configured; throws (one line) when it cannot listen. */
+export async function startDns(o: StartDnsOptions): Promise<DnsFront> {
   const { config, store } = o;
   const dnsOptions: DnsOptions = {
     store,
@@ -49,7 +57,7 @@ export async function startDns(o: StartDnsOptions): Promise<{ note: string }> {
   const note = dns instanceof DnsWorkerPool
     ? dnsNote(dns.udpPaths, dns.udpWhy)
     : dnsNote(["dgram"], null);
-  return { note };
+  return { note, queryCounts: () => dns.queryCounts() };
 }
 
 /** "N thread(s)", for the "up" line. */

@@ -17,7 +17,8 @@ import {
   ServedCerts,
   trustedSources,
 } from "./proxy/mod.ts";
-import { ProxyWorkers } from "./proxy/workers/proxy_workers.ts";
+import { ProxyWorkers, type WorkersMetrics } from "./proxy/workers/proxy_workers.ts";
+import { ProxyMetrics } from "./proxy/proxy_metrics.ts";
 import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "./acme/mod.ts";
 import type { Store } from "./store/mod.ts";
 
@@ -27,6 +28,8 @@ export interface ProxyFront {
   readonly table: RouteTable;
   /** For `/v1/berth/routes`. */
   report(): RoutesReport | Promise<RoutesReport>;
+  /** The request metrics (of every worker, summed), for `/metrics`. */
+  metrics(): Promise<WorkersMetrics>;
 }
 
 export interface StartProxyOptions {
@@ -78,6 +81,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
   const acmeAnswers = new AcmeAnswers({ store, tlsAlpnCert: tlsAlpnChallengeCert, log });
   acmeAnswers.start();
   o.onStop(() => acmeAnswers.close());
+  const metrics = new ProxyMetrics();
   const proxy = new HttpProxy({
     source: store,
     listen: config.proxyHttp,
@@ -92,12 +96,20 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     log,
     reserved: o.reserved,
     proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
+    events: metrics,
+    tcpObserver: metrics,
   });
   await proxy.start();
   o.onStop(() => proxy.close());
   o.onDrain((ms) => proxy.drain(ms));
   keyBox.whenSet(() => proxy.reloadCertificates());
-  return proxy;
+  return {
+    get table() {
+      return proxy.table;
+    },
+    report: () => proxy.report(),
+    metrics: () => Promise.resolve({ snapshot: metrics.snapshot(), missing: [] }),
+  };
 }
 
 /** The proxy's listeners and threads, for the agent's "up" line. */

@@ -58,8 +58,8 @@ export interface ApiOptions {
   admin?: Partial<ClusterAdmin>;
   /** The proxy's routes and TCP listener states for /v1/berth/routes; null: the proxy is off. */
   routes?: () => RoutesView | null | Promise<RoutesView | null>;
-  /** More Prometheus text appended to /metrics. */
-  extraMetrics?: () => string;
+  /** More Prometheus text appended to /metrics (the proxy's and DNS's, from their workers). */
+  extraMetrics?: () => string | Promise<string>;
   /** Most blocking queries waiting at once (default BLOCKED_READS_MAX); more get 429. */
   blockedReadsMax?: number;
   /** Ends every blocking query at once when aborted (shutdown). */
@@ -163,8 +163,8 @@ export function createApp(opts: ApiOptions): Hono {
   tokenRoutes(app, d);
   certRoutes(app, d);
 
-  app.get("/metrics", (c) =>
-    c.text(renderMetrics(d, Date.now()), 200, {
+  app.get("/metrics", async (c) =>
+    c.text(await renderMetrics(d, Date.now()), 200, {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     }));
   app.get("/ui", (c) => c.html(UI_HTML));

@@ -68,7 +68,7 @@ export interface Deps {
   /** The clock put in lock commands (the leader replaces it with its own when it appends them). */
   now: () => number;
   startedAtMs: number;
-  extraMetrics: (() => string) | undefined;
+  extraMetrics: (() => string | Promise<string>) | undefined;
   routes: () => RoutesView | null | Promise<RoutesView | null>;
   /**
    * Told when a TTL check of this node got a report (its owner restarts the TTL); answers the

@@ -1,17 +1,53 @@
 /**
- * `/metrics` in Prometheus text format: applied index, instances by status, services, KV keys,
- * blocked reads and process uptime. Other parts add their lines through `extraMetrics`.
+ * `/metrics` in Prometheus text format (README "Metrics"): applied index, instances by status,
+ * each instance's health (at most INSTANCE_SERIES_MAX instances by name, the rest summed under
+ * `service="_other"`), services, KV keys, blocked reads and process uptime. The proxy and DNS
+ * add theirs through `extraMetrics`.
  *
  * @module
  */
 import type { Deps } from "./deps.ts";
 import { errorText } from "../lib/error_text.ts";
+import { family as metric, sample } from "../lib/prom_text.ts";
+import { type CheckStatus, instanceHealth } from "../store/mod.ts";
 
-function metric(name: string, type: "gauge" | "counter", help: string, lines: string[]): string {
-  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${lines.join("\n")}\n`;
+/** Instances listed by name in `berth_instance_health`; the others are summed per status. */
+export const INSTANCE_SERIES_MAX = 2000;
+/** The service and instance label of the instances over INSTANCE_SERIES_MAX. */
+const OTHER = "_other";
+
+/** One line per instance (id order) with its status; over the cap, the rest per status. */
+function instanceHealthLines(d: Deps): string[] {
+  const rows = d.store.instancesPage("", INSTANCE_SERIES_MAX);
+  const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
+  const listed: Record<CheckStatus, number> = { passing: 0, warning: 0, critical: 0 };
+  const lines: string[] = [];
+  for (const i of rows) {
+    const status = instanceHealth(i, nodes.get(i.node)).status;
+    listed[status]++;
+    lines.push(
+      sample("berth_instance_health", [["service", i.service], ["instance", i.id], [
+        "status",
+        status,
+      ]], 1),
+    );
+  }
+  if (rows.length < INSTANCE_SERIES_MAX) return lines;
+  for (const [status, n] of Object.entries(d.catalog.instancesByStatus())) {
+    const rest = n - listed[status as CheckStatus];
+    if (rest > 0) {
+      lines.push(
+        sample("berth_instance_health", [["service", OTHER], ["instance", OTHER], [
+          "status",
+          status,
+        ]], rest),
+      );
+    }
+  }
+  return lines;
 }
 
-export function renderMetrics(d: Deps, nowMs: number): string {
+export async function renderMetrics(d: Deps, nowMs: number): Promise<string> {
   const { store, cluster } = d;
   const s = cluster.status();
   const byStatus = Object.entries(d.catalog.instancesByStatus());
@@ -31,6 +67,13 @@ export function renderMetrics(d: Deps, nowMs: number): string {
       "gauge",
       "Registered instances by health status.",
       byStatus.map(([k, n]) => `berth_instances{status="${k}"} ${n}`),
+    ),
+    metric(
+      "berth_instance_health",
+      "gauge",
+      `Each instance's health status (1); over ${INSTANCE_SERIES_MAX} instances, the rest ` +
+        `counted per status under service="${OTHER}".`,
+      instanceHealthLines(d),
     ),
     metric("berth_services", "gauge", "Services with at least one instance.", [
       `berth_services ${d.catalog.serviceCount()}`,
@@ -54,7 +97,7 @@ export function renderMetrics(d: Deps, nowMs: number): string {
   let extra = "";
   if (d.extraMetrics !== undefined) {
     try {
-      extra = d.extraMetrics();
+      extra = await d.extraMetrics();
       if (extra !== "" && !extra.endsWith("\n")) extra += "\n";
     } catch (e) {
       extra = `# extraMetrics failed: ${errorText(e)}\n`;

@@ -31,6 +31,8 @@ export interface Target {
   readonly weight: number;
   /** `id|address|port`: identifies the connection pool and passive-health state. */
   readonly key: string;
+  /** The instance's service (route members carry it; metrics count pool events by it). */
+  readonly service?: string;
 }
 
 export interface BalancerOptions {

@@ -154,6 +154,7 @@ export class HttpProxy {
       reserved: opts.reserved,
       reusePort: opts.reusePort,
       proxyIn: this.#proxyIn,
+      observer: opts.tcpObserver,
     });
     this.#routes = new RouteFeed({
       source: opts.source,

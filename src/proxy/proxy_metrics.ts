@@ -16,6 +16,8 @@
  * @module
  */
 import { family, histogramSamples, sample } from "../lib/prom_text.ts";
+import type { Target } from "./balancer.ts";
+import type { PoolEvents } from "./upstream_pool.ts";
 
 /** Upper bounds (seconds) of the request duration histogram's buckets (then +Inf). */
 export const DURATION_BUCKETS_S: readonly number[] = [
@@ -116,8 +118,8 @@ export function statusClass(status: number): number {
   return c >= 0 && c < STATUS_CLASSES.length ? c : STATUS_CLASSES.length - 1;
 }
 
-/** See the module comment. Implements the proxy's RequestObserver. */
-export class ProxyMetrics {
+/** See the module comment. The proxy's RequestObserver, TcpObserver and PoolEvents. */
+export class ProxyMetrics implements PoolEvents {
   readonly #routes = new Map<string, Map<string, Float64Array>>();
   #routeCount = 0;
   readonly #services = new Map<string, ServiceSeries>();
@@ -163,14 +165,14 @@ export class ProxyMetrics {
     c[SENT]! += bytesOut;
   }
 
-  /** Passive health ejected an instance of `service` (upstream_pool.ts PoolEvents). */
-  ejected(service: string | undefined): void {
-    this.#service(service ?? NONE).ejections++;
+  /** Passive health ejected an instance (upstream_pool.ts PoolEvents). */
+  ejected(t: Target): void {
+    this.#service(t.service ?? NONE).ejections++;
   }
 
-  /** A new connection to an instance of `service` failed before it connected. */
-  connectFailed(service: string | undefined): void {
-    this.#service(service ?? NONE).connectErrors++;
+  /** A new connection to an instance failed before it connected (PoolEvents). */
+  connectFailed(t: Target): void {
+    this.#service(t.service ?? NONE).connectErrors++;
   }
 
   /** Everything counted so far, as plain data. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { Target } from "./balancer.ts";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
 import {
   bucketIndex,
@@ -25,6 +26,15 @@ function record(over: Partial<MetricsRecord> = {}): MetricsRecord {
     ...over,
   };
 }
+
+const instance = (service: string | undefined): Target => ({
+  id: "i1",
+  service,
+  address: "127.0.0.1",
+  port: 1,
+  weight: 1,
+  key: "i1|127.0.0.1|1",
+});
 
 function served(m: ProxyMetrics, r: MetricsRecord): void {
   m.begin(r.service);
@@ -125,10 +135,10 @@ Deno.test("ProxyMetrics: TCP connections, pool ejections and connect errors", ()
   m.tcpOpened("db", 5432);
   m.tcpOpened("db", 5432);
   m.tcpClosed("db", 5432, 10, 20);
-  m.ejected("web");
-  m.connectFailed("web");
-  m.connectFailed("web");
-  m.connectFailed(undefined);
+  m.ejected(instance("web"));
+  m.connectFailed(instance("web"));
+  m.connectFailed(instance("web"));
+  m.connectFailed(instance(undefined));
   const e = text(m);
   const db = { service: "db", route: "tcp:5432" };
   assert.equal(valueOf(e, "berth_proxy_tcp_connections_total", db), 2);
@@ -171,8 +181,8 @@ Deno.test("mergeProxySnapshots() sums the workers' counts series by series", () 
   served(b, record());
   served(b, record({ service: "api", route: "api.example/" }));
   b.begin("web");
-  a.ejected("web");
-  b.ejected("web");
+  a.ejected(instance("web"));
+  b.ejected(instance("web"));
   a.tcpOpened("db", 5432);
   const e = parseExposition(renderProxyMetrics(mergeProxySnapshots([a.snapshot(), b.snapshot()])));
   const web = { service: "web", route: "web.example/" };

@@ -9,7 +9,7 @@ import type { CidrList } from "../lib/cidr.ts";
 import type { ProxyTlsOptions } from "./https_listener.ts";
 import type { RouteSource } from "./route_feed.ts";
 import type { HttpRouteInfo } from "./routes.ts";
-import type { ReservedListener, TcpRouteInfo } from "./tcp_proxy.ts";
+import type { ReservedListener, TcpObserver, TcpRouteInfo } from "./tcp_proxy.ts";
 import type { EjectedTarget, UpstreamPoolOptions } from "./upstream_pool.ts";
 
 export const RETRIES_MAX = 2;
@@ -92,6 +92,8 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    * workers accept on one port (workers/). Default false.
    */
   reusePort?: boolean;
+  /** Told of each TCP route client connection (the metrics). */
+  tcpObserver?: TcpObserver;
 }
 
 /** The host the TCP route listeners bind (`tcpHost`, by default that of `listen` or `tls`). */

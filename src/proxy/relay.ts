@@ -119,6 +119,7 @@ function attempt(
     if (connected) return;
     const reason = errorText(e, { preferCode: true });
     const why = `instance ${target.id}: ${reason}`;
+    pool.connectFailed(target);
     pool.failed(up, reason);
     if (tried.length <= opts.retriesMax) attempt(client, route, opts, tried, why);
     else opts.onFail(why);

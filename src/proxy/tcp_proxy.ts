@@ -42,6 +42,16 @@ export interface TcpProxyOptions {
   reusePort?: boolean;
   /** Reads the PROXY header of connections from trusted sources (proxy_protocol_in.ts). */
   proxyIn?: ProxyHeaderGate | null;
+  /** Told of each client connection (proxy_metrics.ts counts them). */
+  observer?: TcpObserver;
+}
+
+/** What a TCP route's client connections are reported to. */
+export interface TcpObserver {
+  /** A client connected to the route on `port` of `service`. */
+  tcpOpened(service: string, port: number): void;
+  /** It closed, after `bytesIn` read from the client and `bytesOut` written to it. */
+  tcpClosed(service: string, port: number, bytesIn: number, bytesOut: number): void;
 }
 
 /** One of the agent's own listeners, which no TCP route may take. */
@@ -184,6 +194,14 @@ export class TcpProxy {
     }
     this.#clients.add(client);
     client.once("close", () => this.#clients.delete(client));
+    const observer = this.#opts.observer;
+    if (observer !== undefined) {
+      const service = l.svc.service;
+      observer.tcpOpened(service, port);
+      client.once("close", () =>
+        observer.tcpClosed(service, port, client.bytesRead, client.bytesWritten)
+      );
+    }
     client.on("error", () => client.destroy());
     const gate = this.#opts.proxyIn;
     if (gate == null || !gate.trusts(client)) return this.#relay(l, client);

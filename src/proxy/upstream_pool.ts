@@ -65,6 +65,14 @@ export const DRAIN_MS = 30_000;
 /** Idle sweeps per `idleTimeoutMs`. */
 const IDLE_SWEEPS = 8;
 
+/** What the pool tells its observer (the metrics). */
+export interface PoolEvents {
+  /** Passive health here ejected `t` (not when another proxy worker told of it). */
+  ejected(t: Target): void;
+  /** A new connection to `t` failed before it connected (refused, unreachable, timeout). */
+  connectFailed(t: Target): void;
+}
+
 /** What a leased connection's events go to. */
 export interface Lease {
   /** The pool lends `conn` to this lease (before any other call). */
@@ -145,6 +153,8 @@ export interface UpstreamPoolOptions {
    * rounded up. Default 1.
    */
   capShares?: number;
+  /** Told of ejections and failed connects (proxy_metrics.ts counts them). */
+  events?: PoolEvents;
 }
 
 /** One target's pool and health. */
@@ -218,6 +228,7 @@ export class UpstreamPool {
   readonly #onEject: ((key: string, ms: number) => void) | undefined;
   /** When targets became served again (route changes, ejection ends): slow-start ramps. */
   readonly slowStart: SlowStart;
+  readonly #events: PoolEvents | undefined;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: UpstreamPoolOptions = {}) {
@@ -235,6 +246,7 @@ export class UpstreamPool {
     this.#log = opts.log ?? console.error;
     this.#onEject = opts.onEject;
     this.slowStart = new SlowStart(this.#now);
+    this.#events = opts.events;
   }
 
   /** The target's upstream, created on first use. */
@@ -406,7 +418,11 @@ export class UpstreamPool {
     });
     const conn = new UpstreamConn(socket);
     u.conns.add(conn);
-    socket.on("connect", () => conn.lease?.onConnect());
+    let connected = false;
+    socket.on("connect", () => {
+      connected = true;
+      conn.lease?.onConnect();
+    });
     socket.on("drain", () => conn.lease?.onDrain());
     socket.on("error", (e: Error) => conn.error ??= e);
     socket.on("end", () => {
@@ -420,6 +436,7 @@ export class UpstreamPool {
       conn.lease = null;
       const owner = conn.owner;
       conn.owner = undefined;
+      if (!connected && conn.error !== null) this.#events?.connectFailed(t);
       lease?.onClose(conn.error);
       // A slot opened: the next waiting request gets a new connection.
       if (
@@ -544,6 +561,11 @@ export class UpstreamPool {
     return u === undefined ? 0 : u.conns.size - u.idle.length;
   }
 
+  /** A connection to `t` opened elsewhere (TCP relay, h2c session) failed to connect. */
+  connectFailed(t: Target): void {
+    this.#events?.connectFailed(t);
+  }
+
   /** Records a failed exchange; ejects after `failuresMax` in a row. */
   failed(u: Upstream, why: string): void {
     u.failures++;
@@ -568,6 +590,7 @@ export class UpstreamPool {
         `${this.#failuresMax} failures in a row (last: ${why})`,
     );
     this.#onEject?.(t.key, ms);
+    this.#events?.ejected(t);
   }
 
   /** Records a response: the target is healthy again. */

@@ -19,6 +19,7 @@ import type { HostPort } from "../../lib/host_port.ts";
 import type { ServedCert } from "../sni_index.ts";
 import type { ReservedListener } from "../tcp_proxy.ts";
 import type { RoutesReport } from "../http_proxy.ts";
+import type { ProxyMetricsSnapshot } from "../proxy_metrics.ts";
 
 /** The store's ACME challenge rows as `store.acme.challenges()` gives them. */
 export type ChallengeRow = AcmeChallenge & { name: string };
@@ -84,6 +85,8 @@ export type ToProxyWorker =
   | { type: "acme"; challenges: ChallengeRow[] }
   | ({ type: "eject" } & Ejection)
   | { type: "report"; id: number }
+  /** Asks for the worker's request metrics (proxy_metrics.ts), answered with `metrics`. */
+  | { type: "metrics"; id: number }
   | { type: "drain"; timeoutMs: number }
   | { type: "close" };
 
@@ -95,6 +98,7 @@ export type FromProxyWorker =
   | ({ type: "ejected" } & Ejection)
   /** null: the worker's proxy is not started (or already stopped). */
   | { type: "report"; id: number; report: RoutesReport | null }
+  | { type: "metrics"; id: number; snapshot: ProxyMetricsSnapshot }
   | { type: "log"; line: string }
   /** `cut`: after a drain, the requests, streams and connections its timeout cut. */
   | { type: "closed"; cut?: number };

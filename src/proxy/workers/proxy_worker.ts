@@ -4,7 +4,8 @@
  * beside the other workers', over a RouteReplica fed by the main thread's route messages. It
  * answers ACME challenges from its copy of the challenge rows and serves the certificates the
  * main thread sends. Ejections are reported to the main thread, which has every other worker
- * apply them. Every message is in protocol.ts.
+ * apply them. Its request metrics (ProxyMetrics) go to the main thread when it asks. Every
+ * message is in protocol.ts.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { errorText } from "../../lib/error_text.ts";
 import type { HostPort } from "../../lib/host_port.ts";
 import { HttpProxy } from "../http_proxy.ts";
 import { trustedSources } from "../proxy_protocol_in.ts";
+import { ProxyMetrics } from "../proxy_metrics.ts";
 import type { ServedCert } from "../sni_index.ts";
 import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts";
 import { RouteReplica } from "./route_replica.ts";
@@ -27,6 +29,8 @@ const replica = new RouteReplica();
 let certs: ServedCert[] = [];
 let proxy: HttpProxy | null = null;
 let answers: AcmeAnswers | null = null;
+/** This worker's request metrics; the main thread sums every worker's (`metrics`). */
+const metrics = new ProxyMetrics();
 
 /** The challenge rows the main thread sent, as the source AcmeAnswers reads. */
 const challenges = {
@@ -76,6 +80,8 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     log,
     routeLog: m.index === 0 ? log : () => {},
     onEject: (key, ms) => post({ type: "ejected", key, ms }),
+    events: metrics,
+    tcpObserver: metrics,
   });
   for (const e of m.ejections) p.eject(e.key, e.ms);
   try {
@@ -124,6 +130,8 @@ async function handle(m: ToProxyWorker): Promise<void> {
       return proxy?.eject(m.key, m.ms);
     case "report":
       return post({ type: "report", id: m.id, report: proxy?.report() ?? null });
+    case "metrics":
+      return post({ type: "metrics", id: m.id, snapshot: metrics.snapshot() });
     case "drain":
       return await stop(m.timeoutMs);
     case "close":

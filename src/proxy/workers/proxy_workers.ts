@@ -11,7 +11,9 @@
  *   and challenge rows (on `acme` changes). A worker that missed a delta asks for a full table.
  * - Passive health: an ejection in one worker is sent to every other one (and to workers that
  *   start while it lasts); `report()` merges the workers' reports (routes, TCP listeners,
- *   ejections) for `/v1/berth/routes`.
+ *   ejections) for `/v1/berth/routes`; `metrics()` sums the workers' request metrics (a worker
+ *   that does not answer in time counts with the last ones it gave; one that stopped, with its
+ *   last counters, so that no counter goes back).
  * - A worker that fails (an uncaught error) is logged with one line and started again after
  *   RESTART_MS, doubling up to RESTART_MS_MAX while it keeps failing; the others keep the
  *   ports open meanwhile. `close()` stops them all; `drain(ms)` lets each finish what is under
@@ -32,13 +34,19 @@ import type { FromProxyWorker, ToProxyWorker, WorkerProxyConfig } from "./protoc
 import { RouteSender } from "./route_replica.ts";
 import { mergeReports } from "./merge_reports.ts";
 import { processRateBuckets } from "../middleware/rate_buckets.ts";
+import { WorkerGather } from "../../lib/worker_gather.ts";
+import {
+  mergeProxySnapshots,
+  type ProxyMetricsSnapshot,
+  retiredSnapshot,
+} from "../proxy_metrics.ts";
 
 /** First wait before a failed worker is started again; doubles up to RESTART_MS_MAX. */
 export const RESTART_MS = 100;
 export const RESTART_MS_MAX = 5_000;
 /** A worker up this long has its restart wait start over at RESTART_MS. */
 export const RESTART_RESET_MS = 30_000;
-/** Longest wait for the workers' reports (one that does not answer is left out). */
+/** Longest wait for the workers' reports and metrics (one that does not answer is left out). */
 export const REPORT_TIMEOUT_MS = 1_000;
 /** Longest wait for a worker to close (then it is terminated). */
 export const CLOSE_TIMEOUT_MS = 3_000;
@@ -72,6 +80,14 @@ interface Slot {
   started: PromiseWithResolvers<void> | null;
   /** Resolves with what the worker's drain cut (0 after a close). */
   closed: PromiseWithResolvers<number> | null;
+  /** The request metrics its worker last gave; null: none yet. */
+  metrics: ProxyMetricsSnapshot | null;
+}
+
+/** The workers' request metrics, summed, and the workers that did not answer in time. */
+export interface WorkersMetrics {
+  snapshot: ProxyMetricsSnapshot;
+  missing: number[];
 }
 
 /** See the module comment. */
@@ -83,11 +99,10 @@ export class ProxyWorkers {
   readonly #feed: RouteFeed;
   /** Target key → ejected until (ms), for workers that start meanwhile. */
   readonly #ejections = new Map<string, number>();
-  readonly #reports = new Map<
-    number,
-    { waiting: Set<Slot>; got: RoutesReport[]; done: () => void }
-  >();
-  #reportId = 0;
+  readonly #reports = new WorkerGather<Slot, RoutesReport>();
+  readonly #metrics = new WorkerGather<Slot, ProxyMetricsSnapshot>();
+  /** The last metrics of workers that stopped (gauges zeroed), kept in the sums. */
+  #stoppedMetrics: ProxyMetricsSnapshot = { routes: [], services: [], overflow: 0 };
   #config: WorkerProxyConfig;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
@@ -106,6 +121,7 @@ export class ProxyWorkers {
       timer: null,
       started: null,
       closed: null,
+      metrics: null,
     }));
     const noop = () => {};
     this.#feed = new RouteFeed({
@@ -208,18 +224,34 @@ export class ProxyWorkers {
 
   /** The report of each running worker that answers within REPORT_TIMEOUT_MS. */
   async reports(): Promise<RoutesReport[]> {
-    const id = ++this.#reportId;
-    const live = this.#slots.filter((s) => s.worker !== null && s.readySince > 0);
-    const got: RoutesReport[] = [];
-    if (live.length === 0) return got;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#reports.set(id, { waiting: new Set(live), got, done: resolve });
-    for (const s of live) this.#post(s, { type: "report", id });
-    const timer = setTimeout(resolve, REPORT_TIMEOUT_MS);
-    await promise;
-    clearTimeout(timer);
-    this.#reports.delete(id);
-    return got;
+    const { got } = await this.#reports.ask(
+      this.#live(),
+      (s, id) => this.#post(s, { type: "report", id }),
+      REPORT_TIMEOUT_MS,
+    );
+    return [...got.values()];
+  }
+
+  /**
+   * The request metrics of every worker, summed: those that answer within REPORT_TIMEOUT_MS,
+   * the last ones of those that do not (named in `missing`), and those of workers that stopped.
+   */
+  async metrics(): Promise<WorkersMetrics> {
+    const { got, missing } = await this.#metrics.ask(
+      this.#live(),
+      (s, id) => this.#post(s, { type: "metrics", id }),
+      REPORT_TIMEOUT_MS,
+    );
+    for (const [s, snapshot] of got) s.metrics = snapshot;
+    const all = this.#slots.map((s) => s.metrics).filter((m) => m !== null);
+    return {
+      snapshot: mergeProxySnapshots([this.#stoppedMetrics, ...all]),
+      missing: missing.map((s) => s.index),
+    };
+  }
+
+  #live(): Slot[] {
+    return this.#slots.filter((s) => s.worker !== null && s.readySince > 0);
   }
 
   /**
@@ -266,7 +298,8 @@ export class ProxyWorkers {
       return cut;
     });
     const cuts = await Promise.all(closing);
-    for (const r of this.#reports.values()) r.done();
+    this.#reports.endAll();
+    this.#metrics.endAll();
     return cuts.reduce((a, b) => a + b, 0);
   }
 
@@ -336,14 +369,10 @@ export class ProxyWorkers {
         }
         return;
       }
-      case "report": {
-        const r = this.#reports.get(m.id);
-        if (r === undefined) return;
-        if (m.report !== null) r.got.push(m.report);
-        r.waiting.delete(s);
-        if (r.waiting.size === 0) r.done();
-        return;
-      }
+      case "report":
+        return this.#reports.answer(m.id, s, m.report);
+      case "metrics":
+        return this.#metrics.answer(m.id, s, m.snapshot);
       case "log":
         return this.#o.log(m.line);
       case "closed":
@@ -364,9 +393,14 @@ export class ProxyWorkers {
       return started.reject(new Error(why));
     }
     started?.resolve(); // the ports are open in the other workers
-    for (const r of this.#reports.values()) {
-      r.waiting.delete(s);
-      if (r.waiting.size === 0) r.done();
+    this.#reports.gone(s);
+    this.#metrics.gone(s);
+    if (s.metrics !== null) {
+      this.#stoppedMetrics = mergeProxySnapshots([
+        this.#stoppedMetrics,
+        retiredSnapshot(s.metrics),
+      ]);
+      s.metrics = null;
     }
     if (s.readySince > 0 && Date.now() - s.readySince >= RESTART_RESET_MS) {
       s.restartMs = this.#o.restartMs ?? RESTART_MS;

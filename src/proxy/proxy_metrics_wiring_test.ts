@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
+import { request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+import { ProxyMetrics, renderProxyMetrics } from "./proxy_metrics.ts";
+import { unusedPort } from "../../test/ports.ts";
+import { waitFor } from "../../test/wait.ts";
+
+const text = (m: ProxyMetrics) => parseExposition(renderProxyMetrics(m.snapshot()));
+
+/** Connects to `port`, sends `msg`, waits for its echo, closes. */
+function echoOnce(port: number, msg: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, "127.0.0.1", () => c.write(msg));
+    c.on("data", () => c.end());
+    c.on("close", () => resolve());
+    c.on("error", reject);
+  });
+}
+
+Deno.test("HttpProxy reports TCP route connections and their bytes to its tcpObserver", async () => {
+  const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+  const port = (echo.address() as net.AddressInfo).port;
+  const tcpPort = await unusedPort();
+  const ts = new TestStore();
+  ts.register(spec({ id: "db-a", service: "db", port, tcpPort, httpHosts: [] }));
+  const metrics = new ProxyMetrics();
+  try {
+    await withProxy(ts, { tcpObserver: metrics }, async () => {
+      for (let i = 0; i < 3; i++) await echoOnce(tcpPort, "hello");
+      const route = { service: "db", route: `tcp:${tcpPort}` };
+      await waitFor(
+        "the relays closed",
+        () => valueOf(text(metrics), "berth_proxy_tcp_active_connections", route) === 0,
+      );
+      const e = text(metrics);
+      assert.equal(valueOf(e, "berth_proxy_tcp_connections_total", route), 3);
+      assert.equal(valueOf(e, "berth_proxy_received_bytes_total", route), 15);
+      assert.equal(valueOf(e, "berth_proxy_sent_bytes_total", route), 15);
+    });
+  } finally {
+    await new Promise<void>((r) => echo.close(() => r()));
+  }
+});
+
+Deno.test("HttpProxy reports refused connects and ejections to its pool events, by service", async () => {
+  const ts = new TestStore();
+  const dead = await unusedPort();
+  ts.register(spec({ id: "web-a", service: "web", port: dead }));
+  const metrics = new ProxyMetrics();
+  await withProxy(ts, { events: metrics, failuresMax: 2, retriesMax: 0 }, async (port) => {
+    for (let i = 0; i < 2; i++) {
+      const r = await request(port, "/");
+      assert.equal(r.status, 502);
+    }
+    const e = text(metrics);
+    assert.equal(valueOf(e, "berth_proxy_connect_errors_total", { service: "web" }), 2);
+    assert.equal(valueOf(e, "berth_proxy_ejections_total", { service: "web" }), 1);
+  });
+  // A backend that answers: no connect error.
+  const ok = await startBackend("ok");
+  const ts2 = new TestStore();
+  ts2.register(spec({ id: "api-a", service: "api", port: ok.port, httpHosts: ["api.test"] }));
+  const m2 = new ProxyMetrics();
+  try {
+    await withProxy(ts2, { events: m2 }, async (port) => {
+      assert.equal((await request(port, "/", { host: "api.test" })).status, 200);
+      assert.equal(valueOf(text(m2), "berth_proxy_connect_errors_total"), 0);
+    });
+  } finally {
+    await ok.close();
+  }
+});

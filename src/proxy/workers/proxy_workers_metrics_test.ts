@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { spec, TestStore } from "../_testing.ts";
+import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
+import { waitFor } from "../../../test/wait.ts";
+import { unusedPort } from "../../../test/ports.ts";
+import { renderProxyMetrics } from "../proxy_metrics.ts";
+import { ProxyWorkers } from "./proxy_workers.ts";
+
+function workers(ts: TestStore): ProxyWorkers {
+  return new ProxyWorkers({
+    count: 2,
+    store: ts.store,
+    config: {
+      listen: { host: "127.0.0.1", port: 0 },
+      https: null,
+      h2: false,
+      edgeDomain: null,
+      reserved: [],
+    },
+    certs: () => [],
+    log: () => {},
+    restartMs: 50,
+  });
+}
+
+/** Connects to `port`, sends `msg`, waits for its echo, closes. */
+function echoOnce(port: number, msg: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, "127.0.0.1", () => c.write(msg));
+    c.on("data", () => c.end());
+    c.on("close", () => resolve());
+    c.on("error", reject);
+  });
+}
+
+const total = async (w: ProxyWorkers, name: string, labels: Record<string, string> = {}) =>
+  valueOf(parseExposition(renderProxyMetrics((await w.metrics()).snapshot)), name, labels);
+
+Deno.test("ProxyWorkers.metrics() sums every worker's counts, and keeps a stopped worker's", async () => {
+  const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+  const tcpPort = await unusedPort();
+  const ts = new TestStore();
+  const port = (echo.address() as net.AddressInfo).port;
+  ts.register(spec({ id: "db-a", service: "db", port, tcpPort, httpHosts: [] }));
+  const w = workers(ts);
+  try {
+    await w.start();
+    await waitFor("both workers listen on the TCP route", async () => {
+      const report = await w.report();
+      return report.tcp.some((t) => t.port === tcpPort && t.state === "listening");
+    });
+    const n = 40;
+    for (let i = 0; i < n; i++) await echoOnce(tcpPort, "ping");
+    const route = { service: "db", route: `tcp:${tcpPort}` };
+    await waitFor(
+      "every relay closed",
+      async () => await total(w, "berth_proxy_tcp_active_connections", route) === 0,
+    );
+    const m = await w.metrics();
+    assert.deepEqual(m.missing, []);
+    // Spread over both workers by the kernel; summed here.
+    assert.equal(await total(w, "berth_proxy_tcp_connections_total", route), n);
+    assert.equal(await total(w, "berth_proxy_received_bytes_total", route), 4 * n);
+    // A worker that stops keeps its counts in the sum (no counter goes back).
+    w.kill(0);
+    assert.equal(await total(w, "berth_proxy_tcp_connections_total", route), n);
+    await waitFor("worker 0 restarted", () => w.running === 2);
+    await echoOnce(tcpPort, "ping");
+    await waitFor(
+      "the new connection is counted",
+      async () => await total(w, "berth_proxy_tcp_connections_total", route) === n + 1,
+    );
+  } finally {
+    await w.close();
+    ts.store.close();
+    await new Promise<void>((r) => echo.close(() => r()));
+  }
+});
