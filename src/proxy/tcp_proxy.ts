@@ -198,8 +198,9 @@ export class TcpProxy {
     if (observer !== undefined) {
       const service = l.svc.service;
       observer.tcpOpened(service, port);
-      client.once("close", () =>
-        observer.tcpClosed(service, port, client.bytesRead, client.bytesWritten)
+      client.once(
+        "close",
+        () => observer.tcpClosed(service, port, client.bytesRead, client.bytesWritten),
       );
     }
     client.on("error", () => client.destroy());
