@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { filledStore, frame, query, tcpExchange, udpExchange } from "../_testing.ts";
+import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
+import { renderDnsMetrics } from "../dns_metrics.ts";
+import { DnsWorkerPool } from "./pool.ts";
+
+const count = async (pool: DnsWorkerPool, labels: Record<string, string> = {}) =>
+  valueOf(
+    parseExposition(renderDnsMetrics((await pool.queryCounts()).counts)),
+    "berth_dns_queries_total",
+    labels,
+  );
+
+Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a stopped worker's kept", async () => {
+  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
+    { id: "web1", service: "web", address: "10.0.0.1" },
+  ]);
+  const pool = new DnsWorkerPool({
+    store,
+    listen: { host: "127.0.0.1", port: 0 },
+    domain: "berth.",
+    edgeDomain: null,
+    ttl: 0,
+    recursors: [],
+    workers: 2,
+  });
+  await pool.start();
+  try {
+    const to = pool.address.udp;
+    const m = 30;
+    for (let i = 0; i < m; i++) await udpExchange(to, query("web.service.berth.", "A", { id: i }));
+    await udpExchange(to, query("nope.service.berth.", "AAAA"));
+    await tcpExchange(pool.address.tcp, frame(query("web.service.berth.", "SRV")), 1);
+    const { missing } = await pool.queryCounts();
+    assert.deepEqual(missing, []);
+    assert.equal(await count(pool, { rcode: "NOERROR", qtype: "A" }), m);
+    assert.equal(await count(pool, { rcode: "NXDOMAIN", qtype: "AAAA" }), 1);
+    assert.equal(await count(pool, { rcode: "NOERROR", qtype: "SRV" }), 1);
+    // A worker that stops keeps its counts in the sum.
+    pool.terminateWorker(0);
+    assert.equal(await count(pool), m + 2);
+  } finally {
+    await pool.close();
+    store.close();
+  }
+});
