@@ -15,6 +15,7 @@ import { lbSettings } from "./lb_settings.ts";
 import { type ResponseHead, ResponseParser } from "./response_parser.ts";
 import type { ConnCap, Lease, Upstream, UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
+import { privateConnFor } from "./proxy_protocol_out.ts";
 
 /**
  * How an attempt failed before its response began: "stale" (a reused pooled connection the
@@ -136,7 +137,17 @@ export class Attempt implements Lease, Deadline {
     const owner = this.#x.conn.multiplexed ? this.#x.conn : undefined;
     const { maxConns, queue } = lbSettings(this.#x.route);
     const cap = maxConns === null ? undefined : { conns: maxConns, queue };
-    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, { fresh: this.#fresh, owner, cap });
+    // A service that asks for the PROXY protocol gets connections private to the client.
+    const x = this.#x;
+    const priv = x.route.settings.size === 0
+      ? undefined
+      : privateConnFor(x.route, x.req.ends ?? x.req);
+    this.#withdraw = this.#ctx.pool.acquire(this.#up, this, {
+      fresh: this.#fresh,
+      owner,
+      cap,
+      private: priv,
+    });
   }
 
   /** The client went away: drop the connection unless the exchange is complete. */

@@ -35,6 +35,7 @@ import type net from "node:net";
 import { Readable } from "node:stream";
 import { createRequestParser, type ParsedHead, type RequestParser } from "./_llhttp.ts";
 import type { CoarseClock, Deadline } from "./coarse_clock.ts";
+import type { ConnEnds } from "./proxy_protocol_in.ts";
 
 /** Requests parsed ahead of the one being answered before the connection stops reading. */
 export const PIPELINE_MAX = 16;
@@ -47,6 +48,11 @@ export interface ClientRequest {
   /** [name, value, …] as received. */
   readonly rawHeaders: string[];
   readonly remoteAddress: string;
+  /**
+   * Both ends of the client's connection (its socket; the PROXY header's when a trusted
+   * balancer sent one): what a PROXY header to an instance names. Absent in tests.
+   */
+  readonly ends?: ConnEnds;
   /** The body while it streams in; null when the request has none. */
   readonly body: RequestBody | null;
 }
@@ -282,6 +288,7 @@ export class ClientConn implements Deadline {
       url: h.url,
       rawHeaders: raw,
       remoteAddress: socket.remoteAddress ?? "",
+      ends: socket,
       body,
     };
     if (h.upgrade) {

@@ -37,6 +37,7 @@ import { H2Reply } from "./h2_reply.ts";
 import { RapidResetMeter } from "./rapid_reset.ts";
 import { GoawayGuard } from "./goaway_guard.ts";
 import { sendPlain } from "./exchange.ts";
+import type { ConnEnds } from "./proxy_protocol_in.ts";
 
 /** Concurrent streams per connection (nginx: 128, h2o: 100). */
 export const H2_STREAMS_MAX = 100;
@@ -296,6 +297,7 @@ export class H2Frontend {
       url: head.url,
       rawHeaders: head.rawHeaders,
       remoteAddress: s.remoteAddress,
+      ends: s.socket as ConnEnds,
       body,
     };
     try {

@@ -22,6 +22,7 @@ import type { UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 import { settleWithin, TrackedSet } from "../lib/drain.ts";
 import type { ProxyHeaderGate } from "./proxy_protocol_in.ts";
+import { proxyPreamble } from "./proxy_protocol_out.ts";
 
 export const TCP_CONNECTIONS_MAX = 10_000;
 export const TCP_IDLE_TIMEOUT_MS = 3_600_000;
@@ -214,7 +215,9 @@ export class TcpProxy {
 
   /** Relays a client (paused or not yet read: the relay's pipe reads it) to the route. */
   #relay(l: Listener, client: net.Socket): void {
-    relay(client, l.svc.route, {
+    const route = l.svc.route;
+    relay(client, route, {
+      preamble: proxyPreamble(route, client),
       pool: this.#pool,
       connectTimeoutMs: this.#opts.connectTimeoutMs,
       retriesMax: this.#opts.retriesMax,

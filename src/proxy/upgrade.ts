@@ -15,6 +15,7 @@ import { CLIENT_SET_BY_PROXY } from "./headers.ts";
 import { requestKey } from "./lb_key.ts";
 import { cookieTarget } from "./sticky_cookie.ts";
 import { endClient, relay } from "./relay.ts";
+import { proxyPreamble } from "./proxy_protocol_out.ts";
 import type { ServiceRoute } from "./routes.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 
@@ -85,7 +86,7 @@ export function forwardUpgrade(
     connectTimeoutMs: ctx.connectTimeoutMs,
     retriesMax: ctx.retriesMax,
     idleTimeoutMs: ctx.idleTimeoutMs,
-    preamble: [Buffer.from(text, "latin1")],
+    preamble: proxyPreamble(route, socket, Buffer.from(text, "latin1")),
     upgrade: { held: head },
     key: requestKey(route, req),
     first: route.balancer.policy === "sticky_cookie"

@@ -42,6 +42,7 @@ import { lbSettings } from "./lb_settings.ts";
 import { SlowStart } from "./slow_start.ts";
 import type { ServiceRoute } from "./routes.ts";
 import { type EjectedTarget, RemoteEjections } from "./remote_ejections.ts";
+import type { PrivateConn } from "./proxy_protocol_out.ts";
 
 export type { EjectedTarget } from "./remote_ejections.ts";
 
@@ -102,6 +103,8 @@ export interface Waiter {
   lend(conn: UpstreamConn): void;
   readonly lease: Lease;
   readonly owner: object | undefined;
+  /** The private connection it needs (PROXY protocol), or undefined. */
+  readonly private: PrivateConn | undefined;
   /** When it began waiting (ms, `now`). */
   readonly since: number;
 }
@@ -109,6 +112,11 @@ export interface Waiter {
 /** One connection to a target. */
 export class UpstreamConn {
   readonly socket: Socket;
+  /**
+   * The client the connection speaks for (it began with a PROXY header naming it): only requests
+   * whose `private.key` is this one may take it. null: any request without one.
+   */
+  readonly privateKey: string | null;
   lease: Lease | null = null;
   /** Requests it carried before the current one (0: a new connection). */
   uses = 0;
@@ -118,8 +126,9 @@ export class UpstreamConn {
   owner: object | undefined = undefined;
   error: Error | null = null;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, privateKey: string | null = null) {
     this.socket = socket;
+    this.privateKey = privateKey;
   }
 }
 
@@ -276,7 +285,7 @@ export class UpstreamPool {
   acquire(
     u: Upstream,
     lease: Lease,
-    opts: { fresh?: boolean; owner?: object; cap?: ConnCap } = {},
+    opts: { fresh?: boolean; owner?: object; cap?: ConnCap; private?: PrivateConn } = {},
   ): () => void {
     const owner = opts.owner;
     const cap = opts.cap;
@@ -313,22 +322,30 @@ export class UpstreamPool {
       }
       share.held++;
     }
+    const priv = opts.private;
     if (idleOk) {
-      // One destroyed since it went idle stays listed until its close event: skip it.
-      for (let idle = u.idle.pop(); idle !== undefined; idle = u.idle.pop()) {
+      // The most recently used idle connection of this request's kind (shared, or private to
+      // its client). One destroyed since it went idle stays listed until its close event: skip it.
+      const key = priv?.key ?? null;
+      for (let i = u.idle.length - 1; i >= 0; i--) {
+        const idle = u.idle[i]!;
+        if (idle.privateKey !== key) continue;
+        if (i === u.idle.length - 1) u.idle.pop();
+        else u.idle.splice(i, 1);
         if (!idle.socket.writable) continue;
         this.#lend(idle, lease, owner);
         return noop;
       }
     }
     if (u.conns.size < max) {
-      this.#lend(this.#open(u), lease, owner);
+      this.#lend(this.#open(u, priv), lease, owner);
       return noop;
     }
     const waiter: Waiter = {
       lend: (c) => this.#lend(c, lease, owner),
       lease,
       owner,
+      private: priv,
       since: this.#now(),
     };
     u.waiting.push(waiter);
@@ -374,8 +391,14 @@ export class UpstreamPool {
       conn.socket.destroy();
       return;
     }
-    const next = u.waiting.shift();
-    if (next !== undefined) return next.lend(conn);
+    const next = u.waiting[0];
+    if (next !== undefined) {
+      if ((next.private?.key ?? null) === conn.privateKey) return u.waiting.shift()!.lend(conn);
+      // Another client's private connection (or a shared one for a private request): it
+      // closes, and its close opens the waiter a connection of its own.
+      conn.socket.destroy();
+      return;
+    }
     if (u.idle.length >= this.#freeSocketsMax) {
       conn.socket.destroy();
       return;
@@ -391,7 +414,8 @@ export class UpstreamPool {
     if (!conn.socket.connecting) lease.onConnect();
   }
 
-  #open(u: Upstream): UpstreamConn {
+  /** A new connection to the target; a private one writes its PROXY header first. */
+  #open(u: Upstream, priv?: PrivateConn): UpstreamConn {
     const t = u.target;
     // Reads land in one shared buffer (`onread`): no stream push and 'data' event per read.
     // The callback runs before the next read fills it again; the lease gets a copy.
@@ -416,7 +440,8 @@ export class UpstreamPool {
       noDelay: true,
       onread: { buffer: READ_BUFFER, callback: onRead },
     });
-    const conn = new UpstreamConn(socket);
+    const conn = new UpstreamConn(socket, priv?.key ?? null);
+    if (priv !== undefined) socket.write(priv.header);
     u.conns.add(conn);
     let connected = false;
     socket.on("connect", () => {
@@ -442,7 +467,8 @@ export class UpstreamPool {
       if (
         u.waiting.length > 0 && u.conns.size < u.connsMax && this.#upstreams.get(t.key) === u
       ) {
-        u.waiting.shift()!.lend(this.#open(u));
+        const w = u.waiting.shift()!;
+        w.lend(this.#open(u, w.private));
       }
       this.#unown(owner);
     });
