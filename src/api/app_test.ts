@@ -178,6 +178,15 @@ Deno.test("GET /ui shows the routes, failed TCP routes marked", async () => {
   f.close();
 });
 
+Deno.test("GET /ui has a per-service explain view that reads /v1/berth/explain, as text only", async () => {
+  const f = fixture();
+  const html = await (await f.app.request("/ui")).text();
+  assert.match(html, /get\("\/v1\/berth\/explain\?service=" \+ encodeURIComponent\(explaining\)\)/);
+  assert.match(html, /<section id="explain" hidden>/);
+  assert.doesNotMatch(html, /innerHTML|insertAdjacentHTML|document\.write/);
+  f.close();
+});
+
 Deno.test("raft and join routes answer 501 without an admin; use it when given", async () => {
   const f = fixture();
   const r = await f.app.request("/v1/agent/join/10.0.0.2:8300", { method: "PUT" });

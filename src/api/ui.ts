@@ -1,7 +1,10 @@
 /**
  * `/ui`: one self-contained HTML page (no external assets) that lists services, instances,
  * proxy routes (a TCP route whose port could not be taken shows as failed, with the reason) and
- * members from the JSON API and refreshes every few seconds.
+ * members from the JSON API and refreshes every few seconds. A service's "explain" link opens
+ * the same explanation as `berth explain SERVICE` (GET /v1/berth/explain): why each instance is
+ * or is not served, its routes and who serves them, the proxy's targets and each member's
+ * ejections. Every value is set as text (textContent), never as HTML.
  *
  * @module
  */
@@ -24,6 +27,12 @@ export const UI_HTML = `<!doctype html>
   .critical, .down, .failed { color: #cf222e; }
   #error { color: #cf222e; }
   input { padding: .25rem .4rem; margin-left: .5rem; }
+  a.explain { margin-left: .5rem; font-size: .85em; cursor: pointer; color: #0969da; }
+  #explain { background: #fff; border: 1px solid #e3e6ec; padding: .6rem 1rem; margin-top: 1rem; }
+  #explain[hidden] { display: none; }
+  #explain h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
+  #explain ul { margin: .2rem 0; padding-left: 1.2rem; }
+  #explain-close { float: right; cursor: pointer; }
 </style>
 </head>
 <body>
@@ -32,6 +41,19 @@ export const UI_HTML = `<!doctype html>
 <div id="error"></div>
 <h2>Services</h2>
 <table id="services"><thead><tr><th>service</th><th>instances</th><th>passing</th><th>tags</th></tr></thead><tbody></tbody></table>
+<section id="explain" hidden>
+<button id="explain-close">close</button>
+<h2 id="explain-title"></h2>
+<ul id="explain-summary"></ul>
+<h3>Instances</h3>
+<table id="explain-instances"><thead><tr><th>id</th><th>address</th><th>node</th><th>weight</th><th>status</th><th>why</th></tr></thead><tbody></tbody></table>
+<h3>Routes</h3>
+<table id="explain-routes"><thead><tr><th>route</th><th>served by</th></tr></thead><tbody></tbody></table>
+<h3>Proxy <span id="explain-options"></span></h3>
+<table id="explain-targets"><thead><tr><th>instance</th><th>address</th><th>node</th><th>target</th></tr></thead><tbody></tbody></table>
+<h3>Ejections by member</h3>
+<table id="explain-ejections"><thead><tr><th>member</th><th>proxy</th><th>ejected</th></tr></thead><tbody></tbody></table>
+</section>
 <h2>Instances <input id="filter" placeholder="filter"></h2>
 <table id="instances"><thead><tr><th>id</th><th>service</th><th>address</th><th>node</th><th>status</th><th>output</th></tr></thead><tbody></tbody></table>
 <h2>Routes <span id="proxy"></span></h2>
@@ -59,7 +81,7 @@ function fill(id, rows) {
 const given = new URLSearchParams(location.search).get("token");
 if (given !== null) {
   sessionStorage.setItem("berth-token", given);
-  history.replaceState(null, "", location.pathname);
+  history.replaceState(null, "", location.pathname + location.hash);
 }
 const TOKEN = sessionStorage.getItem("berth-token");
 async function get(path) {
@@ -86,6 +108,19 @@ async function refresh() {
     }
     fill("services", [...services].sort().map(([name, s]) =>
       [name, s.n, [s.passing, s.passing === s.n ? "passing" : "critical"], [...s.tags].join(", ")]));
+    for (const tr of document.querySelectorAll("#services tbody tr")) {
+      const name = tr.firstChild.textContent;
+      const a = document.createElement("a");
+      a.className = "explain";
+      a.textContent = "explain";
+      a.addEventListener("click", () => {
+        explaining = name;
+        history.replaceState(null, "", "#explain=" + encodeURIComponent(name));
+        explain();
+      });
+      tr.firstChild.append(a);
+    }
+    if (explaining !== null) await explain();
     const f = document.getElementById("filter").value.toLowerCase();
     fill("instances", instances
       .filter((i) => !f || (i.id + " " + i.service + " " + i.node).toLowerCase().includes(f))
@@ -106,6 +141,56 @@ async function refresh() {
     document.getElementById("error").textContent = String(e.message ?? e);
   }
 }
+// The service whose explanation is open (refreshed with the page), or null; /ui#explain=NAME
+// opens it at once.
+let explaining = location.hash.startsWith("#explain=")
+  ? decodeURIComponent(location.hash.slice("#explain=".length)) : null;
+function verdicts(i) {
+  const parts = [];
+  for (const [name, v] of Object.entries(i.sources)) {
+    if (v !== null && v.status !== "passing") parts.push(name + " " + v.status + (v.output ? ": " + v.output : ""));
+  }
+  return parts.join("; ") || "-";
+}
+async function explain() {
+  const box = document.getElementById("explain");
+  try {
+    const e = await get("/v1/berth/explain?service=" + encodeURIComponent(explaining));
+    box.hidden = false;
+    document.getElementById("explain-title").textContent = "Explain " + e.service + " (asked on " + e.member + ")";
+    const ul = document.getElementById("explain-summary");
+    ul.replaceChildren(...e.summary.map((l) => { const li = document.createElement("li"); li.textContent = l; return li; }));
+    fill("explain-instances", e.instances.map((i) => [i.id, i.address + ":" + i.port, i.node, i.weight,
+      [i.status, i.status], verdicts(i)]));
+    const r = e.routes;
+    const listeners = new Map(e.tcpListeners.map((t) => [t.port, t]));
+    fill("explain-routes", r === null ? [] : [
+      ...r.http.map((h) => [(h.host ?? "*") + h.prefix + (h.edge ? " (edge domain)" : ""),
+        [h.servedBy ?? "-", h.servedBy === e.service ? "passing" : "critical"]]),
+      ...r.tcp.map((t) => {
+        const l = listeners.get(t.port);
+        return ["tcp :" + t.port, [(t.servedBy ?? "-") + (l ? " (" + l.state + (l.error ? ": " + l.error : "") + ")" : ""),
+          t.servedBy === e.service && (!l || l.state !== "failed") ? "passing" : "critical"]];
+      }),
+    ]);
+    document.getElementById("explain-options").textContent = r === null ? (e.proxy === "off" ? "(proxy off)" : "(no route)")
+      : "(" + r.options.policy + ", " + r.options.proto + Object.entries(r.options.settings ?? {})
+        .map(([k, v]) => ", " + k + "=" + v).join("") + ")";
+    fill("explain-targets", r === null ? [] : r.options.members.map((m) => [m.instance, m.address + ":" + m.port, m.node,
+      [m.target ? "yes" : "no: " + m.why, m.target ? "passing" : "critical"]]));
+    fill("explain-ejections", e.ejections.map((m) => [m.member,
+      [m.state === "unknown" ? "unknown (" + m.error + ")" : m.state, m.state === "unknown" ? "warning" : ""],
+      m.ejected.map((x) => x.instance).join(", ") || "-"]));
+  } catch (err) {
+    box.hidden = false;
+    document.getElementById("explain-title").textContent = "Explain " + explaining + ": " + String(err.message ?? err);
+  }
+}
+document.getElementById("explain-close").addEventListener("click", () => {
+  explaining = null;
+  history.replaceState(null, "", location.pathname);
+  document.getElementById("explain").hidden = true;
+});
 refresh();
 setInterval(refresh, REFRESH_MS);
 document.getElementById("filter").addEventListener("input", refresh);
