@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import type { Target } from "./balancer.ts";
 import type { CoarseClock, Deadline } from "./coarse_clock.ts";
-import { type Exchange, IDEMPOTENT, sendPlain, TimeoutError } from "./exchange.ts";
+import { answer, type Exchange, IDEMPOTENT, TimeoutError } from "./exchange.ts";
 import { responseHeaders } from "./headers.ts";
 import { lbSettings } from "./lb_settings.ts";
 import { type ResponseHead, ResponseParser } from "./response_parser.ts";
@@ -243,8 +243,8 @@ export class Attempt implements Lease, Deadline {
     const x = this.#x;
     if (x.res.destroyed || x.res.writableEnded || x.res.headersSent) return;
     x.req.body?.resume();
-    sendPlain(
-      x.res,
+    answer(
+      x,
       503,
       `service unavailable: service ${x.route.service}: instance ${this.#target.id} ${why}`,
     );
@@ -264,7 +264,7 @@ export class Attempt implements Lease, Deadline {
     const x = this.#x;
     const socket = this.#conn!.socket;
     const h = x.headers;
-    let head = `${x.req.method} ${x.req.url} HTTP/1.1\r\n`;
+    let head = `${x.req.method} ${x.url} HTTP/1.1\r\n`;
     for (let i = 0; i + 1 < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
     if (x.host === undefined) head += `host: ${this.#target.address}:${this.#target.port}\r\n`;
     // The framing is the proxy's own, never a header copied from the client.
@@ -317,7 +317,7 @@ export class Attempt implements Lease, Deadline {
     if (res.destroyed || res.headersSent) return this.abort();
     this.#x.answeredBy = this.#target;
     try {
-      res.writeHead(h.status, h.reason, responseHeaders(h.headers));
+      res.writeHead(h.status, h.reason, responseHeaders(h.headers, this.#x.requestId));
     } catch (e) {
       return this.#broken(`sent an invalid response (${errorText(e)})`);
     }
@@ -353,8 +353,8 @@ export class Attempt implements Lease, Deadline {
     }
     this.#ctx.pool.failed(this.#up, why);
     x.req.body?.resume();
-    sendPlain(
-      x.res,
+    answer(
+      x,
       502,
       `bad gateway: service ${x.route.service}: instance ${this.#target.id} ${why}`,
     );

@@ -55,6 +55,8 @@ export interface ClientRequest {
   readonly ends?: ConnEnds;
   /** The body while it streams in; null when the request has none. */
   readonly body: RequestBody | null;
+  /** `HTTP/1.0`, `HTTP/1.1` or `HTTP/2` (default `HTTP/1.1`). */
+  readonly proto?: string;
 }
 
 /**
@@ -64,11 +66,18 @@ export interface ClientRequest {
  */
 export class RequestBody extends Readable {
   complete = false;
+  /** Bytes received so far (the access log's bytes in). */
+  bytes = 0;
   readonly #source: { resume(): void };
 
   constructor(source: { resume(): void }) {
     super();
     this.#source = source;
+  }
+
+  override push(chunk: Uint8Array | string | null, encoding?: BufferEncoding): boolean {
+    if (chunk !== null) this.bytes += chunk.length;
+    return super.push(chunk, encoding);
   }
 
   override _read(): void {
@@ -290,6 +299,7 @@ export class ClientConn implements Deadline {
       remoteAddress: socket.remoteAddress ?? "",
       ends: socket,
       body,
+      proto: h.versionMinor === 0 ? "HTTP/1.0" : "HTTP/1.1",
     };
     if (h.upgrade) {
       // CONNECT is not proxied; an upgrade behind pipelined requests is not either.

@@ -10,7 +10,7 @@ import type { ClientRequest, ResponseSink } from "./client_conn.ts";
 import type { ConnInfo } from "./conn_info.ts";
 import { type PlainAnswer, sendPlain } from "./exchange.ts";
 import type { HostPort } from "../lib/host_port.ts";
-import type { RouteTable, ServiceRoute } from "./routes.ts";
+import type { PathRoute, RouteTable } from "./routes.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /** RFC 8555 §8.3: where a CA fetches an HTTP-01 key authorization. */
@@ -115,10 +115,10 @@ export function answeredAcme(
 }
 
 /**
- * The route of a request, or what to answer instead: 404 without a route; a 308 to https for
- * a plain request to a `berth.http.redirect=https` service when this proxy serves HTTPS on
- * `https` (ACME challenge paths excepted; 400 for a Host that cannot be redirected); 503
- * without a passing instance.
+ * The route of a request (host, prefix and service), or what to answer instead: 404 without a
+ * route; a 308 to https for a plain request to a `berth.http.redirect=https` service when this
+ * proxy serves HTTPS on `https` (ACME challenge paths excepted; 400 for a Host that cannot be
+ * redirected); 503 without a passing instance.
  */
 export function routeOrAnswer(
   table: RouteTable,
@@ -126,18 +126,23 @@ export function routeOrAnswer(
   url: string,
   conn: ConnInfo,
   https: HostPort | null,
-): ServiceRoute | PlainAnswer {
-  const route = table.match(host, url);
-  if (route === null) return { status: 404, text: `no route for ${host ?? "(no host)"}${url}` };
+): PathRoute | PlainAnswer {
+  const path = table.matchPath(host, url);
+  if (path === null) return { status: 404, text: `no route for ${host ?? "(no host)"}${url}` };
+  const route = path.svc.route;
   if (route.redirectHttps && !conn.secure && https && acmeChallengeToken(url) === undefined) {
     const location = host === undefined ? null : httpsLocation(host, url, https.port);
     if (location === null) {
-      return { status: 400, text: `no https redirect for host ${host ?? "(none)"} and ${url}` };
+      return {
+        status: 400,
+        text: `no https redirect for host ${host ?? "(none)"} and ${url}`,
+        path,
+      };
     }
-    return { status: 308, text: `see ${location}`, headers: ["location", location] };
+    return { status: 308, text: `see ${location}`, headers: ["location", location], path };
   }
   if (route.targets.length === 0) {
-    return { status: 503, text: `no healthy instance of service ${route.service}`, route };
+    return { status: 503, text: `no healthy instance of service ${route.service}`, route, path };
   }
-  return route;
+  return path;
 }

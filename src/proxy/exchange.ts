@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import type { Target } from "./balancer.ts";
 import type { ClientRequest, RequestBody, ResponseSink } from "./client_conn.ts";
 import type { ConnInfo } from "./conn_info.ts";
-import type { ServiceRoute } from "./routes.ts";
+import type { PathRoute, ServiceRoute } from "./routes.ts";
 
 /** Methods a request may be retried with after the target got it (RFC 9110 §9.2.2). */
 export const IDEMPOTENT: ReadonlySet<string> = new Set([
@@ -45,14 +45,21 @@ export function sendPlain(
   res.end(body);
 }
 
+/** The proxy's own answer to an exchange, with its X-Request-Id. */
+export function answer(x: Exchange, status: number, text: string): void {
+  sendPlain(x.res, status, text, ["x-request-id", x.requestId]);
+}
+
 /** An answer the proxy gives itself instead of forwarding (404, 503, a redirect, …). */
 export interface PlainAnswer {
   status: number;
   text: string;
   /** Extra response headers, [name, value, …]. */
   headers?: readonly string[];
-  /** The route the request matched, if any (a 503 for a gRPC route is answered as gRPC). */
+  /** The service the request matched, if any (a 503 for a gRPC route is answered as gRPC). */
   route?: ServiceRoute;
+  /** The route (host and prefix) the request matched, if any (for its record). */
+  path?: PathRoute;
 }
 
 /** A timeout the proxy imposed, told apart from socket errors. */
@@ -62,17 +69,30 @@ export class TimeoutError extends Error {
   }
 }
 
-/** One client request while it is being forwarded, across retries. */
+/**
+ * One client request while it is being forwarded, across retries. It is also the request's
+ * `RequestState` (middleware/pipeline.ts) as the route's middlewares see it.
+ */
 export interface Exchange {
-  req: ClientRequest;
+  readonly req: ClientRequest;
   res: ResponseSink;
   /** How the client connected (plain or TLS). */
-  conn: ConnInfo;
-  route: ServiceRoute;
+  readonly conn: ConnInfo;
+  readonly route: ServiceRoute;
+  /** Client IP. */
+  readonly client: string;
+  /** The client's Host header, if it sent one. */
+  readonly host: string | undefined;
+  /** The path prefix of the route matched. */
+  readonly prefix: string;
+  /** Path and query sent to the target (middlewares may change it). */
+  url: string;
   /** End-to-end request headers for the target, [name, value, …]. */
   headers: string[];
-  /** The client's Host header, if it sent one. */
-  host: string | undefined;
+  /** X-Request-Id (request_id.ts). */
+  readonly requestId: string;
+  /** When the request was dispatched (ms since the epoch). */
+  readonly startedMs: number;
   contentLength: string | undefined;
   withBody: boolean;
   tried: Target[];
@@ -98,7 +118,7 @@ export function limitChunkedBody(body: RequestBody, x: Exchange, bytesMax: numbe
     res.shouldKeepAlive = false;
     // The instance got part of the body and waits for the rest: its connection must go.
     x.current?.abort();
-    sendPlain(res, 413, `request body over ${bytesMax} bytes`);
+    answer(x, 413, `request body over ${bytesMax} bytes`);
     body.destroy();
   };
   body.on("data", onData);

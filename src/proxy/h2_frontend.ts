@@ -299,6 +299,7 @@ export class H2Frontend {
       remoteAddress: s.remoteAddress,
       ends: s.socket as ConnEnds,
       body,
+      proto: "HTTP/2",
     };
     try {
       this.#opts.dispatch(req, reply, s.conn);

@@ -86,7 +86,7 @@ function tryNext(
   replay: Replay,
   lastError: string | null,
 ): void {
-  const target = pickTarget(ctx.pool, x);
+  const target = pickTarget(ctx.pool, x, x.client);
   if (target === null) {
     x.req.body?.resume();
     return sendProxyError(
@@ -142,7 +142,7 @@ export function h2RequestHeaders(
 ): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {
     ":method": x.req.method,
-    ":path": x.req.url,
+    ":path": x.url,
     ":scheme": "http",
     ":authority": x.host ?? `${target.address}:${target.port}`,
   };
@@ -361,7 +361,7 @@ export class H2cAttempt implements Deadline {
     const res = this.#x.res;
     const stream = this.#stream!;
     if (res.destroyed || res.headersSent) return this.abort();
-    let head = responseHeaders(flatHeaders(h));
+    let head = responseHeaders(flatHeaders(h), this.#x.requestId);
     if (res.writeTrailers !== undefined && hasGrpcStatus(head)) {
       // A trailers-only response: the sink's headers go out without END_STREAM, so the status
       // must reach the client as trailers.

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ClientRequest } from "./client_conn.ts";
+import { saneRequestId } from "./request_id.ts";
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection, never forwarded.
 const HOP_BY_HOP = new Set([
@@ -84,9 +85,10 @@ function dropNamed(out: string[], named: ReadonlySet<string>): string[] {
 
 /**
  * A response's headers as a flat [name, value, …] list for `writeHead`, without hop-by-hop
- * headers nor those its Connection header names. Raw names and repeats are kept as sent.
+ * headers nor those its Connection header names. Raw names and repeats are kept as sent. With
+ * `requestId`, the response says `X-Request-Id: requestId` (in place of any the instance sent).
  */
-export function responseHeaders(raw: readonly string[]): string[] {
+export function responseHeaders(raw: readonly string[], requestId?: string): string[] {
   const out: string[] = [];
   let connection: string | null = null;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -97,10 +99,18 @@ export function responseHeaders(raw: readonly string[]): string[] {
       if (lower === "connection") connection = raw[i + 1]!;
       continue;
     }
+    if (requestId !== undefined && isRequestIdName(name)) continue;
     out.push(name, raw[i + 1]!);
   }
+  if (requestId !== undefined) out.push("x-request-id", requestId);
   const named = connection === null ? null : connectionNamed(connection);
   return named === null ? out : dropNamed(out, named);
+}
+
+/** `X-Request-Id` in any case (the first letter tested before any lowercasing). */
+function isRequestIdName(name: string): boolean {
+  return name.length === 12 && (name.charCodeAt(0) | 32) === 120 &&
+    name.toLowerCase() === "x-request-id";
 }
 
 /** What the proxy needs from a request's headers, read in one pass over `rawHeaders`. */
@@ -111,15 +121,18 @@ export interface RequestHead {
   chunked: boolean;
   /**
    * End-to-end headers for the target, X-Forwarded-* included, as [name, value, …]; never
-   * Content-Length nor Transfer-Encoding (the proxy writes the framing itself).
+   * Content-Length nor Transfer-Encoding (the proxy writes the framing itself), nor
+   * X-Request-Id (the proxy appends the one it settles on).
    */
   headers: string[];
+  /** The client's first sane X-Request-Id (request_id.ts), if any. */
+  requestId: string | undefined;
 }
 
 /**
  * Reads a request's raw headers: keeps the end-to-end ones (dropping hop-by-hop headers, those
- * Connection names, extra Host headers and the client's X-Forwarded-Proto/-Host, Forwarded and
- * X-Real-IP: `CLIENT_SET_BY_PROXY`), and appends
+ * Connection names, extra Host headers, X-Request-Id (returned apart) and the client's
+ * X-Forwarded-Proto/-Host, Forwarded and X-Real-IP: `CLIENT_SET_BY_PROXY`), and appends
  * `X-Forwarded-For` (the client's list plus its address), `-Proto` (https when `secure`) and
  * `-Host`.
  */
@@ -131,6 +144,7 @@ export function readRequestHead(req: ClientRequest, secure: boolean): RequestHea
   let chunked = false;
   let connection: string | null = null;
   let forwardedFor: string | undefined;
+  let requestId: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -157,6 +171,9 @@ export function readRequestHead(req: ClientRequest, secure: boolean): RequestHea
       case "x-forwarded-for":
         forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
         continue;
+      case "x-request-id":
+        if (requestId === undefined && saneRequestId(value)) requestId = value;
+        continue;
       default:
         if (DROPPED.has(lower)) continue;
     }
@@ -168,5 +185,5 @@ export function readRequestHead(req: ClientRequest, secure: boolean): RequestHea
   headers.push("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${ip}` : ip);
   headers.push("x-forwarded-proto", secure ? "https" : "http");
   if (host !== undefined) headers.push("x-forwarded-host", host);
-  return { host, contentLength, chunked, headers };
+  return { host, contentLength, chunked, headers, requestId };
 }

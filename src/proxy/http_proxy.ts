@@ -20,13 +20,19 @@ import { ClientConn, type ClientRequest } from "./client_conn.ts";
 import { type ConnInfo, type DispatchSink, PLAIN_CONN } from "./conn_info.ts";
 import { CoarseClock, tickFor } from "./coarse_clock.ts";
 import { loadRequestParser } from "./_llhttp.ts";
-import { type Exchange, limitChunkedBody, type PlainAnswer, sendPlain } from "./exchange.ts";
+import {
+  answer,
+  type Exchange,
+  limitChunkedBody,
+  type PlainAnswer,
+  sendPlain,
+} from "./exchange.ts";
 import { hasGrpcContentType, sendProxyError, wantsGrpcErrors } from "./grpc_status.ts";
 import { H2cSessions } from "./h2c_sessions.ts";
 import { forwardH2c, type H2cContext } from "./h2c_upstream.ts";
 import { readRequestHead } from "./headers.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
-import type { RouteTable, ServiceRoute } from "./routes.ts";
+import type { PathRoute, RouteTable } from "./routes.ts";
 import { RouteFeed, type RouteSource } from "./route_feed.ts";
 import { UpstreamPool } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
@@ -38,6 +44,11 @@ import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 import { settleWithin, TrackedSet } from "../lib/drain.ts";
 import { ProxyHeaderGate } from "./proxy_protocol_in.ts";
+import { type Chain, EMPTY_CHAIN, runRequestStages, wrapResponse } from "./middleware/pipeline.ts";
+import { chainOf, chainsOf } from "./middleware/order.ts";
+import type { RouteSettings } from "./route_settings.ts";
+import { RecordingSink, type RequestObserver } from "./request_record.ts";
+import { RequestIds } from "./request_id.ts";
 
 import * as defaults from "./proxy_options.ts";
 import type { ProxyOptions, RoutesReport } from "./proxy_options.ts";
@@ -85,6 +96,12 @@ export class HttpProxy {
   /** Holds TCP listener updates back until start() has bound the proxy's own ports. */
   #listening: PromiseWithResolvers<void> | null = null;
   #closed = false;
+  /** Told of every request (null: none, and requests make no records). */
+  readonly #observers: readonly RequestObserver[] | null;
+  readonly #member: string;
+  readonly #requestIds = new RequestIds();
+  /** A route's middleware chain by its settings (order.ts). */
+  readonly #chainOf: (s: RouteSettings) => Chain;
   /** drain() began: listeners closed (their close promises), no new connection served. */
   #draining: Promise<void>[] | null = null;
 
@@ -100,6 +117,9 @@ export class HttpProxy {
     this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? defaults.TUNNEL_IDLE_TIMEOUT_MS;
     this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? defaults.STREAM_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
+    this.#observers = opts.observers?.length ? opts.observers : null;
+    this.#member = opts.member ?? "";
+    this.#chainOf = opts.middlewares === undefined ? chainOf : chainsOf(opts.middlewares);
     this.#headerBytesMax = opts.headerBytesMax ?? defaults.HEADER_BYTES_MAX;
     this.#headersTimeoutMs = opts.headersTimeoutMs ?? defaults.HEADERS_TIMEOUT_MS;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? defaults.REQUEST_TIMEOUT_MS;
@@ -121,6 +141,9 @@ export class HttpProxy {
       connectTimeoutMs: this.#connectTimeoutMs,
       retriesMax: this.#retriesMax,
       idleTimeoutMs: this.#tunnelIdleTimeoutMs,
+      observers: this.#observers,
+      member: this.#member,
+      chainOf: this.#chainOf,
     });
     Object.assign(this.#attemptContext, {
       pool: this.#pool,
@@ -403,9 +426,14 @@ export class HttpProxy {
     idleTimeoutMs: 0,
     tunnels: this.#clientTunnels,
     route: (host, url, conn) => this.#route(host, url, conn),
+    requestId: () => this.#requestIds.next(),
+    log: (line) => this.#log(line),
+    observers: null,
+    member: "",
+    chainOf,
   };
 
-  #route(host: string | undefined, url: string, conn: ConnInfo): ServiceRoute | PlainAnswer {
+  #route(host: string | undefined, url: string, conn: ConnInfo): PathRoute | PlainAnswer {
     return routeOrAnswer(this.#routes.table, host, url, conn, this.#https?.bound ?? null);
   }
 
@@ -415,56 +443,95 @@ export class HttpProxy {
 
   /**
    * Answers one client request, from any frontend (HTTP/1.1 plain or over TLS, HTTP/2): routes
-   * it by the current table and forwards it (retries included), or answers 404/503/413 itself.
-   * `conn` says how the client connected (`X-Forwarded-Proto`).
+   * it by the current table, runs the route's middlewares (middleware/pipeline.ts) and forwards
+   * it (retries included), or answers 404/503/413 itself. `conn` says how the client connected
+   * (`X-Forwarded-Proto`). With observers, every request ends in one `RequestRecord`.
    */
   dispatch(req: ClientRequest, sink: DispatchSink, conn: ConnInfo): void {
-    const acme = this.#opts.acmeHttp01;
-    if (acme && !conn.secure && answeredAcme(req, sink, acme, this.#log)) return;
+    const startedMs = Date.now();
     const head = readRequestHead(req, conn.secure);
-    const route = this.#route(head.host, req.url, conn);
-    const hsts = conn.secure ? ("status" in route ? route.route : route)?.hsts : null;
-    const res = hsts ? withHstsSink(sink, hsts) : sink;
-    if ("status" in route) {
+    const requestId = head.requestId ?? this.#requestIds.next();
+    const observers = this.#observers;
+    const rec = observers === null ? null : new RecordingSink(sink, {
+      observers,
+      member: this.#member,
+      req,
+      conn,
+      startedMs,
+      requestId,
+      now: Date.now,
+    });
+    let res: DispatchSink = rec ?? sink;
+    const acme = this.#opts.acmeHttp01;
+    if (acme && !conn.secure && answeredAcme(req, res, acme, this.#log)) return;
+    const found = this.#route(head.host, req.url, conn);
+    const answered = "status" in found;
+    const hsts = conn.secure ? (answered ? found.route : found.svc.route)?.hsts : null;
+    if (hsts) res = withHstsSink(res, hsts);
+    if (answered) {
+      rec?.routed(found.path?.svc.service ?? null, found.path?.name ?? null, null);
       req.body?.resume();
-      const { status, text } = route;
+      const { status, text } = found;
       // gRPC errors for a gRPC request no route matches (12) or whose service has none (14).
       if (status === 404 || status === 503) {
         const raw = req.rawHeaders;
-        const grpc = route.route ? wantsGrpcErrors(route.route, raw) : hasGrpcContentType(raw);
+        const grpc = found.route ? wantsGrpcErrors(found.route, raw) : hasGrpcContentType(raw);
         if (grpc) return sendProxyError(res, true, status, text);
       }
-      return sendPlain(res, status, text, route.headers);
+      return sendPlain(res, status, text, [...found.headers ?? [], "x-request-id", requestId]);
     }
+    const route = found.svc.route;
     const cl = head.contentLength;
-    if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
-      req.body?.resume();
-      res.shouldKeepAlive = false;
-      return sendPlain(res, 413, `request body over ${this.#bodyBytesMax} bytes`);
-    }
     // Whether the request carries a body (RFC 9112 §6.3).
     const body = req.body;
-    const withBody = body !== null;
-    // The body waits until a connection can take it (a retry must still have all of it).
-    body?.pause();
+    const headers = head.headers;
+    headers.push("x-request-id", requestId);
     const x: Exchange = {
       req,
       res,
       conn,
       route,
-      headers: head.headers,
+      client: req.remoteAddress,
       host: head.host,
+      prefix: found.prefix,
+      url: req.url,
+      headers,
+      requestId,
+      startedMs,
       contentLength: cl,
-      withBody,
+      withBody: body !== null,
       tried: [],
       attempts: 0,
       staleRetried: false,
       bodyStarted: false,
       current: null,
     };
+    rec?.routed(route.service, found.name, x);
+    if (cl !== undefined && Number(cl) > this.#bodyBytesMax) {
+      body?.resume();
+      res.shouldKeepAlive = false;
+      return answer(x, 413, `request body over ${this.#bodyBytesMax} bytes`);
+    }
+    // The body waits until a connection can take it (a retry must still have all of it).
+    body?.pause();
     res.onAbort = () => x.current?.abort();
     if (body !== null && cl === undefined) limitChunkedBody(body, x, this.#bodyBytesMax);
-    if (route.proto !== "http1") return forwardH2c(this.#h2c, x);
+    const chain = this.#chainOf(route.settings);
+    if (chain === EMPTY_CHAIN) return this.#forward(x);
+    runRequestStages(chain, x, (a) => {
+      if (x.res.destroyed || x.res.writableEnded) return; // the client left or got a 413
+      if (a !== null) {
+        x.req.body?.resume();
+        return sendPlain(x.res, a.status, a.text, [...a.headers ?? [], "x-request-id", requestId]);
+      }
+      x.res = wrapResponse(chain, x, res);
+      this.#forward(x);
+    }, { log: this.#log });
+  }
+
+  /** Sends an exchange on to its route's instances. */
+  #forward(x: Exchange): void {
+    if (x.route.proto !== "http1") return forwardH2c(this.#h2c, x);
     this.#attempt(x, null);
   }
 
@@ -474,12 +541,12 @@ export class HttpProxy {
     const target = !sticky && x.tried.length === 0 && route.targets.length === 1 &&
         !this.#pool.isEjected(route.targets[0]!)
       ? route.targets[0]!
-      : pickTarget(this.#pool, x);
+      : pickTarget(this.#pool, x, x.client);
     if (sticky && x.attempts === 0) x.res = withStickyCookie(x);
     if (target === null) {
       x.req.body?.resume();
-      return sendPlain(
-        x.res,
+      return answer(
+        x,
         502,
         `bad gateway: service ${x.route.service}: ${lastError ?? "no instance to try"}`,
       );
@@ -507,8 +574,8 @@ export class HttpProxy {
     const lb = lbSettings(x.route);
     if (outcome === "response timeout") {
       x.req.body?.resume();
-      return sendPlain(
-        x.res,
+      return answer(
+        x,
         504,
         `gateway timeout: service ${x.route.service}: instance ${target.id} sent no ` +
           `response within ${lb.timeoutMs ?? this.#responseTimeoutMs} ms`,
@@ -525,6 +592,6 @@ export class HttpProxy {
       return this.#attempt(x, `instance ${target.id}: ${why}`);
     }
     x.req.body?.resume();
-    sendPlain(x.res, 502, `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`);
+    answer(x, 502, `bad gateway: service ${x.route.service}: instance ${target.id}: ${why}`);
   }
 }

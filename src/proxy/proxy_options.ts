@@ -11,6 +11,8 @@ import type { RouteSource } from "./route_feed.ts";
 import type { HttpRouteInfo } from "./routes.ts";
 import type { ReservedListener, TcpObserver, TcpRouteInfo } from "./tcp_proxy.ts";
 import type { EjectedTarget, UpstreamPoolOptions } from "./upstream_pool.ts";
+import type { RequestObserver } from "./request_record.ts";
+import type { MiddlewarePart } from "./middleware/pipeline.ts";
 
 export const RETRIES_MAX = 2;
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -94,6 +96,15 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   reusePort?: boolean;
   /** Told of each TCP route client connection (the metrics). */
   tcpObserver?: TcpObserver;
+  /** Told of every HTTP request routed and finished (request_record.ts). Default none. */
+  observers?: RequestObserver[];
+  /** This member's node name, in request records. Default "". */
+  member?: string;
+  /**
+   * The middlewares, in order (middleware/order.ts). Default `MIDDLEWARES`, run on the routes
+   * whose settings turn them on; given (tests), they are built for every route.
+   */
+  middlewares?: readonly MiddlewarePart[];
 }
 
 /** The host the TCP route listeners bind (`tcpHost`, by default that of `listen` or `tls`). */

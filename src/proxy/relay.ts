@@ -30,7 +30,13 @@ export interface RelayOptions {
    * An upgrade (the preamble is its request head): relay only after a 101 answer; `held` (the
    * client's bytes after its request head) goes to the instance once it switched.
    */
-  upgrade?: { held: Uint8Array };
+  upgrade?: {
+    held: Uint8Array;
+    /** An instance is tried (its id). */
+    onTry?(instance: string): void;
+    /** The status the instance answered (101: the tunnel runs). */
+    onStatus?(status: number): void;
+  };
   /** No instance could be reached; `why` names the last failure. The client is still open. */
   onFail: (why: string) => void;
   /** The hash key (`berth.lb=hash`, `sticky_cookie`): the client's IP (lb_key.ts). */
@@ -74,6 +80,7 @@ function attempt(
     return;
   }
   tried.push(target);
+  opts.upgrade?.onTry?.(target.id);
   const { pool } = opts;
   const up = pool.get(target);
   const upstream = net.connect({ host: target.address, port: target.port });
@@ -98,22 +105,23 @@ function attempt(
       client.setTimeout(opts.idleTimeoutMs, () => client.destroy());
     }
     if (opts.upgrade === undefined) return pipeBoth(client, upstream);
-    answer = awaitSwitch(client, upstream, opts.upgrade.held, (why) => {
+    answer = awaitSwitch(client, upstream, opts.upgrade, (why) => {
       answer = null;
       upstream.destroy();
       opts.onFail(`instance ${target.id} ${why}`);
     });
   });
-  /** While an upgrade's answer is awaited, or a refusal is being forwarded. */
-  let answer: { refused: boolean } | null = null;
+  /** While an upgrade's answer is awaited, a refusal is forwarded, or after the switch. */
+  let answer: { refused: boolean; switched: boolean } | null = null;
   upstream.once("close", () => {
     clearTimeout(timer);
     up.tunnels.delete(upstream);
     up.active--;
     client.off("close", onClientGone);
     if (!connected || answer?.refused) return; // the refusal ends the client itself
-    if (answer !== null) opts.onFail(`instance ${target.id} closed before answering the upgrade`);
-    else client.destroy();
+    if (answer !== null && !answer.switched) {
+      opts.onFail(`instance ${target.id} closed before answering the upgrade`);
+    } else client.destroy();
   });
   upstream.on("error", (e: Error & { code?: string }) => {
     if (connected) return;
@@ -139,10 +147,11 @@ function pipeBoth(client: Duplex, upstream: net.Socket): void {
 function awaitSwitch(
   client: Duplex,
   upstream: net.Socket,
-  held: Uint8Array,
+  upgrade: NonNullable<RelayOptions["upgrade"]>,
   fail: (why: string) => void,
-): { refused: boolean } {
-  const state = { refused: false };
+): { refused: boolean; switched: boolean } {
+  const held = upgrade.held;
+  const state = { refused: false, switched: false };
   let buf: Buffer = Buffer.alloc(0);
   const parser = new ResponseParser({
     onHead: (h) => {
@@ -179,7 +188,9 @@ function awaitSwitch(
     }
     const status = /^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, lineEnd).toString("latin1"));
     if (status === null) return fail("sent an invalid response to the upgrade request");
+    upgrade.onStatus?.(Number(status[1]));
     if (status[1] === "101") {
+      state.switched = true;
       upstream.off("data", onData);
       upstream.pause();
       client.write(buf);

@@ -14,7 +14,11 @@ import type { RoutedService } from "./routed_service.ts";
 
 /** One route of a host as a lookup tries it. */
 export interface PathRoute {
+  /** The host it serves, normalized ("" for any host). */
+  readonly host: string;
   readonly prefix: string;
+  /** `host` and `prefix` as logs name the route (`*` for any host): `app.example.com/api`. */
+  readonly name: string;
   readonly svc: RoutedService;
   /** True for the `SERVICE.<edgeDomain>` default, which explicit routes override. */
   readonly edge: boolean;
@@ -91,7 +95,13 @@ export class HostIndex {
     let acme = false;
     for (const [prefix, list] of byPrefix ?? []) {
       const winner = list[0]!;
-      routes.push({ prefix, svc: winner.svc, edge: winner.edge });
+      routes.push({
+        host,
+        prefix,
+        name: `${host || "*"}${prefix}`,
+        svc: winner.svc,
+        edge: winner.edge,
+      });
       if (winner.svc.acme) acme = true;
       if (list.length > 1 && !list[1]!.edge) {
         const names = list.filter((c) => !c.edge).map((c) => c.svc.service);

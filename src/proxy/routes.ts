@@ -208,34 +208,31 @@ export class RouteTable {
 
   /** The service for a request's Host header and URL (path with query), or null (404). */
   match(hostHeader: string | undefined, url: string): ServiceRoute | null {
+    return this.matchPath(hostHeader, url)?.svc.route ?? null;
+  }
+
+  /** The route (host, path prefix, service) a request matches, or null (404). */
+  matchPath(hostHeader: string | undefined, url: string): PathRoute | null {
     if (hostHeader !== undefined && hostHeader !== "") {
       const routes = this.#hosts.byHost.get(normalizeHost(hostHeader));
       if (routes !== undefined) {
         const r = matchPrefix(routes, url);
-        if (r !== null) return r.svc.route;
+        if (r !== null) return r;
       }
     }
-    return matchPrefix(this.#hosts.anyHost, url)?.svc.route ?? null;
+    return matchPrefix(this.#hosts.anyHost, url);
   }
 
   /**
    * The route `match` takes, with its host (null: an any-host route), or null. For explaining
-   * (it allocates; the request path calls `match`).
+   * (it allocates; the request path calls `matchPath`).
    */
   matchRoute(
     hostHeader: string | undefined,
     url: string,
-  ): (PathRoute & { host: string | null }) | null {
-    if (hostHeader !== undefined && hostHeader !== "") {
-      const host = normalizeHost(hostHeader);
-      const routes = this.#hosts.byHost.get(host);
-      if (routes !== undefined) {
-        const r = matchPrefix(routes, url);
-        if (r !== null) return { ...r, host };
-      }
-    }
-    const r = matchPrefix(this.#hosts.anyHost, url);
-    return r === null ? null : { ...r, host: null };
+  ): (Omit<PathRoute, "host"> & { host: string | null }) | null {
+    const r = this.matchPath(hostHeader, url);
+    return r === null ? null : { ...r, host: r.host === "" ? null : r.host };
   }
 
   /** The routes of a named host (null: the any-host ones), longest prefix first. */

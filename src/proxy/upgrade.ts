@@ -16,7 +16,16 @@ import { requestKey } from "./lb_key.ts";
 import { cookieTarget } from "./sticky_cookie.ts";
 import { endClient, relay } from "./relay.ts";
 import { proxyPreamble } from "./proxy_protocol_out.ts";
-import type { ServiceRoute } from "./routes.ts";
+import type { PathRoute } from "./routes.ts";
+import {
+  type Chain,
+  EMPTY_CHAIN,
+  type RequestState,
+  runRequestStages,
+} from "./middleware/pipeline.ts";
+import type { RouteSettings } from "./route_settings.ts";
+import { type RequestObserver, UpgradeRecorder } from "./request_record.ts";
+import { saneRequestId } from "./request_id.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 
 /** What an upgrade needs from the proxy. */
@@ -28,7 +37,15 @@ export interface UpgradeContext {
   /** Open client tunnels (closed with the proxy). */
   tunnels: Set<Duplex>;
   /** The route of a request, or the answer to give instead. */
-  route(host: string | undefined, url: string, conn: ConnInfo): ServiceRoute | PlainAnswer;
+  route(host: string | undefined, url: string, conn: ConnInfo): PathRoute | PlainAnswer;
+  /** A new X-Request-Id. */
+  requestId(): string;
+  log(line: string): void;
+  /** Told of each upgrade request (null: none). */
+  observers: readonly RequestObserver[] | null;
+  member: string;
+  /** A route's middleware chain by its settings (order.ts `chainOf`). */
+  chainOf(s: RouteSettings): Chain;
 }
 
 /** A plain-text response written straight to a socket, which then closes. */
@@ -45,7 +62,11 @@ export function rawPlain(socket: Duplex, a: PlainAnswer): void {
   );
 }
 
-/** Routes an Upgrade request and tunnels it to an instance (or answers it plainly). */
+/**
+ * Routes an Upgrade request, runs the request stages of its route's middlewares (allow, auth,
+ * rewrites, request headers; response stages do not apply to a tunnel) and tunnels it to an
+ * instance, or answers it plainly.
+ */
 export function forwardUpgrade(
   ctx: UpgradeContext,
   req: ClientRequest,
@@ -54,12 +75,14 @@ export function forwardUpgrade(
   conn: ConnInfo,
 ): void {
   socket.on("error", () => socket.destroy());
+  const startedMs = Date.now();
   const url = req.url;
-  // The request head as the target will see it: the client's headers (Connection and Upgrade
-  // kept, since they ask for the upgrade) plus X-Forwarded-*.
-  let text = `${req.method} ${url} HTTP/1.1\r\n`;
+  // The request headers as the target will see them: the client's (Connection and Upgrade
+  // kept, since they ask for the upgrade) plus X-Forwarded-* and X-Request-Id.
+  const headers: string[] = [];
   let host: string | undefined;
   let forwardedFor: string | undefined;
+  let clientId: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
@@ -68,31 +91,92 @@ export function forwardUpgrade(
     if (name === "x-forwarded-for") {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     }
+    if (name === "x-request-id") {
+      if (clientId === undefined && saneRequestId(value)) clientId = value;
+      continue;
+    }
     if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
     if (CLIENT_SET_BY_PROXY.has(name)) continue; // Forwarded, X-Real-IP (headers.ts)
-    text += `${raw[i]}: ${value}\r\n`;
+    headers.push(raw[i]!, value);
   }
-  const route = ctx.route(host, url, conn);
-  if ("status" in route) return rawPlain(socket, route);
+  const requestId = clientId ?? ctx.requestId();
+  const rec = ctx.observers === null ? null : new UpgradeRecorder(socket, {
+    observers: ctx.observers,
+    member: ctx.member,
+    req,
+    conn,
+    startedMs,
+    requestId,
+    headBytes: head.length,
+  });
+  const answer = (a: PlainAnswer) => {
+    if (rec !== null) rec.status = a.status;
+    rawPlain(socket, { ...a, headers: [...a.headers ?? [], "x-request-id", requestId] });
+  };
+  const found = ctx.route(host, url, conn);
+  if ("status" in found) {
+    rec?.routed(found.path?.svc.service ?? null, found.path?.name ?? null);
+    return answer(found);
+  }
+  const route = found.svc.route;
+  rec?.routed(route.service, found.name);
   const ip = req.remoteAddress;
-  text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${ip}` : ip}\r\n`;
-  text += `x-forwarded-proto: ${conn.secure ? "https" : "http"}\r\n`;
-  if (host !== undefined) text += `x-forwarded-host: ${host}\r\n`;
+  headers.push("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${ip}` : ip);
+  headers.push("x-forwarded-proto", conn.secure ? "https" : "http");
+  if (host !== undefined) headers.push("x-forwarded-host", host);
+  headers.push("x-request-id", requestId);
+  const state: RequestState = {
+    req,
+    conn,
+    route,
+    client: ip,
+    host,
+    prefix: found.prefix,
+    url,
+    headers,
+    requestId,
+    startedMs,
+  };
+  const chain = ctx.chainOf(route.settings);
+  if (chain === EMPTY_CHAIN) return tunnel(ctx, socket, head, state, rec, answer);
+  runRequestStages(chain, state, (a) => {
+    if (socket.destroyed) return;
+    if (a !== null) return answer(a);
+    tunnel(ctx, socket, head, state, rec, answer);
+  }, { log: ctx.log });
+}
+
+/** Writes the request head (from `s`) to an instance of the route and relays both ways. */
+function tunnel(
+  ctx: UpgradeContext,
+  socket: net.Socket,
+  head: Buffer,
+  s: RequestState,
+  rec: UpgradeRecorder | null,
+  answer: (a: PlainAnswer) => void,
+): void {
+  let text = `${s.req.method} ${s.url} HTTP/1.1\r\n`;
+  const h = s.headers;
+  for (let i = 0; i + 1 < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
   text += "\r\n";
   ctx.tunnels.add(socket);
   socket.once("close", () => ctx.tunnels.delete(socket));
+  const route = s.route;
   relay(socket, route, {
     pool: ctx.pool,
     connectTimeoutMs: ctx.connectTimeoutMs,
     retriesMax: ctx.retriesMax,
     idleTimeoutMs: ctx.idleTimeoutMs,
     preamble: proxyPreamble(route, socket, Buffer.from(text, "latin1")),
-    upgrade: { held: head },
-    key: requestKey(route, req),
+    upgrade: {
+      held: head,
+      onTry: rec === null ? undefined : (id) => rec.tried(id),
+      onStatus: rec === null ? undefined : (status) => rec.status = status,
+    },
+    key: requestKey(route, s.req, s.client),
     first: route.balancer.policy === "sticky_cookie"
-      ? cookieTarget(ctx.pool, route, req.rawHeaders)
+      ? cookieTarget(ctx.pool, route, s.req.rawHeaders)
       : null,
-    onFail: (why) =>
-      rawPlain(socket, { status: 502, text: `bad gateway: service ${route.service}: ${why}` }),
+    onFail: (why) => answer({ status: 502, text: `bad gateway: service ${route.service}: ${why}` }),
   });
 }

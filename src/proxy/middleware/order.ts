@@ -1,0 +1,45 @@
+/**
+ * The one order of the HTTP middlewares (README, "Middlewares"). Each route runs those its
+ * settings turn on, in this order: request stages on the way in, then the request is forwarded
+ * (balancer, max-conns, timeout, retries), then response stages on the way back.
+ *
+ * Way in:   allow (403) → basic-auth (401) → ratelimit (429) → redirect (30x) → strip-prefix
+ *           → rewrite → request-headers
+ * Way back: response-headers → sticky cookie → compress → HSTS (edge_rules.ts, always last)
+ *
+ * Each middleware adds its part on its line below; nothing else decides the order.
+ *
+ * @module
+ */
+import { type Chain, chainPart, EMPTY_CHAIN, type MiddlewarePart } from "./pipeline.ts";
+import { RouteSettings } from "../route_settings.ts";
+
+/** Every middleware, in order. */
+export const MIDDLEWARES: readonly MiddlewarePart[] = [
+  // allow: berth.http.allow (403)
+  // basic-auth: berth.http.auth.basic (401)
+  // ratelimit: berth.http.ratelimit (429)
+  // redirect: berth.http.redirect (30x)
+  // strip-prefix: berth.http.strip-prefix
+  // rewrite: berth.http.rewrite
+  // request-headers: berth.http.request-header.NAME, berth.http.request-headers.remove
+  // response-headers: berth.http.response-header.NAME, berth.http.response-headers.remove
+  // sticky cookie: berth.lb=sticky_cookie
+  // compress: berth.http.compress
+];
+
+const ROUTE_CHAIN = chainPart(MIDDLEWARES);
+
+/** The middleware chain of a route with `settings` (the empty chain without any). */
+export function chainOf(settings: RouteSettings): Chain {
+  return settings === RouteSettings.EMPTY ? EMPTY_CHAIN : settings.compiled(ROUTE_CHAIN);
+}
+
+/**
+ * `chainOf` for another list of middlewares (tests): the chain of `parts`, built for every
+ * route, settings or not.
+ */
+export function chainsOf(parts: readonly MiddlewarePart[]): (s: RouteSettings) => Chain {
+  const part = chainPart(parts);
+  return (s) => s.compiled(part);
+}

@@ -1,0 +1,340 @@
+/**
+ * One record per finished HTTP request (`RequestRecord`), handed to the proxy's observers (the
+ * access log, the metrics): the proxy's own answers (404, 503, 413, 502, 401, …) included, and
+ * requests whose client went away before the response ended (status 499, as nginx logs them).
+ *
+ * `RecordingSink` makes the record of a request: it sits between the proxy and the client's
+ * sink, counts the body bytes sent and reports once when the response ends, is cut, or the
+ * client leaves. The proxy makes one only when it has observers: without any, a request pays
+ * nothing for records.
+ *
+ * @module
+ */
+import type { ClientRequest } from "./client_conn.ts";
+import type { ConnInfo, DispatchSink } from "./conn_info.ts";
+
+/** What the proxy knows about a finished request. */
+export interface RequestRecord {
+  /** When the request was dispatched, ms since the epoch. */
+  readonly time: number;
+  /** The member (node name) whose proxy served it. */
+  readonly member: string;
+  /** Client IP address. */
+  readonly client: string;
+  readonly method: string;
+  /** The Host header (null: none). */
+  readonly host: string | null;
+  /** Path and query as the client sent them. */
+  readonly path: string;
+  /** `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`. */
+  readonly proto: string;
+  /** Status sent; 499: the client went away first. */
+  readonly status: number;
+  /** Request body bytes received. */
+  readonly bytesIn: number;
+  /** Response body bytes sent (an upgrade: every byte sent to the client). */
+  readonly bytesOut: number;
+  /** The routed service (null: no route). */
+  readonly service: string | null;
+  /** The route it matched, host and path prefix (`app.example.com/api`, `*\/` any host). */
+  readonly route: string | null;
+  /** The instance of the last attempt (null: none was tried). */
+  readonly instance: string | null;
+  /** Instances tried (retries included). */
+  readonly attempts: number;
+  readonly durationMs: number;
+  /** Over HTTPS: the TLS version (`TLSv1.3`) and the server name the client sent. */
+  readonly tlsVersion: string | null;
+  readonly sni: string | null;
+  /** The X-Request-Id. */
+  readonly requestId: string;
+  /**
+   * The client's request headers [name, value, …] (Referer and User-Agent for the combined
+   * log format). Read them within `end`: the record is not to be kept with them.
+   */
+  readonly rawHeaders: readonly string[];
+}
+
+/** Told of every request the proxy routes and finishes. */
+export interface RequestObserver {
+  /** Once when a request is routed (service null: no route matched). */
+  begin?(service: string | null): void;
+  /** Once when the request is finished. */
+  end(r: RequestRecord): void;
+}
+
+/** What the record reads from the exchange when it is made (set once the request is routed). */
+export interface RecordSource {
+  readonly requestId: string;
+  readonly attempts: number;
+  /** Targets tried, in order. */
+  readonly tried: readonly { readonly id: string }[];
+}
+
+/** The request's protocol as a log names it. */
+export function protoOf(req: ClientRequest, conn: ConnInfo): string {
+  return req.proto ?? (conn.alpn === "h2" ? "HTTP/2" : "HTTP/1.1");
+}
+
+/**
+ * Between the proxy and a client's sink while observers want records: counts body bytes out
+ * and ends the record once (response ended, cut, or the client gone: 499).
+ */
+export class RecordingSink implements DispatchSink {
+  readonly #inner: DispatchSink;
+  readonly #observers: readonly RequestObserver[];
+  readonly #member: string;
+  readonly #req: ClientRequest;
+  readonly #conn: ConnInfo;
+  readonly #startedMs: number;
+  readonly #now: () => number;
+  #requestId: string;
+  #service: string | null = null;
+  #route: string | null = null;
+  #source: RecordSource | null = null;
+  #status = 0;
+  #bytesOut = 0;
+  #done = false;
+  #begun = false;
+  #outerAbort: (() => void) | null = null;
+  declare writeTrailers?: (headers: readonly string[]) => void;
+
+  constructor(
+    inner: DispatchSink,
+    opts: {
+      observers: readonly RequestObserver[];
+      member: string;
+      req: ClientRequest;
+      conn: ConnInfo;
+      startedMs: number;
+      requestId: string;
+      now: () => number;
+    },
+  ) {
+    this.#inner = inner;
+    this.#observers = opts.observers;
+    this.#member = opts.member;
+    this.#req = opts.req;
+    this.#conn = opts.conn;
+    this.#startedMs = opts.startedMs;
+    this.#requestId = opts.requestId;
+    this.#now = opts.now;
+    if (inner.writeTrailers !== undefined) {
+      this.writeTrailers = (headers) => inner.writeTrailers!(headers);
+    }
+    inner.onAbort = () => {
+      const fn = this.#outerAbort;
+      this.#outerAbort = null;
+      this.#finish(499);
+      fn?.();
+    };
+  }
+
+  /** The request is routed (`service` null: no route): observers' `begin`. */
+  routed(service: string | null, route: string | null, source: RecordSource | null): void {
+    this.#service = service;
+    this.#route = route;
+    this.#source = source;
+    if (source !== null) this.#requestId = source.requestId;
+    this.#begun = true;
+    for (const o of this.#observers) o.begin?.(service);
+  }
+
+  get destroyed(): boolean {
+    return this.#inner.destroyed;
+  }
+  get headersSent(): boolean {
+    return this.#inner.headersSent;
+  }
+  get writableEnded(): boolean {
+    return this.#inner.writableEnded;
+  }
+  get shouldKeepAlive(): boolean {
+    return this.#inner.shouldKeepAlive;
+  }
+  set shouldKeepAlive(v: boolean) {
+    this.#inner.shouldKeepAlive = v;
+  }
+  get forwarded(): boolean {
+    return this.#inner.forwarded ?? false;
+  }
+  set forwarded(v: boolean) {
+    this.#inner.forwarded = v;
+  }
+  get onAbort(): (() => void) | null {
+    return this.#outerAbort;
+  }
+  set onAbort(fn: (() => void) | null) {
+    this.#outerAbort = fn;
+  }
+
+  writeHead(status: number, reason: string, headers: readonly string[]): void {
+    this.#inner.writeHead(status, reason, headers);
+    this.#status = status;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    this.#bytesOut += chunk.length;
+    return this.#inner.write(chunk);
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (chunk !== undefined) this.#bytesOut += chunk.length;
+    this.#inner.end(chunk);
+    this.#finish(this.#status);
+  }
+
+  destroy(): void {
+    this.#inner.destroy();
+    // Cut by the proxy: what the client saw began with the status sent, if any.
+    this.#finish(this.#status === 0 ? 502 : this.#status);
+  }
+
+  once(event: "drain", fn: () => void): void {
+    this.#inner.once(event, fn);
+  }
+
+  #finish(status: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (!this.#begun) this.routed(null, null, null); // answered before routing (ACME)
+    const req = this.#req;
+    const conn = this.#conn;
+    const source = this.#source;
+    const tried = source?.tried;
+    const r: RequestRecord = {
+      time: this.#startedMs,
+      member: this.#member,
+      client: req.remoteAddress,
+      method: req.method,
+      host: hostOf(req.rawHeaders),
+      path: req.url,
+      proto: protoOf(req, conn),
+      status,
+      bytesIn: req.body?.bytes ?? 0,
+      bytesOut: this.#bytesOut,
+      service: this.#service,
+      route: this.#route,
+      instance: tried === undefined || tried.length === 0 ? null : tried[tried.length - 1]!.id,
+      attempts: source?.attempts ?? 0,
+      durationMs: this.#now() - this.#startedMs,
+      tlsVersion: conn.secure ? conn.tlsVersion ?? null : null,
+      sni: conn.secure ? conn.servername ?? null : null,
+      requestId: this.#requestId,
+      rawHeaders: req.rawHeaders,
+    };
+    notifyEnd(this.#observers, r);
+  }
+}
+
+/** Hands `r` to every observer; one that throws does not keep it from the others. */
+export function notifyEnd(observers: readonly RequestObserver[], r: RequestRecord): void {
+  for (const o of observers) {
+    try {
+      o.end(r);
+    } catch {
+      // An observer's bug must not cost the request or the other observers.
+    }
+  }
+}
+
+/** The first Host header (HTTP/2: `:authority`, which the frontend hands on as `host`). */
+function hostOf(raw: readonly string[]): string | null {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") return raw[i + 1]!;
+  }
+  return null;
+}
+
+/**
+ * The record of an Upgrade request (WebSocket), made when its client connection closes: the
+ * status the proxy or the instance answered (101 for a tunnel), the bytes either way.
+ */
+export class UpgradeRecorder {
+  readonly #observers: readonly RequestObserver[];
+  readonly #member: string;
+  readonly #req: ClientRequest;
+  readonly #conn: ConnInfo;
+  readonly #startedMs: number;
+  readonly #requestId: string;
+  readonly #socket: { readonly bytesRead: number; readonly bytesWritten: number };
+  readonly #in0: number;
+  readonly #out0: number;
+  #service: string | null = null;
+  #route: string | null = null;
+  #begun = false;
+  #tried: string | null = null;
+  #attempts = 0;
+  /** The status answered (0: none yet; the client left first: 499). */
+  status = 0;
+
+  constructor(
+    socket: {
+      readonly bytesRead: number;
+      readonly bytesWritten: number;
+      once(event: "close", fn: () => void): unknown;
+    },
+    opts: {
+      observers: readonly RequestObserver[];
+      member: string;
+      req: ClientRequest;
+      conn: ConnInfo;
+      startedMs: number;
+      requestId: string;
+      /** Bytes of the request the connection read before (its head, bytes after it). */
+      headBytes: number;
+    },
+  ) {
+    this.#observers = opts.observers;
+    this.#member = opts.member;
+    this.#req = opts.req;
+    this.#conn = opts.conn;
+    this.#startedMs = opts.startedMs;
+    this.#requestId = opts.requestId;
+    this.#socket = socket;
+    this.#in0 = socket.bytesRead - opts.headBytes;
+    this.#out0 = socket.bytesWritten;
+    socket.once("close", () => this.#finish());
+  }
+
+  /** Routed (`service` null: no route): observers' `begin`. */
+  routed(service: string | null, route: string | null): void {
+    this.#service = service;
+    this.#route = route;
+    this.#begun = true;
+    for (const o of this.#observers) o.begin?.(service);
+  }
+
+  /** An instance was tried. */
+  tried(instance: string): void {
+    this.#tried = instance;
+    this.#attempts++;
+  }
+
+  #finish(): void {
+    if (!this.#begun) this.routed(null, null);
+    const req = this.#req;
+    const conn = this.#conn;
+    notifyEnd(this.#observers, {
+      time: this.#startedMs,
+      member: this.#member,
+      client: req.remoteAddress,
+      method: req.method,
+      host: hostOf(req.rawHeaders),
+      path: req.url,
+      proto: protoOf(req, conn),
+      status: this.status === 0 ? 499 : this.status,
+      bytesIn: this.#socket.bytesRead - this.#in0,
+      bytesOut: this.#socket.bytesWritten - this.#out0,
+      service: this.#service,
+      route: this.#route,
+      instance: this.#tried,
+      attempts: this.#attempts,
+      durationMs: Date.now() - this.#startedMs,
+      tlsVersion: conn.secure ? conn.tlsVersion ?? null : null,
+      sni: conn.secure ? conn.servername ?? null : null,
+      requestId: this.#requestId,
+      rawHeaders: req.rawHeaders,
+    });
+  }
+}
