@@ -18,6 +18,7 @@ import {
 } from "./bench/_shared.ts";
 import { benchDns } from "./bench/dns.ts";
 import { benchHttp } from "./bench/http.ts";
+import { benchHttpFeatures } from "./bench/http_features.ts";
 import { benchHttps } from "./bench/https.ts";
 import { benchDocker } from "./bench/docker.ts";
 import { benchKv } from "./bench/kv.ts";
@@ -44,6 +45,14 @@ const USAGE =
           berth at 1 and 2 workers vs nginx at 1 and 2 workers on the same cores (-c 0, -c 0,1);
           req/s, p50/p99, wrk's CPU and each side's (env BENCH_HTTP_THREADS,
           BENCH_HTTP_CONNECTIONS)
+  http-features  what the access log and three route middlewares cost, berth at its defaults
+          beside nginx worker_processes auto with the equivalent config, each its own nginx
+          backend, wrk -t1 -c32 --latency: baseline; access log on (JSON lines to a file;
+          nginx access_log with a JSON log_format, buffer=64k); basic auth (bcrypt, cost 5) +
+          headers (request set, response set and remove) + compression configured but not
+          applied (no Accept-Encoding; nginx also with an {SSHA} password: it runs bcrypt per
+          request, berth remembers verdicts); req/s, p50/p99, variant/baseline per side and
+          berth/nginx per variant; a feature this build lacks is left out, saying so
   https   berth's HTTPS listener vs nginx and HAProxy with the same ECDSA P-256 certificate,
           each with its own nginx backend: kept-alive HTTPS req/s (wrk), new connections with
           a full TLS handshake/s (curl), HTTP/2 req/s (h2load); p99 and ratios; then ACME:
@@ -96,6 +105,7 @@ async function benchRaft(): Promise<void> {
 const all: Record<string, (o: BenchOptions) => Promise<void>> = {
   dns: benchDns,
   http: benchHttp,
+  "http-features": benchHttpFeatures,
   https: benchHttps,
   docker: benchDocker,
   raft: benchRaft,

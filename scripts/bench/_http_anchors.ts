@@ -14,6 +14,8 @@ export interface HttpProxyConfigOptions {
   backendPort: number;
   /** nginx `worker_processes` / HAProxy `nbthread`: a count, or "auto" (nginx: one per core). */
   workers: number | "auto";
+  /** nginx only: directives added to the `http` block and to the proxied `location`. */
+  extra?: { http?: string; location?: string };
 }
 
 /** nginx on `host:port` proxying to the backend (pid and logs named after `port` in `dir`). */
@@ -27,7 +29,7 @@ http {
   access_log off;
   client_body_temp_path ${o.dir}; proxy_temp_path ${o.dir}; fastcgi_temp_path ${o.dir};
   uwsgi_temp_path ${o.dir}; scgi_temp_path ${o.dir};
-  keepalive_requests 1000000;
+  keepalive_requests 1000000;${indented(o.extra?.http, 2)}
   upstream backend { server ${o.host}:${o.backendPort}; keepalive 64; }
   server {
     listen ${o.host}:${o.port};
@@ -36,10 +38,16 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;${indented(o.extra?.location, 6)}
     }
   }
 }`;
+}
+
+/** `text`'s lines, each on a line of its own indented by `n` spaces; "" for none. */
+function indented(text: string | undefined, n: number): string {
+  if (text === undefined || text.trim() === "") return "";
+  return text.trim().split("\n").map((l) => `\n${" ".repeat(n)}${l.trim()}`).join("");
 }
 
 /** HAProxy on `host:port` proxying to the backend; `workers` "auto" is HAProxy's own default. */

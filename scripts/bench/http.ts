@@ -41,7 +41,8 @@ const HOST = "127.0.0.1";
 const NAME = "bench.test";
 const CORES = navigator.hardwareConcurrency;
 
-function envCount(name: string, dflt: number): number {
+/** A count from env `name` (1..10000), `dflt` when unset. */
+export function envCount(name: string, dflt: number): number {
   const v = Deno.env.get(name);
   if (v === undefined) return dflt;
   const n = Number(v);
