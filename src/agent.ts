@@ -244,7 +244,7 @@ export class Agent {
       tls: this.#httpTls,
       config: this.#shownConfig,
       routes: () => proxy?.report() ?? null,
-      explain: explainSources(() => proxy, () => watcher),
+      explain: explainSources(() => proxy, () => watcher, config.proxyWorkers),
       extraMetrics: () => dataPlaneMetrics(dns, proxy),
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,

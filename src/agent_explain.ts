@@ -13,10 +13,15 @@ import { explainServiceRoutes, explainUrl } from "./proxy/route_explain.ts";
 import type { ProxyFront } from "./agent_proxy.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 
-/** Explain's sources over the parts as they are when asked (either may start later or be off). */
+/**
+ * Explain's sources over the parts as they are when asked (either may start later or be off).
+ * With `proxyWorkers` ≥ 2 the table read is the main thread's copy: the same routes, but each
+ * worker rotates its own balancers, which the pick's note says.
+ */
 export function explainSources(
   proxy: () => ProxyFront | null,
   watcher: () => DockerWatcher | null,
+  proxyWorkers: number,
 ): ExplainSources {
   return {
     container: (q) =>
@@ -34,7 +39,15 @@ export function explainSources(
           pickNote: "the proxy is off on this member",
         };
       }
-      return explainUrl(p.table, t, ctx);
+      const e = explainUrl(p.table, t, ctx);
+      const rotates = e.route !== null && (ctx.key === undefined ||
+        (e.route.policy !== "hash" && e.route.policy !== "sticky_cookie"));
+      if (proxyWorkers < 2 || e.pick === null || !rotates) return e;
+      return {
+        ...e,
+        pickNote: `${e.pickNote} (the main thread's copy: each of the ${proxyWorkers} ` +
+          `proxy workers rotates on its own)`,
+      };
     },
     serviceRoutes: (s) => {
       const p = proxy();

@@ -3,8 +3,8 @@
  * served and routed. Exactly one of:
  * - `?container=NAME|ID-PREFIX`: the Docker watcher's view on the member where it runs (labels
  *   read and rejected, each port and the instance it became or why none), with each instance's
- *   state in the store. A container this member does not run, but whose instances the store
- *   names on another member, is asked of that member (`&local` stops the forwarding).
+ *   state in the store. A container this member does not run is asked of the member whose
+ *   instances the store says it runs on, else of every member (`&local` stops the forwarding).
  * - `?service=NAME`: its instances (health from each source, check output, weight, node), its
  *   routes (hosts, prefixes, TCP ports, who serves each, conflicts), route options, and each
  *   member's proxy ejections (other members asked, time-bounded: explain_peers.ts).
@@ -29,7 +29,12 @@ import { instanceHealth } from "../store/mod.ts";
 import { type Deps, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError } from "./http_error.ts";
 import { presentedToken, requireRight } from "./acl_enforce.ts";
-import { type MemberEjections, peerEjections, type PeerGet } from "./explain_peers.ts";
+import {
+  askEveryMember,
+  type MemberEjections,
+  peerEjections,
+  type PeerGet,
+} from "./explain_peers.ts";
 
 /** Longest container or service name taken. */
 export const EXPLAIN_NAME_CHARS_MAX = 512;
@@ -284,12 +289,19 @@ async function explainContainerAnswer(c: Context, d: Deps, query: string) {
       instances,
     };
   }
-  // Not here: the member the store says runs it, unless this is already the forwarded question.
-  const owner = c.req.query("local") === undefined ? ownerOf(d, query) : undefined;
-  if (owner !== undefined && d.explain.peer !== undefined) {
-    const path = `/v1/berth/explain?local&container=${encodeURIComponent(query)}`;
+  // Not here: the member the store says runs it, else every member (a container that is not
+  // registered anywhere is the usual question); never again for a forwarded question.
+  const why = local === undefined ? "the Docker watcher is off on this member" : local.error;
+  const peer = d.explain.peer;
+  if (c.req.query("local") !== undefined || peer === undefined) {
+    throw new HttpError(404, `container ${JSON.stringify(query)}: ${why}`);
+  }
+  const path = `/v1/berth/explain?local&container=${encodeURIComponent(query)}`;
+  const token = presentedToken(c);
+  const owner = ownerOf(d, query);
+  if (owner !== undefined) {
     try {
-      return await d.explain.peer(owner, path, presentedToken(c));
+      return await peer(owner, path, token);
     } catch (e) {
       throw new HttpError(
         502,
@@ -299,8 +311,16 @@ async function explainContainerAnswer(c: Context, d: Deps, query: string) {
       );
     }
   }
-  const why = local === undefined ? "the Docker watcher is off on this member" : local.error;
-  throw new HttpError(404, `container ${JSON.stringify(query)}: ${why}`);
+  const answers = await askEveryMember(peer, d.store.nodes(), d.node, path, token);
+  const found = answers.find((a) => a.error === null);
+  if (found !== undefined) return found.body;
+  const unknown = answers.filter((a) => a.error?.status !== 404)
+    .map((a) => `${a.member} (${a.error?.message})`);
+  const others = answers.length === 0
+    ? ""
+    : `, nor on the ${answers.length - unknown.length} other member(s) that answered` +
+      (unknown.length === 0 ? "" : `; not known: ${unknown.join(", ")}`);
+  throw new HttpError(404, `container ${JSON.stringify(query)}: ${why}${others}`);
 }
 
 /** The other member whose registered instances name container `query` (name or id prefix). */

@@ -20,6 +20,17 @@ export const PEER_ANSWER_BYTES_MAX = 4 << 20;
 /** The node meta key holding the member's API base URL (`http://10.0.0.5:8500`). */
 export const API_META_KEY = "api";
 
+/** Why a member could not answer; `status` when it answered with an error status. */
+export class PeerError extends Error {
+  override name = "PeerError";
+  readonly status: number | null;
+
+  constructor(message: string, status: number | null = null) {
+    super(message);
+    this.status = status;
+  }
+}
+
 /** GET `path` on `node`'s API with the caller's token; resolves with the JSON, rejects with one line. */
 export type PeerGet = (node: NodeInfo, path: string, token: string | undefined) => Promise<unknown>;
 
@@ -40,7 +51,7 @@ export function peerGetter(
   return async (node, path, token) => {
     const base = node.meta[API_META_KEY];
     if (base === undefined || !/^https?:\/\/[^/]+$/.test(base)) {
-      throw new Error("it advertises no API address");
+      throw new PeerError("it advertises no API address");
     }
     const ca = base.startsWith("https:") ? store.pki.ca()?.certPem : undefined;
     const client = ca === undefined ? undefined : Deno.createHttpClient({ caCerts: [ca] });
@@ -51,15 +62,18 @@ export function peerGetter(
         ...(client === undefined ? {} : { client }),
       } as RequestInit);
       const text = await res.text();
-      if (text.length > PEER_ANSWER_BYTES_MAX) throw new Error("its answer is too large");
-      if (!res.ok) throw new Error(`it answered ${res.status}: ${text.trim().slice(0, 200)}`);
+      if (text.length > PEER_ANSWER_BYTES_MAX) throw new PeerError("its answer is too large");
+      if (!res.ok) {
+        throw new PeerError(`it answered ${res.status}: ${text.trim().slice(0, 200)}`, res.status);
+      }
       return JSON.parse(text);
     } catch (e) {
+      if (e instanceof PeerError) throw e;
       const name = (e as Error)?.name;
       if (name === "TimeoutError" || name === "AbortError") {
-        throw new Error(`no answer within ${PEER_TIMEOUT_MS} ms`);
+        throw new PeerError(`no answer within ${PEER_TIMEOUT_MS} ms`);
       }
-      throw new Error(errorText(e).split("\n")[0]!.slice(0, 200));
+      throw new PeerError(errorText(e).split("\n")[0]!.slice(0, 200));
     } finally {
       client?.close();
     }
@@ -98,6 +112,37 @@ export async function peerEjections(
       return { ...base, state: "answered", ejected };
     } catch (e) {
       return { ...base, state: "unknown", error: errorText(e) };
+    }
+  }));
+}
+
+/** One member's answer to a question asked of every member, or why there is none. */
+export interface PeerAnswer {
+  member: string;
+  body: unknown;
+  error: PeerError | null;
+}
+
+/**
+ * Asks every other member that is not down (at most PEERS_ASKED_MAX, by name) `path` at once;
+ * each answer or failure, by member name.
+ */
+export async function askEveryMember(
+  get: PeerGet,
+  nodes: readonly NodeInfo[],
+  self: string,
+  path: string,
+  token: string | undefined,
+): Promise<PeerAnswer[]> {
+  const others = nodes.filter((n) => n.name !== self && n.status !== "down")
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+    .slice(0, PEERS_ASKED_MAX);
+  return await Promise.all(others.map(async (n): Promise<PeerAnswer> => {
+    try {
+      return { member: n.name, body: await get(n, path, token), error: null };
+    } catch (e) {
+      const error = e instanceof PeerError ? e : new PeerError(errorText(e));
+      return { member: n.name, body: null, error };
     }
   }));
 }

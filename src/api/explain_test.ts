@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { addToken, fixture, instanceSpec } from "./_testing.ts";
 import type { ApiOptions } from "./app.ts";
-import type { PeerGet } from "./explain_peers.ts";
+import { PeerError, type PeerGet } from "./explain_peers.ts";
 import { buildRouteTable } from "../proxy/routes.ts";
 import { explainServiceRoutes, explainUrl } from "../proxy/route_explain.ts";
 import type { Store } from "../store/mod.ts";
@@ -285,5 +285,50 @@ Deno.test("GET /v1/berth/explain?url= picks what the balancer would, skipping th
     assert.equal(long.status, 400);
   } finally {
     f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?container= asks every member for a container registered nowhere", async () => {
+  const asked: string[] = [];
+  const f = withTable(
+    { explain: { container: () => ({ error: "no running container here" }) } },
+    (n, p) => {
+      asked.push(`${n.name} ${p}`);
+      return n.name === "n3"
+        ? Promise.resolve({ kind: "container", member: "n3" })
+        : Promise.reject(new PeerError('it answered 404: container "x": none', 404));
+    },
+  );
+  try {
+    await nodes(f);
+    await f.cluster.propose({ type: "node.register", name: "n3", address: "10.0.0.3", meta: {} });
+    const e = await (await f.app.request("/v1/berth/explain?container=ignored-1")).json();
+    assert.deepEqual(e, { kind: "container", member: "n3" });
+    assert.deepEqual(asked.sort(), [
+      "n2 /v1/berth/explain?local&container=ignored-1",
+      "n3 /v1/berth/explain?local&container=ignored-1",
+    ]);
+  } finally {
+    f.close();
+  }
+  const g = withTable(
+    { explain: { container: () => ({ error: "no running container here" }) } },
+    (n) =>
+      n.name === "n2"
+        ? Promise.reject(new PeerError("it answered 404: none", 404))
+        : Promise.reject(new PeerError("no answer within 2000 ms")),
+  );
+  try {
+    await nodes(g);
+    await g.cluster.propose({ type: "node.register", name: "n3", address: "10.0.0.3", meta: {} });
+    const r = await g.app.request("/v1/berth/explain?container=gone");
+    assert.equal(r.status, 404);
+    assert.equal(
+      await r.text(),
+      'container "gone": no running container here, nor on the 1 other member(s) that answered; ' +
+        "not known: n3 (no answer within 2000 ms)\n",
+    );
+  } finally {
+    g.close();
   }
 });
