@@ -299,3 +299,41 @@ Deno.test("HttpProxy with berth.http.slow-start gives an instance that joins a t
   }
   await closeAll([a, b]);
 });
+
+Deno.test("HttpProxy sticky cookie: an Upgrade goes to the instance its cookie names", async () => {
+  // Each backend switches protocols and says its name.
+  const upgrading = (name: string) =>
+    startBackend(name, undefined, (_req, socket) => {
+      socket.end(
+        `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n${name}`,
+      );
+    });
+  const a = await upgrading("a");
+  const b = await upgrading("b");
+  const ts = new TestStore();
+  for (const [id, port] of [["web-a", a.port], ["web-b", b.port]] as const) {
+    ts.register(spec({ id, port, meta: { "berth.lb": "sticky_cookie" } }));
+  }
+  const upgrade = (port: number, cookie: string) =>
+    new Promise<string>((resolve, reject) => {
+      const c = net.connect(port, "127.0.0.1", () =>
+        c.write(
+          "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n" +
+            `Cookie: ${cookie}\r\n\r\n`,
+        ));
+      let got = "";
+      c.on("data", (d) => got += d);
+      c.on("end", () => resolve(got.slice(got.indexOf("\r\n\r\n") + 4)));
+      c.on("error", reject);
+    });
+  try {
+    await withProxy(ts, {}, async (port) => {
+      for (const name of ["a", "b", "b", "a"]) {
+        const got = await upgrade(port, `berth_web=${stickyToken(`web-${name}`)}`);
+        assert.equal(got, name);
+      }
+    });
+  } finally {
+    await closeAll([a, b]);
+  }
+});
