@@ -180,3 +180,22 @@ export function costTable(
   }
   return lines;
 }
+
+/** The request count of a wrk report (`N requests in 10.00s`). */
+export function wrkRequests(out: string): number {
+  const m = /^\s*(\d+) requests in /m.exec(out);
+  if (m === null) throw new Error(`wrk output has no request count:\n${out}`);
+  return Number(m[1]);
+}
+
+/** The number of LF-terminated lines in `path`, read in chunks (the logs are large). */
+export async function countLines(path: string): Promise<number> {
+  using f = await Deno.open(path);
+  const buf = new Uint8Array(1 << 16);
+  let lines = 0;
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) return lines;
+    for (let i = 0; i < n; i++) if (buf[i] === 10) lines++;
+  }
+}

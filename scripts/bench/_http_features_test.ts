@@ -6,10 +6,12 @@ import {
   berthMeta,
   BODY,
   costTable,
+  countLines,
   featureBackendConfig,
   middlewaresText,
   nginxExtra,
   ratioText,
+  wrkRequests,
 } from "./_http_features.ts";
 import type { Figure, Outcome } from "./_compare.ts";
 
@@ -142,4 +144,19 @@ Deno.test("costTable() gives each side's variant over its own baseline", () => {
       "| access log | 0.80× req/s, p99 1.50× | 0.95× req/s, p99 1.00× |",
     ],
   );
+});
+
+Deno.test("wrkRequests() reads a wrk report's request count", () => {
+  assert.equal(wrkRequests("  Latency ...\n  10116 requests in 2.00s, 1.60MB read\n"), 10116);
+  assert.throws(() => wrkRequests("Requests/sec: 1\n"), /no request count/);
+});
+
+Deno.test("countLines() counts the LF-terminated lines of a file beyond one read's chunk", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(path, `${"x".repeat(100)}\n`.repeat(1000) + "tail");
+    assert.equal(await countLines(path), 1000);
+  } finally {
+    await Deno.remove(path);
+  }
 });

@@ -45,6 +45,7 @@ import {
   BODY,
   type CostRow,
   costTable,
+  countLines,
   ECHO_HEADER,
   featureBackendConfig,
   type Middleware,
@@ -57,6 +58,7 @@ import {
   RESPONSE_HEADER,
   USER,
   type Variant,
+  wrkRequests,
 } from "./_http_features.ts";
 
 const HOST = "127.0.0.1";
@@ -328,10 +330,12 @@ export async function benchHttpFeatures(): Promise<void> {
     ...["--latency", "--timeout", "5s", "-H", `Host: ${NAME}`],
     ...["-H", `Authorization: ${authorization()}`],
   ];
-  const measure = async (_s: SideSpec, r: Running): Promise<RunFigures> => {
+  const sent = new Map<string, number>();
+  const measure = async (s: SideSpec, r: Running): Promise<RunFigures> => {
     const run = await runClient("wrk", [...wrkArgs, `http://${HOST}:${r.port}/`], {
       limitSeconds: SECONDS + 30,
     });
+    sent.set(s.key, (sent.get(s.key) ?? 0) + wrkRequests(run.stdout));
     return { ...wrkFigures(run.stdout), clientCpuMs: run.cpuMs, wallMs: run.wallMs };
   };
   const dir = Deno.makeTempDirSync({ prefix: "berth-bench-features-" });
@@ -432,6 +436,16 @@ export async function benchHttpFeatures(): Promise<void> {
     ];
     console.log(costTable(costs, outcomes, "req/s").join("\n"));
     console.log(details(sides, outcomes, { unit: "req/s", client: "wrk" }).join("\n"));
+    for (const who of ["berth", "nginx"]) {
+      const o = outcomes.get(`${who}-log`);
+      if (o === undefined || !("figure" in o)) continue;
+      const lines = await countLines(log(who).accessLog!);
+      console.log(
+        `http-features  ${who}'s access log: ${lines} lines for ${sent.get(`${who}-log`)} ` +
+          `requests wrk counted (besides: the probes' few, and up to one per connection in ` +
+          `flight at each run's end)`,
+      );
+    }
     const failed = sides.filter((s) => {
       const o = outcomes.get(s.key);
       return o === undefined || ("failure" in o && !o.failure.startsWith("skipped"));
