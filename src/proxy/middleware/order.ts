@@ -13,17 +13,23 @@
  */
 import { type Chain, chainPart, EMPTY_CHAIN, type MiddlewarePart } from "./pipeline.ts";
 import { RouteSettings } from "../route_settings.ts";
+import { ALLOW } from "./allow.ts";
+import { BASIC_AUTH } from "./basic_auth.ts";
+import { REDIRECT } from "./redirect.ts";
+import { STRIP_PREFIX } from "./strip_prefix.ts";
+import { REWRITE } from "./rewrite.ts";
+import { REQUEST_HEADERS, RESPONSE_HEADERS } from "./headers.ts";
 
 /** Every middleware, in order. */
 export const MIDDLEWARES: readonly MiddlewarePart[] = [
-  // allow: berth.http.allow (403)
-  // basic-auth: berth.http.auth.basic (401)
+  ALLOW, // berth.http.allow (403)
+  BASIC_AUTH, // berth.http.auth.basic (401)
   // ratelimit: berth.http.ratelimit (429)
-  // redirect: berth.http.redirect (30x)
-  // strip-prefix: berth.http.strip-prefix
-  // rewrite: berth.http.rewrite
-  // request-headers: berth.http.request-header.NAME, berth.http.request-headers.remove
-  // response-headers: berth.http.response-header.NAME, berth.http.response-headers.remove
+  REDIRECT, // berth.http.redirect (30x; `https` is the edge's, edge_rules.ts)
+  STRIP_PREFIX, // berth.http.strip-prefix
+  REWRITE, // berth.http.rewrite
+  REQUEST_HEADERS, // berth.http.request-header.NAME, berth.http.request-headers.remove
+  RESPONSE_HEADERS, // berth.http.response-header.NAME, berth.http.response-headers.remove
   // sticky cookie: berth.lb=sticky_cookie
   // compress: berth.http.compress
 ];
