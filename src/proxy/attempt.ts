@@ -319,6 +319,7 @@ export class Attempt implements Lease, Deadline {
     try {
       res.writeHead(h.status, h.reason, responseHeaders(h.headers, this.#x.requestId));
     } catch (e) {
+      this.#x.answeredBy = undefined; // the proxy answers instead
       return this.#broken(`sent an invalid response (${errorText(e)})`);
     }
     this.expiresAt = this.#ctx.clock.after(this.#ctx.streamIdleTimeoutMs);

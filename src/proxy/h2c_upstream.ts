@@ -373,6 +373,7 @@ export class H2cAttempt implements Deadline {
     try {
       res.writeHead(Number(h[":status"]), "", head);
     } catch (e) {
+      this.#x.answeredBy = undefined; // the proxy answers instead
       this.#finish();
       cancel(stream);
       return this.#cutOff(`sent an invalid response (${errorText(e)})`);

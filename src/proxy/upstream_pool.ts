@@ -37,7 +37,7 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import type { Socket } from "node:net";
-import type { Skip, Target } from "./balancer.ts";
+import type { Target } from "./balancer.ts";
 import { lbSettings } from "./lb_settings.ts";
 import { SlowStart } from "./slow_start.ts";
 import type { ServiceRoute } from "./routes.ts";
@@ -555,30 +555,32 @@ export class UpstreamPool {
    * under the cap; null if none. `key`: the request's hash key (`hash`, `sticky_cookie`).
    */
   pick(route: ServiceRoute, tried: readonly Target[], key?: string): Target | null {
-    return this.#choose(route, tried, key, false);
+    const b = route.balancer;
+    const isTried = (t: Target) => tried.includes(t);
+    const max = key === undefined ? this.#capOf(route) : null;
+    if (max !== null) {
+      const t = b.pick((t) => isTried(t) || this.isEjected(t) || this.#busy(t) >= max);
+      if (t !== null) return t;
+    }
+    return b.pick((t) => isTried(t) || this.isEjected(t), key) ?? b.pick(isTried, key);
   }
 
   /** The target `pick` would return now for a first try, changing no state (`berth explain`). */
   peek(route: ServiceRoute, key?: string): Target | null {
-    return this.#choose(route, [], key, true);
-  }
-
-  #choose(
-    route: ServiceRoute,
-    tried: readonly Target[],
-    key: string | undefined,
-    peek: boolean,
-  ): Target | null {
     const b = route.balancer;
-    const choose = (skip: Skip) => peek ? b.peek(skip, key) : b.pick(skip, key);
-    const isTried = (t: Target) => tried.includes(t);
-    const conns = key === undefined ? lbSettings(route).maxConns : null;
-    if (conns !== null) {
-      const max = Math.min(this.#socketsMax, this.#share(conns));
-      const t = choose((t) => isTried(t) || this.isEjected(t) || this.#busy(t) >= max);
+    const max = key === undefined ? this.#capOf(route) : null;
+    if (max !== null) {
+      const t = b.peek((t) => this.isEjected(t) || this.#busy(t) >= max);
       if (t !== null) return t;
     }
-    return choose((t) => isTried(t) || this.isEjected(t)) ?? choose(isTried);
+    return b.peek(this.isEjected, key) ?? b.peek(undefined, key);
+  }
+
+  /** This pool's share of the route's `berth.http.max-conns`, or null without one. */
+  #capOf(route: ServiceRoute): number | null {
+    if (route.settings.size === 0) return null;
+    const conns = lbSettings(route).maxConns;
+    return conns === null ? null : Math.min(this.#socketsMax, this.#share(conns));
   }
 
   /** Connections to a target leased or connecting (not idle). */
