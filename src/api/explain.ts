@@ -32,6 +32,7 @@ import { presentedToken, requireRight } from "./acl_enforce.ts";
 import {
   askEveryMember,
   type MemberEjections,
+  memberNodes,
   peerEjections,
   type PeerGet,
 } from "./explain_peers.ts";
@@ -150,7 +151,7 @@ async function ejections(
     };
   const peer = d.explain.peer;
   if (peer === undefined) return [local];
-  const remote = await peerEjections(peer, d.store.nodes(), d.node, ids, presentedToken(c));
+  const remote = await peerEjections(peer, memberNodes(d.store), d.node, ids, presentedToken(c));
   return [local, ...remote];
 }
 
@@ -311,7 +312,7 @@ async function explainContainerAnswer(c: Context, d: Deps, query: string) {
       );
     }
   }
-  const answers = await askEveryMember(peer, d.store.nodes(), d.node, path, token);
+  const answers = await askEveryMember(peer, memberNodes(d.store), d.node, path, token);
   const found = answers.find((a) => a.error === null);
   if (found !== undefined) return found.body;
   const unknown = answers.filter((a) => a.error?.status !== 404)
@@ -330,7 +331,7 @@ function ownerOf(d: Deps, query: string): NodeInfo | undefined {
   for (const i of d.store.instances()) {
     if (i.node === d.node || i.containerId === null) continue;
     if (i.meta.container === q || (idPrefix !== null && i.containerId.startsWith(idPrefix))) {
-      return d.store.nodes().find((n) => n.name === i.node);
+      return memberNodes(d.store).find((n) => n.name === i.node);
     }
   }
   return undefined;

@@ -9,6 +9,7 @@
  * @module
  */
 import type { NodeInfo, Store } from "../store/mod.ts";
+import { parseHostPort } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
 
 /** Longest wait for another member's answer. */
@@ -45,13 +46,20 @@ export interface MemberEjections {
 
 /** A PeerGet over fetch; https members are trusted by the cluster CA (store) when it has one. */
 export function peerGetter(
-  store: Pick<Store, "pki">,
+  store: Pick<Store, "pki" | "members">,
   fetchFn: typeof fetch = fetch,
 ): PeerGet {
   return async (node, path, token) => {
     const base = node.meta[API_META_KEY];
     if (base === undefined || !/^https?:\/\/[^/]+$/.test(base)) {
       throw new PeerError("it advertises no API address");
+    }
+    const member = store.members().find((m) => m.name === node.name);
+    if (member === undefined) throw new PeerError("it is not a cluster member");
+    if (!sameHost(base, member.address)) {
+      throw new PeerError(
+        `its API address ${base} is not on its cluster address ${member.address}`,
+      );
     }
     const ca = base.startsWith("https:") ? store.pki.ca()?.certPem : undefined;
     const client = ca === undefined ? undefined : Deno.createHttpClient({ caCerts: [ca] });
@@ -145,4 +153,20 @@ export async function askEveryMember(
       return { member: n.name, body: null, error };
     }
   }));
+}
+
+/** Whether the URL's host is the host of `address` (`ip:port`, `[v6]:port`). */
+function sameHost(url: string, address: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    return host === parseHostPort(address).host.replace(/^\[|\]$/g, "");
+  } catch {
+    return false;
+  }
+}
+
+/** The node records of the current Raft members (the only nodes explain asks). */
+export function memberNodes(store: Pick<Store, "members" | "nodes">): NodeInfo[] {
+  const names = new Set(store.members().map((m) => m.name));
+  return store.nodes().filter((n) => names.has(n.name));
 }

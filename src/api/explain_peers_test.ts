@@ -10,7 +10,14 @@ function node(
   return { name, address: "10.0.0.1", status, meta, createIndex: 1, modifyIndex: 1 };
 }
 
-const NO_PKI = { pki: { ca: () => undefined } } as never;
+/** A store without a CA whose Raft members are n2 at 10.0.0.2 and n3 at ::1. */
+const NO_PKI = {
+  pki: { ca: () => undefined },
+  members: () => [
+    { id: 2, name: "n2", address: "10.0.0.2:8300" },
+    { id: 3, name: "n3", address: "[::1]:8300" },
+  ],
+} as never;
 
 Deno.test("peerGetter() asks the node's api address with the token and reads its JSON", async () => {
   const seen: [string, string | null][] = [];
@@ -29,8 +36,17 @@ Deno.test("peerGetter() fails with one line: no address, an error status, no ans
   const ok = () => Promise.resolve(new Response("{}"));
   await assert.rejects(get(ok)(node("n2", {}), "/", undefined), /advertises no API address/);
   await assert.rejects(
+    get(ok)(node("ext", { api: "http://10.0.0.2:8500" }), "/", undefined),
+    /it is not a cluster member/,
+  );
+  await assert.rejects(
+    get(ok)(node("n2", { api: "http://10.6.6.6:8500" }), "/", undefined),
+    /its API address http:\/\/10\.6\.6\.6:8500 is not on its cluster address 10\.0\.0\.2:8300/,
+  );
+  assert.deepEqual(await get(ok)(node("n3", { api: "http://[::1]:8500" }), "/", undefined), {});
+  await assert.rejects(
     get(() => Promise.resolve(new Response("Permission denied\n", { status: 403 })))(
-      node("n2", { api: "http://a:1" }),
+      node("n2", { api: "http://10.0.0.2:1" }),
       "/",
       undefined,
     ),
@@ -41,7 +57,7 @@ Deno.test("peerGetter() fails with one line: no address, an error status, no ans
       init?.signal?.addEventListener("abort", () => reject(init.signal!.reason))
     );
   await assert.rejects(
-    get(hang)(node("n2", { api: "http://a:1" }), "/", undefined),
+    get(hang)(node("n2", { api: "http://10.0.0.2:1" }), "/", undefined),
     new RegExp(`no answer within ${PEER_TIMEOUT_MS} ms`),
   );
 });

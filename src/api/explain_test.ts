@@ -33,7 +33,21 @@ function withTable(over: Partial<ApiOptions> = {}, peer?: PeerGet) {
   return f;
 }
 
+/** Makes `name` a Raft member of the fixture's store (as a conf change would). */
+function member(f: ReturnType<typeof fixture>, id: number, name: string, address: string) {
+  const voters = [...f.store.members().map((m) => m.id), id];
+  const r = f.store.apply(f.store.appliedIndex() + 1, {
+    type: "conf",
+    voters,
+    learners: [],
+    upsert: { id, name, address },
+  });
+  assert.ok(r.ok, r.error);
+}
+
 async function nodes(f: ReturnType<typeof fixture>) {
+  member(f, 1, "n1", "10.0.0.1:8300");
+  member(f, 2, "n2", "10.0.0.2:8300");
   await f.cluster.propose({
     type: "node.register",
     name: "n1",
@@ -302,6 +316,7 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
   try {
     await nodes(f);
     await f.cluster.propose({ type: "node.register", name: "n3", address: "10.0.0.3", meta: {} });
+    member(f, 3, "n3", "10.0.0.3:8300");
     const e = await (await f.app.request("/v1/berth/explain?container=ignored-1")).json();
     assert.deepEqual(e, { kind: "container", member: "n3" });
     assert.deepEqual(asked.sort(), [
@@ -321,6 +336,7 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
   try {
     await nodes(g);
     await g.cluster.propose({ type: "node.register", name: "n3", address: "10.0.0.3", meta: {} });
+    member(g, 3, "n3", "10.0.0.3:8300");
     const r = await g.app.request("/v1/berth/explain?container=gone");
     assert.equal(r.status, 404);
     assert.equal(
@@ -330,5 +346,29 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
     );
   } finally {
     g.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain asks only Raft members, never a catalog node record", async () => {
+  const asked: string[] = [];
+  const f = withTable({}, (n) => {
+    asked.push(n.name);
+    return Promise.resolve({ ejected: [] });
+  });
+  try {
+    await nodes(f);
+    // Registered through the catalog (node:write), pointing its api meta elsewhere.
+    await f.cluster.propose({
+      type: "node.register",
+      name: "ext",
+      address: "10.9.9.9",
+      meta: { api: "http://10.9.9.9:80" },
+    });
+    await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    const e = await (await f.app.request("/v1/berth/explain?service=web")).json();
+    assert.deepEqual(asked, ["n2"]);
+    assert.deepEqual(e.ejections.map((m: { member: string }) => m.member), ["n1", "n2"]);
+  } finally {
+    f.close();
   }
 });

@@ -218,3 +218,19 @@ export class TcpIndex {
     );
   }
 }
+
+/**
+ * The first of `routes` (longest prefix first) whose prefix matches `url` on a path-segment
+ * boundary (`/api` matches `/api`, `/api/x` and `/api?q`, not `/apix`), or null.
+ */
+export function matchPrefix(routes: readonly PathRoute[], url: string): PathRoute | null {
+  for (let i = 0; i < routes.length; i++) {
+    const r = routes[i]!;
+    const p = r.prefix;
+    if (!url.startsWith(p)) continue;
+    if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r; // "/"
+    const c = url.charCodeAt(p.length);
+    if (c === 47 || c === 63) return r; // "/" or "?"
+  }
+  return null;
+}

@@ -12,6 +12,7 @@
  * @module
  */
 import type { PathRoute, RouteTable, ServiceRoute } from "./routes.ts";
+import { matchPrefix } from "./route_claims.ts";
 import type { UrlTarget } from "../lib/request_target.ts";
 
 export { parseTarget, type UrlTarget } from "../lib/request_target.ts";
@@ -90,7 +91,8 @@ export function explainUrl(
   ctx: PickContext = {},
 ): UrlExplain {
   const { host, path } = target;
-  const m = table.matchRoute(host ?? undefined, path);
+  const hit = matchRoute(table, host, path);
+  const m = hit === null ? null : { ...hit, host: hit.host === "" ? null : hit.host };
   const reasons: string[] = [];
   if (m === null) {
     const own = host === null ? [] : table.routesOf(host);
@@ -241,4 +243,10 @@ function cut(path: string): string {
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** The route `RouteTable.match` takes for a (normalized) host and path. */
+function matchRoute(table: RouteTable, host: string | null, path: string): PathRoute | null {
+  const own = host === null || host === "" ? null : matchPrefix(table.routesOf(host), path);
+  return own ?? matchPrefix(table.routesOf(null), path);
 }

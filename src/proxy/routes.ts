@@ -32,7 +32,7 @@
  */
 import type { Instance, InstanceDelta, NodeDelta, NodeInfo } from "../store/mod.ts";
 import type { HttpProto, RouteKeyIndex } from "../store/mod.ts";
-import { HostIndex, type PathRoute, type TcpClash, TcpIndex } from "./route_claims.ts";
+import { HostIndex, matchPrefix, type PathRoute, type TcpClash, TcpIndex } from "./route_claims.ts";
 import {
   type Member,
   Members,
@@ -221,18 +221,6 @@ export class RouteTable {
       }
     }
     return matchPrefix(this.#hosts.anyHost, url);
-  }
-
-  /**
-   * The route `match` takes, with its host (null: an any-host route), or null. For explaining
-   * (it allocates; the request path calls `matchPath`).
-   */
-  matchRoute(
-    hostHeader: string | undefined,
-    url: string,
-  ): (Omit<PathRoute, "host"> & { host: string | null }) | null {
-    const r = this.matchPath(hostHeader, url);
-    return r === null ? null : { ...r, host: r.host === "" ? null : r.host };
   }
 
   /** The routes of a named host (null: the any-host ones), longest prefix first. */
@@ -428,18 +416,6 @@ export class RouteTable {
     this.#tcp.flush(ports, conflicts);
     return { tcpPorts: [...ports], conflicts };
   }
-}
-
-function matchPrefix(routes: readonly PathRoute[], url: string): PathRoute | null {
-  for (let i = 0; i < routes.length; i++) {
-    const r = routes[i]!;
-    const p = r.prefix;
-    if (!url.startsWith(p)) continue;
-    if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r; // "/"
-    const c = url.charCodeAt(p.length);
-    if (c === 47 || c === 63) return r; // "/" or "?"
-  }
-  return null;
 }
 
 /** The routed services (a route or TCP port, or any service with an edge domain) as routes. */
