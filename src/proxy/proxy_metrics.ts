@@ -51,9 +51,9 @@ export interface MetricsRecord {
   /** `host/prefix` of the route it matched; null when none did. */
   readonly route: string | null;
   readonly status: number;
-  /** Bytes read from the client (request line, headers, body). */
+  /** Request body bytes received (an upgrade: every byte from the client). */
   readonly bytesIn: number;
-  /** Bytes written to the client. */
+  /** Response body bytes sent (an upgrade: every byte to the client). */
   readonly bytesOut: number;
   /** Instances tried (0: the proxy answered itself). */
   readonly attempts: number;
