@@ -72,6 +72,10 @@ Deno.test({
       const after = await scrape();
       const delta = (metric: string, l: Record<string, string>) =>
         valueOf(after, metric, l) - valueOf(before, metric, l);
+      assert.equal(
+        delta("berth_dns_queries_total", { rcode: "NOERROR", qtype: "A" }),
+        m,
+      );
       assert.equal(delta("berth_proxy_requests_total", { ...labels, code: "2xx" }), n);
       assert.equal(delta("berth_proxy_requests_total", labels), n);
       assert.equal(delta("berth_proxy_request_duration_seconds_count", labels), n);
@@ -81,10 +85,6 @@ Deno.test({
       );
       assert.equal(delta("berth_proxy_sent_bytes_total", labels), n * "hello".length);
       assert.equal(valueOf(after, "berth_proxy_active_requests", { service: svc }), 0);
-      assert.equal(
-        delta("berth_dns_queries_total", { rcode: "NOERROR", qtype: "A" }),
-        m,
-      );
       // No path labels: one route series however many paths were asked for.
       const series = after.samples.filter((s) =>
         s.name === "berth_proxy_requests_total" && s.labels.service === svc
