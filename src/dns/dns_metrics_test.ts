@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
-import { instance, query } from "./_testing.ts";
+import {
+  filledStore,
+  frame,
+  instance,
+  query,
+  tcpExchange,
+  testServer,
+  udpExchange,
+} from "./_testing.ts";
 import { Answerer } from "./answerer.ts";
 import {
   addCounts,
@@ -89,4 +97,23 @@ Deno.test("addCounts() sums the workers' counts slot by slot", () => {
   assert.equal(valueOf(e, "berth_dns_dropped_total"), 1);
   // Only counted label sets are written: bounded by RCODES × QTYPES.
   assert.equal(e.samples.filter((s) => s.name === "berth_dns_queries_total").length, 2);
+});
+
+Deno.test("DnsServer.queryCounts() gives the main thread's counts, with no worker missing", async () => {
+  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
+    { id: "web1", service: "web", address: "10.0.0.1" },
+  ]);
+  const s = testServer(store);
+  await s.start();
+  try {
+    await udpExchange(s.address.udp, query("web.service.berth.", "A"));
+    await tcpExchange(s.address.tcp, frame(query("web.service.berth.", "A")), 1);
+    const { counts, missing } = await s.queryCounts();
+    assert.deepEqual(missing, []);
+    const e = parseExposition(renderDnsMetrics(counts));
+    assert.equal(valueOf(e, "berth_dns_queries_total", { rcode: "NOERROR", qtype: "A" }), 2);
+  } finally {
+    await s.close();
+    store.close();
+  }
 });
