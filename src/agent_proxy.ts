@@ -96,6 +96,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     log,
     reserved: o.reserved,
     proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
+    observers: [metrics],
     events: metrics,
     tcpObserver: metrics,
   });

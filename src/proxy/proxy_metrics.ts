@@ -18,6 +18,8 @@
 import { family, histogramSamples, sample } from "../lib/prom_text.ts";
 import type { Target } from "./balancer.ts";
 import type { PoolEvents } from "./upstream_pool.ts";
+import type { RequestObserver, RequestRecord } from "./request_record.ts";
+import type { TcpObserver } from "./tcp_proxy.ts";
 
 /** Upper bounds (seconds) of the request duration histogram's buckets (then +Inf). */
 export const DURATION_BUCKETS_S: readonly number[] = [
@@ -44,21 +46,11 @@ export const NONE = "_none";
 /** Status class labels: index `floor(status / 100) - 1`. */
 export const STATUS_CLASSES: readonly string[] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/** What the metrics read of a finished request (request_record.ts RequestRecord). */
-export interface MetricsRecord {
-  /** The routed service; null when no route matched. */
-  readonly service: string | null;
-  /** `host/prefix` of the route it matched; null when none did. */
-  readonly route: string | null;
-  readonly status: number;
-  /** Request body bytes received (an upgrade: every byte from the client). */
-  readonly bytesIn: number;
-  /** Response body bytes sent (an upgrade: every byte to the client). */
-  readonly bytesOut: number;
-  /** Instances tried (0: the proxy answered itself). */
-  readonly attempts: number;
-  readonly durationMs: number;
-}
+/** What the metrics read of a finished request. */
+export type MetricsRecord = Pick<
+  RequestRecord,
+  "service" | "route" | "status" | "bytesIn" | "bytesOut" | "attempts" | "durationMs"
+>;
 
 // Layout of one (service, route) series: status classes, histogram buckets (one per bound and
 // +Inf), then the scalars.
@@ -119,7 +111,7 @@ export function statusClass(status: number): number {
 }
 
 /** See the module comment. The proxy's RequestObserver, TcpObserver and PoolEvents. */
-export class ProxyMetrics implements PoolEvents {
+export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
   readonly #routes = new Map<string, Map<string, Float64Array>>();
   #routeCount = 0;
   readonly #services = new Map<string, ServiceSeries>();

@@ -72,3 +72,36 @@ Deno.test("HttpProxy reports refused connects and ejections to its pool events, 
     await ok.close();
   }
 });
+
+Deno.test("HttpProxy hands every request to the metrics: by route and status class, unrouted, retried", async () => {
+  const ok = await startBackend("ok");
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", service: "web", port: ok.port }));
+  ts.register(
+    spec({ id: "api-a", service: "api", port: await unusedPort(), httpHosts: ["api.test"] }),
+  );
+  ts.register(
+    spec({ id: "api-b", service: "api", port: await unusedPort(), httpHosts: ["api.test"] }),
+  );
+  const metrics = new ProxyMetrics();
+  try {
+    await withProxy(ts, { observers: [metrics], events: metrics, retriesMax: 1 }, async (port) => {
+      for (let i = 0; i < 3; i++) assert.equal((await request(port, `/x${i}`)).status, 200);
+      assert.equal((await request(port, "/", { host: "nobody.test" })).status, 404);
+      assert.equal((await request(port, "/", { host: "api.test" })).status, 502);
+      const e = text(metrics);
+      const web = { service: "web", route: "web.test/" };
+      assert.equal(valueOf(e, "berth_proxy_requests_total", { ...web, code: "2xx" }), 3);
+      assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count", web), 3);
+      assert.equal(valueOf(e, "berth_proxy_sent_bytes_total", web), "ok /x0".length * 3);
+      assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "_none", code: "4xx" }), 1);
+      const api = { service: "api", route: "api.test/" };
+      assert.equal(valueOf(e, "berth_proxy_requests_total", { ...api, code: "5xx" }), 1);
+      assert.equal(valueOf(e, "berth_proxy_retries_total", api), 1);
+      assert.equal(valueOf(e, "berth_proxy_connect_errors_total", { service: "api" }), 2);
+      assert.equal(valueOf(e, "berth_proxy_active_requests"), 0);
+    });
+  } finally {
+    await ok.close();
+  }
+});

@@ -80,6 +80,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     log,
     routeLog: m.index === 0 ? log : () => {},
     onEject: (key, ms) => post({ type: "ejected", key, ms }),
+    observers: [metrics],
     events: metrics,
     tcpObserver: metrics,
   });
