@@ -13,7 +13,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import {
   AUTH_BASIC_KEY,
   AUTH_REALM_DEFAULT,
@@ -51,9 +50,13 @@ export function basicCredential(value: string | undefined): BasicCredential | nu
   }
   let text: string;
   try {
-    text = DECODER.decode(Buffer.from(token, "base64"));
+    text = atob(token); // one character per byte
+    // deno-lint-ignore no-control-regex
+    if (/[^\x00-\x7f]/.test(text)) {
+      text = DECODER.decode(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+    }
   } catch {
-    return null;
+    return null; // no base64, or bytes that are no UTF-8
   }
   const colon = text.indexOf(":");
   if (colon <= 0) return null;
