@@ -28,7 +28,8 @@ import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { type Deps, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError } from "./http_error.ts";
-import { presentedToken, requireRight } from "./acl_enforce.ts";
+import { keepAllowed, presentedToken, requireRight } from "./acl_enforce.ts";
+import { instanceReadable } from "./catalog.ts";
 import {
   askEveryMember,
   type MemberEjections,
@@ -158,9 +159,12 @@ async function ejections(
 async function explainService(c: Context, d: Deps, service: string) {
   requireRight(c, "service", service, "read");
   const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
-  const instances = d.store.instances(service).map((i) => instanceExplain(i, nodes.get(i.node)));
+  const stored = d.store.instances(service);
+  // As /v1/berth/instances: an instance also needs node:read on its node.
+  const instances = keepAllowed(c, stored, instanceReadable)
+    .map((i) => instanceExplain(i, nodes.get(i.node)));
   const routes = d.explain.serviceRoutes?.(service) ?? null;
-  if (instances.length === 0 && routes === null) {
+  if (stored.length === 0 && routes === null) {
     throw new HttpError(404, `no service ${JSON.stringify(service)}: no instance is registered`);
   }
   const view = await d.routes();

@@ -275,7 +275,19 @@ Deno.test("GET /v1/berth/explain needs agent:read, then service:read on what it 
     assert.equal((await get("?service=web", "nope")).status, 403);
     assert.equal((await get("?service=web", "agent-only")).status, 403);
     assert.equal((await get("?url=web.test/", "agent-only")).status, 403);
-    assert.equal((await get("?service=web", "both")).status, 200);
+    const both = await get("?service=web", "both");
+    assert.equal(both.status, 200);
+    // Instances also need node:read on their node, as in /v1/berth/instances.
+    assert.deepEqual((await both.json()).instances, []);
+    assert.equal(both.headers.get("X-Consul-Results-Filtered-By-ACLs"), "true");
+    addToken(
+      f.store,
+      "nodes-too",
+      'agent_prefix "" { policy = "read" }\nservice "web" { policy = "read" }\n' +
+        'node_prefix "" { policy = "read" }',
+    );
+    const all = await (await get("?service=web", "nodes-too")).json();
+    assert.deepEqual(all.instances.map((i: { id: string }) => i.id), ["n1:web-1:80"]);
     assert.equal((await get("?url=web.test/", "both")).status, 200);
   } finally {
     f.close();

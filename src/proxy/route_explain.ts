@@ -180,7 +180,8 @@ export function explainServiceRoutes(table: RouteTable, service: string): Servic
   http.sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
   const tcp = [...svc.tcpPorts.keys()].sort((a, b) => a - b)
     .map((port) => ({ port, servedBy: table.tcp.get(port)?.service ?? null }));
-  const named = new RegExp(`\\b${escapeRe(service)}\\b`);
+  // Conflict lines name services between spaces, commas and `;` (route_claims.ts).
+  const named = new RegExp(`(^|[\\s,])${escapeRe(service)}([\\s,;:]|$)`);
   return {
     http,
     tcp,

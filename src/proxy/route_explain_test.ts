@@ -114,3 +114,15 @@ Deno.test("explainUrl() hashes a given key the same way every time (berth.lb=has
   assert.equal(explainUrl(t, target, { key: "10.1.2.3" }).pick, e.pick);
   assert.equal(t.match("w.test", "/")!.balancer.pick(undefined, "10.1.2.3")?.id, e.pick);
 });
+
+Deno.test("explainServiceRoutes() lists only the conflict lines that name the service itself", () => {
+  const t = buildRouteTable([
+    inst({ id: "a", service: "web-api", httpHosts: ["x.test"] }),
+    inst({ id: "b", service: "web-app", httpHosts: ["x.test"] }),
+    inst({ id: "c", service: "web", httpHosts: ["y.test"] }),
+  ], []);
+  assert.deepEqual(explainServiceRoutes(t, "web")!.conflicts, []);
+  assert.deepEqual(explainServiceRoutes(t, "web-app")!.conflicts, [
+    "route x.test/: claimed by services web-api, web-app; web-api serves it",
+  ]);
+});
