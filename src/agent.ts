@@ -23,7 +23,14 @@ import {
 } from "./api/mod.ts";
 import { BOOTSTRAP_TOKEN_TTL_MS, JOIN_TOKEN_FILE, RaftCluster } from "./cluster/mod.ts";
 import { agentHelp, type Config, ConfigError, loadConfig } from "./config.ts";
-import { type Drain, drainParts, type Reload, reloadConfig, reloadParts } from "./agent_signals.ts";
+import {
+  type Drain,
+  drainParts,
+  type Reload,
+  reloadConfig,
+  reloadParts,
+  reopenLogs,
+} from "./agent_signals.ts";
 import { openDataDir, RAFT_FILE, STORE_FILE, writeSecretFile } from "./data_dir.ts";
 import { MANAGEMENT_TOKEN_FILE, managementToken } from "./acl/bootstrap.ts";
 import { startDns } from "./agent_dns.ts";
@@ -79,6 +86,8 @@ export class Agent {
   #drains: Drain[] = [];
   /** What takes over reloaded settings (SIGHUP), given the config to run with. */
   #reloads: Reload[] = [];
+  /** What SIGUSR1 reopens (the access log file). */
+  #reopens: (() => Promise<void>)[] = [];
   /** The config the API shows (GET /v1/agent/self), updated by a reload. */
   readonly #shownConfig: Record<string, unknown>;
   #stopped = false;
@@ -267,6 +276,7 @@ export class Agent {
         log,
         onStop: (stop) => this.#stops.push(stop),
         onDrain: (drain) => this.#drains.push(drain),
+        onReopen: (reopen) => this.#reopens.push(reopen),
         reserved: [
           { what: "api", ...api.address },
           { what: "dns", ...config.dns },
@@ -409,6 +419,11 @@ export class Agent {
     Object.assign(this.#shownConfig, publicConfig(next));
   }
 
+  /** SIGUSR1: opens the access log file again (after a rotation moved it away). */
+  reopenLogs(): Promise<void> {
+    return reopenLogs(this.#reopens, this.#config.accessLog, this.#log);
+  }
+
   /** Stops every part in reverse start order. Safe to call twice. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -491,6 +506,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     ["SIGINT", onSignal("SIGINT")],
     ["SIGTERM", onSignal("SIGTERM")],
     ["SIGHUP", () => void reloadConfig(agent, argv)],
+    ["SIGUSR1", () => void agent.reopenLogs()],
   ];
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
   const signal = await promise;

@@ -270,6 +270,21 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected CIDR,… like 10.0.0.0/8,192.168.1.7",
   },
   {
+    name: "access-log",
+    kind: "FILE",
+    def: "off",
+    help:
+      "a line per proxied HTTP request to stdout or FILE (appended; SIGUSR1 reopens it), or off",
+    expect: "expected stdout, off or a file path",
+  },
+  {
+    name: "access-log-format",
+    kind: "MODE",
+    def: "json",
+    help: "access log lines: json (an object per request), common or combined (Apache's formats)",
+    expect: "expected json, common or combined",
+  },
+  {
     name: "acme-directory",
     kind: "URL",
     def: ACME_DIRECTORY_DEFAULT,

@@ -19,6 +19,7 @@ import {
 } from "./proxy/mod.ts";
 import { ProxyWorkers, type WorkersMetrics } from "./proxy/workers/proxy_workers.ts";
 import { ProxyMetrics } from "./proxy/proxy_metrics.ts";
+import { openAccessLog } from "./proxy/access_log.ts";
 import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "./acme/mod.ts";
 import type { Store } from "./store/mod.ts";
 
@@ -43,6 +44,8 @@ export interface StartProxyOptions {
   onStop: (stop: () => Promise<void> | void) => void;
   /** Registers the proxy's drain (SIGTERM): resolves with the requests it cut. */
   onDrain: (drain: (timeoutMs: number) => Promise<number>) => void;
+  /** Registers what SIGUSR1 does: the access log file opened again (after a rotation). */
+  onReopen: (reopen: () => Promise<void>) => void;
 }
 
 /** Starts the proxy as configured; throws (one line) when a listener cannot be bound. */
@@ -56,7 +59,13 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     keysReady: () => keyBox.key() !== undefined,
     log,
   });
+  const accessLog = config.accessLog === null
+    ? null
+    : { target: config.accessLog, format: config.accessLogFormat };
   if (config.proxyWorkers >= 2) {
+    // Each worker opens the file itself (workers/proxy_worker.ts); a path that cannot be
+    // opened stops the start here, with one line.
+    if (accessLog !== null) await (await openAccessLog(accessLog.target, accessLog)).close();
     const workers = new ProxyWorkers({
       count: config.proxyWorkers,
       store,
@@ -67,12 +76,15 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
         edgeDomain: config.edgeDomain,
         reserved: o.reserved,
         proxyProtocolFrom: config.proxyProtocolFrom,
+        member: config.node,
+        accessLog,
       },
       certs: () => served.certs(),
       log,
     });
     await workers.start();
     o.onStop(() => workers.close());
+    if (accessLog !== null) o.onReopen(() => Promise.resolve(workers.reopenAccessLog()));
     o.onDrain((ms) => workers.drain(ms));
     keyBox.whenSet(() => workers.reloadCertificates());
     return workers;
@@ -82,6 +94,13 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
   acmeAnswers.start();
   o.onStop(() => acmeAnswers.close());
   const metrics = new ProxyMetrics();
+  const accessLogFile = accessLog === null
+    ? null
+    : await openAccessLog(accessLog.target, { ...accessLog, log });
+  if (accessLogFile !== null) {
+    o.onStop(() => accessLogFile.close()); // after the proxy's own stop (stops run in reverse)
+    o.onReopen(() => accessLogFile.reopen());
+  }
   const proxy = new HttpProxy({
     source: store,
     listen: config.proxyHttp,
@@ -99,6 +118,8 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     observers: [metrics],
     events: metrics,
     tcpObserver: metrics,
+    observers: accessLogFile === null ? [] : [accessLogFile],
+    member: config.node,
   });
   await proxy.start();
   o.onStop(() => proxy.close());

@@ -2,7 +2,8 @@
  * The agent's answers to signals (README "Shutdown and reload"): SIGTERM/SIGINT drain the data
  * plane (`drainParts`) before the agent stops; SIGHUP reads `--config` again (`reloadConfig`)
  * and hands the reloadable settings to the parts that use them (`reloadParts`, with the plan of
- * src/config_reload.ts). src/agent.ts registers the parts; this module only sequences and logs.
+ * src/config_reload.ts); SIGUSR1 opens the access log file again (`reopenLogs`, README "Access
+ * log"). src/agent.ts registers the parts; this module only sequences and logs.
  *
  * @module
  */
@@ -99,4 +100,25 @@ export async function reloadConfig(
   }
   log(`berth: SIGHUP: reloading ${file}`);
   await agent.reload(fresh);
+}
+
+/**
+ * SIGUSR1: opens the access log file `target` again through `reopens` (the proxy's, or each
+ * worker's), with one log line; a failure keeps the old file (one line naming why).
+ */
+export async function reopenLogs(
+  reopens: readonly (() => Promise<void>)[],
+  target: string | null,
+  log: (line: string) => void,
+): Promise<void> {
+  if (target === null || target === "stdout" || reopens.length === 0) {
+    log("berth: SIGUSR1: no access log file to reopen");
+    return;
+  }
+  try {
+    await Promise.all(reopens.map((reopen) => reopen()));
+    log(`berth: SIGUSR1: access log ${target} reopened`);
+  } catch (e) {
+    log(`berth: SIGUSR1: ${errorText(e)}; writing on to the old file`);
+  }
 }

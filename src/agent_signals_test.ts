@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "./config.ts";
-import { drainParts, reloadConfig, reloadParts } from "./agent_signals.ts";
+import { drainParts, reloadConfig, reloadParts, reopenLogs } from "./agent_signals.ts";
 
 const base = { env: {}, hostname: "host-a" };
 
@@ -93,4 +93,32 @@ Deno.test("reloadConfig() reads the file again; one that does not load changes n
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("reopenLogs() reopens every part's access log file and logs one line", async () => {
+  const lines: string[] = [];
+  let reopened = 0;
+  const reopen = () => {
+    reopened++;
+    return Promise.resolve();
+  };
+  await reopenLogs([reopen, reopen], "/var/log/berth/access.log", (l) => lines.push(l));
+  assert.equal(reopened, 2);
+  assert.deepEqual(lines, ["berth: SIGUSR1: access log /var/log/berth/access.log reopened"]);
+});
+
+Deno.test("reopenLogs() says when there is no file to reopen, and when reopening failed", async () => {
+  const lines: string[] = [];
+  await reopenLogs([], null, (l) => lines.push(l));
+  await reopenLogs([() => Promise.resolve()], "stdout", (l) => lines.push(l));
+  await reopenLogs(
+    [() => Promise.reject(new Error("access log /x/a.log: No such file or directory"))],
+    "/x/a.log",
+    (l) => lines.push(l),
+  );
+  assert.deepEqual(lines, [
+    "berth: SIGUSR1: no access log file to reopen",
+    "berth: SIGUSR1: no access log file to reopen",
+    "berth: SIGUSR1: access log /x/a.log: No such file or directory; writing on to the old file",
+  ]);
 });

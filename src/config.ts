@@ -67,6 +67,10 @@ export interface Config {
    * a PROXY header (README "PROXY protocol"), canonical CIDRs; empty: none.
    */
   proxyProtocolFrom: string[];
+  /** `--access-log`: `stdout`, a file path (opened for appending), or null (off). */
+  accessLog: string | null;
+  /** `--access-log-format`: JSON objects, or Apache's common or combined format. */
+  accessLogFormat: "json" | "common" | "combined";
   docker: string | null;
   internal: boolean;
   /** `--expose-by-default`: false registers only containers labelled `berth.enable=true`. */
@@ -313,6 +317,14 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     proxyH2,
     proxyWorkers: int("proxy-workers"),
     proxyProtocolFrom: get("proxy-protocol-from", parseCidrs),
+    accessLog: get("access-log", (v) => {
+      if (v.trim() === "") throw new Error("empty");
+      return v === "off" ? null : v;
+    }),
+    accessLogFormat: get("access-log-format", (v) => {
+      if (v !== "json" && v !== "common" && v !== "combined") throw new Error("unknown format");
+      return v;
+    }),
     docker: get("docker", (v) => {
       if (v === "off") return null;
       if (!/^(unix|https?|tcp):\/\//.test(v)) throw new Error("unknown scheme");

@@ -97,6 +97,8 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
     `"10.0.0.0/33" is not an IP address or CIDR; expected CIDR`,
   ],
   ["proxy-protocol-from", "10.0.0.1,lb", `"lb" is not an IP address or CIDR; expected CIDR,…`],
+  ["access-log", "", "empty; expected stdout, off or a file path"],
+  ["access-log-format", "apache", "unknown format; expected json, common or combined"],
   ["datacenter", "DC1", `has "D"; expected 1 to 63 lower-case letters, digits, - or _`],
   ["datacenter", "node", `"node" is a label of berth's DNS names; expected 1 to 63`],
   ["dns-service-ttl", "web", `"web" has no '=' between a service name and a TTL; expected NAME=`],
@@ -317,4 +319,27 @@ Deno.test("loadConfig() reads --proxy-protocol-from from flags, env and the conf
   );
   const file = { ...base, readFile: () => '{"proxy-protocol-from": "172.16.0.0/12"}' };
   assert.deepEqual(loadConfig(["--config", "/c.json"], file).proxyProtocolFrom, ["172.16.0.0/12"]);
+});
+
+Deno.test("loadConfig() reads --access-log and --access-log-format from flags, env and the config file", () => {
+  const c = loadConfig([], base);
+  assert.equal(c.accessLog, null);
+  assert.equal(c.accessLogFormat, "json");
+  const flags = loadConfig(["--access-log", "stdout", "--access-log-format", "combined"], base);
+  assert.equal(flags.accessLog, "stdout");
+  assert.equal(flags.accessLogFormat, "combined");
+  const env = loadConfig([], {
+    ...base,
+    env: { BERTH_ACCESS_LOG: "/var/log/berth/access.log", BERTH_ACCESS_LOG_FORMAT: "common" },
+  });
+  assert.equal(env.accessLog, "/var/log/berth/access.log");
+  assert.equal(env.accessLogFormat, "common");
+  const file = {
+    ...base,
+    readFile: () => '{"access-log": "access.log", "access-log-format": "combined"}',
+  };
+  const fromFile = loadConfig(["--config", "/c.json"], file);
+  assert.equal(fromFile.accessLog, "access.log");
+  assert.equal(fromFile.accessLogFormat, "combined");
+  assert.equal(loadConfig(["--access-log", "off"], file).accessLog, null);
 });

@@ -17,6 +17,7 @@
 import type { AcmeChallenge, Instance, NodeInfo } from "../../store/mod.ts";
 import type { HostPort } from "../../lib/host_port.ts";
 import type { ServedCert } from "../sni_index.ts";
+import type { AccessLogFormat } from "../access_log_format.ts";
 import type { ReservedListener } from "../tcp_proxy.ts";
 import type { RoutesReport } from "../http_proxy.ts";
 import type { ProxyMetricsSnapshot } from "../proxy_metrics.ts";
@@ -55,6 +56,10 @@ export interface WorkerProxyConfig {
   reserved: ReservedListener[];
   /** `--proxy-protocol-from`: canonical CIDRs (none: empty). */
   proxyProtocolFrom?: string[];
+  /** This member's node name, in request records. */
+  member?: string;
+  /** `--access-log` (`stdout` or a file path) and its format; absent or null: off. */
+  accessLog?: { target: string; format: AccessLogFormat } | null;
 }
 
 /** A passive-health ejection: the target (`Target.key`) is skipped for `ms`. */
@@ -87,6 +92,8 @@ export type ToProxyWorker =
   | { type: "report"; id: number }
   /** Asks for the worker's request metrics (proxy_metrics.ts), answered with `metrics`. */
   | { type: "metrics"; id: number }
+  /** SIGUSR1: open the access log file again (it was moved away). */
+  | { type: "access-log.reopen" }
   | { type: "drain"; timeoutMs: number }
   | { type: "close" };
 

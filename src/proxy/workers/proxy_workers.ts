@@ -197,6 +197,11 @@ export class ProxyWorkers {
     this.#o.log(`proxy: ${this.#slots.length} worker threads listening on ${on}`);
   }
 
+  /** SIGUSR1: every worker opens its access log file again (a failure is logged by it). */
+  reopenAccessLog(): void {
+    this.#broadcast({ type: "access-log.reopen" });
+  }
+
   /** Sends the certificates again (they changed, or keys can be opened now). */
   reloadCertificates(): void {
     let certs: ServedCert[];

@@ -1,0 +1,256 @@
+/**
+ * The access log (README "Access log"): a request observer that formats one line per finished
+ * request (access_log_format.ts) into a bounded buffer, which a writer flushes to stdout or a
+ * file in batches, off the request path.
+ *
+ * - The buffer holds at most `bufferBytesMax` of lines (default 1 MiB); a line that does not
+ *   fit is dropped and counted (`dropped`): a slow disk never blocks or slows a request, and
+ *   memory stays bounded. Lines a failed write lost count there too (one log line a minute).
+ * - The writer takes up to `batchBytesMax` of whole lines per write (64 KiB; 4096 on stdout,
+ *   PIPE_BUF, so that a batch is one atomic write on a pipe shared with other threads), and
+ *   starts on the next turn after a line arrives into an empty buffer: under load lines pile up
+ *   while a write is under way and go out together.
+ * - A file is opened `O_APPEND`: every write lands at the file's end, so several writers (the
+ *   proxy workers, each with an `AccessLog` of its own) append whole batches side by side, never
+ *   overwriting or splitting each other's lines (see workers/proxy_worker.ts for why they do
+ *   not ship lines to the main thread).
+ * - `reopen()` (SIGUSR1, after a rotation moved the file away) opens the path again once the
+ *   write under way is done; later lines go to the new file.
+ *
+ * @module
+ */
+import type { RequestObserver, RequestRecord } from "./request_record.ts";
+import { type AccessLogFormat, formatRecord } from "./access_log_format.ts";
+import { errorText } from "../lib/error_text.ts";
+
+/** Lines waiting for the writer, in UTF-16 code units (bytes for ASCII lines). */
+export const BUFFER_BYTES_MAX = 1024 * 1024;
+/** A batch (one write) to a file. */
+export const BATCH_BYTES_MAX = 64 * 1024;
+/** A batch to stdout: PIPE_BUF, the size up to which a write to a pipe is atomic (Linux). */
+export const PIPE_BATCH_BYTES_MAX = 4096;
+/** At most one log line per this about failed writes. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
+/** Where the access log's batches go. */
+export interface LogSink {
+  /** Names it in log lines: `stdout` or the file's path. */
+  readonly name: string;
+  /** Largest batch to write at once. */
+  readonly batchBytesMax: number;
+  /** Writes all of `bytes`. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Opens the file again by its path (a no-op for stdout). */
+  reopen(): Promise<void>;
+  close(): void;
+}
+
+/** Writes all of `bytes` to `w` (a regular file takes them in one write). */
+async function writeAll(w: { write(p: Uint8Array): Promise<number> }, bytes: Uint8Array) {
+  let off = 0;
+  while (off < bytes.length) off += await w.write(bytes.subarray(off));
+}
+
+/** The process's standard output. */
+export class StdoutSink implements LogSink {
+  readonly name = "stdout";
+  readonly batchBytesMax = PIPE_BATCH_BYTES_MAX;
+  write(bytes: Uint8Array): Promise<void> {
+    return writeAll(Deno.stdout, bytes);
+  }
+  reopen(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): void {}
+}
+
+/** A file opened for appending (created if absent, mode 0644). */
+export class FileSink implements LogSink {
+  readonly name: string;
+  readonly batchBytesMax = BATCH_BYTES_MAX;
+  #file: Deno.FsFile;
+
+  private constructor(path: string, file: Deno.FsFile) {
+    this.name = path;
+    this.#file = file;
+  }
+
+  /** Opens `path`; throws (one line naming it) when it cannot. */
+  static async open(path: string): Promise<FileSink> {
+    return new FileSink(path, await openAppend(path));
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return writeAll(this.#file, bytes);
+  }
+
+  async reopen(): Promise<void> {
+    const next = await openAppend(this.name); // the old one stays when this throws
+    const old = this.#file;
+    this.#file = next;
+    old.close();
+  }
+
+  close(): void {
+    this.#file.close();
+  }
+}
+
+async function openAppend(path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { write: true, append: true, create: true, mode: 0o644 });
+  } catch (e) {
+    throw new Error(`access log ${path}: ${errorText(e)}`);
+  }
+}
+
+export interface AccessLogOptions {
+  format: AccessLogFormat;
+  /** Default BUFFER_BYTES_MAX. */
+  bufferBytesMax?: number;
+  /** Failed writes and reopens. Default console.error. */
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+/** The access log: a request observer writing one line per request (module doc). */
+export class AccessLog implements RequestObserver {
+  readonly #sink: LogSink;
+  readonly #format: AccessLogFormat;
+  readonly #bufferBytesMax: number;
+  readonly #log: (line: string) => void;
+  readonly #now: () => number;
+  #lines: string[] = [];
+  #bytes = 0;
+  #dropped = 0;
+  /** The writer runs (or is scheduled to). */
+  #busy = false;
+  #reopenWanted: PromiseWithResolvers<void> | null = null;
+  #idle: PromiseWithResolvers<void> | null = null;
+  #closed = false;
+  #failedLoggedAt = -Infinity;
+  #failedSinceLog = 0;
+
+  constructor(sink: LogSink, opts: AccessLogOptions) {
+    this.#sink = sink;
+    this.#format = opts.format;
+    this.#bufferBytesMax = opts.bufferBytesMax ?? BUFFER_BYTES_MAX;
+    this.#log = opts.log ?? console.error;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Lines lost: the buffer was full, or a write failed. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Lines waiting for the writer. */
+  get pending(): number {
+    return this.#lines.length;
+  }
+
+  end(r: RequestRecord): void {
+    if (this.#closed) return;
+    const line = formatRecord(r, this.#format) + "\n";
+    if (this.#bytes + line.length > this.#bufferBytesMax) {
+      this.#dropped++;
+      return;
+    }
+    this.#lines.push(line);
+    this.#bytes += line.length;
+    this.#wake();
+  }
+
+  /** Opens the file again once the write under way is done (later lines go to it). */
+  reopen(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const wanted = this.#reopenWanted ??= Promise.withResolvers<void>();
+    this.#wake();
+    return wanted.promise;
+  }
+
+  /** Resolves when every line given so far was written (or dropped). */
+  flushed(): Promise<void> {
+    if (!this.#busy) return Promise.resolve();
+    return (this.#idle ??= Promise.withResolvers<void>()).promise;
+  }
+
+  /** Writes what is buffered, then closes the sink; later records are ignored. */
+  async close(): Promise<void> {
+    await this.flushed();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sink.close();
+  }
+
+  #wake(): void {
+    if (this.#busy) return;
+    this.#busy = true;
+    setTimeout(this.#run, 0);
+  }
+
+  #run = async (): Promise<void> => {
+    const sink = this.#sink;
+    while (!this.#closed) {
+      const reopen = this.#reopenWanted;
+      if (reopen !== null) {
+        this.#reopenWanted = null;
+        try {
+          await sink.reopen();
+          reopen.resolve();
+        } catch (e) {
+          reopen.reject(e);
+        }
+        continue;
+      }
+      if (this.#lines.length === 0) break;
+      const lines = this.#take(sink.batchBytesMax);
+      try {
+        await sink.write(ENCODER.encode(lines.join("")));
+      } catch (e) {
+        this.#failed(lines.length, e);
+      }
+    }
+    this.#busy = false;
+    const idle = this.#idle;
+    this.#idle = null;
+    idle?.resolve();
+  };
+
+  /** Whole lines from the front of the buffer, up to `max` (at least one). */
+  #take(max: number): string[] {
+    const lines = this.#lines;
+    let n = 0;
+    let bytes = 0;
+    while (n < lines.length && (n === 0 || bytes + lines[n]!.length <= max)) {
+      bytes += lines[n]!.length;
+      n++;
+    }
+    this.#bytes -= bytes;
+    return n === lines.length ? (this.#lines = [], lines) : lines.splice(0, n);
+  }
+
+  #failed(lines: number, e: unknown): void {
+    this.#dropped += lines;
+    this.#failedSinceLog += lines;
+    const now = this.#now();
+    if (now - this.#failedLoggedAt < FAILURE_LOG_INTERVAL_MS) return;
+    this.#failedLoggedAt = now;
+    this.#log(
+      `proxy: access log ${this.#sink.name}: write failed (${errorText(e)}); ` +
+        `${this.#failedSinceLog} line(s) lost`,
+    );
+    this.#failedSinceLog = 0;
+  }
+}
+
+const ENCODER = new TextEncoder();
+
+/** The access log for `--access-log` (`stdout` or a file path). */
+export async function openAccessLog(
+  target: string,
+  opts: AccessLogOptions,
+): Promise<AccessLog> {
+  const sink = target === "stdout" ? new StdoutSink() : await FileSink.open(target);
+  return new AccessLog(sink, opts);
+}

@@ -1,0 +1,112 @@
+/**
+ * Access log lines from request records (README "Access log"), as pure functions:
+ *
+ * - `json` (default): one JSON object per line, e.g.
+ *   `{"time":"2026-12-02T05:10:00.123Z","member":"node-1","client":"10.0.0.7","method":"GET",
+ *   "host":"app.test","path":"/a?b=1","status":200,"bytes_in":0,"bytes_out":512,
+ *   "service":"app","route":"app.test/","instance":"app-1","attempts":1,"duration_ms":3,
+ *   "request_id":"3f9c0a61d2e4-1k7","proto":"HTTP/1.1"}` (+ `tls_version` and `sni` over
+ *   HTTPS);
+ * - `common`: Apache's Common Log Format, `%h %l %u %t "%r" %>s %b`:
+ *   `10.0.0.7 - - [02/Dec/2026:05:10:00 +0000] "GET /a?b=1 HTTP/1.1" 200 512`;
+ * - `combined`: `common` + ` "%{Referer}i" "%{User-Agent}i"`.
+ *
+ * In the Apache formats, characters of the request line and headers that are not printable
+ * ASCII, `"` and `\` are escaped as Apache does (`\"`, `\\`, `\xhh`); an absent value is `-`.
+ *
+ * @module
+ */
+import type { RequestRecord } from "./request_record.ts";
+
+export type AccessLogFormat = "json" | "common" | "combined";
+export const ACCESS_LOG_FORMATS: readonly AccessLogFormat[] = ["json", "common", "combined"];
+
+/** The line (without its newline) for `r` in `format`. */
+export function formatRecord(r: RequestRecord, format: AccessLogFormat): string {
+  if (format === "json") return jsonLine(r);
+  const common = commonLine(r);
+  if (format === "common") return common;
+  return `${common} "${quoted(header(r.rawHeaders, "referer"))}" "${
+    quoted(header(r.rawHeaders, "user-agent"))
+  }"`;
+}
+
+/** The JSON object of a record (keys in a fixed order; tls_version and sni over HTTPS only). */
+export function jsonLine(r: RequestRecord): string {
+  const o: Record<string, string | number | null> = {
+    time: new Date(r.time).toISOString(),
+    member: r.member,
+    client: r.client,
+    method: r.method,
+    host: r.host,
+    path: r.path,
+    status: r.status,
+    bytes_in: r.bytesIn,
+    bytes_out: r.bytesOut,
+    service: r.service,
+    route: r.route,
+    instance: r.instance,
+    attempts: r.attempts,
+    duration_ms: r.durationMs,
+  };
+  if (r.tlsVersion !== null || r.sni !== null) {
+    o.tls_version = r.tlsVersion;
+    o.sni = r.sni;
+  }
+  o.request_id = r.requestId;
+  o.proto = r.proto;
+  return JSON.stringify(o);
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** `%t` for the second of `ms` (UTC), kept for the next record of the same second. */
+let clfSecond = -1;
+let clfText = "";
+export function clfTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second === clfSecond) return clfText;
+  const d = new Date(second * 1000);
+  const two = (n: number) => String(n).padStart(2, "0");
+  clfSecond = second;
+  clfText = `[${two(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${
+    two(d.getUTCHours())
+  }:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} +0000]`;
+  return clfText;
+}
+
+/** Apache's Common Log Format line. */
+export function commonLine(r: RequestRecord): string {
+  const bytes = r.bytesOut === 0 ? "-" : String(r.bytesOut);
+  return `${r.client || "-"} - - ${clfTime(r.time)} "${
+    quoted(`${r.method} ${r.path} ${r.proto}`)
+  }" ${r.status} ${bytes}`;
+}
+
+/** A value as Apache writes it between quotes: `-` when absent, else escaped. */
+function quoted(v: string | undefined): string {
+  if (v === undefined || v === "") return "-";
+  // Fast path: printable ASCII without `"` or `\`.
+  // deno-lint-ignore no-control-regex
+  if (!/[^\x20-\x21\x23-\x5b\x5d-\x7e]/.test(v)) return v;
+  let out = "";
+  for (const ch of v) {
+    const c = ch.codePointAt(0)!;
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += "\\\\";
+    else if (c >= 0x20 && c < 0x7f) out += ch;
+    else if (c < 0x100) out += `\\x${c.toString(16).padStart(2, "0")}`;
+    else for (const b of UTF8.encode(ch)) out += `\\x${b.toString(16).padStart(2, "0")}`;
+  }
+  return out;
+}
+
+const UTF8 = new TextEncoder();
+
+/** The first header `name` (lower case) of [name, value, …], or undefined. */
+function header(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1]!;
+  }
+  return undefined;
+}

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { clfTime, formatRecord } from "./access_log_format.ts";
+import { record } from "./_record_testing.ts";
+
+Deno.test("formatRecord(json) is one JSON object with every field, RFC 3339 time with ms", () => {
+  const line = formatRecord(record(), "json");
+  assert.ok(!line.includes("\n"));
+  assert.deepEqual(JSON.parse(line), {
+    time: "2026-12-02T05:10:00.123Z",
+    member: "node-1",
+    client: "10.0.0.7",
+    method: "GET",
+    host: "app.test",
+    path: "/a?b=1",
+    status: 200,
+    bytes_in: 0,
+    bytes_out: 512,
+    service: "app",
+    route: "app.test/",
+    instance: "app-1",
+    attempts: 1,
+    duration_ms: 3,
+    request_id: "3f9c0a61d2e4-1k7",
+    proto: "HTTP/1.1",
+  });
+});
+
+Deno.test("formatRecord(json) adds tls_version and sni over HTTPS, nulls where nothing was routed", () => {
+  const https = JSON.parse(
+    formatRecord(record({ tlsVersion: "TLSv1.3", sni: "app.test" }), "json"),
+  );
+  assert.equal(https.tls_version, "TLSv1.3");
+  assert.equal(https.sni, "app.test");
+  const none = JSON.parse(
+    formatRecord(
+      record({ service: null, route: null, instance: null, host: null, status: 404 }),
+      "json",
+    ),
+  );
+  assert.equal(none.service, null);
+  assert.equal(none.host, null);
+  assert.equal("sni" in none, false);
+});
+
+Deno.test("formatRecord(json) keeps a hostile path on one line, parseable", () => {
+  const path = '/x"\n\u0000\\é';
+  assert.equal(JSON.parse(formatRecord(record({ path }), "json")).path, path);
+});
+
+/** Apache's `%h %l %u %t "%r" %>s %b`, as httpd documents it. */
+const COMMON =
+  /^(\S+) (\S+) (\S+) \[(\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+|-)$/;
+/** The combined format: common + ` "%{Referer}i" "%{User-agent}i"`. */
+const COMBINED = new RegExp(
+  COMMON.source.slice(0, -1) + ' "((?:[^"\\\\]|\\\\.)*)" "((?:[^"\\\\]|\\\\.)*)"$',
+);
+
+Deno.test("formatRecord(common) is Apache's Common Log Format", () => {
+  const line = formatRecord(record(), "common");
+  assert.equal(line, '10.0.0.7 - - [02/Dec/2026:05:10:00 +0000] "GET /a?b=1 HTTP/1.1" 200 512');
+  assert.match(line, COMMON);
+  assert.match(formatRecord(record({ bytesOut: 0, status: 304 }), "common"), / 304 -$/);
+});
+
+Deno.test("formatRecord(combined) adds Referer and User-Agent, - when absent", () => {
+  const line = formatRecord(record(), "combined");
+  assert.equal(
+    line,
+    '10.0.0.7 - - [02/Dec/2026:05:10:00 +0000] "GET /a?b=1 HTTP/1.1" 200 512 ' +
+      '"https://r.test/" "curl/8.5.0"',
+  );
+  assert.match(line, COMBINED);
+  assert.match(formatRecord(record({ rawHeaders: [] }), "combined"), / "-" "-"$/);
+});
+
+Deno.test("formatRecord(common/combined) escapes quotes, backslashes and non-printables as Apache", () => {
+  const line = formatRecord(
+    record({ path: '/a"b\\c\u0001é', rawHeaders: ["user-agent", 'x"y\n'] }),
+    "combined",
+  );
+  assert.match(line, COMBINED);
+  assert.ok(line.includes('"GET /a\\"b\\\\c\\x01\\xe9 HTTP/1.1"'), line);
+  assert.ok(line.endsWith('"-" "x\\"y\\x0a"'), line);
+  assert.ok(!line.includes("\n"));
+});
+
+Deno.test("clfTime() is [dd/Mon/yyyy:hh:mm:ss +0000] in UTC", () => {
+  assert.equal(clfTime(Date.UTC(2027, 0, 9, 23, 59, 58)), "[09/Jan/2027:23:59:58 +0000]");
+  assert.equal(clfTime(Date.UTC(2027, 0, 9, 23, 59, 58, 999)), "[09/Jan/2027:23:59:58 +0000]");
+});

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { AccessLog, FileSink, type LogSink } from "./access_log.ts";
+import { record } from "./_record_testing.ts";
+
+/** A sink keeping each write; `gate` (when set) holds writes until it resolves. */
+function memorySink(batchBytesMax = 1024) {
+  const writes: string[] = [];
+  const decoder = new TextDecoder();
+  const s = {
+    name: "memory",
+    batchBytesMax,
+    gate: null as Promise<void> | null,
+    fail: null as Error | null,
+    reopened: 0,
+    closed: false,
+    writes,
+    async write(bytes: Uint8Array) {
+      if (s.gate !== null) await s.gate;
+      if (s.fail !== null) throw s.fail;
+      writes.push(decoder.decode(bytes));
+    },
+    reopen() {
+      s.reopened++;
+      return Promise.resolve();
+    },
+    close() {
+      s.closed = true;
+    },
+  };
+  return s satisfies LogSink;
+}
+
+Deno.test("AccessLog writes one line per record, whole lines per batch, off the request path", async () => {
+  const sink = memorySink(300);
+  const log = new AccessLog(sink, { format: "json" });
+  for (let i = 0; i < 10; i++) log.end(record({ path: `/${i}` }));
+  assert.equal(sink.writes.length, 0); // nothing written within end()
+  await log.flushed();
+  const lines = sink.writes.join("").split("\n");
+  assert.equal(lines.pop(), "");
+  assert.deepEqual(lines.map((l) => JSON.parse(l).path), [...Array(10).keys()].map((i) => `/${i}`));
+  assert.ok(sink.writes.length > 1, "several batches");
+  for (const w of sink.writes) {
+    assert.ok(w.endsWith("\n"));
+    assert.ok(w.length <= 300 || w.split("\n").length === 2, "a batch over the max is one line");
+  }
+  assert.equal(log.dropped, 0);
+});
+
+Deno.test("AccessLog drops and counts lines past its buffer while the writer is stuck, never blocking", async () => {
+  const sink = memorySink();
+  const stuck = Promise.withResolvers<void>();
+  sink.gate = stuck.promise;
+  const line = (await (async () => {
+    const probe = memorySink();
+    const l = new AccessLog(probe, { format: "common" });
+    l.end(record());
+    await l.flushed();
+    return probe.writes[0]!;
+  })()).length;
+  const log = new AccessLog(sink, { format: "common", bufferBytesMax: line * 5 });
+  log.end(record());
+  await new Promise((r) => setTimeout(r, 5)); // the writer took that line and is stuck on it
+  for (let i = 0; i < 20; i++) log.end(record());
+  assert.equal(log.pending, 5);
+  assert.equal(log.dropped, 15);
+  stuck.resolve();
+  await log.flushed();
+  assert.equal(sink.writes.join("").split("\n").length - 1, 6);
+  log.end(record());
+  await log.flushed();
+  assert.equal(log.dropped, 15, "room again once written");
+});
+
+Deno.test("AccessLog counts lines of a failed write as dropped and logs once a minute", async () => {
+  const sink = memorySink();
+  sink.fail = new Error("ENOSPC");
+  const lines: string[] = [];
+  let now = 0;
+  const log = new AccessLog(sink, { format: "json", log: (l) => lines.push(l), now: () => now });
+  log.end(record());
+  log.end(record());
+  await log.flushed();
+  log.end(record());
+  await log.flushed();
+  assert.equal(log.dropped, 3);
+  assert.deepEqual(lines, ["proxy: access log memory: write failed (ENOSPC); 2 line(s) lost"]);
+  now = 61_000;
+  log.end(record());
+  await log.flushed();
+  assert.equal(lines.length, 2);
+  assert.match(lines[1]!, /2 line\(s\) lost$/);
+});
+
+Deno.test("AccessLog.reopen() after the file was moved: later lines go to a new file at the path", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/access.log`;
+  const log = new AccessLog(await FileSink.open(path), { format: "json" });
+  try {
+    log.end(record({ path: "/before" }));
+    await log.flushed();
+    await Deno.rename(path, `${path}.1`);
+    log.end(record({ path: "/buffered" })); // buffered when asked to reopen: either file
+    await log.reopen();
+    log.end(record({ path: "/after" }));
+    await log.flushed();
+    const paths = async (p: string) =>
+      (await Deno.readTextFile(p)).trim().split("\n").map((l) => JSON.parse(l).path);
+    const old = await paths(`${path}.1`);
+    const fresh = await paths(path);
+    assert.deepEqual(old.filter((p) => p !== "/buffered"), ["/before"]);
+    assert.deepEqual(fresh.filter((p) => p !== "/buffered"), ["/after"]);
+    assert.equal([...old, ...fresh].filter((p) => p === "/buffered").length, 1);
+  } finally {
+    await log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("AccessLog.reopen() that cannot open the path keeps writing to the old file", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/sub/access.log`;
+  await Deno.mkdir(`${dir}/sub`);
+  const log = new AccessLog(await FileSink.open(path), { format: "json" });
+  try {
+    await Deno.rename(`${dir}/sub`, `${dir}/gone`);
+    await assert.rejects(log.reopen(), /access log .*sub\/access\.log: /);
+    log.end(record({ path: "/still" }));
+    await log.flushed();
+    assert.match(await Deno.readTextFile(`${dir}/gone/access.log`), /"\/still"/);
+  } finally {
+    await log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("AccessLog.close() writes what is buffered, then closes the sink", async () => {
+  const sink = memorySink();
+  const log = new AccessLog(sink, { format: "json" });
+  log.end(record());
+  await log.close();
+  assert.equal(sink.writes.length, 1);
+  assert.equal(sink.closed, true);
+  log.end(record()); // after close: ignored
+  await log.flushed();
+  assert.equal(sink.writes.length, 1);
+});

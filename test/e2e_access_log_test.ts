@@ -1,0 +1,193 @@
+/**
+ * End to end with a real `berth agent`: `--access-log FILE` writes exactly one line per request
+ * sent with curl (forwarded ones and the proxy's own 404s), on the main thread and on two proxy
+ * workers appending to one file; after the file is moved away, SIGUSR1 makes a new file that
+ * gets the later lines. Run under `flock /tmp/berth-e2e.lock`.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import type net from "node:net";
+import { type AgentProc, signalAgent, startAgent, uniq } from "./harness.ts";
+import { waitFor } from "./wait.ts";
+
+const e2e = { sanitizeOps: false, sanitizeResources: false };
+
+/** A backend answering `ok PATH` on loopback. */
+async function backend(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.end(`ok ${req.url}`));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/**
+ * Registers `svc` on `host` at the backend through the API and waits until it is routed.
+ * Resolves with the requests that took (each one a line of the access log).
+ */
+async function register(a: AgentProc, svc: string, port: number): Promise<number> {
+  const r = await fetch(`${a.httpUrl}/v1/agent/service/register`, {
+    method: "PUT",
+    body: JSON.stringify({
+      Name: svc,
+      ID: `${svc}-1`,
+      Address: "127.0.0.1",
+      Port: port,
+      Meta: { "berth.http.host": `${svc}.test` },
+    }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  let sent = 0;
+  await waitFor(`${svc} routed`, async () => {
+    sent++;
+    return (await curl(a, `${svc}.test`, "/warmup")) === 200;
+  });
+  return sent;
+}
+
+/** One request with curl (a new connection each): its status. */
+async function curl(a: AgentProc, host: string, path: string): Promise<number> {
+  const out = await new Deno.Command("curl", {
+    args: [
+      ...["-sS", "-o", "/dev/null", "-m", "10", "-w", "%{http_code}"],
+      ...["-H", `Host: ${host}`, `http://127.0.0.1:${a.proxyPort}${path}`],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return Number(new TextDecoder().decode(out.stdout));
+}
+
+/** The lines of `path` (none when it does not exist). */
+function lines(path: string): string[] {
+  try {
+    return Deno.readTextFileSync(path).split("\n").filter((l) => l !== "");
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
+/** Waits until `path` holds `n` lines (the writer batches), then checks no more arrive. */
+async function exactly(path: string, n: number): Promise<string[]> {
+  await waitFor(`${n} lines in ${path}`, () => lines(path).length >= n);
+  await new Promise((r) => setTimeout(r, 300));
+  const got = lines(path);
+  assert.equal(got.length, n, `exactly ${n} lines in ${path}`);
+  return got;
+}
+
+/** Sends `ok` requests to `svc` and `missing` to a host with no route, interleaved. */
+async function send(a: AgentProc, svc: string, ok: number, missing: number, tag: string) {
+  const statuses: number[] = [];
+  for (let i = 0; i < Math.max(ok, missing); i++) {
+    if (i < ok) statuses.push(await curl(a, `${svc}.test`, `/${tag}/${i}`));
+    if (i < missing) statuses.push(await curl(a, "nowhere.test", `/${tag}/${i}`));
+  }
+  assert.equal(statuses.filter((s) => s === 200).length, ok);
+  assert.equal(statuses.filter((s) => s === 404).length, missing);
+}
+
+for (const workers of [1, 2]) {
+  Deno.test({
+    name: `e2e access log: --proxy-workers ${workers}: one JSON line per request, ` +
+      "a new file after SIGUSR1",
+    ...e2e,
+    async fn() {
+      const b = await backend();
+      const dir = await Deno.makeTempDir({ prefix: "berth-access-" });
+      const file = `${dir}/access.log`;
+      const svc = uniq("al");
+      const agent = await startAgent({
+        docker: false,
+        args: ["--proxy-workers", String(workers), "--access-log", file],
+      });
+      try {
+        const warmups = await register(agent, svc, b.port); // logged too
+        await exactly(file, warmups);
+        await send(agent, svc, 20, 10, "a");
+        const first = (await exactly(file, warmups + 30)).slice(warmups);
+        const records = first.map((l) => JSON.parse(l));
+        assert.equal(records.filter((r) => r.status === 200).length, 20);
+        assert.equal(records.filter((r) => r.status === 404).length, 10);
+        for (const r of records) {
+          assert.match(r.time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+          assert.equal(r.member, agent.node);
+          assert.equal(r.client, "127.0.0.1");
+          assert.equal(r.method, "GET");
+          assert.equal(r.proto, "HTTP/1.1");
+          assert.match(r.request_id, /^[0-9a-f]{12}-[0-9a-z]+$/);
+          assert.equal(typeof r.duration_ms, "number");
+          if (r.status === 200) {
+            assert.equal(r.service, svc);
+            assert.equal(r.instance, `${svc}-1`);
+            assert.equal(r.host, `${svc}.test`);
+            assert.equal(r.attempts, 1);
+            assert.equal(r.bytes_out, `ok ${r.path}`.length);
+          } else {
+            assert.equal(r.service, null);
+            assert.equal(r.host, "nowhere.test");
+          }
+        }
+        assert.equal(new Set(records.map((r) => r.request_id)).size, 30, "ids unique");
+
+        // Rotation: move the file away, SIGUSR1, later lines go to a new file.
+        await Deno.rename(file, `${file}.1`);
+        signalAgent(agent, "SIGUSR1");
+        await waitFor("the reopen logged", () => agent.log().includes("SIGUSR1: access log"));
+        assert.match(agent.log(), new RegExp(`SIGUSR1: access log ${file} reopened`));
+        await send(agent, svc, 5, 2, "b");
+        const later = await exactly(file, 7);
+        assert.deepEqual(
+          later.map((l) => JSON.parse(l).path.split("/")[1]),
+          Array(7).fill("b"),
+        );
+        assert.equal(lines(`${file}.1`).length, warmups + 30, "the old file got no later line");
+      } finally {
+        await agent.stop();
+        await b.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "e2e access log: --access-log-format combined writes Apache's combined lines",
+  ...e2e,
+  async fn() {
+    const b = await backend();
+    const dir = await Deno.makeTempDir({ prefix: "berth-access-" });
+    const file = `${dir}/access.log`;
+    const svc = uniq("alc");
+    const agent = await startAgent({
+      docker: false,
+      args: ["--proxy-workers", "1", "--access-log", file, "--access-log-format", "combined"],
+    });
+    try {
+      const before = await register(agent, svc, b.port);
+      await exactly(file, before);
+      assert.equal(await curl(agent, `${svc}.test`, "/x?y=1"), 200);
+      const [line] = (await exactly(file, before + 1)).slice(before);
+      assert.match(
+        line!,
+        /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/x\?y=1 HTTP\/1\.1" 200 \d+ "-" "curl\/[^"]+"$/,
+      );
+    } finally {
+      await agent.stop();
+      await b.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
