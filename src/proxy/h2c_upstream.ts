@@ -42,7 +42,7 @@ import {
   wantsGrpcErrors,
 } from "./grpc_status.ts";
 import { lbSettings } from "./lb_settings.ts";
-import { pickTarget, withStickyCookie } from "./sticky_cookie.ts";
+import { ensureStickyCookie, pickTarget } from "./sticky_cookie.ts";
 import { responseHeaders } from "./headers.ts";
 import type { H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Upstream, UpstreamPool } from "./upstream_pool.ts";
@@ -75,7 +75,7 @@ export interface H2cContext {
 /** Forwards an exchange of an h2c/grpc route: the first try, then retries (module doc). */
 export function forwardH2c(ctx: H2cContext, x: Exchange): void {
   const grpc = wantsGrpcErrors(x.route, x.req.rawHeaders);
-  if (x.route.balancer.policy === "sticky_cookie") x.res = withStickyCookie(x);
+  if (x.route.balancer.policy === "sticky_cookie") ensureStickyCookie(x);
   tryNext(ctx, x, grpc, { chunks: [], bytes: 0, whole: true, ended: false }, null);
 }
 

@@ -38,7 +38,7 @@ import { UpstreamPool } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener } from "./https_listener.ts";
 import { lbSettings } from "./lb_settings.ts";
-import { pickTarget, withStickyCookie } from "./sticky_cookie.ts";
+import { ensureStickyCookie, pickTarget } from "./sticky_cookie.ts";
 import { H2Frontend } from "./h2_frontend.ts";
 import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
@@ -542,7 +542,7 @@ export class HttpProxy {
         !this.#pool.isEjected(route.targets[0]!)
       ? route.targets[0]!
       : pickTarget(this.#pool, x, x.client);
-    if (sticky && x.attempts === 0) x.res = withStickyCookie(x);
+    if (sticky && x.attempts === 0) ensureStickyCookie(x);
     if (target === null) {
       x.req.body?.resume();
       return answer(

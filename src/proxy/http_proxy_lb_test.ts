@@ -337,3 +337,27 @@ Deno.test("HttpProxy sticky cookie: an Upgrade goes to the instance its cookie n
     await closeAll([a, b]);
   }
 });
+
+Deno.test("HttpProxy sticky cookie comes after response-headers: removing Set-Cookie removes only the instance's", async () => {
+  const a = await startBackend("a", (_req, res) => {
+    res.setHeader("set-cookie", "app=1");
+    res.end("a");
+  });
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "web-a",
+    port: a.port,
+    meta: { "berth.lb": "sticky_cookie", "berth.http.response-headers.remove": "Set-Cookie" },
+  }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/");
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.headers["set-cookie"], [
+        `berth_web=${stickyToken("web-a")}; Path=/; HttpOnly; SameSite=Lax`,
+      ]);
+    });
+  } finally {
+    await a.close();
+  }
+});

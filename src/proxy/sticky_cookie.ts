@@ -10,7 +10,8 @@
  * @module
  */
 import { Balancer, type Target } from "./balancer.ts";
-import type { ResponseSink } from "./client_conn.ts";
+import type { DispatchSink } from "./conn_info.ts";
+import { SinkWrapper } from "./middleware/pipeline.ts";
 import type { Exchange } from "./exchange.ts";
 import { clientKey, cookieValue, requestKey } from "./lb_key.ts";
 import { lbSettings } from "./lb_settings.ts";
@@ -66,37 +67,47 @@ export function cookieTarget(
 }
 
 /**
- * Wraps `x.res` so that the response head of the instance that answered (`x.answeredBy`) sets
- * the cookie when the request did not carry its token. The proxy's own answers set none.
+ * The sink of the `sticky-cookie` stage (middleware/sticky_cookie.ts): the response head of
+ * the instance that answered (`x.answeredBy`) sets the cookie when the request did not carry
+ * its token. The proxy's own answers set none.
  */
-export function withStickyCookie(x: Exchange): ResponseSink {
-  const res = x.res;
-  const name = stickyCookieName(x.route);
-  const sent = cookieValue(x.req.rawHeaders, name);
-  const { cookieMaxAgeS } = lbSettings(x.route);
-  return new Proxy(res, {
-    get(target, p) {
-      if (p === "writeHead") {
-        return (status: number, reason: string, headers: readonly string[]) => {
-          const by = x.answeredBy;
-          const token = by === undefined ? undefined : Balancer.token(by);
-          if (token === undefined || token === sent) {
-            return target.writeHead(status, reason, headers);
-          }
-          const cookie = setCookie(name, token, {
-            secure: x.conn.secure,
-            maxAgeS: cookieMaxAgeS,
-          });
-          return target.writeHead(status, reason, [...headers, "set-cookie", cookie]);
-        };
-      }
-      const v = Reflect.get(target, p, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-    set(target, p, v) {
-      return Reflect.set(target, p, v, target);
-    },
-  });
+export class StickySink extends SinkWrapper {
+  readonly #x: Exchange;
+  readonly #name: string;
+  readonly #sent: string | undefined;
+
+  constructor(x: Exchange, inner: DispatchSink) {
+    super(inner);
+    this.#x = x;
+    this.#name = stickyCookieName(x.route);
+    this.#sent = cookieValue(x.req.rawHeaders, this.#name);
+    wrapped.add(x);
+  }
+
+  override writeHead(status: number, reason: string, headers: readonly string[]): void {
+    const x = this.#x;
+    const by = x.answeredBy;
+    const token = by === undefined ? undefined : Balancer.token(by);
+    if (token === undefined || token === this.#sent) {
+      return this.inner.writeHead(status, reason, headers);
+    }
+    const cookie = setCookie(this.#name, token, {
+      secure: x.conn.secure,
+      maxAgeS: lbSettings(x.route).cookieMaxAgeS,
+    });
+    this.inner.writeHead(status, reason, [...headers, "set-cookie", cookie]);
+  }
+}
+
+/** Exchanges whose sink has a StickySink. */
+const wrapped = new WeakSet<Exchange>();
+
+/**
+ * Gives a `sticky_cookie` exchange its StickySink when its route's middleware chain did not (a
+ * route without settings has no chain): then it is the only response stage.
+ */
+export function ensureStickyCookie(x: Exchange): void {
+  if (!wrapped.has(x)) x.res = new StickySink(x, x.res as DispatchSink);
 }
 
 /**

@@ -19,6 +19,7 @@ import { REDIRECT } from "./redirect.ts";
 import { STRIP_PREFIX } from "./strip_prefix.ts";
 import { REWRITE } from "./rewrite.ts";
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from "./headers.ts";
+import { STICKY_COOKIE } from "./sticky_cookie.ts";
 
 /** Every middleware, in order. */
 export const MIDDLEWARES: readonly MiddlewarePart[] = [
@@ -30,7 +31,7 @@ export const MIDDLEWARES: readonly MiddlewarePart[] = [
   REWRITE, // berth.http.rewrite
   REQUEST_HEADERS, // berth.http.request-header.NAME, berth.http.request-headers.remove
   RESPONSE_HEADERS, // berth.http.response-header.NAME, berth.http.response-headers.remove
-  // sticky cookie: berth.lb=sticky_cookie
+  STICKY_COOKIE, // berth.lb=sticky_cookie (the policy turns it on, see sticky_cookie.ts)
   // compress: berth.http.compress
 ];
 
