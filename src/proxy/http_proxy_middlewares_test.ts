@@ -1,0 +1,93 @@
+// HttpProxy with route settings in instance meta (the real middleware order), over sockets:
+// strip-prefix, basic auth through the verifier thread, response headers on the proxy's own 502.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
+import { request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+import { unusedPort } from "../../test/ports.ts";
+
+/** htpasswd -nbB -C 4 bob hunter2 */
+const BOB = "$2y$04$kaAwnn/Ky58PrgaO9aW9vuMtPsyE3U3RtV9HmHdxqbBizysAxSuEO";
+
+async function echoBackend() {
+  const seen: { url: string; headers: IncomingMessage["headers"] }[] = [];
+  const b = await startBackend("a", (req, res) => {
+    seen.push({ url: req.url ?? "", headers: req.headers });
+    res.setHeader("Server", "echo");
+    res.end(req.url);
+  });
+  return { b, seen };
+}
+
+Deno.test("HttpProxy: berth.http.strip-prefix sends the path without the route's prefix", async () => {
+  const { b, seen } = await echoBackend();
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "web-a",
+    port: b.port,
+    httpPath: "/api",
+    meta: { "berth.http.strip-prefix": "true" },
+  }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/api/users?id=7", {
+        headers: { "X-Forwarded-Prefix": "/spoofed" },
+      });
+      assert.deepEqual([r.status, r.body], [200, "/users?id=7"]);
+      assert.equal(seen[0]!.headers["x-forwarded-prefix"], "/api");
+      assert.equal((await request(port, "/api")).body, "/");
+      assert.equal((await request(port, "/apix")).status, 404, "no route: not stripped either");
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy: berth.http.auth.basic checks on the verifier thread; the instance sees no password", async () => {
+  const { b, seen } = await echoBackend();
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port, meta: { "berth.http.auth.basic": `bob:${BOB}` } }));
+  const auth = (up: string) => ({ Authorization: `Basic ${Buffer.from(up).toString("base64")}` });
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const none = await request(port, "/x");
+      assert.equal(none.status, 401);
+      assert.equal(none.headers["www-authenticate"], 'Basic realm="berth", charset="UTF-8"');
+      assert.equal((await request(port, "/x", { headers: auth("bob:hunter3") })).status, 401);
+      assert.equal(seen.length, 0, "no instance saw a refused request");
+      const ok = await request(port, "/x", { headers: auth("bob:hunter2") });
+      assert.deepEqual([ok.status, ok.body], [200, "/x"]);
+      assert.equal(seen[0]!.headers.authorization, undefined);
+      assert.equal(seen[0]!.headers["x-forwarded-user"], "bob");
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy: response headers are set and removed on the instance's and the proxy's 502", async () => {
+  const { b } = await echoBackend();
+  const ts = new TestStore();
+  const meta = {
+    "berth.http.response-header.X-Frame-Options": "DENY",
+    "berth.http.response-headers.remove": "Server",
+  };
+  ts.register(spec({ id: "web-a", port: b.port, meta }));
+  const closed = await unusedPort();
+  ts.register(
+    spec({ id: "gone-a", service: "gone", port: closed, httpHosts: ["gone.test"], meta }),
+  );
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await request(port, "/x");
+      assert.equal(r.status, 200);
+      assert.equal(r.headers["x-frame-options"], "DENY");
+      assert.equal(r.headers.server, undefined);
+      const bad = await request(port, "/x", { host: "gone.test" });
+      assert.equal(bad.status, 502);
+      assert.equal(bad.headers["x-frame-options"], "DENY");
+    });
+  } finally {
+    await b.close();
+  }
+});
