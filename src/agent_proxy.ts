@@ -115,10 +115,9 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     log,
     reserved: o.reserved,
     proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
-    observers: [metrics],
     events: metrics,
     tcpObserver: metrics,
-    observers: accessLogFile === null ? [] : [accessLogFile],
+    observers: accessLogFile === null ? [metrics] : [metrics, accessLogFile],
     member: config.node,
   });
   await proxy.start();

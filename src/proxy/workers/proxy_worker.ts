@@ -100,10 +100,9 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     log,
     routeLog: m.index === 0 ? log : () => {},
     onEject: (key, ms) => post({ type: "ejected", key, ms }),
-    observers: [metrics],
     events: metrics,
     tcpObserver: metrics,
-    observers: accessLog === null ? [] : [accessLog],
+    observers: accessLog === null ? [metrics] : [metrics, accessLog],
     member: c.member,
   });
   for (const e of m.ejections) p.eject(e.key, e.ms);
