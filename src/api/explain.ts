@@ -163,13 +163,21 @@ async function explainService(c: Context, d: Deps, service: string) {
   // As /v1/berth/instances: an instance also needs node:read on its node.
   const instances = keepAllowed(c, stored, instanceReadable)
     .map((i) => instanceExplain(i, nodes.get(i.node)));
-  const routes = d.explain.serviceRoutes?.(service) ?? null;
+  const ids = new Set(instances.map((i) => i.id));
+  const table = d.explain.serviceRoutes?.(service) ?? null;
+  // The proxy's members, as far as the token may read their instances.
+  const routes = table === null ? null : {
+    ...table,
+    options: {
+      ...table.options,
+      members: table.options.members.filter((m) => ids.has(m.instance)),
+    },
+  };
   if (stored.length === 0 && routes === null) {
     throw new HttpError(404, `no service ${JSON.stringify(service)}: no instance is registered`);
   }
   const view = await d.routes();
   const tcpListeners = (view?.tcp ?? []).filter((t) => t.service === service);
-  const ids = new Set(instances.map((i) => i.id));
   const members = await ejections(c, d, ids);
   return {
     kind: "service" as const,
@@ -251,8 +259,24 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
   }
   const view = await d.routes();
   const ejected = new Set((view?.ejected ?? []).map((x) => x.instance));
-  const e = source(target, { ejected, key: c.req.query("key") });
-  if (e.matched !== null) requireRight(c, "service", e.matched.service, "read");
+  const found = source(target, { ejected, key: c.req.query("key") });
+  if (found.matched !== null) requireRight(c, "service", found.matched.service, "read");
+  // The members whose instances the token may read (node:read on their nodes); the pick only
+  // when it is one of them.
+  const members = found.route === null ? [] : keepAllowed(
+    c,
+    found.route.members,
+    (a, m) => instanceReadable(a, { service: found.route!.service, node: m.node }),
+  );
+  const shown = members.some((m) => m.instance === found.pick);
+  const e = found.route === null ? found : {
+    ...found,
+    route: { ...found.route, members },
+    pick: shown ? found.pick : null,
+    pickNote: shown || found.pick === null
+      ? found.pickNote
+      : "an instance on a node this token may not read",
+  };
   const rules: string[] = [];
   if (e.route?.redirectHttps) {
     rules.push("berth.http.redirect=https: plain HTTP requests get a 308 to https://");

@@ -278,7 +278,11 @@ Deno.test("GET /v1/berth/explain needs agent:read, then service:read on what it 
     const both = await get("?service=web", "both");
     assert.equal(both.status, 200);
     // Instances also need node:read on their node, as in /v1/berth/instances.
-    assert.deepEqual((await both.json()).instances, []);
+    const hidden = await both.json();
+    assert.deepEqual(hidden.instances, []);
+    assert.deepEqual(hidden.routes.options.members, []);
+    const url = await (await get("?url=web.test/", "both")).json();
+    assert.deepEqual(url.route.members, []);
     assert.equal(both.headers.get("X-Consul-Results-Filtered-By-ACLs"), "true");
     addToken(
       f.store,
@@ -288,6 +292,7 @@ Deno.test("GET /v1/berth/explain needs agent:read, then service:read on what it 
     );
     const all = await (await get("?service=web", "nodes-too")).json();
     assert.deepEqual(all.instances.map((i: { id: string }) => i.id), ["n1:web-1:80"]);
+    assert.equal(all.routes.options.members.length, 1);
     assert.equal((await get("?url=web.test/", "both")).status, 200);
   } finally {
     f.close();
