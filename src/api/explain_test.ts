@@ -283,6 +283,7 @@ Deno.test("GET /v1/berth/explain needs agent:read, then service:read on what it 
     assert.deepEqual(hidden.routes.options.members, []);
     const url = await (await get("?url=web.test/", "both")).json();
     assert.deepEqual(url.route.members, []);
+    assert.equal(url.pick, null);
     assert.equal(both.headers.get("X-Consul-Results-Filtered-By-ACLs"), "true");
     addToken(
       f.store,
