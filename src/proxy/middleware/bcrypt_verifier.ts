@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import type { BcryptAsk, BcryptVerdict } from "./bcrypt_worker.ts";
+import { errorText } from "../../lib/error_text.ts";
 
 /** Checks under way (or queued on the verifier thread) per proxy thread. */
 export const VERIFY_IN_FLIGHT_MAX = 4;
@@ -24,6 +25,8 @@ export const VERIFY_IN_FLIGHT_MAX = 4;
 export const GOOD_VERDICTS_MAX = 4096;
 /** Remembered credentials that did not match (apart: guesses never evict good verdicts). */
 export const BAD_VERDICTS_MAX = 1024;
+/** At most one log line per this long about checks that failed (the verifier thread died). */
+export const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /** A check's outcome: matched, did not, or not checked because too many are under way. */
 export type Verdict = boolean | "busy";
@@ -40,6 +43,10 @@ export interface BcryptVerifierOptions {
   goodMax?: number;
   /** Default BAD_VERDICTS_MAX. */
   badMax?: number;
+  /** Where a failed check is told (at most once a minute). Default console.error. */
+  log?: (line: string) => void;
+  /** Clock for the log's pace. Default Date.now. */
+  now?: () => number;
 }
 
 /** A Map used as an LRU: `get` refreshes, `set` evicts the oldest past `max`. */
@@ -76,6 +83,9 @@ export class BcryptVerifier {
   readonly #bad: Lru;
   readonly #pending = new Map<string, Promise<Verdict>>();
   #inFlight = 0;
+  readonly #log: (line: string) => void;
+  readonly #now: () => number;
+  #loggedMs = -Infinity;
   /** Checks run (not answered from memory): for tests and figures. */
   runs = 0;
 
@@ -84,6 +94,8 @@ export class BcryptVerifier {
     this.#inFlightMax = opts.inFlightMax ?? VERIFY_IN_FLIGHT_MAX;
     this.#good = new Lru(opts.goodMax ?? GOOD_VERDICTS_MAX);
     this.#bad = new Lru(opts.badMax ?? BAD_VERDICTS_MAX);
+    this.#log = opts.log ?? console.error;
+    this.#now = opts.now ?? Date.now;
   }
 
   /** Checks under way. */
@@ -122,7 +134,12 @@ export class BcryptVerifier {
       const ok = await this.#verify(password, hash);
       (ok ? this.#good : this.#bad).add(key);
       return ok;
-    } catch {
+    } catch (e) {
+      const now = this.#now();
+      if (now - this.#loggedMs >= FAILURE_LOG_INTERVAL_MS) {
+        this.#loggedMs = now;
+        this.#log(`proxy: basic auth: a password check failed (answered 429): ${errorText(e)}`);
+      }
       return "busy";
     } finally {
       this.#inFlight--;

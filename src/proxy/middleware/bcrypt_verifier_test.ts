@@ -85,13 +85,24 @@ Deno.test("BcryptVerifier.check() keeps guesses from evicting good verdicts; bou
   assert.equal(v.runs, runs + 1);
 });
 
-Deno.test("BcryptVerifier.check() answers busy, remembering nothing, when the check fails", async () => {
+Deno.test("BcryptVerifier.check() answers busy, remembering nothing, when the check fails; logs once a minute", async () => {
   let fail = true;
+  let now = 0;
+  const lines: string[] = [];
   const v = new BcryptVerifier({
     verify: () => fail ? Promise.reject(new Error("thread died")) : Promise.resolve(true),
+    log: (line) => lines.push(line),
+    now: () => now,
   });
   const r: Verdict | Promise<Verdict> = v.check("a", "a", "H");
   assert.equal(await r, "busy");
+  assert.equal(await v.check("b", "b", "H"), "busy");
+  assert.deepEqual(lines, [
+    "proxy: basic auth: a password check failed (answered 429): thread died",
+  ]);
+  now = 60_000;
+  assert.equal(await v.check("c", "c", "H"), "busy");
+  assert.equal(lines.length, 2);
   fail = false;
   assert.equal(await v.check("a", "a", "H"), true);
   assert.equal(v.inFlight, 0);
