@@ -33,7 +33,12 @@ async function explainTwoMembers(workers: number): Promise<void> {
   try {
     const name = await runWeb({
       body: "explained",
-      labels: { "berth.service": id, "berth.http.host": host, "berth.weight": "heavy" },
+      labels: {
+        "berth.service": id,
+        "berth.http.host": host,
+        "berth.weight": "heavy",
+        "berth.http.strip-prefix": "true",
+      },
       args: ["--expose", "9000"],
     });
     names.push(name);
@@ -75,6 +80,7 @@ async function explainTwoMembers(workers: number): Promise<void> {
     assert.equal(u.code, 0, u.out);
     assert.match(u.out, new RegExp(`^URL ${host}/x → route ${host}/ of service ${id}`));
     assert.match(u.out, new RegExp(`\\n {2}pick now: ${instance} \\(round_robin`));
+    assert.match(u.out, /\n {2}settings: berth\.http\.strip-prefix=true\n/);
     assert.equal(u.out.includes("proxy workers rotates on its own"), workers > 1, u.out);
 
     const s = await berthCli(second, "explain", id, "--json");
