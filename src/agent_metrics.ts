@@ -29,6 +29,14 @@ export async function dataPlaneMetrics(
   if (p !== null) {
     out += renderProxyMetrics(p.snapshot);
     missing("proxy", p.missing);
+    if (p.accessLogDropped !== null) {
+      out += family(
+        "berth_access_log_dropped_total",
+        "counter",
+        "Access log lines dropped: the buffer was full (a slow disk) or a write failed.",
+        [sample("berth_access_log_dropped_total", [], p.accessLogDropped)],
+      );
+    }
   }
   if (d !== null) {
     out += renderDnsMetrics(d.counts);

@@ -129,7 +129,12 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
       return proxy.table;
     },
     report: () => proxy.report(),
-    metrics: () => Promise.resolve({ snapshot: metrics.snapshot(), missing: [] }),
+    metrics: () =>
+      Promise.resolve({
+        snapshot: metrics.snapshot(),
+        missing: [],
+        accessLogDropped: accessLogFile?.dropped ?? null,
+      }),
   };
 }
 

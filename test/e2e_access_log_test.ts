@@ -154,6 +154,8 @@ for (const workers of [1, 2]) {
           Array(7).fill("b"),
         );
         assert.equal(lines(`${file}.1`).length, warmups + 30, "the old file got no later line");
+        const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+        assert.match(metrics, /^berth_access_log_dropped_total 0$/m);
       } finally {
         await agent.stop();
         await b.close();

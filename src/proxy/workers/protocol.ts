@@ -105,7 +105,8 @@ export type FromProxyWorker =
   | ({ type: "ejected" } & Ejection)
   /** null: the worker's proxy is not started (or already stopped). */
   | { type: "report"; id: number; report: RoutesReport | null }
-  | { type: "metrics"; id: number; snapshot: ProxyMetricsSnapshot }
+  /** `accessLogDropped`: the lines its access log dropped so far (absent: no access log). */
+  | { type: "metrics"; id: number; snapshot: ProxyMetricsSnapshot; accessLogDropped?: number }
   | { type: "log"; line: string }
   /** `cut`: after a drain, the requests, streams and connections its timeout cut. */
   | { type: "closed"; cut?: number };

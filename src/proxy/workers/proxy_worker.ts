@@ -154,7 +154,12 @@ async function handle(m: ToProxyWorker): Promise<void> {
     case "report":
       return post({ type: "report", id: m.id, report: proxy?.report() ?? null });
     case "metrics":
-      return post({ type: "metrics", id: m.id, snapshot: metrics.snapshot() });
+      return post({
+        type: "metrics",
+        id: m.id,
+        snapshot: metrics.snapshot(),
+        accessLogDropped: accessLog?.dropped,
+      });
     case "access-log.reopen":
       return await accessLog?.reopen();
     case "drain":

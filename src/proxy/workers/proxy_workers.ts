@@ -82,12 +82,16 @@ interface Slot {
   closed: PromiseWithResolvers<number> | null;
   /** The request metrics its worker last gave; null: none yet. */
   metrics: ProxyMetricsSnapshot | null;
+  /** Access log lines its worker dropped, as it last said. */
+  accessLogDropped: number;
 }
 
 /** The workers' request metrics, summed, and the workers that did not answer in time. */
 export interface WorkersMetrics {
   snapshot: ProxyMetricsSnapshot;
   missing: number[];
+  /** Access log lines dropped (buffer full, failed writes); null: no access log. */
+  accessLogDropped: number | null;
 }
 
 /** See the module comment. */
@@ -103,6 +107,8 @@ export class ProxyWorkers {
   readonly #metrics = new WorkerGather<Slot, ProxyMetricsSnapshot>();
   /** The last metrics of workers that stopped (gauges zeroed), kept in the sums. */
   #stoppedMetrics: ProxyMetricsSnapshot = { routes: [], services: [], overflow: 0 };
+  /** Access log lines dropped by workers that stopped. */
+  #stoppedAccessLogDropped = 0;
   #config: WorkerProxyConfig;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
@@ -122,6 +128,7 @@ export class ProxyWorkers {
       started: null,
       closed: null,
       metrics: null,
+      accessLogDropped: 0,
     }));
     const noop = () => {};
     this.#feed = new RouteFeed({
@@ -249,9 +256,12 @@ export class ProxyWorkers {
     );
     for (const [s, snapshot] of got) s.metrics = snapshot;
     const all = this.#slots.map((s) => s.metrics).filter((m) => m !== null);
+    let dropped = this.#stoppedAccessLogDropped;
+    for (const s of this.#slots) dropped += s.accessLogDropped;
     return {
       snapshot: mergeProxySnapshots([this.#stoppedMetrics, ...all]),
       missing: missing.map((s) => s.index),
+      accessLogDropped: this.#config.accessLog ? dropped : null,
     };
   }
 
@@ -377,6 +387,7 @@ export class ProxyWorkers {
       case "report":
         return this.#reports.answer(m.id, s, m.report);
       case "metrics":
+        s.accessLogDropped = m.accessLogDropped ?? 0;
         return this.#metrics.answer(m.id, s, m.snapshot);
       case "log":
         return this.#o.log(m.line);
@@ -407,6 +418,8 @@ export class ProxyWorkers {
       ]);
       s.metrics = null;
     }
+    this.#stoppedAccessLogDropped += s.accessLogDropped;
+    s.accessLogDropped = 0;
     if (s.readySince > 0 && Date.now() - s.readySince >= RESTART_RESET_MS) {
       s.restartMs = this.#o.restartMs ?? RESTART_MS;
     }
