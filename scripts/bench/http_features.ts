@@ -64,6 +64,8 @@ import {
 const HOST = "127.0.0.1";
 const NAME = "bench.test";
 const CORES = navigator.hardwareConcurrency;
+/** Each side's warm-up before its measured runs (ready). */
+const WARM_SECONDS = 2;
 
 interface Answer {
   status: number;
@@ -165,6 +167,38 @@ async function verify(port: number, v: Variant, what: string): Promise<void> {
   });
 }
 
+/** wrk's options for a run of `seconds` (every request: Host and the credentials). */
+function wrkOptions(seconds: number): string[] {
+  const threads = envCount("BENCH_HTTP_THREADS", 1);
+  const connections = envCount("BENCH_HTTP_CONNECTIONS", 32);
+  return [
+    ...["-t", String(threads), "-c", String(connections), "-d", `${seconds}s`],
+    ...["--timeout", "5s", "-H", `Host: ${NAME}`, "-H", `Authorization: ${authorization()}`],
+  ];
+}
+
+/**
+ * Verifies the side (verify) and warms it up with a wrk run of WARM_SECONDS, not measured: what
+ * a side does once (berth: a proxy worker's first bcrypt check starts its verifier thread) is
+ * not what a request costs.
+ */
+async function ready(port: number, v: Variant, side: SideOptions): Promise<void> {
+  await verify(port, v, side.name);
+  const run = await runClient("wrk", [...wrkOptions(WARM_SECONDS), `http://${HOST}:${port}/`], {
+    limitSeconds: WARM_SECONDS + 30,
+  });
+  side.sent.set(side.key, (side.sent.get(side.key) ?? 0) + wrkRequests(run.stdout));
+}
+
+/** What every side is given: its key and name, and where it counts the requests wrk sent. */
+interface SideOptions {
+  key: string;
+  name: string;
+  variant: Variant;
+  /** Requests wrk counted per side, warm-up included (for the access logs' line counts). */
+  sent: Map<string, number>;
+}
+
 /** A static backend (one nginx worker) for one side. */
 function startBackend(dir: string): Promise<{ port: number; proc: Proc }> {
   return freePort(HOST).then(async (port) => {
@@ -177,7 +211,7 @@ function startBackend(dir: string): Promise<{ port: number; proc: Proc }> {
 /** berth at its defaults with `v`'s flags and route Meta, a backend of its own. */
 function berthSide(
   dir: string,
-  o: { key: string; name: string; variant: Variant; hash: string; skip?: string },
+  o: SideOptions & { hash: string; skip?: string },
 ): SideSpec {
   return {
     key: o.key,
@@ -187,7 +221,7 @@ function berthSide(
     start: async (): Promise<Running> => {
       const { agent, backend, stop } = await startBerth(dir, o.variant, o.hash);
       try {
-        await verify(agent.proxyPort, o.variant, o.name);
+        await ready(agent.proxyPort, o.variant, o);
       } catch (e) {
         await stop();
         throw e;
@@ -233,7 +267,7 @@ async function startBerth(dir: string, v: Variant, hash: string) {
 /** nginx `worker_processes auto` with `v`'s directives, a backend of its own. */
 function nginxSide(
   dir: string,
-  o: { key: string; name: string; variant: Variant; htpasswd: string },
+  o: SideOptions & { htpasswd: string },
 ): SideSpec {
   return {
     key: o.key,
@@ -257,7 +291,7 @@ function nginxSide(
       const proc = startProc("nginx", ["-c", conf, "-g", "daemon off;"]);
       const stop = () => Promise.all([proc.stop(), backend.proc.stop()]).then(() => {});
       try {
-        await verify(port, o.variant, o.name);
+        await ready(port, o.variant, o);
       } catch (e) {
         await stop();
         throw e;
@@ -322,14 +356,10 @@ function writePasswordFiles(dir: string, hash: string): { bcrypt: string; ssha: 
 }
 
 export async function benchHttpFeatures(): Promise<void> {
-  const threads = envCount("BENCH_HTTP_THREADS", 1);
-  const connections = envCount("BENCH_HTTP_CONNECTIONS", 32);
-  const client = `wrk -t${threads} -c${connections}`;
-  const wrkArgs = [
-    ...["-t", String(threads), "-c", String(connections), "-d", `${SECONDS}s`],
-    ...["--latency", "--timeout", "5s", "-H", `Host: ${NAME}`],
-    ...["-H", `Authorization: ${authorization()}`],
-  ];
+  const client = `wrk -t${envCount("BENCH_HTTP_THREADS", 1)} -c${
+    envCount("BENCH_HTTP_CONNECTIONS", 32)
+  }`;
+  const wrkArgs = [...wrkOptions(SECONDS), "--latency"];
   const sent = new Map<string, number>();
   const measure = async (s: SideSpec, r: Running): Promise<RunFigures> => {
     const run = await runClient("wrk", [...wrkArgs, `http://${HOST}:${r.port}/`], {
@@ -345,7 +375,7 @@ export async function benchHttpFeatures(): Promise<void> {
     const htpasswd = writePasswordFiles(dir, hash);
     console.log(
       `http-features  ${client} --latency, ${SECONDS}s per run, each side twice (in turn, ` +
-        `then in reverse); berth at its defaults (--proxy-workers ${CORES}) and nginx ` +
+        `then in reverse) after a ${WARM_SECONDS}s warm-up; berth at its defaults (--proxy-workers ${CORES}) and nginx ` +
         `worker_processes auto, each its own nginx backend (1 worker, ${BODY.length} bytes ` +
         `text/plain); every request: Host, basic-auth credentials, no Accept-Encoding`,
     );
@@ -364,10 +394,11 @@ export async function benchHttpFeatures(): Promise<void> {
     const logName = "access log (JSON to a file)";
     const mwName = (ms: readonly Middleware[]) => middlewaresText(ms);
     sides.push(
-      berthSide(dir, { key: "berth", name: "berth baseline", variant: base, hash }),
-      nginxSide(dir, { key: "nginx", name: "nginx baseline", variant: base, htpasswd: "" }),
+      berthSide(dir, { key: "berth", name: "berth baseline", variant: base, hash, sent }),
+      nginxSide(dir, { key: "nginx", name: "nginx baseline", variant: base, htpasswd: "", sent }),
       berthSide(dir, {
         key: "berth-log",
+        sent,
         name: `berth ${logName}`,
         variant: log("berth"),
         hash,
@@ -375,12 +406,14 @@ export async function benchHttpFeatures(): Promise<void> {
       }),
       nginxSide(dir, {
         key: "nginx-log",
+        sent,
         name: `nginx ${logName}`,
         variant: log("nginx"),
         htpasswd: "",
       }),
       berthSide(dir, {
         key: "berth-mw",
+        sent,
         name: `berth ${mwName(mws)}`,
         variant: { middlewares: have },
         hash,
@@ -388,6 +421,7 @@ export async function benchHttpFeatures(): Promise<void> {
       }),
       nginxSide(dir, {
         key: "nginx-mw",
+        sent,
         name: `nginx ${mwName(mws)}`,
         variant: { middlewares: mws },
         htpasswd: htpasswd.bcrypt,
@@ -396,6 +430,7 @@ export async function benchHttpFeatures(): Promise<void> {
     if (mws.includes("auth")) {
       sides.push(nginxSide(dir, {
         key: "nginx-mw-ssha",
+        sent,
         name: `nginx ${mwName(mws)}, {SSHA} password`,
         variant: { middlewares: mws },
         htpasswd: htpasswd.ssha,
@@ -442,7 +477,7 @@ export async function benchHttpFeatures(): Promise<void> {
       const lines = await countLines(log(who).accessLog!);
       console.log(
         `http-features  ${who}'s access log: ${lines} lines for ${sent.get(`${who}-log`)} ` +
-          `requests wrk counted (besides: the probes' few, and up to one per connection in ` +
+          `requests wrk counted, warm-up included (besides: the probes' few, and up to one per connection in ` +
           `flight at each run's end)`,
       );
     }
