@@ -11,6 +11,7 @@ import { type ClientRequest, RequestBody } from "./client_conn.ts";
 import type { DispatchSink } from "./conn_info.ts";
 import { rawClient, request, spec, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { stickyToken } from "./rendezvous.ts";
 
 type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
@@ -635,5 +636,44 @@ Deno.test("h2c route: a session the instance ends with GOAWAY is replaced by a n
     });
   } finally {
     await b.close();
+  }
+});
+
+Deno.test("h2c route: berth.lb=sticky_cookie sets the cookie and follows it; berth.http.timeout answers 504", async () => {
+  const a = await h2cBackend(echo("a"));
+  const b = await h2cBackend(echo("b"));
+  const silent = await h2cBackend(() => {}); // never answers
+  const ts = new TestStore();
+  const meta = { ...H2C, "berth.lb": "sticky_cookie" };
+  ts.register(spec({ id: "a", port: a.port, meta }));
+  ts.register(spec({ id: "b", port: b.port, meta }));
+  ts.register(spec({
+    id: "s",
+    service: "slow",
+    port: silent.port,
+    httpHosts: ["slow.test"],
+    meta: { ...H2C, "berth.http.timeout": "1s" },
+  }));
+  try {
+    await withProxy(ts, { responseTimeoutMs: 5_000 }, async (port) => {
+      const first = await request(port, "/");
+      const name = first.body.split(" ")[0]!;
+      assert.equal(
+        first.headers["set-cookie"]?.[0],
+        `berth_web=${stickyToken(name)}; Path=/; HttpOnly; SameSite=Lax`,
+      );
+      for (const other of ["a", "b", "a"]) {
+        const r = await request(port, "/", {
+          headers: { cookie: `berth_web=${stickyToken(other)}` },
+        });
+        assert.equal(r.body.split(" ")[0], other);
+        assert.equal(r.headers["set-cookie"], undefined);
+      }
+      const slow = await request(port, "/", { host: "slow.test" });
+      assert.equal(slow.status, 504);
+      assert.match(slow.body, /instance s sent no response within 1000 ms/);
+    });
+  } finally {
+    await Promise.all([a.close(), b.close(), silent.close()]);
   }
 });

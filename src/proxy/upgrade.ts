@@ -13,6 +13,7 @@ import type { ConnInfo } from "./conn_info.ts";
 import type { PlainAnswer } from "./exchange.ts";
 import { CLIENT_SET_BY_PROXY } from "./headers.ts";
 import { requestKey } from "./lb_key.ts";
+import { lbSettings } from "./lb_settings.ts";
 import { cookieTarget } from "./sticky_cookie.ts";
 import { endClient, relay } from "./relay.ts";
 import { proxyPreamble } from "./proxy_protocol_out.ts";
@@ -165,7 +166,7 @@ function tunnel(
   relay(socket, route, {
     pool: ctx.pool,
     connectTimeoutMs: ctx.connectTimeoutMs,
-    retriesMax: ctx.retriesMax,
+    retriesMax: lbSettings(route).retries ?? ctx.retriesMax,
     idleTimeoutMs: ctx.idleTimeoutMs,
     preamble: proxyPreamble(route, socket, Buffer.from(text, "latin1")),
     upgrade: {
