@@ -3,7 +3,8 @@
  * (`berth.proxy-protocol=v2` on a TCP route and an HTTP route, to test servers that read the
  * header as an instance configured for it does) and in (`--proxy-protocol-from`: a "balancer"
  * connecting from 127.0.0.9 declares the client address, which the instances and
- * X-Forwarded-For then carry). Run under `flock /tmp/berth-e2e.lock`.
+ * X-Forwarded-For then carry); and a UDP route (`berth.udp.port`) to busybox containers
+ * answering UDP. Run under `flock /tmp/berth-e2e.lock`.
  *
  * @module
  */
@@ -11,7 +12,17 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import net from "node:net";
-import { freePort, startAgent, stopAll } from "./harness.ts";
+import dgram from "node:dgram";
+import {
+  docker,
+  freePort,
+  removeContainers,
+  requireDocker,
+  startAgent,
+  stopAll,
+  TEST_IMAGE,
+  uniq,
+} from "./harness.ts";
 import { waitFor } from "./wait.ts";
 import { buildProxyHeader, parseProxyHeader } from "../src/proxy/proxy_protocol.ts";
 
@@ -223,6 +234,141 @@ Deno.test({
       await tcpInst.close();
       await httpInst.close();
       await new Promise<void>((r) => xff.close(() => r()));
+    }
+  },
+});
+
+/** A UDP echo in C, built static so that it runs in the busybox-static test image. */
+const UDP_ECHO_C = `
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(9000);
+  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+  const char *name = argc > 1 ? argv[1] : "echo";
+  size_t n0 = strlen(name);
+  char in[2048], out[2100];
+  for (;;) {
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t n = recvfrom(s, in, sizeof in, 0, (struct sockaddr *)&from, &len);
+    if (n < 0) continue;
+    memcpy(out, name, n0);
+    out[n0] = ':';
+    memcpy(out + n0 + 1, in, n);
+    sendto(s, out, n0 + 1 + n, 0, (struct sockaddr *)&from, len);
+  }
+}
+`;
+
+/**
+ * Builds the UDP echo (gcc -static) into a temp dir. The test image's busybox `nc` has no UDP
+ * mode (Debian's busybox-static: `nc [-iN] [-wN] [-l] [-p PORT] … [-e PROG]`) and no other
+ * applet answers UDP, so the containers run this instead.
+ */
+async function buildUdpEcho(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "berth-udp-echo-" });
+  await Deno.writeTextFile(`${dir}/udp_echo.c`, UDP_ECHO_C);
+  const out = await new Deno.Command("gcc", {
+    args: ["-static", "-O2", "-o", `${dir}/udp_echo`, `${dir}/udp_echo.c`],
+    stderr: "piped",
+  }).output().catch((e) => {
+    throw new Error(`the UDP e2e test builds a static UDP echo with gcc: ${e}`);
+  });
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  await Deno.chmod(`${dir}/udp_echo`, 0o755);
+  return dir;
+}
+
+/** A UDP client bound on loopback: `ask` sends a datagram, resolves with the answer or "". */
+async function udpClient() {
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+  let waiting: ((a: string) => void) | null = null;
+  s.on("message", (m) => {
+    const w = waiting;
+    waiting = null;
+    w?.(m.toString());
+  });
+  return {
+    ask(port: number, text: string, waitMs = 2_000): Promise<string> {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          waiting = null;
+          resolve("");
+        }, waitMs);
+        waiting = (a) => {
+          clearTimeout(timer);
+          resolve(a);
+        };
+        s.send(Buffer.from(text), port, "127.0.0.1");
+      });
+    },
+    close: () => s.close(),
+  };
+}
+
+Deno.test({
+  name:
+    "e2e l4: berth.udp.port balances a busybox container's UDP echo per client flow; a stopped container's flows move",
+  ...e2e,
+  async fn() {
+    await requireDocker();
+    const dir = await buildUdpEcho();
+    const svc = uniq("udp");
+    const udpPort = await freePort();
+    const names: string[] = [];
+    const agent = await startAgent({ args: ["--proxy-workers", "2"] });
+    const clients = await Promise.all([udpClient(), udpClient(), udpClient(), udpClient()]);
+    try {
+      for (const body of ["one", "two"]) {
+        const name = `berth-e2e-${svc}-${body}`;
+        names.push(name);
+        await docker(
+          ...["run", "-d", "--name", name, "-l", "berth-e2e=1", "-e", `SERVICE_NAME=${svc}`],
+          ...["-l", `berth.udp.port=${udpPort}`, "-l", "berth.port=9000/udp"],
+          ...["-p", "127.0.0.1::9000/udp", "-v", `${dir}/udp_echo:/udp_echo:ro`],
+          ...[TEST_IMAGE, "/udp_echo", body],
+        );
+      }
+      // Each client flow stays on one container; four flows reach both.
+      const seen = new Map<number, string>();
+      await waitFor("both containers answer through the UDP route", async () => {
+        for (const [i, c] of clients.entries()) {
+          const a = await c.ask(udpPort, `ping${i}`, 1_000);
+          if (a !== "") seen.set(i, a.split(":")[0]!);
+        }
+        return seen.size === clients.length && new Set(seen.values()).size === 2;
+      }, { timeoutMs: 60_000 });
+      for (const [i, c] of clients.entries()) {
+        for (let k = 0; k < 3; k++) {
+          assert.equal(await c.ask(udpPort, `m${k}`), `${seen.get(i)}:m${k}`, `client ${i}`);
+        }
+      }
+      const routes = await (await fetch(`${agent.httpUrl}/v1/berth/routes`)).json();
+      assert.deepEqual(
+        routes.udp.map((r: { port: number; service: string; state: string }) => [
+          r.port,
+          r.service,
+          r.state,
+        ]),
+        [[udpPort, svc, "listening"]],
+      );
+      // Stop "one": once its instance is no longer served, its flows move to "two".
+      await docker("stop", "-t", "1", names[0]!);
+      const moved = clients.find((_, i) => seen.get(i) === "one")!;
+      await waitFor("a flow of the stopped container answered by the other", async () => {
+        return (await moved.ask(udpPort, "again", 1_000)) === "two:again";
+      }, { timeoutMs: 30_000 });
+    } finally {
+      for (const c of clients) c.close();
+      await removeContainers(names);
+      await stopAll([agent]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -392,6 +392,9 @@ Deno.test("GET /v1/berth/routes answers the routes of the services the token may
     https: null,
     http: [{ host: "web.example.com", prefix: "/", service: "web", targets: 1, proto: "http1" }],
     tcp: [{ port: 9000, service: "db", state: "listening" as const, error: null }],
+    udp: [
+      { port: 53, service: "db", state: "listening" as const, error: null, flows: 1, dropped: 0 },
+    ],
     conflicts: ["TCP port 9000: claimed by services db and web; db keeps it"],
     ejected: [
       { instance: "db", address: "10.0.0.2", port: 80, untilMs: 1 },
@@ -412,6 +415,7 @@ Deno.test("GET /v1/berth/routes answers the routes of the services the token may
   assert.deepEqual(await r.json(), {
     ...report,
     tcp: [],
+    udp: [],
     conflicts: [],
     ejected: report.ejected.filter((e) => e.instance === "web"),
   });

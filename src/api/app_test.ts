@@ -136,7 +136,7 @@ Deno.test("GET /ui is a self-contained page that reads the JSON API", async () =
   f.close();
 });
 
-Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as failed", async () => {
+Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as failed, UDP routes", async () => {
   const report = {
     listen: "127.0.0.1:8080",
     https: "127.0.0.1:8443",
@@ -146,6 +146,14 @@ Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as 
       service: "consul",
       state: "failed" as const,
       error: "port 8500 is the agent's own api listener (127.0.0.1:8500)",
+    }],
+    udp: [{
+      port: 5353,
+      service: "dns",
+      state: "listening" as const,
+      error: null,
+      flows: 2,
+      dropped: 0,
     }],
     conflicts: [],
     ejected: [],
@@ -163,6 +171,7 @@ Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as 
     https: null,
     http: [],
     tcp: [],
+    udp: [],
     conflicts: [],
     ejected: [],
   });

@@ -1,7 +1,7 @@
 /**
  * Native routes for what Consul has no equivalent of: `/v1/berth/status`, `/v1/berth/instances`
  * (our Instance shape with its derived health, instance_view.ts), `/v1/berth/members`,
- * `/v1/berth/routes` (the proxy's routes, TCP listeners failed or not; those of the services the
+ * `/v1/berth/routes` (the proxy's routes, TCP and UDP listeners failed or not; those of the services the
  * token may read), `/v1/berth/raft/*` and `/v1/snapshot`.
  *
  * @module
@@ -62,6 +62,7 @@ export function berthRoutes(app: Hono, d: Deps): void {
       https: view.https,
       http: keepAllowed(c, view.http, readable),
       tcp: keepAllowed(c, view.tcp, readable),
+      udp: keepAllowed(c, view.udp ?? [], readable),
       conflicts: everyService ? view.conflicts : [],
       ejected: keepAllowed(c, view.ejected ?? [], (a, e) => {
         const service = store.instance(e.instance)?.service;

@@ -47,6 +47,15 @@ export interface RoutesView {
     state: "listening" | "binding" | "failed";
     error: string | null;
   }[];
+  /** UDP routes (`berth.udp.port`) with their listener state and open flows (absent: none). */
+  udp?: {
+    port: number;
+    service: string;
+    state: "listening" | "binding" | "failed";
+    error: string | null;
+    flows: number;
+    dropped: number;
+  }[];
   conflicts: string[];
   /** Instances the proxy's passive health skips now (absent: none). */
   ejected?: { instance: string; address: string; port: number; untilMs: number }[];

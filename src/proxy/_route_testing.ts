@@ -37,6 +37,8 @@ export function describeTable(t: RouteTable): unknown {
     services,
     tcp: [...t.tcp].map(([port, s]) => [port, s.service]).sort((a, b) => +a[0]! - +b[0]!),
     tcpClashes: [...t.tcpClashes],
+    udp: [...t.udp].map(([port, s]) => [port, s.service]).sort((a, b) => +a[0]! - +b[0]!),
+    udpClashes: [...t.udpClashes],
     conflicts: [...t.conflicts].sort(),
     hosts: [...t.hosts()].sort(),
     acmeHosts: [...t.acmeHosts].sort(),
@@ -50,6 +52,7 @@ const metaArb: fc.Arbitrary<Record<string, string>> = fc.record({
   "berth.http.hsts": fc.constantFrom("max-age=60", "max-age=1"),
   "berth.http.redirect": fc.constantFrom("https", "off"),
   "berth.tls": fc.constantFrom("acme", "manual"),
+  "berth.udp.port": fc.constantFrom("5353", "5354", "bad"),
   // Route settings of TEST_ROUTE_INDEX (test/route_key_fixtures.ts): tables given it as routeKeys.
   "berth.test.n": fc.constantFrom("1", "2"),
   "berth.test.h.A": fc.constantFrom("a"),
@@ -66,6 +69,7 @@ export const instanceArb: fc.Arbitrary<Instance> = fc.record({
   httpHosts: fc.subarray(HOSTS, { maxLength: 2 }),
   httpPath: fc.constantFrom(...PATHS),
   tcpPort: fc.constantFrom(null, null, 9000, 9001),
+  tags: fc.constantFrom<string[]>([], ["udp"]),
   meta: metaArb,
   checkResult: fc.constantFrom(
     null,

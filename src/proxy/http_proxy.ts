@@ -44,6 +44,7 @@ import { answeredAcme, routeOrAnswer, withHstsSink } from "./edge_rules.ts";
 import { forwardUpgrade, type UpgradeContext } from "./upgrade.ts";
 import { settleWithin, TrackedSet } from "../lib/drain.ts";
 import { ProxyHeaderGate } from "./proxy_protocol_in.ts";
+import { UdpProxy } from "./udp_proxy.ts";
 import { type Chain, EMPTY_CHAIN, runRequestStages, wrapResponse } from "./middleware/pipeline.ts";
 import { chainOf, chainsOf } from "./middleware/order.ts";
 import type { RouteSettings } from "./route_settings.ts";
@@ -83,6 +84,7 @@ export class HttpProxy {
   /** Response and stream-idle deadlines of requests in flight (no timer per request). */
   readonly #clock: CoarseClock;
   readonly #tcp: TcpProxy | null;
+  readonly #udp: UdpProxy | null;
   /** PROXY headers of connections from `proxyProtocolFrom` sources; null: none trusted. */
   readonly #proxyIn: ProxyHeaderGate | null;
   /** Routes with `proto` h2c/grpc: pooled HTTP/2 cleartext sessions (h2c_upstream.ts). */
@@ -179,6 +181,12 @@ export class HttpProxy {
       proxyIn: this.#proxyIn,
       observer: opts.tcpObserver,
     });
+    const udpHost = opts.udpHost === undefined ? tcpHost : opts.udpHost;
+    this.#udp = udpHost == null ? null : new UdpProxy({
+      host: udpHost,
+      log: opts.routeLog ?? this.#log,
+      reserved: opts.reserved,
+    });
     this.#routes = new RouteFeed({
       source: opts.source,
       edgeDomain: opts.edgeDomain,
@@ -199,6 +207,14 @@ export class HttpProxy {
         if (tcp === null) return;
         this.#tcpUpdating = this.#tcpUpdating.then(() =>
           this.#closed ? undefined : tcp.update(this.#routes.table, ports)
+        );
+      },
+      udpChanged: (ports) => {
+        const udp = this.#udp;
+        if (udp === null) return;
+        // In the same chain as the TCP updates: held back until start() bound the proxy's ports.
+        this.#tcpUpdating = this.#tcpUpdating.then(() =>
+          this.#closed ? undefined : udp.update(this.#routes.table, ports)
         );
       },
       log: opts.routeLog ?? this.#log,
@@ -286,6 +302,7 @@ export class HttpProxy {
         : formatHostPort(this.#https?.bound ?? this.#opts.tls.listen),
       http: this.#routes.table.httpRoutes(),
       tcp: this.#tcp?.report(this.#routes.table.tcpClashes) ?? [],
+      ...(this.#udp === null ? {} : { udp: this.#udp.report(this.#routes.table.udpClashes) }),
       conflicts: this.#routes.table.conflicts,
       ejected: this.#pool.ejected(),
     };
@@ -368,6 +385,7 @@ export class HttpProxy {
     await httpsClosed;
     await this.#tcpUpdating;
     await this.#tcp?.close();
+    this.#udp?.close();
     this.#pool.close();
     this.#h2c.sessions.close();
     if (this.#draining !== null) await Promise.all(this.#draining);

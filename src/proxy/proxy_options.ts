@@ -10,6 +10,7 @@ import type { ProxyTlsOptions } from "./https_listener.ts";
 import type { RouteSource } from "./route_feed.ts";
 import type { HttpRouteInfo } from "./routes.ts";
 import type { ReservedListener, TcpObserver, TcpRouteInfo } from "./tcp_proxy.ts";
+import type { UdpRouteInfo } from "./udp_proxy.ts";
 import type { EjectedTarget, UpstreamPoolOptions } from "./upstream_pool.ts";
 import type { RequestObserver } from "./request_record.ts";
 import type { MiddlewarePart } from "./middleware/pipeline.ts";
@@ -77,6 +78,11 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    */
   tcpHost?: string | null;
   /**
+   * Address the UDP route listeners (`berth.udp.port`) bind; null turns UDP routes off (proxy
+   * workers: the main thread serves them). Default: that of the TCP routes.
+   */
+  udpHost?: string | null;
+  /**
    * Logs route conflicts, refused TCP routes and TCP bind failures. Default `log`; proxy workers
    * other than worker 0 mute it (every worker has the same table).
    */
@@ -122,6 +128,8 @@ export interface RoutesReport {
   https: string | null;
   http: HttpRouteInfo[];
   tcp: TcpRouteInfo[];
+  /** UDP routes (served on the main thread; absent: none served here). */
+  udp?: UdpRouteInfo[];
   conflicts: string[];
   /** Instances passive health skips now (with proxy workers: those of every worker). */
   ejected: EjectedTarget[];

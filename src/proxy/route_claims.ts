@@ -5,7 +5,8 @@
  *   order wins; two explicit claims make a conflict line. Claims change one at a time; `flush()`
  *   then re-derives each changed host's lookup array (its routes, longest prefix first) and
  *   swaps it in with one assignment.
- * - `TcpIndex`: TCP port → the services asking for it; the first by name keeps it, the others
+ * - `TcpIndex`: TCP port (or, labelled "UDP", UDP port) → the services asking for it; the first
+ *   by name keeps it, the others
  *   are clashes.
  *
  * @module
@@ -150,6 +151,13 @@ export interface TcpClash {
 
 /** The TCP route ports and the services asking for each. */
 export class TcpIndex {
+  /** "TCP" or "UDP", for the conflict lines. */
+  readonly #proto: string;
+
+  constructor(proto: "TCP" | "UDP" = "TCP") {
+    this.#proto = proto;
+  }
+
   /** Port → the service that listens there. */
   readonly owners = new Map<number, RoutedService>();
   /** Ports claimed by more than one service: the services that did not get them. */
@@ -214,7 +222,7 @@ export class TcpIndex {
   /** One line per clash, by port. */
   conflicts(): string[] {
     return this.clashes.map((c) =>
-      `TCP port ${c.port}: claimed by services ${c.keptBy} and ${c.service}; ${c.keptBy} keeps it`
+      `${this.#proto} port ${c.port}: claimed by services ${c.keptBy} and ${c.service}; ${c.keptBy} keeps it`
     );
   }
 }

@@ -46,6 +46,8 @@ export interface RouteFeedOptions extends Omit<RouteTableOptions, "previous"> {
   targetsReset(live: ReadonlySet<string>): void;
   /** TCP ports whose service changed; undefined: any may have (a new table). */
   tcpChanged(ports?: readonly number[]): void;
+  /** UDP ports whose service changed; undefined: any may have (a new table). */
+  udpChanged?(ports?: readonly number[]): void;
   log(line: string): void;
 }
 
@@ -117,6 +119,7 @@ export class RouteFeed {
       const changes = this.#table.apply(c.instances, c.nodes);
       o.targetsChanged(changes.gone, changes.back);
       if (changes.tcpPorts.length > 0) o.tcpChanged(changes.tcpPorts);
+      if (changes.udpPorts.length > 0) o.udpChanged?.(changes.udpPorts);
       for (const line of changes.conflicts) o.log(`proxy: ${line}`);
     } catch (e) {
       o.log(`proxy: rebuilding the routes, a change did not apply: ${errorText(e)}`);
@@ -205,6 +208,7 @@ export class RouteFeed {
     this.#table = table.loaded();
     this.#o.targetsReset(table.liveKeys());
     this.#o.tcpChanged();
+    this.#o.udpChanged?.();
     const logged = new Set(old.conflicts);
     for (const line of table.conflicts) if (!logged.has(line)) this.#o.log(`proxy: ${line}`);
   }

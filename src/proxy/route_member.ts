@@ -18,10 +18,12 @@ import {
   HTTP_PROTO_META_KEY,
   instanceHealth,
   LB_META_KEY,
+  parseUdpPort,
   REDIRECT_META_KEY,
   ROUTE_KEY_INDEX,
   type RouteKeyIndex,
   TLS_META_KEY,
+  UDP_PORT_KEY,
 } from "../store/mod.ts";
 import { intern } from "../lib/intern.ts";
 import type { Target } from "./balancer.ts";
@@ -41,7 +43,12 @@ export interface RouteSpec {
   /** Host routes (each host with the prefix), or one path-only claim, or none. */
   readonly claims: readonly Claim[];
   readonly tcpPort: number | null;
-  /** The instance asks for any route (a host, a path or a TCP port). */
+  /**
+   * `berth.udp.port` of an instance tagged `udp` (a UDP container port): it serves the
+   * service's UDP route on that port (udp_proxy.ts).
+   */
+  readonly udpPort: number | null;
+  /** The instance asks for any route (a host, a path, a TCP or UDP port). */
   readonly routed: boolean;
   /** Members holding this spec (Shared's reference count). */
   refs: number;
@@ -168,7 +175,21 @@ class Shared<T extends { readonly key: string; refs: number }> {
 const SEP = "\u0000";
 
 function specKey(i: Instance): string {
-  return `${i.tcpPort ?? ""}${SEP}${i.httpPath ?? SEP}${SEP}${i.httpHosts.join(SEP)}`;
+  const udp = udpPortOf(i);
+  return `${i.tcpPort ?? ""}${udp === null ? "" : `/${udp}`}${SEP}${i.httpPath ?? SEP}${SEP}${
+    i.httpHosts.join(SEP)
+  }`;
+}
+
+/** The UDP route port an instance serves: `berth.udp.port` when it is tagged `udp`, else null. */
+export function udpPortOf(i: Pick<Instance, "tags" | "meta">): number | null {
+  const v = i.meta[UDP_PORT_KEY];
+  if (v === undefined || !i.tags.includes("udp")) return null;
+  try {
+    return parseUdpPort(v);
+  } catch {
+    return null; // stored by another version: no UDP route
+  }
 }
 
 function optionsKey(m: Record<string, string>, settingsKey: string): string {
@@ -191,11 +212,13 @@ function makeSpec(key: string, i: Instance): RouteSpec {
     ? [""]
     : [];
   const claims = hosts.map((host) => ({ key: `${host}${SEP}${prefix}`, host, prefix }));
+  const udpPort = udpPortOf(i);
   return {
     key,
     claims,
     tcpPort: i.tcpPort,
-    routed: claims.length > 0 || i.tcpPort !== null,
+    udpPort,
+    routed: claims.length > 0 || i.tcpPort !== null || udpPort !== null,
     refs: 0,
   };
 }

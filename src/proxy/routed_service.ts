@@ -100,6 +100,8 @@ export class RoutedService {
   readonly claims = new Map<string, { claim: Claim; n: number }>();
   /** TCP ports of the members → how many members ask for it. */
   readonly tcpPorts = new Map<number, number>();
+  /** UDP ports of the members (`berth.udp.port` of those tagged udp) → how many ask for it. */
+  readonly udpPorts = new Map<number, number>();
   /** Members that ask for any route. */
   routedMembers = 0;
   readonly #counts: OptionCounts = { lb: 0, proto: 0, hsts: 0, redirect: 0, acme: 0 };

@@ -83,6 +83,8 @@ export interface HttpRouteInfo {
 export interface RouteChanges {
   /** TCP ports whose serving service changed (opened, closed or handed over). */
   tcpPorts: number[];
+  /** UDP ports whose serving service changed (udp_proxy.ts). */
+  udpPorts: number[];
   /** Target keys no longer served (their pooled connections drain). */
   gone: string[];
   /** Target keys served again or newly. */
@@ -105,6 +107,7 @@ export class RouteTable {
   readonly #services = new Map<string, RoutedService>();
   readonly #hosts = new HostIndex();
   readonly #tcp = new TcpIndex();
+  readonly #udp = new TcpIndex("UDP");
   #previous: RouteTable | null;
   readonly #dirty = new Set<RoutedService>();
   /** While applying: first-touched instance id → its target key then (null: not a target). */
@@ -138,12 +141,23 @@ export class RouteTable {
     return this.#tcp.clashes;
   }
 
+  /** UDP listener port → the service listening there (`berth.udp.port`). */
+  get udp(): ReadonlyMap<number, RoutedService> {
+    return this.#udp.owners;
+  }
+
+  /** UDP ports claimed by more than one service: the services that did not get them. */
+  get udpClashes(): readonly TcpClash[] {
+    return this.#udp.clashes;
+  }
+
   /** Human-readable notes on ignored or clashing routes: services by name, TCP, HTTP routes. */
   get conflicts(): string[] {
     const names = [...this.#services.keys()].sort();
     return [
       ...names.flatMap((n) => this.#services.get(n)!.notes),
       ...this.#tcp.conflicts(),
+      ...this.#udp.conflicts(),
       ...this.#hosts.conflicts(),
     ];
   }
@@ -259,7 +273,7 @@ export class RouteTable {
     } finally {
       this.#touched = null;
     }
-    const { tcpPorts, conflicts } = this.#flush();
+    const { tcpPorts, udpPorts, conflicts } = this.#flush();
     const gone: string[] = [];
     const back: string[] = [];
     for (const [id, was] of touched) {
@@ -269,7 +283,7 @@ export class RouteTable {
       if (was !== null) gone.push(was);
       if (now !== null) back.push(now);
     }
-    return { tcpPorts, gone, back, conflicts };
+    return { tcpPorts, udpPorts, gone, back, conflicts };
   }
 
   #isTarget(m: Member): boolean {
@@ -391,11 +405,19 @@ export class RouteTable {
       if (d > 0 && n === 1) this.#tcp.add(port, svc);
       if (d < 0 && n === 0) this.#tcp.remove(port, svc);
     }
+    const udp = spec.udpPort;
+    if (udp !== null) {
+      const n = (svc.udpPorts.get(udp) ?? 0) + d;
+      if (n > 0) svc.udpPorts.set(udp, n);
+      else svc.udpPorts.delete(udp);
+      if (d > 0 && n === 1) this.#udp.add(udp, svc);
+      if (d < 0 && n === 0) this.#udp.remove(udp, svc);
+    }
     if (spec.routed) svc.routedMembers += d;
   }
 
   /** Settles the services, hosts and ports touched since the last flush. */
-  #flush(): { tcpPorts: number[]; conflicts: string[] } {
+  #flush(): { tcpPorts: number[]; udpPorts: number[]; conflicts: string[] } {
     const conflicts: string[] = [];
     for (const svc of this.#dirty) {
       if (svc.members.length === 0) {
@@ -414,7 +436,9 @@ export class RouteTable {
     this.#hosts.flush(conflicts);
     const ports = new Set<number>();
     this.#tcp.flush(ports, conflicts);
-    return { tcpPorts: [...ports], conflicts };
+    const udpPorts = new Set<number>();
+    this.#udp.flush(udpPorts, conflicts);
+    return { tcpPorts: [...ports], udpPorts: [...udpPorts], conflicts };
   }
 }
 

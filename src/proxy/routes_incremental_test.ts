@@ -69,7 +69,13 @@ Deno.test("RouteTable.apply() after random row batches answers as a table built 
           assert.deepEqual(describeTable(table), describeTable(rows.build(edgeDomain)));
           // Replaying deltas the table already reflects changes nothing.
           const again = table.apply(d.instances, d.nodes);
-          assert.deepEqual(again, { tcpPorts: [], gone: [], back: [], conflicts: [] });
+          assert.deepEqual(again, {
+            tcpPorts: [],
+            udpPorts: [],
+            gone: [],
+            back: [],
+            conflicts: [],
+          });
         }
       },
     ),
@@ -77,7 +83,7 @@ Deno.test("RouteTable.apply() after random row batches answers as a table built 
   );
 });
 
-Deno.test("RouteTable.apply() reports the TCP ports, target keys and conflict lines it changed", () => {
+Deno.test("RouteTable.apply() reports the TCP and UDP ports, target keys and conflict lines it changed", () => {
   fc.assert(
     fc.property(
       fc.array(fc.array(rowOpArb, { minLength: 1, maxLength: 4 }), { maxLength: 20 }),
@@ -85,6 +91,7 @@ Deno.test("RouteTable.apply() reports the TCP ports, target keys and conflict li
         const rows = new Rows();
         const table = new RouteTable();
         let ports = new Map<number, RoutedService>();
+        let udpPorts = new Map<number, RoutedService>();
         let live = new Set<string>();
         let conflicts = new Set<string>();
         for (const b of batches) {
@@ -95,6 +102,11 @@ Deno.test("RouteTable.apply() reports the TCP ports, target keys and conflict li
           const changed = [...new Set([...ports.keys(), ...nowPorts.keys()])]
             .filter((p) => ports.get(p) !== nowPorts.get(p));
           assert.deepEqual(out.tcpPorts.sort(), changed.sort());
+          const nowUdp = new Map(table.udp);
+          const udpChanged = [...new Set([...udpPorts.keys(), ...nowUdp.keys()])]
+            .filter((p) => udpPorts.get(p) !== nowUdp.get(p));
+          assert.deepEqual(out.udpPorts.sort(), udpChanged.sort());
+          udpPorts = nowUdp;
           const nowLive = table.liveKeys();
           assert.deepEqual(out.gone.sort(), [...live].filter((k) => !nowLive.has(k)).sort());
           assert.deepEqual(out.back.sort(), [...nowLive].filter((k) => !live.has(k)).sort());

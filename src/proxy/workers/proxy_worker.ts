@@ -97,6 +97,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     reserved: c.reserved,
     proxyProtocolFrom: trustedSources(c.proxyProtocolFrom ?? []),
     reusePort: true,
+    udpHost: null, // UDP routes are served on the main thread (udp_proxy.ts)
     log,
     routeLog: m.index === 0 ? log : () => {},
     onEject: (key, ms) => post({ type: "ejected", key, ms }),

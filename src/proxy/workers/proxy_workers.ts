@@ -33,6 +33,7 @@ import type { ServedCert } from "../sni_index.ts";
 import type { FromProxyWorker, ToProxyWorker, WorkerProxyConfig } from "./protocol.ts";
 import { RouteSender } from "./route_replica.ts";
 import { mergeReports } from "./merge_reports.ts";
+import { UdpProxy } from "../udp_proxy.ts";
 import { processRateBuckets } from "../middleware/rate_buckets.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
 import {
@@ -110,6 +111,10 @@ export class ProxyWorkers {
   /** Access log lines dropped by workers that stopped. */
   #stoppedAccessLogDropped = 0;
   #config: WorkerProxyConfig;
+  /** UDP routes, served here on the main thread (udp_proxy.ts says why). */
+  readonly #udp: UdpProxy | null;
+  /** The latest UDP listener update; they run one after another. */
+  #udpUpdating: Promise<void> = Promise.resolve();
   #unsubscribe: (() => void) | null = null;
   #closed = false;
   /** start() has not bound the first worker yet. */
@@ -131,12 +136,25 @@ export class ProxyWorkers {
       accessLogDropped: 0,
     }));
     const noop = () => {};
+    const udpHost = (opts.config.listen ?? opts.config.https)?.host;
+    this.#udp = udpHost === undefined ? null : new UdpProxy({
+      host: udpHost,
+      log: opts.log,
+      reserved: opts.config.reserved,
+    });
     this.#feed = new RouteFeed({
       source: opts.store,
       edgeDomain: opts.config.edgeDomain,
       targetsChanged: noop,
       targetsReset: noop,
       tcpChanged: noop,
+      udpChanged: (ports) => {
+        const udp = this.#udp;
+        if (udp === null) return;
+        this.#udpUpdating = this.#udpUpdating.then(() =>
+          this.#closed ? undefined : udp.update(this.#feed.table, ports)
+        );
+      },
       log: noop, // worker 0 logs route conflicts
     });
   }
@@ -224,7 +242,7 @@ export class ProxyWorkers {
   /** The workers' reports, merged (routes, TCP listeners, ejections of every worker). */
   async report(): Promise<RoutesReport> {
     const fmt = (a: HostPort | null) => a === null ? null : `${a.host}:${a.port}`;
-    return mergeReports(await this.reports(), {
+    const merged = mergeReports(await this.reports(), {
       listen: fmt(this.#config.listen),
       https: fmt(this.#config.https),
       http: this.#feed.table.httpRoutes(),
@@ -232,6 +250,8 @@ export class ProxyWorkers {
       conflicts: this.#feed.table.conflicts,
       ejected: [],
     });
+    if (this.#udp === null) return merged;
+    return { ...merged, udp: this.#udp.report(this.#feed.table.udpClashes) };
   }
 
   /** The report of each running worker that answers within REPORT_TIMEOUT_MS. */
@@ -294,6 +314,7 @@ export class ProxyWorkers {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     this.#feed.close();
+    this.#udp?.close();
     const closing = this.#slots.map(async (s) => {
       if (s.timer !== null) clearTimeout(s.timer);
       s.timer = null;

@@ -1,0 +1,339 @@
+/**
+ * UDP routes (README "UDP routes"): for every `berth.udp.port=N` of a service's instances tagged
+ * `udp` (the UDP container ports Docker registers), listen on UDP port N and balance datagrams
+ * per client flow. A flow is a client address and port; its first datagram picks an instance
+ * (the service's balancer policy; `hash` and `sticky_cookie` hash the client's IP), and every
+ * later one goes to the same instance, from a socket of the flow's own, so that the instance's
+ * replies come back to that socket and are sent on to the client from the listening socket.
+ *
+ * - Health gating: only the route's served instances are picked; a flow whose instance is no
+ *   longer served moves to another on its next datagram (the route is read per datagram).
+ * - A flow with no datagram either way for the service's `berth.udp.idle-timeout` (default
+ *   30 s) is forgotten (its socket closed), found by a sweep every `SWEEP_MS`: never early, at
+ *   most a sweep late.
+ * - At most `flowsMax` flows per listener: a new flow beyond it evicts the one idle longest.
+ * - A datagram that finds no instance is dropped (counted in the report).
+ * - Ports: a port that is the agent's own DNS listener, that another service claimed first
+ *   (route_claims.ts), or that cannot be bound is refused with one log line and reported
+ *   failed, as TCP routes are (tcp_proxy.ts).
+ *
+ * UDP routes run on the main thread only, also with proxy workers: Deno 2.9.6's `node:dgram`
+ * cannot share a port between threads (`reusePort` fails with EADDRINUSE) and
+ * `Deno.listenDatagram` with `reuseAddress` hands every datagram to the last socket bound, so
+ * workers could not share the port; the FFI sockets the DNS workers use (src/lib/ffi_udp.ts)
+ * would also need a flow socket per client on each worker. README says so.
+ *
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+import dgram from "node:dgram";
+import { isIPv6 } from "node:net";
+import { errorText } from "../lib/error_text.ts";
+import {
+  parseUdpIdleTimeout,
+  UDP_IDLE_TIMEOUT_KEY,
+  UDP_IDLE_TIMEOUT_MS_DEFAULT,
+} from "../store/mod.ts";
+import { Balancer, type Target } from "./balancer.ts";
+import { clientKey } from "./lb_key.ts";
+import type { Member } from "./route_member.ts";
+import type { RoutePart } from "./route_settings.ts";
+import type { RoutedService, RouteTable, ServiceRoute, TcpClash } from "./routes.ts";
+import type { ReservedListener } from "./tcp_proxy.ts";
+
+/** Flows per listener; a new one beyond it evicts the one idle longest. */
+export const UDP_FLOWS_MAX = 4096;
+/** How often idle flows are looked for. */
+export const SWEEP_MS = 1_000;
+
+export interface UdpProxyOptions {
+  /** Address the listeners bind. */
+  host: string;
+  log: (line: string) => void;
+  /** The agent's own listeners; a UDP route on the DNS one's port is refused. */
+  reserved?: readonly ReservedListener[];
+  /** Default UDP_FLOWS_MAX. */
+  flowsMax?: number;
+  /** Clock (ms). Default Date.now. */
+  now?: () => number;
+}
+
+/** A UDP route as the routes API lists it. */
+export interface UdpRouteInfo {
+  port: number;
+  service: string;
+  state: "listening" | "binding" | "failed";
+  error: string | null;
+  /** Client flows open now. */
+  flows: number;
+  /** Datagrams dropped because no instance was served. */
+  dropped: number;
+}
+
+interface Flow {
+  readonly address: string;
+  readonly port: number;
+  target: Target;
+  /** The flow's socket towards its instance. */
+  socket: dgram.Socket;
+  lastMs: number;
+}
+
+/** The served instances of a route that serve a UDP port, and a balancer over them. */
+interface UdpTargets {
+  readonly route: ServiceRoute;
+  readonly keys: ReadonlySet<string>;
+  readonly balancer: Balancer;
+  readonly idleMs: number;
+}
+
+interface Listener {
+  readonly port: number;
+  socket: dgram.Socket | null;
+  svc: RoutedService;
+  state: UdpRouteInfo["state"];
+  error: string | null;
+  /** Flows by `address|port`, least recently active first. */
+  readonly flows: Map<string, Flow>;
+  /** The targets of the route last seen (routes are immutable: one per change). */
+  cache: UdpTargets | null;
+  dropped: number;
+}
+
+/** `berth.udp.idle-timeout` of a route (ms), compiled once per settings object. */
+const IDLE_PART: RoutePart<number> = {
+  name: "udp-idle-timeout",
+  compile(s) {
+    const v = s.get(UDP_IDLE_TIMEOUT_KEY);
+    if (v === undefined) return UDP_IDLE_TIMEOUT_MS_DEFAULT;
+    try {
+      return parseUdpIdleTimeout(v);
+    } catch {
+      return UDP_IDLE_TIMEOUT_MS_DEFAULT;
+    }
+  },
+};
+
+const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
+
+/** The UDP side of the proxy; told which ports of the route table changed. */
+export class UdpProxy {
+  readonly #o: UdpProxyOptions;
+  readonly #flowsMax: number;
+  readonly #now: () => number;
+  readonly #listeners = new Map<number, Listener>();
+  #sweep: ReturnType<typeof setInterval> | null = null;
+  #closed = false;
+
+  constructor(opts: UdpProxyOptions) {
+    this.#o = opts;
+    this.#flowsMax = opts.flowsMax ?? UDP_FLOWS_MAX;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Ports with a listener (bound or being bound). */
+  get ports(): number[] {
+    return [...this.#listeners].filter(([, l]) => l.state !== "failed").map(([p]) => p)
+      .sort((a, b) => a - b);
+  }
+
+  /** Every UDP route with its listener's state; services in `clashes` are failed. */
+  report(clashes: readonly TcpClash[]): UdpRouteInfo[] {
+    const out: UdpRouteInfo[] = [...this.#listeners.values()].map((l) => ({
+      port: l.port,
+      service: l.svc.service,
+      state: l.state,
+      error: l.error,
+      flows: l.flows.size,
+      dropped: l.dropped,
+    }));
+    for (const c of clashes) {
+      out.push({
+        port: c.port,
+        service: c.service,
+        state: "failed",
+        error: `port ${c.port} is taken by service ${c.keptBy}`,
+        flows: 0,
+        dropped: 0,
+      });
+    }
+    return out.sort((a, b) => a.port - b.port || (a.service < b.service ? -1 : 1));
+  }
+
+  /**
+   * Opens, retargets and closes listeners to match `table.udp` on `ports` (default: every port
+   * of the table or with a listener). Resolves once bound.
+   */
+  async update(table: RouteTable, ports?: Iterable<number>): Promise<void> {
+    if (this.#closed) return;
+    const binding: Promise<void>[] = [];
+    for (const port of ports ?? new Set([...this.#listeners.keys(), ...table.udp.keys()])) {
+      const svc = table.udp.get(port);
+      const l = this.#listeners.get(port);
+      if (l !== undefined && svc === undefined) {
+        this.#listeners.delete(port);
+        this.#closeListener(l);
+      } else if (l !== undefined && svc !== undefined) {
+        l.svc = svc; // each datagram reads the service's current route
+      } else if (svc !== undefined) binding.push(this.#listen(port, svc));
+    }
+    if (this.#listeners.size > 0) this.#sweep ??= setInterval(this.sweepIdle, SWEEP_MS);
+    await Promise.all(binding);
+  }
+
+  #listen(port: number, svc: RoutedService): Promise<void> {
+    const { host } = this.#o;
+    const l: Listener = {
+      port,
+      socket: null,
+      svc,
+      state: "binding",
+      error: null,
+      flows: new Map(),
+      cache: null,
+      dropped: 0,
+    };
+    this.#listeners.set(port, l);
+    const own = this.#o.reserved?.find((r) =>
+      r.what === "dns" && r.port === port &&
+      (r.host === host || WILDCARDS.has(r.host) || WILDCARDS.has(host))
+    );
+    if (own !== undefined) {
+      return Promise.resolve(this.#failed(
+        l,
+        `port ${port} is the agent's own DNS listener (${own.host}:${own.port})`,
+        "refused UDP route",
+      ));
+    }
+    const socket = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
+    l.socket = socket;
+    socket.on("message", (msg: Buffer, from: dgram.RemoteInfo) => this.#onDatagram(l, msg, from));
+    return new Promise<void>((resolve) => {
+      socket.once("error", (e: Error) => {
+        l.socket = null;
+        socket.close();
+        this.#failed(l, `cannot listen on ${host}:${port}: ${errorText(e, { preferCode: true })}`);
+        resolve();
+      });
+      socket.bind(port, host, () => {
+        if (l.state === "binding") l.state = "listening";
+        socket.removeAllListeners("error");
+        socket.on("error", (e) => this.#o.log(`proxy: UDP ${port}: ${errorText(e)}`));
+        resolve();
+      });
+    });
+  }
+
+  #failed(l: Listener, error: string, what = "cannot serve UDP route"): void {
+    l.state = "failed";
+    l.error = error;
+    this.#o.log(
+      `proxy: ${what} ${this.#o.host}:${l.port} of service ${l.svc.service}: ${error} ` +
+        `(free the port or change berth.udp.port)`,
+    );
+  }
+
+  /** The route's UDP targets on this listener's port (remade when the route changed). */
+  #targets(l: Listener): UdpTargets {
+    const route = l.svc.route;
+    const c = l.cache;
+    if (c !== null && c.route === route) return c;
+    const targets = route.targets.filter((t) => (t as Member).spec?.udpPort === l.port);
+    const made: UdpTargets = {
+      route,
+      keys: new Set(targets.map((t) => t.key)),
+      balancer: new Balancer(route.balancer.policy, targets, {
+        previous: c?.balancer.policy === route.balancer.policy ? c.balancer : null,
+      }),
+      idleMs: route.settings.size === 0
+        ? UDP_IDLE_TIMEOUT_MS_DEFAULT
+        : route.settings.compiled(IDLE_PART),
+    };
+    l.cache = made;
+    return made;
+  }
+
+  #onDatagram(l: Listener, msg: Buffer, from: dgram.RemoteInfo): void {
+    const key = `${from.address}|${from.port}`;
+    const ut = this.#targets(l);
+    let flow = l.flows.get(key);
+    if (flow !== undefined && !ut.keys.has(flow.target.key)) {
+      // Its instance is no longer served: the flow moves on.
+      this.#endFlow(l, key, flow);
+      flow = undefined;
+    }
+    const now = this.#now();
+    if (flow === undefined) {
+      const target = ut.balancer.pick(undefined, clientKey(from.address));
+      if (target === null) {
+        l.dropped++;
+        return;
+      }
+      if (l.flows.size >= this.#flowsMax) {
+        const [oldestKey, oldest] = l.flows.entries().next().value!;
+        this.#endFlow(l, oldestKey, oldest);
+      }
+      flow = this.#openFlow(l, key, from, target);
+    } else {
+      l.flows.delete(key); // least recently active first: to the end
+      l.flows.set(key, flow);
+    }
+    flow.lastMs = now;
+    flow.socket.send(msg, flow.target.port, flow.target.address);
+  }
+
+  #openFlow(l: Listener, key: string, from: dgram.RemoteInfo, target: Target): Flow {
+    const socket = dgram.createSocket(isIPv6(target.address) ? "udp6" : "udp4");
+    const flow: Flow = { address: from.address, port: from.port, target, socket, lastMs: 0 };
+    socket.on("message", (reply: Buffer, r: dgram.RemoteInfo) => {
+      // Only the instance's replies; anything else reaching the flow's port is dropped.
+      if (r.port !== flow.target.port || l.flows.get(key) !== flow) return;
+      flow.lastMs = this.#now();
+      l.flows.delete(key);
+      l.flows.set(key, flow);
+      l.socket?.send(reply, flow.port, flow.address);
+    });
+    socket.on("error", () => {
+      if (l.flows.get(key) === flow) this.#endFlow(l, key, flow);
+    });
+    l.flows.set(key, flow);
+    return flow;
+  }
+
+  #endFlow(l: Listener, key: string, flow: Flow): void {
+    if (l.flows.get(key) === flow) l.flows.delete(key);
+    try {
+      flow.socket.close();
+    } catch { /* closed already */ }
+  }
+
+  /** Forgets flows idle for their route's idle timeout. Runs every SWEEP_MS. */
+  sweepIdle = (): void => {
+    const now = this.#now();
+    for (const l of this.#listeners.values()) {
+      if (l.flows.size === 0) continue;
+      const idleMs = this.#targets(l).idleMs;
+      for (const [key, flow] of l.flows) {
+        if (now - flow.lastMs < idleMs) break; // least recently active first: the rest are newer
+        this.#endFlow(l, key, flow);
+      }
+    }
+  };
+
+  #closeListener(l: Listener): void {
+    for (const [key, flow] of [...l.flows]) this.#endFlow(l, key, flow);
+    try {
+      l.socket?.close();
+    } catch { /* closed already */ }
+    l.socket = null;
+  }
+
+  /** Closes every listener and flow. */
+  close(): void {
+    this.#closed = true;
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
+    for (const l of this.#listeners.values()) this.#closeListener(l);
+    this.#listeners.clear();
+  }
+}

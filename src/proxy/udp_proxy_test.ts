@@ -1,0 +1,243 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import dgram from "node:dgram";
+import type { Instance } from "../store/mod.ts";
+import { unusedPort } from "../../test/ports.ts";
+import { buildRouteTable } from "./routes.ts";
+import { UdpProxy } from "./udp_proxy.ts";
+import { spec, TestStore, withProxy } from "./_testing.ts";
+
+interface Echo {
+  port: number;
+  /** Datagrams received, as `from-port:text`. */
+  got: string[];
+  close(): void;
+}
+
+/** A UDP server answering each datagram with `NAME:text`. */
+async function udpEcho(name: string): Promise<Echo> {
+  const s = dgram.createSocket("udp4");
+  const e: Echo = { port: 0, got: [], close: () => s.close() };
+  s.on("message", (m, r) => {
+    e.got.push(`${r.port}:${m}`);
+    s.send(Buffer.from(`${name}:${m}`), r.port, r.address);
+  });
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+  e.port = s.address().port;
+  return e;
+}
+
+/** A UDP client socket; `ask` sends one datagram and waits for one answer (or "" after 2 s). */
+async function udpClient() {
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+  const answers: string[] = [];
+  let waiting: ((a: string) => void) | null = null;
+  s.on("message", (m) => {
+    const w = waiting;
+    waiting = null;
+    if (w) w(m.toString());
+    else answers.push(m.toString());
+  });
+  return {
+    port: s.address().port,
+    ask(port: number, text: string): Promise<string> {
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          waiting = null;
+          resolve("");
+        }, 2_000);
+        waiting = (a) => {
+          clearTimeout(timer);
+          resolve(a);
+        };
+        s.send(Buffer.from(text), port, "127.0.0.1");
+      });
+    },
+    close: () => s.close(),
+  };
+}
+
+const udpSpec = (id: string, port: number, udpPort: number, over: Record<string, string> = {}) =>
+  spec({
+    id,
+    service: "dns",
+    port,
+    httpHosts: [],
+    tags: ["udp"],
+    meta: { "berth.udp.port": String(udpPort), ...over },
+  });
+
+function inst(s: ReturnType<typeof spec>): Instance {
+  return { ...s, createIndex: 1, modifyIndex: 1 };
+}
+
+Deno.test("HttpProxy UDP route: each client flow stays on one instance, round robin over flows; replies come back", async () => {
+  const a = await udpEcho("a");
+  const b = await udpEcho("b");
+  const udpPort = await unusedPort();
+  const ts = new TestStore();
+  ts.register(udpSpec("dns-a:udp", a.port, udpPort));
+  ts.register(udpSpec("dns-b:udp", b.port, udpPort));
+  // Not tagged udp (the container's TCP port): never a UDP target.
+  ts.register(
+    spec({
+      id: "dns-c",
+      service: "dns",
+      port: 9,
+      httpHosts: [],
+      meta: { "berth.udp.port": String(udpPort) },
+    }),
+  );
+  const c1 = await udpClient();
+  const c2 = await udpClient();
+  try {
+    await withProxy(ts, {}, async (_port, proxy) => {
+      const first = await c1.ask(udpPort, "one");
+      assert.match(first, /^[ab]:one$/);
+      const who = first[0]!;
+      for (let i = 0; i < 5; i++) assert.equal(await c1.ask(udpPort, `x${i}`), `${who}:x${i}`);
+      const other = await c2.ask(udpPort, "two");
+      assert.equal(other, `${who === "a" ? "b" : "a"}:two`);
+      const report = proxy.report().udp!;
+      assert.deepEqual(report.map((r) => [r.port, r.service, r.state, r.flows]), [[
+        udpPort,
+        "dns",
+        "listening",
+        2,
+      ]]);
+      // One flow socket per client: the instance saw one source port for all of c1's datagrams.
+      const echo = who === "a" ? a : b;
+      assert.equal(new Set(echo.got.map((g) => g.split(":")[0])).size, 1);
+    });
+  } finally {
+    c1.close();
+    c2.close();
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("HttpProxy UDP route: a flow whose instance stops being served moves on its next datagram", async () => {
+  const a = await udpEcho("a");
+  const b = await udpEcho("b");
+  const udpPort = await unusedPort();
+  const ts = new TestStore();
+  ts.register(udpSpec("dns-a:udp", a.port, udpPort));
+  ts.register(udpSpec("dns-b:udp", b.port, udpPort));
+  const c = await udpClient();
+  try {
+    await withProxy(ts, {}, async (_port, proxy) => {
+      const first = await c.ask(udpPort, "hi");
+      const who = first[0]!;
+      ts.deregister(`dns-${who}:udp`);
+      await proxy.settled();
+      assert.equal(await c.ask(udpPort, "again"), `${who === "a" ? "b" : "a"}:again`);
+      // No instance left: datagrams are dropped and counted, not answered.
+      ts.deregister(`dns-${who === "a" ? "b" : "a"}:udp`);
+      await proxy.settled();
+      assert.equal(await c.ask(udpPort, "void"), "");
+    });
+  } finally {
+    c.close();
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("UdpProxy forgets flows idle for berth.udp.idle-timeout and evicts the idlest beyond flowsMax", async () => {
+  const a = await udpEcho("a");
+  const udpPort = await unusedPort();
+  let now = 1_000;
+  const udp = new UdpProxy({ host: "127.0.0.1", log: () => {}, flowsMax: 2, now: () => now });
+  const table = buildRouteTable([
+    inst(udpSpec("dns-a:udp", a.port, udpPort, { "berth.udp.idle-timeout": "5s" })),
+  ], []);
+  const clients = [await udpClient(), await udpClient(), await udpClient()];
+  try {
+    await udp.update(table);
+    const flows = () => udp.report([])[0]!.flows;
+    assert.equal(await clients[0]!.ask(udpPort, "0"), "a:0");
+    now += 1_000;
+    assert.equal(await clients[1]!.ask(udpPort, "1"), "a:1");
+    assert.equal(flows(), 2);
+    now += 1_000;
+    // A third flow: the one idle longest (client 0) goes.
+    assert.equal(await clients[2]!.ask(udpPort, "2"), "a:2");
+    assert.equal(flows(), 2);
+    const sources = () => new Set(a.got.map((g) => g.split(":")[0])).size;
+    assert.equal(sources(), 3);
+    // Client 0 again: a new flow (a new source port at the instance).
+    assert.equal(await clients[0]!.ask(udpPort, "0b"), "a:0b");
+    assert.equal(sources(), 4);
+    now += 4_999;
+    udp.sweepIdle();
+    assert.equal(flows(), 2, "not idle for 5 s yet");
+    now += 2_000;
+    udp.sweepIdle();
+    assert.equal(flows(), 0);
+  } finally {
+    udp.close();
+    for (const c of clients) c.close();
+    a.close();
+  }
+});
+
+Deno.test("UdpProxy refuses a port the agent's DNS listens on, one taken, and reports clashes", async () => {
+  const taken = dgram.createSocket("udp4");
+  await new Promise<void>((r) => taken.bind(0, "127.0.0.1", r));
+  const takenPort = taken.address().port;
+  const dnsPort = await unusedPort();
+  const free = await unusedPort();
+  const lines: string[] = [];
+  const udp = new UdpProxy({
+    host: "127.0.0.1",
+    log: (l) => lines.push(l),
+    reserved: [{ what: "dns", host: "127.0.0.1", port: dnsPort }, {
+      what: "api",
+      host: "127.0.0.1",
+      port: free,
+    }],
+  });
+  const table = buildRouteTable([
+    inst(udpSpec("d1:udp", 1, dnsPort)),
+    inst({ ...udpSpec("t1:udp", 1, takenPort), service: "busy" }),
+    inst({ ...udpSpec("f1:udp", 1, free), service: "ok" }),
+    inst({ ...udpSpec("f2:udp", 1, free), service: "zz" }),
+  ], []);
+  try {
+    await udp.update(table);
+    const r = udp.report(table.udpClashes);
+    const want: [number, string, string][] = [
+      [dnsPort, "dns", "failed"],
+      [takenPort, "busy", "failed"],
+      [free, "ok", "listening"],
+      [free, "zz", "failed"],
+    ];
+    want.sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : 1));
+    assert.deepEqual(r.map((x) => [x.port, x.service, x.state]), want);
+    assert.ok(
+      lines.some((l) =>
+        /refused UDP route 127\.0\.0\.1:\d+ of service dns: port \d+ is the agent's own DNS listener/
+          .test(l)
+      ),
+      lines.join("\n"),
+    );
+    assert.ok(
+      lines.some((l) =>
+        /cannot serve UDP route 127\.0\.0\.1:\d+ of service busy: cannot listen on .*EADDRINUSE/
+          .test(l)
+      ),
+      lines.join("\n"),
+    );
+    assert.ok(
+      table.conflicts.some((l) =>
+        l === `UDP port ${free}: claimed by services ok and zz; ok keeps it`
+      ),
+      table.conflicts.join("\n"),
+    );
+  } finally {
+    udp.close();
+    taken.close();
+  }
+});
