@@ -14,7 +14,7 @@ import type { CatalogIndex } from "./catalog_index.ts";
 import type { SecretBox } from "../pki/mod.ts";
 import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
-import type { ExplainSources } from "./explain.ts";
+import type { ExplainSources } from "./explain_sources.ts";
 
 /** Longest a default or `?consistent` read waits for the read barrier. */
 export const READ_BARRIER_TIMEOUT_MS = 10_000;

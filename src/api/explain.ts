@@ -21,9 +21,9 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import type { ContainerExplain } from "../docker/mod.ts";
-import type { PickContext, ServiceRoutesInfo, UrlExplain } from "../proxy/route_explain.ts";
+import type { ServiceRoutesInfo } from "../proxy/route_explain.ts";
 import { parseTarget, type UrlTarget } from "../lib/request_target.ts";
+export type { ExplainSources } from "./explain_sources.ts";
 import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { type Deps, setReadHeaders } from "./deps.ts";
@@ -35,25 +35,10 @@ import {
   type MemberEjections,
   memberNodes,
   peerEjections,
-  type PeerGet,
 } from "./explain_peers.ts";
 
 /** Longest container or service name taken. */
 export const EXPLAIN_NAME_CHARS_MAX = 512;
-
-/** What explain reads beyond the store; the agent wires them (absent: that part is off). */
-export interface ExplainSources {
-  /** The Docker watcher's view of a container on this member. */
-  container?: (
-    query: string,
-  ) => { container: ContainerExplain; seenAgoMs: number } | { error: string };
-  /** The route a URL matches in this member's route table, and the balancer's pick. */
-  url?: (target: UrlTarget, ctx: PickContext) => UrlExplain;
-  /** A service's routes in this member's route table; null when it has no member there. */
-  serviceRoutes?: (service: string) => ServiceRoutesInfo | null;
-  /** Asks another member's API (default: fetch to its node's `api` meta). */
-  peer?: PeerGet;
-}
 
 type Kind = "container" | "service" | "url";
 const KINDS: readonly Kind[] = ["container", "service", "url"];

@@ -69,10 +69,10 @@ Deno.test("berth explain SERVICE prints health by source, routes and members", a
   await withAgent(async (run) => {
     const r = await run(["explain", "web"]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^Service web \(asked on n1\)\n  1 of 2 instances pass health\n/);
+    assert.match(r.out, /^Service web \(asked on n1\)\n {2}1 of 2 instances pass health\n/);
     assert.match(r.out, /web-2 is critical: HTTP 500 from \/health/);
     assert.doesNotMatch(r.out, /proxy is off/);
-    assert.match(r.out, /\nRoutes\n  Route +Served by\n  web\.test\/app +web\n/);
+    assert.match(r.out, /\nRoutes\n {2}Route +Served by\n {2}web\.test\/app +web\n/);
     assert.match(r.out, /web-2 +10\.0\.0\.2:32768 +n1 +1 +no: its health is not passing/);
     const json = JSON.parse((await run(["explain", "--service", "web", "--json"])).out);
     assert.equal(json.kind, "service");
@@ -85,7 +85,7 @@ Deno.test("berth explain URL names the route, and exits 1 when no route matches"
     const hit = await run(["explain", "http://web.test/app/x"]);
     assert.equal(hit.code, 0, hit.err);
     assert.match(hit.out, /^URL web\.test\/app\/x → route web\.test\/app of service web/);
-    assert.match(hit.out, /\n  pick now: web-1 \(round_robin: the next request/);
+    assert.match(hit.out, /\n {2}pick now: web-1 \(round_robin: the next request/);
     const miss = await run(["explain", "web.test/other"]);
     assert.equal(miss.code, 1);
     assert.match(miss.out, /^URL web\.test\/other: no route/);
