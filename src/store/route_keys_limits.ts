@@ -10,7 +10,7 @@
 import type { RouteKey } from "./route_key.ts";
 import { CommandError } from "./rule_basics.ts";
 
-/** Meta key: `RATE/s` or `RATE/m`, optionally `,burst=N` (README "Rate limit"). */
+/** Meta key: `RATE/s` or `RATE/m`, optionally `,burst=N` (README "Middlewares: ratelimit"). */
 export const RATELIMIT_META_KEY = "berth.http.ratelimit";
 /** What `berth.http.ratelimit` looks like, for messages. */
 export const RATELIMIT_EXPECTED = "RATE/s or RATE/m, optionally ,burst=N (e.g. 100/s,burst=200)";
@@ -91,7 +91,7 @@ export const LIMITS_KEYS: RouteKey[] = [
     key: RATELIMIT_META_KEY,
     example: "100/s,burst=200",
     doc: "per client IP: RATE requests a second (`/s`) or a minute (`/m`), bursts up to `burst`; " +
-      "over it 429 (see Rate limit)",
+      "over it 429 (see Middlewares)",
     onBad: "no rate limit",
     parse: canonicalRateLimit,
   },
@@ -99,7 +99,7 @@ export const LIMITS_KEYS: RouteKey[] = [
     key: COMPRESS_META_KEY,
     example: "true",
     doc: "gzip or Brotli for compressible responses the client accepts: `true`, `false`, `gzip`, " +
-      "`br` or `gzip,br` (see Compression)",
+      "`br` or `gzip,br` (see Middlewares)",
     onBad: "no compression",
     parse: canonicalCompress,
   },

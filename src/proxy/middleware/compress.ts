@@ -1,13 +1,13 @@
 /**
- * Compression (README "Compression"): `berth.http.compress=true` (or `gzip`, `br`, `gzip,br`)
+ * Compression (README "Middlewares: compress"): `berth.http.compress=true` (or `gzip`, `br`, `gzip,br`)
  * compresses a route's compressible responses with gzip or Brotli when the client accepts them
  * (compress_rules.ts decides which responses and which coding; Brotli when the client weighs
  * both the same). Works on every frontend: it wraps the response sink, whatever writes it
  * (HTTP/1.1, over TLS, HTTP/2).
  *
- * The body streams through `node:zlib` at moderate levels: gzip 4 and Brotli 3 come within a
- * few percent of gzip -6's ratio in less time, where Brotli 4 and up cost two to four times as
- * much for a few percent more (`deno run -A scripts/compress_levels.ts`; README "Compression").
+ * The body streams through `node:zlib` at moderate levels: gzip 4 gets 93–98% of gzip 6's
+ * ratio in less time, Brotli 3 about gzip 6's ratio, and Brotli 4 costs 1.5–4× Brotli 3's time
+ * for 2–4% more (`deno run -A scripts/compress_levels.ts`; README "Middlewares: compress").
  * Backpressure holds end to end: the compressor's input says `write() → false` and `drain` to
  * the proxy (which pauses the instance's connection), and its output pauses while the client's
  * sink is full. A client that goes away destroys the compressor. At most COMPRESSORS_MAX compress at once per thread;
@@ -19,16 +19,20 @@ import type { Buffer } from "node:buffer";
 import zlib from "node:zlib";
 import type { ClientRequest } from "../client_conn.ts";
 import type { DispatchSink } from "../conn_info.ts";
-import type { Encoding } from "../../store/mod.ts";
+import { COMPRESS_META_KEY, type Encoding, parseCompress } from "../../store/mod.ts";
 import { compressedHeaders, planCompression, responseFacts } from "./compress_rules.ts";
+import { type MiddlewarePart, SinkWrapper } from "./pipeline.ts";
 
 /** gzip level: 4 of 9 (see the module doc). */
 export const GZIP_LEVEL = 4;
 /** Brotli quality: 3 of 11, window 2^18 bytes (see the module doc). */
 export const BROTLI_QUALITY = 3;
 const BROTLI_WINDOW_BITS = 18;
-/** Compressors running at once in this thread, each holding up to a few hundred KiB. */
-export const COMPRESSORS_MAX = 256;
+/**
+ * Compressors running at once in this thread. Each holds its window and tables: measured here
+ * with a 50 KB body written, about 330 KiB for gzip and 660 KiB for Brotli, so at most ~41 MiB.
+ */
+export const COMPRESSORS_MAX = 64;
 
 let running = 0;
 
@@ -37,7 +41,7 @@ export function compressorsRunning(): number {
   return running;
 }
 
-/** The first value of request header `name` (lower case), all of them joined by ", ". */
+/** The value of request header `name` (lower case); several are joined by ", ". */
 function requestHeader(req: ClientRequest, name: string): string | undefined {
   let v: string | undefined;
   const raw = req.rawHeaders;
@@ -63,8 +67,7 @@ function createCompressor(encoding: Encoding, sizeHint: number): zlib.Gzip | zli
  * The response sink of one request on a route with compression on: passes the head on with
  * the headers `planCompression` asks for and, when compressing, the body through a compressor.
  */
-export class CompressSink implements DispatchSink {
-  readonly inner: DispatchSink;
+export class CompressSink extends SinkWrapper {
   readonly #offered: readonly Encoding[];
   readonly #method: string;
   readonly #accept: string | undefined;
@@ -73,10 +76,9 @@ export class CompressSink implements DispatchSink {
   #ended = false;
   #trailers: readonly string[] | null = null;
   #onAbort: (() => void) | null;
-  declare writeTrailers?: (headers: readonly string[]) => void;
 
   constructor(inner: DispatchSink, req: ClientRequest, offered: readonly Encoding[]) {
-    this.inner = inner;
+    super(inner);
     this.#offered = offered;
     this.#method = req.method;
     this.#accept = requestHeader(req, "accept-encoding");
@@ -90,32 +92,14 @@ export class CompressSink implements DispatchSink {
     }
   }
 
-  get destroyed(): boolean {
-    return this.inner.destroyed;
-  }
-  get headersSent(): boolean {
-    return this.inner.headersSent;
-  }
-  get writableEnded(): boolean {
+  override get writableEnded(): boolean {
     return this.#ended || this.inner.writableEnded;
   }
-  get shouldKeepAlive(): boolean {
-    return this.inner.shouldKeepAlive;
-  }
-  set shouldKeepAlive(v: boolean) {
-    this.inner.shouldKeepAlive = v;
-  }
-  get forwarded(): boolean {
-    return this.inner.forwarded ?? false;
-  }
-  set forwarded(v: boolean) {
-    this.inner.forwarded = v;
-  }
   /** Called when the client goes away first (after the compressor is destroyed). */
-  get onAbort(): (() => void) | null {
+  override get onAbort(): (() => void) | null {
     return this.#onAbort;
   }
-  set onAbort(fn: (() => void) | null) {
+  override set onAbort(fn: (() => void) | null) {
     this.#onAbort = fn;
   }
 
@@ -124,7 +108,7 @@ export class CompressSink implements DispatchSink {
     return this.#z !== null;
   }
 
-  writeHead(status: number, reason: string, headers: readonly string[]): void {
+  override writeHead(status: number, reason: string, headers: readonly string[]): void {
     const facts = responseFacts(headers);
     const plan = planCompression(
       { method: this.#method, acceptEncoding: this.#accept },
@@ -152,14 +136,14 @@ export class CompressSink implements DispatchSink {
     z.once("error", () => this.inner.destroy());
   }
 
-  write(chunk: Uint8Array): boolean {
+  override write(chunk: Uint8Array): boolean {
     const z = this.#z;
     if (z === null) return this.inner.write(chunk);
     if (this.#ended || z.destroyed) return true;
     return z.write(chunk);
   }
 
-  end(chunk?: Uint8Array): void {
+  override end(chunk?: Uint8Array): void {
     if (this.#ended) return;
     this.#ended = true;
     const z = this.#z;
@@ -169,12 +153,12 @@ export class CompressSink implements DispatchSink {
     else z.end();
   }
 
-  destroy(): void {
+  override destroy(): void {
     this.#z?.destroy();
     this.inner.destroy();
   }
 
-  once(event: "drain", fn: () => void): void {
+  override once(event: "drain", fn: () => void): void {
     const z = this.#z;
     if (z === null || z.destroyed) this.inner.once(event, fn);
     else z.once(event, fn);
@@ -188,3 +172,23 @@ export class CompressSink implements DispatchSink {
     fn?.();
   };
 }
+
+/** The compression middleware part (order.ts): on when `berth.http.compress` offers a coding. */
+export const COMPRESS: MiddlewarePart = {
+  name: "compress",
+  build(s) {
+    const text = s.get(COMPRESS_META_KEY);
+    if (text === undefined) return null;
+    let offered: Encoding[];
+    try {
+      offered = parseCompress(text);
+    } catch {
+      return null; // stored by another version and unreadable here: no compression
+    }
+    if (offered.length === 0) return null;
+    return {
+      name: "compress",
+      response: (r, res) => new CompressSink(res, r.req, offered),
+    };
+  },
+};

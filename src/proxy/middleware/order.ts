@@ -20,19 +20,21 @@ import { STRIP_PREFIX } from "./strip_prefix.ts";
 import { REWRITE } from "./rewrite.ts";
 import { REQUEST_HEADERS, RESPONSE_HEADERS } from "./headers.ts";
 import { STICKY_COOKIE } from "./sticky_cookie.ts";
+import { RATELIMIT } from "./ratelimit.ts";
+import { COMPRESS } from "./compress.ts";
 
 /** Every middleware, in order. */
 export const MIDDLEWARES: readonly MiddlewarePart[] = [
   ALLOW, // berth.http.allow (403)
   BASIC_AUTH, // berth.http.auth.basic (401)
-  // ratelimit: berth.http.ratelimit (429)
+  RATELIMIT, // berth.http.ratelimit (429)
   REDIRECT, // berth.http.redirect (30x; `https` is the edge's, edge_rules.ts)
   STRIP_PREFIX, // berth.http.strip-prefix
   REWRITE, // berth.http.rewrite
   REQUEST_HEADERS, // berth.http.request-header.NAME, berth.http.request-headers.remove
   RESPONSE_HEADERS, // berth.http.response-header.NAME, berth.http.response-headers.remove
   STICKY_COOKIE, // berth.lb=sticky_cookie (the policy turns it on, see sticky_cookie.ts)
-  // compress: berth.http.compress
+  COMPRESS, // berth.http.compress
 ];
 
 const ROUTE_CHAIN = chainPart(MIDDLEWARES);

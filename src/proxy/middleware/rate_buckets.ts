@@ -1,5 +1,5 @@
 /**
- * The rate limiter's token buckets (README "Rate limit"), one per (service, client IP), in a
+ * The rate limiter's token buckets (README "Middlewares: ratelimit"), one per (service, client IP), in a
  * fixed-size table inside a SharedArrayBuffer so that every proxy worker counts against the same
  * bucket: SO_REUSEPORT spreads one client's connections over the workers, and the limit must
  * hold once, not once per worker. The main thread allocates the buffer and hands it to each

@@ -1,0 +1,58 @@
+/**
+ * Rate limit (README "Middlewares: ratelimit"): `berth.http.ratelimit=100/s,burst=200` gives each client IP
+ * a token bucket per service; a request takes a token or is answered `429 Too Many Requests`
+ * with `Retry-After` (whole seconds until a token is back) and never reaches an instance.
+ *
+ * The buckets live in the process's one table (rate_buckets.ts), shared by every proxy
+ * worker, keyed by service and client: a route rebuild, a relabel or a worker restart keeps
+ * them, and a client whose connections land on different workers meets one limit.
+ *
+ * @module
+ */
+import { parseRateLimit, RATELIMIT_META_KEY } from "../../store/mod.ts";
+import type { PlainAnswer } from "../exchange.ts";
+import type { Middleware, MiddlewarePart, RequestState } from "./pipeline.ts";
+import { type BucketLimit, nowMs, processRateBuckets, type RateBuckets } from "./rate_buckets.ts";
+
+/** What the rate limit middleware counts in and with (tests give their own). */
+export interface RateLimitContext {
+  /** The bucket table; default the process's. */
+  buckets(): RateBuckets;
+  /** Milliseconds on the table's clock; default `nowMs`. */
+  now(): number;
+}
+
+const PROCESS: RateLimitContext = { buckets: processRateBuckets, now: nowMs };
+
+/** The rate limit part over `ctx` (order.ts uses RATELIMIT, over the process's table). */
+export function rateLimitPart(ctx: RateLimitContext = PROCESS): MiddlewarePart {
+  return {
+    name: "ratelimit",
+    build(s): Middleware | null {
+      const text = s.get(RATELIMIT_META_KEY);
+      if (text === undefined) return null;
+      let limit: BucketLimit;
+      try {
+        limit = parseRateLimit(text);
+      } catch {
+        return null; // stored by another version and unreadable here: no limit
+      }
+      return {
+        name: "ratelimit",
+        request(r: RequestState): PlainAnswer | null {
+          const service = r.route.service;
+          const waitMs = ctx.buckets().take(`${service}\u0000${r.client}`, limit, ctx.now());
+          if (waitMs === 0) return null;
+          return {
+            status: 429,
+            text: `too many requests: service ${service} takes ${text} per client`,
+            headers: ["retry-after", String(Math.max(1, Math.ceil(waitMs / 1000)))],
+          };
+        },
+      };
+    },
+  };
+}
+
+/** The rate limit middleware part (order.ts). */
+export const RATELIMIT: MiddlewarePart = rateLimitPart();
