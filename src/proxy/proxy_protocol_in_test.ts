@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { CidrList, parseCidr } from "../lib/cidr.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { waitFor } from "../../test/wait.ts";
 import { buildProxyHeader } from "./proxy_protocol.ts";
 import { LOG_INTERVAL_MS, ProxyHeaderGate } from "./proxy_protocol_in.ts";
 import { rawClient, servedCert, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
@@ -268,5 +270,118 @@ Deno.test("HttpProxy with proxyProtocolFrom strips the PROXY header on a TCP rou
     });
   } finally {
     await new Promise<void>((r) => echo.close(() => r()));
+  }
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom: berth.http.allow judges the declared client address", async () => {
+  const b = await startBackend("web");
+  const ts = new TestStore();
+  ts.register(
+    spec({
+      id: "w",
+      service: "web",
+      port: b.port,
+      meta: { "berth.http.allow": "198.51.100.0/24" },
+    }),
+  );
+  try {
+    await withProxy(ts, { proxyProtocolFrom: LOOPBACK }, async (port) => {
+      const get = "GET / HTTP/1.1\r\nhost: web.test\r\n\r\n";
+      const until = (s: string) => /\r\n\r\n[^]+$/.test(s);
+      const inside = await rawClient(port, v1("198.51.100.4") + get, { until });
+      assert.match(inside.received, /^HTTP\/1\.1 200 /);
+      const outside = await rawClient(port, v1("203.0.113.1") + get, { until });
+      assert.match(outside.received, /^HTTP\/1\.1 403 /);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom: HTTP/2 requests over TLS carry the declared address", async () => {
+  const b = await startBackend(
+    "web",
+    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "w", service: "web", port: b.port }));
+  const cert = servedCert(["web.test"]);
+  try {
+    await withProxy(ts, {
+      listen: null,
+      h2: true,
+      proxyProtocolFrom: LOOPBACK,
+      tls: { listen: { host: "127.0.0.1", port: 0 }, certs: () => [cert] },
+    }, async (_port, proxy) => {
+      const raw = net.connect(proxy.httpsAddress.port, "127.0.0.1");
+      await new Promise((r) => raw.once("connect", r));
+      raw.write(v1("192.0.2.55"));
+      const session = http2.connect("https://web.test", {
+        createConnection: () =>
+          tls.connect({
+            socket: raw,
+            servername: "web.test",
+            ca: cert.caPem,
+            ALPNProtocols: ["h2"],
+          }),
+      });
+      const body = await new Promise<string>((resolve, reject) => {
+        const s = session.request({ ":path": "/", ":authority": "web.test" });
+        let got = "";
+        s.setEncoding("utf8");
+        s.on("data", (d: string) => got += d);
+        s.on("end", () => resolve(got));
+        s.on("error", reject);
+        s.end();
+      });
+      session.close();
+      raw.destroy();
+      assert.equal(body, "192.0.2.55");
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom: the per-address TLS handshake limit counts declared addresses", async () => {
+  const b = await startBackend(
+    "web",
+    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "w", service: "web", port: b.port }));
+  const cert = servedCert(["web.test"]);
+  /** A TLS request after a header declaring `client`: the body, or "closed". */
+  const tlsGet = (port: number, client: string) =>
+    new Promise<string>((resolve) => {
+      const raw = net.connect(port, "127.0.0.1", () => raw.write(v1(client)));
+      const s = tls.connect({ socket: raw, servername: "web.test", ca: cert.caPem });
+      let got = "";
+      s.on("secureConnect", () =>
+        s.write("GET / HTTP/1.1\r\nhost: web.test\r\nconnection: close\r\n\r\n"));
+      s.on("data", (d) =>
+        got += d);
+      s.on("error", () => {});
+      s.on("close", () => resolve(got === "" ? "closed" : got.split("\r\n\r\n")[1]!));
+    });
+  try {
+    await withProxy(ts, {
+      listen: null,
+      proxyProtocolFrom: LOOPBACK,
+      tls: { listen: { host: "127.0.0.1", port: 0 }, certs: () => [cert], handshakesPerIpMax: 1 },
+    }, async (_port, proxy) => {
+      const port = proxy.httpsAddress.port;
+      // A handshake of 192.0.2.1 held open: its header, no ClientHello.
+      const held = net.connect(port, "127.0.0.1", () => held.write(v1("192.0.2.1")));
+      held.on("error", () => {});
+      // Once that handshake is counted, 192.0.2.1 gets no other; 192.0.2.2 still does.
+      await waitFor("the held handshake counted", async () => {
+        return await tlsGet(port, "192.0.2.1") === "closed";
+      });
+      assert.equal(await tlsGet(port, "192.0.2.2"), "192.0.2.2");
+      held.destroy();
+    });
+  } finally {
+    await b.close();
   }
 });
