@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { dataPlaneMetrics } from "./agent_metrics.ts";
+import { emptySnapshot } from "./proxy/proxy_metrics.ts";
 import type { WorkersMetrics } from "./proxy/workers/proxy_workers.ts";
 
 const empty = (accessLogDropped: number | null): WorkersMetrics => ({
-  snapshot: { routes: [], services: [], overflow: 0 },
+  snapshot: emptySnapshot(),
   missing: [],
   accessLogDropped,
 });

@@ -120,6 +120,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     observers: accessLogFile === null ? [metrics] : [metrics, accessLogFile],
     member: config.node,
   });
+  metrics.read({ clientConnections: () => proxy.clientConnections });
   await proxy.start();
   o.onStop(() => proxy.close());
   o.onDrain((ms) => proxy.drain(ms));

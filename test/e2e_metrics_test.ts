@@ -23,10 +23,12 @@ Deno.test({
     });
     await new Promise<void>((r) => backend.listen(0, "127.0.0.1", r));
     const port = (backend.address() as net.AddressInfo).port;
+    const dir = await Deno.makeTempDir({ prefix: "berth-metrics-" });
+    const accessLog = `${dir}/access.log`;
     const agent = await startAgent({
       node: uniq("metrics-"),
       docker: false,
-      args: ["--proxy-workers", "2", "--dns-workers", "2"],
+      args: ["--proxy-workers", "2", "--dns-workers", "2", "--access-log", accessLog],
     });
     const scrape = async () => {
       const r = await fetch(`${agent.httpUrl}/metrics`);
@@ -96,9 +98,18 @@ Deno.test({
         1,
       );
       assert.ok(valueOf(after, "berth_applied_index") > 0);
+      assert.equal(after.types.get("berth_proxy_client_connections"), "gauge");
+      // Every request counted is in the access log, or counted as dropped from it.
+      await waitFor("the access log written", async () => {
+        const e = await scrape();
+        const lines = (await Deno.readTextFile(accessLog)).split("\n").filter((l) => l !== "");
+        return lines.length + valueOf(e, "berth_access_log_dropped_total") ===
+          valueOf(e, "berth_proxy_requests_total");
+      });
     } finally {
       await agent.stop();
       await new Promise<void>((r) => backend.close(() => r()));
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

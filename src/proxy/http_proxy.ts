@@ -242,6 +242,11 @@ export class HttpProxy {
    * Client connections open (HTTP/1.1 and HTTP/2), TLS handshakes and PROXY headers in progress
    * included.
    */
+  /** Client connections open now (HTTP/1.1, HTTP/2, TLS handshakes); for the metrics. */
+  get clientConnections(): number {
+    return this.#connections();
+  }
+
   #connections(): number {
     return this.#clients.size + (this.#h2?.sessions ?? 0) + (this.#https?.handshaking ?? 0) +
       (this.#proxyIn?.pending ?? 0);

@@ -88,6 +88,19 @@ export interface ProxyMetricsSnapshot {
   services: ServiceSeriesData[];
   /** Observations counted under OTHER because a cap was reached. */
   overflow: number;
+  /** Client connections open now (a gauge; ProxyReadings). */
+  clientConnections: number;
+}
+
+/** What the metrics read from the proxy at each snapshot. */
+export interface ProxyReadings {
+  /** Client connections open now (HTTP/1.1, HTTP/2, TLS handshakes). */
+  clientConnections(): number;
+}
+
+/** A snapshot with nothing counted. */
+export function emptySnapshot(): ProxyMetricsSnapshot {
+  return { routes: [], services: [], overflow: 0, clientConnections: 0 };
 }
 
 interface ServiceSeries {
@@ -117,10 +130,16 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
   readonly #services = new Map<string, ServiceSeries>();
   #overflow = 0;
   readonly #seriesMax: number;
+  #readings: Partial<ProxyReadings> = {};
 
   /** `seriesMax`: the cap on label sets (default SERIES_MAX; smaller in tests). */
   constructor(opts: { seriesMax?: number } = {}) {
     this.#seriesMax = opts.seriesMax ?? SERIES_MAX;
+  }
+
+  /** Where snapshots read the client connections from. */
+  read(readings: Partial<ProxyReadings>): void {
+    this.#readings = { ...this.#readings, ...readings };
   }
 
   /** A request was routed (service null: no route matched). */
@@ -175,7 +194,12 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
     }
     const services: ServiceSeriesData[] = [];
     for (const [service, s] of this.#services) services.push({ service, ...s });
-    return { routes, services, overflow: this.#overflow };
+    return {
+      routes,
+      services,
+      overflow: this.#overflow,
+      clientConnections: this.#readings.clientConnections?.() ?? 0,
+    };
   }
 
   #series(service: string, route: string): Float64Array {
@@ -216,8 +240,10 @@ export function mergeProxySnapshots(
   const services = new Map<string, ServiceSeriesData>();
   let overflow = 0;
   let routeCount = 0;
+  let clientConnections = 0;
   for (const s of snaps) {
     overflow += s.overflow;
+    clientConnections += s.clientConnections;
     for (const r of s.routes) {
       let key = `${r.service}\n${r.route}`;
       let into = routes.get(key);
@@ -252,7 +278,12 @@ export function mergeProxySnapshots(
       into.ejections += v.ejections;
     }
   }
-  return { routes: [...routes.values()], services: [...services.values()], overflow };
+  return {
+    routes: [...routes.values()],
+    services: [...services.values()],
+    overflow,
+    clientConnections,
+  };
 }
 
 /** A snapshot with its gauges zeroed: the counts of a worker that stopped, kept in the sums. */
@@ -265,6 +296,7 @@ export function retiredSnapshot(s: ProxyMetricsSnapshot): ProxyMetricsSnapshot {
     }),
     services: s.services.map((v) => ({ ...v, active: 0 })),
     overflow: s.overflow,
+    clientConnections: 0,
   };
 }
 
@@ -399,6 +431,12 @@ export function renderProxyMetrics(s: ProxyMetricsSnapshot): string {
       "counter",
       `Observations counted under service="${OTHER}" because ${SERIES_MAX} label sets were in use.`,
       [sample("berth_proxy_metrics_overflow_total", [], s.overflow)],
+    ),
+    family(
+      "berth_proxy_client_connections",
+      "gauge",
+      "Client connections open now (HTTP/1.1, HTTP/2, TLS handshakes).",
+      [sample("berth_proxy_client_connections", [], s.clientConnections)],
     ),
   ].join("");
 }

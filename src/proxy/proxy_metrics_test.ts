@@ -243,11 +243,29 @@ Deno.test("renderProxyMetrics() writes valid text: every family typed, label val
       "berth_proxy_ejections_total",
       "berth_proxy_connect_errors_total",
       "berth_proxy_metrics_overflow_total",
+      "berth_proxy_client_connections",
     ]
   ) assert.ok(e.types.has(name), name);
   assert.equal(e.types.get("berth_proxy_request_duration_seconds"), "histogram");
   // An empty snapshot still lists every family, with no samples but the overflow counter.
   const empty = parseExposition(renderProxyMetrics(new ProxyMetrics().snapshot()));
   assert.equal(empty.types.size, e.types.size);
-  assert.deepEqual(empty.samples.map((s) => s.name), ["berth_proxy_metrics_overflow_total"]);
+  assert.deepEqual(empty.samples.map((s) => s.name), [
+    "berth_proxy_metrics_overflow_total",
+    "berth_proxy_client_connections",
+  ]);
+});
+
+Deno.test("ProxyMetrics.read(): client connections read at snapshot time, summed; a stopped worker's are 0", () => {
+  const a = new ProxyMetrics();
+  const b = new ProxyMetrics();
+  let open = 3;
+  a.read({ clientConnections: () => open });
+  b.read({ clientConnections: () => 2 });
+  open = 4;
+  const merged = mergeProxySnapshots([a.snapshot(), b.snapshot()]);
+  const e = parseExposition(renderProxyMetrics(merged));
+  assert.equal(valueOf(e, "berth_proxy_client_connections"), 6);
+  const stopped = parseExposition(renderProxyMetrics(retiredSnapshot(a.snapshot())));
+  assert.equal(valueOf(stopped, "berth_proxy_client_connections"), 0);
 });

@@ -106,6 +106,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     observers: accessLog === null ? [metrics] : [metrics, accessLog],
     member: c.member,
   });
+  metrics.read({ clientConnections: () => p.clientConnections });
   for (const e of m.ejections) p.eject(e.key, e.ms);
   try {
     await p.start();

@@ -37,6 +37,7 @@ import { UdpProxy } from "../udp_proxy.ts";
 import { processRateBuckets } from "../middleware/rate_buckets.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
 import {
+  emptySnapshot,
   mergeProxySnapshots,
   type ProxyMetricsSnapshot,
   retiredSnapshot,
@@ -107,7 +108,7 @@ export class ProxyWorkers {
   readonly #reports = new WorkerGather<Slot, RoutesReport>();
   readonly #metrics = new WorkerGather<Slot, ProxyMetricsSnapshot>();
   /** The last metrics of workers that stopped (gauges zeroed), kept in the sums. */
-  #stoppedMetrics: ProxyMetricsSnapshot = { routes: [], services: [], overflow: 0 };
+  #stoppedMetrics: ProxyMetricsSnapshot = emptySnapshot();
   /** Access log lines dropped by workers that stopped. */
   #stoppedAccessLogDropped = 0;
   #config: WorkerProxyConfig;
