@@ -27,6 +27,12 @@
  *   close with the routes. The proxy binds its own port first; a route port that is one of
  *   `reserved` (the agent's own listeners), is claimed by another service or cannot be bound is
  *   refused with one log line and listed as failed by `report()` (for `/v1/berth/routes`).
+ * - UDP routes: for each `berth.udp.port=N` of instances tagged `udp`, datagrams on UDP port N
+ *   are balanced per client flow (udp_proxy.ts; `udpHost`, null in proxy workers: the main
+ *   thread serves them).
+ * - PROXY protocol v1/v2: read on every listener from `proxyProtocolFrom` sources
+ *   (proxy_protocol_in.ts), sent to instances of services with `berth.proxy-protocol`
+ *   (proxy_protocol_out.ts); parse and build in proxy_protocol.ts.
  *
  * Options (ProxyOptions; every limit has a default): `source` (the store, or a worker's replica), `listen`, `edgeDomain`,
  * `retriesMax` 2, `connectTimeoutMs` 5000, `responseTimeoutMs` 60000, `headersTimeoutMs`
@@ -79,4 +85,5 @@ export { type ServedCert, SniIndex } from "./sni_index.ts";
 export { ServedCerts } from "./served_certs.ts";
 export { type ReservedListener, type TcpRouteInfo } from "./tcp_proxy.ts";
 export { trustedSources } from "./proxy_protocol_in.ts";
+export { type UdpRouteInfo } from "./udp_proxy.ts";
 export { type UpstreamPoolOptions } from "./upstream_pool.ts";
