@@ -45,7 +45,7 @@ export function setCookie(
 export function pickSticky(
   pool: UpstreamPool,
   x: Exchange,
-  client: string = x.req.remoteAddress,
+  client: string = x.client,
 ): Target | null {
   return cookieTarget(pool, x.route, x.req.rawHeaders, x.tried) ??
     pool.pick(x.route, x.tried, clientKey(client));
@@ -117,7 +117,7 @@ export function ensureStickyCookie(x: Exchange): void {
 export function pickTarget(
   pool: UpstreamPool,
   x: Exchange,
-  client: string = x.req.remoteAddress,
+  client: string = x.client,
 ): Target | null {
   if (x.route.balancer.policy === "sticky_cookie") return pickSticky(pool, x, client);
   return pool.pick(x.route, x.tried, requestKey(x.route, x.req, client));
