@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
+import net from "node:net";
 import zlib from "node:zlib";
 import { spec, startBackend, TestStore, withProxy } from "../_testing.ts";
 import { h2Connect, h2Request, testTls, withH2Proxy } from "../_h2_testing.ts";
@@ -251,6 +252,30 @@ Deno.test("HttpProxy with berth.http.compress: a client that goes away mid-body 
         assert.ok(Date.now() < end, "the compressor outlived its client");
         await new Promise((r) => setTimeout(r, 5));
       }
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy with berth.http.compress: an HTTP/1.0 client gets the body framed by the close", async () => {
+  const b = await pageBackend();
+  try {
+    await withProxy(compressedStore(b.port, "gzip"), {}, async (port) => {
+      const socket = net.connect(port, "127.0.0.1");
+      const chunks: Buffer[] = [];
+      socket.on("data", (d: Buffer) => chunks.push(d));
+      const closed = new Promise((resolve) => socket.once("close", resolve));
+      socket.write("GET / HTTP/1.0\r\nHost: web.test\r\nAccept-Encoding: gzip\r\n\r\n");
+      await closed;
+      const all = Buffer.concat(chunks);
+      const split = all.indexOf("\r\n\r\n");
+      const head = all.subarray(0, split).toString("latin1").toLowerCase();
+      assert.match(head, /^http\/1\.1 200 /);
+      assert.match(head, /\r\ncontent-encoding: gzip\r\n/);
+      assert.match(head, /\r\nconnection: close(\r\n|$)/);
+      assert.doesNotMatch(head, /content-length|transfer-encoding/);
+      assert.deepEqual(zlib.gunzipSync(all.subarray(split + 4)), PAGE);
     });
   } finally {
     await b.close();
