@@ -8,7 +8,7 @@
  *
  * Cardinality is bounded: at most SERIES_MAX (service, route) label sets and SERIES_MAX
  * services; what would need more is counted under `service="_other"` (and `route="_other"`),
- * and each such observation adds one to `overflow`. Requests no route matched count under
+ * and each request, TCP connection or pool event counted there adds one to `overflow`. Requests no route matched count under
  * `service="_none"`. Series live as long as the process (a counter never goes back).
  *
  * Per request the cost is two map lookups and a few additions into one Float64Array.
@@ -144,13 +144,13 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
 
   /** A request was routed (service null: no route matched). */
   begin(service: string | null): void {
-    this.#service(service ?? NONE).active++;
+    this.#service(service ?? NONE, false).active++;
   }
 
   /** A request finished (any status, the proxy's own answers and 499 included). */
   end(r: MetricsRecord): void {
     const service = r.service ?? NONE;
-    this.#service(service).active--;
+    this.#service(service, false).active--;
     const c = this.#series(service, r.route ?? NONE);
     c[CODE + statusClass(r.status)]!++;
     const seconds = r.durationMs / 1000;
@@ -170,7 +170,7 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
 
   /** That connection closed, after `bytesIn` from the client and `bytesOut` to it. */
   tcpClosed(service: string, port: number, bytesIn: number, bytesOut: number): void {
-    const c = this.#series(service, `tcp:${port}`);
+    const c = this.#series(service, `tcp:${port}`, false);
     c[TCP_ACTIVE]!--;
     c[RECEIVED]! += bytesIn;
     c[SENT]! += bytesOut;
@@ -202,13 +202,14 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
     };
   }
 
-  #series(service: string, route: string): Float64Array {
+  /** `count`: an observation that adds to overflow when folded (a close is not one). */
+  #series(service: string, route: string, count = true): Float64Array {
     let byRoute = this.#routes.get(service);
     let c = byRoute?.get(route);
     if (c !== undefined) return c;
     if (this.#routeCount >= this.#seriesMax && service !== OTHER) {
-      this.#overflow++;
-      return this.#series(OTHER, OTHER);
+      if (count) this.#overflow++;
+      return this.#series(OTHER, OTHER, false);
     }
     if (byRoute === undefined) this.#routes.set(service, byRoute = new Map());
     byRoute.set(route, c = new Float64Array(SERIES_LENGTH));
@@ -216,12 +217,13 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
     return c;
   }
 
-  #service(service: string): ServiceSeries {
+  /** `count`: an observation (not a gauge's move) that adds to overflow when folded. */
+  #service(service: string, count = true): ServiceSeries {
     let s = this.#services.get(service);
     if (s !== undefined) return s;
     if (this.#services.size >= this.#seriesMax && service !== OTHER) {
-      this.#overflow++;
-      return this.#service(OTHER);
+      if (count) this.#overflow++;
+      return this.#service(OTHER, false);
     }
     this.#services.set(service, s = { active: 0, connectErrors: 0, ejections: 0 });
     return s;

@@ -168,8 +168,17 @@ Deno.test("ProxyMetrics: label sets over the cap count under _other, each in ove
     e.samples.filter((s) => s.name === "berth_proxy_requests_total").map((s) => s.labels.service),
   );
   assert.deepEqual([...labelSets].sort(), ["_other", "s0", "s1", "s2"]);
-  // 3 requests over the route cap, 3 over the service cap (begin and end each count).
-  assert.ok(valueOf(e, "berth_proxy_metrics_overflow_total") >= 3);
+  // 3 requests over the cap, each counted once (the active gauge's moves are not counted).
+  assert.equal(valueOf(e, "berth_proxy_metrics_overflow_total"), 3);
+  m.tcpOpened("db", 1);
+  m.tcpClosed("db", 1, 0, 0);
+  m.connectFailed(instance("s9"));
+  const after = text(m);
+  assert.equal(valueOf(after, "berth_proxy_metrics_overflow_total"), 5);
+  assert.equal(
+    valueOf(after, "berth_proxy_connect_errors_total", { service: OTHER }),
+    1,
+  );
   assert.equal(valueOf(e, "berth_proxy_active_requests", { service: OTHER }), 0);
 });
 
