@@ -224,3 +224,26 @@ Deno.test("UpstreamPool.acquire() never lends one client's private connection to
     await inst.close();
   }
 });
+
+Deno.test("Upgrade request to a route with berth.proxy-protocol=v2: the tunnel starts with the header", async () => {
+  const inst = await proxiedInstance();
+  const ts = new TestStore();
+  ts.register(
+    spec({ id: "w", service: "web", port: inst.port, meta: { "berth.proxy-protocol": "v2" } }),
+  );
+  try {
+    await withProxy(ts, { proxyProtocolFrom: LOOPBACK }, async (port) => {
+      const upgrade =
+        "GET /ws HTTP/1.1\r\nhost: web.test\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n";
+      // The test instance answers 200, not 101: the proxy passes that on and closes.
+      const r = await rawClient(port, v1("198.51.100.77") + upgrade);
+      assert.match(r.received, /^HTTP\/1\.1 200 [^]*198\.51\.100\.77$/);
+      const h = inst.headers[0];
+      assert.ok(h !== undefined && h !== "none");
+      assert.equal(h.version, 2);
+      assert.equal(h.source?.address, "198.51.100.77");
+    });
+  } finally {
+    await inst.close();
+  }
+});
