@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import http from "node:http";
+import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
 import zlib from "node:zlib";
@@ -219,17 +220,30 @@ Deno.test("HttpProxy with berth.http.ratelimit: a client's burst passes, the res
   }
 });
 
-Deno.test("HttpProxy with berth.http.compress: a client that goes away mid-body ends the compressor", async () => {
-  // The instance sends a first piece and then nothing: the response stays open.
-  let sent = Promise.withResolvers<void>();
+/** Resolves once no compressor runs; fails after 5 s. */
+async function compressorsEnded(): Promise<void> {
+  const end = Date.now() + 5_000;
+  while (compressorsRunning() !== 0) {
+    assert.ok(Date.now() < end, "the compressor outlived its client");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A backend that sends a first piece of text and then nothing: the response stays open. */
+async function stalledBackend() {
+  const sent = { promise: Promise.withResolvers<void>() };
   const b = await startBackend("slow", (req, res) => {
     req.resume();
     res.writeHead(200, { "content-type": "text/plain" });
-    res.write(Buffer.alloc(64 * 1024, "x"), () => sent.resolve());
+    res.write(Buffer.alloc(64 * 1024, "x"), () => sent.promise.resolve());
   });
+  return { b, sent };
+}
+
+Deno.test("HttpProxy with berth.http.compress: a client that goes away mid-body ends the compressor", async () => {
+  const { b, sent } = await stalledBackend();
   try {
     await withProxy(compressedStore(b.port), {}, async (port) => {
-      sent = Promise.withResolvers<void>();
       const gotHead = Promise.withResolvers<http.ClientRequest>();
       const req = http.get({
         host: "127.0.0.1",
@@ -243,14 +257,38 @@ Deno.test("HttpProxy with berth.http.compress: a client that goes away mid-body 
       });
       req.on("error", () => {});
       await gotHead.promise;
-      await sent.promise;
+      await sent.promise.promise;
       assert.equal(compressorsRunning(), 1);
       // A reset, not a FIN: a half-closed client still gets its response (client_conn.ts).
       req.socket!.resetAndDestroy();
-      const end = Date.now() + 5_000;
-      while (compressorsRunning() !== 0) {
-        assert.ok(Date.now() < end, "the compressor outlived its client");
-        await new Promise((r) => setTimeout(r, 5));
+      await compressorsEnded();
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy with berth.http.compress: an HTTP/2 stream reset mid-body ends the compressor", async () => {
+  const { b, sent } = await stalledBackend();
+  try {
+    await withH2Proxy(compressedStore(b.port), {}, async (port) => {
+      const client = h2Connect(port);
+      try {
+        const req = client.request({
+          ":method": "GET",
+          ":path": "/",
+          ":authority": "web.test",
+          "accept-encoding": "br",
+        });
+        req.on("error", () => {});
+        const head = await new Promise<http2.IncomingHttpHeaders>((r) => req.once("response", r));
+        assert.equal(head["content-encoding"], "br");
+        await sent.promise.promise;
+        assert.equal(compressorsRunning(), 1);
+        req.close(http2.constants.NGHTTP2_CANCEL);
+        await compressorsEnded();
+      } finally {
+        client.close();
       }
     });
   } finally {
