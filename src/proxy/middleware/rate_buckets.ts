@@ -27,8 +27,11 @@
  * drained. Nothing waits for space.
  *
  * Time is `nowMs()`, `performance.timeOrigin + performance.now()`: monotonic in each thread and
- * the same across threads up to the sub-millisecond error of sampling each thread's origin; a
- * thread whose clock is a little behind sees a bucket as less refilled, never more.
+ * the same across threads up to the error of sampling each thread's origin (measured here: a
+ * worker's reading fell between two of the main thread's taken under 1 ms apart). A thread whose clock runs
+ * δ ahead of the others sees δ more refill (at most δ × rate tokens); one behind sees less, and a
+ * `fullAt` ahead of its clock is taken as it is (`max(fullAt, now)`), never as time running
+ * backwards.
  *
  * @module
  */
