@@ -1,17 +1,18 @@
 /**
- * Compression (README "Middlewares: compress"): `berth.http.compress=true` (or `gzip`, `br`, `gzip,br`)
- * compresses a route's compressible responses with gzip or Brotli when the client accepts them
- * (compress_rules.ts decides which responses and which coding; Brotli when the client weighs
- * both the same). Works on every frontend: it wraps the response sink, whatever writes it
- * (HTTP/1.1, over TLS, HTTP/2).
+ * Compression (README "Middlewares: compress"): `berth.http.compress=true` (or `gzip`, `br`,
+ * `gzip,br`) compresses a route's compressible responses with gzip or Brotli when the client
+ * accepts them (compress_rules.ts decides which responses and which coding; Brotli when the
+ * client weighs both the same). Works on every frontend: it wraps the response sink, whatever
+ * writes it (HTTP/1.1, over TLS, HTTP/2).
  *
  * The body streams through `node:zlib` at moderate levels: gzip 4 gets 93–98% of gzip 6's
  * ratio in less time, Brotli 3 about gzip 6's ratio, and Brotli 4 costs 1.5–4× Brotli 3's time
  * for 2–4% more (`deno run -A scripts/compress_levels.ts`; README "Middlewares: compress").
  * Backpressure holds end to end: the compressor's input says `write() → false` and `drain` to
  * the proxy (which pauses the instance's connection), and its output pauses while the client's
- * sink is full. A client that goes away destroys the compressor. At most COMPRESSORS_MAX compress at once per thread;
- * a response beyond that goes out uncompressed (still with `Vary`), so memory stays bounded.
+ * sink is full. A client that goes away destroys the compressor. At most COMPRESSORS_MAX
+ * compress at once per thread; a response beyond that goes out uncompressed (still with
+ * `Vary`), so memory stays bounded.
  *
  * @module
  */

@@ -1,10 +1,10 @@
 /**
- * The rate limiter's token buckets (README "Middlewares: ratelimit"), one per (service, client IP), in a
- * fixed-size table inside a SharedArrayBuffer so that every proxy worker counts against the same
- * bucket: SO_REUSEPORT spreads one client's connections over the workers, and the limit must
- * hold once, not once per worker. The main thread allocates the buffer and hands it to each
- * worker in its start message (a restarted worker gets the same one); a proxy without workers
- * allocates its own.
+ * The rate limiter's token buckets (README "Middlewares: ratelimit"), one per (service, client
+ * IP), in a fixed-size table inside a SharedArrayBuffer so that every proxy worker counts
+ * against the same bucket: SO_REUSEPORT spreads one client's connections over the workers, and
+ * the limit must hold once, not once per worker. The main thread allocates the buffer
+ * (`processRateBuckets`) and hands it to each worker in its start message (`adoptRateBuckets`;
+ * a restarted worker gets the same one); a proxy on the main thread counts in it directly.
  *
  * A bucket is kept as one number, the time at which it is full again (`fullAt`): with `T` =
  * 1000 / rate ms per token, the bucket holds `burst − max(0, fullAt − now) / T` tokens. Taking a
@@ -28,10 +28,10 @@
  *
  * Time is `nowMs()`, `performance.timeOrigin + performance.now()`: monotonic in each thread and
  * the same across threads up to the error of sampling each thread's origin (measured here: a
- * worker's reading fell between two of the main thread's taken under 1 ms apart). A thread whose clock runs
- * δ ahead of the others sees δ more refill (at most δ × rate tokens); one behind sees less, and a
- * `fullAt` ahead of its clock is taken as it is (`max(fullAt, now)`), never as time running
- * backwards.
+ * worker's reading fell between two of the main thread's taken under 1 ms apart). A thread
+ * whose clock runs δ ahead of the others sees δ more refill (at most δ × rate tokens); one
+ * behind sees less, and a `fullAt` ahead of its clock is taken as it is (`max(fullAt, now)`),
+ * never as time running backwards.
  *
  * @module
  */

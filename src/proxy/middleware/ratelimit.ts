@@ -1,7 +1,8 @@
 /**
- * Rate limit (README "Middlewares: ratelimit"): `berth.http.ratelimit=100/s,burst=200` gives each client IP
- * a token bucket per service; a request takes a token or is answered `429 Too Many Requests`
- * with `Retry-After` (whole seconds until a token is back) and never reaches an instance.
+ * Rate limit (README "Middlewares: ratelimit"): `berth.http.ratelimit=100/s,burst=200` gives
+ * each client IP a token bucket per service; a request takes a token or is answered `429 Too
+ * Many Requests` with `Retry-After` (whole seconds until a token is back) and never reaches an
+ * instance.
  *
  * The buckets live in the process's one table (rate_buckets.ts), shared by every proxy
  * worker, keyed by service and client: a route rebuild, a relabel or a worker restart keeps
