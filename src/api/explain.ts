@@ -163,6 +163,7 @@ async function explainService(c: Context, d: Deps, service: string) {
   }
   const view = await d.routes();
   const tcpListeners = (view?.tcp ?? []).filter((t) => t.service === service);
+  const udpListeners = (view?.udp ?? []).filter((t) => t.service === service);
   const members = await ejections(c, d, ids);
   return {
     kind: "service" as const,
@@ -173,6 +174,7 @@ async function explainService(c: Context, d: Deps, service: string) {
     instances,
     routes,
     tcpListeners,
+    udpListeners,
     ejections: members,
   };
 }
@@ -195,10 +197,14 @@ export function serviceSummary(o: {
     }
   }
   if (!o.proxyOn) out.push("the proxy is off on this member");
-  else if (o.routes === null || (o.routes.http.length === 0 && o.routes.tcp.length === 0)) {
+  else if (
+    o.routes === null ||
+    (o.routes.http.length === 0 && o.routes.tcp.length === 0 && !o.routes.udp?.length)
+  ) {
     out.push(
-      "no route: no instance names a host (berth.http.host), a path (berth.http.path) or a " +
-        "TCP port (berth.tcp.port), and no --edge-domain gives it one",
+      "no route: no instance names a host (berth.http.host), a path (berth.http.path), a " +
+        "TCP port (berth.tcp.port) or a UDP port (berth.udp.port, instances tagged udp), and " +
+        "no --edge-domain gives it one",
     );
   } else {
     for (const r of o.routes.http) {
@@ -207,6 +213,9 @@ export function serviceSummary(o: {
     }
     for (const t of o.routes.tcp) {
       if (t.servedBy !== o.service) out.push(`TCP port ${t.port} is kept by ${t.servedBy}`);
+    }
+    for (const u of o.routes.udp ?? []) {
+      if (u.servedBy !== o.service) out.push(`UDP port ${u.port} is kept by ${u.servedBy}`);
     }
     const targets = o.routes.options.members.filter((m) => m.target).length;
     if (targets === 0) out.push("the proxy has no target for it: its routes answer 503");

@@ -390,3 +390,39 @@ Deno.test("GET /v1/berth/explain asks only Raft members, never a catalog node re
     f.close();
   }
 });
+
+Deno.test("GET /v1/berth/explain?service= counts a UDP route (berth.udp.port) as a route, with its listener", async () => {
+  const f = withTable({
+    routes: () => ({
+      listen: "127.0.0.1:80",
+      https: null,
+      http: [],
+      tcp: [],
+      udp: [{ port: 5353, service: "dns", state: "listening", error: null, flows: 0, dropped: 0 }],
+      conflicts: [],
+    }),
+  });
+  try {
+    await nodes(f);
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        id: "n1:dns:53:udp",
+        service: "dns",
+        tags: ["udp"],
+        meta: { "berth.udp.port": "5353" },
+      }),
+    });
+    const e = await (await f.app.request("/v1/berth/explain?service=dns")).json();
+    assert.deepEqual(e.routes.udp, [{ port: 5353, servedBy: "dns" }]);
+    assert.deepEqual(
+      e.udpListeners.map((l: { port: number; state: string }) => [l.port, l.state]),
+      [
+        [5353, "listening"],
+      ],
+    );
+    assert.ok(!e.summary.some((l: string) => l.startsWith("no route")), e.summary.join("\n"));
+  } finally {
+    f.close();
+  }
+});

@@ -78,10 +78,12 @@ interface ServiceAnswer {
   routes: {
     http: { host: string | null; prefix: string; edge: boolean; servedBy: string | null }[];
     tcp: { port: number; servedBy: string | null }[];
+    udp?: { port: number; servedBy: string | null }[];
     conflicts: string[];
     options: RouteOptions;
   } | null;
   tcpListeners: { port: number; state: string; error: string | null }[];
+  udpListeners?: { port: number; state: string; error: string | null }[];
   ejections: Ejections[];
 }
 interface UrlAnswer {
@@ -230,6 +232,9 @@ function renderService(e: ServiceAnswer): string {
   const r = e.routes;
   if (r === null) return out + section("Routes", "(none)");
   const listeners = new Map(e.tcpListeners.map((t) => [t.port, t]));
+  const udpListeners = new Map((e.udpListeners ?? []).map((t) => [t.port, t]));
+  const state = (l: { state: string; error: string | null } | undefined) =>
+    l === undefined ? "" : ` (${l.state}${l.error ? `: ${l.error}` : ""})`;
   out += section(
     "Routes",
     formatTable(
@@ -239,11 +244,13 @@ function renderService(e: ServiceAnswer): string {
           `${h.host ?? "*"}${h.prefix}${h.edge ? " (edge domain)" : ""}`,
           dash(h.servedBy),
         ]),
-        ...r.tcp.map((t) => {
-          const l = listeners.get(t.port);
-          const state = l === undefined ? "" : ` (${l.state}${l.error ? `: ${l.error}` : ""})`;
-          return [`tcp :${t.port}`, `${dash(t.servedBy)}${state}`];
-        }),
+        ...r.tcp.map((
+          t,
+        ) => [`tcp :${t.port}`, `${dash(t.servedBy)}${state(listeners.get(t.port))}`]),
+        ...(r.udp ?? []).map((u) => [
+          `udp :${u.port}`,
+          `${dash(u.servedBy)}${state(udpListeners.get(u.port))}`,
+        ]),
       ],
     ),
   );

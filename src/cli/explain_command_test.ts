@@ -25,7 +25,14 @@ async function withAgent(
     version: VERSION,
     aclDefault: "allow",
     listen: { host: "127.0.0.1", port: 0 },
-    routes: () => ({ listen: "127.0.0.1:80", https: null, http: [], tcp: [], conflicts: [] }),
+    routes: () => ({
+      listen: "127.0.0.1:80",
+      https: null,
+      http: [],
+      tcp: [],
+      udp: [{ port: 5353, service: "dns", state: "listening", error: null, flows: 0, dropped: 0 }],
+      conflicts: [],
+    }),
     explain: {
       url: (t, ctx) => explainUrl(table(), t, ctx),
       serviceRoutes: (s) => explainServiceRoutes(table(), s),
@@ -45,6 +52,15 @@ async function withAgent(
       httpHosts: ["web.test"],
       httpPath: "/app",
       checkResult: { status: "critical", output: "HTTP 500 from /health" },
+    }),
+  });
+  await cluster.propose({
+    type: "register",
+    instance: apiInstanceSpec({
+      id: "dns-1",
+      service: "dns",
+      tags: ["udp"],
+      meta: { "berth.udp.port": "5353" },
     }),
   });
   const env = { BERTH_HTTP_ADDR: `http://127.0.0.1:${api.address.port}` };
@@ -107,5 +123,15 @@ Deno.test("berth explain exits 1 with one line for an unknown container and a ba
     assert.match(bad.err, /400: url: ftp: URLs are not proxied/);
     const two = await run(["explain", "--url", "--service", "x"]);
     assert.equal(two.code, 2);
+  });
+});
+
+Deno.test("berth explain SERVICE lists a UDP route with its listener state", async () => {
+  await withAgent(async (run) => {
+    const r = await run(["explain", "dns"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /\n {2}udp :5353 +dns \(listening\)\n/);
+    assert.doesNotMatch(r.out, /no route/);
+    assert.doesNotMatch((await run(["explain", "web"])).out, /udp :/);
   });
 });

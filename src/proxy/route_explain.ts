@@ -57,6 +57,8 @@ export interface ClaimInfo {
 export interface ServiceRoutesInfo {
   http: ClaimInfo[];
   tcp: { port: number; servedBy: string | null }[];
+  /** UDP route ports (`berth.udp.port` of its instances tagged udp) and who keeps each. */
+  udp?: { port: number; servedBy: string | null }[];
   /** The table's conflict lines that name the service. */
   conflicts: string[];
   options: RouteOptionsInfo;
@@ -180,11 +182,14 @@ export function explainServiceRoutes(table: RouteTable, service: string): Servic
   http.sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
   const tcp = [...svc.tcpPorts.keys()].sort((a, b) => a - b)
     .map((port) => ({ port, servedBy: table.tcp.get(port)?.service ?? null }));
+  const udp = [...svc.udpPorts.keys()].sort((a, b) => a - b)
+    .map((port) => ({ port, servedBy: table.udp.get(port)?.service ?? null }));
   // Conflict lines name services between spaces, commas and `;` (route_claims.ts).
   const named = new RegExp(`(^|[\\s,])${escapeRe(service)}([\\s,;:]|$)`);
   return {
     http,
     tcp,
+    udp,
     conflicts: table.conflicts.filter((l) => named.test(l)),
     options: routeOptions(table, service),
   };

@@ -126,3 +126,16 @@ Deno.test("explainServiceRoutes() lists only the conflict lines that name the se
     "route x.test/: claimed by services web-api, web-app; web-api serves it",
   ]);
 });
+
+Deno.test("explainServiceRoutes() lists UDP ports and their owners; only instances tagged udp claim one", () => {
+  const t = buildRouteTable([
+    inst({ id: "d:udp", service: "dns", tags: ["udp"], meta: { "berth.udp.port": "5353" } }),
+    inst({ id: "t", service: "tcp-only", tcpPort: 9000, meta: { "berth.udp.port": "5354" } }),
+    inst({ id: "a:udp", service: "aaa", tags: ["udp"], meta: { "berth.udp.port": "5353" } }),
+  ], []);
+  const r = explainServiceRoutes(t, "dns")!;
+  assert.deepEqual(r.udp, [{ port: 5353, servedBy: "aaa" }]);
+  assert.deepEqual(r.conflicts, ["UDP port 5353: claimed by services aaa and dns; aaa keeps it"]);
+  assert.deepEqual(explainServiceRoutes(t, "tcp-only")!.udp, []);
+  assert.deepEqual([...t.udp.keys()], [5353]);
+});
