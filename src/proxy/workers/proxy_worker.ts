@@ -54,7 +54,11 @@ const challenges = {
  * lines, which the kernel appends at the file's end as one piece, so workers' batches sit side
  * by side and never split a line; the main thread (Raft, the store) gets no extra work, and no
  * line is copied across threads. On stdout a batch is at most PIPE_BUF (4096) bytes, the size
- * a pipe writes atomically.
+ * a pipe writes atomically. Measured (scripts/access_log_ship_bench.ts, 2 workers × 300k lines,
+ * 3 runs each, 2026-12-02 on a shared 2-core machine): the same lines/s either way within the
+ * noise (157k–292k direct, 138k–203k shipped), every line whole both ways, and the main thread
+ * spent 0 ms of CPU with direct writes against 200–240 ms (~0.4 µs a line) when it wrote the
+ * shipped batches.
  */
 let accessLog: AccessLog | null = null;
 
