@@ -178,10 +178,11 @@ Deno.test("GET /v1/berth/routes lists the proxy's routes, a refused TCP port as 
   off.close();
 });
 
-Deno.test("GET /ui shows the routes, failed TCP routes marked", async () => {
+Deno.test("GET /ui shows the routes, failed TCP routes marked, UDP routes with their flows", async () => {
   const f = fixture();
   const html = await (await f.app.request("/ui")).text();
   assert.match(html, /get\("\/v1\/berth\/routes"\)/);
+  assert.match(html, /\(routes\.udp \?\? \[\]\)\.map\(\(r\) => \["udp :" \+ r\.port/);
   assert.match(html, /<table id="routes">/);
   assert.match(html, /\.failed \{ color/);
   f.close();

@@ -130,6 +130,8 @@ async function refresh() {
       : "(proxy " + [routes.listen, routes.https && "https " + routes.https].filter(Boolean).join(", ") + ")";
     fill("routes", [
       ...routes.tcp.map((r) => ["tcp :" + r.port, r.service, [r.state, r.state], r.error ?? ""]),
+      ...(routes.udp ?? []).map((r) => ["udp :" + r.port, r.service, [r.state, r.state],
+        r.error ?? r.flows + " flow" + (r.flows === 1 ? "" : "s")]),
       ...routes.http.map((r) => [(r.host ?? "*") + r.prefix, r.service,
         [r.targets > 0 ? "serving" : "no instance", r.targets > 0 ? "passing" : "critical"],
         r.targets + " target" + (r.targets === 1 ? "" : "s")]),
