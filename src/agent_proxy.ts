@@ -81,6 +81,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
       },
       certs: () => served.certs(),
       log,
+      metrics: new ProxyMetrics(), // the main thread's UDP routes
     });
     await workers.start();
     o.onStop(() => workers.close());
@@ -117,6 +118,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
     events: metrics,
     tcpObserver: metrics,
+    udpObserver: metrics,
     observers: accessLogFile === null ? [metrics] : [metrics, accessLogFile],
     member: config.node,
   });

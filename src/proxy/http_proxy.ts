@@ -186,6 +186,7 @@ export class HttpProxy {
       host: udpHost,
       log: opts.routeLog ?? this.#log,
       reserved: opts.reserved,
+      observer: opts.udpObserver,
     });
     this.#routes = new RouteFeed({
       source: opts.source,

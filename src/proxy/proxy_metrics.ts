@@ -2,7 +2,7 @@
  * The proxy's request metrics (README "Metrics"): a request observer (`begin`/`end`, one
  * record per finished request), the TCP route observer and the upstream pool's events, counted
  * per service and route (HTTP: `host/prefix` of the route the request matched; TCP:
- * `tcp:PORT`), never per path. A proxy worker keeps one of these and sends `snapshot()` (plain
+ * `tcp:PORT`; UDP: `udp:PORT`), never per path. A proxy worker keeps one of these and sends `snapshot()` (plain
  * data) when the main thread asks; the main thread sums them (`mergeProxySnapshots`) and
  * renders the text (`renderProxyMetrics`).
  *
@@ -20,6 +20,7 @@ import type { Target } from "./balancer.ts";
 import type { PoolEvents } from "./upstream_pool.ts";
 import type { RequestObserver, RequestRecord } from "./request_record.ts";
 import type { TcpObserver } from "./tcp_proxy.ts";
+import type { UdpObserver } from "./udp_proxy.ts";
 
 /** Upper bounds (seconds) of the request duration histogram's buckets (then +Inf). */
 export const DURATION_BUCKETS_S: readonly number[] = [
@@ -60,10 +61,10 @@ const SUM = BUCKET + DURATION_BUCKETS_S.length + 1;
 const RECEIVED = SUM + 1;
 const SENT = RECEIVED + 1;
 const RETRIES = SENT + 1;
-const TCP_CONNECTIONS = RETRIES + 1;
-/** A gauge: TCP connections open now (left out when a worker's counts are retired). */
-const TCP_ACTIVE = TCP_CONNECTIONS + 1;
-const SERIES_LENGTH = TCP_ACTIVE + 1;
+const CONNECTIONS = RETRIES + 1;
+/** A gauge: TCP connections or UDP flows open now (zeroed when a worker's counts retire). */
+const ACTIVE = CONNECTIONS + 1;
+const SERIES_LENGTH = ACTIVE + 1;
 
 /** One (service, route) series as plain data. */
 export interface RouteSeriesData {
@@ -124,7 +125,7 @@ export function statusClass(status: number): number {
 }
 
 /** See the module comment. The proxy's RequestObserver, TcpObserver and PoolEvents. */
-export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
+export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, PoolEvents {
   readonly #routes = new Map<string, Map<string, Float64Array>>();
   #routeCount = 0;
   readonly #services = new Map<string, ServiceSeries>();
@@ -164,14 +165,29 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, PoolEvents {
   /** A client connected to the TCP route on `port` of `service`. */
   tcpOpened(service: string, port: number): void {
     const c = this.#series(service, `tcp:${port}`);
-    c[TCP_CONNECTIONS]!++;
-    c[TCP_ACTIVE]!++;
+    c[CONNECTIONS]!++;
+    c[ACTIVE]!++;
   }
 
   /** That connection closed, after `bytesIn` from the client and `bytesOut` to it. */
   tcpClosed(service: string, port: number, bytesIn: number, bytesOut: number): void {
     const c = this.#series(service, `tcp:${port}`, false);
-    c[TCP_ACTIVE]!--;
+    c[ACTIVE]!--;
+    c[RECEIVED]! += bytesIn;
+    c[SENT]! += bytesOut;
+  }
+
+  /** A client flow began on the UDP route on `port` of `service`. */
+  udpFlowOpened(service: string, port: number): void {
+    const c = this.#series(service, `udp:${port}`);
+    c[CONNECTIONS]!++;
+    c[ACTIVE]!++;
+  }
+
+  /** That flow ended, after `bytesIn` from the client and `bytesOut` to it. */
+  udpFlowClosed(service: string, port: number, bytesIn: number, bytesOut: number): void {
+    const c = this.#series(service, `udp:${port}`, false);
+    c[ACTIVE]!--;
     c[RECEIVED]! += bytesIn;
     c[SENT]! += bytesOut;
   }
@@ -252,7 +268,7 @@ export function mergeProxySnapshots(
       if (into === undefined) {
         if (r.service !== OTHER && routeCount >= seriesMax) {
           key = `${OTHER}\n${OTHER}`;
-          overflow += requestsOf(r.counts) + r.counts[TCP_CONNECTIONS]!;
+          overflow += requestsOf(r.counts) + r.counts[CONNECTIONS]!;
           into = routes.get(key);
         } else if (r.service !== OTHER) routeCount++;
       }
@@ -293,7 +309,7 @@ export function retiredSnapshot(s: ProxyMetricsSnapshot): ProxyMetricsSnapshot {
   return {
     routes: s.routes.map((r) => {
       const counts = r.counts.slice();
-      counts[TCP_ACTIVE] = 0;
+      counts[ACTIVE] = 0;
       return { ...r, counts };
     }),
     services: s.services.map((v) => ({ ...v, active: 0 })),
@@ -330,6 +346,8 @@ export function renderProxyMetrics(s: ProxyMetricsSnapshot): string {
   const retries: string[] = [];
   const tcp: string[] = [];
   const tcpActive: string[] = [];
+  const udp: string[] = [];
+  const udpActive: string[] = [];
   for (const r of routes) {
     const labels = [["service", r.service], ["route", r.route]] as const;
     const c = r.counts;
@@ -358,9 +376,12 @@ export function renderProxyMetrics(s: ProxyMetricsSnapshot): string {
       );
       retries.push(sample("berth_proxy_retries_total", labels, c[RETRIES]!));
     }
-    if (c[TCP_CONNECTIONS]! > 0) {
-      tcp.push(sample("berth_proxy_tcp_connections_total", labels, c[TCP_CONNECTIONS]!));
-      tcpActive.push(sample("berth_proxy_tcp_active_connections", labels, c[TCP_ACTIVE]!));
+    if (c[CONNECTIONS]! > 0 && r.route.startsWith("udp:")) {
+      udp.push(sample("berth_proxy_udp_flows_total", labels, c[CONNECTIONS]!));
+      udpActive.push(sample("berth_proxy_udp_active_flows", labels, c[ACTIVE]!));
+    } else if (c[CONNECTIONS]! > 0) {
+      tcp.push(sample("berth_proxy_tcp_connections_total", labels, c[CONNECTIONS]!));
+      tcpActive.push(sample("berth_proxy_tcp_active_connections", labels, c[ACTIVE]!));
     }
     received.push(sample("berth_proxy_received_bytes_total", labels, c[RECEIVED]!));
     sent.push(sample("berth_proxy_sent_bytes_total", labels, c[SENT]!));
@@ -415,6 +436,18 @@ export function renderProxyMetrics(s: ProxyMetricsSnapshot): string {
       "gauge",
       "Client connections to TCP routes open now, by service and route.",
       tcpActive,
+    ),
+    family(
+      "berth_proxy_udp_flows_total",
+      "counter",
+      "Client flows (address and port) on UDP routes, by service and route (udp:PORT).",
+      udp,
+    ),
+    family(
+      "berth_proxy_udp_active_flows",
+      "gauge",
+      "Client flows on UDP routes open now, by service and route.",
+      udpActive,
     ),
     family(
       "berth_proxy_ejections_total",

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import dgram from "node:dgram";
 import net from "node:net";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
 import { request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
@@ -103,5 +105,49 @@ Deno.test("HttpProxy hands every request to the metrics: by route and status cla
     });
   } finally {
     await ok.close();
+  }
+});
+
+/** One datagram to `port` from a socket of its own; resolves with the answer. */
+async function askUdp(socket: dgram.Socket, port: number, text: string): Promise<string> {
+  const answer = new Promise<string>((resolve) => socket.once("message", (m) => resolve(`${m}`)));
+  socket.send(Buffer.from(text), port, "127.0.0.1");
+  return await answer;
+}
+
+Deno.test("HttpProxy reports UDP route flows and their bytes to its udpObserver", async () => {
+  const echo = dgram.createSocket("udp4");
+  echo.on("message", (m, r) => echo.send(Buffer.from(`re:${m}`), r.port, r.address));
+  await new Promise<void>((r) => echo.bind(0, "127.0.0.1", r));
+  const udpPort = await unusedPort();
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "dns-a:udp",
+    service: "dns",
+    port: echo.address().port,
+    httpHosts: [],
+    tags: ["udp"],
+    meta: { "berth.udp.port": String(udpPort) },
+  }));
+  const metrics = new ProxyMetrics();
+  const clients = [dgram.createSocket("udp4"), dgram.createSocket("udp4")];
+  const route = { service: "dns", route: `udp:${udpPort}` };
+  try {
+    for (const c of clients) await new Promise<void>((r) => c.bind(0, "127.0.0.1", r));
+    await withProxy(ts, { udpObserver: metrics }, async () => {
+      for (const c of clients) assert.equal(await askUdp(c, udpPort, "hello"), "re:hello");
+      const e = text(metrics);
+      assert.equal(valueOf(e, "berth_proxy_udp_flows_total", route), 2);
+      assert.equal(valueOf(e, "berth_proxy_udp_active_flows", route), 2);
+    });
+    // Closing the proxy ended both flows: their bytes are counted.
+    const e = text(metrics);
+    assert.equal(valueOf(e, "berth_proxy_udp_active_flows", route), 0);
+    assert.equal(valueOf(e, "berth_proxy_received_bytes_total", route), 2 * "hello".length);
+    assert.equal(valueOf(e, "berth_proxy_sent_bytes_total", route), 2 * "re:hello".length);
+    assert.equal(valueOf(e, "berth_proxy_tcp_connections_total"), 0);
+  } finally {
+    for (const c of clients) c.close();
+    echo.close();
   }
 });

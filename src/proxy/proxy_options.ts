@@ -10,7 +10,7 @@ import type { ProxyTlsOptions } from "./https_listener.ts";
 import type { RouteSource } from "./route_feed.ts";
 import type { HttpRouteInfo } from "./routes.ts";
 import type { ReservedListener, TcpObserver, TcpRouteInfo } from "./tcp_proxy.ts";
-import type { UdpRouteInfo } from "./udp_proxy.ts";
+import type { UdpObserver, UdpRouteInfo } from "./udp_proxy.ts";
 import type { EjectedTarget, UpstreamPoolOptions } from "./upstream_pool.ts";
 import type { RequestObserver } from "./request_record.ts";
 import type { MiddlewarePart } from "./middleware/pipeline.ts";
@@ -102,6 +102,8 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   reusePort?: boolean;
   /** Told of each TCP route client connection (the metrics). */
   tcpObserver?: TcpObserver;
+  /** Told of each UDP route client flow (the metrics). */
+  udpObserver?: UdpObserver;
   /** Told of every HTTP request routed and finished (request_record.ts). Default none. */
   observers?: RequestObserver[];
   /** This member's node name, in request records. Default "". */

@@ -56,6 +56,16 @@ export interface UdpProxyOptions {
   flowsMax?: number;
   /** Clock (ms). Default Date.now. */
   now?: () => number;
+  /** Told of each client flow (proxy_metrics.ts counts them). */
+  observer?: UdpObserver;
+}
+
+/** What a UDP route's client flows are reported to. */
+export interface UdpObserver {
+  /** A flow of a client began on the route on `port` of `service`. */
+  udpFlowOpened(service: string, port: number): void;
+  /** It ended, after `bytesIn` from the client and `bytesOut` to it. */
+  udpFlowClosed(service: string, port: number, bytesIn: number, bytesOut: number): void;
 }
 
 /** A UDP route as the routes API lists it. */
@@ -77,6 +87,10 @@ interface Flow {
   /** The flow's socket towards its instance. */
   socket: dgram.Socket;
   lastMs: number;
+  /** The service it was opened for, and its datagram bytes either way (for the metrics). */
+  readonly service: string;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** The served instances of a route that serve a UDP port, and a balancer over them. */
@@ -279,18 +293,31 @@ export class UdpProxy {
       l.flows.set(key, flow);
     }
     flow.lastMs = now;
+    flow.bytesIn += msg.length;
     flow.socket.send(msg, flow.target.port, flow.target.address);
   }
 
   #openFlow(l: Listener, key: string, from: dgram.RemoteInfo, target: Target): Flow {
     const socket = dgram.createSocket(isIPv6(target.address) ? "udp6" : "udp4");
-    const flow: Flow = { address: from.address, port: from.port, target, socket, lastMs: 0 };
+    const service = l.svc.service;
+    const flow: Flow = {
+      address: from.address,
+      port: from.port,
+      target,
+      socket,
+      lastMs: 0,
+      service,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+    this.#o.observer?.udpFlowOpened(service, l.port);
     socket.on("message", (reply: Buffer, r: dgram.RemoteInfo) => {
       // Only the instance's replies; anything else reaching the flow's port is dropped.
       if (r.port !== flow.target.port || l.flows.get(key) !== flow) return;
       flow.lastMs = this.#now();
       l.flows.delete(key);
       l.flows.set(key, flow);
+      flow.bytesOut += reply.length;
       l.socket?.send(reply, flow.port, flow.address);
     });
     socket.on("error", () => {
@@ -301,7 +328,10 @@ export class UdpProxy {
   }
 
   #endFlow(l: Listener, key: string, flow: Flow): void {
-    if (l.flows.get(key) === flow) l.flows.delete(key);
+    if (l.flows.get(key) === flow) {
+      l.flows.delete(key);
+      this.#o.observer?.udpFlowClosed(flow.service, l.port, flow.bytesIn, flow.bytesOut);
+    }
     try {
       flow.socket.close();
     } catch { /* closed already */ }

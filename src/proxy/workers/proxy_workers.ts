@@ -39,6 +39,7 @@ import { WorkerGather } from "../../lib/worker_gather.ts";
 import {
   emptySnapshot,
   mergeProxySnapshots,
+  type ProxyMetrics,
   type ProxyMetricsSnapshot,
   retiredSnapshot,
 } from "../proxy_metrics.ts";
@@ -69,6 +70,8 @@ export interface ProxyWorkersOptions {
   log: (line: string) => void;
   /** First restart wait. Default RESTART_MS. */
   restartMs?: number;
+  /** The main thread's own metrics (its UDP routes' flows), summed with the workers'. */
+  metrics?: ProxyMetrics;
 }
 
 interface Slot {
@@ -142,6 +145,7 @@ export class ProxyWorkers {
       host: udpHost,
       log: opts.log,
       reserved: opts.config.reserved,
+      observer: opts.metrics,
     });
     this.#feed = new RouteFeed({
       source: opts.store,
@@ -280,7 +284,11 @@ export class ProxyWorkers {
     let dropped = this.#stoppedAccessLogDropped;
     for (const s of this.#slots) dropped += s.accessLogDropped;
     return {
-      snapshot: mergeProxySnapshots([this.#stoppedMetrics, ...all]),
+      snapshot: mergeProxySnapshots([
+        this.#stoppedMetrics,
+        ...(this.#o.metrics === undefined ? [] : [this.#o.metrics.snapshot()]),
+        ...all,
+      ]),
       missing: missing.map((s) => s.index),
       accessLogDropped: this.#config.accessLog ? dropped : null,
     };

@@ -4,11 +4,12 @@ import { spec, TestStore } from "../_testing.ts";
 import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
-import { renderProxyMetrics } from "../proxy_metrics.ts";
+import { ProxyMetrics, renderProxyMetrics } from "../proxy_metrics.ts";
 import { ProxyWorkers } from "./proxy_workers.ts";
 
-function workers(ts: TestStore): ProxyWorkers {
+function workers(ts: TestStore, main?: ProxyMetrics): ProxyWorkers {
   return new ProxyWorkers({
+    metrics: main,
     count: 2,
     store: ts.store,
     config: {
@@ -37,14 +38,16 @@ function echoOnce(port: number, msg: string): Promise<void> {
 const total = async (w: ProxyWorkers, name: string, labels: Record<string, string> = {}) =>
   valueOf(parseExposition(renderProxyMetrics((await w.metrics()).snapshot)), name, labels);
 
-Deno.test("ProxyWorkers.metrics() sums every worker's counts, and keeps a stopped worker's", async () => {
+Deno.test("ProxyWorkers.metrics() sums every worker's counts and the main thread's, and keeps a stopped worker's", async () => {
   const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));
   await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
   const tcpPort = await unusedPort();
   const ts = new TestStore();
   const port = (echo.address() as net.AddressInfo).port;
   ts.register(spec({ id: "db-a", service: "db", port, tcpPort, httpHosts: [] }));
-  const w = workers(ts);
+  const main = new ProxyMetrics(); // the main thread's UDP routes count here
+  main.udpFlowOpened("dns", 5353);
+  const w = workers(ts, main);
   try {
     await w.start();
     await waitFor("both workers listen on the TCP route", async () => {
@@ -60,6 +63,7 @@ Deno.test("ProxyWorkers.metrics() sums every worker's counts, and keeps a stoppe
     );
     const m = await w.metrics();
     assert.deepEqual(m.missing, []);
+    assert.equal(await total(w, "berth_proxy_udp_flows_total", { service: "dns" }), 1);
     // Spread over both workers by the kernel; summed here.
     assert.equal(await total(w, "berth_proxy_tcp_connections_total", route), n);
     assert.equal(await total(w, "berth_proxy_received_bytes_total", route), 4 * n);
