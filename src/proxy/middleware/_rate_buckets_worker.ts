@@ -1,7 +1,8 @@
 /**
- * A Worker for rate_buckets_test.ts: waits on a shared start flag, then calls `take()` on one
- * key `calls` times and posts how many it admitted. Time is either fixed (`clock` absent) or a
- * shared counter each call advances by 1 ms, so the test counts tokens, not time.
+ * A Worker for rate_buckets_test.ts: says it is ready, waits on a shared start flag, then calls
+ * `take()` on one key `calls` times and posts how many it admitted. Time is either fixed
+ * (`advance` false) or a shared counter each call advances by 1 ms, so the test counts tokens,
+ * not time.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { RateBuckets } from "./rate_buckets.ts";
 
 export interface HammerJob {
   table: SharedArrayBuffer;
-  /** Int32 [start flag, clock ms]. */
+  /** Int32 [start flag, clock ms, workers ready]. */
   control: SharedArrayBuffer;
   key: string;
   perSecond: number;
@@ -24,6 +25,7 @@ self.onmessage = (e: MessageEvent<HammerJob>) => {
   const job = e.data;
   const buckets = new RateBuckets(job.table);
   const control = new Int32Array(job.control);
+  Atomics.add(control, 2, 1); // ready
   Atomics.wait(control, 0, 0); // until the test sets the start flag
   const limit = { perSecond: job.perSecond, burst: job.burst };
   let admitted = 0;
