@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Outcome } from "./_compare.ts";
+import type { Outcome, Row } from "./_compare.ts";
 
 /** A route middleware of the middleware variant. */
 export type Middleware = "auth" | "headers" | "compress";
@@ -198,4 +198,41 @@ export async function countLines(path: string): Promise<number> {
     if (n === null) return lines;
     for (let i = 0; i < n; i++) if (buf[i] === 10) lines++;
   }
+}
+
+/**
+ * A variant measured on both sides: berth's side `berth-KEY` (or the one of pair `berthOf`,
+ * measured once), nginx's `nginx-KEY`.
+ */
+export interface Pair {
+  key: string;
+  label: string;
+  variant: Variant;
+  /** berth's variant when it differs (the middlewares this build has). */
+  berthVariant?: Variant;
+  /** Why berth's side is not measured. */
+  skip?: string;
+  /** nginx's password file. */
+  htpasswd: string;
+  /** wrk sends `Accept-Encoding: gzip`. */
+  gzip?: boolean;
+  /** berth's side is that of this pair (nginx alone differs: its password file). */
+  berthOf?: string;
+}
+
+/**
+ * The rows of a group of pairs (the first is the baseline): berth/nginx per pair, and each
+ * side's pair over its baseline.
+ */
+export function tablesOf(pairs: readonly Pair[]): { rows: Row[]; costs: CostRow[] } {
+  const berthKey = (p: Pair) => `berth-${p.berthOf ?? p.key}`;
+  const rows = pairs.map((p) => ({ label: p.label, berth: berthKey(p), anchor: `nginx-${p.key}` }));
+  const [base, ...rest] = pairs;
+  if (base === undefined) return { rows, costs: [] };
+  const costs = rest.map((p) => ({
+    label: p.label,
+    berth: { variant: berthKey(p), base: berthKey(base) },
+    anchor: { variant: `nginx-${p.key}`, base: `nginx-${base.key}` },
+  }));
+  return { rows, costs };
 }

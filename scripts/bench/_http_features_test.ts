@@ -11,6 +11,7 @@ import {
   middlewaresText,
   nginxExtra,
   ratioText,
+  tablesOf,
   wrkRequests,
 } from "./_http_features.ts";
 import type { Figure, Outcome } from "./_compare.ts";
@@ -159,4 +160,31 @@ Deno.test("countLines() counts the LF-terminated lines of a file beyond one read
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test("tablesOf() compares each pair's sides and each side with its baseline", () => {
+  const v = { middlewares: [] };
+  const { rows, costs } = tablesOf([
+    { key: "base", label: "baseline", variant: v, htpasswd: "" },
+    { key: "mw", label: "auth", variant: v, htpasswd: "/b" },
+    { key: "mw-ssha", label: "auth, {SSHA}", variant: v, htpasswd: "/s", berthOf: "mw" },
+  ]);
+  assert.deepEqual(rows.map((r) => [r.berth, r.anchor]), [
+    ["berth-base", "nginx-base"],
+    ["berth-mw", "nginx-mw"],
+    ["berth-mw", "nginx-mw-ssha"],
+  ]);
+  assert.deepEqual(costs, [
+    {
+      label: "auth",
+      berth: { variant: "berth-mw", base: "berth-base" },
+      anchor: { variant: "nginx-mw", base: "nginx-base" },
+    },
+    {
+      label: "auth, {SSHA}",
+      berth: { variant: "berth-mw", base: "berth-base" },
+      anchor: { variant: "nginx-mw-ssha", base: "nginx-base" },
+    },
+  ]);
+  assert.deepEqual(tablesOf([]), { rows: [], costs: [] });
 });
