@@ -216,6 +216,8 @@ export interface Pair {
   htpasswd: string;
   /** wrk sends `Accept-Encoding: gzip`. */
   gzip?: boolean;
+  /** nginx's side's name, when not `label`. */
+  nginxLabel?: string;
   /** berth's side is that of this pair (nginx alone differs: its password file). */
   berthOf?: string;
 }

@@ -86,7 +86,7 @@ function sidesOf(pairs: readonly Pair[], c: Context): SideSpec[] {
     sides.push(nginxSide(c.dir, {
       ...common,
       key: `nginx-${p.key}`,
-      name: `nginx ${p.label}`,
+      name: `nginx ${p.nginxLabel ?? p.label}`,
       htpasswd: p.htpasswd,
     }));
   }
@@ -137,7 +137,8 @@ function eachPairs(support: Support, htpasswd: { bcrypt: string; ssha: string })
     { key: "each-base", label: "baseline", variant: { middlewares: [] }, htpasswd: "" },
     one("auth", "auth"),
     one("auth-ssha", "auth", {
-      label: "auth, nginx {SSHA} password",
+      label: "auth, nginx with an {SSHA} password",
+      nginxLabel: "auth, {SSHA} password",
       htpasswd: htpasswd.ssha,
       berthOf: "auth",
     }),
@@ -193,7 +194,8 @@ export async function benchHttpFeatures(): Promise<void> {
       ...(mws.includes("auth")
         ? [{
           key: "mw-ssha",
-          label: `${middlewaresText(mws)}, nginx {SSHA} password`,
+          label: `${middlewaresText(mws)}, nginx with an {SSHA} password`,
+          nginxLabel: `${middlewaresText(mws)}, {SSHA} password`,
           variant: { middlewares: mws },
           htpasswd: htpasswd.ssha,
           berthOf: "mw",
