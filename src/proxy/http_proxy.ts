@@ -3,9 +3,12 @@
  * with llhttp; each request is routed by the current route table and streamed to a target over
  * a pooled keep-alive connection (`Attempt`).
  *
- * The request path (dispatch, attempts, retries) reads best in one place; the options and their
- * defaults (proxy_options.ts), the HTTPS listener, HTTP/2, h2c, upgrades and TCP routes are
- * modules of their own.
+ * The request path (dispatch, middlewares, attempts, retries) reads best in one place; the
+ * options and their defaults (proxy_options.ts), the HTTPS listener, HTTP/2, h2c, upgrades, TCP
+ * routes, the middlewares (middleware/) and request records are modules of their own. About 600
+ * lines: the request path and the proxy's start, drain and close share its private state (pool,
+ * clock, route feed, the attempt and upgrade contexts); split apart, each would reach into the
+ * other's.
  *
  * @module
  */
