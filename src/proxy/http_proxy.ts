@@ -53,6 +53,7 @@ import { chainOf, chainsOf } from "./middleware/order.ts";
 import type { RouteSettings } from "./route_settings.ts";
 import { RecordingSink, type RequestObserver } from "./request_record.ts";
 import { RequestIds } from "./request_id.ts";
+import { normalizeTarget } from "./request_path.ts";
 
 import * as defaults from "./proxy_options.ts";
 import type { ProxyOptions, RoutesReport } from "./proxy_options.ts";
@@ -491,7 +492,14 @@ export class HttpProxy {
     let res: DispatchSink = rec ?? sink;
     const acme = this.#opts.acmeHttp01;
     if (acme && !conn.secure && answeredAcme(req, res, acme, this.#log)) return;
-    const found = this.#route(head.host, req.url, conn);
+    const target = normalizeTarget(req.url);
+    if ("refused" in target) {
+      rec?.routed(null, null, null);
+      req.body?.resume();
+      return sendPlain(res, 400, `bad request: ${target.refused}`, ["x-request-id", requestId]);
+    }
+    const url = target.url;
+    const found = this.#route(head.host, url, conn);
     const answered = "status" in found;
     const hsts = conn.secure ? (answered ? found.route : found.svc.route)?.hsts : null;
     if (hsts) res = withHstsSink(res, hsts);
@@ -521,7 +529,7 @@ export class HttpProxy {
       client: req.remoteAddress,
       host: head.host,
       prefix: found.prefix,
-      url: req.url,
+      url,
       headers,
       requestId,
       startedMs,

@@ -229,7 +229,8 @@ export class TcpIndex {
 
 /**
  * The first of `routes` (longest prefix first) whose prefix matches `url` on a path-segment
- * boundary (`/api` matches `/api`, `/api/x` and `/api?q`, not `/apix`), or null.
+ * boundary (`/api` matches `/api`, `/api/x`, `/api?q` and `/api;p` (path parameters, which
+ * servlet containers strip), not `/apix`), or null. `url` is normalized (request_path.ts).
  */
 export function matchPrefix(routes: readonly PathRoute[], url: string): PathRoute | null {
   for (let i = 0; i < routes.length; i++) {
@@ -238,7 +239,7 @@ export function matchPrefix(routes: readonly PathRoute[], url: string): PathRout
     if (!url.startsWith(p)) continue;
     if (url.length === p.length || p.charCodeAt(p.length - 1) === 47) return r; // "/"
     const c = url.charCodeAt(p.length);
-    if (c === 47 || c === 63) return r; // "/" or "?"
+    if (c === 47 || c === 63 || c === 59) return r; // "/", "?" or ";"
   }
   return null;
 }

@@ -27,6 +27,7 @@ import {
 import type { RouteSettings } from "./route_settings.ts";
 import { type RequestObserver, UpgradeRecorder } from "./request_record.ts";
 import { saneRequestId } from "./request_id.ts";
+import { normalizeTarget } from "./request_path.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 
 /** What an upgrade needs from the proxy. */
@@ -77,7 +78,6 @@ export function forwardUpgrade(
 ): void {
   socket.on("error", () => socket.destroy());
   const startedMs = Date.now();
-  const url = req.url;
   // The request headers as the target will see them: the client's (Connection and Upgrade
   // kept, since they ask for the upgrade) plus X-Forwarded-* and X-Request-Id.
   const headers: string[] = [];
@@ -114,6 +114,12 @@ export function forwardUpgrade(
     if (rec !== null) rec.status = a.status;
     rawPlain(socket, { ...a, headers: [...a.headers ?? [], "x-request-id", requestId] });
   };
+  const target = normalizeTarget(req.url);
+  if ("refused" in target) {
+    rec?.routed(null, null);
+    return answer({ status: 400, text: `bad request: ${target.refused}` });
+  }
+  const url = target.url;
   const found = ctx.route(host, url, conn);
   if ("status" in found) {
     rec?.routed(found.path?.svc.service ?? null, found.path?.name ?? null);
