@@ -42,6 +42,8 @@ export interface H2cSessionsOptions {
   drainMs?: number;
   /** Clock in ms. Default Date.now. */
   now?: () => number;
+  /** Told once per session that failed before it connected (the pool's `connectFailed`). */
+  onConnectFailed?: (t: Target) => void;
 }
 
 /** One HTTP/2 connection to a target. */
@@ -93,6 +95,7 @@ export class H2cSessions {
   readonly #idleTimeoutMs: number;
   readonly #drainMs: number;
   readonly #now: () => number;
+  readonly #onConnectFailed: ((t: Target) => void) | undefined;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: H2cSessionsOptions) {
@@ -102,6 +105,7 @@ export class H2cSessions {
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? H2C_IDLE_TIMEOUT_MS;
     this.#drainMs = opts.drainMs ?? 30_000;
     this.#now = opts.now ?? Date.now;
+    this.#onConnectFailed = opts.onConnectFailed;
   }
 
   /**
@@ -190,8 +194,11 @@ export class H2cSessions {
       // The instance's SETTINGS may allow more (or fewer) streams than were assumed.
       this.#serveWaiting(ts);
     });
-    // Streams report their own errors; the session's only retires it.
-    session.on("error", () => this.#retire(ts, s));
+    // Streams report their own errors; the session's only retires it (and counts a connect).
+    session.on("error", () => {
+      if (!s.connected && !s.retired) this.#onConnectFailed?.(ts.target);
+      this.#retire(ts, s);
+    });
     session.on("goaway", () => this.#retire(ts, s));
     session.once("close", () => {
       stopTimer();

@@ -423,7 +423,6 @@ export class H2cAttempt implements Deadline {
       const why = timeout !== null ? "connect timeout" : errorText(cause ?? "ECONNRESET", {
         preferCode: true,
       });
-      this.#ctx.pool.connectFailed(this.#target);
       this.#ctx.pool.failed(this.#up, why);
       return this.#failed(why, this.#resendable ? "retryable" : "final");
     }

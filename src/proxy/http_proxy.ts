@@ -164,6 +164,7 @@ export class HttpProxy {
         connectTimeoutMs: this.#connectTimeoutMs,
         drainMs: opts.drainMs,
         now: opts.now,
+        onConnectFailed: (t) => this.#pool.connectFailed(t),
       }),
       clock: this.#clock,
       retriesMax: this.#retriesMax,

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import type { Target } from "./balancer.ts";
 import { type Lease, type PoolEvents, UpstreamPool } from "./upstream_pool.ts";
+import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
+import { waitFor } from "../../test/wait.ts";
 
 function recorder(): PoolEvents & { log: string[] } {
   const log: string[] = [];
@@ -86,5 +88,23 @@ Deno.test("UpstreamPool events: connectFailed for a refused connection, not for 
   } finally {
     pool.close();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+Deno.test("H2cSessions.onConnectFailed: once per session that could not connect, not per stream", async () => {
+  const failed: string[] = [];
+  const sessions = new H2cSessions({
+    connectTimeoutMs: 5000,
+    onConnectFailed: (t) => failed.push(t.id),
+  });
+  const dead = target(await freePort(), "h2c-a");
+  try {
+    const got: H2cSession[] = [];
+    for (let i = 0; i < 3; i++) sessions.acquire(dead, (s) => got.push(s));
+    assert.equal(new Set(got).size, 1, "three streams share one session");
+    await waitFor("the session retired", () => sessions.sessionCount(dead.key) === 0);
+    assert.deepEqual(failed, ["h2c-a"]);
+  } finally {
+    sessions.close();
   }
 });
