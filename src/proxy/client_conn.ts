@@ -301,7 +301,11 @@ export class ClientConn implements Deadline {
       body,
       proto: h.versionMinor === 0 ? "HTTP/1.0" : "HTTP/1.1",
     };
-    if (h.upgrade) {
+    // An upgrade to h2c only is served as a plain request (headers.ts drops Upgrade and
+    // HTTP2-Settings): a tunnel would carry its later streams past the middlewares. llhttp reads
+    // nothing after it, so the connection closes after the answer.
+    const h2c = h.upgrade && h.method !== "CONNECT" && upgradesToH2cOnly(raw);
+    if (h.upgrade && !h2c) {
       // CONNECT is not proxied; an upgrade behind pipelined requests is not either.
       if (h.method === "CONNECT" || this.#queue.length > 0) {
         this.#closing = true;
@@ -314,7 +318,7 @@ export class ClientConn implements Deadline {
     this.#reading = req;
     const p: Pending = {
       req,
-      keepAlive: h.shouldKeepAlive,
+      keepAlive: h.shouldKeepAlive && !h2c,
       http10: h.versionMinor === 0,
       head: h.method === "HEAD",
     };
@@ -546,4 +550,19 @@ export class Reply implements ResponseSink {
     this.#conn.socket.write(this.#head, "latin1");
     this.#head = null;
   }
+}
+
+/** Whether the Upgrade headers of `raw` ask for `h2c` and nothing else (RFC 9113 §3.1). */
+export function upgradesToH2cOnly(raw: readonly string[]): boolean {
+  let h2c = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length !== 7 || raw[i]!.toLowerCase() !== "upgrade") continue;
+    for (const token of raw[i + 1]!.split(",")) {
+      const t = token.trim().toLowerCase();
+      if (t === "") continue;
+      if (t !== "h2c") return false;
+      h2c = true;
+    }
+  }
+  return h2c;
 }

@@ -111,3 +111,57 @@ Deno.test("HttpProxy forwards a refused upgrade as a plain response and closes, 
     await b.close();
   }
 });
+
+/** htpasswd -nbB -C 4 bob hunter2 */
+const BOB = "$2y$04$kaAwnn/Ky58PrgaO9aW9vuMtPsyE3U3RtV9HmHdxqbBizysAxSuEO";
+const BOB_AUTH = `Authorization: Basic ${btoa("bob:hunter2")}\r\n`;
+
+Deno.test("HttpProxy serves an Upgrade: h2c request as a plain one, never a tunnel (h2c smuggling)", async () => {
+  // An instance that would accept the upgrade: it must never be asked to.
+  const b = await rawBackend(() => ({
+    wire: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+  }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port, meta: { "berth.http.auth.basic": `bob:${BOB}` } }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const r = await rawClient(
+        port,
+        "GET / HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
+          `Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n${BOB_AUTH}\r\n` +
+          "GET /admin HTTP/1.1\r\nHost: web.test\r\nX-Forwarded-User: admin\r\n\r\n",
+      );
+      assert.equal(b.heads.length, 1, "the smuggled request never reached the instance");
+      const head = b.heads[0]!.toLowerCase();
+      assert.match(head, /^get \/ http\/1\.1\r\n/);
+      assert.doesNotMatch(head, /upgrade|http2-settings/);
+      assert.match(head, /\r\nx-forwarded-user: bob(\r\n|$)/);
+      assert.equal(r.closed, true);
+      assert.doesNotMatch(r.received, /HTTP\/1\.1 101/);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy drops the h2c token and HTTP2-Settings from an upgrade to other protocols too", async () => {
+  const b = await rawBackend(() => ({
+    wire: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+  }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      await rawClient(
+        port,
+        "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
+          "Upgrade: h2c, websocket\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+      );
+      const head = b.heads[0]!.toLowerCase();
+      assert.match(head, /\r\nupgrade: websocket(\r\n|$)/);
+      assert.doesNotMatch(head, /h2c|http2-settings:/);
+    });
+  } finally {
+    await b.close();
+  }
+});

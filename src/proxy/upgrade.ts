@@ -97,6 +97,14 @@ export function forwardUpgrade(
       continue;
     }
     if (name.startsWith("x-forwarded-") || name === "proxy-connection") continue;
+    if (name === "http2-settings") continue; // never an h2c upgrade (client_conn.ts)
+    if (name === "upgrade") {
+      const tokens = value.split(",").map((t) => t.trim()).filter((t) =>
+        t !== "" && t.toLowerCase() !== "h2c"
+      );
+      if (tokens.length > 0) headers.push(raw[i]!, tokens.join(", "));
+      continue;
+    }
     if (CLIENT_SET_BY_PROXY.has(name)) continue; // Forwarded, X-Real-IP (headers.ts)
     headers.push(raw[i]!, value);
   }
