@@ -234,7 +234,7 @@ export const HTTP_KEYS: RouteKey[] = [
   {
     key: REWRITE_KEY,
     example: "^/old/(.*) /new/$1",
-    doc: "rewrite the path and query by an RE2 regex; `$1`…`$9` in the replacement",
+    doc: "rewrite the path (query kept) by an RE2 regex; `$1`…`$9` in the replacement",
     onBad: "no rewrite",
     parse: (v) => {
       const r = parseRewrite(v);

@@ -1,9 +1,10 @@
 /**
  * `berth.http.rewrite=REGEX REPLACEMENT` (README "Middlewares"): every match of the RE2 regex
- * in the request's path and query (after strip-prefix) is replaced, `$1`…`$9` standing for
- * its groups: `^/old/(.*) /new/$1` sends `/old/a?b=1` as `/new/a?b=1`. A request the regex
+ * in the request's path (after strip-prefix; the query is not matched and is kept as sent) is
+ * replaced, `$1`…`$9` standing for its groups: `^/old/(.*) /new/$1` sends `/old/a?b=1` as
+ * `/new/a?b=1`, as Traefik's replacePathRegex and nginx's `rewrite` do. A request the regex
  * does not match goes on unchanged. A result not starting with `/` gets one. The path before
- * the rewrite goes along as `X-Replaced-Path` (as Traefik's replacePathRegex).
+ * the rewrite goes along as `X-Replaced-Path`.
  *
  * @module
  */
@@ -12,11 +13,12 @@ import { type RegexReplace, replaceAll } from "../../store/regex_replace.ts";
 import type { MiddlewarePart, RequestState } from "./pipeline.ts";
 import { setHeader } from "./header_list.ts";
 
-/** `url` rewritten by `rule`, or null when the regex does not match it. */
+/** `url` with its path rewritten by `rule` (query kept), or null when the path does not match. */
 export function rewriteUrl(rule: RegexReplace, url: string): string | null {
-  const out = replaceAll(rule, url);
+  const q = url.indexOf("?");
+  const out = replaceAll(rule, q < 0 ? url : url.slice(0, q));
   if (out === null) return null;
-  return out.charCodeAt(0) === 47 ? out : `/${out}`;
+  return (out.charCodeAt(0) === 47 ? out : `/${out}`) + (q < 0 ? "" : url.slice(q));
 }
 
 export const REWRITE: MiddlewarePart = {
