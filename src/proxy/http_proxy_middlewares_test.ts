@@ -91,3 +91,30 @@ Deno.test("HttpProxy: response headers are set and removed on the instance's and
     await b.close();
   }
 });
+
+Deno.test("HttpProxy: berth.http.ratelimit comes before basic-auth, so wrong passwords take tokens", async () => {
+  const { b, seen } = await echoBackend();
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "guarded-a",
+    service: "guarded", // its own buckets in the process's table
+    port: b.port,
+    meta: { "berth.http.auth.basic": `bob:${BOB}`, "berth.http.ratelimit": "1/m,burst=2" },
+  }));
+  const auth = (up: string) => ({ Authorization: `Basic ${Buffer.from(up).toString("base64")}` });
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const guess = () => request(port, "/", { headers: auth("bob:nope") });
+      assert.equal((await guess()).status, 401);
+      assert.equal((await guess()).status, 401);
+      const third = await guess();
+      assert.equal(third.status, 429, "past the burst: the ratelimit answers, no bcrypt check");
+      assert.match(third.body, /too many requests: service guarded/);
+      const right = await request(port, "/", { headers: auth("bob:hunter2") });
+      assert.equal(right.status, 429, "the bucket is empty for this client");
+      assert.equal(seen.length, 0);
+    });
+  } finally {
+    await b.close();
+  }
+});

@@ -3,8 +3,11 @@
  * settings turn on, in this order: request stages on the way in, then the request is forwarded
  * (balancer, max-conns, timeout, retries), then response stages on the way back.
  *
- * Way in:   allow (403) → basic-auth (401) → ratelimit (429) → redirect (30x) → strip-prefix
+ * Way in:   allow (403) → ratelimit (429) → basic-auth (401) → redirect (30x) → strip-prefix
  *           → rewrite → request-headers
+ *
+ * The ratelimit comes before basic-auth so that password guesses take tokens too (as nginx's
+ * limit_req runs before auth_basic).
  * Way back: response-headers → sticky cookie → compress → HSTS (edge_rules.ts, always last)
  *
  * Each middleware adds its part on its line below; nothing else decides the order.
@@ -26,8 +29,8 @@ import { COMPRESS } from "./compress.ts";
 /** Every middleware, in order. */
 export const MIDDLEWARES: readonly MiddlewarePart[] = [
   ALLOW, // berth.http.allow (403)
+  RATELIMIT, // berth.http.ratelimit (429); before basic-auth: guesses take tokens
   BASIC_AUTH, // berth.http.auth.basic (401)
-  RATELIMIT, // berth.http.ratelimit (429)
   REDIRECT, // berth.http.redirect (30x; `https` is the edge's, edge_rules.ts)
   STRIP_PREFIX, // berth.http.strip-prefix
   REWRITE, // berth.http.rewrite
