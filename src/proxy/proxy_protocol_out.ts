@@ -5,13 +5,17 @@
  * proxy_protocol_in.ts) and the proxy address it connected to.
  *
  * - TCP routes and upgrades (WebSocket): one header per relayed connection, before its bytes.
- * - HTTP/1.1 routes: a pooled connection that began with a header speaks for that client only,
- *   so it is private to the client address (`PrivateConn`): it is reused only for requests from
- *   the same address, never lent to another client's (as HAProxy marks such connections
- *   private). h2c and gRPC services get no header: their sessions carry many clients' streams.
+ * - HTTP/1.1 routes: a pooled connection that began with a header speaks for that client
+ *   connection only (`PrivateConn`): it is reused only for requests whose header would be the
+ *   same (client address and port, and the address and port it connected to: in effect the
+ *   same client connection, as HAProxy keeps a private server connection to its session), never
+ *   lent to another's. While idle it holds no slot of the instance's (upstream_pool.ts closes
+ *   it when another request needs the slot). h2c and gRPC services get no header: their
+ *   sessions carry many clients' streams.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { parseProxyProtocol, PROXY_PROTOCOL_KEY } from "../store/mod.ts";
 import { buildProxyHeader } from "./proxy_protocol.ts";
 import type { ConnEnds } from "./proxy_protocol_in.ts";
@@ -60,8 +64,9 @@ export function proxyPreamble(
 }
 
 /**
- * A pooled connection that speaks for one client: `key` (version and client address) decides
- * which requests may reuse it, `header` is what a new one starts with.
+ * A pooled connection that speaks for one client connection: `key` (the header's bytes: version,
+ * both addresses and ports) decides which requests may reuse it, `header` is what a new one
+ * starts with.
  */
 export interface PrivateConn {
   readonly key: string;
@@ -72,5 +77,9 @@ export interface PrivateConn {
 export function privateConnFor(route: ServiceRoute, ends: ConnEnds): PrivateConn | undefined {
   const version = proxyVersionOf(route);
   if (version === null) return undefined;
-  return { key: `v${version} ${ends.remoteAddress ?? ""}`, header: proxyHeaderFor(version, ends) };
+  const header = proxyHeaderFor(version, ends);
+  return {
+    key: Buffer.from(header.buffer, header.byteOffset, header.length).toString("latin1"),
+    header,
+  };
 }

@@ -103,7 +103,7 @@ Deno.test("TCP route with berth.proxy-protocol=v2: the instance reads the client
   }
 });
 
-Deno.test("HTTP route with berth.proxy-protocol=v1: connections are private to the client address", async () => {
+Deno.test("HTTP route with berth.proxy-protocol=v1: connections are private to the client connection", async () => {
   const inst = await proxiedInstance();
   const ts = new TestStore();
   ts.register(
@@ -118,13 +118,21 @@ Deno.test("HTTP route with berth.proxy-protocol=v1: connections are private to t
       // Client B while A's connection to the instance idles in the pool: never lent to B.
       const b = await rawClient(port, v1("198.51.100.2") + GET, { until: responses(1) });
       assert.ok(b.received.endsWith("\r\n\r\n198.51.100.2"), b.received);
-      // A again, from another port: its idle private connection is reused.
+      // A again, from another port: a connection (and header) of its own, never the first
+      // one's, whose header named another client port.
       const a2 = await rawClient(port, v1("198.51.100.1", 40001) + GET, { until: responses(1) });
       assert.ok(a2.received.endsWith("\r\n\r\n198.51.100.1"), a2.received);
+      // The same client connection identity again (address, port, destination): reused.
+      const a3 = await rawClient(port, v1("198.51.100.1", 40001) + GET, { until: responses(1) });
+      assert.ok(a3.received.endsWith("\r\n\r\n198.51.100.1"), a3.received);
       const sources = inst.headers.map((h) =>
-        h === "none" ? h : `v${h.version} ${h.source?.address}`
+        h === "none" ? h : `v${h.version} ${h.source?.address}:${h.source?.port}`
       );
-      assert.deepEqual(sources, ["v1 198.51.100.1", "v1 198.51.100.2"]);
+      assert.deepEqual(sources, [
+        "v1 198.51.100.1:40000",
+        "v1 198.51.100.2:40000",
+        "v1 198.51.100.1:40001",
+      ]);
     });
   } finally {
     await inst.close();
@@ -221,6 +229,75 @@ Deno.test("UpstreamPool.acquire() never lends one client's private connection to
     assert.deepEqual(sources.slice(0, 2), ["192.0.2.1", "192.0.2.2"]);
   } finally {
     pool.close();
+    await inst.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() closes other clients' idle private connections for a slot; the queue bound holds", async () => {
+  const inst = await proxiedInstance();
+  const pool = new UpstreamPool({ socketsMax: 2 });
+  const priv = (ip: string) => ({ key: ip, header: Buffer.from(v1(ip)) });
+  const cap = { conns: 2, queue: 0 };
+  const full: string[] = [];
+  const capped = (name: string) =>
+    Object.assign(recordingLease(), { onQueueFull: () => full.push(name) });
+  try {
+    const up = pool.get({ id: "w", address: "127.0.0.1", port: inst.port, weight: 1, key: "w" });
+    const a = recordingLease();
+    const b = recordingLease();
+    pool.acquire(up, a, { private: priv("192.0.2.1") });
+    pool.acquire(up, b, { private: priv("192.0.2.2") });
+    while (inst.headers.length < 2) await new Promise((r) => setTimeout(r, 5));
+    pool.release(up, lent(a)!, true);
+    pool.release(up, lent(b)!, true);
+    assert.equal(up.idle.length, 2, "both slots hold idle private connections");
+    // Client C: nothing is in flight, so it gets a connection at once (A's, the oldest, goes).
+    const c = capped("C");
+    pool.acquire(up, c, { private: priv("192.0.2.3"), cap });
+    assert.equal(lent(c)?.privateKey, "192.0.2.3");
+    assert.equal(a.conn!.socket.destroyed, true);
+    // Client D: one slot busy (C), one idle (B's): B's goes.
+    const d = capped("D");
+    pool.acquire(up, d, { private: priv("192.0.2.4"), cap });
+    assert.equal(lent(d)?.privateKey, "192.0.2.4");
+    assert.equal(b.conn!.socket.destroyed, true);
+    // Client E: both slots busy and a queue of 0: turned away at once, never queued.
+    const e = capped("E");
+    pool.acquire(up, e, { private: priv("192.0.2.5"), cap });
+    assert.deepEqual(full, ["E"]);
+    assert.equal(up.waiting.length, 0);
+    assert.equal(up.conns.size, 2);
+  } finally {
+    pool.close();
+    await inst.close();
+  }
+});
+
+Deno.test("HTTP route with berth.proxy-protocol and max-conns=1, queue 0: another client's idle connection holds no slot", async () => {
+  const inst = await proxiedInstance();
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "w",
+    service: "web",
+    port: inst.port,
+    meta: {
+      "berth.proxy-protocol": "v1",
+      "berth.http.max-conns": "1",
+      "berth.http.max-conns.queue": "0",
+    },
+  }));
+  try {
+    // Idle connections and queued requests would wait far longer than the client does.
+    const over = { proxyProtocolFrom: LOOPBACK, idleTimeoutMs: 60_000, queueTimeoutMs: 60_000 };
+    await withProxy(ts, over, async (port) => {
+      const a = await rawClient(port, v1("198.51.100.1") + GET, { until: responses(1) });
+      assert.ok(a.received.endsWith("\r\n\r\n198.51.100.1"), a.received);
+      // A's connection idles in the pool; B is served at once (neither queued nor 503).
+      const b = await rawClient(port, v1("198.51.100.2") + GET, { until: responses(1) });
+      assert.ok(b.received.endsWith("\r\n\r\n198.51.100.2"), b.received);
+      assert.equal(inst.headers.length, 2);
+    });
+  } finally {
     await inst.close();
   }
 });

@@ -292,12 +292,12 @@ export class UpstreamPool {
     const max = u.connsMax = cap === undefined
       ? this.#socketsMax
       : Math.min(this.#socketsMax, this.#share(cap.conns));
-    const idleOk = opts.fresh !== true && u.conns.size - u.idle.length < max;
+    // Idle connections never hold a slot: while fewer than `max` are busy the request goes on
+    // at once (an idle connection of its kind, else a new one, closing another client's idle
+    // private connection or the oldest idle one if the slots are all taken), else it queues.
+    const free = u.conns.size - u.idle.length < max;
     // A full queue turns the request away before it takes a place of its owner's.
-    if (
-      cap !== undefined && !(idleOk && u.idle.length > 0) && u.conns.size >= max &&
-      u.waiting.length >= this.#share(cap.queue)
-    ) {
+    if (cap !== undefined && !free && u.waiting.length >= this.#share(cap.queue)) {
       (lease.onQueueFull ?? lease.onQueueTimeout)?.call(lease, cap);
       return noop;
     }
@@ -323,21 +323,24 @@ export class UpstreamPool {
       share.held++;
     }
     const priv = opts.private;
-    if (idleOk) {
-      // The most recently used idle connection of this request's kind (shared, or private to
-      // its client). One destroyed since it went idle stays listed until its close event: skip it.
-      const key = priv?.key ?? null;
-      for (let i = u.idle.length - 1; i >= 0; i--) {
-        const idle = u.idle[i]!;
-        if (idle.privateKey !== key) continue;
-        if (i === u.idle.length - 1) u.idle.pop();
-        else u.idle.splice(i, 1);
-        if (!idle.socket.writable) continue;
-        this.#lend(idle, lease, owner);
-        return noop;
+    if (free) {
+      if (opts.fresh !== true) {
+        // The most recently used idle connection of this request's kind (shared, or private
+        // to its client connection). One destroyed since it went idle stays listed until its
+        // close event: skip it.
+        const key = priv?.key ?? null;
+        for (let i = u.idle.length - 1; i >= 0; i--) {
+          const idle = u.idle[i]!;
+          if (idle.privateKey !== key) continue;
+          if (i === u.idle.length - 1) u.idle.pop();
+          else u.idle.splice(i, 1);
+          if (!idle.socket.writable) continue;
+          this.#lend(idle, lease, owner);
+          return noop;
+        }
       }
-    }
-    if (u.conns.size < max) {
+      // At `max` with idle connections this request cannot use: the oldest one makes room.
+      if (u.conns.size >= max && u.idle.length > 0) this.#evict(u, u.idle[0]!);
       this.#lend(this.#open(u, priv), lease, owner);
       return noop;
     }
@@ -355,6 +358,17 @@ export class UpstreamPool {
       u.waiting.splice(i, 1);
       this.#unown(owner);
     };
+  }
+
+  /**
+   * Closes an idle connection now and stops counting it (its close event finds it gone), so
+   * that a request that cannot use it takes its slot at once.
+   */
+  #evict(u: Upstream, conn: UpstreamConn): void {
+    const i = u.idle.indexOf(conn);
+    if (i >= 0) u.idle.splice(i, 1);
+    u.conns.delete(conn);
+    conn.socket.destroy();
   }
 
   /** This pool's share of a per-service cap. */
@@ -393,11 +407,13 @@ export class UpstreamPool {
     }
     const next = u.waiting[0];
     if (next !== undefined) {
-      if ((next.private?.key ?? null) === conn.privateKey) return u.waiting.shift()!.lend(conn);
+      const w = u.waiting.shift()!;
+      if ((w.private?.key ?? null) === conn.privateKey) return w.lend(conn);
       // Another client's private connection (or a shared one for a private request): it
-      // closes, and its close opens the waiter a connection of its own.
-      conn.socket.destroy();
-      return;
+      // closes, and the waiter gets a connection of its own in its slot.
+      conn.lease = null;
+      this.#evict(u, conn);
+      return w.lend(this.#open(u, w.private));
     }
     if (u.idle.length >= this.#freeSocketsMax) {
       conn.socket.destroy();
