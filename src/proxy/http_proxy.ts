@@ -53,7 +53,7 @@ import { chainOf, chainsOf } from "./middleware/order.ts";
 import type { RouteSettings } from "./route_settings.ts";
 import { RecordingSink, type RequestObserver } from "./request_record.ts";
 import { RequestIds } from "./request_id.ts";
-import { normalizeTarget } from "./request_path.ts";
+import { normalizeTarget, saneHost } from "./request_path.ts";
 
 import * as defaults from "./proxy_options.ts";
 import type { ProxyOptions, RoutesReport } from "./proxy_options.ts";
@@ -494,10 +494,12 @@ export class HttpProxy {
     const acme = this.#opts.acmeHttp01;
     if (acme && !conn.secure && answeredAcme(req, res, acme, this.#log)) return;
     const target = normalizeTarget(req.url);
-    if ("refused" in target) {
+    const badHost = head.host !== undefined && !saneHost(head.host);
+    if ("refused" in target || badHost) {
       rec?.routed(null, null, null);
       req.body?.resume();
-      return sendPlain(res, 400, `bad request: ${target.refused}`, ["x-request-id", requestId]);
+      const why = badHost ? "malformed Host header" : (target as { refused: string }).refused;
+      return sendPlain(res, 400, `bad request: ${why}`, ["x-request-id", requestId]);
     }
     const url = target.url;
     const found = this.#route(head.host, url, conn);

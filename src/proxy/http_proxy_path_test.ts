@@ -98,3 +98,33 @@ Deno.test("HttpProxy: Upgrade requests are routed by their normalized path; ambi
     await close();
   }
 });
+
+Deno.test("HttpProxy: a malformed Host gets 400, never a redirect that reflects it", async () => {
+  const { ts, seen, close } = await layout();
+  ts.register(spec({
+    id: "www-a",
+    service: "www",
+    port: 1,
+    httpHosts: ["www.example.com"],
+    meta: { "berth.http.redirect": "^http://www\\.(.*) https://$1 301" },
+  }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const get = (host: string, up = "") =>
+        rawClient(port, `GET /reset HTTP/1.1\r\nHost: ${host}\r\n${up}Connection: close\r\n\r\n`);
+      const ok = await get("www.example.com:80");
+      assert.match(
+        ok.received,
+        /^HTTP\/1\.1 301 [^]*\r\nlocation: https:\/\/example\.com:80\/reset/,
+      );
+      const bad = await get("www.example.com:@evil.test");
+      assert.match(bad.received, /^HTTP\/1\.1 400 [^]*malformed Host header/);
+      assert.doesNotMatch(bad.received, /evil/);
+      const up = await get("web.test:@evil.test", "Connection: Upgrade\r\nUpgrade: x\r\n");
+      assert.match(up.received, /^HTTP\/1\.1 400 /);
+      assert.deepEqual(seen, []);
+    });
+  } finally {
+    await close();
+  }
+});

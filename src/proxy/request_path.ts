@@ -14,6 +14,10 @@
  * (`%2F`, `%5C`, `%00`), a raw `\`, a `..` that climbs above `/`, and a dot segment with path
  * parameters (`/..;/`, which servlet containers read as `..`).
  *
+ * The Host header is checked here too (`saneHost`): a name or bracketed IPv6 address and an
+ * optional port, nothing else (`www.example.com:@evil.test` would match the route and reach
+ * redirects and X-Forwarded-Host as sent).
+ *
  * @module
  */
 
@@ -87,4 +91,14 @@ export function normalizeTarget(url: string): NormalizedTarget {
     out.push(seg);
   }
   return { url: "/" + out.join("/") + (q < 0 ? "" : url.slice(q)) };
+}
+
+const HOST_RE = /^(?:[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{0,5})?$/;
+
+/**
+ * Whether a Host header (or `:authority`) is `name[:port]` or `[v6][:port]` (RFC 9110 §7.2);
+ * an empty one is allowed (a target without authority).
+ */
+export function saneHost(host: string): boolean {
+  return host === "" || HOST_RE.test(host);
 }

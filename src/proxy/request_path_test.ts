@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { normalizeTarget } from "./request_path.ts";
+import { normalizeTarget, saneHost } from "./request_path.ts";
 
 function url(target: string): string {
   const n = normalizeTarget(target);
@@ -60,4 +60,21 @@ Deno.test("normalizeTarget: ambiguous forms are refused", () => {
 Deno.test("normalizeTarget: a target that is no path comes back unchanged", () => {
   assert.equal(url("*"), "*");
   assert.equal(url("http://a.test/x/../y"), "http://a.test/x/../y");
+});
+
+Deno.test("saneHost: a name or bracketed IPv6 address with an optional port, nothing else", () => {
+  for (const h of ["web.test", "WWW.Example.com:8080", "10.0.0.1:80", "[::1]", "[::1]:443", ""]) {
+    assert.equal(saneHost(h), true, h);
+  }
+  for (
+    const h of [
+      "www.example.com:@evil.test",
+      "www.example.com:80@evil.test",
+      "a b",
+      "web.test:123456",
+      "web.test/x",
+      "[::1",
+      "user@web.test",
+    ]
+  ) assert.equal(saneHost(h), false, h);
 });

@@ -27,7 +27,7 @@ import {
 import type { RouteSettings } from "./route_settings.ts";
 import { type RequestObserver, UpgradeRecorder } from "./request_record.ts";
 import { saneRequestId } from "./request_id.ts";
-import { normalizeTarget } from "./request_path.ts";
+import { normalizeTarget, saneHost } from "./request_path.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
 
 /** What an upgrade needs from the proxy. */
@@ -123,9 +123,11 @@ export function forwardUpgrade(
     rawPlain(socket, { ...a, headers: [...a.headers ?? [], "x-request-id", requestId] });
   };
   const target = normalizeTarget(req.url);
-  if ("refused" in target) {
+  const badHost = host !== undefined && !saneHost(host);
+  if ("refused" in target || badHost) {
     rec?.routed(null, null);
-    return answer({ status: 400, text: `bad request: ${target.refused}` });
+    const why = badHost ? "malformed Host header" : (target as { refused: string }).refused;
+    return answer({ status: 400, text: `bad request: ${why}` });
   }
   const url = target.url;
   const found = ctx.route(host, url, conn);
