@@ -5,7 +5,8 @@
  * - No or a malformed `Authorization: Basic …`, an unknown user or a wrong password: 401 with
  *   `WWW-Authenticate: Basic realm="REALM", charset="UTF-8"`. An unknown user is answered at
  *   once, without a bcrypt run (as nginx and Traefik do: a user name is no secret).
- * - Too many checks under way on this proxy thread: 429 with `Retry-After: 1`, without a check
+ * - Too many checks under way on this proxy thread, or one under way for this client address
+ *   already: 429 with `Retry-After: 1`, without a check
  *   (bcrypt_verifier.ts bounds the CPU and memory checks take and remembers verdicts).
  * - The right password: the request goes on WITHOUT its Authorization header (the instance
  *   does not get the password; Traefik forwards it unless told `removeHeader`), and with
@@ -110,7 +111,7 @@ export function basicAuthPart(verifier: BcryptVerifier = sharedVerifier): Middle
           if (cred === null) return challenge(realm, "no Basic credentials");
           const hash = users.get(cred.user);
           if (hash === undefined) return challenge(realm, "wrong user or password");
-          const v = verifier.check(cred.value, cred.password, hash);
+          const v = verifier.check(cred.value, cred.password, hash, s.client);
           if (!(v instanceof Promise)) return afterVerdict(s, cred.user, v, realm);
           return v.then((verdict) => afterVerdict(s, cred.user, verdict, realm));
         },

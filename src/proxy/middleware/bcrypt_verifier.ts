@@ -9,7 +9,9 @@
  *   tens of milliseconds, which would stall every connection of the proxy thread), at most
  *   `VERIFY_IN_FLIGHT_MAX` per proxy thread at a time; past that the caller gets `"busy"`
  *   (the proxy answers 429) without any bcrypt run: a stream of guessed passwords costs at most
- *   one busy verifier thread per proxy thread.
+ *   one busy verifier thread per proxy thread. One client (address) has at most
+ *   `CLIENT_IN_FLIGHT_MAX` of those checks under way, so a guesser cannot hold every slot and
+ *   lock other clients' first logins out.
  * - the same check asked twice while it runs is run once.
  *
  * @module
@@ -21,6 +23,8 @@ import { errorText } from "../../lib/error_text.ts";
 
 /** Checks under way (or queued on the verifier thread) per proxy thread. */
 export const VERIFY_IN_FLIGHT_MAX = 4;
+/** Checks under way per client address (and per proxy thread). */
+export const CLIENT_IN_FLIGHT_MAX = 1;
 /** Remembered credentials that matched. */
 export const GOOD_VERDICTS_MAX = 4096;
 /** Remembered credentials that did not match (apart: guesses never evict good verdicts). */
@@ -39,6 +43,8 @@ export interface BcryptVerifierOptions {
   verify?: VerifyFn;
   /** Default VERIFY_IN_FLIGHT_MAX. */
   inFlightMax?: number;
+  /** Default CLIENT_IN_FLIGHT_MAX. */
+  clientInFlightMax?: number;
   /** Default GOOD_VERDICTS_MAX. */
   goodMax?: number;
   /** Default BAD_VERDICTS_MAX. */
@@ -83,6 +89,9 @@ export class BcryptVerifier {
   readonly #bad: Lru;
   readonly #pending = new Map<string, Promise<Verdict>>();
   #inFlight = 0;
+  readonly #clientInFlightMax: number;
+  /** Checks under way by client address (absent: none). */
+  readonly #byClient = new Map<string, number>();
   readonly #log: (line: string) => void;
   readonly #now: () => number;
   #loggedMs = -Infinity;
@@ -92,6 +101,7 @@ export class BcryptVerifier {
   constructor(opts: BcryptVerifierOptions = {}) {
     this.#verify = opts.verify ?? ((password, hash) => bcryptThread().verify(password, hash));
     this.#inFlightMax = opts.inFlightMax ?? VERIFY_IN_FLIGHT_MAX;
+    this.#clientInFlightMax = opts.clientInFlightMax ?? CLIENT_IN_FLIGHT_MAX;
     this.#good = new Lru(opts.goodMax ?? GOOD_VERDICTS_MAX);
     this.#bad = new Lru(opts.badMax ?? BAD_VERDICTS_MAX);
     this.#log = opts.log ?? console.error;
@@ -110,10 +120,16 @@ export class BcryptVerifier {
 
   /**
    * Whether `password` matches `hash`; `credential` (the client's Authorization value, which
-   * holds the user and password) keys the memory of verdicts. Synchronous when remembered or
-   * busy, else a promise (never rejected: a failed check is `"busy"`, not remembered).
+   * holds the user and password) keys the memory of verdicts; `client` (its address) counts
+   * against the per-client bound. Synchronous when remembered or busy, else a promise (never
+   * rejected: a failed check is `"busy"`, not remembered).
    */
-  check(credential: string, password: string, hash: string): Verdict | Promise<Verdict> {
+  check(
+    credential: string,
+    password: string,
+    hash: string,
+    client = "",
+  ): Verdict | Promise<Verdict> {
     const key = createHash("sha256").update(credential).update("\n").update(hash).digest(
       "base64",
     );
@@ -122,14 +138,17 @@ export class BcryptVerifier {
     const pending = this.#pending.get(key);
     if (pending !== undefined) return pending;
     if (this.#inFlight >= this.#inFlightMax) return "busy";
+    const mine = this.#byClient.get(client) ?? 0;
+    if (mine >= this.#clientInFlightMax) return "busy";
+    this.#byClient.set(client, mine + 1);
     this.#inFlight++;
     this.runs++;
-    const run = this.#run(key, password, hash);
+    const run = this.#run(key, password, hash, client);
     this.#pending.set(key, run);
     return run;
   }
 
-  async #run(key: string, password: string, hash: string): Promise<Verdict> {
+  async #run(key: string, password: string, hash: string, client: string): Promise<Verdict> {
     try {
       const ok = await this.#verify(password, hash);
       (ok ? this.#good : this.#bad).add(key);
@@ -144,6 +163,9 @@ export class BcryptVerifier {
     } finally {
       this.#inFlight--;
       this.#pending.delete(key);
+      const left = this.#byClient.get(client)! - 1;
+      if (left > 0) this.#byClient.set(client, left);
+      else this.#byClient.delete(client);
     }
   }
 }

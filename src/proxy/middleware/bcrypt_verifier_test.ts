@@ -54,15 +54,15 @@ Deno.test("BcryptVerifier.check() remembers good and bad verdicts without checki
 Deno.test("BcryptVerifier.check() runs at most inFlightMax checks; the rest are busy unchecked", async () => {
   const { calls, verify } = controlled();
   const v = new BcryptVerifier({ verify, inFlightMax: 2 });
-  const a = v.check("a", "a", "H");
-  const b = v.check("b", "b", "H");
-  assert.equal(v.check("c", "c", "H"), "busy");
-  assert.equal(v.check("d", "d", "H"), "busy");
+  const a = v.check("a", "a", "H", "a");
+  const b = v.check("b", "b", "H", "b");
+  assert.equal(v.check("c", "c", "H", "c"), "busy");
+  assert.equal(v.check("d", "d", "H", "d"), "busy");
   assert.equal(calls.length, 2, "no check ran for the busy ones");
-  assert.equal(v.check("a", "a", "H"), a, "the same check under way is shared");
+  assert.equal(v.check("a", "a", "H", "a"), a, "the same check under way is shared");
   calls[0]!.done(false);
   await a;
-  const c = v.check("c", "c", "H");
+  const c = v.check("c", "c", "H", "c");
   assert.ok(c instanceof Promise, "a slot is free again");
   calls[1]!.done(false);
   calls[2]!.done(true);
@@ -105,5 +105,28 @@ Deno.test("BcryptVerifier.check() answers busy, remembering nothing, when the ch
   assert.equal(lines.length, 2);
   fail = false;
   assert.equal(await v.check("a", "a", "H"), true);
+  assert.equal(v.inFlight, 0);
+});
+
+Deno.test("BcryptVerifier.check() runs one check per client at a time: a guesser cannot lock others out", async () => {
+  const { calls, verify } = controlled();
+  const v = new BcryptVerifier({ verify, inFlightMax: 4 });
+  const first = v.check("g0", "g0", "H", "203.0.113.9");
+  assert.ok(first instanceof Promise);
+  for (let i = 1; i < 40; i++) {
+    assert.equal(v.check(`g${i}`, `g${i}`, "H", "203.0.113.9"), "busy", `guess ${i}`);
+  }
+  assert.equal(v.check("g0", "g0", "H", "203.0.113.9"), first, "the same check is shared");
+  const legit = v.check("right", "right", "H", "198.51.100.1");
+  assert.ok(legit instanceof Promise, "another client's first login is checked");
+  assert.equal(calls.length, 2);
+  calls[1]!.done(true);
+  assert.equal(await legit, true);
+  calls[0]!.done(false);
+  assert.equal(await first, false);
+  const again = v.check("g1", "g1", "H", "203.0.113.9");
+  assert.ok(again instanceof Promise, "the guesser's slot is free again");
+  calls[2]!.done(false);
+  await again;
   assert.equal(v.inFlight, 0);
 });
