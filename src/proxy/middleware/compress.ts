@@ -10,7 +10,11 @@
  * for 2–4% more (`deno run -A scripts/compress_levels.ts`; README "Middlewares: compress").
  * Backpressure holds end to end: the compressor's input says `write() → false` and `drain` to
  * the proxy (which pauses the instance's connection), and its output pauses while the client's
- * sink is full. A client that goes away destroys the compressor. At most COMPRESSORS_MAX
+ * sink is full. A response of unknown length (streamed: long polls, NDJSON, logs) is flushed
+ * (`Z_SYNC_FLUSH`, Brotli's flush operation) whenever the instance's data pauses, i.e. once
+ * after the writes of one event-loop turn, so what the instance sent reaches the client
+ * without waiting for more; a response with a Content-Length is not (its ratio stays whole).
+ * A client that goes away destroys the compressor. At most COMPRESSORS_MAX
  * compress at once per thread; a response beyond that goes out uncompressed (still with
  * `Vary`), so memory stays bounded.
  *
@@ -77,6 +81,10 @@ export class CompressSink extends SinkWrapper {
   #ended = false;
   #trailers: readonly string[] | null = null;
   #onAbort: (() => void) | null;
+  /** Flush when the instance's data pauses (a response of unknown length). */
+  #flushOnPause = false;
+  /** A flush is scheduled for the end of this turn. */
+  #flushQueued = false;
 
   constructor(inner: DispatchSink, req: ClientRequest, offered: readonly Encoding[]) {
     super(inner);
@@ -122,6 +130,7 @@ export class CompressSink extends SinkWrapper {
     this.inner.writeHead(status, reason, compressedHeaders(headers, plan));
     if (plan.encoding === null || this.inner.destroyed) return;
     const z = this.#z = createCompressor(plan.encoding, Number(facts.contentLength ?? 0) || 0);
+    this.#flushOnPause = facts.contentLength === undefined;
     running++;
     z.once("close", () => running--);
     z.on("data", (out: Buffer) => {
@@ -141,8 +150,19 @@ export class CompressSink extends SinkWrapper {
     const z = this.#z;
     if (z === null) return this.inner.write(chunk);
     if (this.#ended || z.destroyed) return true;
+    if (this.#flushOnPause && !this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(this.#flush);
+    }
     return z.write(chunk);
   }
+
+  /** The writes of this turn are in: what they compressed to goes out now. */
+  #flush = (): void => {
+    this.#flushQueued = false;
+    const z = this.#z;
+    if (z !== null && !this.#ended && !z.destroyed) z.flush();
+  };
 
   override end(chunk?: Uint8Array): void {
     if (this.#ended) return;

@@ -214,3 +214,50 @@ Deno.test("CompressSink runs at most COMPRESSORS_MAX compressors; the rest go un
   await new Promise((r) => setTimeout(r, 0));
   assert.equal(compressorsRunning(), 0);
 });
+
+Deno.test("CompressSink flushes a streamed response (no length) when the instance's data pauses", async () => {
+  for (const coding of ["gzip", "br"] as const) {
+    const inner = new FakeSink();
+    const sink = new CompressSink(inner, request("GET", coding), ["gzip", "br"]);
+    sink.writeHead(200, "OK", ["content-type", "application/json"]);
+    const decoder = coding === "gzip" ? zlib.createGunzip() : zlib.createBrotliDecompress();
+    let text = "";
+    const first = Promise.withResolvers<void>();
+    decoder.on("data", (d: Buffer) => {
+      text += d.toString();
+      if (text.includes("\n")) first.resolve();
+    });
+    const write = inner.write.bind(inner);
+    inner.write = (chunk) => (decoder.write(chunk), write(chunk));
+    const event = JSON.stringify({ event: 1, pad: "x".repeat(100) }) + "\n";
+    sink.write(Buffer.from(event));
+    // Nothing more comes until the client has the first event (a watch, a long poll).
+    const stuck = setTimeout(() => first.reject(new Error(`${coding}: not flushed`)), 5_000);
+    try {
+      await first.promise;
+    } finally {
+      clearTimeout(stuck);
+    }
+    assert.equal(text, event, coding);
+    assert.equal(inner.writableEnded, false);
+    sink.end(Buffer.from('{"event":2}\n'));
+    await inner.ended.promise;
+    decoder.end();
+    await new Promise((r) => decoder.once("end", r));
+    assert.equal(text, event + '{"event":2}\n', coding);
+  }
+});
+
+Deno.test("CompressSink does not flush a response of known length before its end", async () => {
+  const inner = new FakeSink();
+  const sink = new CompressSink(inner, request("GET", "gzip"), ["gzip"]);
+  const body = Buffer.from("y".repeat(4000));
+  sink.writeHead(200, "OK", ["content-type", "text/plain", "content-length", "8000"]);
+  sink.write(body);
+  await new Promise((r) => setTimeout(r, 20)); // turns pass: no flush is due
+  const before = inner.body.length;
+  sink.end(body);
+  await inner.ended.promise;
+  assert.equal(zlib.gunzipSync(inner.body).length, 8000);
+  assert.ok(before < 20, `${before} bytes before the end (the gzip header at most)`);
+});
