@@ -150,6 +150,11 @@ export class Attempt implements Lease, Deadline {
     });
   }
 
+  /** Waiting for a connection to the instance (queued at its cap): nothing was sent yet. */
+  get queued(): boolean {
+    return !this.#done && this.#conn === null;
+  }
+
   /** The client went away: drop the connection unless the exchange is complete. */
   abort(): void {
     if (this.#done) return;

@@ -19,7 +19,8 @@
  *   (408 and close), an idle keep-alive connection closes after `keepAliveTimeoutMs`;
  * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`;
  * - a client that half-closes after its requests still gets their responses, then the
- *   connection closes (the server must be created with `allowHalfOpen: true`);
+ *   connection closes (the server must be created with `allowHalfOpen: true`), unless the
+ *   proxy withdraws the request under way (`Reply.onClientEnd`);
  * - `drain()` (graceful shutdown): an idle connection closes at once; one with a request under
  *   way answers it with `Connection: close` (when its head is not sent yet) and then closes,
  *   dropping requests pipelined behind it unanswered (RFC 9112 §9.6: the client retries them).
@@ -424,7 +425,9 @@ export class ClientConn implements Deadline {
       this.#closing = true;
       this.#opts.clock.disarm(this);
       this.socket.end();
+      return;
     }
+    this.#current?.clientEnded();
   };
 
   #onClose = (): void => {
@@ -452,6 +455,11 @@ export class Reply implements ResponseSink {
   shouldKeepAlive: boolean;
   /** Called if the connection closes before the response ended. */
   onAbort: (() => void) | null = null;
+  /**
+   * Called if the client half-closes while this response is under way (the proxy withdraws a
+   * request still waiting for an instance's connection: http_proxy.ts).
+   */
+  onClientEnd: (() => void) | null = null;
   /** Declared so the proxy setting it does not change every reply's shape. */
   forwarded = false;
 
@@ -535,6 +543,14 @@ export class Reply implements ResponseSink {
 
   once(event: "drain", fn: () => void): void {
     this.#conn.socket.once(event, fn);
+  }
+
+  /** The client half-closed before the response ended. */
+  clientEnded(): void {
+    if (this.writableEnded) return;
+    const fn = this.onClientEnd;
+    this.onClientEnd = null;
+    fn?.();
   }
 
   /** The connection closed first. */

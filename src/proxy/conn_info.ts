@@ -27,5 +27,11 @@ export interface ConnInfo {
 /** A request on the plain HTTP listener. */
 export const PLAIN_CONN: ConnInfo = Object.freeze({ secure: false, multiplexed: false });
 
-/** Where `dispatch` writes a response; `onAbort` is called if the client goes away first. */
-export type DispatchSink = ResponseSink & { onAbort: (() => void) | null };
+/**
+ * Where `dispatch` writes a response; `onAbort` is called if the client goes away first,
+ * `onClientEnd` (HTTP/1.1 replies) if it half-closes first.
+ */
+export type DispatchSink = ResponseSink & {
+  onAbort: (() => void) | null;
+  onClientEnd?: (() => void) | null;
+};

@@ -101,8 +101,11 @@ export interface Exchange {
   staleRetried: boolean;
   /** The body began streaming to a target: no retry is possible any more. */
   bodyStarted: boolean;
-  /** The try in flight (an `Attempt`), which the proxy aborts when the client goes away. */
-  current: { abort(): void } | null;
+  /**
+   * The try in flight (an `Attempt`), which the proxy aborts when the client goes away;
+   * `queued`: it waits for a connection to its instance (nothing of it was sent yet).
+   */
+  current: { abort(): void; readonly queued?: boolean } | null;
   /** The instance whose response head went to the client (set just before it is written). */
   answeredBy?: Target;
 }

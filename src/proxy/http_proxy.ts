@@ -553,6 +553,13 @@ export class HttpProxy {
     // The body waits until a connection can take it (a retry must still have all of it).
     body?.pause();
     res.onAbort = () => x.current?.abort();
+    // A client that half-closes while its request waits in an instance's queue gave up (a
+    // browser's navigation, a timeout): it is withdrawn, never sent (HAProxy's abortonclose).
+    if (sink.onClientEnd !== undefined) {
+      sink.onClientEnd = () => {
+        if (x.current?.queued === true) sink.destroy();
+      };
+    }
     if (body !== null && cl === undefined) limitChunkedBody(body, x, this.#bodyBytesMax);
     const chain = this.#chainOf(route.settings);
     if (chain === EMPTY_CHAIN) return this.#forward(x);
