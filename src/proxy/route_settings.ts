@@ -69,6 +69,13 @@ export class RouteSettings {
     return new RouteSettings(new Map(keys.map((k) => [k, meta[k]!])));
   }
 
+  /** These settings with `over`'s values set (added or replaced), keys sorted again. */
+  with(over: Readonly<Record<string, string>>): RouteSettings {
+    const values = new Map(this.values);
+    for (const [k, v] of Object.entries(over)) values.set(k, v);
+    return new RouteSettings(new Map([...values].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   /** The settings' key without making them (route_member.ts interns by it). */
   static keyOf(
     meta: Readonly<Record<string, string>>,

@@ -107,7 +107,7 @@ Deno.test("ServiceRoute.settings: a member with other settings gives one conflic
   );
   assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "3");
   assert.deepEqual(t.conflicts, [
-    "service web: instance c sets other berth.* route settings than b; using b's",
+    "service web: instance c sets other berth.* route settings than b (berth.test.n); using b's",
   ]);
 });
 
@@ -124,4 +124,32 @@ Deno.test("RouteTable.apply() a member's settings going away hands the route the
   assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "4");
   assert.deepEqual(changes.conflicts, []);
   assert.deepEqual(t.conflicts, []);
+});
+
+Deno.test("ServiceRoute.settings: instances that disagree on allow or auth.basic fail closed (none), loudly", () => {
+  const t = buildRouteTable(
+    [
+      inst("web-a", { "berth.http.timeout": "5s" }),
+      inst("web-b", { "berth.http.timeout": "5s", "berth.http.allow": "10.0.0.0/8" }),
+    ],
+    [],
+  );
+  const s = t.services.get("web")!.settings;
+  assert.equal(s.get("berth.http.allow"), "none", "not web-a's (no allow list): nobody");
+  assert.equal(s.get("berth.http.timeout"), "5s");
+  assert.deepEqual(t.conflicts, [
+    "service web: instance web-b sets other berth.* route settings than web-a " +
+    "(berth.http.allow); using web-a's",
+    "service web: its instances set berth.http.allow differently; nobody is let in (none) " +
+    "until they agree",
+  ]);
+  const same = buildRouteTable(
+    [
+      inst("web-a", { "berth.http.allow": "10.0.0.0/8", "berth.http.timeout": "5s" }),
+      inst("web-b", { "berth.http.allow": "10.0.0.0/8", "berth.http.timeout": "9s" }),
+    ],
+    [],
+  );
+  assert.equal(same.services.get("web")!.settings.get("berth.http.allow"), "10.0.0.0/8");
+  assert.equal(same.conflicts.length, 1, "only the timeout differs: the first's, one note");
 });

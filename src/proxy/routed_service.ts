@@ -12,7 +12,13 @@
  * @module
  */
 import type { HttpProto } from "../store/mod.ts";
-import { HTTP_PROTO_META_KEY, parseHttpProto } from "../store/mod.ts";
+import {
+  ALLOW_KEY,
+  AUTH_BASIC_KEY,
+  HTTP_PROTO_META_KEY,
+  NOBODY,
+  parseHttpProto,
+} from "../store/mod.ts";
 import {
   Balancer,
   LB_META_KEY,
@@ -192,7 +198,10 @@ export class RoutedService {
 
   /**
    * The route settings of the first member (id order) that has any, and a note for each other
-   * settings some member has. One map lookup when every member that has settings has the same.
+   * settings some member has, naming the keys that differ. One map lookup when every member
+   * that has settings has the same. Access keys (`SECURITY_KEYS`) fail closed: when members
+   * that have settings disagree on one, the route gets `none` for it (nobody passes) and a note
+   * says so, rather than the first member's value silently dropping another's protection.
    */
   #chooseSettings(notes: string[]): RouteSettings {
     if (this.#settings.size === 0) return RouteSettings.EMPTY;
@@ -207,11 +216,19 @@ export class RoutedService {
       else {
         notes.push(
           `service ${this.service}: instance ${m.id} sets other berth.* route settings than ` +
-            `${first.id}; using ${first.id}'s`,
+            `${first.id} (${differingKeys(st, first.opts.settings).join(", ")}); ` +
+            `using ${first.id}'s`,
         );
       }
     }
-    return first!.opts.settings;
+    const chosen = first!.opts.settings;
+    const closed = SECURITY_KEYS.filter((k) => [...seen].some((st) => st.get(k) !== chosen.get(k)));
+    if (closed.length === 0) return chosen;
+    notes.push(
+      `service ${this.service}: its instances set ${closed.join(", ")} differently; ` +
+        `nobody is let in (${NOBODY}) until they agree`,
+    );
+    return chosen.with(Object.fromEntries(closed.map((k) => [k, NOBODY])));
   }
 
   /**
@@ -316,4 +333,16 @@ function rampedWeight(
   if (ramp === undefined || settings.size === 0) return undefined;
   const ms = settings.compiled(LB_PART).slowStartMs;
   return ms === null ? undefined : (t) => ramp(t, ms);
+}
+
+/**
+ * Access settings that fail closed when a service's instances disagree on them
+ * (`#chooseSettings`).
+ */
+export const SECURITY_KEYS: readonly string[] = [ALLOW_KEY, AUTH_BASIC_KEY];
+
+/** The keys whose values differ between `a` and `b`, sorted. */
+function differingKeys(a: RouteSettings, b: RouteSettings): string[] {
+  const keys = new Set([...a.values.keys(), ...b.values.keys()]);
+  return [...keys].filter((k) => a.get(k) !== b.get(k)).sort();
 }
