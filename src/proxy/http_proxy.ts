@@ -571,7 +571,7 @@ export class HttpProxy {
       }
       x.res = wrapResponse(chain, x, res);
       this.#forward(x);
-    }, { log: this.#log });
+    }, { log: this.#log, abort: () => res.destroy() });
   }
 
   /** Sends an exchange on to its route's instances. */

@@ -160,7 +160,7 @@ export function forwardUpgrade(
     if (socket.destroyed) return;
     if (a !== null) return answer(a);
     tunnel(ctx, socket, head, state, rec, answer);
-  }, { log: ctx.log });
+  }, { log: ctx.log, abort: () => socket.destroy() });
 }
 
 /** Writes the request head (from `s`) to an instance of the route and relays both ways. */

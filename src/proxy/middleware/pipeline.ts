@@ -108,13 +108,15 @@ function failed(m: Middleware, e: unknown, log: (line: string) => void): PlainAn
 /**
  * Runs the request stages of `chain` on `s` from stage `from`, then `done(answer)` exactly
  * once: the first stage's answer, or null when every stage let the request on. Synchronous
- * while the stages are; a stage that returns a promise is waited for.
+ * while the stages are; a stage that returns a promise is waited for. When `done` throws after
+ * such a wait (nobody up the stack would catch it), the error is logged and `abort` ends the
+ * request (the caller closes its sink or socket): never an unhandled rejection.
  */
 export function runRequestStages(
   chain: Chain,
   s: RequestState,
   done: (answer: PlainAnswer | null) => void,
-  opts: { log: (line: string) => void; from?: number },
+  opts: { log: (line: string) => void; from?: number; abort?: () => void },
 ): void {
   const stages = chain.request;
   for (let i = opts.from ?? 0; i < stages.length; i++) {
@@ -127,9 +129,22 @@ export function runRequestStages(
     }
     if (r === null) continue;
     if (r instanceof Promise) {
+      const guarded = (fn: () => void) => {
+        try {
+          fn();
+        } catch (e) {
+          opts.log(`proxy: request after middleware ${m.name} failed: ${errorText(e)}`);
+          try {
+            opts.abort?.();
+          } catch { /* the sink is gone already */ }
+        }
+      };
       r.then(
-        (a) => a === null ? runRequestStages(chain, s, done, { ...opts, from: i + 1 }) : done(a),
-        (e) => done(failed(m, e, opts.log)),
+        (a) =>
+          guarded(() =>
+            a === null ? runRequestStages(chain, s, done, { ...opts, from: i + 1 }) : done(a)
+          ),
+        (e) => guarded(() => done(failed(m, e, opts.log))),
       );
       return;
     }

@@ -147,6 +147,23 @@ Deno.test("runRequestStages() answers 500 and logs when a stage throws or its pr
   }
 });
 
+Deno.test("runRequestStages() logs and aborts when done throws after an awaited stage (no unhandled rejection)", async () => {
+  for (const answer of [null, { status: 401, text: "no" }]) {
+    const log: string[] = [];
+    let aborted = 0;
+    const settled = Promise.withResolvers<void>();
+    const parts = [part("auth", { request: () => Promise.resolve(answer) })];
+    runRequestStages(buildChain(parts, RouteSettings.EMPTY), state(), () => {
+      queueMicrotask(() => settled.resolve());
+      throw new Error("sink closed");
+    }, { log: (l) => log.push(l), abort: () => aborted++ });
+    await settled.promise;
+    await Promise.resolve();
+    assert.deepEqual(log, ["proxy: request after middleware auth failed: sink closed"]);
+    assert.equal(aborted, 1);
+  }
+});
+
 /** A sink that logs the calls it gets. */
 function recordingSink(log: string[]): DispatchSink {
   return {
