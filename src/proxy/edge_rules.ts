@@ -12,6 +12,7 @@ import { type PlainAnswer, sendPlain } from "./exchange.ts";
 import type { HostPort } from "../lib/host_port.ts";
 import type { PathRoute, RouteTable } from "./routes.ts";
 import { errorText } from "../lib/error_text.ts";
+import { ALLOW_KEY, AUTH_BASIC_KEY } from "../store/mod.ts";
 
 /** RFC 8555 §8.3: where a CA fetches an HTTP-01 key authorization. */
 export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
@@ -118,7 +119,8 @@ export function answeredAcme(
  * The route of a request (host, prefix and service), or what to answer instead: 404 without a
  * route; a 308 to https for a plain request to a `berth.http.redirect=https` service when this
  * proxy serves HTTPS on `https` (ACME challenge paths excepted; 400 for a Host that cannot be
- * redirected); 503 without a passing instance.
+ * redirected); 503 without a passing instance (not naming a service guarded by allow or
+ * basic-auth).
  */
 export function routeOrAnswer(
   table: RouteTable,
@@ -142,7 +144,13 @@ export function routeOrAnswer(
     return { status: 308, text: `see ${location}`, headers: ["location", location], path };
   }
   if (route.targets.length === 0) {
-    return { status: 503, text: `no healthy instance of service ${route.service}`, route, path };
+    // A service guarded by allow/basic-auth is not named to a client that has not passed them.
+    const guarded = route.settings.get(ALLOW_KEY) !== undefined ||
+      route.settings.get(AUTH_BASIC_KEY) !== undefined;
+    const text = guarded
+      ? "no healthy instance"
+      : `no healthy instance of service ${route.service}`;
+    return { status: 503, text, route, path };
   }
   return path;
 }

@@ -118,3 +118,29 @@ Deno.test("HttpProxy: berth.http.ratelimit comes before basic-auth, so wrong pas
     await b.close();
   }
 });
+
+Deno.test("HttpProxy: a service guarded by allow is not named in its 403 or its 503", async () => {
+  const { b } = await echoBackend();
+  const ts = new TestStore();
+  const meta = { "berth.http.allow": "10.0.0.0/8" };
+  ts.register(spec({ id: "secret-a", service: "secret-admin", port: b.port, meta }));
+  ts.register(spec({
+    id: "down-a",
+    service: "secret-down",
+    port: b.port,
+    httpHosts: ["down.test"],
+    meta,
+  }));
+  ts.check("down-a", "critical");
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const denied = await request(port, "/");
+      assert.equal(denied.status, 403);
+      assert.doesNotMatch(denied.body, /secret/);
+      const down = await request(port, "/", { host: "down.test" });
+      assert.deepEqual([down.status, down.body], [503, "no healthy instance\n"]);
+    });
+  } finally {
+    await b.close();
+  }
+});

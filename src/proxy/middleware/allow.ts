@@ -28,7 +28,7 @@ export const ALLOW: MiddlewarePart = {
       request: (s) =>
         list.has(s.client) ? null : {
           status: 403,
-          text: `forbidden: client ${s.client} is not allowed by service ${s.route.service}`,
+          text: `forbidden: client ${s.client} is not allowed`,
         },
     };
   },
