@@ -52,7 +52,8 @@ const USAGE =
           headers (request set, response set and remove) + compression configured but not
           applied (no Accept-Encoding; nginx also with an {SSHA} password: it runs bcrypt per
           request, berth remembers verdicts); req/s, p50/p99, variant/baseline per side and
-          berth/nginx per variant; a feature this build lacks is left out, saying so
+          berth/nginx per variant; a feature this build lacks is left out, saying so (env
+          BENCH_HTTP_FEATURES_EACH=1: also each middleware alone, and compression applied)
   https   berth's HTTPS listener vs nginx and HAProxy with the same ECDSA P-256 certificate,
           each with its own nginx backend: kept-alive HTTPS req/s (wrk), new connections with
           a full TLS handshake/s (curl), HTTP/2 req/s (h2load); p99 and ratios; then ACME:
