@@ -165,3 +165,30 @@ Deno.test("HttpProxy drops the h2c token and HTTP2-Settings from an upgrade to o
     await b.close();
   }
 });
+
+Deno.test("HttpProxy says the request's X-Request-Id on the instance's 101 and on its refusal", async () => {
+  for (const status of ["101 Switching Protocols", "403 Forbidden"]) {
+    const b = await rawBackend(() => ({
+      wire: `HTTP/1.1 ${status}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        "X-Request-Id: the-instance's\r\nContent-Length: 0\r\n\r\n",
+    }));
+    const ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: b.port }));
+    try {
+      await withProxy(ts, {}, async (port) => {
+        const r = await rawClient(
+          port,
+          "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+            "X-Request-Id: req-42\r\n\r\n",
+          { until: (got) => got.includes("\r\n\r\n") },
+        );
+        const head = r.received.split("\r\n\r\n")[0]!.toLowerCase();
+        assert.match(head, new RegExp(`^http/1\\.1 ${status.slice(0, 3)} `));
+        assert.match(head, /\r\nx-request-id: req-42(\r\n|$)/, status);
+        assert.doesNotMatch(head, /the-instance/, status);
+      });
+    } finally {
+      await b.close();
+    }
+  }
+});

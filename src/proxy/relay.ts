@@ -36,6 +36,8 @@ export interface RelayOptions {
     onTry?(instance: string): void;
     /** The status the instance answered (101: the tunnel runs). */
     onStatus?(status: number): void;
+    /** The request's X-Request-Id: the answer to the client says it (in place of the instance's). */
+    requestId?: string;
   };
   /** No instance could be reached; `why` names the last failure. The client is still open. */
   onFail: (why: string) => void;
@@ -158,8 +160,12 @@ function awaitSwitch(
       let text = `HTTP/1.1 ${h.status} ${h.reason}\r\n`;
       const headers = responseHeaders(h.headers);
       for (let i = 0; i + 1 < headers.length; i += 2) {
+        if (upgrade.requestId !== undefined && headers[i]!.toLowerCase() === "x-request-id") {
+          continue;
+        }
         text += `${headers[i]}: ${headers[i + 1]}\r\n`;
       }
+      if (upgrade.requestId !== undefined) text += `x-request-id: ${upgrade.requestId}\r\n`;
       client.write(text + "connection: close\r\n\r\n", "latin1");
     },
     onBody: (chunk) => client.write(chunk),
@@ -193,7 +199,7 @@ function awaitSwitch(
       state.switched = true;
       upstream.off("data", onData);
       upstream.pause();
-      client.write(buf);
+      client.write(withRequestId(buf, headEnd, upgrade.requestId));
       if (held.length > 0) upstream.write(held);
       pipeBoth(client, upstream);
       upstream.resume();
@@ -214,4 +220,16 @@ function awaitSwitch(
   };
   upstream.on("data", onData);
   return state;
+}
+
+/**
+ * `buf` (a 101 head ending at `headEnd`, then tunnel bytes) with `x-request-id: id` in place of
+ * any the instance sent; `buf` itself without an id.
+ */
+function withRequestId(buf: Buffer, headEnd: number, id: string | undefined): Buffer {
+  if (id === undefined) return buf;
+  const lines = buf.subarray(0, headEnd).toString("latin1").split("\r\n")
+    .filter((l, i) => i === 0 || !/^x-request-id[ \t]*:/i.test(l));
+  lines.push(`x-request-id: ${id}`);
+  return Buffer.concat([Buffer.from(lines.join("\r\n"), "latin1"), buf.subarray(headEnd)]);
 }

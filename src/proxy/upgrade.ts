@@ -189,6 +189,7 @@ function tunnel(
       held: head,
       onTry: rec === null ? undefined : (id) => rec.tried(id),
       onStatus: rec === null ? undefined : (status) => rec.status = status,
+      requestId: s.requestId,
     },
     key: requestKey(route, s.req, s.client),
     first: route.balancer.policy === "sticky_cookie"
