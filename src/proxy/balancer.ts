@@ -5,14 +5,20 @@
  *
  * - `round_robin` (default): smooth weighted round robin as in nginx. With equal weights it is
  *   plain rotation; with weights 5,1,1 it sends a,a,b,a,c,a,a, never a burst to one target.
- * - `least_conn`: the target with the fewest in-flight requests per unit of weight; ties rotate.
- * - `p2c`: power of two choices: two random distinct targets, the less loaded (per weight) wins.
+ * - `least_conn`: the target with the fewest in-flight requests per unit of weight; ties go by
+ *   smooth weighted round robin among the tied (as nginx), so that at light load (every target
+ *   idle) each gets its weight's share.
+ * - `p2c`: power of two choices: two random distinct targets, the less loaded (per weight) wins;
+ *   a tie goes to one of them with a chance by weight.
  * - `hash`: rendezvous hashing of a request key (rendezvous.ts): the same key goes to the same
  *   target on every member and worker; a request without a key goes round robin.
- * - `sticky_cookie`: the first choice is rendezvous hashing of the client's IP (so members
- *   agree), later ones follow the cookie (`byToken`, http_proxy.ts sets it).
+ * - `sticky_cookie`: the first choice is the round-robin one (the cookie then carries it to
+ *   every member), later ones follow the cookie (`byToken`, http_proxy.ts sets it); TCP and UDP
+ *   routes, which have no cookie, pass the client's IP as the key: rendezvous hashing.
  *
- * Weights are the targets' own, or what `BalancerOptions.weight` makes of them (slow start).
+ * Weights are the targets' own, or what `BalancerOptions.weight` makes of them (slow start),
+ * except in rendezvous hashing: a ramp is local to a member (it starts with that member's route
+ * change or ejection), and hashed keys must go to the same target on every member.
  * `peek` says what `pick` would choose now without changing any state (`berth explain`).
  *
  * @module
@@ -63,7 +69,6 @@ export class Balancer {
   readonly #load: (key: string) => number;
   readonly #random: () => number;
   readonly #weight: ((t: Target) => number) | null;
-  #cursor = 0;
   /** Instance id hashes, in target order (made on the first hashed pick). */
   #ids: Hash64[] | null = null;
   /** Sticky cookie value → target (made on the first lookup). */
@@ -78,7 +83,6 @@ export class Balancer {
     this.#weight = opts.weight ?? null;
     const prev = opts.previous;
     if (prev) {
-      this.#cursor = prev.#cursor;
       // Route tables list targets in id order: one merge walk carries each target's state
       // (no map of 10,000 ids per change of a big service). Ids out of order lose theirs.
       const before = prev.targets;
@@ -138,52 +142,58 @@ export class Balancer {
     }
   }
 
+  /** Per-target scores of the current pick (least_conn), reused. */
+  #scores: Float64Array | null = null;
+
   #weightOf(t: Target): number {
     return this.#weight === null ? t.weight : this.#weight(t);
   }
 
   // nginx's smooth weighted round robin: every eligible target gains its weight, the largest
   // current value wins and pays back the round's total. Over sum(weights) picks, each target is
-  // chosen exactly `weight` times (when none is skipped). A peek finds the winner only.
-  #smoothWeighted(skip: Skip | undefined, commit: boolean): Target | null {
+  // chosen exactly `weight` times (when none is skipped). A peek finds the winner only. With
+  // `scores`, only the targets whose score is `best` are eligible (least_conn's ties).
+  #smoothWeighted(
+    skip: Skip | undefined,
+    commit: boolean,
+    scores?: Float64Array,
+    best?: number,
+  ): Target | null {
     const ts = this.targets;
     const cur = this.#current;
-    let best = -1;
-    let bestValue = -Infinity;
+    let winner = -1;
+    let winnerValue = -Infinity;
     let total = 0;
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
-      if (skip !== undefined && skip(t)) continue;
+      if (scores !== undefined ? scores[i] !== best : skip !== undefined && skip(t)) continue;
       const w = this.#weightOf(t);
       const value = cur[i]! + w;
       if (commit) cur[i] = value;
       total += w;
-      if (best < 0 || value > bestValue) {
-        best = i;
-        bestValue = value;
+      if (winner < 0 || value > winnerValue) {
+        winner = i;
+        winnerValue = value;
       }
     }
-    if (best < 0) return null;
-    if (commit) cur[best]! -= total;
-    return ts[best]!;
+    if (winner < 0) return null;
+    if (commit) cur[winner]! -= total;
+    return ts[winner]!;
   }
 
   #leastConn(skip: Skip | undefined, commit: boolean): Target | null {
     const ts = this.targets;
     const n = ts.length;
-    const start = (commit ? this.#cursor++ : this.#cursor) % n;
-    let best: Target | null = null;
-    let bestScore = Infinity;
-    for (let k = 0; k < n; k++) {
-      const t = ts[(start + k) % n]!;
-      if (skip !== undefined && skip(t)) continue;
-      const score = this.#load(t.key) / this.#weightOf(t);
-      if (score < bestScore) {
-        best = t;
-        bestScore = score;
-      }
+    const scores = this.#scores ??= new Float64Array(n);
+    let best = Infinity;
+    for (let i = 0; i < n; i++) {
+      const t = ts[i]!;
+      const score = skip !== undefined && skip(t) ? NaN : this.#load(t.key) / this.#weightOf(t);
+      scores[i] = score;
+      if (score < best) best = score;
     }
-    return best;
+    // NaN (skipped) never equals `best`.
+    return best === Infinity ? null : this.#smoothWeighted(undefined, commit, scores, best);
   }
 
   #p2c(skip: Skip | undefined): Target | null {
@@ -195,7 +205,13 @@ export class Balancer {
     if (j >= i) j++;
     const a = eligible[i]!;
     const b = eligible[j]!;
-    return this.#load(b.key) / this.#weightOf(b) < this.#load(a.key) / this.#weightOf(a) ? b : a;
+    const wa = this.#weightOf(a);
+    const wb = this.#weightOf(b);
+    const sa = this.#load(a.key) / wa;
+    const sb = this.#load(b.key) / wb;
+    if (sa !== sb) return sb < sa ? b : a;
+    // A tie (both idle, at light load): by weight, so a ramping target gets its share only.
+    return wa === wb || this.#random() * (wa + wb) < wa ? a : b;
   }
 
   /** The target with the highest rendezvous score for `key` among those not skipped. */
@@ -208,7 +224,8 @@ export class Balancer {
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i]!;
       if (skip !== undefined && skip(t)) continue;
-      const s = score(k, ids[i]!, this.#weightOf(t));
+      // The target's own weight, never a slow-start ramp's: members must agree.
+      const s = score(k, ids[i]!, t.weight);
       // Equal scores (never in practice): the lower instance id, as on every member.
       if (s > bestScore) {
         best = t;

@@ -27,11 +27,11 @@ Deno.test("Balancer.peek() names what pick() returns next and changes no rotatio
   }
 });
 
-Deno.test("Balancer.peek() with least_conn names the least loaded and keeps the tie rotation", () => {
+Deno.test("Balancer.peek() with least_conn names the least loaded; ties go round robin", () => {
   const load = new Map([["a|10.0.0.1|8000", 2], ["b|10.0.0.1|8000", 0], ["c|10.0.0.1|8000", 0]]);
   const ts = [target("a"), target("b"), target("c")];
   const b = new Balancer("least_conn", ts, { load: (k) => load.get(k) ?? 0 });
-  // Ties between b and c rotate with the start position; each peek follows it.
+  // Ties between b and c alternate (smooth weighted round robin among the tied).
   const seq: string[] = [];
   for (let i = 0; i < 6; i++) {
     const p = b.peek();
@@ -39,7 +39,7 @@ Deno.test("Balancer.peek() with least_conn names the least loaded and keeps the 
     assert.equal(b.pick(), p);
     seq.push(p!.id);
   }
-  assert.deepEqual(seq, ["b", "b", "c", "b", "b", "c"]);
+  assert.deepEqual(seq, ["b", "c", "b", "c", "b", "c"]);
 });
 
 Deno.test("Balancer.peek() with p2c names the least loaded per weight and draws no random", () => {
@@ -156,7 +156,7 @@ Deno.test("Balancer.byToken() finds the target a sticky cookie names, and null f
   assert.equal(new Balancer("sticky_cookie", ts.slice(1)).byToken(Balancer.token(ts[0]!)), null);
 });
 
-Deno.test("Balancer uses the weight option (slow start) in every policy", () => {
+Deno.test("Balancer uses the weight option (slow start) in every policy but hash", () => {
   const ts = [target("a", 10), target("b", 10)];
   const weight = (t: Target) => t.id === "a" ? 1 : t.weight; // a ramps up: 1 of 10
   const rr = new Balancer("round_robin", ts, { weight });
@@ -164,9 +164,36 @@ Deno.test("Balancer uses the weight option (slow start) in every policy", () => 
   assert.equal(picks.filter((id) => id === "a").length, 1);
   const lc = new Balancer("least_conn", ts, { weight, load: () => 1 });
   assert.equal(lc.pick()!.id, "b"); // 1/10 < 1/1
+  // A sticky cookie's first pick (no key) is round robin: weighed too.
+  const sticky = new Balancer("sticky_cookie", ts, { weight });
+  assert.equal(
+    Array.from({ length: 11 }, () => sticky.pick()!.id).filter((id) => id === "a").length,
+    1,
+  );
+  // hash ignores a ramp (local to a member): every key goes where it goes without one.
   const hashed = new Balancer("hash", ts, { weight });
-  const share = keys(4_000).filter((k) => hashed.pick(undefined, k)!.id === "a").length;
-  assert.ok(share > 200 && share < 550, `a got ${share} of 4000 keys, want ~364`);
+  const plain = new Balancer("hash", ts);
+  for (const k of keys(2_000)) assert.equal(hashed.pick(undefined, k), plain.pick(undefined, k), k);
+});
+
+Deno.test("Balancer.pick() with least_conn and p2c: idle targets share by weight (slow start at light load)", () => {
+  const ts = [target("a", 10), target("b", 10)];
+  const weight = (t: Target) => t.id === "a" ? 1 : t.weight; // a ramps up: 1 of 10
+  // Nothing in flight (sequential requests): every score is 0, a tie.
+  const lc = new Balancer("least_conn", ts, { weight, load: () => 0 });
+  const lcPicks = Array.from({ length: 1_100 }, () => lc.pick()!.id);
+  assert.equal(lcPicks.filter((id) => id === "a").length, 100);
+  let seed = 1;
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  const p2c = new Balancer("p2c", ts, { weight, load: () => 0, random });
+  const toA = Array.from({ length: 1_100 }, () => p2c.pick()!.id).filter((id) => id === "a").length;
+  assert.ok(toA > 50 && toA < 160, `p2c sent ${toA} of 1100 to a, want ~100`);
+  // Full weights: an even share.
+  const even = new Balancer("least_conn", ts, { load: () => 0 });
+  assert.equal(
+    Array.from({ length: 100 }, () => even.pick()!.id).filter((id) => id === "a").length,
+    50,
+  );
 });
 
 Deno.test("hash64() and stickyToken() give the values every member and version must agree on", () => {

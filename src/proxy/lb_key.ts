@@ -2,7 +2,8 @@
  * The hash key of a request for the `hash` and `sticky_cookie` policies (balancer.ts): for
  * `hash`, what `berth.lb.hash` names (the client's IP by default, or a request header's or a
  * cookie's value; a request without it has no key and goes round robin); for `sticky_cookie`,
- * the client's IP (its first pick). IPv4-mapped IPv6 addresses (`::ffff:10.0.0.7`, what a
+ * the client's IP (what an upgrade without the cookie, which cannot set one, is hashed by; an
+ * HTTP request's first pick is round robin: sticky_cookie.ts). IPv4-mapped IPv6 addresses (`::ffff:10.0.0.7`, what a
  * dual-stack listener reports) are written as IPv4, so that every member sees the same key.
  *
  * @module

@@ -1,9 +1,10 @@
 /**
  * `berth.lb=sticky_cookie`: a request whose cookie (`berth.lb.cookie`, default
  * `berth_<service>`) names an instance that passes and is not ejected goes to it; any other
- * request is balanced by rendezvous hashing of the client's IP (balancer.ts, so members agree),
- * and the response from the instance that answered sets the cookie when the request did not
- * carry that instance's value: `NAME=TOKEN; Path=/; HttpOnly; SameSite=Lax` (+ `Secure` over
+ * request is balanced as round robin does (preferring an instance under its
+ * `berth.http.max-conns`, weighing slow start; no client-IP hash, which would send every new
+ * session behind one NAT, CDN or balancer to one instance), and the response from the instance
+ * that answered sets the cookie when the request did not carry that instance's value: `NAME=TOKEN; Path=/; HttpOnly; SameSite=Lax` (+ `Secure` over
  * HTTPS, `Max-Age` with `berth.lb.cookie.ttl`). TOKEN is a hash of the instance id
  * (`Balancer.token`): no address leaks, every member reads it alike.
  *
@@ -13,7 +14,7 @@ import { Balancer, type Target } from "./balancer.ts";
 import type { DispatchSink } from "./conn_info.ts";
 import { SinkWrapper } from "./middleware/pipeline.ts";
 import type { Exchange } from "./exchange.ts";
-import { clientKey, cookieValue, requestKey } from "./lb_key.ts";
+import { cookieValue, requestKey } from "./lb_key.ts";
 import { lbSettings } from "./lb_settings.ts";
 import type { ServiceRoute } from "./routed_service.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
@@ -40,15 +41,10 @@ export function setCookie(
 
 /**
  * The target for a try of a sticky request: the cookie's instance while it passes, is not
- * ejected and was not tried yet; else the balancer's pick (rendezvous hash of the client IP).
+ * ejected and was not tried yet; else the balancer's round-robin pick.
  */
-export function pickSticky(
-  pool: UpstreamPool,
-  x: Exchange,
-  client: string = x.client,
-): Target | null {
-  return cookieTarget(pool, x.route, x.req.rawHeaders, x.tried) ??
-    pool.pick(x.route, x.tried, clientKey(client));
+export function pickSticky(pool: UpstreamPool, x: Exchange): Target | null {
+  return cookieTarget(pool, x.route, x.req.rawHeaders, x.tried) ?? pool.pick(x.route, x.tried);
 }
 
 /**
@@ -119,6 +115,6 @@ export function pickTarget(
   x: Exchange,
   client: string = x.client,
 ): Target | null {
-  if (x.route.balancer.policy === "sticky_cookie") return pickSticky(pool, x, client);
+  if (x.route.balancer.policy === "sticky_cookie") return pickSticky(pool, x);
   return pool.pick(x.route, x.tried, requestKey(x.route, x.req, client));
 }
