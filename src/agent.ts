@@ -39,7 +39,7 @@ import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
 import { type ProxyFront, proxyNote, startProxy } from "./agent_proxy.ts";
-import { apiMeta, explainSources } from "./agent_explain.ts";
+import { answerExplainQueries, explainSources } from "./agent_explain.ts";
 import { dataPlaneMetrics } from "./agent_metrics.ts";
 import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./acme/mod.ts";
 import { Store } from "./store/mod.ts";
@@ -157,7 +157,6 @@ export class Agent {
         nodeMeta: {
           proxy: config.proxyHttp === null && config.proxyHttps === null ? "false" : "true",
           "berth-version": VERSION,
-          ...apiMeta(config),
         },
         // A new cluster's ACL management token: its secret goes to a 0600 file before the
         // cluster exists (a crash in between bootstraps again, with a new token).
@@ -240,6 +239,8 @@ export class Agent {
     // tells it of every TTL report.
     const checkTimers = new CheckTimers({ store, propose, node: config.node, log });
 
+    const explain = explainSources(() => proxy, () => watcher, config.proxyWorkers, cluster);
+    const routes = () => proxy?.report() ?? null;
     const api = new ApiServer({
       onTtlReport: (id) => checkTimers.renew(id),
       store,
@@ -252,8 +253,8 @@ export class Agent {
       listen: config.http,
       tls: this.#httpTls,
       config: this.#shownConfig,
-      routes: () => proxy?.report() ?? null,
-      explain: explainSources(() => proxy, () => watcher, config.proxyWorkers),
+      routes,
+      explain,
       extraMetrics: () => dataPlaneMetrics(dns, proxy),
       admin: clusterAdmin(cluster, () => this.#leave()),
       secrets: this.#keyBox,
@@ -268,6 +269,7 @@ export class Agent {
     // one of the agent's own; one that names such a port is refused and shown failed.
     let proxy: ProxyFront | null = null;
     let watcher: DockerWatcher | null = null;
+    answerExplainQueries(cluster, explain, routes);
     if (config.proxyHttp !== null || config.proxyHttps !== null) {
       proxy = await startProxy({
         config,

@@ -1,17 +1,18 @@
 /**
  * The explain part of the composition root (agent.ts): `/v1/berth/explain` reads the proxy's
  * route table (the main thread's copy with proxy workers) and the Docker watcher's view, and
- * other members reach this one at the API address it advertises in its node record.
+ * asks other members over the cluster transport (RaftCluster.ask, mutual TLS to the cluster
+ * address of their Raft record), which answer from their own views (answerPeerQuery).
  *
  * @module
  */
-import type { Config } from "./config.ts";
 import type { ExplainSources } from "./api/explain.ts";
-import { API_META_KEY } from "./api/explain_peers.ts";
+import { answerPeerQuery, PEER_TIMEOUT_MS } from "./api/explain_peers.ts";
+import type { RoutesView } from "./api/deps.ts";
+import type { RaftCluster } from "./cluster/mod.ts";
 import type { DockerWatcher } from "./docker/mod.ts";
 import { explainServiceRoutes, explainUrl } from "./proxy/route_explain.ts";
 import type { ProxyFront } from "./agent_proxy.ts";
-import { formatHostPort } from "./lib/host_port.ts";
 
 /**
  * Explain's sources over the parts as they are when asked (either may start later or be off).
@@ -22,8 +23,10 @@ export function explainSources(
   proxy: () => ProxyFront | null,
   watcher: () => DockerWatcher | null,
   proxyWorkers: number,
+  cluster: Pick<RaftCluster, "ask">,
 ): ExplainSources {
   return {
+    peer: (member, q) => cluster.ask(member, q, PEER_TIMEOUT_MS),
     container: (q) =>
       watcher()?.explain(q) ?? { error: "the Docker watcher is off on this member" },
     url: (t, ctx) => {
@@ -56,16 +59,16 @@ export function explainSources(
   };
 }
 
-/** This member's node meta entry naming its API base URL (`api`: `http://10.0.0.5:8500`). */
-export function apiMeta(
-  config: Pick<Config, "http" | "httpTls" | "advertise">,
-): Record<string, string> {
-  const { host, port } = config.http;
-  const wildcard = host === "0.0.0.0" || host === "::" || host === "";
-  const scheme = config.httpTls.mode === "off" ? "http" : "https";
-  return {
-    [API_META_KEY]: `${scheme}://${
-      formatHostPort({ host: wildcard ? config.advertise : host, port })
-    }`,
-  };
+/** Other members' explain questions answered from this member's proxy and Docker watcher. */
+export function answerExplainQueries(
+  cluster: Pick<RaftCluster, "answerQueries">,
+  sources: ExplainSources,
+  routes: () => RoutesView | null | Promise<RoutesView | null>,
+): void {
+  cluster.answerQueries((q) =>
+    answerPeerQuery(q, {
+      routes,
+      ...(sources.container === undefined ? {} : { container: sources.container }),
+    })
+  );
 }

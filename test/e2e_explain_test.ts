@@ -5,7 +5,7 @@
  * label with its message and both ports (the question is forwarded to the member the container
  * runs on), finds a container registered nowhere by asking every member, names the route and
  * the instance the balancer picks for a URL, and shows each member's proxy ejections (the other
- * member asked over HTTP). Run under `flock /tmp/berth-e2e.lock`.
+ * member asked over the cluster transport). Run under `flock /tmp/berth-e2e.lock`.
  *
  * @module
  */

@@ -17,7 +17,6 @@ import { agentCheckRoutes } from "./agent_checks.ts";
 import { berthRoutes } from "./berth_routes.ts";
 import { explainRoutes } from "./explain.ts";
 import type { ExplainSources } from "./explain_sources.ts";
-import { peerGetter } from "./explain_peers.ts";
 import { runtimeRoutes } from "./runtime_routes.ts";
 import { acmeRoutes } from "./acme_routes.ts";
 import { Blocker } from "./blocker.ts";
@@ -84,8 +83,8 @@ export interface ApiOptions {
   /** The heartbeat intervals /v1/berth/loop reads with it (the cluster's). */
   heartbeatGaps?: GapRecorder;
   /**
-   * The proxy's and the Docker watcher's views for /v1/berth/explain (absent ones: off); `peer`
-   * defaults to asking other members over HTTP at their node's `api` address.
+   * The proxy's and the Docker watcher's views for /v1/berth/explain (absent ones: off), and
+   * `peer`, which asks other members over the cluster transport (absent: none is asked).
    */
   explain?: ExplainSources;
 }
@@ -123,7 +122,7 @@ export function createApp(opts: ApiOptions): Hono {
     routes: opts.routes ?? (() => null),
     onTtlReport: opts.onTtlReport ?? (() => null),
     secrets: opts.secrets,
-    explain: { peer: peerGetter(opts.store), ...opts.explain },
+    explain: opts.explain ?? {},
   };
   const app = new Hono();
 

@@ -3,11 +3,13 @@
  * served and routed. Exactly one of:
  * - `?container=NAME|ID-PREFIX`: the Docker watcher's view on the member where it runs (labels
  *   read and rejected, each port and the instance it became or why none), with each instance's
- *   state in the store. A container this member does not run is asked of the member whose
- *   instances the store says it runs on, else of every member (`&local` stops the forwarding).
+ *   state in the store. A container this member does not run is asked of the members whose
+ *   instances the store says it runs on, else of every member (`&node=NAME`: of that member
+ *   only; `&local`: of none); a name several members run is 409 with the list.
  * - `?service=NAME`: its instances (health from each source, check output, weight, node), its
  *   routes (hosts, prefixes, TCP ports, who serves each, conflicts), route options, and each
- *   member's proxy ejections (other members asked, time-bounded: explain_peers.ts).
+ *   member's proxy ejections (other members asked over the cluster transport, time-bounded, never
+ *   with the caller's token: explain_peers.ts).
  * - `?url=http://host/path` (or `host/path`, `/path`): the route it matches or why none, the
  *   redirect/HTTPS rules, the instances the balancer chooses from and the one it would pick now
  *   (`&key=`: the hash key of `berth.lb=hash`/`sticky_cookie`; this member's ejected skipped).
@@ -28,12 +30,14 @@ import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { type Deps, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError } from "./http_error.ts";
-import { keepAllowed, presentedToken, requireRight } from "./acl_enforce.ts";
+import { keepAllowed, requireRight } from "./acl_enforce.ts";
 import { instanceReadable } from "./catalog.ts";
 import {
-  askEveryMember,
+  type ContainerAnswer,
   type MemberEjections,
   memberNodes,
+  type PeerContainer,
+  peerContainers,
   peerEjections,
 } from "./explain_peers.ts";
 
@@ -86,6 +90,9 @@ function askedFor(c: Context, d: Deps): { kind: Kind; value: string } {
   if (key !== undefined && key.length > EXPLAIN_NAME_CHARS_MAX) {
     throw badRequest(`?key= is longer than ${EXPLAIN_NAME_CHARS_MAX} characters`);
   }
+  if ((c.req.query("node")?.length ?? 0) > EXPLAIN_NAME_CHARS_MAX) {
+    throw badRequest(`?node= is longer than ${EXPLAIN_NAME_CHARS_MAX} characters`);
+  }
   const given = [...KINDS, "target" as const].filter((k) => c.req.query(k) !== undefined);
   if (given.length !== 1) {
     throw badRequest(
@@ -121,7 +128,6 @@ export function explainRoutes(app: Hono, d: Deps): void {
 
 /** This member's ejections of `ids` and every other member's. */
 async function ejections(
-  c: Context,
   d: Deps,
   ids: ReadonlySet<string>,
 ): Promise<MemberEjections[]> {
@@ -137,7 +143,7 @@ async function ejections(
     };
   const peer = d.explain.peer;
   if (peer === undefined) return [local];
-  const remote = await peerEjections(peer, memberNodes(d.store), d.node, ids, presentedToken(c));
+  const remote = await peerEjections(peer, memberNodes(d.store), d.node, ids);
   return [local, ...remote];
 }
 
@@ -164,7 +170,7 @@ async function explainService(c: Context, d: Deps, service: string) {
   const view = await d.routes();
   const tcpListeners = (view?.tcp ?? []).filter((t) => t.service === service);
   const udpListeners = (view?.udp ?? []).filter((t) => t.service === service);
-  const members = await ejections(c, d, ids);
+  const members = await ejections(d, ids);
   return {
     kind: "service" as const,
     service,
@@ -287,74 +293,117 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
     proxy: "on",
     ...e,
     rules,
-    ejections: e.route === null ? [] : await ejections(c, d, ids),
+    ejections: e.route === null ? [] : await ejections(d, ids),
   };
 }
 
-async function explainContainerAnswer(c: Context, d: Deps, query: string) {
-  const local = d.explain.container?.(query);
-  if (local !== undefined && "container" in local) {
-    const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
-    for (const i of local.container.instances) requireRight(c, "service", i.service, "read");
-    const instances = local.container.instances.map((w) => {
-      const stored = d.store.instance(w.id);
-      return {
-        ...w,
-        registered: stored !== undefined && stored.node === d.node,
-        state: stored === undefined ? null : instanceExplain(stored, nodes.get(stored.node)),
-      };
-    });
+/** A container's answer (from this member or `member`) with each instance's store state. */
+function containerAnswer(
+  c: Context,
+  d: Deps,
+  found: Extract<ContainerAnswer, { container: unknown }>,
+  member: string,
+) {
+  const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
+  for (const i of found.container.instances) requireRight(c, "service", i.service, "read");
+  const instances = found.container.instances.map((w) => {
+    const stored = d.store.instance(w.id);
     return {
-      kind: "container" as const,
-      member: d.node,
-      seenAgoMs: local.seenAgoMs,
-      ...local.container,
-      instances,
+      ...w,
+      registered: stored !== undefined && stored.node === member,
+      state: stored === undefined ? null : instanceExplain(stored, nodes.get(stored.node)),
     };
-  }
-  // Not here: the member the store says runs it, else every member (a container that is not
-  // registered anywhere is the usual question); never again for a forwarded question.
-  const why = local === undefined ? "the Docker watcher is off on this member" : local.error;
+  });
+  return {
+    kind: "container" as const,
+    member,
+    seenAgoMs: found.seenAgoMs,
+    ...found.container,
+    instances,
+  };
+}
+
+/**
+ * The container on this member, else on the members the store says run it, else on every
+ * member (a container that registers nothing is the usual question); the others are asked over
+ * the cluster transport (explain_peers.ts). `?node=` asks that member only; `&local` asks no
+ * other. A name found on several members is 409 with the list (names are unique per host only).
+ */
+async function explainContainerAnswer(c: Context, d: Deps, query: string) {
+  const local: ContainerAnswer = d.explain.container?.(query) ??
+    { error: "the Docker watcher is off on this member" };
+  const node = c.req.query("node");
   const peer = d.explain.peer;
-  if (c.req.query("local") !== undefined || peer === undefined) {
-    throw new HttpError(404, `container ${JSON.stringify(query)}: ${why}`);
-  }
-  const path = `/v1/berth/explain?local&container=${encodeURIComponent(query)}`;
-  const token = presentedToken(c);
-  const owner = ownerOf(d, query);
-  if (owner !== undefined) {
-    try {
-      return await peer(owner, path, token);
-    } catch (e) {
-      throw new HttpError(
-        502,
-        `container ${JSON.stringify(query)} runs on ${owner.name}, which could not be asked: ${
-          (e as Error).message
-        }`,
-      );
+  const found: { member: string; answer: Extract<ContainerAnswer, { container: unknown }> }[] = [];
+  let asked: PeerContainer[] = [];
+  let owners: string[] = [];
+  if (node !== undefined && node !== d.node) {
+    const n = memberNodes(d.store).find((m) => m.name === node);
+    if (n === undefined) throw new HttpError(404, `?node=${node}: no cluster member has that name`);
+    if (peer === undefined) {
+      throw new HttpError(404, `container ${JSON.stringify(query)}: ${node} cannot be asked`);
+    }
+    asked = await peerContainers(peer, [n], d.node, query);
+  } else {
+    if ("container" in local) found.push({ member: d.node, answer: local });
+    if (node === undefined && c.req.query("local") === undefined && peer !== undefined) {
+      owners = ownersOf(d, query);
+      const members = memberNodes(d.store);
+      const ask = owners.length > 0
+        ? members.filter((m) => owners.includes(m.name))
+        : found.length === 0
+        ? members
+        : [];
+      asked = await peerContainers(peer, ask, d.node, query);
     }
   }
-  const answers = await askEveryMember(peer, memberNodes(d.store), d.node, path, token);
-  const found = answers.find((a) => a.error === null);
-  if (found !== undefined) return found.body;
-  const unknown = answers.filter((a) => a.error?.status !== 404)
-    .map((a) => `${a.member} (${a.error?.message})`);
-  const others = answers.length === 0
+  for (const a of asked) {
+    if (a.answer !== null && "container" in a.answer) {
+      found.push({ member: a.member, answer: a.answer });
+    }
+  }
+  if (found.length === 1) return containerAnswer(c, d, found[0]!.answer, found[0]!.member);
+  if (found.length > 1) {
+    const list = found.map((f) => `${f.member} (${f.answer.container.id.slice(0, 12)})`);
+    throw new HttpError(
+      409,
+      `container ${JSON.stringify(query)} runs on several members: ${list.join(", ")}; name ` +
+        "one with ?node= (berth explain --node NAME) or give an id prefix",
+    );
+  }
+  const failed = asked.filter((a) => a.failure !== null);
+  if (owners.length > 0 && failed.length === asked.length && asked.length > 0) {
+    throw new HttpError(
+      502,
+      `container ${JSON.stringify(query)} runs on ${owners.join(", ")}, which could not be ` +
+        `asked: ${failed.map((a) => a.failure).join("; ")}`,
+    );
+  }
+  const why = node !== undefined && node !== d.node
+    ? `not on ${node}: ${
+      (asked[0]?.answer as { error?: string } | null)?.error ?? asked[0]?.failure
+    }`
+    : "error" in local
+    ? local.error
+    : "found here";
+  const unknown = failed.map((a) => `${a.member} (${a.failure})`);
+  const others = asked.length === 0 || (node !== undefined && node !== d.node)
     ? ""
-    : `, nor on the ${answers.length - unknown.length} other member(s) that answered` +
+    : `, nor on the ${asked.length - unknown.length} other member(s) that answered` +
       (unknown.length === 0 ? "" : `; not known: ${unknown.join(", ")}`);
   throw new HttpError(404, `container ${JSON.stringify(query)}: ${why}${others}`);
 }
 
-/** The other member whose registered instances name container `query` (name or id prefix). */
-function ownerOf(d: Deps, query: string): NodeInfo | undefined {
+/** The other members whose registered instances name container `query` (name or id prefix). */
+function ownersOf(d: Deps, query: string): string[] {
   const q = query.startsWith("/") ? query.slice(1) : query;
   const idPrefix = /^[0-9a-f]{4,64}$/i.test(q) ? q.toLowerCase() : null;
+  const owners = new Set<string>();
   for (const i of d.store.instances()) {
     if (i.node === d.node || i.containerId === null) continue;
     if (i.meta.container === q || (idPrefix !== null && i.containerId.startsWith(idPrefix))) {
-      return memberNodes(d.store).find((n) => n.name === i.node);
+      owners.add(i.node);
     }
   }
-  return undefined;
+  return [...owners].sort();
 }

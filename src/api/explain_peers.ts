@@ -1,39 +1,28 @@
 /**
  * Asking other members for what only they know, for `/v1/berth/explain`: their proxy's
- * ejections (GET /v1/berth/routes on each) and a container that runs there (GET
- * /v1/berth/explain?container=…&local). A member's API address is the `api` meta of its node
- * record (the agent registers it: src/agent.ts). Every question is bounded by
- * PEER_TIMEOUT_MS; a member that does not answer, answers an error or advertises no address is
- * `unknown` with the reason, never waited for longer.
+ * ejections and a container that runs there. The question travels over the cluster transport
+ * (mutual TLS between members, to the cluster address of the member's own Raft record:
+ * RaftCluster.ask), never over HTTP and never with the caller's token: the asked member answers
+ * plain data from its own view (`answerPeerQuery`), and the asking member applies the caller's
+ * ACL to what it shows (explain.ts). Every question is bounded by PEER_TIMEOUT_MS; a member that
+ * does not answer or refuses is `unknown` with the reason, never waited for longer.
  *
  * @module
  */
 import type { NodeInfo, Store } from "../store/mod.ts";
-import { parseHostPort } from "../lib/host_port.ts";
 import { errorText } from "../lib/error_text.ts";
+import type { RoutesView } from "./deps.ts";
+import type { ContainerAnswer, PeerAsk, PeerQuery } from "./explain_sources.ts";
+export type { ContainerAnswer, PeerAsk, PeerQuery };
 
 /** Longest wait for another member's answer. */
 export const PEER_TIMEOUT_MS = 2_000;
 /** Most members asked for one explanation (the others are listed as not asked). */
 export const PEERS_ASKED_MAX = 32;
-/** Largest answer read from a member. */
-export const PEER_ANSWER_BYTES_MAX = 4 << 20;
-/** The node meta key holding the member's API base URL (`http://10.0.0.5:8500`). */
-export const API_META_KEY = "api";
-
-/** Why a member could not answer; `status` when it answered with an error status. */
-export class PeerError extends Error {
-  override name = "PeerError";
-  readonly status: number | null;
-
-  constructor(message: string, status: number | null = null) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** GET `path` on `node`'s API with the caller's token; resolves with the JSON, rejects with one line. */
-export type PeerGet = (node: NodeInfo, path: string, token: string | undefined) => Promise<unknown>;
+/** Most instance ids in one ejections question. */
+export const PEER_QUERY_IDS_MAX = 4_096;
+/** Longest instance id or container name in a question. */
+export const PEER_QUERY_CHARS_MAX = 512;
 
 /** What one member's proxy says of a service's instances. */
 export interface MemberEjections {
@@ -44,48 +33,47 @@ export interface MemberEjections {
   error: string | null;
 }
 
-/** A PeerGet over fetch; https members are trusted by the cluster CA (store) when it has one. */
-export function peerGetter(
-  store: Pick<Store, "pki" | "members">,
-  fetchFn: typeof fetch = fetch,
-): PeerGet {
-  return async (node, path, token) => {
-    const base = node.meta[API_META_KEY];
-    if (base === undefined || !/^https?:\/\/[^/]+$/.test(base)) {
-      throw new PeerError("it advertises no API address");
+/** What answers a question on the asked member: its own proxy and Docker watcher. */
+export interface PeerQuerySources {
+  routes: () => RoutesView | null | Promise<RoutesView | null>;
+  container?: (query: string) => ContainerAnswer;
+}
+
+/**
+ * The answer to another member's question (from the network: checked here; a malformed one
+ * throws one line, sent back as the refusal). No ACL here: the asking member applies its
+ * caller's rights to the answer.
+ */
+export async function answerPeerQuery(
+  q: Record<string, unknown>,
+  s: PeerQuerySources,
+): Promise<unknown> {
+  const short = (v: unknown) =>
+    typeof v === "string" && v !== "" && v.length <= PEER_QUERY_CHARS_MAX;
+  if (q.q === "ejections") {
+    const ids = q.instances;
+    if (!Array.isArray(ids) || ids.length > PEER_QUERY_IDS_MAX || !ids.every(short)) {
+      throw new Error("malformed ejections query");
     }
-    const member = store.members().find((m) => m.name === node.name);
-    if (member === undefined) throw new PeerError("it is not a cluster member");
-    if (!sameHost(base, member.address)) {
-      throw new PeerError(
-        `its API address ${base} is not on its cluster address ${member.address}`,
-      );
-    }
-    const ca = base.startsWith("https:") ? store.pki.ca()?.certPem : undefined;
-    const client = ca === undefined ? undefined : Deno.createHttpClient({ caCerts: [ca] });
-    try {
-      const res = await fetchFn(`${base}${path}`, {
-        headers: token === undefined ? {} : { "X-Consul-Token": token },
-        signal: AbortSignal.timeout(PEER_TIMEOUT_MS),
-        ...(client === undefined ? {} : { client }),
-      } as RequestInit);
-      const text = await res.text();
-      if (text.length > PEER_ANSWER_BYTES_MAX) throw new PeerError("its answer is too large");
-      if (!res.ok) {
-        throw new PeerError(`it answered ${res.status}: ${text.trim().slice(0, 200)}`, res.status);
-      }
-      return JSON.parse(text);
-    } catch (e) {
-      if (e instanceof PeerError) throw e;
-      const name = (e as Error)?.name;
-      if (name === "TimeoutError" || name === "AbortError") {
-        throw new PeerError(`no answer within ${PEER_TIMEOUT_MS} ms`);
-      }
-      throw new PeerError(errorText(e).split("\n")[0]!.slice(0, 200));
-    } finally {
-      client?.close();
-    }
-  };
+    const view = await s.routes();
+    const asked = new Set(ids as string[]);
+    return {
+      proxy: view !== null,
+      ejected: (view?.ejected ?? []).filter((e) => asked.has(e.instance))
+        .map((e) => ({ instance: e.instance, untilMs: e.untilMs })),
+    };
+  }
+  if (q.q === "container") {
+    if (!short(q.query)) throw new Error("malformed container query");
+    return s.container?.(q.query as string) ??
+      { error: "the Docker watcher is off on this member" };
+  }
+  throw new Error("unknown query");
+}
+
+/** Members in name order. */
+function byName(a: NodeInfo, b: NodeInfo): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 /**
@@ -93,23 +81,22 @@ export function peerGetter(
  * members without a proxy are `no-proxy`, down ones and those that fail `unknown`.
  */
 export async function peerEjections(
-  get: PeerGet,
+  ask: PeerAsk,
   nodes: readonly NodeInfo[],
   self: string,
   instances: ReadonlySet<string>,
-  token: string | undefined,
 ): Promise<MemberEjections[]> {
-  const others = nodes.filter((n) => n.name !== self)
-    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const others = nodes.filter((n) => n.name !== self).sort(byName);
+  const query: PeerQuery = { q: "ejections", instances: [...instances] };
   return await Promise.all(others.map(async (n, i): Promise<MemberEjections> => {
     const base = { member: n.name, ejected: [], error: null };
-    if (n.meta.proxy === "false") return { ...base, state: "no-proxy" };
     if (i >= PEERS_ASKED_MAX) {
       return { ...base, state: "unknown", error: `not asked (over ${PEERS_ASKED_MAX} members)` };
     }
     if (n.status === "down") return { ...base, state: "unknown", error: "the member is down" };
     try {
-      const r = await get(n, "/v1/berth/routes?stale", token) as { ejected?: unknown };
+      const r = await ask(n.name, query) as { proxy?: unknown; ejected?: unknown };
+      if (r?.proxy === false) return { ...base, state: "no-proxy" };
       const list = Array.isArray(r?.ejected) ? r.ejected : [];
       const ejected = list
         .filter((e): e is { instance: string; untilMs: number } =>
@@ -124,45 +111,43 @@ export async function peerEjections(
   }));
 }
 
-/** One member's answer to a question asked of every member, or why there is none. */
-export interface PeerAnswer {
+/** One member's answer about a container, or why there is none. */
+export interface PeerContainer {
   member: string;
-  body: unknown;
-  error: PeerError | null;
+  /** The watcher's view or its reason (`error`: the member does not run it). */
+  answer: ContainerAnswer | null;
+  /** Why the member could not be asked (answer null). */
+  failure: string | null;
 }
 
-/**
- * Asks every other member that is not down (at most PEERS_ASKED_MAX, by name) `path` at once;
- * each answer or failure, by member name.
- */
-export async function askEveryMember(
-  get: PeerGet,
-  nodes: readonly NodeInfo[],
+/** Whether a member's answer has the shape of a container answer. */
+function isContainerAnswer(v: unknown): v is ContainerAnswer {
+  const a = v as Record<string, unknown> | null;
+  if (typeof a !== "object" || a === null) return false;
+  if (typeof a.error === "string") return true;
+  const c = a.container as Record<string, unknown> | null;
+  return typeof a.seenAgoMs === "number" && typeof c === "object" && c !== null &&
+    Array.isArray(c.instances);
+}
+
+/** Asks `members` (other than `self`, not down, at most PEERS_ASKED_MAX by name) at once. */
+export async function peerContainers(
+  ask: PeerAsk,
+  members: readonly NodeInfo[],
   self: string,
-  path: string,
-  token: string | undefined,
-): Promise<PeerAnswer[]> {
-  const others = nodes.filter((n) => n.name !== self && n.status !== "down")
-    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  query: string,
+): Promise<PeerContainer[]> {
+  const others = members.filter((n) => n.name !== self && n.status !== "down").sort(byName)
     .slice(0, PEERS_ASKED_MAX);
-  return await Promise.all(others.map(async (n): Promise<PeerAnswer> => {
+  return await Promise.all(others.map(async (n): Promise<PeerContainer> => {
     try {
-      return { member: n.name, body: await get(n, path, token), error: null };
+      const a = await ask(n.name, { q: "container", query });
+      if (!isContainerAnswer(a)) throw new Error("its answer is malformed");
+      return { member: n.name, answer: a, failure: null };
     } catch (e) {
-      const error = e instanceof PeerError ? e : new PeerError(errorText(e));
-      return { member: n.name, body: null, error };
+      return { member: n.name, answer: null, failure: errorText(e).split("\n")[0]!.slice(0, 200) };
     }
   }));
-}
-
-/** Whether the URL's host is the host of `address` (`ip:port`, `[v6]:port`). */
-function sameHost(url: string, address: string): boolean {
-  try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-    return host === parseHostPort(address).host.replace(/^\[|\]$/g, "");
-  } catch {
-    return false;
-  }
 }
 
 /** The node records of the current Raft members (the only nodes explain asks). */

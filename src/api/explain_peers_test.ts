@@ -1,91 +1,104 @@
 import assert from "node:assert/strict";
 import type { NodeInfo } from "../store/mod.ts";
-import { PEER_TIMEOUT_MS, peerEjections, peerGetter } from "./explain_peers.ts";
+import { answerPeerQuery, peerContainers, peerEjections } from "./explain_peers.ts";
 
-function node(
-  name: string,
-  meta: Record<string, string>,
-  status: "alive" | "down" = "alive",
-): NodeInfo {
-  return { name, address: "10.0.0.1", status, meta, createIndex: 1, modifyIndex: 1 };
+function node(name: string, status: "alive" | "down" = "alive"): NodeInfo {
+  return { name, address: "10.0.0.1", status, meta: {}, createIndex: 1, modifyIndex: 1 };
 }
 
-/** A store without a CA whose Raft members are n2 at 10.0.0.2 and n3 at ::1. */
-const NO_PKI = {
-  pki: { ca: () => undefined },
-  members: () => [
-    { id: 2, name: "n2", address: "10.0.0.2:8300" },
-    { id: 3, name: "n3", address: "[::1]:8300" },
-  ],
-} as never;
+const VIEW = {
+  listen: "127.0.0.1:80",
+  https: null,
+  http: [],
+  tcp: [],
+  conflicts: [],
+  ejected: [{ instance: "a", address: "10.0.0.2", port: 80, untilMs: 9 }, {
+    instance: "b",
+    address: "10.0.0.3",
+    port: 80,
+    untilMs: 7,
+  }],
+};
 
-Deno.test("peerGetter() asks the node's api address with the token and reads its JSON", async () => {
-  const seen: [string, string | null][] = [];
-  const get = peerGetter(NO_PKI, (url, init) => {
-    seen.push([String(url), new Headers(init?.headers).get("X-Consul-Token")]);
-    return Promise.resolve(new Response(JSON.stringify({ ejected: [] })));
+Deno.test("answerPeerQuery() answers ejections among the asked ids and the watcher's container view", async () => {
+  const s = {
+    routes: () => VIEW,
+    container: (q: string) => ({ error: `no ${q} here` }),
+  };
+  assert.deepEqual(await answerPeerQuery({ q: "ejections", instances: ["a", "z"] }, s), {
+    proxy: true,
+    ejected: [{ instance: "a", untilMs: 9 }],
   });
-  assert.deepEqual(await get(node("n2", { api: "http://10.0.0.2:8500" }), "/v1/x", "t"), {
-    ejected: [],
+  assert.deepEqual(
+    await answerPeerQuery({ q: "ejections", instances: ["a"] }, { routes: () => null }),
+    { proxy: false, ejected: [] },
+  );
+  assert.deepEqual(await answerPeerQuery({ q: "container", query: "web-1" }, s), {
+    error: "no web-1 here",
   });
-  assert.deepEqual(seen, [["http://10.0.0.2:8500/v1/x", "t"]]);
-});
-
-Deno.test("peerGetter() fails with one line: no address, an error status, no answer in time", async () => {
-  const get = (f: typeof fetch) => peerGetter(NO_PKI, f);
-  const ok = () => Promise.resolve(new Response("{}"));
-  await assert.rejects(get(ok)(node("n2", {}), "/", undefined), /advertises no API address/);
-  await assert.rejects(
-    get(ok)(node("ext", { api: "http://10.0.0.2:8500" }), "/", undefined),
-    /it is not a cluster member/,
-  );
-  await assert.rejects(
-    get(ok)(node("n2", { api: "http://10.6.6.6:8500" }), "/", undefined),
-    /its API address http:\/\/10\.6\.6\.6:8500 is not on its cluster address 10\.0\.0\.2:8300/,
-  );
-  assert.deepEqual(await get(ok)(node("n3", { api: "http://[::1]:8500" }), "/", undefined), {});
-  await assert.rejects(
-    get(() => Promise.resolve(new Response("Permission denied\n", { status: 403 })))(
-      node("n2", { api: "http://10.0.0.2:1" }),
-      "/",
-      undefined,
-    ),
-    /it answered 403: Permission denied$/,
-  );
-  const hang: typeof fetch = (_u, init) =>
-    new Promise((_, reject) =>
-      init?.signal?.addEventListener("abort", () => reject(init.signal!.reason))
-    );
-  await assert.rejects(
-    get(hang)(node("n2", { api: "http://10.0.0.2:1" }), "/", undefined),
-    new RegExp(`no answer within ${PEER_TIMEOUT_MS} ms`),
+  assert.deepEqual(
+    await answerPeerQuery({ q: "container", query: "web-1" }, { routes: () => null }),
+    {
+      error: "the Docker watcher is off on this member",
+    },
   );
 });
 
-Deno.test("peerEjections() asks every other member with a proxy, and says why one is unknown", async () => {
-  const nodes = [
-    node("n1", {}),
-    node("n2", {}),
-    node("n3", { proxy: "false" }),
-    node("n4", {}, "down"),
-    node("n5", {}),
-  ];
+Deno.test("answerPeerQuery() refuses malformed questions with one line", async () => {
+  const s = { routes: () => VIEW };
+  for (
+    const [q, want] of [
+      [{ q: "ejections", instances: "a" }, /malformed ejections query/],
+      [{ q: "ejections", instances: [1] }, /malformed ejections query/],
+      [{ q: "ejections", instances: Array(5000).fill("a") }, /malformed ejections query/],
+      [{ q: "container", query: "" }, /malformed container query/],
+      [{ q: "container", query: "x".repeat(600) }, /malformed container query/],
+      [{ q: "kv" }, /unknown query/],
+    ] as const
+  ) {
+    await assert.rejects(answerPeerQuery(q as Record<string, unknown>, s), want);
+  }
+});
+
+Deno.test("peerEjections() asks every other member, and says why one is unknown or runs no proxy", async () => {
+  const nodes = [node("n1"), node("n2"), node("n3"), node("n4", "down"), node("n5")];
   const r = await peerEjections(
     (n) =>
-      n.name === "n2"
+      n === "n2"
         ? Promise.resolve({
+          proxy: true,
           ejected: [{ instance: "a", untilMs: 1 }, { instance: "other", untilMs: 2 }, { bad: 1 }],
         })
+        : n === "n3"
+        ? Promise.resolve({ proxy: false, ejected: [] })
         : Promise.reject(new Error("no answer within 2000 ms")),
     nodes,
     "n1",
     new Set(["a"]),
-    undefined,
   );
   assert.deepEqual(r.map((m) => [m.member, m.state, m.ejected, m.error]), [
     ["n2", "answered", [{ instance: "a", untilMs: 1 }], null],
     ["n3", "no-proxy", [], null],
     ["n4", "unknown", [], "the member is down"],
     ["n5", "unknown", [], "no answer within 2000 ms"],
+  ]);
+});
+
+Deno.test("peerContainers() keeps each member's answer or why it has none, and refuses malformed ones", async () => {
+  const r = await peerContainers(
+    (n) =>
+      n === "n2"
+        ? Promise.resolve({ error: "none here" })
+        : n === "n3"
+        ? Promise.resolve({ container: "nonsense" })
+        : Promise.reject(new Error("no answer within 2000 ms")),
+    [node("n1"), node("n2"), node("n3"), node("n4"), node("n5", "down")],
+    "n1",
+    "web-1",
+  );
+  assert.deepEqual(r, [
+    { member: "n2", answer: { error: "none here" }, failure: null },
+    { member: "n3", answer: null, failure: "its answer is malformed" },
+    { member: "n4", answer: null, failure: "no answer within 2000 ms" },
   ]);
 });

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { addToken, fixture, instanceSpec } from "./_testing.ts";
 import type { ApiOptions } from "./app.ts";
-import { PeerError, type PeerGet } from "./explain_peers.ts";
+import type { PeerAsk } from "./explain_peers.ts";
 import { buildRouteTable } from "../proxy/routes.ts";
 import { explainServiceRoutes, explainUrl } from "../proxy/route_explain.ts";
 import type { Store } from "../store/mod.ts";
 import type { ContainerExplain } from "../docker/mod.ts";
 
 /** A fixture whose explain sources read a route table built from its store at each call. */
-function withTable(over: Partial<ApiOptions> = {}, peer?: PeerGet) {
+function withTable(over: Partial<ApiOptions> = {}, peer?: PeerAsk) {
   const held: { store?: Store } = {};
   const table = () => buildRouteTable(held.store!.instances(), held.store!.nodes());
   const { explain, ...rest } = over;
@@ -64,9 +64,9 @@ async function nodes(f: ReturnType<typeof fixture>) {
 
 Deno.test("GET /v1/berth/explain?service= shows health by source, routes, and ejections on every member", async () => {
   const asked: string[] = [];
-  const f = withTable({}, (node, path) => {
-    asked.push(`${node.name} ${path}`);
-    return Promise.resolve({ ejected: [{ instance: "n1:web-1:80", untilMs: 5 }] });
+  const f = withTable({}, (member, q) => {
+    asked.push(`${member} ${JSON.stringify(q)}`);
+    return Promise.resolve({ proxy: true, ejected: [{ instance: "n1:web-1:80", untilMs: 5 }] });
   });
   try {
     await nodes(f);
@@ -95,7 +95,9 @@ Deno.test("GET /v1/berth/explain?service= shows health by source, routes, and ej
     assert.deepEqual(e.routes.http, [
       { host: "web.test", prefix: "/", edge: false, servedBy: "web" },
     ]);
-    assert.deepEqual(asked, ["n2 /v1/berth/routes?stale"]);
+    assert.deepEqual(asked, [
+      'n2 {"q":"ejections","instances":["n1:web-1:80","n1:web-2:80"]}',
+    ]);
     assert.deepEqual(e.ejections, [
       {
         member: "n1",
@@ -234,9 +236,9 @@ Deno.test("GET /v1/berth/explain?container= asks the member the store says runs 
   const asked: string[] = [];
   const f = withTable(
     { explain: { container: () => ({ error: "no running container here" }) } },
-    (n, p) => {
-      asked.push(`${n.name} ${p}`);
-      return Promise.resolve({ kind: "container", member: n.name });
+    (n, q) => {
+      asked.push(`${n} ${JSON.stringify(q)}`);
+      return Promise.resolve({ container: { ...WATCHED, name: "api-1" }, seenAgoMs: 3 });
     },
   );
   try {
@@ -246,9 +248,12 @@ Deno.test("GET /v1/berth/explain?container= asks the member the store says runs 
       instance: instanceSpec({ id: "n2:api-1:80", node: "n2", meta: { container: "api-1" } }),
     });
     const e = await (await f.app.request("/v1/berth/explain?container=api-1")).json();
-    assert.deepEqual(e, { kind: "container", member: "n2" });
-    assert.deepEqual(asked, ["n2 /v1/berth/explain?local&container=api-1"]);
-    // A forwarded question is not forwarded again.
+    assert.equal(e.kind, "container");
+    assert.equal(e.member, "n2");
+    assert.equal(e.name, "api-1");
+    assert.equal(e.seenAgoMs, 3);
+    assert.deepEqual(asked, ['n2 {"q":"container","query":"api-1"}']);
+    // `&local` asks no other member.
     const r = await f.app.request("/v1/berth/explain?container=api-1&local");
     assert.equal(r.status, 404);
     assert.match(await r.text(), /no running container here/);
@@ -324,11 +329,11 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
   const asked: string[] = [];
   const f = withTable(
     { explain: { container: () => ({ error: "no running container here" }) } },
-    (n, p) => {
-      asked.push(`${n.name} ${p}`);
-      return n.name === "n3"
-        ? Promise.resolve({ kind: "container", member: "n3" })
-        : Promise.reject(new PeerError('it answered 404: container "x": none', 404));
+    (n, q) => {
+      asked.push(`${n} ${JSON.stringify(q)}`);
+      return Promise.resolve(
+        n === "n3" ? { container: WATCHED, seenAgoMs: 1 } : { error: "no running container here" },
+      );
     },
   );
   try {
@@ -336,10 +341,11 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
     await f.cluster.propose({ type: "node.register", name: "n3", address: "10.0.0.3", meta: {} });
     member(f, 3, "n3", "10.0.0.3:8300");
     const e = await (await f.app.request("/v1/berth/explain?container=ignored-1")).json();
-    assert.deepEqual(e, { kind: "container", member: "n3" });
+    assert.equal(e.member, "n3");
+    assert.equal(e.id, "abc");
     assert.deepEqual(asked.sort(), [
-      "n2 /v1/berth/explain?local&container=ignored-1",
-      "n3 /v1/berth/explain?local&container=ignored-1",
+      'n2 {"q":"container","query":"ignored-1"}',
+      'n3 {"q":"container","query":"ignored-1"}',
     ]);
   } finally {
     f.close();
@@ -347,9 +353,9 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
   const g = withTable(
     { explain: { container: () => ({ error: "no running container here" }) } },
     (n) =>
-      n.name === "n2"
-        ? Promise.reject(new PeerError("it answered 404: none", 404))
-        : Promise.reject(new PeerError("no answer within 2000 ms")),
+      n === "n2"
+        ? Promise.resolve({ error: "none" })
+        : Promise.reject(new Error("no answer within 2000 ms")),
   );
   try {
     await nodes(g);
@@ -370,8 +376,8 @@ Deno.test("GET /v1/berth/explain?container= asks every member for a container re
 Deno.test("GET /v1/berth/explain asks only Raft members, never a catalog node record", async () => {
   const asked: string[] = [];
   const f = withTable({}, (n) => {
-    asked.push(n.name);
-    return Promise.resolve({ ejected: [] });
+    asked.push(n);
+    return Promise.resolve({ proxy: true, ejected: [] });
   });
   try {
     await nodes(f);

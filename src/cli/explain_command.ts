@@ -286,7 +286,8 @@ const KIND_FLAGS = ["container", "service", "url"] as const;
 
 export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
   name: "explain",
-  usage: "berth explain CONTAINER|SERVICE|URL [--container | --service | --url] [--key KEY]",
+  usage:
+    "berth explain CONTAINER|SERVICE|URL [--container | --service | --url] [--key KEY] [--node NAME]",
   summary: "why a container, service or URL is (not) registered, served and routed",
   flags: [
     { name: "container", kind: "bool", help: "TARGET is a container name or id prefix" },
@@ -297,6 +298,12 @@ export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
       kind: "string",
       value: "KEY",
       help: "for a URL: the hash key of berth.lb=hash (client IP, header or cookie value)",
+    },
+    {
+      name: "node",
+      kind: "string",
+      value: "NAME",
+      help: "for a container: the member it runs on (when several run one of that name)",
     },
   ],
   args: [1, 1],
@@ -313,6 +320,7 @@ export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
       query: {
         [kinds[0] ?? "target"]: target,
         key: ctx.parsed.flags.get("key") as string | undefined,
+        node: ctx.parsed.flags.get("node") as string | undefined,
       },
     });
     const e = await r!.json() as ExplainAnswer;

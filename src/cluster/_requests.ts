@@ -32,7 +32,13 @@ export type Request =
   /** A member's certificate renewal (leader only); a `node` in it is refused (_security.ts). */
   | { t: "pki.renew"; publicKey: Uint8Array; node?: string }
   /** The cluster key, asked by a member that lacks it (members only; _cluster_key.ts). */
-  | { t: "clusterkey.get" };
+  | { t: "clusterkey.get" }
+  /**
+   * A question about what only the asked member's agent knows (its proxy's ejections, a
+   * container it runs: src/api/explain_peers.ts), answered by its query handler as plain data
+   * (members only; RaftCluster.ask).
+   */
+  | { t: "query"; q: Record<string, unknown> };
 
 export type JoinRequest = Extract<Request, { t: "join" }>;
 
@@ -126,6 +132,11 @@ export function parseRequest(body: unknown): Request {
       return { t: "pki.ca" };
     case "clusterkey.get":
       return { t: "clusterkey.get" };
+    case "query":
+      if (typeof r.q !== "object" || r.q === null || Array.isArray(r.q)) {
+        throw new RejectedError("malformed query request");
+      }
+      return { t: "query", q: r.q as Record<string, unknown> };
     case "pki.enroll":
       if (
         typeof r.token !== "string" || !ENROLL_TOKEN_RE.test(r.token) ||

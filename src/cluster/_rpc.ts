@@ -33,7 +33,12 @@ export interface Units {
   security: Security | undefined;
   notices: RemovedNotices;
   keys: KeyShare;
+  /** Who answers `query` requests (RaftCluster.answerQueries); undefined: none yet. */
+  queries: () => QueryHandler | undefined;
 }
+
+/** Answers another member's question (RaftCluster.ask) with plain data; throws one line. */
+export type QueryHandler = (q: Record<string, unknown>) => Promise<unknown>;
 
 /** Requests a node outside the cluster may make on plain TCP. */
 const OUTSIDER_REQUESTS: ReadonlySet<unknown> = new Set(["join", "pki.ca", "pki.enroll"]);
@@ -222,6 +227,14 @@ export class Rpc {
         return this.#u.sessions.renew(r.id) ?? null;
       case "snap.chunk":
         return await this.#u.shipping.onChunk(from, r.body);
+      case "query": {
+        // Members only (over mutual TLS the member its certificate names); the answer is this
+        // agent's own view, and the asking member decides what its caller may see of it.
+        if (!this.#isMember(from)) throw new RejectedError("queries are answered for members only");
+        const answer = this.#u.queries();
+        if (answer === undefined) throw new RejectedError("this member answers no queries yet");
+        return await answer(r.q);
+      }
     }
   }
 }

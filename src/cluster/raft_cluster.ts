@@ -60,14 +60,15 @@ import { Membership } from "./_membership.ts";
 import { Proposals } from "./_proposals.ts";
 import { type Identity, SqliteRaftStorage } from "./raft_storage.ts";
 import { CHECKPOINT_EVERY_MS } from "./log_writer.ts";
-import { Rpc } from "./_rpc.ts";
+import { type QueryHandler, Rpc } from "./_rpc.ts";
 import { RemovedNotices } from "./_removed_notice.ts";
 import { SnapshotShipping, upgradeLegacySnapshot } from "./_snapshot_shipping.ts";
 import { clusterStatus, membersFromLeader, memberStatuses } from "./_status.ts";
-import { type Hello, Transport } from "./transport.ts";
+import { type Hello, Transport, TransportError } from "./transport.ts";
 import { Security } from "./_security.ts";
 import { KeyShare } from "./_cluster_key.ts";
-import { RejectedError } from "./errors.ts";
+import { RejectedError, TimeoutError } from "./errors.ts";
+import { errorText } from "../lib/error_text.ts";
 import type { GapRecorder } from "../lib/gap_recorder.ts";
 import type {
   Cluster,
@@ -92,6 +93,7 @@ export class RaftCluster implements Cluster {
   /** A snapshot directory made for a `:memory:` log, removed on close. */
   readonly #tempDir: string | undefined;
   #closing: Promise<void> | undefined;
+  #queries: QueryHandler | undefined;
 
   constructor(opts: RaftClusterOptions) {
     const o: CoreOptions = {
@@ -169,6 +171,7 @@ export class RaftCluster implements Cluster {
       security,
       notices,
       keys,
+      queries: () => this.#queries,
     });
     core.hooks = {
       proposalsApplied: (done) => proposals.applied(done),
@@ -359,6 +362,36 @@ export class RaftCluster implements Cluster {
   /** Leaves gracefully: hands leadership off first when leader, then asks to be removed. */
   leave(): Promise<void> {
     return this.#membership.leave();
+  }
+
+  /**
+   * Who answers other members' `ask` (the agent's explain sources); before it is set, a
+   * question is refused with "this member answers no queries yet".
+   */
+  answerQueries(handler: QueryHandler): void {
+    this.#queries = handler;
+  }
+
+  /**
+   * Asks member `name` over the cluster transport (mutual TLS, at its cluster address) and
+   * waits up to `timeoutMs` for its query handler's answer. Rejects with one line: not a member,
+   * unreachable, no answer in time, or the other member's refusal.
+   */
+  async ask(name: string, q: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
+    const c = this.#core;
+    const m = c.store.members().find((x) => x.name === name);
+    if (m === undefined) throw new RejectedError(`${name} is not a cluster member`);
+    if (m.id === c.self) throw new RejectedError(`${name} is this member`);
+    const addr = c.addresses.get(m.id) ?? m.address;
+    if (addr === "") throw new RejectedError(`${name} has no known cluster address`);
+    try {
+      return await c.transport.request(addr, { t: "query", q }, { timeoutMs });
+    } catch (e) {
+      if (e instanceof TransportError && e.code === "timeout") {
+        throw new TimeoutError(`no answer within ${timeoutMs} ms`);
+      }
+      throw new RejectedError(errorText(e).split("\n")[0]!.slice(0, 200));
+    }
   }
 
   /** This member's identity, once it is in a cluster. */
