@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { CheckView, Instance, KvEntry, NodeInfo, RegisteredCheck } from "../store/mod.ts";
-import { instanceChecks, nodeLevelChecks } from "../store/mod.ts";
+import { instanceChecks, nodeLevelChecks, shownMeta } from "../store/mod.ts";
 
 /** What the shapes need of a node; instances on a node the store does not know get a stand-in. */
 export type NodeView = Pick<
@@ -68,7 +68,7 @@ export function catalogServiceEntry(i: Instance, n: NodeView, dc: string) {
       wan_ipv4: { Address: i.address, Port: i.port },
     },
     ServiceWeights: weights(i),
-    ServiceMeta: i.meta,
+    ServiceMeta: shownMeta(i.meta),
     ServicePort: i.port,
     ServiceEnableTagOverride: false,
     ServiceProxy: { MeshGateway: {}, Expose: {} },
@@ -89,7 +89,7 @@ export function agentService(i: Instance, dc?: string) {
       lan_ipv4: { Address: i.address, Port: i.port },
       wan_ipv4: { Address: i.address, Port: i.port },
     },
-    Meta: i.meta,
+    Meta: shownMeta(i.meta),
     Port: i.port,
     Weights: weights(i),
     EnableTagOverride: false,

@@ -104,3 +104,96 @@ Deno.test("every GET route answers without the CA key, token secrets, token hash
     f.close();
   }
 });
+
+Deno.test("no API read shows a basic-auth hash or a request header value of a route setting, nor lets ?filter probe them", async () => {
+  const hash = "$2y$05$RSHBjHt/M4PB2K2baOOtpONVspbT9e/0THJF5lxdxXnD0/9krfPGu";
+  const f = fixture({ aclDefault: "allow" });
+  try {
+    const r = await f.app.request("/v1/agent/service/register", {
+      method: "PUT",
+      body: JSON.stringify({
+        ID: "web-1",
+        Name: "web",
+        Port: 80,
+        Meta: {
+          "berth.http.host": "web.test",
+          "berth.http.auth.basic": `alice:${hash}`,
+          "berth.http.request-header.X-Api-Key": "tok_live_4242",
+        },
+      }),
+    });
+    assert.equal(r.status, 200, await r.text());
+    // The store keeps the values: the proxy needs them.
+    assert.equal(f.store.instance("web-1")?.meta["berth.http.auth.basic"], `alice:${hash}`);
+    const secrets = [hash.slice(7, 30), "tok_live_4242"];
+    const paths = new Set<string>();
+    for (const r of f.app.routes) {
+      if (r.method !== "GET") continue;
+      paths.add(r.path.replace(/:[A-Za-z_]+/g, "web").replace(/\*$/, ""));
+    }
+    for (
+      const extra of [
+        "/v1/catalog/service/web",
+        "/v1/health/service/web",
+        "/v1/agent/service/web-1",
+        "/v1/agent/services",
+        "/v1/berth/instances?service=web",
+        "/v1/berth/instances",
+        "/v1/berth/explain?service=web",
+        "/v1/berth/explain?url=web.test/",
+        "/v1/catalog/node/n1",
+      ]
+    ) {
+      paths.add(extra);
+    }
+    let shownMeta = 0;
+    for (const path of paths) {
+      const r = await f.app.request(path);
+      const text = await r.text();
+      if (text.includes("berth.http.auth.basic")) shownMeta++;
+      for (const s of secrets) {
+        assert.ok(!text.includes(s), `GET ${path} (${r.status}) shows ${s.slice(0, 12)}…`);
+      }
+    }
+    assert.ok(shownMeta >= 5, `the key itself is listed (${shownMeta} answers)`);
+    const probe = encodeURIComponent('ServiceMeta["berth.http.auth.basic"] contains "$2y$05$R"');
+    const probed = await (await f.app.request(`/v1/catalog/service/web?filter=${probe}`)).json();
+    assert.deepEqual(probed, []);
+    const meta = (await (await f.app.request("/v1/catalog/service/web")).json())[0].ServiceMeta;
+    assert.equal(meta["berth.http.auth.basic"], "(hidden)");
+    assert.equal(meta["berth.http.host"], "web.test");
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("a bad secret route setting in Meta answers 400 without echoing the value", async () => {
+  const f = fixture({ aclDefault: "allow" });
+  try {
+    const r = await f.app.request("/v1/agent/service/register", {
+      method: "PUT",
+      body: JSON.stringify({
+        Name: "web",
+        Port: 80,
+        Meta: { "berth.http.auth.basic": "alice:Sup3rSecret!" },
+      }),
+    });
+    assert.equal(r.status, 400);
+    const text = await r.text();
+    assert.match(text, /Meta\.berth\.http\.auth\.basic: expected .* \(value hidden\)/);
+    assert.ok(!text.includes("Sup3rSecret"), text);
+    // Meta read back and registered again: "(hidden)" is refused, never taken as the value.
+    const back = await f.app.request("/v1/agent/service/register", {
+      method: "PUT",
+      body: JSON.stringify({
+        Name: "web",
+        Port: 80,
+        Meta: { "berth.http.request-header.X-Api-Key": "(hidden)" },
+      }),
+    });
+    assert.equal(back.status, 400);
+    assert.match(await back.text(), /the value itself \(reads show \(hidden\) in its place\)/);
+  } finally {
+    f.close();
+  }
+});

@@ -10,10 +10,11 @@ import type { ContainerInfo } from "./container.ts";
 import { containerName } from "./container.ts";
 import { containerInstances, type DesiredOptions } from "./desired.ts";
 import { ContainerSettings, type Problem } from "./labels.ts";
+import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
 
 /** Most characters of a label value shown. */
 export const EXPLAIN_VALUE_CHARS_MAX = 200;
-/** Label keys whose values are never shown (password hashes). */
+/** Label keys whose values are never shown besides secret route settings (isSecretKey). */
 const SECRET_KEY_RE = /auth/i;
 
 /** One port of the container and what became of it. */
@@ -48,7 +49,7 @@ export interface ContainerExplain {
 }
 
 function shown(key: string, value: string): string {
-  if (SECRET_KEY_RE.test(key)) return "(hidden)";
+  if (SECRET_KEY_RE.test(key) || isSecretKey(key)) return HIDDEN_VALUE;
   return value.length > EXPLAIN_VALUE_CHARS_MAX
     ? `${value.slice(0, EXPLAIN_VALUE_CHARS_MAX)}…`
     : value;

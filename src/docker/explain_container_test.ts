@@ -106,6 +106,12 @@ Deno.test("explainContainer() hides the values of auth labels", () => {
   );
   assert.deepEqual(e.labels[0], { key: "berth.http.auth.basic", value: "(hidden)", from: "label" });
   assert.equal(e.labels[1]!.value.length, 201);
+  const h = explainContainer(
+    container("s", { "berth.http.request-header.X-Api-Key": "tok_123" }, {}),
+    OPTS,
+    [],
+  );
+  assert.deepEqual(h.labels[0]!.value, "(hidden)", "request header values may carry API keys");
 });
 
 Deno.test("findContainer() matches a name, a /name or a unique id prefix; says why not otherwise", () => {

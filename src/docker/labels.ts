@@ -19,6 +19,7 @@ import { intOrText, parseBool, splitList } from "../lib/text.ts";
 import {
   CommandError,
   type HttpProto,
+  isSecretKey,
   type LbPolicy,
   ROUTE_KEY_INDEX,
   type RouteKeyIndex,
@@ -414,7 +415,11 @@ export function decodeLabel<T>(s: ContainerSettings, spec: LabelSpec<T>, port?: 
   return spec.default;
 }
 
-/** The Problem `KEY="value": expected WANT; ON_BAD` of a label whose value a parser refused. */
+/**
+ * The Problem `KEY="value": expected WANT; ON_BAD` of a label whose value a parser refused; for
+ * a secret setting (`berth.http.auth.basic`, where a password instead of its hash is the likely
+ * mistake) `KEY (value hidden): …`, since the line is logged and shown by explain.
+ */
 export function badValue(
   s: ContainerSettings,
   key: string,
@@ -423,7 +428,8 @@ export function badValue(
   onBad: string,
 ): void {
   const shown = value.length > SHOWN_CHARS_MAX ? `${value.slice(0, SHOWN_CHARS_MAX)}…` : value;
-  s.problem(key, `${key}=${JSON.stringify(shown)}: expected ${e.want || e.message}; ${onBad}`);
+  const what = isSecretKey(key) ? `${key} (value hidden)` : `${key}=${JSON.stringify(shown)}`;
+  s.problem(key, `${what}: expected ${e.want || e.message}; ${onBad}`);
 }
 
 const BERTH_KEYS = new Set(

@@ -66,6 +66,19 @@ Deno.test("routeLabels() a bad or empty security setting fails closed: none, wit
   assert.match(s.problems.find((p) => p.label === "berth.http.allow")!.message, /403 \(none\)$/);
 });
 
+Deno.test("routeLabels() never puts a bad secret setting's value in its problem (a password where a hash belongs)", () => {
+  const s = settings({
+    "berth.http.auth.basic": "alice:Sup3rSecret!",
+    "berth.http.request-header.X-Api-Key": "tok_\u0001abc",
+  });
+  assert.deepEqual(routeLabels(s), { "berth.http.auth.basic": "none" });
+  const lines = s.problems.map((p) => p.message).sort();
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^berth\.http\.auth\.basic \(value hidden\): expected .*alice/);
+  assert.match(lines[1]!, /^berth\.http\.request-header\.X-Api-Key \(value hidden\): expected /);
+  for (const l of lines) assert.ok(!l.includes("Sup3rSecret") && !l.includes("tok_"), l);
+});
+
 Deno.test("routeLabels() reads at most ROUTE_LABELS_MAX settings, a problem for each other", () => {
   const labels: Record<string, string> = {};
   for (let i = 0; i < ROUTE_LABELS_MAX + 2; i++) labels[`berth.test.h.k${i}`] = "v";

@@ -14,6 +14,7 @@
 import type { PathRoute, RouteTable, ServiceRoute } from "./routes.ts";
 import { matchPrefix } from "./route_claims.ts";
 import type { UrlTarget } from "../lib/request_target.ts";
+import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
 
 export { parseTarget, type UrlTarget } from "../lib/request_target.ts";
 
@@ -207,7 +208,7 @@ function routeOptions(table: RouteTable, service: string): RouteOptionsInfo {
     hsts: route.hsts,
     acme: route.acme,
     settings: Object.fromEntries(
-      [...route.settings.values].map(([k, v]) => [k, /auth/i.test(k) ? "(hidden)" : v]),
+      [...route.settings.values].map(([k, v]) => [k, isSecretKey(k) ? HIDDEN_VALUE : v]),
     ),
     members: svc.members.map((m) => ({
       instance: m.id,

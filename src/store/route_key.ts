@@ -35,7 +35,16 @@ export interface RouteKey {
    * typo fails closed instead of leaving the route open; absent: a bad label is left out.
    */
   failClosed?: string;
+  /**
+   * A secret (password hashes, header values that may carry API keys): never shown by an API
+   * read, explain or a log line; reads show HIDDEN_VALUE (route_keys.ts `shownMeta`). The store
+   * keeps the value.
+   */
+  secret?: boolean;
 }
+
+/** What a read shows in place of a secret setting's value (RouteKey.secret). */
+export const HIDDEN_VALUE = "(hidden)";
 
 /** Whether `k` is a family row (a prefix of keys) rather than one key. */
 export function isFamily(k: RouteKey): boolean {
@@ -83,6 +92,10 @@ export class RouteKeyIndex {
 export function routeValue(k: RouteKey, key: string, value: string): string {
   const v = value.trim();
   if (v === "") throw new CommandError(value, "a non-empty value");
+  // A tool that writes back what it read must not set a header to "(hidden)".
+  if (k.secret === true && v === HIDDEN_VALUE) {
+    throw new CommandError(value, `the value itself (reads show ${HIDDEN_VALUE} in its place)`);
+  }
   const canonical = k.parse(v, key);
   if (canonical.length > NAME_BYTES_MAX) {
     throw new CommandError(value, `a value of at most ${NAME_BYTES_MAX} characters`);

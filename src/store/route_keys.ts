@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type RouteKey, RouteKeyIndex, routeValue } from "./route_key.ts";
+import { HIDDEN_VALUE, type RouteKey, RouteKeyIndex, routeValue } from "./route_key.ts";
 import { CommandError, fail } from "./rule_basics.ts";
 import { HTTP_KEYS } from "./route_keys_http.ts";
 import { LIMITS_KEYS } from "./route_keys_limits.ts";
@@ -29,6 +29,27 @@ export function routeKey(metaKey: string): RouteKey | undefined {
   return ROUTE_KEY_INDEX.find(metaKey);
 }
 
+/** Whether the value of meta key or label `key` is a secret (RouteKey.secret). */
+export function isSecretKey(key: string): boolean {
+  return key.startsWith("berth.") && routeKey(key)?.secret === true;
+}
+
+/**
+ * `meta` as every API read shows it (Consul shapes, /v1/berth/instances, explain): the values
+ * of secret settings (`berth.http.auth.basic`, `berth.http.request-header.*`) replaced by
+ * HIDDEN_VALUE, whatever the token (a service:read token, or anyone with ACLs off, could
+ * otherwise crack the hashes offline). The same object when it has none.
+ */
+export function shownMeta(meta: Readonly<Record<string, string>>): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const key in meta) {
+    if (!isSecretKey(key)) continue;
+    out ??= { ...meta };
+    out[key] = HIDDEN_VALUE;
+  }
+  return out ?? (meta as Record<string, string>);
+}
+
 /**
  * Replaces each route setting of meta `m` by its canonical text; a bad value throws the
  * CommandError `<path>.<KEY>: expected …, got "value"`. Other keys are left as they are.
@@ -46,7 +67,11 @@ export function canonicalRouteMeta(
       m[key] = routeValue(k, key, value);
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
-      fail(`${path}.${key}`, e.want || e.message, value);
+      const want = e.want || e.message;
+      if (k.secret === true) {
+        throw new CommandError(`${path}.${key}: expected ${want} (value hidden)`, want);
+      }
+      fail(`${path}.${key}`, want, value);
     }
   }
 }

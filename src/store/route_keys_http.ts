@@ -257,6 +257,7 @@ export const HTTP_KEYS: RouteKey[] = [
       headerName(key.slice(REQUEST_HEADER_PREFIX.length));
       return headerValue(v);
     },
+    secret: true,
   },
   {
     key: REQUEST_HEADERS_REMOVE_KEY,
@@ -294,6 +295,7 @@ export const HTTP_KEYS: RouteKey[] = [
         : [...users].map(([user, hash]) => `${user}:${hash}`).join(",");
     },
     failClosed: NOBODY,
+    secret: true,
   },
   {
     key: AUTH_REALM_KEY,
