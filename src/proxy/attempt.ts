@@ -135,7 +135,7 @@ export class Attempt implements Lease, Deadline {
     this.#up.active++;
     // An HTTP/2 connection's streams share its cap on the instance connections they hold.
     const owner = this.#x.conn.multiplexed ? this.#x.conn : undefined;
-    const { maxConns, queue } = lbSettings(this.#x.route);
+    const { maxConns, queue, timeoutMs } = lbSettings(this.#x.route);
     const cap = maxConns === null ? undefined : { conns: maxConns, queue };
     // A service that asks for the PROXY protocol gets connections private to the client.
     const x = this.#x;
@@ -147,6 +147,8 @@ export class Attempt implements Lease, Deadline {
       owner,
       cap,
       private: priv,
+      // A queued request waits no longer than the service's response timeout.
+      queueMs: timeoutMs ?? undefined,
     });
   }
 

@@ -8,9 +8,9 @@
  * in-flight count (for least_conn / p2c), passive health and draining.
  *
  * Pool: at most `socketsMax` connections per target (requests beyond it wait, first come first
- * served, at most `queueTimeoutMs`: then the lease's `onQueueTimeout` answers 503). A service's
- * `berth.http.max-conns` lowers that cap for its targets (`acquire`'s `cap`, this worker's share
- * of it) and bounds the queue: a request finding it full is answered at once (`onQueueFull`);
+ * served, at most `queueTimeoutMs` or the request's `queueMs`: then the lease's `onQueueTimeout`
+ * answers 503). A service's `berth.http.max-conns` replaces that cap for its targets (`acquire`'s
+ * `cap`, this worker's share of it: ceil(N / `capShares`)) and bounds the queue: a request finding it full is answered at once (`onQueueFull`);
  * `pick` prefers a target under its cap. A request
  * may name its client connection (`owner`, an HTTP/2 connection): one owner holds at most
  * `ownerSocketsMax` connections at once over all targets, its further requests wait for one of
@@ -105,8 +105,8 @@ export interface Waiter {
   readonly owner: object | undefined;
   /** The private connection it needs (PROXY protocol), or undefined. */
   readonly private: PrivateConn | undefined;
-  /** When it began waiting (ms, `now`). */
-  readonly since: number;
+  /** When its wait ends (ms, `now`): `queueTimeoutMs`, or the request's shorter `queueMs`. */
+  readonly until: number;
 }
 
 /** One connection to a target. */
@@ -285,13 +285,19 @@ export class UpstreamPool {
   acquire(
     u: Upstream,
     lease: Lease,
-    opts: { fresh?: boolean; owner?: object; cap?: ConnCap; private?: PrivateConn } = {},
+    opts: {
+      fresh?: boolean;
+      owner?: object;
+      cap?: ConnCap;
+      private?: PrivateConn;
+      /** The longest wait, if shorter than `queueTimeoutMs` (the service's timeout). */
+      queueMs?: number;
+    } = {},
   ): () => void {
     const owner = opts.owner;
     const cap = opts.cap;
-    const max = u.connsMax = cap === undefined
-      ? this.#socketsMax
-      : Math.min(this.#socketsMax, this.#share(cap.conns));
+    // A service's cap replaces `socketsMax` (even above it: the user asked for that many).
+    const max = u.connsMax = cap === undefined ? this.#socketsMax : this.#share(cap.conns);
     // Idle connections never hold a slot: while fewer than `max` are busy the request goes on
     // at once (an idle connection of its kind, else a new one, closing another client's idle
     // private connection or the oldest idle one if the slots are all taken), else it queues.
@@ -349,7 +355,7 @@ export class UpstreamPool {
       lease,
       owner,
       private: priv,
-      since: this.#now(),
+      until: this.#now() + Math.min(this.#queueTimeoutMs, opts.queueMs ?? Infinity),
     };
     u.waiting.push(waiter);
     return () => {
@@ -502,7 +508,8 @@ export class UpstreamPool {
     const queuedBefore = now - this.#queueTimeoutMs;
     for (const u of this.#upstreams.values()) {
       for (const c of u.idle) if (c.idleSince <= before) c.socket.destroy();
-      while (u.waiting.length > 0 && u.waiting[0]!.since <= queuedBefore) {
+      // One target's waiters are one service's requests: their ends come in queue order.
+      while (u.waiting.length > 0 && u.waiting[0]!.until <= now) {
         const w = u.waiting.shift()!;
         this.#unown(w.owner);
         w.lease.onQueueTimeout?.();
@@ -596,7 +603,7 @@ export class UpstreamPool {
   #capOf(route: ServiceRoute): number | null {
     if (route.settings.size === 0) return null;
     const conns = lbSettings(route).maxConns;
-    return conns === null ? null : Math.min(this.#socketsMax, this.#share(conns));
+    return conns === null ? null : this.#share(conns);
   }
 
   /** Connections to a target leased or connecting (not idle). */

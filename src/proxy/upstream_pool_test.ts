@@ -332,6 +332,47 @@ Deno.test("UpstreamPool ends the wait of a request queued at socketsMax for queu
   }
 });
 
+Deno.test("UpstreamPool.acquire() with queueMs ends a queued request's wait at the service's shorter timeout", () => {
+  let now = 1_000;
+  const pool = new UpstreamPool({ socketsMax: 1, queueTimeoutMs: 10_000, now: () => now });
+  const events: string[] = [];
+  const lease = (name: string) => ({
+    attach: () => events.push(`${name} attached`),
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => {},
+    onQueueTimeout: () => events.push(`${name} timed out`),
+  });
+  try {
+    const up = pool.get({ ...target, port: 9 });
+    pool.acquire(up, lease("first"));
+    pool.acquire(up, lease("second"), { queueMs: 2_000 });
+    now += 1_999;
+    pool.sweepIdle();
+    assert.deepEqual(events, ["first attached"]);
+    now += 1;
+    pool.sweepIdle();
+    assert.deepEqual(events, ["first attached", "second timed out"]);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() with a cap above socketsMax allows the cap (the service asked for it)", () => {
+  const pool = new UpstreamPool({ socketsMax: 2 });
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: 9 });
+    for (const name of ["r1", "r2", "r3"]) {
+      pool.acquire(up, recordingLease(events, name), { cap: { conns: 3, queue: 0 } });
+    }
+    assert.deepEqual(events, ["r1 attached", "r2 attached", "r3 attached"]);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("UpstreamPool lets one owner hold at most ownerSocketsMax connections; its next request waits for one of them", async () => {
   const backend = await startBackend("a");
   const pool = new UpstreamPool({ ownerSocketsMax: 2, queueTimeoutMs: 1_000 });
