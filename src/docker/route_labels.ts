@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { CommandError, ROUTE_KEY_INDEX, type RouteKeyIndex, routeValue } from "../store/mod.ts";
+import {
+  CommandError,
+  ROUTE_KEY_INDEX,
+  type RouteKey,
+  type RouteKeyIndex,
+  routeValue,
+} from "../store/mod.ts";
 import { badValue, type ContainerSettings } from "./labels.ts";
 
 /** Most route settings read from one container (the store keeps at most 64 meta pairs). */
@@ -24,10 +30,11 @@ export function routeLabels(
     const k = index.find(key);
     if (k === undefined) continue;
     const value = s.label(key)?.trim() ?? "";
-    if (value === "" && k.failClosed === undefined) continue;
+    if (value === "" && typeof k.failClosed !== "string") continue;
     if (n === ROUTE_LABELS_MAX) {
       s.problem(key, `${key}: more than ${ROUTE_LABELS_MAX} route settings; ${k.onBad}`);
-      if (k.failClosed !== undefined) out[key] = k.failClosed;
+      const closed = failClosedValue(k.failClosed, value);
+      if (closed !== "") out[key] = closed;
       continue;
     }
     try {
@@ -36,11 +43,18 @@ export function routeLabels(
     } catch (e) {
       if (!(e instanceof CommandError)) throw e;
       badValue(s, key, value, e, k.onBad);
-      if (k.failClosed !== undefined) {
-        out[key] = k.failClosed;
+      const closed = failClosedValue(k.failClosed, value);
+      if (closed !== "") {
+        out[key] = closed;
         n++;
       }
     }
   }
   return out;
+}
+
+/** What a bad `value` of a row with `failClosed` becomes ("" : left out). */
+function failClosedValue(failClosed: RouteKey["failClosed"], value: string): string {
+  if (failClosed === undefined) return "";
+  return typeof failClosed === "string" ? failClosed : failClosed(value);
 }

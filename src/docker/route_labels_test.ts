@@ -141,3 +141,18 @@ Deno.test("desiredInstances() attributes that do not fit beside route settings i
     "attributes ignored",
   ]);
 });
+
+Deno.test("routeLabels() a header list with a bad name keeps removing its good names, with its problem", () => {
+  const s = settings({
+    "berth.http.request-headers.remove": "Cookie, X-Forwarded-User, Bad Name, Host",
+    "berth.http.response-headers.remove": "Content-Length",
+  });
+  assert.deepEqual(routeLabels(s), {
+    "berth.http.request-headers.remove": "cookie,x-forwarded-user",
+  });
+  assert.deepEqual(s.problems.map((p) => p.label).sort(), [
+    "berth.http.request-headers.remove",
+    "berth.http.response-headers.remove",
+  ]);
+  assert.match(s.problems[0]!.message, /the good names are still removed$/);
+});

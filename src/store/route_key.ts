@@ -32,9 +32,11 @@ export interface RouteKey {
   parse(value: string, key: string): string;
   /**
    * A security setting's canonical value in place of a bad label (`none`: nobody passes), so a
-   * typo fails closed instead of leaving the route open; absent: a bad label is left out.
+   * typo fails closed instead of leaving the route open; absent: a bad label is left out. A
+   * function makes it from the bad value (the header lists keep their good names); "" from it:
+   * left out.
    */
-  failClosed?: string;
+  failClosed?: string | ((value: string) => string);
   /**
    * A secret (password hashes, header values that may carry API keys): never shown by an API
    * read, explain or a log line; reads show HIDDEN_VALUE (route_keys.ts `shownMeta`). The store

@@ -150,6 +150,23 @@ export function parseHeaderList(value: string): string[] {
   return out;
 }
 
+/**
+ * The names of a header list that are good (`headerName`), without repeats: what a bad
+ * `…headers.remove` label still removes (a bad name can never be a header the proxy forwards).
+ */
+export function goodHeaderNames(value: string): string[] {
+  const out: string[] = [];
+  for (const part of value.split(",")) {
+    try {
+      const name = headerName(part.trim());
+      if (!out.includes(name)) out.push(name);
+    } catch {
+      // not a token, or a header only the proxy writes: nothing to remove
+    }
+  }
+  return out;
+}
+
 // ---- basic auth ----
 
 /** Largest bcrypt cost accepted: each verification at cost 14 takes about a second. */
@@ -263,8 +280,9 @@ export const HTTP_KEYS: RouteKey[] = [
     key: REQUEST_HEADERS_REMOVE_KEY,
     example: "Cookie,X-Debug",
     doc: "remove request headers before forwarding",
-    onBad: "no header removed",
+    onBad: "the good names are still removed",
     parse: (v) => parseHeaderList(v).join(","),
+    failClosed: (v) => goodHeaderNames(v).join(","),
   },
   {
     key: RESPONSE_HEADER_PREFIX,
@@ -280,8 +298,9 @@ export const HTTP_KEYS: RouteKey[] = [
     key: RESPONSE_HEADERS_REMOVE_KEY,
     example: "Server",
     doc: "remove response headers before they reach the client",
-    onBad: "no header removed",
+    onBad: "the good names are still removed",
     parse: (v) => parseHeaderList(v).join(","),
+    failClosed: (v) => goodHeaderNames(v).join(","),
   },
   {
     key: AUTH_BASIC_KEY,
