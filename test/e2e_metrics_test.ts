@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import http from "node:http";
-import net from "node:net";
+import type net from "node:net";
 import { parseExposition, valueOf } from "../src/lib/_prom_parse.ts";
 import { dnsQuery, proxyGet, startAgent, uniq } from "./harness.ts";
 import { waitFor } from "./wait.ts";

@@ -99,7 +99,6 @@ export function commonLine(r: RequestRecord): string {
 function quoted(v: string | undefined): string {
   if (v === undefined || v === "") return "-";
   // Fast path: printable ASCII without `"` or `\`.
-  // deno-lint-ignore no-control-regex
   if (!/[^\x20-\x21\x23-\x5b\x5d-\x7e]/.test(v)) return v;
   let out = "";
   for (const ch of v) {

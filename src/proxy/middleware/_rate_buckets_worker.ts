@@ -7,19 +7,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import type { HammerJob } from "./_rate_buckets_job.ts";
 import { RateBuckets } from "./rate_buckets.ts";
-
-export interface HammerJob {
-  table: SharedArrayBuffer;
-  /** Int32 [start flag, clock ms, workers ready]. */
-  control: SharedArrayBuffer;
-  key: string;
-  perSecond: number;
-  burst: number;
-  calls: number;
-  /** Advance the shared clock by 1 ms per call; else time stays at 0. */
-  advance: boolean;
-}
 
 self.onmessage = (e: MessageEvent<HammerJob>) => {
   const job = e.data;

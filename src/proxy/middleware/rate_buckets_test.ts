@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GROUP_SLOTS, hashKey, LOCK_SPINS_MAX, RateBuckets } from "./rate_buckets.ts";
-import type { HammerJob } from "./_rate_buckets_worker.ts";
+import type { HammerJob } from "./_rate_buckets_job.ts";
 
 const limit = (perSecond: number, burst: number) => ({ perSecond, burst });
 
