@@ -71,6 +71,11 @@ http {
 }`;
 }
 
+/** A feature of berth this bench measures. */
+export type Feature = Middleware | "log";
+/** What this build has of each feature: undefined when it has it, else why not. */
+export type Support = Record<Feature, string | undefined>;
+
 /** What one variant turns on (an empty variant is the baseline). */
 export interface Variant {
   /** The access log's file. */
@@ -237,4 +242,79 @@ export function tablesOf(pairs: readonly Pair[]): { rows: Row[]; costs: CostRow[
     anchor: { variant: `nginx-${p.key}`, base: `nginx-${base.key}` },
   }));
   return { rows, costs };
+}
+
+/** USER's password files for nginx: bcrypt (the hash berth gets) and `{SSHA}`. */
+export interface PasswordFiles {
+  bcrypt: string;
+  ssha: string;
+}
+
+/**
+ * The main group: baseline, access log (`logs`: each side's file), the middlewares this build
+ * has (nginx the same set; all three, berth's side skipped, when it has none), and those again
+ * with nginx checking an `{SSHA}` password instead of bcrypt.
+ */
+export function featurePairs(
+  support: Support,
+  logs: { berth: string; nginx: string },
+  htpasswd: PasswordFiles,
+): Pair[] {
+  const have = MIDDLEWARES.filter((m) => support[m] === undefined);
+  const mws = have.length > 0 ? have : MIDDLEWARES;
+  const pairs: Pair[] = [
+    { key: "base", label: "baseline", variant: { middlewares: [] }, htpasswd: "" },
+    {
+      key: "log",
+      label: "access log (JSON to a file)",
+      variant: { accessLog: logs.nginx, middlewares: [] },
+      berthVariant: { accessLog: logs.berth, middlewares: [] },
+      skip: support.log,
+      htpasswd: "",
+    },
+    {
+      key: "mw",
+      label: middlewaresText(mws),
+      variant: { middlewares: mws },
+      berthVariant: { middlewares: have },
+      skip: have.length === 0 ? "this build applies none of the middlewares" : undefined,
+      htpasswd: htpasswd.bcrypt,
+    },
+  ];
+  if (mws.includes("auth")) {
+    pairs.push({
+      key: "mw-ssha",
+      label: `${middlewaresText(mws)}, nginx with an {SSHA} password`,
+      nginxLabel: `${middlewaresText(mws)}, {SSHA} password`,
+      variant: { middlewares: mws },
+      htpasswd: htpasswd.ssha,
+      berthOf: "mw",
+    });
+  }
+  return pairs;
+}
+
+/** Pairs of each middleware alone (and compression applied), after a baseline of their own. */
+export function eachPairs(support: Support, htpasswd: PasswordFiles): Pair[] {
+  const one = (key: string, m: Middleware, more: Partial<Pair> = {}): Pair => ({
+    key,
+    label: middlewaresText([m]),
+    variant: { middlewares: [m] },
+    skip: support[m],
+    htpasswd: htpasswd.bcrypt,
+    ...more,
+  });
+  return [
+    { key: "each-base", label: "baseline", variant: { middlewares: [] }, htpasswd: "" },
+    one("auth", "auth"),
+    one("auth-ssha", "auth", {
+      label: "auth, nginx with an {SSHA} password",
+      nginxLabel: "auth, {SSHA} password",
+      htpasswd: htpasswd.ssha,
+      berthOf: "auth",
+    }),
+    one("headers", "headers"),
+    one("compress", "compress"),
+    one("gzip", "compress", { label: "compress applied (Accept-Encoding: gzip)", gzip: true }),
+  ];
 }

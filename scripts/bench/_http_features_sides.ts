@@ -21,14 +21,17 @@ import {
   berthMeta,
   BODY,
   ECHO_HEADER,
+  type Feature,
   featureBackendConfig,
   type Middleware,
   MIDDLEWARES,
   nginxExtra,
   PASSWORD,
+  type PasswordFiles,
   REMOVED_HEADER,
   REQUEST_HEADER,
   RESPONSE_HEADER,
+  type Support,
   USER,
   type Variant,
   wrkRequests,
@@ -67,8 +70,6 @@ function get(port: number, headers: Record<string, string>): Promise<Answer> {
     req.end();
   });
 }
-
-export type Feature = Middleware | "log";
 
 /**
  * Each feature whose observed state through `port` is not the one `v` asks for, with what was
@@ -287,9 +288,6 @@ export function nginxSide(
   };
 }
 
-/** What this build has of each feature: undefined when it has it, else why not. */
-export type Support = Record<Feature, string | undefined>;
-
 /**
  * One berth agent with every feature asked for, probed (mismatches): a feature that does not
  * show is one this build lacks.
@@ -326,7 +324,7 @@ export async function berthSupport(dir: string, hash: string): Promise<Support> 
 }
 
 /** USER's password files for nginx: bcrypt (the hash berth gets) and `{SSHA}`. */
-export function writePasswordFiles(dir: string, hash: string): { bcrypt: string; ssha: string } {
+export function writePasswordFiles(dir: string, hash: string): PasswordFiles {
   const salt = crypto.getRandomValues(new Uint8Array(8));
   const digest = createHash("sha1").update(PASSWORD).update(salt).digest();
   const ssha = `{SSHA}${Buffer.concat([digest, salt]).toString("base64")}`;

@@ -7,10 +7,13 @@ import {
   BODY,
   costTable,
   countLines,
+  eachPairs,
   featureBackendConfig,
+  featurePairs,
   middlewaresText,
   nginxExtra,
   ratioText,
+  type Support,
   tablesOf,
   wrkRequests,
 } from "./_http_features.ts";
@@ -187,4 +190,60 @@ Deno.test("tablesOf() compares each pair's sides and each side with its baseline
     },
   ]);
   assert.deepEqual(tablesOf([]), { rows: [], costs: [] });
+});
+
+const files = { bcrypt: "/d/htpasswd-bcrypt", ssha: "/d/htpasswd-ssha" };
+const logs = { berth: "/d/berth-access.log", nginx: "/d/nginx-access.log" };
+const every: Support = { log: undefined, auth: undefined, headers: undefined, compress: undefined };
+
+Deno.test("featurePairs() with every feature: baseline, log, three middlewares, nginx {SSHA}", () => {
+  const pairs = featurePairs(every, logs, files);
+  assert.deepEqual(pairs.map((p) => [p.key, p.skip, p.htpasswd]), [
+    ["base", undefined, ""],
+    ["log", undefined, ""],
+    ["mw", undefined, files.bcrypt],
+    ["mw-ssha", undefined, files.ssha],
+  ]);
+  assert.equal(pairs[1]!.berthVariant!.accessLog, logs.berth);
+  assert.equal(pairs[1]!.variant.accessLog, logs.nginx);
+  assert.deepEqual(pairs[2]!.berthVariant!.middlewares, ["auth", "headers", "compress"]);
+  assert.deepEqual(pairs[2]!.variant.middlewares, ["auth", "headers", "compress"]);
+  assert.equal(pairs[3]!.berthOf, "mw");
+});
+
+Deno.test("featurePairs() gives nginx the middlewares berth has, and skips what berth lacks", () => {
+  const partial = featurePairs(
+    { ...every, log: "this build has no --access-log", compress: "not applied" },
+    logs,
+    files,
+  );
+  assert.equal(partial[1]!.skip, "this build has no --access-log");
+  assert.deepEqual(partial[2]!.berthVariant!.middlewares, ["auth", "headers"]);
+  assert.deepEqual(partial[2]!.variant.middlewares, ["auth", "headers"]);
+  assert.equal(partial[2]!.label, "auth + headers");
+  assert.equal(partial[2]!.skip, undefined);
+
+  const none = featurePairs({ ...every, auth: "x", headers: "y", compress: "z" }, logs, files);
+  assert.equal(none[2]!.skip, "this build applies none of the middlewares");
+  assert.deepEqual(none[2]!.variant.middlewares, ["auth", "headers", "compress"]);
+
+  const noAuth = featurePairs({ ...every, auth: "not applied" }, logs, files);
+  assert.deepEqual(noAuth.map((p) => p.key), ["base", "log", "mw"]);
+});
+
+Deno.test("eachPairs() measures each middleware alone and compression applied, skipping the absent", () => {
+  const pairs = eachPairs({ ...every, headers: "not applied" }, files);
+  assert.deepEqual(pairs.map((p) => [p.key, p.variant.middlewares, p.skip ?? null]), [
+    ["each-base", [], null],
+    ["auth", ["auth"], null],
+    ["auth-ssha", ["auth"], null],
+    ["headers", ["headers"], "not applied"],
+    ["compress", ["compress"], null],
+    ["gzip", ["compress"], null],
+  ]);
+  assert.equal(pairs.find((p) => p.key === "gzip")!.gzip, true);
+  assert.equal(pairs.find((p) => p.key === "auth-ssha")!.htpasswd, files.ssha);
+  // Keys are unique beside featurePairs' (both groups count wrk's requests in one map by key).
+  const keys = [...featurePairs(every, logs, files), ...pairs].map((p) => p.key);
+  assert.equal(new Set(keys).size, keys.length);
 });

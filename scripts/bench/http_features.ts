@@ -40,9 +40,8 @@ import {
   BODY,
   costTable,
   countLines,
-  type Middleware,
-  MIDDLEWARES,
-  middlewaresText,
+  eachPairs,
+  featurePairs,
   type Pair,
   PASSWORD,
   tablesOf,
@@ -53,7 +52,6 @@ import {
   berthSupport,
   HOST,
   nginxSide,
-  type Support,
   WARM_SECONDS,
   writePasswordFiles,
   wrkOptions,
@@ -123,31 +121,6 @@ async function measurePairs(
   return { sides, outcomes };
 }
 
-/** Pairs of each middleware alone (and compression applied), after a baseline of their own. */
-function eachPairs(support: Support, htpasswd: { bcrypt: string; ssha: string }): Pair[] {
-  const one = (key: string, m: Middleware, more: Partial<Pair> = {}): Pair => ({
-    key,
-    label: middlewaresText([m]),
-    variant: { middlewares: [m] },
-    skip: support[m],
-    htpasswd: htpasswd.bcrypt,
-    ...more,
-  });
-  return [
-    { key: "each-base", label: "baseline", variant: { middlewares: [] }, htpasswd: "" },
-    one("auth", "auth"),
-    one("auth-ssha", "auth", {
-      label: "auth, nginx with an {SSHA} password",
-      nginxLabel: "auth, {SSHA} password",
-      htpasswd: htpasswd.ssha,
-      berthOf: "auth",
-    }),
-    one("headers", "headers"),
-    one("compress", "compress"),
-    one("gzip", "compress", { label: "compress applied (Accept-Encoding: gzip)", gzip: true }),
-  ];
-}
-
 export async function benchHttpFeatures(): Promise<void> {
   const client = `wrk -t${envCount("BENCH_HTTP_THREADS", 1)} -c${
     envCount("BENCH_HTTP_CONNECTIONS", 32)
@@ -169,39 +142,8 @@ export async function benchHttpFeatures(): Promise<void> {
     for (const [f, why] of Object.entries(support)) {
       if (why !== undefined) console.log(`http-features  berth ${f}: ${why}`);
     }
-    const have = MIDDLEWARES.filter((m) => support[m] === undefined);
-    // nginx gets the set berth has (so the two compare), all three when berth has none.
-    const mws = have.length > 0 ? have : MIDDLEWARES;
     const log = (who: string) => `${dir}/${who}-access.log`;
-    const pairs: Pair[] = [
-      { key: "base", label: "baseline", variant: { middlewares: [] }, htpasswd: "" },
-      {
-        key: "log",
-        label: "access log (JSON to a file)",
-        variant: { accessLog: log("nginx"), middlewares: [] },
-        berthVariant: { accessLog: log("berth"), middlewares: [] },
-        skip: support.log,
-        htpasswd: "",
-      },
-      {
-        key: "mw",
-        label: middlewaresText(mws),
-        variant: { middlewares: mws },
-        berthVariant: { middlewares: have },
-        skip: have.length === 0 ? "this build applies none of the middlewares" : undefined,
-        htpasswd: htpasswd.bcrypt,
-      },
-      ...(mws.includes("auth")
-        ? [{
-          key: "mw-ssha",
-          label: `${middlewaresText(mws)}, nginx with an {SSHA} password`,
-          nginxLabel: `${middlewaresText(mws)}, {SSHA} password`,
-          variant: { middlewares: mws },
-          htpasswd: htpasswd.ssha,
-          berthOf: "mw",
-        }]
-        : []),
-    ];
+    const pairs = featurePairs(support, { berth: log("berth"), nginx: log("nginx") }, htpasswd);
     const groups: [string, Pair[]][] = [[`HTTP features (${client})`, pairs]];
     if (Deno.env.get("BENCH_HTTP_FEATURES_EACH") === "1") {
       groups.push([`HTTP middlewares one by one (${client})`, eachPairs(support, htpasswd)]);
