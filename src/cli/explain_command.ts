@@ -297,7 +297,8 @@ export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
       name: "key",
       kind: "string",
       value: "KEY",
-      help: "for a URL: the hash key of berth.lb=hash (client IP, header or cookie value)",
+      help:
+        "for a URL: the hash key of berth.lb=hash (client IP, header or cookie value), or the cookie value of berth.lb=sticky_cookie",
     },
     {
       name: "node",

@@ -14,6 +14,7 @@
 import type { PathRoute, RouteTable, ServiceRoute } from "./routes.ts";
 import { matchPrefix } from "./route_claims.ts";
 import type { UrlTarget } from "../lib/request_target.ts";
+import { lbSettings } from "./lb_settings.ts";
 import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
 
 export { parseTarget, type UrlTarget } from "../lib/request_target.ts";
@@ -137,17 +138,7 @@ export function explainUrl(
   if (route.members.every((x) => !x.target)) {
     reasons.push(`${service} has no target now: the proxy answers 503`);
   }
-  const balancer = m.svc.route.balancer;
-  const ejected = ctx.ejected ?? new Set<string>();
-  const pick = balancer.peek((t) => ejected.has(t.id), ctx.key)?.id ?? null;
-  const hashed = balancer.policy === "hash" || balancer.policy === "sticky_cookie";
-  const pickNote = pick === null
-    ? "no target to pick (every target ejected, or none)"
-    : hashed && ctx.key === undefined
-    ? `${balancer.policy}: a request without a key (cookie, header or client IP) gets this one`
-    : hashed
-    ? `${balancer.policy} with key ${JSON.stringify(ctx.key)}`
-    : `${balancer.policy}: the next request on this member's table`;
+  const { pick, pickNote } = explainPick(m.svc.route, ctx);
   return {
     host,
     path,
@@ -157,6 +148,78 @@ export function explainUrl(
     route,
     pick,
     pickNote,
+  };
+}
+
+/**
+ * The instance the balancer would pick now for a request with `ctx.key`, and what that means:
+ * - `hash` by client IP: every request has a key, so without `--key` there is no one pick
+ *   ("depends on the client"); by a header or cookie, a request without it goes round robin;
+ * - `sticky_cookie`: `--key` is the cookie's value (the proxy follows it while its instance is a
+ *   target and not ejected, as `cookieTarget` does); without it, or when it names none, the
+ *   first pick is round robin's (sticky_cookie.ts `pickSticky`);
+ * - any other policy: the next pick of this member's table.
+ */
+function explainPick(
+  route: ServiceRoute,
+  ctx: PickContext,
+): { pick: string | null; pickNote: string } {
+  const balancer = route.balancer;
+  const ejected = ctx.ejected ?? new Set<string>();
+  const skip = (t: { id: string }) => ejected.has(t.id);
+  const none = "no target to pick (every target ejected, or none)";
+  const peeked = (key?: string) => balancer.peek(skip, key)?.id ?? null;
+  const key = ctx.key;
+  if (balancer.policy === "sticky_cookie") {
+    if (key !== undefined) {
+      const named = balancer.byToken(key);
+      if (named !== null && !skip(named)) {
+        return { pick: named.id, pickNote: `sticky_cookie: the cookie value names this one` };
+      }
+      const pick = peeked();
+      return {
+        pick,
+        pickNote: pick === null ? none : "sticky_cookie: the cookie value names no target " +
+          "(unknown, gone or ejected), so round robin picks this one and the answer sets a new cookie",
+      };
+    }
+    const pick = peeked();
+    return {
+      pick,
+      pickNote: pick === null
+        ? none
+        : "sticky_cookie: a request without the cookie gets this one (round robin); the cookie " +
+          "then keeps the client there (--key COOKIE-VALUE for one that has it)",
+    };
+  }
+  if (balancer.policy === "hash") {
+    const source = lbSettings(route).hash;
+    const what = source.from === "ip" ? "the client IP" : `the ${source.from} ${source.name}`;
+    if (key !== undefined) {
+      const pick = peeked(key);
+      return { pick, pickNote: pick === null ? none : `hash of ${what} ${JSON.stringify(key)}` };
+    }
+    if (source.from === "ip" && balancer.targets.length > 1) {
+      return {
+        pick: null,
+        pickNote: "hash of the client IP: depends on the client (every request has one); " +
+          "give --key IP",
+      };
+    }
+    const pick = peeked();
+    return {
+      pick,
+      pickNote: pick === null
+        ? none
+        : source.from === "ip"
+        ? "hash: the only target"
+        : `hash of ${what}: a request without it gets this one (round robin)`,
+    };
+  }
+  const pick = peeked();
+  return {
+    pick,
+    pickNote: pick === null ? none : `${balancer.policy}: the next request on this member's table`,
   };
 }
 

@@ -3,6 +3,7 @@ import type { Instance } from "../store/mod.ts";
 import { buildRouteTable } from "./routes.ts";
 import { explainServiceRoutes, explainUrl, parseTarget } from "./route_explain.ts";
 import { spec } from "./_testing.ts";
+import { Balancer } from "./balancer.ts";
 
 function inst(over: Partial<Instance> & { id: string }): Instance {
   return { ...spec({ port: 8000, httpHosts: [], ...over }), createIndex: 1, modifyIndex: 1 };
@@ -110,9 +111,65 @@ Deno.test("explainUrl() hashes a given key the same way every time (berth.lb=has
   );
   const target = parseTarget("w.test/");
   const e = explainUrl(t, target, { key: "10.1.2.3" });
-  assert.match(e.pickNote, /^hash with key "10\.1\.2\.3"/);
+  assert.match(e.pickNote, /^hash of the client IP "10\.1\.2\.3"/);
   assert.equal(explainUrl(t, target, { key: "10.1.2.3" }).pick, e.pick);
   assert.equal(t.match("w.test", "/")!.balancer.pick(undefined, "10.1.2.3")?.id, e.pick);
+});
+
+Deno.test("explainUrl() has no pick for hash by client IP without a key: it depends on the client", () => {
+  const t = buildRouteTable(
+    ["a", "b", "c"].map((id) =>
+      inst({ id, service: "web", httpHosts: ["w.test"], meta: { "berth.lb": "hash" } })
+    ),
+    [],
+  );
+  const e = explainUrl(t, parseTarget("w.test/"));
+  assert.equal(e.pick, null);
+  assert.equal(
+    e.pickNote,
+    "hash of the client IP: depends on the client (every request has one); give --key IP",
+  );
+  // By a header, a request without it goes round robin: that pick is shown.
+  const byHeader = buildRouteTable(
+    ["a", "b"].map((id) =>
+      inst({
+        id,
+        service: "web",
+        httpHosts: ["w.test"],
+        meta: { "berth.lb": "hash", "berth.lb.hash": "header:X-User" },
+      })
+    ),
+    [],
+  );
+  const h = explainUrl(byHeader, parseTarget("w.test/"));
+  assert.equal(h.pick, byHeader.match("w.test", "/")!.balancer.peek()?.id);
+  assert.match(h.pickNote, /^hash of the header x-user: a request without it gets this one/i);
+  const keyed = explainUrl(byHeader, parseTarget("w.test/"), { key: "bob" });
+  assert.equal(keyed.pick, byHeader.match("w.test", "/")!.balancer.pick(undefined, "bob")?.id);
+});
+
+Deno.test("explainUrl() for sticky_cookie reads --key as the cookie's value, as the proxy does", () => {
+  const t = buildRouteTable(
+    ["a", "b", "c"].map((id) =>
+      inst({ id, service: "web", httpHosts: ["w.test"], meta: { "berth.lb": "sticky_cookie" } })
+    ),
+    [],
+  );
+  const target = parseTarget("w.test/");
+  const balancer = t.match("w.test", "/")!.balancer;
+  for (const want of balancer.targets) {
+    const e = explainUrl(t, target, { key: Balancer.token(want) });
+    assert.equal(e.pick, want.id);
+    assert.equal(e.pickNote, "sticky_cookie: the cookie value names this one");
+  }
+  // An ejected one, or an unknown value: round robin's pick, as for a request without cookie.
+  const a = balancer.targets.find((x) => x.id === "a")!;
+  const ej = explainUrl(t, target, { key: Balancer.token(a), ejected: new Set(["a"]) });
+  assert.notEqual(ej.pick, "a");
+  assert.match(ej.pickNote, /names no target/);
+  const fresh = explainUrl(t, target);
+  assert.equal(fresh.pick, balancer.peek()?.id);
+  assert.match(fresh.pickNote, /^sticky_cookie: a request without the cookie gets this one/);
 });
 
 Deno.test("explainServiceRoutes() lists only the conflict lines that name the service itself", () => {

@@ -89,7 +89,9 @@ Deno.test("ServiceRoute.settings are the first member's (id order) that has any"
     { routeKeys: TEST_ROUTE_INDEX },
   );
   assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "3");
-  assert.deepEqual(t.conflicts, []);
+  assert.deepEqual(t.conflicts, [
+    "service web: instance a sets no berth.* route settings; using b's",
+  ]);
   const none = buildRouteTable([inst("a", {})], [], { routeKeys: TEST_ROUTE_INDEX });
   assert.equal(none.services.get("web")!.settings, RouteSettings.EMPTY);
 });
@@ -122,8 +124,61 @@ Deno.test("RouteTable.apply() a member's settings going away hands the route the
     [],
   );
   assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "4");
-  assert.deepEqual(changes.conflicts, []);
-  assert.deepEqual(t.conflicts, []);
+  const bare = "service web: instance b sets no berth.* route settings; using c's";
+  assert.deepEqual(changes.conflicts, [bare]);
+  assert.deepEqual(t.conflicts, [bare]);
+});
+
+Deno.test("ServiceRoute.settings are the first served member's: not a critical, weight-0 or down-node one's", () => {
+  const critical = { checks: [{ id: "c", name: "c", status: "critical" as const, output: "" }] };
+  for (
+    const [why, old, nodes] of [
+      ["critical", inst("a", { "berth.test.n": "1" }, critical as Partial<Instance>), []],
+      ["weight 0", inst("a", { "berth.test.n": "1" }, { weight: 0 }), []],
+      [
+        "its node down",
+        inst("a", { "berth.test.n": "1" }, { node: "n9" }),
+        [{
+          name: "n9",
+          address: "10.0.0.9",
+          status: "down" as const,
+          meta: {},
+          createIndex: 1,
+          modifyIndex: 1,
+        }],
+      ],
+    ] as const
+  ) {
+    const t = buildRouteTable(
+      [old, inst("b", { "berth.test.n": "2" }), inst("c", {})],
+      [...nodes],
+      { routeKeys: TEST_ROUTE_INDEX },
+    );
+    assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "2", why);
+    assert.deepEqual(t.conflicts, [
+      "service web: instance a sets other berth.* route settings than b (berth.test.n); " +
+      "using b's (it is not served)",
+      "service web: instance c sets no berth.* route settings; using b's",
+    ], why);
+  }
+  // No served member has settings: the first member's that has any.
+  const t = buildRouteTable(
+    [inst("a", { "berth.test.n": "1" }, { weight: 0 }), inst("b", {})],
+    [],
+    { routeKeys: TEST_ROUTE_INDEX },
+  );
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "1");
+});
+
+Deno.test("ServiceRoute.settings: an unserved member's other allow list does not lock the route", () => {
+  const t = buildRouteTable(
+    [
+      inst("a", { "berth.http.allow": "192.168.0.0/16" }, { weight: 0 }),
+      inst("b", { "berth.http.allow": "10.0.0.0/8" }),
+    ],
+    [],
+  );
+  assert.equal(t.services.get("web")!.settings.get("berth.http.allow"), "10.0.0.0/8");
 });
 
 Deno.test("ServiceRoute.settings: instances that disagree on allow or auth.basic fail closed (none), loudly", () => {
@@ -152,4 +207,20 @@ Deno.test("ServiceRoute.settings: instances that disagree on allow or auth.basic
   );
   assert.equal(same.services.get("web")!.settings.get("berth.http.allow"), "10.0.0.0/8");
   assert.equal(same.conflicts.length, 1, "only the timeout differs: the first's, one note");
+});
+
+Deno.test("RouteTable.apply() the first member turning critical hands the route the next one's settings", () => {
+  const t = new RouteTable({ routeKeys: TEST_ROUTE_INDEX });
+  const a = inst("a", { "berth.test.n": "1" });
+  t.load([a, inst("b", { "berth.test.n": "2" })], []);
+  t.loaded();
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "1");
+  const sick = {
+    ...a,
+    checks: [{ id: "c", name: "c", status: "critical", output: "" }],
+  } as unknown as Instance;
+  t.apply([{ id: "a", before: a, after: sick }], []);
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "2");
+  t.apply([{ id: "a", before: sick, after: a }], []);
+  assert.equal(t.services.get("web")!.settings.get("berth.test.n"), "1");
 });

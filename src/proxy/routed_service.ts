@@ -197,32 +197,61 @@ export class RoutedService {
   }
 
   /**
-   * The route settings of the first member (id order) that has any, and a note for each other
-   * settings some member has, naming the keys that differ. One map lookup when every member
-   * that has settings has the same. Access keys (`SECURITY_KEYS`) fail closed: when members
-   * that have settings disagree on one, the route gets `none` for it (nobody passes) and a note
-   * says so, rather than the first member's value silently dropping another's protection.
+   * The route settings of the first served member (weight > 0, own health ok, node ok; id order)
+   * that has any, else of the first member that has any (none is served): a stopped container
+   * with old labels or a critical API instance does not set a route for the healthy ones. A
+   * note for each other settings a member has (naming the keys that differ), and one for the
+   * members that have none while others have some. One map lookup when every member has the
+   * same settings. Access keys (`SECURITY_KEYS`) fail closed: when the members the settings are
+   * taken from (served ones, else all) disagree on one, the route gets `none` for it (nobody
+   * passes) and a note says so, rather than the first member's value silently dropping
+   * another's protection.
    */
   #chooseSettings(notes: string[]): RouteSettings {
     if (this.#settings.size === 0) return RouteSettings.EMPTY;
-    if (this.#settings.size === 1) return this.#settings.keys().next().value!;
+    if (this.#settings.size === 1) {
+      const [only, n] = this.#settings.entries().next().value!;
+      if (n === this.members.length) return only;
+    }
+    const ctx = this.#ctx;
+    const served = (m: Member) => m.weight > 0 && m.ownOk && ctx.nodeOk(m.node);
     let first: Member | null = null;
-    const seen = new Set<RouteSettings>();
+    let firstAny: Member | null = null;
+    const bare: string[] = [];
     for (const m of this.members) {
       const st = m.opts.settings;
-      if (st === RouteSettings.EMPTY || seen.has(st)) continue;
-      seen.add(st);
-      if (first === null) first = m;
+      if (st === RouteSettings.EMPTY) bare.push(m.id);
       else {
-        notes.push(
-          `service ${this.service}: instance ${m.id} sets other berth.* route settings than ` +
-            `${first.id} (${differingKeys(st, first.opts.settings).join(", ")}); ` +
-            `using ${first.id}'s`,
-        );
+        firstAny ??= m;
+        if (first === null && served(m)) first = m;
       }
     }
-    const chosen = first!.opts.settings;
-    const closed = SECURITY_KEYS.filter((k) => [...seen].some((st) => st.get(k) !== chosen.get(k)));
+    const chosenBy = first ?? firstAny!;
+    const chosen = chosenBy.opts.settings;
+    const from = new Set<RouteSettings>();
+    const noted = new Set<RouteSettings>([chosen]);
+    for (const m of this.members) {
+      const st = m.opts.settings;
+      if (st === RouteSettings.EMPTY) continue;
+      if (first === null || served(m)) from.add(st);
+      if (noted.has(st)) continue;
+      noted.add(st);
+      notes.push(
+        `service ${this.service}: instance ${m.id} sets other berth.* route settings than ` +
+          `${chosenBy.id} (${differingKeys(st, chosen).join(", ")}); using ${chosenBy.id}'s` +
+          (first !== null && !served(m) ? " (it is not served)" : ""),
+      );
+    }
+    if (bare.length > 0) {
+      const shown = bare.length > 3
+        ? `${bare.slice(0, 3).join(", ")} and ${bare.length - 3} more`
+        : bare.join(", ");
+      notes.push(
+        `service ${this.service}: ${bare.length === 1 ? "instance" : "instances"} ${shown} ` +
+          `set${bare.length === 1 ? "s" : ""} no berth.* route settings; using ${chosenBy.id}'s`,
+      );
+    }
+    const closed = SECURITY_KEYS.filter((k) => [...from].some((st) => st.get(k) !== chosen.get(k)));
     if (closed.length === 0) return chosen;
     notes.push(
       `service ${this.service}: its instances set ${closed.join(", ")} differently; ` +
