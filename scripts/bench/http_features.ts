@@ -1,8 +1,9 @@
 /**
  * `deno task bench http-features`: what berth's access log and route middlewares cost, beside
- * nginx with the equivalent configuration, in one run. Each variant (scripts/bench/_http_features.ts:
- * baseline, access log on, three middlewares on) runs on berth at its defaults (`--proxy-workers`
- * = cores) and on nginx `worker_processes auto` (as `bench http`'s defaults group), each side with
+ * nginx with the equivalent configuration, in one run. Each variant (baseline, access log on,
+ * three middlewares on: scripts/bench/_http_features.ts) runs on berth at its defaults
+ * (`--proxy-workers` = cores) and on nginx `worker_processes auto` (as `bench http`'s defaults
+ * group; the sides and their probes: scripts/bench/_http_features_sides.ts), each side with
  * a static nginx backend of its own, the same wrk request for all (`wrk -t1 -c32 --latency`, env
  * BENCH_HTTP_THREADS, BENCH_HTTP_CONNECTIONS; Host and the basic-auth credentials on every
  * request, no Accept-Encoding), every side in one group of scripts/bench/_compare.ts (in turn,
