@@ -22,6 +22,15 @@ export function clientKey(address: string): string {
  * clients may split them), or undefined. The first one wins.
  */
 export function cookieValue(rawHeaders: readonly string[], name: string): string | undefined {
+  return cookieValues(rawHeaders, name, true)[0];
+}
+
+/**
+ * Every value of cookie `name`, in order (a browser sends two of one name when a Domain cookie
+ * and a host-only one both match); with `first`, only the first.
+ */
+export function cookieValues(rawHeaders: readonly string[], name: string, first = false): string[] {
+  const out: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const h = rawHeaders[i]!;
     if (h.length !== 6 || h.toLowerCase() !== "cookie") continue;
@@ -31,10 +40,11 @@ export function cookieValue(rawHeaders: readonly string[], name: string): string
       if (eq < 0 || pair.slice(0, eq).trim() !== name) continue;
       let v = pair.slice(eq + 1).trim();
       if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-      return v;
+      out.push(v);
+      if (first) return out;
     }
   }
-  return undefined;
+  return out;
 }
 
 /** The first value of header `name` (lower case) in [name, value, …], or undefined. */

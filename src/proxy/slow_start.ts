@@ -7,7 +7,9 @@
  * When each target key began is kept here, by the proxy's upstream pool, so that it outlives
  * route tables (a rebuild does not restart a ramp). A full rebuild (start, snapshot install)
  * starts no ramp: only route changes and ejections do. Each proxy worker keeps its own clock
- * from the same route changes and ejections, so they ramp alike.
+ * from the same route changes and ejections, so they ramp alike. The clock is monotonic
+ * (`performance.now`): a step of the wall clock neither holds nor ends a ramp; it is read only
+ * for a target that is ramping.
  *
  * @module
  */
@@ -26,7 +28,7 @@ export class SlowStart {
   readonly #now: () => number;
   #marks = 0;
 
-  constructor(now: () => number = Date.now) {
+  constructor(now: () => number = () => performance.now()) {
     this.#now = now;
   }
 
@@ -35,9 +37,9 @@ export class SlowStart {
     return this.#since.size;
   }
 
-  /** Target `key` is served again from `at` (default now; an ejection's end may be later). */
-  began(key: string, at: number = this.#now()): void {
-    this.#since.set(key, at);
+  /** Target `key` is served again `afterMs` from now (an ejection's end may be later). */
+  began(key: string, afterMs = 0): void {
+    this.#since.set(key, this.#now() + afterMs);
     if (++this.#marks % SWEEP_EVERY === 0) this.#sweep();
   }
 

@@ -28,7 +28,7 @@ Deno.test("SlowStart.weight() ramps linearly from 10% to full over the ramp, ful
   assert.equal(s.weight(t("b"), 10_000), 10);
 });
 
-Deno.test("SlowStart.began() at a later time (an ejection's end) holds the floor until then", () => {
+Deno.test("SlowStart.began() with afterMs (an ejection's end) holds the floor until then", () => {
   let now = 0;
   const s = new SlowStart(() => now);
   s.began("a", 5_000);
@@ -66,5 +66,21 @@ Deno.test("UpstreamPool starts a ramp for targets served again and at the end of
     assert.equal(pool.slowStart.weight(t("never"), 1_000), 10);
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("SlowStart runs on the monotonic clock: a step of the wall clock does not end a ramp", () => {
+  const wall = Date.now;
+  let step = 0;
+  Date.now = () => wall() + step;
+  try {
+    const s = new SlowStart();
+    s.began("a");
+    step = 3_600_000; // NTP steps the wall clock an hour forward
+    assert.ok(s.weight(t("a"), 60_000) < 2, "still near the 10% floor");
+    step = -3_600_000; // and an hour back
+    assert.ok(s.weight(t("a"), 60_000) >= 1);
+  } finally {
+    Date.now = wall;
   }
 });

@@ -4,8 +4,10 @@
  * request is balanced as round robin does (preferring an instance under its
  * `berth.http.max-conns`, weighing slow start; no client-IP hash, which would send every new
  * session behind one NAT, CDN or balancer to one instance), and the response from the instance
- * that answered sets the cookie when the request did not carry that instance's value: `NAME=TOKEN; Path=/; HttpOnly; SameSite=Lax` (+ `Secure` over
- * HTTPS, `Max-Age` with `berth.lb.cookie.ttl`). TOKEN is a hash of the instance id
+ * that answered sets the cookie when the request did not carry that instance's value:
+ * `NAME=TOKEN; Path=/; HttpOnly; SameSite=Lax` (+ `Secure` over HTTPS, `Max-Age` with
+ * `berth.lb.cookie.ttl`), and `Cache-Control: private` unless the response already keeps shared
+ * caches off (so a CDN does not hand one instance's cookie to everyone). TOKEN is a hash of the instance id
  * (`Balancer.token`): no address leaks, every member reads it alike.
  *
  * @module
@@ -14,7 +16,7 @@ import { Balancer, type Target } from "./balancer.ts";
 import type { DispatchSink } from "./conn_info.ts";
 import { SinkWrapper } from "./middleware/pipeline.ts";
 import type { Exchange } from "./exchange.ts";
-import { cookieValue, requestKey } from "./lb_key.ts";
+import { cookieValues, requestKey } from "./lb_key.ts";
 import { lbSettings } from "./lb_settings.ts";
 import type { ServiceRoute } from "./routed_service.ts";
 import type { UpstreamPool } from "./upstream_pool.ts";
@@ -49,7 +51,8 @@ export function pickSticky(pool: UpstreamPool, x: Exchange): Target | null {
 
 /**
  * The instance the request's sticky cookie names when it can take the request (passing, not
- * ejected, not in `tried`), else null.
+ * ejected, not in `tried`), else null. Of several cookies of the name, the first that names an
+ * instance of the service counts (a stale one before it is passed over).
  */
 export function cookieTarget(
   pool: UpstreamPool,
@@ -57,8 +60,11 @@ export function cookieTarget(
   rawHeaders: readonly string[],
   tried: readonly Target[] = [],
 ): Target | null {
-  const token = cookieValue(rawHeaders, stickyCookieName(route));
-  const named = token === undefined ? null : route.balancer.byToken(token);
+  let named: Target | null = null;
+  for (const token of cookieValues(rawHeaders, stickyCookieName(route))) {
+    named = route.balancer.byToken(token);
+    if (named !== null) break;
+  }
   return named !== null && !tried.includes(named) && !pool.isEjected(named) ? named : null;
 }
 
@@ -70,13 +76,14 @@ export function cookieTarget(
 export class StickySink extends SinkWrapper {
   readonly #x: Exchange;
   readonly #name: string;
-  readonly #sent: string | undefined;
+  /** The values of the cookie the request sent. */
+  readonly #sent: string[];
 
   constructor(x: Exchange, inner: DispatchSink) {
     super(inner);
     this.#x = x;
     this.#name = stickyCookieName(x.route);
-    this.#sent = cookieValue(x.req.rawHeaders, this.#name);
+    this.#sent = cookieValues(x.req.rawHeaders, this.#name);
     wrapped.add(x);
   }
 
@@ -84,15 +91,29 @@ export class StickySink extends SinkWrapper {
     const x = this.#x;
     const by = x.answeredBy;
     const token = by === undefined ? undefined : Balancer.token(by);
-    if (token === undefined || token === this.#sent) {
+    if (token === undefined || this.#sent.includes(token)) {
       return this.inner.writeHead(status, reason, headers);
     }
     const cookie = setCookie(this.#name, token, {
       secure: x.conn.secure,
       maxAgeS: lbSettings(x.route).cookieMaxAgeS,
     });
-    this.inner.writeHead(status, reason, [...headers, "set-cookie", cookie]);
+    const out = [...headers, "set-cookie", cookie];
+    // A shared cache must not hand this cookie (this instance) to every client (HAProxy's
+    // `cookie … insert nocache`): the response becomes private unless it already is.
+    if (!privateAlready(headers)) out.push("cache-control", "private");
+    this.inner.writeHead(status, reason, out);
   }
+}
+
+/** Whether response headers [name, value, …] already keep shared caches from storing it. */
+function privateAlready(headers: readonly string[]): boolean {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const h = headers[i]!;
+    if (h.length !== 13 || h.toLowerCase() !== "cache-control") continue;
+    if (/(^|[\s,])(private|no-store|no-cache)\b/i.test(headers[i + 1]!)) return true;
+  }
+  return false;
 }
 
 /** Exchanges whose sink has a StickySink. */

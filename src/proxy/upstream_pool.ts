@@ -254,7 +254,8 @@ export class UpstreamPool {
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log ?? console.error;
     this.#onEject = opts.onEject;
-    this.slowStart = new SlowStart(this.#now);
+    // Tests pass one clock for both; otherwise ramps run on the monotonic clock.
+    this.slowStart = new SlowStart(opts.now);
     this.#events = opts.events;
   }
 
@@ -541,7 +542,7 @@ export class UpstreamPool {
    */
   eject(key: string, ms: number): void {
     const until = this.#now() + ms;
-    this.slowStart.began(key, until);
+    this.slowStart.began(key, ms);
     const u = this.#upstreams.get(key);
     if (u !== undefined) return this.#ejectUntil(u, until);
     this.#remote.set(key, until, this.#now());
@@ -555,7 +556,7 @@ export class UpstreamPool {
     }
     u.ejectedUntil = until;
     u.failures = Math.max(u.failures, this.#failuresMax - 1);
-    this.slowStart.began(u.target.key, until);
+    this.slowStart.began(u.target.key, until - this.#now());
   }
 
   /** The targets ejected now, by instance id. */
@@ -632,7 +633,7 @@ export class UpstreamPool {
     if (u.ejections === 0) this.#ejectedCount++;
     u.ejections++;
     u.ejectedUntil = this.#now() + ms;
-    this.slowStart.began(u.target.key, u.ejectedUntil);
+    this.slowStart.began(u.target.key, ms);
     // One more failure after the period re-ejects at once, with a longer period.
     u.failures = this.#failuresMax - 1;
     const t = u.target;
