@@ -273,6 +273,29 @@ Deno.test("UpstreamPool.acquire() closes other clients' idle private connections
   }
 });
 
+Deno.test("UpstreamPool.acquire() under a smaller cap closes as many idle private connections as it takes to get under it", async () => {
+  const inst = await proxiedInstance();
+  const pool = new UpstreamPool({ socketsMax: 3 });
+  const priv = (ip: string) => ({ key: ip, header: Buffer.from(v1(ip)) });
+  try {
+    const up = pool.get({ id: "w", address: "127.0.0.1", port: inst.port, weight: 1, key: "w" });
+    const leases = ["192.0.2.1", "192.0.2.2", "192.0.2.3"].map((ip) => {
+      const l = recordingLease();
+      pool.acquire(up, l, { private: priv(ip) });
+      return l;
+    });
+    while (inst.headers.length < 3) await new Promise((r) => setTimeout(r, 5));
+    for (const l of leases) pool.release(up, lent(l)!, true);
+    const d = recordingLease();
+    pool.acquire(up, d, { private: priv("192.0.2.4"), cap: { conns: 1, queue: 0 } });
+    assert.equal(lent(d)?.privateKey, "192.0.2.4");
+    assert.equal(up.conns.size, 1, "the cap holds: every idle connection went");
+  } finally {
+    pool.close();
+    await inst.close();
+  }
+});
+
 Deno.test("HTTP route with berth.proxy-protocol and max-conns=1, queue 0: another client's idle connection holds no slot", async () => {
   const inst = await proxiedInstance();
   const ts = new TestStore();

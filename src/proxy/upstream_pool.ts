@@ -346,8 +346,9 @@ export class UpstreamPool {
           return noop;
         }
       }
-      // At `max` with idle connections this request cannot use: the oldest one makes room.
-      if (u.conns.size >= max && u.idle.length > 0) this.#evict(u, u.idle[0]!);
+      // At `max` with idle connections this request cannot use: the oldest ones make room
+      // (fewer than `max` are busy, so closing idle ones gets under it).
+      while (u.conns.size >= max && u.idle.length > 0) this.#evict(u, u.idle[0]!);
       this.#lend(this.#open(u, priv), lease, owner);
       return noop;
     }

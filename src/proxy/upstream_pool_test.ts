@@ -569,7 +569,7 @@ Deno.test("UpstreamPool.pick() with berth.http.max-conns prefers a target under 
     weight: 1,
     key: `${id}|127.0.0.1|${backend.port}`,
   }));
-  const route = (policy: "round_robin" | "hash") =>
+  const route = (policy: "round_robin" | "hash" | "sticky_cookie") =>
     ({
       balancer: new Balancer(policy, ts),
       settings: RouteSettings.fromMeta({ "berth.http.max-conns": "1" }),
@@ -581,6 +581,9 @@ Deno.test("UpstreamPool.pick() with berth.http.max-conns prefers a target under 
     // Round robin would say a, b, a, b: a is at its cap, so b every time.
     for (let i = 0; i < 4; i++) assert.equal(pool.pick(rr, [])!.id, "b");
     assert.equal(pool.peek(rr)!.id, "b");
+    // A sticky cookie's first pick (no key) too.
+    const sticky = route("sticky_cookie");
+    for (let i = 0; i < 4; i++) assert.equal(pool.pick(sticky, [])!.id, "b");
     // A hash key keeps its instance (it queues there).
     const hashed = route("hash");
     const key = ["k0", "k1", "k2", "k3", "k4", "k5"].find((k) =>
