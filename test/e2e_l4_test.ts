@@ -323,7 +323,7 @@ Deno.test({
     const udpPort = await freePort();
     const names: string[] = [];
     const agent = await startAgent({ args: ["--proxy-workers", "2"] });
-    const clients = await Promise.all([udpClient(), udpClient(), udpClient(), udpClient()]);
+    let clients: Awaited<ReturnType<typeof udpClient>>[] = [];
     try {
       for (const body of ["one", "two"]) {
         const name = `berth-e2e-${svc}-${body}`;
@@ -335,15 +335,33 @@ Deno.test({
           ...[TEST_IMAGE, "/udp_echo", body],
         );
       }
+      // Both registered and passing before the first datagram: flows made before the second
+      // container is served stay on the first (as they should).
+      await waitFor("both containers registered and passing", async () => {
+        const r = await fetch(`${agent.httpUrl}/v1/berth/instances?service=${svc}`);
+        const list = await r.json() as { status: string }[];
+        return list.length === 2 && list.every((i) => i.status === "passing");
+      }, { timeoutMs: 60_000 });
       // Each client flow stays on one container; four flows reach both.
       const seen = new Map<number, string>();
       await waitFor("both containers answer through the UDP route", async () => {
+        // Fresh clients each round: a flow made while one container was served stays on it.
+        for (const c of clients) c.close();
+        clients = await Promise.all([udpClient(), udpClient(), udpClient(), udpClient()]);
+        seen.clear();
         for (const [i, c] of clients.entries()) {
           const a = await c.ask(udpPort, `ping${i}`, 1_000);
           if (a !== "") seen.set(i, a.split(":")[0]!);
         }
         return seen.size === clients.length && new Set(seen.values()).size === 2;
-      }, { timeoutMs: 60_000 });
+      }, { timeoutMs: 60_000 }).catch(async (e) => {
+        const get = async (path: string) => await (await fetch(`${agent.httpUrl}${path}`)).text();
+        throw new Error(
+          `${e.message}; answers ${JSON.stringify([...seen])}\ninstances: ${await get(
+            "/v1/berth/instances",
+          )}\nroutes: ${await get("/v1/berth/routes")}\nlog:\n${agent.log().slice(-3000)}`,
+        );
+      });
       for (const [i, c] of clients.entries()) {
         for (let k = 0; k < 3; k++) {
           assert.equal(await c.ask(udpPort, `m${k}`), `${seen.get(i)}:m${k}`, `client ${i}`);
