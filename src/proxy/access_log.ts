@@ -7,9 +7,9 @@
  *   fit is dropped and counted (`dropped`): a slow disk never blocks or slows a request, and
  *   memory stays bounded. Lines a failed write lost count there too (one log line a minute).
  * - The writer takes up to `batchBytesMax` of whole lines per write (64 KiB; 4096 on stdout,
- *   PIPE_BUF, so that a batch is one atomic write on a pipe shared with other threads), and
- *   starts on the next turn after a line arrives into an empty buffer: under load lines pile up
- *   while a write is under way and go out together.
+ *   PIPE_BUF, so that a batch is one atomic write on a pipe shared with other threads): at once
+ *   when a whole batch is waiting, else `FLUSH_DELAY_MS` (20 ms) after the first line of one
+ *   arrived, so that lines go out together instead of one write per request.
  * - A file is opened `O_APPEND`: every write lands at the file's end, so several writers (the
  *   proxy workers, each with an `AccessLog` of its own) append whole batches side by side, never
  *   overwriting or splitting each other's lines (see workers/proxy_worker.ts for why they do
@@ -29,6 +29,11 @@ export const BUFFER_BYTES_MAX = 1024 * 1024;
 export const BATCH_BYTES_MAX = 64 * 1024;
 /** A batch to stdout: PIPE_BUF, the size up to which a write to a pipe is atomic (Linux). */
 export const PIPE_BATCH_BYTES_MAX = 4096;
+/**
+ * How long lines wait for more before a write smaller than a batch: a write (and its hop to a
+ * thread) per request would cost more than the line itself; lines reach the file this late.
+ */
+export const FLUSH_DELAY_MS = 20;
 /** At most one log line per this about failed writes. */
 const FAILURE_LOG_INTERVAL_MS = 60_000;
 
@@ -108,6 +113,8 @@ export interface AccessLogOptions {
   format: AccessLogFormat;
   /** Default BUFFER_BYTES_MAX. */
   bufferBytesMax?: number;
+  /** How long lines wait for more before a write of less than a batch. Default 20. */
+  flushDelayMs?: number;
   /** Failed writes and reopens. Default console.error. */
   log?: (line: string) => void;
   now?: () => number;
@@ -128,6 +135,9 @@ export class AccessLog implements RequestObserver {
   #reopenWanted: PromiseWithResolvers<void> | null = null;
   #idle: PromiseWithResolvers<void> | null = null;
   #closed = false;
+  /** close() was called: write what is left at once. */
+  #closing = false;
+  readonly #flushDelayMs: number;
   #failedLoggedAt = -Infinity;
   #failedSinceLog = 0;
 
@@ -137,6 +147,7 @@ export class AccessLog implements RequestObserver {
     this.#bufferBytesMax = opts.bufferBytesMax ?? BUFFER_BYTES_MAX;
     this.#log = opts.log ?? console.error;
     this.#now = opts.now ?? Date.now;
+    this.#flushDelayMs = opts.flushDelayMs ?? FLUSH_DELAY_MS;
   }
 
   /** Lines lost: the buffer was full, or a write failed. */
@@ -177,6 +188,8 @@ export class AccessLog implements RequestObserver {
 
   /** Writes what is buffered, then closes the sink; later records are ignored. */
   async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#lines.length > 0) this.#wake();
     await this.flushed();
     if (this.#closed) return;
     this.#closed = true;
@@ -186,7 +199,9 @@ export class AccessLog implements RequestObserver {
   #wake(): void {
     if (this.#busy) return;
     this.#busy = true;
-    setTimeout(this.#run, 0);
+    const now = this.#closing || this.#reopenWanted !== null ||
+      this.#bytes >= this.#sink.batchBytesMax;
+    setTimeout(this.#run, now ? 0 : this.#flushDelayMs);
   }
 
   #run = async (): Promise<void> => {
@@ -210,8 +225,14 @@ export class AccessLog implements RequestObserver {
       } catch (e) {
         this.#failed(lines.length, e);
       }
+      // Less than a batch came meanwhile: it waits for more (one write per line would cost
+      // a write and a thread-pool hop per request).
+      if (this.#bytes < sink.batchBytesMax && !this.#closing) break;
     }
     this.#busy = false;
+    if (!this.#closed && (this.#lines.length > 0 || this.#reopenWanted !== null)) {
+      return this.#wake();
+    }
     const idle = this.#idle;
     this.#idle = null;
     idle?.resolve();

@@ -47,6 +47,23 @@ Deno.test("AccessLog writes one line per record, whole lines per batch, off the 
   assert.equal(log.dropped, 0);
 });
 
+Deno.test("AccessLog writes the lines of one flush delay together, a whole batch at once", async () => {
+  const sink = memorySink(100_000);
+  const log = new AccessLog(sink, { format: "json", flushDelayMs: 30 });
+  log.end(record());
+  await new Promise((r) => setTimeout(r, 10));
+  log.end(record());
+  log.end(record());
+  await log.flushed();
+  assert.equal(sink.writes.length, 1, "three lines, one write");
+  assert.equal(sink.writes[0]!.split("\n").length, 4);
+  const small = memorySink(1);
+  const soon = new AccessLog(small, { format: "json", flushDelayMs: 60_000 });
+  soon.end(record()); // a whole batch: written without waiting for the delay
+  await soon.flushed();
+  assert.equal(small.writes.length, 1);
+});
+
 Deno.test("AccessLog drops and counts lines past its buffer while the writer is stuck, never blocking", async () => {
   const sink = memorySink();
   const stuck = Promise.withResolvers<void>();
@@ -58,7 +75,7 @@ Deno.test("AccessLog drops and counts lines past its buffer while the writer is 
     await l.flushed();
     return probe.writes[0]!;
   })()).length;
-  const log = new AccessLog(sink, { format: "common", bufferBytesMax: line * 5 });
+  const log = new AccessLog(sink, { format: "common", bufferBytesMax: line * 5, flushDelayMs: 0 });
   log.end(record());
   await new Promise((r) => setTimeout(r, 5)); // the writer took that line and is stuck on it
   for (let i = 0; i < 20; i++) log.end(record());
