@@ -9,7 +9,10 @@
  * - keep-alive (HTTP/1.1 unless `Connection: close`; HTTP/1.0 with `Connection: keep-alive`);
  *   pipelined requests answered in order (at most `PIPELINE_MAX` parsed ahead, then reading
  *   pauses);
- * - `Expect: 100-continue` answered `100 Continue` (other expectations: 417);
+ * - `Expect: 100-continue` answered `100 Continue` when the proxy first reads the body, i.e.
+ *   once the request is routed and past the middlewares (allow, auth, ratelimit), never
+ *   after a response head; a request answered without its body closes the connection
+ *   (other expectations: 417);
  * - request bodies (length or chunked) streamed with backpressure;
  * - responses framed by their Content-Length, else chunked (HTTP/1.1) or by closing (HTTP/1.0);
  *   a `Date` header added when the instance sent none;
@@ -25,7 +28,7 @@
  *   way answers it with `Connection: close` (when its head is not sent yet) and then closes,
  *   dropping requests pipelined behind it unanswered (RFC 9112 §9.6: the client retries them).
  *
- * About 530 lines: the connection and its `Reply` share the phase, queue and keep-alive state
+ * About 600 lines: the connection and its `Reply` share the phase, queue and keep-alive state
  * that every rule above reads; split apart, each would reach into the other's.
  *
  * @module
@@ -70,6 +73,8 @@ export class RequestBody extends Readable {
   /** Bytes received so far (the access log's bytes in). */
   bytes = 0;
   readonly #source: { resume(): void };
+  /** Called when the body is first read (the connection's `100 Continue`). */
+  onFirstRead: (() => void) | null = null;
 
   constructor(source: { resume(): void }) {
     super();
@@ -82,6 +87,11 @@ export class RequestBody extends Readable {
   }
 
   override _read(): void {
+    const first = this.onFirstRead;
+    if (first !== null) {
+      this.onFirstRead = null;
+      first();
+    }
     this.#source.resume();
   }
 }
@@ -152,6 +162,8 @@ interface Pending {
   keepAlive: boolean;
   http10: boolean;
   head: boolean;
+  /** The client waits for `100 Continue` before it sends the body, and got none yet. */
+  continueOwed?: boolean;
 }
 
 /** One client connection. */
@@ -329,7 +341,10 @@ export class ClientConn implements Deadline {
         if (this.#current === null) this.#answerAndClose(417, "expectation failed");
         return;
       }
-      if (!p.http10 && this.#queue.length === 0) socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+      if (!p.http10 && body !== null) {
+        p.continueOwed = true;
+        body.onFirstRead = () => this.#sendContinue(p);
+      }
     }
     this.#queue.push(p);
     if (this.#queue.length > PIPELINE_MAX) socket.pause();
@@ -367,8 +382,17 @@ export class ClientConn implements Deadline {
     if (reply !== this.#current) return;
     this.#current = null;
     const p = this.#queue.shift()!;
-    // A body the proxy did not read (an early answer): drain it so the next request parses.
-    if (p.req.body !== null && !p.req.body.complete) p.req.body.resume();
+    // A body the proxy did not read (an early answer): drain it so the next request parses;
+    // unless the client waits for a 100 Continue it never got: then it may never send it.
+    if (p.req.body !== null && !p.req.body.complete) {
+      if (p.continueOwed) {
+        this.#closing = true;
+        this.#opts.clock.disarm(this);
+        this.socket.end();
+        return;
+      }
+      p.req.body.resume();
+    }
     if (
       !reply.shouldKeepAlive || this.#draining || (this.#readEnded && this.#queue.length === 0)
     ) {
@@ -379,6 +403,15 @@ export class ClientConn implements Deadline {
     }
     if (this.socket.isPaused() && this.#queue.length <= PIPELINE_MAX) this.socket.resume();
     this.#next();
+  }
+
+  /** `100 Continue` for `p`, when it is the request being answered and no head went out yet. */
+  #sendContinue(p: Pending): void {
+    const current = this.#current;
+    if (!p.continueOwed || this.#queue[0] !== p || current === null || current.headersSent) return;
+    if (this.#closing || this.socket.destroyed) return;
+    p.continueOwed = false;
+    this.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
   }
 
   /** Answers a protocol error with a short plain response and closes. */

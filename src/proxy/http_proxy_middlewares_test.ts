@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
-import { request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+import net from "node:net";
+import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 /** htpasswd -nbB -C 4 bob hunter2 */
@@ -139,6 +140,41 @@ Deno.test("HttpProxy: a service guarded by allow is not named in its 403 or its 
       assert.doesNotMatch(denied.body, /secret/);
       const down = await request(port, "/", { host: "down.test" });
       assert.deepEqual([down.status, down.body], [503, "no healthy instance\n"]);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy: Expect: 100-continue is answered only after basic-auth let the request on", async () => {
+  const { b, seen } = await echoBackend();
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port, meta: { "berth.http.auth.basic": `bob:${BOB}` } }));
+  const post = (auth: string) =>
+    "POST /up HTTP/1.1\r\nHost: web.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n" +
+    `${auth}\r\n`;
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const refused = await rawClient(port, post(""));
+      assert.match(refused.received, /^HTTP\/1\.1 401 /, "no 100 Continue first");
+      assert.doesNotMatch(refused.received, /100 Continue/);
+      assert.equal(refused.closed, true, "the body it never asked for is not waited for");
+      const right = `Authorization: Basic ${Buffer.from("bob:hunter2").toString("base64")}\r\n`;
+      const ok = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(port, "127.0.0.1", () => c.write(post(right)));
+        let got = "";
+        c.on("data", (d) => {
+          got += d;
+          if (got === "HTTP/1.1 100 Continue\r\n\r\n") c.write("body");
+          if (got.endsWith("/up")) {
+            c.destroy();
+            resolve(got);
+          }
+        });
+        c.on("error", reject);
+      });
+      assert.match(ok, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+      assert.equal(seen.length, 1);
     });
   } finally {
     await b.close();
