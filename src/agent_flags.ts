@@ -340,7 +340,8 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     name: "expose-by-default",
     kind: "bool",
     def: "true",
-    help: "register every container; =false: only those labelled berth.enable=true",
+    help:
+      "register every container; =false: only those labelled berth.enable=true or with SERVICE_NAME / SERVICE_<port>_NAME",
     expect: "expected true or false",
   },
   {

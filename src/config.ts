@@ -73,7 +73,7 @@ export interface Config {
   accessLogFormat: "json" | "common" | "combined";
   docker: string | null;
   internal: boolean;
-  /** `--expose-by-default`: false registers only containers labelled `berth.enable=true`. */
+  /** `--expose-by-default`: false registers only containers labelled `berth.enable=true` or with `SERVICE_NAME`/`SERVICE_<port>_NAME` (desired.ts). */
   exposeByDefault: boolean;
   voters: number;
   nodeTimeoutMs: number;

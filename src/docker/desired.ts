@@ -70,7 +70,7 @@ export interface DesiredOptions {
   advertise: string;
   /** Register container IP and container port instead of published ports. */
   internal: boolean;
-  /** False: register only containers labelled `berth.enable=true`. Default true. */
+  /** False: only containers labelled `berth.enable=true` or with `SERVICE_NAME` (ports: `SERVICE_<port>_NAME`). Default true. */
   exposeByDefault?: boolean;
   /** When set, `NAME.<edgeDomain>` is the default HTTP host of each TCP instance. */
   edgeDomain?: string | null;
@@ -139,7 +139,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const none = (): Desired => ({ instances: [], problems: s.problems, skipped });
 
   const ignored = ignoreReason(s, options.exposeByDefault ?? true);
-  if (ignored !== null) {
+  if (ignored !== null && ignored !== NAMED_PORTS) {
     skip(ignored);
     return none();
   }
@@ -149,6 +149,13 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
   const all = portEntries(c, options, s, skip);
   reportPortLabels(s, all);
   const entries = selectPort(all, s, skip).filter((e) => {
+    if (ignored === NAMED_PORTS && !hasValue(s, `SERVICE_${e.port}_NAME`)) {
+      skip(
+        `port ${portName(e)}: neither berth.enable=true nor SERVICE_NAME nor ` +
+          `SERVICE_${e.port}_NAME (berth runs with --expose-by-default=false)`,
+      );
+      return false;
+    }
     if (!decodeLabel(s, LABELS.portIgnore, e.port)) return true;
     const key = `SERVICE_${e.port}_IGNORE`;
     skip(`port ${portName(e)}: ${key}=${s.get(key)!.trim()}`);
@@ -199,19 +206,42 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
 
 /**
  * Why the whole container is not registered (`berth.enable=false`, not enabled under
- * `--expose-by-default=false`, `SERVICE_IGNORE`), or null. A bad `berth.enable` value is a
- * Problem and counts as absent.
+ * `--expose-by-default=false`, `SERVICE_IGNORE`), or null; NAMED_PORTS when only its ports with
+ * a `SERVICE_<port>_NAME` are. A bad `berth.enable` value is a Problem and counts as absent.
+ *
+ * Under `--expose-by-default=false` a container is taken when labelled `berth.enable=true`
+ * (Traefik's `exposedByDefault=false`) or, as Registrator's `-explicit`, when it sets
+ * `SERVICE_NAME` (label or env: all its ports), else only the ports with `SERVICE_<port>_NAME`.
+ * `berth.enable=false` leaves it out in either case.
  */
 function ignoreReason(s: ContainerSettings, exposeByDefault: boolean): string | null {
   const enable = decodeLabel(s, exposeByDefault ? LABELS.enable : ENABLE_OPT_IN);
   if (!enable) {
     const raw = s.label("berth.enable")?.trim() ?? "";
-    return parseBool(raw) === false
-      ? `berth.enable=${raw}`
-      : "not labelled berth.enable=true (berth runs with --expose-by-default=false)";
+    if (parseBool(raw) === false) return `berth.enable=${raw}`;
+    if (!hasValue(s, "SERVICE_NAME")) {
+      if (s.serviceKeys().some((k) => /^SERVICE_\d+_NAME$/.test(k) && hasValue(s, k))) {
+        return ignoredOr(s) ?? NAMED_PORTS;
+      }
+      return "not labelled berth.enable=true and no SERVICE_NAME (berth runs with " +
+        "--expose-by-default=false)";
+    }
   }
+  return ignoredOr(s);
+}
+
+/** `SERVICE_IGNORE=…` when it is set, else null. */
+function ignoredOr(s: ContainerSettings): string | null {
   if (decodeLabel(s, LABELS.ignore)) return `SERVICE_IGNORE=${s.get("SERVICE_IGNORE")!.trim()}`;
   return null;
+}
+
+/** ignoreReason's answer when only ports named by `SERVICE_<port>_NAME` are taken. */
+const NAMED_PORTS = "named ports only";
+
+/** Whether label or env `key` is set to something other than blanks. */
+function hasValue(s: ContainerSettings, key: string): boolean {
+  return (s.get(key)?.trim() ?? "") !== "";
 }
 
 /** `berth.enable` under `--expose-by-default=false`: absent or bad leaves the container out. */

@@ -19,9 +19,44 @@ Deno.test("containerInstances() --expose-by-default=false registers only berth.e
   assert.deepEqual(off.skipped, [{
     container: "web-1",
     containerId: "c0ffeeweb-1",
-    reason: "not labelled berth.enable=true (berth runs with --expose-by-default=false)",
+    reason: "not labelled berth.enable=true and no SERVICE_NAME (berth runs with " +
+      "--expose-by-default=false)",
   }]);
   assert.equal(containerInstances(container(), OPTS).instances.length, 1);
+});
+
+Deno.test("containerInstances() --expose-by-default=false also takes Registrator's explicit mode: SERVICE_NAME, SERVICE_<port>_NAME", () => {
+  const named = containerInstances(container({ env: ["SERVICE_NAME=shop"] }), OPT_IN);
+  assert.deepEqual(named.instances.map((i) => i.service), ["shop"]);
+  assert.deepEqual(named.skipped, []);
+  const ports = {
+    "80/tcp": [{ HostPort: "32768" }],
+    "81/tcp": [{ HostPort: "32769" }],
+  };
+  const onePort = containerInstances(
+    container({ labels: { SERVICE_81_NAME: "admin" }, ports }),
+    OPT_IN,
+  );
+  assert.deepEqual(onePort.instances.map((i) => [i.service, i.meta["container-port"]]), [
+    ["admin", "81/tcp"],
+  ]);
+  assert.deepEqual(onePort.skipped.map((s) => s.reason), [
+    "port 80/tcp: neither berth.enable=true nor SERVICE_NAME nor SERVICE_80_NAME (berth runs " +
+    "with --expose-by-default=false)",
+  ]);
+  // berth.enable=false still leaves it out; a blank SERVICE_NAME is no name.
+  const off = container({ labels: { "berth.enable": "false" }, env: ["SERVICE_NAME=shop"] });
+  assert.deepEqual(reasons(off, OPT_IN), ["berth.enable=false"]);
+  assert.equal(
+    containerInstances(container({ env: ["SERVICE_NAME= "] }), OPT_IN).instances.length,
+    0,
+  );
+  // Exposed by default, SERVICE_<port>_NAME picks no port.
+  assert.equal(
+    containerInstances(container({ labels: { SERVICE_81_NAME: "admin" }, ports }), OPTS)
+      .instances.length,
+    2,
+  );
 });
 
 Deno.test("containerInstances() a bad berth.enable: a problem; registered by default, not under opt-in", () => {
@@ -36,7 +71,8 @@ Deno.test("containerInstances() a bad berth.enable: a problem; registered by def
   assert.equal(optIn.instances.length, 0);
   assert.match(optIn.problems[0]!.message, /; not registering it$/);
   assert.deepEqual(optIn.skipped.map((s) => s.reason), [
-    "not labelled berth.enable=true (berth runs with --expose-by-default=false)",
+    "not labelled berth.enable=true and no SERVICE_NAME (berth runs with " +
+    "--expose-by-default=false)",
   ]);
 });
 

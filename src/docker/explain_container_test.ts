@@ -91,7 +91,8 @@ Deno.test("explainContainer() under --expose-by-default=false: an unlabelled con
   const ports = { "80/tcp": [{ HostPort: "4000" }] };
   const optIn = { ...OPTS, exposeByDefault: false };
   const e = explainContainer(container("e", {}, ports), optIn, []);
-  const why = "not labelled berth.enable=true (berth runs with --expose-by-default=false)";
+  const why = "not labelled berth.enable=true and no SERVICE_NAME (berth runs with " +
+    "--expose-by-default=false)";
   assert.equal(e.summary, `not registered: ${why}`);
   assert.deepEqual(e.ports.map((p) => p.reason), [`the container is left out: ${why}`]);
   const on = explainContainer(container("f", { "berth.enable": "true" }, ports), optIn, []);

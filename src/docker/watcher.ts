@@ -82,7 +82,7 @@ export interface WatcherOptions {
   advertise: string;
   /** Register container IP + container port instead of published host ports. */
   internal: boolean;
-  /** False: register only containers labelled `berth.enable=true`. Default true. */
+  /** False: only containers labelled `berth.enable=true` or with `SERVICE_NAME` (ports: `SERVICE_<port>_NAME`). Default true. */
   exposeByDefault?: boolean;
   /** `unix:///var/run/docker.sock`, `http://host:port` or `tcp://host:port`. */
   dockerUrl: string;
