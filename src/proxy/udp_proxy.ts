@@ -225,7 +225,9 @@ export class UdpProxy {
     return new Promise<void>((resolve) => {
       socket.once("error", (e: Error) => {
         l.socket = null;
-        socket.close();
+        try {
+          socket.close();
+        } catch { /* never bound */ }
         this.#failed(l, `cannot listen on ${host}:${port}: ${errorText(e, { preferCode: true })}`);
         resolve();
       });
