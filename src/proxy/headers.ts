@@ -25,14 +25,20 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Headers that say what only the proxy knows (the client's scheme, host and address): a
- * client's own are dropped. berth writes X-Forwarded-For/-Proto/-Host; `Forwarded` (RFC 7239)
- * and `X-Real-IP` are not written, so an instance that prefers them falls back to X-Forwarded-*
- * rather than trusting what the client claimed (README, "Headers").
+ * Headers that say what only the proxy knows (the client's scheme, host and address, the user
+ * basic-auth let in, the prefix strip-prefix removed): a client's own are dropped, on ordinary
+ * requests and upgrades alike. berth writes X-Forwarded-For/-Proto/-Host (and -User, -Prefix
+ * where those middlewares run); `Forwarded` (RFC 7239) and `X-Real-IP` are not written, so an
+ * instance that prefers them falls back to X-Forwarded-* rather than trusting what the client
+ * claimed (README, "Headers").
  */
 export const CLIENT_SET_BY_PROXY: ReadonlySet<string> = new Set([
   "x-forwarded-proto",
   "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-server",
+  "x-forwarded-user",
   "forwarded",
   "x-real-ip",
 ]);

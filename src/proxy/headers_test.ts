@@ -74,3 +74,18 @@ Deno.test("readRequestHead() takes the first sane X-Request-Id apart and forward
   assert.equal(readRequestHead(req(["X-Request-Id", ""]), false).requestId, undefined);
   assert.equal(readRequestHead(req([]), false).requestId, undefined);
 });
+
+Deno.test("readRequestHead() drops the client's X-Forwarded-Proto/-Host/-Port/-Prefix/-Server/-User", () => {
+  const raw = ["Host", "a.test"];
+  for (const n of ["Proto", "Host", "Port", "Prefix", "Server", "User"]) {
+    raw.push(`X-Forwarded-${n}`, "spoofed");
+  }
+  raw.push("X-Forwarded-For", "192.0.2.1", "X-Other", "kept");
+  const head = readRequestHead(
+    { method: "GET", url: "/", rawHeaders: raw, remoteAddress: "10.0.0.1", body: null },
+    false,
+  );
+  assert.ok(!head.headers.includes("spoofed"), String(head.headers));
+  assert.ok(head.headers.includes("192.0.2.1, 10.0.0.1"));
+  assert.ok(head.headers.includes("kept"));
+});
