@@ -1,8 +1,8 @@
 /**
  * Rate limit (README "Middlewares: ratelimit"): `berth.http.ratelimit=100/s,burst=200` gives
- * each client IP a token bucket per service; a request takes a token or is answered `429 Too
- * Many Requests` with `Retry-After` (whole seconds until a token is back) and never reaches an
- * instance.
+ * each client IP (an IPv6 client by its /64) a token bucket per service; a request takes a
+ * token or is answered `429 Too Many Requests` with `Retry-After` (whole seconds until a token
+ * is back) and never reaches an instance.
  *
  * The buckets live in the process's one table (rate_buckets.ts), shared by every proxy
  * worker, keyed by service and client: a route rebuild, a relabel or a worker restart keeps
@@ -12,6 +12,8 @@
  */
 import { parseRateLimit, RATELIMIT_META_KEY } from "../../store/mod.ts";
 import type { PlainAnswer } from "../exchange.ts";
+import { clientBytes } from "../../lib/cidr.ts";
+import { ipText } from "../../lib/ip_bytes.ts";
 import type { Middleware, MiddlewarePart, RequestState } from "./pipeline.ts";
 import { type BucketLimit, nowMs, processRateBuckets, type RateBuckets } from "./rate_buckets.ts";
 
@@ -42,7 +44,11 @@ export function rateLimitPart(ctx: RateLimitContext = PROCESS): MiddlewarePart {
         name: "ratelimit",
         request(r: RequestState): PlainAnswer | null {
           const service = r.route.service;
-          const waitMs = ctx.buckets().take(`${service}\u0000${r.client}`, limit, ctx.now());
+          const waitMs = ctx.buckets().take(
+            `${service}\u0000${clientKey(r.client)}`,
+            limit,
+            ctx.now(),
+          );
           if (waitMs === 0) return null;
           return {
             status: 429,
@@ -53,6 +59,20 @@ export function rateLimitPart(ctx: RateLimitContext = PROCESS): MiddlewarePart {
       };
     },
   };
+}
+
+/**
+ * Whose bucket a client address takes from: an IPv4 address (IPv4-mapped IPv6 as IPv4) as it is,
+ * an IPv6 address by its /64 (one subscriber's network: a client must not get a fresh bucket per
+ * address it takes from its /64). Anything else as it is.
+ */
+export function clientKey(client: string): string {
+  const b = clientBytes(client);
+  if (b === null) return client;
+  if (b.length === 4) return ipText(b, 4);
+  const net = new Uint8Array(16);
+  net.set(b.subarray(0, 8));
+  return `${ipText(net, 6)}/64`;
 }
 
 /** The rate limit middleware part (order.ts). */

@@ -4,7 +4,7 @@ import type { PlainAnswer } from "../exchange.ts";
 import type { RequestState } from "./pipeline.ts";
 import type { ServiceRoute } from "../routes.ts";
 import { settingsOf, stateOf } from "./_request_testing.ts";
-import { rateLimitPart } from "./ratelimit.ts";
+import { clientKey, rateLimitPart } from "./ratelimit.ts";
 import { RateBuckets } from "./rate_buckets.ts";
 
 /** The part over a fresh table and a clock the test moves. */
@@ -56,4 +56,20 @@ Deno.test("ratelimit middleware: buckets are per client and per service, and out
   // The route is rebuilt (new settings object, same limit): the client is still limited.
   const rebuilt = p.build(settings({ "berth.http.ratelimit": "1/m,burst=1" }))!;
   assert.notEqual(rebuilt.request!(state("web", "192.0.2.1")), null);
+});
+
+Deno.test("clientKey(): IPv4 as it is (mapped too), IPv6 by its /64", () => {
+  assert.equal(clientKey("192.0.2.1"), "192.0.2.1");
+  assert.equal(clientKey("::ffff:192.0.2.1"), "192.0.2.1");
+  assert.equal(clientKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  assert.equal(clientKey("2001:db8:1:2:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64");
+  assert.equal(clientKey("not an address"), "not an address");
+});
+
+Deno.test("ratelimit middleware: IPv6 clients of one /64 share a bucket", () => {
+  const { part: p } = part();
+  const m = p.build(settings({ "berth.http.ratelimit": "1/m,burst=1" }))!;
+  assert.equal(m.request!(state("web", "2001:db8:1:2::1")), null);
+  assert.notEqual(m.request!(state("web", "2001:db8:1:2::2")), null, "same /64");
+  assert.equal(m.request!(state("web", "2001:db8:1:3::1")), null, "another /64");
 });
