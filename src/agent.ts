@@ -45,6 +45,7 @@ import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./a
 import { Store } from "./store/mod.ts";
 import { VERSION } from "./version.ts";
 import { errorText } from "./lib/error_text.ts";
+import { openFileLimit, raiseOpenFileLimit } from "./lib/fd_limit.ts";
 import { LoopProbe } from "./lib/loop_probe.ts";
 
 export interface AgentOptions {
@@ -479,6 +480,14 @@ export async function runAgent(argv: string[]): Promise<number> {
       return 2;
     }
     throw e;
+  }
+  // Every connection and UDP flow is a file descriptor: the soft limit goes up to the hard one.
+  const fds = openFileLimit();
+  if (fds !== null && fds.soft < fds.hard) {
+    const raised = raiseOpenFileLimit();
+    if ("why" in raised) {
+      console.error(`berth agent: open-file limit stays at ${fds.soft}: ${raised.why}`);
+    }
   }
   // A signal's name, or null when the agent stops by itself (it has logged why).
   const { promise, resolve } = Promise.withResolvers<string | null>();

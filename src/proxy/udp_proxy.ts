@@ -11,7 +11,17 @@
  * - A flow with no datagram either way for the service's `berth.udp.idle-timeout` (default
  *   30 s) is forgotten (its socket closed), found by a sweep every `SWEEP_MS`: never early, at
  *   most a sweep late.
- * - At most `flowsMax` flows per listener: a new flow beyond it evicts the one idle longest.
+ * - File descriptors: each flow holds a socket, so flows are capped twice (README "UDP routes"):
+ *   at most `flowsPerClientMax` (32) per client address over every UDP route, a new one beyond
+ *   it evicting that client's flow idle longest (one client spraying source ports evicts only
+ *   its own flows), and at most `flowsMax` over every route of the process, a quarter of the
+ *   open-file soft limit (at most 4096), a new one beyond it evicting the flow idle longest.
+ * - Replies: a flow's socket takes datagrams only from its instance's address and port (an IP
+ *   address; for a host name, the port only). It is bound to loopback when the instance is on
+ *   loopback. Deno 2.9.6's `node:dgram` `connect()` does not connect the kernel socket (it
+ *   filters nothing and reports no ICMP refusal), so an instance that is down is noticed by its
+ *   health gating, not by ECONNREFUSED.
+ * - Send errors (on the listener or a flow) are counted and logged at most once a minute.
  * - A datagram that finds no instance is dropped (counted in the report).
  * - Ports: a port that is the agent's own DNS listener, that another service claimed first
  *   (route_claims.ts), or that cannot be bound is refused with one log line and reported
@@ -27,8 +37,9 @@
  */
 import type { Buffer } from "node:buffer";
 import dgram from "node:dgram";
-import { isIPv6 } from "node:net";
+import { isIP, isIPv6 } from "node:net";
 import { errorText } from "../lib/error_text.ts";
+import { openFileLimit } from "../lib/fd_limit.ts";
 import {
   parseUdpIdleTimeout,
   UDP_IDLE_TIMEOUT_KEY,
@@ -41,8 +52,20 @@ import type { RoutePart } from "./route_settings.ts";
 import type { RoutedService, RouteTable, ServiceRoute, TcpClash } from "./routes.ts";
 import type { ReservedListener } from "./tcp_proxy.ts";
 
-/** Flows per listener; a new one beyond it evicts the one idle longest. */
+/** Flows of the process at most; a new one beyond it evicts the one idle longest. */
 export const UDP_FLOWS_MAX = 4096;
+/** Flows of one client address at most (over every UDP route). */
+export const UDP_FLOWS_PER_CLIENT_MAX = 32;
+/** How often a send error is logged at most (the others are counted in that line). */
+const SEND_ERROR_LOG_MS = 60_000;
+
+/**
+ * The flow budget for an open-file soft limit (null: unknown, taken as 1024, systemd's default):
+ * a quarter of it, at least 16, at most UDP_FLOWS_MAX. The rest is for connections, Raft, files.
+ */
+export function udpFlowsBudget(softLimit: number | null): number {
+  return Math.max(16, Math.min(UDP_FLOWS_MAX, Math.floor((softLimit ?? 1024) / 4)));
+}
 /** How often idle flows are looked for. */
 export const SWEEP_MS = 1_000;
 
@@ -52,8 +75,10 @@ export interface UdpProxyOptions {
   log: (line: string) => void;
   /** The agent's own listeners; a UDP route on the DNS one's port is refused. */
   reserved?: readonly ReservedListener[];
-  /** Default UDP_FLOWS_MAX. */
+  /** Flows over every route; default udpFlowsBudget(the open-file soft limit). */
   flowsMax?: number;
+  /** Flows of one client address; default UDP_FLOWS_PER_CLIENT_MAX. */
+  flowsPerClientMax?: number;
   /** Clock (ms). Default Date.now. */
   now?: () => number;
   /** Told of each client flow (proxy_metrics.ts counts them). */
@@ -81,6 +106,9 @@ export interface UdpRouteInfo {
 }
 
 interface Flow {
+  readonly l: Listener;
+  /** Its key in the listener's flows (`address|port`). */
+  readonly key: string;
   readonly address: string;
   readonly port: number;
   target: Target;
@@ -129,19 +157,33 @@ const IDLE_PART: RoutePart<number> = {
 };
 
 const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
+
+/** An IPv4 address without its `::ffff:` IPv6 form. */
+function unmapped(address: string): string {
+  return address.startsWith("::ffff:") && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
 
 /** The UDP side of the proxy; told which ports of the route table changed. */
 export class UdpProxy {
   readonly #o: UdpProxyOptions;
   readonly #flowsMax: number;
+  readonly #perClientMax: number;
   readonly #now: () => number;
   readonly #listeners = new Map<number, Listener>();
+  /** Every flow, least recently active first. */
+  readonly #all = new Set<Flow>();
+  /** Each client address's flows (over every listener), least recently active first. */
+  readonly #clients = new Map<string, Set<Flow>>();
+  #sendErrors = 0;
+  #sendErrorLoggedMs = -Infinity;
   #sweep: ReturnType<typeof setInterval> | null = null;
   #closed = false;
 
   constructor(opts: UdpProxyOptions) {
     this.#o = opts;
-    this.#flowsMax = opts.flowsMax ?? UDP_FLOWS_MAX;
+    this.#flowsMax = opts.flowsMax ?? udpFlowsBudget(openFileLimit()?.soft ?? null);
+    this.#perClientMax = opts.flowsPerClientMax ?? UDP_FLOWS_PER_CLIENT_MAX;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -176,7 +218,7 @@ export class UdpProxy {
 
   /**
    * Opens, retargets and closes listeners to match `table.udp` on `ports` (default: every port
-   * of the table or with a listener). Resolves once bound.
+   * of the table or with a listener). Resolves once bound, and removed ports closed.
    */
   async update(table: RouteTable, ports?: Iterable<number>): Promise<void> {
     if (this.#closed) return;
@@ -186,7 +228,7 @@ export class UdpProxy {
       const l = this.#listeners.get(port);
       if (l !== undefined && svc === undefined) {
         this.#listeners.delete(port);
-        this.#closeListener(l);
+        binding.push(this.#closeListener(l));
       } else if (l !== undefined && svc !== undefined) {
         l.svc = svc; // each datagram reads the service's current route
       } else if (svc !== undefined) binding.push(this.#listen(port, svc));
@@ -234,7 +276,7 @@ export class UdpProxy {
       socket.bind(port, host, () => {
         if (l.state === "binding") l.state = "listening";
         socket.removeAllListeners("error");
-        socket.on("error", (e) => this.#o.log(`proxy: UDP ${port}: ${errorText(e)}`));
+        socket.on("error", (e) => this.#sendFailed(`UDP ${port}`, e));
         resolve();
       });
     });
@@ -275,7 +317,7 @@ export class UdpProxy {
     let flow = l.flows.get(key);
     if (flow !== undefined && !ut.keys.has(flow.target.key)) {
       // Its instance is no longer served: the flow moves on.
-      this.#endFlow(l, key, flow);
+      this.#endFlow(flow);
       flow = undefined;
     }
     const now = this.#now();
@@ -285,24 +327,54 @@ export class UdpProxy {
         l.dropped++;
         return;
       }
-      if (l.flows.size >= this.#flowsMax) {
-        const [oldestKey, oldest] = l.flows.entries().next().value!;
-        this.#endFlow(l, oldestKey, oldest);
+      const mine = this.#clients.get(from.address);
+      if (mine !== undefined && mine.size >= this.#perClientMax) {
+        this.#endFlow(mine.values().next().value!); // that client's idlest
+      } else if (this.#all.size >= this.#flowsMax) {
+        this.#endFlow(this.#all.values().next().value!); // the idlest of all
       }
       flow = this.#openFlow(l, key, from, target);
-    } else {
-      l.flows.delete(key); // least recently active first: to the end
-      l.flows.set(key, flow);
-    }
+    } else this.#touch(flow);
     flow.lastMs = now;
     flow.bytesIn += msg.length;
-    flow.socket.send(msg, flow.target.port, flow.target.address);
+    flow.socket.send(msg, flow.target.port, flow.target.address, this.#sent);
+  }
+
+  /** Moves a flow to the end (most recently active) of the orders it is in. */
+  #touch(flow: Flow): void {
+    flow.l.flows.delete(flow.key);
+    flow.l.flows.set(flow.key, flow);
+    this.#all.delete(flow);
+    this.#all.add(flow);
+    const mine = this.#clients.get(flow.address);
+    mine?.delete(flow);
+    mine?.add(flow);
+  }
+
+  /** A send's callback: failures are counted and logged at most once a minute. */
+  readonly #sent = (e: Error | null): void => {
+    if (e) this.#sendFailed("UDP flow", e);
+  };
+
+  #sendFailed(where: string, e: Error): void {
+    this.#sendErrors++;
+    const now = this.#now();
+    if (now - this.#sendErrorLoggedMs < SEND_ERROR_LOG_MS) return;
+    this.#sendErrorLoggedMs = now;
+    const n = this.#sendErrors;
+    this.#sendErrors = 0;
+    this.#o.log(
+      `proxy: ${where}: ${errorText(e, { preferCode: true })}` +
+        (n > 1 ? ` (${n} send errors since the last such line)` : ""),
+    );
   }
 
   #openFlow(l: Listener, key: string, from: dgram.RemoteInfo, target: Target): Flow {
     const socket = dgram.createSocket(isIPv6(target.address) ? "udp6" : "udp4");
     const service = l.svc.service;
     const flow: Flow = {
+      l,
+      key,
       address: from.address,
       port: from.port,
       target,
@@ -313,25 +385,36 @@ export class UdpProxy {
       bytesOut: 0,
     };
     this.#o.observer?.udpFlowOpened(service, l.port);
+    const want = isIP(target.address) === 0 ? null : unmapped(target.address);
     socket.on("message", (reply: Buffer, r: dgram.RemoteInfo) => {
       // Only the instance's replies; anything else reaching the flow's port is dropped.
       if (r.port !== flow.target.port || l.flows.get(key) !== flow) return;
+      if (want !== null && unmapped(r.address) !== want) return;
       flow.lastMs = this.#now();
-      l.flows.delete(key);
-      l.flows.set(key, flow);
+      this.#touch(flow);
       flow.bytesOut += reply.length;
-      l.socket?.send(reply, flow.port, flow.address);
+      l.socket?.send(reply, flow.port, flow.address, this.#sent);
     });
-    socket.on("error", () => {
-      if (l.flows.get(key) === flow) this.#endFlow(l, key, flow);
-    });
+    socket.on("error", () => this.#endFlow(flow));
+    // Off the outer interfaces when the instance is on loopback.
+    const loop = LOOPBACK.test(want ?? "") ? want : null;
+    if (loop !== null) socket.bind(0, loop);
     l.flows.set(key, flow);
+    this.#all.add(flow);
+    const mine = this.#clients.get(flow.address);
+    if (mine === undefined) this.#clients.set(flow.address, new Set([flow]));
+    else mine.add(flow);
     return flow;
   }
 
-  #endFlow(l: Listener, key: string, flow: Flow): void {
-    if (l.flows.get(key) === flow) {
-      l.flows.delete(key);
+  #endFlow(flow: Flow): void {
+    const l = flow.l;
+    if (l.flows.get(flow.key) === flow) {
+      l.flows.delete(flow.key);
+      this.#all.delete(flow);
+      const mine = this.#clients.get(flow.address);
+      mine?.delete(flow);
+      if (mine?.size === 0) this.#clients.delete(flow.address);
       this.#o.observer?.udpFlowClosed(flow.service, l.port, flow.bytesIn, flow.bytesOut);
     }
     try {
@@ -345,19 +428,26 @@ export class UdpProxy {
     for (const l of this.#listeners.values()) {
       if (l.flows.size === 0) continue;
       const idleMs = this.#targets(l).idleMs;
-      for (const [key, flow] of l.flows) {
+      for (const flow of l.flows.values()) {
         if (now - flow.lastMs < idleMs) break; // least recently active first: the rest are newer
-        this.#endFlow(l, key, flow);
+        this.#endFlow(flow);
       }
     }
   };
 
-  #closeListener(l: Listener): void {
-    for (const [key, flow] of [...l.flows]) this.#endFlow(l, key, flow);
-    try {
-      l.socket?.close();
-    } catch { /* closed already */ }
+  /** Resolves once its port is free again. */
+  #closeListener(l: Listener): Promise<void> {
+    for (const flow of [...l.flows.values()]) this.#endFlow(flow);
+    const socket = l.socket;
     l.socket = null;
+    if (socket === null) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      try {
+        socket.close(() => resolve());
+      } catch {
+        resolve(); // closed already
+      }
+    });
   }
 
   /** Closes every listener and flow. */
@@ -365,7 +455,7 @@ export class UdpProxy {
     this.#closed = true;
     if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#sweep = null;
-    for (const l of this.#listeners.values()) this.#closeListener(l);
+    for (const l of this.#listeners.values()) void this.#closeListener(l);
     this.#listeners.clear();
   }
 }

@@ -4,7 +4,7 @@ import dgram from "node:dgram";
 import type { Instance } from "../store/mod.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { buildRouteTable } from "./routes.ts";
-import { UdpProxy } from "./udp_proxy.ts";
+import { udpFlowsBudget, UdpProxy } from "./udp_proxy.ts";
 import { spec, TestStore, withProxy } from "./_testing.ts";
 
 interface Echo {
@@ -239,5 +239,168 @@ Deno.test("UdpProxy refuses a port the agent's DNS listens on, one taken, and re
   } finally {
     udp.close();
     taken.close();
+  }
+});
+
+/** A client socket bound to `address` sending `text` to port `to` of 127.0.0.1 (no answer awaited). */
+async function sender(address = "127.0.0.1") {
+  const s = dgram.createSocket("udp4");
+  const got: string[] = [];
+  s.on("message", (m, r) => got.push(`${m} from ${r.address}:${r.port}`));
+  await new Promise<void>((r) => s.bind(0, address, r));
+  return {
+    got,
+    send: (to: number, text: string, host = "127.0.0.1") =>
+      new Promise<void>((r) => s.send(Buffer.from(text), to, host, () => r())),
+    close: () => s.close(),
+  };
+}
+
+/** Waits until `ok()` or 2 s (then the assertion after it reports what is wrong). */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+Deno.test("udpFlowsBudget is a quarter of the open-file soft limit, 16 to 4096; unknown counts as 1024", () => {
+  assert.equal(udpFlowsBudget(1024), 256);
+  assert.equal(udpFlowsBudget(256), 64);
+  assert.equal(udpFlowsBudget(20), 16);
+  assert.equal(udpFlowsBudget(1_048_576), 4096);
+  assert.equal(udpFlowsBudget(null), 256);
+});
+
+Deno.test("UdpProxy caps flows per client address (evicting that client's idlest) and over every route", async () => {
+  const a = await udpEcho("a");
+  const [p1, p2] = [await unusedPort(), await unusedPort()];
+  const udp = new UdpProxy({
+    host: "127.0.0.1",
+    log: () => {},
+    flowsMax: 4,
+    flowsPerClientMax: 2,
+  });
+  const table = buildRouteTable([
+    inst(udpSpec("dns-a:udp", a.port, p1)),
+    inst({ ...udpSpec("o-a:udp", a.port, p2), service: "other" }),
+  ], []);
+  const flows = () => udp.report([]).map((r) => r.flows);
+  const other = await udpClient();
+  // One client address, many source ports (each a new flow).
+  const spray = await Promise.all([1, 2, 3, 4, 5].map(() => sender("127.0.0.3")));
+  try {
+    await udp.update(table);
+    assert.equal(await other.ask(p1, "o"), "a:o");
+    for (const [i, s] of spray.entries()) {
+      await s.send(i % 2 === 0 ? p1 : p2, `s${i}`);
+      await until(() => s.got.length === 1);
+      assert.equal(s.got.length, 1, `sender ${i} answered`);
+    }
+    // The sprayer holds 2 flows over both routes; the other client's flow stayed.
+    assert.equal(flows().reduce((x, y) => x + y), 3);
+    assert.equal(await other.ask(p1, "o2"), "a:o2");
+    const sources = new Set(
+      a.got.filter((g) => g.endsWith(":o") || g.endsWith(":o2"))
+        .map((g) => g.split(":")[0]),
+    );
+    assert.equal(sources.size, 1, "the other client's flow was not evicted");
+    // Three more client addresses: 5 flows wanted, 4 at most over every route.
+    const more = await Promise.all(["127.0.0.4", "127.0.0.5", "127.0.0.6"].map(sender));
+    for (const s of more) {
+      await s.send(p2, "m");
+      await until(() => s.got.length === 1);
+    }
+    assert.equal(flows().reduce((x, y) => x + y), 4);
+    for (const s of more) s.close();
+  } finally {
+    udp.close();
+    other.close();
+    for (const s of spray) s.close();
+    a.close();
+  }
+});
+
+Deno.test("UdpProxy forwards to the client only replies from the instance's address and port", async () => {
+  const a = await udpEcho("a");
+  const udpPort = await unusedPort();
+  const udp = new UdpProxy({ host: "127.0.0.1", log: () => {} });
+  const c = await sender();
+  // Another host using the instance's port.
+  const forger = dgram.createSocket("udp4");
+  await new Promise<void>((r) => forger.bind(a.port, "127.0.0.9", r));
+  try {
+    await udp.update(buildRouteTable([inst(udpSpec("dns-a:udp", a.port, udpPort))], []));
+    await c.send(udpPort, "hi");
+    await until(() => c.got.length === 1);
+    assert.deepEqual(c.got, [`a:hi from 127.0.0.1:${udpPort}`]);
+    const flowPort = Number(a.got[0]!.split(":")[0]);
+    await new Promise<void>((r) =>
+      forger.send(Buffer.from("INJECTED"), flowPort, "127.0.0.1", () => r())
+    );
+    await c.send(udpPort, "again");
+    await until(() => c.got.length >= 2);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(c.got, [
+      `a:hi from 127.0.0.1:${udpPort}`,
+      `a:again from 127.0.0.1:${udpPort}`,
+    ]);
+  } finally {
+    udp.close();
+    c.close();
+    forger.close();
+    a.close();
+  }
+});
+
+Deno.test("UdpProxy logs failed sends at most once a minute, with the count", async () => {
+  const udpPort = await unusedPort();
+  const lines: string[] = [];
+  let now = 0;
+  const udp = new UdpProxy({ host: "127.0.0.1", log: (l) => lines.push(l), now: () => now });
+  // Broadcast without SO_BROADCAST: every send to the instance fails (EACCES).
+  const table = buildRouteTable([
+    inst({ ...udpSpec("b:udp", 9, udpPort), address: "255.255.255.255" }),
+  ], []);
+  const c = await sender();
+  try {
+    await udp.update(table);
+    for (let i = 0; i < 5; i++) await c.send(udpPort, `x${i}`);
+    await until(() => lines.length > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0]!, /^proxy: UDP flow: \S/);
+    now += 60_000;
+    await c.send(udpPort, "later");
+    await until(() => lines.length > 1);
+    assert.match(
+      lines[1] ?? "",
+      /^proxy: UDP flow: .* \(\d+ send errors since the last such line\)$/,
+    );
+  } finally {
+    udp.close();
+    c.close();
+  }
+});
+
+Deno.test("UdpProxy on a non-wildcard address answers from that address; removing the route frees the port", async () => {
+  const a = await udpEcho("a");
+  const udpPort = await unusedPort();
+  const udp = new UdpProxy({ host: "127.0.0.2", log: () => {} });
+  const c = await sender("127.0.0.5");
+  try {
+    await udp.update(buildRouteTable([inst(udpSpec("dns-a:udp", a.port, udpPort))], []));
+    await c.send(udpPort, "hi", "127.0.0.2");
+    await until(() => c.got.length === 1);
+    assert.deepEqual(c.got, [`a:hi from 127.0.0.2:${udpPort}`]);
+    await udp.update(buildRouteTable([], []));
+    assert.deepEqual(udp.report([]), []);
+    const again = dgram.createSocket("udp4");
+    await new Promise<void>((resolve, reject) => {
+      again.once("error", reject);
+      again.bind(udpPort, "127.0.0.2", resolve);
+    });
+    again.close();
+  } finally {
+    udp.close();
+    c.close();
+    a.close();
   }
 });
