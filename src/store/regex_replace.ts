@@ -2,7 +2,8 @@
  * `REGEX REPLACEMENT` pairs of the `berth.http.rewrite` and `berth.http.redirect` keys: the
  * regex is RE2 syntax (re2js: matching takes linear time whatever the pattern, so a label can
  * never make the proxy backtrack for seconds); the replacement is literal text with `$0` (the
- * whole match) to `$9` (a capture group) and `$$` (a dollar sign). Every match is replaced,
+ * whole match) to `$9` (a capture group), `${N}` (group N, also before a digit: `${1}0`) and
+ * `$$` (a dollar sign). Every match is replaced,
  * as Go's `Regexp.ReplaceAllString` (Traefik's replacePathRegex and redirectRegex) does.
  *
  * @module
@@ -17,7 +18,7 @@ export const REGEX_PROGRAM_MAX = 2000;
 
 /** What a regex and its replacement look like, for messages. */
 export const REGEX_REPLACE_EXPECTED =
-  "REGEX REPLACEMENT (an RE2 regex without spaces; $1…$9 in the replacement)";
+  "REGEX REPLACEMENT (an RE2 regex without spaces; $1…$9 or ${N} in the replacement)";
 
 /** One piece of a replacement: literal text, or the number of a group (0: the whole match). */
 type Piece = string | number;
@@ -72,10 +73,17 @@ export function compileRegexReplace(regex: string, replacement: string): RegexRe
       text += "$";
       continue;
     }
-    if (next === undefined || next < "0" || next > "9") {
-      throw new CommandError("bad $ in replacement", "$0…$9 or $$ after a $ in the replacement");
-    }
-    const n = Number(next);
+    let n: number;
+    const braced = next === "{" ? /^\{([0-9]{1,3})\}/.exec(replacement.slice(i)) : null;
+    if (braced !== null) {
+      n = Number(braced[1]); // ${N} (Traefik's and Go's form): any group, digits may follow
+      i += braced[0].length - 1;
+    } else if (next === undefined || next < "0" || next > "9") {
+      throw new CommandError(
+        "bad $ in replacement",
+        "$0…$9, ${N} or $$ after a $ in the replacement",
+      );
+    } else n = Number(next);
     if (n > groups) {
       throw new CommandError(
         `$${n} refers to no group`,
