@@ -180,3 +180,27 @@ Deno.test("HttpProxy: Expect: 100-continue is answered only after basic-auth let
     await b.close();
   }
 });
+
+Deno.test("HttpProxy: berth.http.redirect comes before basic-auth (no credentials asked on the old host)", async () => {
+  const { b, seen } = await echoBackend();
+  const ts = new TestStore();
+  ts.register(spec({
+    id: "web-a",
+    port: b.port,
+    httpHosts: ["www.example.com", "example.com"],
+    meta: {
+      "berth.http.auth.basic": `bob:${BOB}`,
+      "berth.http.redirect": "^http://www\\.(.*) http://$1 301",
+    },
+  }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      const old = await request(port, "/a", { host: "www.example.com" });
+      assert.deepEqual([old.status, old.headers.location], [301, "http://example.com/a"]);
+      assert.equal((await request(port, "/a", { host: "example.com" })).status, 401);
+      assert.equal(seen.length, 0);
+    });
+  } finally {
+    await b.close();
+  }
+});

@@ -3,11 +3,12 @@
  * settings turn on, in this order: request stages on the way in, then the request is forwarded
  * (balancer, max-conns, timeout, retries), then response stages on the way back.
  *
- * Way in:   allow (403) → ratelimit (429) → basic-auth (401) → redirect (30x) → strip-prefix
+ * Way in:   allow (403) → ratelimit (429) → redirect (30x) → basic-auth (401) → strip-prefix
  *           → rewrite → request-headers
  *
  * The ratelimit comes before basic-auth so that password guesses take tokens too (as nginx's
- * limit_req runs before auth_basic).
+ * limit_req runs before auth_basic), and the redirect before it so that a client is sent to
+ * the right URL before it is asked for credentials (as nginx's `return` runs before access).
  * Way back: response-headers → sticky cookie → compress → HSTS (edge_rules.ts, always last)
  *
  * Each middleware adds its part on its line below; nothing else decides the order.
@@ -30,8 +31,8 @@ import { COMPRESS } from "./compress.ts";
 export const MIDDLEWARES: readonly MiddlewarePart[] = [
   ALLOW, // berth.http.allow (403)
   RATELIMIT, // berth.http.ratelimit (429); before basic-auth: guesses take tokens
-  BASIC_AUTH, // berth.http.auth.basic (401)
   REDIRECT, // berth.http.redirect (30x; `https` is the edge's, edge_rules.ts)
+  BASIC_AUTH, // berth.http.auth.basic (401)
   STRIP_PREFIX, // berth.http.strip-prefix
   REWRITE, // berth.http.rewrite
   REQUEST_HEADERS, // berth.http.request-header.NAME, berth.http.request-headers.remove
