@@ -125,7 +125,9 @@ export class RecordingSink implements DispatchSink {
     inner.onAbort = () => {
       const fn = this.#outerAbort;
       this.#outerAbort = null;
-      this.#finish(499);
+      // Told of an abort while the client's side is still open: the frontend answers the
+      // request itself (HTTP/2's idle request body: 408, h2_frontend.ts); else the client left.
+      this.#finish(inner.destroyed ? 499 : 408);
       fn?.();
     };
   }

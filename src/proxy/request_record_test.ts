@@ -198,3 +198,35 @@ Deno.test("HttpProxy goes on when an observer throws: the others still get the r
     await a.close();
   }
 });
+
+Deno.test("HttpProxy records 408 when an HTTP/2 request body idles out", async () => {
+  const a = await startBackend("a", () => {}); // reads nothing, answers nothing
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const { o, records, count } = observer();
+  try {
+    await withH2Proxy(ts, { observers: [o], requestTimeoutMs: 200 }, async (port) => {
+      const client = h2Connect(port);
+      try {
+        const req = client.request({
+          ":method": "POST",
+          ":path": "/upload",
+          ":authority": "web.test",
+        });
+        req.on("error", () => {});
+        const status = new Promise<number>((resolve) =>
+          req.on("response", (h) => resolve(Number(h[":status"])))
+        );
+        req.write("a part of the body, and no more");
+        assert.equal(await status, 408);
+        await count(1);
+        assert.equal(records[0]!.status, 408);
+        assert.equal(records[0]!.path, "/upload");
+      } finally {
+        client.close();
+      }
+    });
+  } finally {
+    await a.close();
+  }
+});
