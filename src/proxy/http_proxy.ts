@@ -488,7 +488,6 @@ export class HttpProxy {
       conn,
       startedMs,
       requestId,
-      now: Date.now,
     });
     let res: DispatchSink = rec ?? sink;
     const acme = this.#opts.acmeHttp01;

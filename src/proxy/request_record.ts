@@ -36,7 +36,7 @@ export interface RequestRecord {
   readonly bytesOut: number;
   /** The routed service (null: no route). */
   readonly service: string | null;
-  /** The route it matched, host and path prefix (`app.example.com/api`, `*\/` any host). */
+  /** The route it matched: host and path prefix, `app.example.com/api` (`*` for any host). */
   readonly route: string | null;
   /** The instance of the last attempt (null: none was tried). */
   readonly instance: string | null;
@@ -65,15 +65,87 @@ export interface RequestObserver {
 
 /** What the record reads from the exchange when it is made (set once the request is routed). */
 export interface RecordSource {
-  readonly requestId: string;
   readonly attempts: number;
   /** Targets tried, in order. */
   readonly tried: readonly { readonly id: string }[];
 }
 
+/** What a request's record takes from when it arrived. */
+export interface RequestStart {
+  readonly observers: readonly RequestObserver[];
+  readonly member: string;
+  readonly req: ClientRequest;
+  readonly conn: ConnInfo;
+  /** ms since the epoch. */
+  readonly startedMs: number;
+  readonly requestId: string;
+}
+
+/** What a request's record takes from when it finished. */
+interface RequestEnd {
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  service: string | null;
+  route: string | null;
+  instance: string | null;
+  attempts: number;
+  endedMs: number;
+}
+
 /** The request's protocol as a log names it. */
 export function protoOf(req: ClientRequest, conn: ConnInfo): string {
   return req.proto ?? (conn.alpn === "h2" ? "HTTP/2" : "HTTP/1.1");
+}
+
+/** The record of a request (`s`) that finished (`e`), handed to every observer. */
+function report(s: RequestStart, e: RequestEnd): void {
+  const { req, conn } = s;
+  notifyEnd(s.observers, {
+    time: s.startedMs,
+    member: s.member,
+    client: req.remoteAddress,
+    method: req.method,
+    host: hostOf(req.rawHeaders),
+    path: req.url,
+    proto: protoOf(req, conn),
+    status: e.status,
+    bytesIn: e.bytesIn,
+    bytesOut: e.bytesOut,
+    service: e.service,
+    route: e.route,
+    instance: e.instance,
+    attempts: e.attempts,
+    durationMs: e.endedMs - s.startedMs,
+    tlsVersion: conn.secure ? conn.tlsVersion ?? null : null,
+    sni: conn.secure ? conn.servername ?? null : null,
+    requestId: s.requestId,
+    rawHeaders: req.rawHeaders,
+  });
+}
+
+/** Calls every observer's `begin`. */
+function notifyBegin(observers: readonly RequestObserver[], service: string | null): void {
+  for (const o of observers) o.begin?.(service);
+}
+
+/** Hands `r` to every observer; one that throws does not keep it from the others. */
+export function notifyEnd(observers: readonly RequestObserver[], r: RequestRecord): void {
+  for (const o of observers) {
+    try {
+      o.end(r);
+    } catch {
+      // An observer's bug must not cost the request or the other observers.
+    }
+  }
+}
+
+/** The first Host header (HTTP/2: `:authority`, which the frontend hands on as `host`). */
+function hostOf(raw: readonly string[]): string | null {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") return raw[i + 1]!;
+  }
+  return null;
 }
 
 /**
@@ -82,13 +154,7 @@ export function protoOf(req: ClientRequest, conn: ConnInfo): string {
  */
 export class RecordingSink implements DispatchSink {
   readonly #inner: DispatchSink;
-  readonly #observers: readonly RequestObserver[];
-  readonly #member: string;
-  readonly #req: ClientRequest;
-  readonly #conn: ConnInfo;
-  readonly #startedMs: number;
-  readonly #now: () => number;
-  #requestId: string;
+  readonly #start: RequestStart;
   #service: string | null = null;
   #route: string | null = null;
   #source: RecordSource | null = null;
@@ -99,26 +165,9 @@ export class RecordingSink implements DispatchSink {
   #outerAbort: (() => void) | null = null;
   declare writeTrailers?: (headers: readonly string[]) => void;
 
-  constructor(
-    inner: DispatchSink,
-    opts: {
-      observers: readonly RequestObserver[];
-      member: string;
-      req: ClientRequest;
-      conn: ConnInfo;
-      startedMs: number;
-      requestId: string;
-      now: () => number;
-    },
-  ) {
+  constructor(inner: DispatchSink, start: RequestStart) {
     this.#inner = inner;
-    this.#observers = opts.observers;
-    this.#member = opts.member;
-    this.#req = opts.req;
-    this.#conn = opts.conn;
-    this.#startedMs = opts.startedMs;
-    this.#requestId = opts.requestId;
-    this.#now = opts.now;
+    this.#start = start;
     if (inner.writeTrailers !== undefined) {
       this.writeTrailers = (headers) => inner.writeTrailers!(headers);
     }
@@ -137,9 +186,8 @@ export class RecordingSink implements DispatchSink {
     this.#service = service;
     this.#route = route;
     this.#source = source;
-    if (source !== null) this.#requestId = source.requestId;
     this.#begun = true;
-    for (const o of this.#observers) o.begin?.(service);
+    notifyBegin(this.#start.observers, service);
   }
 
   get destroyed(): boolean {
@@ -200,52 +248,18 @@ export class RecordingSink implements DispatchSink {
     if (this.#done) return;
     this.#done = true;
     if (!this.#begun) this.routed(null, null, null); // answered before routing (ACME)
-    const req = this.#req;
-    const conn = this.#conn;
-    const source = this.#source;
-    const tried = source?.tried;
-    const r: RequestRecord = {
-      time: this.#startedMs,
-      member: this.#member,
-      client: req.remoteAddress,
-      method: req.method,
-      host: hostOf(req.rawHeaders),
-      path: req.url,
-      proto: protoOf(req, conn),
+    const tried = this.#source?.tried;
+    report(this.#start, {
       status,
-      bytesIn: req.body?.bytes ?? 0,
+      bytesIn: this.#start.req.body?.bytes ?? 0,
       bytesOut: this.#bytesOut,
       service: this.#service,
       route: this.#route,
       instance: tried === undefined || tried.length === 0 ? null : tried[tried.length - 1]!.id,
-      attempts: source?.attempts ?? 0,
-      durationMs: this.#now() - this.#startedMs,
-      tlsVersion: conn.secure ? conn.tlsVersion ?? null : null,
-      sni: conn.secure ? conn.servername ?? null : null,
-      requestId: this.#requestId,
-      rawHeaders: req.rawHeaders,
-    };
-    notifyEnd(this.#observers, r);
+      attempts: this.#source?.attempts ?? 0,
+      endedMs: Date.now(),
+    });
   }
-}
-
-/** Hands `r` to every observer; one that throws does not keep it from the others. */
-export function notifyEnd(observers: readonly RequestObserver[], r: RequestRecord): void {
-  for (const o of observers) {
-    try {
-      o.end(r);
-    } catch {
-      // An observer's bug must not cost the request or the other observers.
-    }
-  }
-}
-
-/** The first Host header (HTTP/2: `:authority`, which the frontend hands on as `host`). */
-function hostOf(raw: readonly string[]): string | null {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") return raw[i + 1]!;
-  }
-  return null;
 }
 
 /**
@@ -253,12 +267,7 @@ function hostOf(raw: readonly string[]): string | null {
  * status the proxy or the instance answered (101 for a tunnel), the bytes either way.
  */
 export class UpgradeRecorder {
-  readonly #observers: readonly RequestObserver[];
-  readonly #member: string;
-  readonly #req: ClientRequest;
-  readonly #conn: ConnInfo;
-  readonly #startedMs: number;
-  readonly #requestId: string;
+  readonly #start: RequestStart;
   readonly #socket: { readonly bytesRead: number; readonly bytesWritten: number };
   readonly #in0: number;
   readonly #out0: number;
@@ -270,31 +279,19 @@ export class UpgradeRecorder {
   /** The status answered (0: none yet; the client left first: 499). */
   status = 0;
 
+  /** `headBytes`: bytes the connection read after the request head before the upgrade. */
   constructor(
     socket: {
       readonly bytesRead: number;
       readonly bytesWritten: number;
       once(event: "close", fn: () => void): unknown;
     },
-    opts: {
-      observers: readonly RequestObserver[];
-      member: string;
-      req: ClientRequest;
-      conn: ConnInfo;
-      startedMs: number;
-      requestId: string;
-      /** Bytes of the request the connection read before (its head, bytes after it). */
-      headBytes: number;
-    },
+    start: RequestStart,
+    headBytes: number,
   ) {
-    this.#observers = opts.observers;
-    this.#member = opts.member;
-    this.#req = opts.req;
-    this.#conn = opts.conn;
-    this.#startedMs = opts.startedMs;
-    this.#requestId = opts.requestId;
+    this.#start = start;
     this.#socket = socket;
-    this.#in0 = socket.bytesRead - opts.headBytes;
+    this.#in0 = socket.bytesRead - headBytes;
     this.#out0 = socket.bytesWritten;
     socket.once("close", () => this.#finish());
   }
@@ -304,7 +301,7 @@ export class UpgradeRecorder {
     this.#service = service;
     this.#route = route;
     this.#begun = true;
-    for (const o of this.#observers) o.begin?.(service);
+    notifyBegin(this.#start.observers, service);
   }
 
   /** An instance was tried. */
@@ -315,16 +312,7 @@ export class UpgradeRecorder {
 
   #finish(): void {
     if (!this.#begun) this.routed(null, null);
-    const req = this.#req;
-    const conn = this.#conn;
-    notifyEnd(this.#observers, {
-      time: this.#startedMs,
-      member: this.#member,
-      client: req.remoteAddress,
-      method: req.method,
-      host: hostOf(req.rawHeaders),
-      path: req.url,
-      proto: protoOf(req, conn),
+    report(this.#start, {
       status: this.status === 0 ? 499 : this.status,
       bytesIn: this.#socket.bytesRead - this.#in0,
       bytesOut: this.#socket.bytesWritten - this.#out0,
@@ -332,11 +320,7 @@ export class UpgradeRecorder {
       route: this.#route,
       instance: this.#tried,
       attempts: this.#attempts,
-      durationMs: Date.now() - this.#startedMs,
-      tlsVersion: conn.secure ? conn.tlsVersion ?? null : null,
-      sni: conn.secure ? conn.servername ?? null : null,
-      requestId: this.#requestId,
-      rawHeaders: req.rawHeaders,
+      endedMs: Date.now(),
     });
   }
 }

@@ -116,8 +116,7 @@ export function forwardUpgrade(
     conn,
     startedMs,
     requestId,
-    headBytes: head.length,
-  });
+  }, head.length);
   const answer = (a: PlainAnswer) => {
     if (rec !== null) rec.status = a.status;
     rawPlain(socket, { ...a, headers: [...a.headers ?? [], "x-request-id", requestId] });
