@@ -18,6 +18,7 @@
  */
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
+import { connectWithLocalHeader } from "./proxy_local.ts";
 
 /** The method path of the health check. */
 export const HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check";
@@ -41,7 +42,7 @@ export type GrpcHealthAnswer =
 
 /** Runs one health call against `address:port`; rejects on a connection or protocol failure. */
 export type GrpcHealthCall = (
-  target: { address: string; port: number; service?: string },
+  target: { address: string; port: number; service?: string; proxyProtocol?: 1 | 2 },
   signal: AbortSignal,
 ) => Promise<GrpcHealthAnswer>;
 
@@ -156,7 +157,13 @@ export function decodeGrpcMessage(v: string): string {
 export const nodeGrpcHealthCall: GrpcHealthCall = (target, signal) =>
   new Promise((resolve, reject) => {
     const host = target.address.includes(":") ? `[${target.address}]` : target.address;
-    const session = http2.connect(`http://${host}:${target.port}`);
+    const pp = target.proxyProtocol;
+    // With `berth.proxy-protocol`: the session's connection starts with a LOCAL header.
+    const session = pp === undefined
+      ? http2.connect(`http://${host}:${target.port}`)
+      : http2.connect(`http://${host}:${target.port}`, {
+        createConnection: () => connectWithLocalHeader(target.address, target.port, pp),
+      });
     let settled = false;
     const finish = (e: Error | null, answer?: GrpcHealthAnswer) => {
       if (settled) return;

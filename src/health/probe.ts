@@ -23,6 +23,7 @@ import {
   SERVING,
   SERVING_STATUS_NAMES,
 } from "./grpc_health.ts";
+import { connectWithLocalHeader, proxiedHttpGet, proxyVersionOfMeta } from "./proxy_local.ts";
 
 /** Longest output line proposed; longer lines are cut with an ellipsis. */
 export const OUTPUT_CHARS_MAX = 200;
@@ -31,24 +32,30 @@ export const HEADER_BYTES_MAX = 16 * 1024;
 /** Longest reason phrase kept from a response status line. */
 const REASON_CHARS_MAX = 40;
 
-/** Where a check goes: the instance's address and port plus what to do there. */
+/**
+ * Where a check goes: the instance's address and port plus what to do there; `proxyProtocol`:
+ * the connection starts with a PROXY protocol LOCAL header of that version (proxy_local.ts).
+ */
 export type ProbeTarget =
-  | {
-    kind: "http";
-    address: string;
-    port: number;
-    path: string;
-    /** The URL as registered (a registered check's): shown in the output, `https:` uses TLS. */
-    url?: string;
-  }
-  | { kind: "tcp"; address: string; port: number }
-  | {
-    kind: "grpc";
-    address: string;
-    port: number;
-    /** The gRPC service asked about; absent: the whole server (a registered check's `/service`). */
-    service?: string;
-  };
+  & (
+    | {
+      kind: "http";
+      address: string;
+      port: number;
+      path: string;
+      /** The URL as registered (a registered check's): shown in the output, `https:` uses TLS. */
+      url?: string;
+    }
+    | { kind: "tcp"; address: string; port: number }
+    | {
+      kind: "grpc";
+      address: string;
+      port: number;
+      /** The gRPC service asked about; absent: the whole server (a registered check's `/service`). */
+      service?: string;
+    }
+  )
+  & { proxyProtocol?: 1 | 2 };
 
 export interface ProbeResult {
   status: CheckStatus;
@@ -57,12 +64,20 @@ export interface ProbeResult {
 
 /** Sends GET `path` to `address:port`; resolves with the status line once headers arrive. */
 export type HttpGet = (
-  target: { address: string; port: number; path: string; url?: string },
+  target: { address: string; port: number; path: string; url?: string; proxyProtocol?: 1 | 2 },
   signal: AbortSignal,
 ) => Promise<{ statusCode: number; statusText: string }>;
 
-/** Opens a TCP connection to `address:port` and closes it at once; rejects on failure. */
-export type TcpConnect = (address: string, port: number, signal: AbortSignal) => Promise<void>;
+/**
+ * Opens a TCP connection to `address:port` (first writing a PROXY LOCAL header of
+ * `proxyProtocol`) and closes it at once; rejects on failure.
+ */
+export type TcpConnect = (
+  address: string,
+  port: number,
+  signal: AbortSignal,
+  proxyProtocol?: 1 | 2,
+) => Promise<void>;
 
 export interface ProbeOptions {
   timeoutMs: number;
@@ -87,19 +102,22 @@ export const REAL_TIMERS: Timers = {
 
 /**
  * The target a check definition describes for an instance, or null when the definition names
- * no HTTP path, gRPC nor TCP (nothing to run). HTTP wins over gRPC, gRPC over TCP.
+ * no HTTP path, gRPC nor TCP (nothing to run). HTTP wins over gRPC, gRPC over TCP. An instance
+ * with `berth.proxy-protocol` in its meta is checked with that PROXY protocol's LOCAL header.
  */
 export function targetOf(
-  instance: { address: string; port: number },
+  instance: { address: string; port: number; meta?: Readonly<Record<string, string>> },
   check: CheckDefinition,
 ): ProbeTarget | null {
   const { address, port } = instance;
+  const v = proxyVersionOfMeta(instance.meta);
+  const pp = v === undefined ? {} : { proxyProtocol: v };
   if (check.http !== undefined && check.http !== "") {
     const path = check.http.startsWith("/") ? check.http : `/${check.http}`;
-    return { kind: "http", address, port, path };
+    return { kind: "http", address, port, path, ...pp };
   }
-  if (check.grpc === true) return { kind: "grpc", address, port };
-  if (check.tcp === true) return { kind: "tcp", address, port };
+  if (check.grpc === true) return { kind: "grpc", address, port, ...pp };
+  if (check.tcp === true) return { kind: "tcp", address, port, ...pp };
   return null;
 }
 
@@ -177,7 +195,12 @@ export async function probe(target: ProbeTarget, options: ProbeOptions): Promise
       const answer = await (options.grpcHealth ?? nodeGrpcHealthCall)(target, ac.signal);
       return { status: grpcHealthStatus(answer), output: clip(`${what}: ${grpcText(answer)}`) };
     }
-    await (options.tcpConnect ?? nodeTcpConnect)(target.address, target.port, ac.signal);
+    await (options.tcpConnect ?? nodeTcpConnect)(
+      target.address,
+      target.port,
+      ac.signal,
+      target.proxyProtocol,
+    );
     return { status: "passing", output: clip(`${what}: success`) };
   } catch (e) {
     const why = timedOut
@@ -238,45 +261,54 @@ function clip(s: string): string {
   return s.length <= OUTPUT_CHARS_MAX ? s : `${s.slice(0, OUTPUT_CHARS_MAX - 1)}…`;
 }
 
-/** The default HttpGet: one `node:http` request without keep-alive; the body is never read. */
+/**
+ * The default HttpGet: one `node:http` request without keep-alive; the body is never read. With
+ * a PROXY header to send first, proxy_local.ts's GET over a plain socket.
+ */
 const nodeHttpGet: HttpGet = (target, signal) =>
-  new Promise((resolve, reject) => {
-    const client = target.url?.startsWith("https:") ? https : http;
-    const req = client.request({
-      host: target.address,
-      port: target.port,
-      path: target.path,
-      method: "GET",
-      agent: false,
-      maxHeaderSize: HEADER_BYTES_MAX,
-      headers: { "user-agent": "berth-health-check", accept: "*/*", connection: "close" },
+  target.proxyProtocol !== undefined && !target.url?.startsWith("https:")
+    ? proxiedHttpGet(target, target.proxyProtocol, HEADER_BYTES_MAX, signal)
+    : new Promise((resolve, reject) => {
+      const client = target.url?.startsWith("https:") ? https : http;
+      const req = client.request({
+        host: target.address,
+        port: target.port,
+        path: target.path,
+        method: "GET",
+        agent: false,
+        maxHeaderSize: HEADER_BYTES_MAX,
+        headers: { "user-agent": "berth-health-check", accept: "*/*", connection: "close" },
+      });
+      const onAbort = () => req.destroy(new Error("aborted"));
+      signal.addEventListener("abort", onAbort, { once: true });
+      const done = () => signal.removeEventListener("abort", onAbort);
+      req.on("response", (res) => {
+        done();
+        resolve({ statusCode: res.statusCode ?? 0, statusText: res.statusMessage ?? "" });
+        res.destroy();
+        req.destroy();
+      });
+      req.on("error", (e) => {
+        done();
+        reject(e);
+      });
+      if (signal.aborted) onAbort();
+      req.end();
     });
-    const onAbort = () => req.destroy(new Error("aborted"));
-    signal.addEventListener("abort", onAbort, { once: true });
-    const done = () => signal.removeEventListener("abort", onAbort);
-    req.on("response", (res) => {
-      done();
-      resolve({ statusCode: res.statusCode ?? 0, statusText: res.statusMessage ?? "" });
-      res.destroy();
-      req.destroy();
-    });
-    req.on("error", (e) => {
-      done();
-      reject(e);
-    });
-    if (signal.aborted) onAbort();
-    req.end();
-  });
 
 /** The default TcpConnect: a `node:net` connection closed as soon as it is established. */
-const nodeTcpConnect: TcpConnect = (address, port, signal) =>
+const nodeTcpConnect: TcpConnect = (address, port, signal, proxyProtocol) =>
   new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port });
+    const socket = proxyProtocol === undefined
+      ? net.connect({ host: address, port })
+      : connectWithLocalHeader(address, port, proxyProtocol);
     const onAbort = () => socket.destroy(new Error("aborted"));
     signal.addEventListener("abort", onAbort, { once: true });
     socket.once("connect", () => {
       signal.removeEventListener("abort", onAbort);
-      socket.destroy();
+      // With a header: closed once it is written (`end`), not reset before it leaves.
+      if (proxyProtocol === undefined) socket.destroy();
+      else socket.end();
       resolve();
     });
     socket.once("error", (e) => {

@@ -364,7 +364,7 @@ export class UdpProxy {
     const n = this.#sendErrors;
     this.#sendErrors = 0;
     this.#o.log(
-      `proxy: ${where}: ${errorText(e, { preferCode: true })}` +
+      `proxy: ${where}: ${errorText(e)}` +
         (n > 1 ? ` (${n} send errors since the last such line)` : ""),
     );
   }
