@@ -197,6 +197,23 @@ Deno.test("GET /ui has a per-service explain view that reads /v1/berth/explain, 
   f.close();
 });
 
+Deno.test("GET /ui: a malformed #explain= hash opens nothing and does not stop the page", async () => {
+  const f = fixture();
+  const html = await (await f.app.request("/ui")).text();
+  f.close();
+  const source = /function explainTarget\(hash\) \{[\s\S]*?\n\}/.exec(html)?.[0];
+  assert.ok(source !== undefined, "the page reads the hash through explainTarget");
+  const explainTarget = new Function(`${source}; return explainTarget;`)() as (
+    h: string,
+  ) => string | null;
+  assert.equal(explainTarget("#explain=%E0"), null);
+  assert.equal(explainTarget("#explain=web%20api"), "web api");
+  assert.equal(explainTarget("#other"), null);
+  assert.match(html, /let explaining = explainTarget\(location\.hash\);/);
+  // The open explanation is asked again only now and then, not on every 3 s refresh.
+  assert.match(html, /Date\.now\(\) - explainedAtMs >= EXPLAIN_REFRESH_MS\) await explain\(\)/);
+});
+
 Deno.test("raft and join routes answer 501 without an admin; use it when given", async () => {
   const f = fixture();
   const r = await f.app.request("/v1/agent/join/10.0.0.2:8300", { method: "PUT" });

@@ -35,6 +35,7 @@ function watched(name: string, id: string, node: string): ContainerExplain {
     problems: [],
     ports: [],
     instances: [{ id: `${node}:${name}:80`, service: "web", address: "10.0.0.1", port: 80 }],
+    proposeError: null,
     summary: "",
   };
 }

@@ -210,6 +210,7 @@ const WATCHED: ContainerExplain = {
     reason: null,
   }],
   instances: [{ id: "n1:web-1:80", service: "web", address: "10.0.0.1", port: 32768 }],
+  proposeError: null,
   summary: "asks for 1 instance: n1:web-1:80",
 };
 

@@ -120,7 +120,7 @@ async function refresh() {
       });
       tr.firstChild.append(a);
     }
-    if (explaining !== null) await explain();
+    if (explaining !== null && Date.now() - explainedAtMs >= EXPLAIN_REFRESH_MS) await explain();
     const f = document.getElementById("filter").value.toLowerCase();
     fill("instances", instances
       .filter((i) => !f || (i.id + " " + i.service + " " + i.node).toLowerCase().includes(f))
@@ -143,10 +143,22 @@ async function refresh() {
     document.getElementById("error").textContent = String(e.message ?? e);
   }
 }
-// The service whose explanation is open (refreshed with the page), or null; /ui#explain=NAME
-// opens it at once.
-let explaining = location.hash.startsWith("#explain=")
-  ? decodeURIComponent(location.hash.slice("#explain=".length)) : null;
+// The service named by a /ui#explain=NAME hash, or null (also for a malformed %-escape: the
+// dashboard must start whatever the address says).
+function explainTarget(hash) {
+  if (!hash.startsWith("#explain=")) return null;
+  try {
+    return decodeURIComponent(hash.slice("#explain=".length)) || null;
+  } catch {
+    return null;
+  }
+}
+// The service whose explanation is open, or null; /ui#explain=NAME opens it at once. It is asked
+// again at most every EXPLAIN_REFRESH_MS (each time every member is asked), not on each refresh
+// or keystroke in the filter.
+let explaining = explainTarget(location.hash);
+let explainedAtMs = 0;
+const EXPLAIN_REFRESH_MS = 15000;
 function verdicts(i) {
   const parts = [];
   for (const [name, v] of Object.entries(i.sources)) {
@@ -155,6 +167,7 @@ function verdicts(i) {
   return parts.join("; ") || "-";
 }
 async function explain() {
+  explainedAtMs = Date.now();
   const box = document.getElementById("explain");
   try {
     const e = await get("/v1/berth/explain?service=" + encodeURIComponent(explaining));

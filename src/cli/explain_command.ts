@@ -57,6 +57,7 @@ interface ContainerAnswer {
   image: string;
   state: string;
   summary: string;
+  proposeError?: string | null;
   labels: { key: string; value: string; from: string }[];
   problems: { label: string; message: string }[];
   ports: {
@@ -171,7 +172,8 @@ export function renderExplain(e: ExplainAnswer): string {
 
 function renderContainer(e: ContainerAnswer): string {
   let out = `Container ${e.name} (${e.id.slice(0, 12)}) on ${e.member}: ${e.image}, ${e.state}` +
-    ` (seen ${(e.seenAgoMs / 1000).toFixed(1)}s ago)\n  ${e.summary}\n`;
+    ` (seen ${(e.seenAgoMs / 1000).toFixed(1)}s ago)\n  ${e.summary}\n` +
+    (e.proposeError ? `  not registered yet: ${e.proposeError}\n` : "");
   out += section(
     "Labels",
     e.labels.length === 0

@@ -147,7 +147,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
 
   // Ignored ports are dropped first: `-<port>` and per-port ids are for the ports that remain.
   const all = portEntries(c, options, s, skip);
-  reportPortLabels(s, all);
+  reportPortLabels(s, all, c);
   const entries = selectPort(all, s, skip).filter((e) => {
     if (ignored === NAMED_PORTS && !hasValue(s, `SERVICE_${e.port}_NAME`)) {
       skip(
@@ -260,12 +260,28 @@ function portHttp(
   };
 }
 
-/** A per-port `berth.*` label naming a port the container has no TCP entry for: a Problem. */
-function reportPortLabels(s: ContainerSettings, all: readonly PortEntry[]): void {
+/**
+ * A per-port `berth.*` label naming a port the container has no TCP entry for: a Problem, which
+ * says "not published" for a port the container exposes without publishing it.
+ */
+function reportPortLabels(
+  s: ContainerSettings,
+  all: readonly PortEntry[],
+  c: ContainerInfo,
+): void {
   const tcp = new Set(all.filter((e) => !e.udp).map((e) => e.port));
   for (const key of s.labelKeys()) {
     const port = labelPort(key);
     if (port === null || tcp.has(port)) continue;
+    const name = `${port}/tcp`;
+    if (name in (c.Config?.ExposedPorts ?? {}) || name in (c.NetworkSettings?.Ports ?? {})) {
+      s.problem(
+        key,
+        `${key}: port ${name} is not published (publish it with -p, or run berth with ` +
+          "--internal); ignored",
+      );
+      continue;
+    }
     const have = [...tcp].join(", ") || "none";
     s.problem(key, `${key}: the container has no TCP port ${port} (has ${have}); ignored`);
   }

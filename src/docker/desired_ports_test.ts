@@ -95,3 +95,19 @@ Deno.test("containerInstances() per-port HTTP labels do not apply to a UDP port"
     "berth.http.53.host: the container has no TCP port 53 (has none); ignored",
   ]);
 });
+
+Deno.test("containerInstances() a per-port label with a leading zero is reported, and an unpublished port named as such", () => {
+  const r = containerInstances(
+    container({
+      labels: { "berth.http.080.host": "a.test", "berth.http.81.host": "b.test" },
+      exposed: ["80/tcp", "81/tcp"],
+      ports: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "32768" }], "81/tcp": null },
+    }),
+    OPTS,
+  );
+  assert.deepEqual(r.problems.map((p) => p.message), [
+    "berth.http.080.host: not a berth label (see the README's label table); ignored",
+    "berth.http.81.host: port 81/tcp is not published (publish it with -p, or run berth with " +
+    "--internal); ignored",
+  ]);
+});

@@ -136,6 +136,22 @@ Deno.test("containerInstances() berth.network chooses the network whose IP --int
   assert.deepEqual(front.problems, []);
 });
 
+Deno.test("containerInstances() berth.network without --internal or with host networking is a problem: unused", () => {
+  const published = containerInstances(twoNetworks({ "berth.network": "front" }), OPTS);
+  assert.equal(published.instances.length, 1);
+  assert.deepEqual(published.problems.map((p) => [p.label, p.message]), [[
+    "berth.network",
+    'berth.network="front": unused without --internal (berth registers published ports, not ' +
+    "container IPs)",
+  ]]);
+  const host = container({ labels: { "berth.network": "front" }, network: "host" });
+  const hostNet = containerInstances(host, { ...OPTS, internal: true });
+  assert.deepEqual(hostNet.problems.map((p) => p.message), [
+    'berth.network="front": unused (the container uses host networking: its ports are ' +
+    "registered at the host's address)",
+  ]);
+});
+
 Deno.test("containerInstances() berth.network naming a network the container lacks: problem, default", () => {
   const r = containerInstances(twoNetworks({ "berth.network": "back" }), {
     ...OPTS,

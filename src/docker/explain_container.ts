@@ -8,7 +8,7 @@
  */
 import type { ContainerInfo } from "./container.ts";
 import { containerName } from "./container.ts";
-import { containerInstances, type DesiredOptions } from "./desired.ts";
+import { containerInstances, type DesiredOptions, type Skip } from "./desired.ts";
 import { ContainerSettings, type Problem } from "./labels.ts";
 import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
 
@@ -46,6 +46,11 @@ export interface ContainerExplain {
   instances: { id: string; service: string; address: string; port: number }[];
   /** One line: registered, or why not. */
   summary: string;
+  /**
+   * Why this member's latest registration did not go through (the cluster rejected the batch,
+   * or no proposal could be made), or null. It applies to every container of the member.
+   */
+  proposeError: string | null;
 }
 
 function shown(key: string, value: string): string {
@@ -55,14 +60,37 @@ function shown(key: string, value: string): string {
     : value;
 }
 
-/** The explanation of container `c` under the watcher's `options`, with its kept `problems`. */
+/** What the watcher's latest reconcile adds to a container's own reading. */
+export interface ReconcileNotes {
+  /**
+   * Skips that only the whole list sees (`desiredInstances`: a port whose instance id another
+   * container took), in desired.ts's `port P: …` form; their instances are left out.
+   */
+  skipped?: readonly Skip[];
+  /** Why the latest registration did not go through (a rejected batch, no leader), or null. */
+  proposeError?: string | null;
+}
+
+/**
+ * The explanation of container `c` under the watcher's `options`, with its kept `problems` and
+ * what the latest reconcile adds (`notes`).
+ */
 export function explainContainer(
   c: ContainerInfo,
   options: DesiredOptions,
   problems: readonly Problem[],
+  notes: ReconcileNotes = {},
 ): ContainerExplain {
   const name = containerName(c);
-  const wanted = containerInstances(c, options);
+  const own = containerInstances(c, options);
+  const extra = notes.skipped ?? [];
+  const taken = new Set(
+    extra.map((k) => /^port (\S+): /.exec(k.reason)?.[1]).filter((p) => p !== undefined),
+  );
+  const wanted = {
+    instances: own.instances.filter((i) => !taken.has(i.meta["container-port"] ?? "")),
+    skipped: [...own.skipped, ...extra],
+  };
   // A fresh reader: decoding again must not add to the problems shown (the watcher's are).
   const s = new ContainerSettings(name, c.Id, c);
   const labels: ContainerExplain["labels"] = [];
@@ -78,7 +106,10 @@ export function explainContainer(
   }
 
   // Why the container or a port is left out: desired.ts's own reasons (Desired.skipped).
-  const ignored = wanted.skipped.find((k) => !k.reason.startsWith("port "))?.reason ?? null;
+  const over = wanted.skipped.find((k) => TOO_MANY_PORTS.test(k.reason))?.reason ?? null;
+  const ignored =
+    wanted.skipped.find((k) => !k.reason.startsWith("port ") && !TOO_MANY_PORTS.test(k.reason))
+      ?.reason ?? null;
   const portReasons = new Map<string, string>();
   for (const k of wanted.skipped) {
     const m = /^port (\S+): (.*)$/.exec(k.reason);
@@ -101,6 +132,8 @@ export function explainContainer(
     const reason = portReasons.get(key) ??
       (ignored !== null
         ? `the container is left out: ${ignored}`
+        : over !== null
+        ? over
         : "not registered: see the problems");
     return { port: key, published: pub, instance: null, service: null, reason };
   });
@@ -129,8 +162,12 @@ export function explainContainer(
     ports,
     instances,
     summary,
+    proposeError: notes.proposeError ?? null,
   };
 }
+
+/** desired.ts's skip of the ports past PORTS_PER_CONTAINER_MAX (ports.ts), not a container's. */
+const TOO_MANY_PORTS = /^\d+ ports after the first \d+ /;
 
 /**
  * The container `query` names among `containers`: its name (a leading `/` allowed) or a prefix

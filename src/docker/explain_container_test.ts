@@ -99,6 +99,31 @@ Deno.test("explainContainer() under --expose-by-default=false: an unlabelled con
   assert.equal(on.summary, "asks for 1 instance: h1:f:80");
 });
 
+Deno.test("explainContainer() shows the reconcile's own skips: an instance id another container took", () => {
+  const ports = { "80/tcp": [{ HostPort: "32768" }] };
+  const a = container("a", { SERVICE_ID: "web" }, ports);
+  const b = container("b", { SERVICE_ID: "web" }, ports);
+  const d = desiredInstances([a, b], OPTS);
+  const skipped = d.skipped.filter((k) => k.containerId === b.Id);
+  assert.equal(skipped.length, 1);
+  const e = explainContainer(b, OPTS, [], { skipped });
+  assert.deepEqual(e.instances, []);
+  assert.match(e.ports[0]!.reason!, /^instance id h1:web is already used by container a$/);
+  assert.equal(e.summary, "not registered: no port became an instance (see ports)");
+  assert.equal(e.proposeError, null);
+});
+
+Deno.test("explainContainer() past 256 ports names the ports left out, not the whole container", () => {
+  const ports: Record<string, { HostPort: string }[]> = {};
+  for (let p = 1000; p < 1258; p++) ports[`${p}/tcp`] = [{ HostPort: String(p + 20000) }];
+  const e = explainContainer(container("many", {}, ports), OPTS, []);
+  assert.equal(e.instances.length, 256);
+  assert.match(e.summary, /^asks for 256 instances/);
+  const left = e.ports.filter((p) => p.instance === null);
+  assert.equal(left.length, 2);
+  assert.match(left[0]!.reason!, /^2 ports after the first 256 \(1256\/tcp on\): too many ports$/);
+});
+
 Deno.test("explainContainer() hides the values of auth labels", () => {
   const e = explainContainer(
     container("s", { "berth.http.auth.basic": "u:$2y$05$abc", "berth.tags": "a".repeat(300) }, {}),

@@ -438,10 +438,14 @@ const BERTH_KEYS = new Set(
 
 /** `berth.*` keys with a container port in them (`berth.http.80.host`), as patterns. */
 const BERTH_PORT_KEYS = [...BERTH_KEYS].filter((k) => k.includes("<port>")).map((k) =>
-  new RegExp(`^${k.replaceAll(".", "\\.").replace("<port>", "(\\d{1,5})")}$`)
+  new RegExp(`^${k.replaceAll(".", "\\.").replace("<port>", "(0|[1-9]\\d{0,4})")}$`)
 );
 
-/** The container port of a per-port `berth.*` label (`berth.http.80.host` → 80), else null. */
+/**
+ * The container port of a per-port `berth.*` label (`berth.http.80.host` → 80), else null; a
+ * port written with a leading zero (`berth.http.080.host`) is none, so it is reported as an
+ * unknown label rather than read for no port.
+ */
 export function labelPort(key: string): number | null {
   for (const re of BERTH_PORT_KEYS) {
     const m = re.exec(key);

@@ -101,6 +101,16 @@ export function portEntries(
 ): PortEntry[] {
   const out: PortEntry[] = [];
   const hostNet = c.HostConfig?.NetworkMode === "host";
+  const network = s.label("berth.network")?.trim() ?? "";
+  if (network !== "" && (hostNet || !o.internal)) {
+    s.problem(
+      "berth.network",
+      `berth.network=${JSON.stringify(network)}: unused ` +
+        (hostNet
+          ? "(the container uses host networking: its ports are registered at the host's address)"
+          : "without --internal (berth registers published ports, not container IPs)"),
+    );
+  }
   const published = c.NetworkSettings?.Ports ?? {};
   const keys = [
     ...new Set([...Object.keys(c.Config?.ExposedPorts ?? {}), ...Object.keys(published)]),

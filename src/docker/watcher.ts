@@ -13,7 +13,7 @@
  */
 import type { Command, Store } from "../store/mod.ts";
 import type { Proposed } from "../cluster/types.ts";
-import { desiredInstances, type DesiredOptions } from "./desired.ts";
+import { desiredInstances, type DesiredOptions, type Skip } from "./desired.ts";
 import type { ContainerInfo } from "./container.ts";
 import { type ContainerExplain, explainContainer, findContainer } from "./explain_container.ts";
 import type { Problem } from "./labels.ts";
@@ -131,8 +131,12 @@ export class DockerWatcher {
     containers: ContainerInfo[];
     options: DesiredOptions;
     problems: Map<string, Problem[]>;
+    /** Skips only the whole list sees (an instance id another container took), by container. */
+    skipped: Map<string, Skip[]>;
     atMs: number;
   } | null = null;
+  /** Why the latest registration did not go through, or null (for `explain`). */
+  #proposeError: string | null = null;
   #unsubscribe: (() => void) | null = null;
 
   /** Throws only for a malformed `dockerUrl` (config validates it first). */
@@ -196,7 +200,10 @@ export class DockerWatcher {
     const c = findContainer(seen.containers, query);
     if (typeof c === "string") return { error: c };
     return {
-      container: explainContainer(c, seen.options, seen.problems.get(c.Id) ?? []),
+      container: explainContainer(c, seen.options, seen.problems.get(c.Id) ?? [], {
+        skipped: seen.skipped.get(c.Id) ?? [],
+        proposeError: this.#proposeError,
+      }),
       seenAgoMs: Math.max(0, this.#now() - seen.atMs),
     };
   }
@@ -364,8 +371,17 @@ export class DockerWatcher {
       if (kept === undefined) problems.set(p.containerId, kept = []);
       if (kept.length < PROBLEMS_KEPT_MAX) kept.push(p);
     }
-    this.#seen = { containers, options, problems, atMs: now };
+    // The skips containerInstances alone does not make (explain reads each container alone).
+    const skipped = new Map<string, Skip[]>();
+    for (const k of desired.skipped) {
+      if (!/^port \S+: instance id /.test(k.reason)) continue;
+      const kept = skipped.get(k.containerId) ?? [];
+      if (kept.length < PROBLEMS_KEPT_MAX) kept.push(k);
+      skipped.set(k.containerId, kept);
+    }
+    this.#seen = { containers, options, problems, skipped, atMs: now };
     if (plan.commands.length > 0) await this.#proposeAll(plan.commands);
+    else this.#proposeError = null; // the store holds what the containers ask for
   }
 
   async #proposeAll(commands: Command[]): Promise<void> {
@@ -374,6 +390,11 @@ export class DockerWatcher {
       try {
         const r = await this.#o.propose(batch);
         this.#once.forget("propose-failed");
+        this.#proposeError = r.result.ok
+          ? null
+          : `the cluster rejected the latest registration batch (nothing applied): ${
+            r.result.error ?? "no reason given"
+          }`;
         if (!r.result.ok) {
           // A batch applies whole or not at all; the error names the sub-command that failed.
           this.#once.log(
@@ -385,6 +406,7 @@ export class DockerWatcher {
         }
       } catch (e) {
         if (this.#closed) return;
+        this.#proposeError = `cannot propose the registrations: ${errorText(e)}`;
         this.#once.log("propose-failed", `docker: cannot propose: ${errorText(e)}; retrying`);
         this.#retryLater();
         return;

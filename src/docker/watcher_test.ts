@@ -241,6 +241,32 @@ Deno.test("DockerWatcher logs why the cluster rejected a batch and reconciles ag
   }
 });
 
+Deno.test("DockerWatcher.explain() says why the latest registration did not go through, until it does", async () => {
+  let failing = true;
+  const w = setup({
+    beforePropose: () =>
+      failing ? Promise.reject(new Error("no leader to propose to")) : Promise.resolve(),
+  });
+  try {
+    w.engine.containers = [container("web", "4000")];
+    await w.watcher.start();
+    const e = w.watcher.explain("web");
+    assert.ok("container" in e);
+    assert.equal(
+      e.container.proposeError,
+      "cannot propose the registrations: no leader to propose to",
+    );
+    failing = false;
+    await w.watcher.reconcileNow();
+    assert.ok(w.store.instance("h1:web:80") !== undefined);
+    const after = w.watcher.explain("web");
+    assert.ok("container" in after);
+    assert.equal(after.container.proposeError, null);
+  } finally {
+    await w.done();
+  }
+});
+
 Deno.test("DockerWatcher with 500 containers proposes bounded batches and reads no instance list per pass", async () => {
   const w = setup();
   try {
