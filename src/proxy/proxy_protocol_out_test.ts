@@ -6,6 +6,7 @@ import { unusedPort } from "../../test/ports.ts";
 import { parseProxyHeader, type ProxyHeader } from "./proxy_protocol.ts";
 import { rawClient, spec, TestStore, withProxy } from "./_testing.ts";
 import { type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
+import { buildRouteTable } from "./routes.ts";
 
 const LOOPBACK = new CidrList([parseCidr("127.0.0.0/8")!]);
 const v1 = (src: string, sport = 40000) => `PROXY TCP4 ${src} 127.0.0.1 ${sport} 80\r\n`;
@@ -346,4 +347,30 @@ Deno.test("Upgrade request to a route with berth.proxy-protocol=v2: the tunnel s
   } finally {
     await inst.close();
   }
+});
+
+Deno.test("buildRouteTable notes berth.proxy-protocol where no header is sent: h2c/grpc services and UDP routes", () => {
+  const inst = (s: ReturnType<typeof spec>) => ({ ...s, createIndex: 1, modifyIndex: 1 });
+  const pp = { "berth.proxy-protocol": "v2" };
+  const table = buildRouteTable([
+    inst(spec({ id: "web-1", service: "web", port: 81, meta: pp })),
+    inst(spec({
+      id: "rpc-1",
+      service: "rpc",
+      port: 82,
+      meta: { ...pp, "berth.http.proto": "grpc" },
+    })),
+    inst(spec({
+      id: "dns-1:udp",
+      service: "dns",
+      port: 83,
+      httpHosts: [],
+      tags: ["udp"],
+      meta: { ...pp, "berth.udp.port": "5353" },
+    })),
+  ], []);
+  assert.deepEqual(table.conflicts.filter((l) => l.includes("berth.proxy-protocol")).sort(), [
+    "service dns: berth.proxy-protocol sends no header on UDP route datagrams",
+    "service rpc: berth.proxy-protocol sends no header on grpc connections (a session carries many clients' streams)",
+  ]);
 });

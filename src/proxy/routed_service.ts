@@ -18,6 +18,7 @@ import {
   HTTP_PROTO_META_KEY,
   NOBODY,
   parseHttpProto,
+  PROXY_PROTOCOL_KEY,
 } from "../store/mod.ts";
 import {
   Balancer,
@@ -260,6 +261,23 @@ export class RoutedService {
     return chosen.with(Object.fromEntries(closed.map((k) => [k, NOBODY])));
   }
 
+  /** Where `berth.proxy-protocol` is set but no header is sent (README "PROXY protocol"). */
+  #proxyProtocolNotes(settings: RouteSettings, proto: HttpProto, notes: string[]): void {
+    if (settings.get(PROXY_PROTOCOL_KEY) === undefined) return;
+    if (proto !== "http1") {
+      notes.push(
+        `service ${this.service}: ${PROXY_PROTOCOL_KEY} sends no header on ${proto} ` +
+          `connections (a session carries many clients' streams)`,
+      );
+    }
+    if (this.udpPorts.size > 0) {
+      notes.push(
+        `service ${this.service}: ${PROXY_PROTOCOL_KEY} sends no header on UDP route ` +
+          `datagrams`,
+      );
+    }
+  }
+
   /**
    * After its members changed: the next `route` is made anew, and the options are derived again
    * from the first members (in id order) that set them. Returns whether `acme` flipped.
@@ -311,6 +329,7 @@ export class RoutedService {
       } else httpProto = p;
     }
     const settings = this.#chooseSettings(notes);
+    this.#proxyProtocolNotes(settings, httpProto, notes);
     const acmeFlipped = this.#options.acme !== c.acme > 0;
     this.#options = {
       policy,

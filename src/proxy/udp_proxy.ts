@@ -2,7 +2,8 @@
  * UDP routes (README "UDP routes"): for every `berth.udp.port=N` of a service's instances tagged
  * `udp` (the UDP container ports Docker registers), listen on UDP port N and balance datagrams
  * per client flow. A flow is a client address and port; its first datagram picks an instance
- * (the service's balancer policy; `hash` and `sticky_cookie` hash the client's IP), and every
+ * (the service's balancer policy; `hash` and `sticky_cookie` hash the client's IP; the load
+ * `least_conn` and `p2c` weigh is the instance's open flows), and every
  * later one goes to the same instance, from a socket of the flow's own, so that the instance's
  * replies come back to that socket and are sent on to the client from the listening socket.
  *
@@ -175,6 +176,9 @@ export class UdpProxy {
   readonly #all = new Set<Flow>();
   /** Each client address's flows (over every listener), least recently active first. */
   readonly #clients = new Map<string, Set<Flow>>();
+  /** Open flows by target key: the load `least_conn` and `p2c` weigh. */
+  readonly #perTarget = new Map<string, number>();
+  readonly #load = (key: string): number => this.#perTarget.get(key) ?? 0;
   #sendErrors = 0;
   #sendErrorLoggedMs = -Infinity;
   #sweep: ReturnType<typeof setInterval> | null = null;
@@ -302,6 +306,7 @@ export class UdpProxy {
       keys: new Set(targets.map((t) => t.key)),
       balancer: new Balancer(route.balancer.policy, targets, {
         previous: c?.balancer.policy === route.balancer.policy ? c.balancer : null,
+        load: this.#load,
       }),
       idleMs: route.settings.size === 0
         ? UDP_IDLE_TIMEOUT_MS_DEFAULT
@@ -404,6 +409,7 @@ export class UdpProxy {
     const mine = this.#clients.get(flow.address);
     if (mine === undefined) this.#clients.set(flow.address, new Set([flow]));
     else mine.add(flow);
+    this.#perTarget.set(target.key, this.#load(target.key) + 1);
     return flow;
   }
 
@@ -415,6 +421,9 @@ export class UdpProxy {
       const mine = this.#clients.get(flow.address);
       mine?.delete(flow);
       if (mine?.size === 0) this.#clients.delete(flow.address);
+      const n = this.#load(flow.target.key) - 1;
+      if (n > 0) this.#perTarget.set(flow.target.key, n);
+      else this.#perTarget.delete(flow.target.key);
       this.#o.observer?.udpFlowClosed(flow.service, l.port, flow.bytesIn, flow.bytesOut);
     }
     try {

@@ -404,3 +404,36 @@ Deno.test("UdpProxy on a non-wildcard address answers from that address; removin
     a.close();
   }
 });
+
+Deno.test("UdpProxy with berth.lb=least_conn picks the instance with the fewest open flows", async () => {
+  const a = await udpEcho("a");
+  const b = await udpEcho("b");
+  const udpPort = await unusedPort();
+  let now = 1_000;
+  const udp = new UdpProxy({ host: "127.0.0.1", log: () => {}, now: () => now });
+  const meta = { "berth.lb": "least_conn", "berth.udp.idle-timeout": "5s" };
+  const table = buildRouteTable([
+    inst(udpSpec("dns-a:udp", a.port, udpPort, meta)),
+    inst(udpSpec("dns-b:udp", b.port, udpPort, meta)),
+  ], []);
+  const [c1, c2, c3] = [await udpClient(), await udpClient(), await udpClient()];
+  try {
+    await udp.update(table);
+    const first = (await c1.ask(udpPort, "1"))[0];
+    const second = (await c2.ask(udpPort, "2"))[0];
+    assert.notEqual(first, second);
+    // c1 stays active, c2's flow goes idle and is forgotten: `second` has no flow left.
+    now += 4_000;
+    assert.equal(await c1.ask(udpPort, "1b"), `${first}:1b`);
+    now += 2_000;
+    udp.sweepIdle();
+    assert.equal(udp.report([])[0]!.flows, 1);
+    // Round robin would go back to `first`; the fewest flows is `second`.
+    assert.equal(await c3.ask(udpPort, "3"), `${second}:3`);
+  } finally {
+    udp.close();
+    for (const c of [c1, c2, c3]) c.close();
+    a.close();
+    b.close();
+  }
+});
