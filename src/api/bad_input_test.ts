@@ -38,7 +38,8 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Meta":{"berth.lb":"fastest"}}',
-    message: /: Meta\.berth\.lb: expected round_robin\|least_conn\|p2c, got "fastest"/,
+    message:
+      /: Meta\.berth\.lb: expected round_robin\|least_conn\|p2c\|hash\|sticky_cookie, got "fastest"/,
   },
   {
     name: "service name not a DNS label",

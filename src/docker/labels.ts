@@ -386,7 +386,8 @@ export const LABELS = {
   attributes: label<Record<string, string>>({
     keys: ["SERVICE_<port>_<KEY>", "SERVICE_<KEY>"],
     example: "v",
-    doc: "any other key: instance meta `<key>: v` (key lower-cased; per port wins)",
+    doc: "any other key: instance meta `<key>: v` (key lower-cased; per port wins; not a " +
+      "route setting: use its `berth.*` label)",
     default: {},
     onBad: "attributes ignored",
     parse: () => ({}),
@@ -479,7 +480,10 @@ const RESERVED = new Set(
 
 /**
  * Registrator's attributes: `SERVICE_<KEY>=v` → meta `<key>: v`, `SERVICE_<port>_<KEY>`
- * overriding for that port. A set the meta rule refuses is one Problem and none are used.
+ * overriding for that port. A set the meta rule refuses is one Problem and none are used. A
+ * route setting (`SERVICE_berth.http.auth.basic`: a key ROUTE_KEY_INDEX knows) is no attribute:
+ * route settings come from their labels only, each checked alone, failing closed where they
+ * must (route_labels.ts); here one bad one would drop every attribute. It is a Problem.
  */
 export function attributes(s: ContainerSettings, port: number): Record<string, string> {
   const out: Record<string, string> = {};
@@ -488,7 +492,15 @@ export function attributes(s: ContainerSettings, port: number): Record<string, s
   const put = (full: string, k: string) => {
     if (k === "" || /^\d/.test(k) || k.startsWith("CHECK_") || RESERVED.has(`SERVICE_${k}`)) return;
     const v = s.get(full);
-    if (v !== undefined) out[k.toLowerCase()] = v;
+    if (v === undefined) return;
+    const key = k.toLowerCase();
+    if (ROUTE_KEY_INDEX.find(key) !== undefined) {
+      if (!s.problems.some((p) => p.label === full)) {
+        s.problem(full, `${full}: a route setting is read from its label ${key} only; ignored`);
+      }
+      return;
+    }
+    out[key] = v;
   };
   for (const full of keys) put(full, full.slice("SERVICE_".length));
   for (const full of keys) if (full.startsWith(perPort)) put(full, full.slice(perPort.length));

@@ -171,6 +171,22 @@ Deno.test("attributes() maps other SERVICE_* keys to meta; a set the meta rule r
   );
 });
 
+Deno.test("attributes() leaves route settings out (their labels fail closed), with one problem each", () => {
+  const s = settings({}, [
+    "SERVICE_berth.http.auth.basic=alice:x",
+    "SERVICE_berth.http.allow=10.0.0.0/8",
+    "SERVICE_REGION=eu",
+  ]);
+  assert.deepEqual(attributes(s, 80), { region: "eu" });
+  assert.deepEqual(attributes(s, 81), { region: "eu" });
+  assert.deepEqual(s.problems.map((p) => p.message), [
+    "SERVICE_berth.http.allow: a route setting is read from its label berth.http.allow only; " +
+    "ignored",
+    "SERVICE_berth.http.auth.basic: a route setting is read from its label " +
+    "berth.http.auth.basic only; ignored",
+  ]);
+});
+
 Deno.test("reportUnknownLabels() accepts the route settings its index knows", () => {
   const s = settings({ "berth.test.n": "x", "berth.test.h.A": "1", "berth.test.m": "1" });
   reportUnknownLabels(s, TEST_ROUTE_INDEX);

@@ -4,11 +4,14 @@
  * instance's meta as its canonical text, a bad one is one Problem (`KEY="value": expected …;
  * ON_BAD`) and is left out, so the route falls back to the default; a security setting (a row
  * with `failClosed`: basic auth, allow list) takes that value instead, refusing every request.
+ * Two labels naming the same header in another case (`…header.X-A`, `…header.x-a`): the first
+ * in key order is read, the other is a Problem.
  *
  * @module
  */
 import {
   CommandError,
+  familyTwinKey,
   ROUTE_KEY_INDEX,
   type RouteKey,
   type RouteKeyIndex,
@@ -25,10 +28,23 @@ export function routeLabels(
   index: RouteKeyIndex = ROUTE_KEY_INDEX,
 ): Record<string, string> {
   const out: Record<string, string> = {};
+  const twins = new Map<string, string>();
   let n = 0;
   for (const key of s.labelKeys()) {
     const k = index.find(key);
     if (k === undefined) continue;
+    const twin = familyTwinKey(k, key);
+    if (twin !== null) {
+      const first = twins.get(twin);
+      if (first !== undefined) {
+        s.problem(
+          key,
+          `${key}: names the same header as ${first} (header names ignore case); ignored`,
+        );
+        continue;
+      }
+      twins.set(twin, key);
+    }
     const value = s.label(key)?.trim() ?? "";
     if (value === "" && typeof k.failClosed !== "string") continue;
     if (n === ROUTE_LABELS_MAX) {

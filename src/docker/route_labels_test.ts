@@ -79,6 +79,15 @@ Deno.test("routeLabels() never puts a bad secret setting's value in its problem 
   for (const l of lines) assert.ok(!l.includes("Sup3rSecret") && !l.includes("tok_"), l);
 });
 
+Deno.test("routeLabels() two labels naming one header in another case: the first is read, the other a problem", () => {
+  const s = settings({ "berth.test.h.X-A": "one", "berth.test.h.x-a": "two" });
+  assert.deepEqual(routeLabels(s, TEST_ROUTE_INDEX), { "berth.test.h.X-A": "one" });
+  assert.deepEqual(s.problems.map((p) => p.message), [
+    "berth.test.h.x-a: names the same header as berth.test.h.X-A (header names ignore case); " +
+    "ignored",
+  ]);
+});
+
 Deno.test("routeLabels() reads at most ROUTE_LABELS_MAX settings, a problem for each other", () => {
   const labels: Record<string, string> = {};
   for (let i = 0; i < ROUTE_LABELS_MAX + 2; i++) labels[`berth.test.h.k${i}`] = "v";

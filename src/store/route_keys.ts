@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { HIDDEN_VALUE, type RouteKey, RouteKeyIndex, routeValue } from "./route_key.ts";
+import { HIDDEN_VALUE, isFamily, type RouteKey, RouteKeyIndex, routeValue } from "./route_key.ts";
 import { CommandError, fail } from "./rule_basics.ts";
 import { HTTP_KEYS } from "./route_keys_http.ts";
 import { LIMITS_KEYS } from "./route_keys_limits.ts";
@@ -51,17 +51,40 @@ export function shownMeta(meta: Readonly<Record<string, string>>): Record<string
 }
 
 /**
+ * The name two keys of a family share when they set the same thing: family keys end in a
+ * header name (`berth.http.request-header.X-A`), and header names ignore case, so `…X-A` and
+ * `…x-a` are one header. Null for a key of no family.
+ */
+export function familyTwinKey(k: RouteKey, key: string): string | null {
+  return isFamily(k) ? key.toLowerCase() : null;
+}
+
+/**
  * Replaces each route setting of meta `m` by its canonical text; a bad value throws the
- * CommandError `<path>.<KEY>: expected …, got "value"`. Other keys are left as they are.
+ * CommandError `<path>.<KEY>: expected …, got "value"`, and so do two keys of a family that
+ * name the same header (familyTwinKey). Other keys are left as they are.
  */
 export function canonicalRouteMeta(
   m: Record<string, string>,
   path: string,
   index: RouteKeyIndex = ROUTE_KEY_INDEX,
 ): void {
+  const twins = new Map<string, string>();
   for (const key of Object.keys(m)) {
     const k = index.find(key);
     if (k === undefined) continue;
+    const twin = familyTwinKey(k, key);
+    if (twin !== null) {
+      const first = twins.get(twin);
+      if (first !== undefined) {
+        throw new CommandError(
+          `${path}.${key}: names the same header as ${path}.${first} (header names ignore ` +
+            "case); give it once",
+          "one key per header",
+        );
+      }
+      twins.set(twin, key);
+    }
     const value = m[key]!;
     try {
       m[key] = routeValue(k, key, value);

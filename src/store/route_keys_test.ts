@@ -70,6 +70,21 @@ Deno.test("canonicalRouteMeta() a bad value: the error names Meta.KEY, the value
   );
 });
 
+Deno.test("canonicalRouteMeta() refuses two keys of a family that name one header in another case", () => {
+  assert.throws(
+    () =>
+      canonicalRouteMeta(
+        { "berth.test.h.X-A": "1", "berth.test.h.x-a": "2" },
+        "Meta",
+        TEST_ROUTE_INDEX,
+      ),
+    /^CommandError: Meta\.berth\.test\.h\.x-a: names the same header as Meta\.berth\.test\.h\.X-A \(header names ignore case\); give it once$/,
+  );
+  const distinct = { "berth.test.h.X-A": "1", "berth.test.h.X-B": "2" };
+  canonicalRouteMeta(distinct, "Meta", TEST_ROUTE_INDEX);
+  assert.deepEqual(Object.keys(distinct), ["berth.test.h.X-A", "berth.test.h.X-B"]);
+});
+
 Deno.test("ROUTE_KEYS rows: berth.* keys, families end in '.', README text set", () => {
   for (const k of ROUTE_KEYS) {
     assert.match(k.key, /^berth\.[a-z0-9.-]+$/, k.key);
