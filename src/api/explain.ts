@@ -15,7 +15,8 @@
  *   (`&key=`: the hash key of `berth.lb=hash`/`sticky_cookie`; this member's ejected skipped).
  * - `?target=…`: a URL when it holds `/`, else a service when one has that name, else a
  *   container.
- * Rights: agent:read (acl_routes.ts), then service:read on every service the answer shows.
+ * Rights: agent:read (acl_routes.ts), then service:read on every service the answer shows, and
+ * for a container node:read on the member that runs it.
  *
  * The proxy's and the watcher's views come through `Deps.explain`, wired by the agent; their
  * shapes are those of src/proxy/route_explain.ts and src/docker/explain_container.ts.
@@ -176,7 +177,14 @@ async function explainService(c: Context, d: Deps, service: string) {
     service,
     member: d.node,
     proxy: view === null ? "off" : "on",
-    summary: serviceSummary({ service, instances, routes, members, proxyOn: view !== null }),
+    summary: serviceSummary({
+      service,
+      instances,
+      hidden: stored.length - instances.length,
+      routes,
+      members,
+      proxyOn: view !== null,
+    }),
     instances,
     routes,
     tcpListeners,
@@ -189,14 +197,23 @@ async function explainService(c: Context, d: Deps, service: string) {
 export function serviceSummary(o: {
   service: string;
   instances: readonly InstanceExplain[];
+  /** Instances the token may not read (node:read on their node), not in `instances`. */
+  hidden?: number;
   routes: ServiceRoutesInfo | null;
   members: readonly MemberEjections[];
   proxyOn: boolean;
 }): string[] {
   const out: string[] = [];
   const served = o.instances.filter((i) => i.served);
-  if (o.instances.length === 0) out.push("no instance is registered");
-  else {
+  const hidden = o.hidden ?? 0;
+  if (o.instances.length === 0) {
+    out.push(
+      hidden > 0
+        ? `${hidden} instance${hidden === 1 ? " is" : "s are"} registered on nodes this token ` +
+          "may not read (node:read)"
+        : "no instance is registered",
+    );
+  } else {
     out.push(`${served.length} of ${o.instances.length} instances pass health`);
     for (const i of o.instances) {
       if (!i.served) out.push(`${i.id} is ${i.status}: ${i.output || "(no output)"}`);
@@ -305,6 +322,8 @@ function containerAnswer(
   member: string,
 ) {
   const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
+  // Its labels and env are the member's, shown also for a container that asks for no instance.
+  requireRight(c, "node", member, "read");
   for (const i of found.container.instances) requireRight(c, "service", i.service, "read");
   const instances = found.container.instances.map((w) => {
     const stored = d.store.instance(w.id);

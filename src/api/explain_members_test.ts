@@ -162,3 +162,51 @@ Deno.test("GET /v1/berth/explain?container= applies the caller's rights to anoth
     f.close();
   }
 });
+
+Deno.test("GET /v1/berth/explain?container= needs node:read on the member, also for a container without instances", async () => {
+  const bare: ContainerExplain = { ...watched("tool", "ccc333", "n1"), instances: [] };
+  const f = fixture({
+    aclDefault: "deny",
+    explain: { container: () => ({ container: bare, seenAgoMs: 1 }) },
+  });
+  try {
+    addToken(f.store, "agent-only", 'agent_prefix "" { policy = "read" }');
+    addToken(
+      f.store,
+      "node-too",
+      'agent_prefix "" { policy = "read" }\nnode "n1" { policy = "read" }',
+    );
+    const get = (token: string) =>
+      f.app.request("/v1/berth/explain?container=tool&local", {
+        headers: { "X-Consul-Token": token },
+      });
+    assert.equal((await get("agent-only")).status, 403);
+    const ok = await get("node-too");
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).name, "tool");
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?service= says instances are hidden by the token, not that none is registered", async () => {
+  const f = fixture({ aclDefault: "deny" });
+  try {
+    await f.cluster.propose({ type: "register", instance: instanceSpec() });
+    addToken(
+      f.store,
+      "svc",
+      'agent_prefix "" { policy = "read" }\nservice "web" { policy = "read" }',
+    );
+    const e = await (await f.app.request("/v1/berth/explain?service=web", {
+      headers: { "X-Consul-Token": "svc" },
+    })).json();
+    assert.deepEqual(e.instances, []);
+    assert.equal(
+      e.summary[0],
+      "1 instance is registered on nodes this token may not read (node:read)",
+    );
+  } finally {
+    f.close();
+  }
+});
