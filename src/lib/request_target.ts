@@ -1,7 +1,8 @@
 /**
  * A request target as `berth explain URL` takes it: `http://host/path`, `https://host/path`,
  * `host/path`, `host` or `/path`, split into the host the proxy routes by (lower case, no port,
- * no trailing dot) and the path with its query.
+ * no trailing dot) and the path with its query as written (the proxy normalizes it as it would a
+ * request's: route_explain.ts).
  *
  * @module
  */
@@ -36,5 +37,16 @@ export function parseTarget(text: string): UrlTarget {
   if (u.hostname === "") throw new RangeError(`${JSON.stringify(t.slice(0, 80))} has no host`);
   // URL lower-cases the host and drops a default port; the route table ignores any port.
   const host = u.hostname.replace(/\.$/, "");
-  return { host, path: `${u.pathname}${u.search}` };
+  return { host, path: rawPath(withScheme) };
+}
+
+/**
+ * The path and query of `url` as written (URL would resolve dot segments and re-encode, which
+ * the proxy does its own way: src/proxy/request_path.ts), without a fragment (never sent).
+ */
+function rawPath(url: string): string {
+  const rest = url.slice(url.indexOf("//") + 2);
+  const start = rest.search(/[/?#]/);
+  const tail = start < 0 ? "" : rest.slice(start).replace(/#.*$/s, "");
+  return tail.startsWith("/") ? tail : `/${tail}`;
 }

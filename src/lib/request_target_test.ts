@@ -8,6 +8,18 @@ Deno.test("parseTarget() splits URLs with or without scheme, and bare paths", ()
   assert.deepEqual(parseTarget("  /api  "), { host: null, path: "/api" });
 });
 
+Deno.test("parseTarget() keeps the path as written (dot segments, escapes), without a fragment", () => {
+  assert.deepEqual(parseTarget("http://h.test/api/../admin"), {
+    host: "h.test",
+    path: "/api/../admin",
+  });
+  assert.deepEqual(parseTarget("h.test//x/%61?q=%20#frag"), {
+    host: "h.test",
+    path: "//x/%61?q=%20",
+  });
+  assert.deepEqual(parseTarget("h.test?x=1"), { host: "h.test", path: "/?x=1" });
+});
+
 Deno.test("parseTarget() refuses empty, too long, non-HTTP and unparsable targets with one line", () => {
   for (
     const [bad, want] of [

@@ -15,6 +15,7 @@ import type { PathRoute, RouteTable, ServiceRoute } from "./routes.ts";
 import { matchPrefix } from "./route_claims.ts";
 import type { UrlTarget } from "../lib/request_target.ts";
 import { lbSettings } from "./lb_settings.ts";
+import { normalizeTarget } from "./request_path.ts";
 import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
 
 export { parseTarget, type UrlTarget } from "../lib/request_target.ts";
@@ -94,7 +95,22 @@ export function explainUrl(
   target: UrlTarget,
   ctx: PickContext = {},
 ): UrlExplain {
-  const { host, path } = target;
+  const { host } = target;
+  // The path as the proxy routes it: normalized, or a 400 for the forms it refuses.
+  const normalized = normalizeTarget(target.path);
+  if ("refused" in normalized) {
+    return {
+      host,
+      path: target.path,
+      matched: null,
+      reasons: [`the proxy answers 400: ${normalized.refused}`],
+      conflicts: [],
+      route: null,
+      pick: null,
+      pickNote: "no route",
+    };
+  }
+  const path = normalized.url;
   const hit = matchRoute(table, host, path);
   const m = hit === null ? null : { ...hit, host: hit.host === "" ? null : hit.host };
   const reasons: string[] = [];

@@ -172,6 +172,18 @@ Deno.test("explainUrl() for sticky_cookie reads --key as the cookie's value, as 
   assert.match(fresh.pickNote, /^sticky_cookie: a request without the cookie gets this one/);
 });
 
+Deno.test("explainUrl() routes the path as the proxy does: normalized, or the 400 it answers", () => {
+  const t = buildRouteTable([
+    inst({ id: "api", service: "api", httpHosts: ["h.test"], httpPath: "/api" }),
+    inst({ id: "admin", service: "admin", httpHosts: ["h.test"], httpPath: "/admin" }),
+  ], []);
+  assert.equal(explainUrl(t, parseTarget("http://h.test/api/../admin")).matched?.service, "admin");
+  assert.equal(explainUrl(t, parseTarget("h.test//%61dmin/x")).matched?.service, "admin");
+  const refused = explainUrl(t, parseTarget("h.test/api/%2e%2e/%2e%2e/etc"));
+  assert.equal(refused.matched, null);
+  assert.match(refused.reasons[0]!, /^the proxy answers 400: /);
+});
+
 Deno.test("explainServiceRoutes() lists only the conflict lines that name the service itself", () => {
   const t = buildRouteTable([
     inst({ id: "a", service: "web-api", httpHosts: ["x.test"] }),
