@@ -85,7 +85,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     });
     await workers.start();
     o.onStop(() => workers.close());
-    if (accessLog !== null) o.onReopen(() => Promise.resolve(workers.reopenAccessLog()));
+    if (accessLog !== null) o.onReopen(() => workers.reopenAccessLog());
     o.onDrain((ms) => workers.drain(ms));
     keyBox.whenSet(() => workers.reloadCertificates());
     return workers;

@@ -107,7 +107,8 @@ for (const workers of [1, 2]) {
     async fn() {
       const b = await backend();
       const dir = await Deno.makeTempDir({ prefix: "berth-access-" });
-      const file = `${dir}/access.log`;
+      await Deno.mkdir(`${dir}/sub`);
+      const file = `${dir}/sub/access.log`;
       const svc = uniq("al");
       const agent = await startAgent({
         docker: false,
@@ -156,6 +157,29 @@ for (const workers of [1, 2]) {
         assert.equal(lines(`${file}.1`).length, warmups + 30, "the old file got no later line");
         const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
         assert.match(metrics, /^berth_access_log_dropped_total 0$/m);
+
+        // A reopen that fails (the directory went away) says so, naming why, never "reopened".
+        await Deno.rename(`${dir}/sub`, `${dir}/gone`);
+        signalAgent(agent, "SIGUSR1");
+        const reopens = () =>
+          agent.log().split("\n").filter((l) => l.includes("SIGUSR1: access log"));
+        await waitFor("the failed reopen logged", () => reopens().length === 2);
+        const failed = reopens()[1]!;
+        assert.doesNotMatch(failed, / reopened$/);
+        assert.match(
+          failed,
+          workers === 1
+            ? new RegExp(`SIGUSR1: access log ${file}: No such file or directory`)
+            : new RegExp(
+              `SIGUSR1: access log ${file}: reopened by 0 of 2 proxy threads; ` +
+                `worker 0: .*No such file or directory.*; worker 1: .*No such file or directory`,
+            ),
+        );
+        await send(agent, svc, 3, 0, "c");
+        await waitFor(
+          "lines written to the old file",
+          () => lines(`${dir}/gone/access.log`).length === 10,
+        );
       } finally {
         await agent.stop();
         await b.close();

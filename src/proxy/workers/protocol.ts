@@ -92,8 +92,8 @@ export type ToProxyWorker =
   | { type: "report"; id: number }
   /** Asks for the worker's request metrics (proxy_metrics.ts), answered with `metrics`. */
   | { type: "metrics"; id: number }
-  /** SIGUSR1: open the access log file again (it was moved away). */
-  | { type: "access-log.reopen" }
+  /** SIGUSR1: open the access log file again (it was moved away); answered `access-log.reopened`. */
+  | { type: "access-log.reopen"; id: number }
   | { type: "drain"; timeoutMs: number }
   | { type: "close" };
 
@@ -107,6 +107,8 @@ export type FromProxyWorker =
   | { type: "report"; id: number; report: RoutesReport | null }
   /** `accessLogDropped`: the lines its access log dropped so far (absent: no access log). */
   | { type: "metrics"; id: number; snapshot: ProxyMetricsSnapshot; accessLogDropped?: number }
+  /** `error`: why the access log file could not be opened again; null: it was. */
+  | { type: "access-log.reopened"; id: number; error: string | null }
   | { type: "log"; line: string }
   /** `cut`: after a drain, the requests, streams and connections its timeout cut. */
   | { type: "closed"; cut?: number };

@@ -13,7 +13,7 @@
 import { AcmeAnswers, tlsAlpnChallengeCert, tlsAlpnHook } from "../../acme/mod.ts";
 import { errorText } from "../../lib/error_text.ts";
 import type { HostPort } from "../../lib/host_port.ts";
-import { type AccessLog, openAccessLog } from "../access_log.ts";
+import { AccessLog, FileSink, StdoutSink } from "../access_log.ts";
 import { HttpProxy } from "../http_proxy.ts";
 import { trustedSources } from "../proxy_protocol_in.ts";
 import { ProxyMetrics } from "../proxy_metrics.ts";
@@ -65,12 +65,20 @@ let accessLog: AccessLog | null = null;
 async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void> {
   const al = m.config.accessLog;
   if (al) {
-    try {
-      accessLog = await openAccessLog(al.target, { format: al.format, log });
-    } catch (e) {
-      post({ type: "failed", error: errorText(e) });
-      return;
+    // A file that cannot be opened costs its lines, never this worker's share of the
+    // requests: it serves with the lines dropped (counted) until a reopen opens it.
+    let sink: FileSink | StdoutSink = new StdoutSink();
+    if (al.target !== "stdout") {
+      const lazy = await FileSink.openLazy(al.target);
+      sink = lazy.sink;
+      if (lazy.error !== null) {
+        log(
+          `proxy worker ${m.index}: ${lazy.error}; its lines are dropped until SIGUSR1 ` +
+            `(or a retry each minute) opens it`,
+        );
+      }
     }
+    accessLog = new AccessLog(sink, { format: al.format, log });
   }
   adoptRateBuckets(m.rateBuckets);
   replica.receive(m.routes);
@@ -166,8 +174,15 @@ async function handle(m: ToProxyWorker): Promise<void> {
         snapshot: metrics.snapshot(),
         accessLogDropped: accessLog?.dropped,
       });
-    case "access-log.reopen":
-      return await accessLog?.reopen();
+    case "access-log.reopen": {
+      let error: string | null = null;
+      try {
+        await accessLog?.reopen();
+      } catch (e) {
+        error = errorText(e);
+      }
+      return post({ type: "access-log.reopened", id: m.id, error });
+    }
     case "drain":
       return await stop(m.timeoutMs);
     case "close":

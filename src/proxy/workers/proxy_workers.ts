@@ -110,6 +110,8 @@ export class ProxyWorkers {
   readonly #ejections = new Map<string, number>();
   readonly #reports = new WorkerGather<Slot, RoutesReport>();
   readonly #metrics = new WorkerGather<Slot, ProxyMetricsSnapshot>();
+  /** Access log reopens: "" (done) or why not. */
+  readonly #reopens = new WorkerGather<Slot, string>();
   /** The last metrics of workers that stopped (gauges zeroed), kept in the sums. */
   #stoppedMetrics: ProxyMetricsSnapshot = emptySnapshot();
   /** Access log lines dropped by workers that stopped. */
@@ -227,9 +229,31 @@ export class ProxyWorkers {
     this.#o.log(`proxy: ${this.#slots.length} worker threads listening on ${on}`);
   }
 
-  /** SIGUSR1: every worker opens its access log file again (a failure is logged by it). */
-  reopenAccessLog(): void {
-    this.#broadcast({ type: "access-log.reopen" });
+  /**
+   * SIGUSR1: every running worker opens its access log file again. Resolves once all did;
+   * rejects with one line naming how many did and why each other one did not.
+   */
+  async reopenAccessLog(): Promise<void> {
+    const live = this.#live();
+    const { got, missing } = await this.#reopens.ask(
+      live,
+      (s, id) => this.#post(s, { type: "access-log.reopen", id }),
+      REPORT_TIMEOUT_MS,
+    );
+    const failures: string[] = [];
+    let ok = 0;
+    for (const s of this.#slots) {
+      const error = got.get(s);
+      if (error === "") ok++;
+      else if (error !== undefined) failures.push(`worker ${s.index}: ${error}`);
+      else if (missing.includes(s)) failures.push(`worker ${s.index}: no answer`);
+      else failures.push(`worker ${s.index}: not running (opens it when it starts)`);
+    }
+    if (failures.length === 0) return;
+    throw new Error(
+      `access log ${this.#config.accessLog?.target}: reopened by ${ok} of ` +
+        `${this.#slots.length} proxy threads; ${failures.join("; ")}`,
+    );
   }
 
   /** Sends the certificates again (they changed, or keys can be opened now). */
@@ -345,6 +369,7 @@ export class ProxyWorkers {
     const cuts = await Promise.all(closing);
     this.#reports.endAll();
     this.#metrics.endAll();
+    this.#reopens.endAll();
     return cuts.reduce((a, b) => a + b, 0);
   }
 
@@ -419,6 +444,8 @@ export class ProxyWorkers {
       case "metrics":
         s.accessLogDropped = m.accessLogDropped ?? 0;
         return this.#metrics.answer(m.id, s, m.snapshot);
+      case "access-log.reopened":
+        return this.#reopens.answer(m.id, s, m.error ?? "");
       case "log":
         return this.#o.log(m.line);
       case "closed":
@@ -441,6 +468,7 @@ export class ProxyWorkers {
     started?.resolve(); // the ports are open in the other workers
     this.#reports.gone(s);
     this.#metrics.gone(s);
+    this.#reopens.gone(s);
     if (s.metrics !== null) {
       this.#stoppedMetrics = mergeProxySnapshots([
         this.#stoppedMetrics,
