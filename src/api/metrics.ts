@@ -1,7 +1,7 @@
 /**
  * `/metrics` in Prometheus text format (README "Metrics"): applied index, instances by status,
  * each instance's health (at most INSTANCE_SERIES_MAX instances by name, the rest summed under
- * `service="_other"`), services, KV keys, blocked reads and process uptime. The proxy and DNS
+ * `service="<other>"`), services, KV keys, blocked reads and process uptime. The proxy and DNS
  * add theirs through `extraMetrics`.
  *
  * @module
@@ -14,7 +14,7 @@ import { type CheckStatus, instanceHealth } from "../store/mod.ts";
 /** Instances listed by name in `berth_instance_health`; the others are summed per status. */
 export const INSTANCE_SERIES_MAX = 2000;
 /** The service and instance label of the instances over INSTANCE_SERIES_MAX. */
-const OTHER = "_other";
+const OTHER = "<other>"; // no service name or instance id has `<`
 
 /** One line per instance (id order) with its status; over the cap, the rest per status. */
 function instanceHealthLines(d: Deps): string[] {

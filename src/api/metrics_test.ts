@@ -60,7 +60,7 @@ Deno.test("GET /metrics names at most INSTANCE_SERIES_MAX instances, the rest pe
     const rows = e.samples.filter((s) => s.name === "berth_instance_health");
     assert.equal(rows.length, INSTANCE_SERIES_MAX + 1);
     assert.equal(
-      valueOf(e, "berth_instance_health", { service: "_other", instance: "_other" }),
+      valueOf(e, "berth_instance_health", { service: "<other>", instance: "<other>" }),
       3,
     );
     assert.equal(valueOf(e, "berth_instance_health"), n);

@@ -85,6 +85,8 @@ export function parseExposition(text: string): Exposition {
   const samples: Sample[] = [];
   const comments: string[] = [];
   const done = new Set<string>();
+  /** Name and labels (sorted) of every sample: a series given twice is refused. */
+  const series = new Set<string>();
   let current: string | null = null;
   for (const line of text.split("\n").slice(0, -1)) {
     if (line.startsWith("#")) {
@@ -121,6 +123,9 @@ export function parseExposition(text: string): Exposition {
       if (current !== null) done.add(current);
       current = fam;
     }
+    const id = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
+    if (series.has(id)) throw new Error(`the same series twice: ${line}`);
+    series.add(id);
     samples.push({ name, labels, value });
   }
   checkHistograms(types, samples);

@@ -49,6 +49,7 @@ Deno.test("parseExposition() refuses what the text format does not allow", () =>
     "# TYPE x counter\n# TYPE y counter\nx 1\ny 1\nx 2\n", // family split
     '# TYPE h histogram\nh_bucket{le="1"} 3\nh_bucket{le="+Inf"} 2\nh_count 2\n',
     '# TYPE x counter\nx{a="\\q"} 1\n', // bad escape
+    '# TYPE x counter\nx{a="1",b="2"} 1\nx{b="2",a="1"} 2\n', // the same series twice
   ];
   for (const text of bad) assert.throws(() => parseExposition(text), Error, text);
   assert.equal(

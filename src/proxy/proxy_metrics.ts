@@ -7,9 +7,9 @@
  * renders the text (`renderProxyMetrics`).
  *
  * Cardinality is bounded: at most SERIES_MAX (service, route) label sets and SERIES_MAX
- * services; what would need more is counted under `service="_other"` (and `route="_other"`),
+ * services; what would need more is counted under `service="<other>"` (and `route="<other>"`),
  * and each request, TCP connection or pool event counted there adds one to `overflow`. Requests no route matched count under
- * `service="_none"`. Series live as long as the process (a counter never goes back).
+ * `service="<none>"`. Series live as long as the process (a counter never goes back).
  *
  * Per request the cost is two map lookups and a few additions into one Float64Array.
  *
@@ -40,10 +40,10 @@ export const DURATION_BUCKETS_S: readonly number[] = [
 ];
 /** Most (service, route) label sets, and most services, each; more go to OTHER. */
 export const SERIES_MAX = 2000;
-/** The service (and route) label of what is over SERIES_MAX. */
-export const OTHER = "_other";
+/** The service (and route) label of what is over SERIES_MAX (no service name has `<`). */
+export const OTHER = "<other>";
 /** The service (and route) label of requests no route matched (404, 421, …). */
-export const NONE = "_none";
+export const NONE = "<none>";
 /** Status class labels: index `floor(status / 100) - 1`. */
 export const STATUS_CLASSES: readonly string[] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -247,31 +247,57 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, 
 }
 
 /**
- * The sum of several snapshots (one per proxy worker), with the same caps: label sets beyond
- * `seriesMax` (in order of first appearance) are added into OTHER.
+ * The label sets a merge gave their own series (`mergeProxySnapshots`): kept from one scrape to
+ * the next, so that a label set once shown keeps its series and one once folded into OTHER
+ * stays there (OTHER and `overflow` never go back). Sets are only added, never removed: series
+ * live until the agent restarts (README "Metrics").
+ */
+export interface MergeAdmission {
+  routes: Set<string>;
+  services: Set<string>;
+}
+
+/** A fresh MergeAdmission (nothing admitted yet). */
+export function mergeAdmission(): MergeAdmission {
+  return { routes: new Set(), services: new Set() };
+}
+
+/**
+ * The sum of several snapshots (one per proxy worker), with the same caps: label sets not yet
+ * in `admitted` are admitted in label order (not in the order the snapshots list them) while
+ * fewer than `seriesMax` are; the others are added into OTHER. Pass the same `admitted` to
+ * every merge of one output (the scrapes) so that the choice never changes.
  */
 export function mergeProxySnapshots(
   snaps: readonly ProxyMetricsSnapshot[],
   seriesMax = SERIES_MAX,
+  admitted: MergeAdmission = mergeAdmission(),
 ): ProxyMetricsSnapshot {
+  const routeKey = (r: RouteSeriesData) => `${r.service}\n${r.route}`;
+  admit(
+    admitted.routes,
+    snaps.flatMap((s) => s.routes.filter((r) => r.service !== OTHER).map(routeKey)),
+    seriesMax,
+  );
+  admit(
+    admitted.services,
+    snaps.flatMap((s) => s.services.filter((v) => v.service !== OTHER).map((v) => v.service)),
+    seriesMax,
+  );
   const routes = new Map<string, RouteSeriesData>();
   const services = new Map<string, ServiceSeriesData>();
   let overflow = 0;
-  let routeCount = 0;
   let clientConnections = 0;
   for (const s of snaps) {
     overflow += s.overflow;
     clientConnections += s.clientConnections;
     for (const r of s.routes) {
-      let key = `${r.service}\n${r.route}`;
-      let into = routes.get(key);
-      if (into === undefined) {
-        if (r.service !== OTHER && routeCount >= seriesMax) {
-          key = `${OTHER}\n${OTHER}`;
-          overflow += requestsOf(r.counts) + r.counts[CONNECTIONS]!;
-          into = routes.get(key);
-        } else if (r.service !== OTHER) routeCount++;
+      let key = routeKey(r);
+      if (r.service !== OTHER && !admitted.routes.has(key)) {
+        key = `${OTHER}\n${OTHER}`;
+        overflow += requestsOf(r.counts) + r.counts[CONNECTIONS]!;
       }
+      let into = routes.get(key);
       if (into === undefined) {
         const [service, route] = key.split("\n") as [string, string];
         routes.set(key, into = { service, route, counts: new Array(SERIES_LENGTH).fill(0) });
@@ -279,17 +305,14 @@ export function mergeProxySnapshots(
       for (let i = 0; i < SERIES_LENGTH; i++) into.counts[i]! += r.counts[i] ?? 0;
     }
     for (const v of s.services) {
-      let into = services.get(v.service);
+      let service = v.service;
+      if (service !== OTHER && !admitted.services.has(service)) {
+        service = OTHER;
+        overflow += v.connectErrors + v.ejections;
+      }
+      let into = services.get(service);
       if (into === undefined) {
-        let service = v.service;
-        if (service !== OTHER && services.size >= seriesMax) {
-          service = OTHER;
-          overflow += v.connectErrors + v.ejections;
-          into = services.get(OTHER);
-        }
-        if (into === undefined) {
-          services.set(service, into = { service, active: 0, connectErrors: 0, ejections: 0 });
-        }
+        services.set(service, into = { service, active: 0, connectErrors: 0, ejections: 0 });
       }
       into.active += v.active;
       into.connectErrors += v.connectErrors;
@@ -302,6 +325,16 @@ export function mergeProxySnapshots(
     overflow,
     clientConnections,
   };
+}
+
+/** Admits the new ones of `keys`, in sorted order, while `into` has fewer than `max`. */
+function admit(into: Set<string>, keys: string[], max: number): void {
+  if (into.size >= max) return;
+  const fresh = [...new Set(keys.filter((k) => !into.has(k)))].sort();
+  for (const k of fresh) {
+    if (into.size >= max) return;
+    into.add(k);
+  }
 }
 
 /** A snapshot with its gauges zeroed: the counts of a worker that stopped, kept in the sums. */

@@ -4,6 +4,7 @@ import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
 import {
   bucketIndex,
   DURATION_BUCKETS_S,
+  mergeAdmission,
   mergeProxySnapshots,
   type MetricsRecord,
   NONE,
@@ -151,7 +152,7 @@ Deno.test("ProxyMetrics: TCP connections, pool ejections and connect errors", ()
   assert.equal(valueOf(e, "berth_proxy_requests_total", db), 0); // no HTTP lines for TCP
 });
 
-Deno.test("ProxyMetrics: label sets over the cap count under _other, each in overflow", () => {
+Deno.test("ProxyMetrics: label sets over the cap count under <other>, each in overflow", () => {
   const m = new ProxyMetrics({ seriesMax: 3 });
   for (let i = 0; i < 5; i++) served(m, record({ service: `s${i}`, route: `r${i}` }));
   served(m, record({ service: "s4", route: "r4" }));
@@ -167,7 +168,7 @@ Deno.test("ProxyMetrics: label sets over the cap count under _other, each in ove
   const labelSets = new Set(
     e.samples.filter((s) => s.name === "berth_proxy_requests_total").map((s) => s.labels.service),
   );
-  assert.deepEqual([...labelSets].sort(), ["_other", "s0", "s1", "s2"]);
+  assert.deepEqual([...labelSets].sort(), [OTHER, "s0", "s1", "s2"]);
   // 3 requests over the cap, each counted once (the active gauge's moves are not counted).
   assert.equal(valueOf(e, "berth_proxy_metrics_overflow_total"), 3);
   m.tcpOpened("db", 1);
@@ -277,4 +278,56 @@ Deno.test("ProxyMetrics.read(): client connections read at snapshot time, summed
   assert.equal(valueOf(e, "berth_proxy_client_connections"), 6);
   const stopped = parseExposition(renderProxyMetrics(retiredSnapshot(a.snapshot())));
   assert.equal(valueOf(stopped, "berth_proxy_client_connections"), 0);
+});
+
+Deno.test("mergeProxySnapshots() with one admission keeps a shown series and a folded one where they were; <other> never goes back", () => {
+  const a = new ProxyMetrics();
+  const b = new ProxyMetrics();
+  served(a, record({ service: "s1", route: "r1" }));
+  served(a, record({ service: "s2", route: "r2" }));
+  served(a, record({ service: "s2", route: "r2" }));
+  served(b, record({ service: "s3", route: "r3" }));
+  const admitted = mergeAdmission();
+  const scrape = (snaps = [a.snapshot(), b.snapshot()]) => {
+    const merged = mergeProxySnapshots(snaps, 2, admitted);
+    const e = parseExposition(renderProxyMetrics(merged));
+    const n = (service: string) => valueOf(e, "berth_proxy_requests_total", { service });
+    return { s1: n("s1"), s2: n("s2"), s3: n("s3"), other: n(OTHER), overflow: merged.overflow };
+  };
+  assert.deepEqual(scrape(), { s1: 1, s2: 2, s3: 0, other: 1, overflow: 1 });
+  // A new route of s1 comes before s2's in a's snapshot: it must not push s2/r2 out.
+  served(a, record({ service: "s1", route: "r1b" }));
+  assert.deepEqual(scrape(), { s1: 1, s2: 2, s3: 0, other: 2, overflow: 2 });
+  // The workers listed the other way round: the same series.
+  assert.deepEqual(scrape([b.snapshot(), a.snapshot()]), {
+    s1: 1,
+    s2: 2,
+    s3: 0,
+    other: 2,
+    overflow: 2,
+  });
+});
+
+Deno.test("mergeProxySnapshots() admits new label sets in label order, not in the order listed", () => {
+  const a = new ProxyMetrics();
+  const b = new ProxyMetrics();
+  served(a, record({ service: "zz", route: "z/" }));
+  served(b, record({ service: "aa", route: "a/" }));
+  const labels = (snaps: ReturnType<ProxyMetrics["snapshot"]>[]) =>
+    mergeProxySnapshots(snaps, 1).routes.map((r) => r.service).sort();
+  assert.deepEqual(labels([a.snapshot(), b.snapshot()]), [OTHER, "aa"]);
+  assert.deepEqual(labels([b.snapshot(), a.snapshot()]), [OTHER, "aa"]);
+});
+
+Deno.test("ProxyMetrics: services named _other and _none are services like any other, capped, never the sentinels", () => {
+  const m = new ProxyMetrics({ seriesMax: 1 });
+  served(m, record({ service: "web", route: "web/" }));
+  served(m, record({ service: "_other", route: "o/" })); // over the cap: folded
+  served(m, record({ service: null, route: null })); // no route
+  const e = text(m);
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "_other" }), 0);
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: OTHER }), 2);
+  assert.equal(valueOf(e, "berth_proxy_metrics_overflow_total"), 2);
+  m.begin("_none");
+  assert.equal(valueOf(text(m), "berth_proxy_active_requests", { service: NONE }), 0);
 });

@@ -96,7 +96,7 @@ Deno.test("HttpProxy hands every request to the metrics: by route and status cla
       assert.equal(valueOf(e, "berth_proxy_requests_total", { ...web, code: "2xx" }), 3);
       assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count", web), 3);
       assert.equal(valueOf(e, "berth_proxy_sent_bytes_total", web), "ok /x0".length * 3);
-      assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "_none", code: "4xx" }), 1);
+      assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "<none>", code: "4xx" }), 1);
       const api = { service: "api", route: "api.test/" };
       assert.equal(valueOf(e, "berth_proxy_requests_total", { ...api, code: "5xx" }), 1);
       assert.equal(valueOf(e, "berth_proxy_retries_total", api), 1);

@@ -238,12 +238,11 @@ export class DnsWorkerPool {
    */
   async queryCounts(): Promise<{ counts: number[]; missing: number[] }> {
     const live = this.#slots.filter((s) => s.worker !== null && s.udp !== null);
-    const { got, missing } = await this.#gather.ask(
+    const { missing } = await this.#gather.ask(
       live,
       (s, id) => this.#post(s, { type: "metrics", id }),
       METRICS_TIMEOUT_MS,
     );
-    for (const [s, counts] of got) s.counts = counts;
     const sum = addCounts(zeroCounts(), this.#stoppedCounts);
     for (const s of this.#slots) if (s.counts !== null) addCounts(sum, s.counts);
     return { counts: sum, missing: missing.map((s) => s.index) };
@@ -319,6 +318,9 @@ export class DnsWorkerPool {
         void this.#forward(s, worker, m.id, m.query);
         return;
       case "counts":
+        // Kept at once, not after the gather: a worker that crashes meanwhile retires these,
+        // its newest, so that no scrape counts it twice or a later one less.
+        s.counts = m.counts;
         this.#gather.answer(m.id, s, m.counts);
         return;
       case "closed":

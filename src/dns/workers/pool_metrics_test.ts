@@ -3,6 +3,7 @@ import { filledStore, frame, query, tcpExchange, udpExchange } from "../_testing
 import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { renderDnsMetrics } from "../dns_metrics.ts";
 import { DnsWorkerPool } from "./pool.ts";
+import { WorkerGather } from "../../lib/worker_gather.ts";
 
 const count = async (pool: DnsWorkerPool, labels: Record<string, string> = {}) =>
   valueOf(
@@ -40,6 +41,47 @@ Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a
     pool.terminateWorker(0);
     assert.equal(await count(pool), m + 2);
   } finally {
+    await pool.close();
+    store.close();
+  }
+});
+
+Deno.test("DnsWorkerPool.queryCounts(): a worker that crashes between its answer and the gather's end is counted once, never less later", async () => {
+  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
+    { id: "web1", service: "web", address: "10.0.0.1" },
+  ]);
+  const pool = new DnsWorkerPool({
+    store,
+    listen: { host: "127.0.0.1", port: 0 },
+    domain: "berth.",
+    edgeDomain: null,
+    ttl: 0,
+    recursors: [],
+    workers: 2,
+  });
+  const answer = WorkerGather.prototype.answer;
+  await pool.start();
+  try {
+    const m = 30;
+    for (let i = 0; i < m; i++) {
+      await udpExchange(pool.address.udp, query("web.service.berth.", "A", { id: i }));
+    }
+    assert.equal(await count(pool), m);
+    let killed = -1;
+    WorkerGather.prototype.answer = function (id, slot, value) {
+      answer.call(this, id, slot, value);
+      const counted = Array.isArray(value) && value.some((v) => v > 0);
+      if (killed === -1 && counted) {
+        killed = (slot as { index: number }).index;
+        pool.terminateWorker(killed); // after its answer
+      }
+    };
+    assert.equal(await count(pool), m, "the scrape the worker crashed in");
+    WorkerGather.prototype.answer = answer;
+    assert.notEqual(killed, -1);
+    assert.equal(await count(pool), m, "the next scrape");
+  } finally {
+    WorkerGather.prototype.answer = answer;
     await pool.close();
     store.close();
   }

@@ -38,10 +38,12 @@ import { processRateBuckets } from "../middleware/rate_buckets.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
 import {
   emptySnapshot,
+  mergeAdmission,
   mergeProxySnapshots,
   type ProxyMetrics,
   type ProxyMetricsSnapshot,
   retiredSnapshot,
+  SERIES_MAX,
 } from "../proxy_metrics.ts";
 
 /** First wait before a failed worker is started again; doubles up to RESTART_MS_MAX. */
@@ -114,6 +116,8 @@ export class ProxyWorkers {
   readonly #reopens = new WorkerGather<Slot, string>();
   /** The last metrics of workers that stopped (gauges zeroed), kept in the sums. */
   #stoppedMetrics: ProxyMetricsSnapshot = emptySnapshot();
+  /** The label sets the merged metrics show as their own (sticky: proxy_metrics.ts). */
+  readonly #admitted = mergeAdmission();
   /** Access log lines dropped by workers that stopped. */
   #stoppedAccessLogDropped = 0;
   #config: WorkerProxyConfig;
@@ -240,19 +244,30 @@ export class ProxyWorkers {
       (s, id) => this.#post(s, { type: "access-log.reopen", id }),
       REPORT_TIMEOUT_MS,
     );
-    const failures: string[] = [];
+    const target = this.#config.accessLog?.target;
+    /** Why → the workers it holds for (one entry per reason, to keep the line short). */
+    const failures = new Map<string, number[]>();
+    const fail = (s: Slot, why: string) => {
+      const short = why.startsWith(`access log ${target}: `)
+        ? why.slice(`access log ${target}: `.length)
+        : why;
+      failures.set(short, [...failures.get(short) ?? [], s.index]);
+    };
     let ok = 0;
     for (const s of this.#slots) {
       const error = got.get(s);
       if (error === "") ok++;
-      else if (error !== undefined) failures.push(`worker ${s.index}: ${error}`);
-      else if (missing.includes(s)) failures.push(`worker ${s.index}: no answer`);
-      else failures.push(`worker ${s.index}: not running (opens it when it starts)`);
+      else if (error !== undefined) fail(s, error);
+      else if (missing.includes(s)) fail(s, "no answer");
+      else fail(s, "not running (opens it when it starts)");
     }
-    if (failures.length === 0) return;
+    if (failures.size === 0) return;
+    const why = [...failures].map(([w, ix]) =>
+      `${ix.length === 1 ? "worker" : "workers"} ${ix.join(", ")}: ${w}`
+    );
     throw new Error(
-      `access log ${this.#config.accessLog?.target}: reopened by ${ok} of ` +
-        `${this.#slots.length} proxy threads; ${failures.join("; ")}`,
+      `access log ${target}: reopened by ${ok} of ${this.#slots.length} proxy threads; ` +
+        why.join("; "),
     );
   }
 
@@ -298,21 +313,24 @@ export class ProxyWorkers {
    * the last ones of those that do not (named in `missing`), and those of workers that stopped.
    */
   async metrics(): Promise<WorkersMetrics> {
-    const { got, missing } = await this.#metrics.ask(
+    const { missing } = await this.#metrics.ask(
       this.#live(),
       (s, id) => this.#post(s, { type: "metrics", id }),
       REPORT_TIMEOUT_MS,
     );
-    for (const [s, snapshot] of got) s.metrics = snapshot;
     const all = this.#slots.map((s) => s.metrics).filter((m) => m !== null);
     let dropped = this.#stoppedAccessLogDropped;
     for (const s of this.#slots) dropped += s.accessLogDropped;
     return {
-      snapshot: mergeProxySnapshots([
-        this.#stoppedMetrics,
-        ...(this.#o.metrics === undefined ? [] : [this.#o.metrics.snapshot()]),
-        ...all,
-      ]),
+      snapshot: mergeProxySnapshots(
+        [
+          this.#stoppedMetrics,
+          ...(this.#o.metrics === undefined ? [] : [this.#o.metrics.snapshot()]),
+          ...all,
+        ],
+        SERIES_MAX,
+        this.#admitted,
+      ),
       missing: missing.map((s) => s.index),
       accessLogDropped: this.#config.accessLog ? dropped : null,
     };
@@ -383,7 +401,9 @@ export class ProxyWorkers {
     s.readySince = 0;
     const started = s.started = Promise.withResolvers<void>();
     started.promise.catch(() => {}); // a restart nobody awaits
-    w.onmessage = (e: MessageEvent<FromProxyWorker>) => this.#onMessage(s, e.data);
+    w.onmessage = (e: MessageEvent<FromProxyWorker>) => {
+      if (s.worker === w) this.#onMessage(s, e.data); // not a stopped one's late messages
+    };
     w.onerror = (e: ErrorEvent) => {
       e.preventDefault(); // a worker's error must not end the agent
       this.#failed(s, e.message || "uncaught error");
@@ -442,6 +462,9 @@ export class ProxyWorkers {
       case "report":
         return this.#reports.answer(m.id, s, m.report);
       case "metrics":
+        // Kept at once, not after the gather: a worker that fails meanwhile retires these, its
+        // newest, so that no scrape counts it twice or a later one less.
+        s.metrics = m.snapshot;
         s.accessLogDropped = m.accessLogDropped ?? 0;
         return this.#metrics.answer(m.id, s, m.snapshot);
       case "access-log.reopened":
@@ -470,10 +493,11 @@ export class ProxyWorkers {
     this.#metrics.gone(s);
     this.#reopens.gone(s);
     if (s.metrics !== null) {
-      this.#stoppedMetrics = mergeProxySnapshots([
-        this.#stoppedMetrics,
-        retiredSnapshot(s.metrics),
-      ]);
+      // Summed as is (no cap): folding happens once, in metrics(), by this.#admitted.
+      this.#stoppedMetrics = mergeProxySnapshots(
+        [this.#stoppedMetrics, retiredSnapshot(s.metrics)],
+        Infinity,
+      );
       s.metrics = null;
     }
     this.#stoppedAccessLogDropped += s.accessLogDropped;

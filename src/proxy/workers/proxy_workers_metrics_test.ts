@@ -6,6 +6,7 @@ import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
 import { ProxyMetrics, renderProxyMetrics } from "../proxy_metrics.ts";
 import { ProxyWorkers } from "./proxy_workers.ts";
+import { WorkerGather } from "../../lib/worker_gather.ts";
 
 function workers(ts: TestStore, main?: ProxyMetrics): ProxyWorkers {
   return new ProxyWorkers({
@@ -77,6 +78,47 @@ Deno.test("ProxyWorkers.metrics() sums every worker's counts and the main thread
       async () => await total(w, "berth_proxy_tcp_connections_total", route) === n + 1,
     );
   } finally {
+    await w.close();
+    ts.store.close();
+    await new Promise<void>((r) => echo.close(() => r()));
+  }
+});
+
+Deno.test("ProxyWorkers.metrics(): a worker that fails between its answer and the gather's end is counted once, never less later", async () => {
+  const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
+  const tcpPort = await unusedPort();
+  const ts = new TestStore();
+  const port = (echo.address() as net.AddressInfo).port;
+  ts.register(spec({ id: "db-a", service: "db", port, tcpPort, httpHosts: [] }));
+  const w = workers(ts);
+  const answer = WorkerGather.prototype.answer;
+  try {
+    await w.start();
+    await waitFor("both workers listen on the TCP route", async () => {
+      const report = await w.report();
+      return report.tcp.some((t) => t.port === tcpPort && t.state === "listening");
+    });
+    const n = 40;
+    for (let i = 0; i < n; i++) await echoOnce(tcpPort, "ping");
+    const route = { service: "db", route: `tcp:${tcpPort}` };
+    const count = () => total(w, "berth_proxy_tcp_connections_total", route);
+    await waitFor("every connection counted", async () => await count() === n);
+    let armed = true;
+    WorkerGather.prototype.answer = function (id, slot, value) {
+      answer.call(this, id, slot, value);
+      if (armed && (slot as { index?: number }).index === 1) {
+        armed = false;
+        w.kill(1); // after its answer, before worker 0's
+      }
+    };
+    assert.equal(await count(), n, "the scrape the worker failed in");
+    assert.equal(armed, false);
+    WorkerGather.prototype.answer = answer;
+    await waitFor("worker 1 restarted", () => w.running === 2);
+    assert.equal(await count(), n, "the next scrape");
+  } finally {
+    WorkerGather.prototype.answer = answer;
     await w.close();
     ts.store.close();
     await new Promise<void>((r) => echo.close(() => r()));
