@@ -274,6 +274,36 @@ Deno.test("UpstreamPool.acquire() closes other clients' idle private connections
   }
 });
 
+Deno.test("UpstreamPool.release() with the idle list full closes the oldest idle private connection, not the one released", async () => {
+  const inst = await proxiedInstance();
+  const pool = new UpstreamPool({ freeSocketsMax: 2 });
+  const priv = (ip: string) => ({ key: ip, header: Buffer.from(v1(ip)) });
+  try {
+    const up = pool.get({ id: "w", address: "127.0.0.1", port: inst.port, weight: 1, key: "w" });
+    // Clients A and B made a request each and went: their private connections idle.
+    const [a, b, c] = ["192.0.2.1", "192.0.2.2", "192.0.2.3"].map((ip) => {
+      const l = recordingLease();
+      pool.acquire(up, l, { private: priv(ip) });
+      return l;
+    });
+    while (inst.headers.length < 3) await new Promise((r) => setTimeout(r, 5));
+    pool.release(up, lent(a!)!, true);
+    pool.release(up, lent(b!)!, true);
+    assert.equal(up.idle.length, 2);
+    // Client C, still connected, releases its connection: it stays for C's next request.
+    pool.release(up, lent(c!)!, true);
+    assert.equal(lent(c!)!.socket.destroyed, false);
+    assert.equal(lent(a!)!.socket.destroyed, true, "A's, the oldest idle private one, went");
+    assert.deepEqual(up.idle.map((x) => x.privateKey), ["192.0.2.2", "192.0.2.3"]);
+    const again = recordingLease();
+    pool.acquire(up, again, { private: priv("192.0.2.3") });
+    assert.equal(lent(again), lent(c!));
+  } finally {
+    pool.close();
+    await inst.close();
+  }
+});
+
 Deno.test("UpstreamPool.acquire() under a smaller cap closes as many idle private connections as it takes to get under it", async () => {
   const inst = await proxiedInstance();
   const pool = new UpstreamPool({ socketsMax: 3 });

@@ -424,8 +424,15 @@ export class UpstreamPool {
       return w.lend(this.#open(u, w.private));
     }
     if (u.idle.length >= this.#freeSocketsMax) {
-      conn.socket.destroy();
-      return;
+      // Full: the oldest idle private connection (PROXY protocol) makes room first. It can
+      // serve only its own client connection, most likely gone by now (no other request may
+      // take it), while the one released here is in use.
+      const old = u.idle.find((c) => c.privateKey !== null);
+      if (old === undefined) {
+        conn.socket.destroy();
+        return;
+      }
+      this.#evict(u, old);
     }
     conn.idleSince = this.#now();
     u.idle.push(conn);
