@@ -66,6 +66,44 @@ Deno.test("ProxyHeaderGate.accept() sets the declared ends and hands on the byte
   }
 });
 
+Deno.test("ProxyHeaderGate.accept() reads a v1 and a v2 header sent one byte per write", async () => {
+  const gate = new ProxyHeaderGate({ from: LOOPBACK, log: () => {} });
+  const g = await gated(gate);
+  /** Sends `bytes` one per write (each flushed before the next), then waits for the answer. */
+  const trickle = (bytes: Uint8Array) =>
+    new Promise<string>((resolve, reject) => {
+      const c = net.connect({ port: g.port, host: "127.0.0.1", noDelay: true });
+      c.on("data", (d) => {
+        c.destroy();
+        resolve(String(d));
+      });
+      c.on("error", reject);
+      c.once("connect", async () => {
+        for (const b of bytes) {
+          await new Promise<void>((r) => c.write(Uint8Array.of(b), () => r()));
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      });
+    });
+  try {
+    assert.equal(await trickle(Buffer.from(v1("198.51.100.4", 4444))), "ok");
+    const header = buildProxyHeader(2, { address: "2001:db8::9", port: 9 }, {
+      address: "::1",
+      port: 80,
+    });
+    assert.equal(await trickle(header), "ok");
+    assert.deepEqual(g.seen.map((x) => x.ends), [
+      "198.51.100.4:4444 → 127.0.0.1:80",
+      "2001:db8::9:9 → ::1:80",
+    ]);
+    // The header's last byte completes it: nothing after it was taken.
+    assert.deepEqual(g.seen.map((x) => x.rest), ["", ""]);
+    assert.equal(gate.badHeaders, 0);
+  } finally {
+    await g.close();
+  }
+});
+
 Deno.test("ProxyHeaderGate.accept() closes a connection without a good header, a slow one, a truncated one", async () => {
   const lines: string[] = [];
   const gate = new ProxyHeaderGate({ from: LOOPBACK, log: (l) => lines.push(l), timeoutMs: 200 });
