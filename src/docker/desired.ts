@@ -201,6 +201,20 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       checkResult: null,
     });
   }
+  if (common.check !== null && entries.length > 0 && entries.every((e) => e.udp)) {
+    // berth.check.* probes a TCP port; a container with UDP ports only has none to probe.
+    const check = common.check;
+    const key = check.http
+      ? "berth.check.http"
+      : check.grpc
+      ? "berth.check.grpc"
+      : "berth.check.tcp";
+    s.problem(
+      key,
+      `${key}: the container has no TCP port to check (UDP ports are not checked; ` +
+        `a Docker HEALTHCHECK gates them); ignored`,
+    );
+  }
   return { instances, problems: s.problems, skipped };
 }
 

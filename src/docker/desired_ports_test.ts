@@ -96,6 +96,39 @@ Deno.test("containerInstances() per-port HTTP labels do not apply to a UDP port"
   ]);
 });
 
+Deno.test("containerInstances() berth.check.* on a container with UDP ports only is reported: nothing to check", () => {
+  const udpOnly = containerInstances(
+    container({
+      labels: { "berth.check.tcp": "true" },
+      ports: { "53/udp": [{ HostIp: "0.0.0.0", HostPort: "5353" }] },
+    }),
+    OPTS,
+  );
+  assert.equal(udpOnly.instances[0]!.check, null);
+  assert.deepEqual(udpOnly.problems.map((p) => [p.label, p.message]), [[
+    "berth.check.tcp",
+    "berth.check.tcp: the container has no TCP port to check (UDP ports are not checked; " +
+    "a Docker HEALTHCHECK gates them); ignored",
+  ]]);
+  // With a TCP port too: its instance is checked, and nothing is reported.
+  const both = containerInstances(
+    container({
+      labels: { "berth.check.tcp": "true" },
+      ports: {
+        "53/udp": [{ HostIp: "0.0.0.0", HostPort: "5353" }],
+        "53/tcp": [{ HostIp: "0.0.0.0", HostPort: "5353" }],
+      },
+    }),
+    OPTS,
+  );
+  assert.deepEqual(both.problems, []);
+  // [is the UDP port's instance, has no check]
+  assert.deepEqual(
+    both.instances.map((i) => [i.id.endsWith(":udp"), i.check === null]).sort(),
+    [[false, false], [true, true]],
+  );
+});
+
 Deno.test("containerInstances() a per-port label with a leading zero is reported, and an unpublished port named as such", () => {
   const r = containerInstances(
     container({
