@@ -1,8 +1,8 @@
 /**
  * End to end with a real Docker engine and a real agent: a container with two published ports
  * routes each port's `berth.http.<port>.host` to that port through the proxy (requests sent
- * with curl), and `--expose-by-default=false` registers only the container labelled
- * `berth.enable=true`. Run under `flock /tmp/berth-e2e.lock`.
+ * with curl), and `--expose-by-default=false` registers only the containers labelled
+ * `berth.enable=true` or with `SERVICE_NAME` (Registrator's `-explicit`). Run under `flock /tmp/berth-e2e.lock`.
  *
  * @module
  */
@@ -99,7 +99,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "e2e: --expose-by-default=false registers only the container labelled berth.enable=true",
+  name:
+    "e2e: --expose-by-default=false registers only the containers labelled berth.enable=true or with SERVICE_NAME",
   ...e2e,
   async fn() {
     await requireDocker();
@@ -108,12 +109,14 @@ Deno.test({
     const agent = await startAgent({ args: ["--expose-by-default=false"] });
     try {
       // The unlabelled one starts first: by the time the labelled one is registered, the
-      // watcher has listed both.
-      names.push(await runWeb({ body: "plain", env: { SERVICE_NAME: svc } }));
+      // watcher has listed both. berth.service names its service, but only berth.enable=true
+      // or Registrator's SERVICE_NAME (its -explicit mode) opts a container in.
+      names.push(await runWeb({ body: "plain", labels: { "berth.service": svc } }));
+      const explicit = await runWeb({ body: "explicit", env: { SERVICE_NAME: `${svc}-x` } });
+      names.push(explicit);
       const enabled = await runWeb({
         body: "enabled",
-        env: { SERVICE_NAME: svc },
-        labels: { "berth.enable": "true", "berth.http.host": `${svc}.test` },
+        labels: { "berth.service": svc, "berth.enable": "true", "berth.http.host": `${svc}.test` },
       });
       names.push(enabled);
       const got = await waitFor("the labelled container registered", async () => {
@@ -121,6 +124,11 @@ Deno.test({
         return list.length > 0 ? list : undefined;
       });
       assert.deepEqual(got.map((i) => i.ServiceID), [`${agent.node}:${enabled}:80`]);
+      const named = await waitFor("the SERVICE_NAME container registered", async () => {
+        const list = await catalog(agent, `${svc}-x`);
+        return list.length > 0 ? list : undefined;
+      });
+      assert.deepEqual(named.map((i) => i.ServiceID), [`${agent.node}:${explicit}:80`]);
       for (let i = 0; i < 4; i++) {
         const r = await curl(agent, `${svc}.test`);
         assert.deepEqual([r.status, r.body], [200, "enabled"]);
