@@ -258,11 +258,13 @@ Deno.test({
       assert.notEqual(r.body, "secret");
       const log = await waitFor("the problem logged", async () => {
         const text = await Deno.readTextFile(`${agent.dataDir}/agent.log`);
-        return text.includes("berth.http.auth.basic=") ? text : undefined;
+        return text.includes("berth.http.auth.basic (value hidden)") ? text : undefined;
       });
-      const lines = log.split("\n").filter((l) => l.includes("berth.http.auth.basic="));
+      const lines = log.split("\n").filter((l) => l.includes("berth.http.auth.basic"));
       assert.equal(lines.length, 1, lines.join("\n"));
       assert.match(lines[0]!, /every request gets 401 \(none\)/);
+      // The value (a mangled hash, or a password where its hash belongs) is never logged.
+      assert.ok(!log.includes("BjHt/M4PB2K2baOOtpONVspbT9e"), lines[0]);
     } finally {
       await removeContainers([name]);
       await agent.stop();
