@@ -31,7 +31,7 @@ import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { type Deps, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError } from "./http_error.ts";
-import { keepAllowed, requireRight } from "./acl_enforce.ts";
+import { authzOf, keepAllowed, requireRight } from "./acl_enforce.ts";
 import { instanceReadable } from "./catalog.ts";
 import {
   type ContainerAnswer,
@@ -41,6 +41,9 @@ import {
   peerContainers,
   peerEjections,
 } from "./explain_peers.ts";
+
+/** What explain shows for a service the token may not read. */
+export const HIDDEN_SERVICE = "(another service)";
 
 /** Longest container or service name taken. */
 export const EXPLAIN_NAME_CHARS_MAX = 512;
@@ -157,14 +160,32 @@ async function explainService(c: Context, d: Deps, service: string) {
     .map((i) => instanceExplain(i, nodes.get(i.node)));
   const ids = new Set(instances.map((i) => i.id));
   const table = d.explain.serviceRoutes?.(service) ?? null;
-  // The proxy's members, as far as the token may read their instances.
+  // The proxy's members, as far as the token may read their instances; another service that
+  // serves one of its routes is named only to a token that may read that service.
+  const authz = authzOf(c);
+  const hidden = new Set<string>();
+  const shown = (s: string | null): string | null => {
+    if (s === null || s === service || authz.allows("service", s, "read")) return s;
+    hidden.add(s);
+    return HIDDEN_SERVICE;
+  };
   const routes = table === null ? null : {
     ...table,
+    http: table.http.map((r) => ({ ...r, servedBy: shown(r.servedBy) })),
+    tcp: table.tcp.map((t) => ({ ...t, servedBy: shown(t.servedBy) })),
+    udp: table.udp?.map((u) => ({ ...u, servedBy: shown(u.servedBy) })),
     options: {
       ...table.options,
       members: table.options.members.filter((m) => ids.has(m.instance)),
     },
   };
+  if (routes !== null && hidden.size > 0) {
+    routes.conflicts = routes.conflicts.map((l) =>
+      [...hidden].some((h) => l.includes(h))
+        ? `a conflict with ${HIDDEN_SERVICE} (one this token may not read)`
+        : l
+    );
+  }
   if (stored.length === 0 && routes === null) {
     throw new HttpError(404, `no service ${JSON.stringify(service)}: no instance is registered`);
   }

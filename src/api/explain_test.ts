@@ -433,3 +433,34 @@ Deno.test("GET /v1/berth/explain?service= counts a UDP route (berth.udp.port) as
     f.close();
   }
 });
+
+Deno.test("GET /v1/berth/explain?service= names another service that keeps its route only to a token that may read it", async () => {
+  const f = withTable({ aclDefault: "deny" });
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ id: "n1:aaa-1:80", service: "aaa-secret", httpHosts: ["web.test"] }),
+    });
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({ httpHosts: ["web.test"] }),
+    });
+    addToken(
+      f.store,
+      "web-only",
+      'agent_prefix "" { policy = "read" }\nservice "web" { policy = "read" }',
+    );
+    const r = await f.app.request("/v1/berth/explain?service=web", {
+      headers: { "X-Consul-Token": "web-only" },
+    });
+    const text = await r.text();
+    assert.equal(r.status, 200);
+    assert.ok(!text.includes("aaa-secret"), text);
+    const e = JSON.parse(text);
+    assert.equal(e.routes.http[0].servedBy, "(another service)");
+    assert.ok(e.routes.conflicts.length > 0);
+    assert.ok(e.summary.includes("route web.test/ is served by (another service) (conflict)"));
+  } finally {
+    f.close();
+  }
+});
