@@ -110,7 +110,7 @@ Deno.test("HttpProxy: berth.http.ratelimit comes before basic-auth, so wrong pas
       assert.equal((await guess()).status, 401);
       const third = await guess();
       assert.equal(third.status, 429, "past the burst: the ratelimit answers, no bcrypt check");
-      assert.match(third.body, /too many requests: service guarded/);
+      assert.equal(third.body.trim(), "too many requests");
       const right = await request(port, "/", { headers: auth("bob:hunter2") });
       assert.equal(right.status, 429, "the bucket is empty for this client");
       assert.equal(seen.length, 0);

@@ -2,7 +2,7 @@
  * Rate limit (README "Middlewares: ratelimit"): `berth.http.ratelimit=100/s,burst=200` gives
  * each client IP (an IPv6 client by its /64) a token bucket per service; a request takes a
  * token or is answered `429 Too Many Requests` with `Retry-After` (whole seconds until a token
- * is back) and never reaches an instance.
+ * is back) and never reaches an instance. The body says only `too many requests`.
  *
  * The buckets live in the process's one table (rate_buckets.ts), shared by every proxy
  * worker, keyed by service and client: a route rebuild, a relabel or a worker restart keeps
@@ -50,9 +50,11 @@ export function rateLimitPart(ctx: RateLimitContext = PROCESS): MiddlewarePart {
             ctx.now(),
           );
           if (waitMs === 0) return null;
+          // The body names neither the service nor its limit (the client is told when to come
+          // back, the access log and the metrics keep the service; explain shows the limit).
           return {
             status: 429,
-            text: `too many requests: service ${service} takes ${text} per client`,
+            text: "too many requests",
             headers: ["retry-after", String(Math.max(1, Math.ceil(waitMs / 1000)))],
           };
         },

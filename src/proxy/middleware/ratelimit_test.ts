@@ -27,7 +27,7 @@ Deno.test("ratelimit part: off without berth.http.ratelimit or with an unreadabl
   assert.equal(p.build(settings({ "berth.http.ratelimit": "fast" })), null);
 });
 
-Deno.test("ratelimit middleware: a client's burst passes, then 429 with Retry-After until a token is back", () => {
+Deno.test("ratelimit middleware: a client's burst passes, then 429 with Retry-After (a body naming neither service nor limit) until a token is back", () => {
   const { clock, part: p } = part();
   const m = p.build(settings({ "berth.http.ratelimit": "1/m,burst=3" }))!;
   assert.equal(m.name, "ratelimit");
@@ -36,7 +36,7 @@ Deno.test("ratelimit middleware: a client's burst passes, then 429 with Retry-Af
   const refused = m.request!(s);
   assert.deepEqual(refused, {
     status: 429,
-    text: "too many requests: service web takes 1/m,burst=3 per client",
+    text: "too many requests",
     headers: ["retry-after", "60"],
   });
   clock.ms += 59_500;
