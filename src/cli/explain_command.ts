@@ -184,7 +184,7 @@ function renderContainer(e: ContainerAnswer): string {
     "Rejected labels",
     e.problems.length === 0
       ? "(none)"
-      : e.problems.map((p) => `${p.label}: ${p.message}`).join("\n"),
+      : e.problems.map((p) => p.message).join("\n"), // each message names its label
   );
   out += section(
     "Ports",

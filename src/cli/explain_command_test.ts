@@ -7,6 +7,7 @@ import { apiInstanceSpec } from "../../test/fixtures.ts";
 import { buildRouteTable } from "../proxy/routes.ts";
 import { explainServiceRoutes, explainUrl } from "../proxy/route_explain.ts";
 import { main } from "./mod.ts";
+import { renderExplain } from "./explain_command.ts";
 
 /** An API over a store with two web instances (one failing its check) and their route table. */
 async function withAgent(
@@ -134,4 +135,35 @@ Deno.test("berth explain SERVICE lists a UDP route with its listener state", asy
     assert.doesNotMatch(r.out, /no route/);
     assert.doesNotMatch((await run(["explain", "web"])).out, /udp :/);
   });
+});
+
+Deno.test("renderExplain() prints each rejected label's message once, without repeating the label", () => {
+  const out = renderExplain({
+    kind: "container",
+    member: "h1",
+    seenAgoMs: 1200,
+    name: "web-1",
+    id: "0123456789abcdef",
+    image: "berth-test",
+    state: "running",
+    summary: "registered: 1 instance",
+    labels: [{ key: "berth.lb", value: "foo", from: "label" }],
+    problems: [
+      {
+        label: "berth.lb",
+        message: 'berth.lb="foo": expected round_robin or least_conn; using round_robin',
+      },
+      {
+        label: "berth.htp.host",
+        message: "berth.htp.host: not a berth label (see the README's label table); ignored",
+      },
+    ],
+    ports: [],
+    instances: [],
+  });
+  assert.match(
+    out,
+    /\nRejected labels\n {2}berth\.lb="foo": expected round_robin or least_conn; using round_robin\n {2}berth\.htp\.host: not a berth label/,
+  );
+  assert.doesNotMatch(out, /berth\.lb: berth\.lb=|berth\.htp\.host: berth\.htp\.host/);
 });
