@@ -182,9 +182,7 @@ function renderContainer(e: ContainerAnswer): string {
   );
   out += section(
     "Rejected labels",
-    e.problems.length === 0
-      ? "(none)"
-      : e.problems.map((p) => p.message).join("\n"), // each message names its label
+    e.problems.length === 0 ? "(none)" : e.problems.map((p) => p.message).join("\n"), // each message names its label
   );
   out += section(
     "Ports",
