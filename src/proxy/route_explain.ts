@@ -278,7 +278,8 @@ export function explainServiceRoutes(table: RouteTable, service: string): Servic
 function routeOptions(table: RouteTable, service: string): RouteOptionsInfo {
   const svc = table.service(service)!;
   const route: ServiceRoute = svc.route;
-  const targets = new Set(route.targets.map((t) => t.id));
+  // UDP instances (tagged `udp`) are targets of the UDP routes only.
+  const targets = new Set([...route.targets, ...route.udpTargets].map((t) => t.id));
   return {
     service,
     policy: route.balancer.policy,

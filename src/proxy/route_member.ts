@@ -48,6 +48,11 @@ export interface RouteSpec {
    * service's UDP route on that port (udp_proxy.ts).
    */
   readonly udpPort: number | null;
+  /**
+   * The instance is tagged `udp` (a UDP container port, or an API registration saying so): it
+   * serves the UDP route only, never an HTTP or TCP route (no claims, no TCP port).
+   */
+  readonly udp: boolean;
   /** The instance asks for any route (a host, a path, a TCP or UDP port). */
   readonly routed: boolean;
   /** Members holding this spec (Shared's reference count). */
@@ -175,16 +180,19 @@ class Shared<T extends { readonly key: string; refs: number }> {
 const SEP = "\u0000";
 
 function specKey(i: Instance): string {
-  const udp = udpPortOf(i);
-  return `${i.tcpPort ?? ""}${udp === null ? "" : `/${udp}`}${SEP}${i.httpPath ?? SEP}${SEP}${
-    i.httpHosts.join(SEP)
-  }`;
+  if (isUdp(i)) return `udp/${udpPortOf(i) ?? ""}`;
+  return `${i.tcpPort ?? ""}${SEP}${i.httpPath ?? SEP}${SEP}${i.httpHosts.join(SEP)}`;
+}
+
+/** Whether an instance is a UDP one (tagged `udp`): UDP routes only. */
+export function isUdp(i: Pick<Instance, "tags">): boolean {
+  return i.tags.includes("udp");
 }
 
 /** The UDP route port an instance serves: `berth.udp.port` when it is tagged `udp`, else null. */
 export function udpPortOf(i: Pick<Instance, "tags" | "meta">): number | null {
   const v = i.meta[UDP_PORT_KEY];
-  if (v === undefined || !i.tags.includes("udp")) return null;
+  if (v === undefined || !isUdp(i)) return null;
   try {
     return parseUdpPort(v);
   } catch {
@@ -205,6 +213,18 @@ function optionsKey(m: Record<string, string>, settingsKey: string): string {
 }
 
 function makeSpec(key: string, i: Instance): RouteSpec {
+  if (isUdp(i)) {
+    const udpPort = udpPortOf(i);
+    return {
+      key,
+      claims: [],
+      tcpPort: null,
+      udpPort,
+      udp: true,
+      routed: udpPort !== null,
+      refs: 0,
+    };
+  }
   const prefix = intern(normalizePrefix(i.httpPath));
   const hosts = i.httpHosts.length > 0
     ? [...new Set(i.httpHosts.map((h) => intern(normalizeHost(h))))]
@@ -212,13 +232,13 @@ function makeSpec(key: string, i: Instance): RouteSpec {
     ? [""]
     : [];
   const claims = hosts.map((host) => ({ key: `${host}${SEP}${prefix}`, host, prefix }));
-  const udpPort = udpPortOf(i);
   return {
     key,
     claims,
     tcpPort: i.tcpPort,
-    udpPort,
-    routed: claims.length > 0 || i.tcpPort !== null || udpPort !== null,
+    udpPort: null,
+    udp: false,
+    routed: claims.length > 0 || i.tcpPort !== null,
     refs: 0,
   };
 }

@@ -35,8 +35,13 @@ import { LB_PART } from "./lb_settings.ts";
 /** One service as the proxy sees it. */
 export interface ServiceRoute {
   readonly service: string;
-  /** Served targets with weight > 0, in instance id order; empty → 503. */
+  /**
+   * Served targets with weight > 0, in instance id order, of the HTTP and TCP routes: the
+   * instances not tagged `udp`; empty → 503.
+   */
   readonly targets: readonly Target[];
+  /** The served instances tagged `udp` (weight > 0, id order): the UDP routes' (udp_proxy.ts). */
+  readonly udpTargets: readonly Target[];
   readonly balancer: Balancer;
   /** An instance of the service says `berth.tls=acme`: ACME orders its hosts (src/acme/names.ts). */
   readonly acme: boolean;
@@ -111,6 +116,8 @@ export class RoutedService {
   readonly udpPorts = new Map<number, number>();
   /** Members that ask for any route. */
   routedMembers = 0;
+  /** Members not tagged `udp` (HTTP/TCP ones): the edge-domain route is kept while any is. */
+  streamMembers = 0;
   readonly #counts: OptionCounts = { lb: 0, proto: 0, hsts: 0, redirect: 0, acme: 0 };
   /** Members holding each non-empty route settings object (interned: one object per value). */
   readonly #settings = new Map<RouteSettings, number>();
@@ -346,14 +353,18 @@ export class RoutedService {
   #makeRoute(): ServiceRoute {
     const ctx = this.#ctx;
     const targets: Member[] = [];
+    const udpTargets: Member[] = [];
     for (const m of this.members) {
-      if (m.weight > 0 && m.ownOk && ctx.nodeOk(m.node)) targets.push(m);
+      if (m.weight > 0 && m.ownOk && ctx.nodeOk(m.node)) {
+        (m.spec.udp ? udpTargets : targets).push(m);
+      }
     }
     const o = this.#options;
     const previous = this.#previous;
     const route: ServiceRoute = {
       service: this.service,
       targets,
+      udpTargets,
       balancer: new Balancer(o.policy, targets, {
         load: ctx.load,
         random: ctx.random,

@@ -5,7 +5,11 @@
  * Routes, per service, from every instance of it:
  * - each of `instance.httpHosts` (lower-case) with `instance.httpPath` (or `/`);
  * - `instance.httpPath` alone when the instance names no host: that prefix on any host;
- * - `SERVICE.<edgeDomain>` with `/` when an edge domain is set.
+ * - `SERVICE.<edgeDomain>` with `/` when an edge domain is set and the service has an instance
+ *   not tagged `udp`.
+ *
+ * Instances tagged `udp` (UDP container ports) serve only the UDP routes (`berth.udp.port`): they
+ * claim no host, path or TCP port and are never HTTP or TCP targets (route_member.ts).
  *
  * Lookup: the request's Host is lower-cased and its port and trailing dot dropped; routes of
  * that host are tried longest prefix first, then the any-host (path-only) routes. A prefix
@@ -16,7 +20,7 @@
  * A service's balancing policy (`berth.lb`), upstream protocol (`berth.http.proto`) and HSTS
  * header are the first instance's (in id order) that sets them.
  *
- * A service's targets are its served instances (`instanceHealth(…).served`, node liveness
+ * A service's targets are its served instances not tagged `udp` (`instanceHealth(…).served`, node liveness
  * included) with weight above 0. A route whose service has none still matches, and the proxy
  * answers 503.
  *
@@ -373,7 +377,6 @@ export class RouteTable {
       const previous = this.#previous?.service(name)?.balancer ?? null;
       svc = new RoutedService(name, this.#ctx, previous);
       this.#services.set(name, svc);
-      if (this.#edge !== null) this.#hosts.add(this.#edgeHost(name), "/", svc, true);
     }
     return svc;
   }
@@ -414,6 +417,15 @@ export class RouteTable {
       if (d < 0 && n === 0) this.#udp.remove(udp, svc);
     }
     if (spec.routed) svc.routedMembers += d;
+    if (!spec.udp) {
+      // The edge-domain route (`SERVICE.<edgeDomain>`) while the service has an HTTP/TCP member:
+      // a service of UDP instances only has no HTTP target, so no HTTP route.
+      svc.streamMembers += d;
+      if (this.#edge !== null && svc.streamMembers === (d > 0 ? 1 : 0)) {
+        if (d > 0) this.#hosts.add(this.#edgeHost(svc.service), "/", svc, true);
+        else this.#hosts.remove(this.#edgeHost(svc.service), "/", svc, true);
+      }
+    }
   }
 
   /** Settles the services, hosts and ports touched since the last flush. */
@@ -422,7 +434,6 @@ export class RouteTable {
     for (const svc of this.#dirty) {
       if (svc.members.length === 0) {
         if (this.#services.get(svc.service) === svc) this.#services.delete(svc.service);
-        if (this.#edge !== null) this.#hosts.remove(this.#edgeHost(svc.service), "/", svc, true);
         continue;
       }
       const notes = svc.notes;
@@ -453,7 +464,7 @@ class RoutedView implements ReadonlyMap<string, ServiceRoute> {
   }
 
   #routed(s: RoutedService | undefined): s is RoutedService {
-    return s !== undefined && (this.#edge || s.routedMembers > 0);
+    return s !== undefined && ((this.#edge && s.streamMembers > 0) || s.routedMembers > 0);
   }
 
   get(name: string): ServiceRoute | undefined {

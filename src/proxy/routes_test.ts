@@ -225,3 +225,59 @@ Deno.test("Balancer carries each remaining target's rotation state over when tar
   const fresh = new Balancer("round_robin", [t("a", 5), t("c", 1), t("d", 0.5)]);
   assert.equal([0, 1, 2].map(() => fresh.pick()!.id).join(""), "aac");
 });
+
+Deno.test("buildRouteTable() keeps instances tagged udp out of the HTTP and TCP targets; they are the UDP targets", () => {
+  const t = buildRouteTable(
+    [
+      inst({ id: "n:mix:80", service: "mix", httpHosts: ["mix.test"], tcpPort: 9000 }),
+      // A UDP port of the same container: even with a host and TCP port in its row, no claim.
+      inst({
+        id: "n:mix:80:udp",
+        service: "mix",
+        httpHosts: ["udp-only.test"],
+        tcpPort: 9001,
+        tags: ["udp"],
+        meta: { "berth.udp.port": "5353" },
+      }),
+    ],
+    [],
+    { edgeDomain: "edge.test" },
+  );
+  const route = t.match("mix.test", "/")!;
+  assert.deepEqual(route.targets.map((x) => x.id), ["n:mix:80"]);
+  assert.deepEqual(route.udpTargets.map((x) => x.id), ["n:mix:80:udp"]);
+  assert.deepEqual(route.balancer.targets.map((x) => x.id), ["n:mix:80"]);
+  assert.equal(t.match("mix.edge.test", "/"), route);
+  assert.equal(t.match("udp-only.test", "/"), null);
+  assert.deepEqual([...t.tcp.keys()], [9000]);
+  assert.deepEqual(t.tcp.get(9000)!.route.targets.map((x) => x.id), ["n:mix:80"]);
+  assert.deepEqual([...t.udp.keys()], [5353]);
+});
+
+Deno.test("buildRouteTable() gives a service of udp instances only no edge route, until a TCP instance joins", () => {
+  const udp = inst({
+    id: "n:dns:53:udp",
+    service: "dns",
+    tags: ["udp"],
+    meta: { "berth.udp.port": "5353" },
+  });
+  const t = buildRouteTable([udp], [], { edgeDomain: "edge.test" });
+  assert.equal(t.match("dns.edge.test", "/"), null);
+  assert.deepEqual(t.httpRoutes(), []);
+  assert.deepEqual([...t.hosts()], []);
+  assert.equal(t.services.get("dns")?.udpTargets.length, 1); // routed: its UDP route
+  // A UDP instance without berth.udp.port routes nothing: not even a listed service.
+  const bare = buildRouteTable([inst({ id: "n:x:53:udp", service: "x", tags: ["udp"] })], [], {
+    edgeDomain: "edge.test",
+  });
+  assert.equal(bare.services.has("x"), false);
+
+  const tcp = inst({ id: "n:dns:53", service: "dns" });
+  t.apply([{ id: tcp.id, before: null, after: tcp }], []);
+  assert.deepEqual(t.match("dns.edge.test", "/")?.targets.map((x) => x.id), ["n:dns:53"]);
+  t.apply([{ id: tcp.id, before: tcp, after: null }], []);
+  assert.equal(t.match("dns.edge.test", "/"), null);
+  assert.deepEqual([...t.hosts()], []);
+  t.apply([{ id: udp.id, before: udp, after: null }], []);
+  assert.equal(t.services.has("dns"), false);
+});

@@ -300,7 +300,7 @@ export class UdpProxy {
     const route = l.svc.route;
     const c = l.cache;
     if (c !== null && c.route === route) return c;
-    const targets = route.targets.filter((t) => (t as Member).spec?.udpPort === l.port);
+    const targets = route.udpTargets.filter((t) => (t as Member).spec?.udpPort === l.port);
     const made: UdpTargets = {
       route,
       keys: new Set(targets.map((t) => t.key)),

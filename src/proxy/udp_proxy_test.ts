@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
+import net from "node:net";
 import type { Instance } from "../store/mod.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { buildRouteTable } from "./routes.ts";
 import { udpFlowsBudget, UdpProxy } from "./udp_proxy.ts";
-import { spec, TestStore, withProxy } from "./_testing.ts";
+import type { RequestRecord } from "./request_record.ts";
+import { request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 
 interface Echo {
   port: number;
@@ -435,5 +437,67 @@ Deno.test("UdpProxy with berth.lb=least_conn picks the instance with the fewest 
     for (const c of [c1, c2, c3]) c.close();
     a.close();
     b.close();
+  }
+});
+
+/** One HTTP/1.0 GET through a TCP route: the reply's status line. */
+function tcpGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, "127.0.0.1", () => s.write("GET / HTTP/1.0\r\nHost: x\r\n\r\n"));
+    let got = "";
+    s.setEncoding("utf8");
+    s.on("data", (d: string) => got += d);
+    s.on("end", () => resolve(got.split("\r\n")[0]!));
+    s.on("error", reject);
+  });
+}
+
+Deno.test("HttpProxy: instances tagged udp serve the UDP route only, never HTTP, TCP or edge-domain requests", async () => {
+  const web = await startBackend("web");
+  const dns = await udpEcho("u"); // UDP only: a TCP connect to its port is refused
+  const [udpPort, tcpPort, dnsUdpPort] = [
+    await unusedPort(),
+    await unusedPort(),
+    await unusedPort(),
+  ];
+  const ts = new TestStore();
+  // `-p ::80 -p ::80/udp` with no retries: a connect to the UDP instance would be a 502.
+  const meta = { "berth.udp.port": String(udpPort), "berth.http.retries": "0" };
+  ts.register(spec({ id: "n:mix:80", service: "mix", port: web.port, tcpPort, meta }));
+  ts.register(
+    spec({
+      id: "n:mix:80:udp",
+      service: "mix",
+      port: dns.port,
+      httpHosts: [],
+      tags: ["udp"],
+      meta,
+    }),
+  );
+  // A service of UDP instances only: no HTTP route, not even the edge-domain one.
+  ts.register(udpSpec("n:dns:53:udp", dns.port, dnsUdpPort));
+  const c = await udpClient();
+  const seen: RequestRecord[] = [];
+  try {
+    await withProxy(
+      ts,
+      { edgeDomain: "edge.test", observers: [{ end: (r) => seen.push(r) }] },
+      async (port) => {
+        for (let i = 0; i < 6; i++) {
+          const host = i % 2 === 0 ? "web.test" : "mix.edge.test";
+          const r = await request(port, "/", { host });
+          assert.equal(`${r.status} ${r.body}`, "200 web /", host);
+        }
+        assert.deepEqual(seen.map((r) => [r.instance, r.attempts]), Array(6).fill(["n:mix:80", 1]));
+        for (let i = 0; i < 4; i++) assert.equal(await tcpGet(tcpPort), "HTTP/1.1 200 OK");
+        assert.equal(await c.ask(udpPort, "hi"), "u:hi");
+        assert.equal((await request(port, "/", { host: "dns.edge.test" })).status, 404);
+        assert.equal(await c.ask(dnsUdpPort, "ho"), "u:ho");
+      },
+    );
+  } finally {
+    c.close();
+    dns.close();
+    await web.close();
   }
 });
