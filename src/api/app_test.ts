@@ -197,6 +197,21 @@ Deno.test("GET /ui has a per-service explain view that reads /v1/berth/explain, 
   f.close();
 });
 
+Deno.test("GET /ui: the explain view has the sections of berth explain SERVICE: conflicts, rejected labels, UDP routes", async () => {
+  const f = fixture();
+  const html = await (await f.app.request("/ui")).text();
+  f.close();
+  assert.match(html, /<ul id="explain-conflicts"><\/ul>/);
+  assert.match(
+    html,
+    /list\("explain-conflicts", e\.routes === null \|\| e\.routes\.conflicts\.length === 0/,
+  );
+  assert.match(html, /<table id="explain-rejected">/);
+  assert.match(html, /fill\("explain-rejected", \(e\.rejected \?\? \[\]\)/);
+  assert.match(html, /\.\.\.\(r\.udp \?\? \[\]\)\.map\(\(u\) => \{/);
+  assert.doesNotMatch(html, /innerHTML|insertAdjacentHTML|document\.write/);
+});
+
 Deno.test("GET /ui: a malformed #explain= hash opens nothing and does not stop the page", async () => {
   const f = fixture();
   const html = await (await f.app.request("/ui")).text();

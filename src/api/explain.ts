@@ -24,7 +24,7 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import type { ServiceRoutesInfo } from "../proxy/route_explain.ts";
+import { refusedText, type ServiceRoutesInfo } from "../proxy/route_explain.ts";
 import { parseTarget, type UrlTarget } from "../lib/request_target.ts";
 export type { ExplainSources } from "./explain_sources.ts";
 import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
@@ -40,6 +40,8 @@ import {
   type PeerContainer,
   peerContainers,
   peerEjections,
+  type RejectedLabel,
+  rejectedLabels,
 } from "./explain_peers.ts";
 
 /** What explain shows for a service the token may not read. */
@@ -156,8 +158,8 @@ async function explainService(c: Context, d: Deps, service: string) {
   const nodes = new Map(d.store.nodes().map((n) => [n.name, n]));
   const stored = d.store.instances(service);
   // As /v1/berth/instances: an instance also needs node:read on its node.
-  const instances = keepAllowed(c, stored, instanceReadable)
-    .map((i) => instanceExplain(i, nodes.get(i.node)));
+  const readable = keepAllowed(c, stored, instanceReadable);
+  const instances = readable.map((i) => instanceExplain(i, nodes.get(i.node)));
   const ids = new Set(instances.map((i) => i.id));
   const table = d.explain.serviceRoutes?.(service) ?? null;
   // The proxy's members, as far as the token may read their instances; another service that
@@ -192,7 +194,10 @@ async function explainService(c: Context, d: Deps, service: string) {
   const view = await d.routes();
   const tcpListeners = (view?.tcp ?? []).filter((t) => t.service === service);
   const udpListeners = (view?.udp ?? []).filter((t) => t.service === service);
-  const members = await ejections(d, ids);
+  const [members, rejected] = await Promise.all([
+    ejections(d, ids),
+    serviceRejected(d, readable),
+  ]);
   return {
     kind: "service" as const,
     service,
@@ -205,9 +210,11 @@ async function explainService(c: Context, d: Deps, service: string) {
       routes,
       members,
       proxyOn: view !== null,
+      rejected,
     }),
     instances,
     routes,
+    rejected,
     tcpListeners,
     udpListeners,
     ejections: members,
@@ -223,6 +230,8 @@ export function serviceSummary(o: {
   routes: ServiceRoutesInfo | null;
   members: readonly MemberEjections[];
   proxyOn: boolean;
+  /** The rejected labels of its containers (the reason a setting fails closed). */
+  rejected?: readonly RejectedLabel[];
 }): string[] {
   const out: string[] = [];
   const served = o.instances.filter((i) => i.served);
@@ -262,12 +271,32 @@ export function serviceSummary(o: {
       if (u.servedBy !== o.service) out.push(`UDP port ${u.port} is kept by ${u.servedBy}`);
     }
     const targets = o.routes.options.members.filter((m) => m.target).length;
-    if (targets === 0) out.push("the proxy has no target for it: its routes answer 503");
+    const refused = o.routes.options.refused;
+    if (refused) out.push(`${refusedText(refused)}${refusedWhy(refused.key, o.rejected ?? [])}`);
+    else if (targets === 0) out.push("the proxy has no target for it: its routes answer 503");
   }
   for (const m of o.members) {
     for (const e of m.ejected) out.push(`${e.instance} is ejected by the proxy on ${m.member}`);
   }
   return out;
+}
+
+/** Why a key is `none`: the rejected labels that stored it, else it was written so. */
+function refusedWhy(key: string, rejected: readonly RejectedLabel[]): string {
+  const bad = rejected.filter((r) => r.label === key);
+  if (bad.length === 0) return ` (set to none, or a rejected API Meta value)`;
+  return ` (rejected: ${bad.map((r) => `${r.container}: ${r.message}`).join("; ")})`;
+}
+
+/** The rejected labels of the containers behind `instances`, asked of their members. */
+function serviceRejected(d: Deps, instances: readonly Instance[]): Promise<RejectedLabel[]> {
+  return rejectedLabels(
+    instances,
+    d.node,
+    d.explain.container,
+    d.explain.peer,
+    memberNodes(d.store),
+  );
 }
 
 async function explainUrlAnswer(c: Context, d: Deps, text: string) {
@@ -325,11 +354,21 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
     rules.push(`berth.http.redirect=${redirect}: matching paths are redirected`);
   }
   const ids = new Set((e.route?.members ?? []).map((m) => m.instance));
+  const rejected = e.route === null ? [] : await serviceRejected(
+    d,
+    keepAllowed(c, d.store.instances(e.route.service), instanceReadable),
+  );
+  const refused = e.route?.refused;
+  const reasons = refused
+    ? e.reasons.map((l) => l === refusedText(refused) ? l + refusedWhy(refused.key, rejected) : l)
+    : e.reasons;
   return {
     kind: "url" as const,
     member: d.node,
     proxy: "on",
     ...e,
+    reasons,
+    rejected,
     rules,
     ejections: e.route === null ? [] : await ejections(d, ids),
   };

@@ -155,3 +155,53 @@ export function memberNodes(store: Pick<Store, "members" | "nodes">): NodeInfo[]
   const names = new Set(store.members().map((m) => m.name));
   return store.nodes().filter((n) => names.has(n.name));
 }
+
+/** A label (or API Meta value) a service's container had rejected, from the member running it. */
+export interface RejectedLabel {
+  member: string;
+  container: string;
+  label: string;
+  message: string;
+}
+
+/** Most containers asked for their rejected labels in one service explanation. */
+export const REJECTED_CONTAINERS_MAX = 32;
+
+/**
+ * The rejected labels of the containers behind `instances` (Docker ones: `containerId` set),
+ * each asked of the member that runs it (this one through `local`, the others over `ask`);
+ * a container that cannot be asked is one line saying why.
+ */
+export async function rejectedLabels(
+  instances: readonly { node: string; containerId: string | null; meta: Record<string, string> }[],
+  self: string,
+  local: ((query: string) => ContainerAnswer) | undefined,
+  ask: PeerAsk | undefined,
+  nodes: readonly NodeInfo[],
+): Promise<RejectedLabel[]> {
+  const containers = new Map<string, { node: string; name: string }>();
+  for (const i of instances) {
+    if (i.containerId === null || containers.size >= REJECTED_CONTAINERS_MAX) continue;
+    containers.set(i.containerId, { node: i.node, name: i.meta.container ?? i.containerId });
+  }
+  const lists = await Promise.all([...containers].map(async ([id, c]) => {
+    let a: ContainerAnswer | null;
+    let failure: string | null = null;
+    if (c.node === self) a = local?.(id) ?? { error: "the Docker watcher is off on this member" };
+    else {
+      const n = nodes.find((m) => m.name === c.node);
+      const got = ask === undefined || n === undefined
+        ? []
+        : await peerContainers(ask, [n], self, id);
+      a = got[0]?.answer ?? null;
+      failure = got[0]?.failure ?? (got.length === 0 ? "cannot be asked" : null);
+    }
+    const base = { member: c.node, container: c.name };
+    if (a !== null && "container" in a) {
+      return a.container.problems.map((p) => ({ ...base, label: p.label, message: p.message }));
+    }
+    const why = a !== null ? a.error : failure ?? "no answer";
+    return [{ ...base, label: "", message: `its labels are unknown: ${why}` }];
+  }));
+  return lists.flat();
+}

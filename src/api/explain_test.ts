@@ -464,3 +464,87 @@ Deno.test("GET /v1/berth/explain?service= names another service that keeps its r
     f.close();
   }
 });
+
+Deno.test("GET /v1/berth/explain: a route that fails closed says every request is refused and why; the service lists its containers' rejected labels", async () => {
+  const bad: ContainerExplain = {
+    ...WATCHED,
+    name: "bad-1",
+    problems: [
+      {
+        label: "berth.http.allow",
+        message: 'berth.http.allow="notacidr": expected CIDR,…; every client gets 403 (none)',
+      },
+      { label: "berth.lb", message: 'berth.lb="foo": expected a policy; using round_robin' },
+    ],
+  };
+  const f = withTable({
+    explain: {
+      container: (q) => q === "abc" ? { container: bad, seenAgoMs: 1 } : { error: "none here" },
+    },
+  });
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        id: "n1:bad-1:80",
+        service: "bad",
+        httpHosts: ["bad.test"],
+        meta: { container: "bad-1", "berth.http.allow": "none" },
+      }),
+    });
+    const s = await (await f.app.request("/v1/berth/explain?service=bad")).json();
+    assert.equal(s.routes.options.refused.status, 403);
+    assert.ok(
+      s.summary.includes(
+        "every request is refused: 403 Forbidden, because berth.http.allow=none (rejected: " +
+          'bad-1: berth.http.allow="notacidr": expected CIDR,…; every client gets 403 (none))',
+      ),
+      JSON.stringify(s.summary),
+    );
+    assert.deepEqual(s.rejected.map((r: { label: string }) => r.label), [
+      "berth.http.allow",
+      "berth.lb",
+    ]);
+    assert.equal(s.rejected[0].container, "bad-1");
+    assert.equal(s.rejected[0].member, "n1");
+    const u = await (await f.app.request("/v1/berth/explain?url=http://bad.test/x")).json();
+    assert.equal(u.matched.service, "bad");
+    assert.equal(u.pick, null);
+    assert.equal(u.pickNote, "none: every request is answered 403 before balancing");
+    assert.ok(
+      u.reasons.some((l: string) => l.startsWith("every request is refused: 403 Forbidden")),
+      JSON.stringify(u.reasons),
+    );
+    assert.equal(u.rejected.length, 2);
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain: basic auth of none refuses every request with 401 (set on purpose)", async () => {
+  const f = withTable();
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        id: "locked-1",
+        service: "locked",
+        containerId: null,
+        docker: null,
+        httpHosts: ["locked.test"],
+        meta: { "berth.http.auth.basic": "none" },
+      }),
+    });
+    const s = await (await f.app.request("/v1/berth/explain?service=locked")).json();
+    assert.ok(
+      s.summary.includes(
+        "every request is refused: 401 Unauthorized, because berth.http.auth.basic=none " +
+          "(set to none, or a rejected API Meta value)",
+      ),
+      JSON.stringify(s.summary),
+    );
+    assert.deepEqual(s.rejected, []);
+  } finally {
+    f.close();
+  }
+});

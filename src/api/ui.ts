@@ -49,6 +49,10 @@ export const UI_HTML = `<!doctype html>
 <table id="explain-instances"><thead><tr><th>id</th><th>address</th><th>node</th><th>weight</th><th>status</th><th>why</th></tr></thead><tbody></tbody></table>
 <h3>Routes</h3>
 <table id="explain-routes"><thead><tr><th>route</th><th>served by</th></tr></thead><tbody></tbody></table>
+<h3>Conflicts</h3>
+<ul id="explain-conflicts"></ul>
+<h3>Rejected labels</h3>
+<table id="explain-rejected"><thead><tr><th>container</th><th>member</th><th>problem</th></tr></thead><tbody></tbody></table>
 <h3>Proxy <span id="explain-options"></span></h3>
 <table id="explain-targets"><thead><tr><th>instance</th><th>address</th><th>node</th><th>target</th></tr></thead><tbody></tbody></table>
 <h3>Ejections by member</h3>
@@ -173,12 +177,18 @@ async function explain() {
     const e = await get("/v1/berth/explain?service=" + encodeURIComponent(explaining));
     box.hidden = false;
     document.getElementById("explain-title").textContent = "Explain " + e.service + " (asked on " + e.member + ")";
-    const ul = document.getElementById("explain-summary");
-    ul.replaceChildren(...e.summary.map((l) => { const li = document.createElement("li"); li.textContent = l; return li; }));
+    const list = (id, lines) => document.getElementById(id).replaceChildren(...lines.map((l) => {
+      const li = document.createElement("li"); li.textContent = l; return li;
+    }));
+    list("explain-summary", e.summary);
+    list("explain-conflicts", e.routes === null || e.routes.conflicts.length === 0 ? ["(none)"] : e.routes.conflicts);
+    fill("explain-rejected", (e.rejected ?? []).length === 0 ? [["(none)", "", ""]]
+      : e.rejected.map((x) => [x.container, x.member, [x.message, "critical"]]));
     fill("explain-instances", e.instances.map((i) => [i.id, i.address + ":" + i.port, i.node, i.weight,
       [i.status, i.status], verdicts(i)]));
     const r = e.routes;
     const listeners = new Map(e.tcpListeners.map((t) => [t.port, t]));
+    const udpListeners = new Map((e.udpListeners ?? []).map((t) => [t.port, t]));
     fill("explain-routes", r === null ? [] : [
       ...r.http.map((h) => [(h.host ?? "*") + h.prefix + (h.edge ? " (edge domain)" : ""),
         [h.servedBy ?? "-", h.servedBy === e.service ? "passing" : "critical"]]),
@@ -186,6 +196,11 @@ async function explain() {
         const l = listeners.get(t.port);
         return ["tcp :" + t.port, [(t.servedBy ?? "-") + (l ? " (" + l.state + (l.error ? ": " + l.error : "") + ")" : ""),
           t.servedBy === e.service && (!l || l.state !== "failed") ? "passing" : "critical"]];
+      }),
+      ...(r.udp ?? []).map((u) => {
+        const l = udpListeners.get(u.port);
+        return ["udp :" + u.port, [(u.servedBy ?? "-") + (l ? " (" + l.state + (l.error ? ": " + l.error : "") + ")" : ""),
+          u.servedBy === e.service && (!l || l.state !== "failed") ? "passing" : "critical"]];
       }),
     ]);
     document.getElementById("explain-options").textContent = r === null ? (e.proxy === "off" ? "(proxy off)" : "(no route)")

@@ -37,6 +37,7 @@ interface MemberInfo {
 interface RouteOptions {
   policy: string;
   proto: string;
+  refused?: { status: number; key: string } | null;
   redirectHttps: boolean;
   hsts: string | null;
   settings?: Record<string, string>;
@@ -85,7 +86,14 @@ interface ServiceAnswer {
   } | null;
   tcpListeners: { port: number; state: string; error: string | null }[];
   udpListeners?: { port: number; state: string; error: string | null }[];
+  rejected?: Rejected[];
   ejections: Ejections[];
+}
+interface Rejected {
+  member: string;
+  container: string;
+  label: string;
+  message: string;
 }
 interface UrlAnswer {
   kind: "url";
@@ -99,6 +107,7 @@ interface UrlAnswer {
   pick: string | null;
   pickNote: string;
   rules: string[];
+  rejected?: Rejected[];
   ejections: Ejections[];
 }
 export type ExplainAnswer = ContainerAnswer | ServiceAnswer | UrlAnswer;
@@ -210,10 +219,18 @@ function renderContainer(e: ContainerAnswer): string {
   return out;
 }
 
+/** The rejected labels of a service's containers, one line each (the message names the label). */
+function rejectedRows(list: readonly Rejected[]): string {
+  return list.length === 0
+    ? "(none)"
+    : list.map((r) => `${r.container} on ${r.member}: ${r.message}`).join("\n");
+}
+
 function renderService(e: ServiceAnswer): string {
   let out = `Service ${e.service} (asked on ${e.member})\n${
     e.summary.map((l) => `  ${l}\n`).join("")
   }`;
+  if (e.rejected !== undefined) out += section("Rejected labels", rejectedRows(e.rejected));
   out += section(
     "Instances",
     formatTable(
@@ -270,6 +287,7 @@ function renderUrl(e: UrlAnswer): string {
   out += e.reasons.map((l) => `  ${l}\n`).join("");
   if (e.conflicts.length > 0) out += section("Conflicts", e.conflicts.join("\n"));
   if (e.rules.length > 0) out += section("Rules", e.rules.join("\n"));
+  if (e.rejected?.length) out += section("Rejected labels", rejectedRows(e.rejected));
   if (e.route !== null) {
     out += section(
       "Proxy",

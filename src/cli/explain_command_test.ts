@@ -91,6 +91,7 @@ Deno.test("berth explain SERVICE prints health by source, routes and members", a
     assert.doesNotMatch(r.out, /proxy is off/);
     assert.match(r.out, /\nRoutes\n {2}Route +Served by\n {2}web\.test\/app +web\n/);
     assert.match(r.out, /web-2 +10\.0\.0\.2:32768 +n1 +1 +no: its health is not passing/);
+    assert.match(r.out, /\nRejected labels\n {2}\(none\)\n/);
     const json = JSON.parse((await run(["explain", "--service", "web", "--json"])).out);
     assert.equal(json.kind, "service");
     assert.equal(json.instances.length, 2);

@@ -17,6 +17,7 @@ import type { UrlTarget } from "../lib/request_target.ts";
 import { lbSettings } from "./lb_settings.ts";
 import { normalizeTarget } from "./request_path.ts";
 import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
+import { ALLOW_KEY, AUTH_BASIC_KEY, NOBODY } from "../store/route_keys_http.ts";
 
 export { parseTarget, type UrlTarget } from "../lib/request_target.ts";
 
@@ -43,7 +44,28 @@ export interface RouteOptionsInfo {
   acme: boolean;
   /** Route settings (`berth.http.*`, `berth.lb.*`, …) by key; auth values hidden. */
   settings: Record<string, string>;
+  /**
+   * Set when the route fails closed: every request is answered `status` before balancing,
+   * because `key` is `none` (a bad label or Meta value stores it, or it was written so).
+   */
+  refused: { status: 403 | 401; key: string } | null;
   members: MemberInfo[];
+}
+
+/** Whether `settings` refuse every request (allow comes before basic-auth: middleware/order.ts). */
+export function refusedBy(
+  settings: { get(key: string): string | undefined },
+): RouteOptionsInfo["refused"] {
+  if (settings.get(ALLOW_KEY) === NOBODY) return { status: 403, key: ALLOW_KEY };
+  if (settings.get(AUTH_BASIC_KEY) === NOBODY) return { status: 401, key: AUTH_BASIC_KEY };
+  return null;
+}
+
+/** The sentence for a route that refuses every request. */
+export function refusedText(r: NonNullable<RouteOptionsInfo["refused"]>): string {
+  return `every request is refused: ${r.status} ${
+    r.status === 403 ? "Forbidden" : "Unauthorized"
+  }, because ${r.key}=${NOBODY}`;
 }
 
 /** One HTTP route a service claims (or has from the edge domain) and who serves it. */
@@ -151,10 +173,15 @@ export function explainUrl(
   const head = `route ${m.host ?? "*"}${m.prefix}:`;
   const conflicts = table.conflicts.filter((l) => l.startsWith(head));
   const route = routeOptions(table, service);
-  if (route.members.every((x) => !x.target)) {
+  if (route.refused !== null) {
+    reasons.push(refusedText(route.refused));
+  } else if (route.members.every((x) => !x.target)) {
     reasons.push(`${service} has no target now: the proxy answers 503`);
   }
-  const { pick, pickNote } = explainPick(m.svc.route, ctx);
+  const { pick, pickNote } = route.refused === null ? explainPick(m.svc.route, ctx) : {
+    pick: null,
+    pickNote: `none: every request is answered ${route.refused.status} before balancing`,
+  };
   return {
     host,
     path,
@@ -287,6 +314,7 @@ function routeOptions(table: RouteTable, service: string): RouteOptionsInfo {
     redirectHttps: route.redirectHttps,
     hsts: route.hsts,
     acme: route.acme,
+    refused: refusedBy(route.settings),
     settings: Object.fromEntries(
       [...route.settings.values].map(([k, v]) => [k, isSecretKey(k) ? HIDDEN_VALUE : v]),
     ),
