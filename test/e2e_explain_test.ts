@@ -59,7 +59,16 @@ async function explainTwoMembers(workers: number): Promise<void> {
     assert.match(c.out, new RegExp(`^Container ${name} \\([0-9a-f]{12}\\) on ${first.node}:`));
     assert.match(
       c.out,
-      /Rejected labels\n {2}berth\.weight: berth\.weight="heavy": expected .*; using 1\n/,
+      /Rejected labels\n {2}berth\.weight="heavy": expected .*; using 1\n/,
+    );
+    // The service view lists it too, asked of the member that runs the container.
+    const sv = await berthCli(second, "explain", "--service", id);
+    assert.equal(sv.code, 0, sv.out);
+    assert.match(
+      sv.out,
+      new RegExp(
+        `\\nRejected labels\\n {2}${name} on ${first.node}: berth\\.weight="heavy": expected .*; using 1\\n`,
+      ),
     );
     assert.match(
       c.out,
