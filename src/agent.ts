@@ -38,7 +38,7 @@ import { DockerWatcher } from "./docker/mod.ts";
 import { CheckTimers, HealthChecker } from "./health/mod.ts";
 import { formatHostPort } from "./lib/host_port.ts";
 import { ClusterKeyBox, loadClusterKey } from "./pki/mod.ts";
-import { type ProxyFront, proxyNote, startProxy } from "./agent_proxy.ts";
+import { checkAccessLog, type ProxyFront, proxyNote, startProxy } from "./agent_proxy.ts";
 import { answerExplainQueries, explainSources } from "./agent_explain.ts";
 import { dataPlaneMetrics } from "./agent_metrics.ts";
 import { AcmeClient, AcmeManager, acmeNamesOf, csr, silentEdgeMember } from "./acme/mod.ts";
@@ -116,10 +116,11 @@ export class Agent {
 
   /** Starts every part; on a failure, stops what had started and rethrows. */
   static async start(config: Config, opts: AgentOptions = {}): Promise<Agent> {
-    // A wrong certificate file stops the start before anything else happens.
+    // A wrong certificate file or access log path stops the start before anything else happens.
     const httpTls = config.httpTls.mode === "files"
       ? readTlsFiles(config.httpTls.cert, config.httpTls.key)
       : null;
+    await checkAccessLog(config);
     const dataDir = openDataDir(config.dataDir, config.node);
     // The Raft log (raft.db, synchronous=FULL) is what makes writes durable; the store only
     // needs to be consistent: after a crash it is at an earlier applied index (kept in the same

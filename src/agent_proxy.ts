@@ -48,6 +48,25 @@ export interface StartProxyOptions {
   onReopen: (reopen: () => Promise<void>) => void;
 }
 
+/**
+ * Whether the proxy will run (a proxy listener is configured) and so open `--access-log`.
+ */
+export function proxyConfigured(config: Config): boolean {
+  return config.proxyHttp !== null || config.proxyHttps !== null;
+}
+
+/**
+ * Opens and closes the `--access-log` file (created when missing) before anything else starts:
+ * a path that cannot be opened stops the agent with one line before it bootstraps or joins a
+ * cluster (a member that joined and then exited would count as a voter that never answers).
+ * Throws `access log PATH: why`.
+ */
+export async function checkAccessLog(config: Config): Promise<void> {
+  const target = config.accessLog;
+  if (target === null || target === "stdout" || !proxyConfigured(config)) return;
+  await (await openAccessLog(target, { format: config.accessLogFormat, log: () => {} })).close();
+}
+
 /** Starts the proxy as configured; throws (one line) when a listener cannot be bound. */
 export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
   const { config, store, keyBox, log } = o;
@@ -63,9 +82,8 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     ? null
     : { target: config.accessLog, format: config.accessLogFormat };
   if (config.proxyWorkers >= 2) {
-    // Each worker opens the file itself (workers/proxy_worker.ts); a path that cannot be
-    // opened stops the start here, with one line.
-    if (accessLog !== null) await (await openAccessLog(accessLog.target, accessLog)).close();
+    // Each worker opens the file itself (workers/proxy_worker.ts); checkAccessLog made sure at
+    // start that it can be opened.
     const workers = new ProxyWorkers({
       count: config.proxyWorkers,
       store,

@@ -86,6 +86,41 @@ Deno.test("runAgent() after berth leave says it left once and returns 0", async 
   }
 });
 
+Deno.test("runAgent() with an --access-log path that cannot be opened exits 1 with one line before it joins or bootstraps", async () => {
+  const a = await member("a", "127.0.0.1", { bootstrap: true, tls: {} });
+  const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
+  const bad = `${dataDir}/no-such-dir/access.log`;
+  /** The flags of agentArgs with a proxy listener (the access log is the proxy's) and `bad`. */
+  const withLog = async (cluster: string[]) => {
+    const { args } = await agentArgs("b", "127.0.0.2", `${dataDir}/data`, [
+      ...cluster,
+      "--access-log",
+      bad,
+    ]);
+    args[args.indexOf("--proxy-http") + 1] = `127.0.0.2:${await freePort("127.0.0.2")}`;
+    return args;
+  };
+  try {
+    const join = ["--join", a.cluster.address, "--join-token", a.cluster.bootstrapToken!];
+    for (const cluster of [join, ["--bootstrap"]]) {
+      const lines: string[] = [];
+      const code = await capturingStderr(lines, async () => runAgent(await withLog(cluster)));
+      assert.equal(code, 1);
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.match(
+        lines[0]!,
+        /^berth agent: cannot start: access log .*no-such-dir\/access\.log: /,
+      );
+      // Nothing was written: no data directory, no join.
+      assert.deepEqual([...Deno.readDirSync(dataDir)], []);
+    }
+    assert.deepEqual(a.store.members().map((m) => m.name), ["a"]);
+  } finally {
+    await closeAll([a]);
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("Agent joining a cluster has its catalog node before any member lists it", async () => {
   const a = await member("a", "127.0.0.1", { bootstrap: true, tls: {} });
   const dataDir = Deno.makeTempDirSync({ prefix: "berth-agent-test-" });
