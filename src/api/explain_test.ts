@@ -510,7 +510,7 @@ Deno.test("GET /v1/berth/explain: a route that fails closed says every request i
     const u = await (await f.app.request("/v1/berth/explain?url=http://bad.test/x")).json();
     assert.equal(u.matched.service, "bad");
     assert.equal(u.pick, null);
-    assert.equal(u.pickNote, "none: every request is answered 403 before balancing");
+    assert.equal(u.pickNote, "every request is answered 403 before balancing");
     assert.ok(
       u.reasons.some((l: string) => l.startsWith("every request is refused: 403 Forbidden")),
       JSON.stringify(u.reasons),

@@ -180,7 +180,7 @@ export function explainUrl(
   }
   const { pick, pickNote } = route.refused === null ? explainPick(m.svc.route, ctx) : {
     pick: null,
-    pickNote: `none: every request is answered ${route.refused.status} before balancing`,
+    pickNote: `every request is answered ${route.refused.status} before balancing`,
   };
   return {
     host,
