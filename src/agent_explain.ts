@@ -28,7 +28,7 @@ export function explainSources(
   return {
     peer: (member, q) => cluster.ask(member, q, PEER_TIMEOUT_MS),
     container: (q) =>
-      watcher()?.explain(q) ?? { error: "the Docker watcher is off on this member" },
+      watcher()?.explainAny(q) ?? { error: "the Docker watcher is off on this member" },
     url: (t, ctx) => {
       const p = proxy();
       if (p === null) {

@@ -10,6 +10,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { docker } from "./docker_harness.ts";
 import {
   berthCli,
   removeContainers,
@@ -99,6 +100,22 @@ async function explainTwoMembers(workers: number): Promise<void> {
       e.ejections.map((m) => [m.member, m.state]),
       [[second.node, "answered"], [first.node, "answered"]],
     );
+
+    // A container that ran and exited: its state, asked of every member (it registers nothing).
+    const exited = `berth-e2e-exited-${id}`;
+    names.push(exited);
+    await docker("run", "--name", exited, "-l", "berth.weight=heavy", "berth-test", "true");
+    const x = await berthCli(second, "explain", exited);
+    assert.equal(x.code, 0, x.out);
+    assert.match(
+      x.out,
+      new RegExp(`^Container ${exited} .* on ${first.node}: .*exited \\(code 0\\) `),
+    );
+    assert.match(
+      x.out,
+      /\n {2}not registered: the container is exited \(code 0\) .*; berth registers running containers only\n/,
+    );
+    assert.match(x.out, /Rejected labels\n {2}berth\.weight="heavy"/);
 
     const missing = await berthCli(second, "explain", `nope-${id}`);
     assert.equal(missing.code, 1);

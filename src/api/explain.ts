@@ -409,7 +409,7 @@ function containerAnswer(
  * other. A name found on several members is 409 with the list (names are unique per host only).
  */
 async function explainContainerAnswer(c: Context, d: Deps, query: string) {
-  const local: ContainerAnswer = d.explain.container?.(query) ??
+  const local: ContainerAnswer = await d.explain.container?.(query) ??
     { error: "the Docker watcher is off on this member" };
   const node = c.req.query("node");
   const peer = d.explain.peer;

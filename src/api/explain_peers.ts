@@ -36,7 +36,7 @@ export interface MemberEjections {
 /** What answers a question on the asked member: its own proxy and Docker watcher. */
 export interface PeerQuerySources {
   routes: () => RoutesView | null | Promise<RoutesView | null>;
-  container?: (query: string) => ContainerAnswer;
+  container?: (query: string) => ContainerAnswer | Promise<ContainerAnswer>;
 }
 
 /**
@@ -65,7 +65,7 @@ export async function answerPeerQuery(
   }
   if (q.q === "container") {
     if (!short(q.query)) throw new Error("malformed container query");
-    return s.container?.(q.query as string) ??
+    return await s.container?.(q.query as string) ??
       { error: "the Docker watcher is off on this member" };
   }
   throw new Error("unknown query");
@@ -175,7 +175,7 @@ export const REJECTED_CONTAINERS_MAX = 32;
 export async function rejectedLabels(
   instances: readonly { node: string; containerId: string | null; meta: Record<string, string> }[],
   self: string,
-  local: ((query: string) => ContainerAnswer) | undefined,
+  local: ((query: string) => ContainerAnswer | Promise<ContainerAnswer>) | undefined,
   ask: PeerAsk | undefined,
   nodes: readonly NodeInfo[],
 ): Promise<RejectedLabel[]> {
@@ -187,8 +187,9 @@ export async function rejectedLabels(
   const lists = await Promise.all([...containers].map(async ([id, c]) => {
     let a: ContainerAnswer | null;
     let failure: string | null = null;
-    if (c.node === self) a = local?.(id) ?? { error: "the Docker watcher is off on this member" };
-    else {
+    if (c.node === self) {
+      a = await local?.(id) ?? { error: "the Docker watcher is off on this member" };
+    } else {
       const n = nodes.find((m) => m.name === c.node);
       const got = ask === undefined || n === undefined
         ? []

@@ -12,7 +12,7 @@ import type { UrlTarget } from "../lib/request_target.ts";
 /** What explain reads beyond the store; the agent wires them (absent: that part is off). */
 export interface ExplainSources {
   /** The Docker watcher's view of a container on this member. */
-  container?: (query: string) => ContainerAnswer;
+  container?: (query: string) => ContainerAnswer | Promise<ContainerAnswer>;
   /** The route a URL matches in this member's route table, and the balancer's pick. */
   url?: (target: UrlTarget, ctx: PickContext) => UrlExplain;
   /** A service's routes in this member's route table; null when it has no member there. */

@@ -40,6 +40,14 @@ export interface ContainerInfo {
     Running?: boolean;
     Paused?: boolean;
     Restarting?: boolean;
+    Dead?: boolean;
+    OOMKilled?: boolean;
+    ExitCode?: number;
+    /** RFC 3339; `0001-01-01T00:00:00Z` when never. */
+    StartedAt?: string;
+    FinishedAt?: string;
+    /** The engine's error starting it, `""` when none. */
+    Error?: string;
     Health?: ContainerHealth | null;
   };
   HostConfig?: { NetworkMode?: string };

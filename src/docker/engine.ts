@@ -37,6 +37,11 @@ export interface Engine {
   /** The running (and paused/restarting) containers, inspected. Throws when unreachable. */
   list(): Promise<ContainerInfo[]>;
   /**
+   * One container in any state (stopped ones too: for explain) by name or id prefix, inspected;
+   * null when the engine knows none. Throws when unreachable.
+   */
+  inspect?(nameOrId: string): Promise<ContainerInfo | null>;
+  /**
    * Opens the container event stream. Resolves with a function that closes it once it is open;
    * `onEnd` is called once when the stream ends or fails (not after the close function).
    */
@@ -121,6 +126,15 @@ export function dockerEngine(url: string): Engine {
         for (const c of inspected) if (c !== null) out.push(c);
       }
       return out;
+    },
+
+    async inspect(nameOrId) {
+      try {
+        return await api.getContainer(nameOrId).inspect() as ContainerInfo;
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return null;
+        throw e;
+      }
     },
 
     async events(onEvent, onEnd) {

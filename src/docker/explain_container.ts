@@ -191,3 +191,72 @@ export function findContainer(
     JSON.stringify(q.slice(0, 80))
   } on this member`;
 }
+
+/** How long ago an RFC 3339 time was, in words (`42s`, `5m`, `3h`, `2d`); null when never. */
+function agoText(time: string | undefined, nowMs: number): string | null {
+  const at = time === undefined ? NaN : Date.parse(time);
+  if (!Number.isFinite(at) || at <= 0 || time!.startsWith("0001-")) return null;
+  const s = Math.max(0, Math.round((nowMs - at) / 1000));
+  const text = s < 120
+    ? `${s}s`
+    : s < 7200
+    ? `${Math.round(s / 60)}m`
+    : s < 172_800
+    ? `${Math.round(s / 3600)}h`
+    : `${Math.round(s / 86_400)}d`;
+  return `${text} ago (${time!.replace(/\.\d+Z$/, "Z")})`;
+}
+
+/**
+ * Docker's state of a container as one phrase: `exited (code 137, OOM killed) 5m ago (…)`,
+ * `created, never started`, `restarting (last exit code 1)`, `dead`, `paused`, `running`.
+ */
+export function containerStateText(c: ContainerInfo, nowMs: number): string {
+  const st = c.State ?? {};
+  const status = st.Status ?? (st.Running ? "running" : "unknown");
+  const error = st.Error ? `: ${st.Error.slice(0, EXPLAIN_VALUE_CHARS_MAX)}` : "";
+  const finished = agoText(st.FinishedAt, nowMs);
+  switch (status) {
+    case "exited":
+      return `exited (code ${st.ExitCode ?? "?"}${st.OOMKilled ? ", OOM killed" : ""})` +
+        `${finished === null ? "" : ` ${finished}`}${error}`;
+    case "created":
+      return `created, never started${error}`;
+    case "restarting":
+      return `restarting (last exit code ${st.ExitCode ?? "?"}${
+        finished === null ? "" : `, ${finished}`
+      })${error}`;
+    case "dead":
+      return `dead${finished === null ? "" : ` since ${finished}`}${error}`;
+    default:
+      return `${status}${error}`;
+  }
+}
+
+/**
+ * The explanation of a container the engine has but the watcher's list of running ones does
+ * not (exited, created, dead, …): its labels and what berth rejects in them, its ports, and
+ * that berth registers running containers only. One that runs (started since the watcher's
+ * latest list) is explained as the watcher will see it.
+ */
+export function explainInspected(
+  c: ContainerInfo,
+  options: DesiredOptions,
+  nowMs: number,
+): ContainerExplain {
+  const e = explainContainer(c, options, containerInstances(c, options).problems);
+  if (c.State?.Running) return e;
+  const state = containerStateText(c, nowMs);
+  return {
+    ...e,
+    state,
+    summary: `not registered: the container is ${state}; berth registers running containers only`,
+    ports: e.ports.map((p) => ({
+      ...p,
+      instance: null,
+      service: null,
+      reason: "the container is not running",
+    })),
+    instances: [],
+  };
+}

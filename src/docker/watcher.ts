@@ -15,7 +15,12 @@ import type { Command, Store } from "../store/mod.ts";
 import type { Proposed } from "../cluster/types.ts";
 import { desiredInstances, type DesiredOptions, type Skip } from "./desired.ts";
 import type { ContainerInfo } from "./container.ts";
-import { type ContainerExplain, explainContainer, findContainer } from "./explain_container.ts";
+import {
+  type ContainerExplain,
+  explainContainer,
+  explainInspected,
+  findContainer,
+} from "./explain_container.ts";
 import type { Problem } from "./labels.ts";
 import { dockerEngine, type DockerEvent, type Engine } from "./engine.ts";
 import { LogOnce } from "./log_once.ts";
@@ -206,6 +211,34 @@ export class DockerWatcher {
       }),
       seenAgoMs: Math.max(0, this.#now() - seen.atMs),
     };
+  }
+
+  /**
+   * `explain`, and for a container not among the running ones, the engine's record of it in
+   * any state (exited, created, dead, …: the usual reason a container is not routed). An
+   * engine that cannot be asked leaves `explain`'s answer with the reason added.
+   */
+  async explainAny(
+    query: string,
+  ): Promise<{ container: ContainerExplain; seenAgoMs: number } | { error: string }> {
+    const found = this.explain(query);
+    const seen = this.#seen;
+    if ("container" in found || seen === null || this.#engine.inspect === undefined) return found;
+    const q = query.startsWith("/") ? query.slice(1) : query;
+    // The engine matches names exactly and ids by any unique prefix: keep to explain's forms.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/.test(q)) return found;
+    let c: ContainerInfo | null;
+    try {
+      c = await this.#engine.inspect(q);
+    } catch (e) {
+      return { error: `${found.error} (the engine could not be asked: ${errorText(e)})` };
+    }
+    const name = c === null ? null : c.Name.replace(/^\//, "");
+    const byId = /^[0-9a-f]{4,64}$/i.test(q) && c?.Id.toLowerCase().startsWith(q.toLowerCase());
+    if (c === null || (name !== q && !byId)) {
+      return { error: found.error.replace("no running container", "no container") };
+    }
+    return { container: explainInspected(c, seen.options, this.#now()), seenAgoMs: 0 };
   }
 
   /** Stops timers and the event stream; waits for a running reconcile. Leaves the store as is. */

@@ -21,6 +21,8 @@ function container(name: string, hostPort: string): ContainerInfo {
 /** An engine whose containers, reachability and event stream the test controls. */
 class FakeEngine implements Engine {
   containers: ContainerInfo[] = [];
+  /** Containers in other states: `inspect` finds them, `list` does not. */
+  stopped: ContainerInfo[] = [];
   up = true;
   lists = 0;
   streams = 0;
@@ -31,6 +33,13 @@ class FakeEngine implements Engine {
     this.lists++;
     if (!this.up) return Promise.reject(new Error("connect ENOENT /fake.sock"));
     return Promise.resolve(structuredClone(this.containers));
+  }
+
+  inspect(q: string): Promise<ContainerInfo | null> {
+    if (!this.up) return Promise.reject(new Error("connect ENOENT /fake.sock"));
+    const c = [...this.containers, ...this.stopped]
+      .find((c) => c.Name === `/${q}` || c.Id.startsWith(q));
+    return Promise.resolve(c === undefined ? null : structuredClone(c));
   }
 
   events(onEvent: (e: DockerEvent) => void, onEnd: (err: Error | null) => void) {
@@ -354,6 +363,61 @@ Deno.test("DockerWatcher.explain() keeps a container's latest problems after log
     assert.ok("container" in fixed);
     assert.deepEqual(fixed.container.problems, []);
     assert.match((w.watcher.explain("gone") as { error: string }).error, /no running container/);
+  } finally {
+    await w.done();
+  }
+});
+
+Deno.test("DockerWatcher.explainAny() names the state of a container that does not run: exited with its code and time, created, dead", async () => {
+  const w = setup();
+  try {
+    const exited = container("old", "4002");
+    exited.Config!.Labels = { "berth.weight": "heavy", "berth.http.host": "old.test" };
+    exited.NetworkSettings = { Ports: {} };
+    exited.Config!.ExposedPorts = { "80/tcp": {} };
+    exited.State = {
+      Status: "exited",
+      Running: false,
+      ExitCode: 137,
+      OOMKilled: true,
+      FinishedAt: new Date(Date.now() - 5_000).toISOString(),
+    };
+    const created = container("new", "4003");
+    created.Id = "abcdef123456";
+    created.State = { Status: "created", Running: false, Error: "port is already allocated" };
+    const dead = container("dead", "4004");
+    dead.State = { Status: "dead", Dead: true };
+    w.engine.containers = [container("web", "4000")];
+    w.engine.stopped = [exited, created, dead];
+    await w.watcher.start();
+    const e = await w.watcher.explainAny("old");
+    assert.ok("container" in e, JSON.stringify(e));
+    assert.match(e.container.state, /^exited \(code 137, OOM killed\) [5-9]s ago \(\d{4}-/);
+    assert.match(
+      e.container.summary,
+      /^not registered: the container is exited \(code 137, OOM killed\) .*; berth registers running containers only$/,
+    );
+    assert.deepEqual(e.container.problems.map((p) => p.label), ["berth.weight"]);
+    assert.deepEqual(e.container.instances, []);
+    assert.deepEqual(e.container.ports.map((p) => [p.port, p.reason]), [
+      ["80/tcp", "the container is not running"],
+    ]);
+    const c = await w.watcher.explainAny("abcdef12");
+    assert.ok("container" in c);
+    assert.equal(c.container.state, "created, never started: port is already allocated");
+    const d = await w.watcher.explainAny("dead");
+    assert.ok("container" in d);
+    assert.equal(d.container.state, "dead");
+    // A running one is the watcher's own answer; a name the engine does not know stays an error.
+    const web = await w.watcher.explainAny("web");
+    assert.ok("container" in web && web.container.instances.length === 1);
+    assert.deepEqual(await w.watcher.explainAny("nosuch"), {
+      error: 'no container named or with an id starting with "nosuch" on this member',
+    });
+    w.engine.up = false;
+    const down = await w.watcher.explainAny("old");
+    assert.ok("error" in down);
+    assert.match(down.error, /the engine could not be asked: connect ENOENT/);
   } finally {
     await w.done();
   }
