@@ -42,6 +42,29 @@ const CASES: Case[] = [
       /: Meta\.berth\.lb: expected round_robin\|least_conn\|p2c\|hash\|sticky_cookie, got "fastest"/,
   },
   {
+    name: "Meta berth.* key misspelt",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Meta":{"berth.http.host":"a.test","berth.http.alow":"10.0.0.0/8"}}',
+    message:
+      /: Meta\.berth\.http\.alow: not a berth key of API registrations; did you mean berth\.http\.allow\? \(the README's label table lists them\)/,
+  },
+  {
+    name: "Meta berth.* per-port key",
+    method: "PUT",
+    path: "/v1/agent/service/register",
+    body: '{"Name":"a","Meta":{"berth.http.8080.host":"a.test"}}',
+    message: /: Meta\.berth\.http\.8080\.host: per-port keys are container labels only/,
+  },
+  {
+    name: "catalog Meta berth.* container-only key",
+    method: "PUT",
+    path: "/v1/catalog/register",
+    body:
+      '{"Node":"x","Address":"1.2.3.4","Service":{"Service":"a","Meta":{"berth.enable":"false"}}}',
+    message: /: Meta\.berth\.enable: not a berth key of API registrations/,
+  },
+  {
     name: "service name not a DNS label",
     method: "PUT",
     path: "/v1/agent/service/register",
@@ -280,5 +303,40 @@ Deno.test("createApp() answers bad input with 400 and one line naming it, state 
       assert.equal(f.store.appliedIndex(), before);
       f.close();
     });
+  }
+});
+
+Deno.test("createApp() takes every berth Meta key berth reads; the store still applies an unknown one", async () => {
+  const f = fixture();
+  try {
+    const meta = {
+      "berth.http.host": "a.test",
+      "Berth.HTTP.Path": "/x", // META_FIELDS match ignoring case
+      "berth.tcp.port": "9000",
+      "berth.lb": "hash",
+      "berth.tls": "acme",
+      "berth.http.proto": "http1",
+      "berth.http.hsts": "max-age=60",
+      "berth.http.redirect": "https",
+      "berth.http.request-header.X-A": "1",
+      "berth.http.allow": "10.0.0.0/8",
+      "berth.udp.port": "5353",
+      "other.key": "kept",
+    };
+    const r = await f.app.request("/v1/agent/service/register", {
+      method: "PUT",
+      body: JSON.stringify({ Name: "a", Meta: meta }),
+    });
+    assert.equal(r.status, 200, await r.text());
+    // Refused at the API edge only: a log entry written before applies as it is.
+    const before = f.store.appliedIndex();
+    const applied = f.store.apply(before + 1, {
+      type: "register",
+      instance: { ...f.store.instance("a")!, id: "old", meta: { "berth.http.alow": "x" } },
+    });
+    assert.equal(applied.ok, true);
+    assert.equal(f.store.instance("old")?.meta["berth.http.alow"], "x");
+  } finally {
+    f.close();
   }
 });

@@ -9,8 +9,20 @@
  *
  * @module
  */
+import { closest } from "../lib/closest.ts";
 import { intOrText, splitList } from "../lib/text.ts";
-import { type InstanceSpec, rules } from "../store/mod.ts";
+import {
+  HSTS_META_KEY,
+  HTTP_PROTO_META_KEY,
+  type InstanceSpec,
+  isFamily,
+  LB_META_KEY,
+  REDIRECT_META_KEY,
+  ROUTE_KEY_INDEX,
+  ROUTE_KEYS,
+  rules,
+  TLS_META_KEY,
+} from "../store/mod.ts";
 import { checkFromConsul } from "./check_definition.ts";
 import { field, type FieldSpec, fieldSpec, optionalField, readFields, ruled } from "./fields.ts";
 import { badRequest } from "./http_error.ts";
@@ -48,6 +60,51 @@ export const META_FIELDS: readonly FieldSpec<InstanceSpec, "string">[] = [
     },
   },
 ];
+
+/**
+ * The `berth.*` Meta keys an API registration may set: META_FIELDS, the edge options the meta
+ * rule checks, and the route settings (ROUTE_KEY_INDEX, families by prefix).
+ */
+const API_META_KEYS: readonly string[] = [
+  ...META_FIELDS.map((f) => f.name),
+  LB_META_KEY,
+  TLS_META_KEY,
+  HTTP_PROTO_META_KEY,
+  HSTS_META_KEY,
+  REDIRECT_META_KEY,
+];
+
+/** Per-port container labels (`berth.http.80.host`): no Meta form, an instance has one port. */
+const PER_PORT_KEY = /^berth\.http\.\d+\.(host|path|tls)$/i;
+
+/**
+ * Refuses (400) a `berth.`-prefixed Meta key no part of berth reads (a typo such as
+ * `berth.http.alow`, a per-port or container-only label): as a label, it would be reported;
+ * silently ignored in Meta, a mistyped protection would leave the service open. Only at the API
+ * edge: instances already in the store apply as they are.
+ */
+function checkBerthMetaKeys(meta: Record<string, string>, what: string): void {
+  for (const key of Object.keys(meta)) {
+    if (!key.toLowerCase().startsWith("berth.")) continue;
+    if (META_FIELDS.some((f) => f.name === key.toLowerCase())) continue; // matched ignoring case
+    if (API_META_KEYS.includes(key) || ROUTE_KEY_INDEX.find(key) !== undefined) continue;
+    if (PER_PORT_KEY.test(key)) {
+      throw badRequest(
+        `${what}: Meta.${key}: per-port keys are container labels only; an API registration ` +
+          `has one port: use berth.http.host, berth.http.path or berth.tls`,
+      );
+    }
+    const near = closest(key, [
+      ...API_META_KEYS,
+      ...ROUTE_KEYS.filter((k) => !isFamily(k)).map((k) => k.key),
+    ]);
+    throw badRequest(
+      `${what}: Meta.${key}: not a berth key of API registrations` +
+        (near === null ? "" : `; did you mean ${near}?`) +
+        ` (the README's label table lists them)`,
+    );
+  }
+}
 
 /** The fields of a Consul service definition besides its name and checks. */
 export const SERVICE_FIELDS: readonly FieldSpec<InstanceSpec>[] = [
@@ -88,6 +145,7 @@ export const SERVICE_FIELDS: readonly FieldSpec<InstanceSpec>[] = [
     kind: "stringMap",
     doc: "meta; the berth.* keys of META_FIELDS also route the service",
     set: (spec: InstanceSpec, v: Record<string, string>, what: string) => {
+      checkBerthMetaKeys(v, what);
       spec.meta = ruled(what, () => rules.meta({ ...v }, "Meta"));
       readFields(v, META_FIELDS, spec, what);
     },
