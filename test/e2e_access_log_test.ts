@@ -2,7 +2,8 @@
  * End to end with a real `berth agent`: `--access-log FILE` writes exactly one line per request
  * sent with curl (forwarded ones and the proxy's own 404s), on the main thread and on two proxy
  * workers appending to one file; after the file is moved away, SIGUSR1 makes a new file that
- * gets the later lines. Run under `flock /tmp/berth-e2e.lock`.
+ * gets the later lines; under wrk's concurrent connections on two proxy workers, one line per
+ * request wrk counted. Run under `flock /tmp/berth-e2e.lock`.
  *
  * @module
  */
@@ -32,10 +33,49 @@ async function backend(): Promise<{ port: number; close(): Promise<void> }> {
 }
 
 /**
+ * A backend that answers `/warmup` and its first `answered` other requests, then holds every
+ * later one unanswered (until close): a load generator stopped by its duration has exactly one
+ * request per connection in flight, held here, and every response before them delivered.
+ */
+async function holdingBackend(answered: number) {
+  let seen = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === "/warmup" || ++seen <= answered) req.on("end", () => res.end("ok"));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    /** Requests other than /warmup received so far. */
+    seen: () => seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Whether wrk is installed (.ci/run installs it). */
+function hasWrk(): boolean {
+  try {
+    return new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().code !== 127;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Registers `svc` on `host` at the backend through the API and waits until it is routed.
  * Resolves with the requests that took (each one a line of the access log).
  */
-async function register(a: AgentProc, svc: string, port: number): Promise<number> {
+async function register(
+  a: AgentProc,
+  svc: string,
+  port: number,
+  meta: Record<string, string> = {},
+): Promise<number> {
   const r = await fetch(`${a.httpUrl}/v1/agent/service/register`, {
     method: "PUT",
     body: JSON.stringify({
@@ -43,7 +83,7 @@ async function register(a: AgentProc, svc: string, port: number): Promise<number
       ID: `${svc}-1`,
       Address: "127.0.0.1",
       Port: port,
-      Meta: { "berth.http.host": `${svc}.test` },
+      Meta: { "berth.http.host": `${svc}.test`, ...meta },
     }),
   });
   assert.equal(r.status, 200, await r.text());
@@ -210,6 +250,65 @@ Deno.test({
         line!,
         /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/x\?y=1 HTTP\/1\.1" 200 \d+ "-" "curl\/[^"]+"$/,
       );
+    } finally {
+      await agent.stop();
+      await b.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+const WRK_CONNECTIONS = 4;
+/** Requests the backend answers under wrk: far fewer than wrk sends in its 2 s on any machine. */
+const WRK_ANSWERED = 300;
+
+Deno.test({
+  name: "e2e access log: under wrk on two proxy workers, one JSON line per request wrk counted",
+  ...e2e,
+  ignore: !hasWrk() && (console.error("e2e access log under wrk: skipped, no wrk installed"), true),
+  async fn() {
+    const b = await holdingBackend(WRK_ANSWERED);
+    const dir = await Deno.makeTempDir({ prefix: "berth-access-" });
+    const file = `${dir}/access.log`;
+    const svc = uniq("alw");
+    const agent = await startAgent({
+      docker: false,
+      args: ["--proxy-workers", "2", "--access-log", file],
+    });
+    try {
+      // No retry: a held request cut at the end is logged once (499 or 502), never sent again.
+      const warmups = await register(agent, svc, b.port, { "berth.http.retries": "0" });
+      await exactly(file, warmups);
+      const out = await new Deno.Command("wrk", {
+        args: [
+          ...["-t1", `-c${WRK_CONNECTIONS}`, "-d2s", "--timeout", "30s"],
+          ...["-H", `Host: ${svc}.test`, `http://127.0.0.1:${agent.proxyPort}/w`],
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const report = new TextDecoder().decode(out.stdout);
+      assert.ok(out.success, report + new TextDecoder().decode(out.stderr));
+      const counted = Number(/^\s*(\d+) requests in /m.exec(report)?.[1] ?? NaN);
+      assert.doesNotMatch(report, /Socket errors|Non-2xx/, report);
+      // wrk reached the backend's limit: each connection's last request is held, unanswered.
+      assert.equal(b.seen(), WRK_ANSWERED + WRK_CONNECTIONS, report);
+      assert.equal(counted, WRK_ANSWERED, report);
+      await b.close(); // the held requests end (the client is gone, or the instance cut them)
+      const records = (await exactly(file, warmups + counted + WRK_CONNECTIONS))
+        .slice(warmups).map((l) => JSON.parse(l));
+      assert.equal(records.filter((r) => r.status === 200).length, counted, "200s = wrk's count");
+      const cut = records.filter((r) => r.status !== 200).map((r) => r.status);
+      assert.equal(cut.length, WRK_CONNECTIONS);
+      for (const status of cut) assert.ok(status === 499 || status === 502, `cut: ${status}`);
+      for (const r of records) {
+        assert.equal(r.service, svc);
+        assert.equal(r.path, "/w");
+        assert.equal(r.attempts, 1);
+      }
+      assert.equal(new Set(records.map((r) => r.request_id)).size, records.length, "ids unique");
+      const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+      assert.match(metrics, /^berth_access_log_dropped_total 0$/m);
     } finally {
       await agent.stop();
       await b.close();
