@@ -139,6 +139,18 @@ Deno.test("containerInstances() UDP ports get :udp ids and the udp tag, no HTTP 
   assert.deepEqual(udp!.docker, { state: "running", detail: "" });
 });
 
+Deno.test("containerInstances() one port over TCP and UDP is two ports: NAME-PORT for both as Registrator, SERVICE_<port>_NAME names both", () => {
+  const ports = {
+    "53/tcp": [{ HostIp: "0.0.0.0", HostPort: "5353" }],
+    "53/udp": [{ HostIp: "0.0.0.0", HostPort: "5353" }],
+  };
+  const named = (labels: Record<string, string>) =>
+    containerInstances(container({ name: "dns", labels, ports }), OPTS).instances
+      .map((i) => `${i.id} ${i.service}`);
+  assert.deepEqual(named({ "berth.service": "dns" }), ["h1:dns:53 dns-53", "h1:dns:53:udp dns-53"]);
+  assert.deepEqual(named({ SERVICE_53_NAME: "dns" }), ["h1:dns:53 dns", "h1:dns:53:udp dns"]);
+});
+
 Deno.test("containerInstances() host networking registers exposed ports at advertise", () => {
   const i = one(container({ network: "host", ports: {}, exposed: ["8500/tcp"], ip: "" }));
   assert.equal(i.address, "10.0.0.5");
