@@ -4,7 +4,8 @@
  * header as an instance configured for it does) and in (`--proxy-protocol-from`: a "balancer"
  * connecting from 127.0.0.9 declares the client address, which the instances and
  * X-Forwarded-For then carry); and a UDP route (`berth.udp.port`) to busybox containers
- * answering UDP. Run under `flock /tmp/berth-e2e.lock`.
+ * answering UDP; a container publishing one port over TCP and UDP gets HTTP on its TCP port only,
+ * and a UDP-only one no edge-domain route. Run under `flock /tmp/berth-e2e.lock`.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import {
   freePort,
   removeContainers,
   requireDocker,
+  runWeb,
   startAgent,
   stopAll,
   TEST_IMAGE,
@@ -384,6 +386,90 @@ Deno.test({
       }, { timeoutMs: 30_000 });
     } finally {
       for (const c of clients) c.close();
+      await removeContainers(names);
+      await stopAll([agent]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** One request with curl (a new connection each): `status body`. */
+async function curlStatus(port: number, host: string): Promise<string> {
+  const out = await curl([
+    "-w",
+    "\n%{http_code}",
+    "-H",
+    `Host: ${host}`,
+    `http://127.0.0.1:${port}/`,
+  ]);
+  const at = out.lastIndexOf("\n");
+  return `${out.slice(at + 1)} ${out.slice(0, at).trim()}`;
+}
+
+Deno.test({
+  name:
+    "e2e l4: -p ::80 -p ::80/udp sends HTTP to the TCP port only (200s, one attempt, no connect error); a UDP-only service has no edge route",
+  ...e2e,
+  async fn() {
+    await requireDocker();
+    const svc = uniq("mix");
+    const udpOnly = uniq("udpo");
+    const dir = await Deno.makeTempDir({ prefix: "berth-l4-" });
+    const log = `${dir}/access.log`;
+    const names: string[] = [];
+    const agent = await startAgent({
+      args: ["--proxy-workers", "2", "--edge-domain", "edge.test", "--access-log", log],
+    });
+    try {
+      // No retry: a request sent to the UDP instance's port would be a 502.
+      names.push(
+        await runWeb({
+          body: "mix",
+          labels: { "berth.service": svc, "berth.http.retries": "0" },
+          args: ["-p", "127.0.0.1::80/udp"],
+        }),
+      );
+      const only = `berth-e2e-${udpOnly}`;
+      names.push(only);
+      await docker(
+        ...["run", "-d", "--name", only, "-l", "berth-e2e=1", "-l", `berth.service=${udpOnly}`],
+        ...["-l", `berth.udp.port=${await freePort()}`, "-p", "127.0.0.1::53/udp"],
+        ...[TEST_IMAGE, "sleep", "600"],
+      );
+      const service = `${svc}-80`; // two ports (80/tcp, 80/udp), as Registrator names them
+      await waitFor("both instances and the UDP-only one registered and passing", async () => {
+        const r = await fetch(`${agent.httpUrl}/v1/berth/instances`);
+        const list = await r.json() as { id: string; service: string; status: string }[];
+        const mine = list.filter((i) => i.service === service || i.service === udpOnly);
+        return mine.length === 3 && mine.every((i) => i.status === "passing");
+      }, { timeoutMs: 60_000 });
+      await waitFor(
+        "the edge route serves",
+        async () => (await curlStatus(agent.proxyPort, `${service}.edge.test`)) === "200 mix",
+      );
+      const lines = () =>
+        Deno.readTextFileSync(log).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
+          .filter((r) => r.service === service);
+      const before = lines().length;
+      for (let i = 0; i < 8; i++) {
+        assert.equal(
+          await curlStatus(agent.proxyPort, `${service}.edge.test`),
+          "200 mix",
+          `request ${i}`,
+        );
+      }
+      await waitFor("8 more lines", () => lines().length >= before + 8);
+      for (const r of lines()) {
+        assert.match(r.instance, /:80$/, JSON.stringify(r));
+        assert.equal(r.attempts, 1);
+      }
+      const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+      assert.doesNotMatch(
+        metrics,
+        new RegExp(`^berth_proxy_connect_errors_total\\{service="${service}"\\} [1-9]`, "m"),
+      );
+      assert.match(await curlStatus(agent.proxyPort, `${udpOnly}.edge.test`), /^404 /);
+    } finally {
       await removeContainers(names);
       await stopAll([agent]);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
