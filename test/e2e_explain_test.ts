@@ -88,7 +88,9 @@ async function explainTwoMembers(workers: number): Promise<void> {
 
     const u = await berthCli(second, "explain", `http://${host}/x`);
     assert.equal(u.code, 0, u.out);
-    assert.match(u.out, new RegExp(`^URL ${host}/x → route ${host}/ of service ${id}`));
+    assert.match(u.out, new RegExp(`^URL http://${host}/x → route ${host}/ of service ${id}`));
+    // strip-prefix on a route of / leaves the path; the instance gets it as asked.
+    assert.match(u.out, /\nRules\n {2}the instance gets \/x\n/);
     assert.match(u.out, new RegExp(`\\n {2}pick now: ${instance} \\(round_robin`));
     assert.match(u.out, /\n {2}settings: berth\.http\.strip-prefix=true\n/);
     assert.equal(u.out.includes("proxy workers rotates on its own"), workers > 1, u.out);

@@ -33,6 +33,8 @@ import { type Deps, setReadHeaders } from "./deps.ts";
 import { badRequest, HttpError } from "./http_error.ts";
 import { authzOf, keepAllowed, requireRight } from "./acl_enforce.ts";
 import { instanceReadable } from "./catalog.ts";
+import { tlsLines } from "./explain_tls.ts";
+import { clientBytes } from "../lib/cidr.ts";
 import {
   type ContainerAnswer,
   type MemberEjections,
@@ -326,7 +328,14 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
   }
   const view = await d.routes();
   const ejected = new Set((view?.ejected ?? []).map((x) => x.instance));
-  const found = source(target, { ejected, key: c.req.query("key") });
+  const key = c.req.query("key");
+  const httpsPort = view?.https == null ? null : Number(/:(\d+)$/.exec(view.https)?.[1] ?? 443);
+  const found = source(target, {
+    ejected,
+    key,
+    httpsPort,
+    ...(key !== undefined && clientBytes(key) !== null ? { client: key } : {}),
+  });
   if (found.matched !== null) requireRight(c, "service", found.matched.service, "read");
   // The members whose instances the token may read (node:read on their nodes); the pick only
   // when it is one of them.
@@ -344,15 +353,21 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
       ? found.pickNote
       : "an instance on a node this token may not read",
   };
-  const rules: string[] = [];
-  if (e.route?.redirectHttps) {
-    rules.push("berth.http.redirect=https: plain HTTP requests get a 308 to https://");
+  const https = target.scheme === "https";
+  const rules: string[] = [...(e.steps ?? [])];
+  if (e.route?.hsts) {
+    rules.push(
+      `Strict-Transport-Security ${https ? "on the response" : "over HTTPS only"}: ${e.route.hsts}`,
+    );
   }
-  if (e.route?.hsts) rules.push(`Strict-Transport-Security over HTTPS: ${e.route.hsts}`);
-  const redirect = e.route?.settings["berth.http.redirect"];
-  if (redirect !== undefined && redirect !== "https") {
-    rules.push(`berth.http.redirect=${redirect}: matching paths are redirected`);
-  }
+  const tls = !https || e.matched === null ? [] : tlsLines({
+    host: target.host,
+    https: view?.https ?? null,
+    certs: d.store.edgeCerts(),
+    acme: e.route?.acme ?? false,
+    acmeState: target.host === null ? undefined : d.store.acme.name(target.host),
+    nowMs: Date.now(),
+  });
   const ids = new Set((e.route?.members ?? []).map((m) => m.instance));
   const rejected = e.route === null ? [] : await serviceRejected(
     d,
@@ -369,6 +384,7 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
     ...e,
     reasons,
     rejected,
+    tls,
     rules,
     ejections: e.route === null ? [] : await ejections(d, ids),
   };

@@ -157,7 +157,9 @@ Deno.test("GET /v1/berth/explain?url= names the route and its members, or why no
     assert.deepEqual(e.matched, { host: "web.test", prefix: "/app", edge: false, service: "web" });
     assert.equal(e.path, "/app/x?y=1");
     assert.deepEqual(e.route.members.map((m: { instance: string }) => m.instance), ["n1:web-1:80"]);
-    assert.match(e.rules[0], /308 to https/);
+    // This member serves no HTTPS: the edge does not redirect (edge_rules.ts routeOrAnswer).
+    assert.equal(e.rules[0], "berth.http.redirect=https: not applied: this member serves no HTTPS");
+    assert.equal(e.rules.at(-1), "the instance gets /app/x?y=1");
     assert.equal(e.pick, "n1:web-1:80");
     const none = await (await f.app.request("/v1/berth/explain?target=web.test/other")).json();
     assert.equal(none.kind, "url");
@@ -544,6 +546,104 @@ Deno.test("GET /v1/berth/explain: basic auth of none refuses every request with 
       JSON.stringify(s.summary),
     );
     assert.deepEqual(s.rejected, []);
+  } finally {
+    f.close();
+  }
+});
+
+/** A fixture whose proxy serves HTTPS on :8443 (certificates from its store). */
+function withHttps() {
+  return withTable({
+    routes: () => ({
+      listen: "127.0.0.1:80",
+      https: "127.0.0.1:8443",
+      http: [],
+      tcp: [],
+      conflicts: [],
+      ejected: [],
+    }),
+  });
+}
+
+Deno.test("GET /v1/berth/explain?url= runs the URL through redirect=https (plain HTTP only), the regex redirect, strip-prefix and rewrite", async () => {
+  const f = withHttps();
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        httpHosts: ["web.test"],
+        httpPath: "/app",
+        meta: {
+          "berth.http.redirect": "https",
+          "berth.http.strip-prefix": "true",
+          "berth.http.rewrite": "^/old/(.*) /new/$1",
+        },
+      }),
+    });
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        id: "n1:www-1:80",
+        service: "www",
+        httpHosts: ["www.test"],
+        meta: { "berth.http.redirect": "^https?://www\\.test/(.*) https://test.example/$1 301" },
+      }),
+    });
+    const url = async (u: string, key?: string) =>
+      await (await f.app.request(
+        `/v1/berth/explain?url=${encodeURIComponent(u)}${key ? `&key=${key}` : ""}`,
+      )).json();
+    const plain = await url("http://web.test/app/old/a?q=1");
+    assert.equal(plain.scheme, "http");
+    assert.deepEqual(plain.rules, [
+      "berth.http.redirect=https: this request gets 308 → https://web.test:8443/app/old/a?q=1",
+    ]);
+    assert.deepEqual(plain.tls, []);
+    const tls = await url("https://web.test/app/./old/a?q=1");
+    assert.equal(tls.scheme, "https");
+    assert.deepEqual(tls.tls, [
+      "no certificate for web.test (none names it, no default): the TLS handshake is refused",
+    ]);
+    assert.deepEqual(tls.rules, [
+      "berth.http.redirect=https: applies to plain HTTP only",
+      "berth.http.strip-prefix: /app/old/a?q=1 → /old/a?q=1",
+      "berth.http.rewrite: /old/a?q=1 → /new/a?q=1",
+      "the instance gets /new/a?q=1",
+    ]);
+    const moved = await url("http://www.test/x?y=1");
+    assert.deepEqual(moved.rules, [
+      "berth.http.redirect: this request gets 301 → https://test.example/x?y=1",
+    ]);
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?url= checks allow with --key as the client IP", async () => {
+  const f = withTable();
+  try {
+    await f.cluster.propose({
+      type: "register",
+      instance: instanceSpec({
+        httpHosts: ["web.test"],
+        meta: { "berth.http.allow": "10.0.0.0/8" },
+      }),
+    });
+    const rules = async (key?: string) =>
+      (await (await f.app.request(
+        `/v1/berth/explain?url=web.test/x${key ? `&key=${key}` : ""}`,
+      )).json()).rules;
+    assert.deepEqual(await rules(), [
+      "berth.http.allow=10.0.0.0/8: other clients get 403 (--key IP checks one)",
+      "the instance gets /x",
+    ]);
+    assert.deepEqual(await rules("10.1.2.3"), [
+      "berth.http.allow: client 10.1.2.3 is allowed",
+      "the instance gets /x",
+    ]);
+    assert.deepEqual(await rules("192.0.2.1"), [
+      "berth.http.allow: client 192.0.2.1 is not allowed: this request gets 403",
+    ]);
   } finally {
     f.close();
   }

@@ -98,6 +98,7 @@ interface Rejected {
 interface UrlAnswer {
   kind: "url";
   member: string;
+  scheme?: string;
   host: string | null;
   path: string;
   matched: { host: string | null; prefix: string; edge: boolean; service: string } | null;
@@ -107,6 +108,7 @@ interface UrlAnswer {
   pick: string | null;
   pickNote: string;
   rules: string[];
+  tls?: string[];
   rejected?: Rejected[];
   ejections: Ejections[];
 }
@@ -278,7 +280,7 @@ function renderService(e: ServiceAnswer): string {
 }
 
 function renderUrl(e: UrlAnswer): string {
-  const asked = `${e.host ?? ""}${e.path}`;
+  const asked = e.host === null ? e.path : `${e.scheme ? `${e.scheme}://` : ""}${e.host}${e.path}`;
   let out = e.matched === null
     ? `URL ${asked}: no route (asked on ${e.member})\n`
     : `URL ${asked} → route ${
@@ -286,6 +288,7 @@ function renderUrl(e: UrlAnswer): string {
     }${e.matched.prefix} of service ${e.matched.service} (asked on ${e.member})\n`;
   out += e.reasons.map((l) => `  ${l}\n`).join("");
   if (e.conflicts.length > 0) out += section("Conflicts", e.conflicts.join("\n"));
+  if (e.tls?.length) out += section("TLS", e.tls.join("\n"));
   if (e.rules.length > 0) out += section("Rules", e.rules.join("\n"));
   if (e.rejected?.length) out += section("Rejected labels", rejectedRows(e.rejected));
   if (e.route !== null) {

@@ -102,11 +102,12 @@ Deno.test("berth explain URL names the route, and exits 1 when no route matches"
   await withAgent(async (run) => {
     const hit = await run(["explain", "http://web.test/app/x"]);
     assert.equal(hit.code, 0, hit.err);
-    assert.match(hit.out, /^URL web\.test\/app\/x → route web\.test\/app of service web/);
+    assert.match(hit.out, /^URL http:\/\/web\.test\/app\/x → route web\.test\/app of service web/);
+    assert.match(hit.out, /\nRules\n {2}the instance gets \/app\/x\n/);
     assert.match(hit.out, /\n {2}pick now: web-1 \(round_robin: the next request/);
     const miss = await run(["explain", "web.test/other"]);
     assert.equal(miss.code, 1);
-    assert.match(miss.out, /^URL web\.test\/other: no route/);
+    assert.match(miss.out, /^URL http:\/\/web\.test\/other: no route/);
     assert.match(miss.out, /the proxy answers 404/);
   });
 });

@@ -14,6 +14,8 @@ export interface UrlTarget {
   /** Null: no host given (only any-host routes can match). */
   host: string | null;
   path: string;
+  /** `https` for an `https://` URL, else `http` (the scheme decides TLS and redirect=https). */
+  scheme?: "http" | "https";
 }
 
 /** Splits `text`; throws RangeError with one line when it cannot be a request target. */
@@ -23,7 +25,7 @@ export function parseTarget(text: string): UrlTarget {
   if (t.length > REQUEST_TARGET_CHARS_MAX) {
     throw new RangeError(`the URL is longer than ${REQUEST_TARGET_CHARS_MAX} characters`);
   }
-  if (t.startsWith("/")) return { host: null, path: t };
+  if (t.startsWith("/")) return { host: null, path: t, scheme: "http" };
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(t) ? t : `http://${t}`;
   let u: URL;
   try {
@@ -37,7 +39,7 @@ export function parseTarget(text: string): UrlTarget {
   if (u.hostname === "") throw new RangeError(`${JSON.stringify(t.slice(0, 80))} has no host`);
   // URL lower-cases the host and drops a default port; the route table ignores any port.
   const host = u.hostname.replace(/\.$/, "");
-  return { host, path: rawPath(withScheme) };
+  return { host, path: rawPath(withScheme), scheme: u.protocol === "https:" ? "https" : "http" };
 }
 
 /**

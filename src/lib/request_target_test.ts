@@ -1,23 +1,37 @@
 import assert from "node:assert/strict";
 import { parseTarget } from "./request_target.ts";
 
-Deno.test("parseTarget() splits URLs with or without scheme, and bare paths", () => {
-  assert.deepEqual(parseTarget("http://Web.Test:8080/a?b=1"), { host: "web.test", path: "/a?b=1" });
-  assert.deepEqual(parseTarget("https://web.test"), { host: "web.test", path: "/" });
-  assert.deepEqual(parseTarget("web.test/api/x"), { host: "web.test", path: "/api/x" });
-  assert.deepEqual(parseTarget("  /api  "), { host: null, path: "/api" });
+Deno.test("parseTarget() splits URLs with or without scheme, and bare paths, and keeps the scheme", () => {
+  assert.deepEqual(parseTarget("http://Web.Test:8080/a?b=1"), {
+    host: "web.test",
+    path: "/a?b=1",
+    scheme: "http",
+  });
+  assert.deepEqual(parseTarget("https://web.test"), {
+    host: "web.test",
+    path: "/",
+    scheme: "https",
+  });
+  assert.deepEqual(parseTarget("web.test/api/x"), {
+    host: "web.test",
+    path: "/api/x",
+    scheme: "http",
+  });
+  assert.deepEqual(parseTarget("  /api  "), { host: null, path: "/api", scheme: "http" });
 });
 
 Deno.test("parseTarget() keeps the path as written (dot segments, escapes), without a fragment", () => {
   assert.deepEqual(parseTarget("http://h.test/api/../admin"), {
     host: "h.test",
     path: "/api/../admin",
+    scheme: "http",
   });
   assert.deepEqual(parseTarget("h.test//x/%61?q=%20#frag"), {
     host: "h.test",
     path: "//x/%61?q=%20",
+    scheme: "http",
   });
-  assert.deepEqual(parseTarget("h.test?x=1"), { host: "h.test", path: "/?x=1" });
+  assert.deepEqual(parseTarget("h.test?x=1"), { host: "h.test", path: "/?x=1", scheme: "http" });
 });
 
 Deno.test("parseTarget() refuses empty, too long, non-HTTP and unparsable targets with one line", () => {

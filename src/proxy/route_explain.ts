@@ -16,6 +16,7 @@ import { matchPrefix } from "./route_claims.ts";
 import type { UrlTarget } from "../lib/request_target.ts";
 import { lbSettings } from "./lb_settings.ts";
 import { normalizeTarget } from "./request_path.ts";
+import { requestSteps } from "./route_explain_steps.ts";
 import { HIDDEN_VALUE, isSecretKey } from "../store/mod.ts";
 import { ALLOW_KEY, AUTH_BASIC_KEY, NOBODY } from "../store/route_keys_http.ts";
 
@@ -101,10 +102,16 @@ export interface UrlExplain extends UrlTarget {
   /** The instance the balancer would pick now (`Balancer.peek`), or null; `pickNote` says how. */
   pick: string | null;
   pickNote: string;
+  /** What the proxy's rules do to this request, in order (route_explain_steps.ts). */
+  steps?: string[];
 }
 
 /** What the balancer's choice depends on besides the table. */
 export interface PickContext {
+  /** The HTTPS listener's port on this member; null: none (for redirect=https). */
+  httpsPort?: number | null;
+  /** The client IP `allow` is checked with. */
+  client?: string;
   /** Instances this member's proxy skips now (passive health). */
   ejected?: ReadonlySet<string>;
   /** The hash key (`berth.lb=hash`: the client IP or the header/cookie value). */
@@ -123,6 +130,7 @@ export function explainUrl(
   if ("refused" in normalized) {
     return {
       host,
+      scheme: target.scheme ?? "http",
       path: target.path,
       matched: null,
       reasons: [`the proxy answers 400: ${normalized.refused}`],
@@ -153,6 +161,7 @@ export function explainUrl(
     reasons.push("the proxy answers 404");
     return {
       host,
+      scheme: target.scheme ?? "http",
       path,
       matched: null,
       reasons,
@@ -182,8 +191,17 @@ export function explainUrl(
     pick: null,
     pickNote: `every request is answered ${route.refused.status} before balancing`,
   };
+  const steps = route.refused !== null ? [] : requestSteps(m.svc.route, {
+    scheme: target.scheme ?? "http",
+    host,
+    url: path,
+    prefix: m.prefix,
+    httpsPort: ctx.httpsPort ?? null,
+    ...(ctx.client === undefined ? {} : { client: ctx.client }),
+  });
   return {
     host,
+    scheme: target.scheme ?? "http",
     path,
     matched: { host: m.host, prefix: m.prefix, edge: m.edge, service },
     reasons,
@@ -191,6 +209,7 @@ export function explainUrl(
     route,
     pick,
     pickNote,
+    steps,
   };
 }
 
