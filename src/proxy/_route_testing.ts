@@ -23,6 +23,7 @@ export function describeTable(t: RouteTable): unknown {
     return {
       name,
       targets: r.targets.map((x) => `${x.key}*${x.weight}`),
+      udpTargets: r.udpTargets.map((x) => `${x.key}*${x.weight}`),
       policy: r.balancer.policy,
       proto: r.proto,
       redirect: r.redirectHttps,
