@@ -207,7 +207,7 @@ async function explain() {
       : "(" + r.options.policy + ", " + r.options.proto + Object.entries(r.options.settings ?? {})
         .map(([k, v]) => ", " + k + "=" + v).join("") + ")";
     fill("explain-targets", r === null ? [] : r.options.members.map((m) => [m.instance, m.address + ":" + m.port, m.node,
-      [m.target ? "yes" : "no: " + m.why, m.target ? "passing" : "critical"]]));
+      [m.target ? (m.udp ? "yes (UDP routes only)" : "yes") : "no: " + m.why, m.target ? "passing" : "critical"]]));
     fill("explain-ejections", e.ejections.map((m) => [m.member,
       [m.state === "unknown" ? "unknown (" + m.error + ")" : m.state, m.state === "unknown" ? "warning" : ""],
       m.ejected.map((x) => x.instance).join(", ") || "-"]));

@@ -33,6 +33,8 @@ interface MemberInfo {
   node: string;
   target: boolean;
   why: string | null;
+  /** Tagged `udp`: a target of the UDP routes only. */
+  udp?: true;
 }
 interface RouteOptions {
   policy: string;
@@ -157,7 +159,7 @@ function memberRows(members: readonly MemberInfo[]): string {
       hostPort(m.address, m.port),
       m.node,
       String(m.weight),
-      m.target ? "yes" : `no: ${m.why ?? ""}`,
+      m.target ? (m.udp ? "yes (UDP routes only)" : "yes") : `no: ${m.why ?? ""}`,
     ]),
   );
 }

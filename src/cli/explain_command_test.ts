@@ -134,6 +134,7 @@ Deno.test("berth explain SERVICE lists a UDP route with its listener state", asy
     const r = await run(["explain", "dns"]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /\n {2}udp :5353 +dns \(listening\)\n/);
+    assert.match(r.out, /dns-1 .* yes \(UDP routes only\)/);
     assert.doesNotMatch(r.out, /no route/);
     assert.doesNotMatch((await run(["explain", "web"])).out, /udp :/);
   });

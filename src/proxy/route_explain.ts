@@ -33,6 +33,8 @@ export interface MemberInfo {
   target: boolean;
   /** Why not, when it is no target. */
   why: string | null;
+  /** Tagged `udp`: a target of the service's UDP routes only, never of its HTTP or TCP ones. */
+  udp?: true;
 }
 
 /** A service's route options, as its members set them. */
@@ -344,6 +346,7 @@ function routeOptions(table: RouteTable, service: string): RouteOptionsInfo {
       weight: m.weight,
       node: m.node,
       target: targets.has(m.id),
+      ...(m.spec.udp ? { udp: true as const } : {}),
       why: targets.has(m.id)
         ? null
         : m.weight <= 0

@@ -208,3 +208,17 @@ Deno.test("explainServiceRoutes() lists UDP ports and their owners; only instanc
   assert.deepEqual(explainServiceRoutes(t, "tcp-only")!.udp, []);
   assert.deepEqual([...t.udp.keys()], [5353]);
 });
+
+Deno.test("explainServiceRoutes() marks instances tagged udp as targets of the UDP routes only", () => {
+  const t = buildRouteTable([
+    inst({ id: "n:mix:80", service: "mix", httpHosts: ["mix.test"] }),
+    inst({ id: "n:mix:80:udp", service: "mix", tags: ["udp"], meta: { "berth.udp.port": "5353" } }),
+  ], []);
+  const r = explainServiceRoutes(t, "mix")!;
+  assert.deepEqual(r.udp, [{ port: 5353, servedBy: "mix" }]);
+  assert.deepEqual(
+    r.options.members.map((m) => [m.instance, m.target, m.udp ?? false]),
+    [["n:mix:80", true, false], ["n:mix:80:udp", true, true]],
+  );
+  assert.deepEqual(explainUrl(t, parseTarget("mix.test/")).matched?.service, "mix");
+});
