@@ -12,7 +12,8 @@
  * - `combined`: `common` + ` "%{Referer}i" "%{User-Agent}i"`.
  *
  * In the Apache formats, characters of the request line and headers that are not printable
- * ASCII, `"` and `\` are escaped as Apache does (`\"`, `\\`, `\xhh`); an absent value is `-`.
+ * ASCII, `"` and `\` are escaped as Apache does (`\"`, `\\`, `\b \t \n \v \r`, else `\xhh`); an
+ * absent value is `-`. HTTP/2 is `HTTP/2.0` in the request line, as Apache and nginx write it.
  *
  * @module
  */
@@ -91,7 +92,7 @@ export function clfTime(ms: number): string {
 export function commonLine(r: RequestRecord): string {
   const bytes = r.bytesOut === 0 ? "-" : String(r.bytesOut);
   return `${r.client || "-"} - - ${clfTime(r.time)} "${
-    quoted(`${r.method} ${r.path} ${r.proto}`)
+    quoted(`${r.method} ${r.path} ${r.proto === "HTTP/2" ? "HTTP/2.0" : r.proto}`)
   }" ${r.status} ${bytes}`;
 }
 
@@ -106,6 +107,7 @@ function quoted(v: string | undefined): string {
     if (c === 0x22) out += '\\"';
     else if (c === 0x5c) out += "\\\\";
     else if (c >= 0x20 && c < 0x7f) out += ch;
+    else if (APACHE_ESCAPES[c] !== undefined) out += APACHE_ESCAPES[c];
     else if (c < 0x100) out += `\\x${c.toString(16).padStart(2, "0")}`;
     else for (const b of UTF8.encode(ch)) out += `\\x${b.toString(16).padStart(2, "0")}`;
   }
@@ -113,6 +115,14 @@ function quoted(v: string | undefined): string {
 }
 
 const UTF8 = new TextEncoder();
+/** The control characters Apache's ap_escape_logitem writes by name. */
+const APACHE_ESCAPES: Record<number, string> = {
+  0x08: "\\b",
+  0x09: "\\t",
+  0x0a: "\\n",
+  0x0b: "\\v",
+  0x0d: "\\r",
+};
 
 /** The first header `name` (lower case) of [name, value, …], or undefined. */
 function header(raw: readonly string[], name: string): string | undefined {

@@ -80,8 +80,18 @@ Deno.test("formatRecord(common/combined) escapes quotes, backslashes and non-pri
   );
   assert.match(line, COMBINED);
   assert.ok(line.includes('"GET /a\\"b\\\\c\\x01\\xe9 HTTP/1.1"'), line);
-  assert.ok(line.endsWith('"-" "x\\"y\\x0a"'), line);
+  assert.ok(line.endsWith('"-" "x\\"y\\n"'), line);
   assert.ok(!line.includes("\n"));
+});
+
+Deno.test("formatRecord(common/combined) writes \\b \\t \\n \\v \\r by name and HTTP/2 as HTTP/2.0, as Apache", () => {
+  const line = formatRecord(
+    record({ proto: "HTTP/2", rawHeaders: ["user-agent", "a\tb\bc\vd\re\nf\u0000"] }),
+    "combined",
+  );
+  assert.ok(line.includes('"GET /a?b=1 HTTP/2.0"'), line);
+  assert.ok(line.endsWith('"a\\tb\\bc\\vd\\re\\nf\\x00"'), line);
+  assert.equal(JSON.parse(formatRecord(record({ proto: "HTTP/2" }), "json")).proto, "HTTP/2");
 });
 
 Deno.test("clfTime() is [dd/Mon/yyyy:hh:mm:ss +0000] in UTC", () => {

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { TCP_QUERY_BYTES_MAX } from "../tcp.ts";
+import { waitFor } from "../../../test/wait.ts";
 import { filledStore, frame, query, tcpExchange, udpExchange } from "../_testing.ts";
 import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { renderDnsMetrics } from "../dns_metrics.ts";
@@ -82,6 +85,41 @@ Deno.test("DnsWorkerPool.queryCounts(): a worker that crashes between its answer
     assert.equal(await count(pool), m, "the next scrape");
   } finally {
     WorkerGather.prototype.answer = answer;
+    await pool.close();
+    store.close();
+  }
+});
+
+Deno.test("DnsWorkerPool counts a UDP datagram longer than its buffer as dropped", async () => {
+  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
+    { id: "web1", service: "web", address: "10.0.0.1" },
+  ]);
+  const pool = new DnsWorkerPool({
+    store,
+    listen: { host: "127.0.0.1", port: 0 },
+    domain: "berth.",
+    edgeDomain: null,
+    ttl: 0,
+    recursors: [],
+    workers: 2,
+  });
+  await pool.start();
+  const s = createSocket("udp4");
+  try {
+    const big = new Uint8Array(TCP_QUERY_BYTES_MAX + 100);
+    big.set(query("web.service.berth.", "A"));
+    await new Promise<void>((ok, fail) =>
+      s.send(big, pool.address.udp.port, "127.0.0.1", (e) => e ? fail(e) : ok())
+    );
+    const metric = async (name: string) =>
+      valueOf(parseExposition(renderDnsMetrics((await pool.queryCounts()).counts)), name);
+    await waitFor(
+      "the long datagram counted",
+      async () => await metric("berth_dns_dropped_total") === 1,
+    );
+    assert.equal(await metric("berth_dns_queries_total"), 0, "not answered");
+  } finally {
+    s.close();
     await pool.close();
     store.close();
   }

@@ -5,7 +5,7 @@
  * deltas and relayed answers get their turn between batches), takes every queued datagram up to
  * UDP_BATCH, answers them from memory and sends the answers in one batch; answers that wait on
  * the forwarder go out alone when they come. A datagram longer than the socket's buffer
- * (TCP_QUERY_BYTES_MAX, the largest query TCP takes too) is dropped.
+ * (TCP_QUERY_BYTES_MAX, the largest query TCP takes too) is dropped and counted as dropped.
  *
  * @module
  */
@@ -49,6 +49,8 @@ export interface UdpLoop {
 export function openFfiUdp(
   at: { host: string; port: number; fd?: number },
   answer: AnswerFn,
+  /** A datagram longer than the buffer was dropped (counted as dropped in the metrics). */
+  truncated: () => void = () => {},
 ): { loop: UdpLoop } | { why: string } {
   const { host, port, fd } = at;
   const opts = { batch: UDP_BATCH, bufferBytes: TCP_QUERY_BYTES_MAX };
@@ -56,10 +58,10 @@ export function openFfiUdp(
     ? openUdpBatchSocket(host, port, { ...opts, reusePort: true, keepFd: true })
     : adoptUdpBatchSocket(fd, opts);
   if (opened.socket === null) return { why: opened.why };
-  return { loop: startLoop(opened.socket, answer) };
+  return { loop: startLoop(opened.socket, answer, truncated) };
 }
 
-function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
+function startLoop(socket: UdpBatchSocket, answer: AnswerFn, truncated: () => void): UdpLoop {
   const send = (batch: Datagram[]) => {
     try {
       socket.send(batch);
@@ -89,7 +91,10 @@ function startLoop(socket: UdpBatchSocket, answer: AnswerFn): UdpLoop {
       if (!await socket.readable(IDLE_POLL_MS) || !receiving) continue;
       const out: Datagram[] = [];
       for (const d of await receive()) {
-        if (d.truncated) continue;
+        if (d.truncated) {
+          truncated();
+          continue;
+        }
         const r = answer(d.data, false);
         if (r === null) continue;
         if (r instanceof Promise) r.then((b) => sendLater(b, d));

@@ -182,7 +182,11 @@ export class WorkerDns {
       let opened: ReturnType<typeof openFfiUdp>;
       try {
         const at = { host, port, fd: this.#init.udpFd };
-        opened = openFfiUdp(at, (bytes) => this.answer(bytes, false));
+        opened = openFfiUdp(
+          at,
+          (bytes) => this.answer(bytes, false),
+          () => this.#answerer.queries.dropped(),
+        );
       } catch (e) {
         throw new Error(`dns: cannot listen on UDP ${host}:${port}: ${errorText(e)}`);
       }
