@@ -130,6 +130,11 @@ export interface ClientConnOptions {
   onRequest(req: ClientRequest, reply: Reply): void;
   /** Takes over the connection after an Upgrade request head. */
   onUpgrade(req: ClientRequest, socket: net.Socket, head: Buffer): void;
+  /**
+   * A request with a whole head the connection answered itself (400: no Host or more than
+   * one; 417): `bodyBytes` of the answer's body (the access log and metrics count it).
+   */
+  onRefused?(req: ClientRequest, status: number, bodyBytes: number): void;
 }
 
 /** RFC 9110 §5.6.7 date, recomputed at most once a second. */
@@ -298,7 +303,8 @@ export class ClientConn implements Deadline {
     }
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
     if (hosts > 1 || (hosts === 0 && h.versionMinor !== 0)) {
-      this.#answerAndClose(
+      this.#refuse(
+        h,
         400,
         hosts > 1 ? "bad request: more than one Host" : "bad request: no Host",
       );
@@ -338,7 +344,7 @@ export class ClientConn implements Deadline {
     if (expect !== null) {
       if (expect.toLowerCase() !== "100-continue") {
         this.#queue.push(p);
-        if (this.#current === null) this.#answerAndClose(417, "expectation failed");
+        if (this.#current === null) this.#refuse(h, 417, "expectation failed");
         return;
       }
       if (!p.http10 && body !== null) {
@@ -412,6 +418,26 @@ export class ClientConn implements Deadline {
     if (this.#closing || this.socket.destroyed) return;
     p.continueOwed = false;
     this.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+
+  /** Answers a request with a whole head itself (#answerAndClose) and says so (onRefused). */
+  #refuse(h: ParsedHead, status: number, text: string): void {
+    const answered = this.#current === null;
+    this.#answerAndClose(status, text);
+    if (!answered) return; // cut instead: a response was under way
+    this.#opts.onRefused?.(
+      {
+        method: h.method,
+        url: h.url,
+        rawHeaders: h.rawHeaders,
+        remoteAddress: this.socket.remoteAddress ?? "",
+        ends: this.socket,
+        body: null,
+        proto: h.versionMinor === 0 ? "HTTP/1.0" : "HTTP/1.1",
+      },
+      status,
+      Buffer.byteLength(`${text}\n`),
+    );
   }
 
   /** Answers a protocol error with a short plain response and closes. */

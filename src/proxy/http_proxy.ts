@@ -51,7 +51,7 @@ import { UdpProxy } from "./udp_proxy.ts";
 import { type Chain, EMPTY_CHAIN, runRequestStages, wrapResponse } from "./middleware/pipeline.ts";
 import { chainOf, chainsOf } from "./middleware/order.ts";
 import type { RouteSettings } from "./route_settings.ts";
-import { RecordingSink, type RequestObserver } from "./request_record.ts";
+import { RecordingSink, recordRefused, type RequestObserver } from "./request_record.ts";
 import { RequestIds } from "./request_id.ts";
 import { normalizeTarget, saneHost } from "./request_path.ts";
 
@@ -442,6 +442,13 @@ export class HttpProxy {
         ? this.#onPlainRequest
         : (req, res) => this.dispatch(req, res, info),
       onUpgrade: (req, s, head) => forwardUpgrade(this.#upgradeContext, req, s, head, info),
+      onRefused: (req, status, bytes) => {
+        const observers = this.#observers;
+        if (observers === null) return;
+        const requestId = this.#requestIds.next();
+        const start = { observers, member: this.#member, req, conn: info, requestId };
+        recordRefused({ ...start, startedMs: Date.now() }, status, bytes);
+      },
     });
     this.#clients.add(conn);
     socket.once("close", () => this.#clients.delete(conn));

@@ -154,9 +154,12 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, 
     this.#service(service, false).active--;
     const c = this.#series(service, r.route ?? NONE);
     c[CODE + statusClass(r.status)]!++;
-    const seconds = r.durationMs / 1000;
-    c[BUCKET + bucketIndex(seconds)]!++;
-    c[SUM]! += seconds;
+    // A tunnel's (101: WebSocket) lifetime is no request duration: left out of the histogram.
+    if (r.status !== 101) {
+      const seconds = r.durationMs / 1000;
+      c[BUCKET + bucketIndex(seconds)]!++;
+      c[SUM]! += seconds;
+    }
     c[RECEIVED]! += r.bytesIn;
     c[SENT]! += r.bytesOut;
     if (r.attempts > 1) c[RETRIES]! += r.attempts - 1;

@@ -331,3 +331,13 @@ Deno.test("ProxyMetrics: services named _other and _none are services like any o
   m.begin("_none");
   assert.equal(valueOf(text(m), "berth_proxy_active_requests", { service: NONE }), 0);
 });
+
+Deno.test("ProxyMetrics: a 101 (a tunnel's lifetime) counts as a request, not in the duration histogram", () => {
+  const m = new ProxyMetrics();
+  served(m, record({ status: 101, durationMs: 3_600_000 }));
+  served(m, record({ status: 200, durationMs: 20 }));
+  const e = text(m);
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { code: "1xx" }), 1);
+  assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count"), 1);
+  assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_sum"), 0.02);
+});

@@ -90,7 +90,8 @@ interface RequestEnd {
   route: string | null;
   instance: string | null;
   attempts: number;
-  endedMs: number;
+  /** From the start, on the monotonic clock (a wall-clock step moves neither way). */
+  durationMs: number;
 }
 
 /** The request's protocol as a log names it. */
@@ -116,11 +117,29 @@ function report(s: RequestStart, e: RequestEnd): void {
     route: e.route,
     instance: e.instance,
     attempts: e.attempts,
-    durationMs: e.endedMs - s.startedMs,
+    durationMs: e.durationMs,
     tlsVersion: conn.secure ? conn.tlsVersion ?? null : null,
     sni: conn.secure ? conn.servername ?? null : null,
     requestId: s.requestId,
     rawHeaders: req.rawHeaders,
+  });
+}
+
+/**
+ * The record of a request the client connection answered itself after reading its whole head
+ * (a 400 for a missing or repeated Host, a 417): no route, nothing forwarded.
+ */
+export function recordRefused(start: RequestStart, status: number, bytesOut: number): void {
+  notifyBegin(start.observers, null);
+  report(start, {
+    status,
+    bytesIn: 0,
+    bytesOut,
+    service: null,
+    route: null,
+    instance: null,
+    attempts: 0,
+    durationMs: 0,
   });
 }
 
@@ -160,6 +179,9 @@ export class RecordingSink implements DispatchSink {
   #source: RecordSource | null = null;
   #status = 0;
   #bytesOut = 0;
+  /** HEAD, 204, 304, 1xx: the frontends send no body, so none is counted. */
+  #noBody = false;
+  readonly #mono0 = performance.now();
   #done = false;
   #begun = false;
   #outerAbort: (() => void) | null = null;
@@ -221,15 +243,17 @@ export class RecordingSink implements DispatchSink {
   writeHead(status: number, reason: string, headers: readonly string[]): void {
     this.#inner.writeHead(status, reason, headers);
     this.#status = status;
+    this.#noBody = this.#start.req.method === "HEAD" || status === 204 || status === 304 ||
+      status < 200;
   }
 
   write(chunk: Uint8Array): boolean {
-    this.#bytesOut += chunk.length;
+    if (!this.#noBody) this.#bytesOut += chunk.length;
     return this.#inner.write(chunk);
   }
 
   end(chunk?: Uint8Array): void {
-    if (chunk !== undefined) this.#bytesOut += chunk.length;
+    if (chunk !== undefined && !this.#noBody) this.#bytesOut += chunk.length;
     this.#inner.end(chunk);
     this.#finish(this.#status);
   }
@@ -257,7 +281,7 @@ export class RecordingSink implements DispatchSink {
       route: this.#route,
       instance: tried === undefined || tried.length === 0 ? null : tried[tried.length - 1]!.id,
       attempts: this.#source?.attempts ?? 0,
-      endedMs: Date.now(),
+      durationMs: performance.now() - this.#mono0,
     });
   }
 }
@@ -276,6 +300,7 @@ export class UpgradeRecorder {
   #begun = false;
   #tried: string | null = null;
   #attempts = 0;
+  readonly #mono0 = performance.now();
   /** The status answered (0: none yet; the client left first: 499). */
   status = 0;
 
@@ -320,7 +345,7 @@ export class UpgradeRecorder {
       route: this.#route,
       instance: this.#tried,
       attempts: this.#attempts,
-      endedMs: Date.now(),
+      durationMs: performance.now() - this.#mono0,
     });
   }
 }

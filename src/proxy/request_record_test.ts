@@ -5,6 +5,7 @@ import type { RequestObserver, RequestRecord } from "./request_record.ts";
 import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { h2Connect, h2Request, withH2Proxy } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { waitFor } from "../../test/wait.ts";
 
 /** An observer keeping what it is told; `next(n)` resolves once n records arrived. */
 function observer() {
@@ -227,6 +228,75 @@ Deno.test("HttpProxy records 408 when an HTTP/2 request body idles out", async (
       }
     });
   } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy records HEAD, 204 and 304 answers with 0 body bytes (none were sent)", async () => {
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    if (req.url === "/204") res.writeHead(204).end();
+    else res.end("0123456789");
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const { o, records, count } = observer();
+  try {
+    await withProxy(ts, { observers: [o] }, async (port) => {
+      await request(port, "/", { method: "HEAD" });
+      await rawClient(port, "HEAD / HTTP/1.1\r\nHost: nope.test\r\nConnection: close\r\n\r\n");
+      await request(port, "/204");
+      await request(port, "/");
+      await count(4);
+      assert.deepEqual(records.map((r) => [r.method, r.status, r.bytesOut]), [
+        ["HEAD", 200, 0],
+        ["HEAD", 404, 0],
+        ["GET", 204, 0],
+        ["GET", 200, 10],
+      ]);
+    });
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("HttpProxy records the 417 and Host 400 the connection answers after a whole head", async () => {
+  const ts = new TestStore();
+  const { o, begun, records } = observer();
+  await withProxy(ts, { observers: [o] }, async (port) => {
+    const e = await rawClient(port, "GET /e HTTP/1.1\r\nHost: web.test\r\nExpect: foo\r\n\r\n");
+    assert.match(e.received, /^HTTP\/1\.1 417 /);
+    const h = await rawClient(port, "GET /h HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n");
+    assert.match(h.received, /^HTTP\/1\.1 400 /);
+    await waitFor("both records", () => records.length === 2);
+    assert.deepEqual(records.map((r) => [r.path, r.status, r.service, r.bytesOut > 0]), [
+      ["/e", 417, null, true],
+      ["/h", 400, null, true],
+    ]);
+    assert.deepEqual(begun, [null, null]);
+  });
+});
+
+Deno.test("HttpProxy measures a request's duration on the monotonic clock (a wall-clock step back)", async () => {
+  const realNow = Date.now;
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    Date.now = () => realNow() - 3_600_000; // NTP stepped the clock back an hour
+    res.end("ok");
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const { o, records, count } = observer();
+  try {
+    await withProxy(ts, { observers: [o] }, async (port) => {
+      await request(port, "/");
+      await count(1);
+      Date.now = realNow;
+      const d = records[0]!.durationMs;
+      assert.ok(d >= 0 && d < 3_600_000, `duration ${d}`);
+    });
+  } finally {
+    Date.now = realNow;
     await a.close();
   }
 });
