@@ -6,8 +6,10 @@
  * - The buffer holds at most `bufferBytesMax` of lines (default 1 MiB); a line that does not
  *   fit is dropped and counted (`dropped`): a slow disk never blocks or slows a request, and
  *   memory stays bounded. Lines a failed write lost count there too (one log line a minute).
- * - The writer takes up to `batchBytesMax` of whole lines per write (64 KiB; 4096 on stdout,
- *   PIPE_BUF, so that a batch is one atomic write on a pipe shared with other threads): at once
+ * - The writer takes up to `batchBytesMax` bytes of whole lines per write (64 KiB; 4096 on
+ *   stdout, PIPE_BUF, so that a batch is one atomic write on a pipe shared with other threads;
+ *   a single line longer than that is one larger write, which POSIX does not keep whole on a
+ *   pipe: README says so): at once
  *   when a whole batch is waiting, else `FLUSH_DELAY_MS` (20 ms) after the first line of one
  *   arrived, so that lines go out together instead of one write per request.
  * - A file is opened `O_APPEND`: every write lands at the file's end, so several writers (the
