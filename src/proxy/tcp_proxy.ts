@@ -72,6 +72,26 @@ export interface TcpRouteInfo {
   error: string | null;
 }
 
+/**
+ * `rows` plus a failed row per clash (`failed` completes it), sorted by port then service: the
+ * route report of the TCP and the UDP proxy.
+ */
+export function withClashRows<R extends TcpRouteInfo>(
+  rows: R[],
+  clashes: readonly TcpClash[],
+  failed: (row: TcpRouteInfo) => R,
+): R[] {
+  for (const c of clashes) {
+    rows.push(failed({
+      port: c.port,
+      service: c.service,
+      state: "failed",
+      error: `port ${c.port} is taken by service ${c.keptBy}`,
+    }));
+  }
+  return rows.sort((a, b) => a.port - b.port || (a.service < b.service ? -1 : 1));
+}
+
 interface Listener {
   server: net.Server | null;
   /** The service whose current route each new connection takes. */
@@ -120,15 +140,7 @@ export class TcpProxy {
       state: l.state,
       error: l.error,
     }));
-    for (const c of clashes) {
-      out.push({
-        port: c.port,
-        service: c.service,
-        state: "failed",
-        error: `port ${c.port} is taken by service ${c.keptBy}`,
-      });
-    }
-    return out.sort((a, b) => a.port - b.port || (a.service < b.service ? -1 : 1));
+    return withClashRows(out, clashes, (row) => row);
   }
 
   /**

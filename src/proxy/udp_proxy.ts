@@ -51,7 +51,7 @@ import { clientKey } from "./lb_key.ts";
 import type { Member } from "./route_member.ts";
 import type { RoutePart } from "./route_settings.ts";
 import type { RoutedService, RouteTable, ServiceRoute, TcpClash } from "./routes.ts";
-import type { ReservedListener } from "./tcp_proxy.ts";
+import { type ReservedListener, withClashRows } from "./tcp_proxy.ts";
 
 /** Flows of the process at most; a new one beyond it evicts the one idle longest. */
 export const UDP_FLOWS_MAX = 4096;
@@ -207,17 +207,7 @@ export class UdpProxy {
       flows: l.flows.size,
       dropped: l.dropped,
     }));
-    for (const c of clashes) {
-      out.push({
-        port: c.port,
-        service: c.service,
-        state: "failed",
-        error: `port ${c.port} is taken by service ${c.keptBy}`,
-        flows: 0,
-        dropped: 0,
-      });
-    }
-    return out.sort((a, b) => a.port - b.port || (a.service < b.service ? -1 : 1));
+    return withClashRows(out, clashes, (row) => ({ ...row, flows: 0, dropped: 0 }));
   }
 
   /**
