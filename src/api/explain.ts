@@ -27,6 +27,7 @@ import type { Context, Hono } from "hono";
 import { refusedText, type ServiceRoutesInfo } from "../proxy/route_explain.ts";
 import { parseTarget, type UrlTarget } from "../lib/request_target.ts";
 export type { ExplainSources } from "./explain_sources.ts";
+export type { MemberInfo } from "../proxy/route_explain.ts";
 import type { Instance, NodeInfo, Verdict } from "../store/mod.ts";
 import { instanceHealth } from "../store/mod.ts";
 import { type Deps, setReadHeaders } from "./deps.ts";

@@ -36,6 +36,7 @@ export { checkTlsMaterial, readCaFile, readTlsFiles, type TlsMaterial } from "./
 export { BLOCKED_READS_MAX } from "./blocker.ts";
 export { redact } from "./agent_routes.ts";
 export type { ClusterAdmin, RoutesView } from "./deps.ts";
+export type { MemberInfo as ExplainMember } from "./explain.ts";
 export { READ_BARRIER_TIMEOUT_MS } from "./deps.ts";
 export { JSON_BODY_BYTES_MAX } from "./http_error.ts";
 export { WAIT_DEFAULT_MS, WAIT_MAX_MS } from "./query.ts";

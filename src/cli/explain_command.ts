@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { ExplainMember as MemberInfo } from "../api/mod.ts";
 import type { CommandSpec } from "./commands.ts";
 import { formatTable } from "./table.ts";
 
@@ -24,17 +25,6 @@ interface InstanceState {
   status: string;
   output: string;
   sources: { node: Verdict; docker: Verdict | null; check: Verdict | null };
-}
-interface MemberInfo {
-  instance: string;
-  address: string;
-  port: number;
-  weight: number;
-  node: string;
-  target: boolean;
-  why: string | null;
-  /** Tagged `udp`: a target of the UDP routes only. */
-  udp?: true;
 }
 interface RouteOptions {
   policy: string;
