@@ -121,7 +121,10 @@ async function explainTwoMembers(workers: number): Promise<void> {
 
     const missing = await berthCli(second, "explain", `nope-${id}`);
     assert.equal(missing.code, 1);
-    assert.match(missing.out, /^berth explain: the agent answered 404: container "nope-ex[^"]*": /);
+    assert.match(
+      missing.out,
+      /^berth explain: the agent answered 404: no service, container or URL named "nope-ex[^"]*" .*: container "nope-ex[^"]*": /,
+    );
     assert.equal(missing.out.trim().split("\n").length, 1);
   } finally {
     await removeContainers(names);

@@ -129,8 +129,22 @@ export function explainRoutes(app: Hono, d: Deps): void {
         return c.json(await explainService(c, d, asked.value));
       case "url":
         return c.json(await explainUrlAnswer(c, d, asked.value));
-      case "container":
-        return c.json(await explainContainerAnswer(c, d, asked.value));
+      case "container": {
+        if (c.req.query("target") === undefined) {
+          return c.json(await explainContainerAnswer(c, d, asked.value));
+        }
+        try {
+          return c.json(await explainContainerAnswer(c, d, asked.value));
+        } catch (e) {
+          // A bare name that is no service either: say that nothing has that name.
+          if (!(e instanceof HttpError) || e.status !== 404) throw e;
+          throw new HttpError(
+            404,
+            `no service, container or URL named ${JSON.stringify(asked.value)} (no service ` +
+              `has that name; a URL holds a /): ${e.message}`,
+          );
+        }
+      }
     }
   });
 }

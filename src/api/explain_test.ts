@@ -182,7 +182,12 @@ Deno.test("GET /v1/berth/explain refuses bad input with 400 and unknown targets 
         [`?url=${encodeURIComponent("ftp://a/b")}`, 400, /url: ftp: URLs are not proxied/],
         [`?url=${encodeURIComponent("http://[::1/x")}`, 400, /is not a URL/],
         ["?service=nope", 404, /no service "nope"/],
-        ["?container=nope", 404, /container "nope": the Docker watcher is off on this member/],
+        ["?container=nope", 404, /^container "nope": the Docker watcher is off on this member/],
+        [
+          "?target=nope",
+          404,
+          /^no service, container or URL named "nope" \(no service has that name; a URL holds a \/\): container "nope": /,
+        ],
       ] as const
     ) {
       const r = await f.app.request(`/v1/berth/explain${q}`);

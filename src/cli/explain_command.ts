@@ -189,7 +189,7 @@ function renderContainer(e: ContainerAnswer): string {
   );
   out += section(
     "Ports",
-    e.ports.length === 0 ? "(none)" : formatTable(
+    e.ports.length === 0 ? "(none: the container exposes and publishes no port)" : formatTable(
       ["Port", "Published", "Instance", "Service", "Why not"],
       e.ports.map((
         p,

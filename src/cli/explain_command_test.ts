@@ -118,7 +118,8 @@ Deno.test("berth explain exits 1 with one line for an unknown container and a ba
     assert.equal(gone.code, 1);
     assert.equal(
       gone.err,
-      'berth explain: the agent answered 404: container "nope": no running container named "nope" on this member\n',
+      'berth explain: the agent answered 404: no service, container or URL named "nope" (no service has ' +
+        'that name; a URL holds a /): container "nope": no running container named "nope" on this member\n',
     );
     const bad = await run(["explain", "--url", "ftp://x/y"]);
     assert.equal(bad.code, 1);
@@ -169,4 +170,6 @@ Deno.test("renderExplain() prints each rejected label's message once, without re
     /\nRejected labels\n {2}berth\.lb="foo": expected round_robin or least_conn; using round_robin\n {2}berth\.htp\.host: not a berth label/,
   );
   assert.doesNotMatch(out, /berth\.lb: berth\.lb=|berth\.htp\.host: berth\.htp\.host/);
+  // No port at all is said as such, not as an empty table.
+  assert.match(out, /\nPorts\n {2}\(none: the container exposes and publishes no port\)\n/);
 });

@@ -204,6 +204,13 @@ export class DockerWatcher {
     }
     const c = findContainer(seen.containers, query);
     if (typeof c === "string") return { error: c };
+    if (c.State?.Running === false) {
+      // Listed while it ran, inspected after it stopped: explained as the stopped one it is.
+      return {
+        container: explainInspected(c, seen.options, this.#now()),
+        seenAgoMs: Math.max(0, this.#now() - seen.atMs),
+      };
+    }
     return {
       container: explainContainer(c, seen.options, seen.problems.get(c.Id) ?? [], {
         skipped: seen.skipped.get(c.Id) ?? [],

@@ -414,6 +414,15 @@ Deno.test("DockerWatcher.explainAny() names the state of a container that does n
     assert.deepEqual(await w.watcher.explainAny("nosuch"), {
       error: 'no container named or with an id starting with "nosuch" on this member',
     });
+    // Listed while it ran, inspected after it exited: the watcher's own entry says exited too.
+    const late = container("late", "4005");
+    late.State = { Status: "exited", Running: false, ExitCode: 1 };
+    w.engine.containers.push(late);
+    await w.watcher.reconcileNow();
+    const l = w.watcher.explain("late");
+    assert.ok("container" in l);
+    assert.equal(l.container.state, "exited (code 1)");
+    assert.match(l.container.summary, /berth registers running containers only$/);
     w.engine.up = false;
     const down = await w.watcher.explainAny("old");
     assert.ok("error" in down);
