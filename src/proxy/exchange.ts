@@ -79,17 +79,17 @@ export interface Exchange {
   /** How the client connected (plain or TLS). */
   readonly conn: ConnInfo;
   readonly route: ServiceRoute;
-  /** Client IP. */
+  /** Client IP (the PROXY protocol's source address when the listener trusts it). */
   readonly client: string;
   /** The client's Host header, if it sent one. */
   readonly host: string | undefined;
-  /** The path prefix of the route matched. */
+  /** The path prefix of the route the request matched (`/` for a route of a whole host). */
   readonly prefix: string;
-  /** Path and query sent to the target (middlewares may change it). */
+  /** Path and query sent to the instance; strip-prefix/rewrite change it. */
   url: string;
-  /** End-to-end request headers for the target, [name, value, …]. */
+  /** End-to-end request headers for the instance [name, value, …]; header middlewares edit. */
   headers: string[];
-  /** X-Request-Id (request_id.ts). */
+  /** The request's X-Request-Id (the client's when sane, else generated: request_id.ts). */
   readonly requestId: string;
   /** When the request was dispatched (ms since the epoch). */
   readonly startedMs: number;

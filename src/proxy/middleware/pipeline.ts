@@ -19,33 +19,28 @@
  *
  * @module
  */
-import type { ClientRequest } from "../client_conn.ts";
-import type { ConnInfo, DispatchSink } from "../conn_info.ts";
-import type { PlainAnswer } from "../exchange.ts";
-import type { ServiceRoute } from "../routes.ts";
+import type { DispatchSink } from "../conn_info.ts";
+import type { Exchange, PlainAnswer } from "../exchange.ts";
 import type { RoutePart, RouteSettings } from "../route_settings.ts";
 import { errorText } from "../../lib/error_text.ts";
 
-/** One request on its way through a route's middlewares to an instance. */
-export interface RequestState {
-  readonly req: ClientRequest;
-  readonly conn: ConnInfo;
-  readonly route: ServiceRoute;
-  /** Client IP (the PROXY protocol's source address when the listener trusts it). */
-  readonly client: string;
-  /** The client's Host header, if it sent one. */
-  readonly host: string | undefined;
-  /** The path prefix of the route the request matched (`/` for a route of a whole host). */
-  readonly prefix: string;
-  /** Path and query sent to the instance; strip-prefix/rewrite change it. */
-  url: string;
-  /** End-to-end request headers for the instance [name, value, …]; header middlewares edit. */
-  headers: string[];
-  /** The request's X-Request-Id (the client's when sane, else generated: request_id.ts). */
-  readonly requestId: string;
-  /** When the request was dispatched (ms since the epoch). */
-  readonly startedMs: number;
-}
+/**
+ * One request on its way through a route's middlewares to an instance: the part of its
+ * `Exchange` (exchange.ts) they see.
+ */
+export type RequestState = Pick<
+  Exchange,
+  | "req"
+  | "conn"
+  | "route"
+  | "client"
+  | "host"
+  | "prefix"
+  | "url"
+  | "headers"
+  | "requestId"
+  | "startedMs"
+>;
 
 /** What one middleware does on one route (built by its `MiddlewarePart`). */
 export interface Middleware {
