@@ -239,6 +239,15 @@ export function parseAllow(value: string): Cidr[] {
 
 // ---- the rows ----
 
+/** `parse` of the set-header keys `PREFIX + NAME`: NAME must be one a key may set. */
+const setHeaderValue = (prefix: string) => (v: string, key: string): string => {
+  headerName(key.slice(prefix.length));
+  return headerValue(v);
+};
+/** `parse` and `failClosed` of the remove-headers keys. */
+const removeHeadersValue = (v: string): string => parseHeaderList(v).join(",");
+const removeHeadersFailClosed = (v: string): string => goodHeaderNames(v).join(",");
+
 /** The HTTP middleware keys, for the registry (route_keys.ts) and the README table. */
 export const HTTP_KEYS: RouteKey[] = [
   {
@@ -270,10 +279,7 @@ export const HTTP_KEYS: RouteKey[] = [
     example: "NAME=VALUE",
     doc: "set a request header for the instance (replacing the client's)",
     onBad: "header not set",
-    parse: (v, key) => {
-      headerName(key.slice(REQUEST_HEADER_PREFIX.length));
-      return headerValue(v);
-    },
+    parse: setHeaderValue(REQUEST_HEADER_PREFIX),
     secret: true,
   },
   {
@@ -281,26 +287,23 @@ export const HTTP_KEYS: RouteKey[] = [
     example: "Cookie,X-Debug",
     doc: "remove request headers before forwarding",
     onBad: "the good names are still removed",
-    parse: (v) => parseHeaderList(v).join(","),
-    failClosed: (v) => goodHeaderNames(v).join(","),
+    parse: removeHeadersValue,
+    failClosed: removeHeadersFailClosed,
   },
   {
     key: RESPONSE_HEADER_PREFIX,
     example: "NAME=VALUE",
     doc: "set a response header (replacing the instance's)",
     onBad: "header not set",
-    parse: (v, key) => {
-      headerName(key.slice(RESPONSE_HEADER_PREFIX.length));
-      return headerValue(v);
-    },
+    parse: setHeaderValue(RESPONSE_HEADER_PREFIX),
   },
   {
     key: RESPONSE_HEADERS_REMOVE_KEY,
     example: "Server",
     doc: "remove response headers before they reach the client",
     onBad: "the good names are still removed",
-    parse: (v) => parseHeaderList(v).join(","),
-    failClosed: (v) => goodHeaderNames(v).join(","),
+    parse: removeHeadersValue,
+    failClosed: removeHeadersFailClosed,
   },
   {
     key: AUTH_BASIC_KEY,
