@@ -15,6 +15,8 @@ import type { SecretBox } from "../pki/mod.ts";
 import { badRequest, clusterHttpError, HttpError } from "./http_error.ts";
 import { blockingParams, consistencyParam } from "./query.ts";
 import type { ExplainSources } from "./explain_sources.ts";
+import type { TcpRouteInfo } from "../proxy/tcp_proxy.ts";
+import type { UdpRouteInfo } from "../proxy/udp_proxy.ts";
 
 /** Longest a default or `?consistent` read waits for the read barrier. */
 export const READ_BARRIER_TIMEOUT_MS = 10_000;
@@ -41,21 +43,9 @@ export interface RoutesView {
   /** The proxy's HTTPS address; null when it is off. */
   https: string | null;
   http: { host: string | null; prefix: string; service: string; targets: number }[];
-  tcp: {
-    port: number;
-    service: string;
-    state: "listening" | "binding" | "failed";
-    error: string | null;
-  }[];
+  tcp: TcpRouteInfo[];
   /** UDP routes (`berth.udp.port`) with their listener state and open flows (absent: none). */
-  udp?: {
-    port: number;
-    service: string;
-    state: "listening" | "binding" | "failed";
-    error: string | null;
-    flows: number;
-    dropped: number;
-  }[];
+  udp?: UdpRouteInfo[];
   conflicts: string[];
   /** Instances the proxy's passive health skips now (absent: none). */
   ejected?: { instance: string; address: string; port: number; untilMs: number }[];
