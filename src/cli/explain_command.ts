@@ -311,7 +311,7 @@ export const EXPLAIN_COMMANDS: readonly CommandSpec[] = [{
       kind: "string",
       value: "KEY",
       help:
-        "for a URL: the hash key of berth.lb=hash (client IP, header or cookie value), or the cookie value of berth.lb=sticky_cookie",
+        "for a URL: the hash key of berth.lb=hash (client IP, header or cookie value), or the cookie value of berth.lb=sticky_cookie; an IP is also the client berth.http.allow is checked with",
     },
     {
       name: "node",
