@@ -11,7 +11,7 @@ import { answerPeerQuery, PEER_TIMEOUT_MS } from "./api/explain_peers.ts";
 import type { RoutesView } from "./api/deps.ts";
 import type { RaftCluster } from "./cluster/mod.ts";
 import type { DockerWatcher } from "./docker/mod.ts";
-import { explainServiceRoutes, explainUrl } from "./proxy/route_explain.ts";
+import { explainServiceRoutes, explainUrl, proxyOffUrl } from "./proxy/route_explain.ts";
 import type { ProxyFront } from "./agent_proxy.ts";
 
 /**
@@ -31,17 +31,7 @@ export function explainSources(
       watcher()?.explainAny(q) ?? { error: "the Docker watcher is off on this member" },
     url: (t, ctx) => {
       const p = proxy();
-      if (p === null) {
-        return {
-          ...t,
-          matched: null,
-          reasons: ["the proxy is off on this member"],
-          conflicts: [],
-          route: null,
-          pick: null,
-          pickNote: "the proxy is off on this member",
-        };
-      }
+      if (p === null) return proxyOffUrl(t);
       const e = explainUrl(p.table, t, ctx);
       const rotates = e.route !== null && (ctx.key === undefined ||
         (e.route.policy !== "hash" && e.route.policy !== "sticky_cookie"));

@@ -24,7 +24,7 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import { refusedText } from "../proxy/route_explain.ts";
+import { proxyOffUrl, refusedText } from "../proxy/route_explain.ts";
 import { type InstanceExplain, refusedWhy, serviceSummary } from "./explain_summary.ts";
 export { type InstanceExplain, serviceSummary } from "./explain_summary.ts";
 import { parseTarget, type UrlTarget } from "../lib/request_target.ts";
@@ -250,13 +250,7 @@ async function explainUrlAnswer(c: Context, d: Deps, text: string) {
       kind: "url" as const,
       member: d.node,
       proxy: "off",
-      ...target,
-      matched: null,
-      reasons: ["the proxy is off on this member"],
-      conflicts: [],
-      route: null,
-      pick: null,
-      pickNote: "the proxy is off on this member",
+      ...proxyOffUrl(target),
       rules: [],
       ejections: [],
     };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WATCHED, withTable } from "./_explain_testing.ts";
-import { addToken, type fixture, instanceSpec } from "./_testing.ts";
+import { addToken, fixture, instanceSpec } from "./_testing.ts";
 
 /** Makes `name` a Raft member of the fixture's store (as a conf change would). */
 function member(f: ReturnType<typeof fixture>, id: number, name: string, address: string) {
@@ -416,6 +416,32 @@ Deno.test("GET /v1/berth/explain?service= names another service that keeps its r
     assert.equal(e.routes.http[0].servedBy, "(another service)");
     assert.ok(e.routes.conflicts.length > 0);
     assert.ok(e.summary.includes("route web.test/ is served by (another service) (conflict)"));
+  } finally {
+    f.close();
+  }
+});
+
+Deno.test("GET /v1/berth/explain?url= on a member without a proxy answers the target, proxy off, no route", async () => {
+  const f = fixture({ explain: {} });
+  try {
+    const r = await f.app.request(
+      `/v1/berth/explain?url=${encodeURIComponent("http://web.test/x?q=1")}`,
+    );
+    assert.equal(r.status, 200);
+    const e = await r.json();
+    assert.equal(e.kind, "url");
+    assert.equal(e.proxy, "off");
+    assert.equal(e.host, "web.test");
+    assert.equal(e.matched, null);
+    assert.deepEqual(e.reasons, ["the proxy is off on this member"]);
+    assert.equal(e.pickNote, "the proxy is off on this member");
+    assert.deepEqual([e.conflicts, e.route, e.pick, e.rules, e.ejections], [
+      [],
+      null,
+      null,
+      [],
+      [],
+    ]);
   } finally {
     f.close();
   }

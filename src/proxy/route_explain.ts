@@ -120,6 +120,20 @@ export interface PickContext {
   key?: string;
 }
 
+/** The answer about `t` on a member whose proxy is off (nothing is routed there). */
+export function proxyOffUrl(t: UrlTarget): UrlExplain {
+  const off = "the proxy is off on this member";
+  return {
+    ...t,
+    matched: null,
+    reasons: [off],
+    conflicts: [],
+    route: null,
+    pick: null,
+    pickNote: off,
+  };
+}
+
 /** The route a URL matches now, why, and the matched service's members. */
 export function explainUrl(
   table: RouteTable,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Instance } from "../store/mod.ts";
 import { buildRouteTable } from "./routes.ts";
-import { explainServiceRoutes, explainUrl, parseTarget } from "./route_explain.ts";
+import { explainServiceRoutes, explainUrl, parseTarget, proxyOffUrl } from "./route_explain.ts";
 import { spec } from "./_testing.ts";
 import { Balancer } from "./balancer.ts";
 
@@ -221,4 +221,17 @@ Deno.test("explainServiceRoutes() marks instances tagged udp as targets of the U
     [["n:mix:80", true, false], ["n:mix:80:udp", true, true]],
   );
   assert.deepEqual(explainUrl(t, parseTarget("mix.test/")).matched?.service, "mix");
+});
+
+Deno.test("proxyOffUrl() keeps the target and says the proxy is off, with no route and no pick", () => {
+  const t = parseTarget("web.test/api");
+  assert.deepEqual(proxyOffUrl(t), {
+    ...t,
+    matched: null,
+    reasons: ["the proxy is off on this member"],
+    conflicts: [],
+    route: null,
+    pick: null,
+    pickNote: "the proxy is off on this member",
+  });
 });
