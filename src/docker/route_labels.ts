@@ -11,7 +11,7 @@
  */
 import {
   CommandError,
-  familyTwinKey,
+  FamilyTwins,
   ROUTE_KEY_INDEX,
   type RouteKey,
   type RouteKeyIndex,
@@ -28,22 +28,18 @@ export function routeLabels(
   index: RouteKeyIndex = ROUTE_KEY_INDEX,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  const twins = new Map<string, string>();
+  const twins = new FamilyTwins();
   let n = 0;
   for (const key of s.labelKeys()) {
     const k = index.find(key);
     if (k === undefined) continue;
-    const twin = familyTwinKey(k, key);
-    if (twin !== null) {
-      const first = twins.get(twin);
-      if (first !== undefined) {
-        s.problem(
-          key,
-          `${key}: names the same header as ${first} (header names ignore case); ignored`,
-        );
-        continue;
-      }
-      twins.set(twin, key);
+    const first = twins.earlier(k, key);
+    if (first !== undefined) {
+      s.problem(
+        key,
+        `${key}: names the same header as ${first} (header names ignore case); ignored`,
+      );
+      continue;
     }
     const value = s.label(key)?.trim() ?? "";
     if (value === "" && typeof k.failClosed !== "string") continue;

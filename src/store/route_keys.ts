@@ -59,6 +59,20 @@ export function familyTwinKey(k: RouteKey, key: string): string | null {
   return isFamily(k) ? key.toLowerCase() : null;
 }
 
+/** The family keys read so far, by the header they name (familyTwinKey). */
+export class FamilyTwins {
+  readonly #first = new Map<string, string>();
+
+  /** The key read before that names the same header as `key`, else undefined (`key` is kept). */
+  earlier(k: RouteKey, key: string): string | undefined {
+    const twin = familyTwinKey(k, key);
+    if (twin === null) return undefined;
+    const first = this.#first.get(twin);
+    if (first === undefined) this.#first.set(twin, key);
+    return first;
+  }
+}
+
 /**
  * Replaces each route setting of meta `m` by its canonical text; a bad value throws the
  * CommandError `<path>.<KEY>: expected …, got "value"`, and so do two keys of a family that
@@ -69,21 +83,17 @@ export function canonicalRouteMeta(
   path: string,
   index: RouteKeyIndex = ROUTE_KEY_INDEX,
 ): void {
-  const twins = new Map<string, string>();
+  const twins = new FamilyTwins();
   for (const key of Object.keys(m)) {
     const k = index.find(key);
     if (k === undefined) continue;
-    const twin = familyTwinKey(k, key);
-    if (twin !== null) {
-      const first = twins.get(twin);
-      if (first !== undefined) {
-        throw new CommandError(
-          `${path}.${key}: names the same header as ${path}.${first} (header names ignore ` +
-            "case); give it once",
-          "one key per header",
-        );
-      }
-      twins.set(twin, key);
+    const first = twins.earlier(k, key);
+    if (first !== undefined) {
+      throw new CommandError(
+        `${path}.${key}: names the same header as ${path}.${first} (header names ignore ` +
+          "case); give it once",
+        "one key per header",
+      );
     }
     const value = m[key]!;
     try {
