@@ -22,7 +22,7 @@ import {
   parseHashSource,
   parseIntIn,
 } from "../store/mod.ts";
-import type { RoutePart, RouteSettings } from "./route_settings.ts";
+import { readSetting, type RoutePart, type RouteSettings } from "./route_settings.ts";
 
 /** A service's balancing settings; null: the proxy's default. */
 export interface LbSettings {
@@ -52,33 +52,22 @@ export const DEFAULT_LB_SETTINGS: LbSettings = Object.freeze({
   slowStartMs: null,
 });
 
-/** `parse(value)` of a stored setting, or null when it is absent or unreadable. */
-function read<T>(s: RouteSettings, key: string, parse: (v: string) => T): T | null {
-  const v = s.get(key);
-  if (v === undefined) return null;
-  try {
-    return parse(v);
-  } catch {
-    return null;
-  }
-}
-
 export const LB_PART: RoutePart<LbSettings> = {
   name: "lb",
   compile(s: RouteSettings): LbSettings {
     if (s.size === 0) return DEFAULT_LB_SETTINGS;
     const b = LB_BOUNDS;
-    const ttlMs = read(s, LB_COOKIE_TTL_KEY, (v) => parseDurationIn(v, ...b.cookieTtlMs));
+    const ttlMs = readSetting(s, LB_COOKIE_TTL_KEY, (v) => parseDurationIn(v, ...b.cookieTtlMs));
     return {
-      hash: read(s, LB_HASH_KEY, parseHashSource) ?? DEFAULT_LB_SETTINGS.hash,
-      cookieName: read(s, LB_COOKIE_KEY, parseCookieName),
+      hash: readSetting(s, LB_HASH_KEY, parseHashSource) ?? DEFAULT_LB_SETTINGS.hash,
+      cookieName: readSetting(s, LB_COOKIE_KEY, parseCookieName),
       cookieMaxAgeS: ttlMs === null ? null : Math.ceil(ttlMs / 1000),
-      timeoutMs: read(s, HTTP_TIMEOUT_KEY, (v) => parseDurationIn(v, ...b.timeoutMs)),
-      retries: read(s, HTTP_RETRIES_KEY, (v) => parseIntIn(v, ...b.retries)),
-      maxConns: read(s, HTTP_MAX_CONNS_KEY, (v) => parseIntIn(v, ...b.maxConns)),
-      queue: read(s, HTTP_MAX_CONNS_QUEUE_KEY, (v) => parseIntIn(v, ...b.queue)) ??
+      timeoutMs: readSetting(s, HTTP_TIMEOUT_KEY, (v) => parseDurationIn(v, ...b.timeoutMs)),
+      retries: readSetting(s, HTTP_RETRIES_KEY, (v) => parseIntIn(v, ...b.retries)),
+      maxConns: readSetting(s, HTTP_MAX_CONNS_KEY, (v) => parseIntIn(v, ...b.maxConns)),
+      queue: readSetting(s, HTTP_MAX_CONNS_QUEUE_KEY, (v) => parseIntIn(v, ...b.queue)) ??
         MAX_CONNS_QUEUE_DEFAULT,
-      slowStartMs: read(s, HTTP_SLOW_START_KEY, (v) => parseDurationIn(v, ...b.slowStartMs)),
+      slowStartMs: readSetting(s, HTTP_SLOW_START_KEY, (v) => parseDurationIn(v, ...b.slowStartMs)),
     };
   },
 };

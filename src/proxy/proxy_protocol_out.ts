@@ -19,21 +19,13 @@ import { Buffer } from "node:buffer";
 import { parseProxyProtocol, PROXY_PROTOCOL_KEY } from "../store/mod.ts";
 import { buildProxyHeader } from "./proxy_protocol.ts";
 import type { ConnEnds } from "./proxy_protocol_in.ts";
-import type { RoutePart } from "./route_settings.ts";
+import { readSetting, type RoutePart } from "./route_settings.ts";
 import type { ServiceRoute } from "./routes.ts";
 
 /** A route's PROXY protocol version; null: none (a value it cannot read: none). */
 const PROXY_OUT_PART: RoutePart<1 | 2 | null> = {
   name: "proxy-protocol",
-  compile(s) {
-    const v = s.get(PROXY_PROTOCOL_KEY);
-    if (v === undefined) return null;
-    try {
-      return parseProxyProtocol(v);
-    } catch {
-      return null;
-    }
-  },
+  compile: (s) => readSetting(s, PROXY_PROTOCOL_KEY, parseProxyProtocol),
 };
 
 /** The PROXY protocol version the route's instances ask for, or null. */

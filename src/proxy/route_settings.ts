@@ -23,6 +23,17 @@ export interface RoutePart<T> {
   compile(s: RouteSettings): T;
 }
 
+/** `parse(value)` of a stored setting, or null when it is absent or unreadable. */
+export function readSetting<T>(s: RouteSettings, key: string, parse: (v: string) => T): T | null {
+  const v = s.get(key);
+  if (v === undefined) return null;
+  try {
+    return parse(v);
+  } catch {
+    return null;
+  }
+}
+
 const SEP = "\u0000";
 
 /** The route setting keys of `meta`, sorted; null when there are none. */

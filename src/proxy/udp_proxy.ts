@@ -49,7 +49,7 @@ import {
 import { Balancer, type Target } from "./balancer.ts";
 import { clientKey } from "./lb_key.ts";
 import type { Member } from "./route_member.ts";
-import type { RoutePart } from "./route_settings.ts";
+import { readSetting, type RoutePart } from "./route_settings.ts";
 import type { RoutedService, RouteTable, ServiceRoute, TcpClash } from "./routes.ts";
 import { type ReservedListener, withClashRows } from "./tcp_proxy.ts";
 
@@ -146,15 +146,8 @@ interface Listener {
 /** `berth.udp.idle-timeout` of a route (ms), compiled once per settings object. */
 const IDLE_PART: RoutePart<number> = {
   name: "udp-idle-timeout",
-  compile(s) {
-    const v = s.get(UDP_IDLE_TIMEOUT_KEY);
-    if (v === undefined) return UDP_IDLE_TIMEOUT_MS_DEFAULT;
-    try {
-      return parseUdpIdleTimeout(v);
-    } catch {
-      return UDP_IDLE_TIMEOUT_MS_DEFAULT;
-    }
-  },
+  compile: (s) =>
+    readSetting(s, UDP_IDLE_TIMEOUT_KEY, parseUdpIdleTimeout) ?? UDP_IDLE_TIMEOUT_MS_DEFAULT,
 };
 
 const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
