@@ -15,6 +15,7 @@ import type { PlainAnswer } from "../exchange.ts";
 import { clientBytes } from "../../lib/cidr.ts";
 import { ipText } from "../../lib/ip_bytes.ts";
 import type { Middleware, MiddlewarePart, RequestState } from "./pipeline.ts";
+import { readSetting } from "../route_settings.ts";
 import { type BucketLimit, nowMs, processRateBuckets, type RateBuckets } from "./rate_buckets.ts";
 
 /** What the rate limit middleware counts in and with (tests give their own). */
@@ -32,14 +33,9 @@ export function rateLimitPart(ctx: RateLimitContext = PROCESS): MiddlewarePart {
   return {
     name: "ratelimit",
     build(s): Middleware | null {
-      const text = s.get(RATELIMIT_META_KEY);
-      if (text === undefined) return null;
-      let limit: BucketLimit;
-      try {
-        limit = parseRateLimit(text);
-      } catch {
-        return null; // stored by another version and unreadable here: no limit
-      }
+      // absent, or stored by another version and unreadable here: no limit
+      const limit: BucketLimit | null = readSetting(s, RATELIMIT_META_KEY, parseRateLimit);
+      if (limit === null) return null;
       return {
         name: "ratelimit",
         request(r: RequestState): PlainAnswer | null {

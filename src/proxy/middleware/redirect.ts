@@ -13,6 +13,7 @@ import { parseRedirect, REDIRECT_KEY, type RedirectSpec } from "../../store/rout
 import { replaceAll } from "../../store/regex_replace.ts";
 import type { PlainAnswer } from "../exchange.ts";
 import type { MiddlewarePart, RequestState } from "./pipeline.ts";
+import { readSetting } from "../route_settings.ts";
 
 /** What a Location may hold: visible ASCII (the Host header could bring anything else). */
 const LOCATION_RE = /^[\x21-\x7e]+$/;
@@ -39,15 +40,8 @@ export function redirectAnswer(
 export const REDIRECT: MiddlewarePart = {
   name: "redirect",
   build(settings) {
-    const value = settings.get(REDIRECT_KEY);
-    if (value === undefined) return null;
-    let spec: RedirectSpec;
-    try {
-      spec = parseRedirect(value);
-    } catch {
-      return null;
-    }
-    if (spec.kind !== "regex") return null;
+    const spec = readSetting(settings, REDIRECT_KEY, parseRedirect);
+    if (spec === null || spec.kind !== "regex") return null;
     return { name: "redirect", request: (s) => redirectAnswer(spec, s) };
   },
 };

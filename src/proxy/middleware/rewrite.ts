@@ -11,6 +11,7 @@
 import { parseRewrite, REWRITE_KEY } from "../../store/route_keys_http.ts";
 import { type RegexReplace, replaceAll } from "../../store/regex_replace.ts";
 import type { MiddlewarePart, RequestState } from "./pipeline.ts";
+import { readSetting } from "../route_settings.ts";
 import { setHeader } from "./header_list.ts";
 
 /** `url` with its path rewritten by `rule` (query kept), or null when the path does not match. */
@@ -24,14 +25,8 @@ export function rewriteUrl(rule: RegexReplace, url: string): string | null {
 export const REWRITE: MiddlewarePart = {
   name: "rewrite",
   build(settings) {
-    const value = settings.get(REWRITE_KEY);
-    if (value === undefined) return null;
-    let rule: RegexReplace;
-    try {
-      rule = parseRewrite(value);
-    } catch {
-      return null;
-    }
+    const rule = readSetting(settings, REWRITE_KEY, parseRewrite);
+    if (rule === null) return null;
     return {
       name: "rewrite",
       request(s: RequestState) {
