@@ -14,6 +14,21 @@ const cidrs = (...c: string[]) => new CidrList(c.map((x) => parseCidr(x)!));
 const LOOPBACK = cidrs("127.0.0.0/8");
 const v1 = (src: string, sport = 40000) => `PROXY TCP4 ${src} 127.0.0.1 ${sport} 80\r\n`;
 
+/** Runs `body` with a store whose service `web` (web.test) answers each request's X-Forwarded-For. */
+async function withXffBackend(body: (ts: TestStore) => Promise<void>): Promise<void> {
+  const b = await startBackend(
+    "web",
+    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
+  );
+  const ts = new TestStore();
+  ts.register(spec({ id: "w", service: "web", port: b.port }));
+  try {
+    await body(ts);
+  } finally {
+    await b.close();
+  }
+}
+
 /** A server whose connections go through `gate`: resolves each with what `then` saw, or "closed". */
 async function gated(gate: ProxyHeaderGate) {
   const seen: { ends: string; rest: string }[] = [];
@@ -185,13 +200,7 @@ Deno.test("ProxyHeaderGate.trusts() only the configured sources", () => {
 });
 
 Deno.test("HttpProxy with proxyProtocolFrom: the PROXY header's address is the client's (X-Forwarded-For)", async () => {
-  const b = await startBackend(
-    "web",
-    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
-  );
-  const ts = new TestStore();
-  ts.register(spec({ id: "w", service: "web", port: b.port }));
-  try {
+  await withXffBackend(async (ts) => {
     await withProxy(ts, { proxyProtocolFrom: LOOPBACK }, async (port) => {
       const get = "GET / HTTP/1.1\r\nhost: web.test\r\nx-forwarded-for: 10.9.9.9\r\n\r\n";
       const r = await rawClient(port, v1("198.51.100.4") + get, {
@@ -218,19 +227,11 @@ Deno.test("HttpProxy with proxyProtocolFrom: the PROXY header's address is the c
       // A trusted source without a header is closed, unanswered.
       assert.deepEqual(await rawClient(port, get), { received: "", closed: true });
     });
-  } finally {
-    await b.close();
-  }
+  });
 });
 
 Deno.test("HttpProxy does not honour a PROXY header from a source it does not trust", async () => {
-  const b = await startBackend(
-    "web",
-    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
-  );
-  const ts = new TestStore();
-  ts.register(spec({ id: "w", service: "web", port: b.port }));
-  try {
+  await withXffBackend(async (ts) => {
     await withProxy(ts, { proxyProtocolFrom: cidrs("10.0.0.0/8") }, async (port) => {
       const get = "GET / HTTP/1.1\r\nhost: web.test\r\n\r\n";
       const r = await rawClient(port, v1("198.51.100.4") + get);
@@ -238,20 +239,12 @@ Deno.test("HttpProxy does not honour a PROXY header from a source it does not tr
       const plain = await rawClient(port, get, { until: (s) => s.endsWith("127.0.0.1") });
       assert.match(plain.received, /^HTTP\/1\.1 200 [^]*\r\n\r\n127\.0\.0\.1$/);
     });
-  } finally {
-    await b.close();
-  }
+  });
 });
 
 Deno.test("HttpProxy with proxyProtocolFrom reads the PROXY header before TLS on the HTTPS listener", async () => {
-  const b = await startBackend(
-    "web",
-    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
-  );
-  const ts = new TestStore();
-  ts.register(spec({ id: "w", service: "web", port: b.port }));
   const cert = servedCert(["web.test"]);
-  try {
+  await withXffBackend(async (ts) => {
     await withProxy(ts, {
       listen: null,
       proxyProtocolFrom: LOOPBACK,
@@ -274,9 +267,7 @@ Deno.test("HttpProxy with proxyProtocolFrom reads the PROXY header before TLS on
       s.destroy();
       assert.match(got, /^HTTP\/1\.1 200 [^]*\r\n\r\n192\.0\.2\.44$/);
     });
-  } finally {
-    await b.close();
-  }
+  });
 });
 
 Deno.test("HttpProxy with proxyProtocolFrom strips the PROXY header on a TCP route", async () => {
@@ -337,14 +328,8 @@ Deno.test("HttpProxy with proxyProtocolFrom: berth.http.allow judges the declare
 });
 
 Deno.test("HttpProxy with proxyProtocolFrom: HTTP/2 requests over TLS carry the declared address", async () => {
-  const b = await startBackend(
-    "web",
-    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
-  );
-  const ts = new TestStore();
-  ts.register(spec({ id: "w", service: "web", port: b.port }));
   const cert = servedCert(["web.test"]);
-  try {
+  await withXffBackend(async (ts) => {
     await withProxy(ts, {
       listen: null,
       h2: true,
@@ -376,18 +361,10 @@ Deno.test("HttpProxy with proxyProtocolFrom: HTTP/2 requests over TLS carry the 
       raw.destroy();
       assert.equal(body, "192.0.2.55");
     });
-  } finally {
-    await b.close();
-  }
+  });
 });
 
 Deno.test("HttpProxy with proxyProtocolFrom: the per-address TLS handshake limit counts declared addresses", async () => {
-  const b = await startBackend(
-    "web",
-    (req, res) => res.end(String(req.headers["x-forwarded-for"])),
-  );
-  const ts = new TestStore();
-  ts.register(spec({ id: "w", service: "web", port: b.port }));
   const cert = servedCert(["web.test"]);
   /** A TLS request after a header declaring `client`: the body, or "closed". */
   const tlsGet = (port: number, client: string) =>
@@ -402,7 +379,7 @@ Deno.test("HttpProxy with proxyProtocolFrom: the per-address TLS handshake limit
       s.on("error", () => {});
       s.on("close", () => resolve(got === "" ? "closed" : got.split("\r\n\r\n")[1]!));
     });
-  try {
+  await withXffBackend(async (ts) => {
     await withProxy(ts, {
       listen: null,
       proxyProtocolFrom: LOOPBACK,
@@ -419,7 +396,5 @@ Deno.test("HttpProxy with proxyProtocolFrom: the per-address TLS handshake limit
       assert.equal(await tlsGet(port, "192.0.2.2"), "192.0.2.2");
       held.destroy();
     });
-  } finally {
-    await b.close();
-  }
+  });
 });
