@@ -15,7 +15,8 @@ const count = async (pool: DnsWorkerPool, labels: Record<string, string> = {}) =
     labels,
   );
 
-Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a stopped worker's kept", async () => {
+/** A started pool of two workers over a store with service `web`; `close` stops it and the store. */
+async function startedPool() {
   const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
     { id: "web1", service: "web", address: "10.0.0.1" },
   ]);
@@ -29,6 +30,17 @@ Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a
     workers: 2,
   });
   await pool.start();
+  return {
+    pool,
+    close: async () => {
+      await pool.close();
+      store.close();
+    },
+  };
+}
+
+Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a stopped worker's kept", async () => {
+  const { pool, close } = await startedPool();
   try {
     const to = pool.address.udp;
     const m = 30;
@@ -44,26 +56,13 @@ Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a
     pool.terminateWorker(0);
     assert.equal(await count(pool), m + 2);
   } finally {
-    await pool.close();
-    store.close();
+    await close();
   }
 });
 
 Deno.test("DnsWorkerPool.queryCounts(): a worker that crashes between its answer and the gather's end is counted once, never less later", async () => {
-  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
-    { id: "web1", service: "web", address: "10.0.0.1" },
-  ]);
-  const pool = new DnsWorkerPool({
-    store,
-    listen: { host: "127.0.0.1", port: 0 },
-    domain: "berth.",
-    edgeDomain: null,
-    ttl: 0,
-    recursors: [],
-    workers: 2,
-  });
   const answer = WorkerGather.prototype.answer;
-  await pool.start();
+  const { pool, close } = await startedPool();
   try {
     const m = 30;
     for (let i = 0; i < m; i++) {
@@ -85,25 +84,12 @@ Deno.test("DnsWorkerPool.queryCounts(): a worker that crashes between its answer
     assert.equal(await count(pool), m, "the next scrape");
   } finally {
     WorkerGather.prototype.answer = answer;
-    await pool.close();
-    store.close();
+    await close();
   }
 });
 
 Deno.test("DnsWorkerPool counts a UDP datagram longer than its buffer as dropped", async () => {
-  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
-    { id: "web1", service: "web", address: "10.0.0.1" },
-  ]);
-  const pool = new DnsWorkerPool({
-    store,
-    listen: { host: "127.0.0.1", port: 0 },
-    domain: "berth.",
-    edgeDomain: null,
-    ttl: 0,
-    recursors: [],
-    workers: 2,
-  });
-  await pool.start();
+  const { pool, close } = await startedPool();
   const s = createSocket("udp4");
   try {
     const big = new Uint8Array(TCP_QUERY_BYTES_MAX + 100);
@@ -120,7 +106,6 @@ Deno.test("DnsWorkerPool counts a UDP datagram longer than its buffer as dropped
     assert.equal(await metric("berth_dns_queries_total"), 0, "not answered");
   } finally {
     s.close();
-    await pool.close();
-    store.close();
+    await close();
   }
 });
