@@ -97,72 +97,72 @@ function compressedStore(port: number, value = "true"): TestStore {
   return ts;
 }
 
-Deno.test("HttpProxy with berth.http.compress: HTTP/1.1 gets gzip or br by Accept-Encoding", async () => {
+/** Runs `fn` on a proxy whose route over pageBackend has `berth.http.compress=value`. */
+async function withCompressedPage(value: string, fn: (port: number) => Promise<void>) {
   const b = await pageBackend();
   try {
-    await withProxy(compressedStore(b.port), {}, async (port) => {
-      const gz = await get(port, { "accept-encoding": "gzip" });
-      assert.equal(gz.status, 200);
-      assert.equal(gz.headers["content-encoding"], "gzip");
-      assert.equal(gz.headers["content-length"], undefined);
-      assert.equal(gz.headers["transfer-encoding"], "chunked");
-      assert.equal(gz.headers["etag"], 'W/"page-1"');
-      assert.equal(gz.headers["vary"], "Accept-Encoding");
-      assert.deepEqual(zlib.gunzipSync(gz.body), PAGE);
-      assert.ok(gz.body.length < PAGE.length / 3);
-
-      const br = await get(port, { "accept-encoding": "gzip, deflate, br" });
-      assert.equal(br.headers["content-encoding"], "br");
-      assert.deepEqual(zlib.brotliDecompressSync(br.body), PAGE);
-
-      const none = await get(port, {});
-      assert.equal(none.headers["content-encoding"], undefined);
-      assert.equal(none.headers["content-length"], String(PAGE.length));
-      assert.equal(none.headers["vary"], "Accept-Encoding");
-      assert.deepEqual(none.body, PAGE);
-
-      const head = await get(port, { "accept-encoding": "gzip" }, { method: "HEAD" });
-      assert.equal(head.headers["content-encoding"], undefined);
-      assert.equal(head.headers["content-length"], String(PAGE.length));
-    });
+    await withProxy(compressedStore(b.port, value), {}, fn);
   } finally {
     await b.close();
   }
+}
+
+Deno.test("HttpProxy with berth.http.compress: HTTP/1.1 gets gzip or br by Accept-Encoding", async () => {
+  await withCompressedPage("true", async (port) => {
+    const gz = await get(port, { "accept-encoding": "gzip" });
+    assert.equal(gz.status, 200);
+    assert.equal(gz.headers["content-encoding"], "gzip");
+    assert.equal(gz.headers["content-length"], undefined);
+    assert.equal(gz.headers["transfer-encoding"], "chunked");
+    assert.equal(gz.headers["etag"], 'W/"page-1"');
+    assert.equal(gz.headers["vary"], "Accept-Encoding");
+    assert.deepEqual(zlib.gunzipSync(gz.body), PAGE);
+    assert.ok(gz.body.length < PAGE.length / 3);
+
+    const br = await get(port, { "accept-encoding": "gzip, deflate, br" });
+    assert.equal(br.headers["content-encoding"], "br");
+    assert.deepEqual(zlib.brotliDecompressSync(br.body), PAGE);
+
+    const none = await get(port, {});
+    assert.equal(none.headers["content-encoding"], undefined);
+    assert.equal(none.headers["content-length"], String(PAGE.length));
+    assert.equal(none.headers["vary"], "Accept-Encoding");
+    assert.deepEqual(none.body, PAGE);
+
+    const head = await get(port, { "accept-encoding": "gzip" }, { method: "HEAD" });
+    assert.equal(head.headers["content-encoding"], undefined);
+    assert.equal(head.headers["content-length"], String(PAGE.length));
+  });
 });
 
 Deno.test("HttpProxy with berth.http.compress=gzip: a 2 MB streamed body decodes whole", async () => {
-  const b = await pageBackend();
-  try {
-    await withProxy(compressedStore(b.port, "gzip"), {}, async (port) => {
-      const r = await new Promise<Answer>((resolve, reject) => {
-        http.get({
-          host: "127.0.0.1",
-          port,
-          path: "/big",
-          agent: false,
-          headers: { host: "web.test", "accept-encoding": "br;q=1, gzip;q=0.5" },
-        }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (d: Buffer) => chunks.push(d));
-          res.on(
-            "end",
-            () =>
-              resolve({
-                status: res.statusCode!,
-                headers: res.headers,
-                body: Buffer.concat(chunks),
-              }),
-          );
-        }).on("error", reject);
-      });
-      assert.equal(r.headers["content-encoding"], "gzip"); // br is not offered
-      const body = zlib.gunzipSync(r.body);
-      assert.equal(body.length, 64 * 32 * 1024);
-      assert.ok(body.subarray(0, 8).toString().startsWith("chunk 63"));
+  await withCompressedPage("gzip", async (port) => {
+    const r = await new Promise<Answer>((resolve, reject) => {
+      http.get({
+        host: "127.0.0.1",
+        port,
+        path: "/big",
+        agent: false,
+        headers: { host: "web.test", "accept-encoding": "br;q=1, gzip;q=0.5" },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (d: Buffer) => chunks.push(d));
+        res.on(
+          "end",
+          () =>
+            resolve({
+              status: res.statusCode!,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+            }),
+        );
+      }).on("error", reject);
     });
-  } finally {
-    await b.close();
-  }
+    assert.equal(r.headers["content-encoding"], "gzip"); // br is not offered
+    const body = zlib.gunzipSync(r.body);
+    assert.equal(body.length, 64 * 32 * 1024);
+    assert.ok(body.subarray(0, 8).toString().startsWith("chunk 63"));
+  });
 });
 
 Deno.test("HttpProxy with berth.http.compress: HTTPS (HTTP/1.1) and HTTP/2 get it too", async () => {
@@ -297,25 +297,20 @@ Deno.test("HttpProxy with berth.http.compress: an HTTP/2 stream reset mid-body e
 });
 
 Deno.test("HttpProxy with berth.http.compress: an HTTP/1.0 client gets the body framed by the close", async () => {
-  const b = await pageBackend();
-  try {
-    await withProxy(compressedStore(b.port, "gzip"), {}, async (port) => {
-      const socket = net.connect(port, "127.0.0.1");
-      const chunks: Buffer[] = [];
-      socket.on("data", (d: Buffer) => chunks.push(d));
-      const closed = new Promise((resolve) => socket.once("close", resolve));
-      socket.write("GET / HTTP/1.0\r\nHost: web.test\r\nAccept-Encoding: gzip\r\n\r\n");
-      await closed;
-      const all = Buffer.concat(chunks);
-      const split = all.indexOf("\r\n\r\n");
-      const head = all.subarray(0, split).toString("latin1").toLowerCase();
-      assert.match(head, /^http\/1\.1 200 /);
-      assert.match(head, /\r\ncontent-encoding: gzip\r\n/);
-      assert.match(head, /\r\nconnection: close(\r\n|$)/);
-      assert.doesNotMatch(head, /content-length|transfer-encoding/);
-      assert.deepEqual(zlib.gunzipSync(all.subarray(split + 4)), PAGE);
-    });
-  } finally {
-    await b.close();
-  }
+  await withCompressedPage("gzip", async (port) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.write("GET / HTTP/1.0\r\nHost: web.test\r\nAccept-Encoding: gzip\r\n\r\n");
+    await closed;
+    const all = Buffer.concat(chunks);
+    const split = all.indexOf("\r\n\r\n");
+    const head = all.subarray(0, split).toString("latin1").toLowerCase();
+    assert.match(head, /^http\/1\.1 200 /);
+    assert.match(head, /\r\ncontent-encoding: gzip\r\n/);
+    assert.match(head, /\r\nconnection: close(\r\n|$)/);
+    assert.doesNotMatch(head, /content-length|transfer-encoding/);
+    assert.deepEqual(zlib.gunzipSync(all.subarray(split + 4)), PAGE);
+  });
 });
