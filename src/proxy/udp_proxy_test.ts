@@ -70,14 +70,17 @@ const udpSpec = (id: string, port: number, udpPort: number, over: Record<string,
     meta: { "berth.udp.port": String(udpPort), ...over },
   });
 
+/** Echo instances `a` and `b` and a free port for their UDP route. */
+async function twoEchoes(): Promise<{ a: Echo; b: Echo; udpPort: number }> {
+  return { a: await udpEcho("a"), b: await udpEcho("b"), udpPort: await unusedPort() };
+}
+
 function inst(s: ReturnType<typeof spec>): Instance {
   return { ...s, createIndex: 1, modifyIndex: 1 };
 }
 
 Deno.test("HttpProxy UDP route: each client flow stays on one instance, round robin over flows; replies come back", async () => {
-  const a = await udpEcho("a");
-  const b = await udpEcho("b");
-  const udpPort = await unusedPort();
+  const { a, b, udpPort } = await twoEchoes();
   const ts = new TestStore();
   ts.register(udpSpec("dns-a:udp", a.port, udpPort));
   ts.register(udpSpec("dns-b:udp", b.port, udpPort));
@@ -121,9 +124,7 @@ Deno.test("HttpProxy UDP route: each client flow stays on one instance, round ro
 });
 
 Deno.test("HttpProxy UDP route: a flow whose instance stops being served moves on its next datagram", async () => {
-  const a = await udpEcho("a");
-  const b = await udpEcho("b");
-  const udpPort = await unusedPort();
+  const { a, b, udpPort } = await twoEchoes();
   const ts = new TestStore();
   ts.register(udpSpec("dns-a:udp", a.port, udpPort));
   ts.register(udpSpec("dns-b:udp", b.port, udpPort));
@@ -408,9 +409,7 @@ Deno.test("UdpProxy on a non-wildcard address answers from that address; removin
 });
 
 Deno.test("UdpProxy with berth.lb=least_conn picks the instance with the fewest open flows", async () => {
-  const a = await udpEcho("a");
-  const b = await udpEcho("b");
-  const udpPort = await unusedPort();
+  const { a, b, udpPort } = await twoEchoes();
   let now = 1_000;
   const udp = new UdpProxy({ host: "127.0.0.1", log: () => {}, now: () => now });
   const meta = { "berth.lb": "least_conn", "berth.udp.idle-timeout": "5s" };
