@@ -36,25 +36,43 @@ function echoOnce(port: number, msg: string): Promise<void> {
   });
 }
 
-const total = async (w: ProxyWorkers, name: string, labels: Record<string, string> = {}) =>
-  valueOf(parseExposition(renderProxyMetrics((await w.metrics()).snapshot)), name, labels);
-
-Deno.test("ProxyWorkers.metrics() sums every worker's counts and the main thread's, and keeps a stopped worker's", async () => {
+/** A TCP echo server and service `db` routed from `tcpPort` to it; `close` ends the store and it. */
+async function echoRoute() {
   const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));
   await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
   const tcpPort = await unusedPort();
   const ts = new TestStore();
   const port = (echo.address() as net.AddressInfo).port;
   ts.register(spec({ id: "db-a", service: "db", port, tcpPort, httpHosts: [] }));
+  return {
+    ts,
+    tcpPort,
+    close: async () => {
+      ts.store.close();
+      await new Promise<void>((r) => echo.close(() => r()));
+    },
+  };
+}
+
+/** Starts `w` and waits until both workers listen on the TCP route on `tcpPort`. */
+async function startListening(w: ProxyWorkers, tcpPort: number): Promise<void> {
+  await w.start();
+  await waitFor("both workers listen on the TCP route", async () => {
+    const report = await w.report();
+    return report.tcp.some((t) => t.port === tcpPort && t.state === "listening");
+  });
+}
+
+const total = async (w: ProxyWorkers, name: string, labels: Record<string, string> = {}) =>
+  valueOf(parseExposition(renderProxyMetrics((await w.metrics()).snapshot)), name, labels);
+
+Deno.test("ProxyWorkers.metrics() sums every worker's counts and the main thread's, and keeps a stopped worker's", async () => {
+  const { ts, tcpPort, close } = await echoRoute();
   const main = new ProxyMetrics(); // the main thread's UDP routes count here
   main.udpFlowOpened("dns", 5353);
   const w = workers(ts, main);
   try {
-    await w.start();
-    await waitFor("both workers listen on the TCP route", async () => {
-      const report = await w.report();
-      return report.tcp.some((t) => t.port === tcpPort && t.state === "listening");
-    });
+    await startListening(w, tcpPort);
     const n = 40;
     for (let i = 0; i < n; i++) await echoOnce(tcpPort, "ping");
     const route = { service: "db", route: `tcp:${tcpPort}` };
@@ -79,26 +97,16 @@ Deno.test("ProxyWorkers.metrics() sums every worker's counts and the main thread
     );
   } finally {
     await w.close();
-    ts.store.close();
-    await new Promise<void>((r) => echo.close(() => r()));
+    await close();
   }
 });
 
 Deno.test("ProxyWorkers.metrics(): a worker that fails between its answer and the gather's end is counted once, never less later", async () => {
-  const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));
-  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
-  const tcpPort = await unusedPort();
-  const ts = new TestStore();
-  const port = (echo.address() as net.AddressInfo).port;
-  ts.register(spec({ id: "db-a", service: "db", port, tcpPort, httpHosts: [] }));
+  const { ts, tcpPort, close } = await echoRoute();
   const w = workers(ts);
   const answer = WorkerGather.prototype.answer;
   try {
-    await w.start();
-    await waitFor("both workers listen on the TCP route", async () => {
-      const report = await w.report();
-      return report.tcp.some((t) => t.port === tcpPort && t.state === "listening");
-    });
+    await startListening(w, tcpPort);
     const n = 40;
     for (let i = 0; i < n; i++) await echoOnce(tcpPort, "ping");
     const route = { service: "db", route: `tcp:${tcpPort}` };
@@ -120,7 +128,6 @@ Deno.test("ProxyWorkers.metrics(): a worker that fails between its answer and th
   } finally {
     WorkerGather.prototype.answer = answer;
     await w.close();
-    ts.store.close();
-    await new Promise<void>((r) => echo.close(() => r()));
+    await close();
   }
 });
