@@ -14,6 +14,7 @@ import {
   docker,
   removeContainers,
   requireDocker,
+  runWeb,
   startAgent,
   TEST_IMAGE,
   uniq,
@@ -227,27 +228,16 @@ Deno.test({
     const name = `berth-e2e-${id}`;
     const agent = await startAgent();
     try {
-      await docker(
-        "run",
-        "-d",
-        "--name",
+      await runWeb({
         name,
-        "-l",
-        "berth-e2e=1",
-        "-l",
-        `berth.service=${id}`,
-        "-l",
-        `berth.http.host=${host}`,
-        // What compose leaves of a hash whose `$` were not doubled.
-        "-l",
-        "berth.http.auth.basic=alice:BjHt/M4PB2K2baOOtpONVspbT9e/0THJF5lxdxXnD0/9krfPGu",
-        "-p",
-        "127.0.0.1::80",
-        TEST_IMAGE,
-        "sh",
-        "-c",
-        "mkdir -p /www && echo secret > /www/index.html && exec httpd -f -p 80 -h /www",
-      );
+        body: "secret",
+        labels: {
+          "berth.service": id,
+          "berth.http.host": host,
+          // What compose leaves of a hash whose `$` were not doubled.
+          "berth.http.auth.basic": "alice:BjHt/M4PB2K2baOOtpONVspbT9e/0THJF5lxdxXnD0/9krfPGu",
+        },
+      });
       const r = await waitFor("the route answers", async () => {
         const r = await curl(agent, host, "/", {
           user: `alice:${Buffer.from("x").toString("hex")}`,
