@@ -30,11 +30,15 @@ export async function requireDocker(): Promise<void> {
   }
 }
 
-/** Runs a test container serving `body` over HTTP on container port 80. Returns its name. */
+/**
+ * Runs a test container serving `body` over HTTP on container port 80 (`script`: its own `sh -c`
+ * command instead; `args`: more `docker run` options, such as ports). Returns its name.
+ */
 export async function runWeb(
   opts: {
     name?: string;
-    body: string;
+    body?: string;
+    script?: string;
     env?: Record<string, string>;
     labels?: Record<string, string>;
     args?: string[];
@@ -58,7 +62,8 @@ export async function runWeb(
     TEST_IMAGE,
     "sh",
     "-c",
-    `mkdir -p /www && echo '${opts.body}' > /www/index.html && exec httpd -f -p 80 -h /www`,
+    opts.script ??
+      `mkdir -p /www && echo '${opts.body ?? ""}' > /www/index.html && exec httpd -f -p 80 -h /www`,
   );
   return name;
 }

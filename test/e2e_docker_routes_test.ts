@@ -9,12 +9,10 @@
 import assert from "node:assert/strict";
 import {
   type AgentProc,
-  docker,
   removeContainers,
   requireDocker,
   runWeb,
   startAgent,
-  TEST_IMAGE,
   uniq,
 } from "./harness.ts";
 import { waitFor } from "./wait.ts";
@@ -57,29 +55,18 @@ Deno.test({
     const name = `berth-e2e-${id}`;
     const agent = await startAgent();
     try {
-      await docker(
-        "run",
-        "-d",
-        "--name",
+      await runWeb({
         name,
-        "-l",
-        "berth-e2e=1",
-        "-l",
-        `berth.service=${id}`,
-        "-l",
-        `berth.http.80.host=${www}`,
-        "-l",
-        `berth.http.8080.host=${admin}`,
-        "-p",
-        "127.0.0.1::80",
-        "-p",
-        "127.0.0.1::8080",
-        TEST_IMAGE,
-        "sh",
-        "-c",
-        "mkdir -p /a /b && echo port-80 > /a/index.html && echo port-8080 > /b/index.html && " +
+        labels: {
+          "berth.service": id,
+          "berth.http.80.host": www,
+          "berth.http.8080.host": admin,
+        },
+        args: ["-p", "127.0.0.1::8080"],
+        script:
+          "mkdir -p /a /b && echo port-80 > /a/index.html && echo port-8080 > /b/index.html && " +
           "httpd -p 80 -h /a && exec httpd -f -p 8080 -h /b",
-      );
+      });
       for (const [host, body] of [[www, "port-80"], [admin, "port-8080"]] as const) {
         const got = await waitFor(`${host} through the proxy`, async () => {
           const r = await curl(agent, host);

@@ -11,12 +11,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
   type AgentProc,
-  docker,
   removeContainers,
   requireDocker,
   runWeb,
   startAgent,
-  TEST_IMAGE,
   uniq,
 } from "./harness.ts";
 import { waitFor } from "./wait.ts";
@@ -80,39 +78,22 @@ Deno.test({
     const name = `berth-e2e-${id}`;
     const agent = await startAgent();
     try {
-      await docker(
-        "run",
-        "-d",
-        "--name",
+      await runWeb({
         name,
-        "-l",
-        "berth-e2e=1",
-        "-l",
-        `berth.service=${id}`,
-        "-l",
-        `berth.http.host=${host}`,
-        "-l",
-        "berth.http.path=/api",
-        "-l",
-        "berth.http.strip-prefix=true",
-        "-l",
-        `berth.http.auth.basic=alice:${ALICE_HASH}`,
-        "-l",
-        "berth.http.auth.realm=Staff",
-        "-l",
-        "berth.http.allow=127.0.0.1,10.0.0.0/8",
-        "-l",
-        "berth.http.response-header.X-Frame-Options=DENY",
-        "-l",
-        "berth.http.response-headers.remove=ETag,Accept-Ranges",
-        "-p",
-        "127.0.0.1::80",
-        TEST_IMAGE,
-        "sh",
-        "-c",
-        "mkdir -p /www && echo users > /www/users && echo api-users > /www/api_users && " +
+        labels: {
+          "berth.service": id,
+          "berth.http.host": host,
+          "berth.http.path": "/api",
+          "berth.http.strip-prefix": "true",
+          "berth.http.auth.basic": `alice:${ALICE_HASH}`,
+          "berth.http.auth.realm": "Staff",
+          "berth.http.allow": "127.0.0.1,10.0.0.0/8",
+          "berth.http.response-header.X-Frame-Options": "DENY",
+          "berth.http.response-headers.remove": "ETag,Accept-Ranges",
+        },
+        script: "mkdir -p /www && echo users > /www/users && echo api-users > /www/api_users && " +
           "exec httpd -f -p 80 -h /www",
-      );
+      });
       const alice = "alice:open sesame";
       // The instance has /users, not /api/users: a 200 with "users" means the prefix went.
       const ok = await waitFor("the route through the proxy", async () => {
