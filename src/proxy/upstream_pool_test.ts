@@ -11,6 +11,18 @@ import { sleep, waitFor } from "../../test/wait.ts";
 
 const target: Target = { id: "web-a", address: "127.0.0.1", port: 1, weight: 1, key: "k" };
 
+/** A lease that writes `NAME attached` and `NAME timed out` (its queued wait ended) to `events`. */
+function queueLease(events: string[], name: string) {
+  return {
+    attach: () => events.push(`${name} attached`),
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => {},
+    onQueueTimeout: () => events.push(`${name} timed out`),
+  };
+}
+
 Deno.test("UpstreamPool.failed() ejects after failuresMax in a row, with doubling backoff", () => {
   let now = 1_000;
   const logs: string[] = [];
@@ -303,14 +315,7 @@ Deno.test("UpstreamPool ends the wait of a request queued at socketsMax for queu
   let now = 1_000;
   const pool = new UpstreamPool({ socketsMax: 1, queueTimeoutMs: 500, now: () => now });
   const events: string[] = [];
-  const lease = (name: string) => ({
-    attach: () => events.push(`${name} attached`),
-    onConnect: () => {},
-    onData: () => {},
-    onDrain: () => {},
-    onClose: () => {},
-    onQueueTimeout: () => events.push(`${name} timed out`),
-  });
+  const lease = (name: string) => queueLease(events, name);
   try {
     const up = pool.get({ ...target, port: 9 });
     pool.acquire(up, lease("first")); // takes the one connection
@@ -336,14 +341,7 @@ Deno.test("UpstreamPool.acquire() with queueMs ends a queued request's wait at t
   let now = 1_000;
   const pool = new UpstreamPool({ socketsMax: 1, queueTimeoutMs: 10_000, now: () => now });
   const events: string[] = [];
-  const lease = (name: string) => ({
-    attach: () => events.push(`${name} attached`),
-    onConnect: () => {},
-    onData: () => {},
-    onDrain: () => {},
-    onClose: () => {},
-    onQueueTimeout: () => events.push(`${name} timed out`),
-  });
+  const lease = (name: string) => queueLease(events, name);
   try {
     const up = pool.get({ ...target, port: 9 });
     pool.acquire(up, lease("first"));
@@ -417,14 +415,7 @@ Deno.test("UpstreamPool ends the wait of a request over its owner's cap after qu
   let now = 0;
   const pool = new UpstreamPool({ ownerSocketsMax: 1, queueTimeoutMs: 500, now: () => now });
   const events: string[] = [];
-  const lease = (name: string) => ({
-    attach: () => events.push(`${name} attached`),
-    onConnect: () => {},
-    onData: () => {},
-    onDrain: () => {},
-    onClose: () => {},
-    onQueueTimeout: () => events.push(`${name} timed out`),
-  });
+  const lease = (name: string) => queueLease(events, name);
   const owner = {};
   try {
     const up = pool.get({ ...target, port: 9 });
