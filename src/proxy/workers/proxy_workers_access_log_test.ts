@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { TestStore } from "../_testing.ts";
 import { waitFor } from "../../../test/wait.ts";
-import { ProxyWorkers } from "./proxy_workers.ts";
+import type { ProxyWorkers } from "./proxy_workers.ts";
+import { twoWorkers } from "./_testing.ts";
 
 /** Two proxy workers writing the access log `path`; closes them, the store and `dir` after. */
 async function withLogWorkers(
@@ -11,20 +12,9 @@ async function withLogWorkers(
 ): Promise<void> {
   const ts = new TestStore();
   const logs: string[] = [];
-  const w = new ProxyWorkers({
-    count: 2,
-    store: ts.store,
-    config: {
-      listen: { host: "127.0.0.1", port: 0 },
-      https: null,
-      h2: false,
-      edgeDomain: null,
-      reserved: [],
-      accessLog: { target: path, format: "json" },
-    },
-    certs: () => [],
+  const w = twoWorkers(ts.store, {
     log: (l) => logs.push(l),
-    restartMs: 50,
+    config: { accessLog: { target: path, format: "json" } },
   });
   try {
     await w.start();

@@ -5,25 +5,12 @@ import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
 import { ProxyMetrics, renderProxyMetrics } from "../proxy_metrics.ts";
-import { ProxyWorkers } from "./proxy_workers.ts";
+import type { ProxyWorkers } from "./proxy_workers.ts";
+import { twoWorkers } from "./_testing.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
 
 function workers(ts: TestStore, main?: ProxyMetrics): ProxyWorkers {
-  return new ProxyWorkers({
-    metrics: main,
-    count: 2,
-    store: ts.store,
-    config: {
-      listen: { host: "127.0.0.1", port: 0 },
-      https: null,
-      h2: false,
-      edgeDomain: null,
-      reserved: [],
-    },
-    certs: () => [],
-    log: () => {},
-    restartMs: 50,
-  });
+  return twoWorkers(ts.store, { metrics: main });
 }
 
 /** Connects to `port`, sends `msg`, waits for its echo, closes. */

@@ -5,6 +5,7 @@ import { request, spec, startBackend, TestStore } from "../_testing.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
 import { ProxyWorkers } from "./proxy_workers.ts";
+import { twoWorkers } from "./_testing.ts";
 
 /** Two proxy workers over `ts` on one free loopback port; closes them and the store after. */
 async function withWorkers(
@@ -12,20 +13,7 @@ async function withWorkers(
   fn: (port: number, w: ProxyWorkers, logs: string[]) => Promise<void>,
 ): Promise<void> {
   const logs: string[] = [];
-  const w = new ProxyWorkers({
-    count: 2,
-    store: ts.store,
-    config: {
-      listen: { host: "127.0.0.1", port: 0 },
-      https: null,
-      h2: false,
-      edgeDomain: null,
-      reserved: [],
-    },
-    certs: () => [],
-    log: (l) => logs.push(l),
-    restartMs: 50,
-  });
+  const w = twoWorkers(ts.store, { log: (l) => logs.push(l) });
   try {
     await w.start();
     assert.equal(w.running, 2);
