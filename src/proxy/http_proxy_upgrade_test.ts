@@ -4,6 +4,25 @@ import net from "node:net";
 import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
+/**
+ * Runs `fn` on a proxy to one instance (`web-a`, with `meta`) that answers every request with
+ * `wire`; `b.heads` are the request heads it got.
+ */
+async function withWireInstance(
+  wire: string,
+  meta: Record<string, string>,
+  fn: (port: number, b: { heads: string[] }) => Promise<void>,
+): Promise<void> {
+  const b = await rawBackend(() => ({ wire }));
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port, meta }));
+  try {
+    await withProxy(ts, {}, (port) => fn(port, b));
+  } finally {
+    await b.close();
+  }
+}
+
 Deno.test("HttpProxy tunnels Upgrade requests both ways, with X-Forwarded-* of its own", async () => {
   const seen = Promise.withResolvers<Record<string, string | string[] | undefined>>();
   // The backend accepts the upgrade and echoes bytes back upper-cased.
@@ -88,13 +107,10 @@ Deno.test("HttpProxy answers an Upgrade request with 404 or 502 when it cannot t
 });
 
 Deno.test("HttpProxy forwards a refused upgrade as a plain response and closes, no tunnel", async () => {
-  const b = await rawBackend(() => ({
-    wire: "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nno",
-  }));
-  const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: b.port }));
-  try {
-    await withProxy(ts, {}, async (port) => {
+  await withWireInstance(
+    "HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nno",
+    {},
+    async (port, b) => {
       const r = await rawClient(
         port,
         "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
@@ -106,10 +122,8 @@ Deno.test("HttpProxy forwards a refused upgrade as a plain response and closes, 
       assert.doesNotMatch(r.received, /keep-alive/i);
       assert.match(r.received, /\r\n\r\nno$/);
       assert.deepEqual(b.heads.map((h) => h.split("\r\n")[0]), ["GET /ws HTTP/1.1"]);
-    });
-  } finally {
-    await b.close();
-  }
+    },
+  );
 });
 
 /** htpasswd -nbB -C 4 bob hunter2 */
@@ -118,13 +132,10 @@ const BOB_AUTH = `Authorization: Basic ${btoa("bob:hunter2")}\r\n`;
 
 Deno.test("HttpProxy serves an Upgrade: h2c request as a plain one, never a tunnel (h2c smuggling)", async () => {
   // An instance that would accept the upgrade: it must never be asked to.
-  const b = await rawBackend(() => ({
-    wire: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
-  }));
-  const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: b.port, meta: { "berth.http.auth.basic": `bob:${BOB}` } }));
-  try {
-    await withProxy(ts, {}, async (port) => {
+  await withWireInstance(
+    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+    { "berth.http.auth.basic": `bob:${BOB}` },
+    async (port, b) => {
       const r = await rawClient(
         port,
         "GET / HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
@@ -138,20 +149,15 @@ Deno.test("HttpProxy serves an Upgrade: h2c request as a plain one, never a tunn
       assert.match(head, /\r\nx-forwarded-user: bob(\r\n|$)/);
       assert.equal(r.closed, true);
       assert.doesNotMatch(r.received, /HTTP\/1\.1 101/);
-    });
-  } finally {
-    await b.close();
-  }
+    },
+  );
 });
 
 Deno.test("HttpProxy drops the h2c token and HTTP2-Settings from an upgrade to other protocols too", async () => {
-  const b = await rawBackend(() => ({
-    wire: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
-  }));
-  const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: b.port }));
-  try {
-    await withProxy(ts, {}, async (port) => {
+  await withWireInstance(
+    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+    {},
+    async (port, b) => {
       await rawClient(
         port,
         "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
@@ -160,22 +166,17 @@ Deno.test("HttpProxy drops the h2c token and HTTP2-Settings from an upgrade to o
       const head = b.heads[0]!.toLowerCase();
       assert.match(head, /\r\nupgrade: websocket(\r\n|$)/);
       assert.doesNotMatch(head, /h2c|http2-settings:/);
-    });
-  } finally {
-    await b.close();
-  }
+    },
+  );
 });
 
 Deno.test("HttpProxy says the request's X-Request-Id on the instance's 101 and on its refusal", async () => {
   for (const status of ["101 Switching Protocols", "403 Forbidden"]) {
-    const b = await rawBackend(() => ({
-      wire: `HTTP/1.1 ${status}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    await withWireInstance(
+      `HTTP/1.1 ${status}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
         "X-Request-Id: the-instance's\r\nContent-Length: 0\r\n\r\n",
-    }));
-    const ts = new TestStore();
-    ts.register(spec({ id: "web-a", port: b.port }));
-    try {
-      await withProxy(ts, {}, async (port) => {
+      {},
+      async (port) => {
         const r = await rawClient(
           port,
           "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
@@ -186,9 +187,7 @@ Deno.test("HttpProxy says the request's X-Request-Id on the instance's 101 and o
         assert.match(head, new RegExp(`^http/1\\.1 ${status.slice(0, 3)} `));
         assert.match(head, /\r\nx-request-id: req-42(\r\n|$)/, status);
         assert.doesNotMatch(head, /the-instance/, status);
-      });
-    } finally {
-      await b.close();
-    }
+      },
+    );
   }
 });
