@@ -20,17 +20,17 @@ interface Answer {
   body: Buffer;
 }
 
-/** One GET on a fresh connection (HTTPS when `caPem`), the body as bytes. */
+/** One GET (of `path`, default `/`) on a fresh connection (HTTPS when `caPem`), the body as bytes. */
 function get(
   port: number,
   headers: Record<string, string>,
-  opts: { caPem?: string; method?: string } = {},
+  opts: { caPem?: string; method?: string; path?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const o = {
       host: "127.0.0.1",
       port,
-      path: "/",
+      path: opts.path ?? "/",
       method: opts.method ?? "GET",
       agent: false,
       headers: { host: "web.test", ...headers },
@@ -137,27 +137,7 @@ Deno.test("HttpProxy with berth.http.compress: HTTP/1.1 gets gzip or br by Accep
 
 Deno.test("HttpProxy with berth.http.compress=gzip: a 2 MB streamed body decodes whole", async () => {
   await withCompressedPage("gzip", async (port) => {
-    const r = await new Promise<Answer>((resolve, reject) => {
-      http.get({
-        host: "127.0.0.1",
-        port,
-        path: "/big",
-        agent: false,
-        headers: { host: "web.test", "accept-encoding": "br;q=1, gzip;q=0.5" },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (d: Buffer) => chunks.push(d));
-        res.on(
-          "end",
-          () =>
-            resolve({
-              status: res.statusCode!,
-              headers: res.headers,
-              body: Buffer.concat(chunks),
-            }),
-        );
-      }).on("error", reject);
-    });
+    const r = await get(port, { "accept-encoding": "br;q=1, gzip;q=0.5" }, { path: "/big" });
     assert.equal(r.headers["content-encoding"], "gzip"); // br is not offered
     const body = zlib.gunzipSync(r.body);
     assert.equal(body.length, 64 * 32 * 1024);
