@@ -318,3 +318,13 @@ export function httpsRequest(
     req.end();
   });
 }
+
+/** Connects to `port`, sends `msg`, waits for its echo, closes. */
+export function echoOnce(port: number, msg: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, "127.0.0.1", () => c.write(msg));
+    c.on("data", () => c.end());
+    c.on("close", () => resolve());
+    c.on("error", reject);
+  });
+}

@@ -3,22 +3,12 @@ import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
 import net from "node:net";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
-import { request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+import { echoOnce, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { ProxyMetrics, renderProxyMetrics } from "./proxy_metrics.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { waitFor } from "../../test/wait.ts";
 
 const text = (m: ProxyMetrics) => parseExposition(renderProxyMetrics(m.snapshot()));
-
-/** Connects to `port`, sends `msg`, waits for its echo, closes. */
-function echoOnce(port: number, msg: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, "127.0.0.1", () => c.write(msg));
-    c.on("data", () => c.end());
-    c.on("close", () => resolve());
-    c.on("error", reject);
-  });
-}
 
 Deno.test("HttpProxy reports TCP route connections and their bytes to its tcpObserver", async () => {
   const echo = net.createServer((s) => s.on("data", (d) => s.write(d)).on("error", () => {}));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { spec, TestStore } from "../_testing.ts";
+import { echoOnce, spec, TestStore } from "../_testing.ts";
 import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
@@ -11,16 +11,6 @@ import { WorkerGather } from "../../lib/worker_gather.ts";
 
 function workers(ts: TestStore, main?: ProxyMetrics): ProxyWorkers {
   return twoWorkers(ts.store, { metrics: main });
-}
-
-/** Connects to `port`, sends `msg`, waits for its echo, closes. */
-function echoOnce(port: number, msg: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, "127.0.0.1", () => c.write(msg));
-    c.on("data", () => c.end());
-    c.on("close", () => resolve());
-    c.on("error", reject);
-  });
 }
 
 /** A TCP echo server and service `db` routed from `tcpPort` to it; `close` ends the store and it. */
