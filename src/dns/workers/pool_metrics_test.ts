@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { TCP_QUERY_BYTES_MAX } from "../tcp.ts";
 import { waitFor } from "../../../test/wait.ts";
-import { filledStore, frame, query, tcpExchange, udpExchange } from "../_testing.ts";
+import { frame, query, tcpExchange, udpExchange } from "../_testing.ts";
 import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { renderDnsMetrics } from "../dns_metrics.ts";
-import { DnsWorkerPool } from "./pool.ts";
+import type { DnsWorkerPool } from "./pool.ts";
+import { startedPool } from "./_testing.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
 
 const count = async (pool: DnsWorkerPool, labels: Record<string, string> = {}) =>
@@ -14,30 +15,6 @@ const count = async (pool: DnsWorkerPool, labels: Record<string, string> = {}) =
     "berth_dns_queries_total",
     labels,
   );
-
-/** A started pool of two workers over a store with service `web`; `close` stops it and the store. */
-async function startedPool() {
-  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
-    { id: "web1", service: "web", address: "10.0.0.1" },
-  ]);
-  const pool = new DnsWorkerPool({
-    store,
-    listen: { host: "127.0.0.1", port: 0 },
-    domain: "berth.",
-    edgeDomain: null,
-    ttl: 0,
-    recursors: [],
-    workers: 2,
-  });
-  await pool.start();
-  return {
-    pool,
-    close: async () => {
-      await pool.close();
-      store.close();
-    },
-  };
-}
 
 Deno.test("DnsWorkerPool.queryCounts() sums the workers' counts (UDP and TCP), a stopped worker's kept", async () => {
   const { pool, close } = await startedPool();

@@ -3,9 +3,9 @@ import { createSocket } from "node:dgram";
 import { closeUdpFd, openUdpBatchSocket } from "../../lib/ffi_udp.ts";
 import { CLIENT_TIMEOUT_MS, decode, filledStore, query, udpExchange } from "../_testing.ts";
 import { ZoneView } from "../zone_view.ts";
-import { DnsWorkerPool } from "./pool.ts";
 import type { FromWorker, InitMessage } from "./protocol.ts";
 import { WorkerDns } from "./worker_server.ts";
+import { startedPool } from "./_testing.ts";
 
 /**
  * Sends one query from each of `n` sockets (distinct source ports: the kernel spreads them over
@@ -38,19 +38,7 @@ async function answeredOf(port: number, n: number, sent?: () => void): Promise<n
 }
 
 Deno.test("DnsWorkerPool answers every UDP query after a worker restart and frees the port on close", async () => {
-  const { store } = filledStore([{ name: "n1", address: "192.168.1.1" }], [
-    { id: "web1", service: "web", address: "10.0.0.1" },
-  ]);
-  const pool = new DnsWorkerPool({
-    store,
-    listen: { host: "127.0.0.1", port: 0 },
-    domain: "berth.",
-    edgeDomain: null,
-    ttl: 0,
-    recursors: [],
-    workers: 2,
-  });
-  await pool.start();
+  const { pool, close } = await startedPool();
   const { port } = pool.address.udp;
   try {
     assert.deepEqual(pool.udpPaths, ["ffi", "ffi"]);
@@ -73,8 +61,7 @@ Deno.test("DnsWorkerPool answers every UDP query after a worker restart and free
     assert.deepEqual(pool.udpPaths, ["ffi", "ffi"]);
     assert.equal(await answeredOf(port, 64), 64);
   } finally {
-    await pool.close();
-    store.close();
+    await close();
   }
   // Every socket closed: the port binds without SO_REUSEPORT (a socket is released once a
   // terminated worker's last poll on it has returned: within IDLE_POLL_MS).
