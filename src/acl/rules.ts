@@ -283,8 +283,15 @@ function tokenize(text: string): Token[] {
         if (c === undefined || c === "\n") fail("string is never closed", lineStart + col - 1);
         if (c === '"') break;
         if (c === "\\") {
-          const e = ESCAPES[text[i + 1] ?? ""];
-          if (e === undefined) fail(`unknown escape \\${text[i + 1] ?? ""} in a string`);
+          const after = text[i + 1] ?? "";
+          if (after === "" || after === "\n") {
+            fail("string is never closed", lineStart + col - 1);
+          }
+          const e = ESCAPES[after];
+          // Shown escaped, so a control character cannot break the one-line message.
+          if (e === undefined) {
+            fail(`unknown escape \\${JSON.stringify(after).slice(1, -1)} in a string`);
+          }
           s += e;
           i += 2;
         } else {

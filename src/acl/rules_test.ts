@@ -76,6 +76,8 @@ Deno.test("parseRules() refuses bad input with one line naming the position", ()
     [`key "a { policy = "read" }`, /line 1, column 24: string is never closed/],
     [`key "a\n" { policy = "read" }`, /line 1, column 5: string is never closed/],
     [`key "a\\q" { policy = "read" }`, /unknown escape \\q/],
+    [`key "a\\\n" { policy = "read" }`, /string is never closed/],
+    [`key "a\\\u0001" { policy = "read" }`, /unknown escape \\\\u0001/],
     [`/* open`, /comment \/\* is never closed/],
     [`operator "read"`, /expected "=" after operator/],
     [`operator = "sudo"`, /policy "sudo" is not one of/],
