@@ -118,8 +118,28 @@ export function strongerPolicy(a: RulePolicy, b: RulePolicy): RulePolicy {
   return a === "write" || b === "write" ? "write" : "read";
 }
 
+/** Most characters of a name or value an error message quotes. */
+const QUOTED_CHARS_MAX = 40;
+
+/** `s` (its first QUOTED_CHARS_MAX characters) in quotes for a one-line message. */
+function quoted(s: string): string {
+  return oneLine(JSON.stringify(s.slice(0, QUOTED_CHARS_MAX)));
+}
+
+/**
+ * `s` with control characters, U+2028 and U+2029 written as `\uXXXX`, so it cannot break a
+ * message's line (JSON.stringify escapes the C0 controls only).
+ */
+function oneLine(s: string): string {
+  return s.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function unknownKind(kind: string): string {
-  const shown = JSON.stringify(kind.slice(0, 40));
+  const shown = quoted(kind);
   return UNSUPPORTED.has(kind)
     ? `rule kind ${shown} is not supported by berth (${KINDS_EXPECTED})`
     : `unknown rule kind ${shown} (expected ${KINDS_EXPECTED})`;
@@ -128,7 +148,7 @@ function unknownKind(kind: string): string {
 function rulePolicy(p: string, where: string): RulePolicy {
   if ((RULE_POLICIES as readonly string[]).includes(p)) return p as RulePolicy;
   throw new RulesError(
-    `${where}: policy ${JSON.stringify(p.slice(0, 40))} is not one of read, write, deny`,
+    `${where}: policy ${quoted(p)} is not one of read, write, deny`,
   );
 }
 
@@ -142,11 +162,12 @@ function parseJson(text: string, add: AddRule, operator: AddOperator): void {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new RulesError(`rules (JSON): ${(e as Error).message.split("\n")[0]}`);
+    // V8 quotes a piece of the text, control characters and line breaks included.
+    throw new RulesError(`rules (JSON): ${oneLine((e as Error).message)}`);
   }
   const top = jsonObject(doc, "rules (JSON)");
   for (const [kind, v] of Object.entries(top)) {
-    const where = `rules (JSON) ${JSON.stringify(kind.slice(0, 40))}`;
+    const where = `rules (JSON) ${quoted(kind)}`;
     if (kind === "operator") {
       if (typeof v !== "string") throw new RulesError(`${where}: expected a policy string`);
       operator(v, where);
@@ -155,10 +176,10 @@ function parseJson(text: string, add: AddRule, operator: AddOperator): void {
     if (!KINDS.has(kind)) throw new RulesError(`rules (JSON): ${unknownKind(kind)}`);
     for (const group of Array.isArray(v) ? v : [v]) {
       for (const [segment, body] of Object.entries(jsonObject(group, where))) {
-        const at = `${where} ${JSON.stringify(segment.slice(0, 40))}`;
+        const at = `${where} ${quoted(segment)}`;
         const fields = jsonObject(body, at);
         for (const f of Object.keys(fields)) {
-          if (f !== "policy") throw new RulesError(`${at}: unknown field ${JSON.stringify(f)}`);
+          if (f !== "policy") throw new RulesError(`${at}: unknown field ${quoted(f)}`);
         }
         if (typeof fields.policy !== "string") {
           throw new RulesError(`${at}: expected "policy": "read|write|deny"`);
@@ -213,7 +234,7 @@ function parseHcl(text: string, add: AddRule, operator: AddOperator): void {
       const field = expect("ident", `policy = "read|write|deny" or "}"`);
       if (field.text !== "policy") {
         throw new RulesError(
-          `${at(field)}: unknown field ${JSON.stringify(field.text)} (only policy)`,
+          `${at(field)}: unknown field ${quoted(field.text)} (only policy)`,
         );
       }
       expect("=", `"=" after policy`);
@@ -223,7 +244,7 @@ function parseHcl(text: string, add: AddRule, operator: AddOperator): void {
     const close = next();
     if (policy === undefined) {
       throw new RulesError(
-        `${at(close)}: ${name.text} ${JSON.stringify(segment.text)} has no policy`,
+        `${at(close)}: ${name.text} ${quoted(segment.text)} has no policy`,
       );
     }
     add(name.text, segment.text, policy.text, at(policy));
@@ -232,7 +253,7 @@ function parseHcl(text: string, add: AddRule, operator: AddOperator): void {
 
 const at = (t: Token) => `rules: line ${t.line}, column ${t.col}`;
 const shown = (t: Token) =>
-  t.kind === "end" ? "the end" : t.kind === "string" ? "a string" : JSON.stringify(t.text);
+  t.kind === "end" ? "the end" : t.kind === "string" ? "a string" : quoted(t.text);
 
 const ESCAPES: Readonly<Record<string, string>> = {
   '"': '"',
@@ -290,7 +311,7 @@ function tokenize(text: string): Token[] {
           const e = ESCAPES[after];
           // Shown escaped, so a control character cannot break the one-line message.
           if (e === undefined) {
-            fail(`unknown escape \\${JSON.stringify(after).slice(1, -1)} in a string`);
+            fail(`unknown escape \\${oneLine(JSON.stringify(after).slice(1, -1))} in a string`);
           }
           s += e;
           i += 2;
@@ -306,7 +327,7 @@ function tokenize(text: string): Token[] {
       while (i < text.length && /[A-Za-z0-9_-]/.test(text[i]!)) i++;
       out.push({ kind: "ident", text: text.slice(start, i), line, col });
     } else {
-      fail(`unexpected ${JSON.stringify(ch)}`);
+      fail(`unexpected ${quoted(ch)}`);
     }
   }
   out.push({ kind: "end", text: "", line, col: i - lineStart + 1 });
