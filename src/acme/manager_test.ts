@@ -3,6 +3,7 @@ import { FakeAcmeError } from "./_testing.ts";
 import { BACKOFF_MIN_MS } from "./timing.ts";
 import { EDGE_CONTACT_MAX_MS } from "./edge_contact.ts";
 import { DAY, DIR, NAME, World } from "./_world_testing.ts";
+import { waitFor } from "../../test/wait.ts";
 
 Deno.test("AcmeManager orders a missing certificate: one account, one order, challenge answered from the replicated tables", async () => {
   const w = new World();
@@ -117,7 +118,8 @@ Deno.test("AcmeManager: a deposed leader's late write is refused; the new leader
   let release!: () => void;
   w.ca.holdNext.set("newOrder", new Promise<void>((r) => release = r));
   const stalled = a.pass();
-  await new Promise((r) => setTimeout(r, 10));
+  // Until n1 is inside newOrder: else n2 may call it first and take the hold meant for n1.
+  await waitFor("n1 inside newOrder", () => w.ca.calls.includes("newOrder"), { intervalMs: 1 });
   // Meanwhile n2 leads in term 2 and records its own order.
   await w.until(
     b,
