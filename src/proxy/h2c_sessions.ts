@@ -14,6 +14,13 @@
  *   (one sweep over the sessions every quarter of it, no timer per request).
  * - `retain(live)` closes (gracefully: streams under way finish) the sessions of targets no
  *   longer routed and destroys what is left of them after `drainMs`.
+ * - Services with `berth.proxy-protocol` (README "PROXY protocol"): a request that names a
+ *   private connection (`PrivateH2c`: the PROXY header, proxy_protocol_out.ts, and the client
+ *   connection it speaks for) takes a stream only on sessions opened for that client connection
+ *   and that header, never on another client's or the shared ones, as HAProxy keeps a server
+ *   connection that sent a PROXY header private to its session. Such a session's connection
+ *   writes the header before the HTTP/2 preface; it is closed (gracefully) when its client
+ *   connection closes, else like any other (idle, GOAWAY, `retain`).
  *
  * Passive health (ejection) is the UpstreamPool's, shared with HTTP/1.1 targets: see
  * h2c_upstream.ts.
@@ -21,8 +28,10 @@
  * @module
  */
 import http2 from "node:http2";
+import net from "node:net";
 import type { Target } from "./balancer.ts";
 import { TimeoutError } from "./exchange.ts";
+import type { PrivateConn } from "./proxy_protocol_out.ts";
 
 export const H2C_STREAMS_PER_SESSION_MAX = 100;
 export const H2C_SESSIONS_PER_TARGET_MAX = 16;
@@ -72,23 +81,70 @@ export class H2cSession {
   }
 }
 
-/** The sessions of one target and the requests waiting for a stream on one. */
+/**
+ * A request's private connection (module doc): the PROXY header its sessions start with, and the
+ * client connection they speak for (closed with it when it emits `close`, as a socket does).
+ */
+export interface PrivateH2c {
+  readonly conn: PrivateConn;
+  readonly client: object;
+}
+
+/** The private sessions of one client connection, by target and header. */
+class ClientSessions {
+  readonly client: object;
+  readonly groups = new Map<string, TargetSessions>();
+  unlisten: () => void = noop;
+
+  constructor(client: object) {
+    this.client = client;
+  }
+}
+
+/** The sessions of one target (shared, or one client's) and the requests waiting for a stream. */
 class TargetSessions {
   readonly target: Target;
+  /** Its key where it is filed: the target's, or target and header in `owner.groups`. */
+  readonly key: string;
+  /** What each of its connections starts with; null: shared sessions, no header. */
+  readonly header: Uint8Array | null;
+  /** The client connection its sessions are private to; null: shared. */
+  readonly owner: ClientSessions | null;
   readonly sessions: H2cSession[] = [];
   readonly waiting: ((s: H2cSession) => void)[] = [];
   drainTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(target: Target) {
+  constructor(
+    target: Target,
+    key = target.key,
+    header: Uint8Array | null = null,
+    owner: ClientSessions | null = null,
+  ) {
     this.target = target;
+    this.key = key;
+    this.header = header;
+    this.owner = owner;
   }
 }
 
 const noop = () => {};
 
+/** Calls `fn` once when `client` emits `close`; returns what stops listening (no-op otherwise). */
+function onClientClose(client: object, fn: () => void): () => void {
+  const e = client as { once?: unknown; off?: unknown };
+  if (typeof e.once !== "function" || typeof e.off !== "function") return noop;
+  const c = client as net.Socket;
+  c.once("close", fn);
+  return () => c.off("close", fn);
+}
+
 /** The h2c session pool of the proxy (module doc). */
 export class H2cSessions {
   readonly #byKey = new Map<string, TargetSessions>();
+  /** Private sessions (PROXY protocol) by the client connection they speak for. */
+  readonly #clients = new Map<object, ClientSessions>();
+  /** The group each open session belongs to. */
+  readonly #groupOf = new WeakMap<H2cSession, TargetSessions>();
   readonly #connectTimeoutMs: number;
   readonly #streamsMax: number;
   readonly #sessionsMax: number;
@@ -111,11 +167,11 @@ export class H2cSessions {
   /**
    * Gives `use` a session with room for one stream, now or when one frees up; the caller opens
    * its stream at once and calls `release` when the stream has closed. Returns a function that
-   * withdraws a request still waiting (a no-op once it got a session).
+   * withdraws a request still waiting (a no-op once it got a session). With `priv`, only a
+   * session private to that client connection and header will do (module doc).
    */
-  acquire(t: Target, use: (s: H2cSession) => void): () => void {
-    let ts = this.#byKey.get(t.key);
-    if (ts === undefined) this.#byKey.set(t.key, ts = new TargetSessions(t));
+  acquire(t: Target, use: (s: H2cSession) => void, priv?: PrivateH2c): () => void {
+    const ts = priv === undefined ? this.#shared(t) : this.#private(t, priv);
     const s = this.#withRoom(ts);
     if (s !== null) {
       this.#take(s, use);
@@ -129,24 +185,84 @@ export class H2cSessions {
     };
   }
 
+  #shared(t: Target): TargetSessions {
+    let ts = this.#byKey.get(t.key);
+    if (ts === undefined) this.#byKey.set(t.key, ts = new TargetSessions(t));
+    return ts;
+  }
+
+  #private(t: Target, priv: PrivateH2c): TargetSessions {
+    let cs = this.#clients.get(priv.client);
+    if (cs === undefined) {
+      const created = cs = new ClientSessions(priv.client);
+      this.#clients.set(priv.client, cs);
+      cs.unlisten = onClientClose(priv.client, () => this.#clientClosed(created));
+    }
+    const key = `${t.key}\n${priv.conn.key}`;
+    let ts = cs.groups.get(key);
+    if (ts === undefined) cs.groups.set(key, ts = new TargetSessions(t, key, priv.conn.header, cs));
+    return ts;
+  }
+
+  /** Whether a group is still where new requests find it. */
+  #filed(ts: TargetSessions): boolean {
+    if (ts.owner === null) return this.#byKey.get(ts.key) === ts;
+    return ts.owner.groups.get(ts.key) === ts && this.#clients.get(ts.owner.client) === ts.owner;
+  }
+
+  /** Takes a group out of its map (a client with no group left is no longer listened to). */
+  #unfile(ts: TargetSessions): void {
+    if (!this.#filed(ts)) return;
+    const owner = ts.owner;
+    if (owner === null) return void this.#byKey.delete(ts.key);
+    owner.groups.delete(ts.key);
+    if (owner.groups.size > 0) return;
+    owner.unlisten();
+    this.#clients.delete(owner.client);
+  }
+
+  /** Every group: the shared ones, then the private ones. */
+  *#groups(): Generator<TargetSessions> {
+    yield* this.#byKey.values();
+    for (const cs of this.#clients.values()) yield* cs.groups.values();
+  }
+
   /** A stream taken with `acquire` has closed: its slot goes to the next waiting request. */
-  release(t: Target, s: H2cSession): void {
+  release(_t: Target, s: H2cSession): void {
     s.streams--;
     if (s.streams === 0) s.idleSince = this.#now();
-    const ts = this.#byKey.get(t.key);
-    if (ts !== undefined) this.#serveWaiting(ts);
+    const ts = this.#groupOf.get(s);
+    if (ts !== undefined && this.#filed(ts)) this.#serveWaiting(ts);
   }
 
   /** Takes a session out of the pool at once (found closed, or refusing streams after GOAWAY). */
-  retire(t: Target, s: H2cSession): void {
-    const ts = this.#byKey.get(t.key);
+  retire(_t: Target, s: H2cSession): void {
+    const ts = this.#groupOf.get(s);
     if (ts !== undefined) this.#retire(ts, s);
     else s.retired = true;
   }
 
-  /** Open sessions to a target (for tests and the routes report). */
+  /** Open shared sessions to a target (for tests and the routes report). */
   sessionCount(key: string): number {
     return this.#byKey.get(key)?.sessions.length ?? 0;
+  }
+
+  /** Client connections that have private sessions (PROXY protocol) now. */
+  get privateClients(): number {
+    return this.#clients.size;
+  }
+
+  /** A client connection closed: its private sessions close (streams under way may finish). */
+  #clientClosed(cs: ClientSessions): void {
+    if (this.#clients.get(cs.client) !== cs) return;
+    this.#clients.delete(cs.client);
+    for (const ts of cs.groups.values()) {
+      if (ts.drainTimer !== null) clearTimeout(ts.drainTimer);
+      ts.drainTimer = null;
+      ts.waiting.length = 0; // their exchanges are aborted with the client
+      for (const s of [...ts.sessions]) this.#retire(ts, s);
+    }
+    cs.groups.clear();
   }
 
   /** A session with room: an open one, else a new one while under `sessionsPerTargetMax`. */
@@ -173,9 +289,20 @@ export class H2cSessions {
   #open(ts: TargetSessions): H2cSession {
     const { address, port } = ts.target;
     const host = address.includes(":") ? `[${address}]` : address;
-    const session = http2.connect(`http://${host}:${port}`);
+    const header = ts.header;
+    const session = header === null
+      ? http2.connect(`http://${host}:${port}`)
+      : http2.connect(`http://${host}:${port}`, {
+        // The PROXY header goes first; the socket sends it before the preface node:http2 writes.
+        createConnection: () => {
+          const socket = net.connect({ host: address, port, noDelay: true });
+          socket.write(header);
+          return socket;
+        },
+      });
     const s = new H2cSession(session, this.#now());
     ts.sessions.push(s);
+    this.#groupOf.set(s, ts);
     this.#idleSweep ??= setInterval(
       this.sweepIdle,
       Math.max(1, Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS)),
@@ -214,22 +341,22 @@ export class H2cSessions {
     const i = ts.sessions.indexOf(s);
     if (i >= 0) ts.sessions.splice(i, 1);
     if (!s.session.closed && !s.session.destroyed) s.session.close();
-    if (this.#byKey.get(ts.target.key) === ts) this.#serveWaiting(ts);
+    if (this.#filed(ts)) this.#serveWaiting(ts);
   }
 
   /** Closes sessions without streams for `idleTimeoutMs` (never later, up to a quarter sooner). */
   sweepIdle = (): void => {
     const before = this.#now() - this.#idleTimeoutMs +
       Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS);
-    for (const ts of this.#byKey.values()) {
+    for (const ts of [...this.#groups()]) {
       for (const s of [...ts.sessions]) {
         if (s.streams === 0 && s.idleSince <= before) this.#retire(ts, s);
       }
       if (ts.sessions.length === 0 && ts.waiting.length === 0 && ts.drainTimer === null) {
-        this.#byKey.delete(ts.target.key);
+        this.#unfile(ts);
       }
     }
-    if (this.#byKey.size === 0 && this.#idleSweep !== null) {
+    if (this.#byKey.size === 0 && this.#clients.size === 0 && this.#idleSweep !== null) {
       clearInterval(this.#idleSweep);
       this.#idleSweep = null;
     }
@@ -240,9 +367,9 @@ export class H2cSessions {
    * and destroyed after `drainMs`.
    */
   retain(live: ReadonlySet<string>): void {
-    for (const [key, ts] of this.#byKey) {
-      if (live.has(key)) this.#keep(ts);
-      else this.#drain(key, ts);
+    for (const ts of [...this.#groups()]) {
+      if (live.has(ts.target.key)) this.#keep(ts);
+      else this.#drain(ts);
     }
   }
 
@@ -250,11 +377,20 @@ export class H2cSessions {
   retainChanged(gone: readonly string[], back: readonly string[]): void {
     for (const key of gone) {
       const ts = this.#byKey.get(key);
-      if (ts !== undefined) this.#drain(key, ts);
+      if (ts !== undefined) this.#drain(ts);
     }
     for (const key of back) {
       const ts = this.#byKey.get(key);
       if (ts !== undefined) this.#keep(ts);
+    }
+    if (this.#clients.size === 0) return;
+    const goneSet = new Set(gone);
+    const backSet = new Set(back);
+    for (const cs of [...this.#clients.values()]) {
+      for (const ts of [...cs.groups.values()]) {
+        if (goneSet.has(ts.target.key)) this.#drain(ts);
+        else if (backSet.has(ts.target.key)) this.#keep(ts);
+      }
     }
   }
 
@@ -263,20 +399,21 @@ export class H2cSessions {
     ts.drainTimer = null;
   }
 
-  #drain(key: string, ts: TargetSessions): void {
+  #drain(ts: TargetSessions): void {
     if (ts.drainTimer !== null) return;
     const sessions = [...ts.sessions];
     for (const s of sessions) this.#retire(ts, s);
     ts.drainTimer = setTimeout(() => {
       ts.drainTimer = null;
       for (const s of sessions) s.session.destroy();
-      if (this.#byKey.get(key) === ts && ts.sessions.length === 0) this.#byKey.delete(key);
+      if (ts.sessions.length === 0 && ts.waiting.length === 0) this.#unfile(ts);
     }, this.#drainMs);
   }
 
   /** Destroys every session now; waiting requests are dropped (their exchanges are aborted). */
   close(): void {
-    for (const ts of this.#byKey.values()) {
+    for (const cs of this.#clients.values()) cs.unlisten();
+    for (const ts of this.#groups()) {
       if (ts.drainTimer !== null) clearTimeout(ts.drainTimer);
       ts.waiting.length = 0;
       for (const s of [...ts.sessions]) {
@@ -286,6 +423,7 @@ export class H2cSessions {
       ts.sessions.length = 0;
     }
     this.#byKey.clear();
+    this.#clients.clear();
     if (this.#idleSweep !== null) clearInterval(this.#idleSweep);
     this.#idleSweep = null;
   }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import type net from "node:net";
+import net from "node:net";
+import { EventEmitter } from "node:events";
+import { Buffer } from "node:buffer";
 import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Target } from "./balancer.ts";
 import { unusedPort } from "../../test/ports.ts";
@@ -156,5 +158,158 @@ Deno.test("H2cSessions keeps to the instance's own SETTINGS_MAX_CONCURRENT_STREA
   } finally {
     pool.close();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+/**
+ * An h2c server behind a v1 PROXY header: a connection's first line is the header when it
+ * starts with one (kept in `headers`), the rest HTTP/2.
+ */
+async function proxiedH2cServer() {
+  const headers: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+    s.on("error", () => {});
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf("\r\n");
+      if (end < 0) return;
+      s.off("data", onData);
+      s.pause();
+      // A connection without a header (a shared session) is served as it comes.
+      const proxied = buf.toString("latin1", 0, 6) === "PROXY ";
+      if (proxied) headers.push(buf.toString("latin1", 0, end + 2));
+      const rest = proxied ? buf.subarray(end + 2) : buf;
+      if (rest.length > 0) s.unshift(rest);
+      http2.performServerHandshake(s).on("error", () => {});
+      s.resume();
+    };
+    s.on("data", onData);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    headers,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A private connection (PROXY protocol) for `client`: the header's bytes are its key. */
+function priv(client: object, header: string) {
+  const bytes = new TextEncoder().encode(header);
+  return { conn: { key: header, header: bytes }, client };
+}
+
+Deno.test("H2cSessions.acquire() with a private connection: one client's own sessions, closed when it closes", async () => {
+  const server = await proxiedH2cServer();
+  const pool = new H2cSessions({ connectTimeoutMs: 1000 });
+  const t = target(server.port);
+  const a = new EventEmitter();
+  const b = new EventEmitter();
+  const ha = "PROXY TCP4 198.51.100.1 127.0.0.1 40000 80\r\n";
+  const hb = "PROXY TCP4 198.51.100.2 127.0.0.1 40000 80\r\n";
+  try {
+    const a1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, ha)));
+    const a2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, ha)));
+    const b1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(b, hb)));
+    const shared = await new Promise<H2cSession>((r) => pool.acquire(t, r));
+    assert.equal(a1, a2); // the same client connection: its session again
+    assert.notEqual(a1, b1); // never another client's
+    assert.notEqual(shared, a1); // nor a shared one
+    assert.notEqual(shared, b1);
+    assert.equal(pool.sessionCount(t.key), 1);
+    assert.equal(pool.privateClients, 2);
+    assert.equal(a.listenerCount("close"), 1);
+    pool.release(t, a1);
+    pool.release(t, a2);
+    a.emit("close");
+    assert.equal(a1.retired, true);
+    assert.equal(b1.retired, false);
+    assert.equal(pool.privateClients, 1);
+    await new Promise((r) => a1.session.once("close", r));
+    // A request of the closed client's would open a new session (none happens in the proxy).
+    const b2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(b, hb)));
+    assert.equal(b2, b1);
+    // Each connection began with its own header (the shared one's with none it would refuse).
+    assert.deepEqual(server.headers.filter((h) => h.startsWith("PROXY")).sort(), [ha, hb]);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+  assert.equal(b.listenerCount("close"), 0); // close() stops listening
+});
+
+Deno.test("H2cSessions.sweepIdle() forgets an idle client's private sessions and stops listening to it", async () => {
+  const server = await proxiedH2cServer();
+  let now = 1_000;
+  const pool = new H2cSessions({ connectTimeoutMs: 1000, idleTimeoutMs: 400, now: () => now });
+  const t = target(server.port);
+  const a = new EventEmitter();
+  try {
+    const s = await new Promise<H2cSession>((r) =>
+      pool.acquire(t, r, priv(a, "PROXY UNKNOWN\r\n"))
+    );
+    pool.release(t, s);
+    now += 400;
+    pool.sweepIdle();
+    assert.equal(s.retired, true);
+    assert.equal(pool.privateClients, 0);
+    assert.equal(a.listenerCount("close"), 0);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
+Deno.test("H2cSessions: a private session's connection starts with its PROXY header", async () => {
+  let first = "";
+  const server = net.createServer((s) => {
+    s.once("data", (d) => {
+      first = d.toString("latin1");
+      s.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const pool = new H2cSessions({ connectTimeoutMs: 1000 });
+  const t = target((server.address() as net.AddressInfo).port);
+  try {
+    const header = "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80\r\n";
+    const s = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv({}, header)));
+    await new Promise((r) => s.session.once("close", r));
+    assert.ok(first.startsWith(`${header}PRI * HTTP/2.0\r\n`), JSON.stringify(first));
+  } finally {
+    pool.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+Deno.test("H2cSessions.retain() closes the private sessions of targets no longer routed too", async () => {
+  const server = await proxiedH2cServer();
+  const pool = new H2cSessions({ connectTimeoutMs: 1000, drainMs: 50 });
+  const t = target(server.port);
+  const a = new EventEmitter();
+  try {
+    const s = await new Promise<H2cSession>((r) =>
+      pool.acquire(t, r, priv(a, "PROXY UNKNOWN\r\n"))
+    );
+    await new Promise((r) => s.session.once("connect", r));
+    pool.release(t, s);
+    pool.retainChanged(["other"], [t.key]);
+    assert.equal(s.retired, false);
+    pool.retainChanged([t.key], []);
+    assert.equal(s.retired, true);
+    await new Promise((r) => s.session.once("close", r));
+    await new Promise((r) => setTimeout(r, 80)); // the drain timer forgets the client's group
+    assert.equal(pool.privateClients, 0);
+    assert.equal(a.listenerCount("close"), 0);
+  } finally {
+    pool.close();
+    await server.close();
   }
 });

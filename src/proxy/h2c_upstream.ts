@@ -1,7 +1,8 @@
 /**
  * Forwarding one request of an `h2c` / `grpc` service over HTTP/2 cleartext (`H2cAttempt`, one
- * try on one target, on a stream of a pooled session from h2c_sessions.ts), and the retries
- * across targets (`forwardH2c`).
+ * try on one target, on a stream of a pooled session from h2c_sessions.ts; with
+ * `berth.proxy-protocol`, of a session private to the client connection), and the retries across
+ * targets (`forwardH2c`).
  *
  * - The request goes as one HTTP/2 stream: `:authority` is the client's Host, its end-to-end
  *   headers as the HTTP/1.1 path sends them (X-Forwarded-* included), `te: trailers` when the
@@ -45,6 +46,7 @@ import { lbSettings } from "./lb_settings.ts";
 import { ensureStickyCookie, pickTarget } from "./sticky_cookie.ts";
 import { responseHeaders } from "./headers.ts";
 import type { H2cSession, H2cSessions } from "./h2c_sessions.ts";
+import { privateConnFor } from "./proxy_protocol_out.ts";
 import type { Upstream, UpstreamPool } from "./upstream_pool.ts";
 import { errorText } from "../lib/error_text.ts";
 
@@ -227,7 +229,15 @@ export class H2cAttempt implements Deadline {
 
   start(): void {
     this.#up.active++;
-    this.#withdraw = this.#ctx.sessions.acquire(this.#target, (s) => this.#open(s));
+    // A service that asks for the PROXY protocol gets sessions private to the client connection.
+    const x = this.#x;
+    const client = x.req.ends ?? x.req;
+    const conn = x.route.settings.size === 0 ? undefined : privateConnFor(x.route, client);
+    this.#withdraw = this.#ctx.sessions.acquire(
+      this.#target,
+      (s) => this.#open(s),
+      conn === undefined ? undefined : { conn, client },
+    );
   }
 
   /** The client went away: cancel the stream unless the exchange is complete. */

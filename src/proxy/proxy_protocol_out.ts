@@ -10,8 +10,10 @@
  *   same (client address and port, and the address and port it connected to: in effect the
  *   same client connection, as HAProxy keeps a private server connection to its session), never
  *   lent to another's. While idle it holds no slot of the instance's (upstream_pool.ts closes
- *   it when another request needs the slot). h2c and gRPC services get no header: their
- *   sessions carry many clients' streams.
+ *   it when another request needs the slot).
+ * - h2c and gRPC routes: the same `PrivateConn` names HTTP/2 sessions private to the client
+ *   connection (h2c_sessions.ts): its streams share them, no other client's do, and they close
+ *   when it closes.
  *
  * @module
  */

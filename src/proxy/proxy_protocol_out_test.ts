@@ -379,7 +379,7 @@ Deno.test("Upgrade request to a route with berth.proxy-protocol=v2: the tunnel s
   }
 });
 
-Deno.test("buildRouteTable notes berth.proxy-protocol where no header is sent: h2c/grpc services and UDP routes", () => {
+Deno.test("buildRouteTable notes berth.proxy-protocol where no header is sent: UDP routes (h2c/grpc get one)", () => {
   const inst = (s: ReturnType<typeof spec>) => ({ ...s, createIndex: 1, modifyIndex: 1 });
   const pp = { "berth.proxy-protocol": "v2" };
   const table = buildRouteTable([
@@ -401,6 +401,5 @@ Deno.test("buildRouteTable notes berth.proxy-protocol where no header is sent: h
   ], []);
   assert.deepEqual(table.conflicts.filter((l) => l.includes("berth.proxy-protocol")).sort(), [
     "service dns: berth.proxy-protocol sends no header on UDP route datagrams",
-    "service rpc: berth.proxy-protocol sends no header on grpc connections (a session carries many clients' streams)",
   ]);
 });

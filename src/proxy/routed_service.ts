@@ -269,14 +269,8 @@ export class RoutedService {
   }
 
   /** Where `berth.proxy-protocol` is set but no header is sent (README "PROXY protocol"). */
-  #proxyProtocolNotes(settings: RouteSettings, proto: HttpProto, notes: string[]): void {
+  #proxyProtocolNotes(settings: RouteSettings, notes: string[]): void {
     if (settings.get(PROXY_PROTOCOL_KEY) === undefined) return;
-    if (proto !== "http1") {
-      notes.push(
-        `service ${this.service}: ${PROXY_PROTOCOL_KEY} sends no header on ${proto} ` +
-          `connections (a session carries many clients' streams)`,
-      );
-    }
     if (this.udpPorts.size > 0) {
       notes.push(
         `service ${this.service}: ${PROXY_PROTOCOL_KEY} sends no header on UDP route ` +
@@ -336,7 +330,7 @@ export class RoutedService {
       } else httpProto = p;
     }
     const settings = this.#chooseSettings(notes);
-    this.#proxyProtocolNotes(settings, httpProto, notes);
+    this.#proxyProtocolNotes(settings, notes);
     const acmeFlipped = this.#options.acme !== c.acme > 0;
     this.#options = {
       policy,
