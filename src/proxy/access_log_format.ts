@@ -13,7 +13,7 @@
  *
  * In the Apache formats, characters of the request line and headers that are not printable
  * ASCII, `"` and `\` are escaped as Apache does (`\"`, `\\`, `\b \t \n \v \r`, else `\xhh`); an
- * absent value is `-`. HTTP/2 is `HTTP/2.0` in the request line, as Apache and nginx write it.
+ * absent value is `-` (the request line too, when none was read). HTTP/2 is `HTTP/2.0` in the request line, as Apache and nginx write it.
  *
  * @module
  */
@@ -91,9 +91,11 @@ export function clfTime(ms: number): string {
 /** Apache's Common Log Format line. */
 export function commonLine(r: RequestRecord): string {
   const bytes = r.bytesOut === 0 ? "-" : String(r.bytesOut);
-  return `${r.client || "-"} - - ${clfTime(r.time)} "${
-    quoted(`${r.method} ${r.path} ${r.proto === "HTTP/2" ? "HTTP/2.0" : r.proto}`)
-  }" ${r.status} ${bytes}`;
+  // No request line read (a head the proxy refused before it was whole): `"-"`, as Apache.
+  const line = r.method === ""
+    ? "-"
+    : quoted(`${r.method} ${r.path} ${r.proto === "HTTP/2" ? "HTTP/2.0" : r.proto}`);
+  return `${r.client || "-"} - - ${clfTime(r.time)} "${line}" ${r.status} ${bytes}`;
 }
 
 /** A value as Apache writes it between quotes: `-` when absent, else escaped. */

@@ -17,7 +17,8 @@
  * - responses framed by their Content-Length, else chunked (HTTP/1.1) or by closing (HTTP/1.0);
  *   a `Date` header added when the instance sent none;
  * - parse errors: 400 (431 for a head over `headerBytesMax`), then close; so does an HTTP/1.1
- *   request without a Host header, or any with more than one;
+ *   request without a Host header, or any with more than one (`onRefused`; an answer before a
+ *   whole head, `onHeadRefused`);
  * - timeouts: the head within `headersTimeoutMs`, the whole request within `requestTimeoutMs`
  *   (408 and close), an idle keep-alive connection closes after `keepAliveTimeoutMs`;
  * - `Upgrade` requests hand the socket and the bytes after the head to `onUpgrade`;
@@ -28,7 +29,7 @@
  *   way answers it with `Connection: close` (when its head is not sent yet) and then closes,
  *   dropping requests pipelined behind it unanswered (RFC 9112 §9.6: the client retries them).
  *
- * About 600 lines: the connection and its `Reply` share the phase, queue and keep-alive state
+ * About 700 lines: the connection and its `Reply` share the phase, queue and keep-alive state
  * that every rule above reads; split apart, each would reach into the other's.
  *
  * @module
@@ -135,6 +136,25 @@ export interface ClientConnOptions {
    * one; 417): `bodyBytes` of the answer's body (the access log and metrics count it).
    */
   onRefused?(req: ClientRequest, status: number, bodyBytes: number): void;
+  /**
+   * An answer before a whole head (400 malformed, 431 too large, 408 too slow), given only when
+   * bytes of that head arrived: a connection that sends nothing, or an idle keep-alive one,
+   * closes without a word (as nginx logs a 400 only when bytes came).
+   */
+  onHeadRefused?(r: HeadRefusal): void;
+}
+
+/** An answer the connection sent before it had a whole request head (`onHeadRefused`). */
+export interface HeadRefusal {
+  status: number;
+  /** Bytes of the answer's body. */
+  bodyBytes: number;
+  /** When the head's first bytes arrived (ms since the epoch). */
+  startedMs: number;
+  durationMs: number;
+  /** From the request line, when it arrived whole at the start of a read; else "". */
+  method: string;
+  url: string;
 }
 
 /** RFC 9110 §5.6.7 date, recomputed at most once a second. */
@@ -188,6 +208,10 @@ export class ClientConn implements Deadline {
   #phase = Phase.Idle;
   /** Bytes of a request head arrived since the connection was last idle. */
   #bytesIn = false;
+  /** When the bytes of the head being read began to arrive (ms; with `onHeadRefused` only). */
+  #headAt = 0;
+  /** The read the head being read began with, when it began at that read's start. */
+  #headRead: Buffer | null = null;
   /** drain() was called: no more keep-alive. */
   #draining = false;
   expiresAt = 0;
@@ -241,7 +265,7 @@ export class ClientConn implements Deadline {
   /** Deadline: a timeout of the current phase passed. */
   expire(): void {
     if (this.#phase === Phase.Reading && this.#current === null) {
-      this.#answerAndClose(408, "request timeout");
+      this.#refuseHead(408, "request timeout", this.#bytesIn);
     } else this.socket.destroy();
   }
 
@@ -266,13 +290,21 @@ export class ClientConn implements Deadline {
   };
 
   #read(d: Buffer): void {
-    this.#bytesIn = true;
+    if (!this.#bytesIn) {
+      this.#bytesIn = true;
+      if (this.#reading === null && this.#opts.onHeadRefused !== undefined) {
+        this.#headAt = Date.now();
+        this.#headRead = d;
+      }
+    }
     if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
     const r = this.#parser.execute(d);
     if (typeof r !== "number") {
-      if (r.code === "HPE_HEADER_OVERFLOW") {
-        this.#answerAndClose(431, "request header fields too large");
-      } else this.#answerAndClose(400, "bad request");
+      const status = r.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const text = status === 431 ? "request header fields too large" : "bad request";
+      // An error in a body (of a request answered already) is no head's refusal.
+      if (this.#reading === null) this.#refuseHead(status, text, true);
+      else this.#answerAndClose(status, text);
       return;
     }
     const up = this.#upgrade;
@@ -285,6 +317,7 @@ export class ClientConn implements Deadline {
 
   #onHead(h: ParsedHead): void {
     if (this.#closing) return; // answered already (a 400 to an earlier head in this read)
+    this.#headRead = null;
     const socket = this.socket;
     let body: RequestBody | null = null;
     let expect: string | null = null;
@@ -361,6 +394,8 @@ export class ClientConn implements Deadline {
   #onComplete(): void {
     const req = this.#reading;
     this.#reading = null;
+    // A head pipelined behind this request starts now (somewhere in a read: no request line).
+    if (this.#opts.onHeadRefused !== undefined) this.#headAt = Date.now();
     if (req?.body) {
       req.body.complete = true;
       req.body.push(null);
@@ -438,6 +473,27 @@ export class ClientConn implements Deadline {
       status,
       Buffer.byteLength(`${text}\n`),
     );
+  }
+
+  /**
+   * Answers a head that never became whole (#answerAndClose) and says so (onHeadRefused) when
+   * bytes of it arrived (`heard`) and no response was under way.
+   */
+  #refuseHead(status: number, text: string, heard: boolean): void {
+    const answered = this.#current === null;
+    this.#answerAndClose(status, text);
+    const told = this.#opts.onHeadRefused;
+    if (!answered || !heard || told === undefined) return;
+    const now = Date.now();
+    const line = this.#headRead === null ? null : requestLine(this.#headRead);
+    told({
+      status,
+      bodyBytes: Buffer.byteLength(`${text}\n`),
+      startedMs: this.#headAt,
+      durationMs: Math.max(0, now - this.#headAt),
+      method: line?.[0] ?? "",
+      url: line?.[1] ?? "",
+    });
   }
 
   /** Answers a protocol error with a short plain response and closes. */
@@ -626,6 +682,17 @@ export class Reply implements ResponseSink {
     this.#head = null;
   }
 }
+
+/** `METHOD SP TARGET SP HTTP/1.x CRLF` at the start of `d`: [method, target]; else null. */
+export function requestLine(d: Buffer): [string, string] | null {
+  const m = REQUEST_LINE.exec(d.subarray(0, LINE_MAX).toString("latin1"));
+  return m === null ? null : [m[1]!, m[2]!];
+}
+
+/** The request line the log takes from a refused head: a token, a visible-ASCII target. */
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) ([\x21-\x7e]+) HTTP\/1\.[01]\r?\n/;
+/** Longest request line read for it (longer: none). */
+const LINE_MAX = 8192;
 
 /** Whether the Upgrade headers of `raw` ask for `h2c` and nothing else (RFC 9113 §3.1). */
 export function upgradesToH2cOnly(raw: readonly string[]): boolean {

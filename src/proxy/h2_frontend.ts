@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import type { Duplex } from "node:stream";
 import { type ClientRequest, RequestBody } from "./client_conn.ts";
@@ -84,6 +85,11 @@ export interface H2FrontendOptions {
   sendStallMs?: number;
   log?: (line: string) => void;
   now?: () => number;
+  /**
+   * A request the frontend answered itself (400, 405, 431 from its header list): method, path
+   * and host as far as it had them, `bodyBytes` of the answer (the access log and metrics).
+   */
+  onRefused?(req: ClientRequest, status: number, bodyBytes: number, conn: ConnInfo): void;
 }
 
 /** One client connection. */
@@ -268,7 +274,20 @@ export class H2Frontend {
         this.#calm(s, "cancelled too many streams before their response (rapid reset)");
       }
     });
-    if ("status" in head) return sendPlain(reply, head.status, head.text);
+    if ("status" in head) {
+      sendPlain(reply, head.status, head.text);
+      const req: ClientRequest = {
+        method: pseudo(raw, ":method"),
+        url: pseudo(raw, ":path"),
+        rawHeaders: hostOf(raw),
+        remoteAddress: s.remoteAddress,
+        ends: s.socket as ConnEnds,
+        body: null,
+        proto: "HTTP/2",
+      };
+      this.#opts.onRefused?.(req, head.status, Buffer.byteLength(`${head.text}\n`), s.conn);
+      return;
+    }
     if (body !== null) {
       const timeoutMs = this.#opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
       let lastDataAt = Date.now();
@@ -342,4 +361,16 @@ export class H2Frontend {
     );
     this.#calmed = 0;
   }
+}
+
+/** The first value of pseudo-header `name` in [name, value, …], or "". */
+function pseudo(raw: readonly string[], name: string): string {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i] === name) return raw[i + 1]!;
+  return "";
+}
+
+/** `["host", name]` from `:authority` or the first Host; [] without either. */
+function hostOf(raw: readonly string[]): string[] {
+  const name = pseudo(raw, ":authority") || pseudo(raw, "host");
+  return name === "" ? [] : ["host", name];
 }

@@ -5,7 +5,7 @@
  *
  * The request path (dispatch, middlewares, attempts, retries) reads best in one place; the
  * options and their defaults (proxy_options.ts), the HTTPS listener, HTTP/2, h2c, upgrades, TCP
- * routes, the middlewares (middleware/) and request records are modules of their own. About 600
+ * routes, the middlewares (middleware/) and request records are modules of their own. About 670
  * lines: the request path and the proxy's start, drain and close share its private state (pool,
  * clock, route feed, the attempt and upgrade contexts); split apart, each would reach into the
  * other's.
@@ -229,6 +229,8 @@ export class HttpProxy {
     this.#server = net.createServer({ allowHalfOpen: true }, this.#onConnection);
     this.#h2 = !opts.h2 ? null : new H2Frontend({
       dispatch: (req, res, conn) => this.dispatch(req, res, conn),
+      onRefused: (req, status, bytes, conn) =>
+        this.#refused(req, status, bytes, conn, Date.now(), 0),
       headerListBytesMax: this.#headerBytesMax,
       requestTimeoutMs: this.#requestTimeoutMs,
       log: this.#log,
@@ -442,16 +444,36 @@ export class HttpProxy {
         ? this.#onPlainRequest
         : (req, res) => this.dispatch(req, res, info),
       onUpgrade: (req, s, head) => forwardUpgrade(this.#upgradeContext, req, s, head, info),
-      onRefused: (req, status, bytes) => {
-        const observers = this.#observers;
-        if (observers === null) return;
-        const requestId = this.#requestIds.next();
-        const start = { observers, member: this.#member, req, conn: info, requestId };
-        recordRefused({ ...start, startedMs: Date.now() }, status, bytes);
+      onRefused: (req, status, bytes) => this.#refused(req, status, bytes, info, Date.now(), 0),
+      onHeadRefused: (r) => {
+        const req: ClientRequest = {
+          method: r.method,
+          url: r.url,
+          rawHeaders: [],
+          remoteAddress: socket.remoteAddress ?? "",
+          ends: socket,
+          body: null,
+        };
+        this.#refused(req, r.status, r.bodyBytes, info, r.startedMs, r.durationMs);
       },
     });
     this.#clients.add(conn);
     socket.once("close", () => this.#clients.delete(conn));
+  }
+
+  /** The record of a request a frontend answered itself (with observers). */
+  #refused(
+    req: ClientRequest,
+    status: number,
+    bytes: number,
+    conn: ConnInfo,
+    startedMs: number,
+    durationMs: number,
+  ): void {
+    const observers = this.#observers;
+    if (observers === null) return;
+    const start = { observers, member: this.#member, req, conn, startedMs };
+    recordRefused({ ...start, requestId: this.#requestIds.next() }, status, bytes, durationMs);
   }
 
   /** What an upgrade needs; built once. */

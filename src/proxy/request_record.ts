@@ -126,10 +126,16 @@ function report(s: RequestStart, e: RequestEnd): void {
 }
 
 /**
- * The record of a request the client connection answered itself after reading its whole head
- * (a 400 for a missing or repeated Host, a 417): no route, nothing forwarded.
+ * The record of a request the client connection answered itself: after reading its whole head
+ * (a 400 for a missing or repeated Host, a 417), or before (400, 431, 408; method and path as
+ * far as read, no headers): no route, nothing forwarded.
  */
-export function recordRefused(start: RequestStart, status: number, bytesOut: number): void {
+export function recordRefused(
+  start: RequestStart,
+  status: number,
+  bytesOut: number,
+  durationMs = 0,
+): void {
   notifyBegin(start.observers, null);
   report(start, {
     status,
@@ -139,7 +145,7 @@ export function recordRefused(start: RequestStart, status: number, bytesOut: num
     route: null,
     instance: null,
     attempts: 0,
-    durationMs: 0,
+    durationMs,
   });
 }
 
