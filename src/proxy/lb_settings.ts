@@ -16,6 +16,7 @@ import {
   LB_COOKIE_KEY,
   LB_COOKIE_TTL_KEY,
   LB_HASH_KEY,
+  type LbPolicy,
   MAX_CONNS_QUEUE_DEFAULT,
   parseCookieName,
   parseDurationIn,
@@ -75,4 +76,31 @@ export const LB_PART: RoutePart<LbSettings> = {
 /** The route's balancing settings. */
 export function lbSettings(route: { readonly settings: RouteSettings }): LbSettings {
   return route.settings.size === 0 ? DEFAULT_LB_SETTINGS : route.settings.compiled(LB_PART);
+}
+
+/**
+ * Balancing settings that do nothing under the service's policy (README "Balancing"), one
+ * `KEY does nothing …` text each: the hash key without `hash`, the sticky cookie's name and TTL
+ * without `sticky_cookie`, slow start under `hash` (hashed keys go to the same instance on every
+ * member, so nothing ramps), a queue without `berth.http.max-conns` (nothing waits).
+ */
+export function idleLbSettings(policy: LbPolicy, s: RouteSettings): string[] {
+  if (s.size === 0) return [];
+  const out: string[] = [];
+  const under = `does nothing under berth.lb=${policy}`;
+  if (policy !== "hash" && s.get(LB_HASH_KEY) !== undefined) {
+    out.push(`${LB_HASH_KEY} ${under} (it is what berth.lb=hash hashes)`);
+  }
+  if (policy !== "sticky_cookie") {
+    for (const key of [LB_COOKIE_KEY, LB_COOKIE_TTL_KEY]) {
+      if (s.get(key) !== undefined) out.push(`${key} ${under} (it is berth.lb=sticky_cookie's)`);
+    }
+  }
+  if (policy === "hash" && s.get(HTTP_SLOW_START_KEY) !== undefined) {
+    out.push(`${HTTP_SLOW_START_KEY} ${under} (hashed keys must reach the same instance)`);
+  }
+  if (s.get(HTTP_MAX_CONNS_QUEUE_KEY) !== undefined && s.get(HTTP_MAX_CONNS_KEY) === undefined) {
+    out.push(`${HTTP_MAX_CONNS_QUEUE_KEY} does nothing without ${HTTP_MAX_CONNS_KEY}`);
+  }
+  return out;
 }

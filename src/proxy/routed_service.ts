@@ -30,7 +30,7 @@ import {
 } from "./balancer.ts";
 import type { Claim, Member, MemberOptions } from "./route_member.ts";
 import { RouteSettings } from "./route_settings.ts";
-import { LB_PART } from "./lb_settings.ts";
+import { idleLbSettings, LB_PART } from "./lb_settings.ts";
 
 /** One service as the proxy sees it. */
 export interface ServiceRoute {
@@ -331,6 +331,9 @@ export class RoutedService {
     }
     const settings = this.#chooseSettings(notes);
     this.#proxyProtocolNotes(settings, notes);
+    for (const idle of idleLbSettings(policy, settings)) {
+      notes.push(`service ${this.service}: ${idle}`);
+    }
     const acmeFlipped = this.#options.acme !== c.acme > 0;
     this.#options = {
       policy,
