@@ -170,6 +170,33 @@ Deno.test("PUT /v1/agent/check/register: a GRPC check is stored as given and lis
   f.close();
 });
 
+Deno.test("PUT /v1/agent/check/register: a UDP check (Consul's) is stored as given and listed in Consul's shape", async () => {
+  const f = await withNode();
+  await f.app.request(
+    "/v1/agent/service/register",
+    put({ Name: "dns", Port: 53, Tags: ["udp"], Check: { UDP: "10.0.0.1:53", Interval: "5s" } }),
+  );
+  const r = await f.app.request(
+    "/v1/agent/check/register",
+    put({ ID: "dns-v6", Name: "dns v6", ServiceID: "dns", UDP: "[fd00::1]:53", Timeout: "1s" }),
+  );
+  assert.equal(r.status, 200, await r.text());
+  const own = checkOnNode(f.store, "n1", "service:dns")!;
+  assert.deepEqual(
+    [own.registered?.kind, own.registered?.target, own.registered?.intervalMs, own.type],
+    ["udp", "10.0.0.1:53", 5000, "udp"],
+  );
+  const v6 = checkOnNode(f.store, "n1", "dns-v6")!;
+  assert.deepEqual(
+    [v6.registered?.kind, v6.registered?.target, v6.registered?.timeoutMs],
+    ["udp", "[fd00::1]:53", 1000],
+  );
+  const listed = await (await f.app.request("/v1/agent/checks")).json();
+  assert.equal(listed["service:dns"].Definition.UDP, "10.0.0.1:53");
+  assert.equal(listed["dns-v6"].Definition.UDP, "[fd00::1]:53");
+  f.close();
+});
+
 Deno.test("Checks: several checks per service; the worst decides, each is listed", async () => {
   const f = await withNode();
   await f.app.request(
@@ -240,6 +267,15 @@ Deno.test("agent check routes answer bad input with one line and change nothing"
       /GRPC: expected host:port or host:port\/service/,
     ],
     ["/v1/agent/check/register", put({ Name: "x", GRPC: "a" }), 400, /GRPC: expected host:port/],
+    ["/v1/agent/check/register", put({ Name: "x", UDP: "a" }), 400, /UDP: expected host:port/],
+    ["/v1/agent/check/register", put({ Name: "x", UDP: "a:0" }), 400, /UDP: expected host:port/],
+    ["/v1/agent/check/register", put({ Name: "x", UDP: 53 }), 400, /UDP must be a string/],
+    [
+      "/v1/agent/check/register",
+      put({ Name: "x", UDP: "a:1", TCP: "a:1" }),
+      400,
+      /give one of TTL, HTTP, TCP, UDP or GRPC, not several/,
+    ],
     ["/v1/agent/check/register", put({ Name: 5 }), 400, /Name must be a string/],
     ["/v1/agent/service/nope", {}, 404, /unknown service ID: nope/],
   ];

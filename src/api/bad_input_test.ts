@@ -167,7 +167,7 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Check":{"Args":["/bin/true"],"Interval":"10s"}}',
-    message: /Args checks are not supported; use TTL, HTTP, TCP or GRPC/,
+    message: /Args checks are not supported; use TTL, HTTP, TCP, UDP or GRPC/,
   },
   {
     name: "TTL too short",
@@ -181,7 +181,7 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Check":{"Interval":"10s"}}',
-    message: /give TTL, HTTP, TCP or GRPC/,
+    message: /give TTL, HTTP, TCP, UDP or GRPC/,
   },
   {
     name: "bad check interval",
@@ -195,7 +195,7 @@ const CASES: Case[] = [
     method: "PUT",
     path: "/v1/agent/service/register",
     body: '{"Name":"a","Checks":[{"TCP":"x:1","TTL":"10s"}]}',
-    message: /give one of TTL, HTTP, TCP or GRPC, not several/,
+    message: /give one of TTL, HTTP, TCP, UDP or GRPC, not several/,
   },
   {
     name: "two checks with one id",

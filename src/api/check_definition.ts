@@ -3,7 +3,7 @@
  * catalog registration's checks) → the store's RegisteredCheck, through one field table. Field
  * names match case-insensitively, as Go's JSON decoding does for Consul. What a value may be is
  * the store's rules (src/store/instance_rules.ts); they are called here to answer 400 naming the field.
- * Check kinds berth does not run (script, Docker exec, H2 ping, UDP, OS service, alias) are
+ * Check kinds berth does not run (script, Docker exec, H2 ping, OS service, alias) are
  * refused with one line, never dropped.
  *
  * | field | meaning |
@@ -13,8 +13,9 @@
  * | `TTL` | a TTL check: the registrant reports with `/v1/agent/check/pass|warn|fail|update` |
  * | `HTTP` | GET this URL as given (its own host and port); `/path` means the service's address and port |
  * | `TCP` | connect to this `host:port` as given |
+ * | `UDP` | an empty datagram to this `host:port` as given: an ICMP refusal fails, a reply or silence passes (Consul's) |
  * | `GRPC` | gRPC health protocol over h2c at `host:port` (whole server) or `host:port/service`; `GRPCUseTLS` must be false |
- * | `Interval`, `Timeout` | for HTTP, TCP and gRPC (default 10s each) |
+ * | `Interval`, `Timeout` | for HTTP, TCP, UDP and gRPC (default 10s each) |
  * | `Status` | the status until the first result (default critical) |
  * | `Output` | the output until the first result |
  * | `DeregisterCriticalServiceAfter` | deregister the service when the check stays critical this long |
@@ -38,7 +39,6 @@ const UNSUPPORTED_CHECKS = [
   "ScriptArgs",
   "DockerContainerID",
   "H2PING",
-  "UDP",
   "OSService",
   "AliasNode",
   "AliasService",
@@ -56,7 +56,7 @@ function durationMs(v: string, name: string, what: string): number | undefined {
 /** A check being read. */
 interface CheckDraft {
   check: RegisteredCheck;
-  /** How many of TTL, HTTP, TCP, GRPC were given. */
+  /** How many of TTL, HTTP, TCP, UDP, GRPC were given. */
   kinds: number;
   /** The service's address and port, for an HTTP `/path`. */
   service: { address: string; port: number } | null;
@@ -120,6 +120,17 @@ export const CHECK_FIELDS: readonly FieldSpec<CheckDraft>[] = [
     },
   },
   {
+    name: "UDP",
+    kind: "string",
+    doc:
+      "host:port sent an empty datagram as given: an ICMP refusal fails, a reply or silence passes",
+    set: (d, v, what) => {
+      d.check.kind = "udp";
+      d.check.target = ruled(what, () => rules.checkHostPort(v, "UDP"));
+      d.kinds++;
+    },
+  },
+  {
     name: "GRPC",
     kind: "string",
     doc: "host:port or host:port/service asked with the gRPC health protocol over h2c",
@@ -142,7 +153,7 @@ export const CHECK_FIELDS: readonly FieldSpec<CheckDraft>[] = [
   {
     name: "Interval",
     kind: "string",
-    doc: `time between HTTP/TCP/gRPC runs (default ${CHECK_INTERVAL_DEFAULT_MS / 1000}s)`,
+    doc: `time between HTTP/TCP/UDP/gRPC runs (default ${CHECK_INTERVAL_DEFAULT_MS / 1000}s)`,
     set: (d, v, what) => {
       const ms = durationMs(v as string, "Interval", what);
       if (ms !== undefined) {
@@ -153,7 +164,7 @@ export const CHECK_FIELDS: readonly FieldSpec<CheckDraft>[] = [
   {
     name: "Timeout",
     kind: "string",
-    doc: `timeout of one HTTP/TCP/gRPC run (default ${CHECK_TIMEOUT_DEFAULT_MS / 1000}s)`,
+    doc: `timeout of one HTTP/TCP/UDP/gRPC run (default ${CHECK_TIMEOUT_DEFAULT_MS / 1000}s)`,
     set: (d, v, what) => {
       const ms = durationMs(v as string, "Timeout", what);
       if (ms !== undefined) {
@@ -202,7 +213,7 @@ export interface CheckFromConsulOptions {
   /** The service's address and port (HTTP `/path`); null for node-level checks. */
   service: { address: string; port: number } | null;
   /**
-   * `run`: the check must be TTL, HTTP, TCP or GRPC (agent registrations: berth runs it); `report`:
+   * `run`: the check must be TTL, HTTP, TCP, UDP or GRPC (agent registrations: berth runs it); `report`:
    * any definition is a reported result (catalog registrations: the registrant runs it).
    */
   mode: "run" | "report";
@@ -216,7 +227,7 @@ export function checkFromConsul(
   const { what } = opts;
   for (const k of UNSUPPORTED_CHECKS) {
     if (lookup(o, k) !== undefined && lookup(o, k) !== null && lookup(o, k) !== "") {
-      throw badRequest(`${what}: ${k} checks are not supported; use TTL, HTTP, TCP or GRPC`);
+      throw badRequest(`${what}: ${k} checks are not supported; use TTL, HTTP, TCP, UDP or GRPC`);
     }
   }
   const id = optionalField(o, "CheckID", "string", what) ??
@@ -240,12 +251,14 @@ export function checkFromConsul(
   };
   readFields(o, CHECK_FIELDS, d, what);
   const c = d.check;
-  if (d.kinds > 1) throw badRequest(`${what}: give one of TTL, HTTP, TCP or GRPC, not several`);
+  if (d.kinds > 1) {
+    throw badRequest(`${what}: give one of TTL, HTTP, TCP, UDP or GRPC, not several`);
+  }
   if (opts.mode === "report") {
     Object.assign(c, { kind: "reported", target: "", ttlMs: 0, intervalMs: 0, timeoutMs: 0 });
   } else if (d.kinds === 0) {
-    throw badRequest(`${what}: give TTL, HTTP, TCP or GRPC (the check kinds berth runs)`);
-  } else if (c.kind === "http" || c.kind === "tcp" || c.kind === "grpc") {
+    throw badRequest(`${what}: give TTL, HTTP, TCP, UDP or GRPC (the check kinds berth runs)`);
+  } else if (c.kind === "http" || c.kind === "tcp" || c.kind === "udp" || c.kind === "grpc") {
     c.intervalMs ||= CHECK_INTERVAL_DEFAULT_MS;
     c.timeoutMs ||= Math.min(CHECK_TIMEOUT_DEFAULT_MS, c.intervalMs);
   } else {

@@ -135,6 +135,7 @@ function checkDefinition(r: RegisteredCheck) {
     ...(r.kind === "http" ? { HTTP: r.target } : {}),
     ...(r.kind === "tcp" ? { TCP: r.target } : {}),
     ...(r.kind === "grpc" ? { GRPC: r.target, GRPCUseTLS: false } : {}),
+    ...(r.kind === "udp" ? { UDP: r.target } : {}),
     ...(r.intervalMs > 0 ? { Interval: goDuration(r.intervalMs) } : {}),
     ...(r.timeoutMs > 0 ? { Timeout: goDuration(r.timeoutMs) } : {}),
     ...(r.ttlMs > 0 ? { TTL: goDuration(r.ttlMs) } : {}),

@@ -21,8 +21,9 @@
  * - id: `<node>:<container-name>:<port>[:udp]`; with `SERVICE_ID`, `<node>:<SERVICE_ID>` for a
  *   container with one remaining port and `<node>:<SERVICE_ID>:<port>[:udp]` otherwise (ids always start
  *   with the node, which owns them).
- * - UDP ports get the `:udp` id suffix and the tag `udp`; HTTP routing and active checks apply to
- *   TCP ports only.
+ * - UDP ports get the `:udp` id suffix and the tag `udp`; HTTP routing applies to TCP ports
+ *   only; `berth.check.http/tcp/grpc` checks the TCP ports' instances, `berth.check.udp` the UDP
+ *   ports' (each with the shared interval and timeout).
  * - Docker verdict (`instance.docker`, this watcher's health source): `stopping` for a container
  *   that got a stop signal, else `paused`, `restarting`, the HEALTHCHECK state (`starting`,
  *   `unhealthy` with its last output, `healthy`), or `running` without a HEALTHCHECK. The check
@@ -178,7 +179,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       : multi
       ? instanceId(options.node, serviceId, e.port, e.udp)
       : `${options.node}:${serviceId}`;
-    const check = e.udp ? null : common.check;
+    const check = e.udp ? common.udpCheck : common.check;
     const edgeHost = options.edgeDomain
       ? `${service}.${options.edgeDomain.replace(/\.$/, "")}`.toLowerCase()
       : null;
@@ -202,7 +203,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
     });
   }
   if (common.check !== null && entries.length > 0 && entries.every((e) => e.udp)) {
-    // berth.check.* probes a TCP port; a container with UDP ports only has none to probe.
+    // berth.check.http/tcp/grpc probe a TCP port; a container with UDP ports only has none.
     const check = common.check;
     const key = check.http
       ? "berth.check.http"
@@ -211,8 +212,14 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
       : "berth.check.tcp";
     s.problem(
       key,
-      `${key}: the container has no TCP port to check (UDP ports are not checked; ` +
-        `a Docker HEALTHCHECK gates them); ignored`,
+      `${key}: the container has no TCP port to check (UDP ports take berth.check.udp); ignored`,
+    );
+  }
+  if (common.udpCheck !== null && entries.length > 0 && !entries.some((e) => e.udp)) {
+    s.problem(
+      "berth.check.udp",
+      "berth.check.udp: the container has no UDP port to check (TCP ports take " +
+        "berth.check.tcp, .http or .grpc); ignored",
     );
   }
   return { instances, problems: s.problems, skipped };
@@ -354,7 +361,10 @@ interface Common {
   tls: TlsMode | null;
   proto: HttpProto | null;
   hsts: string | null;
+  /** The check of the TCP ports' instances (`berth.check.http/tcp/grpc`). */
   check: CheckDefinition | null;
+  /** The check of the UDP ports' instances (`berth.check.udp`). */
+  udpCheck: CheckDefinition | null;
   /** Route settings from labels, canonical. */
   route: Record<string, string>;
 }
@@ -369,24 +379,42 @@ function commonFields(s: ContainerSettings, o: DesiredOptions): Common {
     tls: decodeLabel(s, LABELS.tls),
     proto: decodeLabel(s, LABELS.httpProto),
     hsts: decodeLabel(s, LABELS.hsts),
-    check: checkOf(s),
+    ...checksOf(s),
     route: routeLabels(s, o.routeKeys),
   };
 }
 
-function checkOf(s: ContainerSettings): CheckDefinition | null {
+/** The check labels: one definition for the TCP ports, one for the UDP ports (shared timing). */
+function checksOf(s: ContainerSettings): Pick<Common, "check" | "udpCheck"> {
   const http = decodeLabel(s, LABELS.checkHttp);
   const tcp = decodeLabel(s, LABELS.checkTcp);
   const grpc = decodeLabel(s, LABELS.checkGrpc);
-  if (http === null && !tcp && !grpc) return null;
-  const check: CheckDefinition = {
+  const udp = decodeLabel(s, LABELS.checkUdp);
+  const expect = decodeLabel(s, LABELS.checkUdpExpect);
+  if (expect !== null && udp === null) {
+    s.problem(
+      "berth.check.udp.expect",
+      "berth.check.udp.expect: no berth.check.udp to go with (berth.check.udp=PAYLOAD sends " +
+        "the datagram); ignored",
+    );
+  }
+  const tcpSide = http !== null || tcp || grpc;
+  if (!tcpSide && udp === null) return { check: null, udpCheck: null };
+  const timing = {
     intervalMs: decodeLabel(s, LABELS.checkInterval),
     timeoutMs: decodeLabel(s, LABELS.checkTimeout),
   };
-  if (http !== null) check.http = http;
-  if (tcp) check.tcp = true;
-  if (grpc) check.grpc = true;
-  return check;
+  let check: CheckDefinition | null = null;
+  if (tcpSide) {
+    check = { ...timing };
+    if (http !== null) check.http = http;
+    if (tcp) check.tcp = true;
+    if (grpc) check.grpc = true;
+  }
+  const udpCheck: CheckDefinition | null = udp === null
+    ? null
+    : { udp, ...(expect === null ? {} : { udpExpect: expect }), ...timing };
+  return { check, udpCheck };
 }
 
 function metaOf(

@@ -107,8 +107,8 @@ Deno.test("containerInstances() berth.check.* on a container with UDP ports only
   assert.equal(udpOnly.instances[0]!.check, null);
   assert.deepEqual(udpOnly.problems.map((p) => [p.label, p.message]), [[
     "berth.check.tcp",
-    "berth.check.tcp: the container has no TCP port to check (UDP ports are not checked; " +
-    "a Docker HEALTHCHECK gates them); ignored",
+    "berth.check.tcp: the container has no TCP port to check (UDP ports take berth.check.udp); " +
+    "ignored",
   ]]);
   // With a TCP port too: its instance is checked, and nothing is reported.
   const both = containerInstances(
@@ -126,6 +126,92 @@ Deno.test("containerInstances() berth.check.* on a container with UDP ports only
   assert.deepEqual(
     both.instances.map((i) => [i.id.endsWith(":udp"), i.check === null]).sort(),
     [[false, false], [true, true]],
+  );
+});
+
+const DNS_PORTS = {
+  "53/udp": [{ HostIp: "0.0.0.0", HostPort: "5353" }],
+  "53/tcp": [{ HostIp: "0.0.0.0", HostPort: "5353" }],
+};
+
+Deno.test("containerInstances() berth.check.udp checks the UDP ports' instances, berth.check.tcp the TCP ports', with the shared timing", () => {
+  const r = containerInstances(
+    container({
+      labels: {
+        "berth.check.tcp": "true",
+        "berth.check.udp": "\\x00\\x01PING",
+        "berth.check.udp.expect": "PONG",
+        "berth.check.interval": "3s",
+        "berth.check.timeout": "1s",
+      },
+      ports: DNS_PORTS,
+    }),
+    OPTS,
+  );
+  assert.deepEqual(r.problems, []);
+  const udp = r.instances.find((i) => i.id.endsWith(":udp"))!;
+  const tcp = r.instances.find((i) => !i.id.endsWith(":udp"))!;
+  assert.deepEqual(udp.check, {
+    udp: "\\x00\\x01PING",
+    udpExpect: "PONG",
+    intervalMs: 3000,
+    timeoutMs: 1000,
+  });
+  assert.deepEqual(tcp.check, { tcp: true, intervalMs: 3000, timeoutMs: 1000 });
+});
+
+Deno.test("containerInstances() berth.check.udp=true sends an empty datagram (Consul's), =false is no check", () => {
+  const of = (v: string) =>
+    containerInstances(container({ labels: { "berth.check.udp": v }, ports: DNS_PORTS }), OPTS)
+      .instances.find((i) => i.id.endsWith(":udp"))!.check;
+  assert.deepEqual(of("true"), { udp: "", intervalMs: 10_000, timeoutMs: 2000 });
+  assert.equal(of("false"), null);
+});
+
+Deno.test("containerInstances() berth.check.udp on a container with TCP ports only, or .expect alone, is reported", () => {
+  const tcpOnly = containerInstances(
+    container({
+      labels: { "berth.check.udp": "true" },
+      ports: { "53/tcp": [{ HostIp: "0.0.0.0", HostPort: "5353" }] },
+    }),
+    OPTS,
+  );
+  assert.equal(tcpOnly.instances[0]!.check, null);
+  assert.deepEqual(tcpOnly.problems.map((p) => p.message), [
+    "berth.check.udp: the container has no UDP port to check (TCP ports take berth.check.tcp, " +
+    ".http or .grpc); ignored",
+  ]);
+  const expectOnly = containerInstances(
+    container({ labels: { "berth.check.udp.expect": "PONG" }, ports: DNS_PORTS }),
+    OPTS,
+  );
+  assert.ok(expectOnly.instances.every((i) => i.check === null));
+  assert.deepEqual(expectOnly.problems.map((p) => p.message), [
+    "berth.check.udp.expect: no berth.check.udp to go with (berth.check.udp=PAYLOAD sends the " +
+    "datagram); ignored",
+  ]);
+});
+
+Deno.test("containerInstances() a bad berth.check.udp or .expect is one problem line; the container still registers", () => {
+  const r = containerInstances(
+    container({
+      labels: { "berth.check.udp": "PING\\q", "berth.check.udp.expect": "x".repeat(513) },
+      ports: DNS_PORTS,
+    }),
+    OPTS,
+  );
+  assert.equal(r.instances.length, 2);
+  assert.ok(r.instances.every((i) => i.check === null));
+  const lines = r.problems.map((p) => p.message);
+  assert.equal(lines.length, 2, JSON.stringify(lines));
+  assert.ok(lines.every((l) => !l.includes("\n")));
+  assert.match(
+    lines[0]!,
+    /^berth\.check\.udp="PING\\\\q": expected valid escapes: unknown escape "\\q".*; no UDP check$/,
+  );
+  assert.match(
+    lines[1]!,
+    /^berth\.check\.udp\.expect="x{80}…": expected at most 512 bytes; any reply or silence passes$/,
   );
 });
 

@@ -12,6 +12,8 @@
  * A bad value never throws: it becomes a Problem naming the label, the value and the reason, and
  * the entry's default is used.
  *
+ * Over 500 lines: the table is one schema of every label and is kept whole, in README order.
+ *
  * @module
  */
 import { parseDuration } from "../lib/duration.ts";
@@ -323,6 +325,26 @@ export const LABELS = {
     default: false,
     onBad: "no gRPC check",
     parse: bool,
+  }),
+  checkUdp: label<string | null>({
+    keys: ["berth.check.udp"],
+    example: "PAYLOAD",
+    doc: "UDP check of the UDP ports (Consul's): sends PAYLOAD (`true`: empty; `\\xHH` escapes); " +
+      "ICMP port unreachable fails, a reply or silence passes",
+    default: null,
+    onBad: "no UDP check",
+    parse: (v, key) => {
+      const b = parseBool(v);
+      return b === true ? "" : b === false ? null : rules.udpCheckBytes(v, key);
+    },
+  }),
+  checkUdpExpect: label<string | null>({
+    keys: ["berth.check.udp.expect"],
+    example: "TEXT",
+    doc: "with `berth.check.udp`: a reply containing TEXT (same escapes) must come in time",
+    default: null,
+    onBad: "any reply or silence passes",
+    parse: (v, key) => rules.udpCheckBytes(v, key),
   }),
   checkInterval: label<number>({
     keys: ["berth.check.interval", "SERVICE_CHECK_INTERVAL"],

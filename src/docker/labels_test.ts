@@ -78,6 +78,8 @@ const BAD: Record<string, string[]> = {
   "berth.tls": ["letsencrypt", "acme,manual"],
   "berth.http.proto": ["h3", "grpc-web"],
   "berth.check.grpc": ["yes please"],
+  "berth.check.udp": ["a\\q", "\\x4", "end\\", "x".repeat(513)],
+  "berth.check.udp.expect": ["\\xZZ", "\\", "y".repeat(513)],
   "berth.http.hsts": ["31536000", "max-age=1y", "max-age=60; nosniff"],
 };
 /** Entries that accept any value. */

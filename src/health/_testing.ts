@@ -1,9 +1,10 @@
 /**
  * Test helpers for the health folder: a loopback HTTP server whose answers a test scripts, a TCP
- * server, and an instance spec builder (polling: test/wait.ts). Not exported from mod.ts.
+ * server, a UDP server, and an instance spec builder (polling: test/wait.ts). Not exported from mod.ts.
  *
  * @module
  */
+import dgram from "node:dgram";
 import http from "node:http";
 import net from "node:net";
 import type { CheckDefinition, InstanceSpec } from "../store/mod.ts";
@@ -48,6 +49,46 @@ export async function tcpServer(): Promise<{ port: number; close(): Promise<void
     port: (server.address() as net.AddressInfo).port,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/**
+ * A UDP server on 127.0.0.1:0 that answers each datagram with `answer(text)` (null: stays
+ * silent); `got` holds what arrived, as text.
+ */
+export async function udpServer(
+  answer: (text: string) => string | null,
+): Promise<{ port: number; got: string[]; close(): Promise<void> }> {
+  const sock = dgram.createSocket("udp4");
+  const got: string[] = [];
+  sock.on("message", (m, r) => {
+    got.push(m.toString());
+    const a = answer(m.toString());
+    if (a !== null) sock.send(a, r.port, r.address);
+  });
+  await new Promise<void>((r) => sock.bind(0, "127.0.0.1", r));
+  return {
+    port: sock.address().port,
+    got,
+    close: () => new Promise<void>((r) => sock.close(() => r())),
+  };
+}
+
+/**
+ * A loopback UDP port nobody listens on now: bound once to be sure, then closed. Taken below
+ * the kernel's ephemeral range (32768 and up), where the port-0 sockets of tests running in
+ * parallel land, so none of them is likely to take it meanwhile.
+ */
+export async function closedUdpPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const sock = dgram.createSocket("udp4");
+    const bound = await new Promise<boolean>((ok) => {
+      sock.once("error", () => ok(false));
+      sock.bind(port, "127.0.0.1", () => ok(true));
+    });
+    await new Promise<void>((r) => sock.close(() => r()));
+    if (bound) return port;
+  }
 }
 
 /** An API instance of `node` at 127.0.0.1:`port` with `check` and no result yet. */

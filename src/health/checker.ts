@@ -42,6 +42,7 @@ import {
   type Timers,
 } from "./probe.ts";
 import type { GrpcHealthCall } from "./grpc_health.ts";
+import type { UdpProber } from "./udp_check.ts";
 import { errorText } from "../lib/error_text.ts";
 import { type ItemsChanged, NodeItems } from "./node_items.ts";
 
@@ -83,6 +84,8 @@ export interface HealthOptions {
   tcpConnect?: TcpConnect;
   /** gRPC health call used by grpc checks (default: node:http2, one session per run). */
   grpcHealth?: GrpcHealthCall;
+  /** How udp checks send (default: a kernel-connected FFI socket, else node:dgram). */
+  udp?: UdpProber;
 }
 
 /** What the checker is doing for one instance, for status pages and tests. */
@@ -108,7 +111,7 @@ interface Wanted {
   registered: RegisteredCheck | null;
 }
 
-/** An instance's own check, then its registered HTTP/TCP/gRPC checks, targets as registered. */
+/** An instance's own check, then its registered HTTP/TCP/gRPC/UDP checks, targets as registered. */
 function wantedOfInstance(i: Instance): Wanted[] {
   const out: Wanted[] = [];
   if (i.check !== null) {
@@ -124,7 +127,7 @@ function wantedOfInstance(i: Instance): Wanted[] {
   return out;
 }
 
-/** The node's registered HTTP/TCP/gRPC checks. */
+/** The node's registered HTTP/TCP/gRPC/UDP checks. */
 function wantedOfNode(n: NodeInfo): Wanted[] {
   const out: Wanted[] = [];
   for (const c of n.checks ?? []) pushRegistered(out, c);
@@ -180,6 +183,7 @@ export class HealthChecker {
   readonly #httpGet: HttpGet | undefined;
   readonly #tcpConnect: TcpConnect | undefined;
   readonly #grpcHealth: GrpcHealthCall | undefined;
+  readonly #udp: UdpProber | undefined;
 
   readonly #entries = new Map<string, Entry>();
   /** Every check this node's rows ask for; `#entries` runs the first `checksMax` of them. */
@@ -231,6 +235,7 @@ export class HealthChecker {
     this.#httpGet = o.httpGet;
     this.#tcpConnect = o.tcpConnect;
     this.#grpcHealth = o.grpcHealth;
+    this.#udp = o.udp;
     this.#wanted = new NodeItems({
       node: o.node,
       ofInstance: wantedOfInstance,
@@ -334,7 +339,7 @@ export class HealthChecker {
     if (target === null) {
       this.#drop(id);
       if (!this.#skippedLogged.has(id)) {
-        this.#log(`health: ${id}: check has neither http nor tcp; nothing to run`);
+        this.#log(`health: ${id}: check has neither http, grpc, tcp nor udp; nothing to run`);
         this.#skippedLogged.add(id);
       }
       return false;
@@ -433,6 +438,7 @@ export class HealthChecker {
       ...(this.#httpGet ? { httpGet: this.#httpGet } : {}),
       ...(this.#tcpConnect ? { tcpConnect: this.#tcpConnect } : {}),
       ...(this.#grpcHealth ? { grpcHealth: this.#grpcHealth } : {}),
+      ...(this.#udp ? { udp: this.#udp } : {}),
     });
     if (e.stopped || this.#closed) return;
     const stored = e.checkId === null

@@ -393,7 +393,9 @@ Deno.test("HealthChecker skips a check with neither http nor tcp and says so onc
     await t.register({ ...instance("none", NODE, 8000, { intervalMs: 200, timeoutMs: 100 }) });
     await new Promise((r) => setTimeout(r, 0));
     assert.deepEqual(t.checker.checks(), []);
-    assert.deepEqual(t.logs, ["health: none: check has neither http nor tcp; nothing to run"]);
+    assert.deepEqual(t.logs, [
+      "health: none: check has neither http, grpc, tcp nor udp; nothing to run",
+    ]);
   } finally {
     await t.close();
   }

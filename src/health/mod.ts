@@ -15,6 +15,10 @@
  * - `grpc: true`: the gRPC health protocol over h2c (`grpc.health.v1.Health/Check` for the
  *   whole server, grpc_health.ts): SERVING passes; NOT_SERVING, a gRPC error (12: the server
  *   has no health service) or a failed connection fails. Output `gRPC health 10.0.0.5:80: SERVING`.
+ * - `udp: "PAYLOAD"` (a UDP port's instance; "" an empty datagram): Consul's UDP check
+ *   (udp_check.ts) from a kernel-connected socket: an ICMP port unreachable fails at once, a
+ *   reply or silence passes; with `udpExpect` a reply containing it must come.
+ *   Output `UDP 10.0.0.5:53: port unreachable (ICMP)`.
  * - Every run is bounded by the check's `timeoutMs` (`…: timed out after 2000ms`); the response
  *   body is never read; at most `concurrencyMax` runs are in flight.
  * - Hysteresis (Consul's `success_before_passing` / `failures_before_critical`): the first result
@@ -26,7 +30,7 @@
  *
  * Registered checks (src/store/checks.ts, from the Consul API) run here too: an HTTP check
  * requests its URL exactly as given (its own host and port; `https:` with TLS), a TCP check
- * connects to its `host:port` as given, and the result is proposed as `check.update`. TTL
+ * connects to its `host:port` as given, a UDP check sends an empty datagram there, and the result is proposed as `check.update`. TTL
  * checks and `DeregisterCriticalServiceAfter` are CheckTimers' (check_timers.ts): the owner
  * decides that a TTL ran out, from its own clock, and proposes it.
  *
@@ -79,3 +83,4 @@ export {
   type TcpConnect,
   type Timers,
 } from "./probe.ts";
+export { defaultUdpProber, type UdpExchange, type UdpProber } from "./udp_check.ts";

@@ -1,5 +1,6 @@
 /**
- * One run of one check: an HTTP GET, a TCP connect or a gRPC health call (grpc_health.ts) against an instance, bounded by a timeout,
+ * One run of one check: an HTTP GET, a TCP connect, a gRPC health call (grpc_health.ts) or a UDP
+ * datagram (udp_check.ts) against an instance, bounded by a timeout,
  * turned into a status and a short output line. The output is the same text for the same kind of
  * outcome (no timings, no response body), so the checker can compare it with the stored output
  * and propose only on a real change.
@@ -24,6 +25,15 @@ import {
   SERVING_STATUS_NAMES,
 } from "./grpc_health.ts";
 import { connectWithLocalHeader, proxiedHttpGet, proxyVersionOfMeta } from "./proxy_local.ts";
+import {
+  defaultUdpProber,
+  payloadOf,
+  udpAddressOf,
+  udpAnswerResult,
+  type UdpProber,
+  udpSilenceResult,
+  type UdpTarget,
+} from "./udp_check.ts";
 
 /** Longest output line proposed; longer lines are cut with an ellipsis. */
 export const OUTPUT_CHARS_MAX = 200;
@@ -54,6 +64,7 @@ export type ProbeTarget =
       /** The gRPC service asked about; absent: the whole server (a registered check's `/service`). */
       service?: string;
     }
+    | ({ kind: "udp" } & UdpTarget)
   )
   & { proxyProtocol?: 1 | 2 };
 
@@ -86,6 +97,8 @@ export interface ProbeOptions {
   httpGet?: HttpGet;
   tcpConnect?: TcpConnect;
   grpcHealth?: GrpcHealthCall;
+  /** How UDP checks send (default: FFI with ICMP refusals where it runs, else node:dgram). */
+  udp?: UdpProber;
   timers?: Timers;
 }
 
@@ -102,8 +115,9 @@ export const REAL_TIMERS: Timers = {
 
 /**
  * The target a check definition describes for an instance, or null when the definition names
- * no HTTP path, gRPC nor TCP (nothing to run). HTTP wins over gRPC, gRPC over TCP. An instance
- * with `berth.proxy-protocol` in its meta is checked with that PROXY protocol's LOCAL header.
+ * no HTTP path, gRPC, TCP nor UDP (nothing to run). HTTP wins over gRPC, gRPC over TCP, TCP over
+ * UDP. An instance with `berth.proxy-protocol` in its meta is checked with that PROXY
+ * protocol's LOCAL header (not a UDP check: the proxy sends no header on datagrams).
  */
 export function targetOf(
   instance: { address: string; port: number; meta?: Readonly<Record<string, string>> },
@@ -118,12 +132,16 @@ export function targetOf(
   }
   if (check.grpc === true) return { kind: "grpc", address, port, ...pp };
   if (check.tcp === true) return { kind: "tcp", address, port, ...pp };
+  if (check.udp !== undefined) {
+    const expect = check.udpExpect === undefined ? {} : { expect: check.udpExpect };
+    return { kind: "udp", address, port, payload: check.udp, ...expect };
+  }
   return null;
 }
 
 /**
- * The target of a registered check (src/store/checks.ts): an HTTP check's URL, a TCP check's
- * `host:port` or a gRPC check's `host:port[/service]`, requested exactly as given, whatever the service's own address and port; null
+ * The target of a registered check (src/store/checks.ts): an HTTP check's URL, a TCP or UDP
+ * check's `host:port` (UDP: an empty datagram, as Consul) or a gRPC check's `host:port[/service]`, requested exactly as given, whatever the service's own address and port; null
  * for kinds that are not probed (TTL, reported).
  */
 export function targetOfRegistered(c: RegisteredCheck): ProbeTarget | null {
@@ -143,10 +161,13 @@ export function targetOfRegistered(c: RegisteredCheck): ProbeTarget | null {
       ? { kind: "grpc", address, port }
       : { kind: "grpc", address, port, service: c.target.slice(slash + 1) };
   }
-  if (c.kind === "tcp") {
+  if (c.kind === "tcp" || c.kind === "udp") {
     const at = c.target.lastIndexOf(":");
     const address = c.target.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-    return { kind: "tcp", address, port: Number(c.target.slice(at + 1)) };
+    const port = Number(c.target.slice(at + 1));
+    return c.kind === "tcp"
+      ? { kind: "tcp", address, port }
+      : { kind: "udp", address, port, payload: "" };
   }
   return null;
 }
@@ -157,10 +178,11 @@ export function hostPort(address: string, port: number): string {
 }
 
 /**
- * The fixed start of a target's output line: `HTTP GET /health`, `TCP connect 10.0.0.5:80` or
- * `gRPC health 10.0.0.5:80`.
+ * The fixed start of a target's output line: `HTTP GET /health`, `TCP connect 10.0.0.5:80`,
+ * `gRPC health 10.0.0.5:80` or `UDP 10.0.0.5:53`.
  */
 export function describeTarget(t: ProbeTarget): string {
+  if (t.kind === "udp") return `UDP ${hostPort(t.address, t.port)}`;
   if (t.kind === "tcp") return `TCP connect ${hostPort(t.address, t.port)}`;
   if (t.kind === "grpc") {
     return `gRPC health ${hostPort(t.address, t.port)}${t.service ? `/${t.service}` : ""}`;
@@ -181,7 +203,13 @@ export async function probe(target: ProbeTarget, options: ProbeOptions): Promise
     ac.abort();
   }, options.timeoutMs);
   const what = describeTarget(target);
+  const udp = target.kind === "udp" ? options.udp ?? defaultUdpProber() : null;
   try {
+    if (target.kind === "udp") {
+      const to = { address: await udpAddressOf(target.address), port: target.port };
+      const answer = await udp!.exchange(to, payloadOf(target), ac.signal);
+      return clipped(udpAnswerResult(target, what, answer));
+    }
     if (target.kind === "http") {
       const get = options.httpGet ?? nodeHttpGet;
       const { statusCode, statusText } = await get(target, ac.signal);
@@ -203,6 +231,9 @@ export async function probe(target: ProbeTarget, options: ProbeOptions): Promise
     );
     return { status: "passing", output: clip(`${what}: success`) };
   } catch (e) {
+    if (target.kind === "udp" && timedOut) {
+      return clipped(udpSilenceResult(target, what, options.timeoutMs, udp!.seesRefusals));
+    }
     const why = timedOut
       ? `timed out after ${options.timeoutMs}ms`
       : ac.signal.aborted
@@ -255,6 +286,10 @@ export function describeError(e: unknown): string {
   if (name === "ConnectionReset") return "connection reset";
   const message = e instanceof Error ? e.message : String(e);
   return message.split("\n")[0]!.replace(/\s+\(os error \d+\)$/, "").toLowerCase() || "failed";
+}
+
+function clipped(r: ProbeResult): ProbeResult {
+  return { status: r.status, output: clip(r.output) };
 }
 
 function clip(s: string): string {

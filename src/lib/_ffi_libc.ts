@@ -26,11 +26,15 @@ export const POLLIN = 0x1;
 export const SHUT_RDWR = 2;
 export const EINTR = 4;
 export const EAGAIN = 11;
+export const ECONNREFUSED = 111;
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
@@ -326,6 +330,21 @@ export function bindTo(
   const view = new DataView(bytes.buffer);
   const len = writeSockaddr(bytes, view, 0, to.family, to.ip, to.port, to.scope);
   if (c.bind(fd, bytes, len) < 0) throw new ErrnoError("bind", lastErrno(c), to.text);
+}
+
+/**
+ * connect(2) a datagram socket to `to` (as bindTo): the kernel then takes datagrams from that
+ * peer only and reports its ICMP errors (port unreachable: ECONNREFUSED) on the next call.
+ */
+export function connectTo(
+  c: Libc,
+  fd: number,
+  to: { family: number; ip: Uint8Array; port: number; scope: number; text: string },
+): void {
+  const bytes = new Uint8Array(NAME_SLOT);
+  const view = new DataView(bytes.buffer);
+  const len = writeSockaddr(bytes, view, 0, to.family, to.ip, to.port, to.scope);
+  if (c.connect(fd, bytes, len) < 0) throw new ErrnoError("connect", lastErrno(c), to.text);
 }
 
 /** getsockname(2): the family, address and port the socket is bound to (port 0 resolved). */

@@ -142,7 +142,7 @@ export class UdpSendError extends Error {
 // ---- addresses ------------------------------------------------------------------------------
 
 /** A parsed destination: 4 or 16 bytes and an IPv6 scope id (numeric `%N` only), or null. */
-function parseIp(text: string): { ip: Uint8Array; scope: number } | null {
+export function parseIp(text: string): { ip: Uint8Array; scope: number } | null {
   const v4 = parseIpv4(text);
   if (v4) return { ip: v4, scope: 0 };
   const pct = text.indexOf("%");

@@ -21,7 +21,8 @@
  *   address; for a host name, the port only). It is bound to loopback when the instance is on
  *   loopback. Deno 2.9.6's `node:dgram` `connect()` does not connect the kernel socket (it
  *   filters nothing and reports no ICMP refusal), so an instance that is down is noticed by its
- *   health gating, not by ECONNREFUSED.
+ *   health gating (`berth.check.udp` sees the refusal through a kernel-connected FFI socket,
+ *   src/health/udp_check.ts), not by ECONNREFUSED here: there is no passive health for UDP.
  * - Send errors (on the listener or a flow) are counted and logged at most once a minute.
  * - A datagram that finds no instance is dropped (counted in the report).
  * - Ports: a port that is the agent's own DNS listener, that another service claimed first

@@ -157,6 +157,8 @@ export function instanceChecks(i: Instance, nodeStatus: NodeStatus | undefined):
       ? "grpc"
       : i.check?.tcp
       ? "tcp"
+      : i.check?.udp !== undefined
+      ? "udp"
       : "";
     const v = ownCheckVerdict(i) ?? { status: "passing" as const, output: "" };
     own(`service:${i.id}`, `Service '${i.service}' check`, v, type);

@@ -154,7 +154,7 @@ Deno.test("check.* refuse unknown targets and reserved ids, changing nothing", (
 
 Deno.test("rules.registeredCheck() refuses bad checks with one line naming the field", () => {
   const cases: [Partial<RegisteredCheck> & Record<string, unknown>, RegExp][] = [
-    [{ kind: "script" as never }, /kind: expected ttl\|http\|tcp\|grpc\|reported/],
+    [{ kind: "script" as never }, /kind: expected ttl\|http\|tcp\|grpc\|udp\|reported/],
     [{ ttlMs: 10 }, /ttlMs: expected a duration from 1s to 24h/],
     [{ kind: "http", target: "/health", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /URL/],
     [{ kind: "http", target: "ftp://x/", intervalMs: 1000, timeoutMs: 100, ttlMs: 0 }, /URL/],

@@ -117,6 +117,7 @@ export function checkDefinitionKey(c: CheckDefinition | null): string {
   if (c === null) return "null";
   const key: unknown[] = [c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs];
   if (c.grpc === true) key.push("grpc"); // appended only when set: older keys stay as they were
+  if (c.udp !== undefined) key.push("udp", c.udp, c.udpExpect ?? null);
   return JSON.stringify(key);
 }
 

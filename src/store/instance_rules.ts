@@ -29,6 +29,7 @@ import { HTTP_PROTO_META_KEY, HTTP_PROTOS, type HttpProto, parseHttpProto } from
 import { HSTS_EXPECTED, HSTS_META_KEY, parseHsts } from "./edge_meta.ts";
 import { canonicalRouteMeta } from "./route_keys.ts";
 import { CommandError, durationMs, fail, int, obj, str } from "./rule_basics.ts";
+import { unescapeBytes } from "../lib/escaped_bytes.ts";
 
 /** Most tags, meta pairs or HTTP hosts on one instance. */
 export const TAGS_MAX = 64;
@@ -46,6 +47,8 @@ export const CHECK_TIMEOUT_MAX_MS = 3_600_000;
 export const CHECK_TTL_MAX_MS = 86_400_000;
 /** Most registered checks on one instance or one node. */
 export const CHECKS_PER_TARGET_MAX = 64;
+/** Most bytes of a UDP check's datagram or of its expected reply text. */
+export const UDP_CHECK_BYTES_MAX = 512;
 /** Longest check output or notes kept. */
 export const CHECK_OUTPUT_CHARS_MAX = 4096;
 
@@ -211,6 +214,21 @@ export const rules = {
     }
     return v;
   },
+  /**
+   * A UDP check's datagram or expected reply: text with `\xHH`, `\n`, `\r`, `\t`, `\0`, `\\`
+   * escapes (src/lib/escaped_bytes.ts) for at most UDP_CHECK_BYTES_MAX bytes; "" allowed.
+   */
+  udpCheckBytes(x: unknown, path: string): string {
+    if (typeof x !== "string") fail(path, "a string", x);
+    let n: number;
+    try {
+      n = unescapeBytes(x).length;
+    } catch (e) {
+      fail(path, `valid escapes: ${(e as Error).message}`, x);
+    }
+    if (n > UDP_CHECK_BYTES_MAX) fail(path, `at most ${UDP_CHECK_BYTES_MAX} bytes`, x);
+    return x;
+  },
   /** A gRPC check's `host:port`, or `host:port/service` (the gRPC service asked about). */
   checkGrpcTarget(x: unknown, path: string): string {
     const v = str(x, path);
@@ -237,7 +255,7 @@ export const rules = {
       if (v !== 0 && v !== undefined) fail(p, `0 for a ${kind} check`, String(v));
       return 0;
     };
-    const probed = kind === "http" || kind === "tcp" || kind === "grpc";
+    const probed = kind === "http" || kind === "tcp" || kind === "grpc" || kind === "udp";
     return {
       id: str(o.id, `${path}.id`),
       name: str(o.name, `${path}.name`),
@@ -245,7 +263,7 @@ export const rules = {
       kind,
       target: kind === "http"
         ? rules.checkUrl(o.target, `${path}.target`)
-        : kind === "tcp"
+        : kind === "tcp" || kind === "udp"
         ? rules.checkHostPort(o.target, `${path}.target`)
         : kind === "grpc"
         ? rules.checkGrpcTarget(o.target, `${path}.target`)
@@ -316,6 +334,11 @@ function check(x: unknown, path: string): CheckDefinition | null {
   if (o.grpc !== undefined && o.grpc !== null) {
     if (typeof o.grpc !== "boolean") fail(`${path}.grpc`, "a boolean", o.grpc);
     out.grpc = o.grpc;
+  }
+  if (o.udp !== undefined && o.udp !== null) out.udp = rules.udpCheckBytes(o.udp, `${path}.udp`);
+  if (o.udpExpect !== undefined && o.udpExpect !== null) {
+    if (out.udp === undefined) fail(`${path}.udpExpect`, "udp set too", o.udpExpect);
+    out.udpExpect = rules.udpCheckBytes(o.udpExpect, `${path}.udpExpect`);
   }
   return out;
 }

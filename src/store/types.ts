@@ -67,6 +67,14 @@ export interface CheckDefinition {
    * server): SERVING passes, anything else fails.
    */
   grpc?: boolean;
+  /**
+   * A UDP check (an instance of a UDP port), as Consul's: this datagram (escapes as in
+   * src/lib/escaped_bytes.ts; "" an empty one) goes to the instance; an ICMP refusal fails, a
+   * reply or silence within the timeout passes. With `udpExpect`, a reply containing it must come.
+   */
+  udp?: string;
+  /** With `udp`: text (same escapes) the reply must contain; no reply then fails. */
+  udpExpect?: string;
   intervalMs: number;
   timeoutMs: number;
 }
@@ -74,12 +82,12 @@ export interface CheckDefinition {
 /**
  * How a registered check gets its results: `ttl` the registrant reports them
  * (`/v1/agent/check/pass|warn|fail|update`) and the owner turns the check critical when none
- * came for `ttlMs`; `http` / `tcp` / `grpc` the owner's health checker probes `target` as given
- * (`grpc`: the gRPC health protocol over h2c);
+ * came for `ttlMs`; `http` / `tcp` / `grpc` / `udp` the owner's health checker probes `target` as
+ * given (`grpc`: the gRPC health protocol over h2c; `udp`: Consul's UDP check, an empty datagram);
  * `reported` results come with the registration (catalog registrations of external services).
  */
-export type CheckKind = "ttl" | "http" | "tcp" | "grpc" | "reported";
-export const CHECK_KINDS: readonly CheckKind[] = ["ttl", "http", "tcp", "grpc", "reported"];
+export type CheckKind = "ttl" | "http" | "tcp" | "grpc" | "udp" | "reported";
+export const CHECK_KINDS: readonly CheckKind[] = ["ttl", "http", "tcp", "grpc", "udp", "reported"];
 
 /**
  * A check registered through the Consul API (`/v1/agent/check/register`, a service definition's
@@ -95,12 +103,13 @@ export interface RegisteredCheck {
   kind: CheckKind;
   /**
    * `http`: the URL requested, as given; `tcp`: the `host:port` connected to; `grpc`:
-   * `host:port` or `host:port/service` (the service name asked about); "" otherwise.
+   * `host:port` or `host:port/service` (the service name asked about); `udp`: the `host:port`
+   * sent to; "" otherwise.
    */
   target: string;
   /** `ttl`: how long a reported result holds; 0 for other kinds. */
   ttlMs: number;
-  /** `http` / `tcp` / `grpc`: time between runs and the timeout of one run; 0 for other kinds. */
+  /** `http` / `tcp` / `grpc` / `udp`: time between runs and the timeout of one run; else 0. */
   intervalMs: number;
   timeoutMs: number;
   /** A service whose check stays critical this long is deregistered by its owner; 0: never. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { instanceSpec } from "../../test/fixtures.ts";
 import { CommandError, rules, validateInstance } from "./validate.ts";
+import { checkDefinitionKey } from "./health.ts";
 
 type Rule = (x: unknown, path: string) => unknown;
 
@@ -125,6 +126,11 @@ Deno.test("validateInstance() applies the field rules to every field", async (t)
     ["check.intervalMs", { check: { intervalMs: 10, timeoutMs: 1000 } }],
     ["check.http", { check: { intervalMs: 1000, timeoutMs: 1000, http: "health" } }],
     ["check.grpc", { check: { intervalMs: 1000, timeoutMs: 1000, grpc: "yes" } }],
+    ["check.udp", { check: { intervalMs: 1000, timeoutMs: 1000, udp: "a\\q" } }],
+    ["check.udp", { check: { intervalMs: 1000, timeoutMs: 1000, udp: "x".repeat(513) } }],
+    ["check.udp", { check: { intervalMs: 1000, timeoutMs: 1000, udp: 7 } }],
+    ["check.udpExpect", { check: { intervalMs: 1000, timeoutMs: 1000, udpExpect: "PONG" } }],
+    ["check.udpExpect", { check: { intervalMs: 1000, timeoutMs: 1000, udp: "", udpExpect: "\\" } }],
     ["meta", { meta: { "berth.http.proto": "h3" } }],
   ];
   for (const [field, over] of bad) {
@@ -146,4 +152,23 @@ Deno.test("validateInstance() applies the field rules to every field", async (t)
   assert.equal(ok.meta["berth.lb"], "least_conn");
   assert.equal(ok.meta["berth.http.proto"], "h2c");
   assert.deepEqual(ok.check, { intervalMs: 1000, timeoutMs: 1000, grpc: true });
+  const udp = { intervalMs: 1000, timeoutMs: 1000, udp: "\\x00PING", udpExpect: "PONG" };
+  assert.deepEqual(validateInstance(instanceSpec({ check: udp })).check, udp);
+  const empty = { intervalMs: 1000, timeoutMs: 1000, udp: "" };
+  assert.deepEqual(validateInstance(instanceSpec({ check: empty })).check, empty);
+});
+
+Deno.test("checkDefinitionKey() tells UDP checks apart by payload and expected text", () => {
+  const base = { intervalMs: 1000, timeoutMs: 1000 };
+  const keys = [
+    { ...base, tcp: true },
+    { ...base, udp: "" },
+    { ...base, udp: "PING" },
+    { ...base, udp: "PING", udpExpect: "PONG" },
+  ].map(checkDefinitionKey);
+  assert.equal(new Set(keys).size, keys.length);
+  assert.equal(
+    checkDefinitionKey({ ...base, tcp: true }),
+    JSON.stringify([null, true, 1000, 1000]),
+  );
 });
