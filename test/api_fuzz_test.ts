@@ -113,6 +113,7 @@ function bodies(): (string | Uint8Array | undefined)[] {
     '"s"',
     "{}",
     "\u0000\u0001",
+    '{"a":\r\n\u0007x', // V8's JSON error quotes this excerpt raw
     new Uint8Array([0xff, 0xfe, 0x00, 0x80]),
     "[".repeat(100_000),
     JSON.stringify({ Name: "a", Port: 80, Check: { HTTP: "http://%", Interval: "1s" } }),
@@ -170,6 +171,10 @@ function probes(app: Hono): Probe[] {
   }
   return out;
 }
+
+/** An error answer: one line of text (a JSON body has no raw control characters either). */
+// deno-lint-ignore no-control-regex
+const ONE_LINE = /^[^\x00-\x1f\x7f]*\n?$/;
 
 /** The management token realApp() adds (snapshots need acl:write). */
 const MGMT = { "X-Consul-Token": "mgmt" };
@@ -283,7 +288,9 @@ Deno.test("API: every route answers bad input without a 500 or a stack trace", a
       let finding: string | null = null;
       if (status === 500 || status === -1) finding = `${status}: ${text}`;
       else if (/\n\s+at |file:\/\//.test(text)) finding = `stack in body: ${text}`;
-      else if (logged.length > before) finding = `logged: ${logged.slice(before).join(" | ")}`;
+      else if (status >= 400 && !ONE_LINE.test(text)) {
+        finding = `not one line: ${JSON.stringify(text)}`;
+      } else if (logged.length > before) finding = `logged: ${logged.slice(before).join(" | ")}`;
       if (finding !== null) {
         // One example per route and kind of answer, so a report stays readable.
         const kind = `${p.route} → ${finding.slice(0, 60)}`;

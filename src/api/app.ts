@@ -33,7 +33,7 @@ import { certRoutes } from "./certs.ts";
 import type { SecretBox } from "../pki/mod.ts";
 import { renderMetrics } from "./metrics.ts";
 import { UI_HTML } from "./ui.ts";
-import { errorText } from "../lib/error_text.ts";
+import { controlsEscaped, errorText } from "../lib/error_text.ts";
 import type { LoopProbe } from "../lib/loop_probe.ts";
 import type { GapRecorder } from "../lib/gap_recorder.ts";
 
@@ -183,11 +183,12 @@ export function createApp(opts: ApiOptions): Hono {
     }
     return c.text(`no route for ${c.req.method} ${c.req.path}\n`, 404);
   });
+  // An error answer is one line: what the request brought into the message is escaped.
   app.onError((e, c) => {
-    if (e instanceof HttpError) return c.text(`${e.message}\n`, e.status);
-    if (e instanceof CommandError) return c.text(`${e.message}\n`, 400);
+    if (e instanceof HttpError) return c.text(`${controlsEscaped(e.message)}\n`, e.status);
+    if (e instanceof CommandError) return c.text(`${controlsEscaped(e.message)}\n`, 400);
     const ce = clusterHttpError(e);
-    if (ce !== undefined) return c.text(`${ce.message}\n`, ce.status);
+    if (ce !== undefined) return c.text(`${controlsEscaped(ce.message)}\n`, ce.status);
     console.error(`api: ${c.req.method} ${c.req.path} failed: ${(e as Error).stack ?? e}`);
     return c.text(`internal error: ${errorText(e)}\n`, 500);
   });

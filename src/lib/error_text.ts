@@ -29,3 +29,15 @@ export function errorText(e: unknown, opts: ErrorTextOptions = {}): string {
   const text = raw.replace(/\s+/g, " ").trim() || (e instanceof Error ? e.name : "error");
   return text.length <= ERROR_TEXT_CHARS_MAX ? text : `${text.slice(0, ERROR_TEXT_CHARS_MAX - 1)}…`;
 }
+
+/**
+ * `s` with its control characters (C0 and DEL) and the line separators U+2028 and U+2029 written
+ * as `\uXXXX`, so text a request brought (a key, an excerpt of a JSON body) cannot break the line
+ * of an error answer or a log.
+ */
+export function controlsEscaped(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/[\x00-\x1f\x7f\u2028\u2029]/g, (c) => {
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
