@@ -270,6 +270,14 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     expect: "expected CIDR,… like 10.0.0.0/8,192.168.1.7",
   },
   {
+    name: "request-id-from",
+    kind: "CIDRS",
+    def: "",
+    defaultText: "none",
+    help: "clients whose X-Request-Id the proxy keeps (others get a new one), CIDR,…",
+    expect: "expected CIDR,… like 10.0.0.0/8,192.168.1.7",
+  },
+  {
     name: "access-log",
     kind: "FILE",
     def: "off",

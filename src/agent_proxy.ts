@@ -8,6 +8,7 @@
 import { threadsText } from "./agent_dns.ts";
 import type { Config } from "./config.ts";
 import { formatHostPort } from "./lib/host_port.ts";
+import { cidrListOf } from "./lib/cidr.ts";
 import { type ClusterKeyBox, openEdgeKey } from "./pki/mod.ts";
 import {
   HttpProxy,
@@ -94,6 +95,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
         edgeDomain: config.edgeDomain,
         reserved: o.reserved,
         proxyProtocolFrom: config.proxyProtocolFrom,
+        requestIdFrom: config.requestIdFrom,
         member: config.node,
         accessLog,
       },
@@ -134,6 +136,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     log,
     reserved: o.reserved,
     proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
+    requestIdFrom: cidrListOf(config.requestIdFrom),
     events: metrics,
     tcpObserver: metrics,
     udpObserver: metrics,

@@ -67,6 +67,11 @@ export interface Config {
    * a PROXY header (README "PROXY protocol"), canonical CIDRs; empty: none.
    */
   proxyProtocolFrom: string[];
+  /**
+   * `--request-id-from`: clients whose X-Request-Id the proxy keeps (README "X-Request-Id"),
+   * canonical CIDRs; empty: none (every request gets a new id).
+   */
+  requestIdFrom: string[];
   /** `--access-log`: `stdout`, a file path (opened for appending), or null (off). */
   accessLog: string | null;
   /** `--access-log-format`: JSON objects, or Apache's common or combined format. */
@@ -317,6 +322,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     proxyH2,
     proxyWorkers: int("proxy-workers"),
     proxyProtocolFrom: get("proxy-protocol-from", parseCidrs),
+    requestIdFrom: get("request-id-from", parseCidrs),
     accessLog: get("access-log", (v) => {
       if (v.trim() === "") throw new Error("empty");
       return v === "off" ? null : v;

@@ -97,6 +97,7 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
     `"10.0.0.0/33" is not an IP address or CIDR; expected CIDR`,
   ],
   ["proxy-protocol-from", "10.0.0.1,lb", `"lb" is not an IP address or CIDR; expected CIDR,…`],
+  ["request-id-from", "lb", `"lb" is not an IP address or CIDR; expected CIDR,…`],
   ["access-log", "", "empty; expected stdout, off or a file path"],
   ["access-log-format", "apache", "unknown format; expected json, common or combined"],
   ["datacenter", "DC1", `has "D"; expected 1 to 63 lower-case letters, digits, - or _`],
@@ -319,6 +320,20 @@ Deno.test("loadConfig() reads --proxy-protocol-from from flags, env and the conf
   );
   const file = { ...base, readFile: () => '{"proxy-protocol-from": "172.16.0.0/12"}' };
   assert.deepEqual(loadConfig(["--config", "/c.json"], file).proxyProtocolFrom, ["172.16.0.0/12"]);
+});
+
+Deno.test("loadConfig() reads --request-id-from from flags, env and the config file as canonical CIDRs", () => {
+  assert.deepEqual(loadConfig([], base).requestIdFrom, []);
+  assert.deepEqual(
+    loadConfig(["--request-id-from", "10.1.2.3/8,::1"], base).requestIdFrom,
+    ["10.0.0.0/8", "::1/128"],
+  );
+  assert.deepEqual(
+    loadConfig([], { ...base, env: { BERTH_REQUEST_ID_FROM: "0.0.0.0/0,::/0" } }).requestIdFrom,
+    ["0.0.0.0/0", "::/0"],
+  );
+  const file = { ...base, readFile: () => '{"request-id-from": "172.16.0.0/12"}' };
+  assert.deepEqual(loadConfig(["--config", "/c.json"], file).requestIdFrom, ["172.16.0.0/12"]);
 });
 
 Deno.test("loadConfig() reads --access-log and --access-log-format from flags, env and the config file", () => {

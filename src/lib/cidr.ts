@@ -94,3 +94,13 @@ export class CidrList {
     return false;
   }
 }
+
+/** Canonical CIDR texts (a flag config.ts checked) as a list; none → null; a bad one throws. */
+export function cidrListOf(cidrs: readonly string[]): CidrList | null {
+  if (cidrs.length === 0) return null;
+  return new CidrList(cidrs.map((text) => {
+    const cidr = parseCidr(text);
+    if (cidr === null) throw new Error(`"${text}" is not a CIDR`);
+    return cidr;
+  }));
+}

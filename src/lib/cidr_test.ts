@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CidrList, cidrText, clientBytes, parseCidr } from "./cidr.ts";
+import { CidrList, cidrListOf, cidrText, clientBytes, parseCidr } from "./cidr.ts";
 
 Deno.test("parseCidr() reads IPv4 and IPv6 networks and plain addresses, host bits cleared", () => {
   const text = (s: string) => {
@@ -68,4 +68,13 @@ Deno.test("clientBytes() gives IPv4-mapped addresses as 4 bytes", () => {
   assert.deepEqual([...clientBytes("::ffff:1.2.3.4")!], [1, 2, 3, 4]);
   assert.equal(clientBytes("::1")!.length, 16);
   assert.equal(clientBytes("x"), null);
+});
+
+Deno.test("cidrListOf() makes a list of canonical CIDRs, null for none, and throws on a bad one", () => {
+  assert.equal(cidrListOf([]), null);
+  const l = cidrListOf(["10.0.0.0/8", "::1/128"])!;
+  assert.equal(l.has("10.2.3.4"), true);
+  assert.equal(l.has("::1"), true);
+  assert.equal(l.has("11.0.0.1"), false);
+  assert.throws(() => cidrListOf(["lb"]), /^Error: "lb" is not a CIDR$/);
 });

@@ -15,6 +15,7 @@
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../lib/host_port.ts";
+import type { CidrList } from "../lib/cidr.ts";
 import { formatHostPort } from "../lib/host_port.ts";
 import type { Change } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
@@ -106,6 +107,8 @@ export class HttpProxy {
   readonly #observers: readonly RequestObserver[] | null;
   readonly #member: string;
   readonly #requestIds = new RequestIds();
+  /** Clients whose own X-Request-Id is kept (`requestIdFrom`); null: none. */
+  readonly #requestIdFrom: CidrList | null;
   /** A route's middleware chain by its settings (order.ts). */
   readonly #chainOf: (s: RouteSettings) => Chain;
   /** drain() began: listeners closed (their close promises), no new connection served. */
@@ -171,6 +174,7 @@ export class HttpProxy {
       responseTimeoutMs: this.#responseTimeoutMs,
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
     };
+    this.#requestIdFrom = opts.requestIdFrom ?? null;
     const from = opts.proxyProtocolFrom;
     this.#proxyIn = from == null ? null : new ProxyHeaderGate({ from, log: this.#log });
     const tcpHost = defaults.tcpHostOf(opts);
@@ -484,12 +488,18 @@ export class HttpProxy {
     idleTimeoutMs: 0,
     tunnels: this.#clientTunnels,
     route: (host, url, conn) => this.#route(host, url, conn),
-    requestId: () => this.#requestIds.next(),
+    requestId: (own, client) => this.#requestIdOf(own, client),
     log: (line) => this.#log(line),
     observers: null,
     member: "",
     chainOf,
   };
+
+  /** The client's own sane id when it is a `requestIdFrom` source, else a new one. */
+  #requestIdOf(own: string | undefined, client: string): string {
+    if (own !== undefined && this.#requestIdFrom?.has(client) === true) return own;
+    return this.#requestIds.next();
+  }
 
   #route(host: string | undefined, url: string, conn: ConnInfo): PathRoute | PlainAnswer {
     return routeOrAnswer(this.#routes.table, host, url, conn, this.#https?.bound ?? null);
@@ -508,7 +518,7 @@ export class HttpProxy {
   dispatch(req: ClientRequest, sink: DispatchSink, conn: ConnInfo): void {
     const startedMs = Date.now();
     const head = readRequestHead(req, conn.secure);
-    const requestId = head.requestId ?? this.#requestIds.next();
+    const requestId = this.#requestIdOf(head.requestId, req.remoteAddress);
     const observers = this.#observers;
     const rec = observers === null ? null : new RecordingSink(sink, {
       observers,

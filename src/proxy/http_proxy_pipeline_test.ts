@@ -5,6 +5,9 @@ import type { IncomingMessage } from "node:http";
 import type { Middleware, MiddlewarePart } from "./middleware/pipeline.ts";
 import { SinkWrapper } from "./middleware/pipeline.ts";
 import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
+import { CidrList, parseCidr } from "../lib/cidr.ts";
+
+const LOOPBACK = new CidrList([parseCidr("127.0.0.0/8")!]);
 
 /** A middleware kind that is on for every route (the proxy's `middlewares` option). */
 function part(name: string, m: Omit<Middleware, "name">): MiddlewarePart {
@@ -26,12 +29,12 @@ async function echoBackend() {
   return { b, seen };
 }
 
-Deno.test("HttpProxy forwards and returns a new X-Request-Id, keeps a client's sane one and replaces an insane one", async () => {
+Deno.test("HttpProxy forwards and returns a new X-Request-Id, keeps a requestIdFrom client's sane one and replaces an insane one", async () => {
   const { b, seen } = await echoBackend();
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: b.port }));
   try {
-    await withProxy(ts, {}, async (port) => {
+    await withProxy(ts, { requestIdFrom: LOOPBACK }, async (port) => {
       const fresh = await request(port, "/x");
       const id = fresh.headers["x-request-id"];
       assert.match(String(id), /^[0-9a-f]{12}-[0-9a-z]+$/);
@@ -58,6 +61,25 @@ Deno.test("HttpProxy forwards and returns a new X-Request-Id, keeps a client's s
   }
 });
 
+Deno.test("HttpProxy replaces the X-Request-Id of a client that is not a requestIdFrom source", async () => {
+  const { b, seen } = await echoBackend();
+  try {
+    // No sources (the default), then sources that do not hold the client (127.0.0.1).
+    const others = new CidrList([parseCidr("10.0.0.0/8")!]);
+    for (const requestIdFrom of [undefined, others]) {
+      const ts = new TestStore();
+      ts.register(spec({ id: "web-a", port: b.port }));
+      await withProxy(ts, { requestIdFrom }, async (port) => {
+        const r = await request(port, "/x", { headers: { "X-Request-Id": "abc-123" } });
+        assert.match(String(r.headers["x-request-id"]), /^[0-9a-f]{12}-[0-9a-z]+$/);
+        assert.equal(seen.at(-1)!.headers["x-request-id"], r.headers["x-request-id"]);
+      });
+    }
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("HttpProxy answers with its X-Request-Id in place of one the instance sent", async () => {
   const b = await startBackend("a", (_req, res) => {
     res.setHeader("X-Request-Id", "from-instance");
@@ -66,7 +88,7 @@ Deno.test("HttpProxy answers with its X-Request-Id in place of one the instance 
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: b.port }));
   try {
-    await withProxy(ts, {}, async (port) => {
+    await withProxy(ts, { requestIdFrom: LOOPBACK }, async (port) => {
       const r = await rawClient(
         port,
         "GET / HTTP/1.1\r\nHost: web.test\r\nX-Request-Id: mine\r\nConnection: close\r\n\r\n",

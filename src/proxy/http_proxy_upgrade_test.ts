@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { rawBackend, rawClient, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
+import { CidrList, parseCidr } from "../lib/cidr.ts";
+import type { ProxyOptions } from "./proxy_options.ts";
 
 /**
  * Runs `fn` on a proxy to one instance (`web-a`, with `meta`) that answers every request with
@@ -12,12 +14,13 @@ async function withWireInstance(
   wire: string,
   meta: Record<string, string>,
   fn: (port: number, b: { heads: string[] }) => Promise<void>,
+  over: Partial<ProxyOptions> = {},
 ): Promise<void> {
   const b = await rawBackend(() => ({ wire }));
   const ts = new TestStore();
   ts.register(spec({ id: "web-a", port: b.port, meta }));
   try {
-    await withProxy(ts, {}, (port) => fn(port, b));
+    await withProxy(ts, over, (port) => fn(port, b));
   } finally {
     await b.close();
   }
@@ -171,23 +174,34 @@ Deno.test("HttpProxy drops the h2c token and HTTP2-Settings from an upgrade to o
 });
 
 Deno.test("HttpProxy says the request's X-Request-Id on the instance's 101 and on its refusal", async () => {
-  for (const status of ["101 Switching Protocols", "403 Forbidden"]) {
-    await withWireInstance(
-      `HTTP/1.1 ${status}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-        "X-Request-Id: the-instance's\r\nContent-Length: 0\r\n\r\n",
-      {},
-      async (port) => {
-        const r = await rawClient(
-          port,
-          "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-            "X-Request-Id: req-42\r\n\r\n",
-          { until: (got) => got.includes("\r\n\r\n") },
-        );
-        const head = r.received.split("\r\n\r\n")[0]!.toLowerCase();
-        assert.match(head, new RegExp(`^http/1\\.1 ${status.slice(0, 3)} `));
-        assert.match(head, /\r\nx-request-id: req-42(\r\n|$)/, status);
-        assert.doesNotMatch(head, /the-instance/, status);
-      },
-    );
+  const loopback = new CidrList([parseCidr("127.0.0.0/8")!]);
+  // A requestIdFrom client keeps its own; another gets a new one.
+  for (
+    const [requestIdFrom, id] of [[loopback, /req-42/], [null, /[0-9a-f]{12}-[0-9a-z]+/]] as const
+  ) {
+    for (const status of ["101 Switching Protocols", "403 Forbidden"]) {
+      const seen: string[] = [];
+      await withWireInstance(
+        `HTTP/1.1 ${status}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          "X-Request-Id: the-instance's\r\nContent-Length: 0\r\n\r\n",
+        {},
+        async (port, b) => {
+          const r = await rawClient(
+            port,
+            "GET /ws HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+              "X-Request-Id: req-42\r\n\r\n",
+            { until: (got) => got.includes("\r\n\r\n") },
+          );
+          const head = r.received.split("\r\n\r\n")[0]!.toLowerCase();
+          assert.match(head, new RegExp(`^http/1\\.1 ${status.slice(0, 3)} `));
+          const said = /\r\nx-request-id: ([^\r]*)/.exec(head)?.[1] ?? "";
+          assert.match(said, new RegExp(`^${id.source}$`), status);
+          // The instance was sent the same id.
+          seen.push(...b.heads.map((h) => /\r\nx-request-id: ([^\r]*)/i.exec(h)?.[1] ?? ""));
+          assert.deepEqual(seen, [said], status);
+        },
+        { requestIdFrom },
+      );
+    }
   }
 });

@@ -96,6 +96,11 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    */
   proxyProtocolFrom?: CidrList | null;
   /**
+   * Clients (by the address `berth.http.allow` sees) whose sane X-Request-Id is kept; any other
+   * request gets a new id (README "X-Request-Id"). Default: none.
+   */
+  requestIdFrom?: CidrList | null;
+  /**
    * Bind every listener (plain, HTTPS, TCP routes) with SO_REUSEPORT, so that several proxy
    * workers accept on one port (workers/). Default false.
    */

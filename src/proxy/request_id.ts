@@ -1,6 +1,7 @@
 /**
- * `X-Request-Id` (README, "Headers"): a request keeps the id its client sent when it is sane
- * (1 to 128 visible ASCII characters), else gets a new one; the id goes to the instance and
+ * `X-Request-Id` (README "X-Request-Id"): a request keeps the id its client sent when it is sane
+ * (1 to 128 visible ASCII characters) and the client a `requestIdFrom` source (http_proxy.ts),
+ * else gets a new one; the id goes to the instance and
  * back to the client on the response, and names the request in the access log.
  *
  * New ids are a per-process random prefix and a counter (`3f9c0a61d2e4-1k7`): unique across

@@ -40,8 +40,8 @@ export interface UpgradeContext {
   tunnels: Set<Duplex>;
   /** The route of a request, or the answer to give instead. */
   route(host: string | undefined, url: string, conn: ConnInfo): PathRoute | PlainAnswer;
-  /** A new X-Request-Id. */
-  requestId(): string;
+  /** The request's X-Request-Id: the client's own (`own`, sane) if kept from it, else new. */
+  requestId(own: string | undefined, client: string): string;
   log(line: string): void;
   /** Told of each upgrade request (null: none). */
   observers: readonly RequestObserver[] | null;
@@ -108,7 +108,7 @@ export function forwardUpgrade(
     if (CLIENT_SET_BY_PROXY.has(name)) continue; // Forwarded, X-Real-IP (headers.ts)
     headers.push(raw[i]!, value);
   }
-  const requestId = clientId ?? ctx.requestId();
+  const requestId = ctx.requestId(clientId, req.remoteAddress);
   const rec = ctx.observers === null ? null : new UpgradeRecorder(socket, {
     observers: ctx.observers,
     member: ctx.member,

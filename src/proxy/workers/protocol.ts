@@ -56,6 +56,8 @@ export interface WorkerProxyConfig {
   reserved: ReservedListener[];
   /** `--proxy-protocol-from`: canonical CIDRs (none: empty). */
   proxyProtocolFrom?: string[];
+  /** `--request-id-from`: canonical CIDRs (none: empty). */
+  requestIdFrom?: string[];
   /** This member's node name, in request records. */
   member?: string;
   /** `--access-log` (`stdout` or a file path) and its format; absent or null: off. */

@@ -388,3 +388,35 @@ Deno.test("ProxyWorkers.start() refuses a port another process's reusePort liste
     await new Promise<void>((r) => held.close(() => r()));
   }
 });
+
+Deno.test("ProxyWorkers: every worker keeps the X-Request-Id of a requestIdFrom client only", async () => {
+  const a = await startBackend("a");
+  try {
+    for (const [from, kept] of [[["127.0.0.0/8"], true], [["10.0.0.0/8"], false]] as const) {
+      const ts = new TestStore();
+      ts.register(spec({ id: "web-a", port: a.port }));
+      const w = twoWorkers(ts.store, { config: { requestIdFrom: [...from] } });
+      try {
+        await w.start();
+        // Connections of their own, spread over both workers.
+        const ids = await Promise.all(
+          Array.from(
+            { length: 8 },
+            () =>
+              request(w.address!.port, "/", { headers: { "x-request-id": "mine-1" } })
+                .then((r) => String(r.headers["x-request-id"])),
+          ),
+        );
+        for (const id of ids) {
+          if (kept) assert.equal(id, "mine-1");
+          else assert.match(id, /^[0-9a-f]{12}-[0-9a-z]+$/);
+        }
+      } finally {
+        await w.close();
+        ts.store.close();
+      }
+    }
+  } finally {
+    await a.close();
+  }
+});
