@@ -48,6 +48,7 @@ import {
   type TlsMode,
 } from "../store/mod.ts";
 import { parseBool } from "../lib/text.ts";
+import { controlsEscaped } from "../lib/error_text.ts";
 import { type ContainerInfo, containerName } from "./container.ts";
 import {
   attributes,
@@ -159,7 +160,7 @@ export function containerInstances(c: ContainerInfo, options: DesiredOptions): D
     }
     if (!decodeLabel(s, LABELS.portIgnore, e.port)) return true;
     const key = `SERVICE_${e.port}_IGNORE`;
-    skip(`port ${portName(e)}: ${key}=${s.get(key)!.trim()}`);
+    skip(`port ${portName(e)}: ${key}=${controlsEscaped(s.get(key)!.trim())}`);
     return false;
   });
   const multi = entries.length > 1;
@@ -253,8 +254,9 @@ function ignoreReason(s: ContainerSettings, exposeByDefault: boolean): string | 
 
 /** `SERVICE_IGNORE=…` when it is set, else null. */
 function ignoredOr(s: ContainerSettings): string | null {
-  if (decodeLabel(s, LABELS.ignore)) return `SERVICE_IGNORE=${s.get("SERVICE_IGNORE")!.trim()}`;
-  return null;
+  if (!decodeLabel(s, LABELS.ignore)) return null;
+  // Any value ignores: shown as set, a control character escaped (explain prints it).
+  return `SERVICE_IGNORE=${controlsEscaped(s.get("SERVICE_IGNORE")!.trim())}`;
 }
 
 /** ignoreReason's answer when only ports named by `SERVICE_<port>_NAME` are taken. */

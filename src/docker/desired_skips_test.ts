@@ -97,6 +97,18 @@ Deno.test("containerInstances() skipped: one reason per container or port left o
       }),
       ["port 81/tcp: not berth.port=80", "port 80/tcp: SERVICE_80_IGNORE=1"],
     ],
+    // A fuzz of the labels found these raw in `berth explain`'s lines.
+    ["SERVICE_IGNORE with a line break", container({ labels: { SERVICE_IGNORE: "a\nb\u001b" } }), [
+      "SERVICE_IGNORE=a\\u000ab\\u001b",
+    ]],
+    [
+      "SERVICE_<port>_IGNORE with a NUL",
+      container({
+        labels: { SERVICE_81_IGNORE: "\u0000" },
+        ports: { "80/tcp": [{ HostPort: "32768" }], "81/tcp": [{ HostPort: "32769" }] },
+      }),
+      ["port 81/tcp: SERVICE_81_IGNORE=\\u0000"],
+    ],
   ];
   for (const [name, c, want, o] of cases) {
     await t.step(name, () => assert.deepEqual(reasons(c, o), want));
