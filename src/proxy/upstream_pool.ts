@@ -1,5 +1,5 @@
 /**
- * About 660 lines: the pool, its queue, the per-service caps, passive health and the picks
+ * About 850 lines: the pool, its queue, the per-service caps, passive health and the picks
  * that skip ejected and full targets share every target's state and are read on each request;
  * split, they would reach into each other's fields. Slow-start clocks live in slow_start.ts and
  * the ejections other workers tell of targets without a pool here in remote_ejections.ts.
@@ -10,8 +10,12 @@
  * Pool: at most `socketsMax` connections per target (requests beyond it wait, first come first
  * served, at most `queueTimeoutMs` or the request's `queueMs`: then the lease's `onQueueTimeout`
  * answers 503). A service's `berth.http.max-conns` replaces that cap for its targets (`acquire`'s
- * `cap`, this worker's share of it: ceil(N / `capShares`)) and bounds the queue: a request finding it full is answered at once (`onQueueFull`);
- * `pick` prefers a target under its cap. A request
+ * `cap`) and bounds the queue: a request finding it full is answered at once (`onQueueFull`);
+ * `pick` prefers a target under its cap. That cap and queue are counted for every proxy worker
+ * at once in a shared table (`slots`, conn_slots.ts): each pool counts its busy connections and
+ * waiting requests in the target's cell, takes a slot there before it lends a connection, and
+ * serves its queue when any worker frees one (only a target the table has no room for is capped
+ * per worker: ceil(N / `capShares`)). A request
  * may name its client connection (`owner`, an HTTP/2 connection): one owner holds at most
  * `ownerSocketsMax` connections at once over all targets, its further requests wait for one of
  * them (same deadline), so that a few clients that stop reading cannot take a whole pool. At most `freeSocketsMax` of them idle (default: as many as `socketsMax`). A connection is leased to one request at a
@@ -43,6 +47,7 @@ import { SlowStart } from "./slow_start.ts";
 import type { ServiceRoute } from "./routes.ts";
 import { type EjectedTarget, RemoteEjections } from "./remote_ejections.ts";
 import type { PrivateConn } from "./proxy_protocol_out.ts";
+import { ConnSlots } from "./conn_slots.ts";
 
 export type { EjectedTarget } from "./remote_ejections.ts";
 
@@ -158,8 +163,14 @@ export interface UpstreamPoolOptions {
   /** Told of each ejection of a target (by `Target.key`) and its period (proxy workers). */
   onEject?: (key: string, ms: number) => void;
   /**
-   * Proxy workers sharing the per-service caps (`ConnCap`): each pool allows 1/N of them,
-   * rounded up. Default 1.
+   * Where the per-service caps (`ConnCap`) are counted for every proxy worker at once
+   * (conn_slots.ts; the main thread's table, this worker's row). Default: a table of this
+   * pool's own, made on first use.
+   */
+  slots?: ConnSlots;
+  /**
+   * Proxy workers sharing the per-service caps: a target the shared table has no cell for
+   * (its group full) is capped at 1/N in each pool, rounded up. Default 1.
    */
   capShares?: number;
   /** Told of ejections and failed connects (proxy_metrics.ts counts them). */
@@ -187,6 +198,19 @@ export class Upstream {
   ejectedUntil = 0;
   readonly tunnels = new Set<Socket>();
   drainTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Its cell in the shared slot table (claimed on the first capped request, kept until the
+   * pool is removed); -1: none.
+   */
+  cell = -1;
+  /** The last request had a cap and the target a cell: its counts are the shared ones. */
+  shared = false;
+  /** Slots this pool holds in the cell (its leased and connecting connections, when shared). */
+  held = 0;
+  /** Waiting requests this pool counts in the cell (its `waiting`, when shared). */
+  queued = 0;
+  /** Waiting for the cell's next change (ConnSlots `wake`). */
+  watching = false;
 
   constructor(target: Target) {
     this.target = target;
@@ -238,6 +262,11 @@ export class UpstreamPool {
   /** When targets became served again (route changes, ejection ends): slow-start ramps. */
   readonly slowStart: SlowStart;
   readonly #events: PoolEvents | undefined;
+  /** The shared per-service caps (conn_slots.ts); made on first use without `slots`. */
+  #slots: ConnSlots | null;
+  /** A target found no cell (logged once). */
+  #noCellLogged = false;
+  #closed = false;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(opts: UpstreamPoolOptions = {}) {
@@ -257,6 +286,7 @@ export class UpstreamPool {
     // Tests pass one clock for both; otherwise ramps run on the monotonic clock.
     this.slowStart = new SlowStart(opts.now);
     this.#events = opts.events;
+    this.#slots = opts.slots ?? null;
   }
 
   /** The target's upstream, created on first use. */
@@ -297,14 +327,29 @@ export class UpstreamPool {
   ): () => void {
     const owner = opts.owner;
     const cap = opts.cap;
-    // A service's cap replaces `socketsMax` (even above it: the user asked for that many).
-    const max = u.connsMax = cap === undefined ? this.#socketsMax : this.#share(cap.conns);
+    const cell = cap === undefined ? -1 : this.#cellOf(u);
+    if (u.shared !== (cell >= 0)) {
+      u.shared = cell >= 0;
+      this.#sync(u); // the cap came or went: count what is under way (or stop counting it)
+    }
+    // A service's cap replaces `socketsMax` (even above it: the user asked for that many):
+    // counted for every worker in the target's cell, else this worker's share of it.
+    const max = u.connsMax = cap === undefined
+      ? this.#socketsMax
+      : cell >= 0
+      ? cap.conns
+      : this.#share(cap.conns);
     // Idle connections never hold a slot: while fewer than `max` are busy the request goes on
     // at once (an idle connection of its kind, else a new one, closing another client's idle
     // private connection or the oldest idle one if the slots are all taken), else it queues.
-    const free = u.conns.size - u.idle.length < max;
+    // With a cell the slot is taken there (none while requests wait anywhere).
+    const slots = this.#slots;
+    const free = cell >= 0 ? slots!.take(cell, max, false) : u.conns.size - u.idle.length < max;
     // A full queue turns the request away before it takes a place of its owner's.
-    if (cap !== undefined && !free && u.waiting.length >= this.#share(cap.queue)) {
+    if (
+      cap !== undefined && !free &&
+      (cell >= 0 ? !slots!.enqueue(cell, cap.queue) : u.waiting.length >= this.#share(cap.queue))
+    ) {
       (lease.onQueueFull ?? lease.onQueueTimeout)?.call(lease, cap);
       return noop;
     }
@@ -312,6 +357,8 @@ export class UpstreamPool {
       let share = this.#owners.get(owner);
       if (share === undefined) this.#owners.set(owner, share = { held: 0, waiting: [] });
       if (share.held >= this.#ownerSocketsMax) {
+        // The slot or queue place taken above is given back: the retry takes its own.
+        if (cell >= 0) slots!.adjust(cell, free ? -1 : 0, free ? 0 : -1);
         let inner: (() => void) | null = null;
         const entry = {
           retry: () => inner = this.acquire(u, lease, opts),
@@ -331,25 +378,8 @@ export class UpstreamPool {
     }
     const priv = opts.private;
     if (free) {
-      if (opts.fresh !== true) {
-        // The most recently used idle connection of this request's kind (shared, or private
-        // to its client connection). One destroyed since it went idle stays listed until its
-        // close event: skip it.
-        const key = priv?.key ?? null;
-        for (let i = u.idle.length - 1; i >= 0; i--) {
-          const idle = u.idle[i]!;
-          if (idle.privateKey !== key) continue;
-          if (i === u.idle.length - 1) u.idle.pop();
-          else u.idle.splice(i, 1);
-          if (!idle.socket.writable) continue;
-          this.#lend(idle, lease, owner);
-          return noop;
-        }
-      }
-      // At `max` with idle connections this request cannot use: the oldest ones make room
-      // (fewer than `max` are busy, so closing idle ones gets under it).
-      while (u.conns.size >= max && u.idle.length > 0) this.#evict(u, u.idle[0]!);
-      this.#lend(this.#open(u, priv), lease, owner);
+      if (cell >= 0) u.held++; // the slot taken in the cell: the connection lent now
+      this.#lend(this.#connFor(u, priv, opts.fresh === true), lease, owner);
       return noop;
     }
     const waiter: Waiter = {
@@ -359,13 +389,102 @@ export class UpstreamPool {
       private: priv,
       until: this.#now() + Math.min(this.#queueTimeoutMs, opts.queueMs ?? Infinity),
     };
+    if (cell >= 0) u.queued++; // the place taken in the cell
     u.waiting.push(waiter);
+    if (cell >= 0) this.#serveQueue(u); // and woken when any worker frees a slot
     return () => {
       const i = u.waiting.indexOf(waiter);
       if (i < 0) return;
       u.waiting.splice(i, 1);
+      this.#sync(u);
       this.#unown(owner);
     };
+  }
+
+  /**
+   * A connection for a request that holds a slot: the most recently used idle one of its kind
+   * (shared, or private to its client connection; unless `fresh`), else a new one, closing the
+   * oldest idle ones first while the target is at `connsMax` connections.
+   */
+  #connFor(u: Upstream, priv: PrivateConn | undefined, fresh = false): UpstreamConn {
+    if (!fresh) {
+      // One destroyed since it went idle stays listed until its close event: skip it.
+      const key = priv?.key ?? null;
+      for (let i = u.idle.length - 1; i >= 0; i--) {
+        const idle = u.idle[i]!;
+        if (idle.privateKey !== key) continue;
+        if (i === u.idle.length - 1) u.idle.pop();
+        else u.idle.splice(i, 1);
+        if (idle.socket.writable) return idle;
+      }
+    }
+    while (u.conns.size >= u.connsMax && u.idle.length > 0) this.#evict(u, u.idle[0]!);
+    return this.#open(u, priv);
+  }
+
+  /** The target's cell in the shared table, claimed on first use; -1: none (its group is full). */
+  #cellOf(u: Upstream): number {
+    if (u.cell >= 0 || this.#closed) return u.cell;
+    const slots = this.#slots ??= new ConnSlots(ConnSlots.create(1), 0);
+    u.cell = slots.claim(u.target.key);
+    if (u.cell < 0 && !this.#noCellLogged) {
+      this.#noCellLogged = true;
+      this.#log(
+        `proxy: no shared slot for instance ${u.target.id} (${slots.cells} in use): its ` +
+          `berth.http.max-conns is counted per proxy worker (ceil(N/${this.#capShares}))`,
+      );
+    }
+    return u.cell;
+  }
+
+  /**
+   * Counts in the target's cell what this pool has now: its leased and connecting connections
+   * and its waiting requests while `shared`, else nothing. Called after each change of them
+   * (a slot taken in the cell is counted there before the connection is lent).
+   */
+  #sync(u: Upstream): void {
+    if (u.cell < 0) return;
+    const busy = u.shared ? u.conns.size - u.idle.length : 0;
+    const queued = u.shared ? u.waiting.length : 0;
+    if (busy === u.held && queued === u.queued) return;
+    this.#slots!.adjust(u.cell, busy - u.held, queued - u.queued);
+    u.held = busy;
+    u.queued = queued;
+  }
+
+  /**
+   * Serves the target's waiting requests while the cell has slots for them in this worker's
+   * turn, then waits for the cell's next change (any worker's freed slot or withdrawn request)
+   * to try again.
+   */
+  #serveQueue(u: Upstream): void {
+    const slots = this.#slots;
+    if (slots === null || !u.shared || u.watching) return;
+    for (let round = 0; round < 3; round++) {
+      if (u.cell < 0 || u.waiting.length === 0) return;
+      const gen = slots.generation(u.cell);
+      while (u.waiting.length > 0 && slots.take(u.cell, u.connsMax, true)) {
+        u.held++;
+        const w = u.waiting.shift()!;
+        w.lend(this.#connFor(u, w.private));
+      }
+      this.#sync(u);
+      if (u.waiting.length === 0) return;
+      const woken = slots.wake(u.cell, gen);
+      if (woken === null) continue; // changed meanwhile: try again now
+      u.watching = true;
+      void woken.then(() => {
+        u.watching = false;
+        if (this.#upstreams.get(u.target.key) === u) this.#serveQueue(u);
+      });
+      return;
+    }
+    // The cell keeps changing: try again on the next turn of the event loop.
+    u.watching = true;
+    setTimeout(() => {
+      u.watching = false;
+      if (this.#upstreams.get(u.target.key) === u) this.#serveQueue(u);
+    }, 1);
   }
 
   /**
@@ -405,6 +524,10 @@ export class UpstreamPool {
     const owner = conn.owner;
     conn.owner = undefined;
     this.#handOn(u, conn, reusable);
+    if (u.shared) {
+      this.#sync(u);
+      this.#serveQueue(u);
+    }
     this.#unown(owner); // after: a request of the owner's waiting may take this connection
   }
 
@@ -414,7 +537,8 @@ export class UpstreamPool {
       return;
     }
     const next = u.waiting[0];
-    if (next !== undefined) {
+    // Shared: kept for this worker's next request only in its turn (else the slot goes back).
+    if (next !== undefined && (!u.shared || this.#slots!.handOn(u.cell))) {
       const w = u.waiting.shift()!;
       if ((w.private?.key ?? null) === conn.privateKey) return w.lend(conn);
       // Another client's private connection (or a shared one for a private request): it
@@ -495,7 +619,10 @@ export class UpstreamPool {
       if (!connected && conn.error !== null) this.#events?.connectFailed(t);
       lease?.onClose(conn.error);
       // A slot opened: the next waiting request gets a new connection.
-      if (
+      if (u.shared) {
+        this.#sync(u);
+        this.#serveQueue(u);
+      } else if (
         u.waiting.length > 0 && u.conns.size < u.connsMax && this.#upstreams.get(t.key) === u
       ) {
         const w = u.waiting.shift()!;
@@ -522,6 +649,10 @@ export class UpstreamPool {
         const w = u.waiting.shift()!;
         this.#unown(w.owner);
         w.lease.onQueueTimeout?.();
+      }
+      if (u.shared) {
+        this.#sync(u);
+        this.#serveQueue(u); // also a fallback, should a wake-up have been missed
       }
     }
     for (const share of this.#ownersWaiting) {
@@ -591,7 +722,7 @@ export class UpstreamPool {
     const isTried = (t: Target) => tried.includes(t);
     const max = key === undefined ? this.#capOf(route) : null;
     if (max !== null) {
-      const t = b.pick((t) => isTried(t) || this.isEjected(t) || this.#busy(t) >= max);
+      const t = b.pick((t) => isTried(t) || this.isEjected(t) || this.#atCap(t, max));
       if (t !== null) return t;
     }
     return b.pick((t) => isTried(t) || this.isEjected(t), key) ?? b.pick(isTried, key);
@@ -602,23 +733,28 @@ export class UpstreamPool {
     const b = route.balancer;
     const max = key === undefined ? this.#capOf(route) : null;
     if (max !== null) {
-      const t = b.peek((t) => this.isEjected(t) || this.#busy(t) >= max);
+      const t = b.peek((t) => this.isEjected(t) || this.#atCap(t, max));
       if (t !== null) return t;
     }
     return b.peek(this.isEjected, key) ?? b.peek(undefined, key);
   }
 
-  /** This pool's share of the route's `berth.http.max-conns`, or null without one. */
+  /** The route's `berth.http.max-conns`, or null without one. */
   #capOf(route: ServiceRoute): number | null {
     if (route.settings.size === 0) return null;
-    const conns = lbSettings(route).maxConns;
-    return conns === null ? null : this.#share(conns);
+    return lbSettings(route).maxConns;
   }
 
-  /** Connections to a target leased or connecting (not idle). */
-  #busy(t: Target): number {
+  /**
+   * Whether a new request to `t` would wait under the cap `conns`: every worker's requests in
+   * flight (or some waiting) in its cell; without a cell, this worker's share.
+   */
+  #atCap(t: Target, conns: number): boolean {
     const u = this.#upstreams.get(t.key);
-    return u === undefined ? 0 : u.conns.size - u.idle.length;
+    const slots = this.#slots;
+    const cell = u !== undefined && u.cell >= 0 ? u.cell : slots?.find(t.key) ?? -1;
+    if (cell >= 0) return slots!.busy(cell) >= conns || slots!.waiting(cell) > 0;
+    return u !== undefined && u.conns.size - u.idle.length >= this.#share(conns);
   }
 
   /** A connection to `t` opened elsewhere (TCP relay, h2c session) failed to connect. */
@@ -708,6 +844,13 @@ export class UpstreamPool {
   #remove(key: string, u: Upstream): void {
     if (u.ejections > 0) this.#ejectedCount--;
     const waiting = u.waiting.splice(0);
+    if (u.cell >= 0) {
+      // Its connections close now: their slots and the queue places go back at once.
+      u.shared = false;
+      this.#sync(u);
+      this.#slots!.unclaim(u.cell);
+      u.cell = -1;
+    }
     u.destroy();
     for (const w of waiting) {
       this.#unown(w.owner);
@@ -728,6 +871,7 @@ export class UpstreamPool {
 
   /** Destroys every pool and tunnel now. */
   close(): void {
+    this.#closed = true;
     for (const [key, u] of this.#upstreams) this.#remove(key, u);
     this.#upstreams.clear();
     if (this.#idleSweep !== null) clearInterval(this.#idleSweep);

@@ -7,6 +7,7 @@ import { RouteSettings } from "./route_settings.ts";
 import { startBackend } from "./_testing.ts";
 import { type Upstream, type UpstreamConn, UpstreamPool } from "./upstream_pool.ts";
 import { ResponseParser } from "./response_parser.ts";
+import { ConnSlots, GROUP_CELLS } from "./conn_slots.ts";
 import { sleep, waitFor } from "../../test/wait.ts";
 
 const target: Target = { id: "web-a", address: "127.0.0.1", port: 1, weight: 1, key: "k" };
@@ -521,29 +522,129 @@ function recordingLease(events: string[], name: string) {
   };
 }
 
-Deno.test("UpstreamPool.acquire() with a cap: this worker's share in flight, a bounded queue, the rest turned away", async () => {
+Deno.test("UpstreamPool.acquire() with a cap: the cap in flight, a bounded queue, the rest turned away", async () => {
   const backend = await startBackend("a", () => {}); // holds every request
-  // Two workers share max-conns=2 and a queue of 2: each allows one of each.
-  const pool = new UpstreamPool({ capShares: 2 });
-  const cap = { conns: 2, queue: 2 };
+  const pool = new UpstreamPool();
+  const cap = { conns: 2, queue: 1 };
   const events: string[] = [];
   try {
     const up = pool.get({ ...target, port: backend.port, key: "held" });
-    const leases = ["r1", "r2", "r3"].map((n) => recordingLease(events, n));
+    const leases = ["r1", "r2", "r3", "r4"].map((n) => recordingLease(events, n));
     for (const l of leases) pool.acquire(up, l, { cap });
-    assert.deepEqual(events, ["r1 attached", "r3 queue full 2/2"]);
-    assert.equal(up.waiting.length, 1, "r2 waits");
-    // r1's connection comes back reusable: r2 takes it; the queue has room again.
+    assert.deepEqual(events, ["r1 attached", "r2 attached", "r4 queue full 2/1"]);
+    assert.equal(up.waiting.length, 1, "r3 waits");
+    // r1's connection comes back reusable: r3 takes it; the queue has room again.
     await waitFor("r1 connected", () => !leases[0]!.conn!.socket.connecting);
     pool.release(up, leases[0]!.conn!, true);
-    assert.deepEqual(events.slice(2), ["r2 attached"]);
-    assert.equal(up.conns.size, 1);
-    const r4 = recordingLease(events, "r4");
-    pool.acquire(up, r4, { cap });
-    assert.equal(up.waiting.length, 1, "r4 waits");
+    assert.deepEqual(events.slice(3), ["r3 attached"]);
+    assert.equal(up.conns.size, 2);
+    const r5 = recordingLease(events, "r5");
+    pool.acquire(up, r5, { cap });
+    assert.equal(up.waiting.length, 1, "r5 waits");
     // Without a cap the pool's own socketsMax applies: a new connection at once.
-    pool.acquire(up, recordingLease(events, "r5"));
-    assert.deepEqual(events.slice(3), ["r5 attached"]);
+    pool.acquire(up, recordingLease(events, "r6"));
+    assert.deepEqual(events.slice(4), ["r6 attached"]);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+/** Two pools counting in one shared table, as two proxy workers do. */
+function twoPools(): [UpstreamPool, UpstreamPool] {
+  const table = ConnSlots.create(2);
+  return [
+    new UpstreamPool({ slots: new ConnSlots(table, 0), capShares: 2 }),
+    new UpstreamPool({ slots: new ConnSlots(table, 1), capShares: 2 }),
+  ];
+}
+
+/** Connections leased or connecting over `ups` (what the instance sees in flight). */
+const inFlight = (...ups: Upstream[]) => ups.reduce((n, u) => n + u.conns.size - u.idle.length, 0);
+
+Deno.test("UpstreamPool.acquire() with a cap counts every worker's pool at once: a slot freed in one serves the other's queue, by turns", async () => {
+  const backend = await startBackend("a", () => {}); // holds every request
+  const [p0, p1] = twoPools();
+  const cap = { conns: 1, queue: 4 };
+  const events: string[] = [];
+  try {
+    const t = { ...target, port: backend.port, key: "shared" };
+    const [u0, u1] = [p0.get(t), p1.get(t)];
+    const lease = (name: string, pool: UpstreamPool, u: Upstream) => {
+      const l = recordingLease(events, name);
+      pool.acquire(u, l, { cap });
+      return l;
+    };
+    const r1 = lease("r1", p0, u0);
+    const r2 = lease("r2", p1, u1);
+    const r3 = lease("r3", p0, u0);
+    const r4 = lease("r4", p1, u1);
+    const r5 = lease("r5", p0, u0);
+    lease("r6", p1, u1);
+    assert.deepEqual(events, ["r1 attached", "r6 queue full 1/4"], "1 in flight, 4 wait");
+    const order = [r1, r3, r2, r5, r4];
+    for (let i = 0; i < order.length - 1; i++) {
+      const [held, next] = [order[i]!, order[i + 1]!];
+      const name = `r${[r1, r2, r3, r4, r5].indexOf(next) + 1}`;
+      await waitFor(`${name}'s holder connected`, () => !held.conn!.socket.connecting);
+      const [pool, u] = u0.conns.has(held.conn!) ? [p0, u0] : [p1, u1];
+      pool.release(u, held.conn!, true);
+      await waitFor(`${name} attached`, () => events.includes(`${name} attached`));
+      assert.equal(inFlight(u0, u1), 1, "never 2 in flight");
+    }
+    assert.deepEqual(
+      events.filter((e) => e.endsWith("attached")),
+      ["r1 attached", "r3 attached", "r2 attached", "r5 attached", "r4 attached"],
+      "the workers take turns",
+    );
+  } finally {
+    p0.close();
+    p1.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.close() gives its slots back to the other workers' pools, waking their queue", async () => {
+  const backend = await startBackend("a", () => {});
+  const [p0, p1] = twoPools();
+  const cap = { conns: 1, queue: 1 };
+  const events: string[] = [];
+  try {
+    const t = { ...target, port: backend.port, key: "shared" };
+    const [u0, u1] = [p0.get(t), p1.get(t)];
+    p0.acquire(u0, recordingLease(events, "r1"), { cap });
+    p1.acquire(u1, recordingLease(events, "r2"), { cap });
+    p1.acquire(u1, recordingLease(events, "r3"), { cap });
+    assert.deepEqual(events, ["r1 attached", "r3 queue full 1/1"]);
+    p0.close();
+    await waitFor("r2 attached", () => events.includes("r2 attached"));
+  } finally {
+    p0.close();
+    p1.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table caps per worker, saying so once", async () => {
+  const backend = await startBackend("a", () => {});
+  const table = ConnSlots.create(2, 1); // one group of GROUP_CELLS cells
+  const other = new ConnSlots(table, 1);
+  for (let i = 0; i < GROUP_CELLS; i++) other.claim(`other-${i}`);
+  const logs: string[] = [];
+  const pool = new UpstreamPool({
+    slots: new ConnSlots(table, 0),
+    capShares: 2,
+    log: (l) => logs.push(l),
+  });
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "left-out" });
+    for (const n of ["r1", "r2"]) {
+      pool.acquire(up, recordingLease(events, n), { cap: { conns: 2, queue: 0 } });
+    }
+    assert.deepEqual(events, ["r1 attached", "r2 queue full 2/0"], "ceil(2/2) in this worker");
+    assert.equal(logs.length, 1);
+    assert.match(logs[0]!, /no shared slot for instance web-a .*counted per proxy worker/);
   } finally {
     pool.close();
     await backend.close();

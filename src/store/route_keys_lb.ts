@@ -144,7 +144,7 @@ export const LB_KEYS: RouteKey[] = [
     key: HTTP_MAX_CONNS_KEY,
     example: "50",
     doc:
-      "requests in flight per instance from each member (per proxy worker: ceil(N/workers)); more wait in a queue (default 256 connections)",
+      "requests in flight per instance from each member, all its proxy workers together; more wait in a queue (default 256 connections)",
     onBad: "no cap of the service's own",
     parse: integer(LB_BOUNDS.maxConns),
   },

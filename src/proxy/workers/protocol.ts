@@ -86,6 +86,11 @@ export type ToProxyWorker =
     ejections: Ejection[];
     /** The rate limiter's buckets, one table for every worker (middleware/rate_buckets.ts). */
     rateBuckets: SharedArrayBuffer;
+    /**
+     * Every worker's requests in flight and waiting under `berth.http.max-conns` (conn_slots.ts);
+     * this worker counts in row `index`.
+     */
+    connSlots: SharedArrayBuffer;
   }
   | RoutesMessage
   | { type: "certs"; certs: ServedCert[] }

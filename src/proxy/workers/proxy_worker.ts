@@ -23,6 +23,7 @@ import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts
 import { RouteReplica } from "./route_replica.ts";
 import { workerLimits } from "./worker_limits.ts";
 import { adoptRateBuckets } from "../middleware/rate_buckets.ts";
+import { ConnSlots } from "../conn_slots.ts";
 
 const post = (m: FromProxyWorker) => self.postMessage(m);
 const log = (line: string) => post({ type: "log", line });
@@ -95,6 +96,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
   const { handshakesMax, handshakesPerIpMax, ...limits } = workerLimits(m.workers);
   const p = proxy = new HttpProxy({
     ...limits,
+    slots: new ConnSlots(m.connSlots, m.index),
     source: replica,
     listen: c.listen,
     tls: c.https === null ? undefined : {

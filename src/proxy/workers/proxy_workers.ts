@@ -35,6 +35,7 @@ import { RouteSender } from "./route_replica.ts";
 import { mergeReports } from "./merge_reports.ts";
 import { UdpProxy } from "../udp_proxy.ts";
 import { processRateBuckets } from "../middleware/rate_buckets.ts";
+import { ConnSlots } from "../conn_slots.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
 import {
   emptySnapshot,
@@ -108,6 +109,11 @@ export class ProxyWorkers {
   readonly #sender: RouteSender;
   /** The routes on the main thread too: ACME's names and the report when no worker answers. */
   readonly #feed: RouteFeed;
+  /**
+   * The workers' `berth.http.max-conns` counts (conn_slots.ts), one row each: a worker that
+   * stops has its row zeroed, so its slots and queue places go back to the others.
+   */
+  readonly #connSlots: ConnSlots;
   /** Target key → ejected until (ms), for workers that start meanwhile. */
   readonly #ejections = new Map<string, number>();
   readonly #reports = new WorkerGather<Slot, RoutesReport>();
@@ -134,6 +140,7 @@ export class ProxyWorkers {
     this.#o = opts;
     this.#config = opts.config;
     this.#sender = new RouteSender(opts.store);
+    this.#connSlots = new ConnSlots(ConnSlots.create(Math.max(1, opts.count)), 0);
     this.#slots = Array.from({ length: opts.count }, (_, index) => ({
       index,
       worker: null,
@@ -418,6 +425,9 @@ export class ProxyWorkers {
     } catch (e) {
       this.#o.log(`proxy: worker ${s.index} starts without certificates: ${errorText(e)}`);
     }
+    // Again before the new worker counts in the row: whatever its predecessor wrote after its
+    // failure was seen (it ran on until terminated) goes too.
+    this.#connSlots.reclaim(s.index);
     this.#post(s, {
       type: "start",
       config: this.#config,
@@ -428,6 +438,7 @@ export class ProxyWorkers {
       challenges: this.#o.store.acme.challenges(),
       ejections,
       rateBuckets: processRateBuckets().buffer,
+      connSlots: this.#connSlots.buffer,
     });
     return started.promise;
   }
@@ -482,6 +493,7 @@ export class ProxyWorkers {
     if (w === null || this.#closed) return;
     w.terminate();
     s.worker = null;
+    this.#connSlots.reclaim(s.index); // its requests are gone: their slots serve the other workers
     const started = s.started;
     s.started = null;
     if (started !== null && this.#starting) {

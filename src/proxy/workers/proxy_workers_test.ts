@@ -1,49 +1,11 @@
 import assert from "node:assert/strict";
-import http from "node:http";
+import type http from "node:http";
 import net from "node:net";
 import { request, spec, startBackend, TestStore } from "../_testing.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
 import { ProxyWorkers } from "./proxy_workers.ts";
-import { twoWorkers } from "./_testing.ts";
-
-/** Two proxy workers over `ts` on one free loopback port; closes them and the store after. */
-async function withWorkers(
-  ts: TestStore,
-  fn: (port: number, w: ProxyWorkers, logs: string[]) => Promise<void>,
-): Promise<void> {
-  const logs: string[] = [];
-  const w = twoWorkers(ts.store, { log: (l) => logs.push(l) });
-  try {
-    await w.start();
-    assert.equal(w.running, 2);
-    await fn(w.address!.port, w, logs);
-  } finally {
-    await w.close();
-    ts.store.close();
-  }
-}
-
-/** A GET on its own connection: the status and body, or how the connection ended. */
-function get(port: number, path: string): Promise<string> {
-  return new Promise((resolve) => {
-    const req = http.get({
-      host: "127.0.0.1",
-      port,
-      path,
-      agent: false,
-      headers: { host: "web.test" },
-    });
-    req.on("response", (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => body += d);
-      res.on("end", () => resolve(`${res.statusCode} ${body}`));
-      res.on("error", (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-    });
-    req.on("error", (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-  });
-}
+import { get, twoWorkers, withWorkers } from "./_testing.ts";
 
 Deno.test("ProxyWorkers: two workers serve one port from the store's routes, and follow their changes", async () => {
   const a = await startBackend("a");

@@ -1,8 +1,9 @@
 /**
  * The per-process caps of the proxy, shared out over its worker threads: each worker's
  * HttpProxy gets 1/N of them (rounded up), so that N workers together stay near the figures
- * README gives (upstream sockets per instance, client connections, TLS handshakes); a service's
- * `berth.http.max-conns` and its queue are divided the same way (`capShares`).
+ * README gives (upstream sockets per instance, client connections, TLS handshakes). A service's
+ * `berth.http.max-conns` is counted for all workers at once (conn_slots.ts); only an instance the
+ * shared table has no room for is capped the same way, 1/N in each (`capShares`).
  *
  * @module
  */
@@ -22,7 +23,7 @@ export interface WorkerLimits {
   handshakesMax: number;
   /** TLS handshakes in progress from one address (HttpsListener `handshakesPerIpMax`). */
   handshakesPerIpMax: number;
-  /** Workers sharing a service's `berth.http.max-conns` (UpstreamPool `capShares`). */
+  /** Workers dividing a `berth.http.max-conns` the shared table has no room for (`capShares`). */
   capShares: number;
 }
 

@@ -1,0 +1,19 @@
+/**
+ * What conn_slots_test.ts sends each hammering Worker (_conn_slots_worker.ts). Apart from the
+ * worker so the test imports no module with `lib="deno.worker"`.
+ *
+ * @module
+ */
+
+export interface SlotsJob {
+  /** The ConnSlots table. */
+  table: SharedArrayBuffer;
+  /** This Worker's row in it. */
+  worker: number;
+  /** Int32 [start flag, workers ready, holders now, cap exceeded seen, 0 (to sleep on)]. */
+  control: SharedArrayBuffer;
+  key: string;
+  max: number;
+  /** Slots to take (and give back) before it answers with the tries it needed. */
+  takes: number;
+}
