@@ -34,7 +34,7 @@ export function parseHostPort(s: string, defaultPort?: number): HostPort {
     host = v6[1]!;
     portText = v6[2];
     if (!isIP(host) || !host.includes(":")) {
-      throw new Error(`"${host}" in brackets is not an IPv6 address`);
+      throw new Error(`${JSON.stringify(host)} in brackets is not an IPv6 address`);
     }
   } else {
     const colons = s.split(":").length - 1;
@@ -48,14 +48,14 @@ export function parseHostPort(s: string, defaultPort?: number): HostPort {
     }
   }
   if (host === "localhost") host = "127.0.0.1";
-  if (!isIp(host)) throw new Error(`"${host}" is not an IP address`);
+  if (!isIp(host)) throw new Error(`${JSON.stringify(host)} is not an IP address`);
   if (portText === undefined) {
     if (defaultPort === undefined) throw new Error("missing :port");
     return { host, port: defaultPort };
   }
   const port = Number(portText);
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
-    throw new Error(`port "${portText}" is not in 1..65535`);
+    throw new Error(`port ${JSON.stringify(portText)} is not in 1..65535`);
   }
   return { host, port };
 }

@@ -29,6 +29,10 @@ Deno.test("parseHostPort() rejects bad hosts and ports", async (t) => {
     ["127.0.0.1", undefined, /missing :port/],
     ["::1", undefined, /missing :port/],
     ["", 53, /not an IP address/],
+    // What the text brought is quoted with its control characters escaped (found by a fuzz).
+    ["a\nb\u0000:80", undefined, /"a\\nb\\u0000" is not an IP address$/],
+    ["[\u001b]:80", undefined, /"\\u001b" in brackets is not an IPv6 address$/],
+    ["127.0.0.1:\r", undefined, /port "\\r" is not in 1\.\.65535$/],
   ];
   for (const [text, def, why] of cases) {
     await t.step(JSON.stringify(text), () => assert.throws(() => parseHostPort(text, def), why));
