@@ -9,7 +9,7 @@ import type { DnsFront } from "./agent_dns.ts";
 import type { ProxyFront } from "./agent_proxy.ts";
 import { renderDnsMetrics } from "./dns/dns_metrics.ts";
 import { family, sample } from "./lib/prom_text.ts";
-import { renderProxyMetrics } from "./proxy/proxy_metrics.ts";
+import { renderProxyMetrics } from "./proxy/proxy_metrics_text.ts";
 
 /** The proxy's and DNS's metrics text; a part that is off (null) writes nothing. */
 export async function dataPlaneMetrics(

@@ -9,20 +9,29 @@ export type MetricType = "gauge" | "counter" | "histogram";
 
 /** `{a="x",b="y"}` from [name, value] pairs, values escaped; "" without pairs. */
 export function labelText(pairs: readonly (readonly [string, string])[]): string {
-  if (pairs.length === 0) return "";
+  return pairs.length === 0 ? "" : labelsOpen(pairs) + "}";
+}
+
+/**
+ * `{a="x",b="y"` (no closing brace: more labels may follow, `,le="1"}`) from one or more pairs,
+ * values escaped. For families with many samples per label set: escaped once, not per line.
+ */
+export function labelsOpen(pairs: readonly (readonly [string, string])[]): string {
   let out = "{";
   for (let i = 0; i < pairs.length; i++) {
     const [k, v] = pairs[i]!;
     if (i > 0) out += ",";
     out += `${k}="${escapeLabel(v)}"`;
   }
-  return out + "}";
+  return out;
 }
 
 /** A label value as the text format wants it. */
 export function escapeLabel(v: string): string {
-  return v.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : "\\" + c);
+  return NEEDS_ESCAPE.test(v) ? v.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : "\\" + c) : v;
 }
+
+const NEEDS_ESCAPE = /[\\"\n]/;
 
 /** A sample value: integers as they are, others with up to 6 decimals. */
 export function sampleValue(n: number): string {

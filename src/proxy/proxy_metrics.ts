@@ -2,20 +2,29 @@
  * The proxy's request metrics (README "Metrics"): a request observer (`begin`/`end`, one
  * record per finished request), the TCP route observer and the upstream pool's events, counted
  * per service and route (HTTP: `host/prefix` of the route the request matched; TCP:
- * `tcp:PORT`; UDP: `udp:PORT`), never per path. A proxy worker keeps one of these and sends `snapshot()` (plain
- * data) when the main thread asks; the main thread sums them (`mergeProxySnapshots`) and
- * renders the text (`renderProxyMetrics`).
+ * `tcp:PORT`; UDP: `udp:PORT`), never per path. A proxy worker keeps one of these and sends
+ * `snapshot()` (plain data) when the main thread asks; the main thread sums them
+ * (`ProxyMetricsMerge`, proxy_metrics_merge.ts) and renders the text (proxy_metrics_text.ts).
  *
- * Cardinality is bounded: at most SERIES_MAX (service, route) label sets and SERIES_MAX
- * services; what would need more is counted under `service="<other>"` (and `route="<other>"`),
- * and each request, TCP connection or pool event counted there adds one to `overflow`. Requests no route matched count under
- * `service="<none>"`. Series live as long as the process (a counter never goes back).
+ * Cardinality is bounded: at most SERIES_MAX live (service, route) label sets and SERIES_MAX
+ * live services; what would need more is counted under `service="<other>"` (and
+ * `route="<other>"`), and each request, TCP connection or pool event counted there adds one to
+ * `overflow`. Requests no route matched count under `service="<none>"`.
  *
- * Per request the cost is two map lookups and a few additions into one Float64Array.
+ * Expiry: a series nothing touched for `retentionMs` (RETENTION_MS) and with nothing open (no
+ * request under way, no TCP connection or UDP flow) leaves at a snapshot, or when a new label
+ * set finds the cap full; one that comes back starts from 0. No clock is read per request: each
+ * touch writes the snapshot epoch it fell in, and each snapshot turns "touched in the epoch that
+ * ends now" into "last seen before now" (`seen`). A series leaves only when it was not touched
+ * since the previous snapshot, so that snapshot holds its final counts: the main thread, which
+ * merges the workers' snapshots (proxy_metrics_merge.ts), loses nothing when it goes. OTHER
+ * never leaves.
+ *
+ * Per request the cost is two map lookups, a few additions into one Float64Array and the epoch
+ * write.
  *
  * @module
  */
-import { family, histogramSamples, sample } from "../lib/prom_text.ts";
 import type { Target } from "./balancer.ts";
 import type { PoolEvents } from "./upstream_pool.ts";
 import type { RequestObserver, RequestRecord } from "./request_record.ts";
@@ -38,8 +47,18 @@ export const DURATION_BUCKETS_S: readonly number[] = [
   30,
   60,
 ];
-/** Most (service, route) label sets, and most services, each; more go to OTHER. */
+/** Most live (service, route) label sets, and most live services, each; more go to OTHER. */
 export const SERIES_MAX = 2000;
+/**
+ * How long a series nothing touched stays: 10 minutes, ten scrapes at a 1-minute interval (40
+ * at 15 s), so that the last counts of a route that went away are scraped many times before its
+ * series goes; short enough that routes of containers replaced all day do not fill the cap.
+ * A route that leaves the table is not dropped at once: a redeploy takes routes away for
+ * seconds, and its series would restart from 0 at every deploy.
+ */
+export const RETENTION_MS = 10 * 60_000;
+/** How often, at most, a full cap looks for series to expire (ms). */
+const CAP_SWEEP_MS = 1_000;
 /** The service (and route) label of what is over SERIES_MAX (no service name has `<`). */
 export const OTHER = "<other>";
 /** The service (and route) label of requests no route matched (404, 421, …). */
@@ -55,19 +74,33 @@ export type MetricsRecord = Pick<
 
 // Layout of one (service, route) series: status classes, histogram buckets (one per bound and
 // +Inf), then the scalars.
-const CODE = 0;
-const BUCKET = CODE + STATUS_CLASSES.length;
-const SUM = BUCKET + DURATION_BUCKETS_S.length + 1;
-const RECEIVED = SUM + 1;
-const SENT = RECEIVED + 1;
-const RETRIES = SENT + 1;
-const CONNECTIONS = RETRIES + 1;
+export const CODE = 0;
+export const BUCKET = CODE + STATUS_CLASSES.length;
+export const SUM = BUCKET + DURATION_BUCKETS_S.length + 1;
+export const RECEIVED = SUM + 1;
+export const SENT = RECEIVED + 1;
+export const RETRIES = SENT + 1;
+export const CONNECTIONS = RETRIES + 1;
 /** A gauge: TCP connections or UDP flows open now (zeroed when a worker's counts retire). */
-const ACTIVE = CONNECTIONS + 1;
-const SERIES_LENGTH = ACTIVE + 1;
+export const ACTIVE = CONNECTIONS + 1;
+export const SERIES_LENGTH = ACTIVE + 1;
+// Kept beside the counts, not in snapshots: the epoch of the last touch, the time by which it
+// was last seen (set at snapshots), the series' birth number.
+const TOUCHED = SERIES_LENGTH;
+const SEEN = TOUCHED + 1;
+const BORN = SEEN + 1;
+const STORED_LENGTH = BORN + 1;
+
+/** What a snapshot says of a series' life (the merge reads it). */
+export interface SeriesLife {
+  /** It was last touched before this time (ms since the epoch). */
+  seen: number;
+  /** Its birth number in its ProxyMetrics: another one under the same labels is a new series. */
+  born: number;
+}
 
 /** One (service, route) series as plain data. */
-export interface RouteSeriesData {
+export interface RouteSeriesData extends Partial<SeriesLife> {
   service: string;
   route: string;
   /** SERIES_LENGTH numbers in this module's layout. */
@@ -75,7 +108,7 @@ export interface RouteSeriesData {
 }
 
 /** One service's series as plain data. */
-export interface ServiceSeriesData {
+export interface ServiceSeriesData extends Partial<SeriesLife> {
   service: string;
   /** Requests under way (a gauge). */
   active: number;
@@ -108,6 +141,9 @@ interface ServiceSeries {
   active: number;
   connectErrors: number;
   ejections: number;
+  touched: number;
+  seen: number;
+  born: number;
 }
 
 /** Index of `seconds` in DURATION_BUCKETS_S (its length: above the last bound). */
@@ -131,11 +167,23 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, 
   readonly #services = new Map<string, ServiceSeries>();
   #overflow = 0;
   readonly #seriesMax: number;
+  /** How long a series nothing touched stays (module comment). */
+  retentionMs: number;
+  readonly #now: () => number;
+  /** Snapshots taken: what a touch writes. */
+  #epoch = 1;
+  #born = 0;
+  #sweptAt = -Infinity;
   #readings: Partial<ProxyReadings> = {};
 
-  /** `seriesMax`: the cap on label sets (default SERIES_MAX; smaller in tests). */
-  constructor(opts: { seriesMax?: number } = {}) {
+  /**
+   * `seriesMax`: the cap on live label sets (default SERIES_MAX; smaller in tests);
+   * `retentionMs` (default RETENTION_MS); `now`: the clock (ms, default Date.now).
+   */
+  constructor(opts: { seriesMax?: number; retentionMs?: number; now?: () => number } = {}) {
     this.#seriesMax = opts.seriesMax ?? SERIES_MAX;
+    this.retentionMs = opts.retentionMs ?? RETENTION_MS;
+    this.#now = opts.now ?? Date.now;
   }
 
   /** Where snapshots read the client connections from. */
@@ -205,14 +253,36 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, 
     this.#service(t.service ?? NONE).connectErrors++;
   }
 
-  /** Everything counted so far, as plain data. */
+  /**
+   * The live series as plain data, each with when it was last seen and its birth number; series
+   * expired now are left out (module comment). Starts a new epoch.
+   */
   snapshot(): ProxyMetricsSnapshot {
+    const now = this.#now();
+    const epoch = this.#epoch++;
+    const cutoff = now - this.retentionMs;
     const routes: RouteSeriesData[] = [];
     for (const [service, byRoute] of this.#routes) {
-      for (const [route, c] of byRoute) routes.push({ service, route, counts: Array.from(c) });
+      for (const [route, c] of byRoute) {
+        if (c[TOUCHED] === epoch) c[SEEN] = now;
+        else if (service !== OTHER && c[SEEN]! <= cutoff && c[ACTIVE] === 0) {
+          this.#dropRoute(service, route);
+          continue;
+        }
+        const counts = Array.from(c.subarray(0, SERIES_LENGTH));
+        routes.push({ service, route, counts, seen: c[SEEN]!, born: c[BORN]! });
+      }
     }
     const services: ServiceSeriesData[] = [];
-    for (const [service, s] of this.#services) services.push({ service, ...s });
+    for (const [service, s] of this.#services) {
+      if (s.touched === epoch) s.seen = now;
+      else if (service !== OTHER && s.seen <= cutoff && s.active === 0) {
+        this.#services.delete(service);
+        continue;
+      }
+      const { active, connectErrors, ejections, seen, born } = s;
+      services.push({ service, active, connectErrors, ejections, seen, born });
+    }
     return {
       routes,
       services,
@@ -221,293 +291,84 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, 
     };
   }
 
+  /** Live (service, route) label sets, OTHER left out (tests). */
+  get routeCount(): number {
+    return this.#routeCount;
+  }
+
   /** `count`: an observation that adds to overflow when folded (a close is not one). */
   #series(service: string, route: string, count = true): Float64Array {
     let byRoute = this.#routes.get(service);
     let c = byRoute?.get(route);
-    if (c !== undefined) return c;
-    if (this.#routeCount >= this.#seriesMax && service !== OTHER) {
-      if (count) this.#overflow++;
-      return this.#series(OTHER, OTHER, false);
+    if (c === undefined) {
+      if (service !== OTHER && this.#routeCount >= this.#seriesMax) this.#sweep();
+      if (service !== OTHER && this.#routeCount >= this.#seriesMax) {
+        if (count) this.#overflow++;
+        return this.#series(OTHER, OTHER, false);
+      }
+      if (byRoute === undefined) this.#routes.set(service, byRoute = new Map());
+      byRoute.set(route, c = new Float64Array(STORED_LENGTH));
+      c[SEEN] = Infinity; // touched now: set at the next snapshot
+      c[BORN] = ++this.#born;
+      if (service !== OTHER) this.#routeCount++;
     }
-    if (byRoute === undefined) this.#routes.set(service, byRoute = new Map());
-    byRoute.set(route, c = new Float64Array(SERIES_LENGTH));
-    if (service !== OTHER) this.#routeCount++;
+    c[TOUCHED] = this.#epoch;
     return c;
   }
 
   /** `count`: an observation (not a gauge's move) that adds to overflow when folded. */
   #service(service: string, count = true): ServiceSeries {
     let s = this.#services.get(service);
-    if (s !== undefined) return s;
-    if (this.#services.size >= this.#seriesMax && service !== OTHER) {
-      if (count) this.#overflow++;
-      return this.#service(OTHER, false);
+    if (s === undefined) {
+      if (service !== OTHER && this.#services.size >= this.#seriesMax) this.#sweep();
+      if (service !== OTHER && this.#services.size >= this.#seriesMax) {
+        if (count) this.#overflow++;
+        return this.#service(OTHER, false);
+      }
+      s = { active: 0, connectErrors: 0, ejections: 0, touched: 0, seen: Infinity, born: 0 };
+      s.born = ++this.#born;
+      this.#services.set(service, s);
     }
-    this.#services.set(service, s = { active: 0, connectErrors: 0, ejections: 0 });
+    s.touched = this.#epoch;
     return s;
   }
-}
 
-/**
- * The label sets a merge gave their own series (`mergeProxySnapshots`): kept from one scrape to
- * the next, so that a label set once shown keeps its series and one once folded into OTHER
- * stays there (OTHER and `overflow` never go back). Sets are only added, never removed: series
- * live until the agent restarts (README "Metrics").
- */
-export interface MergeAdmission {
-  routes: Set<string>;
-  services: Set<string>;
-}
-
-/** A fresh MergeAdmission (nothing admitted yet). */
-export function mergeAdmission(): MergeAdmission {
-  return { routes: new Set(), services: new Set() };
-}
-
-/**
- * The sum of several snapshots (one per proxy worker), with the same caps: label sets not yet
- * in `admitted` are admitted in label order (not in the order the snapshots list them) while
- * fewer than `seriesMax` are; the others are added into OTHER. Pass the same `admitted` to
- * every merge of one output (the scrapes) so that the choice never changes.
- */
-export function mergeProxySnapshots(
-  snaps: readonly ProxyMetricsSnapshot[],
-  seriesMax = SERIES_MAX,
-  admitted: MergeAdmission = mergeAdmission(),
-): ProxyMetricsSnapshot {
-  const routeKey = (r: RouteSeriesData) => `${r.service}\n${r.route}`;
-  admit(
-    admitted.routes,
-    snaps.flatMap((s) => s.routes.filter((r) => r.service !== OTHER).map(routeKey)),
-    seriesMax,
-  );
-  admit(
-    admitted.services,
-    snaps.flatMap((s) => s.services.filter((v) => v.service !== OTHER).map((v) => v.service)),
-    seriesMax,
-  );
-  const routes = new Map<string, RouteSeriesData>();
-  const services = new Map<string, ServiceSeriesData>();
-  let overflow = 0;
-  let clientConnections = 0;
-  for (const s of snaps) {
-    overflow += s.overflow;
-    clientConnections += s.clientConnections;
-    for (const r of s.routes) {
-      let key = routeKey(r);
-      if (r.service !== OTHER && !admitted.routes.has(key)) {
-        key = `${OTHER}\n${OTHER}`;
-        overflow += requestsOf(r.counts) + r.counts[CONNECTIONS]!;
+  /**
+   * A full cap: expires what a snapshot would (untouched since the last one, so that it holds
+   * their final counts), at most every CAP_SWEEP_MS.
+   */
+  #sweep(): void {
+    const now = this.#now();
+    if (now - this.#sweptAt < CAP_SWEEP_MS) return;
+    this.#sweptAt = now;
+    const cutoff = now - this.retentionMs;
+    const epoch = this.#epoch;
+    for (const [service, byRoute] of this.#routes) {
+      if (service === OTHER) continue;
+      for (const [route, c] of byRoute) {
+        if (c[TOUCHED]! < epoch && c[SEEN]! <= cutoff && c[ACTIVE] === 0) {
+          this.#dropRoute(service, route);
+        }
       }
-      let into = routes.get(key);
-      if (into === undefined) {
-        const [service, route] = key.split("\n") as [string, string];
-        routes.set(key, into = { service, route, counts: new Array(SERIES_LENGTH).fill(0) });
-      }
-      for (let i = 0; i < SERIES_LENGTH; i++) into.counts[i]! += r.counts[i] ?? 0;
     }
-    for (const v of s.services) {
-      let service = v.service;
-      if (service !== OTHER && !admitted.services.has(service)) {
-        service = OTHER;
-        overflow += v.connectErrors + v.ejections;
+    for (const [service, s] of this.#services) {
+      if (service !== OTHER && s.touched < epoch && s.seen <= cutoff && s.active === 0) {
+        this.#services.delete(service);
       }
-      let into = services.get(service);
-      if (into === undefined) {
-        services.set(service, into = { service, active: 0, connectErrors: 0, ejections: 0 });
-      }
-      into.active += v.active;
-      into.connectErrors += v.connectErrors;
-      into.ejections += v.ejections;
     }
   }
-  return {
-    routes: [...routes.values()],
-    services: [...services.values()],
-    overflow,
-    clientConnections,
-  };
-}
 
-/** Admits the new ones of `keys`, in sorted order, while `into` has fewer than `max`. */
-function admit(into: Set<string>, keys: string[], max: number): void {
-  if (into.size >= max) return;
-  const fresh = [...new Set(keys.filter((k) => !into.has(k)))].sort();
-  for (const k of fresh) {
-    if (into.size >= max) return;
-    into.add(k);
+  #dropRoute(service: string, route: string): void {
+    const byRoute = this.#routes.get(service)!;
+    byRoute.delete(route);
+    if (byRoute.size === 0) this.#routes.delete(service);
+    this.#routeCount--;
   }
 }
 
-/** A snapshot with its gauges zeroed: the counts of a worker that stopped, kept in the sums. */
-export function retiredSnapshot(s: ProxyMetricsSnapshot): ProxyMetricsSnapshot {
-  return {
-    routes: s.routes.map((r) => {
-      const counts = r.counts.slice();
-      counts[ACTIVE] = 0;
-      return { ...r, counts };
-    }),
-    services: s.services.map((v) => ({ ...v, active: 0 })),
-    overflow: s.overflow,
-    clientConnections: 0,
-  };
-}
-
-function requestsOf(counts: readonly number[]): number {
+/** Requests (every status class) in a series' counts. */
+export function requestsOf(counts: readonly number[]): number {
   let n = 0;
   for (let i = 0; i < STATUS_CLASSES.length; i++) n += counts[CODE + i]!;
   return n;
-}
-
-const byLabels = <T extends { service: string; route?: string }>(a: T, b: T) =>
-  a.service < b.service
-    ? -1
-    : a.service > b.service
-    ? 1
-    : (a.route ?? "") < (b.route ?? "")
-    ? -1
-    : (a.route ?? "") > (b.route ?? "")
-    ? 1
-    : 0;
-
-/** The Prometheus text of a (merged) snapshot; every family is listed, even when empty. */
-export function renderProxyMetrics(s: ProxyMetricsSnapshot): string {
-  const routes = [...s.routes].sort(byLabels);
-  const services = [...s.services].sort(byLabels);
-  const requests: string[] = [];
-  const duration: string[] = [];
-  const received: string[] = [];
-  const sent: string[] = [];
-  const retries: string[] = [];
-  const tcp: string[] = [];
-  const tcpActive: string[] = [];
-  const udp: string[] = [];
-  const udpActive: string[] = [];
-  for (const r of routes) {
-    const labels = [["service", r.service], ["route", r.route]] as const;
-    const c = r.counts;
-    const n = requestsOf(c);
-    for (let i = 0; i < STATUS_CLASSES.length; i++) {
-      if (c[CODE + i]! > 0) {
-        requests.push(
-          sample(
-            "berth_proxy_requests_total",
-            [...labels, ["code", STATUS_CLASSES[i]!]],
-            c[CODE + i]!,
-          ),
-        );
-      }
-    }
-    if (n > 0) {
-      const buckets = c.slice(BUCKET, BUCKET + DURATION_BUCKETS_S.length + 1);
-      duration.push(
-        ...histogramSamples(
-          "berth_proxy_request_duration_seconds",
-          labels,
-          DURATION_BUCKETS_S,
-          buckets,
-          c[SUM]!,
-        ),
-      );
-      retries.push(sample("berth_proxy_retries_total", labels, c[RETRIES]!));
-    }
-    if (c[CONNECTIONS]! > 0 && r.route.startsWith("udp:")) {
-      udp.push(sample("berth_proxy_udp_flows_total", labels, c[CONNECTIONS]!));
-      udpActive.push(sample("berth_proxy_udp_active_flows", labels, c[ACTIVE]!));
-    } else if (c[CONNECTIONS]! > 0) {
-      tcp.push(sample("berth_proxy_tcp_connections_total", labels, c[CONNECTIONS]!));
-      tcpActive.push(sample("berth_proxy_tcp_active_connections", labels, c[ACTIVE]!));
-    }
-    received.push(sample("berth_proxy_received_bytes_total", labels, c[RECEIVED]!));
-    sent.push(sample("berth_proxy_sent_bytes_total", labels, c[SENT]!));
-  }
-  const svc = (name: string, pick: (v: ServiceSeriesData) => number) =>
-    services.map((v) => sample(name, [["service", v.service]], pick(v)));
-  return [
-    family(
-      "berth_proxy_requests_total",
-      "counter",
-      "HTTP requests finished, by service, route and status class.",
-      requests,
-    ),
-    family(
-      "berth_proxy_request_duration_seconds",
-      "histogram",
-      "HTTP request duration (routing to the last byte sent), by service and route.",
-      duration,
-    ),
-    family(
-      "berth_proxy_received_bytes_total",
-      "counter",
-      "Bytes received from clients (HTTP requests, TCP routes), by service and route.",
-      received,
-    ),
-    family(
-      "berth_proxy_sent_bytes_total",
-      "counter",
-      "Bytes sent to clients (HTTP responses, TCP routes), by service and route.",
-      sent,
-    ),
-    family(
-      "berth_proxy_retries_total",
-      "counter",
-      "HTTP requests sent again to another instance, by service and route.",
-      retries,
-    ),
-    family(
-      "berth_proxy_active_requests",
-      "gauge",
-      "HTTP requests under way, by service.",
-      svc("berth_proxy_active_requests", (v) => v.active),
-    ),
-    family(
-      "berth_proxy_tcp_connections_total",
-      "counter",
-      "Client connections to TCP routes, by service and route (tcp:PORT).",
-      tcp,
-    ),
-    family(
-      "berth_proxy_tcp_active_connections",
-      "gauge",
-      "Client connections to TCP routes open now, by service and route.",
-      tcpActive,
-    ),
-    family(
-      "berth_proxy_udp_flows_total",
-      "counter",
-      "Client flows (address and port) on UDP routes, by service and route (udp:PORT).",
-      udp,
-    ),
-    family(
-      "berth_proxy_udp_active_flows",
-      "gauge",
-      "Client flows on UDP routes open now, by service and route.",
-      udpActive,
-    ),
-    family(
-      "berth_proxy_ejections_total",
-      "counter",
-      "Instances ejected by passive health, by service.",
-      svc("berth_proxy_ejections_total", (v) => v.ejections),
-    ),
-    family(
-      "berth_proxy_connect_errors_total",
-      "counter",
-      "Connections to instances that failed before connecting (refused, unreachable, timeout), by service.",
-      svc("berth_proxy_connect_errors_total", (v) => v.connectErrors),
-    ),
-    family(
-      "berth_proxy_metrics_overflow_total",
-      "counter",
-      `Observations counted under service="${OTHER}" because ${SERIES_MAX} label sets were in use.`,
-      [sample("berth_proxy_metrics_overflow_total", [], s.overflow)],
-    ),
-    family(
-      "berth_proxy_client_connections",
-      "gauge",
-      "Client connections open now (HTTP/1.1, HTTP/2, TLS handshakes).",
-      [sample("berth_proxy_client_connections", [], s.clientConnections)],
-    ),
-  ].join("");
 }

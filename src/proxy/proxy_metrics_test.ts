@@ -1,46 +1,15 @@
 import assert from "node:assert/strict";
-import type { Target } from "./balancer.ts";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
 import {
   bucketIndex,
   DURATION_BUCKETS_S,
-  mergeAdmission,
-  mergeProxySnapshots,
-  type MetricsRecord,
   NONE,
   OTHER,
   ProxyMetrics,
-  renderProxyMetrics,
-  retiredSnapshot,
   statusClass,
 } from "./proxy_metrics.ts";
-
-function record(over: Partial<MetricsRecord> = {}): MetricsRecord {
-  return {
-    service: "web",
-    route: "web.example/",
-    status: 200,
-    bytesIn: 100,
-    bytesOut: 1000,
-    attempts: 1,
-    durationMs: 3,
-    ...over,
-  };
-}
-
-const instance = (service: string | undefined): Target => ({
-  id: "i1",
-  service,
-  address: "127.0.0.1",
-  port: 1,
-  weight: 1,
-  key: "i1|127.0.0.1|1",
-});
-
-function served(m: ProxyMetrics, r: MetricsRecord): void {
-  m.begin(r.service);
-  m.end(r);
-}
+import { renderProxyMetrics } from "./proxy_metrics_text.ts";
+import { instance, record, served } from "./_metrics_testing.ts";
 
 const text = (m: ProxyMetrics) => parseExposition(renderProxyMetrics(m.snapshot()));
 
@@ -183,57 +152,6 @@ Deno.test("ProxyMetrics: label sets over the cap count under <other>, each in ov
   assert.equal(valueOf(e, "berth_proxy_active_requests", { service: OTHER }), 0);
 });
 
-Deno.test("mergeProxySnapshots() sums the workers' counts series by series", () => {
-  const a = new ProxyMetrics();
-  const b = new ProxyMetrics();
-  served(a, record());
-  served(a, record({ durationMs: 2000 }));
-  served(b, record());
-  served(b, record({ service: "api", route: "api.example/" }));
-  b.begin("web");
-  a.ejected(instance("web"));
-  b.ejected(instance("web"));
-  a.tcpOpened("db", 5432);
-  const e = parseExposition(renderProxyMetrics(mergeProxySnapshots([a.snapshot(), b.snapshot()])));
-  const web = { service: "web", route: "web.example/" };
-  assert.equal(valueOf(e, "berth_proxy_requests_total", web), 3);
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "api" }), 1);
-  assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count", web), 3);
-  assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_bucket", { ...web, le: "1" }), 2);
-  assert.equal(valueOf(e, "berth_proxy_active_requests", { service: "web" }), 1);
-  assert.equal(valueOf(e, "berth_proxy_ejections_total", { service: "web" }), 2);
-  assert.equal(valueOf(e, "berth_proxy_tcp_connections_total", { service: "db" }), 1);
-});
-
-Deno.test("mergeProxySnapshots() applies the cap to the union of the workers' label sets", () => {
-  const a = new ProxyMetrics();
-  const b = new ProxyMetrics();
-  served(a, record({ service: "x", route: "x/" }));
-  served(a, record({ service: "y", route: "y/" }));
-  served(b, record({ service: "z", route: "z/" }));
-  served(b, record({ service: "x", route: "x/" }));
-  const merged = mergeProxySnapshots([a.snapshot(), b.snapshot()], 2);
-  const e = parseExposition(renderProxyMetrics(merged));
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "x" }), 2);
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "y" }), 1);
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "z" }), 0);
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: OTHER }), 1);
-  assert.equal(valueOf(e, "berth_proxy_requests_total"), 4);
-  assert.equal(merged.overflow >= 1, true);
-});
-
-Deno.test("retiredSnapshot() keeps the counters of a stopped worker and zeroes its gauges", () => {
-  const m = new ProxyMetrics();
-  served(m, record());
-  m.begin("web");
-  m.tcpOpened("db", 5432);
-  const e = parseExposition(renderProxyMetrics(retiredSnapshot(m.snapshot())));
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { service: "web" }), 1);
-  assert.equal(valueOf(e, "berth_proxy_active_requests", { service: "web" }), 0);
-  assert.equal(valueOf(e, "berth_proxy_tcp_connections_total", { service: "db" }), 1);
-  assert.equal(valueOf(e, "berth_proxy_tcp_active_connections", { service: "db" }), 0);
-});
-
 Deno.test("renderProxyMetrics() writes valid text: every family typed, label values escaped", () => {
   const m = new ProxyMetrics();
   served(m, record({ service: 'we"b', route: "a\\b\nc/" }));
@@ -266,59 +184,6 @@ Deno.test("renderProxyMetrics() writes valid text: every family typed, label val
   ]);
 });
 
-Deno.test("ProxyMetrics.read(): client connections read at snapshot time, summed; a stopped worker's are 0", () => {
-  const a = new ProxyMetrics();
-  const b = new ProxyMetrics();
-  let open = 3;
-  a.read({ clientConnections: () => open });
-  b.read({ clientConnections: () => 2 });
-  open = 4;
-  const merged = mergeProxySnapshots([a.snapshot(), b.snapshot()]);
-  const e = parseExposition(renderProxyMetrics(merged));
-  assert.equal(valueOf(e, "berth_proxy_client_connections"), 6);
-  const stopped = parseExposition(renderProxyMetrics(retiredSnapshot(a.snapshot())));
-  assert.equal(valueOf(stopped, "berth_proxy_client_connections"), 0);
-});
-
-Deno.test("mergeProxySnapshots() with one admission keeps a shown series and a folded one where they were; <other> never goes back", () => {
-  const a = new ProxyMetrics();
-  const b = new ProxyMetrics();
-  served(a, record({ service: "s1", route: "r1" }));
-  served(a, record({ service: "s2", route: "r2" }));
-  served(a, record({ service: "s2", route: "r2" }));
-  served(b, record({ service: "s3", route: "r3" }));
-  const admitted = mergeAdmission();
-  const scrape = (snaps = [a.snapshot(), b.snapshot()]) => {
-    const merged = mergeProxySnapshots(snaps, 2, admitted);
-    const e = parseExposition(renderProxyMetrics(merged));
-    const n = (service: string) => valueOf(e, "berth_proxy_requests_total", { service });
-    return { s1: n("s1"), s2: n("s2"), s3: n("s3"), other: n(OTHER), overflow: merged.overflow };
-  };
-  assert.deepEqual(scrape(), { s1: 1, s2: 2, s3: 0, other: 1, overflow: 1 });
-  // A new route of s1 comes before s2's in a's snapshot: it must not push s2/r2 out.
-  served(a, record({ service: "s1", route: "r1b" }));
-  assert.deepEqual(scrape(), { s1: 1, s2: 2, s3: 0, other: 2, overflow: 2 });
-  // The workers listed the other way round: the same series.
-  assert.deepEqual(scrape([b.snapshot(), a.snapshot()]), {
-    s1: 1,
-    s2: 2,
-    s3: 0,
-    other: 2,
-    overflow: 2,
-  });
-});
-
-Deno.test("mergeProxySnapshots() admits new label sets in label order, not in the order listed", () => {
-  const a = new ProxyMetrics();
-  const b = new ProxyMetrics();
-  served(a, record({ service: "zz", route: "z/" }));
-  served(b, record({ service: "aa", route: "a/" }));
-  const labels = (snaps: ReturnType<ProxyMetrics["snapshot"]>[]) =>
-    mergeProxySnapshots(snaps, 1).routes.map((r) => r.service).sort();
-  assert.deepEqual(labels([a.snapshot(), b.snapshot()]), [OTHER, "aa"]);
-  assert.deepEqual(labels([b.snapshot(), a.snapshot()]), [OTHER, "aa"]);
-});
-
 Deno.test("ProxyMetrics: services named _other and _none are services like any other, capped, never the sentinels", () => {
   const m = new ProxyMetrics({ seriesMax: 1 });
   served(m, record({ service: "web", route: "web/" }));
@@ -340,4 +205,95 @@ Deno.test("ProxyMetrics: a 101 (a tunnel's lifetime) counts as a request, not in
   assert.equal(valueOf(e, "berth_proxy_requests_total", { code: "1xx" }), 1);
   assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count"), 1);
   assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_sum"), 0.02);
+});
+
+/** A ProxyMetrics on a clock the test moves (`clock.t`, ms), retention 1000 ms. */
+function clocked(opts: { seriesMax?: number } = {}) {
+  const clock = { t: 1_000_000 };
+  const m = new ProxyMetrics({ ...opts, retentionMs: 1000, now: () => clock.t });
+  const requests = (service: string) =>
+    m.snapshot().routes.find((r) => r.service === service)?.counts.slice(0, 5)
+      .reduce((a, b) => a + b, 0);
+  return { clock, m, requests };
+}
+
+Deno.test("ProxyMetrics.snapshot() drops a series untouched for retentionMs; one that comes back starts from 0", () => {
+  const { clock, m, requests } = clocked();
+  served(m, record());
+  served(m, record());
+  m.connectFailed(instance("web"));
+  assert.equal(requests("web"), 2); // seen now
+  clock.t += 999;
+  assert.equal(requests("web"), 2, "within the retention");
+  clock.t += 1;
+  assert.equal(requests("web"), undefined, "untouched for the retention: gone");
+  assert.deepEqual(m.snapshot().services, []);
+  assert.equal(m.routeCount, 0);
+  const before = m.snapshot();
+  served(m, record());
+  const after = m.snapshot();
+  assert.equal(after.routes[0]!.counts[1], 1, "starts from 0");
+  assert.notEqual(after.routes[0]!.born, undefined);
+  assert.equal(before.routes.length, 0);
+});
+
+Deno.test("ProxyMetrics.snapshot() keeps a series touched since the last snapshot, whatever the time", () => {
+  const { clock, m, requests } = clocked();
+  served(m, record());
+  assert.equal(requests("web"), 1);
+  clock.t += 5_000;
+  served(m, record()); // after that snapshot: its counts are not reported yet
+  assert.equal(requests("web"), 2);
+  const seen = m.snapshot().routes[0]!.seen!;
+  assert.equal(seen, clock.t, "seen by this snapshot's time");
+});
+
+Deno.test("ProxyMetrics keeps series with something open past the retention: a request, a TCP connection, a UDP flow", () => {
+  const { clock, m } = clocked();
+  m.begin("web");
+  m.tcpOpened("db", 5432);
+  m.udpFlowOpened("dns", 53);
+  m.snapshot();
+  clock.t += 10_000;
+  const s = m.snapshot();
+  assert.deepEqual(s.routes.map((r) => r.service).sort(), ["dns", "db"].sort());
+  assert.deepEqual(s.services.map((v) => [v.service, v.active]), [["web", 1]]);
+  m.end(record());
+  m.tcpClosed("db", 5432, 1, 2);
+  m.udpFlowClosed("dns", 53, 3, 4);
+  m.snapshot(); // reports the closes
+  clock.t += 1000;
+  const later = m.snapshot();
+  assert.deepEqual(later.routes, []);
+  assert.deepEqual(later.services, []);
+});
+
+Deno.test("ProxyMetrics: the cap counts live series only; a full cap expires what is due and gives a new label set its room", () => {
+  const { clock, m } = clocked({ seriesMax: 2 });
+  served(m, record({ service: "s0", route: "r0" }));
+  served(m, record({ service: "s1", route: "r1" }));
+  m.snapshot();
+  served(m, record({ service: "s2", route: "r2" })); // the cap is full of live series
+  assert.equal(m.snapshot().overflow, 1);
+  clock.t += 1000;
+  served(m, record({ service: "s3", route: "r3" })); // s0 and s1 are due: swept
+  const s = m.snapshot();
+  assert.deepEqual(s.routes.map((r) => r.service).sort(), ["<other>", "s3"]);
+  assert.equal(s.overflow, 1, "s3 got its own series");
+  assert.equal(m.routeCount, 1);
+  assert.equal(s.routes.find((r) => r.service === OTHER)!.counts[1], 1, "<other> keeps its count");
+});
+
+Deno.test("ProxyMetrics: a full cap never expires a series touched since the last snapshot", () => {
+  const { clock, m } = clocked({ seriesMax: 1 });
+  served(m, record({ service: "s0", route: "r0" }));
+  m.snapshot();
+  clock.t += 5_000;
+  served(m, record({ service: "s0", route: "r0" })); // not reported yet
+  served(m, record({ service: "s1", route: "r1" }));
+  const s = m.snapshot();
+  assert.deepEqual(s.routes.map((r) => [r.service, r.counts[1]]).sort(), [
+    ["<other>", 1],
+    ["s0", 2],
+  ]);
 });

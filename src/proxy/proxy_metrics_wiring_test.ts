@@ -4,7 +4,8 @@ import dgram from "node:dgram";
 import net from "node:net";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
 import { echoOnce, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
-import { ProxyMetrics, renderProxyMetrics } from "./proxy_metrics.ts";
+import { ProxyMetrics } from "./proxy_metrics.ts";
+import { renderProxyMetrics } from "./proxy_metrics_text.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { waitFor } from "../../test/wait.ts";
 

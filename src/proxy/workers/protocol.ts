@@ -60,6 +60,8 @@ export interface WorkerProxyConfig {
   requestIdFrom?: string[];
   /** This member's node name, in request records. */
   member?: string;
+  /** How long an untouched metrics series stays (default RETENTION_MS; shorter in tests). */
+  metricsRetentionMs?: number;
   /** `--access-log` (`stdout` or a file path) and its format; absent or null: off. */
   accessLog?: { target: string; format: AccessLogFormat } | null;
 }

@@ -82,6 +82,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     }
     accessLog = new AccessLog(sink, { format: al.format, log });
   }
+  metrics.retentionMs = m.config.metricsRetentionMs ?? metrics.retentionMs;
   adoptRateBuckets(m.rateBuckets);
   replica.receive(m.routes);
   certs = m.certs;

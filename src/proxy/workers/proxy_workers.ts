@@ -37,15 +37,8 @@ import { UdpProxy } from "../udp_proxy.ts";
 import { processRateBuckets } from "../middleware/rate_buckets.ts";
 import { ConnSlots } from "../conn_slots.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
-import {
-  emptySnapshot,
-  mergeAdmission,
-  mergeProxySnapshots,
-  type ProxyMetrics,
-  type ProxyMetricsSnapshot,
-  retiredSnapshot,
-  SERIES_MAX,
-} from "../proxy_metrics.ts";
+import type { ProxyMetrics, ProxyMetricsSnapshot } from "../proxy_metrics.ts";
+import { ProxyMetricsMerge } from "../proxy_metrics_merge.ts";
 
 /** First wait before a failed worker is started again; doubles up to RESTART_MS_MAX. */
 export const RESTART_MS = 100;
@@ -88,8 +81,6 @@ interface Slot {
   started: PromiseWithResolvers<void> | null;
   /** Resolves with what the worker's drain cut (0 after a close). */
   closed: PromiseWithResolvers<number> | null;
-  /** The request metrics its worker last gave; null: none yet. */
-  metrics: ProxyMetricsSnapshot | null;
   /** Access log lines its worker dropped, as it last said. */
   accessLogDropped: number;
 }
@@ -120,10 +111,8 @@ export class ProxyWorkers {
   readonly #metrics = new WorkerGather<Slot, ProxyMetricsSnapshot>();
   /** Access log reopens: "" (done) or why not. */
   readonly #reopens = new WorkerGather<Slot, string>();
-  /** The last metrics of workers that stopped (gauges zeroed), kept in the sums. */
-  #stoppedMetrics: ProxyMetricsSnapshot = emptySnapshot();
-  /** The label sets the merged metrics show as their own (sticky: proxy_metrics.ts). */
-  readonly #admitted = mergeAdmission();
+  /** Every worker's last metrics (and those of workers that stopped), summed at each scrape. */
+  readonly #merge: ProxyMetricsMerge;
   /** Access log lines dropped by workers that stopped. */
   #stoppedAccessLogDropped = 0;
   #config: WorkerProxyConfig;
@@ -141,6 +130,7 @@ export class ProxyWorkers {
     this.#config = opts.config;
     this.#sender = new RouteSender(opts.store);
     this.#connSlots = new ConnSlots(ConnSlots.create(Math.max(1, opts.count)), 0);
+    this.#merge = new ProxyMetricsMerge({ retentionMs: opts.config.metricsRetentionMs });
     this.#slots = Array.from({ length: opts.count }, (_, index) => ({
       index,
       worker: null,
@@ -149,7 +139,6 @@ export class ProxyWorkers {
       timer: null,
       started: null,
       closed: null,
-      metrics: null,
       accessLogDropped: 0,
     }));
     const noop = () => {};
@@ -325,19 +314,11 @@ export class ProxyWorkers {
       (s, id) => this.#post(s, { type: "metrics", id }),
       REPORT_TIMEOUT_MS,
     );
-    const all = this.#slots.map((s) => s.metrics).filter((m) => m !== null);
+    if (this.#o.metrics !== undefined) this.#merge.update("main", this.#o.metrics.snapshot());
     let dropped = this.#stoppedAccessLogDropped;
     for (const s of this.#slots) dropped += s.accessLogDropped;
     return {
-      snapshot: mergeProxySnapshots(
-        [
-          this.#stoppedMetrics,
-          ...(this.#o.metrics === undefined ? [] : [this.#o.metrics.snapshot()]),
-          ...all,
-        ],
-        SERIES_MAX,
-        this.#admitted,
-      ),
+      snapshot: this.#merge.merged(),
       missing: missing.map((s) => s.index),
       accessLogDropped: this.#config.accessLog ? dropped : null,
     };
@@ -475,7 +456,7 @@ export class ProxyWorkers {
       case "metrics":
         // Kept at once, not after the gather: a worker that fails meanwhile retires these, its
         // newest, so that no scrape counts it twice or a later one less.
-        s.metrics = m.snapshot;
+        this.#merge.update(s.index, m.snapshot);
         s.accessLogDropped = m.accessLogDropped ?? 0;
         return this.#metrics.answer(m.id, s, m.snapshot);
       case "access-log.reopened":
@@ -504,14 +485,7 @@ export class ProxyWorkers {
     this.#reports.gone(s);
     this.#metrics.gone(s);
     this.#reopens.gone(s);
-    if (s.metrics !== null) {
-      // Summed as is (no cap): folding happens once, in metrics(), by this.#admitted.
-      this.#stoppedMetrics = mergeProxySnapshots(
-        [this.#stoppedMetrics, retiredSnapshot(s.metrics)],
-        Infinity,
-      );
-      s.metrics = null;
-    }
+    this.#merge.stopped(s.index); // its last counts stay in the sums
     this.#stoppedAccessLogDropped += s.accessLogDropped;
     s.accessLogDropped = 0;
     if (s.readySince > 0 && Date.now() - s.readySince >= RESTART_RESET_MS) {

@@ -4,7 +4,8 @@ import { echoOnce, spec, TestStore } from "../_testing.ts";
 import { parseExposition, valueOf } from "../../lib/_prom_parse.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { unusedPort } from "../../../test/ports.ts";
-import { ProxyMetrics, renderProxyMetrics } from "../proxy_metrics.ts";
+import { ProxyMetrics } from "../proxy_metrics.ts";
+import { renderProxyMetrics } from "../proxy_metrics_text.ts";
 import type { ProxyWorkers } from "./proxy_workers.ts";
 import { twoWorkers } from "./_testing.ts";
 import { WorkerGather } from "../../lib/worker_gather.ts";
@@ -104,6 +105,44 @@ Deno.test("ProxyWorkers.metrics(): a worker that fails between its answer and th
     assert.equal(await count(), n, "the next scrape");
   } finally {
     WorkerGather.prototype.answer = answer;
+    await w.close();
+    await close();
+  }
+});
+
+Deno.test("ProxyWorkers.metrics(): a route's series expires in the sum once every worker dropped it, never going back before, and comes back from 0", async () => {
+  const { ts, tcpPort, close } = await echoRoute();
+  const retentionMs = 300;
+  const w = twoWorkers(ts.store, { config: { metricsRetentionMs: retentionMs } });
+  try {
+    await startListening(w, tcpPort);
+    const n = 20;
+    for (let i = 0; i < n; i++) await echoOnce(tcpPort, "ping");
+    const route = { service: "db", route: `tcp:${tcpPort}` };
+    const count = async () => {
+      const e = parseExposition(renderProxyMetrics((await w.metrics()).snapshot));
+      const s = e.samples.find((s) =>
+        s.name === "berth_proxy_tcp_connections_total" && s.labels.route === route.route
+      );
+      return s?.value;
+    };
+    await waitFor("every connection counted", async () => await count() === n);
+    // Scrapes until the series is gone: the sum stays n until then (no worker's drop shows).
+    const seen: (number | undefined)[] = [];
+    const started = Date.now();
+    while (Date.now() - started < 20_000) {
+      seen.push(await count());
+      if (seen.slice(-3).every((v) => v === undefined) && seen.length >= 3) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const gone = seen.indexOf(undefined);
+    assert.ok(gone > 0, `the series went: ${seen}`);
+    assert.deepEqual(seen.slice(0, gone), new Array(gone).fill(n), "n until it goes");
+    assert.ok(seen.slice(gone).every((v) => v === undefined), `and stays gone: ${seen}`);
+    // A new connection: the series starts from 0 (a counter reset).
+    await echoOnce(tcpPort, "ping");
+    await waitFor("the new connection is counted", async () => await count() === 1);
+  } finally {
     await w.close();
     await close();
   }
