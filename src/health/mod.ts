@@ -36,7 +36,7 @@
  *
  * Options (HealthOptions): `store`, `propose`, `node`, `log`, `concurrencyMax` (32),
  * `checksMax` (4096), `successesBeforePassing` (1), `failuresBeforeCritical` (2), and for tests
- * `timers`, `random`, `httpGet`, `tcpConnect`.
+ * `timers`, `random`, `httpGet`, `tcpConnect`, `grpcHealth`, `udp`.
  *
  * @example
  * ```ts

@@ -56,6 +56,15 @@ const checkDefinition: fc.Arbitrary<CheckDefinition | null> = fc.oneof(
   { weight: 3, arbitrary: fc.constant(null) },
   { weight: 1, arbitrary: fc.constant({ http: "/health", intervalMs: 1000, timeoutMs: 500 }) },
   { weight: 1, arbitrary: fc.constant({ tcp: true, intervalMs: 2000, timeoutMs: 1000 }) },
+  {
+    weight: 1,
+    arbitrary: fc.constant({
+      udp: "\\x00PING",
+      udpExpect: "PONG",
+      intervalMs: 1000,
+      timeoutMs: 500,
+    }),
+  },
 );
 
 /** A registered check `id`: TTL (critical until it reports) or a result reported with it. */
