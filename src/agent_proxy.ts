@@ -140,7 +140,8 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     events: metrics,
     tcpObserver: metrics,
     udpObserver: metrics,
-    observers: accessLogFile === null ? [metrics] : [metrics, accessLogFile],
+    requestMetrics: metrics,
+    observers: accessLogFile === null ? [] : [accessLogFile],
     member: config.node,
   });
   metrics.read({ clientConnections: () => proxy.clientConnections });

@@ -121,6 +121,16 @@ export interface ResponseSink {
   forwarded?: boolean;
 }
 
+/** Told once by a client's sink that its response is over (request_meter.ts). */
+export interface SinkMeter {
+  /**
+   * `status`: the status sent when the response ended; when the proxy cut it (`destroy`), that
+   * status or 502 if none went out; 499 when the client left first. `bytesOut`: the body bytes
+   * written (none for HEAD, 1xx, 204, 304).
+   */
+  done(status: number, bytesOut: number): void;
+}
+
 export interface ClientConnOptions {
   clock: CoarseClock;
   headerBytesMax: number;
@@ -577,6 +587,11 @@ export class Reply implements ResponseSink {
   onClientEnd: (() => void) | null = null;
   /** Declared so the proxy setting it does not change every reply's shape. */
   forwarded = false;
+  /** Told once when the response is over (set by the proxy: the metrics). */
+  meter: SinkMeter | null = null;
+  /** The status sent (0: none yet) and the body bytes written, for `meter`. */
+  #status = 0;
+  #bytesOut = 0;
 
   constructor(conn: ClientConn, keepAlive: boolean, http10: boolean, head: boolean) {
     this.#conn = conn;
@@ -617,9 +632,15 @@ export class Reply implements ResponseSink {
     else if (this.#http10) text += "connection: keep-alive\r\n";
     this.#head = text + "\r\n";
     this.headersSent = true;
+    this.#status = status;
   }
 
   write(chunk: Uint8Array): boolean {
+    if (!this.#noBody) this.#bytesOut += chunk.length;
+    return this.#write(chunk);
+  }
+
+  #write(chunk: Uint8Array): boolean {
     const socket = this.#conn.socket;
     if (this.writableEnded || socket.destroyed) return true;
     if (this.#noBody || chunk.length === 0) {
@@ -641,19 +662,31 @@ export class Reply implements ResponseSink {
   end(chunk?: Uint8Array): void {
     if (this.writableEnded) return;
     const socket = this.#conn.socket;
+    if (chunk !== undefined && !this.#noBody) this.#bytesOut += chunk.length;
     if (!socket.destroyed) {
       socket.cork();
-      if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+      if (chunk !== undefined && chunk.length > 0) this.#write(chunk);
       else this.#flushHead();
       if (this.#chunked && !this.#noBody) socket.write(LAST_CHUNK);
       socket.uncork();
     }
     this.writableEnded = true;
+    this.#metered(this.#status);
     this.#conn.replied(this);
   }
 
   destroy(): void {
     this.#conn.socket.destroy();
+    // Cut by the proxy: what the client saw began with the status sent, if any.
+    this.#metered(this.#status === 0 ? 502 : this.#status);
+  }
+
+  /** Tells the meter, once. */
+  #metered(status: number): void {
+    const meter = this.meter;
+    if (meter === null) return;
+    this.meter = null;
+    meter.done(status, this.#bytesOut);
   }
 
   once(event: "drain", fn: () => void): void {
@@ -671,6 +704,7 @@ export class Reply implements ResponseSink {
   /** The connection closed first. */
   aborted(): void {
     if (this.writableEnded) return;
+    this.#metered(499);
     const fn = this.onAbort;
     this.onAbort = null;
     fn?.();

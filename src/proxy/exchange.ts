@@ -91,8 +91,6 @@ export interface Exchange {
   headers: string[];
   /** The request's X-Request-Id (the client's when sane, else generated: request_id.ts). */
   readonly requestId: string;
-  /** When the request was dispatched (ms since the epoch). */
-  readonly startedMs: number;
   contentLength: string | undefined;
   withBody: boolean;
   tried: Target[];

@@ -18,7 +18,7 @@
  * @module
  */
 import http2 from "node:http2";
-import type { RequestBody, ResponseSink } from "./client_conn.ts";
+import type { RequestBody, ResponseSink, SinkMeter } from "./client_conn.ts";
 import { h2ResponseHeaders } from "./h2_headers.ts";
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -65,6 +65,11 @@ export class H2Reply implements ResponseSink {
   shouldKeepAlive = true;
   /** Called if the stream closes before the response ended. */
   onAbort: (() => void) | null = null;
+  /** Told once when the response is over (set by the proxy: the metrics). */
+  meter: SinkMeter | null = null;
+  /** The status sent (0: none yet) and the body bytes written, for `meter`. */
+  #status = 0;
+  #bytesOut = 0;
 
   constructor(stream: http2.ServerHttp2Stream, opts: H2ReplyOptions) {
     this.#stream = stream;
@@ -93,8 +98,9 @@ export class H2Reply implements ResponseSink {
     }
     const list = h2ResponseHeaders(status, headers);
     this.headersSent = true;
-    if (this.destroyed) return;
+    this.#status = status;
     this.#noBody = this.#head || status === 204 || status === 205 || status === 304;
+    if (this.destroyed) return;
     const waitForTrailers = this.#trailersAccepted && !this.#noBody;
     // A raw [name, value, …] list (node:http2 takes one; its types know only objects).
     const fields = list as unknown as http2.OutgoingHttpHeaders;
@@ -104,6 +110,7 @@ export class H2Reply implements ResponseSink {
   }
 
   write(chunk: Uint8Array): boolean {
+    if (!this.#noBody) this.#bytesOut += chunk.length;
     if (this.writableEnded || this.#noBody || chunk.length === 0 || this.destroyed) return true;
     if (this.#stream.write(chunk)) return true;
     if (this.#stallTimer === null) {
@@ -138,6 +145,8 @@ export class H2Reply implements ResponseSink {
   end(chunk?: Uint8Array): void {
     if (this.writableEnded) return;
     this.writableEnded = true;
+    if (chunk !== undefined && !this.#noBody) this.#bytesOut += chunk.length;
+    this.#metered(this.#status);
     if (this.destroyed) return;
     const body = this.#body;
     // The request is answered before its body arrived whole: stop the client sending it, once
@@ -156,11 +165,25 @@ export class H2Reply implements ResponseSink {
   }
 
   destroy(): void {
+    // Cut by the proxy: what the client saw began with the status sent, if any.
+    this.#metered(this.#status === 0 ? 502 : this.#status);
+    this.#reset();
+  }
+
+  #reset(): void {
     if (this.destroyed) return;
     this.#resetByProxy = true;
     // RST_STREAM INTERNAL_ERROR at once (close() would end the body cleanly first, and a cut-off
     // response would look whole to the client).
     this.#stream.destroy(new Error("reset by the proxy"));
+  }
+
+  /** Tells the meter, once. */
+  #metered(status: number): void {
+    const meter = this.meter;
+    if (meter === null) return;
+    this.meter = null;
+    meter.done(status, this.#bytesOut);
   }
 
   /**
@@ -170,7 +193,7 @@ export class H2Reply implements ResponseSink {
    */
   shutDown(): void {
     if (this.destroyed) return;
-    if (this.headersSent) return this.destroy();
+    if (this.headersSent) return this.#reset(); // the meter hears of it at the close: 499
     this.#resetByProxy = true;
     this.#stream.close(this.forwarded ? NGHTTP2_CANCEL : NGHTTP2_REFUSED_STREAM);
   }
@@ -183,6 +206,7 @@ export class H2Reply implements ResponseSink {
   closed(): void {
     this.#unstall();
     if (this.writableEnded) return;
+    this.#metered(499);
     const fn = this.onAbort;
     this.onAbort = null;
     fn?.();

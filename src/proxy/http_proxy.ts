@@ -52,7 +52,13 @@ import { UdpProxy } from "./udp_proxy.ts";
 import { type Chain, EMPTY_CHAIN, runRequestStages, wrapResponse } from "./middleware/pipeline.ts";
 import { chainOf, chainsOf } from "./middleware/order.ts";
 import type { RouteSettings } from "./route_settings.ts";
-import { RecordingSink, recordRefused, type RequestObserver } from "./request_record.ts";
+import {
+  RecordingSink,
+  recordRefused,
+  type RequestCounter,
+  type RequestObserver,
+} from "./request_record.ts";
+import { RequestMeter } from "./request_meter.ts";
 import { RequestIds } from "./request_id.ts";
 import { normalizeTarget, saneHost } from "./request_path.ts";
 
@@ -103,8 +109,13 @@ export class HttpProxy {
   /** Holds TCP listener updates back until start() has bound the proxy's own ports. */
   #listening: PromiseWithResolvers<void> | null = null;
   #closed = false;
-  /** Told of every request (null: none, and requests make no records). */
+  /** Told of every request: the metrics, then the observers (null: none). */
   readonly #observers: readonly RequestObserver[] | null;
+  /**
+   * The metrics when no observer wants records: a request is counted by a `RequestMeter` its
+   * client's sink tells, with no record made (null: records for `#observers`, or nothing).
+   */
+  readonly #meterFor: RequestCounter | null;
   readonly #member: string;
   readonly #requestIds = new RequestIds();
   /** Clients whose own X-Request-Id is kept (`requestIdFrom`); null: none. */
@@ -126,7 +137,11 @@ export class HttpProxy {
     this.#tunnelIdleTimeoutMs = opts.tunnelIdleTimeoutMs ?? defaults.TUNNEL_IDLE_TIMEOUT_MS;
     this.#streamIdleTimeoutMs = opts.streamIdleTimeoutMs ?? defaults.STREAM_IDLE_TIMEOUT_MS;
     this.#log = opts.log ?? console.error;
-    this.#observers = opts.observers?.length ? opts.observers : null;
+    const recorders = opts.observers ?? [];
+    const counter = opts.requestMetrics ?? null;
+    const told = counter === null ? recorders : [counter, ...recorders];
+    this.#observers = told.length > 0 ? told : null;
+    this.#meterFor = recorders.length === 0 ? counter : null;
     this.#member = opts.member ?? "";
     this.#chainOf = opts.middlewares === undefined ? chainOf : chainsOf(opts.middlewares);
     this.#headerBytesMax = opts.headerBytesMax ?? defaults.HEADER_BYTES_MAX;
@@ -516,19 +531,26 @@ export class HttpProxy {
    * (`X-Forwarded-Proto`). With observers, every request ends in one `RequestRecord`.
    */
   dispatch(req: ClientRequest, sink: DispatchSink, conn: ConnInfo): void {
-    const startedMs = Date.now();
     const head = readRequestHead(req, conn.secure);
     const requestId = this.#requestIdOf(head.requestId, req.remoteAddress);
+    let res: DispatchSink = sink;
+    let rec: RecordingSink | RequestMeter | null = null;
     const observers = this.#observers;
-    const rec = observers === null ? null : new RecordingSink(sink, {
-      observers,
-      member: this.#member,
-      req,
-      conn,
-      startedMs,
-      requestId,
-    });
-    let res: DispatchSink = rec ?? sink;
+    if (observers !== null) {
+      const counter = this.#meterFor;
+      if (counter !== null && sink.meter !== undefined) {
+        rec = sink.meter = new RequestMeter(counter, req);
+      } else {
+        res = rec = new RecordingSink(sink, {
+          observers,
+          member: this.#member,
+          req,
+          conn,
+          startedMs: Date.now(),
+          requestId,
+        });
+      }
+    }
     const acme = this.#opts.acmeHttp01;
     if (acme && !conn.secure && answeredAcme(req, res, acme, this.#log)) return;
     const target = normalizeTarget(req.url);
@@ -573,7 +595,6 @@ export class HttpProxy {
       url,
       headers,
       requestId,
-      startedMs,
       contentLength: cl,
       withBody: body !== null,
       tried: [],

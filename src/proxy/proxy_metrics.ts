@@ -1,6 +1,7 @@
 /**
- * The proxy's request metrics (README "Metrics"): a request observer (`begin`/`end`, one
- * record per finished request), the TCP route observer and the upstream pool's events, counted
+ * The proxy's request metrics (README "Metrics"): a request counter (`begin`, then `count`
+ * once the request is over; `end` takes a whole record when an access log makes them), the TCP
+ * route observer and the upstream pool's events, counted
  * per service and route (HTTP: `host/prefix` of the route the request matched; TCP:
  * `tcp:PORT`; UDP: `udp:PORT`), never per path. A proxy worker keeps one of these and sends
  * `snapshot()` (plain data) when the main thread asks; the main thread sums them
@@ -27,7 +28,7 @@
  */
 import type { Target } from "./balancer.ts";
 import type { PoolEvents } from "./upstream_pool.ts";
-import type { RequestObserver, RequestRecord } from "./request_record.ts";
+import type { RequestCounter, RequestRecord } from "./request_record.ts";
 import type { TcpObserver } from "./tcp_proxy.ts";
 import type { UdpObserver } from "./udp_proxy.ts";
 
@@ -160,8 +161,8 @@ export function statusClass(status: number): number {
   return c >= 0 && c < STATUS_CLASSES.length ? c : STATUS_CLASSES.length - 1;
 }
 
-/** See the module comment. The proxy's RequestObserver, TcpObserver and PoolEvents. */
-export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, PoolEvents {
+/** See the module comment. The proxy's RequestCounter, TcpObserver and PoolEvents. */
+export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, PoolEvents {
   readonly #routes = new Map<string, Map<string, Float64Array>>();
   #routeCount = 0;
   readonly #services = new Map<string, ServiceSeries>();
@@ -198,19 +199,35 @@ export class ProxyMetrics implements RequestObserver, TcpObserver, UdpObserver, 
 
   /** A request finished (any status, the proxy's own answers and 499 included). */
   end(r: MetricsRecord): void {
-    const service = r.service ?? NONE;
-    this.#service(service, false).active--;
-    const c = this.#series(service, r.route ?? NONE);
-    c[CODE + statusClass(r.status)]!++;
+    this.count(r.service, r.route, r.status, r.bytesIn, r.bytesOut, r.attempts, r.durationMs);
+  }
+
+  /**
+   * `end` without a record (the proxy's request path when no access log wants records:
+   * request_meter.ts); `service`/`route` null: no route.
+   */
+  count(
+    service: string | null,
+    route: string | null,
+    status: number,
+    bytesIn: number,
+    bytesOut: number,
+    attempts: number,
+    durationMs: number,
+  ): void {
+    const s = service ?? NONE;
+    this.#service(s, false).active--;
+    const c = this.#series(s, route ?? NONE);
+    c[CODE + statusClass(status)]!++;
     // A tunnel's (101: WebSocket) lifetime is no request duration: left out of the histogram.
-    if (r.status !== 101) {
-      const seconds = r.durationMs / 1000;
+    if (status !== 101) {
+      const seconds = durationMs / 1000;
       c[BUCKET + bucketIndex(seconds)]!++;
       c[SUM]! += seconds;
     }
-    c[RECEIVED]! += r.bytesIn;
-    c[SENT]! += r.bytesOut;
-    if (r.attempts > 1) c[RETRIES]! += r.attempts - 1;
+    c[RECEIVED]! += bytesIn;
+    c[SENT]! += bytesOut;
+    if (attempts > 1) c[RETRIES]! += attempts - 1;
   }
 
   /** A client connected to the TCP route on `port` of `service`. */

@@ -12,7 +12,7 @@ import type { HttpRouteInfo } from "./routes.ts";
 import type { ReservedListener, TcpObserver, TcpRouteInfo } from "./tcp_proxy.ts";
 import type { UdpObserver, UdpRouteInfo } from "./udp_proxy.ts";
 import type { EjectedTarget, UpstreamPoolOptions } from "./upstream_pool.ts";
-import type { RequestObserver } from "./request_record.ts";
+import type { RequestCounter, RequestObserver } from "./request_record.ts";
 import type { MiddlewarePart } from "./middleware/pipeline.ts";
 
 export const RETRIES_MAX = 2;
@@ -111,6 +111,12 @@ export interface ProxyOptions extends UpstreamPoolOptions {
   udpObserver?: UdpObserver;
   /** Told of every HTTP request routed and finished (request_record.ts). Default none. */
   observers?: RequestObserver[];
+  /**
+   * Counts every HTTP request (the metrics). Without `observers` no record is made: the client's
+   * sink tells a `RequestMeter` (request_meter.ts); with them it is told the records too.
+   * Default none.
+   */
+  requestMetrics?: RequestCounter;
   /** This member's node name, in request records. Default "". */
   member?: string;
   /**

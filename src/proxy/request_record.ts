@@ -5,8 +5,9 @@
  *
  * `RecordingSink` makes the record of a request: it sits between the proxy and the client's
  * sink, counts the body bytes sent and reports once when the response ends, is cut, or the
- * client leaves. The proxy makes one only when it has observers: without any, a request pays
- * nothing for records.
+ * client leaves. The proxy makes one only when an observer wants records (the access log):
+ * with the metrics alone, the client's sink itself tells a `RequestMeter` (request_meter.ts)
+ * when the response is over, and no record is made.
  *
  * @module
  */
@@ -61,6 +62,24 @@ export interface RequestObserver {
   begin?(service: string | null): void;
   /** Once when the request is finished. */
   end(r: RequestRecord): void;
+}
+
+/**
+ * Counts requests without records (the metrics, proxy_metrics.ts): told `begin` as an observer
+ * is, then `count` with what a record would say. The proxy calls `count` when no observer
+ * wants records (request_meter.ts), else `end` with the record.
+ */
+export interface RequestCounter extends RequestObserver {
+  begin(service: string | null): void;
+  count(
+    service: string | null,
+    route: string | null,
+    status: number,
+    bytesIn: number,
+    bytesOut: number,
+    attempts: number,
+    durationMs: number,
+  ): void;
 }
 
 /** What the record reads from the exchange when it is made (set once the request is routed). */

@@ -58,7 +58,6 @@ export function requestSteps(route: ServiceRoute, r: StepRequest): string[] {
     url: r.url,
     headers: [],
     requestId: "explain",
-    startedMs: 0,
   };
   const answered = (name: string, a: PlainAnswer): string[] => {
     const location = a.headers?.[0] === "location" ? ` → ${a.headers[1]}` : "";

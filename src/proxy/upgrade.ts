@@ -151,7 +151,6 @@ export function forwardUpgrade(
     url,
     headers,
     requestId,
-    startedMs,
   };
   const chain = ctx.chainOf(route.settings);
   if (chain === EMPTY_CHAIN) return tunnel(ctx, socket, head, state, rec, answer);

@@ -34,7 +34,6 @@ export function stateOf(over: Partial<RequestState> & { url?: string } = {}): Re
     prefix: "/",
     headers: ["host", "a.test", "x-forwarded-for", "127.0.0.1"],
     requestId: "r1",
-    startedMs: 0,
     ...over,
     url,
   };

@@ -39,7 +39,6 @@ export type RequestState = Pick<
   | "url"
   | "headers"
   | "requestId"
-  | "startedMs"
 >;
 
 /** What one middleware does on one route (built by its `MiddlewarePart`). */

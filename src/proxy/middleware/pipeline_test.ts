@@ -28,7 +28,6 @@ function state(): RequestState {
     url: "/a",
     headers: [],
     requestId: "id-1",
-    startedMs: 0,
   };
 }
 

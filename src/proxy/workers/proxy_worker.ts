@@ -120,7 +120,8 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     onEject: (key, ms) => post({ type: "ejected", key, ms }),
     events: metrics,
     tcpObserver: metrics,
-    observers: accessLog === null ? [metrics] : [metrics, accessLog],
+    requestMetrics: metrics,
+    observers: accessLog === null ? [] : [accessLog],
     member: c.member,
   });
   metrics.read({ clientConnections: () => p.clientConnections });
