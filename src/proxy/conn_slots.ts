@@ -35,9 +35,9 @@
  *
  * Fairness: while any worker has requests waiting for a cell, a new request queues too (no
  * queue jumping), and a freed slot goes to waiting requests by turns: the cell names the worker
- * whose turn it is; another worker's waiting request may take a slot only when that worker has
- * none waiting. The worker that takes one passes the turn to the next worker (by index) with
- * requests waiting. So each worker with requests waiting gets at least one of every W slots
+ * whose turn it is (the first to have a request waiting when the one named has none); another
+ * worker's waiting request may take a slot only when that worker has none waiting. The worker
+ * that takes one passes the turn to the next worker (by index) with requests waiting. So each worker with requests waiting gets at least one of every W slots
  * freed (W workers), and a request waits at most its own worker's queue ahead of it plus W − 1
  * turns per place. A worker releasing a connection may hand it on to its own next waiting
  * request only when the turn allows it (`handOn`); otherwise the slot is given back.
@@ -172,9 +172,11 @@ export class ConnSlots {
     const i = this.#i;
     for (let c = g * GROUP_CELLS; c < (g + 1) * GROUP_CELLS; c++) {
       const at = this.#cellsAt + c * CELL_INTS;
-      if (Atomics.load(i, at + KEY_HI) === hi && Atomics.load(i, at + KEY_LO) === lo) {
-        return this.#sum(c, REFS) > 0 ? c : -1;
-      }
+      // A cell the key had before, no longer referred to, may still carry it: skip it.
+      if (
+        Atomics.load(i, at + KEY_HI) === hi && Atomics.load(i, at + KEY_LO) === lo &&
+        this.#sum(c, REFS) > 0
+      ) return c;
     }
     return -1;
   }
@@ -252,7 +254,15 @@ export class ConnSlots {
     const r = this.#row(this.worker, c) + WAITING;
     for (let tries = 1;; tries++) {
       Atomics.add(i, r, 1);
-      if (this.#sum(c, WAITING) <= queueMax) return true;
+      if (this.#sum(c, WAITING) <= queueMax) {
+        // The first to wait while the worker whose turn it is has none waiting gets the turn.
+        const turn = this.#cellsAt + c * CELL_INTS + TURN;
+        const t = Atomics.load(i, turn);
+        if (t !== this.worker && Atomics.load(i, this.#row(t, c) + WAITING) <= 0) {
+          Atomics.compareExchange(i, turn, t, this.worker);
+        }
+        return true;
+      }
       Atomics.sub(i, r, 1);
       // Full, unless another worker's add met this one (it takes its own back too).
       if (tries === TAKE_TRIES || this.#sum(c, WAITING) >= queueMax) return false;
@@ -282,11 +292,13 @@ export class ConnSlots {
     if (!Number.isInteger(worker) || worker < 0 || worker >= this.workers) return 0;
     const i = this.#i;
     let held = 0;
+    const zero = (at: number) => Atomics.load(i, at) === 0 ? 0 : Atomics.exchange(i, at, 0);
     for (let c = 0; c < this.cells; c++) {
+      // Read first: a row never written stays untouched memory (no page of it is dirtied).
       const r = this.#row(worker, c);
-      const busy = Atomics.exchange(i, r + BUSY, 0);
-      const waiting = Atomics.exchange(i, r + WAITING, 0);
-      Atomics.store(i, r + REFS, 0);
+      const busy = zero(r + BUSY);
+      const waiting = zero(r + WAITING);
+      zero(r + REFS);
       held += busy;
       if (busy !== 0 || waiting !== 0) this.#bump(c);
     }

@@ -551,11 +551,11 @@ Deno.test("UpstreamPool.acquire() with a cap: the cap in flight, a bounded queue
 });
 
 /** Two pools counting in one shared table, as two proxy workers do. */
-function twoPools(): [UpstreamPool, UpstreamPool] {
+function twoPools(now?: () => number): [UpstreamPool, UpstreamPool] {
   const table = ConnSlots.create(2);
   return [
-    new UpstreamPool({ slots: new ConnSlots(table, 0), capShares: 2 }),
-    new UpstreamPool({ slots: new ConnSlots(table, 1), capShares: 2 }),
+    new UpstreamPool({ slots: new ConnSlots(table, 0), capShares: 2, now }),
+    new UpstreamPool({ slots: new ConnSlots(table, 1), capShares: 2, now }),
   ];
 }
 
@@ -582,7 +582,7 @@ Deno.test("UpstreamPool.acquire() with a cap counts every worker's pool at once:
     const r5 = lease("r5", p0, u0);
     lease("r6", p1, u1);
     assert.deepEqual(events, ["r1 attached", "r6 queue full 1/4"], "1 in flight, 4 wait");
-    const order = [r1, r3, r2, r5, r4];
+    const order = [r1, r2, r3, r4, r5];
     for (let i = 0; i < order.length - 1; i++) {
       const [held, next] = [order[i]!, order[i + 1]!];
       const name = `r${[r1, r2, r3, r4, r5].indexOf(next) + 1}`;
@@ -594,9 +594,60 @@ Deno.test("UpstreamPool.acquire() with a cap counts every worker's pool at once:
     }
     assert.deepEqual(
       events.filter((e) => e.endsWith("attached")),
-      ["r1 attached", "r3 attached", "r2 attached", "r5 attached", "r4 attached"],
-      "the workers take turns",
+      ["r1 attached", "r2 attached", "r3 attached", "r4 attached", "r5 attached"],
+      "the workers take turns, the first to wait first",
     );
+  } finally {
+    p0.close();
+    p1.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() with a cap queues a new request while another worker's pool has one waiting (no queue jumping)", async () => {
+  const backend = await startBackend("a", () => {});
+  const [p0, p1] = twoPools();
+  const cap = { conns: 1, queue: 5 };
+  const events: string[] = [];
+  try {
+    const t = { ...target, port: backend.port, key: "shared" };
+    const [u0, u1] = [p0.get(t), p1.get(t)];
+    const r1 = recordingLease(events, "r1");
+    p0.acquire(u0, r1, { cap });
+    p1.acquire(u1, recordingLease(events, "r2"), { cap });
+    await waitFor("r1 connected", () => !r1.conn!.socket.connecting);
+    // r1 ends; before p1 hears of it, a new request comes to p0, with the slot free.
+    p0.release(u0, r1.conn!, true);
+    const r3 = recordingLease(events, "r3");
+    p0.acquire(u0, r3, { cap });
+    assert.equal(u0.waiting.length, 1, "r3 waits behind r2");
+    await waitFor("r2 attached", () => events.includes("r2 attached"));
+    assert.deepEqual(events, ["r1 attached", "r2 attached"]);
+  } finally {
+    p0.close();
+    p1.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.sweepIdle() ends a shared queue's expired wait and frees its place for every worker", async () => {
+  const backend = await startBackend("a", () => {});
+  let now = 1_000;
+  const [p0, p1] = twoPools(() => now);
+  const cap = { conns: 1, queue: 1 };
+  const events: string[] = [];
+  try {
+    const t = { ...target, port: backend.port, key: "shared" };
+    const [u0, u1] = [p0.get(t), p1.get(t)];
+    p0.acquire(u0, recordingLease(events, "r1"), { cap });
+    p1.acquire(u1, recordingLease(events, "r2"), { cap });
+    p0.acquire(u0, recordingLease(events, "r3"), { cap });
+    assert.deepEqual(events, ["r1 attached", "r3 queue full 1/1"]);
+    now += 10_000;
+    p1.sweepIdle();
+    assert.deepEqual(events.slice(2), ["r2 queue timeout"]);
+    p0.acquire(u0, recordingLease(events, "r4"), { cap });
+    assert.equal(u0.waiting.length, 1, "r4 has r2's place");
   } finally {
     p0.close();
     p1.close();
