@@ -218,7 +218,10 @@ export class ClientConn implements Deadline {
   #phase = Phase.Idle;
   /** Bytes of a request head arrived since the connection was last idle. */
   #bytesIn = false;
-  /** When the bytes of the head being read began to arrive (ms; with `onHeadRefused` only). */
+  /**
+   * When the bytes of the head being read began to arrive (ms; with `onHeadRefused` only); 0:
+   * not known (a head behind a request that ended within a read), taken at the next read.
+   */
   #headAt = 0;
   /** The read the head being read began with, when it began at that read's start. */
   #headRead: Buffer | null = null;
@@ -306,6 +309,8 @@ export class ClientConn implements Deadline {
         this.#headAt = Date.now();
         this.#headRead = d;
       }
+    } else if (this.#headAt === 0 && this.#reading === null && this.#opts.onHeadRefused) {
+      this.#headAt = Date.now(); // a pipelined head's next read: no clock read per request
     }
     if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
     const r = this.#parser.execute(d);
@@ -404,8 +409,8 @@ export class ClientConn implements Deadline {
   #onComplete(): void {
     const req = this.#reading;
     this.#reading = null;
-    // A head pipelined behind this request starts now (somewhere in a read: no request line).
-    if (this.#opts.onHeadRefused !== undefined) this.#headAt = Date.now();
+    // A head pipelined behind this request starts in this read or a later one (no request line).
+    this.#headAt = 0;
     if (req?.body) {
       req.body.complete = true;
       req.body.push(null);
@@ -495,12 +500,13 @@ export class ClientConn implements Deadline {
     const told = this.#opts.onHeadRefused;
     if (!answered || !heard || told === undefined) return;
     const now = Date.now();
+    const startedMs = this.#headAt === 0 ? now : this.#headAt;
     const line = this.#headRead === null ? null : requestLine(this.#headRead);
     told({
       status,
       bodyBytes: Buffer.byteLength(`${text}\n`),
-      startedMs: this.#headAt,
-      durationMs: Math.max(0, now - this.#headAt),
+      startedMs,
+      durationMs: Math.max(0, now - startedMs),
       method: line?.[0] ?? "",
       url: line?.[1] ?? "",
     });
