@@ -551,7 +551,8 @@ Deno.test("H2Frontend closes a connection idle for idleTimeoutMs", async () => {
     try {
       assert.equal((await h2Request(client, GET)).status, 200);
       await until(() => client.closed || client.destroyed, "the connection closed");
-      assert.equal(h2.sessions, 0);
+      // The client may see the close before the server's session runs its own close handler.
+      await until(() => h2.sessions === 0, "the server's session gone");
     } finally {
       client.destroy();
     }
