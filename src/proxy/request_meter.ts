@@ -5,7 +5,9 @@
  * observer wants records (no access log): the default request path then pays for two clock
  * reads, this object and the counter's updates. The counts are those a `RecordingSink` record
  * gives (request_record.ts): the status sent when the response ends; when the proxy cuts it,
- * that status or 502 if none went out; 499 when the client leaves first.
+ * that status or 502 if none went out; 499 when the client leaves first. One difference: the
+ * 408 the HTTP/2 frontend answers itself for an idle request body counts its body bytes here
+ * (they reach the client), none in a record (it is made before that answer).
  *
  * @module
  */

@@ -178,3 +178,36 @@ Deno.test("HttpProxy.dispatch() meters a request on its sink with the metrics al
     assert.deepEqual(records, [404]);
   });
 });
+
+Deno.test("HttpProxy meters the 408 the HTTP/2 frontend answers for an idle request body, with its body bytes", async () => {
+  const a = await startBackend("a", () => {}); // reads nothing, answers nothing
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  const m = new ProxyMetrics();
+  try {
+    await withH2Proxy(ts, { requestMetrics: m, requestTimeoutMs: 200 }, async (port) => {
+      const client = h2Connect(port);
+      try {
+        const req = client.request({ ":method": "POST", ":path": "/up", ":authority": "web.test" });
+        req.on("error", () => {});
+        const status = new Promise<number>((resolve) =>
+          req.on("response", (h) => resolve(Number(h[":status"])))
+        );
+        req.write("a part of the body, and no more");
+        assert.equal(await status, 408);
+        const web = { service: "web", route: "web.test/" };
+        const text = () => parseExposition(renderProxyMetrics(m.snapshot()));
+        await waitFor("the 408 counted", () => valueOf(text(), "berth_proxy_requests_total") === 1);
+        assert.equal(valueOf(text(), "berth_proxy_requests_total", { ...web, code: "4xx" }), 1);
+        assert.equal(
+          valueOf(text(), "berth_proxy_sent_bytes_total", web),
+          "request timeout\n".length,
+        );
+      } finally {
+        client.close();
+      }
+    });
+  } finally {
+    await a.close();
+  }
+});
