@@ -16,10 +16,12 @@
  * (implies read), `deny`. How rules decide is authorizer.ts.
  *
  * A leaf module: the store checks policies with it (src/store/acl_commands.ts), so it imports
- * nothing from berth.
+ * nothing from berth but the leaf src/lib/error_text.ts.
  *
  * @module
  */
+
+import { controlsEscaped } from "../lib/error_text.ts";
 
 export type RulePolicy = "read" | "write" | "deny";
 export const RULE_POLICIES: readonly RulePolicy[] = ["read", "write", "deny"];
@@ -121,21 +123,12 @@ export function strongerPolicy(a: RulePolicy, b: RulePolicy): RulePolicy {
 /** Most characters of a name or value an error message quotes. */
 const QUOTED_CHARS_MAX = 40;
 
-/** `s` (its first QUOTED_CHARS_MAX characters) in quotes for a one-line message. */
-function quoted(s: string): string {
-  return oneLine(JSON.stringify(s.slice(0, QUOTED_CHARS_MAX)));
-}
-
 /**
- * `s` with control characters, U+2028 and U+2029 written as `\uXXXX`, so it cannot break a
- * message's line (JSON.stringify escapes the C0 controls only).
+ * `s` (its first QUOTED_CHARS_MAX characters) in quotes for a one-line message: JSON's escapes,
+ * and U+007F, U+2028 and U+2029, which JSON.stringify leaves as they are.
  */
-function oneLine(s: string): string {
-  return s.replace(
-    // deno-lint-ignore no-control-regex
-    /[\x00-\x1f\x7f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+function quoted(s: string): string {
+  return controlsEscaped(JSON.stringify(s.slice(0, QUOTED_CHARS_MAX)));
 }
 
 function unknownKind(kind: string): string {
@@ -163,7 +156,7 @@ function parseJson(text: string, add: AddRule, operator: AddOperator): void {
     doc = JSON.parse(text);
   } catch (e) {
     // V8 quotes a piece of the text, control characters and line breaks included.
-    throw new RulesError(`rules (JSON): ${oneLine((e as Error).message)}`);
+    throw new RulesError(`rules (JSON): ${controlsEscaped((e as Error).message)}`);
   }
   const top = jsonObject(doc, "rules (JSON)");
   for (const [kind, v] of Object.entries(top)) {
@@ -311,7 +304,9 @@ function tokenize(text: string): Token[] {
           const e = ESCAPES[after];
           // Shown escaped, so a control character cannot break the one-line message.
           if (e === undefined) {
-            fail(`unknown escape \\${oneLine(JSON.stringify(after).slice(1, -1))} in a string`);
+            fail(
+              `unknown escape \\${controlsEscaped(JSON.stringify(after).slice(1, -1))} in a string`,
+            );
           }
           s += e;
           i += 2;
