@@ -1,12 +1,13 @@
 /**
  * Helpers for the proxy's HTTP/2 tests: a certificate for `web.test` and 127.0.0.1, a TLS
- * listener that hands `h2` connections to an `H2Frontend`, and a `node:http2` client request.
+ * listener that hands `h2` connections to an `H2Frontend`, a `node:http2` client request, and an
+ * instance that accepts TCP and never speaks (`silentServer`).
  *
  * @module
  */
 import http2 from "node:http2";
 import tls from "node:tls";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { Buffer } from "node:buffer";
 import { createCa, generateKeyPair, issueCertificate } from "../pki/mod.ts";
 import { H2Frontend, type H2FrontendOptions } from "./h2_frontend.ts";
@@ -334,4 +335,39 @@ export async function withH2Proxy(
     { tls, h2: true, ...over },
     (_plain, proxy) => fn(proxy.httpsAddress.port, proxy),
   );
+}
+
+/** A TCP server that accepts and says nothing; counts the connections open at its end. */
+export async function silentServer() {
+  let open = 0;
+  let total = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    open++;
+    total++;
+    sockets.add(s);
+    s.on("error", () => {});
+    s.once("close", () => {
+      open--;
+      sockets.delete(s);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    open: () => open,
+    total: () => total,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Resolves once `cond()` holds (checked every 20 ms); fails the test after 5 s. */
+export async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !cond(); waited += 20) {
+    if (waited >= 5_000) throw new Error(`not within 5 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

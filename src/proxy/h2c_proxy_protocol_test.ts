@@ -10,7 +10,7 @@ import net from "node:net";
 import { CidrList, parseCidr } from "../lib/cidr.ts";
 import { parseProxyHeader, type ProxyHeader } from "./proxy_protocol.ts";
 import { rawClient, spec, TestStore, withProxy } from "./_testing.ts";
-import { h2Connect, h2Request, withH2Proxy } from "./_h2_testing.ts";
+import { h2Connect, h2Request, silentServer, until, withH2Proxy } from "./_h2_testing.ts";
 
 const LOOPBACK = new CidrList([parseCidr("127.0.0.0/8")!]);
 const v1 = (src: string, sport = 40000) => `PROXY TCP4 ${src} 127.0.0.1 ${sport} 80\r\n`;
@@ -173,3 +173,32 @@ Deno.test("grpc route with berth.proxy-protocol=v2: an HTTP/2 client's parallel 
     await inst.close();
   }
 });
+
+for (const version of [null, "v1"] as const) {
+  Deno.test(`h2c route${version === null ? "" : " with berth.proxy-protocol=" + version}: an instance that never sends SETTINGS gets a 502 and keeps no connection open`, async () => {
+    const inst = await silentServer();
+    const ts = new TestStore();
+    const meta: Record<string, string> = { "berth.http.proto": "h2c", "berth.http.retries": "0" };
+    if (version !== null) meta["berth.proxy-protocol"] = version;
+    ts.register(spec({ id: "rpc-1", service: "rpc", port: inst.port, meta }));
+    try {
+      await withProxy(ts, { connectTimeoutMs: 200 }, async (port) => {
+        const ask = "GET / HTTP/1.1\r\nhost: web.test\r\nconnection: close\r\n\r\n";
+        const answers = await Promise.all(
+          Array.from(
+            { length: 5 },
+            () => rawClient(port, ask, { until: (r) => r.includes("\r\n\r\n") }),
+          ),
+        );
+        for (const a of answers) {
+          assert.match(a.received, /^HTTP\/1\.1 502 [^]*connect timeout/, a.received);
+        }
+        assert.ok(inst.total() >= 1);
+        // Timed out, so reset: nothing stays open at the instance.
+        await until(() => inst.open() === 0, "the instance's connections close");
+      });
+    } finally {
+      await inst.close();
+    }
+  });
+}

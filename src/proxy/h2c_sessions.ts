@@ -9,9 +9,11 @@
  * - A session that fails, is closed or receives a GOAWAY takes no new streams and leaves the
  *   pool at once (streams under way on it finish as the instance allows); the next request opens
  *   a new one.
- * - A session still connecting after `connectTimeoutMs` is destroyed with
- *   `TimeoutError("ECONNECTTIMEOUT")`; a session without streams for `idleTimeoutMs` is closed
- *   (one sweep over the sessions every quarter of it, no timer per request).
+ * - A session still connecting after `connectTimeoutMs` (no SETTINGS from the instance yet:
+ *   h2c_session.ts) is destroyed with `TimeoutError("ECONNECTTIMEOUT")` and its socket reset; a
+ *   session without streams for `idleTimeoutMs` is closed (one sweep over the sessions every
+ *   quarter of it, no timer per request). `close()` ends every session still open, retired
+ *   ones included.
  * - `retain(live)` closes (gracefully: streams under way finish) the sessions of targets no
  *   longer routed and destroys what is left of them after `drainMs`.
  * - Services with `berth.proxy-protocol` (README "PROXY protocol"): a request that names a
@@ -19,19 +21,22 @@
  *   connection it speaks for) takes a stream only on sessions opened for that client connection
  *   and that header, never on another client's or the shared ones, as HAProxy keeps a server
  *   connection that sent a PROXY header private to its session. Such a session's connection
- *   writes the header before the HTTP/2 preface; it is closed (gracefully) when its client
- *   connection closes, else like any other (idle, GOAWAY, `retain`).
+ *   writes the header before the HTTP/2 preface; it is destroyed when its client connection
+ *   closes (its streams are all that client's), else closed like any other (idle, GOAWAY,
+ *   `retain`).
  *
  * Passive health (ejection) is the UpstreamPool's, shared with HTTP/1.1 targets: see
  * h2c_upstream.ts.
  *
  * @module
  */
-import http2 from "node:http2";
-import net from "node:net";
+import type net from "node:net";
 import type { Target } from "./balancer.ts";
 import { TimeoutError } from "./exchange.ts";
+import { type H2cSession, openH2cSession } from "./h2c_session.ts";
 import type { PrivateConn } from "./proxy_protocol_out.ts";
+
+export type { H2cSession } from "./h2c_session.ts";
 
 export const H2C_STREAMS_PER_SESSION_MAX = 100;
 export const H2C_SESSIONS_PER_TARGET_MAX = 16;
@@ -53,32 +58,6 @@ export interface H2cSessionsOptions {
   now?: () => number;
   /** Told once per session that failed before it connected (the pool's `connectFailed`). */
   onConnectFailed?: (t: Target) => void;
-}
-
-/** One HTTP/2 connection to a target. */
-export class H2cSession {
-  readonly session: http2.ClientHttp2Session;
-  /** Streams open on it now. */
-  streams = 0;
-  /** Streams ever opened on it (more than 1: it carried requests before the current one). */
-  started = 0;
-  connected = false;
-  /** Takes no new streams (failed, closing, GOAWAY received). */
-  retired = false;
-  /** When its last stream ended (ms). */
-  idleSince: number;
-
-  constructor(session: http2.ClientHttp2Session, now: number) {
-    this.session = session;
-    this.idleSince = now;
-  }
-
-  /** Whether it can take one more stream now. */
-  hasRoom(streamsMax: number): boolean {
-    if (this.retired) return false;
-    const remote = this.connected ? this.session.remoteSettings.maxConcurrentStreams : undefined;
-    return this.streams < Math.min(streamsMax, remote ?? streamsMax);
-  }
 }
 
 /**
@@ -145,6 +124,8 @@ export class H2cSessions {
   readonly #clients = new Map<object, ClientSessions>();
   /** The group each open session belongs to. */
   readonly #groupOf = new WeakMap<H2cSession, TargetSessions>();
+  /** Every session not yet closed, retired ones included. */
+  readonly #live = new Set<H2cSession>();
   readonly #connectTimeoutMs: number;
   readonly #streamsMax: number;
   readonly #sessionsMax: number;
@@ -252,7 +233,10 @@ export class H2cSessions {
     return this.#clients.size;
   }
 
-  /** A client connection closed: its private sessions close (streams under way may finish). */
+  /**
+   * A client connection closed: its private sessions close at once (their streams are all its
+   * own, and a session still connecting sends none of its requests).
+   */
   #clientClosed(cs: ClientSessions): void {
     if (this.#clients.get(cs.client) !== cs) return;
     this.#clients.delete(cs.client);
@@ -260,7 +244,7 @@ export class H2cSessions {
       if (ts.drainTimer !== null) clearTimeout(ts.drainTimer);
       ts.drainTimer = null;
       ts.waiting.length = 0; // their exchanges are aborted with the client
-      for (const s of [...ts.sessions]) this.#retire(ts, s);
+      for (const s of [...ts.sessions]) this.#retire(ts, s, true);
     }
     cs.groups.clear();
   }
@@ -287,39 +271,29 @@ export class H2cSessions {
   }
 
   #open(ts: TargetSessions): H2cSession {
-    const { address, port } = ts.target;
-    const host = address.includes(":") ? `[${address}]` : address;
-    const header = ts.header;
-    const session = header === null
-      ? http2.connect(`http://${host}:${port}`)
-      : http2.connect(`http://${host}:${port}`, {
-        // The PROXY header goes first; the socket sends it before the preface node:http2 writes.
-        createConnection: () => {
-          const socket = net.connect({ host: address, port, noDelay: true });
-          socket.write(header);
-          return socket;
-        },
-      });
-    const s = new H2cSession(session, this.#now());
+    const s = openH2cSession(ts.target, ts.header, this.#now());
+    const session = s.session;
     ts.sessions.push(s);
     this.#groupOf.set(s, ts);
+    this.#live.add(s);
     this.#idleSweep ??= setInterval(
       this.sweepIdle,
       Math.max(1, Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS)),
     );
+    // Until the instance's SETTINGS arrive (h2c_session.ts): a silent instance times out too.
     let connectTimer: ReturnType<typeof setTimeout> | null = setTimeout(() => {
       connectTimer = null;
-      session.destroy(new TimeoutError("ECONNECTTIMEOUT"));
+      s.kill(new TimeoutError("ECONNECTTIMEOUT"));
     }, this.#connectTimeoutMs);
     const stopTimer = () => {
       if (connectTimer !== null) clearTimeout(connectTimer);
       connectTimer = null;
     };
-    session.once("connect", () => {
+    session.once("remoteSettings", () => {
       stopTimer();
       s.connected = true;
       // The instance's SETTINGS may allow more (or fewer) streams than were assumed.
-      this.#serveWaiting(ts);
+      if (!s.retired) this.#serveWaiting(ts);
     });
     // Streams report their own errors; the session's only retires it (and counts a connect).
     session.on("error", () => {
@@ -329,18 +303,23 @@ export class H2cSessions {
     session.on("goaway", () => this.#retire(ts, s));
     session.once("close", () => {
       stopTimer();
+      this.#live.delete(s);
       this.#retire(ts, s);
     });
     return s;
   }
 
-  /** Takes a session out of the pool; waiting requests get a new one if there is room. */
-  #retire(ts: TargetSessions, s: H2cSession): void {
+  /**
+   * Takes a session out of the pool and closes it (`kill`: at once, else `H2cSession.end`);
+   * waiting requests get a new one if there is room.
+   */
+  #retire(ts: TargetSessions, s: H2cSession, kill = false): void {
+    if (kill) s.kill();
     if (s.retired) return;
     s.retired = true;
     const i = ts.sessions.indexOf(s);
     if (i >= 0) ts.sessions.splice(i, 1);
-    if (!s.session.closed && !s.session.destroyed) s.session.close();
+    s.end();
     if (this.#filed(ts)) this.#serveWaiting(ts);
   }
 
@@ -405,23 +384,28 @@ export class H2cSessions {
     for (const s of sessions) this.#retire(ts, s);
     ts.drainTimer = setTimeout(() => {
       ts.drainTimer = null;
-      for (const s of sessions) s.session.destroy();
+      for (const s of sessions) s.kill();
       if (ts.sessions.length === 0 && ts.waiting.length === 0) this.#unfile(ts);
     }, this.#drainMs);
   }
 
-  /** Destroys every session now; waiting requests are dropped (their exchanges are aborted). */
+  /**
+   * Destroys every session now, closing or not, and resets their sockets; waiting requests are
+   * dropped (their exchanges are aborted).
+   */
   close(): void {
     for (const cs of this.#clients.values()) cs.unlisten();
     for (const ts of this.#groups()) {
       if (ts.drainTimer !== null) clearTimeout(ts.drainTimer);
       ts.waiting.length = 0;
-      for (const s of [...ts.sessions]) {
-        s.retired = true;
-        s.session.destroy();
-      }
       ts.sessions.length = 0;
     }
+    // Retired ones still closing too (a silent instance's would stay open: h2c_session.ts).
+    for (const s of this.#live) {
+      s.retired = true;
+      s.kill();
+    }
+    this.#live.clear();
     this.#byKey.clear();
     this.#clients.clear();
     if (this.#idleSweep !== null) clearInterval(this.#idleSweep);

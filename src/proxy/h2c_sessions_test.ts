@@ -86,7 +86,7 @@ Deno.test("H2cSessions.retain() closes the sessions of targets no longer routed"
   const t = target(server.port);
   try {
     const s = await new Promise<H2cSession>((r) => pool.acquire(t, r));
-    await new Promise((r) => s.session.once("connect", r));
+    await new Promise((r) => s.session.once("remoteSettings", r));
     pool.release(t, s);
     pool.retain(new Set([t.key]));
     assert.equal(pool.sessionCount(t.key), 1);
@@ -106,7 +106,7 @@ Deno.test("H2cSessions.retainChanged() closes the sessions of the gone keys only
   const t = target(server.port);
   try {
     const s = await new Promise<H2cSession>((r) => pool.acquire(t, r));
-    await new Promise((r) => s.session.once("connect", r));
+    await new Promise((r) => s.session.once("remoteSettings", r));
     pool.release(t, s);
     pool.retainChanged(["other"], [t.key]);
     assert.equal(pool.sessionCount(t.key), 1);
@@ -219,6 +219,10 @@ Deno.test("H2cSessions.acquire() with a private connection: one client's own ses
     const a2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, ha)));
     const b1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(b, hb)));
     const shared = await new Promise<H2cSession>((r) => pool.acquire(t, r));
+    // All three connected: the instance has read each header.
+    await Promise.all(
+      [a1, b1, shared].map((s) => new Promise((r) => s.session.once("remoteSettings", r))),
+    );
     assert.equal(a1, a2); // the same client connection: its session again
     assert.notEqual(a1, b1); // never another client's
     assert.notEqual(shared, a1); // nor a shared one
@@ -298,7 +302,7 @@ Deno.test("H2cSessions.retain() closes the private sessions of targets no longer
     const s = await new Promise<H2cSession>((r) =>
       pool.acquire(t, r, priv(a, "PROXY UNKNOWN\r\n"))
     );
-    await new Promise((r) => s.session.once("connect", r));
+    await new Promise((r) => s.session.once("remoteSettings", r));
     pool.release(t, s);
     pool.retainChanged(["other"], [t.key]);
     assert.equal(s.retired, false);

@@ -301,9 +301,10 @@ export class H2cAttempt implements Deadline {
       if (!this.#done) this.#onClose();
     });
     if (!x.withBody) return this.#requestSent();
-    // The body waits for the connection: a connect that fails leaves all of it to send again.
+    // The body waits for the connection (the instance's SETTINGS): a connect that fails leaves
+    // all of it to send again.
     if (s.connected) return this.#sendBody(stream, x.req.body!);
-    s.session.once("connect", () => {
+    s.session.once("remoteSettings", () => {
       if (!this.#done) this.#sendBody(stream, x.req.body!);
     });
   }
