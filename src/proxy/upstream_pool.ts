@@ -47,7 +47,7 @@ import { SlowStart } from "./slow_start.ts";
 import type { ServiceRoute } from "./routes.ts";
 import { type EjectedTarget, RemoteEjections } from "./remote_ejections.ts";
 import type { PrivateConn } from "./proxy_protocol_out.ts";
-import { ConnSlots } from "./conn_slots.ts";
+import { ConnSlots, GROUP_CELLS } from "./conn_slots.ts";
 
 export type { EjectedTarget } from "./remote_ejections.ts";
 
@@ -430,8 +430,9 @@ export class UpstreamPool {
     if (u.cell < 0 && !this.#noCellLogged) {
       this.#noCellLogged = true;
       this.#log(
-        `proxy: no shared slot for instance ${u.target.id} (${slots.cells} in use): its ` +
-          `berth.http.max-conns is counted per proxy worker (ceil(N/${this.#capShares}))`,
+        `proxy: no shared slot for instance ${u.target.id} (the ${GROUP_CELLS} cells of its ` +
+          `group in the table of ${slots.cells} are taken): its berth.http.max-conns is counted ` +
+          `per proxy worker, ceil(N/${this.#capShares}) in each (logged once)`,
       );
     }
     return u.cell;
