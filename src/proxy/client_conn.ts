@@ -587,10 +587,11 @@ export class Reply implements ResponseSink {
   /** Called if the connection closes before the response ended. */
   onAbort: (() => void) | null = null;
   /**
-   * Called if the client half-closes while this response is under way (the proxy withdraws a
-   * request still waiting for an instance's connection: http_proxy.ts).
+   * Called if the client half-closes while this response is under way; true: the proxy
+   * withdrew the request (still waiting for an instance's connection: http_proxy.ts), so the
+   * client gave up: the connection closes and the meter counts 499.
    */
-  onClientEnd: (() => void) | null = null;
+  onClientEnd: (() => boolean) | null = null;
   /** Declared so the proxy setting it does not change every reply's shape. */
   forwarded = false;
   /** Told once when the response is over (set by the proxy: the metrics). */
@@ -704,7 +705,9 @@ export class Reply implements ResponseSink {
     if (this.writableEnded) return;
     const fn = this.onClientEnd;
     this.onClientEnd = null;
-    fn?.();
+    if (fn?.() !== true) return;
+    this.#metered(499); // the client left (not a cut by the proxy: destroy() would say 502)
+    this.#conn.socket.destroy();
   }
 
   /** The connection closed first. */

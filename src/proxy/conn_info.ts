@@ -29,12 +29,13 @@ export const PLAIN_CONN: ConnInfo = Object.freeze({ secure: false, multiplexed: 
 
 /**
  * Where `dispatch` writes a response; `onAbort` is called if the client goes away first,
- * `onClientEnd` (HTTP/1.1 replies) if it half-closes first. A sink with a `meter` field (the
- * frontends' `Reply` and `H2Reply`; null until set) tells the meter set there when the
- * response is over; the proxy wraps a sink without one to count it.
+ * `onClientEnd` (HTTP/1.1 replies) if it half-closes first (true back: the request is
+ * withdrawn). A sink with a `meter` field (the frontends' `Reply` and `H2Reply`; null until
+ * set) tells the meter set there when the response is over; the proxy wraps a sink without one
+ * to count it.
  */
 export type DispatchSink = ResponseSink & {
   onAbort: (() => void) | null;
-  onClientEnd?: (() => void) | null;
+  onClientEnd?: (() => boolean) | null;
   meter?: SinkMeter | null;
 };

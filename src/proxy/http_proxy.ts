@@ -615,9 +615,7 @@ export class HttpProxy {
     // A client that half-closes while its request waits in an instance's queue gave up (a
     // browser's navigation, a timeout): it is withdrawn, never sent (HAProxy's abortonclose).
     if (sink.onClientEnd !== undefined) {
-      sink.onClientEnd = () => {
-        if (x.current?.queued === true) sink.destroy();
-      };
+      sink.onClientEnd = () => x.current?.queued === true;
     }
     if (body !== null && cl === undefined) limitChunkedBody(body, x, this.#bodyBytesMax);
     const chain = this.#chainOf(route.settings);

@@ -10,8 +10,10 @@ import { ProxyMetrics } from "./proxy_metrics.ts";
 import { renderProxyMetrics } from "./proxy_metrics_text.ts";
 import type { ProxyOptions } from "./proxy_options.ts";
 import { RequestMeter } from "./request_meter.ts";
+import { RecordingSink } from "./request_record.ts";
 import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
-import { h2Connect, h2Request, withH2Proxy } from "./_h2_testing.ts";
+import { h2Connect, h2Request, withH2, withH2Proxy } from "./_h2_testing.ts";
+import type { H2FrontendOptions } from "./h2_frontend.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { waitFor } from "../../test/wait.ts";
 
@@ -20,14 +22,20 @@ const TOO_BIG = "request body over 10 bytes\n";
 
 /**
  * Sends the same mix of requests through a proxy wired with `over` (plain HTTP/1.1 and HTTP/2):
- * forwarded ones (a body in, HEAD, 204, a body streamed in two chunks), the proxy's own answers (404, 503, 413, 502 after a
- * retry), the connection's (417, two Hosts: 400), a client gone before its answer (499).
- * Returns the metrics' text once all 14 are counted.
+ * forwarded ones (a body in, HEAD, 204, a body streamed in two chunks), the proxy's own answers
+ * (404, 503, 413, 502 after a retry), the connection's (417, two Hosts: 400), a client gone
+ * before its answer (499), the cuts a frontend makes on the client's sink itself: a request
+ * withdrawn from a max-conns queue when its client half-closes (499), an HTTP/2 request body
+ * idle after the response began (the stream reset: the status sent).
+ * Returns the metrics' text once all 17 are counted.
  */
 async function mix(over: (m: ProxyMetrics) => Partial<ProxyOptions>): Promise<string> {
   const arrived = Promise.withResolvers<void>();
+  const held: (() => void)[] = [];
   const a = await startBackend("a", (req, res) => {
+    if (req.url === "/upload") return void res.writeHead(200).write("partial"); // reads nothing
     req.resume();
+    if (req.url === "/hold") return void held.push(() => res.end(BODY));
     if (req.url === "/slow") return arrived.resolve(); // never answers
     if (req.url === "/204") return void res.writeHead(204).end();
     if (req.url === "/stream") { // two chunks apart: the proxy writes the first before the end
@@ -45,8 +53,10 @@ async function mix(over: (m: ProxyMetrics) => Partial<ProxyOptions>): Promise<st
       spec({ id, port: await unusedPort(), service: "flaky", httpHosts: ["flaky.test"] }),
     );
   }
+  const queue = { "berth.http.max-conns": "1", "berth.http.max-conns.queue": "1" };
+  ts.register(spec({ id: "q-a", port: a.port, service: "q", httpHosts: ["q.test"], meta: queue }));
   const m = new ProxyMetrics();
-  const opts = { ...over(m), bodyBytesMax: 10, retriesMax: 1 };
+  const opts = { ...over(m), bodyBytesMax: 10, retriesMax: 1, requestTimeoutMs: 300 };
   try {
     await withH2Proxy(ts, opts, async (h2Port, proxy) => {
       const port = proxy.address.port;
@@ -70,20 +80,42 @@ async function mix(over: (m: ProxyMetrics) => Partial<ProxyOptions>): Promise<st
       c.write("GET /slow HTTP/1.1\r\nHost: web.test\r\n\r\n");
       await arrived.promise;
       c.resetAndDestroy();
+      const first = request(port, "/hold", { host: "q.test" });
+      await waitFor("the first q request held", () => held.length === 1);
+      const gaveUp = "GET /queued HTTP/1.1\r\nHost: q.test\r\n\r\n";
+      assert.deepEqual(await rawClient(port, gaveUp, { end: true }), {
+        received: "",
+        closed: true,
+      });
+      held[0]!();
+      assert.equal((await first).body, BODY);
       const client = h2Connect(h2Port);
       try {
         const r = await h2Request(client, { ":path": "/h2", ":authority": "web.test" });
         assert.equal(Buffer.from(r.body).toString(), BODY);
+        const up = client.request({
+          ":method": "POST",
+          ":path": "/upload",
+          ":authority": "web.test",
+        });
+        up.on("error", () => {});
+        up.resume();
+        const status = new Promise<number>((resolve) =>
+          up.on("response", (h) => resolve(Number(h[":status"])))
+        );
+        up.write("part"); // of a body under 10 bytes, and no more
+        assert.equal(await status, 200);
+        await new Promise((resolve) => up.once("close", resolve)); // reset by the proxy
       } finally {
         client.close();
       }
       await waitFor(
-        "14 requests counted",
+        "17 requests counted",
         () =>
           valueOf(
             parseExposition(renderProxyMetrics(m.snapshot())),
             "berth_proxy_requests_total",
-          ) === 14,
+          ) === 17,
       );
     });
   } finally {
@@ -107,11 +139,19 @@ Deno.test("HttpProxy counts requests without records (no access log) as it does 
   assert.deepEqual(counts(metered), counts(recorded));
   const e = parseExposition(metered);
   const web = { service: "web", route: "web.test/" };
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...web, code: "2xx" }), 7);
-  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...web, code: "4xx" }), 2); // 413, 499
-  assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count", web), 9);
-  assert.equal(valueOf(e, "berth_proxy_received_bytes_total", web), "hello".length);
-  assert.equal(valueOf(e, "berth_proxy_sent_bytes_total", web), 5 * BODY.length + TOO_BIG.length);
+  // 2xx: 7 and the upload cut after its 200 went out; 4xx: 413, 499.
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...web, code: "2xx" }), 8);
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...web, code: "4xx" }), 2);
+  assert.equal(valueOf(e, "berth_proxy_request_duration_seconds_count", web), 10);
+  assert.equal(valueOf(e, "berth_proxy_received_bytes_total", web), "hello".length + "part".length);
+  assert.equal(
+    valueOf(e, "berth_proxy_sent_bytes_total", web),
+    5 * BODY.length + TOO_BIG.length + "partial".length,
+  );
+  const q = { service: "q", route: "q.test/" };
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...q, code: "2xx" }), 1);
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...q, code: "4xx" }), 1); // gave up
+  assert.equal(valueOf(e, "berth_proxy_requests_total", { ...q, code: "5xx" }), 0);
   const none = { service: "<none>", route: "<none>" };
   assert.equal(valueOf(e, "berth_proxy_requests_total", { ...none, code: "4xx" }), 3);
   const flaky = { service: "flaky", route: "flaky.test/" };
@@ -173,7 +213,8 @@ Deno.test("HttpProxy.dispatch() meters a request on its sink with the metrics al
   await withProxy(new TestStore(), { requestMetrics: m, observers }, async (_port, proxy) => {
     const res = meteredSink();
     proxy.dispatch(get, res, { secure: false });
-    assert.equal(res.meter, null); // a RecordingSink between them makes the record
+    // A RecordingSink between them makes the record; the sink tells it how the response ended.
+    assert.ok(res.meter instanceof RecordingSink);
     await res.done;
     assert.deepEqual(records, [404]);
   });
@@ -210,4 +251,34 @@ Deno.test("HttpProxy meters the 408 the HTTP/2 frontend answers for an idle requ
   } finally {
     await a.close();
   }
+});
+
+Deno.test("H2Frontend counts a request whose dispatch threw as 502, metered or recorded", async () => {
+  const statuses: string[] = [];
+  const dispatches: Record<string, H2FrontendOptions["dispatch"]> = {
+    metered: (_req, reply) => {
+      reply.meter = { done: (status) => void statuses.push(`metered ${status}`) };
+      throw new Error("a bug");
+    },
+    recorded: (req, reply, conn) => {
+      const end = (r: { status: number }) => void statuses.push(`recorded ${r.status}`);
+      const start = { observers: [{ end }], member: "m", req, conn, startedMs: 0, requestId: "" };
+      new RecordingSink(reply, start);
+      throw new Error("a bug");
+    },
+  };
+  for (const dispatch of Object.values(dispatches)) {
+    await withH2({ dispatch }, async (port) => {
+      const client = h2Connect(port);
+      try {
+        const req = client.request({ ":path": "/", ":authority": "web.test" });
+        req.on("error", () => {});
+        req.resume();
+        await new Promise((resolve) => req.once("close", resolve));
+      } finally {
+        client.close();
+      }
+    });
+  }
+  assert.deepEqual(statuses, ["metered 502", "recorded 502"]);
 });

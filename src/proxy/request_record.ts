@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { ClientRequest } from "./client_conn.ts";
+import type { ClientRequest, SinkMeter } from "./client_conn.ts";
 import type { ConnInfo, DispatchSink } from "./conn_info.ts";
 
 /** What the proxy knows about a finished request. */
@@ -194,9 +194,12 @@ function hostOf(raw: readonly string[]): string | null {
 
 /**
  * Between the proxy and a client's sink while observers want records: counts body bytes out
- * and ends the record once (response ended, cut, or the client gone: 499).
+ * and ends the record once (response ended, cut, or the client gone: 499). A client sink with
+ * a `meter` field takes this as its meter: the status of a response the frontend ends or cuts
+ * itself (not through this wrapper) is then the one a `RequestMeter` gets, so that the metrics
+ * are the same with or without an access log.
  */
-export class RecordingSink implements DispatchSink {
+export class RecordingSink implements DispatchSink, SinkMeter {
   readonly #inner: DispatchSink;
   readonly #start: RequestStart;
   #service: string | null = null;
@@ -218,6 +221,7 @@ export class RecordingSink implements DispatchSink {
     if (inner.writeTrailers !== undefined) {
       this.writeTrailers = (headers) => inner.writeTrailers!(headers);
     }
+    if (inner.meter !== undefined) inner.meter = this;
     inner.onAbort = () => {
       const fn = this.#outerAbort;
       this.#outerAbort = null;
@@ -291,6 +295,11 @@ export class RecordingSink implements DispatchSink {
 
   once(event: "drain", fn: () => void): void {
     this.#inner.once(event, fn);
+  }
+
+  /** Told by the client's sink that the response is over (its status; the bytes counted here). */
+  done(status: number): void {
+    this.#finish(status);
   }
 
   #finish(status: number): void {
