@@ -31,11 +31,12 @@ interface Accepted {
 /**
  * An h2c instance behind a PROXY header (as one configured to require it): a connection that
  * does not start with a header is closed; each stream is answered `ADDRESS:PORT` (the header's
- * source; `local` for a LOCAL header).
+ * source; `local` for a LOCAL header). With `hold`, streams wait until `answerHeld()`.
  */
-async function proxiedH2cInstance() {
+async function proxiedH2cInstance(opts: { hold?: boolean } = {}) {
   const sockets = new Set<net.Socket>();
   const accepted: Accepted[] = [];
+  const held: (() => void)[] = [];
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on("error", () => {});
@@ -69,8 +70,12 @@ async function proxiedH2cInstance() {
       session.on("stream", (stream) => {
         a.streams++;
         stream.on("error", () => {});
-        stream.respond({ ":status": 200 });
-        stream.end(who);
+        const answer = () => {
+          stream.respond({ ":status": 200 });
+          stream.end(who);
+        };
+        if (opts.hold === true) held.push(answer);
+        else answer();
       });
       s.resume();
     };
@@ -80,6 +85,9 @@ async function proxiedH2cInstance() {
   return {
     port: (server.address() as net.AddressInfo).port,
     accepted,
+    /** Streams waiting for `answerHeld()`. */
+    held: () => held.length,
+    answerHeld: () => held.splice(0).forEach((answer) => answer()),
     /** `vN ADDRESS:PORT` of each connection's header, in connection order. */
     sources: () =>
       accepted.map((a) =>
@@ -202,3 +210,29 @@ for (const version of [null, "v1"] as const) {
     }
   });
 }
+
+Deno.test("h2c route with berth.proxy-protocol: private sessions count against the pool's connections per instance; a request beyond waits, then 503", async () => {
+  const inst = await proxiedH2cInstance({ hold: true });
+  try {
+    const opts = { socketsMax: 2, queueTimeoutMs: 300 };
+    await withProxy(h2cService(inst.port, "v1"), opts, async (port) => {
+      const GET_ONE = { until: responses(1) };
+      const first = [rawClient(port, GET, GET_ONE), rawClient(port, GET, GET_ONE)];
+      await until(() => inst.held() === 2, "two requests reach the instance");
+      // Both of the instance's 2 connections are busy: a third client's request waits, then 503.
+      const third = await rawClient(port, GET, { until: (r) => r.includes("\r\n\r\n") });
+      assert.match(third.received, /^HTTP\/1\.1 503 [^]*has all its connections busy/);
+      assert.equal(inst.accepted.length, 2);
+      inst.answerHeld();
+      for (const r of await Promise.all(first)) assert.match(r.received, /^HTTP\/1\.1 200 /);
+      // Those clients closed: their connections did too, and a new client is served.
+      const fourth = rawClient(port, GET, GET_ONE);
+      await until(() => inst.held() === 1, "the fourth request reaches the instance");
+      inst.answerHeld();
+      assert.match((await fourth).received, /^HTTP\/1\.1 200 /);
+      assert.equal(inst.accepted.length, 3);
+    });
+  } finally {
+    await inst.close();
+  }
+});

@@ -1,4 +1,8 @@
 /**
+ * About 520 lines: shared and private (PROXY protocol) sessions go through the same take,
+ * retire and serve paths, which the private cap joins; split, each half would reach into the
+ * other's groups.
+ *
  * Pooled HTTP/2 cleartext sessions to the instances of `h2c` / `grpc` services (`node:http2`
  * `connect("http://host:port")`), shared by every request to a target.
  *
@@ -23,7 +27,11 @@
  *   connection that sent a PROXY header private to its session. Such a session's connection
  *   writes the header before the HTTP/2 preface; it is destroyed when its client connection
  *   closes (its streams are all that client's), else closed like any other (idle, GOAWAY,
- *   `retain`).
+ *   `retain`). Private sessions to one target, all clients together, are at most
+ *   `privateSessionsPerTargetMax` (the UpstreamPool's connections per instance): at that cap a
+ *   request that needs a new one closes the oldest private session without streams, else waits
+ *   until one retires (a session that goes idle while others wait closes for them; the
+ *   caller's queue timeout ends a wait, h2c_upstream.ts).
  *
  * Passive health (ejection) is the UpstreamPool's, shared with HTTP/1.1 targets: see
  * h2c_upstream.ts.
@@ -41,6 +49,8 @@ export type { H2cSession } from "./h2c_session.ts";
 export const H2C_STREAMS_PER_SESSION_MAX = 100;
 export const H2C_SESSIONS_PER_TARGET_MAX = 16;
 export const H2C_IDLE_TIMEOUT_MS = 30_000;
+/** Private sessions per target, all clients together: the UpstreamPool's connections per instance. */
+export const H2C_PRIVATE_SESSIONS_PER_TARGET_MAX = 256;
 /** Idle sweeps per `idleTimeoutMs`. */
 const IDLE_SWEEPS = 4;
 
@@ -50,6 +60,11 @@ export interface H2cSessionsOptions {
   streamsPerSessionMax?: number;
   /** Sessions per target; requests beyond their streams wait. Default 16. */
   sessionsPerTargetMax?: number;
+  /**
+   * Private sessions (PROXY protocol) per target, over all client connections (module doc).
+   * Default H2C_PRIVATE_SESSIONS_PER_TARGET_MAX.
+   */
+  privateSessionsPerTargetMax?: number;
   /** A session without streams this long is closed. Default 30000. */
   idleTimeoutMs?: number;
   /** How long a removed target's sessions may finish their streams. Default 30000. */
@@ -106,6 +121,16 @@ class TargetSessions {
   }
 }
 
+/** The private sessions of every client connection to one target, counted against its cap. */
+class PrivateTarget {
+  /** Private sessions open (not retired). */
+  open = 0;
+  /** Its client connections' groups, filed. */
+  readonly groups = new Set<TargetSessions>();
+  /** Groups with requests waiting for a session the cap had no room for, first come first. */
+  readonly blocked: TargetSessions[] = [];
+}
+
 const noop = () => {};
 
 /** Calls `fn` once when `client` emits `close`; returns what stops listening (no-op otherwise). */
@@ -122,6 +147,8 @@ export class H2cSessions {
   readonly #byKey = new Map<string, TargetSessions>();
   /** Private sessions (PROXY protocol) by the client connection they speak for. */
   readonly #clients = new Map<object, ClientSessions>();
+  /** Private sessions by target key (the cap on them). */
+  readonly #privateOf = new Map<string, PrivateTarget>();
   /** The group each open session belongs to. */
   readonly #groupOf = new WeakMap<H2cSession, TargetSessions>();
   /** Every session not yet closed, retired ones included. */
@@ -129,6 +156,7 @@ export class H2cSessions {
   readonly #connectTimeoutMs: number;
   readonly #streamsMax: number;
   readonly #sessionsMax: number;
+  readonly #privateMax: number;
   readonly #idleTimeoutMs: number;
   readonly #drainMs: number;
   readonly #now: () => number;
@@ -139,6 +167,7 @@ export class H2cSessions {
     this.#connectTimeoutMs = opts.connectTimeoutMs;
     this.#streamsMax = opts.streamsPerSessionMax ?? H2C_STREAMS_PER_SESSION_MAX;
     this.#sessionsMax = opts.sessionsPerTargetMax ?? H2C_SESSIONS_PER_TARGET_MAX;
+    this.#privateMax = opts.privateSessionsPerTargetMax ?? H2C_PRIVATE_SESSIONS_PER_TARGET_MAX;
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? H2C_IDLE_TIMEOUT_MS;
     this.#drainMs = opts.drainMs ?? 30_000;
     this.#now = opts.now ?? Date.now;
@@ -181,8 +210,25 @@ export class H2cSessions {
     }
     const key = `${t.key}\n${priv.conn.key}`;
     let ts = cs.groups.get(key);
-    if (ts === undefined) cs.groups.set(key, ts = new TargetSessions(t, key, priv.conn.header, cs));
+    if (ts === undefined) {
+      cs.groups.set(key, ts = new TargetSessions(t, key, priv.conn.header, cs));
+      this.#privateTarget(t.key).groups.add(ts);
+    }
     return ts;
+  }
+
+  #privateTarget(key: string): PrivateTarget {
+    let tp = this.#privateOf.get(key);
+    if (tp === undefined) this.#privateOf.set(key, tp = new PrivateTarget());
+    return tp;
+  }
+
+  /** A private group no longer filed: its target forgets it (and is forgotten when unused). */
+  #unfilePrivate(ts: TargetSessions): void {
+    const tp = this.#privateOf.get(ts.target.key);
+    if (tp === undefined) return;
+    tp.groups.delete(ts);
+    if (tp.groups.size === 0 && tp.open === 0) this.#privateOf.delete(ts.target.key);
   }
 
   /** Whether a group is still where new requests find it. */
@@ -197,6 +243,7 @@ export class H2cSessions {
     const owner = ts.owner;
     if (owner === null) return void this.#byKey.delete(ts.key);
     owner.groups.delete(ts.key);
+    this.#unfilePrivate(ts);
     if (owner.groups.size > 0) return;
     owner.unlisten();
     this.#clients.delete(owner.client);
@@ -213,7 +260,10 @@ export class H2cSessions {
     s.streams--;
     if (s.streams === 0) s.idleSince = this.#now();
     const ts = this.#groupOf.get(s);
-    if (ts !== undefined && this.#filed(ts)) this.#serveWaiting(ts);
+    if (ts === undefined || !this.#filed(ts)) return;
+    this.#serveWaiting(ts);
+    // Idle while another client's requests wait for room under the cap: it makes room.
+    if (s.streams === 0 && s.counted && this.#othersBlocked(ts)) this.#retire(ts, s);
   }
 
   /** Takes a session out of the pool at once (found closed, or refusing streams after GOAWAY). */
@@ -226,6 +276,11 @@ export class H2cSessions {
   /** Open shared sessions to a target (for tests and the routes report). */
   sessionCount(key: string): number {
     return this.#byKey.get(key)?.sessions.length ?? 0;
+  }
+
+  /** Private sessions (PROXY protocol) open to a target, all clients together. */
+  privateSessionCount(key: string): number {
+    return this.#privateOf.get(key)?.open ?? 0;
   }
 
   /** Client connections that have private sessions (PROXY protocol) now. */
@@ -245,15 +300,60 @@ export class H2cSessions {
       ts.drainTimer = null;
       ts.waiting.length = 0; // their exchanges are aborted with the client
       for (const s of [...ts.sessions]) this.#retire(ts, s, true);
+      this.#unfilePrivate(ts);
     }
     cs.groups.clear();
   }
 
-  /** A session with room: an open one, else a new one while under `sessionsPerTargetMax`. */
+  /**
+   * A session with room: an open one, else a new one while under `sessionsPerTargetMax` (and,
+   * private, under `privateSessionsPerTargetMax`).
+   */
   #withRoom(ts: TargetSessions): H2cSession | null {
     for (const s of ts.sessions) if (s.hasRoom(this.#streamsMax)) return s;
-    if (ts.sessions.length < this.#sessionsMax) return this.#open(ts);
-    return null;
+    if (ts.sessions.length >= this.#sessionsMax) return null;
+    if (ts.owner !== null && !this.#privateRoom(ts)) return null;
+    return this.#open(ts);
+  }
+
+  /**
+   * Whether a private group may open one more session: under the target's cap, or once the
+   * oldest idle private session of another client has made room (closed). Else the group
+   * waits in the target's `blocked` list until a private session of the target retires.
+   */
+  #privateRoom(ts: TargetSessions): boolean {
+    const tp = this.#privateTarget(ts.target.key);
+    if (tp.open < this.#privateMax) return true;
+    let oldest: H2cSession | null = null;
+    let oldestGroup: TargetSessions | null = null;
+    for (const g of tp.groups) {
+      for (const s of g.sessions) {
+        if (s.streams > 0 || (oldest !== null && s.idleSince >= oldest.idleSince)) continue;
+        oldest = s;
+        oldestGroup = g;
+      }
+    }
+    if (oldest !== null) {
+      this.#retire(oldestGroup!, oldest, false, false);
+      if (tp.open < this.#privateMax) return true;
+    }
+    if (!tp.blocked.includes(ts)) tp.blocked.push(ts);
+    return false;
+  }
+
+  /** Whether a client other than `ts`'s has requests waiting for room under the cap. */
+  #othersBlocked(ts: TargetSessions): boolean {
+    const tp = this.#privateOf.get(ts.target.key);
+    if (tp === undefined) return false;
+    return tp.blocked.some((g) => g !== ts && g.waiting.length > 0 && this.#filed(g));
+  }
+
+  /** Room under a target's cap: its blocked groups get sessions, first come first. */
+  #serveBlocked(tp: PrivateTarget): void {
+    while (tp.open < this.#privateMax && tp.blocked.length > 0) {
+      const g = tp.blocked.shift()!;
+      if (g.waiting.length > 0 && this.#filed(g)) this.#serveWaiting(g);
+    }
   }
 
   #take(s: H2cSession, use: (s: H2cSession) => void): void {
@@ -276,6 +376,10 @@ export class H2cSessions {
     ts.sessions.push(s);
     this.#groupOf.set(s, ts);
     this.#live.add(s);
+    if (ts.owner !== null) {
+      s.counted = true;
+      this.#privateTarget(ts.target.key).open++;
+    }
     this.#idleSweep ??= setInterval(
       this.sweepIdle,
       Math.max(1, Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS)),
@@ -311,16 +415,25 @@ export class H2cSessions {
 
   /**
    * Takes a session out of the pool and closes it (`kill`: at once, else `H2cSession.end`);
-   * waiting requests get a new one if there is room.
+   * waiting requests get a new one if there is room (`serve`), its own group's first, then
+   * those blocked at the target's cap on private sessions.
    */
-  #retire(ts: TargetSessions, s: H2cSession, kill = false): void {
+  #retire(ts: TargetSessions, s: H2cSession, kill = false, serve = true): void {
     if (kill) s.kill();
     if (s.retired) return;
     s.retired = true;
     const i = ts.sessions.indexOf(s);
     if (i >= 0) ts.sessions.splice(i, 1);
     s.end();
+    let tp: PrivateTarget | undefined;
+    if (s.counted) {
+      s.counted = false;
+      tp = this.#privateOf.get(ts.target.key);
+      if (tp !== undefined) tp.open--;
+    }
+    if (!serve) return;
     if (this.#filed(ts)) this.#serveWaiting(ts);
+    if (tp !== undefined) this.#serveBlocked(tp);
   }
 
   /** Closes sessions without streams for `idleTimeoutMs` (never later, up to a quarter sooner). */
@@ -408,6 +521,7 @@ export class H2cSessions {
     this.#live.clear();
     this.#byKey.clear();
     this.#clients.clear();
+    this.#privateOf.clear();
     if (this.#idleSweep !== null) clearInterval(this.#idleSweep);
     this.#idleSweep = null;
   }

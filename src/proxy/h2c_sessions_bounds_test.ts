@@ -4,6 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
+import { Buffer } from "node:buffer";
+import http2 from "node:http2";
+import net from "node:net";
 import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Target } from "./balancer.ts";
 import { silentServer, until } from "./_h2_testing.ts";
@@ -48,6 +51,107 @@ Deno.test("H2cSessions: a silent instance's private sessions close with their cl
     await until(() => server.open() === 3, "the departed client's connection closes");
     pool.close();
     await until(() => server.open() === 0, "close() frees the others");
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
+/** An h2c instance behind a v1 PROXY header; counts the connections it accepted. */
+async function proxiedServer() {
+  let total = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    total++;
+    sockets.add(s);
+    s.on("error", () => {});
+    s.once("close", () => sockets.delete(s));
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf("\r\n");
+      if (end < 0) return;
+      s.off("data", onData);
+      s.pause();
+      const rest = buf.subarray(end + 2);
+      if (rest.length > 0) s.unshift(rest);
+      http2.performServerHandshake(s).on("error", () => {});
+      s.resume();
+    };
+    s.on("data", onData);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    total: () => total,
+    close: async () => {
+      // Reset: Deno's node:http2 may keep a destroyed socket open (h2c_session.ts).
+      for (const s of sockets) s.resetAndDestroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Resolves once the instance's SETTINGS reached `s`. */
+function connected(s: H2cSession): Promise<unknown> {
+  return new Promise((r) => s.session.once("remoteSettings", r));
+}
+
+Deno.test("H2cSessions: private sessions to a target stay under privateSessionsPerTargetMax; an idle one makes room", async () => {
+  const server = await proxiedServer();
+  const pool = new H2cSessions({ connectTimeoutMs: 1000, privateSessionsPerTargetMax: 2 });
+  const t = target(server.port);
+  const [a, b, c] = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
+  try {
+    const sa = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));
+    const sb = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(b, 2)));
+    assert.equal(pool.privateSessionCount(t.key), 2);
+    await Promise.all([sa, sb].map(connected));
+    // At the cap with every session busy: c waits.
+    let sc: H2cSession | null = null;
+    pool.acquire(t, (s) => sc = s, priv(c, 3));
+    assert.equal(sc, null);
+    // a's stream ends: its idle session closes for c, who gets one of its own.
+    pool.release(t, sa);
+    assert.equal(sa.retired, true);
+    assert.notEqual(sc, null);
+    assert.notEqual(sc, sa);
+    assert.notEqual(sc, sb);
+    assert.equal(pool.privateSessionCount(t.key), 2);
+    await connected(sc!);
+    // b idle, a asks again: b's session (the oldest idle) makes room at once.
+    pool.release(t, sb);
+    assert.equal(sb.retired, false); // nobody waited
+    const again = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));
+    assert.equal(sb.retired, true);
+    assert.equal(pool.privateSessionCount(t.key), 2);
+    assert.notEqual(again, sa);
+    await until(() => server.total() === 4, "the instance accepts the 4 connections");
+    // Shared sessions are not counted.
+    pool.acquire(t, () => {});
+    assert.equal(pool.privateSessionCount(t.key), 2);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
+Deno.test("H2cSessions: a request waiting at the private cap gets a session when a client closes; a withdrawn one does not", async () => {
+  const server = await proxiedServer();
+  const pool = new H2cSessions({ connectTimeoutMs: 1000, privateSessionsPerTargetMax: 1 });
+  const t = target(server.port);
+  const [a, b, c] = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
+  try {
+    await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));
+    let sb: H2cSession | null = null;
+    let sc: H2cSession | null = null;
+    const withdraw = pool.acquire(t, (s) => sb = s, priv(b, 2));
+    pool.acquire(t, (s) => sc = s, priv(c, 3));
+    withdraw(); // b's request gave up (its client's timeout, or it left)
+    a.emit("close");
+    assert.equal(sb, null);
+    assert.notEqual(sc, null);
+    assert.equal(pool.privateSessionCount(t.key), 1);
   } finally {
     pool.close();
     await server.close();

@@ -22,8 +22,10 @@
  * - Errors the proxy answers itself are plain text (502, 504), or gRPC statuses for gRPC
  *   requests (grpc_status.ts): 14 UNAVAILABLE when no instance could be reached, 4
  *   DEADLINE_EXCEEDED when none answered within the response timeout.
- * - Timeouts on the shared coarse clock: the response (from the end of the request to the
- *   response headers), then stream idle (no byte either way).
+ * - Timeouts on the shared coarse clock: the wait for a stream when the target's sessions are
+ *   full (the UpstreamPool's queue timeout, or the service's shorter timeout: then 503), the
+ *   response (from the end of the request to the response headers), then stream idle (no byte
+ *   either way).
  *
  * @module
  */
@@ -72,6 +74,8 @@ export interface H2cContext {
   retriesMax: number;
   responseTimeoutMs: number;
   streamIdleTimeoutMs: number;
+  /** Longest wait for a stream (the UpstreamPool's `queueTimeoutMs`): then 503. */
+  queueTimeoutMs: number;
 }
 
 /** Forwards an exchange of an h2c/grpc route: the first try, then retries (module doc). */
@@ -198,6 +202,8 @@ export class H2cAttempt implements Deadline {
   #unlisten: (() => void) | null = null;
   #withdraw: (() => void) | null = null;
   #session: H2cSession | null = null;
+  /** Waiting for a session with room (its deadline is the queue timeout). */
+  #queued = false;
   #stream: http2.ClientHttp2Stream | null = null;
   /** The session carried streams before this one. */
   #reused = false;
@@ -238,6 +244,13 @@ export class H2cAttempt implements Deadline {
       (s) => this.#open(s),
       conn === undefined ? undefined : { conn, client },
     );
+    if (this.#session !== null || this.#done) return;
+    // No room for a stream yet: it waits as long as an HTTP/1.1 request waits for a connection
+    // (the queue timeout, or the service's shorter timeout), then gets 503.
+    this.#queued = true;
+    const timeoutMs = lbSettings(x.route).timeoutMs ?? Infinity;
+    this.expiresAt = this.#ctx.clock.after(Math.min(this.#ctx.queueTimeoutMs, timeoutMs));
+    this.#ctx.clock.arm(this);
   }
 
   /** The client went away: cancel the stream unless the exchange is complete. */
@@ -256,6 +269,7 @@ export class H2cAttempt implements Deadline {
 
   expire(): void {
     if (this.#done) return;
+    if (this.#queued) return this.#queueTimedOut();
     const responded = this.#responded;
     this.#finish();
     cancel(this.#stream);
@@ -269,6 +283,10 @@ export class H2cAttempt implements Deadline {
 
   #open(s: H2cSession): void {
     this.#withdraw = null;
+    if (this.#queued) {
+      this.#queued = false;
+      this.#ctx.clock.disarm(this);
+    }
     const x = this.#x;
     if (this.#done) return this.#ctx.sessions.release(this.#target, s);
     this.#session = s;
@@ -454,6 +472,24 @@ export class H2cAttempt implements Deadline {
     });
     if (outcome !== "stale") this.#ctx.pool.failed(this.#up, why);
     this.#failed(why, outcome);
+  }
+
+  /** Waited the queue timeout for a stream without getting one: 503, as on the HTTP/1.1 path. */
+  #queueTimedOut(): void {
+    this.#queued = false;
+    this.#withdraw?.();
+    this.#withdraw = null;
+    this.#finish();
+    const x = this.#x;
+    if (x.res.destroyed || x.res.writableEnded || x.res.headersSent) return;
+    x.req.body?.resume();
+    sendProxyError(
+      x.res,
+      this.#grpc,
+      503,
+      `service unavailable: service ${x.route.service}: instance ${this.#target.id} has all ` +
+        `its connections busy`,
+    );
   }
 
   /** The response began and cannot complete: a gRPC status in the trailers, else cut off. */

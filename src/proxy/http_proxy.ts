@@ -38,7 +38,7 @@ import { readRequestHead } from "./headers.ts";
 import { TcpProxy } from "./tcp_proxy.ts";
 import type { PathRoute, RouteTable } from "./routes.ts";
 import { RouteFeed, type RouteSource } from "./route_feed.ts";
-import { UpstreamPool } from "./upstream_pool.ts";
+import { UPSTREAM_QUEUE_TIMEOUT_MS, UpstreamPool } from "./upstream_pool.ts";
 import { listenOn } from "./listen.ts";
 import { HttpsListener } from "./https_listener.ts";
 import { lbSettings } from "./lb_settings.ts";
@@ -180,6 +180,8 @@ export class HttpProxy {
       pool: this.#pool,
       sessions: new H2cSessions({
         connectTimeoutMs: this.#connectTimeoutMs,
+        // Private sessions count as the pool's connections per instance do.
+        privateSessionsPerTargetMax: opts.socketsMax,
         drainMs: opts.drainMs,
         now: opts.now,
         onConnectFailed: (t) => this.#pool.connectFailed(t),
@@ -188,6 +190,7 @@ export class HttpProxy {
       retriesMax: this.#retriesMax,
       responseTimeoutMs: this.#responseTimeoutMs,
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
+      queueTimeoutMs: opts.queueTimeoutMs ?? UPSTREAM_QUEUE_TIMEOUT_MS,
     };
     this.#requestIdFrom = opts.requestIdFrom ?? null;
     const from = opts.proxyProtocolFrom;
