@@ -32,6 +32,6 @@ export const instance = (service: string | undefined): Target => ({
 
 /** `r` begun and ended on `m`. */
 export function served(m: ProxyMetrics, r: MetricsRecord): void {
-  m.begin(r.service);
+  m.begin(r.service, r.route);
   m.end(r);
 }

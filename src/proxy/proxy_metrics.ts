@@ -13,13 +13,15 @@
  * `overflow`. Requests no route matched count under `service="<none>"`.
  *
  * Expiry: a series nothing touched for `retentionMs` (RETENTION_MS) and with nothing open (no
- * request under way, no TCP connection or UDP flow) leaves at a snapshot, or when a new label
+ * request under way on its route or service, no TCP connection or UDP flow) leaves at a snapshot, or when a new label
  * set finds the cap full; one that comes back starts from 0. No clock is read per request: each
  * touch writes the snapshot epoch it fell in, and each snapshot turns "touched in the epoch that
  * ends now" into "last seen before now" (`seen`). A series leaves only when it was not touched
  * since the previous snapshot, so that snapshot holds its final counts: the main thread, which
  * merges the workers' snapshots (proxy_metrics_merge.ts), loses nothing when it goes. OTHER
- * never leaves.
+ * never leaves. What opened under OTHER (a request's `begin`, a TCP connection, a UDP flow)
+ * closes there, though its own series may have room by then: no gauge goes below 0, none is
+ * left up.
  *
  * Per request the cost is two map lookups, a few additions into one Float64Array and the epoch
  * write.
@@ -86,11 +88,13 @@ export const CONNECTIONS = RETRIES + 1;
 export const ACTIVE = CONNECTIONS + 1;
 export const SERIES_LENGTH = ACTIVE + 1;
 // Kept beside the counts, not in snapshots: the epoch of the last touch, the time by which it
-// was last seen (set at snapshots), the series' birth number.
+// was last seen (set at snapshots), the series' birth number, HTTP requests under way on the
+// route (`begin` to `count`: a WebSocket, SSE or long download keeps its series as ACTIVE does).
 const TOUCHED = SERIES_LENGTH;
 const SEEN = TOUCHED + 1;
 const BORN = SEEN + 1;
-const STORED_LENGTH = BORN + 1;
+const OPEN = BORN + 1;
+const STORED_LENGTH = OPEN + 1;
 
 /** What a snapshot says of a series' life (the merge reads it). */
 export interface SeriesLife {
@@ -166,6 +170,12 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
   readonly #routes = new Map<string, Map<string, Float64Array>>();
   #routeCount = 0;
   readonly #services = new Map<string, ServiceSeries>();
+  /**
+   * Opens folded into OTHER and not closed yet, by label set (`service\nroute`; services by
+   * name): their closes go to OTHER too.
+   */
+  readonly #foldedRoutes = new Map<string, number>();
+  readonly #foldedServices = new Map<string, number>();
   #overflow = 0;
   readonly #seriesMax: number;
   /** How long a series nothing touched stays (module comment). */
@@ -192,9 +202,20 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
     this.#readings = { ...this.#readings, ...readings };
   }
 
-  /** A request was routed (service null: no route matched). */
-  begin(service: string | null): void {
-    this.#service(service ?? NONE, false).active++;
+  /**
+   * A request was routed (service null: no route matched; `route` null: none, undefined: not
+   * told, the route's series is then not kept while the request is under way).
+   */
+  begin(service: string | null, route?: string | null): void {
+    const s = service ?? NONE;
+    const v = this.#service(s, false);
+    v.active++;
+    if (v === this.#services.get(OTHER) && s !== OTHER) more(this.#foldedServices, s);
+    if (route === undefined) return;
+    const r = route ?? NONE;
+    const c = this.#series(s, r, false);
+    c[OPEN]!++;
+    if (this.#isOther(s, c)) more(this.#foldedRoutes, `${s}\n${r}`);
   }
 
   /** A request finished (any status, the proxy's own answers and 499 included). */
@@ -216,8 +237,15 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
     durationMs: number,
   ): void {
     const s = service ?? NONE;
-    this.#service(s, false).active--;
-    const c = this.#series(s, route ?? NONE);
+    const r = route ?? NONE;
+    const v = less(this.#foldedServices, s) ? this.#service(OTHER, false) : this.#services.get(s);
+    if (v !== undefined && v.active > 0) {
+      v.active--;
+      v.touched = this.#epoch;
+    }
+    const open = this.#opened(s, r, OPEN, true);
+    const c = open ?? this.#series(s, r);
+    if (open !== null) c[OPEN]!--;
     c[CODE + statusClass(status)]!++;
     // A tunnel's (101: WebSocket) lifetime is no request duration: left out of the histogram.
     if (status !== 101) {
@@ -232,32 +260,60 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
 
   /** A client connected to the TCP route on `port` of `service`. */
   tcpOpened(service: string, port: number): void {
-    const c = this.#series(service, `tcp:${port}`);
-    c[CONNECTIONS]!++;
-    c[ACTIVE]!++;
+    this.#open(service, `tcp:${port}`);
   }
 
   /** That connection closed, after `bytesIn` from the client and `bytesOut` to it. */
   tcpClosed(service: string, port: number, bytesIn: number, bytesOut: number): void {
-    const c = this.#series(service, `tcp:${port}`, false);
-    c[ACTIVE]!--;
-    c[RECEIVED]! += bytesIn;
-    c[SENT]! += bytesOut;
+    this.#close(service, `tcp:${port}`, bytesIn, bytesOut);
   }
 
   /** A client flow began on the UDP route on `port` of `service`. */
   udpFlowOpened(service: string, port: number): void {
-    const c = this.#series(service, `udp:${port}`);
-    c[CONNECTIONS]!++;
-    c[ACTIVE]!++;
+    this.#open(service, `udp:${port}`);
   }
 
   /** That flow ended, after `bytesIn` from the client and `bytesOut` to it. */
   udpFlowClosed(service: string, port: number, bytesIn: number, bytesOut: number): void {
-    const c = this.#series(service, `udp:${port}`, false);
-    c[ACTIVE]!--;
+    this.#close(service, `udp:${port}`, bytesIn, bytesOut);
+  }
+
+  /** A TCP connection or UDP flow opened on (service, route). */
+  #open(service: string, route: string): void {
+    const c = this.#series(service, route);
+    c[CONNECTIONS]!++;
+    c[ACTIVE]!++;
+    if (this.#isOther(service, c)) more(this.#foldedRoutes, `${service}\n${route}`);
+  }
+
+  /** That connection or flow closed: counted where it opened. */
+  #close(service: string, route: string, bytesIn: number, bytesOut: number): void {
+    const open = this.#opened(service, route, ACTIVE, false);
+    const c = open ?? this.#series(service, route, false);
+    if (open !== null) c[ACTIVE]!--;
     c[RECEIVED]! += bytesIn;
     c[SENT]! += bytesOut;
+  }
+
+  /**
+   * Where an open on (service, route) that closes now was counted: OTHER if it was folded
+   * there (`count`: the close is an observation, it adds to overflow), else its own series if
+   * `gauge` (ACTIVE or OPEN) says one is open there; null: none (a close without an open).
+   */
+  #opened(service: string, route: string, gauge: number, count: boolean): Float64Array | null {
+    if (less(this.#foldedRoutes, `${service}\n${route}`)) {
+      if (count) this.#overflow++;
+      return this.#series(OTHER, OTHER, false);
+    }
+    const c = this.#routes.get(service)?.get(route);
+    if (c === undefined || c[gauge]! <= 0) return null;
+    c[TOUCHED] = this.#epoch;
+    return c;
+  }
+
+  /** Whether `c`, asked for under `service`, is OTHER's series (folded). */
+  #isOther(service: string, c: Float64Array): boolean {
+    return service !== OTHER && c === this.#routes.get(OTHER)?.get(OTHER);
   }
 
   /** Passive health ejected an instance (upstream_pool.ts PoolEvents). */
@@ -282,7 +338,7 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
     for (const [service, byRoute] of this.#routes) {
       for (const [route, c] of byRoute) {
         if (c[TOUCHED] === epoch) c[SEEN] = now;
-        else if (service !== OTHER && c[SEEN]! <= cutoff && c[ACTIVE] === 0) {
+        else if (service !== OTHER && c[SEEN]! <= cutoff && c[ACTIVE] === 0 && c[OPEN] === 0) {
           this.#dropRoute(service, route);
           continue;
         }
@@ -363,7 +419,7 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
     for (const [service, byRoute] of this.#routes) {
       if (service === OTHER) continue;
       for (const [route, c] of byRoute) {
-        if (c[TOUCHED]! < epoch && c[SEEN]! <= cutoff && c[ACTIVE] === 0) {
+        if (c[TOUCHED]! < epoch && c[SEEN]! <= cutoff && c[ACTIVE] === 0 && c[OPEN] === 0) {
           this.#dropRoute(service, route);
         }
       }
@@ -381,6 +437,20 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
     if (byRoute.size === 0) this.#routes.delete(service);
     this.#routeCount--;
   }
+}
+
+/** Adds one to `key`'s number in `m`. */
+function more(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
+
+/** Takes one from `key`'s number in `m` (gone at 0); false: it had none. */
+function less(m: Map<string, number>, key: string): boolean {
+  const n = m.get(key);
+  if (n === undefined) return false;
+  if (n > 1) m.set(key, n - 1);
+  else m.delete(key);
+  return true;
 }
 
 /** Requests (every status class) in a series' counts. */

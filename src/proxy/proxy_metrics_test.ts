@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
 import { parseExposition, valueOf } from "../lib/_prom_parse.ts";
 import {
+  ACTIVE,
   bucketIndex,
   DURATION_BUCKETS_S,
   NONE,
   OTHER,
   ProxyMetrics,
+  RECEIVED,
+  requestsOf,
+  SENT,
   statusClass,
 } from "./proxy_metrics.ts";
+import { ProxyMetricsMerge } from "./proxy_metrics_merge.ts";
 import { renderProxyMetrics } from "./proxy_metrics_text.ts";
 import { instance, record, served } from "./_metrics_testing.ts";
 
@@ -296,4 +301,71 @@ Deno.test("ProxyMetrics: a full cap never expires a series touched since the las
     ["<other>", 1],
     ["s0", 2],
   ]);
+});
+
+Deno.test("ProxyMetrics keeps a route's series while a request on it is under way (a WebSocket, SSE), in the workers' sum too", () => {
+  const { clock, m, requests } = clocked();
+  const merge = new ProxyMetricsMerge({ retentionMs: 1000, now: () => clock.t });
+  const ws = record({ service: "ws", route: "ws.test/", status: 101 });
+  for (let i = 0; i < 5; i++) served(m, ws);
+  merge.update(0, m.snapshot());
+  m.begin("ws", "ws.test/"); // a tunnel that stays open
+  clock.t += 10_000;
+  merge.update(0, m.snapshot());
+  const route = () => merge.merged().routes.find((r) => r.route === "ws.test/")?.counts;
+  assert.equal(requestsOf(route()!), 5, "kept in the sum while the request is under way");
+  assert.equal(requests("ws"), 5);
+  m.end(ws);
+  merge.update(0, m.snapshot());
+  assert.equal(requestsOf(route()!), 6, "never back to 0");
+  clock.t += 1000;
+  merge.update(0, m.snapshot());
+  assert.equal(route(), undefined, "gone once nothing is open and the retention passed");
+  assert.equal(m.routeCount, 0);
+});
+
+/** The gauges of every series of a snapshot, `service/route` and `service` keys. */
+function gauges(m: ProxyMetrics): Record<string, number> {
+  const s = m.snapshot();
+  const out: Record<string, number> = {};
+  for (const r of s.routes) out[`${r.service}/${r.route}`] = r.counts[ACTIVE]!;
+  for (const v of s.services) out[v.service] = v.active;
+  return out;
+}
+
+Deno.test("ProxyMetrics: what opened under <other> closes there though its own series has room by then", () => {
+  const { clock, m } = clocked({ seriesMax: 2 });
+  served(m, record({ service: "a", route: "a/" }));
+  served(m, record({ service: "b", route: "b/" }));
+  m.snapshot(); // a's and b's series seen: the caps are full until they expire
+  m.begin("c", "c/"); // folded (service and route)
+  m.tcpOpened("c", 2);
+  m.udpFlowOpened("c", 3);
+  assert.deepEqual(gauges(m), {
+    "a/a/": 0,
+    "b/b/": 0,
+    "<other>/<other>": 2,
+    a: 0,
+    b: 0,
+    "<other>": 1,
+  });
+  clock.t += 1000;
+  m.snapshot(); // a's and b's series expire: room
+  m.end(record({ service: "c", route: "c/", status: 200 }));
+  m.tcpClosed("c", 2, 5, 6);
+  m.udpFlowClosed("c", 3, 7, 8);
+  const s = m.snapshot();
+  assert.deepEqual(
+    gauges(m),
+    { "<other>/<other>": 0, "<other>": 0 },
+    "no series for c, nothing stuck",
+  );
+  const other = s.routes.find((r) => r.service === OTHER)!.counts;
+  assert.equal(requestsOf(other), 1);
+  assert.equal(other[RECEIVED], 100 + 5 + 7);
+  assert.equal(other[SENT], 1000 + 6 + 8);
+  assert.equal(s.overflow, 3, "the request, the TCP connection, the UDP flow");
+  assert.equal(m.routeCount, 0);
+  served(m, record({ service: "c", route: "c/" })); // c's own series now, from 0
+  assert.equal(requestsOf(m.snapshot().routes.find((r) => r.service === "c")!.counts), 1);
 });

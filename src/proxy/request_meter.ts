@@ -36,7 +36,7 @@ export class RequestMeter implements SinkMeter {
     this.#route = route;
     this.#source = source;
     this.#begun = true;
-    this.#counter.begin(service);
+    this.#counter.begin(service, route);
   }
 
   /** The response is over (called by the client's sink, once). */

@@ -58,8 +58,8 @@ export interface RequestRecord {
 
 /** Told of every request the proxy routes and finishes. */
 export interface RequestObserver {
-  /** Once when a request is routed (service null: no route matched). */
-  begin?(service: string | null): void;
+  /** Once when a request is routed (service and route null: no route matched). */
+  begin?(service: string | null, route?: string | null): void;
   /** Once when the request is finished. */
   end(r: RequestRecord): void;
 }
@@ -70,7 +70,7 @@ export interface RequestObserver {
  * wants records (request_meter.ts), else `end` with the record.
  */
 export interface RequestCounter extends RequestObserver {
-  begin(service: string | null): void;
+  begin(service: string | null, route?: string | null): void;
   count(
     service: string | null,
     route: string | null,
@@ -155,7 +155,7 @@ export function recordRefused(
   bytesOut: number,
   durationMs = 0,
 ): void {
-  notifyBegin(start.observers, null);
+  notifyBegin(start.observers, null, null);
   report(start, {
     status,
     bytesIn: 0,
@@ -169,8 +169,12 @@ export function recordRefused(
 }
 
 /** Calls every observer's `begin`. */
-function notifyBegin(observers: readonly RequestObserver[], service: string | null): void {
-  for (const o of observers) o.begin?.(service);
+function notifyBegin(
+  observers: readonly RequestObserver[],
+  service: string | null,
+  route: string | null,
+): void {
+  for (const o of observers) o.begin?.(service, route);
 }
 
 /** Hands `r` to every observer; one that throws does not keep it from the others. */
@@ -238,7 +242,7 @@ export class RecordingSink implements DispatchSink, SinkMeter {
     this.#route = route;
     this.#source = source;
     this.#begun = true;
-    notifyBegin(this.#start.observers, service);
+    notifyBegin(this.#start.observers, service, route);
   }
 
   get destroyed(): boolean {
@@ -360,7 +364,7 @@ export class UpgradeRecorder {
     this.#service = service;
     this.#route = route;
     this.#begun = true;
-    notifyBegin(this.#start.observers, service);
+    notifyBegin(this.#start.observers, service, route);
   }
 
   /** An instance was tried. */
