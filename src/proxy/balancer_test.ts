@@ -206,3 +206,12 @@ Deno.test("hash64() and stickyToken() give the values every member and version m
     assert.ok(u > 0 && u < 1, `unit ${u}`);
   }
 });
+
+Deno.test("Balancer.pick() under hash: a request without a key follows the ramped weight (slow start applies)", () => {
+  const ts = [target("a", 10), target("b", 10)];
+  // b ramps at a tenth of its weight (slow_start.ts's `weight`).
+  const b = new Balancer("hash", ts, { weight: (t) => t.id === "b" ? 1 : t.weight });
+  const n: Record<string, number> = { a: 0, b: 0 };
+  for (let i = 0; i < 110; i++) n[b.pick(undefined, undefined)!.id]!++;
+  assert.deepEqual(n, { a: 100, b: 10 });
+});

@@ -12,6 +12,7 @@ import {
   HTTP_RETRIES_KEY,
   HTTP_SLOW_START_KEY,
   HTTP_TIMEOUT_KEY,
+  type HttpProto,
   LB_BOUNDS,
   LB_COOKIE_KEY,
   LB_COOKIE_TTL_KEY,
@@ -79,14 +80,23 @@ export function lbSettings(route: { readonly settings: RouteSettings }): LbSetti
 }
 
 /**
- * Balancing settings that do nothing under the service's policy (README "Balancing"), one
+ * Balancing settings that do nothing for the service (README "Balancing"), one
  * `KEY does nothing …` text each: the hash key without `hash`, the sticky cookie's name and TTL
- * without `sticky_cookie`, slow start under `hash` (hashed keys go to the same instance on every
- * member, so nothing ramps), a queue without `berth.http.max-conns` (nothing waits).
+ * without `sticky_cookie`, slow start under `hash` of the client's IP (every request has that
+ * key, and hashed keys go to the same instance on every member, so nothing ramps; a header or
+ * cookie key leaves requests without it to the ramped round robin), a queue without a
+ * `berth.http.max-conns` the proxy uses (nothing waits), and `max-conns` and its queue on an
+ * `h2c`/`grpc` service (`proto`; they cap HTTP/1.1 connections: HTTP/2 streams wait for their
+ * sessions instead, h2c_sessions.ts).
  */
-export function idleLbSettings(policy: LbPolicy, s: RouteSettings): string[] {
+export function idleLbSettings(
+  policy: LbPolicy,
+  s: RouteSettings,
+  opts: { proto?: HttpProto } = {},
+): string[] {
   if (s.size === 0) return [];
   const out: string[] = [];
+  const lb = lbSettings({ settings: s });
   const under = `does nothing under berth.lb=${policy}`;
   if (policy !== "hash" && s.get(LB_HASH_KEY) !== undefined) {
     out.push(`${LB_HASH_KEY} ${under} (it is what berth.lb=hash hashes)`);
@@ -96,10 +106,22 @@ export function idleLbSettings(policy: LbPolicy, s: RouteSettings): string[] {
       if (s.get(key) !== undefined) out.push(`${key} ${under} (it is berth.lb=sticky_cookie's)`);
     }
   }
-  if (policy === "hash" && s.get(HTTP_SLOW_START_KEY) !== undefined) {
-    out.push(`${HTTP_SLOW_START_KEY} ${under} (hashed keys must reach the same instance)`);
+  if (policy === "hash" && lb.hash.from === "ip" && s.get(HTTP_SLOW_START_KEY) !== undefined) {
+    out.push(
+      `${HTTP_SLOW_START_KEY} ${under} of the client's IP (every request has that key, and ` +
+        `hashed keys must reach the same instance)`,
+    );
   }
-  if (s.get(HTTP_MAX_CONNS_QUEUE_KEY) !== undefined && s.get(HTTP_MAX_CONNS_KEY) === undefined) {
+  const proto = opts.proto ?? "http1";
+  if (proto !== "http1") {
+    for (const key of [HTTP_MAX_CONNS_KEY, HTTP_MAX_CONNS_QUEUE_KEY]) {
+      if (s.get(key) === undefined) continue;
+      out.push(
+        `${key} does nothing on berth.http.proto=${proto} (it caps HTTP/1.1 connections; ` +
+          `HTTP/2 streams wait for room on the instance's sessions)`,
+      );
+    }
+  } else if (s.get(HTTP_MAX_CONNS_QUEUE_KEY) !== undefined && lb.maxConns === null) {
     out.push(`${HTTP_MAX_CONNS_QUEUE_KEY} does nothing without ${HTTP_MAX_CONNS_KEY}`);
   }
   return out;

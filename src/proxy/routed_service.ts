@@ -331,7 +331,7 @@ export class RoutedService {
     }
     const settings = this.#chooseSettings(notes);
     this.#proxyProtocolNotes(settings, notes);
-    for (const idle of idleLbSettings(policy, settings)) {
+    for (const idle of idleLbSettings(policy, settings, { proto: httpProto })) {
       notes.push(`service ${this.service}: ${idle}`);
     }
     const acmeFlipped = this.#options.acme !== c.acme > 0;
