@@ -204,9 +204,13 @@ export async function probe(target: ProbeTarget, options: ProbeOptions): Promise
   }, options.timeoutMs);
   const what = describeTarget(target);
   const udp = target.kind === "udp" ? options.udp ?? defaultUdpProber() : null;
+  /** The UDP datagram went out before the timeout: silence can pass (not if the lookup ate it). */
+  let sent = false;
   try {
     if (target.kind === "udp") {
       const to = { address: await udpAddressOf(target.address), port: target.port };
+      ac.signal.throwIfAborted();
+      sent = true; // the exchange sends at once with a live signal
       const answer = await udp!.exchange(to, payloadOf(target), ac.signal);
       return clipped(udpAnswerResult(target, what, answer));
     }
@@ -232,7 +236,12 @@ export async function probe(target: ProbeTarget, options: ProbeOptions): Promise
     return { status: "passing", output: clip(`${what}: success`) };
   } catch (e) {
     if (target.kind === "udp" && timedOut) {
-      return clipped(udpSilenceResult(target, what, options.timeoutMs, udp!.seesRefusals));
+      if (sent) {
+        return clipped(udpSilenceResult(target, what, options.timeoutMs, udp!.seesRefusals));
+      }
+      // Nothing went out, so silence says nothing: fails as Consul's does when it cannot send.
+      const why = `host lookup timed out after ${options.timeoutMs}ms, nothing sent`;
+      return { status: "critical", output: clip(`${what}: ${why}`) };
     }
     const why = timedOut
       ? `timed out after ${options.timeoutMs}ms`

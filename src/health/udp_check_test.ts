@@ -120,6 +120,28 @@ Deno.test("probe() udp: a host name is resolved first (a registered check's host
   }
 });
 
+Deno.test("probe() udp: a host lookup that outlasts the timeout fails, nothing sent (not a silence that passes)", async () => {
+  // The timeout fires before any lookup can answer (a slow or unreachable resolver).
+  const timers = { setTimeout: (fn: () => void) => queueMicrotask(fn), clearTimeout() {} };
+  const exchanges: string[] = [];
+  const prober: UdpProber = {
+    exchange: (to, _payload, signal) => {
+      exchanges.push(to.address);
+      signal.throwIfAborted(); // as both exchanges do
+      return Promise.resolve({ kind: "reply", data: new Uint8Array() });
+    },
+    seesRefusals: true,
+  };
+  for (const address of ["localhost", "no-such-host.invalid"]) {
+    const r = await probe({ ...udp(9, ""), address }, { timeoutMs: 1, timers, udp: prober });
+    assert.deepEqual(r, {
+      status: "critical",
+      output: `UDP ${address}:9: host lookup timed out after 1ms, nothing sent`,
+    });
+  }
+  assert.deepEqual(exchanges, []);
+});
+
 Deno.test("probe() udp: a host name that does not resolve fails with one line", async () => {
   const r = await probe({ ...udp(9, "x"), address: "no-such-host.invalid" }, { timeoutMs: 5000 });
   assert.equal(r.status, "critical");
