@@ -174,14 +174,15 @@ export function createApp(opts: ApiOptions): Hono {
   const allowed = methodsByPath(app);
   app.notFound((c) => {
     const methods = allowed(c.req.path);
+    const path = controlsEscaped(c.req.path); // decoded: %0A is a line break
     if (methods.length > 0) {
       c.header("Allow", methods.join(", "));
       return c.text(
-        `method ${c.req.method} not allowed on ${c.req.path} (use ${methods.join(" or ")})\n`,
+        `method ${c.req.method} not allowed on ${path} (use ${methods.join(" or ")})\n`,
         405,
       );
     }
-    return c.text(`no route for ${c.req.method} ${c.req.path}\n`, 404);
+    return c.text(`no route for ${c.req.method} ${path}\n`, 404);
   });
   // An error answer is one line: what the request brought into the message is escaped.
   app.onError((e, c) => {

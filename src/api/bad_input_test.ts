@@ -297,6 +297,12 @@ const CASES: Case[] = [
     message: /^session: Request decode failed: .*"\{"Name":\\u000a\}" is not valid JSON\n$/,
   },
   {
+    name: "no route, a line break in the path",
+    path: "/v1/nope%0Aabc%1B",
+    status: 404,
+    message: /^no route for GET \/v1\/nope\\u000aabc\\u001b\n$/,
+  },
+  {
     name: "a NUL in a path parameter",
     path: "/v1/health/state/%00",
     message: /^Invalid state "\\u0000": use any, passing, warning or critical\n$/,
