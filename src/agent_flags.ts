@@ -274,7 +274,8 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
     kind: "CIDRS",
     def: "",
     defaultText: "none",
-    help: "clients whose X-Request-Id the proxy keeps (others get a new one), CIDR,…",
+    help:
+      "clients (or PROXY-protocol balancers) whose X-Request-Id the proxy keeps (others get a new one), CIDR,…",
     expect: "expected CIDR,… like 10.0.0.0/8,192.168.1.7",
   },
   {

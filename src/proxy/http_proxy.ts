@@ -506,16 +506,27 @@ export class HttpProxy {
     idleTimeoutMs: 0,
     tunnels: this.#clientTunnels,
     route: (host, url, conn) => this.#route(host, url, conn),
-    requestId: (own, client) => this.#requestIdOf(own, client),
+    requestId: (own, req) => this.#requestIdOf(own, req),
     log: (line) => this.#log(line),
     observers: null,
     member: "",
     chainOf,
   };
 
-  /** The client's own sane id when it is a `requestIdFrom` source, else a new one. */
-  #requestIdOf(own: string | undefined, client: string): string {
-    if (own !== undefined && this.#requestIdFrom?.has(client) === true) return own;
+  /**
+   * The client's own sane id when it is a `requestIdFrom` source, else a new one. The source is
+   * the client's address, or the balancer's that sent its connection's PROXY header (the hop
+   * that set or passed the id).
+   */
+  #requestIdOf(
+    own: string | undefined,
+    req: Pick<ClientRequest, "remoteAddress" | "ends">,
+  ): string {
+    const from = this.#requestIdFrom;
+    if (own !== undefined && from !== null) {
+      const by = req.ends?.proxiedBy;
+      if (from.has(req.remoteAddress) || (by !== undefined && from.has(by))) return own;
+    }
     return this.#requestIds.next();
   }
 
@@ -535,7 +546,7 @@ export class HttpProxy {
    */
   dispatch(req: ClientRequest, sink: DispatchSink, conn: ConnInfo): void {
     const head = readRequestHead(req, conn.secure);
-    const requestId = this.#requestIdOf(head.requestId, req.remoteAddress);
+    const requestId = this.#requestIdOf(head.requestId, req);
     let res: DispatchSink = sink;
     let rec: RecordingSink | RequestMeter | null = null;
     const observers = this.#observers;

@@ -80,6 +80,35 @@ Deno.test("HttpProxy replaces the X-Request-Id of a client that is not a request
   }
 });
 
+Deno.test("HttpProxy behind a PROXY-protocol balancer keeps an X-Request-Id when the declared client or the balancer is a requestIdFrom source", async () => {
+  const { b, seen } = await echoBackend();
+  const ask = (src: string) =>
+    `PROXY TCP4 ${src} 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: web.test\r\n` +
+    "X-Request-Id: set-by-lb\r\nConnection: close\r\n\r\n";
+  const idOf = (received: string) => /\r\nx-request-id: ([^\r]*)\r\n/i.exec(received)?.[1];
+  try {
+    // The balancer (127.0.0.1, which sends the header) is not listed: the declared client counts.
+    const clients = new CidrList([parseCidr("198.51.100.0/24")!]);
+    let ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: b.port }));
+    await withProxy(ts, { proxyProtocolFrom: LOOPBACK, requestIdFrom: clients }, async (port) => {
+      assert.equal(idOf((await rawClient(port, ask("198.51.100.1"))).received), "set-by-lb");
+      const other = idOf((await rawClient(port, ask("203.0.113.1"))).received);
+      assert.match(String(other), /^[0-9a-f]{12}-[0-9a-z]+$/);
+      assert.equal(seen.at(-1)!.headers["x-request-id"], other);
+    });
+    // The balancer is listed: the id it set is kept, whatever client it declares.
+    ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: b.port }));
+    await withProxy(ts, { proxyProtocolFrom: LOOPBACK, requestIdFrom: LOOPBACK }, async (port) => {
+      assert.equal(idOf((await rawClient(port, ask("203.0.113.1"))).received), "set-by-lb");
+      assert.equal(seen.at(-1)!.headers["x-request-id"], "set-by-lb");
+    });
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("HttpProxy answers with its X-Request-Id in place of one the instance sent", async () => {
   const b = await startBackend("a", (_req, res) => {
     res.setHeader("X-Request-Id", "from-instance");

@@ -96,8 +96,9 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    */
   proxyProtocolFrom?: CidrList | null;
   /**
-   * Clients (by the address `berth.http.allow` sees) whose sane X-Request-Id is kept; any other
-   * request gets a new id (README "X-Request-Id"). Default: none.
+   * Clients (by the address `berth.http.allow` sees, or the balancer that sent their
+   * connection's PROXY header) whose sane X-Request-Id is kept; any other request gets a new id
+   * (README "X-Request-Id"). Default: none.
    */
   requestIdFrom?: CidrList | null;
   /**

@@ -8,7 +8,8 @@
  *
  * How the declared ends reach the rest of the proxy: they are set on the socket itself as own
  * `remoteAddress`/`remotePort`/`localAddress`/`localPort` properties, which shadow the socket's
- * getters, so every reader of the socket's ends sees the client's. A LOCAL header (the
+ * getters, so every reader of the socket's ends sees the client's; the balancer's own address
+ * (the socket's peer, which sent the header) stays readable as `proxiedBy`. A LOCAL header (the
  * balancer's own health check) and `UNKNOWN`/UNSPEC/UNIX ones keep the socket's real ends.
  *
  * A trusted connection whose header is bad (not one, truncated by a close, oversized, an unknown
@@ -37,6 +38,8 @@ export interface ConnEnds {
   readonly remotePort?: number;
   readonly localAddress?: string;
   readonly localPort?: number;
+  /** The address of the balancer that sent the PROXY header declaring the others; unset: none. */
+  readonly proxiedBy?: string;
 }
 
 export interface ProxyHeaderGateOptions {
@@ -66,6 +69,7 @@ export function trustedSources(cidrs: readonly string[]): CidrList | null {
 export function setConnEnds(socket: object, source: Endpoint, dest: Endpoint | null): void {
   const own = (name: string, value: unknown) =>
     Object.defineProperty(socket, name, { value, configurable: true, enumerable: true });
+  own("proxiedBy", (socket as ConnEnds).remoteAddress);
   own("remoteAddress", source.address);
   own("remotePort", source.port);
   if (dest !== null) {
@@ -76,7 +80,8 @@ export function setConnEnds(socket: object, source: Endpoint, dest: Endpoint | n
 
 /** Copies a socket's ends onto another object (a TLS socket over a relay of the raw one). */
 export function copyConnEnds(to: object, from: ConnEnds): void {
-  for (const name of ["remoteAddress", "remotePort", "localAddress", "localPort"] as const) {
+  const names = ["remoteAddress", "remotePort", "localAddress", "localPort", "proxiedBy"] as const;
+  for (const name of names) {
     Object.defineProperty(to, name, { value: from[name], configurable: true, enumerable: true });
   }
 }

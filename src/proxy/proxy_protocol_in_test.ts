@@ -7,7 +7,13 @@ import { CidrList, parseCidr } from "../lib/cidr.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { waitFor } from "../../test/wait.ts";
 import { buildProxyHeader } from "./proxy_protocol.ts";
-import { LOG_INTERVAL_MS, ProxyHeaderGate } from "./proxy_protocol_in.ts";
+import {
+  type ConnEnds,
+  copyConnEnds,
+  LOG_INTERVAL_MS,
+  ProxyHeaderGate,
+  setConnEnds,
+} from "./proxy_protocol_in.ts";
 import { rawClient, servedCert, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 
 const cidrs = (...c: string[]) => new CidrList(c.map((x) => parseCidr(x)!));
@@ -397,4 +403,16 @@ Deno.test("HttpProxy with proxyProtocolFrom: the per-address TLS handshake limit
       held.destroy();
     });
   });
+});
+
+Deno.test("setConnEnds() keeps the header's sender as proxiedBy, and copyConnEnds() carries it", () => {
+  const socket = { remoteAddress: "127.0.0.1", remotePort: 50000 };
+  setConnEnds(socket, { address: "203.0.113.1", port: 40000 }, null);
+  const ends = socket as ConnEnds;
+  assert.equal(ends.remoteAddress, "203.0.113.1");
+  assert.equal(ends.proxiedBy, "127.0.0.1");
+  const tlsSocket = {};
+  copyConnEnds(tlsSocket, ends);
+  assert.equal((tlsSocket as ConnEnds).proxiedBy, "127.0.0.1");
+  assert.equal((tlsSocket as ConnEnds).remoteAddress, "203.0.113.1");
 });

@@ -41,7 +41,7 @@ export interface UpgradeContext {
   /** The route of a request, or the answer to give instead. */
   route(host: string | undefined, url: string, conn: ConnInfo): PathRoute | PlainAnswer;
   /** The request's X-Request-Id: the client's own (`own`, sane) if kept from it, else new. */
-  requestId(own: string | undefined, client: string): string;
+  requestId(own: string | undefined, req: Pick<ClientRequest, "remoteAddress" | "ends">): string;
   log(line: string): void;
   /** Told of each upgrade request (null: none). */
   observers: readonly RequestObserver[] | null;
@@ -108,7 +108,7 @@ export function forwardUpgrade(
     if (CLIENT_SET_BY_PROXY.has(name)) continue; // Forwarded, X-Real-IP (headers.ts)
     headers.push(raw[i]!, value);
   }
-  const requestId = ctx.requestId(clientId, req.remoteAddress);
+  const requestId = ctx.requestId(clientId, req);
   const rec = ctx.observers === null ? null : new UpgradeRecorder(socket, {
     observers: ctx.observers,
     member: ctx.member,
