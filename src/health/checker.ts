@@ -9,7 +9,11 @@
  * START_JITTER_MS_MAX (capped by the interval), each next run `intervalMs` after the previous one
  * finished, so runs of one check never overlap. A changed address, port or definition restarts the
  * check (fresh streak, new jitter); a removed instance or check stops it and aborts a run in flight.
- * At most `concurrencyMax` runs are in flight; due checks beyond that wait in a FIFO.
+ * At most `concurrencyMax` runs are in flight; due checks beyond that wait in a FIFO. UDP checks
+ * have their own slots (`udpConcurrencyMax`) and FIFO: a healthy UDP service is often silent, so
+ * its run lasts its whole timeout, and 32 of them would hold every slot while HTTP and TCP runs
+ * take milliseconds. Their wait is cheap: one fd, and a poll(2) on one of Deno's blocking-pool
+ * threads (at most 512, which file I/O and host lookups share: hence a cap, below it).
  *
  * The checker writes one health source only, the instance's check result; the Docker verdict
  * and node liveness are other writers' fields, combined with it by the store's instanceHealth.
@@ -49,8 +53,10 @@ import { type ItemsChanged, NodeItems } from "./node_items.ts";
 /** Start of the entry ids of registered checks (instance ids never contain a NUL). */
 const REGISTERED = "\u0000";
 
-/** Most check runs in flight at once. */
+/** Most check runs in flight at once (UDP checks apart). */
 export const CONCURRENCY_MAX_DEFAULT = 32;
+/** Most UDP check runs in flight at once (module comment). */
+export const UDP_CONCURRENCY_MAX_DEFAULT = 128;
 /** Most checks one node runs; instances beyond this (in id order) are not checked. */
 export const CHECKS_MAX = 4096;
 /** Longest wait for the cluster to commit a proposed status change (retried on the next run). */
@@ -66,8 +72,10 @@ export interface HealthOptions {
   node: string;
   /** Where one-line notices go (default: console.error). */
   log?: (line: string) => void;
-  /** Most runs in flight at once (default CONCURRENCY_MAX_DEFAULT = 32). */
+  /** Most runs in flight at once, UDP checks apart (default CONCURRENCY_MAX_DEFAULT = 32). */
   concurrencyMax?: number;
+  /** Most UDP check runs in flight at once (default UDP_CONCURRENCY_MAX_DEFAULT = 128). */
+  udpConcurrencyMax?: number;
   /** Most checks this node runs (default CHECKS_MAX); the first ones in id order run. */
   checksMax?: number;
   /** Consecutive passes before a failing instance turns passing (default 1). */
@@ -155,11 +163,20 @@ interface Entry {
   timeoutMs: number;
   streak: Streak;
   timer: unknown;
+  /** The run slots it takes (UDP checks have their own). */
+  slots: Slots;
   queued: boolean;
   run: AbortController | null;
   stopped: boolean;
   /** Last proposal problem logged, so a persistent one is logged once. */
   lastProblem: string | null;
+}
+
+/** Runs in flight, at most `max`, and the FIFO of due checks waiting for one. */
+interface Slots {
+  readonly max: number;
+  running: number;
+  readonly queue: Entry[];
 }
 
 function clampInt(v: number | undefined, def: number, min: number, max: number, what: string) {
@@ -175,7 +192,8 @@ export class HealthChecker {
   readonly #propose: (cmd: Command) => Promise<Proposed>;
   readonly #node: string;
   readonly #log: (line: string) => void;
-  readonly #concurrencyMax: number;
+  readonly #slots: Slots;
+  readonly #udpSlots: Slots;
   readonly #checksMax: number;
   readonly #thresholds: { successesBeforePassing: number; failuresBeforeCritical: number };
   readonly #timers: Timers;
@@ -192,9 +210,7 @@ export class HealthChecker {
   #overLimit = false;
   /** Over the limit: the id of the last item run (rows after its owner's change nothing). */
   #boundary: string | null = null;
-  readonly #queue: Entry[] = [];
   readonly #inFlight = new Set<Promise<void>>();
-  #running = 0;
   #unsubscribe: (() => void) | null = null;
   #started = false;
   #closed = false;
@@ -206,13 +222,22 @@ export class HealthChecker {
     this.#propose = o.propose;
     this.#node = o.node;
     this.#log = o.log ?? ((line) => console.error(line));
-    this.#concurrencyMax = clampInt(
+    const max = clampInt(
       o.concurrencyMax,
       CONCURRENCY_MAX_DEFAULT,
       1,
       CHECKS_MAX,
       "concurrencyMax",
     );
+    const udpMax = clampInt(
+      o.udpConcurrencyMax,
+      UDP_CONCURRENCY_MAX_DEFAULT,
+      1,
+      CHECKS_MAX,
+      "udpConcurrencyMax",
+    );
+    this.#slots = { max, running: 0, queue: [] };
+    this.#udpSlots = { max: udpMax, running: 0, queue: [] };
     this.#checksMax = clampInt(o.checksMax, CHECKS_MAX, 1, CHECKS_MAX, "checksMax");
     this.#thresholds = {
       successesBeforePassing: clampInt(
@@ -362,6 +387,7 @@ export class HealthChecker {
       timeoutMs: check.timeoutMs,
       streak: NEW_STREAK,
       timer: null,
+      slots: target.kind === "udp" ? this.#udpSlots : this.#slots,
       queued: false,
       run: null,
       stopped: false,
@@ -385,10 +411,10 @@ export class HealthChecker {
     e.timer = this.#timers.setTimeout(() => {
       e.timer = null;
       if (e.stopped) return;
-      if (this.#running < this.#concurrencyMax) this.#run(e);
+      if (e.slots.running < e.slots.max) this.#run(e);
       else {
         e.queued = true;
-        this.#queue.push(e);
+        e.slots.queue.push(e);
       }
     }, delayMs);
   }
@@ -398,32 +424,32 @@ export class HealthChecker {
     if (e.timer !== null) this.#timers.clearTimeout(e.timer);
     e.timer = null;
     if (e.queued) {
-      const i = this.#queue.indexOf(e);
-      if (i >= 0) this.#queue.splice(i, 1);
+      const i = e.slots.queue.indexOf(e);
+      if (i >= 0) e.slots.queue.splice(i, 1);
       e.queued = false;
     }
     e.run?.abort();
   }
 
   #run(e: Entry): void {
-    this.#running++;
+    e.slots.running++;
     const ac = new AbortController();
     e.run = ac;
     const p = this.#runOnce(e, ac.signal)
       .catch((err) => this.#log(`health: ${e.id}: check run failed: ${(err as Error).message}`))
       .finally(() => {
-        this.#running--;
+        e.slots.running--;
         this.#inFlight.delete(p);
         e.run = null;
         if (!e.stopped && !this.#closed) this.#arm(e, e.intervalMs);
-        this.#drain();
+        this.#drain(e.slots);
       });
     this.#inFlight.add(p);
   }
 
-  #drain(): void {
-    while (this.#running < this.#concurrencyMax && !this.#closed) {
-      const next = this.#queue.shift();
+  #drain(slots: Slots): void {
+    while (slots.running < slots.max && !this.#closed) {
+      const next = slots.queue.shift();
       if (next === undefined) return;
       next.queued = false;
       if (!next.stopped) this.#run(next);

@@ -4,6 +4,7 @@ import type { Proposed } from "../cluster/types.ts";
 import { type Command, instanceHealth, type InstanceSpec, Store } from "../store/mod.ts";
 import { HealthChecker, type HealthOptions } from "./checker.ts";
 import type { Timers } from "./probe.ts";
+import type { UdpProber } from "./udp_check.ts";
 import { httpServer, instance, tcpServer } from "./_testing.ts";
 import { waitFor } from "../../test/wait.ts";
 import { unusedPort } from "../../test/ports.ts";
@@ -294,6 +295,53 @@ Deno.test("HealthChecker keeps at most concurrencyMax runs in flight", async () 
     );
   } finally {
     await t.close();
+  }
+});
+
+Deno.test("HealthChecker runs UDP checks in their own slots: silent ones waiting out their timeout hold no other check back", async () => {
+  let udpInFlight = 0;
+  let udpInFlightMax = 0;
+  const udp: UdpProber = {
+    // A healthy silent service: nothing comes back before the (minute-long) timeout.
+    exchange: (_to, _payload, signal) =>
+      new Promise((_resolve, reject) => {
+        udpInFlight++;
+        udpInFlightMax = Math.max(udpInFlightMax, udpInFlight);
+        signal.addEventListener("abort", () => {
+          udpInFlight--;
+          reject(signal.reason);
+        }, { once: true });
+      }),
+    seesRefusals: true,
+  };
+  const httpGet = () => Promise.resolve({ statusCode: 200, statusText: "OK" });
+  const t = setup({ httpGet, udp, concurrencyMax: 1, udpConcurrencyMax: 2 });
+  try {
+    const silent = { udp: "", intervalMs: 100, timeoutMs: 60_000 };
+    for (let i = 0; i < 3; i++) await t.register(instance(`u${i}`, NODE, 5300 + i, silent));
+    const udpDue = () => t.checker.checks().filter((c) => c.id.startsWith("u") && c.running);
+    t.checker.start();
+    await waitFor("the three UDP checks due", () => udpDue().length === 3);
+    assert.equal(udpInFlight, 2, "the third waits for a UDP slot");
+    await t.register(instance("w", NODE, 8000, HTTP("/health")));
+    await waitFor("the HTTP check run", () => t.status("w") === "passing");
+    assert.equal(udpInFlightMax, 2);
+    assert.equal(udpDue().length, 3, "the UDP runs still wait out their timeout");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("HealthChecker refuses a udpConcurrencyMax out of range with one line", () => {
+  const store = Store.open(":memory:");
+  try {
+    const propose = () => Promise.reject(new Error("unused"));
+    assert.throws(
+      () => new HealthChecker({ store, propose, node: NODE, udpConcurrencyMax: 0 }),
+      /^RangeError: health: udpConcurrencyMax must be an integer in 1\.\.4096, got 0$/,
+    );
+  } finally {
+    store.close();
   }
 });
 
