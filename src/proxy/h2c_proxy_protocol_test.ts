@@ -10,6 +10,7 @@ import net from "node:net";
 import { CidrList, parseCidr } from "../lib/cidr.ts";
 import { parseProxyHeader, type ProxyHeader } from "./proxy_protocol.ts";
 import { rawClient, spec, TestStore, withProxy } from "./_testing.ts";
+import { unusedPort } from "../../test/ports.ts";
 import { h2Connect, h2Request, silentServer, until, withH2Proxy } from "./_h2_testing.ts";
 
 const LOOPBACK = new CidrList([parseCidr("127.0.0.0/8")!]);
@@ -231,6 +232,28 @@ Deno.test("h2c route with berth.proxy-protocol: private sessions count against t
       inst.answerHeld();
       assert.match((await fourth).received, /^HTTP\/1\.1 200 /);
       assert.equal(inst.accepted.length, 3);
+    });
+  } finally {
+    await inst.close();
+  }
+});
+
+Deno.test("h2c route with berth.proxy-protocol: a refused private connect is retried on another instance, which gets the header", async () => {
+  const inst = await proxiedH2cInstance();
+  const refused = await unusedPort();
+  const ts = new TestStore();
+  const meta = { "berth.proxy-protocol": "v1", "berth.http.proto": "h2c" };
+  ts.register(spec({ id: "rpc-0", service: "rpc", port: refused, meta }));
+  ts.register(spec({ id: "rpc-1", service: "rpc", port: inst.port, meta }));
+  try {
+    await withProxy(ts, {}, async (port) => {
+      // Round robin: one of the two clients tries the closed port first.
+      for (let i = 0; i < 2; i++) {
+        const r = await rawClient(port, GET, { until: responses(1) });
+        assert.match(r.received, /^HTTP\/1\.1 200 /);
+      }
+      assert.equal(inst.accepted.length, 2);
+      for (const source of inst.sources()) assert.match(source, /^v1 127\.0\.0\.1:\d+$/);
     });
   } finally {
     await inst.close();

@@ -290,7 +290,7 @@ export class H2cSessions {
 
   /**
    * A client connection closed: its private sessions close at once (their streams are all its
-   * own, and a session still connecting sends none of its requests).
+   * own; a request a session still connecting has already written may reach the instance).
    */
   #clientClosed(cs: ClientSessions): void {
     if (this.#clients.get(cs.client) !== cs) return;
@@ -431,6 +431,10 @@ export class H2cSessions {
       tp = this.#privateOf.get(ts.target.key);
       if (tp !== undefined) tp.open--;
     }
+    // A private group left with nothing (its connect refused, its session idle or evicted) is
+    // forgotten now, not at the next sweep: its client stops being listened to.
+    const empty = ts.sessions.length === 0 && ts.waiting.length === 0 && ts.drainTimer === null;
+    if (ts.owner !== null && empty) this.#unfile(ts);
     if (!serve) return;
     if (this.#filed(ts)) this.#serveWaiting(ts);
     if (tp !== undefined) this.#serveBlocked(tp);

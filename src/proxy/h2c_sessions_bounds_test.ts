@@ -10,6 +10,7 @@ import net from "node:net";
 import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Target } from "./balancer.ts";
 import { silentServer, until } from "./_h2_testing.ts";
+import { unusedPort } from "../../test/ports.ts";
 
 function target(port: number): Target {
   return { id: "a", address: "127.0.0.1", port, weight: 1, key: `a|127.0.0.1|${port}` };
@@ -155,5 +156,22 @@ Deno.test("H2cSessions: a request waiting at the private cap gets a session when
   } finally {
     pool.close();
     await server.close();
+  }
+});
+
+Deno.test("H2cSessions: a refused private connect forgets the client's group and stops listening to it", async () => {
+  const closed = await unusedPort();
+  const pool = new H2cSessions({ connectTimeoutMs: 1000 });
+  const t = target(closed);
+  const a = new EventEmitter();
+  try {
+    const s = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));
+    await new Promise((r) => s.session.once("close", r));
+    pool.release(t, s);
+    assert.equal(s.retired, true);
+    assert.equal(pool.privateClients, 0);
+    assert.equal(a.listenerCount("close"), 0);
+  } finally {
+    pool.close();
   }
 });
