@@ -1,13 +1,15 @@
 /**
  * H2cSessions against instances that hold connections: one that accepts TCP and never sends
- * its SETTINGS (its sockets must be freed), and the cap on private sessions per target.
+ * its SETTINGS (its sockets must be freed), the cap on private sessions per target, and the
+ * proxy's queue timeout for a request that finds every session full.
  */
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import net from "node:net";
-import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
+import { H2C_SESSIONS_PER_TARGET_MAX, type H2cSession, H2cSessions } from "./h2c_sessions.ts";
+import { rawClient, spec, TestStore, withProxy } from "./_testing.ts";
 import type { Target } from "./balancer.ts";
 import { silentServer, until } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
@@ -173,5 +175,47 @@ Deno.test("H2cSessions: a refused private connect forgets the client's group and
     assert.equal(a.listenerCount("close"), 0);
   } finally {
     pool.close();
+  }
+});
+
+Deno.test("HttpProxy: an h2c request that finds every session of its instance full waits the queue timeout, then 503", async () => {
+  // One stream per session (the instance's SETTINGS), answered only when told.
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
+  const held: http2.ServerHttp2Stream[] = [];
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    held.push(stream);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const ts = new TestStore();
+  const port = (server.address() as net.AddressInfo).port;
+  ts.register(spec({ id: "rpc-1", service: "rpc", port, meta: { "berth.http.proto": "h2c" } }));
+  const GET = "GET / HTTP/1.1\r\nhost: web.test\r\nconnection: close\r\n\r\n";
+  const head = { until: (r: string) => r.includes("\r\n\r\n") };
+  try {
+    await withProxy(ts, { queueTimeoutMs: 300 }, async (proxyPort) => {
+      // One request at a time, so that each finds the others' sessions connected and full.
+      const busy: Promise<unknown>[] = [];
+      for (let i = 1; i <= H2C_SESSIONS_PER_TARGET_MAX; i++) {
+        busy.push(rawClient(proxyPort, GET, head));
+        await until(() => held.length === i, `request ${i} reaches the instance`);
+      }
+      const late = await rawClient(proxyPort, GET, head);
+      assert.match(late.received, /^HTTP\/1\.1 503 [^]*has all its connections busy/);
+      assert.equal(held.length, H2C_SESSIONS_PER_TARGET_MAX);
+      for (const s of held) {
+        s.respond({ ":status": 200 });
+        s.end();
+      }
+      await Promise.all(busy);
+    });
+  } finally {
+    for (const s of sessions) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });
