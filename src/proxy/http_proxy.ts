@@ -118,6 +118,8 @@ export class HttpProxy {
   readonly #meterFor: RequestCounter | null;
   readonly #member: string;
   readonly #requestIds = new RequestIds();
+  /** A client's own X-Request-Id was replaced with no `requestIdFrom` set (logged once). */
+  #foreignIdLogged = false;
   /** Clients whose own X-Request-Id is kept (`requestIdFrom`); null: none. */
   readonly #requestIdFrom: CidrList | null;
   /** A route's middleware chain by its settings (order.ts). */
@@ -526,6 +528,14 @@ export class HttpProxy {
     if (own !== undefined && from !== null) {
       const by = req.ends?.proxiedBy;
       if (from.has(req.remoteAddress) || (by !== undefined && from.has(by))) return own;
+    } else if (own !== undefined && !this.#foreignIdLogged) {
+      // Kept before --request-id-from existed: say once why a gateway's ids no longer arrive.
+      this.#foreignIdLogged = true;
+      this.#log(
+        `proxy: a request from ${req.remoteAddress} came with its own X-Request-Id and got a ` +
+          `new one (logged once): a client's id is kept only from --request-id-from CIDR,… (name ` +
+          `the proxy or gateway in front that sets it)`,
+      );
     }
     return this.#requestIds.next();
   }

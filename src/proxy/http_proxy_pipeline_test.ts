@@ -109,6 +109,30 @@ Deno.test("HttpProxy behind a PROXY-protocol balancer keeps an X-Request-Id when
   }
 });
 
+Deno.test("HttpProxy logs once that a client's X-Request-Id was replaced when no requestIdFrom is set", async () => {
+  const { b } = await echoBackend();
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: b.port }));
+  const lines: string[] = [];
+  try {
+    await withProxy(ts, { log: (l) => lines.push(l) }, async (port) => {
+      await request(port, "/x");
+      assert.deepEqual(lines, []); // no id of its own: nothing to say
+      for (let i = 0; i < 2; i++) {
+        await request(port, "/x", { headers: { "X-Request-Id": `abc-${i}` } });
+      }
+      assert.equal(lines.length, 1);
+      assert.match(
+        lines[0]!,
+        /^proxy: a request from 127\.0\.0\.1 came with its own X-Request-Id /,
+      );
+      assert.match(lines[0]!, /--request-id-from/);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("HttpProxy answers with its X-Request-Id in place of one the instance sent", async () => {
   const b = await startBackend("a", (_req, res) => {
     res.setHeader("X-Request-Id", "from-instance");
