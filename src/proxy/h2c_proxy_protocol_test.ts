@@ -32,9 +32,10 @@ interface Accepted {
 /**
  * An h2c instance behind a PROXY header (as one configured to require it): a connection that
  * does not start with a header is closed; each stream is answered `ADDRESS:PORT` (the header's
- * source; `local` for a LOCAL header). With `hold`, streams wait until `answerHeld()`.
+ * source; `local` for a LOCAL header). With `hold`, streams wait until `answerHeld()`; with
+ * `goaway`, each connection sends GOAWAY once it has answered its first stream.
  */
-async function proxiedH2cInstance(opts: { hold?: boolean } = {}) {
+async function proxiedH2cInstance(opts: { hold?: boolean; goaway?: boolean } = {}) {
   const sockets = new Set<net.Socket>();
   const accepted: Accepted[] = [];
   const held: (() => void)[] = [];
@@ -73,7 +74,9 @@ async function proxiedH2cInstance(opts: { hold?: boolean } = {}) {
         stream.on("error", () => {});
         const answer = () => {
           stream.respond({ ":status": 200 });
-          stream.end(who);
+          stream.end(who, () => {
+            if (opts.goaway === true) session.goaway();
+          });
         };
         if (opts.hold === true) held.push(answer);
         else answer();
@@ -130,7 +133,7 @@ Deno.test("h2c route with berth.proxy-protocol=v1: each client connection gets i
       // Client A: two requests on one connection: one instance connection for both.
       const a = await rawClient(port, v1("198.51.100.1") + GET + GET, { until: responses(2) });
       assert.equal(bodies(a.received, "198.51.100.1:40000"), 2, a.received);
-      // Client B: its own connection, never A's (still open until its idle timeout).
+      // Client B: its own connection, never A's.
       const b = await rawClient(port, v1("198.51.100.2", 41000) + GET, { until: responses(1) });
       assert.equal(bodies(b.received, "198.51.100.2:41000"), 1, b.received);
       assert.deepEqual(inst.sources(), ["v1 198.51.100.1:40000", "v1 198.51.100.2:41000"]);
@@ -254,6 +257,21 @@ Deno.test("h2c route with berth.proxy-protocol: a refused private connect is ret
       }
       assert.equal(inst.accepted.length, 2);
       for (const source of inst.sources()) assert.match(source, /^v1 127\.0\.0\.1:\d+$/);
+    });
+  } finally {
+    await inst.close();
+  }
+});
+
+Deno.test("h2c route with berth.proxy-protocol: after a GOAWAY on its private session, a client's next request opens one that starts with its header again", async () => {
+  const inst = await proxiedH2cInstance({ goaway: true });
+  try {
+    await withProxy(h2cService(inst.port, "v1"), { proxyProtocolFrom: LOOPBACK }, async (port) => {
+      // One client connection, two requests: the second goes on a new instance connection.
+      const a = await rawClient(port, v1("198.51.100.7") + GET + GET, { until: responses(2) });
+      assert.equal(bodies(a.received, "198.51.100.7:40000"), 2, a.received);
+      assert.deepEqual(inst.sources(), ["v1 198.51.100.7:40000", "v1 198.51.100.7:40000"]);
+      assert.deepEqual(inst.accepted.map((c) => c.streams), [1, 1]);
     });
   } finally {
     await inst.close();
