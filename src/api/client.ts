@@ -6,6 +6,7 @@
  * @module
  */
 import { errorText } from "../lib/error_text.ts";
+import { putFile, type PutFileAnswer } from "./put_file.ts";
 import type { ClusterStatus, MemberStatus } from "../cluster/mod.ts";
 import type { JoinTokenInfo, KvEntry } from "../store/mod.ts";
 import type { InstanceView } from "./instance_view.ts";
@@ -88,13 +89,25 @@ export function tlsReason(text: string): string | null {
     return `the agent's TLS certificate is not valid for ${name[1]}; use a name or address ` +
       `it names`;
   }
-  const peer = /invalid peer certificate: (\w+)/.exec(text);
+  // node:https (put_file.ts) words them as OpenSSL does.
+  const altName =
+    /Hostname\/IP does not match certificate's altnames: (?:Host|IP): ([^.\s]+(?:\.[^.\s]+)*)\./
+      .exec(text);
+  if (altName !== null) {
+    return `the agent's TLS certificate is not valid for "${altName[1]}"; use a name or ` +
+      `address it names`;
+  }
+  const peer = /invalid peer certificate: (\w+)/.exec(text) ??
+    (/unable to verify the first certificate|unable to get local issuer certificate|self[- ]signed certificate/
+        .test(text)
+      ? [text, "UnknownIssuer"]
+      : null);
   if (peer !== null) {
     const why = peer[1] === "UnknownIssuer" ? "signed by an unknown CA" : peer[1];
     return `the agent's TLS certificate is not trusted (${why}); set BERTH_CACERT to the ` +
       `ca.crt in an agent's data dir`;
   }
-  if (/invalid HTTP version parsed/.test(text)) {
+  if (/invalid HTTP version parsed|Parse Error: Expected HTTP\//.test(text)) {
     return "the agent did not answer in plain HTTP; use an https:// address";
   }
   if (/corrupt message of type InvalidContentType/.test(text)) {
@@ -134,12 +147,14 @@ export class ApiClient {
   readonly #token: string | null;
   readonly #timeoutMs: number;
   readonly #http: Deno.HttpClient | undefined;
+  readonly #caCertPem: string | undefined;
 
   /** Throws one line when `opts.caCertPem` holds no certificate. */
   constructor(baseUrl: string, opts: ApiClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.#token = opts.token ?? null;
     this.#timeoutMs = opts.timeoutMs ?? CLIENT_TIMEOUT_MS;
+    this.#caCertPem = opts.caCertPem ?? undefined;
     this.#http = opts.caCertPem == null
       ? undefined
       : Deno.createHttpClient({ caCerts: [opts.caCertPem] });
@@ -372,14 +387,26 @@ export class ApiClient {
     path: string,
     opts: { passphrase?: string } = {},
   ): Promise<"restored" | "kept" | "none"> {
-    const file = await Deno.open(path, { read: true });
-    const r = await this.request("PUT", "/v1/snapshot", {
-      body: file.readable,
-      timeoutMs: SNAPSHOT_TIMEOUT_MS,
-      headers: passphraseHeader(opts.passphrase),
-    });
-    await r?.body?.cancel();
-    const secrets = r?.headers.get("X-Berth-Snapshot-Secrets");
+    const p = "/v1/snapshot";
+    const headers: Record<string, string> = { ...passphraseHeader(opts.passphrase) };
+    if (this.#token !== null) headers["X-Consul-Token"] = this.#token;
+    let r: PutFileAnswer;
+    try {
+      // Sent with its length, not chunked as fetch would (put_file.ts: the agent's memory).
+      r = await putFile(new URL(this.baseUrl + p), path, {
+        headers,
+        caCertPem: this.#caCertPem,
+        signal: AbortSignal.timeout(SNAPSHOT_TIMEOUT_MS),
+      });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) throw e;
+      const reason = reasonOf(e);
+      throw new ApiUnreachableError(this.baseUrl, reason, reason.startsWith("the agent"));
+    }
+    if (r.status < 200 || r.status > 299) {
+      throw new ApiHttpError(r.status, p, r.text.trim().split("\n")[0] ?? "");
+    }
+    const secrets = r.headers["x-berth-snapshot-secrets"];
     return secrets === "restored" || secrets === "kept" ? secrets : "none";
   }
 }

@@ -132,3 +132,34 @@ Deno.test("main() says when an https address reaches a plain http agent", async 
     store.close();
   }
 });
+
+Deno.test("main() snapshot restore speaks https too (its upload is not fetch): trusted with BERTH_CACERT, one-line reasons otherwise", async () => {
+  await withTlsAgent(async (port, certs) => {
+    const https = `https://127.0.0.1:${port}`;
+    const file = `${certs.dir}/junk.snap`;
+    await Deno.writeTextFile(file, "not a snapshot");
+    const restore = (env: Record<string, string>) =>
+      run(["snapshot", "restore", file], { BERTH_TOKEN: "none", ...env });
+    // Reached through TLS: the agent's own answer (the token may not restore).
+    for (const host of ["127.0.0.1", "localhost"]) {
+      const r = await restore({
+        BERTH_HTTP_ADDR: `https://${host}:${port}`,
+        BERTH_CACERT: certs.caCrt,
+      });
+      assert.equal(r.code, 1);
+      assert.match(r.err, /^berth snapshot restore: the agent answered 403: .*\n$/);
+    }
+    const trust = `berth: cannot reach the agent at ${https} (the agent's TLS certificate is not ` +
+      "trusted (signed by an unknown CA); set BERTH_CACERT to the ca.crt in an agent's data dir)\n";
+    assert.equal((await restore({ BERTH_HTTP_ADDR: https })).err, trust);
+    assert.equal(
+      (await restore({ BERTH_HTTP_ADDR: https, BERTH_CACERT: certs.otherCaCrt })).err,
+      trust,
+    );
+    assert.equal(
+      (await restore({ BERTH_HTTP_ADDR: `http://127.0.0.1:${port}` })).err,
+      `berth: cannot reach the agent at http://127.0.0.1:${port} (the agent did not answer ` +
+        "in plain HTTP; use an https:// address)\n",
+    );
+  });
+});
