@@ -303,16 +303,9 @@ export class ClientConn implements Deadline {
   };
 
   #read(d: Buffer): void {
-    if (!this.#bytesIn) {
-      this.#bytesIn = true;
-      if (this.#reading === null && this.#opts.onHeadRefused !== undefined) {
-        this.#headAt = Date.now();
-        this.#headRead = d;
-      }
-    } else if (this.#headAt === 0 && this.#reading === null && this.#opts.onHeadRefused) {
-      this.#headAt = Date.now(); // a pipelined head's next read: no clock read per request
-    }
-    if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
+    // Empty lines before a request line are ignored (RFC 9112 §2.2; the parser skips them): an
+    // idle connection that gets only those stays idle, with its keep-alive timeout.
+    if (this.#phase !== Phase.Idle || !lineEndsOnly(d)) this.#heard(d);
     const r = this.#parser.execute(d);
     if (typeof r !== "number") {
       const status = r.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
@@ -328,6 +321,20 @@ export class ClientConn implements Deadline {
       this.#detach();
       this.#opts.onUpgrade(up, this.socket, d.subarray(r));
     }
+  }
+
+  /** Bytes of a request came: the headers timeout, the start of a head that may be refused. */
+  #heard(d: Buffer): void {
+    if (!this.#bytesIn) {
+      this.#bytesIn = true;
+      if (this.#reading === null && this.#opts.onHeadRefused !== undefined) {
+        this.#headAt = Date.now();
+        this.#headRead = d;
+      }
+    } else if (this.#headAt === 0 && this.#reading === null && this.#opts.onHeadRefused) {
+      this.#headAt = Date.now(); // a pipelined head's next read: no clock read per request
+    }
+    if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
   }
 
   #onHead(h: ParsedHead): void {
@@ -724,6 +731,12 @@ export class Reply implements ResponseSink {
     this.#conn.socket.write(this.#head, "latin1");
     this.#head = null;
   }
+}
+
+/** Whether `d` holds CR and LF bytes only (empty lines). */
+function lineEndsOnly(d: Buffer): boolean {
+  for (let i = 0; i < d.length; i++) if (d[i] !== 13 && d[i] !== 10) return false;
+  return true;
 }
 
 /** `METHOD SP TARGET SP HTTP/1.x CRLF` at the start of `d`: [method, target]; else null. */

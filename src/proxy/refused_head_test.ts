@@ -139,6 +139,39 @@ Deno.test("HttpProxy logs no line for connections that close quietly: no bytes, 
   );
 });
 
+Deno.test("HttpProxy ignores empty lines on an idle keep-alive connection: no 408, no line; it closes quietly", async () => {
+  await withLoggedProxy(
+    { headersTimeoutMs: 200, keepAliveTimeoutMs: 1000 },
+    "json",
+    async (port, lines, metrics) => {
+      // A whole request (404: no route), then a stray CRLF (some clients send one after a
+      // body), then nothing: the connection stays idle until its keep-alive timeout.
+      const received = await new Promise<string>((resolve) => {
+        const s = net.connect(port, "127.0.0.1");
+        let got = "";
+        s.on("error", () => {});
+        s.on("data", (d: Buffer) => {
+          const first = got === "";
+          got += d.toString("latin1");
+          if (first) s.write("\r\n");
+        });
+        s.on("connect", () => s.write("GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n"));
+        s.on("close", () => resolve(got));
+      });
+      assert.deepEqual(received.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 404"]);
+      // Empty lines before a request line on a new connection, then the request: answered.
+      const r = await rawClient(port, "\r\n\r\nGET /two HTTP/1.1\r\nHost: web.test\r\n\r\n", {
+        until: (got) => got.includes("no route"),
+      });
+      assert.match(r.received, /^HTTP\/1\.1 404 /);
+      const got = (await lines()).map((l) => JSON.parse(l));
+      assert.deepEqual(got.map((l) => [l.status, l.path]), [[404, "/one"], [404, "/two"]]);
+      const none = metrics.snapshot().routes.find((r) => r.service === NONE);
+      assert.equal(none?.counts[3], 2);
+    },
+  );
+});
+
 Deno.test("HttpProxy logs a pipelined head's 400 after the request before it, with no request line", async () => {
   await withLoggedProxy({}, "json", async (port, lines) => {
     const r = await rawClient(
