@@ -160,12 +160,16 @@ Deno.test("containerInstances() berth.check.udp checks the UDP ports' instances,
   assert.deepEqual(tcp.check, { tcp: true, intervalMs: 3000, timeoutMs: 1000 });
 });
 
-Deno.test("containerInstances() berth.check.udp=true sends an empty datagram (Consul's), =false is no check", () => {
+Deno.test("containerInstances() berth.check.udp=true sends an empty datagram (Consul's), =false is no check, any other value is the payload", () => {
   const of = (v: string) =>
     containerInstances(container({ labels: { "berth.check.udp": v }, ports: DNS_PORTS }), OPTS)
       .instances.find((i) => i.id.endsWith(":udp"))!.check;
   assert.deepEqual(of("true"), { udp: "", intervalMs: 10_000, timeoutMs: 2000 });
   assert.equal(of("false"), null);
+  // Any other word is the payload as written, those other parsers take for yes or no included.
+  for (const v of ["1", "yes", "ON", "0", "no", "off", "True"]) {
+    assert.deepEqual(of(v), { udp: v, intervalMs: 10_000, timeoutMs: 2000 }, v);
+  }
 });
 
 Deno.test("containerInstances() berth.check.udp on a container with TCP ports only, or .expect alone, is reported", () => {

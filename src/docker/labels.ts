@@ -329,14 +329,12 @@ export const LABELS = {
   checkUdp: label<string | null>({
     keys: ["berth.check.udp"],
     example: "PAYLOAD",
-    doc: "UDP check of the UDP ports (Consul's): sends PAYLOAD (`true`: empty; `\\xHH` escapes); " +
-      "ICMP port unreachable fails, a reply or silence passes",
+    doc: "UDP check of the UDP ports (Consul's): sends PAYLOAD (`true`: empty, `false`: none; " +
+      "`\\xHH` escapes); ICMP unreachable fails, reply or silence pass",
     default: null,
     onBad: "no UDP check",
-    parse: (v, key) => {
-      const b = parseBool(v);
-      return b === true ? "" : b === false ? null : rules.udpCheckBytes(v, key);
-    },
+    // Only these two exact words: `1`, `ON` or `no` are plausible payloads of a status protocol.
+    parse: (v, key) => v === "true" ? "" : v === "false" ? null : rules.udpCheckBytes(v, key),
   }),
   checkUdpExpect: label<string | null>({
     keys: ["berth.check.udp.expect"],
