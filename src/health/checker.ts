@@ -46,7 +46,7 @@ import {
   type Timers,
 } from "./probe.ts";
 import type { GrpcHealthCall } from "./grpc_health.ts";
-import type { UdpProber } from "./udp_check.ts";
+import { defaultUdpProber, type UdpProber } from "./udp_check.ts";
 import { errorText } from "../lib/error_text.ts";
 import { type ItemsChanged, NodeItems } from "./node_items.ts";
 
@@ -201,7 +201,9 @@ export class HealthChecker {
   readonly #httpGet: HttpGet | undefined;
   readonly #tcpConnect: TcpConnect | undefined;
   readonly #grpcHealth: GrpcHealthCall | undefined;
-  readonly #udp: UdpProber | undefined;
+  /** Chosen at the first UDP run unless given (udpProber()). */
+  #udp: UdpProber | undefined;
+  #udpUnseenLogged = false;
 
   readonly #entries = new Map<string, Entry>();
   /** Every check this node's rows ask for; `#entries` runs the first `checksMax` of them. */
@@ -447,6 +449,19 @@ export class HealthChecker {
     this.#inFlight.add(p);
   }
 
+  /** How UDP checks send; says once why they see no ICMP refusals, if they do not. */
+  #udpProber(): UdpProber {
+    const p = this.#udp ??= defaultUdpProber();
+    if (!p.seesRefusals && !this.#udpUnseenLogged) {
+      this.#udpUnseenLogged = true;
+      this.#log(
+        `health: UDP checks see no ICMP port unreachable (a closed port passes as silence): ` +
+          (p.why ?? "FFI unavailable"),
+      );
+    }
+    return p;
+  }
+
   #drain(slots: Slots): void {
     while (slots.running < slots.max && !this.#closed) {
       const next = slots.queue.shift();
@@ -464,7 +479,7 @@ export class HealthChecker {
       ...(this.#httpGet ? { httpGet: this.#httpGet } : {}),
       ...(this.#tcpConnect ? { tcpConnect: this.#tcpConnect } : {}),
       ...(this.#grpcHealth ? { grpcHealth: this.#grpcHealth } : {}),
-      ...(this.#udp ? { udp: this.#udp } : {}),
+      ...(e.target.kind === "udp" ? { udp: this.#udpProber() } : {}),
     });
     if (e.stopped || this.#closed) return;
     const stored = e.checkId === null

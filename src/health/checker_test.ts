@@ -332,6 +332,31 @@ Deno.test("HealthChecker runs UDP checks in their own slots: silent ones waiting
   }
 });
 
+Deno.test("HealthChecker logs once why its UDP checks see no ICMP refusals (FFI's reason)", async () => {
+  let runs = 0;
+  const udp: UdpProber = {
+    exchange: () => {
+      runs++;
+      return Promise.resolve({ kind: "reply", data: new Uint8Array() });
+    },
+    seesRefusals: false,
+    why: "cannot load libc.so.6: not found",
+  };
+  const t = setup({ udp });
+  try {
+    const check = { udp: "", intervalMs: 100, timeoutMs: 1000 };
+    for (let i = 0; i < 2; i++) await t.register(instance(`u${i}`, NODE, 5300 + i, check));
+    t.checker.start();
+    await waitFor("four UDP runs", () => runs >= 4);
+    assert.deepEqual(t.logs, [
+      "health: UDP checks see no ICMP port unreachable (a closed port passes as silence): " +
+      "cannot load libc.so.6: not found",
+    ]);
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("HealthChecker refuses a udpConcurrencyMax out of range with one line", () => {
   const store = Store.open(":memory:");
   try {

@@ -12,7 +12,8 @@
  *
  * Refusals are seen through a kernel-connected socket made with libc (src/lib/ffi_udp_exchange.ts).
  * Without FFI (no `--allow-ffi`, not x86_64 Linux) the datagram goes through `node:dgram`, which
- * reports no ICMP error in Deno 2.9.6: a closed port is then silence, and the output says so.
+ * reports no ICMP error in Deno 2.9.6: a closed port is then silence, and the output says so (the
+ * checker logs FFI's reason once).
  *
  * @module
  */
@@ -28,6 +29,8 @@ export type { UdpAnswer, UdpExchange };
 export interface UdpProber {
   exchange: UdpExchange;
   seesRefusals: boolean;
+  /** Why refusals are not seen (FFI's reason: no --allow-ffi, another platform, no libc). */
+  why?: string;
 }
 
 /** A UDP check's target (probe.ts's ProbeTarget of kind `udp`). */
@@ -48,7 +51,7 @@ export function defaultUdpProber(): UdpProber {
   const ffi = udpExchangeOf();
   return chosen = "exchange" in ffi
     ? { exchange: ffi.exchange, seesRefusals: true }
-    : { exchange: nodeUdpExchange, seesRefusals: false };
+    : { exchange: nodeUdpExchange, seesRefusals: false, why: ffi.why };
 }
 
 /**
@@ -95,7 +98,7 @@ export function udpSilenceResult(
     status: "passing",
     output: seesRefusals
       ? `${what}: no reply within ${timeoutMs}ms, no refusal`
-      : `${what}: no reply within ${timeoutMs}ms (ICMP refusals are not seen without --allow-ffi)`,
+      : `${what}: no reply within ${timeoutMs}ms (ICMP refusals not seen: FFI unavailable)`,
   };
 }
 

@@ -88,7 +88,7 @@ Deno.test("probe() udp without FFI (node:dgram): a reply passes; a closed port i
   assert.deepEqual(r, {
     status: "passing",
     output: `UDP 127.0.0.1:${port}: no reply within 200ms ` +
-      "(ICMP refusals are not seen without --allow-ffi)",
+      "(ICMP refusals not seen: FFI unavailable)",
   });
 });
 
