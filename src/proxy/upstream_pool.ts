@@ -1,5 +1,5 @@
 /**
- * About 850 lines: the pool, its queue, the per-service caps, passive health and the picks
+ * About 900 lines: the pool, its queue, the per-service caps, passive health and the picks
  * that skip ejected and full targets share every target's state and are read on each request;
  * split, they would reach into each other's fields. Slow-start clocks live in slow_start.ts and
  * the ejections other workers tell of targets without a pool here in remote_ejections.ts.
@@ -211,6 +211,11 @@ export class Upstream {
   queued = 0;
   /** Waiting for the cell's next change (ConnSlots `wake`). */
   watching = false;
+  /**
+   * 1 while a leased connection's close is told to its lease: the slot it held in the cell,
+   * which a stale retry made from inside `onClose` (`acquire` with `fresh`) takes over.
+   */
+  slotLeft = 0;
 
   constructor(target: Target) {
     this.target = target;
@@ -344,7 +349,12 @@ export class UpstreamPool {
     // private connection or the oldest idle one if the slots are all taken), else it queues.
     // With a cell the slot is taken there (none while requests wait anywhere).
     const slots = this.#slots;
-    const free = cell >= 0 ? slots!.take(cell, max, false) : u.conns.size - u.idle.length < max;
+    // A stale retry keeps the slot of the connection that just closed under its request (the
+    // cell counts it until `#sync`): no new slot, no place behind the others waiting.
+    const inherited = opts.fresh === true && cell >= 0 && u.slotLeft > 0;
+    if (inherited) u.slotLeft = 0;
+    const free = inherited ||
+      (cell >= 0 ? slots!.take(cell, max, false) : u.conns.size - u.idle.length < max);
     // A full queue turns the request away before it takes a place of its owner's.
     if (
       cap !== undefined && !free &&
@@ -358,7 +368,8 @@ export class UpstreamPool {
       if (share === undefined) this.#owners.set(owner, share = { held: 0, waiting: [] });
       if (share.held >= this.#ownerSocketsMax) {
         // The slot or queue place taken above is given back: the retry takes its own.
-        if (cell >= 0) slots!.adjust(cell, free ? -1 : 0, free ? 0 : -1);
+        // (An inherited one goes back with its connection's close, at `#sync`.)
+        if (cell >= 0 && !inherited) slots!.adjust(cell, free ? -1 : 0, free ? 0 : -1);
         let inner: (() => void) | null = null;
         const entry = {
           retry: () => inner = this.acquire(u, lease, opts),
@@ -378,7 +389,8 @@ export class UpstreamPool {
     }
     const priv = opts.private;
     if (free) {
-      if (cell >= 0) u.held++; // the slot taken in the cell: the connection lent now
+      // The slot taken in the cell: the connection lent now (an inherited one is counted).
+      if (cell >= 0 && !inherited) u.held++;
       this.#lend(this.#connFor(u, priv, opts.fresh === true), lease, owner);
       return noop;
     }
@@ -610,7 +622,7 @@ export class UpstreamPool {
       if (conn.lease === null) socket.destroy(); // the instance closed an idle connection
     });
     socket.on("close", () => {
-      u.conns.delete(conn);
+      const counted = u.conns.delete(conn);
       const i = u.idle.indexOf(conn);
       if (i >= 0) u.idle.splice(i, 1);
       const lease = conn.lease;
@@ -618,7 +630,10 @@ export class UpstreamPool {
       const owner = conn.owner;
       conn.owner = undefined;
       if (!connected && conn.error !== null) this.#events?.connectFailed(t);
+      // Its slot, still counted in the cell, is left to a retry made from inside onClose.
+      if (u.shared && lease !== null && counted && i < 0) u.slotLeft = 1;
       lease?.onClose(conn.error);
+      u.slotLeft = 0;
       // A slot opened: the next waiting request gets a new connection.
       if (u.shared) {
         this.#sync(u);

@@ -676,6 +676,98 @@ Deno.test("UpstreamPool.close() gives its slots back to the other workers' pools
   }
 });
 
+/**
+ * What Attempt and HttpProxy do after a stale failure (a reused connection the instance
+ * closed): the lease's onClose acquires a fresh connection to the same target at once. Leases
+ * `first` on `pool`, resets its connection, and resolves once the retry was answered.
+ */
+async function staleRetry(
+  pool: UpstreamPool,
+  up: Upstream,
+  cap: { conns: number; queue: number },
+  events: string[],
+  also: () => void = () => {},
+): Promise<void> {
+  let conn: UpstreamConn | null = null;
+  pool.acquire(up, {
+    attach: (c) => {
+      conn = c;
+      events.push("first attached");
+    },
+    onConnect: () => {},
+    onData: () => {},
+    onDrain: () => {},
+    onClose: () => {
+      events.push("first closed");
+      pool.acquire(up, recordingLease(events, "retry"), { cap, fresh: true });
+    },
+  }, { cap });
+  also();
+  await waitFor("first connected", () => conn !== null && !conn.socket.connecting);
+  conn!.socket.destroy(); // the instance reset the reused connection under the request
+  await waitFor("the retry answered", () => events.length >= 3);
+}
+
+Deno.test("UpstreamPool.acquire() with fresh from inside onClose takes the closed connection's slot (cap 1, queue 0: no 503)", async () => {
+  const backend = await startBackend("a", () => {}); // holds every request
+  const pool = new UpstreamPool();
+  const cap = { conns: 1, queue: 0 };
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "stale" });
+    await staleRetry(pool, up, cap, events);
+    assert.deepEqual(events, ["first attached", "first closed", "retry attached"]);
+    assert.equal(up.held, 1, "one slot counted: the retry's");
+    assert.equal(up.conns.size, 1);
+    // The cap holds: a new request finds it taken.
+    pool.acquire(up, recordingLease(events, "r2"), { cap });
+    assert.deepEqual(events.slice(3), ["r2 queue full 1/0"]);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() with fresh from inside onClose goes before the requests already waiting", async () => {
+  const backend = await startBackend("a", () => {});
+  const pool = new UpstreamPool();
+  const cap = { conns: 1, queue: 5 };
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "stale" });
+    await staleRetry(pool, up, cap, events, () => {
+      pool.acquire(up, recordingLease(events, "other"), { cap }); // waits behind first
+    });
+    assert.deepEqual(events, ["first attached", "first closed", "retry attached"]);
+    assert.equal(up.waiting.length, 1, "other still waits");
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot from another worker's waiting request", async () => {
+  const backend = await startBackend("a", () => {});
+  const [p0, p1] = twoPools();
+  const cap = { conns: 1, queue: 5 };
+  const events: string[] = [];
+  try {
+    const t = { ...target, port: backend.port, key: "stale" };
+    const [u0, u1] = [p0.get(t), p1.get(t)];
+    await staleRetry(p0, u0, cap, events, () => {
+      p1.acquire(u1, recordingLease(events, "other"), { cap });
+    });
+    await sleep(20); // a wake-up the close sent would have let p1 in by now
+    assert.deepEqual(events, ["first attached", "first closed", "retry attached"]);
+    assert.equal(inFlight(u0, u1), 1);
+    assert.equal(u1.waiting.length, 1, "p1's request still waits");
+  } finally {
+    p0.close();
+    p1.close();
+    await backend.close();
+  }
+});
+
 Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table caps per worker, saying so once", async () => {
   const backend = await startBackend("a", () => {});
   const table = ConnSlots.create(2, 1); // one group of GROUP_CELLS cells
