@@ -16,4 +16,9 @@ export interface SlotsJob {
   max: number;
   /** Slots to take (and give back) before it answers with the tries it needed. */
   takes: number;
+  /**
+   * Only claim the key (adding 1 to the workers-ready word first) and answer with the cell,
+   * however long the claim waits for its lock.
+   */
+  claimOnly?: boolean;
 }

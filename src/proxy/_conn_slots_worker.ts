@@ -1,5 +1,6 @@
 /**
- * A Worker for conn_slots_test.ts: claims the job's key in its own row, says it is ready, waits
+ * A Worker for conn_slots_test.ts: claims the job's key in its own row (`claimOnly`: says it
+ * begins, then posts the cell, nothing else), says it is ready, waits
  * on a shared start flag, then takes a slot `takes` times, counting the holders in a shared
  * word while it holds one (a holder count above the cap is recorded), gives it back, and posts
  * how many tries it needed.
@@ -14,6 +15,10 @@ self.onmessage = (e: MessageEvent<SlotsJob>) => {
   const job = e.data;
   const slots = new ConnSlots(job.table, job.worker);
   const control = new Int32Array(job.control);
+  if (job.claimOnly) {
+    Atomics.add(control, 1, 1); // claiming now
+    return self.postMessage(slots.claim(job.key));
+  }
   const cell = slots.claim(job.key);
   Atomics.add(control, 1, 1); // ready
   Atomics.wait(control, 0, 0); // until the test sets the start flag

@@ -9,8 +9,9 @@
  * Cells: a target (`Target.key`, as a 64-bit hash) lives in one of the GROUP_CELLS cells of the
  * group its hash picks. A worker refers to the cell while it has a pool for the target
  * (`claim` … `unclaim`); a cell no worker refers to is free for another key. Claims take the
- * group's lock (an Int32 taken with `Atomics.compareExchange`, holding the holder's index + 1);
- * everything else is lock-free. When all cells of a group are referred to, `claim` gives -1 and
+ * group's lock (an Int32 taken with `Atomics.compareExchange`, holding the holder's index + 1;
+ * never taken from its holder: a dead worker's is freed by `reclaim`); everything else is
+ * lock-free. When all cells of a group are referred to, `claim` gives -1 and
  * that target is capped per worker as before (UpstreamPool says so once).
  *
  * Counts: each worker has its own row (per cell: requests it holds in flight, requests it has
@@ -57,10 +58,13 @@ export const CONN_GROUPS_DEFAULT = 2048;
 /** Longest wait for a wake-up before the queue is tried again anyway (a bounded fallback). */
 export const WAKE_POLL_MS = 100;
 /**
- * Failed tries for a group lock before it is taken over: only a thread stopped while claiming
- * (a terminated worker) holds it that long; `reclaim` also frees the locks of a dead worker.
+ * Failed tries for a group lock before each further try waits on the lock's word (up to
+ * LOCK_WAIT_MS) instead of spinning. A lock is never taken from its holder: a live one (maybe
+ * descheduled mid-claim) frees it, and `reclaim` frees the locks of a dead one.
  */
-export const LOCK_SPINS_MAX = 1 << 20;
+export const LOCK_SPINS = 1 << 10;
+/** Longest wait on a held group lock's word before the next try (the unlock also notifies). */
+const LOCK_WAIT_MS = 1;
 
 /** Int32 fields of a cell: key (two words), generation, turn. */
 const CELL_INTS = 4;
@@ -158,6 +162,7 @@ export class ConnSlots {
       return free;
     } finally {
       Atomics.compareExchange(i, this.#locks + g, this.worker + 1, 0);
+      Atomics.notify(i, this.#locks + g);
     }
   }
 
@@ -303,7 +308,8 @@ export class ConnSlots {
       if (busy !== 0 || waiting !== 0) this.#bump(c);
     }
     for (let g = 0; g < this.#groups; g++) {
-      Atomics.compareExchange(i, this.#locks + g, worker + 1, 0);
+      const at = this.#locks + g;
+      if (Atomics.compareExchange(i, at, worker + 1, 0) === worker + 1) Atomics.notify(i, at);
     }
     return held;
   }
@@ -348,16 +354,15 @@ export class ConnSlots {
     Atomics.notify(this.#i, at);
   }
 
+  /** Takes group `g`'s lock, however long its holder keeps it (see LOCK_SPINS). */
   #lock(g: number): void {
     const i = this.#i;
     const at = this.#locks + g;
-    for (let spins = 0; Atomics.compareExchange(i, at, 0, this.worker + 1) !== 0; spins++) {
-      // Taken over: its holder stopped mid-claim (see LOCK_SPINS_MAX); the words it may have
-      // written are a key and a count, each valid on its own.
-      if (spins >= LOCK_SPINS_MAX) {
-        Atomics.store(i, at, this.worker + 1);
-        return;
-      }
+    for (let spins = 0;; spins++) {
+      const holder = Atomics.compareExchange(i, at, 0, this.worker + 1);
+      if (holder === 0) return;
+      // Sleeping leaves the core to a holder that may need it.
+      if (spins >= LOCK_SPINS) Atomics.wait(i, at, holder, LOCK_WAIT_MS);
     }
   }
 }

@@ -106,7 +106,83 @@ Deno.test("ConnSlots.reclaim() frees a group lock a dead worker held", () => {
   // Worker 1 died holding the lock of group 0 (the header is 4 Int32, then the locks).
   Atomics.store(new Int32Array(buffer), 4, 2);
   b.reclaim(1);
-  assert.equal(a.claim("k") >= 0, true, "claims at once, no takeover spin needed");
+  assert.equal(a.claim("k") >= 0, true, "claims at once");
+});
+
+/**
+ * Starts a Worker that claims `key` as worker `worker` of `table` while the test holds group
+ * 0's lock; `claiming()` waits until it calls claim(), `done()` says whether that returned,
+ * `cell` what it gave.
+ */
+function claimInWorker(table: SharedArrayBuffer, worker: number, key: string) {
+  const w = new Worker(new URL("./_conn_slots_worker.ts", import.meta.url), { type: "module" });
+  let answered = false;
+  const cell = new Promise<number>((resolve, reject) => {
+    w.onmessage = (e) => {
+      answered = true;
+      resolve(e.data as number);
+    };
+    w.onerror = (e) => reject(new Error(e.message));
+  });
+  const control = new SharedArrayBuffer(20);
+  const job: SlotsJob = {
+    table,
+    worker,
+    control,
+    key,
+    max: 1,
+    takes: 0,
+    claimOnly: true,
+  };
+  w.postMessage(job);
+  /** Resolves once the Worker runs and calls claim() (its start may take a type check). */
+  const claiming = async () => {
+    while (Atomics.load(new Int32Array(control), 1) === 0) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  return { cell, claiming, done: () => answered, stop: () => w.terminate() };
+}
+
+/** Group 0's lock word (after the 4 Int32 of the header). */
+const LOCK0 = 4;
+
+Deno.test("ConnSlots.claim() waits for a live holder of its group lock, however long, and never takes it over", async () => {
+  const table = ConnSlots.create(3, 1);
+  const lock = new Int32Array(table);
+  // Worker 0 (this thread) is alive and holds the lock, as when descheduled mid-claim. A
+  // takeover after 2^20 tries came within 62-138 ms; a second is many times that.
+  Atomics.store(lock, LOCK0, 1);
+  const claimer = claimInWorker(table, 1, "k");
+  try {
+    await claimer.claiming();
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(claimer.done(), false, "still waiting: the lock is worker 0's");
+    assert.equal(Atomics.load(lock, LOCK0), 1, "worker 0 still holds it");
+    // Worker 0's claim ends as claim() ends one.
+    Atomics.compareExchange(lock, LOCK0, 1, 0);
+    Atomics.notify(lock, LOCK0);
+    const c = await claimer.cell;
+    assert.ok(c >= 0);
+    assert.equal(new ConnSlots(table, 0).find("k"), c, "the claim went through after the release");
+    assert.equal(Atomics.load(lock, LOCK0), 0, "and let the lock go");
+  } finally {
+    claimer.stop();
+  }
+});
+
+Deno.test("ConnSlots.claim() waiting for a dead worker's group lock goes on once reclaim() frees it", async () => {
+  const table = ConnSlots.create(3, 1);
+  Atomics.store(new Int32Array(table), LOCK0, 3); // worker 2 died holding it
+  const claimer = claimInWorker(table, 1, "k");
+  try {
+    await claimer.claiming();
+    await new Promise((r) => setTimeout(r, 50));
+    new ConnSlots(table, 0).reclaim(2); // the main thread, once it knows worker 2 is gone
+    assert.ok(await claimer.cell >= 0);
+  } finally {
+    claimer.stop();
+  }
 });
 
 Deno.test("ConnSlots.claim() keeps a key's cell while any worker refers to it, frees it after, and gives -1 in a full group", () => {
