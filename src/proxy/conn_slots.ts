@@ -12,7 +12,7 @@
  * group's lock (an Int32 taken with `Atomics.compareExchange`, holding the holder's index + 1;
  * never taken from its holder: a dead worker's is freed by `reclaim`); everything else is
  * lock-free. When all cells of a group are referred to, `claim` gives -1 and
- * that target is capped per worker as before (UpstreamPool says so once).
+ * that target is capped per worker as before (UpstreamPool logs it and claims again later).
  *
  * Counts: each worker has its own row (per cell: requests it holds in flight, requests it has
  * waiting, whether it refers to the cell), written by that worker only; the totals are the sums

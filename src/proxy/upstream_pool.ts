@@ -216,6 +216,10 @@ export class Upstream {
    * which a stale retry made from inside `onClose` (`acquire` with `fresh`) takes over.
    */
   slotLeft = 0;
+  /** The table had no cell for it since the last idle sweep: not claimed again before the next. */
+  cellRefused = false;
+  /** Its fallback to a per-worker cap was logged (and its cell, should it get one, is). */
+  noCellLogged = false;
 
   constructor(target: Target) {
     this.target = target;
@@ -269,8 +273,6 @@ export class UpstreamPool {
   readonly #events: PoolEvents | undefined;
   /** The shared per-service caps (conn_slots.ts); made on first use without `slots`. */
   #slots: ConnSlots | null;
-  /** A target found no cell (logged once). */
-  #noCellLogged = false;
   #closed = false;
   #idleSweep: ReturnType<typeof setInterval> | null = null;
 
@@ -434,17 +436,31 @@ export class UpstreamPool {
     return this.#open(u, priv);
   }
 
-  /** The target's cell in the shared table, claimed on first use; -1: none (its group is full). */
+  /**
+   * The target's cell in the shared table, claimed on first use; -1: none (its group is full:
+   * claimed again after the next idle sweep, not on every request). Its first fallback to a
+   * per-worker cap is logged, and the cell it gets later.
+   */
   #cellOf(u: Upstream): number {
-    if (u.cell >= 0 || this.#closed) return u.cell;
+    if (u.cell >= 0 || u.cellRefused || this.#closed) return u.cell;
     const slots = this.#slots ??= new ConnSlots(ConnSlots.create(1), 0);
     u.cell = slots.claim(u.target.key);
-    if (u.cell < 0 && !this.#noCellLogged) {
-      this.#noCellLogged = true;
+    const t = u.target;
+    if (u.cell < 0) {
+      u.cellRefused = true;
+      if (u.noCellLogged) return -1;
+      u.noCellLogged = true;
       this.#log(
-        `proxy: no shared slot for instance ${u.target.id} (the ${GROUP_CELLS} cells of its ` +
-          `group in the table of ${slots.cells} are taken): its berth.http.max-conns is counted ` +
-          `per proxy worker, ceil(N/${this.#capShares}) in each (logged once)`,
+        `proxy: no shared slot for instance ${t.id} (${t.address}:${t.port}; the ` +
+          `${GROUP_CELLS} cells of its group in the table of ${slots.cells} are taken): its ` +
+          `berth.http.max-conns is counted per proxy worker, ceil(N/${this.#capShares}) in ` +
+          `each, until a cell of its group is free (logged once per instance and worker)`,
+      );
+    } else if (u.noCellLogged) {
+      u.noCellLogged = false;
+      this.#log(
+        `proxy: instance ${t.id} (${t.address}:${t.port}) has a shared slot now: its ` +
+          `berth.http.max-conns is counted for every proxy worker together from now on`,
       );
     }
     return u.cell;
@@ -659,6 +675,7 @@ export class UpstreamPool {
     const before = now - this.#idleTimeoutMs + Math.floor(this.#idleTimeoutMs / IDLE_SWEEPS);
     const queuedBefore = now - this.#queueTimeoutMs;
     for (const u of this.#upstreams.values()) {
+      u.cellRefused = false; // a target without a cell tries for one again
       for (const c of u.idle) if (c.idleSince <= before) c.socket.destroy();
       // One target's waiters are one service's requests: their ends come in queue order.
       while (u.waiting.length > 0 && u.waiting[0]!.until <= now) {

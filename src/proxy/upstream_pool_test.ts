@@ -768,11 +768,11 @@ Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot 
   }
 });
 
-Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table caps per worker, saying so once", async () => {
+Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table caps per worker, logging it once per instance", async () => {
   const backend = await startBackend("a", () => {});
   const table = ConnSlots.create(2, 1); // one group of GROUP_CELLS cells
   const other = new ConnSlots(table, 1);
-  for (let i = 0; i < GROUP_CELLS; i++) other.claim(`other-${i}`);
+  const cells = Array.from({ length: GROUP_CELLS }, (_, i) => other.claim(`other-${i}`));
   const logs: string[] = [];
   const pool = new UpstreamPool({
     slots: new ConnSlots(table, 0),
@@ -780,14 +780,29 @@ Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table cap
     log: (l) => logs.push(l),
   });
   const events: string[] = [];
+  const cap = { conns: 2, queue: 0 };
   try {
-    const up = pool.get({ ...target, port: backend.port, key: "left-out" });
-    for (const n of ["r1", "r2"]) {
-      pool.acquire(up, recordingLease(events, n), { cap: { conns: 2, queue: 0 } });
-    }
+    const [a, b] = ["web-a", "web-b"].map((id) =>
+      pool.get({ ...target, id, port: backend.port, key: `left-out-${id}` })
+    );
+    for (const n of ["r1", "r2"]) pool.acquire(a!, recordingLease(events, n), { cap });
     assert.deepEqual(events, ["r1 attached", "r2 queue full 2/0"], "ceil(2/2) in this worker");
-    assert.equal(logs.length, 1);
+    pool.acquire(b!, recordingLease(events, "r3"), { cap });
+    assert.equal(logs.length, 2, "a line for each instance, not for each request");
     assert.match(logs[0]!, /no shared slot for instance web-a .*counted per proxy worker/);
+    assert.match(logs[1]!, /no shared slot for instance web-b /);
+    // A cell comes free: not claimed by the next request (no group lock per request), but
+    // after the next idle sweep.
+    other.unclaim(cells[0]!);
+    pool.acquire(b!, recordingLease(events, "r4"), { cap });
+    assert.equal(b!.cell, -1, "not tried again before the sweep");
+    assert.deepEqual(events.slice(2), ["r3 attached", "r4 queue full 2/0"]);
+    pool.sweepIdle();
+    pool.acquire(a!, recordingLease(events, "r5"), { cap });
+    assert.equal(a!.cell, cells[0], "after the sweep it gets the free cell");
+    assert.deepEqual(events.slice(4), ["r5 attached"], "and the whole cap: 2 in flight");
+    assert.equal(logs.length, 3);
+    assert.match(logs[2]!, /instance web-a .*has a shared slot now/);
   } finally {
     pool.close();
     await backend.close();
