@@ -4,7 +4,8 @@
  * failure, up to `retriesMax`), writes the preamble, then pipes both ways until either side
  * closes or the relay idles out. An upgrade relay (`upgrade`) pipes only after the instance
  * answers `101 Switching Protocols`; any other answer goes to the client as a plain response
- * and the client connection closes (no raw tunnel to the instance without a switch).
+ * and the client connection closes (no raw tunnel to the instance without a switch). A tunnel
+ * takes no `berth.http.max-conns` slot and never queues for one (README "Per-service limits").
  *
  * @module
  */
