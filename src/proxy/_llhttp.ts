@@ -27,6 +27,8 @@ export interface ParsedHead {
 }
 
 export interface RequestParserCallbacks {
+  /** A request's first byte was parsed (empty lines before it are skipped). */
+  onBegin?(): void;
   onHead(head: ParsedHead): void;
   onBody(chunk: Buffer): void;
   onComplete(): void;
@@ -49,6 +51,7 @@ interface RawParser {
 interface ParserClass {
   new (): RawParser;
   REQUEST: number;
+  kOnMessageBegin: number;
   kOnHeaders: number;
   kOnHeadersComplete: number;
   kOnBody: number;
@@ -153,6 +156,7 @@ export function createRequestParser(
     });
     return 0;
   };
+  if (cb.onBegin !== undefined) p[P.kOnMessageBegin] = cb.onBegin;
   p[P.kOnBody] = (chunk: Buffer) => cb.onBody(chunk);
   p[P.kOnMessageComplete] = () => cb.onComplete();
   return p as unknown as RequestParser;

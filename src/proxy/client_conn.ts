@@ -225,6 +225,8 @@ export class ClientConn implements Deadline {
   #headAt = 0;
   /** The read the head being read began with, when it began at that read's start. */
   #headRead: Buffer | null = null;
+  /** The parser holds part of a head (its first byte came; the head is not whole yet). */
+  #headBegun = false;
   /** drain() was called: no more keep-alive. */
   #draining = false;
   expiresAt = 0;
@@ -233,6 +235,7 @@ export class ClientConn implements Deadline {
     this.socket = socket;
     this.#opts = opts;
     this.#parser = createRequestParser(opts.headerBytesMax, {
+      onBegin: () => this.#onBegin(),
       onHead: (h) => this.#onHead(h),
       onBody: (chunk) => {
         const body = this.#reading?.body;
@@ -337,7 +340,17 @@ export class ClientConn implements Deadline {
     if (this.#phase === Phase.Idle) this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
   }
 
+  #onBegin(): void {
+    this.#headBegun = true;
+    // Pipelined behind a response that ended within this read: a head's bytes came, not idle.
+    if (this.#phase === Phase.Idle) {
+      this.#bytesIn = true;
+      this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
+    }
+  }
+
   #onHead(h: ParsedHead): void {
+    this.#headBegun = false;
     if (this.#closing) return; // answered already (a 400 to an earlier head in this read)
     this.#headRead = null;
     const socket = this.socket;
@@ -428,6 +441,8 @@ export class ClientConn implements Deadline {
   #next(): void {
     const p = this.#queue[0];
     if (p === undefined) {
+      // A head that came in part during the response: its bytes came (the headers timeout).
+      if (this.#headBegun) return this.#setPhase(Phase.Reading, this.#opts.headersTimeoutMs);
       this.#bytesIn = false;
       this.#setPhase(Phase.Idle, this.#opts.keepAliveTimeoutMs);
       return;

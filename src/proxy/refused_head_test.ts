@@ -6,7 +6,7 @@ import { AccessLog, type LogSink } from "./access_log.ts";
 import type { AccessLogFormat } from "./access_log_format.ts";
 import { requestLine } from "./client_conn.ts";
 import { NONE, ProxyMetrics } from "./proxy_metrics.ts";
-import { rawClient, TestStore, withProxy } from "./_testing.ts";
+import { rawClient, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { h2Connect, h2Request, testTls, withH2Proxy } from "./_h2_testing.ts";
 import tls from "node:tls";
 import type { ProxyOptions } from "./http_proxy.ts";
@@ -170,6 +170,43 @@ Deno.test("HttpProxy ignores empty lines on an idle keep-alive connection: no 40
       assert.equal(none?.counts[3], 2);
     },
   );
+});
+
+Deno.test("HttpProxy answers 408 to a head pipelined behind a response that does not come whole: bytes came, not idle", async () => {
+  const a = await startBackend("a", (req, res) => {
+    req.resume();
+    setTimeout(() => res.end("slow"), 100); // the next head's start arrives meanwhile
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: a.port }));
+  try {
+    await withLoggedProxy(
+      { headersTimeoutMs: 300, keepAliveTimeoutMs: 30_000 },
+      "json",
+      async (port, lines) => {
+        const part = "GET /two HTTP/1.1\r\nHost: w";
+        // Behind the proxy's own 404 (the response ends within the read that has both), and
+        // behind an instance's response that ends after the read.
+        const own = await idleClient(
+          port,
+          10_000,
+          `GET /one HTTP/1.1\r\nHost: no.test\r\n\r\n${part}`,
+        );
+        const slow = await idleClient(
+          port,
+          10_000,
+          `GET /s HTTP/1.1\r\nHost: web.test\r\n\r\n${part}`,
+        );
+        assert.deepEqual(own.received.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 404", "HTTP/1.1 408"]);
+        assert.deepEqual(slow.received.match(/HTTP\/1\.1 \d+/g), ["HTTP/1.1 200", "HTTP/1.1 408"]);
+        const got = (await lines()).map((l) => JSON.parse(l));
+        assert.deepEqual(got.map((l) => l.status), [404, 408, 200, 408]);
+      },
+      (_store, opts, fn) => withProxy(ts, opts, fn),
+    );
+  } finally {
+    await a.close();
+  }
 });
 
 Deno.test("HttpProxy logs a pipelined head's 400 after the request before it, with no request line", async () => {
