@@ -17,7 +17,10 @@
  * Counts: each worker has its own row (per cell: requests it holds in flight, requests it has
  * waiting, whether it refers to the cell), written by that worker only; the totals are the sums
  * over the rows. So a worker that dies cannot leak: the main thread zeroes its row (`reclaim`)
- * and the totals drop by what it held.
+ * and the totals drop by what it held. A row below 0 counts as 0: a terminated worker's last
+ * write may land after the first reclaim (V8 stops it asynchronously), and a late `sub` must
+ * not cancel another worker's count (a late `add` only keeps a slot until the second reclaim,
+ * before its replacement starts).
  *
  * Admission (`take`) adds 1 to the worker's own count first, then sums every row, and takes the
  * 1 back when the sum is over the cap. Atomics are sequentially consistent, so of requests held
@@ -318,12 +321,18 @@ export class ConnSlots {
     return this.#rowsAt + (w * this.cells + c) * ROW_INTS;
   }
 
+  /**
+   * The field's total over the rows, each row taken as at least 0: only a worker terminated
+   * after `reclaim` zeroed its row can leave one below (its last `sub` landing late), which
+   * would otherwise cancel another worker's count until the next reclaim.
+   */
   #sum(c: number, field: number): number {
     const i = this.#i;
     const stride = this.cells * ROW_INTS;
     let n = 0;
     for (let at = this.#rowsAt + c * ROW_INTS + field, w = 0; w < this.workers; w++) {
-      n += Atomics.load(i, at);
+      const v = Atomics.load(i, at);
+      if (v > 0) n += v;
       at += stride;
     }
     return n;

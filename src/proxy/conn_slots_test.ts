@@ -100,6 +100,23 @@ Deno.test("ConnSlots.reclaim() zeroes a dead worker's row: its slots and queue p
   assert.equal(a.find("k"), -1, "no worker refers to it: free");
 });
 
+Deno.test("ConnSlots.take() counts a dead worker's row left below 0 by a late write as 0: the cap holds", () => {
+  const [a, b] = twoWorkers();
+  const c = a.claim("k");
+  b.claim("k");
+  assert.equal(b.take(c, 1, false), true);
+  a.reclaim(1); // b was terminated while it held the slot...
+  b.adjust(c, -1, 0); // ...and its last write (the slot given back) landed after the reclaim
+  assert.equal(a.take(c, 1, false), true);
+  assert.equal(a.take(c, 1, false), false, "1 in flight: the cap, whatever b's row says");
+  assert.equal(a.busy(c), 1);
+  b.enqueue(c, 5);
+  a.reclaim(1);
+  b.adjust(c, 0, -2); // a late withdrawal of two waiting requests
+  assert.equal(a.enqueue(c, 1), true);
+  assert.equal(a.enqueue(c, 1), false, "the queue's bound holds too");
+});
+
 Deno.test("ConnSlots.reclaim() frees a group lock a dead worker held", () => {
   const buffer = ConnSlots.create(2, 1);
   const [a, b] = [new ConnSlots(buffer, 0), new ConnSlots(buffer, 1)];
