@@ -10,7 +10,10 @@ export interface SlotsJob {
   table: SharedArrayBuffer;
   /** This Worker's row in it. */
   worker: number;
-  /** Int32 [start flag, workers ready, holders now, cap exceeded seen, 0 (to sleep on)]. */
+  /**
+   * Int32 [start flag, workers ready, holders now (`enqueueNone`: done), cap exceeded seen,
+   * 0 (to sleep on)].
+   */
   control: SharedArrayBuffer;
   key: string;
   max: number;
@@ -21,4 +24,9 @@ export interface SlotsJob {
    * however long the claim waits for its lock.
    */
   claimOnly?: boolean;
+  /**
+   * Instead of taking slots: says it is ready, waits for the start flag, calls
+   * `enqueue(cell, 0)` `takes` times, sets the done word and posts how many were let in.
+   */
+  enqueueNone?: boolean;
 }

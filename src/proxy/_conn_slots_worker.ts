@@ -1,5 +1,5 @@
 /**
- * A Worker for conn_slots_test.ts: claims the job's key in its own row (`claimOnly`: says it
+ * A Worker for conn_slots_test.ts (`enqueueNone`: see SlotsJob): claims the job's key in its own row (`claimOnly`: says it
  * begins, then posts the cell, nothing else), says it is ready, waits
  * on a shared start flag, then takes a slot `takes` times, counting the holders in a shared
  * word while it holds one (a holder count above the cap is recorded), gives it back, and posts
@@ -22,6 +22,13 @@ self.onmessage = (e: MessageEvent<SlotsJob>) => {
   const cell = slots.claim(job.key);
   Atomics.add(control, 1, 1); // ready
   Atomics.wait(control, 0, 0); // until the test sets the start flag
+  if (job.enqueueNone) {
+    let let_in = 0;
+    for (let n = 0; n < job.takes; n++) if (slots.enqueue(cell, 0)) let_in++;
+    Atomics.store(control, 2, 1);
+    slots.unclaim(cell);
+    return self.postMessage(let_in);
+  }
   let tries = 0;
   for (let taken = 0; taken < job.takes;) {
     tries++;

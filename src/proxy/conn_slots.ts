@@ -258,6 +258,9 @@ export class ConnSlots {
    * do: true when it may.
    */
   enqueue(c: number, queueMax: number): boolean {
+    // Not even for a moment: another worker's new request would see one waiting and queue
+    // (here: be turned away) instead of taking a slot that may be free.
+    if (queueMax <= 0) return false;
     const i = this.#i;
     const r = this.#row(this.worker, c) + WAITING;
     for (let tries = 1;; tries++) {

@@ -271,6 +271,47 @@ Deno.test("ConnSlots.take() from 3 Workers at once never lets more than the cap 
   }
 });
 
+Deno.test("ConnSlots.enqueue() with a queue of 0 never counts a request waiting, not even for a moment: another worker's new request takes the free slot", async () => {
+  const table = ConnSlots.create(2);
+  const control = new SharedArrayBuffer(20);
+  const ctl = new Int32Array(control);
+  const w = new Worker(new URL("./_conn_slots_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const answered = new Promise<number>((resolve, reject) => {
+      w.onmessage = (e) => resolve(e.data as number);
+      w.onerror = (e) => reject(new Error(e.message));
+    });
+    const job: SlotsJob = {
+      table,
+      worker: 1,
+      control,
+      key: "k",
+      max: 1,
+      takes: 2_000_000,
+      enqueueNone: true,
+    };
+    w.postMessage(job);
+    const a = new ConnSlots(table, 0);
+    const c = a.claim("k");
+    while (Atomics.load(ctl, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+    Atomics.store(ctl, 0, 1);
+    Atomics.notify(ctl, 0);
+    // While the other worker is turned away from its queue of 0 over and over, every new
+    // request here finds the slot free.
+    let tries = 0;
+    let refused = 0;
+    while (Atomics.load(ctl, 2) === 0 || tries < 1_000) {
+      tries++;
+      if (!a.take(c, 1, false)) refused++;
+      else a.adjust(c, -1, 0);
+    }
+    assert.equal(await answered, 0, "a queue of 0 lets none wait");
+    assert.equal(refused, 0, `refused ${refused} of ${tries} with the slot free`);
+  } finally {
+    w.terminate();
+  }
+});
+
 Deno.test("ConnSlots rejects a buffer that is no table and a worker index outside it", () => {
   assert.throws(() => new ConnSlots(new SharedArrayBuffer(64), 0), /not a connection slot table/);
   assert.throws(() => new ConnSlots(ConnSlots.create(2, 1), 2), /bad worker index 2 of 2/);
