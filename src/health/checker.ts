@@ -21,6 +21,9 @@
  * A failed proposal (no leader, cluster closing) is logged once per distinct reason and retried on
  * the next run: the result is judged against the store again, which still holds the old status.
  *
+ * About 540 lines: following the store's rows, the timers and the run slots all act on the same
+ * entries; split apart, each would reach into the others' state.
+ *
  * @module
  */
 import type { Proposed } from "../cluster/types.ts";

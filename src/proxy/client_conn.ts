@@ -29,7 +29,7 @@
  *   way answers it with `Connection: close` (when its head is not sent yet) and then closes,
  *   dropping requests pipelined behind it unanswered (RFC 9112 §9.6: the client retries them).
  *
- * About 700 lines: the connection and its `Reply` share the phase, queue and keep-alive state
+ * About 780 lines: the connection and its `Reply` share the phase, queue and keep-alive state
  * that every rule above reads; split apart, each would reach into the other's.
  *
  * @module
