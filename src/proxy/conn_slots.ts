@@ -233,10 +233,11 @@ export class ConnSlots {
   /**
    * Whether this worker may hand a connection it releases in cell `c` on to its own next
    * waiting request (keeping the slot): in its turn, or when the worker whose turn it is has
-   * none waiting; then the turn passes on.
+   * none waiting, and only while the cell's requests in flight (the released one still
+   * counted) are within `max` (a lowered cap); then the turn passes on.
    */
-  handOn(c: number): boolean {
-    if (!this.#myTurn(c)) return false;
+  handOn(c: number, max: number): boolean {
+    if (this.#sum(c, BUSY) > max || !this.#myTurn(c)) return false;
     this.#passTurn(c);
     return true;
   }

@@ -62,18 +62,18 @@ Deno.test("ConnSlots.take() of waiting requests goes by turns between the worker
   assert.equal(a.take(c, 1, true), true, "worker 0's turn first");
   a.adjust(c, 0, -1);
   // a's request ends; a may not keep the slot for its next one: it is b's turn.
-  assert.equal(a.handOn(c), false);
+  assert.equal(a.handOn(c, 1), false);
   a.adjust(c, -1, 0);
   assert.equal(a.take(c, 1, true), false, "b's turn: a's waiting request stays");
   assert.equal(b.take(c, 1, true), true);
   b.adjust(c, 0, -1);
-  assert.equal(b.handOn(c), false, "b's request ends: a's turn, so b gives the slot back");
+  assert.equal(b.handOn(c, 1), false, "b's request ends: a's turn, so b gives the slot back");
   b.adjust(c, -1, 0);
   assert.equal(a.take(c, 1, true), true);
   a.adjust(c, 0, -1); // a has none waiting now, b one
-  assert.equal(a.handOn(c), false, "b's turn");
+  assert.equal(a.handOn(c, 1), false, "b's turn");
   b.adjust(c, 0, -1); // b's last waiting request leaves
-  assert.equal(a.handOn(c), true, "nobody else waits: a may keep the slot");
+  assert.equal(a.handOn(c, 1), true, "nobody else waits: a may keep the slot");
 });
 
 Deno.test("ConnSlots.reclaim() zeroes a dead worker's row: its slots and queue places are free again", async () => {

@@ -430,6 +430,8 @@ export class UpstreamPool {
         if (i === u.idle.length - 1) u.idle.pop();
         else u.idle.splice(i, 1);
         if (idle.socket.writable) return idle;
+        u.conns.delete(idle); // not counted as busy until its close event (which finds it gone)
+        idle.socket.destroy();
       }
     }
     while (u.conns.size >= u.connsMax && u.idle.length > 0) this.#evict(u, u.idle[0]!);
@@ -566,8 +568,9 @@ export class UpstreamPool {
       return;
     }
     const next = u.waiting[0];
-    // Shared: kept for this worker's next request only in its turn (else the slot goes back).
-    if (next !== undefined && (!u.shared || this.#slots!.handOn(u.cell))) {
+    // Shared: kept for this worker's next request only in its turn and within the cap (else
+    // the slot goes back).
+    if (next !== undefined && (!u.shared || this.#slots!.handOn(u.cell, u.connsMax))) {
       const w = u.waiting.shift()!;
       if ((w.private?.key ?? null) === conn.privateKey) return w.lend(conn);
       // Another client's private connection (or a shared one for a private request): it

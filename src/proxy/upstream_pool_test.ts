@@ -768,6 +768,55 @@ Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot 
   }
 });
 
+Deno.test("UpstreamPool.acquire() with a cap counts no slot for an idle connection destroyed before its close event", async () => {
+  const backend = await startBackend("a", () => {});
+  const slots = new ConnSlots(ConnSlots.create(1), 0);
+  const pool = new UpstreamPool({ slots });
+  const cap = { conns: 2, queue: 0 };
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "dead-idle" });
+    const r0 = recordingLease(events, "r0");
+    pool.acquire(up, r0, { cap });
+    await waitFor("r0 connected", () => !r0.conn!.socket.connecting);
+    pool.release(up, r0.conn!, true);
+    r0.conn!.socket.destroy(); // idle, and listed until its close event
+    pool.acquire(up, recordingLease(events, "r1"), { cap }); // passes it over: a new one
+    pool.sweepIdle(); // counts what the pool has in the cell
+    assert.equal(slots.busy(up.cell), 1, "r1 only");
+    pool.acquire(up, recordingLease(events, "r2"), { cap });
+    assert.deepEqual(events, ["r0 attached", "r1 attached", "r2 attached"]);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
+Deno.test("UpstreamPool.release() with a lowered cap gives the slot back instead of handing the connection to a waiting request", async () => {
+  const backend = await startBackend("a", () => {});
+  const pool = new UpstreamPool();
+  const events: string[] = [];
+  try {
+    const up = pool.get({ ...target, port: backend.port, key: "lowered" });
+    const [r1, r2] = ["r1", "r2"].map((n) => recordingLease(events, n));
+    pool.acquire(up, r1!, { cap: { conns: 2, queue: 5 } });
+    pool.acquire(up, r2!, { cap: { conns: 2, queue: 5 } });
+    // The service's max-conns goes down to 1: the next request queues under it.
+    pool.acquire(up, recordingLease(events, "r3"), { cap: { conns: 1, queue: 5 } });
+    await waitFor("r1 connected", () => !r1!.conn!.socket.connecting);
+    pool.release(up, r1!.conn!, true);
+    assert.deepEqual(events, ["r1 attached", "r2 attached"], "2 in flight is above the cap");
+    assert.equal(inFlight(up), 1);
+    await waitFor("r2 connected", () => !r2!.conn!.socket.connecting);
+    pool.release(up, r2!.conn!, true);
+    assert.deepEqual(events.slice(2), ["r3 attached"], "now 1 is under it");
+    assert.equal(inFlight(up), 1);
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+});
+
 Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table caps per worker, logging it once per instance", async () => {
   const backend = await startBackend("a", () => {});
   const table = ConnSlots.create(2, 1); // one group of GROUP_CELLS cells
