@@ -27,16 +27,19 @@ const KEYS = 410;
 const STORE_MIB = (KEYS * VALUE_BYTES) / (1024 * 1024);
 /**
  * Most a member's RSS may grow over its start while a snapshot of STORE_MIB streams through it (a
- * member that starts within the phase counts from an idle agent's RSS), whatever the store's
- * size: the Raft log keeps no entry data in memory and nothing holds a whole snapshot. Measured
- * here with member mTLS (2026-12-01, three runs): sending +0…+32, saving +0…+5, installing as a
- * new process +195…+213 over an idle agent's 93, streaming a restore in +130…+160, the leader
- * applying it +34…+94. Streaming a restore in was +242 here and +295 on CI while the snapshot
- * decoder copied the whole frame so far for each 64 KiB piece of the request body (about 17 MiB
- * of garbage per 1 MiB frame); of what is left, 70–90 MiB is Deno.serve's own while it reads a
- * large body (a bare handler reading a 150 MiB upload grows as much, until the request ends),
- * the rest copies of 1 MiB pieces each hop makes, not yet collected. Holding one whole copy of
- * the snapshot on top would pass this bound.
+ * member that starts within the phase counts from an idle agent's RSS), whatever the store's size:
+ * the Raft log keeps no entry data in memory and nothing holds a whole snapshot. Measured here with
+ * member mTLS (2026-12-02, machine loaded by other work; three runs of this test, eight restores by
+ * hand, some under other glibc malloc settings, which changed nothing): sending +2…+14, saving
+ * +70…+78, installing as a new process +115…+132 over an idle agent's 208, streaming a restore in
+ * +11…+136, the leader applying it +41…+108, a follower +35…+173. Every member peaks near 400–450
+ * MiB during a restore whatever its RSS at the start: the copies of each 256 KiB chunk that every
+ * hop makes are freed only when V8 has counted about 64 MiB of such garbage in an isolate
+ * (`--trace-gc`: "external memory pressure"). Streaming a restore in was +219 here and +269 on CI
+ * while `berth snapshot restore` sent the file chunked (Deno's fetch does so with any stream body):
+ * Deno.serve reading a chunked body more slowly than it arrives keeps about half of what it read
+ * until the request ends (src/api/put_file.ts); the CLI sends a Content-Length since. Holding one
+ * whole copy of the snapshot on top of the streaming member's usual growth would pass this bound.
  */
 const PEAK_GROWTH_MIB_MAX = 256;
 
