@@ -32,7 +32,7 @@ const STORE_MIB = (KEYS * VALUE_BYTES) / (1024 * 1024);
  * member mTLS (2026-12-02, machine loaded by other work; three runs of this test, eight restores by
  * hand, some under other glibc malloc settings, which changed nothing): sending +2…+14, saving
  * +70…+78, installing as a new process +115…+132 over an idle agent's 208, streaming a restore in
- * +11…+136, the leader applying it +41…+108, a follower +35…+173. Every member peaks near 400–450
+ * +11…+136, the leader applying it +41…+152, a follower +35…+173. Every member peaks near 400–450
  * MiB during a restore whatever its RSS at the start: the copies of each 256 KiB chunk that every
  * hop makes are freed only when V8 has counted about 64 MiB of such garbage in an isolate
  * (`--trace-gc`: "external memory pressure"). Streaming a restore in was +219 here and +269 on CI
