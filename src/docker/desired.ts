@@ -23,7 +23,8 @@
  *   with the node, which owns them).
  * - UDP ports get the `:udp` id suffix and the tag `udp`; HTTP routing applies to TCP ports
  *   only; `berth.check.http/tcp/grpc` checks the TCP ports' instances, `berth.check.udp` the UDP
- *   ports' (each with the shared interval and timeout).
+ *   ports' (each with the shared interval and timeout); a bad `berth.check.udp.expect` fails
+ *   closed: the UDP check gets `failClosed` (critical at every run) instead of passing on silence.
  * - Docker verdict (`instance.docker`, this watcher's health source): `stopping` for a container
  *   that got a stop signal, else `paused`, `restarting`, the HEALTHCHECK state (`starting`,
  *   `unhealthy` with its last output, `healthy`), or `running` without a HEALTHCHECK. The check
@@ -61,6 +62,10 @@ import {
 } from "./labels.ts";
 import { routeLabels } from "./route_labels.ts";
 import { portEntries, type PortEntry, portName, selectPort } from "./ports.ts";
+
+/** A UDP check's output when its `berth.check.udp.expect` was bad (fails closed). */
+export const UDP_EXPECT_BAD =
+  "berth.check.udp.expect is not valid (the container's problem says why); fails until fixed";
 
 /** Longest piece of a failing HEALTHCHECK's output kept in the Docker verdict. */
 export const HEALTH_OUTPUT_CHARS_MAX = 200;
@@ -393,6 +398,8 @@ function checksOf(s: ContainerSettings): Pick<Common, "check" | "udpCheck"> {
   const grpc = decodeLabel(s, LABELS.checkGrpc);
   const udp = decodeLabel(s, LABELS.checkUdp);
   const expect = decodeLabel(s, LABELS.checkUdpExpect);
+  // A bad expected text (its Problem is logged) must not leave a check that passes on silence.
+  const expectBad = expect === null && s.written(LABELS.checkUdpExpect.keys[0]!);
   if (expect !== null && udp === null) {
     s.problem(
       "berth.check.udp.expect",
@@ -413,9 +420,12 @@ function checksOf(s: ContainerSettings): Pick<Common, "check" | "udpCheck"> {
     if (tcp) check.tcp = true;
     if (grpc) check.grpc = true;
   }
-  const udpCheck: CheckDefinition | null = udp === null
-    ? null
-    : { udp, ...(expect === null ? {} : { udpExpect: expect }), ...timing };
+  const udpCheck: CheckDefinition | null = udp === null ? null : {
+    udp,
+    ...(expect === null ? {} : { udpExpect: expect }),
+    ...(expectBad ? { failClosed: UDP_EXPECT_BAD } : {}),
+    ...timing,
+  };
   return { check, udpCheck };
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { containerInstances } from "./desired.ts";
+import { containerInstances, UDP_EXPECT_BAD } from "./desired.ts";
 import { container, OPTS } from "./_desired_testing.ts";
 
 const TWO_PORTS = {
@@ -215,8 +215,49 @@ Deno.test("containerInstances() a bad berth.check.udp or .expect is one problem 
   );
   assert.match(
     lines[1]!,
-    /^berth\.check\.udp\.expect="x{80}…": expected at most 512 bytes; any reply or silence passes$/,
+    /^berth\.check\.udp\.expect="x{80}…": expected at most 512 bytes; the UDP check fails until it is fixed$/,
   );
+});
+
+Deno.test("containerInstances() a bad berth.check.udp.expect fails the UDP check closed (not a check that passes on silence)", () => {
+  const cases: [string, RegExp][] = [
+    ["PONG\\xZ1", /^berth\.check\.udp\.expect="PONG\\\\xZ1": expected valid escapes: /],
+    ["x".repeat(513), /^berth\.check\.udp\.expect="x{80}…": expected at most 512 bytes; /],
+    // Longer than a label is read at all: still written, still closed.
+    ["x".repeat(5000), /^berth\.check\.udp\.expect: longer than 4096 characters; ignored$/],
+  ];
+  for (const [expect, problem] of cases) {
+    const r = containerInstances(
+      container({
+        labels: { "berth.check.udp": "PING", "berth.check.udp.expect": expect },
+        ports: DNS_PORTS,
+      }),
+      OPTS,
+    );
+    const udp = r.instances.find((i) => i.id.endsWith(":udp"))!;
+    assert.deepEqual(udp.check, {
+      udp: "PING",
+      failClosed: UDP_EXPECT_BAD,
+      intervalMs: 10_000,
+      timeoutMs: 2000,
+    });
+    assert.deepEqual(r.problems.map((p) => p.label), ["berth.check.udp.expect"]);
+    assert.match(r.problems[0]!.message, problem);
+  }
+  assert.match(UDP_EXPECT_BAD, /^berth\.check\.udp\.expect is not valid/);
+  // Blank is not written: no expected text, the check as without the label.
+  const blank = containerInstances(
+    container({
+      labels: { "berth.check.udp": "PING", "berth.check.udp.expect": " " },
+      ports: DNS_PORTS,
+    }),
+    OPTS,
+  );
+  assert.deepEqual(blank.instances.find((i) => i.id.endsWith(":udp"))!.check, {
+    udp: "PING",
+    intervalMs: 10_000,
+    timeoutMs: 2000,
+  });
 });
 
 Deno.test("containerInstances() a per-port label with a leading zero is reported, and an unpublished port named as such", () => {

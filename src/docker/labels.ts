@@ -79,6 +79,11 @@ export class ContainerSettings {
     return this.#bounded(key, this.#labels[key]);
   }
 
+  /** Whether a label is set to more than blanks (a too long one too); reports nothing. */
+  written(key: string): boolean {
+    return Object.hasOwn(this.#labels, key) && this.#labels[key]!.trim() !== "";
+  }
+
   /** A `SERVICE_*` key from labels, else env; any other key from labels only. */
   get(key: string): string | undefined {
     const v = this.label(key);
@@ -341,7 +346,7 @@ export const LABELS = {
     example: "TEXT",
     doc: "with `berth.check.udp`: a reply containing TEXT (same escapes) must come in time",
     default: null,
-    onBad: "any reply or silence passes",
+    onBad: "the UDP check fails until it is fixed",
     parse: (v, key) => rules.udpCheckBytes(v, key),
   }),
   checkInterval: label<number>({

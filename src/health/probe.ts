@@ -66,7 +66,11 @@ export type ProbeTarget =
     }
     | ({ kind: "udp" } & UdpTarget)
   )
-  & { proxyProtocol?: 1 | 2 };
+  & {
+    proxyProtocol?: 1 | 2;
+    /** The definition's `failClosed`: each run is critical with this text, nothing is sent. */
+    failClosed?: string;
+  };
 
 export interface ProbeResult {
   status: CheckStatus;
@@ -117,7 +121,8 @@ export const REAL_TIMERS: Timers = {
  * The target a check definition describes for an instance, or null when the definition names
  * no HTTP path, gRPC, TCP nor UDP (nothing to run). HTTP wins over gRPC, gRPC over TCP, TCP over
  * UDP. An instance with `berth.proxy-protocol` in its meta is checked with that PROXY
- * protocol's LOCAL header (not a UDP check: the proxy sends no header on datagrams).
+ * protocol's LOCAL header (not a UDP check: the proxy sends no header on datagrams). A
+ * definition's `failClosed` goes with the target: its runs fail at once with that text.
  */
 export function targetOf(
   instance: { address: string; port: number; meta?: Readonly<Record<string, string>> },
@@ -125,7 +130,10 @@ export function targetOf(
 ): ProbeTarget | null {
   const { address, port } = instance;
   const v = proxyVersionOfMeta(instance.meta);
-  const pp = v === undefined ? {} : { proxyProtocol: v };
+  const pp = {
+    ...(v === undefined ? {} : { proxyProtocol: v }),
+    ...(check.failClosed === undefined ? {} : { failClosed: check.failClosed }),
+  };
   if (check.http !== undefined && check.http !== "") {
     const path = check.http.startsWith("/") ? check.http : `/${check.http}`;
     return { kind: "http", address, port, path, ...pp };
@@ -134,7 +142,8 @@ export function targetOf(
   if (check.tcp === true) return { kind: "tcp", address, port, ...pp };
   if (check.udp !== undefined) {
     const expect = check.udpExpect === undefined ? {} : { expect: check.udpExpect };
-    return { kind: "udp", address, port, payload: check.udp, ...expect };
+    const closed = check.failClosed === undefined ? {} : { failClosed: check.failClosed };
+    return { kind: "udp", address, port, payload: check.udp, ...expect, ...closed };
   }
   return null;
 }
@@ -192,6 +201,9 @@ export function describeTarget(t: ProbeTarget): string {
 
 /** Runs one probe. Never rejects: every failure becomes a critical result with a reason. */
 export async function probe(target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
+  if (target.failClosed !== undefined) {
+    return { status: "critical", output: clip(`${describeTarget(target)}: ${target.failClosed}`) };
+  }
   const timers = options.timers ?? REAL_TIMERS;
   const ac = new AbortController();
   let timedOut = false;

@@ -8,7 +8,9 @@
  * - with an expected text (`berth.check.udp.expect`), a reply containing it must come: another
  *   reply (`…: reply without the expected text`) or silence (`…: no reply within 2000ms`) fails;
  * - a host name (a registered check's) whose lookup outlasts the timeout fails: nothing was sent
- *   (`…: host lookup timed out after 2000ms, nothing sent`).
+ *   (`…: host lookup timed out after 2000ms, nothing sent`);
+ * - a bad `berth.check.udp.expect` fails closed: nothing is sent, every run fails with the
+ *   definition's `failClosed` text (probe.ts).
  *
  * Refusals are seen through a kernel-connected socket made with libc (src/lib/ffi_udp_exchange.ts).
  * Without FFI (no `--allow-ffi`, not x86_64 Linux) the datagram goes through `node:dgram`, which

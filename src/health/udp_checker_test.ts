@@ -91,3 +91,23 @@ Deno.test("HealthChecker runs a registered UDP check (Consul's: an empty datagra
     await s.close();
   }
 });
+
+Deno.test("HealthChecker fails a check that fails closed (a bad berth.check.udp.expect): critical with its reason, nothing sent, not served", async () => {
+  const s = await udpServer(() => null); // silence, which a UDP check without expect passes
+  const t = await setup();
+  try {
+    const check = { udp: "PING", failClosed: "bad label", intervalMs: 100, timeoutMs: 100 };
+    await t.cluster.propose({ type: "register", instance: instance("dns-1", NODE, s.port, check) });
+    t.checker.start();
+    await waitFor("a result", () => t.store.instance("dns-1")?.checkResult != null);
+    assert.deepEqual(t.store.instance("dns-1")!.checkResult, {
+      status: "critical",
+      output: `UDP 127.0.0.1:${s.port}: bad label`,
+    });
+    assert.equal(t.served("dns-1"), false);
+    assert.deepEqual(s.got, []);
+  } finally {
+    await t.close();
+    await s.close();
+  }
+});

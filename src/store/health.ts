@@ -118,6 +118,7 @@ export function checkDefinitionKey(c: CheckDefinition | null): string {
   const key: unknown[] = [c.http ?? null, c.tcp ?? false, c.intervalMs, c.timeoutMs];
   if (c.grpc === true) key.push("grpc"); // appended only when set: older keys stay as they were
   if (c.udp !== undefined) key.push("udp", c.udp, c.udpExpect ?? null);
+  if (c.failClosed !== undefined) key.push("failClosed", c.failClosed);
   return JSON.stringify(key);
 }
 

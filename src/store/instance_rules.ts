@@ -340,6 +340,9 @@ function check(x: unknown, path: string): CheckDefinition | null {
     if (out.udp === undefined) fail(`${path}.udpExpect`, "udp set too", o.udpExpect);
     out.udpExpect = rules.udpCheckBytes(o.udpExpect, `${path}.udpExpect`);
   }
+  if (o.failClosed !== undefined && o.failClosed !== null) {
+    out.failClosed = str(o.failClosed, `${path}.failClosed`);
+  }
   return out;
 }
 

@@ -75,6 +75,11 @@ export interface CheckDefinition {
   udp?: string;
   /** With `udp`: text (same escapes) the reply must contain; no reply then fails. */
   udpExpect?: string;
+  /**
+   * Set when a label guarding the check was bad (`berth.check.udp.expect`): the check fails
+   * closed, each run critical with this text and nothing probed, instead of running weaker.
+   */
+  failClosed?: string;
   intervalMs: number;
   timeoutMs: number;
 }

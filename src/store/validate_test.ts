@@ -131,6 +131,8 @@ Deno.test("validateInstance() applies the field rules to every field", async (t)
     ["check.udp", { check: { intervalMs: 1000, timeoutMs: 1000, udp: 7 } }],
     ["check.udpExpect", { check: { intervalMs: 1000, timeoutMs: 1000, udpExpect: "PONG" } }],
     ["check.udpExpect", { check: { intervalMs: 1000, timeoutMs: 1000, udp: "", udpExpect: "\\" } }],
+    ["check.failClosed", { check: { intervalMs: 1000, timeoutMs: 1000, udp: "", failClosed: 7 } }],
+    ["check.failClosed", { check: { intervalMs: 1000, timeoutMs: 1000, udp: "", failClosed: "" } }],
     ["meta", { meta: { "berth.http.proto": "h3" } }],
   ];
   for (const [field, over] of bad) {
@@ -156,6 +158,8 @@ Deno.test("validateInstance() applies the field rules to every field", async (t)
   assert.deepEqual(validateInstance(instanceSpec({ check: udp })).check, udp);
   const empty = { intervalMs: 1000, timeoutMs: 1000, udp: "" };
   assert.deepEqual(validateInstance(instanceSpec({ check: empty })).check, empty);
+  const closed = { intervalMs: 1000, timeoutMs: 1000, udp: "PING", failClosed: "bad label" };
+  assert.deepEqual(validateInstance(instanceSpec({ check: closed })).check, closed);
 });
 
 Deno.test("checkDefinitionKey() tells UDP checks apart by payload and expected text", () => {
@@ -165,6 +169,7 @@ Deno.test("checkDefinitionKey() tells UDP checks apart by payload and expected t
     { ...base, udp: "" },
     { ...base, udp: "PING" },
     { ...base, udp: "PING", udpExpect: "PONG" },
+    { ...base, udp: "PING", failClosed: "bad label" },
   ].map(checkDefinitionKey);
   assert.equal(new Set(keys).size, keys.length);
   assert.equal(
