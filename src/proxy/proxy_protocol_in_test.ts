@@ -333,6 +333,39 @@ Deno.test("HttpProxy with proxyProtocolFrom: berth.http.allow judges the declare
   }
 });
 
+/**
+ * One HTTP/2 request over TLS (ALPN h2) to `port`, after a v1 PROXY header declaring `client`;
+ * resolves with the response body.
+ */
+async function h2GetBehindHeader(
+  port: number,
+  cert: ReturnType<typeof servedCert>,
+  client: string,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const raw = net.connect(port, "127.0.0.1");
+  await new Promise((r) => raw.once("connect", r));
+  raw.write(v1(client));
+  const session = http2.connect("https://web.test", {
+    createConnection: () =>
+      tls.connect({ socket: raw, servername: "web.test", ca: cert.caPem, ALPNProtocols: ["h2"] }),
+  });
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const s = session.request({ ":path": "/", ":authority": "web.test", ...headers });
+      let got = "";
+      s.setEncoding("utf8");
+      s.on("data", (d: string) => got += d);
+      s.on("end", () => resolve(got));
+      s.on("error", reject);
+      s.end();
+    });
+  } finally {
+    session.close();
+    raw.destroy();
+  }
+}
+
 Deno.test("HttpProxy with proxyProtocolFrom: HTTP/2 requests over TLS carry the declared address", async () => {
   const cert = servedCert(["web.test"]);
   await withXffBackend(async (ts) => {
@@ -342,32 +375,41 @@ Deno.test("HttpProxy with proxyProtocolFrom: HTTP/2 requests over TLS carry the 
       proxyProtocolFrom: LOOPBACK,
       tls: { listen: { host: "127.0.0.1", port: 0 }, certs: () => [cert] },
     }, async (_port, proxy) => {
-      const raw = net.connect(proxy.httpsAddress.port, "127.0.0.1");
-      await new Promise((r) => raw.once("connect", r));
-      raw.write(v1("192.0.2.55"));
-      const session = http2.connect("https://web.test", {
-        createConnection: () =>
-          tls.connect({
-            socket: raw,
-            servername: "web.test",
-            ca: cert.caPem,
-            ALPNProtocols: ["h2"],
-          }),
-      });
-      const body = await new Promise<string>((resolve, reject) => {
-        const s = session.request({ ":path": "/", ":authority": "web.test" });
-        let got = "";
-        s.setEncoding("utf8");
-        s.on("data", (d: string) => got += d);
-        s.on("end", () => resolve(got));
-        s.on("error", reject);
-        s.end();
-      });
-      session.close();
-      raw.destroy();
-      assert.equal(body, "192.0.2.55");
+      assert.equal(
+        await h2GetBehindHeader(proxy.httpsAddress.port, cert, "192.0.2.55"),
+        "192.0.2.55",
+      );
     });
   });
+});
+
+Deno.test("HttpProxy with proxyProtocolFrom and requestIdFrom: an HTTP/2 request over TLS keeps the id of a listed balancer, not of another", async () => {
+  const cert = servedCert(["web.test"]);
+  const b = await startBackend("web", (req, res) => res.end(String(req.headers["x-request-id"])));
+  try {
+    // The balancer (127.0.0.1, the connection's peer) listed: its id reaches the instance though
+    // the declared client (192.0.2.55) is not listed; a list without it: the id is replaced.
+    for (const [from, kept] of [["127.0.0.0/8", true], ["10.9.9.0/24", false]] as const) {
+      const ts = new TestStore(); // withProxy closes it
+      ts.register(spec({ id: "w", service: "web", port: b.port }));
+      await withProxy(ts, {
+        listen: null,
+        h2: true,
+        proxyProtocolFrom: LOOPBACK,
+        requestIdFrom: cidrs(from),
+        tls: { listen: { host: "127.0.0.1", port: 0 }, certs: () => [cert] },
+      }, async (_port, proxy) => {
+        const id = await h2GetBehindHeader(proxy.httpsAddress.port, cert, "192.0.2.55", {
+          "x-request-id": "gw-abc-123",
+        });
+        // A new id: the proxy's random prefix and a counter (request_id.ts).
+        if (kept) assert.equal(id, "gw-abc-123", from);
+        else assert.match(id, /^[0-9a-f]{12}-[0-9a-z]+$/, from);
+      });
+    }
+  } finally {
+    await b.close();
+  }
 });
 
 Deno.test("HttpProxy with proxyProtocolFrom: the per-address TLS handshake limit counts declared addresses", async () => {
