@@ -47,6 +47,7 @@ import {
 import { lbSettings } from "./lb_settings.ts";
 import { ensureStickyCookie, pickTarget } from "./sticky_cookie.ts";
 import { responseHeaders } from "./headers.ts";
+import { flatHeaders, h2RequestHeaders } from "./h2c_headers.ts";
 import type { H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import { privateConnFor } from "./proxy_protocol_out.ts";
 import type { Upstream, UpstreamPool } from "./upstream_pool.ts";
@@ -138,55 +139,6 @@ function tryNext(
   });
   x.current = attempt;
   attempt.start();
-}
-
-/** Request headers for the stream (module doc); names lower-case, repeats as arrays. */
-export function h2RequestHeaders(
-  x: Exchange,
-  target: Target,
-  grpc: boolean,
-): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {
-    ":method": x.req.method,
-    ":path": x.url,
-    ":scheme": "http",
-    ":authority": x.host ?? `${target.address}:${target.port}`,
-  };
-  const h = x.headers;
-  for (let i = 0; i + 1 < h.length; i += 2) {
-    const name = h[i]!.toLowerCase();
-    if (name === "host" || name.startsWith(":")) continue;
-    const prev = out[name];
-    if (prev === undefined) out[name] = h[i + 1]!;
-    else if (Array.isArray(prev)) prev.push(h[i + 1]!);
-    else out[name] = [String(prev), h[i + 1]!];
-  }
-  if (x.contentLength !== undefined) out["content-length"] = x.contentLength;
-  if (grpc || asksForTrailers(x.req.rawHeaders)) out.te = "trailers";
-  return out;
-}
-
-/** Whether the client's TE header lists `trailers`. */
-function asksForTrailers(raw: readonly string[]): boolean {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.length === 2 && raw[i]!.toLowerCase() === "te") {
-      if (/(^|,)\s*trailers\s*(;|,|$)/i.test(raw[i + 1]!)) return true;
-    }
-  }
-  return false;
-}
-
-/** An HTTP/2 header object as a flat [name, value, …] list, pseudo-headers left out. */
-export function flatHeaders(h: http2.IncomingHttpHeaders): string[] {
-  const out: string[] = [];
-  for (const name of Object.keys(h)) {
-    if (name.startsWith(":")) continue;
-    const v = h[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) { for (const one of v) out.push(name, one); }
-    else out.push(name, String(v));
-  }
-  return out;
 }
 
 /** One try at forwarding an exchange to one target over an h2c stream. */

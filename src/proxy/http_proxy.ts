@@ -5,7 +5,7 @@
  *
  * The request path (dispatch, middlewares, attempts, retries) reads best in one place; the
  * options and their defaults (proxy_options.ts), the HTTPS listener, HTTP/2, h2c, upgrades, TCP
- * routes, the middlewares (middleware/) and request records are modules of their own. About 670
+ * routes, the middlewares (middleware/) and request records are modules of their own. Over 700
  * lines: the request path and the proxy's start, drain and close share its private state (pool,
  * clock, route feed, the attempt and upgrade contexts); split apart, each would reach into the
  * other's.
