@@ -6,7 +6,7 @@
  *   "host":"app.test","path":"/a?b=1","status":200,"bytes_in":0,"bytes_out":512,
  *   "service":"app","route":"app.test/","instance":"app-1","attempts":1,"duration_ms":3,
  *   "request_id":"3f9c0a61d2e4-1k7","proto":"HTTP/1.1"}` (+ `tls_version` and `sni` over
- *   HTTPS);
+ *   HTTPS, + `client_request_id` when the client's own X-Request-Id was replaced);
  * - `common`: Apache's Common Log Format, `%h %l %u %t "%r" %>s %b`:
  *   `10.0.0.7 - - [02/Dec/2026:05:10:00 +0000] "GET /a?b=1 HTTP/1.1" 200 512`;
  * - `combined`: `common` + ` "%{Referer}i" "%{User-Agent}i"`.
@@ -18,6 +18,7 @@
  * @module
  */
 import type { RequestRecord } from "./request_record.ts";
+import { REQUEST_ID_CHARS_MAX } from "./request_id.ts";
 
 export type AccessLogFormat = "json" | "common" | "combined";
 export const ACCESS_LOG_FORMATS: readonly AccessLogFormat[] = ["json", "common", "combined"];
@@ -33,7 +34,8 @@ export function formatRecord(r: RequestRecord, format: AccessLogFormat): string 
 }
 
 /**
- * The JSON object of a record (keys in a fixed order; tls_version and sni over HTTPS only),
+ * The JSON object of a record (keys in a fixed order; tls_version and sni over HTTPS only,
+ * client_request_id only when the client's id was replaced),
  * written field by field: `JSON.stringify` of an object with `Date.toISOString` for the time
  * cost about 4.5 µs a line here, this about 1 µs.
  */
@@ -46,7 +48,26 @@ export function jsonLine(r: RequestRecord): string {
   if (r.tlsVersion !== null || r.sni !== null) {
     out += `,"tls_version":${str(r.tlsVersion)},"sni":${str(r.sni)}`;
   }
-  return out + `,"request_id":${str(r.requestId)},"proto":${str(r.proto)}}`;
+  out += `,"request_id":${str(r.requestId)}`;
+  const replaced = replacedRequestId(r);
+  if (replaced !== undefined) out += `,"client_request_id":${str(replaced)}`;
+  return out + `,"proto":${str(r.proto)}}`;
+}
+
+/**
+ * The client's own X-Request-Id when the proxy replaced it (not sane, or the client not in
+ * `--request-id-from`): its first one, cut to REQUEST_ID_CHARS_MAX characters; undefined when
+ * the client sent none or its id was kept.
+ */
+function replacedRequestId(r: RequestRecord): string | undefined {
+  const raw = r.rawHeaders;
+  let first: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length !== 12 || raw[i]!.toLowerCase() !== "x-request-id") continue;
+    if (raw[i + 1] === r.requestId) return undefined;
+    first ??= raw[i + 1]!;
+  }
+  return first?.slice(0, REQUEST_ID_CHARS_MAX);
 }
 
 /** Printable ASCII without `"` and `\`: a JSON string as it stands. */

@@ -42,6 +42,24 @@ Deno.test("formatRecord(json) adds tls_version and sni over HTTPS, nulls where n
   assert.equal("sni" in none, false);
 });
 
+Deno.test("formatRecord(json) adds client_request_id when the client's own X-Request-Id was replaced, escaped and cut to 128 characters", () => {
+  const line = (rawHeaders: string[]) => JSON.parse(formatRecord(record({ rawHeaders }), "json"));
+  const replaced = line(["Host", "app.test", "X-Request-Id", "client-1", "x-request-id", "x-2"]);
+  assert.equal(replaced.client_request_id, "client-1");
+  assert.deepEqual(Object.keys(replaced).slice(-3), ["request_id", "client_request_id", "proto"]);
+  // Kept (a --request-id-from client): the record's id is the client's, no second field.
+  assert.equal("client_request_id" in line(["x-request-id", "3f9c0a61d2e4-1k7"]), false);
+  assert.equal(
+    "client_request_id" in line(["X-Request-Id", "a b", "X-Request-Id", "3f9c0a61d2e4-1k7"]),
+    false,
+  );
+  assert.equal("client_request_id" in line(["Host", "app.test"]), false);
+  const hostile = '"\n\u0000\\é' + "x".repeat(300);
+  const text = formatRecord(record({ rawHeaders: ["x-request-id", hostile] }), "json");
+  assert.ok(!text.includes("\n"));
+  assert.equal(JSON.parse(text).client_request_id, hostile.slice(0, 128));
+});
+
 Deno.test("formatRecord(json) keeps a hostile path on one line, parseable", () => {
   const path = '/x"\n\u0000\\é';
   assert.equal(JSON.parse(formatRecord(record({ path }), "json")).path, path);

@@ -6,6 +6,8 @@ import type { Middleware, MiddlewarePart } from "./middleware/pipeline.ts";
 import { SinkWrapper } from "./middleware/pipeline.ts";
 import { rawClient, request, spec, startBackend, TestStore, withProxy } from "./_testing.ts";
 import { CidrList, parseCidr } from "../lib/cidr.ts";
+import { formatRecord } from "./access_log_format.ts";
+import type { RequestRecord } from "./request_record.ts";
 
 const LOOPBACK = new CidrList([parseCidr("127.0.0.0/8")!]);
 
@@ -128,6 +130,31 @@ Deno.test("HttpProxy logs once that a client's X-Request-Id was replaced when no
       );
       assert.match(lines[0]!, /--request-id-from/);
     });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("HttpProxy's JSON access-log line keeps a replaced client X-Request-Id as client_request_id, not a kept one", async () => {
+  const { b } = await echoBackend();
+  try {
+    for (const requestIdFrom of [undefined, LOOPBACK]) {
+      const ts = new TestStore();
+      ts.register(spec({ id: "web-a", port: b.port }));
+      const lines: string[] = [];
+      const observers = [{ end: (r: RequestRecord) => lines.push(formatRecord(r, "json")) }];
+      await withProxy(ts, { observers, requestIdFrom }, async (port) => {
+        await request(port, "/x", { headers: { "X-Request-Id": "client-7" } });
+      });
+      const line = JSON.parse(lines[0]!);
+      if (requestIdFrom === undefined) {
+        assert.match(line.request_id, /^[0-9a-f]{12}-[0-9a-z]+$/);
+        assert.equal(line.client_request_id, "client-7");
+      } else {
+        assert.equal(line.request_id, "client-7");
+        assert.equal("client_request_id" in line, false);
+      }
+    }
   } finally {
     await b.close();
   }
