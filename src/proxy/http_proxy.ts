@@ -118,7 +118,7 @@ export class HttpProxy {
   readonly #meterFor: RequestCounter | null;
   readonly #member: string;
   readonly #requestIds = new RequestIds();
-  /** A client's own X-Request-Id was replaced with no `requestIdFrom` set (logged once). */
+  /** A client's own X-Request-Id was replaced (logged once). */
   #foreignIdLogged = false;
   /** Clients whose own X-Request-Id is kept (`requestIdFrom`); null: none. */
   readonly #requestIdFrom: CidrList | null;
@@ -524,17 +524,25 @@ export class HttpProxy {
     own: string | undefined,
     req: Pick<ClientRequest, "remoteAddress" | "ends">,
   ): string {
+    if (own === undefined) return this.#requestIds.next();
     const from = this.#requestIdFrom;
-    if (own !== undefined && from !== null) {
-      const by = req.ends?.proxiedBy;
+    const by = req.ends?.proxiedBy;
+    if (from !== null) {
       if (from.has(req.remoteAddress) || (by !== undefined && from.has(by))) return own;
-    } else if (own !== undefined && !this.#foreignIdLogged) {
-      // Kept before --request-id-from existed: say once why a gateway's ids no longer arrive.
+    }
+    if (!this.#foreignIdLogged) {
+      // Say once why a gateway's ids do not arrive: no list (they were kept before it
+      // existed), or a list without the gateway's address (a wrong CIDR).
       this.#foreignIdLogged = true;
+      const via = by === undefined ? "" : ` (PROXY header from ${by})`;
       this.#log(
-        `proxy: a request from ${req.remoteAddress} came with its own X-Request-Id and got a ` +
-          `new one (logged once): a client's id is kept only from --request-id-from CIDR,… (name ` +
-          `the proxy or gateway in front that sets it)`,
+        `proxy: a request from ${req.remoteAddress}${via} came with its own X-Request-Id and ` +
+          `got a new one (logged once): ` +
+          (from === null
+            ? `a client's id is kept only from --request-id-from CIDR,… (name the proxy or ` +
+              `gateway in front that sets it)`
+            : `${by === undefined ? "the address is not" : "neither address is"} in ` +
+              `--request-id-from (list the proxy or gateway in front that sets it)`),
       );
     }
     return this.#requestIds.next();

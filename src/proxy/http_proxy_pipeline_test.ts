@@ -135,6 +135,51 @@ Deno.test("HttpProxy logs once that a client's X-Request-Id was replaced when no
   }
 });
 
+Deno.test("HttpProxy logs once that a client's X-Request-Id was replaced when requestIdFrom leaves its address out, naming it", async () => {
+  const { b } = await echoBackend();
+  const withId = (src: string, id: string) =>
+    `PROXY TCP4 ${src} 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: web.test\r\n` +
+    `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n`;
+  const elsewhere = new CidrList([parseCidr("10.9.9.0/24")!]);
+  try {
+    // Direct clients: the listed one says nothing, the first other one is named, once.
+    let ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: b.port }));
+    let lines: string[] = [];
+    await withProxy(ts, { log: (l) => lines.push(l), requestIdFrom: LOOPBACK }, async (port) => {
+      await request(port, "/x", { headers: { "X-Request-Id": "kept-1" } });
+      assert.deepEqual(lines, []);
+    });
+    ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: b.port }));
+    await withProxy(ts, { log: (l) => lines.push(l), requestIdFrom: elsewhere }, async (port) => {
+      for (let i = 0; i < 2; i++) {
+        await request(port, "/x", { headers: { "X-Request-Id": `abc-${i}` } });
+      }
+    });
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(
+      lines[0]!,
+      /^proxy: a request from 127\.0\.0\.1 came with its own X-Request-Id and got a new one \(logged once\): the address is not in --request-id-from /,
+    );
+    // Behind a PROXY balancer: both addresses named.
+    lines = [];
+    ts = new TestStore();
+    ts.register(spec({ id: "web-a", port: b.port }));
+    const opts = { log: (l: string) => lines.push(l), requestIdFrom: elsewhere };
+    await withProxy(ts, { ...opts, proxyProtocolFrom: LOOPBACK }, async (port) => {
+      await rawClient(port, withId("203.0.113.1", "gw-1"));
+    });
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(
+      lines[0]!,
+      /^proxy: a request from 203\.0\.113\.1 \(PROXY header from 127\.0\.0\.1\) came with its own X-Request-Id .*: neither address is in --request-id-from /,
+    );
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("HttpProxy's JSON access-log line keeps a replaced client X-Request-Id as client_request_id, not a kept one", async () => {
   const { b } = await echoBackend();
   try {
