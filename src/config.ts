@@ -7,6 +7,10 @@
  * `BERTH_DNS_TTL=abc: …`, file: `berth.json dns-ttl "abc": …`). An unknown `BERTH_` variable
  * gets a warning naming the closest known one.
  *
+ * Over 500 lines: `loadConfig` builds the whole `Config` in one object literal, one line or
+ * check per flag, so that every flag's parsing is found in one place (the flag table is
+ * agent_flags.ts, ACME's part config_acme.ts).
+ *
  * @module
  */
 

@@ -19,6 +19,10 @@
  *   ports open meanwhile. `close()` stops them all; `drain(ms)` lets each finish what is under
  *   way first.
  *
+ * Over 500 lines: every part above works on the same workers' slots (the worker, when it said
+ * ready, its restart wait, its start and close promises) and the route feed; each part is a few
+ * methods of the one class.
+ *
  * @module
  */
 import { formatHostPort } from "../../lib/host_port.ts";
