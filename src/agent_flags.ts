@@ -272,11 +272,10 @@ export const AGENT_FLAGS: readonly AgentFlag[] = [
   {
     name: "request-id-from",
     kind: "CIDRS",
-    def: "",
-    defaultText: "none",
-    help:
-      "clients (or PROXY-protocol balancers) whose X-Request-Id the proxy keeps (others get a new one), CIDR,…",
-    expect: "expected CIDR,… like 10.0.0.0/8,192.168.1.7",
+    def: "any",
+    help: "clients (or PROXY-protocol balancers) whose X-Request-Id the proxy keeps (others get " +
+      "a new one): any, none or CIDR,…",
+    expect: "expected any, none or CIDR,… like 10.0.0.0/8,192.168.1.7",
   },
   {
     name: "access-log",

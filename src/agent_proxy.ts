@@ -8,10 +8,10 @@
 import { threadsText } from "./agent_dns.ts";
 import type { Config } from "./config.ts";
 import { formatHostPort } from "./lib/host_port.ts";
-import { cidrListOf } from "./lib/cidr.ts";
 import { type ClusterKeyBox, openEdgeKey } from "./pki/mod.ts";
 import {
   HttpProxy,
+  requestIdSources,
   type ReservedListener,
   type RoutesReport,
   type RouteTable,
@@ -136,7 +136,7 @@ export async function startProxy(o: StartProxyOptions): Promise<ProxyFront> {
     log,
     reserved: o.reserved,
     proxyProtocolFrom: trustedSources(config.proxyProtocolFrom),
-    requestIdFrom: cidrListOf(config.requestIdFrom),
+    requestIdFrom: requestIdSources(config.requestIdFrom),
     events: metrics,
     tcpObserver: metrics,
     udpObserver: metrics,

@@ -72,10 +72,10 @@ export interface Config {
    */
   proxyProtocolFrom: string[];
   /**
-   * `--request-id-from`: clients whose X-Request-Id the proxy keeps (README "X-Request-Id"),
-   * canonical CIDRs; empty: none (every request gets a new id).
+   * `--request-id-from`: whose sane X-Request-Id the proxy keeps (README "X-Request-Id"): null
+   * (`any`, the default) anyone's; canonical CIDRs, only those sources'; empty (`none`), no one's.
    */
-  requestIdFrom: string[];
+  requestIdFrom: string[] | null;
   /** `--access-log`: `stdout`, a file path (opened for appending), or null (off). */
   accessLog: string | null;
   /** `--access-log-format`: JSON objects, or Apache's common or combined format. */
@@ -326,7 +326,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Con
     proxyH2,
     proxyWorkers: int("proxy-workers"),
     proxyProtocolFrom: get("proxy-protocol-from", parseCidrs),
-    requestIdFrom: get("request-id-from", parseCidrs),
+    requestIdFrom: get("request-id-from", parseRequestIdFrom),
     accessLog: get("access-log", (v) => {
       if (v.trim() === "") throw new Error("empty");
       return v === "off" ? null : v;
@@ -427,10 +427,6 @@ function joinTokenOrFile(
   }
 }
 
-/**
- * Whether a --join-token value that is no token may be shown as a path: it has a `/` or ends in
- * a file name extension, and does not start like a token's `<id>.<secret>`.
- */
 /** `CIDR,…` → canonical CIDRs (`10.0.0.0/8`); empty → none. Throws naming the bad item. */
 function parseCidrs(v: string): string[] {
   return v.split(",").map((x) => x.trim()).filter((x) => x !== "").map((x) => {
@@ -440,6 +436,24 @@ function parseCidrs(v: string): string[] {
   });
 }
 
+/** `any` → null (every source), `none` → [] (no source), else `CIDR,…` (at least one). */
+function parseRequestIdFrom(v: string): string[] | null {
+  const t = v.trim();
+  if (t === "any") return null;
+  if (t === "none") return [];
+  for (const x of t.split(",")) {
+    const word = x.trim();
+    if (word === "any" || word === "none") throw new Error(`"${word}" stands alone, not in a list`);
+  }
+  const cidrs = parseCidrs(t);
+  if (cidrs.length === 0) throw new Error("empty");
+  return cidrs;
+}
+
+/**
+ * Whether a --join-token value that is no token may be shown as a path: it has a `/` or ends in
+ * a file name extension, and does not start like a token's `<id>.<secret>`.
+ */
 function looksLikePath(v: string): boolean {
   if (/^[a-z0-9]{6}\.[A-Za-z0-9_-]{7,}/.test(v)) return false;
   return v.includes("/") || /\.[A-Za-z0-9]{1,5}$/.test(v) || /(^|[/-])join-token$/.test(v);

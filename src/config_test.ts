@@ -97,7 +97,12 @@ const BAD_VALUES: [flag: string, value: string, why: string][] = [
     `"10.0.0.0/33" is not an IP address or CIDR; expected CIDR`,
   ],
   ["proxy-protocol-from", "10.0.0.1,lb", `"lb" is not an IP address or CIDR; expected CIDR,…`],
-  ["request-id-from", "lb", `"lb" is not an IP address or CIDR; expected CIDR,…`],
+  ["request-id-from", "lb", `"lb" is not an IP address or CIDR; expected any, none or CIDR,…`],
+  ["request-id-from", "", "empty; expected any, none or CIDR,…"],
+  ["request-id-from", " , ", "empty; expected any, none or CIDR,…"],
+  ["request-id-from", "none,10.0.0.0/8", `"none" stands alone, not in a list; expected any, none`],
+  ["request-id-from", "10.0.0.0/8, any", `"any" stands alone, not in a list; expected any, none`],
+  ["request-id-from", "None", `"None" is not an IP address or CIDR; expected any, none`],
   ["access-log", "", "empty; expected stdout, off or a file path"],
   ["access-log-format", "apache", "unknown format; expected json, common or combined"],
   ["datacenter", "DC1", `has "D"; expected 1 to 63 lower-case letters, digits, - or _`],
@@ -322,8 +327,21 @@ Deno.test("loadConfig() reads --proxy-protocol-from from flags, env and the conf
   assert.deepEqual(loadConfig(["--config", "/c.json"], file).proxyProtocolFrom, ["172.16.0.0/12"]);
 });
 
-Deno.test("loadConfig() reads --request-id-from from flags, env and the config file as canonical CIDRs", () => {
-  assert.deepEqual(loadConfig([], base).requestIdFrom, []);
+Deno.test("loadConfig() reads --request-id-from any (the default: null), none (empty) or canonical CIDRs from flags, env and the config file", () => {
+  assert.equal(loadConfig([], base).requestIdFrom, null);
+  assert.equal(loadConfig(["--request-id-from", "any"], base).requestIdFrom, null);
+  assert.deepEqual(loadConfig(["--request-id-from", " none "], base).requestIdFrom, []);
+  assert.deepEqual(
+    loadConfig([], { ...base, env: { BERTH_REQUEST_ID_FROM: "none" } }).requestIdFrom,
+    [],
+  );
+  const none = { ...base, readFile: () => '{"request-id-from": "none"}' };
+  assert.deepEqual(loadConfig(["--config", "/c.json"], none).requestIdFrom, []);
+  // A flag wins over the config file's none.
+  assert.equal(
+    loadConfig(["--config", "/c.json", "--request-id-from", "any"], none).requestIdFrom,
+    null,
+  );
   assert.deepEqual(
     loadConfig(["--request-id-from", "10.1.2.3/8,::1"], base).requestIdFrom,
     ["10.0.0.0/8", "::1/128"],

@@ -15,7 +15,6 @@
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../lib/host_port.ts";
-import type { CidrList } from "../lib/cidr.ts";
 import { formatHostPort } from "../lib/host_port.ts";
 import type { Change } from "../store/mod.ts";
 import type { Target } from "./balancer.ts";
@@ -59,7 +58,7 @@ import {
   type RequestObserver,
 } from "./request_record.ts";
 import { RequestMeter } from "./request_meter.ts";
-import { RequestIds } from "./request_id.ts";
+import { RequestIdPolicy } from "./request_id.ts";
 import { normalizeTarget, saneHost } from "./request_path.ts";
 
 import * as defaults from "./proxy_options.ts";
@@ -117,11 +116,8 @@ export class HttpProxy {
    */
   readonly #meterFor: RequestCounter | null;
   readonly #member: string;
-  readonly #requestIds = new RequestIds();
-  /** A client's own X-Request-Id was replaced (logged once). */
-  #foreignIdLogged = false;
-  /** Clients whose own X-Request-Id is kept (`requestIdFrom`); null: none. */
-  readonly #requestIdFrom: CidrList | null;
+  /** Whose own X-Request-Id is kept (`requestIdFrom`), new ids. */
+  readonly #requestIds: RequestIdPolicy;
   /** A route's middleware chain by its settings (order.ts). */
   readonly #chainOf: (s: RouteSettings) => Chain;
   /** drain() began: listeners closed (their close promises), no new connection served. */
@@ -194,7 +190,7 @@ export class HttpProxy {
       streamIdleTimeoutMs: this.#streamIdleTimeoutMs,
       queueTimeoutMs: opts.queueTimeoutMs ?? UPSTREAM_QUEUE_TIMEOUT_MS,
     };
-    this.#requestIdFrom = opts.requestIdFrom ?? null;
+    this.#requestIds = new RequestIdPolicy(opts.requestIdFrom ?? null, this.#log);
     const from = opts.proxyProtocolFrom;
     this.#proxyIn = from == null ? null : new ProxyHeaderGate({ from, log: this.#log });
     const tcpHost = defaults.tcpHostOf(opts);
@@ -497,7 +493,7 @@ export class HttpProxy {
     const observers = this.#observers;
     if (observers === null) return;
     const start = { observers, member: this.#member, req, conn, startedMs };
-    recordRefused({ ...start, requestId: this.#requestIds.next() }, status, bytes, durationMs);
+    recordRefused({ ...start, requestId: this.#requestIds.ids.next() }, status, bytes, durationMs);
   }
 
   /** What an upgrade needs; built once. */
@@ -515,37 +511,12 @@ export class HttpProxy {
     chainOf,
   };
 
-  /**
-   * The client's own sane id when it is a `requestIdFrom` source, else a new one. The source is
-   * the client's address, or the balancer's that sent its connection's PROXY header (the hop
-   * that set or passed the id).
-   */
+  /** The client's own sane id when its source is trusted (request_id.ts), else a new one. */
   #requestIdOf(
     own: string | undefined,
     req: Pick<ClientRequest, "remoteAddress" | "ends">,
   ): string {
-    if (own === undefined) return this.#requestIds.next();
-    const from = this.#requestIdFrom;
-    const by = req.ends?.proxiedBy;
-    if (from !== null) {
-      if (from.has(req.remoteAddress) || (by !== undefined && from.has(by))) return own;
-    }
-    if (!this.#foreignIdLogged) {
-      // Say once why a gateway's ids do not arrive: no list (they were kept before it
-      // existed), or a list without the gateway's address (a wrong CIDR).
-      this.#foreignIdLogged = true;
-      const via = by === undefined ? "" : ` (PROXY header from ${by})`;
-      this.#log(
-        `proxy: a request from ${req.remoteAddress}${via} came with its own X-Request-Id and ` +
-          `got a new one (logged once): ` +
-          (from === null
-            ? `a client's id is kept only from --request-id-from CIDR,… (name the proxy or ` +
-              `gateway in front that sets it)`
-            : `${by === undefined ? "the address is not" : "neither address is"} in ` +
-              `--request-id-from (list the proxy or gateway in front that sets it)`),
-      );
-    }
-    return this.#requestIds.next();
+    return this.#requestIds.idOf(own, req.remoteAddress, req.ends?.proxiedBy);
   }
 
   #route(host: string | undefined, url: string, conn: ConnInfo): PathRoute | PlainAnswer {

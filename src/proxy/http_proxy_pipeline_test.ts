@@ -31,44 +31,48 @@ async function echoBackend() {
   return { b, seen };
 }
 
-Deno.test("HttpProxy forwards and returns a new X-Request-Id, keeps a requestIdFrom client's sane one and replaces an insane one", async () => {
+Deno.test("HttpProxy forwards and returns a new X-Request-Id, keeps a client's sane one (by default, or when requestIdFrom lists it) and replaces an insane one", async () => {
   const { b, seen } = await echoBackend();
-  const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: b.port }));
   try {
-    await withProxy(ts, { requestIdFrom: LOOPBACK }, async (port) => {
-      const fresh = await request(port, "/x");
-      const id = fresh.headers["x-request-id"];
-      assert.match(String(id), /^[0-9a-f]{12}-[0-9a-z]+$/);
-      assert.equal(seen[0]!.headers["x-request-id"], id);
-      const next = await request(port, "/x");
-      assert.notEqual(next.headers["x-request-id"], id);
+    // The default (no requestIdFrom: any client), then a list that holds the client.
+    for (const requestIdFrom of [undefined, LOOPBACK]) {
+      seen.length = 0;
+      const ts = new TestStore();
+      ts.register(spec({ id: "web-a", port: b.port }));
+      await withProxy(ts, { requestIdFrom }, async (port) => {
+        const fresh = await request(port, "/x");
+        const id = fresh.headers["x-request-id"];
+        assert.match(String(id), /^[0-9a-f]{12}-[0-9a-z]+$/);
+        assert.equal(seen[0]!.headers["x-request-id"], id);
+        const next = await request(port, "/x");
+        assert.notEqual(next.headers["x-request-id"], id);
 
-      const kept = await request(port, "/x", { headers: { "X-Request-Id": "abc-123" } });
-      assert.equal(kept.headers["x-request-id"], "abc-123");
-      assert.equal(seen[2]!.headers["x-request-id"], "abc-123");
+        const kept = await request(port, "/x", { headers: { "X-Request-Id": "abc-123" } });
+        assert.equal(kept.headers["x-request-id"], "abc-123", String(requestIdFrom));
+        assert.equal(seen[2]!.headers["x-request-id"], "abc-123");
 
-      for (const insane of ["has space", "x".repeat(129)]) {
-        const r = await request(port, "/x", { headers: { "X-Request-Id": insane } });
-        assert.match(String(r.headers["x-request-id"]), /^[0-9a-f]{12}-/);
-        assert.equal(seen.at(-1)!.headers["x-request-id"], r.headers["x-request-id"]);
-      }
-      // The proxy's own answers carry it too.
-      const none = await request(port, "/x", { host: "nope.test" });
-      assert.equal(none.status, 404);
-      assert.match(String(none.headers["x-request-id"]), /^[0-9a-f]{12}-/);
-    });
+        for (const insane of ["has space", "x".repeat(129)]) {
+          const r = await request(port, "/x", { headers: { "X-Request-Id": insane } });
+          assert.match(String(r.headers["x-request-id"]), /^[0-9a-f]{12}-/);
+          assert.equal(seen.at(-1)!.headers["x-request-id"], r.headers["x-request-id"]);
+        }
+        // The proxy's own answers carry it too.
+        const none = await request(port, "/x", { host: "nope.test" });
+        assert.equal(none.status, 404);
+        assert.match(String(none.headers["x-request-id"]), /^[0-9a-f]{12}-/);
+      });
+    }
   } finally {
     await b.close();
   }
 });
 
-Deno.test("HttpProxy replaces the X-Request-Id of a client that is not a requestIdFrom source", async () => {
+Deno.test("HttpProxy replaces the X-Request-Id of a client that requestIdFrom leaves out (none, or a list without it)", async () => {
   const { b, seen } = await echoBackend();
   try {
-    // No sources (the default), then sources that do not hold the client (127.0.0.1).
+    // No sources (--request-id-from none), then sources that do not hold the client (127.0.0.1).
     const others = new CidrList([parseCidr("10.0.0.0/8")!]);
-    for (const requestIdFrom of [undefined, others]) {
+    for (const requestIdFrom of [new CidrList([]), others]) {
       const ts = new TestStore();
       ts.register(spec({ id: "web-a", port: b.port }));
       await withProxy(ts, { requestIdFrom }, async (port) => {
@@ -111,25 +115,23 @@ Deno.test("HttpProxy behind a PROXY-protocol balancer keeps an X-Request-Id when
   }
 });
 
-Deno.test("HttpProxy logs once that a client's X-Request-Id was replaced when no requestIdFrom is set", async () => {
-  const { b } = await echoBackend();
-  const ts = new TestStore();
-  ts.register(spec({ id: "web-a", port: b.port }));
-  const lines: string[] = [];
+Deno.test("HttpProxy logs nothing about a client's X-Request-Id kept by default or replaced with requestIdFrom none", async () => {
+  const { b, seen } = await echoBackend();
   try {
-    await withProxy(ts, { log: (l) => lines.push(l) }, async (port) => {
-      await request(port, "/x");
-      assert.deepEqual(lines, []); // no id of its own: nothing to say
-      for (let i = 0; i < 2; i++) {
-        await request(port, "/x", { headers: { "X-Request-Id": `abc-${i}` } });
-      }
-      assert.equal(lines.length, 1);
-      assert.match(
-        lines[0]!,
-        /^proxy: a request from 127\.0\.0\.1 came with its own X-Request-Id /,
-      );
-      assert.match(lines[0]!, /--request-id-from/);
-    });
+    // The default (any: kept), then none (an empty list: replaced, as the operator asked).
+    for (const requestIdFrom of [undefined, new CidrList([])]) {
+      const ts = new TestStore();
+      ts.register(spec({ id: "web-a", port: b.port }));
+      const lines: string[] = [];
+      await withProxy(ts, { requestIdFrom, log: (l) => lines.push(l) }, async (port) => {
+        for (let i = 0; i < 2; i++) {
+          await request(port, "/x", { headers: { "X-Request-Id": `abc-${i}` } });
+        }
+      });
+      const kept = requestIdFrom === undefined;
+      assert.equal(seen.at(-1)!.headers["x-request-id"] === "abc-1", kept, String(requestIdFrom));
+      assert.deepEqual(lines, [], String(requestIdFrom));
+    }
   } finally {
     await b.close();
   }
@@ -183,7 +185,8 @@ Deno.test("HttpProxy logs once that a client's X-Request-Id was replaced when re
 Deno.test("HttpProxy's JSON access-log line keeps a replaced client X-Request-Id as client_request_id, not a kept one", async () => {
   const { b } = await echoBackend();
   try {
-    for (const requestIdFrom of [undefined, LOOPBACK]) {
+    // none (an empty list: replaced), the default (any: kept), a list that holds the client.
+    for (const requestIdFrom of [new CidrList([]), undefined, LOOPBACK]) {
       const ts = new TestStore();
       ts.register(spec({ id: "web-a", port: b.port }));
       const lines: string[] = [];
@@ -192,7 +195,7 @@ Deno.test("HttpProxy's JSON access-log line keeps a replaced client X-Request-Id
         await request(port, "/x", { headers: { "X-Request-Id": "client-7" } });
       });
       const line = JSON.parse(lines[0]!);
-      if (requestIdFrom === undefined) {
+      if (requestIdFrom?.cidrs.length === 0) {
         assert.match(line.request_id, /^[0-9a-f]{12}-[0-9a-z]+$/);
         assert.equal(line.client_request_id, "client-7");
       } else {

@@ -175,9 +175,14 @@ Deno.test("HttpProxy drops the h2c token and HTTP2-Settings from an upgrade to o
 
 Deno.test("HttpProxy says the request's X-Request-Id on the instance's 101 and on its refusal", async () => {
   const loopback = new CidrList([parseCidr("127.0.0.0/8")!]);
-  // A requestIdFrom client keeps its own; another gets a new one.
+  const fresh = /[0-9a-f]{12}-[0-9a-z]+/;
+  // By default and from a listed client, its own id is kept; with none, it gets a new one.
   for (
-    const [requestIdFrom, id] of [[loopback, /req-42/], [null, /[0-9a-f]{12}-[0-9a-z]+/]] as const
+    const [requestIdFrom, id] of [
+      [null, /req-42/],
+      [loopback, /req-42/],
+      [new CidrList([]), fresh],
+    ] as const
   ) {
     for (const status of ["101 Switching Protocols", "403 Forbidden"]) {
       const seen: string[] = [];

@@ -85,5 +85,6 @@ export { type ServedCert, SniIndex } from "./sni_index.ts";
 export { ServedCerts } from "./served_certs.ts";
 export { type ReservedListener, type TcpRouteInfo } from "./tcp_proxy.ts";
 export { trustedSources } from "./proxy_protocol_in.ts";
+export { requestIdSources } from "./request_id.ts";
 export { type UdpRouteInfo } from "./udp_proxy.ts";
 export { type UpstreamPoolOptions } from "./upstream_pool.ts";

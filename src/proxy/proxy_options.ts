@@ -96,9 +96,10 @@ export interface ProxyOptions extends UpstreamPoolOptions {
    */
   proxyProtocolFrom?: CidrList | null;
   /**
-   * Clients (by the address `berth.http.allow` sees, or the balancer that sent their
-   * connection's PROXY header) whose sane X-Request-Id is kept; any other request gets a new id
-   * (README "X-Request-Id"). Default: none.
+   * Whose sane X-Request-Id is kept: null or absent (the default), any client's; a list, only
+   * clients in it (by the address `berth.http.allow` sees) or whose connection's PROXY header a
+   * balancer in it sent; empty, no one's. Any other request gets a new id (request_id.ts, README
+   * "X-Request-Id").
    */
   requestIdFrom?: CidrList | null;
   /**

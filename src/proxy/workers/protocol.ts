@@ -56,8 +56,8 @@ export interface WorkerProxyConfig {
   reserved: ReservedListener[];
   /** `--proxy-protocol-from`: canonical CIDRs (none: empty). */
   proxyProtocolFrom?: string[];
-  /** `--request-id-from`: canonical CIDRs (none: empty). */
-  requestIdFrom?: string[];
+  /** `--request-id-from`: canonical CIDRs (`none`: empty; `any`, the default: null or absent). */
+  requestIdFrom?: string[] | null;
   /** This member's node name, in request records. */
   member?: string;
   /** How long an untouched metrics series stays (default RETENTION_MS; shorter in tests). */

@@ -16,7 +16,7 @@ import type { HostPort } from "../../lib/host_port.ts";
 import { AccessLog, FileSink, StdoutSink } from "../access_log.ts";
 import { HttpProxy } from "../http_proxy.ts";
 import { trustedSources } from "../proxy_protocol_in.ts";
-import { cidrListOf } from "../../lib/cidr.ts";
+import { requestIdSources } from "../request_id.ts";
 import { ProxyMetrics } from "../proxy_metrics.ts";
 import type { ServedCert } from "../sni_index.ts";
 import type { ChallengeRow, FromProxyWorker, ToProxyWorker } from "./protocol.ts";
@@ -112,7 +112,7 @@ async function start(m: Extract<ToProxyWorker, { type: "start" }>): Promise<void
     edgeDomain: c.edgeDomain,
     reserved: c.reserved,
     proxyProtocolFrom: trustedSources(c.proxyProtocolFrom ?? []),
-    requestIdFrom: cidrListOf(c.requestIdFrom ?? []),
+    requestIdFrom: requestIdSources(c.requestIdFrom),
     reusePort: true,
     udpHost: null, // UDP routes are served on the main thread (udp_proxy.ts)
     log,

@@ -351,13 +351,15 @@ Deno.test("ProxyWorkers.start() refuses a port another process's reusePort liste
   }
 });
 
-Deno.test("ProxyWorkers: every worker keeps the X-Request-Id of a requestIdFrom client only", async () => {
+Deno.test("ProxyWorkers: every worker keeps a client's X-Request-Id by default (any) and from a listed client, and replaces it with none or an unlisted one", async () => {
   const a = await startBackend("a");
   try {
-    for (const [from, kept] of [[["127.0.0.0/8"], true], [["10.0.0.0/8"], false]] as const) {
+    // --request-id-from as config.ts gives it: any (null), CIDRs, none (empty).
+    const cases = [[null, true], [["127.0.0.0/8"], true], [["10.0.0.0/8"], false], [[], false]];
+    for (const [from, kept] of cases as [string[] | null, boolean][]) {
       const ts = new TestStore();
       ts.register(spec({ id: "web-a", port: a.port }));
-      const w = twoWorkers(ts.store, { config: { requestIdFrom: [...from] } });
+      const w = twoWorkers(ts.store, { config: { requestIdFrom: from } });
       try {
         await w.start();
         // Connections of their own, spread over both workers.
@@ -370,8 +372,8 @@ Deno.test("ProxyWorkers: every worker keeps the X-Request-Id of a requestIdFrom 
           ),
         );
         for (const id of ids) {
-          if (kept) assert.equal(id, "mine-1");
-          else assert.match(id, /^[0-9a-f]{12}-[0-9a-z]+$/);
+          if (kept) assert.equal(id, "mine-1", String(from));
+          else assert.match(id, /^[0-9a-f]{12}-[0-9a-z]+$/, String(from));
         }
       } finally {
         await w.close();
