@@ -318,17 +318,26 @@ export function datagramSocket(
   return fd;
 }
 
-/**
- * bind(2) to `to` (ip: 4 bytes for AF_INET, 4 or 16 for AF_INET6); `text` names it in errors.
- */
-export function bindTo(
-  c: Libc,
-  fd: number,
-  to: { family: number; ip: Uint8Array; port: number; scope: number; text: string },
-): void {
+/** A socket address for bind(2) and connect(2); `text` names it in errors. */
+export interface SockTarget {
+  family: number;
+  /** 4 bytes for AF_INET, 4 or 16 for AF_INET6. */
+  ip: Uint8Array;
+  port: number;
+  scope: number;
+  text: string;
+}
+
+/** `to` as a struct sockaddr and its length. */
+function sockaddrOf(to: SockTarget): { bytes: Uint8Array; len: number } {
   const bytes = new Uint8Array(NAME_SLOT);
   const view = new DataView(bytes.buffer);
-  const len = writeSockaddr(bytes, view, 0, to.family, to.ip, to.port, to.scope);
+  return { bytes, len: writeSockaddr(bytes, view, 0, to.family, to.ip, to.port, to.scope) };
+}
+
+/** bind(2) to `to`. */
+export function bindTo(c: Libc, fd: number, to: SockTarget): void {
+  const { bytes, len } = sockaddrOf(to);
   if (c.bind(fd, bytes, len) < 0) throw new ErrnoError("bind", lastErrno(c), to.text);
 }
 
@@ -336,14 +345,8 @@ export function bindTo(
  * connect(2) a datagram socket to `to` (as bindTo): the kernel then takes datagrams from that
  * peer only and reports its ICMP errors (port unreachable: ECONNREFUSED) on the next call.
  */
-export function connectTo(
-  c: Libc,
-  fd: number,
-  to: { family: number; ip: Uint8Array; port: number; scope: number; text: string },
-): void {
-  const bytes = new Uint8Array(NAME_SLOT);
-  const view = new DataView(bytes.buffer);
-  const len = writeSockaddr(bytes, view, 0, to.family, to.ip, to.port, to.scope);
+export function connectTo(c: Libc, fd: number, to: SockTarget): void {
+  const { bytes, len } = sockaddrOf(to);
   if (c.connect(fd, bytes, len) < 0) throw new ErrnoError("connect", lastErrno(c), to.text);
 }
 
