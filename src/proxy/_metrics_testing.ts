@@ -4,7 +4,8 @@
  * @module
  */
 import type { Target } from "./balancer.ts";
-import type { MetricsRecord, ProxyMetrics } from "./proxy_metrics.ts";
+import type { ProxyMetrics } from "./proxy_metrics.ts";
+import type { MetricsRecord } from "./request_record.ts";
 
 /** A 200 of service web on route web.example/, `over` changed. */
 export function record(over: Partial<MetricsRecord> = {}): MetricsRecord {

@@ -30,7 +30,7 @@
  */
 import type { Target } from "./balancer.ts";
 import type { PoolEvents } from "./upstream_pool.ts";
-import type { RequestCounter, RequestRecord } from "./request_record.ts";
+import type { MetricsRecord, RequestCounter } from "./request_record.ts";
 import type { TcpObserver } from "./tcp_proxy.ts";
 import type { UdpObserver } from "./udp_proxy.ts";
 
@@ -68,12 +68,6 @@ export const OTHER = "<other>";
 export const NONE = "<none>";
 /** Status class labels: index `floor(status / 100) - 1`. */
 export const STATUS_CLASSES: readonly string[] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/** What the metrics read of a finished request. */
-export type MetricsRecord = Pick<
-  RequestRecord,
-  "service" | "route" | "status" | "bytesIn" | "bytesOut" | "attempts" | "durationMs"
->;
 
 // Layout of one (service, route) series: status classes, histogram buckets (one per bound and
 // +Inf), then the scalars.
@@ -219,22 +213,8 @@ export class ProxyMetrics implements RequestCounter, TcpObserver, UdpObserver, P
   }
 
   /** A request finished (any status, the proxy's own answers and 499 included). */
-  end(r: MetricsRecord): void {
-    this.count(r.service, r.route, r.status, r.bytesIn, r.bytesOut, r.attempts, r.durationMs);
-  }
-
-  /**
-   * `end` without a record (the proxy's request path when no access log wants records:
-   * request_meter.ts); `service`/`route` null: no route.
-   */
-  count(
-    service: string | null,
-    route: string | null,
-    status: number,
-    bytesIn: number,
-    bytesOut: number,
-    attempts: number,
-    durationMs: number,
+  end(
+    { service, route, status, bytesIn, bytesOut, attempts, durationMs }: MetricsRecord,
   ): void {
     const s = service ?? NONE;
     const r = route ?? NONE;

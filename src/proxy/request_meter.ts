@@ -3,7 +3,7 @@
  * a sink wrapper: the client's sink (`Reply`, `H2Reply`) keeps the status and body bytes it
  * sends and tells its `meter` once when the response is over. The proxy uses it when no
  * observer wants records (no access log): the default request path then pays for two clock
- * reads, this object and the counter's updates. The counts are those a `RecordingSink` record
+ * reads, this object, the seven counts it hands the counter's `end` and the counter's updates. The counts are those a `RecordingSink` record
  * gives (request_record.ts): the status sent when the response ends; when the proxy cuts it,
  * that status or 502 if none went out; 499 when the client leaves first. One difference: the
  * 408 the HTTP/2 frontend answers itself for an idle request body counts its body bytes here
@@ -46,15 +46,15 @@ export class RequestMeter implements SinkMeter {
     if (!this.#begun) this.routed(null, null, null); // answered before routing (ACME)
     const source = this.#source;
     try {
-      this.#counter.count(
-        this.#service,
-        this.#route,
+      this.#counter.end({
+        service: this.#service,
+        route: this.#route,
         status,
-        this.#req.body?.bytes ?? 0,
+        bytesIn: this.#req.body?.bytes ?? 0,
         bytesOut,
-        source?.attempts ?? 0,
-        performance.now() - this.#mono0,
-      );
+        attempts: source?.attempts ?? 0,
+        durationMs: performance.now() - this.#mono0,
+      });
     } catch {
       // A counter's bug must not cost the request (as notifyEnd, request_record.ts).
     }

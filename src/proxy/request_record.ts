@@ -64,22 +64,20 @@ export interface RequestObserver {
   end(r: RequestRecord): void;
 }
 
+/** What the metrics read of a finished request. */
+export type MetricsRecord = Pick<
+  RequestRecord,
+  "service" | "route" | "status" | "bytesIn" | "bytesOut" | "attempts" | "durationMs"
+>;
+
 /**
  * Counts requests without records (the metrics, proxy_metrics.ts): told `begin` as an observer
- * is, then `count` with what a record would say. The proxy calls `count` when no observer
- * wants records (request_meter.ts), else `end` with the record.
+ * is, then `end` with what a record would say. When no observer wants records, the proxy's
+ * `RequestMeter` (request_meter.ts) hands it only those counts, else `end` has the record.
  */
 export interface RequestCounter extends RequestObserver {
   begin(service: string | null, route?: string | null): void;
-  count(
-    service: string | null,
-    route: string | null,
-    status: number,
-    bytesIn: number,
-    bytesOut: number,
-    attempts: number,
-    durationMs: number,
-  ): void;
+  end(r: MetricsRecord): void;
 }
 
 /** What the record reads from the exchange when it is made (set once the request is routed). */
