@@ -1,14 +1,33 @@
 /**
- * Test helpers for the health folder: a loopback HTTP server whose answers a test scripts, a TCP
- * server, a UDP server, and an instance spec builder (polling: test/wait.ts). Not exported from mod.ts.
+ * Test helpers for the health folder: a one-node cluster, a loopback HTTP server whose answers a
+ * test scripts, a TCP server, a UDP server, and an instance spec builder (polling: test/wait.ts).
+ * Not exported from mod.ts.
  *
  * @module
  */
 import dgram from "node:dgram";
 import http from "node:http";
 import net from "node:net";
-import type { CheckDefinition, InstanceSpec } from "../store/mod.ts";
+import { LocalCluster } from "../cluster/testing.ts";
+import type { Proposed } from "../cluster/types.ts";
+import { type CheckDefinition, type Command, type InstanceSpec, Store } from "../store/mod.ts";
 import { apiInstanceSpec } from "../../test/fixtures.ts";
+
+/**
+ * An in-memory store under a one-node LocalCluster with `node` (127.0.0.1) registered; `propose`
+ * keeps each command in `proposed`, then proposes it.
+ */
+export async function oneNodeCluster(node: string) {
+  const store = Store.open(":memory:");
+  const cluster = new LocalCluster(store, { node, address: "127.0.0.1" });
+  await cluster.propose({ type: "node.register", name: node, address: "127.0.0.1", meta: {} });
+  const proposed: Command[] = [];
+  const propose = (cmd: Command): Promise<Proposed> => {
+    proposed.push(cmd);
+    return cluster.propose(cmd);
+  };
+  return { store, cluster, proposed, propose };
+}
 
 export interface TestServer {
   port: number;

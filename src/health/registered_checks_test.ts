@@ -2,30 +2,18 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import { encodeHealthRequest, encodeHealthResponse, grpcFrame, SERVING } from "./grpc_health.ts";
-import { LocalCluster } from "../cluster/testing.ts";
-import type { Proposed } from "../cluster/types.ts";
-import { checkOnNode, type Command, instanceHealth, Store } from "../store/mod.ts";
+import { checkOnNode, instanceHealth } from "../store/mod.ts";
 import { HealthChecker } from "./checker.ts";
 import { CheckTimers, RETRY_MS, TTL_EXPIRED_OUTPUT } from "./check_timers.ts";
 import type { Timers } from "./probe.ts";
-import { httpServer, instance, tcpServer } from "./_testing.ts";
+import { httpServer, instance, oneNodeCluster, tcpServer } from "./_testing.ts";
 import { waitFor } from "../../test/wait.ts";
 import { registeredCheck as check } from "../../test/fixtures.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 const NODE = "n1";
 
-async function setup() {
-  const store = Store.open(":memory:");
-  const cluster = new LocalCluster(store, { node: NODE, address: "127.0.0.1" });
-  await cluster.propose({ type: "node.register", name: NODE, address: "127.0.0.1", meta: {} });
-  const proposed: Command[] = [];
-  const propose = (cmd: Command): Promise<Proposed> => {
-    proposed.push(cmd);
-    return cluster.propose(cmd);
-  };
-  return { store, cluster, proposed, propose };
-}
+const setup = () => oneNodeCluster(NODE);
 
 Deno.test("HealthChecker requests a registered HTTP check's URL on its own port, not the service's", async () => {
   const admin = await httpServer((path) => path === "/ready" ? 200 : 404);

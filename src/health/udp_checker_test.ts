@@ -1,23 +1,14 @@
 import assert from "node:assert/strict";
-import { LocalCluster } from "../cluster/testing.ts";
-import type { Proposed } from "../cluster/types.ts";
-import { checkOnNode, type Command, instanceHealth, Store } from "../store/mod.ts";
+import { checkOnNode, instanceHealth } from "../store/mod.ts";
 import { HealthChecker } from "./checker.ts";
-import { closedUdpPort, instance, udpServer } from "./_testing.ts";
+import { closedUdpPort, instance, oneNodeCluster, udpServer } from "./_testing.ts";
 import { waitFor } from "../../test/wait.ts";
 import { registeredCheck } from "../../test/fixtures.ts";
 
 const NODE = "n1";
 
 async function setup() {
-  const store = Store.open(":memory:");
-  const cluster = new LocalCluster(store, { node: NODE, address: "127.0.0.1" });
-  await cluster.propose({ type: "node.register", name: NODE, address: "127.0.0.1", meta: {} });
-  const proposed: Command[] = [];
-  const propose = (cmd: Command): Promise<Proposed> => {
-    proposed.push(cmd);
-    return cluster.propose(cmd);
-  };
+  const { store, cluster, proposed, propose } = await oneNodeCluster(NODE);
   const checker = new HealthChecker({ store, propose, node: NODE, log: () => {} });
   const served = (id: string) => instanceHealth(store.instance(id)!, store.node(NODE)).served;
   const close = async () => {
