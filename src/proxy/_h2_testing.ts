@@ -1,7 +1,7 @@
 /**
  * Helpers for the proxy's HTTP/2 tests: a certificate for `web.test` and 127.0.0.1, a TLS
- * listener that hands `h2` connections to an `H2Frontend`, a `node:http2` client request, and an
- * instance that accepts TCP and never speaks (`silentServer`).
+ * listener that hands `h2` connections to an `H2Frontend`, a `node:http2` client request, an h2c
+ * instance (`h2cServer`) and an instance that accepts TCP and never speaks (`silentServer`).
  *
  * @module
  */
@@ -370,4 +370,42 @@ export async function until(cond: () => boolean, what: string): Promise<void> {
     if (waited >= 5_000) throw new Error(`not within 5 s: ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A test h2c instance: its port and open sessions; close() destroys them and stops listening. */
+export interface H2cServer {
+  port: number;
+  sessions: Set<http2.ServerHttp2Session>;
+  close(): Promise<void>;
+}
+
+/**
+ * A `node:http2` cleartext (h2c) instance on 127.0.0.1 with `settings`, handing each stream to
+ * `onStream` (stream errors ignored); without it streams are left unanswered.
+ */
+export async function h2cServer(
+  onStream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+  settings?: http2.Settings,
+): Promise<H2cServer> {
+  const server = http2.createServer({ settings });
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  if (onStream !== undefined) {
+    server.on("stream", (stream, headers) => {
+      stream.on("error", () => {});
+      onStream(stream, headers);
+    });
+  }
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    sessions,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }

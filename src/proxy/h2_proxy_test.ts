@@ -5,9 +5,8 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
-import type { AddressInfo } from "node:net";
 import { spec, startBackend, TestStore } from "./_testing.ts";
-import { h2Connect, h2Request, withH2Proxy } from "./_h2_testing.ts";
+import { h2Connect, type H2cServer, h2cServer, h2Request, withH2Proxy } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 const GET = { ":method": "GET", ":path": "/", ":authority": "web.test" };
@@ -234,15 +233,8 @@ Deno.test("HTTP/2: a client that reads nothing stops the instance's response mid
 });
 
 /** An h2c instance echoing each request DATA chunk at once, ending with grpc-status 0. */
-async function grpcEcho(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  server.on("stream", (stream) => {
-    stream.on("error", () => {});
+function grpcEcho(): Promise<H2cServer> {
+  return h2cServer((stream) => {
     stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
       waitForTrailers: true,
     });
@@ -250,14 +242,6 @@ async function grpcEcho(): Promise<{ port: number; close(): Promise<void> }> {
     stream.on("data", (d: Buffer) => stream.write(d));
     stream.on("end", () => stream.end());
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }
 
 Deno.test("HTTP/2: a gRPC call streams both ways through an h2c route and ends with trailers", async () => {

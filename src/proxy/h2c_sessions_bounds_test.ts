@@ -11,7 +11,7 @@ import net from "node:net";
 import { H2C_SESSIONS_PER_TARGET_MAX, type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import { rawClient, spec, TestStore, withProxy } from "./_testing.ts";
 import type { Target } from "./balancer.ts";
-import { silentServer, until } from "./_h2_testing.ts";
+import { h2cServer, silentServer, until } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
 function target(port: number): Target {
@@ -180,20 +180,10 @@ Deno.test("H2cSessions: a refused private connect forgets the client's group and
 
 Deno.test("HttpProxy: an h2c request that finds every session of its instance full waits the queue timeout, then 503", async () => {
   // One stream per session (the instance's SETTINGS), answered only when told.
-  const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
   const held: http2.ServerHttp2Stream[] = [];
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  server.on("stream", (stream) => {
-    stream.on("error", () => {});
-    held.push(stream);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const server = await h2cServer((stream) => held.push(stream), { maxConcurrentStreams: 1 });
   const ts = new TestStore();
-  const port = (server.address() as net.AddressInfo).port;
+  const port = server.port;
   ts.register(spec({ id: "rpc-1", service: "rpc", port, meta: { "berth.http.proto": "h2c" } }));
   const GET = "GET / HTTP/1.1\r\nhost: web.test\r\nconnection: close\r\n\r\n";
   const head = { until: (r: string) => r.includes("\r\n\r\n") };
@@ -215,7 +205,6 @@ Deno.test("HttpProxy: an h2c request that finds every session of its instance fu
       await Promise.all(busy);
     });
   } finally {
-    for (const s of sessions) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
   }
 });

@@ -5,25 +5,8 @@ import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
 import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import type { Target } from "./balancer.ts";
+import { h2cServer } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
-
-async function h2cServer() {
-  const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    sessions,
-    close: async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 function target(port: number): Target {
   return { id: "a", address: "127.0.0.1", port, weight: 1, key: `a|127.0.0.1|${port}` };
@@ -142,11 +125,9 @@ Deno.test("H2cSessions.sweepIdle() closes sessions without streams for the idle 
 });
 
 Deno.test("H2cSessions keeps to the instance's own SETTINGS_MAX_CONCURRENT_STREAMS once connected", async () => {
-  const server = http2.createServer({ settings: { maxConcurrentStreams: 1 } });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await h2cServer(undefined, { maxConcurrentStreams: 1 });
   const pool = new H2cSessions({ connectTimeoutMs: 1000, streamsPerSessionMax: 100 });
-  const t = target(port);
+  const t = target(server.port);
   try {
     const first = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     await new Promise((r) => first.session.once("remoteSettings", r));
@@ -157,7 +138,7 @@ Deno.test("H2cSessions keeps to the instance's own SETTINGS_MAX_CONCURRENT_STREA
     assert.equal(third, first);
   } finally {
     pool.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
   }
 });
 

@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import { type ClientRequest, RequestBody } from "./client_conn.ts";
 import type { DispatchSink } from "./conn_info.ts";
 import { rawClient, request, spec, TestStore, withProxy } from "./_testing.ts";
+import { h2cServer } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 import { stickyToken } from "./rendezvous.ts";
 
@@ -17,28 +18,12 @@ type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHt
 
 /** A real h2c (HTTP/2 cleartext) server on 127.0.0.1. */
 async function h2cBackend(handler: StreamHandler) {
-  const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
   const seen: http2.IncomingHttpHeaders[] = [];
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  server.on("stream", (stream, headers) => {
+  const server = await h2cServer((stream, headers) => {
     seen.push(headers);
-    stream.on("error", () => {});
     handler(stream, headers);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    seen,
-    sessions,
-    close: async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  return { ...server, seen };
 }
 
 function frame(type: number, flags: number, id: number, payload: Uint8Array): Buffer {
