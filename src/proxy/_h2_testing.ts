@@ -1,7 +1,9 @@
 /**
  * Helpers for the proxy's HTTP/2 tests: a certificate for `web.test` and 127.0.0.1, a TLS
- * listener that hands `h2` connections to an `H2Frontend`, a `node:http2` client request, an h2c
- * instance (`h2cServer`) and an instance that accepts TCP and never speaks (`silentServer`).
+ * listener that hands `h2` connections to an `H2Frontend`, a `node:http2` client request, h2c
+ * instances (`h2cServer`, `proxiedH2cServer` behind a PROXY header) with an `h2cTarget` and
+ * `privateConn` for the H2cSessions pool, and an instance that accepts TCP and never speaks
+ * (`silentServer`).
  *
  * @module
  */
@@ -14,6 +16,7 @@ import { H2Frontend, type H2FrontendOptions } from "./h2_frontend.ts";
 import { X509Certificate } from "node:crypto";
 import type { HttpProxy, ProxyOptions } from "./http_proxy.ts";
 import type { ServedCert } from "./sni_index.ts";
+import type { Target } from "./balancer.ts";
 import { type TestStore, withProxy } from "./_testing.ts";
 
 export interface TestTls {
@@ -405,6 +408,60 @@ export async function h2cServer(
     sessions,
     close: async () => {
       for (const s of sessions) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The pool's target "a" at 127.0.0.1:`port`. */
+export function h2cTarget(port: number): Target {
+  return { id: "a", address: "127.0.0.1", port, weight: 1, key: `a|127.0.0.1|${port}` };
+}
+
+/** A private connection (PROXY protocol) for `client`: the header's bytes are its key. */
+export function privateConn(client: object, header: string) {
+  const bytes = new TextEncoder().encode(header);
+  return { conn: { key: header, header: bytes }, client };
+}
+
+/**
+ * An h2c instance behind a v1 PROXY header: a connection's first line is the header when it
+ * starts with one (kept in `headers`), the rest HTTP/2; `total` counts the connections accepted.
+ */
+export async function proxiedH2cServer() {
+  const headers: string[] = [];
+  let total = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    total++;
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+    s.on("error", () => {});
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf("\r\n");
+      if (end < 0) return;
+      s.off("data", onData);
+      s.pause();
+      // A connection without a header (a shared session) is served as it comes.
+      const proxied = buf.toString("latin1", 0, 6) === "PROXY ";
+      if (proxied) headers.push(buf.toString("latin1", 0, end + 2));
+      const rest = proxied ? buf.subarray(end + 2) : buf;
+      if (rest.length > 0) s.unshift(rest);
+      http2.performServerHandshake(s).on("error", () => {});
+      s.resume();
+    };
+    s.on("data", onData);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    headers,
+    total: () => total,
+    close: async () => {
+      // Reset: Deno's node:http2 may keep a destroyed socket open (h2c_session.ts).
+      for (const s of sockets) s.resetAndDestroy();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };

@@ -5,28 +5,28 @@
  */
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
-import { Buffer } from "node:buffer";
-import http2 from "node:http2";
-import net from "node:net";
+import type http2 from "node:http2";
 import { H2C_SESSIONS_PER_TARGET_MAX, type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import { rawClient, spec, TestStore, withProxy } from "./_testing.ts";
-import type { Target } from "./balancer.ts";
-import { h2cServer, silentServer, until } from "./_h2_testing.ts";
+import {
+  h2cServer,
+  h2cTarget,
+  privateConn,
+  proxiedH2cServer,
+  silentServer,
+  until,
+} from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
 
-function target(port: number): Target {
-  return { id: "a", address: "127.0.0.1", port, weight: 1, key: `a|127.0.0.1|${port}` };
-}
-
+/** A private connection for `client` from 198.51.100.`n`. */
 function priv(client: object, n: number) {
-  const header = `PROXY TCP4 198.51.100.${n} 127.0.0.1 40000 80\r\n`;
-  return { conn: { key: header, header: new TextEncoder().encode(header) }, client };
+  return privateConn(client, `PROXY TCP4 198.51.100.${n} 127.0.0.1 40000 80\r\n`);
 }
 
 Deno.test("H2cSessions: a session whose instance never sends SETTINGS times out and its connection closes", async () => {
   const server = await silentServer();
   const pool = new H2cSessions({ connectTimeoutMs: 100 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   try {
     const shared = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     const own = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv({}, 1)));
@@ -44,7 +44,7 @@ Deno.test("H2cSessions: a session whose instance never sends SETTINGS times out 
 Deno.test("H2cSessions: a silent instance's private sessions close with their client and with close()", async () => {
   const server = await silentServer();
   const pool = new H2cSessions({ connectTimeoutMs: 60_000 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   const clients = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
   try {
     for (const [i, c] of clients.entries()) pool.acquire(t, () => {}, priv(c, i + 1));
@@ -60,50 +60,15 @@ Deno.test("H2cSessions: a silent instance's private sessions close with their cl
   }
 });
 
-/** An h2c instance behind a v1 PROXY header; counts the connections it accepted. */
-async function proxiedServer() {
-  let total = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    total++;
-    sockets.add(s);
-    s.on("error", () => {});
-    s.once("close", () => sockets.delete(s));
-    let buf = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf("\r\n");
-      if (end < 0) return;
-      s.off("data", onData);
-      s.pause();
-      const rest = buf.subarray(end + 2);
-      if (rest.length > 0) s.unshift(rest);
-      http2.performServerHandshake(s).on("error", () => {});
-      s.resume();
-    };
-    s.on("data", onData);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    total: () => total,
-    close: async () => {
-      // Reset: Deno's node:http2 may keep a destroyed socket open (h2c_session.ts).
-      for (const s of sockets) s.resetAndDestroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 /** Resolves once the instance's SETTINGS reached `s`. */
 function connected(s: H2cSession): Promise<unknown> {
   return new Promise((r) => s.session.once("remoteSettings", r));
 }
 
 Deno.test("H2cSessions: private sessions to a target stay under privateSessionsPerTargetMax; an idle one makes room", async () => {
-  const server = await proxiedServer();
+  const server = await proxiedH2cServer();
   const pool = new H2cSessions({ connectTimeoutMs: 1000, privateSessionsPerTargetMax: 2 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   const [a, b, c] = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
   try {
     const sa = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));
@@ -140,9 +105,9 @@ Deno.test("H2cSessions: private sessions to a target stay under privateSessionsP
 });
 
 Deno.test("H2cSessions: a request waiting at the private cap gets a session when a client closes; a withdrawn one does not", async () => {
-  const server = await proxiedServer();
+  const server = await proxiedH2cServer();
   const pool = new H2cSessions({ connectTimeoutMs: 1000, privateSessionsPerTargetMax: 1 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   const [a, b, c] = [new EventEmitter(), new EventEmitter(), new EventEmitter()];
   try {
     await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));
@@ -164,7 +129,7 @@ Deno.test("H2cSessions: a request waiting at the private cap gets a session when
 Deno.test("H2cSessions: a refused private connect forgets the client's group and stops listening to it", async () => {
   const closed = await unusedPort();
   const pool = new H2cSessions({ connectTimeoutMs: 1000 });
-  const t = target(closed);
+  const t = h2cTarget(closed);
   const a = new EventEmitter();
   try {
     const s = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, 1)));

@@ -4,13 +4,8 @@ import net from "node:net";
 import { EventEmitter } from "node:events";
 import { Buffer } from "node:buffer";
 import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
-import type { Target } from "./balancer.ts";
-import { h2cServer } from "./_h2_testing.ts";
+import { h2cServer, h2cTarget, privateConn, proxiedH2cServer } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
-
-function target(port: number): Target {
-  return { id: "a", address: "127.0.0.1", port, weight: 1, key: `a|127.0.0.1|${port}` };
-}
 
 Deno.test("H2cSessions.acquire() fills a session up to its stream limit, then opens another, then queues", async () => {
   const server = await h2cServer();
@@ -19,7 +14,7 @@ Deno.test("H2cSessions.acquire() fills a session up to its stream limit, then op
     streamsPerSessionMax: 2,
     sessionsPerTargetMax: 2,
   });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   try {
     const got: H2cSession[] = [];
     for (let i = 0; i < 4; i++) pool.acquire(t, (s) => got.push(s));
@@ -48,7 +43,7 @@ Deno.test("H2cSessions.acquire() fills a session up to its stream limit, then op
 Deno.test("H2cSessions: a failed session leaves the pool and the next request opens a new one", async () => {
   const closed = await unusedPort();
   const pool = new H2cSessions({ connectTimeoutMs: 1000 });
-  const t = target(closed);
+  const t = h2cTarget(closed);
   try {
     const first = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     await new Promise((r) => first.session.once("close", r));
@@ -66,7 +61,7 @@ Deno.test("H2cSessions: a failed session leaves the pool and the next request op
 Deno.test("H2cSessions.retain() closes the sessions of targets no longer routed", async () => {
   const server = await h2cServer();
   const pool = new H2cSessions({ connectTimeoutMs: 1000, drainMs: 50 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   try {
     const s = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     await new Promise((r) => s.session.once("remoteSettings", r));
@@ -86,7 +81,7 @@ Deno.test("H2cSessions.retain() closes the sessions of targets no longer routed"
 Deno.test("H2cSessions.retainChanged() closes the sessions of the gone keys only", async () => {
   const server = await h2cServer();
   const pool = new H2cSessions({ connectTimeoutMs: 1000, drainMs: 50 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   try {
     const s = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     await new Promise((r) => s.session.once("remoteSettings", r));
@@ -107,7 +102,7 @@ Deno.test("H2cSessions.sweepIdle() closes sessions without streams for the idle 
   const server = await h2cServer();
   let now = 1_000;
   const pool = new H2cSessions({ connectTimeoutMs: 1000, idleTimeoutMs: 400, now: () => now });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   try {
     const s = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     pool.release(t, s);
@@ -127,7 +122,7 @@ Deno.test("H2cSessions.sweepIdle() closes sessions without streams for the idle 
 Deno.test("H2cSessions keeps to the instance's own SETTINGS_MAX_CONCURRENT_STREAMS once connected", async () => {
   const server = await h2cServer(undefined, { maxConcurrentStreams: 1 });
   const pool = new H2cSessions({ connectTimeoutMs: 1000, streamsPerSessionMax: 100 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   try {
     const first = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     await new Promise((r) => first.session.once("remoteSettings", r));
@@ -142,63 +137,18 @@ Deno.test("H2cSessions keeps to the instance's own SETTINGS_MAX_CONCURRENT_STREA
   }
 });
 
-/**
- * An h2c server behind a v1 PROXY header: a connection's first line is the header when it
- * starts with one (kept in `headers`), the rest HTTP/2.
- */
-async function proxiedH2cServer() {
-  const headers: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.once("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    let buf = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf("\r\n");
-      if (end < 0) return;
-      s.off("data", onData);
-      s.pause();
-      // A connection without a header (a shared session) is served as it comes.
-      const proxied = buf.toString("latin1", 0, 6) === "PROXY ";
-      if (proxied) headers.push(buf.toString("latin1", 0, end + 2));
-      const rest = proxied ? buf.subarray(end + 2) : buf;
-      if (rest.length > 0) s.unshift(rest);
-      http2.performServerHandshake(s).on("error", () => {});
-      s.resume();
-    };
-    s.on("data", onData);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    headers,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
-/** A private connection (PROXY protocol) for `client`: the header's bytes are its key. */
-function priv(client: object, header: string) {
-  const bytes = new TextEncoder().encode(header);
-  return { conn: { key: header, header: bytes }, client };
-}
-
 Deno.test("H2cSessions.acquire() with a private connection: one client's own sessions, closed when it closes", async () => {
   const server = await proxiedH2cServer();
   const pool = new H2cSessions({ connectTimeoutMs: 1000 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   const a = new EventEmitter();
   const b = new EventEmitter();
   const ha = "PROXY TCP4 198.51.100.1 127.0.0.1 40000 80\r\n";
   const hb = "PROXY TCP4 198.51.100.2 127.0.0.1 40000 80\r\n";
   try {
-    const a1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, ha)));
-    const a2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(a, ha)));
-    const b1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(b, hb)));
+    const a1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, privateConn(a, ha)));
+    const a2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, privateConn(a, ha)));
+    const b1 = await new Promise<H2cSession>((r) => pool.acquire(t, r, privateConn(b, hb)));
     const shared = await new Promise<H2cSession>((r) => pool.acquire(t, r));
     // All three connected: the instance has read each header.
     await Promise.all(
@@ -219,7 +169,7 @@ Deno.test("H2cSessions.acquire() with a private connection: one client's own ses
     assert.equal(pool.privateClients, 1);
     await new Promise((r) => a1.session.once("close", r));
     // A request of the closed client's would open a new session (none happens in the proxy).
-    const b2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv(b, hb)));
+    const b2 = await new Promise<H2cSession>((r) => pool.acquire(t, r, privateConn(b, hb)));
     assert.equal(b2, b1);
     // Each connection began with its own header (the shared one's with none it would refuse).
     assert.deepEqual(server.headers.filter((h) => h.startsWith("PROXY")).sort(), [ha, hb]);
@@ -234,11 +184,11 @@ Deno.test("H2cSessions.sweepIdle() forgets an idle client's private sessions and
   const server = await proxiedH2cServer();
   let now = 1_000;
   const pool = new H2cSessions({ connectTimeoutMs: 1000, idleTimeoutMs: 400, now: () => now });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   const a = new EventEmitter();
   try {
     const s = await new Promise<H2cSession>((r) =>
-      pool.acquire(t, r, priv(a, "PROXY UNKNOWN\r\n"))
+      pool.acquire(t, r, privateConn(a, "PROXY UNKNOWN\r\n"))
     );
     pool.release(t, s);
     now += 400;
@@ -262,10 +212,10 @@ Deno.test("H2cSessions: a private session's connection starts with its PROXY hea
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const pool = new H2cSessions({ connectTimeoutMs: 1000 });
-  const t = target((server.address() as net.AddressInfo).port);
+  const t = h2cTarget((server.address() as net.AddressInfo).port);
   try {
     const header = "PROXY TCP4 198.51.100.9 127.0.0.1 40000 80\r\n";
-    const s = await new Promise<H2cSession>((r) => pool.acquire(t, r, priv({}, header)));
+    const s = await new Promise<H2cSession>((r) => pool.acquire(t, r, privateConn({}, header)));
     await new Promise((r) => s.session.once("close", r));
     assert.ok(first.startsWith(`${header}PRI * HTTP/2.0\r\n`), JSON.stringify(first));
   } finally {
@@ -277,11 +227,11 @@ Deno.test("H2cSessions: a private session's connection starts with its PROXY hea
 Deno.test("H2cSessions.retain() closes the private sessions of targets no longer routed too", async () => {
   const server = await proxiedH2cServer();
   const pool = new H2cSessions({ connectTimeoutMs: 1000, drainMs: 50 });
-  const t = target(server.port);
+  const t = h2cTarget(server.port);
   const a = new EventEmitter();
   try {
     const s = await new Promise<H2cSession>((r) =>
-      pool.acquire(t, r, priv(a, "PROXY UNKNOWN\r\n"))
+      pool.acquire(t, r, privateConn(a, "PROXY UNKNOWN\r\n"))
     );
     await new Promise((r) => s.session.once("remoteSettings", r));
     pool.release(t, s);
