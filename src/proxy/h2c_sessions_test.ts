@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import http2 from "node:http2";
 import net from "node:net";
 import { EventEmitter } from "node:events";
-import { Buffer } from "node:buffer";
 import { type H2cSession, H2cSessions } from "./h2c_sessions.ts";
 import { h2cServer, h2cTarget, privateConn, proxiedH2cServer } from "./_h2_testing.ts";
 import { unusedPort } from "../../test/ports.ts";
