@@ -102,6 +102,23 @@ export function request(
   });
 }
 
+/**
+ * web-a, with `meta`, in a new TestStore, served by backend "a" that holds every response in
+ * `held` until the test ends it (the max-conns and queue tests).
+ */
+export async function heldWebA(
+  meta: Record<string, string>,
+): Promise<{ ts: TestStore; backend: Backend; held: http.ServerResponse[] }> {
+  const held: http.ServerResponse[] = [];
+  const backend = await startBackend("a", (req, res) => {
+    req.resume();
+    held.push(res);
+  });
+  const ts = new TestStore();
+  ts.register(spec({ id: "web-a", port: backend.port, meta }));
+  return { ts, backend, held };
+}
+
 /** The shared instance fixture as the proxy tests want it: on loopback, routed as web.test. */
 export function spec(over: Partial<InstanceSpec> & { id: string; port: number }): InstanceSpec {
   return instanceSpec({

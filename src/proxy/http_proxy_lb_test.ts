@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type http from "node:http";
 import net from "node:net";
 import {
   type Backend,
+  heldWebA,
   httpsRequest,
   type Reply,
   request,
@@ -248,17 +248,10 @@ Deno.test("HttpProxy TCP route with berth.lb=hash sends one client IP to one ins
 });
 
 Deno.test("HttpProxy with berth.http.max-conns=1 queue 2: one in flight, two wait, the rest 503 at once", async () => {
-  const held: http.ServerResponse[] = [];
-  const a = await startBackend("a", (req, res) => {
-    req.resume();
-    held.push(res);
+  const { ts, backend: a, held } = await heldWebA({
+    "berth.http.max-conns": "1",
+    "berth.http.max-conns.queue": "2",
   });
-  const ts = new TestStore();
-  ts.register(spec({
-    id: "web-a",
-    port: a.port,
-    meta: { "berth.http.max-conns": "1", "berth.http.max-conns.queue": "2" },
-  }));
   try {
     await withProxy(ts, {}, async (port) => {
       const first = request(port, "/1");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type http from "node:http";
-import { spec, startBackend, TestStore } from "../_testing.ts";
+import { heldWebA, spec, startBackend, TestStore } from "../_testing.ts";
 import { waitFor } from "../../../test/wait.ts";
 import { get, withWorkers } from "./_testing.ts";
 
@@ -40,17 +40,10 @@ Deno.test("ProxyWorkers with berth.http.max-conns=1: the instance never has 2 re
 });
 
 Deno.test("ProxyWorkers with berth.http.max-conns=1 queue 2: one in flight, two wait over both workers, the rest 503 at once", async () => {
-  const held: http.ServerResponse[] = [];
-  const a = await startBackend("a", (req, res) => {
-    req.resume();
-    held.push(res);
+  const { ts, backend: a, held } = await heldWebA({
+    "berth.http.max-conns": "1",
+    "berth.http.max-conns.queue": "2",
   });
-  const ts = new TestStore();
-  ts.register(spec({
-    id: "web-a",
-    port: a.port,
-    meta: { "berth.http.max-conns": "1", "berth.http.max-conns.queue": "2" },
-  }));
   try {
     await withWorkers(ts, async (port) => {
       const first = get(port, "/first");
