@@ -559,17 +559,33 @@ function twoPools(now?: () => number): [UpstreamPool, UpstreamPool] {
   ];
 }
 
+/**
+ * Runs `fn` with two workers' pools (`twoPools`, clock `now`) and their upstreams of one target
+ * on a backend that holds every request; closes the pools and the backend after.
+ */
+async function withTwoWorkers(
+  fn: (w: { p0: UpstreamPool; p1: UpstreamPool; u0: Upstream; u1: Upstream }) => unknown,
+  now?: () => number,
+): Promise<void> {
+  const backend = await startBackend("a", () => {});
+  const [p0, p1] = twoPools(now);
+  try {
+    const t = { ...target, port: backend.port, key: "shared" };
+    await fn({ p0, p1, u0: p0.get(t), u1: p1.get(t) });
+  } finally {
+    p0.close();
+    p1.close();
+    await backend.close();
+  }
+}
+
 /** Connections leased or connecting over `ups` (what the instance sees in flight). */
 const inFlight = (...ups: Upstream[]) => ups.reduce((n, u) => n + u.conns.size - u.idle.length, 0);
 
 Deno.test("UpstreamPool.acquire() with a cap counts every worker's pool at once: a slot freed in one serves the other's queue, by turns", async () => {
-  const backend = await startBackend("a", () => {}); // holds every request
-  const [p0, p1] = twoPools();
   const cap = { conns: 1, queue: 4 };
   const events: string[] = [];
-  try {
-    const t = { ...target, port: backend.port, key: "shared" };
-    const [u0, u1] = [p0.get(t), p1.get(t)];
+  await withTwoWorkers(async ({ p0, p1, u0, u1 }) => {
     const lease = (name: string, pool: UpstreamPool, u: Upstream) => {
       const l = recordingLease(events, name);
       pool.acquire(u, l, { cap });
@@ -597,21 +613,13 @@ Deno.test("UpstreamPool.acquire() with a cap counts every worker's pool at once:
       ["r1 attached", "r2 attached", "r3 attached", "r4 attached", "r5 attached"],
       "the workers take turns, the first to wait first",
     );
-  } finally {
-    p0.close();
-    p1.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.acquire() with a cap queues a new request while another worker's pool has one waiting (no queue jumping)", async () => {
-  const backend = await startBackend("a", () => {});
-  const [p0, p1] = twoPools();
   const cap = { conns: 1, queue: 5 };
   const events: string[] = [];
-  try {
-    const t = { ...target, port: backend.port, key: "shared" };
-    const [u0, u1] = [p0.get(t), p1.get(t)];
+  await withTwoWorkers(async ({ p0, p1, u0, u1 }) => {
     const r1 = recordingLease(events, "r1");
     p0.acquire(u0, r1, { cap });
     p1.acquire(u1, recordingLease(events, "r2"), { cap });
@@ -623,22 +631,14 @@ Deno.test("UpstreamPool.acquire() with a cap queues a new request while another 
     assert.equal(u0.waiting.length, 1, "r3 waits behind r2");
     await waitFor("r2 attached", () => events.includes("r2 attached"));
     assert.deepEqual(events, ["r1 attached", "r2 attached"]);
-  } finally {
-    p0.close();
-    p1.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.sweepIdle() ends a shared queue's expired wait and frees its place for every worker", async () => {
-  const backend = await startBackend("a", () => {});
   let now = 1_000;
-  const [p0, p1] = twoPools(() => now);
   const cap = { conns: 1, queue: 1 };
   const events: string[] = [];
-  try {
-    const t = { ...target, port: backend.port, key: "shared" };
-    const [u0, u1] = [p0.get(t), p1.get(t)];
+  await withTwoWorkers(({ p0, p1, u0, u1 }) => {
     p0.acquire(u0, recordingLease(events, "r1"), { cap });
     p1.acquire(u1, recordingLease(events, "r2"), { cap });
     p0.acquire(u0, recordingLease(events, "r3"), { cap });
@@ -648,32 +648,20 @@ Deno.test("UpstreamPool.sweepIdle() ends a shared queue's expired wait and frees
     assert.deepEqual(events.slice(2), ["r2 queue timeout"]);
     p0.acquire(u0, recordingLease(events, "r4"), { cap });
     assert.equal(u0.waiting.length, 1, "r4 has r2's place");
-  } finally {
-    p0.close();
-    p1.close();
-    await backend.close();
-  }
+  }, () => now);
 });
 
 Deno.test("UpstreamPool.close() gives its slots back to the other workers' pools, waking their queue", async () => {
-  const backend = await startBackend("a", () => {});
-  const [p0, p1] = twoPools();
   const cap = { conns: 1, queue: 1 };
   const events: string[] = [];
-  try {
-    const t = { ...target, port: backend.port, key: "shared" };
-    const [u0, u1] = [p0.get(t), p1.get(t)];
+  await withTwoWorkers(async ({ p0, p1, u0, u1 }) => {
     p0.acquire(u0, recordingLease(events, "r1"), { cap });
     p1.acquire(u1, recordingLease(events, "r2"), { cap });
     p1.acquire(u1, recordingLease(events, "r3"), { cap });
     assert.deepEqual(events, ["r1 attached", "r3 queue full 1/1"]);
     p0.close();
     await waitFor("r2 attached", () => events.includes("r2 attached"));
-  } finally {
-    p0.close();
-    p1.close();
-    await backend.close();
-  }
+  });
 });
 
 /**
@@ -747,13 +735,9 @@ Deno.test("UpstreamPool.acquire() with fresh from inside onClose goes before the
 });
 
 Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot from another worker's waiting request", async () => {
-  const backend = await startBackend("a", () => {});
-  const [p0, p1] = twoPools();
   const cap = { conns: 1, queue: 5 };
   const events: string[] = [];
-  try {
-    const t = { ...target, port: backend.port, key: "stale" };
-    const [u0, u1] = [p0.get(t), p1.get(t)];
+  await withTwoWorkers(async ({ p0, p1, u0, u1 }) => {
     await staleRetry(p0, u0, cap, events, () => {
       p1.acquire(u1, recordingLease(events, "other"), { cap });
     });
@@ -761,11 +745,7 @@ Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot 
     assert.deepEqual(events, ["first attached", "first closed", "retry attached"]);
     assert.equal(inFlight(u0, u1), 1);
     assert.equal(u1.waiting.length, 1, "p1's request still waits");
-  } finally {
-    p0.close();
-    p1.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.acquire() with a cap counts no slot for an idle connection destroyed before its close event", async () => {
