@@ -522,13 +522,25 @@ function recordingLease(events: string[], name: string) {
   };
 }
 
+/**
+ * Runs `fn` with `pool`'s upstream of a target on a backend that holds every request; closes the
+ * pool and the backend after.
+ */
+async function withPool(pool: UpstreamPool, fn: (up: Upstream) => unknown): Promise<void> {
+  const backend = await startBackend("a", () => {});
+  try {
+    await fn(pool.get({ ...target, port: backend.port, key: "held" }));
+  } finally {
+    pool.close();
+    await backend.close();
+  }
+}
+
 Deno.test("UpstreamPool.acquire() with a cap: the cap in flight, a bounded queue, the rest turned away", async () => {
-  const backend = await startBackend("a", () => {}); // holds every request
   const pool = new UpstreamPool();
   const cap = { conns: 2, queue: 1 };
   const events: string[] = [];
-  try {
-    const up = pool.get({ ...target, port: backend.port, key: "held" });
+  await withPool(pool, async (up) => {
     const leases = ["r1", "r2", "r3", "r4"].map((n) => recordingLease(events, n));
     for (const l of leases) pool.acquire(up, l, { cap });
     assert.deepEqual(events, ["r1 attached", "r2 attached", "r4 queue full 2/1"]);
@@ -544,10 +556,7 @@ Deno.test("UpstreamPool.acquire() with a cap: the cap in flight, a bounded queue
     // Without a cap the pool's own socketsMax applies: a new connection at once.
     pool.acquire(up, recordingLease(events, "r6"));
     assert.deepEqual(events.slice(4), ["r6 attached"]);
-  } finally {
-    pool.close();
-    await backend.close();
-  }
+  });
 });
 
 /** Two pools counting in one shared table, as two proxy workers do. */
@@ -697,12 +706,10 @@ async function staleRetry(
 }
 
 Deno.test("UpstreamPool.acquire() with fresh from inside onClose takes the closed connection's slot (cap 1, queue 0: no 503)", async () => {
-  const backend = await startBackend("a", () => {}); // holds every request
   const pool = new UpstreamPool();
   const cap = { conns: 1, queue: 0 };
   const events: string[] = [];
-  try {
-    const up = pool.get({ ...target, port: backend.port, key: "stale" });
+  await withPool(pool, async (up) => {
     await staleRetry(pool, up, cap, events);
     assert.deepEqual(events, ["first attached", "first closed", "retry attached"]);
     assert.equal(up.held, 1, "one slot counted: the retry's");
@@ -710,28 +717,20 @@ Deno.test("UpstreamPool.acquire() with fresh from inside onClose takes the close
     // The cap holds: a new request finds it taken.
     pool.acquire(up, recordingLease(events, "r2"), { cap });
     assert.deepEqual(events.slice(3), ["r2 queue full 1/0"]);
-  } finally {
-    pool.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.acquire() with fresh from inside onClose goes before the requests already waiting", async () => {
-  const backend = await startBackend("a", () => {});
   const pool = new UpstreamPool();
   const cap = { conns: 1, queue: 5 };
   const events: string[] = [];
-  try {
-    const up = pool.get({ ...target, port: backend.port, key: "stale" });
+  await withPool(pool, async (up) => {
     await staleRetry(pool, up, cap, events, () => {
       pool.acquire(up, recordingLease(events, "other"), { cap }); // waits behind first
     });
     assert.deepEqual(events, ["first attached", "first closed", "retry attached"]);
     assert.equal(up.waiting.length, 1, "other still waits");
-  } finally {
-    pool.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot from another worker's waiting request", async () => {
@@ -749,13 +748,11 @@ Deno.test("UpstreamPool.acquire() with fresh from inside onClose keeps the slot 
 });
 
 Deno.test("UpstreamPool.acquire() with a cap counts no slot for an idle connection destroyed before its close event", async () => {
-  const backend = await startBackend("a", () => {});
   const slots = new ConnSlots(ConnSlots.create(1), 0);
   const pool = new UpstreamPool({ slots });
   const cap = { conns: 2, queue: 0 };
   const events: string[] = [];
-  try {
-    const up = pool.get({ ...target, port: backend.port, key: "dead-idle" });
+  await withPool(pool, async (up) => {
     const r0 = recordingLease(events, "r0");
     pool.acquire(up, r0, { cap });
     await waitFor("r0 connected", () => !r0.conn!.socket.connecting);
@@ -766,18 +763,13 @@ Deno.test("UpstreamPool.acquire() with a cap counts no slot for an idle connecti
     assert.equal(slots.busy(up.cell), 1, "r1 only");
     pool.acquire(up, recordingLease(events, "r2"), { cap });
     assert.deepEqual(events, ["r0 attached", "r1 attached", "r2 attached"]);
-  } finally {
-    pool.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.release() with a lowered cap gives the slot back instead of handing the connection to a waiting request", async () => {
-  const backend = await startBackend("a", () => {});
   const pool = new UpstreamPool();
   const events: string[] = [];
-  try {
-    const up = pool.get({ ...target, port: backend.port, key: "lowered" });
+  await withPool(pool, async (up) => {
     const [r1, r2] = ["r1", "r2"].map((n) => recordingLease(events, n));
     pool.acquire(up, r1!, { cap: { conns: 2, queue: 5 } });
     pool.acquire(up, r2!, { cap: { conns: 2, queue: 5 } });
@@ -791,10 +783,7 @@ Deno.test("UpstreamPool.release() with a lowered cap gives the slot back instead
     pool.release(up, r2!.conn!, true);
     assert.deepEqual(events.slice(2), ["r3 attached"], "now 1 is under it");
     assert.equal(inFlight(up), 1);
-  } finally {
-    pool.close();
-    await backend.close();
-  }
+  });
 });
 
 Deno.test("UpstreamPool.acquire() with a cap and no room in the shared table caps per worker, logging it once per instance", async () => {
